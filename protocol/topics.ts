@@ -1,0 +1,45 @@
+// Topic layout `fleet/v1/{deviceId}/{channel}` (DESIGN §3) and the per-channel QoS/retain rules
+// that both the agent (when publishing) and the broker (when enforcing the ACL) apply.
+import { deviceId, type DeviceChannel } from './messages.js';
+
+export const TOPIC_ROOT = 'fleet/v1';
+
+/** Every channel, its direction and its publish rules. */
+export const channels = {
+  status: { from: 'device', qos: 1, retain: true },
+  inventory: { from: 'device', qos: 1, retain: true },
+  telemetry: { from: 'device', qos: 1, retain: false },
+  event: { from: 'device', qos: 1, retain: false },
+  'cmd/res': { from: 'device', qos: 1, retain: false },
+  ack: { from: 'server', qos: 1, retain: false },
+  'cmd/req': { from: 'server', qos: 1, retain: false },
+} as const;
+export type Channel = keyof typeof channels;
+
+export const deviceChannels = Object.keys(channels).filter(
+  (c) => channels[c as Channel].from === 'device',
+) as DeviceChannel[];
+
+export function topicFor(device: string, channel: Channel): string {
+  return `${TOPIC_ROOT}/${device}/${channel}`;
+}
+
+/** Subscription filter for one channel of every device, e.g. `fleet/v1/+/telemetry`. */
+export function allDevices(channel: Channel): string {
+  return `${TOPIC_ROOT}/+/${channel}`;
+}
+
+export type ParsedTopic = { device: string; channel: Channel };
+
+/** Parses a concrete topic; null when it is not one of ours (wrong root, bad id, unknown channel). */
+export function parseTopic(topic: string): ParsedTopic | null {
+  if (!topic.startsWith(TOPIC_ROOT + '/')) return null;
+  const rest = topic.slice(TOPIC_ROOT.length + 1);
+  const slash = rest.indexOf('/');
+  if (slash <= 0) return null;
+  const device = rest.slice(0, slash);
+  const channel = rest.slice(slash + 1);
+  if (!(channel in channels)) return null;
+  if (!deviceId.safeParse(device).success) return null;
+  return { device, channel: channel as Channel };
+}
