@@ -1,0 +1,320 @@
+// ESC/POS printer over a serial line (RS-232, USB-serial, or a PTY in tests): real-time status
+// with DLE EOT 1..4, identity with GS I, Epson cumulative maintenance counters with GS g 2.
+// What a model supports comes from its firmware profile, never from model-name branches.
+import { z } from 'zod';
+import type { DriverContext, PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { Health } from '../../../protocol/index.js';
+import { peripheralId } from '../../../protocol/messages.js';
+import { defaultFirmwareProfilesDir, loadFirmwareProfiles, matchProfile } from '../../../firmware-profiles/loader.js';
+import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
+import { EscposLink, EscposTimeoutError, type LinkStats } from './link.js';
+import {
+  decodeCounterReply,
+  decodeIdByte,
+  decodeInfoBlock,
+  decodeTypeId,
+  dleEot,
+  escposRealtimeStatus,
+  faultsFromStatus,
+  gsI,
+  maintenanceCounterNames,
+  readCumulativeCounter,
+  type EscposFaultCode,
+  type FullStatus,
+  type GsIRequest,
+  type MaintenanceCounterName,
+  type PrinterTypeId,
+  type RealtimeStatusRequest,
+} from './parse.js';
+
+export * from './parse.js';
+export { EscposTimeoutError, type LinkStats } from './link.js';
+
+export const escposBaudRates = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] as const;
+
+export const escposSerialConfigSchema = z
+  .object({
+    id: peripheralId,
+    driver: z.literal('escpos-serial'),
+    /** Serial device path, e.g. `/dev/ttyS0`, `/dev/ttyUSB0`. */
+    path: z.string().min(1),
+    baudRate: z.literal(escposBaudRates).default(9600),
+    /** Poll interval (the poller's business; kept here so one config block describes the printer). */
+    intervalMs: z.number().int().min(100).default(5000),
+    /** Whole-poll deadline the poller gives through the AbortSignal. */
+    timeoutMs: z.number().int().min(50).default(2000),
+    /**
+     * Deadline for one reply (a real printer answers DLE EOT within milliseconds). Default:
+     * half the poll deadline, at most 1000 ms, so one lost reply still leaves time to report it.
+     */
+    replyTimeoutMs: z.number().int().min(20).optional(),
+    /** Force a firmware profile id instead of matching the identity. */
+    profile: z.string().min(1).optional(),
+    /** Read the profile's cumulative maintenance counters (GS g 2) on each poll. */
+    readCounters: z.boolean().default(true),
+  })
+  .strict();
+export type EscposSerialConfig = z.infer<typeof escposSerialConfigSchema>;
+export type EscposSerialConfigInput = z.input<typeof escposSerialConfigSchema>;
+
+export type EscposDriverContext = DriverContext & {
+  /** Firmware profiles to match; loaded from firmware-profiles/models when not given. */
+  profiles?: readonly FirmwareProfile[];
+};
+
+/** Edge health of each fault when the profile does not say otherwise. */
+export const defaultFaultHealth: Record<EscposFaultCode, Exclude<Health, 'ok'>> = {
+  offline: 'critical',
+  'cover-open': 'critical',
+  'paper-end': 'critical',
+  'autocutter-error': 'critical',
+  'unrecoverable-error': 'critical',
+  'mechanical-error': 'critical',
+  'paper-near-end': 'warning',
+  'auto-recoverable-error': 'warning',
+  'feed-button': 'warning',
+};
+
+/** How often to retry reading the identity of a printer that did not answer GS I. */
+const IDENTIFY_RETRY_MS = 60_000;
+
+export type EscposSerialDriver = PeripheralDriver & {
+  readonly profile: FirmwareProfile | null;
+  readonly identity: PeripheralIdentity | null;
+  stats(): LinkStats;
+};
+
+type RawIdentity = {
+  modelId?: number;
+  typeId?: PrinterTypeId;
+  romVersion?: number;
+  firmware?: string;
+  maker?: string;
+  modelName?: string;
+  serial?: string;
+};
+
+const infoRequests = { firmware: 65, maker: 66, modelName: 67, serial: 68 } as const;
+
+export function createEscposSerialDriver(configInput: EscposSerialConfigInput, ctx: EscposDriverContext): EscposSerialDriver {
+  const config = escposSerialConfigSchema.parse(configInput);
+  const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
+  const link = new EscposLink(config.path, config.baudRate, log);
+  const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(1000, Math.max(20, Math.floor(config.timeoutMs / 2)));
+  let profiles: readonly FirmwareProfile[] | null = ctx.profiles ?? null;
+  let profile: FirmwareProfile | null = null;
+  let identity: PeripheralIdentity | null = null;
+  let identified = false;
+  let lastIdentifyAt = 0;
+  /** GS I information-B ids this printer's firmware does not answer. */
+  const unansweredInfo = new Set<number>();
+
+  const getProfiles = (): readonly FirmwareProfile[] => {
+    if (profiles) return profiles;
+    try {
+      profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'firmware profiles not loaded; running without them');
+      profiles = [];
+    }
+    return profiles;
+  };
+
+  const ask = (cmd: Uint8Array, expect: 'realtime-status' | 'id-byte' | 'block', what: string, signal: AbortSignal, optional = false) =>
+    link.request(cmd, expect, what, replyTimeoutMs, signal, { optional });
+
+  async function readFullStatus(signal: AbortSignal, latencies: number[]): Promise<FullStatus> {
+    const out: Partial<Record<RealtimeStatusRequest, unknown>> = {};
+    for (const n of [1, 2, 3, 4] as const) {
+      const r = await ask(dleEot(n), 'realtime-status', `DLE EOT ${n}`, signal);
+      latencies.push(r.latencyMs);
+      const d = escposRealtimeStatus(n, (r.frame as { byte: number }).byte);
+      if (!d.ok) {
+        link.stats.commErrors++;
+        throw new Error(`DLE EOT ${n}: ${d.error}`);
+      }
+      out[n] = d.value;
+    }
+    return { printer: out[1], offlineCause: out[2], errorCause: out[3], paper: out[4] } as FullStatus;
+  }
+
+  /** GS I query that may legitimately go unanswered (unsupported id): null on timeout. */
+  async function optionalGsI(n: GsIRequest, signal: AbortSignal): Promise<Uint8Array | number | null> {
+    if (unansweredInfo.has(n)) return null;
+    const byte = n < 65;
+    try {
+      const r = await ask(gsI(n), byte ? 'id-byte' : 'block', `GS I ${n}`, signal, true);
+      return r.frame.type === 'block' ? r.frame.bytes : (r.frame as { byte: number }).byte;
+    } catch (err) {
+      if (err instanceof EscposTimeoutError) {
+        log.debug({ n }, 'GS I not answered');
+        // An information-B id left unanswered by a printer that answered GS I 1 is unsupported
+        // by its firmware (Bixolon has no GS I 68): never ask it again on this port.
+        if (n >= 65) unansweredInfo.add(n);
+        return null;
+      }
+      throw err;
+    }
+  }
+
+  async function readIdentity(raw: RawIdentity, signal: AbortSignal): Promise<void> {
+    // GS I goes through the receive buffer: an offline printer may not answer it at all, so the
+    // first silence ends the attempt (retried later) instead of waiting out every query.
+    const model = await optionalGsI(1, signal);
+    if (model === null) return;
+    const text = (v: Uint8Array | number | null) => {
+      if (!(v instanceof Uint8Array)) return undefined;
+      const d = decodeInfoBlock(v);
+      return d.ok && d.value.trim() ? d.value.trim() : undefined;
+    };
+    const id = decodeIdByte(model as number);
+    if (id.ok) raw.modelId = id.value;
+    const type = await optionalGsI(2, signal);
+    if (typeof type === 'number') {
+      const d = decodeTypeId(type);
+      if (d.ok) raw.typeId = d.value;
+    }
+    const rom = await optionalGsI(3, signal);
+    if (typeof rom === 'number') raw.romVersion = rom;
+    raw.modelName = text(await optionalGsI(infoRequests.modelName, signal));
+    raw.maker = text(await optionalGsI(infoRequests.maker, signal));
+    const wanted = profileFor(raw)?.capabilities.printerInfo ?? ['firmware', 'serial'];
+    if (wanted.includes('firmware')) raw.firmware = text(await optionalGsI(infoRequests.firmware, signal));
+    if (wanted.includes('serial')) raw.serial = text(await optionalGsI(infoRequests.serial, signal));
+  }
+
+  function profileFor(raw: RawIdentity): FirmwareProfile | null {
+    const all = getProfiles();
+    if (config.profile) {
+      const forced = all.find((p) => p.id === config.profile);
+      if (!forced) throw new Error(`configured profile "${config.profile}" not found among ${all.length} firmware profiles`);
+      return forced;
+    }
+    return matchProfile({ driver: config.driver, gsIModelId: raw.modelId, modelName: raw.modelName, maker: raw.maker }, all)?.profile ?? null;
+  }
+
+  async function identify(signal: AbortSignal): Promise<PeripheralIdentity> {
+    lastIdentifyAt = Date.now();
+    const raw: RawIdentity = {};
+    let complete = true;
+    try {
+      await readIdentity(raw, signal);
+    } catch (err) {
+      // The printer answered DLE EOT, so it is there: keep what was read before the deadline
+      // and finish identifying it on a later poll rather than declaring it absent.
+      if (!signal.aborted) throw err;
+      complete = false;
+      log.warn({ read: Object.keys(raw) }, 'identity incomplete at the deadline; will retry');
+    }
+    identified = complete && raw.modelId !== undefined;
+    profile = profileFor(raw);
+    const id: PeripheralIdentity = { port: `serial:${config.path}` };
+    const vendor = raw.maker ?? profile?.vendor;
+    const model = raw.modelName ?? profile?.model;
+    const firmware = raw.firmware ?? (raw.romVersion !== undefined ? `rom-0x${raw.romVersion.toString(16).padStart(2, '0')}` : undefined);
+    if (vendor) id.vendor = vendor;
+    if (model) id.model = model;
+    if (raw.serial) id.serial = raw.serial;
+    if (firmware) id.firmware = firmware;
+    if (profile) id.profile = profile.id;
+    identity = id;
+    log.info({ ...id, modelId: raw.modelId, identified }, profile ? 'printer identified' : 'printer has no matching firmware profile');
+    return id;
+  }
+
+  async function readCounters(names: readonly string[], signal: AbortSignal, latencies: number[]): Promise<Record<string, number>> {
+    const counters: Record<string, number> = {};
+    for (const name of names) {
+      if (!maintenanceCounterNames.includes(name as MaintenanceCounterName)) continue;
+      try {
+        const r = await ask(readCumulativeCounter(name as MaintenanceCounterName), 'block', `GS g 2 ${name}`, signal);
+        latencies.push(r.latencyMs);
+        const d = decodeCounterReply((r.frame as { bytes: Uint8Array }).bytes);
+        if (d.ok) counters[name] = d.value;
+        else {
+          link.stats.commErrors++;
+          log.warn({ counter: name, error: d.error }, 'bad counter reply');
+        }
+      } catch (err) {
+        // Status already read: report it without the counters rather than losing the poll, and
+        // do not spend the rest of the poll's budget on a printer that just stopped answering.
+        if (!(err instanceof EscposTimeoutError)) throw err;
+        log.warn({ counter: name, err: err.message }, 'counter not read; skipping the remaining counters this poll');
+        break;
+      }
+    }
+    return counters;
+  }
+
+  function healthOf(faults: string[]): Health {
+    let h: Health = 'ok';
+    for (const f of faults) {
+      const level = profile?.faults[f]?.health ?? defaultFaultHealth[f as EscposFaultCode] ?? 'warning';
+      if (level === 'critical') return 'critical';
+      h = 'warning';
+    }
+    return h;
+  }
+
+  const metricsOf = (latencies: number[]) => ({
+    replyLatencyMs: latencies.length ? latencies.reduce((a, b) => a + b, 0) / latencies.length : 0,
+    commErrors: link.stats.commErrors,
+    garbageBytes: link.stats.garbageBytes,
+  });
+
+  const driver: EscposSerialDriver = {
+    id: config.id,
+    kind: 'printer',
+    get profile() {
+      return profile;
+    },
+    get identity() {
+      return identity;
+    },
+    stats: () => ({ ...link.stats }),
+
+    async open(signal) {
+      await link.open(signal);
+      try {
+        await ask(dleEot(1), 'realtime-status', 'DLE EOT 1', signal).catch((err) => {
+          throw err instanceof EscposTimeoutError ? new Error(`printer on ${config.path} does not answer DLE EOT 1: ${err.message}`) : err;
+        });
+        return await identify(signal);
+      } catch (err) {
+        await link.close();
+        throw err;
+      }
+    },
+
+    async poll(signal): Promise<PeripheralReading> {
+      if (!link.isOpen) throw new Error(`${config.path} is not open`);
+      const latencies: number[] = [];
+      const status = await readFullStatus(signal, latencies);
+      const faults = faultsFromStatus(status);
+      if (!identified && Date.now() - lastIdentifyAt >= IDENTIFY_RETRY_MS) await identify(signal);
+      const names = config.readCounters ? (profile?.capabilities.maintenanceCounters ?? []) : [];
+      const counters = await readCounters(names, signal, latencies);
+      return { health: healthOf(faults), metrics: metricsOf(latencies), counters, faults };
+    },
+
+    async selfTest(signal) {
+      if (!link.isOpen) throw new Error(`${config.path} is not open`);
+      const latencies: number[] = [];
+      const status = await readFullStatus(signal, latencies);
+      const id = await identify(signal);
+      // Without a profile, try every counter the driver knows: a diagnosis wants to see what answers.
+      const counters = await readCounters(profile?.capabilities.maintenanceCounters ?? maintenanceCounterNames, signal, latencies);
+      const faults = faultsFromStatus(status);
+      return { identity: id, status, faults, health: healthOf(faults), counters, metrics: metricsOf(latencies), link: { ...link.stats }, lastAsb: link.lastAsb };
+    },
+
+    async close() {
+      try {
+        await link.close();
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'closing serial port failed');
+      }
+    },
+  };
+  return driver;
+}

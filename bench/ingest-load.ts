@@ -1,0 +1,230 @@
+// Load generator for bench/ingest: M lightweight agents, each one raw MQTT 3.1.1 connection
+// (mqtt-packet over net, no mqtt.js client per agent) publishing QoS 1 telemetry with its own
+// seq and measuring publish → collector ack latency. Runs in its own process so its CPU is
+// not counted as the server's. Prints one JSON line of results on stdout.
+import { connect, type Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import mqttPacket from 'mqtt-packet';
+import { decodeAck, topicFor, CONTRACT_VERSION, type TelemetryMessage } from '../protocol/index.js';
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string' },
+    host: { type: 'string', default: '127.0.0.1' },
+    agents: { type: 'string', default: '100' },
+    rate: { type: 'string', default: '1' },
+    duration: { type: 'string', default: '30' },
+    warmup: { type: 'string', default: '5' },
+    drain: { type: 'string', default: '20' },
+    credentials: { type: 'string' },
+    'connect-rate': { type: 'string', default: '500' },
+    prefix: { type: 'string', default: 'bench' },
+  },
+});
+
+const M = Number(values.agents);
+const ratePerAgent = Number(values.rate);
+const durationMs = Number(values.duration) * 1000;
+const warmupMs = Number(values.warmup) * 1000;
+const drainMs = Number(values.drain) * 1000;
+const port = Number(values.port);
+const creds: Record<string, string> = values.credentials ? JSON.parse(readFileSync(values.credentials, 'utf8')) : {};
+
+type Agent = {
+  id: string;
+  socket: Socket | null;
+  connected: boolean;
+  nextPacketId: number;
+  seq: number;
+  counter: number;
+  /** seq → send time (ms, high resolution), for publishes in the measured window. */
+  pending: Map<number, number>;
+  ackTopic: string;
+  telemetryTopic: string;
+};
+
+const latencies: number[] = [];
+let sent = 0;
+let sentMeasured = 0;
+let acked = 0;
+let ackedMeasured = 0;
+let connectFailures = 0;
+let measuring = false;
+
+function send(a: Agent, packet: mqttPacket.Packet): void {
+  if (!a.socket) return;
+  a.socket.write(mqttPacket.generate(packet));
+}
+
+function openAgent(a: Agent): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: values.host! });
+    socket.setNoDelay(true);
+    a.socket = socket;
+    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    let settled = false;
+    const done = () => {
+      if (!settled) {
+        settled = true;
+        resolve();
+      }
+    };
+    parser.on('packet', (p: mqttPacket.Packet) => {
+      if (p.cmd === 'connack') {
+        if ((p as mqttPacket.IConnackPacket).returnCode !== 0) {
+          connectFailures++;
+          socket.destroy();
+          return done();
+        }
+        a.connected = true;
+        send(a, { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: a.ackTopic, qos: 1 }] } as mqttPacket.ISubscribePacket);
+      } else if (p.cmd === 'suback') {
+        done();
+      } else if (p.cmd === 'publish') {
+        const pub = p as mqttPacket.IPublishPacket;
+        if (pub.qos === 1 && pub.messageId) send(a, { cmd: 'puback', messageId: pub.messageId });
+        const ack = decodeAck(pub.payload as Buffer);
+        if (!ack.ok) return;
+        const now = performance.now();
+        for (const [from, to] of ack.value.ranges) {
+          for (let s = from; s <= to; s++) {
+            const t = a.pending.get(s);
+            if (t === undefined) continue;
+            a.pending.delete(s);
+            acked++;
+            if (t >= 0) {
+              ackedMeasured++;
+              latencies.push(now - t);
+            }
+          }
+        }
+      }
+    });
+    socket.on('data', (b) => parser.parse(b));
+    socket.on('error', () => {
+      connectFailures++;
+      done();
+    });
+    socket.on('close', () => {
+      a.connected = false;
+      done();
+    });
+    socket.on('connect', () => {
+      send(a, {
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 4,
+        clean: false,
+        clientId: a.id,
+        keepalive: 300,
+        username: a.id,
+        password: creds[a.id] !== undefined ? Buffer.from(creds[a.id]) : undefined,
+      } as mqttPacket.IConnectPacket);
+    });
+  });
+}
+
+function publishTelemetry(a: Agent): void {
+  if (!a.connected) return;
+  a.seq++;
+  a.counter += 12;
+  const ts = Date.now();
+  const msg: TelemetryMessage = {
+    v: CONTRACT_VERSION,
+    device: a.id,
+    seq: a.seq,
+    ts,
+    samples: [
+      { peripheral: 'printer0', kind: 'printer', ts, health: 'ok', metrics: { replyLatencyMs: 3.2 }, counters: { linesFed: a.counter, cutterCuts: a.counter >> 4 }, faults: [] },
+      { peripheral: 'host', kind: 'host', ts, health: 'ok', metrics: { load1: 0.12, diskFreeBytes: 12e9 }, counters: {}, faults: [] },
+    ],
+  };
+  a.pending.set(a.seq, measuring ? performance.now() : -1);
+  a.nextPacketId = (a.nextPacketId % 65535) + 1;
+  send(a, { cmd: 'publish', topic: a.telemetryTopic, payload: Buffer.from(JSON.stringify(msg)), qos: 1, retain: false, dup: false, messageId: a.nextPacketId });
+  sent++;
+  if (measuring) sentMeasured++;
+}
+
+const percentile = (xs: number[], p: number) => {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+async function main(): Promise<void> {
+  const agents: Agent[] = [];
+  const seqBase = Date.now() % 1_000_000_000; // distinct seqs across runs against one data dir
+  for (let i = 0; i < M; i++) {
+    const id = `${values.prefix}-${String(i).padStart(5, '0')}`;
+    agents.push({ id, socket: null, connected: false, nextPacketId: 1, seq: seqBase, counter: 0, pending: new Map(), ackTopic: topicFor(id, 'ack'), telemetryTopic: topicFor(id, 'telemetry') });
+  }
+  const t0 = performance.now();
+  const connectRate = Number(values['connect-rate']);
+  const batch = Math.max(1, Math.round(connectRate / 10));
+  for (let i = 0; i < agents.length; i += batch) {
+    const started = performance.now();
+    await Promise.all(agents.slice(i, i + batch).map(openAgent));
+    const wait = 100 - (performance.now() - started);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  const connectMs = performance.now() - t0;
+  const connected = agents.filter((a) => a.connected).length;
+  process.stderr.write(`load: ${connected}/${M} agents connected in ${(connectMs / 1000).toFixed(1)} s\n`);
+
+  // Spread publishes evenly: every 10 ms tick sends its share of the total rate, round-robin.
+  const total = M * ratePerAgent;
+  let owed = 0;
+  let cursor = 0;
+  const tickMs = 10;
+  const timer = setInterval(() => {
+    owed += (total * tickMs) / 1000;
+    while (owed >= 1) {
+      owed--;
+      publishTelemetry(agents[cursor]);
+      cursor = (cursor + 1) % agents.length;
+    }
+  }, tickMs);
+
+  await new Promise((r) => setTimeout(r, warmupMs));
+  measuring = true;
+  process.stdout.write(JSON.stringify({ phase: 'measure-start', at: Date.now() }) + '\n');
+  const m0 = performance.now();
+  await new Promise((r) => setTimeout(r, durationMs));
+  measuring = false;
+  const measuredMs = performance.now() - m0;
+  process.stdout.write(JSON.stringify({ phase: 'measure-end', at: Date.now() }) + '\n');
+  clearInterval(timer);
+
+  // Wait for the acks of everything sent, up to the drain time.
+  const drainEnd = performance.now() + drainMs;
+  while (performance.now() < drainEnd && agents.some((a) => a.pending.size > 0)) await new Promise((r) => setTimeout(r, 100));
+  const unacked = agents.reduce((n, a) => n + a.pending.size, 0);
+  for (const a of agents) a.socket?.destroy();
+
+  process.stdout.write(
+    JSON.stringify({
+      phase: 'result',
+      agents: M,
+      connected,
+      connectFailures,
+      connectSeconds: connectMs / 1000,
+      offeredMsgPerSec: total,
+      measuredSeconds: measuredMs / 1000,
+      sent,
+      acked,
+      unacked,
+      ackedMsgPerSec: ackedMeasured / (measuredMs / 1000),
+      sentMeasured,
+      ackedMeasured,
+      latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: percentile(latencies, 100) },
+      pointsPerMessage: 2,
+    }) + '\n',
+  );
+}
+
+main().catch((e) => {
+  process.stderr.write(`load: ${(e as Error).stack}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,73 @@
+// Broker configuration (DESIGN §8). The zod schema is the single source of truth; every field has
+// a safe default so `brokerConfigSchema.parse({ dataDir })` is a working, locked-down broker.
+import { z } from 'zod';
+import { MAX_PAYLOAD_BYTES } from '../protocol/index.js';
+
+const port = z.number().int().min(0).max(65535);
+
+/** Exponential lockout after repeated failed logins for one key (a client or an address). */
+const throttleRule = z.object({
+  /** Failures allowed before the first lockout. */
+  freeAttempts: z.number().int().min(0),
+  /** First lockout; doubles with each further failure. */
+  baseDelayMs: z.number().int().min(0),
+  maxDelayMs: z.number().int().min(0),
+  /** A key quiet for this long starts again from zero failures. */
+  forgetAfterMs: z.number().int().positive(),
+});
+export type ThrottleRule = z.infer<typeof throttleRule>;
+
+export const brokerConfigSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: port.default(1883),
+    /** TLS listener, on only when both paths are given. */
+    tlsCertPath: z.string().min(1).optional(),
+    tlsKeyPath: z.string().min(1).optional(),
+    tlsPort: port.default(8883),
+    /** MQTT over WebSocket (plain HTTP upgrade on any path); off unless set. */
+    wsPort: port.optional(),
+    /** Lab only: clients without credentials act as the device named by their client id. */
+    allowAnonymous: z.boolean().default(false),
+    /** Largest PUBLISH payload accepted; a client sending more is disconnected. */
+    maxPayloadBytes: z.number().int().positive().default(MAX_PAYLOAD_BYTES),
+    /** Per-client token bucket on PUBLISH. Over the limit: the message is dropped and counted. */
+    publishRate: z
+      .object({
+        perSecond: z.number().positive().default(200),
+        burst: z.number().int().positive().default(400),
+        /** A client with this many drops inside `windowMs` is disconnected (it keeps flooding). */
+        disconnectAfterDrops: z.number().int().positive().default(1000),
+        windowMs: z.number().int().positive().default(10_000),
+      })
+      .prefault({}),
+    /** Failed-login throttle, keyed by the claimed identity (username, else client id) and by address. */
+    loginThrottle: z
+      .object({
+        perClient: throttleRule.default({ freeAttempts: 5, baseDelayMs: 1_000, maxDelayMs: 15 * 60_000, forgetAfterMs: 30 * 60_000 }),
+        // Many devices can share one NAT address, so the address rule is looser and caps lower.
+        perAddress: throttleRule.default({ freeAttempts: 50, baseDelayMs: 1_000, maxDelayMs: 60_000, forgetAfterMs: 10 * 60_000 }),
+        /** Bound on remembered keys (oldest forgotten first). */
+        maxEntries: z.number().int().positive().default(100_000),
+      })
+      .prefault({}),
+    /**
+     * scrypt cost (N) for new token hashes. Tokens carry 256 random bits, so the hash only has
+     * to make a stolen registry useless, not slow down guessing; a moderate N keeps a reconnect
+     * storm of the whole fleet affordable. Stored with each hash, so it can change later.
+     */
+    scryptCost: z.number().int().min(2).default(4096),
+    /** aedes mqemitter concurrency: in-flight publishes before new ones queue. */
+    concurrency: z.number().int().positive().default(100),
+    /** Seconds a client may take to send CONNECT after opening the socket. */
+    connectTimeoutMs: z.number().int().positive().default(10_000),
+    dataDir: z.string().min(1),
+  })
+  .superRefine((c, ctx) => {
+    if (!!c.tlsCertPath !== !!c.tlsKeyPath) {
+      ctx.addIssue({ code: 'custom', path: [c.tlsCertPath ? 'tlsKeyPath' : 'tlsCertPath'], message: 'TLS needs both tlsCertPath and tlsKeyPath' });
+    }
+  });
+
+export type BrokerConfig = z.infer<typeof brokerConfigSchema>;
+export type BrokerConfigInput = z.input<typeof brokerConfigSchema>;

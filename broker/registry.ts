@@ -1,0 +1,251 @@
+// Device and service-account registry (SQLite, WAL). Tokens are random, shown once at creation,
+// and stored only as a salted scrypt hash; verification compares in constant time. Usable
+// without a running broker (the CLI's `device add/list` opens it directly).
+import Database from 'better-sqlite3';
+import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { deviceId, formatZodError } from '../protocol/index.js';
+
+export const serviceRole = z.enum(['collector', 'viewer']);
+export type ServiceRole = z.infer<typeof serviceRole>;
+
+/** Service account names share the login namespace with device ids, so the same rules apply. */
+export const serviceAccountName = deviceId;
+
+/** Who a verified login is. */
+export type Principal =
+  | { kind: 'device'; id: string; site: string | null; tenant: string | null }
+  | { kind: 'service'; name: string; role: ServiceRole };
+
+export type DeviceRecord = { id: string; site: string | null; tenant: string | null; createdAt: number; disabled: boolean };
+export type ServiceAccountRecord = { name: string; role: ServiceRole; createdAt: number };
+
+export class RegistryError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'invalid' | 'exists' | 'not-found',
+  ) {
+    super(message);
+    this.name = 'RegistryError';
+  }
+}
+
+const TOKEN_BYTES = 32;
+const SALT_BYTES = 16;
+const HASH_BYTES = 32;
+const SCRYPT_R = 8;
+const SCRYPT_P = 1;
+export const REGISTRY_FILE = 'registry.sqlite';
+
+type Row = { token_hash: string };
+
+export type RegistryOptions = {
+  /** scrypt N for new hashes (power of two). */
+  scryptCost?: number;
+};
+
+export class DeviceRegistry {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly scryptCost: number;
+  /** Hash of a random token, verified against when the username is unknown (same cost as a real check). */
+  private readonly decoyHash: string;
+
+  /** Opens (creating if needed) `<dataDir>/registry.sqlite`. */
+  static open(dataDir: string, opts: RegistryOptions = {}): DeviceRegistry {
+    mkdirSync(dataDir, { recursive: true });
+    return new DeviceRegistry(join(dataDir, REGISTRY_FILE), opts);
+  }
+
+  constructor(path: string, opts: RegistryOptions = {}) {
+    this.path = path;
+    this.scryptCost = opts.scryptCost ?? 4096;
+    if (!Number.isInteger(Math.log2(this.scryptCost))) throw new RegistryError(`scryptCost must be a power of two, got ${this.scryptCost}`, 'invalid');
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS devices (
+        id TEXT PRIMARY KEY,
+        site TEXT,
+        tenant TEXT,
+        token_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE TABLE IF NOT EXISTS service_accounts (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('collector', 'viewer')),
+        token_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+    `);
+    this.decoyHash = this.hash(randomBytes(TOKEN_BYTES).toString('base64url'));
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- devices ----
+
+  /** Registers a device and returns its token (the only time it is visible). */
+  addDevice(id: string, opts: { site?: string; tenant?: string; rotate?: boolean } = {}): string {
+    checkName(deviceId, id, 'device id');
+    const existing = this.db.prepare('SELECT id FROM devices WHERE id = ?').get(id);
+    if (existing && !opts.rotate) throw new RegistryError(`device ${id} already exists (use rotate to issue a new token)`, 'exists');
+    if (this.db.prepare('SELECT name FROM service_accounts WHERE name = ?').get(id)) {
+      throw new RegistryError(`${id} is already a service account name`, 'exists');
+    }
+    const token = newToken();
+    const hash = this.hash(token);
+    if (existing) {
+      this.db
+        .prepare('UPDATE devices SET token_hash = ?, site = coalesce(?, site), tenant = coalesce(?, tenant) WHERE id = ?')
+        .run(hash, opts.site ?? null, opts.tenant ?? null, id);
+    } else {
+      this.db
+        .prepare('INSERT INTO devices (id, site, tenant, token_hash, created_at) VALUES (?, ?, ?, ?, ?)')
+        .run(id, opts.site ?? null, opts.tenant ?? null, hash, Date.now());
+    }
+    return token;
+  }
+
+  /** Issues a new token for an existing device; the old one stops working at once. */
+  rotateDeviceToken(id: string): string {
+    const token = newToken();
+    const r = this.db.prepare('UPDATE devices SET token_hash = ? WHERE id = ?').run(this.hash(token), id);
+    if (r.changes === 0) throw new RegistryError(`no device ${id}`, 'not-found');
+    return token;
+  }
+
+  /** Returns false when there was no such device. */
+  removeDevice(id: string): boolean {
+    return this.db.prepare('DELETE FROM devices WHERE id = ?').run(id).changes > 0;
+  }
+
+  setDeviceDisabled(id: string, disabled: boolean): void {
+    const r = this.db.prepare('UPDATE devices SET disabled = ? WHERE id = ?').run(disabled ? 1 : 0, id);
+    if (r.changes === 0) throw new RegistryError(`no device ${id}`, 'not-found');
+  }
+
+  getDevice(id: string): DeviceRecord | null {
+    const r = this.db.prepare('SELECT id, site, tenant, created_at, disabled FROM devices WHERE id = ?').get(id) as DeviceRow | undefined;
+    return r ? toDevice(r) : null;
+  }
+
+  listDevices(): DeviceRecord[] {
+    return (this.db.prepare('SELECT id, site, tenant, created_at, disabled FROM devices ORDER BY id').all() as DeviceRow[]).map(toDevice);
+  }
+
+  // ---- service accounts ----
+
+  /** Creates a service account and returns its token; error if the name is taken. */
+  addServiceAccount(name: string, role: ServiceRole): string {
+    checkName(serviceAccountName, name, 'service account name');
+    serviceRole.parse(role);
+    if (this.db.prepare('SELECT name FROM service_accounts WHERE name = ?').get(name)) {
+      throw new RegistryError(`service account ${name} already exists`, 'exists');
+    }
+    if (this.db.prepare('SELECT id FROM devices WHERE id = ?').get(name)) throw new RegistryError(`${name} is already a device id`, 'exists');
+    const token = newToken();
+    this.db.prepare('INSERT INTO service_accounts (name, role, token_hash, created_at) VALUES (?, ?, ?, ?)').run(name, role, this.hash(token), Date.now());
+    return token;
+  }
+
+  /**
+   * New token for a service account, creating it if missing (and setting its role). The server
+   * calls this at each start to log its in-process collector in without storing a secret.
+   */
+  rotateServiceToken(name: string, role: ServiceRole): string {
+    checkName(serviceAccountName, name, 'service account name');
+    serviceRole.parse(role);
+    if (this.db.prepare('SELECT id FROM devices WHERE id = ?').get(name)) throw new RegistryError(`${name} is already a device id`, 'exists');
+    const token = newToken();
+    this.db
+      .prepare(
+        `INSERT INTO service_accounts (name, role, token_hash, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT(name) DO UPDATE SET role = excluded.role, token_hash = excluded.token_hash`,
+      )
+      .run(name, role, this.hash(token), Date.now());
+    return token;
+  }
+
+  removeServiceAccount(name: string): boolean {
+    return this.db.prepare('DELETE FROM service_accounts WHERE name = ?').run(name).changes > 0;
+  }
+
+  listServiceAccounts(): ServiceAccountRecord[] {
+    return (this.db.prepare('SELECT name, role, created_at FROM service_accounts ORDER BY name').all() as Array<{ name: string; role: ServiceRole; created_at: number }>).map(
+      (r) => ({ name: r.name, role: r.role, createdAt: r.created_at }),
+    );
+  }
+
+  // ---- login ----
+
+  /**
+   * Checks a username/password pair. Returns who it is, or null (unknown name, wrong token,
+   * disabled device). Unknown names cost the same scrypt work, so timing does not reveal them.
+   * The hash runs on libuv's thread pool, so the event loop keeps serving other clients.
+   */
+  async verify(username: string, password: Buffer | string): Promise<Principal | null> {
+    const pw = typeof password === 'string' ? Buffer.from(password) : password;
+    const dev = this.db.prepare('SELECT id, site, tenant, token_hash, disabled FROM devices WHERE id = ?').get(username) as
+      | (Row & { id: string; site: string | null; tenant: string | null; disabled: number })
+      | undefined;
+    if (dev) {
+      const ok = await verifyHash(dev.token_hash, pw);
+      return ok && !dev.disabled ? { kind: 'device', id: dev.id, site: dev.site, tenant: dev.tenant } : null;
+    }
+    const svc = this.db.prepare('SELECT name, role, token_hash FROM service_accounts WHERE name = ?').get(username) as
+      | (Row & { name: string; role: ServiceRole })
+      | undefined;
+    if (svc) {
+      return (await verifyHash(svc.token_hash, pw)) ? { kind: 'service', name: svc.name, role: svc.role } : null;
+    }
+    await verifyHash(this.decoyHash, pw);
+    return null;
+  }
+
+  /** `scrypt$N$r$p$salt$hash` (base64url), so the cost can change without invalidating old hashes. */
+  private hash(token: string): string {
+    const salt = randomBytes(SALT_BYTES);
+    const h = scryptSync(token, salt, HASH_BYTES, { N: this.scryptCost, r: SCRYPT_R, p: SCRYPT_P, maxmem: scryptMaxmem(this.scryptCost, SCRYPT_R) });
+    return ['scrypt', this.scryptCost, SCRYPT_R, SCRYPT_P, salt.toString('base64url'), h.toString('base64url')].join('$');
+  }
+}
+
+type DeviceRow = { id: string; site: string | null; tenant: string | null; created_at: number; disabled: number };
+
+function toDevice(r: DeviceRow): DeviceRecord {
+  return { id: r.id, site: r.site, tenant: r.tenant, createdAt: r.created_at, disabled: r.disabled !== 0 };
+}
+
+function newToken(): string {
+  return randomBytes(TOKEN_BYTES).toString('base64url');
+}
+
+function checkName(schema: z.ZodType<string>, value: string, what: string): void {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new RegistryError(`${what}: ${formatZodError(r.error)}`, 'invalid');
+}
+
+function scryptMaxmem(n: number, r: number): number {
+  return 128 * n * r * 2 + 1024 * 1024;
+}
+
+function verifyHash(stored: string, password: Buffer): Promise<boolean> {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return Promise.resolve(false);
+  const [n, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
+  const salt = Buffer.from(parts[4], 'base64url');
+  const expected = Buffer.from(parts[5], 'base64url');
+  return new Promise((resolve) => {
+    scrypt(password, salt, expected.length, { N: n, r, p, maxmem: scryptMaxmem(n, r) }, (err, got) => {
+      resolve(!err && got.length === expected.length && timingSafeEqual(got, expected));
+    });
+  });
+}

@@ -1,0 +1,208 @@
+#!/usr/bin/env node
+// The `fleetcare` command. Each subcommand imports only what it needs, so `fleetcare agent`
+// loads agent code alone (no aedes, no influx) and stays small on the store device.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from './errors.js';
+
+type Command = {
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  run(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<void>;
+};
+
+const common = {
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const serverOptions = {
+  config: { type: 'string', short: 'c' },
+  'data-dir': { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'tls-port': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'influx-url': { type: 'string' },
+  'influx-db': { type: 'string' },
+  role: { type: 'string' },
+  'broker-url': { type: 'string' },
+  'collector-user': { type: 'string' },
+  'collector-token': { type: 'string' },
+  'allow-anonymous': { type: 'boolean' },
+} as const;
+
+const commands: Record<string, Command> = {
+  server: {
+    summary: 'run the broker and the collector (one process by default)',
+    usage: `fleetcare server [options]
+  -c, --config FILE        server config file (JSON); flags override it
+  --data-dir DIR           registry, collector state and embedded store (default ./data)
+  --host ADDR              MQTT listen address (default 127.0.0.1)
+  --port N                 MQTT TCP port (default 1883)
+  --tls-port N --tls-cert FILE --tls-key FILE   MQTT over TLS
+  --influx-url URL         InfluxDB 1.x (e.g. http://127.0.0.1:8086); without it the
+                           embedded SQLite telemetry store is used
+  --influx-db NAME         InfluxDB database (default fleetcare)
+  --role all|broker|collector   what this process runs (default all)
+  --broker-url URL         collector role only: broker to connect to
+  --collector-user NAME --collector-token T   collector role only: its service account
+  --allow-anonymous        lab only: accept clients without credentials
+  --log-level LEVEL        trace|debug|info|warn|error (default info)`,
+    options: serverOptions,
+    async run(values) {
+      const { runServer } = await import('./server.js');
+      const { loadServerConfig } = await import('./server-config.js');
+      const config = loadServerConfig(values);
+      const server = await runServer(config);
+      onSignals((sig) => server.close(`signal ${sig}`));
+    },
+  },
+  agent: {
+    summary: 'run the device agent',
+    usage: `fleetcare agent --config FILE
+  -c, --config FILE        agent config file (JSON); see README "Agent configuration"
+  --log-level LEVEL        overrides the config's log level`,
+    options: { config: { type: 'string', short: 'c' } },
+    async run(values) {
+      if (typeof values.config !== 'string') throw new UsageError('agent needs --config FILE');
+      const { runAgentMain } = await import('../agent/main.js');
+      await runAgentMain(values.config, typeof values['log-level'] === 'string' ? values['log-level'] : undefined);
+    },
+  },
+  device: {
+    summary: 'provision devices: add ID | list | remove ID | rotate ID',
+    usage: `fleetcare device add ID [--site S] [--tenant T] [--data-dir DIR]
+                    [--write-config FILE --broker-url URL]
+    prints the device token once (it is stored hashed); --write-config writes a ready agent
+    config for that device
+fleetcare device list [--data-dir DIR]
+fleetcare device rotate ID [--data-dir DIR]     new token, the old one stops working
+fleetcare device remove ID [--data-dir DIR]`,
+    options: {
+      'data-dir': { type: 'string' },
+      site: { type: 'string' },
+      tenant: { type: 'string' },
+      'write-config': { type: 'string' },
+      'broker-url': { type: 'string' },
+    },
+    async run(values, positionals) {
+      const { deviceCommand } = await import('./provision.js');
+      await deviceCommand(positionals, values);
+    },
+  },
+  service: {
+    summary: 'service accounts: add NAME --role collector|viewer | rotate NAME',
+    usage: `fleetcare service add NAME --role collector|viewer [--data-dir DIR]
+fleetcare service rotate NAME --role collector|viewer [--data-dir DIR]
+    prints the account's token once`,
+    options: { 'data-dir': { type: 'string' }, role: { type: 'string' } },
+    async run(values, positionals) {
+      const { serviceCommand } = await import('./provision.js');
+      await serviceCommand(positionals, values);
+    },
+  },
+  sim: {
+    summary: 'simulate N devices (agent + virtual printer on a PTY each) against a broker',
+    usage: `fleetcare sim --devices N --broker-url URL [--data-dir DIR] [--seed S]
+  provisions the simulated devices in the registry under --data-dir (the server's data dir)
+  --devices N              how many devices (default 3)
+  --broker-url URL         broker to connect to (default mqtt://127.0.0.1:1883)
+  --data-dir DIR           the server's data dir (registry), default ./data
+  --seed S                 seed of the fleet's models, ages and usage (default 1)
+  --interval-ms N          poll interval of every peripheral (default 5000)`,
+    options: {
+      devices: { type: 'string' },
+      'broker-url': { type: 'string' },
+      'data-dir': { type: 'string' },
+      seed: { type: 'string' },
+      'interval-ms': { type: 'string' },
+    },
+    async run(values) {
+      const { runSimCommand } = await import('./sim.js');
+      const fleet = await runSimCommand(values);
+      onSignals(() => fleet.close());
+    },
+  },
+  demo: {
+    summary: 'server + a simulated fleet in one process, embedded store unless --influx-url',
+    usage: `fleetcare demo [--devices N] [--port N] [--data-dir DIR] [--influx-url URL]
+  --devices N              simulated devices (default 5)
+  --port N                 MQTT port (default 1883)
+  --data-dir DIR           default ./data/demo
+  --influx-url URL         write telemetry to this InfluxDB instead of the embedded store
+  --seed S                 fleet seed (default 1)
+  --interval-ms N          poll interval (default 5000)`,
+    options: {
+      devices: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'influx-url': { type: 'string' },
+      seed: { type: 'string' },
+      'interval-ms': { type: 'string' },
+    },
+    async run(values) {
+      const { runDemo } = await import('./sim.js');
+      const demo = await runDemo(values);
+      onSignals(() => demo.close());
+    },
+  },
+};
+
+
+function onSignals(stop: (sig: string) => Promise<void>): void {
+  let stopping = false;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (stopping) process.exit(1);
+      stopping = true;
+      stop(sig).then(
+        () => process.exit(0),
+        (e) => {
+          console.error(`fleetcare: error while stopping: ${(e as Error).message}`);
+          process.exit(1);
+        },
+      );
+    });
+  }
+}
+
+function mainHelp(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
+  return `fleetcare — remote health monitoring and after-sales tickets for POS fleets
+
+usage: fleetcare <command> [options]     (fleetcare <command> --help for its options)
+
+${lines.join('\n')}`;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(mainHelp());
+    return;
+  }
+  const cmd = commands[name];
+  if (!cmd) throw new UsageError(`unknown command "${name}"\n\n${mainHelp()}`);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: { ...common, ...cmd.options }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n\nusage: ${cmd.usage}`);
+  }
+  if (parsed.values.help) {
+    console.log(`usage: ${cmd.usage}`);
+    return;
+  }
+  await cmd.run(parsed.values as Record<string, string | boolean | undefined>, parsed.positionals);
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  // Config and usage errors are the user's to fix: one clear line, no stack.
+  const err = e as Error & { code?: string };
+  console.error(`fleetcare: ${err.message}`);
+  if (!(e instanceof UsageError) && err.name !== 'ConfigError' && process.env.FLEETCARE_DEBUG) console.error(err.stack);
+  process.exit(e instanceof UsageError ? 64 : 1);
+});

@@ -1,0 +1,94 @@
+// `fleetcare device …` and `fleetcare service …`: provisioning against the broker's registry
+// without starting the broker. Tokens go to stdout alone (scriptable: TOKEN=$(fleetcare device
+// add …)); everything meant for a person goes to stderr.
+import { writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { DeviceRegistry } from '../broker/index.js';
+import { UsageError } from './errors.js';
+
+type Flags = Record<string, string | boolean | undefined>;
+
+function registryDir(flags: Flags): string {
+  return join(resolve(typeof flags['data-dir'] === 'string' ? flags['data-dir'] : './data'), 'broker');
+}
+
+function openRegistry(flags: Flags): DeviceRegistry {
+  const dir = registryDir(flags);
+  mkdirSync(dir, { recursive: true });
+  return DeviceRegistry.open(dir);
+}
+
+function str(flags: Flags, name: string): string | undefined {
+  const v = flags[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export async function deviceCommand(positionals: string[], flags: Flags): Promise<void> {
+  const [action, id] = positionals;
+  const registry = openRegistry(flags);
+  try {
+    switch (action) {
+      case 'add': {
+        if (!id) throw new UsageError('device add needs an ID');
+        const site = str(flags, 'site');
+        const tenant = str(flags, 'tenant');
+        const token = registry.addDevice(id, { site, tenant });
+        process.stdout.write(token + '\n');
+        process.stderr.write(`device ${id} added${site ? ` (site ${site})` : ''}; its token is shown once, above\n`);
+        const out = str(flags, 'write-config');
+        if (out) {
+          if (existsSync(out)) throw new UsageError(`${out} exists; not overwriting it (the token above is valid)`);
+          const brokerUrl = str(flags, 'broker-url') ?? 'mqtt://127.0.0.1:1883';
+          const config = {
+            device: { id, token, ...(site ? { site } : {}), ...(tenant ? { tenant } : {}) },
+            broker: { url: brokerUrl },
+            dataDir: `/var/lib/fleetcare-agent/${id}`,
+            peripherals: [{ id: 'host', driver: 'host' }],
+          };
+          mkdirSync(dirname(resolve(out)), { recursive: true });
+          writeFileSync(out, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+          process.stderr.write(`agent config written to ${out} (mode 600: it holds the token)\n`);
+        }
+        return;
+      }
+      case 'rotate': {
+        if (!id) throw new UsageError('device rotate needs an ID');
+        process.stdout.write(registry.rotateDeviceToken(id) + '\n');
+        process.stderr.write(`device ${id}: new token shown once, above; the old one no longer works\n`);
+        return;
+      }
+      case 'remove': {
+        if (!id) throw new UsageError('device remove needs an ID');
+        registry.removeDevice(id);
+        process.stderr.write(`device ${id} removed\n`);
+        return;
+      }
+      case 'list': {
+        const devices = registry.listDevices();
+        if (!devices.length) process.stderr.write('no devices\n');
+        for (const d of devices) process.stdout.write(JSON.stringify(d) + '\n');
+        return;
+      }
+      default:
+        throw new UsageError(`device: unknown action "${action ?? ''}" (add, list, rotate, remove)`);
+    }
+  } finally {
+    registry.close();
+  }
+}
+
+export async function serviceCommand(positionals: string[], flags: Flags): Promise<void> {
+  const [action, name] = positionals;
+  const role = str(flags, 'role');
+  if (role !== 'collector' && role !== 'viewer') throw new UsageError('service needs --role collector|viewer');
+  if (!name) throw new UsageError(`service ${action ?? ''} needs a NAME`);
+  const registry = openRegistry(flags);
+  try {
+    if (action === 'add') process.stdout.write(registry.addServiceAccount(name, role) + '\n');
+    else if (action === 'rotate') process.stdout.write(registry.rotateServiceToken(name, role) + '\n');
+    else throw new UsageError(`service: unknown action "${action ?? ''}" (add, rotate)`);
+    process.stderr.write(`service account ${name} (${role}): token shown once, above\n`);
+  } finally {
+    registry.close();
+  }
+}

@@ -1,0 +1,68 @@
+// `fleetcare server`: the broker and the collector, in one process by default. In role `all`
+// the collector logs in to the in-process broker as service account `collector-internal`,
+// whose token is rotated at every start and never leaves memory.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { startBroker, brokerConfigSchema, type BrokerHandle } from '../broker/index.js';
+import { startCollector, collectorConfigSchema, type CollectorHandle } from '../collector/index.js';
+import { formatZodError } from '../protocol/index.js';
+import { ConfigError } from './errors.js';
+import type { ServerConfig } from './server-config.js';
+
+export const INTERNAL_COLLECTOR = 'collector-internal';
+
+export type RunningServer = {
+  broker: BrokerHandle | null;
+  collector: CollectorHandle | null;
+  log: Logger;
+  /** The MQTT URL devices should use to reach this server's broker. */
+  brokerUrl: string | null;
+  close(reason?: string): Promise<void>;
+};
+
+function parsePart<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: import('zod').ZodError } }, part: string, value: unknown): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new ConfigError(`${part}.${formatZodError(r.error)}`);
+  return r.data;
+}
+
+export async function runServer(config: ServerConfig, opts: { log?: Logger } = {}): Promise<RunningServer> {
+  const log = opts.log ?? pino({ name: 'fleetcare', level: config.logLevel });
+  mkdirSync(config.dataDir, { recursive: true });
+  let broker: BrokerHandle | null = null;
+  let collector: CollectorHandle | null = null;
+  let brokerUrl: string | null = null;
+  try {
+    if (config.role !== 'collector') {
+      const brokerConfig = parsePart(brokerConfigSchema, 'broker', { ...config.broker, dataDir: join(config.dataDir, 'broker') });
+      broker = await startBroker(brokerConfig, { log: log.child({ component: 'broker' }) });
+      const host = brokerConfig.host === '0.0.0.0' || brokerConfig.host === '::' ? '127.0.0.1' : brokerConfig.host;
+      brokerUrl = `mqtt://${host.includes(':') ? `[${host}]` : host}:${broker.port}`;
+    }
+    if (config.role !== 'broker') {
+      const mqtt =
+        config.role === 'all' && broker
+          ? { url: brokerUrl, username: INTERNAL_COLLECTOR, password: broker.registry.rotateServiceToken(INTERNAL_COLLECTOR, 'collector') }
+          : config.collector.mqtt;
+      const collectorConfig = parsePart(collectorConfigSchema, 'collector', { ...config.collector, mqtt, dataDir: join(config.dataDir, 'collector') });
+      collector = await startCollector(collectorConfig, { log: log.child({ component: 'collector' }) });
+    }
+  } catch (e) {
+    await collector?.close().catch(() => {});
+    await broker?.close().catch(() => {});
+    throw e;
+  }
+  log.info({ role: config.role, dataDir: config.dataDir, brokerUrl, store: config.collector.influx ? 'influxdb' : 'embedded' }, 'fleetcare server started');
+  return {
+    broker,
+    collector,
+    log,
+    brokerUrl,
+    async close(reason = 'stop') {
+      log.info({ reason }, 'fleetcare server stopping');
+      await collector?.close();
+      await broker?.close();
+    },
+  };
+}

@@ -1,0 +1,264 @@
+// startCollector: the service-account MQTT client that turns device messages into stored
+// telemetry, acks and fleet state (DESIGN §9). Bad input is counted, dead-lettered and logged
+// (rate-limited); nothing a device sends can crash it.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import { CONTRACT_VERSION, allDevices, decodeDeviceMessage, seqRanges, topicFor, type AckMessage, type DeviceChannel } from '../protocol/index.js';
+import { CollectorDb, type DeadLetter } from './collector-db.js';
+import { collectorConfigSchema, type CollectorConfig, type CollectorConfigInput } from './config.js';
+import { FleetState, type DeviceState, type FleetChange } from './fleet.js';
+import { InfluxStore } from './influx-store.js';
+import { Ingest, type IngestStats } from './ingest.js';
+import { LogLimiter } from './log-limiter.js';
+import { SqliteStore } from './sqlite-store.js';
+import type { IngestRecord, TelemetryStore } from './store.js';
+
+/** Why the collector refused or set aside a message: the protocol's reasons plus the store's. */
+export type DeadLetterReason = import('../protocol/index.js').RejectReason | 'store-rejected';
+
+export type CollectorStats = {
+  /** MQTT messages that reached the collector. */
+  messages: number;
+  byChannel: Partial<Record<DeviceChannel, number>>;
+  rejected: Partial<Record<DeadLetterReason, number>>;
+  deadLetters: number;
+  acks: { messages: number; seqs: number };
+  mqtt: { connected: boolean; connects: number; disconnects: number };
+  ingest: IngestStats;
+  devices: { known: number; online: number };
+};
+
+export type CollectorHandle = {
+  close(): Promise<void>;
+  stats(): CollectorStats;
+  /** Current state of every known device. */
+  fleet(): DeviceState[];
+  /** Online/offline transitions (detectors subscribe here later). */
+  onFleetChange(listener: (c: FleetChange) => void): () => void;
+  /** Newest dead letters first. */
+  deadLetters(limit?: number, reason?: DeadLetterReason): DeadLetter[];
+  store: TelemetryStore;
+  config: CollectorConfig;
+};
+
+/** MQTT channels the collector subscribes to (QoS 1). */
+export const SUBSCRIBED_CHANNELS: DeviceChannel[] = ['status', 'inventory', 'telemetry', 'event', 'cmd/res'];
+
+const ACK_RANGES_PER_MESSAGE = 1000; // ackMessage allows at most 1000 ranges
+const CLOSE_TIMEOUT_MS = 5000;
+
+export async function startCollector(input: CollectorConfigInput, { log }: { log: Logger }): Promise<CollectorHandle> {
+  const config = collectorConfigSchema.parse(input);
+  mkdirSync(config.dataDir, { recursive: true });
+  const db = new CollectorDb(join(config.dataDir, 'collector.db'));
+  db.trimDeadLetters(config.deadLetters.maxRows);
+
+  const store: TelemetryStore = config.influx
+    ? new InfluxStore(config.influx, log.child({ component: 'influx' }))
+    : new SqliteStore(join(config.dataDir, 'telemetry.db'), log.child({ component: 'store' }));
+  try {
+    await store.init();
+  } catch (e) {
+    // Not fatal: batches are spooled, and the store's first successful write re-runs init.
+    log.error({ store: store.kind, error: (e as Error).message }, 'telemetry store not available at start; spooling until it is');
+  }
+
+  const fleet = new FleetState(db, config.staleAfterMs, log.child({ component: 'fleet' }));
+  fleet.start();
+
+  const counters = {
+    messages: 0,
+    byChannel: {} as Partial<Record<DeviceChannel, number>>,
+    rejected: {} as Partial<Record<DeadLetterReason, number>>,
+    deadLetters: 0,
+    acks: { messages: 0, seqs: 0 },
+    mqtt: { connected: false, connects: 0, disconnects: 0 },
+  };
+  const rejectLog = new LogLimiter();
+
+  function deadLetter(topic: string, payload: Buffer | string, reason: DeadLetterReason, detail: string): void {
+    counters.rejected[reason] = (counters.rejected[reason] ?? 0) + 1;
+    const now = Date.now();
+    const text = typeof payload === 'string' ? payload : payload.subarray(0, config.deadLetters.excerptBytes).toString('utf8');
+    try {
+      db.addDeadLetter(now, topic, reason, detail.slice(0, 1000), text.slice(0, config.deadLetters.excerptBytes), config.deadLetters.maxRows);
+      counters.deadLetters++;
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'could not store dead letter');
+    }
+    rejectLog.maybe(reason, now, (suppressed) =>
+      log.warn({ reason, topic, detail: detail.slice(0, 300), total: counters.rejected[reason], suppressedSinceLast: suppressed }, `message refused: ${reason}`),
+    );
+  }
+
+  let client: MqttClient | null = null;
+  const ackLog = new LogLimiter();
+  function sendAck(device: string, seqs: number[]): void {
+    const ranges = seqRanges(seqs);
+    for (let i = 0; i < ranges.length; i += ACK_RANGES_PER_MESSAGE) {
+      const ack: AckMessage = { v: CONTRACT_VERSION, ranges: ranges.slice(i, i + ACK_RANGES_PER_MESSAGE), ts: Date.now() };
+      counters.acks.messages++;
+      client?.publish(topicFor(device, 'ack'), JSON.stringify(ack), { qos: 1 }, (err) => {
+        if (err) ackLog.maybe('ack', Date.now(), (suppressed) => log.warn({ device, error: err.message, suppressed }, 'ack publish failed; the agent will re-send and be re-acked'));
+      });
+    }
+    counters.acks.seqs += seqs.length;
+  }
+
+  const ingest = new Ingest(
+    store,
+    db,
+    {
+      maxPoints: config.batch.maxPoints,
+      maxDelayMs: config.batch.maxDelayMs,
+      spoolMaxBytes: config.spool.maxBytes,
+      retryInitialMs: config.spool.retryInitialMs,
+      retryMaxMs: config.spool.retryMaxMs,
+    },
+    sendAck,
+    (r: IngestRecord, detail: string) => deadLetter(topicFor(r.device, r.channel), JSON.stringify(r.message), 'store-rejected', `seq ${r.seq}: ${detail}`),
+    log.child({ component: 'ingest' }),
+  );
+
+  let closing = false;
+  function onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    if (closing) return; // not acked: the agent re-sends it to the next run
+    counters.messages++;
+    try {
+      const now = Date.now();
+      const d = decodeDeviceMessage(topic, payload, config.maxPayloadBytes);
+      if (!d.ok) return deadLetter(topic, payload, d.reason, d.detail);
+      const { channel } = d.value;
+      counters.byChannel[channel] = (counters.byChannel[channel] ?? 0) + 1;
+      const retained = packet.retain === true;
+      switch (d.value.channel) {
+        case 'status':
+          fleet.status(d.value.message, now, retained);
+          break;
+        case 'inventory':
+          fleet.inventory(d.value.message, now, retained);
+          break;
+        case 'telemetry': {
+          const m = d.value.message;
+          fleet.seen(m.device, m.seq, m.ts, now, retained);
+          fleet.telemetry(m);
+          ingest.accept({ channel: 'telemetry', device: m.device, seq: m.seq, arrivedAt: now, tags: fleet.tags(m.device), message: m });
+          break;
+        }
+        case 'event': {
+          const m = d.value.message;
+          fleet.seen(m.device, m.seq, m.ts, now, retained);
+          ingest.accept({ channel: 'event', device: m.device, seq: m.seq, arrivedAt: now, tags: fleet.tags(m.device), message: m });
+          break;
+        }
+        case 'cmd/res': {
+          const m = d.value.message;
+          fleet.seen(m.device, m.seq, m.ts, now, retained);
+          log.debug({ device: m.device, id: m.id, ok: m.ok }, 'command result');
+          break;
+        }
+      }
+    } catch (e) {
+      log.error({ topic, err: (e as Error).stack ?? String(e) }, 'internal error while handling a message; it stays unacked');
+    }
+  }
+
+  const mqttLog = new LogLimiter(30_000);
+  client = connect(config.mqtt.url, {
+    clientId: config.mqtt.clientId,
+    username: config.mqtt.username,
+    password: config.mqtt.password,
+    clean: false,
+    protocolVersion: 4,
+    reconnectPeriod: config.mqtt.reconnectPeriodMs,
+    connectTimeout: 10_000,
+    keepalive: 30,
+  });
+  // Backpressure: mqtt.js reads the next packet only after this callback, so a slow store
+  // slows the broker's delivery to us instead of growing our memory.
+  const highWater = config.batch.maxPoints * 4;
+  client.handleMessage = (_packet, done) => {
+    if (ingest.backlog < highWater) return done();
+    ingest.belowBacklog(highWater).then(() => done(), () => done());
+  };
+  client.on('message', onMessage);
+  client.on('connect', (ack) => {
+    counters.mqtt.connected = true;
+    counters.mqtt.connects++;
+    mqttLog.reset('offline');
+    log.info({ url: config.mqtt.url, clientId: config.mqtt.clientId, sessionPresent: ack.sessionPresent }, 'collector connected to broker');
+  });
+  client.on('close', () => {
+    if (counters.mqtt.connected) counters.mqtt.disconnects++;
+    counters.mqtt.connected = false;
+  });
+  client.on('offline', () => mqttLog.maybe('offline', Date.now(), () => log.warn({ url: config.mqtt.url }, 'broker connection lost; reconnecting')));
+  client.on('error', (e) =>
+    mqttLog.maybe('error:' + e.message, Date.now(), (suppressed) =>
+      log.error({ url: config.mqtt.url, error: e.message, suppressed }, /not authori[sz]ed|bad user/i.test(e.message) ? 'broker refused the service account' : 'broker connection error'),
+    ),
+  );
+
+  // Subscribe once; mqtt.js re-subscribes by itself after a reconnect without a session.
+  const filters = Object.fromEntries(SUBSCRIBED_CHANNELS.map((c) => [allDevices(c), { qos: 1 as const }]));
+  const subscribed = new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 10_000);
+    client!.subscribe(filters, (err) => {
+      clearTimeout(timer);
+      if (err) log.error({ error: err.message }, 'subscription failed');
+      resolve(!err);
+    });
+  });
+  if (!(await subscribed)) log.warn({ url: config.mqtt.url }, 'not subscribed yet (broker unreachable?); continuing, mqtt.js keeps trying');
+  else log.info({ filters: Object.keys(filters), store: store.kind }, 'collector subscribed');
+
+  const pruneTimer = setInterval(() => {
+    try {
+      const n = db.pruneReceived(Date.now() - config.dedupRetentionDays * 86_400_000);
+      if (n) log.info({ pruned: n }, 'pruned old dedup rows');
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'dedup prune failed');
+    }
+  }, 3_600_000);
+  pruneTimer.unref();
+
+  return {
+    config,
+    store,
+    fleet: () => fleet.all(),
+    onFleetChange(listener) {
+      fleet.on('change', listener);
+      return () => fleet.off('change', listener);
+    },
+    deadLetters: (limit, reason) => db.deadLetters(limit, reason),
+    stats: () => {
+      const all = fleet.all();
+      return {
+        ...structuredClone(counters),
+        ingest: structuredClone(ingest.stats),
+        devices: { known: all.length, online: all.filter((d) => d.online).length },
+      };
+    },
+    async close() {
+      if (closing) return;
+      closing = true;
+      clearInterval(pruneTimer);
+      fleet.stop();
+      await ingest.close(CLOSE_TIMEOUT_MS);
+      // Graceful end lets the last acks go out.
+      await new Promise<void>((r) => {
+        const t = setTimeout(() => client!.end(true, () => r()), 2000);
+        client!.end(false, () => {
+          clearTimeout(t);
+          r();
+        });
+      });
+      fleet.flush();
+      await store.close();
+      db.close();
+      log.info('collector stopped');
+    },
+  };
+}

@@ -1,0 +1,88 @@
+// InfluxDB 1.x line protocol for our three measurements. Written by hand rather than through
+// node-influx's writePoints (measured ~2.5x cheaper here), so escaping lives here and is tested
+// against a real influxd.
+import { fieldName, type IngestRecord } from './store.js';
+
+// Control characters cannot appear in keys or tag values at all; a backslash before a
+// separator (or at the end) makes influxd 1.x refuse the line ("invalid tag format"), so it is
+// replaced. Both are replaced rather than escaped: there is no escape that round-trips.
+function clean(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f]/g, ' ').replace(/\\/g, '/');
+}
+
+export function escapeMeasurement(s: string): string {
+  return clean(s).replace(/[, ]/g, (c) => '\\' + c);
+}
+
+/** Tag keys, tag values and field keys. */
+export function escapeKey(s: string): string {
+  return clean(s).replace(/[,= ]/g, (c) => '\\' + c);
+}
+
+/** A string field value, quoted. Newlines are allowed inside quotes. */
+export function quoteString(s: string): string {
+  return '"' + s.replace(/[\\"]/g, (c) => '\\' + c) + '"';
+}
+
+function tagSet(tags: Array<[string, string | undefined]>): string {
+  let out = '';
+  // Keys are given in sorted order (influxd's preferred order, avoids a sort per point).
+  for (const [k, v] of tags) if (v !== undefined && v !== '') out += ',' + k + '=' + escapeKey(v);
+  return out;
+}
+
+/**
+ * Point identity (brief): ts_ms * 1e6 + (seq % 1000) * 1000 + index, in ns. Two messages never
+ * overwrite each other; a re-write of the same message overwrites itself identically.
+ */
+export function pointTime(tsMs: number, seq: number, index: number): string {
+  return (BigInt(tsMs) * 1_000_000n + BigInt((seq % 1000) * 1000 + index)).toString();
+}
+
+/** Lines of one record, joined by '\n' (no trailing newline). */
+export function recordLines(r: IngestRecord): string {
+  const lines: string[] = [];
+  const dev = escapeKey(r.device);
+  if (r.channel === 'telemetry') {
+    const m = r.message;
+    m.samples.forEach((s, i) => {
+      const tags = tagSet([
+        ['device', r.device],
+        ['kind', s.kind],
+        ['peripheral', s.peripheral],
+        ['site', r.tags.site],
+        ['tenant', r.tags.tenant],
+      ]);
+      let fields = '';
+      for (const [k, v] of Object.entries(s.metrics)) if (!(k in s.counters)) fields += escapeKey(fieldName(k)) + '=' + floatValue(v) + ',';
+      for (const [k, v] of Object.entries(s.counters)) fields += escapeKey(fieldName(k)) + '=' + Math.trunc(v) + 'i,';
+      fields += 'faults=' + quoteString(s.faults.join(',')) + ',health=' + quoteString(s.health) + ',seq=' + m.seq + 'i';
+      lines.push('telemetry' + tags + ' ' + fields + ' ' + pointTime(s.ts, m.seq, i));
+    });
+  } else {
+    const m = r.message;
+    const tags = tagSet([
+      ['code', m.code],
+      ['device', r.device],
+      ['peripheral', m.peripheral],
+      ['site', r.tags.site],
+      ['tenant', r.tags.tenant],
+      ['type', m.type],
+    ]);
+    let fields = 'seq=' + m.seq + 'i,severity=' + quoteString(m.severity);
+    if (m.message !== undefined) fields += ',message=' + quoteString(m.message);
+    if (m.data !== undefined) fields += ',data=' + quoteString(JSON.stringify(m.data));
+    lines.push('event' + tags + ' ' + fields + ' ' + pointTime(m.ts, m.seq, 0));
+  }
+  lines.push(
+    'device_clock,device=' + dev + ' offset_ms=' + floatValue(r.arrivedAt - r.message.ts) + ',seq=' + r.message.seq + 'i ' +
+      pointTime(r.message.ts, r.message.seq, 0),
+  );
+  return lines.join('\n');
+}
+
+// A float field must not look like an integer with an `i` suffix; plain `3` is a float in line
+// protocol, so String() is enough for finite numbers.
+function floatValue(v: number): string {
+  return String(v);
+}

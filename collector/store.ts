@@ -1,0 +1,89 @@
+// The telemetry store seen by the ingest pipeline and (later) the NOC: InfluxDB 1.x
+// (influx-store.ts) or the embedded SQLite store (sqlite-store.ts). Both give the same answers
+// to the same queries, so nothing above this interface knows which one runs.
+import type { EventMessage, TelemetryMessage } from '../protocol/index.js';
+
+/** Tags the collector adds from the device's inventory, when known. */
+export type DeviceTags = { site?: string; tenant?: string };
+
+/** One accepted device message, ready to be written (and, if the store is down, spooled as JSON). */
+export type IngestRecord = {
+  device: string;
+  seq: number;
+  /** Collector clock at arrival, ms; `arrivedAt - message.ts` is the device clock offset. */
+  arrivedAt: number;
+  tags: DeviceTags;
+} & ({ channel: 'telemetry'; message: TelemetryMessage } | { channel: 'event'; message: EventMessage });
+
+/** Points a record becomes: one per sample or event, plus one device_clock point. */
+export function pointsOf(r: IngestRecord): number {
+  return (r.channel === 'telemetry' ? r.message.samples.length : 1) + 1;
+}
+
+/**
+ * Why a write failed. `unreachable` (connection refused/reset, timeout) and `server` (5xx) are
+ * worth retrying: the batch is spooled. `rejected` (4xx: type conflict, unparsable, beyond
+ * retention) will fail again: the offending messages are dead-lettered.
+ */
+export type StoreFailure = 'unreachable' | 'server' | 'rejected';
+
+export class StoreWriteError extends Error {
+  constructor(
+    readonly failure: StoreFailure,
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'StoreWriteError';
+  }
+}
+
+export type LatestSample = {
+  device: string;
+  peripheral: string;
+  kind: string;
+  ts: number;
+  seq: number;
+  health: string;
+  faults: string[];
+  metrics: Record<string, number>;
+  counters: Record<string, number>;
+};
+
+export type SeriesQuery = {
+  device: string;
+  peripheral: string;
+  /** A metric or counter name. */
+  field: string;
+  /** Inclusive range, ms. */
+  from: number;
+  to: number;
+};
+
+export type SeriesPoint = { ts: number; value: number };
+
+/** Points stored per seq (samples of a telemetry message, 1 for an event). */
+export type SeqCount = { seq: number; points: number };
+
+export interface TelemetryStore {
+  readonly kind: 'influx' | 'sqlite';
+  /** Creates what the store needs (database, retention policies, CQ / tables). Idempotent. */
+  init(): Promise<void>;
+  /** Writes all records or throws StoreWriteError. Re-writing a record is idempotent. */
+  write(records: IngestRecord[]): Promise<void>;
+  /** The latest sample of each peripheral of a device. */
+  latest(device: string): Promise<LatestSample[]>;
+  /** One metric or counter of one peripheral over a time range, oldest first. */
+  series(q: SeriesQuery): Promise<SeriesPoint[]>;
+  /** Points stored per seq for a device (telemetry + events), ascending seq. */
+  seqCounts(device: string): Promise<SeqCount[]>;
+  close(): Promise<void>;
+}
+
+/** Fields of the telemetry measurement that are not metrics or counters. */
+export const RESERVED_FIELDS = new Set(['seq', 'health', 'faults']);
+
+/** A metric or counter named like a reserved field gets this suffix, so it never overwrites it. */
+export function fieldName(name: string): string {
+  return RESERVED_FIELDS.has(name) ? `${name}_value` : name;
+}

@@ -1,0 +1,112 @@
+// Loads and cross-checks every firmware profile in a directory, and matches a peripheral's
+// identity to a profile. The agent and the collector both use this; there is no per-model code.
+import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { join, relative, basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { firmwareProfile, type FirmwareProfile } from './schema.js';
+
+/** A profile file that cannot be used; names the file and the field. */
+export class FirmwareProfileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`firmware profile ${file}: ${field}: ${reason}`);
+    this.name = 'FirmwareProfileError';
+  }
+}
+
+function jsonFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...jsonFiles(p));
+    else if (name.endsWith('.json')) out.push(p);
+  }
+  return out;
+}
+
+/** Validates one profile file's text; throws FirmwareProfileError naming `file` and the field. */
+export function parseFirmwareProfile(text: string, file: string): FirmwareProfile {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new FirmwareProfileError(file, '(root)', `invalid JSON: ${(e as Error).message}`);
+  }
+  const r = firmwareProfile.safeParse(raw);
+  if (!r.success) {
+    const first = r.error.issues[0];
+    const field = first.path.length ? first.path.join('.') : '(root)';
+    const more = r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more: ${r.error.issues.slice(1, 4).map((i) => i.path.join('.') || '(root)').join(', ')})` : '';
+    throw new FirmwareProfileError(file, field, first.message + more);
+  }
+  const expected = basename(file, '.json');
+  if (r.data.id !== expected) throw new FirmwareProfileError(file, 'id', `"${r.data.id}" must equal the file name "${expected}"`);
+  return r.data;
+}
+
+/**
+ * Every `*.json` under `dir` (recursively), validated. Refuses the whole set on the first bad
+ * file rather than running with a silently missing model; duplicate ids are refused too.
+ */
+export function loadFirmwareProfiles(dir: string): FirmwareProfile[] {
+  const profiles: FirmwareProfile[] = [];
+  const seen = new Map<string, string>();
+  for (const path of jsonFiles(dir)) {
+    const file = relative(process.cwd(), path) || path;
+    const p = parseFirmwareProfile(readFileSync(path, 'utf8'), file);
+    const other = seen.get(p.id);
+    if (other) throw new FirmwareProfileError(file, 'id', `"${p.id}" is also used by ${other}`);
+    seen.set(p.id, file);
+    profiles.push(p);
+  }
+  return profiles;
+}
+
+/**
+ * The directory of the profiles shipped with fleetcare: `firmware-profiles/models` in the
+ * repository, found from both the compiled (`dist/firmware-profiles/`) and source locations.
+ */
+export function defaultFirmwareProfilesDir(): string {
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  const candidates = [join(here, 'models'), join(here, '..', '..', 'firmware-profiles', 'models')];
+  return candidates.find((d) => existsSync(d)) ?? candidates[candidates.length - 1];
+}
+
+/** What a driver learned that can identify a model. */
+export type ProfileMatchInput = {
+  /** Restricts matching to profiles of this driver. */
+  driver?: string;
+  gsIModelId?: number;
+  modelName?: string;
+  maker?: string;
+  usb?: { vid: number; pid: number };
+};
+
+export type ProfileMatch = { profile: FirmwareProfile; score: number; by: string[] };
+
+const matchesAny = (patterns: string[] | undefined, value: string | undefined) =>
+  !!value && !!patterns?.some((p) => new RegExp(p, 'i').test(value.trim()));
+
+/**
+ * The best profile for an identity, or null. Scores: model name 4, USB vid/pid 2, GS I model
+ * id 1 (ids and pids are shared across series, names are not). A profile whose `makers` rule
+ * does not match a reported maker is excluded. Ties go to the earlier profile (sorted by file).
+ */
+export function matchProfile(identity: ProfileMatchInput, profiles: readonly FirmwareProfile[]): ProfileMatch | null {
+  let best: ProfileMatch | null = null;
+  for (const profile of profiles) {
+    if (identity.driver && profile.driver !== identity.driver) continue;
+    const m = profile.match;
+    if (identity.maker && m.makers?.length && !matchesAny(m.makers, identity.maker)) continue;
+    let score = 0;
+    const by: string[] = [];
+    if (matchesAny(m.modelNames, identity.modelName)) { score += 4; by.push('modelName'); }
+    if (identity.usb && m.usb?.some((u) => parseInt(u.vid, 16) === identity.usb!.vid && parseInt(u.pid, 16) === identity.usb!.pid)) { score += 2; by.push('usb'); }
+    if (identity.gsIModelId !== undefined && m.gsIModelIds?.includes(identity.gsIModelId)) { score += 1; by.push('gsIModelId'); }
+    if (score > 0 && (!best || score > best.score)) best = { profile, score, by };
+  }
+  return best;
+}

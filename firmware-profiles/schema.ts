@@ -1,0 +1,160 @@
+// The firmware-profile file format (DESIGN §7): per-model data that drivers and the collector
+// read instead of branching on model names. One JSON file per model, `<id>.json`, validated by
+// this schema at load time and in tests; docs/firmware-profile.schema.json is generated from it.
+import { z } from 'zod';
+import { peripheralKind } from '../protocol/messages.js';
+
+const identifier = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'identifier: letters, digits and _');
+const kebab = z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9-]*$/, 'kebab-case');
+
+/** Drivers a profile can name. Each later driver (Star, USB class, R30x, MSR, ZK clock) adds its id. */
+export const profileDriver = z.enum(['escpos-serial']);
+export type ProfileDriver = z.infer<typeof profileDriver>;
+
+/** A regular expression given as a string; refused at load if it does not compile. */
+const pattern = z.string().min(1).refine((s) => {
+  try {
+    new RegExp(s, 'i');
+    return true;
+  } catch {
+    return false;
+  }
+}, 'not a valid regular expression');
+
+const hex16 = z.string().regex(/^[0-9a-fA-F]{4}$/, '4 hex digits, e.g. "04b8"');
+
+export const matchRules = z
+  .object({
+    /** `GS I 1` model id bytes this profile answers to. */
+    gsIModelIds: z.array(z.number().int().min(0).max(255)).optional(),
+    /** Case-insensitive patterns tried against the model name the device reports (`GS I 67`, IEEE-1284 MDL, …). */
+    modelNames: z.array(pattern).optional(),
+    /** Case-insensitive patterns against the maker name (`GS I 66`, IEEE-1284 MFG). Narrows, never matches alone. */
+    makers: z.array(pattern).optional(),
+    /** USB vendor/product ids. Many models share one pid, so a USB match alone is weak. */
+    usb: z.array(z.object({ vid: hex16, pid: hex16 }).strict()).optional(),
+    /** Why these rules, where they come from. */
+    note: z.string().optional(),
+  })
+  .strict()
+  .refine((m) => (m.gsIModelIds?.length ?? 0) + (m.modelNames?.length ?? 0) + (m.usb?.length ?? 0) > 0, 'at least one of gsIModelIds, modelNames, usb');
+export type MatchRules = z.infer<typeof matchRules>;
+
+/** Where a rated-life figure comes from: a document (page if known), or honestly unverified. */
+export const figureSource = z.union([
+  z.object({ document: z.string().min(3), page: z.union([z.number().int().positive(), z.string().min(1)]).optional(), url: z.url().optional() }).strict(),
+  z.object({ unverified: z.literal(true), note: z.string().min(3) }).strict(),
+]);
+export type FigureSource = z.infer<typeof figureSource>;
+
+export const ratedLifeEntry = z
+  .object({
+    part: z.enum(['cutter', 'head', 'mechanism']),
+    /** Cumulative counter the figure is measured against, as the driver names it (`autocutterCuts`). */
+    metric: identifier,
+    /** `life`: expected end of life; `mcbf`/`mtbf`: mean cycles/time between failures. */
+    basis: z.enum(['life', 'mcbf', 'mtbf']).default('life'),
+    value: z.number().positive(),
+    unit: z.enum(['cuts', 'lines', 'pulses', 'km', 'hours']),
+    /** How many `unit` one step of `metric` is, when they differ (lines → km: 3.75e-6). */
+    unitsPerCount: z.number().positive().optional(),
+    source: figureSource,
+  })
+  .strict();
+export type RatedLifeEntry = z.infer<typeof ratedLifeEntry>;
+
+export const thresholds = z
+  .object({
+    /** Fraction of rated life at which wear becomes a warning / a predicted-failure ticket. */
+    wearWarningFraction: z.number().gt(0).lt(1).default(0.8),
+    wearCriticalFraction: z.number().gt(0).max(1).default(0.95),
+    /** Reply latency above which the link is considered degraded. */
+    replyLatencyWarningMs: z.number().positive().optional(),
+    /** Communication errors per hour above which the link is considered degraded. */
+    commErrorsPerHourWarning: z.number().nonnegative().optional(),
+  })
+  .strict()
+  .refine((t) => t.wearWarningFraction < t.wearCriticalFraction, { message: 'wearWarningFraction must be below wearCriticalFraction', path: ['wearWarningFraction'] });
+
+/** ERPNext / Helpdesk Issue Priority vocabulary. */
+export const issuePriority = z.enum(['Low', 'Medium', 'High', 'Urgent']);
+
+export const faultMapping = z
+  .object({
+    /** Health this fault gives the peripheral at the edge. */
+    health: z.enum(['warning', 'critical']),
+    priority: issuePriority,
+    /** Ticket issue type, e.g. `printer-consumable`, `printer-hardware`. */
+    issueType: kebab,
+  })
+  .strict();
+
+export const localizedText = z
+  .object({ en: z.string().min(1), ar: z.string().min(1), fa: z.string().min(1), zh: z.string().min(1) })
+  .strict();
+export type LocalizedText = z.infer<typeof localizedText>;
+
+export const advisory = z
+  .object({
+    id: kebab,
+    /** Firmware strings the advisory applies to (case-insensitive patterns). */
+    firmware: z.array(pattern).min(1),
+    severity: z.enum(['info', 'warning', 'critical']),
+    text: localizedText,
+    source: figureSource.optional(),
+  })
+  .strict();
+
+export const capabilities = z
+  .object({
+    /** Cumulative maintenance counters the model reports, by driver counter name. */
+    maintenanceCounters: z.array(identifier).default([]),
+    /** Automatic Status Back (`GS a`). */
+    asb: z.boolean().default(false),
+    /** May the agent send `DLE ENQ` to recover from a recoverable error. */
+    dleEnqRecovery: z.boolean().default(false),
+    /** Which printer-information-B fields (`GS I 65..69`) the model answers. */
+    printerInfo: z.array(z.enum(['firmware', 'maker', 'modelName', 'serial', 'fonts'])).default(['firmware', 'maker', 'modelName', 'serial']),
+    /** Where the capability list comes from. */
+    source: figureSource.optional(),
+  })
+  .strict();
+
+/** Counters each driver can read; a profile may only name these for its driver. */
+export const driverCounters: Record<ProfileDriver, readonly string[]> = {
+  'escpos-serial': ['linesFed', 'headEnergizing', 'autocutterCuts', 'operatingHours'],
+};
+
+export const firmwareProfile = z
+  .object({
+    $schema: z.string().optional(),
+    id: kebab,
+    vendor: z.string().min(1).max(80),
+    model: z.string().min(1).max(80),
+    kind: peripheralKind,
+    driver: profileDriver,
+    match: matchRules,
+    capabilities: capabilities.default({ maintenanceCounters: [], asb: false, dleEnqRecovery: false, printerInfo: ['firmware', 'maker', 'modelName', 'serial'] }),
+    ratedLife: z.array(ratedLifeEntry).default([]),
+    thresholds: thresholds.default({ wearWarningFraction: 0.8, wearCriticalFraction: 0.95 }),
+    /** Fault code → incident mapping. */
+    faults: z.record(kebab, faultMapping).default({}),
+    advisories: z.array(advisory).default([]),
+    /** Runbook text per fault code (and `general`), in every NOC language. */
+    runbook: z.record(kebab, localizedText),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    const known = driverCounters[p.driver];
+    p.capabilities.maintenanceCounters.forEach((c, i) => {
+      if (!known.includes(c)) ctx.addIssue({ code: 'custom', path: ['capabilities', 'maintenanceCounters', i], message: `driver ${p.driver} has no counter "${c}" (known: ${known.join(', ')})` });
+    });
+    p.ratedLife.forEach((r, i) => {
+      if (!known.includes(r.metric)) ctx.addIssue({ code: 'custom', path: ['ratedLife', i, 'metric'], message: `driver ${p.driver} has no counter "${r.metric}"` });
+    });
+    for (const code of Object.keys(p.faults)) {
+      if (!p.runbook[code]) ctx.addIssue({ code: 'custom', path: ['runbook', code], message: `fault "${code}" is mapped but has no runbook text` });
+    }
+    if (!p.runbook.general) ctx.addIssue({ code: 'custom', path: ['runbook', 'general'], message: 'a general runbook entry is required' });
+  });
+export type FirmwareProfile = z.infer<typeof firmwareProfile>;

@@ -1,0 +1,136 @@
+// Real parts for agent tests: an in-test aedes broker (anonymous, TCP on a free loopback port,
+// restartable on the same port) and mqtt.js as a fake collector that records and acks.
+import { Aedes } from 'aedes';
+import mqtt, { type MqttClient } from 'mqtt';
+import { createServer, type Server, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import { parseTopic, seqRanges, type AckMessage } from '../../protocol/index.js';
+import { agentConfigSchema, type AgentConfig, type AgentConfigInput } from '../../agent/config.js';
+import { freePort, waitFor } from '../helpers/net.js';
+
+export class TestBroker {
+  private broker: Aedes | null = null;
+  private server: Server | null = null;
+  private sockets = new Set<Socket>();
+  private constructor(readonly port: number) {}
+
+  static async create(): Promise<TestBroker> {
+    const b = new TestBroker(await freePort());
+    await b.start();
+    return b;
+  }
+
+  get url(): string {
+    return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const broker = await Aedes.createBroker();
+    const server = createServer((s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+      broker.handle(s);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.broker = broker;
+    this.server = server;
+  }
+
+  /** Stops the broker; its in-memory retained messages and sessions are gone, as on a crash. */
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await new Promise<void>((r) => (this.broker ? this.broker.close(() => r()) : r()));
+    this.server = null;
+    this.broker = null;
+  }
+}
+
+export type Received = { topic: string; channel: string; device: string; msg: any; retain: boolean };
+
+/** mqtt.js standing in for the collector: records every device message, acks telemetry/event. */
+export class FakeCollector {
+  readonly received: Received[] = [];
+  autoAck = true;
+  /** seqs acked so far (telemetry + event). */
+  readonly acked = new Set<number>();
+  private constructor(readonly client: MqttClient) {}
+
+  static async connect(url: string, opts: { autoAck?: boolean } = {}): Promise<FakeCollector> {
+    const client = mqtt.connect(url, { clientId: `collector-${Math.random().toString(16).slice(2)}`, reconnectPeriod: 200, protocolVersion: 4 });
+    const c = new FakeCollector(client);
+    if (opts.autoAck === false) c.autoAck = false;
+    client.on('message', (topic, payload, packet) => c.onMessage(topic, payload, packet.retain));
+    client.on('error', () => {});
+    client.on('connect', () => client.subscribe('fleet/v1/+/#', { qos: 1 }));
+    await waitFor('fake collector connected', () => client.connected);
+    await new Promise<void>((r) => client.subscribe('fleet/v1/+/#', { qos: 1 }, () => r()));
+    return c;
+  }
+
+  private onMessage(topic: string, payload: Buffer, retain: boolean): void {
+    const t = parseTopic(topic);
+    if (!t || t.channel === 'ack' || t.channel === 'cmd/req') return;
+    let msg: any;
+    try {
+      msg = JSON.parse(payload.toString());
+    } catch {
+      msg = payload.toString();
+    }
+    this.received.push({ topic, channel: t.channel, device: t.device, msg, retain });
+    if (this.autoAck && (t.channel === 'telemetry' || t.channel === 'event')) this.ack(t.device, [msg.seq]);
+  }
+
+  ack(device: string, seqs: number[], ts = Date.now()): void {
+    if (seqs.length === 0) return;
+    for (const s of seqs) this.acked.add(s);
+    const ack: AckMessage = { v: 1, ranges: seqRanges(seqs), ts };
+    this.client.publish(`fleet/v1/${device}/ack`, JSON.stringify(ack), { qos: 1 });
+  }
+
+  sendRaw(topic: string, payload: string | Buffer): void {
+    this.client.publish(topic, payload, { qos: 1 });
+  }
+
+  on(channel: string, device?: string): Received[] {
+    return this.received.filter((r) => r.channel === channel && (!device || r.device === device));
+  }
+
+  seqs(channel: string): number[] {
+    return this.on(channel).map((r) => r.msg.seq);
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((r) => this.client.end(true, {}, () => r()));
+  }
+}
+
+export function agentConfig(input: Partial<AgentConfigInput> & { dataDir: string; brokerUrl: string; id?: string }): AgentConfig {
+  const { brokerUrl, id, ...rest } = input;
+  return agentConfigSchema.parse({
+    device: { id: id ?? 'pos-001', token: 'secret-token' },
+    broker: { url: brokerUrl, reconnect: { minMs: 100, maxMs: 1000, jitter: 0.5 } },
+    telemetry: { publishIntervalMs: 200 },
+    outbox: { ackTimeoutMs: 1000 },
+    peripherals: [{ driver: 'host', intervalMs: 100 }],
+    ...rest,
+  });
+}
+
+/** A pino logger whose JSON lines are kept for assertions. */
+export function captureLog(): { log: Logger; lines: any[]; text: () => string } {
+  const lines: any[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  return { log: pino({ level: 'debug' }, stream), lines, text: () => lines.map((l) => JSON.stringify(l)).join('\n') };
+}
+
+export const silent = () => pino({ level: 'silent' });

@@ -1,0 +1,125 @@
+// The `fleetcare` command as a user runs it: help, provisioning, config errors that name the
+// field, and a server whose ports and data dir come from flags.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
+import { freePort, tempDir, waitFor } from '../helpers/net.js';
+
+const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
+
+function run(args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('--help lists every command and each command has its own help', () => {
+  const r = run(['--help']);
+  assert.is(r.code, 0);
+  for (const c of ['server', 'agent', 'device', 'service', 'sim', 'demo']) assert.match(r.stdout, c);
+  for (const c of ['server', 'agent', 'device', 'sim', 'demo']) {
+    const h = run([c, '--help']);
+    assert.is(h.code, 0, c);
+    assert.match(h.stdout, `fleetcare ${c}`);
+  }
+});
+
+test('unknown command and unknown flag are usage errors (exit 64) with one clear line', () => {
+  const a = run(['frobnicate']);
+  assert.is(a.code, 64);
+  assert.match(a.stderr, 'unknown command "frobnicate"');
+  const b = run(['server', '--no-such-flag']);
+  assert.is(b.code, 64);
+  assert.match(b.stderr, "Unknown option '--no-such-flag'");
+});
+
+test('device add prints the token once, stores it hashed, writes a 0600 agent config', () => {
+  const dir = tempDir();
+  try {
+    const cfg = join(dir.path, 'agent.json');
+    const r = run(['device', 'add', 'pos-7', '--site', 'riyadh-07', '--tenant', 'acme', '--data-dir', dir.path, '--write-config', cfg, '--broker-url', 'mqtt://127.0.0.1:1999']);
+    assert.is(r.code, 0, r.stderr);
+    const token = r.stdout.trim();
+    assert.ok(token.length >= 40, 'a long random token');
+    const written = JSON.parse(readFileSync(cfg, 'utf8'));
+    assert.is(written.device.token, token);
+    assert.is(written.broker.url, 'mqtt://127.0.0.1:1999');
+    assert.is(statSync(cfg).mode & 0o777, 0o600);
+    const list = run(['device', 'list', '--data-dir', dir.path]);
+    assert.is(list.code, 0);
+    assert.match(list.stdout, '"pos-7"');
+    assert.match(list.stdout, 'riyadh-07');
+    assert.not.match(list.stdout, token);
+    for (const f of readdirSync(join(dir.path, 'broker'))) assert.not.match(readFileSync(join(dir.path, 'broker', f), 'latin1'), token, `token in clear in ${f}`);
+    const again = run(['device', 'add', 'pos-7', '--data-dir', dir.path]);
+    assert.is(again.code, 1);
+    assert.match(again.stderr, 'pos-7');
+    const bad = run(['device', 'add', 'bad/id', '--data-dir', dir.path]);
+    assert.is(bad.code, 1);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('a broken server config is refused naming the file and the field', () => {
+  const dir = tempDir();
+  try {
+    const f = join(dir.path, 'server.json');
+    writeFileSync(f, JSON.stringify({ broker: { port: 'eighteen' } }));
+    const r = run(['server', '--config', f, '--data-dir', dir.path]);
+    assert.is(r.code, 1);
+    assert.match(r.stderr, 'broker.port');
+    writeFileSync(f, '{ "broker": ');
+    const j = run(['server', '--config', f]);
+    assert.is(j.code, 1);
+    assert.match(j.stderr, 'not valid JSON');
+    const p = run(['server', '--port', '99999']);
+    assert.is(p.code, 1);
+    assert.match(p.stderr, '--port');
+  } finally {
+    dir.remove();
+  }
+});
+
+test('a broken agent config is refused naming the field', () => {
+  const dir = tempDir();
+  try {
+    const f = join(dir.path, 'agent.json');
+    writeFileSync(f, JSON.stringify({ device: { id: 'pos-1', token: 'x' }, broker: { url: 'mqtt://127.0.0.1:1' }, dataDir: dir.path, peripherals: [{ id: 'host', driver: 'host', intervalMs: 'often' }] }));
+    const r = run(['agent', '--config', f]);
+    assert.is(r.code, 1);
+    assert.match(r.stderr, 'peripherals.0.intervalMs');
+  } finally {
+    dir.remove();
+  }
+});
+
+test('server runs on the flags given and a provisioned device can publish', async () => {
+  const dir = tempDir();
+  const port = await freePort();
+  const token = run(['device', 'add', 'pos-9', '--data-dir', dir.path]).stdout.trim();
+  const server = spawn(process.execPath, [CLI, 'server', '--data-dir', dir.path, '--port', String(port), '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let logs = '';
+  server.stdout.on('data', (b) => (logs += b));
+  server.stderr.on('data', (b) => (logs += b));
+  try {
+    await waitFor('server started', () => logs.includes('fleetcare server started'), 20_000);
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: 'pos-9', username: 'pos-9', password: token, reconnectPeriod: 0 });
+    await client.endAsync();
+    const refused = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: 'pos-9', username: 'pos-9', password: 'wrong', reconnectPeriod: 0 }).then(
+      (c) => (c.end(), false),
+      () => true,
+    );
+    assert.ok(refused, 'wrong token refused');
+    assert.not.match(logs, token);
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+    dir.remove();
+  }
+});
+
+test.run();

@@ -1,0 +1,147 @@
+// Shared parts of the collector tests: a real aedes broker on a free loopback port, a fake
+// device (mqtt.js) that publishes like an agent and records the acks it gets, message
+// builders, mosquitto_pub for raw bytes, and a pino logger that captures lines.
+import { spawn } from 'node:child_process';
+import { createServer, type Server, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { Aedes } from 'aedes';
+import { connect, type MqttClient } from 'mqtt';
+import { pino, type Logger } from 'pino';
+import { CONTRACT_VERSION, decodeAck, topicFor, type EventMessage, type TelemetryMessage } from '../../protocol/index.js';
+
+export type TestBroker = { url: string; port: number; close(): Promise<void> };
+
+export async function startBroker(): Promise<TestBroker> {
+  const broker = await Aedes.createBroker();
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    broker.handle(s);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+      await new Promise<void>((r) => broker.close(() => r()));
+    },
+  };
+}
+
+/** Log lines as objects, for asserting specific messages. */
+export function captureLog(level: pino.Level = 'info'): { log: Logger; lines: Array<Record<string, unknown>>; find(msg: string | RegExp): Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const log = pino({ level }, stream);
+  return {
+    log,
+    lines,
+    find: (msg) => lines.filter((l) => (typeof msg === 'string' ? String(l.msg).includes(msg) : msg.test(String(l.msg)))),
+  };
+}
+
+export const T0 = Date.now() - 60_000;
+
+export function telemetry(device: string, seq: number, opts: { ts?: number; samples?: number; counters?: Record<string, number>; metrics?: Record<string, number>; peripheral?: string } = {}): TelemetryMessage {
+  const ts = opts.ts ?? T0 + seq * 1000;
+  const n = opts.samples ?? 1;
+  return {
+    v: CONTRACT_VERSION,
+    device,
+    seq,
+    ts,
+    samples: Array.from({ length: n }, (_, i) => ({
+      peripheral: opts.peripheral ?? 'printer0',
+      kind: 'printer' as const,
+      ts: ts - (n - 1 - i) * 100,
+      health: 'ok' as const,
+      metrics: opts.metrics ?? { temperature: 40 + (seq % 10) + i / 10 },
+      counters: opts.counters ?? { linesPrinted: 1000 + seq * 10 + i, cutterCuts: 50 + seq },
+      faults: [],
+    })),
+  };
+}
+
+export function event(device: string, seq: number, extra: Partial<EventMessage> = {}): EventMessage {
+  return { v: CONTRACT_VERSION, device, seq, ts: T0 + seq * 1000, type: 'fault-raised', peripheral: 'printer0', code: 'paper-end', severity: 'warning', message: 'paper end', ...extra };
+}
+
+/** A device that publishes like an agent (QoS 1) and records every seq acked to it. */
+export class FakeDevice {
+  readonly acked = new Set<number>();
+  readonly ackMessages: Array<Array<[number, number]>> = [];
+  private ackListeners: Array<(ranges: Array<[number, number]>) => void> = [];
+
+  private constructor(
+    readonly id: string,
+    readonly client: MqttClient,
+  ) {
+    client.on('message', (topic, payload) => {
+      if (topic !== topicFor(id, 'ack')) return;
+      const d = decodeAck(payload);
+      if (!d.ok) throw new Error(`bad ack: ${d.detail}`);
+      this.ackMessages.push(d.value.ranges);
+      for (const [a, b] of d.value.ranges) for (let s = a; s <= b; s++) this.acked.add(s);
+      for (const l of this.ackListeners) l(d.value.ranges);
+    });
+  }
+
+  static async connect(url: string, id: string, opts: { will?: boolean } = {}): Promise<FakeDevice> {
+    const client = connect(url, {
+      clientId: id,
+      clean: true,
+      reconnectPeriod: 0,
+      will: opts.will
+        ? { topic: topicFor(id, 'status'), payload: Buffer.from(JSON.stringify({ v: CONTRACT_VERSION, device: id, seq: 1, ts: Date.now(), state: 'offline', reason: 'lwt' })), qos: 1, retain: true }
+        : undefined,
+    });
+    await new Promise<void>((resolve, reject) => {
+      client.once('connect', () => resolve());
+      client.once('error', reject);
+    });
+    await client.subscribeAsync(topicFor(id, 'ack'), { qos: 1 });
+    return new FakeDevice(id, client);
+  }
+
+  onAck(l: (ranges: Array<[number, number]>) => void): void {
+    this.ackListeners.push(l);
+  }
+
+  async publish(channel: 'telemetry' | 'event' | 'status' | 'inventory', message: unknown, retain = false): Promise<void> {
+    await this.client.publishAsync(topicFor(this.id, channel), JSON.stringify(message), { qos: 1, retain });
+  }
+
+  /** Drops the TCP connection without DISCONNECT, like a power cut: the broker sends the LWT. */
+  crash(): void {
+    this.client.stream.destroy();
+    this.client.end(true);
+  }
+
+  async close(): Promise<void> {
+    await this.client.endAsync();
+  }
+}
+
+/** Publishes raw bytes with Debian's mosquitto_pub (a third-party client). */
+export function mosquittoPub(port: number, topic: string, payload: string | Buffer, extra: string[] = []): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', topic, '-s', ...extra], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    p.on('error', reject);
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`mosquitto_pub exited ${code}: ${err}`))));
+    p.stdin.end(payload);
+  });
+}
+
+/** Every seq from..to. */
+export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
