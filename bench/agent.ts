@@ -23,6 +23,8 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '30' },
     variants: { type: 'string', default: 'baseline,tuned' },
     interval: { type: 'string', default: '5000' },
+    /** The agent entry to run: the compiled tree (default) or the esbuild bundle. */
+    entry: { type: 'string' },
   },
 });
 
@@ -47,7 +49,7 @@ const intervalMs = Number(values.interval);
 const CLK_TCK = 100; // Linux USER_HZ
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const agentMain = join(here, '../agent/main.js');
+const agentMain = values.entry ?? join(here, '../agent/main.js');
 
 function procCpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
