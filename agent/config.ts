@@ -5,6 +5,12 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { deviceId, peripheralId, formatZodError } from '../protocol/index.js';
 import { escposSerialConfigSchema } from './drivers/escpos/index.js';
+import { zkClockConfigSchema } from './drivers/zk-clock/index.js';
+import { starSerialConfigSchema } from './drivers/star/index.js';
+// Schema only: the driver (and the native `usb` module) load lazily in agent/index.ts.
+import { usbPrinterConfigSchema } from './drivers/usb-printer/config.js';
+import { fingerprintSerialConfigSchema } from './drivers/fingerprint/config.js';
+import { msrSerialConfigSchema } from './drivers/card-reader/config.js';
 
 const positiveMs = z.number().int().positive();
 
@@ -30,7 +36,7 @@ export const hostPeripheralConfigSchema = z.strictObject({
 });
 export type HostPeripheralConfig = z.infer<typeof hostPeripheralConfigSchema>;
 
-export const peripheralConfigSchema = z.discriminatedUnion('driver', [hostPeripheralConfigSchema, escposSerialConfigSchema]);
+export const peripheralConfigSchema = z.discriminatedUnion('driver', [hostPeripheralConfigSchema, escposSerialConfigSchema, fingerprintSerialConfigSchema, msrSerialConfigSchema, zkClockConfigSchema, starSerialConfigSchema, usbPrinterConfigSchema]);
 export type PeripheralConfig = z.infer<typeof peripheralConfigSchema>;
 
 const brokerUrl = z

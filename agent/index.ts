@@ -57,6 +57,11 @@ const driverFactories: {
 } = {
   host: async (c, ctx) => createHostDriver(c, ctx),
   'escpos-serial': async (c, ctx) => (await import('./drivers/escpos/index.js')).createEscposSerialDriver(c, ctx),
+  'zk-clock-tcp': async (c, ctx) => (await import('./drivers/zk-clock/index.js')).createZkClockDriver(c, ctx),
+  'star-serial': async (c, ctx) => (await import('./drivers/star/index.js')).createStarSerialDriver(c, ctx),
+  'usb-printer': async (c, ctx) => (await import('./drivers/usb-printer/index.js')).createUsbPrinterDriver(c, ctx),
+  'r30x-serial': async (c, ctx) => (await import('./drivers/fingerprint/index.js')).createFingerprintSerialDriver(c, ctx),
+  'msr-serial': async (c, ctx) => (await import('./drivers/card-reader/index.js')).createMsrSerialDriver(c, ctx),
 };
 
 function agentVersion(): string {

@@ -1,8 +1,8 @@
 // The agent's MQTT link (DESIGN §3, §5): birth/LWT retained status, retained inventory on every
-// connect, a persistent session for commands, and reconnects driven here (mqtt.js's fixed
-// reconnectPeriod is off) with exponential backoff and jitter, so that a store's devices do not
-// all come back in the same second after a broker restart.
-import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
+// connect, a persistent session for commands, and reconnects driven here with exponential
+// backoff and jitter, so that a store's devices do not all come back in the same second after a
+// broker restart. Each attempt is one `MqttClient` (agent/mqtt-client.ts, not mqtt.js: memory).
+import { MqttClient } from './mqtt-client.js';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import {
@@ -123,45 +123,29 @@ export class Link {
     // lower than the next session's birth, so ordering status messages by seq is right.
     const birthSeq = this.o.allocateSeq();
     const willSeq = this.o.allocateSeq();
-    const opts: IClientOptions = {
+    const client = new MqttClient({
+      url: this.o.broker.url,
       clientId: this.o.device.id,
       username: this.o.device.id,
       password: this.o.device.token,
       clean: false,
-      keepalive: this.o.broker.keepaliveSec,
-      connectTimeout: this.o.broker.connectTimeoutMs,
-      reconnectPeriod: 0,
-      protocolVersion: 4,
-      resubscribe: false,
+      keepaliveSec: this.o.broker.keepaliveSec,
+      connectTimeoutMs: this.o.broker.connectTimeoutMs,
       will: {
         topic: this.topics.status,
         payload: Buffer.from(JSON.stringify(this.status(willSeq, 'offline', 'lwt'))),
         qos: 1,
         retain: true,
       },
-      ...(this.o.broker.tls ? { rejectUnauthorized: this.o.broker.tls.rejectUnauthorized, ...(this.ca ? { ca: this.ca } : {}) } : {}),
-    };
-    let client: MqttClient;
-    try {
-      client = mqtt.connect(this.o.broker.url, opts);
-    } catch (e) {
-      this.log.error({ err: (e as Error).message }, 'cannot create MQTT client');
-      this.scheduleReconnect();
-      return;
-    }
+      ...(this.o.broker.tls ? { tls: { rejectUnauthorized: this.o.broker.tls.rejectUnauthorized, ...(this.ca ? { ca: this.ca } : {}) } } : {}),
+    });
     this.client = client;
     client.on('connect', () => {
       if (client !== this.client) return;
       this.connectedAt = this.now();
-      client.subscribe(
-        { [this.topics.ack]: { qos: 1 }, [this.topics.cmdReq]: { qos: 1 } },
-        (err) => {
+      client.subscribe([{ topic: this.topics.ack, qos: 1 }, { topic: this.topics.cmdReq, qos: 1 }]).then(
+        () => {
           if (client !== this.client) return;
-          if (err) {
-            this.log.warn({ err: err.message }, 'subscribe failed; reconnecting');
-            client.end(true);
-            return;
-          }
           this.s.connected = true;
           this.s.connects++;
           this.log.info({ broker: this.o.broker.url, attempt: this.attempt }, 'connected');
@@ -169,10 +153,15 @@ export class Link {
           this.publishInventory();
           this.safe('onConnect', () => this.o.onConnect());
         },
+        (err: Error) => {
+          if (client !== this.client) return;
+          this.log.warn({ err: err.message }, 'subscribe failed; reconnecting');
+          client.destroy();
+        },
       );
     });
-    client.on('message', (topic, payload) => this.onMessage(topic, payload));
-    client.on('error', (err) => {
+    client.on('message', (topic: string, payload: Buffer) => this.onMessage(topic, payload));
+    client.on('error', (err: Error) => {
       if (client !== this.client) return;
       // Auth refusals, refused connections, TLS errors: all retried with backoff.
       this.log.warn({ err: err.message, code: (err as { code?: unknown }).code }, 'MQTT error');
@@ -181,6 +170,7 @@ export class Link {
       if (client !== this.client) return;
       this.onClosed(client);
     });
+    client.connect();
   }
 
   private onClosed(client: MqttClient): void {
@@ -189,7 +179,7 @@ export class Link {
     client.removeAllListeners('connect');
     client.removeAllListeners('message');
     client.on('error', () => {}); // late errors of a dead client must not become uncaught
-    client.end(true);
+    client.destroy();
     this.client = null;
     if (wasConnected) {
       this.s.disconnects++;
@@ -244,17 +234,15 @@ export class Link {
   private publishRaw(topic: string, payload: string, retain: boolean): Promise<void> {
     const client = this.client;
     if (!client || !this.s.connected) return Promise.reject(new Error('not connected'));
-    return new Promise((resolve, reject) => {
-      client.publish(topic, payload, { qos: 1, retain }, (err) => {
-        if (err) {
-          this.s.publishErrors++;
-          reject(err);
-        } else {
-          this.s.published++;
-          resolve();
-        }
-      });
-    });
+    return client.publish(topic, payload, { qos: 1, retain }).then(
+      () => {
+        this.s.published++;
+      },
+      (err: Error) => {
+        this.s.publishErrors++;
+        throw err;
+      },
+    );
   }
 
   /**
@@ -297,11 +285,11 @@ export class Link {
     client.on('error', () => {});
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
-        client.end(true);
+        client.destroy();
         resolve();
       }, STOP_PUBLISH_TIMEOUT_MS);
       t.unref();
-      client.end(false, {}, () => {
+      void client.end().then(() => {
         clearTimeout(t);
         resolve();
       });
@@ -311,7 +299,7 @@ export class Link {
 
   /** Drops the TCP connection without DISCONNECT, as a crash would (tests: the broker sends the LWT). */
   simulateConnectionLoss(): void {
-    (this.client as unknown as { stream?: { destroy(): void } } | null)?.stream?.destroy();
+    this.client?.destroy();
   }
 
   stats(): LinkStats {

@@ -23,6 +23,27 @@ export const faultSeverity: Readonly<Record<string, Severity>> = {
   'auto-recoverable-error': 'warning',
   'disk-low': 'warning',
   'feed-button': 'info',
+  // attendance clocks (zk-clock-tcp): a full log stops attendance recording
+  'log-memory-full': 'critical',
+  'log-memory-near-full': 'warning',
+  'user-storage-near-full': 'warning',
+  'fingerprint-storage-near-full': 'warning',
+  // Star printers (star-serial) and USB printer class (usb-printer)
+  'head-overheat': 'warning',
+  'printer-error': 'critical',
+  // fingerprint modules (r30x-serial)
+  'sensor-fail': 'critical',
+  'template-store-full': 'critical',
+  'template-store-near-full': 'warning',
+  'wrong-password': 'critical',
+  'image-quality-degraded': 'warning',
+  'false-reject-high': 'warning',
+  // card readers (msr-serial)
+  tamper: 'critical',
+  'battery-low': 'warning',
+  'read-errors-high': 'warning',
+  'read-head-worn': 'warning',
+  'comm-error': 'warning',
 };
 
 export function severityOf(code: string): Severity {

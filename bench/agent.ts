@@ -5,6 +5,7 @@
 // with its own printers, measured from /proc/PID/stat and /proc/PID/status after a warm-up.
 //
 //   npm run build && node dist/bench/agent.js [--duration 120] [--warmup 30] [--variants all|baseline,tuned,...]
+//     [--entry dist/bundle/agent.mjs]   (the production bundle that bin/fleetcare-agent runs)
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -41,6 +42,8 @@ const allVariants: Record<string, { flags: string[]; env?: Record<string, string
   'tuned+lite+size': { flags: [...TUNED, '--lite-mode', '--optimize-for-size'] },
   'tuned+lite+single': { flags: [...TUNED, '--lite-mode', '--single-threaded'] },
   'tuned+lite+size+single': { flags: [...TUNED, '--lite-mode', '--optimize-for-size', '--single-threaded'] },
+  /** Exactly what bin/fleetcare-agent runs (keep in sync); `--no-expose-wasm` only silences a V8 warning. */
+  launcher: { flags: [...TUNED, '--lite-mode', '--no-expose-wasm'] },
 };
 const chosen = values.variants === 'all' ? Object.keys(allVariants) : values.variants!.split(',');
 const durationMs = Number(values.duration) * 1000;

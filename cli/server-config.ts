@@ -56,7 +56,8 @@ export function loadServerConfig(flags: Flags): ServerConfig {
   setIf(broker, 'host', flags.host);
   setIf(broker, 'port', intFlag(flags, 'port'));
   setIf(broker, 'tlsPort', intFlag(flags, 'tls-port'));
-  if (flags['tls-cert'] || flags['tls-key']) broker.tls = { cert: flags['tls-cert'], key: flags['tls-key'] };
+  setIf(broker, 'tlsCertPath', flags['tls-cert']);
+  setIf(broker, 'tlsKeyPath', flags['tls-key']);
   if (flags['allow-anonymous']) broker.allowAnonymous = true;
   if (typeof flags['influx-url'] === 'string') {
     collector.influx = { ...((collector.influx as Record<string, unknown>) ?? {}), url: flags['influx-url'] };

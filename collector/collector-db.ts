@@ -11,6 +11,9 @@ export type DeadLetter = { id: number; at: number; topic: string; reason: string
 export class CollectorDb {
   readonly db: Database.Database;
   private readonly isReceivedStmt: Database.Statement;
+  private readonly maxSeqStmt: Database.Statement;
+  /** Highest committed seq per device (lazily loaded). */
+  private readonly maxReceived = new Map<string, number>();
   private readonly markReceivedStmt: Database.Statement;
   private readonly spoolInsert: Database.Statement;
   private readonly deadInsert: Database.Statement;
@@ -35,6 +38,7 @@ export class CollectorDb {
       CREATE TABLE IF NOT EXISTS devices (device TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;
     `);
     this.isReceivedStmt = this.db.prepare('SELECT 1 FROM received WHERE device = ? AND seq = ?').pluck();
+    this.maxSeqStmt = this.db.prepare('SELECT max(seq) FROM received WHERE device = ?').pluck();
     this.markReceivedStmt = this.db.prepare('INSERT OR IGNORE INTO received (device, seq, at) VALUES (?, ?, ?)');
     this.spoolInsert = this.db.prepare('INSERT INTO spool (device, seq, bytes, record, at) VALUES (?, ?, ?, ?, ?)');
     this.deadInsert = this.db.prepare('INSERT INTO dead_letters (at, topic, reason, detail, payload) VALUES (?, ?, ?, ?, ?)');
@@ -42,6 +46,8 @@ export class CollectorDb {
     this.commit = this.db.transaction((records: IngestRecord[], spoolJson: string[] | null, at: number) => {
       records.forEach((r, i) => {
         this.markReceivedStmt.run(r.device, r.seq, at);
+        const max = this.maxReceived.get(r.device);
+        if (max !== undefined && r.seq > max) this.maxReceived.set(r.device, r.seq);
         if (spoolJson) this.spoolInsert.run(r.device, r.seq, spoolJson[i].length, spoolJson[i], at);
       });
     });
@@ -52,6 +58,14 @@ export class CollectorDb {
   }
 
   isReceived(device: string, seq: number): boolean {
+    // Fast path for the common case (new data): above the highest seq ever committed for the
+    // device it cannot be in the table. Pruning only lowers the true max, so this stays safe.
+    let max = this.maxReceived.get(device);
+    if (max === undefined) {
+      max = (this.maxSeqStmt.get(device) as number | null) ?? 0;
+      this.maxReceived.set(device, max);
+    }
+    if (seq > max) return false;
     return this.isReceivedStmt.get(device, seq) !== undefined;
   }
 

@@ -382,16 +382,22 @@ export class Ingest {
     this.flush();
     const deadline = Date.now() + timeoutMs;
     while ((this.inflight || this.current.records.length) && Date.now() < deadline) {
-      const wait = this.inflight ?? Promise.resolve();
-      await Promise.race([wait, new Promise((r) => setTimeout(r, Math.max(1, deadline - Date.now())))]);
+      await settledWithin(this.inflight ?? Promise.resolve(), deadline - Date.now());
       if (!this.inflight && this.current.records.length) this.flush();
     }
     this.closed = true;
     // A drain write in flight finishes (or times out) before the database closes.
-    await Promise.race([this.drainRun, new Promise((r) => setTimeout(r, Math.max(1, deadline - Date.now())))]);
+    await settledWithin(this.drainRun, deadline - Date.now());
     if (this.timer) clearTimeout(this.timer);
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.timer = this.drainTimer = null;
     for (const w of this.waiters.splice(0)) w();
   }
+}
+
+/** Waits for `p` to settle, but no longer than `ms` (and leaves no timer behind). */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, Math.max(1, ms))))]);
+  clearTimeout(timer);
 }

@@ -10,12 +10,16 @@ function clean(s: string): string {
   return s.replace(/[\u0000-\u001f\u007f]/g, ' ').replace(/\\/g, '/');
 }
 
+// Ids, kinds and metric names are almost always plain: skip the regex work for them.
+const PLAIN = /^[A-Za-z0-9._-]*$/;
+
 export function escapeMeasurement(s: string): string {
   return clean(s).replace(/[, ]/g, (c) => '\\' + c);
 }
 
 /** Tag keys, tag values and field keys. */
 export function escapeKey(s: string): string {
+  if (PLAIN.test(s)) return s;
   return clean(s).replace(/[,= ]/g, (c) => '\\' + c);
 }
 

@@ -8,7 +8,7 @@ const identifier = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'identifier: lett
 const kebab = z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9-]*$/, 'kebab-case');
 
 /** Drivers a profile can name. Each later driver (Star, USB class, R30x, MSR, ZK clock) adds its id. */
-export const profileDriver = z.enum(['escpos-serial']);
+export const profileDriver = z.enum(['escpos-serial', 'star-serial', 'usb-printer', 'zk-clock-tcp', 'r30x-serial', 'msr-serial']);
 export type ProfileDriver = z.infer<typeof profileDriver>;
 
 /** A regular expression given as a string; refused at load if it does not compile. */
@@ -49,13 +49,13 @@ export type FigureSource = z.infer<typeof figureSource>;
 
 export const ratedLifeEntry = z
   .object({
-    part: z.enum(['cutter', 'head', 'mechanism']),
+    part: z.enum(['cutter', 'head', 'mechanism', 'sensor-window', 'read-head']),
     /** Cumulative counter the figure is measured against, as the driver names it (`autocutterCuts`). */
     metric: identifier,
     /** `life`: expected end of life; `mcbf`/`mtbf`: mean cycles/time between failures. */
     basis: z.enum(['life', 'mcbf', 'mtbf']).default('life'),
     value: z.number().positive(),
-    unit: z.enum(['cuts', 'lines', 'pulses', 'km', 'hours']),
+    unit: z.enum(['cuts', 'lines', 'pulses', 'km', 'hours', 'scans', 'captures', 'swipes']),
     /** How many `unit` one step of `metric` is, when they differ (lines → km: 3.75e-6). */
     unitsPerCount: z.number().positive().optional(),
     source: figureSource,
@@ -72,6 +72,12 @@ export const thresholds = z
     replyLatencyWarningMs: z.number().positive().optional(),
     /** Communication errors per hour above which the link is considered degraded. */
     commErrorsPerHourWarning: z.number().nonnegative().optional(),
+    /** Share of a store (fingerprint templates, log records) in use that raises a near-full warning. */
+    storeNearFullFraction: z.number().gt(0).max(1).optional(),
+    /** Error rate of an operation (image failures, failed card reads) that raises a warning… */
+    errorRateWarning: z.number().gt(0).max(1).optional(),
+    /** …once at least this many operations are in the rate's window. */
+    errorRateMinSamples: z.number().int().positive().optional(),
   })
   .strict()
   .refine((t) => t.wearWarningFraction < t.wearCriticalFraction, { message: 'wearWarningFraction must be below wearCriticalFraction', path: ['wearWarningFraction'] });
@@ -115,6 +121,15 @@ export const capabilities = z
     dleEnqRecovery: z.boolean().default(false),
     /** Which printer-information-B fields (`GS I 65..69`) the model answers. */
     printerInfo: z.array(z.enum(['firmware', 'maker', 'modelName', 'serial', 'fonts'])).default(['firmware', 'maker', 'modelName', 'serial']),
+    /** Optional commands of the driver this model answers (r30x: handShake, checkSensor, readProdInfo; msr: tamper, battery). */
+    commands: z.array(identifier).optional(),
+    /**
+     * How cumulative counters are read: Epson `GS g 2` (`1D 67 32 00 nL nH`) or Bixolon
+     * `BS SO S # RS m n` (`08 0E 53 23 1E 01 n`). Both answer `5F … 00`.
+     */
+    counterReader: z.enum(['epson-gs-g2', 'bixolon-bs-so']).default('epson-gs-g2'),
+    /** Answers ESC/POS real-time status (`DLE EOT n`) over its USB bulk endpoints. */
+    escposOverUsb: z.boolean().default(false),
     /** Where the capability list comes from. */
     source: figureSource.optional(),
   })
@@ -122,7 +137,17 @@ export const capabilities = z
 
 /** Counters each driver can read; a profile may only name these for its driver. */
 export const driverCounters: Record<ProfileDriver, readonly string[]> = {
-  'escpos-serial': ['linesFed', 'headEnergizing', 'autocutterCuts', 'operatingHours'],
+  'escpos-serial': ['linesFed', 'headEnergizing', 'autocutterCuts', 'operatingHours', 'paperFedKm'],
+  // Star's own mode has no counter read here; USB class requests carry none (ESC/POS over bulk may).
+  // Star mode reads no counter; the rated-life metrics name what a counter would be called.
+  'star-serial': ['linesFed', 'autocutterCuts'],
+  'usb-printer': ['linesFed', 'headEnergizing', 'autocutterCuts', 'operatingHours', 'paperFedKm'],
+  // Host-derived: attendance records seen added between polls (each one a successful fingerprint verify).
+  'zk-clock-tcp': ['punches'],
+  // Relayed-use tallies (agent-side: the module keeps no counters) and link counters.
+  'r30x-serial': ['captures', 'noFinger', 'imageFailures', 'featureExtractions', 'matchAttempts', 'matchFound', 'matchRejected', 'rejectThenAccept', 'otherErrors', 'commErrors', 'timeouts'],
+  // UnifiedPOS MSR statistics as the reader reports them, plus swipes = good + failed reads.
+  'msr-serial': ['swipes', 'goodReadCount', 'failedReadCount', 'unreadableCardCount', 'hoursPoweredCount', 'communicationErrorCount', 'commErrors', 'timeouts'],
 };
 
 export const firmwareProfile = z
@@ -134,7 +159,7 @@ export const firmwareProfile = z
     kind: peripheralKind,
     driver: profileDriver,
     match: matchRules,
-    capabilities: capabilities.default({ maintenanceCounters: [], asb: false, dleEnqRecovery: false, printerInfo: ['firmware', 'maker', 'modelName', 'serial'] }),
+    capabilities: capabilities.default({ maintenanceCounters: [], asb: false, dleEnqRecovery: false, printerInfo: ['firmware', 'maker', 'modelName', 'serial'], counterReader: 'epson-gs-g2', escposOverUsb: false }),
     ratedLife: z.array(ratedLifeEntry).default([]),
     thresholds: thresholds.default({ wearWarningFraction: 0.8, wearCriticalFraction: 0.95 }),
     /** Fault code → incident mapping. */

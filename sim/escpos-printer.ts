@@ -433,6 +433,21 @@ export class VirtualEscposPrinter {
       }
       return this.data(1);
     }
+    if (b === 0x08 /* BS */ && this.profile?.capabilities.counterReader === 'bixolon-bs-so') {
+      // Bixolon `BS SO S # RS m n` = 08 0E 53 23 1E 01 n: n=99 cuts, n=104 paper fed (km).
+      const head = [0x08, 0x0e, 0x53, 0x23, 0x1e, 0x01];
+      for (let k = 1; k < head.length; k++) {
+        if (left <= k) return 0;
+        if (buf[i + k] !== head[k]) return this.data(1);
+      }
+      if (left < 7) return 0;
+      this.stats.commandsReceived++;
+      const n = buf[i + 6];
+      const c = this.counters();
+      if (n === 99) this.reply(encodeInfoBlock(String(c.autocutterCuts)));
+      else if (n === 104) this.reply(encodeInfoBlock(String(Math.floor(this.cumulative.linesFed * 3.75e-6))));
+      return 7;
+    }
     return this.data(1);
   }
 

@@ -127,14 +127,17 @@ export class FakeDevice {
   }
 
   async close(): Promise<void> {
-    await this.client.endAsync();
+    if (!this.client.disconnected) await this.client.endAsync();
   }
 }
 
-/** Publishes raw bytes with Debian's mosquitto_pub (a third-party client). */
-export function mosquittoPub(port: number, topic: string, payload: string | Buffer, extra: string[] = []): Promise<void> {
+/**
+ * Publishes raw bytes with Debian's mosquitto_pub (a third-party client): the whole input as one
+ * message, or (`lines`) each line of it as its own message.
+ */
+export function mosquittoPub(port: number, topic: string, payload: string | Buffer, mode: 'one' | 'lines' = 'one'): Promise<void> {
   return new Promise((resolve, reject) => {
-    const p = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', topic, '-s', ...extra], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const p = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', topic, mode === 'one' ? '-s' : '-l'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (b: Buffer) => (err += b.toString()));
     p.on('error', reject);
@@ -145,3 +148,17 @@ export function mosquittoPub(port: number, topic: string, payload: string | Buff
 
 /** Every seq from..to. */
 export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+type Closable = { close(): Promise<void> };
+const tracked: Closable[] = [];
+
+/** Remembers something to close after the current test, even when the test failed midway. */
+export function track<T extends Closable>(x: T): T {
+  tracked.push(x);
+  return x;
+}
+
+/** For test.after.each: closes everything tracked (each close must be idempotent). */
+export async function closeTracked(): Promise<void> {
+  for (const x of tracked.splice(0).reverse()) await x.close().catch(() => {});
+}

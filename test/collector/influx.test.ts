@@ -8,7 +8,7 @@ import { startCollector, InfluxStore, SqliteStore, type CollectorHandle, type In
 import { Influxd } from '../helpers/influxd.js';
 import { tempDir, waitFor } from '../helpers/net.js';
 import { CONTRACT_VERSION } from '../../protocol/index.js';
-import { FakeDevice, T0, event, range, startBroker, telemetry, type TestBroker } from './fixtures.js';
+import { closeTracked, track, FakeDevice, T0, event, range, startBroker, telemetry, type TestBroker } from './fixtures.js';
 
 const silent = pino({ level: 'silent' });
 let influxd: Influxd;
@@ -19,6 +19,7 @@ test.before(async () => {
   influxd = await Influxd.create();
   broker = await startBroker();
 });
+test.after.each(closeTracked);
 test.after(async () => {
   await broker.close();
   await influxd.destroy();
@@ -35,15 +36,15 @@ async function collector(database: string, extra: Record<string, unknown> = {}):
 }
 
 test('creates the database, both retention policies and the downsampling CQ at start, idempotently', async () => {
-  const c1 = await collector('fc_schema');
+  const c1 = track(await collector('fc_schema'));
   await c1.close();
   const dir = tempDir('fleetcare-collector-');
   dirs.push(dir);
   // Second start with a different interval: nothing fails, the CQ is replaced.
-  const c2 = await startCollector(
+  const c2 = track(await startCollector(
     { dataDir: dir.path, mqtt: { url: broker.url, clientId: 'collector-schema2' }, influx: { url: influxd.url, database: 'fc_schema', downsample: { every: '30m' } } },
     { log: silent },
-  );
+  ));
   await c2.close();
   const rps = await influxd.query('SHOW RETENTION POLICIES ON fc_schema');
   const raw = rps.find((r) => r.name === 'raw');
@@ -61,8 +62,8 @@ test('creates the database, both retention policies and the downsampling CQ at s
 });
 
 test('telemetry and events land in InfluxDB with integer counters; every ack comes after the write', async () => {
-  const c = await collector('fc_ingest');
-  const dev = await FakeDevice.connect(broker.url, 'pos-ingest');
+  const c = track(await collector('fc_ingest'));
+  const dev = track(await FakeDevice.connect(broker.url, 'pos-ingest'));
   const notYetStored: number[] = [];
   let checks = 0;
   // The moment an ack arrives, what it covers must already be queryable.
@@ -112,8 +113,8 @@ test('telemetry and events land in InfluxDB with integer counters; every ack com
 });
 
 test('a duplicate seq is re-acked but not re-written', async () => {
-  const c = await collector('fc_dup');
-  const dev = await FakeDevice.connect(broker.url, 'pos-dup');
+  const c = track(await collector('fc_dup'));
+  const dev = track(await FakeDevice.connect(broker.url, 'pos-dup'));
   await dev.publish('telemetry', telemetry('pos-dup', 7, { metrics: { temperature: 41 } }));
   await waitFor('first ack', () => dev.acked.has(7));
   const acksBefore = dev.ackMessages.length;
@@ -130,8 +131,8 @@ test('a duplicate seq is re-acked but not re-written', async () => {
 });
 
 test('tag and string escaping round-trips through influxd', async () => {
-  const c = await collector('fc_escape');
-  const dev = await FakeDevice.connect(broker.url, 'pos-esc');
+  const c = track(await collector('fc_escape'));
+  const dev = track(await FakeDevice.connect(broker.url, 'pos-esc'));
   const site = 'Shop 12, "Main" = St';
   const tenant = 'acme=corp co,ltd';
   await dev.publish('inventory', { v: CONTRACT_VERSION, device: 'pos-esc', seq: 1, ts: T0, agentVersion: '0.1.0', site, tenant, peripherals: [{ id: 'printer0', kind: 'printer' }] });

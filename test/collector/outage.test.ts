@@ -7,7 +7,7 @@ import http from 'node:http';
 import { startCollector, type CollectorHandle } from '../../collector/index.js';
 import { Influxd } from '../helpers/influxd.js';
 import { tempDir, waitFor, sleep, type TempDir } from '../helpers/net.js';
-import { FakeDevice, captureLog, range, startBroker, telemetry, event, type TestBroker } from './fixtures.js';
+import { closeTracked, track, FakeDevice, captureLog, range, startBroker, telemetry, event, type TestBroker } from './fixtures.js';
 
 let influxd: Influxd;
 let broker: TestBroker;
@@ -17,6 +17,7 @@ test.before(async () => {
   influxd = await Influxd.create();
   broker = await startBroker();
 });
+test.after.each(closeTracked);
 test.after(async () => {
   await broker.close();
   await influxd.destroy();
@@ -50,8 +51,8 @@ async function assertExactlyOnce(c: CollectorHandle, device: string, seqs: numbe
 
 test('InfluxDB killed: batches are spooled and acked, then drained in order after restart, each seq exactly once', async () => {
   const cap = captureLog();
-  const c = await collector(newDir().path, 'fc_down', cap.log);
-  const dev = await FakeDevice.connect(broker.url, 'pos-down');
+  const c = track(await collector(newDir().path, 'fc_down', cap.log));
+  const dev = track(await FakeDevice.connect(broker.url, 'pos-down'));
   for (const s of range(1, 10)) await dev.publish('telemetry', telemetry('pos-down', s, { samples: 2 }));
   await waitFor('acks before the outage', () => dev.acked.size === 10);
 
@@ -63,14 +64,14 @@ test('InfluxDB killed: batches are spooled and acked, then drained in order afte
   assert.is(during.spooled, 30);
   assert.is(during.spool.rows, 30);
   assert.ok(cap.find('telemetry store unreachable').length >= 1, 'specific log line for an unreachable store');
-  assert.ok(cap.find('retrying with backoff').length >= 1);
+  await waitFor('drainer retrying', () => cap.find('retrying with backoff').length >= 1);
 
   await influxd.start();
   await waitFor('spool drained', () => c.stats().ingest.spool.rows === 0, 20_000);
   for (const s of range(41, 45)) await dev.publish('telemetry', telemetry('pos-down', s, { samples: 2 }));
   await waitFor('acks after recovery', () => dev.acked.size === 45);
   await assertExactlyOnce(c, 'pos-down', range(1, 45));
-  assert.ok(cap.find('spool drained').length >= 1, JSON.stringify(cap.lines.map((l) => l.msg)));
+  assert.ok(cap.find('spool drained').length >= 1);
   assert.is(c.stats().ingest.drained, 30);
   await dev.close();
   await c.close();
@@ -79,15 +80,15 @@ test('InfluxDB killed: batches are spooled and acked, then drained in order afte
 test('a spool left by a stopped collector drains after its restart; dedup survives the restart', async () => {
   const dir = newDir();
   const cap = captureLog();
-  let c = await collector(dir.path, 'fc_restart', cap.log);
-  const dev = await FakeDevice.connect(broker.url, 'pos-restart');
+  let c = track(await collector(dir.path, 'fc_restart', cap.log));
+  const dev = track(await FakeDevice.connect(broker.url, 'pos-restart'));
   await influxd.stop();
   for (const s of range(1, 12)) await dev.publish('telemetry', telemetry('pos-restart', s, { samples: 2 }));
   await waitFor('spooled and acked', () => dev.acked.size === 12);
   await c.close();
 
   await influxd.start();
-  c = await collector(dir.path, 'fc_restart', cap.log);
+  c = track(await collector(dir.path, 'fc_restart', cap.log));
   await waitFor('spool drained after restart', () => c.stats().ingest.spool.rows === 0, 20_000);
   // The agent re-sends seq 5 (it missed the ack): re-acked, not re-written.
   const before = dev.ackMessages.length;
@@ -97,6 +98,23 @@ test('a spool left by a stopped collector drains after its restart; dedup surviv
   await assertExactlyOnce(c, 'pos-restart', range(1, 12));
   await dev.close();
   await c.close();
+});
+
+test('InfluxDB unreachable at start: the collector starts anyway, spools, and sets up the database once it appears', async () => {
+  await influxd.stop();
+  const cap = captureLog();
+  const c = track(await collector(newDir().path, 'fc_late', cap.log));
+  const dev = track(await FakeDevice.connect(broker.url, 'pos-late'));
+  for (const s of range(1, 8)) await dev.publish('telemetry', telemetry('pos-late', s, { samples: 2 }));
+  await waitFor('acked from the spool', () => dev.acked.size === 8);
+  const line = cap.find('telemetry store not available at start');
+  assert.is(line.length, 1);
+  assert.match(String(line[0].error), /ECONNREFUSED|No host available/);
+  await influxd.start();
+  await waitFor('drained', () => c.stats().ingest.spool.rows === 0, 20_000);
+  await assertExactlyOnce(c, 'pos-late', range(1, 8));
+  const rps = await influxd.query('SHOW RETENTION POLICIES ON fc_late');
+  assert.ok(rps.some((r) => r.name === 'raw' && r.default === true));
 });
 
 test('InfluxDB answering 500: spooled with a server-error log line, drained once it recovers', async () => {
@@ -120,8 +138,8 @@ test('InfluxDB answering 500: spooled with a server-error log line, drained once
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
   const cap = captureLog();
-  const c = await collector(newDir().path, 'fc_500', cap.log, { influxUrl: url });
-  const dev = await FakeDevice.connect(broker.url, 'pos-500');
+  const c = track(await collector(newDir().path, 'fc_500', cap.log, { influxUrl: url }));
+  const dev = track(await FakeDevice.connect(broker.url, 'pos-500'));
   for (const s of range(1, 15)) await dev.publish('telemetry', telemetry('pos-500', s, { samples: 2 }));
   await waitFor('acked from the spool', () => dev.acked.size === 15);
   await waitFor('drainer retried', () => writes500 >= 3);
@@ -142,8 +160,8 @@ test('InfluxDB answering 500: spooled with a server-error log line, drained once
 
 test('InfluxDB refusing points (400): only the bad messages are dead-lettered, the rest stored, all acked', async () => {
   const cap = captureLog();
-  const c = await collector(newDir().path, 'fc_400', cap.log);
-  const dev = await FakeDevice.connect(broker.url, 'pos-400');
+  const c = track(await collector(newDir().path, 'fc_400', cap.log));
+  const dev = track(await FakeDevice.connect(broker.url, 'pos-400'));
   await dev.publish('telemetry', telemetry('pos-400', 1, { counters: { paper: 5 } }));
   await waitFor('first', () => dev.acked.has(1));
   // seq 2 sends `paper` as a float: field type conflict. seq 3 is fine. seq 4 has a dead RTC
@@ -176,8 +194,8 @@ test('InfluxDB refusing points (400): only the bad messages are dead-lettered, t
 
 test('spool full: stop acking (agents keep their data), resume after the drain, nothing lost', async () => {
   const cap = captureLog();
-  const c = await collector(newDir().path, 'fc_full', cap.log, { spoolMaxBytes: 6000 });
-  const dev = await FakeDevice.connect(broker.url, 'pos-full');
+  const c = track(await collector(newDir().path, 'fc_full', cap.log, { spoolMaxBytes: 6000 }));
+  const dev = track(await FakeDevice.connect(broker.url, 'pos-full'));
   await influxd.stop();
   for (const s of range(1, 30)) {
     await dev.publish('telemetry', telemetry('pos-full', s, { samples: 2 }));
@@ -186,7 +204,7 @@ test('spool full: stop acking (agents keep their data), resume after the drain, 
   await waitFor('refusals', () => c.stats().ingest.refusedSpoolFull > 0);
   await sleep(300);
   const acked = dev.acked.size;
-  assert.ok(acked > 0 && acked < 30, `acked ${acked} ${JSON.stringify(dev.ackMessages)} ${JSON.stringify(c.stats().acks)}`);
+  assert.ok(acked > 0 && acked < 30, `acked ${acked}`);
   assert.ok(c.stats().ingest.spool.full);
   assert.ok(cap.find('spool full').length >= 1);
   await influxd.start();

@@ -186,6 +186,9 @@ test('every seq reaches InfluxDB exactly once across agent kill -9, collector re
     }
     // The disruptions really happened and were noticed.
     assert.match(collector.log + broker.log, /offline|lwt/i);
+  } catch (e) {
+    const tails = procs.map((p) => `--- ${p.name} (last lines) ---\n${p.log.split('\n').filter((l) => !/"level":30/.test(l) || /offline|online|spool|drain|started/.test(l)).slice(-12).join('\n')}`);
+    throw new Error(`${(e as Error).message}\n${tails.join('\n')}`);
   } finally {
     for (const p of procs.reverse()) await killProc(p, 'SIGTERM');
     for (const p of printers) await p.close();

@@ -18,7 +18,7 @@ import {
   faultsFromStatus,
   gsI,
   maintenanceCounterNames,
-  readCumulativeCounter,
+  counterCommand,
   type EscposFaultCode,
   type FullStatus,
   type GsIRequest,
@@ -225,9 +225,11 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
   async function readCounters(names: readonly string[], signal: AbortSignal, latencies: number[]): Promise<Record<string, number>> {
     const counters: Record<string, number> = {};
     for (const name of names) {
-      if (!maintenanceCounterNames.includes(name as MaintenanceCounterName)) continue;
+      // The profile picks the command set (Epson GS g 2, Bixolon BS SO …); same 5F … 00 reply.
+      const cmd = counterCommand(profile?.capabilities.counterReader ?? 'epson-gs-g2', name);
+      if (!cmd) continue;
       try {
-        const r = await ask(readCumulativeCounter(name as MaintenanceCounterName), 'block', `GS g 2 ${name}`, signal);
+        const r = await ask(cmd.bytes, 'block', cmd.what, signal);
         latencies.push(r.latencyMs);
         const d = decodeCounterReply((r.frame as { bytes: Uint8Array }).bytes);
         if (d.ok) counters[name] = d.value;

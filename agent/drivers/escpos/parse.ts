@@ -85,6 +85,27 @@ export function readCumulativeCounter(name: MaintenanceCounterName): Uint8Array 
   return gsG2(maintenanceCounters[name].cumulative);
 }
 
+/**
+ * Bixolon counters: `BS SO S # RS m n` = `08 0E 53 23 1E 01 n` (n=99 autocutter cuts, n=104
+ * paper-feed length in km), reply `5F … 00` like GS g 2. Bixolon SRP-330II manual (HARDWARE.md).
+ */
+export const bixolonCounters = { autocutterCuts: 99, paperFedKm: 104 } as const;
+export function bixolonCounter(n: number): Uint8Array {
+  if (n !== 99 && n !== 104) throw new RangeError(`BS SO S # RS: unknown counter ${n}`);
+  return Uint8Array.of(0x08, 0x0e, 0x53, 0x23, 0x1e, 0x01, n);
+}
+
+/** How a profile's `capabilities.counterReader` reads a named cumulative counter (null: not readable that way). */
+export type CounterReader = 'epson-gs-g2' | 'bixolon-bs-so';
+export function counterCommand(reader: CounterReader, name: string): { bytes: Uint8Array; what: string } | null {
+  if (reader === 'bixolon-bs-so') {
+    const n = bixolonCounters[name as keyof typeof bixolonCounters];
+    return n === undefined ? null : { bytes: bixolonCounter(n), what: `BS SO S # RS ${n}` };
+  }
+  if (!(name in maintenanceCounters)) return null;
+  return { bytes: readCumulativeCounter(name as MaintenanceCounterName), what: `GS g 2 ${name}` };
+}
+
 /** `GS a n` — enable Automatic Status Back for the status groups in `n` (0 disables). */
 export function gsA(n: number): Uint8Array {
   if (!Number.isInteger(n) || n < 0 || n > 0x0f) throw new RangeError(`GS a n must be 0..15, got ${n}`);

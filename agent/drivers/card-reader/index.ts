@@ -1,0 +1,254 @@
+// Serial magnetic-stripe reader (protocol.ts says which parts are standard and which are a
+// fleetcare convention). Open: identity (`I`). Poll: UnifiedPOS statistics (`S`) — read
+// cumulatively, never reset — with tamper and battery where the reader reports them; the failed
+// read rate over the last N swipes from counter deltas; and the agent's own check of every swipe
+// it sees on the line (sentinels, LRC), counted separately. Card data is classified in memory and
+// dropped (or forwarded unchanged to the POS software's relay port); it is never stored or logged.
+import { SerialPort } from 'serialport';
+import type { DriverContext, PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { Health } from '../../../protocol/index.js';
+import { defaultFirmwareProfilesDir, loadFirmwareProfiles, matchProfile } from '../../../firmware-profiles/loader.js';
+import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
+import { SerialRequestLink, SerialTimeoutError, type SerialLinkStats } from '../serial-link.js';
+import {
+  classifySwipe,
+  countSwipe,
+  decodeIdentity,
+  decodeStatistics,
+  emptyStatistics,
+  msrStatisticNames,
+  requests,
+  splitMsrStream,
+  type MsrFrame,
+  type MsrStatistics,
+} from './protocol.js';
+
+export * from './protocol.js';
+export * from './config.js';
+import { msrSerialConfigSchema, type MsrSerialConfigInput } from './config.js';
+
+export const msrFaultCodes = ['tamper', 'battery-low', 'read-errors-high', 'read-head-worn', 'comm-error'] as const;
+export type MsrFaultCode = (typeof msrFaultCodes)[number];
+
+export const defaultMsrFaultHealth: Record<MsrFaultCode, Exclude<Health, 'ok'>> = {
+  tamper: 'critical',
+  'battery-low': 'warning',
+  'read-errors-high': 'warning',
+  'read-head-worn': 'warning',
+  'comm-error': 'warning',
+};
+
+const DEFAULTS = { errorRateWarning: 0.15, errorRateMinSamples: 20 };
+
+/** What the agent itself saw on the line (independent of the reader's own statistics). */
+export type ObservedSwipes = MsrStatistics;
+
+export type MsrDriverContext = DriverContext & { profiles?: readonly FirmwareProfile[] };
+
+export type MsrSerialDriver = PeripheralDriver & {
+  readonly profile: FirmwareProfile | null;
+  readonly identity: PeripheralIdentity | null;
+  stats(): { link: SerialLinkStats; observed: ObservedSwipes; forwardedSwipes: number };
+};
+
+/** UnifiedPOS name → counter name (`GoodReadCount` → `goodReadCount`, `ParityLRC…` → `parityLrc…`). */
+const counterName = (n: string) => (n[0].toLowerCase() + n.slice(1)).replace('LRC', 'Lrc');
+
+export function createMsrSerialDriver(configInput: MsrSerialConfigInput, ctx: MsrDriverContext): MsrSerialDriver {
+  const config = msrSerialConfigSchema.parse(configInput);
+  const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
+  const observed: ObservedSwipes = emptyStatistics();
+  let relayPort: SerialPort | null = null;
+  let forwardedSwipes = 0;
+
+  const onSwipe = (f: MsrFrame) => {
+    if (f.type !== 'frame' || f.payload[0] !== 'T') return;
+    countSwipe(observed, classifySwipe(f.payload.slice(1)));
+    if (relayPort?.isOpen) {
+      relayPort.write(Buffer.from(f.bytes));
+      forwardedSwipes++;
+    }
+  };
+  const link = new SerialRequestLink<MsrFrame>({ path: config.path, baudRate: config.baudRate, log, split: splitMsrStream, onUnsolicited: onSwipe });
+  const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(1000, Math.max(20, Math.floor(config.timeoutMs / 2)));
+  let profiles: readonly FirmwareProfile[] | null = ctx.profiles ?? null;
+  let profile: FirmwareProfile | null = null;
+  let identity: PeripheralIdentity | null = null;
+  let commErrorsSeen = 0;
+  /** (swipes, failed) at earlier polls, oldest first: the rate spans at least `rateWindow` swipes. */
+  let history: Array<{ swipes: number; failed: number }> = [];
+
+  const getProfiles = (): readonly FirmwareProfile[] => {
+    if (profiles) return profiles;
+    try {
+      profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'firmware profiles not loaded; running without them');
+      profiles = [];
+    }
+    return profiles;
+  };
+
+  async function ask(prefix: 'I' | 'S', cmd: Uint8Array, what: string, signal: AbortSignal, latencies: number[]): Promise<string> {
+    const accept = (f: MsrFrame) => f.type === 'nak' || (f.type === 'frame' && f.payload[0] === prefix);
+    const r = await link.request(cmd, accept, what, replyTimeoutMs, signal);
+    latencies.push(r.latencyMs);
+    if (r.frame.type === 'nak') {
+      link.stats.commErrors++;
+      throw new Error(`${what}: the reader answered NAK (it received a damaged frame)`);
+    }
+    return (r.frame as Extract<MsrFrame, { type: 'frame' }>).payload.slice(1);
+  }
+
+  async function identify(signal: AbortSignal, latencies: number[]): Promise<PeripheralIdentity> {
+    const text = await ask('I', requests.identity(), 'identity', signal, latencies);
+    const d = decodeIdentity(text);
+    if (!d.ok) {
+      link.stats.commErrors++;
+      throw new Error(`identity reply: ${d.error}`);
+    }
+    const all = getProfiles();
+    if (config.profile) {
+      profile = all.find((p) => p.id === config.profile) ?? null;
+      if (!profile) throw new Error(`configured profile "${config.profile}" not found among ${all.length} firmware profiles`);
+    } else profile = matchProfile({ driver: config.driver, modelName: d.value.model, maker: d.value.manufacturer }, all)?.profile ?? null;
+    const id: PeripheralIdentity = { port: `serial:${config.path}` };
+    const vendor = d.value.manufacturer ?? profile?.vendor;
+    const model = d.value.model ?? profile?.model;
+    if (vendor) id.vendor = vendor;
+    if (model) id.model = model;
+    if (d.value.serial) id.serial = d.value.serial;
+    if (d.value.firmware) id.firmware = d.value.firmware;
+    if (profile) id.profile = profile.id;
+    identity = id;
+    log.info(id, profile ? 'card reader identified' : 'card reader has no matching firmware profile');
+    return id;
+  }
+
+  function healthOf(faults: string[]): Health {
+    let h: Health = 'ok';
+    for (const f of faults) {
+      const level = profile?.faults[f]?.health ?? defaultMsrFaultHealth[f as MsrFaultCode] ?? 'warning';
+      if (level === 'critical') return 'critical';
+      h = 'warning';
+    }
+    return h;
+  }
+
+  async function read(signal: AbortSignal): Promise<PeripheralReading & { statistics: MsrStatistics }> {
+    if (!link.isOpen) throw new Error(`${config.path} is not open`);
+    const latencies: number[] = [];
+    const text = await ask('S', requests.statistics(), 'statistics', signal, latencies);
+    const d = decodeStatistics(text);
+    if (!d.ok) {
+      link.stats.commErrors++;
+      throw new Error(`statistics reply: ${d.error}`);
+    }
+    const s = d.value;
+    const faults: string[] = [];
+    const metrics: Record<string, number> = {};
+    const counters: Record<string, number> = {};
+    for (const n of msrStatisticNames) counters[counterName(n)] = s[n];
+    const swipes = s.GoodReadCount + s.FailedReadCount;
+    counters.swipes = swipes;
+
+    if (s.tamper !== undefined) {
+      metrics.tamper = s.tamper ? 1 : 0;
+      if (s.tamper) faults.push('tamper');
+    }
+    if (s.batteryPct !== undefined) {
+      metrics.batteryPct = s.batteryPct;
+      if (s.batteryPct < config.batteryLowPct) faults.push('battery-low');
+    }
+
+    // Failed-read rate over the most recent ≥ rateWindow swipes (counters only grow; a smaller
+    // value means the reader was replaced or reset, so the history restarts).
+    if (history.length && swipes < history[history.length - 1].swipes) history = [];
+    history.push({ swipes, failed: s.FailedReadCount });
+    while (history.length > 2 && swipes - history[1].swipes >= config.rateWindow) history.shift();
+    const base = history[0];
+    const span = swipes - base.swipes;
+    const th = profile?.thresholds;
+    const minSamples = th?.errorRateMinSamples ?? DEFAULTS.errorRateMinSamples;
+    if (span > 0) {
+      const rate = (s.FailedReadCount - base.failed) / span;
+      metrics.failedReadRate = Math.round(rate * 10_000) / 10_000;
+      metrics.rateWindowSwipes = span;
+      if (span >= minSamples && rate >= (th?.errorRateWarning ?? DEFAULTS.errorRateWarning)) faults.push('read-errors-high');
+    }
+    const head = profile?.ratedLife.find((r) => r.part === 'read-head' && r.metric === 'swipes' && r.basis === 'life');
+    if (head && th) {
+      const used = swipes / (head.value / (head.unitsPerCount ?? 1));
+      metrics.readHeadLifeUsedPct = Math.round(used * 10_000) / 100;
+      if (used >= th.wearWarningFraction) faults.push('read-head-worn');
+    }
+
+    const ls = link.stats;
+    if (ls.commErrors > commErrorsSeen) faults.push('comm-error');
+    commErrorsSeen = ls.commErrors;
+    metrics.replyLatencyMs = latencies.length ? latencies.reduce((a, b) => a + b, 0) / latencies.length : 0;
+    counters.commErrors = ls.commErrors;
+    counters.timeouts = ls.timeouts;
+    counters.garbageBytes = ls.garbageBytes;
+    for (const n of msrStatisticNames) {
+      if (n === 'HoursPoweredCount' || n === 'CommunicationErrorCount') continue;
+      counters[`observed${n}`] = observed[n];
+    }
+    return { health: healthOf(faults), metrics, counters, faults, statistics: s };
+  }
+
+  const driver: MsrSerialDriver = {
+    id: config.id,
+    kind: 'card-reader',
+    get profile() {
+      return profile;
+    },
+    get identity() {
+      return identity;
+    },
+    stats: () => ({ link: { ...link.stats }, observed: { ...observed }, forwardedSwipes }),
+
+    async open(signal) {
+      await link.open(signal);
+      try {
+        const id = await identify(signal, []).catch((err) => {
+          throw err instanceof SerialTimeoutError ? new Error(`card reader on ${config.path} does not answer: ${err.message}`) : err;
+        });
+        commErrorsSeen = link.stats.commErrors;
+        history = [];
+        if (config.relay && !relayPort?.isOpen) {
+          const port = new SerialPort({ path: config.relay.path, baudRate: config.relay.baudRate ?? config.baudRate, autoOpen: false });
+          port.on('error', (err) => log.warn({ err: err.message, path: config.relay!.path }, 'relay port error'));
+          await new Promise<void>((res, rej) => port.open((e) => (e ? rej(new Error(`cannot open relay port ${config.relay!.path}: ${e.message}`)) : res())));
+          relayPort = port;
+        }
+        return id;
+      } catch (err) {
+        await link.close();
+        throw err;
+      }
+    },
+
+    async poll(signal) {
+      const { statistics: _s, ...reading } = await read(signal);
+      return reading;
+    },
+
+    async selfTest(signal) {
+      const r = await read(signal);
+      return { identity, statistics: r.statistics, observed: { ...observed }, faults: r.faults, health: r.health, metrics: r.metrics, link: { ...link.stats } };
+    },
+
+    async close() {
+      try {
+        const port = relayPort;
+        relayPort = null;
+        if (port?.isOpen) await new Promise<void>((r) => port.close(() => r()));
+        await link.close();
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'closing card reader port failed');
+      }
+    },
+  };
+  return driver;
+}

@@ -1,0 +1,216 @@
+// Star receipt printer in Star's own mode over a serial line: status from the Automatic Status
+// Back frame (`ESC ACK SOH` asks for one), identity from the version reply. A separate driver
+// from ESC/POS (different bytes, different bits); profiles say which models use it.
+import { z } from 'zod';
+import type { DriverContext, PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { Health } from '../../../protocol/index.js';
+import { peripheralId } from '../../../protocol/messages.js';
+import { defaultFirmwareProfilesDir, loadFirmwareProfiles, matchProfile } from '../../../firmware-profiles/loader.js';
+import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
+import { SerialRequestLink, SerialTimeoutError, type SerialLinkStats } from '../serial-link.js';
+import {
+  STAR_STATUS_REQUEST,
+  STAR_VERSION_REQUEST,
+  decodeStarAsb,
+  decodeStarVersion,
+  faultsFromStarStatus,
+  splitStarStream,
+  type StarFaultCode,
+  type StarFrame,
+  type StarStatus,
+} from './parse.js';
+
+export * from './parse.js';
+
+export const starSerialConfigSchema = z
+  .object({
+    id: peripheralId,
+    driver: z.literal('star-serial'),
+    path: z.string().min(1),
+    baudRate: z.literal([4800, 9600, 19200, 38400, 57600, 115200]).default(9600),
+    intervalMs: z.number().int().min(100).default(5000),
+    timeoutMs: z.number().int().min(50).default(2000),
+    replyTimeoutMs: z.number().int().min(20).optional(),
+    profile: z.string().min(1).optional(),
+    /**
+     * After a status reply, frames arriving within this window win: with ASB on, the printer also
+     * sends a frame on every change, so the reply taken may be an older frame still in flight.
+     */
+    statusSettleMs: z.number().int().min(0).max(1000).default(40),
+  })
+  .strict();
+export type StarSerialConfig = z.infer<typeof starSerialConfigSchema>;
+export type StarSerialConfigInput = z.input<typeof starSerialConfigSchema>;
+
+export const defaultStarFaultHealth: Record<StarFaultCode, Exclude<Health, 'ok'>> = {
+  'cover-open': 'critical',
+  'paper-end': 'critical',
+  'paper-near-end': 'warning',
+  'autocutter-error': 'critical',
+  'unrecoverable-error': 'critical',
+  'mechanical-error': 'critical',
+  'head-overheat': 'warning',
+  offline: 'critical',
+};
+
+export type StarSerialDriver = PeripheralDriver & {
+  readonly profile: FirmwareProfile | null;
+  readonly identity: PeripheralIdentity | null;
+  readonly lastStatus: StarStatus | null;
+  stats(): SerialLinkStats;
+};
+
+export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: DriverContext & { profiles?: readonly FirmwareProfile[] }): StarSerialDriver {
+  const config = starSerialConfigSchema.parse(configInput);
+  const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
+  const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(1000, Math.max(20, Math.floor(config.timeoutMs / 2)));
+  let expectText = false;
+  let lastStatus: StarStatus | null = null;
+  let lastUnsolicitedAt = 0;
+  const link = new SerialRequestLink<StarFrame>({
+    path: config.path,
+    baudRate: config.baudRate,
+    log,
+    split: (buf) => splitStarStream(buf, { expectText }),
+    // Star printers send an ASB frame by themselves on every status change.
+    onUnsolicited: (f) => {
+      if (f.type !== 'asb') return;
+      const d = decodeStarAsb(f.bytes);
+      if (d.ok) {
+        lastStatus = d.value;
+        lastUnsolicitedAt = performance.now();
+      }
+    },
+  });
+  let profiles: readonly FirmwareProfile[] | null = ctx.profiles ?? null;
+  let profile: FirmwareProfile | null = null;
+  let identity: PeripheralIdentity | null = null;
+
+  const getProfiles = (): readonly FirmwareProfile[] => {
+    if (profiles) return profiles;
+    try {
+      profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'firmware profiles not loaded; running without them');
+      profiles = [];
+    }
+    return profiles;
+  };
+
+  async function readStatus(signal: AbortSignal): Promise<{ status: StarStatus; latencyMs: number }> {
+    const r = await link.request(STAR_STATUS_REQUEST, (f) => f.type === 'asb', 'ESC ACK SOH', replyTimeoutMs, signal);
+    const d = decodeStarAsb((r.frame as { bytes: Uint8Array }).bytes);
+    if (!d.ok) {
+      link.stats.commErrors++;
+      throw new Error(`Star ASB: ${d.error}`);
+    }
+    lastStatus = d.value;
+    const replyAt = performance.now();
+    if (config.statusSettleMs > 0) {
+      await new Promise<void>((res) => {
+        const done = () => {
+          clearTimeout(t);
+          signal.removeEventListener('abort', done);
+          res();
+        };
+        const t = setTimeout(done, config.statusSettleMs);
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+    return { status: lastUnsolicitedAt > replyAt && lastStatus ? lastStatus : d.value, latencyMs: r.latencyMs };
+  }
+
+  async function identify(signal: AbortSignal): Promise<PeripheralIdentity> {
+    let model: string | undefined;
+    let firmware: string | undefined;
+    expectText = true;
+    try {
+      const r = await link.request(STAR_VERSION_REQUEST, (f) => f.type === 'text', 'ESC # *', replyTimeoutMs, signal, { optional: true });
+      const v = decodeStarVersion((r.frame as { text: string }).text);
+      if (v.ok) {
+        model = v.value.model;
+        firmware = v.value.version;
+      } else log.warn({ error: v.error }, 'bad version reply');
+    } catch (err) {
+      if (!(err instanceof SerialTimeoutError)) throw err;
+      log.debug('version request not answered');
+    } finally {
+      expectText = false;
+    }
+    const all = getProfiles();
+    if (config.profile) {
+      profile = all.find((p) => p.id === config.profile) ?? null;
+      if (!profile) throw new Error(`configured profile "${config.profile}" not found among ${all.length} firmware profiles`);
+    } else profile = matchProfile({ driver: config.driver, modelName: model }, all)?.profile ?? null;
+    const id: PeripheralIdentity = { port: `serial:${config.path}` };
+    const vendor = profile?.vendor;
+    if (vendor) id.vendor = vendor;
+    if (model ?? profile?.model) id.model = model ?? profile?.model;
+    if (firmware) id.firmware = firmware;
+    if (profile) id.profile = profile.id;
+    identity = id;
+    log.info(id, profile ? 'Star printer identified' : 'Star printer has no matching firmware profile');
+    return id;
+  }
+
+  function healthOf(faults: string[]): Health {
+    let h: Health = 'ok';
+    for (const f of faults) {
+      const level = profile?.faults[f]?.health ?? defaultStarFaultHealth[f as StarFaultCode] ?? 'warning';
+      if (level === 'critical') return 'critical';
+      h = 'warning';
+    }
+    return h;
+  }
+
+  return {
+    id: config.id,
+    kind: 'printer',
+    get profile() {
+      return profile;
+    },
+    get identity() {
+      return identity;
+    },
+    get lastStatus() {
+      return lastStatus;
+    },
+    stats: () => ({ ...link.stats }),
+
+    async open(signal) {
+      await link.open(signal);
+      try {
+        await readStatus(signal).catch((err) => {
+          throw err instanceof SerialTimeoutError ? new Error(`Star printer on ${config.path} does not answer ESC ACK SOH: ${err.message}`) : err;
+        });
+        return await identify(signal);
+      } catch (err) {
+        await link.close();
+        throw err;
+      }
+    },
+
+    async poll(signal): Promise<PeripheralReading> {
+      if (!link.isOpen) throw new Error(`${config.path} is not open`);
+      const { status, latencyMs } = await readStatus(signal);
+      const faults = faultsFromStarStatus(status);
+      return { health: healthOf(faults), metrics: { replyLatencyMs: latencyMs, commErrors: link.stats.commErrors, garbageBytes: link.stats.garbageBytes }, counters: {}, faults };
+    },
+
+    async selfTest(signal) {
+      if (!link.isOpen) throw new Error(`${config.path} is not open`);
+      const { status } = await readStatus(signal);
+      const id = await identify(signal);
+      const faults = faultsFromStarStatus(status);
+      return { identity: id, status, faults, health: healthOf(faults), link: { ...link.stats } };
+    },
+
+    async close() {
+      try {
+        await link.close();
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'closing serial port failed');
+      }
+    },
+  };
+}

@@ -1,0 +1,287 @@
+// ZKTeco-style attendance clock on the LAN (TCP 4370): identity (device name, serial, platform,
+// firmware), user / fingerprint / attendance-record counts against capacity. A full record store
+// is a real failure — the clock stops logging attendance — so it is a critical fault, raised
+// before it happens as `log-memory-near-full`.
+import { z } from 'zod';
+import type { DriverContext, PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { Health } from '../../../protocol/index.js';
+import { peripheralId } from '../../../protocol/messages.js';
+import { defaultFirmwareProfilesDir, loadFirmwareProfiles, matchProfile } from '../../../firmware-profiles/loader.js';
+import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
+import {
+  decodeFreeSizes,
+  decodeOptionReply,
+  decodeVersionReply,
+  faultsFromFreeSizes,
+  optionRequest,
+  usedPct,
+  zkCommand,
+  type ZkFaultCode,
+  type ZkFreeSizes,
+  type ZkOptionName,
+} from './codec.js';
+import { ZkConnectionClosedError, ZkLink, ZkTimeoutError, type ZkLinkStats } from './link.js';
+
+export * from './codec.js';
+export { ZkConnectionClosedError, ZkTimeoutError, type ZkLinkStats } from './link.js';
+
+export const zkClockConfigSchema = z
+  .object({
+    id: peripheralId,
+    driver: z.literal('zk-clock-tcp'),
+    /** Clock address on the LAN. */
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(4370),
+    /** Store counts change slowly; once a minute is plenty. */
+    intervalMs: z.number().int().min(100).default(60_000),
+    timeoutMs: z.number().int().min(50).default(5000),
+    /** Deadline for one reply (default: a third of the poll deadline, at most 2000 ms). */
+    replyTimeoutMs: z.number().int().min(20).optional(),
+    /** Force a firmware profile id instead of matching the identity. */
+    profile: z.string().min(1).optional(),
+    /** Record / user / fingerprint store use (percent) at which a near-full warning is raised. */
+    nearFullPct: z.number().min(1).max(100).default(90),
+  })
+  .strict();
+export type ZkClockConfig = z.infer<typeof zkClockConfigSchema>;
+export type ZkClockConfigInput = z.input<typeof zkClockConfigSchema>;
+
+export type ZkClockDriverContext = DriverContext & { profiles?: readonly FirmwareProfile[] };
+
+export const defaultZkFaultHealth: Record<ZkFaultCode, Exclude<Health, 'ok'>> = {
+  'log-memory-full': 'critical',
+  'log-memory-near-full': 'warning',
+  'user-storage-near-full': 'warning',
+  'fingerprint-storage-near-full': 'warning',
+};
+
+/** The clock answered CMD_CONNECT with CMD_ACK_UNAUTH: it has a comm key set. */
+export class ZkAuthRequiredError extends Error {
+  readonly code = 'auth-required';
+  constructor(where: string) {
+    super(`clock ${where} requires a comm key (CMD_ACK_UNAUTH); comm keys are not supported yet`);
+    this.name = 'ZkAuthRequiredError';
+  }
+}
+
+export type ZkClockDriver = PeripheralDriver & {
+  readonly profile: FirmwareProfile | null;
+  readonly identity: PeripheralIdentity | null;
+  stats(): ZkLinkStats;
+};
+
+export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkClockDriverContext): ZkClockDriver {
+  const config = zkClockConfigSchema.parse(configInput);
+  const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
+  const link = new ZkLink(config.host, config.port, log);
+  const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(2000, Math.max(20, Math.floor(config.timeoutMs / 3)));
+  let profiles: readonly FirmwareProfile[] | null = ctx.profiles ?? null;
+  let profile: FirmwareProfile | null = null;
+  let identity: PeripheralIdentity | null = null;
+  let lastFreeSizes: ZkFreeSizes | null = null;
+  /**
+   * Host-derived cumulative count of attendance records added (each a successful verify, so a
+   * proxy for sensor use). The clock's own count drops to 0 when an administrator clears the
+   * log; counted from 0 again then. Starts at 0 with the agent (a counter reset for the collector).
+   */
+  let punches = 0;
+
+  const getProfiles = (): readonly FirmwareProfile[] => {
+    if (profiles) return profiles;
+    try {
+      profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'firmware profiles not loaded; running without them');
+      profiles = [];
+    }
+    return profiles;
+  };
+
+  async function command(cmd: number, data: Uint8Array, what: string, signal: AbortSignal, latencies: number[]) {
+    const r = await link.request(cmd, data, what, replyTimeoutMs, signal);
+    latencies.push(r.latencyMs);
+    return r.packet;
+  }
+
+  /** TCP connect + CMD_CONNECT; the reply's session id is used from then on. */
+  async function startSession(signal: AbortSignal, latencies: number[]): Promise<void> {
+    await link.connect(signal, replyTimeoutMs);
+    const reply = await command(zkCommand.CMD_CONNECT, new Uint8Array(0), 'CMD_CONNECT', signal, latencies);
+    if (reply.command === zkCommand.CMD_ACK_UNAUTH) {
+      link.destroy();
+      throw new ZkAuthRequiredError(link.where);
+    }
+    if (reply.command !== zkCommand.CMD_ACK_OK) {
+      link.destroy();
+      throw new Error(`clock ${link.where} refused CMD_CONNECT (reply ${reply.command})`);
+    }
+    link.sessionId = reply.sessionId;
+  }
+
+  async function readOption(name: ZkOptionName, signal: AbortSignal, latencies: number[]): Promise<string | undefined> {
+    const reply = await command(zkCommand.CMD_OPTIONS_RRQ, optionRequest(name), `CMD_OPTIONS_RRQ ${name}`, signal, latencies);
+    if (reply.command !== zkCommand.CMD_ACK_OK) return undefined; // option not supported by this firmware
+    const d = decodeOptionReply(reply.data, name);
+    if (!d.ok) {
+      link.stats.commErrors++;
+      log.warn({ option: name, error: d.error }, 'bad option reply');
+      return undefined;
+    }
+    return d.value || undefined;
+  }
+
+  async function readFreeSizes(signal: AbortSignal, latencies: number[]): Promise<ZkFreeSizes> {
+    const reply = await command(zkCommand.CMD_GET_FREE_SIZES, new Uint8Array(0), 'CMD_GET_FREE_SIZES', signal, latencies);
+    if (reply.command !== zkCommand.CMD_ACK_OK) throw new Error(`CMD_GET_FREE_SIZES refused (reply ${reply.command})`);
+    const d = decodeFreeSizes(reply.data);
+    if (!d.ok) {
+      link.stats.commErrors++;
+      throw new Error(`CMD_GET_FREE_SIZES: ${d.error}`);
+    }
+    return d.value;
+  }
+
+  function profileFor(deviceName: string | undefined, platform: string | undefined): FirmwareProfile | null {
+    const all = getProfiles();
+    if (config.profile) {
+      const forced = all.find((p) => p.id === config.profile);
+      if (!forced) throw new Error(`configured profile "${config.profile}" not found among ${all.length} firmware profiles`);
+      return forced;
+    }
+    return (
+      matchProfile({ driver: config.driver, modelName: deviceName }, all)?.profile ??
+      matchProfile({ driver: config.driver, modelName: platform }, all)?.profile ??
+      null
+    );
+  }
+
+  async function identify(signal: AbortSignal, latencies: number[]): Promise<PeripheralIdentity> {
+    const versionReply = await command(zkCommand.CMD_GET_VERSION, new Uint8Array(0), 'CMD_GET_VERSION', signal, latencies);
+    const version = versionReply.command === zkCommand.CMD_ACK_OK ? decodeVersionReply(versionReply.data) : null;
+    const serial = await readOption('serialNumber', signal, latencies);
+    const platform = await readOption('platform', signal, latencies);
+    const deviceName = await readOption('deviceName', signal, latencies);
+    const fpVersion = await readOption('fingerprintVersion', signal, latencies);
+    profile = profileFor(deviceName, platform);
+    const id: PeripheralIdentity = { port: `tcp:${link.where}` };
+    const vendor = profile?.vendor;
+    const model = deviceName ?? profile?.model;
+    if (vendor) id.vendor = vendor;
+    if (model) id.model = model;
+    if (serial) id.serial = serial;
+    if (version?.ok) id.firmware = version.value;
+    if (profile) id.profile = profile.id;
+    identity = id;
+    log.info({ ...id, platform, fpVersion }, profile ? 'clock identified' : 'clock has no matching firmware profile');
+    return id;
+  }
+
+  function healthOf(faults: string[]): Health {
+    let h: Health = 'ok';
+    for (const f of faults) {
+      const level = profile?.faults[f]?.health ?? defaultZkFaultHealth[f as ZkFaultCode] ?? 'warning';
+      if (level === 'critical') return 'critical';
+      h = 'warning';
+    }
+    return h;
+  }
+
+  function countPunches(s: ZkFreeSizes): void {
+    if (lastFreeSizes) punches += s.records >= lastFreeSizes.records ? s.records - lastFreeSizes.records : s.records;
+    lastFreeSizes = s;
+  }
+
+  function reading(s: ZkFreeSizes, latencies: number[]): PeripheralReading {
+    const faults = faultsFromFreeSizes(s, config.nearFullPct);
+    return {
+      health: healthOf(faults),
+      metrics: {
+        users: s.users,
+        userCapacity: s.userCapacity,
+        fingers: s.fingers,
+        fingerCapacity: s.fingerCapacity,
+        records: s.records,
+        recordCapacity: s.recordCapacity,
+        recordsAvailable: s.recordsAvailable,
+        cards: s.cards,
+        recordsUsedPct: usedPct(s.records, s.recordCapacity),
+        usersUsedPct: usedPct(s.users, s.userCapacity),
+        fingersUsedPct: usedPct(s.fingers, s.fingerCapacity),
+        replyLatencyMs: latencies.length ? latencies.reduce((a, b) => a + b, 0) / latencies.length : 0,
+        commErrors: link.stats.commErrors,
+        garbageBytes: link.stats.garbageBytes,
+      },
+      counters: { punches },
+      faults,
+    };
+  }
+
+  const driver: ZkClockDriver = {
+    id: config.id,
+    kind: 'clock',
+    get profile() {
+      return profile;
+    },
+    get identity() {
+      return identity;
+    },
+    stats: () => ({ ...link.stats }),
+
+    async open(signal) {
+      const latencies: number[] = [];
+      try {
+        await startSession(signal, latencies);
+        return await identify(signal, latencies);
+      } catch (err) {
+        link.destroy();
+        throw err instanceof ZkTimeoutError ? new Error(`clock ${link.where} does not answer: ${err.message}`) : err;
+      }
+    },
+
+    async poll(signal): Promise<PeripheralReading> {
+      const latencies: number[] = [];
+      // Clocks drop idle TCP sessions (and reboot): start a new one rather than report absent.
+      if (!link.isOpen) await startSession(signal, latencies);
+      try {
+        let sizes: ZkFreeSizes;
+        try {
+          sizes = await readFreeSizes(signal, latencies);
+        } catch (err) {
+          // The session ended since the last poll (its close may not have been seen yet): one
+          // fresh session and one retry before the clock counts as absent.
+          if (!(err instanceof ZkConnectionClosedError)) throw err;
+          await startSession(signal, latencies);
+          sizes = await readFreeSizes(signal, latencies);
+        }
+        countPunches(sizes);
+        return reading(sizes, latencies);
+      } catch (err) {
+        // A session that timed out mid-reply is out of step; the next poll starts afresh.
+        if (err instanceof ZkTimeoutError) link.destroy();
+        throw err;
+      }
+    },
+
+    async selfTest(signal) {
+      const latencies: number[] = [];
+      if (!link.isOpen) await startSession(signal, latencies);
+      const id = await identify(signal, latencies);
+      const sizes = await readFreeSizes(signal, latencies);
+      const r = reading(sizes, latencies);
+      return { identity: id, freeSizes: sizes, faults: r.faults, health: r.health, metrics: r.metrics, link: { ...link.stats } };
+    },
+
+    async close() {
+      if (link.isOpen) {
+        try {
+          // Polite goodbye so the clock frees its session slot; never wait long for it.
+          await link.request(zkCommand.CMD_EXIT, new Uint8Array(0), 'CMD_EXIT', Math.min(300, replyTimeoutMs), AbortSignal.timeout(1000));
+        } catch {
+          // the clock may already be gone
+        }
+      }
+      link.destroy();
+    },
+  };
+  return driver;
+}

@@ -1,0 +1,189 @@
+// The ZKTeco-style clock driver against the virtual clock over real loopback TCP: identity,
+// store counts against capacity, the record store filling up (near-full, full, cleared), and the
+// ways a LAN device fails (refused, silent, noise, slow, cut mid-frame, comm key required).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import pino from 'pino';
+import { VirtualZkClock, type VirtualZkClockOptions } from '../../sim/zk-clock.js';
+import { createZkClockDriver, zkClockConfigSchema, type ZkClockConfigInput } from '../../agent/drivers/zk-clock/index.js';
+import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware-profiles/loader.js';
+import { freePort } from '../helpers/net.js';
+import { rejects } from './zk-support.js';
+
+const log = pino({ level: 'silent' });
+const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
+const signal = (ms = 10_000) => AbortSignal.timeout(ms);
+
+async function rig(clockOpts: VirtualZkClockOptions = {}, config: Partial<ZkClockConfigInput> = {}) {
+  const clock = await VirtualZkClock.start({ capacity: { records: 1000 }, ...clockOpts });
+  const driver = createZkClockDriver({ id: 'clock0', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, replyTimeoutMs: 800, ...config }, { log, profiles });
+  return {
+    clock,
+    driver,
+    async close() {
+      await driver.close();
+      await clock.close();
+    },
+  };
+}
+
+test('config schema: defaults, and an unknown field or bad port is refused with its path', () => {
+  const c = zkClockConfigSchema.parse({ id: 'clock0', driver: 'zk-clock-tcp', host: '10.0.0.5' });
+  assert.equal({ port: c.port, intervalMs: c.intervalMs, nearFullPct: c.nearFullPct }, { port: 4370, intervalMs: 60_000, nearFullPct: 90 });
+  const bad = zkClockConfigSchema.safeParse({ id: 'clock0', driver: 'zk-clock-tcp', host: 'x', port: 70000 });
+  assert.ok(!bad.success && bad.error.issues[0].path[0] === 'port');
+  assert.is(zkClockConfigSchema.safeParse({ id: 'clock0', driver: 'zk-clock-tcp', host: 'x', hots: 1 }).success, false);
+});
+
+test('open reads identity and matches the profile; poll reports store use against capacity', async () => {
+  const r = await rig({ serial: 'CKJ5190360035', deviceName: 'K40', firmware: 'Ver 6.60 Apr 28 2017', stored: { users: 150, fingers: 300, records: 420, cards: 12 } });
+  try {
+    const id = await r.driver.open(signal());
+    assert.equal(id, { port: `tcp:127.0.0.1:${r.clock.port}`, vendor: 'ZKTeco', model: 'K40', serial: 'CKJ5190360035', firmware: 'Ver 6.60 Apr 28 2017', profile: 'zkteco-k40' });
+    const reading = await r.driver.poll(signal());
+    assert.is(reading.health, 'ok');
+    assert.equal(reading.faults, []);
+    assert.is(reading.metrics.records, 420);
+    assert.is(reading.metrics.recordCapacity, 1000);
+    assert.is(reading.metrics.recordsUsedPct, 42);
+    assert.is(reading.metrics.users, 150);
+    assert.is(reading.metrics.fingers, 300);
+    assert.is(reading.metrics.usersUsedPct, 5);
+    assert.is(reading.metrics.commErrors, 0);
+    assert.is(r.clock.stats.badChecksums, 0, 'every request carries the checksum pyzk computes');
+  } finally {
+    await r.close();
+  }
+});
+
+test('the record store fills as staff punch: near-full warning, full is critical, clearing ends both', async () => {
+  const r = await rig({ stored: { records: 880 } });
+  try {
+    await r.driver.open(signal());
+    assert.equal((await r.driver.poll(signal())).faults, []);
+    r.clock.punch(30);
+    let reading = await r.driver.poll(signal());
+    assert.equal(reading.faults, ['log-memory-near-full']);
+    assert.is(reading.health, 'warning');
+    r.clock.punch(200);
+    reading = await r.driver.poll(signal());
+    assert.equal(reading.faults, ['log-memory-full']);
+    assert.is(reading.health, 'critical');
+    assert.is(reading.metrics.recordsUsedPct, 100);
+    assert.is(r.clock.stats.punchesLostStoreFull, 110, 'a full store loses attendance: the failure this fault is about');
+    r.clock.clearRecords();
+    reading = await r.driver.poll(signal());
+    assert.equal(reading.faults, []);
+    assert.is(reading.health, 'ok');
+  } finally {
+    await r.close();
+  }
+});
+
+test('refused connection: open rejects; the clock coming back is found again', async () => {
+  const r = await rig();
+  try {
+    await r.clock.setRefusing(true);
+    await rejects(() => r.driver.open(signal()), /ECONNREFUSED|cannot connect/);
+    await r.clock.setRefusing(false);
+    const id = await r.driver.open(signal());
+    assert.is(id.serial, 'CKJ1234567890');
+    // Dropped mid-session (clock rebooted): the next poll opens a new session by itself.
+    await r.clock.setRefusing(true);
+    await r.clock.setRefusing(false);
+    const reading = await r.driver.poll(signal());
+    assert.is(reading.health, 'ok');
+    assert.is(r.driver.stats().connects, 2, 'a new session after the drop');
+  } finally {
+    await r.close();
+  }
+});
+
+test('nothing listening at all: open rejects with the reason, never throws elsewhere', async () => {
+  const port = await freePort();
+  const driver = createZkClockDriver({ id: 'clock0', driver: 'zk-clock-tcp', host: '127.0.0.1', port, replyTimeoutMs: 300 }, { log, profiles });
+  await rejects(() => driver.open(signal()), /cannot connect/);
+  await rejects(() => driver.poll(signal()), /cannot connect/);
+  await driver.close();
+});
+
+test('silence: poll times out and counts a comm error; answering again recovers', async () => {
+  const r = await rig();
+  try {
+    await r.driver.open(signal());
+    r.clock.setSilent(true);
+    await rejects(() => r.driver.poll(signal()), /no reply to CMD_GET_FREE_SIZES/);
+    assert.ok(r.driver.stats().commErrors >= 1);
+    r.clock.setSilent(false);
+    const reading = await r.driver.poll(signal());
+    assert.is(reading.health, 'ok');
+  } finally {
+    await r.close();
+  }
+});
+
+test('garbage before replies and injected noise are skipped; the reply still decodes', async () => {
+  const r = await rig({ stored: { records: 10 } });
+  try {
+    await r.driver.open(signal());
+    r.clock.setGarbageBeforeReplies(Uint8Array.of(0x00, 0xff, 0x50, 0x50, 0x13, 0x50, 0x50, 0x82));
+    r.clock.injectGarbage(Uint8Array.of(0x41, 0x42, 0x43));
+    const reading = await r.driver.poll(signal());
+    assert.is(reading.metrics.records, 10);
+    assert.ok(reading.metrics.garbageBytes >= 8);
+    r.clock.setGarbageBeforeReplies(null);
+  } finally {
+    await r.close();
+  }
+});
+
+test('a reply cut off mid-frame: that poll fails, the next one resynchronises', async () => {
+  const r = await rig({ stored: { records: 33 } });
+  try {
+    await r.driver.open(signal());
+    r.clock.stopMidFrame(1);
+    await rejects(() => r.driver.poll(signal()));
+    const reading = await r.driver.poll(signal());
+    assert.is(reading.metrics.records, 33);
+  } finally {
+    await r.close();
+  }
+});
+
+test('slow replies within the deadline are fine and show as latency; beyond it they time out', async () => {
+  const r = await rig();
+  try {
+    await r.driver.open(signal());
+    r.clock.setReplyDelay(150);
+    const reading = await r.driver.poll(signal());
+    assert.ok(reading.metrics.replyLatencyMs >= 100, `latency ${reading.metrics.replyLatencyMs}`);
+    r.clock.setReplyDelay(1500);
+    await rejects(() => r.driver.poll(signal()), /no reply/);
+    r.clock.setReplyDelay(0);
+    // The late reply of the timed-out request must not be taken for the next one.
+    await new Promise((res) => setTimeout(res, 1600));
+    assert.is((await r.driver.poll(signal())).health, 'ok');
+  } finally {
+    await r.close();
+  }
+});
+
+test('a clock with a comm key: open rejects saying so (CMD_ACK_UNAUTH)', async () => {
+  const r = await rig({ requireCommKey: true });
+  try {
+    await rejects(() => r.driver.open(signal()), /comm key/);
+  } finally {
+    await r.close();
+  }
+});
+
+test('close sends CMD_EXIT', async () => {
+  const r = await rig();
+  await r.driver.open(signal());
+  const before = r.clock.stats.commandsReceived;
+  await r.driver.close();
+  assert.is(r.clock.stats.commandsReceived, before + 1);
+  await r.clock.close();
+});
+
+test.run();
