@@ -62,7 +62,7 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
     await store.init();
   } catch (e) {
     // Not fatal: batches are spooled, and the store's first successful write re-runs init.
-    log.error({ store: store.kind, error: (e as Error).message }, 'telemetry store not available at start; spooling until it is');
+    log.error({ store: store.kind, failure: (e as { failure?: string }).failure, error: (e as Error).message }, 'telemetry store not available at start; spooling until it is');
   }
 
   const fleet = new FleetState(db, config.staleAfterMs, log.child({ component: 'fleet' }));

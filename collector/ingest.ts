@@ -268,13 +268,12 @@ export class Ingest {
     );
   }
 
-  /** Schedules a drain in `delayMs` (null: keep an already scheduled retry). */
+  /**
+   * Schedules a drain in `delayMs` (null: the initial retry delay). An already scheduled drain is
+   * kept: re-arming it on every spooled batch would postpone it forever under steady traffic.
+   */
   private kickDrain(delayMs: number | null): void {
-    if (this.closed || this.draining) return;
-    if (this.drainTimer) {
-      if (delayMs === null) return;
-      clearTimeout(this.drainTimer);
-    }
+    if (this.closed || this.draining || this.drainTimer) return;
     this.drainTimer = setTimeout(() => {
       this.drainTimer = null;
       this.drainRun = this.drain();

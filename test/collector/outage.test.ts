@@ -17,7 +17,10 @@ test.before(async () => {
   influxd = await Influxd.create();
   broker = await startBroker();
 });
-test.after.each(closeTracked);
+test.after.each(async () => {
+  await closeTracked();
+  await influxd.start(); // a test that failed while influxd was stopped must not take the next ones down
+});
 test.after(async () => {
   await broker.close();
   await influxd.destroy();
@@ -109,7 +112,7 @@ test('InfluxDB unreachable at start: the collector starts anyway, spools, and se
   await waitFor('acked from the spool', () => dev.acked.size === 8);
   const line = cap.find('telemetry store not available at start');
   assert.is(line.length, 1);
-  assert.match(String(line[0].error), /ECONNREFUSED|No host available/);
+  assert.is(line[0].failure, 'unreachable', String(line[0].error));
   await influxd.start();
   await waitFor('drained', () => c.stats().ingest.spool.rows === 0, 20_000);
   await assertExactlyOnce(c, 'pos-late', range(1, 8));

@@ -23,7 +23,7 @@ type Proc = { name: string; args: string[]; child: ChildProcess | null; log: str
 
 function startProc(p: Proc): void {
   const child = spawn(process.execPath, [CLI, ...p.args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const keep = (b: Buffer) => (p.log = (p.log + b.toString()).slice(-20_000));
+  const keep = (b: Buffer) => (p.log = (p.log + b.toString()).slice(-200_000));
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   p.child = child;
@@ -131,17 +131,22 @@ test('every seq reaches InfluxDB exactly once across agent kill -9, collector re
       }, 30_000, 250);
 
       // 1. kill -9 an agent mid-stream, restart it after a moment.
+      const skip = process.env.E2E_SKIP ?? '';
       await sleep(1000);
-      await killProc(agents[0], 'SIGKILL');
-      await sleep(1500);
-      startProc(agents[0]);
+      if (!skip.includes('agent')) {
+        await killProc(agents[0], 'SIGKILL');
+        await sleep(1500);
+        startProc(agents[0]);
+      }
 
       // 2. kill -9 the collector; agents keep writing to their outboxes; restart it.
       await sleep(1500);
-      await killProc(collector, 'SIGKILL');
-      await sleep(2000);
-      startProc(collector);
-      await waitFor('collector back', () => collector.log.includes('fleetcare server started'), 20_000);
+      if (!skip.includes('collector')) {
+        await killProc(collector, 'SIGKILL');
+        await sleep(2000);
+        startProc(collector);
+        await waitFor('collector back', () => collector.log.split('fleetcare server started').length === 3, 20_000);
+      }
 
       // 3. InfluxDB down for a while: the collector spools and acks, then drains.
       await sleep(1000);
@@ -185,7 +190,9 @@ test('every seq reaches InfluxDB exactly once across agent kill -9, collector re
       assert.ok(arrived[i].size >= snapshot[i].size);
     }
     // The disruptions really happened and were noticed.
-    assert.match(collector.log + broker.log, /offline|lwt/i);
+    if (!(process.env.E2E_SKIP ?? '').includes('agent')) assert.match(collector.log, /"device":"e2e-a","online":false,"reason":"lwt"/, 'the killed agent went offline by its will');
+    assert.match(collector.log, 'telemetry store unreachable; spooling batches');
+    assert.match(collector.log, 'spool drained: writing directly to the store again');
   } catch (e) {
     const tails = procs.map((p) => `--- ${p.name} (last lines) ---\n${p.log.split('\n').filter((l) => !/"level":30/.test(l) || /offline|online|spool|drain|started/.test(l)).slice(-12).join('\n')}`);
     throw new Error(`${(e as Error).message}\n${tails.join('\n')}`);
@@ -193,8 +200,11 @@ test('every seq reaches InfluxDB exactly once across agent kill -9, collector re
     for (const p of procs.reverse()) await killProc(p, 'SIGTERM');
     for (const p of printers) await p.close();
     for (const p of ptys) await p.close();
-    await influx.destroy();
-    dir.remove();
+    if (process.env.KEEP_E2E) console.log(`kept ${dir.path}`);
+    else {
+      await influx.destroy();
+      dir.remove();
+    }
   }
 });
 
