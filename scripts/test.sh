@@ -25,5 +25,5 @@ systemctl stop influxdb mosquitto >/dev/null 2>&1 || true
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
-npx tsc -p tsconfig.json
+npm run build
 exec node dist/test/run.js "$@"
