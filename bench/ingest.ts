@@ -6,6 +6,7 @@
 //   node dist/bench/ingest.js --agents 200 --rate 100 --duration 30
 //
 // Server CPU is the server process's own (utime+stime from /proc), not the load generator's.
+// INGEST_NODE_FLAGS='--cpu-prof --cpu-prof-dir=DIR' passes node flags to the server child(ren).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +32,8 @@ const CLI = join(root, 'cli', 'fleetcare.js');
 const LOAD = join(root, 'bench', 'ingest-load.js');
 const PAGE = 4096;
 const HZ = 100;
+// Extra node flags for the server / collector child, e.g. INGEST_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
+const NODE_FLAGS = (process.env.INGEST_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 
 type ProcSample = { cpuTicks: number; rssBytes: number };
 function procSample(pid: number): ProcSample {
@@ -91,7 +94,7 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
       const config = join(dir.path, 'server.json');
       // The bench offers far more than a store device would send: raise the per-client limit.
       writeFileSync(config, JSON.stringify({ broker: { publishRate: { perSecond: 100_000, burst: 100_000 }, scryptCost: 1024 }, collector: { influx: { url: influx.url, database: db } } }));
-      const server = startProcess(process.execPath, [CLI, 'server', '--config', config, '--data-dir', join(dir.path, 'data'), '--port', String(port), '--log-level', 'warn'], 'server');
+      const server = startProcess(process.execPath, [...NODE_FLAGS, CLI, 'server', '--config', config, '--data-dir', join(dir.path, 'data'), '--port', String(port), '--log-level', 'warn'], 'server');
       procs.push(server);
       measured.push(server.pid!);
     } else {
@@ -111,7 +114,7 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
           c.on('error', () => r(false));
         });
       });
-      const collector = startProcess(process.execPath, [CLI, 'server', '--role', 'collector', '--data-dir', join(dir.path, 'data'), '--broker-url', `mqtt://127.0.0.1:${port}`, '--collector-user', 'collector', '--collector-token', 'x', '--influx-url', influx.url, '--influx-db', db, '--log-level', 'warn'], 'collector');
+      const collector = startProcess(process.execPath, [...NODE_FLAGS, CLI, 'server', '--role', 'collector', '--data-dir', join(dir.path, 'data'), '--broker-url', `mqtt://127.0.0.1:${port}`, '--collector-user', 'collector', '--collector-token', 'x', '--influx-url', influx.url, '--influx-db', db, '--log-level', 'warn'], 'collector');
       procs.push(collector);
       measured.push(collector.pid!);
     }
@@ -172,10 +175,11 @@ try {
 
 console.log(`\nbench/ingest — ${M} agents × ${R} msg/s (offered ${M * R} msg/s), QoS 1, 2 points/msg, real InfluxDB`);
 console.log('broker     acked msg/s  points/s   p50 ms   p99 ms  unacked  server CPU %core  server RSS MB');
+const fix = (x: number | null | undefined, d = 1) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '-');
 for (const r of results) {
   const l = r.load;
   console.log(
-    `${r.broker.padEnd(10)} ${l.ackedMsgPerSec.toFixed(0).padStart(11)} ${(l.ackedMsgPerSec * 2).toFixed(0).padStart(9)} ${l.latencyMs.p50.toFixed(1).padStart(8)} ${l.latencyMs.p99.toFixed(1).padStart(8)} ${String(l.unacked).padStart(8)} ${r.serverCpuPct.toFixed(1).padStart(17)} ${r.serverRssMb.toFixed(0).padStart(14)}` +
+    `${r.broker.padEnd(10)} ${l.ackedMsgPerSec.toFixed(0).padStart(11)} ${(l.ackedMsgPerSec * 2).toFixed(0).padStart(9)} ${fix(l.latencyMs.p50).padStart(8)} ${fix(l.latencyMs.p99).padStart(8)} ${String(l.unacked).padStart(8)} ${r.serverCpuPct.toFixed(1).padStart(17)} ${r.serverRssMb.toFixed(0).padStart(14)}` +
       (r.brokerCpuPct !== undefined ? `   (mosquitto itself ${r.brokerCpuPct.toFixed(1)} %)` : ''),
   );
 }

@@ -59,7 +59,7 @@ export async function runDemo(flags: Flags): Promise<{ close(): Promise<void> }>
       dataDir: join(config.dataDir, 'sim-agents'),
       log: server.log.child({ component: 'sim' }),
     });
-    server.log.info({ brokerUrl: server.brokerUrl, devices: fleet.devices.map((d) => `${d.id} ${d.profile} @ ${d.site}`) }, 'demo running — Ctrl-C to stop');
+    server.log.info({ brokerUrl: server.brokerUrl, devices: fleet.devices.map((d) => `${d.id} ${d.printer.profile}${d.clock ? " + clock" : ""} @ ${d.site}`) }, 'demo running — Ctrl-C to stop');
     return {
       async close() {
         await fleet.close();
