@@ -2,16 +2,19 @@
 // opens the port, sends one request at a time and waits for the first reply a predicate accepts,
 // with a deadline, and keeps the incoming stream in sync through a protocol-specific splitter.
 // Bytes that belong to no pending request are counted and dropped (or handed to `onUnsolicited`
-// when they form a frame, e.g. a card swipe). Same rules as the ESC/POS link (agent/drivers/
-// escpos/link.ts), whose splitter is stateful in ways this generic one does not need; moving
-// EscposLink onto this class is a follow-up for whoever owns it.
+// when they form a frame, e.g. a card swipe). Every serial driver (ESC/POS, Star, MSR,
+// fingerprint) uses this one class; a splitter that must know what reply is awaited (a bare
+// one-byte reply looks like noise otherwise) gets the request's `expecting` hint.
 import { SerialPort } from 'serialport';
 import type { Logger } from 'pino';
 
 export type GarbageFrame = { type: 'garbage'; bytes: Uint8Array };
 export type SplitResult<F> = { frames: Array<F | GarbageFrame>; rest: Uint8Array };
-/** Splits a byte stream into frames; an incomplete frame at the end comes back as `rest`. */
-export type FrameSplitter<F> = (buf: Uint8Array) => SplitResult<F>;
+/**
+ * Splits a byte stream into frames; an incomplete frame at the end comes back as `rest`.
+ * `expecting` is the pending request's hint (undefined when none is pending or it gave none).
+ */
+export type FrameSplitter<F, E = never> = (buf: Uint8Array, expecting: E | undefined) => SplitResult<F>;
 
 export type SerialLinkStats = {
   /** Bytes received that were not part of any accepted frame. */
@@ -34,26 +37,33 @@ export class SerialTimeoutError extends Error {
   }
 }
 
-export type SerialRequestLinkOptions<F> = {
+export type SerialRequestLinkOptions<F, E = never> = {
   path: string;
   baudRate: number;
   log: Logger;
-  split: FrameSplitter<F>;
+  split: FrameSplitter<F, E>;
   /** A complete frame no request was waiting for. Exceptions are caught and logged. */
   onUnsolicited?: (frame: F) => void;
   /** An incomplete frame longer than this is dropped as garbage (default 4096). */
   maxPendingBytes?: number;
 };
 
-type Pending<F> = { accept: (f: F) => boolean; sentAt: number; resolve: (r: { frame: F; latencyMs: number }) => void };
+export type RequestOptions<E> = {
+  /** A query the peripheral may legitimately ignore: its timeout is no comm error. */
+  optional?: boolean;
+  /** Handed to the splitter while this request is pending. */
+  expecting?: E;
+};
+
+type Pending<F, E> = { accept: (f: F) => boolean; expecting: E | undefined; sentAt: number; resolve: (r: { frame: F; latencyMs: number }) => void };
 
 export const abortError = (signal: AbortSignal) =>
   signal.reason instanceof Error ? signal.reason : new Error(`aborted${signal.reason ? `: ${String(signal.reason)}` : ''}`);
 
-export class SerialRequestLink<F> {
+export class SerialRequestLink<F, E = never> {
   private port: SerialPort | null = null;
   private buf: Uint8Array = new Uint8Array(0);
-  private pending: Pending<F> | null = null;
+  private pending: Pending<F, E> | null = null;
   /** Serialises requests and exclusive transactions: one on the wire at a time. */
   private chain: Promise<unknown> = Promise.resolve();
   /** Set after a failed request: a late reply may still come, so wait for quiet first. */
@@ -61,7 +71,7 @@ export class SerialRequestLink<F> {
   private lastByteAt = 0;
   readonly stats: SerialLinkStats = { garbageBytes: 0, commErrors: 0, timeouts: 0, replies: 0, unsolicited: 0 };
 
-  constructor(private readonly o: SerialRequestLinkOptions<F>) {}
+  constructor(private readonly o: SerialRequestLinkOptions<F, E>) {}
 
   get path(): string {
     return this.o.path;
@@ -79,6 +89,9 @@ export class SerialRequestLink<F> {
     port.on('data', (chunk: Buffer) => this.onData(chunk));
     // A port error after open (unplugged adapter, EIO) must never escape as an uncaught error.
     port.on('error', (err) => log.warn({ err: err.message, path }, 'serial port error'));
+    port.on('close', () => {
+      if (this.port === port) log.info({ path }, 'serial port closed');
+    });
     await new Promise<void>((resolve, reject) => {
       const onAbort = () => reject(abortError(signal));
       signal.addEventListener('abort', onAbort, { once: true });
@@ -113,8 +126,8 @@ export class SerialRequestLink<F> {
    * after `timeoutMs` (counted as a comm error unless `optional`), or with the signal's reason;
    * either way the stream is resynchronised before the next request.
    */
-  request(cmd: Uint8Array, accept: (f: F) => boolean, what: string, timeoutMs: number, signal: AbortSignal, opts: { optional?: boolean } = {}): Promise<{ frame: F; latencyMs: number }> {
-    return this.exclusive(() => this.send(cmd, accept, what, timeoutMs, signal, !!opts.optional));
+  request(cmd: Uint8Array, accept: (f: F) => boolean, what: string, timeoutMs: number, signal: AbortSignal, opts: RequestOptions<E> = {}): Promise<{ frame: F; latencyMs: number }> {
+    return this.exclusive(() => this.send(cmd, accept, what, timeoutMs, signal, opts));
   }
 
   /**
@@ -129,7 +142,7 @@ export class SerialRequestLink<F> {
 
   /** `request` for use inside `exclusive` (does not queue behind the running transaction). */
   sendInside(cmd: Uint8Array, accept: (f: F) => boolean, what: string, timeoutMs: number, signal: AbortSignal): Promise<{ frame: F; latencyMs: number }> {
-    return this.send(cmd, accept, what, timeoutMs, signal, false);
+    return this.send(cmd, accept, what, timeoutMs, signal, {});
   }
 
   /** Writes raw bytes (inside `exclusive`, e.g. data packets of a relayed download). */
@@ -146,7 +159,7 @@ export class SerialRequestLink<F> {
     );
   }
 
-  private async send(cmd: Uint8Array, accept: (f: F) => boolean, what: string, timeoutMs: number, signal: AbortSignal, optional: boolean): Promise<{ frame: F; latencyMs: number }> {
+  private async send(cmd: Uint8Array, accept: (f: F) => boolean, what: string, timeoutMs: number, signal: AbortSignal, opts: RequestOptions<E>): Promise<{ frame: F; latencyMs: number }> {
     const port = this.port;
     if (!port || !port.isOpen) throw new Error(`${this.o.path} is not open`);
     if (signal.aborted) throw abortError(signal);
@@ -169,10 +182,10 @@ export class SerialRequestLink<F> {
           reject(err);
         } else resolve(reply!);
       };
-      const pending: Pending<F> = { accept, sentAt: performance.now(), resolve: (r) => finish(null, r) };
+      const pending: Pending<F, E> = { accept, expecting: opts.expecting, sentAt: performance.now(), resolve: (r) => finish(null, r) };
       const onAbort = () => finish(abortError(signal));
       const timer = setTimeout(() => {
-        if (!optional) {
+        if (!opts.optional) {
           this.stats.commErrors++;
           this.stats.timeouts++;
         }
@@ -222,7 +235,7 @@ export class SerialRequestLink<F> {
       const joined = new Uint8Array(this.buf.length + chunk.length);
       joined.set(this.buf, 0);
       joined.set(chunk, this.buf.length);
-      const { frames, rest } = this.o.split(joined);
+      const { frames, rest } = this.o.split(joined, this.pending?.expecting);
       this.buf = rest;
       if (this.buf.length > (this.o.maxPendingBytes ?? 4096)) this.discard('incomplete frame too long');
       for (const f of frames) this.dispatch(f);

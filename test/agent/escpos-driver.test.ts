@@ -7,7 +7,8 @@ import pino from 'pino';
 import { PtyPair } from '../helpers/pty.js';
 import { sleep, waitFor } from '../helpers/net.js';
 import { VirtualEscposPrinter, type VirtualEscposPrinterOptions } from '../../sim/escpos-printer.js';
-import { createEscposSerialDriver, escposSerialConfigSchema, EscposTimeoutError, type EscposSerialConfigInput } from '../../agent/drivers/escpos/index.js';
+import { createEscposSerialDriver, escposSerialConfigSchema, type EscposSerialConfigInput } from '../../agent/drivers/escpos/index.js';
+import { SerialTimeoutError } from '../../agent/drivers/serial-link.js';
 import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware-profiles/loader.js';
 
 const log = pino({ level: 'silent' });
@@ -145,7 +146,7 @@ test('silence: the poll times out, and the next poll after the printer is back w
     await r.driver.open(signal());
     r.printer.setSilent(true);
     const err = await r.driver.poll(signal()).then(() => null, (e) => e);
-    assert.instance(err, EscposTimeoutError);
+    assert.instance(err, SerialTimeoutError);
     assert.is(err.code, 'timeout');
     assert.match(err.message, /DLE EOT 1/);
     r.printer.setSilent(false);
@@ -185,7 +186,7 @@ test('a printer that stops answering mid-frame: timeout error, resync, and the n
     const partial = await r.driver.poll(signal());
     assert.equal(partial.counters, {});
     const err = await r.driver.poll(signal()).then(() => null, (e) => e);
-    assert.instance(err, EscposTimeoutError);
+    assert.instance(err, SerialTimeoutError);
     r.printer.setSilent(false);
     r.printer.setCoverOpen(true);
     const next = await r.driver.poll(signal());
@@ -211,7 +212,7 @@ test('slow replies: within the deadline they are used, over it the poll fails an
     r.printer.setReplyDelay(REPLY_TIMEOUT * 2);
     r.printer.setCoverOpen(true);
     const err = await r.driver.poll(signal()).then(() => null, (e) => e);
-    assert.instance(err, EscposTimeoutError);
+    assert.instance(err, SerialTimeoutError);
     r.printer.setReplyDelay(0);
     r.printer.setCoverOpen(false);
     // The late answer to DLE EOT 1 (offline, from the cover) arrives after the failure...

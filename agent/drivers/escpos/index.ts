@@ -7,8 +7,13 @@ import type { Health } from '../../../protocol/index.js';
 import { peripheralId } from '../../../protocol/messages.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles, matchProfile } from '../../../firmware-profiles/loader.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
-import { EscposLink, EscposTimeoutError, type LinkStats } from './link.js';
+import { SerialRequestLink, SerialTimeoutError, type SerialLinkStats } from '../serial-link.js';
 import {
+  assertNoCounterReset,
+  decodeAsb,
+  splitEscposStream,
+  type AsbStatus,
+  type EscposFrame,
   decodeCounterReply,
   decodeIdByte,
   decodeInfoBlock,
@@ -28,7 +33,10 @@ import {
 } from './parse.js';
 
 export * from './parse.js';
-export { EscposTimeoutError, type LinkStats } from './link.js';
+
+/** The replies a request waits for; a bare id byte is a reply only while one is awaited. */
+export type EscposReplyKind = 'realtime-status' | 'id-byte' | 'block';
+export type EscposLinkStats = SerialLinkStats & { asbFrames: number; xoffReceived: number };
 
 export const escposBaudRates = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] as const;
 
@@ -81,7 +89,7 @@ const IDENTIFY_RETRY_MS = 60_000;
 export type EscposSerialDriver = PeripheralDriver & {
   readonly profile: FirmwareProfile | null;
   readonly identity: PeripheralIdentity | null;
-  stats(): LinkStats;
+  stats(): EscposLinkStats;
 };
 
 type RawIdentity = {
@@ -99,7 +107,37 @@ const infoRequests = { firmware: 65, maker: 66, modelName: 67, serial: 68 } as c
 export function createEscposSerialDriver(configInput: EscposSerialConfigInput, ctx: EscposDriverContext): EscposSerialDriver {
   const config = escposSerialConfigSchema.parse(configInput);
   const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
-  const link = new EscposLink(config.path, config.baudRate, log);
+  const received = { asbFrames: 0, xoffReceived: 0 };
+  let lastAsb: AsbStatus | null = null;
+  const link = new SerialRequestLink<EscposFrame, EscposReplyKind>({
+    path: config.path,
+    baudRate: config.baudRate,
+    log,
+    split: (buf, expecting) => splitEscposStream(buf, { expectIdByte: expecting === 'id-byte' }),
+    onUnsolicited: (f) => {
+      switch (f.type) {
+        case 'xon':
+          return;
+        case 'xoff':
+          received.xoffReceived++;
+          return;
+        case 'asb': {
+          // Automatic Status Back, sent by the printer on its own when enabled.
+          const d = decodeAsb(f.bytes);
+          if (d.ok) {
+            received.asbFrames++;
+            lastAsb = d.value;
+          }
+          return;
+        }
+        default:
+          // A reply nobody asked for: a late answer to a timed-out request, or noise that
+          // happens to look like one. Counting it as garbage keeps the next reply in sync.
+          link.stats.garbageBytes += f.type === 'block' ? f.bytes.length : 1;
+      }
+    },
+  });
+  const linkStats = (): EscposLinkStats => ({ ...link.stats, ...received });
   const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(1000, Math.max(20, Math.floor(config.timeoutMs / 2)));
   let profiles: readonly FirmwareProfile[] | null = ctx.profiles ?? null;
   let profile: FirmwareProfile | null = null;
@@ -120,8 +158,10 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
     return profiles;
   };
 
-  const ask = (cmd: Uint8Array, expect: 'realtime-status' | 'id-byte' | 'block', what: string, signal: AbortSignal, optional = false) =>
-    link.request(cmd, expect, what, replyTimeoutMs, signal, { optional });
+  const ask = (cmd: Uint8Array, expect: EscposReplyKind, what: string, signal: AbortSignal, optional = false) => {
+    assertNoCounterReset(cmd);
+    return link.request(cmd, (f) => f.type === expect, what, replyTimeoutMs, signal, { optional, expecting: expect });
+  };
 
   async function readFullStatus(signal: AbortSignal, latencies: number[]): Promise<FullStatus> {
     const out: Partial<Record<RealtimeStatusRequest, unknown>> = {};
@@ -146,7 +186,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
       const r = await ask(gsI(n), byte ? 'id-byte' : 'block', `GS I ${n}`, signal, true);
       return r.frame.type === 'block' ? r.frame.bytes : (r.frame as { byte: number }).byte;
     } catch (err) {
-      if (err instanceof EscposTimeoutError) {
+      if (err instanceof SerialTimeoutError) {
         log.debug({ n }, 'GS I not answered');
         // An information-B id left unanswered by a printer that answered GS I 1 is unsupported
         // by its firmware (Bixolon has no GS I 68): never ask it again on this port.
@@ -240,7 +280,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
       } catch (err) {
         // Status already read: report it without the counters rather than losing the poll, and
         // do not spend the rest of the poll's budget on a printer that just stopped answering.
-        if (!(err instanceof EscposTimeoutError)) throw err;
+        if (!(err instanceof SerialTimeoutError)) throw err;
         log.warn({ counter: name, err: err.message }, 'counter not read; skipping the remaining counters this poll');
         break;
       }
@@ -273,13 +313,13 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
     get identity() {
       return identity;
     },
-    stats: () => ({ ...link.stats }),
+    stats: linkStats,
 
     async open(signal) {
       await link.open(signal);
       try {
         await ask(dleEot(1), 'realtime-status', 'DLE EOT 1', signal).catch((err) => {
-          throw err instanceof EscposTimeoutError ? new Error(`printer on ${config.path} does not answer DLE EOT 1: ${err.message}`) : err;
+          throw err instanceof SerialTimeoutError ? new Error(`printer on ${config.path} does not answer DLE EOT 1: ${err.message}`) : err;
         });
         return await identify(signal);
       } catch (err) {
@@ -307,7 +347,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
       // Without a profile, try every counter the driver knows: a diagnosis wants to see what answers.
       const counters = await readCounters(profile?.capabilities.maintenanceCounters ?? maintenanceCounterNames, signal, latencies);
       const faults = faultsFromStatus(status);
-      return { identity: id, status, faults, health: healthOf(faults), counters, metrics: metricsOf(latencies), link: { ...link.stats }, lastAsb: link.lastAsb };
+      return { identity: id, status, faults, health: healthOf(faults), counters, metrics: metricsOf(latencies), link: linkStats(), lastAsb };
     },
 
     async close() {

@@ -64,14 +64,14 @@ export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: 
   const config = starSerialConfigSchema.parse(configInput);
   const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
   const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(1000, Math.max(20, Math.floor(config.timeoutMs / 2)));
-  let expectText = false;
   let lastStatus: StarStatus | null = null;
   let lastUnsolicitedAt = 0;
-  const link = new SerialRequestLink<StarFrame>({
+  // The version reply is bare text, taken as a frame only while it is awaited.
+  const link = new SerialRequestLink<StarFrame, 'text'>({
     path: config.path,
     baudRate: config.baudRate,
     log,
-    split: (buf) => splitStarStream(buf, { expectText }),
+    split: (buf, expecting) => splitStarStream(buf, { expectText: expecting === 'text' }),
     // Star printers send an ASB frame by themselves on every status change.
     onUnsolicited: (f) => {
       if (f.type !== 'asb') return;
@@ -123,9 +123,8 @@ export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: 
   async function identify(signal: AbortSignal): Promise<PeripheralIdentity> {
     let model: string | undefined;
     let firmware: string | undefined;
-    expectText = true;
     try {
-      const r = await link.request(STAR_VERSION_REQUEST, (f) => f.type === 'text', 'ESC # *', replyTimeoutMs, signal, { optional: true });
+      const r = await link.request(STAR_VERSION_REQUEST, (f) => f.type === 'text', 'ESC # *', replyTimeoutMs, signal, { optional: true, expecting: 'text' });
       const v = decodeStarVersion((r.frame as { text: string }).text);
       if (v.ok) {
         model = v.value.model;
@@ -134,8 +133,6 @@ export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: 
     } catch (err) {
       if (!(err instanceof SerialTimeoutError)) throw err;
       log.debug('version request not answered');
-    } finally {
-      expectText = false;
     }
     const all = getProfiles();
     if (config.profile) {

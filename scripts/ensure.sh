@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what fleetcare's commands need on a fresh Debian machine, then builds.
+#   scripts/ensure.sh test   — everything the test suite uses (influxd, socat, mosquitto tools)
+#   scripts/ensure.sh demo   — what the demo uses (socat)
+# Debian packages are installed with apt-get when running as root; npm packages with `npm ci`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+declare -A package_of=([influxd]=influxdb [influx]=influxdb-client [socat]=socat [mosquitto_pub]=mosquitto-clients [mosquitto]=mosquitto)
+case "${1:-test}" in
+  test) commands=(influxd influx socat mosquitto_pub mosquitto) ;;
+  demo) commands=(socat) ;;
+  *) echo "usage: $0 test|demo" >&2; exit 64 ;;
+esac
+
+need=()
+for c in "${commands[@]}"; do command -v "$c" >/dev/null || need+=("${package_of[$c]}"); done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing Debian packages: ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    # Debian starts packaged services on install; fleetcare starts its own on free ports.
+    systemctl stop influxdb mosquitto >/dev/null 2>&1 || true
+  else
+    echo "missing Debian packages (run as root, or install them): ${need[*]}" >&2
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run --silent build
