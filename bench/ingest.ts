@@ -56,7 +56,7 @@ function startProcess(cmd: string, args: string[], name: string): ChildProcess {
 async function stopProcess(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
   await new Promise<void>((r) => {
-    const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
+    const t = setTimeout(() => p.kill('SIGKILL'), NODE_FLAGS.length ? 120_000 : 10_000); // a profile is written only on a clean exit
     p.once('exit', () => {
       clearTimeout(t);
       r();

@@ -1,5 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
+import { contractJsonSchema } from '../protocol/json-schema.js';
 import { decodeDeviceMessage, decodeAck, seqRanges, topicFor, parseTopic, CONTRACT_VERSION } from '../protocol/index.js';
 
 const telemetry = {
@@ -55,6 +57,11 @@ test('seqRanges merges seqs into inclusive ranges and ack validates them', () =>
   assert.ok(decodeAck(JSON.stringify({ v: 1, ranges: [[1, 3]], ts: 1 })).ok);
   const r = decodeAck(JSON.stringify({ v: 1, ranges: [[4, 3]], ts: 1 }));
   assert.is(r.ok, false);
+});
+
+test('docs/contract.schema.json is generated from the current schemas (node dist/protocol/json-schema.js)', () => {
+  const committed = JSON.parse(readFileSync(new URL('../../docs/contract.schema.json', import.meta.url), 'utf8'));
+  assert.equal(committed, contractJsonSchema());
 });
 
 test.run();
