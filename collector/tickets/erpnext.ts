@@ -1,0 +1,161 @@
+// ERPNext / Frappe Helpdesk sink over the Frappe REST API (/api/resource/{doctype}).
+// Dedup: a unique Custom Field (default `custom_fleetcare_key`) holds our ticket ref; a second
+// insert fails with 417 UniqueValidationError (or DuplicateEntryError) and we adopt the Issue.
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { SinkOperation } from './model.js';
+import { SinkError, clip, httpFailure, httpRequest, isOk, type ExternalTicket, type HttpResult, type TicketSink } from './sink.js';
+
+export const erpnextSinkConfigSchema = z.object({
+  name: z.string().default('erpnext'),
+  url: z.string().url(),
+  apiKey: z.string().min(1),
+  apiSecret: z.string().min(1),
+  /** `Issue` for ERPNext, `HD Ticket` for Frappe Helpdesk. */
+  doctype: z.string().default('Issue'),
+  keyField: z.string().default('custom_fleetcare_key'),
+  /** Custom fields for our extra data; a field set to null is not sent. */
+  fields: z
+    .object({
+      site: z.string().nullable().default('custom_site'),
+      device: z.string().nullable().default('custom_device'),
+      peripheral: z.string().nullable().default('custom_peripheral'),
+      serial: z.string().nullable().default('custom_serial'),
+      warrantyStatus: z.string().nullable().default('custom_warranty_status'),
+    })
+    .default({ site: 'custom_site', device: 'custom_device', peripheral: 'custom_peripheral', serial: 'custom_serial', warrantyStatus: 'custom_warranty_status' }),
+  timeoutMs: z.number().int().positive().default(15_000),
+});
+export type ErpnextSinkConfig = z.infer<typeof erpnextSinkConfigSchema>;
+export type ErpnextSinkConfigInput = z.input<typeof erpnextSinkConfigSchema>;
+
+/** The server's own words from a Frappe error body: `_server_messages`, else `exception` / `exc_type`. */
+export function frappeErrorMessage(body: unknown): string {
+  if (!body || typeof body !== 'object') return '';
+  const b = body as { _server_messages?: unknown; exception?: unknown; exc_type?: unknown; message?: unknown };
+  const out: string[] = [];
+  if (typeof b._server_messages === 'string') {
+    try {
+      // A JSON string holding a list of JSON strings, each {message, title, indicator…} (or plain text).
+      for (const item of JSON.parse(b._server_messages) as unknown[]) {
+        if (typeof item !== 'string') continue;
+        try {
+          const m = JSON.parse(item) as { message?: unknown };
+          out.push(typeof m.message === 'string' ? m.message : item);
+        } catch {
+          out.push(item);
+        }
+      }
+    } catch {
+      out.push(b._server_messages);
+    }
+  }
+  if (!out.length && typeof b.exception === 'string') out.push(b.exception);
+  if (!out.length && typeof b.message === 'string') out.push(b.message);
+  const type = typeof b.exc_type === 'string' ? b.exc_type : '';
+  const text = out.join('; ').replace(/<[^>]+>/g, '');
+  return clip(type && !text.startsWith(type) ? `${type}: ${text}` : text);
+}
+
+function frappeExcType(body: unknown): string {
+  return body && typeof body === 'object' && typeof (body as { exc_type?: unknown }).exc_type === 'string' ? (body as { exc_type: string }).exc_type : '';
+}
+
+export class ErpnextSink implements TicketSink {
+  readonly name: string;
+  private readonly cfg: ErpnextSinkConfig;
+  private readonly base: string;
+
+  constructor(config: ErpnextSinkConfigInput, private readonly log: Logger) {
+    this.cfg = erpnextSinkConfigSchema.parse(config);
+    this.name = this.cfg.name;
+    this.base = this.cfg.url.replace(/\/+$/, '');
+  }
+
+  private headers(): Record<string, string> {
+    return { Authorization: `token ${this.cfg.apiKey}:${this.cfg.apiSecret}`, 'Content-Type': 'application/json', Accept: 'application/json' };
+  }
+
+  private async call(method: string, path: string, body?: unknown): Promise<HttpResult> {
+    return httpRequest(`${this.base}${path}`, { method, headers: this.headers(), body: body === undefined ? undefined : JSON.stringify(body) }, { timeoutMs: this.cfg.timeoutMs, log: this.log });
+  }
+
+  private resourcePath(name?: string): string {
+    return `/api/resource/${encodeURIComponent(this.cfg.doctype)}${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+  }
+
+  async create(op: Extract<SinkOperation, { kind: 'create' }>): Promise<ExternalTicket> {
+    const t = op.ticket;
+    const doc: Record<string, unknown> = {
+      subject: t.subject,
+      description: t.description,
+      status: 'Open',
+      priority: t.priority,
+      issue_type: t.issueType,
+      customer: t.customer,
+      [this.cfg.keyField]: op.ref,
+    };
+    const f = this.cfg.fields;
+    const extra: [string | null, unknown][] = [[f.site, t.site], [f.device, t.device], [f.peripheral, t.peripheral], [f.serial, t.serial], [f.warrantyStatus, t.warrantyStatus]];
+    for (const [field, value] of extra) if (field && value !== null && value !== undefined) doc[field] = value;
+    const path = this.resourcePath();
+    const r = await this.call('POST', path, doc);
+    if (isOk(r.status)) {
+      const name = (r.json as { data?: { name?: unknown } } | undefined)?.data?.name;
+      if (typeof name !== 'string') throw new SinkError('unknown', `POST ${path}: HTTP ${r.status} without data.name`);
+      return { externalId: name, status: 'Open' };
+    }
+    const exc = frappeExcType(r.json);
+    if ((r.status === 417 || r.status === 409) && (exc === 'UniqueValidationError' || exc === 'DuplicateEntryError')) {
+      // Already there (an earlier attempt whose answer we lost, or created by hand): adopt it.
+      const found = await this.find(op.ref);
+      if (found) {
+        this.log.info({ ref: op.ref, externalId: found.externalId }, 'Issue already exists: adopted');
+        return found;
+      }
+      throw new SinkError('retry', `POST ${path}: ${exc} but no Issue with ${this.cfg.keyField} = ${op.ref} found`, r.status);
+    }
+    throw httpFailure('POST', path, r, frappeErrorMessage(r.json));
+  }
+
+  async update(externalId: string, op: Extract<SinkOperation, { kind: 'update' }>): Promise<void> {
+    // Idempotent field/status change first, the (non-idempotent) comment last: a retry after a
+    // failed comment repeats only a harmless PUT.
+    const changes: Record<string, unknown> = {};
+    if (op.patch.priority) changes.priority = op.patch.priority;
+    if (op.patch.subject) changes.subject = op.patch.subject;
+    if (op.patch.warrantyStatus !== undefined && this.cfg.fields.warrantyStatus) changes[this.cfg.fields.warrantyStatus] = op.patch.warrantyStatus;
+    if (op.status) changes.status = op.status;
+    if (op.status === 'Closed' || op.status === 'Resolved') {
+      if (op.resolution) changes.resolution_details = op.resolution;
+    }
+    if (Object.keys(changes).length) {
+      const path = this.resourcePath(externalId);
+      const r = await this.call('PUT', path, changes);
+      if (!isOk(r.status)) throw httpFailure('PUT', path, r, frappeErrorMessage(r.json));
+    }
+    if (op.comment) {
+      const path = '/api/resource/Comment';
+      const r = await this.call('POST', path, {
+        comment_type: 'Comment',
+        reference_doctype: this.cfg.doctype,
+        reference_name: externalId,
+        content: `${op.comment}\n[fleetcare ${op.ref} v${op.version}]`,
+      });
+      if (!isOk(r.status)) throw httpFailure('POST', path, r, frappeErrorMessage(r.json));
+    }
+  }
+
+  async find(ref: string): Promise<ExternalTicket | null> {
+    const filters = JSON.stringify([[this.cfg.keyField, '=', ref]]);
+    const fields = JSON.stringify(['name', 'status']);
+    const path = `${this.resourcePath()}?filters=${encodeURIComponent(filters)}&fields=${encodeURIComponent(fields)}&limit_page_length=2`;
+    const r = await this.call('GET', path);
+    if (!isOk(r.status)) throw httpFailure('GET', this.resourcePath(), r, frappeErrorMessage(r.json));
+    const data = (r.json as { data?: unknown } | undefined)?.data;
+    if (!Array.isArray(data)) throw new SinkError('retry', `GET ${this.resourcePath()}: no data list in the answer`);
+    const first = data[0] as { name?: unknown; status?: unknown } | undefined;
+    if (!first || typeof first.name !== 'string') return null;
+    return { externalId: first.name, status: typeof first.status === 'string' ? first.status : undefined };
+  }
+}

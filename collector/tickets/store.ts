@@ -1,0 +1,220 @@
+// The built-in ticket store: always present, in the caller's SQLite database, so that a ticket
+// change commits atomically with the incident change that caused it. It is also the source of
+// truth the HTTP API lists from and the record of which occurrence of a dedup key is current.
+import type Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import {
+  ticketFieldsSchema,
+  ticketRef,
+  type SinkOperation,
+  type Ticket,
+  type TicketCommand,
+  type TicketFields,
+  type TicketStatus,
+} from './model.js';
+import type { ExternalTicket, TicketSink } from './sink.js';
+
+export const TICKET_STORE_DDL = `
+CREATE TABLE IF NOT EXISTS tickets (
+  ref TEXT PRIMARY KEY,
+  dedup_key TEXT NOT NULL,
+  occurrence INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  priority TEXT NOT NULL,
+  issue_type TEXT NOT NULL,
+  customer TEXT NOT NULL,
+  site TEXT,
+  device TEXT NOT NULL,
+  peripheral TEXT,
+  opened_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  closed_at INTEGER,
+  resolution TEXT,
+  fields TEXT NOT NULL,
+  UNIQUE (dedup_key, occurrence)
+);
+CREATE INDEX IF NOT EXISTS tickets_status ON tickets (status, customer);
+CREATE INDEX IF NOT EXISTS tickets_device ON tickets (device);
+CREATE TABLE IF NOT EXISTS ticket_comments (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ref TEXT NOT NULL REFERENCES tickets (ref),
+  at INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  event_id TEXT,
+  body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ticket_comments_ref ON ticket_comments (ref, id);
+`;
+
+type TicketRow = {
+  ref: string;
+  dedup_key: string;
+  occurrence: number;
+  version: number;
+  status: TicketStatus;
+  opened_at: number;
+  updated_at: number;
+  closed_at: number | null;
+  resolution: string | null;
+  fields: string;
+};
+
+export type TicketComment = { id: number; ref: string; at: number; version: number; eventId: string | null; body: string };
+
+export type ApplyResult =
+  | { applied: true; ref: string; key: string; occurrence: number; version: number; created: boolean }
+  | { applied: false; ref: string | null; key: string; reason: 'already-open' | 'no-ticket' | 'already-closed' };
+
+export type TicketQuery = { status?: TicketStatus | TicketStatus[]; open?: boolean; customer?: string; site?: string; device?: string; limit?: number };
+
+function rowToTicket(r: TicketRow): Ticket {
+  const fields = JSON.parse(r.fields) as TicketFields;
+  return {
+    ...fields,
+    ref: r.ref,
+    key: r.dedup_key,
+    occurrence: r.occurrence,
+    status: r.status,
+    version: r.version,
+    openedAt: r.opened_at,
+    updatedAt: r.updated_at,
+    closedAt: r.closed_at,
+    resolution: r.resolution,
+  };
+}
+
+export class TicketStore {
+  private readonly latestStmt: Database.Statement;
+  private readonly getStmt: Database.Statement;
+  private readonly insertStmt: Database.Statement;
+  private readonly updateStmt: Database.Statement;
+  private readonly commentStmt: Database.Statement;
+  private readonly commentsStmt: Database.Statement;
+
+  constructor(readonly db: Database.Database) {
+    db.exec(TICKET_STORE_DDL);
+    this.latestStmt = db.prepare('SELECT * FROM tickets WHERE dedup_key = ? ORDER BY occurrence DESC LIMIT 1');
+    this.getStmt = db.prepare('SELECT * FROM tickets WHERE ref = ?');
+    this.insertStmt = db.prepare(`INSERT INTO tickets (ref, dedup_key, occurrence, version, status, priority, issue_type, customer, site, device,
+      peripheral, opened_at, updated_at, closed_at, resolution, fields) VALUES (@ref, @key, @occurrence, 1, 'Open', @priority, @issueType,
+      @customer, @site, @device, @peripheral, @at, @at, NULL, NULL, @fields)`);
+    this.updateStmt = db.prepare(`UPDATE tickets SET version = @version, status = @status, priority = @priority, updated_at = @at,
+      closed_at = @closedAt, resolution = @resolution, fields = @fields WHERE ref = @ref`);
+    this.commentStmt = db.prepare('INSERT INTO ticket_comments (ref, at, version, event_id, body) VALUES (?, ?, ?, ?, ?)');
+    this.commentsStmt = db.prepare('SELECT id, ref, at, version, event_id AS eventId, body FROM ticket_comments WHERE ref = ? ORDER BY id');
+  }
+
+  /** The current (latest) occurrence of a dedup key. */
+  byKey(key: string): Ticket | null {
+    const r = this.latestStmt.get(key) as TicketRow | undefined;
+    return r ? rowToTicket(r) : null;
+  }
+
+  get(ref: string): Ticket | null {
+    const r = this.getStmt.get(ref) as TicketRow | undefined;
+    return r ? rowToTicket(r) : null;
+  }
+
+  list(q: TicketQuery = {}): Ticket[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const statuses = q.status === undefined ? null : Array.isArray(q.status) ? q.status : [q.status];
+    if (statuses) {
+      where.push(`status IN (${statuses.map(() => '?').join(',')})`);
+      args.push(...statuses);
+    }
+    if (q.open) where.push(`status NOT IN ('Resolved', 'Closed')`);
+    for (const [col, v] of [['customer', q.customer], ['site', q.site], ['device', q.device]] as const) {
+      if (v !== undefined) {
+        where.push(`${col} = ?`);
+        args.push(v);
+      }
+    }
+    const sql = `SELECT * FROM tickets ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY opened_at, ref LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, q.limit ?? 1000) as TicketRow[]).map(rowToTicket);
+  }
+
+  comments(ref: string): TicketComment[] {
+    return this.commentsStmt.all(ref) as TicketComment[];
+  }
+
+  /**
+   * Applies a validated command. Synchronous, no transaction of its own: the outbox calls it
+   * inside the caller's transaction.
+   */
+  apply(cmd: TicketCommand): ApplyResult {
+    const latest = this.latestStmt.get(cmd.key) as TicketRow | undefined;
+    if (cmd.kind === 'create') {
+      // Creating while a ticket for the key is still alive is a repeat of the same problem.
+      if (latest && latest.status !== 'Closed') return { applied: false, ref: latest.ref, key: cmd.key, reason: 'already-open' };
+      const occurrence = (latest?.occurrence ?? 0) + 1;
+      const ref = ticketRef(cmd.key, occurrence);
+      const t = cmd.ticket;
+      this.insertStmt.run({
+        ref, key: cmd.key, occurrence, priority: t.priority, issueType: t.issueType, customer: t.customer, site: t.site,
+        device: t.device, peripheral: t.peripheral, at: cmd.at, fields: JSON.stringify(t),
+      });
+      return { applied: true, ref, key: cmd.key, occurrence, version: 1, created: true };
+    }
+    if (!latest) return { applied: false, ref: null, key: cmd.key, reason: 'no-ticket' };
+    if (cmd.kind === 'close' && latest.status === 'Closed') return { applied: false, ref: latest.ref, key: cmd.key, reason: 'already-closed' };
+    const fields = JSON.parse(latest.fields) as TicketFields;
+    let status = latest.status;
+    let closedAt = latest.closed_at;
+    let resolution = latest.resolution;
+    let comment: string | undefined;
+    if (cmd.kind === 'update') {
+      if (cmd.patch) Object.assign(fields, cmd.patch);
+      comment = cmd.comment;
+    } else if (cmd.kind === 'set-status') {
+      status = cmd.status;
+      closedAt = null;
+      comment = cmd.comment;
+    } else {
+      status = 'Closed';
+      closedAt = cmd.at;
+      resolution = cmd.resolution ?? null;
+    }
+    const version = latest.version + 1;
+    const checked = ticketFieldsSchema.parse(fields);
+    this.updateStmt.run({
+      ref: latest.ref, version, status, priority: checked.priority, at: cmd.at, closedAt, resolution, fields: JSON.stringify(checked),
+    });
+    if (comment) this.commentStmt.run(latest.ref, cmd.at, version, cmd.eventId ?? null, comment);
+    return { applied: true, ref: latest.ref, key: cmd.key, occurrence: latest.occurrence, version, created: false };
+  }
+}
+
+/**
+ * The built-in store seen through the sink interface (e.g. to mirror tickets into a second
+ * store DB). The outbox does not route to it: it applies commands to its own store inline.
+ */
+export class StoreSink implements TicketSink {
+  readonly name: string;
+  constructor(private readonly store: TicketStore, private readonly log: Logger, name = 'store') {
+    this.name = name;
+  }
+  async create(op: Extract<SinkOperation, { kind: 'create' }>): Promise<ExternalTicket> {
+    const existing = this.store.get(op.ref);
+    if (!existing) {
+      const occurrence = Number(/#(\d+)$/.exec(op.ref)?.[1] ?? 1);
+      if (occurrence > 1 && !this.store.byKey(op.key)) throw new Error(`store sink: occurrence ${occurrence} of ${op.key} without its predecessors`);
+      this.store.apply({ kind: 'create', key: op.key, at: Date.now(), ticket: op.ticket });
+    }
+    this.log.debug({ sink: this.name, ref: op.ref }, 'ticket stored');
+    return { externalId: op.ref };
+  }
+  async update(externalId: string, op: Extract<SinkOperation, { kind: 'update' }>): Promise<void> {
+    const at = Date.now();
+    if (op.patch && Object.keys(op.patch).length) this.store.apply({ kind: 'update', key: op.key, at, patch: op.patch });
+    if (op.comment) this.store.apply({ kind: 'update', key: op.key, at, comment: op.comment });
+    if (op.status === 'Closed') this.store.apply({ kind: 'close', key: op.key, at, resolution: op.resolution ?? undefined });
+    else if (op.status) this.store.apply({ kind: 'set-status', key: op.key, at, status: op.status });
+    void externalId;
+  }
+  async find(ref: string): Promise<ExternalTicket | null> {
+    const t = this.store.get(ref);
+    return t ? { externalId: t.ref, status: t.status } : null;
+  }
+}

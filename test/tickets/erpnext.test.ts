@@ -1,0 +1,210 @@
+// ERPNext sink against a fake Frappe server: create / comment / status / close, retries (500,
+// 429 + Retry-After, dropped connection), no retry on 403, 417 UniqueValidationError adopted,
+// unknown outcome (answer lost after the create) → search → adopt, coalesced updates, and no
+// secret in the logs.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ErpnextSink, TicketOutbox, TicketSender, frappeErrorMessage } from '../../collector/tickets/index.js';
+import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
+import { FakeFrappe, frappeError } from './fakes.js';
+import { openCallerDb, createCmd, incidentChange, captureLog } from './support.js';
+
+const dirs: TempDir[] = [];
+let fake: FakeFrappe;
+let cleanups: (() => Promise<void> | void)[] = [];
+
+test.before.each(async () => {
+  fake = await new FakeFrappe().start();
+});
+test.after.each(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups = [];
+  await fake.stop();
+});
+test.after(() => dirs.forEach((d) => d.remove()));
+
+function setup(opts: { timeoutMs?: number } = {}) {
+  const d = tempDir('fleetcare-erpnext-');
+  dirs.push(d);
+  const db = openCallerDb(d.path);
+  const cap = captureLog();
+  const sink = new ErpnextSink({ url: fake.url, apiKey: fake.apiKey, apiSecret: fake.apiSecret, timeoutMs: opts.timeoutMs ?? 2000 }, cap.log);
+  const outbox = new TicketOutbox(db, { sinks: [sink.name] });
+  const sender = new TicketSender(outbox, sink, { log: cap.log, backoff: { baseMs: 20, maxMs: 200 }, pollMs: 50 });
+  cleanups.push(async () => {
+    await sender.close();
+    db.close();
+  });
+  return { db, outbox, sender, cap, enqueue: (c: Parameters<TicketOutbox['enqueue']>[0]) => outbox.enqueue(c) };
+}
+
+const issuesWithKey = (key: string) => [...fake.issues.values()].filter((i) => i.custom_fleetcare_key === key);
+
+test('create, comment, status, close: the documented requests with token auth and the unique key field', async () => {
+  const { db, outbox, sender, cap, enqueue } = setup();
+  const key = 'posA/printer/cutter-wear';
+  incidentChange(db, enqueue, key, 'open', createCmd(key));
+  sender.start();
+  const issue = await waitFor('Issue created', () => issuesWithKey(key)[0]);
+  assert.is(issue.subject, 'Cutter blade near end of life (posA / printer)');
+  assert.is(issue.priority, 'Low');
+  assert.is(issue.issue_type, 'Predicted Failure');
+  assert.is(issue.customer, 'ACME Retail');
+  assert.is(issue.custom_serial, 'TM88-000123');
+  assert.is(issue.custom_warranty_status, 'Under Warranty');
+  await waitFor('link recorded', () => outbox.link('erpnext', key));
+  assert.is(outbox.link('erpnext', key)!.externalId, issue.name);
+
+  enqueue({ kind: 'update', key, at: Date.now(), eventId: 'ev-7', comment: 'Life used 95 %, ETA 4 days' });
+  await waitFor('comment', () => fake.comments.length === 1);
+  assert.equal(
+    { ...fake.comments[0], name: undefined, content: undefined },
+    { name: undefined, comment_type: 'Comment', reference_doctype: 'Issue', reference_name: issue.name, content: undefined },
+  );
+  assert.match(fake.comments[0].content, /Life used 95 %, ETA 4 days\n\[event ev-7\]/);
+
+  enqueue({ kind: 'set-status', key, at: Date.now(), status: 'On Hold' });
+  await waitFor('On Hold', () => fake.issues.get(issue.name)!.status === 'On Hold');
+  enqueue({ kind: 'close', key, at: Date.now(), resolution: 'Cutter replaced' });
+  await waitFor('Closed', () => fake.issues.get(issue.name)!.status === 'Closed');
+  assert.is(fake.issues.get(issue.name)!.resolution_details, 'Cutter replaced');
+  await waitFor('outbox drained', () => outbox.pending() === 0);
+  assert.is(fake.issues.size, 1);
+  assert.is(fake.count('PUT', `/api/resource/Issue/${issue.name}`), 2);
+  assert.ok(fake.requests.every((r) => r.headers.authorization === `token ${fake.apiKey}:${fake.apiSecret}`));
+  assert.not.match(cap.text(), fake.apiSecret);
+  assert.not.match(cap.text(), fake.apiKey + ':');
+});
+
+test('retries 500, 429 (honouring Retry-After) and a dropped connection; one Issue in the end', async () => {
+  const { db, outbox, sender, cap, enqueue } = setup();
+  const key = 'posB/printer/paper-out';
+  fake.fault((r) => r.method === 'POST', { kind: 'respond', ...frappeError(500, 'InternalServerError', 'database is locked') });
+  fake.fault((r) => r.method === 'POST', { kind: 'respond', status: 429, body: { exc_type: 'RateLimitExceededError' }, headers: { 'Retry-After': '1' } });
+  fake.fault((r) => r.method === 'POST', { kind: 'drop-before' });
+  incidentChange(db, enqueue, key, 'open', createCmd(key, { issueType: 'Consumable', priority: 'Medium' }));
+  sender.start();
+  await waitFor('created after retries', () => outbox.link('erpnext', key), 15_000);
+  assert.is(issuesWithKey(key).length, 1);
+  const posts = fake.requests.filter((r) => r.method === 'POST' && r.path === '/api/resource/Issue');
+  assert.is(posts.length, 4);
+  assert.ok(sender.stats().retries >= 3);
+  assert.match(cap.text(), /HTTP 500 InternalServerError: database is locked/);
+  assert.match(cap.text(), /HTTP 429/);
+  assert.not.match(cap.text(), fake.apiSecret);
+});
+
+test('Retry-After is honoured: no request to the sink before it has passed', async () => {
+  const { db, sender, outbox, enqueue } = setup();
+  const key = 'posB2/printer/paper-out';
+  const times: number[] = [];
+  fake.fault((r) => (times.push(Date.now()), r.method === 'POST'), { kind: 'respond', status: 429, body: {}, headers: { 'Retry-After': '1' } });
+  fake.fault((r) => (times.push(Date.now()), false), { kind: 'drop-before' }, 100); // only records times
+  incidentChange(db, enqueue, key, 'open', createCmd(key));
+  sender.start();
+  await waitFor('created', () => outbox.link('erpnext', key), 10_000);
+  assert.ok(times.length >= 2);
+  assert.ok(times[1] - times[0] >= 950, `second request ${times[1] - times[0]} ms after the 429`);
+});
+
+test('403 PermissionError is not retried: the row is marked failed with Frappe\'s message, later rows wait', async () => {
+  const { db, outbox, sender, enqueue } = setup();
+  fake.forbidWrites = true;
+  const key = 'posC/printer/cutter-error';
+  incidentChange(db, enqueue, key, 'open', createCmd(key, { issueType: 'Hardware Failure', priority: 'High' }));
+  enqueue({ kind: 'update', key, at: Date.now(), comment: 'still failing' });
+  sender.start();
+  const failures = await waitFor('failure visible', () => {
+    const f = outbox.failures('erpnext');
+    return f.length ? f : null;
+  });
+  assert.is(failures.length, 1);
+  assert.is(failures[0].ref, key);
+  assert.is(failures[0].kind, 'create');
+  assert.match(failures[0].error!, /HTTP 403 PermissionError: No permission for Issue/);
+  // Give it time to (wrongly) retry: exactly one POST must have been made.
+  await new Promise((r) => setTimeout(r, 300));
+  assert.is(fake.count('POST', '/api/resource/Issue'), 1);
+  assert.is(outbox.pending('erpnext'), 1); // the comment waits behind the failed create
+  assert.is(sender.stats().failed, 1);
+
+  // Fixed on the ERPNext side: the operator re-queues, the create and the comment go through in order.
+  fake.forbidWrites = false;
+  assert.is(outbox.retry('erpnext', key), 1);
+  await waitFor('drained', () => outbox.pending() === 0 && outbox.failures().length === 0);
+  assert.is(issuesWithKey(key).length, 1);
+  assert.is(fake.comments.length, 1);
+});
+
+test('unknown outcome (connection dropped after the Issue was inserted) → search by key → adopt, no duplicate', async () => {
+  const { db, outbox, sender, cap, enqueue } = setup();
+  const key = 'posD/printer/cutter-wear';
+  fake.fault((r) => r.method === 'POST' && r.path === '/api/resource/Issue', { kind: 'drop-after' });
+  incidentChange(db, enqueue, key, 'open', createCmd(key));
+  sender.start();
+  await waitFor('link', () => outbox.link('erpnext', key));
+  assert.is(issuesWithKey(key).length, 1);
+  assert.is(fake.count('POST', '/api/resource/Issue'), 1); // found by the search: no second insert
+  const searches = fake.requests.filter((r) => r.method === 'GET' && r.path === '/api/resource/Issue');
+  assert.is(searches.length, 1);
+  assert.equal(JSON.parse(searches[0].query.get('filters')!), [['custom_fleetcare_key', '=', key]]);
+  assert.ok(outbox.link('erpnext', key)!.adopted);
+  assert.is(sender.stats().adopted, 1);
+  assert.match(cap.text(), /adopted/);
+});
+
+test('unknown outcome by timeout (Issue inserted, no answer) → adopted, no duplicate', async () => {
+  const { db, outbox, sender, enqueue } = setup({ timeoutMs: 300 });
+  const key = 'posD2/printer/cutter-wear';
+  fake.fault((r) => r.method === 'POST' && r.path === '/api/resource/Issue', { kind: 'hang-after' });
+  incidentChange(db, enqueue, key, 'open', createCmd(key));
+  enqueue({ kind: 'update', key, at: Date.now(), comment: 'follow-up' });
+  sender.start();
+  await waitFor('drained', () => outbox.pending() === 0);
+  assert.is(issuesWithKey(key).length, 1);
+  assert.is(fake.comments.length, 1);
+  assert.is(fake.comments[0].reference_name, issuesWithKey(key)[0].name);
+});
+
+test('417 UniqueValidationError on create (Issue made elsewhere, no local trace) → adopt it', async () => {
+  const { db, outbox, sender, enqueue } = setup();
+  const key = 'posE/printer/cutter-wear';
+  fake.issues.set('ISS-2026-09999', { name: 'ISS-2026-09999', subject: 'made by hand', status: 'Replied', custom_fleetcare_key: key });
+  incidentChange(db, enqueue, key, 'open', createCmd(key));
+  sender.start();
+  await waitFor('link', () => outbox.link('erpnext', key));
+  assert.is(outbox.link('erpnext', key)!.externalId, 'ISS-2026-09999');
+  assert.is(issuesWithKey(key).length, 1);
+  assert.is(fake.count('POST', '/api/resource/Issue'), 1); // the refused insert, then the search
+});
+
+test('pending updates of one ticket are coalesced: three comments → one Comment, last status kept', async () => {
+  const { db, outbox, sender, enqueue } = setup();
+  const key = 'posF/printer/cutter-wear';
+  incidentChange(db, enqueue, key, 'open', createCmd(key));
+  sender.start();
+  await waitFor('created', () => outbox.link('erpnext', key));
+  await sender.close(); // stop sending while updates pile up (sink down, say)
+  const fresh = new TicketSender(outbox, (sender as unknown as { sink: ErpnextSink }).sink, { log: captureLog().log, backoff: { baseMs: 20, maxMs: 200 }, pollMs: 50 });
+  cleanups.push(() => fresh.close());
+  enqueue({ kind: 'update', key, at: 1, eventId: 'a', comment: 'life used 93 %' });
+  enqueue({ kind: 'set-status', key, at: 2, eventId: 'b', status: 'On Hold', comment: 'part ordered' });
+  enqueue({ kind: 'update', key, at: 3, eventId: 'c', comment: 'life used 96 %', patch: { priority: 'High' } });
+  enqueue({ kind: 'set-status', key, at: 4, eventId: 'd', status: 'Replied' });
+  fresh.start();
+  await waitFor('drained', () => outbox.pending() === 0);
+  assert.is(fake.comments.length, 1);
+  assert.match(fake.comments[0].content, /life used 93 %[\s\S]*part ordered[\s\S]*life used 96 %/);
+  const puts = fake.requests.filter((r) => r.method === 'PUT');
+  assert.is(puts.length, 1);
+  assert.equal(puts[0].body, { priority: 'High', status: 'Replied' });
+  assert.is(fresh.stats().coalescedRows, 3);
+});
+
+test('frappeErrorMessage reads _server_messages (JSON string of JSON strings)', () => {
+  const body = frappeError(417, 'ValidationError', 'Status cannot be "<b>Bogus</b>"').body;
+  assert.is(frappeErrorMessage(body), 'ValidationError: Status cannot be "Bogus"');
+  assert.is(frappeErrorMessage({ exc_type: 'DoesNotExistError', exception: 'DoesNotExistError: Issue x not found' }), 'DoesNotExistError: Issue x not found');
+});
+
+test.run();
