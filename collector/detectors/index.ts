@@ -1,0 +1,5 @@
+export * from './types.js';
+export * from './stats.js';
+export * from './wear.js';
+export * from './degradation.js';
+export * from './engine.js';

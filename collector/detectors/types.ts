@@ -1,0 +1,180 @@
+// What every detector emits and how the detectors are configured. A finding is one observation
+// of one condition at one instant: `firing` (the condition holds) or `recovered` (its separate
+// recovery condition holds). A key the detectors say nothing about keeps its state — that gap
+// between the firing and the recovery thresholds is the hysteresis. The incident store
+// (collector/incidents) turns findings into incidents; detectors know nothing about tickets.
+import { z } from 'zod';
+import { issuePriority } from '../../firmware-profiles/schema.js';
+
+export type IssuePriority = z.infer<typeof issuePriority>;
+
+export const priorityRank: Record<IssuePriority, number> = { Low: 0, Medium: 1, High: 2, Urgent: 3 };
+
+export type FindingKind =
+  | 'predicted-failure' // wear-out: the part will reach its rated life soon
+  | 'degradation' // an error rate rose against its baseline
+  | 'recurring-fault' // the same fault again and again
+  | 'fault' // a reactive fault (unrecoverable error, paper out, disk nearly full…)
+  | 'peripheral-absent'
+  | 'device-offline'
+  | 'clock-drift'
+  | 'site-offline';
+
+export type DetectorName = 'wear-out' | 'degradation' | 'recurring-fault' | 'reactive' | 'site';
+
+/** Where the runbook text lives: a firmware profile's `runbook[code]` (or a built-in code without profile). */
+export type RunbookRef = { profile?: string; code: string };
+
+export type Finding = {
+  /** Dedup key `device/peripheral/failure-mode` (a site finding: `site:<site>/site/offline`). */
+  key: string;
+  device: string;
+  peripheral: string;
+  failureMode: string;
+  site?: string;
+  scope: 'device' | 'site';
+  status: 'firing' | 'recovered';
+  detector: DetectorName;
+  kind: FindingKind;
+  priority: IssuePriority;
+  issueType: string;
+  /** What was seen, as numbers and short strings (life used, rate, ETA days, error rates…). */
+  figures: Record<string, number | string>;
+  /** Predicted end of life (ms), for wear-out. */
+  eta?: number;
+  runbook: RunbookRef;
+  /** How long the condition must fire before an incident opens (ms); the store's default if absent. */
+  holdMs?: number;
+  /** How long the recovery condition must hold before the incident resolves (ms). */
+  recoverMs?: number;
+  /** A site outage explains this finding (offline, absent, comm errors), so a site incident inhibits it. */
+  inhibitableBySite: boolean;
+};
+
+/** Errors and operations counted from cumulative counters (or a fault's rising edges) of one peripheral. */
+export const errorRateSpec = z
+  .object({
+    /** Failure-mode name, e.g. `read-errors`. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+    /** Counter of failed operations… */
+    errors: z.string().optional(),
+    /** …or rising edges of this fault code (failed cuts from `autocutter-error`). */
+    errorsFromFault: z.string().optional(),
+    /** Counter of operations, or `polls`: one per sample. */
+    operations: z.string(),
+    /** The worn part this rate speaks for (links it to the wear-out of the same part). */
+    part: z.string().optional(),
+    /** Profile fault code whose priority/issueType/runbook the finding takes, when the profile maps it. */
+    fault: z.string().optional(),
+    /** Whether a site outage explains it (comm errors: yes). */
+    inhibitableBySite: z.boolean().default(false),
+  })
+  .strict()
+  .refine((s) => !!s.errors !== !!s.errorsFromFault, 'exactly one of errors, errorsFromFault');
+export type ErrorRateSpec = z.infer<typeof errorRateSpec>;
+
+const mapping = z.object({ priority: issuePriority, issueType: z.string().min(1) }).strict();
+
+const day = 86_400_000;
+const minute = 60_000;
+
+export const detectorConfig = z
+  .object({
+    wear: z
+      .object({
+        /** A planned replacement is raised when the ETA to end of rated life falls inside this. */
+        leadTimeMs: z.number().positive().default(21 * day),
+        /** Trailing window the usage rate is estimated over. */
+        rateWindowMs: z.number().positive().default(14 * day),
+        /** Usage points are kept at this granularity (memory stays bounded). */
+        bucketMs: z.number().positive().default(6 * 3_600_000),
+        /** Pairs closer than this are ignored when enough wider pairs exist (daily seasonality). */
+        minPairSpanMs: z.number().positive().default(day),
+        /** Minimum history before an ETA is trusted. */
+        minHistoryMs: z.number().positive().default(2 * day),
+        /** A counter that goes down means a new part (`replacement`) or a reset counter on the same part (`continue`). */
+        counterDrop: z.enum(['replacement', 'continue']).default('replacement'),
+        priority: issuePriority.default('Low'),
+        issueType: z.string().default('predicted-failure'),
+      })
+      .strict()
+      .prefault({}),
+    degradation: z
+      .object({
+        rates: z.array(errorRateSpec).default([
+          { name: 'read-errors', errors: 'failedReadCount', operations: 'swipes', part: 'read-head', fault: 'read-errors-high', inhibitableBySite: false },
+          { name: 'image-failures', errors: 'imageFailures', operations: 'captures', part: 'sensor-window', fault: 'image-quality-degraded', inhibitableBySite: false },
+          { name: 'failed-cuts', errorsFromFault: 'autocutter-error', operations: 'autocutterCuts', part: 'cutter', fault: 'autocutter-error', inhibitableBySite: false },
+          { name: 'comm-errors', errors: 'commErrors', operations: 'polls', fault: 'comm-error', inhibitableBySite: true },
+        ]),
+        /** Operations per batch: one EWMA/CUSUM step (the profile's errorRateMinSamples wins when larger). */
+        batchOperations: z.number().int().positive().default(500),
+        /** Batches that make the device's own baseline. */
+        baselineBatches: z.number().int().positive().default(20),
+        ewmaLambda: z.number().gt(0).max(1).default(0.1),
+        ewmaL: z.number().positive().default(3.5),
+        cusumK: z.number().nonnegative().default(0.5),
+        cusumH: z.number().positive().default(8),
+        /** A rise must also be at least this many times the baseline (tiny baselines are noisy). */
+        minRatio: z.number().min(1).default(1.5),
+        /** Floor of the baseline rate used for the standard error. */
+        minBaseline: z.number().positive().default(0.002),
+        /** How long the recovery condition must hold before a degradation incident resolves. */
+        recoverMs: z.number().nonnegative().default(3 * day),
+        /** Use the model's population median when the device has no baseline yet, or when its own
+         * baseline is already minRatio × above it (monitoring began on a worn part). */
+        usePopulation: z.boolean().default(true),
+        priority: issuePriority.default('Medium'),
+        issueType: z.string().default('predicted-failure'),
+      })
+      .strict()
+      .prefault({}),
+    recurring: z
+      .object({
+        count: z.number().int().min(2).default(3),
+        windowMs: z.number().positive().default(7 * day),
+        /** Faults that recur by design (operator actions, consumables) are not "a fix that did not work". */
+        ignore: z.array(z.string()).default(['paper-end', 'paper-near-end', 'cover-open', 'feed-button']),
+      })
+      .strict()
+      .prefault({}),
+    reactive: z
+      .object({
+        /** Profile faults at or above this priority become incidents while active. */
+        minPriority: issuePriority.default('Medium'),
+        defaultHoldMs: z.number().nonnegative().default(5 * minute),
+        /** Per fault code: how long it must persist (paper out beyond a hold time, a persistent cutter error). */
+        holdMs: z.record(z.string(), z.number().nonnegative()).default({ 'unrecoverable-error': 0, 'autocutter-error': 2 * minute, 'paper-end': 15 * minute, 'cover-open': 10 * minute, 'log-memory-full': 0 }),
+        recoverMs: z.number().nonnegative().default(2 * minute),
+        /** Faults of peripherals without a profile (the host agent). */
+        builtinFaults: z.record(z.string(), mapping).default({ 'disk-low': { priority: 'Medium', issueType: 'host-storage' }, 'disk-critical': { priority: 'High', issueType: 'host-storage' } }),
+        absent: mapping.default({ priority: 'High', issueType: 'peripheral-connectivity' }),
+        absentHoldMs: z.number().nonnegative().default(5 * minute),
+        offline: mapping.default({ priority: 'High', issueType: 'device-connectivity' }),
+        offlineHoldMs: z.number().nonnegative().default(5 * minute),
+        /** Silence after which a device counts as offline even without its will (broker lost it). */
+        staleAfterMs: z.number().positive().default(10 * minute),
+        /** |device clock − collector clock| beyond which the RTC is suspect (dead cell: boots in 2000). */
+        clockDriftMs: z.number().positive().default(120_000),
+        clockDrift: mapping.default({ priority: 'Medium', issueType: 'device-clock' }),
+        clockDriftHoldMs: z.number().nonnegative().default(15 * minute),
+      })
+      .strict()
+      .prefault({}),
+    site: z
+      .object({
+        /** Share of a site's devices offline at once that makes one site incident. */
+        offlineFraction: z.number().gt(0).max(1).default(0.6),
+        minDevices: z.number().int().positive().default(2),
+        mapping: mapping.default({ priority: 'Urgent', issueType: 'site-outage' }),
+        holdMs: z.number().nonnegative().default(5 * minute),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .prefault({});
+export type DetectorConfig = z.infer<typeof detectorConfig>;
+export type DetectorConfigInput = z.input<typeof detectorConfig>;
+
+export const findingKey = (device: string, peripheral: string, failureMode: string) => `${device}/${peripheral}/${failureMode}`;

@@ -1,0 +1,175 @@
+// Wear-out: a part's cumulative counter against its rated life (from the firmware profile), a
+// robust usage rate over a trailing window, and the ETA to end of rated life. A counter that
+// goes down is a replaced part or a reset counter: the usage base is re-based and the interval
+// across the drop is left out of the rate; the rate itself belongs to the store's trade, so it
+// survives the drop. The rate is the median of per-interval rates over intervals of at least a
+// day (a store's night and a one-off burst do not move a median; a gap is one interval).
+import type { FirmwareProfile, RatedLifeEntry } from '../../firmware-profiles/schema.js';
+import { intervalRate, type Point } from './stats.js';
+import { findingKey, type DetectorConfig, type Finding } from './types.js';
+
+type Series = {
+  /** Last raw counter value. */
+  last: number;
+  lastAt: number;
+  /** Usage of the current part = offset + counter − base. */
+  offset: number;
+  base: number;
+  /** Continuous usage for the rate (never goes down), bucketed points over the trailing window. */
+  cont: number;
+  points: Point[];
+  /** First observation of the current part's counter. */
+  since: number;
+};
+
+export type WearSnapshot = Array<[string, Series]>;
+
+/** One part's wear at `now`. */
+export type WearStatus = {
+  part: string;
+  metric: string;
+  usage: number;
+  lifeCounts: number;
+  fractionUsed: number;
+  /** Counts per day, or null before enough history. */
+  ratePerDay: number | null;
+  eta: number | null;
+};
+
+const DAY = 86_400_000;
+
+export class WearOutDetector {
+  private readonly series = new Map<string, Series>();
+
+  constructor(private readonly cfg: DetectorConfig['wear']) {}
+
+  private sid(device: string, peripheral: string, metric: string) {
+    return `${device}\u0000${peripheral}\u0000${metric}`;
+  }
+
+  /** A cumulative counter value read at `at`. */
+  observe(device: string, peripheral: string, metric: string, value: number, at: number): void {
+    const id = this.sid(device, peripheral, metric);
+    let s = this.series.get(id);
+    if (!s) {
+      s = { last: value, lastAt: at, offset: 0, base: 0, cont: 0, points: [{ t: at, y: 0 }], since: at };
+      this.series.set(id, s);
+      return;
+    }
+    if (at <= s.lastAt) return; // late or duplicate reading: time order only
+    if (value >= s.last) {
+      s.cont += value - s.last;
+    } else {
+      // Counter went down: re-base. The usage since the reset is `value` (the counter restarted at 0).
+      s.cont += value;
+      if (this.cfg.counterDrop === 'replacement') {
+        s.offset = 0;
+        s.base = 0;
+        s.since = at;
+      } else {
+        s.offset += s.last - s.base;
+        s.base = 0;
+      }
+    }
+    s.last = value;
+    s.lastAt = at;
+    const bucket = Math.floor(at / this.cfg.bucketMs);
+    const tail = s.points[s.points.length - 1];
+    if (tail && Math.floor(tail.t / this.cfg.bucketMs) === bucket && s.points.length > 1) s.points[s.points.length - 1] = { t: at, y: s.cont };
+    else s.points.push({ t: at, y: s.cont });
+    const from = at - this.cfg.rateWindowMs;
+    while (s.points.length > 2 && s.points[0].t < from) s.points.shift();
+  }
+
+  /** A part was replaced without its counter going down (Epson counters are never reset). */
+  replaced(device: string, peripheral: string, metric: string, at: number): void {
+    const s = this.series.get(this.sid(device, peripheral, metric));
+    if (!s) return;
+    s.offset = 0;
+    s.base = s.last;
+    s.since = at;
+  }
+
+  status(device: string, peripheral: string, entry: RatedLifeEntry, now: number): WearStatus | null {
+    const s = this.series.get(this.sid(device, peripheral, entry.metric));
+    if (!s) return null;
+    const lifeCounts = entry.value / (entry.unitsPerCount ?? 1);
+    const usage = s.offset + s.last - s.base;
+    const span = s.points.length ? s.points[s.points.length - 1].t - s.points[0].t : 0;
+    let ratePerDay: number | null = null;
+    if (span >= this.cfg.minHistoryMs && s.points.length >= 3) {
+      const perMs = intervalRate(s.points, this.cfg.minPairSpanMs);
+      if (Number.isFinite(perMs) && perMs >= 0) ratePerDay = perMs * DAY;
+    }
+    let eta: number | null = null;
+    if (usage >= lifeCounts) eta = s.lastAt;
+    else if (ratePerDay && ratePerDay > 0) eta = s.lastAt + ((lifeCounts - usage) / ratePerDay) * DAY;
+    return { part: entry.part, metric: entry.metric, usage, lifeCounts, fractionUsed: usage / lifeCounts, ratePerDay, eta: eta === null ? null : Math.round(eta) };
+  }
+
+  /** One finding per part of the profile (the worst of its `life` entries), or none when undecided. */
+  evaluate(device: string, peripheral: string, site: string | undefined, profile: FirmwareProfile, now: number): Finding[] {
+    const worst = new Map<string, WearStatus>();
+    for (const entry of profile.ratedLife) {
+      // mcbf/mtbf are mean figures between failures, not an end of life to count down to.
+      if (entry.basis !== 'life') continue;
+      const st = this.status(device, peripheral, entry, now);
+      if (!st) continue;
+      const prev = worst.get(entry.part);
+      if (!prev || urgency(st, now) > urgency(prev, now)) worst.set(entry.part, st);
+    }
+    const out: Finding[] = [];
+    const { wearWarningFraction, wearCriticalFraction } = profile.thresholds;
+    for (const st of worst.values()) {
+      const etaIn = st.eta === null ? null : st.eta - now;
+      const firing = st.fractionUsed >= wearCriticalFraction || (etaIn !== null && etaIn <= this.cfg.leadTimeMs);
+      // Separate recovery condition: clearly young again (a new part), not merely "ETA moved a bit".
+      const recovered = st.fractionUsed < wearWarningFraction && (etaIn === null || etaIn > 2 * this.cfg.leadTimeMs);
+      if (!firing && !recovered) continue;
+      const failureMode = `${st.part}-wear-out`;
+      const runbookCode = profile.runbook[`${st.part}-worn`] ? `${st.part}-worn` : 'general';
+      out.push({
+        key: findingKey(device, peripheral, failureMode),
+        device,
+        peripheral,
+        failureMode,
+        site,
+        scope: 'device',
+        status: firing ? 'firing' : 'recovered',
+        detector: 'wear-out',
+        kind: 'predicted-failure',
+        priority: this.cfg.priority,
+        issueType: this.cfg.issueType,
+        figures: {
+          part: st.part,
+          counter: st.metric,
+          usage: Math.round(st.usage),
+          ratedLife: Math.round(st.lifeCounts),
+          lifeUsedPct: Math.round(st.fractionUsed * 10_000) / 100,
+          ...(st.ratePerDay !== null ? { ratePerDay: Math.round(st.ratePerDay * 100) / 100 } : {}),
+          ...(etaIn !== null ? { etaDays: Math.round((etaIn / DAY) * 10) / 10 } : {}),
+        },
+        ...(st.eta !== null ? { eta: st.eta } : {}),
+        runbook: { profile: profile.id, code: runbookCode },
+        holdMs: 0,
+        recoverMs: 0,
+        inhibitableBySite: false,
+      });
+    }
+    return out;
+  }
+
+  snapshot(): WearSnapshot {
+    return [...this.series.entries()].map(([k, v]) => [k, structuredClone(v)]);
+  }
+
+  restore(s: WearSnapshot): void {
+    this.series.clear();
+    for (const [k, v] of s) this.series.set(k, structuredClone(v));
+  }
+}
+
+function urgency(s: WearStatus, now: number): number {
+  // Earlier ETA is worse; without an ETA, the share of life used decides.
+  return s.eta !== null ? 1e15 - (s.eta - now) : s.fractionUsed;
+}

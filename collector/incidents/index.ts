@@ -1,0 +1,3 @@
+export * from './store.js';
+export * from './maintenance.js';
+export * from './pipeline.js';

@@ -1,0 +1,288 @@
+// Detectors on crafted series: wear-out (steady, daily rhythm, counter reset, gaps, noisy
+// rates, threshold), degradation (EWMA/CUSUM on error rates, own and population baselines,
+// failed cuts from fault edges), recurring faults, reactive faults, offline/stale/clock drift,
+// and the site outage. Everything is driven with an explicit clock: no timers.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../../firmware-profiles/index.js';
+import { DetectorEngine, seededRandom, theilSen, type DetectorConfigInput, type Finding } from './fixtures.js';
+
+const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+const T0 = Date.UTC(2026, 0, 5); // a Monday
+
+const engine = (cfg: DetectorConfigInput = {}) => new DetectorEngine(profiles, cfg);
+const find = (fs: Finding[], key: string) => fs.find((f) => f.key === key);
+
+/** Feeds an hourly cutter counter of an Epson TM-T88VI (cutter life 2,000,000 cuts); the store trades 08–20 only. */
+function feedCutter(e: DetectorEngine, o: { from: number; days: number; start: number; perDay: (day: number) => number; skip?: (t: number) => boolean; counterAt?: (t: number, c: number) => number }): number {
+  let c = o.start;
+  for (let h = 0; h < o.days * 24; h++) {
+    const t = o.from + h * HOUR;
+    const hourOfDay = h % 24;
+    if (hourOfDay >= 8 && hourOfDay < 20) c += o.perDay(Math.floor(h / 24)) / 12;
+    if (o.skip?.(t)) continue;
+    const value = o.counterAt ? o.counterAt(t, Math.round(c)) : Math.round(c);
+    e.observeSample({ device: 'pos-1', site: 's1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: t, health: 'ok', counters: { autocutterCuts: value, linesFed: 1000 } });
+  }
+  return c;
+}
+
+const CUTTER = 'pos-1/printer/cutter-wear-out';
+
+test('theilSen ignores outliers and short pairs', () => {
+  const pts = Array.from({ length: 20 }, (_, i) => ({ t: i * DAY, y: i * 100 + (i === 7 ? 5000 : 0) }));
+  assert.ok(Math.abs(theilSen(pts, DAY) * DAY - 100) < 1e-6);
+});
+
+test('wear-out: steady use gives the rate and an ETA; a planned replacement inside the 21-day lead time', () => {
+  const e = engine();
+  // 1.8 M of 2 M cuts used, 5,000 cuts a day: 40 days left — outside the lead time, above 80 %: undecided.
+  feedCutter(e, { from: T0, days: 5, start: 1_800_000, perDay: () => 5000 });
+  let now = T0 + 5 * DAY;
+  assert.is(find(e.evaluate(now), CUTTER), undefined, 'no finding between the firing and recovery conditions');
+  // 20 more days: 75,000 cuts left = 15 days: firing.
+  feedCutter(e, { from: now, days: 20, start: 1_825_000, perDay: () => 5000 });
+  now += 20 * DAY;
+  const f = find(e.evaluate(now), CUTTER)!;
+  assert.ok(f, 'wear-out finding');
+  assert.is(f.status, 'firing');
+  assert.is(f.kind, 'predicted-failure');
+  assert.is(f.detector, 'wear-out');
+  assert.is(f.priority, 'Low');
+  assert.is(f.figures.counter, 'autocutterCuts');
+  assert.ok(Math.abs((f.figures.ratePerDay as number) - 5000) < 250, `rate ${f.figures.ratePerDay}`);
+  const etaDays = (f.eta! - now) / DAY;
+  assert.ok(etaDays > 13 && etaDays < 17, `eta in ${etaDays} days`);
+  assert.equal(f.runbook, { profile: 'epson-tm-t88vi', code: 'general' });
+  // The mechanism's mcbf figure is not an end of life: no finding for it.
+  assert.not.ok(e.evaluate(now).some((x) => x.key.endsWith('mechanism-wear-out')));
+});
+
+test('wear-out: a counter drop re-bases life used (new part) but keeps the usage rate', () => {
+  const e = engine();
+  let now = T0;
+  feedCutter(e, { from: now, days: 14, start: 1_900_000, perDay: () => 6000 });
+  now += 14 * DAY;
+  assert.is(find(e.evaluate(now), CUTTER)!.status, 'firing');
+  // Replaced: the counter restarts near 0.
+  feedCutter(e, { from: now, days: 3, start: 0, perDay: () => 6000 });
+  now += 3 * DAY;
+  const f = find(e.evaluate(now), CUTTER)!;
+  assert.is(f.status, 'recovered');
+  assert.ok((f.figures.usage as number) < 20_000, `usage ${f.figures.usage}`);
+  assert.ok(Math.abs((f.figures.ratePerDay as number) - 6000) < 400, `rate across the reset ${f.figures.ratePerDay}`);
+});
+
+test('wear-out: counterDrop "continue" keeps counting life when only the counter was reset', () => {
+  const e = engine({ wear: { counterDrop: 'continue' } });
+  feedCutter(e, { from: T0, days: 10, start: 1_850_000, perDay: () => 5000 });
+  feedCutter(e, { from: T0 + 10 * DAY, days: 2, start: 0, perDay: () => 5000 });
+  const f = find(e.evaluate(T0 + 12 * DAY), CUTTER)!;
+  assert.is(f.status, 'firing');
+  assert.ok((f.figures.usage as number) > 1_900_000, `usage ${f.figures.usage}`);
+});
+
+test('wear-out: gaps (offline for days) do not bend the rate', () => {
+  const e = engine();
+  const gapFrom = T0 + 4 * DAY;
+  const gapTo = T0 + 9 * DAY;
+  feedCutter(e, { from: T0, days: 14, start: 1_000_000, perDay: () => 4000, skip: (t) => t >= gapFrom && t < gapTo });
+  const st = find(e.evaluate(T0 + 14 * DAY), CUTTER);
+  // Half-life: undecided, no finding; read the status directly.
+  assert.is(st?.status, 'recovered');
+  assert.ok(Math.abs((st!.figures.ratePerDay as number) - 4000) < 200, `rate ${st!.figures.ratePerDay}`);
+});
+
+test('wear-out: noisy daily use and a one-off burst still give a robust rate', () => {
+  const rnd = seededRandom(7);
+  const e = engine();
+  feedCutter(e, { from: T0, days: 14, start: 500_000, perDay: (d) => (d === 6 ? 60_000 : 3000 * (0.5 + rnd())) });
+  const f = find(e.evaluate(T0 + 14 * DAY), CUTTER)!;
+  assert.ok(Math.abs((f.figures.ratePerDay as number) - 3000) < 600, `rate ${f.figures.ratePerDay}`);
+});
+
+test('wear-out: life used past the profile critical fraction fires even without usage', () => {
+  const e = engine();
+  feedCutter(e, { from: T0, days: 5, start: 1_960_000, perDay: () => 0 });
+  const f = find(e.evaluate(T0 + 5 * DAY), CUTTER)!;
+  assert.is(f.status, 'firing');
+  assert.is(f.figures.lifeUsedPct, 98);
+  assert.is(f.eta, undefined, 'no ETA without usage');
+});
+
+test('wear-out: unitsPerCount converts lines to km for a head rated in km', () => {
+  const e = engine();
+  // TM-T20III head: 150 km at 3.75e-6 km per line = 40 M lines.
+  for (let d = 0; d <= 10; d++) e.observeSample({ device: 'pos-2', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t20iii', at: T0 + d * DAY, counters: { linesFed: 39_000_000 + d * 100_000, autocutterCuts: 10 } });
+  const f = find(e.evaluate(T0 + 10 * DAY), 'pos-2/printer/head-wear-out')!;
+  assert.is(f.status, 'firing');
+  assert.is(f.figures.ratedLife, 40_000_000);
+  assert.ok(Math.abs((f.eta! - (T0 + 10 * DAY)) / DAY - 0) < 1, 'at end of life already');
+});
+
+/** Card reader swipes with failed reads drawn at `rate(batch)`; one sample every 50 swipes. */
+function feedSwipes(e: DetectorEngine, device: string, o: { from: number; samples: number; rate: (i: number) => number; seed: number; start?: { swipes: number; failed: number } }) {
+  const rnd = seededRandom(o.seed);
+  let swipes = o.start?.swipes ?? 0;
+  let failed = o.start?.failed ?? 0;
+  for (let i = 0; i < o.samples; i++) {
+    for (let k = 0; k < 50; k++) {
+      swipes++;
+      if (rnd() < o.rate(i)) failed++;
+    }
+    e.observeSample({ device, site: 's1', peripheral: 'msr', kind: 'card-reader', profile: 'generic-serial-msr', at: o.from + i * 600_000, counters: { swipes, failedReadCount: failed } });
+  }
+  return { swipes, failed, at: o.from + o.samples * 600_000 };
+}
+
+const smallBatches = { degradation: { batchOperations: 200, baselineBatches: 8, ewmaLambda: 0.2, ewmaL: 3, cusumH: 5 } };
+
+test('degradation: a stable noisy error rate raises nothing; a rise fires; a return recovers', () => {
+  const e = engine(smallBatches);
+  const key = 'pos-1/msr/read-errors-degradation';
+  // 8 baseline batches of 200 + 40 more, all at 2 %.
+  let s = feedSwipes(e, 'pos-1', { from: T0, samples: 192, rate: () => 0.02, seed: 1 });
+  let f = find(e.evaluate(s.at), key)!;
+  assert.is(f.status, 'recovered', 'no alarm on a stable rate');
+  assert.is(f.figures.baselineSource, 'own');
+  assert.ok(Math.abs((f.figures.baseline as number) - 0.02) < 0.01);
+  // The head wears: 7 % failed reads (the profile's absolute 15 % warning is not reached).
+  s = feedSwipes(e, 'pos-1', { from: s.at, samples: 40, rate: () => 0.07, seed: 2, start: s });
+  f = find(e.evaluate(s.at), key)!;
+  assert.is(f.status, 'firing');
+  assert.is(f.detector, 'degradation');
+  assert.is(f.priority, 'Medium', 'priority from the profile fault read-errors-high');
+  assert.is(f.issueType, 'card-reader-hardware');
+  assert.equal(f.runbook, { profile: 'generic-serial-msr', code: 'read-errors-high' });
+  // Cleaned: back to 2 %.
+  s = feedSwipes(e, 'pos-1', { from: s.at, samples: 200, rate: () => 0.02, seed: 3, start: s });
+  assert.is(find(e.evaluate(s.at), key)!.status, 'recovered');
+});
+
+test('degradation: a device without its own baseline is judged against its model population', () => {
+  const e = engine(smallBatches);
+  for (const [i, d] of ['a', 'b', 'c'].entries()) feedSwipes(e, d, { from: T0, samples: 40, rate: () => 0.01, seed: 10 + i });
+  // A device that starts already bad: 8 % from its first swipe.
+  const s = feedSwipes(e, 'worn', { from: T0, samples: 24, rate: () => 0.08, seed: 20 });
+  const f = find(e.evaluate(s.at), 'worn/msr/read-errors-degradation')!;
+  assert.is(f.figures.baselineSource, 'population');
+  assert.is(f.status, 'firing');
+  // A device whose own baseline was learnt on an already worn part is also judged against the population.
+  const s2 = feedSwipes(e, 'worn2', { from: T0, samples: 60, rate: () => 0.06, seed: 21 });
+  const g = find(e.evaluate(s2.at), 'worn2/msr/read-errors-degradation')!;
+  assert.equal([g.status, g.figures.baselineSource], ['firing', 'population']);
+});
+
+test('degradation: failed cuts per cut counted from autocutter-error rising edges', () => {
+  const e = engine({ degradation: { ...smallBatches.degradation, batchOperations: 100 } });
+  let cuts = 0;
+  let t = T0;
+  const rnd = seededRandom(5);
+  for (let i = 0; i < 600; i++) {
+    cuts += 10;
+    const p = i < 300 ? 0.005 : 0.08; // per sample of 10 cuts
+    const faults = rnd() < p * 10 ? ['autocutter-error'] : [];
+    t += 60_000;
+    e.observeSample({ device: 'pos-1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: t, counters: { autocutterCuts: cuts }, faults });
+    if (faults.length) e.observeSample({ device: 'pos-1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: t + 1, counters: { autocutterCuts: cuts }, faults: [] });
+  }
+  const f = find(e.evaluate(t), 'pos-1/printer/failed-cuts-degradation')!;
+  assert.is(f.status, 'firing');
+  assert.is(f.priority, 'High');
+  assert.is(f.issueType, 'printer-hardware');
+});
+
+test('recurring fault: the same fault 3 times in 7 days; consumables ignored; quiet window recovers', () => {
+  const e = engine();
+  const p = (at: number, faults: string[]) => e.observeSample({ device: 'pos-1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at, faults });
+  for (const d of [0, 2, 4]) {
+    p(T0 + d * DAY, ['mechanical-error', 'paper-end']);
+    p(T0 + d * DAY + 60_000, []);
+  }
+  p(T0 + 3 * DAY, []);
+  let fs = e.evaluate(T0 + 4 * DAY + 120_000);
+  const f = find(fs, 'pos-1/printer/mechanical-error-recurring')!;
+  assert.is(f.status, 'firing');
+  assert.is(f.figures.occurrences, 3);
+  assert.is(f.kind, 'recurring-fault');
+  assert.is(find(fs, 'pos-1/printer/paper-end-recurring'), undefined, 'paper-end recurs by design');
+  fs = e.evaluate(T0 + 8 * DAY);
+  assert.is(find(fs, 'pos-1/printer/mechanical-error-recurring'), undefined, '1 occurrence left: undecided');
+  fs = e.evaluate(T0 + 12 * DAY);
+  assert.is(find(fs, 'pos-1/printer/mechanical-error-recurring')!.status, 'recovered');
+  // Events count too, once per rising edge.
+  const e2 = engine();
+  for (const d of [0, 1]) {
+    e2.observeEvent({ device: 'x', peripheral: 'printer', type: 'fault-raised', code: 'autocutter-error', at: T0 + d * DAY });
+    e2.observeEvent({ device: 'x', peripheral: 'printer', type: 'fault-raised', code: 'autocutter-error', at: T0 + d * DAY + 1 });
+    e2.observeEvent({ device: 'x', peripheral: 'printer', type: 'fault-cleared', code: 'autocutter-error', at: T0 + d * DAY + 2 });
+  }
+  e2.observeSample({ device: 'x', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: T0 + 2 * DAY });
+  assert.is(find(e2.evaluate(T0 + 2 * DAY), 'x/printer/autocutter-error-recurring'), undefined, 'two edges, not four');
+});
+
+test('reactive: profile priorities and holds; host faults; absent; low-priority warnings ignored', () => {
+  const e = engine();
+  e.observeSample({ device: 'pos-1', site: 's1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: T0, faults: ['unrecoverable-error', 'paper-near-end', 'paper-end'] });
+  e.observeSample({ device: 'pos-1', site: 's1', peripheral: 'host', kind: 'host', at: T0, faults: ['disk-low'] });
+  e.observeSample({ device: 'clk-1', site: 's1', peripheral: 'clock', kind: 'clock', profile: 'zkteco-k40', at: T0, faults: ['log-memory-near-full'] });
+  e.observeSample({ device: 'clk-1', site: 's1', peripheral: 'fp', kind: 'fingerprint', profile: 'grow-r503', at: T0, health: 'absent' });
+  const fs = e.evaluate(T0 + 1000);
+  const u = find(fs, 'pos-1/printer/unrecoverable-error')!;
+  assert.equal([u.status, u.priority, u.issueType, u.holdMs, u.kind], ['firing', 'Urgent', 'printer-hardware', 0, 'fault']);
+  assert.is(find(fs, 'pos-1/printer/paper-end')!.holdMs, 15 * 60_000, 'paper out beyond a hold time');
+  assert.is(find(fs, 'pos-1/printer/paper-near-end'), undefined);
+  assert.equal(find(fs, 'pos-1/host/disk-low')!.issueType, 'host-storage');
+  assert.equal(find(fs, 'clk-1/clock/log-memory-near-full')!.runbook, { profile: 'zkteco-k40', code: 'log-memory-near-full' });
+  const absent = find(fs, 'clk-1/fp/absent')!;
+  assert.equal([absent.status, absent.issueType, absent.inhibitableBySite], ['firing', 'peripheral-connectivity', true]);
+  // Cleared.
+  e.observeSample({ device: 'pos-1', site: 's1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: T0 + 5000, faults: [] });
+  assert.is(find(e.evaluate(T0 + 6000), 'pos-1/printer/unrecoverable-error')!.status, 'recovered');
+});
+
+test('reactive: device offline by LWT or staleness, clock drift of a dead RTC cell', () => {
+  const e = engine({ reactive: { staleAfterMs: 10 * 60_000 } });
+  e.observeDevice({ device: 'a', site: 's', online: false, reason: 'lwt', lastSeen: T0 });
+  e.observeDevice({ device: 'b', site: 's', online: true, lastSeen: T0 });
+  e.observeDevice({ device: 'c', site: 's', online: true, lastSeen: T0 + 9 * 60_000, clockOffsetMs: 26 * 365 * DAY });
+  let fs = e.evaluate(T0 + 11 * 60_000);
+  assert.equal(find(fs, 'a/device/offline')!.figures.reason, 'lwt');
+  assert.equal(find(fs, 'b/device/offline')!.figures.reason, 'stale', 'broker lost the will: staleness timer');
+  assert.is(find(fs, 'c/device/offline')!.status, 'recovered');
+  assert.is(find(fs, 'c/device/clock-drift')!.status, 'firing');
+  e.observeDevice({ device: 'c', site: 's', online: true, lastSeen: T0 + 12 * 60_000, clockOffsetMs: 90_000 });
+  fs = e.evaluate(T0 + 12 * 60_000);
+  assert.is(find(fs, 'c/device/clock-drift'), undefined, 'between thresholds: undecided');
+  e.observeDevice({ device: 'c', site: 's', online: true, lastSeen: T0 + 13 * 60_000, clockOffsetMs: 300 });
+  assert.is(find(e.evaluate(T0 + 13 * 60_000), 'c/device/clock-drift')!.status, 'recovered');
+});
+
+test('site: most devices of a site offline = one site finding; back = recovered', () => {
+  const e = engine();
+  for (const d of ['a', 'b', 'c', 'd']) e.observeDevice({ device: d, site: 'mall', online: d !== 'd' ? false : true, reason: 'lwt', lastSeen: T0 });
+  e.observeDevice({ device: 'z', site: 'other', online: false, reason: 'lwt', lastSeen: T0 });
+  let fs = e.evaluate(T0 + 1000);
+  const s = find(fs, 'site:mall/site/offline')!;
+  assert.equal([s.status, s.scope, s.site, s.figures.offline, s.priority], ['firing', 'site', 'mall', 3, 'Urgent']);
+  assert.is(find(fs, 'site:other/site/offline'), undefined, 'one device is not a site outage (minDevices 2)');
+  e.observeDevice({ device: 'a', site: 'mall', online: true, lastSeen: T0 + 2000 });
+  fs = e.evaluate(T0 + 3000);
+  assert.is(find(fs, 'site:mall/site/offline'), undefined, '2 of 4 offline: between thresholds');
+  e.observeDevice({ device: 'b', site: 'mall', online: true, lastSeen: T0 + 2000 });
+  e.observeDevice({ device: 'c', site: 'mall', online: true, lastSeen: T0 + 4000 });
+  assert.is(find(e.evaluate(T0 + 5000), 'site:mall/site/offline')!.status, 'recovered');
+});
+
+test('snapshot/restore gives the same findings (detector state can survive a restart)', () => {
+  const a = engine();
+  feedCutter(a, { from: T0, days: 20, start: 1_850_000, perDay: () => 5000 });
+  feedSwipes(a, 'pos-1', { from: T0, samples: 60, rate: () => 0.02, seed: 1 });
+  const b = engine();
+  b.restore(JSON.parse(JSON.stringify(a.snapshot())));
+  assert.equal(b.evaluate(T0 + 20 * DAY), a.evaluate(T0 + 20 * DAY));
+});
+
+test.run();
