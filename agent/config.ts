@@ -99,6 +99,24 @@ export const agentConfigSchema = z
         journal: z.boolean().default(false),
       })
       .default({ maxRows: 100_000, maxBytes: 50 * 1024 * 1024, thinKeepEvery: 4, ackTimeoutMs: 15_000, maxInFlight: 200, journal: false }),
+    /**
+     * Discovery once at start (agent/discovery.ts): serial ports from sysfs and USB devices,
+     * matched to firmware profiles and logged. `false` is short for `{ enabled: false }`.
+     */
+    discovery: z
+      .union([
+        z.boolean(),
+        z.strictObject({
+          enabled: z.boolean().default(true),
+          /**
+           * Also poll what discovery matched to a firmware profile, with the driver the profile
+           * names, unless a configured peripheral already covers it (explicit config wins).
+           */
+          autoAdd: z.boolean().default(false),
+        }),
+      ])
+      .default(true)
+      .transform((d) => (typeof d === 'boolean' ? { enabled: d, autoAdd: false } : d)),
     /** Peripherals to poll. Omitted or empty: just the host itself. */
     peripherals: z.array(peripheralConfigSchema).max(32).optional(),
   })

@@ -9,7 +9,8 @@ import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles, matchProfile } from '../firmware-profiles/loader.js';
 import type { FirmwareProfile } from '../firmware-profiles/schema.js';
-import type { PeripheralConfig } from './config.js';
+import { formatZodError } from '../protocol/index.js';
+import { peripheralConfigSchema, type PeripheralConfig } from './config.js';
 import { hex4, listUsbDevices, type UsbApi, type UsbDeviceLike } from './drivers/usb-printer/bus.js';
 
 export type UsbIds = { vid: string; pid: string; manufacturer?: string; product?: string; serial?: string };
@@ -208,4 +209,25 @@ export async function discoverPeripherals(opts: DiscoveryOptions = {}): Promise<
   }
   opts.log?.info({ found: out.length, notes, peripherals: out.map((p) => ({ port: p.port, profile: p.profile, driver: p.driver, configuredAs: p.configuredAs })) }, 'peripheral discovery');
   return { peripherals: out, notes };
+}
+
+/**
+ * The config that polls a discovered device with the driver its profile names (the driver still
+ * identifies the device itself when it opens it), or why there is none: no profile matched, a
+ * configured peripheral covers it, or the driver needs more than a port (a TCP clock).
+ */
+export function configForDiscovered(d: DiscoveredPeripheral, id: string): { ok: true; config: PeripheralConfig } | { ok: false; reason: string } {
+  if (d.configuredAs) return { ok: false, reason: `configured as ${d.configuredAs}` };
+  if (!d.profile || !d.driver) return { ok: false, reason: 'no firmware profile matched' };
+  const where = d.source === 'usb' && d.usb ? { vid: d.usb.vid, pid: d.usb.pid, ...(d.usb.serial ? { serial: d.usb.serial } : {}) } : { path: d.path };
+  const r = peripheralConfigSchema.safeParse({ id, driver: d.driver, ...where });
+  return r.success ? { ok: true, config: r.data } : { ok: false, reason: `driver ${d.driver}: ${formatZodError(r.error)}` };
+}
+
+/** A peripheral id for a discovered device (`auto-ttyACM0`, `auto-usb-04b8-0202`), unique among `taken`. */
+export function discoveredId(d: DiscoveredPeripheral, taken: ReadonlySet<string>): string {
+  const base = `auto-${d.source === 'usb' && d.usb ? `usb-${d.usb.vid}-${d.usb.pid}` : basename(d.path ?? d.port)}`.replace(/[^A-Za-z0-9._-]/g, '-');
+  let id = base;
+  for (let n = 2; taken.has(id); n++) id = `${base}-${n}`;
+  return id;
 }

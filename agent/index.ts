@@ -13,6 +13,7 @@ import { Link, type LinkStats } from './link.js';
 import { Outbox, type OutboxStats } from './outbox.js';
 import { Poller, type PolledPeripheral, type PollerEvent, type PeripheralStats } from './poller.js';
 import { runCommand, type CommandOutcome } from './commands.js';
+import { configForDiscovered, discoverPeripherals, discoveredId, type DiscoveryOptions } from './discovery.js';
 
 export { agentConfigSchema, loadAgentConfig, AgentConfigError, type AgentConfig, type AgentConfigInput } from './config.js';
 export { reconnectDelay } from './link.js';
@@ -47,6 +48,8 @@ export type StartAgentOptions = {
   extraPeripherals?: PolledPeripheral[];
   /** Randomness for reconnect jitter (tests). */
   random?: () => number;
+  /** Where discovery looks (tests: a fake sysfs tree and USB bus); the real machine when omitted. */
+  discovery?: Pick<DiscoveryOptions, 'sysRoot' | 'devRoot' | 'usb' | 'profiles'>;
 };
 
 type HostContext = { defaultDiskPath: string; clockOffsetMs: () => number | undefined };
@@ -75,7 +78,38 @@ function agentVersion(): string {
 
 const cut = (s: string | undefined, n: number) => (s === undefined ? undefined : s.slice(0, n));
 
-export async function startAgent(config: AgentConfig, { log: parentLog, extraPeripherals = [], random }: StartAgentOptions): Promise<AgentHandle> {
+/**
+ * Runs discovery once and logs what is plugged in. Returns the configs of matched devices to
+ * poll as well when `discovery.autoAdd` is on; explicit config always wins. Never throws.
+ */
+async function discoverAtStart(config: AgentConfig, log: Logger, where: StartAgentOptions['discovery']): Promise<PeripheralConfig[]> {
+  try {
+    const found = await discoverPeripherals({ ...where, configured: config.peripherals });
+    log.info(
+      { peripherals: found.peripherals.map((p) => ({ source: p.source, port: p.port, profile: p.profile, driver: p.driver, configuredAs: p.configuredAs })), notes: found.notes },
+      'discovered peripherals',
+    );
+    if (!config.discovery.autoAdd) return [];
+    const taken = new Set(config.peripherals.map((p) => p.id));
+    const added: PeripheralConfig[] = [];
+    for (const d of found.peripherals) {
+      const r = configForDiscovered(d, discoveredId(d, taken));
+      if (!r.ok) {
+        if (d.profile) log.info({ port: d.port, profile: d.profile, reason: r.reason }, 'discovered peripheral not added');
+        continue;
+      }
+      taken.add(r.config.id);
+      added.push(r.config);
+      log.info({ peripheral: r.config.id, driver: r.config.driver, port: d.port, profile: d.profile }, 'discovered peripheral added');
+    }
+    return added;
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'discovery failed; polling the configured peripherals only');
+    return [];
+  }
+}
+
+export async function startAgent(config: AgentConfig, { log: parentLog, extraPeripherals = [], random, discovery }: StartAgentOptions): Promise<AgentHandle> {
   const device = config.device.id;
   const log = parentLog.child({ device });
   const version = agentVersion();
@@ -100,7 +134,8 @@ export async function startAgent(config: AgentConfig, { log: parentLog, extraPer
   // --- peripherals
   const hostCtx = { log, defaultDiskPath: config.dataDir, clockOffsetMs: () => clockOffsetMs };
   const polled: PolledPeripheral[] = [];
-  for (const pc of config.peripherals) {
+  const discovered = config.discovery.enabled ? await discoverAtStart(config, log, discovery) : [];
+  for (const pc of [...config.peripherals, ...discovered]) {
     try {
       const make = driverFactories[pc.driver] as (c: PeripheralConfig, ctx: DriverContext & HostContext) => Promise<PeripheralDriver>;
       polled.push({ driver: await make(pc, hostCtx), intervalMs: pc.intervalMs, timeoutMs: pc.timeoutMs });

@@ -52,6 +52,14 @@ export const ratedLifeEntry = z
     part: z.enum(['cutter', 'head', 'mechanism', 'sensor-window', 'read-head']),
     /** Cumulative counter the figure is measured against, as the driver names it (`autocutterCuts`). */
     metric: identifier,
+    /**
+     * `counter` (default): `metric` is a counter the profile's driver reads, so device readings
+     * are compared with the figure (wear, predicted failure). `not-read`: the driver reads no
+     * such counter (Star mode reads none), so the figure is reference data only and nothing is
+     * predicted from it; `metric` then names the counter as drivers that do read it call it.
+     * The schema refuses either claim when it is false for the profile's driver.
+     */
+    measuredBy: z.enum(['counter', 'not-read']).default('counter'),
     /** `life`: expected end of life; `mcbf`/`mtbf`: mean cycles/time between failures. */
     basis: z.enum(['life', 'mcbf', 'mtbf']).default('life'),
     value: z.number().positive(),
@@ -138,10 +146,10 @@ export const capabilities = z
 /** Counters each driver can read; a profile may only name these for its driver. */
 export const driverCounters: Record<ProfileDriver, readonly string[]> = {
   'escpos-serial': ['linesFed', 'headEnergizing', 'autocutterCuts', 'operatingHours', 'paperFedKm'],
-  // Star's own mode has no counter read here; USB class requests carry none (ESC/POS over bulk may).
-  // Star mode reads no counter; the rated-life metrics name what a counter would be called.
-  'star-serial': ['linesFed', 'autocutterCuts'],
-  'usb-printer': ['linesFed', 'headEnergizing', 'autocutterCuts', 'operatingHours', 'paperFedKm'],
+  // Star's own mode has no counter command; USB class requests carry none (the driver reads
+  // status only). Their rated-life entries are `measuredBy: 'not-read'`.
+  'star-serial': [],
+  'usb-printer': [],
   // Host-derived: attendance records seen added between polls (each one a successful fingerprint verify).
   'zk-clock-tcp': ['punches'],
   // Relayed-use tallies (agent-side: the module keeps no counters) and link counters.
@@ -175,7 +183,9 @@ export const firmwareProfile = z
       if (!known.includes(c)) ctx.addIssue({ code: 'custom', path: ['capabilities', 'maintenanceCounters', i], message: `driver ${p.driver} has no counter "${c}" (known: ${known.join(', ')})` });
     });
     p.ratedLife.forEach((r, i) => {
-      if (!known.includes(r.metric)) ctx.addIssue({ code: 'custom', path: ['ratedLife', i, 'metric'], message: `driver ${p.driver} has no counter "${r.metric}"` });
+      const read = known.includes(r.metric);
+      if (r.measuredBy === 'counter' && !read) ctx.addIssue({ code: 'custom', path: ['ratedLife', i, 'metric'], message: `driver ${p.driver} reads no counter "${r.metric}" (known: ${known.join(', ') || 'none'}); mark the entry measuredBy: "not-read" if the figure is reference only` });
+      if (r.measuredBy === 'not-read' && read) ctx.addIssue({ code: 'custom', path: ['ratedLife', i, 'measuredBy'], message: `driver ${p.driver} does read "${r.metric}": drop measuredBy "not-read"` });
     });
     for (const code of Object.keys(p.faults)) {
       if (!p.runbook[code]) ctx.addIssue({ code: 'custom', path: ['runbook', code], message: `fault "${code}" is mapped but has no runbook text` });

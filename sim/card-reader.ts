@@ -6,7 +6,7 @@
 // Ground truth records when the head actually failed. Tamper, battery, noise, silence, replies
 // cut off mid-frame and slow replies can be scripted.
 import type { FirmwareProfile } from '../firmware-profiles/schema.js';
-import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../firmware-profiles/loader.js';
+import { simulatedProfile } from './profile.js';
 import {
   FS,
   NAK,
@@ -21,7 +21,7 @@ import {
   type MsrStatistics,
   type SwipeResult,
 } from '../agent/drivers/card-reader/protocol.js';
-import { SerialDeviceEndpoint } from './serial-device.js';
+import { SerialDeviceSimulator } from './serial-device.js';
 import { GroundTruthRecorder, WearPart, deriveSeed, seededRandom, type GroundTruthRecord } from './wear.js';
 
 export type VirtualCardReaderOptions = {
@@ -50,22 +50,13 @@ export type VirtualCardReaderOptions = {
   recorder?: GroundTruthRecorder;
 };
 
-function resolveProfile(p: FirmwareProfile | string | undefined, profiles?: readonly FirmwareProfile[]): FirmwareProfile | null {
-  if (!p) return null;
-  if (typeof p !== 'string') return p;
-  const found = (profiles ?? loadFirmwareProfiles(defaultFirmwareProfilesDir())).find((x) => x.id === p);
-  if (!found) throw new Error(`virtual card reader: no firmware profile "${p}"`);
-  return found;
-}
-
 /** Test card numbers (the card schemes' published test PANs), never real cards. */
 const TEST_PANS = ['4111111111111111', '5555555555554444', '378282246310005', '6011111111111117'];
 
-export class VirtualCardReader {
+export class VirtualCardReader extends SerialDeviceSimulator {
   readonly profile: FirmwareProfile | null;
   readonly head: WearPart;
   readonly statistics: MsrStatistics;
-  private readonly line: SerialDeviceEndpoint;
   private readonly random: () => number;
   private readonly recorder: GroundTruthRecorder;
   private readonly startedAt: number;
@@ -77,8 +68,8 @@ export class VirtualCardReader {
   readonly stats = { commandsReceived: 0, badFrames: 0, swipes: 0 };
 
   constructor(private readonly opts: VirtualCardReaderOptions = {}) {
-    this.profile = resolveProfile(opts.profile, opts.profiles);
-    this.line = new SerialDeviceEndpoint((c) => this.onData(c));
+    super();
+    this.profile = simulatedProfile(opts.profile, opts.profiles, 'virtual card reader');
     const seed = opts.seed ?? 1;
     this.random = seededRandom(deriveSeed(seed, 'msr-use'));
     this.recorder = opts.recorder ?? new GroundTruthRecorder();
@@ -121,27 +112,15 @@ export class VirtualCardReader {
     return r;
   }
 
-  get hostPath(): string | undefined {
-    return this.line.hostPath;
-  }
-
   groundTruth(): GroundTruthRecord[] {
     return this.recorder.records().filter((r) => r.part === 'read-head' && r.peripheral === (this.opts.peripheral ?? 'card-reader') && r.device === this.opts.device);
   }
 
   // -------------------------------------------------------------------------------------------
-  // Scripted faults
+  // Scripted faults (line faults: SerialDeviceSimulator)
 
   setTamper(on: boolean): void { this.tamper = on; }
   setBattery(pct: number): void { this.batteryPct = Math.max(0, Math.min(100, pct)); }
-  setSilent(on: boolean): void { this.line.faults.silent = on; }
-  stopMidFrame(count = 1, opts: { thenSilent?: boolean } = {}): void {
-    this.line.faults.midFrameCuts += count;
-    this.line.faults.silentAfterCut = !!opts.thenSilent;
-  }
-  setGarbageBeforeReplies(bytes: Uint8Array | null): void { this.line.faults.garbageBefore = bytes; }
-  setReplyDelay(ms: number): void { this.line.faults.replyDelayMs = ms; }
-  injectGarbage(bytes: Uint8Array): void { this.line.send(bytes); }
 
   // -------------------------------------------------------------------------------------------
   // Use
@@ -197,7 +176,7 @@ export class VirtualCardReader {
     return { ...this.statistics, HoursPoweredCount: hours, tamper: this.tamper, batteryPct: this.batteryPct };
   }
 
-  private onData(chunk: Buffer): void {
+  protected onData(chunk: Buffer): void {
     const joined = new Uint8Array(this.inBuf.length + chunk.length);
     joined.set(this.inBuf);
     joined.set(chunk, this.inBuf.length);

@@ -2,10 +2,9 @@
 // (DLE EOT 1..4, DLE ENQ, GS I, GS g 2, GS r, GS a with Automatic Status Back), keeps paper,
 // cover, cutter and error state, advances maintenance counters while it "prints", and can be
 // scripted to misbehave the ways real printers and cables do: faults, noise, silence, replies
-// cut off mid-frame, slow replies.
-import { SerialPort } from 'serialport';
+// cut off mid-frame, slow replies (the line itself is sim/serial-device.ts).
 import type { FirmwareProfile } from '../firmware-profiles/schema.js';
-import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../firmware-profiles/loader.js';
+import { simulatedProfile } from './profile.js';
 import {
   DLE,
   ENQ,
@@ -19,7 +18,7 @@ import {
   type MaintenanceCounterName,
   type RealtimeStatus,
 } from '../agent/drivers/escpos/parse.js';
-import { PtyPair } from './pty.js';
+import { SerialDeviceSimulator } from './serial-device.js';
 
 export type VirtualPrinterIdentity = {
   /** GS I 1 */
@@ -95,15 +94,6 @@ export function identityFromProfile(profile: FirmwareProfile, serial: string, ov
   };
 }
 
-function resolveProfile(opts: VirtualEscposPrinterOptions): FirmwareProfile | null {
-  if (!opts.profile) return null;
-  if (typeof opts.profile !== 'string') return opts.profile;
-  const all = opts.profiles ?? loadFirmwareProfiles(defaultFirmwareProfilesDir());
-  const found = all.find((p) => p.id === opts.profile);
-  if (!found) throw new Error(`virtual printer: no firmware profile "${opts.profile}"`);
-  return found;
-}
-
 /** Counters of a printer that has used `fraction` of the first-ending rated life of each counter. */
 function agedCounters(profile: FirmwareProfile | null, fraction: number): Partial<Record<MaintenanceCounterName, number>> {
   const out: Partial<Record<MaintenanceCounterName, number>> = {};
@@ -141,7 +131,7 @@ export type VirtualPrinterState = {
   drawerPin3High: boolean;
 };
 
-export class VirtualEscposPrinter {
+export class VirtualEscposPrinter extends SerialDeviceSimulator {
   private readonly identity: VirtualPrinterIdentity;
   private readonly st: VirtualPrinterState = {
     paper: 'ok',
@@ -162,20 +152,11 @@ export class VirtualEscposPrinter {
   private readonly headPulsesPerLine: number;
   private readonly clockRate: number;
   private inBuf: Uint8Array = new Uint8Array(0);
-  private out: Promise<void> = Promise.resolve();
   private asbEnabled = false;
-  private silent = false;
-  private midFrameCuts = 0;
-  private silentAfterCut = false;
-  private garbagePrefix: Uint8Array | null = null;
-  private replyDelayMs: number;
   private usageTimer: NodeJS.Timeout | null = null;
-  private closed = false;
-  readonly stats: VirtualPrinterStats = {
+  private opened = false;
+  private readonly counts: Omit<VirtualPrinterStats, 'repliesSent' | 'bytesSent' | 'repliesDropped'> = {
     commandsReceived: 0,
-    repliesSent: 0,
-    bytesSent: 0,
-    repliesDropped: 0,
     counterResetAttempts: 0,
     recoveries: 0,
     printDataBytes: 0,
@@ -183,37 +164,30 @@ export class VirtualEscposPrinter {
     gsIRequests: {},
   };
 
-  private port: SerialPort | null = null;
-  private pty: PtyPair | null = null;
   readonly profile: FirmwareProfile | null;
 
   constructor(private readonly opts: VirtualEscposPrinterOptions = {}) {
-    this.profile = resolveProfile(opts);
+    super();
+    this.profile = simulatedProfile(opts.profile, opts.profiles, 'virtual printer');
     const serial = opts.serial ?? defaultIdentity.serial!;
     this.identity = { ...(this.profile ? identityFromProfile(this.profile, serial) : { ...defaultIdentity, serial }), ...opts.identity };
     this.cumulative = { linesFed: 0, headEnergizing: 0, autocutterCuts: 0, operatingHours: 0, ...agedCounters(this.profile, opts.ageFraction ?? 0), ...opts.counters };
     this.resetBase = { linesFed: 0, headEnergizing: 0, autocutterCuts: 0, operatingHours: 0 };
     this.headPulsesPerLine = opts.headPulsesPerLine ?? 30;
     this.clockRate = opts.clockRate ?? 1;
-    this.replyDelayMs = opts.replyDelayMs ?? 0;
+    this.line.faults.replyDelayMs = opts.replyDelayMs ?? 0;
+  }
+
+  get stats(): VirtualPrinterStats {
+    const { repliesSent, bytesSent, repliesDropped } = this.line.stats;
+    return { ...this.counts, repliesSent, bytesSent, repliesDropped };
   }
 
   /** Opens `path`, or creates a PTY pair and opens its device end (see `hostPath`). */
   async open(): Promise<void> {
-    if (this.port) return;
-    const pty = this.opts.path ? null : await PtyPair.create();
-    const path = this.opts.path ?? pty!.devicePath;
-    const port = new SerialPort({ path, baudRate: this.opts.baudRate ?? 9600, autoOpen: false });
-    try {
-      await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(new Error(`cannot open ${path}: ${err.message}`)) : resolve())));
-    } catch (e) {
-      await pty?.close();
-      throw e;
-    }
-    this.port = port;
-    this.pty = pty;
-    port.on('data', (chunk: Buffer) => this.onData(chunk));
-    port.on('error', () => undefined);
+    if (this.opened) return;
+    await this.line.open(this.opts.path, this.opts.baudRate ?? 9600);
+    this.opened = true;
     const usage = this.opts.autoUsage;
     if (usage) {
       const { linesPerSecond, cutsPerSecond, tickMs = 1000 } = usage;
@@ -235,11 +209,6 @@ export class VirtualEscposPrinter {
     return p;
   }
 
-  /** The end a driver opens, when the printer made its own PTY pair. */
-  get hostPath(): string | undefined {
-    return this.pty?.hostPath;
-  }
-
   // -------------------------------------------------------------------------------------------
   // State and scripted faults
 
@@ -256,29 +225,13 @@ export class VirtualEscposPrinter {
   setFeedButton(pressed: boolean): void { this.change(() => (this.st.feedButton = pressed)); }
   setDrawerPin3(high: boolean): void { this.change(() => (this.st.drawerPin3High = high)); }
 
-  /** Stop answering (true) or answer again (false). Replies already queued still go out. */
-  setSilent(silent: boolean): void { this.silent = silent; }
-  /**
-   * The next `count` multi-byte replies are cut off after their first half; the rest is never
-   * sent. With `thenSilent`, the printer stops answering right after the cut (a printer that
-   * dies mid-frame) until `setSilent(false)`.
-   */
-  stopMidFrame(count = 1, opts: { thenSilent?: boolean } = {}): void {
-    this.midFrameCuts += count;
-    this.silentAfterCut = !!opts.thenSilent;
-  }
   /** Automatic Status Back on or off, as if set by `GS a` or a memory switch. */
   setAsb(enabled: boolean): void { this.gsA(enabled ? 0x0f : 0); }
-  /** Every reply is preceded by these bytes until cleared with null. */
-  setGarbageBeforeReplies(bytes: Uint8Array | null): void { this.garbagePrefix = bytes; }
-  setReplyDelay(ms: number): void { this.replyDelayMs = ms; }
-  /** Writes bytes on the line right now, unasked. */
-  injectGarbage(bytes: Uint8Array): void { this.enqueue(bytes, false); }
 
   /** Prints `lines` lines and makes `cuts` cuts, advancing the counters. Refused while offline. */
   print(lines: number, cuts = 0): boolean {
     if (this.isOffline()) {
-      this.stats.printsRefused++;
+      this.counts.printsRefused++;
       return false;
     }
     this.cumulative.linesFed += lines;
@@ -307,13 +260,9 @@ export class VirtualEscposPrinter {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
     if (this.usageTimer) clearInterval(this.usageTimer);
-    await this.out.catch(() => undefined);
-    const port = this.port;
-    if (port?.isOpen) await new Promise<void>((r) => port.close(() => r()));
-    await this.pty?.close();
+    this.usageTimer = null;
+    await this.line.close();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -369,13 +318,13 @@ export class VirtualEscposPrinter {
   private change(apply: () => void): void {
     const before = encodeAsb(this.asbStatus()).join();
     apply();
-    if (this.asbEnabled && encodeAsb(this.asbStatus()).join() !== before) this.enqueue(encodeAsb(this.asbStatus()), true);
+    if (this.asbEnabled && encodeAsb(this.asbStatus()).join() !== before) this.line.reply(encodeAsb(this.asbStatus()));
   }
 
   // -------------------------------------------------------------------------------------------
   // Byte handling
 
-  private onData(chunk: Buffer): void {
+  protected onData(chunk: Buffer): void {
     const joined = new Uint8Array(this.inBuf.length + chunk.length);
     joined.set(this.inBuf);
     joined.set(chunk, this.inBuf.length);
@@ -397,13 +346,13 @@ export class VirtualEscposPrinter {
       const fn = buf[i + 1];
       if (fn !== EOT && fn !== ENQ) return this.data(1);
       if (left < 3) return 0;
-      this.stats.commandsReceived++;
+      this.counts.commandsReceived++;
       const n = buf[i + 2];
       if (fn === EOT) {
         const st = this.realtimeStatus(n);
-        if (st) this.reply(Uint8Array.of(encodeRealtimeStatus(st)));
+        if (st) this.line.reply(Uint8Array.of(encodeRealtimeStatus(st)));
       } else if ((n === 1 || n === 2) && this.st.autocutterError) {
-        this.stats.recoveries++;
+        this.counts.recoveries++;
         this.change(() => (this.st.autocutterError = false));
       }
       return 3;
@@ -413,7 +362,7 @@ export class VirtualEscposPrinter {
       const fn = buf[i + 1];
       if (fn === 0x49 /* I */ || fn === 0x61 /* a */ || fn === 0x72 /* r */) {
         if (left < 3) return 0;
-        this.stats.commandsReceived++;
+        this.counts.commandsReceived++;
         const n = buf[i + 2];
         if (fn === 0x49) this.gsI(n);
         else if (fn === 0x61) this.gsA(n);
@@ -425,7 +374,7 @@ export class VirtualEscposPrinter {
         const m = buf[i + 2];
         if (m !== 0x32 && m !== 0x30) return this.data(2);
         if (left < 6) return 0;
-        this.stats.commandsReceived++;
+        this.counts.commandsReceived++;
         const id = buf[i + 4] | (buf[i + 5] << 8);
         if (m === 0x32) this.gsG2(id);
         else this.gsG0(id);
@@ -441,27 +390,27 @@ export class VirtualEscposPrinter {
         if (buf[i + k] !== head[k]) return this.data(1);
       }
       if (left < 7) return 0;
-      this.stats.commandsReceived++;
+      this.counts.commandsReceived++;
       const n = buf[i + 6];
       const c = this.counters();
-      if (n === 99) this.reply(encodeInfoBlock(String(c.autocutterCuts)));
-      else if (n === 104) this.reply(encodeInfoBlock(String(Math.floor(this.cumulative.linesFed * 3.75e-6))));
+      if (n === 99) this.line.reply(encodeInfoBlock(String(c.autocutterCuts)));
+      else if (n === 104) this.line.reply(encodeInfoBlock(String(Math.floor(this.cumulative.linesFed * 3.75e-6))));
       return 7;
     }
     return this.data(1);
   }
 
   private data(n: number): number {
-    this.stats.printDataBytes += n;
+    this.counts.printDataBytes += n;
     return n;
   }
 
   private gsI(n: number): void {
-    this.stats.gsIRequests[n] = (this.stats.gsIRequests[n] ?? 0) + 1;
+    this.counts.gsIRequests[n] = (this.counts.gsIRequests[n] ?? 0) + 1;
     const id = this.identity;
-    const one = (v: number) => this.reply(Uint8Array.of(v & 0x6f));
+    const one = (v: number) => this.line.reply(Uint8Array.of(v & 0x6f));
     const block = (text: string | undefined) => {
-      if (text !== undefined) this.reply(encodeInfoBlock(text));
+      if (text !== undefined) this.line.reply(encodeInfoBlock(text));
     };
     switch (n) {
       case 1: case 49: return one(id.modelId);
@@ -478,13 +427,13 @@ export class VirtualEscposPrinter {
   private gsA(n: number): void {
     this.asbEnabled = (n & 0x0f) !== 0;
     // Epson sends the first status as soon as ASB is enabled.
-    if (this.asbEnabled) this.enqueue(encodeAsb(this.asbStatus()), true);
+    if (this.asbEnabled) this.line.reply(encodeAsb(this.asbStatus()));
   }
 
   private gsR(n: number): void {
     const s = this.st;
-    if (n === 1 || n === 49) this.reply(Uint8Array.of((s.paper !== 'ok' ? 0x03 : 0) | (s.paper === 'end' ? 0x0c : 0)));
-    else if (n === 2 || n === 50) this.reply(Uint8Array.of(s.drawerPin3High ? 0x01 : 0x00));
+    if (n === 1 || n === 49) this.line.reply(Uint8Array.of((s.paper !== 'ok' ? 0x03 : 0) | (s.paper === 'end' ? 0x0c : 0)));
+    else if (n === 2 || n === 50) this.line.reply(Uint8Array.of(s.drawerPin3High ? 0x01 : 0x00));
   }
 
   private counterById(id: number): { name: MaintenanceCounterName; cumulative: boolean } | null {
@@ -500,43 +449,13 @@ export class VirtualEscposPrinter {
     const c = this.counterById(id);
     if (!c) return;
     const value = this.counters()[c.name] - (c.cumulative ? 0 : Math.floor(this.resetBase[c.name]));
-    this.reply(encodeInfoBlock(String(Math.max(0, value))));
+    this.line.reply(encodeInfoBlock(String(Math.max(0, value))));
   }
 
   private gsG0(id: number): void {
     // A real printer resets the resettable counter; the cumulative one is untouched.
-    this.stats.counterResetAttempts++;
+    this.counts.counterResetAttempts++;
     const c = this.counterById(id);
     if (c && !c.cumulative) this.resetBase[c.name] = c.name === 'operatingHours' ? this.operatingHours() : this.cumulative[c.name];
-  }
-
-  private reply(bytes: Uint8Array): void {
-    if (this.silent) {
-      this.stats.repliesDropped++;
-      return;
-    }
-    this.enqueue(bytes, true);
-  }
-
-  private enqueue(bytes: Uint8Array, isReply: boolean): void {
-    let out = bytes;
-    if (isReply) {
-      if (this.midFrameCuts > 0 && bytes.length > 1) {
-        this.midFrameCuts--;
-        out = bytes.slice(0, Math.ceil(bytes.length / 2));
-        if (this.silentAfterCut) this.silent = true;
-      }
-      if (this.garbagePrefix) out = Uint8Array.from([...this.garbagePrefix, ...out]);
-      this.stats.repliesSent++;
-    }
-    const delay = isReply ? this.replyDelayMs : 0;
-    // Replies leave in order, each after the configured delay: a slow printer is slow in sequence.
-    this.out = this.out.then(async () => {
-      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-      const port = this.port;
-      if (this.closed || !port?.isOpen) return;
-      await new Promise<void>((r) => port.write(Buffer.from(out), () => port.drain(() => r())));
-      this.stats.bytesSent += out.length;
-    });
   }
 }

@@ -11,7 +11,7 @@
 // agent; without it they are evaluated inside the module (the agent then sees status only).
 import { SerialPort } from 'serialport';
 import type { FirmwareProfile } from '../firmware-profiles/schema.js';
-import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../firmware-profiles/loader.js';
+import { simulatedProfile } from './profile.js';
 import {
   DEFAULT_ADDRESS,
   READY_BYTE,
@@ -25,7 +25,7 @@ import {
   splitFingerprintStream,
   type FingerprintFrame,
 } from '../agent/drivers/fingerprint/packet.js';
-import { SerialDeviceEndpoint } from './serial-device.js';
+import { SerialDeviceSimulator } from './serial-device.js';
 import { GroundTruthRecorder, WearPart, deriveSeed, seededRandom, type GroundTruthRecord } from './wear.js';
 
 export type VirtualFingerprintOptions = {
@@ -73,21 +73,12 @@ export type VirtualFingerprintStats = {
   rejections: number;
 };
 
-function resolveProfile(p: FirmwareProfile | string | undefined, profiles?: readonly FirmwareProfile[]): FirmwareProfile | null {
-  if (!p) return null;
-  if (typeof p !== 'string') return p;
-  const found = (profiles ?? loadFirmwareProfiles(defaultFirmwareProfilesDir())).find((x) => x.id === p);
-  if (!found) throw new Error(`virtual fingerprint module: no firmware profile "${p}"`);
-  return found;
-}
-
 type ImageState = 'none' | 'good' | 'poor';
 
-export class VirtualFingerprintModule {
+export class VirtualFingerprintModule extends SerialDeviceSimulator {
   readonly profile: FirmwareProfile | null;
   readonly window: WearPart;
   readonly stats: VirtualFingerprintStats = { commandsReceived: 0, badPackets: 0, captures: 0, imageFailures: 0, featureFailures: 0, matches: 0, rejections: 0 };
-  private readonly line: SerialDeviceEndpoint;
   private readonly random: () => number;
   private readonly recorder: GroundTruthRecorder;
   private readonly commandsSupported: Set<string>;
@@ -104,8 +95,8 @@ export class VirtualFingerprintModule {
   private pos: { port: SerialPort; buf: Uint8Array; waiter: ((f: FingerprintFrame | null) => void) | null } | null = null;
 
   constructor(private readonly opts: VirtualFingerprintOptions = {}) {
-    this.profile = resolveProfile(opts.profile, opts.profiles);
-    this.line = new SerialDeviceEndpoint((c) => this.onData(c));
+    super();
+    this.profile = simulatedProfile(opts.profile, opts.profiles, 'virtual fingerprint module');
     const seed = opts.seed ?? 1;
     this.random = seededRandom(deriveSeed(seed, 'fingerprint-use'));
     this.recorder = opts.recorder ?? new GroundTruthRecorder();
@@ -141,10 +132,6 @@ export class VirtualFingerprintModule {
     this.line.send(Uint8Array.of(READY_BYTE));
   }
 
-  get hostPath(): string | undefined {
-    return this.line.hostPath;
-  }
-
   get templateCount(): number {
     return this.templates;
   }
@@ -158,21 +145,13 @@ export class VirtualFingerprintModule {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Scripted faults
+  // Scripted faults (line faults: SerialDeviceSimulator)
 
   /** The sensor reports abnormal (CheckSensor 0x29) and every capture fails, until cleared. */
   setSensorFailed(on: boolean): void { this.sensorForcedFail = on; }
   setTemplates(n: number): void { this.templates = Math.max(0, Math.min(this.capacity, Math.floor(n))); }
   /** Fills the template store: enrolment now fails. */
   fillStore(): void { this.templates = this.capacity; }
-  setSilent(on: boolean): void { this.line.faults.silent = on; }
-  stopMidFrame(count = 1, opts: { thenSilent?: boolean } = {}): void {
-    this.line.faults.midFrameCuts += count;
-    this.line.faults.silentAfterCut = !!opts.thenSilent;
-  }
-  setGarbageBeforeReplies(bytes: Uint8Array | null): void { this.line.faults.garbageBefore = bytes; }
-  setReplyDelay(ms: number): void { this.line.faults.replyDelayMs = ms; }
-  injectGarbage(bytes: Uint8Array): void { this.line.send(bytes); }
   /** Soft reset / power cycle: the ready byte again. */
   powerCycle(): void { this.line.send(Uint8Array.of(READY_BYTE)); }
 
@@ -358,7 +337,7 @@ export class VirtualFingerprintModule {
     }
   }
 
-  private onData(chunk: Buffer): void {
+  protected onData(chunk: Buffer): void {
     const joined = new Uint8Array(this.inBuf.length + chunk.length);
     joined.set(this.inBuf);
     joined.set(chunk, this.inBuf.length);

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { startAgent, agentConfigSchema, type AgentHandle } from '../agent/index.js';
 import type { PolledPeripheral } from '../agent/poller.js';
 import { createUsbPrinterDriver } from '../agent/drivers/usb-printer/index.js';
-import { createPtyPair, type PtyPair } from './pty.js';
+import { createPtyPair } from './pty.js';
 import { VirtualEscposPrinter } from './escpos-printer.js';
 import { VirtualStarPrinter } from './star-printer.js';
 import { FakeUsb, FakeUsbPrinterDevice, deviceIdFixtures } from './usb-printer-fake.js';

@@ -1,7 +1,7 @@
 // The device end of a simulated serial peripheral: opens a given path or makes its own PTY pair,
 // hands incoming bytes to the simulator, and sends replies in order with the scriptable ways real
 // lines misbehave — silence, garbage before replies, replies cut off mid-frame, slow replies.
-// Shared by the fingerprint-module and card-reader simulators (the ESC/POS printer predates it).
+// Shared by every serial simulator (ESC/POS and Star printers, card reader, fingerprint module).
 import { SerialPort } from 'serialport';
 import { PtyPair } from './pty.js';
 
@@ -99,5 +99,51 @@ export class SerialDeviceEndpoint {
     const port = this.port;
     if (port?.isOpen) await new Promise<void>((r) => port.close(() => r()));
     await this.pty?.close();
+  }
+}
+
+/**
+ * A simulated serial peripheral: its line (a SerialDeviceEndpoint) and the line faults every
+ * serial simulator can be scripted with. Subclasses parse what the driver sends in `onData`
+ * and answer with `line.reply` (subject to the faults) or `line.send` (unasked bytes).
+ */
+export abstract class SerialDeviceSimulator {
+  protected readonly line = new SerialDeviceEndpoint((chunk) => this.onData(chunk));
+
+  protected abstract onData(chunk: Buffer): void;
+
+  /** The end a driver opens, when the simulator made its own PTY pair. */
+  get hostPath(): string | undefined {
+    return this.line.hostPath;
+  }
+
+  /** Stop answering (true) or answer again (false). Replies already queued still go out. */
+  setSilent(on: boolean): void {
+    this.line.faults.silent = on;
+  }
+
+  /**
+   * The next `count` multi-byte replies are cut off after their first half; the rest is never
+   * sent. With `thenSilent`, the device stops answering right after the cut (a device that dies
+   * mid-frame) until `setSilent(false)`.
+   */
+  stopMidFrame(count = 1, opts: { thenSilent?: boolean } = {}): void {
+    this.line.faults.midFrameCuts += count;
+    this.line.faults.silentAfterCut = !!opts.thenSilent;
+  }
+
+  /** Every reply is preceded by these bytes until cleared with null. */
+  setGarbageBeforeReplies(bytes: Uint8Array | null): void {
+    this.line.faults.garbageBefore = bytes;
+  }
+
+  /** Each reply waits this long first (a slow device is slow in sequence). */
+  setReplyDelay(ms: number): void {
+    this.line.faults.replyDelayMs = ms;
+  }
+
+  /** Writes bytes on the line right now, unasked. */
+  injectGarbage(bytes: Uint8Array): void {
+    this.line.send(bytes);
   }
 }

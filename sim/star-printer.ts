@@ -4,9 +4,8 @@
 // (faults, noise, silence, frames cut mid-way, slow replies). The autocutter wears
 // (sim/wear.ts): cuts fail more often near its end of life and it jams for good when it dies,
 // recorded as ground truth.
-import { SerialPort } from 'serialport';
 import { encodeStarAsb, type StarStatus } from '../agent/drivers/star/parse.js';
-import { PtyPair } from './pty.js';
+import { SerialDeviceSimulator } from './serial-device.js';
 import { GroundTruthRecorder, WearPart, deriveSeed, seededRandom } from './wear.js';
 
 export type VirtualStarPrinterOptions = {
@@ -22,22 +21,15 @@ export type VirtualStarPrinterOptions = {
 
 type State = Omit<StarStatus, 'version'> & { forcedOffline: boolean };
 
-export class VirtualStarPrinter {
-  private port: SerialPort | null = null;
-  private pty: PtyPair | null = null;
+export class VirtualStarPrinter extends SerialDeviceSimulator {
   private inBuf: Uint8Array = new Uint8Array(0);
-  private out: Promise<void> = Promise.resolve();
-  private silent = false;
-  private midFrameCuts = 0;
-  private garbagePrefix: Uint8Array | null = null;
-  private replyDelayMs: number;
-  private closed = false;
   private readonly st: State = { coverOpen: false, offline: false, headOverTemperature: false, unrecoverableError: false, cutterError: false, mechanicalError: false, paperEnd: false, paperNearEnd: false, forcedOffline: false };
   readonly cutter: WearPart | null;
-  readonly stats = { commandsReceived: 0, repliesSent: 0, repliesDropped: 0, asbSent: 0, cuts: 0, failedCuts: 0 };
+  private readonly counts = { commandsReceived: 0, asbSent: 0, cuts: 0, failedCuts: 0 };
 
   constructor(private readonly opts: VirtualStarPrinterOptions = {}) {
-    this.replyDelayMs = opts.replyDelayMs ?? 0;
+    super();
+    this.line.faults.replyDelayMs = opts.replyDelayMs ?? 0;
     const w = opts.cutterWear;
     this.cutter = w
       ? new WearPart({ device: w.device, peripheral: w.peripheral ?? 'printer', part: 'cutter', ratedLife: w.ratedCuts, usage: w.usage, baseErrorRate: 0.0005, endErrorRate: 0.2, random: seededRandom(deriveSeed(w.seed, 'star-cutter')), recorder: w.recorder })
@@ -46,24 +38,13 @@ export class VirtualStarPrinter {
 
   static async start(opts: VirtualStarPrinterOptions = {}): Promise<VirtualStarPrinter> {
     const p = new VirtualStarPrinter(opts);
-    const pty = opts.path ? null : await PtyPair.create();
-    const path = opts.path ?? pty!.devicePath;
-    const port = new SerialPort({ path, baudRate: opts.baudRate ?? 9600, autoOpen: false });
-    try {
-      await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(new Error(`cannot open ${path}: ${err.message}`)) : resolve())));
-    } catch (e) {
-      await pty?.close();
-      throw e;
-    }
-    p.port = port;
-    p.pty = pty;
-    port.on('data', (c: Buffer) => p.onData(c));
-    port.on('error', () => undefined);
+    await p.line.open(opts.path, opts.baudRate ?? 9600);
     return p;
   }
 
-  get hostPath(): string | undefined {
-    return this.pty?.hostPath;
+  get stats() {
+    const { repliesSent, repliesDropped } = this.line.stats;
+    return { ...this.counts, repliesSent, repliesDropped };
   }
 
   // --- scripted state and faults (each change sends an ASB frame, as the printer does)
@@ -74,19 +55,14 @@ export class VirtualStarPrinter {
   setUnrecoverableError(on: boolean): void { this.change(() => (this.st.unrecoverableError = on)); }
   setMechanicalError(on: boolean): void { this.change(() => (this.st.mechanicalError = on)); }
   setOffline(on: boolean): void { this.change(() => (this.st.forcedOffline = on)); }
-  setSilent(on: boolean): void { this.silent = on; }
-  setReplyDelay(ms: number): void { this.replyDelayMs = ms; }
-  setGarbageBeforeReplies(bytes: Uint8Array | null): void { this.garbagePrefix = bytes; }
-  stopMidFrame(count = 1): void { this.midFrameCuts += count; }
-  injectGarbage(bytes: Uint8Array): void { this.write(bytes, false); }
 
   /** Cuts `n` times; each cut wears the cutter, a failed cut jams it (autocutter error). */
   cut(n = 1): void {
     for (let i = 0; i < n; i++) {
       if (this.isOffline()) return;
-      this.stats.cuts++;
+      this.counts.cuts++;
       if (this.cutter?.use()) {
-        this.stats.failedCuts++;
+        this.counts.failedCuts++;
         this.setCutterJam(true);
         return;
       }
@@ -99,12 +75,7 @@ export class VirtualStarPrinter {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.out.catch(() => undefined);
-    const port = this.port;
-    if (port?.isOpen) await new Promise<void>((r) => port.close(() => r()));
-    await this.pty?.close();
+    await this.line.close();
   }
 
   private isOffline(): boolean {
@@ -116,55 +87,28 @@ export class VirtualStarPrinter {
     const before = encodeStarAsb(this.status()).join();
     apply();
     if (encodeStarAsb(this.status()).join() !== before) {
-      this.stats.asbSent++;
-      this.write(encodeStarAsb(this.status()), true);
+      this.counts.asbSent++;
+      this.line.reply(encodeStarAsb(this.status()));
     }
   }
 
-  private onData(chunk: Buffer): void {
+  protected onData(chunk: Buffer): void {
     const joined = Uint8Array.from([...this.inBuf, ...chunk]);
     let i = 0;
     while (i < joined.length) {
       if (joined[i] !== 0x1b) { i++; continue; } // print data
       if (joined.length - i < 3) break;
       if (joined[i + 1] === 0x06 && joined[i + 2] === 0x01) {
-        this.stats.commandsReceived++;
-        this.reply(encodeStarAsb(this.status()));
+        this.counts.commandsReceived++;
+        this.line.reply(encodeStarAsb(this.status()));
         i += 3;
       } else if (joined[i + 1] === 0x23 && joined[i + 2] === 0x2a) {
         if (joined.length - i < 5) break;
-        this.stats.commandsReceived++;
-        this.reply(Uint8Array.from([...Buffer.from(this.opts.version ?? 'TSP143 Ver3.2', 'latin1'), 0x0a, 0x00]));
+        this.counts.commandsReceived++;
+        this.line.reply(Uint8Array.from([...Buffer.from(this.opts.version ?? 'TSP143 Ver3.2', 'latin1'), 0x0a, 0x00]));
         i += 5;
       } else i += 2;
     }
     this.inBuf = joined.slice(i);
-  }
-
-  private reply(bytes: Uint8Array): void {
-    if (this.silent) {
-      this.stats.repliesDropped++;
-      return;
-    }
-    this.write(bytes, true);
-  }
-
-  private write(bytes: Uint8Array, isReply: boolean): void {
-    let out = bytes;
-    if (isReply) {
-      if (this.midFrameCuts > 0 && bytes.length > 1) {
-        this.midFrameCuts--;
-        out = bytes.slice(0, Math.ceil(bytes.length / 2));
-      }
-      if (this.garbagePrefix) out = Uint8Array.from([...this.garbagePrefix, ...out]);
-      this.stats.repliesSent++;
-    }
-    const delay = isReply ? this.replyDelayMs : 0;
-    this.out = this.out.then(async () => {
-      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-      const port = this.port;
-      if (this.closed || !port?.isOpen) return;
-      await new Promise<void>((r) => port.write(Buffer.from(out), () => port.drain(() => r())));
-    });
   }
 }

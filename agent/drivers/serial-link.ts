@@ -37,6 +37,14 @@ export class SerialTimeoutError extends Error {
   }
 }
 
+/**
+ * For `.catch` on the request that proves a peripheral is there: its timeout becomes
+ * "`what`: …" (the reason the peripheral is reported absent); other errors pass unchanged.
+ */
+export const unansweredAs = (what: string) => (err: unknown): never => {
+  throw err instanceof SerialTimeoutError ? new Error(`${what}: ${err.message}`) : err;
+};
+
 export type SerialRequestLinkOptions<F, E = never> = {
   path: string;
   baudRate: number;

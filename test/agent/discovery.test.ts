@@ -1,17 +1,24 @@
 // Discovery against a fake sysfs tree (USB-serial, CDC-ACM, a PnP UART, 8250 placeholders, a
 // virtual console) and a fake USB bus: ports and devices found, matched to profiles, explicit
-// config wins; and on this real machine (no /sys/bus/usb, no udevadm) it finds what is there
-// without crashing.
+// config wins; on this real machine (no /sys/bus/usb, no udevadm) it finds what is there
+// without crashing; and the agent logs what it found at start and, with `discovery.autoAdd`,
+// polls a matched port (a virtual Star printer behind the fake tree's ttyACM0).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import pino from 'pino';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { discoverPeripherals, listSerialPorts } from '../../agent/discovery.js';
+import { configForDiscovered, discoverPeripherals, discoveredId, listSerialPorts } from '../../agent/discovery.js';
+import type { PeripheralConfig } from '../../agent/config.js';
+import { starSerialConfigSchema } from '../../agent/drivers/star/index.js';
 import { FakeUsb, FakeUsbPrinterDevice, deviceIdFixtures } from '../../sim/usb-printer-fake.js';
 import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware-profiles/loader.js';
 import { agentConfigSchema } from '../../agent/config.js';
-import { tempDir } from '../helpers/net.js';
+import { tempDir, waitFor } from '../helpers/net.js';
+import { PtyPair } from '../helpers/pty.js';
+import { startAgent } from '../../agent/index.js';
+import { VirtualStarPrinter } from '../../sim/star-printer.js';
+import { TestBroker, FakeCollector, agentConfig, captureLog, silent } from './support.js';
 
 const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
 
@@ -120,6 +127,104 @@ test('this machine (no /sys/bus/usb, no udevadm): discovery runs and reports "no
   const r = await discoverPeripherals({ profiles });
   assert.ok(Array.isArray(r.peripherals));
   assert.ok(r.notes.some((n) => /USB/.test(n)), r.notes.join('; '));
+});
+
+/** The fake tree's ports as device nodes: `ttyACM0` leads to a virtual Star printer's PTY. */
+async function starBehindTtyACM0(root: string) {
+  const sys = fakeSysfs(root);
+  const dev = join(root, 'dev');
+  mkdirSync(dev);
+  const pty = await PtyPair.create();
+  symlinkSync(pty.hostPath, join(dev, 'ttyACM0'));
+  const printer = await VirtualStarPrinter.start({ path: pty.devicePath });
+  return {
+    where: { sysRoot: sys, devRoot: dev, usb: new FakeUsb([]), profiles },
+    async close() {
+      await printer.close();
+      await pty.close();
+    },
+  };
+}
+
+test('agent start: discovered ports are logged, and not polled without autoAdd', async () => {
+  const tmp = tempDir('fleetcare-sysfs-');
+  const rig = await starBehindTtyACM0(tmp.path);
+  const broker = await TestBroker.create();
+  const cap = captureLog();
+  const agent = await startAgent(agentConfig({ dataDir: join(tmp.path, 'data'), brokerUrl: broker.url }), { log: cap.log, discovery: rig.where });
+  try {
+    const line = cap.lines.find((l) => l.msg === 'discovered peripherals');
+    assert.ok(line, 'discovery logged at start');
+    const acm = line.peripherals.find((p: any) => p.port === `serial:${join(tmp.path, 'dev', 'ttyACM0')}`);
+    assert.equal({ source: acm.source, profile: acm.profile, driver: acm.driver }, { source: 'serial', profile: 'star-tsp143', driver: 'star-serial' });
+    assert.equal(agent.stats().peripherals.map((p) => p.id), ['host']);
+  } finally {
+    await agent.close();
+    await broker.stop();
+    await rig.close();
+    tmp.remove();
+  }
+});
+
+test('agent start with discovery.autoAdd: the matched port is polled with the driver its profile names', async () => {
+  const tmp = tempDir('fleetcare-sysfs-');
+  const rig = await starBehindTtyACM0(tmp.path);
+  const broker = await TestBroker.create();
+  const collector = await FakeCollector.connect(broker.url);
+  const config = agentConfig({
+    dataDir: join(tmp.path, 'data'),
+    brokerUrl: broker.url,
+    discovery: { autoAdd: true },
+  });
+  const agent = await startAgent(config, { log: silent(), discovery: rig.where });
+  try {
+    const star = await waitFor('discovered printer polled', () => agent.stats().peripherals.find((p) => p.id === 'auto-ttyACM0' && p.polls >= 2 && p.state === 'present'), 10_000);
+    assert.equal(star.faults, []);
+    assert.equal(agent.stats().peripherals.map((p) => p.id).sort(), ['auto-ttyACM0', 'host']);
+    const inv = await waitFor('inventory with the printer identified', () => collector.on('inventory').map((r) => r.msg.peripherals.find((p: any) => p.id === 'auto-ttyACM0' && p.profile)).find(Boolean), 10_000);
+    assert.equal({ profile: inv.profile, model: inv.model }, { profile: 'star-tsp143', model: 'TSP143' });
+  } finally {
+    await agent.close();
+    await collector.close();
+    await broker.stop();
+    await rig.close();
+    tmp.remove();
+  }
+});
+
+test('autoAdd configs: matched devices get their profile\'s driver; unmatched and configured ones none', async () => {
+  const tmp = tempDir('fleetcare-sysfs-');
+  try {
+    const sys = fakeSysfs(tmp.path);
+    const tmM30 = new FakeUsbPrinterDevice({ vendorId: 0x04b8, productId: 0x0202, manufacturerName: 'EPSON', productName: 'TM-m30', deviceId: deviceIdFixtures.epsonTmM30 });
+    const found = async (configured: PeripheralConfig[]) => {
+      const r = await discoverPeripherals({ sysRoot: sys, devRoot: '/dev', usb: new FakeUsb([tmM30]), profiles, configured });
+      return Object.fromEntries(r.peripherals.map((p) => [p.port, p]));
+    };
+    const free = await found([]);
+    const taken = new Set(['host']);
+    assert.equal(configForDiscovered(free['serial:/dev/ttyACM0'], discoveredId(free['serial:/dev/ttyACM0'], taken)), {
+      ok: true,
+      config: starSerialConfigSchema.parse({ id: 'auto-ttyACM0', driver: 'star-serial', path: '/dev/ttyACM0' }),
+    });
+    const usb = configForDiscovered(free['usb:04b8:0202'], discoveredId(free['usb:04b8:0202'], taken));
+    assert.ok(usb.ok && usb.config.driver === 'usb-printer' && usb.config.id === 'auto-usb-04b8-0202' && usb.config.vid === '04b8' && usb.config.pid === '0202');
+    assert.equal(configForDiscovered(free['serial:/dev/ttyUSB0'], 'x'), { ok: false, reason: 'no firmware profile matched' });
+    assert.is(discoveredId(free['serial:/dev/ttyACM0'], new Set(['auto-ttyACM0'])), 'auto-ttyACM0-2');
+    // Explicit config wins: the same port configured by hand is not added again.
+    const covered = await found([starSerialConfigSchema.parse({ id: 'star0', driver: 'star-serial', path: '/dev/ttyACM0' })]);
+    assert.equal(configForDiscovered(covered['serial:/dev/ttyACM0'], 'x'), { ok: false, reason: 'configured as star0' });
+  } finally {
+    tmp.remove();
+  }
+});
+
+test('discovery: false turns it off; the agent config defaults to on without autoAdd', () => {
+  const base = { device: { id: 'pos-1', token: 't' }, broker: { url: 'mqtt://127.0.0.1:1883' }, dataDir: '/tmp/x' };
+  assert.equal(agentConfigSchema.parse(base).discovery, { enabled: true, autoAdd: false });
+  assert.equal(agentConfigSchema.parse({ ...base, discovery: false }).discovery, { enabled: false, autoAdd: false });
+  assert.equal(agentConfigSchema.parse({ ...base, discovery: { autoAdd: true } }).discovery, { enabled: true, autoAdd: true });
+  assert.not.ok(agentConfigSchema.safeParse({ ...base, discovery: { autoadd: true } }).success, 'typos are refused');
 });
 
 test.run();

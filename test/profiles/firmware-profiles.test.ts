@@ -107,6 +107,20 @@ test('a profile with a wrong field is refused naming the file and the field', ()
   assert.match(refusal(() => undefined, 'epson-tm-t90.json', '{ "id": ').message, /invalid JSON/);
 });
 
+test('rated life a driver cannot measure validates only when marked measuredBy "not-read"', () => {
+  const star = readFileSync(join(dir, 'star-tsp143.json'), 'utf8');
+  const starFile = 'star-tsp143.json';
+  assert.ok(byId('star-tsp143').ratedLife.every((r) => r.measuredBy === 'not-read'), 'Star mode reads no counter');
+  assert.ok(byId('epson-tm-t90').ratedLife.every((r) => r.measuredBy === 'counter'), 'the default');
+  const unmarked = JSON.parse(star);
+  delete unmarked.ratedLife[0].measuredBy;
+  const e1 = refusal(() => undefined, starFile, JSON.stringify(unmarked));
+  assert.is(e1.field, 'ratedLife.0.metric');
+  assert.match(e1.message, /reads no counter "linesFed".*not-read/);
+  // The opposite claim is refused too: the ESC/POS driver does read autocutterCuts.
+  assert.is(refusal((p) => (p.ratedLife.find((r: any) => r.metric === 'autocutterCuts').measuredBy = 'not-read')).field.replace(/\d+/, 'N'), 'ratedLife.N.measuredBy');
+});
+
 test('duplicate ids across files are refused', () => {
   const tmp = tempDir('fleetcare-profiles-');
   try {

@@ -5,11 +5,12 @@
 // it sees on the line (sentinels, LRC), counted separately. Card data is classified in memory and
 // dropped (or forwarded unchanged to the POS software's relay port); it is never stored or logged.
 import { SerialPort } from 'serialport';
-import type { DriverContext, PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
 import type { Health } from '../../../protocol/index.js';
-import { defaultFirmwareProfilesDir, loadFirmwareProfiles, matchProfile } from '../../../firmware-profiles/loader.js';
+import { matchProfile } from '../../../firmware-profiles/loader.js';
+import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
-import { SerialRequestLink, SerialTimeoutError, type SerialLinkStats } from '../serial-link.js';
+import { SerialRequestLink, unansweredAs, type SerialLinkStats } from '../serial-link.js';
 import {
   classifySwipe,
   countSwipe,
@@ -43,7 +44,7 @@ const DEFAULTS = { errorRateWarning: 0.15, errorRateMinSamples: 20 };
 /** What the agent itself saw on the line (independent of the reader's own statistics). */
 export type ObservedSwipes = MsrStatistics;
 
-export type MsrDriverContext = DriverContext & { profiles?: readonly FirmwareProfile[] };
+export type MsrDriverContext = ProfiledDriverContext;
 
 export type MsrSerialDriver = PeripheralDriver & {
   readonly profile: FirmwareProfile | null;
@@ -71,23 +72,13 @@ export function createMsrSerialDriver(configInput: MsrSerialConfigInput, ctx: Ms
   };
   const link = new SerialRequestLink<MsrFrame>({ path: config.path, baudRate: config.baudRate, log, split: splitMsrStream, onUnsolicited: onSwipe });
   const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(1000, Math.max(20, Math.floor(config.timeoutMs / 2)));
-  let profiles: readonly FirmwareProfile[] | null = ctx.profiles ?? null;
   let profile: FirmwareProfile | null = null;
   let identity: PeripheralIdentity | null = null;
   let commErrorsSeen = 0;
   /** (swipes, failed) at earlier polls, oldest first: the rate spans at least `rateWindow` swipes. */
   let history: Array<{ swipes: number; failed: number }> = [];
 
-  const getProfiles = (): readonly FirmwareProfile[] => {
-    if (profiles) return profiles;
-    try {
-      profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'firmware profiles not loaded; running without them');
-      profiles = [];
-    }
-    return profiles;
-  };
+  const getProfiles = lazyProfiles(ctx.profiles, log);
 
   async function ask(prefix: 'I' | 'S', cmd: Uint8Array, what: string, signal: AbortSignal, latencies: number[]): Promise<string> {
     const accept = (f: MsrFrame) => f.type === 'nak' || (f.type === 'frame' && f.payload[0] === prefix);
@@ -107,33 +98,14 @@ export function createMsrSerialDriver(configInput: MsrSerialConfigInput, ctx: Ms
       link.stats.commErrors++;
       throw new Error(`identity reply: ${d.error}`);
     }
-    const all = getProfiles();
-    if (config.profile) {
-      profile = all.find((p) => p.id === config.profile) ?? null;
-      if (!profile) throw new Error(`configured profile "${config.profile}" not found among ${all.length} firmware profiles`);
-    } else profile = matchProfile({ driver: config.driver, modelName: d.value.model, maker: d.value.manufacturer }, all)?.profile ?? null;
-    const id: PeripheralIdentity = { port: `serial:${config.path}` };
-    const vendor = d.value.manufacturer ?? profile?.vendor;
-    const model = d.value.model ?? profile?.model;
-    if (vendor) id.vendor = vendor;
-    if (model) id.model = model;
-    if (d.value.serial) id.serial = d.value.serial;
-    if (d.value.firmware) id.firmware = d.value.firmware;
-    if (profile) id.profile = profile.id;
+    profile = resolveProfile(getProfiles(), config.profile, (all) => matchProfile({ driver: config.driver, modelName: d.value.model, maker: d.value.manufacturer }, all)?.profile ?? null);
+    const id = identityOf(`serial:${config.path}`, { vendor: d.value.manufacturer, model: d.value.model, serial: d.value.serial, firmware: d.value.firmware }, profile);
     identity = id;
     log.info(id, profile ? 'card reader identified' : 'card reader has no matching firmware profile');
     return id;
   }
 
-  function healthOf(faults: string[]): Health {
-    let h: Health = 'ok';
-    for (const f of faults) {
-      const level = profile?.faults[f]?.health ?? defaultMsrFaultHealth[f as MsrFaultCode] ?? 'warning';
-      if (level === 'critical') return 'critical';
-      h = 'warning';
-    }
-    return h;
-  }
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultMsrFaultHealth);
 
   async function read(signal: AbortSignal): Promise<PeripheralReading & { statistics: MsrStatistics }> {
     if (!link.isOpen) throw new Error(`${config.path} is not open`);
@@ -211,9 +183,7 @@ export function createMsrSerialDriver(configInput: MsrSerialConfigInput, ctx: Ms
     async open(signal) {
       await link.open(signal);
       try {
-        const id = await identify(signal, []).catch((err) => {
-          throw err instanceof SerialTimeoutError ? new Error(`card reader on ${config.path} does not answer: ${err.message}`) : err;
-        });
+        const id = await identify(signal, []).catch(unansweredAs(`card reader on ${config.path} does not answer`));
         commErrorsSeen = link.stats.commErrors;
         history = [];
         if (config.relay && !relayPort?.isOpen) {
@@ -239,16 +209,13 @@ export function createMsrSerialDriver(configInput: MsrSerialConfigInput, ctx: Ms
       return { identity, statistics: r.statistics, observed: { ...observed }, faults: r.faults, health: r.health, metrics: r.metrics, link: { ...link.stats } };
     },
 
-    async close() {
-      try {
+    close: () =>
+      closeQuietly(log, 'card reader port', async () => {
         const port = relayPort;
         relayPort = null;
         if (port?.isOpen) await new Promise<void>((r) => port.close(() => r()));
         await link.close();
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'closing card reader port failed');
-      }
-    },
+      }),
   };
   return driver;
 }

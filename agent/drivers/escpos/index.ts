@@ -2,12 +2,13 @@
 // with DLE EOT 1..4, identity with GS I, Epson cumulative maintenance counters with GS g 2.
 // What a model supports comes from its firmware profile, never from model-name branches.
 import { z } from 'zod';
-import type { DriverContext, PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
 import type { Health } from '../../../protocol/index.js';
 import { peripheralId } from '../../../protocol/messages.js';
-import { defaultFirmwareProfilesDir, loadFirmwareProfiles, matchProfile } from '../../../firmware-profiles/loader.js';
+import { matchProfile } from '../../../firmware-profiles/loader.js';
+import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
-import { SerialRequestLink, SerialTimeoutError, type SerialLinkStats } from '../serial-link.js';
+import { SerialRequestLink, SerialTimeoutError, unansweredAs, type SerialLinkStats } from '../serial-link.js';
 import {
   assertNoCounterReset,
   decodeAsb,
@@ -65,10 +66,7 @@ export const escposSerialConfigSchema = z
 export type EscposSerialConfig = z.infer<typeof escposSerialConfigSchema>;
 export type EscposSerialConfigInput = z.input<typeof escposSerialConfigSchema>;
 
-export type EscposDriverContext = DriverContext & {
-  /** Firmware profiles to match; loaded from firmware-profiles/models when not given. */
-  profiles?: readonly FirmwareProfile[];
-};
+export type EscposDriverContext = ProfiledDriverContext;
 
 /** Edge health of each fault when the profile does not say otherwise. */
 export const defaultFaultHealth: Record<EscposFaultCode, Exclude<Health, 'ok'>> = {
@@ -139,7 +137,6 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
   });
   const linkStats = (): EscposLinkStats => ({ ...link.stats, ...received });
   const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(1000, Math.max(20, Math.floor(config.timeoutMs / 2)));
-  let profiles: readonly FirmwareProfile[] | null = ctx.profiles ?? null;
   let profile: FirmwareProfile | null = null;
   let identity: PeripheralIdentity | null = null;
   let identified = false;
@@ -147,16 +144,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
   /** GS I information-B ids this printer's firmware does not answer. */
   const unansweredInfo = new Set<number>();
 
-  const getProfiles = (): readonly FirmwareProfile[] => {
-    if (profiles) return profiles;
-    try {
-      profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'firmware profiles not loaded; running without them');
-      profiles = [];
-    }
-    return profiles;
-  };
+  const getProfiles = lazyProfiles(ctx.profiles, log);
 
   const ask = (cmd: Uint8Array, expect: EscposReplyKind, what: string, signal: AbortSignal, optional = false) => {
     assertNoCounterReset(cmd);
@@ -224,13 +212,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
   }
 
   function profileFor(raw: RawIdentity): FirmwareProfile | null {
-    const all = getProfiles();
-    if (config.profile) {
-      const forced = all.find((p) => p.id === config.profile);
-      if (!forced) throw new Error(`configured profile "${config.profile}" not found among ${all.length} firmware profiles`);
-      return forced;
-    }
-    return matchProfile({ driver: config.driver, gsIModelId: raw.modelId, modelName: raw.modelName, maker: raw.maker }, all)?.profile ?? null;
+    return resolveProfile(getProfiles(), config.profile, (all) => matchProfile({ driver: config.driver, gsIModelId: raw.modelId, modelName: raw.modelName, maker: raw.maker }, all)?.profile ?? null);
   }
 
   async function identify(signal: AbortSignal): Promise<PeripheralIdentity> {
@@ -248,15 +230,8 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
     }
     identified = complete && raw.modelId !== undefined;
     profile = profileFor(raw);
-    const id: PeripheralIdentity = { port: `serial:${config.path}` };
-    const vendor = raw.maker ?? profile?.vendor;
-    const model = raw.modelName ?? profile?.model;
     const firmware = raw.firmware ?? (raw.romVersion !== undefined ? `rom-0x${raw.romVersion.toString(16).padStart(2, '0')}` : undefined);
-    if (vendor) id.vendor = vendor;
-    if (model) id.model = model;
-    if (raw.serial) id.serial = raw.serial;
-    if (firmware) id.firmware = firmware;
-    if (profile) id.profile = profile.id;
+    const id = identityOf(`serial:${config.path}`, { vendor: raw.maker, model: raw.modelName, serial: raw.serial, firmware }, profile);
     identity = id;
     log.info({ ...id, modelId: raw.modelId, identified }, profile ? 'printer identified' : 'printer has no matching firmware profile');
     return id;
@@ -288,15 +263,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
     return counters;
   }
 
-  function healthOf(faults: string[]): Health {
-    let h: Health = 'ok';
-    for (const f of faults) {
-      const level = profile?.faults[f]?.health ?? defaultFaultHealth[f as EscposFaultCode] ?? 'warning';
-      if (level === 'critical') return 'critical';
-      h = 'warning';
-    }
-    return h;
-  }
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultFaultHealth);
 
   const metricsOf = (latencies: number[]) => ({
     replyLatencyMs: latencies.length ? latencies.reduce((a, b) => a + b, 0) / latencies.length : 0,
@@ -318,9 +285,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
     async open(signal) {
       await link.open(signal);
       try {
-        await ask(dleEot(1), 'realtime-status', 'DLE EOT 1', signal).catch((err) => {
-          throw err instanceof SerialTimeoutError ? new Error(`printer on ${config.path} does not answer DLE EOT 1: ${err.message}`) : err;
-        });
+        await ask(dleEot(1), 'realtime-status', 'DLE EOT 1', signal).catch(unansweredAs(`printer on ${config.path} does not answer DLE EOT 1`));
         return await identify(signal);
       } catch (err) {
         await link.close();
@@ -350,13 +315,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
       return { identity: id, status, faults, health: healthOf(faults), counters, metrics: metricsOf(latencies), link: linkStats(), lastAsb };
     },
 
-    async close() {
-      try {
-        await link.close();
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'closing serial port failed');
-      }
-    },
+    close: () => closeQuietly(log, 'serial port', () => link.close()),
   };
   return driver;
 }

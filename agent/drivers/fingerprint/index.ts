@@ -3,11 +3,12 @@
 // Poll: TempleteNum against capacity, ReadSysPara, CheckSensor (where listed), link health, and —
 // when the POS software reaches the module through the agent's relay (relay.ts) — capture rates
 // from the confirmation codes of real use. What a model supports comes from its firmware profile.
-import type { DriverContext, PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
 import type { Health } from '../../../protocol/index.js';
-import { defaultFirmwareProfilesDir, loadFirmwareProfiles, matchProfile } from '../../../firmware-profiles/loader.js';
+import { matchProfile } from '../../../firmware-profiles/loader.js';
+import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
-import { SerialRequestLink, SerialTimeoutError, type SerialLinkStats } from '../serial-link.js';
+import { SerialRequestLink, SerialTimeoutError, unansweredAs, type SerialLinkStats } from '../serial-link.js';
 import {
   commands,
   confirmationName,
@@ -55,7 +56,7 @@ export const defaultFingerprintFaultHealth: Record<FingerprintFaultCode, Exclude
 /** Used when the profile gives no thresholds of its own. */
 const DEFAULTS = { storeNearFullFraction: 0.9, errorRateWarning: 0.2, errorRateMinSamples: 20 };
 
-export type FingerprintDriverContext = DriverContext & { profiles?: readonly FirmwareProfile[] };
+export type FingerprintDriverContext = ProfiledDriverContext;
 
 export type FingerprintSerialDriver = PeripheralDriver & {
   readonly profile: FirmwareProfile | null;
@@ -77,7 +78,6 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
     onUnsolicited: (f) => relay?.fromModule(f),
   });
   const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(1000, Math.max(20, Math.floor(config.timeoutMs / 3)));
-  let profiles: readonly FirmwareProfile[] | null = ctx.profiles ?? null;
   let profile: FirmwareProfile | null = null;
   let identity: PeripheralIdentity | null = null;
   let sys: SystemParameters | null = null;
@@ -85,16 +85,7 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
   /** commErrors at the end of the previous poll: a poll that added any raises comm-error. */
   let commErrorsSeen = 0;
 
-  const getProfiles = (): readonly FirmwareProfile[] => {
-    if (profiles) return profiles;
-    try {
-      profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'firmware profiles not loaded; running without them');
-      profiles = [];
-    }
-    return profiles;
-  };
+  const getProfiles = lazyProfiles(ctx.profiles, log);
   const supports = (cmd: string) => !!profile?.capabilities.commands?.includes(cmd);
 
   /** Sends a command and returns its ack; a reply that is not an ack from our address is a comm error. */
@@ -128,13 +119,7 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
   }
 
   function profileFor(info: ProductInfo | null): FirmwareProfile | null {
-    const all = getProfiles();
-    if (config.profile) {
-      const forced = all.find((p) => p.id === config.profile);
-      if (!forced) throw new Error(`configured profile "${config.profile}" not found among ${all.length} firmware profiles`);
-      return forced;
-    }
-    return matchProfile({ driver: config.driver, modelName: info?.moduleModel }, all)?.profile ?? null;
+    return resolveProfile(getProfiles(), config.profile, (all) => matchProfile({ driver: config.driver, modelName: info?.moduleModel }, all)?.profile ?? null);
   }
 
   async function identify(signal: AbortSignal, latencies: number[]): Promise<PeripheralIdentity> {
@@ -154,14 +139,15 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
       }
     }
     profile = forced ?? profileFor(info);
-    const id: PeripheralIdentity = { port: `serial:${config.path}` };
-    const vendor = profile?.vendor;
-    const model = info?.moduleModel || profile?.model;
-    if (vendor) id.vendor = vendor;
-    if (model) id.model = model;
-    if (info?.serial) id.serial = [info.batch, info.serial].filter(Boolean).join('-');
-    if (info) id.firmware = `hw ${info.hardwareVersion}${info.sensorModel ? ` sensor ${info.sensorModel}` : ''}`;
-    if (profile) id.profile = profile.id;
+    const id = identityOf(
+      `serial:${config.path}`,
+      {
+        model: info?.moduleModel,
+        serial: info?.serial ? [info.batch, info.serial].filter(Boolean).join('-') : undefined,
+        firmware: info ? `hw ${info.hardwareVersion}${info.sensorModel ? ` sensor ${info.sensorModel}` : ''}` : undefined,
+      },
+      profile,
+    );
     identity = id;
     log.info({ ...id, capacity: sys?.capacity }, profile ? 'fingerprint module identified' : 'fingerprint module has no matching firmware profile');
     return id;
@@ -176,15 +162,7 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
     };
   }
 
-  function healthOf(faults: string[]): Health {
-    let h: Health = 'ok';
-    for (const f of faults) {
-      const level = profile?.faults[f]?.health ?? defaultFingerprintFaultHealth[f as FingerprintFaultCode] ?? 'warning';
-      if (level === 'critical') return 'critical';
-      h = 'warning';
-    }
-    return h;
-  }
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultFingerprintFaultHealth);
 
   async function read(signal: AbortSignal): Promise<PeripheralReading & { sensorOk: boolean | null; templates: number | null }> {
     if (!link.isOpen) throw new Error(`${config.path} is not open`);
@@ -269,9 +247,7 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
             if (!(err instanceof SerialTimeoutError)) throw err;
           });
         }
-        const pw = await ask(commands.vfyPwd(config.password, config.address), 'VfyPwd', signal, latencies).catch((err) => {
-          throw err instanceof SerialTimeoutError ? new Error(`fingerprint module on ${config.path} does not answer VfyPwd: ${err.message}`) : err;
-        });
+        const pw = await ask(commands.vfyPwd(config.password, config.address), 'VfyPwd', signal, latencies).catch(unansweredAs(`fingerprint module on ${config.path} does not answer VfyPwd`));
         passwordRefused = pw.code === 0x13;
         if (passwordRefused) log.warn('module refused the configured password');
         else sys = await readSystemParameters(signal, latencies);
@@ -306,14 +282,11 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
       return { identity, systemParameters: sys, sensorOk: r.sensorOk, templates: r.templates, faults: r.faults, health: r.health, metrics: r.metrics, counters: r.counters, relay: relay ? { ...relay.stats } : null };
     },
 
-    async close() {
-      try {
+    close: () =>
+      closeQuietly(log, 'fingerprint module port', async () => {
         await relay?.close();
         await link.close();
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'closing fingerprint module port failed');
-      }
-    },
+      }),
   };
   return driver;
 }

@@ -2,12 +2,13 @@
 // Back frame (`ESC ACK SOH` asks for one), identity from the version reply. A separate driver
 // from ESC/POS (different bytes, different bits); profiles say which models use it.
 import { z } from 'zod';
-import type { DriverContext, PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
 import type { Health } from '../../../protocol/index.js';
 import { peripheralId } from '../../../protocol/messages.js';
-import { defaultFirmwareProfilesDir, loadFirmwareProfiles, matchProfile } from '../../../firmware-profiles/loader.js';
+import { matchProfile } from '../../../firmware-profiles/loader.js';
+import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
-import { SerialRequestLink, SerialTimeoutError, type SerialLinkStats } from '../serial-link.js';
+import { SerialRequestLink, SerialTimeoutError, unansweredAs, type SerialLinkStats } from '../serial-link.js';
 import {
   STAR_STATUS_REQUEST,
   STAR_VERSION_REQUEST,
@@ -60,7 +61,7 @@ export type StarSerialDriver = PeripheralDriver & {
   stats(): SerialLinkStats;
 };
 
-export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: DriverContext & { profiles?: readonly FirmwareProfile[] }): StarSerialDriver {
+export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: ProfiledDriverContext): StarSerialDriver {
   const config = starSerialConfigSchema.parse(configInput);
   const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
   const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(1000, Math.max(20, Math.floor(config.timeoutMs / 2)));
@@ -82,20 +83,10 @@ export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: 
       }
     },
   });
-  let profiles: readonly FirmwareProfile[] | null = ctx.profiles ?? null;
   let profile: FirmwareProfile | null = null;
   let identity: PeripheralIdentity | null = null;
 
-  const getProfiles = (): readonly FirmwareProfile[] => {
-    if (profiles) return profiles;
-    try {
-      profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'firmware profiles not loaded; running without them');
-      profiles = [];
-    }
-    return profiles;
-  };
+  const getProfiles = lazyProfiles(ctx.profiles, log);
 
   async function readStatus(signal: AbortSignal): Promise<{ status: StarStatus; latencyMs: number }> {
     const r = await link.request(STAR_STATUS_REQUEST, (f) => f.type === 'asb', 'ESC ACK SOH', replyTimeoutMs, signal);
@@ -134,31 +125,14 @@ export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: 
       if (!(err instanceof SerialTimeoutError)) throw err;
       log.debug('version request not answered');
     }
-    const all = getProfiles();
-    if (config.profile) {
-      profile = all.find((p) => p.id === config.profile) ?? null;
-      if (!profile) throw new Error(`configured profile "${config.profile}" not found among ${all.length} firmware profiles`);
-    } else profile = matchProfile({ driver: config.driver, modelName: model }, all)?.profile ?? null;
-    const id: PeripheralIdentity = { port: `serial:${config.path}` };
-    const vendor = profile?.vendor;
-    if (vendor) id.vendor = vendor;
-    if (model ?? profile?.model) id.model = model ?? profile?.model;
-    if (firmware) id.firmware = firmware;
-    if (profile) id.profile = profile.id;
+    profile = resolveProfile(getProfiles(), config.profile, (all) => matchProfile({ driver: config.driver, modelName: model }, all)?.profile ?? null);
+    const id = identityOf(`serial:${config.path}`, { model, firmware }, profile);
     identity = id;
     log.info(id, profile ? 'Star printer identified' : 'Star printer has no matching firmware profile');
     return id;
   }
 
-  function healthOf(faults: string[]): Health {
-    let h: Health = 'ok';
-    for (const f of faults) {
-      const level = profile?.faults[f]?.health ?? defaultStarFaultHealth[f as StarFaultCode] ?? 'warning';
-      if (level === 'critical') return 'critical';
-      h = 'warning';
-    }
-    return h;
-  }
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultStarFaultHealth);
 
   return {
     id: config.id,
@@ -177,9 +151,7 @@ export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: 
     async open(signal) {
       await link.open(signal);
       try {
-        await readStatus(signal).catch((err) => {
-          throw err instanceof SerialTimeoutError ? new Error(`Star printer on ${config.path} does not answer ESC ACK SOH: ${err.message}`) : err;
-        });
+        await readStatus(signal).catch(unansweredAs(`Star printer on ${config.path} does not answer ESC ACK SOH`));
         return await identify(signal);
       } catch (err) {
         await link.close();
@@ -202,12 +174,6 @@ export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: 
       return { identity: id, status, faults, health: healthOf(faults), link: { ...link.stats } };
     },
 
-    async close() {
-      try {
-        await link.close();
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'closing serial port failed');
-      }
-    },
+    close: () => closeQuietly(log, 'serial port', () => link.close()),
   };
 }

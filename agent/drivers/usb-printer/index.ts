@@ -3,9 +3,10 @@
 // profile says the model answers it — ESC/POS real-time status (DLE EOT 1..4) over the bulk
 // endpoints, decoded by the ESC/POS parser. The kernel's usblp driver is detached only while we
 // hold the interface and re-attached on close, so the print spooler keeps working.
-import type { DriverContext, PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
 import type { Health } from '../../../protocol/index.js';
-import { defaultFirmwareProfilesDir, loadFirmwareProfiles, matchProfile } from '../../../firmware-profiles/loader.js';
+import { matchProfile } from '../../../firmware-profiles/loader.js';
+import { healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import { dleEot, escposRealtimeStatus, faultsFromStatus, type FullStatus, type RealtimeStatusRequest } from '../escpos/parse.js';
 import { hex4, listUsbDevices, usbErrorKind, type UsbApi, type UsbDeviceLike, type UsbInResult, type UsbInterfaceLike } from './bus.js';
@@ -16,8 +17,7 @@ export * from './parse.js';
 export * from './config.js';
 export { listUsbDevices, usbErrorKind, type UsbApi, type UsbDeviceLike } from './bus.js';
 
-export type UsbPrinterDriverContext = DriverContext & {
-  profiles?: readonly FirmwareProfile[];
+export type UsbPrinterDriverContext = ProfiledDriverContext & {
   /** WebUSB-style API; the real `usb` module when not given. */
   usb?: UsbApi;
   /** sysfs root (default `/sys`), to tell "no USB bus" from "printer absent". */
@@ -51,7 +51,6 @@ export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: 
   const pid = parseInt(config.pid, 16);
   const where = `usb:${hex4(vid)}:${hex4(pid)}`;
   const stats: UsbPrinterStats = { commErrors: 0, stalls: 0, disconnects: 0, transfers: 0, kernelDriverDetached: 0, kernelDriverReattached: 0 };
-  let profiles: readonly FirmwareProfile[] | null = ctx.profiles ?? null;
   let profile: FirmwareProfile | null = null;
   let identity: PeripheralIdentity | null = null;
   let deviceId: Ieee1284Id | null = null;
@@ -59,16 +58,7 @@ export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: 
   let iface: UsbInterfaceLike | null = null;
   let detached = false;
 
-  const getProfiles = (): readonly FirmwareProfile[] => {
-    if (profiles) return profiles;
-    try {
-      profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'firmware profiles not loaded; running without them');
-      profiles = [];
-    }
-    return profiles;
-  };
+  const getProfiles = lazyProfiles(ctx.profiles, log);
 
   /** Runs one transfer, turning node-usb's thrown errors and WebUSB's `status` into typed errors. */
   async function transfer<T extends UsbInResult | { bytesWritten: number; status?: string }>(what: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
@@ -191,15 +181,7 @@ export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: 
     return { faults, escpos, portStatus: port.raw };
   }
 
-  function healthOf(faults: string[]): Health {
-    let h: Health = 'ok';
-    for (const f of faults) {
-      const level = profile?.faults[f]?.health ?? defaultHealth[f] ?? 'critical';
-      if (level === 'critical') return 'critical';
-      h = 'warning';
-    }
-    return h;
-  }
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultHealth, 'critical');
 
   const driver: UsbPrinterDriver = {
     id: config.id,
@@ -243,22 +225,11 @@ export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: 
           log.warn({ error: parsed.error }, 'bad IEEE 1284 device id');
         }
         deviceId = parsed.ok ? parsed.value : null;
-        const all = getProfiles();
-        if (config.profile) {
-          profile = all.find((p) => p.id === config.profile) ?? null;
-          if (!profile) throw new Error(`configured profile "${config.profile}" not found among ${all.length} firmware profiles`);
-        } else {
-          const printers = all.filter((p) => p.kind === 'printer');
-          profile = matchProfile({ modelName: deviceId?.model ?? d.productName ?? undefined, maker: deviceId?.manufacturer ?? d.manufacturerName ?? undefined, usb: { vid, pid } }, printers)?.profile ?? null;
-        }
-        const id: PeripheralIdentity = { port: where };
-        const vendor = deviceId?.manufacturer ?? d.manufacturerName ?? profile?.vendor;
-        const model = deviceId?.model ?? d.productName ?? profile?.model;
-        const serial = deviceId?.serial ?? d.serialNumber;
-        if (vendor) id.vendor = vendor;
-        if (model) id.model = model;
-        if (serial) id.serial = serial;
-        if (profile) id.profile = profile.id;
+        const reported = { vendor: deviceId?.manufacturer ?? d.manufacturerName ?? undefined, model: deviceId?.model ?? d.productName ?? undefined, serial: deviceId?.serial ?? d.serialNumber ?? undefined };
+        profile = resolveProfile(getProfiles(), config.profile, (all) =>
+          matchProfile({ modelName: reported.model, maker: reported.vendor, usb: { vid, pid } }, all.filter((p) => p.kind === 'printer'))?.profile ?? null,
+        );
+        const id = identityOf(where, reported, profile);
         identity = id;
         log.info({ ...id, commandSets: deviceId?.commandSets, interface: i.interfaceNumber }, profile ? 'USB printer identified' : 'USB printer has no matching firmware profile');
         return id;

@@ -3,10 +3,11 @@
 // is a real failure — the clock stops logging attendance — so it is a critical fault, raised
 // before it happens as `log-memory-near-full`.
 import { z } from 'zod';
-import type { DriverContext, PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
 import type { Health } from '../../../protocol/index.js';
 import { peripheralId } from '../../../protocol/messages.js';
-import { defaultFirmwareProfilesDir, loadFirmwareProfiles, matchProfile } from '../../../firmware-profiles/loader.js';
+import { matchProfile } from '../../../firmware-profiles/loader.js';
+import { healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import {
   decodeFreeSizes,
@@ -46,7 +47,7 @@ export const zkClockConfigSchema = z
 export type ZkClockConfig = z.infer<typeof zkClockConfigSchema>;
 export type ZkClockConfigInput = z.input<typeof zkClockConfigSchema>;
 
-export type ZkClockDriverContext = DriverContext & { profiles?: readonly FirmwareProfile[] };
+export type ZkClockDriverContext = ProfiledDriverContext;
 
 export const defaultZkFaultHealth: Record<ZkFaultCode, Exclude<Health, 'ok'>> = {
   'log-memory-full': 'critical',
@@ -75,7 +76,6 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
   const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
   const link = new ZkLink(config.host, config.port, log);
   const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(2000, Math.max(20, Math.floor(config.timeoutMs / 3)));
-  let profiles: readonly FirmwareProfile[] | null = ctx.profiles ?? null;
   let profile: FirmwareProfile | null = null;
   let identity: PeripheralIdentity | null = null;
   let lastFreeSizes: ZkFreeSizes | null = null;
@@ -86,16 +86,7 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
    */
   let punches = 0;
 
-  const getProfiles = (): readonly FirmwareProfile[] => {
-    if (profiles) return profiles;
-    try {
-      profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'firmware profiles not loaded; running without them');
-      profiles = [];
-    }
-    return profiles;
-  };
+  const getProfiles = lazyProfiles(ctx.profiles, log);
 
   async function command(cmd: number, data: Uint8Array, what: string, signal: AbortSignal, latencies: number[]) {
     const r = await link.request(cmd, data, what, replyTimeoutMs, signal);
@@ -142,16 +133,10 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
   }
 
   function profileFor(deviceName: string | undefined, platform: string | undefined): FirmwareProfile | null {
-    const all = getProfiles();
-    if (config.profile) {
-      const forced = all.find((p) => p.id === config.profile);
-      if (!forced) throw new Error(`configured profile "${config.profile}" not found among ${all.length} firmware profiles`);
-      return forced;
-    }
-    return (
-      matchProfile({ driver: config.driver, modelName: deviceName }, all)?.profile ??
-      matchProfile({ driver: config.driver, modelName: platform }, all)?.profile ??
-      null
+    return resolveProfile(
+      getProfiles(),
+      config.profile,
+      (all) => matchProfile({ driver: config.driver, modelName: deviceName }, all)?.profile ?? matchProfile({ driver: config.driver, modelName: platform }, all)?.profile ?? null,
     );
   }
 
@@ -163,28 +148,13 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
     const deviceName = await readOption('deviceName', signal, latencies);
     const fpVersion = await readOption('fingerprintVersion', signal, latencies);
     profile = profileFor(deviceName, platform);
-    const id: PeripheralIdentity = { port: `tcp:${link.where}` };
-    const vendor = profile?.vendor;
-    const model = deviceName ?? profile?.model;
-    if (vendor) id.vendor = vendor;
-    if (model) id.model = model;
-    if (serial) id.serial = serial;
-    if (version?.ok) id.firmware = version.value;
-    if (profile) id.profile = profile.id;
+    const id = identityOf(`tcp:${link.where}`, { model: deviceName, serial, firmware: version?.ok ? version.value : undefined }, profile);
     identity = id;
     log.info({ ...id, platform, fpVersion }, profile ? 'clock identified' : 'clock has no matching firmware profile');
     return id;
   }
 
-  function healthOf(faults: string[]): Health {
-    let h: Health = 'ok';
-    for (const f of faults) {
-      const level = profile?.faults[f]?.health ?? defaultZkFaultHealth[f as ZkFaultCode] ?? 'warning';
-      if (level === 'critical') return 'critical';
-      h = 'warning';
-    }
-    return h;
-  }
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultZkFaultHealth);
 
   function countPunches(s: ZkFreeSizes): void {
     if (lastFreeSizes) punches += s.records >= lastFreeSizes.records ? s.records - lastFreeSizes.records : s.records;

@@ -1,0 +1,83 @@
+// Scaffolding every profile-driven peripheral driver shares: where its firmware profiles come
+// from, which profile a peripheral uses, the identity it reports and the health its faults add
+// up to. The device-specific parts (what to ask, how to match) stay in each driver.
+import type { Logger } from 'pino';
+import type { Health } from '../../protocol/index.js';
+import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../../firmware-profiles/loader.js';
+import type { FirmwareProfile } from '../../firmware-profiles/schema.js';
+import type { DriverContext, PeripheralIdentity } from './driver.js';
+
+export type ProfiledDriverContext = DriverContext & {
+  /** Firmware profiles to match; loaded from firmware-profiles/models when not given. */
+  profiles?: readonly FirmwareProfile[];
+};
+
+/**
+ * The given profiles, else the shipped ones, loaded on first use. A load failure is logged and
+ * leaves the driver without profiles: a peripheral without a profile is still monitored.
+ */
+export function lazyProfiles(given: readonly FirmwareProfile[] | undefined, log: Logger): () => readonly FirmwareProfile[] {
+  let profiles: readonly FirmwareProfile[] | null = given ?? null;
+  return () => {
+    if (profiles) return profiles;
+    try {
+      profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'firmware profiles not loaded; running without them');
+      profiles = [];
+    }
+    return profiles;
+  };
+}
+
+/** The configured profile (an unknown id is a config error), else what `match` finds. */
+export function resolveProfile(all: readonly FirmwareProfile[], configured: string | undefined, match: (all: readonly FirmwareProfile[]) => FirmwareProfile | null): FirmwareProfile | null {
+  if (!configured) return match(all);
+  const forced = all.find((p) => p.id === configured);
+  if (!forced) throw new Error(`configured profile "${configured}" not found among ${all.length} firmware profiles`);
+  return forced;
+}
+
+/** What the device itself reported (empty strings count as not reported). */
+export type ReportedIdentity = { vendor?: string; model?: string; serial?: string; firmware?: string };
+
+/** The identity to publish: what the device reported, vendor and model filled in from the profile. */
+export function identityOf(port: string, reported: ReportedIdentity, profile: FirmwareProfile | null): PeripheralIdentity {
+  const id: PeripheralIdentity = { port };
+  const vendor = reported.vendor || profile?.vendor;
+  const model = reported.model || profile?.model;
+  if (vendor) id.vendor = vendor;
+  if (model) id.model = model;
+  if (reported.serial) id.serial = reported.serial;
+  if (reported.firmware) id.firmware = reported.firmware;
+  if (profile) id.profile = profile.id;
+  return id;
+}
+
+/**
+ * The worst health among active faults: the profile's level for a fault, else the driver's
+ * default, else `unknown` (a fault code the driver emits but neither names).
+ */
+export function healthOfFaults(
+  faults: readonly string[],
+  profile: FirmwareProfile | null,
+  defaults: Readonly<Record<string, Exclude<Health, 'ok'>>>,
+  unknown: Exclude<Health, 'ok'> = 'warning',
+): Health {
+  let h: Health = 'ok';
+  for (const f of faults) {
+    const level = profile?.faults[f]?.health ?? defaults[f] ?? unknown;
+    if (level === 'critical') return 'critical';
+    h = 'warning';
+  }
+  return h;
+}
+
+/** Runs `release` for a driver's close(), which must never reject: a failure is only logged. */
+export async function closeQuietly(log: Logger, what: string, release: () => Promise<void>): Promise<void> {
+  try {
+    await release();
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, `closing ${what} failed`);
+  }
+}
