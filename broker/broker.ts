@@ -14,6 +14,8 @@ import { mayLeaveWill, mayPublish, maySubscribe } from './acl.js';
 import { brokerConfigSchema, type BrokerConfigInput } from './config.js';
 import { LoginThrottle, PublishRateLimit, type RateState } from './limits.js';
 import { installMqTrampoline } from './mq-trampoline.js';
+import { installOutgoingIndex } from './outgoing-index.js';
+import { duplexPair } from './local-link.js';
 import { DeviceRegistry, type Principal } from './registry.js';
 
 export type BrokerStats = {
@@ -42,6 +44,8 @@ export type BrokerHandle = {
   tlsPort?: number;
   wsPort?: number;
   registry: DeviceRegistry;
+  /** A client connection inside this process, over memory instead of loopback TCP. */
+  connectLocal(): Duplex;
   stats(): BrokerStats;
   close(): Promise<void>;
 };
@@ -238,6 +242,8 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
   aedes.on('connectionError', (_client: Client, err: Error) => log.debug({ err: err.message }, 'connection error before CONNECT'));
   (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'broker error'));
   await aedes.listen();
+  // The memory persistence exists once listen() has set it up (no client can connect before).
+  installOutgoingIndex((aedes as unknown as { persistence: unknown }).persistence);
 
   const onConnection = (conn: Duplex, remote: string | undefined, req?: IncomingMessage) => {
     sockets.add(conn);
@@ -270,7 +276,12 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
     const tcp = createNetServer((s) => onConnection(s, undefined));
     servers.push(tcp);
     const port = await listen(tcp, config.port, 'tcp');
-    handle = { port, registry, stats, close };
+    const connectLocal = (): Duplex => {
+      const [serverSide, clientSide] = duplexPair();
+      onConnection(serverSide, 'in-process');
+      return clientSide;
+    };
+    handle = { port, registry, connectLocal, stats, close };
 
     if (config.tlsCertPath && config.tlsKeyPath) {
       const tls = createTlsServer({ cert: readFileSync(config.tlsCertPath), key: readFileSync(config.tlsKeyPath) }, (s) => onConnection(s, undefined));

@@ -57,8 +57,14 @@ export const brokerConfigSchema = z
      * storm of the whole fleet affordable. Stored with each hash, so it can change later.
      */
     scryptCost: z.number().int().min(2).default(4096),
-    /** aedes mqemitter concurrency: in-flight publishes before new ones queue. */
-    concurrency: z.number().int().positive().default(100),
+    /**
+     * aedes mqemitter concurrency: in-flight publishes before new ones queue. Each in-flight
+     * publish holds its slot for a few event-loop turns (setImmediate hops per delivery), and a
+     * turn includes the in-process collector's batch work; with aedes' default of 100 the
+     * emitter capped routing near 5k msg/s with the CPU half idle (docs/benchmarks-ingest.md).
+     * It bounds nothing else: the queue behind it is unbounded either way.
+     */
+    concurrency: z.number().int().positive().default(10_000),
     /** Seconds a client may take to send CONNECT after opening the socket. */
     connectTimeoutMs: z.number().int().positive().default(10_000),
     dataDir: z.string().min(1),

@@ -37,6 +37,15 @@ export function installMqTrampoline(mq: unknown): void {
   }
   if (m.__fleetcareTrampoline) return;
   m.__fleetcareTrampoline = true;
+  // mqemitter's queue is two arrays consumed with shift(): O(queue) each once the array is
+  // large, which made an overload quadratic (40 % of the CPU in `released` at 10k msg/s).
+  // `released` and `emit` only use push, shift and length: a deque gives the same answers.
+  const queues = m as unknown as { _messageQueue: unknown[]; _messageCallbacks: unknown[] };
+  if (!Array.isArray(queues._messageQueue) || !Array.isArray(queues._messageCallbacks)) {
+    throw new Error('mqemitter internals changed: cannot install the queue fix (check the mqemitter version)');
+  }
+  queues._messageQueue = new Deque(queues._messageQueue) as unknown as unknown[];
+  queues._messageCallbacks = new Deque(queues._messageCallbacks) as unknown as unknown[];
 
   let running = false;
   // Flat FIFO of [message, callback] pairs with a read index (no O(n) shift per message).
@@ -73,4 +82,33 @@ export function installMqTrampoline(mq: unknown): void {
     }
     return m;
   };
+}
+
+/** push / shift / length with O(1) shift (an array and a read index, compacted now and then). */
+class Deque<T> {
+  private items: Array<T | undefined>;
+  private head = 0;
+  constructor(initial: T[]) {
+    this.items = initial.slice();
+  }
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  push(x: T): number {
+    this.items.push(x);
+    return this.length;
+  }
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const x = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return x;
+  }
 }

@@ -103,6 +103,54 @@ fleetcare service rotate NAME --role collector|viewer [--data-dir DIR]
       await serviceCommand(positionals, values);
     },
   },
+  tickets: {
+    summary: 'tickets: list | ack | comment | hold | resolve | close',
+    usage: `fleetcare tickets list [--open] [--status S] [--customer C] [--site S] [--device D] [--json]
+fleetcare tickets ack REF [--comment TEXT]        status Replied (first response)
+fleetcare tickets comment REF TEXT
+fleetcare tickets hold REF [--comment TEXT]       status On Hold (pauses the SLA)
+fleetcare tickets resolve REF [--comment TEXT]    status Resolved
+fleetcare tickets close REF [--comment TEXT]      status Closed (TEXT = resolution)
+  -c, --config FILE        server config (its collector.incidents.tickets sinks get the change too)
+  --data-dir DIR           the server's data dir (default ./data)`,
+    options: {
+      config: { type: 'string', short: 'c' },
+      'data-dir': { type: 'string' },
+      status: { type: 'string' },
+      open: { type: 'boolean' },
+      customer: { type: 'string' },
+      site: { type: 'string' },
+      device: { type: 'string' },
+      comment: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    async run(values, positionals) {
+      const { ticketsCommand } = await import('./tickets.js');
+      await ticketsCommand(positionals, values);
+    },
+  },
+  warranty: {
+    summary: 'warranty registry: import FILE | list',
+    usage: `fleetcare warranty import FILE [--format csv|json] [--atomic]
+    serial_no, item_code, kind (device|peripheral), customer, device_id, delivery_date,
+    warranty_expiry_date, amc_expiry_date (YYYY-MM-DD); bad rows are reported by line and
+    skipped (--atomic: any bad row imports nothing)
+fleetcare warranty list [--customer C] [--json]
+  -c, --config FILE        server config
+  --data-dir DIR           the server's data dir (default ./data)`,
+    options: {
+      config: { type: 'string', short: 'c' },
+      'data-dir': { type: 'string' },
+      format: { type: 'string' },
+      atomic: { type: 'boolean' },
+      customer: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    async run(values, positionals) {
+      const { warrantyCommand } = await import('./tickets.js');
+      await warrantyCommand(positionals, values);
+    },
+  },
   sim: {
     summary: 'simulate N devices (agent + virtual printer on a PTY each) against a broker',
     usage: `fleetcare sim --devices N --broker-url URL [--data-dir DIR] [--seed S]

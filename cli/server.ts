@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { startBroker, brokerConfigSchema, type BrokerHandle } from '../broker/index.js';
 import { startCollector, collectorConfigSchema, type CollectorHandle } from '../collector/index.js';
+import { startIncidentService, type IncidentServiceHandle } from '../collector/incident-service.js';
 import { formatZodError } from '../protocol/index.js';
 import { ConfigError } from './errors.js';
 import type { ServerConfig } from './server-config.js';
@@ -15,6 +16,8 @@ export const INTERNAL_COLLECTOR = 'collector-internal';
 export type RunningServer = {
   broker: BrokerHandle | null;
   collector: CollectorHandle | null;
+  /** Detectors, incidents and tickets; null when the collector does not run or `collector.incidents.enabled` is false. */
+  incidents: IncidentServiceHandle | null;
   log: Logger;
   /** The MQTT URL devices should use to reach this server's broker. */
   brokerUrl: string | null;
@@ -32,6 +35,7 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger } = {
   mkdirSync(config.dataDir, { recursive: true });
   let broker: BrokerHandle | null = null;
   let collector: CollectorHandle | null = null;
+  let incidents: IncidentServiceHandle | null = null;
   let brokerUrl: string | null = null;
   try {
     if (config.role !== 'collector') {
@@ -47,8 +51,10 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger } = {
           : config.collector.mqtt;
       const collectorConfig = parsePart(collectorConfigSchema, 'collector', { ...config.collector, mqtt, dataDir: join(config.dataDir, 'collector') });
       collector = await startCollector(collectorConfig, { log: log.child({ component: 'collector' }) });
+      if (collectorConfig.incidents?.enabled !== false) incidents = startIncidentService(collector, collectorConfig.incidents, { log: log.child({ component: 'collector' }) });
     }
   } catch (e) {
+    await incidents?.close().catch(() => {});
     await collector?.close().catch(() => {});
     await broker?.close().catch(() => {});
     throw e;
@@ -57,11 +63,14 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger } = {
   return {
     broker,
     collector,
+    incidents,
     log,
     brokerUrl,
     async close(reason = 'stop') {
       log.info({ reason }, 'fleetcare server stopping');
+      // Collector first: its last records reach the detectors, whose state the final tick saves.
       await collector?.close();
+      await incidents?.close();
       await broker?.close();
     },
   };

@@ -3,7 +3,8 @@
 // (rate-limited); nothing a device sends can crash it.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, type IPublishPacket, type MqttClient } from 'mqtt';
+import { connect, MqttClient, type IClientOptions, type IPublishPacket } from 'mqtt';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { CONTRACT_VERSION, allDevices, seqRanges, topicFor, type AckMessage, type DeviceChannel } from '../protocol/index.js';
 import { decodeDeviceMessageFast } from '../protocol/fast-decode.js';
@@ -38,6 +39,8 @@ export type CollectorHandle = {
   fleet(): DeviceState[];
   /** Online/offline transitions (detectors subscribe here later). */
   onFleetChange(listener: (c: FleetChange) => void): () => void;
+  /** New telemetry/event records, once durably stored (written or spooled); each record once. */
+  onIngested(listener: (records: readonly IngestRecord[]) => void): () => void;
   /** Newest dead letters first. */
   deadLetters(limit?: number, reason?: DeadLetterReason): DeadLetter[];
   store: TelemetryStore;
@@ -50,7 +53,11 @@ export const SUBSCRIBED_CHANNELS: DeviceChannel[] = ['status', 'inventory', 'tel
 const ACK_RANGES_PER_MESSAGE = 1000; // ackMessage allows at most 1000 ranges
 const CLOSE_TIMEOUT_MS = 5000;
 
-export async function startCollector(input: CollectorConfigInput, { log }: { log: Logger }): Promise<CollectorHandle> {
+/**
+ * `connectStream`: how to reach the broker when it runs in this process (a fresh in-memory link
+ * per (re)connect, see BrokerHandle.connectLocal); without it, config.mqtt.url over TCP.
+ */
+export async function startCollector(input: CollectorConfigInput, { log, connectStream }: { log: Logger; connectStream?: () => Duplex }): Promise<CollectorHandle> {
   const config = collectorConfigSchema.parse(input);
   mkdirSync(config.dataDir, { recursive: true });
   const db = new CollectorDb(join(config.dataDir, 'collector.db'));
@@ -65,6 +72,21 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
     // Not fatal: batches are spooled, and the store's first successful write re-runs init.
     log.error({ store: store.kind, failure: (e as { failure?: string }).failure, error: (e as Error).message }, 'telemetry store not available at start; spooling until it is');
   }
+
+  // Records are durable when their dedup rows commit (after the store write, or with the spool
+  // rows): announce them there, so a listener sees each new record once and never one still at risk.
+  const ingested = new Set<(records: readonly IngestRecord[]) => void>();
+  const commitRecords = db.commit;
+  (db as { commit: CollectorDb['commit'] }).commit = (records, spoolJson, at) => {
+    commitRecords(records, spoolJson, at);
+    for (const l of ingested) {
+      try {
+        l(records);
+      } catch (e) {
+        log.error({ err: (e as Error).stack ?? String(e) }, 'ingested-records listener failed');
+      }
+    }
+  };
 
   const fleet = new FleetState(db, config.staleAfterMs, log.child({ component: 'fleet' }));
   fleet.start();
@@ -168,7 +190,7 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
   }
 
   const mqttLog = new LogLimiter(30_000);
-  client = connect(config.mqtt.url, {
+  const mqttOptions: IClientOptions = {
     clientId: config.mqtt.clientId,
     username: config.mqtt.username,
     password: config.mqtt.password,
@@ -177,7 +199,8 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
     reconnectPeriod: config.mqtt.reconnectPeriodMs,
     connectTimeout: 10_000,
     keepalive: 30,
-  });
+  };
+  client = connectStream ? new MqttClient(() => connectStream() as never, mqttOptions) : connect(config.mqtt.url, mqttOptions);
   // Backpressure: mqtt.js reads the next packet only after this callback, so a slow store
   // slows the broker's delivery to us instead of growing our memory.
   const highWater = config.batch.maxPoints * 4;
@@ -233,6 +256,10 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
     onFleetChange(listener) {
       fleet.on('change', listener);
       return () => fleet.off('change', listener);
+    },
+    onIngested(listener) {
+      ingested.add(listener);
+      return () => ingested.delete(listener);
     },
     deadLetters: (limit, reason) => db.deadLetters(limit, reason),
     stats: () => {

@@ -1,0 +1,153 @@
+// Fix for aedes-persistence 10.x (memory) under load: quadratic outgoing queues.
+//
+// Cause (read in node_modules/aedes-persistence/asyncPersistence.js): a persistent session's
+// outgoing QoS 1 queue is a plain array. aedes enqueues every delivery, then calls
+// `outgoingUpdate` to record its packet id, which scans the array *from the start* for the
+// packet it just appended (at the end); `outgoingClearMessageId` splices the acked entry out
+// (a memmove of the rest). The collector's session holds every unacked delivery - tens of
+// thousands when it falls behind - so each delivery costs O(queue) and a short overload turns
+// into a collapse (measured: 10k msg/s offered → 0 acked, CPU 100 %, never recovering).
+//
+// Fix: replace the five outgoing methods of the persistence instance with the same semantics
+// over an indexed queue: entries found by (brokerId, brokerCounter) through a map, removals
+// leave a hole that is compacted later. Whenever the index cannot prove which entry the
+// original linear scan would pick (packets of another broker id in the queue), the original
+// scan order is used.
+import { createRequire } from 'node:module';
+import { Readable } from 'node:stream';
+
+type OutPacket = { brokerId: string; brokerCounter: number; messageId?: number; [k: string]: unknown };
+type PacketCtor = new (p: unknown) => OutPacket;
+
+const require = createRequire(import.meta.url);
+// The class asyncPersistence itself wraps queued packets in (aedes-persistence depends on it).
+const Packet = require('aedes-packet') as PacketCtor;
+
+class Queue {
+  items: Array<OutPacket | null> = [];
+  head = 0;
+  /** brokerId of every entry so far, or null once two different ids were seen (then: scan). */
+  brokerId: string | null | undefined = undefined;
+  /** brokerCounter → live entries with it, in queue order. */
+  readonly byCounter = new Map<number, OutPacket[]>();
+
+  push(p: OutPacket): void {
+    if (this.brokerId === undefined) this.brokerId = p.brokerId;
+    else if (this.brokerId !== p.brokerId) this.brokerId = null;
+    this.items.push(p);
+    this.index(p);
+  }
+
+  private index(p: OutPacket): void {
+    const list = this.byCounter.get(p.brokerCounter);
+    if (list) list.push(p);
+    else this.byCounter.set(p.brokerCounter, [p]);
+  }
+
+  private unindex(p: OutPacket): void {
+    const list = this.byCounter.get(p.brokerCounter);
+    if (!list) return;
+    const i = list.indexOf(p);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.byCounter.delete(p.brokerCounter);
+  }
+
+  removeAt(i: number): OutPacket {
+    const p = this.items[i]!;
+    this.items[i] = null;
+    this.unindex(p);
+    while (this.head < this.items.length && this.items[this.head] === null) this.head++;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return p;
+  }
+
+  replaceAt(i: number, p: OutPacket): void {
+    this.unindex(this.items[i]!);
+    this.items[i] = p;
+    this.index(p);
+    if (this.brokerId !== p.brokerId) this.brokerId = null;
+  }
+
+  /** The original `outgoingUpdate`: first entry (in order) that is this packet or, from another broker, has its id. */
+  update(packet: OutPacket): void {
+    if (this.brokerId !== null && this.brokerId === packet.brokerId) {
+      // Every entry has packet's brokerId: the first entry with its counter is the answer.
+      const first = this.byCounter.get(packet.brokerCounter)?.[0];
+      if (first) {
+        first.messageId = packet.messageId;
+        return;
+      }
+      throw new Error('no such packet');
+    }
+    for (let i = this.head; i < this.items.length; i++) {
+      const temp = this.items[i];
+      if (!temp) continue;
+      if (temp.brokerId === packet.brokerId) {
+        if (temp.brokerCounter === packet.brokerCounter) {
+          temp.messageId = packet.messageId;
+          return;
+        }
+      } else if (temp.messageId === packet.messageId) {
+        this.replaceAt(i, packet);
+        return;
+      }
+    }
+    throw new Error('no such packet');
+  }
+
+  /** The original `outgoingClearMessageId`: removes and returns the first entry with this id. */
+  clear(messageId: number | undefined): OutPacket | undefined {
+    // Acks come back in order, so the match is almost always at the head.
+    for (let i = this.head; i < this.items.length; i++) {
+      const temp = this.items[i];
+      if (temp && temp.messageId === messageId) return this.removeAt(i);
+    }
+    return undefined;
+  }
+
+  live(): OutPacket[] {
+    const out: OutPacket[] = [];
+    for (let i = this.head; i < this.items.length; i++) if (this.items[i]) out.push(this.items[i]!);
+    return out;
+  }
+}
+
+type AsyncOutgoing = {
+  outgoingEnqueue(sub: { clientId: string }, packet: unknown): Promise<void>;
+  outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: unknown): Promise<void>;
+  outgoingUpdate(client: { id: string }, packet: OutPacket): Promise<void>;
+  outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<OutPacket | undefined>;
+  outgoingStream(client: { id: string }): AsyncIterable<OutPacket> | Iterable<OutPacket>;
+};
+
+/** Patches aedes' default memory persistence (`aedes.persistence`) in place. Idempotent. */
+export function installOutgoingIndex(persistence: unknown): void {
+  const inner = (persistence as { asyncPersistence?: AsyncOutgoing & { __fleetcareOutgoing?: true } }).asyncPersistence;
+  if (!inner || inner.constructor?.name !== 'MemoryPersistence' || typeof inner.outgoingUpdate !== 'function' || typeof inner.outgoingStream !== 'function') {
+    throw new Error('aedes-persistence internals changed: cannot install the outgoing queue index (check the aedes-persistence version)');
+  }
+  if (inner.__fleetcareOutgoing) return;
+  inner.__fleetcareOutgoing = true;
+  const queues = new Map<string, Queue>();
+  const queueOf = (id: string): Queue => {
+    let q = queues.get(id);
+    if (!q) queues.set(id, (q = new Queue()));
+    return q;
+  };
+  inner.outgoingEnqueue = async (sub, packet) => {
+    queueOf(sub.clientId).push(new Packet(packet));
+  };
+  inner.outgoingEnqueueCombi = async (subs, packet) => {
+    for (let i = 0; i < subs.length; i++) queueOf(subs[i].clientId).push(new Packet(packet));
+  };
+  inner.outgoingUpdate = async (client, packet) => queueOf(client.id).update(packet);
+  inner.outgoingClearMessageId = async (client, packet) => queues.get(client.id)?.clear(packet.messageId);
+  // A copy, as the original does (delivery may change the queue while it is streamed).
+  inner.outgoingStream = (client) => Readable.from(queues.get(client.id)?.live() ?? []) as unknown as AsyncIterable<OutPacket>;
+}

@@ -1,0 +1,130 @@
+// `fleetcare tickets …` and `fleetcare warranty …`: operator commands on the server's data dir
+// (they work while the server runs: SQLite WAL, and the ticket senders pick up outbox rows
+// written by another process). A ticket change goes through the same outbox as the incident
+// service's, so the built-in store and every configured sink (ERPNext, Zammad, webhooks) get it.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { incidentFiles } from '../collector/incident-service.js';
+import { incidentsConfigSchema } from '../collector/incidents-config.js';
+import { TicketOutbox, ticketStatusSchema, type Ticket, type TicketCommandInput } from '../collector/tickets/index.js';
+import { WarrantyRegistry, formatImportError } from '../collector/warranty/index.js';
+import { formatZodError } from '../protocol/index.js';
+import { ConfigError } from './errors.js';
+import { UsageError } from './errors.js';
+import { loadServerConfig } from './server-config.js';
+
+type Flags = Record<string, string | boolean | undefined>;
+
+const str = (flags: Flags, name: string): string | undefined => (typeof flags[name] === 'string' ? (flags[name] as string) : undefined);
+
+/** The collector's data dir and the names of the configured ticket sinks (from --config, if any). */
+function serverContext(flags: Flags): { dataDir: string; sinks: string[] } {
+  const server = loadServerConfig(flags);
+  const r = incidentsConfigSchema.safeParse(server.collector.incidents ?? {});
+  if (!r.success) throw new ConfigError(`collector.incidents.${formatZodError(r.error)}`);
+  const t = r.data.tickets;
+  const sinks = [...(t.erpnext ? [t.erpnext.name] : []), ...(t.zammad ? [t.zammad.name] : []), ...t.webhooks.map((w) => w.name)];
+  return { dataDir: join(server.dataDir, 'collector'), sinks };
+}
+
+function line(t: Ticket): string {
+  const where = [t.site, t.peripheral ? `${t.device}/${t.peripheral}` : t.device].filter(Boolean).join(' ');
+  return [t.ref, t.status, t.priority, t.issueType, t.customer, where, t.subject].join('\t');
+}
+
+export async function ticketsCommand(positionals: string[], flags: Flags): Promise<void> {
+  const [action, ref, ...rest] = positionals;
+  const { dataDir, sinks } = serverContext(flags);
+  const path = incidentFiles(dataDir).incidents;
+  if (!existsSync(path)) throw new ConfigError(`${path}: no ticket database yet (has the server run with this data dir?)`);
+  const db = new Database(path, { timeout: 10_000 });
+  try {
+    const outbox = new TicketOutbox(db, { sinks });
+    const store = outbox.store;
+    if (action === 'list') {
+      const status = str(flags, 'status');
+      if (status !== undefined && !ticketStatusSchema.safeParse(status).success) throw new UsageError(`--status: one of ${ticketStatusSchema.options.join(', ')}`);
+      const tickets = store.list({
+        ...(status ? { status: status as Ticket['status'] } : {}),
+        ...(flags.open ? { open: true } : {}),
+        ...(str(flags, 'customer') ? { customer: str(flags, 'customer') } : {}),
+        ...(str(flags, 'site') ? { site: str(flags, 'site') } : {}),
+        ...(str(flags, 'device') ? { device: str(flags, 'device') } : {}),
+      });
+      if (flags.json) process.stdout.write(JSON.stringify(tickets, null, 2) + '\n');
+      else for (const t of tickets) process.stdout.write(line(t) + '\n');
+      return;
+    }
+    if (!['ack', 'comment', 'hold', 'resolve', 'close'].includes(action ?? '')) throw new UsageError(`tickets: unknown action "${action ?? ''}" (list, ack, comment, hold, resolve, close)`);
+    if (!ref) throw new UsageError(`tickets ${action} needs a ticket REF (see tickets list)`);
+    const ticket = store.get(ref);
+    if (!ticket) throw new ConfigError(`no ticket ${ref}`);
+    const latest = store.byKey(ticket.key);
+    if (latest && latest.ref !== ticket.ref) throw new ConfigError(`${ref} was superseded by ${latest.ref}`);
+    const text = str(flags, 'comment') ?? (rest.length ? rest.join(' ') : undefined);
+    const at = Date.now();
+    const base = { key: ticket.key, at, eventId: `cli-${action}-${at}` };
+    let cmd: TicketCommandInput;
+    switch (action) {
+      case 'ack':
+        // ERPNext: a reply is the first response; the SLA's response clock stops.
+        cmd = { ...base, kind: 'set-status', status: 'Replied', ...(text ? { comment: text } : {}) };
+        break;
+      case 'comment':
+        if (!text) throw new UsageError('tickets comment needs the TEXT');
+        cmd = { ...base, kind: 'update', comment: text };
+        break;
+      case 'hold':
+        cmd = { ...base, kind: 'set-status', status: 'On Hold', ...(text ? { comment: text } : {}) };
+        break;
+      case 'resolve':
+        cmd = { ...base, kind: 'set-status', status: 'Resolved', ...(text ? { comment: text } : {}) };
+        break;
+      default:
+        cmd = { ...base, kind: 'close', ...(text ? { resolution: text } : {}) };
+    }
+    const r = outbox.enqueue(cmd);
+    if (!r.applied) throw new ConfigError(`${ref}: not changed (${r.reason})`);
+    const now = store.get(r.ref)!;
+    process.stdout.write(line(now) + '\n');
+  } finally {
+    db.close();
+  }
+}
+
+export async function warrantyCommand(positionals: string[], flags: Flags): Promise<void> {
+  const [action, file] = positionals;
+  const { dataDir } = serverContext(flags);
+  mkdirSync(dataDir, { recursive: true });
+  const registry = new WarrantyRegistry(incidentFiles(dataDir).warranty);
+  try {
+    if (action === 'import') {
+      if (!file) throw new UsageError('warranty import needs a FILE (.csv or .json)');
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (e) {
+        throw new ConfigError(`${file}: cannot read: ${(e as Error).message}`);
+      }
+      const format = str(flags, 'format') ?? (file.toLowerCase().endsWith('.json') ? 'json' : 'csv');
+      if (format !== 'csv' && format !== 'json') throw new UsageError('--format: csv or json');
+      const r = registry.import(text, format, { atomic: !!flags.atomic });
+      for (const e of r.errors) process.stderr.write(`${file}: ${formatImportError(e)}\n`);
+      process.stdout.write(`imported ${r.imported} serial(s)${r.errors.length ? `, ${r.errors.length} row(s) refused` : ''}\n`);
+      if (r.errors.length) process.exitCode = 1;
+      return;
+    }
+    if (action === 'list') {
+      const today = new Date().toISOString().slice(0, 10);
+      const customer = str(flags, 'customer');
+      const rows = registry.list(customer ? { customer } : {}).map((r) => ({ ...r, status: registry.statusOf(r.serial_no, today) }));
+      if (flags.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+      else for (const r of rows) process.stdout.write([r.serial_no, r.item_code, r.kind, r.customer ?? '-', r.device_id ?? '-', r.warranty_expiry_date ?? '-', r.amc_expiry_date ?? '-', r.status].join('\t') + '\n');
+      return;
+    }
+    throw new UsageError(`warranty: unknown action "${action ?? ''}" (import FILE, list)`);
+  } finally {
+    registry.close();
+  }
+}
