@@ -15,7 +15,6 @@ import { brokerConfigSchema, type BrokerConfigInput } from './config.js';
 import { LoginThrottle, PublishRateLimit, type RateState } from './limits.js';
 import { installMqTrampoline } from './mq-trampoline.js';
 import { installOutgoingIndex } from './outgoing-index.js';
-import { duplexPair } from './local-link.js';
 import { DeviceRegistry, type Principal } from './registry.js';
 
 export type BrokerStats = {
@@ -44,8 +43,6 @@ export type BrokerHandle = {
   tlsPort?: number;
   wsPort?: number;
   registry: DeviceRegistry;
-  /** A client connection inside this process, over memory instead of loopback TCP. */
-  connectLocal(): Duplex;
   stats(): BrokerStats;
   close(): Promise<void>;
 };
@@ -276,12 +273,7 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
     const tcp = createNetServer((s) => onConnection(s, undefined));
     servers.push(tcp);
     const port = await listen(tcp, config.port, 'tcp');
-    const connectLocal = (): Duplex => {
-      const [serverSide, clientSide] = duplexPair();
-      onConnection(serverSide, 'in-process');
-      return clientSide;
-    };
-    handle = { port, registry, connectLocal, stats, close };
+    handle = { port, registry, stats, close };
 
     if (config.tlsCertPath && config.tlsKeyPath) {
       const tls = createTlsServer({ cert: readFileSync(config.tlsCertPath), key: readFileSync(config.tlsKeyPath) }, (s) => onConnection(s, undefined));

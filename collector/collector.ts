@@ -3,8 +3,7 @@
 // (rate-limited); nothing a device sends can crash it.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, MqttClient, type IClientOptions, type IPublishPacket } from 'mqtt';
-import type { Duplex } from 'node:stream';
+import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { CONTRACT_VERSION, allDevices, seqRanges, topicFor, type AckMessage, type DeviceChannel } from '../protocol/index.js';
 import { decodeDeviceMessageFast } from '../protocol/fast-decode.js';
@@ -53,11 +52,7 @@ export const SUBSCRIBED_CHANNELS: DeviceChannel[] = ['status', 'inventory', 'tel
 const ACK_RANGES_PER_MESSAGE = 1000; // ackMessage allows at most 1000 ranges
 const CLOSE_TIMEOUT_MS = 5000;
 
-/**
- * `connectStream`: how to reach the broker when it runs in this process (a fresh in-memory link
- * per (re)connect, see BrokerHandle.connectLocal); without it, config.mqtt.url over TCP.
- */
-export async function startCollector(input: CollectorConfigInput, { log, connectStream }: { log: Logger; connectStream?: () => Duplex }): Promise<CollectorHandle> {
+export async function startCollector(input: CollectorConfigInput, { log }: { log: Logger }): Promise<CollectorHandle> {
   const config = collectorConfigSchema.parse(input);
   mkdirSync(config.dataDir, { recursive: true });
   const db = new CollectorDb(join(config.dataDir, 'collector.db'));
@@ -200,7 +195,7 @@ export async function startCollector(input: CollectorConfigInput, { log, connect
     connectTimeout: 10_000,
     keepalive: 30,
   };
-  client = connectStream ? new MqttClient(() => connectStream() as never, mqttOptions) : connect(config.mqtt.url, mqttOptions);
+  client = connect(config.mqtt.url, mqttOptions);
   // Backpressure: mqtt.js reads the next packet only after this callback, so a slow store
   // slows the broker's delivery to us instead of growing our memory.
   const highWater = config.batch.maxPoints * 4;
