@@ -34,8 +34,10 @@ export type CollectorStats = {
 export type CollectorHandle = {
   close(): Promise<void>;
   stats(): CollectorStats;
-  /** Current state of every known device. */
+  /** Current state of every known device (a copy: costly for a large fleet, see `device`). */
   fleet(): DeviceState[];
+  /** Current state of one device (a copy), or undefined. */
+  device(id: string): DeviceState | undefined;
   /** Online/offline transitions (detectors subscribe here later). */
   onFleetChange(listener: (c: FleetChange) => void): () => void;
   /** New telemetry/event records, once durably stored (written or spooled); each record once. */
@@ -248,6 +250,10 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
     config,
     store,
     fleet: () => fleet.all(),
+    device: (id: string) => {
+      const d = fleet.get(id);
+      return d ? structuredClone(d) : undefined;
+    },
     onFleetChange(listener) {
       fleet.on('change', listener);
       return () => fleet.off('change', listener);

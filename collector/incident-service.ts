@@ -85,9 +85,23 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
   }
   refreshFleet();
 
+  // A device or peripheral the detectors do not know yet (its inventory came after its first
+  // samples): look that one device up, at most every 2 s, instead of copying the whole fleet.
+  const lookedUp = new Map<string, number>();
+  function ensureKnown(device: string, peripheral: string | undefined, now: number): void {
+    const inv = inventory.get(device);
+    if (inv && (peripheral === undefined || inv.peripherals.has(peripheral))) return;
+    if (now - (lookedUp.get(device) ?? 0) < 2000) return;
+    lookedUp.set(device, now);
+    const d = collector.device(device);
+    if (d) observeDevice(d);
+  }
+
   const offIngested = collector.onIngested((records: readonly IngestRecord[]) => {
+    const now = Date.now();
     for (const r of records) {
-      if (!inventory.has(r.device)) refreshFleet();
+      if (r.channel === 'telemetry') for (const s of r.message.samples) ensureKnown(r.device, s.peripheral, now);
+      else ensureKnown(r.device, r.message.peripheral, now);
       const inv = inventory.get(r.device);
       const site = r.tags.site ?? inv?.site;
       if (r.channel === 'telemetry') {
@@ -106,7 +120,7 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
   });
   const offFleet = collector.onFleetChange((c) => {
     try {
-      const d = collector.fleet().find((x) => x.device === c.device);
+      const d = collector.device(c.device);
       if (d) observeDevice(d);
     } catch (e) {
       log.error({ device: c.device, err: (e as Error).message }, 'fleet change not applied to the detectors');
@@ -227,10 +241,19 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
     if (change.ticket === 'none' && change.suppressed) log.info({ key: change.incident.key, change: change.type, suppressed: change.suppressed }, 'incident change without ticket');
   }
 
-  function tick(now = Date.now()): IncidentChange[] {
+  // Inventory changes reach the detectors by this periodic refresh, and the detectors' state is
+  // saved every few ticks: both cost time proportional to the fleet, too much for every tick.
+  let lastRefresh = Date.now();
+  let lastSave = 0;
+  function tick(now = Date.now(), force = false): IncidentChange[] {
     counters.ticks++;
-    refreshFleet();
-    const { changes } = detectAndApply(engine, store, now, { onChange });
+    if (force || now - lastRefresh >= config.inventoryRefreshMs) {
+      lastRefresh = now;
+      refreshFleet();
+    }
+    const save = force || now - lastSave >= config.stateSaveMs;
+    if (save) lastSave = now;
+    const { changes } = detectAndApply(engine, store, now, { onChange }, save);
     return changes;
   }
 
@@ -253,7 +276,7 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
     ticketing,
     warranty,
     config,
-    tick,
+    tick: (now?: number) => tick(now ?? Date.now(), true),
     stats: () => ({ ...counters, sinks: ticketing.stats() }),
     async close() {
       if (closed) return;
@@ -263,7 +286,7 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
       offFleet();
       // Saves what was observed since the last tick (the detector state is persisted per tick).
       try {
-        tick();
+        tick(Date.now(), true);
       } catch (e) {
         log.error({ err: (e as Error).message }, 'final incident tick failed');
       }

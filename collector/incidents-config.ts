@@ -21,6 +21,10 @@ export const incidentsConfigSchema = z
     enabled: z.boolean().default(true),
     /** How often the detectors are evaluated and the incidents advanced. */
     tickMs: z.number().int().positive().default(1000),
+    /** Inventory (site, tenant, serials, profiles) is re-read from the fleet state this often. */
+    inventoryRefreshMs: z.number().int().positive().default(30_000),
+    /** The detectors' state is saved this often (and at stop); its size grows with the fleet. */
+    stateSaveMs: z.number().int().positive().default(30_000),
     /** Firmware profiles (fault mappings, rated life, runbooks); default: the shipped ones. */
     profilesDir: z.string().min(1).optional(),
     detectors: detectorConfig,

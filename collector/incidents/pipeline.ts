@@ -6,11 +6,20 @@ import type { ApplyHooks, IncidentChange, IncidentStore } from './store.js';
 
 const STATE = 'detector-engine';
 
-export function detectAndApply(engine: DetectorEngine, store: IncidentStore, now: number, hooks: ApplyHooks = {}): { findings: Finding[]; changes: IncidentChange[] } {
+export function detectAndApply(
+  engine: DetectorEngine,
+  store: IncidentStore,
+  now: number,
+  hooks: ApplyHooks = {},
+  /** Save the detectors' state with this apply. The state of a large fleet is big, so a caller
+   * may save it every few ticks: after a crash the detectors re-learn from newer samples, and the
+   * incident store's one-live-incident-per-key rule keeps a re-fired finding from doubling. */
+  saveState = true,
+): { findings: Finding[]; changes: IncidentChange[] } {
   const findings = engine.evaluate(now);
   const changes = store.db.transaction(() => {
     const cs = store.apply(findings, now, hooks);
-    store.saveDetectorState(STATE, engine.snapshot(), now);
+    if (saveState) store.saveDetectorState(STATE, engine.snapshot(), now);
     return cs;
   })();
   return { findings, changes };
