@@ -65,7 +65,7 @@ export function decodeDeviceMessage(
 ): Decoded<DeviceMessage> {
   const t = parseTopic(topic);
   if (!t) return { ok: false, reason: 'bad-topic', detail: topic };
-  if (!(t.channel in deviceMessageSchemas)) return { ok: false, reason: 'not-device-channel', detail: t.channel };
+  if (!Object.hasOwn(deviceMessageSchemas, t.channel)) return { ok: false, reason: 'not-device-channel', detail: t.channel };
   const json = parseJson(payload, maxBytes);
   if (!json.ok) return json;
   const channel = t.channel as keyof typeof deviceMessageSchemas;

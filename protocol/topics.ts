@@ -39,7 +39,7 @@ export function parseTopic(topic: string): ParsedTopic | null {
   if (slash <= 0) return null;
   const device = rest.slice(0, slash);
   const channel = rest.slice(slash + 1);
-  if (!(channel in channels)) return null;
+  if (!Object.hasOwn(channels, channel)) return null;
   if (!deviceId.safeParse(device).success) return null;
   return { device, channel: channel as Channel };
 }

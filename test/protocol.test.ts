@@ -19,6 +19,8 @@ test('topics round-trip and reject foreign or malformed topics', () => {
   assert.is(parseTopic('fleet/v2/pos-001/telemetry'), null);
   assert.is(parseTopic('fleet/v1/+/telemetry'), null);
   assert.is(parseTopic('fleet/v1//telemetry'), null);
+  assert.is(parseTopic('fleet/v1/pos-001/toString'), null, 'inherited object keys are not channels');
+  assert.is(parseTopic('fleet/v1/pos-001/constructor'), null);
 });
 
 test('a valid telemetry message decodes with defaults filled', () => {
