@@ -261,8 +261,13 @@ export class IncidentStore {
         hooks.onChange?.(this.db, change);
         changes.push(change);
       };
+      // A healthy fleet reports `recovered` for every key on every evaluation; only keys with a live
+      // incident can change on one (`one` returns at once otherwise), so skip the rest here: one
+      // query per apply instead of one per finding (50k per tick at 10k devices).
+      const liveKeys = new Set((this.db.prepare(`SELECT key FROM incidents WHERE ${LIVE}`).pluck().all() as string[]));
+      const relevant = findings.filter((f) => f.status !== 'recovered' || liveKeys.has(f.key));
       // Site findings first, so that device findings of the same evaluation see the site incident.
-      const ordered = [...findings.filter((f) => f.scope === 'site'), ...findings.filter((f) => f.scope !== 'site')];
+      const ordered = [...relevant.filter((f) => f.scope === 'site'), ...relevant.filter((f) => f.scope !== 'site')];
       for (const f of ordered) this.one(f, now, emit);
       this.sweep(now, emit);
       return changes;
