@@ -93,7 +93,7 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
       writeFileSync(credentials, JSON.stringify(creds));
       const config = join(dir.path, 'server.json');
       // The bench offers far more than a store device would send: raise the per-client limit.
-      writeFileSync(config, JSON.stringify({ broker: { publishRate: { perSecond: 100_000, burst: 100_000 }, scryptCost: 1024, ...(process.env.INGEST_CONCURRENCY ? { concurrency: Number(process.env.INGEST_CONCURRENCY) } : {}) }, collector: { influx: { url: influx.url, database: db }, ...(process.env.INGEST_INCIDENTS === 'on' ? { incidents: {} } : {}) } }));
+      writeFileSync(config, JSON.stringify({ broker: { publishRate: { perSecond: 100_000, burst: 100_000 }, scryptCost: 1024, ...(process.env.INGEST_CONCURRENCY ? { concurrency: Number(process.env.INGEST_CONCURRENCY) } : {}) }, collector: { influx: { url: influx.url, database: db }, ...(process.env.INGEST_INCIDENTS === 'off' ? { incidents: { enabled: false } } : {}) } }));
       const server = startProcess(process.execPath, [...NODE_FLAGS, process.env.INGEST_TRACE ? join(root, 'bench', 'ingest-server.js') : CLI, 'server', '--config', config, '--data-dir', join(dir.path, 'data'), '--port', String(port), '--log-level', 'warn'], 'server');
       procs.push(server);
       measured.push(server.pid!);

@@ -16,7 +16,7 @@ export const INTERNAL_COLLECTOR = 'collector-internal';
 export type RunningServer = {
   broker: BrokerHandle | null;
   collector: CollectorHandle | null;
-  /** Detectors, incidents and tickets; null unless the collector runs with a `collector.incidents` section (enabled unless it says `enabled: false`). */
+  /** Detectors, incidents and tickets; null when the collector does not run or `collector.incidents.enabled` is false. */
   incidents: IncidentServiceHandle | null;
   log: Logger;
   /** The MQTT URL devices should use to reach this server's broker. */
@@ -51,7 +51,7 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger } = {
           : config.collector.mqtt;
       const collectorConfig = parsePart(collectorConfigSchema, 'collector', { ...config.collector, mqtt, dataDir: join(config.dataDir, 'collector') });
       collector = await startCollector(collectorConfig, { log: log.child({ component: 'collector' }) });
-      if (collectorConfig.incidents?.enabled) incidents = startIncidentService(collector, collectorConfig.incidents, { log: log.child({ component: 'collector' }) });
+      if (collectorConfig.incidents?.enabled !== false) incidents = startIncidentService(collector, collectorConfig.incidents, { log: log.child({ component: 'collector' }) });
     }
   } catch (e) {
     await incidents?.close().catch(() => {});

@@ -48,8 +48,6 @@ export async function runSimCommand(flags: Flags): Promise<Fleet> {
 export async function runDemo(flags: Flags): Promise<{ close(): Promise<void> }> {
   const dataDir = typeof flags['data-dir'] === 'string' ? flags['data-dir'] : './data/demo';
   const config = loadServerConfig({ ...flags, 'data-dir': dataDir, devices: undefined, seed: undefined, 'interval-ms': undefined });
-  // The demo shows the whole chain: detectors, incidents and tickets are on.
-  config.collector.incidents ??= {};
   const server = await runServer(config);
   try {
     const fleet = await startFleet({

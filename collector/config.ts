@@ -72,10 +72,7 @@ export const collectorConfigSchema = z.object({
     .prefault({}),
   /** Dedup rows older than this are pruned; a later re-delivery is re-written idempotently. */
   dedupRetentionDays: positiveInt.default(30),
-  /**
-   * Detectors → incidents → tickets (collector/incident-service.ts). Absent = off: at 10k devices the
-   * service does not keep up yet (docs/benchmarks.md), so a large server turns it on deliberately.
-   */
+  /** Detectors → incidents → tickets (collector/incident-service.ts); absent = defaults, enabled. */
   incidents: incidentsConfigSchema.optional(),
 });
 export type CollectorConfig = z.infer<typeof collectorConfigSchema>;
