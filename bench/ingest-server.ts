@@ -7,7 +7,7 @@ import { loadServerConfig } from '../cli/server-config.js';
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((a) => a !== 'server'),
-  options: { config: { type: 'string' }, 'data-dir': { type: 'string' }, port: { type: 'string' }, 'log-level': { type: 'string' } },
+  options: { config: { type: 'string' }, 'data-dir': { type: 'string' }, port: { type: 'string' }, 'log-level': { type: 'string' }, 'no-http': { type: 'boolean' } },
 });
 const server = await runServer(loadServerConfig(values));
 const trace = process.env.INGEST_TRACE ?? '/dev/null';

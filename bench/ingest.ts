@@ -94,7 +94,7 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
       const config = join(dir.path, 'server.json');
       // The bench offers far more than a store device would send: raise the per-client limit.
       writeFileSync(config, JSON.stringify({ broker: { publishRate: { perSecond: 100_000, burst: 100_000 }, scryptCost: 1024, ...(process.env.INGEST_CONCURRENCY ? { concurrency: Number(process.env.INGEST_CONCURRENCY) } : {}) }, collector: { influx: { url: influx.url, database: db }, ...(process.env.INGEST_INCIDENTS === 'off' ? { incidents: { enabled: false } } : {}) } }));
-      const server = startProcess(process.execPath, [...NODE_FLAGS, process.env.INGEST_TRACE ? join(root, 'bench', 'ingest-server.js') : CLI, 'server', '--config', config, '--data-dir', join(dir.path, 'data'), '--port', String(port), '--log-level', 'warn'], 'server');
+      const server = startProcess(process.execPath, [...NODE_FLAGS, process.env.INGEST_TRACE ? join(root, 'bench', 'ingest-server.js') : CLI, 'server', '--config', config, '--data-dir', join(dir.path, 'data'), '--port', String(port), '--no-http', '--log-level', 'warn'], 'server');
       procs.push(server);
       measured.push(server.pid!);
     } else {
@@ -114,7 +114,7 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
           c.on('error', () => r(false));
         });
       });
-      const collector = startProcess(process.execPath, [...NODE_FLAGS, CLI, 'server', '--role', 'collector', '--data-dir', join(dir.path, 'data'), '--broker-url', `mqtt://127.0.0.1:${port}`, '--collector-user', 'collector', '--collector-token', 'x', '--influx-url', influx.url, '--influx-db', db, '--log-level', 'warn'], 'collector');
+      const collector = startProcess(process.execPath, [...NODE_FLAGS, CLI, 'server', '--role', 'collector', '--data-dir', join(dir.path, 'data'), '--broker-url', `mqtt://127.0.0.1:${port}`, '--collector-user', 'collector', '--collector-token', 'x', '--influx-url', influx.url, '--influx-db', db, '--no-http', '--log-level', 'warn'], 'collector');
       procs.push(collector);
       measured.push(collector.pid!);
     }

@@ -2,11 +2,12 @@
 // and stored only as a salted scrypt hash; verification compares in constant time. Usable
 // without a running broker (the CLI's `device add/list` opens it directly).
 import Database from 'better-sqlite3';
-import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { deviceId, formatZodError } from '../protocol/index.js';
+import { hashSecret, verifySecret } from './secret-hash.js';
 
 export const serviceRole = z.enum(['collector', 'viewer']);
 export type ServiceRole = z.infer<typeof serviceRole>;
@@ -33,10 +34,6 @@ export class RegistryError extends Error {
 }
 
 const TOKEN_BYTES = 32;
-const SALT_BYTES = 16;
-const HASH_BYTES = 32;
-const SCRYPT_R = 8;
-const SCRYPT_P = 1;
 export const REGISTRY_FILE = 'registry.sqlite';
 
 type Row = { token_hash: string };
@@ -197,24 +194,21 @@ export class DeviceRegistry {
       | (Row & { id: string; site: string | null; tenant: string | null; disabled: number })
       | undefined;
     if (dev) {
-      const ok = await verifyHash(dev.token_hash, pw);
+      const ok = await verifySecret(dev.token_hash, pw);
       return ok && !dev.disabled ? { kind: 'device', id: dev.id, site: dev.site, tenant: dev.tenant } : null;
     }
     const svc = this.db.prepare('SELECT name, role, token_hash FROM service_accounts WHERE name = ?').get(username) as
       | (Row & { name: string; role: ServiceRole })
       | undefined;
     if (svc) {
-      return (await verifyHash(svc.token_hash, pw)) ? { kind: 'service', name: svc.name, role: svc.role } : null;
+      return (await verifySecret(svc.token_hash, pw)) ? { kind: 'service', name: svc.name, role: svc.role } : null;
     }
-    await verifyHash(this.decoyHash, pw);
+    await verifySecret(this.decoyHash, pw);
     return null;
   }
 
-  /** `scrypt$N$r$p$salt$hash` (base64url), so the cost can change without invalidating old hashes. */
   private hash(token: string): string {
-    const salt = randomBytes(SALT_BYTES);
-    const h = scryptSync(token, salt, HASH_BYTES, { N: this.scryptCost, r: SCRYPT_R, p: SCRYPT_P, maxmem: scryptMaxmem(this.scryptCost, SCRYPT_R) });
-    return ['scrypt', this.scryptCost, SCRYPT_R, SCRYPT_P, salt.toString('base64url'), h.toString('base64url')].join('$');
+    return hashSecret(token, this.scryptCost);
   }
 }
 
@@ -231,21 +225,4 @@ function newToken(): string {
 function checkName(schema: z.ZodType<string>, value: string, what: string): void {
   const r = schema.safeParse(value);
   if (!r.success) throw new RegistryError(`${what}: ${formatZodError(r.error)}`, 'invalid');
-}
-
-function scryptMaxmem(n: number, r: number): number {
-  return 128 * n * r * 2 + 1024 * 1024;
-}
-
-function verifyHash(stored: string, password: Buffer): Promise<boolean> {
-  const parts = stored.split('$');
-  if (parts.length !== 6 || parts[0] !== 'scrypt') return Promise.resolve(false);
-  const [n, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
-  const salt = Buffer.from(parts[4], 'base64url');
-  const expected = Buffer.from(parts[5], 'base64url');
-  return new Promise((resolve) => {
-    scrypt(password, salt, expected.length, { N: n, r, p, maxmem: scryptMaxmem(n, r) }, (err, got) => {
-      resolve(!err && got.length === expected.length && timingSafeEqual(got, expected));
-    });
-  });
 }

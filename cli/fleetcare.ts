@@ -31,6 +31,9 @@ const serverOptions = {
   'collector-user': { type: 'string' },
   'collector-token': { type: 'string' },
   'allow-anonymous': { type: 'boolean' },
+  'http-host': { type: 'string' },
+  'http-port': { type: 'string' },
+  'no-http': { type: 'boolean' },
 } as const;
 
 const commands: Record<string, Command> = {
@@ -49,6 +52,9 @@ const commands: Record<string, Command> = {
   --broker-url URL         collector role only: broker to connect to
   --collector-user NAME --collector-token T   collector role only: its service account
   --allow-anonymous        lab only: accept clients without credentials
+  --http-host ADDR         NOC web page and API address (default 127.0.0.1)
+  --http-port N            NOC web page and API port (default 8080)
+  --no-http                do not serve the NOC
   --log-level LEVEL        trace|debug|info|warn|error (default info)`,
     options: serverOptions,
     async run(values) {

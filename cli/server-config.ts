@@ -18,6 +18,8 @@ export const serverConfigSchema = z.object({
   broker: z.record(z.string(), z.unknown()).default({}),
   /** Passed to the collector (see collector/config.ts); dataDir and, for role all, mqtt are filled in. */
   collector: z.record(z.string(), z.unknown()).default({}),
+  /** Passed to the NOC web server (see noc/config.ts). */
+  noc: z.record(z.string(), z.unknown()).default({}),
 });
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
 
@@ -53,6 +55,10 @@ export function loadServerConfig(flags: Flags): ServerConfig {
   }
   const broker = { ...((raw.broker as Record<string, unknown>) ?? {}) };
   const collector = { ...((raw.collector as Record<string, unknown>) ?? {}) };
+  const noc = { ...((raw.noc as Record<string, unknown>) ?? {}) };
+  setIf(noc, 'host', flags['http-host']);
+  setIf(noc, 'port', intFlag(flags, 'http-port'));
+  if (flags['no-http']) noc.enabled = false;
   setIf(broker, 'host', flags.host);
   setIf(broker, 'port', intFlag(flags, 'port'));
   setIf(broker, 'tlsPort', intFlag(flags, 'tls-port'));
@@ -77,6 +83,7 @@ export function loadServerConfig(flags: Flags): ServerConfig {
     ...raw,
     broker,
     collector,
+    noc,
     ...(typeof flags['data-dir'] === 'string' ? { dataDir: flags['data-dir'] } : {}),
     ...(typeof flags['log-level'] === 'string' ? { logLevel: flags['log-level'] } : {}),
     ...(typeof flags.role === 'string' ? { role: flags.role } : {}),

@@ -8,6 +8,8 @@ import { startBroker, brokerConfigSchema, type BrokerHandle } from '../broker/in
 import { startCollector, collectorConfigSchema, type CollectorHandle } from '../collector/index.js';
 import { startIncidentService, type IncidentServiceHandle } from '../collector/incident-service.js';
 import { formatZodError } from '../protocol/index.js';
+import { nocConfigSchema } from '../noc/config.js';
+import { startNoc, type NocHandle } from '../noc/server.js';
 import { ConfigError } from './errors.js';
 import type { ServerConfig } from './server-config.js';
 
@@ -18,6 +20,8 @@ export type RunningServer = {
   collector: CollectorHandle | null;
   /** Detectors, incidents and tickets; null when the collector does not run or `collector.incidents.enabled` is false. */
   incidents: IncidentServiceHandle | null;
+  /** The NOC web page and HTTP API; null when `noc.enabled` is false or the role is broker. */
+  noc: NocHandle | null;
   log: Logger;
   /** The MQTT URL devices should use to reach this server's broker. */
   brokerUrl: string | null;
@@ -30,13 +34,15 @@ function parsePart<T>(schema: { safeParse(v: unknown): { success: true; data: T 
   return r.data;
 }
 
-export async function runServer(config: ServerConfig, opts: { log?: Logger } = {}): Promise<RunningServer> {
+export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?: { uiDir?: string; scryptCost?: number } } = {}): Promise<RunningServer> {
   const log = opts.log ?? pino({ name: 'fleetcare', level: config.logLevel });
   mkdirSync(config.dataDir, { recursive: true });
   let broker: BrokerHandle | null = null;
   let collector: CollectorHandle | null = null;
   let incidents: IncidentServiceHandle | null = null;
   let brokerUrl: string | null = null;
+  let noc: NocHandle | null = null;
+  const nocConfig = parsePart(nocConfigSchema, 'noc', config.noc);
   try {
     if (config.role !== 'collector') {
       const brokerConfig = parsePart(brokerConfigSchema, 'broker', { ...config.broker, dataDir: join(config.dataDir, 'broker') });
@@ -53,21 +59,27 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger } = {
       collector = await startCollector(collectorConfig, { log: log.child({ component: 'collector' }) });
       if (collectorConfig.incidents?.enabled !== false) incidents = startIncidentService(collector, collectorConfig.incidents, { log: log.child({ component: 'collector' }) });
     }
+    if (nocConfig.enabled && config.role !== 'broker') {
+      noc = await startNoc(nocConfig, { broker, collector, incidents, dataDir: config.dataDir, log: log.child({ component: 'noc' }), ...opts.noc });
+    }
   } catch (e) {
+    await noc?.close().catch(() => {});
     await incidents?.close().catch(() => {});
     await collector?.close().catch(() => {});
     await broker?.close().catch(() => {});
     throw e;
   }
-  log.info({ role: config.role, dataDir: config.dataDir, brokerUrl, store: config.collector.influx ? 'influxdb' : 'embedded' }, 'fleetcare server started');
+  log.info({ role: config.role, dataDir: config.dataDir, brokerUrl, noc: noc?.url ?? null, store: config.collector.influx ? 'influxdb' : 'embedded' }, 'fleetcare server started');
   return {
     broker,
     collector,
     incidents,
+    noc,
     log,
     brokerUrl,
     async close(reason = 'stop') {
       log.info({ reason }, 'fleetcare server stopping');
+      await noc?.close();
       // Collector first: its last records reach the detectors, whose state the final tick saves.
       await collector?.close();
       await incidents?.close();

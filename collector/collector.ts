@@ -29,6 +29,10 @@ export type CollectorStats = {
   mqtt: { connected: boolean; connects: number; disconnects: number };
   ingest: IngestStats;
   devices: { known: number; online: number };
+  /** Arrival to durable commit of the oldest record of the last committed batch, ms (ingest lag). */
+  lagMs: number;
+  /** Points accepted and not yet written or spooled. */
+  backlog: number;
 };
 
 export type CollectorHandle = {
@@ -74,8 +78,10 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
   // rows): announce them there, so a listener sees each new record once and never one still at risk.
   const ingested = new Set<(records: readonly IngestRecord[]) => void>();
   const commitRecords = db.commit;
+  let lagMs = 0;
   (db as { commit: CollectorDb['commit'] }).commit = (records, spoolJson, at) => {
     commitRecords(records, spoolJson, at);
+    if (records.length) lagMs = Date.now() - records.reduce((m, r) => Math.min(m, r.arrivedAt), Infinity);
     for (const l of ingested) {
       try {
         l(records);
@@ -269,6 +275,8 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
         ...structuredClone(counters),
         ingest: structuredClone(ingest.stats),
         devices: { known: all.length, online: all.filter((d) => d.online).length },
+        lagMs,
+        backlog: ingest.backlog,
       };
     },
     async close() {

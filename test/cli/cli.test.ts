@@ -101,7 +101,7 @@ test('server runs on the flags given and a provisioned device can publish', asyn
   const dir = tempDir();
   const port = await freePort();
   const token = run(['device', 'add', 'pos-9', '--data-dir', dir.path]).stdout.trim();
-  const server = spawn(process.execPath, [CLI, 'server', '--data-dir', dir.path, '--port', String(port), '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn(process.execPath, [CLI, 'server', '--data-dir', dir.path, '--port', String(port), '--http-port', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   server.stdout.on('data', (b) => (logs += b));
   server.stderr.on('data', (b) => (logs += b));

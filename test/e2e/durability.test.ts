@@ -76,7 +76,7 @@ test('every seq reaches InfluxDB exactly once across agent kill -9, collector re
     const broker: Proc = { name: 'broker', args: ['server', '--role', 'broker', '--data-dir', serverData, '--port', String(port)], child: null, log: '' };
     const collector: Proc = {
       name: 'collector',
-      args: ['server', '--role', 'collector', '--data-dir', serverData, '--broker-url', `mqtt://127.0.0.1:${port}`, '--collector-user', 'collector', '--collector-token', collectorToken, '--influx-url', influx.url, '--influx-db', DB],
+      args: ['server', '--role', 'collector', '--data-dir', serverData, '--broker-url', `mqtt://127.0.0.1:${port}`, '--collector-user', 'collector', '--collector-token', collectorToken, '--influx-url', influx.url, '--influx-db', DB, '--no-http'],
       child: null,
       log: '',
     };

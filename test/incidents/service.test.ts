@@ -40,6 +40,7 @@ test('jammed cutter → incident + ticket after the hold; cleared → resolved; 
   const config = serverConfigSchema.parse({
     dataDir: dir.path,
     broker: { port, scryptCost: 1024 },
+    noc: { port: 0 },
     collector: {
       batch: { maxDelayMs: 50 },
       incidents: {

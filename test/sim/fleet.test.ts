@@ -13,7 +13,7 @@ import { freePort, tempDir, waitFor } from '../helpers/net.js';
 test('a seeded mixed fleet reports inventory and telemetry of every peripheral kind', async () => {
   const dir = tempDir();
   const log = pino({ level: 'silent' });
-  const server = await runServer(serverConfigSchema.parse({ dataDir: dir.path, broker: { port: await freePort(), scryptCost: 1024 } }), { log });
+  const server = await runServer(serverConfigSchema.parse({ dataDir: dir.path, broker: { port: await freePort(), scryptCost: 1024 }, noc: { enabled: false } }), { log });
   let fleet: Awaited<ReturnType<typeof startFleet>> | null = null;
   try {
     fleet = await startFleet({
