@@ -10,7 +10,7 @@ export const nocConfigSchema = z.object({
   sessionTtlHours: z.number().positive().max(24 * 30).default(12),
   /** Set the cookie's Secure flag (behind an HTTPS proxy). */
   secureCookies: z.boolean().default(false),
-  /** Failed logins allowed per user name and per client address per minute. */
+  /** Failed logins allowed per user name per minute (per client address: 5 times as many). */
   loginAttemptsPerMinute: z.number().int().positive().default(10),
   /** GET /metrics without login (Prometheus scrapers); false: needs an API token of any role. */
   publicMetrics: z.boolean().default(true),

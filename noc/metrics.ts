@@ -86,7 +86,7 @@ export function serverMetrics(ctx: NocContext, http: HttpMetrics): string {
     add('incident_ticks_total', 'counter', 'Detector evaluations.', one(s.ticks));
     add('incident_tick_errors_total', 'counter', 'Detector evaluations that failed.', one(s.tickErrors));
     const open = ctx.incidents.tickets.list({ open: true });
-    const byPriority = new Map<string, number>();
+    const byPriority = new Map<string, number>(['Urgent', 'High', 'Medium', 'Low'].map((p) => [p, 0]));
     for (const t of open) byPriority.set(t.priority, (byPriority.get(t.priority) ?? 0) + 1);
     add('open_tickets', 'gauge', 'Open tickets (not Resolved or Closed) by priority.', [...byPriority].map(([priority, value]) => ({ labels: { priority }, value })));
   }

@@ -9,10 +9,14 @@ import { HttpError, route, type Route } from '../http.js';
 class LoginThrottle {
   private readonly window = new Map<string, { start: number; failures: number }>();
   constructor(private readonly perMinute: number) {}
+  /** A client address may fail more often than one name: a NOC shares one address behind NAT. */
+  private limit(key: string): number {
+    return key.startsWith('addr:') ? this.perMinute * 5 : this.perMinute;
+  }
   blocked(keys: string[], now: number): boolean {
     return keys.some((k) => {
       const w = this.window.get(k);
-      return !!w && now - w.start < 60_000 && w.failures >= this.perMinute;
+      return !!w && now - w.start < 60_000 && w.failures >= this.limit(k);
     });
   }
   fail(keys: string[], now: number): void {
