@@ -109,6 +109,29 @@ fleetcare service rotate NAME --role collector|viewer [--data-dir DIR]
       await serviceCommand(positionals, values);
     },
   },
+  user: {
+    summary: 'NOC users: add NAME --role R | passwd NAME | role NAME --role R | remove NAME | token NAME | list',
+    usage: `fleetcare user add NAME --role viewer|operator|admin [--password-file FILE|-]
+    the password (at least 10 characters) is read from FILE, or from stdin
+fleetcare user passwd NAME [--password-file FILE|-]     ends the user's sessions
+fleetcare user role NAME --role viewer|operator|admin
+fleetcare user remove NAME
+fleetcare user token NAME [--token-name LABEL]     prints an API token once (Bearer)
+fleetcare user list
+  -c, --config FILE        server config (for its dataDir)
+  --data-dir DIR           the server's data dir (default ./data)`,
+    options: {
+      config: { type: 'string', short: 'c' },
+      'data-dir': { type: 'string' },
+      role: { type: 'string' },
+      'password-file': { type: 'string' },
+      'token-name': { type: 'string' },
+    },
+    async run(values, positionals) {
+      const { userCommand } = await import('./users.js');
+      await userCommand(positionals, values);
+    },
+  },
   tickets: {
     summary: 'tickets: list | ack | comment | hold | resolve | close',
     usage: `fleetcare tickets list [--open] [--status S] [--customer C] [--site S] [--device D] [--json]
@@ -182,10 +205,12 @@ fleetcare warranty list [--customer C] [--json]
   demo: {
     summary: 'server + a simulated fleet in one process, embedded store unless --influx-url',
     usage: `fleetcare demo [--devices N] [--port N] [--data-dir DIR] [--influx-url URL]
-  --devices N              simulated devices (default 5)
+  --devices N              simulated devices (default 8)
   --port N                 MQTT port (default 1883)
   --data-dir DIR           default ./data/demo
   --influx-url URL         write telemetry to this InfluxDB instead of the embedded store
+  --http-port N            NOC web page (default 8080); users admin, operator, viewer with
+                           password fleetcare-demo (or $FLEETCARE_DEMO_PASSWORD)
   --seed S                 fleet seed (default 1)
   --interval-ms N          poll interval (default 5000)`,
     options: {
@@ -194,6 +219,8 @@ fleetcare warranty list [--customer C] [--json]
       host: { type: 'string' },
       'data-dir': { type: 'string' },
       'influx-url': { type: 'string' },
+      'http-port': { type: 'string' },
+      'http-host': { type: 'string' },
       seed: { type: 'string' },
       'interval-ms': { type: 'string' },
     },

@@ -45,13 +45,19 @@ export async function runSimCommand(flags: Flags): Promise<Fleet> {
   }
 }
 
+/** Password of the demo's users unless FLEETCARE_DEMO_PASSWORD is set (demo data dir only). */
+export const DEMO_PASSWORD = 'fleetcare-demo';
+
 export async function runDemo(flags: Flags): Promise<{ close(): Promise<void> }> {
   const dataDir = typeof flags['data-dir'] === 'string' ? flags['data-dir'] : './data/demo';
   const config = loadServerConfig({ ...flags, 'data-dir': dataDir, devices: undefined, seed: undefined, 'interval-ms': undefined });
   const server = await runServer(config);
   try {
+    // Demo logins on a loopback-only page: one user per role, one known password (or yours).
+    const demoPassword = process.env.FLEETCARE_DEMO_PASSWORD ?? DEMO_PASSWORD;
+    if (server.noc) for (const role of ['admin', 'operator', 'viewer'] as const) server.noc.context.users.ensureUser(role, role, demoPassword);
     const fleet = await startFleet({
-      devices: num(flags, 'devices', 5, 1, 1000),
+      devices: num(flags, 'devices', 8, 1, 1000),
       seed: num(flags, 'seed', 1, 0, 2 ** 31),
       intervalMs: num(flags, 'interval-ms', 5000, 100, 3_600_000),
       brokerUrl: server.brokerUrl!,
@@ -59,6 +65,11 @@ export async function runDemo(flags: Flags): Promise<{ close(): Promise<void> }>
       dataDir: join(config.dataDir, 'sim-agents'),
       log: server.log.child({ component: 'sim' }),
     });
+    if (server.noc)
+      server.log.info(
+        { url: server.noc.url, users: ['admin', 'operator', 'viewer'], password: process.env.FLEETCARE_DEMO_PASSWORD ? '(FLEETCARE_DEMO_PASSWORD)' : DEMO_PASSWORD },
+        `NOC: open ${server.noc.url} and log in`,
+      );
     server.log.info({ brokerUrl: server.brokerUrl, devices: fleet.devices.map((d) => `${d.id} ${d.printer.profile}${d.clock ? " + clock" : ""} @ ${d.site}`) }, 'demo running — Ctrl-C to stop');
     return {
       async close() {

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what fleetcare's commands need on a fresh Debian machine, then builds.
-#   scripts/ensure.sh test   — everything the test suite uses (influxd, socat, mosquitto tools)
+#   scripts/ensure.sh test   — everything the test suite uses (influxd, socat, mosquitto tools,
+#                              chromium for the NOC's browser tests)
 #   scripts/ensure.sh demo   — what the demo uses (socat)
 # Debian packages are installed with apt-get when running as root; npm packages with `npm ci`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-declare -A package_of=([influxd]=influxdb [influx]=influxdb-client [socat]=socat [mosquitto_pub]=mosquitto-clients [mosquitto]=mosquitto)
+declare -A package_of=([influxd]=influxdb [influx]=influxdb-client [socat]=socat [mosquitto_pub]=mosquitto-clients [mosquitto]=mosquitto [chromium]=chromium)
 case "${1:-test}" in
-  test) commands=(influxd influx socat mosquitto_pub mosquitto) ;;
+  test) commands=(influxd influx socat mosquitto_pub mosquitto chromium) ;;
   demo) commands=(socat) ;;
   *) echo "usage: $0 test|demo" >&2; exit 64 ;;
 esac

@@ -1,0 +1,80 @@
+// `fleetcare user …`: NOC users in the server's data dir (noc.db), usable while the server runs
+// (SQLite WAL). Passwords come from a file or stdin, never from a flag (shell history, ps).
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError, UserStore } from '../noc/auth.js';
+import { nocRole } from '../noc/api.js';
+import { ConfigError, UsageError } from './errors.js';
+import { loadServerConfig } from './server-config.js';
+
+type Flags = Record<string, string | boolean | undefined>;
+
+async function readPassword(flags: Flags): Promise<string> {
+  const file = flags['password-file'];
+  let text: string;
+  if (typeof file === 'string') {
+    try {
+      text = readFileSync(file === '-' ? 0 : file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`${file}: cannot read: ${(e as Error).message}`);
+    }
+  } else {
+    if (process.stdin.isTTY) process.stderr.write('password (then Enter; at least 10 characters): ');
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) {
+      chunks.push(c as Buffer);
+      if (process.stdin.isTTY && (c as Buffer).includes(10)) break;
+    }
+    text = Buffer.concat(chunks).toString('utf8');
+  }
+  return text.replace(/\r?\n$/, '');
+}
+
+export async function userCommand(positionals: string[], flags: Flags): Promise<void> {
+  const [action, name] = positionals;
+  const dataDir = loadServerConfig({ config: flags.config, 'data-dir': flags['data-dir'] }).dataDir;
+  mkdirSync(dataDir, { recursive: true });
+  const users = new UserStore(join(dataDir, 'noc.db'));
+  try {
+    switch (action) {
+      case 'add': {
+        if (!name) throw new UsageError('user add needs a NAME');
+        const role = nocRole.safeParse(flags.role ?? 'viewer');
+        if (!role.success) throw new UsageError(`--role: one of ${nocRole.options.join(', ')}`);
+        users.addUser(name, role.data, await readPassword(flags));
+        process.stderr.write(`user ${name} added (${role.data})\n`);
+        return;
+      }
+      case 'passwd':
+        if (!name) throw new UsageError('user passwd needs a NAME');
+        users.setPassword(name, await readPassword(flags));
+        process.stderr.write(`password of ${name} changed; their sessions are ended\n`);
+        return;
+      case 'role': {
+        const role = nocRole.safeParse(flags.role);
+        if (!name || !role.success) throw new UsageError(`user role NAME --role ${nocRole.options.join('|')}`);
+        users.setRole(name, role.data);
+        return;
+      }
+      case 'remove':
+        if (!name) throw new UsageError('user remove needs a NAME');
+        users.removeUser(name);
+        return;
+      case 'token':
+        if (!name) throw new UsageError('user token needs a NAME');
+        process.stdout.write(users.createApiToken(name, typeof flags['token-name'] === 'string' ? flags['token-name'] : 'cli') + '\n');
+        process.stderr.write(`API token for ${name} (shown once, above): send it as "Authorization: Bearer <token>"\n`);
+        return;
+      case 'list':
+        for (const u of users.listUsers()) process.stdout.write(`${u.name}\t${u.role}\t${new Date(u.createdAt).toISOString()}\n`);
+        return;
+      default:
+        throw new UsageError(`user: unknown action "${action ?? ''}" (add, passwd, role, remove, token, list)`);
+    }
+  } catch (e) {
+    if (e instanceof UserError) throw new ConfigError(e.message);
+    throw e;
+  } finally {
+    users.close();
+  }
+}
