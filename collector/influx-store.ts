@@ -11,7 +11,12 @@ import { recordLines } from './line-protocol.js';
 import {
   RESERVED_FIELDS,
   StoreWriteError,
+  bucketWidth,
   fieldName,
+  newestFirst,
+  type BucketedSeries,
+  type BucketQuery,
+  type StoredEvent,
   type IngestRecord,
   type LatestSample,
   type SeqCount,
@@ -251,6 +256,42 @@ export class InfluxStore implements TelemetryStore {
     const out: SeriesPoint[] = [];
     for (const s of r.results[0]?.series ?? []) for (const row of rows(s)) if (typeof row.v === 'number') out.push({ ts: Number(row.time), value: row.v });
     return out.sort((a, b) => a.ts - b.ts);
+  }
+
+  async seriesBuckets(q: BucketQuery): Promise<BucketedSeries> {
+    const bucketMs = bucketWidth(q.from, q.to, q.buckets);
+    // The offset aligns InfluxDB's epoch-aligned windows on `from`, as the embedded store does.
+    // A point's sub-ms identity offset never crosses a window edge (edges fall on whole ms).
+    const r = await this.raw(
+      `SELECT mean(${escape.quoted(fieldName(q.field))}) AS v FROM "telemetry" WHERE "device" = ${escape.stringLit(q.device)} AND "peripheral" = ${escape.stringLit(q.peripheral)} AND time >= ${q.from}ms AND time < ${q.to + 1}ms GROUP BY time(${bucketMs}ms, ${q.from % bucketMs}ms) fill(none)`,
+    );
+    const points: SeriesPoint[] = [];
+    for (const s of r.results[0]?.series ?? []) for (const row of rows(s)) if (typeof row.v === 'number') points.push({ ts: Number(row.time), value: row.v });
+    return { bucketMs, points: points.sort((a, b) => a.ts - b.ts) };
+  }
+
+  async events(device: string, from: number, to: number, limit: number): Promise<StoredEvent[]> {
+    const r = await this.raw(
+      `SELECT "seq", "type", "peripheral", "code", "severity", "message", "data" FROM "event" WHERE "device" = ${escape.stringLit(device)} AND time >= ${from}ms AND time < ${to + 1}ms ORDER BY time DESC LIMIT ${Math.floor(limit)}`,
+    );
+    const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : null);
+    const out: StoredEvent[] = [];
+    for (const s of r.results[0]?.series ?? []) {
+      for (const row of rows(s)) {
+        const data = text(row.data);
+        out.push({
+          ts: Number(row.time),
+          seq: Number(row.seq),
+          type: String(row.type),
+          peripheral: text(row.peripheral),
+          code: text(row.code),
+          severity: text(row.severity) ?? 'info',
+          message: text(row.message),
+          data: data ? (JSON.parse(data) as StoredEvent['data']) : null,
+        });
+      }
+    }
+    return out.sort(newestFirst);
   }
 
   async seqCounts(device: string): Promise<SeqCount[]> {

@@ -2,8 +2,8 @@
 // the whole system on a fresh machine. Same queries, same answers as influx-store.ts.
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { IngestRecord, LatestSample, SeqCount, SeriesPoint, SeriesQuery, TelemetryStore } from './store.js';
-import { fieldName } from './store.js';
+import type { BucketedSeries, BucketQuery, IngestRecord, LatestSample, SeqCount, SeriesPoint, SeriesQuery, StoredEvent, TelemetryStore } from './store.js';
+import { bucketWidth, fieldName } from './store.js';
 
 export class SqliteStore implements TelemetryStore {
   readonly kind = 'sqlite' as const;
@@ -96,6 +96,31 @@ export class SqliteStore implements TelemetryStore {
          WHERE device = ? AND peripheral = ? AND ts >= ? AND ts <= ? AND value IS NOT NULL ORDER BY ts, seq`,
       )
       .all(path, path, q.device, q.peripheral, q.from, q.to) as SeriesPoint[];
+  }
+
+  async seriesBuckets(q: BucketQuery): Promise<BucketedSeries> {
+    const path = '$.' + fieldName(q.field);
+    const bucketMs = bucketWidth(q.from, q.to, q.buckets);
+    // Integer division (parameters arrive as REAL): bucket k covers [from + k·bucketMs, from + (k+1)·bucketMs).
+    const rows = this.db
+      .prepare(
+        `SELECT (ts - CAST(@from AS INTEGER)) / CAST(@bucketMs AS INTEGER) AS k, avg(v) AS value FROM (
+           SELECT ts, coalesce(json_extract(counters, @path), json_extract(metrics, @path)) AS v FROM telemetry
+           WHERE device = @device AND peripheral = @peripheral AND ts >= @from AND ts <= @to)
+         WHERE v IS NOT NULL GROUP BY k ORDER BY k`,
+      )
+      .all({ path, bucketMs, from: q.from, to: q.to, device: q.device, peripheral: q.peripheral }) as Array<{ k: number; value: number }>;
+    return { bucketMs, points: rows.map((r) => ({ ts: q.from + r.k * bucketMs, value: r.value })) };
+  }
+
+  async events(device: string, from: number, to: number, limit: number): Promise<StoredEvent[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT ts, seq, type, peripheral, code, severity, message, data FROM events
+         WHERE device = ? AND ts >= ? AND ts <= ? ORDER BY ts DESC, seq DESC LIMIT ?`,
+      )
+      .all(device, from, to, limit) as Array<Omit<StoredEvent, 'data'> & { data: string | null }>;
+    return rows.map((r) => ({ ...r, data: r.data ? (JSON.parse(r.data) as StoredEvent['data']) : null }));
   }
 
   async seqCounts(device: string): Promise<SeqCount[]> {

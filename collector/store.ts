@@ -62,6 +62,34 @@ export type SeriesQuery = {
 
 export type SeriesPoint = { ts: number; value: number };
 
+/** A series downsampled to at most `buckets` buckets of equal width, the first starting at `from`. */
+export type BucketQuery = SeriesQuery & { buckets: number };
+
+/** Each point is the mean of its bucket `[ts, ts + bucketMs)`; empty buckets are left out. */
+export type BucketedSeries = { bucketMs: number; points: SeriesPoint[] };
+
+/** Width of the buckets that cover the inclusive range `from..to` with at most `buckets` of them. */
+export function bucketWidth(from: number, to: number, buckets: number): number {
+  return Math.max(1, Math.ceil((to - from + 1) / Math.max(1, Math.floor(buckets))));
+}
+
+/** One stored device event. */
+export type StoredEvent = {
+  ts: number;
+  seq: number;
+  type: string;
+  peripheral: string | null;
+  code: string | null;
+  severity: string;
+  message: string | null;
+  data: Record<string, number | string | boolean> | null;
+};
+
+/** Newest first; ties (same ms) by seq, highest first. */
+export function newestFirst(a: StoredEvent, b: StoredEvent): number {
+  return b.ts - a.ts || b.seq - a.seq;
+}
+
 /** Points stored per seq (samples of a telemetry message, 1 for an event). */
 export type SeqCount = { seq: number; points: number };
 
@@ -75,6 +103,10 @@ export interface TelemetryStore {
   latest(device: string): Promise<LatestSample[]>;
   /** One metric or counter of one peripheral over a time range, oldest first. */
   series(q: SeriesQuery): Promise<SeriesPoint[]>;
+  /** One field downsampled: the mean per bucket over `from..to` (see BucketQuery). */
+  seriesBuckets(q: BucketQuery): Promise<BucketedSeries>;
+  /** Events of a device with `from <= ts <= to`, newest first, at most `limit`. */
+  events(device: string, from: number, to: number, limit: number): Promise<StoredEvent[]>;
   /** Points stored per seq for a device (telemetry + events), ascending seq. */
   seqCounts(device: string): Promise<SeqCount[]>;
   close(): Promise<void>;
