@@ -1,0 +1,485 @@
+// Device page: inventory, peripherals with wear gauges (life used, ETA), telemetry charts over
+// 1 h / 24 h / 7 d / 30 d, the events timeline, open and past incidents, and remote diagnosis
+// (ping, read counters, self-test) for operators with the result shown when the device answers.
+import type { CommandAccepted, DeviceDetail, DeviceEvent, EventsAnswer, PartWear, PeripheralDetail, RemoteCommand, SeriesAnswer, TicketSummary } from '../../api.js';
+import { TelemetryChart } from '../chart.js';
+import { api, ApiError, query } from '../client.js';
+import { h, replace, svg } from '../dom.js';
+import { dateTime, duration, label, num, pct, relative, t } from '../i18n.js';
+import { onLive } from '../live.js';
+import { card, errorBox, errorText, link, loading, priorityBadge, statusBadge, table, throttle, toast } from '../ui.js';
+import type { Session, View, ViewFactory } from '../view.js';
+
+const RANGES = [
+  { key: '1h', ms: 3_600_000 },
+  { key: '24h', ms: 86_400_000 },
+  { key: '7d', ms: 7 * 86_400_000 },
+  { key: '30d', ms: 30 * 86_400_000 },
+] as const;
+type RangeKey = (typeof RANGES)[number]['key'];
+
+/** Commands offered as buttons; self-test needs a peripheral. */
+const BUTTONS = ['ping', 'read-counters', 'self-test'] as const;
+/** While a command is pending its state is also polled, in case the live stream missed the answer. */
+const COMMAND_POLL_MS = 2000;
+
+export const deviceView: ViewFactory = (session, params) => new DeviceView(session, params[0]);
+
+type Field = { peripheral: string; field: string; kind: string };
+
+class DeviceView implements View {
+  private root: HTMLElement | null = null;
+  private detail: DeviceDetail | null = null;
+  private events: DeviceEvent[] | null = null;
+  private commands: RemoteCommand[] = [];
+  private error: unknown = null;
+  private field: Field | null = null;
+  private range: RangeKey = '24h';
+  private series: SeriesAnswer | null = null;
+  private seriesError: unknown = null;
+  private chart: TelemetryChart | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private readonly refetch = throttle(() => this.refresh(), 1500);
+  private readonly polls = new Map<string, ReturnType<typeof setInterval>>();
+  private commandPeripheral = '';
+
+  constructor(
+    private readonly session: Session,
+    private readonly id: string,
+  ) {}
+
+  mount(root: HTMLElement): void {
+    this.root = root;
+    if (!this.unsubscribe) {
+      this.unsubscribe = onLive(
+        (e) => {
+          if (e.device !== this.id) return;
+          if (e.type === 'command') this.loadCommand(e.id);
+          else this.refetch();
+        },
+        () => this.refresh(),
+      );
+      this.refresh();
+    }
+    this.render();
+  }
+
+  refresh(): void {
+    const enc = encodeURIComponent(this.id);
+    api
+      .get<DeviceDetail>(`/api/devices/${enc}`)
+      .then((d) => {
+        const first = !this.detail;
+        this.detail = d;
+        this.error = null;
+        if (!this.field) this.field = defaultField(d.peripherals);
+        // The first answer draws the page; later ones (live updates) replace the data sections and
+        // keep the chart controls and the command buttons, so focus and selections stay put.
+        if (first || !this.root?.querySelector('[data-section="head"]')) this.render();
+        else this.update();
+        this.loadSeries();
+      })
+      .catch((e) => {
+        this.error = e;
+        this.render();
+      });
+    api
+      .get<EventsAnswer>(`/api/devices/${enc}/events${query({ from: Date.now() - 30 * 86_400_000, limit: 100 })}`)
+      .then((r) => {
+        this.events = r.items;
+        this.renderSection('events', this.eventsCard());
+      })
+      .catch(() => {});
+    api
+      .get<{ items: RemoteCommand[] }>(`/api/devices/${enc}/commands${query({ limit: 10 })}`)
+      .then((r) => {
+        this.commands = r.items;
+        this.renderSection('command-list', this.commandList());
+        for (const c of r.items) if (c.status === 'pending') this.watchCommand(c.id);
+      })
+      .catch(() => {});
+  }
+
+  private loadSeries(): void {
+    if (!this.field) return;
+    const ms = RANGES.find((r) => r.key === this.range)!.ms;
+    const to = Date.now();
+    const f = this.field;
+    api
+      .get<SeriesAnswer>(`/api/devices/${encodeURIComponent(this.id)}/series${query({ peripheral: f.peripheral, field: f.field, from: to - ms, to, points: 300 })}`)
+      .then((s) => {
+        if (this.field !== f) return;
+        this.series = s;
+        this.seriesError = null;
+        this.drawChart();
+      })
+      .catch((e) => {
+        this.seriesError = e;
+        this.drawChart();
+      });
+  }
+
+  // ---- commands ------------------------------------------------------------------------------
+
+  private async send(name: (typeof BUTTONS)[number]): Promise<void> {
+    const body: { name: string; peripheral?: string } = { name };
+    if (name === 'self-test') body.peripheral = this.commandPeripheral || this.detail?.peripherals.find((p) => p.kind === 'printer')?.id || this.detail?.peripherals[0]?.id;
+    try {
+      const c = await api.post<CommandAccepted>(`/api/devices/${encodeURIComponent(this.id)}/commands`, body);
+      toast(t('device.commandSent', { name: label('cmd', name) }));
+      if (!c.deviceOnline) toast(t('device.deviceOffline'), 'error');
+      this.upsertCommand(c);
+      this.watchCommand(c.id);
+    } catch (e) {
+      toast(t('common.error', { message: errorText(e) }), 'error');
+    }
+  }
+
+  private watchCommand(id: string): void {
+    if (this.polls.has(id)) return;
+    this.polls.set(id, setInterval(() => this.loadCommand(id), COMMAND_POLL_MS));
+  }
+
+  private loadCommand(id: string): void {
+    api
+      .get<RemoteCommand>(`/api/commands/${encodeURIComponent(id)}`)
+      .then((c) => {
+        this.upsertCommand(c);
+        if (c.status !== 'pending') {
+          clearInterval(this.polls.get(id));
+          this.polls.delete(id);
+        }
+      })
+      .catch((e) => {
+        if (e instanceof ApiError && e.status === 404) {
+          clearInterval(this.polls.get(id));
+          this.polls.delete(id);
+        }
+      });
+  }
+
+  private upsertCommand(c: RemoteCommand): void {
+    const i = this.commands.findIndex((x) => x.id === c.id);
+    const was = i >= 0 ? this.commands[i].status : null;
+    if (i >= 0) this.commands[i] = c;
+    else this.commands.unshift(c);
+    if (was === 'pending' && c.status !== 'pending') toast(`${label('cmd', c.name)}: ${label('cmdStatus', c.status)}`, c.status === 'ok' ? 'ok' : 'error');
+    this.renderSection('command-list', this.commandList());
+  }
+
+  // ---- rendering -----------------------------------------------------------------------------
+
+  render(): void {
+    if (!this.root) return;
+    const back = h('p', { class: 'crumbs' }, link('/', '← ', t('device.back')));
+    if (!this.detail) {
+      const notFound = this.error instanceof ApiError && this.error.status === 404;
+      replace(this.root, back, h('h1', null, t('device.title', { id: this.id })), notFound ? h('p', { class: 'error', role: 'alert' }, t('common.notFound', { what: this.id })) : this.error ? errorBox(this.error, () => this.refresh()) : loading());
+      return;
+    }
+    this.chart?.destroy();
+    this.chart = null;
+    replace(
+      this.root,
+      back,
+      h('div', { 'data-section': 'head' }, this.head()),
+      this.error ? errorBox(this.error, () => this.refresh()) : null,
+      h('div', { class: 'grid-2' }, h('div', { 'data-section': 'inventory' }, this.inventoryCard()), this.commandsCard()),
+      h('div', { 'data-section': 'peripherals' }, this.peripheralsCard()),
+      this.telemetryCard(),
+      h('div', { class: 'grid-2' }, h('div', { 'data-section': 'events' }, this.eventsCard()), h('div', { 'data-section': 'tickets' }, this.ticketsCard(this.detail.tickets))),
+    );
+    this.drawChart();
+  }
+
+  /** Live update: the data sections only. */
+  private update(): void {
+    if (!this.detail) return;
+    this.renderSection('head', this.head());
+    this.renderSection('inventory', this.inventoryCard());
+    this.renderSection('peripherals', this.peripheralsCard());
+    this.renderSection('tickets', this.ticketsCard(this.detail.tickets));
+  }
+
+  private head(): HTMLElement {
+    const d = this.detail!.device;
+    return h(
+      'div',
+      { class: 'page-head' },
+      h('h1', null, t('device.title', { id: d.device })),
+      statusBadge(d.status),
+      d.online ? statusBadge('online', label('health', 'online')) : null,
+      h('span', { class: 'muted' }, t('device.since'), ' ', h('time', { datetime: new Date(d.since).toISOString(), title: dateTime(d.since) }, relative(d.since))),
+    );
+  }
+
+  private peripheralsCard(): HTMLElement {
+    return h('section', { class: 'card' }, h('h2', null, t('device.peripherals')), h('div', { class: 'peripherals' }, this.detail!.peripherals.map((p) => this.peripheralCard(p))));
+  }
+
+  private renderSection(name: string, content: HTMLElement | null): void {
+    const box = this.root?.querySelector(`[data-section="${name}"]`);
+    if (box) replace(box, content);
+  }
+
+  private inventoryCard(): HTMLElement {
+    const d = this.detail!.device;
+    const row = (k: string, v: string | Node | null | undefined) => [h('dt', null, k), h('dd', null, v ?? '—')];
+    return card(
+      t('device.inventory'),
+      h(
+        'dl',
+        { class: 'facts' },
+        row(t('device.site'), d.site ? link(`/${query({ q: d.site })}`, d.site) : null),
+        row(t('device.tenant'), d.tenant),
+        row(t('device.model'), d.model),
+        row(t('device.serial'), d.serial),
+        row(t('device.os'), d.os),
+        row(t('device.agent'), d.agentVersion),
+        row(t('overview.lastSeen'), d.lastSeen ? h('time', { datetime: new Date(d.lastSeen).toISOString(), title: dateTime(d.lastSeen) }, relative(d.lastSeen)) : null),
+      ),
+    );
+  }
+
+  private commandsCard(): HTMLElement {
+    const peripherals = this.detail?.peripherals ?? [];
+    const controls = this.session.canOperate
+      ? h(
+          'div',
+          { class: 'command-bar' },
+          h(
+            'label',
+            null,
+            t('device.peripheral'),
+            ' ',
+            h(
+              'select',
+              { id: 'command-peripheral', onchange: (e: Event) => (this.commandPeripheral = (e.target as HTMLSelectElement).value) },
+              peripherals.filter((p) => p.kind !== 'host').map((p) => h('option', { value: p.id, selected: p.id === this.commandPeripheral }, `${p.id} — ${label('kind', p.kind)}`)),
+            ),
+          ),
+          BUTTONS.map((name) => h('button', { type: 'button', class: 'btn', 'data-command': name, onclick: () => void this.send(name) }, label('cmd', name))),
+        )
+      : h('p', { class: 'muted' }, t('device.viewerNoCommands'));
+    return card(t('device.commands'), h('p', { class: 'muted small' }, t('device.commandsHint')), controls, h('div', { 'data-section': 'command-list' }, this.commandList()));
+  }
+
+  private commandList(): HTMLElement | null {
+    if (!this.commands.length) return null;
+    return h(
+      'ol',
+      { class: 'commands', 'aria-label': t('device.recentCommands') },
+      this.commands.map((c) =>
+        h(
+          'li',
+          { 'data-command-id': c.id, 'data-status': c.status, class: `command command-${c.status}` },
+          h('span', { class: 'command-name' }, label('cmd', c.name), c.peripheral ? ` · ${c.peripheral}` : ''),
+          h('span', { class: `badge cmd-${c.status}` }, label('cmdStatus', c.status)),
+          h('span', { class: 'muted small' }, c.user, ' · ', h('time', { datetime: new Date(c.sentAt).toISOString(), title: dateTime(c.sentAt) }, relative(c.sentAt)), c.answeredAt ? ` · ${duration(c.answeredAt - c.sentAt)}` : ''),
+          c.status !== 'pending' ? h('pre', { class: 'command-result' }, c.error ?? formatResult(c.result)) : null,
+        ),
+      ),
+    );
+  }
+
+  private peripheralCard(p: PeripheralDetail): HTMLElement {
+    const ident = [p.vendor, p.model].filter(Boolean).join(' ');
+    return h(
+      'article',
+      { class: 'peripheral', 'data-peripheral': p.id },
+      h('header', null, h('h3', null, label('kind', p.kind), ' ', h('span', { class: 'muted' }, p.id)), statusBadge(p.health)),
+      h('p', { class: 'small' }, ident || '—', p.serial ? ` · ${t('device.serial')} ${p.serial}` : '', p.firmware ? ` · ${t('device.firmware')} ${p.firmware}` : ''),
+      p.faults.length ? h('p', { class: 'chips', 'aria-label': t('device.faults') }, p.faults.map((f) => h('span', { class: 'chip chip-fault' }, f))) : null,
+      p.wear.length ? h('ul', { class: 'gauges', 'aria-label': t('device.wear') }, p.wear.map((w) => h('li', null, wearGauge(w)))) : null,
+    );
+  }
+
+  private telemetryCard(): HTMLElement {
+    const fields = allFields(this.detail!.peripherals);
+    const key = (f: Field) => `${f.peripheral}/${f.field}`;
+    const byPeripheral = new Map<string, Field[]>();
+    for (const f of fields) byPeripheral.set(f.peripheral, [...(byPeripheral.get(f.peripheral) ?? []), f]);
+    const select = h(
+      'select',
+      {
+        id: 'series-field',
+        onchange: (e: Event) => {
+          const v = (e.target as HTMLSelectElement).value;
+          this.field = fields.find((f) => key(f) === v) ?? null;
+          this.series = null;
+          this.loadSeries();
+        },
+      },
+      [...byPeripheral].map(([p, fs]) => h('optgroup', { label: `${p} — ${label('kind', fs[0].kind)}` }, fs.map((f) => h('option', { value: key(f), selected: !!this.field && key(f) === key(this.field) }, f.field)))),
+    );
+    const ranges = h(
+      'div',
+      { class: 'segmented', role: 'group', 'aria-label': t('device.range') },
+      RANGES.map((r) =>
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'btn',
+            'data-range': r.key,
+            'aria-pressed': String(r.key === this.range),
+            onclick: (e: Event) => {
+              this.range = r.key;
+              for (const b of (e.currentTarget as HTMLElement).parentElement!.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.range === r.key));
+              this.loadSeries();
+            },
+          },
+          t(`range.${r.key}`),
+        ),
+      ),
+    );
+    return h(
+      'section',
+      { class: 'card' },
+      h('h2', null, t('device.telemetry')),
+      fields.length
+        ? h('div', { class: 'chart-controls' }, h('label', null, t('device.field'), ' ', select), ranges)
+        : h('p', { class: 'empty' }, t('device.noData')),
+      h('div', { class: 'chart', id: 'chart', dir: 'ltr' }),
+      h('p', { class: 'muted small', id: 'chart-note' }),
+    );
+  }
+
+  private drawChart(): void {
+    const host = this.root?.querySelector<HTMLElement>('#chart');
+    const note = this.root?.querySelector<HTMLElement>('#chart-note');
+    if (!host || !note) return;
+    if (this.seriesError) {
+      this.chart?.destroy();
+      this.chart = null;
+      replace(host, errorBox(this.seriesError, () => this.loadSeries()));
+      return;
+    }
+    const s = this.series;
+    if (!s || !this.field || s.field !== this.field.field || s.peripheral !== this.field.peripheral) return;
+    host.dataset.points = String(s.points.length);
+    if (!s.points.length) {
+      this.chart?.destroy();
+      this.chart = null;
+      replace(host, h('p', { class: 'empty' }, t('device.noData')));
+      note.textContent = '';
+      return;
+    }
+    if (!this.chart) {
+      host.replaceChildren();
+      this.chart = new TelemetryChart(host);
+    }
+    this.chart.show(s.points, `${s.peripheral} · ${s.field}`, { from: s.from, to: s.to });
+    note.textContent = t('device.bucket', { duration: duration(s.bucketMs) });
+  }
+
+  private eventsCard(): HTMLElement {
+    if (!this.events) return card(t('device.events'), loading());
+    return card(
+      t('device.events'),
+      this.events.length
+        ? h(
+            'ol',
+            { class: 'timeline' },
+            this.events.map((e) =>
+              h(
+                'li',
+                { class: `event severity-${e.severity}`, 'data-type': e.type },
+                h('time', { datetime: new Date(e.ts).toISOString() }, dateTime(e.ts)),
+                h('span', { class: `badge sev-${e.severity}` }, label('severity', e.severity)),
+                h('span', { class: 'event-what' }, label('event', e.type), e.peripheral ? ` · ${e.peripheral}` : '', e.code ? ` · ${e.code}` : ''),
+                e.message ? h('span', { class: 'muted small event-message' }, e.message) : null,
+              ),
+            ),
+          )
+        : h('p', { class: 'empty' }, t('device.noEvents')),
+    );
+  }
+
+  private ticketsCard(tickets: TicketSummary[]): HTMLElement {
+    const open = tickets.filter((x) => x.status !== 'Resolved' && x.status !== 'Closed');
+    const past = tickets.filter((x) => x.status === 'Resolved' || x.status === 'Closed');
+    const cols = [
+      { head: t('incidents.priority'), cell: (x: TicketSummary) => priorityBadge(x.priority) },
+      { head: t('incidents.subject'), cell: (x: TicketSummary) => link(`/incidents${query({ device: x.device, open: open.includes(x) ? undefined : 'all' })}`, x.subject) },
+      { head: t('incidents.status'), cell: (x: TicketSummary) => label('status', x.status) },
+      { head: t('incidents.opened'), cell: (x: TicketSummary) => h('time', { datetime: new Date(x.openedAt).toISOString(), title: dateTime(x.openedAt) }, relative(x.openedAt)) },
+    ];
+    return card(
+      t('device.tickets'),
+      h('h3', null, t('device.openTickets')),
+      table(open, cols, { rowAttrs: (x) => ({ 'data-ref': x.ref }) }),
+      h('h3', null, t('device.pastTickets')),
+      table(past, cols, { rowAttrs: (x) => ({ 'data-ref': x.ref }) }),
+    );
+  }
+
+  destroy(): void {
+    this.unsubscribe?.();
+    this.refetch.cancel();
+    for (const p of this.polls.values()) clearInterval(p);
+    this.polls.clear();
+    this.chart?.destroy();
+    this.chart = null;
+    this.root = null;
+  }
+}
+
+/** A half-ring gauge of life used with the figure and the ETA in words (colour is never the only signal). */
+function wearGauge(w: PartWear): HTMLElement {
+  const used = Math.max(0, w.lifeUsed);
+  const level = used >= w.criticalFraction ? 'critical' : used >= w.warningFraction ? 'warning' : 'ok';
+  const r = 40;
+  const arc = Math.PI * r;
+  const shown = Math.min(1, used);
+  const gauge = svg(
+    'svg',
+    { viewBox: '0 0 100 56', class: 'gauge-svg', 'aria-hidden': 'true' },
+    svg('path', { d: `M10 50 A${r} ${r} 0 0 1 90 50`, class: 'gauge-track', 'stroke-dasharray': `${arc} ${arc}` }),
+    svg('path', { d: `M10 50 A${r} ${r} 0 0 1 90 50`, class: `gauge-fill gauge-${level}`, 'stroke-dasharray': `${arc * shown} ${arc}` }),
+  );
+  const eta = w.basis !== 'life' ? null : w.eta !== null ? t('device.eta', { when: relative(w.eta) }) : t('device.etaNone');
+  return h(
+    'div',
+    { class: `gauge status-${level}`, 'data-part': w.part, role: 'meter', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(Math.round(used * 100)), 'aria-label': `${w.part}: ${t('device.lifeUsed', { pct: pct(used) })}` },
+    h('div', { class: 'gauge-dial' }, gauge, h('span', { class: 'gauge-value' }, pct(used))),
+    h(
+      'div',
+      { class: 'gauge-text' },
+      h('strong', null, w.part, w.sourceVerified ? '' : ' *'),
+      h('span', null, t('device.lifeUsed', { pct: pct(used) }), ' — ', label('health', level)),
+      eta ? h('span', { class: 'small', title: w.eta ? dateTime(w.eta) : '' }, eta) : null,
+      h('span', { class: 'muted small' }, `${num(w.counter, 0)} / ${num(w.ratedCounts, 0)} · ${t('device.rated', { value: num(w.ratedValue, 0), unit: w.unit })}`),
+    ),
+  );
+}
+
+function allFields(peripherals: PeripheralDetail[]): Field[] {
+  const out: Field[] = [];
+  for (const p of peripherals) {
+    if (!p.latest) continue;
+    for (const f of [...Object.keys(p.latest.metrics), ...Object.keys(p.latest.counters)].sort()) out.push({ peripheral: p.id, field: f, kind: p.kind });
+  }
+  return out;
+}
+
+/** The first chart shown: a printer's metric if there is one (what NOC staff look at most), else any. */
+function defaultField(peripherals: PeripheralDetail[]): Field | null {
+  const fields = allFields(peripherals);
+  const metricOf = (p: PeripheralDetail | undefined) => (p?.latest ? Object.keys(p.latest.metrics).sort()[0] : undefined);
+  const printer = peripherals.find((p) => p.kind === 'printer' && metricOf(p));
+  if (printer) return { peripheral: printer.id, field: metricOf(printer)!, kind: printer.kind };
+  const any = peripherals.find((p) => metricOf(p));
+  if (any) return { peripheral: any.id, field: metricOf(any)!, kind: any.kind };
+  return fields[0] ?? null;
+}
+
+function formatResult(result: unknown): string {
+  if (result === null || result === undefined) return '';
+  if (typeof result === 'string') return result;
+  try {
+    return JSON.stringify(result, null, 2);
+  } catch {
+    return String(result);
+  }
+}
