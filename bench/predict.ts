@@ -31,7 +31,11 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '21' },
     'eval-hours': { type: 'string', default: '6' },
     /** Degradation minRatio values to compare (one full simulation each; same fleet, same seed). */
-    'min-ratio': { type: 'string', default: '1.5,3' },
+    'min-ratio': { type: 'string', default: '3' },
+    /** Degradation leadTime values (days): a rise tickets when its trend reaches the profile's errorRateWarning within this. */
+    'lead-days': { type: 'string', default: '21' },
+    /** wear.deferToErrorRate values to compare (on: a part with a healthy error rate waits past its rating). */
+    defer: { type: 'string', default: 'on' },
   },
 });
 const DEVICES = Number(values.devices);
@@ -87,13 +91,13 @@ type Slot = {
   baselineTicketed: boolean;
 };
 
-type Ticket = { device: string; peripheral: string; instance: number; at: number };
+type Ticket = { device: string; peripheral: string; instance: number; at: number; detector?: string };
 
 let now = T0;
 
 const slotKey = (device: string, peripheral: string) => `${device}/${peripheral}`;
 
-function simulate(minRatio: number) {
+function simulate(degradation: { minRatio: number; leadTimeMs: number }, deferToErrorRate: boolean) {
   now = T0;
   const truth = new GroundTruthRecorder();
   const newPart = (device: string, k: (typeof kinds)[number], r: number, used: number, instance: number): WearPart =>
@@ -117,7 +121,7 @@ function simulate(minRatio: number) {
 
   const dir = mkdtempSync(join(tmpdir(), 'fleetcare-predict-'));
   const store = new IncidentStore(join(dir, 'incidents.db'));
-  const engine = new DetectorEngine(profiles, { degradation: { minRatio } });
+  const engine = new DetectorEngine(profiles, { degradation, wear: { deferToErrorRate } });
   const tickets: Ticket[] = [];
   const baselineTickets: Ticket[] = [];
   const instanceOf = new Map<string, number>();
@@ -171,7 +175,7 @@ function simulate(minRatio: number) {
         onChange: (_tx, c) => {
           if (c.ticket !== "create") return;
           const inst = instanceOf.get(slotKey(c.incident.device, c.incident.peripheral)) ?? 0;
-          tickets.push({ device: c.incident.device, peripheral: c.incident.peripheral, instance: inst, at: now });
+          tickets.push({ device: c.incident.device, peripheral: c.incident.peripheral, instance: inst, at: now, detector: c.incident.detector });
         },
       });
     }
@@ -225,12 +229,17 @@ function score(name: string, list: Ticket[], allFailures: Failure[]) {
   const judgedUntil = T0 + DAYS * DAY - HORIZON;
   let falseTickets = 0;
   let judged = 0;
+  const falseWhy: Record<string, number> = {};
   for (const t of list) {
     if (t.at > judgedUntil || t.at < T0 + WARMUP) continue;
     judged++;
     const times = (failuresBySlot.get(slotKey(t.device, t.peripheral)) ?? []).sort((a, b) => a - b);
     const failedAt = times[t.instance];
-    if (failedAt === undefined || failedAt > t.at + HORIZON) falseTickets++;
+    if (failedAt === undefined || failedAt > t.at + HORIZON) {
+      falseTickets++;
+      const why = `${t.detector ?? 'baseline'}:${failedAt === undefined ? 'no failure in run' : `failed ${Math.floor((failedAt - t.at) / DAY / 30) * 30}+ d later`}`;
+      falseWhy[why] = (falseWhy[why] ?? 0) + 1;
+    }
   }
   const deviceDays = DEVICES * Math.max(1, (judgedUntil - T0 - WARMUP) / DAY);
   const recall = failures.length ? hit / failures.length : NaN;
@@ -250,22 +259,29 @@ function score(name: string, list: Ticket[], allFailures: Failure[]) {
     falsePer1000DeviceDays: round((falseTickets / deviceDays) * 1000, 3),
     precision: round(precision, 3),
     f1: round(f1, 3),
+    falseWhy,
   };
 }
 const round = (x: number, d: number) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
 
 const rows: ReturnType<typeof score>[] = [];
 const ratios = String(values['min-ratio']).split(',').map(Number);
+const leads = String(values['lead-days']).split(',').map(Number);
+const defers = String(values.defer).split(',').map((x) => x === 'on');
 let baselineRow: ReturnType<typeof score> | null = null;
 const meta: Record<string, unknown> = { warmupDays: WARMUP / DAY, devices: DEVICES, peripheralsPerDevice: kinds.length, days: DAYS, seed: SEED, horizonDays: HORIZON / DAY, evalEveryHours: EVAL_EVERY_H };
 for (const ratio of ratios) {
-  const r = simulate(ratio);
-  const failures = r.truth.records();
-  rows.push(score(`detectors, degradation minRatio ${ratio}`, r.tickets, failures));
-  baselineRow ??= score('baseline: static 90 % of rated life', r.baselineTickets, failures);
-  meta[`ticketsByDetector(minRatio ${ratio})`] = r.byDetector;
-  meta[`simulatedInMs(minRatio ${ratio})`] = r.simMs;
+  for (const lead of leads) for (const defer of defers) {
+    const name = `minRatio ${ratio}, lead ${lead} d, defer ${defer ? 'on' : 'off'}`;
+    const r = simulate({ minRatio: ratio, leadTimeMs: lead * DAY }, defer);
+    const failures = r.truth.records();
+    rows.push(score(`detectors, ${name}`, r.tickets, failures));
+    baselineRow ??= score('baseline: static 90 % of rated life', r.baselineTickets, failures);
+    meta[`ticketsByDetector(${name})`] = r.byDetector;
+    meta[`simulatedInMs(${name})`] = r.simMs;
+  }
 }
 rows.push(baselineRow!);
 console.log(JSON.stringify(meta));
-console.table(rows);
+console.table(rows.map(({ falseWhy: _, ...r }) => r));
+for (const r of rows) console.log(r.name, 'false tickets:', JSON.stringify(r.falseWhy));

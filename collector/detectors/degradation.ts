@@ -3,7 +3,13 @@
 // (the first batches of operations it did), or the model's population median while the device
 // has none yet. Operations are grouped into batches of a fixed size so that every step has the
 // same statistical weight whatever the polling rate; a gap just delays the next batch.
-import { median } from './stats.js';
+//
+// A statistically significant rise alone is not worth a ticket: a worn part's error rate creeps
+// up for months before it fails. When the profile gives an errorRateWarning, the rate must also
+// be expected to reach it soon: the smoothed rate's trend over a trailing window (Theil–Sen on
+// bucketed EWMA points) is extrapolated to the warning level, and the finding fires only when
+// that ETA falls inside `leadTimeMs` (or the level is already reached).
+import { median, theilSen, type Point } from './stats.js';
 import type { DetectorConfig, ErrorRateSpec } from './types.js';
 
 export type RateState = {
@@ -23,9 +29,25 @@ export type RateState = {
   batches: number;
   firing: boolean;
   sigma: number;
+  /** Smoothed rate over time (bucketed), for the trend towards the warning level. */
+  trend: Point[];
+  /** When the trend reaches the profile's errorRateWarning (ms), null when not rising or unknown. */
+  warningEta: number | null;
+  /** Model/rate population this state belongs to (rebuilds the population view on restore). */
+  popKey: string;
 };
 
-export type DegradationVerdict = { firing: boolean; recovered: boolean; baseline: number; ewma: number; cusum: number; lastBatchRate: number | null; baselineSource: 'own' | 'population' | 'none' };
+export type DegradationVerdict = {
+  firing: boolean;
+  recovered: boolean;
+  baseline: number;
+  ewma: number;
+  cusum: number;
+  lastBatchRate: number | null;
+  baselineSource: 'own' | 'population' | 'none';
+  /** When the error rate is expected to reach the profile's warning level (ms). */
+  warningEta: number | null;
+};
 
 export class DegradationDetector {
   private readonly states = new Map<string, RateState>();
@@ -38,12 +60,13 @@ export class DegradationDetector {
     return this.cfg.rates;
   }
 
-  private state(id: string): RateState {
+  private state(id: string, popKey = ''): RateState {
     let s = this.states.get(id);
     if (!s) {
-      s = { lastErrors: null, lastOps: null, edgeErrors: 0, accErrors: 0, accOps: 0, baseErrors: 0, baseOps: 0, baseBatches: 0, baseline: null, ewma: null, cusum: 0, lastBatchRate: null, batches: 0, firing: false, sigma: 0 };
+      s = { lastErrors: null, lastOps: null, edgeErrors: 0, accErrors: 0, accOps: 0, baseErrors: 0, baseOps: 0, baseBatches: 0, baseline: null, ewma: null, cusum: 0, lastBatchRate: null, batches: 0, firing: false, sigma: 0, trend: [], warningEta: null, popKey };
       this.states.set(id, s);
     }
+    if (popKey) s.popKey = popKey;
     return s;
   }
 
@@ -54,10 +77,11 @@ export class DegradationDetector {
 
   /**
    * One sample's counters for one rate. `id` names device/peripheral/rate; `popKey` the
-   * model/rate population; `minBatch` the profile's minimum operations for a rate.
+   * model/rate population; `minBatch` the profile's minimum operations for a rate; `at` when
+   * the sample arrived (ms).
    */
-  observe(id: string, popKey: string, spec: ErrorRateSpec, counters: Record<string, number>, minBatch: number, errorRateWarning?: number): void {
-    const s = this.state(id);
+  observe(id: string, popKey: string, spec: ErrorRateSpec, counters: Record<string, number>, minBatch: number, at: number, errorRateWarning?: number): void {
+    const s = this.state(id, popKey);
     const ops = spec.operations === 'polls' ? (s.lastOps ?? 0) + 1 : counters[spec.operations];
     const errs = spec.errors ? counters[spec.errors] : (s.lastErrors ?? 0) + s.edgeErrors;
     s.edgeErrors = 0;
@@ -84,12 +108,12 @@ export class DegradationDetector {
       const e = s.accErrors * share;
       s.accErrors -= e;
       s.accOps -= batch;
-      this.step(id, popKey, s, e, batch, errorRateWarning);
+      this.step(id, popKey, s, e, batch, at, errorRateWarning);
     }
   }
 
   private resetBaseline(id: string, popKey: string, s: RateState): void {
-    Object.assign(s, { baseErrors: 0, baseOps: 0, baseBatches: 0, batches: 0, baseline: null, ewma: null, cusum: 0, firing: false, lastBatchRate: null });
+    Object.assign(s, { baseErrors: 0, baseOps: 0, baseBatches: 0, batches: 0, baseline: null, ewma: null, cusum: 0, firing: false, lastBatchRate: null, trend: [], warningEta: null });
     this.population.get(popKey)?.delete(id);
   }
 
@@ -107,7 +131,7 @@ export class DegradationDetector {
     return median([...m.values()]);
   }
 
-  private step(id: string, popKey: string, s: RateState, errors: number, n: number, errorRateWarning?: number): void {
+  private step(id: string, popKey: string, s: RateState, errors: number, n: number, at: number, errorRateWarning?: number): void {
     const p = errors / n;
     s.batches += 1;
     s.lastBatchRate = p;
@@ -140,7 +164,12 @@ export class DegradationDetector {
     const ucl = p0 + this.cfg.ewmaL * sigma * Math.sqrt(lambda / (2 - lambda));
     const bigEnough = s.ewma >= this.cfg.minRatio * pf;
     const absolute = errorRateWarning !== undefined && s.ewma >= errorRateWarning;
-    if (!s.firing && (((s.cusum > this.cfg.cusumH || s.ewma > ucl) && bigEnough) || absolute)) s.firing = true;
+    this.recordTrend(s, at);
+    const risen = (s.cusum > this.cfg.cusumH || s.ewma > ucl) && bigEnough;
+    // Without a warning level in the profile there is nothing to extrapolate to: a significant rise tickets.
+    s.warningEta = errorRateWarning !== undefined && risen && !absolute ? this.etaTo(s, errorRateWarning, at) : null;
+    const soon = errorRateWarning === undefined || (s.warningEta !== null && s.warningEta - at <= this.cfg.leadTimeMs);
+    if (!s.firing && ((risen && soon) || absolute)) s.firing = true;
     else if (s.firing && s.ewma <= p0 + sigma * Math.sqrt(lambda / (2 - lambda)) && s.cusum < this.cfg.cusumH && !absolute) {
       // Separate recovery condition: the smoothed rate back within one standard error of normal.
       s.firing = false;
@@ -148,16 +177,34 @@ export class DegradationDetector {
     }
   }
 
+  private recordTrend(s: RateState, at: number): void {
+    const bucket = Math.floor(at / this.cfg.trendBucketMs);
+    const tail = s.trend[s.trend.length - 1];
+    const point = { t: at, y: s.ewma! };
+    if (tail && Math.floor(tail.t / this.cfg.trendBucketMs) === bucket) s.trend[s.trend.length - 1] = point;
+    else s.trend.push(point);
+    const from = at - this.cfg.trendWindowMs;
+    while (s.trend.length > 2 && s.trend[0].t < from) s.trend.shift();
+  }
+
+  /** When the smoothed rate reaches `level` at its trailing trend, or null when it is not rising (or too little history). */
+  private etaTo(s: RateState, level: number, at: number): number | null {
+    if (s.trend.length < 4 || s.trend[s.trend.length - 1].t - s.trend[0].t < this.cfg.trendMinHistoryMs) return null;
+    const slope = theilSen(s.trend, this.cfg.trendBucketMs);
+    if (!(slope > 0)) return null;
+    return Math.round(at + (level - s.ewma!) / slope);
+  }
+
   verdict(id: string, popKey: string): DegradationVerdict | null {
     const s = this.states.get(id);
     if (!s) return null;
     const eff = this.effectiveBaseline(s, popKey);
     // No baseline (a new part learning its own): nothing can be firing.
-    if (s.ewma === null || eff === null) return s.firing ? null : { firing: false, recovered: true, baseline: NaN, ewma: NaN, cusum: 0, lastBatchRate: s.lastBatchRate, baselineSource: 'none' };
+    if (s.ewma === null || eff === null) return s.firing ? null : { firing: false, recovered: true, baseline: NaN, ewma: NaN, cusum: 0, lastBatchRate: s.lastBatchRate, baselineSource: 'none', warningEta: null };
     const sigmaE = s.sigma * Math.sqrt(this.cfg.ewmaLambda / (2 - this.cfg.ewmaLambda));
     // Recovered is a separate condition (smoothed rate within one standard error), not merely "not firing".
     const recovered = !s.firing && s.ewma <= eff.p0 + sigmaE;
-    return { firing: s.firing, recovered, baseline: eff.p0, ewma: s.ewma, cusum: s.cusum, lastBatchRate: s.lastBatchRate, baselineSource: eff.source };
+    return { firing: s.firing, recovered, baseline: eff.p0, ewma: s.ewma, cusum: s.cusum, lastBatchRate: s.lastBatchRate, baselineSource: eff.source, warningEta: s.warningEta };
   }
 
   /** A part was replaced: learn its baseline again. */
@@ -167,13 +214,37 @@ export class DegradationDetector {
   }
 
   snapshot(): { states: Array<[string, RateState]>; population: Array<[string, Array<[string, number]>]> } {
-    return { states: [...this.states.entries()].map(([k, v]) => [k, { ...v }]), population: [...this.population.entries()].map(([k, m]) => [k, [...m.entries()]]) };
+    return { states: [...this.states.entries()].map(([k, v]) => [k, structuredClone(v)]), population: [...this.population.entries()].map(([k, m]) => [k, [...m.entries()]]) };
+  }
+
+  /** The states of these rate ids that exist (a per-device snapshot). */
+  snapshotOf(ids: readonly string[]): Array<[string, RateState]> {
+    const out: Array<[string, RateState]> = [];
+    for (const id of ids) {
+      const s = this.states.get(id);
+      if (s) out.push([id, structuredClone(s)]);
+    }
+    return out;
+  }
+
+  /** Adds or replaces states; the population view is rebuilt from their baselines. */
+  restoreSome(states: ReadonlyArray<[string, RateState]>): void {
+    for (const [id, v] of states) {
+      const s = structuredClone(v);
+      this.states.set(id, s);
+      for (const m of this.population.values()) m.delete(id);
+      if (s.baseline !== null && s.popKey) {
+        let m = this.population.get(s.popKey);
+        if (!m) this.population.set(s.popKey, (m = new Map()));
+        m.set(id, s.baseline);
+      }
+    }
   }
 
   restore(s: ReturnType<DegradationDetector['snapshot']>): void {
     this.states.clear();
     this.population.clear();
-    for (const [k, v] of s.states) this.states.set(k, { ...v });
+    for (const [k, v] of s.states) this.states.set(k, structuredClone(v));
     for (const [k, m] of s.population) this.population.set(k, new Map(m));
   }
 }

@@ -94,6 +94,15 @@ export const detectorConfig = z
         minHistoryMs: z.number().positive().default(2 * day),
         /** A counter that goes down means a new part (`replacement`) or a reset counter on the same part (`continue`). */
         counterDrop: z.enum(['replacement', 'continue']).default('replacement'),
+        /**
+         * A part whose own error rate is monitored against a profile errorRateWarning (established
+         * baseline, not firing) is judged by
+         * that health signal rather than by its rating: its rated-life ticket waits until the
+         * rate's trend heads for the warning level, or until life used passes `backstopFraction`
+         * of rated life. Parts without an error-rate signal ticket on the rating as before.
+         */
+        deferToErrorRate: z.boolean().default(true),
+        backstopFraction: z.number().positive().default(1.5),
         priority: issuePriority.default('Low'),
         issueType: z.string().default('predicted-failure'),
       })
@@ -116,7 +125,14 @@ export const detectorConfig = z
         cusumK: z.number().nonnegative().default(0.5),
         cusumH: z.number().positive().default(8),
         /** A rise must also be at least this many times the baseline (tiny baselines are noisy). */
-        minRatio: z.number().min(1).default(1.5),
+        minRatio: z.number().min(1).default(3),
+        /** With a profile errorRateWarning, a rise fires only when its trend reaches that level within this. */
+        leadTimeMs: z.number().nonnegative().default(21 * day),
+        /** Trailing window and granularity of the smoothed-rate trend. */
+        trendWindowMs: z.number().positive().default(14 * day),
+        trendBucketMs: z.number().positive().default(6 * 3_600_000),
+        /** Minimum span of the trend before it is extrapolated. */
+        trendMinHistoryMs: z.number().positive().default(3 * day),
         /** Floor of the baseline rate used for the standard error. */
         minBaseline: z.number().positive().default(0.002),
         /** How long the recovery condition must hold before a degradation incident resolves. */
@@ -178,3 +194,6 @@ export type DetectorConfig = z.infer<typeof detectorConfig>;
 export type DetectorConfigInput = z.input<typeof detectorConfig>;
 
 export const findingKey = (device: string, peripheral: string, failureMode: string) => `${device}/${peripheral}/${failureMode}`;
+
+/** Failure mode of a worn part: the wear-out and the part's error-rate degradation share it (one incident per worn part). */
+export const partFailureMode = (part: string) => `${part}-wear-out`;

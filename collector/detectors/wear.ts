@@ -6,7 +6,7 @@
 // day (a store's night and a one-off burst do not move a median; a gap is one interval).
 import type { FirmwareProfile, RatedLifeEntry } from '../../firmware-profiles/schema.js';
 import { intervalRate, type Point } from './stats.js';
-import { findingKey, type DetectorConfig, type Finding } from './types.js';
+import { findingKey, partFailureMode, type DetectorConfig, type Finding } from './types.js';
 
 type Series = {
   /** Last raw counter value. */
@@ -40,6 +40,8 @@ const DAY = 86_400_000;
 
 export class WearOutDetector {
   private readonly series = new Map<string, Series>();
+  /** `${device}\u0000${peripheral}` → its series ids (per-device snapshots without a fleet scan). */
+  private readonly byPeripheral = new Map<string, Set<string>>();
 
   constructor(private readonly cfg: DetectorConfig['wear']) {}
 
@@ -53,7 +55,7 @@ export class WearOutDetector {
     let s = this.series.get(id);
     if (!s) {
       s = { last: value, lastAt: at, offset: 0, base: 0, cont: 0, points: [{ t: at, y: 0 }], since: at };
-      this.series.set(id, s);
+      this.add(id, s);
       return;
     }
     if (at <= s.lastAt) return; // late or duplicate reading: time order only
@@ -107,12 +109,23 @@ export class WearOutDetector {
     return { part: entry.part, metric: entry.metric, usage, lifeCounts, fractionUsed: usage / lifeCounts, ratePerDay, eta: eta === null ? null : Math.round(eta) };
   }
 
+  /** Dedup keys of the parts this detector has readings for (it speaks for them, even when undecided). */
+  trackedKeys(device: string, peripheral: string, profile: FirmwareProfile): string[] {
+    const keys: string[] = [];
+    for (const entry of profile.ratedLife) {
+      if (entry.basis !== 'life' || entry.measuredBy === 'not-read') continue;
+      if (this.series.has(this.sid(device, peripheral, entry.metric))) keys.push(findingKey(device, peripheral, partFailureMode(entry.part)));
+    }
+    return keys;
+  }
+
   /** One finding per part of the profile (the worst of its `life` entries), or none when undecided. */
   evaluate(device: string, peripheral: string, site: string | undefined, profile: FirmwareProfile, now: number): Finding[] {
     const worst = new Map<string, WearStatus>();
     for (const entry of profile.ratedLife) {
-      // mcbf/mtbf are mean figures between failures, not an end of life to count down to.
-      if (entry.basis !== 'life') continue;
+      // mcbf/mtbf are mean figures between failures, not an end of life to count down to; a
+      // figure whose counter the driver does not read is reference data only.
+      if (entry.basis !== 'life' || entry.measuredBy === 'not-read') continue;
       const st = this.status(device, peripheral, entry, now);
       if (!st) continue;
       const prev = worst.get(entry.part);
@@ -126,7 +139,7 @@ export class WearOutDetector {
       // Separate recovery condition: clearly young again (a new part), not merely "ETA moved a bit".
       const recovered = st.fractionUsed < wearWarningFraction && (etaIn === null || etaIn > 2 * this.cfg.leadTimeMs);
       if (!firing && !recovered) continue;
-      const failureMode = `${st.part}-wear-out`;
+      const failureMode = partFailureMode(st.part);
       const runbookCode = profile.runbook[`${st.part}-worn`] ? `${st.part}-worn` : 'general';
       out.push({
         key: findingKey(device, peripheral, failureMode),
@@ -159,13 +172,32 @@ export class WearOutDetector {
     return out;
   }
 
+  private add(id: string, s: Series): void {
+    this.series.set(id, s);
+    const pk = id.slice(0, id.lastIndexOf('\u0000'));
+    let set = this.byPeripheral.get(pk);
+    if (!set) this.byPeripheral.set(pk, (set = new Set()));
+    set.add(id);
+  }
+
+  /** The series of one peripheral (a per-device snapshot). */
+  snapshotOf(device: string, peripheral: string): WearSnapshot {
+    return [...(this.byPeripheral.get(`${device}\u0000${peripheral}`) ?? [])].map((id) => [id, structuredClone(this.series.get(id)!)]);
+  }
+
+  /** Adds or replaces series (restoring per-device snapshots). */
+  restoreSome(s: WearSnapshot): void {
+    for (const [k, v] of s) this.add(k, structuredClone(v));
+  }
+
   snapshot(): WearSnapshot {
     return [...this.series.entries()].map(([k, v]) => [k, structuredClone(v)]);
   }
 
   restore(s: WearSnapshot): void {
     this.series.clear();
-    for (const [k, v] of s) this.series.set(k, structuredClone(v));
+    this.byPeripheral.clear();
+    this.restoreSome(s);
   }
 }
 

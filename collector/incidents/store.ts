@@ -165,6 +165,7 @@ export class IncidentStore {
       CREATE INDEX IF NOT EXISTS incident_log_incident ON incident_log (incident, id);
       CREATE TABLE IF NOT EXISTS maintenance_windows (id INTEGER PRIMARY KEY AUTOINCREMENT, site TEXT NOT NULL, spec TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS detector_state (name TEXT PRIMARY KEY, state TEXT NOT NULL, at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS detector_devices (device TEXT PRIMARY KEY, state TEXT NOT NULL, at INTEGER NOT NULL);
     `);
   }
 
@@ -237,6 +238,31 @@ export class IncidentStore {
   loadDetectorState<T>(name: string): T | null {
     const r = this.db.prepare('SELECT state FROM detector_state WHERE name = ?').get(name) as { state: string } | undefined;
     return r ? (JSON.parse(r.state) as T) : null;
+  }
+
+  deleteDetectorState(name: string): void {
+    this.db.prepare('DELETE FROM detector_state WHERE name = ?').run(name);
+  }
+
+  /** Per-device detector state (only the devices that changed are written; see pipeline.ts). */
+  saveDeviceStates(states: Iterable<[string, unknown]>, at: number): number {
+    const stmt = this.db.prepare('INSERT INTO detector_devices (device, state, at) VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET state = excluded.state, at = excluded.at');
+    let bytes = 0;
+    for (const [device, state] of states) {
+      const json = JSON.stringify(state);
+      bytes += json.length;
+      stmt.run(device, json, at);
+    }
+    return bytes;
+  }
+
+  loadDeviceStates<T>(): T[] {
+    return (this.db.prepare('SELECT state FROM detector_devices').pluck().all() as string[]).map((s) => JSON.parse(s) as T);
+  }
+
+  /** Devices with a live incident (their recovery must be evaluated even when they send nothing new). */
+  liveDevices(): string[] {
+    return this.db.prepare(`SELECT DISTINCT device FROM incidents WHERE ${LIVE}`).pluck().all() as string[];
   }
 
   // ------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../../firmware-profiles/index.js';
-import { DetectorEngine, seededRandom, theilSen, type DetectorConfigInput, type Finding } from './fixtures.js';
+import { DetectorEngine, mergePartFindings, seededRandom, theilSen, type DetectorConfigInput, type Finding } from './fixtures.js';
 
 const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
 const DAY = 86_400_000;
@@ -139,40 +139,114 @@ function feedSwipes(e: DetectorEngine, device: string, o: { from: number; sample
 
 const smallBatches = { degradation: { batchOperations: 200, baselineBatches: 8, ewmaLambda: 0.2, ewmaL: 3, cusumH: 5 } };
 
-test('degradation: a stable noisy error rate raises nothing; a rise fires; a return recovers', () => {
+test('degradation: a stable noisy error rate raises nothing; a rise heading for the warning level fires; a return recovers', () => {
   const e = engine(smallBatches);
-  const key = 'pos-1/msr/read-errors-degradation';
+  // The read rate shares the read head's wear-out key: one incident per worn part.
+  const key = 'pos-1/msr/read-head-wear-out';
   // 8 baseline batches of 200 + 40 more, all at 2 %.
   let s = feedSwipes(e, 'pos-1', { from: T0, samples: 192, rate: () => 0.02, seed: 1 });
   let f = find(e.evaluate(s.at), key)!;
   assert.is(f.status, 'recovered', 'no alarm on a stable rate');
   assert.is(f.figures.baselineSource, 'own');
   assert.ok(Math.abs((f.figures.baseline as number) - 0.02) < 0.01);
-  // The head wears: 7 % failed reads (the profile's absolute 15 % warning is not reached).
-  s = feedSwipes(e, 'pos-1', { from: s.at, samples: 40, rate: () => 0.07, seed: 2, start: s });
+  // The head wears: 2 % → 12 % over 8 days (144 samples a day), heading for the profile's 15 %
+  // warning within days — inside the 21-day lead time, below the absolute level.
+  const ramp = 8 * 144;
+  s = feedSwipes(e, 'pos-1', { from: s.at, samples: ramp, rate: (i) => 0.02 + (0.1 * i) / ramp, seed: 2, start: s });
   f = find(e.evaluate(s.at), key)!;
   assert.is(f.status, 'firing');
   assert.is(f.detector, 'degradation');
+  assert.ok((f.figures.ewma as number) < 0.15, `below the absolute warning: ${f.figures.ewma}`);
+  assert.ok((f.figures.warningEtaDays as number) > 0 && (f.figures.warningEtaDays as number) <= 21, `ETA to the warning level ${f.figures.warningEtaDays}`);
   assert.is(f.priority, 'Medium', 'priority from the profile fault read-errors-high');
   assert.is(f.issueType, 'card-reader-hardware');
   assert.equal(f.runbook, { profile: 'generic-serial-msr', code: 'read-errors-high' });
-  // Cleaned: back to 2 %.
+  assert.is(f.figures.lifeUsedPct, Math.round((s.swipes / 1_000_000) * 10_000) / 100, 'the wear-out figures of the same part ride along');
+  // Cleaned: back to 2 % (the head is young by its counter, so the wear-out agrees it recovered).
   s = feedSwipes(e, 'pos-1', { from: s.at, samples: 200, rate: () => 0.02, seed: 3, start: s });
   assert.is(find(e.evaluate(s.at), key)!.status, 'recovered');
 });
 
-test('degradation: a device without its own baseline is judged against its model population', () => {
+test('degradation: a mild rise (significant, but nowhere near the warning level) does not ticket', () => {
+  const e = engine(smallBatches);
+  const key = 'pos-1/msr/read-head-wear-out';
+  let s = feedSwipes(e, 'pos-1', { from: T0, samples: 192, rate: () => 0.02, seed: 1 });
+  // 2 % → 5 % and flat for 8 days: far above the baseline (CUSUM/EWMA say "risen") but not heading for 15 %.
+  s = feedSwipes(e, 'pos-1', { from: s.at, samples: 8 * 144, rate: () => 0.05, seed: 4, start: s });
+  // Not recovered either (the rate is well above normal): undecided, so no finding at all.
+  assert.is(find(e.evaluate(s.at), key), undefined, 'flat mild rise: noticed, not ticketed');
+  // A slow creep 5 % → 7 % over 14 days: the trend reaches 15 % only in months.
+  const creep = 14 * 144;
+  s = feedSwipes(e, 'pos-1', { from: s.at, samples: creep, rate: (i) => 0.05 + (0.02 * i) / creep, seed: 5, start: s });
+  const f = find(e.evaluate(s.at), key);
+  assert.not.ok(f?.status === 'firing', `slow creep: warning ETA ${f?.figures.warningEtaDays}`);
+});
+
+test('degradation: a device whose own baseline is already high is judged against its model population', () => {
   const e = engine(smallBatches);
   for (const [i, d] of ['a', 'b', 'c'].entries()) feedSwipes(e, d, { from: T0, samples: 40, rate: () => 0.01, seed: 10 + i });
-  // A device that starts already bad: 8 % from its first swipe.
-  const s = feedSwipes(e, 'worn', { from: T0, samples: 24, rate: () => 0.08, seed: 20 });
-  const f = find(e.evaluate(s.at), 'worn/msr/read-errors-degradation')!;
-  assert.is(f.figures.baselineSource, 'population');
-  assert.is(f.status, 'firing');
-  // A device whose own baseline was learnt on an already worn part is also judged against the population.
-  const s2 = feedSwipes(e, 'worn2', { from: T0, samples: 60, rate: () => 0.06, seed: 21 });
-  const g = find(e.evaluate(s2.at), 'worn2/msr/read-errors-degradation')!;
+  // Monitoring began on a worn head: 6 % from its first swipe, rising to 12 % over 6 days.
+  const n = 6 * 144;
+  const s = feedSwipes(e, 'worn', { from: T0, samples: n, rate: (i) => 0.06 + (0.06 * i) / n, seed: 21 });
+  const g = find(e.evaluate(s.at), 'worn/msr/read-head-wear-out')!;
   assert.equal([g.status, g.figures.baselineSource], ['firing', 'population']);
+  assert.ok(Math.abs((g.figures.baseline as number) - 0.01) < 0.006, `population baseline ${g.figures.baseline}`);
+});
+
+test('one incident per worn part: wear-out and degradation of the same part are one finding; the stricter recovery wins', () => {
+  // Rated life alone decides here (deferToErrorRate off; the default is tested below).
+  const e = engine({ ...smallBatches, wear: { deferToErrorRate: false } });
+  const key = 'pos-1/msr/read-head-wear-out';
+  // A read head at 97 % of its 1 M rated swipes (wear-out fires) whose read errors are normal.
+  let s = feedSwipes(e, 'pos-1', { from: T0, samples: 300, rate: () => 0.02, seed: 1, start: { swipes: 970_000, failed: 19_400 } });
+  let fs = e.evaluate(s.at).filter((f) => f.key.startsWith('pos-1/msr/') && f.key !== 'pos-1/msr/absent');
+  assert.equal(fs.map((f) => [f.key, f.status, f.detector]), [[key, 'firing', 'wear-out']], 'one finding, the wear-out firing');
+  assert.is(fs[0].figures.lifeUsedPct, Math.round((s.swipes / 1_000_000) * 10_000) / 100);
+  assert.ok(typeof fs[0].figures.ewma === 'number', 'degradation figures merged in');
+  // Now the read errors climb fast as well: still one finding, at the higher priority of the two.
+  const n = 4 * 144;
+  s = feedSwipes(e, 'pos-1', { from: s.at, samples: n, rate: (i) => 0.02 + (0.12 * i) / n, seed: 2, start: s });
+  fs = e.evaluate(s.at).filter((f) => f.key === key);
+  assert.is(fs.length, 1);
+  assert.equal([fs[0].status, fs[0].priority], ['firing', 'Medium']);
+  // The rate alone recovering does not resolve a part the wear-out still calls worn.
+  const wear = { ...fs[0], detector: 'wear-out' as const, status: 'firing' as const, priority: 'Low' as const };
+  const rate = { ...fs[0], detector: 'degradation' as const, status: 'recovered' as const };
+  assert.equal(mergePartFindings([wear, rate], new Set()).map((f) => [f.status, f.detector]), [['firing', 'wear-out']]);
+  // One detector undecided (it tracks the part, between its thresholds) + the other recovered: no finding, the incident stays as it is.
+  assert.equal(mergePartFindings([rate], new Set([key])), []);
+  assert.equal(mergePartFindings([{ ...wear, status: 'recovered' }], new Set([key])), []);
+  // Both recovered (a new part with a normal rate): recovered.
+  assert.equal(mergePartFindings([{ ...wear, status: 'recovered' }, rate], new Set()).map((f) => f.status), ['recovered']);
+});
+
+test('wear-out: a part whose error rate is healthy waits past its rating until the backstop (deferToErrorRate)', () => {
+  const e = engine(smallBatches);
+  const key = 'pos-1/msr/read-head-wear-out';
+  // 97 % of rated life, read errors normal: the health signal says fine, so no ticket (undecided).
+  let s = feedSwipes(e, 'pos-1', { from: T0, samples: 300, rate: () => 0.02, seed: 1, start: { swipes: 970_000, failed: 19_400 } });
+  assert.is(find(e.evaluate(s.at), key), undefined);
+  // Past the backstop (1.5 × rated life) the rating tickets whatever the rate says.
+  const e2 = engine(smallBatches);
+  s = feedSwipes(e2, 'pos-1', { from: T0, samples: 300, rate: () => 0.02, seed: 1, start: { swipes: 1_510_000, failed: 30_200 } });
+  const f = find(e2.evaluate(s.at), key)!;
+  assert.equal([f.status, f.detector], ['firing', 'wear-out']);
+  // A young part with a healthy rate: the recovered findings of both detectors make one recovered finding.
+  const e3 = engine(smallBatches);
+  s = feedSwipes(e3, 'pos-1', { from: T0, samples: 300, rate: () => 0.02, seed: 1 });
+  assert.is(find(e3.evaluate(s.at), key)!.status, 'recovered');
+});
+
+test('wear-out ignores rated-life figures the driver does not read (measuredBy not-read)', () => {
+  const e = engine();
+  // A Star TSP143 (cutter 1 M cuts, not read) that somehow reports a cutter counter at 99 %.
+  for (let d = 0; d <= 10; d++) e.observeSample({ device: 'pos-9', peripheral: 'printer', kind: 'printer', profile: 'star-tsp143', at: T0 + d * DAY, counters: { autocutterCuts: 990_000 + d * 1000, linesFed: 1e9 } });
+  const fs = e.evaluate(T0 + 10 * DAY);
+  assert.is(fs.filter((f) => f.detector === 'wear-out').length, 0);
+  // The same counters on an Epson TM-T88VI (read by its driver) do give a wear-out finding.
+  const e2 = engine();
+  for (let d = 0; d <= 10; d++) e2.observeSample({ device: 'pos-9', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: T0 + d * DAY, counters: { autocutterCuts: 1_990_000 + d * 1000, linesFed: 1000 } });
+  assert.is(find(e2.evaluate(T0 + 10 * DAY), 'pos-9/printer/cutter-wear-out')!.status, 'firing');
 });
 
 test('degradation: failed cuts per cut counted from autocutter-error rising edges', () => {
@@ -188,7 +262,7 @@ test('degradation: failed cuts per cut counted from autocutter-error rising edge
     e.observeSample({ device: 'pos-1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: t, counters: { autocutterCuts: cuts }, faults });
     if (faults.length) e.observeSample({ device: 'pos-1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: t + 1, counters: { autocutterCuts: cuts }, faults: [] });
   }
-  const f = find(e.evaluate(t), 'pos-1/printer/failed-cuts-degradation')!;
+  const f = find(e.evaluate(t), 'pos-1/printer/cutter-wear-out')!; // failed cuts speak for the cutter
   assert.is(f.status, 'firing');
   assert.is(f.priority, 'High');
   assert.is(f.issueType, 'printer-hardware');
