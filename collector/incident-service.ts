@@ -13,6 +13,7 @@ import type { IngestRecord } from './store.js';
 import { DetectorEngine } from './detectors/index.js';
 import { IncidentStore, detectAndApply, restoreEngine, type Incident, type IncidentChange } from './incidents/index.js';
 import { incidentsConfigSchema, type IncidentsConfig, type IncidentsConfigInput } from './incidents-config.js';
+import { markSlaBreaches, recordTicketStatus, refreshTicketSla } from './ticket-actions.js';
 import { changeComment, runbookText, ticketDescription, ticketIssueType, ticketPriority, ticketSla, ticketSubject } from './incident-ticket.js';
 import { startTicketing, type TicketCommandInput, type TicketingHandle, type TicketLanguage, type TicketStore } from './tickets/index.js';
 import { WarrantyRegistry, warrantyClaimFor } from './warranty/index.js';
@@ -185,10 +186,8 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
       }
       case 'resolve': {
         if (!current || current.status === 'Closed' || current.status === 'Resolved') return [];
-        return [
-          { kind: 'update', key, at, eventId: `${eventId}-sla`, patch: { sla: ticketSla(f.sla, current.priority, current.openedAt, at) } },
-          { kind: 'set-status', key, at, eventId, status: 'Resolved', comment: changeComment(incident, 'recovered', f.lang) },
-        ];
+        // The SLA update follows from the status history (onChange: refreshTicketSla).
+        return [{ kind: 'set-status', key, at, eventId, status: 'Resolved', comment: changeComment(incident, 'recovered', f.lang) }];
       }
       case 'close':
         if (!current || current.status === 'Closed') return [];
@@ -229,6 +228,11 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
         continue;
       }
       counters.ticketCommands++;
+      if (r.applied && r.ref && (cmd.kind === 'set-status' || cmd.kind === 'close')) {
+        // Status history → SLA recomputed (a reopen counts the time since resolution as hold).
+        recordTicketStatus(ticketing.outbox.db, r.ref, cmd.kind === 'close' ? 'Closed' : cmd.status, cmd.at);
+        refreshTicketSla(ticketing.outbox, r.ref, facts(change.incident).sla, cmd.at, cmd.eventId ?? `incident-${change.incident.id}`);
+      }
       log.info({ key: change.incident.key, change: change.type, command: cmd.kind, applied: r.applied, ref: r.ref, ...(r.applied ? {} : { reason: r.reason }) }, 'ticket command');
       if (cmd.kind === 'create' && r.applied && r.ref) {
         try {
@@ -245,6 +249,7 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
   // saved every few ticks: both cost time proportional to the fleet, too much for every tick.
   let lastRefresh = Date.now();
   let lastSave = 0;
+  let lastSlaCheck = 0;
   function tick(now = Date.now(), force = false): IncidentChange[] {
     counters.ticks++;
     if (force || now - lastRefresh >= config.inventoryRefreshMs) {
@@ -254,6 +259,11 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
     const save = force || now - lastSave >= config.stateSaveMs;
     if (save) lastSave = now;
     const { changes } = detectAndApply(engine, store, now, { onChange }, save);
+    if (force || now - lastSlaCheck >= config.slaCheckMs) {
+      lastSlaCheck = now;
+      const failed = markSlaBreaches(ticketing.outbox, now, config);
+      if (failed) log.info({ tickets: failed }, 'SLA deadlines passed: agreement status Failed');
+    }
     return changes;
   }
 

@@ -25,6 +25,8 @@ export const incidentsConfigSchema = z
     inventoryRefreshMs: z.number().int().positive().default(30_000),
     /** The detectors' state is saved this often (and at stop); its size grows with the fleet. */
     stateSaveMs: z.number().int().positive().default(30_000),
+    /** Live tickets are checked this often for a passed SLA deadline (agreement status → Failed). */
+    slaCheckMs: z.number().int().positive().default(60_000),
     /** Firmware profiles (fault mappings, rated life, runbooks); default: the shipped ones. */
     profilesDir: z.string().min(1).optional(),
     detectors: detectorConfig,

@@ -3,7 +3,7 @@
 // insert fails with 417 UniqueValidationError (or DuplicateEntryError) and we adopt the Issue.
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { SinkOperation } from './model.js';
+import type { SinkOperation, TicketSla } from './model.js';
 import { SinkError, clip, httpFailure, httpRequest, isOk, type ExternalTicket, type HttpResult, type TicketSink } from './sink.js';
 
 export const erpnextSinkConfigSchema = z.object({
@@ -24,6 +24,21 @@ export const erpnextSinkConfigSchema = z.object({
       warrantyStatus: z.string().nullable().default('custom_warranty_status'),
     })
     .default({ site: 'custom_site', device: 'custom_device', peripheral: 'custom_peripheral', serial: 'custom_serial', warrantyStatus: 'custom_warranty_status' }),
+  /**
+   * ERPNext v15 Issue SLA fields (v15 renamed resolution_by → sla_resolution_by). A field set to
+   * null is not sent. `service_level_agreement` is a Link: it is sent only when configured, since
+   * an SLA name ERPNext does not have is refused (LinkValidationError) and would fail the create.
+   */
+  slaFields: z
+    .object({
+      serviceLevelAgreement: z.string().nullable().default(null),
+      responseBy: z.string().nullable().default('response_by'),
+      resolutionBy: z.string().nullable().default('sla_resolution_by'),
+      agreementStatus: z.string().nullable().default('agreement_status'),
+    })
+    .prefault({}),
+  /** Frappe datetimes are naive, in the site's System Settings time zone. */
+  timeZone: z.string().default('UTC'),
   timeoutMs: z.number().int().positive().default(15_000),
 });
 export type ErpnextSinkConfig = z.infer<typeof erpnextSinkConfigSchema>;
@@ -84,6 +99,20 @@ export class ErpnextSink implements TicketSink {
     return `/api/resource/${encodeURIComponent(this.cfg.doctype)}${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
   }
 
+  /** Our SLA figures as ERPNext Issue fields; `clear` sends nulls too (a paused SLA clears its deadlines). */
+  private slaDoc(sla: TicketSla, clear = false): Record<string, unknown> {
+    const f = this.cfg.slaFields;
+    const doc: Record<string, unknown> = {};
+    const put = (field: string | null, value: unknown) => {
+      if (field && (clear || (value !== null && value !== undefined))) doc[field] = value ?? null;
+    };
+    put(f.serviceLevelAgreement, sla.serviceLevelAgreement);
+    put(f.responseBy, sla.responseBy === null ? null : frappeDatetime(sla.responseBy, this.cfg.timeZone));
+    put(f.resolutionBy, sla.resolutionBy === null ? null : frappeDatetime(sla.resolutionBy, this.cfg.timeZone));
+    put(f.agreementStatus, sla.agreementStatus);
+    return doc;
+  }
+
   async create(op: Extract<SinkOperation, { kind: 'create' }>): Promise<ExternalTicket> {
     const t = op.ticket;
     const doc: Record<string, unknown> = {
@@ -98,6 +127,7 @@ export class ErpnextSink implements TicketSink {
     const f = this.cfg.fields;
     const extra: [string | null, unknown][] = [[f.site, t.site], [f.device, t.device], [f.peripheral, t.peripheral], [f.serial, t.serial], [f.warrantyStatus, t.warrantyStatus]];
     for (const [field, value] of extra) if (field && value !== null && value !== undefined) doc[field] = value;
+    Object.assign(doc, this.slaDoc(t.sla));
     const path = this.resourcePath();
     const r = await this.call('POST', path, doc);
     if (isOk(r.status)) {
@@ -125,6 +155,7 @@ export class ErpnextSink implements TicketSink {
     if (op.patch.priority) changes.priority = op.patch.priority;
     if (op.patch.subject) changes.subject = op.patch.subject;
     if (op.patch.warrantyStatus !== undefined && this.cfg.fields.warrantyStatus) changes[this.cfg.fields.warrantyStatus] = op.patch.warrantyStatus;
+    if (op.patch.sla) Object.assign(changes, this.slaDoc(op.patch.sla, true));
     if (op.status) changes.status = op.status;
     if (op.status === 'Closed' || op.status === 'Resolved') {
       if (op.resolution) changes.resolution_details = op.resolution;
@@ -158,4 +189,14 @@ export class ErpnextSink implements TicketSink {
     if (!first || typeof first.name !== 'string') return null;
     return { externalId: first.name, status: typeof first.status === 'string' ? first.status : undefined };
   }
+}
+
+/** `YYYY-MM-DD HH:mm:ss` in `timeZone` (Frappe's naive datetime format). */
+export function frappeDatetime(ms: number, timeZone: string): string {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
+      .formatToParts(new Date(ms))
+      .map((p) => [p.type, p.value]),
+  );
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}`;
 }

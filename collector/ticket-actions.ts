@@ -1,0 +1,161 @@
+// Ticket status changes and their SLA: the one place where an operator action (CLI, HTTP API) or
+// the incident service changes a ticket's status, so that the SLA fields {responseBy,
+// resolutionBy, agreementStatus} are recomputed by collector/sla from the ticket's status history
+// (Replied = first response, On Hold pauses, a reopen counts the time since resolution as hold)
+// and sent to every sink as a ticket update in the same transaction. The history lives in
+// `ticket_status_log` beside the tickets (the ticket store keeps only the current status).
+// `markSlaBreaches` is the periodic pass that turns a passed deadline into `Failed`.
+import type Database from 'better-sqlite3';
+import { z } from 'zod';
+import { slaDeadlines, type ServiceLevelAgreement } from './sla/index.js';
+import type { EnqueueResult, Ticket, TicketCommandInput, TicketOutbox, TicketSla, TicketStatus } from './tickets/index.js';
+
+export const TICKET_STATUS_LOG_DDL = `
+CREATE TABLE IF NOT EXISTS ticket_status_log (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ref TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  status TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ticket_status_log_ref ON ticket_status_log (ref, id);
+`;
+
+/** What an operator can do to a ticket. `reopen` sets it Open again (also: back from On Hold). */
+export const operatorActionSchema = z.enum(['ack', 'comment', 'hold', 'reopen', 'resolve', 'close']);
+export type OperatorAction = z.infer<typeof operatorActionSchema>;
+
+/** Which SLA applies to a customer: the incident service's config (`slas`, `defaultSla`) fits. */
+export type SlaContext = { slas: Record<string, ServiceLevelAgreement>; defaultSla?: ServiceLevelAgreement | undefined };
+
+export const slaOf = (ctx: SlaContext, customer: string): ServiceLevelAgreement | undefined => ctx.slas[customer] ?? ctx.defaultSla;
+
+/** Why an action was refused; `code` maps to HTTP (not-found 404, superseded/not-changed 409, bad-request 400). */
+export class TicketActionError extends Error {
+  constructor(
+    readonly code: 'not-found' | 'superseded' | 'not-changed' | 'bad-request',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type OperatorActionResult = {
+  /** The ticket after the action (status and SLA as stored). */
+  ticket: Ticket;
+  /** The outbox results: the status/comment command, then the SLA update when the SLA changed. */
+  commands: EnqueueResult[];
+};
+
+const ensured = new WeakSet<Database.Database>();
+function ensureLog(db: Database.Database): void {
+  if (ensured.has(db)) return;
+  db.exec(TICKET_STATUS_LOG_DDL);
+  ensured.add(db);
+}
+
+/** Records a status the ticket entered (call inside the transaction that enqueued the change). */
+export function recordTicketStatus(db: Database.Database, ref: string, status: TicketStatus, at: number): void {
+  ensureLog(db);
+  db.prepare('INSERT INTO ticket_status_log (ref, at, status) VALUES (?, ?, ?)').run(ref, at, status);
+}
+
+/** The SLA of `ticket` as of `now`, replayed from its status history; null fields without an SLA. */
+export function ticketSlaAt(db: Database.Database, ticket: Ticket, sla: ServiceLevelAgreement | undefined, now: number): TicketSla {
+  if (!sla) return { serviceLevelAgreement: null, responseBy: null, resolutionBy: null, agreementStatus: null };
+  ensureLog(db);
+  const changes = db.prepare('SELECT at, status FROM ticket_status_log WHERE ref = ? ORDER BY at, id').all(ticket.ref) as Array<{ at: number; status: TicketStatus }>;
+  // The SLA statuses are ERPNext's; Closed is a fulfilled status there as well.
+  const d = slaDeadlines({ opening: ticket.openedAt, priority: ticket.priority, status_changes: changes.filter((c) => c.at >= ticket.openedAt) }, sla, now);
+  // ERPNext shows a paused agreement as Paused (deadlines cleared) unless it already failed.
+  const agreementStatus = d.onHoldSince !== null && d.agreementStatus !== 'Failed' && d.agreementStatus !== 'Fulfilled' ? 'Paused' : d.agreementStatus;
+  return { serviceLevelAgreement: sla.service_level, responseBy: d.responseBy, resolutionBy: d.resolutionBy, agreementStatus };
+}
+
+const sameSla = (a: TicketSla, b: TicketSla) => a.serviceLevelAgreement === b.serviceLevelAgreement && a.responseBy === b.responseBy && a.resolutionBy === b.resolutionBy && a.agreementStatus === b.agreementStatus;
+
+/**
+ * Recomputes the SLA of the ticket `ref` at `now` and, when it differs from what the ticket
+ * carries, enqueues one `update` with the SLA patch (every sink gets it). Returns the result, or
+ * null when nothing changed. Call inside the transaction of the status change.
+ */
+export function refreshTicketSla(outbox: TicketOutbox, ref: string, sla: ServiceLevelAgreement | undefined, now: number, eventId: string): EnqueueResult | null {
+  const ticket = outbox.store.get(ref);
+  if (!ticket || !sla) return null;
+  const next = ticketSlaAt(outbox.db, ticket, sla, now);
+  if (sameSla(next, ticket.sla)) return null;
+  return outbox.enqueue({ kind: 'update', key: ticket.key, at: now, eventId: `${eventId}-sla`, patch: { sla: next } });
+}
+
+/**
+ * An operator's action on ticket `ref` (ack = Replied, the first response; comment; hold = On
+ * Hold, pauses the SLA; reopen = Open again; resolve; close), with the SLA recomputed and sent as
+ * a ticket update — all in one transaction through the outbox, so the built-in store and every
+ * sink get both. Throws TicketActionError (not-found, superseded by a newer ticket of the same
+ * key, not-changed, bad-request: comment without text or an unknown action).
+ */
+export function operatorTicketAction(outbox: TicketOutbox, ref: string, action: OperatorAction, text: string | undefined, now: number, slaContext: SlaContext): OperatorActionResult {
+  if (!operatorActionSchema.safeParse(action).success) throw new TicketActionError('bad-request', `unknown action "${String(action)}" (${operatorActionSchema.options.join(', ')})`);
+  const store = outbox.store;
+  const ticket = store.get(ref);
+  if (!ticket) throw new TicketActionError('not-found', `no ticket ${ref}`);
+  const latest = store.byKey(ticket.key);
+  if (latest && latest.ref !== ticket.ref) throw new TicketActionError('superseded', `${ref} was superseded by ${latest.ref}`);
+  const body = text?.trim() ? text : undefined;
+  const eventId = `operator-${action}-${now}`;
+  const base = { key: ticket.key, at: now, eventId };
+  let cmd: TicketCommandInput;
+  let status: TicketStatus | null = null;
+  switch (action) {
+    case 'ack':
+      cmd = { ...base, kind: 'set-status', status: (status = 'Replied'), ...(body ? { comment: body } : {}) };
+      break;
+    case 'comment':
+      if (!body) throw new TicketActionError('bad-request', 'a comment needs its text');
+      cmd = { ...base, kind: 'update', comment: body };
+      break;
+    case 'hold':
+      cmd = { ...base, kind: 'set-status', status: (status = 'On Hold'), ...(body ? { comment: body } : {}) };
+      break;
+    case 'reopen':
+      cmd = { ...base, kind: 'set-status', status: (status = 'Open'), ...(body ? { comment: body } : {}) };
+      break;
+    case 'resolve':
+      cmd = { ...base, kind: 'set-status', status: (status = 'Resolved'), ...(body ? { comment: body } : {}) };
+      break;
+    case 'close':
+      cmd = { ...base, kind: 'close', ...(body ? { resolution: body } : {}) };
+      status = 'Closed';
+      break;
+  }
+  if (status !== null && status === ticket.status) throw new TicketActionError('not-changed', `${ref} is already ${status}`);
+  if (ticket.status === 'Closed') throw new TicketActionError('not-changed', `${ref} is closed`);
+  return outbox.db.transaction((): OperatorActionResult => {
+    const r = outbox.enqueue(cmd);
+    if (!r.applied) throw new TicketActionError('not-changed', `${ref}: not changed (${r.reason})`);
+    const commands: EnqueueResult[] = [r];
+    if (status !== null) {
+      recordTicketStatus(outbox.db, ticket.ref, status, now);
+      const s = refreshTicketSla(outbox, ticket.ref, slaOf(slaContext, ticket.customer), now, eventId);
+      if (s) commands.push(s);
+    }
+    return { ticket: store.get(ticket.ref)!, commands };
+  })();
+}
+
+/**
+ * The periodic pass: every live ticket whose SLA deadline has passed without being met gets its
+ * agreement status recomputed (→ Failed) and sent as an update, so the NOC and the sinks see the
+ * breach when it happens, not at the next status change. Returns how many tickets changed.
+ */
+export function markSlaBreaches(outbox: TicketOutbox, now: number, slaContext: SlaContext): number {
+  let changed = 0;
+  outbox.db.transaction(() => {
+    for (const t of outbox.store.list({ status: ['Open', 'Replied'] })) {
+      const s = t.sla;
+      const due = (s.agreementStatus === 'First Response Due' && s.responseBy !== null && now > s.responseBy) || (s.agreementStatus === 'Resolution Due' && s.resolutionBy !== null && now > s.resolutionBy);
+      if (!due) continue;
+      if (refreshTicketSla(outbox, t.ref, slaOf(slaContext, t.customer), now, `sla-check-${now}`)) changed++;
+    }
+  })();
+  return changed;
+}
