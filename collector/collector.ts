@@ -5,7 +5,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { CONTRACT_VERSION, allDevices, seqRanges, topicFor, type AckMessage, type DeviceChannel } from '../protocol/index.js';
+import { randomUUID } from 'node:crypto';
+import { CONTRACT_VERSION, allDevices, commandRequest, seqRanges, topicFor, type AckMessage, type CommandName, type CommandRequest, type CommandResult, type DeviceChannel } from '../protocol/index.js';
 import { decodeDeviceMessageFast } from '../protocol/fast-decode.js';
 import { CollectorDb, type DeadLetter } from './collector-db.js';
 import { collectorConfigSchema, type CollectorConfig, type CollectorConfigInput } from './config.js';
@@ -42,6 +43,19 @@ export type CollectorHandle = {
   fleet(): DeviceState[];
   /** Current state of one device (a copy), or undefined. */
   device(id: string): DeviceState | undefined;
+  /**
+   * Calls `fn` with every known device's current state. Not copies: cheap for a large fleet, but
+   * `fn` must neither change the object nor keep it (clone what it keeps).
+   */
+  forEachDevice(fn: (d: Readonly<DeviceState>) => void): void;
+  /**
+   * Sends a remote command to a device (`cmd/req`, QoS 1; the broker keeps it for the agent's
+   * persistent session when it is offline). The agent drops it after `timeoutMs`. Resolves with
+   * the request once the broker took it; rejects when it refuses or cannot be reached in time.
+   */
+  sendCommand(device: string, command: RemoteCommandInput, timeoutMs: number): Promise<CommandRequest>;
+  /** Command results (`cmd/res`) as they arrive, with the collector's arrival time. */
+  onCommandResult(listener: (result: CommandResult, at: number) => void): () => void;
   /** Online/offline transitions (detectors subscribe here later). */
   onFleetChange(listener: (c: FleetChange) => void): () => void;
   /** New telemetry/event records, once durably stored (written or spooled); each record once. */
@@ -51,6 +65,9 @@ export type CollectorHandle = {
   store: TelemetryStore;
   config: CollectorConfig;
 };
+
+/** What a caller gives sendCommand; `id` is generated when absent. */
+export type RemoteCommandInput = { id?: string; name: CommandName; peripheral?: string; args?: Record<string, unknown> };
 
 /** MQTT channels the collector subscribes to (QoS 1). */
 export const SUBSCRIBED_CHANNELS: DeviceChannel[] = ['status', 'inventory', 'telemetry', 'event', 'cmd/res'];
@@ -148,6 +165,8 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
     log.child({ component: 'ingest' }),
   );
 
+  const commandResultListeners = new Set<(result: CommandResult, at: number) => void>();
+
   let closing = false;
   function onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
     if (closing) return; // not acked: the agent re-sends it to the next run
@@ -184,6 +203,13 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
           const m = d.value.message;
           fleet.seen(m.device, m.seq, m.ts, now, retained);
           log.debug({ device: m.device, id: m.id, ok: m.ok }, 'command result');
+          for (const l of commandResultListeners) {
+            try {
+              l(m, now);
+            } catch (e) {
+              log.error({ err: (e as Error).stack ?? String(e) }, 'command-result listener failed');
+            }
+          }
           break;
         }
       }
@@ -256,6 +282,31 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
     config,
     store,
     fleet: () => fleet.all(),
+    forEachDevice(fn) {
+      for (const d of fleet.values()) fn(d);
+    },
+    sendCommand(device, command, timeoutMs) {
+      const req = commandRequest.parse({ v: CONTRACT_VERSION, id: command.id ?? randomUUID(), name: command.name, peripheral: command.peripheral, args: command.args ?? {}, expires: Date.now() + timeoutMs });
+      const topic = topicFor(device, 'cmd/req');
+      return new Promise<CommandRequest>((resolve, reject) => {
+        if (closing || !client) return reject(new Error('collector is stopping'));
+        const timer = setTimeout(() => reject(new Error(`the broker did not take the command within ${timeoutMs} ms (connected: ${counters.mqtt.connected})`)), timeoutMs);
+        client.publish(topic, JSON.stringify(req), { qos: 1 }, (err) => {
+          clearTimeout(timer);
+          if (err) {
+            log.warn({ device, id: req.id, name: req.name, error: err.message }, 'command not published');
+            reject(err);
+          } else {
+            log.info({ device, id: req.id, name: req.name, peripheral: req.peripheral }, 'command sent');
+            resolve(req);
+          }
+        });
+      });
+    },
+    onCommandResult(listener) {
+      commandResultListeners.add(listener);
+      return () => commandResultListeners.delete(listener);
+    },
     device: (id: string) => {
       const d = fleet.get(id);
       return d ? structuredClone(d) : undefined;
@@ -270,11 +321,16 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
     },
     deadLetters: (limit, reason) => db.deadLetters(limit, reason),
     stats: () => {
-      const all = fleet.all();
+      let known = 0;
+      let online = 0;
+      for (const d of fleet.values()) {
+        known++;
+        if (d.online) online++;
+      }
       return {
         ...structuredClone(counters),
         ingest: structuredClone(ingest.stats),
-        devices: { known: all.length, online: all.filter((d) => d.online).length },
+        devices: { known, online },
         lagMs,
         backlog: ingest.backlog,
       };

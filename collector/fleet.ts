@@ -74,6 +74,11 @@ export class FleetState extends EventEmitter<{ change: [FleetChange] }> {
     return this.devices.get(device);
   }
 
+  /** The live state objects, not copies: for read-only passes over a large fleet. */
+  values(): IterableIterator<DeviceState> {
+    return this.devices.values();
+  }
+
   all(): DeviceState[] {
     return [...this.devices.values()].map((d) => structuredClone(d)).sort((a, b) => a.device.localeCompare(b.device));
   }
