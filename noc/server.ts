@@ -18,6 +18,7 @@ import { HttpMetrics } from './metrics.js';
 import { dataRoutes } from './routes/index.js';
 import { opsRoutes } from './routes/ops.js';
 import { sessionRoutes } from './routes/session.js';
+import { ticketActionRoutes } from './routes/ticket-actions.js';
 
 export type NocHandle = {
   port: number;
@@ -75,7 +76,8 @@ export async function startNoc(input: NocConfigInput, deps: NocDeps): Promise<No
   const live = new LiveHub(log);
   const ctx: NocContext = { broker: deps.broker, collector: deps.collector, incidents: deps.incidents, users, live, config, log, startedAt: Date.now() };
   const httpMetrics = new HttpMetrics();
-  const router = new Router().add(...sessionRoutes(ctx), ...opsRoutes(ctx, httpMetrics), ...dataRoutes(ctx));
+  const data = dataRoutes(ctx);
+  const router = new Router().add(...sessionRoutes(ctx), ...opsRoutes(ctx, httpMetrics), ...data.routes);
   const uiDir = deps.uiDir ?? defaultUiDir();
 
   async function serveAsset(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -133,6 +135,7 @@ export async function startNoc(input: NocConfigInput, deps: NocDeps): Promise<No
       resolve();
     });
   }).catch((e) => {
+    data.close();
     live.close();
     users.close();
     throw e;
@@ -147,6 +150,7 @@ export async function startNoc(input: NocConfigInput, deps: NocDeps): Promise<No
     url,
     context: ctx,
     async close() {
+      data.close();
       live.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));

@@ -1,7 +1,69 @@
-// Data routes of the API (fleet, devices, telemetry, tickets, reports, commands, live).
+// Data routes of the API (fleet, devices, telemetry, tickets, reports, commands, live) and the
+// services behind them, started together and stopped by close() (noc/server.ts).
+import { CommandService } from '../commands.js';
 import type { NocContext } from '../context.js';
-import type { Route } from '../http.js';
+import { FleetView } from '../fleet-view.js';
+import { route, type Route } from '../http.js';
+import { LiveFeed } from '../live-feed.js';
+import { Reports } from '../reports.js';
+import { TicketsView } from '../tickets.js';
+import { commandRoutes } from './commands.js';
+import { deviceRoutes } from './devices.js';
+import { reportRoutes } from './reports.js';
+import { ticketRoutes } from './tickets.js';
 
-export function dataRoutes(_ctx: NocContext): Route[] {
-  return [];
+export type DataRoutes = { routes: Route[]; close(): void };
+
+export function dataRoutes(ctx: NocContext): DataRoutes {
+  const publish = ctx.live.publish.bind(ctx.live);
+  const collector = ctx.collector;
+  const fleet = collector ? new FleetView(collector, { profilesDir: ctx.incidents?.config.profilesDir }) : null;
+  const feed = collector ? new LiveFeed(collector, publish) : null;
+  const commands = collector ? new CommandService(ctx.users.db, collector, { timeoutMs: ctx.config.commandTimeoutMs, log: ctx.log, publish }) : null;
+  const tickets = ctx.incidents ? new TicketsView(ctx.incidents, ctx.users.db, { log: ctx.log, publish }) : null;
+  tickets?.start();
+  const reports = tickets && collector ? new Reports(tickets, collector, ctx.users.db) : null;
+  // Units first seen now start their MTBF exposure now (and again every few minutes).
+  // A device's inventory follows its birth message: look a little after each fleet change.
+  reports?.noteUnits();
+  const unitTimer = reports ? setInterval(() => reports.noteUnits(), 5 * 60_000) : null;
+  unitTimer?.unref();
+  let unitSoon: NodeJS.Timeout | null = null;
+  const offUnits =
+    reports && collector
+      ? collector.onFleetChange(() => {
+          unitSoon ??= setTimeout(() => {
+            unitSoon = null;
+            reports.noteUnits();
+          }, 3000);
+          unitSoon.unref();
+        })
+      : null;
+  const routes = [
+    ...deviceRoutes(ctx, { fleet, tickets }),
+    ...commandRoutes(ctx, commands),
+    ...ticketRoutes(ctx, tickets),
+    ...reportRoutes(ctx, reports),
+    route({
+      method: 'GET',
+      path: '/api/live',
+      role: 'viewer',
+      handle({ res, user }) {
+        ctx.live.attach(res, user!.name);
+        return { handled: true };
+      },
+    }),
+  ];
+  return {
+    routes,
+    close() {
+      if (unitTimer) clearInterval(unitTimer);
+      if (unitSoon) clearTimeout(unitSoon);
+      offUnits?.();
+      tickets?.close();
+      commands?.close();
+      feed?.close();
+      fleet?.close();
+    },
+  };
 }

@@ -1,0 +1,39 @@
+// Reports as JSON or CSV (format=csv: text/csv with a header row, for spreadsheets).
+import { reportName, reportNames, reportQuery } from '../api.js';
+import { needIncidents, type NocContext } from '../context.js';
+import { HttpError, route, type Route } from '../http.js';
+import { reportCsv, type Reports } from '../reports.js';
+
+const DAY = 86_400_000;
+
+export function reportRoutes(ctx: NocContext, reports: Reports | null): Route[] {
+  return [
+    route({
+      method: 'GET',
+      path: '/api/reports/:name',
+      role: 'viewer',
+      query: reportQuery,
+      handle({ params, query, res }) {
+        const name = reportName.safeParse(params.name);
+        if (!name.success) throw new HttpError(404, `no report ${params.name} (one of ${reportNames.join(', ')})`);
+        needIncidents(ctx);
+        const now = Date.now();
+        const to = query.to ?? now;
+        const from = query.from ?? to - 30 * DAY;
+        if (from > to) throw new HttpError(400, 'query.from: must not be after to (to defaults to now)');
+        const report = reports!.run(name.data, { from, to, tenant: query.tenant, tz: query.tz, limit: query.limit, now });
+        if (query.format === 'json') return { json: report };
+        const body = reportCsv(name.data, report);
+        const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+        res.writeHead(200, {
+          'Content-Type': 'text/csv; charset=utf-8',
+          'Content-Disposition': `attachment; filename="fleetcare-${name.data}-${day(from)}-${day(to)}.csv"`,
+          'Cache-Control': 'no-store',
+          'Content-Length': Buffer.byteLength(body),
+        });
+        res.end(body);
+        return { handled: true };
+      },
+    }),
+  ];
+}
