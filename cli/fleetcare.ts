@@ -133,11 +133,12 @@ fleetcare user list
     },
   },
   tickets: {
-    summary: 'tickets: list | ack | comment | hold | resolve | close',
+    summary: 'tickets: list | ack | comment | hold | reopen | resolve | close',
     usage: `fleetcare tickets list [--open] [--status S] [--customer C] [--site S] [--device D] [--json]
 fleetcare tickets ack REF [--comment TEXT]        status Replied (first response)
 fleetcare tickets comment REF TEXT
 fleetcare tickets hold REF [--comment TEXT]       status On Hold (pauses the SLA)
+fleetcare tickets reopen REF [--comment TEXT]     status Open again (also: back from On Hold)
 fleetcare tickets resolve REF [--comment TEXT]    status Resolved
 fleetcare tickets close REF [--comment TEXT]      status Closed (TEXT = resolution)
   -c, --config FILE        server config (its collector.incidents.tickets sinks get the change too)

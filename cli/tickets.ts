@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { incidentFiles } from '../collector/incident-service.js';
 import { incidentsConfigSchema } from '../collector/incidents-config.js';
-import { TicketOutbox, ticketStatusSchema, type Ticket, type TicketCommandInput } from '../collector/tickets/index.js';
+import { operatorActionSchema, operatorTicketAction, TicketActionError, type SlaContext } from '../collector/ticket-actions.js';
+import { TicketOutbox, ticketStatusSchema, type Ticket } from '../collector/tickets/index.js';
 import { WarrantyRegistry, formatImportError } from '../collector/warranty/index.js';
 import { formatZodError } from '../protocol/index.js';
-import { ConfigError } from './errors.js';
-import { UsageError } from './errors.js';
+import { ConfigError, UsageError } from './errors.js';
 import { loadServerConfig } from './server-config.js';
 
 type Flags = Record<string, string | boolean | undefined>;
@@ -19,13 +19,13 @@ type Flags = Record<string, string | boolean | undefined>;
 const str = (flags: Flags, name: string): string | undefined => (typeof flags[name] === 'string' ? (flags[name] as string) : undefined);
 
 /** The collector's data dir and the names of the configured ticket sinks (from --config, if any). */
-function serverContext(flags: Flags): { dataDir: string; sinks: string[] } {
+function serverContext(flags: Flags): { dataDir: string; sinks: string[]; slaContext: SlaContext } {
   const server = loadServerConfig(flags);
   const r = incidentsConfigSchema.safeParse(server.collector.incidents ?? {});
   if (!r.success) throw new ConfigError(`collector.incidents.${formatZodError(r.error)}`);
   const t = r.data.tickets;
   const sinks = [...(t.erpnext ? [t.erpnext.name] : []), ...(t.zammad ? [t.zammad.name] : []), ...t.webhooks.map((w) => w.name)];
-  return { dataDir: join(server.dataDir, 'collector'), sinks };
+  return { dataDir: join(server.dataDir, 'collector'), sinks, slaContext: r.data };
 }
 
 function line(t: Ticket): string {
@@ -35,7 +35,7 @@ function line(t: Ticket): string {
 
 export async function ticketsCommand(positionals: string[], flags: Flags): Promise<void> {
   const [action, ref, ...rest] = positionals;
-  const { dataDir, sinks } = serverContext(flags);
+  const { dataDir, sinks, slaContext } = serverContext(flags);
   const path = incidentFiles(dataDir).incidents;
   if (!existsSync(path)) throw new ConfigError(`${path}: no ticket database yet (has the server run with this data dir?)`);
   const db = new Database(path, { timeout: 10_000 });
@@ -56,38 +56,19 @@ export async function ticketsCommand(positionals: string[], flags: Flags): Promi
       else for (const t of tickets) process.stdout.write(line(t) + '\n');
       return;
     }
-    if (!['ack', 'comment', 'hold', 'resolve', 'close'].includes(action ?? '')) throw new UsageError(`tickets: unknown action "${action ?? ''}" (list, ack, comment, hold, resolve, close)`);
-    if (!ref) throw new UsageError(`tickets ${action} needs a ticket REF (see tickets list)`);
-    const ticket = store.get(ref);
-    if (!ticket) throw new ConfigError(`no ticket ${ref}`);
-    const latest = store.byKey(ticket.key);
-    if (latest && latest.ref !== ticket.ref) throw new ConfigError(`${ref} was superseded by ${latest.ref}`);
+    const act = operatorActionSchema.safeParse(action);
+    if (!act.success) throw new UsageError(`tickets: unknown action "${action ?? ''}" (list, ${operatorActionSchema.options.join(', ')})`);
+    if (!ref) throw new UsageError(`tickets ${act.data} needs a ticket REF (see tickets list)`);
     const text = str(flags, 'comment') ?? (rest.length ? rest.join(' ') : undefined);
-    const at = Date.now();
-    const base = { key: ticket.key, at, eventId: `cli-${action}-${at}` };
-    let cmd: TicketCommandInput;
-    switch (action) {
-      case 'ack':
-        // ERPNext: a reply is the first response; the SLA's response clock stops.
-        cmd = { ...base, kind: 'set-status', status: 'Replied', ...(text ? { comment: text } : {}) };
-        break;
-      case 'comment':
-        if (!text) throw new UsageError('tickets comment needs the TEXT');
-        cmd = { ...base, kind: 'update', comment: text };
-        break;
-      case 'hold':
-        cmd = { ...base, kind: 'set-status', status: 'On Hold', ...(text ? { comment: text } : {}) };
-        break;
-      case 'resolve':
-        cmd = { ...base, kind: 'set-status', status: 'Resolved', ...(text ? { comment: text } : {}) };
-        break;
-      default:
-        cmd = { ...base, kind: 'close', ...(text ? { resolution: text } : {}) };
+    if (act.data === 'comment' && !text) throw new UsageError('tickets comment needs the TEXT');
+    let r;
+    try {
+      r = operatorTicketAction(outbox, ref, act.data, text, Date.now(), slaContext);
+    } catch (e) {
+      if (e instanceof TicketActionError) throw new ConfigError(e.message);
+      throw e;
     }
-    const r = outbox.enqueue(cmd);
-    if (!r.applied) throw new ConfigError(`${ref}: not changed (${r.reason})`);
-    const now = store.get(r.ref)!;
-    process.stdout.write(line(now) + '\n');
+    process.stdout.write(line(r.ticket) + '\n');
   } finally {
     db.close();
   }

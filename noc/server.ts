@@ -77,7 +77,7 @@ export async function startNoc(input: NocConfigInput, deps: NocDeps): Promise<No
   const ctx: NocContext = { broker: deps.broker, collector: deps.collector, incidents: deps.incidents, users, live, config, log, startedAt: Date.now() };
   const httpMetrics = new HttpMetrics();
   const data = dataRoutes(ctx);
-  const router = new Router().add(...sessionRoutes(ctx), ...opsRoutes(ctx, httpMetrics), ...data.routes);
+  const router = new Router().add(...sessionRoutes(ctx), ...opsRoutes(ctx, httpMetrics), ...ticketActionRoutes(ctx), ...data.routes);
   const uiDir = deps.uiDir ?? defaultUiDir();
 
   async function serveAsset(req: IncomingMessage, res: ServerResponse): Promise<void> {

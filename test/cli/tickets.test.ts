@@ -65,7 +65,7 @@ test('tickets list / ack / comment / hold / resolve / close go through the outbo
 
     const none = run(['tickets', 'close', KEY, ...common]);
     assert.is(none.code, 1);
-    assert.match(none.stderr, 'already-closed');
+    assert.match(none.stderr, `${KEY} is already Closed`);
     const unknown = run(['tickets', 'ack', 'nope/x/y', ...common]);
     assert.is(unknown.code, 1);
     assert.match(unknown.stderr, 'no ticket nope/x/y');

@@ -1,0 +1,34 @@
+// POST /api/tickets/:ref/actions: an operator acknowledges, comments, holds, reopens, resolves or
+// closes a ticket. The same function as `fleetcare tickets …` (collector/ticket-actions.ts): the
+// status change, its SLA recomputation and the sends to every sink commit together.
+import { z } from 'zod';
+import { operatorActionSchema, operatorTicketAction, TicketActionError } from '../../collector/ticket-actions.js';
+import { needIncidents, type NocContext } from '../context.js';
+import { HttpError, route, type Route } from '../http.js';
+
+export const ticketActionRequest = z.object({ action: operatorActionSchema, text: z.string().max(20_000).optional() });
+
+const STATUS_OF: Record<TicketActionError['code'], number> = { 'not-found': 404, superseded: 409, 'not-changed': 409, 'bad-request': 400 };
+
+export function ticketActionRoutes(ctx: NocContext): Route[] {
+  return [
+    route({
+      method: 'POST',
+      path: '/api/tickets/:ref/actions',
+      role: 'operator',
+      body: ticketActionRequest,
+      handle({ params, body, user }) {
+        const incidents = needIncidents(ctx);
+        const text = body.text?.trim() ? `${body.text.trim()}\n— ${user!.name}` : undefined;
+        try {
+          const r = operatorTicketAction(incidents.ticketing.outbox, params.ref, body.action, text, Date.now(), incidents.config);
+          ctx.log.info({ user: user!.name, ref: params.ref, action: body.action, status: r.ticket.status }, 'ticket action');
+          return { json: { ticket: r.ticket, commands: r.commands.length } };
+        } catch (e) {
+          if (e instanceof TicketActionError) throw new HttpError(STATUS_OF[e.code], e.message, e.code);
+          throw e;
+        }
+      },
+    }),
+  ];
+}

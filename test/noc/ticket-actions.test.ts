@@ -1,0 +1,91 @@
+// POST /api/tickets/:ref/actions on a real server: roles, the status change with its SLA
+// recomputed (ack stops the response clock, hold pauses), and the errors an operator can meet.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Ticket } from '../../collector/tickets/index.js';
+import { ApiClient, startNocServer, type NocTestServer } from '../helpers/noc.js';
+
+const gold = {
+  service_level: 'Gold 24x7',
+  default_priority: 'Medium',
+  priorities: [
+    { priority: 'Urgent', response_time: 900, resolution_time: 4 * 3600 },
+    { priority: 'High', response_time: 3600, resolution_time: 8 * 3600 },
+    { priority: 'Medium', response_time: 4 * 3600, resolution_time: 24 * 3600 },
+    { priority: 'Low', response_time: 8 * 3600, resolution_time: 5 * 24 * 3600 },
+  ],
+  calendar: { time_zone: 'Asia/Riyadh', twenty_four_seven: true },
+};
+
+const KEY = 'pos-7/printer0/autocutter-error';
+let s: NocTestServer;
+
+test.before(async () => {
+  s = await startNocServer({ collector: { incidents: { slas: { 'acme-retail': gold } } } });
+  // A ticket as the incident service opens it: through the outbox.
+  const outbox = s.server.incidents!.ticketing.outbox;
+  const at = Date.now();
+  outbox.enqueue({
+    kind: 'create', key: KEY, at, eventId: 'test-create',
+    ticket: {
+      subject: 'Cutter jammed', description: 'autocutter-error for 3 min', priority: 'High', issueType: 'Hardware Failure', customer: 'acme-retail',
+      site: 'riyadh-01', device: 'pos-7', peripheral: 'printer0',
+      sla: { serviceLevelAgreement: 'Gold 24x7', responseBy: at + 3_600_000, resolutionBy: at + 8 * 3_600_000, agreementStatus: 'First Response Due' },
+    },
+  });
+});
+test.after(async () => {
+  await s.close();
+});
+
+const path = (ref: string) => `/api/tickets/${encodeURIComponent(ref)}/actions`;
+
+test('a viewer cannot act on tickets', async () => {
+  const viewer = await ApiClient.login(s.url, 'viewer');
+  const r = await viewer.post<{ message: string }>(path(KEY), { action: 'ack' });
+  assert.is(r.status, 403);
+  assert.match(r.body.message, 'needs role operator');
+});
+
+test('ack is the first response: status Replied, response fulfilled, resolution still due; the comment names the operator', async () => {
+  const op = await ApiClient.login(s.url, 'operator');
+  const r = await op.post<{ ticket: Ticket }>(path(KEY), { action: 'ack', text: 'engineer on the way' });
+  assert.is(r.status, 200, r.text);
+  assert.is(r.body.ticket.status, 'Replied');
+  assert.is(r.body.ticket.sla.agreementStatus, 'Resolution Due');
+  const comments = s.server.incidents!.tickets.comments(KEY);
+  assert.ok(comments.some((c) => c.body.includes('engineer on the way') && c.body.includes('operator')), JSON.stringify(comments));
+});
+
+test('hold pauses the SLA; reopen resumes it', async () => {
+  const op = await ApiClient.login(s.url, 'operator');
+  const held = await op.post<{ ticket: Ticket }>(path(KEY), { action: 'hold', text: 'waiting for the customer' });
+  assert.is(held.status, 200, held.text);
+  assert.is(held.body.ticket.status, 'On Hold');
+  assert.is(held.body.ticket.sla.agreementStatus, 'Paused');
+  assert.is(held.body.ticket.sla.resolutionBy, null);
+  const again = await op.post<{ message: string; error: string }>(path(KEY), { action: 'hold' });
+  assert.is(again.status, 409);
+  assert.match(again.body.message, 'already On Hold');
+  const reopened = await op.post<{ ticket: Ticket }>(path(KEY), { action: 'reopen' });
+  assert.is(reopened.body.ticket.status, 'Open');
+  assert.ok(reopened.body.ticket.sla.resolutionBy! > Date.now(), 'resolution deadline back');
+});
+
+test('bad actions get the reason: unknown action 400, empty comment 400, unknown ticket 404, closed ticket 409', async () => {
+  const op = await ApiClient.login(s.url, 'operator');
+  const unknownAction = await op.post<{ message: string }>(path(KEY), { action: 'delete' });
+  assert.is(unknownAction.status, 400);
+  assert.match(unknownAction.body.message, 'body.action');
+  const empty = await op.post<{ message: string }>(path(KEY), { action: 'comment', text: '   ' });
+  assert.is(empty.status, 400);
+  assert.match(empty.body.message, 'a comment needs its text');
+  const none = await op.post(path('pos-9/-/offline'), { action: 'ack' });
+  assert.is(none.status, 404);
+  assert.is((await op.post(path(KEY), { action: 'close', text: 'cutter replaced' })).status, 200);
+  const closed = await op.post<{ message: string }>(path(KEY), { action: 'comment', text: 'late note' });
+  assert.is(closed.status, 409);
+  assert.match(closed.body.message, 'closed');
+});
+
+test.run();
