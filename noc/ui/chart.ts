@@ -8,6 +8,17 @@ export type ChartPoint = { ts: number; value: number };
 
 const css = (name: string, fallback: string) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
 
+/**
+ * Where the x axis starts: the requested range, unless the data covers only its last quarter (a
+ * device that just joined); then the axis starts at the first point, so the line is readable, and
+ * the page says since when there is data.
+ */
+export function xMin(points: ChartPoint[], range: { from: number; to: number }): number {
+  if (!points.length) return range.from;
+  const first = points[0].ts;
+  return first - range.from > 0.75 * (range.to - range.from) ? first - Math.max(1000, (range.to - first) * 0.05) : range.from;
+}
+
 export class TelemetryChart {
   private plot: uPlot | null = null;
   private readonly resize: ResizeObserver;
@@ -29,7 +40,7 @@ export class TelemetryChart {
     this.plot?.destroy();
     const xs = points.map((p) => p.ts / 1000);
     const ys = points.map((p) => p.value);
-    const spanMs = range.to - range.from;
+    const spanMs = range.to - xMin(points, range);
     const axis = css('--muted', '#9aa7b8');
     const grid = css('--grid', '#26303d');
     const line = css('--accent', '#4cc2ff');
@@ -37,7 +48,7 @@ export class TelemetryChart {
       ...this.size(),
       // The x axis runs left to right in every language: time does not mirror (like the charts of
       // Arabic and Persian dashboards generally do).
-      scales: { x: { time: true, min: range.from / 1000, max: range.to / 1000 } },
+      scales: { x: { time: true, min: xMin(points, range) / 1000, max: range.to / 1000 } },
       legend: { show: true, live: true },
       cursor: { drag: { x: true, y: false } },
       series: [

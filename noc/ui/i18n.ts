@@ -87,6 +87,8 @@ const en = {
   'overview.why': 'Why',
   'overview.lastSeen': 'Last seen',
   'overview.wear': 'Most worn part',
+  'overview.openCount': '{count} open incidents',
+  'overview.worn': 'worn {pct}',
   'device.title': 'Device {id}',
   'device.back': 'Back to the fleet',
   'device.inventory': 'Inventory',
@@ -106,10 +108,12 @@ const en = {
   'device.etaNone': 'No wear-out expected soon',
   'device.rated': 'Rated {value} {unit}',
   'device.noWear': 'No rated life known for this part.',
+  'device.unverified': 'Rated life not confirmed by a manufacturer document',
   'device.telemetry': 'Telemetry',
   'device.field': 'Measurement',
   'device.range': 'Range',
   'device.noData': 'No data in this range.',
+  'device.dataSince': 'data since {time}',
   'device.bucket': 'Each point: mean over {duration}',
   'device.events': 'Events',
   'device.noEvents': 'No events in the last 30 days.',
@@ -122,6 +126,7 @@ const en = {
   'device.deviceOffline': 'The device is offline; the command waits until it comes back or expires.',
   'device.viewerNoCommands': 'Operators can run remote diagnosis.',
   'device.recentCommands': 'Recent commands',
+  'device.rawResult': 'Full answer',
   'device.peripheral': 'Peripheral',
   'device.allPeripherals': 'Whole device',
   'cmd.ping': 'Ping',
@@ -308,6 +313,8 @@ const ar: Dictionary = {
   'overview.why': 'السبب',
   'overview.lastSeen': 'آخر ظهور',
   'overview.wear': 'القطعة الأكثر تآكلاً',
+  'overview.openCount': 'حوادث مفتوحة: {count}',
+  'overview.worn': 'تآكل {pct}',
   'device.title': 'الجهاز {id}',
   'device.back': 'العودة إلى الأسطول',
   'device.inventory': 'الجرد',
@@ -327,10 +334,12 @@ const ar: Dictionary = {
   'device.etaNone': 'لا يُتوقع انتهاء العمر قريباً',
   'device.rated': 'العمر المقدّر {value} {unit}',
   'device.noWear': 'لا يوجد عمر مقدّر معروف لهذه القطعة.',
+  'device.unverified': 'العمر المقدّر غير مؤكد بوثيقة من المصنّع',
   'device.telemetry': 'القياسات',
   'device.field': 'القياس',
   'device.range': 'المدى',
   'device.noData': 'لا توجد بيانات في هذا المدى.',
+  'device.dataSince': 'البيانات منذ {time}',
   'device.bucket': 'كل نقطة: المتوسط خلال {duration}',
   'device.events': 'الأحداث',
   'device.noEvents': 'لا أحداث في آخر 30 يوماً.',
@@ -343,6 +352,7 @@ const ar: Dictionary = {
   'device.deviceOffline': 'الجهاز غير متصل؛ ينتظر الأمر حتى يعود الجهاز أو تنتهي صلاحيته.',
   'device.viewerNoCommands': 'يستطيع المشغّلون تنفيذ التشخيص عن بُعد.',
   'device.recentCommands': 'الأوامر الأخيرة',
+  'device.rawResult': 'الرد الكامل',
   'device.peripheral': 'الجهاز الطرفي',
   'device.allPeripherals': 'الجهاز بأكمله',
   'cmd.ping': 'اختبار الاتصال',
@@ -526,6 +536,8 @@ const fa: Dictionary = {
   'overview.why': 'علت',
   'overview.lastSeen': 'آخرین بازدید',
   'overview.wear': 'فرسوده‌ترین قطعه',
+  'overview.openCount': '{count} رخداد باز',
+  'overview.worn': 'فرسودگی {pct}',
   'device.title': 'دستگاه {id}',
   'device.back': 'بازگشت به ناوگان',
   'device.inventory': 'مشخصات',
@@ -545,10 +557,12 @@ const fa: Dictionary = {
   'device.etaNone': 'پایان عمر به این زودی انتظار نمی‌رود',
   'device.rated': 'عمر اسمی {value} {unit}',
   'device.noWear': 'عمر اسمی این قطعه معلوم نیست.',
+  'device.unverified': 'عمر اسمی با سند سازنده تأیید نشده است',
   'device.telemetry': 'داده‌های سنجش',
   'device.field': 'سنجه',
   'device.range': 'بازه',
   'device.noData': 'در این بازه داده‌ای نیست.',
+  'device.dataSince': 'داده از {time}',
   'device.bucket': 'هر نقطه: میانگین {duration}',
   'device.events': 'رویدادها',
   'device.noEvents': 'در ۳۰ روز گذشته رویدادی نبوده است.',
@@ -561,6 +575,7 @@ const fa: Dictionary = {
   'device.deviceOffline': 'دستگاه آفلاین است؛ فرمان تا بازگشت دستگاه یا پایان مهلت منتظر می‌ماند.',
   'device.viewerNoCommands': 'اپراتورها می‌توانند عیب‌یابی از راه دور اجرا کنند.',
   'device.recentCommands': 'فرمان‌های اخیر',
+  'device.rawResult': 'پاسخ کامل',
   'device.peripheral': 'تجهیز جانبی',
   'device.allPeripherals': 'کل دستگاه',
   'cmd.ping': 'پینگ',
@@ -744,6 +759,8 @@ const zh: Dictionary = {
   'overview.why': '原因',
   'overview.lastSeen': '最后在线',
   'overview.wear': '磨损最重的部件',
+  'overview.openCount': '{count} 个未结故障',
+  'overview.worn': '磨损 {pct}',
   'device.title': '设备 {id}',
   'device.back': '返回设备总览',
   'device.inventory': '设备信息',
@@ -763,10 +780,12 @@ const zh: Dictionary = {
   'device.etaNone': '近期不会耗尽寿命',
   'device.rated': '额定 {value} {unit}',
   'device.noWear': '此部件没有已知的额定寿命。',
+  'device.unverified': '额定寿命未经制造商文档确认',
   'device.telemetry': '遥测数据',
   'device.field': '指标',
   'device.range': '时间范围',
   'device.noData': '此范围内没有数据。',
+  'device.dataSince': '数据始于 {time}',
   'device.bucket': '每个点：{duration} 内的平均值',
   'device.events': '事件',
   'device.noEvents': '最近 30 天没有事件。',
@@ -779,6 +798,7 @@ const zh: Dictionary = {
   'device.deviceOffline': '设备离线；命令将等待设备恢复在线或过期。',
   'device.viewerNoCommands': '操作员可以执行远程诊断。',
   'device.recentCommands': '最近的命令',
+  'device.rawResult': '完整响应',
   'device.peripheral': '外设',
   'device.allPeripherals': '整台设备',
   'cmd.ping': 'Ping 测试',
@@ -996,6 +1016,7 @@ export function time(ms: number): string {
 
 /** Short axis labels for charts: time of day within a day, else day and month. */
 export function axisTime(ms: number, spanMs: number): string {
+  if (spanMs <= 10 * 60_000) return cached('ax-s', () => new Intl.DateTimeFormat(LOCALE[current].dates, { hour: '2-digit', minute: '2-digit', second: '2-digit' })).format(ms);
   if (spanMs <= 36 * 3_600_000) return cached('ax-t', () => new Intl.DateTimeFormat(LOCALE[current].dates, { hour: '2-digit', minute: '2-digit' })).format(ms);
   return cached('ax-d', () => new Intl.DateTimeFormat(LOCALE[current].dates, { day: 'numeric', month: 'short' })).format(ms);
 }
@@ -1017,12 +1038,13 @@ export function relative(ms: number, now = Date.now()): string {
   return rtf.format(Math.round(diff / (30 * 86_400_000)), 'month');
 }
 
-function unit(u: 'day' | 'hour' | 'minute' | 'second', n: number): string {
+function unit(u: 'day' | 'hour' | 'minute' | 'second' | 'millisecond', n: number): string {
   return cached(`u-${u}`, () => new Intl.NumberFormat(LOCALE[current].numbers, { style: 'unit', unit: u, unitDisplay: 'narrow' })).format(n);
 }
 
 /** A length of time in at most two units: "2d 5h", "1h 20m", "45s" — localized units and digits. */
 export function duration(ms: number): string {
+  if (Math.abs(ms) < 1000) return unit('millisecond', Math.round(Math.abs(ms)));
   const s = Math.max(0, Math.round(Math.abs(ms) / 1000));
   const d = Math.floor(s / 86_400);
   const h = Math.floor((s % 86_400) / 3600);

@@ -65,7 +65,7 @@ function languageSelect(): HTMLElement {
     { id: 'lang-select', 'aria-label': t('nav.language'), onchange: (e: Event) => setLanguage((e.target as HTMLSelectElement).value as UiLanguage) },
     LANGUAGES.map((l) => h('option', { value: l.code, lang: l.code, selected: l.code === language() }, l.name)),
   );
-  return h('label', { class: 'lang' }, h('span', { class: 'visually-hidden' }, t('nav.language')), h('span', { 'aria-hidden': 'true', class: 'lang-icon' }, '🌐'), select);
+  return h('label', { class: 'lang' }, h('span', { class: 'visually-hidden' }, t('nav.language')), select);
 }
 
 function liveIndicator(state: LiveState): HTMLElement {

@@ -2,7 +2,7 @@
 // 1 h / 24 h / 7 d / 30 d, the events timeline, open and past incidents, and remote diagnosis
 // (ping, read counters, self-test) for operators with the result shown when the device answers.
 import type { CommandAccepted, DeviceDetail, DeviceEvent, EventsAnswer, PartWear, PeripheralDetail, RemoteCommand, SeriesAnswer, TicketSummary } from '../../api.js';
-import { TelemetryChart } from '../chart.js';
+import { TelemetryChart, xMin } from '../chart.js';
 import { api, ApiError, query } from '../client.js';
 import { h, replace, svg } from '../dom.js';
 import { dateTime, duration, label, num, pct, relative, t } from '../i18n.js';
@@ -22,6 +22,7 @@ type RangeKey = (typeof RANGES)[number]['key'];
 const BUTTONS = ['ping', 'read-counters', 'self-test'] as const;
 /** While a command is pending its state is also polled, in case the live stream missed the answer. */
 const COMMAND_POLL_MS = 2000;
+const SERIES_REFRESH_MS = 15_000;
 
 export const deviceView: ViewFactory = (session, params) => new DeviceView(session, params[0]);
 
@@ -37,6 +38,10 @@ class DeviceView implements View {
   private range: RangeKey = '24h';
   private series: SeriesAnswer | null = null;
   private seriesError: unknown = null;
+  /** Start of the range the user chose (the answer may start later: see loadSeries). */
+  private seriesFrom = 0;
+  private seriesSeq = 0;
+  private seriesTimer: ReturnType<typeof setInterval> | null = null;
   private chart: TelemetryChart | null = null;
   private unsubscribe: (() => void) | null = null;
   private readonly refetch = throttle(() => this.refresh(), 1500);
@@ -60,6 +65,8 @@ class DeviceView implements View {
         () => this.refresh(),
       );
       this.refresh();
+      // The chart follows new samples without waiting for a health change.
+      this.seriesTimer = setInterval(() => this.loadSeries(), SERIES_REFRESH_MS);
     }
     this.render();
   }
@@ -102,18 +109,25 @@ class DeviceView implements View {
 
   private loadSeries(): void {
     if (!this.field) return;
+    const seq = ++this.seriesSeq;
     const ms = RANGES.find((r) => r.key === this.range)!.ms;
     const to = Date.now();
+    const from = to - ms;
     const f = this.field;
-    api
-      .get<SeriesAnswer>(`/api/devices/${encodeURIComponent(this.id)}/series${query({ peripheral: f.peripheral, field: f.field, from: to - ms, to, points: 300 })}`)
+    const fetchRange = (a: number) => api.get<SeriesAnswer>(`/api/devices/${encodeURIComponent(this.id)}/series${query({ peripheral: f.peripheral, field: f.field, from: a, to, points: 300 })}`);
+    fetchRange(from)
+      // A device that joined lately has data only at the end of the range: ask again for just
+      // that span, so its buckets are fine enough to draw a line.
+      .then((s) => (xMin(s.points, { from, to }) > from ? fetchRange(Math.floor(xMin(s.points, { from, to }))) : s))
       .then((s) => {
-        if (this.field !== f) return;
+        if (seq !== this.seriesSeq) return;
         this.series = s;
+        this.seriesFrom = from;
         this.seriesError = null;
         this.drawChart();
       })
       .catch((e) => {
+        if (seq !== this.seriesSeq) return;
         this.seriesError = e;
         this.drawChart();
       });
@@ -184,9 +198,12 @@ class DeviceView implements View {
       back,
       h('div', { 'data-section': 'head' }, this.head()),
       this.error ? errorBox(this.error, () => this.refresh()) : null,
-      h('div', { class: 'grid-2' }, h('div', { 'data-section': 'inventory' }, this.inventoryCard()), this.commandsCard()),
-      h('div', { 'data-section': 'peripherals' }, this.peripheralsCard()),
-      this.telemetryCard(),
+      h(
+        'div',
+        { class: 'grid-main-side' },
+        h('div', { class: 'side' }, this.telemetryCard(), h('div', { 'data-section': 'peripherals' }, this.peripheralsCard())),
+        h('div', { class: 'side' }, h('div', { 'data-section': 'inventory' }, this.inventoryCard()), this.commandsCard()),
+      ),
       h('div', { class: 'grid-2' }, h('div', { 'data-section': 'events' }, this.eventsCard()), h('div', { 'data-section': 'tickets' }, this.ticketsCard(this.detail.tickets))),
     );
     this.drawChart();
@@ -269,14 +286,14 @@ class DeviceView implements View {
     return h(
       'ol',
       { class: 'commands', 'aria-label': t('device.recentCommands') },
-      this.commands.map((c) =>
+      this.commands.slice(0, 5).map((c) =>
         h(
           'li',
           { 'data-command-id': c.id, 'data-status': c.status, class: `command command-${c.status}` },
           h('span', { class: 'command-name' }, label('cmd', c.name), c.peripheral ? ` · ${c.peripheral}` : ''),
           h('span', { class: `badge cmd-${c.status}` }, label('cmdStatus', c.status)),
           h('span', { class: 'muted small' }, c.user, ' · ', h('time', { datetime: new Date(c.sentAt).toISOString(), title: dateTime(c.sentAt) }, relative(c.sentAt)), c.answeredAt ? ` · ${duration(c.answeredAt - c.sentAt)}` : ''),
-          c.status !== 'pending' ? h('pre', { class: 'command-result' }, c.error ?? formatResult(c.result)) : null,
+          c.status !== 'pending' ? (c.error ? h('p', { class: 'command-result text-bad' }, c.error) : resultView(c.result)) : null,
         ),
       ),
     );
@@ -370,7 +387,8 @@ class DeviceView implements View {
       this.chart = new TelemetryChart(host);
     }
     this.chart.show(s.points, `${s.peripheral} · ${s.field}`, { from: s.from, to: s.to });
-    note.textContent = t('device.bucket', { duration: duration(s.bucketMs) });
+    const since = s.from > this.seriesFrom ? ` · ${t('device.dataSince', { time: dateTime(s.points[0].ts) })}` : '';
+    note.textContent = t('device.bucket', { duration: duration(s.bucketMs) }) + since;
   }
 
   private eventsCard(): HTMLElement {
@@ -417,6 +435,7 @@ class DeviceView implements View {
   destroy(): void {
     this.unsubscribe?.();
     this.refetch.cancel();
+    if (this.seriesTimer) clearInterval(this.seriesTimer);
     for (const p of this.polls.values()) clearInterval(p);
     this.polls.clear();
     this.chart?.destroy();
@@ -436,8 +455,9 @@ function wearGauge(w: PartWear): HTMLElement {
     'svg',
     { viewBox: '0 0 100 56', class: 'gauge-svg', 'aria-hidden': 'true' },
     svg('path', { d: `M10 50 A${r} ${r} 0 0 1 90 50`, class: 'gauge-track', 'stroke-dasharray': `${arc} ${arc}` }),
-    svg('path', { d: `M10 50 A${r} ${r} 0 0 1 90 50`, class: `gauge-fill gauge-${level}`, 'stroke-dasharray': `${arc * shown} ${arc}` }),
   );
+  // A round line cap would draw a dot at 0 %.
+  if (shown > 0) gauge.appendChild(svg('path', { d: `M10 50 A${r} ${r} 0 0 1 90 50`, class: `gauge-fill gauge-${level}`, 'stroke-dasharray': `${arc * shown} ${arc}` }));
   const eta = w.basis !== 'life' ? null : w.eta !== null ? t('device.eta', { when: relative(w.eta) }) : t('device.etaNone');
   return h(
     'div',
@@ -446,7 +466,7 @@ function wearGauge(w: PartWear): HTMLElement {
     h(
       'div',
       { class: 'gauge-text' },
-      h('strong', null, w.part, w.sourceVerified ? '' : ' *'),
+      h('strong', null, w.part, w.sourceVerified ? null : h('abbr', { title: t('device.unverified'), class: 'unverified' }, ' *')),
       h('span', null, t('device.lifeUsed', { pct: pct(used) }), ' — ', label('health', level)),
       eta ? h('span', { class: 'small', title: w.eta ? dateTime(w.eta) : '' }, eta) : null,
       h('span', { class: 'muted small' }, `${num(w.counter, 0)} / ${num(w.ratedCounts, 0)} · ${t('device.rated', { value: num(w.ratedValue, 0), unit: w.unit })}`),
@@ -463,23 +483,42 @@ function allFields(peripherals: PeripheralDetail[]): Field[] {
   return out;
 }
 
-/** The first chart shown: a printer's metric if there is one (what NOC staff look at most), else any. */
+/** Figures that move and tell something, charted first when a peripheral has them. */
+const PREFERRED_FIELDS = ['replyLatencyMs', 'failedReadRate', 'matchRejectRate', 'templatesUsedPct', 'recordsUsedPct', 'eventLoopLagMs'];
+
+/** The first chart shown: the printer's most telling metric (what NOC staff look at most), else any peripheral's. */
 function defaultField(peripherals: PeripheralDetail[]): Field | null {
-  const fields = allFields(peripherals);
-  const metricOf = (p: PeripheralDetail | undefined) => (p?.latest ? Object.keys(p.latest.metrics).sort()[0] : undefined);
-  const printer = peripherals.find((p) => p.kind === 'printer' && metricOf(p));
-  if (printer) return { peripheral: printer.id, field: metricOf(printer)!, kind: printer.kind };
-  const any = peripherals.find((p) => metricOf(p));
-  if (any) return { peripheral: any.id, field: metricOf(any)!, kind: any.kind };
-  return fields[0] ?? null;
+  const metrics = (p: PeripheralDetail) => (p.latest ? Object.keys(p.latest.metrics).sort() : []);
+  const best = (p: PeripheralDetail) => PREFERRED_FIELDS.find((f) => metrics(p).includes(f)) ?? metrics(p)[0];
+  const ordered = [...peripherals.filter((p) => p.kind === 'printer'), ...peripherals.filter((p) => p.kind !== 'printer' && p.kind !== 'host'), ...peripherals.filter((p) => p.kind === 'host')];
+  for (const p of ordered) {
+    const f = best(p);
+    if (f) return { peripheral: p.id, field: f, kind: p.kind };
+  }
+  return allFields(peripherals)[0] ?? null;
 }
 
-function formatResult(result: unknown): string {
-  if (result === null || result === undefined) return '';
-  if (typeof result === 'string') return result;
-  try {
-    return JSON.stringify(result, null, 2);
-  } catch {
-    return String(result);
-  }
+function resultView(result: unknown): HTMLElement | null {
+  if (result === null || result === undefined) return null;
+  if (typeof result !== 'object') return h('p', { class: 'command-result' }, String(result));
+  const rows: Array<[string, string]> = [];
+  const walk = (v: unknown, path: string[]) => {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
+      return;
+    }
+    const key = path[path.length - 1] ?? '';
+    let text: string;
+    if (typeof v === 'number') text = (key === 'ts' || key.endsWith('At')) && v > 1e12 ? dateTime(v) : num(v, 2);
+    else if (Array.isArray(v)) text = v.length ? v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : String(x))).join(', ') : '—';
+    else text = String(v);
+    rows.push([path.join(' · '), text]);
+  };
+  walk(result, []);
+  return h(
+    'div',
+    { class: 'command-result' },
+    h('dl', { class: 'facts result-facts' }, rows.slice(0, 16).map(([k, v]) => [h('dt', null, k), h('dd', null, v)])),
+    h('details', null, h('summary', null, t('device.rawResult')), h('pre', { dir: 'ltr' }, JSON.stringify(result, null, 2))),
+  );
 }

@@ -13,6 +13,16 @@ const PRIORITIES = ['Urgent', 'High', 'Medium', 'Low'] as const;
 
 export const overviewView: ViewFactory = (_session, _params, params) => new OverviewView(params.get('q') ?? '');
 
+/** Why a device needs attention, in the page's language, from the summary's fields (the server's `why` is English). */
+function reasons(d: DeviceSummary): string[] {
+  const out: string[] = [];
+  if (!d.online) out.push(`${label('health', 'offline')} (${d.reason})`);
+  out.push(...d.faults.map((f) => f.replace(':', ': ')));
+  if (d.openTickets) out.push(t('overview.openCount', { count: d.openTickets }));
+  if (!out.length && d.wearMax !== null && d.wearMax >= 0.8) out.push(t('overview.worn', { pct: pct(d.wearMax) }));
+  return out;
+}
+
 class OverviewView implements View {
   private root: HTMLElement | null = null;
   private fleet: FleetSummary | null = null;
@@ -149,9 +159,7 @@ class OverviewView implements View {
     return [
       { head: t('incidents.device'), cell: (d: DeviceSummary) => deviceLink(d.device) },
       { head: t('incidents.status'), cell: (d: DeviceSummary) => statusBadge(d.status) },
-      withWhy
-        ? { head: t('overview.why'), cell: (d: DeviceSummary & { why?: string[] }) => h('span', { class: 'chips' }, (d.why ?? d.faults).map((w) => h('span', { class: 'chip' }, w))) }
-        : { head: t('device.faults'), cell: (d: DeviceSummary) => h('span', { class: 'chips' }, d.faults.map((w) => h('span', { class: 'chip' }, w))) },
+      { head: withWhy ? t('overview.why') : t('device.faults'), cell: (d: DeviceSummary) => h('span', { class: 'chips' }, reasons(d).map((w) => h('span', { class: 'chip' }, w))) },
       { head: t('overview.site'), cell: (d: DeviceSummary) => d.site ?? '—' },
       { head: t('overview.wear'), numeric: true, cell: (d: DeviceSummary) => (d.wearMax === null ? '—' : pct(d.wearMax)) },
       { head: t('overview.lastSeen'), cell: (d: DeviceSummary) => (d.lastSeen ? h('time', { datetime: new Date(d.lastSeen).toISOString() }, relative(d.lastSeen)) : '—') },

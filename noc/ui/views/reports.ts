@@ -161,23 +161,35 @@ class ReportsView implements View {
   }
 
   private sla(r: SlaReport): HTMLElement {
-    return table(
-      r.customers,
-      [
-        { head: t('reports.customer'), cell: (c) => c.customer },
-        { head: t('common.count'), numeric: true, cell: (c) => num(c.tickets, 0) },
-        { head: t('reports.responseOk'), numeric: true, cell: (c) => num(c.response.fulfilled, 0) },
-        { head: t('reports.responseFailed'), numeric: true, cell: (c) => h('span', { class: c.response.failed ? 'text-bad' : '' }, num(c.response.failed, 0)) },
-        { head: t('reports.resolutionOk'), numeric: true, cell: (c) => num(c.resolution.fulfilled, 0) },
-        { head: t('reports.resolutionFailed'), numeric: true, cell: (c) => h('span', { class: c.resolution.failed ? 'text-bad' : '' }, num(c.resolution.failed, 0)) },
-        { head: t('reports.firstResponse'), numeric: true, cell: (c) => (c.medianFirstResponseMs === null ? '—' : duration(c.medianFirstResponseMs)) },
-        {
-          head: t('reports.compliance'),
-          numeric: true,
-          cell: (c) => (c.compliance === null ? '—' : h('span', { class: `badge ${c.compliance >= 0.95 ? 'status-ok' : c.compliance >= 0.8 ? 'status-warning' : 'status-critical'}` }, pct(c.compliance))),
-        },
-      ],
-      { empty: t('reports.empty'), caption: t('reports.sla') },
+    // Met / missed / pending per deadline in one cell each, so the table fits half a screen.
+    const split = (x: { fulfilled: number; failed: number; pending: number }) =>
+      h(
+        'span',
+        { class: 'split' },
+        h('span', { class: 'split-ok', title: t('incidents.met') }, '✓ ', num(x.fulfilled, 0)),
+        h('span', { class: x.failed ? 'split-bad' : 'split-zero', title: t('incidents.failed') }, '✗ ', num(x.failed, 0)),
+        x.pending ? h('span', { class: 'muted', title: t('incidents.sla.ok') }, '○ ', num(x.pending, 0)) : null,
+      );
+    return h(
+      'div',
+      null,
+      table(
+        r.customers,
+        [
+          { head: t('reports.customer'), cell: (c) => c.customer },
+          { head: t('common.count'), numeric: true, cell: (c) => num(c.tickets, 0) },
+          { head: t('incidents.response'), cell: (c) => split(c.response) },
+          { head: t('incidents.resolution'), cell: (c) => split(c.resolution) },
+          { head: t('reports.firstResponse'), numeric: true, cell: (c) => (c.medianFirstResponseMs === null ? '—' : duration(c.medianFirstResponseMs)) },
+          {
+            head: t('reports.compliance'),
+            numeric: true,
+            cell: (c) => (c.compliance === null ? '—' : h('span', { class: `badge ${c.compliance >= 0.95 ? 'status-ok' : c.compliance >= 0.8 ? 'status-warning' : 'status-critical'}` }, pct(c.compliance))),
+          },
+        ],
+        { empty: t('reports.empty'), caption: t('reports.sla') },
+      ),
+      r.customers.length ? h('p', { class: 'muted small' }, `✓ ${t('incidents.met')} · ✗ ${t('incidents.failed')} · ○ ${t('incidents.sla.ok')}`) : null,
     );
   }
 
@@ -234,9 +246,7 @@ class ReportsView implements View {
     return table(
       r.devices,
       [
-        { head: t('incidents.device'), cell: (d) => deviceLink(d.device) },
-        { head: t('overview.site'), cell: (d) => d.site ?? '—' },
-        { head: t('reports.model'), cell: (d) => d.model ?? '—' },
+        { head: t('incidents.device'), cell: (d) => h('span', null, deviceLink(d.device), h('div', { class: 'muted small' }, [d.tenant, d.site, d.model].filter(Boolean).join(' · '))) },
         { head: t('common.count'), numeric: true, cell: (d) => num(d.tickets, 0) },
         { head: t('reports.failures'), numeric: true, cell: (d) => num(d.hardwareFailures, 0) },
         { head: t('device.openTickets'), numeric: true, cell: (d) => num(d.openTickets, 0) },
