@@ -238,7 +238,7 @@ export const ticketSummary = z.object({
   openedAt: z.number(),
   updatedAt: z.number(),
   closedAt: z.number().nullable(),
-  /** First status that answered the customer (Replied, Resolved or Closed), as seen by the NOC; null if none yet. */
+  /** First status that answered the customer (Replied, Resolved or Closed); null if none yet. */
   firstRespondedAt: z.number().nullable(),
   version: z.number().int(),
 });
@@ -354,7 +354,7 @@ export const ticketDetail = ticketSummary.extend({
   comments: z.array(z.object({ id: z.number(), at: z.number(), body: z.string(), eventId: z.string().nullable() })),
   /** The ticket in external systems (ERPNext, Zammad, webhooks). */
   links: z.array(z.object({ system: z.string(), externalId: z.string(), state: z.string(), updatedAt: z.number() })),
-  /** Status changes seen by the NOC, oldest first. */
+  /** Status changes, oldest first: the opening, then each status an operator or the incident service set. */
   statusHistory: z.array(z.object({ status: z.string(), at: z.number() })),
   /** The incident behind the ticket, while it is live. */
   incident: z

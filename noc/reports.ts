@@ -3,8 +3,9 @@
 // and the devices with the most tickets. Each answers JSON (shapes in api.ts) or CSV.
 //
 // Definitions, so the figures can be checked:
-// - First response: the first time the ticket was seen Replied, Resolved or Closed (collector/sla
-//   deadlines.ts counts a resolution as a response too), from the NOC's ticket status history.
+// - First response: the ticket's first Replied, Resolved or Closed status (collector/sla
+//   deadlines.ts counts a resolution as a response too), from its status history
+//   (ticket_status_log, collector/ticket-actions.ts).
 // - Response met: first response at or before `sla.responseBy`; missed: after it, or none yet and
 //   `responseBy` passed; otherwise pending. Resolution likewise with the time the ticket entered
 //   Resolved/Closed and `sla.resolutionBy`. Tickets without an SLA count in `tickets` only.

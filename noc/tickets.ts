@@ -1,34 +1,26 @@
 // Tickets as the NOC reads them: filtered lists, per-device and per-site counts (read-only SQL on
-// the built-in ticket store of the incident service, collector/tickets/store.ts), and each
-// ticket's status history.
+// the built-in ticket store of the incident service, collector/tickets/store.ts), each ticket's
+// status history, and `ticket` live events.
 //
-// Why a history here: the ticket store keeps a ticket's current status only, and the outbox rows
-// that carried each change are deleted once sent (none are written without external sinks). So
-// the NOC records every status it sees in noc.db (ticket_status_history) and publishes a `ticket`
-// live event per change. It sees changes two ways:
-// - made through this process's connection (the incident service, the HTTP ticket actions): a
-//   TEMP trigger on that connection copies each insert/update into a TEMP table, read every
-//   `pollMs` — every change, in order, whatever time the change carries;
-// - made by another process (the CLI on the same file): a look-back poll for tickets whose
-//   version moved (every `externalPollMs`). Two such changes inside one poll are seen as the last;
-//   changes made while no NOC ran are seen, at their updated_at, when it starts.
+// Status history: `ticket_status_log` (collector/ticket-actions.ts), written in the same
+// transaction as every status change made by an operator (CLI, HTTP) or the incident service; the
+// opening is the ticket's openedAt. First response = the first Replied, Resolved or Closed in it.
+//
+// Live events: the ticket store has no change feed, and the outbox announces nothing without
+// external sinks. So the NOC watches two ways:
+// - changes made through this process's connection (the incident service, the HTTP ticket
+//   actions): a TEMP trigger on that connection copies each insert/update into a TEMP table, read
+//   every `pollMs` — every change, in order, whatever time the change carries;
+// - changes made by another process (the CLI on the same file): a look-back poll for tickets
+//   whose version moved (every `externalPollMs`); two such changes inside one poll are one event.
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { IncidentServiceHandle } from '../collector/incident-service.js';
 import type { Ticket } from '../collector/tickets/index.js';
+import { TICKET_STATUS_LOG_DDL } from '../collector/ticket-actions.js';
 import type { LiveEvent, TicketSummary } from './api.js';
 
-/** Statuses that count as the first response (deadlines.ts: Replied, or a fulfilled-on status). */
-export const RESPONSE_STATUSES = new Set(['Replied', 'Resolved', 'Closed']);
 export const DONE_STATUSES = new Set(['Resolved', 'Closed']);
-
-const HISTORY_DDL = `
-CREATE TABLE IF NOT EXISTS ticket_status_history (
-  ref TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL, at INTEGER NOT NULL,
-  PRIMARY KEY (ref, version)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS ticket_watch (id INTEGER PRIMARY KEY CHECK (id = 1), since INTEGER NOT NULL);
-`;
 
 type TicketRow = {
   ref: string;
@@ -80,8 +72,7 @@ END;
 
 export class TicketsView {
   readonly db: Database.Database;
-  private readonly history: Database.Database;
-  /** Highest version recorded per ticket. */
+  /** Highest version published per ticket. */
   private readonly seen = new Map<string, number>();
   private since: number;
   private timers: NodeJS.Timeout[] = [];
@@ -90,17 +81,13 @@ export class TicketsView {
 
   constructor(
     private readonly incidents: IncidentServiceHandle,
-    nocDb: Database.Database,
     private readonly opts: { log: Logger; publish: (e: LiveEvent) => void; pollMs?: number; externalPollMs?: number },
   ) {
     this.db = incidents.tickets.db;
-    this.history = nocDb;
-    this.history.exec(HISTORY_DDL);
+    this.db.exec(TICKET_STATUS_LOG_DDL);
     this.db.exec(CHANGE_CAPTURE);
-    for (const r of this.history.prepare('SELECT ref, max(version) AS v FROM ticket_status_history GROUP BY ref').all() as Array<{ ref: string; v: number }>) this.seen.set(r.ref, r.v);
-    const saved = this.history.prepare('SELECT since FROM ticket_watch WHERE id = 1').pluck().get() as number | undefined;
-    this.since = saved ?? 0;
-    // Catches up on what changed while no NOC watched (first start: every ticket), without events.
+    // Versions as of now, without events: only later changes are news.
+    this.since = (this.db.prepare('SELECT max(updated_at) FROM tickets').pluck().get() as number | null) ?? 0;
     this.pollExternal(true);
   }
 
@@ -152,36 +139,24 @@ export class TicketsView {
   }
 
   private record(rows: Change[], quiet: boolean): void {
-    const insert = this.history.prepare('INSERT OR IGNORE INTO ticket_status_history (ref, version, status, at) VALUES (?, ?, ?, ?)');
-    const lastStatus = this.history.prepare('SELECT status FROM ticket_status_history WHERE ref = ? ORDER BY version DESC LIMIT 1').pluck();
-    const events: LiveEvent[] = [];
-    let newest = this.since;
-    this.history.transaction(() => {
-      for (const r of rows) {
-        newest = Math.max(newest, r.updated_at);
-        if ((this.seen.get(r.ref) ?? 0) >= r.version) continue;
-        this.seen.set(r.ref, r.version);
-        const before = lastStatus.get(r.ref) as string | undefined;
-        // Only status changes go into the history (comments and SLA updates also bump the version).
-        if (before !== r.status) insert.run(r.ref, r.version, r.status, r.version === 1 ? r.opened_at : r.updated_at);
-        if (!quiet) events.push({ type: 'ticket', ref: r.ref, key: r.dedup_key, device: r.device, status: r.status, priority: r.priority, change: r.version === 1 ? 'created' : 'updated', at: r.updated_at });
-      }
-      if (newest > this.since) this.history.prepare('INSERT INTO ticket_watch (id, since) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET since = excluded.since').run(newest);
-    })();
-    this.since = newest;
-    for (const e of events) this.opts.publish(e);
+    for (const r of rows) {
+      this.since = Math.max(this.since, r.updated_at);
+      if ((this.seen.get(r.ref) ?? 0) >= r.version) continue;
+      this.seen.set(r.ref, r.version);
+      if (!quiet) this.opts.publish({ type: 'ticket', ref: r.ref, key: r.dedup_key, device: r.device, status: r.status, priority: r.priority, change: r.version === 1 ? 'created' : 'updated', at: r.updated_at });
+    }
   }
 
-  /** Status history of one ticket, oldest first. */
-  statusHistory(ref: string): Array<{ status: string; at: number }> {
-    return this.history.prepare('SELECT status, at FROM ticket_status_history WHERE ref = ? ORDER BY version').all(ref) as Array<{ status: string; at: number }>;
+  /** Status history of one ticket, oldest first: its opening, then ticket_status_log. */
+  statusHistory(ref: string, openedAt: number): Array<{ status: string; at: number }> {
+    const log = this.db.prepare('SELECT status, at FROM ticket_status_log WHERE ref = ? ORDER BY at, id').all(ref) as Array<{ status: string; at: number }>;
+    return [{ status: 'Open', at: openedAt }, ...log];
   }
 
-  /** First-response times of the given tickets (first Replied/Resolved/Closed seen). */
+  /** First-response times of the given tickets (their first Replied, Resolved or Closed). */
   firstResponses(refs: string[]): Map<string, number> {
     const out = new Map<string, number>();
-    if (!refs.length) return out;
-    const stmt = this.history.prepare(`SELECT min(at) FROM ticket_status_history WHERE ref = ? AND status IN ('Replied', 'Resolved', 'Closed')`).pluck();
+    const stmt = this.db.prepare(`SELECT min(at) FROM ticket_status_log WHERE ref = ? AND status IN ('Replied', 'Resolved', 'Closed')`).pluck();
     for (const ref of refs) {
       const at = stmt.get(ref) as number | null;
       if (at !== null) out.set(ref, at);
@@ -189,12 +164,12 @@ export class TicketsView {
     return out;
   }
 
-  /** When each ticket last entered Resolved/Closed and stayed there (null if it is not done). */
+  /** When a done ticket last entered Resolved/Closed and stayed there; null while it is not done. */
   resolvedAt(ref: string, status: string, closedAt: number | null, updatedAt: number): number | null {
     if (!DONE_STATUSES.has(status)) return null;
-    const h = this.statusHistory(ref);
     let at: number | null = null;
-    for (const s of h) at = DONE_STATUSES.has(s.status) ? (at ?? s.at) : null;
+    for (const s of this.statusHistory(ref, 0)) at = DONE_STATUSES.has(s.status) ? (at ?? s.at) : null;
+    // A status set without the log (an older version, a raw outbox command): the last change.
     return at ?? closedAt ?? updatedAt;
   }
 

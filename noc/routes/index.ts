@@ -20,7 +20,7 @@ export function dataRoutes(ctx: NocContext): DataRoutes {
   const fleet = collector ? new FleetView(collector, { profilesDir: ctx.incidents?.config.profilesDir }) : null;
   const feed = collector ? new LiveFeed(collector, publish) : null;
   const commands = collector ? new CommandService(ctx.users.db, collector, { timeoutMs: ctx.config.commandTimeoutMs, log: ctx.log, publish }) : null;
-  const tickets = ctx.incidents ? new TicketsView(ctx.incidents, ctx.users.db, { log: ctx.log, publish }) : null;
+  const tickets = ctx.incidents ? new TicketsView(ctx.incidents, { log: ctx.log, publish }) : null;
   tickets?.start();
   const reports = tickets && collector ? new Reports(tickets, collector, ctx.users.db) : null;
   // Units first seen now start their MTBF exposure now (and again every few minutes).

@@ -41,7 +41,7 @@ export function ticketRoutes(ctx: NocContext, tickets: TicketsView | null): Rout
             .links()
             .filter((l) => l.ref === ticket.ref)
             .map((l) => ({ system: l.system, externalId: l.externalId, state: l.state, updatedAt: l.updatedAt })),
-          statusHistory: view().statusHistory(ticket.ref),
+          statusHistory: view().statusHistory(ticket.ref, ticket.openedAt),
           incident: incident
             ? { state: incident.state, detector: incident.detector, kind: incident.kind, eta: incident.eta, figures: incident.figures, firstSeen: incident.firstSeen, openedAt: incident.openedAt }
             : null,
