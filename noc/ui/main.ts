@@ -173,7 +173,7 @@ function showLogin(message?: string): void {
   current = null;
   stopLive();
   const error = h('p', { class: 'error', role: 'alert', hidden: !message }, message ?? '');
-  const user = h('input', { id: 'login-user', name: 'username', autocomplete: 'username', required: true, autofocus: true, maxlength: '64' });
+  const user = h('input', { id: 'login-user', name: 'username', autocomplete: 'username', required: true, maxlength: '64' });
   const pass = h('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true, maxlength: '200' });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, t('login.submit'));
   const form = h(

@@ -212,9 +212,27 @@ if (!existsSync(CHROMIUM)) {
     const response = row.locator('td[data-sla="response"]');
     assert.is(await response.getAttribute('data-state'), 'ok');
     assert.match(await response.innerText(), /due in/);
-    // Operators see the ticket actions.
-    assert.ok(await row.locator('button[data-action="comment"]').isVisible());
     await shot(page, 'incidents');
+  });
+
+  test('incidents board: an operator comments and acknowledges; the response SLA is met', async () => {
+    const row = page.locator(`tbody[data-ref="${JAM_KEY}"]`);
+    await row.locator('button[data-action="comment"]').click();
+    const dialog = page.locator('#action-dialog');
+    assert.ok(await dialog.isVisible(), 'the comment dialog is open');
+    await page.locator('#action-text').fill('Technician on the way with a spare cutter');
+    await page.locator('#action-send').click();
+    await page.locator('.toast', { hasText: 'Comment: done' }).waitFor();
+    await row.locator('button[data-action="ack"]').click();
+    await page.locator(`tbody[data-ref="${JAM_KEY}"][data-status="Replied"]`).waitFor();
+    assert.is(await row.locator('td[data-sla="response"]').getAttribute('data-state'), 'met');
+    assert.is(await row.locator('button[data-action="ack"]').count(), 0, 'no second acknowledgement');
+    // The ticket's details carry the comment, signed by the operator.
+    await row.locator('.subject button').click();
+    const details = page.locator('tr.details-row');
+    await details.waitFor();
+    assert.match(await details.innerText(), 'Technician on the way with a spare cutter');
+    assert.match(await details.innerText(), '— operator');
   });
 
   test('reports: every report renders with a CSV export', async () => {

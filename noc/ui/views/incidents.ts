@@ -9,8 +9,11 @@ import { onLive } from '../live.js';
 import { deviceLink, errorBox, errorText, loading, priorityBadge, throttle, toast } from '../ui.js';
 import { navigate, type Session, type View, type ViewFactory } from '../view.js';
 
-/** The actions an operator takes on a ticket (body of POST /api/tickets/:ref/actions). */
-type TicketAction = 'ack' | 'comment' | 'hold' | 'resolve';
+/**
+ * The actions an operator takes on a ticket: `action` of POST /api/tickets/:ref/actions
+ * (operatorActionSchema in collector/ticket-actions.ts; not importable here, it is server code).
+ */
+type TicketAction = 'ack' | 'comment' | 'hold' | 'reopen' | 'resolve' | 'close';
 const PRIORITY_RANK: Record<string, number> = { Urgent: 0, High: 1, Medium: 2, Low: 3 };
 const CLOSED = new Set(['Resolved', 'Closed']);
 /** A deadline with less than this share of its time left is shown as "near breach". */
@@ -199,7 +202,7 @@ class IncidentsView implements View {
         this.slaCell(x, 'resolution', now),
         h('td', null, x.warrantyStatus ? h('span', { class: `badge warranty ${x.warrantyStatus.startsWith('Under') ? 'warranty-yes' : 'warranty-no'}` }, label('warranty', x.warrantyStatus)) : '—'),
         h('td', null, h('time', { datetime: new Date(x.openedAt).toISOString(), title: dateTime(x.openedAt) }, relative(x.openedAt, now))),
-        this.session.canOperate ? h('td', { class: 'actions' }, this.actionButtons(x)) : null,
+        this.session.canOperate ? h('td', null, h('div', { class: 'actions' }, this.actionButtons(x))) : null,
       ),
       detail ? h('tr', { class: 'details-row', id: detailsId }, h('td', { colspan: String(width) }, detail === 'loading' ? loading() : this.detailView(detail))) : null,
     );
@@ -237,11 +240,14 @@ class IncidentsView implements View {
   }
 
   private actionButtons(x: TicketSummary): HTMLElement[] {
+    // What makes sense from each status (the server refuses a no-op with 409 anyway).
     const can: TicketAction[] = [];
     if (x.status === 'Open' || x.status === 'On Hold') can.push('ack');
     if (x.status !== 'Closed') can.push('comment');
     if (x.status === 'Open' || x.status === 'Replied') can.push('hold');
+    if (x.status === 'On Hold' || x.status === 'Resolved') can.push('reopen');
     if (!CLOSED.has(x.status)) can.push('resolve');
+    if (x.status === 'Resolved') can.push('close');
     return can.map((a) =>
       h('button', { type: 'button', class: `btn btn-small action-${a}`, 'data-action': a, onclick: () => (a === 'ack' ? void this.act(x.ref, a, '') : this.openDialog(x, a)) }, label('action', a)),
     );
