@@ -54,7 +54,8 @@ function runFile(file: string): Promise<FileResult> {
       const s = parseSummary(out);
       const ms = Date.now() - started;
       if (!s) return resolve({ file, passed: 0, failed: 1, skipped: 0, ms, note: `no uvu summary (exit ${code ?? signal})` });
-      const failed = s.total - s.passed - s.skipped;
+      // uvu's Total counts the tests that ran; skipped ones are only in Skipped.
+      const failed = s.total - s.passed;
       // A file whose tests all passed but whose process then failed (e.g. an unhandled error
       // after the run) is still a failure: count it once.
       const late = failed === 0 && code !== 0 ? 1 : 0;
