@@ -20,9 +20,10 @@ const STATUS_RANK: Record<DeviceStatus, number> = { ok: 0, unknown: 1, warning: 
 export function worstHealth(d: Readonly<DeviceState>): Health {
   let worst: Health = 'ok';
   let any = false;
-  for (const h of Object.values(d.health)) {
+  for (const p in d.health) {
     any = true;
-    const v = (h.health in HEALTH_RANK ? h.health : 'unknown') as Health;
+    const h = d.health[p].health;
+    const v = (h in HEALTH_RANK ? h : 'unknown') as Health;
     if (HEALTH_RANK[v] > HEALTH_RANK[worst]) worst = v;
   }
   return any ? worst : 'unknown';
@@ -32,9 +33,13 @@ export function deviceStatusOf(d: Readonly<DeviceState>): DeviceStatus {
   return d.online ? worstHealth(d) : 'offline';
 }
 
+const measured = new WeakMap<FirmwareProfile, RatedLifeEntry[]>();
 /** Rated-life entries a counter can be compared with: `not-read` ones are reference data only (firmware-profiles/schema.ts). */
 export function measuredEntries(profile: FirmwareProfile | undefined): RatedLifeEntry[] {
-  return profile ? profile.ratedLife.filter((e) => e.measuredBy !== 'not-read') : [];
+  if (!profile) return [];
+  let m = measured.get(profile);
+  if (!m) measured.set(profile, (m = profile.ratedLife.filter((e) => e.measuredBy !== 'not-read')));
+  return m;
 }
 
 /** Life used of one part from one counter reading (no ETA). */
@@ -74,8 +79,10 @@ const byId = (a: Row, b: Row) => (a.d.device < b.d.device ? -1 : a.d.device > b.
 
 export class FleetView {
   readonly profiles: Map<string, FirmwareProfile>;
-  /** device → peripheral → latest counters seen in live telemetry. */
-  private readonly counters = new Map<string, Map<string, { ts: number; counters: Counters }>>();
+  /** device → peripheral → latest counters seen in live telemetry; `stamp` moves with every change. */
+  private readonly counters = new Map<string, { stamp: number; byPeripheral: Map<string, { ts: number; counters: Counters }> }>();
+  /** Wear per device, valid while its counters' stamp and its inventory (the peripherals array) are the same. */
+  private readonly wearCache = new Map<string, { stamp: number; peripherals: Readonly<DeviceState['peripherals']>; max: number | null; worn: string | null }>();
   private readonly off: () => void;
 
   constructor(
@@ -93,20 +100,26 @@ export class FleetView {
   private observe(records: readonly IngestRecord[]): void {
     for (const r of records) {
       if (r.channel !== 'telemetry') continue;
-      let byPeripheral = this.counters.get(r.device);
+      let entry = this.counters.get(r.device);
       for (const s of r.message.samples) {
         if (!Object.keys(s.counters).length) continue;
-        if (!byPeripheral) this.counters.set(r.device, (byPeripheral = new Map()));
-        const prev = byPeripheral.get(s.peripheral);
-        if (!prev || prev.ts <= s.ts) byPeripheral.set(s.peripheral, { ts: s.ts, counters: s.counters });
+        if (!entry) this.counters.set(r.device, (entry = { stamp: 0, byPeripheral: new Map() }));
+        const prev = entry.byPeripheral.get(s.peripheral);
+        if (!prev || prev.ts <= s.ts) {
+          entry.byPeripheral.set(s.peripheral, { ts: s.ts, counters: s.counters });
+          entry.stamp++;
+        }
       }
     }
   }
 
   /** Highest life used over the device's measured parts, and a short text naming the part when it is past its warning fraction. */
   private wear(d: Readonly<DeviceState>): { max: number | null; worn: string | null } {
-    const byPeripheral = this.counters.get(d.device);
-    if (!byPeripheral) return { max: null, worn: null };
+    const entry = this.counters.get(d.device);
+    if (!entry) return { max: null, worn: null };
+    const cached = this.wearCache.get(d.device);
+    if (cached && cached.stamp === entry.stamp && cached.peripherals === d.peripherals) return cached;
+    const byPeripheral = entry.byPeripheral;
     let max: number | null = null;
     let worn: string | null = null;
     let wornBy = 0;
@@ -125,7 +138,9 @@ export class FleetView {
         }
       }
     }
-    return { max, worn };
+    const result = { stamp: entry.stamp, peripherals: d.peripherals, max, worn };
+    this.wearCache.set(d.device, result);
+    return result;
   }
 
   private row(d: Readonly<DeviceState>): Row {
