@@ -78,19 +78,21 @@ export class CommandService {
     this.offResults();
   }
 
-  /** Records and sends; the answer comes later (get, or a `command` live event). */
-  async send(device: string, body: CommandRequestBody, user: string, now = Date.now()): Promise<RemoteCommand> {
+  /**
+   * Records and sends; the answer comes later (get, or a `command` live event). Does not wait for
+   * the broker: with the broker unreachable the HTTP answer still comes at once, and the command
+   * ends `failed` ("not sent: …") when the collector gives up on it.
+   */
+  send(device: string, body: CommandRequestBody, user: string, now = Date.now()): RemoteCommand {
     const id = randomUUID();
     const expiresAt = now + this.opts.timeoutMs;
     this.db
       .prepare(`INSERT INTO remote_commands (id, device, name, peripheral, args, user, status, sent_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)`)
       .run(id, device, body.name, body.peripheral ?? null, JSON.stringify(body.args ?? {}), user, now, expiresAt);
     this.opts.log.info({ id, device, name: body.name, peripheral: body.peripheral, user }, 'remote command');
-    try {
-      await this.collector.sendCommand(device, { id, name: body.name, peripheral: body.peripheral, args: body.args }, this.opts.timeoutMs);
-    } catch (e) {
-      this.finish(id, 'failed', null, null, `not sent: ${(e as Error).message}`.slice(0, 1000), Date.now());
-    }
+    this.collector.sendCommand(device, { id, name: body.name, peripheral: body.peripheral, args: body.args }, this.opts.timeoutMs).catch((e: Error) => {
+      if (!this.closed) this.finish(id, 'failed', null, null, `not sent: ${e.message}`.slice(0, 1000), Date.now());
+    });
     return this.get(id)!;
   }
 
