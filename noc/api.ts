@@ -59,7 +59,8 @@ export type LiveEvent = z.infer<typeof liveEvent>;
 // JSON. Times are epoch ms everywhere in answers.
 
 /** Query-string helpers: every value arrives as a string. */
-const qs = {
+/** Query-string value schemas: every query value arrives as a string. */
+export const qs = {
   int: (min: number, max: number) => z.coerce.number().int().min(min).max(max),
   num: (min: number, max: number) => z.coerce.number().min(min).max(max),
   /** Epoch ms or an ISO 8601 date-time with an offset. */

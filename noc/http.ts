@@ -165,11 +165,3 @@ export function sendJson(res: ServerResponse, status: number, value: unknown, he
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body), ...headers });
   res.end(body);
 }
-
-/** Query-string helpers: every query value arrives as a string. */
-export const q = {
-  int: (min: number, max: number) => z.coerce.number().int().min(min).max(max),
-  /** Epoch ms or an ISO date-time. */
-  time: z.union([z.string().regex(/^\d{1,15}$/).transform(Number), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))]),
-  bool: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'),
-};

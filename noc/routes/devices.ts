@@ -1,5 +1,6 @@
 // Fleet summary, device list and detail, telemetry series and events.
 import type { TelemetryStore } from '../../collector/index.js';
+import { findingKey, partFailureMode } from '../../collector/detectors/types.js';
 import { devicesQuery, eventsQuery, seriesQuery, type DeviceDetail, type DevicesAnswer, type EventsAnswer, type FleetSummary, type PartWear, type PeripheralDetail, type SeriesAnswer } from '../api.js';
 import { needCollector, type NocContext } from '../context.js';
 import { measuredEntries, partWearOf, type FleetView } from '../fleet-view.js';
@@ -98,7 +99,7 @@ export function deviceRoutes(ctx: NocContext, s: DeviceServices): Route[] {
               let ratePerDay: number | null = null;
               if (e.basis === 'life') {
                 // Same key as the wear-out detector's incident of this part (detectors/types.ts partFailureMode).
-                const incident = ctx.incidents?.incidents.get(`${d.device}/${id}/${e.part}-wear-out`);
+                const incident = ctx.incidents?.incidents.get(findingKey(d.device, id, partFailureMode(e.part)));
                 if (incident && (incident.state === 'open' || incident.state === 'pending') && incident.eta !== null) {
                   eta = incident.eta;
                   etaSource = 'incident';
