@@ -24,20 +24,20 @@ export const incidentsView: ViewFactory = (session, _params, params) => new Inci
 type SlaState = 'ok' | 'near' | 'breached' | 'met' | 'missed' | 'paused' | 'none';
 
 /** Where one SLA deadline stands at `now`. */
-export function slaState(x: TicketSummary, which: 'response' | 'resolution', now: number): { state: SlaState; text: string } {
+export function slaState(x: TicketSummary, which: 'response' | 'resolution', now: number): { state: SlaState; text: string; detail: string } {
   const deadline = which === 'response' ? x.sla.responseBy : x.sla.resolutionBy;
   const doneAt = which === 'response' ? x.firstRespondedAt : CLOSED.has(x.status) ? (x.closedAt ?? x.updatedAt) : null;
   if (doneAt !== null) {
-    if (deadline !== null && doneAt > deadline) return { state: 'missed', text: t('incidents.failed') };
-    return { state: 'met', text: t('incidents.met') };
+    if (deadline !== null && doneAt > deadline) return { state: 'missed', text: t('incidents.failed'), detail: '' };
+    return { state: 'met', text: t('incidents.met'), detail: '' };
   }
-  if (x.sla.agreementStatus === 'Paused' || x.status === 'On Hold') return { state: 'paused', text: t('incidents.paused') };
-  if (deadline === null) return { state: 'none', text: t('incidents.noSla') };
+  if (x.sla.agreementStatus === 'Paused' || x.status === 'On Hold') return { state: 'paused', text: t('incidents.paused'), detail: '' };
+  if (deadline === null) return { state: 'none', text: t('incidents.noSla'), detail: '' };
   const left = deadline - now;
-  if (left < 0) return { state: 'breached', text: `${t('incidents.sla.breached')} · ${t('incidents.overdue', { duration: duration(-left) })}` };
+  if (left < 0) return { state: 'breached', text: t('incidents.sla.breached'), detail: t('incidents.overdue', { duration: duration(-left) }) };
   const total = Math.max(1, deadline - x.openedAt);
   const near = left / total < NEAR_SHARE;
-  return { state: near ? 'near' : 'ok', text: `${near ? t('incidents.sla.near') : t('incidents.sla.ok')} · ${t('incidents.dueIn', { duration: duration(left) })}` };
+  return { state: near ? 'near' : 'ok', text: near ? t('incidents.sla.near') : t('incidents.sla.ok'), detail: t('incidents.dueIn', { duration: duration(left) }) };
 }
 
 class IncidentsView implements View {
@@ -216,6 +216,7 @@ class IncidentsView implements View {
       { class: `sla sla-${s.state}`, 'data-sla': which, 'data-state': s.state, title: deadline ? dateTime(deadline) : '' },
       h('span', { class: 'sla-dot', 'aria-hidden': 'true' }),
       h('span', { class: 'sla-text' }, s.text),
+      h('div', { class: 'sla-detail' }, s.detail),
     );
   }
 
@@ -235,6 +236,8 @@ class IncidentsView implements View {
         }
         const text = cell.querySelector('.sla-text');
         if (text && text.textContent !== s.text) text.textContent = s.text;
+        const detail = cell.querySelector('.sla-detail');
+        if (detail && detail.textContent !== s.detail) detail.textContent = s.detail;
       }
     }
   }
