@@ -243,7 +243,29 @@ const en = {
   'event.outbox-dropped': 'Old data dropped',
   'severity.info': 'info',
   'severity.warning': 'warning',
-  'severity.critical': 'critical',
+  'severity.critical': 'critical',  'fault.paper-end': 'Paper out',
+  'fault.paper-near-end': 'Paper low',
+  'fault.cover-open': 'Cover open',
+  'fault.autocutter-error': 'Cutter jammed',
+  'fault.unrecoverable-error': 'Unrecoverable error',
+  'fault.auto-recoverable-error': 'Self-recovering error',
+  'fault.mechanical-error': 'Mechanical error',
+  'fault.comm-error': 'Communication error',
+  'fault.head-overheat': 'Print head overheated',
+  'fault.feed-button': 'Feed button held',
+  'fault.read-head-worn': 'Read head worn',
+  'fault.read-errors-high': 'Many read errors',
+  'fault.sensor-fail': 'Sensor failure',
+  'fault.image-quality-degraded': 'Image quality degraded',
+  'fault.false-reject-high': 'Many false rejects',
+  'fault.template-store-near-full': 'Template store nearly full',
+  'fault.template-store-full': 'Template store full',
+  'fault.log-memory-near-full': 'Log memory nearly full',
+  'fault.log-memory-full': 'Log memory full',
+  'fault.user-storage-near-full': 'User storage nearly full',
+  'fault.fingerprint-storage-near-full': 'Fingerprint storage nearly full',
+  'fault.battery-low': 'Battery low',
+  'fault.offline': 'Offline',
 };
 
 export type MessageKey = keyof typeof en;
@@ -470,7 +492,29 @@ const ar: Dictionary = {
   'event.outbox-dropped': 'حُذفت بيانات قديمة',
   'severity.info': 'معلومة',
   'severity.warning': 'تحذير',
-  'severity.critical': 'حرج',
+  'severity.critical': 'حرج',  'fault.paper-end': 'نفد الورق',
+  'fault.paper-near-end': 'الورق على وشك النفاد',
+  'fault.cover-open': 'الغطاء مفتوح',
+  'fault.autocutter-error': 'انحشار القاطع الآلي',
+  'fault.unrecoverable-error': 'خطأ غير قابل للاستعادة',
+  'fault.auto-recoverable-error': 'خطأ يُستعاد تلقائياً',
+  'fault.mechanical-error': 'خطأ ميكانيكي',
+  'fault.comm-error': 'خطأ في الاتصال',
+  'fault.head-overheat': 'ارتفاع حرارة رأس الطباعة',
+  'fault.feed-button': 'زر التغذية مضغوط',
+  'fault.read-head-worn': 'رأس القراءة متآكل',
+  'fault.read-errors-high': 'أخطاء قراءة كثيرة',
+  'fault.sensor-fail': 'عطل في المستشعر',
+  'fault.image-quality-degraded': 'تراجع جودة الصورة',
+  'fault.false-reject-high': 'رفض خاطئ متكرر',
+  'fault.template-store-near-full': 'مخزن القوالب شبه ممتلئ',
+  'fault.template-store-full': 'مخزن القوالب ممتلئ',
+  'fault.log-memory-near-full': 'ذاكرة السجل شبه ممتلئة',
+  'fault.log-memory-full': 'ذاكرة السجل ممتلئة',
+  'fault.user-storage-near-full': 'ذاكرة المستخدمين شبه ممتلئة',
+  'fault.fingerprint-storage-near-full': 'ذاكرة البصمات شبه ممتلئة',
+  'fault.battery-low': 'البطارية ضعيفة',
+  'fault.offline': 'غير متصل',
 };
 
 const fa: Dictionary = {
@@ -694,7 +738,29 @@ const fa: Dictionary = {
   'event.outbox-dropped': 'داده‌های قدیمی حذف شد',
   'severity.info': 'اطلاع',
   'severity.warning': 'هشدار',
-  'severity.critical': 'بحرانی',
+  'severity.critical': 'بحرانی',  'fault.paper-end': 'کاغذ تمام شده',
+  'fault.paper-near-end': 'کاغذ رو به اتمام',
+  'fault.cover-open': 'درپوش باز است',
+  'fault.autocutter-error': 'گیر کردن کاتر',
+  'fault.unrecoverable-error': 'خطای غیرقابل بازیابی',
+  'fault.auto-recoverable-error': 'خطای خودبازیاب',
+  'fault.mechanical-error': 'خطای مکانیکی',
+  'fault.comm-error': 'خطای ارتباط',
+  'fault.head-overheat': 'داغ شدن هد چاپ',
+  'fault.feed-button': 'دکمهٔ تغذیه فشرده است',
+  'fault.read-head-worn': 'هد خوانش فرسوده',
+  'fault.read-errors-high': 'خطای خوانش زیاد',
+  'fault.sensor-fail': 'خرابی حسگر',
+  'fault.image-quality-degraded': 'افت کیفیت تصویر',
+  'fault.false-reject-high': 'رد اشتباه زیاد',
+  'fault.template-store-near-full': 'حافظهٔ الگوها تقریباً پر',
+  'fault.template-store-full': 'حافظهٔ الگوها پر',
+  'fault.log-memory-near-full': 'حافظهٔ رکوردها تقریباً پر',
+  'fault.log-memory-full': 'حافظهٔ رکوردها پر',
+  'fault.user-storage-near-full': 'حافظهٔ کاربران تقریباً پر',
+  'fault.fingerprint-storage-near-full': 'حافظهٔ اثر انگشت تقریباً پر',
+  'fault.battery-low': 'باتری ضعیف',
+  'fault.offline': 'آفلاین',
 };
 
 const zh: Dictionary = {
@@ -918,7 +984,29 @@ const zh: Dictionary = {
   'event.outbox-dropped': '已丢弃旧数据',
   'severity.info': '信息',
   'severity.warning': '警告',
-  'severity.critical': '严重',
+  'severity.critical': '严重',  'fault.paper-end': '缺纸',
+  'fault.paper-near-end': '纸将尽',
+  'fault.cover-open': '机盖打开',
+  'fault.autocutter-error': '切刀卡住',
+  'fault.unrecoverable-error': '不可恢复错误',
+  'fault.auto-recoverable-error': '可自动恢复错误',
+  'fault.mechanical-error': '机械故障',
+  'fault.comm-error': '通信错误',
+  'fault.head-overheat': '打印头过热',
+  'fault.feed-button': '进纸键按下',
+  'fault.read-head-worn': '读头磨损',
+  'fault.read-errors-high': '读卡错误过多',
+  'fault.sensor-fail': '传感器故障',
+  'fault.image-quality-degraded': '图像质量下降',
+  'fault.false-reject-high': '误拒率过高',
+  'fault.template-store-near-full': '模板存储将满',
+  'fault.template-store-full': '模板存储已满',
+  'fault.log-memory-near-full': '记录存储将满',
+  'fault.log-memory-full': '记录存储已满',
+  'fault.user-storage-near-full': '用户存储将满',
+  'fault.fingerprint-storage-near-full': '指纹存储将满',
+  'fault.battery-low': '电池电量低',
+  'fault.offline': '离线',
 };
 
 const DICTIONARIES: Record<UiLanguage, Dictionary> = { en, ar, fa, zh };
@@ -978,10 +1066,16 @@ export function t(key: MessageKey, vars: Record<string, string | number> = {}): 
 }
 
 /** A label for a value the server sends in English (health, priority, status…): translated when known, else the value itself. */
-export function label(prefix: 'health' | 'priority' | 'status' | 'issueType' | 'warranty' | 'agreement' | 'kind' | 'event' | 'severity' | 'cmd' | 'cmdStatus' | 'role' | 'action', value: string | null | undefined): string {
+export function label(prefix: 'health' | 'priority' | 'status' | 'issueType' | 'warranty' | 'agreement' | 'kind' | 'event' | 'severity' | 'cmd' | 'cmdStatus' | 'role' | 'action' | 'fault', value: string | null | undefined): string {
   if (value === null || value === undefined || value === '') return t('common.unknown');
   const key = `${prefix}.${value}`;
   return key in en ? t(key as MessageKey) : value;
+}
+
+/** `printer0:paper-end` (the API's form of an active fault) → `printer0: Paper out`. */
+export function faultLabel(fault: string): string {
+  const i = fault.indexOf(':');
+  return i < 0 ? label('fault', fault) : `${fault.slice(0, i)}: ${label('fault', fault.slice(i + 1))}`;
 }
 
 // ---- Intl formatting (cached per language) -----------------------------------------------------

@@ -142,7 +142,8 @@ if (!existsSync(CHROMIUM)) {
     for (const site of new Set([...fleet!.devices.map((d) => d.site), JAM_SITE])) await page.locator(`tr[data-site="${site}"]`).waitFor();
     await page.locator('#live-indicator[data-state="connected"]').waitFor();
     // The store without paper needs attention (it becomes a warning once its printer reports it).
-    await page.locator(`#overview-data tr[data-device="${fleet!.devices[1].id}"]`).waitFor();
+    const noPaper = page.locator(`#overview-data tr[data-device="${fleet!.devices[1].id}"]`);
+    await noPaper.filter({ hasText: 'printer0: Paper out' }).waitFor();
     await shot(page, 'overview');
   });
 

@@ -306,7 +306,7 @@ class DeviceView implements View {
       { class: 'peripheral', 'data-peripheral': p.id },
       h('header', null, h('h3', null, label('kind', p.kind), ' ', h('span', { class: 'muted' }, p.id)), statusBadge(p.health)),
       h('p', { class: 'small' }, ident || '—', p.serial ? ` · ${t('device.serial')} ${p.serial}` : '', p.firmware ? ` · ${t('device.firmware')} ${p.firmware}` : ''),
-      p.faults.length ? h('p', { class: 'chips', 'aria-label': t('device.faults') }, p.faults.map((f) => h('span', { class: 'chip chip-fault' }, f))) : null,
+      p.faults.length ? h('p', { class: 'chips', 'aria-label': t('device.faults') }, p.faults.map((f) => h('span', { class: 'chip chip-fault', title: f }, label('fault', f)))) : null,
       p.wear.length ? h('ul', { class: 'gauges', 'aria-label': t('device.wear') }, p.wear.map((w) => h('li', null, wearGauge(w)))) : null,
     );
   }
@@ -405,7 +405,7 @@ class DeviceView implements View {
                 { class: `event severity-${e.severity}`, 'data-type': e.type },
                 h('time', { datetime: new Date(e.ts).toISOString() }, dateTime(e.ts)),
                 h('span', { class: `badge sev-${e.severity}` }, label('severity', e.severity)),
-                h('span', { class: 'event-what' }, label('event', e.type), e.peripheral ? ` · ${e.peripheral}` : '', e.code ? ` · ${e.code}` : ''),
+                h('span', { class: 'event-what' }, label('event', e.type), e.peripheral ? ` · ${e.peripheral}` : '', e.code ? ` · ${label('fault', e.code)}` : ''),
                 e.message ? h('span', { class: 'muted small event-message' }, e.message) : null,
               ),
             ),

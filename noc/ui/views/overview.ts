@@ -3,7 +3,7 @@
 import type { DevicesAnswer, DeviceStatus, DeviceSummary, FleetSummary } from '../../api.js';
 import { api, query } from '../client.js';
 import { h, replace } from '../dom.js';
-import { label, num, pct, relative, t, time } from '../i18n.js';
+import { faultLabel, label, num, pct, relative, t, time } from '../i18n.js';
 import { onLive } from '../live.js';
 import { card, deviceLink, errorBox, loading, priorityBadge, statusBadge, table, throttle } from '../ui.js';
 import { navigate, type View, type ViewFactory } from '../view.js';
@@ -17,7 +17,7 @@ export const overviewView: ViewFactory = (_session, _params, params) => new Over
 function reasons(d: DeviceSummary): string[] {
   const out: string[] = [];
   if (!d.online) out.push(`${label('health', 'offline')} (${d.reason})`);
-  out.push(...d.faults.map((f) => f.replace(':', ': ')));
+  out.push(...d.faults.map(faultLabel));
   if (d.openTickets) out.push(t('overview.openCount', { count: d.openTickets }));
   if (!out.length && d.wearMax !== null && d.wearMax >= 0.8) out.push(t('overview.worn', { pct: pct(d.wearMax) }));
   return out;

@@ -154,7 +154,7 @@ class ReportsView implements View {
       { class: 'problems' },
       h('p', { class: 'muted' }, `${t('common.total')}: ${num(r.total, 0)}`),
       list(t('reports.byType'), r.byIssueType, (k) => label('issueType', k)),
-      list(t('overview.problems'), r.byProblem),
+      list(t('overview.problems'), r.byProblem, (k) => label('fault', k)),
       list(t('reports.byModel'), r.byModel),
       list(t('reports.byCustomer'), r.byCustomer),
     );
@@ -250,7 +250,7 @@ class ReportsView implements View {
         { head: t('common.count'), numeric: true, cell: (d) => num(d.tickets, 0) },
         { head: t('reports.failures'), numeric: true, cell: (d) => num(d.hardwareFailures, 0) },
         { head: t('device.openTickets'), numeric: true, cell: (d) => num(d.openTickets, 0) },
-        { head: t('overview.problems'), cell: (d) => h('span', { class: 'chips' }, d.problems.slice(0, 4).map((p) => h('span', { class: 'chip' }, p))) },
+        { head: t('overview.problems'), cell: (d) => h('span', { class: 'chips' }, d.problems.slice(0, 4).map((p) => h('span', { class: 'chip', title: p }, label('fault', p)))) },
         { head: t('incidents.opened'), cell: (d) => h('time', { datetime: new Date(d.lastOpenedAt).toISOString(), title: date(d.lastOpenedAt) }, relative(d.lastOpenedAt)) },
       ],
       { empty: t('reports.empty'), caption: t('reports.topDevices') },
