@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import { LoginThrottle, PublishRateLimit } from '../../broker/limits.js';
 import { waitFor } from '../helpers/net.js';
-import { barrier, creds, hasLog, killStrays, mosquitto, recorder, startTestBroker } from './helpers.js';
+import { barrier, connectMqtt, creds, hasLog, killStrays, mosquitto, recorder, startTestBroker } from './helpers.js';
 
 test.after(() => killStrays());
 
@@ -57,6 +57,28 @@ test('publish rate limit: excess messages are dropped and counted; a client that
     await waitFor('flooding disconnect', () => tb.broker.stats().rateLimitDisconnects >= 1);
     assert.ok(hasLog(tb.logs, 'client keeps flooding: disconnecting', { client: 'dev-a' }));
     await rec.client.endAsync();
+  } finally {
+    await tb.close();
+  }
+});
+
+test('the publish rate limit is per device: the collector acking the whole fleet is never dropped or disconnected', async () => {
+  const tb = await startTestBroker({ publishRate: { perSecond: 1, burst: 5, disconnectAfterDrops: 10, windowMs: 60_000 } });
+  try {
+    // The acks of 50 devices at once, as the collector sends them, to dev-a's ack topic here.
+    const dev = await connectMqtt(`mqtt://127.0.0.1:${tb.broker.port}`, { clientId: 'dev-a', username: 'dev-a', password: tb.tokens['dev-a'] });
+    const got: string[] = [];
+    dev.on('message', (_t, payload) => got.push(payload.toString()));
+    await dev.subscribeAsync('fleet/v1/dev-a/ack', { qos: 1 });
+    const acks = Array.from({ length: 50 }, (_, i) => JSON.stringify({ v: 1, ranges: [[i + 1, i + 1]] })).join('\n') + '\n';
+    const r = await mosquitto('pub', [...creds(tb.broker.port, 'collector', tb.tokens.collector), '-t', 'fleet/v1/dev-a/ack', '-q', '1', '-l'], { input: acks });
+    assert.is(r.code, 0, r.stderr);
+    await waitFor('all 50 acks routed to the device', () => got.length === 50);
+    const s = tb.broker.stats();
+    assert.is(s.rateLimited, 0);
+    assert.is(s.rateLimitDisconnects, 0);
+    assert.not.ok(hasLog(tb.logs, 'publish rate limit reached: dropping', { client: 'collector' }));
+    await dev.endAsync();
   } finally {
     await tb.close();
   }
