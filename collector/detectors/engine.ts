@@ -372,7 +372,7 @@ export class DetectorEngine {
         out.push(this.finding(p.device, p.peripheral, code, site, since !== undefined ? 'firing' : 'recovered', {
           detector: 'reactive', kind: 'fault', priority: mapped.priority, issueType: mapped.issueType,
           figures: { fault: code, ...(since !== undefined ? { activeMin: Math.round((now - since) / 60_000) } : {}) },
-          runbook, holdMs: r.holdMs[code] ?? r.defaultHoldMs, recoverMs: r.recoverMs, inhibitableBySite: false,
+          runbook, holdMs: r.holdMs[code] ?? r.defaultHoldMs, recoverMs: r.recoverMs, inhibitableBySite: false, ...(since !== undefined ? { since } : {}),
         }));
       }
       // Recurring: the same fault N times in the window (the temporary fix did not work).

@@ -45,6 +45,9 @@ export type Finding = {
   runbook: RunbookRef;
   /** How long the condition must fire before an incident opens (ms); the store's default if absent. */
   holdMs?: number;
+  /** When the firing condition was first observed (collector clock, ms): the hold counts from here,
+   * not from the evaluation that first saw it (which comes up to one tick later). */
+  since?: number;
   /** How long the recovery condition must hold before the incident resolves (ms). */
   recoverMs?: number;
   /** A site outage explains this finding (offline, absent, comm errors), so a site incident inhibits it. */

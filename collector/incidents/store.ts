@@ -334,7 +334,7 @@ export class IncidentStore {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(f.key, f.device, f.peripheral, f.failureMode, f.site ?? null, f.scope, f.detector, f.kind, f.priority, f.issueType, figures, f.eta ?? null,
-          JSON.stringify(f.runbook), f.inhibitableBySite ? 1 : 0, now, now, f.holdMs ?? this.options.holdMs, f.recoverMs ?? this.options.recoverMs, now);
+          JSON.stringify(f.runbook), f.inhibitableBySite ? 1 : 0, Math.min(f.since ?? now, now), now, f.holdMs ?? this.options.holdMs, f.recoverMs ?? this.options.recoverMs, now);
       return;
     }
     const inc = toIncident(row);

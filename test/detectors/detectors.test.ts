@@ -312,6 +312,11 @@ test('reactive: profile priorities and holds; host faults; absent; low-priority 
   assert.equal(find(fs, 'clk-1/clock/log-memory-near-full')!.runbook, { profile: 'zkteco-k40', code: 'log-memory-near-full' });
   const absent = find(fs, 'clk-1/fp/absent')!;
   assert.equal([absent.status, absent.issueType, absent.inhibitableBySite], ['firing', 'peripheral-connectivity', true]);
+  assert.is(u.since, T0, 'the fault was first observed at T0: the hold counts from there');
+  // Later samples with the same fault (and a raised event) do not move its start.
+  e.observeSample({ device: 'pos-1', site: 's1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: T0 + 2000, faults: ['unrecoverable-error'] });
+  e.observeEvent({ device: 'pos-1', site: 's1', peripheral: 'printer', type: 'fault-raised', code: 'unrecoverable-error', at: T0 + 2500 });
+  assert.is(find(e.evaluate(T0 + 3000), 'pos-1/printer/unrecoverable-error')!.since, T0);
   // Cleared.
   e.observeSample({ device: 'pos-1', site: 's1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: T0 + 5000, faults: [] });
   assert.is(find(e.evaluate(T0 + 6000), 'pos-1/printer/unrecoverable-error')!.status, 'recovered');

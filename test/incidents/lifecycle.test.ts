@@ -60,6 +60,22 @@ test('opens only after the hold; a condition gone before the hold leaves nothing
   assert.is(store.list({ key: K2 }).length, 0);
 });
 
+test('the hold counts from when the condition was first observed (since), not from the first evaluation that saw it', () => {
+  const { store } = open();
+  // Observed 50 s before the evaluation that first sees it (a tick comes up to tickMs later).
+  assert.equal(store.apply([finding(K, 'firing', { since: T0 - 50_000 })], T0), []);
+  assert.is(store.get(K)!.firstSeen, T0 - 50_000);
+  assert.equal(store.apply([finding(K, 'firing', { since: T0 - 50_000 })], T0 + 9_000), [], '59 s since the fault');
+  assert.equal(summary(store.apply([finding(K, 'firing', { since: T0 - 50_000 })], T0 + 10_000)), [`opened:create:${K}`], '60 s since the fault, 10 s since the first evaluation');
+  // Active for longer than the hold already: opens at the first evaluation.
+  const K2 = 'pos-2/printer/autocutter-error';
+  assert.equal(summary(store.apply([finding(K2, 'firing', { since: T0 - 2 * MIN })], T0 + MIN)), [`opened:create:${K2}`]);
+  // A `since` after the evaluation time (clocks of a replay) counts from the evaluation.
+  const K3 = 'pos-3/printer/autocutter-error';
+  store.apply([finding(K3, 'firing', { since: T0 + HOUR })], T0);
+  assert.is(store.get(K3)!.firstSeen, T0);
+});
+
 test('hysteresis: resolves only when the recovery condition held recoverMs; firing again in between keeps it open', () => {
   const { store } = open();
   store.apply([finding(K, 'firing', { holdMs: 0 })], T0);
