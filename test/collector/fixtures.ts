@@ -95,11 +95,13 @@ export class FakeDevice {
     });
   }
 
-  static async connect(url: string, id: string, opts: { will?: boolean } = {}): Promise<FakeDevice> {
+  /** `token`: log in as the device (username = id), for a broker that refuses anonymous clients. */
+  static async connect(url: string, id: string, opts: { will?: boolean; token?: string } = {}): Promise<FakeDevice> {
     const client = connect(url, {
       clientId: id,
       clean: true,
       reconnectPeriod: 0,
+      ...(opts.token !== undefined ? { username: id, password: opts.token } : {}),
       will: opts.will
         ? { topic: topicFor(id, 'status'), payload: Buffer.from(JSON.stringify({ v: CONTRACT_VERSION, device: id, seq: 1, ts: Date.now(), state: 'offline', reason: 'lwt' })), qos: 1, retain: true }
         : undefined,
