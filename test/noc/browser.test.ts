@@ -254,6 +254,25 @@ if (!existsSync(CHROMIUM)) {
     }
     await page.locator(`#report-top-devices a[href="/devices/${JAM_DEVICE}"]`).waitFor();
     await shot(page, 'reports');
+    // One customer only: the filter goes into the URL and every report.
+    await page.locator('#report-tenant').fill(JAM_TENANT);
+    await page.locator('form.report-form button[type=submit]').click();
+    await page.waitForURL(`**/reports?*tenant=${JAM_TENANT}*`);
+    await page.waitForFunction(() => !document.querySelector('#report-problems .loading'));
+    const customers = await page.locator('#report-problems .bars').last().locator('.bar-label').allInnerTexts();
+    assert.equal(customers, [JAM_TENANT]);
+    assert.match((await page.locator('a[data-csv="sla"]').getAttribute('href'))!, `tenant=${JAM_TENANT}`);
+  });
+
+  test('wall screen: ?wall=1 turns on large type, the button turns it off', async () => {
+    await page.goto(`${s.url}/?wall=1`);
+    await page.locator('#wall-toggle[aria-pressed="true"]').waitFor();
+    assert.ok(await page.evaluate(() => document.documentElement.classList.contains('wall')));
+    const big = await page.evaluate(() => parseFloat(getComputedStyle(document.documentElement).fontSize));
+    await page.locator('#wall-toggle').click();
+    assert.ok(!(await page.evaluate(() => document.documentElement.classList.contains('wall'))));
+    const normal = await page.evaluate(() => parseFloat(getComputedStyle(document.documentElement).fontSize));
+    assert.ok(big > normal, `wall type ${big}px > ${normal}px`);
   });
 
   test('Arabic: the page turns right-to-left with Arabic text and digits, and stays so after a reload', async () => {

@@ -66,7 +66,8 @@ class IncidentsView implements View {
         (e) => {
           if (e.type !== 'ticket') return;
           if (e.change === 'created') this.fresh.add(e.ref);
-          this.details.delete(e.ref);
+          // Open details stay open and show the change.
+          if (this.details.has(e.ref)) this.loadDetails(e.ref);
           this.refetch();
         },
         () => this.refresh(),
@@ -260,7 +261,7 @@ class IncidentsView implements View {
     try {
       await api.post(`/api/tickets/${encodeURIComponent(ref)}/actions`, text ? { action, text } : { action });
       toast(t('incidents.actionDone', { action: label('action', action) }), 'ok');
-      this.details.delete(ref);
+      if (this.details.has(ref)) this.loadDetails(ref);
       this.refresh();
       return true;
     } catch (e) {
@@ -313,10 +314,15 @@ class IncidentsView implements View {
     }
     this.details.set(ref, 'loading');
     this.renderBoard();
+    this.loadDetails(ref);
+  }
+
+  /** Fetches a ticket's details (again) while they are open; the old ones stay shown meanwhile. */
+  private loadDetails(ref: string): void {
     api
       .get<TicketDetail>(`/api/tickets/${encodeURIComponent(ref)}`)
       .then((d) => {
-        if (this.details.get(ref) !== 'loading') return;
+        if (!this.details.has(ref)) return; // closed meanwhile
         this.details.set(ref, d);
         this.renderBoard();
       })
