@@ -6,9 +6,9 @@
 // `ticket_status_log` beside the tickets (the ticket store keeps only the current status).
 // `markSlaBreaches` is the periodic pass that turns a passed deadline into `Failed`.
 import type Database from 'better-sqlite3';
-import { z } from 'zod';
 import { slaDeadlines, type ServiceLevelAgreement } from './sla/index.js';
 import type { EnqueueResult, Ticket, TicketCommandInput, TicketOutbox, TicketSla, TicketStatus } from './tickets/index.js';
+import { operatorActionSchema, type OperatorAction } from './tickets/model.js';
 
 export const TICKET_STATUS_LOG_DDL = `
 CREATE TABLE IF NOT EXISTS ticket_status_log (
@@ -20,9 +20,7 @@ CREATE TABLE IF NOT EXISTS ticket_status_log (
 CREATE INDEX IF NOT EXISTS ticket_status_log_ref ON ticket_status_log (ref, id);
 `;
 
-/** What an operator can do to a ticket. `reopen` sets it Open again (also: back from On Hold). */
-export const operatorActionSchema = z.enum(['ack', 'comment', 'hold', 'reopen', 'resolve', 'close']);
-export type OperatorAction = z.infer<typeof operatorActionSchema>;
+export { operatorActionSchema, type OperatorAction } from './tickets/model.js';
 
 /** Which SLA applies to a customer: the incident service's config (`slas`, `defaultSla`) fits. */
 export type SlaContext = { slas: Record<string, ServiceLevelAgreement>; defaultSla?: ServiceLevelAgreement | undefined };

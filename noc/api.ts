@@ -2,6 +2,7 @@
 // server validates every request against these schemas and the web page (noc/ui) imports the
 // inferred types, so the two cannot drift apart. The route list is in docs/noc-api.md.
 import { z } from 'zod';
+import { operatorActionSchema } from '../collector/tickets/model.js';
 
 export const nocRoles = ['viewer', 'operator', 'admin'] as const;
 export const nocRole = z.enum(nocRoles);
@@ -465,3 +466,9 @@ export type HoursReport = z.infer<typeof hoursReport>;
 export type MtbfReport = z.infer<typeof mtbfReport>;
 export type TopDevicesReport = z.infer<typeof topDevicesReport>;
 export type ReportAnswer = { problems: ProblemsReport; sla: SlaReport; hours: HoursReport; mtbf: MtbfReport; 'top-devices': TopDevicesReport };
+
+// ---- ticket actions (POST /api/tickets/:ref/actions) -------------------------------------------
+
+export const ticketActionRequest = z.object({ action: operatorActionSchema, text: z.string().max(20_000).optional() });
+export type TicketActionRequest = z.infer<typeof ticketActionRequest>;
+export type TicketAction = TicketActionRequest['action'];

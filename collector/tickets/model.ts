@@ -20,6 +20,10 @@ export type WarrantyStatus = z.infer<typeof warrantyStatusSchema>;
 export const agreementStatusSchema = z.enum(['First Response Due', 'Resolution Due', 'Fulfilled', 'Failed', 'Paused']);
 export type AgreementStatus = z.infer<typeof agreementStatusSchema>;
 
+/** What an operator can do to a ticket (collector/ticket-actions.ts). `reopen` sets it Open again (also: back from On Hold). */
+export const operatorActionSchema = z.enum(['ack', 'comment', 'hold', 'reopen', 'resolve', 'close']);
+export type OperatorAction = z.infer<typeof operatorActionSchema>;
+
 export const ticketLanguageSchema = z.enum(['en', 'ar', 'fa', 'zh']);
 export type TicketLanguage = z.infer<typeof ticketLanguageSchema>;
 

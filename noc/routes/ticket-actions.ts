@@ -1,12 +1,10 @@
 // POST /api/tickets/:ref/actions: an operator acknowledges, comments, holds, reopens, resolves or
 // closes a ticket. The same function as `fleetcare tickets …` (collector/ticket-actions.ts): the
 // status change, its SLA recomputation and the sends to every sink commit together.
-import { z } from 'zod';
-import { operatorActionSchema, operatorTicketAction, TicketActionError } from '../../collector/ticket-actions.js';
+import { operatorTicketAction, TicketActionError } from '../../collector/ticket-actions.js';
+import { ticketActionRequest } from '../api.js';
 import { needIncidents, type NocContext } from '../context.js';
 import { HttpError, route, type Route } from '../http.js';
-
-export const ticketActionRequest = z.object({ action: operatorActionSchema, text: z.string().max(20_000).optional() });
 
 const STATUS_OF: Record<TicketActionError['code'], number> = { 'not-found': 404, superseded: 409, 'not-changed': 409, 'bad-request': 400 };
 

@@ -1,7 +1,7 @@
 // Incidents board: every ticket with its priority, type, customer/site, SLA countdowns for first
 // response and resolution (colour AND words as the deadline nears), warranty status, and the
 // operator's actions (acknowledge, comment, hold, resolve) through POST /api/tickets/:ref/actions.
-import type { TicketDetail, TicketsAnswer, TicketSummary } from '../../api.js';
+import type { TicketAction, TicketDetail, TicketsAnswer, TicketSummary } from '../../api.js';
 import { api, query } from '../client.js';
 import { h, replace } from '../dom.js';
 import { dateTime, duration, label, num, relative, t } from '../i18n.js';
@@ -13,7 +13,6 @@ import { navigate, type Session, type View, type ViewFactory } from '../view.js'
  * The actions an operator takes on a ticket: `action` of POST /api/tickets/:ref/actions
  * (operatorActionSchema in collector/ticket-actions.ts; not importable here, it is server code).
  */
-type TicketAction = 'ack' | 'comment' | 'hold' | 'reopen' | 'resolve' | 'close';
 const PRIORITY_RANK: Record<string, number> = { Urgent: 0, High: 1, Medium: 2, Low: 3 };
 const CLOSED = new Set(['Resolved', 'Closed']);
 /** A deadline with less than this share of its time left is shown as "near breach". */
