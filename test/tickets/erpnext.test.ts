@@ -1,10 +1,11 @@
 // ERPNext sink against a fake Frappe server: create / comment / status / close, retries (500,
 // 429 + Retry-After, dropped connection), no retry on 403, 417 UniqueValidationError adopted,
-// unknown outcome (answer lost after the create) → search → adopt, coalesced updates, and no
-// secret in the logs.
+// unknown outcome (answer lost after the create) → search → adopt, coalesced updates, no secret
+// in the logs, and the v15 SLA fields (response_by, sla_resolution_by, agreement_status as Frappe
+// datetimes in the configured time zone; service_level_agreement only when configured).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ErpnextSink, TicketOutbox, TicketSender, frappeErrorMessage } from '../../collector/tickets/index.js';
+import { ErpnextSink, TicketOutbox, TicketSender, frappeErrorMessage, type ErpnextSinkConfigInput } from '../../collector/tickets/index.js';
 import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
 import { FakeFrappe, frappeError } from './fakes.js';
 import { openCallerDb, createCmd, incidentChange, captureLog } from './support.js';
@@ -23,12 +24,12 @@ test.after.each(async () => {
 });
 test.after(() => dirs.forEach((d) => d.remove()));
 
-function setup(opts: { timeoutMs?: number } = {}) {
+function setup(opts: { timeoutMs?: number; sink?: Partial<ErpnextSinkConfigInput> } = {}) {
   const d = tempDir('fleetcare-erpnext-');
   dirs.push(d);
   const db = openCallerDb(d.path);
   const cap = captureLog();
-  const sink = new ErpnextSink({ url: fake.url, apiKey: fake.apiKey, apiSecret: fake.apiSecret, timeoutMs: opts.timeoutMs ?? 2000 }, cap.log);
+  const sink = new ErpnextSink({ url: fake.url, apiKey: fake.apiKey, apiSecret: fake.apiSecret, timeoutMs: opts.timeoutMs ?? 2000, ...opts.sink }, cap.log);
   const outbox = new TicketOutbox(db, { sinks: [sink.name] });
   const sender = new TicketSender(outbox, sink, { log: cap.log, backoff: { baseMs: 20, maxMs: 200 }, pollMs: 50 });
   cleanups.push(async () => {
@@ -199,6 +200,87 @@ test('pending updates of one ticket are coalesced: three comments → one Commen
   assert.is(puts.length, 1);
   assert.equal(puts[0].body, { priority: 'High', status: 'Replied' });
   assert.is(fresh.stats().coalescedRows, 3);
+});
+
+const issuePosts = () => fake.requests.filter((r) => r.method === 'POST' && r.path === '/api/resource/Issue');
+const issuePuts = () => fake.requests.filter((r) => r.method === 'PUT' && r.path.startsWith('/api/resource/Issue/'));
+
+test('SLA on create: v15 field names, Frappe datetimes (YYYY-MM-DD HH:mm:ss) in the configured time zone; no SLA Link unless configured', async () => {
+  const { db, outbox, sender, enqueue } = setup({ sink: { timeZone: 'Asia/Riyadh' } });
+  const key = 'posS/printer/autocutter-error';
+  // 21:30:00 UTC on 1 March is 00:30:00 on 2 March in Riyadh (UTC+3): the date turns, the hour is "00".
+  const responseBy = Date.UTC(2026, 2, 1, 21, 30, 0);
+  const resolutionBy = Date.UTC(2026, 2, 3, 5, 0, 9);
+  incidentChange(db, enqueue, key, 'open', createCmd(key, { priority: 'High', issueType: 'Hardware Failure', sla: { serviceLevelAgreement: 'Gold 24x7', responseBy, resolutionBy, agreementStatus: 'First Response Due' } }));
+  sender.start();
+  const issue = await waitFor('Issue created', () => issuesWithKey(key)[0]);
+  assert.is(issue.response_by, '2026-03-02 00:30:00');
+  assert.is(issue.sla_resolution_by, '2026-03-03 08:00:09');
+  assert.is(issue.agreement_status, 'First Response Due');
+  const body = issuePosts()[0].body;
+  assert.not.ok('service_level_agreement' in body, 'the SLA Link is off by default');
+  assert.not.ok('resolution_by' in body, 'v14 name not sent');
+
+  // A ticket without an SLA carries none of the fields (no nulls on create).
+  const bare = 'posT/printer/autocutter-error';
+  incidentChange(db, enqueue, bare, 'open', createCmd(bare, { sla: undefined }));
+  await waitFor('second Issue', () => issuesWithKey(bare)[0]);
+  const bareBody = issuePosts()[1].body;
+  for (const f of ['response_by', 'sla_resolution_by', 'agreement_status', 'service_level_agreement']) assert.not.ok(f in bareBody, `${f} not sent`);
+  await waitFor('drained', () => outbox.pending() === 0);
+});
+
+test('SLA on update: recomputed deadlines sent as Frappe datetimes (DST of the time zone applied), a paused SLA clears them with nulls', async () => {
+  const { db, outbox, sender, enqueue } = setup({ sink: { timeZone: 'Europe/Berlin' } });
+  const key = 'posU/printer/autocutter-error';
+  const winter = Date.UTC(2026, 0, 15, 8, 0, 0); // CET, UTC+1
+  incidentChange(db, enqueue, key, 'open', createCmd(key, { sla: { serviceLevelAgreement: null, responseBy: winter, resolutionBy: winter + 4 * 3600_000, agreementStatus: 'First Response Due' } }));
+  sender.start();
+  const issue = await waitFor('Issue created', () => issuesWithKey(key)[0]);
+  assert.is(issue.response_by, '2026-01-15 09:00:00');
+  assert.is(issue.sla_resolution_by, '2026-01-15 13:00:00');
+
+  // On Hold: the deadlines are cleared (ERPNext clears them while paused).
+  enqueue({ kind: 'update', key, at: Date.now(), eventId: 'sla-1', patch: { sla: { serviceLevelAgreement: null, responseBy: null, resolutionBy: null, agreementStatus: 'Resolution Due' } } });
+  await waitFor('first PUT', () => issuePuts().length === 1 && outbox.pending() === 0);
+  assert.equal(issuePuts()[0].body, { response_by: null, sla_resolution_by: null, agreement_status: 'Resolution Due' });
+  assert.is(fake.issues.get(issue.name)!.response_by, null);
+  assert.is(fake.issues.get(issue.name)!.sla_resolution_by, null);
+
+  // Resumed in summer: recomputed deadlines, CEST (UTC+2); 22:30:05 UTC is 00:30:05 the next day.
+  const summer = Date.UTC(2026, 6, 1, 22, 30, 5);
+  enqueue({ kind: 'update', key, at: Date.now(), eventId: 'sla-2', patch: { sla: { serviceLevelAgreement: null, responseBy: summer, resolutionBy: summer + 3600_000, agreementStatus: 'Fulfilled' } } });
+  await waitFor('second PUT', () => issuePuts().length === 2 && outbox.pending() === 0);
+  assert.equal(issuePuts()[1].body, { response_by: '2026-07-02 00:30:05', sla_resolution_by: '2026-07-02 01:30:05', agreement_status: 'Fulfilled' });
+  assert.is(fake.issues.get(issue.name)!.agreement_status, 'Fulfilled');
+  assert.is(outbox.failures().length, 0);
+});
+
+test('service_level_agreement is sent only when configured; ERPNext refuses an SLA it does not have (417 LinkValidationError, not retried)', async () => {
+  const { db, outbox, sender, enqueue } = setup({ sink: { slaFields: { serviceLevelAgreement: 'service_level_agreement' } } });
+  const key = 'posV/printer/autocutter-error';
+  const sla = { serviceLevelAgreement: 'Gold 24x7', responseBy: Date.UTC(2026, 2, 2, 10, 0, 0), resolutionBy: Date.UTC(2026, 2, 2, 18, 0, 0), agreementStatus: 'First Response Due' as const };
+  incidentChange(db, enqueue, key, 'open', createCmd(key, { sla }));
+  sender.start();
+  const issue = await waitFor('Issue created', () => issuesWithKey(key)[0]);
+  assert.is(issue.service_level_agreement, 'Gold 24x7');
+  assert.is(issue.response_by, '2026-03-02 10:00:00', 'UTC by default');
+  enqueue({ kind: 'update', key, at: Date.now(), patch: { sla: { ...sla, agreementStatus: 'Resolution Due' } } });
+  await waitFor('PUT', () => issuePuts().length === 1 && outbox.pending() === 0);
+  assert.is(issuePuts()[0].body.service_level_agreement, 'Gold 24x7');
+
+  // A contract named here but not created in ERPNext: the create fails for good, with Frappe's words.
+  const other = 'posW/printer/autocutter-error';
+  incidentChange(db, enqueue, other, 'open', createCmd(other, { sla: { ...sla, serviceLevelAgreement: 'Platinum' } }));
+  const failures = await waitFor('failure', () => {
+    const f = outbox.failures('erpnext');
+    return f.length ? f : null;
+  });
+  assert.is(failures[0].ref, other);
+  assert.match(failures[0].error!, /LinkValidationError: Could not find Service Level Agreement: Platinum/);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.is(issuePosts().filter((r) => r.body[fake.keyField] === other).length, 1, 'a 417 is not retried');
+  assert.is(issuesWithKey(other).length, 0);
 });
 
 test('frappeErrorMessage reads _server_messages (JSON string of JSON strings)', () => {

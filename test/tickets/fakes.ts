@@ -1,8 +1,9 @@
 // Fake ticket systems on 127.0.0.1 (real HTTP servers on free ports) that follow the documented
 // APIs including their error bodies: Frappe/ERPNext (/api/resource, 417 + exc_type +
-// _server_messages, 401/403/404), Zammad (/api/v1, {error, error_human} with 401/422), and a
-// webhook receiver. Scriptable faults: answer a status (429 with Retry-After, 500, 403…),
-// drop the connection before or after applying a request, or apply it and never answer.
+// _server_messages, 401/403/404; Issue Select/Link/datetime checks, v15 SLA field names),
+// Zammad (/api/v1, {error, error_human} with 401/422), and a webhook receiver. Scriptable
+// faults: answer a status (429 with Retry-After, 500, 403…), drop the connection before or after
+// applying a request, or apply it and never answer.
 import http from 'node:http';
 import type { Socket } from 'node:net';
 
@@ -112,6 +113,14 @@ export function frappeError(status: number, excType: string, message: string): F
 }
 
 export type FrappeIssue = Record<string, unknown> & { name: string; subject: string; status: string };
+
+/** ERPNext v15 Issue SLA fields (v14's `resolution_by` became `sla_resolution_by`). */
+const issueDatetimeFields = ['response_by', 'sla_resolution_by', 'first_responded_on', 'on_hold_since'];
+const agreementStatuses = ['First Response Due', 'Resolution Due', 'Fulfilled', 'Failed'];
+/** Fields an ERPNext v15 Issue does not have: Frappe ignores them (they are not saved). */
+const notIssueFields = ['resolution_by', 'resolution_date'];
+/** Frappe's naive datetime (in the System Settings time zone), as the REST API takes and gives it. */
+const frappeDatetimeRe = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?$/;
 export type FrappeComment = { name: string; comment_type: string; reference_doctype: string; reference_name: string; content: string };
 
 const issueStatuses = ['Open', 'Replied', 'On Hold', 'Resolved', 'Closed'];
@@ -122,6 +131,8 @@ export class FakeFrappe extends FakeHttpServer {
   private seq = 0;
   /** Answer 403 PermissionError to every write (a user without the Support role). */
   forbidWrites = false;
+  /** Service Level Agreement documents (`service_level_agreement` is a Link to one of them). */
+  readonly serviceLevelAgreements = new Set<string>(['Gold 24x7']);
 
   constructor(readonly apiKey = 'k3y', readonly apiSecret = 's3cr3t-frappe', readonly keyField = 'custom_fleetcare_key') {
     super();
@@ -144,9 +155,26 @@ export class FakeFrappe extends FakeHttpServer {
     return frappeError(404, 'DoesNotExistError', `${doctype} ${name ?? ''} not found`);
   }
 
+  /** Frappe's checks of Issue fields: Select options, Link targets, datetime values. Null clears a field. */
+  private validateIssueFields(doc: any): FakeResponse | null {
+    if (doc.status && !issueStatuses.includes(doc.status)) return frappeError(417, 'ValidationError', `Status cannot be "${doc.status}"`);
+    if (doc.agreement_status != null && !agreementStatuses.includes(doc.agreement_status)) {
+      return frappeError(417, 'ValidationError', `Agreement Status cannot be "${doc.agreement_status}". It should be one of ${agreementStatuses.map((a) => `"${a}"`).join(', ')}`);
+    }
+    if (doc.service_level_agreement != null && !this.serviceLevelAgreements.has(doc.service_level_agreement)) {
+      return frappeError(417, 'LinkValidationError', `Could not find Service Level Agreement: ${doc.service_level_agreement}`);
+    }
+    for (const f of issueDatetimeFields) {
+      if (doc[f] != null && (typeof doc[f] !== 'string' || !frappeDatetimeRe.test(doc[f]))) return frappeError(417, 'ValidationError', `${f}: ${JSON.stringify(doc[f])} is not a valid datetime (YYYY-MM-DD HH:mm:ss)`);
+    }
+    return null;
+  }
+
   private insertIssue(doc: any): FakeResponse {
     if (!doc || typeof doc.subject !== 'string' || !doc.subject) return frappeError(417, 'MandatoryError', '[Issue, new-issue-1]: subject');
-    if (doc.status && !issueStatuses.includes(doc.status)) return frappeError(417, 'ValidationError', `Status cannot be "${doc.status}"`);
+    const invalid = this.validateIssueFields(doc);
+    if (invalid) return invalid;
+    doc = Object.fromEntries(Object.entries(doc).filter(([k]) => !notIssueFields.includes(k)));
     const key = doc[this.keyField];
     if (key !== undefined && [...this.issues.values()].some((i) => i[this.keyField] === key)) {
       return frappeError(417, 'UniqueValidationError', `Fleetcare Key ${key} already exists. Select another value`);
@@ -177,8 +205,9 @@ export class FakeFrappe extends FakeHttpServer {
   private updateIssue(name: string, changes: any): FakeResponse {
     const issue = this.issues.get(name);
     if (!issue) return frappeError(404, 'DoesNotExistError', `Issue ${name} not found`);
-    if (changes.status && !issueStatuses.includes(changes.status)) return frappeError(417, 'ValidationError', `Status cannot be "${changes.status}"`);
-    Object.assign(issue, changes);
+    const invalid = this.validateIssueFields(changes ?? {});
+    if (invalid) return invalid;
+    Object.assign(issue, Object.fromEntries(Object.entries(changes ?? {}).filter(([k]) => !notIssueFields.includes(k))));
     return { status: 200, body: { data: issue } };
   }
 
