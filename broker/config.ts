@@ -31,7 +31,7 @@ export const brokerConfigSchema = z
     allowAnonymous: z.boolean().default(false),
     /** Largest PUBLISH payload accepted; a client sending more is disconnected. */
     maxPayloadBytes: z.number().int().positive().default(MAX_PAYLOAD_BYTES),
-    /** Per-client token bucket on PUBLISH. Over the limit: the message is dropped and counted. */
+    /** Per-device token bucket on PUBLISH (service accounts are not limited). Over the limit: the message is dropped and counted. */
     publishRate: z
       .object({
         perSecond: z.number().positive().default(200),
