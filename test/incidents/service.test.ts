@@ -15,23 +15,14 @@ import { createPtyPair, type PtyPair } from '../../sim/pty.js';
 import { VirtualEscposPrinter } from '../../sim/escpos-printer.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../../firmware-profiles/index.js';
 import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { GOLD_24X7 } from '../helpers/sla.js';
 
 const KEY = 'pos-1/printer0/autocutter-error';
 const SERIAL = 'TM88VI-SVC-000123';
 const HOLD_MS = 1500;
 const RECOVER_MS = 1500;
 
-const gold = {
-  service_level: 'Gold 24x7',
-  default_priority: 'Medium',
-  priorities: [
-    { priority: 'Urgent', response_time: 900, resolution_time: 4 * 3600 },
-    { priority: 'High', response_time: 3600, resolution_time: 8 * 3600 },
-    { priority: 'Medium', response_time: 4 * 3600, resolution_time: 24 * 3600 },
-    { priority: 'Low', response_time: 8 * 3600, resolution_time: 5 * 24 * 3600 },
-  ],
-  calendar: { time_zone: 'Asia/Riyadh', twenty_four_seven: true },
-};
+const gold = GOLD_24X7;
 
 test('jammed cutter → incident + ticket after the hold; cleared → resolved; restart → no duplicate; jam again → same ticket reopened', async () => {
   const dir = tempDir('fleetcare-incident-service-');

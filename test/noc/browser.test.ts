@@ -19,6 +19,7 @@ import { createPtyPair, type PtyPair } from '../../sim/pty.js';
 import { VirtualEscposPrinter } from '../../sim/escpos-printer.js';
 import { PASSWORDS, startNocServer, type NocTestServer } from '../helpers/noc.js';
 import { waitFor } from '../helpers/net.js';
+import { GOLD_24X7 } from '../helpers/sla.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = process.env.SCREENSHOTS === '1' ? fileURLToPath(new URL('../../../docs/screenshots/', import.meta.url)) : null;
@@ -32,17 +33,7 @@ const JAM_TENANT = 'souq-alkhair';
 const JAM_SERIAL = 'TM88VI-NOC-000900';
 const JAM_KEY = `${JAM_DEVICE}/printer0/autocutter-error`;
 
-const gold = {
-  service_level: 'Gold 24x7',
-  default_priority: 'Medium',
-  priorities: [
-    { priority: 'Urgent', response_time: 900, resolution_time: 4 * 3600 },
-    { priority: 'High', response_time: 3600, resolution_time: 8 * 3600 },
-    { priority: 'Medium', response_time: 4 * 3600, resolution_time: 24 * 3600 },
-    { priority: 'Low', response_time: 8 * 3600, resolution_time: 5 * 24 * 3600 },
-  ],
-  calendar: { time_zone: 'Asia/Riyadh', twenty_four_seven: true },
-};
+const gold = GOLD_24X7;
 
 if (!existsSync(CHROMIUM)) {
   test.skip(`browser tests: no Chromium at ${CHROMIUM} (Debian package chromium; \`npm test\` installs it as root)`, () => {});

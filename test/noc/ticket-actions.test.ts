@@ -4,18 +4,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Ticket } from '../../collector/tickets/index.js';
 import { ApiClient, startNocServer, type NocTestServer } from '../helpers/noc.js';
+import { GOLD_24X7 } from '../helpers/sla.js';
 
-const gold = {
-  service_level: 'Gold 24x7',
-  default_priority: 'Medium',
-  priorities: [
-    { priority: 'Urgent', response_time: 900, resolution_time: 4 * 3600 },
-    { priority: 'High', response_time: 3600, resolution_time: 8 * 3600 },
-    { priority: 'Medium', response_time: 4 * 3600, resolution_time: 24 * 3600 },
-    { priority: 'Low', response_time: 8 * 3600, resolution_time: 5 * 24 * 3600 },
-  ],
-  calendar: { time_zone: 'Asia/Riyadh', twenty_four_seven: true },
-};
+const gold = GOLD_24X7;
 
 const KEY = 'pos-7/printer0/autocutter-error';
 let s: NocTestServer;
