@@ -3,6 +3,7 @@
 // inferred types, so the two cannot drift apart. The route list is in docs/noc-api.md.
 import { z } from 'zod';
 import { operatorActionSchema } from '../collector/tickets/model.js';
+import { commandName, metricName, peripheralId } from '../protocol/messages.js';
 
 export const nocRoles = ['viewer', 'operator', 'admin'] as const;
 export const nocRole = z.enum(nocRoles);
@@ -255,8 +256,9 @@ export const deviceDetail = z.object({
 });
 export type DeviceDetail = z.infer<typeof deviceDetail>;
 
-const fieldName = z.string().min(1).max(64).regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'a metric or counter name');
-const peripheralName = z.string().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a peripheral id');
+// The wire contract's names: what a device may send is what the NOC may ask for.
+const fieldName = metricName;
+const peripheralName = peripheralId;
 
 /** GET /api/devices/:id/series. Defaults: to = now, from = to − 24 h, points = 300. */
 export const seriesQuery = z
@@ -294,11 +296,10 @@ export type EventsAnswer = z.infer<typeof eventsAnswer>;
 
 // ---- remote commands ---------------------------------------------------------------------------
 
-export const remoteCommandNames = ['ping', 'self-test', 'read-counters', 'inventory', 'recover'] as const;
 /** POST /api/devices/:id/commands. `self-test` and `recover` need a peripheral. */
 export const commandRequestBody = z
   .object({
-    name: z.enum(remoteCommandNames),
+    name: commandName,
     peripheral: peripheralName.optional(),
     args: z.record(z.string(), z.union([z.string().max(200), z.number(), z.boolean()])).optional(),
   })
@@ -310,7 +311,7 @@ export type CommandStatus = z.infer<typeof commandStatus>;
 export const remoteCommand = z.object({
   id: z.string(),
   device: z.string(),
-  name: z.enum(remoteCommandNames),
+  name: commandName,
   peripheral: z.string().nullable(),
   args: z.record(z.string(), z.unknown()),
   /** Who sent it. */

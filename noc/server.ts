@@ -85,7 +85,13 @@ export async function startNoc(input: NocConfigInput, deps: NocDeps): Promise<No
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path.startsWith('/api/')) return sendJson(res, 404, { error: 'not-found', message: `no API route ${path}` });
     // Any non-file path is a page of the single-page app (deep links such as /devices/pos-1).
-    const rel = path === '/' || !extname(path) ? 'index.html' : normalize(decodeURIComponent(path)).replace(/^([/\\])+/, '');
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(path);
+    } catch {
+      return sendJson(res, 400, { error: 'bad-request', message: 'path: malformed percent-escape' });
+    }
+    const rel = path === '/' || !extname(path) ? 'index.html' : normalize(decoded).replace(/^([/\\])+/, '');
     if (rel.split(/[/\\]/).includes('..')) return sendJson(res, 400, { error: 'bad-request', message: 'path escapes the asset directory' });
     try {
       const body = await readFile(join(uiDir, rel));

@@ -43,7 +43,7 @@ export type Health = z.infer<typeof health>;
 /** A fault code, e.g. `paper-end`, `cover-open`, `autocutter-error`. */
 export const faultCode = z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9-]*$/, 'fault code: kebab-case');
 
-const metricName = z.string().min(1).max(64).regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'metric name: identifier');
+export const metricName = z.string().min(1).max(64).regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'metric name: identifier');
 
 // ---------------------------------------------------------------------------------------------
 // status (retained; birth message, LWT, graceful stop)

@@ -7,12 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-declare -A package_of=([influxd]=influxdb [influx]=influxdb-client [socat]=socat [mosquitto_pub]=mosquitto-clients [mosquitto]=mosquitto [chromium]=chromium)
+declare -A package_of=([influxd]=influxdb [influx]=influxdb-client [socat]=socat [mosquitto_pub]=mosquitto-clients [mosquitto]=mosquitto [chromium]=chromium [g++]=g++ [make]=make [python3]=python3)
 case "${1:-test}" in
   test) commands=(influxd influx socat mosquitto_pub mosquitto chromium) ;;
   demo) commands=(socat) ;;
   *) echo "usage: $0 test|demo" >&2; exit 64 ;;
 esac
+
+# better-sqlite3 has no prebuilt binary for this platform: npm ci compiles it with node-gyp.
+[ -d node_modules/better-sqlite3/build ] || commands+=(g++ make python3)
 
 need=()
 for c in "${commands[@]}"; do command -v "$c" >/dev/null || need+=("${package_of[$c]}"); done

@@ -165,6 +165,11 @@ test('the page is served for deep links, and paths cannot escape the asset dir',
   assert.ok([200, 503].includes(r.status));
   const esc = await fetch(s.url + '/assets/%2e%2e/%2e%2e/package.json');
   assert.ok([400, 404].includes(esc.status), String(esc.status));
+  const malformed = await fetch(s.url + '/assets/%E0%A4%A.js');
+  assert.is(malformed.status, 400);
+  assert.match(((await malformed.json()) as { message: string }).message, 'malformed percent-escape');
+  // The server still answers after it.
+  assert.is((await fetch(s.url + '/healthz')).status, 200);
 });
 
 test.run();
