@@ -144,8 +144,10 @@ if (!existsSync(CHROMIUM)) {
     await page.keyboard.press('/');
     assert.ok(await page.locator('#fleet-search').evaluate((el) => el === document.activeElement), '/ focuses the search box');
     await page.keyboard.type(target.id);
+    // The page searches 200 ms after the last key, so a pause while typing may first search a
+    // prefix (whose results already show the target): wait for the search of the whole id.
+    await page.waitForFunction((id) => new URLSearchParams(location.search).get('q') === id, target.id);
     await page.locator(`#search-results tr[data-device="${target.id}"]`).waitFor();
-    assert.match(page.url(), `q=${target.id}`);
     await page.locator(`#search-results tr[data-device="${target.id}"] a`).click();
     await page.waitForURL(`**/devices/${target.id}`);
     await page.locator('h1', { hasText: target.id }).waitFor();
