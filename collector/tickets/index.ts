@@ -15,6 +15,7 @@ import { TicketSender, type TicketSenderStats } from './sender.js';
 import type { TicketSink } from './sink.js';
 import { WebhookSink, webhookSinkConfigSchema } from './webhook.js';
 import { ZammadSink, zammadSinkConfigSchema } from './zammad.js';
+import { noticeSinks, notifyConfigSchema } from '../notify/index.js';
 
 export * from './model.js';
 export * from './sink.js';
@@ -29,6 +30,8 @@ export const ticketingConfigSchema = z.object({
   erpnext: erpnextSinkConfigSchema.optional(),
   zammad: zammadSinkConfigSchema.optional(),
   webhooks: z.array(webhookSinkConfigSchema).default([]),
+  /** Customer notice by e-mail and SMS (collector/notify), sent through the same outbox. */
+  notify: notifyConfigSchema.optional(),
   backoff: z.object({ baseMs: z.number().int().positive().default(1000), maxMs: z.number().int().positive().default(300_000) }).default({ baseMs: 1000, maxMs: 300_000 }),
 });
 export type TicketingConfig = z.infer<typeof ticketingConfigSchema>;
@@ -49,10 +52,14 @@ export function startTicketing(db: Database.Database, config: TicketingConfigInp
   if (cfg.erpnext) sinks.push(new ErpnextSink(cfg.erpnext, log));
   if (cfg.zammad) sinks.push(new ZammadSink(cfg.zammad, log));
   for (const w of cfg.webhooks) sinks.push(new WebhookSink(w, log));
+  // Notices look the ticket up in the store the outbox keeps (created below).
+  let outboxRef: TicketOutbox | null = null;
+  if (cfg.notify) sinks.push(...noticeSinks(cfg.notify, (ref) => outboxRef?.store.get(ref) ?? null, log));
   sinks.push(...(deps.extraSinks ?? []));
   const names = sinks.map((s) => s.name);
   if (new Set(names).size !== names.length) throw new Error(`ticket sink names must be unique: ${names.join(', ')}`);
   const outbox = new TicketOutbox(db, { sinks: names });
+  outboxRef = outbox;
   const senders = sinks.map((s) => new TicketSender(outbox, s, { log, backoff: cfg.backoff }));
   for (const s of senders) s.start();
   return {

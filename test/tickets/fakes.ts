@@ -320,3 +320,34 @@ export class FakeWebhookReceiver extends FakeHttpServer {
     return { status: 204 };
   }
 }
+
+// ---------------- SMS gateway (docs/notify.md) ----------------
+// POST {url} with `Authorization: Bearer <token>` and JSON {to, text, ref, event, language}:
+// 200 {id} when queued; 400 {error} for a number that is not E.164 or an empty text; 401 for a wrong
+// token; 429 with Retry-After when over its rate; an `Idempotency-Key` seen before is answered
+// 200 with the first id and not sent again.
+
+export class FakeSmsGateway extends FakeHttpServer {
+  /** Messages the gateway really sent (once per idempotency key). */
+  readonly sent: { to: string; text: string; ref: string; event: string; language: string; key: string }[] = [];
+  private readonly ids = new Map<string, string>();
+
+  constructor(readonly token = 'sms-token-0123456789') {
+    super();
+  }
+
+  protected handle(r: FakeRequest): FakeResponse {
+    if (r.method !== 'POST') return { status: 405, body: { error: 'method not allowed' } };
+    if (r.headers.authorization !== `Bearer ${this.token}`) return { status: 401, body: { error: 'invalid token' } };
+    const b = r.body as { to?: unknown; text?: unknown; ref?: unknown; event?: unknown; language?: unknown } | undefined;
+    if (typeof b?.to !== 'string' || !/^\+[1-9]\d{6,14}$/.test(b.to)) return { status: 400, body: { error: `invalid number: ${String(b?.to)}` } };
+    if (typeof b.text !== 'string' || !b.text.trim()) return { status: 400, body: { error: 'empty text' } };
+    const key = String(r.headers['idempotency-key'] ?? '');
+    const seen = key && this.ids.get(key);
+    if (seen) return { status: 200, body: { id: seen, duplicate: true } };
+    const id = `sms-${this.sent.length + 1}`;
+    if (key) this.ids.set(key, id);
+    this.sent.push({ to: b.to, text: b.text, ref: String(b.ref), event: String(b.event), language: String(b.language), key });
+    return { status: 200, body: { id } };
+  }
+}
