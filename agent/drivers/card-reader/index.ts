@@ -31,14 +31,6 @@ import { msrSerialConfigSchema, type MsrSerialConfigInput } from './config.js';
 export const msrFaultCodes = ['tamper', 'battery-low', 'read-errors-high', 'read-head-worn', 'comm-error'] as const;
 export type MsrFaultCode = (typeof msrFaultCodes)[number];
 
-export const defaultMsrFaultHealth: Record<MsrFaultCode, Exclude<Health, 'ok'>> = {
-  tamper: 'critical',
-  'battery-low': 'warning',
-  'read-errors-high': 'warning',
-  'read-head-worn': 'warning',
-  'comm-error': 'warning',
-};
-
 const DEFAULTS = { errorRateWarning: 0.15, errorRateMinSamples: 20 };
 
 /** What the agent itself saw on the line (independent of the reader's own statistics). */
@@ -105,7 +97,7 @@ export function createMsrSerialDriver(configInput: MsrSerialConfigInput, ctx: Ms
     return id;
   }
 
-  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultMsrFaultHealth);
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, getProfiles());
 
   async function read(signal: AbortSignal): Promise<PeripheralReading & { statistics: MsrStatistics }> {
     if (!link.isOpen) throw new Error(`${config.path} is not open`);

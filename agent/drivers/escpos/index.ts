@@ -68,19 +68,6 @@ export type EscposSerialConfigInput = z.input<typeof escposSerialConfigSchema>;
 
 export type EscposDriverContext = ProfiledDriverContext;
 
-/** Edge health of each fault when the profile does not say otherwise. */
-export const defaultFaultHealth: Record<EscposFaultCode, Exclude<Health, 'ok'>> = {
-  offline: 'critical',
-  'cover-open': 'critical',
-  'paper-end': 'critical',
-  'autocutter-error': 'critical',
-  'unrecoverable-error': 'critical',
-  'mechanical-error': 'critical',
-  'paper-near-end': 'warning',
-  'auto-recoverable-error': 'warning',
-  'feed-button': 'warning',
-};
-
 /** How often to retry reading the identity of a printer that did not answer GS I. */
 const IDENTIFY_RETRY_MS = 60_000;
 
@@ -263,7 +250,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
     return counters;
   }
 
-  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultFaultHealth);
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, getProfiles());
 
   const metricsOf = (latencies: number[]) => ({
     replyLatencyMs: latencies.length ? latencies.reduce((a, b) => a + b, 0) / latencies.length : 0,

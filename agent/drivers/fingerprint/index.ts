@@ -43,16 +43,6 @@ export const fingerprintFaultCodes = [
 ] as const;
 export type FingerprintFaultCode = (typeof fingerprintFaultCodes)[number];
 
-export const defaultFingerprintFaultHealth: Record<FingerprintFaultCode, Exclude<Health, 'ok'>> = {
-  'sensor-fail': 'critical',
-  'template-store-full': 'critical',
-  'wrong-password': 'critical',
-  'template-store-near-full': 'warning',
-  'comm-error': 'warning',
-  'image-quality-degraded': 'warning',
-  'false-reject-high': 'warning',
-};
-
 /** Used when the profile gives no thresholds of its own. */
 const DEFAULTS = { storeNearFullFraction: 0.9, errorRateWarning: 0.2, errorRateMinSamples: 20 };
 
@@ -162,7 +152,7 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
     };
   }
 
-  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultFingerprintFaultHealth);
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, getProfiles());
 
   async function read(signal: AbortSignal): Promise<PeripheralReading & { sensorOk: boolean | null; templates: number | null }> {
     if (!link.isOpen) throw new Error(`${config.path} is not open`);

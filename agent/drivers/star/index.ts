@@ -43,17 +43,6 @@ export const starSerialConfigSchema = z
 export type StarSerialConfig = z.infer<typeof starSerialConfigSchema>;
 export type StarSerialConfigInput = z.input<typeof starSerialConfigSchema>;
 
-export const defaultStarFaultHealth: Record<StarFaultCode, Exclude<Health, 'ok'>> = {
-  'cover-open': 'critical',
-  'paper-end': 'critical',
-  'paper-near-end': 'warning',
-  'autocutter-error': 'critical',
-  'unrecoverable-error': 'critical',
-  'mechanical-error': 'critical',
-  'head-overheat': 'warning',
-  offline: 'critical',
-};
-
 export type StarSerialDriver = PeripheralDriver & {
   readonly profile: FirmwareProfile | null;
   readonly identity: PeripheralIdentity | null;
@@ -132,7 +121,7 @@ export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: 
     return id;
   }
 
-  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultStarFaultHealth);
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, getProfiles());
 
   return {
     id: config.id,

@@ -42,8 +42,6 @@ export class UsbDisconnectedError extends Error {
   readonly code = 'disconnected';
 }
 
-const defaultHealth: Record<string, Exclude<Health, 'ok'>> = { 'paper-end': 'critical', offline: 'critical', 'printer-error': 'critical', 'paper-near-end': 'warning', 'auto-recoverable-error': 'warning', 'feed-button': 'warning' };
-
 export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: UsbPrinterDriverContext): UsbPrinterDriver {
   const config = usbPrinterConfigSchema.parse(configInput);
   const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
@@ -181,7 +179,7 @@ export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: 
     return { faults, escpos, portStatus: port.raw };
   }
 
-  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultHealth, 'critical');
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, getProfiles(), 'critical');
 
   const driver: UsbPrinterDriver = {
     id: config.id,

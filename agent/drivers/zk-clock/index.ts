@@ -49,13 +49,6 @@ export type ZkClockConfigInput = z.input<typeof zkClockConfigSchema>;
 
 export type ZkClockDriverContext = ProfiledDriverContext;
 
-export const defaultZkFaultHealth: Record<ZkFaultCode, Exclude<Health, 'ok'>> = {
-  'log-memory-full': 'critical',
-  'log-memory-near-full': 'warning',
-  'user-storage-near-full': 'warning',
-  'fingerprint-storage-near-full': 'warning',
-};
-
 /** The clock answered CMD_CONNECT with CMD_ACK_UNAUTH: it has a comm key set. */
 export class ZkAuthRequiredError extends Error {
   readonly code = 'auth-required';
@@ -154,7 +147,7 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
     return id;
   }
 
-  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultZkFaultHealth);
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, getProfiles());
 
   function countPunches(s: ZkFreeSizes): void {
     if (lastFreeSizes) punches += s.records >= lastFreeSizes.records ? s.records - lastFreeSizes.records : s.records;
