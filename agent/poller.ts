@@ -3,6 +3,7 @@
 // (not at the next telemetry tick), and failures into `absent` with a backed-off re-probe.
 import type { Logger } from 'pino';
 import type { EventMessage, Health, Sample } from '../protocol/index.js';
+import { errorCode, timeoutError } from '../protocol/errors.js';
 import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from './drivers/driver.js';
 import { faultLevels, type FaultLevel, type FaultLevels } from '../firmware-profiles/catalogue.js';
 import { lazyProfiles } from './drivers/common.js';
@@ -78,13 +79,6 @@ export type PeripheralStats = {
   lastError: string | null;
 };
 
-class DeadlineError extends Error {
-  constructor(what: string, ms: number) {
-    super(`${what} timed out after ${ms} ms`);
-    this.name = 'DeadlineError';
-  }
-}
-
 /**
  * Runs `fn` with an AbortSignal that fires after `ms`, and stops waiting at that moment even if
  * the driver ignores the signal (its promise is left to settle on its own).
@@ -93,8 +87,9 @@ export function withDeadline<T>(what: string, ms: number, fn: (signal: AbortSign
   const ac = new AbortController();
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
-      ac.abort(new DeadlineError(what, ms));
-      reject(new DeadlineError(what, ms));
+      const err = timeoutError(what, ms, `${what} timed out after ${ms} ms`);
+      ac.abort(err);
+      reject(err);
     }, ms);
     let p: Promise<T>;
     try {
@@ -116,10 +111,6 @@ export function withDeadline<T>(what: string, ms: number, fn: (signal: AbortSign
 }
 
 const errMessage = (e: unknown) => (e instanceof Error ? e.message : String(e)).slice(0, 500);
-const errCode = (e: unknown) => {
-  const c = (e as { code?: unknown; name?: unknown })?.code ?? (e as { name?: unknown })?.name;
-  return typeof c === 'string' ? c.toLowerCase().replace(/[^a-z0-9-]+/g, '-').slice(0, 64) : 'error';
-};
 
 export class Poller {
   private readonly entries = new Map<string, Entry>();
@@ -257,7 +248,7 @@ export class Poller {
     e.nextProbeAt = this.now() + backoff;
     if (wasPresent || firstTime) {
       this.log.warn({ peripheral: id, during, err: e.lastError }, 'peripheral not answering; marked absent');
-      this.o.onEvent({ ts: this.now(), type: 'peripheral-detached', peripheral: id, code: errCode(err), severity: 'warning', message: `${during} failed: ${e.lastError}` });
+      this.o.onEvent({ ts: this.now(), type: 'peripheral-detached', peripheral: id, code: errorCode(err), severity: 'warning', message: `${during} failed: ${e.lastError}` });
       void safeClose(e.driver, this.log);
     } else {
       this.log.debug({ peripheral: id, err: e.lastError, nextProbeInMs: backoff }, 're-probe failed');

@@ -5,16 +5,17 @@ import { join, relative, basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { firmwareProfile, type FirmwareProfile } from './schema.js';
 import { collectFaultLevels } from './catalogue.js';
+import { FleetcareError } from '../protocol/errors.js';
 
 /** A profile file that cannot be used; names the file and the field. */
-export class FirmwareProfileError extends Error {
+export class FirmwareProfileError extends FleetcareError<'profile-invalid'> {
+  override name = 'FirmwareProfileError';
   constructor(
     readonly file: string,
     readonly field: string,
     readonly reason: string,
   ) {
-    super(`firmware profile ${file}: ${field}: ${reason}`);
-    this.name = 'FirmwareProfileError';
+    super('profile-invalid', `firmware profile ${file}: ${field}: ${reason}`, { file, field });
   }
 }
 

@@ -48,6 +48,7 @@ test('a hung driver never blocks the host: host samples keep coming, the hung on
     assert.ok(h.samples.some((s) => s.peripheral === 'printer0' && s.health === 'absent'), 'absent sample for the hung one');
     const detached = h.events.find((e) => e.type === 'peripheral-detached')!;
     assert.match(detached.message ?? '', /timed out after 150 ms/);
+    assert.is(detached.code, 'timeout', 'the error code goes on the wire, not a class name');
   } finally {
     await h.poller.stop();
     dir.remove();

@@ -8,7 +8,8 @@ import { peripheralId } from '../../../protocol/messages.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
-import { SerialRequestLink, SerialTimeoutError, unansweredAs, type SerialLinkStats } from '../serial-link.js';
+import { isTimeout } from '../../../protocol/errors.js';
+import { SerialRequestLink, unansweredAs, type SerialLinkStats } from '../serial-link.js';
 import {
   assertNoCounterReset,
   decodeAsb,
@@ -161,7 +162,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
       const r = await ask(gsI(n), byte ? 'id-byte' : 'block', `GS I ${n}`, signal, true);
       return r.frame.type === 'block' ? r.frame.bytes : (r.frame as { byte: number }).byte;
     } catch (err) {
-      if (err instanceof SerialTimeoutError) {
+      if (isTimeout(err)) {
         log.debug({ n }, 'GS I not answered');
         // An information-B id left unanswered by a printer that answered GS I 1 is unsupported
         // by its firmware (Bixolon has no GS I 68): never ask it again on this port.
@@ -242,7 +243,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
       } catch (err) {
         // Status already read: report it without the counters rather than losing the poll, and
         // do not spend the rest of the poll's budget on a printer that just stopped answering.
-        if (!(err instanceof SerialTimeoutError)) throw err;
+        if (!(isTimeout(err))) throw err;
         log.warn({ counter: name, err: err.message }, 'counter not read; skipping the remaining counters this poll');
         break;
       }

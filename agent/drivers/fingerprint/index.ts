@@ -8,7 +8,8 @@ import type { Health } from '../../../protocol/index.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
-import { SerialRequestLink, SerialTimeoutError, unansweredAs, type SerialLinkStats } from '../serial-link.js';
+import { isTimeout } from '../../../protocol/errors.js';
+import { SerialRequestLink, unansweredAs, type SerialLinkStats } from '../serial-link.js';
 import {
   commands,
   confirmationName,
@@ -125,7 +126,7 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
           else log.warn({ error: d.error }, 'bad ReadProdInfo reply');
         }
       } catch (err) {
-        if (!(err instanceof SerialTimeoutError)) throw err;
+        if (!(isTimeout(err))) throw err;
       }
     }
     profile = forced ?? profileFor(info);
@@ -234,7 +235,7 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
         // HandShake where supported; VfyPwd is the universal "are you there" of the family.
         if (!config.profile || getProfiles().find((p) => p.id === config.profile)?.capabilities.commands?.includes('handShake')) {
           await ask(commands.handShake(config.address), 'HandShake', signal, latencies, true).catch((err) => {
-            if (!(err instanceof SerialTimeoutError)) throw err;
+            if (!(isTimeout(err))) throw err;
           });
         }
         const pw = await ask(commands.vfyPwd(config.password, config.address), 'VfyPwd', signal, latencies).catch(unansweredAs(`fingerprint module on ${config.path} does not answer VfyPwd`));

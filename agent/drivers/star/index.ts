@@ -8,7 +8,8 @@ import { peripheralId } from '../../../protocol/messages.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
-import { SerialRequestLink, SerialTimeoutError, unansweredAs, type SerialLinkStats } from '../serial-link.js';
+import { isTimeout } from '../../../protocol/errors.js';
+import { SerialRequestLink, unansweredAs, type SerialLinkStats } from '../serial-link.js';
 import {
   STAR_STATUS_REQUEST,
   STAR_VERSION_REQUEST,
@@ -111,7 +112,7 @@ export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: 
         firmware = v.value.version;
       } else log.warn({ error: v.error }, 'bad version reply');
     } catch (err) {
-      if (!(err instanceof SerialTimeoutError)) throw err;
+      if (!(isTimeout(err))) throw err;
       log.debug('version request not answered');
     }
     profile = resolveProfile(getProfiles(), config.profile, (all) => matchProfile({ driver: config.driver, modelName: model }, all)?.profile ?? null);

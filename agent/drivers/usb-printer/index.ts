@@ -5,6 +5,7 @@
 // hold the interface and re-attached on close, so the print spooler keeps working.
 import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
 import type { Health } from '../../../protocol/index.js';
+import { FleetcareError } from '../../../protocol/errors.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
@@ -33,14 +34,6 @@ export type UsbPrinterDriver = PeripheralDriver & {
   stats(): UsbPrinterStats;
 };
 
-/** A USB transfer failed with a stall (the device refused this request; the next one may work). */
-export class UsbStallError extends Error {
-  readonly code = 'stall';
-}
-/** The device is gone. */
-export class UsbDisconnectedError extends Error {
-  readonly code = 'disconnected';
-}
 
 export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: UsbPrinterDriverContext): UsbPrinterDriver {
   const config = usbPrinterConfigSchema.parse(configInput);
@@ -70,19 +63,19 @@ export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: 
       const kind = usbErrorKind(err);
       if (kind === 'stall') {
         stats.stalls++;
-        throw new UsbStallError(`${what} stalled on ${where}: ${(err as Error).message}`);
+        throw new FleetcareError('usb-stall', `${what} stalled on ${where}: ${(err as Error).message}`);
       }
       if (kind === 'disconnected') {
         stats.disconnects++;
         forget();
-        throw new UsbDisconnectedError(`${where} disconnected during ${what}: ${(err as Error).message}`);
+        throw new FleetcareError('usb-disconnected', `${where} disconnected during ${what}: ${(err as Error).message}`);
       }
       throw new Error(`${what} failed on ${where}: ${(err as Error).message}`);
     }
     if (r.status === 'stall') {
       stats.commErrors++;
       stats.stalls++;
-      throw new UsbStallError(`${what} stalled on ${where}`);
+      throw new FleetcareError('usb-stall', `${what} stalled on ${where}`);
     }
     if (r.status && r.status !== 'ok') {
       stats.commErrors++;
