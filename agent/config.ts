@@ -1,4 +1,4 @@
-// The agent's configuration file (DESIGN §5): one zod schema is the single source of truth for
+// The agent's configuration file: one zod schema is the single source of truth for
 // its shape and defaults; a bad file is refused with `file: field.path: reason`.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';

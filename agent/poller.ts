@@ -1,4 +1,4 @@
-// Polls each peripheral on its own interval with its own deadline (DESIGN §5): a hung or missing
+// Polls each peripheral on its own interval with its own deadline: a hung or missing
 // device never blocks the others. Turns readings into samples, fault changes into events at once
 // (not at the next telemetry tick), and failures into `absent` with a backed-off re-probe.
 import type { Logger } from 'pino';

@@ -1,4 +1,4 @@
-// The firmware-profile file format (DESIGN §7): per-model data that drivers and the collector
+// The firmware-profile file format: per-model data that drivers and the collector
 // read instead of branching on model names. One JSON file per model, `<id>.json`, validated by
 // this schema at load time and in tests; docs/firmware-profile.schema.json is generated from it.
 import { z } from 'zod';

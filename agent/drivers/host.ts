@@ -1,4 +1,4 @@
-// The host itself as a peripheral (DESIGN §6): uptime, load, disk, memory, the agent's own
+// The host itself as a peripheral: uptime, load, disk, memory, the agent's own
 // memory, clock offset against the collector and event-loop lag. Cheap enough to poll every
 // few seconds on a small POS box: no child processes, one statfs per poll.
 import { statfs } from 'node:fs/promises';
