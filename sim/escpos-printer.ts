@@ -17,7 +17,7 @@ import {
   type AsbStatus,
   type MaintenanceCounterName,
   type RealtimeStatus,
-} from '../agent/drivers/escpos/parse.js';
+} from '../agent/drivers/escpos/codec.js';
 import { SerialDeviceSimulator } from './serial-device.js';
 
 export type VirtualPrinterIdentity = {

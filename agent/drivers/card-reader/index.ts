@@ -1,4 +1,4 @@
-// Serial magnetic-stripe reader (protocol.ts says which parts are standard and which are a
+// Serial magnetic-stripe reader (codec.ts says which parts are standard and which are a
 // fleetcare convention). Open: identity (`I`). Poll: UnifiedPOS statistics (`S`) — read
 // cumulatively, never reset — with tamper and battery where the reader reports them; the failed
 // read rate over the last N swipes from counter deltas; and the agent's own check of every swipe
@@ -22,9 +22,9 @@ import {
   splitMsrStream,
   type MsrFrame,
   type MsrStatistics,
-} from './protocol.js';
+} from './codec.js';
 
-export * from './protocol.js';
+export * from './codec.js';
 export * from './config.js';
 import { msrSerialConfigSchema, type MsrSerialConfigInput } from './config.js';
 

@@ -32,9 +32,9 @@ import {
   type MaintenanceCounterName,
   type PrinterTypeId,
   type RealtimeStatusRequest,
-} from './parse.js';
+} from './codec.js';
 
-export * from './parse.js';
+export * from './codec.js';
 
 /** The replies a request waits for; a bare id byte is a reply only while one is awaited. */
 export type EscposReplyKind = 'realtime-status' | 'id-byte' | 'block';

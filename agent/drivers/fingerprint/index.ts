@@ -23,12 +23,12 @@ import {
   type FingerprintFrame,
   type ProductInfo,
   type SystemParameters,
-} from './packet.js';
+} from './codec.js';
 import { CaptureTally, type CaptureCounters } from './usage.js';
 import { fingerprintSerialConfigSchema, type FingerprintSerialConfigInput } from './config.js';
 import { FingerprintRelay, type RelayStats } from './relay.js';
 
-export * from './packet.js';
+export * from './codec.js';
 export * from './config.js';
 export { CaptureTally } from './usage.js';
 export { FingerprintRelay } from './relay.js';

@@ -20,9 +20,9 @@ import {
   type StarFaultCode,
   type StarFrame,
   type StarStatus,
-} from './parse.js';
+} from './codec.js';
 
-export * from './parse.js';
+export * from './codec.js';
 
 export const starSerialConfigSchema = z
   .object({

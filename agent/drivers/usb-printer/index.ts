@@ -9,12 +9,12 @@ import { FleetcareError } from '../../../protocol/errors.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
-import { dleEot, escposRealtimeStatus, faultsFromStatus, type FullStatus, type RealtimeStatusRequest } from '../escpos/parse.js';
+import { dleEot, escposRealtimeStatus, faultsFromStatus, type FullStatus, type RealtimeStatusRequest } from '../escpos/codec.js';
 import { hex4, listUsbDevices, usbErrorKind, type UsbApi, type UsbDeviceLike, type UsbInResult, type UsbInterfaceLike } from './bus.js';
 import { usbPrinterConfigSchema, type UsbPrinterConfigInput } from './config.js';
-import { decodePortStatus, faultsFromPortStatus, getDeviceIdSetup, getPortStatusSetup, parseDeviceId, USB_CLASS_PRINTER, type Ieee1284Id } from './parse.js';
+import { decodePortStatus, faultsFromPortStatus, getDeviceIdSetup, getPortStatusSetup, parseDeviceId, USB_CLASS_PRINTER, type Ieee1284Id } from './codec.js';
 
-export * from './parse.js';
+export * from './codec.js';
 export * from './config.js';
 export { listUsbDevices, usbErrorKind, type UsbApi, type UsbDeviceLike } from './bus.js';
 

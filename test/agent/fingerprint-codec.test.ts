@@ -18,7 +18,7 @@ import {
   instruction,
   pid,
   splitFingerprintStream,
-} from '../../agent/drivers/fingerprint/packet.js';
+} from '../../agent/drivers/fingerprint/codec.js';
 import { CaptureTally } from '../../agent/drivers/fingerprint/usage.js';
 import { fingerprintFaultCodes } from '../../agent/drivers/fingerprint/index.js';
 import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware-profiles/loader.js';

@@ -24,8 +24,8 @@ import {
   readCumulativeCounter,
   splitEscposStream,
   type FullStatus,
-} from '../../agent/drivers/escpos/parse.js';
-import * as parse from '../../agent/drivers/escpos/parse.js';
+} from '../../agent/drivers/escpos/codec.js';
+import * as parse from '../../agent/drivers/escpos/codec.js';
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
 const ok = <T>(d: { ok: true; value: T } | { ok: false; error: string }): T => {
