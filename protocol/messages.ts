@@ -129,7 +129,11 @@ export const eventMessage = z.object({
   ...envelope,
   type: eventType,
   peripheral: peripheralId.optional(),
-  /** Fault code for fault-raised/fault-cleared; error code for driver-error. */
+  /**
+   * Fault code for fault-raised/fault-cleared (its severity is the fault's health in the firmware
+   * profiles); for peripheral-detached and driver-error the error's code (protocol/errors.ts:
+   * `timeout`, `usb-disconnected`, …, or a system code such as `enoent`), never a class name.
+   */
   code: z.string().max(64).optional(),
   severity: z.enum(['info', 'warning', 'critical']).default('info'),
   message: z.string().max(1000).optional(),
