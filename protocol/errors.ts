@@ -44,6 +44,20 @@ export const fleetcareErrorCode = z.enum([
   'sink-retry',
   'sink-unknown',
   'sink-fatal',
+  // answers of the NOC HTTP API (noc/http.ts) that no code above says
+  'unauthenticated',
+  'forbidden',
+  /** A state-changing request without the session's CSRF token. */
+  'csrf',
+  'method-not-allowed',
+  'conflict',
+  'too-large',
+  'unsupported-media-type',
+  'too-many-requests',
+  'unavailable',
+  'internal',
+  /** Nothing more specific is known. */
+  'error',
 ]);
 export type FleetcareErrorCode = z.infer<typeof fleetcareErrorCode>;
 
