@@ -19,7 +19,12 @@ import { runbookText } from '../../collector/incident-ticket.js';
 import type { Sample } from '../../protocol/index.js';
 import { VirtualEscposPrinter } from '../../sim/escpos-printer.js';
 import { PtyPair } from '../helpers/pty.js';
-import { waitFor } from '../helpers/net.js';
+import { tempDir, waitFor } from '../helpers/net.js';
+import { TestBroker, FakeCollector } from '../agent/support.js';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const profiles = shippedFirmwareProfiles();
 const levels = faultLevels(profiles);
@@ -101,6 +106,30 @@ test('a cover-open on a real ESC/POS line: the raised event and the sample agree
     await poller.stop();
     await printer.close();
     await pty.close();
+  }
+});
+
+test('the production agent bundle finds the shipped profiles and their templates: the host reports its profile', async () => {
+  const bundle = fileURLToPath(new URL('../../bundle/agent.mjs', import.meta.url));
+  const broker = await TestBroker.create();
+  const collector = await FakeCollector.connect(broker.url);
+  const dir = tempDir();
+  writeFileSync(join(dir.path, 'agent.json'), JSON.stringify({ device: { id: 'pos-9', token: 'x' }, broker: { url: broker.url }, dataDir: 'data', peripherals: [{ driver: 'host', intervalMs: 100 }] }));
+  const child = spawn(process.execPath, [bundle, '--config', join(dir.path, 'agent.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (b) => (out += b));
+  child.stderr.on('data', (b) => (out += b));
+  const exited = new Promise((r) => child.on('exit', r));
+  try {
+    const inv = await waitFor('inventory with the host profile', () => collector.on('inventory', 'pos-9').find((r) => r.msg.peripherals.some((p: { id: string; profile?: string }) => p.id === 'host' && p.profile === 'host')), 15_000);
+    assert.ok(inv, out.slice(-2000));
+    assert.not.match(out, 'firmware profiles not loaded');
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+    await collector.close();
+    await broker.stop();
+    dir.remove();
   }
 });
 
