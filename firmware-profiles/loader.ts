@@ -38,8 +38,11 @@ const isObject = (v: unknown): v is Record<string, Json> => typeof v === 'object
  * importing file; no `#` = the whole file); the object's own keys override what it imports.
  * Imported objects may import in turn; a cycle is refused. Errors name the importing file and field.
  */
-function resolveImports(value: Json, file: string, absPath: string, path: (string | number)[], chain: readonly string[]): Json {
-  if (Array.isArray(value)) return value.map((v, i) => resolveImports(v, file, absPath, [...path, i], chain));
+/** Where an imported value came from: field path in the profile → file and field in that file. */
+type Origins = Map<string, { file: string; field: string }>;
+
+function resolveImports(value: Json, file: string, absPath: string, path: (string | number)[], chain: readonly string[], origins: Origins): Json {
+  if (Array.isArray(value)) return value.map((v, i) => resolveImports(v, file, absPath, [...path, i], chain, origins));
   if (!isObject(value)) return value;
   const here = (extra?: string) => [...path, ...(extra ? [extra] : [])].join('.') || '(root)';
   let out: Record<string, Json> = {};
@@ -70,14 +73,32 @@ function resolveImports(value: Json, file: string, absPath: string, path: (strin
       }
       if (!isObject(node)) throw new FirmwareProfileError(file, here('$import'), `"${ref}" is not an object`);
       const targetFile = relative(process.cwd(), targetAbs) || targetAbs;
-      const imported = resolveImports(node, targetFile, targetAbs, [], [...chain, key]) as Record<string, Json>;
+      const inner: Origins = new Map();
+      const imported = resolveImports(node, targetFile, targetAbs, [], [...chain, key], inner) as Record<string, Json>;
       delete imported.$schema;
       delete imported.$comment;
+      const base = pointer.split('/').filter(Boolean);
+      for (const k of Object.keys(imported)) origins.set([...path, k].join('.'), { file: targetFile, field: [...base, k].join('.') });
+      for (const [rel, o] of inner) origins.set([...path, rel].join('.'), o);
       out = { ...out, ...imported };
     }
   }
-  for (const [k, v] of Object.entries(value)) if (k !== '$import') out[k] = resolveImports(v, file, absPath, [...path, k], chain);
+  for (const [k, v] of Object.entries(value)) {
+    if (k === '$import') continue;
+    const at = [...path, k].join('.');
+    for (const o of [...origins.keys()]) if (o === at || o.startsWith(`${at}.`)) origins.delete(o);
+    out[k] = resolveImports(v, file, absPath, [...path, k], chain, origins);
+  }
   return out;
+}
+
+/** ` (from templates/x.json, faults.y)` when the value at `path` was imported. */
+function originOf(path: readonly PropertyKey[], origins: Origins): string {
+  for (let n = path.length; n > 0; n--) {
+    const o = origins.get(path.slice(0, n).join('.'));
+    if (o) return ` (imported from ${o.file}, ${[o.field, ...path.slice(n)].join('.')})`;
+  }
+  return '';
 }
 
 /**
@@ -91,13 +112,14 @@ export function parseFirmwareProfile(text: string, file: string, absPath: string
   } catch (e) {
     throw new FirmwareProfileError(file, '(root)', `invalid JSON: ${(e as Error).message}`);
   }
-  raw = resolveImports(raw, file, absPath, [], [`${absPath}#`]);
+  const origins: Origins = new Map();
+  raw = resolveImports(raw, file, absPath, [], [`${absPath}#`], origins);
   const r = firmwareProfile.safeParse(raw);
   if (!r.success) {
     const first = r.error.issues[0];
     const field = first.path.length ? first.path.join('.') : '(root)';
     const more = r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more: ${r.error.issues.slice(1, 4).map((i) => i.path.join('.') || '(root)').join(', ')})` : '';
-    throw new FirmwareProfileError(file, field, first.message + more);
+    throw new FirmwareProfileError(file, field, first.message + originOf(first.path, origins) + more);
   }
   const expected = basename(file, '.json');
   if (r.data.id !== expected) throw new FirmwareProfileError(file, 'id', `"${r.data.id}" must equal the file name "${expected}"`);

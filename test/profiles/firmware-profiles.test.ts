@@ -149,8 +149,28 @@ test('$import: a local key overrides the template; a bad import is refused namin
   assert.match(refusal((p) => (p.runbook.$import = '../templates/escpos-common.json#runbooks')).message, /no "runbooks" at that pointer/);
   assert.match(refusal((p) => (p.runbook.$import = '#runbook')).message, /imports itself/);
   assert.is(refusal((p) => (p.$import = 42)).field, '$import');
-  // What a template supplies is validated like the file's own keys, under the importing file's name.
-  assert.is(refusal((p) => (p.faults = { $import: '../templates/escpos-common.json#runbook' })).field.split('.').slice(0, 1)[0], 'faults');
+  // What a template supplies is validated like the file's own keys, under the importing file's
+  // name, and the message says where the value came from.
+  const e2 = refusal((p) => (p.faults = { $import: '../templates/escpos-common.json#runbook' }));
+  assert.match(e2.field, /^faults\./);
+  assert.match(e2.message, /imported from .*templates\/escpos-common\.json, runbook\./);
+  const tmp2 = tempProfiles();
+  try {
+    const tpl = join(tmp2.path, 'templates', 'escpos-common.json');
+    const common = JSON.parse(readFileSync(tpl, 'utf8'));
+    common.faults['paper-end'].priority = 'Soonish';
+    writeFileSync(tpl, JSON.stringify(common));
+    cpSync(join(dir, 'epson-tm-t90.json'), join(tmp2.models, 'epson-tm-t90.json'));
+    loadFirmwareProfiles(tmp2.models);
+    assert.unreachable('accepted');
+  } catch (e) {
+    assert.instance(e, FirmwareProfileError);
+    const err = e as FirmwareProfileError;
+    assert.is(err.field, 'faults.paper-end.priority');
+    assert.match(err.message, /epson-tm-t90\.json: faults\.paper-end\.priority: .*\(imported from .*templates\/escpos-common\.json, faults\.paper-end\.priority\)/);
+  } finally {
+    tmp2.remove();
+  }
 });
 
 test('a fault code has one health everywhere: a profile that disagrees is refused naming the field', () => {
