@@ -1,4 +1,4 @@
-// Remote diagnosis commands (cmd/req → cmd/res, DESIGN §3). Every request gets an answer when it
+// Remote diagnosis commands (cmd/req → cmd/res). Every request gets an answer when it
 // carries a usable id: expired, invalid, unknown and failing commands are answered with an error.
 import type { Logger } from 'pino';
 import { decodeCommandRequest, type CommandRequest, type CommandResult } from '../protocol/index.js';

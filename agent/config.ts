@@ -1,4 +1,4 @@
-// The agent's configuration file (DESIGN §5): one zod schema is the single source of truth for
+// The agent's configuration file: one zod schema is the single source of truth for
 // its shape and defaults; a bad file is refused with `file: field.path: reason`.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -11,6 +11,7 @@ import { starSerialConfigSchema } from './drivers/star/index.js';
 import { usbPrinterConfigSchema } from './drivers/usb-printer/config.js';
 import { fingerprintSerialConfigSchema } from './drivers/fingerprint/config.js';
 import { msrSerialConfigSchema } from './drivers/card-reader/config.js';
+import { FleetcareError } from '../protocol/errors.js';
 
 const positiveMs = z.number().int().positive();
 
@@ -136,10 +137,10 @@ export type AgentConfigInput = z.input<typeof agentConfigSchema>;
 export type AgentConfig = z.output<typeof agentConfigSchema>;
 
 /** A config file that cannot be used; `message` is `file: field.path: reason`. */
-export class AgentConfigError extends Error {
+export class AgentConfigError extends FleetcareError<'config-invalid'> {
+  override name = 'AgentConfigError';
   constructor(message: string) {
-    super(message);
-    this.name = 'AgentConfigError';
+    super('config-invalid', message);
   }
 }
 

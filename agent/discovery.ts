@@ -1,4 +1,4 @@
-// Discovery (DESIGN §5): what is plugged into this POS box, matched to firmware profiles.
+// Discovery: what is plugged into this POS box, matched to firmware profiles.
 // Serial ports come from sysfs (/sys/class/tty, the way pyserial's list_ports_linux reads it) —
 // never SerialPort.list(), which spawns udevadm and crashes the process where it is missing.
 // USB devices come from `usb` 3 when a USB bus exists. Nothing is opened or probed here: drivers

@@ -17,7 +17,7 @@ import { configForDiscovered, discoverPeripherals, discoveredId, type DiscoveryO
 
 export { agentConfigSchema, loadAgentConfig, AgentConfigError, type AgentConfig, type AgentConfigInput } from './config.js';
 export { reconnectDelay } from './link.js';
-export { faultSeverity, severityOf } from './poller.js';
+export { severityOf } from './poller.js';
 
 export type AgentStats = {
   device: string;

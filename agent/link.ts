@@ -1,4 +1,4 @@
-// The agent's MQTT link (DESIGN §3, §5): birth/LWT retained status, retained inventory on every
+// The agent's MQTT link: birth/LWT retained status, retained inventory on every
 // connect, a persistent session for commands, and reconnects driven here with exponential
 // backoff and jitter, so that a store's devices do not all come back in the same second after a
 // broker restart. Each attempt is one `MqttClient` (agent/mqtt-client.ts, not mqtt.js: memory).
@@ -247,7 +247,7 @@ export class Link {
 
   /**
    * Publishes a device message on its own channel with the channel's QoS/retain rules. Resolves on
-   * PUBACK (which only means the broker has it, not that it is stored: see DESIGN §4).
+   * PUBACK (which only means the broker has it, not that it is stored: see docs/durability.md).
    */
   publish(channel: DeviceChannel, payload: string): Promise<void> {
     return this.publishRaw(topicFor(this.o.device.id, channel), payload, channels[channel].retain);

@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { createRequire } from 'node:module';
+import { FleetcareError } from '../protocol/errors.js';
 
 export type QoS = 0 | 1;
 
@@ -31,13 +32,9 @@ export type MqttClientOptions = {
 
 export type IncomingPublish = { qos: QoS; retain: boolean; dup: boolean };
 
-/** CONNACK refused the connection; `code` is the MQTT 3.1.1 return code (5 = not authorized). */
-export class MqttConnackError extends Error {
-  constructor(readonly code: number) {
-    super(`connection refused: ${CONNACK_REASONS[code] ?? `return code ${code}`}`);
-    this.name = 'MqttConnackError';
-  }
-}
+/** CONNACK refused the connection; `context.returnCode` is the MQTT 3.1.1 return code (5 = not authorized). */
+const connackError = (returnCode: number) =>
+  new FleetcareError('connection-refused', `connection refused: ${CONNACK_REASONS[returnCode] ?? `return code ${returnCode}`}`, { returnCode });
 
 const CONNACK_REASONS: Record<number, string> = {
   1: 'unacceptable protocol version',
@@ -359,7 +356,7 @@ export class MqttClient extends EventEmitter {
     switch (type) {
       case CONNACK: {
         if (this.connected || body.length !== 2) throw new Error('unexpected or malformed CONNACK');
-        if (body[1] !== 0) return this.fail(new MqttConnackError(body[1]));
+        if (body[1] !== 0) return this.fail(connackError(body[1]));
         if (this.connectTimer) clearTimeout(this.connectTimer);
         this.connectTimer = null;
         this.connected = true;

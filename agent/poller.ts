@@ -1,63 +1,32 @@
-// Polls each peripheral on its own interval with its own deadline (DESIGN §5): a hung or missing
+// Polls each peripheral on its own interval with its own deadline: a hung or missing
 // device never blocks the others. Turns readings into samples, fault changes into events at once
 // (not at the next telemetry tick), and failures into `absent` with a backed-off re-probe.
 import type { Logger } from 'pino';
 import type { EventMessage, Health, Sample } from '../protocol/index.js';
+import { errorCode, timeoutError } from '../protocol/errors.js';
 import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from './drivers/driver.js';
+import { faultLevels, type FaultLevel, type FaultLevels } from '../firmware-profiles/catalogue.js';
+import { lazyProfiles } from './drivers/common.js';
 
 export type Severity = EventMessage['severity'];
 
-/**
- * Severity of each fault code when it is raised. Data, not branches: a new driver's codes go
- * here. Codes not listed are `warning`.
- */
-export const faultSeverity: Readonly<Record<string, Severity>> = {
-  'paper-end': 'critical',
-  'autocutter-error': 'critical',
-  'unrecoverable-error': 'critical',
-  'mechanical-error': 'critical',
-  'disk-critical': 'critical',
-  'paper-near-end': 'warning',
-  'cover-open': 'warning',
-  offline: 'warning',
-  'auto-recoverable-error': 'warning',
-  'disk-low': 'warning',
-  'feed-button': 'info',
-  // attendance clocks (zk-clock-tcp): a full log stops attendance recording
-  'log-memory-full': 'critical',
-  'log-memory-near-full': 'warning',
-  'user-storage-near-full': 'warning',
-  'fingerprint-storage-near-full': 'warning',
-  // Star printers (star-serial) and USB printer class (usb-printer)
-  'head-overheat': 'warning',
-  'printer-error': 'critical',
-  // fingerprint modules (r30x-serial)
-  'sensor-fail': 'critical',
-  'template-store-full': 'critical',
-  'template-store-near-full': 'warning',
-  'wrong-password': 'critical',
-  'image-quality-degraded': 'warning',
-  'false-reject-high': 'warning',
-  // card readers (msr-serial)
-  tamper: 'critical',
-  'battery-low': 'warning',
-  'read-errors-high': 'warning',
-  'read-head-worn': 'warning',
-  'comm-error': 'warning',
-};
+const healthRank: Record<Health, number> = { ok: 0, unknown: 1, warning: 2, critical: 3, absent: 4 };
 
-export function severityOf(code: string): Severity {
-  return faultSeverity[code] ?? 'warning';
+/**
+ * Severity of a raised fault: its level in the fault catalogue (the firmware profiles), the same
+ * level the sample's health takes from it. Codes no profile defines are `warning`.
+ */
+export function severityOf(code: string, levels: FaultLevels): Severity {
+  return levelOf(code, levels);
 }
 
-const healthRank: Record<Health, number> = { ok: 0, unknown: 1, warning: 2, critical: 3, absent: 4 };
-const severityHealth: Record<Severity, Health> = { info: 'ok', warning: 'warning', critical: 'critical' };
+const levelOf = (code: string, levels: FaultLevels): FaultLevel => levels.get(code) ?? 'warning';
 
-/** The driver's own verdict, raised to the worst severity among the active faults. */
-export function deriveHealth(reading: PeripheralReading): Health {
+/** The driver's own verdict, raised to the worst level among the active faults. */
+export function deriveHealth(reading: PeripheralReading, levels: FaultLevels): Health {
   let h = reading.health;
   for (const f of reading.faults) {
-    const fh = severityHealth[severityOf(f)];
+    const fh = levelOf(f, levels);
     if (healthRank[fh] > healthRank[h]) h = fh;
   }
   return h;
@@ -80,6 +49,8 @@ export type PollerOptions = {
   /** Cap on the re-probe backoff of an absent peripheral. */
   maxProbeMs?: number;
   now?: () => number;
+  /** Fault code → level; from the shipped firmware profiles when not given. */
+  faultLevels?: FaultLevels;
 };
 
 type State = 'starting' | 'present' | 'absent';
@@ -108,13 +79,6 @@ export type PeripheralStats = {
   lastError: string | null;
 };
 
-class DeadlineError extends Error {
-  constructor(what: string, ms: number) {
-    super(`${what} timed out after ${ms} ms`);
-    this.name = 'DeadlineError';
-  }
-}
-
 /**
  * Runs `fn` with an AbortSignal that fires after `ms`, and stops waiting at that moment even if
  * the driver ignores the signal (its promise is left to settle on its own).
@@ -123,8 +87,9 @@ export function withDeadline<T>(what: string, ms: number, fn: (signal: AbortSign
   const ac = new AbortController();
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
-      ac.abort(new DeadlineError(what, ms));
-      reject(new DeadlineError(what, ms));
+      const err = timeoutError(what, ms, `${what} timed out after ${ms} ms`);
+      ac.abort(err);
+      reject(err);
     }, ms);
     let p: Promise<T>;
     try {
@@ -146,22 +111,21 @@ export function withDeadline<T>(what: string, ms: number, fn: (signal: AbortSign
 }
 
 const errMessage = (e: unknown) => (e instanceof Error ? e.message : String(e)).slice(0, 500);
-const errCode = (e: unknown) => {
-  const c = (e as { code?: unknown; name?: unknown })?.code ?? (e as { name?: unknown })?.name;
-  return typeof c === 'string' ? c.toLowerCase().replace(/[^a-z0-9-]+/g, '-').slice(0, 64) : 'error';
-};
 
 export class Poller {
   private readonly entries = new Map<string, Entry>();
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly maxProbeMs: number;
+  private readonly levels: () => FaultLevels;
   private stopped = false;
 
   constructor(peripherals: PolledPeripheral[], private readonly o: PollerOptions) {
     this.log = o.log.child({ component: 'poller' });
     this.now = o.now ?? Date.now;
     this.maxProbeMs = o.maxProbeMs ?? 5 * 60_000;
+    const getProfiles = lazyProfiles(undefined, this.log);
+    this.levels = () => o.faultLevels ?? faultLevels(getProfiles());
     for (const p of peripherals) {
       this.entries.set(p.driver.id, {
         ...p,
@@ -251,7 +215,7 @@ export class Poller {
       peripheral: id,
       kind: e.driver.kind,
       ts,
-      health: deriveHealth({ ...reading, faults }),
+      health: deriveHealth({ ...reading, faults }, this.levels()),
       metrics: finiteOnly(reading.metrics),
       counters: countersOnly(reading.counters),
       faults,
@@ -263,7 +227,7 @@ export class Poller {
     const id = e.driver.id;
     const now = new Set(faults);
     for (const f of now) {
-      if (!e.faults.has(f)) this.o.onEvent({ ts, type: 'fault-raised', peripheral: id, code: f, severity: severityOf(f) });
+      if (!e.faults.has(f)) this.o.onEvent({ ts, type: 'fault-raised', peripheral: id, code: f, severity: severityOf(f, this.levels()) });
     }
     for (const f of e.faults) {
       if (!now.has(f)) this.o.onEvent({ ts, type: 'fault-cleared', peripheral: id, code: f, severity: 'info' });
@@ -284,7 +248,7 @@ export class Poller {
     e.nextProbeAt = this.now() + backoff;
     if (wasPresent || firstTime) {
       this.log.warn({ peripheral: id, during, err: e.lastError }, 'peripheral not answering; marked absent');
-      this.o.onEvent({ ts: this.now(), type: 'peripheral-detached', peripheral: id, code: errCode(err), severity: 'warning', message: `${during} failed: ${e.lastError}` });
+      this.o.onEvent({ ts: this.now(), type: 'peripheral-detached', peripheral: id, code: errorCode(err), severity: 'warning', message: `${during} failed: ${e.lastError}` });
       void safeClose(e.driver, this.log);
     } else {
       this.log.debug({ peripheral: id, err: e.lastError, nextProbeInMs: backoff }, 're-probe failed');

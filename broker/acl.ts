@@ -1,5 +1,5 @@
-// Authorization rules of DESIGN §8 as pure functions of who the client is and what it asks for,
-// so they can be read (and tested) apart from aedes.
+// The broker's authorization rules (docs/broker.md) as pure functions of who the client is and
+// what it asks for, so they can be read (and tested) apart from aedes.
 import { channels, deviceId, topicFor, TOPIC_ROOT, type Channel } from '../protocol/index.js';
 // parseTopic without zod (runs on every PUBLISH; same answers, see test/protocol-fast.test.ts).
 import { parseTopicFast as parseTopic } from '../protocol/fast-decode.js';

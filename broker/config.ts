@@ -1,4 +1,4 @@
-// Broker configuration (DESIGN §8). The zod schema is the single source of truth; every field has
+// Broker configuration. The zod schema is the single source of truth; every field has
 // a safe default so `brokerConfigSchema.parse({ dataDir })` is a working, locked-down broker.
 import { z } from 'zod';
 import { MAX_PAYLOAD_BYTES } from '../protocol/index.js';

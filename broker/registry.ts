@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { deviceId, formatZodError } from '../protocol/index.js';
 import { hashSecret, verifySecret } from './secret-hash.js';
+import { FleetcareError } from '../protocol/errors.js';
 
 export const serviceRole = z.enum(['collector', 'viewer']);
 export type ServiceRole = z.infer<typeof serviceRole>;
@@ -23,13 +24,10 @@ export type Principal =
 export type DeviceRecord = { id: string; site: string | null; tenant: string | null; createdAt: number; disabled: boolean };
 export type ServiceAccountRecord = { name: string; role: ServiceRole; createdAt: number };
 
-export class RegistryError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'invalid' | 'exists' | 'not-found',
-  ) {
-    super(message);
-    this.name = 'RegistryError';
+export class RegistryError extends FleetcareError<'invalid' | 'exists' | 'not-found'> {
+  override name = 'RegistryError';
+  constructor(message: string, code: 'invalid' | 'exists' | 'not-found') {
+    super(code, message);
   }
 }
 

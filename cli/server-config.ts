@@ -1,27 +1,65 @@
-// The server's config file: one JSON object whose `broker` and `collector` parts are the
-// components' own schemas (single source of truth), plus what the process itself decides.
-// Flags override the file. Errors name the field: `broker.port: expected number`.
+// The server's config file: one JSON object whose `broker`, `collector` and `noc` parts are the
+// components' own schemas (single source of truth), plus what the process itself decides. The
+// whole file is validated at load, every error listed with its path, before anything binds a
+// port. Flags override the file. docs/server-config.schema.json is generated from this schema.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { formatZodError } from '../protocol/index.js';
+import { brokerConfigSchema } from '../broker/config.js';
+import { collectorConfigSchema } from '../collector/config.js';
+import { nocConfigSchema } from '../noc/config.js';
 import { ConfigError } from './errors.js';
 
+/** What a part's `dataDir` holds until runServer sets it (a folder of the server's dataDir). */
+export const PART_DATA_DIR = '(set by the server)';
 
-export const serverConfigSchema = z.object({
-  /** Registry, collector state, embedded telemetry store. */
-  dataDir: z.string().min(1).default('./data'),
-  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-  /** `all`: broker + collector in one process (the collector logs in with a token rotated at each start). */
-  role: z.enum(['all', 'broker', 'collector']).default('all'),
-  /** Passed to the broker (see broker/config.ts); dataDir is filled in. */
-  broker: z.record(z.string(), z.unknown()).default({}),
-  /** Passed to the collector (see collector/config.ts); dataDir and, for role all, mqtt are filled in. */
-  collector: z.record(z.string(), z.unknown()).default({}),
-  /** Passed to the NOC web server (see noc/config.ts). */
-  noc: z.record(z.string(), z.unknown()).default({}),
-});
+/** A part's object with the server-filled `dataDir` put in, so the component's schema applies as is. */
+const withDataDir = (v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? { ...v, dataDir: PART_DATA_DIR } : v === undefined ? { dataDir: PART_DATA_DIR } : v);
+
+/**
+ * The parts are the components' schemas made strict: a misspelt key is an error, not a setting
+ * silently left at its default. `dataDir` of broker and collector is the server's to set.
+ */
+export const serverConfigParts = {
+  broker: brokerConfigSchema.strict(),
+  collector: collectorConfigSchema.strict(),
+  noc: nocConfigSchema.strict(),
+};
+
+export const serverConfigSchema = z
+  .object({
+    /** For editors: `../docs/server-config.schema.json` or wherever it is installed. */
+    $schema: z.string().optional(),
+    /** Registry, collector state, embedded telemetry store. */
+    dataDir: z.string().min(1).default('./data'),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    /** `all`: broker + collector in one process (the collector logs in with a token rotated at each start). */
+    role: z.enum(['all', 'broker', 'collector']).default('all'),
+    /** The broker (broker/config.ts); its dataDir is `<dataDir>/broker`. */
+    broker: z.preprocess(withDataDir, serverConfigParts.broker),
+    /** The collector (collector/config.ts); dataDir is `<dataDir>/collector`, and for role all mqtt is the in-process broker. */
+    collector: z.preprocess(withDataDir, serverConfigParts.collector),
+    /** The NOC web server (noc/config.ts). */
+    noc: serverConfigParts.noc.prefault({}),
+  })
+  .strict();
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
+export type ServerConfigInput = z.input<typeof serverConfigSchema>;
+
+/** Every issue on its own line, with its path: `collector.batch.maxPoints: Too small: …`. */
+export function formatConfigIssues(err: z.ZodError): string {
+  return err.issues.map((i) => `  ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('\n');
+}
+
+/** Validates a whole server config (all parts); a ConfigError lists every problem. */
+export function parseServerConfig(raw: unknown, source = 'server config'): ServerConfig {
+  const r = serverConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const n = r.error.issues.length;
+    throw new ConfigError(`${source}: ${n} ${n === 1 ? 'error' : 'errors'}:\n${formatConfigIssues(r.error)}`);
+  }
+  return r.data;
+}
 
 type Flags = Record<string, string | boolean | undefined>;
 
@@ -88,7 +126,6 @@ export function loadServerConfig(flags: Flags): ServerConfig {
     ...(typeof flags['log-level'] === 'string' ? { logLevel: flags['log-level'] } : {}),
     ...(typeof flags.role === 'string' ? { role: flags.role } : {}),
   };
-  const r = serverConfigSchema.safeParse(merged);
-  if (!r.success) throw new ConfigError(`${flags.config ?? 'server config'}: ${formatZodError(r.error)}`);
-  return { ...r.data, dataDir: resolve(r.data.dataDir) };
+  const c = parseServerConfig(merged, typeof flags.config === 'string' ? flags.config : 'server config');
+  return { ...c, dataDir: resolve(c.dataDir) };
 }

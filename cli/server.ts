@@ -4,13 +4,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { startBroker, brokerConfigSchema, type BrokerHandle } from '../broker/index.js';
-import { startCollector, collectorConfigSchema, type CollectorHandle } from '../collector/index.js';
+import { startBroker, type BrokerHandle } from '../broker/index.js';
+import { startCollector, type CollectorHandle } from '../collector/index.js';
 import { startIncidentService, type IncidentServiceHandle } from '../collector/incident-service.js';
-import { formatZodError } from '../protocol/index.js';
-import { nocConfigSchema } from '../noc/config.js';
 import { startNoc, type NocHandle } from '../noc/server.js';
-import { ConfigError } from './errors.js';
 import type { ServerConfig } from './server-config.js';
 
 export const INTERNAL_COLLECTOR = 'collector-internal';
@@ -28,12 +25,6 @@ export type RunningServer = {
   close(reason?: string): Promise<void>;
 };
 
-function parsePart<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: import('zod').ZodError } }, part: string, value: unknown): T {
-  const r = schema.safeParse(value);
-  if (!r.success) throw new ConfigError(`${part}.${formatZodError(r.error)}`);
-  return r.data;
-}
-
 export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?: { uiDir?: string; scryptCost?: number } } = {}): Promise<RunningServer> {
   const log = opts.log ?? pino({ name: 'fleetcare', level: config.logLevel });
   mkdirSync(config.dataDir, { recursive: true });
@@ -42,20 +33,22 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
   let incidents: IncidentServiceHandle | null = null;
   let brokerUrl: string | null = null;
   let noc: NocHandle | null = null;
-  const nocConfig = parsePart(nocConfigSchema, 'noc', config.noc);
+  // The config was validated whole at load (server-config.ts): nothing here can refuse a part
+  // after something has bound a port.
+  const nocConfig = config.noc;
   try {
     if (config.role !== 'collector') {
-      const brokerConfig = parsePart(brokerConfigSchema, 'broker', { ...config.broker, dataDir: join(config.dataDir, 'broker') });
+      const brokerConfig = { ...config.broker, dataDir: join(config.dataDir, 'broker') };
       broker = await startBroker(brokerConfig, { log: log.child({ component: 'broker' }) });
       const host = brokerConfig.host === '0.0.0.0' || brokerConfig.host === '::' ? '127.0.0.1' : brokerConfig.host;
       brokerUrl = `mqtt://${host.includes(':') ? `[${host}]` : host}:${broker.port}`;
     }
     if (config.role !== 'broker') {
       const mqtt =
-        config.role === 'all' && broker
-          ? { url: brokerUrl, username: INTERNAL_COLLECTOR, password: broker.registry.rotateServiceToken(INTERNAL_COLLECTOR, 'collector') }
+        config.role === 'all' && broker && brokerUrl
+          ? { ...config.collector.mqtt, url: brokerUrl, username: INTERNAL_COLLECTOR, password: broker.registry.rotateServiceToken(INTERNAL_COLLECTOR, 'collector') }
           : config.collector.mqtt;
-      const collectorConfig = parsePart(collectorConfigSchema, 'collector', { ...config.collector, mqtt, dataDir: join(config.dataDir, 'collector') });
+      const collectorConfig = { ...config.collector, mqtt, dataDir: join(config.dataDir, 'collector') };
       collector = await startCollector(collectorConfig, { log: log.child({ component: 'collector' }) });
       if (collectorConfig.incidents?.enabled !== false) incidents = startIncidentService(collector, collectorConfig.incidents, { log: log.child({ component: 'collector' }) });
     }

@@ -3,7 +3,7 @@
 // is written in the tenant's language (en, ar, fa, zh) with the figures, the ETA and the runbook.
 // Pure functions: the incident service supplies inventory, SLA and warranty facts.
 import type { FindingKind } from './detectors/types.js';
-import type { FirmwareProfile, LocalizedText } from '../firmware-profiles/schema.js';
+import type { FirmwareProfile } from '../firmware-profiles/schema.js';
 import type { Incident } from './incidents/store.js';
 import { effectivePriority, priorityPolicyOf, slaDeadlines, type IncidentKind, type PriorityPolicy, type ServiceLevelAgreement } from './sla/index.js';
 import type { IssueType, TicketLanguage, TicketPriority, TicketSla } from './tickets/index.js';
@@ -127,50 +127,11 @@ const label: Record<'figures' | 'eta' | 'days' | 'runbook' | 'serial' | 'warrant
   closed: { en: 'Closed: no recurrence within the reopen window.', ar: 'أُغلقت: لم تتكرر خلال فترة إعادة الفتح.', fa: 'بسته شد: در بازه بازگشایی تکرار نشد.', zh: '已关闭：在重开窗口内未再发生。' },
 };
 
-/** Runbooks of conditions that have no firmware profile (device-wide, host, site). */
-const builtinRunbook: Record<string, LocalizedText> = {
-  'device-offline': {
-    en: 'Check that the terminal is powered on and connected to the network; if the store is open, call the store. A device that stays offline needs a visit.',
-    ar: 'تحقق من أن الجهاز قيد التشغيل ومتصل بالشبكة؛ إذا كان المتجر مفتوحا فاتصل به. الجهاز الذي يبقى غير متصل يحتاج إلى زيارة.',
-    fa: 'بررسی کنید ترمینال روشن و به شبکه وصل باشد؛ اگر فروشگاه باز است با آن تماس بگیرید. دستگاهی که آفلاین بماند نیاز به بازدید دارد.',
-    zh: '确认终端已通电并连接网络；如门店营业中，请致电门店。持续离线的设备需要上门处理。',
-  },
-  'clock-drift': {
-    en: 'Set the clock from the network (NTP). If it drifts again after a power cycle, replace the real-time clock battery (CMOS cell).',
-    ar: 'اضبط الساعة من الشبكة (NTP). إذا انحرفت مجددا بعد إعادة التشغيل فاستبدل بطارية ساعة النظام (CMOS).',
-    fa: 'ساعت را از شبکه (NTP) تنظیم کنید. اگر پس از خاموش و روشن شدن دوباره منحرف شد، باتری ساعت (CMOS) را تعویض کنید.',
-    zh: '通过网络（NTP）校时。若断电重启后再次漂移，请更换实时时钟电池（CMOS 电池）。',
-  },
-  'site-offline': {
-    en: 'Most devices of the site went offline together: check the store\'s power and internet link with the store manager before sending anyone for single devices.',
-    ar: 'انقطعت معظم أجهزة الموقع معا: تحقق من الكهرباء والإنترنت مع مدير المتجر قبل إرسال فني لأجهزة منفردة.',
-    fa: 'بیشتر دستگاه‌های شعبه با هم قطع شدند: پیش از اعزام برای تک‌دستگاه‌ها، برق و اینترنت فروشگاه را با مدیر فروشگاه بررسی کنید.',
-    zh: '该站点多数设备同时离线：在为单台设备派人前，先与店长确认门店供电和网络。',
-  },
-  'disk-low': {
-    en: 'Free disk space on the terminal (old logs, updates cache); if it fills again quickly, find what grows.',
-    ar: 'حرر مساحة القرص على الجهاز (السجلات القديمة، ذاكرة التحديثات)؛ إذا امتلأ بسرعة مجددا فابحث عما يكبر.',
-    fa: 'فضای دیسک ترمینال را آزاد کنید (لاگ‌های قدیمی، کش به‌روزرسانی)؛ اگر سریع دوباره پر شد، عامل رشد را پیدا کنید.',
-    zh: '清理终端磁盘空间（旧日志、更新缓存）；若很快再次写满，请查明增长来源。',
-  },
-  'disk-critical': {
-    en: 'The disk is almost full: the POS may stop saving sales. Free space now (old logs, updates cache) and find what grows.',
-    ar: 'القرص ممتلئ تقريبا: قد يتوقف نظام البيع عن حفظ المبيعات. حرر مساحة الآن وابحث عما يكبر.',
-    fa: 'دیسک تقریبا پر است: صندوق ممکن است ذخیره فروش را متوقف کند. همین حالا فضا آزاد کنید و عامل رشد را پیدا کنید.',
-    zh: '磁盘即将写满：收银系统可能无法保存销售记录。请立即清理空间并查明增长来源。',
-  },
-  general: {
-    en: 'Check the device remotely, then on site if needed.',
-    ar: 'افحص الجهاز عن بعد، ثم في الموقع عند الحاجة.',
-    fa: 'دستگاه را از راه دور و در صورت نیاز در محل بررسی کنید.',
-    zh: '先远程检查设备，必要时上门处理。',
-  },
-};
-
 export function runbookText(ref: Incident['runbook'], profiles: ReadonlyMap<string, FirmwareProfile>, lang: TicketLanguage): string {
-  const profile = ref.profile ? profiles.get(ref.profile) : undefined;
-  const text = profile ? (profile.runbook[ref.code] ?? profile.runbook.general) : (builtinRunbook[ref.code] ?? builtinRunbook.general);
-  return text[lang];
+  // Device- and site-wide conditions (offline, clock drift, site outage) are the host profile's.
+  const profile = profiles.get(ref.profile ?? 'host');
+  const text = profile?.runbook[ref.code] ?? profile?.runbook.general;
+  return text?.[lang] ?? '';
 }
 
 const fill = (t: string, v: Record<string, string>) => t.replace(/\{(\w+)\}/g, (_, k: string) => v[k] ?? '');

@@ -2,6 +2,7 @@
 // (influx-store.ts) or the embedded SQLite store (sqlite-store.ts). Both give the same answers
 // to the same queries, so nothing above this interface knows which one runs.
 import type { EventMessage, TelemetryMessage } from '../protocol/index.js';
+import { FleetcareError } from '../protocol/errors.js';
 
 /** Tags the collector adds from the device's inventory, when known. */
 export type DeviceTags = { site?: string; tenant?: string };
@@ -27,14 +28,14 @@ export function pointsOf(r: IngestRecord): number {
  */
 export type StoreFailure = 'unreachable' | 'server' | 'rejected';
 
-export class StoreWriteError extends Error {
+export class StoreWriteError extends FleetcareError<`store-${StoreFailure}`> {
+  override name = 'StoreWriteError';
   constructor(
     readonly failure: StoreFailure,
     message: string,
     readonly status?: number,
   ) {
-    super(message);
-    this.name = 'StoreWriteError';
+    super(`store-${failure}`, message, status === undefined ? {} : { status });
   }
 }
 

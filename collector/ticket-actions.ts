@@ -9,6 +9,7 @@ import type Database from 'better-sqlite3';
 import { slaDeadlines, type ServiceLevelAgreement } from './sla/index.js';
 import type { EnqueueResult, Ticket, TicketCommandInput, TicketOutbox, TicketSla, TicketStatus } from './tickets/index.js';
 import { operatorActionSchema, type OperatorAction } from './tickets/model.js';
+import { FleetcareError } from '../protocol/errors.js';
 
 export const TICKET_STATUS_LOG_DDL = `
 CREATE TABLE IF NOT EXISTS ticket_status_log (
@@ -28,12 +29,10 @@ export type SlaContext = { slas: Record<string, ServiceLevelAgreement>; defaultS
 export const slaOf = (ctx: SlaContext, customer: string): ServiceLevelAgreement | undefined => ctx.slas[customer] ?? ctx.defaultSla;
 
 /** Why an action was refused; `code` maps to HTTP (not-found 404, superseded/not-changed 409, bad-request 400). */
-export class TicketActionError extends Error {
-  constructor(
-    readonly code: 'not-found' | 'superseded' | 'not-changed' | 'bad-request',
-    message: string,
-  ) {
-    super(message);
+export class TicketActionError extends FleetcareError<'not-found' | 'superseded' | 'not-changed' | 'bad-request'> {
+  override name = 'TicketActionError';
+  constructor(code: 'not-found' | 'superseded' | 'not-changed' | 'bad-request', message: string) {
+    super(code, message);
   }
 }
 

@@ -1,4 +1,4 @@
-// The firmware-profile file format (DESIGN §7): per-model data that drivers and the collector
+// The firmware-profile file format: per-model data that drivers and the collector
 // read instead of branching on model names. One JSON file per model, `<id>.json`, validated by
 // this schema at load time and in tests; docs/firmware-profile.schema.json is generated from it.
 import { z } from 'zod';
@@ -7,8 +7,11 @@ import { peripheralKind } from '../protocol/messages.js';
 const identifier = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'identifier: letters, digits and _');
 const kebab = z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9-]*$/, 'kebab-case');
 
-/** Drivers a profile can name. Each later driver (Star, USB class, R30x, MSR, ZK clock) adds its id. */
-export const profileDriver = z.enum(['escpos-serial', 'star-serial', 'usb-printer', 'zk-clock-tcp', 'r30x-serial', 'msr-serial']);
+/**
+ * Drivers a profile can name. Each later driver (Star, USB class, R30x, MSR, ZK clock) adds its id.
+ * `host` is the agent's own host (models/host.json): it applies by kind, with no match rules.
+ */
+export const profileDriver = z.enum(['escpos-serial', 'star-serial', 'usb-printer', 'zk-clock-tcp', 'r30x-serial', 'msr-serial', 'host']);
 export type ProfileDriver = z.infer<typeof profileDriver>;
 
 /** A regular expression given as a string; refused at load if it does not compile. */
@@ -93,9 +96,14 @@ export const thresholds = z
 /** ERPNext / Helpdesk Issue Priority vocabulary. */
 export const issuePriority = z.enum(['Low', 'Medium', 'High', 'Urgent']);
 
+/**
+ * The one definition of a fault: the health it gives the peripheral at the edge, which is also
+ * the severity of the `fault-raised` event the agent publishes (the event and the sample never
+ * disagree), the incident priority and the ticket issue type. Its runbook text is `runbook[code]`.
+ */
 export const faultMapping = z
   .object({
-    /** Health this fault gives the peripheral at the edge. */
+    /** Health this fault gives the peripheral at the edge, and the severity of its raised event. */
     health: z.enum(['warning', 'critical']),
     priority: issuePriority,
     /** Ticket issue type, e.g. `printer-consumable`, `printer-hardware`. */
@@ -156,6 +164,7 @@ export const driverCounters: Record<ProfileDriver, readonly string[]> = {
   'r30x-serial': ['captures', 'noFinger', 'imageFailures', 'featureExtractions', 'matchAttempts', 'matchFound', 'matchRejected', 'rejectThenAccept', 'otherErrors', 'commErrors', 'timeouts'],
   // UnifiedPOS MSR statistics as the reader reports them, plus swipes = good + failed reads.
   'msr-serial': ['swipes', 'goodReadCount', 'failedReadCount', 'unreadableCardCount', 'hoursPoweredCount', 'communicationErrorCount', 'commErrors', 'timeouts'],
+  host: [],
 };
 
 export const firmwareProfile = z
@@ -166,7 +175,8 @@ export const firmwareProfile = z
     model: z.string().min(1).max(80),
     kind: peripheralKind,
     driver: profileDriver,
-    match: matchRules,
+    /** How a peripheral's identity selects this profile; none for the host profile. */
+    match: matchRules.optional(),
     capabilities: capabilities.default({ maintenanceCounters: [], asb: false, dleEnqRecovery: false, printerInfo: ['firmware', 'maker', 'modelName', 'serial'], counterReader: 'epson-gs-g2', escposOverUsb: false }),
     ratedLife: z.array(ratedLifeEntry).default([]),
     thresholds: thresholds.default({ wearWarningFraction: 0.8, wearCriticalFraction: 0.95 }),
@@ -178,6 +188,7 @@ export const firmwareProfile = z
   })
   .strict()
   .superRefine((p, ctx) => {
+    if (!p.match && p.driver !== 'host') ctx.addIssue({ code: 'custom', path: ['match'], message: 'match rules are required (only the host profile has none)' });
     const known = driverCounters[p.driver];
     p.capabilities.maintenanceCounters.forEach((c, i) => {
       if (!known.includes(c)) ctx.addIssue({ code: 'custom', path: ['capabilities', 'maintenanceCounters', i], message: `driver ${p.driver} has no counter "${c}" (known: ${known.join(', ')})` });

@@ -13,14 +13,12 @@ import { hashSecret, verifySecret } from '../broker/secret-hash.js';
 import { formatZodError } from '../protocol/index.js';
 import { HttpError } from './http.js';
 import { nocRole, password as passwordSchema, userName, type NocRole, type NocUser } from './api.js';
+import { FleetcareError } from '../protocol/errors.js';
 
-export class UserError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'invalid' | 'exists' | 'unknown',
-  ) {
-    super(message);
-    this.name = 'UserError';
+export class UserError extends FleetcareError<'invalid' | 'exists' | 'not-found'> {
+  override name = 'UserError';
+  constructor(message: string, code: 'invalid' | 'exists' | 'not-found') {
+    super(code, message);
   }
 }
 
@@ -98,18 +96,18 @@ export class UserStore {
   setPassword(name: string, password: string): void {
     check(passwordSchema, password, 'password');
     const r = this.db.prepare('UPDATE users SET password_hash = ? WHERE name = ?').run(hashSecret(password, this.cost), name);
-    if (!r.changes) throw new UserError(`no user ${name}`, 'unknown');
+    if (!r.changes) throw new UserError(`no user ${name}`, 'not-found');
     this.db.prepare('DELETE FROM sessions WHERE user = ?').run(name);
   }
 
   setRole(name: string, role: NocRole): void {
     const r = this.db.prepare('UPDATE users SET role = ? WHERE name = ?').run(check(nocRole, role, 'role'), name);
-    if (!r.changes) throw new UserError(`no user ${name}`, 'unknown');
+    if (!r.changes) throw new UserError(`no user ${name}`, 'not-found');
   }
 
   removeUser(name: string): void {
     const r = this.db.prepare('DELETE FROM users WHERE name = ?').run(name);
-    if (!r.changes) throw new UserError(`no user ${name}`, 'unknown');
+    if (!r.changes) throw new UserError(`no user ${name}`, 'not-found');
   }
 
   getUser(name: string): NocUser | null {
@@ -164,7 +162,7 @@ export class UserStore {
 
   /** Returns the token once; only its hash is kept. Format `fct_<id>_<secret>`. */
   createApiToken(user: string, name: string): string {
-    if (!this.getUser(user)) throw new UserError(`no user ${user}`, 'unknown');
+    if (!this.getUser(user)) throw new UserError(`no user ${user}`, 'not-found');
     const id = randomBytes(6).toString('hex');
     const secret = randomBytes(24).toString('base64url');
     this.db.prepare('INSERT INTO api_tokens (id, user, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)').run(id, user, name, hashSecret(secret, 1024), Date.now());

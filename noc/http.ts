@@ -8,24 +8,23 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { formatZodError } from '../protocol/index.js';
 import { roleRank, type NocRole, type NocUser } from './api.js';
+import { FleetcareError, type FleetcareErrorCode } from '../protocol/errors.js';
 
 /** An error with the HTTP status it should produce; its message goes to the client. */
-export class HttpError extends Error {
+export class HttpError extends FleetcareError {
+  override name = 'HttpError';
   constructor(
     readonly status: number,
     message: string,
-    readonly code = statusCode(status),
+    code: FleetcareErrorCode = statusCode(status),
   ) {
-    super(message);
-    this.name = 'HttpError';
+    super(code, message, { status });
   }
 }
 
-function statusCode(status: number): string {
-  return (
-    { 400: 'bad-request', 401: 'unauthenticated', 403: 'forbidden', 404: 'not-found', 405: 'method-not-allowed', 409: 'conflict', 413: 'too-large', 415: 'unsupported-media-type', 429: 'too-many-requests', 503: 'unavailable' }[status] ??
-    (status >= 500 ? 'internal' : 'error')
-  );
+function statusCode(status: number): FleetcareErrorCode {
+  const byStatus: Record<number, FleetcareErrorCode> = { 400: 'bad-request', 401: 'unauthenticated', 403: 'forbidden', 404: 'not-found', 405: 'method-not-allowed', 409: 'conflict', 413: 'too-large', 415: 'unsupported-media-type', 429: 'too-many-requests', 503: 'unavailable' };
+  return byStatus[status] ?? (status >= 500 ? 'internal' : 'error');
 }
 
 export type RequestContext<Q, B> = {

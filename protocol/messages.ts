@@ -1,4 +1,4 @@
-// The wire contract (DESIGN §3). These zod schemas are the single source of truth:
+// The wire contract. These zod schemas are the single source of truth:
 // every TypeScript type of a message is inferred from them, and docs/contract.schema.json
 // is generated from them for people who write other clients.
 import { z } from 'zod';
@@ -129,7 +129,11 @@ export const eventMessage = z.object({
   ...envelope,
   type: eventType,
   peripheral: peripheralId.optional(),
-  /** Fault code for fault-raised/fault-cleared; error code for driver-error. */
+  /**
+   * Fault code for fault-raised/fault-cleared (its severity is the fault's health in the firmware
+   * profiles); for peripheral-detached and driver-error the error's code (protocol/errors.ts:
+   * `timeout`, `usb-disconnected`, …, or a system code such as `enoent`), never a class name.
+   */
   code: z.string().max(64).optional(),
   severity: z.enum(['info', 'warning', 'critical']).default('info'),
   message: z.string().max(1000).optional(),
@@ -145,7 +149,7 @@ export type EventMessage = z.infer<typeof eventMessage>;
  * Selective acknowledgement: inclusive `[from, to]` ranges of seqs the collector has stored
  * durably (telemetry store or its own spool). The agent deletes exactly those rows.
  *
- * Why ranges instead of DESIGN's single cumulative seq: the agent thins its outbox when full
+ * Why ranges instead of a single cumulative seq (docs/durability.md): the agent thins its outbox when full
  * and the broker may lose an in-flight message on restart, so the collector cannot tell a
  * deliberate gap from a lost message. A cumulative ack would either stall on a gap forever or
  * delete a row that never arrived. `upTo` still gives the cumulative view for monitoring.

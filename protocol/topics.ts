@@ -1,4 +1,4 @@
-// Topic layout `fleet/v1/{deviceId}/{channel}` (DESIGN §3) and the per-channel QoS/retain rules
+// Topic layout `fleet/v1/{deviceId}/{channel}` and the per-channel QoS/retain rules
 // that both the agent (when publishing) and the broker (when enforcing the ACL) apply.
 import { deviceId, type DeviceChannel } from './messages.js';
 

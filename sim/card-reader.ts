@@ -1,5 +1,5 @@
 // A virtual serial magnetic-stripe reader on the device end of a PTY pair, speaking the protocol
-// in agent/drivers/card-reader/protocol.ts (fleetcare convention + UnifiedPOS statistics). Each
+// in agent/drivers/card-reader/codec.ts (fleetcare convention + UnifiedPOS statistics). Each
 // swipe is one use of the read head, a part with a wear model (sim/wear.ts): as the head nears
 // the end of its life, tracks come back with LRC errors, missing start sentinels or nothing at
 // all; the reader counts them into its UnifiedPOS statistics and sends the raw tracks to the host.
@@ -20,7 +20,7 @@ import {
   splitMsrStream,
   type MsrStatistics,
   type SwipeResult,
-} from '../agent/drivers/card-reader/protocol.js';
+} from '../agent/drivers/card-reader/codec.js';
 import { SerialDeviceSimulator } from './serial-device.js';
 import { GroundTruthRecorder, WearPart, deriveSeed, seededRandom, type GroundTruthRecord } from './wear.js';
 

@@ -17,7 +17,7 @@ import {
   type AsbStatus,
   type MaintenanceCounterName,
   type RealtimeStatus,
-} from '../agent/drivers/escpos/parse.js';
+} from '../agent/drivers/escpos/codec.js';
 import { SerialDeviceSimulator } from './serial-device.js';
 
 export type VirtualPrinterIdentity = {
@@ -81,7 +81,7 @@ export type VirtualPrinterStats = {
 export function identityFromProfile(profile: FirmwareProfile, serial: string, overrides: Partial<VirtualPrinterIdentity> = {}): VirtualPrinterIdentity {
   const info = new Set(profile.capabilities.printerInfo);
   return {
-    modelId: profile.match.gsIModelIds?.[0] ?? 0x20,
+    modelId: profile.match?.gsIModelIds?.[0] ?? 0x20,
     typeId: 0x02,
     romVersion: 0x01,
     firmware: info.has('firmware') ? '30.01 ESC/POS' : undefined,

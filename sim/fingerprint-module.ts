@@ -24,7 +24,7 @@ import {
   pid,
   splitFingerprintStream,
   type FingerprintFrame,
-} from '../agent/drivers/fingerprint/packet.js';
+} from '../agent/drivers/fingerprint/codec.js';
 import { SerialDeviceSimulator } from './serial-device.js';
 import { GroundTruthRecorder, WearPart, deriveSeed, seededRandom, type GroundTruthRecord } from './wear.js';
 

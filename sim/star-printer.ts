@@ -4,7 +4,7 @@
 // (faults, noise, silence, frames cut mid-way, slow replies). The autocutter wears
 // (sim/wear.ts): cuts fail more often near its end of life and it jams for good when it dies,
 // recorded as ground truth.
-import { encodeStarAsb, type StarStatus } from '../agent/drivers/star/parse.js';
+import { encodeStarAsb, type StarStatus } from '../agent/drivers/star/codec.js';
 import { SerialDeviceSimulator } from './serial-device.js';
 import { GroundTruthRecorder, WearPart, deriveSeed, seededRandom } from './wear.js';
 

@@ -4,9 +4,9 @@
 // the kernel's usblp holds it, errors are thrown as node-usb-rs throws them ("controlTransferIn
 // error: endpoint stalled", "… device disconnected", "… invalid state") — and replays real
 // replies: an IEEE 1284 device id, the port-status byte, ESC/POS DLE EOT bytes on the bulk pipe.
-import { encodeDeviceId, encodePortStatus, GET_DEVICE_ID, GET_PORT_STATUS, USB_CLASS_PRINTER } from '../agent/drivers/usb-printer/parse.js';
+import { encodeDeviceId, encodePortStatus, GET_DEVICE_ID, GET_PORT_STATUS, USB_CLASS_PRINTER } from '../agent/drivers/usb-printer/codec.js';
 import type { UsbApi, UsbConfigurationLike, UsbDeviceLike, UsbInResult } from '../agent/drivers/usb-printer/bus.js';
-import { encodeRealtimeStatus } from '../agent/drivers/escpos/parse.js';
+import { encodeRealtimeStatus } from '../agent/drivers/escpos/codec.js';
 
 /** Device-id strings as printers send them (fixtures: field order and short keys as seen in the wild). */
 export const deviceIdFixtures = {

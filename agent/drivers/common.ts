@@ -3,7 +3,8 @@
 // up to. The device-specific parts (what to ask, how to match) stay in each driver.
 import type { Logger } from 'pino';
 import type { Health } from '../../protocol/index.js';
-import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../../firmware-profiles/loader.js';
+import { shippedFirmwareProfiles } from '../../firmware-profiles/loader.js';
+import { faultLevels } from '../../firmware-profiles/catalogue.js';
 import type { FirmwareProfile } from '../../firmware-profiles/schema.js';
 import type { DriverContext, PeripheralIdentity } from './driver.js';
 
@@ -21,7 +22,7 @@ export function lazyProfiles(given: readonly FirmwareProfile[] | undefined, log:
   return () => {
     if (profiles) return profiles;
     try {
-      profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
+      profiles = shippedFirmwareProfiles();
     } catch (err) {
       log.error({ err: (err as Error).message }, 'firmware profiles not loaded; running without them');
       profiles = [];
@@ -55,18 +56,15 @@ export function identityOf(port: string, reported: ReportedIdentity, profile: Fi
 }
 
 /**
- * The worst health among active faults: the profile's level for a fault, else the driver's
- * default, else `unknown` (a fault code the driver emits but neither names).
+ * The worst health among active faults: the profile's level for a fault, else the catalogue's
+ * (every profile agrees on a code's level, so it holds for a peripheral no profile matched),
+ * else `unknown` (a code no profile defines).
  */
-export function healthOfFaults(
-  faults: readonly string[],
-  profile: FirmwareProfile | null,
-  defaults: Readonly<Record<string, Exclude<Health, 'ok'>>>,
-  unknown: Exclude<Health, 'ok'> = 'warning',
-): Health {
+export function healthOfFaults(faults: readonly string[], profile: FirmwareProfile | null, all: readonly FirmwareProfile[], unknown: Exclude<Health, 'ok'> = 'warning'): Health {
+  const levels = faultLevels(all);
   let h: Health = 'ok';
   for (const f of faults) {
-    const level = profile?.faults[f]?.health ?? defaults[f] ?? unknown;
+    const level = profile?.faults[f]?.health ?? levels.get(f) ?? unknown;
     if (level === 'critical') return 'critical';
     h = 'warning';
   }

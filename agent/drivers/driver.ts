@@ -1,4 +1,4 @@
-// The one interface every peripheral driver implements (DESIGN §5). The poller owns timing:
+// The one interface every peripheral driver implements. The poller owns timing:
 // it calls poll() on the peripheral's interval with an AbortSignal that fires at its timeout,
 // so a hung device never blocks the others; a driver only has to honour the signal.
 import type { Logger } from 'pino';

@@ -1,12 +1,12 @@
-// The host itself as a peripheral (DESIGN §6): uptime, load, disk, memory, the agent's own
+// The host itself as a peripheral: uptime, load, disk, memory, the agent's own
 // memory, clock offset against the collector and event-loop lag. Cheap enough to poll every
 // few seconds on a small POS box: no child processes, one statfs per poll.
 import { statfs } from 'node:fs/promises';
 import os from 'node:os';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { Health } from '../../protocol/index.js';
 import type { HostPeripheralConfig } from '../config.js';
 import type { DriverContext, PeripheralDriver, PeripheralIdentity, PeripheralReading } from './driver.js';
+import { healthOfFaults, lazyProfiles } from './common.js';
 
 export type HostDriverContext = DriverContext & {
   /** Where disk space is measured when the config names no path. */
@@ -15,12 +15,18 @@ export type HostDriverContext = DriverContext & {
   clockOffsetMs: () => number | undefined;
 };
 
+/** Fault codes the host reports; the shipped `host` profile defines them. */
+export const hostFaultCodes = ['disk-low', 'disk-critical'] as const;
+
 /** The event-loop delay histogram samples once per this many ms (one timer wake-up each). */
 const LOOP_RESOLUTION_MS = 1000;
 
 export function createHostDriver(config: HostPeripheralConfig, ctx: HostDriverContext): PeripheralDriver {
   const diskPath = config.diskPath ?? ctx.defaultDiskPath;
   let loop: IntervalHistogram | null = null;
+  // The shipped `host` profile defines the disk faults (level, priority, runbook).
+  const getProfiles = lazyProfiles(undefined, ctx.log);
+  const hostProfile = () => getProfiles().find((p) => p.id === 'host') ?? null;
 
   return {
     id: config.id,
@@ -39,6 +45,7 @@ export function createHostDriver(config: HostPeripheralConfig, ctx: HostDriverCo
         firmware: os.release().slice(0, 80),
         serial: os.hostname().slice(0, 80),
         port: 'host',
+        ...(hostProfile() ? { profile: 'host' } : {}),
       };
     },
 
@@ -72,15 +79,9 @@ export function createHostDriver(config: HostPeripheralConfig, ctx: HostDriverCo
       const offset = ctx.clockOffsetMs();
       if (offset !== undefined && Number.isFinite(offset)) metrics.clockOffsetMs = offset;
       const faults: string[] = [];
-      let health: Health = 'ok';
-      if (diskFreePct < config.diskCriticalFreePct) {
-        faults.push('disk-critical');
-        health = 'critical';
-      } else if (diskFreePct < config.diskWarnFreePct) {
-        faults.push('disk-low');
-        health = 'warning';
-      }
-      return { health, metrics, counters: {}, faults };
+      if (diskFreePct < config.diskCriticalFreePct) faults.push('disk-critical');
+      else if (diskFreePct < config.diskWarnFreePct) faults.push('disk-low');
+      return { health: healthOfFaults(faults, hostProfile(), getProfiles()), metrics, counters: {}, faults };
     },
 
     async selfTest(signal: AbortSignal): Promise<Record<string, unknown>> {

@@ -7,6 +7,7 @@
 // one-byte reply looks like noise otherwise) gets the request's `expecting` hint.
 import { SerialPort } from 'serialport';
 import type { Logger } from 'pino';
+import { FleetcareError, isTimeout, timeoutError } from '../../protocol/errors.js';
 
 export type GarbageFrame = { type: 'garbage'; bytes: Uint8Array };
 export type SplitResult<F> = { frames: Array<F | GarbageFrame>; rest: Uint8Array };
@@ -28,21 +29,12 @@ export type SerialLinkStats = {
   unsolicited: number;
 };
 
-/** The peripheral did not answer a request before its deadline. */
-export class SerialTimeoutError extends Error {
-  readonly code = 'timeout';
-  constructor(what: string, ms: number) {
-    super(`no reply to ${what} within ${ms} ms`);
-    this.name = 'SerialTimeoutError';
-  }
-}
-
 /**
  * For `.catch` on the request that proves a peripheral is there: its timeout becomes
  * "`what`: …" (the reason the peripheral is reported absent); other errors pass unchanged.
  */
 export const unansweredAs = (what: string) => (err: unknown): never => {
-  throw err instanceof SerialTimeoutError ? new Error(`${what}: ${err.message}`) : err;
+  throw isTimeout(err) ? new FleetcareError('timeout', `${what}: ${err.message}`, { what }, { cause: err }) : err;
 };
 
 export type SerialRequestLinkOptions<F, E = never> = {
@@ -130,7 +122,7 @@ export class SerialRequestLink<F, E = never> {
   }
 
   /**
-   * Sends `cmd` and resolves with the first frame `accept` takes. Rejects with SerialTimeoutError
+   * Sends `cmd` and resolves with the first frame `accept` takes. Rejects with a `timeout` FleetcareError
    * after `timeoutMs` (counted as a comm error unless `optional`), or with the signal's reason;
    * either way the stream is resynchronised before the next request.
    */
@@ -197,7 +189,7 @@ export class SerialRequestLink<F, E = never> {
           this.stats.commErrors++;
           this.stats.timeouts++;
         }
-        finish(new SerialTimeoutError(what, timeoutMs));
+        finish(timeoutError(what, timeoutMs));
       }, timeoutMs);
       signal.addEventListener('abort', onAbort, { once: true });
       this.pending = pending;

@@ -123,6 +123,7 @@ export class DetectorEngine {
   }
 
   private peripheral(device: string, peripheral: string, kind: string, profile?: string): PeripheralState {
+    profile ??= kind === 'host' && this.profiles.has('host') ? 'host' : undefined; // agents before the host profile
     const id = this.pid(device, peripheral);
     let p = this.peripherals.get(id);
     if (!p) {
@@ -363,7 +364,7 @@ export class DetectorEngine {
     const r = this.config.reactive;
     const rc = this.config.recurring;
     for (const code of p.known) {
-      const mapped = profile?.faults[code] ?? (profile ? undefined : r.builtinFaults[code]);
+      const mapped = profile?.faults[code];
       if (!mapped) continue;
       const runbook = { profile: profile?.id, code: profile?.runbook[code] ? code : profile ? 'general' : code };
       const since = p.active[code];

@@ -165,8 +165,6 @@ export const detectorConfig = z
         /** Per fault code: how long it must persist (paper out beyond a hold time, a persistent cutter error). */
         holdMs: z.record(z.string(), z.number().nonnegative()).default({ 'unrecoverable-error': 0, 'autocutter-error': 2 * minute, 'paper-end': 15 * minute, 'cover-open': 10 * minute, 'log-memory-full': 0 }),
         recoverMs: z.number().nonnegative().default(2 * minute),
-        /** Faults of peripherals without a profile (the host agent). */
-        builtinFaults: z.record(z.string(), mapping).default({ 'disk-low': { priority: 'Medium', issueType: 'host-storage' }, 'disk-critical': { priority: 'High', issueType: 'host-storage' } }),
         absent: mapping.default({ priority: 'High', issueType: 'peripheral-connectivity' }),
         absentHoldMs: z.number().nonnegative().default(5 * minute),
         offline: mapping.default({ priority: 'High', issueType: 'device-connectivity' }),

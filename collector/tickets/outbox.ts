@@ -7,6 +7,7 @@ import type Database from 'better-sqlite3';
 import { formatZodError } from '../../protocol/decode.js';
 import { ticketCommandSchema, type SinkOperation, type TicketCommand, type TicketCommandInput, type TicketPatch, type TicketStatus } from './model.js';
 import { TicketStore, type ApplyResult } from './store.js';
+import { FleetcareError } from '../../protocol/errors.js';
 
 export const TICKET_OUTBOX_DDL = `
 CREATE TABLE IF NOT EXISTS ticket_outbox (
@@ -64,7 +65,13 @@ export type TicketLink = { system: string; ref: string; key: string; externalId:
 
 export type EnqueueResult = ApplyResult & { rows: number };
 
-export class TicketCommandError extends Error {}
+/** An invalid ticket command (code `invalid`), refused before anything is queued. */
+export class TicketCommandError extends FleetcareError<'invalid'> {
+  override name = 'TicketCommandError';
+  constructor(message: string) {
+    super('invalid', message);
+  }
+}
 
 export type TicketOutboxOptions = {
   /** Names of the external sinks; every applied command gets one row per sink. */

@@ -2,6 +2,7 @@
 // with a timeout whose failure is classified as retry / fatal / unknown outcome.
 import type { Logger } from 'pino';
 import type { SinkOperation } from './model.js';
+import { FleetcareError } from '../../protocol/errors.js';
 
 /** The ticket as it exists in the external system. */
 export type ExternalTicket = { externalId: string; status?: string };
@@ -27,15 +28,15 @@ export interface TicketSink {
  */
 export type SinkFailureKind = 'retry' | 'unknown' | 'fatal';
 
-export class SinkError extends Error {
+export class SinkError extends FleetcareError<`sink-${SinkFailureKind}`> {
+  override name = 'SinkError';
   constructor(
     readonly kind: SinkFailureKind,
     message: string,
     readonly status: number | null = null,
     readonly retryAfterMs: number | null = null,
   ) {
-    super(message);
-    this.name = 'SinkError';
+    super(`sink-${kind}`, message, { status, retryAfterMs });
   }
 }
 

@@ -30,7 +30,7 @@ class LoginThrottle {
 }
 
 function userErrorToHttp(e: unknown): never {
-  if (e instanceof UserError) throw new HttpError(e.code === 'exists' ? 409 : e.code === 'unknown' ? 404 : 400, e.message);
+  if (e instanceof UserError) throw new HttpError(e.code === 'exists' ? 409 : e.code === 'not-found' ? 404 : 400, e.message);
   throw e;
 }
 

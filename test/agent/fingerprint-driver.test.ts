@@ -181,13 +181,13 @@ test('relay: a template upload (ack + data packets) is forwarded whole and never
   try {
     await r.driver.open(signal());
     const { SerialPort } = await import('serialport');
-    const { commands: cmds, splitFingerprintStream, instruction } = await import('../../agent/drivers/fingerprint/packet.js');
+    const { commands: cmds, splitFingerprintStream, instruction } = await import('../../agent/drivers/fingerprint/codec.js');
     const posPath = (r.driver as unknown as { stats(): unknown }) && (pos as unknown as { opts: { posPath: string } }).opts.posPath;
     const port = new SerialPort({ path: posPath, baudRate: 57600, autoOpen: false });
     await new Promise<void>((res, rej) => port.open((e) => (e ? rej(e) : res())));
     let got: Uint8Array = new Uint8Array(0);
     port.on('data', (b: Buffer) => (got = Uint8Array.from([...got, ...b])));
-    const { command } = await import('../../agent/drivers/fingerprint/packet.js');
+    const { command } = await import('../../agent/drivers/fingerprint/codec.js');
     port.write(Buffer.from(command(instruction.upChar, [1])));
     const polls = [r.driver.poll(signal()), r.driver.poll(signal())];
     await Promise.all(polls);

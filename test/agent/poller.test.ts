@@ -2,7 +2,8 @@
 // block the host, absent peripherals are re-probed with backoff, fault changes are events at once.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Poller, deriveHealth, faultSeverity, withDeadline, type PollerEvent } from '../../agent/poller.js';
+import { Poller, deriveHealth, severityOf, withDeadline, type PollerEvent } from '../../agent/poller.js';
+import { faultLevels, shippedFirmwareProfiles } from '../../firmware-profiles/index.js';
 import { createHostDriver } from '../../agent/drivers/host.js';
 import { hostPeripheralConfigSchema } from '../../agent/config.js';
 import { startAgent } from '../../agent/index.js';
@@ -47,6 +48,7 @@ test('a hung driver never blocks the host: host samples keep coming, the hung on
     assert.ok(h.samples.some((s) => s.peripheral === 'printer0' && s.health === 'absent'), 'absent sample for the hung one');
     const detached = h.events.find((e) => e.type === 'peripheral-detached')!;
     assert.match(detached.message ?? '', /timed out after 150 ms/);
+    assert.is(detached.code, 'timeout', 'the error code goes on the wire, not a class name');
   } finally {
     await h.poller.stop();
     dir.remove();
@@ -102,8 +104,9 @@ test('fault changes are events at once with severity from the table; health foll
   } finally {
     await h.poller.stop();
   }
-  assert.is(faultSeverity['unrecoverable-error'], 'critical');
-  assert.is(deriveHealth({ health: 'ok', metrics: {}, counters: {}, faults: ['something-new'] }), 'warning', 'unknown fault codes are warnings');
+  const levels = faultLevels(shippedFirmwareProfiles());
+  assert.is(severityOf('unrecoverable-error', levels), 'critical');
+  assert.is(deriveHealth({ health: 'ok', metrics: {}, counters: {}, faults: ['something-new'] }, levels), 'warning', 'unknown fault codes are warnings');
 });
 
 test('withDeadline aborts the signal and stops waiting for a driver that ignores it', async () => {

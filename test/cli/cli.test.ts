@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
@@ -82,6 +82,50 @@ test('a broken server config is refused naming the file and the field', () => {
   } finally {
     dir.remove();
   }
+});
+
+test('fleetcare server --config bad.json lists every error of every part, with paths, and binds nothing', async () => {
+  const dir = tempDir();
+  try {
+    const data = join(dir.path, 'data');
+    const f = join(dir.path, 'bad.json');
+    const bad = {
+      dataDir: data,
+      role: 'everything',
+      colector: {},
+      broker: { port: await freePort(), tlsCertPath: join(dir.path, 'cert.pem'), portt: 1884 },
+      collector: { staleAfterMs: -1, batch: { maxPoints: 'many' }, influx: { url: 'not a url' }, incidents: { tickMs: 'soon' } },
+      noc: { port: 70000, sessionTtlHours: 0 },
+    };
+    writeFileSync(f, JSON.stringify(bad));
+    const r = run(['server', '--config', f]);
+    assert.is(r.code, 1);
+    const lines = r.stderr.split('\n');
+    const listed = (path: string) => lines.some((l) => l.startsWith(`  ${path}: `));
+    for (const path of ['role', 'broker.tlsKeyPath', 'collector.staleAfterMs', 'collector.batch.maxPoints', 'collector.influx.url', 'collector.incidents.tickMs', 'noc.port', 'noc.sessionTtlHours']) {
+      assert.ok(listed(path), `${path} not listed in:\n${r.stderr}`);
+    }
+    // Misspelt keys are errors too, at the root and inside a part.
+    assert.match(r.stderr, /\(root\): Unrecognized key: "colector"/);
+    assert.match(r.stderr, /broker: Unrecognized key: "portt"/);
+    assert.match(r.stderr, new RegExp(`^fleetcare: ${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 10 errors:`));
+    // Nothing started: no log line, no data dir, and the broker port is still free to bind.
+    assert.is(r.stdout, '');
+    assert.not.ok(existsSync(data), 'data dir created');
+  } finally {
+    dir.remove();
+  }
+});
+
+test('docs/server-config.schema.json is generated from the schema and up to date', async () => {
+  const { serverConfigJsonSchema } = await import('../../cli/server-config-json-schema.js');
+  const onDisk = JSON.parse(readFileSync(fileURLToPath(new URL('../../../docs/server-config.schema.json', import.meta.url)), 'utf8'));
+  assert.equal(onDisk, JSON.parse(JSON.stringify(serverConfigJsonSchema())));
+  // An editor sees the parts' own fields, without the dataDir the server fills in.
+  assert.ok(onDisk.properties.collector.properties.incidents);
+  assert.ok(onDisk.properties.broker.properties.publishRate);
+  assert.not.ok('dataDir' in onDisk.properties.broker.properties);
+  assert.is(onDisk.properties.noc.additionalProperties, false);
 });
 
 test('a broken agent config is refused naming the field', () => {

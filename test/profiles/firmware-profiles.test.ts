@@ -2,7 +2,7 @@
 // naming the file and the field; identities match the right profile.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/net.js';
 import {
@@ -14,7 +14,7 @@ import {
   type FirmwareProfile,
 } from '../../firmware-profiles/index.js';
 import { firmwareProfileJsonSchema } from '../../firmware-profiles/json-schema.js';
-import { escposFaultCodes } from '../../agent/drivers/escpos/parse.js';
+import { escposFaultCodes } from '../../agent/drivers/escpos/codec.js';
 
 const dir = defaultFirmwareProfilesDir();
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
@@ -28,20 +28,30 @@ test('every profile file validates, one per model, id = file name', () => {
   for (const id of ['epson-tm-t88vi', 'epson-tm-t20iii', 'epson-tm-t90']) assert.ok(byId(id), id);
 });
 
-test('cross-checks: faults are codes the driver emits, runbooks in four languages, sources on every figure', () => {
-  const known = new Set<string>(escposFaultCodes);
+test('cross-checks: runbooks in four languages, sources on every figure', () => {
   for (const p of profiles) {
-    if (p.driver === 'escpos-serial') {
-      for (const code of Object.keys(p.faults)) assert.ok(known.has(code), `${p.id}: unknown fault ${code}`);
-      for (const code of escposFaultCodes) assert.ok(p.faults[code], `${p.id}: no mapping for ${code}`);
-    }
     for (const [key, text] of Object.entries(p.runbook)) {
       for (const lang of ['en', 'ar', 'fa', 'zh'] as const) assert.ok(text[lang].length > 10, `${p.id}: runbook.${key}.${lang}`);
     }
-    assert.ok(p.ratedLife.length > 0, `${p.id}: no rated life`);
+    if (p.driver !== 'host') assert.ok(p.ratedLife.length > 0, `${p.id}: no rated life`);
     for (const r of p.ratedLife) {
       assert.ok('document' in r.source || ('unverified' in r.source && r.source.note.length > 10), `${p.id}: ${r.part} ${r.metric} has no source`);
     }
+  }
+});
+
+test('ESC/POS model files state only what differs; the template supplies the shared faults and runbooks', () => {
+  const templates = join(dir, '..', 'templates');
+  const common = JSON.parse(readFileSync(join(templates, 'escpos-common.json'), 'utf8'));
+  for (const p of profiles.filter((x) => x.driver === 'escpos-serial')) {
+    const raw = JSON.parse(readFileSync(join(dir, `${p.id}.json`), 'utf8'));
+    assert.is(raw.$import, '../templates/escpos-common.json', p.id);
+    assert.not.ok('faults' in raw, `${p.id} repeats the faults`);
+    assert.equal(Object.keys(raw.runbook).sort(), ['$import', 'general'], p.id);
+    assert.equal(p.faults, common.faults, p.id);
+    for (const code of Object.keys(common.faults)) assert.equal(p.runbook[code], common.runbook[code], `${p.id}: ${code}`);
+    assert.equal(p.runbook.general, raw.runbook.general, `${p.id}: its own general text wins`);
+    assert.is(p.kind, 'printer');
   }
 });
 
@@ -66,15 +76,24 @@ test('docs/firmware-profile.schema.json is generated from the schema and up to d
   assert.equal(onDisk, JSON.parse(JSON.stringify(firmwareProfileJsonSchema())));
 });
 
+/** A temp copy of the shipped layout (models/ beside templates/), so imports resolve. */
+function tempProfiles() {
+  const tmp = tempDir('fleetcare-profiles-');
+  const models = join(tmp.path, 'models');
+  mkdirSync(models);
+  cpSync(join(dir, '..', 'templates'), join(tmp.path, 'templates'), { recursive: true });
+  return { ...tmp, models };
+}
+
 /** Writes a mutated copy of a good profile into a temp dir and returns the loader's error. */
 function refusal(mutate: (p: Record<string, any>) => void, name = 'epson-tm-t90.json', text?: string): FirmwareProfileError {
-  const tmp = tempDir('fleetcare-profiles-');
+  const tmp = tempProfiles();
   try {
     const raw = JSON.parse(readFileSync(join(dir, 'epson-tm-t90.json'), 'utf8'));
     mutate(raw);
-    writeFileSync(join(tmp.path, name), text ?? JSON.stringify(raw));
+    writeFileSync(join(tmp.models, name), text ?? JSON.stringify(raw));
     try {
-      loadFirmwareProfiles(tmp.path);
+      loadFirmwareProfiles(tmp.models);
     } catch (e) {
       assert.instance(e, FirmwareProfileError);
       const err = e as FirmwareProfileError;
@@ -88,6 +107,8 @@ function refusal(mutate: (p: Record<string, any>) => void, name = 'epson-tm-t90.
   }
 }
 
+const fourLanguages = (s: string) => ({ en: s, ar: s, fa: s, zh: s });
+
 test('a profile with a wrong field is refused naming the file and the field', () => {
   assert.is(refusal((p) => (p.ratedLife[0].value = 'lots')).field, 'ratedLife.0.value');
   assert.is(refusal((p) => (p.kind = 'toaster')).field, 'kind');
@@ -99,12 +120,79 @@ test('a profile with a wrong field is refused naming the file and the field', ()
   assert.is(refusal((p) => (p.ratedLife[2].metric = 'cutterCuts')).field, 'ratedLife.2.metric');
   assert.is(refusal((p) => (p.match.modelNames = ['TM-(T90'])).field, 'match.modelNames.0');
   assert.is(refusal((p) => (p.match = { note: 'nothing' })).field, 'match');
-  assert.is(refusal((p) => delete p.runbook['paper-end'].zh).field, 'runbook.paper-end.zh');
-  assert.is(refusal((p) => delete p.runbook['cover-open']).field, 'runbook.cover-open');
-  assert.is(refusal((p) => (p.faults['paper-end'].priority = 'Critical')).field, 'faults.paper-end.priority');
-  assert.is(refusal((p) => (p.thresholds.wearWarningFraction = 0.99)).field, 'thresholds.wearWarningFraction');
+  assert.is(refusal((p) => (p.runbook['paper-end'] = { en: 'Load paper.', ar: 'x', fa: 'x' })).field, 'runbook.paper-end.zh');
+  assert.is(refusal((p) => delete p.runbook.$import).field, 'runbook.offline');
+  assert.is(refusal((p) => (p.faults = { $import: '../templates/escpos-common.json#faults', 'paper-end': { health: 'critical', priority: 'Critical', issueType: 'printer-consumable' } })).field, 'faults.paper-end.priority');
+  assert.is(refusal((p) => (p.thresholds = { wearWarningFraction: 0.99, wearCriticalFraction: 0.95 })).field, 'thresholds.wearWarningFraction');
   assert.is(refusal(() => undefined, 'epson-tm-t90x.json').field, 'id');
   assert.match(refusal(() => undefined, 'epson-tm-t90.json', '{ "id": ').message, /invalid JSON/);
+});
+
+test('$import: a local key overrides the template; a bad import is refused naming the file and the field', () => {
+  const tmp = tempProfiles();
+  try {
+    const raw = JSON.parse(readFileSync(join(dir, 'epson-tm-t90.json'), 'utf8'));
+    raw.runbook['cover-open'] = fourLanguages('Close the TM-T90 cover until it clicks.');
+    raw.faults = { $import: '../templates/escpos-common.json#faults', 'feed-button': { health: 'warning', priority: 'Medium', issueType: 'printer-operator' } };
+    writeFileSync(join(tmp.models, 'epson-tm-t90.json'), JSON.stringify(raw));
+    const [p] = loadFirmwareProfiles(tmp.models);
+    assert.is(p.runbook['cover-open'].en, 'Close the TM-T90 cover until it clicks.');
+    assert.is(p.runbook['paper-end'].en, byId('epson-tm-t90').runbook['paper-end'].en, 'the rest still imported');
+    assert.equal(p.faults['feed-button'], { health: 'warning', priority: 'Medium', issueType: 'printer-operator' });
+    assert.equal(p.faults['paper-end'], byId('epson-tm-t90').faults['paper-end']);
+  } finally {
+    tmp.remove();
+  }
+  const e1 = refusal((p) => (p.runbook.$import = '../templates/escpos-comon.json#runbook'));
+  assert.is(e1.field, 'runbook.$import');
+  assert.match(e1.message, /cannot read "..\/templates\/escpos-comon.json#runbook": ENOENT/);
+  assert.match(refusal((p) => (p.runbook.$import = '../templates/escpos-common.json#runbooks')).message, /no "runbooks" at that pointer/);
+  assert.match(refusal((p) => (p.runbook.$import = '#runbook')).message, /imports itself/);
+  assert.is(refusal((p) => (p.$import = 42)).field, '$import');
+  // What a template supplies is validated like the file's own keys, under the importing file's
+  // name, and the message says where the value came from.
+  const e2 = refusal((p) => (p.faults = { $import: '../templates/escpos-common.json#runbook' }));
+  assert.match(e2.field, /^faults\./);
+  assert.match(e2.message, /imported from .*templates\/escpos-common\.json, runbook\./);
+  const tmp2 = tempProfiles();
+  try {
+    const tpl = join(tmp2.path, 'templates', 'escpos-common.json');
+    const common = JSON.parse(readFileSync(tpl, 'utf8'));
+    common.faults['paper-end'].priority = 'Soonish';
+    writeFileSync(tpl, JSON.stringify(common));
+    cpSync(join(dir, 'epson-tm-t90.json'), join(tmp2.models, 'epson-tm-t90.json'));
+    loadFirmwareProfiles(tmp2.models);
+    assert.unreachable('accepted');
+  } catch (e) {
+    assert.instance(e, FirmwareProfileError);
+    const err = e as FirmwareProfileError;
+    assert.is(err.field, 'faults.paper-end.priority');
+    assert.match(err.message, /epson-tm-t90\.json: faults\.paper-end\.priority: .*\(imported from .*templates\/escpos-common\.json, faults\.paper-end\.priority\)/);
+  } finally {
+    tmp2.remove();
+  }
+});
+
+test('a fault code has one health everywhere: a profile that disagrees is refused naming the field', () => {
+  const tmp = tempProfiles();
+  try {
+    cpSync(join(dir, 'epson-tm-t88vi.json'), join(tmp.models, 'epson-tm-t88vi.json'));
+    const raw = JSON.parse(readFileSync(join(dir, 'epson-tm-t90.json'), 'utf8'));
+    raw.faults = { $import: '../templates/escpos-common.json#faults', 'cover-open': { health: 'warning', priority: 'Medium', issueType: 'printer-operator' } };
+    writeFileSync(join(tmp.models, 'epson-tm-t90.json'), JSON.stringify(raw));
+    try {
+      loadFirmwareProfiles(tmp.models);
+      assert.unreachable('accepted');
+    } catch (e) {
+      assert.instance(e, FirmwareProfileError);
+      const err = e as FirmwareProfileError;
+      assert.ok(err.file.endsWith('epson-tm-t90.json'), err.file);
+      assert.is(err.field, 'faults.cover-open.health');
+      assert.match(err.message, /"warning" but .*epson-tm-t88vi.json says "critical"/);
+    }
+  } finally {
+    tmp.remove();
+  }
 });
 
 test('rated life a driver cannot measure validates only when marked measuredBy "not-read"', () => {
@@ -124,10 +212,10 @@ test('rated life a driver cannot measure validates only when marked measuredBy "
 test('duplicate ids across files are refused', () => {
   const tmp = tempDir('fleetcare-profiles-');
   try {
-    const text = readFileSync(join(dir, 'epson-tm-t90.json'), 'utf8');
-    writeFileSync(join(tmp.path, 'epson-tm-t90.json'), text);
+    const text = readFileSync(join(dir, 'zkteco-k40.json'), 'utf8');
+    writeFileSync(join(tmp.path, 'zkteco-k40.json'), text);
     mkdirSync(join(tmp.path, 'more'));
-    writeFileSync(join(tmp.path, 'more', 'epson-tm-t90.json'), text);
+    writeFileSync(join(tmp.path, 'more', 'zkteco-k40.json'), text);
     assert.throws(() => loadFirmwareProfiles(tmp.path), /also used by/);
     assert.throws(() => parseFirmwareProfile('[]', 'x.json'), /x\.json: \(root\)/);
   } finally {

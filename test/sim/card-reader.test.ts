@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SerialPort } from 'serialport';
 import { VirtualCardReader } from '../../sim/card-reader.js';
-import { encodeFrame, splitMsrStream, decodeStatistics, NAK } from '../../agent/drivers/card-reader/protocol.js';
+import { encodeFrame, splitMsrStream, decodeStatistics, NAK } from '../../agent/drivers/card-reader/codec.js';
 import { waitFor } from '../helpers/net.js';
 
 test('start() with own PTY: I/S replies, NAK for a bad frame, swipes arrive as T frames', async () => {

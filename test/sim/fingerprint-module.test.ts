@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SerialPort } from 'serialport';
 import { VirtualFingerprintModule } from '../../sim/fingerprint-module.js';
-import { commands, splitFingerprintStream } from '../../agent/drivers/fingerprint/packet.js';
+import { commands, splitFingerprintStream } from '../../agent/drivers/fingerprint/codec.js';
 import { waitFor } from '../helpers/net.js';
 
 async function host(path: string) {

@@ -1,4 +1,4 @@
-// Serial magnetic-stripe reader (protocol.ts says which parts are standard and which are a
+// Serial magnetic-stripe reader (codec.ts says which parts are standard and which are a
 // fleetcare convention). Open: identity (`I`). Poll: UnifiedPOS statistics (`S`) — read
 // cumulatively, never reset — with tamper and battery where the reader reports them; the failed
 // read rate over the last N swipes from counter deltas; and the agent's own check of every swipe
@@ -22,22 +22,14 @@ import {
   splitMsrStream,
   type MsrFrame,
   type MsrStatistics,
-} from './protocol.js';
+} from './codec.js';
 
-export * from './protocol.js';
+export * from './codec.js';
 export * from './config.js';
 import { msrSerialConfigSchema, type MsrSerialConfigInput } from './config.js';
 
 export const msrFaultCodes = ['tamper', 'battery-low', 'read-errors-high', 'read-head-worn', 'comm-error'] as const;
 export type MsrFaultCode = (typeof msrFaultCodes)[number];
-
-export const defaultMsrFaultHealth: Record<MsrFaultCode, Exclude<Health, 'ok'>> = {
-  tamper: 'critical',
-  'battery-low': 'warning',
-  'read-errors-high': 'warning',
-  'read-head-worn': 'warning',
-  'comm-error': 'warning',
-};
 
 const DEFAULTS = { errorRateWarning: 0.15, errorRateMinSamples: 20 };
 
@@ -105,7 +97,7 @@ export function createMsrSerialDriver(configInput: MsrSerialConfigInput, ctx: Ms
     return id;
   }
 
-  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultMsrFaultHealth);
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, getProfiles());
 
   async function read(signal: AbortSignal): Promise<PeripheralReading & { statistics: MsrStatistics }> {
     if (!link.isOpen) throw new Error(`${config.path} is not open`);

@@ -8,7 +8,8 @@ import { peripheralId } from '../../../protocol/messages.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
-import { SerialRequestLink, SerialTimeoutError, unansweredAs, type SerialLinkStats } from '../serial-link.js';
+import { isTimeout } from '../../../protocol/errors.js';
+import { SerialRequestLink, unansweredAs, type SerialLinkStats } from '../serial-link.js';
 import {
   assertNoCounterReset,
   decodeAsb,
@@ -31,9 +32,9 @@ import {
   type MaintenanceCounterName,
   type PrinterTypeId,
   type RealtimeStatusRequest,
-} from './parse.js';
+} from './codec.js';
 
-export * from './parse.js';
+export * from './codec.js';
 
 /** The replies a request waits for; a bare id byte is a reply only while one is awaited. */
 export type EscposReplyKind = 'realtime-status' | 'id-byte' | 'block';
@@ -67,19 +68,6 @@ export type EscposSerialConfig = z.infer<typeof escposSerialConfigSchema>;
 export type EscposSerialConfigInput = z.input<typeof escposSerialConfigSchema>;
 
 export type EscposDriverContext = ProfiledDriverContext;
-
-/** Edge health of each fault when the profile does not say otherwise. */
-export const defaultFaultHealth: Record<EscposFaultCode, Exclude<Health, 'ok'>> = {
-  offline: 'critical',
-  'cover-open': 'critical',
-  'paper-end': 'critical',
-  'autocutter-error': 'critical',
-  'unrecoverable-error': 'critical',
-  'mechanical-error': 'critical',
-  'paper-near-end': 'warning',
-  'auto-recoverable-error': 'warning',
-  'feed-button': 'warning',
-};
 
 /** How often to retry reading the identity of a printer that did not answer GS I. */
 const IDENTIFY_RETRY_MS = 60_000;
@@ -174,7 +162,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
       const r = await ask(gsI(n), byte ? 'id-byte' : 'block', `GS I ${n}`, signal, true);
       return r.frame.type === 'block' ? r.frame.bytes : (r.frame as { byte: number }).byte;
     } catch (err) {
-      if (err instanceof SerialTimeoutError) {
+      if (isTimeout(err)) {
         log.debug({ n }, 'GS I not answered');
         // An information-B id left unanswered by a printer that answered GS I 1 is unsupported
         // by its firmware (Bixolon has no GS I 68): never ask it again on this port.
@@ -255,7 +243,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
       } catch (err) {
         // Status already read: report it without the counters rather than losing the poll, and
         // do not spend the rest of the poll's budget on a printer that just stopped answering.
-        if (!(err instanceof SerialTimeoutError)) throw err;
+        if (!(isTimeout(err))) throw err;
         log.warn({ counter: name, err: err.message }, 'counter not read; skipping the remaining counters this poll');
         break;
       }
@@ -263,7 +251,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
     return counters;
   }
 
-  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultFaultHealth);
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, getProfiles());
 
   const metricsOf = (latencies: number[]) => ({
     replyLatencyMs: latencies.length ? latencies.reduce((a, b) => a + b, 0) / latencies.length : 0,

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { peripheralId } from '../../../protocol/messages.js';
 
-import { DEFAULT_ADDRESS } from './packet.js';
+import { DEFAULT_ADDRESS } from './codec.js';
 
 /** 9600 × N, N = 1..12 (the module's baud settings, ReadSysPara word 7). */
 export const fingerprintBaudRates = [9600, 19200, 28800, 38400, 48000, 57600, 67200, 76800, 86400, 96000, 105600, 115200] as const;

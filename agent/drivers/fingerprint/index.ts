@@ -8,7 +8,8 @@ import type { Health } from '../../../protocol/index.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
-import { SerialRequestLink, SerialTimeoutError, unansweredAs, type SerialLinkStats } from '../serial-link.js';
+import { isTimeout } from '../../../protocol/errors.js';
+import { SerialRequestLink, unansweredAs, type SerialLinkStats } from '../serial-link.js';
 import {
   commands,
   confirmationName,
@@ -22,12 +23,12 @@ import {
   type FingerprintFrame,
   type ProductInfo,
   type SystemParameters,
-} from './packet.js';
+} from './codec.js';
 import { CaptureTally, type CaptureCounters } from './usage.js';
 import { fingerprintSerialConfigSchema, type FingerprintSerialConfigInput } from './config.js';
 import { FingerprintRelay, type RelayStats } from './relay.js';
 
-export * from './packet.js';
+export * from './codec.js';
 export * from './config.js';
 export { CaptureTally } from './usage.js';
 export { FingerprintRelay } from './relay.js';
@@ -42,16 +43,6 @@ export const fingerprintFaultCodes = [
   'false-reject-high',
 ] as const;
 export type FingerprintFaultCode = (typeof fingerprintFaultCodes)[number];
-
-export const defaultFingerprintFaultHealth: Record<FingerprintFaultCode, Exclude<Health, 'ok'>> = {
-  'sensor-fail': 'critical',
-  'template-store-full': 'critical',
-  'wrong-password': 'critical',
-  'template-store-near-full': 'warning',
-  'comm-error': 'warning',
-  'image-quality-degraded': 'warning',
-  'false-reject-high': 'warning',
-};
 
 /** Used when the profile gives no thresholds of its own. */
 const DEFAULTS = { storeNearFullFraction: 0.9, errorRateWarning: 0.2, errorRateMinSamples: 20 };
@@ -135,7 +126,7 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
           else log.warn({ error: d.error }, 'bad ReadProdInfo reply');
         }
       } catch (err) {
-        if (!(err instanceof SerialTimeoutError)) throw err;
+        if (!(isTimeout(err))) throw err;
       }
     }
     profile = forced ?? profileFor(info);
@@ -162,7 +153,7 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
     };
   }
 
-  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultFingerprintFaultHealth);
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, getProfiles());
 
   async function read(signal: AbortSignal): Promise<PeripheralReading & { sensorOk: boolean | null; templates: number | null }> {
     if (!link.isOpen) throw new Error(`${config.path} is not open`);
@@ -244,7 +235,7 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
         // HandShake where supported; VfyPwd is the universal "are you there" of the family.
         if (!config.profile || getProfiles().find((p) => p.id === config.profile)?.capabilities.commands?.includes('handShake')) {
           await ask(commands.handShake(config.address), 'HandShake', signal, latencies, true).catch((err) => {
-            if (!(err instanceof SerialTimeoutError)) throw err;
+            if (!(isTimeout(err))) throw err;
           });
         }
         const pw = await ask(commands.vfyPwd(config.password, config.address), 'VfyPwd', signal, latencies).catch(unansweredAs(`fingerprint module on ${config.path} does not answer VfyPwd`));

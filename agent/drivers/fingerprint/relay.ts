@@ -13,7 +13,7 @@
 import { SerialPort } from 'serialport';
 import type { Logger } from 'pino';
 import type { SerialRequestLink } from '../serial-link.js';
-import { instruction, instructionName, pid, splitFingerprintStream, type FingerprintFrame } from './packet.js';
+import { instruction, instructionName, pid, splitFingerprintStream, type FingerprintFrame } from './codec.js';
 
 export type RelayStats = {
   /** Command packets from the POS side forwarded to the module. */

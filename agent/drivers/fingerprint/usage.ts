@@ -2,7 +2,7 @@
 // codes of the POS software's own commands as they pass through the agent's relay (see relay.ts
 // for why the agent sits in that path). Pure: feed it (instruction, code, time), read counters
 // and rates over a sliding window of recent outcomes.
-import { IMAGE_QUALITY_CODES, instruction } from './packet.js';
+import { IMAGE_QUALITY_CODES, instruction } from './codec.js';
 
 export type CaptureCounters = {
   /** GenImg / GetImageEx answered with a finger on the sensor (00, 03, 07). */

@@ -8,7 +8,8 @@ import { peripheralId } from '../../../protocol/messages.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
-import { SerialRequestLink, SerialTimeoutError, unansweredAs, type SerialLinkStats } from '../serial-link.js';
+import { isTimeout } from '../../../protocol/errors.js';
+import { SerialRequestLink, unansweredAs, type SerialLinkStats } from '../serial-link.js';
 import {
   STAR_STATUS_REQUEST,
   STAR_VERSION_REQUEST,
@@ -19,9 +20,9 @@ import {
   type StarFaultCode,
   type StarFrame,
   type StarStatus,
-} from './parse.js';
+} from './codec.js';
 
-export * from './parse.js';
+export * from './codec.js';
 
 export const starSerialConfigSchema = z
   .object({
@@ -42,17 +43,6 @@ export const starSerialConfigSchema = z
   .strict();
 export type StarSerialConfig = z.infer<typeof starSerialConfigSchema>;
 export type StarSerialConfigInput = z.input<typeof starSerialConfigSchema>;
-
-export const defaultStarFaultHealth: Record<StarFaultCode, Exclude<Health, 'ok'>> = {
-  'cover-open': 'critical',
-  'paper-end': 'critical',
-  'paper-near-end': 'warning',
-  'autocutter-error': 'critical',
-  'unrecoverable-error': 'critical',
-  'mechanical-error': 'critical',
-  'head-overheat': 'warning',
-  offline: 'critical',
-};
 
 export type StarSerialDriver = PeripheralDriver & {
   readonly profile: FirmwareProfile | null;
@@ -122,7 +112,7 @@ export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: 
         firmware = v.value.version;
       } else log.warn({ error: v.error }, 'bad version reply');
     } catch (err) {
-      if (!(err instanceof SerialTimeoutError)) throw err;
+      if (!(isTimeout(err))) throw err;
       log.debug('version request not answered');
     }
     profile = resolveProfile(getProfiles(), config.profile, (all) => matchProfile({ driver: config.driver, modelName: model }, all)?.profile ?? null);
@@ -132,7 +122,7 @@ export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: 
     return id;
   }
 
-  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultStarFaultHealth);
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, getProfiles());
 
   return {
     id: config.id,

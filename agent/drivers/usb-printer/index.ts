@@ -5,15 +5,16 @@
 // hold the interface and re-attached on close, so the print spooler keeps working.
 import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
 import type { Health } from '../../../protocol/index.js';
+import { FleetcareError } from '../../../protocol/errors.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
-import { dleEot, escposRealtimeStatus, faultsFromStatus, type FullStatus, type RealtimeStatusRequest } from '../escpos/parse.js';
+import { dleEot, escposRealtimeStatus, faultsFromStatus, type FullStatus, type RealtimeStatusRequest } from '../escpos/codec.js';
 import { hex4, listUsbDevices, usbErrorKind, type UsbApi, type UsbDeviceLike, type UsbInResult, type UsbInterfaceLike } from './bus.js';
 import { usbPrinterConfigSchema, type UsbPrinterConfigInput } from './config.js';
-import { decodePortStatus, faultsFromPortStatus, getDeviceIdSetup, getPortStatusSetup, parseDeviceId, USB_CLASS_PRINTER, type Ieee1284Id } from './parse.js';
+import { decodePortStatus, faultsFromPortStatus, getDeviceIdSetup, getPortStatusSetup, parseDeviceId, USB_CLASS_PRINTER, type Ieee1284Id } from './codec.js';
 
-export * from './parse.js';
+export * from './codec.js';
 export * from './config.js';
 export { listUsbDevices, usbErrorKind, type UsbApi, type UsbDeviceLike } from './bus.js';
 
@@ -33,16 +34,6 @@ export type UsbPrinterDriver = PeripheralDriver & {
   stats(): UsbPrinterStats;
 };
 
-/** A USB transfer failed with a stall (the device refused this request; the next one may work). */
-export class UsbStallError extends Error {
-  readonly code = 'stall';
-}
-/** The device is gone. */
-export class UsbDisconnectedError extends Error {
-  readonly code = 'disconnected';
-}
-
-const defaultHealth: Record<string, Exclude<Health, 'ok'>> = { 'paper-end': 'critical', offline: 'critical', 'printer-error': 'critical', 'paper-near-end': 'warning', 'auto-recoverable-error': 'warning', 'feed-button': 'warning' };
 
 export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: UsbPrinterDriverContext): UsbPrinterDriver {
   const config = usbPrinterConfigSchema.parse(configInput);
@@ -72,19 +63,19 @@ export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: 
       const kind = usbErrorKind(err);
       if (kind === 'stall') {
         stats.stalls++;
-        throw new UsbStallError(`${what} stalled on ${where}: ${(err as Error).message}`);
+        throw new FleetcareError('usb-stall', `${what} stalled on ${where}: ${(err as Error).message}`);
       }
       if (kind === 'disconnected') {
         stats.disconnects++;
         forget();
-        throw new UsbDisconnectedError(`${where} disconnected during ${what}: ${(err as Error).message}`);
+        throw new FleetcareError('usb-disconnected', `${where} disconnected during ${what}: ${(err as Error).message}`);
       }
       throw new Error(`${what} failed on ${where}: ${(err as Error).message}`);
     }
     if (r.status === 'stall') {
       stats.commErrors++;
       stats.stalls++;
-      throw new UsbStallError(`${what} stalled on ${where}`);
+      throw new FleetcareError('usb-stall', `${what} stalled on ${where}`);
     }
     if (r.status && r.status !== 'ok') {
       stats.commErrors++;
@@ -181,7 +172,7 @@ export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: 
     return { faults, escpos, portStatus: port.raw };
   }
 
-  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultHealth, 'critical');
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, getProfiles(), 'critical');
 
   const driver: UsbPrinterDriver = {
     id: config.id,

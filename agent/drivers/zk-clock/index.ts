@@ -21,10 +21,11 @@ import {
   type ZkFreeSizes,
   type ZkOptionName,
 } from './codec.js';
-import { ZkConnectionClosedError, ZkLink, ZkTimeoutError, type ZkLinkStats } from './link.js';
+import { ZkLink, type ZkLinkStats } from './link.js';
+import { FleetcareError, isFleetcareError, isTimeout } from '../../../protocol/errors.js';
 
 export * from './codec.js';
-export { ZkConnectionClosedError, ZkTimeoutError, type ZkLinkStats } from './link.js';
+export { type ZkLinkStats } from './link.js';
 
 export const zkClockConfigSchema = z
   .object({
@@ -48,22 +49,6 @@ export type ZkClockConfig = z.infer<typeof zkClockConfigSchema>;
 export type ZkClockConfigInput = z.input<typeof zkClockConfigSchema>;
 
 export type ZkClockDriverContext = ProfiledDriverContext;
-
-export const defaultZkFaultHealth: Record<ZkFaultCode, Exclude<Health, 'ok'>> = {
-  'log-memory-full': 'critical',
-  'log-memory-near-full': 'warning',
-  'user-storage-near-full': 'warning',
-  'fingerprint-storage-near-full': 'warning',
-};
-
-/** The clock answered CMD_CONNECT with CMD_ACK_UNAUTH: it has a comm key set. */
-export class ZkAuthRequiredError extends Error {
-  readonly code = 'auth-required';
-  constructor(where: string) {
-    super(`clock ${where} requires a comm key (CMD_ACK_UNAUTH); comm keys are not supported yet`);
-    this.name = 'ZkAuthRequiredError';
-  }
-}
 
 export type ZkClockDriver = PeripheralDriver & {
   readonly profile: FirmwareProfile | null;
@@ -100,7 +85,8 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
     const reply = await command(zkCommand.CMD_CONNECT, new Uint8Array(0), 'CMD_CONNECT', signal, latencies);
     if (reply.command === zkCommand.CMD_ACK_UNAUTH) {
       link.destroy();
-      throw new ZkAuthRequiredError(link.where);
+      // CMD_ACK_UNAUTH: the clock has a comm key set.
+      throw new FleetcareError('auth-required', `clock ${link.where} requires a comm key (CMD_ACK_UNAUTH); comm keys are not supported yet`, { where: link.where });
     }
     if (reply.command !== zkCommand.CMD_ACK_OK) {
       link.destroy();
@@ -154,7 +140,7 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
     return id;
   }
 
-  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, defaultZkFaultHealth);
+  const healthOf = (faults: string[]) => healthOfFaults(faults, profile, getProfiles());
 
   function countPunches(s: ZkFreeSizes): void {
     if (lastFreeSizes) punches += s.records >= lastFreeSizes.records ? s.records - lastFreeSizes.records : s.records;
@@ -204,7 +190,7 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
         return await identify(signal, latencies);
       } catch (err) {
         link.destroy();
-        throw err instanceof ZkTimeoutError ? new Error(`clock ${link.where} does not answer: ${err.message}`) : err;
+        throw isTimeout(err) ? new FleetcareError('timeout', `clock ${link.where} does not answer: ${err.message}`, { where: link.where }, { cause: err }) : err;
       }
     },
 
@@ -219,7 +205,7 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
         } catch (err) {
           // The session ended since the last poll (its close may not have been seen yet): one
           // fresh session and one retry before the clock counts as absent.
-          if (!(err instanceof ZkConnectionClosedError)) throw err;
+          if (!isFleetcareError(err, 'connection-closed')) throw err;
           await startSession(signal, latencies);
           sizes = await readFreeSizes(signal, latencies);
         }
@@ -227,7 +213,7 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
         return reading(sizes, latencies);
       } catch (err) {
         // A session that timed out mid-reply is out of step; the next poll starts afresh.
-        if (err instanceof ZkTimeoutError) link.destroy();
+        if (isTimeout(err)) link.destroy();
         throw err;
       }
     },

@@ -5,6 +5,10 @@
 import { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { decodePacket, encodeRequest, splitZkStream, USHRT_MAX, type ZkPacket } from './codec.js';
+import { FleetcareError, timeoutError } from '../../../protocol/errors.js';
+
+/** The TCP session ended (clock rebooted, idle timeout, reset by peer). */
+const closedError = (where: string) => new FleetcareError('connection-closed', `connection to ${where} closed`, { where });
 
 export type ZkLinkStats = {
   commErrors: number;
@@ -14,23 +18,6 @@ export type ZkLinkStats = {
   replies: number;
   connects: number;
 };
-
-export class ZkTimeoutError extends Error {
-  readonly code = 'timeout';
-  constructor(what: string, ms: number) {
-    super(`no reply to ${what} within ${ms} ms`);
-    this.name = 'ZkTimeoutError';
-  }
-}
-
-/** The TCP session ended (clock rebooted, idle timeout, reset by peer). */
-export class ZkConnectionClosedError extends Error {
-  readonly code = 'connection-closed';
-  constructor(where: string) {
-    super(`connection to ${where} closed`);
-    this.name = 'ZkConnectionClosedError';
-  }
-}
 
 type Pending = { replyId: number; sentAt: number; resolve: (p: ZkPacket) => void; reject: (e: Error) => void };
 
@@ -81,7 +68,7 @@ export class ZkLink {
       };
       const onAbort = () => finish(abortError(signal));
       const onError = (e: Error) => finish(new Error(`cannot connect to ${this.where}: ${e.message}`));
-      const timer = setTimeout(() => finish(new ZkTimeoutError(`TCP connect to ${this.where}`, timeoutMs)), timeoutMs);
+      const timer = setTimeout(() => finish(timeoutError(`TCP connect to ${this.where}`, timeoutMs)), timeoutMs);
       signal.addEventListener('abort', onAbort, { once: true });
       socket.once('error', onError);
       socket.connect(this.port, this.host, () => finish(null));
@@ -99,7 +86,7 @@ export class ZkLink {
       this.socket = null;
       const p = this.pending;
       this.pending = null;
-      p?.reject(new ZkConnectionClosedError(this.where));
+      p?.reject(closedError(this.where));
     });
   }
 
@@ -113,7 +100,7 @@ export class ZkLink {
 
   private send(command: number, data: Uint8Array, what: string, timeoutMs: number, signal: AbortSignal): Promise<{ packet: ZkPacket; latencyMs: number }> {
     const socket = this.socket;
-    if (!socket || socket.destroyed) return Promise.reject(new ZkConnectionClosedError(this.where));
+    if (!socket || socket.destroyed) return Promise.reject(closedError(this.where));
     if (signal.aborted) return Promise.reject(abortError(signal));
     const { bytes, replyId } = encodeRequest(command, data, this.sessionId, this.replyId);
     this.replyId = replyId;
@@ -135,7 +122,7 @@ export class ZkLink {
         this.stats.commErrors++;
         // A partial reply left in the buffer must not be glued to the next one.
         this.dropBuffered('partial reply after timeout');
-        finish(new ZkTimeoutError(what, timeoutMs));
+        finish(timeoutError(what, timeoutMs));
       }, timeoutMs);
       signal.addEventListener('abort', onAbort, { once: true });
       this.pending = pending;
@@ -192,7 +179,7 @@ export class ZkLink {
     this.buf = new Uint8Array(0);
     const p = this.pending;
     this.pending = null;
-    p?.reject(new ZkConnectionClosedError(this.where));
+    p?.reject(closedError(this.where));
     if (s) {
       s.removeAllListeners('data');
       s.destroy();

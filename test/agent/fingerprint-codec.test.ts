@@ -18,7 +18,7 @@ import {
   instruction,
   pid,
   splitFingerprintStream,
-} from '../../agent/drivers/fingerprint/packet.js';
+} from '../../agent/drivers/fingerprint/codec.js';
 import { CaptureTally } from '../../agent/drivers/fingerprint/usage.js';
 import { fingerprintFaultCodes } from '../../agent/drivers/fingerprint/index.js';
 import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware-profiles/loader.js';
@@ -26,7 +26,7 @@ import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex').toUpperCase();
 const bytes = (h: string) => Uint8Array.from(Buffer.from(h.replace(/\s+/g, ''), 'hex'));
 
-test('command packets equal the manual examples (HARDWARE.md, R503 manual v1.4.1)', () => {
+test('command packets equal the manual examples (docs/hardware.md, R503 manual v1.4.1)', () => {
   assert.is(hex(commands.genImg()), 'EF01FFFFFFFF010003010005');
   assert.is(hex(commands.templateNum()), 'EF01FFFFFFFF0100031D0021');
   assert.is(hex(commands.readSysPara()), 'EF01FFFFFFFF0100030F0013');

@@ -17,7 +17,7 @@ import {
   frameLrc,
   splitMsrStream,
   trackLrc,
-} from '../../agent/drivers/card-reader/protocol.js';
+} from '../../agent/drivers/card-reader/codec.js';
 import { msrFaultCodes } from '../../agent/drivers/card-reader/index.js';
 import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware-profiles/loader.js';
 

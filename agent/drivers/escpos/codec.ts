@@ -1,6 +1,6 @@
 // ESC/POS byte-level protocol as small pure functions: command builders, reply decoders and a
 // stream splitter that tells the kinds of reply apart in one byte stream. Every rule here comes
-// from /work/shared/HARDWARE.md (Epson ESC/POS reference, Citizen appendix 5.3); nothing does
+// from docs/hardware.md (Epson ESC/POS reference, Citizen appendix 5.3); nothing does
 // I/O, so the driver, the simulator and the tests all share exactly one reading of the bytes.
 
 export const DLE = 0x10;
@@ -87,7 +87,7 @@ export function readCumulativeCounter(name: MaintenanceCounterName): Uint8Array 
 
 /**
  * Bixolon counters: `BS SO S # RS m n` = `08 0E 53 23 1E 01 n` (n=99 autocutter cuts, n=104
- * paper-feed length in km), reply `5F … 00` like GS g 2. Bixolon SRP-330II manual (HARDWARE.md).
+ * paper-feed length in km), reply `5F … 00` like GS g 2. Bixolon SRP-330II manual (docs/hardware.md).
  */
 export const bixolonCounters = { autocutterCuts: 99, paperFedKm: 104 } as const;
 export function bixolonCounter(n: number): Uint8Array {

@@ -1,5 +1,5 @@
 // ESC/POS byte-level parsers and builders, checked against the byte examples of the manuals
-// (HARDWARE.md: Epson TM-U220 pp. 54–55, Epson reference pp. 476–480, Citizen appendix 5.3).
+// (docs/hardware.md: Epson TM-U220 pp. 54–55, Epson reference pp. 476–480, Citizen appendix 5.3).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -24,8 +24,8 @@ import {
   readCumulativeCounter,
   splitEscposStream,
   type FullStatus,
-} from '../../agent/drivers/escpos/parse.js';
-import * as parse from '../../agent/drivers/escpos/parse.js';
+} from '../../agent/drivers/escpos/codec.js';
+import * as parse from '../../agent/drivers/escpos/codec.js';
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
 const ok = <T>(d: { ok: true; value: T } | { ok: false; error: string }): T => {

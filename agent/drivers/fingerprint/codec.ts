@@ -1,6 +1,6 @@
 // R30x / R50x / ZFM fingerprint-module packets as pure functions: builders, a checksum-verified
 // stream splitter that resynchronises after noise and truncated packets, the confirmation-code
-// table and reply decoders. Byte facts: /work/shared/HARDWARE.md and the Grow R503 user manual
+// table and reply decoders. Byte facts: docs/hardware.md and the Grow R503 user manual
 // v1.4.1 (2023-09): packet format p. 8, ReadSysPara p. 13, TempleteNum p. 13–14, ReadProdInfo
 // p. 16, GetImg p. 17, HandShake/CheckSensor p. 26. Nothing here does I/O.
 
@@ -70,7 +70,7 @@ export const confirmationCodes: Readonly<Record<number, string>> = {
 };
 export const confirmationName = (code: number): string => confirmationCodes[code] ?? `unknown-0x${code.toString(16).padStart(2, '0')}`;
 
-/** Codes that say the captured image was bad (quality proxy, HARDWARE.md "Health"). */
+/** Codes that say the captured image was bad (quality proxy, docs/hardware.md, fingerprint "Health"). */
 export const IMAGE_QUALITY_CODES: ReadonlySet<number> = new Set([0x03, 0x06, 0x07, 0x15]);
 
 export type Packet = { address: number; pid: Pid; payload: Uint8Array };

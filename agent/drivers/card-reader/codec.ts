@@ -8,7 +8,7 @@
 //   a character outside its set is how a parity error shows in ASCII output. Verified here only
 //   against the character-set arithmetic, not against a vendor manual.
 // - Statistic names: UnifiedPOS / JavaPOS `JposStatisticsConst` MSR and common statistics
-//   (HARDWARE.md): GoodReadCount, FailedReadCount, UnreadableCardCount,
+//   (docs/hardware.md): GoodReadCount, FailedReadCount, UnreadableCardCount,
 //   MissingStartSentinelTrackNCount, ParityLRCErrorTrackNCount, HoursPoweredCount,
 //   CommunicationErrorCount; info ManufacturerName, ModelName, SerialNumber, FirmwareRevision.
 // - fleetcare convention (no vendor protocol with a statistics command was available to follow):

@@ -1,6 +1,6 @@
 // Star printers in Star's own command mode (not ESC/POS): the Automatic Status Back frame, whose
 // first byte encodes its length, and the version reply, as pure functions. Bit meanings of bytes
-// 3 and 4 from HARDWARE.md; byte 6 (paper) and the fixed bits from a public Star ASB parser —
+// 3 and 4 from docs/hardware.md; byte 6 (paper) and the fixed bits from a public Star ASB parser —
 // see the source notes in firmware-profiles/models/star-tsp143.json.
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
