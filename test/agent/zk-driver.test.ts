@@ -236,6 +236,23 @@ test('clock time: the offset against this host is reported, and sync-clock-time 
   }
 });
 
+test('sync-clock-time while a poll runs, both after the clock dropped the session: both succeed', async () => {
+  const r = await rig({ clockOffsetSec: 42 });
+  try {
+    await r.driver.open(signal());
+    await r.clock.setRefusing(true);
+    await r.clock.setRefusing(false);
+    // Whether or not the driver has seen the close yet, both find their way to a new session.
+    const [reading, sync] = await Promise.all([r.driver.poll(signal()), r.driver.syncClockTime(signal())]);
+    assert.is(reading.health, 'ok');
+    assert.ok(Math.abs(sync.offsetBeforeSec! - 42) <= 1);
+    assert.ok(Math.abs(sync.offsetAfterSec!) <= 1);
+    assert.ok(Math.abs(r.clock.clockOffsetSec()) <= 1);
+  } finally {
+    await r.close();
+  }
+});
+
 test('close sends CMD_EXIT', async () => {
   const r = await rig();
   await r.driver.open(signal());

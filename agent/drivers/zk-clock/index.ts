@@ -126,7 +126,17 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
   }
 
   /** TCP connect + CMD_CONNECT; the reply's session id is used from then on. */
-  async function startSession(signal: AbortSignal, latencies: number[]): Promise<void> {
+  /**
+   * One session start at a time: a remote command (sync-clock-time) and a poll that both find the
+   * session closed share one connect instead of the second tearing down the first.
+   */
+  let opening: Promise<void> | null = null;
+  function startSession(signal: AbortSignal, latencies: number[]): Promise<void> {
+    opening ??= openSession(signal, latencies).finally(() => (opening = null));
+    return opening;
+  }
+
+  async function openSession(signal: AbortSignal, latencies: number[]): Promise<void> {
     await link.connect(signal, replyTimeoutMs);
     const reply = await command(zkCommand.CMD_CONNECT, new Uint8Array(0), 'CMD_CONNECT', signal, latencies);
     link.sessionId = reply.sessionId;
@@ -167,6 +177,22 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
       return null;
     }
     return Math.round((zkTimeToWallMs(d.value) + 500 - localWallMs(hostMid)) / 100) / 10;
+  }
+
+  /**
+   * Runs the first request of a poll or command in a session. Clocks drop idle TCP sessions (and
+   * reboot): a closed one is started afresh, and one that ended unseen gets one new session and
+   * one retry before the clock counts as absent.
+   */
+  async function inSession<T>(signal: AbortSignal, latencies: number[], first: () => Promise<T>): Promise<T> {
+    if (!link.isOpen) await startSession(signal, latencies);
+    try {
+      return await first();
+    } catch (err) {
+      if (!(err instanceof ZkConnectionClosedError)) throw err;
+      await startSession(signal, latencies);
+      return first();
+    }
   }
 
   async function readOption(name: ZkOptionName, signal: AbortSignal, latencies: number[]): Promise<string | undefined> {
@@ -271,19 +297,8 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
 
     async poll(signal): Promise<PeripheralReading> {
       const latencies: number[] = [];
-      // Clocks drop idle TCP sessions (and reboot): start a new one rather than report absent.
-      if (!link.isOpen) await startSession(signal, latencies);
       try {
-        let sizes: ZkFreeSizes;
-        try {
-          sizes = await readFreeSizes(signal, latencies);
-        } catch (err) {
-          // The session ended since the last poll (its close may not have been seen yet): one
-          // fresh session and one retry before the clock counts as absent.
-          if (!(err instanceof ZkConnectionClosedError)) throw err;
-          await startSession(signal, latencies);
-          sizes = await readFreeSizes(signal, latencies);
-        }
+        const sizes = await inSession(signal, latencies, () => readFreeSizes(signal, latencies));
         countPunches(sizes);
         const offset = await readClockOffset(signal, latencies);
         return reading(sizes, latencies, offset);
@@ -306,8 +321,7 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
 
     async syncClockTime(signal) {
       const latencies: number[] = [];
-      if (!link.isOpen) await startSession(signal, latencies);
-      const offsetBeforeSec = await readClockOffset(signal, latencies);
+      const offsetBeforeSec = await inSession(signal, latencies, () => readClockOffset(signal, latencies));
       // The clock keeps whole seconds: the nearest one is within ±0.5 s of now.
       const target = localZkTime(Math.round(Date.now() / 1000) * 1000);
       const reply = await command(zkCommand.CMD_SET_TIME, encodeZkTime(target), 'CMD_SET_TIME', signal, latencies);
