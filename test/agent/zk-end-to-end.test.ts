@@ -1,7 +1,8 @@
 // A ZKTeco clock with a comm key monitored end to end: the virtual clock on loopback TCP, the
 // agent's code (startAgent) with the key in its config, a whole `fleetcare server` (broker,
 // collector, NOC) over MQTT. The clock's store and time offset arrive in the collector's store,
-// and the NOC's `sync-clock-time` command reaches the clock and sets its time.
+// and the NOC's `sync-clock-time` command reaches the clock and sets its time. A wrong key
+// arrives as an event naming the reason.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
@@ -27,7 +28,10 @@ test('comm-key clock: agent → broker → collector, and sync-clock-time from t
       dataDir: join(s.dir.path, 'agent'),
       telemetry: { publishIntervalMs: 200 },
       discovery: false,
-      peripherals: [{ id: 'host', driver: 'host', intervalMs: 1000 }, { id: 'clock0', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, commKey: KEY, intervalMs: 200, timeoutMs: 2000 }],
+      peripherals: [{ id: 'host', driver: 'host', intervalMs: 1000 }, { id: 'clock0', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, commKey: KEY, intervalMs: 200, timeoutMs: 2000 },
+        // The same clock configured with a wrong key: reported, with its reason, not silently absent.
+        { id: 'clock1', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, commKey: KEY + 1, intervalMs: 200, timeoutMs: 2000 },
+      ],
     });
     agent = await startAgent(config, { log: pino({ level: 'silent' }) });
     const collector = s.server.collector!;
@@ -41,7 +45,13 @@ test('comm-key clock: agent → broker → collector, and sync-clock-time from t
     assert.is(sample.metrics.users, 25);
     assert.ok(Math.abs(sample.metrics.clockOffsetSec + 754) <= 1, `offset ${sample.metrics.clockOffsetSec}`);
     assert.ok(clock.stats.connections >= 1);
-    assert.is(clock.stats.authRejected, 0);
+    const refusedKey = await waitFor('wrong-key event stored', async () => {
+      const events = await collector.store.events('pos-zk1', 0, Date.now() + 60_000, 100);
+      return events.find((e) => e.peripheral === 'clock1' && e.code === 'comm-key-rejected') ?? null;
+    }, 20_000, 100);
+    assert.match(refusedKey.message ?? '', /refused the configured comm key/);
+    assert.not.match(refusedKey.message ?? '', new RegExp(String(KEY + 1)), 'the key itself is not in the message');
+    assert.ok(clock.stats.authRejected >= 1);
 
     const operator = await ApiClient.login(s.url, 'operator');
     const sent = await operator.post<CommandAccepted>('/api/devices/pos-zk1/commands', { name: 'sync-clock-time', peripheral: 'clock0' });
