@@ -2,7 +2,7 @@
 // (comm key), CMD_GET_VERSION, CMD_OPTIONS_RRQ, CMD_GET_FREE_SIZES, CMD_GET_TIME / CMD_SET_TIME
 // (its own drifting clock), the user and attendance downloads (the buffered read pyzk and
 // zkteco-js use: _CMD_PREPARE_BUFFER, _CMD_READ_BUFFER → CMD_PREPARE_DATA + CMD_DATA + CMD_ACK_OK,
-// CMD_FREE_DATA), CMD_ENABLEDEVICE / CMD_DISABLEDEVICE and CMD_EXIT with the real bytes; keeps a
+// CMD_FREE_DATA; and the older whole-table CMD_ATTLOG_RRQ / CMD_USERTEMP_RRQ), CMD_ENABLEDEVICE / CMD_DISABLEDEVICE and CMD_EXIT with the real bytes; keeps a
 // user / fingerprint / attendance-record store with capacities, fills it as staff clock in, and
 // can be scripted to misbehave: refuse connections, go silent, send noise, answer slowly or cut a
 // reply off mid-frame. The fingerprint sensor wears (sim/wear.ts): failed scans become more
@@ -543,6 +543,18 @@ export class VirtualZkClock {
       case CMD.FREE_DATA:
         session.prepared = null;
         return reply(CMD.ACK_OK);
+      case CMD.ATTLOG_RRQ:
+      case CMD.USERTEMP_RRQ: {
+        // The older whole-table read (zkemsdk ReadAllGLogData / ReadAllUserID): CMD_PREPARE_DATA
+        // with the size, the table in one CMD_DATA, CMD_ACK_OK (pyzk `__recieve_chunk`).
+        const table = this.table(p.command, p.command === CMD.USERTEMP_RRQ ? (p.data.length >= 1 ? p.data[0] : FCT_USER) : 0);
+        if (!table) return reply(CMD.ACK_ERROR);
+        const head = Buffer.alloc(8);
+        head.writeUInt32LE(table.length, 0);
+        reply(CMD.PREPARE_DATA, head);
+        reply(CMD.DATA, table);
+        return reply(CMD.ACK_OK);
+      }
       default:
         return reply(CMD.ACK_ERROR);
     }

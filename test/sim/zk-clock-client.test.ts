@@ -261,6 +261,26 @@ test('a large attendance log comes in 0xFFC0-byte chunks; live punches carry the
   }
 });
 
+test('the older whole-table read: CMD_ATTLOG_RRQ answered CMD_PREPARE_DATA (size), CMD_DATA, CMD_ACK_OK', async () => {
+  const clock = await VirtualZkClock.start({ stored: { users: 25, records: 1234 } });
+  const c = await Client.connect(clock);
+  try {
+    await pyzkConnect(c, 0);
+    const id = c.send(13 /* CMD_ATTLOG_RRQ */);
+    const head = await c.next();
+    assert.equal([head.command, head.replyId, Buffer.from(head.data).readUInt32LE(0)], [CMD_PREPARE_DATA, id, 4 + 1234 * 40]);
+    const data = await c.next();
+    assert.is(data.command, CMD_DATA);
+    assert.is(Buffer.from(data.data).readUInt32LE(0), 1234 * 40);
+    assert.is((await c.next()).command, CMD_ACK_OK);
+    const id2 = c.send(9 /* CMD_USERTEMP_RRQ */, Uint8Array.of(5));
+    assert.equal([(await c.next()).replyId, (await c.next()).data.length, (await c.next()).command], [id2, 4 + 25 * 72, CMD_ACK_OK]);
+  } finally {
+    c.close();
+    await clock.close();
+  }
+});
+
 test('the clock drifts at its rate and keeps the offset it was set to', () => {
   const clock = new VirtualZkClock({ clockOffsetSec: 120, clockDriftPpm: 1e6 / 1000 });
   assert.ok(Math.abs(clock.clockOffsetSec() - 120) < 0.5);
