@@ -34,6 +34,12 @@ test('config schema: defaults, and an unknown field or bad port is refused with 
   const bad = zkClockConfigSchema.safeParse({ id: 'clock0', driver: 'zk-clock-tcp', host: 'x', port: 70000 });
   assert.ok(!bad.success && bad.error.issues[0].path[0] === 'port');
   assert.is(zkClockConfigSchema.safeParse({ id: 'clock0', driver: 'zk-clock-tcp', host: 'x', hots: 1 }).success, false);
+  // A comm key is what the clock's menu accepts: 0–999999, a whole number.
+  for (const commKey of [1_000_000, -1, 1.5, '1234']) {
+    const r = zkClockConfigSchema.safeParse({ id: 'clock0', driver: 'zk-clock-tcp', host: 'x', commKey });
+    assert.ok(!r.success && r.error.issues[0].path[0] === 'commKey', `commKey ${commKey} refused`);
+  }
+  assert.is(zkClockConfigSchema.parse({ id: 'clock0', driver: 'zk-clock-tcp', host: 'x', commKey: 999_999 }).commKey, 999_999);
 });
 
 test('open reads identity and matches the profile; poll reports store use against capacity', async () => {
@@ -194,7 +200,8 @@ test('a comm-key clock: the right key opens the session (CMD_AUTH), and the cloc
 
 test('a comm-key clock: a wrong key is refused with a clear error, and never appears in the logs', async () => {
   const lines: string[] = [];
-  const capture = pino({ level: 'trace' }, { write: (l: string) => void lines.push(l) });
+  // No timestamps or pid in the lines: only what the driver logs is searched for the key.
+  const capture = pino({ level: 'trace', timestamp: false, base: null }, { write: (l: string) => void lines.push(l) });
   const clock = await VirtualZkClock.start({ commKey: 731904 });
   const driver = createZkClockDriver({ id: 'clock0', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, replyTimeoutMs: 800, commKey: 268413 }, { log: capture, profiles });
   try {
