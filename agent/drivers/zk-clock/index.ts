@@ -125,7 +125,6 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
     return r.packet;
   }
 
-  /** TCP connect + CMD_CONNECT; the reply's session id is used from then on. */
   /**
    * One session start at a time: a remote command (sync-clock-time) and a poll that both find the
    * session closed share one connect instead of the second tearing down the first.
@@ -136,6 +135,7 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
     return opening;
   }
 
+  /** TCP connect + CMD_CONNECT (+ CMD_AUTH with the comm key); the reply's session id is used from then on. */
   async function openSession(signal: AbortSignal, latencies: number[]): Promise<void> {
     await link.connect(signal, replyTimeoutMs);
     const reply = await command(zkCommand.CMD_CONNECT, new Uint8Array(0), 'CMD_CONNECT', signal, latencies);
