@@ -18,6 +18,7 @@ export type CommandContext = {
 export type CommandOutcome = 'ok' | 'failed' | 'invalid' | 'expired' | 'unanswerable';
 
 const SELF_TEST_TIMEOUT_MS = 30_000;
+const DRIVER_COMMAND_TIMEOUT_MS = 30_000;
 
 /** The id of a request that failed validation, when there is one we can answer to. */
 function salvageId(payload: Buffer): string | null {
@@ -75,6 +76,8 @@ async function execute(req: CommandRequest, ctx: CommandContext): Promise<unknow
       }
       return out;
     }
+    case 'sync-clock-time':
+      return ctx.poller.runDriverCommand(peripheralOf(req, ctx), req.name, req.args, DRIVER_COMMAND_TIMEOUT_MS);
     case 'inventory':
       ctx.republishInventory();
       return ctx.inventory();

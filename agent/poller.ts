@@ -290,6 +290,16 @@ export class Poller {
     return withDeadline(`self-test ${id}`, timeoutMs ?? e.timeoutMs * 5, (s) => e.driver.selfTest(s));
   }
 
+  /** Runs a peripheral's own remote command (a `commands` entry of its driver) within a deadline. */
+  async runDriverCommand(id: string, name: string, args: Record<string, unknown>, timeoutMs?: number): Promise<Record<string, unknown>> {
+    const e = this.entries.get(id);
+    if (!e) throw new Error(`unknown peripheral ${id}`);
+    const run = e.driver.commands?.[name];
+    if (!run) throw new Error(`peripheral ${id} (${e.driver.kind}) does not support ${name}`);
+    if (e.state !== 'present') throw new Error(`peripheral ${id} is ${e.state}`);
+    return withDeadline(`${name} ${id}`, timeoutMs ?? e.timeoutMs * 5, (s) => run(s, args));
+  }
+
   stats(): PeripheralStats[] {
     return [...this.entries.values()].map((e) => ({
       id: e.driver.id,

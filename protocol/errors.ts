@@ -12,6 +12,8 @@ export const fleetcareErrorCode = z.enum([
   'connection-closed',
   /** The peripheral wants credentials the agent does not have (a clock's comm key). */
   'auth-required',
+  /** The peripheral refused the credentials the agent has (a clock's wrong comm key). */
+  'comm-key-rejected',
   /** A USB transfer stalled: the device refused this request; the next one may work. */
   'usb-stall',
   /** The USB device is gone. */

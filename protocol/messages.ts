@@ -169,7 +169,8 @@ export type AckMessage = z.infer<typeof ackMessage>;
 // ---------------------------------------------------------------------------------------------
 // remote commands
 
-export const commandName = z.enum(['ping', 'self-test', 'read-counters', 'inventory', 'recover']);
+/** `sync-clock-time`: set an attendance clock to the agent host's local time (CMD_SET_TIME). */
+export const commandName = z.enum(['ping', 'self-test', 'read-counters', 'inventory', 'recover', 'sync-clock-time']);
 export type CommandName = z.infer<typeof commandName>;
 
 export const commandRequest = z.object({

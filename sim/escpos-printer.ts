@@ -1,24 +1,45 @@
 // A virtual ESC/POS receipt printer on the device end of a PTY pair. It answers the real bytes
 // (DLE EOT 1..4, DLE ENQ, GS I, GS g 2, GS r, GS a with Automatic Status Back), keeps paper,
-// cover, cutter and error state, advances maintenance counters while it "prints", and can be
-// scripted to misbehave the ways real printers and cables do: faults, noise, silence, replies
-// cut off mid-frame, slow replies (the line itself is sim/serial-device.ts).
+// cover, cutter and error state, and can be scripted to misbehave the ways real printers and
+// cables do: faults, noise, silence, replies cut off mid-frame, slow replies (the line itself is
+// sim/serial-device.ts).
+//
+// The input is parsed the way a printer does, command by command with each command's length
+// (ESC/POS reference; Epson TM-T88 and Bixolon command manuals): raster and bit-image data, NV
+// graphics and `GS ( …` / `GS 8 L` blocks are skipped by their byte counts, so a `1D 61` inside an
+// image is pixels, not a command. Maintenance counters advance with what the printer is sent:
+// lines fed (LF, ESC d, ESC J, raster height, GS V 65/66 feed) and cuts (GS V, ESC i, ESC m).
+// Replies are built here from the manuals' bit tables (HARDWARE.md), not with the driver's codec.
 import type { FirmwareProfile } from '../firmware-profiles/schema.js';
 import { simulatedProfile } from './profile.js';
-import {
-  DLE,
-  ENQ,
-  EOT,
-  GS,
-  encodeAsb,
-  encodeInfoBlock,
-  encodeRealtimeStatus,
-  maintenanceCounters,
-  type AsbStatus,
-  type MaintenanceCounterName,
-  type RealtimeStatus,
-} from '../agent/drivers/escpos/codec.js';
 import { SerialDeviceSimulator } from './serial-device.js';
+
+const DLE = 0x10;
+const EOT = 0x04;
+const ENQ = 0x05;
+const DC4 = 0x14;
+const ESC = 0x1b;
+const FS = 0x1c;
+const GS = 0x1d;
+const LF = 0x0a;
+
+/** Maintenance counters by GS g id (Epson reference pp. 476–480): resettable, cumulative. */
+export const printerCounterIds = {
+  linesFed: { resettable: 20, cumulative: 148 },
+  headEnergizing: { resettable: 21, cumulative: 149 },
+  autocutterCuts: { resettable: 50, cumulative: 178 },
+  operatingHours: { resettable: 70, cumulative: 198 },
+} as const;
+export type MaintenanceCounterName = keyof typeof printerCounterIds;
+
+/** Vertical motion units per "line" (1/6 inch in 1/180-inch units, the default line spacing). */
+const UNITS_PER_LINE = 30;
+/** GS h default bar code height, in dots. */
+const DEFAULT_BARCODE_HEIGHT = 162;
+
+/** `5F` + ASCII + `00`: the block GS I 65–69 and GS g 2 answer with. */
+const infoBlock = (text: string) => Uint8Array.from([0x5f, ...Buffer.from(text, 'latin1'), 0x00]);
+const bits = (pairs: Array<[boolean, number]>, base = 0) => pairs.reduce((b, [on, mask]) => (on ? b | mask : b), base);
 
 export type VirtualPrinterIdentity = {
   /** GS I 1 */
@@ -50,7 +71,7 @@ export type VirtualEscposPrinterOptions = {
   serial?: string;
   /** Explicit identity fields; win over the profile's. */
   identity?: Partial<VirtualPrinterIdentity>;
-  /** Starting cumulative counter values (an aged printer); win over `ageFraction`. */
+  /** Starting cumulative counter values (an aged printer); win over `ageFraction`. `linesFed` is in lines. */
   counters?: Partial<Record<MaintenanceCounterName, number>>;
   /** Share of each rated-life figure of the profile already used at start (sets counters). */
   ageFraction?: number;
@@ -72,7 +93,12 @@ export type VirtualPrinterStats = {
   counterResetAttempts: number;
   recoveries: number;
   printDataBytes: number;
+  /** Feeds and cuts not carried out because the printer was offline (print() calls included). */
   printsRefused: number;
+  /** Raster / bit-image / graphics bytes skipped by their declared length. */
+  imageDataBytes: number;
+  /** ESC / GS / FS commands this printer does not know (taken as 2 bytes). */
+  unknownCommands: number;
   /** GS I requests received, by n. */
   gsIRequests: Record<number, number>;
 };
@@ -99,7 +125,7 @@ function agedCounters(profile: FirmwareProfile | null, fraction: number): Partia
   const out: Partial<Record<MaintenanceCounterName, number>> = {};
   if (!profile || fraction <= 0) return out;
   for (const r of profile.ratedLife) {
-    if (r.basis !== 'life' || !(r.metric in maintenanceCounters)) continue;
+    if (r.basis !== 'life' || !(r.metric in printerCounterIds)) continue;
     const steps = r.value / (r.unitsPerCount ?? 1);
     const name = r.metric as MaintenanceCounterName;
     out[name] = Math.min(out[name] ?? Infinity, Math.floor(steps * fraction));
@@ -153,6 +179,9 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
   private readonly clockRate: number;
   private inBuf: Uint8Array = new Uint8Array(0);
   private asbEnabled = false;
+  /** Current line spacing (ESC 3 / ESC 2) in vertical motion units, and bar code height (GS h) in dots. */
+  private lineSpacing = UNITS_PER_LINE;
+  private barcodeHeight = DEFAULT_BARCODE_HEIGHT;
   private usageTimer: NodeJS.Timeout | null = null;
   private opened = false;
   private readonly counts: Omit<VirtualPrinterStats, 'repliesSent' | 'bytesSent' | 'repliesDropped'> = {
@@ -161,6 +190,8 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
     recoveries: 0,
     printDataBytes: 0,
     printsRefused: 0,
+    imageDataBytes: 0,
+    unknownCommands: 0,
     gsIRequests: {},
   };
 
@@ -228,15 +259,22 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
   /** Automatic Status Back on or off, as if set by `GS a` or a memory switch. */
   setAsb(enabled: boolean): void { this.gsA(enabled ? 0x0f : 0); }
 
-  /** Prints `lines` lines and makes `cuts` cuts, advancing the counters. Refused while offline. */
+  /**
+   * A receipt from the POS: `lines` lines fed (ESC d / ESC J) and `cuts` cuts (GS V 1), run
+   * through the same command parser as bytes from the line. Refused while offline.
+   */
   print(lines: number, cuts = 0): boolean {
     if (this.isOffline()) {
       this.counts.printsRefused++;
       return false;
     }
-    this.cumulative.linesFed += lines;
-    this.cumulative.headEnergizing += lines * this.headPulsesPerLine;
-    this.cumulative.autocutterCuts += cuts;
+    const bytes: number[] = [];
+    let whole = Math.floor(lines);
+    for (; whole > 0; whole -= Math.min(whole, 255)) bytes.push(ESC, 0x64, Math.min(whole, 255));
+    let units = Math.round((lines - Math.floor(lines)) * UNITS_PER_LINE);
+    for (; units > 0; units -= Math.min(units, 255)) bytes.push(ESC, 0x4a, Math.min(units, 255));
+    for (let i = 0; i < cuts; i++) bytes.push(GS, 0x56, 0x01);
+    this.parse(Uint8Array.from(bytes));
     return true;
   }
 
@@ -282,43 +320,39 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
     return s.forcedOffline || s.coverOpen || s.paper === 'end' || this.anyError();
   }
 
-  private realtimeStatus(n: number): RealtimeStatus | null {
+  /** DLE EOT n reply: pattern `0xx1xx10` (0x12) plus the bits of table n (HARDWARE.md). */
+  private realtimeStatus(n: number): number | null {
     const s = this.st;
     switch (n) {
       case 1:
-        return { n: 1, drawerPin3High: s.drawerPin3High, offline: this.isOffline(), waitingForOnlineRecovery: s.autocutterError, feedButtonPressed: s.feedButton };
+        return bits([[s.drawerPin3High, 0x04], [this.isOffline(), 0x08], [s.autocutterError, 0x20], [s.feedButton, 0x40]], 0x12);
       case 2:
-        return { n: 2, coverOpen: s.coverOpen, feedingByButton: s.feedButton, stoppedByPaperEnd: s.paper === 'end', errorOccurred: this.anyError() };
+        return bits([[s.coverOpen, 0x04], [s.feedButton, 0x08], [s.paper === 'end', 0x20], [this.anyError(), 0x40]], 0x12);
       case 3:
-        return { n: 3, mechanicalError: s.mechanicalError, autocutterError: s.autocutterError, unrecoverableError: s.unrecoverableError, autoRecoverableError: s.autoRecoverableError };
+        return bits([[s.mechanicalError, 0x04], [s.autocutterError, 0x08], [s.unrecoverableError, 0x20], [s.autoRecoverableError, 0x40]], 0x12);
       case 4:
         // The near-end sensor sees no paper either once the roll has ended.
-        return { n: 4, paperNearEnd: s.paper !== 'ok', paperEnd: s.paper === 'end' };
+        return bits([[s.paper !== 'ok', 0x0c], [s.paper === 'end', 0x60]], 0x12);
       default:
         return null;
     }
   }
 
-  private asbStatus(): AsbStatus {
+  /** The 4 ASB bytes: byte 1 `0xx1xx00` (drawer, offline, cover, feed button), 2 errors, 3 paper, 4 reserved. */
+  private asbBytes(): Uint8Array {
     const s = this.st;
-    return {
-      drawerPin3High: s.drawerPin3High,
-      offline: this.isOffline(),
-      coverOpen: s.coverOpen,
-      feedButtonPressed: s.feedButton,
-      mechanicalError: s.mechanicalError,
-      autocutterError: s.autocutterError,
-      unrecoverableError: s.unrecoverableError,
-      autoRecoverableError: s.autoRecoverableError,
-      paperNearEnd: s.paper !== 'ok',
-      paperEnd: s.paper === 'end',
-    };
+    return Uint8Array.of(
+      bits([[s.drawerPin3High, 0x04], [this.isOffline(), 0x08], [s.coverOpen, 0x20], [s.feedButton, 0x40]], 0x10),
+      bits([[s.mechanicalError, 0x04], [s.autocutterError, 0x08], [s.unrecoverableError, 0x20], [s.autoRecoverableError, 0x40]]),
+      bits([[s.paper !== 'ok', 0x03], [s.paper === 'end', 0x0c]]),
+      0x00,
+    );
   }
 
   private change(apply: () => void): void {
-    const before = encodeAsb(this.asbStatus()).join();
+    const before = this.asbBytes().join();
     apply();
-    if (this.asbEnabled && encodeAsb(this.asbStatus()).join() !== before) this.line.reply(encodeAsb(this.asbStatus()));
+    if (this.asbEnabled && this.asbBytes().join() !== before) this.line.reply(this.asbBytes());
   }
 
   // -------------------------------------------------------------------------------------------
@@ -328,76 +362,319 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
     const joined = new Uint8Array(this.inBuf.length + chunk.length);
     joined.set(this.inBuf);
     joined.set(chunk, this.inBuf.length);
+    this.inBuf = this.parse(joined);
+  }
+
+  /**
+   * Real-time commands inside a data block are still obeyed: the Epson reference warns that bit
+   * image data containing `10 04 n` is answered as DLE EOT. (GS commands inside it are not.)
+   */
+  private realtimeInData(data: Uint8Array): void {
+    for (let k = 0; k + 2 < data.length; k++) {
+      if (data[k] === DLE && (data[k + 1] === EOT || data[k + 1] === ENQ)) {
+        this.realtime(data[k + 1], data[k + 2]);
+        k += 2;
+      }
+    }
+  }
+
+  private realtime(fn: number, n: number): void {
+    this.counts.commandsReceived++;
+    if (fn === EOT) {
+      const st = this.realtimeStatus(n);
+      if (st !== null) this.line.reply(Uint8Array.of(st));
+    } else if ((n === 1 || n === 2) && this.st.autocutterError) {
+      this.counts.recoveries++;
+      this.change(() => (this.st.autocutterError = false));
+    }
+  }
+
+  /** Runs every complete command in `buf`; returns the incomplete tail (waits for more bytes). */
+  private parse(buf: Uint8Array): Uint8Array {
     let i = 0;
-    while (i < joined.length) {
-      const used = this.command(joined, i);
+    while (i < buf.length) {
+      const used = this.command(buf, i);
       if (used === 0) break; // incomplete command: wait for more bytes
       i += used;
     }
-    this.inBuf = joined.slice(i);
+    return buf.slice(i);
   }
 
-  /** Handles the command at `buf[i]`; returns bytes consumed, 0 when more are needed. */
+  /** Paper moved by `units` vertical motion units (1/180 inch); a line is UNITS_PER_LINE. */
+  private feed(units: number): void {
+    if (units <= 0) return;
+    if (this.isOffline()) {
+      this.counts.printsRefused++;
+      return;
+    }
+    const lines = units / UNITS_PER_LINE;
+    this.cumulative.linesFed += lines;
+    this.cumulative.headEnergizing += lines * this.headPulsesPerLine;
+  }
+
+  private cut(): void {
+    if (this.isOffline()) {
+      this.counts.printsRefused++;
+      return;
+    }
+    this.cumulative.autocutterCuts += 1;
+  }
+
+  /**
+   * Handles the command at `buf[i]`; returns the bytes it takes, 0 when more are needed. Lengths
+   * per command from the ESC/POS reference; a block with a declared length is skipped whole.
+   */
   private command(buf: Uint8Array, i: number): number {
     const left = buf.length - i;
-    const b = buf[i];
-    if (b === DLE) {
-      if (left < 2) return 0;
-      const fn = buf[i + 1];
-      if (fn !== EOT && fn !== ENQ) return this.data(1);
-      if (left < 3) return 0;
-      this.counts.commandsReceived++;
-      const n = buf[i + 2];
-      if (fn === EOT) {
-        const st = this.realtimeStatus(n);
-        if (st) this.line.reply(Uint8Array.of(encodeRealtimeStatus(st)));
-      } else if ((n === 1 || n === 2) && this.st.autocutterError) {
-        this.counts.recoveries++;
-        this.change(() => (this.st.autocutterError = false));
-      }
-      return 3;
+    const at = (k: number) => buf[i + k];
+    /** Need `n` bytes to decide: 0 (wait) when they are not all here yet. */
+    const need = (n: number) => left >= n;
+    const skipImage = (header: number, dataBytes: number): number => {
+      if (!need(header + dataBytes)) return 0;
+      this.counts.imageDataBytes += dataBytes;
+      this.realtimeInData(buf.subarray(i + header, i + header + dataBytes));
+      return header + dataBytes;
+    };
+    const b = at(0);
+    if (b === LF) {
+      this.feed(this.lineSpacing);
+      return 1;
     }
-    if (b === GS) {
-      if (left < 2) return 0;
-      const fn = buf[i + 1];
-      if (fn === 0x49 /* I */ || fn === 0x61 /* a */ || fn === 0x72 /* r */) {
-        if (left < 3) return 0;
-        this.counts.commandsReceived++;
-        const n = buf[i + 2];
-        if (fn === 0x49) this.gsI(n);
-        else if (fn === 0x61) this.gsA(n);
-        else this.gsR(n);
+    if (b === DLE) {
+      if (!need(2)) return 0;
+      const fn = at(1);
+      if (fn === EOT || fn === ENQ) {
+        if (!need(3)) return 0;
+        this.realtime(fn, at(2));
         return 3;
       }
-      if (fn === 0x67 /* g */) {
-        if (left < 3) return 0;
-        const m = buf[i + 2];
-        if (m !== 0x32 && m !== 0x30) return this.data(2);
-        if (left < 6) return 0;
+      if (fn === DC4) {
+        // DLE DC4 fn …: 1 (pulse) and 2 (power off) take 5 bytes, 7 (beep) 7, 8 (clear buffers) 10.
+        if (!need(3)) return 0;
+        const len = ({ 1: 5, 2: 5, 7: 7, 8: 10 } as Record<number, number>)[at(2)] ?? 3;
+        if (!need(len)) return 0;
         this.counts.commandsReceived++;
-        const id = buf[i + 4] | (buf[i + 5] << 8);
-        if (m === 0x32) this.gsG2(id);
-        else this.gsG0(id);
-        return 6;
+        return len;
       }
       return this.data(1);
+    }
+    if (b === ESC) {
+      if (!need(2)) return 0;
+      const fn = at(1);
+      switch (fn) {
+        case 0x40: // ESC @ initialise
+          this.lineSpacing = UNITS_PER_LINE;
+          this.barcodeHeight = DEFAULT_BARCODE_HEIGHT;
+          return this.known(2);
+        case 0x32: // ESC 2 default line spacing
+          this.lineSpacing = UNITS_PER_LINE;
+          return this.known(2);
+        case 0x69: // ESC i / ESC m: partial cut (older models)
+        case 0x6d:
+          this.cut();
+          return this.known(2);
+        case 0x3c: case 0x4c: case 0x53: case 0x0c: case 0x76:
+          return this.known(2);
+        case 0x33: // ESC 3 n line spacing
+          if (!need(3)) return 0;
+          this.lineSpacing = at(2);
+          return this.known(3);
+        case 0x4a: // ESC J n print and feed n units
+          if (!need(3)) return 0;
+          this.feed(at(2));
+          return this.known(3);
+        case 0x64: // ESC d n print and feed n lines
+          if (!need(3)) return 0;
+          this.feed(at(2) * this.lineSpacing);
+          return this.known(3);
+        case 0x20: case 0x21: case 0x25: case 0x2d: case 0x3d: case 0x3f: case 0x45: case 0x47: case 0x4b: case 0x4d:
+        case 0x52: case 0x54: case 0x55: case 0x56: case 0x61: case 0x65: case 0x6a: case 0x72: case 0x74: case 0x75: case 0x7b:
+          return need(3) ? this.known(3) : 0;
+        case 0x24: case 0x5c: case 0x63: // ESC $ / ESC \ nL nH, ESC c m n
+          return need(4) ? this.known(4) : 0;
+        case 0x70: // ESC p m t1 t2 drawer pulse
+          return need(5) ? this.known(5) : 0;
+        case 0x2a: { // ESC * m nL nH d1…dk: k = n × (1 or 3) bytes
+          if (!need(5)) return 0;
+          const n = at(3) + 256 * at(4);
+          this.counts.commandsReceived++;
+          return skipImage(5, n * (at(2) === 0 || at(2) === 1 ? 1 : 3));
+        }
+        case 0x44: { // ESC D n1…nk NUL tab stops
+          for (let k = 2; k < Math.min(left, 35); k++) if (at(k) === 0) return this.known(k + 1);
+          return left >= 35 ? this.known(35) : 0;
+        }
+        case 0x26: { // ESC & y c1 c2 [x d1…d(y×x)]…: user-defined characters
+          if (!need(5)) return 0;
+          const y = at(2);
+          let k = 5;
+          for (let c = at(3); c <= at(4); c++) {
+            if (!need(k + 1)) return 0;
+            k += 1 + y * at(k);
+          }
+          if (!need(k)) return 0;
+          this.counts.commandsReceived++;
+          this.counts.imageDataBytes += k - 5;
+          return k;
+        }
+        case 0x28: // ESC ( x pL pH …
+          if (!need(5)) return 0;
+          return skipImage(5, at(3) + 256 * at(4));
+        default:
+          this.counts.unknownCommands++;
+          return 2;
+      }
+    }
+    if (b === GS) {
+      if (!need(2)) return 0;
+      const fn = at(1);
+      switch (fn) {
+        case 0x49: case 0x61: case 0x72: { // GS I / GS a / GS r n
+          if (!need(3)) return 0;
+          this.counts.commandsReceived++;
+          const n = at(2);
+          if (fn === 0x49) this.gsI(n);
+          else if (fn === 0x61) this.gsA(n);
+          else this.gsR(n);
+          return 3;
+        }
+        case 0x67: { // GS g 0 / GS g 2 m nL nH
+          if (!need(3)) return 0;
+          const m = at(2);
+          if (m !== 0x32 && m !== 0x30) return this.unknown(3);
+          if (!need(6)) return 0;
+          this.counts.commandsReceived++;
+          const id = at(4) | (at(5) << 8);
+          if (m === 0x32) this.gsG2(id);
+          else this.gsG0(id);
+          return 6;
+        }
+        case 0x56: { // GS V m [n]: cut; m 65/66/97/98/103/104 feed n units first
+          if (!need(3)) return 0;
+          const m = at(2);
+          if ([0, 1, 48, 49].includes(m)) {
+            this.cut();
+            return this.known(3);
+          }
+          if (!need(4)) return 0;
+          this.feed(at(3));
+          this.cut();
+          return this.known(4);
+        }
+        case 0x68: // GS h n bar code height
+          if (!need(3)) return 0;
+          this.barcodeHeight = at(2);
+          return this.known(3);
+        case 0x21: case 0x42: case 0x48: case 0x54: case 0x62: case 0x66: case 0x77: case 0x45: case 0x2f: case 0x7c:
+          return need(3) ? this.known(3) : 0;
+        case 0x4c: case 0x57: case 0x24: case 0x5c: case 0x50: // nL nH / x y
+          return need(4) ? this.known(4) : 0;
+        case 0x3a:
+          return this.known(2);
+        case 0x5e:
+          return need(5) ? this.known(5) : 0;
+        case 0x2a: { // GS * x y d1…d(x×y×8) downloaded bit image
+          if (!need(4)) return 0;
+          this.counts.commandsReceived++;
+          return skipImage(4, at(2) * at(3) * 8);
+        }
+        case 0x76: { // GS v 0 m xL xH yL yH d1…dk raster image: k = x bytes × y dots, fed y dots
+          if (!need(8)) return 0;
+          if (at(2) !== 0x30) return this.unknown(3);
+          const x = at(4) + 256 * at(5);
+          const y = at(6) + 256 * at(7);
+          const used = skipImage(8, x * y);
+          if (used === 0) return 0;
+          this.counts.commandsReceived++;
+          // Raster rows are printer dots; taken as motion units here (180 vs 203 dpi: close enough for wear).
+          this.feed(y);
+          return used;
+        }
+        case 0x28: { // GS ( x pL pH …
+          if (!need(5)) return 0;
+          const used = skipImage(5, at(3) + 256 * at(4));
+          if (used) this.counts.commandsReceived++;
+          return used;
+        }
+        case 0x38: { // GS 8 L p1 p2 p3 p4 …: 32-bit length
+          if (!need(7)) return 0;
+          const len = at(3) + 256 * at(4) + 65536 * at(5) + 16777216 * at(6);
+          const used = skipImage(7, len);
+          if (used) this.counts.commandsReceived++;
+          return used;
+        }
+        case 0x6b: { // GS k m …: bar code, m 0–6 NUL-terminated data, m 65–79 length n then n bytes
+          if (!need(3)) return 0;
+          const m = at(2);
+          let used = 0;
+          if (m <= 6) {
+            for (let k = 3; k < left; k++) if (at(k) === 0) { used = k + 1; break; }
+            if (!used) return left > 258 ? this.unknown(3) : 0;
+          } else {
+            if (!need(4)) return 0;
+            used = 4 + at(3);
+            if (!need(used)) return 0;
+          }
+          this.counts.commandsReceived++;
+          this.feed(this.barcodeHeight);
+          return used;
+        }
+        default:
+          return this.unknown(2);
+      }
+    }
+    if (b === FS) {
+      if (!need(2)) return 0;
+      const fn = at(1);
+      switch (fn) {
+        case 0x70: // FS p n m print NV bit image
+          return need(4) ? this.known(4) : 0;
+        case 0x21: case 0x2d: case 0x57: case 0x43: case 0x53:
+          return need(3) ? this.known(3) : 0;
+        case 0x26: case 0x2e:
+          return this.known(2);
+        case 0x28: // FS ( x pL pH …
+          if (!need(5)) return 0;
+          return skipImage(5, at(3) + 256 * at(4));
+        case 0x71: { // FS q n [xL xH yL yH d1…dk]…: define NV bit images, k = x × y × 8
+          if (!need(3)) return 0;
+          let k = 3;
+          for (let img = 0; img < at(2); img++) {
+            if (!need(k + 4)) return 0;
+            k += 4 + (at(k) + 256 * at(k + 1)) * (at(k + 2) + 256 * at(k + 3)) * 8;
+          }
+          return skipImage(k, 0);
+        }
+        default:
+          return this.unknown(2);
+      }
     }
     if (b === 0x08 /* BS */ && this.profile?.capabilities.counterReader === 'bixolon-bs-so') {
       // Bixolon `BS SO S # RS m n` = 08 0E 53 23 1E 01 n: n=99 cuts, n=104 paper fed (km).
       const head = [0x08, 0x0e, 0x53, 0x23, 0x1e, 0x01];
       for (let k = 1; k < head.length; k++) {
         if (left <= k) return 0;
-        if (buf[i + k] !== head[k]) return this.data(1);
+        if (at(k) !== head[k]) return this.data(1);
       }
       if (left < 7) return 0;
       this.counts.commandsReceived++;
-      const n = buf[i + 6];
+      const n = at(6);
       const c = this.counters();
-      if (n === 99) this.line.reply(encodeInfoBlock(String(c.autocutterCuts)));
-      else if (n === 104) this.line.reply(encodeInfoBlock(String(Math.floor(this.cumulative.linesFed * 3.75e-6))));
+      if (n === 99) this.line.reply(infoBlock(String(c.autocutterCuts)));
+      else if (n === 104) this.line.reply(infoBlock(String(Math.floor(this.cumulative.linesFed * 3.75e-6))));
       return 7;
     }
     return this.data(1);
+  }
+
+  private known(n: number): number {
+    this.counts.commandsReceived++;
+    return n;
+  }
+
+  private unknown(n: number): number {
+    this.counts.unknownCommands++;
+    return n;
   }
 
   private data(n: number): number {
@@ -410,7 +687,7 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
     const id = this.identity;
     const one = (v: number) => this.line.reply(Uint8Array.of(v & 0x6f));
     const block = (text: string | undefined) => {
-      if (text !== undefined) this.line.reply(encodeInfoBlock(text));
+      if (text !== undefined) this.line.reply(infoBlock(text));
     };
     switch (n) {
       case 1: case 49: return one(id.modelId);
@@ -427,7 +704,7 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
   private gsA(n: number): void {
     this.asbEnabled = (n & 0x0f) !== 0;
     // Epson sends the first status as soon as ASB is enabled.
-    if (this.asbEnabled) this.line.reply(encodeAsb(this.asbStatus()));
+    if (this.asbEnabled) this.line.reply(this.asbBytes());
   }
 
   private gsR(n: number): void {
@@ -437,7 +714,7 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
   }
 
   private counterById(id: number): { name: MaintenanceCounterName; cumulative: boolean } | null {
-    for (const [name, ids] of Object.entries(maintenanceCounters) as Array<[MaintenanceCounterName, { cumulative: number; resettable: number }]>) {
+    for (const [name, ids] of Object.entries(printerCounterIds) as Array<[MaintenanceCounterName, { cumulative: number; resettable: number }]>) {
       if (ids.cumulative === id) return { name, cumulative: true };
       if (ids.resettable === id) return { name, cumulative: false };
     }
@@ -449,7 +726,7 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
     const c = this.counterById(id);
     if (!c) return;
     const value = this.counters()[c.name] - (c.cumulative ? 0 : Math.floor(this.resetBase[c.name]));
-    this.line.reply(encodeInfoBlock(String(Math.max(0, value))));
+    this.line.reply(infoBlock(String(Math.max(0, value))));
   }
 
   private gsG0(id: number): void {

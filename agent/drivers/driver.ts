@@ -38,6 +38,11 @@ export interface PeripheralDriver {
   selfTest(signal: AbortSignal): Promise<Record<string, unknown>>;
   /** Releases the port. Never rejects. */
   close(): Promise<void>;
+  /**
+   * Remote fixes this peripheral supports, by command name (`sync-clock-time` on clocks); each
+   * honours `signal` and returns figures for the NOC.
+   */
+  readonly commands?: Readonly<Record<string, (signal: AbortSignal, args: Record<string, unknown>) => Promise<Record<string, unknown>>>>;
 }
 
 export type DriverContext = { log: Logger };

@@ -5,7 +5,7 @@ import { needCollector, type NocContext } from '../context.js';
 import { HttpError, route, type Route } from '../http.js';
 
 /** Commands that act on one peripheral (the agent refuses them without one). */
-const NEEDS_PERIPHERAL = new Set(['self-test', 'recover']);
+const NEEDS_PERIPHERAL = new Set(['self-test', 'recover', 'sync-clock-time']);
 
 export function commandRoutes(ctx: NocContext, commands: CommandService | null): Route[] {
   const service = () => {

@@ -3,6 +3,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  decodeZkTime,
+  encodeZkTime,
+  makeCommKey,
   decodeFreeSizes,
   decodeOptionReply,
   decodePacket,
@@ -107,6 +110,28 @@ test('stream: garbage before a frame, a bogus length, a split frame and a trunca
   assert.is(r2.rest.length, 0);
   // A partial magic at the end waits for more bytes.
   assert.is(splitZkStream(bytes('41 5050 82')).rest.length, 3);
+});
+
+test('comm key (CMD_AUTH payload) matches pyzk make_commkey(key, session, ticks=50) byte for byte', () => {
+  // Reference values: pyzk zk/base.py make_commkey run on these inputs.
+  assert.is(hex(makeCommKey(12345, 0x1a2b)), '6de13263');
+  assert.is(hex(makeCommKey(0, 0)), '617d3279');
+  assert.is(hex(makeCommKey(999999, 65535)), '22813296');
+  assert.is(hex(makeCommKey(1, 7)), '61fd3279');
+  assert.throws(() => makeCommKey(-1, 0), /comm key/);
+});
+
+test('clock time: pyzk __encode_time / __decode_time (31-day months from 2000)', () => {
+  // Reference values: pyzk's formula on these dates.
+  assert.is(hex(encodeZkTime({ year: 2026, month: 12, day: 4, hour: 5, minute: 10, second: 0 })), 'a8f89433');
+  assert.is(hex(encodeZkTime({ year: 2099, month: 12, day: 31, hour: 23, minute: 59, second: 59 })), 'fff792bf');
+  assert.equal(decodeZkTime(bytes('a8f89433')), { ok: true, value: { year: 2026, month: 12, day: 4, hour: 5, minute: 10, second: 0 } });
+  assert.equal(decodeZkTime(bytes('00000000')), { ok: true, value: { year: 2000, month: 1, day: 1, hour: 0, minute: 0, second: 0 } });
+  // day 31 of February exists in the clock's arithmetic, not in a calendar
+  const feb31 = encodeZkTime({ year: 2026, month: 2, day: 31, hour: 0, minute: 0, second: 0 });
+  assert.match(String((decodeZkTime(feb31) as { error: string }).error), /not a calendar date/);
+  assert.is(decodeZkTime(bytes('0102')).ok, false);
+  assert.throws(() => encodeZkTime({ year: 1999, month: 1, day: 1, hour: 0, minute: 0, second: 0 }), /2000\.\.2099/);
 });
 
 test.run();

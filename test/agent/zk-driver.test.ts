@@ -1,6 +1,7 @@
 // The ZKTeco-style clock driver against the virtual clock over real loopback TCP: identity,
 // store counts against capacity, the record store filling up (near-full, full, cleared), and the
-// ways a LAN device fails (refused, silent, noise, slow, cut mid-frame, comm key required).
+// ways a LAN device fails (refused, silent, noise, slow, cut mid-frame), the comm key (right,
+// wrong, missing), and the clock's own time (offset, sync-clock-time).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import pino from 'pino';
@@ -33,6 +34,12 @@ test('config schema: defaults, and an unknown field or bad port is refused with 
   const bad = zkClockConfigSchema.safeParse({ id: 'clock0', driver: 'zk-clock-tcp', host: 'x', port: 70000 });
   assert.ok(!bad.success && bad.error.issues[0].path[0] === 'port');
   assert.is(zkClockConfigSchema.safeParse({ id: 'clock0', driver: 'zk-clock-tcp', host: 'x', hots: 1 }).success, false);
+  // A comm key is what the clock's menu accepts: 0–999999, a whole number.
+  for (const commKey of [1_000_000, -1, 1.5, '1234']) {
+    const r = zkClockConfigSchema.safeParse({ id: 'clock0', driver: 'zk-clock-tcp', host: 'x', commKey });
+    assert.ok(!r.success && r.error.issues[0].path[0] === 'commKey', `commKey ${commKey} refused`);
+  }
+  assert.is(zkClockConfigSchema.parse({ id: 'clock0', driver: 'zk-clock-tcp', host: 'x', commKey: 999_999 }).commKey, 999_999);
 });
 
 test('open reads identity and matches the profile; poll reports store use against capacity', async () => {
@@ -168,10 +175,86 @@ test('slow replies within the deadline are fine and show as latency; beyond it t
   }
 });
 
-test('a clock with a comm key: open rejects saying so (CMD_ACK_UNAUTH)', async () => {
-  const r = await rig({ requireCommKey: true });
+test('a clock with a comm key and none configured: open rejects naming the missing setting', async () => {
+  const r = await rig({ commKey: 12345 });
   try {
-    await rejects(() => r.driver.open(signal()), /comm key/);
+    const err = await rejects(() => r.driver.open(signal()), /requires a comm key .*set "commKey"/);
+    assert.is((err as Error & { code?: string }).code, 'auth-required');
+  } finally {
+    await r.close();
+  }
+});
+
+test('a comm-key clock: the right key opens the session (CMD_AUTH), and the clock is polled', async () => {
+  const r = await rig({ commKey: 12345, stored: { records: 10 } }, { commKey: 12345 });
+  try {
+    const id = await r.driver.open(signal());
+    assert.is(id.model, 'K40');
+    assert.is((await r.driver.poll(signal())).metrics.records, 10);
+    assert.is(r.clock.stats.authRejected, 0);
+    assert.is(r.clock.stats.badChecksums, 0);
+  } finally {
+    await r.close();
+  }
+});
+
+test('a comm-key clock: a wrong key is refused with a clear error, and never appears in the logs', async () => {
+  const lines: string[] = [];
+  // No timestamps or pid in the lines: only what the driver logs is searched for the key.
+  const capture = pino({ level: 'trace', timestamp: false, base: null }, { write: (l: string) => void lines.push(l) });
+  const clock = await VirtualZkClock.start({ commKey: 731904 });
+  const driver = createZkClockDriver({ id: 'clock0', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, replyTimeoutMs: 800, commKey: 268413 }, { log: capture, profiles });
+  try {
+    const err = await rejects(() => driver.open(signal()), /refused the configured comm key \(CMD_AUTH answered CMD_ACK_UNAUTH\)/);
+    assert.is((err as Error & { code?: string }).code, 'comm-key-rejected');
+    assert.is(clock.stats.authRejected, 1);
+    // A later poll tries again (the key may have been changed on the clock) and fails the same way.
+    await rejects(() => driver.poll(signal()), /refused the configured comm key/);
+    clock.setCommKey(268413);
+    await driver.open(signal());
+    assert.ok(lines.length > 0);
+    const logged = lines.join("\n");
+    assert.not.match(logged, /268413|731904/, logged.slice(0, 2000));
+  } finally {
+    await driver.close();
+    await clock.close();
+  }
+});
+
+test('clock time: the offset against this host is reported, and sync-clock-time sets it (CMD_SET_TIME)', async () => {
+  const r = await rig({ clockOffsetSec: -754, clockDriftPpm: 40 });
+  try {
+    await r.driver.open(signal());
+    const before = await r.driver.poll(signal());
+    // The clock answers whole seconds: within ±0.5 s plus the round trip.
+    assert.ok(Math.abs(before.metrics.clockOffsetSec - -754) <= 1, `offset ${before.metrics.clockOffsetSec}`);
+    const run = r.driver.commands?.['sync-clock-time'];
+    assert.ok(run, 'the clock driver offers sync-clock-time');
+    const res = (await run!(signal(), {})) as { offsetBeforeSec: number; offsetAfterSec: number; setTo: string };
+    assert.ok(Math.abs(res.offsetBeforeSec + 754) <= 1);
+    assert.ok(Math.abs(res.offsetAfterSec) <= 1, `after ${res.offsetAfterSec}`);
+    assert.match(res.setTo, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    assert.is(r.clock.stats.timeSets, 1);
+    assert.ok(Math.abs(r.clock.clockOffsetSec()) <= 1, `clock now ${r.clock.clockOffsetSec()} s from host`);
+    const after = await r.driver.poll(signal());
+    assert.ok(Math.abs(after.metrics.clockOffsetSec) <= 1);
+  } finally {
+    await r.close();
+  }
+});
+
+test('sync-clock-time while a poll runs, both after the clock dropped the session: both succeed', async () => {
+  const r = await rig({ clockOffsetSec: 42 });
+  try {
+    await r.driver.open(signal());
+    await r.clock.setRefusing(true);
+    await r.clock.setRefusing(false);
+    // Whether or not the driver has seen the close yet, both find their way to a new session.
+    const [reading, sync] = await Promise.all([r.driver.poll(signal()), r.driver.syncClockTime(signal())]);
+    assert.is(reading.health, 'ok');
+    assert.ok(Math.abs(sync.offsetBeforeSec! - 42) <= 1);
+    assert.ok(Math.abs(sync.offsetAfterSec!) <= 1);
+    assert.ok(Math.abs(r.clock.clockOffsetSec()) <= 1);
   } finally {
     await r.close();
   }

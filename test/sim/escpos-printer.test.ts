@@ -126,8 +126,8 @@ test('GS g 2 counters: 5F 31 32 30 00 after 120 lines; resettable vs cumulative;
     assert.is(p.stats.counterResetAttempts, 1);
     assert.equal(await h.ask([0x1d, 0x67, 0x32, 0x00, 0x14, 0x00], 3), block('0'));
     assert.equal(await h.ask([0x1d, 0x67, 0x32, 0x00, 0x94, 0x00], 5), block('120'));
-    // A command arriving one byte at a time is still understood; print data around it is ignored.
-    assert.equal(await h.trickle([0x41, 0x42, 0x0a, 0x1d, 0x67, 0x32, 0x00, 0x94, 0x00], 5), block('120'));
+    // A command arriving one byte at a time is still understood; the LF before it feeds one line.
+    assert.equal(await h.trickle([0x41, 0x42, 0x0a, 0x1d, 0x67, 0x32, 0x00, 0x94, 0x00], 5), block('121'));
   } finally {
     await h.close();
     await p.close();
@@ -200,6 +200,77 @@ test('usage: print refused while offline, auto-usage advances counters, age from
     assert.is(p.counters().linesFed, frozen.linesFed);
     assert.ok(p.stats.printsRefused >= 2);
   } finally {
+    await p.close();
+  }
+});
+
+/** `GS v 0 m xL xH yL yH` + x·y bytes of raster data (python-escpos `_raster`, Epson reference). */
+function raster(widthBytes: number, heightDots: number, fill: number[]): number[] {
+  const data = Array.from({ length: widthBytes * heightDots }, (_, i) => fill[i % fill.length]);
+  return [0x1d, 0x76, 0x30, 0x00, widthBytes & 0xff, widthBytes >> 8, heightDots & 0xff, heightDots >> 8, ...data];
+}
+
+test('length-aware parsing: GS a / GS I / GS r / GS g inside raster data are pixels, not commands', async () => {
+  const p = await VirtualEscposPrinter.start({ profile: 'epson-tm-t88vi', profiles });
+  const h = await host(p.hostPath!);
+  try {
+    const id = identityFromProfile(profiles.find((x) => x.id === 'epson-tm-t88vi')!, 'SIM0000001');
+    // Image bytes that spell GS a 0F (enable ASB), GS I 1, GS r 1 and GS g 2 cumulative lines fed.
+    const trap = [0x1d, 0x61, 0x0f, 0x1d, 0x49, 0x01, 0x1d, 0x72, 0x01, 0x1d, 0x67, 0x32, 0x00, 0x94, 0x00, 0xff];
+    const image = raster(16, 60, trap);
+    // Sent with a real GS I 1 after it: the only reply must be that one byte.
+    assert.equal(await h.ask([...image, 0x1d, 0x49, 0x01], 1), [id.modelId]);
+    assert.is(p.asb, false, 'ASB not switched on by image bytes');
+    assert.is(p.stats.imageDataBytes, 16 * 60);
+    // The 60-dot image fed 2 lines (30 units a line); GS g 2 148 says so.
+    assert.equal(await h.ask([0x1d, 0x67, 0x32, 0x00, 0x94, 0x00], 3), block('2'));
+    // Same for ESC * bit images and GS ( L graphics blocks.
+    const escStar = [0x1b, 0x2a, 0x21, 5, 0, ...Array.from({ length: 15 }, (_, i) => trap[i])];
+    const gsParenL = [0x1d, 0x28, 0x4c, trap.length + 2, 0, 0x30, 0x70, ...trap];
+    assert.equal(await h.ask([...escStar, ...gsParenL, 0x1d, 0x49, 0x01], 1), [id.modelId]);
+    assert.is(p.asb, false);
+  } finally {
+    await h.close();
+    await p.close();
+  }
+});
+
+test('real-time DLE EOT is answered even inside image data, as the Epson reference warns', async () => {
+  const p = await VirtualEscposPrinter.start({ profile: 'epson-tm-t88vi', profiles });
+  const h = await host(p.hostPath!);
+  try {
+    // 10 04 01 inside the pixels: the printer answers it (0x12 = healthy) and prints the rest.
+    assert.equal(await h.ask(raster(4, 3, [0x00, 0x10, 0x04, 0x01]).slice(0, 20), 3), [0x12, 0x12, 0x12]);
+  } finally {
+    await h.close();
+    await p.close();
+  }
+});
+
+test('maintenance counters advance with the feeds and cuts the printer is sent (LF, ESC d, ESC J, ESC 3, GS V)', async () => {
+  const p = await VirtualEscposPrinter.start({ profile: 'epson-tm-t88vi', profiles });
+  const h = await host(p.hostPath!);
+  try {
+    const text = (t: string) => [...Buffer.from(t, 'latin1')];
+    const receipt = [
+      0x1b, 0x40, // ESC @
+      ...text('TOTAL 12.50'), 0x0a, ...text('THANK YOU'), 0x0a, 0x0a, // 3 lines
+      0x1b, 0x64, 0x05, // ESC d 5: 5 lines
+      0x1b, 0x4a, 0x3c, // ESC J 60: 60 units = 2 lines
+      0x1b, 0x33, 0x3c, 0x0a, 0x1b, 0x32, // ESC 3 60 then LF: 2 lines; ESC 2 back to default
+      0x1d, 0x56, 0x42, 0x00, // GS V 66 0: feed 0 and cut
+      0x1d, 0x56, 0x01, // GS V 1: partial cut
+    ];
+    assert.equal(await h.ask([...receipt, 0x1d, 0x67, 0x32, 0x00, 0x94, 0x00], 4), block('12'));
+    assert.equal(await h.ask([0x1d, 0x67, 0x32, 0x00, 0xb2, 0x00], 3), block('2'));
+    assert.equal(await h.ask([0x1d, 0x67, 0x32, 0x00, 0x95, 0x00], 5), block('360'), 'head pulses: 30 per line fed');
+    // While the cover is open nothing is fed or cut.
+    p.setCoverOpen(true);
+    assert.equal(await h.ask([0x0a, 0x0a, 0x1d, 0x56, 0x00, 0x1d, 0x67, 0x32, 0x00, 0xb2, 0x00], 3), block('2'));
+    assert.ok(p.stats.printsRefused >= 3);
+    assert.is(p.stats.unknownCommands, 0);
+  } finally {
+    await h.close();
     await p.close();
   }
 });

@@ -18,6 +18,10 @@ export const zkCommand = {
   CMD_GET_VERSION: 1100,
   CMD_GET_FREE_SIZES: 50,
   CMD_OPTIONS_RRQ: 11,
+  /** Comm-key answer to CMD_ACK_UNAUTH (pyzk `connect`). */
+  CMD_AUTH: 1102,
+  CMD_GET_TIME: 201,
+  CMD_SET_TIME: 202,
   CMD_ACK_OK: 2000,
   CMD_ACK_ERROR: 2001,
   CMD_ACK_UNAUTH: 2005,
@@ -281,4 +285,76 @@ export function faultsFromFreeSizes(s: ZkFreeSizes, warnPct: number): ZkFaultCod
   if (usedPct(s.users, s.userCapacity) >= warnPct) out.push('user-storage-near-full');
   if (usedPct(s.fingers, s.fingerCapacity) >= warnPct) out.push('fingerprint-storage-near-full');
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comm key (CMD_AUTH) and the clock's own time (CMD_GET_TIME / CMD_SET_TIME)
+
+/** Largest comm key a clock's menu accepts (six digits); pyzk packs it as u32. */
+export const MAX_COMM_KEY = 999_999;
+
+/**
+ * The 4-byte CMD_AUTH payload for a comm key, as pyzk's `make_commkey` (from the SDK's
+ * commpro.c `MakeKey`): the key's 32 bits reversed, plus the session id; its little-endian bytes
+ * XORed with "ZKSO"; the two 16-bit halves swapped; bytes 0, 1 and 3 XORed with `ticks` and byte
+ * 2 replaced by it (pyzk sends ticks = 50).
+ */
+export function makeCommKey(key: number, sessionId: number, ticks = 50): Uint8Array {
+  if (!Number.isInteger(key) || key < 0 || key > 0xffffffff) throw new RangeError(`comm key must be a whole number 0..4294967295`);
+  u16(sessionId, 'session id');
+  let reversed = 0;
+  for (let i = 0; i < 32; i++) reversed = ((reversed << 1) | ((key >>> i) & 1)) >>> 0;
+  const k = (reversed + sessionId) >>> 0;
+  const b = [k & 0xff, (k >>> 8) & 0xff, (k >>> 16) & 0xff, (k >>> 24) & 0xff];
+  const x = [b[0] ^ 0x5a /* Z */, b[1] ^ 0x4b /* K */, b[2] ^ 0x53 /* S */, b[3] ^ 0x4f /* O */];
+  const swapped = [x[2], x[3], x[0], x[1]];
+  const t = ticks & 0xff;
+  return Uint8Array.of(swapped[0] ^ t, swapped[1] ^ t, t, swapped[3] ^ t);
+}
+
+/** Wall-clock fields of the clock's time (it keeps local time, no zone). */
+export type ZkClockTime = { year: number; month: number; day: number; hour: number; minute: number; second: number };
+
+/**
+ * pyzk `__encode_time` (zkemsdk.c EncodeTime): seconds in a calendar of 12 months of 31 days
+ * from 2000-01-01, `((yy*12*31 + (month-1)*31 + day-1) * 86400 + (h*60+m)*60 + s)`, sent as u32 LE.
+ */
+export function encodeZkTime(t: ZkClockTime): Uint8Array {
+  if (t.year < 2000 || t.year > 2099) throw new RangeError(`clock year must be 2000..2099, got ${t.year}`);
+  const v = ((t.year % 100) * 12 * 31 + (t.month - 1) * 31 + t.day - 1) * 86_400 + (t.hour * 60 + t.minute) * 60 + t.second;
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, v, true);
+  return out;
+}
+
+/** pyzk `__decode_time` (zkemsdk.c DecodeTime); rejects fields no calendar has (e.g. 31 February). */
+export function decodeZkTime(data: Uint8Array): Decoded<ZkClockTime> {
+  if (data.length < 4) return { ok: false, error: `time reply is ${data.length} bytes, need 4` };
+  let v = new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true);
+  const second = v % 60; v = Math.floor(v / 60);
+  const minute = v % 60; v = Math.floor(v / 60);
+  const hour = v % 24; v = Math.floor(v / 24);
+  const day = (v % 31) + 1; v = Math.floor(v / 31);
+  const month = (v % 12) + 1; v = Math.floor(v / 12);
+  const year = v + 2000;
+  const t = { year, month, day, hour, minute, second };
+  const check = new Date(Date.UTC(year, month - 1, day));
+  if (check.getUTCMonth() !== month - 1) return { ok: false, error: `clock time ${year}-${month}-${day} is not a calendar date` };
+  return { ok: true, value: t };
+}
+
+/** The wall-clock fields as if they were UTC, in ms (to compare two wall clocks). */
+export function zkTimeToWallMs(t: ZkClockTime): number {
+  return Date.UTC(t.year, t.month - 1, t.day, t.hour, t.minute, t.second);
+}
+
+/** Local wall-clock fields of an instant (the time a clock set from this host shows). */
+export function localZkTime(ms: number): ZkClockTime {
+  const d = new Date(ms);
+  return { year: d.getFullYear(), month: d.getMonth() + 1, day: d.getDate(), hour: d.getHours(), minute: d.getMinutes(), second: d.getSeconds() };
+}
+
+/** This host's local wall time at `ms` as if it were UTC (same scale as zkTimeToWallMs). */
+export function localWallMs(ms: number): number {
+  return ms - new Date(ms).getTimezoneOffset() * 60_000;
 }

@@ -1,7 +1,9 @@
 // ZKTeco-style attendance clock on the LAN (TCP 4370): identity (device name, serial, platform,
 // firmware), user / fingerprint / attendance-record counts against capacity. A full record store
 // is a real failure — the clock stops logging attendance — so it is a critical fault, raised
-// before it happens as `log-memory-near-full`.
+// before it happens as `log-memory-near-full`. Also the clock's own time against this host's
+// (`clockOffsetSec`: a drifting clock stamps payroll records wrong) and the remote fix for it,
+// `sync-clock-time`. Clocks with a comm key are reached with CMD_AUTH (`commKey`).
 import { z } from 'zod';
 import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
 import type { Health } from '../../../protocol/index.js';
@@ -11,6 +13,13 @@ import { healthOfFaults, identityOf, lazyProfiles, resolveProfile, type Profiled
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import {
   decodeFreeSizes,
+  decodeZkTime,
+  encodeZkTime,
+  localWallMs,
+  localZkTime,
+  makeCommKey,
+  MAX_COMM_KEY,
+  zkTimeToWallMs,
   decodeOptionReply,
   decodeVersionReply,
   faultsFromFreeSizes,
@@ -43,6 +52,11 @@ export const zkClockConfigSchema = z
     profile: z.string().min(1).optional(),
     /** Record / user / fingerprint store use (percent) at which a near-full warning is raised. */
     nearFullPct: z.number().min(1).max(100).default(90),
+    /**
+     * The clock's comm key (menu: Comm. → Comm Key; 0 = none), answered to CMD_ACK_UNAUTH with
+     * CMD_AUTH. A secret: never logged, never sent anywhere but to the clock (scrambled).
+     */
+    commKey: z.number().int().min(0).max(MAX_COMM_KEY).optional(),
   })
   .strict();
 export type ZkClockConfig = z.infer<typeof zkClockConfigSchema>;
@@ -50,11 +64,19 @@ export type ZkClockConfigInput = z.input<typeof zkClockConfigSchema>;
 
 export type ZkClockDriverContext = ProfiledDriverContext;
 
+/** Result of the `sync-clock-time` command. */
+export type ZkClockSyncResult = { offsetBeforeSec: number | null; offsetAfterSec: number | null; setTo: string };
+
 export type ZkClockDriver = PeripheralDriver & {
   readonly profile: FirmwareProfile | null;
   readonly identity: PeripheralIdentity | null;
   stats(): ZkLinkStats;
+  /** Sets the clock to this host's local time (CMD_SET_TIME) and reads the offset before and after. */
+  syncClockTime(signal: AbortSignal): Promise<ZkClockSyncResult>;
 };
+
+const fmtZkTime = (t: { year: number; month: number; day: number; hour: number; minute: number; second: number }) =>
+  `${t.year}-${String(t.month).padStart(2, '0')}-${String(t.day).padStart(2, '0')} ${String(t.hour).padStart(2, '0')}:${String(t.minute).padStart(2, '0')}:${String(t.second).padStart(2, '0')}`;
 
 export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkClockDriverContext): ZkClockDriver {
   const config = zkClockConfigSchema.parse(configInput);
@@ -79,20 +101,74 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
     return r.packet;
   }
 
-  /** TCP connect + CMD_CONNECT; the reply's session id is used from then on. */
-  async function startSession(signal: AbortSignal, latencies: number[]): Promise<void> {
+  /**
+   * One session start at a time: a remote command (sync-clock-time) and a poll that both find the
+   * session closed share one connect instead of the second tearing down the first.
+   */
+  let opening: Promise<void> | null = null;
+  function startSession(signal: AbortSignal, latencies: number[]): Promise<void> {
+    opening ??= openSession(signal, latencies).finally(() => (opening = null));
+    return opening;
+  }
+
+  /** TCP connect + CMD_CONNECT (+ CMD_AUTH with the comm key); the reply's session id is used from then on. */
+  async function openSession(signal: AbortSignal, latencies: number[]): Promise<void> {
     await link.connect(signal, replyTimeoutMs);
     const reply = await command(zkCommand.CMD_CONNECT, new Uint8Array(0), 'CMD_CONNECT', signal, latencies);
+    link.sessionId = reply.sessionId;
     if (reply.command === zkCommand.CMD_ACK_UNAUTH) {
-      link.destroy();
-      // CMD_ACK_UNAUTH: the clock has a comm key set.
-      throw new FleetcareError('auth-required', `clock ${link.where} requires a comm key (CMD_ACK_UNAUTH); comm keys are not supported yet`, { where: link.where });
+      // pyzk `connect`: the UNAUTH reply already carries the session id the key is mixed with.
+      if (config.commKey === undefined) {
+        link.destroy();
+        throw new FleetcareError('auth-required', `clock ${link.where} requires a comm key (CMD_CONNECT answered CMD_ACK_UNAUTH): set "commKey" in this peripheral's config`, { where: link.where });
+      }
+      const auth = await command(zkCommand.CMD_AUTH, makeCommKey(config.commKey, reply.sessionId), 'CMD_AUTH', signal, latencies);
+      if (auth.command !== zkCommand.CMD_ACK_OK) {
+        link.destroy();
+        throw new FleetcareError('comm-key-rejected', `clock ${link.where} refused the configured comm key (CMD_AUTH answered ${auth.command === zkCommand.CMD_ACK_UNAUTH ? 'CMD_ACK_UNAUTH' : auth.command}): "commKey" does not match the clock's Comm Key setting`, { where: link.where });
+      }
+      return;
     }
     if (reply.command !== zkCommand.CMD_ACK_OK) {
       link.destroy();
       throw new Error(`clock ${link.where} refused CMD_CONNECT (reply ${reply.command})`);
     }
-    link.sessionId = reply.sessionId;
+  }
+
+  /**
+   * The clock's time minus this host's local time, in seconds (positive: the clock is ahead).
+   * The clock answers whole seconds, so half a second is added to the truncated reading and
+   * compared with the host time half-way through the round trip: within ±0.5 s + half the
+   * reply latency. Null when the firmware refuses CMD_GET_TIME.
+   */
+  async function readClockOffset(signal: AbortSignal, latencies: number[]): Promise<number | null> {
+    const sentAt = Date.now();
+    const reply = await command(zkCommand.CMD_GET_TIME, new Uint8Array(0), 'CMD_GET_TIME', signal, latencies);
+    const hostMid = (sentAt + Date.now()) / 2;
+    if (reply.command !== zkCommand.CMD_ACK_OK) return null;
+    const d = decodeZkTime(reply.data);
+    if (!d.ok) {
+      link.stats.commErrors++;
+      log.warn({ error: d.error }, 'bad CMD_GET_TIME reply');
+      return null;
+    }
+    return Math.round((zkTimeToWallMs(d.value) + 500 - localWallMs(hostMid)) / 100) / 10;
+  }
+
+  /**
+   * Runs the first request of a poll or command in a session. Clocks drop idle TCP sessions (and
+   * reboot): a closed one is started afresh, and one that ended unseen gets one new session and
+   * one retry before the clock counts as absent.
+   */
+  async function inSession<T>(signal: AbortSignal, latencies: number[], first: () => Promise<T>): Promise<T> {
+    if (!link.isOpen) await startSession(signal, latencies);
+    try {
+      return await first();
+    } catch (err) {
+      if (!isFleetcareError(err, 'connection-closed')) throw err;
+      await startSession(signal, latencies);
+      return first();
+    }
   }
 
   async function readOption(name: ZkOptionName, signal: AbortSignal, latencies: number[]): Promise<string | undefined> {
@@ -147,7 +223,7 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
     lastFreeSizes = s;
   }
 
-  function reading(s: ZkFreeSizes, latencies: number[]): PeripheralReading {
+  function reading(s: ZkFreeSizes, latencies: number[], clockOffsetSec: number | null): PeripheralReading {
     const faults = faultsFromFreeSizes(s, config.nearFullPct);
     return {
       health: healthOf(faults),
@@ -166,6 +242,7 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
         replyLatencyMs: latencies.length ? latencies.reduce((a, b) => a + b, 0) / latencies.length : 0,
         commErrors: link.stats.commErrors,
         garbageBytes: link.stats.garbageBytes,
+        ...(clockOffsetSec === null ? {} : { clockOffsetSec }),
       },
       counters: { punches },
       faults,
@@ -196,21 +273,11 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
 
     async poll(signal): Promise<PeripheralReading> {
       const latencies: number[] = [];
-      // Clocks drop idle TCP sessions (and reboot): start a new one rather than report absent.
-      if (!link.isOpen) await startSession(signal, latencies);
       try {
-        let sizes: ZkFreeSizes;
-        try {
-          sizes = await readFreeSizes(signal, latencies);
-        } catch (err) {
-          // The session ended since the last poll (its close may not have been seen yet): one
-          // fresh session and one retry before the clock counts as absent.
-          if (!isFleetcareError(err, 'connection-closed')) throw err;
-          await startSession(signal, latencies);
-          sizes = await readFreeSizes(signal, latencies);
-        }
+        const sizes = await inSession(signal, latencies, () => readFreeSizes(signal, latencies));
         countPunches(sizes);
-        return reading(sizes, latencies);
+        const offset = await readClockOffset(signal, latencies);
+        return reading(sizes, latencies, offset);
       } catch (err) {
         // A session that timed out mid-reply is out of step; the next poll starts afresh.
         if (isTimeout(err)) link.destroy();
@@ -223,8 +290,25 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
       if (!link.isOpen) await startSession(signal, latencies);
       const id = await identify(signal, latencies);
       const sizes = await readFreeSizes(signal, latencies);
-      const r = reading(sizes, latencies);
-      return { identity: id, freeSizes: sizes, faults: r.faults, health: r.health, metrics: r.metrics, link: { ...link.stats } };
+      const offset = await readClockOffset(signal, latencies);
+      const r = reading(sizes, latencies, offset);
+      return { identity: id, freeSizes: sizes, clockOffsetSec: offset, faults: r.faults, health: r.health, metrics: r.metrics, link: { ...link.stats } };
+    },
+
+    async syncClockTime(signal) {
+      const latencies: number[] = [];
+      const offsetBeforeSec = await inSession(signal, latencies, () => readClockOffset(signal, latencies));
+      // The clock keeps whole seconds: the nearest one is within ±0.5 s of now.
+      const target = localZkTime(Math.round(Date.now() / 1000) * 1000);
+      const reply = await command(zkCommand.CMD_SET_TIME, encodeZkTime(target), 'CMD_SET_TIME', signal, latencies);
+      if (reply.command !== zkCommand.CMD_ACK_OK) throw new Error(`clock ${link.where} refused CMD_SET_TIME (reply ${reply.command})`);
+      const offsetAfterSec = await readClockOffset(signal, latencies);
+      log.info({ offsetBeforeSec, offsetAfterSec }, 'clock time set to host time');
+      return { offsetBeforeSec, offsetAfterSec, setTo: fmtZkTime(target) };
+    },
+
+    commands: {
+      'sync-clock-time': (signal) => driver.syncClockTime(signal),
     },
 
     async close() {

@@ -1,0 +1,88 @@
+// A ZKTeco clock with a comm key monitored end to end: the virtual clock on loopback TCP, the
+// agent's code (startAgent) with the key in its config, a whole `fleetcare server` (broker,
+// collector, NOC) over MQTT. The clock's store and time offset arrive in the collector's store,
+// and the NOC's `sync-clock-time` command reaches the clock and sets its time. A wrong key
+// arrives as an event naming the reason.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { startAgent, agentConfigSchema, type AgentHandle } from '../../agent/index.js';
+import { VirtualZkClock } from '../../sim/zk-clock.js';
+import type { CommandAccepted, RemoteCommand } from '../../noc/api.js';
+import { ApiClient, startNocServer, type NocTestServer } from '../helpers/noc.js';
+import { waitFor } from '../helpers/net.js';
+
+const KEY = 731904;
+
+test('comm-key clock: agent → broker → collector, and sync-clock-time from the NOC sets the clock', async () => {
+  const clock = await VirtualZkClock.start({ commKey: KEY, stored: { users: 25, records: 1234 }, clockOffsetSec: -754, clockDriftPpm: 40 });
+  let s: NocTestServer | null = null;
+  let agent: AgentHandle | null = null;
+  try {
+    s = await startNocServer({ noc: { commandTimeoutMs: 5000 } });
+    const token = s.server.broker!.registry.addDevice('pos-zk1', { site: 'riyadh-1', tenant: 'acme' });
+    const config = agentConfigSchema.parse({
+      device: { id: 'pos-zk1', token, site: 'riyadh-1', tenant: 'acme' },
+      broker: { url: s.brokerUrl, reconnect: { minMs: 100, maxMs: 1000 } },
+      dataDir: join(s.dir.path, 'agent'),
+      telemetry: { publishIntervalMs: 200 },
+      discovery: false,
+      peripherals: [{ id: 'host', driver: 'host', intervalMs: 1000 }, { id: 'clock0', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, commKey: KEY, intervalMs: 200, timeoutMs: 2000 },
+        // The same clock configured with a wrong key: reported, with its reason, not silently absent.
+        { id: 'clock1', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, commKey: KEY + 1, intervalMs: 200, timeoutMs: 2000 },
+      ],
+    });
+    agent = await startAgent(config, { log: pino({ level: 'silent' }) });
+    const collector = s.server.collector!;
+    const sample = await waitFor('clock sample stored', async () => {
+      const d = collector.device('pos-zk1');
+      const latest = (await collector.store.latest('pos-zk1')).find((l) => l.peripheral === 'clock0');
+      return d?.peripherals.some((p) => p.id === 'clock0' && p.profile === 'zkteco-k40') && latest?.metrics.clockOffsetSec !== undefined ? latest : null;
+    }, 20_000, 100);
+    assert.is(sample.health, 'ok');
+    assert.is(sample.metrics.records, 1234);
+    assert.is(sample.metrics.users, 25);
+    assert.ok(Math.abs(sample.metrics.clockOffsetSec + 754) <= 1, `offset ${sample.metrics.clockOffsetSec}`);
+    assert.ok(clock.stats.connections >= 1);
+    const refusedKey = await waitFor('wrong-key event stored', async () => {
+      const events = await collector.store.events('pos-zk1', 0, Date.now() + 60_000, 100);
+      return events.find((e) => e.peripheral === 'clock1' && e.code === 'comm-key-rejected') ?? null;
+    }, 20_000, 100);
+    assert.match(refusedKey.message ?? '', /refused the configured comm key/);
+    assert.not.match(refusedKey.message ?? '', new RegExp(String(KEY + 1)), 'the key itself is not in the message');
+    assert.ok(clock.stats.authRejected >= 1);
+
+    const operator = await ApiClient.login(s.url, 'operator');
+    const sent = await operator.post<CommandAccepted>('/api/devices/pos-zk1/commands', { name: 'sync-clock-time', peripheral: 'clock0' });
+    assert.is(sent.status, 202, sent.text);
+    const done = await waitFor('sync-clock-time answered', async () => {
+      const c = (await operator.get<RemoteCommand>(`/api/commands/${sent.body.id}`)).body;
+      return c.status !== 'pending' ? c : null;
+    }, 10_000);
+    assert.is(done.status, 'ok', done.error ?? '');
+    const result = done.result as { offsetBeforeSec: number; offsetAfterSec: number };
+    assert.ok(Math.abs(result.offsetBeforeSec + 754) <= 1);
+    assert.ok(Math.abs(result.offsetAfterSec) <= 1);
+    assert.ok(Math.abs(clock.clockOffsetSec()) <= 1);
+    await waitFor('a corrected offset stored', async () => {
+      const latest = (await collector.store.latest('pos-zk1')).find((l) => l.peripheral === 'clock0');
+      return latest && Math.abs(latest.metrics.clockOffsetSec) <= 1;
+    }, 10_000, 100);
+
+    // A peripheral that has no clock refuses the command with its reason.
+    const bad = await operator.post<CommandAccepted>('/api/devices/pos-zk1/commands', { name: 'sync-clock-time', peripheral: 'host' });
+    assert.is(bad.status, 202, bad.text);
+    const refused = await waitFor('refusal answered', async () => {
+      const c = (await operator.get<RemoteCommand>(`/api/commands/${bad.body.id}`)).body;
+      return c.status !== 'pending' ? c : null;
+    }, 10_000);
+    assert.equal([refused.status, refused.error], ['failed', 'peripheral host (host) does not support sync-clock-time']);
+  } finally {
+    await agent?.close('test done').catch(() => {});
+    await s?.close();
+    await clock.close();
+  }
+});
+
+test.run();
