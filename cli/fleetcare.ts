@@ -83,7 +83,7 @@ const commands: Record<string, Command> = {
                     [--write-config FILE --broker-url URL]
     prints the device token once (it is stored hashed); --write-config writes a ready agent
     config for that device
-fleetcare device list [--data-dir DIR]
+fleetcare device list [--data-dir DIR] [--json]
 fleetcare device rotate ID [--data-dir DIR]     new token, the old one stops working
 fleetcare device remove ID [--data-dir DIR]`,
     options: {
@@ -92,6 +92,7 @@ fleetcare device remove ID [--data-dir DIR]`,
       tenant: { type: 'string' },
       'write-config': { type: 'string' },
       'broker-url': { type: 'string' },
+      json: { type: 'boolean' },
     },
     async run(values, positionals) {
       const { deviceCommand } = await import('./provision.js');
@@ -117,7 +118,7 @@ fleetcare user passwd NAME [--password-file FILE|-]     ends the user's sessions
 fleetcare user role NAME --role viewer|operator|admin
 fleetcare user remove NAME
 fleetcare user token NAME [--token-name LABEL]     prints an API token once (Bearer)
-fleetcare user list
+fleetcare user list [--json]
   -c, --config FILE        server config (for its dataDir)
   --data-dir DIR           the server's data dir (default ./data)`,
     options: {
@@ -126,6 +127,7 @@ fleetcare user list
       role: { type: 'string' },
       'password-file': { type: 'string' },
       'token-name': { type: 'string' },
+      json: { type: 'boolean' },
     },
     async run(values, positionals) {
       const { userCommand } = await import('./users.js');
