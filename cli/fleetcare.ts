@@ -2,7 +2,7 @@
 // The `fleetcare` command. Each subcommand imports only what it needs, so `fleetcare agent`
 // loads agent code alone (no aedes, no influx) and stays small on the store device.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from './errors.js';
+import { ConfigError, UsageError } from './errors.js';
 
 type Command = {
   summary: string;
@@ -66,12 +66,32 @@ const commands: Record<string, Command> = {
     },
   },
   agent: {
-    summary: 'run the device agent',
+    summary: 'run the device agent | install | uninstall (systemd service on a store device)',
     usage: `fleetcare agent --config FILE
   -c, --config FILE        agent config file (JSON); see README "Agent configuration"
-  --log-level LEVEL        overrides the config's log level`,
-    options: { config: { type: 'string', short: 'c' } },
-    async run(values) {
+  --log-level LEVEL        overrides the config's log level
+fleetcare agent install [--config FILE] [--root DIR] [--no-start]
+fleetcare agent uninstall [--root DIR] [--purge]
+  (the same as install.sh of the package built by \`npm run package:agent\`; docs/operations.md)
+  install puts the agent in /opt/fleetcare-agent, FILE in /etc/fleetcare/agent.json (mode 640) and
+  the unit fleetcare-agent.service (user fleetcare-agent, groups dialout and lp, restart always,
+  ProtectSystem=strict, NoNewPrivileges); on / it creates the user and (re)starts the service.
+  Again over an installed agent: upgrade (config and data kept; --config replaces the config).
+  --root DIR               install under DIR instead of / (staging, images); nothing is started
+  --purge                  uninstall: also remove the config and the agent's data (its outbox)`,
+    options: { config: { type: 'string', short: 'c' }, root: { type: 'string' }, 'no-start': { type: 'boolean' }, purge: { type: 'boolean' } },
+    async run(values, positionals) {
+      if (positionals.length) {
+        const { agentInstallCommand } = await import('../install/cli.js');
+        const { InstallError } = await import('../install/payload.js');
+        try {
+          for (const s of agentInstallCommand(positionals[0], values as Record<string, never>)) console.log(`  ${s}`);
+        } catch (e) {
+          if (e instanceof InstallError) throw new ConfigError(e.message);
+          throw e;
+        }
+        return;
+      }
       if (typeof values.config !== 'string') throw new UsageError('agent needs --config FILE');
       const { runAgentMain } = await import('../agent/main.js');
       await runAgentMain(values.config, typeof values['log-level'] === 'string' ? values['log-level'] : undefined);
