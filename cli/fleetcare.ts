@@ -55,9 +55,28 @@ const commands: Record<string, Command> = {
   --http-host ADDR         NOC web page and API address (default 127.0.0.1)
   --http-port N            NOC web page and API port (default 8080)
   --no-http                do not serve the NOC
-  --log-level LEVEL        trace|debug|info|warn|error (default info)`,
-    options: serverOptions,
-    async run(values) {
+  --log-level LEVEL        trace|debug|info|warn|error (default info)
+fleetcare server install [--config FILE] [--root DIR] [--no-start]
+  systemd unit fleetcare-server.service running this fleetcare tree as user fleetcare (restart
+  always, ProtectSystem=strict, NoNewPrivileges), config /etc/fleetcare/server.json, data
+  /var/lib/fleetcare; --root DIR stages the files under DIR (docs/operations.md)
+fleetcare server uninstall [--root DIR]     removes the unit; config and data are kept`,
+    options: { ...serverOptions, root: { type: 'string' }, 'no-start': { type: 'boolean' } },
+    async run(values, positionals) {
+      if (positionals.length) {
+        const { installServer, uninstallServer } = await import('../install/server.js');
+        const { InstallError } = await import('../install/payload.js');
+        const root = typeof values.root === 'string' ? values.root : undefined;
+        try {
+          if (positionals[0] === 'install') for (const s of installServer({ root, config: values.config as string | undefined, start: !values['no-start'] }).steps) console.log(`  ${s}`);
+          else if (positionals[0] === 'uninstall') for (const s of uninstallServer({ root }).steps) console.log(`  ${s}`);
+          else throw new UsageError(`server: unknown action "${positionals[0]}" (install, uninstall; or no action to run the server)`);
+        } catch (e) {
+          if (e instanceof InstallError) throw new ConfigError(e.message);
+          throw e;
+        }
+        return;
+      }
       const { runServer } = await import('./server.js');
       const { loadServerConfig } = await import('./server-config.js');
       const config = loadServerConfig(values);
@@ -201,6 +220,43 @@ fleetcare warranty list [--customer C] [--json]
     async run(values, positionals) {
       const { warrantyCommand } = await import('./tickets.js');
       await warrantyCommand(positionals, values);
+    },
+  },
+  doctor: {
+    summary: 'check the server host: config, data dir, disk, databases, ports, InfluxDB, certificates, clock',
+    usage: `fleetcare doctor [-c FILE] [--data-dir DIR] [--json]
+  prints each check (ok / WARN / FAIL) and, for each problem, how to fix it; exit 1 on a FAIL.
+  Read-only: safe while the server runs (run it as the server's user to check its permissions).
+  -c, --config FILE        the server config (default: flags and defaults, like fleetcare server)
+  --data-dir DIR --port N --http-port N --influx-url URL   as for fleetcare server`,
+    options: { ...serverOptions, json: { type: 'boolean' } },
+    async run(values) {
+      const { doctorCommand } = await import('./doctor.js');
+      await doctorCommand(values);
+    },
+  },
+  backup: {
+    summary: 'back up the server state (every database of the data dir) into DIR, while it runs',
+    usage: `fleetcare backup DIR [-c FILE] [--data-dir DIR]
+  DIR must be new or empty. SQLite databases (registry, incidents and tickets, warranty, NOC users,
+  collector state, embedded telemetry) are copied with SQLite's online backup API: consistent
+  while the server writes; other files are copied; a manifest with checksums is written.`,
+    options: { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' } },
+    async run(values, positionals) {
+      const { backupCommand } = await import('./backup.js');
+      await backupCommand(positionals, values);
+    },
+  },
+  restore: {
+    summary: 'restore the server state from a backup DIR (server stopped)',
+    usage: `fleetcare restore DIR [-c FILE] [--data-dir DIR]
+  refuses while the server runs on that data dir (its lock, or its ports answering); checks the
+  backup's checksums, moves the current data dir aside (DATADIR.before-restore-TIME), copies the
+  backup in and checks every database's integrity. Start the server afterwards.`,
+    options: { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' }, port: { type: 'string' }, 'http-port': { type: 'string' } },
+    async run(values, positionals) {
+      const { restoreCommand } = await import('./backup.js');
+      await restoreCommand(positionals, values);
     },
   },
   sim: {

@@ -12,6 +12,7 @@ import { nocConfigSchema } from '../noc/config.js';
 import { startNoc, type NocHandle } from '../noc/server.js';
 import { ConfigError } from './errors.js';
 import type { ServerConfig } from './server-config.js';
+import { writeServerLock } from './server-lock.js';
 
 export const INTERNAL_COLLECTOR = 'collector-internal';
 
@@ -69,6 +70,8 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
     await broker?.close().catch(() => {});
     throw e;
   }
+  // Marks the data dir as in use (restore refuses to write under a running server).
+  const releaseLock = writeServerLock(config.dataDir, { brokerUrl, nocUrl: noc?.url ?? null });
   log.info({ role: config.role, dataDir: config.dataDir, brokerUrl, noc: noc?.url ?? null, store: config.collector.influx ? 'influxdb' : 'embedded' }, 'fleetcare server started');
   return {
     broker,
@@ -84,6 +87,7 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
       await collector?.close();
       await incidents?.close();
       await broker?.close();
+      releaseLock();
     },
   };
 }

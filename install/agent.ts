@@ -3,13 +3,14 @@
 // everything goes under DIR (a staging tree, an image being built, a test); only on the live
 // root (/) are the system user created and the service enabled and started. Installing again
 // over an installed agent is an upgrade: the code is replaced, the config and data are kept.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { agentConfigSchema } from '../agent/config.js';
 import { formatZodError } from '../protocol/index.js';
 import { agentPayload, copyPayload, InstallError, packageRoot } from './payload.js';
 import { AGENT_SERVICE, renderAgentUnit, renderSysusers } from './systemd.js';
+import { enableLink, isLiveRoot, run, under, WANTS_DIR } from './system.js';
 
 export type AgentInstallOptions = {
   /** Filesystem root to install under (default /). */
@@ -34,20 +35,6 @@ export const AGENT_DEFAULTS = {
 };
 
 const SYSUSERS = 'usr/lib/sysusers.d/fleetcare-agent.conf';
-const WANTS = 'etc/systemd/system/multi-user.target.wants';
-
-/** A path of the installed system, under `root`. */
-const under = (root: string, p: string) => join(root, p.replace(/^\/+/, ''));
-
-function run(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.error) throw new InstallError(`${cmd}: ${r.error.message}`);
-  if (r.status !== 0) throw new InstallError(`${cmd} ${args.join(' ')} failed (exit ${r.status}): ${(r.stderr || r.stdout).trim()}`);
-}
-
-function isLiveRoot(root: string): boolean {
-  return resolve(root) === '/';
-}
 
 /** Reads and checks the agent config; the dataDir must be absolute (the service's cwd is /). */
 function readAgentConfig(file: string): { text: string; dataDir: string; caFile: string | null } {
@@ -119,9 +106,7 @@ export function installAgent(opts: AgentInstallOptions = {}): InstallReport {
   writeFileSync(sysusers, renderSysusers(user, 'fleetcare device agent', `/var/lib/${user}`, groups), { mode: 0o644 });
   steps.push(`system user ${user} (groups ${groups.join(', ')}) → /${SYSUSERS}`);
   // What `systemctl enable` does: the WantedBy= link (also valid in a staging root).
-  const wants = under(root, `/${WANTS}/${AGENT_SERVICE}`);
-  mkdirSync(dirname(wants), { recursive: true });
-  if (!existsOrLink(wants)) symlinkSync(`/etc/systemd/system/${AGENT_SERVICE}`, wants);
+  enableLink(root, AGENT_SERVICE);
   steps.push(`enabled (multi-user.target.wants)`);
 
   if (live) {
@@ -147,15 +132,6 @@ function readCaName(configText: string): string {
   return (JSON.parse(configText) as { broker: { tls: { ca: string } } }).broker.tls.ca;
 }
 
-function existsOrLink(p: string): boolean {
-  try {
-    lstatSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export function uninstallAgent(opts: { root?: string; prefix?: string; configPath?: string; user?: string; purge?: boolean } = {}): InstallReport {
   const root = resolve(opts.root ?? '/');
   const live = isLiveRoot(root);
@@ -169,7 +145,7 @@ export function uninstallAgent(opts: { root?: string; prefix?: string; configPat
     spawnSync('systemctl', ['disable', '--now', AGENT_SERVICE], { encoding: 'utf8' });
     steps.push('service stopped and disabled');
   }
-  for (const p of [`/${WANTS}/${AGENT_SERVICE}`, `/etc/systemd/system/${AGENT_SERVICE}`, `/${SYSUSERS}`, prefix]) {
+  for (const p of [`${WANTS_DIR}/${AGENT_SERVICE}`, `/etc/systemd/system/${AGENT_SERVICE}`, `/${SYSUSERS}`, prefix]) {
     rmSync(under(root, p), { recursive: true, force: true });
     steps.push(`removed ${p}`);
   }
