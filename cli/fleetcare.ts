@@ -282,14 +282,21 @@ fleetcare warranty list [--customer C] [--json]
     },
   },
   demo: {
-    summary: 'server + a simulated fleet in one process, embedded store unless --influx-url',
-    usage: `fleetcare demo [--devices N] [--port N] [--data-dir DIR] [--influx-url URL]
-  --devices N              simulated devices (default 8)
+    summary: 'server + a simulated fleet in one process, with a scripted timeline (see docs/operations.md)',
+    usage: `fleetcare demo [--scenario showcase|quiet] [--devices N] [--port N] [--data-dir DIR] [--influx-url URL]
+  --scenario S             showcase (default): SLAs with the working calendars of the stores'
+                           countries, ticket languages (fa Tehran, ar Riyadh, zh Shenzhen), warranty
+                           records, 90 days of history, and a timeline: a predictive wear ticket,
+                           paper out at 00:10, a cutter jam at 00:20 that clears;
+                           quiet: the simulated fleet alone
+  --devices N              simulated devices (default 8; showcase needs 3)
   --port N                 MQTT port (default 1883)
   --data-dir DIR           default ./data/demo
   --influx-url URL         write telemetry to this InfluxDB instead of the embedded store
   --http-port N            NOC web page (default 8080); users admin, operator, viewer with
                            password fleetcare-demo (or $FLEETCARE_DEMO_PASSWORD)
+  --log-format pretty|json readable lines on a terminal (default there), JSON otherwise
+  --log-level LEVEL        default warn with pretty, info with json
   --seed S                 fleet seed (default 1)
   --interval-ms N          poll interval (default 5000)`,
     options: {
@@ -302,6 +309,8 @@ fleetcare warranty list [--customer C] [--json]
       'http-host': { type: 'string' },
       seed: { type: 'string' },
       'interval-ms': { type: 'string' },
+      scenario: { type: 'string' },
+      'log-format': { type: 'string' },
     },
     async run(values) {
       const { runDemo } = await import('./sim.js');
