@@ -165,9 +165,10 @@ async function fillHistory(server: RunningServer, fleet: Fleet, o: DemoOptions, 
   let units = 0;
   if (server.noc) {
     const db = server.noc.context.users.db;
-    // The NOC notes a device's units a few seconds after its inventory arrives.
+    // The NOC notes a device's units (itself, printer, card reader, fingerprint module…) a few
+    // seconds after its inventory arrives.
     const until = Date.now() + 30_000;
-    while (Date.now() < until && (db.prepare('SELECT COUNT(DISTINCT device) FROM report_units').pluck().get() as number) < fleet.devices.length) await new Promise((r) => setTimeout(r, 500));
+    while (Date.now() < until && (db.prepare('SELECT COUNT(*) FROM report_units').pluck().get() as number) < fleet.devices.length * 4) await new Promise((r) => setTimeout(r, 500));
     units = backdateUnits(db, now - days * 86_400_000);
   }
   say(`history: ${points} telemetry points over ${days} days, ${tickets} past tickets (closed), ${units} units in service since ${new Date(now - days * 86_400_000).toISOString().slice(0, 10)} — the reports have data`, { points, tickets, units });

@@ -16,7 +16,7 @@ const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
 const DAY = 86_400_000;
 
 async function login(base: string): Promise<(path: string) => Promise<any>> {
-  const r = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'viewer', password: DEMO_PASSWORD }) });
+  const r = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'viewer', password: process.env.FLEETCARE_DEMO_PASSWORD ?? DEMO_PASSWORD }) });
   assert.is(r.status, 200);
   const cookie = r.headers.get('set-cookie')!.split(';')[0];
   return async (path: string) => {
