@@ -202,7 +202,7 @@ function printSummary(o: DemoOptions, server: RunningServer, fleet: Fleet, slas:
       { head: 'CLOCK', value: (d) => (d.clock ? 'zk clock' : '') },
       { head: 'LANG', value: (d) => languages[d.tenant] ?? 'en' },
       { head: 'SLA', value: (d) => slas[d.tenant]?.service_level },
-      { head: 'PRINTER WARRANTY', value: (d) => warrantyOf(d.printer.serial) },
+      { head: 'PRINTER WARRANTY', value: (d) => (d.printer.serial ? warrantyOf(d.printer.serial) : null) },
     ],
     fleet.devices,
   );

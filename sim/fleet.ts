@@ -22,7 +22,7 @@ import { GroundTruthRecorder, deriveSeed, seededRandom } from './wear.js';
 export { seededRandom };
 
 /** Where the simulated fleet's stores are: a tenant (the support company's customer) per region. */
-export const SITES = [
+const SITES = [
   { site: 'riyadh-olaya-01', tenant: 'souq-alkhair' },
   { site: 'jeddah-tahlia-02', tenant: 'souq-alkhair' },
   { site: 'tehran-vanak-01', tenant: 'shahrvand-retail' },
@@ -51,8 +51,8 @@ type Closer = { close(): Promise<void> };
 /** The receipt printer of one simulated device, whatever its kind. */
 type SimPrinter = {
   profile: string;
-  /** Serial number the printer reports (the warranty registry's key). */
-  serial: string;
+  /** Serial number the printer reports (the warranty registry's key); null if it reports none. */
+  serial: string | null;
   print(lines: number, cuts: number): void;
   /** A jammed autocutter (ESC/POS printers; a no-op where the simulator has none). */
   cutterJam(jammed: boolean): void;
@@ -168,7 +168,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         let open = false;
         printer = {
           profile: model.profile,
-          serial: serial('P'),
+          serial: null,
           cutterJam: () => {},
           print: (_lines, cuts) => p.cut(cuts),
           paperOut: (v) => ((out = v), p.setPaper(v ? 'end' : 'ok')),
@@ -229,7 +229,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         peripherals,
       });
       const agent = await startAgent(config, { log: opts.log.child({ device: id }), extraPeripherals });
-      const serials: Record<string, string> = { host: serial('H'), printer0: printer.serial, msr0: serial('M'), finger0: serial('F'), ...(clock ? { clock0: serial('C') } : {}) };
+      const serials: Record<string, string> = { host: serial('H'), ...(printer.serial ? { printer0: printer.serial } : {}), msr0: serial('M'), finger0: serial('F'), ...(clock ? { clock0: serial('C') } : {}) };
       devices.push({ id, site, tenant, printer, cardReader, fingerprint, clock, receiptsPerMinute, ageFraction, serials, agent });
     }
   } catch (e) {
