@@ -14,11 +14,11 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './help.js';
 import { parseTopic, seqRanges } from '../protocol/index.js';
 import { VirtualEscposPrinter } from '../sim/escpos-printer.js';
 
-const { values } = parseArgs({
+const { values } = parseBenchArgs(import.meta.url, {
   options: {
     duration: { type: 'string', default: '120' },
     warmup: { type: 'string', default: '30' },

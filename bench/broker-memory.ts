@@ -14,12 +14,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execSync } from 'node:child_process';
 import pino from 'pino';
+import { exitOnHelp } from './help.js';
 
 type Mem = { rss: number; heapUsed: number; external: number; arrayBuffers: number };
 type ToChild = { cmd: 'measure' } | { cmd: 'stop' };
 type FromChild = { ready: number } | { mem: Mem; connections: number };
 
 const args = process.argv.slice(2);
+if (args[0] !== '--serve') exitOnHelp(import.meta.url, args);
 const flag = (name: string, dflt: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] && !args[i + 1].startsWith('--') ? args[i + 1] : dflt;

@@ -13,12 +13,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './help.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../firmware-profiles/index.js';
 import { DetectorEngine, quantile } from '../collector/detectors/index.js';
 import { IncidentStore, detectAndApply } from '../collector/incidents/index.js';
 
-const { values } = parseArgs({
+const { values } = parseBenchArgs(import.meta.url, {
   options: {
     devices: { type: 'string', default: '10000' },
     period: { type: 'string', default: '10' },

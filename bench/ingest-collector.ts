@@ -13,6 +13,7 @@ import { CONTRACT_VERSION, decodeAck, topicFor } from '../protocol/index.js';
 import { Influxd } from '../test/helpers/influxd.js';
 import { tempDir, waitFor } from '../test/helpers/net.js';
 import { startBroker } from '../test/collector/fixtures.js';
+import { exitOnHelp } from './help.js';
 
 type ChildReport = { stats: CollectorStats; cpu: NodeJS.CpuUsage; rss: number };
 
@@ -28,6 +29,7 @@ if (process.argv[2] === '--child') {
   });
   process.send!('ready');
 } else {
+  exitOnHelp(import.meta.url);
   const [messages = 20_000, devices = 50, samples = 2] = process.argv.slice(2).map(Number);
   const influxd = await Influxd.create();
   const broker = await startBroker();

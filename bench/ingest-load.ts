@@ -4,11 +4,11 @@
 // not counted as the server's. Prints one JSON line of results on stdout.
 import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './help.js';
 import mqttPacket from 'mqtt-packet';
 import { topicFor, CONTRACT_VERSION, type TelemetryMessage } from '../protocol/index.js';
 
-const { values } = parseArgs({
+const { values } = parseBenchArgs(import.meta.url, {
   options: {
     port: { type: 'string' },
     host: { type: 'string', default: '127.0.0.1' },

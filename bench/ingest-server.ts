@@ -1,11 +1,11 @@
 // bench/ingest's server child when INGEST_TRACE=FILE is set: `fleetcare server` (same flags) plus
 // one JSON line of broker/collector queue figures per second into FILE, to see where messages wait.
 import { appendFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './help.js';
 import { runServer } from '../cli/server.js';
 import { loadServerConfig } from '../cli/server-config.js';
 
-const { values } = parseArgs({
+const { values } = parseBenchArgs(import.meta.url, {
   args: process.argv.slice(2).filter((a) => a !== 'server'),
   options: { config: { type: 'string' }, 'data-dir': { type: 'string' }, port: { type: 'string' }, 'log-level': { type: 'string' }, 'no-http': { type: 'boolean' } },
 });

@@ -10,13 +10,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './help.js';
 import { fileURLToPath } from 'node:url';
 import { DeviceRegistry } from '../broker/index.js';
 import { Influxd } from '../test/helpers/influxd.js';
 import { freePort, tempDir, waitFor } from '../test/helpers/net.js';
 
-const { values } = parseArgs({
+const { values } = parseBenchArgs(import.meta.url, {
   options: {
     agents: { type: 'string', default: '1000' },
     rate: { type: 'string', default: '1' },

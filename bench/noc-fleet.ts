@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './help.js';
 import { createServer, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import { connect } from 'mqtt';
@@ -18,7 +18,7 @@ import { quantile } from '../collector/detectors/index.js';
 import { startNoc } from '../noc/server.js';
 import { CONTRACT_VERSION, topicFor } from '../protocol/index.js';
 
-const { values } = parseArgs({ options: { devices: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '50' } } });
+const { values } = parseBenchArgs(import.meta.url, { options: { devices: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '50' } } });
 const DEVICES = Number(values.devices);
 const ROUNDS = Number(values.rounds);
 const log = pino({ level: 'silent' });

@@ -15,13 +15,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './help.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../firmware-profiles/index.js';
 import { DetectorEngine, quantile } from '../collector/detectors/index.js';
 import { IncidentStore } from '../collector/incidents/index.js';
 import { GroundTruthRecorder, WearPart, deriveSeed, seededRandom } from '../sim/wear.js';
 
-const { values } = parseArgs({
+const { values } = parseBenchArgs(import.meta.url, {
   options: {
     devices: { type: 'string', default: '300' },
     days: { type: 'string', default: '240' },

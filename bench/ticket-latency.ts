@@ -19,7 +19,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './help.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { runServer } from '../cli/server.js';
@@ -31,7 +31,7 @@ import { CONTRACT_VERSION } from '../protocol/index.js';
 import { FakeDevice } from '../test/collector/fixtures.js';
 import { freePort, sleep, tempDir, waitFor } from '../test/helpers/net.js';
 
-const { values } = parseArgs({
+const { values } = parseBenchArgs(import.meta.url, {
   options: {
     devices: { type: 'string', default: '50' },
     faults: { type: 'string', default: '100' },

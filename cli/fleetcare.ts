@@ -2,7 +2,7 @@
 // The `fleetcare` command. Each subcommand imports only what it needs, so `fleetcare agent`
 // loads agent code alone (no aedes, no influx) and stays small on the store device.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from './errors.js';
+import { ConfigError, UsageError } from './errors.js';
 
 type Command = {
   summary: string;
@@ -55,9 +55,28 @@ const commands: Record<string, Command> = {
   --http-host ADDR         NOC web page and API address (default 127.0.0.1)
   --http-port N            NOC web page and API port (default 8080)
   --no-http                do not serve the NOC
-  --log-level LEVEL        trace|debug|info|warn|error (default info)`,
-    options: serverOptions,
-    async run(values) {
+  --log-level LEVEL        trace|debug|info|warn|error (default info)
+fleetcare server install [--config FILE] [--root DIR] [--no-start]
+  systemd unit fleetcare-server.service running this fleetcare tree as user fleetcare (restart
+  always, ProtectSystem=strict, NoNewPrivileges), config /etc/fleetcare/server.json, data
+  /var/lib/fleetcare; --root DIR stages the files under DIR (docs/operations.md)
+fleetcare server uninstall [--root DIR]     removes the unit; config and data are kept`,
+    options: { ...serverOptions, root: { type: 'string' }, 'no-start': { type: 'boolean' } },
+    async run(values, positionals) {
+      if (positionals.length) {
+        const { installServer, uninstallServer } = await import('../install/server.js');
+        const { InstallError } = await import('../install/payload.js');
+        const root = typeof values.root === 'string' ? values.root : undefined;
+        try {
+          if (positionals[0] === 'install') for (const s of installServer({ root, config: values.config as string | undefined, start: !values['no-start'] }).steps) console.log(`  ${s}`);
+          else if (positionals[0] === 'uninstall') for (const s of uninstallServer({ root }).steps) console.log(`  ${s}`);
+          else throw new UsageError(`server: unknown action "${positionals[0]}" (install, uninstall; or no action to run the server)`);
+        } catch (e) {
+          if (e instanceof InstallError) throw new ConfigError(e.message);
+          throw e;
+        }
+        return;
+      }
       const { runServer } = await import('./server.js');
       const { loadServerConfig } = await import('./server-config.js');
       const config = loadServerConfig(values);
@@ -66,12 +85,32 @@ const commands: Record<string, Command> = {
     },
   },
   agent: {
-    summary: 'run the device agent',
+    summary: 'run the device agent | install | uninstall (systemd service on a store device)',
     usage: `fleetcare agent --config FILE
   -c, --config FILE        agent config file (JSON); see README "Agent configuration"
-  --log-level LEVEL        overrides the config's log level`,
-    options: { config: { type: 'string', short: 'c' } },
-    async run(values) {
+  --log-level LEVEL        overrides the config's log level
+fleetcare agent install [--config FILE] [--root DIR] [--no-start]
+fleetcare agent uninstall [--root DIR] [--purge]
+  (the same as install.sh of the package built by \`npm run package:agent\`; docs/operations.md)
+  install puts the agent in /opt/fleetcare-agent, FILE in /etc/fleetcare/agent.json (mode 640) and
+  the unit fleetcare-agent.service (user fleetcare-agent, groups dialout and lp, restart always,
+  ProtectSystem=strict, NoNewPrivileges); on / it creates the user and (re)starts the service.
+  Again over an installed agent: upgrade (config and data kept; --config replaces the config).
+  --root DIR               install under DIR instead of / (staging, images); nothing is started
+  --purge                  uninstall: also remove the config and the agent's data (its outbox)`,
+    options: { config: { type: 'string', short: 'c' }, root: { type: 'string' }, 'no-start': { type: 'boolean' }, purge: { type: 'boolean' } },
+    async run(values, positionals) {
+      if (positionals.length) {
+        const { agentInstallCommand } = await import('../install/cli.js');
+        const { InstallError } = await import('../install/payload.js');
+        try {
+          for (const s of agentInstallCommand(positionals[0], values as Record<string, never>)) console.log(`  ${s}`);
+        } catch (e) {
+          if (e instanceof InstallError) throw new ConfigError(e.message);
+          throw e;
+        }
+        return;
+      }
       if (typeof values.config !== 'string') throw new UsageError('agent needs --config FILE');
       const { runAgentMain } = await import('../agent/main.js');
       await runAgentMain(values.config, typeof values['log-level'] === 'string' ? values['log-level'] : undefined);
@@ -83,7 +122,7 @@ const commands: Record<string, Command> = {
                     [--write-config FILE --broker-url URL]
     prints the device token once (it is stored hashed); --write-config writes a ready agent
     config for that device
-fleetcare device list [--data-dir DIR]
+fleetcare device list [--data-dir DIR] [--json]
 fleetcare device rotate ID [--data-dir DIR]     new token, the old one stops working
 fleetcare device remove ID [--data-dir DIR]`,
     options: {
@@ -92,6 +131,7 @@ fleetcare device remove ID [--data-dir DIR]`,
       tenant: { type: 'string' },
       'write-config': { type: 'string' },
       'broker-url': { type: 'string' },
+      json: { type: 'boolean' },
     },
     async run(values, positionals) {
       const { deviceCommand } = await import('./provision.js');
@@ -117,7 +157,7 @@ fleetcare user passwd NAME [--password-file FILE|-]     ends the user's sessions
 fleetcare user role NAME --role viewer|operator|admin
 fleetcare user remove NAME
 fleetcare user token NAME [--token-name LABEL]     prints an API token once (Bearer)
-fleetcare user list
+fleetcare user list [--json]
   -c, --config FILE        server config (for its dataDir)
   --data-dir DIR           the server's data dir (default ./data)`,
     options: {
@@ -126,6 +166,7 @@ fleetcare user list
       role: { type: 'string' },
       'password-file': { type: 'string' },
       'token-name': { type: 'string' },
+      json: { type: 'boolean' },
     },
     async run(values, positionals) {
       const { userCommand } = await import('./users.js');
@@ -181,6 +222,43 @@ fleetcare warranty list [--customer C] [--json]
       await warrantyCommand(positionals, values);
     },
   },
+  doctor: {
+    summary: 'check the server host: config, data dir, disk, databases, ports, InfluxDB, certificates, clock',
+    usage: `fleetcare doctor [-c FILE] [--data-dir DIR] [--json]
+  prints each check (ok / WARN / FAIL) and, for each problem, how to fix it; exit 1 on a FAIL.
+  Read-only: safe while the server runs (run it as the server's user to check its permissions).
+  -c, --config FILE        the server config (default: flags and defaults, like fleetcare server)
+  --data-dir DIR --port N --http-port N --influx-url URL   as for fleetcare server`,
+    options: { ...serverOptions, json: { type: 'boolean' } },
+    async run(values) {
+      const { doctorCommand } = await import('./doctor.js');
+      await doctorCommand(values);
+    },
+  },
+  backup: {
+    summary: 'back up the server state (every database of the data dir) into DIR, while it runs',
+    usage: `fleetcare backup DIR [-c FILE] [--data-dir DIR]
+  DIR must be new or empty. SQLite databases (registry, incidents and tickets, warranty, NOC users,
+  collector state, embedded telemetry) are copied with SQLite's online backup API: consistent
+  while the server writes; other files are copied; a manifest with checksums is written.`,
+    options: { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' } },
+    async run(values, positionals) {
+      const { backupCommand } = await import('./backup.js');
+      await backupCommand(positionals, values);
+    },
+  },
+  restore: {
+    summary: 'restore the server state from a backup DIR (server stopped)',
+    usage: `fleetcare restore DIR [-c FILE] [--data-dir DIR]
+  refuses while the server runs on that data dir (its lock, or its ports answering); checks the
+  backup's checksums, moves the current data dir aside (DATADIR.before-restore-TIME), copies the
+  backup in and checks every database's integrity. Start the server afterwards.`,
+    options: { config: { type: 'string', short: 'c' }, 'data-dir': { type: 'string' }, port: { type: 'string' }, 'http-port': { type: 'string' } },
+    async run(values, positionals) {
+      const { restoreCommand } = await import('./backup.js');
+      await restoreCommand(positionals, values);
+    },
+  },
   sim: {
     summary: 'simulate N devices (agent + virtual printer on a PTY each) against a broker',
     usage: `fleetcare sim --devices N --broker-url URL [--data-dir DIR] [--seed S]
@@ -204,14 +282,21 @@ fleetcare warranty list [--customer C] [--json]
     },
   },
   demo: {
-    summary: 'server + a simulated fleet in one process, embedded store unless --influx-url',
-    usage: `fleetcare demo [--devices N] [--port N] [--data-dir DIR] [--influx-url URL]
-  --devices N              simulated devices (default 8)
+    summary: 'server + a simulated fleet in one process, with a scripted timeline (see docs/operations.md)',
+    usage: `fleetcare demo [--scenario showcase|quiet] [--devices N] [--port N] [--data-dir DIR] [--influx-url URL]
+  --scenario S             showcase (default): SLAs with the working calendars of the stores'
+                           countries, ticket languages (fa Tehran, ar Riyadh, zh Shenzhen), warranty
+                           records, 90 days of history, and a timeline: a predictive wear ticket,
+                           paper out at 00:10, a cutter jam at 00:20 that clears;
+                           quiet: the simulated fleet alone
+  --devices N              simulated devices (default 8; showcase needs 3)
   --port N                 MQTT port (default 1883)
   --data-dir DIR           default ./data/demo
   --influx-url URL         write telemetry to this InfluxDB instead of the embedded store
   --http-port N            NOC web page (default 8080); users admin, operator, viewer with
                            password fleetcare-demo (or $FLEETCARE_DEMO_PASSWORD)
+  --log-format pretty|json readable lines on a terminal (default there), JSON otherwise
+  --log-level LEVEL        default warn with pretty, info with json
   --seed S                 fleet seed (default 1)
   --interval-ms N          poll interval (default 5000)`,
     options: {
@@ -224,6 +309,8 @@ fleetcare warranty list [--customer C] [--json]
       'http-host': { type: 'string' },
       seed: { type: 'string' },
       'interval-ms': { type: 'string' },
+      scenario: { type: 'string' },
+      'log-format': { type: 'string' },
     },
     async run(values) {
       const { runDemo } = await import('./sim.js');

@@ -5,6 +5,7 @@ import { writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DeviceRegistry } from '../broker/index.js';
 import { UsageError } from './errors.js';
+import { printList } from './table.js';
 
 type Flags = Record<string, string | boolean | undefined>;
 
@@ -64,9 +65,13 @@ export async function deviceCommand(positionals: string[], flags: Flags): Promis
         return;
       }
       case 'list': {
-        const devices = registry.listDevices();
-        if (!devices.length) process.stderr.write('no devices\n');
-        for (const d of devices) process.stdout.write(JSON.stringify(d) + '\n');
+        printList(registry.listDevices(), [
+          { head: 'DEVICE', value: (d) => d.id },
+          { head: 'SITE', value: (d) => d.site },
+          { head: 'TENANT', value: (d) => d.tenant },
+          { head: 'STATE', value: (d) => (d.disabled ? 'disabled' : 'enabled') },
+          { head: 'ADDED', value: (d) => new Date(d.createdAt).toISOString() },
+        ], { json: !!flags.json, empty: 'no devices' });
         return;
       }
       default:

@@ -9,6 +9,7 @@ import { startCollector, type CollectorHandle } from '../collector/index.js';
 import { startIncidentService, type IncidentServiceHandle } from '../collector/incident-service.js';
 import { startNoc, type NocHandle } from '../noc/server.js';
 import type { ServerConfig } from './server-config.js';
+import { writeServerLock } from './server-lock.js';
 
 export const INTERNAL_COLLECTOR = 'collector-internal';
 
@@ -62,6 +63,8 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
     await broker?.close().catch(() => {});
     throw e;
   }
+  // Marks the data dir as in use (restore refuses to write under a running server).
+  const releaseLock = writeServerLock(config.dataDir, { brokerUrl, nocUrl: noc?.url ?? null });
   log.info({ role: config.role, dataDir: config.dataDir, brokerUrl, noc: noc?.url ?? null, store: config.collector.influx ? 'influxdb' : 'embedded' }, 'fleetcare server started');
   return {
     broker,
@@ -77,6 +80,7 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
       await collector?.close();
       await incidents?.close();
       await broker?.close();
+      releaseLock();
     },
   };
 }

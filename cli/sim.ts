@@ -1,12 +1,15 @@
 // `fleetcare sim` (a simulated fleet against a running server) and `fleetcare demo` (server +
-// simulated fleet in one process, embedded store unless --influx-url).
+// simulated fleet in one process, embedded store unless --influx-url; demo/ has the scenario).
 import { join, resolve } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 import { DeviceRegistry } from '../broker/index.js';
 import { startFleet, type Fleet } from '../sim/fleet.js';
-import { runServer } from './server.js';
+import { provisioner, SCENARIOS, startDemo, type Scenario } from '../demo/index.js';
 import { loadServerConfig } from './server-config.js';
 import { UsageError } from './errors.js';
+
+export { DEMO_PASSWORD } from '../demo/index.js';
 
 type Flags = Record<string, string | boolean | undefined>;
 
@@ -16,14 +19,6 @@ function num(flags: Flags, name: string, def: number, min: number, max: number):
   const n = Number(v);
   if (typeof v !== 'string' || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name}: expected a whole number ${min}-${max}, got "${String(v)}"`);
   return n;
-}
-
-/** Provisions through the registry, re-issuing the token when the device already exists. */
-function provisioner(registry: DeviceRegistry) {
-  return (id: string, site: string, tenant: string): string => {
-    if (registry.listDevices().some((d) => d.id === id)) return registry.rotateDeviceToken(id);
-    return registry.addDevice(id, { site, tenant });
-  };
 }
 
 export async function runSimCommand(flags: Flags): Promise<Fleet> {
@@ -45,40 +40,36 @@ export async function runSimCommand(flags: Flags): Promise<Fleet> {
   }
 }
 
-/** Password of the demo's users unless FLEETCARE_DEMO_PASSWORD is set (demo data dir only). */
-export const DEMO_PASSWORD = 'fleetcare-demo';
+/**
+ * How the demo talks: on a terminal, readable log lines (pino-pretty, warnings and up unless
+ * --log-level) and the narration as plain text; otherwise (a pipe, a file, --log-format json)
+ * JSON log lines as before, the narration among them.
+ */
+function demoOutput(flags: Flags): { log: Logger; narrate: (line: string, fields?: Record<string, unknown>) => void } {
+  const format = typeof flags['log-format'] === 'string' ? flags['log-format'] : process.stdout.isTTY ? 'pretty' : 'json';
+  if (format !== 'pretty' && format !== 'json') throw new UsageError('--log-format: pretty or json');
+  const level = typeof flags['log-level'] === 'string' ? flags['log-level'] : format === 'pretty' ? 'warn' : 'info';
+  if (format === 'json') {
+    const log = pino({ name: 'fleetcare', level });
+    return { log, narrate: (line, fields = {}) => log.info({ component: 'demo', ...fields }, line.split('\n')[0]) };
+  }
+  const log = pino({ name: 'fleetcare', level }, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,name', sync: true }));
+  return { log, narrate: (line) => void process.stdout.write(line + '\n') };
+}
 
 export async function runDemo(flags: Flags): Promise<{ close(): Promise<void> }> {
   const dataDir = typeof flags['data-dir'] === 'string' ? flags['data-dir'] : './data/demo';
-  const config = loadServerConfig({ ...flags, 'data-dir': dataDir, devices: undefined, seed: undefined, 'interval-ms': undefined });
-  const server = await runServer(config);
-  try {
-    // Demo logins on a loopback-only page: one user per role, one known password (or yours).
-    const demoPassword = process.env.FLEETCARE_DEMO_PASSWORD ?? DEMO_PASSWORD;
-    if (server.noc) for (const role of ['admin', 'operator', 'viewer'] as const) server.noc.context.users.ensureUser(role, role, demoPassword);
-    const fleet = await startFleet({
-      devices: num(flags, 'devices', 8, 1, 1000),
-      seed: num(flags, 'seed', 1, 0, 2 ** 31),
-      intervalMs: num(flags, 'interval-ms', 5000, 100, 3_600_000),
-      brokerUrl: server.brokerUrl!,
-      provision: provisioner(server.broker!.registry),
-      dataDir: join(config.dataDir, 'sim-agents'),
-      log: server.log.child({ component: 'sim' }),
-    });
-    if (server.noc)
-      server.log.info(
-        { url: server.noc.url, users: ['admin', 'operator', 'viewer'], password: process.env.FLEETCARE_DEMO_PASSWORD ? '(FLEETCARE_DEMO_PASSWORD)' : DEMO_PASSWORD },
-        `NOC: open ${server.noc.url} and log in`,
-      );
-    server.log.info({ brokerUrl: server.brokerUrl, devices: fleet.devices.map((d) => `${d.id} ${d.printer.profile}${d.clock ? " + clock" : ""} @ ${d.site}`) }, 'demo running — Ctrl-C to stop');
-    return {
-      async close() {
-        await fleet.close();
-        await server.close('demo stopped');
-      },
-    };
-  } catch (e) {
-    await server.close('demo failed to start');
-    throw e;
-  }
+  const scenario = (typeof flags.scenario === 'string' ? flags.scenario : 'showcase') as Scenario;
+  if (!SCENARIOS.includes(scenario)) throw new UsageError(`--scenario: one of ${SCENARIOS.join(', ')}`);
+  const { log, narrate } = demoOutput(flags);
+  const config = loadServerConfig({ ...flags, 'data-dir': dataDir, 'log-format': undefined, scenario: undefined, devices: undefined, seed: undefined, 'interval-ms': undefined });
+  return startDemo({
+    config,
+    scenario,
+    devices: num(flags, 'devices', 8, 1, 1000),
+    seed: num(flags, 'seed', 1, 0, 2 ** 31),
+    intervalMs: num(flags, 'interval-ms', 5000, 100, 3_600_000),
+    log,
+    narrate,
+  });
 }

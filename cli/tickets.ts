@@ -12,6 +12,7 @@ import { TicketOutbox, ticketStatusSchema, type Ticket } from '../collector/tick
 import { WarrantyRegistry, formatImportError } from '../collector/warranty/index.js';
 import { formatZodError } from '../protocol/index.js';
 import { ConfigError, UsageError } from './errors.js';
+import { printList, type Column } from './table.js';
 import { loadServerConfig } from './server-config.js';
 
 type Flags = Record<string, string | boolean | undefined>;
@@ -28,9 +29,21 @@ function serverContext(flags: Flags): { dataDir: string; sinks: string[]; slaCon
   return { dataDir: join(server.dataDir, 'collector'), sinks, slaContext: r.data };
 }
 
+const where = (t: Ticket): string => [t.site, t.peripheral ? `${t.device}/${t.peripheral}` : t.device].filter(Boolean).join(' ');
+
+const ticketColumns: Column<Ticket>[] = [
+  { head: 'REF', value: (t) => t.ref },
+  { head: 'STATUS', value: (t) => t.status },
+  { head: 'PRIORITY', value: (t) => t.priority },
+  { head: 'TYPE', value: (t) => t.issueType },
+  { head: 'CUSTOMER', value: (t) => t.customer },
+  { head: 'WHERE', value: where },
+  { head: 'SUBJECT', value: (t) => t.subject },
+];
+
+/** One ticket after an action: tab-separated, one line (scripts cut it). */
 function line(t: Ticket): string {
-  const where = [t.site, t.peripheral ? `${t.device}/${t.peripheral}` : t.device].filter(Boolean).join(' ');
-  return [t.ref, t.status, t.priority, t.issueType, t.customer, where, t.subject].join('\t');
+  return [t.ref, t.status, t.priority, t.issueType, t.customer, where(t), t.subject].join('\t');
 }
 
 export async function ticketsCommand(positionals: string[], flags: Flags): Promise<void> {
@@ -52,8 +65,7 @@ export async function ticketsCommand(positionals: string[], flags: Flags): Promi
         ...(str(flags, 'site') ? { site: str(flags, 'site') } : {}),
         ...(str(flags, 'device') ? { device: str(flags, 'device') } : {}),
       });
-      if (flags.json) process.stdout.write(JSON.stringify(tickets, null, 2) + '\n');
-      else for (const t of tickets) process.stdout.write(line(t) + '\n');
+      printList(tickets, ticketColumns, { json: !!flags.json, empty: 'no tickets' });
       return;
     }
     const act = operatorActionSchema.safeParse(action);
@@ -100,8 +112,16 @@ export async function warrantyCommand(positionals: string[], flags: Flags): Prom
       const today = new Date().toISOString().slice(0, 10);
       const customer = str(flags, 'customer');
       const rows = registry.list(customer ? { customer } : {}).map((r) => ({ ...r, status: registry.statusOf(r.serial_no, today) }));
-      if (flags.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
-      else for (const r of rows) process.stdout.write([r.serial_no, r.item_code, r.kind, r.customer ?? '-', r.device_id ?? '-', r.warranty_expiry_date ?? '-', r.amc_expiry_date ?? '-', r.status].join('\t') + '\n');
+      printList(rows, [
+        { head: 'SERIAL', value: (r) => r.serial_no },
+        { head: 'ITEM', value: (r) => r.item_code },
+        { head: 'KIND', value: (r) => r.kind },
+        { head: 'CUSTOMER', value: (r) => r.customer },
+        { head: 'DEVICE', value: (r) => r.device_id },
+        { head: 'WARRANTY UNTIL', value: (r) => r.warranty_expiry_date },
+        { head: 'AMC UNTIL', value: (r) => r.amc_expiry_date },
+        { head: 'STATUS', value: (r) => r.status },
+      ], { json: !!flags.json, empty: 'no warranty records' });
       return;
     }
     throw new UsageError(`warranty: unknown action "${action ?? ''}" (import FILE, list)`);

@@ -6,6 +6,7 @@ import { UserError, UserStore } from '../noc/auth.js';
 import { nocRole } from '../noc/api.js';
 import { ConfigError, UsageError } from './errors.js';
 import { loadServerConfig } from './server-config.js';
+import { printList } from './table.js';
 
 type Flags = Record<string, string | boolean | undefined>;
 
@@ -66,7 +67,11 @@ export async function userCommand(positionals: string[], flags: Flags): Promise<
         process.stderr.write(`API token for ${name} (shown once, above): send it as "Authorization: Bearer <token>"\n`);
         return;
       case 'list':
-        for (const u of users.listUsers()) process.stdout.write(`${u.name}\t${u.role}\t${new Date(u.createdAt).toISOString()}\n`);
+        printList(users.listUsers(), [
+          { head: 'USER', value: (u) => u.name },
+          { head: 'ROLE', value: (u) => u.role },
+          { head: 'CREATED', value: (u) => new Date(u.createdAt).toISOString() },
+        ], { json: !!flags.json, empty: 'no users' });
         return;
       default:
         throw new UsageError(`user: unknown action "${action ?? ''}" (add, passwd, role, remove, token, list)`);

@@ -2,15 +2,15 @@
 # Installs what fleetcare's commands need on a fresh Debian machine, then builds.
 #   scripts/ensure.sh test   — everything the test suite uses (influxd, socat, mosquitto tools,
 #                              chromium for the NOC's browser tests; PostgreSQL, Redis and
-#                              nats-server for cluster mode)
+#                              nats-server for cluster mode; systemd-analyze for the units)
 #   scripts/ensure.sh demo   — what the demo uses (socat)
 # Debian packages are installed with apt-get when running as root; npm packages with `npm ci`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-declare -A package_of=([influxd]=influxdb [influx]=influxdb-client [socat]=socat [mosquitto_pub]=mosquitto-clients [mosquitto]=mosquitto [chromium]=chromium [g++]=g++ [make]=make [python3]=python3 [redis-server]=redis-server [nats-server]=nats-server [pg_ctl]=postgresql)
+declare -A package_of=([influxd]=influxdb [influx]=influxdb-client [socat]=socat [mosquitto_pub]=mosquitto-clients [mosquitto]=mosquitto [chromium]=chromium [g++]=g++ [make]=make [python3]=python3 [redis-server]=redis-server [nats-server]=nats-server [pg_ctl]=postgresql [systemd-analyze]=systemd)
 case "${1:-test}" in
-  test) commands=(influxd influx socat mosquitto_pub mosquitto chromium redis-server nats-server pg_ctl) ;;
+  test) commands=(influxd influx socat mosquitto_pub mosquitto chromium redis-server nats-server pg_ctl systemd-analyze) ;;
   demo) commands=(socat) ;;
   *) echo "usage: $0 test|demo" >&2; exit 64 ;;
 esac

@@ -51,7 +51,11 @@ type Closer = { close(): Promise<void> };
 /** The receipt printer of one simulated device, whatever its kind. */
 type SimPrinter = {
   profile: string;
+  /** Serial number the printer reports (the warranty registry's key); null if it reports none. */
+  serial: string | null;
   print(lines: number, cuts: number): void;
+  /** A jammed autocutter (ESC/POS printers; a no-op where the simulator has none). */
+  cutterJam(jammed: boolean): void;
   paperOut(out: boolean): void;
   coverOpen(open: boolean): void;
   busy(): boolean;
@@ -69,7 +73,18 @@ export type SimulatedDevice = {
   receiptsPerMinute: number;
   /** Share of the rated life of every part already used at start. */
   ageFraction: number;
+  /** Serial numbers: the device's (`host`) and each peripheral's, by peripheral id. */
+  serials: Record<string, string>;
   agent: AgentHandle;
+};
+
+/** What a scenario fixes for one device instead of drawing it from the seed. */
+export type DevicePin = {
+  site?: string;
+  /** Receipt printer profile id (one of PRINTERS). */
+  printer?: string;
+  /** Starting cumulative counters of an ESC/POS printer (an aged part), e.g. { autocutterCuts: 1_930_000 }. */
+  printerCounters?: Record<string, number>;
 };
 
 export type FleetOptions = {
@@ -83,7 +98,14 @@ export type FleetOptions = {
   intervalMs: number;
   log: Logger;
   idPrefix?: string;
+  /** Device index (0-based) → what a scenario fixes for it; the rest is drawn from the seed. */
+  pins?: Record<number, DevicePin>;
 };
+
+/** Serial number of a simulated part: kind P printer, U USB printer, M card reader, F fingerprint, C clock, H host. */
+export function simSerial(seed: number, index: number, kind: string): string {
+  return `SIM${kind}${String(seed).padStart(3, '0')}${String(index + 1).padStart(5, '0')}`;
+}
 
 export type Fleet = { devices: SimulatedDevice[]; groundTruth: GroundTruthRecorder; close(): Promise<void> };
 
@@ -102,28 +124,37 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   };
   try {
     for (let i = 0; i < opts.devices; i++) {
-      const { site, tenant } = SITES[Math.floor(random() * SITES.length)];
+      const pin = opts.pins?.[i] ?? {};
+      // Draw even when pinned, so the other devices stay the same as without pins.
+      const drawn = SITES[Math.floor(random() * SITES.length)];
+      const pinnedSite = pin.site ? SITES.find((s) => s.site === pin.site) : undefined;
+      if (pin.site && !pinnedSite) throw new Error(`pins[${i}].site: unknown site ${pin.site}`);
+      const { site, tenant } = pinnedSite ?? drawn;
       const id = `${prefix}-${String(i + 1).padStart(3, '0')}`;
       const ageFraction = random() * 0.9;
       const receiptsPerMinute = 2 + Math.floor(random() * 20);
-      const serial = (kind: string) => `SIM${kind}${String(opts.seed).padStart(3, '0')}${String(i + 1).padStart(5, '0')}`;
+      const serial = (kind: string) => simSerial(opts.seed, i, kind);
       const seedOf = (part: string) => deriveSeed(opts.seed, `${id}/${part}`);
       const token = opts.provision(id, site, tenant);
       const peripherals: unknown[] = [{ id: 'host', driver: 'host', intervalMs: opts.intervalMs * 2 }];
       const extraPeripherals: PolledPeripheral[] = [];
 
       // Receipt printer.
-      const model = PRINTERS[Math.floor(random() * PRINTERS.length)];
+      const drawnModel = PRINTERS[Math.floor(random() * PRINTERS.length)];
+      const model = pin.printer ? PRINTERS.find((m) => m.profile === pin.printer) : drawnModel;
+      if (!model) throw new Error(`pins[${i}].printer: unknown printer ${pin.printer}`);
       let printer: SimPrinter;
       if (model.via === 'escpos-serial') {
         const pty = await createPtyPair();
         closers.push(pty);
-        const p = new VirtualEscposPrinter({ path: pty.devicePath, profile: model.profile, serial: serial('P'), ageFraction });
+        const p = new VirtualEscposPrinter({ path: pty.devicePath, profile: model.profile, serial: serial('P'), ageFraction, ...(pin.printerCounters ? { counters: pin.printerCounters } : {}) });
         await p.open();
         closers.push(p);
         peripherals.push({ id: 'printer0', driver: 'escpos-serial', path: pty.hostPath, intervalMs: opts.intervalMs });
         printer = {
           profile: model.profile,
+          serial: serial('P'),
+          cutterJam: (jammed) => p.setCutterJam(jammed),
           print: (lines, cuts) => void p.print(lines, cuts),
           paperOut: (out) => p.setPaper(out ? 'end' : 'ok'),
           coverOpen: (open) => p.setCoverOpen(open),
@@ -137,6 +168,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         let open = false;
         printer = {
           profile: model.profile,
+          serial: null,
+          cutterJam: () => {},
           print: (_lines, cuts) => p.cut(cuts),
           paperOut: (v) => ((out = v), p.setPaper(v ? 'end' : 'ok')),
           coverOpen: (v) => ((open = v), p.setCoverOpen(v)),
@@ -152,6 +185,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         });
         printer = {
           profile: model.profile,
+          serial: serial('U'),
+          cutterJam: () => {},
           print: () => {},
           paperOut: (v) => usbDevice.set({ paperEmpty: v }),
           coverOpen: (v) => usbDevice.set({ coverOpen: v }),
@@ -194,7 +229,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         peripherals,
       });
       const agent = await startAgent(config, { log: opts.log.child({ device: id }), extraPeripherals });
-      devices.push({ id, site, tenant, printer, cardReader, fingerprint, clock, receiptsPerMinute, ageFraction, agent });
+      const serials: Record<string, string> = { host: serial('H'), ...(printer.serial ? { printer0: printer.serial } : {}), msr0: serial('M'), finger0: serial('F'), ...(clock ? { clock0: serial('C') } : {}) };
+      devices.push({ id, site, tenant, printer, cardReader, fingerprint, clock, receiptsPerMinute, ageFraction, serials, agent });
     }
   } catch (e) {
     await close();

@@ -39,6 +39,8 @@ test('unknown command and unknown flag are usage errors (exit 64) with one clear
 test('device add prints the token once, stores it hashed, writes a 0600 agent config', () => {
   const dir = tempDir();
   try {
+    const empty = run(['device', 'list', '--data-dir', dir.path]);
+    assert.is(empty.stdout, 'no devices\n');
     const cfg = join(dir.path, 'agent.json');
     const r = run(['device', 'add', 'pos-7', '--site', 'riyadh-07', '--tenant', 'acme', '--data-dir', dir.path, '--write-config', cfg, '--broker-url', 'mqtt://127.0.0.1:1999']);
     assert.is(r.code, 0, r.stderr);
@@ -50,8 +52,10 @@ test('device add prints the token once, stores it hashed, writes a 0600 agent co
     assert.is(statSync(cfg).mode & 0o777, 0o600);
     const list = run(['device', 'list', '--data-dir', dir.path]);
     assert.is(list.code, 0);
-    assert.match(list.stdout, '"pos-7"');
-    assert.match(list.stdout, 'riyadh-07');
+    assert.match(list.stdout, /^DEVICE\s+SITE\s+TENANT\s+STATE\s+ADDED\n/);
+    assert.match(list.stdout, /\npos-7\s+riyadh-07\s+acme\s+enabled\s+20\d\d-/);
+    const json = JSON.parse(run(['device', 'list', '--json', '--data-dir', dir.path]).stdout) as Array<{ id: string; site: string }>;
+    assert.equal(json.map((d) => [d.id, d.site]), [['pos-7', 'riyadh-07']]);
     assert.not.match(list.stdout, token);
     for (const f of readdirSync(join(dir.path, 'broker'))) assert.not.match(readFileSync(join(dir.path, 'broker', f), 'latin1'), token, `token in clear in ${f}`);
     const again = run(['device', 'add', 'pos-7', '--data-dir', dir.path]);

@@ -37,7 +37,12 @@ test('tickets list / ack / comment / hold / resolve / close go through the outbo
 
     const list = run(['tickets', 'list', ...common]);
     assert.is(list.code, 0, list.stderr);
-    assert.match(list.stdout, `${KEY}\tOpen\tHigh\tHardware Failure\tacme-retail\tstore-12 pos-1/printer0`);
+    const [header, row, ...more] = list.stdout.trimEnd().split('\n');
+    assert.match(header, /^REF\s+STATUS\s+PRIORITY\s+TYPE\s+CUSTOMER\s+WHERE\s+SUBJECT$/);
+    assert.match(row, new RegExp(`^${KEY}\\s+Open\\s+High\\s+Hardware Failure\\s+acme-retail\\s+store-12 pos-1/printer0\\s+Fault: `));
+    assert.is(more.length, 0);
+    // Columns line up under their header.
+    assert.is(row.indexOf('Open'), header.indexOf('STATUS'));
     const open = JSON.parse(run(['tickets', 'list', '--open', '--json', ...common]).stdout);
     assert.is(open.length, 1);
 
@@ -73,6 +78,10 @@ test('tickets list / ack / comment / hold / resolve / close go through the outbo
     assert.is(usage.code, 64);
     const badStatus = run(['tickets', 'list', '--status', 'Sleeping', ...common]);
     assert.is(badStatus.code, 64);
+    const noneOpen = run(['tickets', 'list', '--open', ...common]);
+    assert.is(noneOpen.code, 0, noneOpen.stderr);
+    assert.is(noneOpen.stdout, 'no tickets\n');
+    assert.equal(JSON.parse(run(['tickets', 'list', '--open', '--json', ...common]).stdout), []);
   } finally {
     dir.remove();
   }
@@ -91,10 +100,15 @@ test('warranty import reports bad rows by line and field; list shows the status'
         'TM88-3,TM-T88VI,printer,acme-retail,pos-3,2099-12-31,',
       ].join('\n') + '\n',
     );
+    const empty = run(['warranty', 'list', '--data-dir', dir.path]);
+    assert.is(empty.stdout, 'no warranty records\n');
     const r = run(['warranty', 'import', csv, '--data-dir', dir.path]);
     assert.is(r.code, 1, 'a refused row makes the exit status 1');
     assert.match(r.stdout, 'imported 2 serial(s), 1 row(s) refused');
     assert.match(r.stderr, /line 4, kind: /);
+    const table = run(['warranty', 'list', '--data-dir', dir.path]);
+    assert.match(table.stdout, /^SERIAL\s+ITEM\s+KIND\s+CUSTOMER\s+DEVICE\s+WARRANTY UNTIL\s+AMC UNTIL\s+STATUS\n/);
+    assert.match(table.stdout, /\nTM88-2\s+TM-T88VI\s+peripheral\s+acme-retail\s+pos-2\s+2001-01-31\s+2099-12-31\s+Under AMC\n/);
     const list = run(['warranty', 'list', '--data-dir', dir.path, '--json']);
     assert.is(list.code, 0, list.stderr);
     const rows = JSON.parse(list.stdout) as Array<{ serial_no: string; status: string }>;

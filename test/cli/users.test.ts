@@ -33,8 +33,10 @@ test('users added by the CLI log in to the NOC with their role; tokens work as B
     assert.is(role.code, 64);
     assert.match(role.stderr, '--role: one of viewer, operator, admin');
     const list = run(['user', 'list', '--data-dir', dir.path]);
-    assert.match(list.stdout, /^li\tviewer\t/m);
-    assert.match(list.stdout, /^noor\toperator\t/m);
+    assert.match(list.stdout, /^USER\s+ROLE\s+CREATED\n/);
+    assert.match(list.stdout, /^li\s+viewer\s+20\d\d-/m);
+    assert.match(list.stdout, /^noor\s+operator\s+20\d\d-/m);
+    assert.equal((JSON.parse(run(['user', 'list', '--json', '--data-dir', dir.path]).stdout) as Array<{ name: string }>).map((u) => u.name).sort(), ['li', 'noor']);
     const token = run(['user', 'token', 'li', '--data-dir', dir.path]);
     assert.is(token.code, 0, token.stderr);
 
