@@ -6,6 +6,7 @@
 //    20 s  a cutter jam in Riyadh (ar), printer under warranty → ticket + warranty claim; clears at 60 s
 //    10 s  paper out in Tehran (fa) → ticket after the hold; paper replaced at 75 s → resolved
 // `quiet`: the fleet alone, as before (no timeline, no history, no SLAs).
+import { incidentsConfigSchema } from '../collector/incidents-config.js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { DeviceRegistry } from '../broker/index.js';
@@ -71,7 +72,8 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
   const showcase = o.scenario === 'showcase';
   if (showcase && o.devices < 3) throw new Error('the showcase scenario needs at least 3 devices (--devices 3)');
   const config: ServerConfig = showcase
-    ? { ...o.config, collector: { ...o.config.collector, incidents: { ...demoIncidentsConfig(), ...((o.config.collector.incidents as object) ?? {}) } } }
+    ? // The server config arrives parsed (defaults filled in), so the demo's settings go on top and are parsed again.
+      { ...o.config, collector: { ...o.config.collector, incidents: incidentsConfigSchema.parse({ ...o.config.collector.incidents, ...demoIncidentsConfig() }) } }
     : o.config;
   const server = await runServer(config, { log: o.log });
   const timers: NodeJS.Timeout[] = [];
