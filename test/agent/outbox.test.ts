@@ -205,7 +205,7 @@ test('kill -9 mid-write: nothing committed is lost, nothing acked comes back, se
   }
 });
 
-test('disk full (SQLITE_FULL): one clear log line, newest kept in memory (bounded), recovered when space frees', () => {
+test('disk full (SQLITE_FULL): one clear log line, newest kept in memory (bounded), drops reported, recovered when space frees', () => {
   const dir = tempDir();
   const cap = captureLog();
   const o = open(join(dir.path, 'outbox.db'), { log: cap.log, maxPageCount: 40, memoryMaxRows: 50 });
@@ -220,6 +220,11 @@ test('disk full (SQLITE_FULL): one clear log line, newest kept in memory (bounde
     assert.is(lines.length, 1, 'one log line, not one per append');
     assert.is(lines[0].code, 'SQLITE_FULL');
     assert.equal(seqs, [...new Set(seqs)].sort((a, b) => a - b), 'seqs stay unique and increasing');
+    // Thinning in memory is reported while the disk is still full, by an in-memory event.
+    const report = o.pending().map((r) => JSON.parse(r.payload)).find((p) => p.type === 'outbox-dropped');
+    assert.ok(report, 'outbox-dropped event held in memory');
+    assert.is(report.data.diskFull, true);
+    assert.is(report.data.droppedSamples, o.stats().droppedPoints, 'every memory drop is in the report');
     // In-memory rows are sent like the others.
     const sent = o.takeForSend().map((r) => r.seq);
     assert.ok(sent.includes(seqs[seqs.length - 1]), 'newest (memory) row is sendable');
@@ -231,7 +236,7 @@ test('disk full (SQLITE_FULL): one clear log line, newest kept in memory (bounde
     assert.is(o.stats().memoryRows, 0);
     const pending = o.pending();
     assert.ok(pending.some((r) => r.seq === seqs[seqs.length - 1]), 'memory rows now persisted');
-    assert.ok(pending.some((r) => JSON.parse(r.payload).type === 'outbox-dropped'), 'memory drops reported after recovery');
+
     assert.ok(cap.lines.some((l) => /can write to disk again/.test(l.msg)));
   } finally {
     o.close();
