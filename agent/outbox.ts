@@ -161,6 +161,8 @@ export class Outbox {
   private sidecarReady = false;
   private lastMemoryAccount = '';
   private readonly logLimit = new LogLimiter(60_000);
+  /** Notices written by the transaction in progress. */
+  private noticesInTx = 0;
   private st!: ReturnType<Outbox['prepare']>;
 
   constructor(opts: OutboxOptions) {
@@ -599,6 +601,7 @@ export class Outbox {
       const reserved = this.nextSeqValue;
       try {
         const seq = this.db.transaction(() => this.appendTx(channel, points, make))();
+        this.noticesCommitted();
         this.counters.appended++;
         return seq;
       } catch (e) {
@@ -626,6 +629,7 @@ export class Outbox {
       /* the DB is unreadable too; the caller handles it */
     }
     this.openReport = null;
+    this.noticesInTx = 0;
     // A seq handed out inside a failed transaction may already be in a payload: never reuse it.
     this.nextSeqValue = Math.max(this.nextSeqValue, nextSeq);
   }
@@ -654,7 +658,9 @@ export class Outbox {
     if (!hasDrops && this.pendingNotices.length === 0) return;
     this.reporting = true;
     try {
-      for (const notice of this.pendingNotices.splice(0)) this.insertEventTx(notice);
+      // Taken off the list only once the transaction commits (see `noticesCommitted`).
+      for (const notice of this.pendingNotices.slice(this.noticesInTx)) this.insertEventTx(notice);
+      this.noticesInTx = this.pendingNotices.length;
       if (hasDrops) {
         // While the outbox is full and nothing goes out, drops keep coming: they are added to the
         // report that has not been sent yet instead of filling the outbox with reports.
@@ -679,6 +685,11 @@ export class Outbox {
     } finally {
       this.reporting = false;
     }
+  }
+
+  private noticesCommitted(): void {
+    this.pendingNotices.splice(0, this.noticesInTx);
+    this.noticesInTx = 0;
   }
 
   private insertEventTx(fields: OutboxEventFields): number {
@@ -888,6 +899,7 @@ export class Outbox {
         }
         this.reportInTx();
       })();
+      this.noticesCommitted();
     } catch (e) {
       this.restoreAfterFailedTx(this.nextSeqValue);
       if (isCorrupt(e)) this.replaceCorrupt(e);
