@@ -381,9 +381,12 @@ export class Outbox {
    * salvage, like the shell's `.recover` for one table). Rows whose payload does not parse back
    * to its own seq are not trusted.
    */
-  private salvage(path: string): { rows: MemRow[]; total: number | null } {
+  private salvage(path: string): { rows: MemRow[]; total: number | null; atLeast: number } {
     const rows: MemRow[] = [];
     let total: number | null = null;
+    /** seqs the index still lists: a second b-tree, often intact when table pages are not. */
+    const indexed = new Set<number>();
+    let indexComplete = false;
     let db: Database.Database | null = null;
     try {
       db = new Database(path, { readonly: true, fileMustExist: true });
@@ -391,6 +394,12 @@ export class Outbox {
         total = (db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n;
       } catch {
         total = null;
+      }
+      try {
+        for (const r of db.prepare('SELECT seq FROM outbox INDEXED BY outbox_by_thin').iterate() as Iterable<{ seq: number }>) indexed.add(r.seq);
+        indexComplete = true;
+      } catch {
+        /* a damaged index page: what was read so far still helps */
       }
       const scan = db.prepare('SELECT seq, channel, payload, points, ts FROM outbox WHERE seq > ? ORDER BY seq LIMIT 256');
       const one = db.prepare('SELECT seq, channel, payload, points, ts FROM outbox WHERE seq = ?');
@@ -434,6 +443,18 @@ export class Outbox {
         }
         if (!found) break;
       }
+      // Rows the index knows and the scan could not reach (past the probe budget).
+      const got = new Set(rows.map((r) => r.seq));
+      for (const seq of indexed) {
+        if (got.has(seq)) continue;
+        try {
+          const r = one.get(seq) as Raw | undefined;
+          if (r) keep(r);
+        } catch {
+          /* on a damaged page */
+        }
+      }
+      rows.sort((a, b) => a.seq - b.seq);
     } catch {
       /* not a database at all: nothing to read back */
     } finally {
@@ -443,7 +464,9 @@ export class Outbox {
         /* corrupt handle */
       }
     }
-    return { rows, total };
+    const known = new Set([...indexed, ...rows.map((r) => r.seq)]);
+    if (total === null && indexComplete) total = known.size;
+    return { rows, total, atLeast: known.size };
   }
 
   /** Salvages what is readable, moves a corrupt database aside, starts a fresh one; an event says what was saved and lost. */
@@ -459,10 +482,10 @@ export class Outbox {
     this.cursor = 0;
     this.openReport = null;
     const knownRows = this.rows;
-    const { rows: saved, total } = this.salvage(this.o.path);
-    // How many rows there were is known when SQLite could still count them, or when the damage
-    // showed up after this process had opened the file.
-    const before = total ?? (knownRows > 0 ? knownRows : null);
+    const { rows: saved, total, atLeast } = this.salvage(this.o.path);
+    // How many rows there were is known when SQLite could still count them (or list them from
+    // the index), or when the damage showed up after this process had opened the file.
+    const before = total ?? (knownRows > 0 ? Math.max(knownRows, atLeast) : null);
     const lost = before === null ? null : Math.max(0, before - saved.length);
     let moved = true;
     for (const suffix of ['', '-wal', '-shm']) {
@@ -479,15 +502,18 @@ export class Outbox {
     );
     this.rows = 0;
     this.bytes = 0;
-    if (lost !== null && lost > 0) {
-      this.counters.droppedMessages += lost;
-      this.counters.droppedPoints += lost;
-    }
+    const lostAtLeast = lost ?? Math.max(0, atLeast - saved.length);
+    this.counters.droppedMessages += lostAtLeast;
+    this.counters.droppedPoints += lostAtLeast;
     this.pendingNotices.push({
       code: 'outbox-corrupt',
       severity: 'critical',
       message: `outbox database was corrupt; ${saved.length} unsent messages read back, ${lost === null ? 'an unknown number' : lost} lost; moved aside to ${aside}`,
-      data: { corrupt: true, salvaged: saved.length, ...(lost !== null ? { dropped: lost, droppedMessages: lost } : { lostUnknown: true }) },
+      data: {
+        corrupt: true,
+        salvaged: saved.length,
+        ...(lost !== null ? { dropped: lost, droppedMessages: lost } : { lostUnknown: true, ...(atLeast > saved.length ? { dropped: atLeast - saved.length, droppedMessages: atLeast - saved.length } : {}) }),
+      },
     });
     try {
       if (!moved) throw new Error('corrupt file still in place');
@@ -500,18 +526,21 @@ export class Outbox {
     this.restoreSalvaged(saved);
   }
 
+  /** Puts the salvaged rows and the corruption notice into the fresh database at once. */
   private restoreSalvaged(saved: MemRow[]): void {
-    if (saved.length === 0) return;
     const top = saved.reduce((m, r) => Math.max(m, r.seq), 0);
     this.nextSeqValue = Math.max(this.nextSeqValue, top + 1);
     this.reservedUpTo = Math.max(this.reservedUpTo, top);
     try {
+      if (!this.haveSeqs(4 + this.pendingNotices.length)) throw new SeqsExhausted('cannot reserve seqs for the corruption notice');
       this.db.transaction(() => {
         for (const r of saved) {
           this.makeRoom(1, r.bytes);
           this.insertRow(r);
         }
+        this.reportInTx();
       })();
+      this.noticesCommitted();
       this.counters.salvagedRows += saved.length;
     } catch (e) {
       // The fresh file takes no writes either (disk full): keep them in memory, sendable.
@@ -521,6 +550,7 @@ export class Outbox {
       this.memory.sort((a, b) => a.seq - b.seq);
       this.memoryBytes += saved.reduce((n, r) => n + r.bytes, 0);
       this.counters.salvagedRows += saved.length;
+      this.reportInMemory();
       this.syncMemoryAccount();
     }
   }
