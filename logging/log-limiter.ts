@@ -32,4 +32,9 @@ export class LogLimiter {
   reset(key: string): void {
     this.last.delete(key);
   }
+
+  /** Forgets every key (the trouble is over, e.g. connected again). */
+  clear(): void {
+    this.last.clear();
+  }
 }
