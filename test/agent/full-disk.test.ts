@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { Outbox } from '../../agent/outbox.js';
 import { tempDir, waitFor } from '../helpers/net.js';
 import { mountTmpfs, tmpfsUnavailable } from '../helpers/tmpfs.js';
@@ -87,7 +88,8 @@ if (skip) {
         broker: { url: broker.url, reconnect: { minMs: 100, maxMs: 500, jitter: 0.5 } },
         // Many small messages, so that a seq block (1000) is used up while the disk is full.
         telemetry: { publishIntervalMs: 10, maxSamplesPerMessage: 1 },
-        outbox: { ackTimeoutMs: 500 },
+        // The journal records every seq that reached the disk: all of them must arrive.
+        outbox: { ackTimeoutMs: 500, journal: true },
         discovery: false,
         peripherals: [{ driver: 'host', intervalMs: 5 }],
       }),
@@ -152,6 +154,20 @@ if (skip) {
       await waitFor('outbox writes to disk again', () => lines().some((l) => /can write to disk again/.test(l.msg)), 20_000);
       const after = collector.received.length;
       await waitFor('telemetry after recovery', () => collector.received.length >= after + 5, 15_000);
+      // Losing nothing that reached the disk: every journaled seq not thinned arrives.
+      const journaled = () => {
+        const db = new Database(join(fs.path, 'outbox.db'), { readonly: true, fileMustExist: true });
+        try {
+          return (db.prepare('SELECT seq FROM outbox_journal WHERE seq NOT IN (SELECT seq FROM outbox_journal_dropped)').all() as Array<{ seq: number }>).map((r) => r.seq);
+        } finally {
+          db.close();
+        }
+      };
+      await waitFor('every journaled seq delivered', () => {
+        record();
+        const missing = journaled().filter((seq) => !bySeq.has(seq));
+        return missing.length === 0 ? true : null;
+      }, 20_000);
       record();
       const reused = [...bySeq].filter(([, payloads]) => payloads.size > 1).map(([seq]) => seq);
       assert.equal(reused, [], 'no seq was used for two different messages');
