@@ -161,6 +161,8 @@ export class Outbox {
   private sidecarReady = false;
   private lastMemoryAccount = '';
   private readonly logLimit = new LogLimiter(60_000);
+  /** Since when messages have been held without a seq, and how many (reported when it ends). */
+  private heldEpisode: { since: number; count: number } | null = null;
   /** Notices written by the transaction in progress. */
   private noticesInTx = 0;
   private st!: ReturnType<Outbox['prepare']>;
@@ -824,7 +826,13 @@ export class Outbox {
     this.memoryBytes += row.bytes;
     this.counters.appended++;
     this.sequenceHeld();
-    const seq = this.held.includes(row) ? 0 : this.memory[this.memory.length - 1]?.seq ?? 0;
+    const isHeld = this.held.includes(row);
+    if (isHeld) {
+      this.heldEpisode ??= { since: this.o.now(), count: 0 };
+      this.heldEpisode.count++;
+    }
+    // Sequenced last by sequenceHeld (it was the newest held row), before any report below.
+    const seq = isHeld ? 0 : this.nextSeqValue - 1;
     this.boundMemory();
     this.reportInMemory();
     this.syncMemoryAccount();
@@ -840,6 +848,19 @@ export class Outbox {
       const bytes = Buffer.byteLength(payload);
       this.memory.push({ seq, channel: h.channel, payload, bytes, points: h.points, ts: this.o.now() });
       this.memoryBytes += bytes - h.bytes;
+    }
+    const ep = this.heldEpisode;
+    if (ep && this.held.length === 0 && this.haveSeqs(1)) {
+      // The episode is over: say so, so the NOC knows why these messages arrived late.
+      this.heldEpisode = null;
+      const heldMs = this.o.now() - ep.since;
+      this.log.warn({ held: ep.count, heldMs }, 'seqs can be reserved again; messages held without a seq are sequenced and sent');
+      this.pendingNotices.push({
+        code: 'outbox-seq-held',
+        severity: 'warning',
+        message: `no seq block could be reserved for ${Math.round(heldMs / 1000)} s (disk full): ${ep.count} messages were held in memory without a seq, not sent`,
+        data: { held: ep.count, heldMs },
+      });
     }
   }
 

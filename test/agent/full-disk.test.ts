@@ -65,6 +65,10 @@ if (skip) {
       const seqs = pending.map((r) => r.seq);
       assert.equal(seqs, [...new Set(seqs)].sort((a, b) => a - b));
       for (const r of pending) assert.is(JSON.parse(r.payload).seq, r.seq, 'payload carries its own seq');
+      assert.ok(
+        pending.map((r) => JSON.parse(r.payload)).some((p) => p.code === 'outbox-seq-held' && p.data.held > 0),
+        'an outbox-seq-held event says messages waited for a seq',
+      );
       assert.ok(existsSync(`${path}.seq`));
       assert.ok(cap.lines.some((l) => /sidecar file writable again/.test(l.msg)), 'one line when writing works again');
     } finally {
