@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { EventMessage, Health, Sample } from '../protocol/index.js';
 import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from './drivers/driver.js';
+import { LogLimiter } from '../logging/log-limiter.js';
 
 export type Severity = EventMessage['severity'];
 
@@ -154,6 +155,8 @@ const errCode = (e: unknown) => {
 export class Poller {
   private readonly entries = new Map<string, Entry>();
   private readonly log: Logger;
+  /** A driver bug repeats every poll: one line per peripheral and minute, with a count. */
+  private readonly failLog = new LogLimiter(60_000);
   private readonly now: () => number;
   private readonly maxProbeMs: number;
   private stopped = false;
@@ -200,7 +203,7 @@ export class Poller {
       if (e.state === 'present' && !this.stopped) await this.poll(e);
     } catch (err) {
       // Nothing from a driver may escape; this is the last net.
-      this.log.error({ peripheral: e.driver.id, err: errMessage(err) }, 'poll cycle failed');
+      this.failLog.maybe(e.driver.id, this.now(), (suppressed) => this.log.error({ peripheral: e.driver.id, err: errMessage(err), suppressed }, 'poll cycle failed'));
     } finally {
       e.busy = false;
     }
