@@ -10,6 +10,12 @@ export type Tmpfs = { path: string; fill(): void; free(): void; unmount(): void 
 /** Why a tmpfs cannot be mounted here, or null when it can. */
 export function tmpfsUnavailable(): string | null {
   if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs (mount -t tmpfs); run the suite as root as CI does';
+  // Root in a container without CAP_SYS_ADMIN still cannot mount: try once.
+  try {
+    mountTmpfs(64).unmount();
+  } catch (e) {
+    return `mount -t tmpfs is refused here (${(e as Error).message.trim()})`;
+  }
   return null;
 }
 
