@@ -15,6 +15,7 @@ import {
   type StatusMessage,
 } from '../protocol/index.js';
 import type { AgentConfig } from './config.js';
+import { LogLimiter } from '../logging/log-limiter.js';
 
 export type ReconnectPolicy = { minMs: number; maxMs: number; jitter: number };
 
@@ -70,6 +71,7 @@ export class Link {
   private connectedAt = 0;
   private stopped = false;
   private readonly log: Logger;
+  private readonly logLimit = new LogLimiter(60_000);
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly topics: { status: string; inventory: string; ack: string; cmdReq: string };
@@ -149,6 +151,7 @@ export class Link {
           this.s.connected = true;
           this.s.connects++;
           this.log.info({ broker: this.o.broker.url, attempt: this.attempt }, 'connected');
+          this.logLimit.clear();
           this.publishRaw(this.topics.status, JSON.stringify(this.status(birthSeq, 'online')), true).catch(() => {});
           this.publishInventory();
           this.safe('onConnect', () => this.o.onConnect());
@@ -163,8 +166,10 @@ export class Link {
     client.on('message', (topic: string, payload: Buffer) => this.onMessage(topic, payload));
     client.on('error', (err: Error) => {
       if (client !== this.client) return;
-      // Auth refusals, refused connections, TLS errors: all retried with backoff.
-      this.log.warn({ err: err.message, code: (err as { code?: unknown }).code }, 'MQTT error');
+      // Auth refusals, refused connections, TLS errors: all retried with backoff. A broker down
+      // for hours gives the same error at every retry: logged once per window, with a count.
+      const code = (err as { code?: unknown }).code;
+      this.logLimit.maybe(`mqtt:${String(code ?? err.message)}`, this.now(), (suppressed) => this.log.warn({ err: err.message, code, suppressed }, 'MQTT error'));
     });
     client.on('close', () => {
       if (client !== this.client) return;
@@ -197,7 +202,7 @@ export class Link {
     this.attempt++;
     this.s.recentReconnectDelaysMs.push(delay);
     if (this.s.recentReconnectDelaysMs.length > 20) this.s.recentReconnectDelaysMs.shift();
-    this.log.info({ delayMs: delay, attempt: this.attempt }, 'reconnecting');
+    this.logLimit.maybe('reconnecting', this.now(), (suppressed) => this.log.info({ delayMs: delay, attempt: this.attempt, suppressed }, 'reconnecting'));
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
 

@@ -7,6 +7,7 @@ import { errorCode, timeoutError } from '../protocol/errors.js';
 import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from './drivers/driver.js';
 import { faultLevels, type FaultLevel, type FaultLevels } from '../firmware-profiles/catalogue.js';
 import { lazyProfiles } from './drivers/common.js';
+import { LogLimiter } from '../logging/log-limiter.js';
 
 export type Severity = EventMessage['severity'];
 
@@ -115,6 +116,8 @@ const errMessage = (e: unknown) => (e instanceof Error ? e.message : String(e)).
 export class Poller {
   private readonly entries = new Map<string, Entry>();
   private readonly log: Logger;
+  /** A driver bug repeats every poll: one line per peripheral and minute, with a count. */
+  private readonly failLog = new LogLimiter(60_000);
   private readonly now: () => number;
   private readonly maxProbeMs: number;
   private readonly levels: () => FaultLevels;
@@ -164,7 +167,7 @@ export class Poller {
       if (e.state === 'present' && !this.stopped) await this.poll(e);
     } catch (err) {
       // Nothing from a driver may escape; this is the last net.
-      this.log.error({ peripheral: e.driver.id, err: errMessage(err) }, 'poll cycle failed');
+      this.failLog.maybe(e.driver.id, this.now(), (suppressed) => this.log.error({ peripheral: e.driver.id, err: errMessage(err), suppressed }, 'poll cycle failed'));
     } finally {
       e.busy = false;
     }

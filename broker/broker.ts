@@ -12,7 +12,7 @@ import { WebSocketServer, createWebSocketStream } from 'ws';
 import { deviceId } from '../protocol/index.js';
 import { mayLeaveWill, mayPublish, maySubscribe } from './acl.js';
 import { brokerConfigSchema, type BrokerConfigInput } from './config.js';
-import { LoginThrottle, PublishRateLimit, type RateState } from './limits.js';
+import { LoginThrottle, OversizedLetters, PublishRateLimit, type OversizedLetter, type RateState } from './limits.js';
 import { installMqTrampoline } from './mq-trampoline.js';
 import { installOutgoingIndex } from './outgoing-index.js';
 import { DeviceRegistry, type Principal } from './registry.js';
@@ -44,6 +44,8 @@ export type BrokerHandle = {
   wsPort?: number;
   registry: DeviceRegistry;
   stats(): BrokerStats;
+  /** Oversized publishes refused (newest first), kept as dead letters with the head of the payload. */
+  oversized(limit?: number): OversizedLetter[];
   close(): Promise<void>;
 };
 
@@ -96,6 +98,7 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
   const addressThrottle = new LoginThrottle(perAddress, maxEntries);
   // The largest packet worth buffering: the payload limit plus a maximal topic and header.
   const maxPacketBytes = config.maxPayloadBytes + 65_535 + 16;
+  const oversizedLetters = new OversizedLetters();
 
   const denyAcl = (client: Client | null, what: string, topic: string, reason: string) => {
     counters.aclDenials++;
@@ -174,6 +177,7 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
       const size = packet.payload.length;
       if (size > config.maxPayloadBytes) {
         counters.oversized++;
+        oversizedLetters.add({ client: client.id, topic: packet.topic, bytes: size, limit: config.maxPayloadBytes }, packet.payload as Buffer);
         log.warn({ client: client.id, topic: packet.topic, bytes: size, limit: config.maxPayloadBytes }, 'oversized payload: disconnecting');
         return callback(new Error(`payload of ${size} bytes over the ${config.maxPayloadBytes} limit`));
       }
@@ -256,6 +260,7 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
   // One function shared by every client's parser (no per-connection closure).
   const guardedParseLength = makeGuardedParseLength(maxPacketBytes, (client, bytes) => {
     counters.oversized++;
+    oversizedLetters.add({ client: client.id ?? null, remote: remoteOf(client), bytes, limit: maxPacketBytes });
     log.warn({ client: client.id ?? undefined, remote: remoteOf(client), bytes, limit: maxPacketBytes }, 'oversized packet: disconnecting before buffering it');
   });
 
@@ -276,7 +281,7 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
     const tcp = createNetServer((s) => onConnection(s, undefined));
     servers.push(tcp);
     const port = await listen(tcp, config.port, 'tcp');
-    handle = { port, registry, stats, close };
+    handle = { port, registry, stats, oversized: (limit?: number) => oversizedLetters.list(limit), close };
 
     if (config.tlsCertPath && config.tlsKeyPath) {
       const tls = createTlsServer({ cert: readFileSync(config.tlsCertPath), key: readFileSync(config.tlsKeyPath) }, (s) => onConnection(s, undefined));

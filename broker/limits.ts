@@ -105,3 +105,45 @@ export class LoginThrottle {
     return e;
   }
 }
+
+/** An oversized publish refused by the broker, kept for inspection (its head only). */
+export type OversizedLetter = {
+  at: number;
+  client: string | null;
+  remote?: string;
+  /** Absent when the packet was refused before its topic was read. */
+  topic?: string;
+  bytes: number;
+  limit: number;
+  /** The first bytes of the payload (UTF-8, lossy), when the broker had it. */
+  head?: string;
+};
+
+/**
+ * Oversized publishes: counted, and the newest `max` kept as dead letters (topic, size and the
+ * head of the payload), so a device whose messages grew past the limit can be diagnosed instead
+ * of just disconnecting over and over. Bounded: a flood of huge packets costs `max` small entries.
+ */
+export class OversizedLetters {
+  private readonly ring: OversizedLetter[] = [];
+  total = 0;
+
+  constructor(
+    private readonly max = 100,
+    private readonly headBytes = 512,
+    private readonly now: Clock = Date.now,
+  ) {}
+
+  add(l: Omit<OversizedLetter, 'at' | 'head'>, payload?: Buffer): OversizedLetter {
+    this.total++;
+    const letter: OversizedLetter = { at: this.now(), ...l, ...(payload ? { head: payload.subarray(0, this.headBytes).toString('utf8') } : {}) };
+    this.ring.push(letter);
+    if (this.ring.length > this.max) this.ring.shift();
+    return letter;
+  }
+
+  /** Newest first. */
+  list(limit = this.max): OversizedLetter[] {
+    return this.ring.slice(-limit).reverse();
+  }
+}

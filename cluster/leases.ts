@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { LogLimiter } from '../collector/log-limiter.js';
+import { LogLimiter } from '../logging/log-limiter.js';
 import { fairShare, partitionCount } from './partitions.js';
 
 export const leaseConfigSchema = z

@@ -159,6 +159,8 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
       spoolMaxBytes: config.spool.maxBytes,
       retryInitialMs: config.spool.retryInitialMs,
       retryMaxMs: config.spool.retryMaxMs,
+      // Older than the raw retention, InfluxDB would refuse the points: such a clock is placed at arrival.
+      clock: { maxBehindMs: config.influx ? config.influx.retentionDays * 86_400_000 : 0 },
     },
     sendAck,
     (r: IngestRecord, detail: string) => deadLetter(topicFor(r.device, r.channel), JSON.stringify(r.message), 'store-rejected', `seq ${r.seq}: ${detail}`),

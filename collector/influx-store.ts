@@ -71,7 +71,8 @@ export class InfluxStore implements TelemetryStore {
     const isHttps = this.url.protocol === 'https:';
     this.agent = isHttps ? new https.Agent({ keepAlive: true, maxSockets: 4 }) : new http.Agent({ keepAlive: true, maxSockets: 4 });
     this.auth = cfg.username ? 'Basic ' + Buffer.from(`${cfg.username}:${cfg.password ?? ''}`).toString('base64') : undefined;
-    this.telemetryFields.set('seq', FieldType.INTEGER).set('health', FieldType.STRING).set('faults', FieldType.STRING);
+    // device_ts: the device's own time of a sample placed at arrival (implausible clock).
+    this.telemetryFields.set('seq', FieldType.INTEGER).set('health', FieldType.STRING).set('faults', FieldType.STRING).set('device_ts', FieldType.INTEGER);
     this.client = new InfluxDB({
       host: this.url.hostname,
       port: Number(this.url.port || (isHttps ? 443 : 80)),
@@ -90,7 +91,7 @@ export class InfluxStore implements TelemetryStore {
   private schemas(): ISchemaOptions[] {
     return [
       { measurement: 'telemetry', tags: TELEMETRY_TAGS, fields: Object.fromEntries(this.telemetryFields) },
-      { measurement: 'event', tags: ['code', 'device', 'peripheral', 'site', 'tenant', 'type'], fields: { seq: FieldType.INTEGER, severity: FieldType.STRING, message: FieldType.STRING, data: FieldType.STRING } },
+      { measurement: 'event', tags: ['code', 'device', 'peripheral', 'site', 'tenant', 'type'], fields: { seq: FieldType.INTEGER, severity: FieldType.STRING, message: FieldType.STRING, data: FieldType.STRING, device_ts: FieldType.INTEGER } },
       { measurement: 'device_clock', tags: ['device'], fields: { offset_ms: FieldType.FLOAT, seq: FieldType.INTEGER } },
     ];
   }

@@ -7,6 +7,7 @@
 // agents keep the data in their outboxes and re-send it later: nothing is lost.
 import type { Logger } from 'pino';
 import type { CollectorDb } from './collector-db.js';
+import { defaultClockGuard, placeByArrival, type ClockGuardOptions } from './clock-guard.js';
 import { LogLimiter } from './log-limiter.js';
 import { StoreWriteError, pointsOf, type IngestRecord, type StoreFailure, type TelemetryStore } from './store.js';
 
@@ -16,6 +17,8 @@ export type IngestOptions = {
   spoolMaxBytes: number;
   retryInitialMs: number;
   retryMaxMs: number;
+  /** When a device time is implausible (see clock-guard.ts); the defaults when left out. */
+  clock?: Partial<ClockGuardOptions>;
 };
 
 /** Sends an ack covering `seqs` to the device. */
@@ -38,6 +41,10 @@ export type IngestStats = {
   refusedSpoolFull: number;
   storeRejected: number;
   storeErrors: Record<StoreFailure, number>;
+  /** Messages whose device time was implausible, stored at arrival time (by verdict). */
+  clockPlaced: { 'before-floor': number; future: number; 'too-old': number };
+  /** Points agents reported lost in `outbox-dropped` events (outbox full, disk full, corrupt, kill). */
+  agentReportedDrops: number;
 };
 
 function asStoreError(e: unknown): StoreWriteError {
@@ -61,6 +68,7 @@ export class Ingest {
   private lastDrainLog = 0;
   private closed = false;
   readonly stats: IngestStats;
+  private readonly clockGuard: ClockGuardOptions;
 
   constructor(
     private readonly store: TelemetryStore,
@@ -82,7 +90,10 @@ export class Ingest {
       refusedSpoolFull: 0,
       storeRejected: 0,
       storeErrors: { unreachable: 0, server: 0, rejected: 0 },
+      clockPlaced: { 'before-floor': 0, future: 0, 'too-old': 0 },
+      agentReportedDrops: 0,
     };
+    this.clockGuard = { ...defaultClockGuard, ...opts.clock };
     if (totals.rows > 0) {
       log.info({ rows: totals.rows, bytes: totals.bytes }, 'spool holds data from before the restart; draining');
       this.kickDrain(0);
@@ -99,7 +110,8 @@ export class Ingest {
     while (this.backlog >= limit && !this.closed) await new Promise<void>((r) => this.waiters.push(r));
   }
 
-  accept(r: IngestRecord): void {
+  accept(raw: IngestRecord): void {
+    const r = placeByArrival(raw, this.clockGuard);
     const key = r.device + '\0' + r.seq;
     if (this.pending.has(key)) {
       // Already on its way; the ack of that copy covers this one.
@@ -116,11 +128,27 @@ export class Ingest {
       return;
     }
     this.stats.accepted++;
+    if (r.clock) this.noteClockFault(r);
+    if (r.channel === 'event' && r.message.type === 'outbox-dropped') {
+      const dropped = r.message.data?.dropped;
+      if (typeof dropped === 'number' && Number.isFinite(dropped) && dropped > 0) this.stats.agentReportedDrops += dropped;
+    }
     this.pending.add(key);
     this.current.records.push(r);
     this.current.points += pointsOf(r);
     if (this.current.points >= this.opts.maxPoints) this.flush();
     else this.arm();
+  }
+
+  private noteClockFault(r: IngestRecord): void {
+    const c = r.clock!;
+    this.stats.clockPlaced[c.verdict]++;
+    this.limiter.maybe(`clock:${r.device}`, r.arrivedAt, (suppressed) =>
+      this.log.warn(
+        { device: r.device, verdict: c.verdict, deviceTs: c.deviceTs, arrivedAt: r.arrivedAt, suppressed },
+        'device clock implausible: samples stored at arrival time, device time kept as device_ts',
+      ),
+    );
   }
 
   private arm(): void {

@@ -1,6 +1,7 @@
 // InfluxDB 1.x line protocol for our three measurements. Written by hand rather than through
 // node-influx's writePoints (measured ~2.5x cheaper here), so escaping lives here and is tested
 // against a real influxd.
+import { deviceTimeOf } from './clock-guard.js';
 import { fieldName, type IngestRecord } from './store.js';
 
 // Control characters cannot appear in keys or tag values at all; a backslash before a
@@ -64,6 +65,8 @@ export function recordLines(r: IngestRecord): string {
     const site = tag('site', r.tags.site);
     const tenant = tag('tenant', r.tags.tenant);
     const seqField = ',seq=' + m.seq + 'i';
+    // Placed at arrival (implausible device clock): the device's own time is kept as a field.
+    const deviceTs = r.clock?.sampleDeviceTs;
     for (let i = 0; i < m.samples.length; i++) {
       const s = m.samples[i];
       // Sorted tag keys: device, kind, peripheral, site, tenant.
@@ -71,7 +74,9 @@ export function recordLines(r: IngestRecord): string {
       const counters = s.counters;
       for (const k in s.metrics) if (!Object.hasOwn(counters, k)) line += escapeKey(fieldName(k)) + '=' + floatValue(s.metrics[k]) + ',';
       for (const k in counters) line += escapeKey(fieldName(k)) + '=' + Math.trunc(counters[k]) + 'i,';
-      line += 'faults=' + quoteString(s.faults.join(',')) + ',health=' + quoteString(s.health) + seqField + ' ' + pointTime(s.ts, m.seq, i);
+      line += 'faults=' + quoteString(s.faults.join(',')) + ',health=' + quoteString(s.health) + seqField;
+      if (deviceTs) line += ',device_ts=' + Math.trunc(deviceTs[i]) + 'i';
+      line += ' ' + pointTime(s.ts, m.seq, i);
       lines.push(line);
     }
   } else {
@@ -87,10 +92,12 @@ export function recordLines(r: IngestRecord): string {
     let fields = 'seq=' + m.seq + 'i,severity=' + quoteString(m.severity);
     if (m.message !== undefined) fields += ',message=' + quoteString(m.message);
     if (m.data !== undefined) fields += ',data=' + quoteString(JSON.stringify(m.data));
+    if (r.clock) fields += ',device_ts=' + Math.trunc(r.clock.deviceTs) + 'i';
     lines.push('event' + tags + ' ' + fields + ' ' + pointTime(m.ts, m.seq, 0));
   }
   lines.push(
-    'device_clock,device=' + dev + ' offset_ms=' + floatValue(r.arrivedAt - r.message.ts) + ',seq=' + r.message.seq + 'i ' +
+    // The offset is the device's real one (a placed message's ts is the arrival time).
+    'device_clock,device=' + dev + ' offset_ms=' + floatValue(r.arrivedAt - deviceTimeOf(r)) + ',seq=' + r.message.seq + 'i ' +
       pointTime(r.message.ts, r.message.seq, 0),
   );
   return lines.join('\n');

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { BucketedSeries, BucketQuery, IngestRecord, LatestSample, SeqCount, SeriesPoint, SeriesQuery, StoredEvent, TelemetryStore } from './store.js';
 import { bucketWidth, fieldName } from './store.js';
+import { deviceTimeOf } from './clock-guard.js';
 
 export class SqliteStore implements TelemetryStore {
   readonly kind = 'sqlite' as const;
@@ -33,28 +34,35 @@ export class SqliteStore implements TelemetryStore {
         device TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, offset_ms REAL NOT NULL,
         UNIQUE (device, seq));
     `);
+    // The device's own time of samples placed at arrival (implausible clock); NULL otherwise.
+    // Added to tables made before it existed.
+    for (const table of ['telemetry', 'events']) {
+      const cols = this.db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>;
+      if (!cols.some((c) => c.name === 'device_ts')) this.db.exec(`ALTER TABLE ${table} ADD COLUMN device_ts INTEGER`);
+    }
     // OR REPLACE: a re-delivered message overwrites itself identically (same rule as InfluxDB).
     const tel = this.db.prepare(
-      `INSERT OR REPLACE INTO telemetry (device, peripheral, kind, ts, seq, health, faults, metrics, counters, site, tenant)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO telemetry (device, peripheral, kind, ts, seq, health, faults, metrics, counters, site, tenant, device_ts)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const ev = this.db.prepare(
-      `INSERT OR REPLACE INTO events (device, seq, ts, type, peripheral, code, severity, message, data, site, tenant)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO events (device, seq, ts, type, peripheral, code, severity, message, data, site, tenant, device_ts)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const clock = this.db.prepare(`INSERT OR REPLACE INTO device_clock (device, seq, ts, offset_ms) VALUES (?, ?, ?, ?)`);
     this.writeTx = this.db.transaction((records: IngestRecord[]) => {
       for (const r of records) {
         const { site = null, tenant = null } = r.tags;
         if (r.channel === 'telemetry') {
-          for (const s of r.message.samples) {
-            tel.run(r.device, s.peripheral, s.kind, s.ts, r.seq, s.health, s.faults.join(','), JSON.stringify(renamed(s.metrics)), JSON.stringify(renamed(s.counters)), site, tenant);
-          }
+          const deviceTs = r.clock?.sampleDeviceTs;
+          r.message.samples.forEach((s, i) => {
+            tel.run(r.device, s.peripheral, s.kind, s.ts, r.seq, s.health, s.faults.join(','), JSON.stringify(renamed(s.metrics)), JSON.stringify(renamed(s.counters)), site, tenant, deviceTs?.[i] ?? null);
+          });
         } else {
           const m = r.message;
-          ev.run(r.device, r.seq, m.ts, m.type, m.peripheral ?? null, m.code ?? null, m.severity, m.message ?? null, m.data ? JSON.stringify(m.data) : null, site, tenant);
+          ev.run(r.device, r.seq, m.ts, m.type, m.peripheral ?? null, m.code ?? null, m.severity, m.message ?? null, m.data ? JSON.stringify(m.data) : null, site, tenant, r.clock?.deviceTs ?? null);
         }
-        clock.run(r.device, r.seq, r.message.ts, r.arrivedAt - r.message.ts);
+        clock.run(r.device, r.seq, r.message.ts, r.arrivedAt - deviceTimeOf(r));
       }
     });
   }

@@ -3,6 +3,7 @@
 // to the same queries, so nothing above this interface knows which one runs.
 import type { EventMessage, TelemetryMessage } from '../protocol/index.js';
 import { FleetcareError } from '../protocol/errors.js';
+import type { ClockPlacement } from './clock-guard.js';
 
 /** Tags the collector adds from the device's inventory, when known. */
 export type DeviceTags = { site?: string; tenant?: string };
@@ -14,6 +15,11 @@ export type IngestRecord = {
   /** Collector clock at arrival, ms; `arrivedAt - message.ts` is the device clock offset. */
   arrivedAt: number;
   tags: DeviceTags;
+  /**
+   * Set when the device's time was implausible (dead RTC cell, clock far ahead) and the message
+   * was placed at arrival time: the verdict and the device's own times (collector/clock-guard.ts).
+   */
+  clock?: ClockPlacement;
 } & ({ channel: 'telemetry'; message: TelemetryMessage } | { channel: 'event'; message: EventMessage });
 
 /** Points a record becomes: one per sample or event, plus one device_clock point. */
@@ -114,7 +120,7 @@ export interface TelemetryStore {
 }
 
 /** Fields of the telemetry measurement that are not metrics or counters. */
-export const RESERVED_FIELDS = new Set(['seq', 'health', 'faults']);
+export const RESERVED_FIELDS = new Set(['seq', 'health', 'faults', 'device_ts']);
 
 /** A metric or counter named like a reserved field gets this suffix, so it never overwrites it. */
 export function fieldName(name: string): string {

@@ -59,6 +59,7 @@ export function serverMetrics(ctx: NocContext, http: HttpMetrics): string {
     add('broker_auth_failures_total', 'counter', 'Refused MQTT logins.', one(b.authFailures));
     add('broker_acl_denials_total', 'counter', 'Publishes or subscriptions refused by the ACL.', one(b.aclDenials));
     add('broker_rate_limited_total', 'counter', 'Publishes over a client rate limit.', one(b.rateLimited));
+    add('broker_oversized_total', 'counter', 'Publishes over the payload limit, refused (client disconnected) and kept as dead letters.', one(b.oversized));
     add('broker_queue_depth', 'gauge', 'Publishes waiting in the broker queue.', one(b.mqQueued));
   }
   if (ctx.collector) {
@@ -71,6 +72,8 @@ export function serverMetrics(ctx: NocContext, http: HttpMetrics): string {
     add('ingest_backlog_points', 'gauge', 'Points accepted and not yet written or spooled.', one(c.backlog));
     add('ingest_points_written_total', 'counter', 'Points written to the telemetry store.', one(c.ingest.written.points));
     add('ingest_duplicates_total', 'counter', 'Re-sent messages recognised as already stored.', one(c.ingest.duplicates));
+    add('ingest_clock_placed_total', 'counter', 'Messages with an implausible device time, stored at arrival time, by verdict.', Object.entries(c.ingest.clockPlaced).map(([verdict, value]) => ({ labels: { verdict }, value })));
+    add('agent_reported_drops_total', 'counter', 'Points agents reported lost (outbox full, disk full, corrupt outbox, memory-only rows at a kill).', one(c.ingest.agentReportedDrops));
     add('store_errors_total', 'counter', 'Telemetry store write failures, by kind.', Object.entries(c.ingest.storeErrors).map(([failure, value]) => ({ labels: { failure }, value })));
     add('spool_rows', 'gauge', 'Batches spooled locally while the store is unavailable.', one(c.ingest.spool.rows));
     add('spool_bytes', 'gauge', 'Bytes in the local spool.', one(c.ingest.spool.bytes));

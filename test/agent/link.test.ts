@@ -179,6 +179,9 @@ test('the agent drives its own reconnects with those delays against a broker tha
   try {
     await waitFor('5 reconnect delays', () => agent.stats().link.recentReconnectDelaysMs.length >= 5);
     assert.equal(agent.stats().link.recentReconnectDelaysMs.slice(0, 5), [44, 75, 125, 300, 150]);
+    // Quiet under trouble: the same refusal at every retry is logged once, not once per retry.
+    assert.is(cap.lines.filter((l) => l.msg === 'MQTT error').length, 1, 'one MQTT error line for five refused retries');
+    assert.is(cap.lines.filter((l) => l.msg === 'reconnecting').length, 1);
     await broker.start();
     await waitFor('connected after the broker came up', () => agent.stats().link.connected, 5000);
     assert.ok(cap.lines.some((l) => l.msg === 'reconnecting' && typeof l.delayMs === 'number'));

@@ -205,7 +205,7 @@ test('kill -9 mid-write: nothing committed is lost, nothing acked comes back, se
   }
 });
 
-test('disk full (SQLITE_FULL): one clear log line, newest kept in memory (bounded), recovered when space frees', () => {
+test('disk full (SQLITE_FULL): one clear log line, newest kept in memory (bounded), drops reported, recovered when space frees', () => {
   const dir = tempDir();
   const cap = captureLog();
   const o = open(join(dir.path, 'outbox.db'), { log: cap.log, maxPageCount: 40, memoryMaxRows: 50 });
@@ -220,6 +220,11 @@ test('disk full (SQLITE_FULL): one clear log line, newest kept in memory (bounde
     assert.is(lines.length, 1, 'one log line, not one per append');
     assert.is(lines[0].code, 'SQLITE_FULL');
     assert.equal(seqs, [...new Set(seqs)].sort((a, b) => a - b), 'seqs stay unique and increasing');
+    // Thinning in memory is reported while the disk is still full, by an in-memory event.
+    const report = o.pending().map((r) => JSON.parse(r.payload)).find((p) => p.type === 'outbox-dropped');
+    assert.ok(report, 'outbox-dropped event held in memory');
+    assert.is(report.data.diskFull, true);
+    assert.is(report.data.droppedSamples, o.stats().droppedPoints, 'every memory drop is in the report');
     // In-memory rows are sent like the others.
     const sent = o.takeForSend().map((r) => r.seq);
     assert.ok(sent.includes(seqs[seqs.length - 1]), 'newest (memory) row is sendable');
@@ -231,7 +236,7 @@ test('disk full (SQLITE_FULL): one clear log line, newest kept in memory (bounde
     assert.is(o.stats().memoryRows, 0);
     const pending = o.pending();
     assert.ok(pending.some((r) => r.seq === seqs[seqs.length - 1]), 'memory rows now persisted');
-    assert.ok(pending.some((r) => JSON.parse(r.payload).type === 'outbox-dropped'), 'memory drops reported after recovery');
+
     assert.ok(cap.lines.some((l) => /can write to disk again/.test(l.msg)));
   } finally {
     o.close();
@@ -260,6 +265,51 @@ test('a file that is not a database: moved aside, fresh outbox, an event says so
     o.close();
     o = open(path);
     assert.is(o.stats().corruptRecoveries, 0, 'no crash loop: the fresh DB opens cleanly');
+    o.close();
+  } finally {
+    dir.remove();
+  }
+});
+
+test('64 KiB of damage in a 1.2 MB outbox: the readable rows are read back and sent, saved and lost counted and reported', () => {
+  const dir = tempDir();
+  const path = join(dir.path, 'outbox.db');
+  const cap = captureLog();
+  try {
+    let o = open(path);
+    const written = new Map<number, string>();
+    for (let i = 0; i < 297; i++) {
+      const seq = o.append('telemetry', 1, tel(1, 4000));
+      written.set(seq, tel(1, 4000)(seq));
+    }
+    o.close();
+    const size = statSync(path).size;
+    assert.ok(size > 1_100_000, `outbox is ${size} bytes`);
+    // 64 KiB of garbage in the middle of the file, as a bad flash block would leave.
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.alloc(64 * 1024, 0xa5), 0, 64 * 1024, Math.floor(size / 2 / 4096) * 4096);
+    closeSync(fd);
+    o = open(path, { log: cap.log });
+    const s = o.stats();
+    assert.is(s.corruptRecoveries, 1);
+    const pending = o.pending();
+    const notice = pending.map((r) => JSON.parse(r.payload)).find((p) => p.code === 'outbox-corrupt');
+    assert.ok(notice, 'outbox-corrupt event queued');
+    const saved = pending.filter((r) => written.has(r.seq));
+    // 64 KiB is 16 pages of ~1 row each: most of the 297 rows come back.
+    assert.ok(saved.length >= 297 - 40 && saved.length < 297, `saved ${saved.length}`);
+    for (const r of saved) assert.is(r.payload, written.get(r.seq), 'a salvaged row is byte-identical');
+    assert.is(notice.data.salvaged, saved.length);
+    assert.is(notice.data.dropped, 297 - saved.length, 'lost rows counted (the index still lists them)');
+    assert.is(s.salvagedRows, saved.length);
+    assert.is(s.droppedMessages, 297 - saved.length);
+    assert.ok(readdirSync(dir.path).some((f) => f.startsWith('outbox.db.corrupt-')), 'damaged file kept for inspection');
+    const line = cap.lines.find((l) => /corrupt/.test(l.msg));
+    assert.is(line.salvaged, saved.length);
+    // The salvaged rows go out like any other, in seq order.
+    const sent = o.takeForSend().map((r) => r.seq);
+    assert.equal(sent, saved.map((r) => r.seq).slice(0, 200), 'the first in-flight window');
+    assert.ok(o.append('telemetry', 1, tel()) > Math.max(...written.keys()), 'seqs go on above the salvaged ones');
     o.close();
   } finally {
     dir.remove();

@@ -29,6 +29,15 @@ test('oversized payloads disconnect the client, are counted and never forwarded'
     const sizes = rec.got.filter((m) => m.topic === 'fleet/v1/dev-a/telemetry').map((m) => m.payload.length);
     assert.equal(sizes, [256 * 1024]);
     assert.is(tb.broker.stats().oversized, 2);
+    // Both kept as dead letters: the one refused at PUBLISH with its topic and payload head.
+    const letters = tb.broker.oversized();
+    assert.is(letters.length, 2);
+    assert.is(letters[0].bytes > 4 * 1024 * 1024 - 1, true, 'newest first: the huge one, refused from its header');
+    assert.is(letters[0].head, undefined);
+    assert.is(letters[1].topic, 'fleet/v1/dev-a/telemetry');
+    assert.is(letters[1].client, 'dev-a');
+    assert.is(letters[1].bytes, 256 * 1024 + 1);
+    assert.is(letters[1].head, 'a'.repeat(512));
     await rec.client.endAsync();
   } finally {
     await tb.close();

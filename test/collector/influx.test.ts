@@ -130,6 +130,22 @@ test('a duplicate seq is re-acked but not re-written', async () => {
   await c.close();
 });
 
+test('losses agents report (outbox-dropped) are added up once per message, and stored', async () => {
+  const c = track(await collector('fc_drops'));
+  const dev = track(await FakeDevice.connect(broker.url, 'pos-drops'));
+  const full = event('pos-drops', 1, { type: 'outbox-dropped', code: 'outbox-full', severity: 'warning', peripheral: undefined, data: { dropped: 40, droppedMessages: 10, diskFull: true } });
+  const lost = event('pos-drops', 2, { type: 'outbox-dropped', code: 'outbox-memory-lost', severity: 'warning', peripheral: undefined, data: { dropped: 6, droppedMessages: 3, lostAtRestart: true } });
+  await dev.publish('event', full);
+  await dev.publish('event', lost);
+  await dev.publish('event', full); // re-sent after a missed ack: not counted twice
+  await waitFor('acked', () => dev.acked.has(1) && dev.acked.has(2) && c.stats().ingest.duplicates === 1);
+  assert.is(c.stats().ingest.agentReportedDrops, 46);
+  const rows = await influxd.query(`SELECT code, data FROM event WHERE device = 'pos-drops'`, 'fc_drops');
+  assert.equal(rows.map((r) => r.code), ['outbox-full', 'outbox-memory-lost']);
+  await dev.close();
+  await c.close();
+});
+
 test('tag and string escaping round-trips through influxd', async () => {
   const c = track(await collector('fc_escape'));
   const dev = track(await FakeDevice.connect(broker.url, 'pos-esc'));

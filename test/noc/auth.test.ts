@@ -158,6 +158,10 @@ test('/metrics is Prometheus text with broker, collector and HTTP figures', asyn
   for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) assert.match(line, /^[a-z_]+(\{[^}]*\})? -?[0-9.e+-]+$/, line);
   assert.match(text, /fleetcare_http_requests_total\{method="POST",route="\/api\/login",code="4xx"\} \d+/);
   assert.match(text, /fleetcare_broker_connections\{kind="collector"\} 1/);
+  // Every kind of loss has its counter (docs/durability.md).
+  assert.match(text, /^fleetcare_broker_oversized_total 0$/m);
+  assert.match(text, /^fleetcare_ingest_clock_placed_total\{verdict="before-floor"\} 0$/m);
+  assert.match(text, /^fleetcare_agent_reported_drops_total \d+$/m);
 });
 
 test('the page is served for deep links, and paths cannot escape the asset dir', async () => {
