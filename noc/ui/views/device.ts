@@ -50,6 +50,7 @@ class DeviceView implements View {
   private readonly refetch = throttle(() => this.refresh(), 1500);
   private readonly polls = new Map<string, ReturnType<typeof setInterval>>();
   private commandPeripheral = '';
+  private drawnTargets = '';
 
   constructor(
     private readonly session: Session,
@@ -206,7 +207,7 @@ class DeviceView implements View {
         'div',
         { class: 'grid-main-side' },
         h('div', { class: 'side' }, this.telemetryCard(), h('div', { 'data-section': 'peripherals' }, this.peripheralsCard())),
-        h('div', { class: 'side' }, h('div', { 'data-section': 'inventory' }, this.inventoryCard()), this.commandsCard()),
+        h('div', { class: 'side' }, h('div', { 'data-section': 'inventory' }, this.inventoryCard()), h('div', { 'data-section': 'commands' }, this.commandsCard())),
       ),
       h('div', { class: 'grid-2' }, h('div', { 'data-section': 'events' }, this.eventsCard()), h('div', { 'data-section': 'tickets' }, this.ticketsCard(this.detail.tickets))),
     );
@@ -218,6 +219,9 @@ class DeviceView implements View {
     if (!this.detail) return;
     this.renderSection('head', this.head());
     this.renderSection('inventory', this.inventoryCard());
+    // The command bar is redrawn only when the peripherals themselves changed (a clock found later
+    // gets its sync button), so a chosen peripheral and the focus otherwise stay put.
+    if (this.commandTargets() !== this.drawnTargets) this.renderSection('commands', this.commandsCard());
     this.renderSection('peripherals', this.peripheralsCard());
     this.renderSection('tickets', this.ticketsCard(this.detail.tickets));
   }
@@ -262,7 +266,13 @@ class DeviceView implements View {
     );
   }
 
+  /** The peripherals the command bar offers, as a comparable string. */
+  private commandTargets(): string {
+    return (this.detail?.peripherals ?? []).map((p) => `${p.id}:${p.kind}`).join(',');
+  }
+
   private commandsCard(): HTMLElement {
+    this.drawnTargets = this.commandTargets();
     const peripherals = this.detail?.peripherals ?? [];
     const clocks = peripherals.filter((p) => p.kind === 'clock');
     const controls = this.session.canOperate
