@@ -3,7 +3,8 @@
 // is a real failure — the clock stops logging attendance — so it is a critical fault, raised
 // before it happens as `log-memory-near-full`. Also the clock's own time against this host's
 // (`clockOffsetSec`: a drifting clock stamps payroll records wrong) — the `clock-drift` fault
-// beyond the profile's limit — and the remote fix for it, `sync-clock-time`. Clocks with a comm key are reached with CMD_AUTH (`commKey`).
+// beyond the profile's limit — and the remote fix for it, `sync-clock-time`. Clocks with a comm
+// key are reached with CMD_AUTH (`commKey`).
 import { z } from 'zod';
 import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
 import type { Health } from '../../../protocol/index.js';
