@@ -89,9 +89,17 @@ export const thresholds = z
     errorRateWarning: z.number().gt(0).max(1).optional(),
     /** …once at least this many operations are in the rate's window. */
     errorRateMinSamples: z.number().int().positive().optional(),
+    /** |clock's own time − agent host's time| in seconds above which the `clock-drift` fault is raised… */
+    clockOffsetWarningSec: z.number().positive().optional(),
+    /** …and within which it clears: well under the warning, so a clock hovering at the limit does not flap. */
+    clockOffsetClearSec: z.number().nonnegative().optional(),
+    /** Why those two numbers (payroll rounding, punch windows), or honestly a default. */
+    clockOffsetSource: figureSource.optional(),
   })
   .strict()
-  .refine((t) => t.wearWarningFraction < t.wearCriticalFraction, { message: 'wearWarningFraction must be below wearCriticalFraction', path: ['wearWarningFraction'] });
+  .refine((t) => t.wearWarningFraction < t.wearCriticalFraction, { message: 'wearWarningFraction must be below wearCriticalFraction', path: ['wearWarningFraction'] })
+  .refine((t) => (t.clockOffsetWarningSec === undefined) === (t.clockOffsetClearSec === undefined), { message: 'clockOffsetWarningSec and clockOffsetClearSec go together', path: ['clockOffsetClearSec'] })
+  .refine((t) => t.clockOffsetWarningSec === undefined || t.clockOffsetClearSec! < t.clockOffsetWarningSec, { message: 'clockOffsetClearSec must be below clockOffsetWarningSec', path: ['clockOffsetClearSec'] });
 
 /** ERPNext / Helpdesk Issue Priority vocabulary. */
 export const issuePriority = z.enum(['Low', 'Medium', 'High', 'Urgent']);
@@ -201,6 +209,8 @@ export const firmwareProfile = z
     for (const code of Object.keys(p.faults)) {
       if (!p.runbook[code]) ctx.addIssue({ code: 'custom', path: ['runbook', code], message: `fault "${code}" is mapped but has no runbook text` });
     }
+    // The driver raises clock-drift from these limits; a mapping without them would never fire.
+    if (p.faults['clock-drift'] && p.thresholds.clockOffsetWarningSec === undefined) ctx.addIssue({ code: 'custom', path: ['thresholds', 'clockOffsetWarningSec'], message: 'fault "clock-drift" is mapped but no clockOffsetWarningSec/clockOffsetClearSec say when it is raised and cleared' });
     if (!p.runbook.general) ctx.addIssue({ code: 'custom', path: ['runbook', 'general'], message: 'a general runbook entry is required' });
   });
 export type FirmwareProfile = z.infer<typeof firmwareProfile>;

@@ -243,6 +243,30 @@ test('clock time: the offset against this host is reported, and sync-clock-time 
   }
 });
 
+test('clock-drift: raised beyond the profile limit, held until the clock is well within it (hysteresis), cleared by a sync', async () => {
+  const k40 = profiles.find((p) => p.id === 'zkteco-k40')!.thresholds;
+  const warn = k40.clockOffsetWarningSec!;
+  const clear = k40.clockOffsetClearSec!;
+  const r = await rig({ deviceName: 'K40', clockOffsetSec: 0 });
+  try {
+    await r.driver.open(signal());
+    const faultsAt = async (offsetSec: number) => {
+      r.clock.setClock(offsetSec, 0);
+      const reading = await r.driver.poll(signal());
+      return { faults: reading.faults, health: reading.health };
+    };
+    assert.equal(await faultsAt(warn / 2), { faults: [], health: 'ok' }, 'under the limit, never raised');
+    assert.equal(await faultsAt(-(warn + 30)), { faults: ['clock-drift'], health: 'warning' }, 'behind by more than the limit');
+    assert.equal(await faultsAt(warn / 2), { faults: ['clock-drift'], health: 'warning' }, 'back under the limit but not well under: still active');
+    assert.equal(await faultsAt(clear / 2), { faults: [], health: 'ok' }, 'within the clear limit: cleared');
+    assert.equal(await faultsAt(warn + 30), { faults: ['clock-drift'], health: 'warning' }, 'ahead counts too');
+    await r.driver.syncClockTime(signal());
+    assert.equal((await r.driver.poll(signal())).faults, [], 'a sync clears it on the next poll');
+  } finally {
+    await r.close();
+  }
+});
+
 test('sync-clock-time while a poll runs, both after the clock dropped the session: both succeed', async () => {
   const r = await rig({ clockOffsetSec: 42 });
   try {

@@ -209,13 +209,38 @@ test('rated life a driver cannot measure validates only when marked measuredBy "
   assert.is(refusal((p) => (p.ratedLife.find((r: any) => r.metric === 'autocutterCuts').measuredBy = 'not-read')).field.replace(/\d+/, 'N'), 'ratedLife.N.measuredBy');
 });
 
+test('clock-drift: an attendance clock profile says when it is raised and cleared, and why', () => {
+  const k40 = profiles.find((p) => p.id === 'zkteco-k40')!;
+  assert.equal(k40.faults['clock-drift'], { health: 'warning', priority: 'Medium', issueType: 'clock-time' });
+  assert.ok(k40.thresholds.clockOffsetClearSec! < k40.thresholds.clockOffsetWarningSec! / 4, 'clears well under the threshold');
+  assert.match(k40.thresholds.clockOffsetSource && 'note' in k40.thresholds.clockOffsetSource ? k40.thresholds.clockOffsetSource.note : '', /payroll/);
+  for (const lang of ['en', 'ar', 'fa', 'zh'] as const) assert.ok(k40.runbook['clock-drift'][lang].length > 20, lang);
+  assert.match(k40.runbook['clock-drift'].en, /Sync clock time.*RTC/s);
+  // Parsed beside the shipped file, so its imports resolve; only the mutated part differs.
+  const path = join(dir, 'zkteco-k40.json');
+  const field = (mutate: (p: Record<string, any>) => void) => {
+    const raw = JSON.parse(readFileSync(path, 'utf8'));
+    mutate(raw);
+    try {
+      parseFirmwareProfile(JSON.stringify(raw), 'zkteco-k40.json', path);
+    } catch (e) {
+      return (e as FirmwareProfileError).field;
+    }
+    throw new Error('profile was accepted');
+  };
+  assert.is(field((p) => delete p.thresholds.$import), 'thresholds.clockOffsetWarningSec');
+  assert.is(field((p) => (p.thresholds.clockOffsetClearSec = 60)), 'thresholds.clockOffsetClearSec');
+  assert.is(field((p) => (p.thresholds = { clockOffsetWarningSec: 60 })), 'thresholds.clockOffsetClearSec');
+});
+
 test('duplicate ids across files are refused', () => {
   const tmp = tempDir('fleetcare-profiles-');
   try {
-    const text = readFileSync(join(dir, 'zkteco-k40.json'), 'utf8');
-    writeFileSync(join(tmp.path, 'zkteco-k40.json'), text);
+    // A profile that imports nothing, so the copies need no templates beside them.
+    const text = readFileSync(join(dir, 'host.json'), 'utf8');
+    writeFileSync(join(tmp.path, 'host.json'), text);
     mkdirSync(join(tmp.path, 'more'));
-    writeFileSync(join(tmp.path, 'more', 'zkteco-k40.json'), text);
+    writeFileSync(join(tmp.path, 'more', 'host.json'), text);
     assert.throws(() => loadFirmwareProfiles(tmp.path), /also used by/);
     assert.throws(() => parseFirmwareProfile('[]', 'x.json'), /x\.json: \(root\)/);
   } finally {

@@ -269,7 +269,7 @@ export function usedPct(used: number, capacity: number): number {
   return Math.round((used / capacity) * 10_000) / 100;
 }
 
-export const zkFaultCodes = ['log-memory-full', 'log-memory-near-full', 'user-storage-near-full', 'fingerprint-storage-near-full'] as const;
+export const zkFaultCodes = ['log-memory-full', 'log-memory-near-full', 'user-storage-near-full', 'fingerprint-storage-near-full', 'clock-drift'] as const;
 export type ZkFaultCode = (typeof zkFaultCodes)[number];
 
 /**
@@ -285,6 +285,23 @@ export function faultsFromFreeSizes(s: ZkFreeSizes, warnPct: number): ZkFaultCod
   if (usedPct(s.users, s.userCapacity) >= warnPct) out.push('user-storage-near-full');
   if (usedPct(s.fingers, s.fingerCapacity) >= warnPct) out.push('fingerprint-storage-near-full');
   return out;
+}
+
+/** The profile's clock-offset limits (seconds): raise above `warningSec`, clear within `clearSec`. */
+export type ClockOffsetLimits = { warningSec: number; clearSec: number };
+
+/**
+ * Whether the clock's time is a `clock-drift` fault now, with hysteresis: raised once |offset|
+ * exceeds the warning, cleared only once it is back within the (much smaller) clear limit, so a
+ * clock hovering at the limit is one fault, not a flapping one. No reading (the firmware refused
+ * CMD_GET_TIME) changes nothing.
+ */
+export function clockDrifting(offsetSec: number | null, wasDrifting: boolean, limits: ClockOffsetLimits): boolean {
+  if (offsetSec === null) return wasDrifting;
+  const off = Math.abs(offsetSec);
+  if (off > limits.warningSec) return true;
+  if (off <= limits.clearSec) return false;
+  return wasDrifting;
 }
 
 // ---------------------------------------------------------------------------------------------

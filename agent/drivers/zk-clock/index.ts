@@ -2,8 +2,9 @@
 // firmware), user / fingerprint / attendance-record counts against capacity. A full record store
 // is a real failure — the clock stops logging attendance — so it is a critical fault, raised
 // before it happens as `log-memory-near-full`. Also the clock's own time against this host's
-// (`clockOffsetSec`: a drifting clock stamps payroll records wrong) and the remote fix for it,
-// `sync-clock-time`. Clocks with a comm key are reached with CMD_AUTH (`commKey`).
+// (`clockOffsetSec`: a drifting clock stamps payroll records wrong) — the `clock-drift` fault
+// beyond the profile's limit — and the remote fix for it, `sync-clock-time`. Clocks with a comm
+// key are reached with CMD_AUTH (`commKey`).
 import { z } from 'zod';
 import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
 import type { Health } from '../../../protocol/index.js';
@@ -12,6 +13,7 @@ import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import {
+  clockDrifting,
   decodeFreeSizes,
   decodeZkTime,
   encodeZkTime,
@@ -26,6 +28,7 @@ import {
   optionRequest,
   usedPct,
   zkCommand,
+  type ClockOffsetLimits,
   type ZkFaultCode,
   type ZkFreeSizes,
   type ZkOptionName,
@@ -92,6 +95,8 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
    * log; counted from 0 again then. Starts at 0 with the agent (a counter reset for the collector).
    */
   let punches = 0;
+  /** `clock-drift` is active (kept between polls: it clears only well under its threshold). */
+  let drifting = false;
 
   const getProfiles = lazyProfiles(ctx.profiles, log);
 
@@ -223,8 +228,17 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
     lastFreeSizes = s;
   }
 
+  /** The profile's limits; without a profile (or limits in it) the offset is reported, never judged. */
+  function clockOffsetLimits(): ClockOffsetLimits | null {
+    const t = profile?.thresholds;
+    return t?.clockOffsetWarningSec !== undefined && t.clockOffsetClearSec !== undefined ? { warningSec: t.clockOffsetWarningSec, clearSec: t.clockOffsetClearSec } : null;
+  }
+
   function reading(s: ZkFreeSizes, latencies: number[], clockOffsetSec: number | null): PeripheralReading {
-    const faults = faultsFromFreeSizes(s, config.nearFullPct);
+    const faults: ZkFaultCode[] = faultsFromFreeSizes(s, config.nearFullPct);
+    const limits = clockOffsetLimits();
+    drifting = limits ? clockDrifting(clockOffsetSec, drifting, limits) : false;
+    if (drifting) faults.push('clock-drift');
     return {
       health: healthOf(faults),
       metrics: {

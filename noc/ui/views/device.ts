@@ -1,6 +1,7 @@
 // Device page: inventory, peripherals with wear gauges (life used, ETA), telemetry charts over
 // 1 h / 24 h / 7 d / 30 d, the events timeline, open and past incidents, and remote diagnosis
-// (ping, read counters, self-test) for operators with the result shown when the device answers.
+// (ping, read counters, self-test) for operators with the result shown when the device answers,
+// and for an attendance clock the remote fix for its time (sync clock time).
 import type { CommandAccepted, DeviceDetail, DeviceEvent, EventsAnswer, PartWear, PeripheralDetail, RemoteCommand, SeriesAnswer, TicketSummary } from '../../api.js';
 import { TelemetryChart, xMin } from '../chart.js';
 import { api, ApiError, query } from '../client.js';
@@ -20,6 +21,8 @@ type RangeKey = (typeof RANGES)[number]['key'];
 
 /** Commands offered as buttons; self-test needs a peripheral. */
 const BUTTONS = ['ping', 'read-counters', 'self-test'] as const;
+/** The remote fix for an attendance clock's time: one button per clock peripheral. */
+const CLOCK_SYNC = 'sync-clock-time';
 /** While a command is pending its state is also polled, in case the live stream missed the answer. */
 const COMMAND_POLL_MS = 2000;
 const SERIES_REFRESH_MS = 15_000;
@@ -47,6 +50,7 @@ class DeviceView implements View {
   private readonly refetch = throttle(() => this.refresh(), 1500);
   private readonly polls = new Map<string, ReturnType<typeof setInterval>>();
   private commandPeripheral = '';
+  private drawnTargets = '';
 
   constructor(
     private readonly session: Session,
@@ -135,9 +139,10 @@ class DeviceView implements View {
 
   // ---- commands ------------------------------------------------------------------------------
 
-  private async send(name: (typeof BUTTONS)[number]): Promise<void> {
+  private async send(name: (typeof BUTTONS)[number] | typeof CLOCK_SYNC, peripheral?: string): Promise<void> {
     const body: { name: string; peripheral?: string } = { name };
-    if (name === 'self-test') body.peripheral = this.commandPeripheral || this.detail?.peripherals.find((p) => p.kind === 'printer')?.id || this.detail?.peripherals[0]?.id;
+    if (peripheral) body.peripheral = peripheral;
+    else if (name === 'self-test') body.peripheral = this.commandPeripheral || this.detail?.peripherals.find((p) => p.kind === 'printer')?.id || this.detail?.peripherals[0]?.id;
     try {
       const c = await api.post<CommandAccepted>(`/api/devices/${encodeURIComponent(this.id)}/commands`, body);
       toast(t('device.commandSent', { name: label('cmd', name) }));
@@ -202,7 +207,7 @@ class DeviceView implements View {
         'div',
         { class: 'grid-main-side' },
         h('div', { class: 'side' }, this.telemetryCard(), h('div', { 'data-section': 'peripherals' }, this.peripheralsCard())),
-        h('div', { class: 'side' }, h('div', { 'data-section': 'inventory' }, this.inventoryCard()), this.commandsCard()),
+        h('div', { class: 'side' }, h('div', { 'data-section': 'inventory' }, this.inventoryCard()), h('div', { 'data-section': 'commands' }, this.commandsCard())),
       ),
       h('div', { class: 'grid-2' }, h('div', { 'data-section': 'events' }, this.eventsCard()), h('div', { 'data-section': 'tickets' }, this.ticketsCard(this.detail.tickets))),
     );
@@ -214,6 +219,9 @@ class DeviceView implements View {
     if (!this.detail) return;
     this.renderSection('head', this.head());
     this.renderSection('inventory', this.inventoryCard());
+    // The command bar is redrawn only when the peripherals themselves changed (a clock found later
+    // gets its sync button), so a chosen peripheral and the focus otherwise stay put.
+    if (this.commandTargets() !== this.drawnTargets) this.renderSection('commands', this.commandsCard());
     this.renderSection('peripherals', this.peripheralsCard());
     this.renderSection('tickets', this.ticketsCard(this.detail.tickets));
   }
@@ -258,8 +266,15 @@ class DeviceView implements View {
     );
   }
 
+  /** The peripherals the command bar offers, as a comparable string. */
+  private commandTargets(): string {
+    return (this.detail?.peripherals ?? []).map((p) => `${p.id}:${p.kind}`).join(',');
+  }
+
   private commandsCard(): HTMLElement {
+    this.drawnTargets = this.commandTargets();
     const peripherals = this.detail?.peripherals ?? [];
+    const clocks = peripherals.filter((p) => p.kind === 'clock');
     const controls = this.session.canOperate
       ? h(
           'div',
@@ -276,6 +291,9 @@ class DeviceView implements View {
             ),
           ),
           BUTTONS.map((name) => h('button', { type: 'button', class: 'btn', 'data-command': name, onclick: () => void this.send(name) }, label('cmd', name))),
+          clocks.map((p) =>
+            h('button', { type: 'button', class: 'btn', 'data-command': CLOCK_SYNC, 'data-peripheral': p.id, onclick: () => void this.send(CLOCK_SYNC, p.id) }, label('cmd', CLOCK_SYNC), clocks.length > 1 ? ` · ${p.id}` : ''),
+          ),
         )
       : h('p', { class: 'muted' }, t('device.viewerNoCommands'));
     return card(t('device.commands'), h('p', { class: 'muted small' }, t('device.commandsHint')), controls, h('div', { 'data-section': 'command-list' }, this.commandList()));
@@ -293,7 +311,7 @@ class DeviceView implements View {
           h('span', { class: 'command-name' }, label('cmd', c.name), c.peripheral ? ` · ${c.peripheral}` : ''),
           h('span', { class: `badge cmd-${c.status}` }, label('cmdStatus', c.status)),
           h('span', { class: 'muted small' }, c.user, ' · ', h('time', { datetime: new Date(c.sentAt).toISOString(), title: dateTime(c.sentAt) }, relative(c.sentAt)), c.answeredAt ? ` · ${duration(c.answeredAt - c.sentAt)}` : ''),
-          c.status !== 'pending' ? (c.error ? h('p', { class: 'command-result text-bad' }, c.error) : resultView(c.result)) : null,
+          c.status !== 'pending' ? (c.error ? h('p', { class: 'command-result text-bad' }, c.error) : c.name === CLOCK_SYNC ? clockSyncView(c.result) ?? resultView(c.result) : resultView(c.result)) : null,
         ),
       ),
     );
@@ -496,6 +514,28 @@ function defaultField(peripherals: PeripheralDetail[]): Field | null {
     if (f) return { peripheral: p.id, field: f, kind: p.kind };
   }
   return allFields(peripherals)[0] ?? null;
+}
+
+/** sync-clock-time's answer in words: how far off the clock was, how far it is now, what it was set to. */
+function clockSyncView(result: unknown): HTMLElement | null {
+  const r = result as { offsetBeforeSec?: unknown; offsetAfterSec?: unknown; setTo?: unknown } | null;
+  if (!r || typeof r !== 'object' || typeof r.setTo !== 'string') return null;
+  const offset = (v: unknown) => (typeof v === 'number' ? t('device.clockOffsetValue', { sec: Math.round(v * 10) / 10 }) : t('common.unknown'));
+  return h(
+    'div',
+    { class: 'command-result', 'data-result': CLOCK_SYNC },
+    h(
+      'dl',
+      { class: 'facts result-facts' },
+      h('dt', null, t('device.clockOffsetBefore')),
+      h('dd', { 'data-field': 'offsetBeforeSec' }, offset(r.offsetBeforeSec)),
+      h('dt', null, t('device.clockOffsetAfter')),
+      h('dd', { 'data-field': 'offsetAfterSec' }, offset(r.offsetAfterSec)),
+      h('dt', null, t('device.clockSetTo')),
+      h('dd', { dir: 'ltr' }, r.setTo),
+    ),
+    h('details', null, h('summary', null, t('device.rawResult')), h('pre', { dir: 'ltr' }, JSON.stringify(result, null, 2))),
+  );
 }
 
 function resultView(result: unknown): HTMLElement | null {
