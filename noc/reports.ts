@@ -4,8 +4,8 @@
 //
 // Definitions, so the figures can be checked:
 // - First response: the ticket's first Replied, Resolved or Closed status (collector/sla
-//   deadlines.ts counts a resolution as a response too), from its status history
-//   (ticket_status_log, collector/ticket-actions.ts).
+//   deadlines.ts counts a resolution as a response too), from its status history (the ticket
+//   store, state/tickets.ts).
 // - Response met: first response at or before `sla.responseBy`; missed: after it, or none yet and
 //   `responseBy` passed; otherwise pending. Resolution likewise with the time the ticket entered
 //   Resolved/Closed and `sla.resolutionBy`. Tickets without an SLA count in `tickets` only.
@@ -83,21 +83,34 @@ export class Reports {
     for (const u of fresh) this.knownUnits.add(`${u.device}/${u.unit}`);
   }
 
-  private rows(r: ReportRange): Row[] {
-    const sql = `SELECT ref, dedup_key, status, issue_type, customer, site, device, peripheral, opened_at, updated_at, closed_at,
-        json_extract(fields, '$.sla.serviceLevelAgreement') AS sla_name, json_extract(fields, '$.sla.responseBy') AS response_by,
-        json_extract(fields, '$.sla.resolutionBy') AS resolution_by
-      FROM tickets WHERE opened_at >= ? AND opened_at <= ? ${r.tenant !== undefined ? 'AND customer = ?' : ''} ORDER BY opened_at`;
-    return this.tickets.db.prepare(sql).all(r.from, r.to, ...(r.tenant !== undefined ? [r.tenant] : [])) as Row[];
+  /** The tickets opened in the range, with the SLA fields reports judge them by. */
+  private async rows(r: ReportRange): Promise<Row[]> {
+    const tickets = await this.tickets.store.openedBetween(r.from, r.to, r.tenant);
+    return tickets.map((t) => ({
+      ref: t.ref,
+      dedup_key: t.key,
+      status: t.status,
+      issue_type: t.issueType,
+      customer: t.customer,
+      site: t.site,
+      device: t.device,
+      peripheral: t.peripheral,
+      opened_at: t.openedAt,
+      updated_at: t.updatedAt,
+      closed_at: t.closedAt,
+      sla_name: t.sla?.serviceLevelAgreement ?? null,
+      response_by: t.sla?.responseBy ?? null,
+      resolution_by: t.sla?.resolutionBy ?? null,
+    }));
   }
 
-  run<N extends ReportName>(name: N, r: ReportRange): ReportAnswer[N] {
-    const rows = this.rows(r);
+  async run<N extends ReportName>(name: N, r: ReportRange): Promise<ReportAnswer[N]> {
+    const rows = await this.rows(r);
     switch (name) {
       case 'problems':
         return this.problems(rows, r) as ReportAnswer[N];
       case 'sla':
-        return this.sla(rows, r) as ReportAnswer[N];
+        return (await this.sla(rows, r)) as ReportAnswer[N];
       case 'hours':
         return hours(rows, r) as ReportAnswer[N];
       case 'mtbf':
@@ -132,8 +145,8 @@ export class Reports {
     };
   }
 
-  private sla(rows: Row[], r: ReportRange): SlaReport {
-    const first = this.tickets.firstResponses(rows.map((t) => t.ref));
+  private async sla(rows: Row[], r: ReportRange): Promise<SlaReport> {
+    const first = await this.tickets.firstResponses(rows.map((t) => t.ref));
     type Acc = SlaReport['customers'][number] & { waits: number[] };
     const per = new Map<string, Acc>();
     for (const t of rows) {
@@ -147,7 +160,7 @@ export class Reports {
       if (responded !== null) c.waits.push(responded - t.opened_at);
       if (t.sla_name === null && t.response_by === null && t.resolution_by === null) continue;
       c.response[verdict(responded, t.response_by, r.now)]++;
-      const resolved = this.tickets.resolvedAt(t.ref, t.status, t.closed_at, t.updated_at);
+      const resolved = await this.tickets.resolvedAt(t.ref, t.status, t.closed_at, t.updated_at);
       c.resolution[verdict(resolved, t.resolution_by, r.now)]++;
     }
     const customers = [...per.values()]

@@ -141,7 +141,7 @@ export async function startNoc(input: NocConfigInput, deps: NocDeps): Promise<No
       resolve();
     });
   }).catch((e) => {
-    data.close();
+    void data.close();
     live.close();
     users.close();
     throw e;
@@ -156,7 +156,7 @@ export async function startNoc(input: NocConfigInput, deps: NocDeps): Promise<No
     url,
     context: ctx,
     async close() {
-      data.close();
+      await data.close();
       live.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));

@@ -69,8 +69,11 @@ export type IncidentChange = {
 };
 
 export type ApplyHooks = {
-  /** Called inside the transaction for every change; `tx` is the open database. A throw rolls the whole apply back. */
-  onChange?: (tx: Database.Database, change: IncidentChange) => void;
+  /**
+   * Called inside the transaction for every change; what it writes through stores on the same
+   * database (the ticket outbox) commits with the change. A throw rolls the whole apply back.
+   */
+  onChange?: (change: IncidentChange) => void;
 };
 
 export const incidentStoreOptions = z
@@ -287,7 +290,7 @@ export class IncidentStore {
         }
         this.db.prepare('INSERT INTO incident_log (incident, at, type, ticket, suppressed, figures) VALUES (?, ?, ?, ?, ?, ?)').run(id, now, type, ticket, suppressed ?? null, JSON.stringify(incident.figures));
         const change: IncidentChange = { type, ticket, at: now, incident, ...(suppressed ? { suppressed } : {}) };
-        hooks.onChange?.(this.db, change);
+        hooks.onChange?.(change);
         changes.push(change);
       };
       // A healthy fleet reports `recovered` for every key on every evaluation; only keys with a live
