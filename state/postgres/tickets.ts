@@ -257,6 +257,8 @@ export class PgTicketState implements TicketStateStore {
       }
       this.listener = client;
       client.on('end', retry);
+      // Notifications sent while we were not listening are lost: readers catch up now.
+      for (const l of this.listeners) l();
     } catch {
       retry();
     }
