@@ -28,6 +28,9 @@ export class TicketsView {
   private unsubscribe: (() => void) | null = null;
   private polling: Promise<void> | null = null;
   private again = false;
+  /** The cursor is known (the head when we started); before that a hint only marks `hinted`. */
+  private ready = false;
+  private hinted = false;
   private closed = false;
 
   constructor(
@@ -39,16 +42,24 @@ export class TicketsView {
   start(): Promise<void> {
     this.started ??= (async () => {
       this.unsubscribe = this.store.subscribe(() => void this.pollChanges());
-      try {
-        this.cursor = await this.store.head();
-      } catch (e) {
-        this.opts.log.error({ err: (e as Error).message }, 'ticket change feed unavailable; retried at the next poll');
-      }
+      await this.readHead();
       if (this.closed) return;
       this.timer = setInterval(() => void this.pollChanges(), this.opts.pollMs ?? 500);
       this.timer.unref();
+      // A change announced while the head was being read may be after it.
+      if (this.hinted) void this.pollChanges();
     })();
     return this.started;
+  }
+
+  /** The cursor to follow from; until it is known (the store unreachable at start) nothing is published, so old changes are never news. */
+  private async readHead(): Promise<void> {
+    try {
+      this.cursor = await this.store.head();
+      this.ready = true;
+    } catch (e) {
+      this.opts.log.error({ err: (e as Error).message }, 'ticket change feed unavailable; retried at the next poll');
+    }
   }
 
   async close(): Promise<void> {
@@ -62,7 +73,12 @@ export class TicketsView {
 
   /** Publishes the changes committed since the last call, in order. One read at a time; a call during a read runs once more after it. */
   pollChanges(): Promise<void> {
-    if (this.closed || !this.started) return Promise.resolve();
+    if (this.closed) return Promise.resolve();
+    if (!this.ready) {
+      this.hinted = true;
+      // Only the timer runs after start() finished: read the head again.
+      return this.timer ? this.readHead() : Promise.resolve();
+    }
     if (this.polling) {
       this.again = true;
       return this.polling;
