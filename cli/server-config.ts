@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { formatZodError } from '../protocol/index.js';
 import { ConfigError } from './errors.js';
+import { stateConfigSchema } from '../state/config.js';
 
 
 export const serverConfigSchema = z.object({
@@ -20,6 +21,8 @@ export const serverConfigSchema = z.object({
   collector: z.record(z.string(), z.unknown()).default({}),
   /** Passed to the NOC web server (see noc/config.ts). */
   noc: z.record(z.string(), z.unknown()).default({}),
+  /** Shared state: embedded SQLite files in dataDir (default) or PostgreSQL (docs/state.md). */
+  state: stateConfigSchema,
 });
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
 

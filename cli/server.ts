@@ -11,6 +11,7 @@ import { formatZodError } from '../protocol/index.js';
 import { nocConfigSchema } from '../noc/config.js';
 import { startNoc, type NocHandle } from '../noc/server.js';
 import { ConfigError } from './errors.js';
+import { migrateServerState } from '../state/startup.js';
 import type { ServerConfig } from './server-config.js';
 
 export const INTERNAL_COLLECTOR = 'collector-internal';
@@ -43,6 +44,9 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
   let brokerUrl: string | null = null;
   let noc: NocHandle | null = null;
   const nocConfig = parsePart(nocConfigSchema, 'noc', config.noc);
+  // Schemas first: a store newer than this build, or an unreachable PostgreSQL, stops the start
+  // before any port is bound or file written.
+  await migrateServerState(config, log);
   try {
     if (config.role !== 'collector') {
       const brokerConfig = parsePart(brokerConfigSchema, 'broker', { ...config.broker, dataDir: join(config.dataDir, 'broker') });
