@@ -3,14 +3,20 @@
 // clear error and nothing written, a store written by a newer fleetcare or an unreachable PostgreSQL.
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { StateConfig } from './config.js';
 import { migratePostgres, redactUrl } from './postgres/migrations.js';
 import { migrateSqlite, type SqliteSchema } from './sqlite/migrations.js';
 
 /** The versioned SQLite files of a server data dir (the collector's part lives in `collector/`). */
-export const sqliteStateFiles = (dataDir: string): Record<SqliteSchema, string> => ({ incidents: join(dataDir, 'collector', 'incidents.db') });
+export const sqliteStateFiles = (dataDir: string): Record<SqliteSchema, string> => ({
+  incidents: join(dataDir, 'collector', 'incidents.db'),
+  registry: join(dataDir, 'broker', 'registry.sqlite'),
+});
+
+/** Which versioned files a role's components open. */
+const schemasOf = (role: string): SqliteSchema[] => (role === 'broker' ? ['registry'] : role === 'collector' ? ['incidents'] : ['incidents', 'registry']);
 
 export async function migrateSqliteFile(path: string, schema: SqliteSchema): Promise<string[]> {
   const db = new Database(path, { timeout: 10_000 });
@@ -22,13 +28,11 @@ export async function migrateSqliteFile(path: string, schema: SqliteSchema): Pro
 }
 
 export async function migrateServerState(config: { dataDir: string; role: string; state: StateConfig }, log: Logger): Promise<void> {
-  if (config.role !== 'broker') {
-    const files = sqliteStateFiles(config.dataDir);
-    mkdirSync(join(config.dataDir, 'collector'), { recursive: true });
-    for (const [schema, path] of Object.entries(files) as Array<[SqliteSchema, string]>) {
-      const applied = await migrateSqliteFile(path, schema);
-      if (applied.length) log.info({ file: path, applied }, 'state schema migrated');
-    }
+  const files = sqliteStateFiles(config.dataDir);
+  for (const schema of schemasOf(config.role)) {
+    mkdirSync(dirname(files[schema]), { recursive: true });
+    const applied = await migrateSqliteFile(files[schema], schema);
+    if (applied.length) log.info({ file: files[schema], applied }, 'state schema migrated');
   }
   if (config.state.kind === 'postgres') {
     const r = await migratePostgres(config.state.url);

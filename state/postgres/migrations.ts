@@ -92,6 +92,27 @@ export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
       `);
     },
   },
+  {
+    name: '0002-registry',
+    up: async ({ client }) => {
+      await client.query(`
+        CREATE TABLE devices (
+          id TEXT PRIMARY KEY,
+          site TEXT,
+          tenant TEXT,
+          token_hash TEXT NOT NULL,
+          created_at BIGINT NOT NULL,
+          disabled INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE service_accounts (
+          name TEXT PRIMARY KEY,
+          role TEXT NOT NULL CHECK (role IN ('collector', 'viewer')),
+          token_hash TEXT NOT NULL,
+          created_at BIGINT NOT NULL
+        );
+      `);
+    },
+  },
 ];
 
 export const pgMigrationStorage: UmzugStorage<PgContext> = {

@@ -3,6 +3,7 @@
 // as they are. Later changes are new entries at the end, never edits of old ones.
 import type Database from 'better-sqlite3';
 import type { UmzugStorage } from 'umzug';
+import { REGISTRY_DDL } from '../../broker/registry.js';
 import { INCIDENT_STORE_DDL } from '../../collector/incidents/store.js';
 import { TICKET_STATUS_LOG_DDL } from '../../collector/ticket-actions.js';
 import { TICKET_OUTBOX_DDL } from '../../collector/tickets/outbox.js';
@@ -19,6 +20,15 @@ export const sqliteMigrations = {
       name: '0001-incidents-and-tickets',
       up: ({ db }) => {
         db.exec(INCIDENT_STORE_DDL + TICKET_STORE_DDL + TICKET_OUTBOX_DDL + TICKET_STATUS_LOG_DDL);
+      },
+    },
+  ],
+  /** broker/registry.sqlite: devices and service accounts. */
+  registry: [
+    {
+      name: '0001-registry',
+      up: ({ db }) => {
+        db.exec(REGISTRY_DDL);
       },
     },
   ],
