@@ -25,9 +25,12 @@ export class UserError extends Error {
 }
 
 export const SESSION_COOKIE = 'fc_session';
+/** `fct_<id>_<secret>`: the id finds the row, the secret is checked against its hash. */
+export const API_TOKEN = /^fct_([0-9a-f]{12})_([A-Za-z0-9_-]{32})$/;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-const DDL = `
+/** The NOC accounts' tables (state/sqlite/migrations.ts runs the same at start). */
+export const NOC_ACCOUNTS_DDL = `
 CREATE TABLE IF NOT EXISTS users (
   name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, created_at INTEGER NOT NULL, disabled INTEGER NOT NULL DEFAULT 0
 );
@@ -43,9 +46,11 @@ CREATE TABLE IF NOT EXISTS api_tokens (
 
 export type Session = { id: string; user: NocUser; csrfToken: string; expiresAt: number };
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
+/** Session ids are 32 random bytes: a fast hash is enough to store them. */
+export const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
 
-function check<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+/** Validates a user field; UserError('invalid') naming it. */
+export function checkUserField<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value);
   if (!r.success) throw new UserError(`${what}: ${formatZodError(r.error).replace(/^\(root\): /, '')}`, 'invalid');
   return r.data;
@@ -62,7 +67,7 @@ export class UserStore {
     this.db = new Database(path, { timeout: 5000 });
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('foreign_keys = ON');
-    this.db.exec(DDL);
+    this.db.exec(NOC_ACCOUNTS_DDL);
     this.decoyHash = hashSecret(randomBytes(16).toString('base64url'), this.cost);
   }
 
@@ -77,8 +82,8 @@ export class UserStore {
   // ---- users ----
 
   addUser(name: string, role: NocRole, password: string): NocUser {
-    const user = { name: check(userName, name, 'name'), role: check(nocRole, role, 'role') };
-    check(passwordSchema, password, 'password');
+    const user = { name: checkUserField(userName, name, 'name'), role: checkUserField(nocRole, role, 'role') };
+    checkUserField(passwordSchema, password, 'password');
     try {
       this.db.prepare('INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)').run(user.name, user.role, hashSecret(password, this.cost), Date.now());
     } catch (e) {
@@ -96,14 +101,14 @@ export class UserStore {
   }
 
   setPassword(name: string, password: string): void {
-    check(passwordSchema, password, 'password');
+    checkUserField(passwordSchema, password, 'password');
     const r = this.db.prepare('UPDATE users SET password_hash = ? WHERE name = ?').run(hashSecret(password, this.cost), name);
     if (!r.changes) throw new UserError(`no user ${name}`, 'unknown');
     this.db.prepare('DELETE FROM sessions WHERE user = ?').run(name);
   }
 
   setRole(name: string, role: NocRole): void {
-    const r = this.db.prepare('UPDATE users SET role = ? WHERE name = ?').run(check(nocRole, role, 'role'), name);
+    const r = this.db.prepare('UPDATE users SET role = ? WHERE name = ?').run(checkUserField(nocRole, role, 'role'), name);
     if (!r.changes) throw new UserError(`no user ${name}`, 'unknown');
   }
 
@@ -172,7 +177,7 @@ export class UserStore {
   }
 
   async checkApiToken(token: string): Promise<NocUser | null> {
-    const m = /^fct_([0-9a-f]{12})_([A-Za-z0-9_-]{32})$/.exec(token);
+    const m = API_TOKEN.exec(token);
     if (!m) return null;
     const row = this.db.prepare('SELECT t.token_hash, u.name, u.role FROM api_tokens t JOIN users u ON u.name = t.user WHERE t.id = ? AND u.disabled = 0').get(m[1]) as
       | { token_hash: string; name: string; role: NocRole }

@@ -13,10 +13,11 @@ import { migrateSqlite, type SqliteSchema } from './sqlite/migrations.js';
 export const sqliteStateFiles = (dataDir: string): Record<SqliteSchema, string> => ({
   incidents: join(dataDir, 'collector', 'incidents.db'),
   registry: join(dataDir, 'broker', 'registry.sqlite'),
+  noc: join(dataDir, 'noc.db'),
 });
 
 /** Which versioned files a role's components open. */
-const schemasOf = (role: string): SqliteSchema[] => (role === 'broker' ? ['registry'] : role === 'collector' ? ['incidents'] : ['incidents', 'registry']);
+const schemasOf = (role: string): SqliteSchema[] => (role === 'broker' ? ['registry'] : role === 'collector' ? ['incidents', 'noc'] : ['incidents', 'registry', 'noc']);
 
 export async function migrateSqliteFile(path: string, schema: SqliteSchema): Promise<string[]> {
   const db = new Database(path, { timeout: 10_000 });

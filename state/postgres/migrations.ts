@@ -113,6 +113,27 @@ export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
       `);
     },
   },
+  {
+    // The SQLite names (users, sessions, api_tokens in noc.db) get a noc_ prefix here, where
+    // every domain shares one database; `user` is quoted (a reserved word in PostgreSQL).
+    name: '0003-noc-accounts',
+    up: async ({ client }) => {
+      await client.query(`
+        CREATE TABLE noc_users (
+          name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, created_at BIGINT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE noc_sessions (
+          id_hash TEXT PRIMARY KEY, "user" TEXT NOT NULL REFERENCES noc_users (name) ON DELETE CASCADE, csrf TEXT NOT NULL,
+          created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL
+        );
+        CREATE INDEX noc_sessions_user ON noc_sessions ("user");
+        CREATE TABLE noc_api_tokens (
+          id TEXT PRIMARY KEY, "user" TEXT NOT NULL REFERENCES noc_users (name) ON DELETE CASCADE, name TEXT NOT NULL,
+          token_hash TEXT NOT NULL, created_at BIGINT NOT NULL
+        );
+      `);
+    },
+  },
 ];
 
 export const pgMigrationStorage: UmzugStorage<PgContext> = {

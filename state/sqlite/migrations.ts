@@ -4,6 +4,7 @@
 import type Database from 'better-sqlite3';
 import type { UmzugStorage } from 'umzug';
 import { REGISTRY_DDL } from '../../broker/registry.js';
+import { NOC_ACCOUNTS_DDL } from '../../noc/auth.js';
 import { INCIDENT_STORE_DDL } from '../../collector/incidents/store.js';
 import { TICKET_STATUS_LOG_DDL } from '../../collector/ticket-actions.js';
 import { TICKET_OUTBOX_DDL } from '../../collector/tickets/outbox.js';
@@ -29,6 +30,15 @@ export const sqliteMigrations = {
       name: '0001-registry',
       up: ({ db }) => {
         db.exec(REGISTRY_DDL);
+      },
+    },
+  ],
+  /** noc.db: NOC users, sessions, API tokens. */
+  noc: [
+    {
+      name: '0001-noc-accounts',
+      up: ({ db }) => {
+        db.exec(NOC_ACCOUNTS_DDL);
       },
     },
   ],
