@@ -134,6 +134,21 @@ export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
       `);
     },
   },
+  {
+    // remote_commands of noc.db; `seq` keeps insertion order for commands sent in the same ms.
+    name: '0004-noc-commands',
+    up: async ({ client }) => {
+      await client.query(`
+        CREATE TABLE noc_commands (
+          id TEXT PRIMARY KEY, seq BIGSERIAL NOT NULL, device TEXT NOT NULL, name TEXT NOT NULL, peripheral TEXT, args TEXT NOT NULL,
+          "user" TEXT NOT NULL, status TEXT NOT NULL, sent_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+          answered_at BIGINT, result TEXT, error TEXT
+        );
+        CREATE INDEX noc_commands_device ON noc_commands (device, sent_at);
+        CREATE INDEX noc_commands_pending ON noc_commands (status, expires_at);
+      `);
+    },
+  },
 ];
 
 export const pgMigrationStorage: UmzugStorage<PgContext> = {

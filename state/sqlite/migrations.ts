@@ -5,6 +5,7 @@ import type Database from 'better-sqlite3';
 import type { UmzugStorage } from 'umzug';
 import { REGISTRY_DDL } from '../../broker/registry.js';
 import { NOC_ACCOUNTS_DDL } from '../../noc/auth.js';
+import { REMOTE_COMMANDS_DDL } from './commands.js';
 import { INCIDENT_STORE_DDL } from '../../collector/incidents/store.js';
 import { TICKET_STATUS_LOG_DDL } from '../../collector/ticket-actions.js';
 import { TICKET_OUTBOX_DDL } from '../../collector/tickets/outbox.js';
@@ -33,12 +34,12 @@ export const sqliteMigrations = {
       },
     },
   ],
-  /** noc.db: NOC users, sessions, API tokens. */
+  /** noc.db: NOC users, sessions, API tokens, remote commands. */
   noc: [
     {
-      name: '0001-noc-accounts',
+      name: '0001-noc-accounts-and-commands',
       up: ({ db }) => {
-        db.exec(NOC_ACCOUNTS_DDL);
+        db.exec(NOC_ACCOUNTS_DDL + REMOTE_COMMANDS_DDL);
       },
     },
   ],
