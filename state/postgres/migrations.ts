@@ -149,6 +149,15 @@ export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
       `);
     },
   },
+  {
+    name: '0005-collector-dedup',
+    up: async ({ client }) => {
+      await client.query(`
+        CREATE TABLE received (device TEXT NOT NULL, seq BIGINT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (device, seq));
+        CREATE INDEX received_at ON received (at);
+      `);
+    },
+  },
 ];
 
 export const pgMigrationStorage: UmzugStorage<PgContext> = {
