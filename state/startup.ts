@@ -14,10 +14,11 @@ export const sqliteStateFiles = (dataDir: string): Record<SqliteSchema, string> 
   incidents: join(dataDir, 'collector', 'incidents.db'),
   registry: join(dataDir, 'broker', 'registry.sqlite'),
   noc: join(dataDir, 'noc.db'),
+  warranty: join(dataDir, 'collector', 'warranty.db'),
 });
 
 /** Which versioned files a role's components open. */
-const schemasOf = (role: string): SqliteSchema[] => (role === 'broker' ? ['registry'] : role === 'collector' ? ['incidents', 'noc'] : ['incidents', 'registry', 'noc']);
+const schemasOf = (role: string): SqliteSchema[] => (role === 'broker' ? ['registry'] : role === 'collector' ? ['incidents', 'warranty', 'noc'] : ['incidents', 'warranty', 'registry', 'noc']);
 
 export async function migrateSqliteFile(path: string, schema: SqliteSchema): Promise<string[]> {
   const db = new Database(path, { timeout: 10_000 });

@@ -158,6 +158,20 @@ export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
       `);
     },
   },
+  {
+    name: '0006-warranty',
+    up: async ({ client }) => {
+      await client.query(`
+        CREATE TABLE serials (serial_no TEXT PRIMARY KEY, item_code TEXT NOT NULL, kind TEXT NOT NULL,
+          customer TEXT, device_id TEXT, delivery_date TEXT, warranty_expiry_date TEXT, amc_expiry_date TEXT);
+        CREATE INDEX serials_customer ON serials (customer);
+        CREATE INDEX serials_device ON serials (device_id);
+        CREATE TABLE warranty_claims (name TEXT PRIMARY KEY, year INTEGER NOT NULL, number INTEGER NOT NULL,
+          serial_no TEXT NOT NULL, incident_key TEXT UNIQUE, status TEXT NOT NULL, claim TEXT NOT NULL, UNIQUE (year, number));
+        CREATE INDEX warranty_claims_serial ON warranty_claims (serial_no);
+      `);
+    },
+  },
 ];
 
 export const pgMigrationStorage: UmzugStorage<PgContext> = {

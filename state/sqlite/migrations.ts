@@ -6,6 +6,7 @@ import type { UmzugStorage } from 'umzug';
 import { REGISTRY_DDL } from '../../broker/registry.js';
 import { NOC_ACCOUNTS_DDL } from '../../noc/auth.js';
 import { REMOTE_COMMANDS_DDL } from './commands.js';
+import { WARRANTY_DDL } from '../../collector/warranty/registry.js';
 import { INCIDENT_STORE_DDL } from '../../collector/incidents/store.js';
 import { TICKET_STATUS_LOG_DDL } from '../../collector/ticket-actions.js';
 import { TICKET_OUTBOX_DDL } from '../../collector/tickets/outbox.js';
@@ -40,6 +41,15 @@ export const sqliteMigrations = {
       name: '0001-noc-accounts-and-commands',
       up: ({ db }) => {
         db.exec(NOC_ACCOUNTS_DDL + REMOTE_COMMANDS_DDL);
+      },
+    },
+  ],
+  /** collector/warranty.db: serials and warranty claims. */
+  warranty: [
+    {
+      name: '0001-warranty',
+      up: ({ db }) => {
+        db.exec(WARRANTY_DDL);
       },
     },
   ],

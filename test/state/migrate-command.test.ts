@@ -12,6 +12,8 @@ import * as assert from 'uvu/assert';
 import { DeviceRegistry } from '../../broker/registry.js';
 import { CollectorDb } from '../../collector/collector-db.js';
 import { UserStore } from '../../noc/auth.js';
+import { WarrantyRegistry } from '../../collector/warranty/registry.js';
+import { PgWarrantyState } from '../../state/postgres/warranty.js';
 import { createPgClient } from '../../state/postgres/db.js';
 import { PgCommandState } from '../../state/postgres/commands.js';
 import { PgDedup } from '../../state/postgres/dedup.js';
@@ -78,6 +80,10 @@ async function singleNode(d: string) {
   const apiToken = users.createApiToken('alice', 'script');
   await new SqliteCommandState(users.db).insert({ id: 'cmd-1', device: 'pos-0001', name: 'self-test', peripheral: 'printer', args: {}, user: 'alice', sentAt: 1000, expiresAt: 31_000 });
   users.close();
+  const warranty = new WarrantyRegistry(files.warranty);
+  warranty.upsert({ serial_no: 'PT-0001', item_code: 'POS-T650', kind: 'device', customer: 'acme', warranty_expiry_date: '2027-05-31' });
+  warranty.createClaim({ status: 'Open', complaint_date: '2026-04-02', customer: 'acme', serial_no: 'PT-0001', item_code: 'POS-T650', complaint: 'cutter', warranty_amc_status: 'Under Warranty' });
+  warranty.close();
   const collector = new CollectorDb(join(d, 'collector', 'collector.db'));
   collector.commit([{ device: 'pos-0001', seq: 7 }, { device: 'pos-0001', seq: 8 }] as never, null, 1000);
   collector.close();
@@ -91,13 +97,15 @@ test('a single-node data dir moves into PostgreSQL and is served from there', as
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /tickets\s+1/);
   assert.match(r.stdout, /ticket_outbox\s+2/);
-  assert.match(r.stdout, /kept in .*warranty/);
+  assert.match(r.stdout, /kept in .*incidents/);
+  assert.match(r.stdout, /serials\s+1/);
 
   const registry = new PgRegistryState(url, { scryptCost: 16 });
   const tickets = new PgTicketState(url, { sinks: ['erpnext'] });
   const accounts = new PgNocAccounts(url, { sessionTtlMs: 3_600_000, scryptCost: 16 });
   const commands = new PgCommandState(url);
   const dedup = new PgDedup(url);
+  const warranty = new PgWarrantyState(url);
   try {
     assert.equal(await registry.verify('pos-0001', before.deviceToken), { kind: 'device', id: 'pos-0001', site: 'store-12', tenant: 'acme' });
     assert.equal(await registry.verify('grafana', before.serviceToken), { kind: 'service', name: 'grafana', role: 'viewer' });
@@ -118,8 +126,10 @@ test('a single-node data dir moves into PostgreSQL and is served from there', as
     assert.ok(await accounts.checkPassword('alice', 'correct horse battery'));
     assert.is((await commands.get('cmd-1'))?.status, 'pending');
     assert.equal(await dedup.seen([{ device: 'pos-0001', seq: 7 }, { device: 'pos-0001', seq: 9 }]), [true, false]);
+    assert.is(await warranty.statusOf('PT-0001', '2026-06-01'), 'Under Warranty');
+    assert.is((await warranty.createClaim({ status: 'Open', complaint_date: '2026-05-02', customer: 'acme', serial_no: 'PT-0001', item_code: 'POS-T650', complaint: 'again', warranty_amc_status: 'Under Warranty' })).name, 'SER-WRN-2026-00002');
   } finally {
-    await Promise.all([registry.close(), tickets.close(), accounts.close(), commands.close(), dedup.close()]);
+    await Promise.all([registry.close(), tickets.close(), accounts.close(), commands.close(), dedup.close(), warranty.close()]);
   }
 
   // Again into the same database: refused, nothing added.
