@@ -27,6 +27,7 @@ const COPIES: Array<{ file: SqliteSchema | 'collector'; from: string; to: string
   { file: 'incidents', from: 'ticket_status_log', to: 'ticket_status_log', columns: ['id', 'ref', 'at', 'status'], serial: 'id' },
   { file: 'incidents', from: 'ticket_outbox', to: 'ticket_outbox', columns: ['id', 'sink', 'ref', 'dedup_key', 'version', 'kind', 'command', 'state', 'attempts', 'next_at', 'maybe_created', 'last_error', 'created_at', 'updated_at'], serial: 'id' },
   { file: 'incidents', from: 'ticket_link', to: 'ticket_link', columns: ['system', 'ref', 'dedup_key', 'external_id', 'state', 'adopted', 'updated_at'] },
+  { file: 'incidents', from: 'maintenance_windows', to: 'maintenance_windows', columns: ['id', 'site', 'spec'], serial: 'id' },
   { file: 'registry', from: 'devices', to: 'devices', columns: ['id', 'site', 'tenant', 'token_hash', 'created_at', 'disabled'] },
   { file: 'registry', from: 'service_accounts', to: 'service_accounts', columns: ['name', 'role', 'token_hash', 'created_at'] },
   { file: 'noc', from: 'users', to: 'noc_users', columns: ['name', 'role', 'password_hash', 'created_at', 'disabled'] },
@@ -39,7 +40,7 @@ const COPIES: Array<{ file: SqliteSchema | 'collector'; from: string; to: string
 ];
 
 /** Kept in the data dir: no PostgreSQL store yet (docs/state.md). */
-export const NOT_MOVED = ['incidents, their log and detector state (incidents.db)', 'maintenance windows (incidents.db)', 'report units (noc.db)', 'the collector spool and dead letters (collector.db)'];
+export const NOT_MOVED = ['incidents, their log and detector state (incidents.db)', 'report units (noc.db)', 'the collector spool and dead letters (collector.db)'];
 
 export type MoveReport = { target: string; copied: Record<string, number>; notMoved: string[] };
 

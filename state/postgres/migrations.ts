@@ -172,6 +172,15 @@ export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
       `);
     },
   },
+  {
+    name: '0007-maintenance-windows',
+    up: async ({ client }) => {
+      await client.query(`
+        CREATE TABLE maintenance_windows (id BIGSERIAL PRIMARY KEY, site TEXT NOT NULL, spec TEXT NOT NULL);
+        CREATE INDEX maintenance_windows_site ON maintenance_windows (site);
+      `);
+    },
+  },
 ];
 
 export const pgMigrationStorage: UmzugStorage<PgContext> = {
