@@ -161,8 +161,14 @@ export class SqliteTicketState implements TicketStateStore {
     return this.stmts.head.get() as number;
   }
 
+  /** Ticket changes, and rows put back in the queue (retry), which change no ticket. */
   subscribe(listener: () => void): () => void {
-    return this.outbox.onTicketChange(listener);
+    const offChange = this.outbox.onTicketChange(listener);
+    const offRows = this.outbox.subscribe(listener);
+    return () => {
+      offChange();
+      offRows();
+    };
   }
 
   sinkNames(): string[] {

@@ -4,7 +4,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TicketStateStore } from '../../state/tickets.js';
-import { TicketCommandError } from '../../collector/tickets/index.js';
+import Database from 'better-sqlite3';
+import { pino } from 'pino';
+import { StoreSink, TicketCommandError, TicketSender, TicketStore } from '../../collector/tickets/index.js';
 import { createCmd } from '../tickets/support.js';
 import { waitFor } from '../helpers/net.js';
 
@@ -199,6 +201,36 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
       assert.is(await s.pending('zammad'), 0);
       s.addSink('webhook');
       assert.is((await s.enqueue({ kind: 'update', key, at: T0 + 8, comment: 'x' })).rows, 3);
+    }),
+  );
+
+  test(
+    'a ticket sender drains this store\'s outbox into a sink: the create, then the updates coalesced, and records the link',
+    withStore(['mirror'], async (s) => {
+      // The sink: fleetcare's own store in another database (a real TicketSink).
+      const mirrorDb = new Database(':memory:');
+      const mirror = new TicketStore(mirrorDb);
+      const key = 'posA/printer/paper-out';
+      await s.enqueue(createCmd(key, {}, T0));
+      await s.enqueue({ kind: 'update', key, at: T0 + 1, comment: 'first', patch: { priority: 'High' } });
+      await s.enqueue({ kind: 'set-status', key, at: T0 + 2, status: 'Replied', comment: 'second' });
+      const sender = new TicketSender(s, new StoreSink(mirror, pino({ level: 'silent' }), 'mirror'), { log: pino({ level: 'silent' }), pollMs: 50 });
+      sender.start();
+      try {
+        await waitFor('the outbox drained', async () => (await s.pending('mirror')) === 0);
+        assert.equal(await s.link('mirror', key), { system: 'mirror', ref: key, key, externalId: key, state: 'Replied', adopted: false, updatedAt: (await s.link('mirror', key))!.updatedAt });
+        const t = mirror.get(key);
+        assert.equal([t?.status, t?.priority], ['Replied', 'High']);
+        assert.equal(mirror.comments(key).map((c) => c.body), ['first\n\nsecond'], 'the two comments were coalesced into one update');
+        const st = sender.stats();
+        assert.equal([st.created, st.updates, st.coalescedRows], [1, 1, 1]);
+        // A later change wakes the sender (no poll needed to notice it, but the poll would too).
+        await s.enqueue({ kind: 'close', key, at: T0 + 3, resolution: 'refilled' });
+        await waitFor('the close delivered', () => mirror.get(key)?.status === 'Closed');
+      } finally {
+        await sender.close();
+        mirrorDb.close();
+      }
     }),
   );
 
