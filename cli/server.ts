@@ -9,7 +9,9 @@ import { startCollector, collectorConfigSchema, type CollectorHandle } from '../
 import { startIncidentService, type IncidentServiceHandle } from '../collector/incident-service.js';
 import { formatZodError } from '../protocol/index.js';
 import { nocConfigSchema } from '../noc/config.js';
-import { startNoc, type NocHandle } from '../noc/server.js';
+import { startNoc, type NocDeps, type NocHandle } from '../noc/server.js';
+import { PgCommandState } from '../state/postgres/commands.js';
+import { PgNocAccounts } from '../state/postgres/noc-accounts.js';
 import { ConfigError } from './errors.js';
 import { migrateServerState } from '../state/startup.js';
 import type { ServerConfig } from './server-config.js';
@@ -33,6 +35,13 @@ function parsePart<T>(schema: { safeParse(v: unknown): { success: true; data: T 
   const r = schema.safeParse(value);
   if (!r.success) throw new ConfigError(`${part}.${formatZodError(r.error)}`);
   return r.data;
+}
+
+/** In cluster mode the NOC's users, sessions and commands live in PostgreSQL, so any NOC node serves any request. */
+function nocStores(config: ServerConfig, scryptCost: number | undefined): NocDeps['stores'] {
+  const state = config.state;
+  if (state.kind !== 'postgres') return undefined;
+  return (noc) => ({ users: new PgNocAccounts(state.url, { sessionTtlMs: noc.sessionTtlHours * 3_600_000, scryptCost }), commands: new PgCommandState(state.url) });
 }
 
 export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?: { uiDir?: string; scryptCost?: number } } = {}): Promise<RunningServer> {
@@ -64,7 +73,7 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
       if (collectorConfig.incidents?.enabled !== false) incidents = startIncidentService(collector, collectorConfig.incidents, { log: log.child({ component: 'collector' }) });
     }
     if (nocConfig.enabled && config.role !== 'broker') {
-      noc = await startNoc(nocConfig, { broker, collector, incidents, dataDir: config.dataDir, log: log.child({ component: 'noc' }), ...opts.noc });
+      noc = await startNoc(nocConfig, { broker, collector, incidents, dataDir: config.dataDir, log: log.child({ component: 'noc' }), ...opts.noc, stores: nocStores(config, opts.noc?.scryptCost) });
     }
   } catch (e) {
     await noc?.close().catch(() => {});

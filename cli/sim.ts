@@ -55,7 +55,7 @@ export async function runDemo(flags: Flags): Promise<{ close(): Promise<void> }>
   try {
     // Demo logins on a loopback-only page: one user per role, one known password (or yours).
     const demoPassword = process.env.FLEETCARE_DEMO_PASSWORD ?? DEMO_PASSWORD;
-    if (server.noc) for (const role of ['admin', 'operator', 'viewer'] as const) server.noc.context.users.ensureUser(role, role, demoPassword);
+    if (server.noc) for (const role of ['admin', 'operator', 'viewer'] as const) await server.noc.context.users.ensureUser(role, role, demoPassword);
     const fleet = await startFleet({
       devices: num(flags, 'devices', 8, 1, 1000),
       seed: num(flags, 'seed', 1, 0, 2 ** 31),

@@ -193,18 +193,31 @@ export class UserStore {
    * state-changing method; without it: HttpError 403). Null when neither holds.
    */
   async authenticate(req: IncomingMessage, method: string): Promise<NocUser | null> {
-    const auth = req.headers.authorization;
-    if (auth?.startsWith('Bearer ')) return this.checkApiToken(auth.slice(7).trim());
-    const sid = sessionIdOf(req);
-    if (!sid) return null;
-    const s = this.session(sid);
-    if (!s) return null;
-    if (!SAFE_METHODS.has(method)) {
-      const sent = req.headers['x-csrf-token'];
-      if (typeof sent !== 'string' || !sameSecret(sent, s.csrfToken)) throw new HttpError(403, 'missing or wrong X-CSRF-Token header (read it from GET /api/me)', 'csrf');
-    }
-    return s.user;
+    return authenticateRequest(this, req, method);
   }
+}
+
+/**
+ * Who makes this request: a Bearer token, or a session cookie (plus the CSRF header on a
+ * state-changing method; without it: HttpError 403). Null when neither holds. Works on any
+ * account store (state/noc-accounts.ts), so any NOC node can answer any request.
+ */
+export async function authenticateRequest(
+  users: { checkApiToken(token: string): Promise<NocUser | null>; session(id: string): Session | null | Promise<Session | null> },
+  req: IncomingMessage,
+  method: string,
+): Promise<NocUser | null> {
+  const auth = req.headers.authorization;
+  if (auth?.startsWith('Bearer ')) return users.checkApiToken(auth.slice(7).trim());
+  const sid = sessionIdOf(req);
+  if (!sid) return null;
+  const s = await users.session(sid);
+  if (!s) return null;
+  if (!SAFE_METHODS.has(method)) {
+    const sent = req.headers['x-csrf-token'];
+    if (typeof sent !== 'string' || !sameSecret(sent, s.csrfToken)) throw new HttpError(403, 'missing or wrong X-CSRF-Token header (read it from GET /api/me)', 'csrf');
+  }
+  return s.user;
 }
 
 function sameSecret(a: string, b: string): boolean {

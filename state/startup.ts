@@ -39,8 +39,7 @@ export async function migrateServerState(config: { dataDir: string; role: string
   if (config.state.kind === 'postgres') {
     const r = await migratePostgres(config.state.url);
     log.info({ postgres: redactUrl(config.state.url), applied: r.applied, current: r.current }, 'PostgreSQL state schema ready');
-    // The stores with a PostgreSQL implementation are listed in docs/state.md; the components of
-    // this process still keep their own state in the data dir's SQLite files.
-    log.warn('state.kind postgres: schema checked and migrated; the single-process components still keep their state in SQLite (docs/state.md)');
+    // What runs on PostgreSQL so far is listed in docs/state.md.
+    log.warn('state.kind postgres: NOC users, sessions, API tokens and commands are in PostgreSQL; the registry, incidents, tickets, warranty and dedup of this process still use the data dir (docs/state.md)');
   }
 }

@@ -1,7 +1,6 @@
 // Data routes of the API (fleet, devices, telemetry, tickets, reports, commands, live) and the
 // services behind them, started together and stopped by close() (noc/server.ts).
 import { CommandService } from '../commands.js';
-import { SqliteCommandState } from '../../state/sqlite/commands.js';
 import type { NocContext } from '../context.js';
 import { FleetView } from '../fleet-view.js';
 import { route, type Route } from '../http.js';
@@ -20,10 +19,10 @@ export function dataRoutes(ctx: NocContext): DataRoutes {
   const collector = ctx.collector;
   const fleet = collector ? new FleetView(collector, { profilesDir: ctx.incidents?.config.profilesDir }) : null;
   const feed = collector ? new LiveFeed(collector, publish) : null;
-  const commands = collector ? new CommandService(new SqliteCommandState(ctx.users.db), collector, { timeoutMs: ctx.config.commandTimeoutMs, log: ctx.log, publish }) : null;
+  const commands = collector ? new CommandService(ctx.commands, collector, { timeoutMs: ctx.config.commandTimeoutMs, log: ctx.log, publish }) : null;
   const tickets = ctx.incidents ? new TicketsView(ctx.incidents.ticketState, { log: ctx.log, publish }) : null;
   void tickets?.start();
-  const reports = tickets && collector ? new Reports(tickets, collector, ctx.users.db) : null;
+  const reports = tickets && collector ? new Reports(tickets, collector, ctx.nocDb) : null;
   // Units first seen now start their MTBF exposure now (and again every few minutes).
   // A device's inventory follows its birth message: look a little after each fleet change.
   reports?.noteUnits();

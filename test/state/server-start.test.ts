@@ -77,26 +77,69 @@ test('bad state config names the field; an unreachable PostgreSQL is named witho
   assert.not.ok(await listening(port));
 });
 
-test('a reachable PostgreSQL is migrated at start, then the server runs', async () => {
-  const url = await pg.createDatabase('start');
-  const cfg = join(dir.path, 'server.json');
-  writeFileSync(cfg, JSON.stringify({ state: { kind: 'postgres', url } }));
-  const server = spawn(process.execPath, [CLI, 'server', '--config', cfg, '--data-dir', dir.path, '--port', '0', '--http-port', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** A `fleetcare server` process; resolves once its NOC listens, with the NOC's URL. */
+async function startServer(args: string[]): Promise<{ url: string; out: () => string; stop(): Promise<void> }> {
+  const server = spawn(process.execPath, [CLI, 'server', ...args, '--port', '0', '--http-port', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   server.stdout.on('data', (b: Buffer) => (out += b.toString()));
   server.stderr.on('data', (b: Buffer) => (out += b.toString()));
+  const stop = async () => {
+    if (server.exitCode !== null) return;
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+  };
   try {
-    await waitFor('the server to start', () => out.includes('fleetcare server started'), 30_000);
-    assert.match(out, 'PostgreSQL state schema ready');
+    await waitFor('the server to start', () => {
+      if (server.exitCode !== null) throw new Error(`server exited: ${out.slice(-2000)}`);
+      return out.includes('fleetcare server started');
+    }, 30_000);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const url = /"msg":"NOC listening"/.test(out) ? /"url":"(http:\/\/[^"]+)","msg":"NOC listening"/.exec(out)?.[1] : undefined;
+  if (!url) throw new Error(`no NOC url in: ${out.slice(-2000)}`);
+  return { url, out: () => out, stop };
+}
+
+test('with state in PostgreSQL: migrated at start; users, sessions and CSRF tokens are shared by every NOC node', async () => {
+  const url = await pg.createDatabase('start');
+  const cfg = join(dir.path, 'server.json');
+  writeFileSync(cfg, JSON.stringify({ state: { kind: 'postgres', url } }));
+  const pw = join(dir.path, 'pw');
+  writeFileSync(pw, 'correct horse battery\n');
+  const add = run(['user', 'add', 'alice', '--role', 'operator', '--config', cfg, '--password-file', pw]);
+  assert.is(add.code, 0, add.stderr);
+  mkdirSync(join(dir.path, 'a'));
+  mkdirSync(join(dir.path, 'b'));
+  const a = await startServer(['--config', cfg, '--data-dir', join(dir.path, 'a')]);
+  let b: Awaited<ReturnType<typeof startServer>> | null = null;
+  try {
+    b = await startServer(['--config', cfg, '--data-dir', join(dir.path, 'b')]);
+    assert.match(a.out(), 'PostgreSQL state schema ready');
     const c = createPgClient(url);
     await c.connect();
     const names = (await c.query('SELECT name FROM fleetcare_migrations')).rows.map((r: { name: string }) => r.name);
     await c.end();
-    assert.ok(names.includes('0001-tickets'));
-    assert.ok(statSync(join(dir.path, 'collector', 'incidents.db')).size > 0);
+    assert.ok(names.includes('0001-tickets') && names.includes('0003-noc-accounts'));
+    assert.ok(statSync(join(dir.path, 'a', 'collector', 'incidents.db')).size > 0);
+    // Log in on node A …
+    const login = await fetch(`${a.url}/api/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'correct horse battery' }) });
+    assert.is(login.status, 200);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0];
+    const { csrfToken } = (await login.json()) as { csrfToken: string };
+    // … and node B knows the session and its CSRF token.
+    const me = await fetch(`${b.url}/api/me`, { headers: { Cookie: cookie } });
+    assert.is(me.status, 200);
+    assert.equal(await me.json(), { user: { name: 'alice', role: 'operator' }, csrfToken });
+    const forged = await fetch(`${b.url}/api/logout`, { method: 'POST', headers: { Cookie: cookie } });
+    assert.is(forged.status, 403, 'a state change without the CSRF token is refused on B as well');
+    const out = await fetch(`${b.url}/api/logout`, { method: 'POST', headers: { Cookie: cookie, 'X-CSRF-Token': csrfToken } });
+    assert.is(out.status, 200);
+    assert.is((await fetch(`${a.url}/api/me`, { headers: { Cookie: cookie } })).status, 401, 'logged out on B = logged out on A');
   } finally {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
+    await b?.stop();
+    await a.stop();
   }
 });
 
