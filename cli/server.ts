@@ -12,6 +12,7 @@ import { nocConfigSchema } from '../noc/config.js';
 import { startNoc, type NocDeps, type NocHandle } from '../noc/server.js';
 import { PgCommandState } from '../state/postgres/commands.js';
 import { PgNocAccounts } from '../state/postgres/noc-accounts.js';
+import { PgReportUnits } from '../state/postgres/report-units.js';
 import { ConfigError } from './errors.js';
 import { migrateServerState } from '../state/startup.js';
 import type { ServerConfig } from './server-config.js';
@@ -41,7 +42,7 @@ function parsePart<T>(schema: { safeParse(v: unknown): { success: true; data: T 
 function nocStores(config: ServerConfig, scryptCost: number | undefined): NocDeps['stores'] {
   const state = config.state;
   if (state.kind !== 'postgres') return undefined;
-  return (noc) => ({ users: new PgNocAccounts(state.url, { sessionTtlMs: noc.sessionTtlHours * 3_600_000, scryptCost }), commands: new PgCommandState(state.url) });
+  return (noc) => ({ users: new PgNocAccounts(state.url, { sessionTtlMs: noc.sessionTtlHours * 3_600_000, scryptCost }), commands: new PgCommandState(state.url), reportUnits: new PgReportUnits(state.url) });
 }
 
 export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?: { uiDir?: string; scryptCost?: number } } = {}): Promise<RunningServer> {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { BrokerHandle } from '../broker/index.js';
 import type { CollectorHandle } from '../collector/index.js';
 import type { IncidentServiceHandle } from '../collector/incident-service.js';
-import type Database from 'better-sqlite3';
+import type { ReportUnitStore } from '../state/report-units.js';
 import type { CommandStateStore } from '../state/commands.js';
 import type { NocAccountStore } from '../state/noc-accounts.js';
 import type { NocConfig } from './config.js';
@@ -19,8 +19,8 @@ export type NocContext = {
   users: NocAccountStore;
   /** Remote commands (state/commands.ts): noc.db, or PostgreSQL in cluster mode. */
   commands: CommandStateStore;
-  /** This node's own noc.db (report units: when each unit was first seen here). */
-  nocDb: Database.Database;
+  /** When each unit was first seen (MTBF exposure; state/report-units.ts): noc.db, or PostgreSQL. */
+  reportUnits: ReportUnitStore;
   live: LiveHub;
   config: NocConfig;
   log: Logger;

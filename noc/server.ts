@@ -14,6 +14,8 @@ import type { CommandStateStore } from '../state/commands.js';
 import type { NocAccountStore } from '../state/noc-accounts.js';
 import { SqliteCommandState } from '../state/sqlite/commands.js';
 import { SqliteNocAccounts } from '../state/sqlite/noc-accounts.js';
+import type { ReportUnitStore } from '../state/report-units.js';
+import { SqliteReportUnits } from '../state/sqlite/report-units.js';
 import { nocConfigSchema, type NocConfig, type NocConfigInput } from './config.js';
 import type { NocContext } from './context.js';
 import { Router, sendJson } from './http.js';
@@ -46,7 +48,7 @@ export type NocDeps = {
    * Shared stores from elsewhere (PostgreSQL in cluster mode); by default noc.db holds them. Built
    * from the NOC config's session lifetime; the NOC closes them when it closes.
    */
-  stores?: (config: NocConfig) => { users: NocAccountStore; commands: CommandStateStore };
+  stores?: (config: NocConfig) => { users: NocAccountStore; commands: CommandStateStore; reportUnits: ReportUnitStore };
 };
 
 /** Built web page: dist/noc/ui next to this compiled file. */
@@ -77,9 +79,11 @@ export async function startNoc(input: NocConfigInput, deps: NocDeps): Promise<No
   const shared = deps.stores?.(config);
   const users: NocAccountStore = shared?.users ?? new SqliteNocAccounts(local);
   const commands: CommandStateStore = shared?.commands ?? new SqliteCommandState(local.db);
+  const reportUnits: ReportUnitStore = shared?.reportUnits ?? new SqliteReportUnits(local.db);
   const closeStores = async () => {
     await users.close().catch(() => undefined);
     await commands.close().catch(() => undefined);
+    await reportUnits.close().catch(() => undefined);
     if (local.db.open) local.close();
   };
   for (const b of config.bootstrapUsers) {
@@ -91,7 +95,7 @@ export async function startNoc(input: NocConfigInput, deps: NocDeps): Promise<No
     if (await users.ensureUser(b.name, b.role, pw)) log.info({ user: b.name, role: b.role }, 'NOC user created');
   }
   const live = new LiveHub(log);
-  const ctx: NocContext = { broker: deps.broker, collector: deps.collector, incidents: deps.incidents, users, commands, nocDb: local.db, live, config, log, startedAt: Date.now() };
+  const ctx: NocContext = { broker: deps.broker, collector: deps.collector, incidents: deps.incidents, users, commands, reportUnits, live, config, log, startedAt: Date.now() };
   const httpMetrics = new HttpMetrics();
   const data = dataRoutes(ctx);
   const router = new Router().add(...sessionRoutes(ctx), ...opsRoutes(ctx, httpMetrics), ...ticketActionRoutes(ctx), ...data.routes);

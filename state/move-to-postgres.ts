@@ -34,13 +34,14 @@ const COPIES: Array<{ file: SqliteSchema | 'collector'; from: string; to: string
   { file: 'noc', from: 'sessions', to: 'noc_sessions', columns: ['id_hash', 'user', 'csrf', 'created_at', 'expires_at'] },
   { file: 'noc', from: 'api_tokens', to: 'noc_api_tokens', columns: ['id', 'user', 'name', 'token_hash', 'created_at'] },
   { file: 'noc', from: 'remote_commands', to: 'noc_commands', columns: ['id', 'device', 'name', 'peripheral', 'args', 'user', 'status', 'sent_at', 'expires_at', 'answered_at', 'result', 'error'] },
+  { file: 'noc', from: 'report_units', to: 'noc_report_units', columns: ['device', 'unit', 'model', 'kind', 'first_seen'] },
   { file: 'collector', from: 'received', to: 'received', columns: ['device', 'seq', 'at'] },
   { file: 'warranty', from: 'serials', to: 'serials', columns: ['serial_no', 'item_code', 'kind', 'customer', 'device_id', 'delivery_date', 'warranty_expiry_date', 'amc_expiry_date'] },
   { file: 'warranty', from: 'warranty_claims', to: 'warranty_claims', columns: ['name', 'year', 'number', 'serial_no', 'incident_key', 'status', 'claim'] },
 ];
 
 /** Kept in the data dir: no PostgreSQL store yet (docs/state.md). */
-export const NOT_MOVED = ['incidents, their log and detector state (incidents.db)', 'report units (noc.db)', 'the collector spool and dead letters (collector.db)'];
+export const NOT_MOVED = ['incidents, their log and detector state (incidents.db)', 'the collector spool and dead letters (collector.db)'];
 
 export type MoveReport = { target: string; copied: Record<string, number>; notMoved: string[] };
 

@@ -40,6 +40,6 @@ export async function migrateServerState(config: { dataDir: string; role: string
     const r = await migratePostgres(config.state.url);
     log.info({ postgres: redactUrl(config.state.url), applied: r.applied, current: r.current }, 'PostgreSQL state schema ready');
     // What runs on PostgreSQL so far is listed in docs/state.md.
-    log.warn('state.kind postgres: NOC users, sessions, API tokens and commands are in PostgreSQL; the registry, incidents, tickets, warranty and dedup of this process still use the data dir (docs/state.md)');
+    log.warn('state.kind postgres: NOC users, sessions, API tokens, commands and report units are in PostgreSQL; the registry, incidents, tickets, warranty and dedup of this process still use the data dir (docs/state.md)');
   }
 }

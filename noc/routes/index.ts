@@ -22,11 +22,12 @@ export function dataRoutes(ctx: NocContext): DataRoutes {
   const commands = collector ? new CommandService(ctx.commands, collector, { timeoutMs: ctx.config.commandTimeoutMs, log: ctx.log, publish }) : null;
   const tickets = ctx.incidents ? new TicketsView(ctx.incidents.ticketState, { log: ctx.log, publish }) : null;
   void tickets?.start();
-  const reports = tickets && collector ? new Reports(tickets, collector, ctx.nocDb) : null;
+  const reports = tickets && collector ? new Reports(tickets, collector, ctx.reportUnits) : null;
   // Units first seen now start their MTBF exposure now (and again every few minutes).
   // A device's inventory follows its birth message: look a little after each fleet change.
-  reports?.noteUnits();
-  const unitTimer = reports ? setInterval(() => reports.noteUnits(), 5 * 60_000) : null;
+  const noteUnits = () => reports?.noteUnits().catch((e: Error) => ctx.log.warn({ err: e.message }, 'report units not noted; retried later'));
+  void noteUnits();
+  const unitTimer = reports ? setInterval(() => void noteUnits(), 5 * 60_000) : null;
   unitTimer?.unref();
   let unitSoon: NodeJS.Timeout | null = null;
   const offUnits =
@@ -34,7 +35,7 @@ export function dataRoutes(ctx: NocContext): DataRoutes {
       ? collector.onFleetChange(() => {
           unitSoon ??= setTimeout(() => {
             unitSoon = null;
-            reports.noteUnits();
+            void noteUnits();
           }, 3000);
           unitSoon.unref();
         })

@@ -181,6 +181,17 @@ export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
       `);
     },
   },
+  {
+    name: '0008-noc-report-units',
+    up: async ({ client }) => {
+      await client.query(`
+        CREATE TABLE noc_report_units (
+          device TEXT NOT NULL, unit TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL, first_seen BIGINT NOT NULL,
+          PRIMARY KEY (device, unit)
+        );
+      `);
+    },
+  },
 ];
 
 export const pgMigrationStorage: UmzugStorage<PgContext> = {

@@ -6,6 +6,7 @@ import type { UmzugStorage } from 'umzug';
 import { REGISTRY_DDL } from '../../broker/registry.js';
 import { NOC_ACCOUNTS_DDL } from '../../noc/auth.js';
 import { REMOTE_COMMANDS_DDL } from './commands.js';
+import { REPORT_UNITS_DDL } from './report-units.js';
 import { WARRANTY_DDL } from '../../collector/warranty/registry.js';
 import { INCIDENT_STORE_DDL } from '../../collector/incidents/store.js';
 import { TICKET_STATUS_LOG_DDL } from '../../collector/ticket-actions.js';
@@ -35,12 +36,12 @@ export const sqliteMigrations = {
       },
     },
   ],
-  /** noc.db: NOC users, sessions, API tokens, remote commands. */
+  /** noc.db: NOC users, sessions, API tokens, remote commands, report units. */
   noc: [
     {
-      name: '0001-noc-accounts-and-commands',
+      name: '0001-noc',
       up: ({ db }) => {
-        db.exec(NOC_ACCOUNTS_DDL + REMOTE_COMMANDS_DDL);
+        db.exec(NOC_ACCOUNTS_DDL + REMOTE_COMMANDS_DDL + REPORT_UNITS_DDL);
       },
     },
   ],
