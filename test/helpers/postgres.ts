@@ -24,9 +24,13 @@ export const havePostgres = () => postgresBin() !== null;
 function runAs(): { uid: number; gid: number } | null {
   if (process.getuid?.() !== 0) return null;
   const name = process.env.PG_TEST_USER ?? 'postgres';
-  const uid = Number(execFileSync('id', ['-u', name]).toString().trim());
-  const gid = Number(execFileSync('id', ['-g', name]).toString().trim());
-  return { uid, gid };
+  try {
+    const uid = Number(execFileSync('id', ['-u', name], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim());
+    const gid = Number(execFileSync('id', ['-g', name], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim());
+    return { uid, gid };
+  } catch {
+    throw new Error(`PostgreSQL refuses to run as root and there is no user "${name}" to run it as (the Debian package creates "postgres"; or set PG_TEST_USER)`);
+  }
 }
 
 export type PostgresOptions = {
