@@ -31,14 +31,26 @@ export type OpenTicketCount = { device: string; site: string | null; priority: s
 
 export type LinkInput = { system: string; ref: string; key: string; externalId: string; state: string; adopted?: boolean };
 
+export type EnqueueOptions = {
+  /** The status the ticket entered, recorded in its status history in the same transaction. */
+  recordStatus?: TicketStatus;
+  /**
+   * Called in the same transaction once the command applied, with the ticket as it is now and its
+   * status history; a command it returns is applied there too (e.g. the SLA fields the new status
+   * changes). Pure: it must not do I/O.
+   */
+  followUp?: (ticket: Ticket, statusLog: ReadonlyArray<{ status: TicketStatus; at: number }>) => TicketCommandInput | null;
+};
+
 export interface TicketStateStore {
   // ---- writes ----
   /**
    * Validates and applies a ticket command, writes one outbox row per sink and one change-feed
    * entry, in one transaction; with `recordStatus`, the status the ticket entered goes to its
-   * status history in the same transaction. A command that does not apply answers `applied: false`.
+   * status history in the same transaction, and `followUp`'s command after it. A command that
+   * does not apply answers `applied: false` (and runs no follow-up).
    */
-  enqueue(command: TicketCommandInput, opts?: { recordStatus?: TicketStatus }): Promise<EnqueueResult>;
+  enqueue(command: TicketCommandInput, opts?: EnqueueOptions): Promise<EnqueueResult & { followUp?: EnqueueResult }>;
   /** Records a status the ticket entered (when the change itself was enqueued without it). */
   recordStatus(ref: string, status: TicketStatus, at: number): Promise<void>;
 

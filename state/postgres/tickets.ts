@@ -9,7 +9,7 @@ import type pg from 'pg';
 import { formatZodError } from '../../protocol/decode.js';
 import { ticketCommandSchema, ticketFieldsSchema, ticketRef, type Ticket, type TicketCommand, type TicketCommandInput, type TicketFields, type TicketStatus } from '../../collector/tickets/model.js';
 import { TicketCommandError, type ApplyResult, type EnqueueResult, type OutboxFailure, type OutboxRow, type TicketComment, type TicketLink } from '../../collector/tickets/index.js';
-import type { LinkInput, OpenTicketCount, TicketChange, TicketFilter, TicketStateStore } from '../tickets.js';
+import type { EnqueueOptions, LinkInput, OpenTicketCount, TicketChange, TicketFilter, TicketStateStore } from '../tickets.js';
 import { createPgClient, createPgPool, inTransaction, type Queryable } from './db.js';
 
 const TICKET_WRITE_LOCK = 0x666c7401;
@@ -42,6 +42,12 @@ function toTicket(r: Row): Ticket {
     closedAt: r.closed_at,
     resolution: r.resolution,
   };
+}
+
+function parseCommand(command: TicketCommandInput): TicketCommand {
+  const parsed = ticketCommandSchema.safeParse(command);
+  if (!parsed.success) throw new TicketCommandError(`invalid ticket command: ${formatZodError(parsed.error)}`);
+  return parsed.data;
 }
 
 function whereOf(f: TicketFilter): { where: string; args: unknown[] } {
@@ -89,24 +95,35 @@ export class PgTicketState implements TicketStateStore {
 
   // ---- writes ----
 
-  async enqueue(command: TicketCommandInput, opts: { recordStatus?: TicketStatus } = {}): Promise<EnqueueResult> {
-    const parsed = ticketCommandSchema.safeParse(command);
-    if (!parsed.success) throw new TicketCommandError(`invalid ticket command: ${formatZodError(parsed.error)}`);
-    const cmd = parsed.data;
+  async enqueue(command: TicketCommandInput, opts: EnqueueOptions = {}): Promise<EnqueueResult & { followUp?: EnqueueResult }> {
+    const cmd = parseCommand(command);
     const sinks = [...this.sinks];
     return inTransaction(this.pool, async (c) => {
       await c.query('SELECT pg_advisory_xact_lock($1)', [TICKET_WRITE_LOCK]);
-      const r = await this.apply(c, cmd);
-      if (!r.applied) return { ...r, rows: 0 };
-      const json = JSON.stringify(cmd);
-      const at = this.now();
-      for (const sink of sinks) {
-        await c.query('INSERT INTO ticket_outbox (sink, ref, dedup_key, version, kind, command, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)', [sink, r.ref, r.key, r.version, cmd.kind, json, at]);
-      }
+      const r = await this.applyWithRows(c, cmd, sinks);
+      if (!r.applied) return r;
       if (opts.recordStatus) await c.query('INSERT INTO ticket_status_log (ref, at, status) VALUES ($1, $2, $3)', [r.ref, cmd.at, opts.recordStatus]);
-      await c.query('SELECT pg_notify($1, $2)', [CHANNEL, r.ref]);
-      return { ...r, rows: sinks.length };
+      if (opts.followUp) {
+        const ticket = toTicket((await c.query('SELECT * FROM tickets WHERE ref = $1', [r.ref])).rows[0] as Row);
+        const log = (await c.query('SELECT status, at FROM ticket_status_log WHERE ref = $1 ORDER BY at, id', [r.ref])).rows as Array<{ status: TicketStatus; at: number }>;
+        const next = opts.followUp(ticket, log);
+        if (next) return { ...r, followUp: await this.applyWithRows(c, parseCommand(next), sinks) };
+      }
+      return r;
     });
+  }
+
+  /** Applies the command, writes its outbox rows and announces the change (delivered at commit). */
+  private async applyWithRows(c: Queryable, cmd: TicketCommand, sinks: string[]): Promise<EnqueueResult> {
+    const r = await this.apply(c, cmd);
+    if (!r.applied) return { ...r, rows: 0 };
+    const json = JSON.stringify(cmd);
+    const at = this.now();
+    for (const sink of sinks) {
+      await c.query('INSERT INTO ticket_outbox (sink, ref, dedup_key, version, kind, command, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)', [sink, r.ref, r.key, r.version, cmd.kind, json, at]);
+    }
+    await c.query('SELECT pg_notify($1, $2)', [CHANNEL, r.ref]);
+    return { ...r, rows: sinks.length };
   }
 
   /** The same rules as TicketStore.apply (collector/tickets/store.ts). */

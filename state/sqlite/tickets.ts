@@ -8,7 +8,7 @@ import { TICKET_STATUS_LOG_DDL, recordTicketStatus } from '../../collector/ticke
 import type { Ticket, TicketCommandInput, TicketFields, TicketStatus } from '../../collector/tickets/model.js';
 import { TicketOutbox, type EnqueueResult, type OutboxFailure, type OutboxRow, type TicketLink } from '../../collector/tickets/outbox.js';
 import type { TicketComment } from '../../collector/tickets/store.js';
-import type { LinkInput, OpenTicketCount, TicketChange, TicketFilter, TicketStateStore } from '../tickets.js';
+import type { EnqueueOptions, LinkInput, OpenTicketCount, TicketChange, TicketFilter, TicketStateStore } from '../tickets.js';
 
 type Row = {
   ref: string;
@@ -95,11 +95,13 @@ export class SqliteTicketState implements TicketStateStore {
     };
   }
 
-  async enqueue(command: TicketCommandInput, opts: { recordStatus?: TicketStatus } = {}): Promise<EnqueueResult> {
-    return this.db.transaction(() => {
+  async enqueue(command: TicketCommandInput, opts: EnqueueOptions = {}): Promise<EnqueueResult & { followUp?: EnqueueResult }> {
+    return this.db.transaction((): EnqueueResult & { followUp?: EnqueueResult } => {
       const r = this.outbox.enqueue(command);
-      if (r.applied && opts.recordStatus) recordTicketStatus(this.db, r.ref, opts.recordStatus, command.at);
-      return r;
+      if (!r.applied) return r;
+      if (opts.recordStatus) recordTicketStatus(this.db, r.ref, opts.recordStatus, command.at);
+      const next = opts.followUp?.(this.outbox.store.get(r.ref)!, this.stmts.statusLog.all(r.ref) as Array<{ status: TicketStatus; at: number }>);
+      return next ? { ...r, followUp: this.outbox.enqueue(next) } : r;
     })();
   }
 

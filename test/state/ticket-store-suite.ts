@@ -8,6 +8,8 @@ import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { StoreSink, TicketCommandError, TicketSender, TicketStore } from '../../collector/tickets/index.js';
 import { createCmd } from '../tickets/support.js';
+import { serviceLevelAgreementSchema } from '../../collector/sla/index.js';
+import { TicketActionError, operatorTicketActionOn } from '../../collector/ticket-actions.js';
 import { waitFor } from '../helpers/net.js';
 
 export type TicketStoreFactory = (opts: { sinks: string[] }) => Promise<{ store: TicketStateStore; cleanup(): Promise<void> }>;
@@ -201,6 +203,53 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
       assert.is(await s.pending('zammad'), 0);
       s.addSink('webhook');
       assert.is((await s.enqueue({ kind: 'update', key, at: T0 + 8, comment: 'x' })).rows, 3);
+    }),
+  );
+
+  test(
+    'operator actions: the status, its history entry and the recomputed SLA commit together; refusals carry a code',
+    withStore(['erpnext'], async (s) => {
+      const H = 3_600_000;
+      const A = Date.parse('2026-03-06T07:00:00Z');
+      const sla = serviceLevelAgreementSchema.parse({
+        service_level: 'POS 24/7',
+        default_priority: 'High',
+        priorities: [{ priority: 'High', response_time: 3600, resolution_time: 4 * 3600 }],
+        calendar: { time_zone: 'Asia/Riyadh', twenty_four_seven: true },
+      });
+      const ctx = { slas: { acme: sla } };
+      const ref = 'pos-1/printer/autocutter-error';
+      await s.enqueue(createCmd(ref, { priority: 'High', customer: 'acme', sla: { serviceLevelAgreement: 'POS 24/7', responseBy: A + H, resolutionBy: A + 4 * H, agreementStatus: 'First Response Due' } }, A));
+      let r = await operatorTicketActionOn(s, ref, 'ack', 'on it', A + 30 * 60_000, ctx);
+      assert.equal([r.ticket.status, r.ticket.sla.agreementStatus, r.commands.length], ['Replied', 'Resolution Due', 2]);
+      r = await operatorTicketActionOn(s, ref, 'hold', 'waiting for the store', A + H, ctx);
+      assert.equal([r.ticket.sla.agreementStatus, r.ticket.sla.resolutionBy], ['Paused', null]);
+      r = await operatorTicketActionOn(s, ref, 'reopen', undefined, A + 3 * H, ctx);
+      assert.equal([r.ticket.status, r.ticket.sla.agreementStatus, r.ticket.sla.resolutionBy], ['Open', 'Resolution Due', A + 6 * H]);
+      r = await operatorTicketActionOn(s, ref, 'resolve', 'blade replaced', A + 5 * H, ctx);
+      assert.equal([r.ticket.status, r.ticket.sla.agreementStatus], ['Resolved', 'Fulfilled']);
+      assert.equal((await s.statusLog(ref)).map((x) => x.status), ['Replied', 'On Hold', 'Open', 'Resolved']);
+      // Every SLA change went to the sink as an update with the patch.
+      const patches: string[] = [];
+      for (const row of await s.rowsOf('erpnext', ref)) if (row.kind === 'update') patches.push(JSON.parse(row.command).patch?.sla?.agreementStatus ?? '-');
+      assert.equal(patches.filter((p) => p !== '-'), ['Resolution Due', 'Paused', 'Resolution Due', 'Fulfilled']);
+      const code = async (f: () => Promise<unknown>) => {
+        try {
+          await f();
+        } catch (e) {
+          return e instanceof TicketActionError ? e.code : `other: ${(e as Error).message}`;
+        }
+        return 'no error';
+      };
+      assert.is(await code(() => operatorTicketActionOn(s, 'nope/x/y', 'ack', undefined, A, ctx)), 'not-found');
+      assert.is(await code(() => operatorTicketActionOn(s, ref, 'comment', '  ', A, ctx)), 'bad-request');
+      assert.is(await code(() => operatorTicketActionOn(s, ref, 'resolve', undefined, A, ctx)), 'not-changed');
+      const c = await operatorTicketActionOn(s, ref, 'comment', 'called the store', A + 6 * H, ctx);
+      assert.is(c.commands.length, 1, 'a comment does not touch the SLA');
+      await operatorTicketActionOn(s, ref, 'close', 'done', A + 7 * H, ctx);
+      await s.enqueue(createCmd(ref, { customer: 'acme' }, A + 8 * H));
+      assert.is(await code(() => operatorTicketActionOn(s, ref, 'ack', undefined, A + 9 * H, ctx)), 'superseded', 'a second occurrence replaced it');
+      assert.is((await operatorTicketActionOn(s, `${ref}#2`, 'ack', undefined, A + 9 * H, ctx)).ticket.status, 'Replied');
     }),
   );
 
