@@ -198,3 +198,24 @@ export function markSlaBreaches(outbox: TicketOutbox, now: number, slaContext: S
   })();
   return changed;
 }
+
+/**
+ * The periodic pass on any ticket store. Each breached ticket's SLA is recomputed from its status
+ * history and sent as one update; a status change racing the pass is corrected by the next pass
+ * (the SLA is a function of the history). In a cluster it runs once, under a lease.
+ */
+export async function markSlaBreachesOn(store: TicketStateStore, now: number, slaContext: SlaContext): Promise<number> {
+  let changed = 0;
+  const PAGE = 500;
+  for (let offset = 0; ; offset += PAGE) {
+    const page = await store.list({ status: ['Open', 'Replied'] }, { offset, limit: PAGE });
+    for (const t of page.items) {
+      const s = t.sla;
+      const due = (s.agreementStatus === 'First Response Due' && s.responseBy !== null && now > s.responseBy) || (s.agreementStatus === 'Resolution Due' && s.resolutionBy !== null && now > s.resolutionBy);
+      if (!due) continue;
+      const cmd = slaUpdate(t, await store.statusLog(t.ref), slaOf(slaContext, t.customer), now, `sla-check-${now}`);
+      if (cmd && (await store.enqueue(cmd)).applied) changed++;
+    }
+    if (page.items.length < PAGE) return changed;
+  }
+}

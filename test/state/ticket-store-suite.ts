@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { StoreSink, TicketCommandError, TicketSender, TicketStore } from '../../collector/tickets/index.js';
 import { createCmd } from '../tickets/support.js';
 import { serviceLevelAgreementSchema } from '../../collector/sla/index.js';
-import { TicketActionError, operatorTicketActionOn } from '../../collector/ticket-actions.js';
+import { TicketActionError, markSlaBreachesOn, operatorTicketActionOn } from '../../collector/ticket-actions.js';
 import { waitFor } from '../helpers/net.js';
 
 export type TicketStoreFactory = (opts: { sinks: string[] }) => Promise<{ store: TicketStateStore; cleanup(): Promise<void> }>;
@@ -247,6 +247,13 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
       const c = await operatorTicketActionOn(s, ref, 'comment', 'called the store', A + 6 * H, ctx);
       assert.is(c.commands.length, 1, 'a comment does not touch the SLA');
       await operatorTicketActionOn(s, ref, 'close', 'done', A + 7 * H, ctx);
+      // The periodic pass: a passed deadline becomes Failed once; met and closed ones are left alone.
+      const late = 'pos-2/printer/paper-out';
+      await s.enqueue(createCmd(late, { priority: 'High', customer: 'acme', sla: { serviceLevelAgreement: 'POS 24/7', responseBy: A + H, resolutionBy: A + 4 * H, agreementStatus: 'First Response Due' } }, A));
+      assert.is(await markSlaBreachesOn(s, A + 30 * 60_000, ctx), 0, 'not due yet');
+      assert.is(await markSlaBreachesOn(s, A + H + 1, ctx), 1, 'no response within 1 h');
+      assert.is((await s.get(late))?.sla.agreementStatus, 'Failed');
+      assert.is(await markSlaBreachesOn(s, A + 2 * H, ctx), 0, 'already Failed');
       await s.enqueue(createCmd(ref, { customer: 'acme' }, A + 8 * H));
       assert.is(await code(() => operatorTicketActionOn(s, ref, 'ack', undefined, A + 9 * H, ctx)), 'superseded', 'a second occurrence replaced it');
       assert.is((await operatorTicketActionOn(s, `${ref}#2`, 'ack', undefined, A + 9 * H, ctx)).ticket.status, 'Replied');
