@@ -172,7 +172,7 @@ function simulate(degradation: { minRatio: number; leadTimeMs: number }, deferTo
     if (h % EVAL_EVERY_H === 0) {
       const findings = engine.evaluate(now).filter((f) => f.detector === 'wear-out' || f.detector === 'degradation');
       store.apply(findings, now, {
-        onChange: (_tx, c) => {
+        onChange: (c) => {
           if (c.ticket !== "create") return;
           const inst = instanceOf.get(slotKey(c.incident.device, c.incident.peripheral)) ?? 0;
           tickets.push({ device: c.incident.device, peripheral: c.incident.peripheral, instance: inst, at: now, detector: c.incident.detector });

@@ -34,6 +34,24 @@ export class RegistryError extends FleetcareError<'invalid' | 'exists' | 'not-fo
 const TOKEN_BYTES = 32;
 export const REGISTRY_FILE = 'registry.sqlite';
 
+/** The registry's tables (state/sqlite/migrations.ts runs the same at start). */
+export const REGISTRY_DDL = `
+      CREATE TABLE IF NOT EXISTS devices (
+        id TEXT PRIMARY KEY,
+        site TEXT,
+        tenant TEXT,
+        token_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE TABLE IF NOT EXISTS service_accounts (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('collector', 'viewer')),
+        token_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+`;
+
 type Row = { token_hash: string };
 
 export type RegistryOptions = {
@@ -62,22 +80,7 @@ export class DeviceRegistry {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS devices (
-        id TEXT PRIMARY KEY,
-        site TEXT,
-        tenant TEXT,
-        token_hash TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        disabled INTEGER NOT NULL DEFAULT 0
-      );
-      CREATE TABLE IF NOT EXISTS service_accounts (
-        name TEXT PRIMARY KEY,
-        role TEXT NOT NULL CHECK (role IN ('collector', 'viewer')),
-        token_hash TEXT NOT NULL,
-        created_at INTEGER NOT NULL
-      );
-    `);
+    this.db.exec(REGISTRY_DDL);
     this.decoyHash = this.hash(randomBytes(TOKEN_BYTES).toString('base64url'));
   }
 
@@ -216,11 +219,13 @@ function toDevice(r: DeviceRow): DeviceRecord {
   return { id: r.id, site: r.site, tenant: r.tenant, createdAt: r.created_at, disabled: r.disabled !== 0 };
 }
 
-function newToken(): string {
+/** A new random device or service token (shown once, stored hashed). */
+export function newToken(): string {
   return randomBytes(TOKEN_BYTES).toString('base64url');
 }
 
-function checkName(schema: z.ZodType<string>, value: string, what: string): void {
+/** Throws RegistryError('invalid') naming `what` when `value` breaks the rules of `schema`. */
+export function checkName(schema: z.ZodType<string>, value: string, what: string): void {
   const r = schema.safeParse(value);
   if (!r.success) throw new RegistryError(`${what}: ${formatZodError(r.error)}`, 'invalid');
 }

@@ -149,6 +149,21 @@ fleetcare service rotate NAME --role collector|viewer [--data-dir DIR]
       await serviceCommand(positionals, values);
     },
   },
+  migrate: {
+    summary: "moves a single-node installation's state into PostgreSQL (cluster mode)",
+    usage: `fleetcare migrate --from-sqlite DIR --to postgres://user[:password]@host:port/database
+  --from-sqlite DIR        the single-node server's data dir (only read; stop that server first)
+  --to URL                 an empty PostgreSQL database; its schema is created or upgraded
+Refuses, copying nothing, when a file's schema is not this version's or the target holds state.`,
+    options: {
+      'from-sqlite': { type: 'string' },
+      to: { type: 'string' },
+    },
+    async run(values) {
+      const { migrateCommand } = await import('./migrate.js');
+      await migrateCommand(values);
+    },
+  },
   user: {
     summary: 'NOC users: add NAME --role R | passwd NAME | role NAME --role R | remove NAME | token NAME | list',
     usage: `fleetcare user add NAME --role viewer|operator|admin [--password-file FILE|-]

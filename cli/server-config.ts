@@ -9,6 +9,7 @@ import { brokerConfigSchema } from '../broker/config.js';
 import { collectorConfigSchema } from '../collector/config.js';
 import { nocConfigSchema } from '../noc/config.js';
 import { ConfigError } from './errors.js';
+import { stateConfigSchema } from '../state/config.js';
 
 /** What a part's `dataDir` holds until runServer sets it (a folder of the server's dataDir). */
 export const PART_DATA_DIR = '(set by the server)';
@@ -41,6 +42,8 @@ export const serverConfigSchema = z
     collector: z.preprocess(withDataDir, serverConfigParts.collector),
     /** The NOC web server (noc/config.ts). */
     noc: serverConfigParts.noc.prefault({}),
+    /** Shared state: embedded SQLite files in dataDir (default) or PostgreSQL (docs/state.md). */
+    state: stateConfigSchema,
   })
   .strict();
 export type ServerConfig = z.infer<typeof serverConfigSchema>;

@@ -7,7 +7,11 @@ import { pino, type Logger } from 'pino';
 import { startBroker, type BrokerHandle } from '../broker/index.js';
 import { startCollector, type CollectorHandle } from '../collector/index.js';
 import { startIncidentService, type IncidentServiceHandle } from '../collector/incident-service.js';
-import { startNoc, type NocHandle } from '../noc/server.js';
+import { startNoc, type NocDeps, type NocHandle } from '../noc/server.js';
+import { PgCommandState } from '../state/postgres/commands.js';
+import { PgNocAccounts } from '../state/postgres/noc-accounts.js';
+import { PgReportUnits } from '../state/postgres/report-units.js';
+import { migrateServerState } from '../state/startup.js';
 import type { ServerConfig } from './server-config.js';
 import { writeServerLock } from './server-lock.js';
 
@@ -26,6 +30,13 @@ export type RunningServer = {
   close(reason?: string): Promise<void>;
 };
 
+/** In cluster mode the NOC's users, sessions and commands live in PostgreSQL, so any NOC node serves any request. */
+function nocStores(config: ServerConfig, scryptCost: number | undefined): NocDeps['stores'] {
+  const state = config.state;
+  if (state.kind !== 'postgres') return undefined;
+  return (noc) => ({ users: new PgNocAccounts(state.url, { sessionTtlMs: noc.sessionTtlHours * 3_600_000, scryptCost }), commands: new PgCommandState(state.url), reportUnits: new PgReportUnits(state.url) });
+}
+
 export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?: { uiDir?: string; scryptCost?: number } } = {}): Promise<RunningServer> {
   const log = opts.log ?? pino({ name: 'fleetcare', level: config.logLevel });
   mkdirSync(config.dataDir, { recursive: true });
@@ -37,6 +48,9 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
   // The config was validated whole at load (server-config.ts): nothing here can refuse a part
   // after something has bound a port.
   const nocConfig = config.noc;
+  // Schemas first: a store newer than this build, or an unreachable PostgreSQL, stops the start
+  // before any port is bound or file written.
+  await migrateServerState(config, log);
   try {
     if (config.role !== 'collector') {
       const brokerConfig = { ...config.broker, dataDir: join(config.dataDir, 'broker') };
@@ -54,7 +68,7 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
       if (collectorConfig.incidents?.enabled !== false) incidents = startIncidentService(collector, collectorConfig.incidents, { log: log.child({ component: 'collector' }) });
     }
     if (nocConfig.enabled && config.role !== 'broker') {
-      noc = await startNoc(nocConfig, { broker, collector, incidents, dataDir: config.dataDir, log: log.child({ component: 'noc' }), ...opts.noc });
+      noc = await startNoc(nocConfig, { broker, collector, incidents, dataDir: config.dataDir, log: log.child({ component: 'noc' }), ...opts.noc, stores: nocStores(config, opts.noc?.scryptCost) });
     }
   } catch (e) {
     await noc?.close().catch(() => {});

@@ -5,7 +5,6 @@
 // nothing: the incident change and its ticket commit together, and the detector state is saved
 // with them (collector/incidents/pipeline.ts).
 import { join } from 'node:path';
-import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { CollectorHandle } from './collector.js';
 import type { DeviceState } from './fleet.js';
@@ -19,6 +18,8 @@ import { startTicketing, type TicketCommandInput, type TicketingHandle, type Tic
 import { WarrantyRegistry, warrantyClaimFor } from './warranty/index.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles, type FirmwareProfile } from '../firmware-profiles/index.js';
 import type { ServiceLevelAgreement } from './sla/index.js';
+import type { TicketStateStore } from '../state/tickets.js';
+import { SqliteTicketState } from '../state/sqlite/tickets.js';
 
 export type IncidentServiceStats = {
   ticks: number;
@@ -35,6 +36,8 @@ export type IncidentServiceHandle = {
   incidents: IncidentStore;
   tickets: TicketStore;
   ticketing: TicketingHandle;
+  /** The ticket store seen through its interface (state/tickets.ts): what readers such as the NOC use. */
+  ticketState: TicketStateStore;
   warranty: WarrantyRegistry;
   config: IncidentsConfig;
   /** Evaluates now (the timer does this every tickMs); returns the incident changes. */
@@ -207,7 +210,7 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
     log.info({ key: incident.key, ref, claim: claim.name, serial: claim.serial_no }, 'warranty claim drafted');
   }
 
-  function onChange(_tx: Database.Database, change: IncidentChange): void {
+  function onChange(change: IncidentChange): void {
     counters.changes++;
     let cmds: TicketCommandInput[];
     try {
@@ -284,6 +287,7 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
     incidents: store,
     tickets,
     ticketing,
+    ticketState: new SqliteTicketState(ticketing.outbox),
     warranty,
     config,
     tick: (now?: number) => tick(now ?? Date.now(), true),

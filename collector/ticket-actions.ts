@@ -10,6 +10,7 @@ import { slaDeadlines, type ServiceLevelAgreement } from './sla/index.js';
 import type { EnqueueResult, Ticket, TicketCommandInput, TicketOutbox, TicketSla, TicketStatus } from './tickets/index.js';
 import { operatorActionSchema, type OperatorAction } from './tickets/model.js';
 import { FleetcareError } from '../protocol/errors.js';
+import type { TicketStateStore } from '../state/tickets.js';
 
 export const TICKET_STATUS_LOG_DDL = `
 CREATE TABLE IF NOT EXISTS ticket_status_log (
@@ -58,9 +59,15 @@ export function recordTicketStatus(db: Database.Database, ref: string, status: T
 
 /** The SLA of `ticket` as of `now`, replayed from its status history; null fields without an SLA. */
 export function ticketSlaAt(db: Database.Database, ticket: Ticket, sla: ServiceLevelAgreement | undefined, now: number): TicketSla {
-  if (!sla) return { serviceLevelAgreement: null, responseBy: null, resolutionBy: null, agreementStatus: null };
+  if (!sla) return ticketSlaFrom([], ticket, sla, now);
   ensureLog(db);
   const changes = db.prepare('SELECT at, status FROM ticket_status_log WHERE ref = ? ORDER BY at, id').all(ticket.ref) as Array<{ at: number; status: TicketStatus }>;
+  return ticketSlaFrom(changes, ticket, sla, now);
+}
+
+/** The SLA of `ticket` as of `now` from its status history (oldest first), whatever store holds it. */
+export function ticketSlaFrom(changes: ReadonlyArray<{ at: number; status: TicketStatus }>, ticket: Ticket, sla: ServiceLevelAgreement | undefined, now: number): TicketSla {
+  if (!sla) return { serviceLevelAgreement: null, responseBy: null, resolutionBy: null, agreementStatus: null };
   // The SLA statuses are ERPNext's; Closed is a fulfilled status there as well.
   const d = slaDeadlines({ opening: ticket.openedAt, priority: ticket.priority, status_changes: changes.filter((c) => c.at >= ticket.openedAt) }, sla, now);
   // ERPNext shows a paused agreement as Paused (deadlines cleared) unless it already failed.
@@ -90,12 +97,10 @@ export function refreshTicketSla(outbox: TicketOutbox, ref: string, sla: Service
  * sink get both. Throws TicketActionError (not-found, superseded by a newer ticket of the same
  * key, not-changed, bad-request: comment without text or an unknown action).
  */
-export function operatorTicketAction(outbox: TicketOutbox, ref: string, action: OperatorAction, text: string | undefined, now: number, slaContext: SlaContext): OperatorActionResult {
+/** What an operator action becomes: the ticket command and the status it enters (null: none). Throws TicketActionError. */
+function planOperatorAction(ticket: Ticket | null, latest: Ticket | null, ref: string, action: OperatorAction, text: string | undefined, now: number): { cmd: TicketCommandInput; status: TicketStatus | null; eventId: string; ticket: Ticket } {
   if (!operatorActionSchema.safeParse(action).success) throw new TicketActionError('bad-request', `unknown action "${String(action)}" (${operatorActionSchema.options.join(', ')})`);
-  const store = outbox.store;
-  const ticket = store.get(ref);
   if (!ticket) throw new TicketActionError('not-found', `no ticket ${ref}`);
-  const latest = store.byKey(ticket.key);
   if (latest && latest.ref !== ticket.ref) throw new TicketActionError('superseded', `${ref} was superseded by ${latest.ref}`);
   const body = text?.trim() ? text : undefined;
   const eventId = `operator-${action}-${now}`;
@@ -126,6 +131,28 @@ export function operatorTicketAction(outbox: TicketOutbox, ref: string, action: 
   }
   if (status !== null && status === ticket.status) throw new TicketActionError('not-changed', `${ref} is already ${status}`);
   if (ticket.status === 'Closed') throw new TicketActionError('not-changed', `${ref} is closed`);
+  return { cmd, status, eventId, ticket };
+}
+
+/** The SLA update command for `ticket` after its status history `changes`, or null when its SLA fields are right. */
+function slaUpdate(ticket: Ticket, changes: ReadonlyArray<{ at: number; status: TicketStatus }>, sla: ServiceLevelAgreement | undefined, now: number, eventId: string): TicketCommandInput | null {
+  if (!sla) return null;
+  const next = ticketSlaFrom(changes, ticket, sla, now);
+  if (sameSla(next, ticket.sla)) return null;
+  return { kind: 'update', key: ticket.key, at: now, eventId: `${eventId}-sla`, patch: { sla: next } };
+}
+
+/**
+ * An operator's action on ticket `ref` (ack = Replied, the first response; comment; hold = On
+ * Hold, pauses the SLA; reopen = Open again; resolve; close), with the SLA recomputed and sent as
+ * a ticket update — all in one transaction through the outbox, so the built-in store and every
+ * sink get both. Throws TicketActionError (not-found, superseded by a newer ticket of the same
+ * key, not-changed, bad-request: comment without text or an unknown action).
+ */
+export function operatorTicketAction(outbox: TicketOutbox, ref: string, action: OperatorAction, text: string | undefined, now: number, slaContext: SlaContext): OperatorActionResult {
+  const store = outbox.store;
+  const found = store.get(ref);
+  const { cmd, status, eventId, ticket } = planOperatorAction(found, found ? store.byKey(found.key) : null, ref, action, text, now);
   return outbox.db.transaction((): OperatorActionResult => {
     const r = outbox.enqueue(cmd);
     if (!r.applied) throw new TicketActionError('not-changed', `${ref}: not changed (${r.reason})`);
@@ -137,6 +164,20 @@ export function operatorTicketAction(outbox: TicketOutbox, ref: string, action: 
     }
     return { ticket: store.get(ticket.ref)!, commands };
   })();
+}
+
+/**
+ * The same operator action on any ticket store (state/tickets.ts; PostgreSQL in cluster mode):
+ * the command, the status history entry and the SLA update commit in one transaction of the store.
+ */
+export async function operatorTicketActionOn(store: TicketStateStore, ref: string, action: OperatorAction, text: string | undefined, now: number, slaContext: SlaContext): Promise<OperatorActionResult> {
+  const found = await store.get(ref);
+  const { cmd, status, eventId, ticket } = planOperatorAction(found, found ? await store.byKey(found.key) : null, ref, action, text, now);
+  const sla = slaOf(slaContext, ticket.customer);
+  const r = await store.enqueue(cmd, status === null ? {} : { recordStatus: status, followUp: (t, changes) => slaUpdate(t, changes, sla, now, eventId) });
+  if (!r.applied) throw new TicketActionError('not-changed', `${ref}: not changed (${r.reason})`);
+  const { followUp, ...first } = r;
+  return { ticket: (await store.get(ticket.ref))!, commands: followUp ? [first, followUp] : [first] };
 }
 
 /**
@@ -155,4 +196,25 @@ export function markSlaBreaches(outbox: TicketOutbox, now: number, slaContext: S
     }
   })();
   return changed;
+}
+
+/**
+ * The periodic pass on any ticket store. Each breached ticket's SLA is recomputed from its status
+ * history and sent as one update; a status change racing the pass is corrected by the next pass
+ * (the SLA is a function of the history). In a cluster it runs once, under a lease.
+ */
+export async function markSlaBreachesOn(store: TicketStateStore, now: number, slaContext: SlaContext): Promise<number> {
+  let changed = 0;
+  const PAGE = 500;
+  for (let offset = 0; ; offset += PAGE) {
+    const page = await store.list({ status: ['Open', 'Replied'] }, { offset, limit: PAGE });
+    for (const t of page.items) {
+      const s = t.sla;
+      const due = (s.agreementStatus === 'First Response Due' && s.responseBy !== null && now > s.responseBy) || (s.agreementStatus === 'Resolution Due' && s.resolutionBy !== null && now > s.resolutionBy);
+      if (!due) continue;
+      const cmd = slaUpdate(t, await store.statusLog(t.ref), slaOf(slaContext, t.customer), now, `sla-check-${now}`);
+      if (cmd && (await store.enqueue(cmd)).applied) changed++;
+    }
+    if (page.items.length < PAGE) return changed;
+  }
 }

@@ -4,7 +4,7 @@
 // back at the device's usage rate (shop hours only), gauges keep their value with some noise —
 // so the live series continues the history without a jump, and wear rates give real ETAs.
 // Tickets go through the same ticket outbox and operator actions as live ones, dated in the past.
-import type Database from 'better-sqlite3';
+import type { ReportUnitStore } from '../state/report-units.js';
 import type { IngestRecord, TelemetryStore, LatestSample } from '../collector/store.js';
 import type { Incident } from '../collector/incidents/index.js';
 import type { FindingKind } from '../collector/detectors/index.js';
@@ -151,8 +151,11 @@ export function createPastTickets(devices: HistoryDevice[], o: PastTicketsOption
 }
 
 /** MTBF exposure: the NOC counts unit-days from when it first saw a unit; the fleet is 90 days old. */
-export function backdateUnits(nocDb: Database.Database, since: number): number {
-  return nocDb.prepare('UPDATE report_units SET first_seen = ? WHERE first_seen > ?').run(since, since).changes;
+/** Moves every known unit's first sighting back to `since` (the store keeps the earliest). */
+export async function backdateUnits(reportUnits: ReportUnitStore, since: number): Promise<number> {
+  const units = (await reportUnits.all()).filter((u) => u.firstSeen > since);
+  await reportUnits.add(units.map(({ device, unit, model, kind }) => ({ device, unit, model, kind })), since);
+  return units.length;
 }
 
 export type WarrantyPlan = 'under-warranty' | 'expired' | 'under-amc' | 'none';

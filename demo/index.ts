@@ -80,7 +80,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
   let fleet: Fleet | null = null;
   try {
     const demoPassword = process.env.FLEETCARE_DEMO_PASSWORD ?? DEMO_PASSWORD;
-    if (server.noc) for (const role of ['admin', 'operator', 'viewer'] as const) server.noc.context.users.ensureUser(role, role, demoPassword);
+    if (server.noc) for (const role of ['admin', 'operator', 'viewer'] as const) await server.noc.context.users.ensureUser(role, role, demoPassword);
     const incidents = server.incidents;
     const now = Date.now();
     if (showcase && incidents) {
@@ -166,12 +166,12 @@ async function fillHistory(server: RunningServer, fleet: Fleet, o: DemoOptions, 
   const tickets = createPastTickets(devices, { outbox: incidents.ticketing.outbox, sla: incidents.config, languages: incidents.config.languages, warranty: incidents.warranty, now, days, seed: o.seed, avoid });
   let units = 0;
   if (server.noc) {
-    const db = server.noc.context.users.db;
+    const reportUnits = server.noc.context.reportUnits;
     // The NOC notes a device's units (itself, printer, card reader, fingerprint module…) a few
-    // seconds after its inventory arrives.
+    // seconds after its inventory arrives; their exposure then starts with the history.
     const until = Date.now() + 30_000;
-    while (Date.now() < until && (db.prepare('SELECT COUNT(*) FROM report_units').pluck().get() as number) < fleet.devices.length * 4) await new Promise((r) => setTimeout(r, 500));
-    units = backdateUnits(db, now - days * 86_400_000);
+    while (Date.now() < until && (await reportUnits.keys()).length < fleet.devices.length * 4) await new Promise((r) => setTimeout(r, 500));
+    units = await backdateUnits(reportUnits, now - days * 86_400_000);
   }
   say(`history: ${points} telemetry points over ${days} days, ${tickets} past tickets (closed), ${units} units in service since ${new Date(now - days * 86_400_000).toISOString().slice(0, 10)} — the reports have data`, { points, tickets, units });
 }

@@ -23,9 +23,12 @@ export class UserError extends FleetcareError<'invalid' | 'exists' | 'not-found'
 }
 
 export const SESSION_COOKIE = 'fc_session';
+/** `fct_<id>_<secret>`: the id finds the row, the secret is checked against its hash. */
+export const API_TOKEN = /^fct_([0-9a-f]{12})_([A-Za-z0-9_-]{32})$/;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-const DDL = `
+/** The NOC accounts' tables (state/sqlite/migrations.ts runs the same at start). */
+export const NOC_ACCOUNTS_DDL = `
 CREATE TABLE IF NOT EXISTS users (
   name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, created_at INTEGER NOT NULL, disabled INTEGER NOT NULL DEFAULT 0
 );
@@ -41,9 +44,11 @@ CREATE TABLE IF NOT EXISTS api_tokens (
 
 export type Session = { id: string; user: NocUser; csrfToken: string; expiresAt: number };
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
+/** Session ids are 32 random bytes: a fast hash is enough to store them. */
+export const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
 
-function check<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+/** Validates a user field; UserError('invalid') naming it. */
+export function checkUserField<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value);
   if (!r.success) throw new UserError(`${what}: ${formatZodError(r.error).replace(/^\(root\): /, '')}`, 'invalid');
   return r.data;
@@ -60,7 +65,7 @@ export class UserStore {
     this.db = new Database(path, { timeout: 5000 });
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('foreign_keys = ON');
-    this.db.exec(DDL);
+    this.db.exec(NOC_ACCOUNTS_DDL);
     this.decoyHash = hashSecret(randomBytes(16).toString('base64url'), this.cost);
   }
 
@@ -75,8 +80,8 @@ export class UserStore {
   // ---- users ----
 
   addUser(name: string, role: NocRole, password: string): NocUser {
-    const user = { name: check(userName, name, 'name'), role: check(nocRole, role, 'role') };
-    check(passwordSchema, password, 'password');
+    const user = { name: checkUserField(userName, name, 'name'), role: checkUserField(nocRole, role, 'role') };
+    checkUserField(passwordSchema, password, 'password');
     try {
       this.db.prepare('INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)').run(user.name, user.role, hashSecret(password, this.cost), Date.now());
     } catch (e) {
@@ -94,14 +99,14 @@ export class UserStore {
   }
 
   setPassword(name: string, password: string): void {
-    check(passwordSchema, password, 'password');
+    checkUserField(passwordSchema, password, 'password');
     const r = this.db.prepare('UPDATE users SET password_hash = ? WHERE name = ?').run(hashSecret(password, this.cost), name);
     if (!r.changes) throw new UserError(`no user ${name}`, 'not-found');
     this.db.prepare('DELETE FROM sessions WHERE user = ?').run(name);
   }
 
   setRole(name: string, role: NocRole): void {
-    const r = this.db.prepare('UPDATE users SET role = ? WHERE name = ?').run(check(nocRole, role, 'role'), name);
+    const r = this.db.prepare('UPDATE users SET role = ? WHERE name = ?').run(checkUserField(nocRole, role, 'role'), name);
     if (!r.changes) throw new UserError(`no user ${name}`, 'not-found');
   }
 
@@ -170,7 +175,7 @@ export class UserStore {
   }
 
   async checkApiToken(token: string): Promise<NocUser | null> {
-    const m = /^fct_([0-9a-f]{12})_([A-Za-z0-9_-]{32})$/.exec(token);
+    const m = API_TOKEN.exec(token);
     if (!m) return null;
     const row = this.db.prepare('SELECT t.token_hash, u.name, u.role FROM api_tokens t JOIN users u ON u.name = t.user WHERE t.id = ? AND u.disabled = 0').get(m[1]) as
       | { token_hash: string; name: string; role: NocRole }
@@ -186,18 +191,31 @@ export class UserStore {
    * state-changing method; without it: HttpError 403). Null when neither holds.
    */
   async authenticate(req: IncomingMessage, method: string): Promise<NocUser | null> {
-    const auth = req.headers.authorization;
-    if (auth?.startsWith('Bearer ')) return this.checkApiToken(auth.slice(7).trim());
-    const sid = sessionIdOf(req);
-    if (!sid) return null;
-    const s = this.session(sid);
-    if (!s) return null;
-    if (!SAFE_METHODS.has(method)) {
-      const sent = req.headers['x-csrf-token'];
-      if (typeof sent !== 'string' || !sameSecret(sent, s.csrfToken)) throw new HttpError(403, 'missing or wrong X-CSRF-Token header (read it from GET /api/me)', 'csrf');
-    }
-    return s.user;
+    return authenticateRequest(this, req, method);
   }
+}
+
+/**
+ * Who makes this request: a Bearer token, or a session cookie (plus the CSRF header on a
+ * state-changing method; without it: HttpError 403). Null when neither holds. Works on any
+ * account store (state/noc-accounts.ts), so any NOC node can answer any request.
+ */
+export async function authenticateRequest(
+  users: { checkApiToken(token: string): Promise<NocUser | null>; session(id: string): Session | null | Promise<Session | null> },
+  req: IncomingMessage,
+  method: string,
+): Promise<NocUser | null> {
+  const auth = req.headers.authorization;
+  if (auth?.startsWith('Bearer ')) return users.checkApiToken(auth.slice(7).trim());
+  const sid = sessionIdOf(req);
+  if (!sid) return null;
+  const s = await users.session(sid);
+  if (!s) return null;
+  if (!SAFE_METHODS.has(method)) {
+    const sent = req.headers['x-csrf-token'];
+    if (typeof sent !== 'string' || !sameSecret(sent, s.csrfToken)) throw new HttpError(403, 'missing or wrong X-CSRF-Token header (read it from GET /api/me)', 'csrf');
+  }
+  return s.user;
 }
 
 function sameSecret(a: string, b: string): boolean {

@@ -4,7 +4,9 @@ import type { Logger } from 'pino';
 import type { BrokerHandle } from '../broker/index.js';
 import type { CollectorHandle } from '../collector/index.js';
 import type { IncidentServiceHandle } from '../collector/incident-service.js';
-import type { UserStore } from './auth.js';
+import type { ReportUnitStore } from '../state/report-units.js';
+import type { CommandStateStore } from '../state/commands.js';
+import type { NocAccountStore } from '../state/noc-accounts.js';
 import type { NocConfig } from './config.js';
 import { HttpError } from './http.js';
 import type { LiveHub } from './live.js';
@@ -13,7 +15,12 @@ export type NocContext = {
   broker: BrokerHandle | null;
   collector: CollectorHandle | null;
   incidents: IncidentServiceHandle | null;
-  users: UserStore;
+  /** Users, sessions, API tokens (state/noc-accounts.ts): noc.db, or PostgreSQL in cluster mode. */
+  users: NocAccountStore;
+  /** Remote commands (state/commands.ts): noc.db, or PostgreSQL in cluster mode. */
+  commands: CommandStateStore;
+  /** When each unit was first seen (MTBF exposure; state/report-units.ts): noc.db, or PostgreSQL. */
+  reportUnits: ReportUnitStore;
   live: LiveHub;
   config: NocConfig;
   log: Logger;

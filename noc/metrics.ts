@@ -39,7 +39,7 @@ export class HttpMetrics {
 
 const one = (value: number, labels?: Record<string, string>): Sample[] => [{ value, ...(labels ? { labels } : {}) }];
 
-export function serverMetrics(ctx: NocContext, http: HttpMetrics): string {
+export async function serverMetrics(ctx: NocContext, http: HttpMetrics): Promise<string> {
   const f: Family[] = [];
   const add = (name: string, type: Family['type'], help: string, samples: Sample[]) => f.push({ name: `fleetcare_${name}`, type, help, samples });
   const mem = process.memoryUsage();
@@ -88,9 +88,9 @@ export function serverMetrics(ctx: NocContext, http: HttpMetrics): string {
     add('ticket_outbox_failed', 'gauge', 'Ticket commands given up on (4xx), by sink.', Object.entries(s.sinks).map(([sink, v]) => ({ labels: { sink }, value: v.failedRows })));
     add('incident_ticks_total', 'counter', 'Detector evaluations.', one(s.ticks));
     add('incident_tick_errors_total', 'counter', 'Detector evaluations that failed.', one(s.tickErrors));
-    const open = ctx.incidents.tickets.list({ open: true });
+    // Counted by the ticket store (all open tickets, not a page of them).
     const byPriority = new Map<string, number>(['Urgent', 'High', 'Medium', 'Low'].map((p) => [p, 0]));
-    for (const t of open) byPriority.set(t.priority, (byPriority.get(t.priority) ?? 0) + 1);
+    for (const c of await ctx.incidents.ticketState.openCounts()) byPriority.set(c.priority, (byPriority.get(c.priority) ?? 0) + c.count);
     add('open_tickets', 'gauge', 'Open tickets (not Resolved or Closed) by priority.', [...byPriority].map(([priority, value]) => ({ labels: { priority }, value })));
   }
   add('http_requests_total', 'counter', 'NOC HTTP requests by route, method and status class.', http.samples());

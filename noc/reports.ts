@@ -4,17 +4,17 @@
 //
 // Definitions, so the figures can be checked:
 // - First response: the ticket's first Replied, Resolved or Closed status (collector/sla
-//   deadlines.ts counts a resolution as a response too), from its status history
-//   (ticket_status_log, collector/ticket-actions.ts).
+//   deadlines.ts counts a resolution as a response too), from its status history (the ticket
+//   store, state/tickets.ts).
 // - Response met: first response at or before `sla.responseBy`; missed: after it, or none yet and
 //   `responseBy` passed; otherwise pending. Resolution likewise with the time the ticket entered
 //   Resolved/Closed and `sla.resolutionBy`. Tickets without an SLA count in `tickets` only.
 // - Failures (MTBF): Hardware Failure tickets. Unit-days: for each unit (peripheral, or the device
 //   for device-wide problems) of the model, the days inside from..to since the NOC first saw it.
-import type Database from 'better-sqlite3';
 import type { CollectorHandle } from '../collector/index.js';
 import type { HoursReport, MtbfReport, ProblemsReport, ReportAnswer, ReportName, SlaReport, TopDevicesReport } from './api.js';
 import type { TicketsView } from './tickets.js';
+import type { ReportUnit, ReportUnitStore } from '../state/report-units.js';
 
 const DAY = 86_400_000;
 
@@ -37,14 +37,7 @@ type Row = {
   resolution_by: number | null;
 };
 
-const UNITS_DDL = `
-CREATE TABLE IF NOT EXISTS report_units (
-  device TEXT NOT NULL, unit TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL, first_seen INTEGER NOT NULL,
-  PRIMARY KEY (device, unit)
-) WITHOUT ROWID;
-`;
-
-type Unit = { device: string; unit: string; model: string; kind: string };
+type Unit = ReportUnit;
 
 /** The model a problem is counted against: the peripheral's (vendor model, else profile), else the device's. */
 function unitsOf(d: { device: string; model?: string; peripherals: ReadonlyArray<{ id: string; kind: string; vendor?: string; model?: string; profile?: string }> }): Unit[] {
@@ -58,50 +51,65 @@ function unitsOf(d: { device: string; model?: string; peripherals: ReadonlyArray
 }
 
 export class Reports {
-  private readonly knownUnits = new Set<string>();
+  private knownUnits: Promise<Set<string>> | null = null;
 
   constructor(
     private readonly tickets: TicketsView,
     private readonly collector: CollectorHandle,
-    private readonly nocDb: Database.Database,
-  ) {
-    nocDb.exec(UNITS_DDL);
-    for (const k of nocDb.prepare(`SELECT device || '/' || unit FROM report_units`).pluck().all() as string[]) this.knownUnits.add(k);
-  }
+    private readonly units: ReportUnitStore,
+  ) {}
 
   /** Notes units seen for the first time (MTBF exposure starts there). Cheap when nothing is new. */
-  noteUnits(now = Date.now()): void {
+  async noteUnits(now = Date.now()): Promise<void> {
+    this.knownUnits ??= this.units.keys().then((k) => new Set(k));
+    let known: Set<string>;
+    try {
+      known = await this.knownUnits;
+    } catch (e) {
+      this.knownUnits = null; // read again next time
+      throw e;
+    }
     const fresh: Unit[] = [];
     this.collector.forEachDevice((d) => {
-      for (const u of unitsOf(d)) if (!this.knownUnits.has(`${u.device}/${u.unit}`)) fresh.push(u);
+      for (const u of unitsOf(d)) if (!known.has(`${u.device}/${u.unit}`)) fresh.push(u);
     });
     if (!fresh.length) return;
-    const ins = this.nocDb.prepare('INSERT OR IGNORE INTO report_units (device, unit, model, kind, first_seen) VALUES (?, ?, ?, ?, ?)');
-    this.nocDb.transaction(() => {
-      for (const u of fresh) ins.run(u.device, u.unit, u.model, u.kind, now);
-    })();
-    for (const u of fresh) this.knownUnits.add(`${u.device}/${u.unit}`);
+    await this.units.add(fresh, now);
+    for (const u of fresh) known.add(`${u.device}/${u.unit}`);
   }
 
-  private rows(r: ReportRange): Row[] {
-    const sql = `SELECT ref, dedup_key, status, issue_type, customer, site, device, peripheral, opened_at, updated_at, closed_at,
-        json_extract(fields, '$.sla.serviceLevelAgreement') AS sla_name, json_extract(fields, '$.sla.responseBy') AS response_by,
-        json_extract(fields, '$.sla.resolutionBy') AS resolution_by
-      FROM tickets WHERE opened_at >= ? AND opened_at <= ? ${r.tenant !== undefined ? 'AND customer = ?' : ''} ORDER BY opened_at`;
-    return this.tickets.db.prepare(sql).all(r.from, r.to, ...(r.tenant !== undefined ? [r.tenant] : [])) as Row[];
+  /** The tickets opened in the range, with the SLA fields reports judge them by. */
+  private async rows(r: ReportRange): Promise<Row[]> {
+    const tickets = await this.tickets.store.openedBetween(r.from, r.to, r.tenant);
+    return tickets.map((t) => ({
+      ref: t.ref,
+      dedup_key: t.key,
+      status: t.status,
+      issue_type: t.issueType,
+      customer: t.customer,
+      site: t.site,
+      device: t.device,
+      peripheral: t.peripheral,
+      opened_at: t.openedAt,
+      updated_at: t.updatedAt,
+      closed_at: t.closedAt,
+      sla_name: t.sla?.serviceLevelAgreement ?? null,
+      response_by: t.sla?.responseBy ?? null,
+      resolution_by: t.sla?.resolutionBy ?? null,
+    }));
   }
 
-  run<N extends ReportName>(name: N, r: ReportRange): ReportAnswer[N] {
-    const rows = this.rows(r);
+  async run<N extends ReportName>(name: N, r: ReportRange): Promise<ReportAnswer[N]> {
+    const rows = await this.rows(r);
     switch (name) {
       case 'problems':
         return this.problems(rows, r) as ReportAnswer[N];
       case 'sla':
-        return this.sla(rows, r) as ReportAnswer[N];
+        return (await this.sla(rows, r)) as ReportAnswer[N];
       case 'hours':
         return hours(rows, r) as ReportAnswer[N];
       case 'mtbf':
-        return this.mtbf(rows, r) as ReportAnswer[N];
+        return (await this.mtbf(rows, r)) as ReportAnswer[N];
       default:
         return this.topDevices(rows, r) as ReportAnswer[N];
     }
@@ -132,8 +140,8 @@ export class Reports {
     };
   }
 
-  private sla(rows: Row[], r: ReportRange): SlaReport {
-    const first = this.tickets.firstResponses(rows.map((t) => t.ref));
+  private async sla(rows: Row[], r: ReportRange): Promise<SlaReport> {
+    const first = await this.tickets.firstResponses(rows.map((t) => t.ref));
     type Acc = SlaReport['customers'][number] & { waits: number[] };
     const per = new Map<string, Acc>();
     for (const t of rows) {
@@ -147,7 +155,7 @@ export class Reports {
       if (responded !== null) c.waits.push(responded - t.opened_at);
       if (t.sla_name === null && t.response_by === null && t.resolution_by === null) continue;
       c.response[verdict(responded, t.response_by, r.now)]++;
-      const resolved = this.tickets.resolvedAt(t.ref, t.status, t.closed_at, t.updated_at);
+      const resolved = await this.tickets.resolvedAt(t.ref, t.status, t.closed_at, t.updated_at);
       c.resolution[verdict(resolved, t.resolution_by, r.now)]++;
     }
     const customers = [...per.values()]
@@ -159,10 +167,10 @@ export class Reports {
     return { from: r.from, to: r.to, customers };
   }
 
-  private mtbf(rows: Row[], r: ReportRange): MtbfReport {
-    this.noteUnits(r.now);
+  private async mtbf(rows: Row[], r: ReportRange): Promise<MtbfReport> {
+    await this.noteUnits(r.now);
     const index = this.modelIndex();
-    const firstSeen = this.nocDb.prepare('SELECT device, unit, model, kind, first_seen FROM report_units').all() as Array<Unit & { first_seen: number }>;
+    const firstSeen = await this.units.all();
     const models = new Map<string, { model: string; kind: string; units: number; failures: number; unitDays: number }>();
     const entry = (model: string, kind: string) => {
       let m = models.get(model);
@@ -177,7 +185,7 @@ export class Reports {
       if (r.tenant !== undefined && this.collector.device(u.device)?.tenant !== r.tenant) continue;
       const m = entry(current.model, current.kind);
       m.units++;
-      m.unitDays += Math.max(0, end - Math.max(r.from, u.first_seen)) / DAY;
+      m.unitDays += Math.max(0, end - Math.max(r.from, u.firstSeen)) / DAY;
     }
     for (const t of rows) {
       if (t.issue_type !== 'Hardware Failure') continue;

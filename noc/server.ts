@@ -9,7 +9,13 @@ import type { Logger } from 'pino';
 import type { BrokerHandle } from '../broker/index.js';
 import type { CollectorHandle } from '../collector/index.js';
 import type { IncidentServiceHandle } from '../collector/incident-service.js';
-import { UserStore } from './auth.js';
+import { UserStore, authenticateRequest } from './auth.js';
+import type { CommandStateStore } from '../state/commands.js';
+import type { NocAccountStore } from '../state/noc-accounts.js';
+import { SqliteCommandState } from '../state/sqlite/commands.js';
+import { SqliteNocAccounts } from '../state/sqlite/noc-accounts.js';
+import type { ReportUnitStore } from '../state/report-units.js';
+import { SqliteReportUnits } from '../state/sqlite/report-units.js';
 import { nocConfigSchema, type NocConfig, type NocConfigInput } from './config.js';
 import type { NocContext } from './context.js';
 import { Router, sendJson } from './http.js';
@@ -38,6 +44,11 @@ export type NocDeps = {
   uiDir?: string;
   /** scrypt cost for new password hashes (tests lower it). */
   scryptCost?: number;
+  /**
+   * Shared stores from elsewhere (PostgreSQL in cluster mode); by default noc.db holds them. Built
+   * from the NOC config's session lifetime; the NOC closes them when it closes.
+   */
+  stores?: (config: NocConfig) => { users: NocAccountStore; commands: CommandStateStore; reportUnits: ReportUnitStore };
 };
 
 /** Built web page: dist/noc/ui next to this compiled file. */
@@ -64,17 +75,27 @@ const PAGE_HEADERS = {
 export async function startNoc(input: NocConfigInput, deps: NocDeps): Promise<NocHandle> {
   const config: NocConfig = nocConfigSchema.parse(input);
   const log = deps.log;
-  const users = new UserStore(join(deps.dataDir, 'noc.db'), { sessionTtlMs: config.sessionTtlHours * 3_600_000, scryptCost: deps.scryptCost });
+  const local = new UserStore(join(deps.dataDir, 'noc.db'), { sessionTtlMs: config.sessionTtlHours * 3_600_000, scryptCost: deps.scryptCost });
+  const shared = deps.stores?.(config);
+  const users: NocAccountStore = shared?.users ?? new SqliteNocAccounts(local);
+  const commands: CommandStateStore = shared?.commands ?? new SqliteCommandState(local.db);
+  const reportUnits: ReportUnitStore = shared?.reportUnits ?? new SqliteReportUnits(local.db);
+  const closeStores = async () => {
+    await users.close().catch(() => undefined);
+    await commands.close().catch(() => undefined);
+    await reportUnits.close().catch(() => undefined);
+    if (local.db.open) local.close();
+  };
   for (const b of config.bootstrapUsers) {
     const pw = process.env[b.passwordEnv];
     if (!pw) {
       log.warn({ user: b.name, env: b.passwordEnv }, 'bootstrap user skipped: its password variable is not set');
       continue;
     }
-    if (users.ensureUser(b.name, b.role, pw)) log.info({ user: b.name, role: b.role }, 'NOC user created');
+    if (await users.ensureUser(b.name, b.role, pw)) log.info({ user: b.name, role: b.role }, 'NOC user created');
   }
   const live = new LiveHub(log);
-  const ctx: NocContext = { broker: deps.broker, collector: deps.collector, incidents: deps.incidents, users, live, config, log, startedAt: Date.now() };
+  const ctx: NocContext = { broker: deps.broker, collector: deps.collector, incidents: deps.incidents, users, commands, reportUnits, live, config, log, startedAt: Date.now() };
   const httpMetrics = new HttpMetrics();
   const data = dataRoutes(ctx);
   const router = new Router().add(...sessionRoutes(ctx), ...opsRoutes(ctx, httpMetrics), ...ticketActionRoutes(ctx), ...data.routes);
@@ -118,7 +139,7 @@ export async function startNoc(input: NocConfigInput, deps: NocDeps): Promise<No
       if (Date.now() - started > 2000 && matched !== '/api/live') log.warn({ method, route: matched, ms: Date.now() - started }, 'slow NOC request');
     });
     router
-      .dispatch(req, res, (r, m) => users.authenticate(r, m), log)
+      .dispatch(req, res, (r, m) => authenticateRequest(users, r, m), log)
       .then((m) => {
         matched = m;
         return m === null ? serveAsset(req, res) : undefined;
@@ -140,10 +161,10 @@ export async function startNoc(input: NocConfigInput, deps: NocDeps): Promise<No
       server.off('error', reject);
       resolve();
     });
-  }).catch((e) => {
-    data.close();
+  }).catch(async (e) => {
+    await data.close();
     live.close();
-    users.close();
+    await closeStores();
     throw e;
   });
   const addr = server.address();
@@ -156,11 +177,11 @@ export async function startNoc(input: NocConfigInput, deps: NocDeps): Promise<No
     url,
     context: ctx,
     async close() {
-      data.close();
+      await data.close();
       live.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
-      users.close();
+      await closeStores();
     },
   };
 }

@@ -69,8 +69,11 @@ export type IncidentChange = {
 };
 
 export type ApplyHooks = {
-  /** Called inside the transaction for every change; `tx` is the open database. A throw rolls the whole apply back. */
-  onChange?: (tx: Database.Database, change: IncidentChange) => void;
+  /**
+   * Called inside the transaction for every change; what it writes through stores on the same
+   * database (the ticket outbox) commits with the change. A throw rolls the whole apply back.
+   */
+  onChange?: (change: IncidentChange) => void;
 };
 
 export const incidentStoreOptions = z
@@ -133,21 +136,8 @@ function toIncident(r: Row): Incident {
 
 const LIVE = "state IN ('pending', 'open', 'resolved')";
 
-export class IncidentStore {
-  readonly db: Database.Database;
-  readonly options: z.infer<typeof incidentStoreOptions>;
-  private readonly ownsDb: boolean;
-
-  /** `db`: a path (opened here, WAL) or an open database shared with the ticket outbox. */
-  constructor(db: string | Database.Database, options: IncidentStoreOptions = {}) {
-    this.options = incidentStoreOptions.parse(options);
-    this.ownsDb = typeof db === 'string';
-    this.db = typeof db === 'string' ? new Database(db) : db;
-    if (this.ownsDb) {
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = FULL');
-    }
-    this.db.exec(`
+/** The incident store's tables (state/sqlite/migrations.ts runs the same at start). */
+export const INCIDENT_STORE_DDL = `
       CREATE TABLE IF NOT EXISTS incidents (
         id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, device TEXT NOT NULL, peripheral TEXT NOT NULL,
         failure_mode TEXT NOT NULL, site TEXT, scope TEXT NOT NULL, detector TEXT NOT NULL, kind TEXT NOT NULL,
@@ -166,7 +156,23 @@ export class IncidentStore {
       CREATE TABLE IF NOT EXISTS maintenance_windows (id INTEGER PRIMARY KEY AUTOINCREMENT, site TEXT NOT NULL, spec TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS detector_state (name TEXT PRIMARY KEY, state TEXT NOT NULL, at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS detector_devices (device TEXT PRIMARY KEY, state TEXT NOT NULL, at INTEGER NOT NULL);
-    `);
+`;
+
+export class IncidentStore {
+  readonly db: Database.Database;
+  readonly options: z.infer<typeof incidentStoreOptions>;
+  private readonly ownsDb: boolean;
+
+  /** `db`: a path (opened here, WAL) or an open database shared with the ticket outbox. */
+  constructor(db: string | Database.Database, options: IncidentStoreOptions = {}) {
+    this.options = incidentStoreOptions.parse(options);
+    this.ownsDb = typeof db === 'string';
+    this.db = typeof db === 'string' ? new Database(db) : db;
+    if (this.ownsDb) {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+    }
+    this.db.exec(INCIDENT_STORE_DDL);
   }
 
   close(): void {
@@ -284,7 +290,7 @@ export class IncidentStore {
         }
         this.db.prepare('INSERT INTO incident_log (incident, at, type, ticket, suppressed, figures) VALUES (?, ?, ?, ?, ?, ?)').run(id, now, type, ticket, suppressed ?? null, JSON.stringify(incident.figures));
         const change: IncidentChange = { type, ticket, at: now, incident, ...(suppressed ? { suppressed } : {}) };
-        hooks.onChange?.(this.db, change);
+        hooks.onChange?.(change);
         changes.push(change);
       };
       // A healthy fleet reports `recovered` for every key on every evaluation; only keys with a live

@@ -88,7 +88,9 @@ export class TicketOutbox {
   private readonly enqueueTx: (cmd: TicketCommand) => EnqueueResult;
   private readonly now: () => number;
   private readonly listeners = new Set<() => void>();
+  private readonly changeListeners = new Set<() => void>();
   private wakeScheduled = false;
+  private changeScheduled = false;
 
   /** Creates the tables (store, outbox, link) in `db` if needed and prepares the statements. */
   constructor(readonly db: Database.Database, opts: TicketOutboxOptions) {
@@ -118,6 +120,12 @@ export class TicketOutbox {
     return [...this.sinks];
   }
 
+  /** Called after a commit that changed a ticket (whether or not rows were added). Returns the unsubscribe function. */
+  onTicketChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
   /** Senders subscribe to be woken when rows are added. Returns the unsubscribe function. */
   subscribe(listener: () => void): () => void {
     this.listeners.add(listener);
@@ -136,6 +144,14 @@ export class TicketOutbox {
     const parsed = ticketCommandSchema.safeParse(command);
     if (!parsed.success) throw new TicketCommandError(`invalid ticket command: ${formatZodError(parsed.error)}`);
     const r = this.enqueueTx(parsed.data);
+    if (r.applied && !this.changeScheduled) {
+      // Readers of the change feed (the NOC), after the caller's commit like the senders' wake.
+      this.changeScheduled = true;
+      setImmediate(() => {
+        this.changeScheduled = false;
+        for (const l of this.changeListeners) l();
+      });
+    }
     if (r.rows > 0 && !this.wakeScheduled) {
       // After the current synchronous code, i.e. after the caller's transaction committed (or
       // rolled back, in which case the senders simply find nothing).

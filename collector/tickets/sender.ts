@@ -2,8 +2,11 @@
 // pending rows into one operation, sends it, and deletes the rows only after the sink confirmed.
 // Tickets are independent (one in backoff does not hold up the others); within a ticket the
 // order is kept. After a create whose outcome is unknown, the next attempt searches first.
+// It works on any ticket store (state/tickets.ts): the SQLite outbox or PostgreSQL.
 import type { Logger } from 'pino';
-import { coalesce, type OutboxRow, type TicketOutbox } from './outbox.js';
+import type { TicketStateStore } from '../../state/tickets.js';
+import { SqliteTicketState } from '../../state/sqlite/tickets.js';
+import { coalesce, TicketOutbox, type OutboxRow } from './outbox.js';
 import { SinkError, clip, type TicketSink } from './sink.js';
 
 export type BackoffOptions = { baseMs: number; maxMs: number };
@@ -46,16 +49,22 @@ export class TicketSender {
   private wakeUp: (() => void) | null = null;
   private pausedUntil = 0;
   private readonly unsubscribe: () => void;
+  private readonly outbox: TicketStateStore;
+  /** The SQLite outbox answers stats() live; other stores report the counts of the last idle check. */
+  private readonly syncOutbox: TicketOutbox | null;
+  private lastCounts = { pending: 0, failedRows: 0 };
   private readonly counters: TicketSenderStats = { sent: 0, created: 0, adopted: 0, updates: 0, coalescedRows: 0, retries: 0, unknownOutcomes: 0, failed: 0, searches: 0 };
 
-  constructor(private readonly outbox: TicketOutbox, readonly sink: TicketSink, opts: TicketSenderOptions) {
+  constructor(outbox: TicketOutbox | TicketStateStore, readonly sink: TicketSink, opts: TicketSenderOptions) {
+    this.syncOutbox = outbox instanceof TicketOutbox ? outbox : null;
+    this.outbox = outbox instanceof TicketOutbox ? new SqliteTicketState(outbox) : outbox;
     this.log = opts.log.child({ sink: sink.name });
     this.backoff = { baseMs: opts.backoff?.baseMs ?? 1000, maxMs: opts.backoff?.maxMs ?? 5 * 60_000 };
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
     this.pollMs = opts.pollMs ?? 1000;
-    outbox.addSink(sink.name);
-    this.unsubscribe = outbox.subscribe(() => this.wake());
+    this.outbox.addSink(sink.name);
+    this.unsubscribe = this.outbox.subscribe(() => this.wake());
   }
 
   start(): void {
@@ -68,7 +77,9 @@ export class TicketSender {
   }
 
   stats(): TicketSenderStats & { pending: number; failedRows: number } {
-    return { ...this.counters, pending: this.outbox.pending(this.sink.name), failedRows: this.outbox.failures(this.sink.name).length };
+    const o = this.syncOutbox;
+    const counts = o ? { pending: o.pending(this.sink.name), failedRows: o.failures(this.sink.name).length } : this.lastCounts;
+    return { ...this.counters, ...counts };
   }
 
   /** Stops after the request in flight (if any) has finished. Rows stay in the outbox. */
@@ -91,6 +102,13 @@ export class TicketSender {
         this.log.error({ err: (e as Error).message }, 'ticket sender step failed');
       }
       if (this.closed) break;
+      if (!this.syncOutbox) {
+        try {
+          this.lastCounts = { pending: await this.outbox.pending(this.sink.name), failedRows: (await this.outbox.failures(this.sink.name)).length };
+        } catch {
+          // stats stay as they were; the next step logs the store's error
+        }
+      }
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, waitMs);
         function done() {
@@ -110,9 +128,9 @@ export class TicketSender {
   async step(): Promise<'worked' | number | null> {
     const now = this.now();
     if (this.pausedUntil > now) return this.pausedUntil;
-    const { head, nextAt } = this.outbox.nextDue(this.sink.name, now);
+    const { head, nextAt } = await this.outbox.nextDue(this.sink.name, now);
     if (!head) return nextAt;
-    const rows = head.kind === 'create' ? [head] : this.outbox.rowsOf(this.sink.name, head.ref);
+    const rows = head.kind === 'create' ? [head] : await this.outbox.rowsOf(this.sink.name, head.ref);
     await this.send(rows);
     return 'worked';
   }
@@ -124,17 +142,17 @@ export class TicketSender {
     const log = this.log.child({ ref: op.ref, version: op.version });
     try {
       if (op.kind === 'create') {
-        const known = this.outbox.link(name, op.ref);
+        const known = await this.outbox.link(name, op.ref);
         if (known) {
           // Already linked (e.g. a failed create re-queued by hand after it was fixed there).
-          this.outbox.complete(ids, null, this.now());
+          await this.outbox.complete(ids, null, this.now());
           return;
         }
         if (head.maybe_created) {
           this.counters.searches++;
           const found = await this.sink.find(op.ref);
           if (found) {
-            this.outbox.complete(ids, { system: name, ref: op.ref, key: op.key, externalId: found.externalId, state: found.status ?? 'Open', adopted: true }, this.now());
+            await this.outbox.complete(ids, { system: name, ref: op.ref, key: op.key, externalId: found.externalId, state: found.status ?? 'Open', adopted: true }, this.now());
             this.counters.adopted++;
             this.counters.sent++;
             log.info({ externalId: found.externalId }, 'ticket found after an unknown outcome: adopted, not created again');
@@ -142,19 +160,19 @@ export class TicketSender {
           }
         }
         // Recorded before sending: if we die or the answer is lost, the next attempt searches first.
-        this.outbox.markAttempt(head.id, true, this.now());
+        await this.outbox.markAttempt(head.id, true, this.now());
         const created = await this.sink.create(op);
-        this.outbox.complete(ids, { system: name, ref: op.ref, key: op.key, externalId: created.externalId, state: 'Open' }, this.now());
+        await this.outbox.complete(ids, { system: name, ref: op.ref, key: op.key, externalId: created.externalId, state: 'Open' }, this.now());
         this.counters.created++;
         this.counters.sent++;
         log.info({ externalId: created.externalId }, 'ticket created');
         return;
       }
-      const link = this.outbox.link(name, op.ref);
+      const link = await this.outbox.link(name, op.ref);
       if (!link) throw new SinkError('fatal', `no ${name} ticket for ${op.ref} (its create failed or was discarded)`);
-      for (const id of ids) this.outbox.markAttempt(id, false, this.now());
+      for (const id of ids) await this.outbox.markAttempt(id, false, this.now());
       await this.sink.update(link.externalId, op);
-      this.outbox.complete(ids, { ...link, state: op.status ?? link.state }, this.now());
+      await this.outbox.complete(ids, { ...link, state: op.status ?? link.state }, this.now());
       this.counters.updates++;
       this.counters.sent++;
       this.counters.coalescedRows += ids.length - 1;
@@ -164,7 +182,7 @@ export class TicketSender {
       const now = this.now();
       const message = clip(err.message);
       if (err.kind === 'fatal') {
-        this.outbox.fail(ids, message, now);
+        await this.outbox.fail(ids, message, now);
         this.counters.failed++;
         log.warn({ status: err.status, error: message }, 'ticket refused by the sink: marked failed, not retried');
         return;
@@ -180,7 +198,7 @@ export class TicketSender {
       // an unknown outcome makes the next attempt search first.
       const maybe = op.kind === 'create' ? (err.kind === 'unknown' ? true : head.maybe_created === 1) : null;
       if (op.kind === 'create' && err.kind === 'unknown') this.counters.unknownOutcomes++;
-      this.outbox.reschedule(ids, now + delay, message, maybe, now);
+      await this.outbox.reschedule(ids, now + delay, message, maybe, now);
       this.counters.retries++;
       log.warn({ status: err.status, outcome: err.kind, attempt: attempts, retryInMs: delay, error: message }, 'ticket send failed: will retry');
     }

@@ -45,6 +45,18 @@ CREATE TABLE IF NOT EXISTS ticket_comments (
   body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ticket_comments_ref ON ticket_comments (ref, id);
+-- The change feed readers follow (state/tickets.ts changesSince): one row per version a ticket
+-- reached, in commit order (SQLite has one writer at a time, so ids never commit out of order).
+CREATE TABLE IF NOT EXISTS ticket_changes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ref TEXT NOT NULL,
+  dedup_key TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  priority TEXT NOT NULL,
+  device TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
 `;
 
 type TicketRow = {
@@ -53,6 +65,7 @@ type TicketRow = {
   occurrence: number;
   version: number;
   status: TicketStatus;
+  device: string;
   opened_at: number;
   updated_at: number;
   closed_at: number | null;
@@ -91,6 +104,7 @@ export class TicketStore {
   private readonly updateStmt: Database.Statement;
   private readonly commentStmt: Database.Statement;
   private readonly commentsStmt: Database.Statement;
+  private readonly changeStmt: Database.Statement;
 
   constructor(readonly db: Database.Database) {
     db.exec(TICKET_STORE_DDL);
@@ -103,6 +117,7 @@ export class TicketStore {
       closed_at = @closedAt, resolution = @resolution, fields = @fields WHERE ref = @ref`);
     this.commentStmt = db.prepare('INSERT INTO ticket_comments (ref, at, version, event_id, body) VALUES (?, ?, ?, ?, ?)');
     this.commentsStmt = db.prepare('SELECT id, ref, at, version, event_id AS eventId, body FROM ticket_comments WHERE ref = ? ORDER BY id');
+    this.changeStmt = db.prepare('INSERT INTO ticket_changes (ref, dedup_key, version, status, priority, device, at) VALUES (?, ?, ?, ?, ?, ?, ?)');
   }
 
   /** The current (latest) occurrence of a dedup key. */
@@ -155,6 +170,7 @@ export class TicketStore {
         ref, key: cmd.key, occurrence, priority: t.priority, issueType: t.issueType, customer: t.customer, site: t.site,
         device: t.device, peripheral: t.peripheral, at: cmd.at, fields: JSON.stringify(t),
       });
+      this.changeStmt.run(ref, cmd.key, 1, 'Open', t.priority, t.device, cmd.at);
       return { applied: true, ref, key: cmd.key, occurrence, version: 1, created: true };
     }
     if (!latest) return { applied: false, ref: null, key: cmd.key, reason: 'no-ticket' };
@@ -182,6 +198,7 @@ export class TicketStore {
       ref: latest.ref, version, status, priority: checked.priority, at: cmd.at, closedAt, resolution, fields: JSON.stringify(checked),
     });
     if (comment) this.commentStmt.run(latest.ref, cmd.at, version, cmd.eventId ?? null, comment);
+    this.changeStmt.run(latest.ref, cmd.key, version, status, checked.priority, latest.device, cmd.at);
     return { applied: true, ref: latest.ref, key: cmd.key, occurrence: latest.occurrence, version, created: false };
   }
 }

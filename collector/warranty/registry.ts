@@ -8,13 +8,25 @@ import { warrantyStatus } from './status.js';
 
 export type SerialFilter = { customer?: string; kind?: SerialRecord['kind']; device_id?: string };
 
-const serialColumns = ['serial_no', 'item_code', 'kind', 'customer', 'device_id', 'delivery_date', 'warranty_expiry_date', 'amc_expiry_date'] as const;
+export const serialColumns = ['serial_no', 'item_code', 'kind', 'customer', 'device_id', 'delivery_date', 'warranty_expiry_date', 'amc_expiry_date'] as const;
 
-function fromRow(row: Record<string, unknown>): SerialRecord {
+/** A stored serial row (SQL NULL = absent field) as a record. */
+export function serialFromRow(row: Record<string, unknown>): SerialRecord {
   const clean: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(row)) if (v !== null) clean[k] = v;
   return serialRecordSchema.parse(clean);
 }
+
+/** The warranty registry's tables (state/sqlite/migrations.ts runs the same at start). */
+export const WARRANTY_DDL = `
+      CREATE TABLE IF NOT EXISTS serials (serial_no TEXT PRIMARY KEY, item_code TEXT NOT NULL, kind TEXT NOT NULL,
+        customer TEXT, device_id TEXT, delivery_date TEXT, warranty_expiry_date TEXT, amc_expiry_date TEXT) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS serials_customer ON serials (customer);
+      CREATE INDEX IF NOT EXISTS serials_device ON serials (device_id);
+      CREATE TABLE IF NOT EXISTS warranty_claims (name TEXT PRIMARY KEY, year INTEGER NOT NULL, number INTEGER NOT NULL,
+        serial_no TEXT NOT NULL, incident_key TEXT UNIQUE, status TEXT NOT NULL, claim TEXT NOT NULL, UNIQUE (year, number)) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS warranty_claims_serial ON warranty_claims (serial_no);
+`;
 
 export class WarrantyRegistry {
   readonly db: Database.Database;
@@ -32,15 +44,7 @@ export class WarrantyRegistry {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS serials (serial_no TEXT PRIMARY KEY, item_code TEXT NOT NULL, kind TEXT NOT NULL,
-        customer TEXT, device_id TEXT, delivery_date TEXT, warranty_expiry_date TEXT, amc_expiry_date TEXT) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS serials_customer ON serials (customer);
-      CREATE INDEX IF NOT EXISTS serials_device ON serials (device_id);
-      CREATE TABLE IF NOT EXISTS warranty_claims (name TEXT PRIMARY KEY, year INTEGER NOT NULL, number INTEGER NOT NULL,
-        serial_no TEXT NOT NULL, incident_key TEXT UNIQUE, status TEXT NOT NULL, claim TEXT NOT NULL, UNIQUE (year, number)) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS warranty_claims_serial ON warranty_claims (serial_no);
-    `);
+    this.db.exec(WARRANTY_DDL);
     this.upsertStmt = this.db.prepare(
       `INSERT INTO serials (${serialColumns.join(', ')}) VALUES (${serialColumns.map((c) => '@' + c).join(', ')})
        ON CONFLICT (serial_no) DO UPDATE SET ${serialColumns.slice(1).map((c) => `${c} = excluded.${c}`).join(', ')}`,
@@ -72,7 +76,7 @@ export class WarrantyRegistry {
 
   get(serialNo: string): SerialRecord | undefined {
     const row = this.getStmt.get(serialNo) as Record<string, unknown> | undefined;
-    return row && fromRow(row);
+    return row && serialFromRow(row);
   }
 
   list(filter: SerialFilter = {}): SerialRecord[] {
@@ -85,7 +89,7 @@ export class WarrantyRegistry {
       }
     }
     const sql = `SELECT * FROM serials ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY serial_no`;
-    return (this.db.prepare(sql).all(...args) as Record<string, unknown>[]).map(fromRow);
+    return (this.db.prepare(sql).all(...args) as Record<string, unknown>[]).map(serialFromRow);
   }
 
   remove(serialNo: string): boolean {
@@ -103,7 +107,7 @@ export class WarrantyRegistry {
     const rows = this.db
       .prepare('SELECT * FROM serials WHERE warranty_expiry_date BETWEEN @from AND @to OR amc_expiry_date BETWEEN @from AND @to ORDER BY serial_no')
       .all({ from, to }) as Record<string, unknown>[];
-    return rows.map(fromRow);
+    return rows.map(serialFromRow);
   }
 
   /**

@@ -18,7 +18,7 @@ export function commandRoutes(ctx: NocContext, commands: CommandService | null):
       path: '/api/devices/:id/commands',
       role: 'operator',
       body: commandRequestBody,
-      handle({ params, body, user }) {
+      async handle({ params, body, user }) {
         const d = needCollector(ctx).device(params.id);
         if (!d) throw new HttpError(404, `no device ${params.id}`);
         const ids = d.peripherals.map((p) => p.id);
@@ -26,7 +26,7 @@ export function commandRoutes(ctx: NocContext, commands: CommandService | null):
         if (body.peripheral === undefined && NEEDS_PERIPHERAL.has(body.name)) throw new HttpError(400, `body.peripheral: ${body.name} needs a peripheral (one of ${ids.join(', ') || 'none'})`);
         // Sent even when the device is offline: the broker keeps it for the agent's persistent
         // session, and it expires (on both sides) if the device does not come back in time.
-        const cmd = service().send(d.device, body, user!.name);
+        const cmd = await service().send(d.device, body, user!.name);
         const json: CommandAccepted = { ...cmd, deviceOnline: d.online };
         return { status: 202, json };
       },
@@ -36,17 +36,17 @@ export function commandRoutes(ctx: NocContext, commands: CommandService | null):
       path: '/api/devices/:id/commands',
       role: 'viewer',
       query: commandsQuery,
-      handle({ params, query }) {
+      async handle({ params, query }) {
         if (!needCollector(ctx).device(params.id)) throw new HttpError(404, `no device ${params.id}`);
-        return { json: { items: service().ofDevice(params.id, query.limit) } };
+        return { json: { items: await service().ofDevice(params.id, query.limit) } };
       },
     }),
     route({
       method: 'GET',
       path: '/api/commands/:id',
       role: 'viewer',
-      handle({ params }) {
-        const c = service().get(params.id);
+      async handle({ params }) {
+        const c = await service().get(params.id);
         if (!c) throw new HttpError(404, `no command ${params.id}`);
         return { json: c };
       },

@@ -43,7 +43,7 @@ export function deviceRoutes(ctx: NocContext, s: DeviceServices): Route[] {
     needCollector(ctx);
     return s.fleet!;
   };
-  const openCounts = () => s.tickets?.openCounts() ?? { byDevice: new Map<string, number>(), bySite: new Map<string, number>(), byPriority: { Urgent: 0, High: 0, Medium: 0, Low: 0 } };
+  const openCounts = async () => (await s.tickets?.openCounts()) ?? { byDevice: new Map<string, number>(), bySite: new Map<string, number>(), byPriority: { Urgent: 0, High: 0, Medium: 0, Low: 0 } };
   const known = (id: string) => {
     const d = needCollector(ctx).device(id);
     if (!d) throw new HttpError(404, `no device ${id}`);
@@ -55,8 +55,8 @@ export function deviceRoutes(ctx: NocContext, s: DeviceServices): Route[] {
       method: 'GET',
       path: '/api/fleet',
       role: 'viewer',
-      handle() {
-        const open = openCounts();
+      async handle() {
+        const open = await openCounts();
         const json: FleetSummary = fleet().fleetSummary(open.byDevice, open.bySite, open.byPriority, Date.now());
         return { json };
       },
@@ -66,9 +66,9 @@ export function deviceRoutes(ctx: NocContext, s: DeviceServices): Route[] {
       path: '/api/devices',
       role: 'viewer',
       query: devicesQuery,
-      handle({ query }) {
+      async handle({ query }) {
         const { sort, limit, offset, ...filter } = query;
-        const page = fleet().list(filter, sort, offset, limit, openCounts().byDevice);
+        const page = fleet().list(filter, sort, offset, limit, (await openCounts()).byDevice);
         const json: DevicesAnswer = { total: page.total, offset, limit, items: page.items };
         return { json };
       },
@@ -129,7 +129,7 @@ export function deviceRoutes(ctx: NocContext, s: DeviceServices): Route[] {
             };
           }),
         );
-        const tickets = s.tickets?.ofDevice(d.device, 50) ?? [];
+        const tickets = (await s.tickets?.ofDevice(d.device, 50)) ?? [];
         const openTickets = tickets.filter((t) => t.status !== 'Resolved' && t.status !== 'Closed').length;
         const summary = fleet().deviceSummary(d.device, openTickets)!;
         const json: DeviceDetail = { device: { ...summary, os: d.os ?? null, clockOffsetMs: d.clockOffsetMs ?? null }, peripherals, tickets };

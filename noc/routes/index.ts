@@ -12,21 +12,22 @@ import { deviceRoutes } from './devices.js';
 import { reportRoutes } from './reports.js';
 import { ticketRoutes } from './tickets.js';
 
-export type DataRoutes = { routes: Route[]; close(): void };
+export type DataRoutes = { routes: Route[]; close(): Promise<void> };
 
 export function dataRoutes(ctx: NocContext): DataRoutes {
   const publish = ctx.live.publish.bind(ctx.live);
   const collector = ctx.collector;
   const fleet = collector ? new FleetView(collector, { profilesDir: ctx.incidents?.config.profilesDir }) : null;
   const feed = collector ? new LiveFeed(collector, publish) : null;
-  const commands = collector ? new CommandService(ctx.users.db, collector, { timeoutMs: ctx.config.commandTimeoutMs, log: ctx.log, publish }) : null;
-  const tickets = ctx.incidents ? new TicketsView(ctx.incidents, { log: ctx.log, publish }) : null;
-  tickets?.start();
-  const reports = tickets && collector ? new Reports(tickets, collector, ctx.users.db) : null;
+  const commands = collector ? new CommandService(ctx.commands, collector, { timeoutMs: ctx.config.commandTimeoutMs, log: ctx.log, publish }) : null;
+  const tickets = ctx.incidents ? new TicketsView(ctx.incidents.ticketState, { log: ctx.log, publish }) : null;
+  void tickets?.start();
+  const reports = tickets && collector ? new Reports(tickets, collector, ctx.reportUnits) : null;
   // Units first seen now start their MTBF exposure now (and again every few minutes).
   // A device's inventory follows its birth message: look a little after each fleet change.
-  reports?.noteUnits();
-  const unitTimer = reports ? setInterval(() => reports.noteUnits(), 5 * 60_000) : null;
+  const noteUnits = () => reports?.noteUnits().catch((e: Error) => ctx.log.warn({ err: e.message }, 'report units not noted; retried later'));
+  void noteUnits();
+  const unitTimer = reports ? setInterval(() => void noteUnits(), 5 * 60_000) : null;
   unitTimer?.unref();
   let unitSoon: NodeJS.Timeout | null = null;
   const offUnits =
@@ -34,7 +35,7 @@ export function dataRoutes(ctx: NocContext): DataRoutes {
       ? collector.onFleetChange(() => {
           unitSoon ??= setTimeout(() => {
             unitSoon = null;
-            reports.noteUnits();
+            void noteUnits();
           }, 3000);
           unitSoon.unref();
         })
@@ -56,14 +57,15 @@ export function dataRoutes(ctx: NocContext): DataRoutes {
   ];
   return {
     routes,
-    close() {
+    async close() {
       if (unitTimer) clearInterval(unitTimer);
       if (unitSoon) clearTimeout(unitSoon);
       offUnits?.();
-      tickets?.close();
       commands?.close();
       feed?.close();
       fleet?.close();
+      // Last: its final read publishes the changes committed up to now.
+      await tickets?.close();
     },
   };
 }

@@ -33,9 +33,9 @@ export function opsRoutes(ctx: NocContext, http: HttpMetrics): Route[] {
       method: 'GET',
       path: '/metrics',
       role: ctx.config.publicMetrics ? 'public' : 'viewer',
-      handle({ res }) {
+      async handle({ res }) {
         if (!res) throw new HttpError(500, 'no response');
-        const body = serverMetrics(ctx, http);
+        const body = await serverMetrics(ctx, http);
         res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Cache-Control': 'no-store' });
         res.end(body);
         return { handled: true };

@@ -13,7 +13,7 @@ export function reportRoutes(ctx: NocContext, reports: Reports | null): Route[] 
       path: '/api/reports/:name',
       role: 'viewer',
       query: reportQuery,
-      handle({ params, query, res }) {
+      async handle({ params, query, res }) {
         const name = reportName.safeParse(params.name);
         if (!name.success) throw new HttpError(404, `no report ${params.name} (one of ${reportNames.join(', ')})`);
         needIncidents(ctx);
@@ -21,7 +21,7 @@ export function reportRoutes(ctx: NocContext, reports: Reports | null): Route[] 
         const to = query.to ?? now;
         const from = query.from ?? to - 30 * DAY;
         if (from > to) throw new HttpError(400, 'query.from: must not be after to (to defaults to now)');
-        const report = reports!.run(name.data, { from, to, tenant: query.tenant, tz: query.tz, limit: query.limit, now });
+        const report = await reports!.run(name.data, { from, to, tenant: query.tenant, tz: query.tz, limit: query.limit, now });
         if (query.format === 'json') return { json: report };
         const body = reportCsv(name.data, report);
         const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);

@@ -52,7 +52,7 @@ export function sessionRoutes(ctx: NocContext): Route[] {
           ctx.log.warn({ user: body.username, addr: req.socket.remoteAddress }, 'NOC login refused');
           throw new HttpError(401, 'wrong user name or password');
         }
-        const s = ctx.users.createSession(user, now);
+        const s = await ctx.users.createSession(user, now);
         ctx.log.info({ user: user.name, role: user.role }, 'NOC login');
         const info: SessionInfo = { user, csrfToken: s.csrfToken };
         return { json: info, headers: { 'Set-Cookie': sessionCookie(s, ctx.config.secureCookies) } };
@@ -62,9 +62,9 @@ export function sessionRoutes(ctx: NocContext): Route[] {
       method: 'POST',
       path: '/api/logout',
       role: 'viewer',
-      handle({ req }) {
+      async handle({ req }) {
         const sid = sessionIdOf(req);
-        if (sid) ctx.users.endSession(sid);
+        if (sid) await ctx.users.endSession(sid);
         return { json: { ok: true }, headers: { 'Set-Cookie': sessionCookie(null, ctx.config.secureCookies) } };
       },
     }),
@@ -72,9 +72,9 @@ export function sessionRoutes(ctx: NocContext): Route[] {
       method: 'GET',
       path: '/api/me',
       role: 'viewer',
-      handle({ req, user }) {
+      async handle({ req, user }) {
         const sid = sessionIdOf(req);
-        const s = sid ? ctx.users.session(sid) : null;
+        const s = sid ? await ctx.users.session(sid) : null;
         // Bearer clients have no session and need no CSRF token.
         const info: SessionInfo = { user: user!, csrfToken: s?.csrfToken ?? '' };
         return { json: info };
@@ -84,16 +84,16 @@ export function sessionRoutes(ctx: NocContext): Route[] {
       method: 'GET',
       path: '/api/users',
       role: 'admin',
-      handle: () => ({ json: { items: ctx.users.listUsers() } }),
+      handle: async () => ({ json: { items: await ctx.users.listUsers() } }),
     }),
     route({
       method: 'POST',
       path: '/api/users',
       role: 'admin',
       body: createUserRequest,
-      handle({ body, user }) {
+      async handle({ body, user }) {
         try {
-          const u = ctx.users.addUser(body.name, body.role, body.password);
+          const u = await ctx.users.addUser(body.name, body.role, body.password);
           ctx.log.info({ by: user!.name, user: u.name, role: u.role }, 'NOC user added');
           return { status: 201, json: u };
         } catch (e) {
@@ -106,27 +106,27 @@ export function sessionRoutes(ctx: NocContext): Route[] {
       path: '/api/users/:name',
       role: 'admin',
       body: z.object({ role: nocRole.optional(), password: password.optional() }).refine((b) => b.role || b.password, 'give role and/or password'),
-      handle({ params, body, user }) {
+      async handle({ params, body, user }) {
         const name = userName.safeParse(params.name);
         if (!name.success) throw new HttpError(400, `path.name: ${name.error.issues[0].message}`);
         try {
-          if (body.role) ctx.users.setRole(name.data, body.role);
-          if (body.password) ctx.users.setPassword(name.data, body.password);
+          if (body.role) await ctx.users.setRole(name.data, body.role);
+          if (body.password) await ctx.users.setPassword(name.data, body.password);
         } catch (e) {
           userErrorToHttp(e);
         }
         ctx.log.info({ by: user!.name, user: name.data, role: body.role, passwordChanged: !!body.password }, 'NOC user changed');
-        return { json: ctx.users.getUser(name.data) };
+        return { json: await ctx.users.getUser(name.data) };
       },
     }),
     route({
       method: 'DELETE',
       path: '/api/users/:name',
       role: 'admin',
-      handle({ params, user }) {
+      async handle({ params, user }) {
         if (params.name === user!.name) throw new HttpError(409, 'you cannot remove yourself');
         try {
-          ctx.users.removeUser(params.name);
+          await ctx.users.removeUser(params.name);
         } catch (e) {
           userErrorToHttp(e);
         }
@@ -139,9 +139,9 @@ export function sessionRoutes(ctx: NocContext): Route[] {
       path: '/api/tokens',
       role: 'viewer',
       body: apiTokenRequest,
-      handle({ body, user }) {
+      async handle({ body, user }) {
         // A token carries its owner's role; shown once.
-        return { status: 201, json: { token: ctx.users.createApiToken(user!.name, body.name) } };
+        return { status: 201, json: { token: await ctx.users.createApiToken(user!.name, body.name) } };
       },
     }),
   ];

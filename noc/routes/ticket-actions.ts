@@ -1,7 +1,7 @@
 // POST /api/tickets/:ref/actions: an operator acknowledges, comments, holds, reopens, resolves or
 // closes a ticket. The same function as `fleetcare tickets …` (collector/ticket-actions.ts): the
 // status change, its SLA recomputation and the sends to every sink commit together.
-import { operatorTicketAction, TicketActionError } from '../../collector/ticket-actions.js';
+import { operatorTicketActionOn, TicketActionError } from '../../collector/ticket-actions.js';
 import { ticketActionRequest } from '../api.js';
 import { needIncidents, type NocContext } from '../context.js';
 import { HttpError, route, type Route } from '../http.js';
@@ -15,11 +15,11 @@ export function ticketActionRoutes(ctx: NocContext): Route[] {
       path: '/api/tickets/:ref/actions',
       role: 'operator',
       body: ticketActionRequest,
-      handle({ params, body, user }) {
+      async handle({ params, body, user }) {
         const incidents = needIncidents(ctx);
         const text = body.text?.trim() ? `${body.text.trim()}\n— ${user!.name}` : undefined;
         try {
-          const r = operatorTicketAction(incidents.ticketing.outbox, params.ref, body.action, text, Date.now(), incidents.config);
+          const r = await operatorTicketActionOn(incidents.ticketState, params.ref, body.action, text, Date.now(), incidents.config);
           ctx.log.info({ user: user!.name, ref: params.ref, action: body.action, status: r.ticket.status }, 'ticket action');
           return { json: { ticket: r.ticket, commands: r.commands.length } };
         } catch (e) {

@@ -15,9 +15,9 @@ export function ticketRoutes(ctx: NocContext, tickets: TicketsView | null): Rout
       path: '/api/tickets',
       role: 'viewer',
       query: ticketsQuery,
-      handle({ query }) {
+      async handle({ query }) {
         const { limit, offset, ...filter } = query;
-        const page = view().list(filter, offset, limit);
+        const page = await view().list(filter, offset, limit);
         const json: TicketsAnswer = { total: page.total, offset, limit, items: page.items };
         return { json };
       },
@@ -26,9 +26,10 @@ export function ticketRoutes(ctx: NocContext, tickets: TicketsView | null): Rout
       method: 'GET',
       path: '/api/tickets/:ref',
       role: 'viewer',
-      handle({ params }) {
+      async handle({ params }) {
         const incidents = needIncidents(ctx);
-        const found = view().get(params.ref);
+        const tickets = view();
+        const found = await tickets.get(params.ref);
         if (!found) throw new HttpError(404, `no ticket ${params.ref} (a ref contains "/": URL-encode it as %2F)`);
         const { ticket, summary } = found;
         const incident = incidents.incidents.get(ticket.key);
@@ -36,12 +37,9 @@ export function ticketRoutes(ctx: NocContext, tickets: TicketsView | null): Rout
           ...summary,
           description: ticket.description,
           resolution: ticket.resolution,
-          comments: incidents.tickets.comments(ticket.ref).map((c) => ({ id: c.id, at: c.at, body: c.body, eventId: c.eventId })),
-          links: incidents.ticketing.outbox
-            .links()
-            .filter((l) => l.ref === ticket.ref)
-            .map((l) => ({ system: l.system, externalId: l.externalId, state: l.state, updatedAt: l.updatedAt })),
-          statusHistory: view().statusHistory(ticket.ref, ticket.openedAt),
+          comments: (await tickets.store.comments(ticket.ref)).map((c) => ({ id: c.id, at: c.at, body: c.body, eventId: c.eventId })),
+          links: (await tickets.store.links({ ref: ticket.ref })).map((l) => ({ system: l.system, externalId: l.externalId, state: l.state, updatedAt: l.updatedAt })),
+          statusHistory: await tickets.statusHistory(ticket.ref, ticket.openedAt),
           incident: incident
             ? { state: incident.state, detector: incident.detector, kind: incident.kind, eta: incident.eta, figures: incident.figures, firstSeen: incident.firstSeen, openedAt: incident.openedAt }
             : null,

@@ -6,20 +6,17 @@ import pg from 'pg';
 import pino from 'pino';
 import { fairShare, partitionOf } from '../../cluster/partitions.js';
 import { PartitionLeases, PartitionCountMismatch, leaseTable } from '../../cluster/leases.js';
-import { Postgres, havePostgres } from '../helpers/postgres.js';
+import { TestPostgres, havePostgres } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/net.js';
 
 const log = pino({ level: 'silent' });
-let server: Postgres;
-let db = 0;
+let server: TestPostgres;
 const pools: pg.Pool[] = [];
 const nodes: PartitionLeases[] = [];
 
 /** A fresh database per test, so tests share nothing but the server. */
 async function freshPool(): Promise<pg.Pool> {
-  const name = `leases${++db}`;
-  await server.createDatabase(name);
-  const pool = new pg.Pool({ connectionString: server.urlOf(name), max: 4 });
+  const pool = new pg.Pool({ connectionString: await server.createDatabase('leases'), max: 4 });
   pool.on('error', () => {}); // a killed server's idle connections error; the next query reconnects
   pools.push(pool);
   return pool;
@@ -44,7 +41,7 @@ function assertNoDoubleOwner(all: PartitionLeases[]): void {
 }
 
 test.before(async () => {
-  if (havePostgres()) server = await Postgres.create();
+  if (havePostgres()) server = await TestPostgres.create();
 });
 test.after(async () => {
   for (const n of nodes) await n.stop({ release: false });
@@ -120,7 +117,7 @@ test('a node cut off from PostgreSQL stops using its leases before they can expi
   const a = node(pool, 'a', events, 2000);
   await a.start();
   assert.is(a.owned().length, 16);
-  await server.crash();
+  await server.kill();
   try {
     // Rounds fail; the leases are dropped by the node's own clock, not by a later round.
     await waitFor('leases dropped', () => a.owned().length === 0 && events.some((e) => e.endsWith(':expired')), 10_000, 50);

@@ -23,7 +23,7 @@ export async function startNocServer(opts: { collector?: Record<string, unknown>
   });
   const server = await runServer(config, { log: pino({ level: process.env.NOC_TEST_LOG ?? 'silent' }), noc: { scryptCost: 1024, ...(opts.uiDir ? { uiDir: opts.uiDir } : {}) } });
   const users = server.noc!.context.users;
-  for (const role of ['viewer', 'operator', 'admin'] as const) users.ensureUser(role, role, PASSWORDS[role]);
+  for (const role of ['viewer', 'operator', 'admin'] as const) await users.ensureUser(role, role, PASSWORDS[role]);
   return {
     server,
     dir,

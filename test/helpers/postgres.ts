@@ -1,121 +1,158 @@
-// Starts a real PostgreSQL (Debian package `postgresql`) on a free loopback port with a temporary
-// data dir, for tests and benchmarks — never the system service. PostgreSQL refuses to run as
-// root, and CI runs as root: then the server runs as the `postgres` user the package created
-// (spawned with its uid directly, not through runuser, so that signals reach the postmaster).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+// Starts a real PostgreSQL (Debian `postgresql`, binaries in /usr/lib/postgresql/<v>/bin) on a
+// temporary data dir and a free loopback port, for tests and benchmarks — never the system service.
+// PostgreSQL refuses to run as root and CI runs as root: then the server runs as the `postgres`
+// system user the package created (or PG_TEST_USER), with a data dir owned by it. stop() shuts it
+// down fast; kill() is a crash (SIGKILL); start() again reuses the same data (a restart).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, readdirSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePort, tempDir, waitFor, type TempDir } from './net.js';
 
-function binDir(): string | null {
-  if (process.env.PG_BIN) return process.env.PG_BIN;
+/** The bin dir of the newest installed PostgreSQL (PG_BIN overrides), or null. */
+export function postgresBin(): string | null {
+  if (process.env.PG_BIN) return existsSync(join(process.env.PG_BIN, 'postgres')) ? process.env.PG_BIN : null;
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return null;
   const versions = readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'postgres'))).sort((a, b) => Number(b) - Number(a));
   return versions.length ? join(root, versions[0], 'bin') : null;
 }
 
-export const havePostgres = () => binDir() !== null;
+export const havePostgres = () => postgresBin() !== null;
 
-function pgUser(): { name: string; uid: number; gid: number } | null {
-  if (userInfo().uid !== 0) return null;
-  const id = (flag: string) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim());
-  return { name: 'postgres', uid: id('-u'), gid: id('-g') };
+/** uid/gid to run the server as: ourselves unless we are root. */
+function runAs(): { uid: number; gid: number } | null {
+  if (process.getuid?.() !== 0) return null;
+  const name = process.env.PG_TEST_USER ?? 'postgres';
+  try {
+    const uid = Number(execFileSync('id', ['-u', name], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim());
+    const gid = Number(execFileSync('id', ['-g', name], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim());
+    return { uid, gid };
+  } catch {
+    throw new Error(`PostgreSQL refuses to run as root and there is no user "${name}" to run it as (the Debian package creates "postgres"; or set PG_TEST_USER)`);
+  }
 }
 
-export class Postgres {
+export type PostgresOptions = {
+  /** Durable commits (fsync on). Off by default: tests that do not crash the machine need no fsync. */
+  durable?: boolean;
+};
+
+// Servers still running when the test process exits (a failed test, a crash) are killed with it.
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of running) {
+    try {
+      process.kill(-p.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+export class TestPostgres {
   private proc: ChildProcess | null = null;
+  private stderr = '';
+  private dbCounter = 0;
+
   private constructor(
+    readonly bin: string,
     readonly dir: TempDir,
     readonly port: number,
-    private readonly bin: string,
-    private readonly asUser: { name: string; uid: number; gid: number } | null,
+    private readonly user: { uid: number; gid: number } | null,
+    private readonly opts: PostgresOptions,
   ) {}
 
-  /** A connection string for the `fleetcare` database (trust auth on loopback). */
-  get url(): string {
-    return `postgres://fleetcare@127.0.0.1:${this.port}/fleetcare`;
+  /** The superuser connection URL of database `db` (default `postgres`). */
+  url(db = 'postgres'): string {
+    return `postgres://fleetcare@127.0.0.1:${this.port}/${db}`;
   }
 
-  /** Another database on the same server (created on first use by `createDatabase`). */
-  urlOf(database: string): string {
-    return `postgres://fleetcare@127.0.0.1:${this.port}/${database}`;
-  }
-
-  /** Spawn options that run the server's programs as the unprivileged user when we are root. */
-  private get as(): { uid?: number; gid?: number } {
-    return this.asUser ? { uid: this.asUser.uid, gid: this.asUser.gid } : {};
-  }
-
-  static async create(): Promise<Postgres> {
-    const bin = binDir();
-    if (!bin) throw new Error('PostgreSQL is not installed (Debian package postgresql; `npm test` installs it as root)');
+  static async create(opts: PostgresOptions = {}): Promise<TestPostgres> {
+    const bin = postgresBin();
+    if (!bin) throw new Error('PostgreSQL is not installed (apt-get install postgresql, or set PG_BIN)');
     const dir = tempDir('fleetcare-pg-');
-    const user = pgUser();
+    const user = runAs();
     if (user) chownSync(dir.path, user.uid, user.gid);
-    const pg = new Postgres(dir, await freePort(), bin, user);
-    const r = spawnSync(join(bin, 'initdb'), ['-D', join(dir.path, 'data'), '-U', 'fleetcare', '--auth=trust', '--encoding=UTF8', '--locale=C.UTF-8', '--no-sync'], { encoding: 'utf8', cwd: dir.path, ...pg.as });
-    if (r.status !== 0) throw new Error(`initdb failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
-    await pg.start();
-    await pg.createDatabase('fleetcare');
-    return pg;
+    const data = join(dir.path, 'data');
+    try {
+      execFileSync(join(bin, 'initdb'), ['-D', data, '-U', 'fleetcare', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        ...(user ?? {}),
+      });
+    } catch (e) {
+      dir.remove();
+      const err = e as { stderr?: Buffer; message: string };
+      throw new Error(`initdb failed: ${err.stderr?.toString().trim() || err.message}`);
+    }
+    const p = new TestPostgres(bin, dir, await freePort(), user, opts);
+    await p.start();
+    return p;
   }
 
   async start(): Promise<void> {
     if (this.proc) return;
-    // fsync stays on: the restart tests rely on what PostgreSQL acknowledged surviving a kill.
-    const p = spawn(join(this.bin, 'postgres'), ['-D', join(this.dir.path, 'data'), '-p', String(this.port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${this.dir.path}`, '-c', 'max_connections=200'], { stdio: ['ignore', 'ignore', 'pipe'], cwd: this.dir.path, ...this.as });
-    let stderr = '';
-    p.stderr!.on('data', (b: Buffer) => {
-      stderr = (stderr + b.toString()).slice(-4000);
+    const args = ['-D', join(this.dir.path, 'data'), '-p', String(this.port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${this.dir.path}`];
+    if (!this.opts.durable) args.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
+    // Its own process group, so that kill() takes the backends down with the postmaster (a crash).
+    const proc = spawn(join(this.bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, ...(this.user ?? {}) });
+    running.add(proc);
+    this.stderr = '';
+    proc.stderr!.on('data', (b: Buffer) => {
+      this.stderr = (this.stderr + b.toString()).slice(-4000);
     });
-    p.on('exit', () => {
-      if (this.proc === p) this.proc = null;
+    proc.on('exit', () => {
+      running.delete(proc);
+      if (this.proc === proc) this.proc = null;
     });
-    this.proc = p;
-    await waitFor(`postgres on port ${this.port}`, () => {
-      if (!this.proc) throw new Error(`postgres exited: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
-      return spawnSync(join(this.bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(this.port), '-q']).status === 0;
+    this.proc = proc;
+    await waitFor(`postgres on port ${this.port}`, async () => {
+      if (!this.proc) throw new Error(`postgres exited: ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      const c = new pg.Client({ connectionString: this.url() });
+      try {
+        await c.connect();
+        await c.query('SELECT 1');
+        return true;
+      } catch {
+        return false;
+      } finally {
+        await c.end().catch(() => undefined);
+      }
     }, 30_000, 100);
   }
 
-  async createDatabase(name: string): Promise<void> {
-    const client = new pg.Client({ connectionString: this.urlOf('postgres') });
-    await client.connect();
+  /** A new empty database; returns its URL. Each test gets its own, so none sees another's rows. */
+  async createDatabase(prefix = 'test'): Promise<string> {
+    const name = `${prefix}_${process.pid}_${++this.dbCounter}`;
+    const c = new pg.Client({ connectionString: this.url() });
+    await c.connect();
     try {
-      await client.query(`CREATE DATABASE "${name.replace(/"/g, '')}"`);
-    } catch (e) {
-      if ((e as { code?: string }).code !== '42P04') throw e; // duplicate_database
+      await c.query(`CREATE DATABASE "${name}"`);
     } finally {
-      await client.end();
+      await c.end();
     }
+    return this.url(name);
   }
 
-  /**
-   * A crash: SIGQUIT makes the postmaster stop at once, without a checkpoint, taking its backends
-   * with it (a SIGKILL would orphan them and block the restart); the next start runs recovery.
-   */
-  async crash(): Promise<void> {
+  private async signal(sig: NodeJS.Signals, group: boolean): Promise<void> {
     const p = this.proc;
     if (!p) return;
     this.proc = null;
     await new Promise<void>((r) => {
       p.once('exit', () => r());
-      p.kill('SIGQUIT');
+      if (group) process.kill(-p.pid!, sig);
+      else p.kill(sig);
     });
   }
 
-  /** A fast shutdown (SIGINT). */
-  async stop(): Promise<void> {
-    const p = this.proc;
-    if (!p) return;
-    this.proc = null;
-    await new Promise<void>((r) => {
-      p.once('exit', () => r());
-      p.kill('SIGINT');
-    });
+  /** Fast shutdown (SIGINT: aborts open transactions, closes connections, checkpoints). */
+  stop(): Promise<void> {
+    return this.signal('SIGINT', false);
+  }
+
+  /** A crash: SIGKILL; the next start() recovers from the WAL. */
+  kill(): Promise<void> {
+    return this.signal('SIGKILL', true);
   }
 
   async destroy(): Promise<void> {

@@ -207,7 +207,7 @@ test('maintenance windows: weekly in the site time zone (across DST) and one-off
 test('onChange runs inside the transaction: an outbox row per change, and a throw rolls everything back', () => {
   const { store } = open(undefined, { holdMs: 0 });
   store.db.exec('CREATE TABLE outbox (id INTEGER PRIMARY KEY, incident INTEGER, action TEXT)');
-  const hooks = { onChange: (tx: Database.Database, c: IncidentChange) => { if (c.ticket !== 'none') tx.prepare('INSERT INTO outbox (incident, action) VALUES (?, ?)').run(c.incident.id, c.ticket); } };
+  const hooks = { onChange: (c: IncidentChange) => { if (c.ticket !== 'none') store.db.prepare('INSERT INTO outbox (incident, action) VALUES (?, ?)').run(c.incident.id, c.ticket); } };
   store.apply([finding(K, 'firing')], T0, hooks);
   assert.equal(store.db.prepare('SELECT action FROM outbox').pluck().all(), ['create']);
   assert.throws(() => store.apply([finding('z/printer/unrecoverable-error', 'firing')], T0, { onChange: () => { throw new Error('outbox full'); } }), /outbox full/);

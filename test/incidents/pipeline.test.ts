@@ -15,12 +15,12 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const T0 = Date.UTC(2026, 0, 5);
 
-const hooks = {
-  onChange: (tx: Database.Database, c: IncidentChange) => {
+const hooksOf = (tx: Database.Database) => ({
+  onChange: (c: IncidentChange) => {
     tx.exec('CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, key TEXT, action TEXT)');
     if (c.ticket !== 'none') tx.prepare('INSERT INTO outbox (key, action) VALUES (?, ?)').run(c.incident.key, c.ticket);
   },
-};
+});
 
 test('wear-out through a restart: detector windows and incidents survive, nothing is doubled', () => {
   const dir = tempDir('fleetcare-pipeline-');
@@ -34,7 +34,7 @@ test('wear-out through a restart: detector windows and incidents survive, nothin
       const at = from + h * HOUR;
       cuts += 250;
       engine.observeSample({ device: 'pos-1', site: 's1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at, counters: { autocutterCuts: cuts } });
-      if (h % 6 === 0) detectAndApply(engine, store, at, hooks);
+      if (h % 6 === 0) detectAndApply(engine, store, at, hooksOf(store.db));
     }
   };
   feed(T0, 3); // 6,000 cuts/day, 120 k left = 20 days: inside the lead time

@@ -1,0 +1,44 @@
+// The PostgreSQL connection pool of the state tier. BIGINT (epoch ms, ids, counts) is read as a
+// JS number: every value we store fits in 2^53.
+import pg from 'pg';
+
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    // 20 = int8 (bigint, count(*)), 1700 = numeric (sum)
+    if (oid === 20 || oid === 1700) return (v: string) => (v === null ? null : Number(v));
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+} as unknown as pg.CustomTypesConfig;
+
+export type PgPoolOptions = { max?: number; connectionTimeoutMillis?: number };
+
+export function createPgPool(url: string, opts: PgPoolOptions = {}): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, types, max: opts.max ?? 10, connectionTimeoutMillis: opts.connectionTimeoutMillis ?? 10_000 });
+  // An idle client that loses its server (PostgreSQL restarting) must not crash the process; the
+  // next query gets a fresh connection.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** A dedicated client with the same type parsing (LISTEN, migrations). */
+export function createPgClient(url: string): pg.Client {
+  return new pg.Client({ connectionString: url, types, connectionTimeoutMillis: 10_000 });
+}
+
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/** Runs `fn` in one transaction on a pooled client; rolls back on error. */
+export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    const r = await fn(c);
+    await c.query('COMMIT');
+    return r;
+  } catch (e) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    c.release();
+  }
+}

@@ -1,0 +1,250 @@
+// PostgreSQL schema versions of the state tier (one database holds every domain). New changes
+// are new entries at the end, never edits of old ones. Columns mirror the SQLite layout so that
+// `fleetcare migrate --from-sqlite` copies rows as they are; times are epoch ms (BIGINT).
+import type pg from 'pg';
+import type { UmzugStorage } from 'umzug';
+import { runMigrations, type MigrationReport, type StateMigration } from '../migrations.js';
+import { createPgClient } from './db.js';
+
+export type PgContext = { client: pg.ClientBase };
+
+export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
+  {
+    name: '0001-tickets',
+    up: async ({ client }) => {
+      await client.query(`
+        CREATE TABLE tickets (
+          ref TEXT PRIMARY KEY,
+          dedup_key TEXT NOT NULL,
+          occurrence INTEGER NOT NULL,
+          version INTEGER NOT NULL,
+          status TEXT NOT NULL,
+          priority TEXT NOT NULL,
+          issue_type TEXT NOT NULL,
+          customer TEXT NOT NULL,
+          site TEXT,
+          device TEXT NOT NULL,
+          peripheral TEXT,
+          opened_at BIGINT NOT NULL,
+          updated_at BIGINT NOT NULL,
+          closed_at BIGINT,
+          resolution TEXT,
+          fields JSONB NOT NULL,
+          UNIQUE (dedup_key, occurrence)
+        );
+        CREATE INDEX tickets_status ON tickets (status, customer);
+        CREATE INDEX tickets_device ON tickets (device);
+        CREATE INDEX tickets_opened ON tickets (opened_at);
+        CREATE TABLE ticket_comments (
+          id BIGSERIAL PRIMARY KEY,
+          ref TEXT NOT NULL REFERENCES tickets (ref),
+          at BIGINT NOT NULL,
+          version INTEGER NOT NULL,
+          event_id TEXT,
+          body TEXT NOT NULL
+        );
+        CREATE INDEX ticket_comments_ref ON ticket_comments (ref, id);
+        CREATE TABLE ticket_changes (
+          id BIGSERIAL PRIMARY KEY,
+          ref TEXT NOT NULL,
+          dedup_key TEXT NOT NULL,
+          version INTEGER NOT NULL,
+          status TEXT NOT NULL,
+          priority TEXT NOT NULL,
+          device TEXT NOT NULL,
+          at BIGINT NOT NULL
+        );
+        CREATE TABLE ticket_status_log (
+          id BIGSERIAL PRIMARY KEY,
+          ref TEXT NOT NULL,
+          at BIGINT NOT NULL,
+          status TEXT NOT NULL
+        );
+        CREATE INDEX ticket_status_log_ref ON ticket_status_log (ref, id);
+        CREATE TABLE ticket_outbox (
+          id BIGSERIAL PRIMARY KEY,
+          sink TEXT NOT NULL,
+          ref TEXT NOT NULL,
+          dedup_key TEXT NOT NULL,
+          version INTEGER NOT NULL,
+          kind TEXT NOT NULL,
+          command TEXT NOT NULL,
+          state TEXT NOT NULL DEFAULT 'pending',
+          attempts INTEGER NOT NULL DEFAULT 0,
+          next_at BIGINT NOT NULL DEFAULT 0,
+          maybe_created INTEGER NOT NULL DEFAULT 0,
+          last_error TEXT,
+          created_at BIGINT NOT NULL,
+          updated_at BIGINT NOT NULL
+        );
+        CREATE INDEX ticket_outbox_ticket ON ticket_outbox (sink, ref, id);
+        CREATE INDEX ticket_outbox_due ON ticket_outbox (sink, state, next_at);
+        CREATE TABLE ticket_link (
+          system TEXT NOT NULL,
+          ref TEXT NOT NULL,
+          dedup_key TEXT NOT NULL,
+          external_id TEXT NOT NULL,
+          state TEXT NOT NULL,
+          adopted INTEGER NOT NULL DEFAULT 0,
+          updated_at BIGINT NOT NULL,
+          PRIMARY KEY (system, ref)
+        );
+      `);
+    },
+  },
+  {
+    name: '0002-registry',
+    up: async ({ client }) => {
+      await client.query(`
+        CREATE TABLE devices (
+          id TEXT PRIMARY KEY,
+          site TEXT,
+          tenant TEXT,
+          token_hash TEXT NOT NULL,
+          created_at BIGINT NOT NULL,
+          disabled INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE service_accounts (
+          name TEXT PRIMARY KEY,
+          role TEXT NOT NULL CHECK (role IN ('collector', 'viewer')),
+          token_hash TEXT NOT NULL,
+          created_at BIGINT NOT NULL
+        );
+      `);
+    },
+  },
+  {
+    // The SQLite names (users, sessions, api_tokens in noc.db) get a noc_ prefix here, where
+    // every domain shares one database; `user` is quoted (a reserved word in PostgreSQL).
+    name: '0003-noc-accounts',
+    up: async ({ client }) => {
+      await client.query(`
+        CREATE TABLE noc_users (
+          name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, created_at BIGINT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE noc_sessions (
+          id_hash TEXT PRIMARY KEY, "user" TEXT NOT NULL REFERENCES noc_users (name) ON DELETE CASCADE, csrf TEXT NOT NULL,
+          created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL
+        );
+        CREATE INDEX noc_sessions_user ON noc_sessions ("user");
+        CREATE TABLE noc_api_tokens (
+          id TEXT PRIMARY KEY, "user" TEXT NOT NULL REFERENCES noc_users (name) ON DELETE CASCADE, name TEXT NOT NULL,
+          token_hash TEXT NOT NULL, created_at BIGINT NOT NULL
+        );
+      `);
+    },
+  },
+  {
+    // remote_commands of noc.db; `seq` keeps insertion order for commands sent in the same ms.
+    name: '0004-noc-commands',
+    up: async ({ client }) => {
+      await client.query(`
+        CREATE TABLE noc_commands (
+          id TEXT PRIMARY KEY, seq BIGSERIAL NOT NULL, device TEXT NOT NULL, name TEXT NOT NULL, peripheral TEXT, args TEXT NOT NULL,
+          "user" TEXT NOT NULL, status TEXT NOT NULL, sent_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+          answered_at BIGINT, result TEXT, error TEXT
+        );
+        CREATE INDEX noc_commands_device ON noc_commands (device, sent_at);
+        CREATE INDEX noc_commands_pending ON noc_commands (status, expires_at);
+      `);
+    },
+  },
+  {
+    name: '0005-collector-dedup',
+    up: async ({ client }) => {
+      await client.query(`
+        CREATE TABLE received (device TEXT NOT NULL, seq BIGINT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (device, seq));
+        CREATE INDEX received_at ON received (at);
+      `);
+    },
+  },
+  {
+    name: '0006-warranty',
+    up: async ({ client }) => {
+      await client.query(`
+        CREATE TABLE serials (serial_no TEXT PRIMARY KEY, item_code TEXT NOT NULL, kind TEXT NOT NULL,
+          customer TEXT, device_id TEXT, delivery_date TEXT, warranty_expiry_date TEXT, amc_expiry_date TEXT);
+        CREATE INDEX serials_customer ON serials (customer);
+        CREATE INDEX serials_device ON serials (device_id);
+        CREATE TABLE warranty_claims (name TEXT PRIMARY KEY, year INTEGER NOT NULL, number INTEGER NOT NULL,
+          serial_no TEXT NOT NULL, incident_key TEXT UNIQUE, status TEXT NOT NULL, claim TEXT NOT NULL, UNIQUE (year, number));
+        CREATE INDEX warranty_claims_serial ON warranty_claims (serial_no);
+      `);
+    },
+  },
+  {
+    name: '0007-maintenance-windows',
+    up: async ({ client }) => {
+      await client.query(`
+        CREATE TABLE maintenance_windows (id BIGSERIAL PRIMARY KEY, site TEXT NOT NULL, spec TEXT NOT NULL);
+        CREATE INDEX maintenance_windows_site ON maintenance_windows (site);
+      `);
+    },
+  },
+  {
+    name: '0008-noc-report-units',
+    up: async ({ client }) => {
+      await client.query(`
+        CREATE TABLE noc_report_units (
+          device TEXT NOT NULL, unit TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL, first_seen BIGINT NOT NULL,
+          PRIMARY KEY (device, unit)
+        );
+      `);
+    },
+  },
+];
+
+export const pgMigrationStorage: UmzugStorage<PgContext> = {
+  async executed({ context: { client } }) {
+    const has = await client.query(`SELECT to_regclass('fleetcare_migrations') IS NOT NULL AS has`);
+    if (!has.rows[0].has) return [];
+    return (await client.query('SELECT name FROM fleetcare_migrations ORDER BY name')).rows.map((r: { name: string }) => r.name);
+  },
+  async logMigration({ name, context: { client } }) {
+    await client.query('CREATE TABLE IF NOT EXISTS fleetcare_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)');
+    await client.query('INSERT INTO fleetcare_migrations (name, applied_at) VALUES ($1, $2)', [name, Date.now()]);
+  },
+  async unlogMigration({ name, context: { client } }) {
+    await client.query('DELETE FROM fleetcare_migrations WHERE name = $1', [name]);
+  },
+};
+
+// Any constant: nodes starting together take turns, so each migration runs once.
+const MIGRATION_LOCK = 0x666c6d01;
+
+/** Names the unreachable server in the error (no password: the URL is shown without it). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+/**
+ * Brings the database at `url` to this build's schema in one transaction, under an advisory lock
+ * (several nodes may start at once). Throws StateSchemaTooNewError for a newer schema, and an
+ * Error naming the server when it cannot connect.
+ */
+export async function migratePostgres(url: string): Promise<MigrationReport> {
+  const client = createPgClient(url);
+  try {
+    await client.connect();
+  } catch (e) {
+    throw new Error(`PostgreSQL at ${redactUrl(url)}: cannot connect: ${(e as Error).message}`);
+  }
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    const r = await runMigrations(`PostgreSQL ${redactUrl(url)}`, postgresMigrations, pgMigrationStorage, { client });
+    await client.query('COMMIT');
+    return r;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

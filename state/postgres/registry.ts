@@ -1,0 +1,135 @@
+// The registry on PostgreSQL (cluster mode): every broker node verifies logins against the same
+// rows. Same rules as broker/registry.ts (name checks, one namespace for device ids and service
+// account names, tokens hashed with scrypt, a decoy hash for unknown names); checked by the same
+// suite. A name's writes take a transaction-scoped advisory lock on the name, so a device and a
+// service account of the same name cannot be created at once on two nodes.
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { deviceId } from '../../protocol/index.js';
+import { RegistryError, checkName, newToken, serviceAccountName, serviceRole, type RegistryOptions } from '../../broker/registry.js';
+import { hashSecret, verifySecret } from '../../broker/secret-hash.js';
+import type { DeviceRecord, Principal, RegistryStateStore, ServiceAccountRecord, ServiceRole } from '../registry.js';
+import { createPgPool, inTransaction, type Queryable } from './db.js';
+
+type DeviceRow = { id: string; site: string | null; tenant: string | null; created_at: number; disabled: number };
+const toDevice = (r: DeviceRow): DeviceRecord => ({ id: r.id, site: r.site, tenant: r.tenant, createdAt: r.created_at, disabled: r.disabled !== 0 });
+
+const lockName = (c: Queryable, name: string) => c.query(`SELECT pg_advisory_xact_lock(hashtext('login:' || $1))`, [name]);
+
+export class PgRegistryState implements RegistryStateStore {
+  private readonly pool: pg.Pool;
+  private readonly scryptCost: number;
+  private readonly decoyHash: string;
+
+  constructor(url: string, opts: RegistryOptions = {}) {
+    this.scryptCost = opts.scryptCost ?? 4096;
+    if (!Number.isInteger(Math.log2(this.scryptCost))) throw new RegistryError(`scryptCost must be a power of two, got ${this.scryptCost}`, 'invalid');
+    this.pool = createPgPool(url);
+    this.decoyHash = hashSecret(randomBytes(32).toString('base64url'), this.scryptCost);
+  }
+
+  private hash(token: string): string {
+    return hashSecret(token, this.scryptCost);
+  }
+
+  async addDevice(id: string, opts: { site?: string; tenant?: string; rotate?: boolean } = {}): Promise<string> {
+    checkName(deviceId, id, 'device id');
+    const token = newToken();
+    const hash = this.hash(token);
+    await inTransaction(this.pool, async (c) => {
+      await lockName(c, id);
+      const existing = (await c.query('SELECT id FROM devices WHERE id = $1', [id])).rowCount;
+      if (existing && !opts.rotate) throw new RegistryError(`device ${id} already exists (use rotate to issue a new token)`, 'exists');
+      if ((await c.query('SELECT name FROM service_accounts WHERE name = $1', [id])).rowCount) throw new RegistryError(`${id} is already a service account name`, 'exists');
+      if (existing) await c.query('UPDATE devices SET token_hash = $2, site = coalesce($3, site), tenant = coalesce($4, tenant) WHERE id = $1', [id, hash, opts.site ?? null, opts.tenant ?? null]);
+      else await c.query('INSERT INTO devices (id, site, tenant, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)', [id, opts.site ?? null, opts.tenant ?? null, hash, Date.now()]);
+    });
+    return token;
+  }
+
+  async rotateDeviceToken(id: string): Promise<string> {
+    const token = newToken();
+    const r = await this.pool.query('UPDATE devices SET token_hash = $2 WHERE id = $1', [id, this.hash(token)]);
+    if (!r.rowCount) throw new RegistryError(`no device ${id}`, 'not-found');
+    return token;
+  }
+
+  async removeDevice(id: string): Promise<boolean> {
+    return ((await this.pool.query('DELETE FROM devices WHERE id = $1', [id])).rowCount ?? 0) > 0;
+  }
+
+  async setDeviceDisabled(id: string, disabled: boolean): Promise<void> {
+    const r = await this.pool.query('UPDATE devices SET disabled = $2 WHERE id = $1', [id, disabled ? 1 : 0]);
+    if (!r.rowCount) throw new RegistryError(`no device ${id}`, 'not-found');
+  }
+
+  async getDevice(id: string): Promise<DeviceRecord | null> {
+    const r = (await this.pool.query('SELECT id, site, tenant, created_at, disabled FROM devices WHERE id = $1', [id])).rows[0] as DeviceRow | undefined;
+    return r ? toDevice(r) : null;
+  }
+
+  async listDevices(): Promise<DeviceRecord[]> {
+    return ((await this.pool.query('SELECT id, site, tenant, created_at, disabled FROM devices ORDER BY id')).rows as DeviceRow[]).map(toDevice);
+  }
+
+  async addServiceAccount(name: string, role: ServiceRole): Promise<string> {
+    checkName(serviceAccountName, name, 'service account name');
+    serviceRole.parse(role);
+    const token = newToken();
+    const hash = this.hash(token);
+    await inTransaction(this.pool, async (c) => {
+      await lockName(c, name);
+      if ((await c.query('SELECT name FROM service_accounts WHERE name = $1', [name])).rowCount) throw new RegistryError(`service account ${name} already exists`, 'exists');
+      if ((await c.query('SELECT id FROM devices WHERE id = $1', [name])).rowCount) throw new RegistryError(`${name} is already a device id`, 'exists');
+      await c.query('INSERT INTO service_accounts (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4)', [name, role, hash, Date.now()]);
+    });
+    return token;
+  }
+
+  async rotateServiceToken(name: string, role: ServiceRole): Promise<string> {
+    checkName(serviceAccountName, name, 'service account name');
+    serviceRole.parse(role);
+    const token = newToken();
+    const hash = this.hash(token);
+    await inTransaction(this.pool, async (c) => {
+      await lockName(c, name);
+      if ((await c.query('SELECT id FROM devices WHERE id = $1', [name])).rowCount) throw new RegistryError(`${name} is already a device id`, 'exists');
+      await c.query(
+        `INSERT INTO service_accounts (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (name) DO UPDATE SET role = excluded.role, token_hash = excluded.token_hash`,
+        [name, role, hash, Date.now()],
+      );
+    });
+    return token;
+  }
+
+  async removeServiceAccount(name: string): Promise<boolean> {
+    return ((await this.pool.query('DELETE FROM service_accounts WHERE name = $1', [name])).rowCount ?? 0) > 0;
+  }
+
+  async listServiceAccounts(): Promise<ServiceAccountRecord[]> {
+    const rows = (await this.pool.query('SELECT name, role, created_at FROM service_accounts ORDER BY name')).rows as Array<{ name: string; role: ServiceRole; created_at: number }>;
+    return rows.map((r) => ({ name: r.name, role: r.role, createdAt: r.created_at }));
+  }
+
+  async verify(username: string, password: Buffer | string): Promise<Principal | null> {
+    const pw = typeof password === 'string' ? Buffer.from(password) : password;
+    // One round trip for both namespaces: a login is on the connect path of every device.
+    const r = (await this.pool.query(
+      `SELECT 'device' AS kind, id AS name, site, tenant, token_hash, disabled, NULL AS role FROM devices WHERE id = $1
+       UNION ALL SELECT 'service', name, NULL, NULL, token_hash, 0, role FROM service_accounts WHERE name = $1`,
+      [username],
+    )).rows[0] as { kind: 'device' | 'service'; name: string; site: string | null; tenant: string | null; token_hash: string; disabled: number; role: ServiceRole | null } | undefined;
+    if (!r) {
+      await verifySecret(this.decoyHash, pw);
+      return null;
+    }
+    const ok = await verifySecret(r.token_hash, pw);
+    if (r.kind === 'device') return ok && !r.disabled ? { kind: 'device', id: r.name, site: r.site, tenant: r.tenant } : null;
+    return ok ? { kind: 'service', name: r.name, role: r.role! } : null;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,169 @@
+// `fleetcare migrate --from-sqlite DIR --to postgres://…`: a single-node data dir written by the
+// real SQLite stores is moved into PostgreSQL, where the PostgreSQL stores serve it (logins,
+// tickets with their outbox, status history and change feed, NOC sessions, commands, dedup); a
+// version mismatch or a non-empty target is refused with one clear line, exit 1, nothing copied.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { DeviceRegistry } from '../../broker/registry.js';
+import { CollectorDb } from '../../collector/collector-db.js';
+import { UserStore } from '../../noc/auth.js';
+import { WarrantyRegistry } from '../../collector/warranty/registry.js';
+import { PgWarrantyState } from '../../state/postgres/warranty.js';
+import { createPgClient } from '../../state/postgres/db.js';
+import { PgCommandState } from '../../state/postgres/commands.js';
+import { PgDedup } from '../../state/postgres/dedup.js';
+import { PgNocAccounts } from '../../state/postgres/noc-accounts.js';
+import { PgRegistryState } from '../../state/postgres/registry.js';
+import { PgTicketState } from '../../state/postgres/tickets.js';
+import { SqliteCommandState } from '../../state/sqlite/commands.js';
+import { SqliteTicketState } from '../../state/sqlite/tickets.js';
+import { migrateSqliteFile, sqliteStateFiles } from '../../state/startup.js';
+import { tempDir, type TempDir } from '../helpers/net.js';
+import { TestPostgres } from '../helpers/postgres.js';
+import { createCmd } from '../tickets/support.js';
+
+const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
+const run = (args: string[]) => {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+};
+
+const test = suite('fleetcare migrate --from-sqlite');
+let pg: TestPostgres;
+let dir: TempDir;
+test.before(async () => {
+  pg = await TestPostgres.create();
+});
+test.after(async () => {
+  await pg?.destroy();
+});
+test.before.each(() => {
+  dir = tempDir('fleetcare-move-');
+});
+test.after.each(() => dir.remove());
+
+async function countRows(url: string, table: string): Promise<number> {
+  const c = createPgClient(url);
+  await c.connect();
+  try {
+    return (await c.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n as number;
+  } finally {
+    await c.end();
+  }
+}
+
+/** A single-node data dir as this version's server leaves it. */
+async function singleNode(d: string) {
+  const files = sqliteStateFiles(d);
+  for (const f of Object.values(files)) mkdirSync(join(f, '..'), { recursive: true });
+  for (const [schema, path] of Object.entries(files)) await migrateSqliteFile(path, schema as keyof typeof files);
+  const registry = new DeviceRegistry(files.registry, { scryptCost: 16 });
+  const deviceToken = registry.addDevice('pos-0001', { site: 'store-12', tenant: 'acme' });
+  const serviceToken = registry.rotateServiceToken('grafana', 'viewer');
+  registry.close();
+  const incidents = new Database(files.incidents);
+  const tickets = new SqliteTicketState({ db: incidents, sinks: ['erpnext'] });
+  await tickets.enqueue(createCmd('pos-0001/printer/paper-out', {}, 1000));
+  await tickets.enqueue({ kind: 'update', key: 'pos-0001/printer/paper-out', at: 2000, comment: 'still out' });
+  await tickets.enqueue({ kind: 'set-status', key: 'pos-0001/printer/paper-out', at: 3000, status: 'Replied' }, { recordStatus: 'Replied' });
+  const [row] = await tickets.rowsOf('erpnext', 'pos-0001/printer/paper-out', 1);
+  await tickets.complete([row.id], { system: 'erpnext', ref: 'pos-0001/printer/paper-out', key: 'pos-0001/printer/paper-out', externalId: 'ISS-1', state: 'Open' }, 2500);
+  incidents.close();
+  const users = new UserStore(files.noc, { sessionTtlMs: 3_600_000, scryptCost: 16 });
+  users.addUser('alice', 'admin', 'correct horse battery');
+  const session = users.createSession({ name: 'alice', role: 'admin' });
+  const apiToken = users.createApiToken('alice', 'script');
+  await new SqliteCommandState(users.db).insert({ id: 'cmd-1', device: 'pos-0001', name: 'self-test', peripheral: 'printer', args: {}, user: 'alice', sentAt: 1000, expiresAt: 31_000 });
+  users.close();
+  const warranty = new WarrantyRegistry(files.warranty);
+  warranty.upsert({ serial_no: 'PT-0001', item_code: 'POS-T650', kind: 'device', customer: 'acme', warranty_expiry_date: '2027-05-31' });
+  warranty.createClaim({ status: 'Open', complaint_date: '2026-04-02', customer: 'acme', serial_no: 'PT-0001', item_code: 'POS-T650', complaint: 'cutter', warranty_amc_status: 'Under Warranty' });
+  warranty.close();
+  const collector = new CollectorDb(join(d, 'collector', 'collector.db'));
+  collector.commit([{ device: 'pos-0001', seq: 7 }, { device: 'pos-0001', seq: 8 }] as never, null, 1000);
+  collector.close();
+  return { deviceToken, serviceToken, session, apiToken };
+}
+
+test('a single-node data dir moves into PostgreSQL and is served from there', async () => {
+  const before = await singleNode(dir.path);
+  const url = await pg.createDatabase('move');
+  const r = run(['migrate', '--from-sqlite', dir.path, '--to', url]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /tickets\s+1/);
+  assert.match(r.stdout, /ticket_outbox\s+2/);
+  assert.match(r.stdout, /kept in .*incidents/);
+  assert.match(r.stdout, /serials\s+1/);
+
+  const registry = new PgRegistryState(url, { scryptCost: 16 });
+  const tickets = new PgTicketState(url, { sinks: ['erpnext'] });
+  const accounts = new PgNocAccounts(url, { sessionTtlMs: 3_600_000, scryptCost: 16 });
+  const commands = new PgCommandState(url);
+  const dedup = new PgDedup(url);
+  const warranty = new PgWarrantyState(url);
+  try {
+    assert.equal(await registry.verify('pos-0001', before.deviceToken), { kind: 'device', id: 'pos-0001', site: 'store-12', tenant: 'acme' });
+    assert.equal(await registry.verify('grafana', before.serviceToken), { kind: 'service', name: 'grafana', role: 'viewer' });
+    const t = await tickets.get('pos-0001/printer/paper-out');
+    assert.equal([t?.status, t?.version, t?.subject], ['Replied', 3, 'Cutter blade near end of life (posA / printer)']);
+    assert.equal((await tickets.comments('pos-0001/printer/paper-out')).map((c) => c.body), ['still out']);
+    assert.equal(await tickets.statusLog('pos-0001/printer/paper-out'), [{ status: 'Replied', at: 3000 }]);
+    assert.is(await tickets.pending('erpnext'), 2);
+    assert.is((await tickets.link('erpnext', 'pos-0001/printer/paper-out'))?.externalId, 'ISS-1');
+    const feed = await tickets.changesSince(0);
+    assert.equal(feed.changes.map((c) => c.version), [1, 2, 3]);
+    // New rows continue after the copied ids.
+    await tickets.enqueue({ kind: 'close', key: 'pos-0001/printer/paper-out', at: 4000 });
+    const next = await tickets.changesSince(feed.cursor);
+    assert.equal(next.changes.map((c) => [c.version, c.status]), [[4, 'Closed']]);
+    assert.equal(await accounts.session(before.session.id), { id: before.session.id, user: { name: 'alice', role: 'admin' }, csrfToken: before.session.csrfToken, expiresAt: before.session.expiresAt });
+    assert.equal(await accounts.checkApiToken(before.apiToken), { name: 'alice', role: 'admin' });
+    assert.ok(await accounts.checkPassword('alice', 'correct horse battery'));
+    assert.is((await commands.get('cmd-1'))?.status, 'pending');
+    assert.equal(await dedup.seen([{ device: 'pos-0001', seq: 7 }, { device: 'pos-0001', seq: 9 }]), [true, false]);
+    assert.is(await warranty.statusOf('PT-0001', '2026-06-01'), 'Under Warranty');
+    assert.is((await warranty.createClaim({ status: 'Open', complaint_date: '2026-05-02', customer: 'acme', serial_no: 'PT-0001', item_code: 'POS-T650', complaint: 'again', warranty_amc_status: 'Under Warranty' })).name, 'SER-WRN-2026-00002');
+  } finally {
+    await Promise.all([registry.close(), tickets.close(), accounts.close(), commands.close(), dedup.close(), warranty.close()]);
+  }
+
+  // Again into the same database: refused, nothing added.
+  const again = run(['migrate', '--from-sqlite', dir.path, '--to', url]);
+  assert.is(again.code, 1);
+  assert.match(again.stderr, /fleetcare: PostgreSQL postgres:\/\/.* already holds state \(tickets, .*\); migrate only into an empty database — nothing was copied/);
+  assert.is(await countRows(url, 'ticket_comments'), 1);
+});
+
+test('a source file from another version is refused and nothing is copied', async () => {
+  await singleNode(dir.path);
+  const files = sqliteStateFiles(dir.path);
+  const url = await pg.createDatabase('mismatch');
+  const newer = new Database(files.noc);
+  newer.prepare('INSERT INTO fleetcare_migrations (name, applied_at) VALUES (?, ?)').run('0002-from-the-future', 1);
+  newer.close();
+  const r = run(['migrate', '--from-sqlite', dir.path, '--to', url]);
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /noc\.db: written by a newer fleetcare \(migrations 0002-from-the-future unknown to this version\)/);
+  const older = new Database(files.noc);
+  older.exec('DELETE FROM fleetcare_migrations');
+  older.close();
+  const r2 = run(['migrate', '--from-sqlite', dir.path, '--to', url]);
+  assert.is(r2.code, 1);
+  assert.match(r2.stderr, /noc\.db: schema older than this fleetcare .*start this version's `fleetcare server --data-dir/);
+  // The refusals came before the target was touched.
+  const c = createPgClient(url);
+  await c.connect();
+  const tables = (await c.query(`SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'`)).rows[0].n;
+  await c.end();
+  assert.is(tables, 0);
+  const usage = run(['migrate', '--from-sqlite', dir.path, '--to', 'mysql://x']);
+  assert.is(usage.code, 64);
+  assert.match(usage.stderr, /--to: expected postgres:\/\//);
+});
+
+test.run();

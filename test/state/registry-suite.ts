@@ -1,0 +1,104 @@
+// The behaviour of a RegistryStateStore, run against every implementation
+// (registry-sqlite.test.ts, registry-postgres.test.ts).
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { RegistryError } from '../../broker/registry.js';
+import type { RegistryStateStore } from '../../state/registry.js';
+
+/** A fresh, empty, migrated store (scrypt cost small: the suite checks rules, not cost). */
+export type RegistryFactory = () => Promise<{ store: RegistryStateStore; cleanup(): Promise<void> }>;
+
+async function rejects(p: Promise<unknown>, code: RegistryError['code'], pattern: RegExp): Promise<void> {
+  let err: unknown;
+  try {
+    await p;
+  } catch (e) {
+    err = e;
+  }
+  assert.instance(err, RegistryError, `expected RegistryError ${code}`);
+  assert.is((err as RegistryError).code, code);
+  assert.match((err as Error).message, pattern);
+}
+
+export function registrySuite(name: string, factory: RegistryFactory, hooks: { before?: () => Promise<void>; after?: () => Promise<void> } = {}): void {
+  const test = suite(`registry store (${name})`);
+  if (hooks.before) test.before(hooks.before);
+  if (hooks.after) test.after(hooks.after);
+  const withStore = (fn: (s: RegistryStateStore) => Promise<void>) => async () => {
+    const { store, cleanup } = await factory();
+    try {
+      await fn(store);
+    } finally {
+      await store.close();
+      await cleanup();
+    }
+  };
+
+  test(
+    'a device logs in with its token only; rotate replaces the token; disabled and removed devices cannot',
+    withStore(async (s) => {
+      const token = await s.addDevice('pos-0001', { site: 'store-12', tenant: 'acme' });
+      assert.equal(await s.verify('pos-0001', token), { kind: 'device', id: 'pos-0001', site: 'store-12', tenant: 'acme' });
+      assert.is(await s.verify('pos-0001', Buffer.from(token)).then((p) => p?.kind), 'device');
+      assert.is(await s.verify('pos-0001', 'wrong'), null);
+      assert.is(await s.verify('nobody', token), null);
+      await rejects(s.addDevice('pos-0001'), 'exists', /already exists/);
+      const rotated = await s.addDevice('pos-0001', { rotate: true, site: 'store-13' });
+      assert.is(await s.verify('pos-0001', token), null);
+      assert.equal(await s.verify('pos-0001', rotated), { kind: 'device', id: 'pos-0001', site: 'store-13', tenant: 'acme' });
+      const third = await s.rotateDeviceToken('pos-0001');
+      assert.is(await s.verify('pos-0001', rotated), null);
+      assert.ok(await s.verify('pos-0001', third));
+      await s.setDeviceDisabled('pos-0001', true);
+      assert.is(await s.verify('pos-0001', third), null);
+      assert.is((await s.getDevice('pos-0001'))?.disabled, true);
+      await s.setDeviceDisabled('pos-0001', false);
+      assert.ok(await s.verify('pos-0001', third));
+      assert.is(await s.removeDevice('pos-0001'), true);
+      assert.is(await s.removeDevice('pos-0001'), false);
+      assert.is(await s.verify('pos-0001', third), null);
+      await rejects(s.rotateDeviceToken('pos-0001'), 'not-found', /no device pos-0001/);
+      await rejects(s.setDeviceDisabled('pos-0001', true), 'not-found', /no device/);
+    }),
+  );
+
+  test(
+    'listing, records and invalid names',
+    withStore(async (s) => {
+      const before = Date.now();
+      await s.addDevice('pos-b');
+      await s.addDevice('pos-a', { tenant: 't1' });
+      const list = await s.listDevices();
+      assert.equal(list.map((d) => [d.id, d.site, d.tenant, d.disabled]), [['pos-a', null, 't1', false], ['pos-b', null, null, false]]);
+      assert.ok(list[0].createdAt >= before && list[0].createdAt <= Date.now());
+      assert.is(await s.getDevice('missing'), null);
+      await rejects(s.addDevice('bad/id'), 'invalid', /device id/);
+      await rejects(s.addServiceAccount('bad id', 'viewer'), 'invalid', /service account name/);
+    }),
+  );
+
+  test(
+    'service accounts share the login namespace with devices; rotate creates or re-roles',
+    withStore(async (s) => {
+      await s.addDevice('pos-1');
+      const tok = await s.addServiceAccount('grafana', 'viewer');
+      assert.equal(await s.verify('grafana', tok), { kind: 'service', name: 'grafana', role: 'viewer' });
+      await rejects(s.addServiceAccount('grafana', 'viewer'), 'exists', /already exists/);
+      await rejects(s.addServiceAccount('pos-1', 'viewer'), 'exists', /already a device id/);
+      await rejects(s.addDevice('grafana'), 'exists', /already a service account/);
+      await rejects(s.rotateServiceToken('pos-1', 'collector'), 'exists', /already a device id/);
+      const c1 = await s.rotateServiceToken('collector-internal', 'collector');
+      const c2 = await s.rotateServiceToken('collector-internal', 'collector');
+      assert.is(await s.verify('collector-internal', c1), null);
+      assert.equal(await s.verify('collector-internal', c2), { kind: 'service', name: 'collector-internal', role: 'collector' });
+      const g2 = await s.rotateServiceToken('grafana', 'collector');
+      assert.equal(await s.verify('grafana', g2), { kind: 'service', name: 'grafana', role: 'collector' });
+      assert.equal((await s.listServiceAccounts()).map((a) => [a.name, a.role]), [['collector-internal', 'collector'], ['grafana', 'collector']]);
+      assert.is(await s.removeServiceAccount('grafana'), true);
+      assert.is(await s.removeServiceAccount('grafana'), false);
+      assert.is(await s.verify('grafana', g2), null);
+    }),
+  );
+
+  test.run();
+}
