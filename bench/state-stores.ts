@@ -6,7 +6,6 @@
 // Prints records/s and per-batch p50/p99. PostgreSQL runs locally (test/helpers/postgres.ts, fsync
 // on with --durable). Usage: node dist/bench/state-stores.js [--batches 400] [--batch 200] [--tickets 300] [--durable]
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import type { DedupStore, ReceivedRef } from '../state/dedup.js';
 import { migratePostgres } from '../state/postgres/migrations.js';
@@ -16,11 +15,12 @@ import { SqliteDedup } from '../state/sqlite/dedup.js';
 import { migrateSqlite } from '../state/sqlite/migrations.js';
 import { SqliteTicketState } from '../state/sqlite/tickets.js';
 import type { TicketStateStore } from '../state/tickets.js';
+import { parseBenchArgs } from './help.js';
 import { tempDir } from '../test/helpers/net.js';
 import { TestPostgres } from '../test/helpers/postgres.js';
 import { createCmd } from '../test/tickets/support.js';
 
-const { values } = parseArgs({ options: { batches: { type: 'string', default: '400' }, batch: { type: 'string', default: '200' }, tickets: { type: 'string', default: '300' }, durable: { type: 'boolean', default: false } } });
+const { values } = parseBenchArgs(import.meta.url, { options: { batches: { type: 'string', default: '400' }, batch: { type: 'string', default: '200' }, tickets: { type: 'string', default: '300' }, durable: { type: 'boolean', default: false } } });
 const BATCHES = Number(values.batches);
 const BATCH = Number(values.batch);
 const TICKETS = Number(values.tickets);

@@ -118,10 +118,24 @@ export class PartitionLeases {
   /** One heartbeat + renew + rebalance + acquire round (the timer calls it; tests may too). */
   round(): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    // Rounds never overlap: a slow PostgreSQL makes them later, not concurrent.
-    this.running ??= this.doRound().finally(() => {
-      this.running = null;
-    });
+    // Rounds never overlap: a slow PostgreSQL makes them later, not concurrent. A round that
+    // hangs (a connection that never answers) is given up after a lease, so the next one can run;
+    // the pool should also have connection and query timeouts.
+    if (!this.running) {
+      let timer: NodeJS.Timeout | undefined;
+      const givenUp = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          this.counters.roundErrors++;
+          this.log.warn({ node: this.config.node, afterMs: this.config.leaseMs }, 'lease round did not finish; giving it up');
+          resolve();
+        }, this.config.leaseMs);
+        timer.unref();
+      });
+      this.running = Promise.race([this.doRound(), givenUp]).finally(() => {
+        clearTimeout(timer);
+        this.running = null;
+      });
+    }
     return this.running;
   }
 

@@ -16,7 +16,7 @@ const nodes: PartitionLeases[] = [];
 
 /** A fresh database per test, so tests share nothing but the server. */
 async function freshPool(): Promise<pg.Pool> {
-  const pool = new pg.Pool({ connectionString: await server.createDatabase('leases'), max: 4 });
+  const pool = new pg.Pool({ connectionString: await server.createDatabase('leases'), max: 4, connectionTimeoutMillis: 2000, query_timeout: 5000 });
   pool.on('error', () => {}); // a killed server's idle connections error; the next query reconnects
   pools.push(pool);
   return pool;
