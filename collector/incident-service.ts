@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { CollectorHandle } from './collector.js';
 import type { DeviceState } from './fleet.js';
 import type { IngestRecord } from './store.js';
-import { DetectorEngine } from './detectors/index.js';
+import { DetectorEngine, measurementTime } from './detectors/index.js';
 import { IncidentStore, detectAndApply, restoreEngine, type Incident, type IncidentChange } from './incidents/index.js';
 import { incidentsConfigSchema, type IncidentsConfig, type IncidentsConfigInput } from './incidents-config.js';
 import { markSlaBreaches, recordTicketStatus, refreshTicketSla } from './ticket-actions.js';
@@ -29,6 +29,8 @@ export type IncidentServiceStats = {
   ticketCommands: number;
   ticketErrors: number;
   warrantyClaims: number;
+  /** Samples/events whose device time was implausible: placed at arrival (measurementTime). */
+  untrustedTimes: number;
 };
 
 export type IncidentServiceHandle = {
@@ -46,7 +48,7 @@ export type IncidentServiceHandle = {
 /** Files of the incident service inside the collector's data dir (the CLI opens the same ones). */
 export const incidentFiles = (dataDir: string) => ({ incidents: join(dataDir, 'incidents.db'), warranty: join(dataDir, 'warranty.db') });
 
-type Inventory = { site?: string; tenant?: string; serial?: string; peripherals: Map<string, { profile?: string; serial?: string }> };
+type Inventory = { site?: string; tenant?: string; serial?: string; clockOffsetMs?: number; peripherals: Map<string, { profile?: string; serial?: string }> };
 
 export function startIncidentService(collector: CollectorHandle, input: IncidentsConfigInput | undefined, { log: parentLog }: { log: Logger }): IncidentServiceHandle {
   const config = incidentsConfigSchema.parse(input ?? {});
@@ -68,7 +70,7 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
   const engine = new DetectorEngine(profileList, config.detectors);
   const restored = restoreEngine(engine, store);
 
-  const counters: IncidentServiceStats = { ticks: 0, tickErrors: 0, samples: 0, events: 0, changes: 0, ticketCommands: 0, ticketErrors: 0, warrantyClaims: 0 };
+  const counters: IncidentServiceStats = { ticks: 0, tickErrors: 0, samples: 0, events: 0, changes: 0, ticketCommands: 0, ticketErrors: 0, warrantyClaims: 0, untrustedTimes: 0 };
 
   // ---- fleet inventory (site, tenant, serials, profiles), refreshed from the collector ----
   const inventory = new Map<string, Inventory>();
@@ -77,6 +79,7 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
       site: d.site,
       tenant: d.tenant,
       serial: d.serial,
+      clockOffsetMs: d.clockOffsetMs,
       peripherals: new Map(d.peripherals.map((p) => [p.id, { profile: p.profile, serial: p.serial }])),
     });
     engine.observeDevice({ device: d.device, site: d.site, online: d.online, reason: d.reason, lastSeen: d.lastSeen, clockOffsetMs: d.clockOffsetMs });
@@ -98,6 +101,20 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
     if (d) observeDevice(d);
   }
 
+  // Detectors judge a sample by when it was measured (a flushed backlog covers its days); a device
+  // time that cannot be right is placed at arrival, counted and logged (at most once a minute).
+  let untrustedLoggedAt = 0;
+  function measuredAt(device: string, ts: number, arrivedAt: number, inv: Inventory | undefined): number {
+    const m = measurementTime(ts, arrivedAt, inv?.clockOffsetMs, engine.config.measurementTime);
+    if (m.trusted) return m.at;
+    counters.untrustedTimes++;
+    if (arrivedAt - untrustedLoggedAt >= 60_000) {
+      untrustedLoggedAt = arrivedAt;
+      log.warn({ device, deviceTs: ts, arrivedAt, reason: m.reason, total: counters.untrustedTimes }, 'implausible device time: sample placed at its arrival');
+    }
+    return m.at;
+  }
+
   const offIngested = collector.onIngested((records: readonly IngestRecord[]) => {
     const now = Date.now();
     for (const r of records) {
@@ -110,12 +127,12 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
           counters.samples++;
           engine.observeSample({
             device: r.device, site, peripheral: s.peripheral, kind: s.kind, profile: inv?.peripherals.get(s.peripheral)?.profile,
-            at: r.arrivedAt, health: s.health, counters: s.counters, metrics: s.metrics, faults: s.faults,
+            at: r.arrivedAt, measuredAt: measuredAt(r.device, s.ts, r.arrivedAt, inv), health: s.health, counters: s.counters, metrics: s.metrics, faults: s.faults,
           });
         }
       } else {
         counters.events++;
-        engine.observeEvent({ device: r.device, site, peripheral: r.message.peripheral, type: r.message.type, code: r.message.code, at: r.arrivedAt });
+        engine.observeEvent({ device: r.device, site, peripheral: r.message.peripheral, type: r.message.type, code: r.message.code, at: r.arrivedAt, measuredAt: measuredAt(r.device, r.message.ts, r.arrivedAt, inv) });
       }
     }
   });

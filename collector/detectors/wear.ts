@@ -1,5 +1,8 @@
 // Wear-out: a part's cumulative counter against its rated life (from the firmware profile), a
-// robust usage rate over a trailing window, and the ETA to end of rated life. A counter that
+// robust usage rate over a trailing window (91 days of weekly intervals by default, so that a
+// seasonal peak of a few weeks does not shrink the ETA; a coarse counter in whole km takes its
+// rate from its first to its last step over half a year), and the ETA to end of rated life.
+// Times are measurement times (device clock, guarded), so a flushed backlog keeps its days. A counter that
 // goes down is a replaced part or a reset counter: the usage base is re-based and the interval
 // across the drop is left out of the rate; the rate itself belongs to the store's trade, so it
 // survives the drop. The rate is the median of per-interval rates over intervals of at least a
@@ -79,8 +82,20 @@ export class WearOutDetector {
     const tail = s.points[s.points.length - 1];
     if (tail && Math.floor(tail.t / this.cfg.bucketMs) === bucket && s.points.length > 1) s.points[s.points.length - 1] = { t: at, y: s.cont };
     else s.points.push({ t: at, y: s.cont });
-    const from = at - this.cfg.rateWindowMs;
+    const from = at - Math.max(this.cfg.rateWindowMs, this.cfg.coarseWindowMs);
     while (s.points.length > 2 && s.points[0].t < from) s.points.shift();
+  }
+
+  /** Counts per day over the trailing window, or null before enough history. */
+  private rate(all: readonly Point[]): number | null {
+    if (all.length < 3) return null;
+    const last = all[all.length - 1];
+    const from = last.t - this.cfg.rateWindowMs;
+    const points = all.filter((p) => p.t >= from);
+    if (last.y - points[0].y < this.cfg.coarseCounts) return coarseRate(all);
+    if (points.length < 3 || last.t - points[0].t < this.cfg.minHistoryMs) return null;
+    const perMs = intervalRate(points, this.cfg.minPairSpanMs);
+    return Number.isFinite(perMs) && perMs >= 0 ? perMs * DAY : null;
   }
 
   /** A part was replaced without its counter going down (Epson counters are never reset). */
@@ -97,12 +112,7 @@ export class WearOutDetector {
     if (!s) return null;
     const lifeCounts = entry.value / (entry.unitsPerCount ?? 1);
     const usage = s.offset + s.last - s.base;
-    const span = s.points.length ? s.points[s.points.length - 1].t - s.points[0].t : 0;
-    let ratePerDay: number | null = null;
-    if (span >= this.cfg.minHistoryMs && s.points.length >= 3) {
-      const perMs = intervalRate(s.points, this.cfg.minPairSpanMs);
-      if (Number.isFinite(perMs) && perMs >= 0) ratePerDay = perMs * DAY;
-    }
+    const ratePerDay = this.rate(s.points);
     let eta: number | null = null;
     if (usage >= lifeCounts) eta = s.lastAt;
     else if (ratePerDay && ratePerDay > 0) eta = s.lastAt + ((lifeCounts - usage) / ratePerDay) * DAY;
@@ -199,6 +209,19 @@ export class WearOutDetector {
     this.byPeripheral.clear();
     this.restoreSome(s);
   }
+}
+
+/**
+ * Rate of a coarse counter (whole km): from its first step to its last inside the window, so that
+ * the days between steps neither read as zero use nor as a burst. Null before two steps.
+ */
+export function coarseRate(points: readonly Point[]): number | null {
+  const y0 = points[0].y;
+  const yEnd = points[points.length - 1].y;
+  const a = points.findIndex((p) => p.y > y0);
+  const b = points.findIndex((p) => p.y === yEnd);
+  if (a < 0 || b <= a) return null;
+  return ((points[b].y - points[a].y) / (points[b].t - points[a].t)) * DAY;
 }
 
 function urgency(s: WearStatus, now: number): number {
