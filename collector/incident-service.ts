@@ -19,6 +19,7 @@ import { startTicketing, type TicketCommandInput, type TicketingHandle, type Tic
 import { WarrantyRegistry, warrantyClaimFor } from './warranty/index.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles, type FirmwareProfile } from '../firmware-profiles/index.js';
 import type { ServiceLevelAgreement } from './sla/index.js';
+import { SqliteServiceRecordStore, type ServiceRecordStore } from './service-records/index.js';
 
 export type IncidentServiceStats = {
   ticks: number;
@@ -38,6 +39,10 @@ export type IncidentServiceHandle = {
   tickets: TicketStore;
   ticketing: TicketingHandle;
   warranty: WarrantyRegistry;
+  /** Parts replaced and units swapped: re-base the detectors, feed the life fit. */
+  serviceRecords: ServiceRecordStore;
+  /** Applies service records added since the last call to the detectors (the timer does this every tick). */
+  syncServiceRecords(): Promise<number>;
   config: IncidentsConfig;
   /** Evaluates now (the timer does this every tickMs); returns the incident changes. */
   tick(now?: number): IncidentChange[];
@@ -46,7 +51,7 @@ export type IncidentServiceHandle = {
 };
 
 /** Files of the incident service inside the collector's data dir (the CLI opens the same ones). */
-export const incidentFiles = (dataDir: string) => ({ incidents: join(dataDir, 'incidents.db'), warranty: join(dataDir, 'warranty.db') });
+export const incidentFiles = (dataDir: string) => ({ incidents: join(dataDir, 'incidents.db'), warranty: join(dataDir, 'warranty.db'), serviceRecords: join(dataDir, 'service-records.db') });
 
 type Inventory = { site?: string; tenant?: string; serial?: string; clockOffsetMs?: number; peripherals: Map<string, { profile?: string; serial?: string }> };
 
@@ -69,6 +74,27 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
   }
   const engine = new DetectorEngine(profileList, config.detectors);
   const restored = restoreEngine(engine, store);
+  const serviceRecords: ServiceRecordStore = new SqliteServiceRecordStore(files.serviceRecords);
+  // Every record is applied at start too: the detectors apply a replacement once (by its time).
+  let serviceApplied = 0;
+  let serviceSync: Promise<number> | null = null;
+  function syncServiceRecords(): Promise<number> {
+    serviceSync ??= (async () => {
+      try {
+        const records = await serviceRecords.list({ afterId: serviceApplied });
+        for (const r of records) {
+          if (r.kind === 'unit-swap') engine.unitReplaced(r.device, r.peripheral, r.at);
+          else engine.partReplaced(r.device, r.peripheral, r.part, r.at);
+          serviceApplied = r.id;
+        }
+        if (records.length) log.info({ records: records.length, lastId: serviceApplied }, 'service records applied to the detectors');
+        return records.length;
+      } finally {
+        serviceSync = null;
+      }
+    })();
+    return serviceSync;
+  }
 
   const counters: IncidentServiceStats = { ticks: 0, tickErrors: 0, samples: 0, events: 0, changes: 0, ticketCommands: 0, ticketErrors: 0, warrantyClaims: 0, untrustedTimes: 0 };
 
@@ -83,6 +109,17 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
       peripherals: new Map(d.peripherals.map((p) => [p.id, { profile: p.profile, serial: p.serial }])),
     });
     engine.observeDevice({ device: d.device, site: d.site, online: d.online, reason: d.reason, lastSeen: d.lastSeen, clockOffsetMs: d.clockOffsetMs });
+    // A new serial on a peripheral is a unit swap: the detectors re-base it by themselves, and it is recorded.
+    for (const p of d.peripherals) {
+      if (!p.serial) continue;
+      const usage = p.profile ? profiles.get(p.profile)?.ratedLife.map((r) => engine.partUsage(d.device, p.id, r.part)) : undefined;
+      if (!engine.peripheralSerial(d.device, p.id, p.serial, Date.now())) continue;
+      const at = Date.now();
+      serviceRecords
+        .add({ device: d.device, peripheral: p.id, part: 'unit', kind: 'unit-swap', at, failed: false, serial: p.serial, ...(p.profile ? { profile: p.profile } : {}), ...(usage?.[0] != null ? { usage: usage[0] } : {}), source: 'inventory' })
+        .then((r) => log.info({ device: d.device, peripheral: p.id, serial: p.serial, record: r.id }, 'unit swap: new serial, wear re-based'))
+        .catch((e: Error) => log.error({ device: d.device, peripheral: p.id, err: e.message }, 'unit swap not recorded'));
+    }
   }
   function refreshFleet(): void {
     for (const d of collector.fleet()) observeDevice(d);
@@ -285,8 +322,10 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
   }
 
   let closed = false;
+  void syncServiceRecords().catch((e: Error) => log.error({ err: e.message }, 'service records not applied'));
   const timer = setInterval(() => {
     if (closed) return;
+    void syncServiceRecords().catch((e: Error) => log.error({ err: e.message }, 'service records not applied; retried at the next tick'));
     try {
       tick();
     } catch (e) {
@@ -302,6 +341,8 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
     tickets,
     ticketing,
     warranty,
+    serviceRecords,
+    syncServiceRecords,
     config,
     tick: (now?: number) => tick(now ?? Date.now(), true),
     stats: () => ({ ...counters, sinks: ticketing.stats() }),
@@ -320,6 +361,8 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
       await ticketing.close();
       store.close();
       warranty.close();
+      await serviceSync?.catch(() => 0);
+      await serviceRecords.close();
       log.info('incident service stopped');
     },
   };

@@ -49,6 +49,8 @@ export type RateState = {
   warningEta: number | null;
   /** Model/rate population this state belongs to (rebuilds the population view on restore). */
   popKey: string;
+  /** Last replacement applied (service records are applied once, by time). */
+  replacedAt?: number;
 };
 
 export type DegradationVerdict = {
@@ -236,10 +238,12 @@ export class DegradationDetector {
     return { firing: s.firing, recovered, baseline: eff.p0, ewma: s.ewma, cusum: s.cusum, threshold: s.threshold ?? NaN, lastBatchRate: s.lastBatchRate, baselineSource: eff.source, warningEta: s.warningEta };
   }
 
-  /** A part was replaced: learn its baseline again. */
-  replaced(id: string, popKey: string): void {
+  /** A part was replaced at `at`: learn its baseline again (once per replacement). */
+  replaced(id: string, popKey: string, at: number): void {
     const s = this.states.get(id);
-    if (s) this.resetBaseline(id, popKey, s);
+    if (!s || (s.replacedAt !== undefined && at <= s.replacedAt)) return;
+    s.replacedAt = at;
+    this.resetBaseline(id, popKey, s);
   }
 
   snapshot(): { states: Array<[string, RateState]>; population: Array<[string, Array<[string, number]>]> } {

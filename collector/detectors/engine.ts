@@ -62,6 +62,8 @@ type PeripheralState = {
   occurrences: Record<string, number[]>;
   /** Codes ever seen active (so their recovery can be reported). */
   known: string[];
+  /** Serial of the unit (from the inventory): a new one is a unit swap. */
+  serial?: string;
   /** Measurement time of the latest sample (time order of counters). */
   lastAt: number;
 };
@@ -215,7 +217,40 @@ export class DetectorEngine {
     if (!p || !profile) return;
     this.touch(device);
     for (const r of profile.ratedLife) if (r.part === part) this.wear.replaced(device, peripheral, r.metric, at);
-    for (const spec of this.degradation.specs) if (spec.part === part) this.degradation.replaced(`${this.pid(device, peripheral)}/${spec.name}`, `${p.profile}|${spec.name}`);
+    for (const spec of this.degradation.specs) if (spec.part === part) this.degradation.replaced(`${this.pid(device, peripheral)}/${spec.name}`, `${p.profile}|${spec.name}`, at);
+  }
+
+  /**
+   * The serial the inventory reports for a peripheral. A different serial than before is a unit
+   * swap: every part of it is new, so its wear and error-rate baselines re-base by themselves.
+   * Returns true when it was a swap (the caller records it as a service record).
+   */
+  peripheralSerial(device: string, peripheral: string, serial: string, at: number): boolean {
+    const p = this.peripherals.get(this.pid(device, peripheral));
+    if (!p) return false;
+    const before = p.serial;
+    if (before === serial) return false;
+    p.serial = serial;
+    this.touch(device);
+    if (before === undefined) return false;
+    this.unitReplaced(device, peripheral, at);
+    return true;
+  }
+
+  /** The whole unit was swapped: every part of it is new. */
+  unitReplaced(device: string, peripheral: string, at: number): void {
+    const p = this.peripherals.get(this.pid(device, peripheral));
+    const profile = p?.profile ? this.profiles.get(p.profile) : undefined;
+    for (const part of new Set(profile?.ratedLife.map((r) => r.part) ?? [])) this.partReplaced(device, peripheral, part, at);
+  }
+
+  /** Usage of a part now (counter units), for a service record and the life fit; null when not tracked. */
+  partUsage(device: string, peripheral: string, part: string): number | null {
+    const p = this.peripherals.get(this.pid(device, peripheral));
+    const profile = p?.profile ? this.profiles.get(p.profile) : undefined;
+    const entry = profile?.ratedLife.find((r) => r.part === part && r.basis === 'life' && r.measuredBy !== 'not-read');
+    if (!entry) return null;
+    return this.wear.status(device, peripheral, entry, 0)?.usage ?? null;
   }
 
   private isOffline(d: DeviceState, now: number): boolean {

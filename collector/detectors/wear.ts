@@ -101,7 +101,8 @@ export class WearOutDetector {
   /** A part was replaced without its counter going down (Epson counters are never reset). */
   replaced(device: string, peripheral: string, metric: string, at: number): void {
     const s = this.series.get(this.sid(device, peripheral, metric));
-    if (!s) return;
+    // Idempotent by time: a service record applied again (after a restart) changes nothing.
+    if (!s || at <= s.since) return;
     s.offset = 0;
     s.base = s.last;
     s.since = at;
