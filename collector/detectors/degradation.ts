@@ -10,8 +10,8 @@
 // A significant rise alone is not worth a ticket: a worn part's error rate can creep up for
 // months before it fails. When the profile (or the rate spec) gives an errorRateWarning, the
 // rise must also be heading there: the smoothed rate's trend over a trailing window (Theil–Sen on
-// bucketed EWMA points) reaches the warning level within `leadTimeMs`, or the smoothed rate is
-// already `steepRatio` × its baseline. The warning level reached fires by itself once it has
+// bucketed EWMA points since the excursion began: a short precursor is steep, a long one
+// shallow) reaches the warning level within `leadTimeMs`. The warning level reached fires by itself once it has
 // held for `warningHoldOperations` uses. Times are measurement times (device clock, guarded).
 import { median, theilSen, type Point } from './stats.js';
 import { alternativeRate, arl0Uses, binomialLlr, cusumThreshold } from './sequential.js';
@@ -34,6 +34,10 @@ export type RateState = {
   /** Uses the evidence has stayed over its threshold; uses the smoothed rate has stayed at the warning level. */
   overOps?: number;
   warnOps?: number;
+  /** The current excursion (evidence above 0): uses since it began, when it began, uses it took to cross the threshold. */
+  excursionOps?: number;
+  excursionFrom?: number | null;
+  crossedAfterOps?: number | null;
   /** Threshold of the last step (for the figures). */
   threshold?: number;
   /** Uses counted and the measurement time of the first (the device's usage rate). */
@@ -135,7 +139,7 @@ export class DegradationDetector {
   }
 
   private resetBaseline(id: string, popKey: string, s: RateState): void {
-    Object.assign(s, { baseErrors: 0, baseOps: 0, baseBatches: 0, batches: 0, baseline: null, ewma: null, cusum: 0, overOps: 0, warnOps: 0, firing: false, lastBatchRate: null, trend: [], warningEta: null });
+    Object.assign(s, { baseErrors: 0, baseOps: 0, baseBatches: 0, batches: 0, baseline: null, ewma: null, cusum: 0, overOps: 0, warnOps: 0, excursionOps: 0, excursionFrom: null, crossedAfterOps: null, firing: false, lastBatchRate: null, trend: [], warningEta: null });
     this.population.get(popKey)?.delete(id);
   }
 
@@ -191,14 +195,26 @@ export class DegradationDetector {
     const h = cusumThreshold(pf, this.cfg.ratio, arl0Uses(this.cfg.falseAlarmsPer1000DeviceDays, this.usesPerDay(s, at)));
     s.threshold = h;
     s.cusum = Math.min(this.cfg.evidenceCap * h, Math.max(0, s.cusum + binomialLlr(errors, n, pf, alternativeRate(pf, this.cfg.ratio))));
-    s.overOps = s.cusum >= h ? (s.overOps ?? 0) + n : 0;
+    // The excursion: how the evidence got here. A step straight up (over the threshold within
+    // `abruptOperations` uses) is what a burst looks like, and must outlast one; a creep is a precursor.
+    if (s.cusum > 0) {
+      if (!s.excursionOps) s.excursionFrom = at;
+      s.excursionOps = (s.excursionOps ?? 0) + n;
+    } else Object.assign(s, { excursionOps: 0, excursionFrom: null, crossedAfterOps: null });
+    if (s.cusum >= h) {
+      s.crossedAfterOps ??= s.excursionOps ?? 0;
+      s.overOps = (s.overOps ?? 0) + n;
+    } else s.overOps = 0;
+    const abrupt = s.crossedAfterOps !== null && s.crossedAfterOps !== undefined && s.crossedAfterOps <= this.cfg.abruptOperations;
+    const hold = abrupt ? this.cfg.burstHoldOperations : this.cfg.holdOperations;
     s.warnOps = errorRateWarning !== undefined && s.ewma >= errorRateWarning ? (s.warnOps ?? 0) + n : 0;
-    const absolute = errorRateWarning !== undefined && s.warnOps >= this.cfg.warningHoldOperations && s.warnOps > 0;
+    // The warning level alone: held for its uses, and beyond what a burst lasts when it came as a step.
+    const absolute = errorRateWarning !== undefined && s.warnOps > 0 && s.warnOps >= this.cfg.warningHoldOperations && (!abrupt || s.overOps >= this.cfg.burstHoldOperations);
     this.recordTrend(s, at);
-    const risen = s.overOps > 0 && s.overOps >= this.cfg.holdOperations && s.ewma >= this.cfg.minRise * pf;
+    const risen = s.overOps > 0 && s.overOps >= hold && s.ewma >= this.cfg.minRise * pf;
     // Without a warning level there is nothing to extrapolate to: a sustained significant rise tickets.
     s.warningEta = errorRateWarning !== undefined && risen && !absolute ? this.etaTo(s, errorRateWarning, at) : null;
-    const soon = errorRateWarning === undefined || s.ewma >= this.cfg.steepRatio * pf || (s.warningEta !== null && s.warningEta - at <= this.cfg.leadTimeMs);
+    const soon = errorRateWarning === undefined || (s.warningEta !== null && s.warningEta - at <= this.cfg.leadTimeMs);
     if (!s.firing && ((risen && soon) || absolute)) s.firing = true;
     else if (s.firing && s.ewma <= p0 + sigma * Math.sqrt(lambda / (2 - lambda)) && s.cusum < h && !absolute) {
       // Separate recovery condition: the smoothed rate back within one standard error of normal.
@@ -220,8 +236,12 @@ export class DegradationDetector {
 
   /** When the smoothed rate reaches `level` at its trailing trend, or null when it is not rising (or too little history). */
   private etaTo(s: RateState, level: number, at: number): number | null {
-    if (s.trend.length < 4 || s.trend[s.trend.length - 1].t - s.trend[0].t < this.cfg.trendMinHistoryMs) return null;
-    const slope = theilSen(s.trend, this.cfg.trendBucketMs);
+    // The rise's own trend: the points since its excursion began (a short precursor is steep,
+    // a long one shallow), or the trailing window when the excursion is too short to say.
+    const own = s.excursionFrom ? s.trend.filter((p) => p.t >= s.excursionFrom!) : [];
+    const pts = own.length >= 4 && own[own.length - 1].t - own[0].t >= this.cfg.trendMinHistoryMs / 3 ? own : s.trend;
+    if (pts.length < 4 || pts[pts.length - 1].t - pts[0].t < this.cfg.trendMinHistoryMs / (pts === own ? 3 : 1)) return null;
+    const slope = theilSen(pts, this.cfg.trendBucketMs);
     if (!(slope > 0)) return null;
     return Math.round(at + (level - s.ewma!) / slope);
   }

@@ -129,28 +129,30 @@ export const detectorConfig = z
           { name: 'comm-errors', errors: 'commErrors', operations: 'polls', fault: 'comm-error', inhibitableBySite: true },
         ]),
         /** Operations per batch: one EWMA/CUSUM step (the profile's errorRateMinSamples wins when larger). */
-        batchOperations: z.number().int().positive().default(500),
+        batchOperations: z.number().int().positive().default(200),
         /** Batches that make the device's own baseline. */
         baselineBatches: z.number().int().positive().default(20),
         ewmaLambda: z.number().gt(0).max(1).default(0.1),
         /** Sequential test (binomial CUSUM, collector/detectors/sequential.ts): the rise it looks for, as a multiple of the baseline. */
         ratio: z.number().gt(1).default(2),
         /** Expected false alarms of the sequential test per 1,000 device-days of a healthy part (sets its threshold). */
-        falseAlarmsPer1000DeviceDays: z.number().positive().default(0.05),
+        falseAlarmsPer1000DeviceDays: z.number().positive().default(0.2),
         /** Uses per day assumed until the device's own usage rate is measured (over a day or more). */
         typicalUsesPerDay: z.number().positive().default(1500),
         /** The evidence must stay over its threshold for this many uses: a one-day burst (bad cards) fades before. */
-        holdOperations: z.number().int().nonnegative().default(2500),
+        holdOperations: z.number().int().nonnegative().default(1500),
+        /** A rise over the threshold within this many uses of its start is a step (a burst, until it outlasts one)… */
+        abruptOperations: z.number().int().nonnegative().default(1500),
+        /** …and must then hold this many uses (1–2 days of a busy till). */
+        burstHoldOperations: z.number().int().nonnegative().default(8000),
         /** Evidence is capped at this multiple of the threshold, so that a burst's evidence fades within a bounded number of uses. */
         evidenceCap: z.number().min(1).default(1.5),
         /** The smoothed rate must also be this many times its baseline (a small step that then holds flat is noticed, not ticketed). */
-        minRise: z.number().min(1).default(3),
+        minRise: z.number().min(1).default(2.5),
         /** A device baseline this many times above its model's population median is not trusted as its own normal. */
         minRatio: z.number().min(1).default(3),
-        /** With a warning level, a rise fires only when its trend reaches that level within this… */
-        leadTimeMs: z.number().nonnegative().default(21 * day),
-        /** …or when the smoothed rate is already this many times its baseline (a steep rise: failure is near). */
-        steepRatio: z.number().min(1).default(5),
+        /** With a warning level, a rise fires only when its own trend reaches that level within this. */
+        leadTimeMs: z.number().nonnegative().default(15 * day),
         /** The warning level alone fires once it has held for this many uses (a 1–2-day burst does not). */
         warningHoldOperations: z.number().int().nonnegative().default(6000),
         /** Trailing window and granularity of the smoothed-rate trend. */

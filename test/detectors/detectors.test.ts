@@ -173,8 +173,9 @@ test('degradation: a mild rise (significant, but nowhere near the warning level)
   const e = engine(smallBatches);
   const key = 'pos-1/msr/read-head-wear-out';
   let s = feedSwipes(e, 'pos-1', { from: T0, samples: 192, rate: () => 0.02, seed: 1 });
-  // 2 % → 5 % and flat for 8 days: far above the baseline (CUSUM/EWMA say "risen") but not heading for 15 %.
-  s = feedSwipes(e, 'pos-1', { from: s.at, samples: 8 * 144, rate: () => 0.05, seed: 4, start: s });
+  // 2 % → 4 % and flat for 8 days: far above the baseline (the sequential test says "risen") but
+  // below the minimum rise (2.5×) and not heading for 15 %.
+  s = feedSwipes(e, 'pos-1', { from: s.at, samples: 8 * 144, rate: () => 0.04, seed: 4, start: s });
   // Not recovered either (the rate is well above normal): undecided, so no finding at all.
   assert.is(find(e.evaluate(s.at), key), undefined, 'flat mild rise: noticed, not ticketed');
   // A slow creep 5 % → 7 % over 14 days: the trend reaches 15 % only in months.
@@ -256,7 +257,8 @@ test('degradation: failed cuts per cut counted from autocutter-error rising edge
   let cuts = 0;
   let t = T0;
   const rnd = seededRandom(5);
-  for (let i = 0; i < 600; i++) {
+  // 300 samples of 10 cuts at 0.5 %, then 900 at 8 %: over the failed-cuts warning level (1 %) for longer than its hold (6,000 cuts).
+  for (let i = 0; i < 1200; i++) {
     cuts += 10;
     const p = i < 300 ? 0.005 : 0.08; // per sample of 10 cuts
     const faults = rnd() < p * 10 ? ['autocutter-error'] : [];
