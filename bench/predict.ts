@@ -23,7 +23,8 @@ import { parseArgs } from 'node:util';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../firmware-profiles/index.js';
 import { DetectorEngine, cusumThreshold, arl0Uses, detectionDelayUses, measurementTime, quantile, detectorConfig, type DetectorConfigInput } from '../collector/detectors/index.js';
 import { IncidentStore } from '../collector/incidents/index.js';
-import { FleetReplay, HELD_OUT_SCENARIO, scenarios } from '../sim/wear-scenarios.js';
+import { FleetReplay, HELD_OUT_SCENARIO, scenarios, type ReplayService } from '../sim/wear-scenarios.js';
+import { fitLifeModels, lifeGroups } from '../collector/reliability/index.js';
 import { replayThroughServer } from './predict-server.js';
 
 const { values } = parseArgs({
@@ -39,6 +40,8 @@ const { values } = parseArgs({
     /** Detector configuration overrides, as JSON (the same shape as collector.incidents.detectors). */
     config: { type: 'string', default: '{}' },
     'through-server': { type: 'boolean', default: false },
+    /** Learn part lives from the fleet's failures (Weibull with censoring), refitted every 30 simulated days. */
+    'fleet-life': { type: 'string', default: 'on' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -52,6 +55,7 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const AHEAD = 7 * DAY;
 const HORIZONS = [30, 60, 90];
+const FLEET_LIFE = values['fleet-life'] === 'on';
 const CONFIG = JSON.parse(String(values.config)) as DetectorConfigInput;
 const NAMES = values.scenarios === 'all' ? Object.keys(scenarios) : String(values.scenarios).split(',');
 for (const n of NAMES) if (!scenarios[n]) throw new Error(`unknown scenario ${n}; known: ${Object.keys(scenarios).join(', ')}`);
@@ -66,6 +70,7 @@ function runInProcess(replay: FleetReplay): BenchTicket[] {
   const store = new IncidentStore(join(dir, 'incidents.db'));
   const engine = new DetectorEngine(profiles, CONFIG);
   const tickets: BenchTicket[] = [];
+  const ended: ReplayService[] = [];
   for (const inv of replay.inventory()) for (const p of inv.peripherals) engine.observeSample({ device: inv.device, peripheral: p.id, kind: p.kind, profile: p.profile, at: replay.clock });
   for (const inv of replay.inventory()) for (const p of inv.peripherals) engine.peripheralSerial(inv.device, p.id, p.serial, replay.clock);
   for (let h = 0; h < DAYS * 24; h++) {
@@ -75,7 +80,9 @@ function runInProcess(replay: FleetReplay): BenchTicket[] {
       // A unit swap reaches the collector as a new serial in the inventory; a part swap as a service record.
       if (s.kind === 'unit-swap') engine.peripheralSerial(s.device, s.peripheral, s.serial, now);
       else engine.partReplaced(s.device, s.peripheral, s.part, now);
+      ended.push(s);
     }
+    if (FLEET_LIFE && h % (30 * 24) === 0 && h > 0) engine.setLifeModels(fitLifeModels(lifeGroups(ended, engine.aliveParts())));
     for (const s of samples) {
       const m = measurementTime(s.ts, s.arrivedAt, undefined, engine.config.measurementTime);
       engine.observeSample({ device: s.device, peripheral: s.peripheral, kind: s.kind, profile: s.profile, at: s.arrivedAt, measuredAt: m.at, counters: s.counters });
@@ -227,7 +234,7 @@ const delays = [0.01, 0.03].map((p0) => {
   return { baseline: p0, threshold: round(h, 2), delayUses: Math.round(uses), delayDays: round(uses / dc.typicalUsesPerDay, 2) };
 });
 
-const meta = { mode: values['through-server'] ? 'through-server' : 'in-process', scenarios: NAMES.length, seeds: SEEDS, devices: DEVICES, peripheralsPerDevice: 2, days: DAYS, warmupDays: WARMUP_DAYS, sampleHours: SAMPLE_HOURS, evalEveryHours: EVAL_EVERY_H, heldOut: HELD_OUT_SCENARIO, seconds: Math.round((Date.now() - started) / 1000), config: CONFIG };
+const meta = { mode: values['through-server'] ? 'through-server' : 'in-process', scenarios: NAMES.length, seeds: SEEDS, devices: DEVICES, peripheralsPerDevice: 2, days: DAYS, warmupDays: WARMUP_DAYS, fleetLife: FLEET_LIFE, sampleHours: SAMPLE_HOURS, evalEveryHours: EVAL_EVERY_H, heldOut: HELD_OUT_SCENARIO, seconds: Math.round((Date.now() - started) / 1000), config: CONFIG };
 if (values.json) console.log(JSON.stringify({ meta, rows, delays }));
 else {
   console.log(JSON.stringify(meta));

@@ -20,6 +20,7 @@ import { WarrantyRegistry, warrantyClaimFor } from './warranty/index.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles, type FirmwareProfile } from '../firmware-profiles/index.js';
 import type { ServiceLevelAgreement } from './sla/index.js';
 import { SqliteServiceRecordStore, type ServiceRecordStore } from './service-records/index.js';
+import { fitLifeModels, lifeGroups, type LifeModel } from './reliability/index.js';
 
 export type IncidentServiceStats = {
   ticks: number;
@@ -43,6 +44,8 @@ export type IncidentServiceHandle = {
   serviceRecords: ServiceRecordStore;
   /** Applies service records added since the last call to the detectors (the timer does this every tick). */
   syncServiceRecords(): Promise<number>;
+  /** The fleet life models in use (fitted when service records arrive). */
+  lifeModels(): LifeModel[];
   config: IncidentsConfig;
   /** Evaluates now (the timer does this every tickMs); returns the incident changes. */
   tick(now?: number): IncidentChange[];
@@ -75,6 +78,13 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
   const engine = new DetectorEngine(profileList, config.detectors);
   const restored = restoreEngine(engine, store);
   const serviceRecords: ServiceRecordStore = new SqliteServiceRecordStore(files.serviceRecords);
+  // Fleet life models from the service records (failures) and the parts in service (censored).
+  let lifeModels: LifeModel[] = [];
+  async function refitLives(): Promise<void> {
+    const all = await serviceRecords.list();
+    lifeModels = fitLifeModels(lifeGroups(all.filter((r) => r.kind !== 'unit-swap' || r.usage !== undefined), engine.aliveParts()));
+    engine.setLifeModels(lifeModels);
+  }
   // Every record is applied at start too: the detectors apply a replacement once (by its time).
   let serviceApplied = 0;
   let serviceSync: Promise<number> | null = null;
@@ -83,10 +93,15 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
       try {
         const records = await serviceRecords.list({ afterId: serviceApplied });
         for (const r of records) {
+          // The life the part reached, for the fleet's life fit, read before the detectors re-base it.
+          const profile = r.profile ?? inventory.get(r.device)?.peripherals.get(r.peripheral)?.profile;
+          const usage = r.usage ?? (r.kind === 'unit-swap' ? null : engine.partUsage(r.device, r.peripheral, r.part));
+          if ((r.usage === undefined && usage !== null) || (r.profile === undefined && profile)) await serviceRecords.annotate(r.id, { ...(usage !== null ? { usage } : {}), ...(profile ? { profile } : {}) });
           if (r.kind === 'unit-swap') engine.unitReplaced(r.device, r.peripheral, r.at);
           else engine.partReplaced(r.device, r.peripheral, r.part, r.at);
           serviceApplied = r.id;
         }
+        if (records.length) await refitLives();
         if (records.length) log.info({ records: records.length, lastId: serviceApplied }, 'service records applied to the detectors');
         return records.length;
       } finally {
@@ -343,6 +358,7 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
     warranty,
     serviceRecords,
     syncServiceRecords,
+    lifeModels: () => lifeModels,
     config,
     tick: (now?: number) => tick(now ?? Date.now(), true),
     stats: () => ({ ...counters, sinks: ticketing.stats() }),

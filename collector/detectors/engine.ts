@@ -3,6 +3,7 @@
 // no clock inside: the same observations and the same `now` give the same findings.
 import type { FirmwareProfile } from '../../firmware-profiles/schema.js';
 import { DegradationDetector, type RateState } from './degradation.js';
+import type { LifeModel } from '../reliability/index.js';
 import { WearOutDetector, type WearSnapshot } from './wear.js';
 import { detectorConfig, findingKey, partFailureMode, priorityRank, type DetectorConfig, type DetectorConfigInput, type Finding } from './types.js';
 
@@ -244,6 +245,27 @@ export class DetectorEngine {
     for (const part of new Set(profile?.ratedLife.map((r) => r.part) ?? [])) this.partReplaced(device, peripheral, part, at);
   }
 
+  /** Fleet life models (collector/reliability); those with enough failures replace the rated figures. */
+  setLifeModels(models: readonly LifeModel[]): void {
+    this.wear.setLifeModels(models);
+    for (const d of this.devices.keys()) this.changed.add(d); // re-evaluated; their saved state is unchanged
+  }
+
+  /** Every tracked part with its current usage (the censored lives of the life fit). */
+  aliveParts(): Array<{ device: string; peripheral: string; profile: string; part: string; usage: number }> {
+    const out: Array<{ device: string; peripheral: string; profile: string; part: string; usage: number }> = [];
+    for (const p of this.peripherals.values()) {
+      const profile = p.profile ? this.profiles.get(p.profile) : undefined;
+      if (!profile) continue;
+      for (const r of profile.ratedLife) {
+        if (r.basis !== 'life' || r.measuredBy === 'not-read') continue;
+        const st = this.wear.status(p.device, p.peripheral, r, 0);
+        if (st) out.push({ device: p.device, peripheral: p.peripheral, profile: profile.id, part: r.part, usage: st.usage });
+      }
+    }
+    return out;
+  }
+
   /** Usage of a part now (counter units), for a service record and the life fit; null when not tracked. */
   partUsage(device: string, peripheral: string, part: string): number | null {
     const p = this.peripherals.get(this.pid(device, peripheral));
@@ -314,7 +336,8 @@ export class DetectorEngine {
       const w = this.config.wear;
       for (const f of this.wear.evaluate(p.device, p.peripheral, site, profile, now)) {
         // Rated life says "soon", the part's own error rate says "healthy": the health signal decides until the backstop.
-        if (w.deferToErrorRate && f.status === 'firing' && healthy.has(f.key) && (f.figures.lifeUsedPct as number) < w.backstopFraction * 100) undecided.add(f.key);
+        // A fleet life model's risk is its own evidence: a planned replacement without an error-rate rise.
+        if (w.deferToErrorRate && f.status === 'firing' && f.figures.lifeSource !== 'fleet' && healthy.has(f.key) && (f.figures.lifeUsedPct as number) < w.backstopFraction * 100) undecided.add(f.key);
         else part.push(f);
       }
       for (const k of this.wear.trackedKeys(p.device, p.peripheral, profile)) if (!part.some((f) => f.key === k)) undecided.add(k);

@@ -115,6 +115,13 @@ export const detectorConfig = z
          */
         deferToErrorRate: z.boolean().default(true),
         backstopFraction: z.number().positive().default(1.5),
+        /** Lives learnt from the fleet (collector/reliability): once a model/part has this many
+         * failures, its fitted Weibull replaces the rated figure, and a part whose risk of failing
+         * within the lead time reaches `planRisk` gets a planned replacement, even with a healthy error rate. */
+        fleetLife: z
+          .object({ minFailures: z.number().int().min(2).default(10), planRisk: z.number().gt(0).max(1).default(0.5) })
+          .strict()
+          .prefault({}),
         priority: issuePriority.default('Low'),
         issueType: z.string().default('predicted-failure'),
       })

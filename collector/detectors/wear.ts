@@ -10,6 +10,7 @@
 import type { FirmwareProfile, RatedLifeEntry } from '../../firmware-profiles/schema.js';
 import { intervalRate, type Point } from './stats.js';
 import { findingKey, partFailureMode, type DetectorConfig, type Finding } from './types.js';
+import { conditionalFailure, type LifeModel } from '../reliability/index.js';
 
 type Series = {
   /** Last raw counter value. */
@@ -45,8 +46,19 @@ export class WearOutDetector {
   private readonly series = new Map<string, Series>();
   /** `${device}\u0000${peripheral}` → its series ids (per-device snapshots without a fleet scan). */
   private readonly byPeripheral = new Map<string, Set<string>>();
+  /** Fleet life models per `profile|part` (replace the rated figure once they have enough failures). */
+  private readonly lifeModels = new Map<string, LifeModel>();
 
   constructor(private readonly cfg: DetectorConfig['wear']) {}
+
+  setLifeModels(models: readonly LifeModel[]): void {
+    this.lifeModels.clear();
+    for (const m of models) if (m.failures >= this.cfg.fleetLife.minFailures) this.lifeModels.set(`${m.profile}|${m.part}`, m);
+  }
+
+  lifeModel(profile: string, part: string): LifeModel | undefined {
+    return this.lifeModels.get(`${profile}|${part}`);
+  }
 
   private sid(device: string, peripheral: string, metric: string) {
     return `${device}\u0000${peripheral}\u0000${metric}`;
@@ -145,10 +157,19 @@ export class WearOutDetector {
     const out: Finding[] = [];
     const { wearWarningFraction, wearCriticalFraction } = profile.thresholds;
     for (const st of worst.values()) {
-      const etaIn = st.eta === null ? null : st.eta - now;
-      const firing = st.fractionUsed >= wearCriticalFraction || (etaIn !== null && etaIn <= this.cfg.leadTimeMs);
+      const model = this.lifeModel(profile.id, st.part);
+      let etaIn = st.eta === null ? null : st.eta - now;
+      let firing = st.fractionUsed >= wearCriticalFraction || (etaIn !== null && etaIn <= this.cfg.leadTimeMs);
       // Separate recovery condition: clearly young again (a new part), not merely "ETA moved a bit".
-      const recovered = st.fractionUsed < wearWarningFraction && (etaIn === null || etaIn > 2 * this.cfg.leadTimeMs);
+      let recovered = st.fractionUsed < wearWarningFraction && (etaIn === null || etaIn > 2 * this.cfg.leadTimeMs);
+      let risk: number | null = null;
+      if (model) {
+        // The fleet's own lives: the risk of failing within the lead time at the current use.
+        risk = conditionalFailure(model.shape, model.scale, st.usage, ((st.ratePerDay ?? 0) * this.cfg.leadTimeMs) / DAY);
+        firing = risk >= this.cfg.fleetLife.planRisk;
+        recovered = risk < this.cfg.fleetLife.planRisk / 4;
+        etaIn = st.ratePerDay ? Math.max(0, ((model.medianLife - st.usage) / st.ratePerDay) * DAY) : null;
+      }
       if (!firing && !recovered) continue;
       const failureMode = partFailureMode(st.part);
       const runbookCode = profile.runbook[`${st.part}-worn`] ? `${st.part}-worn` : 'general';
@@ -172,8 +193,9 @@ export class WearOutDetector {
           lifeUsedPct: Math.round(st.fractionUsed * 10_000) / 100,
           ...(st.ratePerDay !== null ? { ratePerDay: Math.round(st.ratePerDay * 100) / 100 } : {}),
           ...(etaIn !== null ? { etaDays: Math.round((etaIn / DAY) * 10) / 10 } : {}),
+          ...(model && risk !== null ? { lifeSource: 'fleet', fleetMedianLife: Math.round(model.medianLife), fleetShape: Math.round(model.shape * 100) / 100, failureRiskPct: Math.round(risk * 1000) / 10 } : {}),
         },
-        ...(st.eta !== null ? { eta: st.eta } : {}),
+        ...(model ? (etaIn !== null ? { eta: Math.round(now + etaIn) } : {}) : st.eta !== null ? { eta: st.eta } : {}),
         runbook: { profile: profile.id, code: runbookCode },
         holdMs: 0,
         recoverMs: 0,

@@ -39,6 +39,8 @@ export interface ServiceRecordStore {
   add(input: ServiceRecordInput, now?: number): Promise<ServiceRecord>;
   /** Records in id order: of one device, and/or after an id (to follow new ones). */
   list(q?: { device?: string; afterId?: number; limit?: number }): Promise<ServiceRecord[]>;
+  /** Fills in what the collector knew when it applied a record: the part's usage (its life) and the peripheral's profile. */
+  annotate(id: number, facts: { usage?: number; profile?: string }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -75,6 +77,10 @@ export class SqliteServiceRecordStore implements ServiceRecordStore {
       ...(r.profile !== null ? { profile: r.profile as string } : {}), ...(r.serial !== null ? { serial: r.serial as string } : {}), ...(r.usage !== null ? { usage: r.usage as number } : {}),
       ...(r.ref !== null ? { ref: r.ref as string } : {}), ...(r.note !== null ? { note: r.note as string } : {}),
     }));
+  }
+
+  async annotate(id: number, facts: { usage?: number; profile?: string }): Promise<void> {
+    this.db.prepare('UPDATE service_records SET usage = COALESCE(usage, ?), profile = COALESCE(profile, ?) WHERE id = ?').run(facts.usage ?? null, facts.profile ?? null, id);
   }
 
   async close(): Promise<void> {
