@@ -87,3 +87,16 @@ export class SqliteServiceRecordStore implements ServiceRecordStore {
     if (this.db.open) this.db.close();
   }
 }
+
+export class PartNotKnownError extends Error {}
+
+/**
+ * A ticket resolved or closed as "part replaced": the service record of its device, peripheral and
+ * part (the worn part its key names, `device/peripheral/<part>-wear-out`, unless given).
+ */
+export async function recordPartReplaced(store: ServiceRecordStore, ticket: { ref: string; key: string | null; device: string | null; peripheral: string | null }, part: string | undefined, by: string): Promise<ServiceRecord> {
+  const worn = ticket.key?.match(/\/([a-z0-9][a-z0-9-]*)-wear-out$/)?.[1];
+  const which = part ?? worn;
+  if (!ticket.device || !ticket.peripheral || !which) throw new PartNotKnownError(`${ticket.ref}: which part was replaced? (the ticket is not about a worn part: give "part")`);
+  return store.add({ device: ticket.device, peripheral: ticket.peripheral, part: which, kind: 'part-replaced', source: 'noc', ref: ticket.ref, note: `recorded by ${by}` });
+}

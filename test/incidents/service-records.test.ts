@@ -12,6 +12,8 @@ import { serviceRecordCommand } from '../../cli/service.js';
 import { CONTRACT_VERSION } from '../../protocol/index.js';
 import { FakeDevice } from '../collector/fixtures.js';
 import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { ApiClient, startNocServer } from '../helpers/noc.js';
+import type { ReliabilityAnswer, ServiceHistoryAnswer } from '../../noc/api.js';
 
 const HOUR = 3_600_000;
 const KEY = 'pos-1/printer0/cutter-wear-out';
@@ -85,6 +87,50 @@ test('a replaced Epson cutter stops being "worn"; a unit swap (new serial) re-ba
     await dev?.close().catch(() => {});
     await server?.close('test done');
     dir.remove();
+  }
+});
+
+test('NOC: resolving the ticket with "part replaced" writes the service record; the device page lists the history', async () => {
+  const noc = await startNocServer({ collector: { batch: { maxDelayMs: 20 }, incidents: { tickMs: 3_600_000, detectors: { wear: { deferToErrorRate: false } } } } });
+  let dev: FakeDevice | null = null;
+  try {
+    const srv = noc.server;
+    const inc = srv.incidents!;
+    const token = srv.broker!.registry.addDevice('pos-1', { site: 'store-1', tenant: 'acme' })!;
+    dev = await FakeDevice.connect(noc.brokerUrl, 'pos-1', { token });
+    const start = Date.now() - 6 * 24 * HOUR;
+    await dev.publish('inventory', { v: CONTRACT_VERSION, device: 'pos-1', seq: 1, ts: Date.now(), agentVersion: 'test', peripherals: [{ id: 'printer0', kind: 'printer', serial: 'TM88-A', profile: 'epson-tm-t88vi' }] });
+    await waitFor('inventory', () => srv.collector!.device('pos-1')?.peripherals.some((p) => p.serial === 'TM88-A'), 10_000);
+    let seq = 2;
+    let fed = 0;
+    for (let h = 0; h < 96; h += 6) {
+      const samples = Array.from({ length: 6 }, (_, i) => ({ peripheral: 'printer0', kind: 'printer', ts: start + (h + i) * HOUR, health: 'ok', metrics: {}, counters: { autocutterCuts: 1_930_000 + (h + i) * 250, linesFed: 1000 }, faults: [] }));
+      await dev.publish('telemetry', { v: CONTRACT_VERSION, device: 'pos-1', seq: seq++, ts: samples[5].ts, samples });
+      fed += 6;
+      await waitFor('samples', () => inc.stats().samples >= fed, 10_000);
+      inc.tick(samples[5].ts + 60_000);
+    }
+    const ticket = inc.tickets.byKey(KEY)!;
+    assert.ok(ticket, 'worn cutter ticketed');
+    const operator = await ApiClient.login(noc.url, 'operator');
+    const r = await operator.post<{ serviceRecord: number }>(`/api/tickets/${encodeURIComponent(ticket.ref)}/actions`, { action: 'resolve', text: 'cutter replaced', partReplaced: true });
+    assert.is(r.status, 200, r.text);
+    assert.ok(r.body.serviceRecord > 0);
+    const history = await operator.get<ServiceHistoryAnswer>('/api/devices/pos-1/service');
+    assert.is(history.status, 200);
+    assert.equal(history.body.items.map((x) => [x.peripheral, x.part, x.kind, x.source, x.ref]), [['printer0', 'cutter', 'part-replaced', 'noc', ticket.ref]]);
+    // Not a worn-part ticket: the part must be named.
+    const bad = await operator.post(`/api/tickets/${encodeURIComponent(ticket.ref)}/actions`, { action: 'close', partReplaced: true, part: 'Bad Part' });
+    assert.is(bad.status, 400);
+    assert.is(await inc.syncServiceRecords(), 1);
+    const usage = (await inc.serviceRecords.list({ device: 'pos-1' }))[0].usage!;
+    assert.ok(usage > 1_950_000, `the life the cutter reached is recorded: ${usage}`);
+    const rel = await operator.get<ReliabilityAnswer>('/api/reliability');
+    assert.is(rel.status, 200);
+    assert.equal(rel.body.models, [], 'one failure: no fit yet');
+  } finally {
+    await dev?.close().catch(() => {});
+    await noc.close();
   }
 });
 
