@@ -206,8 +206,9 @@ const perScenario = new Map<string, Counts>();
 for (const name of NAMES) {
   const c = emptyCounts();
   for (const seed of SEEDS) {
-    // Through the server, the simulated time ends about now (device times must be plausible at arrival).
-    const t0 = values['through-server'] ? Math.floor((Date.now() - DAYS * DAY - DAY) / HOUR) * HOUR : T0;
+    // Through the server, the simulated time ends before now (device times must be plausible at
+    // arrival), on the same weekday phase as in process: the same fleet, the same figures.
+    const t0 = values['through-server'] ? T0 + Math.floor((Date.now() - DAYS * DAY - DAY - T0) / (7 * DAY)) * 7 * DAY : T0;
     const replay = new FleetReplay(name, scenarios[name], { devices: DEVICES, seed, t0, sampleHours: SAMPLE_HOURS });
     const tickets = values['through-server'] ? await replayThroughServer(replay, { days: DAYS, evalEveryHours: EVAL_EVERY_H, detectors: CONFIG, profiles }) : runInProcess(replay);
     const sc = emptyCounts();

@@ -114,4 +114,26 @@ test('printer cutter: failed cuts from autocutter-error edges are its health sig
   assert.is(f?.figures.rate, 'failed-cuts');
 });
 
+test('a store closure (10 days without use, samples still coming) does not ticket, nor does the reopening', () => {
+  const key = 'pos-m/msr/read-head-wear-out';
+  const e = new DetectorEngine(profiles);
+  const rnd = seededRandom(11);
+  let s = 500_000;
+  let f = 5_000;
+  let firing = false;
+  for (let h = 0; h < 60 * 24; h++) {
+    const day = h / 24;
+    const open = !(day >= 30 && day < 40) && h % 24 >= 8 && h % 24 < 20;
+    if (open) {
+      // After the closure the store catches up: twice the trade for a week.
+      const n = day >= 40 && day < 47 ? 400 : 200;
+      for (let i = 0; i < n; i++) if (rnd() < 0.01) f++;
+      s += n;
+    }
+    e.observeSample({ device: 'pos-m', peripheral: 'msr', kind: 'card-reader', profile: 'generic-serial-msr', at: T0 + h * HOUR, counters: { swipes: s, failedReadCount: f } });
+    if (h % 6 === 0 && day > 20) firing ||= find(e.evaluate(T0 + h * HOUR), key)?.status === 'firing';
+  }
+  assert.not.ok(firing);
+});
+
 test.run();
