@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { pino } from 'pino';
 import { runServer, type RunningServer } from '../../cli/server.js';
 import { serverConfigSchema } from '../../cli/server-config.js';
-import { serviceRecordCommand } from '../../cli/service.js';
+import { parseServiceDate, reliabilityCommand, serviceRecordCommand } from '../../cli/service.js';
 import { CONTRACT_VERSION } from '../../protocol/index.js';
 import { FakeDevice } from '../collector/fixtures.js';
 import { freePort, tempDir, waitFor } from '../helpers/net.js';
@@ -81,6 +81,18 @@ test('a replaced Epson cutter stops being "worn"; a unit swap (new serial) re-ba
     assert.equal([swap.serial, swap.source, swap.failed], ['TM88-B', 'inventory', false]);
     await feed(180, 24, (h) => 10_000 + (h - 180) * 250);
     assert.not.ok(inc.incidents.list().some((i) => i.key === KEY && (i.state === 'open' || i.state === 'pending')), 'no new incident for the new unit');
+    // `fleetcare reliability` reads the records and the detectors' saved state: one failure, no fit yet.
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    (process.stdout as { write: unknown }).write = (chunk: string) => out.push(String(chunk)) > 0;
+    try {
+      await reliabilityCommand({ 'data-dir': dir.path, json: true });
+    } finally {
+      (process.stdout as { write: unknown }).write = write;
+    }
+    assert.equal(JSON.parse(out.join('')), []);
+    assert.is(parseServiceDate('2026-03-02'), Date.UTC(2026, 2, 2));
+    assert.throws(() => parseServiceDate('yesterday'), /--date/);
     // (The device's clock-drift ticket is this test's doing: every message it sends is days old.)
     assert.equal(inc.tickets.list().filter((t) => t.peripheral === 'printer0').map((t) => t.key), [KEY], 'one printer ticket: the worn cutter');
   } finally {
