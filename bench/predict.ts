@@ -105,8 +105,8 @@ function runInProcess(replay: FleetReplay): BenchTicket[] {
 // ------------------------------------------------------------------------------------------
 // scoring: counts (summed over seeds and scenarios), then rates
 
-type Counts = { failures: number; hit: number; oracleHit: number; leads: number[]; judged: Record<number, number>; falses: Record<number, number>; deviceDays: Record<number, number>; baseHit: number; baseJudged: number; baseFalse: number; tickets: number };
-const emptyCounts = (): Counts => ({ failures: 0, hit: 0, oracleHit: 0, leads: [], judged: {}, falses: {}, deviceDays: {}, baseHit: 0, baseJudged: 0, baseFalse: 0, tickets: 0 });
+type Counts = { failures: number; hit: number; oracleHit: number; leads: number[]; judged: Record<number, number>; falses: Record<number, number>; deviceDays: Record<number, number>; baseHit: number; baseJudged: number; baseFalse: number; tickets: number; falseBy: Record<string, number> };
+const emptyCounts = (): Counts => ({ failures: 0, hit: 0, oracleHit: 0, leads: [], judged: {}, falses: {}, deviceDays: {}, baseHit: 0, baseJudged: 0, baseFalse: 0, tickets: 0, falseBy: {} });
 
 function count(replay: FleetReplay, t0: number, tickets: BenchTicket[], c: Counts): void {
   const end = t0 + DAYS * DAY;
@@ -144,7 +144,13 @@ function count(replay: FleetReplay, t0: number, tickets: BenchTicket[], c: Count
       if (t.at > judgedUntil || t.at < warm) continue;
       c.judged[H] = (c.judged[H] ?? 0) + 1;
       const failedAt = failureOf.get(`${t.device}/${t.peripheral}/${t.instance}`);
-      if (failedAt === undefined || failedAt > t.at + H * DAY) c.falses[H] = (c.falses[H] ?? 0) + 1;
+      if (failedAt === undefined || failedAt > t.at + H * DAY) {
+        c.falses[H] = (c.falses[H] ?? 0) + 1;
+        if (H === 60) {
+          const why = `${t.detector ?? '?'}: ${failedAt === undefined ? 'no failure in the run' : `failed ${Math.floor((failedAt - t.at) / DAY / 30) * 30}+ d later`}`;
+          c.falseBy[why] = (c.falseBy[why] ?? 0) + 1;
+        }
+      }
     }
   }
   const judgedUntil = end - 60 * DAY;
@@ -165,6 +171,7 @@ function merge(into: Counts, c: Counts): void {
   into.baseJudged += c.baseJudged;
   into.baseFalse += c.baseFalse;
   into.tickets += c.tickets;
+  for (const [k, v] of Object.entries(c.falseBy)) into.falseBy[k] = (into.falseBy[k] ?? 0) + v;
   for (const H of HORIZONS) {
     into.judged[H] = (into.judged[H] ?? 0) + (c.judged[H] ?? 0);
     into.falses[H] = (into.falses[H] ?? 0) + (c.falses[H] ?? 0);
@@ -220,6 +227,8 @@ for (const name of NAMES) {
 }
 
 const rows = [...perScenario].map(([n, c]) => row(n === HELD_OUT_SCENARIO ? `${n} (held out)` : n, c));
+/** False tickets at the 60-day horizon by the detector that opened the incident and when the part did fail. */
+const falseCauses = Object.fromEntries([...perScenario].filter(([, c]) => Object.keys(c.falseBy).length).map(([n, c]) => [n, c.falseBy]));
 const tuned = emptyCounts();
 for (const [n, c] of perScenario) if (n !== HELD_OUT_SCENARIO) merge(tuned, c);
 rows.push(row('ALL (tuned families)', tuned));
@@ -236,10 +245,11 @@ const delays = [0.01, 0.03].map((p0) => {
 });
 
 const meta = { mode: values['through-server'] ? 'through-server' : 'in-process', scenarios: NAMES.length, seeds: SEEDS, devices: DEVICES, peripheralsPerDevice: 2, days: DAYS, warmupDays: WARMUP_DAYS, fleetLife: FLEET_LIFE, sampleHours: SAMPLE_HOURS, evalEveryHours: EVAL_EVERY_H, heldOut: HELD_OUT_SCENARIO, seconds: Math.round((Date.now() - started) / 1000), config: CONFIG };
-if (values.json) console.log(JSON.stringify({ meta, rows, delays }));
+if (values.json) console.log(JSON.stringify({ meta, rows, delays, falseCauses }));
 else {
   console.log(JSON.stringify(meta));
   console.table(rows);
   console.log(`sequential test, sustained doubling at ${dc.typicalUsesPerDay} uses/day (false alarms ${dc.falseAlarmsPer1000DeviceDays}/1,000 device-days, hold ${dc.holdOperations} uses):`);
   console.table(delays);
+  console.log('false tickets at 60 days by cause:', JSON.stringify(falseCauses));
 }
