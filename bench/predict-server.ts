@@ -91,6 +91,11 @@ export async function replayThroughServer(replay: FleetReplay, o: { days: number
           await publishInventory(s.device, list, now);
         } else await inc.serviceRecords.add({ device: s.device, peripheral: s.peripheral, part: s.part, kind: s.kind, at: now, failed: s.failed, profile: s.profile, usage: s.usage, source: 'api' }, now);
       }
+      // The technician's record is in before the device reports from its new part.
+      if (service.some((s) => s.kind !== 'unit-swap')) {
+        await until('samples ingested', () => inc.stats().samples >= published);
+        await inc.syncServiceRecords();
+      }
       const byDevice = new Map<string, ReplaySample[]>();
       for (const s of samples) {
         const l = byDevice.get(s.device);

@@ -40,7 +40,7 @@ const { values } = parseArgs({
     /** Detector configuration overrides, as JSON (the same shape as collector.incidents.detectors). */
     config: { type: 'string', default: '{}' },
     'through-server': { type: 'boolean', default: false },
-    /** Learn part lives from the fleet's failures (Weibull with censoring), refitted every 30 simulated days. */
+    /** Learn part lives from the fleet's failures (Weibull with censoring), refitted when service records come in. */
     'fleet-life': { type: 'string', default: 'on' },
     json: { type: 'boolean', default: false },
   },
@@ -82,7 +82,8 @@ function runInProcess(replay: FleetReplay): BenchTicket[] {
       else engine.partReplaced(s.device, s.peripheral, s.part, now);
       ended.push(s);
     }
-    if (FLEET_LIFE && h % (30 * 24) === 0 && h > 0) engine.setLifeModels(fitLifeModels(lifeGroups(ended, engine.aliveParts())));
+    // Refitted whenever service records come in, as the incident service does.
+    if (FLEET_LIFE && service.length) engine.setLifeModels(fitLifeModels(lifeGroups(ended, engine.aliveParts())));
     for (const s of samples) {
       const m = measurementTime(s.ts, s.arrivedAt, undefined, engine.config.measurementTime);
       engine.observeSample({ device: s.device, peripheral: s.peripheral, kind: s.kind, profile: s.profile, at: s.arrivedAt, measuredAt: m.at, counters: s.counters });
