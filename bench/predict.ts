@@ -79,8 +79,11 @@ function runInProcess(replay: FleetReplay): BenchTicket[] {
     for (const s of service) {
       // A unit swap reaches the collector as a new serial in the inventory; a part swap as a service record.
       if (s.kind === 'unit-swap') engine.peripheralSerial(s.device, s.peripheral, s.serial, now);
-      else engine.partReplaced(s.device, s.peripheral, s.part, now);
-      ended.push(s);
+      else {
+        engine.partReplaced(s.device, s.peripheral, s.part, now);
+        // What the collector knows: a part swap's record says whether it failed; a unit swap (a new serial) does not.
+        ended.push(s);
+      }
     }
     // Refitted whenever service records come in, as the incident service does.
     if (FLEET_LIFE && service.length) engine.setLifeModels(fitLifeModels(lifeGroups(ended, engine.aliveParts())));

@@ -82,7 +82,7 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
   let lifeModels: LifeModel[] = [];
   async function refitLives(): Promise<void> {
     const all = await serviceRecords.list();
-    lifeModels = fitLifeModels(lifeGroups(all.filter((r) => r.kind !== 'unit-swap' || r.usage !== undefined), engine.aliveParts()));
+    lifeModels = fitLifeModels(lifeGroups(all.filter((r) => r.kind !== 'unit-swap'), engine.aliveParts()));
     engine.setLifeModels(lifeModels);
   }
   // Every record is applied at start too: the detectors apply a replacement once (by its time).
@@ -127,11 +127,11 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
     // A new serial on a peripheral is a unit swap: the detectors re-base it by themselves, and it is recorded.
     for (const p of d.peripherals) {
       if (!p.serial) continue;
-      const usage = p.profile ? profiles.get(p.profile)?.ratedLife.map((r) => engine.partUsage(d.device, p.id, r.part)) : undefined;
-      if (!engine.peripheralSerial(d.device, p.id, p.serial, Date.now())) continue;
       const at = Date.now();
+      if (!engine.peripheralSerial(d.device, p.id, p.serial, at)) continue;
+      // Whether the old unit had failed is not known here: recorded as not failed (a ticket resolved as a failure says more).
       serviceRecords
-        .add({ device: d.device, peripheral: p.id, part: 'unit', kind: 'unit-swap', at, failed: false, serial: p.serial, ...(p.profile ? { profile: p.profile } : {}), ...(usage?.[0] != null ? { usage: usage[0] } : {}), source: 'inventory' })
+        .add({ device: d.device, peripheral: p.id, part: 'unit', kind: 'unit-swap', at, failed: false, serial: p.serial, ...(p.profile ? { profile: p.profile } : {}), source: 'inventory' })
         .then((r) => log.info({ device: d.device, peripheral: p.id, serial: p.serial, record: r.id }, 'unit swap: new serial, wear re-based'))
         .catch((e: Error) => log.error({ device: d.device, peripheral: p.id, err: e.message }, 'unit swap not recorded'));
     }
