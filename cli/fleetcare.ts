@@ -139,12 +139,24 @@ fleetcare device remove ID [--data-dir DIR]`,
     },
   },
   service: {
-    summary: 'service accounts: add NAME --role collector|viewer | rotate NAME',
+    summary: 'service accounts: add NAME | rotate NAME; service records: record DEVICE PERIPHERAL PART | history [DEVICE]',
     usage: `fleetcare service add NAME --role collector|viewer [--data-dir DIR]
 fleetcare service rotate NAME --role collector|viewer [--data-dir DIR]
-    prints the account's token once`,
-    options: { 'data-dir': { type: 'string' }, role: { type: 'string' } },
+    prints the account's token once
+fleetcare service record DEVICE PERIPHERAL PART [--date YYYY-MM-DD] [--kind part-replaced|preventive|unit-swap] [--not-failed] [--serial S] [--ticket REF] [--note TEXT]
+    a part replaced (e.g. pos-12 printer0 cutter): the detectors re-base its wear and error
+    rate at the server's next tick, and a failed part's life feeds the fleet life fit
+fleetcare service history [DEVICE] [--json]
+  -c, --config FILE        server config (record, history)`,
+    options: {
+      'data-dir': { type: 'string' }, role: { type: 'string' }, config: { type: 'string', short: 'c' }, date: { type: 'string' }, kind: { type: 'string' },
+      'not-failed': { type: 'boolean' }, serial: { type: 'string' }, ticket: { type: 'string' }, note: { type: 'string' }, json: { type: 'boolean' },
+    },
     async run(values, positionals) {
+      if (positionals[0] === 'record' || positionals[0] === 'history') {
+        const { serviceRecordCommand } = await import('./service.js');
+        return serviceRecordCommand(positionals, values);
+      }
       const { serviceCommand } = await import('./provision.js');
       await serviceCommand(positionals, values);
     },
@@ -213,6 +225,23 @@ fleetcare tickets close REF [--comment TEXT]      status Closed (TEXT = resoluti
     async run(values, positionals) {
       const { ticketsCommand } = await import('./tickets.js');
       await ticketsCommand(positionals, values);
+    },
+  },
+  reliability: {
+    summary: 'fleet life fit (Weibull with censoring) per model and part',
+    usage: `fleetcare reliability [--json]
+  the lives the fleet's parts reached (service records) and the parts in service (censored),
+  fitted per model and part; the wear-out detector uses a fit once it has enough failures
+  -c, --config FILE        server config
+  --data-dir DIR           the server's data dir (default ./data)`,
+    options: {
+      config: { type: 'string', short: 'c' },
+      'data-dir': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    async run(values) {
+      const { reliabilityCommand } = await import('./service.js');
+      await reliabilityCommand(values);
     },
   },
   warranty: {

@@ -20,7 +20,7 @@ type Flags = Record<string, string | boolean | undefined>;
 const str = (flags: Flags, name: string): string | undefined => (typeof flags[name] === 'string' ? (flags[name] as string) : undefined);
 
 /** The collector's data dir and the names of the configured ticket sinks (from --config, if any). */
-function serverContext(flags: Flags): { dataDir: string; sinks: string[]; slaContext: SlaContext } {
+export function serverContext(flags: Flags): { dataDir: string; sinks: string[]; slaContext: SlaContext } {
   const server = loadServerConfig(flags);
   const r = incidentsConfigSchema.safeParse(server.collector.incidents ?? {});
   if (!r.success) throw new ConfigError(`collector.incidents.${formatZodError(r.error)}`);

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { CollectorHandle } from './collector.js';
 import type { DeviceState } from './fleet.js';
 import type { IngestRecord } from './store.js';
-import { DetectorEngine } from './detectors/index.js';
+import { DetectorEngine, measurementTime } from './detectors/index.js';
 import { IncidentStore, detectAndApply, restoreEngine, type Incident, type IncidentChange } from './incidents/index.js';
 import { incidentsConfigSchema, type IncidentsConfig, type IncidentsConfigInput } from './incidents-config.js';
 import { markSlaBreaches, recordTicketStatus, refreshTicketSla } from './ticket-actions.js';
@@ -20,6 +20,8 @@ import { defaultFirmwareProfilesDir, loadFirmwareProfiles, type FirmwareProfile 
 import type { ServiceLevelAgreement } from './sla/index.js';
 import type { TicketStateStore } from '../state/tickets.js';
 import { SqliteTicketState } from '../state/sqlite/tickets.js';
+import { SqliteServiceRecordStore, type ServiceRecordStore } from './service-records/index.js';
+import { fitLifeModels, lifeGroups, type LifeModel } from './reliability/index.js';
 
 export type IncidentServiceStats = {
   ticks: number;
@@ -30,6 +32,8 @@ export type IncidentServiceStats = {
   ticketCommands: number;
   ticketErrors: number;
   warrantyClaims: number;
+  /** Samples/events whose device time was implausible: placed at arrival (measurementTime). */
+  untrustedTimes: number;
 };
 
 export type IncidentServiceHandle = {
@@ -39,6 +43,12 @@ export type IncidentServiceHandle = {
   /** The ticket store seen through its interface (state/tickets.ts): what readers such as the NOC use. */
   ticketState: TicketStateStore;
   warranty: WarrantyRegistry;
+  /** Parts replaced and units swapped: re-base the detectors, feed the life fit. */
+  serviceRecords: ServiceRecordStore;
+  /** Applies service records added since the last call to the detectors (the timer does this every tick). */
+  syncServiceRecords(): Promise<number>;
+  /** The fleet life models in use (fitted when service records arrive). */
+  lifeModels(): LifeModel[];
   config: IncidentsConfig;
   /** Evaluates now (the timer does this every tickMs); returns the incident changes. */
   tick(now?: number): IncidentChange[];
@@ -47,9 +57,9 @@ export type IncidentServiceHandle = {
 };
 
 /** Files of the incident service inside the collector's data dir (the CLI opens the same ones). */
-export const incidentFiles = (dataDir: string) => ({ incidents: join(dataDir, 'incidents.db'), warranty: join(dataDir, 'warranty.db') });
+export const incidentFiles = (dataDir: string) => ({ incidents: join(dataDir, 'incidents.db'), warranty: join(dataDir, 'warranty.db'), serviceRecords: join(dataDir, 'service-records.db') });
 
-type Inventory = { site?: string; tenant?: string; serial?: string; peripherals: Map<string, { profile?: string; serial?: string }> };
+type Inventory = { site?: string; tenant?: string; serial?: string; clockOffsetMs?: number; peripherals: Map<string, { profile?: string; serial?: string }> };
 
 export function startIncidentService(collector: CollectorHandle, input: IncidentsConfigInput | undefined, { log: parentLog }: { log: Logger }): IncidentServiceHandle {
   const config = incidentsConfigSchema.parse(input ?? {});
@@ -70,8 +80,41 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
   }
   const engine = new DetectorEngine(profileList, config.detectors);
   const restored = restoreEngine(engine, store);
+  const serviceRecords: ServiceRecordStore = new SqliteServiceRecordStore(files.serviceRecords);
+  // Fleet life models from the service records (failures) and the parts in service (censored).
+  let lifeModels: LifeModel[] = [];
+  async function refitLives(): Promise<void> {
+    const all = await serviceRecords.list();
+    lifeModels = fitLifeModels(lifeGroups(all.filter((r) => r.kind !== 'unit-swap'), engine.aliveParts()));
+    engine.setLifeModels(lifeModels);
+  }
+  // Every record is applied at start too: the detectors apply a replacement once (by its time).
+  let serviceApplied = 0;
+  let serviceSync: Promise<number> | null = null;
+  function syncServiceRecords(): Promise<number> {
+    serviceSync ??= (async () => {
+      try {
+        const records = await serviceRecords.list({ afterId: serviceApplied });
+        for (const r of records) {
+          // The life the part reached, for the fleet's life fit, read before the detectors re-base it.
+          const profile = r.profile ?? inventory.get(r.device)?.peripherals.get(r.peripheral)?.profile;
+          const usage = r.usage ?? (r.kind === 'unit-swap' ? null : engine.partUsage(r.device, r.peripheral, r.part));
+          if ((r.usage === undefined && usage !== null) || (r.profile === undefined && profile)) await serviceRecords.annotate(r.id, { ...(usage !== null ? { usage } : {}), ...(profile ? { profile } : {}) });
+          if (r.kind === 'unit-swap') engine.unitReplaced(r.device, r.peripheral, r.at);
+          else engine.partReplaced(r.device, r.peripheral, r.part, r.at);
+          serviceApplied = r.id;
+        }
+        if (records.length) await refitLives();
+        if (records.length) log.info({ records: records.length, lastId: serviceApplied }, 'service records applied to the detectors');
+        return records.length;
+      } finally {
+        serviceSync = null;
+      }
+    })();
+    return serviceSync;
+  }
 
-  const counters: IncidentServiceStats = { ticks: 0, tickErrors: 0, samples: 0, events: 0, changes: 0, ticketCommands: 0, ticketErrors: 0, warrantyClaims: 0 };
+  const counters: IncidentServiceStats = { ticks: 0, tickErrors: 0, samples: 0, events: 0, changes: 0, ticketCommands: 0, ticketErrors: 0, warrantyClaims: 0, untrustedTimes: 0 };
 
   // ---- fleet inventory (site, tenant, serials, profiles), refreshed from the collector ----
   const inventory = new Map<string, Inventory>();
@@ -80,9 +123,21 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
       site: d.site,
       tenant: d.tenant,
       serial: d.serial,
+      clockOffsetMs: d.clockOffsetMs,
       peripherals: new Map(d.peripherals.map((p) => [p.id, { profile: p.profile, serial: p.serial }])),
     });
     engine.observeDevice({ device: d.device, site: d.site, online: d.online, reason: d.reason, lastSeen: d.lastSeen, clockOffsetMs: d.clockOffsetMs });
+    // A new serial on a peripheral is a unit swap: the detectors re-base it by themselves, and it is recorded.
+    for (const p of d.peripherals) {
+      if (!p.serial) continue;
+      const at = Date.now();
+      if (!engine.peripheralSerial(d.device, p.id, p.serial, at)) continue;
+      // Whether the old unit had failed is not known here: recorded as not failed (a ticket resolved as a failure says more).
+      serviceRecords
+        .add({ device: d.device, peripheral: p.id, part: 'unit', kind: 'unit-swap', at, failed: false, serial: p.serial, ...(p.profile ? { profile: p.profile } : {}), source: 'inventory' })
+        .then((r) => log.info({ device: d.device, peripheral: p.id, serial: p.serial, record: r.id }, 'unit swap: new serial, wear re-based'))
+        .catch((e: Error) => log.error({ device: d.device, peripheral: p.id, err: e.message }, 'unit swap not recorded'));
+    }
   }
   function refreshFleet(): void {
     for (const d of collector.fleet()) observeDevice(d);
@@ -101,6 +156,20 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
     if (d) observeDevice(d);
   }
 
+  // Detectors judge a sample by when it was measured (a flushed backlog covers its days); a device
+  // time that cannot be right is placed at arrival, counted and logged (at most once a minute).
+  let untrustedLoggedAt = 0;
+  function measuredAt(device: string, ts: number, arrivedAt: number, inv: Inventory | undefined): number {
+    const m = measurementTime(ts, arrivedAt, inv?.clockOffsetMs, engine.config.measurementTime);
+    if (m.trusted) return m.at;
+    counters.untrustedTimes++;
+    if (arrivedAt - untrustedLoggedAt >= 60_000) {
+      untrustedLoggedAt = arrivedAt;
+      log.warn({ device, deviceTs: ts, arrivedAt, reason: m.reason, total: counters.untrustedTimes }, 'implausible device time: sample placed at its arrival');
+    }
+    return m.at;
+  }
+
   const offIngested = collector.onIngested((records: readonly IngestRecord[]) => {
     const now = Date.now();
     for (const r of records) {
@@ -113,12 +182,12 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
           counters.samples++;
           engine.observeSample({
             device: r.device, site, peripheral: s.peripheral, kind: s.kind, profile: inv?.peripherals.get(s.peripheral)?.profile,
-            at: r.arrivedAt, health: s.health, counters: s.counters, metrics: s.metrics, faults: s.faults,
+            at: r.arrivedAt, measuredAt: measuredAt(r.device, s.ts, r.arrivedAt, inv), health: s.health, counters: s.counters, metrics: s.metrics, faults: s.faults,
           });
         }
       } else {
         counters.events++;
-        engine.observeEvent({ device: r.device, site, peripheral: r.message.peripheral, type: r.message.type, code: r.message.code, at: r.arrivedAt });
+        engine.observeEvent({ device: r.device, site, peripheral: r.message.peripheral, type: r.message.type, code: r.message.code, at: r.arrivedAt, measuredAt: measuredAt(r.device, r.message.ts, r.arrivedAt, inv) });
       }
     }
   });
@@ -271,8 +340,10 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
   }
 
   let closed = false;
+  void syncServiceRecords().catch((e: Error) => log.error({ err: e.message }, 'service records not applied'));
   const timer = setInterval(() => {
     if (closed) return;
+    void syncServiceRecords().catch((e: Error) => log.error({ err: e.message }, 'service records not applied; retried at the next tick'));
     try {
       tick();
     } catch (e) {
@@ -289,6 +360,9 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
     ticketing,
     ticketState: new SqliteTicketState(ticketing.outbox),
     warranty,
+    serviceRecords,
+    syncServiceRecords,
+    lifeModels: () => lifeModels,
     config,
     tick: (now?: number) => tick(now ?? Date.now(), true),
     stats: () => ({ ...counters, sinks: ticketing.stats() }),
@@ -307,6 +381,8 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
       await ticketing.close();
       store.close();
       warranty.close();
+      await serviceSync?.catch(() => 0);
+      await serviceRecords.close();
       log.info('incident service stopped');
     },
   };

@@ -470,6 +470,38 @@ export type ReportAnswer = { problems: ProblemsReport; sla: SlaReport; hours: Ho
 
 // ---- ticket actions (POST /api/tickets/:ref/actions) -------------------------------------------
 
-export const ticketActionRequest = z.object({ action: operatorActionSchema, text: z.string().max(20_000).optional() });
+export const ticketActionRequest = z.object({
+  action: operatorActionSchema,
+  text: z.string().max(20_000).optional(),
+  /** With resolve/close: the part was replaced — a service record re-bases its wear (`part`: the ticket's worn part unless given). */
+  partReplaced: z.boolean().optional(),
+  part: z.string().max(80).regex(/^[a-z0-9][a-z0-9-]*$/).optional(),
+});
 export type TicketActionRequest = z.infer<typeof ticketActionRequest>;
 export type TicketAction = TicketActionRequest['action'];
+
+/** GET /api/devices/:id/service: the device's service history (parts replaced, units swapped), oldest first. */
+export const serviceRecordView = z.object({
+  id: z.number().int(),
+  device: z.string(),
+  peripheral: z.string(),
+  part: z.string(),
+  kind: z.enum(['part-replaced', 'preventive', 'unit-swap']),
+  at: z.number(),
+  failed: z.boolean(),
+  usage: z.number().optional(),
+  serial: z.string().optional(),
+  source: z.string(),
+  ref: z.string().optional(),
+  note: z.string().optional(),
+});
+export type ServiceRecordView = z.infer<typeof serviceRecordView>;
+export const serviceHistoryAnswer = z.object({ items: z.array(serviceRecordView) });
+export type ServiceHistoryAnswer = z.infer<typeof serviceHistoryAnswer>;
+
+/** GET /api/reliability: the fleet's fitted part lives per model (Weibull), and whether the wear-out detector uses them. */
+export const reliabilityAnswer = z.object({
+  minFailures: z.number().int(),
+  models: z.array(z.object({ profile: z.string(), part: z.string(), shape: z.number(), scale: z.number(), failures: z.number().int(), censored: z.number().int(), medianLife: z.number(), inUse: z.boolean() })),
+});
+export type ReliabilityAnswer = z.infer<typeof reliabilityAnswer>;

@@ -91,6 +91,15 @@ export type WearPartOptions = {
    * ±30 % of rated). Infinity makes the actual life exactly the rated life.
    */
   lifeShape?: number;
+  /** Weibull scale of the actual life as a multiple of the rated life (default 1). */
+  lifeScale?: number;
+  /** The actual life itself (infant mortality, a scripted life), instead of a draw. */
+  life?: number;
+  /**
+   * Uses before the failure during which the error rate rises (replaces `onsetFraction`): a
+   * precursor of days or months whatever the life; 0 is a sudden death without warning.
+   */
+  precursorUses?: number;
   random: () => number;
   /** Simulation clock in ms (default Date.now). */
   clock?: () => number;
@@ -114,7 +123,13 @@ export class WearPart {
     this.ratedLife = o.ratedLife;
     this.clock = o.clock ?? Date.now;
     this.used = Math.max(0, o.usage ?? 0);
-    this.actualLife = drawLife(o.ratedLife, o.lifeShape ?? 4, this.used, o.random);
+    this.actualLife = o.life !== undefined ? Math.max(o.life, this.used + 1) : drawLife(o.ratedLife * (o.lifeScale ?? 1), o.lifeShape ?? 4, this.used, o.random);
+  }
+
+  /** Usage at which the error rate starts rising (= actual life for a sudden death). */
+  get onsetUsage(): number {
+    if (this.o.precursorUses !== undefined) return Math.max(0, this.actualLife - this.o.precursorUses);
+    return this.actualLife * (this.o.onsetFraction ?? 0.6);
   }
 
   get usage(): number {
@@ -138,10 +153,9 @@ export class WearPart {
   /** Error probability of the next use. */
   errorRate(): number {
     if (this.failure) return this.o.failedErrorRate ?? 1;
-    const f = this.used / this.actualLife;
-    const onset = this.o.onsetFraction ?? 0.6;
-    if (f <= onset) return this.o.baseErrorRate;
-    const x = Math.min(1, (f - onset) / (1 - onset));
+    const onset = this.onsetUsage;
+    if (this.used <= onset || onset >= this.actualLife) return this.o.baseErrorRate;
+    const x = Math.min(1, (this.used - onset) / (this.actualLife - onset));
     return this.o.baseErrorRate + (this.o.endErrorRate - this.o.baseErrorRate) * x ** (this.o.riseExponent ?? 2);
   }
 

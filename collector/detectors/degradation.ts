@@ -1,15 +1,20 @@
 // Degradation: error rates (failed reads per swipe, image failures per capture, failed cuts per
-// cut, comm errors per poll) monitored with EWMA and CUSUM against the device's own baseline
-// (the first batches of operations it did), or the model's population median while the device
-// has none yet. Operations are grouped into batches of a fixed size so that every step has the
-// same statistical weight whatever the polling rate; a gap just delays the next batch.
+// cut, comm errors per poll) judged by a sequential test — a binomial CUSUM on errors per use
+// (sequential.ts) — against the device's own baseline (the first batches of operations it did),
+// or the model's population median while the device has none yet. Operations are grouped into
+// batches of a fixed size; evidence accumulates per use, so a quiet week neither looks healthy
+// nor broken, and the threshold follows from the configured false-alarm rate and the device's
+// own usage. Evidence must hold over its threshold for `holdOperations` uses: a one-day burst
+// (a bad batch of cards) fades before that.
 //
-// A statistically significant rise alone is not worth a ticket: a worn part's error rate creeps
-// up for months before it fails. When the profile gives an errorRateWarning, the rate must also
-// be expected to reach it soon: the smoothed rate's trend over a trailing window (Theil–Sen on
-// bucketed EWMA points) is extrapolated to the warning level, and the finding fires only when
-// that ETA falls inside `leadTimeMs` (or the level is already reached).
+// A significant rise alone is not worth a ticket: a worn part's error rate can creep up for
+// months before it fails. When the profile (or the rate spec) gives an errorRateWarning, the
+// rise must also be heading there: the smoothed rate's trend over a trailing window (Theil–Sen on
+// bucketed EWMA points since the excursion began: a short precursor is steep, a long one
+// shallow) reaches the warning level within `leadTimeMs`. The warning level reached fires by itself once it has
+// held for `warningHoldOperations` uses. Times are measurement times (device clock, guarded).
 import { median, theilSen, type Point } from './stats.js';
+import { alternativeRate, arl0Uses, binomialLlr, cusumThreshold } from './sequential.js';
 import type { DetectorConfig, ErrorRateSpec } from './types.js';
 
 export type RateState = {
@@ -24,7 +29,20 @@ export type RateState = {
   baseBatches: number;
   baseline: number | null;
   ewma: number | null;
+  /** Sequential-test evidence (binomial CUSUM statistic, nats). */
   cusum: number;
+  /** Uses the evidence has stayed over its threshold; uses the smoothed rate has stayed at the warning level. */
+  overOps?: number;
+  warnOps?: number;
+  /** The current excursion (evidence above 0): uses since it began, when it began, uses it took to cross the threshold. */
+  excursionOps?: number;
+  excursionFrom?: number | null;
+  crossedAfterOps?: number | null;
+  /** Threshold of the last step (for the figures). */
+  threshold?: number;
+  /** Uses counted and the measurement time of the first (the device's usage rate). */
+  opsTotal?: number;
+  opsFrom?: number | null;
   lastBatchRate: number | null;
   batches: number;
   firing: boolean;
@@ -35,6 +53,8 @@ export type RateState = {
   warningEta: number | null;
   /** Model/rate population this state belongs to (rebuilds the population view on restore). */
   popKey: string;
+  /** Last replacement applied (service records are applied once, by time). */
+  replacedAt?: number;
 };
 
 export type DegradationVerdict = {
@@ -43,6 +63,8 @@ export type DegradationVerdict = {
   baseline: number;
   ewma: number;
   cusum: number;
+  /** Threshold the evidence (cusum) is judged against. */
+  threshold: number;
   lastBatchRate: number | null;
   baselineSource: 'own' | 'population' | 'none';
   /** When the error rate is expected to reach the profile's warning level (ms). */
@@ -101,6 +123,10 @@ export class DegradationDetector {
     }
     s.accOps += dOps;
     s.accErrors += dErr;
+    if (dOps > 0) {
+      s.opsFrom ??= at;
+      s.opsTotal = (s.opsTotal ?? 0) + dOps;
+    }
     const batch = Math.max(this.cfg.batchOperations, minBatch);
     while (s.accOps >= batch) {
       // Spread the accumulated errors over whole batches in proportion (one long gap = several batches).
@@ -113,7 +139,7 @@ export class DegradationDetector {
   }
 
   private resetBaseline(id: string, popKey: string, s: RateState): void {
-    Object.assign(s, { baseErrors: 0, baseOps: 0, baseBatches: 0, batches: 0, baseline: null, ewma: null, cusum: 0, firing: false, lastBatchRate: null, trend: [], warningEta: null });
+    Object.assign(s, { baseErrors: 0, baseOps: 0, baseBatches: 0, batches: 0, baseline: null, ewma: null, cusum: 0, overOps: 0, warnOps: 0, excursionOps: 0, excursionFrom: null, crossedAfterOps: null, firing: false, lastBatchRate: null, trend: [], warningEta: null });
     this.population.get(popKey)?.delete(id);
   }
 
@@ -129,6 +155,12 @@ export class DegradationDetector {
     const m = this.population.get(popKey);
     if (!m || m.size < 3) return null;
     return median([...m.values()]);
+  }
+
+  /** Uses per day of this rate's device (measured over a day or more; the configured typical use before). */
+  usesPerDay(s: RateState, at: number): number {
+    const span = s.opsFrom === undefined || s.opsFrom === null ? 0 : at - s.opsFrom;
+    return span >= 86_400_000 && s.opsTotal ? (s.opsTotal / span) * 86_400_000 : this.cfg.typicalUsesPerDay;
   }
 
   private step(id: string, popKey: string, s: RateState, errors: number, n: number, at: number, errorRateWarning?: number): void {
@@ -159,21 +191,36 @@ export class DegradationDetector {
     // The batches that define the device's own normal are not monitored against it.
     if (eff.source === 'own' && s.batches <= this.cfg.baselineBatches) return;
     s.ewma = s.ewma === null ? p0 : lambda * p + (1 - lambda) * s.ewma;
-    // Capped at 2h: a long bad spell must not take forever to unwind once the part is fixed.
-    s.cusum = Math.min(2 * this.cfg.cusumH, Math.max(0, s.cusum + (p - p0) / sigma - this.cfg.cusumK));
-    const ucl = p0 + this.cfg.ewmaL * sigma * Math.sqrt(lambda / (2 - lambda));
-    const bigEnough = s.ewma >= this.cfg.minRatio * pf;
-    const absolute = errorRateWarning !== undefined && s.ewma >= errorRateWarning;
+    // Sequential test: evidence for "ratio × baseline" against "baseline", per use.
+    const h = cusumThreshold(pf, this.cfg.ratio, arl0Uses(this.cfg.falseAlarmsPer1000DeviceDays, this.usesPerDay(s, at)));
+    s.threshold = h;
+    s.cusum = Math.min(this.cfg.evidenceCap * h, Math.max(0, s.cusum + binomialLlr(errors, n, pf, alternativeRate(pf, this.cfg.ratio))));
+    // The excursion: how the evidence got here. A step straight up (over the threshold within
+    // `abruptOperations` uses) is what a burst looks like, and must outlast one; a creep is a precursor.
+    if (s.cusum > 0) {
+      if (!s.excursionOps) s.excursionFrom = at;
+      s.excursionOps = (s.excursionOps ?? 0) + n;
+    } else Object.assign(s, { excursionOps: 0, excursionFrom: null, crossedAfterOps: null });
+    if (s.cusum >= h) {
+      s.crossedAfterOps ??= s.excursionOps ?? 0;
+      s.overOps = (s.overOps ?? 0) + n;
+    } else s.overOps = 0;
+    const abrupt = s.crossedAfterOps !== null && s.crossedAfterOps !== undefined && s.crossedAfterOps <= this.cfg.abruptOperations;
+    const hold = abrupt ? this.cfg.burstHoldOperations : this.cfg.holdOperations;
+    s.warnOps = errorRateWarning !== undefined && s.ewma >= errorRateWarning ? (s.warnOps ?? 0) + n : 0;
+    // The warning level alone: held for its uses, and beyond what a burst lasts when it came as a step.
+    const absolute = errorRateWarning !== undefined && s.warnOps > 0 && s.warnOps >= this.cfg.warningHoldOperations && (!abrupt || s.overOps >= this.cfg.burstHoldOperations);
     this.recordTrend(s, at);
-    const risen = (s.cusum > this.cfg.cusumH || s.ewma > ucl) && bigEnough;
-    // Without a warning level in the profile there is nothing to extrapolate to: a significant rise tickets.
+    const risen = s.overOps > 0 && s.overOps >= hold && s.ewma >= this.cfg.minRise * pf;
+    // Without a warning level there is nothing to extrapolate to: a sustained significant rise tickets.
     s.warningEta = errorRateWarning !== undefined && risen && !absolute ? this.etaTo(s, errorRateWarning, at) : null;
     const soon = errorRateWarning === undefined || (s.warningEta !== null && s.warningEta - at <= this.cfg.leadTimeMs);
     if (!s.firing && ((risen && soon) || absolute)) s.firing = true;
-    else if (s.firing && s.ewma <= p0 + sigma * Math.sqrt(lambda / (2 - lambda)) && s.cusum < this.cfg.cusumH && !absolute) {
+    else if (s.firing && s.ewma <= p0 + sigma * Math.sqrt(lambda / (2 - lambda)) && s.cusum < h && !absolute) {
       // Separate recovery condition: the smoothed rate back within one standard error of normal.
       s.firing = false;
       s.cusum = 0;
+      s.overOps = 0;
     }
   }
 
@@ -189,8 +236,12 @@ export class DegradationDetector {
 
   /** When the smoothed rate reaches `level` at its trailing trend, or null when it is not rising (or too little history). */
   private etaTo(s: RateState, level: number, at: number): number | null {
-    if (s.trend.length < 4 || s.trend[s.trend.length - 1].t - s.trend[0].t < this.cfg.trendMinHistoryMs) return null;
-    const slope = theilSen(s.trend, this.cfg.trendBucketMs);
+    // The rise's own trend: the points since its excursion began (a short precursor is steep,
+    // a long one shallow), or the trailing window when the excursion is too short to say.
+    const own = s.excursionFrom ? s.trend.filter((p) => p.t >= s.excursionFrom!) : [];
+    const pts = own.length >= 4 && own[own.length - 1].t - own[0].t >= this.cfg.trendMinHistoryMs / 3 ? own : s.trend;
+    if (pts.length < 4 || pts[pts.length - 1].t - pts[0].t < this.cfg.trendMinHistoryMs / (pts === own ? 3 : 1)) return null;
+    const slope = theilSen(pts, this.cfg.trendBucketMs);
     if (!(slope > 0)) return null;
     return Math.round(at + (level - s.ewma!) / slope);
   }
@@ -200,17 +251,19 @@ export class DegradationDetector {
     if (!s) return null;
     const eff = this.effectiveBaseline(s, popKey);
     // No baseline (a new part learning its own): nothing can be firing.
-    if (s.ewma === null || eff === null) return s.firing ? null : { firing: false, recovered: true, baseline: NaN, ewma: NaN, cusum: 0, lastBatchRate: s.lastBatchRate, baselineSource: 'none', warningEta: null };
+    if (s.ewma === null || eff === null) return s.firing ? null : { firing: false, recovered: true, baseline: NaN, ewma: NaN, cusum: 0, threshold: NaN, lastBatchRate: s.lastBatchRate, baselineSource: 'none', warningEta: null };
     const sigmaE = s.sigma * Math.sqrt(this.cfg.ewmaLambda / (2 - this.cfg.ewmaLambda));
     // Recovered is a separate condition (smoothed rate within one standard error), not merely "not firing".
     const recovered = !s.firing && s.ewma <= eff.p0 + sigmaE;
-    return { firing: s.firing, recovered, baseline: eff.p0, ewma: s.ewma, cusum: s.cusum, lastBatchRate: s.lastBatchRate, baselineSource: eff.source, warningEta: s.warningEta };
+    return { firing: s.firing, recovered, baseline: eff.p0, ewma: s.ewma, cusum: s.cusum, threshold: s.threshold ?? NaN, lastBatchRate: s.lastBatchRate, baselineSource: eff.source, warningEta: s.warningEta };
   }
 
-  /** A part was replaced: learn its baseline again. */
-  replaced(id: string, popKey: string): void {
+  /** A part was replaced at `at`: learn its baseline again (once per replacement). */
+  replaced(id: string, popKey: string, at: number): void {
     const s = this.states.get(id);
-    if (s) this.resetBaseline(id, popKey, s);
+    if (!s || (s.replacedAt !== undefined && at <= s.replacedAt)) return;
+    s.replacedAt = at;
+    this.resetBaseline(id, popKey, s);
   }
 
   snapshot(): { states: Array<[string, RateState]>; population: Array<[string, Array<[string, number]>]> } {

@@ -3,6 +3,7 @@
 // no clock inside: the same observations and the same `now` give the same findings.
 import type { FirmwareProfile } from '../../firmware-profiles/schema.js';
 import { DegradationDetector, type RateState } from './degradation.js';
+import type { LifeModel } from '../reliability/index.js';
 import { WearOutDetector, type WearSnapshot } from './wear.js';
 import { detectorConfig, findingKey, partFailureMode, priorityRank, type DetectorConfig, type DetectorConfigInput, type Finding } from './types.js';
 
@@ -14,8 +15,12 @@ export type SampleObservation = {
   kind: string;
   /** Firmware profile id of the peripheral (from the inventory), if matched. */
   profile?: string;
-  /** Collector clock when it arrived (ms). */
+  /** Collector clock when it arrived (ms): holds, recovery windows and "last seen" use it. */
   at: number;
+  /** When the device measured it (device clock, guarded by measurementTime; ms): usage rates,
+   * error-rate trends, ETAs and recurrence windows use it, so a backlog flushed after an outage
+   * reads as the days it covers, not as one instant. Defaults to `at`. */
+  measuredAt?: number;
   health?: string;
   counters?: Record<string, number>;
   metrics?: Record<string, number>;
@@ -28,7 +33,10 @@ export type EventObservation = {
   peripheral?: string;
   type: string;
   code?: string;
+  /** Collector clock at arrival (ms). */
   at: number;
+  /** Device clock when it happened (guarded; ms); defaults to `at`. */
+  measuredAt?: number;
 };
 
 /** The collector's fleet state of a device (FleetState.get()). */
@@ -55,6 +63,9 @@ type PeripheralState = {
   occurrences: Record<string, number[]>;
   /** Codes ever seen active (so their recovery can be reported). */
   known: string[];
+  /** Serial of the unit (from the inventory): a new one is a unit swap. */
+  serial?: string;
+  /** Measurement time of the latest sample (time order of counters). */
   lastAt: number;
 };
 
@@ -136,13 +147,14 @@ export class DetectorEngine {
     return p;
   }
 
-  private raise(p: PeripheralState, code: string, at: number): void {
+  /** A fault's rising edge: `at` (collector clock) starts its hold; `measuredAt` counts it in the recurrence window. */
+  private raise(p: PeripheralState, code: string, at: number, measuredAt = at): void {
     if (p.active[code] !== undefined) return;
     p.active[code] = at;
     if (!p.known.includes(code)) p.known.push(code);
     const list = (p.occurrences[code] ??= []);
-    list.push(at);
-    const from = at - this.config.recurring.windowMs;
+    list.push(measuredAt);
+    const from = measuredAt - this.config.recurring.windowMs;
     while (list.length && list[0] < from) list.shift();
     for (const spec of this.degradation.specs) {
       if (spec.errorsFromFault === code) this.degradation.faultEdge(`${this.pid(p.device, p.peripheral)}/${spec.name}`);
@@ -155,23 +167,24 @@ export class DetectorEngine {
     if (d.lastSeen === null || o.at > d.lastSeen) d.lastSeen = o.at;
     if (!d.known) d.online = true;
     const p = this.peripheral(o.device, o.peripheral, o.kind, o.profile);
-    if (o.at < p.lastAt) return; // time order only: a late sample would rewind counters
-    p.lastAt = o.at;
+    const t = o.measuredAt ?? o.at;
+    if (t < p.lastAt) return; // time order only: a late sample would rewind counters
+    p.lastAt = t;
     p.health = o.health;
     const faults = new Set(o.faults ?? []);
-    for (const code of faults) this.raise(p, code, o.at);
+    for (const code of faults) this.raise(p, code, o.at, t);
     for (const code of Object.keys(p.active)) if (!faults.has(code)) delete p.active[code];
     const profile = p.profile ? this.profiles.get(p.profile) : undefined;
     const counters = o.counters ?? {};
     if (profile) {
       const metrics = new Set(profile.ratedLife.filter((r) => r.basis === 'life' && r.measuredBy !== 'not-read').map((r) => r.metric));
-      for (const m of metrics) if (counters[m] !== undefined) this.wear.observe(o.device, o.peripheral, m, counters[m], o.at);
+      for (const m of metrics) if (counters[m] !== undefined) this.wear.observe(o.device, o.peripheral, m, counters[m], t);
     }
     for (const spec of this.degradation.specs) {
       if (spec.operations !== 'polls' && counters[spec.operations] === undefined) continue;
       if (spec.errors && counters[spec.errors] === undefined) continue;
       const id = `${this.pid(o.device, o.peripheral)}/${spec.name}`;
-      this.degradation.observe(id, `${p.profile ?? p.kind}|${spec.name}`, spec, counters, profile?.thresholds.errorRateMinSamples ?? 0, o.at, profile?.thresholds.errorRateWarning);
+      this.degradation.observe(id, `${p.profile ?? p.kind}|${spec.name}`, spec, counters, profile?.thresholds.errorRateMinSamples ?? 0, t, profile?.thresholds.errorRateWarning ?? spec.warning);
     }
   }
 
@@ -181,7 +194,7 @@ export class DetectorEngine {
     if (d.lastSeen === null || e.at > d.lastSeen) d.lastSeen = e.at;
     if (!e.peripheral) return;
     const p = this.peripheral(e.device, e.peripheral, this.peripherals.get(this.pid(e.device, e.peripheral))?.kind ?? 'unknown');
-    if (e.type === 'fault-raised' && e.code) this.raise(p, e.code, e.at);
+    if (e.type === 'fault-raised' && e.code) this.raise(p, e.code, e.at, e.measuredAt ?? e.at);
     else if (e.type === 'fault-cleared' && e.code) delete p.active[e.code];
     else if (e.type === 'peripheral-detached') p.health = 'absent';
     else if (e.type === 'peripheral-attached' && p.health === 'absent') p.health = 'unknown';
@@ -206,7 +219,61 @@ export class DetectorEngine {
     if (!p || !profile) return;
     this.touch(device);
     for (const r of profile.ratedLife) if (r.part === part) this.wear.replaced(device, peripheral, r.metric, at);
-    for (const spec of this.degradation.specs) if (spec.part === part) this.degradation.replaced(`${this.pid(device, peripheral)}/${spec.name}`, `${p.profile}|${spec.name}`);
+    for (const spec of this.degradation.specs) if (spec.part === part) this.degradation.replaced(`${this.pid(device, peripheral)}/${spec.name}`, `${p.profile}|${spec.name}`, at);
+  }
+
+  /**
+   * The serial the inventory reports for a peripheral. A different serial than before is a unit
+   * swap: every part of it is new, so its wear and error-rate baselines re-base by themselves.
+   * Returns true when it was a swap (the caller records it as a service record).
+   */
+  peripheralSerial(device: string, peripheral: string, serial: string, at: number): boolean {
+    const p = this.peripherals.get(this.pid(device, peripheral));
+    if (!p) return false;
+    const before = p.serial;
+    if (before === serial) return false;
+    p.serial = serial;
+    this.touch(device);
+    if (before === undefined) return false;
+    this.unitReplaced(device, peripheral, at);
+    return true;
+  }
+
+  /** The whole unit was swapped: every part of it is new. */
+  unitReplaced(device: string, peripheral: string, at: number): void {
+    const p = this.peripherals.get(this.pid(device, peripheral));
+    const profile = p?.profile ? this.profiles.get(p.profile) : undefined;
+    for (const part of new Set(profile?.ratedLife.map((r) => r.part) ?? [])) this.partReplaced(device, peripheral, part, at);
+  }
+
+  /** Fleet life models (collector/reliability); those with enough failures replace the rated figures. */
+  setLifeModels(models: readonly LifeModel[]): void {
+    this.wear.setLifeModels(models);
+    for (const d of this.devices.keys()) this.changed.add(d); // re-evaluated; their saved state is unchanged
+  }
+
+  /** Every tracked part with its current usage (the censored lives of the life fit). */
+  aliveParts(): Array<{ device: string; peripheral: string; profile: string; part: string; usage: number }> {
+    const out: Array<{ device: string; peripheral: string; profile: string; part: string; usage: number }> = [];
+    for (const p of this.peripherals.values()) {
+      const profile = p.profile ? this.profiles.get(p.profile) : undefined;
+      if (!profile) continue;
+      for (const r of profile.ratedLife) {
+        if (r.basis !== 'life' || r.measuredBy === 'not-read') continue;
+        const st = this.wear.status(p.device, p.peripheral, r, 0);
+        if (st) out.push({ device: p.device, peripheral: p.peripheral, profile: profile.id, part: r.part, usage: st.usage });
+      }
+    }
+    return out;
+  }
+
+  /** Usage of a part now (counter units), for a service record and the life fit; null when not tracked. */
+  partUsage(device: string, peripheral: string, part: string): number | null {
+    const p = this.peripherals.get(this.pid(device, peripheral));
+    const profile = p?.profile ? this.profiles.get(p.profile) : undefined;
+    const entry = profile?.ratedLife.find((r) => r.part === part && r.basis === 'life' && r.measuredBy !== 'not-read');
+    if (!entry) return null;
+    return this.wear.status(device, peripheral, entry, 0)?.usage ?? null;
   }
 
   private isOffline(d: DeviceState, now: number): boolean {
@@ -270,7 +337,8 @@ export class DetectorEngine {
       const w = this.config.wear;
       for (const f of this.wear.evaluate(p.device, p.peripheral, site, profile, now)) {
         // Rated life says "soon", the part's own error rate says "healthy": the health signal decides until the backstop.
-        if (w.deferToErrorRate && f.status === 'firing' && healthy.has(f.key) && (f.figures.lifeUsedPct as number) < w.backstopFraction * 100) undecided.add(f.key);
+        // A fleet life model's risk is its own evidence: a planned replacement without an error-rate rise.
+        if (w.deferToErrorRate && f.status === 'firing' && f.figures.lifeSource !== 'fleet' && healthy.has(f.key) && (f.figures.lifeUsedPct as number) < w.backstopFraction * 100) undecided.add(f.key);
         else part.push(f);
       }
       for (const k of this.wear.trackedKeys(p.device, p.peripheral, profile)) if (!part.some((f) => f.key === k)) undecided.add(k);
@@ -344,7 +412,7 @@ export class DetectorEngine {
       const failureMode = spec.part ? partFailureMode(spec.part) : `${spec.name}-degradation`;
       if (!v) continue;
       // A health signal only where the profile gives the level its trend is judged against.
-      if (spec.part && profile?.thresholds.errorRateWarning !== undefined && !v.firing && v.baselineSource !== 'none') healthy.add(findingKey(p.device, p.peripheral, failureMode));
+      if (spec.part && (profile?.thresholds.errorRateWarning ?? spec.warning) !== undefined && !v.firing && v.baselineSource !== 'none') healthy.add(findingKey(p.device, p.peripheral, failureMode));
       if (!v.firing && !v.recovered) {
         undecided.add(findingKey(p.device, p.peripheral, failureMode));
         continue;
@@ -352,7 +420,7 @@ export class DetectorEngine {
       const mapped = spec.fault ? profile?.faults[spec.fault] : undefined;
       out.push(this.finding(p.device, p.peripheral, failureMode, site, v.firing ? 'firing' : 'recovered', {
         detector: 'degradation', kind: 'degradation', priority: mapped?.priority ?? dc.priority, issueType: mapped?.issueType ?? dc.issueType,
-        figures: { rate: spec.name, ...(Number.isFinite(v.baseline) ? { baseline: round4(v.baseline), ewma: round4(v.ewma), cusum: Math.round(v.cusum * 100) / 100 } : {}), ...(v.lastBatchRate !== null ? { lastBatch: round4(v.lastBatchRate) } : {}), baselineSource: v.baselineSource, ...(v.warningEta !== null ? { warningEtaDays: Math.round(((v.warningEta - now) / 86_400_000) * 10) / 10 } : {}), ...(spec.part ? { part: spec.part } : {}) },
+        figures: { rate: spec.name, ...(Number.isFinite(v.baseline) ? { baseline: round4(v.baseline), ewma: round4(v.ewma), evidence: Math.round(v.cusum * 100) / 100, ...(Number.isFinite(v.threshold) ? { threshold: Math.round(v.threshold * 100) / 100 } : {}) } : {}), ...(v.lastBatchRate !== null ? { lastBatch: round4(v.lastBatchRate) } : {}), baselineSource: v.baselineSource, ...(v.warningEta !== null ? { warningEtaDays: Math.round(((v.warningEta - now) / 86_400_000) * 10) / 10 } : {}), ...(spec.part ? { part: spec.part } : {}) },
         runbook: { profile: profile?.id, code: spec.fault && profile?.runbook[spec.fault] ? spec.fault : 'general' }, holdMs: 0, recoverMs: dc.recoverMs, inhibitableBySite: spec.inhibitableBySite,
       }));
     }

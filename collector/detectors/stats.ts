@@ -40,13 +40,8 @@ export function theilSen(points: readonly Point[], minSpan = 0, minPairs = 3): n
   return median(wide.length >= minPairs ? wide : all);
 }
 
-/**
- * Median of the rates of consecutive non-overlapping intervals at least `minSpan` long (an
- * interval ends at the first point `minSpan` after its start). Unlike a slope fitted through a
- * cumulative series, one burst or one reset-free jump moves one interval only; a gap is one
- * interval, not many.
- */
-export function intervalRate(points: readonly Point[], minSpan: number): number {
+/** Rates of consecutive non-overlapping intervals at least `minSpan` long (an interval ends at the first point `minSpan` after its start). */
+export function intervalRates(points: readonly Point[], minSpan: number): number[] {
   const rates: number[] = [];
   let i = 0;
   for (let j = 1; j < points.length; j++) {
@@ -56,6 +51,19 @@ export function intervalRate(points: readonly Point[], minSpan: number): number 
       i = j;
     }
   }
-  if (rates.length < 2) return theilSen(points, minSpan);
-  return median(rates);
+  return rates;
+}
+
+/**
+ * Median of the rates of consecutive non-overlapping intervals at least `minSpan` long. Unlike a
+ * slope fitted through a cumulative series, one burst or one reset-free jump moves one interval
+ * only; a gap is one interval, not many. Too short a history for three such intervals: daily
+ * intervals (`shortSpan`), then Theil–Sen.
+ */
+export function intervalRate(points: readonly Point[], minSpan: number, shortSpan = 86_400_000): number {
+  const rates = intervalRates(points, minSpan);
+  if (rates.length >= 3) return median(rates);
+  const short = minSpan > shortSpan ? intervalRates(points, shortSpan) : rates;
+  if (short.length >= 2) return median(short);
+  return theilSen(points, Math.min(minSpan, shortSpan));
 }

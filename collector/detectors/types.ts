@@ -5,6 +5,7 @@
 // (collector/incidents) turns findings into incidents; detectors know nothing about tickets.
 import { z } from 'zod';
 import { issuePriority } from '../../firmware-profiles/schema.js';
+import { measurementTimeConfig } from './measurement-time.js';
 
 export type IssuePriority = z.infer<typeof issuePriority>;
 
@@ -71,6 +72,9 @@ export const errorRateSpec = z
     fault: z.string().optional(),
     /** Whether a site outage explains it (comm errors: yes). */
     inhibitableBySite: z.boolean().default(false),
+    /** Error-rate warning level when the profile gives none (printer cutters: failed cuts per cut),
+     * so the part is judged by its health signal, not by its rating alone. */
+    warning: z.number().gt(0).max(1).optional(),
   })
   .strict()
   .refine((s) => !!s.errors !== !!s.errorsFromFault, 'exactly one of errors, errorsFromFault');
@@ -87,12 +91,17 @@ export const detectorConfig = z
       .object({
         /** A planned replacement is raised when the ETA to end of rated life falls inside this. */
         leadTimeMs: z.number().positive().default(21 * day),
-        /** Trailing window the usage rate is estimated over. */
-        rateWindowMs: z.number().positive().default(14 * day),
+        /** Trailing window the usage rate is estimated over: long enough that a seasonal peak
+         * (Ramadan, Spring Festival: ×2–3 for weeks) is a minority of its intervals. */
+        rateWindowMs: z.number().positive().default(91 * day),
         /** Usage points are kept at this granularity (memory stays bounded). */
-        bucketMs: z.number().positive().default(6 * 3_600_000),
-        /** Pairs closer than this are ignored when enough wider pairs exist (daily seasonality). */
-        minPairSpanMs: z.number().positive().default(day),
+        bucketMs: z.number().positive().default(day),
+        /** The rate is the median of interval rates over intervals at least this long (weekly rhythm). */
+        minPairSpanMs: z.number().positive().default(7 * day),
+        /** A counter that advanced fewer counts than this over the rate window is coarse (whole km):
+         * its rate is taken from its first to its last step inside `coarseWindowMs`. */
+        coarseCounts: z.number().positive().default(50),
+        coarseWindowMs: z.number().positive().default(182 * day),
         /** Minimum history before an ETA is trusted. */
         minHistoryMs: z.number().positive().default(2 * day),
         /** A counter that goes down means a new part (`replacement`) or a reset counter on the same part (`continue`). */
@@ -106,6 +115,13 @@ export const detectorConfig = z
          */
         deferToErrorRate: z.boolean().default(true),
         backstopFraction: z.number().positive().default(1.5),
+        /** Lives learnt from the fleet (collector/reliability): once a model/part has this many
+         * failures, its fitted Weibull replaces the rated figure, and a part whose risk of failing
+         * within the lead time reaches `planRisk` gets a planned replacement, even with a healthy error rate. */
+        fleetLife: z
+          .object({ minFailures: z.number().int().min(2).default(10), planRisk: z.number().gt(0).max(1).default(0.5) })
+          .strict()
+          .prefault({}),
         priority: issuePriority.default('Low'),
         issueType: z.string().default('predicted-failure'),
       })
@@ -116,21 +132,36 @@ export const detectorConfig = z
         rates: z.array(errorRateSpec).default([
           { name: 'read-errors', errors: 'failedReadCount', operations: 'swipes', part: 'read-head', fault: 'read-errors-high', inhibitableBySite: false },
           { name: 'image-failures', errors: 'imageFailures', operations: 'captures', part: 'sensor-window', fault: 'image-quality-degraded', inhibitableBySite: false },
-          { name: 'failed-cuts', errorsFromFault: 'autocutter-error', operations: 'autocutterCuts', part: 'cutter', fault: 'autocutter-error', inhibitableBySite: false },
+          { name: 'failed-cuts', errorsFromFault: 'autocutter-error', operations: 'autocutterCuts', part: 'cutter', fault: 'autocutter-error', inhibitableBySite: false, warning: 0.01 },
           { name: 'comm-errors', errors: 'commErrors', operations: 'polls', fault: 'comm-error', inhibitableBySite: true },
         ]),
         /** Operations per batch: one EWMA/CUSUM step (the profile's errorRateMinSamples wins when larger). */
-        batchOperations: z.number().int().positive().default(500),
+        batchOperations: z.number().int().positive().default(200),
         /** Batches that make the device's own baseline. */
         baselineBatches: z.number().int().positive().default(20),
         ewmaLambda: z.number().gt(0).max(1).default(0.1),
-        ewmaL: z.number().positive().default(3.5),
-        cusumK: z.number().nonnegative().default(0.5),
-        cusumH: z.number().positive().default(8),
-        /** A rise must also be at least this many times the baseline (tiny baselines are noisy). */
+        /** Sequential test (binomial CUSUM, collector/detectors/sequential.ts): the rise it looks for, as a multiple of the baseline. */
+        ratio: z.number().gt(1).default(2),
+        /** Expected false alarms of the sequential test per 1,000 device-days of a healthy part (sets its threshold). */
+        falseAlarmsPer1000DeviceDays: z.number().positive().default(0.2),
+        /** Uses per day assumed until the device's own usage rate is measured (over a day or more). */
+        typicalUsesPerDay: z.number().positive().default(1500),
+        /** The evidence must stay over its threshold for this many uses: a one-day burst (bad cards) fades before. */
+        holdOperations: z.number().int().nonnegative().default(1500),
+        /** A rise over the threshold within this many uses of its start is a step (a burst, until it outlasts one)… */
+        abruptOperations: z.number().int().nonnegative().default(1500),
+        /** …and must then hold this many uses (1–2 days of a busy till). */
+        burstHoldOperations: z.number().int().nonnegative().default(8000),
+        /** Evidence is capped at this multiple of the threshold, so that a burst's evidence fades within a bounded number of uses. */
+        evidenceCap: z.number().min(1).default(1.5),
+        /** The smoothed rate must also be this many times its baseline (a small step that then holds flat is noticed, not ticketed). */
+        minRise: z.number().min(1).default(2.5),
+        /** A device baseline this many times above its model's population median is not trusted as its own normal. */
         minRatio: z.number().min(1).default(3),
-        /** With a profile errorRateWarning, a rise fires only when its trend reaches that level within this. */
-        leadTimeMs: z.number().nonnegative().default(21 * day),
+        /** With a warning level, a rise fires only when its own trend reaches that level within this. */
+        leadTimeMs: z.number().nonnegative().default(15 * day),
+        /** The warning level alone fires once it has held for this many uses (a 1–2-day burst does not). */
+        warningHoldOperations: z.number().int().nonnegative().default(6000),
         /** Trailing window and granularity of the smoothed-rate trend. */
         trendWindowMs: z.number().positive().default(14 * day),
         trendBucketMs: z.number().positive().default(6 * 3_600_000),
@@ -178,6 +209,8 @@ export const detectorConfig = z
       })
       .strict()
       .prefault({}),
+    /** Which device times are trusted as measurement times (measurement-time.ts). */
+    measurementTime: measurementTimeConfig,
     site: z
       .object({
         /** Share of a site's devices offline at once that makes one site incident. */

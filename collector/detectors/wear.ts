@@ -1,5 +1,8 @@
 // Wear-out: a part's cumulative counter against its rated life (from the firmware profile), a
-// robust usage rate over a trailing window, and the ETA to end of rated life. A counter that
+// robust usage rate over a trailing window (91 days of weekly intervals by default, so that a
+// seasonal peak of a few weeks does not shrink the ETA; a coarse counter in whole km takes its
+// rate from its first to its last step over half a year), and the ETA to end of rated life.
+// Times are measurement times (device clock, guarded), so a flushed backlog keeps its days. A counter that
 // goes down is a replaced part or a reset counter: the usage base is re-based and the interval
 // across the drop is left out of the rate; the rate itself belongs to the store's trade, so it
 // survives the drop. The rate is the median of per-interval rates over intervals of at least a
@@ -7,6 +10,7 @@
 import type { FirmwareProfile, RatedLifeEntry } from '../../firmware-profiles/schema.js';
 import { intervalRate, type Point } from './stats.js';
 import { findingKey, partFailureMode, type DetectorConfig, type Finding } from './types.js';
+import { conditionalFailure, type LifeModel } from '../reliability/index.js';
 
 type Series = {
   /** Last raw counter value. */
@@ -42,8 +46,19 @@ export class WearOutDetector {
   private readonly series = new Map<string, Series>();
   /** `${device}\u0000${peripheral}` → its series ids (per-device snapshots without a fleet scan). */
   private readonly byPeripheral = new Map<string, Set<string>>();
+  /** Fleet life models per `profile|part` (replace the rated figure once they have enough failures). */
+  private readonly lifeModels = new Map<string, LifeModel>();
 
   constructor(private readonly cfg: DetectorConfig['wear']) {}
+
+  setLifeModels(models: readonly LifeModel[]): void {
+    this.lifeModels.clear();
+    for (const m of models) if (m.failures >= this.cfg.fleetLife.minFailures) this.lifeModels.set(`${m.profile}|${m.part}`, m);
+  }
+
+  lifeModel(profile: string, part: string): LifeModel | undefined {
+    return this.lifeModels.get(`${profile}|${part}`);
+  }
 
   private sid(device: string, peripheral: string, metric: string) {
     return `${device}\u0000${peripheral}\u0000${metric}`;
@@ -79,14 +94,27 @@ export class WearOutDetector {
     const tail = s.points[s.points.length - 1];
     if (tail && Math.floor(tail.t / this.cfg.bucketMs) === bucket && s.points.length > 1) s.points[s.points.length - 1] = { t: at, y: s.cont };
     else s.points.push({ t: at, y: s.cont });
-    const from = at - this.cfg.rateWindowMs;
+    const from = at - Math.max(this.cfg.rateWindowMs, this.cfg.coarseWindowMs);
     while (s.points.length > 2 && s.points[0].t < from) s.points.shift();
+  }
+
+  /** Counts per day over the trailing window, or null before enough history. */
+  private rate(all: readonly Point[]): number | null {
+    if (all.length < 3) return null;
+    const last = all[all.length - 1];
+    const from = last.t - this.cfg.rateWindowMs;
+    const points = all.filter((p) => p.t >= from);
+    if (last.y - points[0].y < this.cfg.coarseCounts) return coarseRate(all);
+    if (points.length < 3 || last.t - points[0].t < this.cfg.minHistoryMs) return null;
+    const perMs = intervalRate(points, this.cfg.minPairSpanMs);
+    return Number.isFinite(perMs) && perMs >= 0 ? perMs * DAY : null;
   }
 
   /** A part was replaced without its counter going down (Epson counters are never reset). */
   replaced(device: string, peripheral: string, metric: string, at: number): void {
     const s = this.series.get(this.sid(device, peripheral, metric));
-    if (!s) return;
+    // Idempotent by time: a service record applied again (after a restart) changes nothing.
+    if (!s || at <= s.since) return;
     s.offset = 0;
     s.base = s.last;
     s.since = at;
@@ -97,12 +125,7 @@ export class WearOutDetector {
     if (!s) return null;
     const lifeCounts = entry.value / (entry.unitsPerCount ?? 1);
     const usage = s.offset + s.last - s.base;
-    const span = s.points.length ? s.points[s.points.length - 1].t - s.points[0].t : 0;
-    let ratePerDay: number | null = null;
-    if (span >= this.cfg.minHistoryMs && s.points.length >= 3) {
-      const perMs = intervalRate(s.points, this.cfg.minPairSpanMs);
-      if (Number.isFinite(perMs) && perMs >= 0) ratePerDay = perMs * DAY;
-    }
+    const ratePerDay = this.rate(s.points);
     let eta: number | null = null;
     if (usage >= lifeCounts) eta = s.lastAt;
     else if (ratePerDay && ratePerDay > 0) eta = s.lastAt + ((lifeCounts - usage) / ratePerDay) * DAY;
@@ -134,10 +157,19 @@ export class WearOutDetector {
     const out: Finding[] = [];
     const { wearWarningFraction, wearCriticalFraction } = profile.thresholds;
     for (const st of worst.values()) {
-      const etaIn = st.eta === null ? null : st.eta - now;
-      const firing = st.fractionUsed >= wearCriticalFraction || (etaIn !== null && etaIn <= this.cfg.leadTimeMs);
+      const model = this.lifeModel(profile.id, st.part);
+      let etaIn = st.eta === null ? null : st.eta - now;
+      let firing = st.fractionUsed >= wearCriticalFraction || (etaIn !== null && etaIn <= this.cfg.leadTimeMs);
       // Separate recovery condition: clearly young again (a new part), not merely "ETA moved a bit".
-      const recovered = st.fractionUsed < wearWarningFraction && (etaIn === null || etaIn > 2 * this.cfg.leadTimeMs);
+      let recovered = st.fractionUsed < wearWarningFraction && (etaIn === null || etaIn > 2 * this.cfg.leadTimeMs);
+      let risk: number | null = null;
+      if (model) {
+        // The fleet's own lives: the risk of failing within the lead time at the current use.
+        risk = conditionalFailure(model.shape, model.scale, st.usage, ((st.ratePerDay ?? 0) * this.cfg.leadTimeMs) / DAY);
+        firing = risk >= this.cfg.fleetLife.planRisk;
+        recovered = risk < this.cfg.fleetLife.planRisk / 4;
+        etaIn = st.ratePerDay ? Math.max(0, ((model.medianLife - st.usage) / st.ratePerDay) * DAY) : null;
+      }
       if (!firing && !recovered) continue;
       const failureMode = partFailureMode(st.part);
       const runbookCode = profile.runbook[`${st.part}-worn`] ? `${st.part}-worn` : 'general';
@@ -161,8 +193,9 @@ export class WearOutDetector {
           lifeUsedPct: Math.round(st.fractionUsed * 10_000) / 100,
           ...(st.ratePerDay !== null ? { ratePerDay: Math.round(st.ratePerDay * 100) / 100 } : {}),
           ...(etaIn !== null ? { etaDays: Math.round((etaIn / DAY) * 10) / 10 } : {}),
+          ...(model && risk !== null ? { lifeSource: 'fleet', fleetMedianLife: Math.round(model.medianLife), fleetShape: Math.round(model.shape * 100) / 100, failureRiskPct: Math.round(risk * 1000) / 10 } : {}),
         },
-        ...(st.eta !== null ? { eta: st.eta } : {}),
+        ...(model ? (etaIn !== null ? { eta: Math.round(now + etaIn) } : {}) : st.eta !== null ? { eta: st.eta } : {}),
         runbook: { profile: profile.id, code: runbookCode },
         holdMs: 0,
         recoverMs: 0,
@@ -199,6 +232,19 @@ export class WearOutDetector {
     this.byPeripheral.clear();
     this.restoreSome(s);
   }
+}
+
+/**
+ * Rate of a coarse counter (whole km): from its first step to its last inside the window, so that
+ * the days between steps neither read as zero use nor as a burst. Null before two steps.
+ */
+export function coarseRate(points: readonly Point[]): number | null {
+  const y0 = points[0].y;
+  const yEnd = points[points.length - 1].y;
+  const a = points.findIndex((p) => p.y > y0);
+  const b = points.findIndex((p) => p.y === yEnd);
+  if (a < 0 || b <= a) return null;
+  return ((points[b].y - points[a].y) / (points[b].t - points[a].t)) * DAY;
 }
 
 function urgency(s: WearStatus, now: number): number {

@@ -10,6 +10,7 @@ import { TicketsView } from '../tickets.js';
 import { commandRoutes } from './commands.js';
 import { deviceRoutes } from './devices.js';
 import { reportRoutes } from './reports.js';
+import { serviceRoutes } from './service.js';
 import { ticketRoutes } from './tickets.js';
 
 export type DataRoutes = { routes: Route[]; close(): Promise<void> };
@@ -45,6 +46,7 @@ export function dataRoutes(ctx: NocContext): DataRoutes {
     ...commandRoutes(ctx, commands),
     ...ticketRoutes(ctx, tickets),
     ...reportRoutes(ctx, reports),
+    ...(ctx.incidents ? serviceRoutes(ctx) : []),
     route({
       method: 'GET',
       path: '/api/live',

@@ -3,6 +3,7 @@
 // status change, its SLA recomputation and the sends to every sink commit together.
 import { operatorTicketActionOn, TicketActionError } from '../../collector/ticket-actions.js';
 import { ticketActionRequest } from '../api.js';
+import { PartNotKnownError, recordPartReplaced } from '../../collector/service-records/index.js';
 import { needIncidents, type NocContext } from '../context.js';
 import { HttpError, route, type Route } from '../http.js';
 
@@ -21,8 +22,14 @@ export function ticketActionRoutes(ctx: NocContext): Route[] {
         try {
           const r = await operatorTicketActionOn(incidents.ticketState, params.ref, body.action, text, Date.now(), incidents.config);
           ctx.log.info({ user: user!.name, ref: params.ref, action: body.action, status: r.ticket.status }, 'ticket action');
+          if (body.partReplaced && (body.action === 'resolve' || body.action === 'close')) {
+            // "Part replaced": a service record re-bases the part's wear at the incident service's next tick.
+            const record = await recordPartReplaced(incidents.serviceRecords, r.ticket, body.part, user!.name);
+            return { json: { ticket: r.ticket, commands: r.commands.length, serviceRecord: record.id } };
+          }
           return { json: { ticket: r.ticket, commands: r.commands.length } };
         } catch (e) {
+          if (e instanceof PartNotKnownError) throw new HttpError(400, e.message, 'bad-request');
           if (e instanceof TicketActionError) throw new HttpError(STATUS_OF[e.code], e.message, e.code);
           throw e;
         }

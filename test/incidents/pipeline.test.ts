@@ -14,6 +14,8 @@ const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const T0 = Date.UTC(2026, 0, 5);
+/** The cutter judged by its rating (no failed-cuts signal here to defer it). */
+const cfg = { wear: { deferToErrorRate: false } };
 
 const hooksOf = (tx: Database.Database) => ({
   onChange: (c: IncidentChange) => {
@@ -26,7 +28,7 @@ test('wear-out through a restart: detector windows and incidents survive, nothin
   const dir = tempDir('fleetcare-pipeline-');
   const path = join(dir.path, 'incidents.db');
   let store = new IncidentStore(path);
-  let engine = new DetectorEngine(profiles);
+  let engine = new DetectorEngine(profiles, cfg);
   assert.not.ok(restoreEngine(engine, store));
   let cuts = 1_880_000;
   const feed = (from: number, days: number) => {
@@ -45,7 +47,7 @@ test('wear-out through a restart: detector windows and incidents survive, nothin
 
   // Restart: new objects, same database.
   store = new IncidentStore(path);
-  engine = new DetectorEngine(profiles);
+  engine = new DetectorEngine(profiles, cfg);
   assert.ok(restoreEngine(engine, store));
   feed(T0 + 3 * DAY, 2);
   const rows = store.db.prepare('SELECT key, action FROM outbox').all();

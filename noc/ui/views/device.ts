@@ -2,7 +2,7 @@
 // 1 h / 24 h / 7 d / 30 d, the events timeline, open and past incidents, and remote diagnosis
 // (ping, read counters, self-test) for operators with the result shown when the device answers,
 // and for an attendance clock the remote fix for its time (sync clock time).
-import type { CommandAccepted, DeviceDetail, DeviceEvent, EventsAnswer, PartWear, PeripheralDetail, RemoteCommand, SeriesAnswer, TicketSummary } from '../../api.js';
+import type { CommandAccepted, DeviceDetail, DeviceEvent, EventsAnswer, PartWear, PeripheralDetail, RemoteCommand, SeriesAnswer, ServiceHistoryAnswer, ServiceRecordView, TicketSummary } from '../../api.js';
 import { TelemetryChart, xMin } from '../chart.js';
 import { api, ApiError, query } from '../client.js';
 import { h, replace, svg } from '../dom.js';
@@ -35,6 +35,7 @@ class DeviceView implements View {
   private root: HTMLElement | null = null;
   private detail: DeviceDetail | null = null;
   private events: DeviceEvent[] | null = null;
+  private service: ServiceRecordView[] | null = null;
   private commands: RemoteCommand[] = [];
   private error: unknown = null;
   private field: Field | null = null;
@@ -99,6 +100,13 @@ class DeviceView implements View {
       .then((r) => {
         this.events = r.items;
         this.renderSection('events', this.eventsCard());
+      })
+      .catch(() => {});
+    api
+      .get<ServiceHistoryAnswer>(`/api/devices/${enc}/service`)
+      .then((r) => {
+        this.service = r.items;
+        this.renderSection('service', this.serviceCard());
       })
       .catch(() => {});
     api
@@ -210,6 +218,7 @@ class DeviceView implements View {
         h('div', { class: 'side' }, h('div', { 'data-section': 'inventory' }, this.inventoryCard()), h('div', { 'data-section': 'commands' }, this.commandsCard())),
       ),
       h('div', { class: 'grid-2' }, h('div', { 'data-section': 'events' }, this.eventsCard()), h('div', { 'data-section': 'tickets' }, this.ticketsCard(this.detail.tickets))),
+      h('div', { 'data-section': 'service' }, this.serviceCard()),
     );
     this.drawChart();
   }
@@ -429,6 +438,30 @@ class DeviceView implements View {
             ),
           )
         : h('p', { class: 'empty' }, t('device.noEvents')),
+    );
+  }
+
+  /** Parts replaced and units swapped (service records), newest first. */
+  private serviceCard(): HTMLElement {
+    if (!this.service) return card(t('device.service'), loading());
+    return card(
+      t('device.service'),
+      this.service.length
+        ? h(
+            'ol',
+            { class: 'timeline service-history' },
+            [...this.service].reverse().map((r) =>
+              h(
+                'li',
+                { 'data-kind': r.kind },
+                h('time', { datetime: new Date(r.at).toISOString() }, dateTime(r.at)),
+                h('span', { class: 'event-what' }, `${t(`device.serviceKind.${r.kind}`)} · ${r.peripheral}${r.kind === 'unit-swap' ? '' : ` · ${r.part}`}${r.serial ? ` · ${r.serial}` : ''}`),
+                r.usage !== undefined ? h('span', { class: 'muted small' }, num(Math.round(r.usage))) : null,
+                r.note ? h('span', { class: 'muted small event-message' }, r.note) : null,
+              ),
+            ),
+          )
+        : h('p', { class: 'empty' }, t('device.noService')),
     );
   }
 

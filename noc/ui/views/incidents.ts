@@ -256,9 +256,9 @@ class IncidentsView implements View {
     );
   }
 
-  private async act(ref: string, action: TicketAction, text: string): Promise<boolean> {
+  private async act(ref: string, action: TicketAction, text: string, partReplaced = false): Promise<boolean> {
     try {
-      await api.post(`/api/tickets/${encodeURIComponent(ref)}/actions`, text ? { action, text } : { action });
+      await api.post(`/api/tickets/${encodeURIComponent(ref)}/actions`, { action, ...(text ? { text } : {}), ...(partReplaced ? { partReplaced: true } : {}) });
       toast(t('incidents.actionDone', { action: label('action', action) }), 'ok');
       if (this.details.has(ref)) this.loadDetails(ref);
       this.refresh();
@@ -271,6 +271,7 @@ class IncidentsView implements View {
 
   private dialog(): HTMLDialogElement {
     const text = h('textarea', { id: 'action-text', rows: '4', maxlength: '5000' });
+    const partReplaced = h('input', { type: 'checkbox', id: 'action-part-replaced-box' }) as HTMLInputElement;
     const title = h('h2', { id: 'action-title' });
     const form = h(
       'form',
@@ -279,13 +280,16 @@ class IncidentsView implements View {
       h('p', { class: 'muted small', id: 'action-subject' }),
       h('label', { for: 'action-text' }, t('incidents.textLabel')),
       text,
+      // Resolve/close of a worn part's ticket: the part was replaced (a service record re-bases its wear).
+      h('label', { class: 'part-replaced', id: 'action-part-replaced' }, partReplaced, ' ', t('incidents.partReplaced')),
       h('div', { class: 'dialog-buttons' }, h('button', { type: 'submit', value: 'cancel', class: 'btn', formnovalidate: true }, t('common.cancel')), h('button', { type: 'submit', value: 'send', class: 'btn btn-primary', id: 'action-send' }, t('common.send'))),
     );
     const dialog = h('dialog', { id: 'action-dialog', 'aria-labelledby': 'action-title' }, form);
     dialog.addEventListener('close', () => {
       const ref = dialog.dataset.ref;
       const action = dialog.dataset.action as TicketAction | undefined;
-      if (dialog.returnValue === 'send' && ref && action) void this.act(ref, action, text.value.trim());
+      const replaced = (action === 'resolve' || action === 'close') && dialog.dataset.wornPart === '1' && partReplaced.checked;
+      if (dialog.returnValue === 'send' && ref && action) void this.act(ref, action, text.value.trim(), replaced);
     });
     return dialog;
   }
@@ -301,6 +305,11 @@ class IncidentsView implements View {
     const text = dialog.querySelector<HTMLTextAreaElement>('#action-text')!;
     text.value = '';
     text.required = action === 'comment';
+    // "Part replaced" is offered where the ticket is about a worn part (its key names the part).
+    const worn = (action === 'resolve' || action === 'close') && /-wear-out$/.test(x.key ?? '');
+    dialog.dataset.wornPart = worn ? '1' : '0';
+    dialog.querySelector<HTMLElement>('#action-part-replaced')!.hidden = !worn;
+    dialog.querySelector<HTMLInputElement>('#action-part-replaced-box')!.checked = false;
     dialog.showModal();
     text.focus();
   }

@@ -1,7 +1,7 @@
 // Reports: most frequent problems (by type, problem, model, customer), SLA compliance per customer,
 // when problems start (weekday × hour heatmap in the viewer's time zone), failures and MTBF per
-// model, top failing devices; each exportable as CSV from the same route (?format=csv).
-import type { HoursReport, MtbfReport, ProblemsReport, ReportAnswer, ReportName, SlaReport, TopDevicesReport } from '../../api.js';
+// model (with the fleet's fitted part lives, Weibull per model and part), top failing devices; each exportable as CSV from the same route (?format=csv).
+import type { HoursReport, MtbfReport, ProblemsReport, ReliabilityAnswer, ReportAnswer, ReportName, SlaReport, TopDevicesReport } from '../../api.js';
 import { api, query } from '../client.js';
 import { h, replace } from '../dom.js';
 import { date, duration, label, num, pct, relative, t, weekdayName } from '../i18n.js';
@@ -58,6 +58,10 @@ class ReportsView implements View {
   }
 
   refresh(): void {
+    api
+      .get<ReliabilityAnswer>('/api/reliability')
+      .then((r) => this.renderLives(r))
+      .catch(() => this.renderLives(null));
     for (const name of NAMES) {
       api
         .get<ReportAnswer[typeof name]>(`/api/reports/${name}${query(this.params())}`)
@@ -105,6 +109,7 @@ class ReportsView implements View {
       h('div', { class: 'grid-2' }, h('div', { 'data-report': 'problems' }), h('div', { 'data-report': 'sla' })),
       h('div', { 'data-report': 'hours' }),
       h('div', { class: 'grid-2' }, h('div', { 'data-report': 'mtbf' }), h('div', { 'data-report': 'top-devices' })),
+      h('div', { 'data-section': 'lives' }),
     );
     for (const name of NAMES) this.renderReport(name);
   }
@@ -222,6 +227,31 @@ class ReportsView implements View {
               ),
             ),
           ),
+        ),
+      ),
+    );
+  }
+
+  /** The fleet's fitted part lives (not a dated report: every life seen so far). */
+  private renderLives(r: ReliabilityAnswer | null): void {
+    const box = this.root?.querySelector('[data-section="lives"]');
+    if (!box || !r) return;
+    replace(
+      box,
+      card(
+        t('reports.lives'),
+        table(
+          r.models,
+          [
+            { head: t('reports.model'), cell: (m) => m.profile },
+            { head: t('reports.part'), cell: (m) => m.part },
+            { head: t('reports.failures'), numeric: true, cell: (m) => num(m.failures, 0) },
+            { head: t('reports.censored'), numeric: true, cell: (m) => num(m.censored, 0) },
+            { head: t('reports.shape'), numeric: true, cell: (m) => num(m.shape, 2) },
+            { head: t('reports.medianLife'), numeric: true, cell: (m) => num(Math.round(m.medianLife), 0) },
+            { head: t('reports.inUse'), cell: (m) => (m.inUse ? '✓' : '—') },
+          ],
+          { empty: t('reports.livesEmpty', { n: r.minFailures }), caption: t('reports.lives') },
         ),
       ),
     );
