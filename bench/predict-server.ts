@@ -8,6 +8,8 @@
 // `evalEveryHours` of simulated time the bench waits until the incident service has seen every
 // sample published so far, then ticks it at the simulated time. Tickets are read back from the
 // real ticket store.
+import { pathToFileURL } from 'node:url';
+import { exitOnHelp } from './help.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,6 +23,9 @@ import type { DetectorConfigInput } from '../collector/detectors/index.js';
 import { CONTRACT_VERSION, topicFor } from '../protocol/index.js';
 import type { FleetReplay, ReplaySample } from '../sim/wear-scenarios.js';
 import type { BenchTicket } from './predict.js';
+
+// Not a script of its own: `node dist/bench/predict.js --through-server` runs it; --help says so.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) exitOnHelp(import.meta.url);
 
 const DAY = 86_400_000;
 

@@ -151,9 +151,11 @@ export class PartitionLeases {
         [node],
       );
       const renewed = await this.pool.query<{ partition: number; epoch: string }>(
+        // Only the leases this node still uses: one it gave up by its own clock (PostgreSQL was
+        // out of reach) is taken again below, with a new epoch and the acquired hook.
         `UPDATE partition_leases SET expires_at = now() + make_interval(secs => $2::float8 / 1000)
-         WHERE owner = $1 AND expires_at > now() RETURNING partition, epoch`,
-        [node, leaseMs],
+         WHERE owner = $1 AND expires_at > now() AND partition = ANY($3::int[]) RETURNING partition, epoch`,
+        [node, leaseMs, [...this.epochs.keys()]],
       );
       const still = new Map(renewed.rows.map((r) => [r.partition, Number(r.epoch)]));
       const lost = [...this.epochs.keys()].filter((p) => still.get(p) !== this.epochs.get(p));
@@ -174,13 +176,13 @@ export class PartitionLeases {
         const taken = await this.pool.query<{ partition: number; epoch: string; prev: string | null }>(
           `WITH free AS (
              SELECT partition, owner AS prev FROM partition_leases
-             WHERE owner IS NULL OR expires_at <= now()
+             WHERE owner IS NULL OR expires_at <= now() OR (owner = $1 AND NOT partition = ANY($4::int[]))
              ORDER BY partition LIMIT $2 FOR UPDATE SKIP LOCKED)
            UPDATE partition_leases p SET owner = $1, epoch = p.epoch + 1, acquired_at = now(),
              expires_at = now() + make_interval(secs => $3::float8 / 1000)
            FROM free WHERE p.partition = free.partition
            RETURNING p.partition, p.epoch, free.prev`,
-          [node, target - this.epochs.size, leaseMs],
+          [node, target - this.epochs.size, leaseMs, [...this.epochs.keys()]],
         );
         if (taken.rows.length) {
           const got = taken.rows.map((r) => r.partition).sort((a, b) => a - b);

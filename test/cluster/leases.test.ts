@@ -41,7 +41,8 @@ function assertNoDoubleOwner(all: PartitionLeases[]): void {
 }
 
 test.before(async () => {
-  if (havePostgres()) server = await TestPostgres.create();
+  // Durable: one test crashes PostgreSQL and relies on what it acknowledged.
+  if (havePostgres()) server = await TestPostgres.create({ durable: true });
 });
 test.after(async () => {
   for (const n of nodes) await n.stop({ release: false });

@@ -34,7 +34,7 @@ function runAs(): { uid: number; gid: number } | null {
 }
 
 export type PostgresOptions = {
-  /** Durable commits (fsync on). Off by default: tests that do not crash the machine need no fsync. */
+  /** Durable commits (fsync and synchronous_commit on). Off by default, for speed: then a kill() loses the last commits, so tests that crash the server and check what it acknowledged need it on. */
   durable?: boolean;
 };
 
