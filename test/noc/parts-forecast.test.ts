@@ -5,7 +5,10 @@
 // and CSV; a bad horizon is a clear 400.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { startAgent, type AgentHandle } from '../../agent/index.js';
 import { agentConfigSchema } from '../../agent/config.js';
@@ -16,6 +19,22 @@ import { ApiClient, startNocServer, type NocTestServer } from '../helpers/noc.js
 import { waitFor } from '../helpers/net.js';
 
 const log = pino({ level: 'silent' });
+const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
+// Seconds instead of days: the usage rate and ETA come within a few seconds of telemetry.
+const WEAR = { leadTimeMs: 3_600_000, rateWindowMs: 60_000, bucketMs: 100, minPairSpanMs: 200, minHistoryMs: 1500 };
+
+/** Runs the CLI without blocking the server in this process. */
+function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
 
 /** An Epson TM-T88VI (by its profile) whose cutter counter climbs 5 cuts a poll. */
 class WearingPrinter implements PeripheralDriver {
@@ -56,9 +75,10 @@ test.before(async () => {
     collector: {
       incidents: {
         tickMs: 200,
+        // The CLI reads the detectors' saved state: save it often.
+        stateSaveMs: 500,
         languages: { acme: 'fa' },
-        // Seconds instead of days: the usage rate and ETA come within a few seconds of telemetry.
-        detectors: { wear: { leadTimeMs: 3_600_000, rateWindowMs: 60_000, bucketMs: 100, minPairSpanMs: 200, minHistoryMs: 1500 } },
+        detectors: { wear: WEAR },
       },
     },
   });
@@ -105,6 +125,30 @@ test('a worn cutter: its ticket names the part; the forecast counts it once per 
   assert.equal(rows[0].slice(0, 7), ['tenant', 'site', 'model_profile', 'part', 'part_number', 'name_zh', 'quantity']);
   const cutter = rows.find((r) => r[3] === 'cutter')!;
   assert.equal(cutter.slice(0, 7), ['acme', 'riyadh-1', 'epson-tm-t88vi', 'cutter', 'unknown', '自动切刀组件', '2']);
+});
+
+test('fleetcare parts forecast: the same rows from the data dir as a table or JSON; an explicit line when none; a bad horizon refused', async () => {
+  // The CLI reads the detectors' saved state with the server's detector settings (its --config).
+  const config = join(s.dir.path, 'server.json');
+  writeFileSync(config, JSON.stringify({ dataDir: s.dir.path, collector: { incidents: { detectors: { wear: WEAR } } } }));
+  const table = await waitFor('both acme cutters in the CLI table', async () => {
+    const r = await cli(['parts', 'forecast', '--config', config, '--tenant', 'acme']);
+    assert.is(r.status, 0, r.stderr);
+    return /^acme\s+riyadh-1\s+epson-tm-t88vi\s+cutter\s+unknown\s+Autocutter unit\s+2\s+1\s/m.test(r.stdout) ? r.stdout : undefined;
+  }, 30_000);
+  const lines = table.trimEnd().split('\n');
+  assert.match(lines[0], /^TENANT\s+SITE\s+MODEL\s+PART\s+PART NO\.\s+NAME\s+QTY\s+TICKETS\s+EARLIEST ETA\s+SWAP MIN$/);
+  assert.match(lines[lines.length - 1], /^2 part\(s\) in the next 30 days, tenant acme$/);
+  const json = await cli(['parts', 'forecast', '--config', config, '--horizon', '90', '--json']);
+  assert.is(json.status, 0, json.stderr);
+  const report = JSON.parse(json.stdout) as PartsForecastReport;
+  assert.is(report.horizonDays, 90);
+  assert.ok(report.rows.some((r) => r.tenant === 'bazaar' && r.site === 'tehran-1' && r.part === 'cutter'), json.stdout);
+  const none = await cli(['parts', 'forecast', '--config', config, '--tenant', 'nobody']);
+  assert.equal([none.status, none.stdout], [0, 'no parts needed in the next 30 days, tenant nobody\n']);
+  const bad = await cli(['parts', 'forecast', '--config', config, '--horizon', '45']);
+  assert.ok(bad.status !== 0);
+  assert.match(bad.stderr, /--horizon: one of 30, 60, 90/);
 });
 
 test('a bad horizon or an unknown query field is a 400 naming it', async () => {
