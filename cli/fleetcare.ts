@@ -244,6 +244,25 @@ fleetcare tickets close REF [--comment TEXT]      status Closed (TEXT = resoluti
       await reliabilityCommand(values);
     },
   },
+  parts: {
+    summary: 'spare parts: forecast (parts needed per tenant and site in 30/60/90 days)',
+    usage: `fleetcare parts forecast [--horizon 30|60|90] [--tenant T] [--json]
+    parts needed per tenant and site: open wear tickets and wear ETAs inside the horizon
+    (default 30 days), with part number (or "unknown"), name and total swap time
+  -c, --config FILE        server config (its dataDir, profilesDir and detector settings)
+  --data-dir DIR           the server's data dir (default ./data)`,
+    options: {
+      config: { type: 'string', short: 'c' },
+      'data-dir': { type: 'string' },
+      horizon: { type: 'string' },
+      tenant: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    async run(values, positionals) {
+      const { partsCommand } = await import('./parts.js');
+      await partsCommand(positionals, values);
+    },
+  },
   warranty: {
     summary: 'warranty registry: import FILE | list',
     usage: `fleetcare warranty import FILE [--format csv|json] [--atomic]

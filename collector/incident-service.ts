@@ -9,11 +9,11 @@ import type { Logger } from 'pino';
 import type { CollectorHandle } from './collector.js';
 import type { DeviceState } from './fleet.js';
 import type { IngestRecord } from './store.js';
-import { DetectorEngine, measurementTime } from './detectors/index.js';
+import { DetectorEngine, measurementTime, type PartWearEta } from './detectors/index.js';
 import { IncidentStore, detectAndApply, restoreEngine, type Incident, type IncidentChange } from './incidents/index.js';
 import { incidentsConfigSchema, type IncidentsConfig, type IncidentsConfigInput } from './incidents-config.js';
 import { markSlaBreaches, recordTicketStatus, refreshTicketSla } from './ticket-actions.js';
-import { changeComment, runbookText, ticketDescription, ticketIssueType, ticketPriority, ticketSla, ticketSubject } from './incident-ticket.js';
+import { changeComment, runbookText, sparePartFor, ticketDescription, ticketIssueType, ticketPriority, ticketSla, ticketSubject } from './incident-ticket.js';
 import { startTicketing, type TicketCommandInput, type TicketingHandle, type TicketLanguage, type TicketStore } from './tickets/index.js';
 import { WarrantyRegistry, warrantyClaimFor } from './warranty/index.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles, type FirmwareProfile } from '../firmware-profiles/index.js';
@@ -50,6 +50,8 @@ export type IncidentServiceHandle = {
   /** The fleet life models in use (fitted when service records arrive). */
   lifeModels(): LifeModel[];
   config: IncidentsConfig;
+  /** Every followed part's wear and ETA as the detectors see it now (the parts forecast). */
+  partWear(now?: number): PartWearEta[];
   /** Evaluates now (the timer does this every tickMs); returns the incident changes. */
   tick(now?: number): IncidentChange[];
   stats(): IncidentServiceStats & { sinks: ReturnType<TicketingHandle['stats']> };
@@ -229,7 +231,7 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
         kind: 'create', key, at, eventId,
         ticket: {
           subject: ticketSubject(incident, f.lang),
-          description: ticketDescription(incident, f.lang, { serial: f.serial, warranty: f.warrantyStatus, runbook: runbookText(incident.runbook, profiles, f.lang), now: at }),
+          description: ticketDescription(incident, f.lang, { serial: f.serial, warranty: f.warrantyStatus, runbook: runbookText(incident.runbook, profiles, f.lang), now: at, sparePart: sparePartFor(incident, profiles) }),
           language: f.lang,
           priority,
           issueType: ticketIssueType(incident.kind, incident.issueType, config.issueTypes),
@@ -365,6 +367,7 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
     lifeModels: () => lifeModels,
     config,
     tick: (now?: number) => tick(now ?? Date.now(), true),
+    partWear: (now?: number) => engine.partWear(now ?? Date.now()),
     stats: () => ({ ...counters, sinks: ticketing.stats() }),
     async close() {
       if (closed) return;

@@ -3,7 +3,8 @@
 // is written in the tenant's language (en, ar, fa, zh) with the figures, the ETA and the runbook.
 // Pure functions: the incident service supplies inventory, SLA and warranty facts.
 import type { FindingKind } from './detectors/types.js';
-import type { FirmwareProfile } from '../firmware-profiles/schema.js';
+import type { FirmwareProfile, SparePart, WearPart } from '../firmware-profiles/schema.js';
+import { wearPart } from '../firmware-profiles/schema.js';
 import type { Incident } from './incidents/store.js';
 import { effectivePriority, priorityPolicyOf, slaDeadlines, type IncidentKind, type PriorityPolicy, type ServiceLevelAgreement } from './sla/index.js';
 import type { IssueType, TicketLanguage, TicketPriority, TicketSla } from './tickets/index.js';
@@ -149,7 +150,38 @@ export function ticketSubject(incident: Incident, lang: TicketLanguage): string 
   return `${kindLabel[incident.kind][lang]}: ${where} ${incident.failureMode}`.slice(0, 140);
 }
 
-export type DescriptionFacts = { serial: string | null; warranty: string | null; runbook: string; now: number };
+/** The worn part an incident is about: its `part` figure, else its failure mode (`cutter-wear-out`, detectors/types.ts). */
+export function wornPartOf(incident: Pick<Incident, 'failureMode' | 'figures'>): WearPart | null {
+  const fromFigures = wearPart.safeParse(incident.figures.part);
+  if (fromFigures.success) return fromFigures.data;
+  const m = /^(.+)-wear-out$/.exec(incident.failureMode);
+  const fromMode = m ? wearPart.safeParse(m[1]) : null;
+  return fromMode?.success ? fromMode.data : null;
+}
+
+/** The spare part a technician brings for a worn-part incident (predicted failure or its degradation), from its profile. */
+export function sparePartFor(incident: Pick<Incident, 'kind' | 'failureMode' | 'figures' | 'runbook'>, profiles: ReadonlyMap<string, FirmwareProfile>): SparePart | null {
+  if (incident.kind !== 'predicted-failure' && incident.kind !== 'degradation') return null;
+  const part = wornPartOf(incident);
+  const profile = incident.runbook.profile ? profiles.get(incident.runbook.profile) : undefined;
+  return (part && profile?.spareParts[part]) || null;
+}
+
+const partLabel: Record<'bring' | 'number' | 'unknown' | 'swap' | 'minutes', Texts> = {
+  bring: { en: 'Part to bring', ar: 'القطعة المطلوب إحضارها', fa: 'قطعه‌ای که باید همراه بیاورید', zh: '需携带的备件' },
+  number: { en: 'part no.', ar: 'رقم القطعة', fa: 'شماره قطعه', zh: '零件号' },
+  unknown: { en: 'unknown (see the vendor parts list)', ar: 'غير معروف (راجع قائمة قطع الغيار لدى المورّد)', fa: 'نامشخص (فهرست قطعات سازنده را ببینید)', zh: '未知（请查阅厂商备件清单）' },
+  swap: { en: 'typical swap time', ar: 'مدة الاستبدال المعتادة', fa: 'زمان معمول تعویض', zh: '典型更换时间' },
+  minutes: { en: 'min', ar: 'دقيقة', fa: 'دقیقه', zh: '分钟' },
+};
+
+/** One line: the part's name, its number (or "unknown") and its typical swap time, in `lang`. */
+export function sparePartLine(s: SparePart, lang: TicketLanguage): string {
+  const swap = s.swapMinutes === null ? partLabel.unknown[lang] : `${s.swapMinutes} ${partLabel.minutes[lang]}`;
+  return `${partLabel.bring[lang]}: ${s.name[lang]} — ${partLabel.number[lang]} ${s.partNumber ?? partLabel.unknown[lang]} — ${partLabel.swap[lang]}: ${swap}`;
+}
+
+export type DescriptionFacts = { serial: string | null; warranty: string | null; runbook: string; now: number; sparePart?: SparePart | null };
 
 /** What was seen, the figures, the ETA and the runbook, in `lang`. */
 export function ticketDescription(incident: Incident, lang: TicketLanguage, facts: DescriptionFacts): string {
@@ -161,6 +193,7 @@ export function ticketDescription(incident: Incident, lang: TicketLanguage, fact
   }
   if (facts.serial) lines.push(`${label.serial[lang]}: ${facts.serial}`);
   if (facts.warranty) lines.push(`${label.warranty[lang]}: ${facts.warranty}`);
+  if (facts.sparePart) lines.push(sparePartLine(facts.sparePart, lang));
   lines.push('', `${label.runbook[lang]}:`, facts.runbook, '', `[${incident.key}]`);
   return lines.join('\n').slice(0, 20_000);
 }

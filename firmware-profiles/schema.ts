@@ -50,9 +50,13 @@ export const figureSource = z.union([
 ]);
 export type FigureSource = z.infer<typeof figureSource>;
 
+/** A wearing part of a peripheral: what rated life, wear ETAs and spare parts are counted against. */
+export const wearPart = z.enum(['cutter', 'head', 'mechanism', 'sensor-window', 'read-head']);
+export type WearPart = z.infer<typeof wearPart>;
+
 export const ratedLifeEntry = z
   .object({
-    part: z.enum(['cutter', 'head', 'mechanism', 'sensor-window', 'read-head']),
+    part: wearPart,
     /** Cumulative counter the figure is measured against, as the driver names it (`autocutterCuts`). */
     metric: identifier,
     /**
@@ -124,6 +128,24 @@ export const localizedText = z
   .strict();
 export type LocalizedText = z.infer<typeof localizedText>;
 
+/**
+ * The spare part a technician brings to replace a worn part: what a ticket names and the parts
+ * forecast counts. `partNumber` is the manufacturer's order number, or null where none is
+ * documented (never a guess): the source's note then says so and where to look.
+ */
+export const sparePart = z
+  .object({
+    partNumber: z.string().min(1).max(64).nullable(),
+    name: localizedText,
+    /** Typical time to swap the part on site, minutes (a planning figure; null when unknown). */
+    swapMinutes: z.number().int().positive().max(24 * 60).nullable(),
+    /** Where the part number and swap time come from. */
+    source: figureSource,
+  })
+  .strict()
+  .refine((s) => s.partNumber !== null || 'unverified' in s.source, { message: 'a null partNumber needs an unverified source whose note says why it is unknown', path: ['source'] });
+export type SparePart = z.infer<typeof sparePart>;
+
 export const advisory = z
   .object({
     id: kebab,
@@ -191,6 +213,8 @@ export const firmwareProfile = z
     /** Fault code → incident mapping. */
     faults: z.record(kebab, faultMapping).default({}),
     advisories: z.array(advisory).default([]),
+    /** Spare part per wearing part (the part a wear ticket tells the technician to bring). */
+    spareParts: z.partialRecord(wearPart, sparePart).default({}),
     /** Runbook text per fault code (and `general`), in every NOC language. */
     runbook: z.record(kebab, localizedText),
   })

@@ -468,6 +468,23 @@ export type MtbfReport = z.infer<typeof mtbfReport>;
 export type TopDevicesReport = z.infer<typeof topDevicesReport>;
 export type ReportAnswer = { problems: ProblemsReport; sla: SlaReport; hours: HoursReport; mtbf: MtbfReport; 'top-devices': TopDevicesReport };
 
+// ---- parts forecast (GET /api/reports/parts-forecast) --------------------------------------------
+
+export { partsForecastReport, partsForecastRow, forecastHorizons, type PartsForecastReport, type PartsForecastRow } from '../collector/parts/forecast.js';
+/**
+ * GET /api/reports/parts-forecast: spare parts needed per tenant and site within `horizon` days
+ * (30, 60 or 90; default 30), from wear ETAs and open wear tickets (collector/parts/forecast.ts).
+ * `tenant` limits to one customer; `lang` is the language of the part names in the CSV.
+ */
+export const partsForecastQuery = z
+  .object({
+    horizon: z.enum(['30', '60', '90']).default('30').transform((h) => Number(h) as 30 | 60 | 90),
+    tenant: qs.text.optional(),
+    format: z.enum(['json', 'csv']).default('json'),
+    lang: z.enum(['en', 'ar', 'fa', 'zh']).default('en'),
+  })
+  .strict();
+
 // ---- ticket actions (POST /api/tickets/:ref/actions) -------------------------------------------
 
 export const ticketActionRequest = z.object({

@@ -88,6 +88,9 @@ export type DeviceSnapshot = {
   rates: Array<[string, RateState]>;
 };
 
+/** One part's wear as the wear-out detector sees it: `eta` = end of rated life, or null before a usage rate is known. */
+export type PartWearEta = { device: string; site: string | null; peripheral: string; profile: string; part: string; eta: number | null; lifeUsed: number };
+
 const DEVICE = 'device';
 
 export class DetectorEngine {
@@ -500,6 +503,23 @@ export class DetectorEngine {
   }
 
   /** Adds or replaces one device's state (restoring per-device snapshots at start). */
+  /**
+   * Wear of every followed part with its ETA to end of rated life (the parts forecast reads it).
+   * Read only: nothing is evaluated, changed or marked.
+   */
+  partWear(now: number): PartWearEta[] {
+    const out: PartWearEta[] = [];
+    for (const p of this.peripherals.values()) {
+      const profile = p.profile ? this.profiles.get(p.profile) : undefined;
+      if (!profile) continue;
+      const site = this.devices.get(p.device)?.site ?? null;
+      for (const st of this.wear.partStatuses(p.device, p.peripheral, profile, now)) {
+        out.push({ device: p.device, site, peripheral: p.peripheral, profile: profile.id, part: st.part, eta: st.eta, lifeUsed: st.fractionUsed });
+      }
+    }
+    return out;
+  }
+
   restoreDevice(s: DeviceSnapshot): void {
     this.devices.set(s.device.device, { ...s.device });
     for (const [, v] of s.peripherals) this.restorePeripheral(v);

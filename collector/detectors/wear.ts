@@ -132,6 +132,19 @@ export class WearOutDetector {
     return { part: entry.part, metric: entry.metric, usage, lifeCounts, fractionUsed: usage / lifeCounts, ratePerDay, eta: eta === null ? null : Math.round(eta) };
   }
 
+  /** Each part's wear at `now`, the most urgent of its `life` entries (read only: for forecasts, not findings). */
+  partStatuses(device: string, peripheral: string, profile: FirmwareProfile, now: number): WearStatus[] {
+    const worst = new Map<string, WearStatus>();
+    for (const entry of profile.ratedLife) {
+      if (entry.basis !== 'life' || entry.measuredBy === 'not-read') continue;
+      const st = this.status(device, peripheral, entry, now);
+      if (!st) continue;
+      const prev = worst.get(entry.part);
+      if (!prev || urgency(st, now) > urgency(prev, now)) worst.set(entry.part, st);
+    }
+    return [...worst.values()];
+  }
+
   /** Dedup keys of the parts this detector has readings for (it speaks for them, even when undecided). */
   trackedKeys(device: string, peripheral: string, profile: FirmwareProfile): string[] {
     const keys: string[] = [];

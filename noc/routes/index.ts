@@ -9,6 +9,7 @@ import { Reports } from '../reports.js';
 import { TicketsView } from '../tickets.js';
 import { commandRoutes } from './commands.js';
 import { deviceRoutes } from './devices.js';
+import { partsRoutes } from './parts.js';
 import { reportRoutes } from './reports.js';
 import { serviceRoutes } from './service.js';
 import { ticketRoutes } from './tickets.js';
@@ -45,6 +46,7 @@ export function dataRoutes(ctx: NocContext): DataRoutes {
     ...deviceRoutes(ctx, { fleet, tickets }),
     ...commandRoutes(ctx, commands),
     ...ticketRoutes(ctx, tickets),
+    ...partsRoutes(ctx, { fleet, tickets }), // before /api/reports/:name
     ...reportRoutes(ctx, reports),
     ...(ctx.incidents ? serviceRoutes(ctx) : []),
     route({

@@ -65,7 +65,11 @@ if (!existsSync(CHROMIUM)) {
         incidents: {
           tickMs: 200,
           // A jammed cutter or an empty paper roll becomes an incident after 1 s instead of minutes.
-          detectors: { reactive: { holdMs: { 'autocutter-error': 1000, 'paper-end': 1000 }, recoverMs: 1000 } },
+          detectors: {
+            reactive: { holdMs: { 'autocutter-error': 1000, 'paper-end': 1000 }, recoverMs: 1000 },
+            // Wear rates over seconds (the parts forecast gets ETAs); a lead time of 1 ms opens no wear tickets.
+            wear: { leadTimeMs: 1, rateWindowMs: 5000, bucketMs: 100, minPairSpanMs: 200, minHistoryMs: 1500 },
+          },
           slas: { 'souq-alkhair': gold, 'shahrvand-retail': gold, 'huamei-mart': gold },
           languages: { 'souq-alkhair': 'ar', 'shahrvand-retail': 'fa', 'huamei-mart': 'zh' },
         },
@@ -255,6 +259,34 @@ if (!existsSync(CHROMIUM)) {
     const customers = await page.locator('#report-problems .bars').last().locator('.bar-label').allInnerTexts();
     assert.equal(customers, [JAM_TENANT]);
     assert.match((await page.locator('a[data-csv="sla"]').getAttribute('href'))!, `tenant=${JAM_TENANT}`);
+  });
+
+  test('reports: the parts forecast shows the parts the busy printers will need', async () => {
+    // The stores print steadily while the page is checked: their cutters get a usage rate and an ETA.
+    const busy = setInterval(() => {
+      for (const d of fleet!.devices) d.printer.print(10, 2000);
+    }, 250);
+    try {
+      await page.goto(`${s.url}/reports?horizon=90`);
+      await page.locator('#report-parts-forecast').waitFor();
+      assert.is(await page.locator('#parts-horizon').inputValue(), '90');
+      // The section loads once; changing the horizon fetches again, until a row shows.
+      await waitFor('a part row in the forecast section', async () => {
+        if (await page.locator('#report-parts-forecast tr[data-part]').count()) return true;
+        await page.locator('#parts-horizon').selectOption(String((await page.locator('#parts-horizon').inputValue()) === '90' ? 60 : 90));
+        await page.waitForFunction(() => !document.querySelector('#report-parts-forecast .loading'));
+        return page.locator('#report-parts-forecast tr[data-part]').count().then((n) => n > 0 || undefined);
+      }, UI_TIMEOUT_MS, 500);
+      const row = page.locator('#report-parts-forecast tr[data-part]').first();
+      assert.match(await row.innerText(), /Part no\./);
+      const href = await page.locator('a[data-csv="parts-forecast"]').getAttribute('href');
+      assert.match(href!, '/api/reports/parts-forecast?');
+      const csv = await page.request.get(s.url + href!);
+      assert.is(csv.status(), 200);
+      assert.match(await csv.text(), /^tenant,site,model_profile,part,part_number,name_en,quantity/);
+    } finally {
+      clearInterval(busy);
+    }
   });
 
   test('wall screen: ?wall=1 turns on large type, the button turns it off', async () => {

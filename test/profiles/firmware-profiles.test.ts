@@ -109,6 +109,34 @@ function refusal(mutate: (p: Record<string, any>) => void, name = 'epson-tm-t90.
 
 const fourLanguages = (s: string) => ({ en: s, ar: s, fa: s, zh: s });
 
+test('spare parts: every part whose wear is predicted has one, named in four languages, a number or an unverified note', () => {
+  for (const p of profiles) {
+    for (const r of p.ratedLife) {
+      if (r.basis !== 'life' || r.measuredBy === 'not-read') continue;
+      const s = p.spareParts[r.part];
+      assert.ok(s, `${p.id}: no spare part for ${r.part}`);
+      for (const lang of ['en', 'ar', 'fa', 'zh'] as const) assert.ok(s.name[lang].length > 2, `${p.id}: spareParts.${r.part}.name.${lang}`);
+      assert.ok(s.partNumber !== null || ('unverified' in s.source && s.source.note.length > 20), `${p.id}: ${r.part} part number unknown without a note`);
+    }
+  }
+  // ESC/POS models take the shared entries from the template (no model repeats them).
+  assert.is(byId('epson-tm-t90').spareParts.cutter?.name.en, 'Autocutter unit');
+  assert.is(byId('epson-tm-t90').spareParts.cutter?.partNumber, null);
+  assert.is(byId('grow-r503').spareParts['sensor-window']?.partNumber, 'R503');
+  // A model overriding one entry keeps the template's other fields.
+  const tmp = tempProfiles();
+  try {
+    const raw = JSON.parse(readFileSync(join(dir, 'epson-tm-t90.json'), 'utf8'));
+    raw.spareParts = { cutter: { $import: '../templates/escpos-common.json#spareParts/cutter', partNumber: 'TEST-123', source: { document: 'a test parts list' } } };
+    writeFileSync(join(tmp.models, 'epson-tm-t90.json'), JSON.stringify(raw));
+    const t90 = loadFirmwareProfiles(tmp.models).find((x) => x.id === 'epson-tm-t90')!;
+    assert.equal([t90.spareParts.cutter?.partNumber, t90.spareParts.cutter?.name.zh, t90.spareParts.cutter?.swapMinutes], ['TEST-123', '自动切刀组件', 20]);
+    assert.is(t90.spareParts.head, undefined);
+  } finally {
+    tmp.remove();
+  }
+});
+
 test('a profile with a wrong field is refused naming the file and the field', () => {
   assert.is(refusal((p) => (p.ratedLife[0].value = 'lots')).field, 'ratedLife.0.value');
   assert.is(refusal((p) => (p.kind = 'toaster')).field, 'kind');
@@ -124,6 +152,8 @@ test('a profile with a wrong field is refused naming the file and the field', ()
   assert.is(refusal((p) => delete p.runbook.$import).field, 'runbook.offline');
   assert.is(refusal((p) => (p.faults = { $import: '../templates/escpos-common.json#faults', 'paper-end': { health: 'critical', priority: 'Critical', issueType: 'printer-consumable' } })).field, 'faults.paper-end.priority');
   assert.is(refusal((p) => (p.thresholds = { wearWarningFraction: 0.99, wearCriticalFraction: 0.95 })).field, 'thresholds.wearWarningFraction');
+  assert.is(refusal((p) => (p.spareParts = { cutter: { partNumber: null, name: fourLanguages('Cutter'), swapMinutes: 20, source: { document: 'a parts list' } } })).field, 'spareParts.cutter.source');
+  assert.is(refusal((p) => (p.spareParts = { toaster: { partNumber: 'X1', name: fourLanguages('Cutter'), swapMinutes: 20, source: { document: 'a parts list' } } })).field, 'spareParts');
   assert.is(refusal(() => undefined, 'epson-tm-t90x.json').field, 'id');
   assert.match(refusal(() => undefined, 'epson-tm-t90.json', '{ "id": ').message, /invalid JSON/);
 });

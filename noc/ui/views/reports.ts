@@ -1,15 +1,17 @@
 // Reports: most frequent problems (by type, problem, model, customer), SLA compliance per customer,
 // when problems start (weekday × hour heatmap in the viewer's time zone), failures and MTBF per
-// model (with the fleet's fitted part lives, Weibull per model and part), top failing devices; each exportable as CSV from the same route (?format=csv).
-import type { HoursReport, MtbfReport, ProblemsReport, ReliabilityAnswer, ReportAnswer, ReportName, SlaReport, TopDevicesReport } from '../../api.js';
+// model (with the fleet's fitted part lives, Weibull per model and part), top failing devices, the
+// spare parts to stock for the next 30/60/90 days; each exportable as CSV from the same route (?format=csv).
+import type { HoursReport, MtbfReport, PartsForecastReport, ProblemsReport, ReliabilityAnswer, ReportAnswer, ReportName, SlaReport, TopDevicesReport } from '../../api.js';
 import { api, query } from '../client.js';
 import { h, replace } from '../dom.js';
-import { date, duration, label, num, pct, relative, t, weekdayName } from '../i18n.js';
+import { date, duration, label, language, num, pct, relative, t, weekdayName } from '../i18n.js';
 import { bar, card, deviceLink, errorBox, loading, table } from '../ui.js';
 import { navigate, type View, type ViewFactory } from '../view.js';
 
 const DAY = 86_400_000;
 const NAMES: ReportName[] = ['problems', 'sla', 'hours', 'mtbf', 'top-devices'];
+const HORIZONS = [30, 60, 90] as const;
 
 export const reportsView: ViewFactory = (_session, _params, params) => new ReportsView(params);
 
@@ -33,12 +35,17 @@ class ReportsView implements View {
   private readonly tenant: string;
   private readonly tz = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
   private started = false;
+  /** The parts forecast: its own horizon (days ahead, not the from..to period) and answer. */
+  private horizon: (typeof HORIZONS)[number] = 30;
+  private parts: { data?: PartsForecastReport; error?: unknown } = {};
 
   constructor(params: URLSearchParams) {
     const now = Date.now();
     this.from = params.get('from') ?? isoDay(now - 30 * DAY);
     this.to = params.get('to') ?? isoDay(now);
     this.tenant = params.get('tenant') ?? '';
+    const horizon = Number(params.get('horizon'));
+    if (horizon === 30 || horizon === 60 || horizon === 90) this.horizon = horizon;
   }
 
   /** The query of every report: whole local days from..to, the viewer's time zone for the hours. */
@@ -62,6 +69,7 @@ class ReportsView implements View {
       .get<ReliabilityAnswer>('/api/reliability')
       .then((r) => this.renderLives(r))
       .catch(() => this.renderLives(null));
+    this.refreshParts();
     for (const name of NAMES) {
       api
         .get<ReportAnswer[typeof name]>(`/api/reports/${name}${query(this.params())}`)
@@ -110,8 +118,76 @@ class ReportsView implements View {
       h('div', { 'data-report': 'hours' }),
       h('div', { class: 'grid-2' }, h('div', { 'data-report': 'mtbf' }), h('div', { 'data-report': 'top-devices' })),
       h('div', { 'data-section': 'lives' }),
+      h('div', { 'data-report': 'parts-forecast' }),
     );
     for (const name of NAMES) this.renderReport(name);
+    this.renderParts();
+  }
+
+  private partsQuery(format?: 'csv'): string {
+    return `/api/reports/parts-forecast${query({ horizon: this.horizon, tenant: this.tenant || undefined, ...(format ? { format, lang: language() } : {}) })}`;
+  }
+
+  private refreshParts(): void {
+    api
+      .get<PartsForecastReport>(this.partsQuery())
+      .then((r) => (this.parts = { data: r }))
+      .catch((e) => (this.parts = { error: e }))
+      .finally(() => this.renderParts());
+  }
+
+  private renderParts(): void {
+    const box = this.root?.querySelector('[data-report="parts-forecast"]');
+    if (!box) return;
+    const select = h(
+      'select',
+      {
+        id: 'parts-horizon',
+        onchange: (e: Event) => {
+          this.horizon = Number((e.target as HTMLSelectElement).value) as (typeof HORIZONS)[number];
+          this.parts = {};
+          this.renderParts();
+          this.refreshParts();
+        },
+      },
+      HORIZONS.map((d) => h('option', { value: String(d), selected: d === this.horizon ? true : null }, t('reports.horizonDays', { days: num(d, 0) }))),
+    );
+    const { data, error } = this.parts;
+    const body = error ? errorBox(error, () => this.refreshParts()) : data === undefined ? loading() : this.partsTable(data);
+    const csv = h('a', { class: 'btn btn-small csv', href: this.partsQuery('csv'), download: `fleetcare-parts-forecast-${this.horizon}d.csv`, 'data-csv': 'parts-forecast' }, t('common.csv'));
+    replace(
+      box,
+      h(
+        'section',
+        { class: 'card', id: 'report-parts-forecast' },
+        h('div', { class: 'card-head' }, h('h2', null, t('reports.parts')), h('span', null, h('label', { for: 'parts-horizon' }, t('reports.horizon'), ' '), select, ' ', csv)),
+        body,
+      ),
+    );
+  }
+
+  private partsTable(r: PartsForecastReport): HTMLElement {
+    const lang = language();
+    return table(
+      r.rows,
+      [
+        { head: t('reports.customer'), cell: (x) => x.tenant ?? '—' },
+        { head: t('reports.site'), cell: (x) => x.site ?? '—' },
+        {
+          head: t('reports.part'),
+          cell: (x) => h('span', null, x.name?.[lang] ?? x.part, h('div', { class: 'muted small' }, `${t('reports.partNumber')} ${x.partNumber ?? t('reports.partUnknown')} · ${x.profile ?? '—'}`)),
+        },
+        { head: t('reports.quantity'), numeric: true, cell: (x) => num(x.quantity, 0) },
+        { head: t('reports.fromTickets'), numeric: true, cell: (x) => num(x.fromTickets, 0) },
+        {
+          head: t('reports.earliest'),
+          cell: (x) =>
+            x.earliestEta === null ? '—' : x.earliestEta <= r.now ? t('reports.dueNow') : h('time', { datetime: new Date(x.earliestEta).toISOString(), title: date(x.earliestEta) }, relative(x.earliestEta)),
+        },
+        { head: t('reports.swapTime'), numeric: true, cell: (x) => (x.swapMinutesTotal === null ? '—' : duration(x.swapMinutesTotal * 60_000)) },
+      ],
+      { empty: t('reports.partsNone'), caption: t('reports.parts'), rowAttrs: (x) => ({ 'data-part': x.part }) },
+    );
   }
 
   private csvLink(name: ReportName): HTMLElement {
