@@ -5,12 +5,12 @@
 // then partsForecast for 90 days. Prints p50/max milliseconds of each step over `--rounds`.
 //
 //   npx tsc -p . && node dist/bench/parts-forecast.js [--devices 10000] [--days 10] [--rounds 20]
-import { parseArgs } from 'node:util';
+import { parseBenchArgs } from './help.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../firmware-profiles/index.js';
 import { DetectorEngine, quantile } from '../collector/detectors/index.js';
 import { forecastDevices, partsForecast, type ForecastTicket } from '../collector/parts/forecast.js';
 
-const { values } = parseArgs({
+const { values } = parseBenchArgs(import.meta.url, {
   options: {
     devices: { type: 'string', default: '10000' },
     days: { type: 'string', default: '10' },

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -63,7 +63,11 @@ test('backup while the server runs; restore refused while it runs; backup → wi
 
     const b = run(['backup', backup, ...flags]);
     assert.is(b.code, 0, b.stderr);
-    assert.match(b.stdout, /6 database\(s\)/);
+    // Every SQLite database the running server keeps in its data dir, whichever parts made them.
+    const databases = readdirSync(data, { recursive: true, encoding: 'utf8' }).filter((f) => /\.(db|sqlite)$/.test(f));
+    assert.ok(databases.length >= 6, databases.join(', '));
+    assert.match(b.stdout, `${databases.length} database(s)`);
+    for (const f of databases) assert.ok(existsSync(join(backup, f)), `${f} is in the backup`);
     for (const f of ['broker/registry.sqlite', 'collector/incidents.db', 'noc.db', 'fleetcare-backup.json']) assert.ok(existsSync(join(backup, f)), f);
     assert.not.ok(existsSync(join(backup, 'server.lock')), 'the lock is not state');
     const again = run(['backup', backup, ...flags]);
