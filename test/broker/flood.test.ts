@@ -1,6 +1,6 @@
 // The aedes 1.2.0 flood crash: several clients flood PUBLISHes behind a slow subscriber, then
 // everyone disconnects. Published aedes dies with `RangeError: Maximum call stack size exceeded`
-// in mqemitter/qlobber (cause: broker/mq-trampoline.ts). Each broker runs in a child process so
+// in mqemitter/qlobber (cause and fix: broker/flood-safe-mq.ts). Each broker runs in a child process so
 // a crash is observed, not suffered.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -128,7 +128,7 @@ test('the same flood with QoS 1 crashes published aedes too', async () => {
   }
 });
 
-test('the same aedes with our mqemitter trampoline survives the QoS 0 flood and keeps serving', async () => {
+test('the same aedes with our FloodSafeMq survives the QoS 0 flood and keeps serving', async () => {
   const t = await startTarget('plain-fix');
   try {
     await flood(t, 0);

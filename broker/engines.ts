@@ -1,0 +1,92 @@
+// What aedes is built from: its `mq` (message routing) and its `persistence` (sessions, retained
+// messages, wills), handed to the aedes constructor. In-process by default; in cluster mode both
+// live in Redis (mqemitter-redis, aedes-persistence-redis) so that every broker node routes to
+// every client and a session outlives the node it was on. Either way the mq is wrapped by
+// FloodSafeMq, and the persistence goes through aedes-persistence's own callback layer (the
+// object aedes 1.2.0 expects), so both variants are put together the same way.
+import { createRequire } from 'node:module';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { BrokerConfig } from './config.js';
+import { FloodSafeMq, type MqEmitter } from './flood-safe-mq.js';
+import { IndexedOutgoingMemoryPersistence } from './outgoing-index.js';
+
+const require = createRequire(import.meta.url);
+const mqemitter = require('mqemitter') as (opts: object) => MqEmitter;
+const mqemitterRedis = require('mqemitter-redis') as (opts: object) => MqEmitter & {
+  state: NodeJS.EventEmitter;
+  subConn: Redis;
+  pubConn: Redis;
+};
+const { CallBackPersistence } = require('aedes-persistence/callBackPersistence.js') as {
+  CallBackPersistence: new (factory: (opts: object) => object, opts?: object) => AedesPersistence;
+};
+// aedes 1.2.0 declares aedes-persistence-redis ^11.2.1; 12.x is callback-free and not accepted.
+const RedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as new (opts: { conn: Redis }) => object;
+{
+  const v = (require('aedes-persistence-redis/package.json') as { version: string }).version;
+  if (!v.startsWith('11.')) throw new Error(`aedes-persistence-redis ${v}: aedes 1.2.0 needs 11.2.x`);
+}
+
+/** The persistence methods fleetcare itself calls (besides aedes): dropping a revoked session. */
+export type AedesPersistence = {
+  cleanSubscriptions(client: { id: string }): Promise<unknown>;
+  outgoingStream(client: { id: string }): AsyncIterable<{ messageId?: number; brokerId: string; brokerCounter: number }>;
+  outgoingUpdate(client: { id: string }, packet: object): Promise<void>;
+  outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<unknown>;
+};
+
+export type BrokerEngines = {
+  mq: FloodSafeMq;
+  persistence: AedesPersistence;
+  /** A command connection to the cluster's Redis (null when not clustered). */
+  redis: Redis | null;
+  /** Extra aedes options the engines need (cluster: node id and heartbeat). */
+  aedesOptions: { id?: string; heartbeatInterval?: number };
+  /** Closes what aedes does not close itself (aedes closes the mq). */
+  close(): Promise<void>;
+};
+
+export function createEngines(config: BrokerConfig, log: Logger): BrokerEngines {
+  const cluster = config.cluster;
+  if (!cluster) {
+    return {
+      mq: new FloodSafeMq(mqemitter({ concurrency: 0, matchEmptyLevels: true }), config.concurrency),
+      persistence: new CallBackPersistence((opts) => new IndexedOutgoingMemoryPersistence(opts)),
+      redis: null,
+      aedesOptions: {},
+      close: async () => {},
+    };
+  }
+  const redisLog = log.child({ redis: redactUrl(cluster.redisUrl) });
+  // ioredis reconnects by itself; errors are logged, never thrown as unhandled 'error' events.
+  const connect = (role: string) => {
+    const r = new Redis(cluster.redisUrl, { connectionName: `fleetcare-broker-${role}` });
+    r.on('error', (err: Error) => redisLog.warn({ role, err: err.message }, 'redis connection error'));
+    return r;
+  };
+  const inner = mqemitterRedis({ pubConn: connect('pub'), subConn: connect('sub'), concurrency: 0, matchEmptyLevels: true });
+  inner.state.on('error', (err: Error) => redisLog.warn({ err: err.message }, 'redis mq error'));
+  const persistenceConn = connect('persistence');
+  const redis = connect('control');
+  return {
+    mq: new FloodSafeMq(inner, config.concurrency),
+    persistence: new CallBackPersistence(() => new RedisPersistence({ conn: persistenceConn })),
+    redis,
+    aedesOptions: { ...(cluster.nodeId ? { id: cluster.nodeId } : {}), heartbeatInterval: cluster.heartbeatIntervalMs },
+    close: async () => {
+      await Promise.allSettled([persistenceConn.quit(), redis.quit()]);
+    },
+  };
+}
+
+/** The URL without its password, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'invalid url';
+  }
+}
