@@ -279,6 +279,12 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
     registry.close();
     throw err;
   }
+  if (config.cluster) {
+    // aedes' first heartbeat comes one interval after listen(); until the other nodes hear one,
+    // they take the wills of this node's new clients for a dead node's and publish them (a
+    // false offline). One heartbeat now, before any listener accepts a client, closes that gap.
+    aedes.publish({ topic: `$SYS/${aedes.id}/heartbeat`, payload: Buffer.from(aedes.id, 'utf8'), cmd: 'publish', qos: 0, dup: false, retain: false }, () => {});
+  }
 
   const onConnection = (conn: Duplex, remote: string | undefined, req?: IncomingMessage) => {
     sockets.add(conn);

@@ -22,10 +22,34 @@ const { CallBackPersistence } = require('aedes-persistence/callBackPersistence.j
   CallBackPersistence: new (factory: (opts: object) => object, opts?: object) => AedesPersistence;
 };
 // aedes 1.2.0 declares aedes-persistence-redis ^11.2.1; 12.x is callback-free and not accepted.
-const RedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as new (opts: { conn: Redis }) => object;
+const RedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as new (opts: { conn: Redis }) => { addSubscriptions(client: object, subs: object): Promise<unknown> };
 {
   const v = (require('aedes-persistence-redis/package.json') as { version: string }).version;
   if (!v.startsWith('11.')) throw new Error(`aedes-persistence-redis ${v}: aedes 1.2.0 needs 11.2.x`);
+}
+
+/**
+ * aedes-persistence-redis with concurrent identical addSubscriptions calls coalesced.
+ *
+ * aedes 1.2.0 stores a SUBSCRIBE of a persistent session once per filter in it, each time with
+ * the packet's whole list (lib/handlers/subscribe.js storeSubscriptions), so a SUBSCRIBE of two
+ * filters makes two concurrent identical calls. The Redis persistence then waits for its own
+ * `$SYS/sub/add` broadcast to come back under a key made of the client id and the first filter
+ * (broadcastPersistence.js #waitFor), and the second call overwrites the first one's waiter: the
+ * first call never resolves and the client never gets its SUBACK (an agent subscribes to its ack
+ * and cmd/req in one packet). One call stores the same thing, so the second shares its promise.
+ */
+class CoalescingRedisPersistence extends RedisPersistence {
+  private readonly adding = new Map<string, Promise<unknown>>();
+
+  addSubscriptions(client: { id: string }, subs: Array<{ topic: string; qos: number }>): Promise<unknown> {
+    const key = JSON.stringify([client.id, subs.map((s) => [s.topic, s.qos])]);
+    const running = this.adding.get(key);
+    if (running) return running;
+    const p = super.addSubscriptions(client, subs).finally(() => this.adding.delete(key));
+    this.adding.set(key, p);
+    return p;
+  }
 }
 
 /** The persistence methods fleetcare itself calls (besides aedes): dropping a revoked session. */
@@ -71,7 +95,7 @@ export function createEngines(config: BrokerConfig, log: Logger): BrokerEngines 
   const redis = connect('control');
   return {
     mq: new FloodSafeMq(inner, config.concurrency),
-    persistence: new CallBackPersistence(() => new RedisPersistence({ conn: persistenceConn })),
+    persistence: new CallBackPersistence(() => new CoalescingRedisPersistence({ conn: persistenceConn })),
     redis,
     aedesOptions: { ...(cluster.nodeId ? { id: cluster.nodeId } : {}), heartbeatInterval: cluster.heartbeatIntervalMs },
     close: async () => {

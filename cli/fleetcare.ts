@@ -78,14 +78,17 @@ const commands: Record<string, Command> = {
     },
   },
   device: {
-    summary: 'provision devices: add ID | list | remove ID | rotate ID',
+    summary: 'provision devices: add ID | list | remove ID | rotate ID | disable ID | enable ID',
     usage: `fleetcare device add ID [--site S] [--tenant T] [--data-dir DIR]
                     [--write-config FILE --broker-url URL]
     prints the device token once (it is stored hashed); --write-config writes a ready agent
     config for that device
 fleetcare device list [--data-dir DIR]
 fleetcare device rotate ID [--data-dir DIR]     new token, the old one stops working
-fleetcare device remove ID [--data-dir DIR]`,
+fleetcare device remove ID [--data-dir DIR]
+fleetcare device disable ID | enable ID [--data-dir DIR]
+    rotate, remove and disable close the device's live sessions on the running broker(s)
+    within broker.registryPollMs and drop its persistent session`,
     options: {
       'data-dir': { type: 'string' },
       site: { type: 'string' },
@@ -99,10 +102,11 @@ fleetcare device remove ID [--data-dir DIR]`,
     },
   },
   service: {
-    summary: 'service accounts: add NAME --role collector|viewer | rotate NAME',
+    summary: 'service accounts: add NAME --role collector|viewer | rotate NAME | remove NAME',
     usage: `fleetcare service add NAME --role collector|viewer [--data-dir DIR]
 fleetcare service rotate NAME --role collector|viewer [--data-dir DIR]
-    prints the account's token once`,
+    prints the account's token once
+fleetcare service remove NAME [--data-dir DIR]`,
     options: { 'data-dir': { type: 'string' }, role: { type: 'string' } },
     async run(values, positionals) {
       const { serviceCommand } = await import('./provision.js');
