@@ -96,7 +96,8 @@ export class Link {
     this.now = o.now ?? Date.now;
     this.random = o.random ?? Math.random;
     // A random first node spreads a fleet over the nodes without a load balancer.
-    this.node = Math.floor(this.random() * o.broker.urls.length) % o.broker.urls.length;
+    // (No draw for a single URL: the backoff's jitter sequence stays what it was.)
+    this.node = o.broker.urls.length > 1 ? Math.floor(this.random() * o.broker.urls.length) % o.broker.urls.length : 0;
     const id = o.device.id;
     this.topics = { status: topicFor(id, 'status'), inventory: topicFor(id, 'inventory'), ack: topicFor(id, 'ack'), cmdReq: topicFor(id, 'cmd/req') };
   }
