@@ -1,10 +1,12 @@
 // The broker-tier spike of cluster mode (docs/cluster.md): the same three measurements against
 //   aedes   fleetcare broker nodes (aedes) sharing routing and sessions through Redis
 //           (mqemitter-redis + aedes-persistence-redis), plus one in-memory node as the baseline
+// 4. ACL: a device subscribing to another's commands, publishing as another, using another client id.
 //   nats    a 3-node nats-server cluster with JetStream and its MQTT listener, fleetcare's
 //           per-device ACL generated into users with permissions (no auth callout in 2.9)
 // 1. throughput: P devices publish N QoS 1 telemetry messages on node 0; a persistent (clean
 //    false) collector session on node 1 receives them; msg/s, latency p50/p99, CPU of the servers.
+//    throughput-clean: the same with a clean-session collector (nothing of it stored in the persistence).
 // 2. kill -9 of the collector's node while devices publish at a fixed rate: lost, duplicated,
 //    the gap from the kill to the first message after it.
 // 3. kill -9 of a device's node: time until its last will reaches a watcher on another node.
@@ -131,7 +133,7 @@ authorization { users: [
       }
       return true;
     },
-    60_000,
+    120_000,
     500,
   );
   return {
@@ -195,10 +197,10 @@ function cpuTicks(pids: number[]): number {
 
 const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] : NaN);
 
-async function throughput(c: Cluster, subNode: number): Promise<Record<string, number>> {
+async function throughput(c: Cluster, subNode: number, clean = false): Promise<Record<string, number>> {
   const received = new Set<string>();
   const lat: number[] = [];
-  const col = await connectMqtt(c.urls[subNode], { ...c.collector, clientId: 'spike-col-tp', clean: false });
+  const col = await connectMqtt(c.urls[subNode], { ...c.collector, clientId: 'spike-col-tp', clean });
   await col.subscribeAsync('fleet/v1/+/telemetry', { qos: 1 });
   const all = new Promise<void>((resolve) => {
     col.on('message', (_t, payload) => {
@@ -241,6 +243,11 @@ async function failover(c: Cluster): Promise<Record<string, number>> {
   let firstAfterKill = 0;
   // The collector is on node 1 and knows the other nodes (mqtt.js rotates through `servers`).
   const col = await connectMqtt([c.urls[1], c.urls[2], c.urls[0]], { ...c.collector, clientId: 'spike-col-fo', clean: false });
+  let reconnects = -1;
+  let lastError = '';
+  col.on('connect', () => reconnects++);
+  reconnects = 0;
+  col.on('error', (e) => (lastError = e.message));
   await col.subscribeAsync('fleet/v1/+/telemetry', { qos: 1 });
   col.on('message', (_t, payload) => {
     const m = JSON.parse(payload.toString()) as { d: number; s: number };
@@ -272,7 +279,34 @@ async function failover(c: Cluster): Promise<Record<string, number>> {
   });
   await waitFor('all failover messages', () => received.size >= total, 30_000, 100).catch(() => {});
   await Promise.all([...pubs, col].map((x) => x.endAsync(true)));
-  return { sent: total, received: received.size, lost: total - received.size, duplicates: dups, gapMs: firstAfterKill ? firstAfterKill - killedAt : NaN };
+  if (lastError) process.stdout.write(`  collector's last MQTT error: ${lastError}\n`);
+  return { sent: total, received: received.size, lost: total - received.size, duplicates: dups, gapMs: firstAfterKill ? firstAfterKill - killedAt : NaN, collectorReconnects: reconnects };
+}
+
+/** fleetcare's ACL (DESIGN §8) as each target enforces it: 1 = refused as it must be. */
+async function acl(c: Cluster): Promise<Record<string, number>> {
+  const watcher = await connectMqtt(c.urls[1], { ...c.collector, clientId: 'spike-acl-watch', clean: true });
+  const got: string[] = [];
+  watcher.on('message', (t) => got.push(t));
+  await watcher.subscribeAsync('fleet/v1/+/telemetry', { qos: 1 });
+  const d0 = await connectMqtt(c.urls[0], { ...c.device(0), clientId: devId(0), clean: true, reconnectPeriod: 0 });
+  d0.on('error', () => {});
+  const foreignSub = await d0.subscribeAsync(`fleet/v1/${devId(1)}/cmd/req`, { qos: 1 }).then(
+    (g) => (g[0]?.qos === 128 ? 1 : 0),
+    () => 1,
+  );
+  d0.publish(`fleet/v1/${devId(1)}/telemetry`, 'forged', { qos: 1 });
+  d0.publish(`fleet/v1/${devId(0)}/telemetry`, 'own', { qos: 1 });
+  await waitFor('own message', () => got.includes(`fleet/v1/${devId(0)}/telemetry`) || !d0.connected, 10_000, 50).catch(() => {});
+  const forgedPublishBlocked = got.includes(`fleet/v1/${devId(1)}/telemetry`) ? 0 : 1;
+  d0.end(true);
+  // A device's token used with another client id.
+  const otherId = await connectMqtt(c.urls[0], { ...c.device(2), clientId: 'not-the-device-id', clean: true, reconnectPeriod: 0 }).then(
+    (x) => (x.end(true), 0),
+    () => 1,
+  );
+  await watcher.endAsync(true);
+  return { foreignSubscribeRefused: foreignSub, forgedPublishBlocked, clientIdMustEqualDevice: otherId };
 }
 
 async function willAfterNodeDeath(c: Cluster): Promise<Record<string, number>> {
@@ -293,11 +327,17 @@ async function willAfterNodeDeath(c: Cluster): Promise<Record<string, number>> {
   return { willAfterMs: at ? at - killed : NaN };
 }
 
-async function run(make: () => Promise<Cluster>, scenarios: Array<'throughput' | 'failover' | 'will'>, subNode = 1): Promise<void> {
+async function run(make: () => Promise<Cluster>, scenarios: Array<'throughput' | 'throughput-clean' | 'failover' | 'will' | 'acl'>, subNode = 1): Promise<void> {
   for (const s of scenarios) {
-    const c = await make();
+    let c: Cluster;
     try {
-      const r = s === 'throughput' ? await throughput(c, Math.min(subNode, c.urls.length - 1)) : s === 'failover' ? await failover(c) : await willAfterNodeDeath(c);
+      c = await make();
+    } catch (e) {
+      process.stdout.write(`${'(cluster)'.padEnd(40)} ${s.padEnd(11)} FAILED TO START: ${(e as Error).message}\n`);
+      continue;
+    }
+    try {
+      const r = s === 'throughput' || s === 'throughput-clean' ? await throughput(c, Math.min(subNode, c.urls.length - 1), s === 'throughput-clean') : s === 'failover' ? await failover(c) : s === 'acl' ? await acl(c) : await willAfterNodeDeath(c);
       process.stdout.write(`${c.name.padEnd(40)} ${s.padEnd(11)} ${JSON.stringify(r)}\n`);
     } catch (e) {
       process.stdout.write(`${c.name.padEnd(40)} ${s.padEnd(11)} FAILED: ${(e as Error).message}\n`);
@@ -309,10 +349,10 @@ async function run(make: () => Promise<Cluster>, scenarios: Array<'throughput' |
 
 process.stdout.write(`broker-tier spike: ${MESSAGES} messages from ${PUBLISHERS} devices (throughput); ${RATE} msg/s for ${SECONDS} s (failover)\n`);
 if (TARGET === 'aedes' || TARGET === 'both') {
-  await run(() => aedesCluster(1, false), ['throughput'], 0);
-  await run(() => aedesCluster(3, true), ['throughput', 'failover', 'will']);
+  await run(() => aedesCluster(1, false), ['throughput', 'throughput-clean'], 0);
+  await run(() => aedesCluster(3, true), ['throughput', 'throughput-clean', 'failover', 'will', 'acl']);
 }
 if (TARGET === 'nats' || TARGET === 'both') {
-  await run(() => natsCluster(3), ['throughput', 'failover', 'will']);
+  await run(() => natsCluster(3), ['throughput', 'failover', 'will', 'acl']);
 }
 process.exit(0);
