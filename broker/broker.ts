@@ -273,9 +273,10 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
   aedes.on('connectionError', (_client: Client, err: Error) => log.debug({ err: err.message }, 'connection error before CONNECT'));
   (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'broker error'));
   try {
+    await engines.ready(config.cluster?.startTimeoutMs ?? 0);
     await aedes.listen();
   } catch (err) {
-    await engines.close();
+    await engines.close({ mq: true });
     registry.close();
     throw err;
   }

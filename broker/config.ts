@@ -88,6 +88,8 @@ export const brokerConfigSchema = z
          * has missed 3 heartbeats, checked every 4: so 3 to 7 intervals after the node died.
          */
         heartbeatIntervalMs: z.number().int().min(100).max(60_000).default(1000),
+        /** At start: how long Redis may take to answer before the node gives up with an error. */
+        startTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
       })
       .optional(),
     dataDir: z.string().min(1),

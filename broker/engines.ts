@@ -67,8 +67,10 @@ export type BrokerEngines = {
   redis: Redis | null;
   /** Extra aedes options the engines need (cluster: node id and heartbeat). */
   aedesOptions: { id?: string; heartbeatInterval?: number };
-  /** Closes what aedes does not close itself (aedes closes the mq). */
-  close(): Promise<void>;
+  /** Resolves once the engines can be used (cluster: Redis answers); a clear error otherwise. */
+  ready(timeoutMs: number): Promise<void>;
+  /** Closes what aedes does not close itself (aedes closes the mq once it has listened). */
+  close(opts?: { mq: boolean }): Promise<void>;
 };
 
 export function createEngines(config: BrokerConfig, log: Logger): BrokerEngines {
@@ -79,18 +81,29 @@ export function createEngines(config: BrokerConfig, log: Logger): BrokerEngines 
       persistence: new CallBackPersistence((opts) => new IndexedOutgoingMemoryPersistence(opts)),
       redis: null,
       aedesOptions: {},
+      ready: async () => {},
       close: async () => {},
     };
   }
   const redisLog = log.child({ redis: redactUrl(cluster.redisUrl) });
-  // ioredis reconnects by itself; errors are logged, never thrown as unhandled 'error' events.
+  // ioredis reconnects by itself; errors are logged once per outage and connection (not at every
+  // retry), never thrown as unhandled 'error' events.
   const connect = (role: string) => {
     const r = new Redis(cluster.redisUrl, { connectionName: `fleetcare-broker-${role}` });
-    r.on('error', (err: Error) => redisLog.warn({ role, err: err.message }, 'redis connection error'));
+    let down = false;
+    r.on('error', (err: Error) => {
+      if (!down) redisLog.warn({ role, err: err.message }, 'redis connection lost; retrying');
+      down = true;
+    });
+    r.on('ready', () => {
+      if (down) redisLog.info({ role }, 'redis connection restored');
+      down = false;
+    });
     return r;
   };
   const inner = mqemitterRedis({ pubConn: connect('pub'), subConn: connect('sub'), concurrency: 0, matchEmptyLevels: true });
-  inner.state.on('error', (err: Error) => redisLog.warn({ err: err.message }, 'redis mq error'));
+  // Connection errors are logged above; this one repeats them.
+  inner.state.on('error', () => {});
   const persistenceConn = connect('persistence');
   const redis = connect('control');
   return {
@@ -98,8 +111,25 @@ export function createEngines(config: BrokerConfig, log: Logger): BrokerEngines 
     persistence: new CallBackPersistence(() => new CoalescingRedisPersistence({ conn: persistenceConn })),
     redis,
     aedesOptions: { ...(cluster.nodeId ? { id: cluster.nodeId } : {}), heartbeatInterval: cluster.heartbeatIntervalMs },
-    close: async () => {
-      await Promise.allSettled([persistenceConn.quit(), redis.quit()]);
+    async ready(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          redis.ping(),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+          }),
+        ]);
+      } catch (err) {
+        throw new Error(`broker.cluster.redisUrl: cannot reach Redis at ${redactUrl(cluster.redisUrl)}: ${(err as Error).message}`);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async close(opts = { mq: false }) {
+      const conns = [persistenceConn, redis, ...(opts.mq ? [inner.pubConn, inner.subConn] : [])];
+      // quit() waits for a reply that never comes while Redis is away: disconnect instead then.
+      await Promise.allSettled(conns.map((c) => (c.status === 'ready' ? c.quit() : Promise.resolve(c.disconnect()))));
     },
   };
 }

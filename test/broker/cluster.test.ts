@@ -6,14 +6,15 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import pino from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startAgent, type AgentHandle } from '../../agent/index.js';
-import { DeviceRegistry } from '../../broker/index.js';
+import { DeviceRegistry, startBroker } from '../../broker/index.js';
 import { LocalBrokers } from '../../cluster/local-brokers.js';
 import { seqRanges, type AckMessage } from '../../protocol/index.js';
 import { agentConfig, captureLog } from '../agent/support.js';
-import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
+import { freePort, tempDir, waitFor, type TempDir } from '../helpers/net.js';
 import { RedisServer } from '../helpers/redis.js';
 
 const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
@@ -221,6 +222,16 @@ test('fleetcare device rotate closes the session on whichever node it is, and th
   assert.not.ok(fresh.sessionPresent, 'the persistent session was dropped');
   await fresh.client.endAsync(true);
   dev.client.end(true);
+});
+
+test('an unreachable Redis at start: a clear error naming the setting, nothing listening', async () => {
+  const nowhere = `redis://127.0.0.1:${await freePort()}`;
+  const err = await startBroker({ dataDir: join(dir.path, 'lonely'), port: 0, cluster: { redisUrl: nowhere, startTimeoutMs: 300 } }, { log: pino({ level: 'silent' }) }).then(
+    () => null,
+    (e: Error) => e,
+  );
+  assert.ok(err, 'refused to start');
+  assert.match(err!.message, /^broker\.cluster\.redisUrl: cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+/);
 });
 
 test.run();
