@@ -64,7 +64,6 @@ type Session = {
   limited: boolean;
 };
 
-
 /** CONNACK return codes of MQTT 3.1.1. */
 const IDENTIFIER_REJECTED = 2;
 const BAD_CREDENTIALS = 4;
@@ -112,13 +111,15 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
   };
 
   // Cluster: the node each client id last connected to, from every node's `$SYS/<node>/new/clients`
-  // (see isObsoleteWill). One short string per device.
+  // (see authorizePublish: a dead node's will). One short string per device.
   const lastNodeOf = new Map<string, string>();
 
   const aedes = new Aedes({
     mq: engines.mq,
     persistence: engines.persistence,
     ...engines.aedesOptions,
+    // The mq enforces the limit (FloodSafeMq); aedes also sizes each connection's listener cap by it.
+    concurrency: config.concurrency,
     connectTimeout: config.connectTimeoutMs,
 
     authenticate(client, username, password, callback) {
