@@ -377,7 +377,11 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
         const s = sessions.get(c);
         if (s && s.login === name && s.verifiedAt < seq) victims.push(c);
       }
-      const dropped = new Set<string>([name]);
+      // The offline session under the login's own name goes too, except for a service account
+      // that still exists: its owner logs in again at once with the new token (the server's
+      // in-process collector does, at every start), and may already be subscribing.
+      const existingService = victims.length === 0 && registry.listServiceAccounts().some((a) => a.name === name);
+      const dropped = new Set<string>(existingService ? [] : [name]);
       for (const c of victims) {
         counters.revokedSessions++;
         log.warn({ client: c.id, login: name }, 'credentials changed: closing the session');
