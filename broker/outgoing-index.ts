@@ -1,4 +1,4 @@
-// Fix for aedes-persistence 10.x (memory) under load: quadratic outgoing queues.
+// Fix for aedes-persistence 11.0.0 (memory) under load: quadratic outgoing queues.
 //
 // Cause (read in node_modules/aedes-persistence/asyncPersistence.js): a persistent session's
 // outgoing QoS 1 queue is a plain array. aedes enqueues every delivery, then calls
