@@ -55,27 +55,43 @@ export const agentConfigSchema = z
       model: z.string().max(80).optional(),
       serial: z.string().max(80).optional(),
     }),
-    broker: z.strictObject({
-      url: brokerUrl,
-      tls: z
-        .strictObject({
-          /** PEM file of the CA that signed the broker's certificate (relative to the config file). */
-          ca: z.string().min(1).optional(),
-          rejectUnauthorized: z.boolean().default(true),
-        })
-        .optional(),
-      keepaliveSec: z.number().int().min(5).max(3600).default(30),
-      connectTimeoutMs: positiveMs.default(10_000),
-      reconnect: z
-        .strictObject({
-          minMs: positiveMs.default(1000),
-          maxMs: positiveMs.default(60_000),
-          /** Fraction of each delay that is randomised (0 = lockstep, 1 = anywhere in [0, delay]). */
-          jitter: z.number().min(0).max(1).default(0.5),
-        })
-        .default({ minMs: 1000, maxMs: 60_000, jitter: 0.5 })
-        .refine((r) => r.minMs <= r.maxMs, { message: 'minMs must be <= maxMs', path: ['minMs'] }),
-    }),
+    broker: z
+      .strictObject({
+        /** The broker (one node, or a TCP load balancer in front of a cluster's nodes). */
+        url: brokerUrl.optional(),
+        /**
+         * Cluster mode without a load balancer: every broker node. The agent starts at a random
+         * one and moves to the next after each lost connection or failed attempt, with the same
+         * backoff and jitter as for one broker (docs/cluster.md).
+         */
+        urls: z.array(brokerUrl).min(1).max(16).optional(),
+        tls: z
+          .strictObject({
+            /** PEM file of the CA that signed the broker's certificate (relative to the config file). */
+            ca: z.string().min(1).optional(),
+            rejectUnauthorized: z.boolean().default(true),
+          })
+          .optional(),
+        keepaliveSec: z.number().int().min(5).max(3600).default(30),
+        connectTimeoutMs: positiveMs.default(10_000),
+        reconnect: z
+          .strictObject({
+            minMs: positiveMs.default(1000),
+            maxMs: positiveMs.default(60_000),
+            /** Fraction of each delay that is randomised (0 = lockstep, 1 = anywhere in [0, delay]). */
+            jitter: z.number().min(0).max(1).default(0.5),
+          })
+          .default({ minMs: 1000, maxMs: 60_000, jitter: 0.5 })
+          .refine((r) => r.minMs <= r.maxMs, { message: 'minMs must be <= maxMs', path: ['minMs'] }),
+      })
+      .superRefine((b, ctx) => {
+        if ((b.url === undefined) === (b.urls === undefined)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'give either url or urls (a list of broker nodes)' });
+      })
+      // Output: `urls` always lists the nodes; `url` is the first (for logs and single-URL callers).
+      .transform((b) => {
+        const urls = b.urls ?? [b.url as string];
+        return { ...b, url: urls[0], urls };
+      }),
     /** Where the outbox database lives (relative to the config file). */
     dataDir: z.string().min(1),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

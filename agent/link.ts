@@ -2,6 +2,8 @@
 // connect, a persistent session for commands, and reconnects driven here with exponential
 // backoff and jitter, so that a store's devices do not all come back in the same second after a
 // broker restart. Each attempt is one `MqttClient` (agent/mqtt-client.ts, not mqtt.js: memory).
+// With several broker nodes (cluster mode, `broker.urls`) every lost connection or failed attempt
+// moves on to the next node, after the same backoff: a dead node costs one short delay.
 import { MqttClient } from './mqtt-client.js';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -68,6 +70,8 @@ export class Link {
   private client: MqttClient | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private attempt = 0;
+  /** Index in `broker.urls` of the node the next attempt goes to. */
+  private node: number;
   private connectedAt = 0;
   private stopped = false;
   private readonly log: Logger;
@@ -93,6 +97,9 @@ export class Link {
     this.log = o.log.child({ component: 'link' });
     this.now = o.now ?? Date.now;
     this.random = o.random ?? Math.random;
+    // A random first node spreads a fleet over the nodes without a load balancer.
+    // (No draw for a single URL: the backoff's jitter sequence stays what it was.)
+    this.node = o.broker.urls.length > 1 ? Math.floor(this.random() * o.broker.urls.length) % o.broker.urls.length : 0;
     const id = o.device.id;
     this.topics = { status: topicFor(id, 'status'), inventory: topicFor(id, 'inventory'), ack: topicFor(id, 'ack'), cmdReq: topicFor(id, 'cmd/req') };
   }
@@ -125,8 +132,9 @@ export class Link {
     // lower than the next session's birth, so ordering status messages by seq is right.
     const birthSeq = this.o.allocateSeq();
     const willSeq = this.o.allocateSeq();
+    const url = this.o.broker.urls[this.node];
     const client = new MqttClient({
-      url: this.o.broker.url,
+      url,
       clientId: this.o.device.id,
       username: this.o.device.id,
       password: this.o.device.token,
@@ -150,7 +158,7 @@ export class Link {
           if (client !== this.client) return;
           this.s.connected = true;
           this.s.connects++;
-          this.log.info({ broker: this.o.broker.url, attempt: this.attempt }, 'connected');
+          this.log.info({ broker: url, attempt: this.attempt }, 'connected');
           this.logLimit.clear();
           this.publishRaw(this.topics.status, JSON.stringify(this.status(birthSeq, 'online')), true).catch(() => {});
           this.publishInventory();
@@ -169,7 +177,7 @@ export class Link {
       // Auth refusals, refused connections, TLS errors: all retried with backoff. A broker down
       // for hours gives the same error at every retry: logged once per window, with a count.
       const code = (err as { code?: unknown }).code;
-      this.logLimit.maybe(`mqtt:${String(code ?? err.message)}`, this.now(), (suppressed) => this.log.warn({ err: err.message, code, suppressed }, 'MQTT error'));
+      this.logLimit.maybe(`mqtt:${String(code ?? err.message)}`, this.now(), (suppressed) => this.log.warn({ broker: url, err: err.message, code, suppressed }, 'MQTT error'));
     });
     client.on('close', () => {
       if (client !== this.client) return;
@@ -186,6 +194,7 @@ export class Link {
     client.on('error', () => {}); // late errors of a dead client must not become uncaught
     client.destroy();
     this.client = null;
+    this.node = (this.node + 1) % this.o.broker.urls.length;
     if (wasConnected) {
       this.s.disconnects++;
       this.log.warn('disconnected from broker');
@@ -202,7 +211,7 @@ export class Link {
     this.attempt++;
     this.s.recentReconnectDelaysMs.push(delay);
     if (this.s.recentReconnectDelaysMs.length > 20) this.s.recentReconnectDelaysMs.shift();
-    this.logLimit.maybe('reconnecting', this.now(), (suppressed) => this.log.info({ delayMs: delay, attempt: this.attempt, suppressed }, 'reconnecting'));
+    this.logLimit.maybe('reconnecting', this.now(), (suppressed) => this.log.info({ delayMs: delay, attempt: this.attempt, broker: this.o.broker.urls[this.node], suppressed }, 'reconnecting'));
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
 

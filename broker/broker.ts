@@ -1,7 +1,8 @@
 // The fleetcare MQTT broker (DESIGN §8): aedes on TCP, TLS and optionally WebSocket, every
 // client authenticated against the SQLite registry, the ACL of acl.ts, payload/rate limits,
-// throttled failed logins, and the mqemitter flood fix.
-import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+// throttled failed logins, revocation of changed credentials, and aedes built from the engines
+// of engines.ts (in memory, or Redis in cluster mode).
+import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
@@ -13,8 +14,8 @@ import { deviceId } from '../protocol/index.js';
 import { mayLeaveWill, mayPublish, maySubscribe } from './acl.js';
 import { brokerConfigSchema, type BrokerConfigInput } from './config.js';
 import { LoginThrottle, OversizedLetters, PublishRateLimit, type OversizedLetter, type RateState } from './limits.js';
-import { installMqTrampoline } from './mq-trampoline.js';
-import { installOutgoingIndex } from './outgoing-index.js';
+import { createEngines } from './engines.js';
+import { SINK_TOPIC } from './flood-safe-mq.js';
 import { DeviceRegistry, type Principal } from './registry.js';
 
 export type BrokerStats = {
@@ -33,6 +34,8 @@ export type BrokerStats = {
   rateLimited: number;
   rateLimitDisconnects: number;
   oversized: number;
+  /** Live sessions closed because their login's credentials were rotated, removed or disabled. */
+  revokedSessions: number;
   /** Publishes waiting in aedes' mqemitter queue (grows under a flood). */
   mqQueued: number;
 };
@@ -42,6 +45,8 @@ export type BrokerHandle = {
   port: number;
   tlsPort?: number;
   wsPort?: number;
+  /** This node's aedes id (in cluster mode the configured `nodeId`). */
+  nodeId: string;
   registry: DeviceRegistry;
   stats(): BrokerStats;
   /** Oversized publishes refused (newest first), kept as dead letters with the head of the payload. */
@@ -51,14 +56,15 @@ export type BrokerHandle = {
 
 type Session = {
   principal: Principal;
+  /** The login name (device id or service account); null for anonymous clients. */
+  login: string | null;
+  /** The registry's credential-change cursor when this login was verified (see revokeChanged). */
+  verifiedAt: number;
   anonymous: boolean;
   rate: RateState;
   /** True while the client is over its rate (logs once per episode, not per message). */
   limited: boolean;
 };
-
-/** Marks a publish the broker accepted from the wire (PUBACK sent) but does not forward. */
-const DROPPED = Symbol('fleetcare.dropped');
 
 /** CONNACK return codes of MQTT 3.1.1. */
 const IDENTIFIER_REJECTED = 2;
@@ -74,6 +80,7 @@ function connackError(returnCode: number, message: string): AuthenticateError {
 export async function startBroker(input: BrokerConfigInput, { log }: { log: Logger }): Promise<BrokerHandle> {
   const config = brokerConfigSchema.parse(input);
   const registry = DeviceRegistry.open(config.dataDir, { scryptCost: config.scryptCost });
+  const engines = createEngines(config, log);
 
   const counters = {
     messagesIn: 0,
@@ -86,6 +93,7 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
     rateLimited: 0,
     rateLimitDisconnects: 0,
     oversized: 0,
+    revokedSessions: 0,
   };
   const sessions = new WeakMap<Client, Session>();
   const sockets = new Set<Duplex>();
@@ -105,7 +113,15 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
     log.warn({ client: client?.id, [what]: topic, reason }, `${what} denied`);
   };
 
+  // Cluster: the node each client id last connected to, from every node's `$SYS/<node>/new/clients`
+  // (see authorizePublish: a dead node's will). One short string per device.
+  const lastNodeOf = new Map<string, string>();
+
   const aedes = new Aedes({
+    mq: engines.mq,
+    persistence: engines.persistence,
+    ...engines.aedesOptions,
+    // The mq enforces the limit (FloodSafeMq); aedes also sizes each connection's listener cap by it.
     concurrency: config.concurrency,
     connectTimeout: config.connectTimeoutMs,
 
@@ -125,7 +141,7 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
         log.warn({ client: client.id, username, remote, reason }, 'login refused');
         callback(connackError(code, reason), false);
       };
-      const admit = (principal: Principal, anonymous: boolean) => {
+      const admit = (principal: Principal, anonymous: boolean, verifiedAt: number) => {
         if (principal.kind === 'device' && client.id !== principal.id) {
           return refuse(IDENTIFIER_REJECTED, 'client id must equal the device id');
         }
@@ -141,6 +157,8 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
         clientThrottle.succeed(clientKey);
         sessions.set(client, {
           principal,
+          login: anonymous ? null : (username ?? null),
+          verifiedAt,
           anonymous,
           rate: rateLimit.newState(),
           limited: false,
@@ -152,13 +170,21 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
       if (username === undefined || username === '') {
         if (!config.allowAnonymous) return refuse(NOT_AUTHORIZED, 'no credentials (anonymous access is off)');
         if (!deviceId.safeParse(client.id).success) return refuse(IDENTIFIER_REJECTED, 'anonymous client id is not a valid device id');
-        return admit({ kind: 'device', id: client.id, site: null, tenant: null }, true);
+        return admit({ kind: 'device', id: client.id, site: null, tenant: null }, true, 0);
       }
       if (!password || password.length === 0) return refuse(BAD_CREDENTIALS, 'no password');
+      // Read before the token is checked: a change after this point closes the session again.
+      let verifiedAt: number;
+      try {
+        verifiedAt = registry.credentialChangeCursor();
+      } catch (err) {
+        log.error({ client: client.id, err: (err as Error).message }, 'registry lookup failed');
+        return callback(connackError(3, 'registry unavailable'), false);
+      }
       registry.verify(username, password).then(
         (principal) => {
           forgetPassword(client, password);
-          if (principal) admit(principal, false);
+          if (principal) admit(principal, false, verifiedAt);
           else refuse(BAD_CREDENTIALS, 'unknown user, wrong token or disabled device');
         },
         (err: Error) => {
@@ -169,6 +195,19 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
     },
 
     authorizePublish(client, packet, callback) {
+      // A will a dead cluster node left behind, published by this surviving node: it was checked
+      // at CONNECT, but it is stale if its device has a newer session (here, or on another node).
+      const willOf = (packet as PublishPacket & { brokerId?: string }).brokerId;
+      if (willOf !== undefined && willOf !== aedes.id) {
+        const movedTo = lastNodeOf.get((packet as PublishPacket & { clientId?: string }).clientId ?? '');
+        if (client || (movedTo !== undefined && movedTo !== willOf)) {
+          log.info({ client: (packet as { clientId?: string }).clientId, deadNode: willOf, now: client ? aedes.id : movedTo }, "dead node's will dropped: the client has a newer session");
+          sink(packet);
+        } else {
+          log.info({ client: (packet as { clientId?: string }).clientId, deadNode: willOf }, "publishing the will of a client whose broker node died");
+        }
+        return callback(null);
+      }
       // The last will, published as the client goes away, was checked at CONNECT; obsolete wills
       // of earlier runs come with no client and were checked when they were stored.
       if (!client || packet === (client as unknown as { will?: unknown }).will) return callback(null);
@@ -199,7 +238,7 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
         }
         if (!session.limited) log.warn({ client: client.id, perSecond: config.publishRate.perSecond }, 'publish rate limit reached: dropping');
         session.limited = true;
-        (packet as PublishPacket & { [DROPPED]?: boolean })[DROPPED] = true;
+        sink(packet);
         return callback(null);
       }
       session.limited = false;
@@ -216,7 +255,9 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
         denyAcl(client, 'subscribe', sub.topic, d.reason);
         return callback(null, null); // SUBACK 0x80 for this filter; the connection stays
       }
-      callback(null, { ...sub, qos: Math.min(sub.qos, 1) as Subscription['qos'] });
+      // The QoS was already capped at 1 in the SUBSCRIBE packet (capSubscribeQos), so the SUBACK
+      // grants what the broker really gives (MQTT-3.8.4-5).
+      callback(null, sub);
     },
 
     authorizeForward(_client, packet) {
@@ -225,29 +266,31 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
       return packet;
     },
   });
-  // Internals the typings do not declare (aedes 1.2.0: `mq`, `clients`).
-  const internals = aedes as unknown as { mq: { length: number }; clients: Record<string, Client> };
-  installMqTrampoline(internals.mq);
-
-  // Rate-limited publishes were acknowledged on the wire (MQTT 3.1.1 cannot refuse a PUBLISH
-  // without closing the connection) but go no further. The agent resends them because the
-  // collector never acks them end to end, so nothing is lost.
-  const publish = aedes.publish.bind(aedes) as (packet: PublishPacket, client: unknown, done: unknown) => void;
-  (aedes as unknown as { publish: typeof publish }).publish = (packet, client, done) => {
-    if ((packet as PublishPacket & { [DROPPED]?: boolean })[DROPPED]) {
-      const cb = (typeof client === 'function' ? client : done) as ((err?: Error) => void) | undefined;
-      cb?.();
-      return;
-    }
-    publish(packet, client, done);
-  };
+  // aedes 1.2.0 keeps its connected clients in `clients` (public in JS, not in the typings).
+  const internals = aedes as unknown as { clients: Record<string, Client> };
+  engines.mq.on('$SYS/+/new/clients', (packet, done) => {
+    const p = packet as PublishPacket;
+    lastNodeOf.set(p.payload.toString(), p.topic.split('/')[1]);
+    done();
+  });
 
   aedes.on('clientError', (client: Client, err: Error) => log.info({ client: client.id, err: err.message }, 'client error'));
   aedes.on('connectionError', (_client: Client, err: Error) => log.debug({ err: err.message }, 'connection error before CONNECT'));
   (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'broker error'));
-  await aedes.listen();
-  // The memory persistence exists once listen() has set it up (no client can connect before).
-  installOutgoingIndex((aedes as unknown as { persistence: unknown }).persistence);
+  try {
+    await engines.ready(config.cluster?.startTimeoutMs ?? 0);
+    await aedes.listen();
+  } catch (err) {
+    await engines.close({ mq: true });
+    registry.close();
+    throw err;
+  }
+  if (config.cluster) {
+    // aedes' first heartbeat comes one interval after listen(); until the other nodes hear one,
+    // they take the wills of this node's new clients for a dead node's and publish them (a
+    // false offline). One heartbeat now, before any listener accepts a client, closes that gap.
+    aedes.publish({ topic: `$SYS/${aedes.id}/heartbeat`, payload: Buffer.from(aedes.id, 'utf8'), cmd: 'publish', qos: 0, dup: false, retain: false }, () => {});
+  }
 
   const onConnection = (conn: Duplex, remote: string | undefined, req?: IncomingMessage) => {
     sockets.add(conn);
@@ -281,7 +324,7 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
     const tcp = createNetServer((s) => onConnection(s, undefined));
     servers.push(tcp);
     const port = await listen(tcp, config.port, 'tcp');
-    handle = { port, registry, stats, oversized: (limit?: number) => oversizedLetters.list(limit), close };
+    handle = { port, nodeId: aedes.id, registry, stats, oversized: (limit?: number) => oversizedLetters.list(limit), close };
 
     if (config.tlsCertPath && config.tlsKeyPath) {
       const tls = createTlsServer({ cert: readFileSync(config.tlsCertPath), key: readFileSync(config.tlsKeyPath) }, (s) => onConnection(s, undefined));
@@ -312,6 +355,71 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
   }, 60_000);
   sweep.unref();
 
+  // Revocation: credentials changed by any process (the CLI writes the registry) close the live
+  // sessions verified before the change, on every node (each polls the shared registry), and
+  // drop the persistent session, so a rotated, removed or disabled login stops receiving at once.
+  let cursor = registry.credentialChangeCursor();
+  let revoking: Promise<void> = Promise.resolve();
+  const registryPoll = setInterval(() => {
+    let changes: Array<{ seq: number; name: string }>;
+    try {
+      changes = registry.credentialChangesSince(cursor);
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'registry poll failed');
+      return;
+    }
+    if (changes.length === 0) return;
+    cursor = Math.max(cursor, ...changes.map((c) => c.seq));
+    revoking = revoking.then(() => revokeChanged(changes)).catch((err: Error) => log.error({ err: err.message }, 'revocation failed'));
+  }, config.registryPollMs);
+  registryPoll.unref();
+
+  async function revokeChanged(changes: Array<{ seq: number; name: string }>): Promise<void> {
+    for (const { seq, name } of changes) {
+      const victims: Client[] = [];
+      for (const id in internals.clients) {
+        const c = internals.clients[id];
+        const s = sessions.get(c);
+        if (s && s.login === name && s.verifiedAt < seq) victims.push(c);
+      }
+      // The offline session under the login's own name goes too, except for a service account
+      // that still exists: its owner logs in again at once with the new token (the server's
+      // in-process collector does, at every start), and may already be subscribing.
+      const existingService = victims.length === 0 && registry.listServiceAccounts().some((a) => a.name === name);
+      const dropped = new Set<string>(existingService ? [] : [name]);
+      for (const c of victims) {
+        counters.revokedSessions++;
+        log.warn({ client: c.id, login: name }, 'credentials changed: closing the session');
+        await new Promise<void>((r) => c.close(() => r()));
+        dropped.add(c.id);
+      }
+      for (const clientId of dropped) await dropSession(clientId, seq);
+    }
+  }
+
+  /** Forgets a client's persistent session: its subscriptions and its queued messages. */
+  async function dropSession(clientId: string, seq: number): Promise<void> {
+    if (internals.clients[clientId]) return; // a newer session, verified after the change
+    // In a cluster every node sees the change: one of them drops the shared session.
+    if (engines.redis && (await engines.redis.set(`fleetcare:revoked:${seq}:${clientId}`, aedes.id, 'PX', 600_000, 'NX')) !== 'OK') return;
+    const who = { id: clientId };
+    await engines.persistence.cleanSubscriptions(who);
+    // Through the persistence's own ack path, as aedes empties a clean session's queue at CONNECT.
+    let messageId = 0;
+    for (let round = 0; round < 1000; round++) {
+      const queued: Array<{ brokerId: string; brokerCounter: number; messageId?: number }> = [];
+      for await (const p of engines.persistence.outgoingStream(who)) queued.push(p);
+      if (queued.length === 0) break;
+      for (const p of queued) {
+        messageId = (messageId % 65_535) + 1;
+        const packet = { ...p, messageId };
+        await engines.persistence.outgoingUpdate(who, packet);
+        await engines.persistence.outgoingClearMessageId(who, packet);
+      }
+    }
+    log.info({ client: clientId }, 'persistent session dropped after a credential change');
+  }
+
   if (config.allowAnonymous) log.warn('anonymous MQTT access is ON (lab use only): clients without credentials act as the device named by their client id');
   log.info({ host: config.host, port: handle.port, tlsPort: handle.tlsPort, wsPort: handle.wsPort }, 'broker listening');
 
@@ -324,13 +432,15 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
       else if (s.principal.kind === 'device') clients.device++;
       else clients[s.principal.role]++;
     }
-    return { connections: aedes.connectedClients, sockets: sockets.size, clients, ...counters, mqQueued: internals.mq.length };
+    return { connections: aedes.connectedClients, sockets: sockets.size, clients, ...counters, mqQueued: engines.mq.length };
   }
 
   let closing: Promise<void> | null = null;
   function close(): Promise<void> {
     closing ??= (async () => {
       clearInterval(sweep);
+      clearInterval(registryPoll);
+      await revoking;
       await closeAll();
       log.info('broker closed');
     })();
@@ -343,10 +453,31 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
     await new Promise<void>((r) => aedes.close(() => r()));
     for (const s of sockets) s.destroy();
     await Promise.all(stopped);
+    await engines.close();
     registry.close();
   }
 
   return handle;
+}
+
+/**
+ * Turns a publish the broker acknowledged but does not forward into one that goes nowhere (aedes
+ * lets authorizePublish change the packet; see SINK_TOPIC).
+ */
+function sink(packet: PublishPacket): void {
+  packet.topic = SINK_TOPIC;
+  packet.retain = false;
+}
+
+/**
+ * The broker delivers at most QoS 1 (fleet channels are QoS 1): a SUBSCRIBE asking for 2 is
+ * granted 1. aedes 1.2.0 builds the SUBACK from the requested QoS whatever authorizeSubscribe
+ * returns, so the request itself is capped before aedes handles it (a parser listener that runs
+ * before aedes' own).
+ */
+function capSubscribeQos(packet: { cmd?: string; subscriptions?: Array<{ qos: number }> }): void {
+  if (packet.cmd !== 'subscribe' || !packet.subscriptions) return;
+  for (const s of packet.subscriptions) if (s.qos > 1) s.qos = 1;
 }
 
 /** mqtt-packet keeps the CONNECT packet (`parser.settings`) for the whole connection: drop the token from it. */
@@ -391,6 +522,7 @@ function adaptParser(client: Client, guarded: (this: ParserInternals) => boolean
     throw new Error('mqtt-packet internals changed: cannot guard packet size');
   }
   parser._parseLength = guarded;
+  parser.prependListener('packet', capSubscribeQos);
   const List = (parser._list?.constructor as { BufferList?: new () => unknown } | undefined)?.BufferList;
   if (List && parser._list.length === 0) {
     parser._list = new List() as ParserInternals['_list'];
@@ -415,4 +547,5 @@ type ParserInternals = {
   _resetState(): void;
   _parseLength(): boolean;
   _emitError(err: Error): void;
+  prependListener(event: 'packet', fn: (packet: object) => void): void;
 };

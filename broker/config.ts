@@ -67,6 +67,31 @@ export const brokerConfigSchema = z
     concurrency: z.number().int().positive().default(10_000),
     /** Seconds a client may take to send CONNECT after opening the socket. */
     connectTimeoutMs: z.number().int().positive().default(10_000),
+    /**
+     * How often the broker checks the registry for credentials changed by another process
+     * (`fleetcare device rotate|remove|disable`); sessions of a changed login are closed then.
+     * The check is one indexed read, so it can run often.
+     */
+    registryPollMs: z.number().int().min(20).max(60_000).default(500),
+    /**
+     * Cluster mode (docs/cluster.md): this node shares routing, sessions, retained messages and
+     * wills with the other nodes through Redis. Absent: everything is in this process's memory.
+     */
+    cluster: z
+      .strictObject({
+        /** redis://host:port[/db] of the Redis every broker node of the cluster uses. */
+        redisUrl: z.string().regex(/^rediss?:\/\/[^\s]+$/, 'must be redis://host:port or rediss://host:port'),
+        /** Name of this node in logs and in Redis keys (a random id when omitted; must differ per node). */
+        nodeId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (at most 64)').optional(),
+        /**
+         * aedes heartbeat between nodes. A dead node's wills are published by a survivor once it
+         * has missed 3 heartbeats, checked every 4: so 3 to 7 intervals after the node died.
+         */
+        heartbeatIntervalMs: z.number().int().min(100).max(60_000).default(1000),
+        /** At start: how long Redis may take to answer before the node gives up with an error. */
+        startTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
+      })
+      .optional(),
     dataDir: z.string().min(1),
   })
   .superRefine((c, ctx) => {

@@ -1,4 +1,4 @@
-// Fix for aedes-persistence 10.x (memory) under load: quadratic outgoing queues.
+// Fix for aedes-persistence 11.0.0 (memory) under load: quadratic outgoing queues.
 //
 // Cause (read in node_modules/aedes-persistence/asyncPersistence.js): a persistent session's
 // outgoing QoS 1 queue is a plain array. aedes enqueues every delivery, then calls
@@ -8,8 +8,8 @@
 // thousands when it falls behind - so each delivery costs O(queue) and a short overload turns
 // into a collapse (measured: 10k msg/s offered → 0 acked, CPU 100 %, never recovering).
 //
-// Fix: replace the five outgoing methods of the persistence instance with the same semantics
-// over an indexed queue: entries found by (brokerId, brokerCounter) through a map, removals
+// Fix: a subclass, given to aedes as its persistence (broker/engines.ts), whose five outgoing
+// methods have the same semantics over an indexed queue: entries found by (brokerId, brokerCounter) through a map, removals
 // leave a hole that is compacted later. Whenever the index cannot prove which entry the
 // original linear scan would pick (packets of another broker id in the queue), the original
 // scan order is used.
@@ -118,36 +118,53 @@ class Queue {
   }
 }
 
-type AsyncOutgoing = {
-  outgoingEnqueue(sub: { clientId: string }, packet: unknown): Promise<void>;
-  outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: unknown): Promise<void>;
-  outgoingUpdate(client: { id: string }, packet: OutPacket): Promise<void>;
-  outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<OutPacket | undefined>;
-  outgoingStream(client: { id: string }): AsyncIterable<OutPacket> | Iterable<OutPacket>;
-};
+type Client = { id: string };
+type Sub = { clientId: string };
 
-/** Patches aedes' default memory persistence (`aedes.persistence`) in place. Idempotent. */
-export function installOutgoingIndex(persistence: unknown): void {
-  const inner = (persistence as { asyncPersistence?: AsyncOutgoing & { __fleetcareOutgoing?: true } }).asyncPersistence;
-  if (!inner || inner.constructor?.name !== 'MemoryPersistence' || typeof inner.outgoingUpdate !== 'function' || typeof inner.outgoingStream !== 'function') {
-    throw new Error('aedes-persistence internals changed: cannot install the outgoing queue index (check the aedes-persistence version)');
+// aedes-persistence 11.0.0's in-memory persistence (the async class aedes wraps in its callback
+// layer). Its outgoing queue is a private field, so every method that touches it is replaced here.
+const MemoryPersistence = require('aedes-persistence/asyncPersistence.js') as new (opts?: object) => object;
+const OUTGOING_METHODS = ['outgoingEnqueue', 'outgoingEnqueueCombi', 'outgoingUpdate', 'outgoingClearMessageId', 'outgoingStream'] as const;
+{
+  // Version guard: the methods replaced must still be the only ones using the queue.
+  const proto = MemoryPersistence.prototype as Record<string, unknown>;
+  const names = Object.getOwnPropertyNames(proto).filter((n) => n.startsWith('outgoing'));
+  if (names.length !== OUTGOING_METHODS.length || !OUTGOING_METHODS.every((m) => typeof proto[m] === 'function')) {
+    throw new Error(`aedes-persistence changed (outgoing methods: ${names.join(', ')}): re-check broker/outgoing-index.ts`);
   }
-  if (inner.__fleetcareOutgoing) return;
-  inner.__fleetcareOutgoing = true;
-  const queues = new Map<string, Queue>();
-  const queueOf = (id: string): Queue => {
-    let q = queues.get(id);
-    if (!q) queues.set(id, (q = new Queue()));
+}
+
+/** aedes' in-memory persistence with the outgoing queues indexed (same answers, O(1) per delivery). */
+export class IndexedOutgoingMemoryPersistence extends (MemoryPersistence as new (opts?: object) => object) {
+  private readonly queues = new Map<string, Queue>();
+
+  private queueOf(id: string): Queue {
+    let q = this.queues.get(id);
+    if (!q) this.queues.set(id, (q = new Queue()));
     return q;
-  };
-  inner.outgoingEnqueue = async (sub, packet) => {
-    queueOf(sub.clientId).push(new Packet(packet));
-  };
-  inner.outgoingEnqueueCombi = async (subs, packet) => {
-    for (let i = 0; i < subs.length; i++) queueOf(subs[i].clientId).push(new Packet(packet));
-  };
-  inner.outgoingUpdate = async (client, packet) => queueOf(client.id).update(packet);
-  inner.outgoingClearMessageId = async (client, packet) => queues.get(client.id)?.clear(packet.messageId);
-  // A copy, as the original does (delivery may change the queue while it is streamed).
-  inner.outgoingStream = (client) => Readable.from(queues.get(client.id)?.live() ?? []) as unknown as AsyncIterable<OutPacket>;
+  }
+
+  async outgoingEnqueue(sub: Sub, packet: unknown): Promise<void> {
+    this.queueOf(sub.clientId).push(new Packet(packet));
+  }
+
+  async outgoingEnqueueCombi(subs: Sub[], packet: unknown): Promise<void> {
+    for (let i = 0; i < subs.length; i++) this.queueOf(subs[i].clientId).push(new Packet(packet));
+  }
+
+  async outgoingUpdate(client: Client, packet: OutPacket): Promise<void> {
+    this.queueOf(client.id).update(packet);
+  }
+
+  async outgoingClearMessageId(client: Client, packet: { messageId?: number }): Promise<OutPacket | undefined> {
+    const q = this.queues.get(client.id);
+    const p = q?.clear(packet.messageId);
+    if (q && q.items.length === 0) this.queues.delete(client.id); // every entry gone (holes are compacted)
+    return p;
+  }
+
+  /** A copy, as the original returns (delivery may change the queue while it is streamed). */
+  outgoingStream(client: Client): AsyncIterable<OutPacket> {
+    return Readable.from(this.queues.get(client.id)?.live() ?? []);
+  }
 }

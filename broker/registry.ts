@@ -52,6 +52,18 @@ export const REGISTRY_DDL = `
       );
 `;
 
+/**
+ * One row per login whose credentials changed (rotated, removed, disabled): a running broker, in
+ * this or another process, reads it to close that login's live sessions (schema version 2).
+ */
+export const CREDENTIAL_CHANGES_DDL = `
+      CREATE TABLE IF NOT EXISTS credential_changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        at INTEGER NOT NULL
+      );
+`;
+
 type Row = { token_hash: string };
 
 export type RegistryOptions = {
@@ -80,7 +92,7 @@ export class DeviceRegistry {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec(REGISTRY_DDL);
+    this.db.exec(REGISTRY_DDL + CREDENTIAL_CHANGES_DDL);
     this.decoyHash = this.hash(randomBytes(TOKEN_BYTES).toString('base64url'));
   }
 
@@ -104,6 +116,7 @@ export class DeviceRegistry {
       this.db
         .prepare('UPDATE devices SET token_hash = ?, site = coalesce(?, site), tenant = coalesce(?, tenant) WHERE id = ?')
         .run(hash, opts.site ?? null, opts.tenant ?? null, id);
+      this.credentialsChanged(id);
     } else {
       this.db
         .prepare('INSERT INTO devices (id, site, tenant, token_hash, created_at) VALUES (?, ?, ?, ?, ?)')
@@ -117,17 +130,21 @@ export class DeviceRegistry {
     const token = newToken();
     const r = this.db.prepare('UPDATE devices SET token_hash = ? WHERE id = ?').run(this.hash(token), id);
     if (r.changes === 0) throw new RegistryError(`no device ${id}`, 'not-found');
+    this.credentialsChanged(id);
     return token;
   }
 
   /** Returns false when there was no such device. */
   removeDevice(id: string): boolean {
-    return this.db.prepare('DELETE FROM devices WHERE id = ?').run(id).changes > 0;
+    const removed = this.db.prepare('DELETE FROM devices WHERE id = ?').run(id).changes > 0;
+    if (removed) this.credentialsChanged(id);
+    return removed;
   }
 
   setDeviceDisabled(id: string, disabled: boolean): void {
     const r = this.db.prepare('UPDATE devices SET disabled = ? WHERE id = ?').run(disabled ? 1 : 0, id);
     if (r.changes === 0) throw new RegistryError(`no device ${id}`, 'not-found');
+    if (disabled) this.credentialsChanged(id);
   }
 
   getDevice(id: string): DeviceRecord | null {
@@ -169,11 +186,33 @@ export class DeviceRegistry {
          ON CONFLICT(name) DO UPDATE SET role = excluded.role, token_hash = excluded.token_hash`,
       )
       .run(name, role, this.hash(token), Date.now());
+    this.credentialsChanged(name);
     return token;
   }
 
   removeServiceAccount(name: string): boolean {
-    return this.db.prepare('DELETE FROM service_accounts WHERE name = ?').run(name).changes > 0;
+    const removed = this.db.prepare('DELETE FROM service_accounts WHERE name = ?').run(name).changes > 0;
+    if (removed) this.credentialsChanged(name);
+    return removed;
+  }
+
+  // ---- credential changes (revocation) ----
+
+  /** The newest credential change so far (0: none); sessions verified after it are current. */
+  credentialChangeCursor(): number {
+    return (this.db.prepare('SELECT coalesce(max(seq), 0) AS seq FROM credential_changes').get() as { seq: number }).seq;
+  }
+
+  /** Logins whose credentials changed after `cursor`, each with the seq of its latest change. */
+  credentialChangesSince(cursor: number): Array<{ seq: number; name: string }> {
+    return this.db.prepare('SELECT max(seq) AS seq, name FROM credential_changes WHERE seq > ? GROUP BY name ORDER BY seq').all(cursor) as Array<{ seq: number; name: string }>;
+  }
+
+  private credentialsChanged(name: string): void {
+    const at = Date.now();
+    this.db.prepare('INSERT INTO credential_changes (name, at) VALUES (?, ?)').run(name, at);
+    // A day of history is plenty for brokers that poll every second; older rows only take space.
+    this.db.prepare('DELETE FROM credential_changes WHERE at < ?').run(at - 86_400_000);
   }
 
   listServiceAccounts(): ServiceAccountRecord[] {

@@ -117,14 +117,17 @@ fleetcare agent uninstall [--root DIR] [--purge]
     },
   },
   device: {
-    summary: 'provision devices: add ID | list | remove ID | rotate ID',
+    summary: 'provision devices: add ID | list | remove ID | rotate ID | disable ID | enable ID',
     usage: `fleetcare device add ID [--site S] [--tenant T] [--data-dir DIR]
                     [--write-config FILE --broker-url URL]
     prints the device token once (it is stored hashed); --write-config writes a ready agent
     config for that device
 fleetcare device list [--data-dir DIR] [--json]
 fleetcare device rotate ID [--data-dir DIR]     new token, the old one stops working
-fleetcare device remove ID [--data-dir DIR]`,
+fleetcare device remove ID [--data-dir DIR]
+fleetcare device disable ID | enable ID [--data-dir DIR]
+    rotate, remove and disable close the device's live sessions on the running broker(s)
+    within broker.registryPollMs and drop its persistent session`,
     options: {
       'data-dir': { type: 'string' },
       site: { type: 'string' },
@@ -139,10 +142,11 @@ fleetcare device remove ID [--data-dir DIR]`,
     },
   },
   service: {
-    summary: 'service accounts: add NAME | rotate NAME; service records: record DEVICE PERIPHERAL PART | history [DEVICE]',
+    summary: 'service accounts: add NAME | rotate NAME | remove NAME; service records: record DEVICE PERIPHERAL PART | history [DEVICE]',
     usage: `fleetcare service add NAME --role collector|viewer [--data-dir DIR]
 fleetcare service rotate NAME --role collector|viewer [--data-dir DIR]
     prints the account's token once
+fleetcare service remove NAME [--data-dir DIR]
 fleetcare service record DEVICE PERIPHERAL PART [--date YYYY-MM-DD] [--kind part-replaced|preventive|unit-swap] [--not-failed] [--serial S] [--ticket REF] [--note TEXT]
     a part replaced (e.g. pos-12 printer0 cutter): the detectors re-base its wear and error
     rate at the server's next tick, and a failed part's life feeds the fleet life fit

@@ -58,6 +58,13 @@ export async function deviceCommand(positionals: string[], flags: Flags): Promis
         process.stderr.write(`device ${id}: new token shown once, above; the old one no longer works\n`);
         return;
       }
+      case 'disable':
+      case 'enable': {
+        if (!id) throw new UsageError(`device ${action} needs an ID`);
+        registry.setDeviceDisabled(id, action === 'disable');
+        process.stderr.write(`device ${id} ${action}d\n`);
+        break;
+      }
       case 'remove': {
         if (!id) throw new UsageError('device remove needs an ID');
         registry.removeDevice(id);
@@ -75,7 +82,7 @@ export async function deviceCommand(positionals: string[], flags: Flags): Promis
         return;
       }
       default:
-        throw new UsageError(`device: unknown action "${action ?? ''}" (add, list, rotate, remove)`);
+        throw new UsageError(`device: unknown action "${action ?? ''}" (add, list, rotate, remove, disable, enable)`);
     }
   } finally {
     registry.close();
@@ -85,13 +92,23 @@ export async function deviceCommand(positionals: string[], flags: Flags): Promis
 export async function serviceCommand(positionals: string[], flags: Flags): Promise<void> {
   const [action, name] = positionals;
   const role = str(flags, 'role');
-  if (role !== 'collector' && role !== 'viewer') throw new UsageError('service needs --role collector|viewer');
   if (!name) throw new UsageError(`service ${action ?? ''} needs a NAME`);
+  if (action === 'remove') {
+    const registry = openRegistry(flags);
+    try {
+      if (!registry.removeServiceAccount(name)) throw new UsageError(`no service account ${name}`);
+      process.stderr.write(`service account ${name} removed; its live sessions are closed\n`);
+    } finally {
+      registry.close();
+    }
+    return;
+  }
+  if (role !== 'collector' && role !== 'viewer') throw new UsageError('service needs --role collector|viewer');
   const registry = openRegistry(flags);
   try {
     if (action === 'add') process.stdout.write(registry.addServiceAccount(name, role) + '\n');
     else if (action === 'rotate') process.stdout.write(registry.rotateServiceToken(name, role) + '\n');
-    else throw new UsageError(`service: unknown action "${action ?? ''}" (add, rotate)`);
+    else throw new UsageError(`service: unknown action "${action ?? ''}" (add, rotate, remove)`);
     process.stderr.write(`service account ${name} (${role}): token shown once, above\n`);
   } finally {
     registry.close();

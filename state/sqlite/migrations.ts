@@ -3,7 +3,7 @@
 // as they are. Later changes are new entries at the end, never edits of old ones.
 import type Database from 'better-sqlite3';
 import type { UmzugStorage } from 'umzug';
-import { REGISTRY_DDL } from '../../broker/registry.js';
+import { CREDENTIAL_CHANGES_DDL, REGISTRY_DDL } from '../../broker/registry.js';
 import { NOC_ACCOUNTS_DDL } from '../../noc/auth.js';
 import { REMOTE_COMMANDS_DDL } from './commands.js';
 import { REPORT_UNITS_DDL } from './report-units.js';
@@ -33,6 +33,12 @@ export const sqliteMigrations = {
       name: '0001-registry',
       up: ({ db }) => {
         db.exec(REGISTRY_DDL);
+      },
+    },
+    {
+      name: '0002-credential-changes',
+      up: ({ db }) => {
+        db.exec(CREDENTIAL_CHANGES_DDL);
       },
     },
   ],

@@ -38,6 +38,17 @@ test('minimal config gets every default; no peripherals means host', () => {
   assert.is(tls.broker.tls?.rejectUnauthorized, true);
 });
 
+test('broker: one url, or a list of cluster nodes (urls), not both, not neither', () => {
+  assert.equal(agentConfigSchema.parse(minimal).broker.urls, ['mqtt://127.0.0.1:1883']);
+  const c = agentConfigSchema.parse({ ...minimal, broker: { urls: ['mqtt://b1:1883', 'mqtt://b2:1883'] } });
+  assert.equal(c.broker.urls, ['mqtt://b1:1883', 'mqtt://b2:1883']);
+  assert.is(c.broker.url, 'mqtt://b1:1883');
+  assert.match(refused({ ...minimal, broker: { url: 'mqtt://a:1', urls: ['mqtt://b:1'] } }), /^broker\.url: give either url or urls/);
+  assert.match(refused({ ...minimal, broker: {} }), /^broker\.url: give either url or urls/);
+  assert.match(refused({ ...minimal, broker: { urls: ['http://b:1'] } }), /^broker\.urls\.0: must be mqtt/);
+  assert.match(refused({ ...minimal, broker: { urls: [] } }), /^broker\.urls: /);
+});
+
 test('escpos-serial peripherals are validated by the driver\'s own schema', () => {
   const c = agentConfigSchema.parse({ ...minimal, peripherals: [{ driver: 'host' }, { driver: 'escpos-serial', id: 'printer0', path: '/dev/ttyS0' }] });
   assert.is(c.peripherals.length, 2);

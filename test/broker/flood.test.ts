@@ -1,6 +1,6 @@
 // The aedes 1.2.0 flood crash: several clients flood PUBLISHes behind a slow subscriber, then
 // everyone disconnects. Published aedes dies with `RangeError: Maximum call stack size exceeded`
-// in mqemitter/qlobber (cause: broker/mq-trampoline.ts). Each broker runs in a child process so
+// in mqemitter/qlobber (cause and fix: broker/flood-safe-mq.ts). Each broker runs in a child process so
 // a crash is observed, not suffered.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,6 +13,8 @@ import { connackCode, connectPacket, publishPacket, subscribePacket } from './mq
 
 const PUBLISHERS = 5;
 const PER_PUBLISHER = 20_000;
+/** mq queue length at which the subscriber and publishers go away (the flood is 100k messages). */
+const QUEUE_BEFORE_DISCONNECT = 3_000;
 const fixture = fileURLToPath(new URL('./fixtures/flood-target.js', import.meta.url));
 
 type Target = { child: ChildProcess; port: number; tokens: Record<string, string>; out: string; exited: Promise<number | null>; dir: TempDir; stats(): Record<string, unknown> | null };
@@ -66,7 +68,9 @@ async function flood(t: Target, qos: 0 | 1): Promise<void> {
     p.resume(); // swallow PUBACKs
     p.write(burst);
   });
-  await sleep(300);
+  // Disconnect once a real queue has built up behind the slow subscriber (the crash needs a deep
+  // one; a fixed pause was too short on a loaded machine now and then). STATS come every 500 ms.
+  await waitFor('a queue behind the slow subscriber', () => (t.child.exitCode !== null || Number((t.stats() as { mqQueued?: number } | null)?.mqQueued ?? 0) >= QUEUE_BEFORE_DISCONNECT ? true : null), 3_000, 20).catch(() => {});
   sub.destroy();
   for (const p of pubs) p.destroy();
 }
@@ -128,7 +132,7 @@ test('the same flood with QoS 1 crashes published aedes too', async () => {
   }
 });
 
-test('the same aedes with our mqemitter trampoline survives the QoS 0 flood and keeps serving', async () => {
+test('the same aedes with our FloodSafeMq survives the QoS 0 flood and keeps serving', async () => {
   const t = await startTarget('plain-fix');
   try {
     await flood(t, 0);
