@@ -3,13 +3,20 @@
 // instant it arrived); a device time that cannot be right — before the floor (a dead RTC cell
 // boots in 1970 or 2000), later than its arrival beyond the clock offset measured on the device's
 // live messages, or older than any backlog the agent can hold — is placed at arrival and flagged,
-// never silently trusted. One pure function, so that the ingest record can carry its verdict.
+// never silently trusted.
+//
+// Two guards in a row, on purpose: ingest (collector/clock-guard.ts) first places only the
+// impossible times (a reset or far-future clock) at arrival, so that storage keeps every sample;
+// the records the detectors get are those placed records, and this stricter check then also
+// distrusts what is merely implausible for rates and trends (ahead of the device's measured offset,
+// older than any outbox backlog). Both share the floor.
 import { z } from 'zod';
+import { defaultClockGuard } from '../clock-guard.js';
 
 export const measurementTimeConfig = z
   .object({
     /** Device times before this (ms) are a clock that was never set. */
-    floorMs: z.number().nonnegative().default(Date.UTC(2020, 0, 1)),
+    floorMs: z.number().nonnegative().default(defaultClockGuard.floorMs),
     /** How far after its arrival a sample may claim to have been measured (latency, jitter), beyond a device clock measured to run ahead. */
     aheadToleranceMs: z.number().nonnegative().default(5 * 60_000),
     /** The oldest backlog trusted (the agent's outbox holds days of an outage, not years). */
