@@ -22,22 +22,23 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { DeviceRegistry } from '../broker/index.js';
 import { LocalBrokers } from '../cluster/local-brokers.js';
 import { RedisServer } from '../test/helpers/redis.js';
+import { parseBenchArgs } from './help.js';
 import { freePort, tempDir, waitFor } from '../test/helpers/net.js';
 
-const args = process.argv.slice(2);
-const flag = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
-};
-if (args.includes('--help')) {
-  process.stdout.write('node dist/bench/broker-tier-spike.js [--target aedes|nats|both] [--messages 20000] [--publishers 10] [--rate 400] [--seconds 9]\n');
-  process.exit(0);
-}
-const TARGET = flag('target', 'both');
-const MESSAGES = Number(flag('messages', '20000'));
-const PUBLISHERS = Number(flag('publishers', '10'));
-const RATE = Number(flag('rate', '400'));
-const SECONDS = Number(flag('seconds', '9'));
+const { values } = parseBenchArgs(import.meta.url, {
+  options: {
+    target: { type: 'string', default: 'both' },
+    messages: { type: 'string', default: '20000' },
+    publishers: { type: 'string', default: '10' },
+    rate: { type: 'string', default: '400' },
+    seconds: { type: 'string', default: '9' },
+  },
+});
+const TARGET = String(values.target);
+const MESSAGES = Number(values.messages);
+const PUBLISHERS = Number(values.publishers);
+const RATE = Number(values.rate);
+const SECONDS = Number(values.seconds);
 
 type Creds = { username: string; password: string };
 type Cluster = {
