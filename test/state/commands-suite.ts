@@ -1,7 +1,7 @@
 // The behaviour of a CommandStateStore, run against every implementation
 // (commands-sqlite.test.ts, commands-postgres.test.ts).
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { storeSuite, type SuiteHooks } from './suite-support.js';
 import type { CommandStateStore, NewCommand } from '../../state/commands.js';
 
 export type CommandsFactory = () => Promise<{ store: CommandStateStore; cleanup(): Promise<void> }>;
@@ -9,19 +9,8 @@ export type CommandsFactory = () => Promise<{ store: CommandStateStore; cleanup(
 const T0 = 1_767_000_000_000;
 const cmd = (id: string, over: Partial<NewCommand> = {}): NewCommand => ({ id, device: 'pos-1', name: 'self-test', peripheral: 'printer', args: { full: true }, user: 'op', sentAt: T0, expiresAt: T0 + 30_000, ...over });
 
-export function commandsSuite(name: string, factory: CommandsFactory, hooks: { before?: () => Promise<void>; after?: () => Promise<void> } = {}): void {
-  const test = suite(`command store (${name})`);
-  if (hooks.before) test.before(hooks.before);
-  if (hooks.after) test.after(hooks.after);
-  const withStore = (fn: (s: CommandStateStore) => Promise<void>) => async () => {
-    const { store, cleanup } = await factory();
-    try {
-      await fn(store);
-    } finally {
-      await store.close();
-      await cleanup();
-    }
-  };
+export function commandsSuite(name: string, factory: CommandsFactory, hooks: SuiteHooks = {}): void {
+  const { test, withStore } = storeSuite(`command store (${name})`, factory, hooks);
 
   test(
     'a command is pending until finished once; a late answer is kept without changing the status',

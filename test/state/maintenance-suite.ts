@@ -1,7 +1,7 @@
 // The behaviour of a MaintenanceStore, run against every implementation
 // (maintenance-sqlite.test.ts, maintenance-postgres.test.ts).
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { storeSuite, type SuiteHooks } from './suite-support.js';
 import type { MaintenanceStore } from '../../state/maintenance.js';
 
 export type MaintenanceFactory = () => Promise<{ store: MaintenanceStore; cleanup(): Promise<void> }>;
@@ -9,10 +9,8 @@ export type MaintenanceFactory = () => Promise<{ store: MaintenanceStore; cleanu
 // Monday 2026-01-05 22:30 in Dubai (UTC+4) = 18:30 UTC.
 const MON_2230_DUBAI = Date.UTC(2026, 0, 5, 18, 30);
 
-export function maintenanceSuite(name: string, factory: MaintenanceFactory, hooks: { before?: () => Promise<void>; after?: () => Promise<void> } = {}): void {
-  const test = suite(`maintenance store (${name})`);
-  if (hooks.before) test.before(hooks.before);
-  if (hooks.after) test.after(hooks.after);
+export function maintenanceSuite(name: string, factory: MaintenanceFactory, hooks: SuiteHooks = {}): void {
+  const { test } = storeSuite(`maintenance store (${name})`, factory, hooks);
 
   test('windows are validated, listed, matched per site and time, and removed', async () => {
     const { store: s, cleanup } = await factory();

@@ -1,38 +1,19 @@
 // The behaviour of a NocAccountStore, run against every implementation
 // (noc-accounts-sqlite.test.ts, noc-accounts-postgres.test.ts).
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { rejectsWith, storeSuite, type SuiteHooks } from './suite-support.js';
 import { UserError } from '../../noc/auth.js';
 import type { NocAccountStore } from '../../state/noc-accounts.js';
 
 /** A fresh, empty, migrated store with the given session lifetime (scrypt cost small). */
 export type NocAccountsFactory = (opts: { sessionTtlMs: number }) => Promise<{ store: NocAccountStore; cleanup(): Promise<void> }>;
 
-async function rejects(p: Promise<unknown>, code: UserError['code'], pattern: RegExp): Promise<void> {
-  let err: unknown;
-  try {
-    await p;
-  } catch (e) {
-    err = e;
-  }
-  assert.instance(err, UserError, `expected UserError ${code}`);
-  assert.is((err as UserError).code, code);
-  assert.match((err as Error).message, pattern);
-}
+const rejects = (p: Promise<unknown>, code: UserError['code'], pattern: RegExp) => rejectsWith(p, UserError, code, pattern);
 
-export function nocAccountsSuite(name: string, factory: NocAccountsFactory, hooks: { before?: () => Promise<void>; after?: () => Promise<void> } = {}): void {
-  const test = suite(`NOC account store (${name})`);
-  if (hooks.before) test.before(hooks.before);
-  if (hooks.after) test.after(hooks.after);
-  const withStore = (fn: (s: NocAccountStore) => Promise<void>, ttl = 3_600_000) => async () => {
-    const { store, cleanup } = await factory({ sessionTtlMs: ttl });
-    try {
-      await fn(store);
-    } finally {
-      await store.close();
-      await cleanup();
-    }
-  };
+export function nocAccountsSuite(name: string, factory: NocAccountsFactory, hooks: SuiteHooks = {}): void {
+  const suite = storeSuite(`NOC account store (${name})`, (ttl: number = 3_600_000) => factory({ sessionTtlMs: ttl }), hooks);
+  const test = suite.test;
+  const withStore = (fn: (s: NocAccountStore) => Promise<void>, ttl = 3_600_000) => suite.withStore(fn, ttl);
 
   test(
     'users: add, duplicate, invalid fields, password check, role, list, remove',

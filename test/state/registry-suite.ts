@@ -1,38 +1,17 @@
 // The behaviour of a RegistryStateStore, run against every implementation
 // (registry-sqlite.test.ts, registry-postgres.test.ts).
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { rejectsWith, storeSuite, type SuiteHooks } from './suite-support.js';
 import { RegistryError } from '../../broker/registry.js';
 import type { RegistryStateStore } from '../../state/registry.js';
 
 /** A fresh, empty, migrated store (scrypt cost small: the suite checks rules, not cost). */
 export type RegistryFactory = () => Promise<{ store: RegistryStateStore; cleanup(): Promise<void> }>;
 
-async function rejects(p: Promise<unknown>, code: RegistryError['code'], pattern: RegExp): Promise<void> {
-  let err: unknown;
-  try {
-    await p;
-  } catch (e) {
-    err = e;
-  }
-  assert.instance(err, RegistryError, `expected RegistryError ${code}`);
-  assert.is((err as RegistryError).code, code);
-  assert.match((err as Error).message, pattern);
-}
+const rejects = (p: Promise<unknown>, code: RegistryError['code'], pattern: RegExp) => rejectsWith(p, RegistryError, code, pattern);
 
-export function registrySuite(name: string, factory: RegistryFactory, hooks: { before?: () => Promise<void>; after?: () => Promise<void> } = {}): void {
-  const test = suite(`registry store (${name})`);
-  if (hooks.before) test.before(hooks.before);
-  if (hooks.after) test.after(hooks.after);
-  const withStore = (fn: (s: RegistryStateStore) => Promise<void>) => async () => {
-    const { store, cleanup } = await factory();
-    try {
-      await fn(store);
-    } finally {
-      await store.close();
-      await cleanup();
-    }
-  };
+export function registrySuite(name: string, factory: RegistryFactory, hooks: SuiteHooks = {}): void {
+  const { test, withStore } = storeSuite(`registry store (${name})`, factory, hooks);
 
   test(
     'a device logs in with its token only; rotate replaces the token; disabled and removed devices cannot',

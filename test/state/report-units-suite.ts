@@ -1,15 +1,13 @@
 // The behaviour of a ReportUnitStore, run against every implementation
 // (report-units-sqlite.test.ts, report-units-postgres.test.ts).
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { storeSuite, type SuiteHooks } from './suite-support.js';
 import type { ReportUnitStore } from '../../state/report-units.js';
 
 export type ReportUnitsFactory = () => Promise<{ store: ReportUnitStore; cleanup(): Promise<void> }>;
 
-export function reportUnitsSuite(name: string, factory: ReportUnitsFactory, hooks: { before?: () => Promise<void>; after?: () => Promise<void> } = {}): void {
-  const test = suite(`report unit store (${name})`);
-  if (hooks.before) test.before(hooks.before);
-  if (hooks.after) test.after(hooks.after);
+export function reportUnitsSuite(name: string, factory: ReportUnitsFactory, hooks: SuiteHooks = {}): void {
+  const { test } = storeSuite(`report unit store (${name})`, factory, hooks);
 
   test('a unit keeps its earliest sighting, model and kind; keys and all list what is known', async () => {
     const { store: s, cleanup } = await factory();

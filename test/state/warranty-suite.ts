@@ -1,7 +1,7 @@
 // The behaviour of a WarrantyStateStore, run against every implementation
 // (warranty-sqlite.test.ts, warranty-postgres.test.ts).
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { storeSuite, type SuiteHooks } from './suite-support.js';
 import type { WarrantyStateStore } from '../../state/warranty.js';
 
 export type WarrantyFactory = () => Promise<{ store: WarrantyStateStore; cleanup(): Promise<void> }>;
@@ -13,19 +13,8 @@ PT-0002,POS-T650,device,Other,,2024-01-01,2025-01-01,
 BAD-1,,device,,,,,
 `;
 
-export function warrantySuite(name: string, factory: WarrantyFactory, hooks: { before?: () => Promise<void>; after?: () => Promise<void> } = {}): void {
-  const test = suite(`warranty store (${name})`);
-  if (hooks.before) test.before(hooks.before);
-  if (hooks.after) test.after(hooks.after);
-  const withStore = (fn: (s: WarrantyStateStore) => Promise<void>) => async () => {
-    const { store, cleanup } = await factory();
-    try {
-      await fn(store);
-    } finally {
-      await store.close();
-      await cleanup();
-    }
-  };
+export function warrantySuite(name: string, factory: WarrantyFactory, hooks: SuiteHooks = {}): void {
+  const { test, withStore } = storeSuite(`warranty store (${name})`, factory, hooks);
 
   test(
     'import (bad rows reported, atomic takes nothing), lookups, filters, status, expiring, upsert, remove',

@@ -1,0 +1,45 @@
+// What every store behaviour suite shares (aedes abstract-persistence style): a uvu suite named
+// after the implementation, a fresh store per test that is closed and cleaned up after it, and a
+// check that a promise fails with a given error class, code and message.
+import { suite, type Test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+export type SuiteHooks = { before?: () => Promise<void>; after?: () => Promise<void> };
+export type Fresh<S> = { store: S; cleanup(): Promise<void> };
+
+/**
+ * A suite over one implementation. `withStore(fn, ...factoryArgs)` makes a test body that gets a
+ * fresh store from `factory`, and closes and cleans it up whatever the test does.
+ */
+export function storeSuite<S extends { close(): Promise<void> }, A extends unknown[] = []>(
+  title: string,
+  factory: (...args: A) => Promise<Fresh<S>>,
+  hooks: SuiteHooks = {},
+): { test: Test; withStore: (fn: (s: S) => Promise<void>, ...args: A) => () => Promise<void> } {
+  const test = suite(title);
+  if (hooks.before) test.before(hooks.before);
+  if (hooks.after) test.after(hooks.after);
+  const withStore = (fn: (s: S) => Promise<void>, ...args: A) => async () => {
+    const { store, cleanup } = await factory(...args);
+    try {
+      await fn(store);
+    } finally {
+      await store.close();
+      await cleanup();
+    }
+  };
+  return { test, withStore };
+}
+
+/** `p` rejects with an instance of `type` whose `code` and message are the ones given. */
+export async function rejectsWith<E extends Error & { code: string }>(p: Promise<unknown>, type: abstract new (...args: never[]) => E, code: E['code'], pattern: RegExp): Promise<void> {
+  let err: unknown;
+  try {
+    await p;
+  } catch (e) {
+    err = e;
+  }
+  assert.instance(err, type as unknown as Function, `expected ${type.name} ${code}`);
+  assert.is((err as E).code, code);
+  assert.match((err as Error).message, pattern);
+}
