@@ -1,4 +1,4 @@
-// The agent's durable outbox (DESIGN §4): every telemetry and event message is written here
+// The agent's durable outbox (docs/durability.md): every telemetry and event message is written here
 // BEFORE it is published, and a row is deleted only when the collector's `ack` covers its seq.
 //
 // Choices, briefly:

@@ -90,7 +90,7 @@ async function natsCluster(nodes: number): Promise<Cluster> {
   const ports = await Promise.all([...Array(nodes)].map(async () => ({ client: await freePort(), route: await freePort(), mqtt: await freePort() })));
   const tokens = [...Array(PUBLISHERS + 1)].map((_, i) => `tok-${i}-${Math.random().toString(36).slice(2)}`);
   const collectorToken = `col-${Math.random().toString(36).slice(2)}`;
-  // fleetcare's ACL (DESIGN §8) as NATS permissions on the subjects MQTT topics map to
+  // fleetcare's ACL (docs/broker.md) as NATS permissions on the subjects MQTT topics map to
   // (`/` → `.`). The MQTT layer's own subjects ($MQTT.>) must be allowed too.
   const users = [
     ...tokens.map((t, i) => {
@@ -284,7 +284,7 @@ async function failover(c: Cluster): Promise<Record<string, number>> {
   return { sent: total, received: received.size, lost: total - received.size, duplicates: dups, gapMs: firstAfterKill ? firstAfterKill - killedAt : NaN, collectorReconnects: reconnects };
 }
 
-/** fleetcare's ACL (DESIGN §8) as each target enforces it: 1 = refused as it must be. */
+/** fleetcare's ACL (docs/broker.md) as each target enforces it: 1 = refused as it must be. */
 async function acl(c: Cluster): Promise<Record<string, number>> {
   const watcher = await connectMqtt(c.urls[1], { ...c.collector, clientId: 'spike-acl-watch', clean: true });
   const got: string[] = [];

@@ -1,4 +1,4 @@
-// The fleetcare MQTT broker (DESIGN §8): aedes on TCP, TLS and optionally WebSocket, every
+// The fleetcare MQTT broker (docs/broker.md): aedes on TCP, TLS and optionally WebSocket, every
 // client authenticated against the SQLite registry, the ACL of acl.ts, payload/rate limits,
 // throttled failed logins, revocation of changed credentials, and aedes built from the engines
 // of engines.ts (in memory, or Redis in cluster mode).

@@ -1,4 +1,4 @@
-// Partition ownership by leases in PostgreSQL (DESIGN §10): every collector node heartbeats,
+// Partition ownership by leases in PostgreSQL (docs/cluster.md): every collector node heartbeats,
 // counts the live nodes, keeps its fair share of the fleet's partitions and takes over the
 // partitions whose owner stopped renewing. PostgreSQL's clock (`now()`) is the only clock that
 // decides expiry, so nodes with skewed clocks still agree; each node additionally stops treating a

@@ -1,4 +1,4 @@
-// The fleet is split into a fixed number of partitions by a hash of the device id (DESIGN §10).
+// The fleet is split into a fixed number of partitions by a hash of the device id (docs/cluster.md).
 // A collector owns whole partitions; a device never changes partition while the count stays the
 // same, so its detector state, dedup rows and incidents move together with the partition.
 import { z } from 'zod';

@@ -1,5 +1,5 @@
 // startCollector: the service-account MQTT client that turns device messages into stored
-// telemetry, acks and fleet state (DESIGN §9). Bad input is counted, dead-lettered and logged
+// telemetry, acks and fleet state. Bad input is counted, dead-lettered and logged
 // (rate-limited); nothing a device sends can crash it.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';

@@ -9,7 +9,7 @@
 // graphics and `GS ( …` / `GS 8 L` blocks are skipped by their byte counts, so a `1D 61` inside an
 // image is pixels, not a command. Maintenance counters advance with what the printer is sent:
 // lines fed (LF, ESC d, ESC J, raster height, GS V 65/66 feed) and cuts (GS V, ESC i, ESC m).
-// Replies are built here from the manuals' bit tables (HARDWARE.md), not with the driver's codec.
+// Replies are built here from the manuals' bit tables (docs/hardware.md), not with the driver's codec.
 import type { FirmwareProfile } from '../firmware-profiles/schema.js';
 import { simulatedProfile } from './profile.js';
 import { SerialDeviceSimulator } from './serial-device.js';
@@ -320,7 +320,7 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
     return s.forcedOffline || s.coverOpen || s.paper === 'end' || this.anyError();
   }
 
-  /** DLE EOT n reply: pattern `0xx1xx10` (0x12) plus the bits of table n (HARDWARE.md). */
+  /** DLE EOT n reply: pattern `0xx1xx10` (0x12) plus the bits of table n (docs/hardware.md). */
   private realtimeStatus(n: number): number | null {
     const s = this.st;
     switch (n) {

@@ -11,7 +11,7 @@
 // (the POS-facing port of the agent's relay) those commands really go over the wire through the
 // agent; without it they are evaluated inside the module (the agent then sees status only).
 //
-// Packets are built and read here from the manuals' bytes (R503 user manual v1.4.1, HARDWARE.md,
+// Packets are built and read here from the manuals' bytes (R503 user manual v1.4.1, docs/hardware.md,
 // Adafruit_CircuitPython_Fingerprint), not with the driver's codec, so that a mistake in one is
 // not mirrored by the other.
 import { SerialPort } from 'serialport';

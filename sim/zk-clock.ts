@@ -9,7 +9,7 @@
 // likely near its end of life, and its failure is recorded as ground truth.
 //
 // The bytes are read and written here from the protocol description (pyzk `zk/base.py`,
-// `zk/const.py`, zkteco-js `src/helper`, /work/shared/HARDWARE.md), not with the driver's codec,
+// `zk/const.py`, zkteco-js `src/helper`, docs/hardware.md), not with the driver's codec,
 // so a mistake in one is not mirrored by the other.
 import { createServer, type Server, type Socket } from 'node:net';
 import { GroundTruthRecorder, WearPart, deriveSeed, seededRandom } from './wear.js';

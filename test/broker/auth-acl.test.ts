@@ -1,4 +1,4 @@
-// Authentication and ACL of the broker (DESIGN §8) exercised with the real mosquitto_pub /
+// Authentication and ACL of the broker (docs/broker.md) exercised with the real mosquitto_pub /
 // mosquitto_sub clients, plus mqtt.js for the collector side.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';

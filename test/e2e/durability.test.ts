@@ -1,4 +1,4 @@
-// DESIGN §4 end to end, with real parts only: influxd, `fleetcare server --role broker` and
+// The durability design (docs/durability.md) end to end, with real parts only: influxd, `fleetcare server --role broker` and
 // `--role collector` as separate processes, three `fleetcare agent` processes each with the host
 // peripheral and a virtual ESC/POS printer on a socat PTY. While they run: kill -9 an agent and
 // restart it, kill -9 the collector and restart it, stop InfluxDB for a while. Then every seq

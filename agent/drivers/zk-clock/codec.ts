@@ -1,7 +1,7 @@
 // ZKTeco-style attendance-clock protocol (TCP 4370) as pure functions: packet builder, pyzk's
 // checksum, a stream splitter that finds frames by their `50 50 82 7D` prefix (and so
 // resynchronises after noise), and decoders for the replies the driver reads. Facts from
-// /work/shared/HARDWARE.md (pyzk `zk/const.py`, `zk/base.py`); nothing here does I/O, so the
+// docs/hardware.md (pyzk `zk/const.py`, `zk/base.py`); nothing here does I/O, so the
 // driver, the simulator and the tests share one reading of the bytes.
 
 /** TCP prefix `<HHI`: 0x5050, 0x7D82, payload length → wire `50 50 82 7D` + u32 LE. */
