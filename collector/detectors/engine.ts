@@ -61,6 +61,8 @@ type PeripheralState = {
   active: Record<string, number>;
   /** Fault code → rising-edge times inside the recurring window. */
   occurrences: Record<string, number[]>;
+  /** Fault code → measurement time of the latest raise/clear event applied (absent in older snapshots). */
+  faultEdgeAt?: Record<string, number>;
   /** Codes ever seen active (so their recovery can be reported). */
   known: string[];
   /** Serial of the unit (from the inventory): a new one is a unit swap. */
@@ -175,8 +177,12 @@ export class DetectorEngine {
     p.lastAt = t;
     p.health = o.health;
     const faults = new Set(o.faults ?? []);
-    for (const code of faults) this.raise(p, code, o.at, t);
-    for (const code of Object.keys(p.active)) if (!faults.has(code)) delete p.active[code];
+    // Samples are published in batches, fault events at once: a sample measured before a fault's
+    // latest event can arrive after it, and its stale view of that fault must not undo the event
+    // (a jam sample arriving after "fault cleared" would raise the jam a second time).
+    const stale = (code: string) => t < (p.faultEdgeAt?.[code] ?? -Infinity);
+    for (const code of faults) if (!stale(code)) this.raise(p, code, o.at, t);
+    for (const code of Object.keys(p.active)) if (!faults.has(code) && !stale(code)) delete p.active[code];
     const profile = p.profile ? this.profiles.get(p.profile) : undefined;
     const counters = o.counters ?? {};
     if (profile) {
@@ -197,6 +203,10 @@ export class DetectorEngine {
     if (d.lastSeen === null || e.at > d.lastSeen) d.lastSeen = e.at;
     if (!e.peripheral) return;
     const p = this.peripheral(e.device, e.peripheral, this.peripherals.get(this.pid(e.device, e.peripheral))?.kind ?? 'unknown');
+    if ((e.type === 'fault-raised' || e.type === 'fault-cleared') && e.code) {
+      const edges = (p.faultEdgeAt ??= {});
+      edges[e.code] = Math.max(edges[e.code] ?? -Infinity, e.measuredAt ?? e.at);
+    }
     if (e.type === 'fault-raised' && e.code) this.raise(p, e.code, e.at, e.measuredAt ?? e.at);
     else if (e.type === 'fault-cleared' && e.code) delete p.active[e.code];
     else if (e.type === 'peripheral-detached') p.health = 'absent';

@@ -301,6 +301,36 @@ test('recurring fault: the same fault 3 times in 7 days; consumables ignored; qu
   assert.is(find(e2.evaluate(T0 + 2 * DAY), 'x/printer/autocutter-error-recurring'), undefined, 'two edges, not four');
 });
 
+test('fault edges win over a sample measured before them that arrives after them (telemetry batches, events at once)', () => {
+  // The agent publishes its fault events at once and its samples in batches: a sample measured
+  // while the cutter was jammed can reach the collector after the "fault cleared" event.
+  const e = engine();
+  const dev = { device: 'pos-1', peripheral: 'printer' };
+  const sample = (measuredAt: number, arrivedAt: number, faults: string[]) =>
+    e.observeSample({ ...dev, kind: 'printer', profile: 'epson-tm-t88vi', at: arrivedAt, measuredAt, faults });
+  const edge = (type: 'fault-raised' | 'fault-cleared', measuredAt: number) => e.observeEvent({ ...dev, type, code: 'autocutter-error', at: measuredAt + 10, measuredAt });
+  sample(T0, T0 + 10, []);
+  for (const jam of [T0 + HOUR, T0 + 2 * HOUR]) {
+    edge('fault-raised', jam);
+    edge('fault-cleared', jam + 2000);
+    // Measured 1 s into the jam, delivered after the clear event.
+    sample(jam + 1000, jam + 3000, ['autocutter-error']);
+    assert.is(find(e.evaluate(jam + 3000), 'pos-1/printer/autocutter-error')?.status, 'recovered', 'the stale sample does not raise the jam again');
+  }
+  const fs = e.evaluate(T0 + 2 * HOUR + 4000);
+  assert.is(find(fs, 'pos-1/printer/autocutter-error-recurring'), undefined, 'two jams are two occurrences, not four');
+  // The other way round: a sample measured before a raise, arriving after it, does not clear it.
+  edge('fault-raised', T0 + 3 * HOUR);
+  sample(T0 + 3 * HOUR - 500, T0 + 3 * HOUR + 1000, []);
+  assert.is(find(e.evaluate(T0 + 3 * HOUR + 1000), 'pos-1/printer/autocutter-error')?.status, 'firing');
+  // A sample measured after the latest edge still counts (a jam whose event was lost is seen).
+  edge('fault-cleared', T0 + 3 * HOUR + 2000);
+  sample(T0 + 4 * HOUR, T0 + 4 * HOUR + 10, ['autocutter-error']);
+  const last = e.evaluate(T0 + 4 * HOUR + 10);
+  assert.is(find(last, 'pos-1/printer/autocutter-error')?.status, 'firing');
+  assert.is(find(last, 'pos-1/printer/autocutter-error-recurring')?.figures.occurrences, 4, 'jams at 1 h, 2 h, 3 h and 4 h');
+});
+
 test('reactive: profile priorities and holds; host faults; absent; low-priority warnings ignored', () => {
   const e = engine();
   e.observeSample({ device: 'pos-1', site: 's1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: T0, faults: ['unrecoverable-error', 'paper-near-end', 'paper-end'] });
