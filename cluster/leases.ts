@@ -162,6 +162,9 @@ export class PartitionLeases {
       if (lost.length) await this.drop(lost, 'expired');
       this.counters.renewals += renewed.rowCount ?? 0;
       this.validUntil = startedAt + leaseMs - this.safetyMs;
+      // Armed now, not at the end of the round: a round that fails after this renewal must still
+      // stop the leases in time.
+      this.armExpiry();
 
       const live = await this.pool.query<{ node: string }>(`SELECT node FROM cluster_nodes WHERE heartbeat_at > now() - make_interval(secs => $1::float8 / 1000)`, [leaseMs]);
       const target = fairShare(partitions, live.rows.map((r) => r.node).concat(node), node);
@@ -216,10 +219,10 @@ export class PartitionLeases {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     if (!this.epochs.size) return;
     this.expiryTimer = setTimeout(() => {
-      if (performance.now() >= this.validUntil && this.epochs.size) {
-        this.log.error({ node: this.config.node, partitions: [...this.epochs.keys()] }, 'leases not renewed in time; stopped processing their partitions');
-        void this.drop([...this.epochs.keys()], 'expired');
-      }
+      if (!this.epochs.size) return;
+      if (performance.now() < this.validUntil) return this.armExpiry(); // renewed meanwhile
+      this.log.error({ node: this.config.node, partitions: [...this.epochs.keys()] }, 'leases not renewed in time; stopped processing their partitions');
+      void this.drop([...this.epochs.keys()], 'expired');
     }, Math.max(0, this.validUntil - performance.now()) + 1);
     this.expiryTimer.unref();
   }

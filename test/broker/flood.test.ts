@@ -133,7 +133,8 @@ test('published aedes 1.2.0 crashes on a QoS 0 flood from clients that then disc
     await flood(t, 0);
     assert.is(await outcome(t), 'crashed', t.out.slice(-2000));
     assert.match(t.out, /CRASH RangeError: Maximum call stack size exceeded/);
-    assert.match(t.out, /mqemitter|qlobber|fastparallel/);
+    // Which frames a stack overflow's trace shows is arbitrary (sometimes none of the mq's): the
+    // crash and its kind are what this test asserts; docs/broker.md traces the recursion.
   } finally {
     await stop(t);
   }
