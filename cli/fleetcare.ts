@@ -41,6 +41,8 @@ const commands: Record<string, Command> = {
     summary: 'run the broker and the collector (one process by default)',
     usage: `fleetcare server [options]
   -c, --config FILE        server config file (JSON); flags override it
+  --cluster FILE           the same file for a cluster node: it must have a "cluster" part
+                           (nodeId, roles broker|collector|noc) and state.kind postgres (docs/cluster.md)
   --data-dir DIR           registry, collector state and embedded store (default ./data)
   --host ADDR              MQTT listen address (default 127.0.0.1)
   --port N                 MQTT TCP port (default 1883)
@@ -61,7 +63,7 @@ fleetcare server install [--config FILE] [--root DIR] [--no-start]
   always, ProtectSystem=strict, NoNewPrivileges), config /etc/fleetcare/server.json, data
   /var/lib/fleetcare; --root DIR stages the files under DIR (docs/operations.md)
 fleetcare server uninstall [--root DIR]     removes the unit; config and data are kept`,
-    options: { ...serverOptions, root: { type: 'string' }, 'no-start': { type: 'boolean' } },
+    options: { ...serverOptions, cluster: { type: 'string' }, root: { type: 'string' }, 'no-start': { type: 'boolean' } },
     async run(values, positionals) {
       if (positionals.length) {
         const { installServer, uninstallServer } = await import('../install/server.js');
@@ -163,6 +165,19 @@ fleetcare service history [DEVICE] [--json]
       }
       const { serviceCommand } = await import('./provision.js');
       await serviceCommand(positionals, values);
+    },
+  },
+  cluster: {
+    summary: 'cluster status: nodes, partitions per owner, leases, epochs (cluster mode)',
+    usage: `fleetcare cluster status [--state postgres://… | -c FILE] [--json]
+  reads the cluster's PostgreSQL (cluster_nodes, partition_leases): every node with its last
+  heartbeat, the partitions each owns, lease time left, epochs (takeovers); read-only
+  --state URL              the cluster's PostgreSQL
+  -c, --config FILE        a node's server config (its state.url)`,
+    options: { state: { type: 'string' }, config: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
+    async run(values, positionals) {
+      const { clusterCommand } = await import('./cluster.js');
+      await clusterCommand(positionals, values);
     },
   },
   migrate: {

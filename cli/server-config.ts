@@ -10,6 +10,8 @@ import { collectorConfigSchema } from '../collector/config.js';
 import { nocConfigSchema } from '../noc/config.js';
 import { ConfigError } from './errors.js';
 import { stateConfigSchema } from '../state/config.js';
+import { leaseConfigSchema } from '../cluster/leases.js';
+import { DEFAULT_PARTITIONS } from '../cluster/partitions.js';
 
 /** What a part's `dataDir` holds until runServer sets it (a folder of the server's dataDir). */
 export const PART_DATA_DIR = '(set by the server)';
@@ -26,6 +28,39 @@ export const serverConfigParts = {
   collector: collectorConfigSchema.strict(),
   noc: nocConfigSchema.strict(),
 };
+
+/** What a cluster node runs (docs/cluster.md): `noc` alone is a NOC-only node (an observer collector, no durable work). */
+export const clusterRoleSchema = z.enum(['broker', 'collector', 'noc']);
+export type ClusterRole = z.infer<typeof clusterRoleSchema>;
+
+/**
+ * This node's place in a cluster (docs/cluster.md). Present = cluster mode: shared state in
+ * PostgreSQL, broker nodes sharing Redis, collectors owning partitions by leases.
+ */
+export const clusterConfigSchema = z
+  .strictObject({
+    /** Unique in the cluster and stable across restarts; names the node's leases, its broker node and its MQTT client. */
+    nodeId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (at most 64)'),
+    /** What this node runs; `['broker', 'collector', 'noc']` is a whole single-box node. */
+    roles: z
+      .array(clusterRoleSchema)
+      .min(1, 'at least one of broker, collector, noc')
+      .refine((r) => new Set(r).size === r.length, 'a role is listed twice'),
+    /** Fixed at the cluster's creation (every node must say the same; a mismatch is refused at start). */
+    partitions: leaseConfigSchema.shape.partitions.default(DEFAULT_PARTITIONS),
+    /** A dead collector's partitions move after this. */
+    leaseMs: leaseConfigSchema.shape.leaseMs,
+    renewEveryMs: leaseConfigSchema.shape.renewEveryMs,
+  })
+  .refine((c) => (c.renewEveryMs ?? c.leaseMs / 3) < c.leaseMs / 2, { message: 'renewEveryMs must be under half of leaseMs, or one late round loses the lease', path: ['renewEveryMs'] });
+export type ClusterConfig = z.infer<typeof clusterConfigSchema>;
+
+/** The process role that a set of cluster roles amounts to (a NOC-only node runs an observer collector). */
+export function roleOfClusterRoles(roles: readonly ClusterRole[]): 'all' | 'broker' | 'collector' {
+  const broker = roles.includes('broker');
+  const collector = roles.includes('collector') || roles.includes('noc');
+  return broker && collector ? 'all' : broker ? 'broker' : 'collector';
+}
 
 export const serverConfigSchema = z
   .object({
@@ -44,8 +79,24 @@ export const serverConfigSchema = z
     noc: serverConfigParts.noc.prefault({}),
     /** Shared state: embedded SQLite files in dataDir (default) or PostgreSQL (docs/state.md). */
     state: stateConfigSchema,
+    /** Cluster mode (docs/cluster.md): this node's id and roles; absent = one process with everything. */
+    cluster: clusterConfigSchema.optional(),
   })
-  .strict();
+  .strict()
+  // Cross-part rules of cluster mode: checked with the rest, so every problem is listed at once
+  // and nothing starts with a config that cannot work.
+  .superRefine((c, ctx) => {
+    const cl = c.cluster;
+    if (!cl) return;
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    if (c.state.kind !== 'postgres') issue(['state', 'kind'], 'cluster mode keeps shared state in PostgreSQL: set "state": { "kind": "postgres", "url": "postgres://…" }');
+    const role = roleOfClusterRoles(cl.roles);
+    if (c.role !== role) issue(['role'], `cluster.roles [${cl.roles.join(', ')}] run as role "${role}": leave "role" out or set it to "${role}"`);
+    if (cl.roles.includes('broker') && !c.broker.cluster?.redisUrl) issue(['broker', 'cluster', 'redisUrl'], 'a broker node of a cluster needs the Redis that every broker node shares (broker.cluster.redisUrl)');
+    if (cl.roles.includes('noc') && !c.noc.enabled) issue(['noc', 'enabled'], 'the node has role noc but noc.enabled is false');
+    // Acked telemetry must not live on one node's disk (docs/cluster.md): no embedded store.
+    if (cl.roles.includes('collector') && !c.collector.influx) issue(['collector', 'influx'], 'a collector node of a cluster needs a shared telemetry store: set collector.influx (the embedded SQLite store would keep acked data on this node alone)');
+  });
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
 export type ServerConfigInput = z.input<typeof serverConfigSchema>;
 
@@ -56,12 +107,22 @@ export function formatConfigIssues(err: z.ZodError): string {
 
 /** Validates a whole server config (all parts); a ConfigError lists every problem. */
 export function parseServerConfig(raw: unknown, source = 'server config'): ServerConfig {
-  const r = serverConfigSchema.safeParse(raw);
+  const r = serverConfigSchema.safeParse(withClusterRole(raw));
   if (!r.success) {
     const n = r.error.issues.length;
     throw new ConfigError(`${source}: ${n} ${n === 1 ? 'error' : 'errors'}:\n${formatConfigIssues(r.error)}`);
   }
   return r.data;
+}
+
+/** In cluster mode `role` follows from `cluster.roles` unless the file sets it. */
+function withClusterRole(raw: unknown): unknown {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+  const r = raw as Record<string, unknown>;
+  const roles = (r.cluster as { roles?: unknown } | undefined)?.roles;
+  if (r.role !== undefined || !Array.isArray(roles)) return raw;
+  const known = clusterRoleSchema.array().safeParse(roles);
+  return known.success && known.data.length ? { ...r, role: roleOfClusterRoles(known.data) } : raw;
 }
 
 type Flags = Record<string, string | boolean | undefined>;
@@ -79,6 +140,10 @@ function setIf(target: Record<string, unknown>, key: string, value: unknown): vo
 }
 
 export function loadServerConfig(flags: Flags): ServerConfig {
+  if (typeof flags.cluster === 'string') {
+    if (typeof flags.config === 'string' && flags.config !== flags.cluster) throw new ConfigError('--cluster FILE is the server config file: give --cluster or --config, not both');
+    flags = { ...flags, config: flags.cluster };
+  }
   let raw: Record<string, unknown> = {};
   if (typeof flags.config === 'string') {
     let text: string;
@@ -129,6 +194,9 @@ export function loadServerConfig(flags: Flags): ServerConfig {
     ...(typeof flags['log-level'] === 'string' ? { logLevel: flags['log-level'] } : {}),
     ...(typeof flags.role === 'string' ? { role: flags.role } : {}),
   };
-  const c = parseServerConfig(merged, typeof flags.config === 'string' ? flags.config : 'server config');
+  const source = typeof flags.config === 'string' ? flags.config : 'server config';
+  // `--cluster FILE` is `--config FILE` that must describe a cluster node.
+  if (flags.cluster && !raw.cluster) throw new ConfigError(`${source}: cluster: --cluster needs a "cluster" part ({ "nodeId": …, "roles": [...] }) in the file`);
+  const c = parseServerConfig(merged, source);
   return { ...c, dataDir: resolve(c.dataDir) };
 }
