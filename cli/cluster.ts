@@ -95,9 +95,63 @@ function stateUrlOf(flags: Flags): string {
 
 const secs = (ms: number | null) => (ms === null ? null : ms < 0 ? '?' : `${(ms / 1000).toFixed(1)} s`);
 
-export async function clusterCommand(positionals: string[], flags: Flags, out: NodeJS.WritableStream = process.stdout): Promise<void> {
+function count(flags: Flags, name: string, def: number, min: number, max: number): number {
+  const v = flags[name];
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (typeof v !== 'string' || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name}: expected a whole number ${min}-${max}, got "${String(v)}"`);
+  return n;
+}
+
+/**
+ * `fleetcare cluster local` (`npm run cluster`): the reference deployment on loopback, with a
+ * simulated fleet, until Ctrl-C. Everything lives in one temp dir (kept with --dir DIR).
+ */
+export async function runLocalCluster(flags: Flags, out: NodeJS.WritableStream = process.stdout): Promise<{ close(): Promise<void> }> {
+  const { pino } = await import('pino');
+  const { default: pretty } = await import('pino-pretty');
+  const { LocalCluster } = await import('../cluster/local-cluster.js');
+  const { DEMO_PASSWORD } = await import('../demo/index.js');
+  const password = process.env.FLEETCARE_DEMO_PASSWORD ?? DEMO_PASSWORD;
+  const level = typeof flags['log-level'] === 'string' ? flags['log-level'] : 'warn';
+  const log = pino({ name: 'fleetcare-cluster', level }, pretty({ colorize: !!process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,name', sync: true }));
+  const started = Date.now();
+  out.write('starting PostgreSQL, Redis, InfluxDB and the cluster nodes on loopback …\n');
+  const cluster = await LocalCluster.start({
+    dir: typeof flags.dir === 'string' ? flags.dir : undefined,
+    brokers: count(flags, 'brokers', 3, 1, 9),
+    collectors: count(flags, 'collectors', 2, 1, 9),
+    nocs: count(flags, 'nocs', 2, 1, 9),
+    devices: count(flags, 'devices', 6, 0, 500),
+    seed: count(flags, 'seed', 1, 0, 2 ** 31),
+    intervalMs: count(flags, 'interval-ms', 5000, 100, 3_600_000),
+    nocPassword: password,
+    log,
+  });
+  const nodes = cluster.nodeNames.map((n) => `${n} (pid ${cluster.pid(n)})`).join(', ');
+  out.write(
+    [
+      `fleetcare cluster on loopback, up in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+      `  NOC:         ${cluster.nocUrls.join('  ')}`,
+      `  login:       admin / operator / viewer, password ${process.env.FLEETCARE_DEMO_PASSWORD ? '$FLEETCARE_DEMO_PASSWORD' : password}`,
+      `  brokers:     ${cluster.brokerUrls.join('  ')}`,
+      `  PostgreSQL:  ${cluster.stateUrl}`,
+      `  Redis:       ${cluster.redis.url}    InfluxDB: ${cluster.influx.url} (database fleetcare)`,
+      `  nodes:       ${nodes}`,
+      `  fleet:       ${cluster.fleet?.devices.length ?? 0} simulated devices, failing over across the brokers`,
+      `  logs:        ${cluster.dir}/logs/`,
+      `  status:      node dist/cli/fleetcare.js cluster status --state ${cluster.stateUrl}`,
+      'Ctrl-C stops everything.',
+      '',
+    ].join('\n'),
+  );
+  return { close: () => cluster.stop() };
+}
+
+export async function clusterCommand(positionals: string[], flags: Flags, out: NodeJS.WritableStream = process.stdout): Promise<{ close(): Promise<void> } | void> {
   const [action] = positionals;
-  if (action !== 'status') throw new UsageError(`cluster: unknown action "${action ?? ''}" (status)`);
+  if (action === 'local') return runLocalCluster(flags, out);
+  if (action !== 'status') throw new UsageError(`cluster: unknown action "${action ?? ''}" (status, local)`);
   const url = stateUrlOf(flags);
   const pool = createPgPool(url, { max: 1, connectionTimeoutMillis: 5000 });
   let status: ClusterStatus;

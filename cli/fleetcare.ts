@@ -168,16 +168,32 @@ fleetcare service history [DEVICE] [--json]
     },
   },
   cluster: {
-    summary: 'cluster status: nodes, partitions per owner, leases, epochs (cluster mode)',
+    summary: 'cluster mode: status (nodes, partitions, leases) | local (a loopback cluster)',
     usage: `fleetcare cluster status [--state postgres://… | -c FILE] [--json]
   reads the cluster's PostgreSQL (cluster_nodes, partition_leases): every node with its last
   heartbeat, the partitions each owns, lease time left, epochs (takeovers); read-only
   --state URL              the cluster's PostgreSQL
-  -c, --config FILE        a node's server config (its state.url)`,
-    options: { state: { type: 'string' }, config: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
+  -c, --config FILE        a node's server config (its state.url)
+fleetcare cluster local [--devices N] [--brokers N] [--collectors N] [--nocs N] [--dir DIR]
+  (npm run cluster) a cluster on loopback until Ctrl-C: PostgreSQL, Redis and InfluxDB on temp
+  dirs and free ports, 3 broker, 2 collector and 2 NOC nodes (fleetcare server --cluster) and a
+  simulated fleet of N devices (default 6); prints the NOC addresses and the login`,
+    options: {
+      state: { type: 'string' },
+      config: { type: 'string', short: 'c' },
+      json: { type: 'boolean' },
+      devices: { type: 'string' },
+      brokers: { type: 'string' },
+      collectors: { type: 'string' },
+      nocs: { type: 'string' },
+      seed: { type: 'string' },
+      'interval-ms': { type: 'string' },
+      dir: { type: 'string' },
+    },
     async run(values, positionals) {
       const { clusterCommand } = await import('./cluster.js');
-      await clusterCommand(positionals, values);
+      const running = await clusterCommand(positionals, values);
+      if (running) onSignals(() => running.close());
     },
   },
   migrate: {

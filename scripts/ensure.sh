@@ -4,6 +4,7 @@
 #                              chromium for the NOC's browser tests; PostgreSQL, Redis and
 #                              nats-server for cluster mode; systemd-analyze for the units)
 #   scripts/ensure.sh demo   — what the demo uses (socat)
+#   scripts/ensure.sh cluster — what `npm run cluster` uses (socat, influxd, redis-server, PostgreSQL)
 # Debian packages are installed with apt-get when running as root; npm packages with `npm ci`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,8 @@ declare -A package_of=([influxd]=influxdb [influx]=influxdb-client [socat]=socat
 case "${1:-test}" in
   test) commands=(influxd influx socat mosquitto_pub mosquitto chromium redis-server nats-server pg_ctl systemd-analyze) ;;
   demo) commands=(socat) ;;
-  *) echo "usage: $0 test|demo" >&2; exit 64 ;;
+  cluster) commands=(socat influxd redis-server pg_ctl) ;;
+  *) echo "usage: $0 test|demo|cluster" >&2; exit 64 ;;
 esac
 
 # better-sqlite3 has no prebuilt binary for this platform: npm ci compiles it with node-gyp.

@@ -90,7 +90,8 @@ export type DevicePin = {
 export type FleetOptions = {
   devices: number;
   seed: number;
-  brokerUrl: string;
+  /** One broker, or the nodes of a cluster (each agent fails over across them, docs/cluster.md). */
+  brokerUrl: string | string[];
   /** Registers a device with the broker and returns its token. */
   provision: (id: string, site: string, tenant: string) => string;
   /** Agents' data dirs go under here, one per device; ground truth beside them. */
@@ -223,7 +224,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       mkdirSync(dataDir, { recursive: true });
       const config = agentConfigSchema.parse({
         device: { id, token, site, tenant, model: clock ? 'sim-backoffice-pc' : 'sim-pos-terminal', serial: serial('H') },
-        broker: { url: opts.brokerUrl },
+        broker: Array.isArray(opts.brokerUrl) ? { urls: opts.brokerUrl } : { url: opts.brokerUrl },
         dataDir,
         telemetry: { publishIntervalMs: opts.intervalMs },
         peripherals,
