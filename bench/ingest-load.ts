@@ -2,6 +2,11 @@
 // (mqtt-packet over net, no mqtt.js client per agent) publishing QoS 1 telemetry with its own
 // seq and measuring publish → collector ack latency. Runs in its own process so its CPU is
 // not counted as the server's. Prints one JSON line of results on stdout.
+//
+// Like the real agent's outbox, every message is kept until its end-to-end ack: resent after
+// --ack-timeout, and after a reconnect. With --ports (the nodes of a cluster) agents start spread
+// over the nodes and, when their node goes away, reconnect to the next one after a short delay;
+// the failover gap is the time from losing the connection to the first ack after it.
 import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { parseBenchArgs } from './help.js';
@@ -11,6 +16,11 @@ import { topicFor, CONTRACT_VERSION, type TelemetryMessage } from '../protocol/i
 const { values } = parseBenchArgs(import.meta.url, {
   options: {
     port: { type: 'string' },
+    /** Comma-separated ports of several broker nodes (instead of --port). */
+    ports: { type: 'string' },
+    'ack-timeout': { type: 'string', default: '15' },
+    /** Also print every agent's first and last seq (for exactly-once checks). */
+    'report-seqs': { type: 'boolean', default: false },
     host: { type: 'string', default: '127.0.0.1' },
     agents: { type: 'string', default: '100' },
     rate: { type: 'string', default: '1' },
@@ -28,7 +38,9 @@ const ratePerAgent = Number(values.rate);
 const durationMs = Number(values.duration) * 1000;
 const warmupMs = Number(values.warmup) * 1000;
 const drainMs = Number(values.drain) * 1000;
-const port = Number(values.port);
+const ports = (values.ports ?? values.port ?? '').split(',').filter(Boolean).map(Number);
+if (!ports.length || ports.some((p) => !Number.isInteger(p) || p <= 0)) throw new Error('--port N or --ports N,M,… needed');
+const ackTimeoutMs = Number(values['ack-timeout']) * 1000;
 const creds: Record<string, string> = values.credentials ? JSON.parse(readFileSync(values.credentials, 'utf8')) : {};
 
 type Agent = {
@@ -36,12 +48,20 @@ type Agent = {
   socket: Socket | null;
   connected: boolean;
   nextPacketId: number;
+  firstSeq: number;
   seq: number;
   counter: number;
-  /** seq → send time (ms, high resolution), for publishes in the measured window. */
+  /** seq → first send time (ms, high resolution; -1 outside the measured window). */
   pending: Map<number, number>;
+  /** seq → payload and last send time (-Infinity: not sent yet, the agent was offline). */
+  unacked: Map<number, { payload: Buffer; sentAt: number }>;
   ackTopic: string;
   telemetryTopic: string;
+  /** Index into `ports` of the node the agent uses. */
+  node: number;
+  /** When the agent lost its connection; cleared by the first ack after it. */
+  lostAt: number | null;
+  wasConnected: boolean;
 };
 
 const latencies: number[] = [];
@@ -51,15 +71,32 @@ let acked = 0;
 let ackedMeasured = 0;
 let connectFailures = 0;
 let measuring = false;
+let stopping = false;
+let reconnects = 0;
+let resent = 0;
+const failoverGaps: number[] = [];
+/** Connection lost → CONNACK on another node (the part of the failover gap that is reconnecting). */
+const reconnectGaps: number[] = [];
 
 function send(a: Agent, packet: mqttPacket.Packet): void {
   if (!a.socket) return;
   a.socket.write(mqttPacket.generate(packet));
 }
 
+/** Sends what has no ack yet: everything after a (re)connect, or what waited past the ack timeout. */
+function resendUnacked(a: Agent, olderThan: number): void {
+  for (const m of a.unacked.values()) {
+    if (m.sentAt > olderThan) continue;
+    if (m.sentAt !== -Infinity) resent++;
+    m.sentAt = performance.now();
+    a.nextPacketId = (a.nextPacketId % 65535) + 1;
+    send(a, { cmd: 'publish', topic: a.telemetryTopic, payload: m.payload, qos: 1, retain: false, dup: false, messageId: a.nextPacketId });
+  }
+}
+
 function openAgent(a: Agent): Promise<void> {
   return new Promise((resolve) => {
-    const socket = connect({ port, host: values.host! });
+    const socket = connect({ port: ports[a.node], host: values.host! });
     socket.setNoDelay(true);
     a.socket = socket;
     const parser = mqttPacket.parser({ protocolVersion: 4 });
@@ -78,8 +115,11 @@ function openAgent(a: Agent): Promise<void> {
           return done();
         }
         a.connected = true;
+        a.wasConnected = true;
+        if (a.lostAt !== null) reconnectGaps.push(performance.now() - a.lostAt);
         send(a, { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: a.ackTopic, qos: 1 }] } as mqttPacket.ISubscribePacket);
       } else if (p.cmd === 'suback') {
+        resendUnacked(a, Infinity);
         done();
       } else if (p.cmd === 'publish') {
         const pub = p as mqttPacket.IPublishPacket;
@@ -99,7 +139,12 @@ function openAgent(a: Agent): Promise<void> {
             const t = a.pending.get(s);
             if (t === undefined) continue;
             a.pending.delete(s);
+            a.unacked.delete(s);
             acked++;
+            if (a.lostAt !== null) {
+              failoverGaps.push(now - a.lostAt);
+              a.lostAt = null;
+            }
             if (t >= 0) {
               ackedMeasured++;
               latencies.push(now - t);
@@ -115,7 +160,18 @@ function openAgent(a: Agent): Promise<void> {
     });
     socket.on('close', () => {
       a.connected = false;
+      if (a.socket === socket) a.socket = null;
       done();
+      // Only an agent that was in: one refused at login stays out, as before.
+      if (stopping || !a.wasConnected) return;
+      // The node went away: the next node after a short jittered delay (as the agent's backoff).
+      if (a.lostAt === null) a.lostAt = performance.now();
+      a.node = (a.node + 1) % ports.length;
+      setTimeout(() => {
+        if (stopping) return;
+        reconnects++;
+        void openAgent(a);
+      }, 300 + Math.random() * 500);
     });
     socket.on('connect', () => {
       send(a, {
@@ -133,7 +189,8 @@ function openAgent(a: Agent): Promise<void> {
 }
 
 function publishTelemetry(a: Agent): void {
-  if (!a.connected) return;
+  // Never connected (refused at login): nothing is generated, as no agent would run like that.
+  if (!a.connected && a.lostAt === null) return;
   a.seq++;
   a.counter += 12;
   const ts = Date.now();
@@ -148,8 +205,12 @@ function publishTelemetry(a: Agent): void {
     ],
   };
   a.pending.set(a.seq, measuring ? performance.now() : -1);
-  a.nextPacketId = (a.nextPacketId % 65535) + 1;
-  send(a, { cmd: 'publish', topic: a.telemetryTopic, payload: Buffer.from(JSON.stringify(msg)), qos: 1, retain: false, dup: false, messageId: a.nextPacketId });
+  const payload = Buffer.from(JSON.stringify(msg));
+  a.unacked.set(a.seq, { payload, sentAt: a.connected ? performance.now() : -Infinity });
+  if (a.connected) {
+    a.nextPacketId = (a.nextPacketId % 65535) + 1;
+    send(a, { cmd: 'publish', topic: a.telemetryTopic, payload, qos: 1, retain: false, dup: false, messageId: a.nextPacketId });
+  }
   sent++;
   if (measuring) sentMeasured++;
 }
@@ -165,7 +226,7 @@ async function main(): Promise<void> {
   const seqBase = Date.now() % 1_000_000_000; // distinct seqs across runs against one data dir
   for (let i = 0; i < M; i++) {
     const id = `${values.prefix}-${String(i).padStart(5, '0')}`;
-    agents.push({ id, socket: null, connected: false, nextPacketId: 1, seq: seqBase, counter: 0, pending: new Map(), ackTopic: topicFor(id, 'ack'), telemetryTopic: topicFor(id, 'telemetry') });
+    agents.push({ id, socket: null, connected: false, nextPacketId: 1, firstSeq: seqBase + 1, seq: seqBase, counter: 0, pending: new Map(), unacked: new Map(), ackTopic: topicFor(id, 'ack'), telemetryTopic: topicFor(id, 'telemetry'), node: i % ports.length, lostAt: null, wasConnected: false });
   }
   const t0 = performance.now();
   const connectRate = Number(values['connect-rate']);
@@ -197,6 +258,10 @@ async function main(): Promise<void> {
       cursor = (cursor + 1) % agents.length;
     }
   }, tickMs);
+  const resendTimer = setInterval(() => {
+    const before = performance.now() - ackTimeoutMs;
+    for (const a of agents) if (a.connected) resendUnacked(a, before);
+  }, 1000);
 
   await new Promise((r) => setTimeout(r, warmupMs));
   measuring = true;
@@ -211,6 +276,8 @@ async function main(): Promise<void> {
   // Wait for the acks of everything sent, up to the drain time.
   const drainEnd = performance.now() + drainMs;
   while (performance.now() < drainEnd && agents.some((a) => a.pending.size > 0)) await new Promise((r) => setTimeout(r, 100));
+  stopping = true;
+  clearInterval(resendTimer);
   const unacked = agents.reduce((n, a) => n + a.pending.size, 0);
   for (const a of agents) a.socket?.destroy();
 
@@ -231,6 +298,11 @@ async function main(): Promise<void> {
       ackedMeasured,
       latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: percentile(latencies, 100) },
       pointsPerMessage: 2,
+      reconnects,
+      resent,
+      failoverGapMs: { count: failoverGaps.length, p50: percentile(failoverGaps, 50), p99: percentile(failoverGaps, 99), max: percentile(failoverGaps, 100) },
+      reconnectGapMs: { count: reconnectGaps.length, p50: percentile(reconnectGaps, 50), p99: percentile(reconnectGaps, 99), max: percentile(reconnectGaps, 100) },
+      ...(values['report-seqs'] ? { seqs: Object.fromEntries(agents.filter((a) => a.seq >= a.firstSeq).map((a) => [a.id, [a.firstSeq, a.seq]])) } : {}),
     }) + '\n',
   );
 }

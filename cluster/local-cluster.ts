@@ -34,6 +34,8 @@ export type LocalClusterOptions = {
   seed?: number;
   /** Poll interval of the simulated peripherals. */
   intervalMs?: number;
+  /** Merged into every simulated agent's `outbox` config (e.g. `{ journal: true, ackTimeoutMs: 2000 }`). */
+  agentOutbox?: Record<string, unknown>;
   partitions?: number;
   leaseMs?: number;
   /** Merged into every broker node's `broker` part (e.g. scryptCost, publishRate). */
@@ -47,7 +49,8 @@ export type LocalClusterOptions = {
   scryptCost?: number;
   /** NOC users admin / operator / viewer get this password (none created when omitted). */
   nocPassword?: string;
-  logLevel?: 'debug' | 'info' | 'warn';
+  /** info or more detailed: the node's `fleetcare server started` line (info) tells its ports. */
+  logLevel?: 'debug' | 'info';
   /** Each node's log lines (parsed); without it they go to `<dir>/logs/<node>.log`. */
   onLog?: (node: string, line: Record<string, unknown>) => void;
   /** The launcher's own log (the simulated fleet's agents log here). */
@@ -206,6 +209,7 @@ export class LocalCluster {
           provision: provisioner(registry),
           dataDir: join(this.dir, 'sim-agents'),
           log: o.log.child({ component: 'sim' }),
+          ...(o.agentOutbox ? { outbox: o.agentOutbox } : {}),
         });
       } finally {
         registry.close();

@@ -99,6 +99,8 @@ export type FleetOptions = {
   intervalMs: number;
   log: Logger;
   idPrefix?: string;
+  /** Merged into every agent's `outbox` config (e.g. `{ journal: true }` for end-to-end tests). */
+  outbox?: Record<string, unknown>;
   /** Device index (0-based) → what a scenario fixes for it; the rest is drawn from the seed. */
   pins?: Record<number, DevicePin>;
 };
@@ -227,6 +229,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         broker: Array.isArray(opts.brokerUrl) ? { urls: opts.brokerUrl } : { url: opts.brokerUrl },
         dataDir,
         telemetry: { publishIntervalMs: opts.intervalMs },
+        ...(opts.outbox ? { outbox: opts.outbox } : {}),
         peripherals,
       });
       const agent = await startAgent(config, { log: opts.log.child({ device: id }), extraPeripherals });
