@@ -64,6 +64,11 @@ export class LocalPostgres {
     private readonly opts: PostgresOptions,
   ) {}
 
+  /** The postmaster's pid while running (its backends share its process group). */
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
   /** The superuser connection URL of database `db` (default `postgres`). */
   url(db = 'postgres'): string {
     return `postgres://fleetcare@127.0.0.1:${this.port}/${db}`;

@@ -1,0 +1,194 @@
+// bench/cluster: the same load as bench/ingest (M lightweight agents at rate R, QoS 1, end to end
+// into a real InfluxDB) against one `fleetcare server` and against a loopback cluster
+// (cluster/local-cluster.ts: 3 broker nodes + 2 collectors, Redis, PostgreSQL), then the failover
+// gap: a broker node is killed (kill -9) as the measured window starts, and the agents that were
+// on it reconnect to another node and resend what was not acked.
+//
+//   node dist/bench/cluster.js --agents 10000 --rate 0.1 --duration 60 --warmup 20
+//   node dist/bench/cluster.js --agents 1000 --rate 0.5 --duration 20 --runs single,cluster,failover
+//
+// CPU is each server process's own utime+stime from /proc over the measured window: the single
+// node; every cluster node plus Redis and PostgreSQL (all its backends) — the coordination's price.
+// InfluxDB and the load generator are not counted (the same in every run).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { parseBenchArgs } from './help.js';
+import { DeviceRegistry } from '../broker/index.js';
+import { LocalCluster } from '../cluster/local-cluster.js';
+import { Influxd } from '../cluster/local-influxd.js';
+import { freePort, tempDir, waitFor } from '../cluster/local-net.js';
+
+const { values } = parseBenchArgs(import.meta.url, {
+  options: {
+    agents: { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '1' },
+    duration: { type: 'string', default: '30' },
+    warmup: { type: 'string', default: '10' },
+    drain: { type: 'string', default: '60' },
+    runs: { type: 'string', default: 'single,cluster,failover' },
+  },
+});
+const M = Number(values.agents);
+const R = Number(values.rate);
+const root = fileURLToPath(new URL('..', import.meta.url)); // dist/
+const CLI = join(root, 'cli', 'fleetcare.js');
+const LOAD = join(root, 'bench', 'ingest-load.js');
+const HZ = 100;
+const SCRYPT = 1024; // as bench/ingest: provisioning 10k devices at the default cost takes minutes
+const BROKER = { publishRate: { perSecond: 100_000, burst: 100_000 } };
+
+/** CPU ticks (utime+stime) of a process, or of every process in its process group (PostgreSQL's backends). */
+function cpuTicks(pid: number, group = false): number {
+  const ticksOf = (stat: string) => {
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { ticks: Number(f[11]) + Number(f[12]), pgrp: Number(f[2]) };
+  };
+  if (!group) return ticksOf(readFileSync(`/proc/${pid}/stat`, 'utf8')).ticks;
+  let sum = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const s = ticksOf(readFileSync(`/proc/${d}/stat`, 'utf8'));
+      if (s.pgrp === pid) sum += s.ticks;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return sum;
+}
+
+type Measured = { name: string; pid: number; group?: boolean };
+type LoadResult = {
+  connected: number;
+  ackedMsgPerSec: number;
+  sent: number;
+  unacked: number;
+  latencyMs: { p50: number; p99: number };
+  reconnects: number;
+  failoverGapMs: { count: number; p50: number; p99: number; max: number };
+};
+type RunResult = { run: string; load: LoadResult; cpuPct: Record<string, number>; totalCpuPct: number; lost: number };
+
+function provision(registryDir: string, prefix: string): string {
+  mkdirSync(join(registryDir, 'broker'), { recursive: true });
+  const registry = DeviceRegistry.open(join(registryDir, 'broker'), { scryptCost: SCRYPT });
+  const creds: Record<string, string> = {};
+  try {
+    for (let i = 0; i < M; i++) {
+      const id = `${prefix}-${String(i).padStart(5, '0')}`;
+      creds[id] = registry.addDevice(id, { site: 'bench' });
+    }
+  } finally {
+    registry.close();
+  }
+  const file = join(registryDir, 'credentials.json');
+  writeFileSync(file, JSON.stringify(creds));
+  return file;
+}
+
+/** Runs the load; samples every measured process at the window's start and end; `atStart` fires then. */
+async function runLoad(ports: number[], credentials: string, prefix: string, measured: () => Measured[], atStart?: () => void): Promise<{ load: LoadResult; cpuPct: Record<string, number> }> {
+  const load = spawn(process.execPath, [LOAD, '--ports', ports.join(','), '--agents', String(M), '--rate', String(R), '--duration', values.duration!, '--warmup', values.warmup!, '--drain', values.drain!, '--credentials', credentials, '--prefix', prefix], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let before = new Map<string, number>();
+  let t0 = 0;
+  const cpuPct: Record<string, number> = {};
+  let result: LoadResult | null = null;
+  let buf = '';
+  const sample = () => new Map(measured().map((m) => [m.name, (() => { try { return cpuTicks(m.pid, m.group); } catch { return NaN; } })()]));
+  load.stdout.on('data', (b: Buffer) => {
+    buf += b.toString();
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = JSON.parse(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+      if (line.phase === 'measure-start') {
+        before = sample();
+        t0 = Date.now();
+        atStart?.();
+      } else if (line.phase === 'measure-end') {
+        const after = sample();
+        const secs = (Date.now() - t0) / 1000;
+        // A node killed during the window counts up to its death (its last sample is unreadable: 0).
+        for (const [name, t] of before) cpuPct[name] = Number.isFinite(after.get(name)!) ? ((after.get(name)! - t) / HZ / secs) * 100 : 0;
+      } else if (line.phase === 'result') result = line;
+    }
+  });
+  await new Promise((r) => load.once('exit', r));
+  if (!result) throw new Error('load generator gave no result');
+  return { load: result, cpuPct };
+}
+
+async function singleNode(influx: Influxd): Promise<RunResult> {
+  const dir = tempDir('fleetcare-bench-cluster-');
+  let server: ChildProcess | null = null;
+  try {
+    const credentials = provision(join(dir.path, 'data'), 'single');
+    const port = await freePort();
+    const config = join(dir.path, 'server.json');
+    writeFileSync(config, JSON.stringify({ dataDir: join(dir.path, 'data'), logLevel: 'warn', broker: { port, scryptCost: SCRYPT, ...BROKER }, collector: { influx: { url: influx.url, database: 'bench_single' } }, noc: { enabled: false } }));
+    server = spawn(process.execPath, [CLI, 'server', '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+    await waitFor('the single node listening', () => new Promise<boolean>((r) => {
+      const s = connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
+      s.on('error', () => r(false));
+    }), 30_000, 200);
+    const pid = server.pid!;
+    const { load, cpuPct } = await runLoad([port], credentials, 'single', () => [{ name: 'server', pid }]);
+    return { run: 'single', load, cpuPct, totalCpuPct: sum(cpuPct), lost: load.unacked };
+  } finally {
+    if (server && server.exitCode === null) {
+      server.kill('SIGTERM');
+      await new Promise((r) => server!.once('exit', r));
+    }
+    dir.remove();
+  }
+}
+
+const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+
+async function clusterRun(run: 'cluster' | 'failover'): Promise<RunResult> {
+  const cluster = await LocalCluster.start({ brokers: 3, collectors: 2, nocs: 0, devices: 0, scryptCost: SCRYPT, broker: BROKER, logLevel: 'info', onLog: () => {}, log: pino({ level: 'silent' }) });
+  try {
+    const credentials = provision(cluster.registryDir, run);
+    const ports = cluster.brokerUrls.map((u) => Number(new URL(u).port));
+    const measured = (): Measured[] => [
+      ...cluster.nodeNames.filter((n) => cluster.pid(n) !== undefined).map((n) => ({ name: n, pid: cluster.pid(n)! })),
+      { name: 'redis', pid: cluster.redis.pid! },
+      { name: 'postgres', pid: cluster.postgres.pid!, group: true },
+    ];
+    // The collectors are on broker-1 and broker-2; broker-3 carries a third of the agents only.
+    const { load, cpuPct } = await runLoad(ports, credentials, run, measured, run === 'failover' ? () => void cluster.kill('broker-3') : undefined);
+    return { run, load, cpuPct, totalCpuPct: sum(cpuPct), lost: load.unacked };
+  } finally {
+    await cluster.stop();
+  }
+}
+
+const influx = await Influxd.create();
+const results: RunResult[] = [];
+try {
+  for (const run of values.runs!.split(',')) {
+    process.stderr.write(`\n== ${run}: ${M} agents × ${R} msg/s, ${values.duration} s measured\n`);
+    results.push(run === 'single' ? await singleNode(influx) : await clusterRun(run as 'cluster' | 'failover'));
+  }
+} finally {
+  await influx.destroy();
+}
+
+const fix = (x: number | null | undefined, d = 0) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '-');
+console.log(`\nbench/cluster — ${M} agents × ${R} msg/s (offered ${M * R} msg/s), QoS 1, 2 points/msg, real InfluxDB`);
+console.log('run        acked msg/s   p50 ms   p99 ms  lost  total CPU %core  per process (% of a core)');
+for (const r of results) {
+  const l = r.load;
+  console.log(
+    `${r.run.padEnd(10)} ${fix(l.ackedMsgPerSec).padStart(11)} ${fix(l.latencyMs.p50).padStart(8)} ${fix(l.latencyMs.p99).padStart(8)} ${String(r.lost).padStart(5)} ${fix(r.totalCpuPct, 1).padStart(16)}  ${Object.entries(r.cpuPct).map(([n, c]) => `${n} ${fix(c, 1)}`).join(', ')}` +
+      (r.run === 'failover' ? `\n           failover gap (connection lost → first ack) p50 ${fix(l.failoverGapMs.p50)} ms, p99 ${fix(l.failoverGapMs.p99)} ms over ${l.failoverGapMs.count} agents` : ''),
+  );
+}
+const s = results.find((r) => r.run === 'single');
+const c = results.find((r) => r.run === 'cluster');
+if (s && c) console.log(`cluster CPU / single-node CPU for the same load: ${(c.totalCpuPct / s.totalCpuPct).toFixed(2)}×`);
+console.log(JSON.stringify({ agents: M, rate: R, results }));
