@@ -11,8 +11,11 @@ import { decodeDeviceMessageFast } from '../protocol/fast-decode.js';
 import { CollectorDb, type DeadLetter } from './collector-db.js';
 import { collectorConfigSchema, type CollectorConfig, type CollectorConfigInput } from './config.js';
 import { FleetState, type DeviceState, type FleetChange } from './fleet.js';
+import { NodePartitions, type CollectorClusterOptions, type CollectorPartitions } from '../cluster/collector-partitions.js';
+import { PgDedup } from '../state/postgres/dedup.js';
+import { ClusterIngest } from './cluster-ingest.js';
 import { InfluxStore } from './influx-store.js';
-import { Ingest, type IngestStats } from './ingest.js';
+import { Ingest, type IngestPipeline, type IngestStats } from './ingest.js';
 import { LogLimiter } from './log-limiter.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { IngestRecord, TelemetryStore } from './store.js';
@@ -34,6 +37,29 @@ export type CollectorStats = {
   lagMs: number;
   /** Points accepted and not yet written or spooled. */
   backlog: number;
+  /** Cluster mode only: this node's partitions and what it dropped for not owning them. */
+  cluster?: CollectorClusterStats;
+};
+
+/** The `partitions` part of /metrics. */
+export type CollectorClusterStats = {
+  node: string;
+  mode: 'owner' | 'observer';
+  /** The cluster's partition count. */
+  partitions: number;
+  owned: number[];
+  renewals: number;
+  acquisitions: number;
+  /** Partitions taken over from a node whose lease expired. */
+  failovers: number;
+  releases: number;
+  leaseRoundErrors: number;
+  /** Telemetry/event messages of partitions this node does not own: dropped unacked. */
+  notOwned: number;
+  /** Accepted records whose partition was released before they were acked: dropped unacked. */
+  releasedUnacked: number;
+  /** Batches retried because the store or PostgreSQL failed (nothing acked meanwhile). */
+  storeRetries: number;
 };
 
 export type CollectorHandle = {
@@ -64,6 +90,8 @@ export type CollectorHandle = {
   deadLetters(limit?: number, reason?: DeadLetterReason): DeadLetter[];
   store: TelemetryStore;
   config: CollectorConfig;
+  /** This node's partitions in cluster mode; null in a single-node installation. */
+  partitions: CollectorPartitions | null;
 };
 
 /** What a caller gives sendCommand; `id` is generated when absent. */
@@ -75,7 +103,11 @@ export const SUBSCRIBED_CHANNELS: DeviceChannel[] = ['status', 'inventory', 'tel
 const ACK_RANGES_PER_MESSAGE = 1000; // ackMessage allows at most 1000 ranges
 const CLOSE_TIMEOUT_MS = 5000;
 
-export async function startCollector(input: CollectorConfigInput, { log }: { log: Logger }): Promise<CollectorHandle> {
+/**
+ * `cluster`: run as one node of a collector cluster (docs/cluster.md): an owner stores, dedups and
+ * acks only the devices of the partitions it holds leases for; an observer stores and acks nothing.
+ */
+export async function startCollector(input: CollectorConfigInput, { log, cluster }: { log: Logger; cluster?: CollectorClusterOptions }): Promise<CollectorHandle> {
   const config = collectorConfigSchema.parse(input);
   mkdirSync(config.dataDir, { recursive: true });
   const db = new CollectorDb(join(config.dataDir, 'collector.db'));
@@ -87,17 +119,13 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
   try {
     await store.init();
   } catch (e) {
-    // Not fatal: batches are spooled, and the store's first successful write re-runs init.
-    log.error({ store: store.kind, failure: (e as { failure?: string }).failure, error: (e as Error).message }, 'telemetry store not available at start; spooling until it is');
+    // Not fatal: batches are spooled (in cluster mode: retried), and the store's first successful write re-runs init.
+    log.error({ store: store.kind, failure: (e as { failure?: string }).failure, error: (e as Error).message }, cluster ? 'telemetry store not available at start; acking nothing until it is' : 'telemetry store not available at start; spooling until it is');
   }
 
-  // Records are durable when their dedup rows commit (after the store write, or with the spool
-  // rows): announce them there, so a listener sees each new record once and never one still at risk.
   const ingested = new Set<(records: readonly IngestRecord[]) => void>();
-  const commitRecords = db.commit;
   let lagMs = 0;
-  (db as { commit: CollectorDb['commit'] }).commit = (records, spoolJson, at) => {
-    commitRecords(records, spoolJson, at);
+  function announce(records: readonly IngestRecord[]): void {
     if (records.length) lagMs = Date.now() - records.reduce((m, r) => Math.min(m, r.arrivedAt), Infinity);
     for (const l of ingested) {
       try {
@@ -106,7 +134,16 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
         log.error({ err: (e as Error).stack ?? String(e) }, 'ingested-records listener failed');
       }
     }
-  };
+  }
+  if (!cluster) {
+    // Records are durable when their dedup rows commit (after the store write, or with the spool
+    // rows): announce them there, so a listener sees each new record once and never one still at risk.
+    const commitRecords = db.commit;
+    (db as { commit: CollectorDb['commit'] }).commit = (records, spoolJson, at) => {
+      commitRecords(records, spoolJson, at);
+      announce(records);
+    };
+  }
 
   const fleet = new FleetState(db, config.staleAfterMs, log.child({ component: 'fleet' }));
   fleet.start();
@@ -150,22 +187,38 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
     counters.acks.seqs += seqs.length;
   }
 
-  const ingest = new Ingest(
-    store,
-    db,
-    {
-      maxPoints: config.batch.maxPoints,
-      maxDelayMs: config.batch.maxDelayMs,
-      spoolMaxBytes: config.spool.maxBytes,
-      retryInitialMs: config.spool.retryInitialMs,
-      retryMaxMs: config.spool.retryMaxMs,
-      // Older than the raw retention, InfluxDB would refuse the points: such a clock is placed at arrival.
-      clock: { maxBehindMs: config.influx ? config.influx.retentionDays * 86_400_000 : 0 },
-    },
-    sendAck,
-    (r: IngestRecord, detail: string) => deadLetter(topicFor(r.device, r.channel), JSON.stringify(r.message), 'store-rejected', `seq ${r.seq}: ${detail}`),
-    log.child({ component: 'ingest' }),
-  );
+  const batchOptions = {
+    maxPoints: config.batch.maxPoints,
+    maxDelayMs: config.batch.maxDelayMs,
+    retryInitialMs: config.spool.retryInitialMs,
+    retryMaxMs: config.spool.retryMaxMs,
+    // Older than the raw retention, InfluxDB would refuse the points: such a clock is placed at arrival.
+    clock: { maxBehindMs: config.influx ? config.influx.retentionDays * 86_400_000 : 0 },
+  };
+  const storeRejected = (r: IngestRecord, detail: string) => deadLetter(topicFor(r.device, r.channel), JSON.stringify(r.message), 'store-rejected', `seq ${r.seq}: ${detail}`);
+  const ingestLog = log.child({ component: 'ingest' });
+
+  // Cluster mode: partition leases and PostgreSQL dedup; the ingest registers its release hook
+  // before the first lease round, so it runs before any later hook (incidents).
+  let partitions: NodePartitions | null = null;
+  let ingest: IngestPipeline;
+  let clusterIngest: ClusterIngest | null = null;
+  if (cluster) {
+    partitions = new NodePartitions(cluster, log.child({ component: 'partitions', node: cluster.nodeId }));
+    clusterIngest = new ClusterIngest(store, new PgDedup(partitions.pool), partitions, batchOptions, sendAck, storeRejected, announce, ingestLog);
+    ingest = clusterIngest;
+    try {
+      await partitions.start();
+    } catch (e) {
+      await clusterIngest.close(0);
+      await partitions.stop({ release: false });
+      await store.close();
+      db.close();
+      throw e;
+    }
+  } else {
+    ingest = new Ingest(store, db, { ...batchOptions, spoolMaxBytes: config.spool.maxBytes }, sendAck, storeRejected, ingestLog);
+  }
 
   const commandResultListeners = new Set<(result: CommandResult, at: number) => void>();
 
@@ -222,10 +275,12 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
 
   const mqttLog = new LogLimiter(30_000);
   const mqttOptions: IClientOptions = {
-    clientId: config.mqtt.clientId,
+    // Every cluster node has its own session (the same id would take the others' sessions over).
+    clientId: cluster ? `${config.mqtt.clientId}-${cluster.nodeId}` : config.mqtt.clientId,
     username: config.mqtt.username,
     password: config.mqtt.password,
-    clean: false,
+    // An observer needs no backlog from while it was away: it stores nothing.
+    clean: cluster?.mode === 'observer',
     protocolVersion: 4,
     reconnectPeriod: config.mqtt.reconnectPeriodMs,
     connectTimeout: 10_000,
@@ -271,8 +326,18 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
   else log.info({ filters: Object.keys(filters), store: store.kind }, 'collector subscribed');
 
   const pruneTimer = setInterval(() => {
+    const before = Date.now() - config.dedupRetentionDays * 86_400_000;
+    // Cluster: the shared dedup table is pruned by the owner of partition 0 alone.
+    if (partitions) {
+      if (partitions.ownsPartition(0))
+        void new PgDedup(partitions.pool).pruneReceived(before).then(
+          (n) => n && log.info({ pruned: n }, 'pruned old dedup rows'),
+          (e: Error) => log.error({ err: e.message }, 'dedup prune failed'),
+        );
+      return;
+    }
     try {
-      const n = db.pruneReceived(Date.now() - config.dedupRetentionDays * 86_400_000);
+      const n = db.pruneReceived(before);
       if (n) log.info({ pruned: n }, 'pruned old dedup rows');
     } catch (e) {
       log.error({ err: (e as Error).message }, 'dedup prune failed');
@@ -283,6 +348,7 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
   return {
     config,
     store,
+    partitions,
     fleet: () => fleet.all(),
     forEachDevice(fn) {
       for (const d of fleet.values()) fn(d);
@@ -335,6 +401,7 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
         devices: { known, online },
         lagMs,
         backlog: ingest.backlog,
+        ...(partitions && clusterIngest ? { cluster: clusterStats(partitions, clusterIngest) } : {}),
       };
     },
     async close() {
@@ -351,10 +418,30 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
           r();
         });
       });
+      // Hands the partitions back at once (after the release hooks), so they move without waiting for the lease.
+      await partitions?.stop({ release: true });
       fleet.flush();
       await store.close();
       db.close();
       log.info('collector stopped');
     },
+  };
+}
+
+function clusterStats(p: NodePartitions, ingest: ClusterIngest): CollectorClusterStats {
+  const l = p.stats();
+  return {
+    node: p.nodeId,
+    mode: p.mode,
+    partitions: p.count,
+    owned: l.owned,
+    renewals: l.renewals,
+    acquisitions: l.acquisitions,
+    failovers: l.failovers,
+    releases: l.releases,
+    leaseRoundErrors: l.roundErrors,
+    notOwned: ingest.cluster.notOwned,
+    releasedUnacked: ingest.cluster.releasedUnacked,
+    storeRetries: ingest.cluster.retries,
   };
 }
