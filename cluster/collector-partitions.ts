@@ -19,8 +19,8 @@ export type CollectorClusterOptions = {
    *  'observer': owns nothing; keeps live fleet state (status, inventory, latest health) and can
    *  send commands / see results, for NOC-only nodes. Never stores, never acks. */
   mode: 'owner' | 'observer';
-  /** cluster/leases.ts settings; `node` is `nodeId`, `partitions` defaults to DEFAULT_PARTITIONS. */
-  leases?: Omit<LeaseConfigInput, 'node' | 'partitions'> & { partitions?: number };
+  /** cluster/leases.ts settings; `node` (when given) must be `nodeId`; `partitions` defaults to DEFAULT_PARTITIONS. */
+  leases?: Omit<LeaseConfigInput, 'node' | 'partitions'> & { node?: string; partitions?: number };
 };
 
 export type ReleaseReason = 'rebalance' | 'expired' | 'stopping';
@@ -67,6 +67,7 @@ export class NodePartitions implements CollectorPartitions {
   ) {
     this.nodeId = opts.nodeId;
     this.mode = opts.mode;
+    if (opts.leases?.node !== undefined && opts.leases.node !== opts.nodeId) throw new Error(`cluster: leases.node "${opts.leases.node}" differs from nodeId "${opts.nodeId}"; leave it out`);
     const leaseConfig = leaseConfigSchema.parse({ ...opts.leases, node: opts.nodeId, partitions: opts.leases?.partitions ?? DEFAULT_PARTITIONS });
     this.count = leaseConfig.partitions;
     this.pool = createPgPool(opts.pgUrl, { max: POOL_MAX, queryTimeoutMs: QUERY_TIMEOUT_MS });

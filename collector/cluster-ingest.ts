@@ -201,10 +201,12 @@ export class ClusterIngest implements IngestPipeline {
       if (err.failure !== 'rejected') return records;
       return this.isolate(fresh, seenBefore);
     }
-    if (!(await this.mark(fresh))) return records;
+    const marked = fresh.filter(this.mine);
+    if (!(await this.mark(marked))) return records;
+    this.cluster.releasedUnacked += fresh.length - marked.length;
     this.stats.written.messages += fresh.length;
     this.stats.written.points += sumPoints(fresh);
-    this.finish(fresh, records);
+    this.finish(marked, [...seenBefore, ...marked]);
     return [];
   }
 
@@ -228,7 +230,9 @@ export class ClusterIngest implements IngestPipeline {
       }
       done.push(r);
     }
-    if (!(await this.mark(done))) return [...seenBefore, ...fresh];
+    const marked = done.filter(this.mine);
+    if (!(await this.mark(marked))) return [...seenBefore, ...fresh];
+    this.cluster.releasedUnacked += done.length - marked.length;
     for (const r of done) {
       const refusal = rejected.get(r);
       if (refusal !== undefined) {
@@ -239,7 +243,7 @@ export class ClusterIngest implements IngestPipeline {
         this.stats.written.points += pointsOf(r);
       }
     }
-    this.finish(done, [...seenBefore, ...done]);
+    this.finish(marked, [...seenBefore, ...marked]);
     return fresh.slice(done.length);
   }
 
@@ -255,12 +259,20 @@ export class ClusterIngest implements IngestPipeline {
   }
 
   /**
-   * Acks `done` (stored and marked) and announces the new ones — except records of a partition
-   * whose lease expired meanwhile: the successor owns them now, and acks them when the agent re-sends.
+   * Still this node's to finish: owned, or being released gracefully. Checked before marking: a
+   * record of a partition lost while it was written is left unmarked, so the successor writes it
+   * again (idempotent) and announces it; and again before acking.
+   */
+  private readonly mine = (r: IngestRecord): boolean => this.partitions.ownsDevice(r.device) || this.releasing.has(this.partitions.partitionOf(r.device));
+
+  /**
+   * Acks `done` (seen before, or new and marked now) and announces the new ones — except records of
+   * a partition whose lease expired meanwhile: the successor owns them now, and acks them when the
+   * agent re-sends.
    */
   private finish(fresh: IngestRecord[], done: IngestRecord[]): void {
     if (this.closed) return;
-    const mine = (r: IngestRecord) => this.partitions.ownsDevice(r.device) || this.releasing.has(this.partitions.partitionOf(r.device));
+    const mine = this.mine;
     const announced = fresh.filter(mine);
     for (const r of announced) {
       if (r.channel === 'event' && r.message.type === 'outbox-dropped') {

@@ -276,7 +276,7 @@ export async function startCollector(input: CollectorConfigInput, { log, cluster
   const mqttLog = new LogLimiter(30_000);
   const mqttOptions: IClientOptions = {
     // Every cluster node has its own session (the same id would take the others' sessions over).
-    clientId: cluster ? `${config.mqtt.clientId}-${cluster.nodeId}` : config.mqtt.clientId,
+    clientId: cluster && !config.mqtt.clientId.endsWith(`-${cluster.nodeId}`) ? `${config.mqtt.clientId}-${cluster.nodeId}` : config.mqtt.clientId,
     username: config.mqtt.username,
     password: config.mqtt.password,
     // An observer needs no backlog from while it was away: it stores nothing.

@@ -292,4 +292,31 @@ test('a store outage acks nothing and loses nothing; the batch waits in memory a
   assert.is(await receivedRows(db), 41);
 });
 
+test('PostgreSQL down: nothing acked, the node stops using its leases; after the restart it takes them back and acks each seq once', async () => {
+  if (skip()) return console.log('skipped: PostgreSQL or InfluxDB is not installed');
+  const pgUrl = await pgServer!.createDatabase('cc_pgdown');
+  const db = pool(pgUrl);
+  const c = track(await startCollector(collectorConfig('cc_pgdown'), { log, cluster: owner(pgUrl, 'solo', 4) }));
+  const dev = await ResendingDevice.connect('pos-pgdown');
+  await dev.send(1);
+  await waitFor('ack while PostgreSQL is up', () => dev.dev.acked.size === 1);
+  const epoch = c.partitions!.epochOf(c.partitions!.partitionOf('pos-pgdown'))!;
+
+  await pgServer!.stop();
+  for (const s of range(2, 10)) await dev.send(s);
+  // Cut off from PostgreSQL, the node gives its leases up by its own clock (before anyone could take them).
+  await waitFor('leases given up', () => c.partitions!.owned().length === 0, 20_000);
+  assert.is(dev.dev.acked.size, 1, 'nothing acked without PostgreSQL');
+  const resender = resendLoop([dev]);
+  await waitFor('re-sent messages dropped while no partition is owned', () => c.stats().cluster!.notOwned > 0, 20_000);
+  assert.is(dev.dev.acked.size, 1);
+
+  await pgServer!.start();
+  await waitFor('every seq acked after PostgreSQL is back', () => dev.dev.acked.size === 10, 30_000);
+  await resender.stop();
+  assert.ok(c.partitions!.epochOf(c.partitions!.partitionOf('pos-pgdown'))! > epoch, 'the partition was taken again with a new epoch');
+  assert.equal(await c.store.seqCounts('pos-pgdown'), range(1, 10).map((seq) => ({ seq, points: 1 })));
+  assert.is(await receivedRows(db), 10);
+});
+
 test.run();
