@@ -8,8 +8,9 @@
 // not own are dropped unacked: the owner acks them, or after a failover the agent re-sends them to it.
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { CollectorPartitions, ReleaseReason } from '../cluster/collector-partitions.js';
+import { NodePartitions, type CollectorClusterOptions, type CollectorPartitions, type ReleaseReason } from '../cluster/collector-partitions.js';
 import type { DedupStore } from '../state/dedup.js';
+import { PgDedup } from '../state/postgres/dedup.js';
 import { defaultClockGuard, placeByArrival, type ClockGuardOptions } from './clock-guard.js';
 import { asStoreError, settledWithin, type AckSender, type IngestPipeline, type IngestStats, type StoreRejectSink } from './ingest.js';
 import { LogLimiter } from './log-limiter.js';
@@ -30,7 +31,7 @@ export type ClusterIngestStats = {
   /** Accepted records whose partition was released before they were acked: dropped unacked. */
   releasedUnacked: number;
   /** Batch attempts that failed (store or PostgreSQL) and were retried. */
-  retries: number;
+  storeRetries: number;
 };
 
 type Batch = { records: IngestRecord[]; points: number };
@@ -66,7 +67,7 @@ export class ClusterIngest implements IngestPipeline {
     clockPlaced: { 'before-floor': 0, future: 0, 'too-old': 0 },
     agentReportedDrops: 0,
   };
-  readonly cluster: ClusterIngestStats = { notOwned: 0, releasedUnacked: 0, retries: 0 };
+  readonly cluster: ClusterIngestStats = { notOwned: 0, releasedUnacked: 0, storeRetries: 0 };
   private readonly clockGuard: ClockGuardOptions;
 
   constructor(
@@ -172,7 +173,7 @@ export class ClusterIngest implements IngestPipeline {
       }
       if (!records.length || this.closed) return;
       failures++;
-      this.cluster.retries++;
+      this.cluster.storeRetries++;
       const delay = Math.min(this.opts.retryMaxMs, this.opts.retryInitialMs * 2 ** (failures - 1));
       this.limiter.maybe('retry', Date.now(), (suppressed) =>
         this.log.warn({ attempt: failures, retryInMs: delay, records: records.length, suppressed }, 'cluster ingest: batch not stored; nothing acked, retrying with backoff'),
@@ -373,4 +374,73 @@ export class ClusterIngest implements IngestPipeline {
     this.timer = null;
     this.wakeWaiters();
   }
+}
+
+/** The `cluster` part of the collector's stats (what /metrics shows of the collector tier). */
+export type CollectorClusterStats = {
+  node: string;
+  mode: 'owner' | 'observer';
+  /** The cluster's partition count. */
+  partitions: number;
+  owned: number[];
+  renewals: number;
+  acquisitions: number;
+  /** Partitions taken over from a node whose lease expired. */
+  failovers: number;
+  releases: number;
+  leaseRoundErrors: number;
+} & ClusterIngestStats;
+
+/** A collector's cluster side: its partitions (leases, pool) and the ingest that honours them. */
+export type ClusterNode = {
+  partitions: NodePartitions;
+  ingest: ClusterIngest;
+  stats(): CollectorClusterStats;
+  /** Forgets dedup marks older than `before`; only the owner of partition 0 does, so nodes do not repeat it. */
+  pruneReceived(before: number): Promise<number>;
+  /** After the ingest closed: hands the partitions back (the release hooks run first). */
+  stop(): Promise<void>;
+};
+
+/**
+ * Starts the cluster side of a collector: the ingest registers its release hook before the first
+ * lease round, so it runs before any hook registered later (the incident service's). Throws (with
+ * nothing left running) when PostgreSQL cannot be reached or the partition count differs.
+ */
+export async function startClusterNode(
+  options: CollectorClusterOptions,
+  store: TelemetryStore,
+  deps: { batch: ClusterIngestOptions; sendAck: AckSender; storeRejected: StoreRejectSink; announce: (records: readonly IngestRecord[]) => void; log: Logger },
+): Promise<ClusterNode> {
+  const partitions = new NodePartitions(options, deps.log.child({ component: 'partitions', node: options.nodeId }));
+  const dedup = new PgDedup(partitions.pool);
+  const ingest = new ClusterIngest(store, dedup, partitions, deps.batch, deps.sendAck, deps.storeRejected, deps.announce, deps.log.child({ component: 'ingest' }));
+  try {
+    await partitions.start();
+  } catch (e) {
+    await ingest.close(0);
+    await partitions.stop({ release: false });
+    throw e;
+  }
+  return {
+    partitions,
+    ingest,
+    stats() {
+      const l = partitions.stats();
+      return {
+        node: partitions.nodeId,
+        mode: partitions.mode,
+        partitions: partitions.count,
+        owned: l.owned,
+        renewals: l.renewals,
+        acquisitions: l.acquisitions,
+        failovers: l.failovers,
+        releases: l.releases,
+        leaseRoundErrors: l.roundErrors,
+        ...ingest.cluster,
+      };
+    },
+    pruneReceived: async (before) => (partitions.ownsPartition(0) ? dedup.pruneReceived(before) : 0),
+    stop: () => partitions.stop({ release: true }),
+  };
 }

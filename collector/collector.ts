@@ -11,9 +11,8 @@ import { decodeDeviceMessageFast } from '../protocol/fast-decode.js';
 import { CollectorDb, type DeadLetter } from './collector-db.js';
 import { collectorConfigSchema, type CollectorConfig, type CollectorConfigInput } from './config.js';
 import { FleetState, type DeviceState, type FleetChange } from './fleet.js';
-import { NodePartitions, type CollectorClusterOptions, type CollectorPartitions } from '../cluster/collector-partitions.js';
-import { PgDedup } from '../state/postgres/dedup.js';
-import { ClusterIngest } from './cluster-ingest.js';
+import type { CollectorClusterOptions, CollectorPartitions } from '../cluster/collector-partitions.js';
+import { startClusterNode, type ClusterNode, type CollectorClusterStats } from './cluster-ingest.js';
 import { InfluxStore } from './influx-store.js';
 import { Ingest, type IngestPipeline, type IngestStats } from './ingest.js';
 import { LogLimiter } from './log-limiter.js';
@@ -41,26 +40,7 @@ export type CollectorStats = {
   cluster?: CollectorClusterStats;
 };
 
-/** The `partitions` part of /metrics. */
-export type CollectorClusterStats = {
-  node: string;
-  mode: 'owner' | 'observer';
-  /** The cluster's partition count. */
-  partitions: number;
-  owned: number[];
-  renewals: number;
-  acquisitions: number;
-  /** Partitions taken over from a node whose lease expired. */
-  failovers: number;
-  releases: number;
-  leaseRoundErrors: number;
-  /** Telemetry/event messages of partitions this node does not own: dropped unacked. */
-  notOwned: number;
-  /** Accepted records whose partition was released before they were acked: dropped unacked. */
-  releasedUnacked: number;
-  /** Batches retried because the store or PostgreSQL failed (nothing acked meanwhile). */
-  storeRetries: number;
-};
+export type { CollectorClusterStats };
 
 export type CollectorHandle = {
   close(): Promise<void>;
@@ -196,29 +176,19 @@ export async function startCollector(input: CollectorConfigInput, { log, cluster
     clock: { maxBehindMs: config.influx ? config.influx.retentionDays * 86_400_000 : 0 },
   };
   const storeRejected = (r: IngestRecord, detail: string) => deadLetter(topicFor(r.device, r.channel), JSON.stringify(r.message), 'store-rejected', `seq ${r.seq}: ${detail}`);
-  const ingestLog = log.child({ component: 'ingest' });
 
-  // Cluster mode: partition leases and PostgreSQL dedup; the ingest registers its release hook
-  // before the first lease round, so it runs before any later hook (incidents).
-  let partitions: NodePartitions | null = null;
-  let ingest: IngestPipeline;
-  let clusterIngest: ClusterIngest | null = null;
+  // Cluster mode: partition leases, PostgreSQL dedup, no spool (collector/cluster-ingest.ts).
+  let node: ClusterNode | null = null;
   if (cluster) {
-    partitions = new NodePartitions(cluster, log.child({ component: 'partitions', node: cluster.nodeId }));
-    clusterIngest = new ClusterIngest(store, new PgDedup(partitions.pool), partitions, batchOptions, sendAck, storeRejected, announce, ingestLog);
-    ingest = clusterIngest;
     try {
-      await partitions.start();
+      node = await startClusterNode(cluster, store, { batch: batchOptions, sendAck, storeRejected, announce, log });
     } catch (e) {
-      await clusterIngest.close(0);
-      await partitions.stop({ release: false });
       await store.close();
       db.close();
       throw e;
     }
-  } else {
-    ingest = new Ingest(store, db, { ...batchOptions, spoolMaxBytes: config.spool.maxBytes }, sendAck, storeRejected, ingestLog);
   }
+  const ingest: IngestPipeline = node?.ingest ?? new Ingest(store, db, { ...batchOptions, spoolMaxBytes: config.spool.maxBytes }, sendAck, storeRejected, log.child({ component: 'ingest' }));
 
   const commandResultListeners = new Set<(result: CommandResult, at: number) => void>();
 
@@ -327,13 +297,11 @@ export async function startCollector(input: CollectorConfigInput, { log, cluster
 
   const pruneTimer = setInterval(() => {
     const before = Date.now() - config.dedupRetentionDays * 86_400_000;
-    // Cluster: the shared dedup table is pruned by the owner of partition 0 alone.
-    if (partitions) {
-      if (partitions.ownsPartition(0))
-        void new PgDedup(partitions.pool).pruneReceived(before).then(
-          (n) => n && log.info({ pruned: n }, 'pruned old dedup rows'),
-          (e: Error) => log.error({ err: e.message }, 'dedup prune failed'),
-        );
+    if (node) {
+      void node.pruneReceived(before).then(
+        (n) => n && log.info({ pruned: n }, 'pruned old dedup rows'),
+        (e: Error) => log.error({ err: e.message }, 'dedup prune failed'),
+      );
       return;
     }
     try {
@@ -348,7 +316,7 @@ export async function startCollector(input: CollectorConfigInput, { log, cluster
   return {
     config,
     store,
-    partitions,
+    partitions: node?.partitions ?? null,
     fleet: () => fleet.all(),
     forEachDevice(fn) {
       for (const d of fleet.values()) fn(d);
@@ -401,7 +369,7 @@ export async function startCollector(input: CollectorConfigInput, { log, cluster
         devices: { known, online },
         lagMs,
         backlog: ingest.backlog,
-        ...(partitions && clusterIngest ? { cluster: clusterStats(partitions, clusterIngest) } : {}),
+        ...(node ? { cluster: node.stats() } : {}),
       };
     },
     async close() {
@@ -419,29 +387,11 @@ export async function startCollector(input: CollectorConfigInput, { log, cluster
         });
       });
       // Hands the partitions back at once (after the release hooks), so they move without waiting for the lease.
-      await partitions?.stop({ release: true });
+      await node?.stop();
       fleet.flush();
       await store.close();
       db.close();
       log.info('collector stopped');
     },
-  };
-}
-
-function clusterStats(p: NodePartitions, ingest: ClusterIngest): CollectorClusterStats {
-  const l = p.stats();
-  return {
-    node: p.nodeId,
-    mode: p.mode,
-    partitions: p.count,
-    owned: l.owned,
-    renewals: l.renewals,
-    acquisitions: l.acquisitions,
-    failovers: l.failovers,
-    releases: l.releases,
-    leaseRoundErrors: l.roundErrors,
-    notOwned: ingest.cluster.notOwned,
-    releasedUnacked: ingest.cluster.releasedUnacked,
-    storeRetries: ingest.cluster.retries,
   };
 }

@@ -22,7 +22,7 @@ const NODE_SCRIPT = fileURLToPath(new URL('./collector-node.js', import.meta.url
 const log = pino({ level: 'silent' });
 const LEASES = { partitions: 8, leaseMs: 1500, renewEveryMs: 400 };
 /** The agents' outbox.ackTimeoutMs, shortened for the test. */
-const RESEND_AFTER_MS = 1000;
+const RESEND_AFTER_MS = 2000;
 
 let pgServer: TestPostgres | undefined;
 let influxd: Influxd | undefined;
@@ -166,6 +166,7 @@ test('two owner collectors share 8 partitions; one is killed mid-stream; every s
 
   let b: CollectorHandle | undefined;
   const announcedByB = new Map<string, number>();
+  let notOwnedAnnounced = 0;
   let onA: ResendingDevice[] = [];
   let killedAt = 0;
   for (const seq of range(1, SEQS)) {
@@ -173,7 +174,10 @@ test('two owner collectors share 8 partitions; one is killed mid-stream; every s
     if (seq === 3) {
       b = track(await startCollector(collectorConfig('cc_failover'), { log, cluster: owner(pgUrl, 'b') }));
       b.onIngested((records: readonly IngestRecord[]) => {
-        for (const r of records) announcedByB.set(`${r.device}/${r.seq}`, (announcedByB.get(`${r.device}/${r.seq}`) ?? 0) + 1);
+        for (const r of records) {
+          announcedByB.set(`${r.device}/${r.seq}`, (announcedByB.get(`${r.device}/${r.seq}`) ?? 0) + 1);
+          if (!b!.partitions!.ownsDevice(r.device)) notOwnedAnnounced++;
+        }
       });
       const split = await waitFor('an even split', async () => {
         const t = await leaseTable(db);
@@ -197,7 +201,7 @@ test('two owner collectors share 8 partitions; one is killed mid-stream; every s
 
   const moved = await waitFor('b owns all 8 partitions', async () => ((await leaseTable(db)).every((r) => r.owner === 'b') ? Date.now() : null), 20_000, 20);
   console.log(`partitions of the killed collector moved to the survivor ${moved - killedAt} ms after kill -9 (lease ${LEASES.leaseMs} ms, renewal ${LEASES.renewEveryMs} ms)`);
-  await waitFor('every seq of every device acked', () => devices.every((d) => d.dev.acked.size === SEQS && d.unacked.size === 0), 60_000, 100);
+  await waitFor('every seq of every device acked', () => devices.every((d) => d.dev.acked.size === SEQS && d.unacked.size === 0), 120_000, 100);
   await resender.stop();
   console.log(`${DEVICES} devices × ${SEQS} seqs acked ${Date.now() - killedAt} ms after the kill; ${devices.reduce((n, d) => n + d.resends, 0)} re-sends`);
 
@@ -205,6 +209,7 @@ test('two owner collectors share 8 partitions; one is killed mid-stream; every s
   for (const d of devices) assert.equal(await b.store.seqCounts(d.id), range(1, SEQS).map((seq) => ({ seq, points: 1 })), d.id);
   assert.is(await receivedRows(db), DEVICES * SEQS);
   assert.ok([...announcedByB.values()].every((n) => n === 1), 'b announced no record twice');
+  assert.is(notOwnedAnnounced, 0, 'b announced only records of partitions it owned');
   const st = b.stats().cluster!;
   assert.is(st.node, 'b');
   assert.equal(st.owned, range(0, 7));
