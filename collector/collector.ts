@@ -89,6 +89,7 @@ const CLOSE_TIMEOUT_MS = 5000;
  */
 export async function startCollector(input: CollectorConfigInput, { log, cluster }: { log: Logger; cluster?: CollectorClusterOptions }): Promise<CollectorHandle> {
   const config = collectorConfigSchema.parse(input);
+  if (cluster?.mode === 'owner' && !config.influx) throw new Error('cluster: an owner collector needs the shared telemetry store (influx); the embedded SQLite store would keep acked data on this node alone');
   mkdirSync(config.dataDir, { recursive: true });
   const db = new CollectorDb(join(config.dataDir, 'collector.db'));
   db.trimDeadLetters(config.deadLetters.maxRows);

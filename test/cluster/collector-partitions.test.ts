@@ -324,4 +324,55 @@ test('PostgreSQL down: nothing acked, the node stops using its leases; after the
   assert.is(await receivedRows(db), 10);
 });
 
+test('a gracefully stopped owner hands its partitions back at once; the other takes them (acquired hook first) and nothing is lost', async () => {
+  if (skip()) return console.log('skipped: PostgreSQL or InfluxDB is not installed');
+  const pgUrl = await pgServer!.createDatabase('cc_stop');
+  const db = pool(pgUrl);
+  const DEVICES = 40;
+  const SEQS = 10;
+  const x = track(await startCollector(collectorConfig('cc_stop'), { log, cluster: owner(pgUrl, 'x', 4) }));
+  const y = track(await startCollector(collectorConfig('cc_stop'), { log, cluster: owner(pgUrl, 'y', 4) }));
+  // y processes a partition's records only after its acquired hooks ran for it.
+  const ready = new Set(y.partitions!.owned());
+  y.partitions!.onAcquired((ps) => ps.forEach((p) => ready.add(p)));
+  let beforeAcquired = 0;
+  y.onIngested((records: readonly IngestRecord[]) => {
+    for (const r of records) if (!ready.has(y.partitions!.partitionOf(r.device))) beforeAcquired++;
+  });
+  await waitFor('an even split', async () => (await leaseTable(db)).filter((r) => r.owner === 'x').length === 2 && y.partitions!.owned().length === 2, 20_000);
+  const released: string[] = [];
+  x.partitions!.onReleased((ps, why) => void released.push(`${ps.join(',')}:${why}`));
+  const devices = await Promise.all(range(1, DEVICES).map((i) => ResendingDevice.connect(`pos-stop-${i}`)));
+  const resender = resendLoop(devices);
+
+  let stoppedAt = 0;
+  for (const seq of range(1, SEQS)) {
+    await Promise.all(devices.map((d) => d.send(seq)));
+    if (seq === SEQS / 2) {
+      await x.close();
+      stoppedAt = Date.now();
+    }
+    await sleep(50); // publishing pace
+  }
+  const moved = await waitFor('y owns all 4', () => (y.partitions!.owned().length === 4 ? Date.now() : null), 20_000, 20);
+  console.log(`partitions of a gracefully stopped collector moved ${moved - stoppedAt} ms after its close (lease ${LEASES.leaseMs} ms)`);
+  assert.is(released.length, 1);
+  assert.ok(released[0].endsWith(':stopping'), released[0]);
+  await waitFor('every seq acked', () => devices.every((d) => d.dev.acked.size === SEQS), 120_000, 100);
+  await resender.stop();
+  assert.is(y.stats().cluster!.failovers, 0, 'handed back, not taken over from an expired lease');
+  assert.is(beforeAcquired, 0);
+  for (const d of devices) assert.equal(await y.store.seqCounts(d.id), range(1, SEQS).map((seq) => ({ seq, points: 1 })), d.id);
+  assert.is(await receivedRows(db), DEVICES * SEQS);
+});
+
+test('an owner collector without InfluxDB is refused: acked data would live on one node', async () => {
+  try {
+    await startCollector({ dataDir: newDir(), mqtt: { url: broker.url } }, { log, cluster: { pgUrl: 'postgres://127.0.0.1:1/none', nodeId: 'n', mode: 'owner' } });
+    assert.unreachable('started');
+  } catch (e) {
+    assert.match((e as Error).message, /owner collector needs the shared telemetry store \(influx\)/);
+  }
+});
+
 test.run();
