@@ -334,7 +334,9 @@ test('a gracefully stopped owner hands its partitions back at once; the other ta
   const y = track(await startCollector(collectorConfig('cc_stop'), { log, cluster: owner(pgUrl, 'y', 4) }));
   // y processes a partition's records only after its acquired hooks ran for it.
   const ready = new Set(y.partitions!.owned());
-  y.partitions!.onAcquired((ps) => ps.forEach((p) => ready.add(p)));
+  y.partitions!.onAcquired((ps) => {
+    for (const p of ps) ready.add(p);
+  });
   let beforeAcquired = 0;
   y.onIngested((records: readonly IngestRecord[]) => {
     for (const r of records) if (!ready.has(y.partitions!.partitionOf(r.device))) beforeAcquired++;
