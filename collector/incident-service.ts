@@ -19,6 +19,11 @@ import { WarrantyRegistry, warrantyClaimFor } from './warranty/index.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles, type FirmwareProfile } from '../firmware-profiles/index.js';
 import type { TicketStateStore } from '../state/tickets.js';
 import { SqliteTicketState } from '../state/sqlite/tickets.js';
+import { SqliteIncidentState } from '../state/sqlite/incidents.js';
+import type { IncidentStateStore } from '../state/incidents.js';
+import { startClusterIncidentService, type ClusterIncidentServiceHandle, type IncidentClusterOptions, type IncidentPartitions } from './incidents/cluster-service.js';
+
+export { openIncidentView, type ClusterIncidentServiceHandle, type IncidentClusterOptions, type IncidentPartitions, type IncidentView } from './incidents/cluster-service.js';
 import { SqliteServiceRecordStore, type ServiceRecordStore } from './service-records/index.js';
 import { fitLifeModels, lifeGroups, type LifeModel } from './reliability/index.js';
 
@@ -37,6 +42,8 @@ export type IncidentServiceStats = {
 
 export type IncidentServiceHandle = {
   incidents: IncidentStore;
+  /** The incident store seen through its interface (state/incidents.ts): what readers such as the NOC use. */
+  incidentState: IncidentStateStore;
   tickets: TicketStore;
   ticketing: TicketingHandle;
   /** The ticket store seen through its interface (state/tickets.ts): what readers such as the NOC use. */
@@ -60,7 +67,26 @@ export type IncidentServiceHandle = {
 /** Files of the incident service inside the collector's data dir (the CLI opens the same ones). */
 export const incidentFiles = (dataDir: string) => ({ incidents: join(dataDir, 'incidents.db'), warranty: join(dataDir, 'warranty.db'), serviceRecords: join(dataDir, 'service-records.db') });
 
-export function startIncidentService(collector: CollectorHandle, input: IncidentsConfigInput | undefined, { log: parentLog }: { log: Logger }): IncidentServiceHandle {
+/**
+ * Starts the incident service. Embedded (the default): SQLite files in the collector's data dir.
+ * With `cluster`: PostgreSQL, on the partitions the collector owns (collector/incidents/cluster-service.ts).
+ */
+export function startIncidentService(collector: CollectorHandle, input: IncidentsConfigInput | undefined, opts: { log: Logger }): IncidentServiceHandle;
+export function startIncidentService(
+  collector: CollectorHandle & { partitions?: IncidentPartitions | null },
+  input: IncidentsConfigInput | undefined,
+  opts: { log: Logger; cluster: IncidentClusterOptions },
+): Promise<ClusterIncidentServiceHandle>;
+export function startIncidentService(
+  collector: CollectorHandle & { partitions?: IncidentPartitions | null },
+  input: IncidentsConfigInput | undefined,
+  opts: { log: Logger; cluster?: IncidentClusterOptions },
+): IncidentServiceHandle | Promise<ClusterIncidentServiceHandle> {
+  if (opts.cluster) return startClusterIncidentService(collector, input, { log: opts.log, cluster: opts.cluster });
+  return startEmbeddedIncidentService(collector, input, opts);
+}
+
+function startEmbeddedIncidentService(collector: CollectorHandle, input: IncidentsConfigInput | undefined, { log: parentLog }: { log: Logger }): IncidentServiceHandle {
   const config = incidentsConfigSchema.parse(input ?? {});
   const log = parentLog.child({ component: 'incidents' });
   const files = incidentFiles(collector.config.dataDir);
@@ -227,6 +253,7 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
 
   return {
     incidents: store,
+    incidentState: new SqliteIncidentState(store),
     tickets,
     ticketing,
     ticketState: new SqliteTicketState(ticketing.outbox),
