@@ -12,7 +12,6 @@
 // - the ticket senders and the SLA breach pass are cluster-wide jobs: they run only on the owner
 //   of partition 0, and stop before that partition is handed back.
 import { join } from 'node:path';
-import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { CollectorHandle } from '../collector.js';
 import type { LeaseStats } from '../../cluster/leases.js';
@@ -27,7 +26,7 @@ import { defaultFirmwareProfilesDir, loadFirmwareProfiles, type FirmwareProfile 
 import { PgIncidentState } from '../../state/postgres/incidents.js';
 import { PgTicketState } from '../../state/postgres/tickets.js';
 import { PgWarrantyState } from '../../state/postgres/warranty.js';
-import type { Queryable } from '../../state/postgres/db.js';
+import { createPgPool, type Queryable } from '../../state/postgres/db.js';
 import type { IncidentStateStore } from '../../state/incidents.js';
 import type { WarrantyStateStore } from '../../state/warranty.js';
 import { detectAndApplyFenced, LeaseLostError, saveFenced, type LeaseFence } from './cluster-pipeline.js';
@@ -50,7 +49,6 @@ export interface IncidentPartitions {
   onAcquired(fn: (partitions: number[]) => Promise<void> | void): () => void;
   onReleased(fn: (partitions: number[], why: 'rebalance' | 'expired' | 'stopping') => Promise<void> | void): () => void;
   stats(): LeaseStats;
-  readonly pool: pg.Pool;
 }
 
 export type IncidentClusterOptions = {
@@ -115,7 +113,9 @@ export async function startClusterIncidentService(
   const profileList = loadFirmwareProfiles(config.profilesDir ?? defaultFirmwareProfilesDir());
   const profiles = new Map<string, FirmwareProfile>(profileList.map((p) => [p.id, p]));
 
-  const pool = parts.pool;
+  // Its own pool on the same database as the leases (the fence locks lease rows in the incident
+  // transaction), with the state tier's type parsing (BIGINT times as numbers).
+  const pool = createPgPool(cluster.pgUrl, { max: 4 });
   const incidents = new PgIncidentState(pool, { lifecycle: config.lifecycle, partitions: parts.count });
   // Every node writes outbox rows for every sink; only the leader sends them.
   let ticketState: PgTicketState | null = null;
@@ -176,7 +176,8 @@ export async function startClusterIncidentService(
       if (e !== undefined) epochs.set(p, e);
     }
     try {
-      const toSave = devices.filter((d) => unsaved.has(d));
+      // Only under a known epoch: a partition released before any tick fenced it has nothing new.
+      const toSave = devices.filter((d) => unsaved.has(d) && epochs.has(parts.partitionOf(d)));
       await saveFenced(engine, incidents, pool, { node: parts.nodeId, epochs }, toSave, Date.now());
       counters.statesSaved += toSave.length;
     } catch (e) {
@@ -372,6 +373,7 @@ export async function startClusterIncidentService(
       await tickets.close();
       await warranty.close();
       await incidents.close();
+      await pool.end();
       await serviceRecords.close();
       log.info('incident service stopped');
     },

@@ -49,7 +49,7 @@ export class PgIncidentState implements IncidentStateStore {
   private readonly ownsPool: boolean;
   private readonly windows: PgMaintenance;
 
-  /** Over the database at `url` (or a node's shared pool), already migrated (state/postgres/migrations.ts). */
+  /** Over the database at `url` (or a pool made by createPgPool: BIGINT read as numbers), already migrated (state/postgres/migrations.ts). */
   constructor(source: string | pg.Pool, opts: PgIncidentStateOptions = {}) {
     this.ownsPool = typeof source === 'string';
     this.pool = typeof source === 'string' ? createPgPool(source) : source;

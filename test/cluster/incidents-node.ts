@@ -64,7 +64,6 @@ const partitions: IncidentPartitions = {
   onAcquired: (fn) => (acquiredHooks.add(fn), () => acquiredHooks.delete(fn)),
   onReleased: (fn) => (releasedHooks.add(fn), () => releasedHooks.delete(fn)),
   stats: () => leases.stats(),
-  pool,
 };
 
 // ---- the collector stand-in: the whole fleet's inventory, records of owned devices only ----
