@@ -36,7 +36,8 @@ export async function fenceLeases(c: Queryable, fence: LeaseFence): Promise<void
   if (r.rows.length) throw new LeaseLostError(r.rows.map((x) => x.p));
 }
 
-export type FencedStepStats = { evaluated: number; findings: number; applied: number; savedDevices: number; savedBytes: number };
+/** What one step did and what it cost (ms): the evaluation, the fenced transaction (apply + ticket commands + save) and its save part. */
+export type FencedStepStats = { evaluated: number; findings: number; applied: number; savedDevices: number; savedBytes: number; evaluateMs: number; writeMs: number; saveMs: number };
 
 /**
  * One step. `hooks.onChange` runs inside the transaction with its client (enqueue the ticket
@@ -55,26 +56,31 @@ export async function detectAndApplyFenced(
   const partitions = [...fence.epochs.keys()];
   const mine = (device: string) => fence.epochs.has(store.partitionOf(device));
   const live = partitions.length ? await store.liveDevices({ partitions }) : [];
+  let t = performance.now();
   const { findings, devices } = engine.evaluateChanged(now, live);
+  const evaluateMs = performance.now() - t;
   // Every node knows the whole fleet's online state, so each evaluates all; only the owner of a
   // device's (or a site's) partition applies its findings.
   const owned: Finding[] = findings.filter((f) => mine(f.device));
   const unsaved = saveState ? engine.unsavedDevices() : [];
   const toSave = unsaved.filter(mine);
-  const stats: FencedStepStats = { evaluated: devices.length, findings: owned.length, applied: 0, savedDevices: 0, savedBytes: 0 };
+  const stats: FencedStepStats = { evaluated: devices.length, findings: owned.length, applied: 0, savedDevices: 0, savedBytes: 0, evaluateMs, writeMs: 0, saveMs: 0 };
   if (!partitions.length) {
     // Nothing owned: the state of other nodes' devices is theirs to save.
     engine.markSaved(unsaved);
     return { changes: [], stats };
   }
   let changes: IncidentChange[];
+  t = performance.now();
   try {
     changes = await inTransaction(pool, async (c) => {
       await fenceLeases(c, fence);
       const hooks: PgApplyHooks = { onChange: (change) => onChange(change, c) };
       const cs = await store.applyIn(c, owned, now, hooks, { partitions });
       if (toSave.length) {
+        const s = performance.now();
         stats.savedBytes = await store.saveDeviceStatesIn(c, snapshots(engine, toSave), now);
+        stats.saveMs = performance.now() - s;
         stats.savedDevices = toSave.length;
       }
       return cs;
@@ -83,6 +89,7 @@ export async function detectAndApplyFenced(
     engine.requeue(devices);
     throw e;
   }
+  stats.writeMs = performance.now() - t;
   engine.markSaved(unsaved);
   stats.applied = changes.length;
   return { changes, stats };
