@@ -297,14 +297,12 @@ export async function startClusterIncidentService(
   }
 
   let lastRefresh = Date.now();
-  let lastSave = 0;
   async function tick(now: number, force: boolean): Promise<IncidentChange[]> {
     counters.ticks++;
     if (force || now - lastRefresh >= config.inventoryRefreshMs) {
       lastRefresh = now;
       feed.refreshFleet();
     }
-    const save = force || now - lastSave >= config.stateSaveMs;
     // Fenced by the partitions owned now and loaded here, at their current epochs.
     const epochs = new Map<number, number>();
     for (const p of parts.owned()) {
@@ -317,12 +315,15 @@ export async function startClusterIncidentService(
     const claims: Claim[] = [];
     let changes: IncidentChange[];
     try {
-      ({ changes } = await detectAndApplyFenced(engine, incidents, pool, now, fence, (change, c) => onChange(change, c, claims), save));
+      // Detector state saved at every tick in a cluster (stateSaveMs is the embedded cadence): the
+      // state of the devices observed since the last tick moves with a partition, and each fenced
+      // transaction stays short (it holds the lease rows; saving a whole interval at once would
+      // hold them for seconds).
+      ({ changes } = await detectAndApplyFenced(engine, incidents, pool, now, fence, (change, c) => onChange(change, c, claims), true));
     } catch (e) {
       if (e instanceof LeaseLostError) counters.leaseLost++;
       throw e;
     }
-    if (save) lastSave = now;
     await draftClaims(claims);
     await leaderJobs(now, force);
     return changes;
@@ -356,7 +357,7 @@ export async function startClusterIncidentService(
     serviceRecords,
     config,
     loadedPartitions: () => [...loaded.keys()].sort((a, b) => a - b),
-    leader: () => senders !== null,
+    leader: () => parts.ownsPartition(0) && loaded.has(0),
     partWear: (now?: number) => engine.partWear(now ?? Date.now()),
     tick: (now?: number) => serial(() => tick(now ?? Date.now(), true)),
     stats: () => ({ ...counters, sinks: senders?.stats() ?? {}, leases: parts.stats() }),
