@@ -3,7 +3,8 @@
 // findings to the incident store and — in the same SQLite transaction — enqueues the ticket
 // command in the ticket outbox (incidents.db holds both). A crash anywhere loses and doubles
 // nothing: the incident change and its ticket commit together, and the detector state is saved
-// with them (collector/incidents/pipeline.ts).
+// with them (collector/incidents/pipeline.ts). In cluster mode (`cluster` option) the same service
+// runs on PostgreSQL for the partitions the collector owns: collector/incidents/cluster-service.ts.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { CollectorHandle } from './collector.js';
@@ -22,10 +23,10 @@ import { SqliteTicketState } from '../state/sqlite/tickets.js';
 import { SqliteIncidentState } from '../state/sqlite/incidents.js';
 import type { IncidentStateStore } from '../state/incidents.js';
 import { startClusterIncidentService, type ClusterIncidentServiceHandle, type IncidentClusterOptions, type IncidentPartitions } from './incidents/cluster-service.js';
-
-export { openIncidentView, type ClusterIncidentServiceHandle, type IncidentClusterOptions, type IncidentPartitions, type IncidentView } from './incidents/cluster-service.js';
 import { SqliteServiceRecordStore, type ServiceRecordStore } from './service-records/index.js';
 import { fitLifeModels, lifeGroups, type LifeModel } from './reliability/index.js';
+
+export { openIncidentView, type ClusterIncidentServiceHandle, type IncidentClusterOptions, type IncidentPartitions, type IncidentView } from './incidents/cluster-service.js';
 
 export type IncidentServiceStats = {
   ticks: number;
