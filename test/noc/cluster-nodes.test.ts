@@ -4,13 +4,17 @@
 // changed through A's API is a live event on B; a command sent on A shows its state on B; /readyz
 // and /metrics per node. Then B is killed with SIGKILL while a browser-like SSE client is on it:
 // the client reconnects to A with Last-Event-ID and gets every ticket change exactly once, in
-// order. Last, PostgreSQL stops: /readyz names it; after its restart the node recovers.
+// order; the same with a real browser (Chromium's EventSource) behind a TCP load balancer. Last,
+// PostgreSQL stops: /readyz names it; after its restart the node recovers.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { chromium } from 'playwright-core';
 import { startAgent, type AgentHandle } from '../../agent/index.js';
 import { agentConfigSchema } from '../../agent/config.js';
 import type { CollectorHandle } from '../../collector/index.js';
@@ -30,6 +34,7 @@ import { startClusterNocNode, type ClusterNocNode } from './cluster-node.js';
 
 const log = pino({ level: process.env.NOC_TEST_LOG ?? 'silent' });
 const NODE_SCRIPT = fileURLToPath(new URL('./cluster-node.js', import.meta.url));
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 let pg: TestPostgres;
 let pgUrl: string;
@@ -144,6 +149,57 @@ class ResumingLiveClient {
     this.openGate();
     this.ac?.abort();
   }
+}
+
+/**
+ * A TCP load balancer in front of the NOC nodes: each connection goes to the first node that
+ * accepts it. hold() parks new connections until release() (a browser's retry timer, made
+ * deterministic).
+ */
+async function startBalancer(nodes: () => string[]): Promise<{ url: string; hold(): void; release(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let gate: Promise<void> = Promise.resolve();
+  let open: () => void = () => undefined;
+  const server: Server = createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => client.destroy());
+    const tryNode = (i: number) => {
+      const list = nodes();
+      if (i >= list.length || client.destroyed) return client.destroy();
+      const u = new URL(list[i]);
+      const up = connect(Number(u.port), u.hostname);
+      sockets.add(up);
+      let connected = false;
+      up.once('connect', () => {
+        connected = true;
+        client.pipe(up);
+        up.pipe(client);
+      });
+      up.on('error', () => (connected ? client.destroy() : tryNode(i + 1)));
+      up.on('close', () => {
+        sockets.delete(up);
+        if (connected) client.destroy();
+      });
+      client.on('close', () => up.destroy());
+    };
+    void gate.then(() => tryNode(0));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    hold() {
+      gate = new Promise((r) => (open = r));
+    },
+    release() {
+      open();
+    },
+    async close() {
+      open();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
 }
 
 test.before(async () => {
@@ -326,6 +382,66 @@ test('kill -9 of the NOC node a live stream is on: the client resumes on the oth
     assert.ok(nodeA.noc.context.live.replayed >= 5, `replayed: ${nodeA.noc.context.live.replayed}`);
   } finally {
     live.close();
+  }
+});
+
+test('a real browser (Chromium EventSource) behind a load balancer: its NOC node is killed with SIGKILL, it reconnects through the balancer to the other node and gets every ticket change once', async () => {
+  if (!existsSync(CHROMIUM)) {
+    console.log(`  (skipped: no Chromium at ${CHROMIUM})`);
+    return;
+  }
+  const b2 = await spawnNode('noc-b2');
+  const lb = await startBalancer(() => [b2.url, nodeA.url]);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  const operatorA = await ApiClient.login(nodeA.url, 'operator');
+  try {
+    const { ref } = await writer.enqueue(createCmd('pos-1/printer0/near-end', { customer: 'acme', site: 'riyadh-1' }, Date.now()));
+    const enc = encodeURIComponent(ref!);
+    const from = await writer.head();
+    const page = await browser.newPage();
+    await page.goto(`${lb.url}/healthz`);
+    await page.evaluate(async (password) => {
+      const r = await fetch('/api/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'viewer', password }) });
+      if (r.status !== 200) throw new Error(`login: ${r.status}`);
+      const w = window as unknown as { tickets: Array<{ id: string; ref: string }>; opens: number };
+      w.tickets = [];
+      w.opens = 0;
+      const es = new EventSource('/api/live');
+      es.onopen = () => w.opens++;
+      es.addEventListener('ticket', (e) => w.tickets.push({ id: (e as MessageEvent).lastEventId, ref: JSON.parse((e as MessageEvent<string>).data).ref }));
+    }, PASSWORDS.viewer);
+    const seen = () => page.evaluate(() => (window as unknown as { tickets: Array<{ id: string; ref: string }> }).tickets);
+    const opens = () => page.evaluate(() => (window as unknown as { opens: number }).opens);
+    await waitFor('the browser’s stream open', async () => (await opens()) === 1);
+    const comment = async (text: string) => {
+      const r = await operatorA.post(`/api/tickets/${enc}/actions`, { action: 'comment', text });
+      assert.is(r.status, 200, r.text);
+    };
+    for (let i = 0; i < 3; i++) await comment(`browser, before ${i}`);
+    await waitFor('3 changes in the browser', async () => (await seen()).filter((t) => t.ref === ref).length >= 3);
+
+    const replayedBefore = nodeA.noc.context.live.replayed;
+    lb.hold();
+    b2.proc.kill('SIGKILL');
+    await new Promise((r) => b2.proc.once('exit', r));
+    for (let i = 0; i < 3; i++) await comment(`browser, while its node is dead ${i}`);
+    lb.release();
+    await waitFor('the browser reconnected (to A)', async () => (await opens()) === 2, 20_000);
+    for (let i = 0; i < 3; i++) await comment(`browser, after ${i}`);
+    const head = await writer.head();
+    await waitFor('every change in the browser', async () => (await seen()).some((t) => Number(t.id) === head), 20_000);
+    const expected = (await writer.changesSince(from, 10_000)).changes;
+    assert.is(expected.length, 9);
+    assert.equal(
+      (await seen()).filter((t) => Number(t.id) > from).map((t) => [Number(t.id), t.ref]),
+      expected.map((c) => [c.cursor, c.ref]),
+      'each change once, in order, across the kill',
+    );
+    assert.ok(nodeA.noc.context.live.replayed >= replayedBefore + 3, 'the browser sent Last-Event-ID and A replayed what it missed');
+  } finally {
+    await browser.close().catch(() => undefined);
+    b2.proc.kill('SIGKILL');
+    await lb.close();
   }
 });
 
