@@ -12,11 +12,12 @@
 // (an id-only frame), so even its first reconnect resumes.
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { LogLimiter } from '../logging/log-limiter.js';
 import type { LiveEvent } from './api.js';
 
 /** The ticket change feed as live events (noc/tickets.ts TicketsView). */
 export interface TicketReplay {
-  /** The cursor of the last ticket change published live here; null while unknown (store unreachable at start). */
+  /** The cursor of the last ticket change published live here; null while unknown (store unreachable since start). */
   position(): number | null;
   /** The store's newest cursor. */
   head(): Promise<number>;
@@ -48,6 +49,7 @@ export class LiveHub {
   private readonly clients = new Set<Client>();
   private readonly heartbeat: NodeJS.Timeout;
   private replay: TicketReplay | null = null;
+  private readonly refusedLog = new LogLimiter(30_000);
   sent = 0;
   dropped = 0;
   /** Ticket events sent to reconnecting clients from the change feed. */
@@ -91,12 +93,15 @@ export class LiveHub {
     if (replay) {
       const position = replay.position();
       try {
+        // This node has not yet read where the change feed stands (its store was unreachable): it
+        // cannot say which changes a client has missed, so the client retries (maybe on another node).
+        if (position === null) throw new Error('ticket change feed not read yet');
         let cursor = lastEventId;
         // An id from another store (a rebuilt database) would hide every change up to it: start fresh.
         if (cursor !== null && cursor > (await replay.head())) cursor = null;
         if (cursor === null) {
-          c.ticketCursor = position ?? 0;
-          if (position !== null) res.write(`id: ${position}\n\n`);
+          c.ticketCursor = position;
+          res.write(`id: ${position}\n\n`);
         } else {
           c.ticketCursor = cursor;
           for (;;) {
@@ -108,7 +113,9 @@ export class LiveHub {
           }
         }
       } catch (e) {
-        this.log.warn({ user, lastEventId, err: (e as Error).message }, 'live client not resumed: ticket changes unreadable; it retries');
+        this.refusedLog.maybe('unreadable', Date.now(), (suppressed) =>
+          this.log.warn({ user, lastEventId, err: (e as Error).message, suppressed }, 'live stream ended at once: ticket changes unreadable here; the client retries'),
+        );
         this.clients.delete(c);
         res.end();
         return;

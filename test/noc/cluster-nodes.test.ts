@@ -18,15 +18,18 @@ import { chromium } from 'playwright-core';
 import { startAgent, type AgentHandle } from '../../agent/index.js';
 import { agentConfigSchema } from '../../agent/config.js';
 import type { CollectorHandle } from '../../collector/index.js';
+import { incidentsConfigSchema } from '../../collector/incidents-config.js';
 import { PartitionLeases } from '../../cluster/leases.js';
 import type { CommandAccepted, DeviceDetail, LiveEvent, RemoteCommand, SessionInfo } from '../../noc/api.js';
+import { sharedIncidentsView } from '../../noc/cluster.js';
 import type { NocPartitionView } from '../../noc/context.js';
+import { startNoc } from '../../noc/server.js';
 import { createPgPool } from '../../state/postgres/db.js';
 import { migratePostgres } from '../../state/postgres/migrations.js';
 import { PgNocAccounts } from '../../state/postgres/noc-accounts.js';
 import { PgTicketState } from '../../state/postgres/tickets.js';
 import { startBroker, type TestBroker } from '../collector/fixtures.js';
-import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
+import { freePort, tempDir, waitFor, type TempDir } from '../helpers/net.js';
 import { ApiClient, PASSWORDS } from '../helpers/noc.js';
 import { TestPostgres } from '../helpers/postgres.js';
 import { createCmd } from '../tickets/support.js';
@@ -465,6 +468,28 @@ test('PostgreSQL stops: /readyz answers 503 naming it; after a restart the node 
     await waitFor('a ticket event after the restart', () => live.tickets.some((t) => t.event.ref === ref), 20_000);
   } finally {
     live.close();
+  }
+});
+
+test('a NOC node that cannot read the ticket change feed ends live streams at once (the client retries elsewhere) and /readyz says tickets are unreadable', async () => {
+  const down = `postgres://fleetcare@127.0.0.1:${await freePort()}/nowhere`;
+  const nodeDir = tempDir('fleetcare-noc-down-');
+  const incidents = sharedIncidentsView({ tickets: { url: down }, config: incidentsConfigSchema.parse({}) });
+  const noc = await startNoc({ port: 0 }, { broker: null, collector: null, incidents, dataDir: nodeDir.path, log, scryptCost: 1024 });
+  try {
+    await noc.context.users.ensureUser('viewer', 'viewer', PASSWORDS.viewer);
+    const viewer = await ApiClient.login(noc.url, 'viewer');
+    const res = await fetch(`${noc.url}/api/live`, { headers: { cookie: viewer.sessionCookie, 'last-event-id': '7' } });
+    assert.is(res.status, 200);
+    assert.is(await res.text(), 'retry: 3000\n\n', 'ended after the retry hint, with no id and no events');
+    const ready = await fetch(`${noc.url}/readyz`);
+    const body = (await ready.json()) as { failing: string[] };
+    assert.is(ready.status, 503);
+    assert.match(body.failing[0], /^tickets: ticket store unreadable \(.+\)$/);
+  } finally {
+    await noc.close();
+    await incidents.close();
+    nodeDir.remove();
   }
 });
 
