@@ -102,10 +102,20 @@ export function needIncidents(ctx: NocContext): NocIncidents {
   return ctx.incidents;
 }
 
-/** The detector engine's figures, or 503 on a node that runs no detectors (a NOC-only cluster node: they live in the memory of the collector that owns each device's partition). */
+/**
+ * The detector engine's figures, or 503 where this node's detectors do not see the whole fleet: a
+ * node that runs none (a NOC-only cluster node), or a cluster collector that owns only some
+ * partitions (its detectors hold only those devices' state, so a forecast or life fit from them
+ * would silently leave the rest of the fleet out).
+ */
 export function needDetectors(ctx: NocContext): Required<Pick<NocIncidents, 'partWear' | 'lifeModels'>> & NocIncidents {
   const inc = needIncidents(ctx);
   if (!inc.partWear || !inc.lifeModels) throw new HttpError(503, 'no detectors run on this node (a NOC-only cluster node): part wear and life models live on the collector nodes');
+  const partitions = partitionsOf(ctx.collector);
+  const owned = partitions?.owned().length;
+  if (partitions && owned !== partitions.count) {
+    throw new HttpError(503, `this node's detectors cover ${owned} of ${partitions.count} partitions of the fleet: part wear and life models need them all (ask again on a node that owns every partition)`);
+  }
   return inc as Required<Pick<NocIncidents, 'partWear' | 'lifeModels'>> & NocIncidents;
 }
 

@@ -18,6 +18,7 @@ import { chromium } from 'playwright-core';
 import { startAgent, type AgentHandle } from '../../agent/index.js';
 import { agentConfigSchema } from '../../agent/config.js';
 import type { CollectorHandle } from '../../collector/index.js';
+import { startIncidentService } from '../../collector/incident-service.js';
 import { incidentsConfigSchema } from '../../collector/incidents-config.js';
 import { PartitionLeases } from '../../cluster/leases.js';
 import type { CommandAccepted, DeviceDetail, LiveEvent, RemoteCommand, SessionInfo } from '../../noc/api.js';
@@ -297,7 +298,7 @@ test('a session made on node A works on node B; a ticket changed through A is a 
   }
 });
 
-test('/readyz and /metrics per node: PostgreSQL reachable, node named; the collector’s partition figures when it owns partitions', async () => {
+test('/readyz and /metrics per node: PostgreSQL reachable, node named; the collector’s partition figures when it owns partitions; detector figures only from a node that owns them all', async () => {
   for (const [url, node] of [[nodeA.url, 'noc-a'], [nodeB.url, 'noc-b']] as const) {
     const r = await fetch(`${url}/readyz`);
     const body = (await r.json()) as { status: string; node: string; checks: Record<string, { ok: boolean; detail: string }> };
@@ -331,6 +332,32 @@ test('/readyz and /metrics per node: PostgreSQL reachable, node named; the colle
     assert.match(metrics, /^fleetcare_partition_failovers_total\{node="noc-a"\} 0$/m);
     const ready = (await (await fetch(`${nodeA.url}/readyz`)).json()) as { checks: Record<string, { ok: boolean; detail: string }> };
     assert.equal(ready.checks.partitions, { ok: true, detail: 'owns 4 of 4 partitions' });
+
+    // A NOC beside this collector's own detectors (an incident service) answers from them while
+    // they see every partition...
+    const detectors = startIncidentService(nodeA.collector, {}, { log });
+    const detectorsDir = tempDir('fleetcare-noc-detectors-');
+    const withDetectors = await startNoc({ port: 0 }, { broker: null, collector: nodeA.collector, incidents: detectors, dataDir: detectorsDir.path, log, scryptCost: 1024 });
+    const other = new PartitionLeases(pool, { node: 'noc-z', partitions: 4, leaseMs: 3000 }, {}, log);
+    try {
+      await withDetectors.context.users.ensureUser('viewer', 'viewer', PASSWORDS.viewer);
+      const viewerD = await ApiClient.login(withDetectors.url, 'viewer');
+      assert.is((await viewerD.get('/api/reliability')).status, 200);
+      // ...and refuses once another collector node took half of them (a rebalance).
+      await other.start();
+      await waitFor('2 partitions each', () => leases.owned().length === 2 && other.owned().length === 2, 20_000);
+      const partial = await viewerD.get<{ message: string }>('/api/reliability');
+      assert.is(partial.status, 503);
+      assert.match(partial.body.message, /cover 2 of 4 partitions/);
+      metrics = (await viewerA.get('/metrics')).text;
+      assert.match(metrics, /^fleetcare_partitions_owned\{node="noc-a"\} 2$/m);
+      assert.match(metrics, /^fleetcare_partition_releases_total\{node="noc-a"\} 2$/m);
+    } finally {
+      await other.stop();
+      await withDetectors.close();
+      await detectors.close();
+      detectorsDir.remove();
+    }
   } finally {
     collector.partitions = null;
     await leases.stop();
