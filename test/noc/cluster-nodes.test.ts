@@ -135,8 +135,7 @@ class ResumingLiveClient {
     let buf = '';
     for await (const chunk of body) {
       buf += dec.decode(chunk, { stream: true });
-      let k: number;
-      while ((k = buf.indexOf('\n\n')) >= 0) {
+      for (let k = buf.indexOf('\n\n'); k >= 0; k = buf.indexOf('\n\n')) {
         const lines = buf.slice(0, k).split('\n');
         buf = buf.slice(k + 2);
         // The id field sets the last event id even on a frame without data (SSE spec).
