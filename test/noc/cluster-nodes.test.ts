@@ -317,7 +317,7 @@ test('/readyz and /metrics per node: PostgreSQL reachable, node named; the colle
   const pool = createPgPool(pgUrl, { max: 2 });
   const leases = new PartitionLeases(pool, { node: 'noc-a', partitions: 4, leaseMs: 3000 }, {}, log);
   const view: NocPartitionView = { nodeId: 'noc-a', count: 4, owned: () => leases.owned(), stats: () => leases.stats() };
-  const collector = nodeA.collector as CollectorHandle & { partitions?: NocPartitionView | null };
+  const collector = nodeA.collector as unknown as { partitions?: NocPartitionView | null };
   collector.partitions = view;
   try {
     await leases.start();
