@@ -7,9 +7,13 @@
 //   changed  detectAndApply: evaluateChanged (devices observed since the last tick, plus those
 //            with a hold running, a live incident or a staleness turn) + per-device rows of the
 //            devices observed since the last save (every tick)
+//   fenced   the cluster step (collector/incidents/cluster-pipeline.ts) on a real PostgreSQL
+//            (started here, fsync off): the same evaluation, then apply + detector state in one
+//            transaction fenced by the partition leases of one node owning all 64 partitions
+//            (`apply` = the transaction without its save: fence, incident apply, commit)
 // Prints per-tick milliseconds (p50/p99/max) for evaluate, apply and save, and the bytes saved.
 //
-//   npx tsc -p . && node dist/bench/detector-tick.js [--devices 10000] [--period 10] [--ticks 60]
+//   npx tsc -p . && node dist/bench/detector-tick.js [--devices 10000] [--period 10] [--ticks 60] [--mode full,changed,fenced]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +21,14 @@ import { parseBenchArgs } from './help.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../firmware-profiles/index.js';
 import { DetectorEngine, quantile } from '../collector/detectors/index.js';
 import { IncidentStore, detectAndApply } from '../collector/incidents/index.js';
+import { detectAndApplyFenced } from '../collector/incidents/cluster-pipeline.js';
+import { PartitionLeases } from '../cluster/leases.js';
+import { DEFAULT_PARTITIONS } from '../cluster/partitions.js';
+import { createPgPool } from '../state/postgres/db.js';
+import { PgIncidentState } from '../state/postgres/incidents.js';
+import { migratePostgres } from '../state/postgres/migrations.js';
+import { TestPostgres } from '../test/helpers/postgres.js';
+import { pino } from 'pino';
 
 const { values } = parseBenchArgs(import.meta.url, {
   options: {
@@ -25,6 +37,7 @@ const { values } = parseBenchArgs(import.meta.url, {
     ticks: { type: 'string', default: '60' },
     /** Warm-up reports per device before timing (detector windows and baselines filled). */
     warmup: { type: 'string', default: '40' },
+    /** full, changed (SQLite, embedded) and fenced (PostgreSQL, cluster mode). */
     mode: { type: 'string', default: 'full,changed' },
   },
 });
@@ -49,7 +62,32 @@ function report(e: DetectorEngine, d: Dev, at: number, i: number): void {
   e.observeSample({ device: d.id, site: d.site, peripheral: 'host', kind: 'host', at, health: 'ok', metrics: { diskFreePct: 60 } });
 }
 
-function run(mode: 'full' | 'changed') {
+type Step = (engine: DetectorEngine, now: number) => Promise<{ evaluateMs: number; applyMs: number; saveMs: number; savedBytes: number }>;
+
+/** The cluster step on PostgreSQL: a server, the leases of one node owning every partition, the fenced step. */
+async function fencedStep(): Promise<{ step: Step; close(): Promise<void> }> {
+  const pg = await TestPostgres.create();
+  const url = await pg.createDatabase('detector_tick');
+  await migratePostgres(url);
+  const pool = createPgPool(url);
+  const leases = new PartitionLeases(pool, { node: 'bench', partitions: DEFAULT_PARTITIONS, leaseMs: 600_000 }, {}, pino({ level: 'silent' }));
+  await leases.start();
+  const store = new PgIncidentState(pool, { partitions: DEFAULT_PARTITIONS });
+  const fence = { node: 'bench', epochs: new Map(leases.owned().map((p) => [p, leases.epochOf(p)!])) };
+  return {
+    step: async (engine, now) => {
+      const { stats } = await detectAndApplyFenced(engine, store, pool, now, fence, async () => undefined);
+      return { evaluateMs: stats.evaluateMs, applyMs: stats.writeMs - stats.saveMs, saveMs: stats.saveMs, savedBytes: stats.savedBytes };
+    },
+    close: async () => {
+      await leases.stop({ release: false });
+      await pool.end();
+      await pg.destroy();
+    },
+  };
+}
+
+async function run(mode: 'full' | 'changed' | 'fenced') {
   const dir = mkdtempSync(join(tmpdir(), 'fleetcare-detector-tick-'));
   const store = new IncidentStore(join(dir, 'incidents.db'));
   const engine = new DetectorEngine(profiles);
@@ -61,7 +99,9 @@ function run(mode: 'full' | 'changed') {
     now = T0 + k * PERIOD * 1000;
     for (const d of devs) report(engine, d, now, k);
   }
+  const fenced = mode === 'fenced' ? await fencedStep() : null;
   if (mode === 'full') store.apply(engine.evaluate(now), now);
+  else if (fenced) await fenced.step(engine, now);
   else detectAndApply(engine, store, now);
   const evalMs: number[] = [];
   const applyMs: number[] = [];
@@ -89,6 +129,12 @@ function run(mode: 'full' | 'changed') {
         saveMs.push(performance.now() - a);
         savedBytes.push(JSON.stringify(snap).length);
       }
+    } else if (fenced) {
+      const stats = await fenced.step(engine, now);
+      evalMs.push(stats.evaluateMs);
+      applyMs.push(stats.applyMs);
+      saveMs.push(stats.saveMs);
+      savedBytes.push(stats.savedBytes);
     } else {
       const { stats } = detectAndApply(engine, store, now);
       evalMs.push(stats.evaluateMs);
@@ -98,6 +144,7 @@ function run(mode: 'full' | 'changed') {
     }
   }
   store.close();
+  await fenced?.close();
   rmSync(dir, { recursive: true, force: true });
   const q = (xs: number[]) => {
     const v = xs.filter((x) => Number.isFinite(x));
@@ -107,4 +154,4 @@ function run(mode: 'full' | 'changed') {
 }
 const round = (x: number) => Math.round(x * 10) / 10;
 
-for (const m of String(values.mode).split(',')) console.log(JSON.stringify(run(m as 'full' | 'changed')));
+for (const m of String(values.mode).split(',')) console.log(JSON.stringify(await run(m as 'full' | 'changed' | 'fenced')));

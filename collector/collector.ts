@@ -11,8 +11,10 @@ import { decodeDeviceMessageFast } from '../protocol/fast-decode.js';
 import { CollectorDb, type DeadLetter } from './collector-db.js';
 import { collectorConfigSchema, type CollectorConfig, type CollectorConfigInput } from './config.js';
 import { FleetState, type DeviceState, type FleetChange } from './fleet.js';
+import type { CollectorClusterOptions, CollectorPartitions } from '../cluster/collector-partitions.js';
+import { startClusterNode, type ClusterNode, type CollectorClusterStats } from './cluster-ingest.js';
 import { InfluxStore } from './influx-store.js';
-import { Ingest, type IngestStats } from './ingest.js';
+import { Ingest, type IngestPipeline, type IngestStats } from './ingest.js';
 import { LogLimiter } from './log-limiter.js';
 import { SqliteStore } from './sqlite-store.js';
 import type { IngestRecord, TelemetryStore } from './store.js';
@@ -34,7 +36,11 @@ export type CollectorStats = {
   lagMs: number;
   /** Points accepted and not yet written or spooled. */
   backlog: number;
+  /** Cluster mode only: this node's partitions and what it dropped for not owning them. */
+  cluster?: CollectorClusterStats;
 };
+
+export type { CollectorClusterStats };
 
 export type CollectorHandle = {
   close(): Promise<void>;
@@ -64,6 +70,8 @@ export type CollectorHandle = {
   deadLetters(limit?: number, reason?: DeadLetterReason): DeadLetter[];
   store: TelemetryStore;
   config: CollectorConfig;
+  /** This node's partitions in cluster mode; null in a single-node installation. */
+  partitions: CollectorPartitions | null;
 };
 
 /** What a caller gives sendCommand; `id` is generated when absent. */
@@ -75,8 +83,13 @@ export const SUBSCRIBED_CHANNELS: DeviceChannel[] = ['status', 'inventory', 'tel
 const ACK_RANGES_PER_MESSAGE = 1000; // ackMessage allows at most 1000 ranges
 const CLOSE_TIMEOUT_MS = 5000;
 
-export async function startCollector(input: CollectorConfigInput, { log }: { log: Logger }): Promise<CollectorHandle> {
+/**
+ * `cluster`: run as one node of a collector cluster (docs/cluster.md): an owner stores, dedups and
+ * acks only the devices of the partitions it holds leases for; an observer stores and acks nothing.
+ */
+export async function startCollector(input: CollectorConfigInput, { log, cluster }: { log: Logger; cluster?: CollectorClusterOptions }): Promise<CollectorHandle> {
   const config = collectorConfigSchema.parse(input);
+  if (cluster?.mode === 'owner' && !config.influx) throw new Error('cluster: an owner collector needs the shared telemetry store (influx); the embedded SQLite store would keep acked data on this node alone');
   mkdirSync(config.dataDir, { recursive: true });
   const db = new CollectorDb(join(config.dataDir, 'collector.db'));
   db.trimDeadLetters(config.deadLetters.maxRows);
@@ -87,17 +100,13 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
   try {
     await store.init();
   } catch (e) {
-    // Not fatal: batches are spooled, and the store's first successful write re-runs init.
-    log.error({ store: store.kind, failure: (e as { failure?: string }).failure, error: (e as Error).message }, 'telemetry store not available at start; spooling until it is');
+    // Not fatal: batches are spooled (in cluster mode: retried), and the store's first successful write re-runs init.
+    log.error({ store: store.kind, failure: (e as { failure?: string }).failure, error: (e as Error).message }, cluster ? 'telemetry store not available at start; acking nothing until it is' : 'telemetry store not available at start; spooling until it is');
   }
 
-  // Records are durable when their dedup rows commit (after the store write, or with the spool
-  // rows): announce them there, so a listener sees each new record once and never one still at risk.
   const ingested = new Set<(records: readonly IngestRecord[]) => void>();
-  const commitRecords = db.commit;
   let lagMs = 0;
-  (db as { commit: CollectorDb['commit'] }).commit = (records, spoolJson, at) => {
-    commitRecords(records, spoolJson, at);
+  function announce(records: readonly IngestRecord[]): void {
     if (records.length) lagMs = Date.now() - records.reduce((m, r) => Math.min(m, r.arrivedAt), Infinity);
     for (const l of ingested) {
       try {
@@ -106,7 +115,16 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
         log.error({ err: (e as Error).stack ?? String(e) }, 'ingested-records listener failed');
       }
     }
-  };
+  }
+  if (!cluster) {
+    // Records are durable when their dedup rows commit (after the store write, or with the spool
+    // rows): announce them there, so a listener sees each new record once and never one still at risk.
+    const commitRecords = db.commit;
+    (db as { commit: CollectorDb['commit'] }).commit = (records, spoolJson, at) => {
+      commitRecords(records, spoolJson, at);
+      announce(records);
+    };
+  }
 
   const fleet = new FleetState(db, config.staleAfterMs, log.child({ component: 'fleet' }));
   fleet.start();
@@ -150,22 +168,28 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
     counters.acks.seqs += seqs.length;
   }
 
-  const ingest = new Ingest(
-    store,
-    db,
-    {
-      maxPoints: config.batch.maxPoints,
-      maxDelayMs: config.batch.maxDelayMs,
-      spoolMaxBytes: config.spool.maxBytes,
-      retryInitialMs: config.spool.retryInitialMs,
-      retryMaxMs: config.spool.retryMaxMs,
-      // Older than the raw retention, InfluxDB would refuse the points: such a clock is placed at arrival.
-      clock: { maxBehindMs: config.influx ? config.influx.retentionDays * 86_400_000 : 0 },
-    },
-    sendAck,
-    (r: IngestRecord, detail: string) => deadLetter(topicFor(r.device, r.channel), JSON.stringify(r.message), 'store-rejected', `seq ${r.seq}: ${detail}`),
-    log.child({ component: 'ingest' }),
-  );
+  const batchOptions = {
+    maxPoints: config.batch.maxPoints,
+    maxDelayMs: config.batch.maxDelayMs,
+    retryInitialMs: config.spool.retryInitialMs,
+    retryMaxMs: config.spool.retryMaxMs,
+    // Older than the raw retention, InfluxDB would refuse the points: such a clock is placed at arrival.
+    clock: { maxBehindMs: config.influx ? config.influx.retentionDays * 86_400_000 : 0 },
+  };
+  const storeRejected = (r: IngestRecord, detail: string) => deadLetter(topicFor(r.device, r.channel), JSON.stringify(r.message), 'store-rejected', `seq ${r.seq}: ${detail}`);
+
+  // Cluster mode: partition leases, PostgreSQL dedup, no spool (collector/cluster-ingest.ts).
+  let node: ClusterNode | null = null;
+  if (cluster) {
+    try {
+      node = await startClusterNode(cluster, store, { batch: batchOptions, sendAck, storeRejected, announce, log });
+    } catch (e) {
+      await store.close();
+      db.close();
+      throw e;
+    }
+  }
+  const ingest: IngestPipeline = node?.ingest ?? new Ingest(store, db, { ...batchOptions, spoolMaxBytes: config.spool.maxBytes }, sendAck, storeRejected, log.child({ component: 'ingest' }));
 
   const commandResultListeners = new Set<(result: CommandResult, at: number) => void>();
 
@@ -222,10 +246,12 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
 
   const mqttLog = new LogLimiter(30_000);
   const mqttOptions: IClientOptions = {
-    clientId: config.mqtt.clientId,
+    // Every cluster node has its own session (the same id would take the others' sessions over).
+    clientId: cluster && !config.mqtt.clientId.endsWith(`-${cluster.nodeId}`) ? `${config.mqtt.clientId}-${cluster.nodeId}` : config.mqtt.clientId,
     username: config.mqtt.username,
     password: config.mqtt.password,
-    clean: false,
+    // An observer needs no backlog from while it was away: it stores nothing.
+    clean: cluster?.mode === 'observer',
     protocolVersion: 4,
     reconnectPeriod: config.mqtt.reconnectPeriodMs,
     connectTimeout: 10_000,
@@ -271,8 +297,16 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
   else log.info({ filters: Object.keys(filters), store: store.kind }, 'collector subscribed');
 
   const pruneTimer = setInterval(() => {
+    const before = Date.now() - config.dedupRetentionDays * 86_400_000;
+    if (node) {
+      void node.pruneReceived(before).then(
+        (n) => n && log.info({ pruned: n }, 'pruned old dedup rows'),
+        (e: Error) => log.error({ err: e.message }, 'dedup prune failed'),
+      );
+      return;
+    }
     try {
-      const n = db.pruneReceived(Date.now() - config.dedupRetentionDays * 86_400_000);
+      const n = db.pruneReceived(before);
       if (n) log.info({ pruned: n }, 'pruned old dedup rows');
     } catch (e) {
       log.error({ err: (e as Error).message }, 'dedup prune failed');
@@ -283,6 +317,7 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
   return {
     config,
     store,
+    partitions: node?.partitions ?? null,
     fleet: () => fleet.all(),
     forEachDevice(fn) {
       for (const d of fleet.values()) fn(d);
@@ -335,6 +370,7 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
         devices: { known, online },
         lagMs,
         backlog: ingest.backlog,
+        ...(node ? { cluster: node.stats() } : {}),
       };
     },
     async close() {
@@ -351,6 +387,8 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
           r();
         });
       });
+      // Hands the partitions back at once (after the release hooks), so they move without waiting for the lease.
+      await node?.stop();
       fleet.flush();
       await store.close();
       db.close();

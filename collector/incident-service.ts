@@ -3,25 +3,30 @@
 // findings to the incident store and — in the same SQLite transaction — enqueues the ticket
 // command in the ticket outbox (incidents.db holds both). A crash anywhere loses and doubles
 // nothing: the incident change and its ticket commit together, and the detector state is saved
-// with them (collector/incidents/pipeline.ts).
+// with them (collector/incidents/pipeline.ts). In cluster mode (`cluster` option) the same service
+// runs on PostgreSQL for the partitions the collector owns: collector/incidents/cluster-service.ts.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { CollectorHandle } from './collector.js';
-import type { DeviceState } from './fleet.js';
-import type { IngestRecord } from './store.js';
-import { DetectorEngine, measurementTime, type PartWearEta } from './detectors/index.js';
+import { DetectorEngine, type PartWearEta } from './detectors/index.js';
 import { IncidentStore, detectAndApply, restoreEngine, type Incident, type IncidentChange } from './incidents/index.js';
 import { incidentsConfigSchema, type IncidentsConfig, type IncidentsConfigInput } from './incidents-config.js';
 import { markSlaBreaches, recordTicketStatus, refreshTicketSla } from './ticket-actions.js';
-import { changeComment, runbookText, sparePartFor, ticketDescription, ticketIssueType, ticketPriority, ticketSla, ticketSubject } from './incident-ticket.js';
-import { startTicketing, type TicketCommandInput, type TicketingHandle, type TicketLanguage, type TicketStore } from './tickets/index.js';
+import { ticketIssueType, ticketSubject } from './incident-ticket.js';
+import { customerTerms, ticketCommandsFor, type IncidentFacts } from './incidents/ticket-commands.js';
+import { startDetectorFeed } from './incidents/feed.js';
+import { startTicketing, type TicketCommandInput, type TicketingHandle, type TicketStore } from './tickets/index.js';
 import { WarrantyRegistry, warrantyClaimFor } from './warranty/index.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles, type FirmwareProfile } from '../firmware-profiles/index.js';
-import type { ServiceLevelAgreement } from './sla/index.js';
 import type { TicketStateStore } from '../state/tickets.js';
 import { SqliteTicketState } from '../state/sqlite/tickets.js';
+import { SqliteIncidentState } from '../state/sqlite/incidents.js';
+import type { IncidentStateStore } from '../state/incidents.js';
+import { startClusterIncidentService, type ClusterIncidentServiceHandle, type IncidentClusterOptions, type IncidentPartitions } from './incidents/cluster-service.js';
 import { SqliteServiceRecordStore, type ServiceRecordStore } from './service-records/index.js';
 import { fitLifeModels, lifeGroups, type LifeModel } from './reliability/index.js';
+
+export { openIncidentView, type ClusterIncidentServiceHandle, type IncidentClusterOptions, type IncidentPartitions, type IncidentView } from './incidents/cluster-service.js';
 
 export type IncidentServiceStats = {
   ticks: number;
@@ -38,6 +43,8 @@ export type IncidentServiceStats = {
 
 export type IncidentServiceHandle = {
   incidents: IncidentStore;
+  /** The incident store seen through its interface (state/incidents.ts): what readers such as the NOC use. */
+  incidentState: IncidentStateStore;
   tickets: TicketStore;
   ticketing: TicketingHandle;
   /** The ticket store seen through its interface (state/tickets.ts): what readers such as the NOC use. */
@@ -61,9 +68,26 @@ export type IncidentServiceHandle = {
 /** Files of the incident service inside the collector's data dir (the CLI opens the same ones). */
 export const incidentFiles = (dataDir: string) => ({ incidents: join(dataDir, 'incidents.db'), warranty: join(dataDir, 'warranty.db'), serviceRecords: join(dataDir, 'service-records.db') });
 
-type Inventory = { site?: string; tenant?: string; serial?: string; clockOffsetMs?: number; peripherals: Map<string, { profile?: string; serial?: string }> };
+/**
+ * Starts the incident service. Embedded (the default): SQLite files in the collector's data dir.
+ * With `cluster`: PostgreSQL, on the partitions the collector owns (collector/incidents/cluster-service.ts).
+ */
+export function startIncidentService(collector: CollectorHandle, input: IncidentsConfigInput | undefined, opts: { log: Logger }): IncidentServiceHandle;
+export function startIncidentService(
+  collector: CollectorHandle & { partitions?: IncidentPartitions | null },
+  input: IncidentsConfigInput | undefined,
+  opts: { log: Logger; cluster: IncidentClusterOptions },
+): Promise<ClusterIncidentServiceHandle>;
+export function startIncidentService(
+  collector: CollectorHandle & { partitions?: IncidentPartitions | null },
+  input: IncidentsConfigInput | undefined,
+  opts: { log: Logger; cluster?: IncidentClusterOptions },
+): IncidentServiceHandle | Promise<ClusterIncidentServiceHandle> {
+  if (opts.cluster) return startClusterIncidentService(collector, input, { log: opts.log, cluster: opts.cluster });
+  return startEmbeddedIncidentService(collector, input, opts);
+}
 
-export function startIncidentService(collector: CollectorHandle, input: IncidentsConfigInput | undefined, { log: parentLog }: { log: Logger }): IncidentServiceHandle {
+function startEmbeddedIncidentService(collector: CollectorHandle, input: IncidentsConfigInput | undefined, { log: parentLog }: { log: Logger }): IncidentServiceHandle {
   const config = incidentsConfigSchema.parse(input ?? {});
   const log = parentLog.child({ component: 'incidents' });
   const files = incidentFiles(collector.config.dataDir);
@@ -118,156 +142,28 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
 
   const counters: IncidentServiceStats = { ticks: 0, tickErrors: 0, samples: 0, events: 0, changes: 0, ticketCommands: 0, ticketErrors: 0, warrantyClaims: 0, untrustedTimes: 0 };
 
-  // ---- fleet inventory (site, tenant, serials, profiles), refreshed from the collector ----
-  const inventory = new Map<string, Inventory>();
-  function observeDevice(d: DeviceState): void {
-    inventory.set(d.device, {
-      site: d.site,
-      tenant: d.tenant,
-      serial: d.serial,
-      clockOffsetMs: d.clockOffsetMs,
-      peripherals: new Map(d.peripherals.map((p) => [p.id, { profile: p.profile, serial: p.serial }])),
-    });
-    engine.observeDevice({ device: d.device, site: d.site, online: d.online, reason: d.reason, lastSeen: d.lastSeen, clockOffsetMs: d.clockOffsetMs });
-    // A new serial on a peripheral is a unit swap: the detectors re-base it by themselves, and it is recorded.
-    for (const p of d.peripherals) {
-      if (!p.serial) continue;
-      const at = Date.now();
-      if (!engine.peripheralSerial(d.device, p.id, p.serial, at)) continue;
-      // Whether the old unit had failed is not known here: recorded as not failed (a ticket resolved as a failure says more).
-      serviceRecords
-        .add({ device: d.device, peripheral: p.id, part: 'unit', kind: 'unit-swap', at, failed: false, serial: p.serial, ...(p.profile ? { profile: p.profile } : {}), source: 'inventory' })
-        .then((r) => log.info({ device: d.device, peripheral: p.id, serial: p.serial, record: r.id }, 'unit swap: new serial, wear re-based'))
-        .catch((e: Error) => log.error({ device: d.device, peripheral: p.id, err: e.message }, 'unit swap not recorded'));
-    }
-  }
-  function refreshFleet(): void {
-    for (const d of collector.fleet()) observeDevice(d);
-  }
+  // ---- fleet inventory and the detectors' feed (collector/incidents/feed.ts) ----
+  const feed = startDetectorFeed(collector, engine, serviceRecords, counters, log);
+  const { inventory } = feed;
+  const refreshFleet = feed.refreshFleet;
   refreshFleet();
 
-  // A device or peripheral the detectors do not know yet (its inventory came after its first
-  // samples): look that one device up, at most every 2 s, instead of copying the whole fleet.
-  const lookedUp = new Map<string, number>();
-  function ensureKnown(device: string, peripheral: string | undefined, now: number): void {
-    const inv = inventory.get(device);
-    if (inv && (peripheral === undefined || inv.peripherals.has(peripheral))) return;
-    if (now - (lookedUp.get(device) ?? 0) < 2000) return;
-    lookedUp.set(device, now);
-    const d = collector.device(device);
-    if (d) observeDevice(d);
-  }
-
-  // Detectors judge a sample by when it was measured (a flushed backlog covers its days); a device
-  // time that cannot be right is placed at arrival, counted and logged (at most once a minute).
-  let untrustedLoggedAt = 0;
-  function measuredAt(device: string, ts: number, arrivedAt: number, inv: Inventory | undefined): number {
-    const m = measurementTime(ts, arrivedAt, inv?.clockOffsetMs, engine.config.measurementTime);
-    if (m.trusted) return m.at;
-    counters.untrustedTimes++;
-    if (arrivedAt - untrustedLoggedAt >= 60_000) {
-      untrustedLoggedAt = arrivedAt;
-      log.warn({ device, deviceTs: ts, arrivedAt, reason: m.reason, total: counters.untrustedTimes }, 'implausible device time: sample placed at its arrival');
-    }
-    return m.at;
-  }
-
-  const offIngested = collector.onIngested((records: readonly IngestRecord[]) => {
-    const now = Date.now();
-    for (const r of records) {
-      if (r.channel === 'telemetry') for (const s of r.message.samples) ensureKnown(r.device, s.peripheral, now);
-      else ensureKnown(r.device, r.message.peripheral, now);
-      const inv = inventory.get(r.device);
-      const site = r.tags.site ?? inv?.site;
-      if (r.channel === 'telemetry') {
-        for (const s of r.message.samples) {
-          counters.samples++;
-          engine.observeSample({
-            device: r.device, site, peripheral: s.peripheral, kind: s.kind, profile: inv?.peripherals.get(s.peripheral)?.profile,
-            at: r.arrivedAt, measuredAt: measuredAt(r.device, s.ts, r.arrivedAt, inv), health: s.health, counters: s.counters, metrics: s.metrics, faults: s.faults,
-          });
-        }
-      } else {
-        counters.events++;
-        engine.observeEvent({ device: r.device, site, peripheral: r.message.peripheral, type: r.message.type, code: r.message.code, at: r.arrivedAt, measuredAt: measuredAt(r.device, r.message.ts, r.arrivedAt, inv) });
-      }
-    }
-  });
-  const offFleet = collector.onFleetChange((c) => {
-    try {
-      const d = collector.device(c.device);
-      if (d) observeDevice(d);
-    } catch (e) {
-      log.error({ device: c.device, err: (e as Error).message }, 'fleet change not applied to the detectors');
-    }
-  });
-
   // ---- ticket commands for incident changes, inside the incident transaction ----
-  const slaOf = (tenant: string): ServiceLevelAgreement | undefined => config.slas[tenant] ?? config.defaultSla;
-  const languageOf = (tenant: string): TicketLanguage => config.languages[tenant] ?? config.defaultLanguage;
   const tickets = ticketing.outbox.store;
 
-  function facts(incident: Incident) {
+  function facts(incident: Incident): IncidentFacts {
     const inv = inventory.get(incident.device);
     const customer = inv?.tenant ?? config.defaultCustomer;
     const peripheralSerial = incident.peripheral !== 'device' && incident.scope === 'device' ? inv?.peripherals.get(incident.peripheral)?.serial : undefined;
     const serial = peripheralSerial ?? (incident.scope === 'device' ? inv?.serial : undefined) ?? null;
-    const sla = slaOf(customer);
+    const { sla, lang } = customerTerms(config, customer);
     const timeZone = sla?.calendar.time_zone;
     const record = serial ? warranty.get(serial) : undefined;
     const warrantyStatus = serial ? (warranty.statusOf(serial, incident.updatedAt, timeZone) ?? null) : null;
-    return { inv, customer, serial, sla, timeZone, record, warrantyStatus, lang: languageOf(customer) };
+    return { customer, serial, sla, timeZone, record, warrantyStatus, lang };
   }
 
-  function commandsFor(change: IncidentChange): TicketCommandInput[] {
-    const { incident, at } = change;
-    const key = incident.key;
-    const eventId = `incident-${incident.id}-${change.type}-${at}`;
-    const f = facts(incident);
-    const current = tickets.byKey(key);
-    const create = (): TicketCommandInput => {
-      const priority = ticketPriority(incident, f.sla);
-      return {
-        kind: 'create', key, at, eventId,
-        ticket: {
-          subject: ticketSubject(incident, f.lang),
-          description: ticketDescription(incident, f.lang, { serial: f.serial, warranty: f.warrantyStatus, runbook: runbookText(incident.runbook, profiles, f.lang), now: at, sparePart: sparePartFor(incident, profiles) }),
-          language: f.lang,
-          priority,
-          issueType: ticketIssueType(incident.kind, incident.issueType, config.issueTypes),
-          customer: f.customer,
-          site: incident.site,
-          device: incident.device,
-          peripheral: incident.scope === 'device' && incident.peripheral !== 'device' ? incident.peripheral : null,
-          serial: f.serial,
-          warrantyStatus: f.warrantyStatus,
-          sla: ticketSla(f.sla, priority, at),
-        },
-      };
-    };
-    switch (change.ticket) {
-      case 'none':
-        return [];
-      case 'create':
-        return [create()];
-      case 'reopen':
-        // A ticket closed meanwhile (by an operator) is not reopened: the problem gets a new one.
-        if (!current || current.status === 'Closed') return [create()];
-        return [{ kind: 'set-status', key, at, eventId, status: 'Open', comment: changeComment(incident, 'reopened', f.lang) }];
-      case 'update': {
-        if (!current || current.status === 'Closed') return [];
-        return [{ kind: 'update', key, at, eventId, comment: changeComment(incident, 'updated', f.lang), patch: { priority: ticketPriority(incident, f.sla) } }];
-      }
-      case 'resolve': {
-        if (!current || current.status === 'Closed' || current.status === 'Resolved') return [];
-        // The SLA update follows from the status history (onChange: refreshTicketSla).
-        return [{ kind: 'set-status', key, at, eventId, status: 'Resolved', comment: changeComment(incident, 'recovered', f.lang) }];
-      }
-      case 'close':
-        if (!current || current.status === 'Closed') return [];
-        return [{ kind: 'close', key, at, eventId, resolution: changeComment(incident, 'closed', f.lang) }];
-    }
-  }
+  const commandsFor = (change: IncidentChange): TicketCommandInput[] => ticketCommandsFor(change, tickets.byKey(change.incident.key), facts(change.incident), config, profiles);
 
   function maybeClaim(incident: Incident, ref: string, at: number): void {
     if (!config.warranty.claims) return;
@@ -358,6 +254,7 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
 
   return {
     incidents: store,
+    incidentState: new SqliteIncidentState(store),
     tickets,
     ticketing,
     ticketState: new SqliteTicketState(ticketing.outbox),
@@ -373,8 +270,7 @@ export function startIncidentService(collector: CollectorHandle, input: Incident
       if (closed) return;
       closed = true;
       clearInterval(timer);
-      offIngested();
-      offFleet();
+      feed.stop();
       // Saves what was observed since the last tick (the detector state is persisted per tick).
       try {
         tick(Date.now(), true);

@@ -23,7 +23,7 @@ export const incidentsConfigSchema = z
     tickMs: z.number().int().positive().default(1000),
     /** Inventory (site, tenant, serials, profiles) is re-read from the fleet state this often. */
     inventoryRefreshMs: z.number().int().positive().default(30_000),
-    /** The detectors' state is saved this often (and at stop); its size grows with the fleet. */
+    /** The detectors' state is saved this often (and at stop); its size grows with the fleet. Cluster mode saves at every tick. */
     stateSaveMs: z.number().int().positive().default(30_000),
     /** Live tickets are checked this often for a passed SLA deadline (agreement status → Failed). */
     slaCheckMs: z.number().int().positive().default(60_000),

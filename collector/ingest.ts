@@ -47,11 +47,22 @@ export type IngestStats = {
   agentReportedDrops: number;
 };
 
-function asStoreError(e: unknown): StoreWriteError {
+/** What the collector feeds telemetry/event records to: this file's Ingest, or cluster-ingest.ts's. */
+export interface IngestPipeline {
+  readonly stats: IngestStats;
+  /** Points waiting in the current and the in-flight batch (for backpressure). */
+  readonly backlog: number;
+  accept(record: IngestRecord): void;
+  /** Resolves when the backlog is below `limit` (the MQTT reader waits on this). */
+  belowBacklog(limit: number): Promise<void>;
+  close(timeoutMs: number): Promise<void>;
+}
+
+export function asStoreError(e: unknown): StoreWriteError {
   return e instanceof StoreWriteError ? e : new StoreWriteError('server', (e as Error)?.message ?? String(e));
 }
 
-export class Ingest {
+export class Ingest implements IngestPipeline {
   private current: Batch = newBatch();
   private inflight: Promise<void> | null = null;
   private inflightPoints = 0;
@@ -423,7 +434,7 @@ export class Ingest {
 }
 
 /** Waits for `p` to settle, but no longer than `ms` (and leaves no timer behind). */
-async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+export async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([p.catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, Math.max(1, ms))))]);
   clearTimeout(timer);

@@ -135,7 +135,7 @@ function planOperatorAction(ticket: Ticket | null, latest: Ticket | null, ref: s
 }
 
 /** The SLA update command for `ticket` after its status history `changes`, or null when its SLA fields are right. */
-function slaUpdate(ticket: Ticket, changes: ReadonlyArray<{ at: number; status: TicketStatus }>, sla: ServiceLevelAgreement | undefined, now: number, eventId: string): TicketCommandInput | null {
+export function slaUpdate(ticket: Ticket, changes: ReadonlyArray<{ at: number; status: TicketStatus }>, sla: ServiceLevelAgreement | undefined, now: number, eventId: string): TicketCommandInput | null {
   if (!sla) return null;
   const next = ticketSlaFrom(changes, ticket, sla, now);
   if (sameSla(next, ticket.sla)) return null;

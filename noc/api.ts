@@ -73,6 +73,9 @@ export const qs = {
   text: z.string().min(1).max(100),
 };
 
+/** GET /api/live. `lastEventId`: resume the ticket events after this cursor (as the Last-Event-ID header does) — for a new page or a client that cannot set headers. */
+export const liveQuery = z.object({ lastEventId: z.string().regex(/^\d{1,15}$/, 'a ticket cursor (the id of a ticket event)').transform(Number).optional() }).strict();
+
 function commaList<T extends string>(s: string, allowed: readonly T[], ctx: z.RefinementCtx): T[] {
   const parts = s.split(',').map((p) => p.trim()).filter(Boolean);
   const bad = parts.filter((p) => !(allowed as readonly string[]).includes(p));

@@ -1,8 +1,9 @@
 // Prometheus exposition (text format 0.0.4) of the server itself: broker connections and
 // messages, collector ingest (lag, backlog, store errors, spool), ticket outbox depth per sink,
-// open incidents, HTTP requests and live clients. Read from the components' stats() at scrape
+// open incidents, HTTP requests and live clients; in cluster mode the state tier's reachability and
+// the collector's partition ownership (owned partitions, lease renewals, failovers). Read from the components' stats() at scrape
 // time, so nothing is counted twice and an idle server costs nothing.
-import type { NocContext } from './context.js';
+import { partitionsOf, type NocContext } from './context.js';
 
 type Sample = { labels?: Record<string, string>; value: number };
 type Family = { name: string; help: string; type: 'gauge' | 'counter'; samples: Sample[] };
@@ -82,18 +83,43 @@ export async function serverMetrics(ctx: NocContext, http: HttpMetrics): Promise
       { labels: { state: 'offline' }, value: c.devices.known - c.devices.online },
     ]);
   }
-  if (ctx.incidents) {
+  const partitions = partitionsOf(ctx.collector);
+  if (partitions) {
+    const p = partitions.stats();
+    const node = { node: partitions.nodeId };
+    add('partitions', 'gauge', 'Partitions of the fleet (fixed at cluster creation).', one(partitions.count));
+    add('partitions_owned', 'gauge', "Partitions whose lease this collector node holds now.", one(p.owned.length, node));
+    add('partition_owned', 'gauge', 'Each partition this node owns (1 per owned partition).', p.owned.map((partition) => ({ labels: { ...node, partition: String(partition) }, value: 1 })));
+    add('partition_lease_renewals_total', 'counter', 'Lease renewals by this node.', one(p.renewals, node));
+    add('partition_acquisitions_total', 'counter', 'Partitions this node took (free, or from a live owner at rebalance).', one(p.acquisitions, node));
+    add('partition_failovers_total', 'counter', 'Partitions this node took over from an owner whose lease had expired.', one(p.failovers, node));
+    add('partition_releases_total', 'counter', 'Partitions this node handed back.', one(p.releases, node));
+    add('partition_lease_rounds_total', 'counter', 'Lease rounds (heartbeat, renew, rebalance, acquire).', one(p.rounds, node));
+    add('partition_lease_round_errors_total', 'counter', 'Lease rounds that failed or did not finish within a lease.', one(p.roundErrors, node));
+  }
+  let stateUp = true;
+  if (ctx.state) {
+    stateUp = await ctx.state.check().then(() => true, () => false);
+    add('state_up', 'gauge', `1 while this node reaches the shared state tier (${ctx.state.kind}).`, one(stateUp ? 1 : 0, ctx.nodeId ? { node: ctx.nodeId } : undefined));
+  }
+  if (ctx.incidents?.stats) {
     const s = ctx.incidents.stats();
     add('ticket_outbox_pending', 'gauge', 'Ticket commands waiting to be sent, by sink.', Object.entries(s.sinks).map(([sink, v]) => ({ labels: { sink }, value: v.pending })));
     add('ticket_outbox_failed', 'gauge', 'Ticket commands given up on (4xx), by sink.', Object.entries(s.sinks).map(([sink, v]) => ({ labels: { sink }, value: v.failedRows })));
     add('incident_ticks_total', 'counter', 'Detector evaluations.', one(s.ticks));
     add('incident_tick_errors_total', 'counter', 'Detector evaluations that failed.', one(s.tickErrors));
-    // Counted by the ticket store (all open tickets, not a page of them).
-    const byPriority = new Map<string, number>(['Urgent', 'High', 'Medium', 'Low'].map((p) => [p, 0]));
-    for (const c of await ctx.incidents.ticketState.openCounts()) byPriority.set(c.priority, (byPriority.get(c.priority) ?? 0) + c.count);
-    add('open_tickets', 'gauge', 'Open tickets (not Resolved or Closed) by priority.', [...byPriority].map(([priority, value]) => ({ labels: { priority }, value })));
+  }
+  if (ctx.incidents && stateUp) {
+    // Counted by the ticket store (all open tickets, not a page of them); left out while it is unreachable.
+    const counts = await ctx.incidents.ticketState.openCounts().catch(() => null);
+    if (counts) {
+      const byPriority = new Map<string, number>(['Urgent', 'High', 'Medium', 'Low'].map((p) => [p, 0]));
+      for (const c of counts) byPriority.set(c.priority, (byPriority.get(c.priority) ?? 0) + c.count);
+      add('open_tickets', 'gauge', 'Open tickets (not Resolved or Closed) by priority.', [...byPriority].map(([priority, value]) => ({ labels: { priority }, value })));
+    }
   }
   add('http_requests_total', 'counter', 'NOC HTTP requests by route, method and status class.', http.samples());
   add('live_clients', 'gauge', 'Connected live-update (SSE) clients.', one(ctx.live.size));
+  add('live_replayed_total', 'counter', 'Ticket events sent to reconnecting live clients from the change feed (Last-Event-ID).', one(ctx.live.replayed));
   return renderPrometheus(f);
 }

@@ -8,7 +8,6 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { BrokerHandle } from '../broker/index.js';
 import type { CollectorHandle } from '../collector/index.js';
-import type { IncidentServiceHandle } from '../collector/incident-service.js';
 import { UserStore, authenticateRequest } from './auth.js';
 import type { CommandStateStore } from '../state/commands.js';
 import type { NocAccountStore } from '../state/noc-accounts.js';
@@ -17,7 +16,9 @@ import { SqliteNocAccounts } from '../state/sqlite/noc-accounts.js';
 import type { ReportUnitStore } from '../state/report-units.js';
 import { SqliteReportUnits } from '../state/sqlite/report-units.js';
 import { nocConfigSchema, type NocConfig, type NocConfigInput } from './config.js';
-import type { NocContext } from './context.js';
+import type { StateConfig } from '../state/config.js';
+import { postgresProbe } from './cluster.js';
+import type { NocContext, NocIncidents } from './context.js';
 import { Router, sendJson } from './http.js';
 import { LiveHub } from './live.js';
 import { HttpMetrics } from './metrics.js';
@@ -36,7 +37,8 @@ export type NocHandle = {
 export type NocDeps = {
   broker: BrokerHandle | null;
   collector: CollectorHandle | null;
-  incidents: IncidentServiceHandle | null;
+  /** The in-process incident service, or on a NOC-only cluster node a view of the shared stores (noc/cluster.ts sharedIncidentsView). */
+  incidents: NocIncidents | null;
   /** Where noc.db (users, sessions, tokens) lives. */
   dataDir: string;
   log: Logger;
@@ -49,6 +51,10 @@ export type NocDeps = {
    * from the NOC config's session lifetime; the NOC closes them when it closes.
    */
   stores?: (config: NocConfig) => { users: NocAccountStore; commands: CommandStateStore; reportUnits: ReportUnitStore };
+  /** The server's state tier: with `postgres`, /readyz checks that this node reaches it. */
+  state?: StateConfig;
+  /** This node's id in the cluster (shown by /readyz and /metrics). */
+  nodeId?: string;
 };
 
 /** Built web page: dist/noc/ui next to this compiled file. */
@@ -80,7 +86,9 @@ export async function startNoc(input: NocConfigInput, deps: NocDeps): Promise<No
   const users: NocAccountStore = shared?.users ?? new SqliteNocAccounts(local);
   const commands: CommandStateStore = shared?.commands ?? new SqliteCommandState(local.db);
   const reportUnits: ReportUnitStore = shared?.reportUnits ?? new SqliteReportUnits(local.db);
+  const probe = deps.state?.kind === 'postgres' ? postgresProbe(deps.state.url) : null;
   const closeStores = async () => {
+    await probe?.close().catch(() => undefined);
     await users.close().catch(() => undefined);
     await commands.close().catch(() => undefined);
     await reportUnits.close().catch(() => undefined);
@@ -95,7 +103,7 @@ export async function startNoc(input: NocConfigInput, deps: NocDeps): Promise<No
     if (await users.ensureUser(b.name, b.role, pw)) log.info({ user: b.name, role: b.role }, 'NOC user created');
   }
   const live = new LiveHub(log);
-  const ctx: NocContext = { broker: deps.broker, collector: deps.collector, incidents: deps.incidents, users, commands, reportUnits, live, config, log, startedAt: Date.now() };
+  const ctx: NocContext = { broker: deps.broker, collector: deps.collector, incidents: deps.incidents, users, commands, reportUnits, state: probe, nodeId: deps.nodeId ?? null, live, config, log, startedAt: Date.now() };
   const httpMetrics = new HttpMetrics();
   const data = dataRoutes(ctx);
   const router = new Router().add(...sessionRoutes(ctx), ...opsRoutes(ctx, httpMetrics), ...ticketActionRoutes(ctx), ...data.routes);

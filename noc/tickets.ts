@@ -9,11 +9,13 @@
 // Live events: the store's change feed. A change notification (this process's commits in
 // SQLite; any node's in PostgreSQL) triggers a read of changesSince(cursor); a poll every
 // `pollMs` also catches writers the notification does not reach (the CLI on the same SQLite
-// file). Every version of every ticket is published once, in commit order.
+// file). Every version of every ticket is published once, in commit order, with its cursor: the
+// SSE id a reconnecting browser resumes from (noc/live.ts), on this node or any other.
 import type { Logger } from 'pino';
 import type { Ticket } from '../collector/tickets/index.js';
-import type { TicketFilter, TicketStateStore } from '../state/tickets.js';
+import type { TicketChange, TicketFilter, TicketStateStore } from '../state/tickets.js';
 import type { LiveEvent, TicketSummary } from './api.js';
+import type { TicketReplay } from './live.js';
 
 export type { TicketFilter } from '../state/tickets.js';
 
@@ -21,7 +23,12 @@ export const DONE_STATUSES = new Set(['Resolved', 'Closed']);
 
 export type OpenCounts = { byDevice: Map<string, number>; bySite: Map<string, number>; byPriority: Record<'Urgent' | 'High' | 'Medium' | 'Low', number> };
 
-export class TicketsView {
+/** The live event of one change-feed entry. */
+export function ticketEvent(c: TicketChange): LiveEvent {
+  return { type: 'ticket', ref: c.ref, key: c.key, device: c.device, status: c.status, priority: c.priority, change: c.version === 1 ? 'created' : 'updated', at: c.at };
+}
+
+export class TicketsView implements TicketReplay {
   private cursor = 0;
   private started: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -35,8 +42,21 @@ export class TicketsView {
 
   constructor(
     readonly store: TicketStateStore,
-    private readonly opts: { log: Logger; publish: (e: LiveEvent) => void; pollMs?: number },
+    private readonly opts: { log: Logger; publish: (e: LiveEvent, cursor: number) => void; pollMs?: number },
   ) {}
+
+  position(): number | null {
+    return this.ready ? this.cursor : null;
+  }
+
+  head(): Promise<number> {
+    return this.store.head();
+  }
+
+  async eventsSince(cursor: number, limit: number): Promise<Array<{ cursor: number; event: LiveEvent }>> {
+    const { changes } = await this.store.changesSince(cursor, limit);
+    return changes.map((c) => ({ cursor: c.cursor, event: ticketEvent(c) }));
+  }
 
   /** Starts following the change feed from its head: only later changes are news. */
   start(): Promise<void> {
@@ -90,9 +110,7 @@ export class TicketsView {
           for (;;) {
             const { changes, cursor } = await this.store.changesSince(this.cursor);
             this.cursor = cursor;
-            for (const c of changes) {
-              this.opts.publish({ type: 'ticket', ref: c.ref, key: c.key, device: c.device, status: c.status, priority: c.priority, change: c.version === 1 ? 'created' : 'updated', at: c.at });
-            }
+            for (const c of changes) this.opts.publish(ticketEvent(c), c.cursor);
             if (changes.length < 1000) break;
           }
         } while (this.again && !this.closed);

@@ -280,6 +280,14 @@ export class DegradationDetector {
     return out;
   }
 
+  /** Drops these rate states and their baselines (their device moved to another node of a cluster). */
+  forget(ids: readonly string[]): void {
+    for (const id of ids) {
+      this.states.delete(id);
+      for (const m of this.population.values()) m.delete(id);
+    }
+  }
+
   /** Adds or replaces states; the population view is rebuilt from their baselines. */
   restoreSome(states: ReadonlyArray<[string, RateState]>): void {
     for (const [id, v] of states) {

@@ -538,6 +538,33 @@ export class DetectorEngine {
     this.changed.add(s.device.device); // evaluated once after a restart
   }
 
+  /**
+   * Drops everything known about a device (its partition moved to another node of a cluster,
+   * which restores it from the saved snapshot). The device is observed again from scratch if it
+   * comes back through observeDevice.
+   */
+  forgetDevice(device: string): void {
+    const rateIds: string[] = [];
+    for (const id of this.peripheralsOf.get(device) ?? []) {
+      const p = this.peripherals.get(id);
+      if (p) this.wear.forget(device, p.peripheral);
+      for (const spec of this.degradation.specs) rateIds.push(`${id}/${spec.name}`);
+      this.peripherals.delete(id);
+    }
+    this.degradation.forget(rateIds);
+    this.peripheralsOf.delete(device);
+    this.devices.delete(device);
+    this.changed.delete(device);
+    this.unsaved.delete(device);
+    this.hot.delete(device);
+    this.offlineAt.delete(device);
+  }
+
+  /** Every device the engine knows (observed, restored or both). */
+  knownDevices(): string[] {
+    return [...this.devices.keys()];
+  }
+
   /** Devices observed since their state was last saved (markSaved once it is committed). */
   unsavedDevices(): string[] {
     return [...this.unsaved];

@@ -231,6 +231,13 @@ export class WearOutDetector {
     return [...(this.byPeripheral.get(`${device}\u0000${peripheral}`) ?? [])].map((id) => [id, structuredClone(this.series.get(id)!)]);
   }
 
+  /** Drops one peripheral's series (its device moved to another node of a cluster). */
+  forget(device: string, peripheral: string): void {
+    const pk = `${device}\u0000${peripheral}`;
+    for (const id of this.byPeripheral.get(pk) ?? []) this.series.delete(id);
+    this.byPeripheral.delete(pk);
+  }
+
   /** Adds or replaces series (restoring per-device snapshots). */
   restoreSome(s: WearSnapshot): void {
     for (const [k, v] of s) this.add(k, structuredClone(v));

@@ -98,7 +98,7 @@ export type IncidentStoreOptions = z.input<typeof incidentStoreOptions>;
 
 type Row = Record<string, unknown>;
 
-function toIncident(r: Row): Incident {
+export function toIncident(r: Row): Incident {
   return {
     id: r.id as number,
     key: r.key as string,
@@ -134,7 +134,8 @@ function toIncident(r: Row): Incident {
   };
 }
 
-const LIVE = "state IN ('pending', 'open', 'resolved')";
+export const LIVE_STATES = "state IN ('pending', 'open', 'resolved')";
+const LIVE = LIVE_STATES;
 
 /** The incident store's tables (state/sqlite/migrations.ts runs the same at start). */
 export const INCIDENT_STORE_DDL = `

@@ -16,6 +16,8 @@ import type { TicketSink } from './sink.js';
 import { WebhookSink, webhookSinkConfigSchema } from './webhook.js';
 import { ZammadSink, zammadSinkConfigSchema } from './zammad.js';
 import { noticeSinks, notifyConfigSchema } from '../notify/index.js';
+import type { TicketStateStore } from '../../state/tickets.js';
+import type { Ticket } from './model.js';
 
 export * from './model.js';
 export * from './sink.js';
@@ -44,26 +46,47 @@ export type TicketingHandle = {
   close(): Promise<void>;
 };
 
-/** Builds the sinks named in `config` (extra sinks, e.g. custom ones, can be passed in). */
-export function startTicketing(db: Database.Database, config: TicketingConfigInput, deps: { log: Logger; extraSinks?: TicketSink[] }): TicketingHandle {
-  const cfg = ticketingConfigSchema.parse(config);
-  const log = deps.log.child({ component: 'tickets' });
+/** The sinks named in `config` (notices look tickets up through `lookup`), plus `extraSinks`. */
+export function ticketSinks(cfg: TicketingConfig, log: Logger, lookup: (ref: string) => Promise<Ticket | null> | Ticket | null, extraSinks: TicketSink[] = []): TicketSink[] {
   const sinks: TicketSink[] = [];
   if (cfg.erpnext) sinks.push(new ErpnextSink(cfg.erpnext, log));
   if (cfg.zammad) sinks.push(new ZammadSink(cfg.zammad, log));
   for (const w of cfg.webhooks) sinks.push(new WebhookSink(w, log));
-  // Notices look the ticket up in the store the outbox keeps (created below).
-  let outboxRef: TicketOutbox | null = null;
-  if (cfg.notify) sinks.push(...noticeSinks(cfg.notify, (ref) => outboxRef?.store.get(ref) ?? null, log));
-  sinks.push(...(deps.extraSinks ?? []));
+  if (cfg.notify) sinks.push(...noticeSinks(cfg.notify, lookup, log));
+  sinks.push(...extraSinks);
   const names = sinks.map((s) => s.name);
   if (new Set(names).size !== names.length) throw new Error(`ticket sink names must be unique: ${names.join(', ')}`);
-  const outbox = new TicketOutbox(db, { sinks: names });
+  return sinks;
+}
+
+/** Builds the sinks named in `config` (extra sinks, e.g. custom ones, can be passed in). */
+export function startTicketing(db: Database.Database, config: TicketingConfigInput, deps: { log: Logger; extraSinks?: TicketSink[] }): TicketingHandle {
+  const cfg = ticketingConfigSchema.parse(config);
+  const log = deps.log.child({ component: 'tickets' });
+  // Notices look the ticket up in the store the outbox keeps (created below).
+  let outboxRef: TicketOutbox | null = null;
+  const sinks = ticketSinks(cfg, log, (ref) => outboxRef?.store.get(ref) ?? null, deps.extraSinks);
+  const outbox = new TicketOutbox(db, { sinks: sinks.map((s) => s.name) });
   outboxRef = outbox;
   const senders = sinks.map((s) => new TicketSender(outbox, s, { log, backoff: cfg.backoff }));
   for (const s of senders) s.start();
   return {
     outbox,
+    senders,
+    stats: () => Object.fromEntries(senders.map((s) => [s.sink.name, s.stats()])),
+    close: async () => {
+      await Promise.all(senders.map((s) => s.close()));
+    },
+  };
+}
+
+/** Sender loops over any ticket store (state/tickets.ts), e.g. PostgreSQL in a cluster. */
+export type TicketSendersHandle = { senders: TicketSender[]; stats(): Record<string, TicketSenderStats & { pending: number; failedRows: number }>; close(): Promise<void> };
+
+export function startTicketSenders(store: TicketStateStore, sinks: readonly TicketSink[], config: TicketingConfig, log: Logger): TicketSendersHandle {
+  const senders = sinks.map((s) => new TicketSender(store, s, { log, backoff: config.backoff }));
+  for (const s of senders) s.start();
+  return {
     senders,
     stats: () => Object.fromEntries(senders.map((s) => [s.sink.name, s.stats()])),
     close: async () => {

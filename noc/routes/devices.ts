@@ -99,7 +99,7 @@ export function deviceRoutes(ctx: NocContext, s: DeviceServices): Route[] {
               let ratePerDay: number | null = null;
               if (e.basis === 'life') {
                 // Same key as the wear-out detector's incident of this part (detectors/types.ts partFailureMode).
-                const incident = ctx.incidents?.incidents.get(findingKey(d.device, id, partFailureMode(e.part)));
+                const incident = await ctx.incidents?.incidents?.get(findingKey(d.device, id, partFailureMode(e.part)));
                 if (incident && (incident.state === 'open' || incident.state === 'pending') && incident.eta !== null) {
                   eta = incident.eta;
                   etaSource = 'incident';

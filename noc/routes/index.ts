@@ -1,10 +1,12 @@
 // Data routes of the API (fleet, devices, telemetry, tickets, reports, commands, live) and the
 // services behind them, started together and stopped by close() (noc/server.ts).
+import { liveQuery } from '../api.js';
 import { CommandService } from '../commands.js';
 import type { NocContext } from '../context.js';
 import { FleetView } from '../fleet-view.js';
 import { route, type Route } from '../http.js';
 import { LiveFeed } from '../live-feed.js';
+import { parseLastEventId } from '../live.js';
 import { Reports } from '../reports.js';
 import { TicketsView } from '../tickets.js';
 import { commandRoutes } from './commands.js';
@@ -24,6 +26,7 @@ export function dataRoutes(ctx: NocContext): DataRoutes {
   const commands = collector ? new CommandService(ctx.commands, collector, { timeoutMs: ctx.config.commandTimeoutMs, log: ctx.log, publish }) : null;
   const tickets = ctx.incidents ? new TicketsView(ctx.incidents.ticketState, { log: ctx.log, publish }) : null;
   void tickets?.start();
+  ctx.live.setTicketReplay(tickets);
   const reports = tickets && collector ? new Reports(tickets, collector, ctx.reportUnits) : null;
   // Units first seen now start their MTBF exposure now (and again every few minutes).
   // A device's inventory follows its birth message: look a little after each fleet change.
@@ -53,8 +56,10 @@ export function dataRoutes(ctx: NocContext): DataRoutes {
       method: 'GET',
       path: '/api/live',
       role: 'viewer',
-      handle({ res, user }) {
-        ctx.live.attach(res, user!.name);
+      query: liveQuery,
+      async handle({ req, res, user, query }) {
+        // EventSource sends Last-Event-ID when it reconnects (to whichever node the load balancer picks).
+        await ctx.live.attach(res, user!.name, parseLastEventId(req.headers['last-event-id']) ?? query.lastEventId ?? null);
         return { handled: true };
       },
     }),
@@ -70,6 +75,7 @@ export function dataRoutes(ctx: NocContext): DataRoutes {
       fleet?.close();
       // Last: its final read publishes the changes committed up to now.
       await tickets?.close();
+      ctx.live.setTicketReplay(null);
     },
   };
 }

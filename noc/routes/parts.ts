@@ -3,7 +3,7 @@
 import type { CollectorHandle } from '../../collector/index.js';
 import { forecastDevices, partsForecast, type ForecastTicket, type PartsForecastReport } from '../../collector/parts/forecast.js';
 import { partsForecastQuery } from '../api.js';
-import { needCollector, needIncidents, type NocContext } from '../context.js';
+import { needCollector, needDetectors, type NocContext } from '../context.js';
 import type { FleetView } from '../fleet-view.js';
 import { route, type Route } from '../http.js';
 import { toCsv } from '../reports.js';
@@ -38,7 +38,7 @@ export function partsRoutes(ctx: NocContext, s: { fleet: FleetView | null; ticke
       role: 'viewer',
       query: partsForecastQuery,
       async handle({ query, res }) {
-        const incidents = needIncidents(ctx);
+        const incidents = needDetectors(ctx);
         const collector = needCollector(ctx);
         const now = Date.now();
         const report = partsForecast({

@@ -1,6 +1,6 @@
 // Reports as JSON or CSV (format=csv: text/csv with a header row, for spreadsheets).
 import { reportName, reportNames, reportQuery } from '../api.js';
-import { needIncidents, type NocContext } from '../context.js';
+import { needCollector, needIncidents, type NocContext } from '../context.js';
 import { HttpError, route, type Route } from '../http.js';
 import { reportCsv, type Reports } from '../reports.js';
 
@@ -17,6 +17,8 @@ export function reportRoutes(ctx: NocContext, reports: Reports | null): Route[] 
         const name = reportName.safeParse(params.name);
         if (!name.success) throw new HttpError(404, `no report ${params.name} (one of ${reportNames.join(', ')})`);
         needIncidents(ctx);
+        // Reports join tickets with the fleet's inventory (MTBF exposure, sites): a node without a collector has none.
+        needCollector(ctx);
         const now = Date.now();
         const to = query.to ?? now;
         const from = query.from ?? to - 30 * DAY;

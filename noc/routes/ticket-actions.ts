@@ -4,7 +4,7 @@
 import { operatorTicketActionOn, TicketActionError } from '../../collector/ticket-actions.js';
 import { ticketActionRequest } from '../api.js';
 import { PartNotKnownError, recordPartReplaced } from '../../collector/service-records/index.js';
-import { needIncidents, type NocContext } from '../context.js';
+import { needIncidents, needServiceRecords, type NocContext } from '../context.js';
 import { HttpError, route, type Route } from '../http.js';
 
 const STATUS_OF: Record<TicketActionError['code'], number> = { 'not-found': 404, superseded: 409, 'not-changed': 409, 'bad-request': 400 };
@@ -18,13 +18,15 @@ export function ticketActionRoutes(ctx: NocContext): Route[] {
       body: ticketActionRequest,
       async handle({ params, body, user }) {
         const incidents = needIncidents(ctx);
+        // Checked before the action commits: a "part replaced" that cannot be recorded refuses the whole action.
+        const records = body.partReplaced && (body.action === 'resolve' || body.action === 'close') ? needServiceRecords(ctx) : null;
         const text = body.text?.trim() ? `${body.text.trim()}\n— ${user!.name}` : undefined;
         try {
           const r = await operatorTicketActionOn(incidents.ticketState, params.ref, body.action, text, Date.now(), incidents.config);
           ctx.log.info({ user: user!.name, ref: params.ref, action: body.action, status: r.ticket.status }, 'ticket action');
-          if (body.partReplaced && (body.action === 'resolve' || body.action === 'close')) {
+          if (records) {
             // "Part replaced": a service record re-bases the part's wear at the incident service's next tick.
-            const record = await recordPartReplaced(incidents.serviceRecords, r.ticket, body.part, user!.name);
+            const record = await recordPartReplaced(records, r.ticket, body.part, user!.name);
             return { json: { ticket: r.ticket, commands: r.commands.length, serviceRecord: record.id } };
           }
           return { json: { ticket: r.ticket, commands: r.commands.length } };

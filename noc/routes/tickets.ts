@@ -32,7 +32,7 @@ export function ticketRoutes(ctx: NocContext, tickets: TicketsView | null): Rout
         const found = await tickets.get(params.ref);
         if (!found) throw new HttpError(404, `no ticket ${params.ref} (a ref contains "/": URL-encode it as %2F)`);
         const { ticket, summary } = found;
-        const incident = incidents.incidents.get(ticket.key);
+        const incident = (await incidents.incidents?.get(ticket.key)) ?? null;
         const json: TicketDetail = {
           ...summary,
           description: ticket.description,

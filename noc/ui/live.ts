@@ -1,6 +1,8 @@
 // Live updates from GET /api/live (server-sent events). One EventSource for the whole page;
-// views subscribe to the event types they show. The browser reconnects by itself; after a
-// reconnect, views are told to refetch, since events sent while disconnected are lost.
+// views subscribe to the event types they show. The browser reconnects by itself, sending the
+// last event id: the server then sends the ticket changes missed meanwhile (from any NOC node,
+// noc/live.ts). Device, health and command events are not replayed, so after a reconnect views
+// are told to refetch.
 import type { LiveEvent } from '../api.js';
 
 export type LiveState = 'connecting' | 'connected' | 'lost';

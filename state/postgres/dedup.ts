@@ -6,9 +6,12 @@ import { createPgPool } from './db.js';
 
 export class PgDedup implements DedupStore {
   private readonly pool: pg.Pool;
+  private readonly ownsPool: boolean;
 
-  constructor(url: string) {
-    this.pool = createPgPool(url);
+  /** A URL (own pool) or a node's shared pool (cluster mode: closed by its owner, not here). */
+  constructor(urlOrPool: string | pg.Pool) {
+    this.ownsPool = typeof urlOrPool === 'string';
+    this.pool = typeof urlOrPool === 'string' ? createPgPool(urlOrPool) : urlOrPool;
   }
 
   async seen(records: readonly ReceivedRef[]): Promise<boolean[]> {
@@ -35,6 +38,6 @@ export class PgDedup implements DedupStore {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    if (this.ownsPool) await this.pool.end();
   }
 }

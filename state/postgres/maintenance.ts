@@ -6,9 +6,12 @@ import { createPgPool } from './db.js';
 
 export class PgMaintenance implements MaintenanceStore {
   private readonly pool: pg.Pool;
+  private readonly ownsPool: boolean;
 
-  constructor(url: string) {
-    this.pool = createPgPool(url);
+  /** Over the database at `url`, or a pool shared with other stores of the node (not closed here). */
+  constructor(source: string | pg.Pool) {
+    this.ownsPool = typeof source === 'string';
+    this.pool = typeof source === 'string' ? createPgPool(source) : source;
   }
 
   async addMaintenance(w: MaintenanceWindow): Promise<number> {
@@ -32,6 +35,6 @@ export class PgMaintenance implements MaintenanceStore {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    if (this.ownsPool) await this.pool.end();
   }
 }

@@ -192,6 +192,36 @@ export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
       `);
     },
   },
+  {
+    // incidents.db's incidents, incident_log and detector_devices, plus the partition each row
+    // belongs to (cluster/partitions.ts: only the partition's owner writes it).
+    name: '0009-incidents',
+    up: async ({ client }) => {
+      await client.query(`
+        CREATE TABLE incidents (
+          id BIGSERIAL PRIMARY KEY, key TEXT NOT NULL, device TEXT NOT NULL, peripheral TEXT NOT NULL,
+          failure_mode TEXT NOT NULL, site TEXT, scope TEXT NOT NULL, detector TEXT NOT NULL, kind TEXT NOT NULL,
+          priority TEXT NOT NULL, issue_type TEXT NOT NULL, state TEXT NOT NULL, figures TEXT NOT NULL, eta BIGINT,
+          runbook TEXT NOT NULL, inhibitable INTEGER NOT NULL, first_seen BIGINT NOT NULL, last_firing BIGINT NOT NULL,
+          opened_at BIGINT, recovering_since BIGINT, resolved_at BIGINT, closed_at BIGINT, hold_ms BIGINT NOT NULL,
+          recover_ms BIGINT NOT NULL, reopen_count INTEGER NOT NULL DEFAULT 0, flapping INTEGER NOT NULL DEFAULT 0,
+          transitions TEXT NOT NULL DEFAULT '[]', ticketed INTEGER NOT NULL DEFAULT 0, muted INTEGER NOT NULL DEFAULT 0,
+          inhibited_by TEXT, updated_at BIGINT NOT NULL, partition INTEGER NOT NULL DEFAULT 0
+        );
+        -- One live incident per dedup key, whichever node writes it.
+        CREATE UNIQUE INDEX incidents_live_key ON incidents (key) WHERE state IN ('pending', 'open', 'resolved');
+        CREATE INDEX incidents_state ON incidents (state, site);
+        CREATE INDEX incidents_live_partition ON incidents (partition) WHERE state IN ('pending', 'open', 'resolved');
+        CREATE TABLE incident_log (
+          id BIGSERIAL PRIMARY KEY, incident BIGINT NOT NULL, at BIGINT NOT NULL, type TEXT NOT NULL, ticket TEXT NOT NULL,
+          suppressed TEXT, figures TEXT NOT NULL
+        );
+        CREATE INDEX incident_log_incident ON incident_log (incident, id);
+        CREATE TABLE detector_devices (device TEXT PRIMARY KEY, partition INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, at BIGINT NOT NULL);
+        CREATE INDEX detector_devices_partition ON detector_devices (partition);
+      `);
+    },
+  },
 ];
 
 export const pgMigrationStorage: UmzugStorage<PgContext> = {

@@ -97,20 +97,32 @@ export class PgTicketState implements TicketStateStore {
 
   async enqueue(command: TicketCommandInput, opts: EnqueueOptions = {}): Promise<EnqueueResult & { followUp?: EnqueueResult }> {
     const cmd = parseCommand(command);
+    return inTransaction(this.pool, (c) => this.enqueueParsed(c, cmd, opts));
+  }
+
+  /**
+   * The same as enqueue, inside the caller's transaction on `c` (the incident service commits an
+   * incident change and its ticket command together). Nothing commits here; the ticket write
+   * lock is held until the caller's transaction ends. Throws TicketCommandError for an invalid
+   * command before writing anything.
+   */
+  async enqueueIn(c: Queryable, command: TicketCommandInput, opts: EnqueueOptions = {}): Promise<EnqueueResult & { followUp?: EnqueueResult }> {
+    return this.enqueueParsed(c, parseCommand(command), opts);
+  }
+
+  private async enqueueParsed(c: Queryable, cmd: TicketCommand, opts: EnqueueOptions): Promise<EnqueueResult & { followUp?: EnqueueResult }> {
     const sinks = [...this.sinks];
-    return inTransaction(this.pool, async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock($1)', [TICKET_WRITE_LOCK]);
-      const r = await this.applyWithRows(c, cmd, sinks);
-      if (!r.applied) return r;
-      if (opts.recordStatus) await c.query('INSERT INTO ticket_status_log (ref, at, status) VALUES ($1, $2, $3)', [r.ref, cmd.at, opts.recordStatus]);
-      if (opts.followUp) {
-        const ticket = toTicket((await c.query('SELECT * FROM tickets WHERE ref = $1', [r.ref])).rows[0] as Row);
-        const log = (await c.query('SELECT status, at FROM ticket_status_log WHERE ref = $1 ORDER BY at, id', [r.ref])).rows as Array<{ status: TicketStatus; at: number }>;
-        const next = opts.followUp(ticket, log);
-        if (next) return { ...r, followUp: await this.applyWithRows(c, parseCommand(next), sinks) };
-      }
-      return r;
-    });
+    await c.query('SELECT pg_advisory_xact_lock($1)', [TICKET_WRITE_LOCK]);
+    const r = await this.applyWithRows(c, cmd, sinks);
+    if (!r.applied) return r;
+    if (opts.recordStatus) await c.query('INSERT INTO ticket_status_log (ref, at, status) VALUES ($1, $2, $3)', [r.ref, cmd.at, opts.recordStatus]);
+    if (opts.followUp) {
+      const ticket = toTicket((await c.query('SELECT * FROM tickets WHERE ref = $1', [r.ref])).rows[0] as Row);
+      const log = (await c.query('SELECT status, at FROM ticket_status_log WHERE ref = $1 ORDER BY at, id', [r.ref])).rows as Array<{ status: TicketStatus; at: number }>;
+      const next = opts.followUp(ticket, log);
+      if (next) return { ...r, followUp: await this.applyWithRows(c, parseCommand(next), sinks) };
+    }
+    return r;
   }
 
   /** Applies the command, writes its outbox rows and announces the change (delivered at commit). */
@@ -184,8 +196,9 @@ export class PgTicketState implements TicketStateStore {
     return r ? toTicket(r) : null;
   }
 
-  async byKey(key: string): Promise<Ticket | null> {
-    const r = (await this.pool.query('SELECT * FROM tickets WHERE dedup_key = $1 ORDER BY occurrence DESC LIMIT 1', [key])).rows[0] as Row | undefined;
+  /** `c`: a caller's transaction, to read what it has written. */
+  async byKey(key: string, c: Queryable = this.pool): Promise<Ticket | null> {
+    const r = (await c.query('SELECT * FROM tickets WHERE dedup_key = $1 ORDER BY occurrence DESC LIMIT 1', [key])).rows[0] as Row | undefined;
     return r ? toTicket(r) : null;
   }
 

@@ -46,6 +46,20 @@ export class ApiClient {
 
   constructor(readonly base: string) {}
 
+  /** The same session (cookie, CSRF token, bearer) against another NOC node. */
+  at(base: string): ApiClient {
+    const c = new ApiClient(base);
+    c.cookie = this.cookie;
+    c.csrf = this.csrf;
+    c.bearer = this.bearer;
+    return c;
+  }
+
+  /** The session cookie (name=value), for clients other than fetch (SSE). */
+  get sessionCookie(): string {
+    return this.cookie;
+  }
+
   static async login(base: string, role: NocRole): Promise<ApiClient> {
     const c = new ApiClient(base);
     const r = await c.post<SessionInfo>('/api/login', { username: role, password: PASSWORDS[role] });

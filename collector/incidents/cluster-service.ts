@@ -1,0 +1,410 @@
+// The incident service in cluster mode (docs/cluster.md; the embedded one is
+// collector/incident-service.ts). Every collector node runs one; each works on the partitions its
+// collector holds leases for:
+// - detectors are fed only from the collector's onIngested (already owner-only); every node also
+//   follows the whole fleet's online state, so a site outage is judged on the whole site, but a
+//   finding is applied only by the owner of its device's (or site's) partition;
+// - when the collector acquires partitions, their devices' detector state is loaded from
+//   PostgreSQL first; when it gives them up, their state is saved (fenced) and forgotten;
+// - each tick applies the findings, enqueues the ticket commands and saves the detector state in
+//   ONE PostgreSQL transaction fenced by the leases (cluster-pipeline.ts): a node that lost a
+//   lease writes nothing, and its devices are evaluated again;
+// - the ticket senders and the SLA breach pass are cluster-wide jobs: they run only on the owner
+//   of partition 0, and stop before that partition is handed back.
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { CollectorHandle } from '../collector.js';
+import type { LeaseStats } from '../../cluster/leases.js';
+import { DetectorEngine, type DeviceSnapshot, type PartWearEta } from '../detectors/index.js';
+import { incidentsConfigSchema, type IncidentsConfig, type IncidentsConfigInput } from '../incidents-config.js';
+import { ticketIssueType, ticketSubject } from '../incident-ticket.js';
+import { markSlaBreachesOn, slaUpdate } from '../ticket-actions.js';
+import { startTicketSenders, ticketSinks, type TicketCommandInput, type TicketSendersHandle, type TicketSink } from '../tickets/index.js';
+import { warrantyClaimFor } from '../warranty/index.js';
+import { SqliteServiceRecordStore, type ServiceRecordStore } from '../service-records/index.js';
+import { defaultFirmwareProfilesDir, loadFirmwareProfiles, type FirmwareProfile } from '../../firmware-profiles/index.js';
+import { PgIncidentState } from '../../state/postgres/incidents.js';
+import { PgTicketState } from '../../state/postgres/tickets.js';
+import { PgWarrantyState } from '../../state/postgres/warranty.js';
+import { createPgPool, type Queryable } from '../../state/postgres/db.js';
+import type { IncidentStateStore } from '../../state/incidents.js';
+import type { WarrantyStateStore } from '../../state/warranty.js';
+import { detectAndApplyFenced, LeaseLostError, saveFenced, type LeaseFence } from './cluster-pipeline.js';
+import { startDetectorFeed } from './feed.js';
+import type { Incident, IncidentChange } from './store.js';
+import { customerTerms, ticketCommandsFor, type IncidentFacts } from './ticket-commands.js';
+
+/**
+ * What the incident service needs of the collector's partition ownership: the CollectorPartitions
+ * of cluster/collector-partitions.ts (CLUSTER-DESIGN.md), which satisfies this.
+ */
+export interface IncidentPartitions {
+  readonly nodeId: string;
+  readonly count: number;
+  partitionOf(device: string): number;
+  ownsDevice(device: string): boolean;
+  ownsPartition(p: number): boolean;
+  epochOf(p: number): number | undefined;
+  owned(): number[];
+  onAcquired(fn: (partitions: number[]) => Promise<void> | void): () => void;
+  onReleased(fn: (partitions: number[], why: 'rebalance' | 'expired' | 'stopping') => Promise<void> | void): () => void;
+  stats(): LeaseStats;
+}
+
+export type IncidentClusterOptions = {
+  /** The state tier (the ticket store LISTENs for changes on its own connection). */
+  pgUrl: string;
+  /** Default: the collector's `partitions` (the collector must run in cluster owner mode). */
+  partitions?: IncidentPartitions;
+};
+
+export type ClusterIncidentStats = {
+  ticks: number;
+  tickErrors: number;
+  /** Ticks that wrote nothing because a partition lease was lost meanwhile (their devices were evaluated again). */
+  leaseLost: number;
+  samples: number;
+  events: number;
+  changes: number;
+  ticketCommands: number;
+  ticketErrors: number;
+  warrantyClaims: number;
+  untrustedTimes: number;
+  /** Device detector states loaded on acquiring partitions / saved on giving them up. */
+  statesLoaded: number;
+  statesSaved: number;
+  slaPasses: number;
+};
+
+export type ClusterIncidentServiceHandle = {
+  mode: 'cluster';
+  /** Incidents (the NOC's lookup: `incidentState.get(key)`). */
+  incidentState: IncidentStateStore;
+  ticketState: PgTicketState;
+  warranty: WarrantyStateStore;
+  /** Node-local in this version (no PostgreSQL store for service records yet). */
+  serviceRecords: ServiceRecordStore;
+  config: IncidentsConfig;
+  /** Partitions whose detector state is loaded here (owned, or being acquired). */
+  loadedPartitions(): number[];
+  /** True while this node runs the cluster-wide jobs (ticket senders, SLA pass): it owns partition 0. */
+  leader(): boolean;
+  partWear(now?: number): PartWearEta[];
+  /** Evaluates now (the timer does this every tickMs). Throws LeaseLostError when a lease was lost meanwhile. */
+  tick(now?: number): Promise<IncidentChange[]>;
+  stats(): ClusterIncidentStats & { sinks: ReturnType<TicketSendersHandle['stats']>; leases: LeaseStats };
+  close(): Promise<void>;
+};
+
+/** The incident files that stay on the node's disk in cluster mode. */
+const localFiles = (dataDir: string) => ({ serviceRecords: join(dataDir, 'service-records.db') });
+
+export async function startClusterIncidentService(
+  collector: CollectorHandle & { partitions?: IncidentPartitions | null },
+  input: IncidentsConfigInput | undefined,
+  { log: parentLog, cluster }: { log: Logger; cluster: IncidentClusterOptions },
+): Promise<ClusterIncidentServiceHandle> {
+  const config = incidentsConfigSchema.parse(input ?? {});
+  const given = cluster.partitions ?? collector.partitions ?? null;
+  if (!given) throw new Error('the incident service in cluster mode needs a collector in cluster owner mode (collector.partitions is missing)');
+  const parts: IncidentPartitions = given;
+  const log = parentLog.child({ component: 'incidents', node: parts.nodeId });
+  const tlog = log.child({ component: 'tickets' });
+  const profileList = loadFirmwareProfiles(config.profilesDir ?? defaultFirmwareProfilesDir());
+  const profiles = new Map<string, FirmwareProfile>(profileList.map((p) => [p.id, p]));
+
+  // Its own pool on the same database as the leases (the fence locks lease rows in the incident
+  // transaction), with the state tier's type parsing (BIGINT times as numbers).
+  const pool = createPgPool(cluster.pgUrl, { max: 4 });
+  const incidents = new PgIncidentState(pool, { lifecycle: config.lifecycle, partitions: parts.count });
+  // Every node writes outbox rows for every sink; only the leader sends them.
+  let ticketState: PgTicketState | null = null;
+  const sinks: TicketSink[] = ticketSinks(config.tickets, tlog, (ref) => ticketState?.get(ref) ?? null);
+  ticketState = new PgTicketState(cluster.pgUrl, { sinks: sinks.map((s) => s.name) });
+  const tickets = ticketState;
+  const warranty = new PgWarrantyState(cluster.pgUrl);
+  const serviceRecords: ServiceRecordStore = new SqliteServiceRecordStore(localFiles(collector.config.dataDir).serviceRecords);
+  const engine = new DetectorEngine(profileList, config.detectors);
+
+  const counters: ClusterIncidentStats = {
+    ticks: 0, tickErrors: 0, leaseLost: 0, samples: 0, events: 0, changes: 0, ticketCommands: 0, ticketErrors: 0, warrantyClaims: 0, untrustedTimes: 0,
+    statesLoaded: 0, statesSaved: 0, slaPasses: 0,
+  };
+  const feed = startDetectorFeed(collector, engine, serviceRecords, counters, log, (d) => parts.ownsDevice(d));
+  const { inventory } = feed;
+  feed.refreshFleet();
+
+  // Ticks, loads and saves run one at a time: a partition is never loaded or handed back in the
+  // middle of a tick that writes it.
+  let chain: Promise<unknown> = Promise.resolve();
+  function serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = chain.then(fn, fn);
+    chain = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Loaded partitions and the lease epoch last seen for each (a release hook runs after the lease forgot it). */
+  const loaded = new Map<number, number | undefined>();
+
+  async function load(ps: number[]): Promise<void> {
+    const fresh = ps.filter((p) => !loaded.has(p));
+    if (!fresh.length) return;
+    const states = await incidents.loadDeviceStates<DeviceSnapshot>({ partitions: fresh });
+    for (const s of states) {
+      const device = s.device.device;
+      engine.forgetDevice(device);
+      engine.restoreDevice(s);
+      // The saved online state may be older than what this node sees now.
+      const live = collector.device(device);
+      if (live) feed.observeDevice(live);
+    }
+    // Nothing restored is unsaved; what is observed from now on is.
+    engine.markSaved(states.map((s) => s.device.device));
+    for (const p of fresh) loaded.set(p, parts.epochOf(p));
+    counters.statesLoaded += states.length;
+    log.info({ partitions: fresh, devices: states.length }, 'partitions acquired: detector state loaded');
+  }
+
+  async function release(ps: number[], why: string): Promise<void> {
+    const gone = new Set(ps);
+    if (gone.has(0)) await stopLeaderJobs();
+    const devices = engine.knownDevices().filter((d) => gone.has(parts.partitionOf(d)));
+    const unsaved = new Set(engine.unsavedDevices());
+    const epochs = new Map<number, number>();
+    for (const p of ps) {
+      const e = loaded.get(p);
+      if (e !== undefined) epochs.set(p, e);
+    }
+    try {
+      // Only under a known epoch: a partition released before any tick fenced it has nothing new.
+      const toSave = devices.filter((d) => unsaved.has(d) && epochs.has(parts.partitionOf(d)));
+      await saveFenced(engine, incidents, pool, { node: parts.nodeId, epochs }, toSave, Date.now());
+      counters.statesSaved += toSave.length;
+    } catch (e) {
+      // The successor loads the state of the last committed tick and re-learns from newer samples.
+      const lost = e instanceof LeaseLostError;
+      if (lost) counters.leaseLost++;
+      log.warn({ partitions: ps, why, err: (e as Error).message }, lost ? 'lease already lost: detector state since the last tick not saved' : 'detector state of released partitions not saved');
+    }
+    for (const d of devices) {
+      engine.forgetDevice(d);
+      // Keep following its online state (site outages are judged on the whole site).
+      const live = collector.device(d);
+      if (live) feed.observeDevice(live);
+    }
+    for (const p of ps) loaded.delete(p);
+    log.info({ partitions: ps, why, devices: devices.length }, 'partitions released: detector state saved and forgotten');
+  }
+
+  // Registered before looking at what is owned already, so that no acquisition falls in between.
+  const offAcquired = parts.onAcquired((ps) => serial(() => load(ps)));
+  const offReleased = parts.onReleased((ps, why) => serial(() => release(ps, why)));
+  await serial(() => load(parts.owned()));
+
+  // ---- cluster-wide jobs, on the owner of partition 0 ----
+  let senders: TicketSendersHandle | null = null;
+  let lastSlaCheck = 0;
+  async function stopLeaderJobs(): Promise<void> {
+    const s = senders;
+    senders = null;
+    if (s) {
+      await s.close();
+      log.info('ticket senders stopped (partition 0 given up)');
+    }
+  }
+  async function leaderJobs(now: number, force: boolean): Promise<void> {
+    if (!parts.ownsPartition(0) || !loaded.has(0)) return stopLeaderJobs();
+    if (!senders && sinks.length) {
+      senders = startTicketSenders(tickets, sinks, config.tickets, tlog);
+      log.info({ sinks: sinks.map((s) => s.name) }, 'ticket senders started (this node owns partition 0)');
+    }
+    if (force || now - lastSlaCheck >= config.slaCheckMs) {
+      lastSlaCheck = now;
+      counters.slaPasses++;
+      const failed = await markSlaBreachesOn(tickets, now, config);
+      if (failed) log.info({ tickets: failed }, 'SLA deadlines passed: agreement status Failed');
+    }
+  }
+
+  // ---- ticket commands, in the tick's transaction ----
+  async function factsOf(incident: Incident): Promise<IncidentFacts> {
+    const inv = inventory.get(incident.device);
+    const customer = inv?.tenant ?? config.defaultCustomer;
+    const peripheralSerial = incident.peripheral !== 'device' && incident.scope === 'device' ? inv?.peripherals.get(incident.peripheral)?.serial : undefined;
+    const serial = peripheralSerial ?? (incident.scope === 'device' ? inv?.serial : undefined) ?? null;
+    const { sla, lang } = customerTerms(config, customer);
+    const timeZone = sla?.calendar.time_zone;
+    const record = serial ? await warranty.get(serial) : undefined;
+    const warrantyStatus = serial ? ((await warranty.statusOf(serial, incident.updatedAt, timeZone)) ?? null) : null;
+    return { customer, serial, sla, timeZone, record, warrantyStatus, lang };
+  }
+
+  type Claim = { incident: Incident; ref: string; at: number; facts: IncidentFacts };
+
+  async function onChange(change: IncidentChange, c: Queryable, claims: Claim[]): Promise<void> {
+    counters.changes++;
+    let cmds: TicketCommandInput[];
+    let f: IncidentFacts;
+    try {
+      f = await factsOf(change.incident);
+      cmds = ticketCommandsFor(change, await tickets.byKey(change.incident.key, c), f, config, profiles);
+    } catch (e) {
+      // A bug in building one ticket must not block every other incident.
+      counters.ticketErrors++;
+      log.error({ key: change.incident.key, change: change.type, err: (e as Error).stack ?? String(e) }, 'could not build the ticket command; incident kept without it');
+      return;
+    }
+    for (const cmd of cmds) {
+      const status = cmd.kind === 'close' ? 'Closed' : cmd.kind === 'set-status' ? cmd.status : null;
+      let r;
+      // A savepoint: a refused command leaves the rest of the change intact.
+      await c.query('SAVEPOINT ticket_command');
+      try {
+        r = await tickets.enqueueIn(c, cmd, status === null ? {} : {
+          // Status history → SLA recomputed (a reopen counts the time since resolution as hold).
+          recordStatus: status,
+          followUp: (t, history) => slaUpdate(t, history, f.sla, cmd.at, cmd.eventId ?? `incident-${change.incident.id}`),
+        });
+        await c.query('RELEASE SAVEPOINT ticket_command');
+      } catch (e) {
+        await c.query('ROLLBACK TO SAVEPOINT ticket_command');
+        counters.ticketErrors++;
+        log.error({ key: change.incident.key, change: change.type, command: cmd.kind, err: (e as Error).message }, 'ticket command refused');
+        continue;
+      }
+      counters.ticketCommands++;
+      log.info({ key: change.incident.key, change: change.type, command: cmd.kind, applied: r.applied, ref: r.ref, ...(r.applied ? {} : { reason: r.reason }) }, 'ticket command');
+      if (cmd.kind === 'create' && r.applied && r.ref) claims.push({ incident: change.incident, ref: r.ref, at: change.at, facts: f });
+    }
+    if (change.ticket === 'none' && change.suppressed) log.info({ key: change.incident.key, change: change.type, suppressed: change.suppressed }, 'incident change without ticket');
+  }
+
+  /** After the commit (another store; idempotent by incident key). */
+  async function draftClaims(claims: Claim[]): Promise<void> {
+    if (!config.warranty.claims) return;
+    for (const { incident, ref, at, facts: f } of claims) {
+      try {
+        if (!f.record || ticketIssueType(incident.kind, incident.issueType, config.issueTypes) !== 'Hardware Failure') continue;
+        const draft = warrantyClaimFor(f.record, { complaint: ticketSubject(incident, 'en'), at, customer: f.customer, incident_key: ref }, { timeZone: f.timeZone });
+        if (!draft) continue;
+        const claim = await warranty.createClaim(draft);
+        counters.warrantyClaims++;
+        log.info({ key: incident.key, ref, claim: claim.name, serial: claim.serial_no }, 'warranty claim drafted');
+      } catch (e) {
+        log.error({ key: incident.key, err: (e as Error).message }, 'warranty claim not created');
+      }
+    }
+  }
+
+  let lastRefresh = Date.now();
+  async function tick(now: number, force: boolean): Promise<IncidentChange[]> {
+    counters.ticks++;
+    if (force || now - lastRefresh >= config.inventoryRefreshMs) {
+      lastRefresh = now;
+      feed.refreshFleet();
+    }
+    // Fenced by the partitions owned now and loaded here, at their current epochs.
+    const epochs = new Map<number, number>();
+    for (const p of parts.owned()) {
+      const e = parts.epochOf(p);
+      if (e === undefined || !loaded.has(p)) continue;
+      epochs.set(p, e);
+      loaded.set(p, e);
+    }
+    const fence: LeaseFence = { node: parts.nodeId, epochs };
+    const claims: Claim[] = [];
+    let changes: IncidentChange[];
+    try {
+      // Detector state saved at every tick in a cluster (stateSaveMs is the embedded cadence): the
+      // state of the devices observed since the last tick moves with a partition, and each fenced
+      // transaction stays short (it holds the lease rows; saving a whole interval at once would
+      // hold them for seconds).
+      ({ changes } = await detectAndApplyFenced(engine, incidents, pool, now, fence, (change, c) => onChange(change, c, claims), true));
+    } catch (e) {
+      if (e instanceof LeaseLostError) counters.leaseLost++;
+      throw e;
+    }
+    await draftClaims(claims);
+    await leaderJobs(now, force);
+    return changes;
+  }
+
+  let closed = false;
+  let ticking = false;
+  const timer = setInterval(() => {
+    if (closed || ticking) return;
+    ticking = true;
+    serial(() => tick(Date.now(), false))
+      .catch((e: Error) => {
+        if (e instanceof LeaseLostError) log.warn({ err: e.message }, 'incident tick fenced off: devices evaluated again by the new owner');
+        else {
+          counters.tickErrors++;
+          log.error({ err: e.stack ?? String(e) }, 'incident tick failed; retried at the next tick');
+        }
+      })
+      .finally(() => {
+        ticking = false;
+      });
+  }, config.tickMs);
+  timer.unref();
+  log.info({ profiles: profileList.length, tickMs: config.tickMs, sinks: sinks.map((s) => s.name), partitions: parts.count, owned: [...loaded.keys()] }, 'incident service started (cluster mode)');
+
+  return {
+    mode: 'cluster',
+    incidentState: incidents,
+    ticketState: tickets,
+    warranty,
+    serviceRecords,
+    config,
+    loadedPartitions: () => [...loaded.keys()].sort((a, b) => a - b),
+    leader: () => parts.ownsPartition(0) && loaded.has(0),
+    partWear: (now?: number) => engine.partWear(now ?? Date.now()),
+    tick: (now?: number) => serial(() => tick(now ?? Date.now(), true)),
+    stats: () => ({ ...counters, sinks: senders?.stats() ?? {}, leases: parts.stats() }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      feed.stop();
+      offAcquired();
+      offReleased();
+      // Saves what was observed since the last tick, while the leases are still held.
+      await serial(() => tick(Date.now(), true)).catch((e: Error) => log.warn({ err: e.message }, 'final incident tick not written'));
+      await serial(() => stopLeaderJobs());
+      await tickets.close();
+      await warranty.close();
+      await incidents.close();
+      await pool.end();
+      await serviceRecords.close();
+      log.info('incident service stopped');
+    },
+  };
+}
+
+export type IncidentView = {
+  ticketState: PgTicketState;
+  incidents: IncidentStateStore;
+  config: IncidentsConfig;
+  close(): Promise<void>;
+};
+
+/**
+ * A read-only view of the cluster's incidents and tickets for a NOC-only node (no detectors, no
+ * senders): the ticket store (operator actions write outbox rows for every configured sink, which
+ * the leader's senders send), the incident lookup and the incident config (SLAs, languages).
+ */
+export function openIncidentView(pgUrl: string, input: IncidentsConfigInput | undefined, { log }: { log: Logger }): IncidentView {
+  const config = incidentsConfigSchema.parse(input ?? {});
+  const sinkNames = ticketSinks(config.tickets, log.child({ component: 'tickets' }), () => null).map((s) => s.name);
+  const ticketState = new PgTicketState(pgUrl, { sinks: sinkNames });
+  const incidents = new PgIncidentState(pgUrl, { lifecycle: config.lifecycle });
+  return {
+    ticketState,
+    incidents,
+    config,
+    async close() {
+      await ticketState.close();
+      await incidents.close();
+    },
+  };
+}

@@ -1,0 +1,166 @@
+// Incidents in cluster mode across a failover, on a real PostgreSQL: two collector nodes (child
+// processes, incidents-node.ts) split the partitions by leases and each runs the incident service
+// on its own. A fault is raised on a device of node A and ticketed; a second fault is raised and
+// its incident is still in its hold when A is killed (kill -9: no lease released, nothing saved
+// on the way out). B takes A's partitions over with their detector state and incidents, opens the
+// second incident, and every fault is ticketed exactly once — in PostgreSQL and in the ERPNext fake
+// (count of creates per ticket). The partition move is printed.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { leaseTable } from '../../cluster/leases.js';
+import { partitionOf } from '../../cluster/partitions.js';
+import { migratePostgres } from '../../state/postgres/migrations.js';
+import { TestPostgres, havePostgres } from '../helpers/postgres.js';
+import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
+import { FakeFrappe } from '../tickets/fakes.js';
+import type { FromNode, NodeConfig, ToNode } from './incidents-node.js';
+import type { TelemetryMessage } from '../../protocol/messages.js';
+
+const PARTITIONS = 4;
+const LEASE_MS = 2000;
+const NODE = fileURLToPath(new URL('./incidents-node.js', import.meta.url));
+
+type Node = { name: string; proc: ChildProcess; events: FromNode[]; exited: boolean };
+
+function startNode(name: string, cfg: Omit<NodeConfig, 'node'>): Node {
+  const proc = fork(NODE, [JSON.stringify({ ...cfg, node: name })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const n: Node = { name, proc, events: [], exited: false };
+  proc.on('message', (m: FromNode) => n.events.push(m));
+  proc.on('exit', () => (n.exited = true));
+  return n;
+}
+
+const sendTo = (n: Node, m: ToNode) => {
+  if (!n.exited && n.proc.connected) n.proc.send(m);
+};
+
+let server: TestPostgres | null = null;
+let frappe: FakeFrappe | null = null;
+let dir: TempDir | null = null;
+const nodes: Node[] = [];
+
+test.before(async () => {
+  if (!havePostgres()) return;
+  server = await TestPostgres.create();
+  frappe = await new FakeFrappe().start();
+  dir = tempDir('fleetcare-incidents-failover-');
+});
+test.after(async () => {
+  for (const n of nodes) if (!n.exited) n.proc.kill('SIGKILL');
+  await frappe?.stop();
+  await server?.destroy();
+  dir?.remove();
+});
+
+test('a fault raised while its owner is killed is ticketed once, by the node that takes the partition over', async () => {
+  if (!server) return console.log('skipped: PostgreSQL is not installed');
+  const url = await server.createDatabase('incidents_failover');
+  await migratePostgres(url);
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  pool.on('error', () => undefined);
+  try {
+    // Devices whose partitions node A will own once B has joined (A and B split 4 partitions 2/2,
+    // A first by name: partitions are taken lowest first, so A keeps 0 and 1 after rebalancing).
+    const all = Array.from({ length: 40 }, (_, i) => `pos-${i + 1}`);
+    const cfg: Omit<NodeConfig, 'node'> = {
+      pgUrl: url,
+      partitions: PARTITIONS,
+      leaseMs: LEASE_MS,
+      dataDir: dir!.path,
+      devices: all.map((device) => ({ device, site: `store-${device}`, tenant: 'acme-retail', serial: `HOST-${device}`, peripherals: [{ id: 'printer0', kind: 'printer', profile: 'epson-tm-t88vi', serial: `SN-${device}` }] })),
+      incidents: {
+        tickMs: 100,
+        stateSaveMs: 200,
+        slaCheckMs: 500,
+        detectors: { reactive: { holdMs: { 'autocutter-error': 300, 'paper-end': 3000 }, recoverMs: 60_000 } },
+        tickets: { erpnext: { url: frappe!.url, apiKey: 'k3y', apiSecret: 's3cr3t-frappe', timeoutMs: 5000 }, backoff: { baseMs: 100, maxMs: 500 } },
+      },
+    };
+    const a = startNode('node-a', cfg);
+    nodes.push(a);
+    await waitFor('node A ready', () => a.events.some((e) => e.type === 'ready'), 30_000);
+    const b = startNode('node-b', cfg);
+    nodes.push(b);
+    await waitFor('node B ready', () => b.events.some((e) => e.type === 'ready'), 30_000);
+    await waitFor('an even split of the partitions', async () => {
+      const t = await leaseTable(pool);
+      return t.filter((r) => r.owner === 'node-a').length === 2 && t.filter((r) => r.owner === 'node-b').length === 2;
+    }, 30_000, 100);
+    const ownerOf = new Map((await leaseTable(pool)).map((r) => [r.partition, r.owner]));
+    const ofA = all.filter((d) => ownerOf.get(partitionOf(d, PARTITIONS)) === 'node-a');
+    const [early, late] = ofA;
+    assert.ok(early && late, 'two devices on node A');
+    const earlyKey = `${early}/printer0/autocutter-error`;
+    const lateKey = `${late}/printer0/paper-end`;
+
+    // The fleet: every device reports every 100 ms to every node (the broker's fan-out); only the owner takes it.
+    const faults = new Map<string, string[]>();
+    let seq = 0;
+    const feeder = setInterval(() => {
+      const ts = Date.now();
+      for (const device of [early, late, ...all.slice(0, 6)]) {
+        seq++;
+        const message: TelemetryMessage = { v: 1, device, seq, ts, samples: [{ peripheral: 'printer0', kind: 'printer', ts, health: faults.has(device) ? 'critical' : 'ok', metrics: {}, counters: {}, faults: faults.get(device) ?? [] }] };
+        for (const n of nodes) sendTo(n, { type: 'telemetry', message });
+      }
+    }, 100);
+    try {
+      const ticketsOf = async (key: string) => (await pool.query('SELECT ref, status FROM tickets WHERE dedup_key = $1', [key])).rows as Array<{ ref: string; status: string }>;
+      const creates = (ref: string) => frappe!.requests.filter((r) => r.method === 'POST' && r.path === '/api/resource/Issue' && r.body?.custom_fleetcare_key === ref).length;
+
+      // The first fault is opened, ticketed and sent while A is alive.
+      faults.set(early, ['autocutter-error']);
+      await waitFor('the first fault ticketed in ERPNext', () => creates(earlyKey) === 1, 20_000, 50);
+      // The second one is still in its hold when A dies.
+      faults.set(late, ['paper-end']);
+      await waitFor('the second fault pending on node A', async () => (await pool.query(`SELECT 1 FROM incidents WHERE key = $1 AND state = 'pending'`, [lateKey])).rowCount === 1, 20_000, 20);
+      const aHad = (await leaseTable(pool)).filter((r) => r.owner === 'node-a').map((r) => r.partition);
+      a.proc.kill('SIGKILL');
+      const killedAt = Date.now();
+      await waitFor('node A gone', () => a.exited, 10_000);
+
+      const moved = await waitFor('node B owns every partition', () => {
+        const got = new Set(b.events.flatMap((e) => (e.type === 'acquired' && e.at >= killedAt ? e.partitions : [])));
+        const at = b.events.filter((e) => e.type === 'acquired' && e.at >= killedAt).map((e) => (e as { at: number }).at);
+        return aHad.every((p) => got.has(p)) ? Math.max(...at) - killedAt : null;
+      }, 30_000, 20);
+      console.log(`partition move after kill -9 of node A: partitions ${aHad.join(', ')} on node B ${moved} ms after the kill (lease ${LEASE_MS} ms, renew every ${LEASE_MS / 4} ms)`);
+
+      await waitFor('the second fault ticketed in ERPNext by node B', () => creates(lateKey) === 1, 30_000, 50);
+      // Some more ticks and sender rounds on B: nothing is created again.
+      const ticksBefore = seq;
+      await waitFor('a second of telemetry after the ticket', () => seq >= ticksBefore + 80, 10_000, 50);
+      await waitFor('the outbox drained', async () => (await pool.query('SELECT count(*)::int AS n FROM ticket_outbox')).rows[0].n === 0, 10_000, 50);
+
+      for (const key of [earlyKey, lateKey]) {
+        const t = await ticketsOf(key);
+        assert.is(t.length, 1, `one ticket for ${key} in PostgreSQL`);
+        assert.is(t[0].status, 'Open');
+        assert.is(creates(key), 1, `one create for ${key} in ERPNext`);
+        const live = (await pool.query(`SELECT state, ticketed FROM incidents WHERE key = $1`, [key])).rows;
+        assert.equal(live, [{ state: 'open', ticketed: 1 }], `one incident for ${key}`);
+      }
+      assert.is([...frappe!.issues.values()].length, 2, 'two issues in ERPNext, one per fault');
+      const late0 = (await pool.query(`SELECT first_seen, opened_at FROM incidents WHERE key = $1`, [lateKey])).rows[0] as { first_seen: number; opened_at: number };
+      assert.ok(late0.first_seen < killedAt, 'the incident B opened is the one A started (its hold counted from A\'s first sighting)');
+      const lateId = (await pool.query(`SELECT id FROM incidents WHERE key = $1`, [lateKey])).rows[0].id as number;
+      assert.equal((await pool.query('SELECT type, ticket FROM incident_log WHERE incident = $1 ORDER BY id', [lateId])).rows, [{ type: 'opened', ticket: 'create' }]);
+      // B loaded the detector state A saved, of every device, with the partitions it took (2 at the split, 2 after the kill).
+      sendTo(b, { type: 'stats' });
+      const stats = await waitFor('node B stats', () => b.events.find((e) => e.type === 'stats'), 10_000);
+      assert.ok(stats.type === 'stats' && stats.stats.statesLoaded >= all.length, `B loaded ${stats.type === 'stats' ? stats.stats.statesLoaded : 0} device states`);
+      assert.is(stats.type === 'stats' && stats.stats.tickErrors, 0);
+    } finally {
+      clearInterval(feeder);
+    }
+    sendTo(b, { type: 'stop' });
+    await waitFor('node B stopped', () => b.exited, 20_000);
+  } finally {
+    await pool.end();
+  }
+});
+
+test.run();
