@@ -6,13 +6,14 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { startBroker, type BrokerHandle } from '../broker/index.js';
 import { startCollector, type CollectorHandle } from '../collector/index.js';
-import { startIncidentService, type IncidentServiceHandle } from '../collector/incident-service.js';
+import { openIncidentView, startIncidentService, type ClusterIncidentServiceHandle, type IncidentServiceHandle, type IncidentView } from '../collector/incident-service.js';
+import type { CollectorClusterOptions } from '../cluster/collector-partitions.js';
+import { sharedIncidentsView } from '../noc/cluster.js';
 import { startNoc, type NocDeps, type NocHandle } from '../noc/server.js';
 import { PgCommandState } from '../state/postgres/commands.js';
 import { PgNocAccounts } from '../state/postgres/noc-accounts.js';
 import { PgReportUnits } from '../state/postgres/report-units.js';
 import { migrateServerState } from '../state/startup.js';
-import type { LeaseConfigInput } from '../cluster/leases.js';
 import type { ServerConfig } from './server-config.js';
 import { writeServerLock } from './server-lock.js';
 
@@ -23,6 +24,8 @@ export type RunningServer = {
   collector: CollectorHandle | null;
   /** Detectors, incidents and tickets; null when the collector does not run or `collector.incidents.enabled` is false. */
   incidents: IncidentServiceHandle | null;
+  /** In cluster mode on a collector node: the incident service on this node's partitions (PostgreSQL). */
+  clusterIncidents: ClusterIncidentServiceHandle | null;
   /** The NOC web page and HTTP API; null when `noc.enabled` is false or the role is broker. */
   noc: NocHandle | null;
   log: Logger;
@@ -53,9 +56,6 @@ export function clusterPartsOf(config: ServerConfig): { collector: CollectorClus
   };
 }
 
-/** The shape of cluster/collector-partitions.ts's CollectorClusterOptions (the collector tier's seam). */
-export type CollectorClusterOptions = { pgUrl: string; nodeId: string; mode: 'owner' | 'observer'; leases?: LeaseConfigInput };
-
 export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?: { uiDir?: string; scryptCost?: number } } = {}): Promise<RunningServer> {
   const log = opts.log ?? pino({ name: 'fleetcare', level: config.logLevel });
   const cluster = clusterPartsOf(config);
@@ -63,6 +63,9 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
   let broker: BrokerHandle | null = null;
   let collector: CollectorHandle | null = null;
   let incidents: IncidentServiceHandle | null = null;
+  let clusterIncidents: ClusterIncidentServiceHandle | null = null;
+  /** A NOC-only node's read-only view of the shared tickets and incidents. */
+  let incidentView: IncidentView | null = null;
   let brokerUrl: string | null = null;
   let noc: NocHandle | null = null;
   // The config was validated whole at load (server-config.ts): nothing here can refuse a part
@@ -86,33 +89,41 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
         config.role === 'all' && broker && brokerUrl
           ? { ...config.collector.mqtt, url: brokerUrl, username: INTERNAL_COLLECTOR, password: broker.registry.rotateServiceToken(INTERNAL_COLLECTOR, 'collector') }
           : config.collector.mqtt;
-      // Every collector of a cluster keeps its own MQTT session (each subscribes to the whole
-      // fleet): one shared client id would make the nodes take each other's session over.
-      if (cluster && mqtt.clientId === 'fleetcare-collector') mqtt = { ...mqtt, clientId: `fleetcare-collector-${cluster.collector.nodeId}` };
       const collectorConfig = { ...config.collector, mqtt, dataDir: join(config.dataDir, 'collector') };
-      // TODO(merge ccollector): startCollector's options gain `cluster` (cluster/collector-partitions.ts);
-      // passed as a variable so this compiles before and after that lands.
-      const collectorOpts = { log: log.child({ component: 'collector' }), ...(cluster ? { cluster: cluster.collector } : {}) };
-      collector = await startCollector(collectorConfig, collectorOpts);
-      if (cluster && (collector as { partitions?: unknown }).partitions === undefined) {
-        log.warn({ node: cluster.collector.nodeId }, 'this build\'s collector has no cluster mode yet: every collector node stores and acks every device (docs/cluster.md)');
-      }
-      // A NOC-only node owns no partitions, so it runs no detectors or ticket senders: the owners do.
-      if (collectorConfig.incidents?.enabled !== false && !(cluster && cluster.collector.mode === 'observer')) {
-        // TODO(merge cincidents): startIncidentService's options gain `cluster: { pgUrl }` (state/incidents.ts on PostgreSQL).
-        const incidentOpts = { log: log.child({ component: 'collector' }), ...(cluster ? { cluster: cluster.incidents } : {}) };
-        incidents = startIncidentService(collector, collectorConfig.incidents, incidentOpts);
+      // In a cluster the collector names its MQTT session `<clientId>-<nodeId>` (every node has its own).
+      collector = await startCollector(collectorConfig, { log: log.child({ component: 'collector' }), ...(cluster ? { cluster: cluster.collector } : {}) });
+      const incidentLog = log.child({ component: 'collector' });
+      if (collectorConfig.incidents?.enabled !== false) {
+        if (!cluster) incidents = startIncidentService(collector, collectorConfig.incidents, { log: incidentLog });
+        // Owners run detectors on their partitions; the ticket senders and SLA pass on partition 0's owner.
+        else if (cluster.collector.mode === 'owner') clusterIncidents = await startIncidentService(collector, collectorConfig.incidents, { log: incidentLog, cluster: cluster.incidents });
+        // A NOC-only node owns no partitions: it reads what the owners wrote.
+        else incidentView = openIncidentView(cluster.incidents.pgUrl, collectorConfig.incidents, { log: incidentLog });
       }
     }
     // In a cluster the NOC runs only on nodes with role noc.
     if (nocConfig.enabled && config.role !== 'broker' && (!roles || roles.includes('noc'))) {
-      // TODO(merge cnoc): on a NOC-only node `incidents` is null until the NOC's read-only cluster view
-      // (tickets and incidents from PostgreSQL) lands in noc/.
-      noc = await startNoc(nocConfig, { broker, collector, incidents, dataDir: config.dataDir, log: log.child({ component: 'noc' }), ...opts.noc, stores: nocStores(config, opts.noc?.scryptCost) });
+      const shared = clusterIncidents
+        ? sharedIncidentsView({ tickets: clusterIncidents.ticketState, config: clusterIncidents.config, incidents: clusterIncidents.incidentState, serviceRecords: clusterIncidents.serviceRecords })
+        : incidentView
+          ? sharedIncidentsView({ tickets: incidentView.ticketState, config: incidentView.config, incidents: incidentView.incidents })
+          : null;
+      noc = await startNoc(nocConfig, {
+        broker,
+        collector,
+        incidents: shared ?? incidents,
+        dataDir: config.dataDir,
+        log: log.child({ component: 'noc' }),
+        ...opts.noc,
+        stores: nocStores(config, opts.noc?.scryptCost),
+        ...(config.cluster ? { state: config.state, nodeId: config.cluster.nodeId } : {}),
+      });
     }
   } catch (e) {
     await noc?.close().catch(() => {});
     await incidents?.close().catch(() => {});
+    await clusterIncidents?.close().catch(() => {});
+    await incidentView?.close().catch(() => {});
     await collector?.close().catch(() => {});
     await broker?.close().catch(() => {});
     throw e;
@@ -124,6 +135,7 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
     broker,
     collector,
     incidents,
+    clusterIncidents,
     noc,
     log,
     brokerUrl,
@@ -133,6 +145,8 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
       // Collector first: its last records reach the detectors, whose state the final tick saves.
       await collector?.close();
       await incidents?.close();
+      await clusterIncidents?.close();
+      await incidentView?.close();
       await broker?.close();
       releaseLock();
     },

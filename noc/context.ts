@@ -53,6 +53,8 @@ export interface NocIncidents {
 export type NocPartitionView = {
   readonly nodeId: string;
   readonly count: number;
+  /** 'observer': a NOC-only node's collector, which takes no leases. */
+  readonly mode?: 'owner' | 'observer';
   owned(): number[];
   stats(): LeaseStats;
 };

@@ -28,7 +28,9 @@ export async function readiness(ctx: NocContext): Promise<Record<string, Check>>
     if (partitions) {
       const p = partitions.stats();
       // A node that never completed a lease round cannot know what it owns.
-      checks.partitions = p.lastRoundAt === null ? { ok: false, detail: 'no partition lease round has completed yet' } : { ok: true, detail: `owns ${p.owned.length} of ${partitions.count} partitions` };
+      // An observer (a NOC-only node) takes no leases, so it never has a lease round.
+      if (partitions.mode === 'observer') checks.partitions = { ok: true, detail: 'observer: owns no partitions' };
+      else checks.partitions = p.lastRoundAt === null ? { ok: false, detail: 'no partition lease round has completed yet' } : { ok: true, detail: `owns ${p.owned.length} of ${partitions.count} partitions` };
     }
   }
   if (ctx.incidents?.stats) {
