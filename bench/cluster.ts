@@ -172,7 +172,10 @@ const results: RunResult[] = [];
 try {
   for (const run of values.runs!.split(',')) {
     process.stderr.write(`\n== ${run}: ${M} agents × ${R} msg/s, ${values.duration} s measured\n`);
-    results.push(run === 'single' ? await singleNode(influx) : await clusterRun(run as 'cluster' | 'failover'));
+    const r = run === 'single' ? await singleNode(influx) : await clusterRun(run as 'cluster' | 'failover');
+    results.push(r);
+    // Each run's figures as soon as it ends: a long series cut short keeps what it measured.
+    process.stderr.write(`${JSON.stringify(r)}\n`);
   }
 } finally {
   await influx.destroy();
