@@ -4,7 +4,7 @@
 // take its partitions; the sweep touches only the partitions asked for.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import pg from 'pg';
+import type pg from 'pg';
 import pino from 'pino';
 import { PartitionLeases } from '../../cluster/leases.js';
 import { partitionOf } from '../../cluster/partitions.js';
