@@ -256,7 +256,7 @@ export async function startClusterIncidentService(
     }
     for (const cmd of cmds) {
       const status = cmd.kind === 'close' ? 'Closed' : cmd.kind === 'set-status' ? cmd.status : null;
-      let r;
+      let r: Awaited<ReturnType<PgTicketState['enqueueIn']>>;
       // A savepoint: a refused command leaves the rest of the change intact.
       await c.query('SAVEPOINT ticket_command');
       try {

@@ -9,6 +9,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { leaseTable } from '../../cluster/leases.js';
 import { partitionOf } from '../../cluster/partitions.js';
@@ -26,7 +28,10 @@ const NODE = fileURLToPath(new URL('./incidents-node.js', import.meta.url));
 type Node = { name: string; proc: ChildProcess; events: FromNode[]; exited: boolean };
 
 function startNode(name: string, cfg: Omit<NodeConfig, 'node'>): Node {
-  const proc = fork(NODE, [JSON.stringify({ ...cfg, node: name })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // Each node its own data dir (service records stay node-local in cluster mode).
+  const dataDir = join(cfg.dataDir, name);
+  mkdirSync(dataDir, { recursive: true });
+  const proc = fork(NODE, [JSON.stringify({ ...cfg, dataDir, node: name })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const n: Node = { name, proc, events: [], exited: false };
   proc.on('message', (m: FromNode) => n.events.push(m));
   proc.on('exit', () => (n.exited = true));
