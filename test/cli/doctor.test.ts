@@ -11,7 +11,8 @@ import { pino } from 'pino';
 import { runServer } from '../../cli/server.js';
 import { serverConfigSchema } from '../../cli/server-config.js';
 import { Influxd, haveInfluxd } from '../helpers/influxd.js';
-import { freePort, tempDir } from '../helpers/net.js';
+import { freePort } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
 

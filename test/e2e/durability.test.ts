@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Influxd } from '../helpers/influxd.js';
-import { freePort, tempDir, waitFor, sleep } from '../helpers/net.js';
+import { freePort, waitFor, sleep } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { createPtyPair, type PtyPair } from '../../sim/pty.js';
 import { VirtualEscposPrinter } from '../../sim/escpos-printer.js';
 

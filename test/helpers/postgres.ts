@@ -7,7 +7,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort, tempDir, waitFor, type TempDir } from './net.js';
+import { freePort, waitFor } from './net.js';
+import { tempDir, type TempDir } from './tmp.js';
 
 /** The bin dir of the newest installed PostgreSQL (PG_BIN overrides), or null. */
 export function postgresBin(): string | null {

@@ -6,9 +6,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErpnextSink, TicketOutbox, TicketSender, frappeErrorMessage, type ErpnextSinkConfigInput } from '../../collector/tickets/index.js';
-import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
+import { waitFor } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { FakeFrappe, frappeError } from './fakes.js';
-import { openCallerDb, createCmd, incidentChange, captureLog } from './support.js';
+import { openCallerDb, createCmd, incidentChange } from './support.js';
+import { captureLog } from '../helpers/log.js';
 
 const dirs: TempDir[] = [];
 let fake: FakeFrappe;

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TicketOutbox, TicketCommandError, coalesce, backoffDelay } from '../../collector/tickets/index.js';
-import { tempDir, type TempDir } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { openCallerDb, createCmd, incidentChange } from './support.js';
 
 const dirs: TempDir[] = [];

@@ -1,9 +1,6 @@
-// Shared bits for the ticket tests: a caller DB with its own incidents table, log capture,
-// sample commands.
+// Shared bits for the ticket tests: a caller DB with its own incidents table, sample commands.
 import Database from 'better-sqlite3';
-import { Writable } from 'node:stream';
 import { join } from 'node:path';
-import { pino, type Logger } from 'pino';
 import type { TicketCommandInput, TicketFieldsInput } from '../../collector/tickets/index.js';
 
 export function openCallerDb(dir: string, name = 'collector.db'): Database.Database {
@@ -13,17 +10,6 @@ export function openCallerDb(dir: string, name = 'collector.db'): Database.Datab
   // Stands in for the incidents helper's own table: changed in the same transaction as the ticket.
   db.exec('CREATE TABLE IF NOT EXISTS incidents (key TEXT PRIMARY KEY, state TEXT NOT NULL, at INTEGER NOT NULL)');
   return db;
-}
-
-export function captureLog(): { log: Logger; lines: string[]; text: () => string } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(...chunk.toString().split('\n').filter(Boolean));
-      cb();
-    },
-  });
-  return { log: pino({ level: 'debug' }, stream), lines, text: () => lines.join('\n') };
 }
 
 export function ticketFields(over: Partial<TicketFieldsInput> = {}): TicketFieldsInput {

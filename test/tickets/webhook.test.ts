@@ -5,9 +5,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHmac } from 'node:crypto';
 import { TicketOutbox, TicketSender, WebhookSink, verifyWebhook } from '../../collector/tickets/index.js';
-import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
+import { waitFor } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { FakeWebhookReceiver, type FakeRequest } from './fakes.js';
-import { openCallerDb, createCmd, incidentChange, captureLog } from './support.js';
+import { openCallerDb, createCmd, incidentChange } from './support.js';
+import { captureLog } from '../helpers/log.js';
 
 const SECRET = 'whsec-0123456789abcdef-secret';
 const dirs: TempDir[] = [];
