@@ -3,7 +3,7 @@
 // fast path accepts on its own, zod must accept too with a deep-equal value.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { channels, decodeDeviceMessage, parseTopic } from '../protocol/index.js';
+import { decodeDeviceMessage, parseTopic } from '../protocol/index.js';
 import { decodeDeviceMessageFast, eventOk, parseTopicFast, telemetryOk } from '../protocol/fast-decode.js';
 import { eventMessage, telemetryMessage } from '../protocol/messages.js';
 
@@ -101,7 +101,7 @@ function event(r: R, device: string): unknown {
   if (chance(r, 0.4)) m.message = chance(r, 0.95) ? 'paper ran out' : pick(r, ['x'.repeat(1001), null]);
   if (chance(r, 0.3)) {
     const d: Record<string, unknown> = {};
-    for (let i = 0; i < 1 + Math.floor(r() * 3); i++) d[metricName(r)] = chance(r, 0.8) ? pick(r, [120, 'x', true, false, 1.5]) : pick(r, [null, [], {}, 'y'.repeat(201), 1e999]);
+    for (let i = 0; i < 1 + Math.floor(r() * 3); i++) d[metricName(r)] = chance(r, 0.8) ? pick(r, [120, 'x', true, false, 1.5]) : pick(r, [null, [], {}, 'y'.repeat(201), Number.POSITIVE_INFINITY]);
     m.data = d;
   }
   mutate(r, m, ['v', 'device', 'seq', 'ts', 'type', 'severity', 'data']);

@@ -140,7 +140,7 @@ test('a real agent with the list of broker URLs fails over when its node is kill
     const colNode = (first + 1) % 3;
     col = await connect(colNode, collector('collector-ack', { clean: false }));
     const c = col.client;
-    c.on('message', (topic, payload) => {
+    c.on('message', (_topic, payload) => {
       const msg = JSON.parse(payload.toString()) as { seq: number };
       received.add(msg.seq);
       const ack: AckMessage = { v: 1, ranges: seqRanges([msg.seq]), ts: Date.now() };

@@ -46,7 +46,7 @@ test('a healthy setup is all good; a taken port and an unreachable InfluxDB fail
       const influx = bad.findings.find((f) => f.check === 'influxdb')!;
       assert.is(influx.level, 'fail');
       assert.match(influx.message, 'unreachable');
-      assert.match(bad.stdout, /FAIL  port .*\n\s+fix: see which: ss -ltnp/);
+      assert.match(bad.stdout, /FAIL {2}port .*\n\s+fix: see which: ss -ltnp/);
       assert.match(bad.stdout, '2 problem(s)');
     } finally {
       squatter.close();

@@ -120,7 +120,9 @@ test('every seq reaches InfluxDB exactly once across agent kill -9, collector re
       startProc(agent);
     }
     // Printers are in use the whole time: counters advance, faults come and go.
-    const usage = setInterval(() => printers.forEach((p) => p.print(40, 1)), 300);
+    const usage = setInterval(() => {
+      for (const p of printers) p.print(40, 1);
+    }, 300);
     const faults = setInterval(() => {
       printers[1].setCoverOpen(true);
       setTimeout(() => printers[1].setCoverOpen(false), 400);

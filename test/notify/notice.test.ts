@@ -51,7 +51,9 @@ test.after.each(async () => {
   for (const c of cleanups.reverse()) await c();
   cleanups = [];
 });
-test.after(() => dirs.forEach((d) => d.remove()));
+test.after(() => {
+  for (const d of dirs) d.remove();
+});
 
 function ticketing(notify: NotifyConfigInput): { handle: TicketingHandle; log: ReturnType<typeof captureLog> } {
   const d = tempDir('fleetcare-notify-');

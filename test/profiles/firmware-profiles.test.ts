@@ -14,7 +14,6 @@ import {
   type FirmwareProfile,
 } from '../../firmware-profiles/index.js';
 import { firmwareProfileJsonSchema } from '../../firmware-profiles/json-schema.js';
-import { escposFaultCodes } from '../../agent/drivers/escpos/codec.js';
 
 const dir = defaultFirmwareProfilesDir();
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));

@@ -20,7 +20,9 @@ test.before.each(async () => {
   fake = await new FakeFrappe().start();
 });
 test.after.each(async () => fake.stop());
-test.after(() => dirs.forEach((d) => d.remove()));
+test.after(() => {
+  for (const d of dirs) d.remove();
+});
 
 function runChild(dbPath: string, mode: string, onStdout?: (s: string) => void): { done: Promise<NodeJS.Signals | number | null>; kill: () => void } {
   const p = spawn(process.execPath, [child, dbPath, fake.url, mode], { stdio: ['ignore', 'pipe', 'inherit'] });

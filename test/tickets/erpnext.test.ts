@@ -24,7 +24,9 @@ test.after.each(async () => {
   cleanups = [];
   await fake.stop();
 });
-test.after(() => dirs.forEach((d) => d.remove()));
+test.after(() => {
+  for (const d of dirs) d.remove();
+});
 
 function setup(opts: { timeoutMs?: number; sink?: Partial<ErpnextSinkConfigInput> } = {}) {
   const d = tempDir('fleetcare-erpnext-');
@@ -102,7 +104,7 @@ test('Retry-After is honoured: no request to the sink before it has passed', asy
   const key = 'posB2/printer/paper-out';
   const times: number[] = [];
   fake.fault((r) => (times.push(Date.now()), r.method === 'POST'), { kind: 'respond', status: 429, body: {}, headers: { 'Retry-After': '1' } });
-  fake.fault((r) => (times.push(Date.now()), false), { kind: 'drop-before' }, 100); // only records times
+  fake.fault(() => (times.push(Date.now()), false), { kind: 'drop-before' }, 100); // only records times
   incidentChange(db, enqueue, key, 'open', createCmd(key));
   sender.start();
   await waitFor('created', () => outbox.link('erpnext', key), 10_000);

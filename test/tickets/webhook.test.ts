@@ -23,7 +23,9 @@ test.after.each(async () => {
   cleanups = [];
   await fake.stop();
 });
-test.after(() => dirs.forEach((d) => d.remove()));
+test.after(() => {
+  for (const d of dirs) d.remove();
+});
 
 /** Reference check written from the spec, independent of the sink's code. */
 function referenceVerify(r: FakeRequest, secret: string): boolean {

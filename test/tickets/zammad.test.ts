@@ -22,7 +22,9 @@ test.after.each(async () => {
   cleanups = [];
   await fake.stop();
 });
-test.after(() => dirs.forEach((d) => d.remove()));
+test.after(() => {
+  for (const d of dirs) d.remove();
+});
 
 function setup(over: Partial<ZammadSinkConfigInput> = {}) {
   const d = tempDir('fleetcare-zammad-');
