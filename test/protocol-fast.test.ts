@@ -6,18 +6,10 @@ import * as assert from 'uvu/assert';
 import { decodeDeviceMessage, parseTopic } from '../protocol/index.js';
 import { decodeDeviceMessageFast, eventOk, parseTopicFast, telemetryOk } from '../protocol/fast-decode.js';
 import { eventMessage, telemetryMessage } from '../protocol/messages.js';
+import { seededRandom } from '../sim/wear.js';
 
 // Deterministic PRNG (mulberry32) so a failure is reproducible from the printed seed.
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 type R = () => number;
 const pick = <T>(r: R, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
