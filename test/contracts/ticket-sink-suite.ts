@@ -128,6 +128,7 @@ export function ticketSinkSuite(name: string, factory: TicketSinkFactory): void 
       const started = Date.now();
       assertKind(await failure(h.sink.create(op)), 'unknown', 'timeout');
       assert.ok(Date.now() - started >= 250, 'waited for the timeout');
+      assert.is(h.ticketsFor(op.ref), 1, 'applied though never answered: why unknown, not retry');
     }, 300),
   );
 
