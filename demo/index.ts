@@ -9,7 +9,7 @@
 import { incidentsConfigSchema } from '../collector/incidents-config.js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { DeviceRegistry } from '../broker/index.js';
+import type { DeviceRegistry } from '../broker/index.js';
 import { runServer, type RunningServer } from '../cli/server.js';
 import type { ServerConfig } from '../cli/server-config.js';
 import { renderTable } from '../cli/table.js';

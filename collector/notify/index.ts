@@ -129,7 +129,7 @@ abstract class NoticeSink implements TicketSink {
     const ticket = await this.lookup(op.ref);
     if (!ticket) throw new SinkError('fatal', `no ticket ${op.ref} in the store to notify about`);
     const tenant = this.config.tenants[ticket.customer];
-    if (!tenant || !tenant.on.includes(event)) return;
+    if (!tenant?.on.includes(event)) return;
     const to = this.recipients(ticket.customer);
     if (!to.length) return;
     await this.send(renderNotice(this.config, event, ticket, op.kind === 'update' ? op.resolution : null), to, ticket);

@@ -10,7 +10,8 @@ import { pino } from 'pino';
 import { serverConfigSchema } from '../../cli/server-config.js';
 import { DEMO_PASSWORD, startDemo, type Demo } from '../../demo/index.js';
 import type { Ticket } from '../../collector/tickets/index.js';
-import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
 const DAY = 86_400_000;

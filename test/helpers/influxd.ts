@@ -3,7 +3,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, tempDir, waitFor, type TempDir } from './net.js';
+import { freePort, waitFor } from './net.js';
+import { tempDir, type TempDir } from './tmp.js';
 
 export const INFLUXD = process.env.INFLUXD ?? '/usr/bin/influxd';
 export const haveInfluxd = () => existsSync(INFLUXD);

@@ -1,8 +1,5 @@
-// Small test utilities: free loopback ports, temporary dirs, polling for a condition.
+// Small test utilities: free loopback ports, polling for a condition (temp dirs: tmp.ts).
 import { createServer } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 /** A TCP port free on 127.0.0.1 right now (the OS picks it). */
 export function freePort(): Promise<number> {
@@ -16,13 +13,6 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
-}
-
-export type TempDir = { path: string; remove(): void };
-
-export function tempDir(prefix = 'fleetcare-test-'): TempDir {
-  const path = mkdtempSync(join(tmpdir(), prefix));
-  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

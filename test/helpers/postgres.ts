@@ -7,7 +7,9 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort, tempDir, waitFor, type TempDir } from './net.js';
+import { migratePostgres } from '../../state/postgres/migrations.js';
+import { freePort, waitFor } from './net.js';
+import { tempDir, type TempDir } from './tmp.js';
 
 /** The bin dir of the newest installed PostgreSQL (PG_BIN overrides), or null. */
 export function postgresBin(): string | null {
@@ -159,4 +161,28 @@ export class TestPostgres {
     await this.stop();
     this.dir.remove();
   }
+}
+
+/**
+ * For a behaviour-suite file: one server started by the suite's `before` hook and removed by its
+ * `after` hook, and `create()` a fresh migrated database (its URL) for each test.
+ */
+export function migratedDatabases(prefix: string) {
+  let server: TestPostgres | undefined;
+  return {
+    hooks: {
+      before: async () => {
+        server = await TestPostgres.create();
+      },
+      after: async () => {
+        await server?.destroy();
+      },
+    },
+    async create(): Promise<string> {
+      if (!server) throw new Error('migratedDatabases: create() before the suite started its server');
+      const url = await server.createDatabase(prefix);
+      await migratePostgres(url);
+      return url;
+    },
+  };
 }

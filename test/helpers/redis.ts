@@ -4,7 +4,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
-import { freePort, tempDir, waitFor, type TempDir } from './net.js';
+import { freePort, waitFor } from './net.js';
+import { tempDir, type TempDir } from './tmp.js';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 export const haveRedis = () => existsSync(REDIS_SERVER);

@@ -8,9 +8,11 @@ import { SMTPServer } from 'smtp-server';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { startTicketing, type TicketingHandle } from '../../collector/tickets/index.js';
 import { notifyConfigSchema, type NotifyConfigInput } from '../../collector/notify/index.js';
-import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
+import { waitFor } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { FakeSmsGateway } from '../tickets/fakes.js';
-import { captureLog, createCmd, openCallerDb } from '../tickets/support.js';
+import { createCmd, openCallerDb } from '../tickets/support.js';
+import { captureLog } from '../helpers/log.js';
 
 type Received = { mail: ParsedMail; rcpt: string[] };
 
@@ -49,7 +51,9 @@ test.after.each(async () => {
   for (const c of cleanups.reverse()) await c();
   cleanups = [];
 });
-test.after(() => dirs.forEach((d) => d.remove()));
+test.after(() => {
+  for (const d of dirs) d.remove();
+});
 
 function ticketing(notify: NotifyConfigInput): { handle: TicketingHandle; log: ReturnType<typeof captureLog> } {
   const d = tempDir('fleetcare-notify-');

@@ -11,7 +11,8 @@ import { migratePostgres, postgresMigrations } from '../../state/postgres/migrat
 import { migrateSqlite, sqliteMigrations } from '../../state/sqlite/migrations.js';
 import { TicketOutbox } from '../../collector/tickets/index.js';
 import { IncidentStore } from '../../collector/incidents/index.js';
-import { freePort, tempDir, type TempDir } from '../helpers/net.js';
+import { freePort } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { TestPostgres } from '../helpers/postgres.js';
 import { createCmd } from '../tickets/support.js';
 

@@ -51,7 +51,7 @@ export abstract class FakeHttpServer {
       req.on('end', () => {
         const raw = Buffer.concat(chunks).toString();
         const u = new URL(req.url ?? '/', 'http://x');
-        let body: any = undefined;
+        let body: any;
         try {
           body = raw ? JSON.parse(raw) : undefined;
         } catch {
