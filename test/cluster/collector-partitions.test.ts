@@ -15,8 +15,10 @@ import { partitionOf } from '../../cluster/partitions.js';
 import { CONTRACT_VERSION, commandRequest, decodeDeviceMessage, topicFor } from '../../protocol/index.js';
 import { Influxd, haveInfluxd } from '../helpers/influxd.js';
 import { TestPostgres, havePostgres } from '../helpers/postgres.js';
-import { tempDir, waitFor, sleep, type TempDir } from '../helpers/net.js';
-import { closeTracked, track, FakeDevice, range, startBroker, telemetry, type TestBroker } from '../collector/fixtures.js';
+import { waitFor, sleep } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
+import { closeTracked, track, FakeDevice, range, telemetry } from '../collector/fixtures.js';
+import { TestBroker } from '../helpers/broker.js';
 
 const NODE_SCRIPT = fileURLToPath(new URL('./collector-node.js', import.meta.url));
 const log = pino({ level: 'silent' });
@@ -32,7 +34,7 @@ const children = new Set<ChildProcess>();
 const pools: pg.Pool[] = [];
 
 test.before(async () => {
-  broker = await startBroker();
+  broker = await TestBroker.create();
   if (havePostgres()) pgServer = await TestPostgres.create();
   if (haveInfluxd()) influxd = await Influxd.create();
 });
