@@ -152,7 +152,7 @@ function startEmbeddedIncidentService(collector: CollectorHandle, input: Inciden
   const tickets = ticketing.outbox.store;
 
   function facts(incident: Incident): IncidentFacts {
-    const inv = inventory.get(incident.device);
+    const inv = feed.inventoryOf(incident.device, incident.scope === 'device' ? incident.peripheral : undefined);
     const customer = inv?.tenant ?? config.defaultCustomer;
     const peripheralSerial = incident.peripheral !== 'device' && incident.scope === 'device' ? inv?.peripherals.get(incident.peripheral)?.serial : undefined;
     const serial = peripheralSerial ?? (incident.scope === 'device' ? inv?.serial : undefined) ?? null;

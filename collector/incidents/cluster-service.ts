@@ -228,7 +228,7 @@ export async function startClusterIncidentService(
 
   // ---- ticket commands, in the tick's transaction ----
   async function factsOf(incident: Incident): Promise<IncidentFacts> {
-    const inv = inventory.get(incident.device);
+    const inv = feed.inventoryOf(incident.device, incident.scope === 'device' ? incident.peripheral : undefined);
     const customer = inv?.tenant ?? config.defaultCustomer;
     const peripheralSerial = incident.peripheral !== 'device' && incident.scope === 'device' ? inv?.peripherals.get(incident.peripheral)?.serial : undefined;
     const serial = peripheralSerial ?? (incident.scope === 'device' ? inv?.serial : undefined) ?? null;
