@@ -136,9 +136,12 @@ class ResendingDevice {
 
 /** Re-sends due seqs of every device until stopped (the outboxes' retry loop). */
 function resendLoop(devices: ResendingDevice[]): { stop(): Promise<void> } {
-  let running: Promise<void> = Promise.resolve();
+  let running: Promise<void> | null = null;
   const timer = setInterval(() => {
-    running = running.then(() => Promise.all(devices.map((d) => d.resendDue(Date.now()))).then(() => undefined)).catch(() => undefined);
+    if (running) return; // the previous pass is still publishing: no pile-up on a slow machine
+    running = Promise.all(devices.map((d) => d.resendDue(Date.now())))
+      .then(() => undefined, () => undefined)
+      .finally(() => (running = null));
   }, 200);
   return {
     async stop() {
