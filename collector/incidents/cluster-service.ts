@@ -131,7 +131,6 @@ export async function startClusterIncidentService(
     statesLoaded: 0, statesSaved: 0, slaPasses: 0,
   };
   const feed = startDetectorFeed(collector, engine, serviceRecords, counters, log, (d) => parts.ownsDevice(d));
-  const { inventory } = feed;
   feed.refreshFleet();
 
   // Ticks, loads and saves run one at a time: a partition is never loaded or handed back in the
