@@ -4,16 +4,14 @@
 // jam clears; 90 days of history behind the reports, the ETAs and `fleetcare tickets list`.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { serverConfigSchema } from '../../cli/server-config.js';
 import { DEMO_PASSWORD, startDemo, type Demo } from '../../demo/index.js';
 import type { Ticket } from '../../collector/tickets/index.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
+import { runCli } from '../helpers/cli.js';
 
-const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
 const DAY = 86_400_000;
 
 async function login(base: string): Promise<(path: string) => Promise<any>> {
@@ -65,8 +63,8 @@ test('showcase: wear, paper-out and cutter-jam tickets with SLA, warranty and th
     assert.ok(demo.server.incidents!.warranty.claimsFor(jam.serial!).length >= 1, 'a warranty claim drafted for the printer under warranty');
 
     // The same tickets from the command line.
-    const cli = spawnSync(process.execPath, [CLI, 'tickets', 'list', '--open', '--data-dir', dir.path], { encoding: 'utf8', timeout: 30_000 });
-    assert.is(cli.status, 0, cli.stderr);
+    const cli = await runCli(['tickets', 'list', '--open', '--data-dir', dir.path]);
+    assert.is(cli.code, 0, cli.stderr);
     assert.match(cli.stdout, /^REF\s+STATUS/);
     assert.match(cli.stdout, /pos-002\/printer0\/cutter-wear-out\s+Open\s+Low\s+Predicted Failure\s+huamei-mart/);
 
