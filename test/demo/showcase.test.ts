@@ -50,6 +50,11 @@ test('showcase: wear, paper-out and cutter-jam tickets with SLA, warranty and th
     assert.ok(wear.sla.responseBy! > wear.openedAt, 'a response deadline on the Shanghai calendar');
     assert.is(wear.warrantyStatus, 'Out of Warranty');
     assert.ok(wear.openedAt - demo.startedAt < 120_000, 'within 2 minutes');
+    // Who goes: a technician of the customer's own field team, said in the narration.
+    const assigned = await waitFor('the wear ticket assigned', () => tickets.byKey(wear.key)?.assignment?.technician ? tickets.byKey(wear.key) : null, 30_000, 250);
+    assert.is(assigned.assignment!.team, 'prc-field');
+    assert.ok(['wei', 'li-na'].includes(assigned.assignment!.technician!));
+    await waitFor('the assignment narrated', () => lines.some((l) => l.includes(`ticket ${wear.ref} assigned to`) && l.includes('(team prc-field)')), 10_000, 100);
 
     const paper = await waitFor('the paper-out ticket', live('pos-003/printer0/paper-end'), 120_000, 250);
     assert.is(paper.language, 'fa');
@@ -67,6 +72,9 @@ test('showcase: wear, paper-out and cutter-jam tickets with SLA, warranty and th
     assert.is(cli.status, 0, cli.stderr);
     assert.match(cli.stdout, /^REF\s+STATUS/);
     assert.match(cli.stdout, /pos-002\/printer0\/cutter-wear-out\s+Open\s+Low\s+Predicted Failure\s+huamei-mart/);
+    const board = spawnSync(process.execPath, [CLI, 'dispatch', 'board', '--data-dir', dir.path], { encoding: 'utf8', timeout: 30_000 });
+    assert.is(board.status, 0, board.stderr);
+    assert.match(board.stdout, /pos-002\/printer0\/cutter-wear-out\s+Low\s+\S+\s+(wei|li-na)\s+prc-field/);
 
     // History: reports, MTBF and usage-rate ETAs have data.
     await demo.ready;
