@@ -6,7 +6,7 @@ import { DispatchStateError, type DispatchStateStore } from '../dispatch.js';
 export const DISPATCH_DDL = `
 CREATE TABLE IF NOT EXISTS dispatch_teams (id TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dispatch_technicians (id TEXT PRIMARY KEY, team TEXT NOT NULL, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS known_fix_edits (id TEXT PRIMARY KEY, body TEXT NOT NULL, by TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS known_fix_edits (id TEXT PRIMARY KEY, body TEXT NOT NULL, by_user TEXT NOT NULL, at INTEGER NOT NULL);
 `;
 
 export class SqliteDispatchState implements DispatchStateStore {
@@ -55,12 +55,12 @@ export class SqliteDispatchState implements DispatchStateStore {
   async putKnownFixEdit(edit: KnownFixEditInput, by: string, at: number): Promise<void> {
     const e = knownFixEditSchema.parse(edit);
     this.db
-      .prepare('INSERT INTO known_fix_edits (id, body, by, at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body, by = excluded.by, at = excluded.at')
+      .prepare('INSERT INTO known_fix_edits (id, body, by_user, at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body, by_user = excluded.by_user, at = excluded.at')
       .run(knownFixId(e.profile, e.failureMode, e.cause), JSON.stringify(e), by, at);
   }
 
   async knownFixEdits(): Promise<Array<KnownFixEdit & { by: string; at: number }>> {
-    const rows = this.db.prepare('SELECT body, by, at FROM known_fix_edits ORDER BY id').all() as Array<{ body: string; by: string; at: number }>;
+    const rows = this.db.prepare('SELECT body, by_user AS by, at FROM known_fix_edits ORDER BY id').all() as Array<{ body: string; by: string; at: number }>;
     return rows.map((r) => ({ ...knownFixEditSchema.parse(JSON.parse(r.body)), by: r.by, at: r.at }));
   }
 
