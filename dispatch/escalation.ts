@@ -8,14 +8,28 @@ import type { Ticket, TicketPriority, TicketStatus } from '../collector/tickets/
 export type EscalationStage = 'response' | 'resolution';
 export type DueEscalation = { stage: EscalationStage; share: number };
 
+/**
+ * Whether a stage of `ticket` could be due at `now`, without its history: working time without
+ * holds never exceeds wall time, so a ticket younger than the share of its shortest stage still to
+ * escalate cannot be due (most open tickets, every pass — no history read, no replay).
+ */
+export function couldBeDue(ticket: Ticket, sla: ServiceLevelAgreement, share: number, now: number): boolean {
+  if (ticket.status === 'Resolved' || ticket.status === 'Closed') return false;
+  const done = new Set((ticket.escalations ?? []).map((e) => e.stage));
+  const times = sla.priorities.find((p) => p.priority === ticket.priority) ?? sla.priorities.find((p) => p.priority === sla.default_priority);
+  if (!times) return true;
+  const pending = [...(done.has('response') ? [] : [times.response_time]), ...(done.has('resolution') || !sla.apply_sla_for_resolution ? [] : [times.resolution_time])];
+  return pending.length > 0 && (now - ticket.openedAt) / 1000 >= share * Math.min(...pending);
+}
+
 /** Stages of `ticket` that are due to escalate at `now` and have not escalated yet. */
 export function dueEscalations(ticket: Ticket, statusLog: ReadonlyArray<{ status: TicketStatus; at: number }>, sla: ServiceLevelAgreement | undefined, share: number, now: number): DueEscalation[] {
-  if (!sla || ticket.status === 'Resolved' || ticket.status === 'Closed') return [];
+  if (!sla || !couldBeDue(ticket, sla, share, now)) return [];
+  const done = new Set((ticket.escalations ?? []).map((e) => e.stage));
   const d = slaDeadlines({ opening: ticket.openedAt, priority: ticket.priority, status_changes: statusLog.filter((c) => c.at >= ticket.openedAt) }, sla, now);
   if (d.onHoldSince !== null) return [];
   const times = sla.priorities.find((p) => p.priority === d.priority);
   if (!times) return [];
-  const done = new Set((ticket.escalations ?? []).map((e) => e.stage));
   const used = workingSecondsBetween(ticket.openedAt, now, sla.calendar, d.holds);
   const out: DueEscalation[] = [];
   const check = (stage: EscalationStage, allotted: number) => {

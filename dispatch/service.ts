@@ -13,7 +13,7 @@ import { ticketRef, type Ticket, type TicketAssignment, type TicketEscalation } 
 import type { FirmwareProfile } from '../firmware-profiles/schema.js';
 import type { DispatchStateStore } from '../state/dispatch.js';
 import type { TicketStateStore } from '../state/tickets.js';
-import { bumpedPriority, dueEscalations } from './escalation.js';
+import { bumpedPriority, couldBeDue, dueEscalations } from './escalation.js';
 import { failureModeOf, knownFixes, knownFixesFor, type KnownFix, type ResolvedTicket } from './known-fixes.js';
 import type { DispatchConfig, Team, Technician } from './model.js';
 import { teamPerformance, type ReportTicket, type TeamPerformanceReport } from './report.js';
@@ -187,6 +187,7 @@ export class Dispatcher {
     for (const t of open) {
       const sla = slaOf(this.deps.slaContext, t.customer);
       if (!sla) continue;
+      if (!couldBeDue(t, sla, cfg.share, now)) continue;
       const due = dueEscalations(t, await this.deps.tickets.statusLog(t.ref), sla, cfg.share, now);
       if (!due.length) continue;
       // Re-read: the dispatch step may have changed the ticket in this pass.
