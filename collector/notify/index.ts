@@ -52,7 +52,7 @@ export const notifyConfigSchema = z
             email: z.array(z.string().email()).default([]),
             /** E.164 numbers. */
             sms: z.array(z.string().regex(/^\+[1-9]\d{6,14}$/, 'an E.164 number such as +966501234567')).default([]),
-            on: z.array(noticeEventSchema).default(['opened', 'resolved']),
+            on: z.array(noticeEventSchema).default(['opened', 'assigned', 'resolved']),
           })
           .strict(),
       )
@@ -85,7 +85,9 @@ export type Notice = { event: NoticeEvent | 'escalated'; language: TicketLanguag
 /** Which notice an operation is, if any. */
 function noticeEvent(op: SinkOperation): NoticeEvent | null {
   if (op.kind === 'create') return 'opened';
-  return op.status === 'Resolved' || op.status === 'Closed' ? 'resolved' : null;
+  if (op.status === 'Resolved' || op.status === 'Closed') return 'resolved';
+  // A technician assigned (dispatch/): by the rules or by hand; "nobody matched" is not news for the store.
+  return op.patch.assignment?.technician ? 'assigned' : null;
 }
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -103,12 +105,15 @@ export function renderNotice(config: NotifyConfig, event: NoticeEvent, ticket: T
     priority: ticket.priority,
     status: ticket.status,
     resolution: resolution ?? ticket.resolution ?? '',
+    technician: ticket.assignment?.technicianName ?? ticket.assignment?.technician ?? '',
   };
   const subject = renderTemplate(template.subject, values).trim();
   const text = renderTemplate(template.body, values).trim();
   const dir = rtlLanguages.has(language) ? 'rtl' : 'ltr';
   const html = `<!doctype html><html lang="${language}" dir="${dir}"><body dir="${dir}"><p>${escapeHtml(text)}</p></body></html>`;
-  return { event, language, subject, text, html, id: `${ticket.ref}:${event}` };
+  // A reassignment is news again: the assigned notice's id names the technician.
+  const id = event === 'assigned' ? `${ticket.ref}:${event}:${ticket.assignment?.technician ?? '-'}` : `${ticket.ref}:${event}`;
+  return { event, language, subject, text, html, id };
 }
 
 const escalationText: Record<TicketLanguage, { subject: string; response: string; resolution: string }> = {

@@ -64,4 +64,42 @@ test('a ticket left alone escalates: the team lead gets an e-mail in the ticket 
   }
 });
 
+test('the store is told which technician comes, in its language; a reassignment tells it again; "nobody matched" tells it nothing', async () => {
+  const smtp = await smtpServer();
+  const dir = tempDir('fleetcare-assigned-');
+  const db = openCallerDb(dir.path);
+  const log = captureLog();
+  const handle = startTicketing(db, { notify: { smtp: { host: '127.0.0.1', port: smtp.port, from: 'noc@support.example', timeoutMs: 5000 }, tenants: { huamei: { language: 'zh', email: ['store-7@huamei.example'] } } }, backoff: { baseMs: 20, maxMs: 200 } }, { log: log.log });
+  try {
+    const tickets = new SqliteTicketState(handle.outbox);
+    const state = new SqliteDispatchState(db);
+    await state.putTeam({ id: 'shenzhen', name: 'Shenzhen', sites: ['futian-7'], tenants: [], skills: [], calendar: null });
+    await state.putTechnician({ id: 'wei', name: 'Wang Wei', team: 'shenzhen', email: null, lead: false, nocUser: null });
+    await state.putTechnician({ id: 'li-na', name: 'Li Na', team: 'shenzhen', email: null, lead: false, nocUser: null });
+    const dispatcher = new Dispatcher({ tickets, state, config: dispatchConfigSchema.parse({}), slaContext: { slas: {} }, unitOf: () => ({ kind: 'printer', profile: null }), profiles: new Map(), log: pino({ level: 'silent' }) });
+    handle.outbox.enqueue(createCmd('pos-2/printer0/cutter-wear-out', { customer: 'huamei', site: 'futian-7', subject: 'Cutter near end of life' }));
+    handle.outbox.enqueue(createCmd('pos-9/printer0/paper-end', { customer: 'huamei', site: 'nowhere-1', subject: 'Paper out' }));
+    await waitFor('opened notices', () => smtp.received.length === 2, 10_000);
+    assert.equal(await dispatcher.pass(Date.now()), { assigned: 1, unassigned: 1, escalated: 0 });
+    const ref = 'pos-2/printer0/cutter-wear-out';
+    const first = (await tickets.get(ref))!.assignment!;
+    await waitFor('assigned notice', () => smtp.received.length === 3, 10_000);
+    const mail = smtp.received[2].mail;
+    assert.is(mail.subject, `已指派技术员：${ref}`);
+    assert.match(String(mail.text), `我们的技术员 ${first.technicianName} 正在处理`);
+    assert.is(mail.messageId, `<${encodeURIComponent(`${ref}:assigned:${first.technician}`)}@support.example>`);
+    const other = first.technician === 'wei' ? 'li-na' : 'wei';
+    await dispatcher.assign(ref, other, 'noc-op', Date.now());
+    await waitFor('the reassignment told', () => smtp.received.length === 4, 10_000);
+    assert.match(String(smtp.received[3].mail.text), other === 'wei' ? 'Wang Wei' : 'Li Na');
+    await waitFor('outbox drained', () => handle.outbox.pending() === 0, 5000);
+    assert.is(smtp.received.length, 4, 'no notice for the unassigned ticket');
+  } finally {
+    await handle.close();
+    db.close();
+    await smtp.close();
+    dir.remove();
+  }
+});
+
 test.run();
