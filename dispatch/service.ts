@@ -115,11 +115,18 @@ export class Dispatcher {
       // Assigned to someone who still exists: the rules leave it alone (a hand assignment stays).
       if (a?.technician && known.has(a.technician)) continue;
       const why = a?.technician ? `technician ${a.technician} no longer exists` : null;
-      const r = await this.dispatchOne(t, teams, technicians, load, now, why);
+      let r: Awaited<ReturnType<Dispatcher['dispatchOne']>>;
+      try {
+        r = await this.dispatchOne(t, teams, technicians, load, now, why);
+      } catch (e) {
+        // One ticket the store refuses (e.g. written by a broken older version) must not stop the others.
+        this.deps.log.warn({ ref: t.ref, err: (e as Error).message }, 'ticket not dispatched; tried again at the next pass');
+        continue;
+      }
       if (r === 'assigned') result.assigned++;
       if (r === 'unassigned' || (r === 'unchanged' && !t.assignment?.technician)) result.unassigned++;
     }
-    result.escalated = await this.escalate(open, teams, technicians, now);
+    result.escalated = await this.escalate(open, technicians, now);
     if (result.assigned || result.escalated) this.deps.log.info({ ...result }, 'dispatch pass');
     return result;
   }
@@ -181,45 +188,52 @@ export class Dispatcher {
   }
 
   /** Escalates the due stages of the open tickets; returns how many escalations were recorded. */
-  private async escalate(open: readonly Ticket[], teams: Team[], technicians: Technician[], now: number): Promise<number> {
-    const cfg = this.deps.config.escalation;
+  private async escalate(open: readonly Ticket[], technicians: Technician[], now: number): Promise<number> {
     let n = 0;
     for (const t of open) {
-      const sla = slaOf(this.deps.slaContext, t.customer);
-      if (!sla) continue;
-      if (!couldBeDue(t, sla, cfg.share, now)) continue;
-      const due = dueEscalations(t, await this.deps.tickets.statusLog(t.ref), sla, cfg.share, now);
-      if (!due.length) continue;
-      // Re-read: the dispatch step may have changed the ticket in this pass.
-      const current = (await this.deps.tickets.get(t.ref)) ?? t;
-      const teamId = current.assignment?.team ?? null;
-      const leads = technicians.filter((x) => x.lead && x.email && (teamId === null || x.team === teamId)).map((x) => x.email!);
-      let priority = current.priority;
-      const added: TicketEscalation[] = [];
-      const lines: string[] = [];
-      for (const d of due) {
-        const to = cfg.actions.includes('bump-priority') ? bumpedPriority(priority, current.issueType) : null;
-        const notified = cfg.actions.includes('notify-lead') ? leads : [];
-        added.push({ stage: d.stage, at: now, share: d.share, priorityFrom: to ? priority : null, priorityTo: to, notified });
-        lines.push(
-          `Escalated (${d.stage}): ${Math.round(d.share * 100)} % of the ${d.stage} time used without ${d.stage === 'response' ? 'a first response' : 'a resolution'}` +
-            (to ? `; priority ${priority} → ${to}` : '') +
-            (notified.length ? `; team lead told (${notified.join(', ')})` : cfg.actions.includes('notify-lead') ? `; no team lead with an e-mail${teamId ? ` in team ${teamId}` : ''}` : ''),
-        );
-        if (to) priority = to;
+      try {
+        n += await this.escalateOne(t, technicians, now);
+      } catch (e) {
+        this.deps.log.warn({ ref: t.ref, err: (e as Error).message }, 'escalation check failed for this ticket; tried again at the next pass');
       }
-      const r = await this.deps.tickets.enqueue({
-        kind: 'update',
-        key: current.key,
-        at: now,
-        eventId: `escalation-${now}`,
-        patch: { escalations: [...(current.escalations ?? []), ...added], ...(priority !== current.priority ? { priority } : {}) },
-        comment: lines.join('\n'),
-      });
-      if (r.applied) n += added.length;
-      void teams;
     }
     return n;
+  }
+
+  /** Escalates the due stages of one ticket; returns how many were recorded. */
+  private async escalateOne(t: Ticket, technicians: Technician[], now: number): Promise<number> {
+    const cfg = this.deps.config.escalation;
+    const sla = slaOf(this.deps.slaContext, t.customer);
+    if (!sla || !couldBeDue(t, sla, cfg.share, now)) return 0;
+    const due = dueEscalations(t, await this.deps.tickets.statusLog(t.ref), sla, cfg.share, now);
+    if (!due.length) return 0;
+    // Re-read: the dispatch step may have changed the ticket in this pass.
+    const current = (await this.deps.tickets.get(t.ref)) ?? t;
+    const teamId = current.assignment?.team ?? null;
+    const leads = technicians.filter((x) => x.lead && x.email && (teamId === null || x.team === teamId)).map((x) => x.email!);
+    let priority = current.priority;
+    const added: TicketEscalation[] = [];
+    const lines: string[] = [];
+    for (const d of due) {
+      const to = cfg.actions.includes('bump-priority') ? bumpedPriority(priority, current.issueType) : null;
+      const notified = cfg.actions.includes('notify-lead') ? leads : [];
+      added.push({ stage: d.stage, at: now, share: d.share, priorityFrom: to ? priority : null, priorityTo: to, notified });
+      lines.push(
+        `Escalated (${d.stage}): ${Math.round(d.share * 100)} % of the ${d.stage} time used without ${d.stage === 'response' ? 'a first response' : 'a resolution'}` +
+          (to ? `; priority ${priority} → ${to}` : '') +
+          (notified.length ? `; team lead told (${notified.join(', ')})` : cfg.actions.includes('notify-lead') ? `; no team lead with an e-mail${teamId ? ` in team ${teamId}` : ''}` : ''),
+      );
+      if (to) priority = to;
+    }
+    const r = await this.deps.tickets.enqueue({
+      kind: 'update',
+      key: current.key,
+      at: now,
+      eventId: `escalation-${now}`,
+      patch: { escalations: [...(current.escalations ?? []), ...added], ...(priority !== current.priority ? { priority } : {}) },
+      comment: lines.join('\n'),
+    });
+    return r.applied ? added.length : 0;
   }
 
   private async liveTicket(ref: string): Promise<Ticket> {
