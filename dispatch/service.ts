@@ -132,7 +132,10 @@ export class Dispatcher {
   }
 
   /** Runs the rules for one ticket and records the outcome when it changed. */
-  private async dispatchOne(t: Ticket, teams: Team[], technicians: Technician[], load: Map<string, number>, now: number, why: string | null): Promise<'assigned' | 'unassigned' | 'unchanged'> {
+  private async dispatchOne(listed: Ticket, teams: Team[], technicians: Technician[], load: Map<string, number>, now: number, why: string | null): Promise<'assigned' | 'unassigned' | 'unchanged'> {
+    // The pass works from a list read at its start: an operator may have assigned the ticket since.
+    const t = await this.deps.tickets.get(listed.ref);
+    if (!t || t.version !== listed.version) return 'unchanged';
     const unit = this.deps.unitOf(t.device, t.peripheral);
     const d = chooseTechnician({ ref: t.ref, customer: t.customer, site: t.site, kind: unit.kind }, teams, technicians, load, now);
     const prefix = why ? `${why}; ` : '';

@@ -12,10 +12,10 @@ import { pino } from 'pino';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startAgent, type AgentHandle } from '../../agent/index.js';
 import { agentConfigSchema } from '../../agent/config.js';
-import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../../agent/drivers/driver.js';
 import { defaultUiDir } from '../../noc/server.js';
 import { ApiClient, PASSWORDS, startNocServer, type NocTestServer } from '../helpers/noc.js';
 import { waitFor } from '../helpers/net.js';
+import { WearingPrinter } from '../helpers/wearing-printer.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const UI_TIMEOUT_MS = 30_000;
@@ -24,23 +24,6 @@ const A = 'pos-a/printer0/cutter-wear-out';
 const B = 'pos-b/printer0/cutter-wear-out';
 const C = 'pos-c/printer0/cutter-wear-out';
 
-/** An Epson TM-T88VI whose cutter is 9,000 cuts from its rated life and cuts 5 a poll. */
-class WearingPrinter implements PeripheralDriver {
-  readonly id = 'printer0';
-  readonly kind = 'printer' as const;
-  constructor(public cuts: number) {}
-  async open(): Promise<PeripheralIdentity> {
-    return { vendor: 'Epson', model: 'TM-T88VI', serial: `SN-${this.cuts}`, firmware: '30.01 ESC/POS', profile: 'epson-tm-t88vi', port: 'test:printer0' };
-  }
-  async poll(): Promise<PeripheralReading> {
-    this.cuts += 5;
-    return { health: 'ok', metrics: {}, counters: { autocutterCuts: this.cuts, linesFed: 1000 }, faults: [] };
-  }
-  async selfTest(): Promise<Record<string, unknown>> {
-    return {};
-  }
-  async close(): Promise<void> {}
-}
 
 if (!existsSync(CHROMIUM)) {
   test.skip(`dispatch in the browser: no Chromium at ${CHROMIUM} (Debian package chromium)`, () => {});
