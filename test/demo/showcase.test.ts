@@ -50,6 +50,11 @@ test('showcase: wear, paper-out and cutter-jam tickets with SLA, warranty and th
     assert.is(wear.warrantyStatus, 'Out of Warranty');
     // How soon it came is the demo's figure to print, not something to assert on a loaded machine.
     console.log(`predictive wear ticket ${((wear.openedAt - demo.startedAt) / 1000).toFixed(1)} s after the start`);
+    // Who goes: a technician of the customer's own field team, said in the narration.
+    const assigned = await waitFor('the wear ticket assigned', () => tickets.byKey(wear.key)?.assignment?.technician ? tickets.byKey(wear.key) : null, 120_000, 250);
+    assert.is(assigned.assignment!.team, 'prc-field');
+    assert.ok(['wei', 'li-na'].includes(assigned.assignment!.technician!));
+    await waitFor('the assignment narrated', () => lines.some((l) => l.includes(`ticket ${wear.ref} assigned to`) && l.includes('(team prc-field)')), 30_000, 100);
 
     const paper = await waitFor('the paper-out ticket', live('pos-003/printer0/paper-end'), 300_000, 250);
     assert.is(paper.language, 'fa');
@@ -67,6 +72,9 @@ test('showcase: wear, paper-out and cutter-jam tickets with SLA, warranty and th
     assert.is(cli.code, 0, cli.stderr);
     assert.match(cli.stdout, /^REF\s+STATUS/);
     assert.match(cli.stdout, /pos-002\/printer0\/cutter-wear-out\s+Open\s+Low\s+Predicted Failure\s+huamei-mart/);
+    const board = await runCli(['dispatch', 'board', '--data-dir', dir.path]);
+    assert.is(board.code, 0, board.stderr);
+    assert.match(board.stdout, /pos-002\/printer0\/cutter-wear-out\s+Low\s+\S+\s+(wei|li-na)\s+prc-field/);
 
     // History: reports, MTBF and usage-rate ETAs have data.
     await demo.ready;

@@ -45,7 +45,7 @@ sqlite('a file written before versioning keeps its rows and adopts the schema', 
   old.close();
   const db = new Database(path);
   const r = await migrateSqlite(db, 'incidents');
-  assert.equal(r.applied, ['0001-incidents-and-tickets']);
+  assert.equal(r.applied, ['0001-incidents-and-tickets', '0002-dispatch']);
   assert.is(db.prepare('SELECT count(*) FROM tickets').pluck().get(), 1);
   db.close();
 });
