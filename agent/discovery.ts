@@ -4,7 +4,7 @@
 // USB devices come from `usb` 3 when a USB bus exists. Nothing is opened or probed here: drivers
 // identify a device when they open it. Explicit config wins: a discovered device that a
 // configured peripheral already covers is reported as such and gets no suggestion.
-import { existsSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles, matchProfile } from '../firmware-profiles/loader.js';

@@ -120,7 +120,9 @@ async function main() {
     await new Promise((r) => setTimeout(r, warmupMs));
     const start = agents.map((a) => ({ ticks: procCpuTicks(a.child.pid!), at: process.hrtime.bigint() }));
     const rss: number[][] = agents.map(() => []);
-    const sampler = setInterval(() => agents.forEach((a, i) => rss[i].push(procRssKb(a.child.pid!))), 5000);
+    const sampler = setInterval(() => {
+      for (const [i, a] of agents.entries()) rss[i].push(procRssKb(a.child.pid!));
+    }, 5000);
     const receivedAtStart = new Map(received);
     await new Promise((r) => setTimeout(r, durationMs));
     clearInterval(sampler);

@@ -104,7 +104,10 @@ async function runOne(kind: 'fleetcare' | 'aedes', n: number, batch: number, kee
 
   const sockets: Socket[] = [];
   // The clients do not run a real MQTT stack, so they ping for it (aedes drops a client after 1.5 × keepalive).
-  const pinger = keepalive > 0 ? setInterval(() => sockets.forEach((s) => s.write(Buffer.from([0xc0, 0]))), (keepalive * 1000) / 2) : null;
+  const ping = () => {
+    for (const s of sockets) s.write(Buffer.from([0xc0, 0]));
+  };
+  const pinger = keepalive > 0 ? setInterval(ping, (keepalive * 1000) / 2) : null;
   const started = Date.now();
   for (let i = 0; i < n; i += batch) {
     const group = [];

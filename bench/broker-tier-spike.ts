@@ -23,7 +23,8 @@ import { DeviceRegistry } from '../broker/index.js';
 import { LocalBrokers } from '../cluster/local-brokers.js';
 import { RedisServer } from '../test/helpers/redis.js';
 import { parseBenchArgs } from './help.js';
-import { freePort, tempDir, waitFor } from '../test/helpers/net.js';
+import { freePort, waitFor } from '../test/helpers/net.js';
+import { tempDir } from '../test/helpers/tmp.js';
 
 const { values } = parseBenchArgs(import.meta.url, {
   options: {

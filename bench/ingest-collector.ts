@@ -11,8 +11,9 @@ import { connect, type MqttClient } from 'mqtt';
 import { startCollector, type CollectorStats } from '../collector/index.js';
 import { CONTRACT_VERSION, decodeAck, topicFor } from '../protocol/index.js';
 import { Influxd } from '../test/helpers/influxd.js';
-import { tempDir, waitFor } from '../test/helpers/net.js';
-import { startBroker } from '../test/collector/fixtures.js';
+import { waitFor } from '../test/helpers/net.js';
+import { tempDir } from '../test/helpers/tmp.js';
+import { TestBroker } from '../test/helpers/broker.js';
 import { exitOnHelp } from './help.js';
 
 type ChildReport = { stats: CollectorStats; cpu: NodeJS.CpuUsage; rss: number };
@@ -32,7 +33,7 @@ if (process.argv[2] === '--child') {
   exitOnHelp(import.meta.url);
   const [messages = 20_000, devices = 50, samples = 2] = process.argv.slice(2).map(Number);
   const influxd = await Influxd.create();
-  const broker = await startBroker();
+  const broker = await TestBroker.create();
   const dir = tempDir('fleetcare-bench-');
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), [
     '--child',

@@ -14,7 +14,8 @@ import { parseBenchArgs } from './help.js';
 import { fileURLToPath } from 'node:url';
 import { DeviceRegistry } from '../broker/index.js';
 import { Influxd } from '../test/helpers/influxd.js';
-import { freePort, tempDir, waitFor } from '../test/helpers/net.js';
+import { freePort, waitFor } from '../test/helpers/net.js';
+import { tempDir } from '../test/helpers/tmp.js';
 
 const { values } = parseBenchArgs(import.meta.url, {
   options: {

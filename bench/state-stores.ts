@@ -16,7 +16,7 @@ import { migrateSqlite } from '../state/sqlite/migrations.js';
 import { SqliteTicketState } from '../state/sqlite/tickets.js';
 import type { TicketStateStore } from '../state/tickets.js';
 import { parseBenchArgs } from './help.js';
-import { tempDir } from '../test/helpers/net.js';
+import { tempDir } from '../test/helpers/tmp.js';
 import { TestPostgres } from '../test/helpers/postgres.js';
 import { createCmd } from '../test/tickets/support.js';
 

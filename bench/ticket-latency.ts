@@ -29,7 +29,8 @@ import { incidentsConfigSchema } from '../collector/incidents-config.js';
 import { collectorConfigSchema } from '../collector/config.js';
 import { CONTRACT_VERSION } from '../protocol/index.js';
 import { FakeDevice } from '../test/collector/fixtures.js';
-import { freePort, sleep, tempDir, waitFor } from '../test/helpers/net.js';
+import { freePort, sleep, waitFor } from '../test/helpers/net.js';
+import { tempDir } from '../test/helpers/tmp.js';
 
 const { values } = parseBenchArgs(import.meta.url, {
   options: {

@@ -262,6 +262,73 @@ fleetcare tickets close REF [--comment TEXT]      status Closed (TEXT = resoluti
       await ticketsCommand(positionals, values);
     },
   },
+  team: {
+    summary: 'dispatch teams: add | list | remove',
+    usage: `fleetcare team add ID [--name N] [--sites S1,S2] [--tenants T1,T2] [--skills printer,clock] [--calendar FILE] [--replace]
+    a team covers its sites and tenants (none = any) for its skills (device kinds; none = all),
+    on shift by its working-hours calendar (collector/sla calendar JSON; none = always)
+fleetcare team list [--json]
+fleetcare team remove ID                 (only without technicians)
+  -c, --config FILE        server config
+  --data-dir DIR           the server's data dir (default ./data)`,
+    options: {
+      config: { type: 'string', short: 'c' },
+      'data-dir': { type: 'string' },
+      name: { type: 'string' },
+      sites: { type: 'string' },
+      tenants: { type: 'string' },
+      skills: { type: 'string' },
+      calendar: { type: 'string' },
+      replace: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    async run(values, positionals) {
+      const { teamCommand } = await import('./dispatch.js');
+      await teamCommand(positionals, values);
+    },
+  },
+  technician: {
+    summary: 'technicians: add | list | remove (a removed technician\'s tickets go back to the rules)',
+    usage: `fleetcare technician add ID --team TEAM [--name N] [--email E] [--lead] [--noc-user U] [--replace]
+fleetcare technician list [--json]
+fleetcare technician remove ID           their open tickets are dispatched again by the rules
+  -c, --config FILE        server config (its ticket sinks get the changes too)
+  --data-dir DIR           the server's data dir (default ./data)`,
+    options: {
+      config: { type: 'string', short: 'c' },
+      'data-dir': { type: 'string' },
+      name: { type: 'string' },
+      team: { type: 'string' },
+      email: { type: 'string' },
+      lead: { type: 'boolean' },
+      'noc-user': { type: 'string' },
+      replace: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    async run(values, positionals) {
+      const { technicianCommand } = await import('./dispatch.js');
+      await technicianCommand(positionals, values);
+    },
+  },
+  dispatch: {
+    summary: 'dispatch: assign REF TECH | board | run | report',
+    usage: `fleetcare dispatch assign REF TECHNICIAN    assign by hand ("rules": back to the dispatch rules)
+fleetcare dispatch board [--json]           open tickets with their technician (and the unassigned)
+fleetcare dispatch run                      one dispatch and escalation pass now
+fleetcare dispatch report [--days N] [--json]   team performance (CSV unless --json), default 30 days
+  -c, --config FILE        server config (its ticket sinks get the changes too)
+  --data-dir DIR           the server's data dir (default ./data)`,
+    options: {
+      config: { type: 'string', short: 'c' },
+      'data-dir': { type: 'string' },
+      days: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    async run(values, positionals) {
+      const { dispatchCommand } = await import('./dispatch.js');
+      await dispatchCommand(positionals, values);
+    },
+  },
   reliability: {
     summary: 'fleet life fit (Weibull with censoring) per model and part',
     usage: `fleetcare reliability [--json]

@@ -8,6 +8,7 @@ import { serverConfigParts, serverConfigSchema } from './server-config.js';
 export function serverConfigJsonSchema(): Record<string, unknown> {
   // The parts without the preprocess step that fills in their dataDir (not representable).
   const { broker: _b, collector: _c, noc: _n, ...root } = serverConfigSchema.shape;
+  // biome-ignore lint/suspicious/noExplicitAny: a JSON Schema document, edited by key below
   const schema = z.toJSONSchema(z.object({ ...root, ...serverConfigParts }).strict(), { io: 'input', unrepresentable: 'any' }) as Record<string, any>;
   for (const part of ['broker', 'collector']) {
     const s = schema.properties[part];

@@ -119,11 +119,11 @@ export class NodePartitions implements CollectorPartitions {
   }
 
   ownsDevice(device: string): boolean {
-    return this.leases !== null && this.leases.owns(this.partitionOf(device));
+    return this.leases?.owns(this.partitionOf(device)) ?? false;
   }
 
   ownsPartition(p: number): boolean {
-    return this.leases !== null && this.leases.owns(p);
+    return this.leases?.owns(p) ?? false;
   }
 
   epochOf(p: number): number | undefined {

@@ -171,6 +171,10 @@ export class ClusterIngest implements IngestPipeline {
       } finally {
         this.attempt = null;
       }
+      if (!records.length && failures > 0) {
+        this.log.info({ afterAttempts: failures + 1 }, 'cluster ingest: store and PostgreSQL accept the batch again; acking resumes');
+        this.limiter.reset('retry');
+      }
       if (!records.length || this.closed) return;
       failures++;
       this.cluster.storeRetries++;

@@ -19,6 +19,8 @@ import { startTicketing, type TicketCommandInput, type TicketingHandle, type Tic
 import { WarrantyRegistry, warrantyClaimFor } from './warranty/index.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles, type FirmwareProfile } from '../firmware-profiles/index.js';
 import type { TicketStateStore } from '../state/tickets.js';
+import type { DispatchStateStore } from '../state/dispatch.js';
+import { SqliteDispatchState } from '../state/sqlite/dispatch.js';
 import { SqliteTicketState } from '../state/sqlite/tickets.js';
 import { SqliteIncidentState } from '../state/sqlite/incidents.js';
 import type { IncidentStateStore } from '../state/incidents.js';
@@ -49,6 +51,8 @@ export type IncidentServiceHandle = {
   ticketing: TicketingHandle;
   /** The ticket store seen through its interface (state/tickets.ts): what readers such as the NOC use. */
   ticketState: TicketStateStore;
+  /** Teams, technicians and known-fix edits (state/dispatch.ts), in incidents.db beside the tickets. */
+  dispatchState: DispatchStateStore;
   warranty: WarrantyRegistry;
   /** Parts replaced and units swapped: re-base the detectors, feed the life fit. */
   serviceRecords: ServiceRecordStore;
@@ -152,7 +156,7 @@ function startEmbeddedIncidentService(collector: CollectorHandle, input: Inciden
   const tickets = ticketing.outbox.store;
 
   function facts(incident: Incident): IncidentFacts {
-    const inv = inventory.get(incident.device);
+    const inv = feed.inventoryOf(incident.device, incident.scope === 'device' ? incident.peripheral : undefined);
     const customer = inv?.tenant ?? config.defaultCustomer;
     const peripheralSerial = incident.peripheral !== 'device' && incident.scope === 'device' ? inv?.peripherals.get(incident.peripheral)?.serial : undefined;
     const serial = peripheralSerial ?? (incident.scope === 'device' ? inv?.serial : undefined) ?? null;
@@ -258,6 +262,7 @@ function startEmbeddedIncidentService(collector: CollectorHandle, input: Inciden
     tickets,
     ticketing,
     ticketState: new SqliteTicketState(ticketing.outbox),
+    dispatchState: new SqliteDispatchState(store.db),
     warranty,
     serviceRecords,
     syncServiceRecords,

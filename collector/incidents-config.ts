@@ -2,6 +2,7 @@
 // lifecycle, ticket sinks, and per tenant its Service Level Agreement and ticket language.
 // zod is the source of truth; `incidentsConfigSchema.parse({})` gives a working default.
 import { z } from 'zod';
+import { dispatchConfigSchema } from '../dispatch/model.js';
 import { detectorConfig } from './detectors/types.js';
 import { incidentStoreOptions } from './incidents/store.js';
 import { serviceLevelAgreementSchema } from './sla/schema.js';
@@ -45,6 +46,8 @@ export const incidentsConfigSchema = z
     defaultCustomer: z.string().min(1).default('unassigned'),
     /** Detector/profile issue type (e.g. `printer-operator`) → ticket Issue Type; wins over the built-in mapping. */
     issueTypes: z.record(z.string().min(1), issueTypeSchema).default({}),
+    /** Teams, technicians and escalation before breach (dispatch/). */
+    dispatch: dispatchConfigSchema.prefault({}),
     warranty: z
       .object({
         /** Create a Warranty Claim draft for a hardware failure of a serial under warranty. */

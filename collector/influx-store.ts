@@ -25,6 +25,7 @@ import {
   type TelemetryStore,
 } from './store.js';
 
+// biome-ignore lint/suspicious/noShadowRestrictedNames: the influx package's escape helpers; the global escape() is never wanted here
 const { InfluxDB, FieldType, escape } = influx;
 
 export const RAW_RP = 'raw';

@@ -8,6 +8,7 @@ import { fieldName, type IngestRecord } from './store.js';
 // separator (or at the end) makes influxd 1.x refuse the line ("invalid tag format"), so it is
 // replaced. Both are replaced rather than escaped: there is no escape that round-trips.
 function clean(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is replaced
   return s.replace(/[\u0000-\u001f\u007f]/g, ' ').replace(/\\/g, '/');
 }
 

@@ -9,7 +9,7 @@
 import { incidentsConfigSchema } from '../collector/incidents-config.js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { DeviceRegistry } from '../broker/index.js';
+import type { DeviceRegistry } from '../broker/index.js';
 import { runServer, type RunningServer } from '../cli/server.js';
 import type { ServerConfig } from '../cli/server-config.js';
 import { renderTable } from '../cli/table.js';
@@ -17,7 +17,9 @@ import type { ServiceLevelAgreement } from '../collector/sla/index.js';
 import type { Ticket } from '../collector/tickets/index.js';
 import { startFleet, simSerial, type DevicePin, type Fleet, type SimulatedDevice } from '../sim/fleet.js';
 import { backdateUnits, backfillTelemetry, createPastTickets, warrantyCsv, type WarrantyPlan } from './history.js';
-import { demoIncidentsConfig } from './tenants.js';
+import { DEMO_TEAMS, demoIncidentsConfig } from './tenants.js';
+import { teamSchema, technicianSchema } from '../dispatch/model.js';
+import { SqliteDispatchState } from '../state/sqlite/dispatch.js';
 
 export const SCENARIOS = ['showcase', 'quiet'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -91,6 +93,12 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
         now,
       );
       incidents.warranty.import(csv, 'csv');
+      // Field teams and technicians: the dispatch rules assign the demo's tickets to them.
+      const dispatch = new SqliteDispatchState(incidents.tickets.db);
+      for (const { team, technicians } of DEMO_TEAMS) {
+        await dispatch.putTeam(teamSchema.parse(team), { replace: true });
+        for (const t of technicians) await dispatch.putTechnician(technicianSchema.parse(t), { replace: true });
+      }
     }
     const pins: Record<number, DevicePin> = showcase ? Object.fromEntries(Object.values(SCRIPT).map((s) => [s.index, s.pin])) : {};
     fleet = await startFleet({
@@ -179,9 +187,22 @@ async function fillHistory(server: RunningServer, fleet: Fleet, o: DemoOptions, 
 /** Narrates tickets as they open and change status. */
 function watchTickets(list: () => Ticket[], since: number, say: (l: string, f?: Record<string, unknown>) => void): NodeJS.Timeout {
   const seen = new Map<string, string>();
+  const assigned = new Map<string, string>();
   const t = setInterval(() => {
     for (const k of list()) {
       if (k.openedAt < since) continue;
+      const a = k.assignment;
+      const who = a ? (a.technician ? `${a.technicianName ?? a.technician} (team ${a.team})` : `nobody: ${a.reason}`) : null;
+      if (who && assigned.get(k.ref) !== who) {
+        assigned.set(k.ref, who);
+        say(`ticket ${k.ref} assigned to ${who}`, { ticket: k.ref, technician: a?.technician ?? null, team: a?.team ?? null });
+      }
+      for (const e of k.escalations ?? []) {
+        const key = `${k.ref}:${e.stage}`;
+        if (assigned.has(key)) continue;
+        assigned.set(key, e.stage);
+        say(`ticket ${k.ref} escalated (${e.stage}, ${Math.round(e.share * 100)} % of the time used)${e.notified.length ? `: team lead ${e.notified.join(', ')} told` : ''}`, { ticket: k.ref, escalated: e.stage });
+      }
       const before = seen.get(k.ref);
       if (before === k.status) continue;
       seen.set(k.ref, k.status);
@@ -216,6 +237,7 @@ function printSummary(o: DemoOptions, server: RunningServer, fleet: Fleet, slas:
     '',
     server.noc ? `NOC: ${server.noc.url}  (log in as ${users})` : 'NOC: off',
     `tickets: fleetcare tickets list --open --data-dir ${o.config.dataDir}`,
+    `who goes: fleetcare dispatch board --data-dir ${o.config.dataDir}`,
     'Ctrl-C to stop',
   ];
   o.narrate(lines.join('\n'), { noc: server.noc?.url ?? null, brokerUrl: server.brokerUrl, devices: fleet.devices.map((d) => ({ id: d.id, site: d.site, tenant: d.tenant, printer: d.printer.profile })) });

@@ -5,6 +5,7 @@
 import type { ServiceLevelAgreementInput } from '../collector/sla/index.js';
 import type { TicketLanguage } from '../collector/tickets/index.js';
 import type { IncidentsConfigInput } from '../collector/incidents-config.js';
+import type { TeamInput, TechnicianInput } from '../dispatch/model.js';
 
 const H = 3600;
 type Weekday = 'Sunday' | 'Monday' | 'Tuesday' | 'Wednesday' | 'Thursday' | 'Friday' | 'Saturday';
@@ -82,6 +83,32 @@ export const DEMO_TENANTS: DemoTenant[] = [
   },
 ];
 
+/**
+ * The demo's field teams: one per customer (its region is the tenant), printers and clocks, on
+ * call (no calendar) so that a ticket opened at any hour of the demo is assigned at once. Each
+ * team has a lead who is told of escalations.
+ */
+export const DEMO_TEAMS: Array<{ team: TeamInput; technicians: TechnicianInput[] }> = [
+  {
+    team: { id: 'ksa-field', name: 'KSA field service', tenants: ['souq-alkhair'], skills: ['printer', 'card-reader', 'fingerprint', 'clock', 'host'] },
+    technicians: [
+      { id: 'faisal', name: 'Faisal Al-Harbi', team: 'ksa-field', email: 'faisal@support.example' },
+      { id: 'noura', name: 'Noura Al-Qahtani', team: 'ksa-field', email: 'noura@support.example', lead: true },
+    ],
+  },
+  {
+    team: { id: 'iran-field', name: 'Iran field service', tenants: ['shahrvand-retail'] },
+    technicians: [{ id: 'reza', name: 'Reza Karimi', team: 'iran-field', email: 'reza@support.example', lead: true }],
+  },
+  {
+    team: { id: 'prc-field', name: 'PRC field service', tenants: ['huamei-mart'], skills: ['printer', 'card-reader', 'fingerprint', 'clock', 'host'] },
+    technicians: [
+      { id: 'wei', name: 'Wang Wei', team: 'prc-field', email: 'wei@support.example' },
+      { id: 'li-na', name: 'Li Na', team: 'prc-field', email: 'lina@support.example', lead: true },
+    ],
+  },
+];
+
 /** The `collector.incidents` part of the demo server's config: SLAs and languages per tenant. */
 export function demoIncidentsConfig(): IncidentsConfigInput {
   return {
@@ -91,6 +118,8 @@ export function demoIncidentsConfig(): IncidentsConfigInput {
     // recovery 2–5 min) so that a newcomer sees a fault become a ticket and clear again within
     // the demo's first two minutes.
     lifecycle: { holdMs: 15_000, recoverMs: 20_000 },
+    // New tickets are assigned within seconds (DEMO_TEAMS).
+    dispatch: { passMs: 2000 },
     detectors: { reactive: { holdMs: { 'unrecoverable-error': 0, 'autocutter-error': 10_000, 'paper-end': 15_000, 'cover-open': 60_000, 'log-memory-full': 0 }, recoverMs: 20_000 } },
   };
 }

@@ -2,7 +2,7 @@
 // server validates every request against these schemas and the web page (noc/ui) imports the
 // inferred types, so the two cannot drift apart. The route list is in docs/noc-api.md.
 import { z } from 'zod';
-import { operatorActionSchema } from '../collector/tickets/model.js';
+import { operatorActionSchema, ticketAssignmentSchema } from '../collector/tickets/model.js';
 import { commandName, metricName, peripheralId } from '../protocol/messages.js';
 
 export const nocRoles = ['viewer', 'operator', 'admin'] as const;
@@ -247,6 +247,10 @@ export const ticketSummary = z.object({
   /** First status that answered the customer (Replied, Resolved or Closed); null if none yet. */
   firstRespondedAt: z.number().nullable(),
   version: z.number().int(),
+  /** Who goes (dispatch/); null until dispatched, `technician: null` = no rule matched. */
+  assignment: ticketAssignmentSchema.nullable(),
+  /** Stages that escalated before breach. */
+  escalated: z.array(z.enum(['response', 'resolution'])),
 });
 export type TicketSummary = z.infer<typeof ticketSummary>;
 

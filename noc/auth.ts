@@ -8,7 +8,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Database from 'better-sqlite3';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { hashSecret, verifySecret } from '../broker/secret-hash.js';
 import { formatZodError } from '../protocol/index.js';
 import { HttpError } from './http.js';

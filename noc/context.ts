@@ -12,6 +12,7 @@ import type { LeaseStats } from '../cluster/leases.js';
 import type { ReportUnitStore } from '../state/report-units.js';
 import type { CommandStateStore } from '../state/commands.js';
 import type { NocAccountStore } from '../state/noc-accounts.js';
+import type { DispatchStateStore } from '../state/dispatch.js';
 import type { TicketStateStore } from '../state/tickets.js';
 import type { NocConfig } from './config.js';
 import { HttpError } from './http.js';
@@ -41,6 +42,11 @@ export interface NocIncidents {
   readonly incidents: { get(key: string): NocIncident | null | Promise<NocIncident | null> } | null;
   /** Parts replaced and units swapped; null where no shared service-record store is reachable (503). */
   readonly serviceRecords: ServiceRecordStore | null;
+  /**
+   * Teams, technicians and known-fix edits (state/dispatch.ts), where this node runs the
+   * dispatcher; absent on nodes that do not (the dispatch pass is not yet run under a cluster lease).
+   */
+  readonly dispatchState?: DispatchStateStore;
   /** Detectors only: every followed part's wear and ETA (the parts forecast). */
   partWear?(now?: number): PartWearEta[];
   /** Detectors only: the fleet life models the detectors use (fitted from service records and the parts in service). */

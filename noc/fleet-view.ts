@@ -246,7 +246,7 @@ export class FleetView {
 }
 
 function matches(d: Readonly<DeviceState>, needle: string): boolean {
-  const has = (s: string | undefined) => s !== undefined && s.toLowerCase().includes(needle);
+  const has = (s: string | undefined) => s?.toLowerCase().includes(needle);
   if (has(d.device) || has(d.site) || has(d.tenant) || has(d.model) || has(d.serial)) return true;
   return d.peripherals.some((p) => has(p.serial) || has(p.model) || has(p.profile));
 }

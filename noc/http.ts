@@ -5,7 +5,7 @@
 // dependency list small.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { formatZodError } from '../protocol/index.js';
 import { roleRank, type NocRole, type NocUser } from './api.js';
 import { FleetcareError, type FleetcareErrorCode } from '../protocol/errors.js';
@@ -116,7 +116,7 @@ export class Router {
         if (roleRank[user.role] < roleRank[r.role]) throw new HttpError(403, `${r.method} ${r.path} needs role ${r.role}; you are ${user.role}`);
       }
       const query = r.query ? parseOrThrow(r.query, Object.fromEntries(url.searchParams), 'query') : {};
-      let body: unknown = undefined;
+      let body: unknown;
       if (r.body) body = parseOrThrow(r.body, await readJson(req), 'body');
       const out = await r.handle({ req, res, params, query, body, user });
       if (!('handled' in out)) sendJson(res, out.status ?? 200, out.json, out.headers);

@@ -200,6 +200,8 @@ export class TicketsView implements TicketReplay {
       closedAt: t.closedAt,
       firstRespondedAt: first.get(t.ref) ?? null,
       version: t.version,
+      assignment: t.assignment ?? null,
+      escalated: (t.escalations ?? []).map((e) => e.stage),
     }));
   }
 }

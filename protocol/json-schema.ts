@@ -9,7 +9,7 @@ export function contractJsonSchema(): Record<string, unknown> {
   for (const [channel, schema] of Object.entries(deviceMessageSchemas)) {
     defs[channel] = z.toJSONSchema(schema, { io: 'input' });
   }
-  defs['ack'] = z.toJSONSchema(ackMessage, { io: 'input' });
+  defs.ack = z.toJSONSchema(ackMessage, { io: 'input' });
   defs['cmd/req'] = z.toJSONSchema(commandRequest, { io: 'input' });
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',

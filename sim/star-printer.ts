@@ -6,7 +6,7 @@
 // recorded as ground truth.
 import { encodeStarAsb, type StarStatus } from '../agent/drivers/star/codec.js';
 import { SerialDeviceSimulator } from './serial-device.js';
-import { GroundTruthRecorder, WearPart, deriveSeed, seededRandom } from './wear.js';
+import { type GroundTruthRecorder, WearPart, deriveSeed, seededRandom } from './wear.js';
 
 export type VirtualStarPrinterOptions = {
   /** Device end of a PTY pair; without it the printer makes its own pair (see `hostPath`). */

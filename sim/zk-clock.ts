@@ -12,7 +12,7 @@
 // `zk/const.py`, zkteco-js `src/helper`, docs/hardware.md), not with the driver's codec,
 // so a mistake in one is not mirrored by the other.
 import { createServer, type Server, type Socket } from 'node:net';
-import { GroundTruthRecorder, WearPart, deriveSeed, seededRandom } from './wear.js';
+import { type GroundTruthRecorder, WearPart, deriveSeed, seededRandom } from './wear.js';
 
 // ---------------------------------------------------------------------------------------------
 // Wire format, clock side

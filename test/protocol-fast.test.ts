@@ -3,21 +3,13 @@
 // fast path accepts on its own, zod must accept too with a deep-equal value.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { channels, decodeDeviceMessage, parseTopic } from '../protocol/index.js';
+import { decodeDeviceMessage, parseTopic } from '../protocol/index.js';
 import { decodeDeviceMessageFast, eventOk, parseTopicFast, telemetryOk } from '../protocol/fast-decode.js';
 import { eventMessage, telemetryMessage } from '../protocol/messages.js';
+import { seededRandom } from '../sim/wear.js';
 
 // Deterministic PRNG (mulberry32) so a failure is reproducible from the printed seed.
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 type R = () => number;
 const pick = <T>(r: R, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
@@ -101,7 +93,7 @@ function event(r: R, device: string): unknown {
   if (chance(r, 0.4)) m.message = chance(r, 0.95) ? 'paper ran out' : pick(r, ['x'.repeat(1001), null]);
   if (chance(r, 0.3)) {
     const d: Record<string, unknown> = {};
-    for (let i = 0; i < 1 + Math.floor(r() * 3); i++) d[metricName(r)] = chance(r, 0.8) ? pick(r, [120, 'x', true, false, 1.5]) : pick(r, [null, [], {}, 'y'.repeat(201), 1e999]);
+    for (let i = 0; i < 1 + Math.floor(r() * 3); i++) d[metricName(r)] = chance(r, 0.8) ? pick(r, [120, 'x', true, false, 1.5]) : pick(r, [null, [], {}, 'y'.repeat(201), Number.POSITIVE_INFINITY]);
     m.data = d;
   }
   mutate(r, m, ['v', 'device', 'seq', 'ts', 'type', 'severity', 'data']);

@@ -23,6 +23,7 @@ type FileResult = { file: string; passed: number; failed: number; skipped: numbe
 
 // uvu's summary: "Total: N", "Passed: N", "Skipped: N" (colours stripped).
 function parseSummary(out: string): { total: number; passed: number; skipped: number } | null {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the ANSI colour codes (ESC [ ... m)
   const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
   const num = (label: string) => {
     const all = [...plain.matchAll(new RegExp(`${label}:\\s+(\\d+)`, 'g'))];

@@ -161,7 +161,7 @@ export class SerialRequestLink<F, E = never> {
 
   private async send(cmd: Uint8Array, accept: (f: F) => boolean, what: string, timeoutMs: number, signal: AbortSignal, opts: RequestOptions<E>): Promise<{ frame: F; latencyMs: number }> {
     const port = this.port;
-    if (!port || !port.isOpen) throw new Error(`${this.o.path} is not open`);
+    if (!port?.isOpen) throw new Error(`${this.o.path} is not open`);
     if (signal.aborted) throw abortError(signal);
     if (this.dirty) await this.settle(timeoutMs, signal);
     this.discard('stale bytes before request');
@@ -253,7 +253,7 @@ export class SerialRequestLink<F, E = never> {
     }
     const frame = f as F;
     const p = this.pending;
-    if (p && p.accept(frame)) {
+    if (p?.accept(frame)) {
       this.pending = null;
       this.stats.replies++;
       p.resolve({ frame, latencyMs: performance.now() - p.sentAt });

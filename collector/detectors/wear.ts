@@ -120,7 +120,7 @@ export class WearOutDetector {
     s.since = at;
   }
 
-  status(device: string, peripheral: string, entry: RatedLifeEntry, now: number): WearStatus | null {
+  status(device: string, peripheral: string, entry: RatedLifeEntry, _now: number): WearStatus | null {
     const s = this.series.get(this.sid(device, peripheral, entry.metric));
     if (!s) return null;
     const lifeCounts = entry.value / (entry.unitsPerCount ?? 1);

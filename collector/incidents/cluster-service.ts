@@ -131,7 +131,6 @@ export async function startClusterIncidentService(
     statesLoaded: 0, statesSaved: 0, slaPasses: 0,
   };
   const feed = startDetectorFeed(collector, engine, serviceRecords, counters, log, (d) => parts.ownsDevice(d));
-  const { inventory } = feed;
   feed.refreshFleet();
 
   // Ticks, loads and saves run one at a time: a partition is never loaded or handed back in the
@@ -228,7 +227,7 @@ export async function startClusterIncidentService(
 
   // ---- ticket commands, in the tick's transaction ----
   async function factsOf(incident: Incident): Promise<IncidentFacts> {
-    const inv = inventory.get(incident.device);
+    const inv = feed.inventoryOf(incident.device, incident.scope === 'device' ? incident.peripheral : undefined);
     const customer = inv?.tenant ?? config.defaultCustomer;
     const peripheralSerial = incident.peripheral !== 'device' && incident.scope === 'device' ? inv?.peripherals.get(incident.peripheral)?.serial : undefined;
     const serial = peripheralSerial ?? (incident.scope === 'device' ? inv?.serial : undefined) ?? null;
@@ -256,7 +255,7 @@ export async function startClusterIncidentService(
     }
     for (const cmd of cmds) {
       const status = cmd.kind === 'close' ? 'Closed' : cmd.kind === 'set-status' ? cmd.status : null;
-      let r;
+      let r: Awaited<ReturnType<PgTicketState['enqueueIn']>>;
       // A savepoint: a refused command leaves the rest of the change intact.
       await c.query('SAVEPOINT ticket_command');
       try {

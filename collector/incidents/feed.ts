@@ -17,6 +17,8 @@ export type FeedCounters = { samples: number; events: number; untrustedTimes: nu
 
 export type DetectorFeed = {
   inventory: Map<string, Inventory>;
+  /** A device's inventory, read from the collector first when the peripheral's serial is not known yet (for ticket facts). */
+  inventoryOf(device: string, peripheral?: string): Inventory | undefined;
   observeDevice(d: DeviceState): void;
   /** Re-reads the whole fleet (the service does it every inventoryRefreshMs). */
   refreshFleet(): void;
@@ -114,8 +116,23 @@ export function startDetectorFeed(
       log.error({ device: c.device, err: (e as Error).message }, 'fleet change not applied to the detectors');
     }
   });
+  /**
+   * The inventory of a device as a ticket must describe it: when the peripheral (or its serial) is
+   * not known yet — the inventory message came after the fault, or inside ensureKnown's 2 s
+   * throttle — the collector's current state of that one device is read first, so a ticket is not
+   * opened without the serial and warranty the collector already knows.
+   */
+  function inventoryOf(device: string, peripheral?: string): Inventory | undefined {
+    const inv = inventory.get(device);
+    const known = inv && (peripheral === undefined || peripheral === 'device' ? inv.serial !== undefined : inv.peripherals.get(peripheral)?.serial !== undefined);
+    if (known) return inv;
+    const d = collector.device(device);
+    if (d) observeDevice(d);
+    return inventory.get(device);
+  }
   return {
     inventory,
+    inventoryOf,
     observeDevice,
     refreshFleet,
     stop() {

@@ -52,7 +52,7 @@ export const notifyConfigSchema = z
             email: z.array(z.string().email()).default([]),
             /** E.164 numbers. */
             sms: z.array(z.string().regex(/^\+[1-9]\d{6,14}$/, 'an E.164 number such as +966501234567')).default([]),
-            on: z.array(noticeEventSchema).default(['opened', 'resolved']),
+            on: z.array(noticeEventSchema).default(['opened', 'assigned', 'resolved']),
           })
           .strict(),
       )
@@ -80,12 +80,14 @@ function resolveSecret(s: z.infer<typeof secretRef>, what: string): string | und
 /** Looks a ticket up by ref (update operations carry no ticket fields). */
 export type TicketLookup = (ref: string) => Ticket | null | Promise<Ticket | null>;
 
-export type Notice = { event: NoticeEvent; language: TicketLanguage; subject: string; text: string; html: string; id: string };
+export type Notice = { event: NoticeEvent | 'escalated'; language: TicketLanguage; subject: string; text: string; html: string; id: string };
 
 /** Which notice an operation is, if any. */
 function noticeEvent(op: SinkOperation): NoticeEvent | null {
   if (op.kind === 'create') return 'opened';
-  return op.status === 'Resolved' || op.status === 'Closed' ? 'resolved' : null;
+  if (op.status === 'Resolved' || op.status === 'Closed') return 'resolved';
+  // A technician assigned (dispatch/): by the rules or by hand; "nobody matched" is not news for the store.
+  return op.patch.assignment?.technician ? 'assigned' : null;
 }
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -103,12 +105,34 @@ export function renderNotice(config: NotifyConfig, event: NoticeEvent, ticket: T
     priority: ticket.priority,
     status: ticket.status,
     resolution: resolution ?? ticket.resolution ?? '',
+    technician: ticket.assignment?.technicianName ?? ticket.assignment?.technician ?? '',
   };
   const subject = renderTemplate(template.subject, values).trim();
   const text = renderTemplate(template.body, values).trim();
   const dir = rtlLanguages.has(language) ? 'rtl' : 'ltr';
   const html = `<!doctype html><html lang="${language}" dir="${dir}"><body dir="${dir}"><p>${escapeHtml(text)}</p></body></html>`;
-  return { event, language, subject, text, html, id: `${ticket.ref}:${event}` };
+  // A reassignment is news again: the assigned notice's id names the technician.
+  const id = event === 'assigned' ? `${ticket.ref}:${event}:${ticket.assignment?.technician ?? '-'}` : `${ticket.ref}:${event}`;
+  return { event, language, subject, text, html, id };
+}
+
+const escalationText: Record<TicketLanguage, { subject: string; response: string; resolution: string }> = {
+  en: { subject: 'Escalated: {ref} {subject}', response: 'Ticket {ref} ({device} at {site}, {customer}) has used {share} of its response time without a first response.', resolution: 'Ticket {ref} ({device} at {site}, {customer}) has used {share} of its resolution time without being resolved.' },
+  ar: { subject: 'تصعيد: {ref} {subject}', response: 'استهلكت التذكرة {ref} ({device} في {site}، {customer}) {share} من وقت الاستجابة دون رد أول.', resolution: 'استهلكت التذكرة {ref} ({device} في {site}، {customer}) {share} من وقت الحل دون حلها.' },
+  fa: { subject: 'ارجاع به سرپرست: {ref} {subject}', response: 'تیکت {ref} ({device} در {site}، {customer}) {share} از زمان پاسخ را بدون اولین پاسخ مصرف کرده است.', resolution: 'تیکت {ref} ({device} در {site}، {customer}) {share} از زمان رفع را بدون رفع مشکل مصرف کرده است.' },
+  zh: { subject: '已升级：{ref} {subject}', response: '工单 {ref}（{customer} {site} 的 {device}）已用去 {share} 的响应时间，仍未首次响应。', resolution: '工单 {ref}（{customer} {site} 的 {device}）已用去 {share} 的解决时间，仍未解决。' },
+};
+
+/** The notice a team lead gets when a ticket escalates, in the ticket's language. */
+export function renderEscalationNotice(ticket: Ticket, stage: 'response' | 'resolution', share: number): Notice {
+  const language = ticket.language;
+  const t = escalationText[language];
+  const values: Record<string, string> = { ref: ticket.ref, subject: ticket.subject, device: ticket.device, site: ticket.site ?? '-', customer: ticket.customer, share: `${Math.round(share * 100)} %` };
+  const fill = (s: string) => s.replace(/\{(\w+)\}/g, (_, k: string) => values[k] ?? '');
+  const text = fill(t[stage]);
+  const dir = rtlLanguages.has(language) ? 'rtl' : 'ltr';
+  const html = `<!doctype html><html lang="${language}" dir="${dir}"><body dir="${dir}"><p>${escapeHtml(text)}</p></body></html>`;
+  return { event: 'escalated', language, subject: fill(t.subject), text, html, id: `${ticket.ref}:escalated-${stage}` };
 }
 
 /** The common part of both channels: which tickets, which notice, which recipients. */
@@ -122,14 +146,31 @@ abstract class NoticeSink implements TicketSink {
 
   protected abstract recipients(tenant: string): string[];
   protected abstract send(notice: Notice, to: string[], ticket: Ticket): Promise<void>;
+  /** Team leads are told of escalations by e-mail only (dispatch/escalation.ts puts their addresses on the ticket). */
+  protected readonly tellsLeads: boolean = false;
+
+  /** The escalations this update added (the newest ones), each to its team leads. */
+  private async notifyLeads(op: SinkOperation): Promise<void> {
+    if (!this.tellsLeads || op.kind !== 'update' || !op.patch.escalations?.length) return;
+    const newest = Math.max(...op.patch.escalations.map((e) => e.at));
+    const fresh = op.patch.escalations.filter((e) => e.at === newest && e.notified.length);
+    if (!fresh.length) return;
+    const ticket = await this.lookup(op.ref);
+    if (!ticket) throw new SinkError('fatal', `no ticket ${op.ref} in the store to notify about`);
+    for (const e of fresh) {
+      await this.send(renderEscalationNotice(ticket, e.stage, e.share), e.notified, ticket);
+      this.log.info({ sink: this.name, ref: op.ref, stage: e.stage, recipients: e.notified.length }, 'team lead told of an escalation');
+    }
+  }
 
   private async notify(op: SinkOperation): Promise<void> {
+    await this.notifyLeads(op);
     const event = noticeEvent(op);
     if (!event) return;
     const ticket = await this.lookup(op.ref);
     if (!ticket) throw new SinkError('fatal', `no ticket ${op.ref} in the store to notify about`);
     const tenant = this.config.tenants[ticket.customer];
-    if (!tenant || !tenant.on.includes(event)) return;
+    if (!tenant?.on.includes(event)) return;
     const to = this.recipients(ticket.customer);
     if (!to.length) return;
     await this.send(renderNotice(this.config, event, ticket, op.kind === 'update' ? op.resolution : null), to, ticket);
@@ -168,6 +209,7 @@ export function classifySmtpError(e: unknown): SinkError {
 
 export class EmailNoticeSink extends NoticeSink {
   readonly name = 'email';
+  protected override readonly tellsLeads = true;
   private readonly transport: Transporter;
 
   constructor(config: NotifyConfig, lookup: TicketLookup, log: Logger) {

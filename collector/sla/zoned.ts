@@ -36,7 +36,16 @@ export class ZoneClock {
   private readonly fmt: Intl.DateTimeFormat;
 
   constructor(readonly timeZone: string) {
-    this.fmt = new Intl.DateTimeFormat('en-US', {
+    this.fmt = ZoneClock.formatOf(timeZone);
+  }
+
+  // Creating an Intl.DateTimeFormat costs far more than using one (ICU loads the zone): one per
+  // zone for the process (measured by bench/dispatch.ts: most of an escalation pass before).
+  private static readonly formats = new Map<string, Intl.DateTimeFormat>();
+  private static formatOf(timeZone: string): Intl.DateTimeFormat {
+    let f = ZoneClock.formats.get(timeZone);
+    if (f) return f;
+    f = new Intl.DateTimeFormat('en-US', {
       timeZone,
       hourCycle: 'h23',
       year: 'numeric',
@@ -47,6 +56,8 @@ export class ZoneClock {
       second: 'numeric',
       era: 'short',
     });
+    ZoneClock.formats.set(timeZone, f);
+    return f;
   }
 
   /** Wall-clock fields of an instant in this zone. */

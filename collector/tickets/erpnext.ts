@@ -3,7 +3,7 @@
 // insert fails with 417 UniqueValidationError (or DuplicateEntryError) and we adopt the Issue.
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { SinkOperation, TicketSla } from './model.js';
+import type { SinkOperation, TicketAssignment, TicketSla } from './model.js';
 import { SinkError, clip, httpFailure, httpRequest, isOk, type ExternalTicket, type HttpResult, type TicketSink } from './sink.js';
 
 export const erpnextSinkConfigSchema = z.object({
@@ -39,6 +39,8 @@ export const erpnextSinkConfigSchema = z.object({
     .prefault({}),
   /** Frappe datetimes are naive, in the site's System Settings time zone. */
   timeZone: z.string().default('UTC'),
+  /** Frappe user (e-mail) per fleetcare technician id; default: the technician's e-mail, else its id. */
+  assignees: z.record(z.string(), z.string()).default({}),
   timeoutMs: z.number().int().positive().default(15_000),
 });
 export type ErpnextSinkConfig = z.infer<typeof erpnextSinkConfigSchema>;
@@ -165,6 +167,7 @@ export class ErpnextSink implements TicketSink {
       const r = await this.call('PUT', path, changes);
       if (!isOk(r.status)) throw httpFailure('PUT', path, r, frappeErrorMessage(r.json));
     }
+    if (op.patch.assignment !== undefined) await this.assign(externalId, op.patch.assignment);
     if (op.comment) {
       const path = '/api/resource/Comment';
       const r = await this.call('POST', path, {
@@ -174,6 +177,34 @@ export class ErpnextSink implements TicketSink {
         content: `${op.comment}\n[fleetcare ${op.ref} v${op.version}]`,
       });
       if (!isOk(r.status)) throw httpFailure('POST', path, r, frappeErrorMessage(r.json));
+    }
+  }
+
+  /**
+   * The Issue's assignee (`_assign`) follows our technician: Frappe's assign_to.remove for the
+   * others, assign_to.add for ours (frappe/desk/form/assign_to.py). Idempotent: read `_assign` first.
+   */
+  private async assign(name: string, a: TicketAssignment | null): Promise<void> {
+    const target = a?.technician ? (this.cfg.assignees[a.technician] ?? a.technicianEmail ?? a.technician) : null;
+    const docPath = this.resourcePath(name);
+    const r = await this.call('GET', docPath);
+    if (!isOk(r.status)) throw httpFailure('GET', docPath, r, frappeErrorMessage(r.json));
+    const raw = (r.json as { data?: { _assign?: unknown } } | undefined)?.data?._assign;
+    let current: string[] = [];
+    try {
+      current = typeof raw === 'string' && raw ? (JSON.parse(raw) as string[]) : [];
+    } catch {
+      current = [];
+    }
+    for (const user of current.filter((u) => u !== target)) {
+      const path = '/api/method/frappe.desk.form.assign_to.remove';
+      const x = await this.call('POST', path, { doctype: this.cfg.doctype, name, assign_to: user });
+      if (!isOk(x.status)) throw httpFailure('POST', path, x, frappeErrorMessage(x.json));
+    }
+    if (target && !current.includes(target)) {
+      const path = '/api/method/frappe.desk.form.assign_to.add';
+      const x = await this.call('POST', path, { doctype: this.cfg.doctype, name, assign_to: [target], description: a?.reason ?? '' });
+      if (!isOk(x.status)) throw httpFailure('POST', path, x, frappeErrorMessage(x.json));
     }
   }
 

@@ -50,6 +50,46 @@ export const ticketSlaSchema = z.object({
 });
 export type TicketSla = z.infer<typeof ticketSlaSchema>;
 
+/**
+ * Who goes (dispatch/): a technician of a team, chosen by the dispatch rules or by an operator.
+ * `technician: null` = the rules matched nobody (the ticket stays unassigned, `reason` says why).
+ */
+export const ticketAssignmentSchema = z.object({
+  technician: z.string().min(1).nullable(),
+  /** The technician's display name and e-mail at assignment time (what sinks and notices show). */
+  technicianName: z.string().nullable().default(null),
+  technicianEmail: z.string().nullable().default(null),
+  team: z.string().min(1).nullable(),
+  by: z.enum(['rules', 'operator']),
+  at: z.number().int(),
+  reason: z.string().max(500),
+});
+export type TicketAssignment = z.infer<typeof ticketAssignmentSchema>;
+
+/** One escalation before breach (dispatch/escalation.ts): once per ticket and stage. */
+export const ticketEscalationSchema = z.object({
+  stage: z.enum(['response', 'resolution']),
+  at: z.number().int(),
+  /** Share of the stage's SLA time used when it escalated (SLA-paused time not counted). */
+  share: z.number(),
+  priorityFrom: z.string().nullable().default(null),
+  priorityTo: z.string().nullable().default(null),
+  /** Team lead e-mails told (through the notice sinks). */
+  notified: z.array(z.string()).default([]),
+});
+export type TicketEscalation = z.infer<typeof ticketEscalationSchema>;
+
+/** What fixed it: a cause code from the profile's failure modes and the resolution text (known fixes). */
+export const ticketCauseSchema = z.object({
+  code: z.string().min(1).max(80),
+  text: z.string().min(1).max(5000),
+  /** The firmware profile (model) of the part, when known: known fixes group by it. */
+  profile: z.string().nullable().default(null),
+  by: z.string().min(1),
+  at: z.number().int(),
+});
+export type TicketCause = z.infer<typeof ticketCauseSchema>;
+
 export const ticketFieldsSchema = z.object({
   subject: z.string().min(1).max(140),
   /** What was seen, the figures, the ETA and the runbook, in `language` (see render.ts). */
@@ -65,6 +105,10 @@ export const ticketFieldsSchema = z.object({
   serial: z.string().nullable().default(null),
   warrantyStatus: warrantyStatusSchema.nullable().default(null),
   sla: ticketSlaSchema.default({ serviceLevelAgreement: null, responseBy: null, resolutionBy: null, agreementStatus: null }),
+  /** null = not dispatched yet (tickets written before dispatch existed read as null too). */
+  assignment: ticketAssignmentSchema.nullable().default(null),
+  escalations: z.array(ticketEscalationSchema).default([]),
+  cause: ticketCauseSchema.nullable().default(null),
 });
 export type TicketFields = z.infer<typeof ticketFieldsSchema>;
 export type TicketFieldsInput = z.input<typeof ticketFieldsSchema>;
@@ -76,6 +120,9 @@ export const ticketPatchSchema = z
     warrantyStatus: warrantyStatusSchema.nullable(),
     sla: ticketSlaSchema,
     subject: z.string().min(1).max(140),
+    assignment: ticketAssignmentSchema.nullable(),
+    escalations: z.array(ticketEscalationSchema),
+    cause: ticketCauseSchema.nullable(),
   })
   .partial();
 export type TicketPatch = z.infer<typeof ticketPatchSchema>;

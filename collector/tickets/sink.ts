@@ -92,7 +92,7 @@ export async function httpRequest(
   } catch (e) {
     throw new SinkError('unknown', `${init.method} ${new URL(url).pathname}: response lost (${causeCode(e) ?? (e as Error).message})`, res.status);
   }
-  let json: unknown = undefined;
+  let json: unknown;
   try {
     json = text ? JSON.parse(text) : undefined;
   } catch {

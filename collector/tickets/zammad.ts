@@ -22,6 +22,10 @@ export const zammadSinkConfigSchema = z.object({
   /** For "pending reminder": when Zammad should remind (ms after the change). */
   pendingReminderMs: z.number().int().positive().default(24 * 3600_000),
   timeoutMs: z.number().int().positive().default(15_000),
+  /** Zammad agent user id per fleetcare technician id (the ticket's `owner_id`); unmapped technicians leave the owner as it is. */
+  owners: z.record(z.string(), z.number().int().positive()).default({}),
+  /** Zammad group per fleetcare team id (the ticket's `group`); unmapped teams leave the group as it is. */
+  teamGroups: z.record(z.string(), z.string()).default({}),
 });
 export type ZammadSinkConfig = z.infer<typeof zammadSinkConfigSchema>;
 export type ZammadSinkConfigInput = z.input<typeof zammadSinkConfigSchema>;
@@ -83,6 +87,15 @@ export class ZammadSink implements TicketSink {
     const changes: Record<string, unknown> = {};
     if (op.patch.priority) changes.priority = this.priority(op.patch.priority);
     if (op.patch.subject) changes.title = this.title(op.ref, op.patch.subject);
+    if (op.patch.assignment !== undefined) {
+      const a = op.patch.assignment;
+      // owner_id 1 is Zammad's "-" (nobody): an unassigned ticket goes back to it.
+      const owner = a?.technician ? this.cfg.owners[a.technician] : 1;
+      if (owner !== undefined) changes.owner_id = owner;
+      else this.log.warn({ ref: op.ref, technician: a?.technician }, 'zammad: no owner id for this technician (tickets.zammad.owners); owner left as it is');
+      const group = a?.team ? this.cfg.teamGroups[a.team] : undefined;
+      if (group) changes.group = group;
+    }
     if (op.status) {
       changes.state = this.state(op.status);
       if (changes.state === 'pending reminder' || changes.state === 'pending close') {

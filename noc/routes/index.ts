@@ -11,6 +11,7 @@ import { Reports } from '../reports.js';
 import { TicketsView } from '../tickets.js';
 import { commandRoutes } from './commands.js';
 import { deviceRoutes } from './devices.js';
+import { dispatchRoutes, startDispatcher } from './dispatch.js';
 import { partsRoutes } from './parts.js';
 import { reportRoutes } from './reports.js';
 import { serviceRoutes } from './service.js';
@@ -27,6 +28,7 @@ export function dataRoutes(ctx: NocContext): DataRoutes {
   const tickets = ctx.incidents ? new TicketsView(ctx.incidents.ticketState, { log: ctx.log, publish }) : null;
   void tickets?.start();
   ctx.live.setTicketReplay(tickets);
+  const dispatcher = fleet || ctx.incidents ? startDispatcher(ctx, fleet?.profiles ?? new Map()) : null;
   const reports = tickets && collector ? new Reports(tickets, collector, ctx.reportUnits) : null;
   // Units first seen now start their MTBF exposure now (and again every few minutes).
   // A device's inventory follows its birth message: look a little after each fleet change.
@@ -50,6 +52,7 @@ export function dataRoutes(ctx: NocContext): DataRoutes {
     ...commandRoutes(ctx, commands),
     ...ticketRoutes(ctx, tickets),
     ...partsRoutes(ctx, { fleet, tickets }), // before /api/reports/:name
+    ...dispatchRoutes(ctx, dispatcher), // before /api/reports/:name
     ...reportRoutes(ctx, reports),
     ...(ctx.incidents ? serviceRoutes(ctx) : []),
     route({
@@ -71,6 +74,7 @@ export function dataRoutes(ctx: NocContext): DataRoutes {
       if (unitSoon) clearTimeout(unitSoon);
       offUnits?.();
       commands?.close();
+      await dispatcher?.close();
       feed?.close();
       fleet?.close();
       // Last: its final read publishes the changes committed up to now.

@@ -12,12 +12,15 @@ import { overviewView } from './views/overview.js';
 import { deviceView } from './views/device.js';
 import { incidentsView } from './views/incidents.js';
 import { reportsView } from './views/reports.js';
+import { knowledgeView } from './views/knowledge.js';
+import { td } from './dispatch-i18n.js';
 
-const ROUTES: Array<{ pattern: RegExp; nav: 'overview' | 'incidents' | 'reports' | null; view: ViewFactory }> = [
+const ROUTES: Array<{ pattern: RegExp; nav: 'overview' | 'incidents' | 'reports' | 'knowledge' | null; view: ViewFactory }> = [
   { pattern: /^\/$/, nav: 'overview', view: overviewView },
   { pattern: /^\/devices\/([^/]+)$/, nav: 'overview', view: deviceView },
   { pattern: /^\/incidents$/, nav: 'incidents', view: incidentsView },
   { pattern: /^\/reports$/, nav: 'reports', view: reportsView },
+  { pattern: /^\/knowledge$/, nav: 'knowledge', view: knowledgeView },
 ];
 
 /** How often the wall screen refetches the view, besides the live updates. */
@@ -82,7 +85,7 @@ function renderShell(user: NocUser): void {
       'header',
       { class: 'topbar' },
       h('a', { class: 'brand', href: '/' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, '◆'), t('app.title')),
-      h('nav', { 'aria-label': t('nav.main') }, navItem('overview', '/'), navItem('incidents', '/incidents'), navItem('reports', '/reports')),
+      h('nav', { 'aria-label': t('nav.main') }, navItem('overview', '/'), navItem('incidents', '/incidents'), navItem('reports', '/reports'), h('a', { href: '/knowledge', 'data-nav': 'knowledge' }, td('nav.knowledge'))),
       h('div', { class: 'topbar-end' },
         liveIndicator(liveState()),
         languageSelect(),

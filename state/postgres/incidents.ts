@@ -89,7 +89,7 @@ export class PgIncidentState implements IncidentStateStore {
       args.push(filter.key);
       where.push(`key = $${args.length}`);
     }
-    const rows = (await this.pool.query(`SELECT * FROM incidents ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id`, args)).rows as Row[];
+    const rows = (await this.pool.query(`SELECT * FROM incidents ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id`, args)).rows as Row[];
     return rows.map(toIncident);
   }
 

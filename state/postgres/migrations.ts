@@ -222,6 +222,16 @@ export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
       `);
     },
   },
+  {
+    name: '0010-dispatch',
+    up: async ({ client }) => {
+      await client.query(`
+        CREATE TABLE dispatch_teams (id TEXT PRIMARY KEY, body JSONB NOT NULL);
+        CREATE TABLE dispatch_technicians (id TEXT PRIMARY KEY, team TEXT NOT NULL REFERENCES dispatch_teams (id), body JSONB NOT NULL);
+        CREATE TABLE known_fix_edits (id TEXT PRIMARY KEY, body JSONB NOT NULL, by_user TEXT NOT NULL, at BIGINT NOT NULL);
+      `);
+    },
+  },
 ];
 
 export const pgMigrationStorage: UmzugStorage<PgContext> = {

@@ -7,6 +7,7 @@ import { CREDENTIAL_CHANGES_DDL, REGISTRY_DDL } from '../../broker/registry.js';
 import { NOC_ACCOUNTS_DDL } from '../../noc/auth.js';
 import { REMOTE_COMMANDS_DDL } from './commands.js';
 import { REPORT_UNITS_DDL } from './report-units.js';
+import { DISPATCH_DDL } from './dispatch.js';
 import { WARRANTY_DDL } from '../../collector/warranty/registry.js';
 import { INCIDENT_STORE_DDL } from '../../collector/incidents/store.js';
 import { TICKET_STATUS_LOG_DDL } from '../../collector/ticket-actions.js';
@@ -24,6 +25,12 @@ export const sqliteMigrations = {
       name: '0001-incidents-and-tickets',
       up: ({ db }) => {
         db.exec(INCIDENT_STORE_DDL + TICKET_STORE_DDL + TICKET_OUTBOX_DDL + TICKET_STATUS_LOG_DDL);
+      },
+    },
+    {
+      name: '0002-dispatch',
+      up: ({ db }) => {
+        db.exec(DISPATCH_DDL);
       },
     },
   ],

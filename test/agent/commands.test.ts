@@ -4,9 +4,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeDeviceMessage } from '../../protocol/index.js';
 import { startAgent } from '../../agent/index.js';
-import { tempDir, waitFor } from '../helpers/net.js';
+import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { ControlledDriver } from './fakes.js';
-import { TestBroker, FakeCollector, agentConfig, silent } from './support.js';
+import { FakeCollector, agentConfig } from './support.js';
+import { TestBroker } from '../helpers/broker.js';
+import { silentLog } from '../helpers/log.js';
 
 test('commands: answers, errors, expiry, malformed input; nothing crashes', async () => {
   const broker = await TestBroker.create();
@@ -14,7 +17,7 @@ test('commands: answers, errors, expiry, malformed input; nothing crashes', asyn
   const collector = await FakeCollector.connect(broker.url);
   const printer = new ControlledDriver('printer0');
   const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url }), {
-    log: silent(),
+    log: silentLog(),
     extraPeripherals: [{ driver: printer, intervalMs: 50, timeoutMs: 200 }],
   });
   const req = (o: object) => collector.sendRaw('fleet/v1/pos-001/cmd/req', JSON.stringify({ v: 1, expires: Date.now() + 60_000, ...o }));

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { agentConfigSchema, loadAgentConfig, AgentConfigError } from '../../agent/config.js';
-import { tempDir } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const minimal = { device: { id: 'pos-001', token: 't0k3n' }, broker: { url: 'mqtt://127.0.0.1:1883' }, dataDir: 'data' };
 

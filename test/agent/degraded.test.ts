@@ -7,8 +7,11 @@ import { join } from 'node:path';
 import { startAgent } from '../../agent/index.js';
 import { createHostDriver } from '../../agent/drivers/host.js';
 import { hostPeripheralConfigSchema } from '../../agent/config.js';
-import { tempDir, waitFor } from '../helpers/net.js';
-import { TestBroker, FakeCollector, agentConfig, silent } from './support.js';
+import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
+import { FakeCollector, agentConfig } from './support.js';
+import { TestBroker } from '../helpers/broker.js';
+import { silentLog } from '../helpers/log.js';
 
 test('broker down long enough to fill the outbox: old telemetry thinned, outbox-dropped reaches the collector after', async () => {
   const broker = await TestBroker.create();
@@ -16,7 +19,7 @@ test('broker down long enough to fill the outbox: old telemetry thinned, outbox-
   const dir = tempDir();
   const agent = await startAgent(
     agentConfig({ dataDir: dir.path, brokerUrl: broker.url, outbox: { maxRows: 20 }, telemetry: { publishIntervalMs: 20 }, peripherals: [{ driver: 'host', intervalMs: 10 }] }),
-    { log: silent() },
+    { log: silentLog() },
   );
   let collector: FakeCollector | null = null;
   try {
@@ -41,7 +44,7 @@ test('an outbox file that is garbage at start: the agent runs and says so in an 
   const dir = tempDir();
   writeFileSync(join(dir.path, 'outbox.db'), Buffer.alloc(8192, 0x5a));
   const collector = await FakeCollector.connect(broker.url);
-  const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url }), { log: silent() });
+  const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url }), { log: silentLog() });
   try {
     const ev = await waitFor('outbox-corrupt event', () => collector.on('event').find((r) => r.msg.code === 'outbox-corrupt'), 5000);
     assert.is(ev.msg.type, 'outbox-dropped');
@@ -58,7 +61,7 @@ test('an outbox file that is garbage at start: the agent runs and says so in an 
 test('host: disk nearly full raises disk-low / disk-critical with health', async () => {
   const dir = tempDir();
   try {
-    const warn = createHostDriver(hostPeripheralConfigSchema.parse({ driver: 'host', diskWarnFreePct: 100, diskCriticalFreePct: 0 }), { log: silent(), defaultDiskPath: dir.path, clockOffsetMs: () => -42 });
+    const warn = createHostDriver(hostPeripheralConfigSchema.parse({ driver: 'host', diskWarnFreePct: 100, diskCriticalFreePct: 0 }), { log: silentLog(), defaultDiskPath: dir.path, clockOffsetMs: () => -42 });
     await warn.open(new AbortController().signal);
     const r1 = await warn.poll(new AbortController().signal);
     assert.is(r1.health, 'warning');
@@ -66,11 +69,11 @@ test('host: disk nearly full raises disk-low / disk-critical with health', async
     assert.is(r1.metrics.clockOffsetMs, -42);
     assert.ok(r1.metrics.diskFreeBytes <= r1.metrics.diskTotalBytes);
     await warn.close();
-    const crit = createHostDriver(hostPeripheralConfigSchema.parse({ driver: 'host', diskWarnFreePct: 100, diskCriticalFreePct: 100 }), { log: silent(), defaultDiskPath: dir.path, clockOffsetMs: () => undefined });
+    const crit = createHostDriver(hostPeripheralConfigSchema.parse({ driver: 'host', diskWarnFreePct: 100, diskCriticalFreePct: 100 }), { log: silentLog(), defaultDiskPath: dir.path, clockOffsetMs: () => undefined });
     const r2 = await crit.poll(new AbortController().signal);
     assert.is(r2.health, 'critical');
     assert.equal(r2.faults, ['disk-critical']);
-    const missing = createHostDriver(hostPeripheralConfigSchema.parse({ driver: 'host', diskPath: join(dir.path, 'nope') }), { log: silent(), defaultDiskPath: dir.path, clockOffsetMs: () => undefined });
+    const missing = createHostDriver(hostPeripheralConfigSchema.parse({ driver: 'host', diskPath: join(dir.path, 'nope') }), { log: silentLog(), defaultDiskPath: dir.path, clockOffsetMs: () => undefined });
     let err = '';
     await missing.open(new AbortController().signal).catch((e) => (err = e.code));
     assert.is(err, 'ENOENT', 'a wrong disk path makes the host absent with the reason');

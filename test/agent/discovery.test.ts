@@ -14,11 +14,14 @@ import { starSerialConfigSchema } from '../../agent/drivers/star/index.js';
 import { FakeUsb, FakeUsbPrinterDevice, deviceIdFixtures } from '../../sim/usb-printer-fake.js';
 import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware-profiles/loader.js';
 import { agentConfigSchema } from '../../agent/config.js';
-import { tempDir, waitFor } from '../helpers/net.js';
+import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { PtyPair } from '../helpers/pty.js';
 import { startAgent } from '../../agent/index.js';
 import { VirtualStarPrinter } from '../../sim/star-printer.js';
-import { TestBroker, FakeCollector, agentConfig, captureLog, silent } from './support.js';
+import { FakeCollector, agentConfig } from './support.js';
+import { TestBroker } from '../helpers/broker.js';
+import { captureLog, silentLog } from '../helpers/log.js';
 
 const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
 
@@ -155,7 +158,7 @@ test('agent start: discovered ports are logged, and not polled without autoAdd',
   try {
     const line = cap.lines.find((l) => l.msg === 'discovered peripherals');
     assert.ok(line, 'discovery logged at start');
-    const acm = line.peripherals.find((p: any) => p.port === `serial:${join(tmp.path, 'dev', 'ttyACM0')}`);
+    const acm = (line.peripherals as any[]).find((p: any) => p.port === `serial:${join(tmp.path, 'dev', 'ttyACM0')}`);
     assert.equal({ source: acm.source, profile: acm.profile, driver: acm.driver }, { source: 'serial', profile: 'star-tsp143', driver: 'star-serial' });
     assert.equal(agent.stats().peripherals.map((p) => p.id), ['host']);
   } finally {
@@ -176,7 +179,7 @@ test('agent start with discovery.autoAdd: the matched port is polled with the dr
     brokerUrl: broker.url,
     discovery: { autoAdd: true },
   });
-  const agent = await startAgent(config, { log: silent(), discovery: rig.where });
+  const agent = await startAgent(config, { log: silentLog(), discovery: rig.where });
   try {
     const star = await waitFor('discovered printer polled', () => agent.stats().peripherals.find((p) => p.id === 'auto-ttyACM0' && p.polls >= 2 && p.state === 'present'), 10_000);
     assert.equal(star.faults, []);

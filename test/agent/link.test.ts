@@ -7,14 +7,17 @@ import { join } from 'node:path';
 import { decodeDeviceMessage } from '../../protocol/index.js';
 import { startAgent } from '../../agent/index.js';
 import { reconnectDelay } from '../../agent/link.js';
-import { tempDir, waitFor, sleep } from '../helpers/net.js';
-import { TestBroker, FakeCollector, agentConfig, silent, captureLog } from './support.js';
+import { waitFor, sleep } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
+import { FakeCollector, agentConfig } from './support.js';
+import { TestBroker } from '../helpers/broker.js';
+import { silentLog, captureLog } from '../helpers/log.js';
 
 test('birth: retained online status, retained inventory, then LWT with reason when the socket dies', async () => {
   const broker = await TestBroker.create();
   const dir = tempDir();
   const collector = await FakeCollector.connect(broker.url);
-  const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url }), { log: silent() });
+  const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url }), { log: silentLog() });
   try {
     const online = await waitFor('online status', () => collector.on('status').find((r) => r.msg.state === 'online'));
     assert.ok(decodeDeviceMessage(online.topic, JSON.stringify(online.msg)).ok, 'status passes the contract');
@@ -48,7 +51,7 @@ test('graceful stop publishes retained offline status with the reason (no LWT)',
   const broker = await TestBroker.create();
   const dir = tempDir();
   const collector = await FakeCollector.connect(broker.url);
-  const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url }), { log: silent() });
+  const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url }), { log: silentLog() });
   try {
     await waitFor('online', () => collector.on('status').find((r) => r.msg.state === 'online'));
     await agent.close('maintenance window');
@@ -71,7 +74,7 @@ test('telemetry arrives in seq order, is re-sent until acked, and an ack deletes
   const broker = await TestBroker.create();
   const dir = tempDir();
   const collector = await FakeCollector.connect(broker.url, { autoAck: false });
-  const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url, outbox: { ackTimeoutMs: 600 } }), { log: silent() });
+  const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url, outbox: { ackTimeoutMs: 600 } }), { log: silentLog() });
   try {
     await waitFor('5 distinct telemetry messages', () => new Set(collector.seqs('telemetry')).size >= 5);
     for (const r of collector.on('telemetry')) assert.ok(decodeDeviceMessage(r.topic, JSON.stringify(r.msg)).ok, 'telemetry passes the contract');
@@ -125,7 +128,7 @@ test('broker restart mid-stream: every journaled seq reaches the collector', asy
   const collector = await FakeCollector.connect(broker.url);
   const agent = await startAgent(
     agentConfig({ dataDir: dir.path, brokerUrl: broker.url, outbox: { journal: true, ackTimeoutMs: 800 }, peripherals: [{ driver: 'host', intervalMs: 50 }], telemetry: { publishIntervalMs: 100 } }),
-    { log: silent() },
+    { log: silentLog() },
   );
   try {
     await waitFor('some telemetry', () => collector.on('telemetry').length >= 5);

@@ -6,8 +6,10 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tempDir, waitFor } from '../helpers/net.js';
-import { TestBroker, FakeCollector } from './support.js';
+import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
+import { FakeCollector } from './support.js';
+import { TestBroker } from '../helpers/broker.js';
 
 const mainJs = fileURLToPath(new URL('../../agent/main.js', import.meta.url));
 

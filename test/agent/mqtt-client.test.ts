@@ -12,7 +12,9 @@ import { MqttClient, type MqttClientOptions, type IncomingPublish } from '../../
 import { isFleetcareError } from '../../protocol/errors.js';
 import { Link } from '../../agent/link.js';
 import { waitFor, sleep } from '../helpers/net.js';
-import { TestBroker, agentConfig, silent } from './support.js';
+import { agentConfig } from './support.js';
+import { TestBroker } from '../helpers/broker.js';
+import { silentLog } from '../helpers/log.js';
 
 /** aedes on a free loopback port with handlers (TestBroker is anonymous and open). */
 async function broker(opts: AedesOptions = {}): Promise<{ url: string; port: number; close(): Promise<void> }> {
@@ -265,7 +267,7 @@ test('the link reconnects after a broker restart and publishes again', async () 
     device: cfg.device,
     broker: cfg.broker,
     agentVersion: 'test',
-    log: silent(),
+    log: silentLog(),
     allocateSeq: () => ++seq,
     inventory: (s) => ({ v: 1, device: cfg.device.id, seq: s, ts: Date.now(), peripherals: [] }),
     onConnect: () => connects++,

@@ -8,8 +8,9 @@ import { existsSync, openSync, readdirSync, writeFileSync, writeSync, closeSync,
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Outbox, type OutboxOptions } from '../../agent/outbox.js';
-import { tempDir, waitFor } from '../helpers/net.js';
-import { captureLog, silent } from './support.js';
+import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
+import { captureLog, silentLog } from '../helpers/log.js';
 
 function open(path: string, o: Partial<OutboxOptions> = {}): Outbox {
   return new Outbox({
@@ -20,7 +21,7 @@ function open(path: string, o: Partial<OutboxOptions> = {}): Outbox {
     ackTimeoutMs: 1000,
     maxInFlight: 200,
     journal: false,
-    log: silent(),
+    log: silentLog(),
     buildEvent: (seq, ts, f) => JSON.stringify({ v: 1, device: 'pos-001', seq, ts, type: 'outbox-dropped', ...f }),
     ...o,
   });
@@ -305,7 +306,7 @@ test('64 KiB of damage in a 1.2 MB outbox: the readable rows are read back and s
     assert.is(s.droppedMessages, 297 - saved.length);
     assert.ok(readdirSync(dir.path).some((f) => f.startsWith('outbox.db.corrupt-')), 'damaged file kept for inspection');
     const line = cap.lines.find((l) => /corrupt/.test(l.msg));
-    assert.is(line.salvaged, saved.length);
+    assert.is(line?.salvaged, saved.length);
     // The salvaged rows go out like any other, in seq order.
     const sent = o.takeForSend().map((r) => r.seq);
     assert.equal(sent, saved.map((r) => r.seq).slice(0, 200), 'the first in-flight window');

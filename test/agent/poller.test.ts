@@ -8,16 +8,19 @@ import { createHostDriver } from '../../agent/drivers/host.js';
 import { hostPeripheralConfigSchema } from '../../agent/config.js';
 import { startAgent } from '../../agent/index.js';
 import { sample as sampleSchema, type Sample } from '../../protocol/index.js';
-import { tempDir, waitFor, sleep } from '../helpers/net.js';
+import { waitFor, sleep } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { ControlledDriver } from './fakes.js';
-import { TestBroker, FakeCollector, agentConfig, silent } from './support.js';
+import { FakeCollector, agentConfig } from './support.js';
+import { TestBroker } from '../helpers/broker.js';
+import { silentLog } from '../helpers/log.js';
 
 function harness(drivers: Array<{ driver: any; intervalMs: number; timeoutMs: number }>) {
   const samples: Sample[] = [];
   const events: PollerEvent[] = [];
   const identities: string[] = [];
   const poller = new Poller(drivers, {
-    log: silent(),
+    log: silentLog(),
     onSample: (s) => samples.push(s),
     onEvent: (e) => events.push(e),
     onIdentity: (id) => identities.push(id),
@@ -28,7 +31,7 @@ function harness(drivers: Array<{ driver: any; intervalMs: number; timeoutMs: nu
 
 test('a hung driver never blocks the host: host samples keep coming, the hung one goes absent', async () => {
   const dir = tempDir();
-  const host = createHostDriver(hostPeripheralConfigSchema.parse({ driver: 'host' }), { log: silent(), defaultDiskPath: dir.path, clockOffsetMs: () => undefined });
+  const host = createHostDriver(hostPeripheralConfigSchema.parse({ driver: 'host' }), { log: silentLog(), defaultDiskPath: dir.path, clockOffsetMs: () => undefined });
   const hung = new ControlledDriver('printer0');
   hung.hang = true;
   const h = harness([
@@ -136,7 +139,7 @@ test('through the agent: a fault event reaches the collector before the next tel
   const collector = await FakeCollector.connect(broker.url);
   const printer = new ControlledDriver('printer0');
   const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url, telemetry: { publishIntervalMs: 60_000 } }), {
-    log: silent(),
+    log: silentLog(),
     extraPeripherals: [{ driver: printer, intervalMs: 50, timeoutMs: 200 }],
   });
   try {

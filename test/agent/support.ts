@@ -1,54 +1,9 @@
-// Real parts for agent tests: an in-test aedes broker (anonymous, TCP on a free loopback port,
-// restartable on the same port) and mqtt.js as a fake collector that records and acks.
-import { Aedes } from 'aedes';
+// Agent test parts: mqtt.js as a fake collector that records and acks, and agent configs (the
+// broker is test/helpers/broker.ts).
 import mqtt, { type MqttClient } from 'mqtt';
-import { createServer, type Server, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
-import { pino, type Logger } from 'pino';
 import { parseTopic, seqRanges, type AckMessage } from '../../protocol/index.js';
 import { agentConfigSchema, type AgentConfig, type AgentConfigInput } from '../../agent/config.js';
-import { freePort, waitFor } from '../helpers/net.js';
-
-export class TestBroker {
-  private broker: Aedes | null = null;
-  private server: Server | null = null;
-  private sockets = new Set<Socket>();
-  private constructor(readonly port: number) {}
-
-  static async create(): Promise<TestBroker> {
-    const b = new TestBroker(await freePort());
-    await b.start();
-    return b;
-  }
-
-  get url(): string {
-    return `mqtt://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    const broker = await Aedes.createBroker();
-    const server = createServer((s) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-      broker.handle(s);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.broker = broker;
-    this.server = server;
-  }
-
-  /** Stops the broker; its in-memory retained messages and sessions are gone, as on a crash. */
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-    await new Promise<void>((r) => (this.broker ? this.broker.close(() => r()) : r()));
-    this.server = null;
-    this.broker = null;
-  }
-}
+import { waitFor } from '../helpers/net.js';
 
 export type Received = { topic: string; channel: string; device: string; msg: any; retain: boolean };
 
@@ -120,17 +75,3 @@ export function agentConfig(input: Partial<AgentConfigInput> & { dataDir: string
     ...rest,
   });
 }
-
-/** A pino logger whose JSON lines are kept for assertions. */
-export function captureLog(): { log: Logger; lines: any[]; text: () => string } {
-  const lines: any[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l));
-      cb();
-    },
-  });
-  return { log: pino({ level: 'debug' }, stream), lines, text: () => lines.map((l) => JSON.stringify(l)).join('\n') };
-}
-
-export const silent = () => pino({ level: 'silent' });

@@ -20,7 +20,7 @@ import {
 } from '../../agent/drivers/usb-printer/index.js';
 import { FakeUsb, FakeUsbPrinterDevice, deviceIdFixtures, type FakeUsbPrinterOptions } from '../../sim/usb-printer-fake.js';
 import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware-profiles/loader.js';
-import { tempDir } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { rejects } from './zk-support.js';
 
 const log = pino({ level: 'silent' });

@@ -3,14 +3,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { waitFor, sleep } from '../helpers/net.js';
-import { barrier, creds, finished, hasLog, killStrays, mosquitto, recorder, spawnMosquitto, startTestBroker, type TestBroker } from './helpers.js';
+import { barrier, creds, finished, killStrays, mosquitto, recorder, spawnMosquitto } from './helpers.js';
+import { hasLog } from '../helpers/log.js';
+import { startFleetcareBroker, type FleetcareBroker } from '../helpers/broker.js';
 
-let tb: TestBroker;
+let tb: FleetcareBroker;
 let port: number;
 let rec: Awaited<ReturnType<typeof recorder>>;
 
 test.before(async () => {
-  tb = await startTestBroker();
+  tb = await startFleetcareBroker();
   port = tb.broker.port;
   rec = await recorder(port, tb.tokens.collector, ['fleet/v1/+/telemetry', 'fleet/v1/+/event', 'fleet/v1/+/status', 'fleet/v1/+/inventory']);
 });
@@ -175,7 +177,7 @@ test('anonymous access is off by default', async () => {
 });
 
 test('anonymous access with the switch: device rules by client id, warned at start', async () => {
-  const lab = await startTestBroker({ allowAnonymous: true });
+  const lab = await startFleetcareBroker({ allowAnonymous: true });
   try {
     assert.ok(hasLog(lab.logs, 'anonymous MQTT access is ON (lab use only): clients without credentials act as the device named by their client id'));
     assert.ok(lab.logs.some((l) => l.level === 40 && /anonymous/.test(l.msg)));

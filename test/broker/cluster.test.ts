@@ -13,8 +13,10 @@ import { startAgent, type AgentHandle } from '../../agent/index.js';
 import { DeviceRegistry, startBroker } from '../../broker/index.js';
 import { LocalBrokers } from '../../cluster/local-brokers.js';
 import { seqRanges, type AckMessage } from '../../protocol/index.js';
-import { agentConfig, captureLog } from '../agent/support.js';
-import { freePort, tempDir, waitFor, type TempDir } from '../helpers/net.js';
+import { agentConfig } from '../agent/support.js';
+import { captureLog } from '../helpers/log.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { RedisServer } from '../helpers/redis.js';
 
 const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
@@ -129,7 +131,7 @@ test('a real agent with the list of broker URLs fails over when its node is kill
     agent = await startAgent(cfg, { log: cap.log });
     const nodeOf = () => {
       const l = [...cap.lines].reverse().find((x) => x.msg === 'connected');
-      return l ? brokers.urls.indexOf(l.broker) : -1;
+      return l ? brokers.urls.indexOf(String(l.broker)) : -1;
     };
     await waitFor('agent connected', () => agent!.stats().link.connected && nodeOf() >= 0).catch((e) => {
       throw new Error(`${(e as Error).message}\n${cap.text().slice(-3000)}\n${JSON.stringify(logs.filter((l) => JSON.stringify(l).includes('pos-agent')).slice(-20))}`);
@@ -138,7 +140,7 @@ test('a real agent with the list of broker URLs fails over when its node is kill
     const colNode = (first + 1) % 3;
     col = await connect(colNode, collector('collector-ack', { clean: false }));
     const c = col.client;
-    c.on('message', (topic, payload) => {
+    c.on('message', (_topic, payload) => {
       const msg = JSON.parse(payload.toString()) as { seq: number };
       received.add(msg.seq);
       const ack: AckMessage = { v: 1, ranges: seqRanges([msg.seq]), ts: Date.now() };

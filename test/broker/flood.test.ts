@@ -7,7 +7,8 @@ import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { tempDir, waitFor, sleep, type TempDir } from '../helpers/net.js';
+import { waitFor, sleep } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { connectMqtt } from './helpers.js';
 import { connackCode, connectPacket, publishPacket, subscribePacket } from './mqtt-wire.js';
 

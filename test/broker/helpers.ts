@@ -1,53 +1,8 @@
-// Shared setup for broker tests: a real broker on a free loopback port with a temp data dir and
-// a log capture, the real mosquitto_pub/mosquitto_sub clients, and mqtt.js connections.
+// Clients for broker tests: the real mosquitto_pub/mosquitto_sub and mqtt.js connections (the
+// broker itself is startFleetcareBroker in test/helpers/broker.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import pino from 'pino';
-import { Writable } from 'node:stream';
-import { startBroker, type BrokerHandle, type BrokerConfigInput } from '../../broker/index.js';
-import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
-
-export type LogLine = { level: number; msg: string; [k: string]: unknown };
-
-export type TestBroker = {
-  broker: BrokerHandle;
-  dir: TempDir;
-  logs: LogLine[];
-  /** Device tokens by id, collector/viewer tokens by account name. */
-  tokens: Record<string, string>;
-  close(): Promise<void>;
-};
-
-/** Starts a broker with devices `dev-a`, `dev-b`, a `collector` and a `viewer` account. */
-export async function startTestBroker(overrides: Partial<BrokerConfigInput> = {}): Promise<TestBroker> {
-  const dir = tempDir('fleetcare-broker-');
-  const logs: LogLine[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line));
-      cb();
-    },
-  });
-  const log = pino({ level: 'debug' }, sink);
-  // Cheap scrypt in tests: the cost parameter is stored per hash and verified the same way.
-  const broker = await startBroker({ dataDir: dir.path, port: 0, scryptCost: 1024, ...overrides }, { log });
-  const tokens: Record<string, string> = {
-    'dev-a': broker.registry.addDevice('dev-a', { site: 's1', tenant: 't1' }),
-    'dev-b': broker.registry.addDevice('dev-b'),
-    collector: broker.registry.addServiceAccount('collector', 'collector'),
-    viewer: broker.registry.addServiceAccount('viewer', 'viewer'),
-  };
-  return {
-    broker,
-    dir,
-    logs,
-    tokens,
-    async close() {
-      await broker.close();
-      dir.remove();
-    },
-  };
-}
+import { waitFor } from '../helpers/net.js';
 
 export type RunResult = { code: number | null; stdout: string; stderr: string };
 
@@ -125,6 +80,3 @@ export async function barrier(port: number, token: string, rec: { seen(t: string
   if (r.code !== 0) throw new Error(`barrier publish failed: ${r.stderr}`);
   await waitFor('barrier marker', () => rec.seen(`fleet/v1/${device}/event`, marker));
 }
-
-export const hasLog = (logs: LogLine[], msg: string, fields: Record<string, unknown> = {}) =>
-  logs.some((l) => l.msg === msg && Object.entries(fields).every(([k, v]) => (v instanceof RegExp ? v.test(String(l[k])) : l[k] === v)));

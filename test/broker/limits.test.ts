@@ -5,12 +5,14 @@ import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import { LoginThrottle, PublishRateLimit } from '../../broker/limits.js';
 import { waitFor } from '../helpers/net.js';
-import { barrier, connectMqtt, creds, hasLog, killStrays, mosquitto, recorder, startTestBroker } from './helpers.js';
+import { barrier, connectMqtt, creds, killStrays, mosquitto, recorder } from './helpers.js';
+import { hasLog } from '../helpers/log.js';
+import { startFleetcareBroker } from '../helpers/broker.js';
 
 test.after(() => killStrays());
 
 test('oversized payloads disconnect the client, are counted and never forwarded', async () => {
-  const tb = await startTestBroker(); // default limit: 256 KiB
+  const tb = await startFleetcareBroker(); // default limit: 256 KiB
   try {
     const rec = await recorder(tb.broker.port, tb.tokens.collector, ['fleet/v1/+/telemetry', 'fleet/v1/+/event']);
     const dev = creds(tb.broker.port, 'dev-a', tb.tokens['dev-a']);
@@ -45,7 +47,7 @@ test('oversized payloads disconnect the client, are counted and never forwarded'
 });
 
 test('publish rate limit: excess messages are dropped and counted; a client that keeps flooding is disconnected', async () => {
-  const tb = await startTestBroker({ publishRate: { perSecond: 1, burst: 5, disconnectAfterDrops: 40, windowMs: 60_000 } });
+  const tb = await startFleetcareBroker({ publishRate: { perSecond: 1, burst: 5, disconnectAfterDrops: 40, windowMs: 60_000 } });
   try {
     const rec = await recorder(tb.broker.port, tb.tokens.collector, ['fleet/v1/+/telemetry', 'fleet/v1/+/event']);
     const lines = Array.from({ length: 20 }, (_, i) => `m${i}`).join('\n') + '\n';
@@ -72,7 +74,7 @@ test('publish rate limit: excess messages are dropped and counted; a client that
 });
 
 test('the publish rate limit is per device: the collector acking the whole fleet is never dropped or disconnected', async () => {
-  const tb = await startTestBroker({ publishRate: { perSecond: 1, burst: 5, disconnectAfterDrops: 10, windowMs: 60_000 } });
+  const tb = await startFleetcareBroker({ publishRate: { perSecond: 1, burst: 5, disconnectAfterDrops: 10, windowMs: 60_000 } });
   try {
     // The acks of 50 devices at once, as the collector sends them, to dev-a's ack topic here.
     const dev = await connectMqtt(`mqtt://127.0.0.1:${tb.broker.port}`, { clientId: 'dev-a', username: 'dev-a', password: tb.tokens['dev-a'] });
@@ -95,7 +97,7 @@ test('the publish rate limit is per device: the collector acking the whole fleet
 
 test('failed logins are throttled per client and per address', async () => {
   const rule = { baseDelayMs: 60_000, maxDelayMs: 60_000, forgetAfterMs: 600_000 };
-  const tb = await startTestBroker({ loginThrottle: { perClient: { freeAttempts: 2, ...rule }, perAddress: { freeAttempts: 5, ...rule } } });
+  const tb = await startFleetcareBroker({ loginThrottle: { perClient: { freeAttempts: 2, ...rule }, perAddress: { freeAttempts: 5, ...rule } } });
   try {
     const port = tb.broker.port;
     const pub = (user: string, token: string) => mosquitto('pub', [...creds(port, user, token), '-t', `fleet/v1/${user}/event`, '-q', '1', '-m', 'x']);
@@ -154,7 +156,7 @@ test('publish rate limit: burst, then the sustained rate, then a flooding verdic
 });
 
 test('an unauthenticated socket sending garbage does not disturb the broker', async () => {
-  const tb = await startTestBroker();
+  const tb = await startFleetcareBroker();
   try {
     const { connect } = await import('node:net');
     const s = connect(tb.broker.port, '127.0.0.1');

@@ -8,19 +8,22 @@ import { fileURLToPath } from 'node:url';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
-import { connectMqtt, creds, finished, hasLog, killStrays, spawnMosquitto, startTestBroker, type TestBroker } from './helpers.js';
+import { waitFor } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
+import { connectMqtt, creds, finished, killStrays, spawnMosquitto } from './helpers.js';
+import { hasLog } from '../helpers/log.js';
+import { startFleetcareBroker, type FleetcareBroker } from '../helpers/broker.js';
 
 const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
 
 let dir: TempDir;
-let tb: TestBroker;
+let tb: FleetcareBroker;
 let url: string;
 
 test.before(async () => {
   dir = tempDir('fleetcare-revoke-');
   // The CLI finds the registry in <data-dir>/broker, as `fleetcare server` lays it out.
-  tb = await startTestBroker({ dataDir: join(dir.path, 'broker'), registryPollMs: 50 });
+  tb = await startFleetcareBroker({ dataDir: join(dir.path, 'broker'), registryPollMs: 50 });
   url = `mqtt://127.0.0.1:${tb.broker.port}`;
 });
 

@@ -6,8 +6,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brokerConfigSchema, DeviceRegistry, RegistryError } from '../../broker/index.js';
 import { formatZodError } from '../../protocol/index.js';
-import { tempDir, waitFor } from '../helpers/net.js';
-import { connectMqtt, killStrays, mosquitto, recorder, startTestBroker } from './helpers.js';
+import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
+import { connectMqtt, killStrays, mosquitto, recorder } from './helpers.js';
+import { startFleetcareBroker } from '../helpers/broker.js';
 
 test.after(() => killStrays());
 
@@ -16,7 +18,7 @@ test('TLS listener with a self-signed cert: mqtt.js with ca and mosquitto_pub --
   const cert = join(certs.path, 'cert.pem');
   const key = join(certs.path, 'key.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
-  const tb = await startTestBroker({ tlsCertPath: cert, tlsKeyPath: key, tlsPort: 0, wsPort: 0 });
+  const tb = await startFleetcareBroker({ tlsCertPath: cert, tlsKeyPath: key, tlsPort: 0, wsPort: 0 });
   try {
     assert.ok(tb.broker.tlsPort && tb.broker.tlsPort !== tb.broker.port);
     const rec = await recorder(tb.broker.port, tb.tokens.collector, ['fleet/v1/+/telemetry']);

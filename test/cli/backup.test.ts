@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { TicketOutbox } from '../../collector/tickets/index.js';
-import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
 

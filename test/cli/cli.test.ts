@@ -7,7 +7,8 @@ import { existsSync, readFileSync, readdirSync, writeFileSync, statSync } from '
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
-import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
 

@@ -11,7 +11,8 @@ import { pino } from 'pino';
 import { runServer } from '../../cli/server.js';
 import { serverConfigSchema } from '../../cli/server-config.js';
 import { Influxd, haveInfluxd } from '../helpers/influxd.js';
-import { freePort, tempDir } from '../helpers/net.js';
+import { freePort } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
 
@@ -45,7 +46,7 @@ test('a healthy setup is all good; a taken port and an unreachable InfluxDB fail
       const influx = bad.findings.find((f) => f.check === 'influxdb')!;
       assert.is(influx.level, 'fail');
       assert.match(influx.message, 'unreachable');
-      assert.match(bad.stdout, /FAIL  port .*\n\s+fix: see which: ss -ltnp/);
+      assert.match(bad.stdout, /FAIL {2}port .*\n\s+fix: see which: ss -ltnp/);
       assert.match(bad.stdout, '2 problem(s)');
     } finally {
       squatter.close();

@@ -1,43 +1,39 @@
 // `fleetcare user …` as an operator runs it, then the NOC accepts those logins and tokens.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { tempDir } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { ApiClient, startNocServer } from '../helpers/noc.js';
 
-const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
-const run = (args: string[], input?: string) => {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000, input });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-};
+import { runCli } from '../helpers/cli.js';
+
+const run = (args: string[], input?: string) => runCli(args, { input });
 
 test('users added by the CLI log in to the NOC with their role; tokens work as Bearer', async () => {
   const dir = tempDir();
   try {
     const pwFile = join(dir.path, 'pw');
     writeFileSync(pwFile, 'night-shift-2026\n');
-    const add = run(['user', 'add', 'noor', '--role', 'operator', '--password-file', pwFile, '--data-dir', dir.path]);
+    const add = await run(['user', 'add', 'noor', '--role', 'operator', '--password-file', pwFile, '--data-dir', dir.path]);
     assert.is(add.code, 0, add.stderr);
-    const stdin = run(['user', 'add', 'li', '--role', 'viewer', '--data-dir', dir.path], 'from-stdin-pass\n');
+    const stdin = await run(['user', 'add', 'li', '--role', 'viewer', '--data-dir', dir.path], 'from-stdin-pass\n');
     assert.is(stdin.code, 0, stdin.stderr);
-    const dup = run(['user', 'add', 'noor', '--password-file', pwFile, '--data-dir', dir.path]);
+    const dup = await run(['user', 'add', 'noor', '--password-file', pwFile, '--data-dir', dir.path]);
     assert.is(dup.code, 1);
     assert.match(dup.stderr, 'user noor already exists');
-    const short = run(['user', 'add', 'x', '--data-dir', dir.path], 'short\n');
+    const short = await run(['user', 'add', 'x', '--data-dir', dir.path], 'short\n');
     assert.is(short.code, 1);
     assert.match(short.stderr, 'password: at least 10 characters');
-    const role = run(['user', 'add', 'y', '--role', 'root', '--data-dir', dir.path], 'long-enough-1\n');
+    const role = await run(['user', 'add', 'y', '--role', 'root', '--data-dir', dir.path], 'long-enough-1\n');
     assert.is(role.code, 64);
     assert.match(role.stderr, '--role: one of viewer, operator, admin');
-    const list = run(['user', 'list', '--data-dir', dir.path]);
+    const list = await run(['user', 'list', '--data-dir', dir.path]);
     assert.match(list.stdout, /^USER\s+ROLE\s+CREATED\n/);
     assert.match(list.stdout, /^li\s+viewer\s+20\d\d-/m);
     assert.match(list.stdout, /^noor\s+operator\s+20\d\d-/m);
-    assert.equal((JSON.parse(run(['user', 'list', '--json', '--data-dir', dir.path]).stdout) as Array<{ name: string }>).map((u) => u.name).sort(), ['li', 'noor']);
-    const token = run(['user', 'token', 'li', '--data-dir', dir.path]);
+    assert.equal((JSON.parse((await run(['user', 'list', '--json', '--data-dir', dir.path])).stdout) as Array<{ name: string }>).map((u) => u.name).sort(), ['li', 'noor']);
+    const token = await run(['user', 'token', 'li', '--data-dir', dir.path]);
     assert.is(token.code, 0, token.stderr);
 
     const s = await startNocServer({ dataDir: dir.path });
@@ -52,9 +48,9 @@ test('users added by the CLI log in to the NOC with their role; tokens work as B
       script.bearer = token.stdout.trim();
       assert.is(((await script.get<{ user: { name: string } }>('/api/me')).body as { user: { name: string } }).user.name, 'li');
       // A password change from the CLI ends the running session.
-      assert.is(run(['user', 'passwd', 'noor', '--data-dir', dir.path], 'another-pass-77\n').code, 0);
+      assert.is((await run(['user', 'passwd', 'noor', '--data-dir', dir.path], 'another-pass-77\n')).code, 0);
       assert.is((await noor.get('/api/me')).status, 401);
-      assert.is(run(['user', 'remove', 'li', '--data-dir', dir.path]).code, 0);
+      assert.is((await run(['user', 'remove', 'li', '--data-dir', dir.path])).code, 0);
       assert.is((await script.get('/api/me')).status, 401);
     } finally {
       await s.close();

@@ -14,7 +14,8 @@ import { PartitionLeases } from '../../cluster/leases.js';
 import { migratePostgres } from '../../state/postgres/migrations.js';
 import { TestPostgres, havePostgres } from '../helpers/postgres.js';
 import { RedisServer, haveRedis } from '../helpers/redis.js';
-import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import type { ClusterStatus } from '../../cli/cluster.js';
 
 const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));

@@ -100,7 +100,8 @@ function typeConflicts(): Set<string> {
  * `commErrors` as a float metric, the card reader and fingerprint module as an integer counter,
  * and InfluxDB keeps one type per field (a collector bug found here; listed, not hidden).
  */
-async function publishThrough(prefix: string, kill: () => Promise<void>): Promise<void> {
+async function publishThrough(prefix: string, kill: () => Promise<void>, expectedErrors?: RegExp): Promise<void> {
+  errors.length = 0;
   const ids = Array.from({ length: LOAD_AGENTS }, (_, i) => `${prefix}-${String(i).padStart(5, '0')}`);
   const credentials = join(cluster.dir, `${prefix}-credentials.json`);
   writeFileSync(credentials, JSON.stringify(cluster.provisionDevices(ids, { site: 'load' })));
@@ -158,7 +159,8 @@ async function publishThrough(prefix: string, kill: () => Promise<void>): Promis
   }
   const conflicts = typeConflicts();
   if (conflicts.size) console.log(`  ${conflicts.size} real-agent messages dead-lettered so far for an InfluxDB field type conflict (collector bug)`);
-  assert.equal(errors, [], 'no node logged an error');
+  // Errors the outage itself causes (e.g. PostgreSQL going away) are expected; nothing else.
+  assert.equal(errors.filter((e) => !expectedErrors?.test(e)), [], 'no node logged an unexpected error');
 }
 
 test('kill -9 of a broker node while 1,000 load agents and 2 real agents publish: every seq reaches InfluxDB exactly once', async () => {
@@ -198,10 +200,14 @@ test('PostgreSQL restarts while they publish: nothing acked is lost, every seq i
   if (!runnable) return console.log('  (skipped: needs PostgreSQL, Redis and InfluxDB)');
   // collector-2 was killed above: back first, so both collectors live through the restart.
   await cluster.start('collector-2');
-  await publishThrough('fp', async () => {
-    await cluster.postgres.stop();
-    await cluster.postgres.start();
-  });
+  await publishThrough(
+    'fp',
+    async () => {
+      await cluster.postgres.stop();
+      await cluster.postgres.start();
+    },
+    /PostgreSQL|the database system is|ECONNREFUSED|terminating connection|Connection terminated|lease/,
+  );
 });
 
 test.run();

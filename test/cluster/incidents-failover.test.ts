@@ -9,12 +9,15 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { leaseTable } from '../../cluster/leases.js';
 import { partitionOf } from '../../cluster/partitions.js';
 import { migratePostgres } from '../../state/postgres/migrations.js';
 import { TestPostgres, havePostgres } from '../helpers/postgres.js';
-import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
+import { waitFor } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { FakeFrappe } from '../tickets/fakes.js';
 import type { FromNode, NodeConfig, ToNode } from './incidents-node.js';
 import type { TelemetryMessage } from '../../protocol/messages.js';
@@ -26,7 +29,10 @@ const NODE = fileURLToPath(new URL('./incidents-node.js', import.meta.url));
 type Node = { name: string; proc: ChildProcess; events: FromNode[]; exited: boolean };
 
 function startNode(name: string, cfg: Omit<NodeConfig, 'node'>): Node {
-  const proc = fork(NODE, [JSON.stringify({ ...cfg, node: name })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // Each node its own data dir (service records stay node-local in cluster mode).
+  const dataDir = join(cfg.dataDir, name);
+  mkdirSync(dataDir, { recursive: true });
+  const proc = fork(NODE, [JSON.stringify({ ...cfg, dataDir, node: name })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const n: Node = { name, proc, events: [], exited: false };
   proc.on('message', (m: FromNode) => n.events.push(m));
   proc.on('exit', () => (n.exited = true));

@@ -4,7 +4,7 @@
 // take its partitions; the sweep touches only the partitions asked for.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import pg from 'pg';
+import type pg from 'pg';
 import pino from 'pino';
 import { PartitionLeases } from '../../cluster/leases.js';
 import { partitionOf } from '../../cluster/partitions.js';
@@ -19,6 +19,8 @@ import { TestPostgres, havePostgres } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/net.js';
 import { finding } from '../state/incidents-suite.js';
 import { createCmd } from '../tickets/support.js';
+import { openIncidentView } from '../../collector/incident-service.js';
+import { operatorTicketActionOn } from '../../collector/ticket-actions.js';
 
 const log = pino({ level: 'silent' });
 const PARTITIONS = 4;
@@ -168,6 +170,25 @@ test('the sweep of a scoped apply touches only the partitions asked for', async 
   assert.equal(await incidents.liveDevices({ partitions: [2] }), [d2]);
   await incidents.saveDeviceStates([[d0, { n: 0 }], [d2, { n: 2 }]], T);
   assert.equal(await incidents.loadDeviceStates({ partitions: [2] }), [{ n: 2 }]);
+});
+
+test('a NOC-only node\'s incident view reads incidents and tickets; its operator actions queue for every configured sink', async () => {
+  if (!server) return console.log('skipped: PostgreSQL is not installed');
+  const { url, incidents } = await setup();
+  const key = 'pos-9/printer0/autocutter-error';
+  await incidents.apply([finding(key, 'firing', { holdMs: 0, device: 'pos-9', peripheral: 'printer0' })], Date.UTC(2026, 2, 2));
+  const writer = new PgTicketState(url, { sinks: ['erpnext', 'hooks'] });
+  closers.push(() => writer.close());
+  await writer.enqueue(createCmd(key));
+  const view = openIncidentView(url, { tickets: { erpnext: { url: 'http://127.0.0.1:9', apiKey: 'k', apiSecret: 's' }, webhooks: [{ name: 'hooks', url: 'http://127.0.0.1:9/h', secret: 'a-secret-of-16-chars' }] } }, { log });
+  closers.push(() => view.close());
+  assert.is((await view.incidents.get(key))!.state, 'open');
+  assert.is((await view.ticketState.byKey(key))!.status, 'Open');
+  assert.equal(view.ticketState.sinkNames(), ['erpnext', 'hooks']);
+  const before = await view.ticketState.pending();
+  const r = await operatorTicketActionOn(view.ticketState, key, 'ack', 'on it', Date.now(), view.config);
+  assert.is(r.ticket.status, 'Replied');
+  assert.is(await view.ticketState.pending(), before + 2, 'one outbox row per sink');
 });
 
 test.run();

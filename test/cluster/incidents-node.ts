@@ -61,8 +61,14 @@ const partitions: IncidentPartitions = {
   ownsPartition: (p) => leases.owns(p),
   epochOf: (p) => leases.epochOf(p),
   owned: () => leases.owned(),
-  onAcquired: (fn) => (acquiredHooks.add(fn), () => acquiredHooks.delete(fn)),
-  onReleased: (fn) => (releasedHooks.add(fn), () => releasedHooks.delete(fn)),
+  onAcquired: (fn) => {
+    acquiredHooks.add(fn);
+    return () => acquiredHooks.delete(fn);
+  },
+  onReleased: (fn) => {
+    releasedHooks.add(fn);
+    return () => releasedHooks.delete(fn);
+  },
   stats: () => leases.stats(),
 };
 
@@ -77,7 +83,10 @@ const collector = {
     const d = fleet.get(id);
     return d ? structuredClone(d) : undefined;
   },
-  onIngested: (fn: (records: readonly IngestRecord[]) => void) => (ingested.add(fn), () => void ingested.delete(fn)),
+  onIngested: (fn: (records: readonly IngestRecord[]) => void) => {
+    ingested.add(fn);
+    return () => void ingested.delete(fn);
+  },
   onFleetChange: () => () => undefined,
   partitions,
 } as unknown as CollectorHandle & { partitions: IncidentPartitions };

@@ -4,16 +4,19 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startCollector, type CollectorHandle } from '../../collector/index.js';
-import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
-import { closeTracked, track, FakeDevice, captureLog, mosquittoPub, startBroker, telemetry, type TestBroker } from './fixtures.js';
+import { waitFor } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
+import { closeTracked, track, FakeDevice, mosquittoPub, telemetry } from './fixtures.js';
+import { captureLog } from '../helpers/log.js';
+import { TestBroker } from '../helpers/broker.js';
 
 let broker: TestBroker;
 let dir: TempDir;
 let c: CollectorHandle;
-const cap = captureLog();
+const cap = captureLog('info');
 
 test.before(async () => {
-  broker = await startBroker();
+  broker = await TestBroker.create();
   dir = tempDir('fleetcare-collector-');
   c = await startCollector(
     { dataDir: dir.path, mqtt: { url: broker.url }, maxPayloadBytes: 4096, deadLetters: { maxRows: 50, excerptBytes: 64 }, batch: { maxDelayMs: 50 } },

@@ -1,53 +1,9 @@
-// Shared parts of the collector tests: a real aedes broker on a free loopback port, a fake
-// device (mqtt.js) that publishes like an agent and records the acks it gets, message
-// builders, mosquitto_pub for raw bytes, and a pino logger that captures lines.
+// Shared parts of the collector tests: a fake device (mqtt.js) that publishes like an agent and
+// records the acks it gets, message builders, mosquitto_pub for raw bytes (the broker and the
+// log capture are in test/helpers/).
 import { spawn } from 'node:child_process';
-import { createServer, type Server, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
-import { Aedes } from 'aedes';
 import { connect, type MqttClient } from 'mqtt';
-import { pino, type Logger } from 'pino';
 import { CONTRACT_VERSION, decodeAck, topicFor, type EventMessage, type TelemetryMessage } from '../../protocol/index.js';
-
-export type TestBroker = { url: string; port: number; close(): Promise<void> };
-
-export async function startBroker(): Promise<TestBroker> {
-  const broker = await Aedes.createBroker();
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    broker.handle(s);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as { port: number }).port;
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    port,
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-      await new Promise<void>((r) => broker.close(() => r()));
-    },
-  };
-}
-
-/** Log lines as objects, for asserting specific messages. */
-export function captureLog(level: pino.Level = 'info'): { log: Logger; lines: Array<Record<string, unknown>>; find(msg: string | RegExp): Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  const log = pino({ level }, stream);
-  return {
-    log,
-    lines,
-    find: (msg) => lines.filter((l) => (typeof msg === 'string' ? String(l.msg).includes(msg) : msg.test(String(l.msg)))),
-  };
-}
 
 export const T0 = Date.now() - 60_000;
 

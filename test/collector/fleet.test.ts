@@ -5,15 +5,17 @@ import * as assert from 'uvu/assert';
 import { pino } from 'pino';
 import { startCollector, type CollectorHandle, type FleetChange } from '../../collector/index.js';
 import { CONTRACT_VERSION } from '../../protocol/index.js';
-import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
-import { closeTracked, track, FakeDevice, startBroker, telemetry, event, type TestBroker } from './fixtures.js';
+import { waitFor } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
+import { closeTracked, track, FakeDevice, telemetry, event } from './fixtures.js';
+import { TestBroker } from '../helpers/broker.js';
 
 const silent = pino({ level: 'silent' });
 let broker: TestBroker;
 const dirs: TempDir[] = [];
 
 test.before(async () => {
-  broker = await startBroker();
+  broker = await TestBroker.create();
 });
 test.after.each(closeTracked);
 test.after(async () => {

@@ -6,9 +6,11 @@ import * as assert from 'uvu/assert';
 import { pino } from 'pino';
 import { startCollector, InfluxStore, SqliteStore, type CollectorHandle, type IngestRecord } from '../../collector/index.js';
 import { Influxd } from '../helpers/influxd.js';
-import { tempDir, waitFor } from '../helpers/net.js';
+import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { CONTRACT_VERSION } from '../../protocol/index.js';
-import { closeTracked, track, FakeDevice, T0, event, range, startBroker, telemetry, type TestBroker } from './fixtures.js';
+import { closeTracked, track, FakeDevice, T0, event, range, telemetry } from './fixtures.js';
+import { TestBroker } from '../helpers/broker.js';
 
 const silent = pino({ level: 'silent' });
 let influxd: Influxd;
@@ -17,7 +19,7 @@ const dirs: Array<{ remove(): void }> = [];
 
 test.before(async () => {
   influxd = await Influxd.create();
-  broker = await startBroker();
+  broker = await TestBroker.create();
 });
 test.after.each(closeTracked);
 test.after(async () => {

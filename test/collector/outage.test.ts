@@ -6,8 +6,11 @@ import * as assert from 'uvu/assert';
 import http from 'node:http';
 import { startCollector, type CollectorHandle } from '../../collector/index.js';
 import { Influxd } from '../helpers/influxd.js';
-import { tempDir, waitFor, sleep, type TempDir } from '../helpers/net.js';
-import { closeTracked, track, FakeDevice, captureLog, range, startBroker, telemetry, event, type TestBroker } from './fixtures.js';
+import { waitFor, sleep } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
+import { closeTracked, track, FakeDevice, range, telemetry, event } from './fixtures.js';
+import { captureLog } from '../helpers/log.js';
+import { TestBroker } from '../helpers/broker.js';
 
 let influxd: Influxd;
 let broker: TestBroker;
@@ -15,7 +18,7 @@ const dirs: TempDir[] = [];
 
 test.before(async () => {
   influxd = await Influxd.create();
-  broker = await startBroker();
+  broker = await TestBroker.create();
 });
 test.after.each(async () => {
   await closeTracked();
@@ -53,7 +56,7 @@ async function assertExactlyOnce(c: CollectorHandle, device: string, seqs: numbe
 }
 
 test('InfluxDB killed: batches are spooled and acked, then drained in order after restart, each seq exactly once', async () => {
-  const cap = captureLog();
+  const cap = captureLog('info');
   const c = track(await collector(newDir().path, 'fc_down', cap.log));
   const dev = track(await FakeDevice.connect(broker.url, 'pos-down'));
   for (const s of range(1, 10)) await dev.publish('telemetry', telemetry('pos-down', s, { samples: 2 }));
@@ -82,7 +85,7 @@ test('InfluxDB killed: batches are spooled and acked, then drained in order afte
 
 test('a spool left by a stopped collector drains after its restart; dedup survives the restart', async () => {
   const dir = newDir();
-  const cap = captureLog();
+  const cap = captureLog('info');
   let c = track(await collector(dir.path, 'fc_restart', cap.log));
   const dev = track(await FakeDevice.connect(broker.url, 'pos-restart'));
   await influxd.stop();
@@ -105,7 +108,7 @@ test('a spool left by a stopped collector drains after its restart; dedup surviv
 
 test('InfluxDB unreachable at start: the collector starts anyway, spools, and sets up the database once it appears', async () => {
   await influxd.stop();
-  const cap = captureLog();
+  const cap = captureLog('info');
   const c = track(await collector(newDir().path, 'fc_late', cap.log));
   const dev = track(await FakeDevice.connect(broker.url, 'pos-late'));
   for (const s of range(1, 8)) await dev.publish('telemetry', telemetry('pos-late', s, { samples: 2 }));
@@ -140,7 +143,7 @@ test('InfluxDB answering 500: spooled with a server-error log line, drained once
   });
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
-  const cap = captureLog();
+  const cap = captureLog('info');
   const c = track(await collector(newDir().path, 'fc_500', cap.log, { influxUrl: url }));
   const dev = track(await FakeDevice.connect(broker.url, 'pos-500'));
   for (const s of range(1, 15)) await dev.publish('telemetry', telemetry('pos-500', s, { samples: 2 }));
@@ -162,7 +165,7 @@ test('InfluxDB answering 500: spooled with a server-error log line, drained once
 });
 
 test('InfluxDB refusing points (400): only the bad messages are dead-lettered, the rest stored, all acked', async () => {
-  const cap = captureLog();
+  const cap = captureLog('info');
   const c = track(await collector(newDir().path, 'fc_400', cap.log));
   const dev = track(await FakeDevice.connect(broker.url, 'pos-400'));
   await dev.publish('telemetry', telemetry('pos-400', 1, { counters: { paper: 5 } }));
@@ -197,7 +200,7 @@ test('InfluxDB refusing points (400): only the bad messages are dead-lettered, t
 });
 
 test('spool full: stop acking (agents keep their data), resume after the drain, nothing lost', async () => {
-  const cap = captureLog();
+  const cap = captureLog('info');
   const c = track(await collector(newDir().path, 'fc_full', cap.log, { spoolMaxBytes: 6000 }));
   const dev = track(await FakeDevice.connect(broker.url, 'pos-full'));
   await influxd.stop();

@@ -11,7 +11,8 @@ import { runServer, type RunningServer } from '../../cli/server.js';
 import { serverConfigSchema } from '../../cli/server-config.js';
 import { CONTRACT_VERSION } from '../../protocol/index.js';
 import { Influxd, haveInfluxd } from '../helpers/influxd.js';
-import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { GOLD_24X7 } from '../helpers/sla.js';
 import { FakeDevice, event, telemetry } from '../collector/fixtures.js';
 

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { Influxd } from '../helpers/influxd.js';
-import { freePort, tempDir, waitFor, sleep } from '../helpers/net.js';
+import { freePort, waitFor, sleep } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { createPtyPair, type PtyPair } from '../../sim/pty.js';
 import { VirtualEscposPrinter } from '../../sim/escpos-printer.js';
 
@@ -119,7 +120,9 @@ test('every seq reaches InfluxDB exactly once across agent kill -9, collector re
       startProc(agent);
     }
     // Printers are in use the whole time: counters advance, faults come and go.
-    const usage = setInterval(() => printers.forEach((p) => p.print(40, 1)), 300);
+    const usage = setInterval(() => {
+      for (const p of printers) p.print(40, 1);
+    }, 300);
     const faults = setInterval(() => {
       printers[1].setCoverOpen(true);
       setTimeout(() => printers[1].setCoverOpen(false), 400);

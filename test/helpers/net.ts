@@ -1,2 +1,3 @@
-// Free loopback ports, temp dirs and condition polling: the product's loopback utilities (cluster/local-net.ts).
-export { freePort, tempDir, sleep, waitFor, type TempDir } from '../../cluster/local-net.js';
+// Free loopback ports and condition polling (temp dirs: tmp.ts): the product's loopback utilities
+// (cluster/local-net.ts), which the local cluster launcher shares with the tests.
+export { freePort, sleep, waitFor } from '../../cluster/local-net.js';

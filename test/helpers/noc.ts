@@ -5,7 +5,8 @@ import { pino } from 'pino';
 import { runServer, type RunningServer } from '../../cli/server.js';
 import { serverConfigSchema } from '../../cli/server-config.js';
 import type { NocRole, SessionInfo } from '../../noc/api.js';
-import { freePort, tempDir, type TempDir } from './net.js';
+import { freePort } from './net.js';
+import { tempDir, type TempDir } from './tmp.js';
 
 export const PASSWORDS: Record<NocRole, string> = { viewer: 'viewer-pass-123', operator: 'operator-pass-123', admin: 'admin-pass-1234' };
 

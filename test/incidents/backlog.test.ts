@@ -11,7 +11,8 @@ import { serverConfigSchema } from '../../cli/server-config.js';
 import { CONTRACT_VERSION, type TelemetryMessage } from '../../protocol/index.js';
 import { seededRandom } from '../../sim/wear.js';
 import { FakeDevice } from '../collector/fixtures.js';
-import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

@@ -5,8 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import { tempDir, type TempDir } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { IncidentStore, windowActive, zonedTime, type IncidentChange, type IncidentStoreOptions } from '../../collector/incidents/index.js';
 import type { Finding } from '../../collector/detectors/index.js';
 

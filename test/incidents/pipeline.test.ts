@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { tempDir } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../../firmware-profiles/index.js';
 import { DetectorEngine } from '../../collector/detectors/index.js';
 import { IncidentStore, detectAndApply, restoreEngine, type IncidentChange } from '../../collector/incidents/index.js';

@@ -11,7 +11,8 @@ import { serverConfigSchema } from '../../cli/server-config.js';
 import { parseServiceDate, reliabilityCommand, serviceRecordCommand } from '../../cli/service.js';
 import { CONTRACT_VERSION } from '../../protocol/index.js';
 import { FakeDevice } from '../collector/fixtures.js';
-import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { ApiClient, startNocServer } from '../helpers/noc.js';
 import type { ReliabilityAnswer, ServiceHistoryAnswer } from '../../noc/api.js';
 

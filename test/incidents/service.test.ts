@@ -14,7 +14,8 @@ import { startAgent, agentConfigSchema, type AgentHandle } from '../../agent/ind
 import { createPtyPair, type PtyPair } from '../../sim/pty.js';
 import { VirtualEscposPrinter } from '../../sim/escpos-printer.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../../firmware-profiles/index.js';
-import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { GOLD_24X7 } from '../helpers/sla.js';
 
 const KEY = 'pos-1/printer0/autocutter-error';

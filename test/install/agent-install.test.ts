@@ -14,7 +14,8 @@ import { runServer } from '../../cli/server.js';
 import { serverConfigSchema } from '../../cli/server-config.js';
 import { renderAgentUnit, renderServerUnit } from '../../install/systemd.js';
 import { packageAgent } from '../../install/package-agent.js';
-import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
 

@@ -34,6 +34,7 @@ test('the dashboard declares its InfluxDB input and every panel uses it with a r
   for (const p of dashboard.panels) {
     assert.not.ok(ids.has(p.id), `duplicate panel id ${p.id}`);
     ids.add(p.id);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's import placeholder, literally
     assert.is(p.datasource.uid, '${DS_INFLUXDB}', p.title);
     assert.ok(p.targets.length > 0, p.title);
     for (const t of p.targets) assert.ok(t.rawQuery && t.query.length > 0, p.title);

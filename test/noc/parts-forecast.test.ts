@@ -12,11 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { startAgent, type AgentHandle } from '../../agent/index.js';
 import { agentConfigSchema } from '../../agent/config.js';
-import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../../agent/drivers/driver.js';
 import type { PartsForecastReport } from '../../noc/api.js';
 import { parseCsvRows } from '../../collector/warranty/import.js';
 import { ApiClient, startNocServer, type NocTestServer } from '../helpers/noc.js';
 import { waitFor } from '../helpers/net.js';
+import { WearingPrinter } from '../helpers/wearing-printer.js';
 
 const log = pino({ level: 'silent' });
 const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
@@ -36,23 +36,6 @@ function cli(args: string[]): Promise<{ status: number | null; stdout: string; s
   });
 }
 
-/** An Epson TM-T88VI (by its profile) whose cutter counter climbs 5 cuts a poll. */
-class WearingPrinter implements PeripheralDriver {
-  readonly id = 'printer0';
-  readonly kind = 'printer' as const;
-  constructor(public cuts: number) {}
-  async open(): Promise<PeripheralIdentity> {
-    return { vendor: 'Epson', model: 'TM-T88VI', serial: `SN-${this.cuts}`, firmware: '30.01 ESC/POS', profile: 'epson-tm-t88vi', port: 'test:printer0' };
-  }
-  async poll(): Promise<PeripheralReading> {
-    this.cuts += 5;
-    return { health: 'ok', metrics: {}, counters: { autocutterCuts: this.cuts, linesFed: 1000 }, faults: [] };
-  }
-  async selfTest(): Promise<Record<string, unknown>> {
-    return { cuts: this.cuts };
-  }
-  async close(): Promise<void> {}
-}
 
 let s: NocTestServer;
 const agents: AgentHandle[] = [];

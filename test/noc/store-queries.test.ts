@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { InfluxStore, SqliteStore, bucketWidth, type IngestRecord, type SeriesPoint, type TelemetryStore } from '../../collector/index.js';
 import { CONTRACT_VERSION, type EventMessage, type TelemetryMessage } from '../../protocol/index.js';
 import { Influxd } from '../helpers/influxd.js';
-import { tempDir } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const silent = pino({ level: 'silent' });
 const T0 = Date.UTC(2025, 0, 6, 8, 0, 0, 137); // not aligned on anything

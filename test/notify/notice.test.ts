@@ -4,44 +4,14 @@
 // one message per notice despite retries, a refusal is a visible failure, bad templates are refused.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SMTPServer } from 'smtp-server';
-import { simpleParser, type ParsedMail } from 'mailparser';
 import { startTicketing, type TicketingHandle } from '../../collector/tickets/index.js';
 import { notifyConfigSchema, type NotifyConfigInput } from '../../collector/notify/index.js';
-import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
+import { waitFor } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
+import { smtpServer } from '../helpers/smtp.js';
 import { FakeSmsGateway } from '../tickets/fakes.js';
-import { captureLog, createCmd, openCallerDb } from '../tickets/support.js';
-
-type Received = { mail: ParsedMail; rcpt: string[] };
-
-/** A real SMTP server; `reject` decides per recipient (an SMTP reply code) or accepts. */
-async function smtpServer(reject: (rcpt: string) => { code: number; message: string } | null = () => null) {
-  const received: Received[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onRcptTo(address, _session, cb) {
-      const r = reject(address.address);
-      if (!r) return cb();
-      const err = new Error(r.message) as Error & { responseCode: number };
-      err.responseCode = r.code;
-      cb(err);
-    },
-    onData(stream, session, cb) {
-      simpleParser(stream).then(
-        (mail) => {
-          received.push({ mail, rcpt: session.envelope.rcptTo.map((a) => a.address) });
-          cb();
-        },
-        (e: Error) => cb(e),
-      );
-    },
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.server.address() as { port: number }).port;
-  return { received, port, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
+import { createCmd, openCallerDb } from '../tickets/support.js';
+import { captureLog } from '../helpers/log.js';
 
 const dirs: TempDir[] = [];
 let cleanups: (() => Promise<void> | void)[] = [];
@@ -49,7 +19,9 @@ test.after.each(async () => {
   for (const c of cleanups.reverse()) await c();
   cleanups = [];
 });
-test.after(() => dirs.forEach((d) => d.remove()));
+test.after(() => {
+  for (const d of dirs) d.remove();
+});
 
 function ticketing(notify: NotifyConfigInput): { handle: TicketingHandle; log: ReturnType<typeof captureLog> } {
   const d = tempDir('fleetcare-notify-');

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cpSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import {
   FirmwareProfileError,
   defaultFirmwareProfilesDir,
@@ -14,7 +14,6 @@ import {
   type FirmwareProfile,
 } from '../../firmware-profiles/index.js';
 import { firmwareProfileJsonSchema } from '../../firmware-profiles/json-schema.js';
-import { escposFaultCodes } from '../../agent/drivers/escpos/codec.js';
 
 const dir = defaultFirmwareProfilesDir();
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));

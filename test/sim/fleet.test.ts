@@ -8,7 +8,8 @@ import { pino } from 'pino';
 import { runServer } from '../../cli/server.js';
 import { serverConfigSchema } from '../../cli/server-config.js';
 import { startFleet } from '../../sim/fleet.js';
-import { freePort, tempDir, waitFor } from '../helpers/net.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 
 test('a seeded mixed fleet reports inventory and telemetry of every peripheral kind', async () => {
   const dir = tempDir();

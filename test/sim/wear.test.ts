@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { GroundTruthRecorder, WearPart, deriveSeed, seededRandom } from '../../sim/wear.js';
 
 const part = (seed: number, usage: number, recorder?: GroundTruthRecorder, clock?: () => number) =>

@@ -9,7 +9,6 @@ import { VirtualZkClock } from '../../sim/zk-clock.js';
 import { decodePacket, decodeZkTime, encodeRequest, makeCommKey, splitZkStream, USHRT_MAX, zkTimeToWallMs, type ZkPacket } from '../../agent/drivers/zk-clock/codec.js';
 
 // Command numbers from pyzk zk/const.py.
-const CMD_CONNECT = 1000;
 const CMD_EXIT = 1001;
 const CMD_AUTH = 1102;
 const CMD_GET_FREE_SIZES = 50;

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { migrateSqlite } from '../../state/sqlite/migrations.js';
 import { SqliteCommandState } from '../../state/sqlite/commands.js';
-import { tempDir } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { commandsSuite } from './commands-suite.js';
 
 commandsSuite('sqlite', async () => {

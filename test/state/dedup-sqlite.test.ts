@@ -1,7 +1,7 @@
 // The dedup behaviour suite on SQLite (collector.db, the embedded default).
 import { join } from 'node:path';
 import { SqliteDedup } from '../../state/sqlite/dedup.js';
-import { tempDir } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { dedupSuite } from './dedup-suite.js';
 
 dedupSuite('sqlite', async () => {

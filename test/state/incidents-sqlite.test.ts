@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { IncidentStore } from '../../collector/incidents/store.js';
 import { SqliteIncidentState } from '../../state/sqlite/incidents.js';
-import { tempDir } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { incidentsSuite } from './incidents-suite.js';
 
 incidentsSuite('sqlite', async (lifecycle) => {

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { IncidentStore } from '../../collector/incidents/store.js';
 import { SqliteMaintenance } from '../../state/sqlite/maintenance.js';
-import { tempDir } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { maintenanceSuite } from './maintenance-suite.js';
 
 maintenanceSuite('sqlite', async () => {

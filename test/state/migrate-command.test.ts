@@ -23,7 +23,7 @@ import { PgTicketState } from '../../state/postgres/tickets.js';
 import { SqliteCommandState } from '../../state/sqlite/commands.js';
 import { SqliteTicketState } from '../../state/sqlite/tickets.js';
 import { migrateSqliteFile, sqliteStateFiles } from '../../state/startup.js';
-import { tempDir, type TempDir } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { TestPostgres } from '../helpers/postgres.js';
 import { createCmd } from '../tickets/support.js';
 

@@ -11,7 +11,8 @@ import { migratePostgres, postgresMigrations } from '../../state/postgres/migrat
 import { migrateSqlite, sqliteMigrations } from '../../state/sqlite/migrations.js';
 import { TicketOutbox } from '../../collector/tickets/index.js';
 import { IncidentStore } from '../../collector/incidents/index.js';
-import { freePort, tempDir, type TempDir } from '../helpers/net.js';
+import { freePort } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { TestPostgres } from '../helpers/postgres.js';
 import { createCmd } from '../tickets/support.js';
 
@@ -44,7 +45,7 @@ sqlite('a file written before versioning keeps its rows and adopts the schema', 
   old.close();
   const db = new Database(path);
   const r = await migrateSqlite(db, 'incidents');
-  assert.equal(r.applied, ['0001-incidents-and-tickets']);
+  assert.equal(r.applied, ['0001-incidents-and-tickets', '0002-dispatch']);
   assert.is(db.prepare('SELECT count(*) FROM tickets').pluck().get(), 1);
   db.close();
 });

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { migrateSqlite } from '../../state/sqlite/migrations.js';
 import { SqliteNocAccounts } from '../../state/sqlite/noc-accounts.js';
-import { tempDir } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { nocAccountsSuite } from './noc-accounts-suite.js';
 
 nocAccountsSuite('sqlite', async ({ sessionTtlMs }) => {

@@ -1,24 +1,15 @@
 // The registry behaviour suite on PostgreSQL (cluster mode), against a real server.
-import { migratePostgres } from '../../state/postgres/migrations.js';
 import { PgRegistryState } from '../../state/postgres/registry.js';
-import { TestPostgres } from '../helpers/postgres.js';
+import { migratedDatabases } from '../helpers/postgres.js';
 import { registrySuite } from './registry-suite.js';
 
-let pg: TestPostgres;
+const databases = migratedDatabases('registry');
 
 registrySuite(
   'postgres',
   async () => {
-    const url = await pg.createDatabase('registry');
-    await migratePostgres(url);
+    const url = await databases.create();
     return { store: new PgRegistryState(url, { scryptCost: 16 }), cleanup: async () => {} };
   },
-  {
-    before: async () => {
-      pg = await TestPostgres.create();
-    },
-    after: async () => {
-      await pg?.destroy();
-    },
-  },
+  databases.hooks,
 );

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { migrateSqlite } from '../../state/sqlite/migrations.js';
 import { SqliteRegistryState } from '../../state/sqlite/registry.js';
-import { tempDir } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { registrySuite } from './registry-suite.js';
 
 registrySuite('sqlite', async () => {

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { migrateSqlite } from '../../state/sqlite/migrations.js';
 import { SqliteReportUnits } from '../../state/sqlite/report-units.js';
-import { tempDir } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { reportUnitsSuite } from './report-units-suite.js';
 
 reportUnitsSuite('sqlite', async () => {

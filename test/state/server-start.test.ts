@@ -10,7 +10,8 @@ import Database from 'better-sqlite3';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createPgClient } from '../../state/postgres/db.js';
-import { freePort, tempDir, waitFor, type TempDir } from '../helpers/net.js';
+import { freePort, waitFor } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { TestPostgres } from '../helpers/postgres.js';
 
 const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));

@@ -39,7 +39,7 @@ export async function rejectsWith<E extends Error & { code: string }>(p: Promise
   } catch (e) {
     err = e;
   }
-  assert.instance(err, type as unknown as Function, `expected ${type.name} ${code}`);
+  assert.instance(err, type as unknown as abstract new (...args: never[]) => unknown, `expected ${type.name} ${code}`);
   assert.is((err as E).code, code);
   assert.match((err as Error).message, pattern);
 }

@@ -1,25 +1,16 @@
 // The ticket store behaviour suite on PostgreSQL (cluster mode), against a real server started
 // for this file; each test gets a fresh database.
-import { migratePostgres } from '../../state/postgres/migrations.js';
 import { PgTicketState } from '../../state/postgres/tickets.js';
-import { TestPostgres } from '../helpers/postgres.js';
+import { migratedDatabases } from '../helpers/postgres.js';
 import { ticketStoreSuite } from './ticket-store-suite.js';
 
-let pg: TestPostgres;
+const databases = migratedDatabases('tickets');
 
 ticketStoreSuite(
   'postgres',
   async ({ sinks }) => {
-    const url = await pg.createDatabase('tickets');
-    await migratePostgres(url);
+    const url = await databases.create();
     return { store: new PgTicketState(url, { sinks }), cleanup: async () => {} };
   },
-  {
-    before: async () => {
-      pg = await TestPostgres.create();
-    },
-    after: async () => {
-      await pg?.destroy();
-    },
-  },
+  databases.hooks,
 );

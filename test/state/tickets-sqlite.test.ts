@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { migrateSqlite } from '../../state/sqlite/migrations.js';
 import { SqliteTicketState } from '../../state/sqlite/tickets.js';
-import { tempDir } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { ticketStoreSuite } from './ticket-store-suite.js';
 
 ticketStoreSuite('sqlite', async ({ sinks }) => {

@@ -1,24 +1,15 @@
 // The warranty behaviour suite on PostgreSQL (cluster mode), against a real server.
-import { migratePostgres } from '../../state/postgres/migrations.js';
 import { PgWarrantyState } from '../../state/postgres/warranty.js';
-import { TestPostgres } from '../helpers/postgres.js';
+import { migratedDatabases } from '../helpers/postgres.js';
 import { warrantySuite } from './warranty-suite.js';
 
-let pg: TestPostgres;
+const databases = migratedDatabases('warranty');
 
 warrantySuite(
   'postgres',
   async () => {
-    const url = await pg.createDatabase('warranty');
-    await migratePostgres(url);
+    const url = await databases.create();
     return { store: new PgWarrantyState(url), cleanup: async () => {} };
   },
-  {
-    before: async () => {
-      pg = await TestPostgres.create();
-    },
-    after: async () => {
-      await pg?.destroy();
-    },
-  },
+  databases.hooks,
 );

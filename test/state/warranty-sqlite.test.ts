@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { migrateSqlite } from '../../state/sqlite/migrations.js';
 import { SqliteWarrantyState } from '../../state/sqlite/warranty.js';
-import { tempDir } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
 import { warrantySuite } from './warranty-suite.js';
 
 warrantySuite('sqlite', async () => {

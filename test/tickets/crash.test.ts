@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { ErpnextSink, TicketOutbox, TicketSender } from '../../collector/tickets/index.js';
-import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
+import { waitFor } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { FakeFrappe } from './fakes.js';
 import { openCallerDb } from './support.js';
 
@@ -19,7 +20,9 @@ test.before.each(async () => {
   fake = await new FakeFrappe().start();
 });
 test.after.each(async () => fake.stop());
-test.after(() => dirs.forEach((d) => d.remove()));
+test.after(() => {
+  for (const d of dirs) d.remove();
+});
 
 function runChild(dbPath: string, mode: string, onStdout?: (s: string) => void): { done: Promise<NodeJS.Signals | number | null>; kill: () => void } {
   const p = spawn(process.execPath, [child, dbPath, fake.url, mode], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -5,38 +5,18 @@
 // datetimes in the configured time zone; service_level_agreement only when configured).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ErpnextSink, TicketOutbox, TicketSender, frappeErrorMessage, type ErpnextSinkConfigInput } from '../../collector/tickets/index.js';
-import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
+import { ErpnextSink, TicketSender, frappeErrorMessage, type ErpnextSinkConfigInput } from '../../collector/tickets/index.js';
+import { waitFor } from '../helpers/net.js';
 import { FakeFrappe, frappeError } from './fakes.js';
-import { openCallerDb, createCmd, incidentChange, captureLog } from './support.js';
+import { senderRigs, createCmd, incidentChange } from './support.js';
+import { captureLog } from '../helpers/log.js';
 
-const dirs: TempDir[] = [];
 let fake: FakeFrappe;
-let cleanups: (() => Promise<void> | void)[] = [];
 
-test.before.each(async () => {
-  fake = await new FakeFrappe().start();
-});
-test.after.each(async () => {
-  for (const c of cleanups.reverse()) await c();
-  cleanups = [];
-  await fake.stop();
-});
-test.after(() => dirs.forEach((d) => d.remove()));
+const rig = senderRigs(test, async () => (fake = await new FakeFrappe().start()), 'fleetcare-erpnext-');
 
 function setup(opts: { timeoutMs?: number; sink?: Partial<ErpnextSinkConfigInput> } = {}) {
-  const d = tempDir('fleetcare-erpnext-');
-  dirs.push(d);
-  const db = openCallerDb(d.path);
-  const cap = captureLog();
-  const sink = new ErpnextSink({ url: fake.url, apiKey: fake.apiKey, apiSecret: fake.apiSecret, timeoutMs: opts.timeoutMs ?? 2000, ...opts.sink }, cap.log);
-  const outbox = new TicketOutbox(db, { sinks: [sink.name] });
-  const sender = new TicketSender(outbox, sink, { log: cap.log, backoff: { baseMs: 20, maxMs: 200 }, pollMs: 50 });
-  cleanups.push(async () => {
-    await sender.close();
-    db.close();
-  });
-  return { db, outbox, sender, cap, enqueue: (c: Parameters<TicketOutbox['enqueue']>[0]) => outbox.enqueue(c) };
+  return rig((log) => new ErpnextSink({ url: fake.url, apiKey: fake.apiKey, apiSecret: fake.apiSecret, timeoutMs: opts.timeoutMs ?? 2000, ...opts.sink }, log));
 }
 
 const issuesWithKey = (key: string) => [...fake.issues.values()].filter((i) => i.custom_fleetcare_key === key);
@@ -100,7 +80,7 @@ test('Retry-After is honoured: no request to the sink before it has passed', asy
   const key = 'posB2/printer/paper-out';
   const times: number[] = [];
   fake.fault((r) => (times.push(Date.now()), r.method === 'POST'), { kind: 'respond', status: 429, body: {}, headers: { 'Retry-After': '1' } });
-  fake.fault((r) => (times.push(Date.now()), false), { kind: 'drop-before' }, 100); // only records times
+  fake.fault(() => (times.push(Date.now()), false), { kind: 'drop-before' }, 100); // only records times
   incidentChange(db, enqueue, key, 'open', createCmd(key));
   sender.start();
   await waitFor('created', () => outbox.link('erpnext', key), 10_000);
@@ -180,14 +160,14 @@ test('417 UniqueValidationError on create (Issue made elsewhere, no local trace)
 });
 
 test('pending updates of one ticket are coalesced: three comments → one Comment, last status kept', async () => {
-  const { db, outbox, sender, enqueue } = setup();
+  const { db, outbox, sender, sink, defer, enqueue } = setup();
   const key = 'posF/printer/cutter-wear';
   incidentChange(db, enqueue, key, 'open', createCmd(key));
   sender.start();
   await waitFor('created', () => outbox.link('erpnext', key));
   await sender.close(); // stop sending while updates pile up (sink down, say)
-  const fresh = new TicketSender(outbox, (sender as unknown as { sink: ErpnextSink }).sink, { log: captureLog().log, backoff: { baseMs: 20, maxMs: 200 }, pollMs: 50 });
-  cleanups.push(() => fresh.close());
+  const fresh = new TicketSender(outbox, sink, { log: captureLog().log, backoff: { baseMs: 20, maxMs: 200 }, pollMs: 50 });
+  defer(() => fresh.close());
   enqueue({ kind: 'update', key, at: 1, eventId: 'a', comment: 'life used 93 %' });
   enqueue({ kind: 'set-status', key, at: 2, eventId: 'b', status: 'On Hold', comment: 'part ordered' });
   enqueue({ kind: 'update', key, at: 3, eventId: 'c', comment: 'life used 96 %', patch: { priority: 'High' } });

@@ -51,7 +51,7 @@ export abstract class FakeHttpServer {
       req.on('end', () => {
         const raw = Buffer.concat(chunks).toString();
         const u = new URL(req.url ?? '/', 'http://x');
-        let body: any = undefined;
+        let body: any;
         try {
           body = raw ? JSON.parse(raw) : undefined;
         } catch {
@@ -141,6 +141,8 @@ export class FakeFrappe extends FakeHttpServer {
   protected handle(r: FakeRequest): FakeResponse {
     if (r.headers.authorization !== `token ${this.apiKey}:${this.apiSecret}`) return frappeError(401, 'AuthenticationError', 'Invalid login credentials');
     if (this.forbidWrites && r.method !== 'GET') return frappeError(403, 'PermissionError', `No permission for Issue`);
+    if (r.method === 'POST' && r.path === '/api/method/frappe.desk.form.assign_to.add') return this.assignAdd(r.body);
+    if (r.method === 'POST' && r.path === '/api/method/frappe.desk.form.assign_to.remove') return this.assignRemove(r.body);
     const m = /^\/api\/resource\/([^/]+)(?:\/(.+))?$/.exec(r.path);
     if (!m) return { status: 404, body: { exc_type: 'DoesNotExistError', message: 'Not found' } };
     const [, doctype, name] = m;
@@ -211,6 +213,42 @@ export class FakeFrappe extends FakeHttpServer {
     return { status: 200, body: { data: issue } };
   }
 
+  /** Frappe users that exist (assign_to.add refuses others: ToDo.allocated_to is a Link to User). */
+  readonly users = new Set<string>(['Administrator', 'lina@acme-service.example', 'omar@acme-service.example']);
+  /** Open ToDos per Issue (what `_assign` mirrors), in assignment order. */
+  readonly assignments = new Map<string, string[]>();
+
+  /** frappe.desk.form.assign_to.add: a ToDo per user not yet assigned; `_assign` is the JSON list; answers {message: get(args)}. */
+  private assignAdd(b: any): FakeResponse {
+    let users: unknown;
+    try {
+      users = typeof b?.assign_to === 'string' ? JSON.parse(b.assign_to) : b?.assign_to;
+    } catch {
+      return frappeError(417, 'ValidationError', 'assign_to is not valid JSON');
+    }
+    if (!b?.doctype || !b?.name || !Array.isArray(users)) return frappeError(417, 'MandatoryError', 'doctype, name and assign_to are required');
+    const issue = b.doctype === 'Issue' ? this.issues.get(b.name) : undefined;
+    if (!issue) return frappeError(404, 'DoesNotExistError', `${b.doctype} ${b.name} not found`);
+    for (const u of users) if (!this.users.has(String(u))) return frappeError(417, 'LinkValidationError', `Could not find Allocated To: ${String(u)}`);
+    const list = this.assignments.get(b.name) ?? [];
+    // Already assigned users are skipped with a message, not an error.
+    for (const u of users as string[]) if (!list.includes(u)) list.push(u);
+    this.assignments.set(b.name, list);
+    issue._assign = JSON.stringify(list);
+    return { status: 200, body: { message: list.map((owner) => ({ owner, name: `todo-${b.name}-${owner}` })) } };
+  }
+
+  /** frappe.desk.form.assign_to.remove: cancels the user's ToDo; `_assign` drops them. */
+  private assignRemove(b: any): FakeResponse {
+    if (!b?.doctype || !b?.name || typeof b?.assign_to !== 'string') return frappeError(417, 'MandatoryError', 'doctype, name and assign_to are required');
+    const issue = b.doctype === 'Issue' ? this.issues.get(b.name) : undefined;
+    if (!issue) return frappeError(404, 'DoesNotExistError', `${b.doctype} ${b.name} not found`);
+    const list = (this.assignments.get(b.name) ?? []).filter((u) => u !== b.assign_to);
+    this.assignments.set(b.name, list);
+    issue._assign = JSON.stringify(list);
+    return { status: 200, body: { message: list.map((owner) => ({ owner, name: `todo-${b.name}-${owner}` })) } };
+  }
+
   private insertComment(doc: any): FakeResponse {
     if (!doc?.reference_doctype || !doc?.reference_name) return frappeError(417, 'MandatoryError', '[Comment]: reference_doctype, reference_name');
     if (doc.reference_doctype === 'Issue' && !this.issues.has(doc.reference_name)) {
@@ -239,6 +277,8 @@ export class FakeZammad extends FakeHttpServer {
   readonly articles: ZammadArticle[] = [];
   readonly groups = new Set(['Users', 'Support']);
   readonly customers = new Set(['ops@acme.example', 'it@globex.example']);
+  /** Users by id; 1 is Zammad's "-" (nobody), the others agents. */
+  readonly agents = new Map<number, string>([[1, '-'], [3, 'lina'], [4, 'omar']]);
   private seq = 0;
 
   constructor(readonly token = 'z-t0ken-secret') {
@@ -282,6 +322,8 @@ export class FakeZammad extends FakeHttpServer {
     if (b.state !== undefined && !(b.state in zammadStates)) return zammadError(422, `No lookup value found for 'state': ${JSON.stringify(b.state)}`);
     if (b.state?.startsWith('pending') && !b.pending_time) return zammadError(422, 'Missing required value for field "pending_time"!');
     if (b.priority !== undefined && !(b.priority in zammadPriorities)) return zammadError(422, `No lookup value found for 'priority': ${JSON.stringify(b.priority)}`);
+    if (b.group !== undefined && !this.groups.has(b.group)) return zammadError(422, `No lookup value found for 'group': ${JSON.stringify(b.group)}`);
+    if (b.owner_id !== undefined && !this.agents.has(Number(b.owner_id))) return zammadError(422, `No lookup value found for 'owner_id': ${JSON.stringify(b.owner_id)}`);
     Object.assign(t, b);
     if (b.state) t.state_id = zammadStates[b.state];
     return { status: 200, body: t };

@@ -3,11 +3,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TicketOutbox, TicketCommandError, coalesce, backoffDelay } from '../../collector/tickets/index.js';
-import { tempDir, type TempDir } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { openCallerDb, createCmd, incidentChange } from './support.js';
 
 const dirs: TempDir[] = [];
-test.after(() => dirs.forEach((d) => d.remove()));
+test.after(() => {
+  for (const d of dirs) d.remove();
+});
 function setup(sinks = ['erpnext', 'webhook']) {
   const d = tempDir('fleetcare-tickets-');
   dirs.push(d);

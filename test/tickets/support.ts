@@ -1,10 +1,13 @@
-// Shared bits for the ticket tests: a caller DB with its own incidents table, log capture,
-// sample commands.
+// Shared bits for the ticket tests: a caller DB with its own incidents table, sample commands,
+// and per-test sender rigs (caller DB + outbox + sender over one sink) against a fake system.
 import Database from 'better-sqlite3';
-import { Writable } from 'node:stream';
 import { join } from 'node:path';
-import { pino, type Logger } from 'pino';
-import type { TicketCommandInput, TicketFieldsInput } from '../../collector/tickets/index.js';
+import type { Logger } from 'pino';
+import type { Test } from 'uvu';
+import { type TicketCommandInput, type TicketFieldsInput, TicketOutbox, TicketSender, type TicketSink } from '../../collector/tickets/index.js';
+import { captureLog } from '../helpers/log.js';
+import { type TempDir, tempDir } from '../helpers/tmp.js';
+import type { FakeHttpServer } from './fakes.js';
 
 export function openCallerDb(dir: string, name = 'collector.db'): Database.Database {
   const db = new Database(join(dir, name));
@@ -13,17 +16,6 @@ export function openCallerDb(dir: string, name = 'collector.db'): Database.Datab
   // Stands in for the incidents helper's own table: changed in the same transaction as the ticket.
   db.exec('CREATE TABLE IF NOT EXISTS incidents (key TEXT PRIMARY KEY, state TEXT NOT NULL, at INTEGER NOT NULL)');
   return db;
-}
-
-export function captureLog(): { log: Logger; lines: string[]; text: () => string } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(...chunk.toString().split('\n').filter(Boolean));
-      cb();
-    },
-  });
-  return { log: pino({ level: 'debug' }, stream), lines, text: () => lines.join('\n') };
 }
 
 export function ticketFields(over: Partial<TicketFieldsInput> = {}): TicketFieldsInput {
@@ -55,4 +47,42 @@ export function incidentChange(db: Database.Database, enqueue: (c: TicketCommand
     db.prepare('INSERT INTO incidents (key, state, at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET state = excluded.state, at = excluded.at').run(key, state, Date.now());
     enqueue(cmd);
   })();
+}
+
+/**
+ * Hooks `test` so that each test gets a fresh started fake (`startFake`) and, after it, every rig
+ * the test made is closed (sender, then DB) and the fake stopped; the temp dirs go after the file.
+ * `rig(makeSink)` makes a caller DB in a temp dir, an outbox and a fast-retrying sender over the sink.
+ */
+export function senderRigs(test: Test, startFake: () => Promise<FakeHttpServer>, dirPrefix: string) {
+  const dirs: TempDir[] = [];
+  let fake: FakeHttpServer | undefined;
+  let cleanups: Array<() => Promise<void> | void> = [];
+  test.before.each(async () => {
+    fake = await startFake();
+  });
+  test.after.each(async () => {
+    for (const c of cleanups.reverse()) await c();
+    cleanups = [];
+    await fake?.stop();
+  });
+  test.after(() => {
+    for (const d of dirs) d.remove();
+  });
+  return <S extends TicketSink>(makeSink: (log: Logger) => S) => {
+    const d = tempDir(dirPrefix);
+    dirs.push(d);
+    const db = openCallerDb(d.path);
+    const cap = captureLog();
+    const sink = makeSink(cap.log);
+    const outbox = new TicketOutbox(db, { sinks: [sink.name] });
+    const sender = new TicketSender(outbox, sink, { log: cap.log, backoff: { baseMs: 20, maxMs: 200 }, pollMs: 50 });
+    cleanups.push(async () => {
+      await sender.close();
+      db.close();
+    });
+    /** `defer(c)`: one more thing to close after the test, before this rig. */
+    const defer = (c: () => Promise<void> | void) => void cleanups.push(c);
+    return { db, outbox, sender, cap, sink, defer, enqueue: (c: TicketCommandInput) => outbox.enqueue(c) };
+  };
 }

@@ -4,24 +4,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHmac } from 'node:crypto';
-import { TicketOutbox, TicketSender, WebhookSink, verifyWebhook } from '../../collector/tickets/index.js';
-import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
+import { WebhookSink, verifyWebhook } from '../../collector/tickets/index.js';
+import { waitFor } from '../helpers/net.js';
 import { FakeWebhookReceiver, type FakeRequest } from './fakes.js';
-import { openCallerDb, createCmd, incidentChange, captureLog } from './support.js';
+import { senderRigs, createCmd, incidentChange } from './support.js';
 
 const SECRET = 'whsec-0123456789abcdef-secret';
-const dirs: TempDir[] = [];
 let fake: FakeWebhookReceiver;
-let cleanups: (() => Promise<void> | void)[] = [];
-test.before.each(async () => {
-  fake = await new FakeWebhookReceiver().start();
-});
-test.after.each(async () => {
-  for (const c of cleanups.reverse()) await c();
-  cleanups = [];
-  await fake.stop();
-});
-test.after(() => dirs.forEach((d) => d.remove()));
+const rig = senderRigs(test, async () => (fake = await new FakeWebhookReceiver().start()), 'fleetcare-webhook-');
 
 /** Reference check written from the spec, independent of the sink's code. */
 function referenceVerify(r: FakeRequest, secret: string): boolean {
@@ -31,18 +21,7 @@ function referenceVerify(r: FakeRequest, secret: string): boolean {
 }
 
 function setup() {
-  const d = tempDir('fleetcare-webhook-');
-  dirs.push(d);
-  const db = openCallerDb(d.path);
-  const cap = captureLog();
-  const sink = new WebhookSink({ url: `${fake.url}/hooks/fleetcare`, secret: SECRET, timeoutMs: 300 }, cap.log);
-  const outbox = new TicketOutbox(db, { sinks: [sink.name] });
-  const sender = new TicketSender(outbox, sink, { log: cap.log, backoff: { baseMs: 20, maxMs: 200 }, pollMs: 50 });
-  cleanups.push(async () => {
-    await sender.close();
-    db.close();
-  });
-  return { db, outbox, sender, cap, enqueue: (c: Parameters<TicketOutbox['enqueue']>[0]) => outbox.enqueue(c) };
+  return rig((log) => new WebhookSink({ url: `${fake.url}/hooks/fleetcare`, secret: SECRET, timeoutMs: 300 }, log));
 }
 
 test('create, coalesced update and close are signed, verifiable, with ref:version idempotency keys', async () => {

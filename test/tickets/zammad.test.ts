@@ -3,38 +3,17 @@
 // (timeout after the ticket was created) → search → adopt.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { TicketOutbox, TicketSender, ZammadSink, type ZammadSinkConfigInput } from '../../collector/tickets/index.js';
-import { tempDir, waitFor, type TempDir } from '../helpers/net.js';
+import { ZammadSink, type ZammadSinkConfigInput } from '../../collector/tickets/index.js';
+import { waitFor } from '../helpers/net.js';
 import { FakeZammad, zammadError } from './fakes.js';
-import { openCallerDb, createCmd, incidentChange, captureLog } from './support.js';
+import { senderRigs, createCmd, incidentChange } from './support.js';
 
-const dirs: TempDir[] = [];
 let fake: FakeZammad;
-let cleanups: (() => Promise<void> | void)[] = [];
 
-test.before.each(async () => {
-  fake = await new FakeZammad().start();
-});
-test.after.each(async () => {
-  for (const c of cleanups.reverse()) await c();
-  cleanups = [];
-  await fake.stop();
-});
-test.after(() => dirs.forEach((d) => d.remove()));
+const rig = senderRigs(test, async () => (fake = await new FakeZammad().start()), 'fleetcare-zammad-');
 
 function setup(over: Partial<ZammadSinkConfigInput> = {}) {
-  const d = tempDir('fleetcare-zammad-');
-  dirs.push(d);
-  const db = openCallerDb(d.path);
-  const cap = captureLog();
-  const sink = new ZammadSink({ url: fake.url, token: fake.token, group: 'Support', customers: { 'ACME Retail': 'ops@acme.example' }, defaultCustomer: 'it@globex.example', timeoutMs: 2000, ...over }, cap.log);
-  const outbox = new TicketOutbox(db, { sinks: [sink.name] });
-  const sender = new TicketSender(outbox, sink, { log: cap.log, backoff: { baseMs: 20, maxMs: 200 }, pollMs: 50 });
-  cleanups.push(async () => {
-    await sender.close();
-    db.close();
-  });
-  return { db, outbox, sender, cap, enqueue: (c: Parameters<TicketOutbox['enqueue']>[0]) => outbox.enqueue(c) };
+  return rig((log) => new ZammadSink({ url: fake.url, token: fake.token, group: 'Support', customers: { 'ACME Retail': 'ops@acme.example' }, defaultCustomer: 'it@globex.example', timeoutMs: 2000, ...over }, log));
 }
 
 test('create (title with ref, group, customer, priority, article), note, pending, close', async () => {

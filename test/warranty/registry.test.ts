@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { formatImportError, parseSerialCsv, parseSerialJson, WarrantyRegistry } from '../../collector/warranty/index.js';
-import { tempDir, type TempDir } from '../helpers/net.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
 
 const dirs: TempDir[] = [];
 const open: WarrantyRegistry[] = [];

@@ -190,7 +190,7 @@ export function decodeIdentity(text: string): Decoded<MsrIdentity> {
   const f = parseFields(text);
   if (!f.ok) return f;
   const v = f.value;
-  const clean = (s: string | undefined) => (s && s.trim() ? s.trim().slice(0, 80) : undefined);
+  const clean = (s: string | undefined) => (s?.trim() ? s.trim().slice(0, 80) : undefined);
   return { ok: true, value: { manufacturer: clean(v.ManufacturerName), model: clean(v.ModelName), serial: clean(v.SerialNumber), firmware: clean(v.FirmwareRevision) } };
 }
 

@@ -6,7 +6,6 @@
 // dropped (or forwarded unchanged to the POS software's relay port); it is never stored or logged.
 import { SerialPort } from 'serialport';
 import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
-import type { Health } from '../../../protocol/index.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';

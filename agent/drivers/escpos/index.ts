@@ -3,7 +3,6 @@
 // What a model supports comes from its firmware profile, never from model-name branches.
 import { z } from 'zod';
 import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
-import type { Health } from '../../../protocol/index.js';
 import { peripheralId } from '../../../protocol/messages.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
@@ -26,10 +25,8 @@ import {
   gsI,
   maintenanceCounterNames,
   counterCommand,
-  type EscposFaultCode,
   type FullStatus,
   type GsIRequest,
-  type MaintenanceCounterName,
   type PrinterTypeId,
   type RealtimeStatusRequest,
 } from './codec.js';

@@ -4,7 +4,6 @@
 // when the POS software reaches the module through the agent's relay (relay.ts) — capture rates
 // from the confirmation codes of real use. What a model supports comes from its firmware profile.
 import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
-import type { Health } from '../../../protocol/index.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';

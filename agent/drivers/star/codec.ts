@@ -74,7 +74,7 @@ export function encodeStarAsb(s: Omit<StarStatus, 'version'>, version = 1, lengt
 
 /** `TSP143 Ver1.0` → model and version. */
 export function decodeStarVersion(text: string): Decoded<{ model: string; version: string }> {
-  const m = /^\s*(\S.*?)\s*Ver\s*([0-9][0-9A-Za-z.\-]*)\s*$/.exec(text);
+  const m = /^\s*(\S.*?)\s*Ver\s*([0-9][0-9A-Za-z.-]*)\s*$/.exec(text);
   if (!m) return { ok: false, error: `version reply "${text.slice(0, 40)}" is not "<model> Ver<x.y>"` };
   return { ok: true, value: { model: m[1], version: m[2] } };
 }

@@ -3,7 +3,6 @@
 // from ESC/POS (different bytes, different bits); profiles say which models use it.
 import { z } from 'zod';
 import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
-import type { Health } from '../../../protocol/index.js';
 import { peripheralId } from '../../../protocol/messages.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
@@ -17,7 +16,6 @@ import {
   decodeStarVersion,
   faultsFromStarStatus,
   splitStarStream,
-  type StarFaultCode,
   type StarFrame,
   type StarStatus,
 } from './codec.js';

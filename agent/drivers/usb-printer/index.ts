@@ -4,7 +4,6 @@
 // endpoints, decoded by the ESC/POS parser. The kernel's usblp driver is detached only while we
 // hold the interface and re-attached on close, so the print spooler keeps working.
 import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
-import type { Health } from '../../../protocol/index.js';
 import { FleetcareError } from '../../../protocol/errors.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';

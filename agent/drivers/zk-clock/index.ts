@@ -7,7 +7,6 @@
 // key are reached with CMD_AUTH (`commKey`).
 import { z } from 'zod';
 import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
-import type { Health } from '../../../protocol/index.js';
 import { peripheralId } from '../../../protocol/messages.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
@@ -37,7 +36,7 @@ import { ZkLink, type ZkLinkStats } from './link.js';
 import { FleetcareError, isFleetcareError, isTimeout } from '../../../protocol/errors.js';
 
 export * from './codec.js';
-export { type ZkLinkStats } from './link.js';
+export type { ZkLinkStats } from './link.js';
 
 export const zkClockConfigSchema = z
   .object({

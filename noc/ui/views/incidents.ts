@@ -8,6 +8,9 @@ import { dateTime, duration, label, num, relative, t } from '../i18n.js';
 import { onLive } from '../live.js';
 import { deviceLink, errorBox, errorText, loading, priorityBadge, throttle, toast } from '../ui.js';
 import { navigate, type Session, type View, type ViewFactory } from '../view.js';
+import type { DispatchOverview, TicketKnownFixes } from '../../dispatch-api.js';
+import { td } from '../dispatch-i18n.js';
+import { fetchDispatch, knownFixesSection, resolveWithCauseForm, technicianCell } from './dispatch.js';
 
 /**
  * The actions an operator takes on a ticket: `action` of POST /api/tickets/:ref/actions
@@ -47,6 +50,9 @@ class IncidentsView implements View {
   private clock: ReturnType<typeof setInterval> | null = null;
   private readonly refetch = throttle(() => this.refresh(), 1000);
   private readonly details = new Map<string, TicketDetail | 'loading'>();
+  /** Technicians for the reassign menu, and the unassigned count (dispatch). */
+  private overview: DispatchOverview | null = null;
+  private readonly fixes = new Map<string, TicketKnownFixes>();
   /** Refs created since the page opened (highlighted). */
   private readonly fresh = new Set<string>();
   private readonly filter: { open: boolean; priority: string; device: string; site: string; customer: string };
@@ -78,6 +84,10 @@ class IncidentsView implements View {
   }
 
   refresh(): void {
+    void fetchDispatch().then((o) => {
+      this.overview = o;
+      this.renderBoard();
+    });
     const f = this.filter;
     api
       .get<TicketsAnswer>(`/api/tickets${query({ open: f.open ? 'true' : undefined, priority: f.priority || undefined, device: f.device || undefined, site: f.site || undefined, customer: f.customer || undefined, limit: 500 })}`)
@@ -155,11 +165,11 @@ class IncidentsView implements View {
     }
     const rows = this.sorted();
     const now = Date.now();
-    const cols = [t('incidents.priority'), t('incidents.subject'), t('incidents.where'), t('incidents.status'), t('incidents.response'), t('incidents.resolution'), t('incidents.warranty'), t('incidents.opened'), this.session.canOperate ? t('incidents.actions') : null].filter(Boolean) as string[];
+    const cols = [t('incidents.priority'), t('incidents.subject'), t('incidents.where'), t('incidents.status'), td('dispatch.technician'), t('incidents.response'), t('incidents.resolution'), t('incidents.warranty'), t('incidents.opened'), this.session.canOperate ? t('incidents.actions') : null].filter(Boolean) as string[];
     replace(
       board,
       this.error ? errorBox(this.error, () => this.refresh()) : null,
-      h('p', { class: 'muted' }, `${t('common.total')}: ${num(this.answer.total, 0)}`),
+      h('p', { class: 'muted' }, `${t('common.total')}: ${num(this.answer.total, 0)}`, this.overview ? h('span', { id: 'unassigned-count', 'data-count': String(this.overview.unassigned) }, ' · ', td('dispatch.unassignedCount', { n: num(this.overview.unassigned, 0) })) : null),
       rows.length
         ? h(
             'div',
@@ -198,6 +208,10 @@ class IncidentsView implements View {
         ),
         h('td', null, x.customer, h('div', { class: 'muted small' }, x.site ?? '—')),
         h('td', null, h('span', { class: `badge ticket-${x.status.replace(/\s+/g, '-').toLowerCase()}` }, label('status', x.status))),
+        technicianCell(x, this.overview, this.session.canOperate, () => {
+          if (this.details.has(x.ref)) this.loadDetails(x.ref);
+          this.refresh();
+        }),
         this.slaCell(x, 'response', now),
         this.slaCell(x, 'resolution', now),
         h('td', null, x.warrantyStatus ? h('span', { class: `badge warranty ${x.warrantyStatus.startsWith('Under') ? 'warranty-yes' : 'warranty-no'}` }, label('warranty', x.warrantyStatus)) : '—'),
@@ -328,6 +342,13 @@ class IncidentsView implements View {
   /** Fetches a ticket's details (again) while they are open; the old ones stay shown meanwhile. */
   private loadDetails(ref: string): void {
     api
+      .get<TicketKnownFixes>(`/api/tickets/${encodeURIComponent(ref)}/known-fixes`)
+      .then((k) => {
+        this.fixes.set(ref, k);
+        if (this.details.has(ref)) this.renderBoard();
+      })
+      .catch(() => this.fixes.delete(ref));
+    api
       .get<TicketDetail>(`/api/tickets/${encodeURIComponent(ref)}`)
       .then((d) => {
         if (!this.details.has(ref)) return; // closed meanwhile
@@ -347,6 +368,13 @@ class IncidentsView implements View {
       { class: 'ticket-detail' },
       h('p', { class: 'muted small' }, d.ref, d.sla.serviceLevelAgreement ? ` · ${d.sla.serviceLevelAgreement}` : '', d.serial ? ` · ${t('device.serial')} ${d.serial}` : '', d.sla.agreementStatus ? ` · ${label('agreement', d.sla.agreementStatus)}` : ''),
       h('pre', { class: 'description', dir: 'auto' }, d.description),
+      this.fixes.has(d.ref) ? knownFixesSection(this.fixes.get(d.ref)!, d.language) : null,
+      this.session.canOperate && this.fixes.has(d.ref) && !CLOSED.has(d.status)
+        ? resolveWithCauseForm(d.ref, this.fixes.get(d.ref)!.causeCodes, () => {
+            this.loadDetails(d.ref);
+            this.refresh();
+          })
+        : null,
       d.comments.length
         ? h('section', null, h('h3', null, t('incidents.comments')), h('ol', { class: 'timeline' }, d.comments.map((c) => h('li', null, h('time', { datetime: new Date(c.at).toISOString() }, dateTime(c.at)), h('span', { class: 'comment-body', dir: 'auto' }, c.body)))))
         : null,

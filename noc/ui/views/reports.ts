@@ -8,6 +8,9 @@ import { h, replace } from '../dom.js';
 import { date, duration, label, language, num, pct, relative, t, weekdayName } from '../i18n.js';
 import { bar, card, deviceLink, errorBox, loading, table } from '../ui.js';
 import { navigate, type View, type ViewFactory } from '../view.js';
+import type { TeamPerformanceReport } from '../../dispatch-api.js';
+import { td } from '../dispatch-i18n.js';
+import { teamPerformanceTable } from './dispatch.js';
 
 const DAY = 86_400_000;
 const NAMES: ReportName[] = ['problems', 'sla', 'hours', 'mtbf', 'top-devices'];
@@ -38,6 +41,7 @@ class ReportsView implements View {
   /** The parts forecast: its own horizon (days ahead, not the from..to period) and answer. */
   private horizon: (typeof HORIZONS)[number] = 30;
   private parts: { data?: PartsForecastReport; error?: unknown } = {};
+  private perf: { data?: TeamPerformanceReport; error?: unknown } = {};
 
   constructor(params: URLSearchParams) {
     const now = Date.now();
@@ -70,6 +74,7 @@ class ReportsView implements View {
       .then((r) => this.renderLives(r))
       .catch(() => this.renderLives(null));
     this.refreshParts();
+    this.refreshPerf();
     for (const name of NAMES) {
       api
         .get<ReportAnswer[typeof name]>(`/api/reports/${name}${query(this.params())}`)
@@ -119,9 +124,41 @@ class ReportsView implements View {
       h('div', { class: 'grid-2' }, h('div', { 'data-report': 'mtbf' }), h('div', { 'data-report': 'top-devices' })),
       h('div', { 'data-section': 'lives' }),
       h('div', { 'data-report': 'parts-forecast' }),
+      h('div', { 'data-report': 'team-performance' }),
     );
     for (const name of NAMES) this.renderReport(name);
     this.renderParts();
+    this.renderPerf();
+  }
+
+  /** Team performance over the same period (tickets opened from..to), JSON for the table, CSV to download. */
+  private perfQuery(format?: 'csv'): string {
+    const p = this.params();
+    return `/api/reports/team-performance${query({ from: p.from, to: p.to, ...(format ? { format } : {}) })}`;
+  }
+
+  private refreshPerf(): void {
+    api
+      .get<TeamPerformanceReport>(this.perfQuery())
+      .then((r) => (this.perf = { data: r }))
+      .catch((e) => (this.perf = { error: e }))
+      .finally(() => this.renderPerf());
+  }
+
+  private renderPerf(): void {
+    const box = this.root?.querySelector('[data-report="team-performance"]');
+    if (!box) return;
+    const { data, error } = this.perf;
+    const csv = h('a', { class: 'btn btn-small csv', href: this.perfQuery('csv'), download: `fleetcare-team-performance-${this.from}-${this.to}.csv`, 'data-csv': 'team-performance' }, t('common.csv'));
+    replace(
+      box,
+      h(
+        'section',
+        { class: 'card', id: 'report-team-performance' },
+        h('div', { class: 'card-head' }, h('h2', null, td('perf.title')), csv),
+        error ? errorBox(error, () => this.refreshPerf()) : data === undefined ? loading() : teamPerformanceTable(data),
+      ),
+    );
   }
 
   private partsQuery(format?: 'csv'): string {
