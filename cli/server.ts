@@ -85,7 +85,7 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
       brokerUrl = `mqtt://${host.includes(':') ? `[${host}]` : host}:${broker.port}`;
     }
     if (config.role !== 'broker') {
-      let mqtt =
+      const mqtt =
         config.role === 'all' && broker && brokerUrl
           ? { ...config.collector.mqtt, url: brokerUrl, username: INTERNAL_COLLECTOR, password: broker.registry.rotateServiceToken(INTERNAL_COLLECTOR, 'collector') }
           : config.collector.mqtt;

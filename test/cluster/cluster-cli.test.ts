@@ -65,11 +65,11 @@ test('server --cluster: every cluster rule that fails is listed with its path; e
     writeFileSync(f, JSON.stringify({ dataDir: join(dir.path, 'data'), role: 'broker', cluster: { nodeId: 'n1', roles: ['broker', 'collector', 'noc'] }, noc: { enabled: false } }));
     const x = run(['server', '--cluster', f]);
     assert.is(x.code, 1, x.stderr);
-    assert.match(x.stderr, /  state\.kind: cluster mode keeps shared state in PostgreSQL/);
-    assert.match(x.stderr, /  role: cluster\.roles \[broker, collector, noc\] run as role "all"/);
-    assert.match(x.stderr, /  broker\.cluster\.redisUrl: a broker node of a cluster needs the Redis/);
-    assert.match(x.stderr, /  noc\.enabled: the node has role noc but noc\.enabled is false/);
-    assert.match(x.stderr, /  collector\.influx: a collector node of a cluster needs a shared telemetry store/);
+    assert.match(x.stderr, / {2}state\.kind: cluster mode keeps shared state in PostgreSQL/);
+    assert.match(x.stderr, / {2}role: cluster\.roles \[broker, collector, noc\] run as role "all"/);
+    assert.match(x.stderr, / {2}broker\.cluster\.redisUrl: a broker node of a cluster needs the Redis/);
+    assert.match(x.stderr, / {2}noc\.enabled: the node has role noc but noc\.enabled is false/);
+    assert.match(x.stderr, / {2}collector\.influx: a collector node of a cluster needs a shared telemetry store/);
     assert.not.ok(existsSync(join(dir.path, 'data')), 'data dir created');
 
     // --cluster on a file without a cluster part.
