@@ -267,13 +267,15 @@ export class DegradationDetector {
     // Without a warning level there is nothing to extrapolate to: a sustained significant rise tickets.
     // With one, the rise's trend is extrapolated to the warning level (a figure) and to the
     // failure level beyond it, and the expected failure decides.
+    // At the warning level the failure ETA is wanted whether or not the rise counts (an own
+    // baseline learnt on a part already degrading is high: 2.5 × it may never be reached).
     const rising = errorRateWarning !== undefined && risen;
     s.warningEta = rising && s.warnOps === 0 ? this.etaTo(s, errorRateWarning, at) : null;
-    s.failureEta = rising ? this.etaTo(s, this.cfg.failureLevel * errorRateWarning, at) : null;
+    s.failureEta = errorRateWarning !== undefined && (risen || s.warnOps > 0) ? this.etaTo(s, this.cfg.failureLevel * errorRateWarning, at) : null;
     const failureSoon = s.failureEta !== null && s.failureEta - at <= this.cfg.failureLeadTimeMs;
     // The warning level alone: held for its uses, beyond what a burst lasts when it came as a step,
     // and its failure due within the lead time — or no longer rising (nothing left to wait for).
-    const absolute = errorRateWarning !== undefined && s.warnOps > 0 && s.warnOps >= this.cfg.warningHoldOperations && (!abrupt || outlastedBurst) && (failureSoon || (rising && s.failureEta === null));
+    const absolute = errorRateWarning !== undefined && s.warnOps > 0 && s.warnOps >= this.cfg.warningHoldOperations && (!abrupt || outlastedBurst) && (failureSoon || s.failureEta === null);
     // Heading for the warning level soon (or there already), and for the failure level within its lead time.
     const soon = errorRateWarning === undefined || ((s.warnOps > 0 || (s.warningEta !== null && s.warningEta - at <= this.cfg.leadTimeMs)) && failureSoon);
     if (!s.firing && ((risen && soon) || absolute)) s.firing = true;
