@@ -255,7 +255,9 @@ export class DegradationDetector {
       Object.assign(s, { overOps: 0, crossedAt: null, afterBurstErrors: 0, afterBurstOps: 0 });
     }
     const abrupt = s.crossedAfterOps !== null && s.crossedAfterOps !== undefined && s.crossedAfterOps <= this.cfg.abruptOperations;
-    const outlastedBurst = (s.afterBurstOps ?? 0) >= this.cfg.burstConfirmOperations && (s.afterBurstErrors ?? 0) >= this.cfg.minRise * pf * (s.afterBurstOps ?? 0);
+    // Still raised: at the minimum rise, or at the warning level when that is lower (a high own baseline).
+    const raised = Math.min(this.cfg.minRise * pf, errorRateWarning ?? 1);
+    const outlastedBurst = (s.afterBurstOps ?? 0) >= this.cfg.burstConfirmOperations && (s.afterBurstErrors ?? 0) >= raised * (s.afterBurstOps ?? 0);
     s.warnOps = errorRateWarning !== undefined && s.ewma >= errorRateWarning ? (s.warnOps ?? 0) + n : 0;
     this.recordTrend(s, at);
     const over = s.overOps ?? 0;

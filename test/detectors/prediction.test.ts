@@ -60,6 +60,15 @@ test('a months-long rise past the warning level is ticketed when its failure is 
   assert.ok((fired!.finding.figures.failureEtaDays as number) <= 35, `failure ETA ${fired!.finding.figures.failureEtaDays} days`);
 });
 
+test('a part whose own baseline was learnt while it already degraded still tickets from its warning level, when its failure nears', () => {
+  // Monitoring begins at 8 % (its own baseline: 2.5 × that is 20 %, past the 15 % warning level);
+  // the rate creeps to 22 % by day 60, when the part fails. 15 % is reached on day 30.
+  const fired = run({ days: 60, perDay: 2400, rate: (d) => 0.08 + (0.14 * d) / 60, seed: 12, from: 5 });
+  assert.ok(fired, 'ticketed');
+  assert.ok(fired!.day > 30 && 60 - fired!.day >= 7, `ticketed on day ${fired!.day}`);
+  assert.is(fired!.finding.figures.baselineSource, 'own');
+});
+
 test('a steep rise on a quiet device (300 swipes a day) is ticketed a week before the failure, not held for a busy till\'s uses', () => {
   // 1 % → 25 % over 20 days from day 40: a short precursor. The former 8,000-use burst hold was
   // 27 days of this device's use, and its smoothed rate (in batches of 200 uses) a week behind.
