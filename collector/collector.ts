@@ -3,7 +3,8 @@
 // (rate-limited); nothing a device sends can crash it.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { connect, MqttClient, type IClientOptions, type IPublishPacket } from 'mqtt';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { CONTRACT_VERSION, allDevices, commandRequest, seqRanges, topicFor, type AckMessage, type CommandName, type CommandRequest, type CommandResult, type DeviceChannel } from '../protocol/index.js';
@@ -75,7 +76,11 @@ export const SUBSCRIBED_CHANNELS: DeviceChannel[] = ['status', 'inventory', 'tel
 const ACK_RANGES_PER_MESSAGE = 1000; // ackMessage allows at most 1000 ranges
 const CLOSE_TIMEOUT_MS = 5000;
 
-export async function startCollector(input: CollectorConfigInput, { log }: { log: Logger }): Promise<CollectorHandle> {
+/**
+ * `connectStream`: opens a fresh connection to the broker at each (re)connect instead of dialing
+ * `mqtt.url`; `fleetcare server` passes the in-process broker's `connectLocal` (no TCP).
+ */
+export async function startCollector(input: CollectorConfigInput, { log, connectStream }: { log: Logger; connectStream?: () => Duplex }): Promise<CollectorHandle> {
   const config = collectorConfigSchema.parse(input);
   mkdirSync(config.dataDir, { recursive: true });
   const db = new CollectorDb(join(config.dataDir, 'collector.db'));
@@ -231,7 +236,7 @@ export async function startCollector(input: CollectorConfigInput, { log }: { log
     connectTimeout: 10_000,
     keepalive: 30,
   };
-  client = connect(config.mqtt.url, mqttOptions);
+  client = connectStream ? new MqttClient(connectStream, mqttOptions) : connect(config.mqtt.url, mqttOptions);
   // Backpressure: mqtt.js reads the next packet only after this callback, so a slow store
   // slows the broker's delivery to us instead of growing our memory.
   const highWater = config.batch.maxPoints * 4;
