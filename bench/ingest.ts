@@ -20,6 +20,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { parseBenchArgs } from './help.js';
 import { fileURLToPath } from 'node:url';
 import { DeviceRegistry } from '../broker/index.js';
@@ -62,6 +63,17 @@ function procSample(pid: number): ProcSample {
   );
   // fields[11] utime, [12] stime, [21] rss pages (after the comm field, 0-based from state)
   return { cpuTicks: Number(fields[11]) + Number(fields[12]), rssBytes: Number(fields[21]) * PAGE, syscr: io.syscr, syscw: io.syscw, rchar: io.rchar, wchar: io.wchar };
+}
+
+/** True once something accepts TCP connections on 127.0.0.1:port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise<boolean>((r) => {
+    const c = connect(port, '127.0.0.1', () => {
+      c.destroy();
+      r(true);
+    });
+    c.on('error', () => r(false));
+  });
 }
 
 /** Packets through the loopback interface so far (the whole network namespace). */
@@ -136,20 +148,14 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
       const mosq = startProcess('mosquitto', ['-c', conf], 'mosquitto');
       procs.push(mosq);
       measured.push(mosq.pid!);
-      await waitFor('mosquitto', async () => {
-        const s = await import('node:net');
-        return new Promise<boolean>((r) => {
-          const c = s.connect(port, '127.0.0.1', () => {
-            c.destroy();
-            r(true);
-          });
-          c.on('error', () => r(false));
-        });
-      });
+      await waitFor('mosquitto', () => listening(port));
       const collector = startProcess(process.execPath, [...NODE_FLAGS, CLI, 'server', '--role', 'collector', '--data-dir', join(dir.path, 'data'), '--broker-url', `mqtt://127.0.0.1:${port}`, '--collector-user', 'collector', '--collector-token', 'x', '--influx-url', influx.url, '--influx-db', db, '--no-http', '--log-level', 'warn'], 'collector');
       procs.push(collector);
       measured.push(collector.pid!);
     }
+    // A loaded machine can take several seconds to start the server: agents dialing before it
+    // listens would count as failed connections, not as load.
+    if (kind === 'aedes') await waitFor('fleetcare server', () => listening(port), 60_000, 100);
     await new Promise((r) => setTimeout(r, 1500));
 
     const load = spawn(process.execPath, [LOAD, '--port', String(port), '--agents', String(M), '--rate', String(R), '--duration', values.duration!, '--warmup', values.warmup!, '--credentials', credentials, '--prefix', kind], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -241,7 +247,10 @@ for (const r of results) {
 const aedesRuns = results.filter((r) => r.broker === 'aedes');
 const mosqRuns = results.filter((r) => r.broker === 'mosquitto');
 if (aedesRuns.length && aedesRuns.length === mosqRuns.length) {
-  const spread = (xs: number[], d = 2) => {
+  const spread = (values: Array<number | null>, d = 2) => {
+    // A run with nothing acked in its window has no latency percentile (null): shown as n/a.
+    const xs = values.filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+    if (!xs.length) return 'n/a';
     const s = [...xs].sort((a, b) => a - b);
     const med = s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     return `${med.toFixed(d)} (min ${s[0].toFixed(d)}, max ${s[s.length - 1].toFixed(d)}, n=${s.length})`;

@@ -449,6 +449,8 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
     // A client reconnecting while the broker closes sees its connection close at once, as with TCP.
     if (closing) return clientEnd.destroy();
     onConnection(brokerEnd, undefined);
+    // The client's writes too (its PUBACKs, the collector's acks): one push per turn, one parse pass at the broker.
+    coalesceWrites(clientEnd);
     return clientEnd;
   }
 

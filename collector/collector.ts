@@ -235,6 +235,9 @@ export async function startCollector(input: CollectorConfigInput, { log, connect
     reconnectPeriod: config.mqtt.reconnectPeriodMs,
     connectTimeout: 10_000,
     keepalive: 30,
+    // mqtt.js logs through `debug` ~10 times per message even when disabled (arguments built,
+    // then dropped); the collector logs what matters itself.
+    log: () => {},
   };
   client = connectStream ? new MqttClient(connectStream, mqttOptions) : connect(config.mqtt.url, mqttOptions);
   // Backpressure: mqtt.js reads the next packet only after this callback, so a slow store
