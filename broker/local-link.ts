@@ -9,6 +9,13 @@ import { Duplex } from 'node:stream';
 
 type Chunk = { chunk: Buffer };
 
+/**
+ * Bytes each end buffers before its writer waits: about what the kernel buffers for a loopback TCP
+ * connection, so the collector's backpressure (it stops reading while its store is behind) holds the
+ * broker back no sooner than over TCP, instead of at Node's default 16 KiB (~25 telemetry messages).
+ */
+const LINK_BUFFER_BYTES = 1 << 20;
+
 /** One end of an in-memory link: what is written here is read at the peer, with backpressure. */
 export class LinkEnd extends Duplex {
   peer!: LinkEnd;
@@ -17,7 +24,7 @@ export class LinkEnd extends Duplex {
 
   constructor() {
     // No half-open link: when one side ends, the other ends too (as a net.Server socket does).
-    super({ allowHalfOpen: false });
+    super({ allowHalfOpen: false, readableHighWaterMark: LINK_BUFFER_BYTES, writableHighWaterMark: LINK_BUFFER_BYTES });
   }
 
   /** Where the link's far end is, for logs and the login throttle (sockets have remoteAddress). */

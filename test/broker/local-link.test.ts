@@ -112,7 +112,7 @@ test('the link survives the broker closing it: the client sees close, not an err
 
 test('a link end holds the writer under backpressure and releases it when the reader reads', async () => {
   const [a, b] = linkPair();
-  const big = Buffer.alloc(64 * 1024, 1);
+  const big = Buffer.alloc(512 * 1024, 1); // 4 × 512 KiB: past the link's 1 MiB buffer
   let written = 0;
   // Nobody reads b yet: the first write fills b's buffer, the next callbacks wait.
   for (let i = 0; i < 4; i++) a.write(big, () => written++);
