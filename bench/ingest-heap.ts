@@ -2,7 +2,8 @@
 // --brokers aedes --heap-snapshot DIR`, taken at the end of the measured window) and prints the
 // classes with the most self size, how many objects each has (a count near the number of agents,
 // or a multiple, is per-connection state), and the retainer that holds most of them (the class
-// and edge of each object's first retainer, as the DevTools "Retainers" view shows first).
+// and edge of each object's first retainer and of that one's, as the DevTools "Retainers" view
+// shows first).
 //
 //   node dist/bench/ingest-heap.js --file FILE.heapsnapshot [--top 30] [--per 10000]
 import { readFileSync } from 'node:fs';
@@ -82,8 +83,10 @@ for (let i = 0; i < count; i++) {
   if (!r) rows.set(cls, (r = { cls, count: 0, bytes: 0, holders: new Map() }));
   r.count++;
   r.bytes += size;
+  // Two levels: "Map.table" alone does not say whose Map it is.
   const p = retainer[i];
-  const holder = p < 0 ? '(root)' : `${classOf(p)}.${edgeLabel(retainerEdge[i])}`;
+  const pp = p < 0 ? -1 : retainer[p];
+  const holder = p < 0 ? '(root)' : `${pp < 0 ? '' : `${classOf(pp)}.${edgeLabel(retainerEdge[p])} → `}${classOf(p)}.${edgeLabel(retainerEdge[i])}`;
   r.holders.set(holder, (r.holders.get(holder) ?? 0) + size);
 }
 
