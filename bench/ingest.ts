@@ -12,7 +12,7 @@
 //
 // --compare runs both sides N times, alternating which goes first (A B, B A, A B, …) so that the
 // noise of a shared machine hits both alike, and prints the CPU ratio fleetcare / mosquitto
-// pipeline of each adjacent pair with min/median/max, plus per-message costs: read/write
+// pipeline (CPU per acked message) of each adjacent pair with min/median/max, plus per-message costs: read/write
 // syscalls and bytes (/proc/PID/io of the server processes) and loopback packets (/proc/net/dev,
 // namespace-wide: includes the load generator's side and any other work on the machine).
 // --heap-snapshot DIR writes a heap snapshot of the fleetcare server at the end of the measured
@@ -255,7 +255,9 @@ if (aedesRuns.length && aedesRuns.length === mosqRuns.length) {
     const med = s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     return `${med.toFixed(d)} (min ${s[0].toFixed(d)}, max ${s[s.length - 1].toFixed(d)}, n=${s.length})`;
   };
-  const ratios = aedesRuns.map((a, i) => a.serverCpuPct / mosqRuns[i].serverCpuPct);
+  // CPU per acked message, not CPU alone: a side starved by a busy machine acks less and would
+  // otherwise look cheaper for doing less work.
+  const ratios = aedesRuns.map((a, i) => a.serverCpuPct / a.load.ackedMsgPerSec / (mosqRuns[i].serverCpuPct / mosqRuns[i].load.ackedMsgPerSec));
   console.log(`ratio fleetcare/mosquitto (acked msg/s): ${spread(aedesRuns.map((a, i) => a.load.ackedMsgPerSec / mosqRuns[i].load.ackedMsgPerSec))}`);
   console.log(`CPU ratio (fleetcare / mosquitto pipeline, ${M >= 1000 ? `${M / 1000}k` : M} agents): ${spread(ratios)}`);
   for (const [name, rs] of [['fleetcare', aedesRuns], ['mosquitto pipeline', mosqRuns]] as const) {
