@@ -64,7 +64,9 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
           ? { ...config.collector.mqtt, url: brokerUrl, username: INTERNAL_COLLECTOR, password: broker.registry.rotateServiceToken(INTERNAL_COLLECTOR, 'collector') }
           : config.collector.mqtt;
       const collectorConfig = { ...config.collector, mqtt, dataDir: join(config.dataDir, 'collector') };
-      collector = await startCollector(collectorConfig, { log: log.child({ component: 'collector' }) });
+      // Role `all`: the collector reaches the broker in memory (broker/local-link.ts), not over loopback TCP.
+      const local = config.role === 'all' && broker ? broker : null;
+      collector = await startCollector(collectorConfig, { log: log.child({ component: 'collector' }), connectStream: local ? () => local.connectLocal() : undefined });
       if (collectorConfig.incidents?.enabled !== false) incidents = startIncidentService(collector, collectorConfig.incidents, { log: log.child({ component: 'collector' }) });
     }
     if (nocConfig.enabled && config.role !== 'broker') {
