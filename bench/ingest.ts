@@ -7,9 +7,20 @@
 //
 // Server CPU is the server process's own (utime+stime from /proc), not the load generator's.
 // INGEST_NODE_FLAGS='--cpu-prof --cpu-prof-dir=DIR' passes node flags to the server child(ren).
+//
+//   node dist/bench/ingest.js --compare --runs 3 --agents 10000 --rate 0.1 --duration 40 --warmup 15
+//
+// --compare runs both sides N times, alternating which goes first (A B, B A, A B, …) so that the
+// noise of a shared machine hits both alike, and prints the CPU ratio fleetcare / mosquitto
+// pipeline (CPU per acked message) of each adjacent pair with min/median/max, plus per-message costs: read/write
+// syscalls and bytes (/proc/PID/io of the server processes) and loopback packets (/proc/net/dev,
+// namespace-wide: includes the load generator's side and any other work on the machine).
+// --heap-snapshot DIR writes a heap snapshot of the fleetcare server at the end of the measured
+// window (node --heapsnapshot-signal), for bench/ingest-heap.js.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { parseBenchArgs } from './help.js';
 import { fileURLToPath } from 'node:url';
 import { DeviceRegistry } from '../broker/index.js';
@@ -24,6 +35,9 @@ const { values } = parseBenchArgs(import.meta.url, {
     duration: { type: 'string', default: '30' },
     warmup: { type: 'string', default: '10' },
     brokers: { type: 'string', default: 'aedes,mosquitto' },
+    compare: { type: 'boolean', default: false },
+    runs: { type: 'string', default: '3' },
+    'heap-snapshot': { type: 'string' },
   },
 });
 const M = Number(values.agents);
@@ -36,16 +50,43 @@ const HZ = 100;
 // Extra node flags for the server / collector child, e.g. INGEST_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
 const NODE_FLAGS = (process.env.INGEST_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 
-type ProcSample = { cpuTicks: number; rssBytes: number };
+type ProcSample = { cpuTicks: number; rssBytes: number; syscr: number; syscw: number; rchar: number; wchar: number };
 function procSample(pid: number): ProcSample {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // /proc/PID/io sums all threads of the process (libuv's pool included): read/write syscalls and bytes.
+  const io = Object.fromEntries(
+    readFileSync(`/proc/${pid}/io`, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(': ') as [string, string])
+      .map(([k, v]) => [k, Number(v)]),
+  );
   // fields[11] utime, [12] stime, [21] rss pages (after the comm field, 0-based from state)
-  return { cpuTicks: Number(fields[11]) + Number(fields[12]), rssBytes: Number(fields[21]) * PAGE };
+  return { cpuTicks: Number(fields[11]) + Number(fields[12]), rssBytes: Number(fields[21]) * PAGE, syscr: io.syscr, syscw: io.syscw, rchar: io.rchar, wchar: io.wchar };
 }
 
-function startProcess(cmd: string, args: string[], name: string): ChildProcess {
-  const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+/** True once something accepts TCP connections on 127.0.0.1:port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise<boolean>((r) => {
+    const c = connect(port, '127.0.0.1', () => {
+      c.destroy();
+      r(true);
+    });
+    c.on('error', () => r(false));
+  });
+}
+
+/** Packets through the loopback interface so far (the whole network namespace). */
+function loopbackPackets(): number {
+  const line = readFileSync('/proc/net/dev', 'utf8')
+    .split('\n')
+    .find((l) => l.trim().startsWith('lo:'));
+  return line ? Number(line.split(':')[1].trim().split(/\s+/)[1]) : NaN;
+}
+
+function startProcess(cmd: string, args: string[], name: string, cwd?: string): ChildProcess {
+  const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], cwd });
   let err = '';
   p.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-3000)));
   p.on('exit', (code, sig) => {
@@ -73,6 +114,8 @@ type RunResult = {
   serverRssMb: number;
   brokerCpuPct?: number;
   pointsInInflux: number;
+  /** Per message acked in the measured window, summed over the server process(es). */
+  perMessage: { syscalls: number; readSyscalls: number; writeSyscalls: number; bytesRead: number; bytesWritten: number; loopbackPackets: number };
 };
 
 async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<RunResult> {
@@ -95,7 +138,8 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
       const config = join(dir.path, 'server.json');
       // The bench offers far more than a store device would send: raise the per-client limit.
       writeFileSync(config, JSON.stringify({ broker: { publishRate: { perSecond: 100_000, burst: 100_000 }, scryptCost: 1024, ...(process.env.INGEST_CONCURRENCY ? { concurrency: Number(process.env.INGEST_CONCURRENCY) } : {}) }, collector: { influx: { url: influx.url, database: db }, ...(process.env.INGEST_INCIDENTS === 'off' ? { incidents: { enabled: false } } : {}) } }));
-      const server = startProcess(process.execPath, [...NODE_FLAGS, process.env.INGEST_TRACE ? join(root, 'bench', 'ingest-server.js') : CLI, 'server', '--config', config, '--data-dir', join(dir.path, 'data'), '--port', String(port), '--no-http', '--log-level', 'warn'], 'server');
+      const heapFlags = values['heap-snapshot'] ? ['--heapsnapshot-signal=SIGUSR2'] : [];
+      const server = startProcess(process.execPath, [...NODE_FLAGS, ...heapFlags, process.env.INGEST_TRACE ? join(root, 'bench', 'ingest-server.js') : CLI, 'server', '--config', config, '--data-dir', join(dir.path, 'data'), '--port', String(port), '--no-http', '--log-level', 'warn'], 'server', values['heap-snapshot']);
       procs.push(server);
       measured.push(server.pid!);
     } else {
@@ -105,20 +149,14 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
       const mosq = startProcess('mosquitto', ['-c', conf], 'mosquitto');
       procs.push(mosq);
       measured.push(mosq.pid!);
-      await waitFor('mosquitto', async () => {
-        const s = await import('node:net');
-        return new Promise<boolean>((r) => {
-          const c = s.connect(port, '127.0.0.1', () => {
-            c.destroy();
-            r(true);
-          });
-          c.on('error', () => r(false));
-        });
-      });
+      await waitFor('mosquitto', () => listening(port));
       const collector = startProcess(process.execPath, [...NODE_FLAGS, CLI, 'server', '--role', 'collector', '--data-dir', join(dir.path, 'data'), '--broker-url', `mqtt://127.0.0.1:${port}`, '--collector-user', 'collector', '--collector-token', 'x', '--influx-url', influx.url, '--influx-db', db, '--no-http', '--log-level', 'warn'], 'collector');
       procs.push(collector);
       measured.push(collector.pid!);
     }
+    // A loaded machine can take several seconds to start the server: agents dialing before it
+    // listens would count as failed connections, not as load.
+    if (kind === 'aedes') await waitFor('fleetcare server', () => listening(port), 60_000, 100);
     await new Promise((r) => setTimeout(r, 1500));
 
     const load = spawn(process.execPath, [LOAD, '--port', String(port), '--agents', String(M), '--rate', String(R), '--duration', values.duration!, '--warmup', values.warmup!, '--credentials', credentials, '--prefix', kind], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -126,6 +164,8 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
     let after: ProcSample[] = [];
     let t0 = 0;
     let t1 = 0;
+    let lo0 = 0;
+    let lo1 = 0;
     let result: RunResult['load'] | null = null;
     let buf = '';
     load.stdout.on('data', (b: Buffer) => {
@@ -136,10 +176,13 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
         buf = buf.slice(nl + 1);
         if (line.phase === 'measure-start') {
           before = measured.map(procSample);
+          lo0 = loopbackPackets();
           t0 = Date.now();
         } else if (line.phase === 'measure-end') {
           after = measured.map(procSample);
+          lo1 = loopbackPackets();
           t1 = Date.now();
+          if (kind === 'aedes' && values['heap-snapshot']) process.kill(measured[0], 'SIGUSR2');
         } else if (line.phase === 'result') result = line;
       }
     });
@@ -149,7 +192,17 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
     const cpu = measured.map((_, i) => ((after[i].cpuTicks - before[i].cpuTicks) / HZ / secs) * 100);
     const rows = await influx.query(`SELECT count(seq) FROM telemetry`, db).catch(() => []);
     const pointsInInflux = Number((rows[0] as Record<string, unknown> | undefined)?.count ?? 0);
+    const msgs = Math.max(1, (result as RunResult['load']).ackedMsgPerSec * secs);
+    const delta = (k: 'syscr' | 'syscw' | 'rchar' | 'wchar') => after.reduce((n, s, i) => n + s[k] - before[i][k], 0) / msgs;
     return {
+      perMessage: {
+        syscalls: delta('syscr') + delta('syscw'),
+        readSyscalls: delta('syscr'),
+        writeSyscalls: delta('syscw'),
+        bytesRead: delta('rchar'),
+        bytesWritten: delta('wchar'),
+        loopbackPackets: (lo1 - lo0) / msgs,
+      },
       broker: kind,
       load: result,
       serverCpuPct: cpu.reduce((a, b) => a + b, 0),
@@ -165,26 +218,54 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
 
 const influx = await Influxd.create();
 const results: RunResult[] = [];
+const sides = values.brokers!.split(',') as Array<'aedes' | 'mosquitto'>;
+const runs = values.compare ? Math.max(1, Number(values.runs)) : 1;
 try {
-  for (const kind of values.brokers!.split(',') as Array<'aedes' | 'mosquitto'>) {
-    process.stderr.write(`\n== ${kind}: ${M} agents × ${R} msg/s, ${values.duration} s measured\n`);
-    results.push(await runOnce(kind, influx));
+  for (let run = 0; run < runs; run++) {
+    // Alternate which side goes first, so a slow spell of the machine does not favour one side.
+    const order = run % 2 === 0 ? sides : [...sides].reverse();
+    for (const kind of order) {
+      process.stderr.write(`\n== ${kind}${runs > 1 ? ` (run ${run + 1}/${runs})` : ''}: ${M} agents × ${R} msg/s, ${values.duration} s measured\n`);
+      results.push(await runOnce(kind, influx));
+    }
   }
 } finally {
   await influx.destroy();
 }
 
 console.log(`\nbench/ingest — ${M} agents × ${R} msg/s (offered ${M * R} msg/s), QoS 1, 2 points/msg, real InfluxDB`);
-console.log('broker     acked msg/s  points/s   p50 ms   p99 ms  unacked  server CPU %core  server RSS MB');
+console.log('broker     acked msg/s  points/s   p50 ms   p99 ms  unacked  server CPU %core  server RSS MB  syscalls/msg (r+w)  bytes/msg (r+w)  lo pkts/msg');
 const fix = (x: number | null | undefined, d = 1) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '-');
 for (const r of results) {
   const l = r.load;
+  const pm = r.perMessage;
   console.log(
     `${r.broker.padEnd(10)} ${l.ackedMsgPerSec.toFixed(0).padStart(11)} ${(l.ackedMsgPerSec * 2).toFixed(0).padStart(9)} ${fix(l.latencyMs.p50).padStart(8)} ${fix(l.latencyMs.p99).padStart(8)} ${String(l.unacked).padStart(8)} ${r.serverCpuPct.toFixed(1).padStart(17)} ${r.serverRssMb.toFixed(0).padStart(14)}` +
+      ` ${`${fix(pm.syscalls)} (${fix(pm.readSyscalls)}+${fix(pm.writeSyscalls)})`.padStart(19)} ${`${fix(pm.bytesRead, 0)}+${fix(pm.bytesWritten, 0)}`.padStart(16)} ${fix(pm.loopbackPackets).padStart(12)}` +
       (r.brokerCpuPct !== undefined ? `   (mosquitto itself ${r.brokerCpuPct.toFixed(1)} %)` : ''),
   );
 }
-const a = results.find((r) => r.broker === 'aedes');
-const m = results.find((r) => r.broker === 'mosquitto');
-if (a && m) console.log(`ratio aedes/mosquitto (acked msg/s): ${(a.load.ackedMsgPerSec / m.load.ackedMsgPerSec).toFixed(2)}×`);
+const aedesRuns = results.filter((r) => r.broker === 'aedes');
+const mosqRuns = results.filter((r) => r.broker === 'mosquitto');
+if (aedesRuns.length && aedesRuns.length === mosqRuns.length) {
+  const spread = (values: Array<number | null>, d = 2) => {
+    // A run with nothing acked in its window has no latency percentile (null): shown as n/a.
+    const xs = values.filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+    if (!xs.length) return 'n/a';
+    const s = [...xs].sort((a, b) => a - b);
+    const med = s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    return `${med.toFixed(d)} (min ${s[0].toFixed(d)}, max ${s[s.length - 1].toFixed(d)}, n=${s.length})`;
+  };
+  // CPU per acked message, not CPU alone: a side starved by a busy machine acks less and would
+  // otherwise look cheaper for doing less work.
+  const ratios = aedesRuns.map((a, i) => a.serverCpuPct / a.load.ackedMsgPerSec / (mosqRuns[i].serverCpuPct / mosqRuns[i].load.ackedMsgPerSec));
+  console.log(`ratio fleetcare/mosquitto (acked msg/s): ${spread(aedesRuns.map((a, i) => a.load.ackedMsgPerSec / mosqRuns[i].load.ackedMsgPerSec))}`);
+  console.log(`CPU ratio (fleetcare / mosquitto pipeline, ${M >= 1000 ? `${M / 1000}k` : M} agents): ${spread(ratios)}`);
+  for (const [name, rs] of [['fleetcare', aedesRuns], ['mosquitto pipeline', mosqRuns]] as const) {
+    console.log(
+      `  ${name}: CPU % ${spread(rs.map((r) => r.serverCpuPct), 1)}; RSS MB ${spread(rs.map((r) => r.serverRssMb), 0)}; p99 ms ${spread(rs.map((r) => r.load.latencyMs.p99), 0)}; ` +
+        `syscalls/msg ${spread(rs.map((r) => r.perMessage.syscalls), 1)}; unacked ${rs.map((r) => r.load.unacked).join(',')}`,
+    );
+  }
+}
 console.log(JSON.stringify({ agents: M, rate: R, results }));

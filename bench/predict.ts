@@ -44,6 +44,8 @@ const { values } = parseBenchArgs(import.meta.url, {
     /** Learn part lives from the fleet's failures (Weibull with censoring), refitted when service records come in. */
     'fleet-life': { type: 'string', default: 'on' },
     json: { type: 'boolean', default: false },
+    /** Print, per failure the oracle reaches and the detectors missed (< 7 d ahead), its precursor length and lead (diagnosis). */
+    misses: { type: 'boolean', default: false },
   },
 });
 const SEEDS = String(values.seeds).split(',').map(Number);
@@ -137,11 +139,22 @@ function count(replay: FleetReplay, t0: number, tickets: BenchTicket[], c: Count
       c.leads.push((f.failedAt - t) / DAY);
       if (f.failedAt - t >= AHEAD) c.hit++;
     }
-    if (f.onsetAt !== null && f.failedAt - f.onsetAt >= AHEAD) c.oracleHit++;
+    if (f.onsetAt !== null && f.failedAt - f.onsetAt >= AHEAD) {
+      c.oracleHit++;
+      if (values.misses && !(t !== undefined && f.failedAt - t >= AHEAD)) {
+        console.error(`miss ${replay.name} ${f.device}/${f.peripheral}#${f.instance}: precursor ${round((f.failedAt - f.onsetAt) / DAY, 1)} d, lead ${t === undefined ? 'none' : round((f.failedAt - t) / DAY, 1)} d`);
+      }
+    }
     const b = firstBase.get(k);
     if (b !== undefined && f.failedAt - b >= AHEAD) c.baseHit++;
   }
   c.tickets += tickets.length;
+  if (values.misses) {
+    const per = new Map<string, number>();
+    for (const t of tickets) per.set(`${t.device}/${t.peripheral}#${t.instance}`, (per.get(`${t.device}/${t.peripheral}#${t.instance}`) ?? 0) + 1);
+    const again = [...per].filter(([, n]) => n > 1);
+    if (again.length) console.error(`${replay.name}: ${again.length} part instances ticketed more than once (${again.reduce((a, [, n]) => a + n - 1, 0)} extra tickets)`);
+  }
   for (const H of HORIZONS) {
     const judgedUntil = end - H * DAY;
     c.deviceDays[H] = (c.deviceDays[H] ?? 0) + DEVICES * Math.max(1, (judgedUntil - warm) / DAY);

@@ -16,6 +16,8 @@ import { brokerConfigSchema, type BrokerConfigInput } from './config.js';
 import { LoginThrottle, OversizedLetters, PublishRateLimit, type OversizedLetter, type RateState } from './limits.js';
 import { createEngines } from './engines.js';
 import { SINK_TOPIC } from './flood-safe-mq.js';
+import { linkPair } from './local-link.js';
+import { coalesceWrites } from './write-coalescing.js';
 import { DeviceRegistry, type Principal } from './registry.js';
 
 export type BrokerStats = {
@@ -51,6 +53,12 @@ export type BrokerHandle = {
   stats(): BrokerStats;
   /** Oversized publishes refused (newest first), kept as dead letters with the head of the payload. */
   oversized(limit?: number): OversizedLetter[];
+  /**
+   * A new MQTT connection to this broker from inside the process, without TCP (local-link.ts):
+   * returns the client's end, to give an MQTT client (mqtt.js `new MqttClient(() => broker.connectLocal(), opts)`).
+   * The client still sends CONNECT with its credentials and is treated like any other.
+   */
+  connectLocal(): Duplex;
   close(): Promise<void>;
 };
 
@@ -297,6 +305,7 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
     conn.once('close', forgetSocket);
     // WebSocket streams have no remoteAddress of their own; net and TLS sockets do.
     if (remote !== undefined && (conn as Partial<Socket>).remoteAddress === undefined) (conn as { fleetcareRemote?: string }).fleetcareRemote = remote;
+    coalesceWrites(conn);
     const client = aedes.handle(conn as Socket, req);
     adaptParser(client, guardedParseLength, resetParserState);
   };
@@ -324,7 +333,7 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
     const tcp = createNetServer((s) => onConnection(s, undefined));
     servers.push(tcp);
     const port = await listen(tcp, config.port, 'tcp');
-    handle = { port, nodeId: aedes.id, registry, stats, oversized: (limit?: number) => oversizedLetters.list(limit), close };
+    handle = { port, nodeId: aedes.id, registry, stats, oversized: (limit?: number) => oversizedLetters.list(limit), connectLocal, close };
 
     if (config.tlsCertPath && config.tlsKeyPath) {
       const tls = createTlsServer({ cert: readFileSync(config.tlsCertPath), key: readFileSync(config.tlsKeyPath) }, (s) => onConnection(s, undefined));
@@ -433,6 +442,16 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
       else clients[s.principal.role]++;
     }
     return { connections: aedes.connectedClients, sockets: sockets.size, clients, ...counters, mqQueued: engines.mq.length };
+  }
+
+  function connectLocal(): Duplex {
+    const [brokerEnd, clientEnd] = linkPair();
+    // A client reconnecting while the broker closes sees its connection close at once, as with TCP.
+    if (closing) return clientEnd.destroy();
+    onConnection(brokerEnd, undefined);
+    // The client's writes too (its PUBACKs, the collector's acks): one push per turn, one parse pass at the broker.
+    coalesceWrites(clientEnd);
+    return clientEnd;
   }
 
   let closing: Promise<void> | null = null;

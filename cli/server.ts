@@ -90,8 +90,14 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
           ? { ...config.collector.mqtt, url: brokerUrl, username: INTERNAL_COLLECTOR, password: broker.registry.rotateServiceToken(INTERNAL_COLLECTOR, 'collector') }
           : config.collector.mqtt;
       const collectorConfig = { ...config.collector, mqtt, dataDir: join(config.dataDir, 'collector') };
+      // Role `all`: the collector reaches the broker in memory (broker/local-link.ts), not over loopback TCP.
+      const local = config.role === 'all' && broker ? broker : null;
       // In a cluster the collector names its MQTT session `<clientId>-<nodeId>` (every node has its own).
-      collector = await startCollector(collectorConfig, { log: log.child({ component: 'collector' }), ...(cluster ? { cluster: cluster.collector } : {}) });
+      collector = await startCollector(collectorConfig, {
+        log: log.child({ component: 'collector' }),
+        connectStream: local ? () => local.connectLocal() : undefined,
+        ...(cluster ? { cluster: cluster.collector } : {}),
+      });
       const incidentLog = log.child({ component: 'collector' });
       if (collectorConfig.incidents?.enabled !== false) {
         if (!cluster) incidents = startIncidentService(collector, collectorConfig.incidents, { log: incidentLog });

@@ -3,7 +3,8 @@
 // (rate-limited); nothing a device sends can crash it.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { connect, MqttClient, type IClientOptions, type IPublishPacket } from 'mqtt';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { CONTRACT_VERSION, allDevices, commandRequest, seqRanges, topicFor, type AckMessage, type CommandName, type CommandRequest, type CommandResult, type DeviceChannel } from '../protocol/index.js';
@@ -86,8 +87,13 @@ const CLOSE_TIMEOUT_MS = 5000;
 /**
  * `cluster`: run as one node of a collector cluster (docs/cluster.md): an owner stores, dedups and
  * acks only the devices of the partitions it holds leases for; an observer stores and acks nothing.
+ * `connectStream`: opens a fresh connection to the broker at each (re)connect instead of dialing
+ * `mqtt.url`; `fleetcare server` passes the in-process broker's `connectLocal` (no TCP).
  */
-export async function startCollector(input: CollectorConfigInput, { log, cluster }: { log: Logger; cluster?: CollectorClusterOptions }): Promise<CollectorHandle> {
+export async function startCollector(
+  input: CollectorConfigInput,
+  { log, cluster, connectStream }: { log: Logger; cluster?: CollectorClusterOptions; connectStream?: () => Duplex },
+): Promise<CollectorHandle> {
   const config = collectorConfigSchema.parse(input);
   if (cluster?.mode === 'owner' && !config.influx) throw new Error('cluster: an owner collector needs the shared telemetry store (influx); the embedded SQLite store would keep acked data on this node alone');
   mkdirSync(config.dataDir, { recursive: true });
@@ -256,8 +262,11 @@ export async function startCollector(input: CollectorConfigInput, { log, cluster
     reconnectPeriod: config.mqtt.reconnectPeriodMs,
     connectTimeout: 10_000,
     keepalive: 30,
+    // mqtt.js logs through `debug` ~10 times per message even when disabled (arguments built,
+    // then dropped); the collector logs what matters itself.
+    log: () => {},
   };
-  client = connect(config.mqtt.url, mqttOptions);
+  client = connectStream ? new MqttClient(connectStream, mqttOptions) : connect(config.mqtt.url, mqttOptions);
   // Backpressure: mqtt.js reads the next packet only after this callback, so a slow store
   // slows the broker's delivery to us instead of growing our memory.
   const highWater = config.batch.maxPoints * 4;

@@ -157,7 +157,9 @@ async function fillHistory(server: RunningServer, fleet: Fleet, o: DemoOptions, 
   const incidents = server.incidents!;
   const days = o.historyDays ?? 90;
   const latest = new Map<string, Awaited<ReturnType<typeof collector.store.latest>>>();
-  const deadline = Date.now() + 60_000;
+  // Waits for every device's first printer and card-reader samples (the history continues from
+  // them): seconds normally, longer on a loaded machine; the bound only stops a device that never reports.
+  const deadline = Date.now() + 600_000;
   while (latest.size < fleet.devices.length && Date.now() < deadline) {
     for (const d of fleet.devices) {
       if (latest.has(d.id)) continue;
@@ -166,6 +168,7 @@ async function fillHistory(server: RunningServer, fleet: Fleet, o: DemoOptions, 
     }
     if (latest.size < fleet.devices.length) await new Promise((r) => setTimeout(r, 500));
   }
+  if (latest.size < fleet.devices.length) say(`history: ${fleet.devices.length - latest.size} device(s) sent no printer or card-reader sample in 10 minutes; their history is left out`);
   const devices = fleet.devices.map((d) => ({ id: d.id, site: d.site, tenant: d.tenant, serials: d.serials }));
   const points = await backfillTelemetry(collector.store, devices, latest, now, days, o.seed);
   // The scripted devices' live tickets tell the story: no past ticket of the same problem.
@@ -177,7 +180,7 @@ async function fillHistory(server: RunningServer, fleet: Fleet, o: DemoOptions, 
     const reportUnits = server.noc.context.reportUnits;
     // The NOC notes a device's units (itself, printer, card reader, fingerprint module…) a few
     // seconds after its inventory arrives; their exposure then starts with the history.
-    const until = Date.now() + 30_000;
+    const until = Date.now() + 300_000;
     while (Date.now() < until && (await reportUnits.keys()).length < fleet.devices.length * 4) await new Promise((r) => setTimeout(r, 500));
     units = await backdateUnits(reportUnits, now - days * 86_400_000);
   }

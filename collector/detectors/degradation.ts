@@ -4,15 +4,23 @@
 // or the model's population median while the device has none yet. Operations are grouped into
 // batches of a fixed size; evidence accumulates per use, so a quiet week neither looks healthy
 // nor broken, and the threshold follows from the configured false-alarm rate and the device's
-// own usage. Evidence must hold over its threshold for `holdOperations` uses: a one-day burst
-// (a bad batch of cards) fades before that.
+// own usage. Evidence must hold over its threshold for `holdOperations` uses; when it came as a
+// step (a one-day burst: a bad batch of cards), until the uses measured `burstMs` after it are
+// still raised — a hold in time, so a quiet device is not held for weeks.
 //
 // A significant rise alone is not worth a ticket: a worn part's error rate can creep up for
 // months before it fails. When the profile (or the rate spec) gives an errorRateWarning, the
 // rise must also be heading there: the smoothed rate's trend over a trailing window (Theil–Sen on
 // bucketed EWMA points since the excursion began: a short precursor is steep, a long one
-// shallow) reaches the warning level within `leadTimeMs`. The warning level reached fires by itself once it has
-// held for `warningHoldOperations` uses. Times are measurement times (device clock, guarded).
+// shallow) reaches the warning level within `leadTimeMs`. The warning level reached fires by
+// itself once it has held for `warningHoldOperations` uses. Times are measurement times (device
+// clock, guarded).
+//
+// The warning level is not the failure: a part goes on working past it, for weeks when its rate
+// creeps up over months. Both rules therefore also wait for the trend to reach the failure level
+// (`failureLevel` × the warning level) within `failureLeadTimeMs`; otherwise a months-long rise is
+// ticketed when it reaches the warning level, months before its failure (issue 10: `today`'s
+// false tickets at the 60-day horizon).
 import { median, theilSen, type Point } from './stats.js';
 import { alternativeRate, arl0Uses, binomialLlr, cusumThreshold } from './sequential.js';
 import type { DetectorConfig, ErrorRateSpec } from './types.js';
@@ -36,21 +44,35 @@ export type RateState = {
   warnOps?: number;
   /** The current excursion (evidence above 0): uses since it began, when it began, uses it took to cross the threshold. */
   excursionOps?: number;
+  /** Uses since the evidence was last under half its threshold (how fast it climbed). */
+  climbOps?: number;
   excursionFrom?: number | null;
   crossedAfterOps?: number | null;
+  /** When the evidence crossed its threshold in this excursion; errors and uses measured from `burstMs` after that (did a step outlast a burst?). */
+  crossedAt?: number | null;
+  afterBurstErrors?: number;
+  afterBurstOps?: number;
   /** Threshold of the last step (for the figures). */
   threshold?: number;
+  /** Measurement time of the last sample. */
+  lastAt?: number | null;
   /** Uses counted and the measurement time of the first (the device's usage rate). */
   opsTotal?: number;
   opsFrom?: number | null;
   lastBatchRate: number | null;
   batches: number;
+  /** Measurement time of the last monitored batch. */
+  lastBatchAt?: number | null;
+  /** The last batches' errors and uses (the recent rate over `recentOperations` uses). */
+  recent?: Array<[number, number]>;
   firing: boolean;
   sigma: number;
   /** Smoothed rate over time (bucketed), for the trend towards the warning level. */
   trend: Point[];
   /** When the trend reaches the profile's errorRateWarning (ms), null when not rising or unknown. */
   warningEta: number | null;
+  /** Expected failure: when the trend reaches the failure level (ms), null when not rising or unknown. */
+  failureEta?: number | null;
   /** Model/rate population this state belongs to (rebuilds the population view on restore). */
   popKey: string;
   /** Last replacement applied (service records are applied once, by time). */
@@ -69,6 +91,8 @@ export type DegradationVerdict = {
   baselineSource: 'own' | 'population' | 'none';
   /** When the error rate is expected to reach the profile's warning level (ms). */
   warningEta: number | null;
+  /** When the part is expected to fail, from the rise's own pace (ms). */
+  failureEta: number | null;
 };
 
 export class DegradationDetector {
@@ -109,6 +133,8 @@ export class DegradationDetector {
     s.edgeErrors = 0;
     if (ops === undefined || errs === undefined) return;
     const first = s.lastOps === null || s.lastErrors === null;
+    const prevAt = s.lastAt;
+    s.lastAt = at;
     const dOps = first ? 0 : ops - s.lastOps!;
     const dErr = first ? 0 : errs - s.lastErrors!;
     s.lastOps = ops;
@@ -120,6 +146,14 @@ export class DegradationDetector {
       s.accErrors = s.accOps = 0;
       if (spec.part && dOps < 0) this.resetBaseline(id, popKey, s);
       return;
+    }
+    // A burst (a bad batch of cards, a dirty-finger day) is over within `burstMs` of its start
+    // whatever the device's use: a step counts once the uses measured after that — whole sample
+    // intervals, not batches that may carry the burst's last uses — are still raised. In time,
+    // not in uses, so a quiet device is not held for weeks.
+    if (s.crossedAt !== null && s.crossedAt !== undefined && prevAt !== undefined && prevAt !== null && prevAt >= s.crossedAt + this.cfg.burstMs) {
+      s.afterBurstOps = (s.afterBurstOps ?? 0) + dOps;
+      s.afterBurstErrors = (s.afterBurstErrors ?? 0) + dErr;
     }
     s.accOps += dOps;
     s.accErrors += dErr;
@@ -139,7 +173,7 @@ export class DegradationDetector {
   }
 
   private resetBaseline(id: string, popKey: string, s: RateState): void {
-    Object.assign(s, { baseErrors: 0, baseOps: 0, baseBatches: 0, batches: 0, baseline: null, ewma: null, cusum: 0, overOps: 0, warnOps: 0, excursionOps: 0, excursionFrom: null, crossedAfterOps: null, firing: false, lastBatchRate: null, trend: [], warningEta: null });
+    Object.assign(s, { baseErrors: 0, baseOps: 0, baseBatches: 0, batches: 0, baseline: null, ewma: null, cusum: 0, overOps: 0, warnOps: 0, excursionOps: 0, climbOps: 0, excursionFrom: null, crossedAfterOps: null, crossedAt: null, afterBurstErrors: 0, afterBurstOps: 0, firing: false, lastBatchRate: null, recent: [], trend: [], warningEta: null, failureEta: null });
     this.population.get(popKey)?.delete(id);
   }
 
@@ -167,6 +201,8 @@ export class DegradationDetector {
     const p = errors / n;
     s.batches += 1;
     s.lastBatchRate = p;
+    (s.recent ??= []).push([errors, n]);
+    while (s.recent.length > 1 && s.recent.reduce((a, r) => a + r[1], 0) - s.recent[0][1] >= this.cfg.recentOperations) s.recent.shift();
     if (s.baseline === null) {
       s.baseErrors += errors;
       s.baseOps += n;
@@ -190,31 +226,60 @@ export class DegradationDetector {
     const lambda = this.cfg.ewmaLambda;
     // The batches that define the device's own normal are not monitored against it.
     if (eff.source === 'own' && s.batches <= this.cfg.baselineBatches) return;
-    s.ewma = s.ewma === null ? p0 : lambda * p + (1 - lambda) * s.ewma;
+    // Smoothing in uses, for precision, but with a time constant of at most `ewmaMaxAgeMs`: on a
+    // quiet device (a few hundred uses a day) batches are days apart and the smoothed rate would be a week old.
+    const gap = s.lastBatchAt === undefined || s.lastBatchAt === null ? 0 : Math.max(0, at - s.lastBatchAt);
+    s.lastBatchAt = at;
+    const weight = Math.max(lambda, 1 - Math.exp(-gap / this.cfg.ewmaMaxAgeMs));
+    s.ewma = s.ewma === null ? p0 : weight * p + (1 - weight) * s.ewma;
     // Sequential test: evidence for "ratio × baseline" against "baseline", per use.
     const h = cusumThreshold(pf, this.cfg.ratio, arl0Uses(this.cfg.falseAlarmsPer1000DeviceDays, this.usesPerDay(s, at)));
     s.threshold = h;
     s.cusum = Math.min(this.cfg.evidenceCap * h, Math.max(0, s.cusum + binomialLlr(errors, n, pf, alternativeRate(pf, this.cfg.ratio))));
-    // The excursion: how the evidence got here. A step straight up (over the threshold within
-    // `abruptOperations` uses) is what a burst looks like, and must outlast one; a creep is a precursor.
+    // The excursion: how the evidence got here. A step straight up (from half its threshold to
+    // over it within `abruptOperations` uses: a healthy part's evidence wanders above 0 for long
+    // stretches, so "since it left 0" would call a burst on top of that a creep) is what a burst
+    // looks like, and must outlast one; a creep is a precursor.
     if (s.cusum > 0) {
       if (!s.excursionOps) s.excursionFrom = at;
       s.excursionOps = (s.excursionOps ?? 0) + n;
-    } else Object.assign(s, { excursionOps: 0, excursionFrom: null, crossedAfterOps: null });
+    } else Object.assign(s, { excursionOps: 0, excursionFrom: null, crossedAfterOps: null, crossedAt: null, afterBurstErrors: 0, afterBurstOps: 0 });
+    s.climbOps = s.cusum < h / 2 ? 0 : (s.climbOps ?? 0) + n;
     if (s.cusum >= h) {
-      s.crossedAfterOps ??= s.excursionOps ?? 0;
+      s.crossedAfterOps ??= s.climbOps ?? 0;
+      s.crossedAt ??= at;
       s.overOps = (s.overOps ?? 0) + n;
-    } else s.overOps = 0;
+    } else {
+      // Fell back under the threshold: a step did not hold. Crossing again (a second burst close
+      // behind the first) is a new step, timed afresh; a step stays a step.
+      Object.assign(s, { overOps: 0, crossedAt: null, afterBurstErrors: 0, afterBurstOps: 0 });
+    }
     const abrupt = s.crossedAfterOps !== null && s.crossedAfterOps !== undefined && s.crossedAfterOps <= this.cfg.abruptOperations;
-    const hold = abrupt ? this.cfg.burstHoldOperations : this.cfg.holdOperations;
+    // Still raised: at the minimum rise, or at the warning level when that is lower (a high own baseline).
+    const raised = Math.min(this.cfg.minRise * pf, errorRateWarning ?? 1);
+    const outlastedBurst = (s.afterBurstOps ?? 0) >= this.cfg.burstConfirmOperations && (s.afterBurstErrors ?? 0) >= raised * (s.afterBurstOps ?? 0);
     s.warnOps = errorRateWarning !== undefined && s.ewma >= errorRateWarning ? (s.warnOps ?? 0) + n : 0;
-    // The warning level alone: held for its uses, and beyond what a burst lasts when it came as a step.
-    const absolute = errorRateWarning !== undefined && s.warnOps > 0 && s.warnOps >= this.cfg.warningHoldOperations && (!abrupt || s.overOps >= this.cfg.burstHoldOperations);
     this.recordTrend(s, at);
-    const risen = s.overOps > 0 && s.overOps >= hold && s.ewma >= this.cfg.minRise * pf;
+    const over = s.overOps ?? 0;
+    // The size of the rise: the smoothed rate, or the rate of the last `recentOperations` uses —
+    // the EWMA runs in batches of uses, so on a quiet device it lags by a week or more.
+    const recentOps = s.recent!.reduce((a, r) => a + r[1], 0);
+    const recentRate = recentOps >= this.cfg.recentOperations ? s.recent!.reduce((a, r) => a + r[0], 0) / recentOps : 0;
+    const risen = over > 0 && (abrupt ? outlastedBurst : over >= this.cfg.holdOperations) && Math.max(s.ewma, recentRate) >= this.cfg.minRise * pf;
     // Without a warning level there is nothing to extrapolate to: a sustained significant rise tickets.
-    s.warningEta = errorRateWarning !== undefined && risen && !absolute ? this.etaTo(s, errorRateWarning, at) : null;
-    const soon = errorRateWarning === undefined || (s.warningEta !== null && s.warningEta - at <= this.cfg.leadTimeMs);
+    // With one, the rise's trend is extrapolated to the warning level (a figure) and to the
+    // failure level beyond it, and the expected failure decides.
+    // At the warning level the failure ETA is wanted whether or not the rise counts (an own
+    // baseline learnt on a part already degrading is high: 2.5 × it may never be reached).
+    const rising = errorRateWarning !== undefined && risen;
+    s.warningEta = rising && s.warnOps === 0 ? this.etaTo(s, errorRateWarning, at) : null;
+    s.failureEta = errorRateWarning !== undefined && (risen || s.warnOps > 0) ? this.etaTo(s, this.cfg.failureLevel * errorRateWarning, at) : null;
+    const failureSoon = s.failureEta !== null && s.failureEta - at <= this.cfg.failureLeadTimeMs;
+    // The warning level alone: held for its uses, beyond what a burst lasts when it came as a step,
+    // and its failure due within the lead time — or no longer rising (nothing left to wait for).
+    const absolute = errorRateWarning !== undefined && s.warnOps > 0 && s.warnOps >= this.cfg.warningHoldOperations && (!abrupt || outlastedBurst) && (failureSoon || s.failureEta === null);
+    // Heading for the warning level soon (or there already), and for the failure level within its lead time.
+    const soon = errorRateWarning === undefined || ((s.warnOps > 0 || (s.warningEta !== null && s.warningEta - at <= this.cfg.leadTimeMs)) && failureSoon);
     if (!s.firing && ((risen && soon) || absolute)) s.firing = true;
     else if (s.firing && s.ewma <= p0 + sigma * Math.sqrt(lambda / (2 - lambda)) && s.cusum < h && !absolute) {
       // Separate recovery condition: the smoothed rate back within one standard error of normal.
@@ -251,11 +316,11 @@ export class DegradationDetector {
     if (!s) return null;
     const eff = this.effectiveBaseline(s, popKey);
     // No baseline (a new part learning its own): nothing can be firing.
-    if (s.ewma === null || eff === null) return s.firing ? null : { firing: false, recovered: true, baseline: NaN, ewma: NaN, cusum: 0, threshold: NaN, lastBatchRate: s.lastBatchRate, baselineSource: 'none', warningEta: null };
+    if (s.ewma === null || eff === null) return s.firing ? null : { firing: false, recovered: true, baseline: NaN, ewma: NaN, cusum: 0, threshold: NaN, lastBatchRate: s.lastBatchRate, baselineSource: 'none', warningEta: null, failureEta: null };
     const sigmaE = s.sigma * Math.sqrt(this.cfg.ewmaLambda / (2 - this.cfg.ewmaLambda));
     // Recovered is a separate condition (smoothed rate within one standard error), not merely "not firing".
     const recovered = !s.firing && s.ewma <= eff.p0 + sigmaE;
-    return { firing: s.firing, recovered, baseline: eff.p0, ewma: s.ewma, cusum: s.cusum, threshold: s.threshold ?? NaN, lastBatchRate: s.lastBatchRate, baselineSource: eff.source, warningEta: s.warningEta };
+    return { firing: s.firing, recovered, baseline: eff.p0, ewma: s.ewma, cusum: s.cusum, threshold: s.threshold ?? NaN, lastBatchRate: s.lastBatchRate, baselineSource: eff.source, warningEta: s.warningEta, failureEta: s.failureEta ?? null };
   }
 
   /** A part was replaced at `at`: learn its baseline again (once per replacement). */

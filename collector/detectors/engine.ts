@@ -433,7 +433,7 @@ export class DetectorEngine {
       const mapped = spec.fault ? profile?.faults[spec.fault] : undefined;
       out.push(this.finding(p.device, p.peripheral, failureMode, site, v.firing ? 'firing' : 'recovered', {
         detector: 'degradation', kind: 'degradation', priority: mapped?.priority ?? dc.priority, issueType: mapped?.issueType ?? dc.issueType,
-        figures: { rate: spec.name, ...(Number.isFinite(v.baseline) ? { baseline: round4(v.baseline), ewma: round4(v.ewma), evidence: Math.round(v.cusum * 100) / 100, ...(Number.isFinite(v.threshold) ? { threshold: Math.round(v.threshold * 100) / 100 } : {}) } : {}), ...(v.lastBatchRate !== null ? { lastBatch: round4(v.lastBatchRate) } : {}), baselineSource: v.baselineSource, ...(v.warningEta !== null ? { warningEtaDays: Math.round(((v.warningEta - now) / 86_400_000) * 10) / 10 } : {}), ...(spec.part ? { part: spec.part } : {}) },
+        figures: { rate: spec.name, ...(Number.isFinite(v.baseline) ? { baseline: round4(v.baseline), ewma: round4(v.ewma), evidence: Math.round(v.cusum * 100) / 100, ...(Number.isFinite(v.threshold) ? { threshold: Math.round(v.threshold * 100) / 100 } : {}) } : {}), ...(v.lastBatchRate !== null ? { lastBatch: round4(v.lastBatchRate) } : {}), baselineSource: v.baselineSource, ...(v.warningEta !== null ? { warningEtaDays: Math.round(((v.warningEta - now) / 86_400_000) * 10) / 10 } : {}), ...(v.failureEta !== null ? { failureEtaDays: Math.round(((v.failureEta - now) / 86_400_000) * 10) / 10 } : {}), ...(spec.part ? { part: spec.part } : {}) },
         runbook: { profile: profile?.id, code: spec.fault && profile?.runbook[spec.fault] ? spec.fault : 'general' }, holdMs: 0, recoverMs: dc.recoverMs, inhibitableBySite: spec.inhibitableBySite,
       }));
     }

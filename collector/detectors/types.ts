@@ -140,6 +140,8 @@ export const detectorConfig = z
         /** Batches that make the device's own baseline. */
         baselineBatches: z.number().int().positive().default(20),
         ewmaLambda: z.number().gt(0).max(1).default(0.1),
+        /** The smoothed rate's time constant is at most this (a quiet device's batches are far apart in time). */
+        ewmaMaxAgeMs: z.number().positive().default(2 * day),
         /** Sequential test (binomial CUSUM, collector/detectors/sequential.ts): the rise it looks for, as a multiple of the baseline. */
         ratio: z.number().gt(1).default(2),
         /** Expected false alarms of the sequential test per 1,000 device-days of a healthy part (sets its threshold). */
@@ -150,16 +152,25 @@ export const detectorConfig = z
         holdOperations: z.number().int().nonnegative().default(1500),
         /** A rise over the threshold within this many uses of its start is a step (a burst, until it outlasts one)… */
         abruptOperations: z.number().int().nonnegative().default(1500),
-        /** …and must then hold this many uses (1–2 days of a busy till). */
-        burstHoldOperations: z.number().int().nonnegative().default(8000),
+        /** …and counts only once it outlasts a burst: a burst is over within this time of its start (1–2 days)… */
+        burstMs: z.number().nonnegative().default(2 * day),
+        /** …so the uses measured after that (at least this many) must still be at the minimum rise. */
+        burstConfirmOperations: z.number().int().positive().default(500),
         /** Evidence is capped at this multiple of the threshold, so that a burst's evidence fades within a bounded number of uses. */
         evidenceCap: z.number().min(1).default(1.5),
         /** The smoothed rate must also be this many times its baseline (a small step that then holds flat is noticed, not ticketed). */
         minRise: z.number().min(1).default(2.5),
+        /** …or the rate over the last this many uses is (the smoothed rate lags on a quiet device). */
+        recentOperations: z.number().int().positive().default(1000),
         /** A device baseline this many times above its model's population median is not trusted as its own normal. */
         minRatio: z.number().min(1).default(3),
         /** With a warning level, a rise fires only when its own trend reaches that level within this. */
         leadTimeMs: z.number().nonnegative().default(15 * day),
+        /** The error rate a part fails at, as a multiple of the warning level (a warning is set below the unusable rate).
+         * Both rules wait for the rise's trend to reach it soon: a slow rise past the warning level waits… */
+        failureLevel: z.number().min(1).default(1.5),
+        /** …and fire when the trend reaches the failure level within this (and the warning level within `leadTimeMs`). */
+        failureLeadTimeMs: z.number().nonnegative().default(28 * day),
         /** The warning level alone fires once it has held for this many uses (a 1–2-day burst does not). */
         warningHoldOperations: z.number().int().nonnegative().default(6000),
         /** Trailing window and granularity of the smoothed-rate trend. */

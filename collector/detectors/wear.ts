@@ -10,7 +10,7 @@
 import type { FirmwareProfile, RatedLifeEntry } from '../../firmware-profiles/schema.js';
 import { intervalRate, type Point } from './stats.js';
 import { findingKey, partFailureMode, type DetectorConfig, type Finding } from './types.js';
-import { conditionalFailure, type LifeModel } from '../reliability/index.js';
+import { modelRisk, type LifeModel } from '../reliability/index.js';
 
 type Series = {
   /** Last raw counter value. */
@@ -178,7 +178,8 @@ export class WearOutDetector {
       let risk: number | null = null;
       if (model) {
         // The fleet's own lives: the risk of failing within the lead time at the current use.
-        risk = conditionalFailure(model.shape, model.scale, st.usage, ((st.ratePerDay ?? 0) * this.cfg.leadTimeMs) / DAY);
+        // Both causes: wear-out, and early-life deaths while the part is young.
+        risk = modelRisk(model, st.usage, ((st.ratePerDay ?? 0) * this.cfg.leadTimeMs) / DAY);
         firing = risk >= this.cfg.fleetLife.planRisk;
         recovered = risk < this.cfg.fleetLife.planRisk / 4;
         etaIn = st.ratePerDay ? Math.max(0, ((model.medianLife - st.usage) / st.ratePerDay) * DAY) : null;
@@ -206,7 +207,7 @@ export class WearOutDetector {
           lifeUsedPct: Math.round(st.fractionUsed * 10_000) / 100,
           ...(st.ratePerDay !== null ? { ratePerDay: Math.round(st.ratePerDay * 100) / 100 } : {}),
           ...(etaIn !== null ? { etaDays: Math.round((etaIn / DAY) * 10) / 10 } : {}),
-          ...(model && risk !== null ? { lifeSource: 'fleet', fleetMedianLife: Math.round(model.medianLife), fleetShape: Math.round(model.shape * 100) / 100, failureRiskPct: Math.round(risk * 1000) / 10 } : {}),
+          ...(model && risk !== null ? { lifeSource: 'fleet', fleetMedianLife: Math.round(model.medianLife), fleetShape: Math.round(model.shape * 100) / 100, failureRiskPct: Math.round(risk * 1000) / 10, ...(model.earlyLife && st.usage < model.earlyLife.until ? { earlyLifeShape: Math.round(model.earlyLife.shape * 100) / 100 } : {}) } : {}),
         },
         ...(model ? (etaIn !== null ? { eta: Math.round(now + etaIn) } : {}) : st.eta !== null ? { eta: st.eta } : {}),
         runbook: { profile: profile.id, code: runbookCode },

@@ -4,6 +4,15 @@
 // distribution by maximum likelihood with right-censoring. The wear-out detector uses a fitted
 // model instead of the profile's rated figure once enough failures are seen
 // (DetectorEngine.setLifeModel). Pure functions.
+//
+// Early deaths (infant mortality: a bad batch, a part fitted wrongly) are a second cause of
+// failure with its own physics — a hazard that falls with age (Weibull shape < 1) — which one
+// Weibull cannot hold next to wear-out (it bends the wear-out fit towards shape 1 and a short
+// life). So the fit is one of competing risks: failures before `earlyShare` of the fleet's
+// median life are early-life failures, fitted to their own Weibull with every other life
+// censored at min(its usage, that split) (it survived the early-life risk that long; beyond the
+// split that risk is over); the wear-out fit censors the early deaths at their usage. A part's
+// risk over a lead window adds both hazards.
 
 /** One part life: usage reached (counter units) and whether it ended in a failure (false: still alive or replaced before failing). */
 export type LifeObservation = { usage: number; failed: boolean };
@@ -18,7 +27,12 @@ export type LifeModel = {
   censored: number;
   /** Median life λ·(ln 2)^(1/k). */
   medianLife: number;
+  /** Early-life failures (competing risk, until `until` counter units), when the fleet has seen enough of them. */
+  earlyLife?: { shape: number; scale: number; failures: number; until: number };
 };
+
+/** Defaults of the competing-risks split: early deaths before this share of the median life, and how many make a fit. */
+export const earlyLifeDefaults = { earlyShare: 0.25, minFailures: 3 };
 
 /**
  * Weibull MLE with right-censoring. The shape solves
@@ -58,20 +72,31 @@ export function fitWeibull(obs: readonly LifeObservation[]): { shape: number; sc
   return { shape: k, scale: m * (sum / r) ** (1 / k), failures: r, censored: xs.length - r };
 }
 
-/** P(fails before u + du | alive at u) under Weibull(k, λ). */
-export function conditionalFailure(shape: number, scale: number, u: number, du: number): number {
+/** P(fails before u + du | alive at u) under Weibull(k, λ), plus an early-life hazard that ends at its `until`. */
+export function conditionalFailure(shape: number, scale: number, u: number, du: number, early?: LifeModel['earlyLife']): number {
   const h = (x: number) => (Math.max(0, x) / scale) ** shape;
-  return 1 - Math.exp(h(u) - h(u + Math.max(0, du)));
+  const he = (x: number) => (early ? (Math.min(Math.max(0, x), early.until) / early.scale) ** early.shape : 0);
+  const end = u + Math.max(0, du);
+  return 1 - Math.exp(h(u) - h(end) + he(u) - he(end));
 }
 
+/** Risk of a part at usage `u` failing within `du` more under a fleet model (both causes). */
+export const modelRisk = (m: LifeModel, u: number, du: number) => conditionalFailure(m.shape, m.scale, u, du, m.earlyLife);
+
 /** Fitted models per `profile|part` from life observations grouped by it. */
-export function fitLifeModels(groups: ReadonlyMap<string, readonly LifeObservation[]>): LifeModel[] {
+export function fitLifeModels(groups: ReadonlyMap<string, readonly LifeObservation[]>, o: { earlyShare: number; minFailures: number } = earlyLifeDefaults): LifeModel[] {
   const out: LifeModel[] = [];
+  const median = (f: { shape: number; scale: number }) => f.scale * Math.LN2 ** (1 / f.shape);
   for (const [key, obs] of groups) {
-    const f = fitWeibull(obs);
-    if (!f) continue;
+    const all = fitWeibull(obs);
+    if (!all) continue;
     const [profile, part] = key.split('|');
-    out.push({ profile, part, ...f, medianLife: f.scale * Math.LN2 ** (1 / f.shape) });
+    const until = o.earlyShare * median(all);
+    const early = obs.filter((x) => x.failed && x.usage > 0 && x.usage < until).length;
+    const earlyFit = early >= o.minFailures ? fitWeibull(obs.map((x) => ({ usage: Math.min(x.usage, until), failed: x.failed && x.usage < until }))) : null;
+    const wear = earlyFit ? fitWeibull(obs.map((x) => ({ usage: x.usage, failed: x.failed && x.usage >= until }))) : null;
+    const f = wear ?? all;
+    out.push({ profile, part, ...f, ...(wear ? { failures: all.failures, censored: all.censored } : {}), medianLife: median(f), ...(earlyFit && wear ? { earlyLife: { shape: earlyFit.shape, scale: earlyFit.scale, failures: earlyFit.failures, until } } : {}) });
   }
   return out.sort((a, b) => a.profile.localeCompare(b.profile) || a.part.localeCompare(b.part));
 }

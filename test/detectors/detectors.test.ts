@@ -257,8 +257,9 @@ test('degradation: failed cuts per cut counted from autocutter-error rising edge
   let cuts = 0;
   let t = T0;
   const rnd = seededRandom(5);
-  // 300 samples of 10 cuts at 0.5 %, then 900 at 8 %: over the failed-cuts warning level (1 %) for longer than its hold (6,000 cuts).
-  for (let i = 0; i < 1200; i++) {
+  // 300 samples (a minute apart) of 10 cuts at 0.5 %, then 4,000 at 8 %: over the failed-cuts warning level (1 %) for
+  // longer than its hold (6,000 cuts) and, as it came as a step, for longer than a burst lasts (2 days).
+  for (let i = 0; i < 4300; i++) {
     cuts += 10;
     const p = i < 300 ? 0.005 : 0.08; // per sample of 10 cuts
     const faults = rnd() < p * 10 ? ['autocutter-error'] : [];
