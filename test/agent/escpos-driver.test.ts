@@ -53,8 +53,8 @@ test('open identifies the printer and matches its firmware profile; poll reads s
     assert.equal(reading.faults, []);
     assert.equal(reading.counters, { linesFed: 123_456, headEnergizing: 3_000_000, autocutterCuts: 7_890, operatingHours: 1_234 });
     assert.ok(reading.metrics.replyLatencyMs >= 0);
-    assert.is(reading.metrics.commErrors, 0);
-    assert.is(reading.metrics.garbageBytes, 0);
+    assert.is(reading.counters.commErrors, 0);
+    assert.is(reading.counters.garbageBytes, 0);
     assert.is(r.printer.stats.counterResetAttempts, 0);
   } finally {
     await r.close();
@@ -117,7 +117,7 @@ test('garbage mid-stream is counted and skipped; replies still decode', async ()
   const r = await rig();
   try {
     await r.driver.open(signal());
-    const base = (await r.driver.poll(signal())).metrics.garbageBytes;
+    const base = (await r.driver.poll(signal())).counters.garbageBytes;
     // Noise before every reply, including the start of a block that never ends.
     r.printer.setGarbageBeforeReplies(Uint8Array.of(0xff, 0x80, 0x5f, 0x41));
     r.printer.setPaper('near-end');
@@ -125,8 +125,8 @@ test('garbage mid-stream is counted and skipped; replies still decode', async ()
     assert.equal(reading.faults, ['paper-near-end']);
     assert.equal(Object.keys(reading.counters).sort(), ['autocutterCuts', 'headEnergizing', 'linesFed', 'operatingHours']);
     // 4 status + 4 counter replies, 4 bytes of noise each.
-    assert.is(reading.metrics.garbageBytes - base, 32);
-    assert.is(reading.metrics.commErrors, 0);
+    assert.is(reading.counters.garbageBytes - base, 32);
+    assert.is(reading.counters.commErrors, 0);
     // Unasked bytes between polls are dropped too.
     r.printer.setGarbageBeforeReplies(null);
     r.printer.injectGarbage(Uint8Array.of(0x00, 0x01, 0x02, 0xfe));
@@ -134,7 +134,7 @@ test('garbage mid-stream is counted and skipped; replies still decode', async ()
     await sleep(50);
     const next = await r.driver.poll(signal());
     assert.equal(next.faults, ['paper-near-end']);
-    assert.is(next.metrics.garbageBytes - reading.metrics.garbageBytes, 4);
+    assert.is(next.counters.garbageBytes - reading.counters.garbageBytes, 4);
   } finally {
     await r.close();
   }
@@ -152,7 +152,7 @@ test('silence: the poll times out, and the next poll after the printer is back w
     r.printer.setSilent(false);
     const reading = await r.driver.poll(signal());
     assert.is(reading.health, 'ok');
-    assert.is(reading.metrics.commErrors, 1);
+    assert.is(reading.counters.commErrors, 1);
   } finally {
     await r.close();
   }
@@ -168,11 +168,11 @@ test('half a frame: the cut-off reply is dropped and the next poll is complete',
     const partial = await r.driver.poll(signal());
     assert.is(partial.health, 'ok'); // status was read in full
     assert.equal(partial.counters, {});
-    assert.is(partial.metrics.commErrors, before.commErrors + 1);
+    assert.is(partial.counters.commErrors, before.commErrors + 1);
     const full = await r.driver.poll(signal());
     assert.is(full.counters.linesFed, 120);
     assert.is(Object.keys(full.counters).length, 4);
-    assert.is(full.metrics.garbageBytes - before.garbageBytes, 3);
+    assert.is(full.counters.garbageBytes - before.garbageBytes, 3);
   } finally {
     await r.close();
   }
@@ -263,7 +263,7 @@ test('Automatic Status Back frames in the stream do not disturb replies', async 
     const next = await r.driver.poll(signal());
     assert.equal(next.faults, ['paper-end']);
     assert.ok(r.driver.stats().asbFrames >= 3);
-    assert.is(next.metrics.garbageBytes, 0);
+    assert.is(next.counters.garbageBytes, 0);
     const st = await r.driver.selfTest(signal());
     assert.equal((st.lastAsb as { paperEnd: boolean }).paperEnd, true);
   } finally {
@@ -307,7 +307,7 @@ test('profiles: forced profile, unknown model without counters, unknown forced p
     const reading = await r.driver.poll(signal());
     assert.equal(reading.counters, {}); // no profile says it has counters: none asked for
     assert.is(reading.health, 'critical');
-    assert.is(reading.metrics.commErrors, 0);
+    assert.is(reading.counters.commErrors, 0);
   } finally {
     await r.close();
   }
@@ -327,7 +327,7 @@ test('an unanswered optional GS I query (no serial number) is tolerated and is n
     assert.is(id.serial, undefined);
     assert.is(id.model, 'TM-T88VI');
     const reading = await r.driver.poll(signal());
-    assert.is(reading.metrics.commErrors, 0);
+    assert.is(reading.counters.commErrors, 0);
     assert.is(Object.keys(reading.counters).length, 4);
   } finally {
     await r.close();

@@ -136,7 +136,7 @@ test('a stall fails that poll and counts; the next poll works', async () => {
     assert.is(driver.stats().stalls, 1);
     const r = await driver.poll(signal());
     assert.is(r.health, 'ok');
-    assert.is(r.metrics.stalls, 1);
+    assert.is(r.counters.stalls, 1);
   } finally {
     await driver.close();
   }

@@ -56,7 +56,7 @@ test('open reads identity and matches the profile; poll reports store use agains
     assert.is(reading.metrics.users, 150);
     assert.is(reading.metrics.fingers, 300);
     assert.is(reading.metrics.usersUsedPct, 5);
-    assert.is(reading.metrics.commErrors, 0);
+    assert.is(reading.counters.commErrors, 0);
     assert.is(r.clock.stats.badChecksums, 0, 'every request carries the checksum pyzk computes');
   } finally {
     await r.close();
@@ -137,7 +137,7 @@ test('garbage before replies and injected noise are skipped; the reply still dec
     r.clock.injectGarbage(Uint8Array.of(0x41, 0x42, 0x43));
     const reading = await r.driver.poll(signal());
     assert.is(reading.metrics.records, 10);
-    assert.ok(reading.metrics.garbageBytes >= 8);
+    assert.ok(reading.counters.garbageBytes >= 8);
     r.clock.setGarbageBeforeReplies(null);
   } finally {
     await r.close();

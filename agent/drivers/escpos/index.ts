@@ -252,9 +252,10 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
 
   const metricsOf = (latencies: number[]) => ({
     replyLatencyMs: latencies.length ? latencies.reduce((a, b) => a + b, 0) / latencies.length : 0,
-    commErrors: link.stats.commErrors,
-    garbageBytes: link.stats.garbageBytes,
   });
+  // Link error counts are counters (integers that only grow), as every other driver reports them:
+  // one field name must keep one type in InfluxDB, and the comm-errors detector reads counters.
+  const withLinkCounters = (counters: Record<string, number>) => ({ ...counters, commErrors: link.stats.commErrors, garbageBytes: link.stats.garbageBytes });
 
   const driver: EscposSerialDriver = {
     id: config.id,
@@ -286,7 +287,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
       if (!identified && Date.now() - lastIdentifyAt >= IDENTIFY_RETRY_MS) await identify(signal);
       const names = config.readCounters ? (profile?.capabilities.maintenanceCounters ?? []) : [];
       const counters = await readCounters(names, signal, latencies);
-      return { health: healthOf(faults), metrics: metricsOf(latencies), counters, faults };
+      return { health: healthOf(faults), metrics: metricsOf(latencies), counters: withLinkCounters(counters), faults };
     },
 
     async selfTest(signal) {
@@ -297,7 +298,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
       // Without a profile, try every counter the driver knows: a diagnosis wants to see what answers.
       const counters = await readCounters(profile?.capabilities.maintenanceCounters ?? maintenanceCounterNames, signal, latencies);
       const faults = faultsFromStatus(status);
-      return { identity: id, status, faults, health: healthOf(faults), counters, metrics: metricsOf(latencies), link: linkStats(), lastAsb };
+      return { identity: id, status, faults, health: healthOf(faults), counters: withLinkCounters(counters), metrics: metricsOf(latencies), link: linkStats(), lastAsb };
     },
 
     close: () => closeQuietly(log, 'serial port', () => link.close()),

@@ -151,7 +151,7 @@ export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: 
       if (!link.isOpen) throw new Error(`${config.path} is not open`);
       const { status, latencyMs } = await readStatus(signal);
       const faults = faultsFromStarStatus(status);
-      return { health: healthOf(faults), metrics: { replyLatencyMs: latencyMs, commErrors: link.stats.commErrors, garbageBytes: link.stats.garbageBytes }, counters: {}, faults };
+      return { health: healthOf(faults), metrics: { replyLatencyMs: latencyMs }, counters: { commErrors: link.stats.commErrors, garbageBytes: link.stats.garbageBytes }, faults };
     },
 
     async selfTest(signal) {

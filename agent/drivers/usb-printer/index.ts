@@ -236,8 +236,9 @@ export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: 
       const s = await readStatus(signal);
       return {
         health: healthOf(s.faults),
-        metrics: { replyLatencyMs: performance.now() - started, commErrors: stats.commErrors, stalls: stats.stalls, portStatus: s.portStatus },
-        counters: {},
+        metrics: { replyLatencyMs: performance.now() - started, portStatus: s.portStatus },
+        // Counts only grow: counters (one type per field name in InfluxDB; the comm-errors detector reads counters).
+        counters: { commErrors: stats.commErrors, stalls: stats.stalls },
         faults: s.faults,
       };
     },

@@ -253,11 +253,10 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
         usersUsedPct: usedPct(s.users, s.userCapacity),
         fingersUsedPct: usedPct(s.fingers, s.fingerCapacity),
         replyLatencyMs: latencies.length ? latencies.reduce((a, b) => a + b, 0) / latencies.length : 0,
-        commErrors: link.stats.commErrors,
-        garbageBytes: link.stats.garbageBytes,
         ...(clockOffsetSec === null ? {} : { clockOffsetSec }),
       },
-      counters: { punches },
+      // Link error counts are counters like every driver's (one type per field name in InfluxDB).
+      counters: { punches, commErrors: link.stats.commErrors, garbageBytes: link.stats.garbageBytes },
       faults,
     };
   }
