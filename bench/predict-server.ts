@@ -11,7 +11,7 @@
 import { pathToFileURL } from 'node:url';
 import { exitOnHelp } from './help.js';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../cluster/local-net.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
@@ -28,17 +28,6 @@ import type { BenchTicket } from './predict.js';
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) exitOnHelp(import.meta.url);
 
 const DAY = 86_400_000;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function until(what: string, fn: () => boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
