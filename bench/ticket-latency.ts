@@ -25,7 +25,7 @@ import { pino } from 'pino';
 import { runServer } from '../cli/server.js';
 import { serverConfigSchema } from '../cli/server-config.js';
 import { quantile } from '../collector/detectors/index.js';
-import { incidentsConfigSchema } from '../collector/incidents-config.js';
+import { incidentsConfigSchema } from '../collector/incidents/config.js';
 import { collectorConfigSchema } from '../collector/config.js';
 import { CONTRACT_VERSION } from '../protocol/index.js';
 import { FakeDevice } from '../test/collector/fixtures.js';

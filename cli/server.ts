@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { startBroker, type BrokerHandle } from '../broker/index.js';
 import { startCollector, type CollectorHandle } from '../collector/index.js';
-import { openIncidentView, startIncidentService, type ClusterIncidentServiceHandle, type IncidentServiceHandle, type IncidentView } from '../collector/incident-service.js';
+import { openIncidentView, startIncidentService, type ClusterIncidentServiceHandle, type IncidentServiceHandle, type IncidentView } from '../collector/incidents/service.js';
 import type { CollectorClusterOptions } from '../cluster/collector-partitions.js';
 import { sharedIncidentsView } from '../noc/cluster.js';
 import { startNoc, type NocDeps, type NocHandle } from '../noc/server.js';

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../firmware-profiles/index.js';
 import { DetectorEngine } from '../collector/detectors/index.js';
-import { incidentFiles } from '../collector/incident-service.js';
+import { incidentFiles } from '../collector/incidents/service.js';
 import { IncidentStore, restoreEngine } from '../collector/incidents/index.js';
 import { fitLifeModels, lifeGroups } from '../collector/reliability/index.js';
 import { SqliteServiceRecordStore, serviceKind, type ServiceRecord } from '../collector/service-records/index.js';

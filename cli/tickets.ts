@@ -5,9 +5,9 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { incidentFiles } from '../collector/incident-service.js';
-import { incidentsConfigSchema } from '../collector/incidents-config.js';
-import { operatorActionSchema, operatorTicketAction, TicketActionError, type SlaContext } from '../collector/ticket-actions.js';
+import { incidentFiles } from '../collector/incidents/service.js';
+import { incidentsConfigSchema } from '../collector/incidents/config.js';
+import { operatorActionSchema, operatorTicketAction, TicketActionError, type SlaContext } from '../collector/tickets/actions.js';
 import { TicketOutbox, ticketStatusSchema, type Ticket } from '../collector/tickets/index.js';
 import { WarrantyRegistry, formatImportError } from '../collector/warranty/index.js';
 import { formatZodError } from '../protocol/index.js';

@@ -9,16 +9,16 @@ import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { CONTRACT_VERSION, allDevices, commandRequest, seqRanges, topicFor, type AckMessage, type CommandName, type CommandRequest, type CommandResult, type DeviceChannel } from '../protocol/index.js';
 import { decodeDeviceMessageFast } from '../protocol/fast-decode.js';
-import { CollectorDb, type DeadLetter } from './collector-db.js';
+import { CollectorDb, type DeadLetter } from './telemetry/collector-db.js';
 import { collectorConfigSchema, type CollectorConfig, type CollectorConfigInput } from './config.js';
 import { FleetState, type DeviceState, type FleetChange } from './fleet.js';
 import type { CollectorClusterOptions, CollectorPartitions } from '../cluster/collector-partitions.js';
-import { startClusterNode, type ClusterNode, type CollectorClusterStats } from './cluster-ingest.js';
-import { InfluxStore } from './influx-store.js';
-import { Ingest, type IngestPipeline, type IngestStats } from './ingest.js';
-import { LogLimiter } from './log-limiter.js';
-import { SqliteStore } from './sqlite-store.js';
-import type { IngestRecord, TelemetryStore } from './store.js';
+import { startClusterNode, type ClusterNode, type CollectorClusterStats } from './telemetry/cluster-ingest.js';
+import { InfluxStore } from './telemetry/influx-store.js';
+import { Ingest, type IngestPipeline, type IngestStats } from './telemetry/ingest.js';
+import { LogLimiter } from '../logging/log-limiter.js';
+import { SqliteStore } from './telemetry/sqlite-store.js';
+import type { IngestRecord, TelemetryStore } from './telemetry/store.js';
 
 /** Why the collector refused or set aside a message: the protocol's reasons plus the store's. */
 export type DeadLetterReason = import('../protocol/index.js').RejectReason | 'store-rejected';
@@ -184,7 +184,7 @@ export async function startCollector(
   };
   const storeRejected = (r: IngestRecord, detail: string) => deadLetter(topicFor(r.device, r.channel), JSON.stringify(r.message), 'store-rejected', `seq ${r.seq}: ${detail}`);
 
-  // Cluster mode: partition leases, PostgreSQL dedup, no spool (collector/cluster-ingest.ts).
+  // Cluster mode: partition leases, PostgreSQL dedup, no spool (collector/telemetry/cluster-ingest.ts).
   let node: ClusterNode | null = null;
   if (cluster) {
     try {

@@ -2,7 +2,7 @@
 // `{ dataDir, mqtt: { url } }` valid). No `influx` section = the embedded SQLite telemetry store.
 import { z } from 'zod';
 import { MAX_PAYLOAD_BYTES } from '../protocol/index.js';
-import { incidentsConfigSchema } from './incidents-config.js';
+import { incidentsConfigSchema } from './incidents/config.js';
 
 const positiveInt = z.number().int().positive();
 
@@ -72,7 +72,7 @@ export const collectorConfigSchema = z.object({
     .prefault({}),
   /** Dedup rows older than this are pruned; a later re-delivery is re-written idempotently. */
   dedupRetentionDays: positiveInt.default(30),
-  /** Detectors → incidents → tickets (collector/incident-service.ts); absent = defaults, enabled. */
+  /** Detectors → incidents → tickets (collector/incidents/service.ts); absent = defaults, enabled. */
   incidents: incidentsConfigSchema.optional(),
 });
 export type CollectorConfig = z.infer<typeof collectorConfigSchema>;

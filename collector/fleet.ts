@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { InventoryMessage, PeripheralInventory, StatusMessage, TelemetryMessage } from '../protocol/index.js';
-import type { CollectorDb } from './collector-db.js';
+import type { CollectorDb } from './telemetry/collector-db.js';
 
 export type PeripheralHealth = { kind: string; health: string; faults: string[]; ts: number };
 

@@ -5,11 +5,11 @@
 // so the live series continues the history without a jump, and wear rates give real ETAs.
 // Tickets go through the same ticket outbox and operator actions as live ones, dated in the past.
 import type { ReportUnitStore } from '../state/report-units.js';
-import type { IngestRecord, TelemetryStore, LatestSample } from '../collector/store.js';
+import type { IngestRecord, TelemetryStore, LatestSample } from '../collector/telemetry/store.js';
 import type { Incident } from '../collector/incidents/index.js';
 import type { FindingKind } from '../collector/detectors/index.js';
-import { ticketSla, ticketSubject } from '../collector/incident-ticket.js';
-import { operatorTicketAction, type SlaContext } from '../collector/ticket-actions.js';
+import { ticketSla, ticketSubject } from '../collector/incidents/ticket-text.js';
+import { operatorTicketAction, type SlaContext } from '../collector/tickets/actions.js';
 import type { IssueType, TicketLanguage, TicketOutbox, TicketPriority } from '../collector/tickets/index.js';
 import type { WarrantyRegistry } from '../collector/warranty/index.js';
 import { CONTRACT_VERSION } from '../protocol/index.js';

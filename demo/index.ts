@@ -6,7 +6,7 @@
 //    20 s  a cutter jam in Riyadh (ar), printer under warranty → ticket + warranty claim; clears at 60 s
 //    10 s  paper out in Tehran (fa) → ticket after the hold; paper replaced at 75 s → resolved
 // `quiet`: the fleet alone, as before (no timeline, no history, no SLAs).
-import { incidentsConfigSchema } from '../collector/incidents-config.js';
+import { incidentsConfigSchema } from '../collector/incidents/config.js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DeviceRegistry } from '../broker/index.js';

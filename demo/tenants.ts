@@ -4,7 +4,7 @@
 // ERPNext field names (collector/sla/schema.ts); parsed by the same schema the server uses.
 import type { ServiceLevelAgreementInput } from '../collector/sla/index.js';
 import type { TicketLanguage } from '../collector/tickets/index.js';
-import type { IncidentsConfigInput } from '../collector/incidents-config.js';
+import type { IncidentsConfigInput } from '../collector/incidents/config.js';
 import type { TeamInput, TechnicianInput } from '../dispatch/model.js';
 
 const H = 3600;

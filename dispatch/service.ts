@@ -8,7 +8,7 @@
 // The periodic pass is idempotent: a ticket is written only when its dispatch state changes, so
 // running it again (or from the CLI while the server runs) adds nothing.
 import type { Logger } from 'pino';
-import { operatorTicketActionOn, slaOf, type SlaContext } from '../collector/ticket-actions.js';
+import { operatorTicketActionOn, slaOf, type SlaContext } from '../collector/tickets/actions.js';
 import { ticketRef, type Ticket, type TicketAssignment, type TicketEscalation } from '../collector/tickets/model.js';
 import type { FirmwareProfile } from '../firmware-profiles/schema.js';
 import type { DispatchStateStore } from '../state/dispatch.js';

@@ -3,7 +3,7 @@
 // read-only view of tickets and incidents over the shared stores. Any NOC node then serves any
 // request: what it cannot answer from shared state (the detectors' in-memory figures) is a 503
 // naming why (noc/context.ts `needDetectors`).
-import type { IncidentsConfig } from '../collector/incidents-config.js';
+import type { IncidentsConfig } from '../collector/incidents/config.js';
 import type { ServiceRecordStore } from '../collector/service-records/index.js';
 import { createPgPool } from '../state/postgres/db.js';
 import { PgTicketState } from '../state/postgres/tickets.js';

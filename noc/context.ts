@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { BrokerHandle } from '../broker/index.js';
 import type { CollectorHandle } from '../collector/index.js';
-import type { IncidentsConfig } from '../collector/incidents-config.js';
+import type { IncidentsConfig } from '../collector/incidents/config.js';
 import type { PartWearEta } from '../collector/detectors/engine.js';
 import type { Incident } from '../collector/incidents/store.js';
 import type { LifeModel } from '../collector/reliability/index.js';
@@ -23,7 +23,7 @@ export type NocIncident = Pick<Incident, 'state' | 'detector' | 'kind' | 'eta' |
 
 /**
  * What the NOC reads of incidents and tickets. Two things satisfy it: the in-process incident
- * service (collector/incident-service.ts, single node or a collector node), and on a NOC-only
+ * service (collector/incidents/service.ts, single node or a collector node), and on a NOC-only
  * cluster node a read-only view over the shared stores (noc/cluster.ts `sharedIncidentsView`).
  * Everything here must be answerable from shared state, except the members marked "detectors
  * only": those live in the memory of the detector engine of the node that owns a device's

@@ -1,7 +1,7 @@
 // Collector dedup: which (device, seq) records were already committed, so a resent message
 // (the agent did not get our ack) is acked again but not stored twice. In cluster mode it must
 // outlive any one collector's disk, hence PostgreSQL (state/postgres/dedup.ts); SQLite is the
-// collector.db `received` table (collector/collector-db.ts). The spool and dead letters stay local.
+// collector.db `received` table (collector/telemetry/collector-db.ts). The spool and dead letters stay local.
 export type ReceivedRef = { device: string; seq: number };
 
 export interface DedupStore {

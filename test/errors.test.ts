@@ -7,7 +7,7 @@ import { withDeadline } from '../agent/poller.js';
 import { ZkLink } from '../agent/drivers/zk-clock/link.js';
 import { UsageError, ConfigError } from '../cli/errors.js';
 import { RegistryError } from '../broker/registry.js';
-import { StoreWriteError } from '../collector/store.js';
+import { StoreWriteError } from '../collector/telemetry/store.js';
 import { SinkError } from '../collector/tickets/sink.js';
 import { FirmwareProfileError } from '../firmware-profiles/loader.js';
 import { createServer, type Server, type Socket } from 'node:net';

@@ -5,13 +5,13 @@
 // live messages, or older than any backlog the agent can hold — is placed at arrival and flagged,
 // never silently trusted.
 //
-// Two guards in a row, on purpose: ingest (collector/clock-guard.ts) first places only the
+// Two guards in a row, on purpose: ingest (collector/telemetry/clock-guard.ts) first places only the
 // impossible times (a reset or far-future clock) at arrival, so that storage keeps every sample;
 // the records the detectors get are those placed records, and this stricter check then also
 // distrusts what is merely implausible for rates and trends (ahead of the device's measured offset,
 // older than any outbox backlog). Both share the floor.
 import { z } from 'zod';
-import { defaultClockGuard } from '../clock-guard.js';
+import { defaultClockGuard } from '../telemetry/clock-guard.js';
 
 export const measurementTimeConfig = z
   .object({

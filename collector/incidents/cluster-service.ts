@@ -1,5 +1,5 @@
 // The incident service in cluster mode (docs/cluster.md; the embedded one is
-// collector/incident-service.ts). Every collector node runs one; each works on the partitions its
+// collector/incidents/service.ts). Every collector node runs one; each works on the partitions its
 // collector holds leases for:
 // - detectors are fed only from the collector's onIngested (already owner-only); every node also
 //   follows the whole fleet's online state, so a site outage is judged on the whole site, but a
@@ -16,9 +16,9 @@ import type { Logger } from 'pino';
 import type { CollectorHandle } from '../collector.js';
 import type { LeaseStats } from '../../cluster/leases.js';
 import { DetectorEngine, type DeviceSnapshot, type PartWearEta } from '../detectors/index.js';
-import { incidentsConfigSchema, type IncidentsConfig, type IncidentsConfigInput } from '../incidents-config.js';
-import { ticketIssueType, ticketSubject } from '../incident-ticket.js';
-import { markSlaBreachesOn, slaUpdate } from '../ticket-actions.js';
+import { incidentsConfigSchema, type IncidentsConfig, type IncidentsConfigInput } from './config.js';
+import { ticketIssueType, ticketSubject } from './ticket-text.js';
+import { markSlaBreachesOn, slaUpdate } from '../tickets/actions.js';
 import { startTicketSenders, ticketSinks, type TicketCommandInput, type TicketSendersHandle, type TicketSink } from '../tickets/index.js';
 import { warrantyClaimFor } from '../warranty/index.js';
 import { SqliteServiceRecordStore, type ServiceRecordStore } from '../service-records/index.js';

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { CollectorHandle } from '../collector.js';
 import type { DeviceState } from '../fleet.js';
-import type { IngestRecord } from '../store.js';
+import type { IngestRecord } from '../telemetry/store.js';
 import { measurementTime, type DetectorEngine } from '../detectors/index.js';
 import type { ServiceRecordStore } from '../service-records/index.js';
 

@@ -3,8 +3,8 @@
 // device (customer, serial, warranty, SLA, language). Pure: the embedded and the cluster incident
 // services look the facts up their own way (SQLite synchronously, PostgreSQL asynchronously).
 import type { FirmwareProfile } from '../../firmware-profiles/index.js';
-import { changeComment, runbookText, sparePartFor, ticketDescription, ticketIssueType, ticketPriority, ticketSla, ticketSubject } from '../incident-ticket.js';
-import type { IncidentsConfig } from '../incidents-config.js';
+import { changeComment, runbookText, sparePartFor, ticketDescription, ticketIssueType, ticketPriority, ticketSla, ticketSubject } from './ticket-text.js';
+import type { IncidentsConfig } from './config.js';
 import type { ServiceLevelAgreement } from '../sla/index.js';
 import type { Ticket, TicketCommandInput, TicketLanguage } from '../tickets/index.js';
 import type { SerialRecord, WarrantyAmcStatus } from '../warranty/schema.js';

@@ -20,7 +20,7 @@ export type WarrantyStatus = z.infer<typeof warrantyStatusSchema>;
 export const agreementStatusSchema = z.enum(['First Response Due', 'Resolution Due', 'Fulfilled', 'Failed', 'Paused']);
 export type AgreementStatus = z.infer<typeof agreementStatusSchema>;
 
-/** What an operator can do to a ticket (collector/ticket-actions.ts). `reopen` sets it Open again (also: back from On Hold). */
+/** What an operator can do to a ticket (collector/tickets/actions.ts). `reopen` sets it Open again (also: back from On Hold). */
 export const operatorActionSchema = z.enum(['ack', 'comment', 'hold', 'reopen', 'resolve', 'close']);
 export type OperatorAction = z.infer<typeof operatorActionSchema>;
 

@@ -1,7 +1,7 @@
 // POST /api/tickets/:ref/actions: an operator acknowledges, comments, holds, reopens, resolves or
-// closes a ticket. The same function as `fleetcare tickets …` (collector/ticket-actions.ts): the
+// closes a ticket. The same function as `fleetcare tickets …` (collector/tickets/actions.ts): the
 // status change, its SLA recomputation and the sends to every sink commit together.
-import { operatorTicketActionOn, TicketActionError } from '../../collector/ticket-actions.js';
+import { operatorTicketActionOn, TicketActionError } from '../../collector/tickets/actions.js';
 import { ticketActionRequest } from '../api.js';
 import { PartNotKnownError, recordPartReplaced } from '../../collector/service-records/index.js';
 import { needIncidents, needServiceRecords, type NocContext } from '../context.js';

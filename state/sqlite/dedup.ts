@@ -1,6 +1,6 @@
 // Collector dedup on SQLite: the `received` table of collector.db through CollectorDb, whose
 // per-device max-seq fast path keeps the ingest hot path cheap.
-import { CollectorDb } from '../../collector/collector-db.js';
+import { CollectorDb } from '../../collector/telemetry/collector-db.js';
 import type { DedupStore, ReceivedRef } from '../dedup.js';
 
 export class SqliteDedup implements DedupStore {

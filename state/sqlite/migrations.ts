@@ -10,7 +10,7 @@ import { REPORT_UNITS_DDL } from './report-units.js';
 import { DISPATCH_DDL } from './dispatch.js';
 import { WARRANTY_DDL } from '../../collector/warranty/registry.js';
 import { INCIDENT_STORE_DDL } from '../../collector/incidents/store.js';
-import { TICKET_STATUS_LOG_DDL } from '../../collector/ticket-actions.js';
+import { TICKET_STATUS_LOG_DDL } from '../../collector/tickets/actions.js';
 import { TICKET_OUTBOX_DDL } from '../../collector/tickets/outbox.js';
 import { TICKET_STORE_DDL } from '../../collector/tickets/store.js';
 import { runMigrations, type MigrationReport, type StateMigration } from '../migrations.js';

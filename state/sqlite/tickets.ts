@@ -1,10 +1,10 @@
 // The ticket store on SQLite: the collector's built-in store and outbox (collector/tickets/) and
-// the status log (collector/ticket-actions.ts) in incidents.db, seen through TicketStateStore.
+// the status log (collector/tickets/actions.ts) in incidents.db, seen through TicketStateStore.
 // The statements are synchronous; the incident service keeps calling the outbox directly inside
 // its own transactions (an incident change and its ticket commit together), and everyone else —
 // the NOC, reports, the behaviour suite — reads and writes through this class.
 import type Database from 'better-sqlite3';
-import { TICKET_STATUS_LOG_DDL, recordTicketStatus } from '../../collector/ticket-actions.js';
+import { TICKET_STATUS_LOG_DDL, recordTicketStatus } from '../../collector/tickets/actions.js';
 import type { Ticket, TicketCommandInput, TicketFields, TicketStatus } from '../../collector/tickets/model.js';
 import { TicketOutbox, type EnqueueResult, type OutboxFailure, type OutboxRow, type TicketLink } from '../../collector/tickets/outbox.js';
 import type { TicketComment } from '../../collector/tickets/store.js';

@@ -19,8 +19,8 @@ import { TestPostgres, havePostgres } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/net.js';
 import { finding } from '../state/incidents-suite.js';
 import { createCmd } from '../tickets/support.js';
-import { openIncidentView } from '../../collector/incident-service.js';
-import { operatorTicketActionOn } from '../../collector/ticket-actions.js';
+import { openIncidentView } from '../../collector/incidents/service.js';
+import { operatorTicketActionOn } from '../../collector/tickets/actions.js';
 
 const log = pino({ level: 'silent' });
 const PARTITIONS = 4;

@@ -9,11 +9,11 @@ import pino from 'pino';
 import { PartitionLeases } from '../../cluster/leases.js';
 import { partitionOf } from '../../cluster/partitions.js';
 import { createPgPool } from '../../state/postgres/db.js';
-import { startIncidentService, type IncidentPartitions } from '../../collector/incident-service.js';
+import { startIncidentService, type IncidentPartitions } from '../../collector/incidents/service.js';
 import type { CollectorHandle } from '../../collector/collector.js';
 import type { DeviceState } from '../../collector/fleet.js';
-import type { IngestRecord } from '../../collector/store.js';
-import type { IncidentsConfigInput } from '../../collector/incidents-config.js';
+import type { IngestRecord } from '../../collector/telemetry/store.js';
+import type { IncidentsConfigInput } from '../../collector/incidents/config.js';
 import type { TelemetryMessage } from '../../protocol/messages.js';
 
 export type NodeConfig = {

@@ -2,8 +2,8 @@
 // older than the retention; placement at arrival keeps the device's times and the samples' spacing.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { defaultClockGuard, deviceTimeOf, judgeDeviceTime, placeByArrival } from '../../collector/clock-guard.js';
-import type { IngestRecord } from '../../collector/store.js';
+import { defaultClockGuard, deviceTimeOf, judgeDeviceTime, placeByArrival } from '../../collector/telemetry/clock-guard.js';
+import type { IngestRecord } from '../../collector/telemetry/store.js';
 import { event, telemetry } from './fixtures.js';
 
 const NOW = Date.UTC(2026, 5, 1, 12);

@@ -172,7 +172,7 @@ test('InfluxDB refusing points (400): only the bad messages are dead-lettered, t
   await waitFor('first', () => dev.acked.has(1));
   // seq 2 sends `paper` as a float: field type conflict. seq 3 is fine. seq 4 has a dead RTC
   // (year 2001): InfluxDB would refuse it (beyond the retention policy), so it is stored at
-  // arrival time instead (collector/clock-guard.ts). seq 5 is an event. All in one batch.
+  // arrival time instead (collector/telemetry/clock-guard.ts). seq 5 is an event. All in one batch.
   await Promise.all([
     dev.publish('telemetry', telemetry('pos-400', 2, { counters: {}, metrics: { paper: 5.5 } })),
     dev.publish('telemetry', telemetry('pos-400', 3, { counters: { paper: 6 } })),

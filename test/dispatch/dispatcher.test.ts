@@ -5,7 +5,7 @@
 // performance report.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { operatorTicketActionOn } from '../../collector/ticket-actions.js';
+import { operatorTicketActionOn } from '../../collector/tickets/actions.js';
 import { serviceLevelAgreementSchema } from '../../collector/sla/index.js';
 import { DispatchError } from '../../dispatch/service.js';
 import { GOLD_24X7 } from '../helpers/sla.js';

@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { startCollector, type CollectorHandle } from '../../collector/index.js';
-import { incidentsConfigSchema } from '../../collector/incidents-config.js';
+import { incidentsConfigSchema } from '../../collector/incidents/config.js';
 import { sharedIncidentsView } from '../../noc/cluster.js';
 import { startNoc, type NocHandle } from '../../noc/server.js';
 import { PgCommandState } from '../../state/postgres/commands.js';

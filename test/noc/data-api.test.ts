@@ -12,7 +12,7 @@ import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '..
 import { CONTRACT_VERSION, type Health } from '../../protocol/index.js';
 import type { IngestRecord } from '../../collector/index.js';
 import type { TicketCommandInput } from '../../collector/tickets/index.js';
-import { operatorTicketAction, type OperatorAction } from '../../collector/ticket-actions.js';
+import { operatorTicketAction, type OperatorAction } from '../../collector/tickets/actions.js';
 import { parseCsvRows } from '../../collector/warranty/import.js';
 import type {
   CommandAccepted, DeviceDetail, DevicesAnswer, EventsAnswer, FleetSummary, HoursReport, LiveEvent, MtbfReport, ProblemsReport, RemoteCommand,

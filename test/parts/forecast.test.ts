@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../../firmware-profiles/index.js';
 import { forecastDevices, partOfTicketKey, partsForecast, type ForecastDevice, type ForecastTicket } from '../../collector/parts/forecast.js';
 import { DetectorEngine } from '../../collector/detectors/index.js';
-import { sparePartFor, ticketDescription } from '../../collector/incident-ticket.js';
+import { sparePartFor, ticketDescription } from '../../collector/incidents/ticket-text.js';
 import type { Incident } from '../../collector/incidents/store.js';
 
 const DAY = 86_400_000;

@@ -15,7 +15,7 @@ import { createEscposSerialDriver } from '../../agent/drivers/escpos/index.js';
 import { hostFaultCodes } from '../../agent/drivers/host.js';
 import { healthOfFaults } from '../../agent/drivers/common.js';
 import { Poller, type PollerEvent } from '../../agent/poller.js';
-import { runbookText } from '../../collector/incident-ticket.js';
+import { runbookText } from '../../collector/incidents/ticket-text.js';
 import type { Sample } from '../../protocol/index.js';
 import { VirtualEscposPrinter } from '../../sim/escpos-printer.js';
 import { PtyPair } from '../helpers/pty.js';

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import Database from 'better-sqlite3';
 import { serviceLevelAgreementSchema } from '../../collector/sla/index.js';
 import { TicketOutbox } from '../../collector/tickets/index.js';
-import { TicketActionError, markSlaBreaches, operatorTicketAction, ticketSlaAt } from '../../collector/ticket-actions.js';
+import { TicketActionError, markSlaBreaches, operatorTicketAction, ticketSlaAt } from '../../collector/tickets/actions.js';
 
 const H = 3_600_000;
 const T0 = Date.parse('2026-03-06T07:00:00Z');

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DeviceRegistry } from '../../broker/registry.js';
-import { CollectorDb } from '../../collector/collector-db.js';
+import { CollectorDb } from '../../collector/telemetry/collector-db.js';
 import { UserStore } from '../../noc/auth.js';
 import { WarrantyRegistry } from '../../collector/warranty/registry.js';
 import { PgWarrantyState } from '../../state/postgres/warranty.js';

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { StoreSink, TicketCommandError, TicketSender, TicketStore } from '../../collector/tickets/index.js';
 import { createCmd } from '../tickets/support.js';
 import { serviceLevelAgreementSchema } from '../../collector/sla/index.js';
-import { TicketActionError, markSlaBreachesOn, operatorTicketActionOn } from '../../collector/ticket-actions.js';
+import { TicketActionError, markSlaBreachesOn, operatorTicketActionOn } from '../../collector/tickets/actions.js';
 import { waitFor } from '../helpers/net.js';
 
 export type TicketStoreFactory = (opts: { sinks: string[] }) => Promise<{ store: TicketStateStore; cleanup(): Promise<void> }>;

@@ -14,7 +14,7 @@ import { fetchDispatch, knownFixesSection, resolveWithCauseForm, technicianCell 
 
 /**
  * The actions an operator takes on a ticket: `action` of POST /api/tickets/:ref/actions
- * (operatorActionSchema in collector/ticket-actions.ts; not importable here, it is server code).
+ * (operatorActionSchema in collector/tickets/actions.ts; not importable here, it is server code).
  */
 const PRIORITY_RANK: Record<string, number> = { Urgent: 0, High: 1, Medium: 2, Low: 3 };
 const CLOSED = new Set(['Resolved', 'Closed']);

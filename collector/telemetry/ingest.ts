@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { CollectorDb } from './collector-db.js';
 import { defaultClockGuard, placeByArrival, type ClockGuardOptions } from './clock-guard.js';
-import { LogLimiter } from './log-limiter.js';
+import { LogLimiter } from '../../logging/log-limiter.js';
 import { StoreWriteError, pointsOf, type IngestRecord, type StoreFailure, type TelemetryStore } from './store.js';
 
 export type IngestOptions = {

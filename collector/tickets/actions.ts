@@ -6,11 +6,11 @@
 // `ticket_status_log` beside the tickets (the ticket store keeps only the current status).
 // `markSlaBreaches` is the periodic pass that turns a passed deadline into `Failed`.
 import type Database from 'better-sqlite3';
-import { slaDeadlines, type ServiceLevelAgreement } from './sla/index.js';
-import type { EnqueueResult, Ticket, TicketCommandInput, TicketOutbox, TicketSla, TicketStatus } from './tickets/index.js';
-import { operatorActionSchema, type OperatorAction } from './tickets/model.js';
-import { FleetcareError } from '../protocol/errors.js';
-import type { TicketStateStore } from '../state/tickets.js';
+import { slaDeadlines, type ServiceLevelAgreement } from '../sla/index.js';
+import type { EnqueueResult, Ticket, TicketCommandInput, TicketOutbox, TicketSla, TicketStatus } from './index.js';
+import { operatorActionSchema, type OperatorAction } from './model.js';
+import { FleetcareError } from '../../protocol/errors.js';
+import type { TicketStateStore } from '../../state/tickets.js';
 
 export const TICKET_STATUS_LOG_DDL = `
 CREATE TABLE IF NOT EXISTS ticket_status_log (
@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS ticket_status_log (
 CREATE INDEX IF NOT EXISTS ticket_status_log_ref ON ticket_status_log (ref, id);
 `;
 
-export { operatorActionSchema, type OperatorAction } from './tickets/model.js';
+export { operatorActionSchema, type OperatorAction } from './model.js';
 
 /** Which SLA applies to a customer: the incident service's config (`slas`, `defaultSla`) fits. */
 export type SlaContext = { slas: Record<string, ServiceLevelAgreement>; defaultSla?: ServiceLevelAgreement | undefined };

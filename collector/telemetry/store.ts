@@ -1,8 +1,8 @@
 // The telemetry store seen by the ingest pipeline and (later) the NOC: InfluxDB 1.x
 // (influx-store.ts) or the embedded SQLite store (sqlite-store.ts). Both give the same answers
 // to the same queries, so nothing above this interface knows which one runs.
-import type { EventMessage, TelemetryMessage } from '../protocol/index.js';
-import { FleetcareError } from '../protocol/errors.js';
+import type { EventMessage, TelemetryMessage } from '../../protocol/index.js';
+import { FleetcareError } from '../../protocol/errors.js';
 import type { ClockPlacement } from './clock-guard.js';
 
 /** Tags the collector adds from the device's inventory, when known. */
@@ -17,7 +17,7 @@ export type IngestRecord = {
   tags: DeviceTags;
   /**
    * Set when the device's time was implausible (dead RTC cell, clock far ahead) and the message
-   * was placed at arrival time: the verdict and the device's own times (collector/clock-guard.ts).
+   * was placed at arrival time: the verdict and the device's own times (collector/telemetry/clock-guard.ts).
    */
   clock?: ClockPlacement;
 } & ({ channel: 'telemetry'; message: TelemetryMessage } | { channel: 'event'; message: EventMessage });

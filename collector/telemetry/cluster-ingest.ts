@@ -8,12 +8,12 @@
 // not own are dropped unacked: the owner acks them, or after a failover the agent re-sends them to it.
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { NodePartitions, type CollectorClusterOptions, type CollectorPartitions, type ReleaseReason } from '../cluster/collector-partitions.js';
-import type { DedupStore } from '../state/dedup.js';
-import { PgDedup } from '../state/postgres/dedup.js';
+import { NodePartitions, type CollectorClusterOptions, type CollectorPartitions, type ReleaseReason } from '../../cluster/collector-partitions.js';
+import type { DedupStore } from '../../state/dedup.js';
+import { PgDedup } from '../../state/postgres/dedup.js';
 import { defaultClockGuard, placeByArrival, type ClockGuardOptions } from './clock-guard.js';
 import { asStoreError, settledWithin, type AckSender, type IngestPipeline, type IngestStats, type StoreRejectSink } from './ingest.js';
-import { LogLimiter } from './log-limiter.js';
+import { LogLimiter } from '../../logging/log-limiter.js';
 import { pointsOf, type IngestRecord, type StoreWriteError, type TelemetryStore } from './store.js';
 
 export type ClusterIngestOptions = {

@@ -7,28 +7,28 @@
 // runs on PostgreSQL for the partitions the collector owns: collector/incidents/cluster-service.ts.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { CollectorHandle } from './collector.js';
-import { DetectorEngine, type PartWearEta } from './detectors/index.js';
-import { IncidentStore, detectAndApply, restoreEngine, type Incident, type IncidentChange } from './incidents/index.js';
-import { incidentsConfigSchema, type IncidentsConfig, type IncidentsConfigInput } from './incidents-config.js';
-import { markSlaBreaches, recordTicketStatus, refreshTicketSla } from './ticket-actions.js';
-import { ticketIssueType, ticketSubject } from './incident-ticket.js';
-import { customerTerms, ticketCommandsFor, type IncidentFacts } from './incidents/ticket-commands.js';
-import { startDetectorFeed } from './incidents/feed.js';
-import { startTicketing, type TicketCommandInput, type TicketingHandle, type TicketStore } from './tickets/index.js';
-import { WarrantyRegistry, warrantyClaimFor } from './warranty/index.js';
-import { defaultFirmwareProfilesDir, loadFirmwareProfiles, type FirmwareProfile } from '../firmware-profiles/index.js';
-import type { TicketStateStore } from '../state/tickets.js';
-import type { DispatchStateStore } from '../state/dispatch.js';
-import { SqliteDispatchState } from '../state/sqlite/dispatch.js';
-import { SqliteTicketState } from '../state/sqlite/tickets.js';
-import { SqliteIncidentState } from '../state/sqlite/incidents.js';
-import type { IncidentStateStore } from '../state/incidents.js';
-import { startClusterIncidentService, type ClusterIncidentServiceHandle, type IncidentClusterOptions, type IncidentPartitions } from './incidents/cluster-service.js';
-import { SqliteServiceRecordStore, type ServiceRecordStore } from './service-records/index.js';
-import { fitLifeModels, lifeGroups, type LifeModel } from './reliability/index.js';
+import type { CollectorHandle } from '../collector.js';
+import { DetectorEngine, type PartWearEta } from '../detectors/index.js';
+import { IncidentStore, detectAndApply, restoreEngine, type Incident, type IncidentChange } from './index.js';
+import { incidentsConfigSchema, type IncidentsConfig, type IncidentsConfigInput } from './config.js';
+import { markSlaBreaches, recordTicketStatus, refreshTicketSla } from '../tickets/actions.js';
+import { ticketIssueType, ticketSubject } from './ticket-text.js';
+import { customerTerms, ticketCommandsFor, type IncidentFacts } from './ticket-commands.js';
+import { startDetectorFeed } from './feed.js';
+import { startTicketing, type TicketCommandInput, type TicketingHandle, type TicketStore } from '../tickets/index.js';
+import { WarrantyRegistry, warrantyClaimFor } from '../warranty/index.js';
+import { defaultFirmwareProfilesDir, loadFirmwareProfiles, type FirmwareProfile } from '../../firmware-profiles/index.js';
+import type { TicketStateStore } from '../../state/tickets.js';
+import type { DispatchStateStore } from '../../state/dispatch.js';
+import { SqliteDispatchState } from '../../state/sqlite/dispatch.js';
+import { SqliteTicketState } from '../../state/sqlite/tickets.js';
+import { SqliteIncidentState } from '../../state/sqlite/incidents.js';
+import type { IncidentStateStore } from '../../state/incidents.js';
+import { startClusterIncidentService, type ClusterIncidentServiceHandle, type IncidentClusterOptions, type IncidentPartitions } from './cluster-service.js';
+import { SqliteServiceRecordStore, type ServiceRecordStore } from '../service-records/index.js';
+import { fitLifeModels, lifeGroups, type LifeModel } from '../reliability/index.js';
 
-export { openIncidentView, type ClusterIncidentServiceHandle, type IncidentClusterOptions, type IncidentPartitions, type IncidentView } from './incidents/cluster-service.js';
+export { openIncidentView, type ClusterIncidentServiceHandle, type IncidentClusterOptions, type IncidentPartitions, type IncidentView } from './cluster-service.js';
 
 export type IncidentServiceStats = {
   ticks: number;

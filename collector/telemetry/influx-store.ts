@@ -6,7 +6,7 @@ import https from 'node:https';
 import influx from 'influx';
 import type { InfluxDB as InfluxClient, ISchemaOptions } from 'influx';
 import type { Logger } from 'pino';
-import type { InfluxConfig } from './config.js';
+import type { InfluxConfig } from '../config.js';
 import { recordLines } from './line-protocol.js';
 import {
   RESERVED_FIELDS,

@@ -2,12 +2,12 @@
 // issue types) is mapped to SLA incident kinds and ticket Issue Types, and where the ticket text
 // is written in the tenant's language (en, ar, fa, zh) with the figures, the ETA and the runbook.
 // Pure functions: the incident service supplies inventory, SLA and warranty facts.
-import type { FindingKind } from './detectors/types.js';
-import type { FirmwareProfile, SparePart, WearPart } from '../firmware-profiles/schema.js';
-import { wearPart } from '../firmware-profiles/schema.js';
-import type { Incident } from './incidents/store.js';
-import { effectivePriority, priorityPolicyOf, slaDeadlines, type IncidentKind, type PriorityPolicy, type ServiceLevelAgreement } from './sla/index.js';
-import type { IssueType, TicketLanguage, TicketPriority, TicketSla } from './tickets/index.js';
+import type { FindingKind } from '../detectors/types.js';
+import type { FirmwareProfile, SparePart, WearPart } from '../../firmware-profiles/schema.js';
+import { wearPart } from '../../firmware-profiles/schema.js';
+import type { Incident } from './store.js';
+import { effectivePriority, priorityPolicyOf, slaDeadlines, type IncidentKind, type PriorityPolicy, type ServiceLevelAgreement } from '../sla/index.js';
+import type { IssueType, TicketLanguage, TicketPriority, TicketSla } from '../tickets/index.js';
 
 /** Detector finding kind → the SLA's incident kind (caps and "predictions never P1"). */
 export const slaKindOf: Record<FindingKind, IncidentKind> = {

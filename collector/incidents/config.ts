@@ -1,12 +1,12 @@
-// Configuration of the incident service (collector/incident-service.ts): detectors, incident
+// Configuration of the incident service (collector/incidents/service.ts): detectors, incident
 // lifecycle, ticket sinks, and per tenant its Service Level Agreement and ticket language.
 // zod is the source of truth; `incidentsConfigSchema.parse({})` gives a working default.
 import { z } from 'zod';
-import { dispatchConfigSchema } from '../dispatch/model.js';
-import { detectorConfig } from './detectors/types.js';
-import { incidentStoreOptions } from './incidents/store.js';
-import { serviceLevelAgreementSchema } from './sla/schema.js';
-import { issueTypeSchema, ticketLanguageSchema, ticketPrioritySchema, ticketingConfigSchema } from './tickets/index.js';
+import { dispatchConfigSchema } from '../../dispatch/model.js';
+import { detectorConfig } from '../detectors/types.js';
+import { incidentStoreOptions } from './store.js';
+import { serviceLevelAgreementSchema } from '../sla/schema.js';
+import { issueTypeSchema, ticketLanguageSchema, ticketPrioritySchema, ticketingConfigSchema } from '../tickets/index.js';
 
 /** An SLA whose priorities are ticket priorities (Urgent, High, Medium, Low): the ticket carries the name. */
 const tenantSla = serviceLevelAgreementSchema.superRefine((s, ctx) => {
