@@ -37,12 +37,18 @@ export const hostPeripheralConfigSchema = z.strictObject({
 });
 export type HostPeripheralConfig = z.infer<typeof hostPeripheralConfigSchema>;
 
-export const peripheralConfigSchema = z.discriminatedUnion('driver', [hostPeripheralConfigSchema, escposSerialConfigSchema, fingerprintSerialConfigSchema, msrSerialConfigSchema, zkClockConfigSchema, starSerialConfigSchema, usbPrinterConfigSchema]);
+export const peripheralConfigSchema = z.discriminatedUnion('driver', [
+  hostPeripheralConfigSchema,
+  escposSerialConfigSchema,
+  fingerprintSerialConfigSchema,
+  msrSerialConfigSchema,
+  zkClockConfigSchema,
+  starSerialConfigSchema,
+  usbPrinterConfigSchema,
+]);
 export type PeripheralConfig = z.infer<typeof peripheralConfigSchema>;
 
-const brokerUrl = z
-  .string()
-  .regex(/^mqtts?:\/\/[^/\s]+(:\d+)?\/?$/, 'must be mqtt://host:port or mqtts://host:port');
+const brokerUrl = z.string().regex(/^mqtts?:\/\/[^/\s]+(:\d+)?\/?$/, 'must be mqtt://host:port or mqtts://host:port');
 
 export const agentConfigSchema = z
   .strictObject({
@@ -85,7 +91,8 @@ export const agentConfigSchema = z
           .refine((r) => r.minMs <= r.maxMs, { message: 'minMs must be <= maxMs', path: ['minMs'] }),
       })
       .superRefine((b, ctx) => {
-        if ((b.url === undefined) === (b.urls === undefined)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'give either url or urls (a list of broker nodes)' });
+        if ((b.url === undefined) === (b.urls === undefined))
+          ctx.addIssue({ code: 'custom', path: ['url'], message: 'give either url or urls (a list of broker nodes)' });
       })
       // Output: `urls` always lists the nodes; `url` is the first (for logs and single-URL callers).
       .transform((b) => {
@@ -105,7 +112,11 @@ export const agentConfigSchema = z
     outbox: z
       .strictObject({
         maxRows: z.number().int().min(10).default(100_000),
-        maxBytes: z.number().int().min(64 * 1024).default(50 * 1024 * 1024),
+        maxBytes: z
+          .number()
+          .int()
+          .min(64 * 1024)
+          .default(50 * 1024 * 1024),
         /** When full, old telemetry is thinned keeping every Nth message. */
         thinKeepEvery: z.number().int().min(2).max(100).default(4),
         /** A sent row with no ack after this long is sent again. */

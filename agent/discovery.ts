@@ -145,7 +145,16 @@ function coveredBy(found: DiscoveredPeripheral, configured: readonly PeripheralC
     const cfg = c as { id: string; path?: string; vid?: string; pid?: string; serial?: string };
     if (found.path && cfg.path && realpath(cfg.path) === (realpath(found.path) ?? found.path)) return cfg.id;
     if (found.path && cfg.path === found.path) return cfg.id;
-    if (found.source === 'usb' && found.usb && cfg.vid && cfg.pid && cfg.vid.toLowerCase() === found.usb.vid && cfg.pid.toLowerCase() === found.usb.pid && (!cfg.serial || cfg.serial === found.usb.serial)) return cfg.id;
+    if (
+      found.source === 'usb' &&
+      found.usb &&
+      cfg.vid &&
+      cfg.pid &&
+      cfg.vid.toLowerCase() === found.usb.vid &&
+      cfg.pid.toLowerCase() === found.usb.pid &&
+      (!cfg.serial || cfg.serial === found.usb.serial)
+    )
+      return cfg.id;
   }
   return undefined;
 }
@@ -174,7 +183,10 @@ export async function discoverPeripherals(opts: DiscoveryOptions = {}): Promise<
       d.usb = p.usb;
       // A USB-serial adapter's ids identify the adapter, rarely the printer: a weak match, but
       // a printer with a built-in USB-serial bridge (e.g. a CDC-ACM port) is found this way.
-      const m = matchProfile({ usb: { vid: parseInt(p.usb.vid, 16), pid: parseInt(p.usb.pid, 16) }, modelName: p.usb.product, maker: p.usb.manufacturer }, profiles.filter((x) => x.driver !== 'usb-printer'));
+      const m = matchProfile(
+        { usb: { vid: parseInt(p.usb.vid, 16), pid: parseInt(p.usb.pid, 16) }, modelName: p.usb.product, maker: p.usb.manufacturer },
+        profiles.filter((x) => x.driver !== 'usb-printer'),
+      );
       if (m) {
         d.profile = m.profile.id;
         d.matchedBy = m.by;
@@ -207,7 +219,10 @@ export async function discoverPeripherals(opts: DiscoveryOptions = {}): Promise<
     if (cfg) d.configuredAs = cfg;
     out.push(d);
   }
-  opts.log?.info({ found: out.length, notes, peripherals: out.map((p) => ({ port: p.port, profile: p.profile, driver: p.driver, configuredAs: p.configuredAs })) }, 'peripheral discovery');
+  opts.log?.info(
+    { found: out.length, notes, peripherals: out.map((p) => ({ port: p.port, profile: p.profile, driver: p.driver, configuredAs: p.configuredAs })) },
+    'peripheral discovery',
+  );
   return { peripherals: out, notes };
 }
 

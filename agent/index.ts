@@ -86,7 +86,10 @@ async function discoverAtStart(config: AgentConfig, log: Logger, where: StartAge
   try {
     const found = await discoverPeripherals({ ...where, configured: config.peripherals });
     log.info(
-      { peripherals: found.peripherals.map((p) => ({ source: p.source, port: p.port, profile: p.profile, driver: p.driver, configuredAs: p.configuredAs })), notes: found.notes },
+      {
+        peripherals: found.peripherals.map((p) => ({ source: p.source, port: p.port, profile: p.profile, driver: p.driver, configuredAs: p.configuredAs })),
+        notes: found.notes,
+      },
       'discovered peripherals',
     );
     if (!config.discovery.autoAdd) return [];
@@ -253,15 +256,24 @@ export async function startAgent(config: AgentConfig, { log: parentLog, extraPer
     }
   }, config.telemetry.publishIntervalMs);
   // Overdue acks are re-sent from here as well as on every ack and append.
-  const resendTimer = setInterval(() => {
-    try {
-      pump();
-    } catch (e) {
-      log.error({ err: (e as Error).message }, 'resend failed');
-    }
-  }, Math.max(250, Math.min(5000, Math.floor(config.outbox.ackTimeoutMs / 3))));
+  const resendTimer = setInterval(
+    () => {
+      try {
+        pump();
+      } catch (e) {
+        log.error({ err: (e as Error).message }, 'resend failed');
+      }
+    },
+    Math.max(250, Math.min(5000, Math.floor(config.outbox.ackTimeoutMs / 3))),
+  );
 
-  appendEvent({ ts: Date.now(), type: 'agent-started', severity: 'info', message: `fleetcare agent ${version} started`, data: { agentVersion: version, peripherals: polled.length } });
+  appendEvent({
+    ts: Date.now(),
+    type: 'agent-started',
+    severity: 'info',
+    message: `fleetcare agent ${version} started`,
+    data: { agentVersion: version, peripherals: polled.length },
+  });
   poller.start();
   link.start();
   log.info({ peripherals: polled.map((p) => p.driver.id), broker: config.broker.url, outboxRows: outbox.stats().rows }, 'agent started');

@@ -7,15 +7,7 @@
 import { MqttClient } from './mqtt-client.js';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import {
-  CONTRACT_VERSION,
-  decodeAck,
-  topicFor,
-  channels,
-  type AckMessage,
-  type DeviceChannel,
-  type StatusMessage,
-} from '../protocol/index.js';
+import { CONTRACT_VERSION, decodeAck, topicFor, channels, type AckMessage, type DeviceChannel, type StatusMessage } from '../protocol/index.js';
 import type { AgentConfig } from './config.js';
 import { LogLimiter } from '../logging/log-limiter.js';
 
@@ -153,23 +145,28 @@ export class Link {
     client.on('connect', () => {
       if (client !== this.client) return;
       this.connectedAt = this.now();
-      client.subscribe([{ topic: this.topics.ack, qos: 1 }, { topic: this.topics.cmdReq, qos: 1 }]).then(
-        () => {
-          if (client !== this.client) return;
-          this.s.connected = true;
-          this.s.connects++;
-          this.log.info({ broker: url, attempt: this.attempt }, 'connected');
-          this.logLimit.clear();
-          this.publishRaw(this.topics.status, JSON.stringify(this.status(birthSeq, 'online')), true).catch(() => {});
-          this.publishInventory();
-          this.safe('onConnect', () => this.o.onConnect());
-        },
-        (err: Error) => {
-          if (client !== this.client) return;
-          this.log.warn({ err: err.message }, 'subscribe failed; reconnecting');
-          client.destroy();
-        },
-      );
+      client
+        .subscribe([
+          { topic: this.topics.ack, qos: 1 },
+          { topic: this.topics.cmdReq, qos: 1 },
+        ])
+        .then(
+          () => {
+            if (client !== this.client) return;
+            this.s.connected = true;
+            this.s.connects++;
+            this.log.info({ broker: url, attempt: this.attempt }, 'connected');
+            this.logLimit.clear();
+            this.publishRaw(this.topics.status, JSON.stringify(this.status(birthSeq, 'online')), true).catch(() => {});
+            this.publishInventory();
+            this.safe('onConnect', () => this.o.onConnect());
+          },
+          (err: Error) => {
+            if (client !== this.client) return;
+            this.log.warn({ err: err.message }, 'subscribe failed; reconnecting');
+            client.destroy();
+          },
+        );
     });
     client.on('message', (topic: string, payload: Buffer) => this.onMessage(topic, payload));
     client.on('error', (err: Error) => {
@@ -177,7 +174,9 @@ export class Link {
       // Auth refusals, refused connections, TLS errors: all retried with backoff. A broker down
       // for hours gives the same error at every retry: logged once per window, with a count.
       const code = (err as { code?: unknown }).code;
-      this.logLimit.maybe(`mqtt:${String(code ?? err.message)}`, this.now(), (suppressed) => this.log.warn({ broker: url, err: err.message, code, suppressed }, 'MQTT error'));
+      this.logLimit.maybe(`mqtt:${String(code ?? err.message)}`, this.now(), (suppressed) =>
+        this.log.warn({ broker: url, err: err.message, code, suppressed }, 'MQTT error'),
+      );
     });
     client.on('close', () => {
       if (client !== this.client) return;
@@ -211,7 +210,9 @@ export class Link {
     this.attempt++;
     this.s.recentReconnectDelaysMs.push(delay);
     if (this.s.recentReconnectDelaysMs.length > 20) this.s.recentReconnectDelaysMs.shift();
-    this.logLimit.maybe('reconnecting', this.now(), (suppressed) => this.log.info({ delayMs: delay, attempt: this.attempt, broker: this.o.broker.urls[this.node], suppressed }, 'reconnecting'));
+    this.logLimit.maybe('reconnecting', this.now(), (suppressed) =>
+      this.log.info({ delayMs: delay, attempt: this.attempt, broker: this.o.broker.urls[this.node], suppressed }, 'reconnecting'),
+    );
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
 

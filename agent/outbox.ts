@@ -151,7 +151,18 @@ export class Outbox {
   private reporting = false;
   /** The newest drop report, while it is still unsent (drops are added to it). */
   private openReport: { seq: number; d: Drops } | null = null;
-  private readonly counters = { appended: 0, sent: 0, resent: 0, acked: 0, droppedPoints: 0, droppedMessages: 0, corruptRecoveries: 0, salvagedRows: 0, diskFullEpisodes: 0, lostAtRestart: 0 };
+  private readonly counters = {
+    appended: 0,
+    sent: 0,
+    resent: 0,
+    acked: 0,
+    droppedPoints: 0,
+    droppedMessages: 0,
+    corruptRecoveries: 0,
+    salvagedRows: 0,
+    diskFullEpisodes: 0,
+    lostAtRestart: 0,
+  };
   /** Messages waiting for a seq (in arrival order, after every row in `memory`). */
   private held: HeldRow[] = [];
   /** The newest in-memory drop report, while still unsent. */
@@ -209,12 +220,22 @@ export class Outbox {
     this.counters.lostAtRestart += lost;
     this.counters.droppedMessages += lost;
     this.counters.droppedPoints += samples + events;
-    this.log.error({ lost, samples, events, seqFrom: m.lo || undefined, seqTo: m.hi || undefined }, 'messages held only in memory (disk was full) were lost when the agent stopped');
+    this.log.error(
+      { lost, samples, events, seqFrom: m.lo || undefined, seqTo: m.hi || undefined },
+      'messages held only in memory (disk was full) were lost when the agent stopped',
+    );
     this.pendingNotices.push({
       code: 'outbox-memory-lost',
       severity: events > 0 ? 'critical' : 'warning',
       message: `${lost} messages (${samples} samples, ${events} events) held only in memory while the disk was full were lost when the agent stopped; some may have reached the server before`,
-      data: { dropped: samples + events, droppedMessages: lost, droppedSamples: samples, droppedEvents: events, lostAtRestart: true, ...(m.lo > 0 ? { seqFrom: m.lo, seqTo: m.hi } : {}) },
+      data: {
+        dropped: samples + events,
+        droppedMessages: lost,
+        droppedSamples: samples,
+        droppedEvents: events,
+        lostAtRestart: true,
+        ...(m.lo > 0 ? { seqFrom: m.lo, seqTo: m.hi } : {}),
+      },
     });
   }
 
@@ -362,7 +383,10 @@ export class Outbox {
       this.writeSidecar(reserved, this.memoryAccount());
     } catch (e) {
       this.logLimit.maybe('sidecar', this.o.now(), (suppressed) =>
-        this.log.warn({ err: (e as Error).message, suppressed }, suppressed ? `cannot write the seq sidecar file (${suppressed} more times since the last line)` : 'cannot write the seq sidecar file'),
+        this.log.warn(
+          { err: (e as Error).message, suppressed },
+          suppressed ? `cannot write the seq sidecar file (${suppressed} more times since the last line)` : 'cannot write the seq sidecar file',
+        ),
       );
       return false;
     }
@@ -413,7 +437,14 @@ export class Outbox {
         } catch {
           return;
         }
-        rows.push({ seq: r.seq, channel: r.channel, payload: r.payload, bytes: Buffer.byteLength(r.payload), points: Number(r.points) || 1, ts: Number(r.ts) || this.o.now() });
+        rows.push({
+          seq: r.seq,
+          channel: r.channel,
+          payload: r.payload,
+          bytes: Buffer.byteLength(r.payload),
+          points: Number(r.points) || 1,
+          ts: Number(r.ts) || this.o.now(),
+        });
       };
       type Raw = Parameters<typeof keep>[0];
       let after = 0;
@@ -514,7 +545,9 @@ export class Outbox {
       data: {
         corrupt: true,
         salvaged: saved.length,
-        ...(lost !== null ? { dropped: lost, droppedMessages: lost } : { lostUnknown: true, ...(atLeast > saved.length ? { dropped: atLeast - saved.length, droppedMessages: atLeast - saved.length } : {}) }),
+        ...(lost !== null
+          ? { dropped: lost, droppedMessages: lost }
+          : { lostUnknown: true, ...(atLeast > saved.length ? { dropped: atLeast - saved.length, droppedMessages: atLeast - saved.length } : {}) }),
       },
     });
     try {
@@ -698,13 +731,23 @@ export class Outbox {
         // report that has not been sent yet instead of filling the outbox with reports.
         const open = this.openReport && this.openReport.seq > this.cursor && !this.inFlight.has(this.openReport.seq) ? this.openReport : null;
         const d: Drops = open
-          ? { messages: open.d.messages + this.unreported.messages, samples: open.d.samples + this.unreported.samples, events: open.d.events + this.unreported.events }
+          ? {
+              messages: open.d.messages + this.unreported.messages,
+              samples: open.d.samples + this.unreported.samples,
+              events: open.d.events + this.unreported.events,
+            }
           : { ...this.unreported };
         const fields: OutboxEventFields = {
           code: 'outbox-full',
           severity: d.events > 0 ? 'critical' : 'warning',
           message: `outbox full: dropped ${d.messages} old messages (${d.samples} samples, ${d.events} events) to stay within bounds`,
-          data: { dropped: d.samples + d.events, droppedMessages: d.messages, droppedSamples: d.samples, droppedEvents: d.events, droppedTotal: this.counters.droppedPoints },
+          data: {
+            dropped: d.samples + d.events,
+            droppedMessages: d.messages,
+            droppedSamples: d.samples,
+            droppedEvents: d.events,
+            droppedTotal: this.counters.droppedPoints,
+          },
         };
         const updated = open ? this.updateEventTx(open.seq, fields) : false;
         if (!updated) {
@@ -798,7 +841,9 @@ export class Outbox {
 
   private onWriteError(e: unknown, what: string): void {
     if (!isSqlite(e) && !(e instanceof SeqsExhausted)) {
-      this.logLimit.maybe(`write:${what}`, this.o.now(), (suppressed) => this.log.error({ err: (e as Error).message, what, suppressed }, 'outbox write failed'));
+      this.logLimit.maybe(`write:${what}`, this.o.now(), (suppressed) =>
+        this.log.error({ err: (e as Error).message, what, suppressed }, 'outbox write failed'),
+      );
     }
     if (this.mode === 'ok') {
       this.mode = 'disk-full';
@@ -900,13 +945,24 @@ export class Outbox {
       const r = this.memReport;
       const open = r && r.seq > this.cursor && !this.inFlight.has(r.seq) && this.memory.some((m) => m.seq === r.seq) ? r : null;
       const d: Drops = open
-        ? { messages: open.d.messages + this.unreported.messages, samples: open.d.samples + this.unreported.samples, events: open.d.events + this.unreported.events }
+        ? {
+            messages: open.d.messages + this.unreported.messages,
+            samples: open.d.samples + this.unreported.samples,
+            events: open.d.events + this.unreported.events,
+          }
         : { ...this.unreported };
       const fields: OutboxEventFields = {
         code: 'outbox-full',
         severity: d.events > 0 ? 'critical' : 'warning',
         message: `disk full: dropped ${d.messages} old messages (${d.samples} samples, ${d.events} events) kept in memory, to stay within bounds`,
-        data: { dropped: d.samples + d.events, droppedMessages: d.messages, droppedSamples: d.samples, droppedEvents: d.events, droppedTotal: this.counters.droppedPoints, diskFull: true },
+        data: {
+          dropped: d.samples + d.events,
+          droppedMessages: d.messages,
+          droppedSamples: d.samples,
+          droppedEvents: d.events,
+          droppedTotal: this.counters.droppedPoints,
+          diskFull: true,
+        },
       };
       if (open) {
         const m = this.memory.find((x) => x.seq === open.seq)!;
@@ -986,7 +1042,10 @@ export class Outbox {
     const now = this.o.now();
     const out: OutboxRow[] = [];
     try {
-      const expired = [...this.inFlight].filter(([, at]) => now - at >= this.o.ackTimeoutMs).map(([seq]) => seq).sort((a, b) => a - b);
+      const expired = [...this.inFlight]
+        .filter(([, at]) => now - at >= this.o.ackTimeoutMs)
+        .map(([seq]) => seq)
+        .sort((a, b) => a - b);
       for (const seq of expired) {
         const r = this.findRow(seq);
         if (!r) {

@@ -123,7 +123,10 @@ export class Poller {
   private readonly levels: () => FaultLevels;
   private stopped = false;
 
-  constructor(peripherals: PolledPeripheral[], private readonly o: PollerOptions) {
+  constructor(
+    peripherals: PolledPeripheral[],
+    private readonly o: PollerOptions,
+  ) {
     this.log = o.log.child({ component: 'poller' });
     this.now = o.now ?? Date.now;
     this.maxProbeMs = o.maxProbeMs ?? 5 * 60_000;
@@ -167,7 +170,9 @@ export class Poller {
       if (e.state === 'present' && !this.stopped) await this.poll(e);
     } catch (err) {
       // Nothing from a driver may escape; this is the last net.
-      this.failLog.maybe(e.driver.id, this.now(), (suppressed) => this.log.error({ peripheral: e.driver.id, err: errMessage(err), suppressed }, 'poll cycle failed'));
+      this.failLog.maybe(e.driver.id, this.now(), (suppressed) =>
+        this.log.error({ peripheral: e.driver.id, err: errMessage(err), suppressed }, 'poll cycle failed'),
+      );
     } finally {
       e.busy = false;
     }
@@ -211,7 +216,10 @@ export class Poller {
     }
     if (this.stopped) return;
     const ts = this.now();
-    const faults = [...new Set(reading.faults ?? [])].filter((f) => typeof f === 'string' && FAULT_CODE.test(f)).sort().slice(0, 32);
+    const faults = [...new Set(reading.faults ?? [])]
+      .filter((f) => typeof f === 'string' && FAULT_CODE.test(f))
+      .sort()
+      .slice(0, 32);
     e.last = { ...reading, faults, ts };
     this.diffFaults(e, faults, ts);
     this.o.onSample({
@@ -251,7 +259,14 @@ export class Poller {
     e.nextProbeAt = this.now() + backoff;
     if (wasPresent || firstTime) {
       this.log.warn({ peripheral: id, during, err: e.lastError }, 'peripheral not answering; marked absent');
-      this.o.onEvent({ ts: this.now(), type: 'peripheral-detached', peripheral: id, code: errorCode(err), severity: 'warning', message: `${during} failed: ${e.lastError}` });
+      this.o.onEvent({
+        ts: this.now(),
+        type: 'peripheral-detached',
+        peripheral: id,
+        code: errorCode(err),
+        severity: 'warning',
+        message: `${during} failed: ${e.lastError}`,
+      });
       void safeClose(e.driver, this.log);
     } else {
       this.log.debug({ peripheral: id, err: e.lastError, nextProbeInMs: backoff }, 're-probe failed');

@@ -92,7 +92,11 @@ async function main() {
       const ids = ['printer0', 'printer1'];
       const ptys: string[] = [];
       for (const pid of ids) {
-        const p = await VirtualEscposPrinter.start({ profile: 'epson-tm-t88vi', serial: `BENCH-${name}-${pid}`, autoUsage: { linesPerSecond: 2, cutsPerSecond: 0.1 } });
+        const p = await VirtualEscposPrinter.start({
+          profile: 'epson-tm-t88vi',
+          serial: `BENCH-${name}-${pid}`,
+          autoUsage: { linesPerSecond: 2, cutsPerSecond: 0.1 },
+        });
         printers.push(p);
         ptys.push(p.hostPath!);
       }
@@ -106,14 +110,14 @@ async function main() {
           broker: { url },
           dataDir: join(dir, 'data'),
           telemetry: { publishIntervalMs: intervalMs },
-          peripherals: [
-            { driver: 'host', intervalMs },
-            ...ids.map((id, i) => ({ driver: 'escpos-serial', id, path: ptys[i], intervalMs })),
-          ],
+          peripherals: [{ driver: 'host', intervalMs }, ...ids.map((id, i) => ({ driver: 'escpos-serial', id, path: ptys[i], intervalMs }))],
         }),
       );
       const env = variant.env ?? {};
-      const child = spawn(process.execPath, [...variant.flags, agentMain, '--config', config], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
+      const child = spawn(process.execPath, [...variant.flags, agentMain, '--config', config], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env: { ...process.env, ...env },
+      });
       agents.push({ name, child, flags: variant.flags, env });
     }
     console.log(`agents: ${agents.map((a) => `${a.name} (pid ${a.child.pid})`).join(', ')}; warm-up ${warmupMs / 1000} s, measuring ${durationMs / 1000} s`);

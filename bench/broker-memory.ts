@@ -28,7 +28,6 @@ const flag = (name: string, dflt: string) => {
 };
 const has = (name: string) => args.includes(`--${name}`);
 
-
 // ---------------------------------------------------------------- child: the broker under test
 
 async function serve(kind: 'fleetcare' | 'aedes', dataDir: string): Promise<void> {
@@ -52,7 +51,10 @@ async function serve(kind: 'fleetcare' | 'aedes', dataDir: string): Promise<void
     if (m.cmd === 'stop') process.exit(0);
     for (let i = 0; i < 3; i++) gc?.();
     const u = process.memoryUsage();
-    process.send!({ mem: { rss: u.rss, heapUsed: u.heapUsed, external: u.external, arrayBuffers: u.arrayBuffers }, connections: connections() } satisfies FromChild);
+    process.send!({
+      mem: { rss: u.rss, heapUsed: u.heapUsed, external: u.external, arrayBuffers: u.arrayBuffers },
+      connections: connections(),
+    } satisfies FromChild);
   });
   process.send!({ ready: port } satisfies FromChild);
 }
@@ -67,10 +69,14 @@ async function main(): Promise<void> {
   const subscribe = has('subscribe');
   const nofile = Number(execSync('ulimit -n', { shell: '/bin/bash' }).toString().trim());
   if (Number.isFinite(nofile) && nofile < n + 200) {
-    console.error(`ulimit -n is ${nofile}: too low for ${n} connections (each side needs one fd per connection). Raise it (ulimit -n ${n + 1000}) or lower --connections.`);
+    console.error(
+      `ulimit -n is ${nofile}: too low for ${n} connections (each side needs one fd per connection). Raise it (ulimit -n ${n + 1000}) or lower --connections.`,
+    );
     process.exit(2);
   }
-  console.log(`broker memory per connection: ${n} connections, keepalive ${keepalive} s${subscribe ? ', each subscribed to its ack and cmd/req' : ''}, node ${process.version}`);
+  console.log(
+    `broker memory per connection: ${n} connections, keepalive ${keepalive} s${subscribe ? ', each subscribed to its ack and cmd/req' : ''}, node ${process.version}`,
+  );
   const results: Array<{ kind: string; perConnRss: number; perConnHeap: number }> = [];
   for (const kind of which === 'both' ? (['aedes', 'fleetcare'] as const) : [which as 'aedes' | 'fleetcare']) {
     results.push(await runOne(kind, n, batch, keepalive, subscribe));
@@ -97,7 +103,9 @@ async function runOne(kind: 'fleetcare' | 'aedes', n: number, batch: number, kee
   const port = await new Promise<number>((resolve) => child.once('message', (m: FromChild) => resolve((m as { ready: number }).ready)));
   // Warm-up: one-time lazy allocations (mqtt-packet's 65,536-entry number cache, ~6 MB; JIT code;
   // matcher tries) land in the baseline, so the difference is the marginal cost per connection.
-  const warm = await Promise.all(Array.from({ length: WARMUP }, (_, k) => openClient(port, deviceName(n + k), kind === 'fleetcare' ? tokens[n + k] : undefined, keepalive, true)));
+  const warm = await Promise.all(
+    Array.from({ length: WARMUP }, (_, k) => openClient(port, deviceName(n + k), kind === 'fleetcare' ? tokens[n + k] : undefined, keepalive, true)),
+  );
   for (const s of warm) s.destroy();
   await new Promise((r) => setTimeout(r, 1000));
   const before = await measure(child);
@@ -111,7 +119,8 @@ async function runOne(kind: 'fleetcare' | 'aedes', n: number, batch: number, kee
   const started = Date.now();
   for (let i = 0; i < n; i += batch) {
     const group = [];
-    for (let j = i; j < Math.min(n, i + batch); j++) group.push(openClient(port, deviceName(j), kind === 'fleetcare' ? tokens[j] : undefined, keepalive, subscribe));
+    for (let j = i; j < Math.min(n, i + batch); j++)
+      group.push(openClient(port, deviceName(j), kind === 'fleetcare' ? tokens[j] : undefined, keepalive, subscribe));
     sockets.push(...(await Promise.all(group)));
   }
   const connectSecs = (Date.now() - started) / 1000;
@@ -124,7 +133,9 @@ async function runOne(kind: 'fleetcare' | 'aedes', n: number, batch: number, kee
   console.log(
     `  [${kind}] ${after.connections} connected in ${connectSecs.toFixed(1)} s; RSS ${mb(before.mem.rss)} → ${mb(after.mem.rss)}, heap ${mb(before.mem.heapUsed)} → ${mb(after.mem.heapUsed)}`,
   );
-  console.log(`  [${kind}] per connection: RSS ${(perConnRss / 1024).toFixed(2)} KB, heap ${(perConnHeap / 1024).toFixed(2)} KB, external ${(perConnExt / 1024).toFixed(2)} KB`);
+  console.log(
+    `  [${kind}] per connection: RSS ${(perConnRss / 1024).toFixed(2)} KB, heap ${(perConnHeap / 1024).toFixed(2)} KB, external ${(perConnExt / 1024).toFixed(2)} KB`,
+  );
   if (after.connections !== n) console.log(`  [${kind}] WARNING: broker reports ${after.connections} connections, expected ${n}`);
 
   if (pinger) clearInterval(pinger);

@@ -76,7 +76,11 @@ async function aedesCluster(nodes: number, withRedis: boolean): Promise<Cluster>
     urls: brokers.urls,
     device: (i) => ({ username: devId(i), password: tokens[i] }),
     collector: { username: 'spike-collector', password: collectorToken },
-    pids: () => [...Array(nodes).keys()].map((i) => brokers.pid(i)).filter((p): p is number => !!p).concat(redis?.pid ? [redis.pid] : []),
+    pids: () =>
+      [...Array(nodes).keys()]
+        .map((i) => brokers.pid(i))
+        .filter((p): p is number => !!p)
+        .concat(redis?.pid ? [redis.pid] : []),
     kill: (i) => brokers.kill(i),
     async stop() {
       await brokers.stop();
@@ -124,7 +128,9 @@ authorization { users: [
     'nats MQTT with JetStream ready on every node',
     async () => {
       for (const u of urls) {
-        const c = await connectMqtt(u, { username: 'spike-collector', password: collectorToken, clientId: `probe-${Math.random()}`, clean: false }).catch(() => null);
+        const c = await connectMqtt(u, { username: 'spike-collector', password: collectorToken, clientId: `probe-${Math.random()}`, clean: false }).catch(
+          () => null,
+        );
         if (!c) return false;
         const ok = await c.subscribeAsync('fleet/v1/+/status', { qos: 1 }).then(
           (g) => g[0]?.qos === 1,
@@ -235,7 +241,14 @@ async function throughput(c: Cluster, subNode: number, clean = false): Promise<R
   const ms = Date.now() - t0;
   const cpuS = (cpuTicks(c.pids()) - cpu0) / 100;
   await Promise.all([...pubs, col].map((x) => x.endAsync(true)));
-  return { received: received.size, msgPerS: Math.round((received.size / ms) * 1000), p50ms: pct(lat, 50), p99ms: pct(lat, 99), serverCpuSeconds: +cpuS.toFixed(1), cpuMsPer1k: +((cpuS * 1e6) / received.size).toFixed(0) };
+  return {
+    received: received.size,
+    msgPerS: Math.round((received.size / ms) * 1000),
+    p50ms: pct(lat, 50),
+    p99ms: pct(lat, 99),
+    serverCpuSeconds: +cpuS.toFixed(1),
+    cpuMsPer1k: +((cpuS * 1e6) / received.size).toFixed(0),
+  };
 }
 
 async function failover(c: Cluster): Promise<Record<string, number>> {
@@ -282,7 +295,14 @@ async function failover(c: Cluster): Promise<Record<string, number>> {
   await waitFor('all failover messages', () => received.size >= total, 30_000, 100).catch(() => {});
   await Promise.all([...pubs, col].map((x) => x.endAsync(true)));
   if (lastError) process.stdout.write(`  collector's last MQTT error: ${lastError}\n`);
-  return { sent: total, received: received.size, lost: total - received.size, duplicates: dups, gapMs: firstAfterKill ? firstAfterKill - killedAt : NaN, collectorReconnects: reconnects };
+  return {
+    sent: total,
+    received: received.size,
+    lost: total - received.size,
+    duplicates: dups,
+    gapMs: firstAfterKill ? firstAfterKill - killedAt : NaN,
+    collectorReconnects: reconnects,
+  };
 }
 
 /** fleetcare's ACL (docs/broker.md) as each target enforces it: 1 = refused as it must be. */
@@ -315,7 +335,14 @@ async function willAfterNodeDeath(c: Cluster): Promise<Record<string, number>> {
   const watcher = await connectMqtt(c.urls[1], { ...c.collector, clientId: 'spike-watch', clean: true });
   await watcher.subscribeAsync('fleet/v1/+/status', { qos: 1 });
   const dev = devId(WILL_DEVICE);
-  const dc = await connectMqtt(c.urls[0], { ...c.device(WILL_DEVICE), clientId: dev, clean: false, keepalive: 30, reconnectPeriod: 0, will: { topic: `fleet/v1/${dev}/status`, payload: Buffer.from('{"state":"offline","reason":"lwt"}'), qos: 1, retain: true } });
+  const dc = await connectMqtt(c.urls[0], {
+    ...c.device(WILL_DEVICE),
+    clientId: dev,
+    clean: false,
+    keepalive: 30,
+    reconnectPeriod: 0,
+    will: { topic: `fleet/v1/${dev}/status`, payload: Buffer.from('{"state":"offline","reason":"lwt"}'), qos: 1, retain: true },
+  });
   dc.on('error', () => {});
   let at = 0;
   watcher.on('message', (t, p) => {
@@ -329,7 +356,11 @@ async function willAfterNodeDeath(c: Cluster): Promise<Record<string, number>> {
   return { willAfterMs: at ? at - killed : NaN };
 }
 
-async function run(make: () => Promise<Cluster>, scenarios: Array<'throughput' | 'throughput-clean' | 'failover' | 'will' | 'acl'>, subNode = 1): Promise<void> {
+async function run(
+  make: () => Promise<Cluster>,
+  scenarios: Array<'throughput' | 'throughput-clean' | 'failover' | 'will' | 'acl'>,
+  subNode = 1,
+): Promise<void> {
   for (const s of scenarios) {
     let c: Cluster;
     try {
@@ -339,7 +370,14 @@ async function run(make: () => Promise<Cluster>, scenarios: Array<'throughput' |
       continue;
     }
     try {
-      const r = s === 'throughput' || s === 'throughput-clean' ? await throughput(c, Math.min(subNode, c.urls.length - 1), s === 'throughput-clean') : s === 'failover' ? await failover(c) : s === 'acl' ? await acl(c) : await willAfterNodeDeath(c);
+      const r =
+        s === 'throughput' || s === 'throughput-clean'
+          ? await throughput(c, Math.min(subNode, c.urls.length - 1), s === 'throughput-clean')
+          : s === 'failover'
+            ? await failover(c)
+            : s === 'acl'
+              ? await acl(c)
+              : await willAfterNodeDeath(c);
       process.stdout.write(`${c.name.padEnd(40)} ${s.padEnd(11)} ${JSON.stringify(r)}\n`);
     } catch (e) {
       process.stdout.write(`${c.name.padEnd(40)} ${s.padEnd(11)} FAILED: ${(e as Error).message}\n`);

@@ -91,14 +91,54 @@ function provision(registryDir: string, prefix: string): string {
 }
 
 /** Runs the load; samples every measured process at the window's start and end; `atStart` fires then. */
-async function runLoad(ports: number[], credentials: string, prefix: string, measured: () => Measured[], atStart?: () => void): Promise<{ load: LoadResult; cpuPct: Record<string, number> }> {
-  const load = spawn(process.execPath, [LOAD, '--ports', ports.join(','), '--agents', String(M), '--rate', String(R), '--duration', values.duration!, '--warmup', values.warmup!, '--drain', values.drain!, '--credentials', credentials, '--prefix', prefix], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function runLoad(
+  ports: number[],
+  credentials: string,
+  prefix: string,
+  measured: () => Measured[],
+  atStart?: () => void,
+): Promise<{ load: LoadResult; cpuPct: Record<string, number> }> {
+  const load = spawn(
+    process.execPath,
+    [
+      LOAD,
+      '--ports',
+      ports.join(','),
+      '--agents',
+      String(M),
+      '--rate',
+      String(R),
+      '--duration',
+      values.duration!,
+      '--warmup',
+      values.warmup!,
+      '--drain',
+      values.drain!,
+      '--credentials',
+      credentials,
+      '--prefix',
+      prefix,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let before = new Map<string, number>();
   let t0 = 0;
   const cpuPct: Record<string, number> = {};
   let result: LoadResult | null = null;
   let buf = '';
-  const sample = () => new Map(measured().map((m) => [m.name, (() => { try { return cpuTicks(m.pid, m.group); } catch { return NaN; } })()]));
+  const sample = () =>
+    new Map(
+      measured().map((m) => [
+        m.name,
+        (() => {
+          try {
+            return cpuTicks(m.pid, m.group);
+          } catch {
+            return NaN;
+          }
+        })(),
+      ]),
+    );
   load.stdout.on('data', (b: Buffer) => {
     buf += b.toString();
     let nl;
@@ -129,12 +169,27 @@ async function singleNode(influx: Influxd): Promise<RunResult> {
     const credentials = provision(join(dir.path, 'data'), 'single');
     const port = await freePort();
     const config = join(dir.path, 'server.json');
-    writeFileSync(config, JSON.stringify({ dataDir: join(dir.path, 'data'), logLevel: 'warn', broker: { port, scryptCost: SCRYPT, ...BROKER }, collector: { influx: { url: influx.url, database: 'bench_single' } }, noc: { enabled: false } }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        dataDir: join(dir.path, 'data'),
+        logLevel: 'warn',
+        broker: { port, scryptCost: SCRYPT, ...BROKER },
+        collector: { influx: { url: influx.url, database: 'bench_single' } },
+        noc: { enabled: false },
+      }),
+    );
     server = spawn(process.execPath, [CLI, 'server', '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
-    await waitFor('the single node listening', () => new Promise<boolean>((r) => {
-      const s = connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
-      s.on('error', () => r(false));
-    }), 30_000, 200);
+    await waitFor(
+      'the single node listening',
+      () =>
+        new Promise<boolean>((r) => {
+          const s = connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
+          s.on('error', () => r(false));
+        }),
+      30_000,
+      200,
+    );
     const pid = server.pid!;
     const { load, cpuPct } = await runLoad([port], credentials, 'single', () => [{ name: 'server', pid }]);
     return { run: 'single', load, cpuPct, totalCpuPct: sum(cpuPct), lost: load.unacked };
@@ -150,7 +205,17 @@ async function singleNode(influx: Influxd): Promise<RunResult> {
 const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
 
 async function clusterRun(run: 'cluster' | 'failover'): Promise<RunResult> {
-  const cluster = await LocalCluster.start({ brokers: 3, collectors: 2, nocs: 0, devices: 0, scryptCost: SCRYPT, broker: BROKER, logLevel: 'info', onLog: () => {}, log: pino({ level: 'silent' }) });
+  const cluster = await LocalCluster.start({
+    brokers: 3,
+    collectors: 2,
+    nocs: 0,
+    devices: 0,
+    scryptCost: SCRYPT,
+    broker: BROKER,
+    logLevel: 'info',
+    onLog: () => {},
+    log: pino({ level: 'silent' }),
+  });
   try {
     const credentials = provision(cluster.registryDir, run);
     const ports = cluster.brokerUrls.map((u) => Number(new URL(u).port));
@@ -187,8 +252,14 @@ console.log('run        acked msg/s   p50 ms   p99 ms  lost  total CPU %core  pe
 for (const r of results) {
   const l = r.load;
   console.log(
-    `${r.run.padEnd(10)} ${fix(l.ackedMsgPerSec).padStart(11)} ${fix(l.latencyMs.p50).padStart(8)} ${fix(l.latencyMs.p99).padStart(8)} ${String(r.lost).padStart(5)} ${fix(r.totalCpuPct, 1).padStart(16)}  ${Object.entries(r.cpuPct).map(([n, c]) => `${n} ${fix(c, 1)}`).join(', ')}` +
-      (r.run === 'failover' ? `\n           failover gap (connection lost → first ack) p50 ${fix(l.failoverGapMs.p50)} ms, p99 ${fix(l.failoverGapMs.p99)} ms over ${l.failoverGapMs.count} agents` : ''),
+    `${r.run.padEnd(10)} ${fix(l.ackedMsgPerSec).padStart(11)} ${fix(l.latencyMs.p50).padStart(8)} ${fix(l.latencyMs.p99).padStart(8)} ${String(r.lost).padStart(5)} ${fix(r.totalCpuPct, 1).padStart(16)}  ${Object.entries(
+      r.cpuPct,
+    )
+      .map(([n, c]) => `${n} ${fix(c, 1)}`)
+      .join(', ')}` +
+      (r.run === 'failover'
+        ? `\n           failover gap (connection lost → first ack) p50 ${fix(l.failoverGapMs.p50)} ms, p99 ${fix(l.failoverGapMs.p99)} ms over ${l.failoverGapMs.count} agents`
+        : ''),
   );
 }
 const s = results.find((r) => r.run === 'single');

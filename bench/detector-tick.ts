@@ -57,8 +57,27 @@ function report(e: DetectorEngine, d: Dev, at: number, i: number): void {
   if (i % 40 === 0) d.failed += 1;
   // A few printers have paper out now and then (reactive findings, holds running).
   const faults = d.id.endsWith('7') && i % 50 < 5 ? ['paper-end'] : [];
-  e.observeSample({ device: d.id, site: d.site, peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at, health: 'ok', counters: { autocutterCuts: d.cuts, linesFed: d.lines }, faults });
-  e.observeSample({ device: d.id, site: d.site, peripheral: 'msr', kind: 'card-reader', profile: 'generic-serial-msr', at, health: 'ok', counters: { swipes: d.swipes, failedReadCount: d.failed } });
+  e.observeSample({
+    device: d.id,
+    site: d.site,
+    peripheral: 'printer',
+    kind: 'printer',
+    profile: 'epson-tm-t88vi',
+    at,
+    health: 'ok',
+    counters: { autocutterCuts: d.cuts, linesFed: d.lines },
+    faults,
+  });
+  e.observeSample({
+    device: d.id,
+    site: d.site,
+    peripheral: 'msr',
+    kind: 'card-reader',
+    profile: 'generic-serial-msr',
+    at,
+    health: 'ok',
+    counters: { swipes: d.swipes, failedReadCount: d.failed },
+  });
   e.observeSample({ device: d.id, site: d.site, peripheral: 'host', kind: 'host', at, health: 'ok', metrics: { diskFreePct: 60 } });
 }
 
@@ -91,7 +110,14 @@ async function run(mode: 'full' | 'changed' | 'fenced') {
   const dir = mkdtempSync(join(tmpdir(), 'fleetcare-detector-tick-'));
   const store = new IncidentStore(join(dir, 'incidents.db'));
   const engine = new DetectorEngine(profiles);
-  const devs: Dev[] = Array.from({ length: DEVICES }, (_, i) => ({ id: `dev-${String(i).padStart(5, '0')}`, site: `site-${Math.floor(i / 20)}`, cuts: 100_000 + i * 37, lines: 1e6, swipes: 10_000 + i, failed: 100 }));
+  const devs: Dev[] = Array.from({ length: DEVICES }, (_, i) => ({
+    id: `dev-${String(i).padStart(5, '0')}`,
+    site: `site-${Math.floor(i / 20)}`,
+    cuts: 100_000 + i * 37,
+    lines: 1e6,
+    swipes: 10_000 + i,
+    failed: 100,
+  }));
   for (const d of devs) engine.observeDevice({ device: d.id, site: d.site, online: true, lastSeen: T0 });
   // Warm-up: WARMUP reports per device, one every PERIOD seconds, then one evaluation + save.
   let now = T0;
@@ -113,7 +139,7 @@ async function run(mode: 'full' | 'changed' | 'fenced') {
     now += 1000;
     const slice = ((t - 1) % PERIOD) * perTick;
     for (let i = slice; i < Math.min(DEVICES, slice + perTick); i++) report(engine, devs[i], now, report0);
-    if ((t % PERIOD) === 0) report0++;
+    if (t % PERIOD === 0) report0++;
     if (mode === 'full') {
       let a = performance.now();
       const findings = engine.evaluate(now);
@@ -150,7 +176,15 @@ async function run(mode: 'full' | 'changed' | 'fenced') {
     const v = xs.filter((x) => Number.isFinite(x));
     return v.length ? { p50: round(quantile(v, 0.5)), p99: round(quantile(v, 0.99)), max: round(Math.max(...v)) } : null;
   };
-  return { mode, devices: DEVICES, reportsPerTick: perTick, evaluateMs: q(evalMs), applyMs: q(applyMs), saveMs: q(saveMs), savedKBPerSave: q(savedBytes.map((b) => b / 1024)) };
+  return {
+    mode,
+    devices: DEVICES,
+    reportsPerTick: perTick,
+    evaluateMs: q(evalMs),
+    applyMs: q(applyMs),
+    saveMs: q(saveMs),
+    savedKBPerSave: q(savedBytes.map((b) => b / 1024)),
+  };
 }
 const round = (x: number) => Math.round(x * 10) / 10;
 

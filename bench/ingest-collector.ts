@@ -35,10 +35,11 @@ if (process.argv[2] === '--child') {
   const influxd = await Influxd.create();
   const broker = await TestBroker.create();
   const dir = tempDir('fleetcare-bench-');
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), [
-    '--child',
-    JSON.stringify({ dataDir: dir.path, mqtt: { url: broker.url, clientId: 'bench-collector' }, influx: { url: influxd.url, database: 'bench' } }),
-  ], { execArgv: process.env.COLLECTOR_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.COLLECTOR_CPU_PROF}`] : [] });
+  const child: ChildProcess = fork(
+    fileURLToPath(import.meta.url),
+    ['--child', JSON.stringify({ dataDir: dir.path, mqtt: { url: broker.url, clientId: 'bench-collector' }, influx: { url: influxd.url, database: 'bench' } })],
+    { execArgv: process.env.COLLECTOR_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.COLLECTOR_CPU_PROF}`] : [] },
+  );
   await new Promise<void>((r) => child.once('message', () => r()));
   const report = () =>
     new Promise<ChildReport>((r) => {
@@ -98,8 +99,12 @@ if (process.argv[2] === '--child') {
   const points = after.stats.ingest.written.points - before.stats.ingest.written.points;
   const samplePoints = total * samples;
   console.log(`collector ingest: ${total} messages from ${devices} devices, ${samples} samples each, into influxd ${influxd.url}`);
-  console.log(`  ${(total / secs).toFixed(0)} msgs/s, ${(samplePoints / secs).toFixed(0)} sample points/s (${(points / secs).toFixed(0)} points/s incl. device_clock)`);
-  console.log(`  collector CPU ${cpuMs.toFixed(0)} ms = ${((cpuMs / points) * 10_000).toFixed(1)} ms per 10k points; RSS ${(after.rss / 1048576).toFixed(0)} MB; batches ${after.stats.ingest.batches}`);
+  console.log(
+    `  ${(total / secs).toFixed(0)} msgs/s, ${(samplePoints / secs).toFixed(0)} sample points/s (${(points / secs).toFixed(0)} points/s incl. device_clock)`,
+  );
+  console.log(
+    `  collector CPU ${cpuMs.toFixed(0)} ms = ${((cpuMs / points) * 10_000).toFixed(1)} ms per 10k points; RSS ${(after.rss / 1048576).toFixed(0)} MB; batches ${after.stats.ingest.batches}`,
+  );
   const stored = await influxd.query(`SELECT count(health) FROM telemetry`, 'bench');
   console.log(`  stored telemetry points: ${stored[0]?.count} (expected ${samplePoints})`);
   child.send('close');

@@ -167,11 +167,14 @@ function openAgent(a: Agent): Promise<void> {
       // The node went away: the next node after a short jittered delay (as the agent's backoff).
       if (a.lostAt === null) a.lostAt = performance.now();
       a.node = (a.node + 1) % ports.length;
-      setTimeout(() => {
-        if (stopping) return;
-        reconnects++;
-        void openAgent(a);
-      }, 300 + Math.random() * 500);
+      setTimeout(
+        () => {
+          if (stopping) return;
+          reconnects++;
+          void openAgent(a);
+        },
+        300 + Math.random() * 500,
+      );
     });
     socket.on('connect', () => {
       send(a, {
@@ -200,7 +203,15 @@ function publishTelemetry(a: Agent): void {
     seq: a.seq,
     ts,
     samples: [
-      { peripheral: 'printer0', kind: 'printer', ts, health: 'ok', metrics: { replyLatencyMs: 3.2 }, counters: { linesFed: a.counter, cutterCuts: a.counter >> 4 }, faults: [] },
+      {
+        peripheral: 'printer0',
+        kind: 'printer',
+        ts,
+        health: 'ok',
+        metrics: { replyLatencyMs: 3.2 },
+        counters: { linesFed: a.counter, cutterCuts: a.counter >> 4 },
+        faults: [],
+      },
       { peripheral: 'host', kind: 'host', ts, health: 'ok', metrics: { load1: 0.12, diskFreeBytes: 12e9 }, counters: {}, faults: [] },
     ],
   };
@@ -226,7 +237,22 @@ async function main(): Promise<void> {
   const seqBase = Date.now() % 1_000_000_000; // distinct seqs across runs against one data dir
   for (let i = 0; i < M; i++) {
     const id = `${values.prefix}-${String(i).padStart(5, '0')}`;
-    agents.push({ id, socket: null, connected: false, nextPacketId: 1, firstSeq: seqBase + 1, seq: seqBase, counter: 0, pending: new Map(), unacked: new Map(), ackTopic: topicFor(id, 'ack'), telemetryTopic: topicFor(id, 'telemetry'), node: i % ports.length, lostAt: null, wasConnected: false });
+    agents.push({
+      id,
+      socket: null,
+      connected: false,
+      nextPacketId: 1,
+      firstSeq: seqBase + 1,
+      seq: seqBase,
+      counter: 0,
+      pending: new Map(),
+      unacked: new Map(),
+      ackTopic: topicFor(id, 'ack'),
+      telemetryTopic: topicFor(id, 'telemetry'),
+      node: i % ports.length,
+      lostAt: null,
+      wasConnected: false,
+    });
   }
   const t0 = performance.now();
   const connectRate = Number(values['connect-rate']);
@@ -301,7 +327,12 @@ async function main(): Promise<void> {
       reconnects,
       resent,
       failoverGapMs: { count: failoverGaps.length, p50: percentile(failoverGaps, 50), p99: percentile(failoverGaps, 99), max: percentile(failoverGaps, 100) },
-      reconnectGapMs: { count: reconnectGaps.length, p50: percentile(reconnectGaps, 50), p99: percentile(reconnectGaps, 99), max: percentile(reconnectGaps, 100) },
+      reconnectGapMs: {
+        count: reconnectGaps.length,
+        p50: percentile(reconnectGaps, 50),
+        p99: percentile(reconnectGaps, 99),
+        max: percentile(reconnectGaps, 100),
+      },
       ...(values['report-seqs'] ? { seqs: Object.fromEntries(agents.filter((a) => a.seq >= a.firstSeq).map((a) => [a.id, [a.firstSeq, a.seq]])) } : {}),
     }) + '\n',
   );

@@ -7,7 +7,13 @@ import { loadServerConfig } from '../cli/server-config.js';
 
 const { values } = parseBenchArgs(import.meta.url, {
   args: process.argv.slice(2).filter((a) => a !== 'server'),
-  options: { config: { type: 'string' }, 'data-dir': { type: 'string' }, port: { type: 'string' }, 'log-level': { type: 'string' }, 'no-http': { type: 'boolean' } },
+  options: {
+    config: { type: 'string' },
+    'data-dir': { type: 'string' },
+    port: { type: 'string' },
+    'log-level': { type: 'string' },
+    'no-http': { type: 'boolean' },
+  },
 });
 const server = await runServer(loadServerConfig(values));
 const trace = process.env.INGEST_TRACE ?? '/dev/null';
@@ -19,7 +25,20 @@ setInterval(() => {
   const c = server.collector?.stats();
   appendFileSync(
     trace,
-    JSON.stringify({ t: Date.now(), lagMs: Math.round(now - last - 1000), mqQueued: b?.mqQueued, in: b?.messagesIn, out: b?.messagesOut, accepted: c?.ingest.accepted, written: c?.ingest.written.messages, batches: c?.ingest.batches, acks: c?.acks.messages, mqtt: c?.mqtt, conns: b?.connections, rss: Math.round(process.memoryUsage().rss / 1048576) }) + '\n',
+    JSON.stringify({
+      t: Date.now(),
+      lagMs: Math.round(now - last - 1000),
+      mqQueued: b?.mqQueued,
+      in: b?.messagesIn,
+      out: b?.messagesOut,
+      accepted: c?.ingest.accepted,
+      written: c?.ingest.written.messages,
+      batches: c?.ingest.batches,
+      acks: c?.acks.messages,
+      mqtt: c?.mqtt,
+      conns: b?.connections,
+      rss: Math.round(process.memoryUsage().rss / 1048576),
+    }) + '\n',
   );
   last = now;
 }, 1000).unref();

@@ -63,7 +63,14 @@ function procSample(pid: number): ProcSample {
       .map(([k, v]) => [k, Number(v)]),
   );
   // fields[11] utime, [12] stime, [21] rss pages (after the comm field, 0-based from state)
-  return { cpuTicks: Number(fields[11]) + Number(fields[12]), rssBytes: Number(fields[21]) * PAGE, syscr: io.syscr, syscw: io.syscw, rchar: io.rchar, wchar: io.wchar };
+  return {
+    cpuTicks: Number(fields[11]) + Number(fields[12]),
+    rssBytes: Number(fields[21]) * PAGE,
+    syscr: io.syscr,
+    syscw: io.syscw,
+    rchar: io.rchar,
+    wchar: io.wchar,
+  };
 }
 
 /** True once something accepts TCP connections on 127.0.0.1:port. */
@@ -137,9 +144,38 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
       writeFileSync(credentials, JSON.stringify(creds));
       const config = join(dir.path, 'server.json');
       // The bench offers far more than a store device would send: raise the per-client limit.
-      writeFileSync(config, JSON.stringify({ broker: { publishRate: { perSecond: 100_000, burst: 100_000 }, scryptCost: 1024, ...(process.env.INGEST_CONCURRENCY ? { concurrency: Number(process.env.INGEST_CONCURRENCY) } : {}) }, collector: { influx: { url: influx.url, database: db }, ...(process.env.INGEST_INCIDENTS === 'off' ? { incidents: { enabled: false } } : {}) } }));
+      writeFileSync(
+        config,
+        JSON.stringify({
+          broker: {
+            publishRate: { perSecond: 100_000, burst: 100_000 },
+            scryptCost: 1024,
+            ...(process.env.INGEST_CONCURRENCY ? { concurrency: Number(process.env.INGEST_CONCURRENCY) } : {}),
+          },
+          collector: { influx: { url: influx.url, database: db }, ...(process.env.INGEST_INCIDENTS === 'off' ? { incidents: { enabled: false } } : {}) },
+        }),
+      );
       const heapFlags = values['heap-snapshot'] ? ['--heapsnapshot-signal=SIGUSR2'] : [];
-      const server = startProcess(process.execPath, [...NODE_FLAGS, ...heapFlags, process.env.INGEST_TRACE ? join(root, 'bench', 'ingest-server.js') : CLI, 'server', '--config', config, '--data-dir', join(dir.path, 'data'), '--port', String(port), '--no-http', '--log-level', 'warn'], 'server', values['heap-snapshot']);
+      const server = startProcess(
+        process.execPath,
+        [
+          ...NODE_FLAGS,
+          ...heapFlags,
+          process.env.INGEST_TRACE ? join(root, 'bench', 'ingest-server.js') : CLI,
+          'server',
+          '--config',
+          config,
+          '--data-dir',
+          join(dir.path, 'data'),
+          '--port',
+          String(port),
+          '--no-http',
+          '--log-level',
+          'warn',
+        ],
+        'server',
+        values['heap-snapshot'],
+      );
       procs.push(server);
       measured.push(server.pid!);
     } else {
@@ -150,7 +186,32 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
       procs.push(mosq);
       measured.push(mosq.pid!);
       await waitFor('mosquitto', () => listening(port));
-      const collector = startProcess(process.execPath, [...NODE_FLAGS, CLI, 'server', '--role', 'collector', '--data-dir', join(dir.path, 'data'), '--broker-url', `mqtt://127.0.0.1:${port}`, '--collector-user', 'collector', '--collector-token', 'x', '--influx-url', influx.url, '--influx-db', db, '--no-http', '--log-level', 'warn'], 'collector');
+      const collector = startProcess(
+        process.execPath,
+        [
+          ...NODE_FLAGS,
+          CLI,
+          'server',
+          '--role',
+          'collector',
+          '--data-dir',
+          join(dir.path, 'data'),
+          '--broker-url',
+          `mqtt://127.0.0.1:${port}`,
+          '--collector-user',
+          'collector',
+          '--collector-token',
+          'x',
+          '--influx-url',
+          influx.url,
+          '--influx-db',
+          db,
+          '--no-http',
+          '--log-level',
+          'warn',
+        ],
+        'collector',
+      );
       procs.push(collector);
       measured.push(collector.pid!);
     }
@@ -159,7 +220,27 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
     if (kind === 'aedes') await waitFor('fleetcare server', () => listening(port), 60_000, 100);
     await new Promise((r) => setTimeout(r, 1500));
 
-    const load = spawn(process.execPath, [LOAD, '--port', String(port), '--agents', String(M), '--rate', String(R), '--duration', values.duration!, '--warmup', values.warmup!, '--credentials', credentials, '--prefix', kind], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const load = spawn(
+      process.execPath,
+      [
+        LOAD,
+        '--port',
+        String(port),
+        '--agents',
+        String(M),
+        '--rate',
+        String(R),
+        '--duration',
+        values.duration!,
+        '--warmup',
+        values.warmup!,
+        '--credentials',
+        credentials,
+        '--prefix',
+        kind,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let before: ProcSample[] = [];
     let after: ProcSample[] = [];
     let t0 = 0;
@@ -261,10 +342,25 @@ if (aedesRuns.length && aedesRuns.length === mosqRuns.length) {
   const ratios = aedesRuns.map((a, i) => a.serverCpuPct / a.load.ackedMsgPerSec / (mosqRuns[i].serverCpuPct / mosqRuns[i].load.ackedMsgPerSec));
   console.log(`ratio fleetcare/mosquitto (acked msg/s): ${spread(aedesRuns.map((a, i) => a.load.ackedMsgPerSec / mosqRuns[i].load.ackedMsgPerSec))}`);
   console.log(`CPU ratio (fleetcare / mosquitto pipeline, ${M >= 1000 ? `${M / 1000}k` : M} agents): ${spread(ratios)}`);
-  for (const [name, rs] of [['fleetcare', aedesRuns], ['mosquitto pipeline', mosqRuns]] as const) {
+  for (const [name, rs] of [
+    ['fleetcare', aedesRuns],
+    ['mosquitto pipeline', mosqRuns],
+  ] as const) {
     console.log(
-      `  ${name}: CPU % ${spread(rs.map((r) => r.serverCpuPct), 1)}; RSS MB ${spread(rs.map((r) => r.serverRssMb), 0)}; p99 ms ${spread(rs.map((r) => r.load.latencyMs.p99), 0)}; ` +
-        `syscalls/msg ${spread(rs.map((r) => r.perMessage.syscalls), 1)}; unacked ${rs.map((r) => r.load.unacked).join(',')}`,
+      `  ${name}: CPU % ${spread(
+        rs.map((r) => r.serverCpuPct),
+        1,
+      )}; RSS MB ${spread(
+        rs.map((r) => r.serverRssMb),
+        0,
+      )}; p99 ms ${spread(
+        rs.map((r) => r.load.latencyMs.p99),
+        0,
+      )}; ` +
+        `syscalls/msg ${spread(
+          rs.map((r) => r.perMessage.syscalls),
+          1,
+        )}; unacked ${rs.map((r) => r.load.unacked).join(',')}`,
     );
   }
 }

@@ -55,8 +55,16 @@ for (let i = 0; i < DEVICES; i++) {
   await pub.publishAsync(
     topicFor(device, 'inventory'),
     JSON.stringify({
-      ...env(2), agentVersion: '1.0.0', site, tenant, model: 'POS-X1', serial: `H${i}`,
-      peripherals: [{ id: 'host', kind: 'host' }, { id: 'printer0', kind: 'printer', vendor: 'Epson', model: 'TM-T88VI', serial: `P${i}`, profile: 'epson-tm-t88vi' }],
+      ...env(2),
+      agentVersion: '1.0.0',
+      site,
+      tenant,
+      model: 'POS-X1',
+      serial: `H${i}`,
+      peripherals: [
+        { id: 'host', kind: 'host' },
+        { id: 'printer0', kind: 'printer', vendor: 'Epson', model: 'TM-T88VI', serial: `P${i}`, profile: 'epson-tm-t88vi' },
+      ],
     }),
     { qos: 1 },
   );
@@ -65,7 +73,15 @@ for (let i = 0; i < DEVICES; i++) {
     JSON.stringify({
       ...env(3),
       samples: [
-        { peripheral: 'printer0', kind: 'printer', ts: now, health: fault.length ? 'warning' : 'ok', metrics: { temperature: 40 }, counters: { autocutterCuts: cuts, linesFed: cuts * 10 }, faults: fault },
+        {
+          peripheral: 'printer0',
+          kind: 'printer',
+          ts: now,
+          health: fault.length ? 'warning' : 'ok',
+          metrics: { temperature: 40 },
+          counters: { autocutterCuts: cuts, linesFed: cuts * 10 },
+          faults: fault,
+        },
         { peripheral: 'host', kind: 'host', ts: now, health: 'ok', metrics: { cpuPct: 5 }, counters: {}, faults: [] },
       ],
     }),
@@ -74,10 +90,10 @@ for (let i = 0; i < DEVICES; i++) {
   if (i % 7 === 0) await pub.publishAsync(topicFor(device, 'status'), JSON.stringify({ ...env(4), state: 'offline', reason: 'lwt' }), { qos: 1 });
 }
 // Wait until the NOC's view has every device and its counters.
-const total = async (q: string) => ((await (await fetch(`${noc.url}/api/devices?limit=1&${q}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { total: number }).total;
+const total = async (q: string) =>
+  ((await (await fetch(`${noc.url}/api/devices?limit=1&${q}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { total: number }).total;
 while ((await total('wearAbove=0')) < DEVICES - 1 || (await total('health=offline')) < Math.ceil(DEVICES / 7)) await new Promise((r) => setTimeout(r, 200));
 console.log(`fleet of ${DEVICES} loaded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-
 
 const queries = [
   // Baseline: the same login check (a Bearer token is an scrypt verify) and nothing else.

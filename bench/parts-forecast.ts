@@ -32,16 +32,52 @@ for (let i = 0; i < N; i++) {
   const device = `pos-${i}`;
   const site = `site-${i % 500}`;
   const tenant = `tenant-${i % 20}`;
-  fleet.push({ device, site, tenant, peripherals: [{ id: 'printer0', profile: 'epson-tm-t90' }, { id: 'msr0', profile: 'generic-serial-msr' }] });
+  fleet.push({
+    device,
+    site,
+    tenant,
+    peripherals: [
+      { id: 'printer0', profile: 'epson-tm-t90' },
+      { id: 'msr0', profile: 'generic-serial-msr' },
+    ],
+  });
   // Ages and daily use spread over the fleet: some parts are due within days, most much later.
   const age = (i % 97) / 100;
   for (let d = DAYS; d >= 0; d--) {
     const at = now - d * DAY;
     const used = DAYS - d;
-    engine.observeSample({ device, site, peripheral: 'printer0', kind: 'printer', profile: 'epson-tm-t90', at, counters: { autocutterCuts: Math.round(age * 2e6 + used * (500 + (i % 7) * 300)), headEnergizing: Math.round(age * 1.5e8 + used * 40_000), linesFed: Math.round(age * 2e7 + used * 20_000) } });
-    engine.observeSample({ device, site, peripheral: 'msr0', kind: 'card-reader', profile: 'generic-serial-msr', at, counters: { swipes: Math.round(age * 1e6 + used * 300) } });
+    engine.observeSample({
+      device,
+      site,
+      peripheral: 'printer0',
+      kind: 'printer',
+      profile: 'epson-tm-t90',
+      at,
+      counters: {
+        autocutterCuts: Math.round(age * 2e6 + used * (500 + (i % 7) * 300)),
+        headEnergizing: Math.round(age * 1.5e8 + used * 40_000),
+        linesFed: Math.round(age * 2e7 + used * 20_000),
+      },
+    });
+    engine.observeSample({
+      device,
+      site,
+      peripheral: 'msr0',
+      kind: 'card-reader',
+      profile: 'generic-serial-msr',
+      at,
+      counters: { swipes: Math.round(age * 1e6 + used * 300) },
+    });
   }
-  if (i % 10 === 0) tickets.push({ ref: `${device}/printer0/cutter-wear-out`, key: `${device}/printer0/cutter-wear-out`, device, peripheral: 'printer0', site, customer: tenant });
+  if (i % 10 === 0)
+    tickets.push({
+      ref: `${device}/printer0/cutter-wear-out`,
+      key: `${device}/printer0/cutter-wear-out`,
+      device,
+      peripheral: 'printer0',
+      site,
+      customer: tenant,
+    });
 }
 
 const times = { partWear: [] as number[], join: [] as number[], forecast: [] as number[] };

@@ -37,7 +37,10 @@ async function until(what: string, fn: () => boolean, timeoutMs = 60_000): Promi
   }
 }
 
-export async function replayThroughServer(replay: FleetReplay, o: { days: number; evalEveryHours: number; detectors: DetectorConfigInput; profiles: readonly FirmwareProfile[] }): Promise<BenchTicket[]> {
+export async function replayThroughServer(
+  replay: FleetReplay,
+  o: { days: number; evalEveryHours: number; detectors: DetectorConfigInput; profiles: readonly FirmwareProfile[] },
+): Promise<BenchTicket[]> {
   const dir = mkdtempSync(join(tmpdir(), 'fleetcare-predict-server-'));
   const given = o.detectors ?? {};
   const detectors = { ...given, measurementTime: { maxBacklogMs: (o.days + 3) * DAY, ...(given.measurementTime ?? {}) } };
@@ -59,7 +62,13 @@ export async function replayThroughServer(replay: FleetReplay, o: { days: number
       return s;
     };
     const publishInventory = async (device: string, peripherals: ReturnType<FleetReplay['inventory']>[number]['peripherals'], ts: number) => {
-      await clients.get(device)!.publishAsync(topicFor(device, 'inventory'), JSON.stringify({ v: CONTRACT_VERSION, device, seq: next(device), ts, agentVersion: 'bench', site: `site-${device}`, peripherals }), { qos: 1 });
+      await clients
+        .get(device)!
+        .publishAsync(
+          topicFor(device, 'inventory'),
+          JSON.stringify({ v: CONTRACT_VERSION, device, seq: next(device), ts, agentVersion: 'bench', site: `site-${device}`, peripherals }),
+          { qos: 1 },
+        );
     };
     for (const inv of replay.inventory()) {
       const token = server.broker!.registry.addDevice(inv.device, { site: `site-${inv.device}` });
@@ -83,7 +92,21 @@ export async function replayThroughServer(replay: FleetReplay, o: { days: number
           const list = inventory.get(s.device)!.map((p) => (p.id === s.peripheral ? { ...p, serial: s.serial } : p));
           inventory.set(s.device, list);
           await publishInventory(s.device, list, now);
-        } else await inc.serviceRecords.add({ device: s.device, peripheral: s.peripheral, part: s.part, kind: s.kind, at: now, failed: s.failed, profile: s.profile, usage: s.usage, source: 'api' }, now);
+        } else
+          await inc.serviceRecords.add(
+            {
+              device: s.device,
+              peripheral: s.peripheral,
+              part: s.part,
+              kind: s.kind,
+              at: now,
+              failed: s.failed,
+              profile: s.profile,
+              usage: s.usage,
+              source: 'api',
+            },
+            now,
+          );
       }
       // The technician's record is in before the device reports from its new part.
       if (service.some((s) => s.kind !== 'unit-swap')) {
@@ -99,7 +122,13 @@ export async function replayThroughServer(replay: FleetReplay, o: { days: number
       for (const [device, list] of byDevice) {
         await clients.get(device)!.publishAsync(
           topicFor(device, 'telemetry'),
-          JSON.stringify({ v: CONTRACT_VERSION, device, seq: next(device), ts: list[list.length - 1].ts, samples: list.map((s) => ({ peripheral: s.peripheral, kind: s.kind, ts: s.ts, health: 'ok', metrics: {}, counters: s.counters, faults: [] })) }),
+          JSON.stringify({
+            v: CONTRACT_VERSION,
+            device,
+            seq: next(device),
+            ts: list[list.length - 1].ts,
+            samples: list.map((s) => ({ peripheral: s.peripheral, kind: s.kind, ts: s.ts, health: 'ok', metrics: {}, counters: s.counters, faults: [] })),
+          }),
           { qos: 1 },
         );
         published += list.length;
@@ -108,7 +137,11 @@ export async function replayThroughServer(replay: FleetReplay, o: { days: number
       await until('samples ingested', () => inc.stats().samples >= published);
       if (service.length) {
         // Unit swaps reach the detectors with the inventory refresh; part swaps through the record store.
-        await until('swapped serials seen', () => service.every((s) => s.kind !== 'unit-swap' || server.collector!.device(s.device)?.peripherals.find((p) => p.id === s.peripheral)?.serial === s.serial));
+        await until('swapped serials seen', () =>
+          service.every(
+            (s) => s.kind !== 'unit-swap' || server.collector!.device(s.device)?.peripherals.find((p) => p.id === s.peripheral)?.serial === s.serial,
+          ),
+        );
       }
       await inc.syncServiceRecords();
       inc.tick(now);

@@ -21,7 +21,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseBenchArgs } from './help.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../firmware-profiles/index.js';
-import { DegradationDetector, DetectorEngine, cusumThreshold, arl0Uses, detectionDelayUses, measurementTime, quantile, detectorConfig, type DetectorConfigInput } from '../collector/detectors/index.js';
+import {
+  DegradationDetector,
+  DetectorEngine,
+  cusumThreshold,
+  arl0Uses,
+  detectionDelayUses,
+  measurementTime,
+  quantile,
+  detectorConfig,
+  type DetectorConfigInput,
+} from '../collector/detectors/index.js';
 import { IncidentStore } from '../collector/incidents/index.js';
 import { FleetReplay, HELD_OUT_SCENARIO, poisson, scenarios, type ReplayService } from '../sim/wear-scenarios.js';
 import { deriveSeed, seededRandom } from '../sim/wear.js';
@@ -74,7 +84,8 @@ function runInProcess(replay: FleetReplay): BenchTicket[] {
   const engine = new DetectorEngine(profiles, CONFIG);
   const tickets: BenchTicket[] = [];
   const ended: ReplayService[] = [];
-  for (const inv of replay.inventory()) for (const p of inv.peripherals) engine.observeSample({ device: inv.device, peripheral: p.id, kind: p.kind, profile: p.profile, at: replay.clock });
+  for (const inv of replay.inventory())
+    for (const p of inv.peripherals) engine.observeSample({ device: inv.device, peripheral: p.id, kind: p.kind, profile: p.profile, at: replay.clock });
   for (const inv of replay.inventory()) for (const p of inv.peripherals) engine.peripheralSerial(inv.device, p.id, p.serial, replay.clock);
   for (let h = 0; h < DAYS * 24; h++) {
     const { samples, service } = replay.step(h);
@@ -92,14 +103,28 @@ function runInProcess(replay: FleetReplay): BenchTicket[] {
     if (FLEET_LIFE && service.length) engine.setLifeModels(fitLifeModels(lifeGroups(ended, engine.aliveParts())));
     for (const s of samples) {
       const m = measurementTime(s.ts, s.arrivedAt, undefined, engine.config.measurementTime);
-      engine.observeSample({ device: s.device, peripheral: s.peripheral, kind: s.kind, profile: s.profile, at: s.arrivedAt, measuredAt: m.at, counters: s.counters });
+      engine.observeSample({
+        device: s.device,
+        peripheral: s.peripheral,
+        kind: s.kind,
+        profile: s.profile,
+        at: s.arrivedAt,
+        measuredAt: m.at,
+        counters: s.counters,
+      });
     }
     if (h % EVAL_EVERY_H === 0) {
       const findings = engine.evaluate(now).filter((f) => f.detector === 'wear-out' || f.detector === 'degradation');
       store.apply(findings, now, {
         onChange: (c) => {
           if (c.ticket !== 'create') return;
-          tickets.push({ device: c.incident.device, peripheral: c.incident.peripheral, instance: replay.instanceOf(c.incident.device, c.incident.peripheral), at: now, detector: c.incident.detector });
+          tickets.push({
+            device: c.incident.device,
+            peripheral: c.incident.peripheral,
+            instance: replay.instanceOf(c.incident.device, c.incident.peripheral),
+            at: now,
+            detector: c.incident.detector,
+          });
         },
       });
     }
@@ -112,8 +137,34 @@ function runInProcess(replay: FleetReplay): BenchTicket[] {
 // ------------------------------------------------------------------------------------------
 // scoring: counts (summed over seeds and scenarios), then rates
 
-type Counts = { failures: number; hit: number; oracleHit: number; leads: number[]; judged: Record<number, number>; falses: Record<number, number>; deviceDays: Record<number, number>; baseHit: number; baseJudged: number; baseFalse: number; tickets: number; falseBy: Record<string, number> };
-const emptyCounts = (): Counts => ({ failures: 0, hit: 0, oracleHit: 0, leads: [], judged: {}, falses: {}, deviceDays: {}, baseHit: 0, baseJudged: 0, baseFalse: 0, tickets: 0, falseBy: {} });
+type Counts = {
+  failures: number;
+  hit: number;
+  oracleHit: number;
+  leads: number[];
+  judged: Record<number, number>;
+  falses: Record<number, number>;
+  deviceDays: Record<number, number>;
+  baseHit: number;
+  baseJudged: number;
+  baseFalse: number;
+  tickets: number;
+  falseBy: Record<string, number>;
+};
+const emptyCounts = (): Counts => ({
+  failures: 0,
+  hit: 0,
+  oracleHit: 0,
+  leads: [],
+  judged: {},
+  falses: {},
+  deviceDays: {},
+  baseHit: 0,
+  baseJudged: 0,
+  baseFalse: 0,
+  tickets: 0,
+  falseBy: {},
+});
 
 function count(replay: FleetReplay, t0: number, tickets: BenchTicket[], c: Counts): void {
   const end = t0 + DAYS * DAY;
@@ -142,7 +193,9 @@ function count(replay: FleetReplay, t0: number, tickets: BenchTicket[], c: Count
     if (f.onsetAt !== null && f.failedAt - f.onsetAt >= AHEAD) {
       c.oracleHit++;
       if (values.misses && !(t !== undefined && f.failedAt - t >= AHEAD)) {
-        console.error(`miss ${replay.name} ${f.device}/${f.peripheral}#${f.instance}: precursor ${round((f.failedAt - f.onsetAt) / DAY, 1)} d, lead ${t === undefined ? 'none' : round((f.failedAt - t) / DAY, 1)} d`);
+        console.error(
+          `miss ${replay.name} ${f.device}/${f.peripheral}#${f.instance}: precursor ${round((f.failedAt - f.onsetAt) / DAY, 1)} d, lead ${t === undefined ? 'none' : round((f.failedAt - t) / DAY, 1)} d`,
+        );
       }
     }
     const b = firstBase.get(k);
@@ -153,7 +206,8 @@ function count(replay: FleetReplay, t0: number, tickets: BenchTicket[], c: Count
     const per = new Map<string, number>();
     for (const t of tickets) per.set(`${t.device}/${t.peripheral}#${t.instance}`, (per.get(`${t.device}/${t.peripheral}#${t.instance}`) ?? 0) + 1);
     const again = [...per].filter(([, n]) => n > 1);
-    if (again.length) console.error(`${replay.name}: ${again.length} part instances ticketed more than once (${again.reduce((a, [, n]) => a + n - 1, 0)} extra tickets)`);
+    if (again.length)
+      console.error(`${replay.name}: ${again.length} part instances ticketed more than once (${again.reduce((a, [, n]) => a + n - 1, 0)} extra tickets)`);
   }
   for (const H of HORIZONS) {
     const judgedUntil = end - H * DAY;
@@ -235,7 +289,9 @@ for (const name of NAMES) {
     // arrival), on the same weekday phase as in process: the same fleet, the same figures.
     const t0 = values['through-server'] ? T0 + Math.floor((Date.now() - DAYS * DAY - DAY - T0) / (7 * DAY)) * 7 * DAY : T0;
     const replay = new FleetReplay(name, scenarios[name], { devices: DEVICES, seed, t0, sampleHours: SAMPLE_HOURS });
-    const tickets = values['through-server'] ? await replayThroughServer(replay, { days: DAYS, evalEveryHours: EVAL_EVERY_H, detectors: CONFIG, profiles }) : runInProcess(replay);
+    const tickets = values['through-server']
+      ? await replayThroughServer(replay, { days: DAYS, evalEveryHours: EVAL_EVERY_H, detectors: CONFIG, profiles })
+      : runInProcess(replay);
     const sc = emptyCounts();
     count(replay, t0, tickets, sc);
     merge(c, sc);
@@ -292,15 +348,38 @@ const delays = [0.01, 0.03].map((p0) => {
   const h = cusumThreshold(p0, dc.ratio, arl0Uses(dc.falseAlarmsPer1000DeviceDays, dc.typicalUsesPerDay));
   const uses = detectionDelayUses(p0, 2, h) + dc.holdOperations;
   const m = measuredDelayDays(p0);
-  return { baseline: p0, threshold: round(h, 2), approxDelayUses: Math.round(uses), approxDelayDays: round(uses / dc.typicalUsesPerDay, 2), measuredDelayDaysP50: m.p50, measuredDelayDaysP90: m.p90 };
+  return {
+    baseline: p0,
+    threshold: round(h, 2),
+    approxDelayUses: Math.round(uses),
+    approxDelayDays: round(uses / dc.typicalUsesPerDay, 2),
+    measuredDelayDaysP50: m.p50,
+    measuredDelayDaysP90: m.p90,
+  };
 });
 
-const meta = { mode: values['through-server'] ? 'through-server' : 'in-process', scenarios: NAMES.length, seeds: SEEDS, devices: DEVICES, peripheralsPerDevice: 2, days: DAYS, warmupDays: WARMUP_DAYS, fleetLife: FLEET_LIFE, sampleHours: SAMPLE_HOURS, evalEveryHours: EVAL_EVERY_H, heldOut: HELD_OUT_SCENARIO, seconds: Math.round((Date.now() - started) / 1000), config: CONFIG };
+const meta = {
+  mode: values['through-server'] ? 'through-server' : 'in-process',
+  scenarios: NAMES.length,
+  seeds: SEEDS,
+  devices: DEVICES,
+  peripheralsPerDevice: 2,
+  days: DAYS,
+  warmupDays: WARMUP_DAYS,
+  fleetLife: FLEET_LIFE,
+  sampleHours: SAMPLE_HOURS,
+  evalEveryHours: EVAL_EVERY_H,
+  heldOut: HELD_OUT_SCENARIO,
+  seconds: Math.round((Date.now() - started) / 1000),
+  config: CONFIG,
+};
 if (values.json) console.log(JSON.stringify({ meta, rows, delays, falseCauses }));
 else {
   console.log(JSON.stringify(meta));
   console.table(rows);
-  console.log(`sequential test, sustained doubling at ${dc.typicalUsesPerDay} uses/day (false alarms ${dc.falseAlarmsPer1000DeviceDays}/1,000 device-days, hold ${dc.holdOperations} uses):`);
+  console.log(
+    `sequential test, sustained doubling at ${dc.typicalUsesPerDay} uses/day (false alarms ${dc.falseAlarmsPer1000DeviceDays}/1,000 device-days, hold ${dc.holdOperations} uses):`,
+  );
   console.table(delays);
   console.log('false tickets at 60 days by cause:', JSON.stringify(falseCauses));
 }

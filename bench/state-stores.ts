@@ -20,7 +20,14 @@ import { tempDir } from '../test/helpers/tmp.js';
 import { TestPostgres } from '../test/helpers/postgres.js';
 import { createCmd } from '../test/tickets/support.js';
 
-const { values } = parseBenchArgs(import.meta.url, { options: { batches: { type: 'string', default: '400' }, batch: { type: 'string', default: '200' }, tickets: { type: 'string', default: '300' }, durable: { type: 'boolean', default: false } } });
+const { values } = parseBenchArgs(import.meta.url, {
+  options: {
+    batches: { type: 'string', default: '400' },
+    batch: { type: 'string', default: '200' },
+    tickets: { type: 'string', default: '300' },
+    durable: { type: 'boolean', default: false },
+  },
+});
 const BATCHES = Number(values.batches);
 const BATCH = Number(values.batch);
 const TICKETS = Number(values.tickets);
@@ -36,7 +43,10 @@ async function dedupRun(store: DedupStore): Promise<string> {
     const recs: ReceivedRef[] = Array.from({ length: BATCH }, (_, i) => ({ device: `pos-${(b * BATCH + i) % 10_000}`, seq: b }));
     const t = performance.now();
     const seen = await store.seen(recs);
-    await store.markReceived(recs.filter((_, i) => !seen[i]), Date.now());
+    await store.markReceived(
+      recs.filter((_, i) => !seen[i]),
+      Date.now(),
+    );
     lat.push(performance.now() - t);
   }
   const s = (performance.now() - start) / 1000;
@@ -48,7 +58,12 @@ async function ticketRun(store: TicketStateStore): Promise<string> {
   const start = performance.now();
   for (let i = 0; i < TICKETS; i++) {
     const key = `pos-${i}/printer/paper-out`;
-    for (const cmd of [createCmd(key, {}, 1000 + i), { kind: 'update' as const, key, at: 2000 + i, comment: 'x' }, { kind: 'set-status' as const, key, at: 3000 + i, status: 'Replied' as const }, { kind: 'close' as const, key, at: 4000 + i }]) {
+    for (const cmd of [
+      createCmd(key, {}, 1000 + i),
+      { kind: 'update' as const, key, at: 2000 + i, comment: 'x' },
+      { kind: 'set-status' as const, key, at: 3000 + i, status: 'Replied' as const },
+      { kind: 'close' as const, key, at: 4000 + i },
+    ]) {
       const t = performance.now();
       await store.enqueue(cmd);
       lat.push(performance.now() - t);

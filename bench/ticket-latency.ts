@@ -94,7 +94,15 @@ class Pos {
     await this.dev.publish(
       'inventory',
       {
-        v: CONTRACT_VERSION, device: id, seq: ++this.seq, ts: Date.now(), agentVersion: 'bench', model: 'POS-bench', serial: `HOST-${id}`, site: this.site, tenant: 'acme-retail',
+        v: CONTRACT_VERSION,
+        device: id,
+        seq: ++this.seq,
+        ts: Date.now(),
+        agentVersion: 'bench',
+        model: 'POS-bench',
+        serial: `HOST-${id}`,
+        site: this.site,
+        tenant: 'acme-retail',
         peripherals: this.printers.map((p) => ({ id: p, kind: 'printer', vendor: 'EPSON', model: 'TM-T88VI', serial: `${id}-${p}`, profile: PROFILE })),
       },
       true,
@@ -112,10 +120,21 @@ class Pos {
     const ts = Date.now();
     this.cuts += 7;
     await this.dev.publish('telemetry', {
-      v: CONTRACT_VERSION, device: this.dev.id, seq: ++this.seq, ts,
+      v: CONTRACT_VERSION,
+      device: this.dev.id,
+      seq: ++this.seq,
+      ts,
       samples: this.printers.map((p) => {
         const faults = this.active.has(p) ? [FAULT] : [];
-        return { peripheral: p, kind: 'printer', ts, health: faults.length ? 'critical' : 'ok', metrics: { replyLatencyMs: 3 }, counters: { autocutterCuts: this.cuts, linesFed: this.cuts * 40 }, faults };
+        return {
+          peripheral: p,
+          kind: 'printer',
+          ts,
+          health: faults.length ? 'critical' : 'ok',
+          metrics: { replyLatencyMs: 3 },
+          counters: { autocutterCuts: this.cuts, linesFed: this.cuts * 40 },
+          faults,
+        };
       }),
     });
   }
@@ -124,7 +143,17 @@ class Pos {
   async fault(printer: string): Promise<number> {
     this.active.add(printer);
     const sentAt = Date.now();
-    await this.dev.publish('event', { v: CONTRACT_VERSION, device: this.dev.id, seq: ++this.seq, ts: sentAt, type: 'fault-raised', peripheral: printer, code: FAULT, severity: 'critical', message: 'autocutter error' });
+    await this.dev.publish('event', {
+      v: CONTRACT_VERSION,
+      device: this.dev.id,
+      seq: ++this.seq,
+      ts: sentAt,
+      type: 'fault-raised',
+      peripheral: printer,
+      code: FAULT,
+      severity: 'critical',
+      message: 'autocutter error',
+    });
     return sentAt;
   }
 
@@ -184,7 +213,27 @@ async function main(): Promise<void> {
       const credentials = join(dir.path, 'credentials.json');
       writeFileSync(credentials, JSON.stringify(creds));
       const runSeconds = Math.ceil((SPREAD_MS + HOLD_MS) / 1000) + 15;
-      load = spawn(process.execPath, [LOAD, '--port', String(port), '--agents', String(BACKGROUND), '--rate', String(BACKGROUND_RATE), '--duration', String(runSeconds), '--warmup', '10', '--prefix', 'bg', '--credentials', credentials], { stdio: ['ignore', 'pipe', 'inherit'] });
+      load = spawn(
+        process.execPath,
+        [
+          LOAD,
+          '--port',
+          String(port),
+          '--agents',
+          String(BACKGROUND),
+          '--rate',
+          String(BACKGROUND_RATE),
+          '--duration',
+          String(runSeconds),
+          '--warmup',
+          '10',
+          '--prefix',
+          'bg',
+          '--credentials',
+          credentials,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
       measureStarted = new Promise<void>((resolve) => {
         let buf = '';
         load!.stdout!.on('data', (b: Buffer) => {
@@ -244,18 +293,38 @@ async function main(): Promise<void> {
     const bs = server.broker!.stats();
     const cs = server.collector!.stats();
 
-    console.log(`\nbench/ticket-latency — ${FAULTS} faults (${FAULT}) on ${DEVICES} devices × ${PRINTERS} printers over ${SPREAD_MS / 1000} s; hold ${HOLD_MS} ms; tick ${tickMs} ms; batch flush ${batchMs} ms; background ${BACKGROUND ? `${BACKGROUND} agents × ${BACKGROUND_RATE} msg/s` : 'none'}`);
+    console.log(
+      `\nbench/ticket-latency — ${FAULTS} faults (${FAULT}) on ${DEVICES} devices × ${PRINTERS} printers over ${SPREAD_MS / 1000} s; hold ${HOLD_MS} ms; tick ${tickMs} ms; batch flush ${batchMs} ms; background ${BACKGROUND ? `${BACKGROUND} agents × ${BACKGROUND_RATE} msg/s` : 'none'}`,
+    );
     console.log(`beyond the hold, ms (ticket openedAt − fault sent − hold):      ${f(opened)}`);
     console.log(`beyond the hold, ms (ticket seen in the store − sent − hold):   ${f(visible)}`);
     console.log(`fault sent → hold starts (incident firstSeen), ms:              ${f(toFirstTick)}`);
     console.log(`tickets in the store: ${tickets} (one per fault: ${tickets === FAULTS ? 'yes' : 'NO'})`);
-    console.log(`event-loop delay ms: p50 ${(lag.percentile(50) / 1e6).toFixed(0)} / p99 ${(lag.percentile(99) / 1e6).toFixed(0)} / max ${(lag.max / 1e6).toFixed(0)}; bench process CPU ${(((cpu.user + cpu.system) / 1000 / wallMs) * 100).toFixed(0)} % of a core (server + fault devices)`);
-    console.log(`broker: ${bs.rateLimited} publishes dropped by the rate limit, ${bs.rateLimitDisconnects} flooding disconnects; collector: ${cs.mqtt.disconnects} broker disconnects, ${cs.ingest.duplicates} duplicates`);
+    console.log(
+      `event-loop delay ms: p50 ${(lag.percentile(50) / 1e6).toFixed(0)} / p99 ${(lag.percentile(99) / 1e6).toFixed(0)} / max ${(lag.max / 1e6).toFixed(0)}; bench process CPU ${(((cpu.user + cpu.system) / 1000 / wallMs) * 100).toFixed(0)} % of a core (server + fault devices)`,
+    );
+    console.log(
+      `broker: ${bs.rateLimited} publishes dropped by the rate limit, ${bs.rateLimitDisconnects} flooding disconnects; collector: ${cs.mqtt.disconnects} broker disconnects, ${cs.ingest.duplicates} duplicates`,
+    );
     if (loadResult) {
       const l = loadResult as { ackedMsgPerSec: number; unacked: number; latencyMs: { p50: number; p99: number } };
-      console.log(`background ingest: ${l.ackedMsgPerSec.toFixed(0)} acked msg/s, unacked ${l.unacked}, publish→ack p50 ${l.latencyMs.p50.toFixed(0)} / p99 ${l.latencyMs.p99.toFixed(0)} ms`);
+      console.log(
+        `background ingest: ${l.ackedMsgPerSec.toFixed(0)} acked msg/s, unacked ${l.unacked}, publish→ack p50 ${l.latencyMs.p50.toFixed(0)} / p99 ${l.latencyMs.p99.toFixed(0)} ms`,
+      );
     }
-    console.log(JSON.stringify({ faults: FAULTS, devices: DEVICES, holdMs: HOLD_MS, tickMs, batchMs, background: BACKGROUND, backgroundRate: BACKGROUND_RATE, beyondHoldOpenedMs: { p50: quantile(opened, 0.5), p90: quantile(opened, 0.9), p99: quantile(opened, 0.99), max: Math.max(...opened) }, beyondHoldSeenMs: { p50: quantile(visible, 0.5), p90: quantile(visible, 0.9), p99: quantile(visible, 0.99), max: Math.max(...visible) } }));
+    console.log(
+      JSON.stringify({
+        faults: FAULTS,
+        devices: DEVICES,
+        holdMs: HOLD_MS,
+        tickMs,
+        batchMs,
+        background: BACKGROUND,
+        backgroundRate: BACKGROUND_RATE,
+        beyondHoldOpenedMs: { p50: quantile(opened, 0.5), p90: quantile(opened, 0.9), p99: quantile(opened, 0.99), max: Math.max(...opened) },
+        beyondHoldSeenMs: { p50: quantile(visible, 0.5), p90: quantile(visible, 0.9), p99: quantile(visible, 0.99), max: Math.max(...visible) },
+      }),
+    );
   } finally {
     if (load) load.kill('SIGTERM');
     for (const p of poses) await p.close().catch(() => {});

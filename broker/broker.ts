@@ -209,10 +209,13 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
       if (willOf !== undefined && willOf !== aedes.id) {
         const movedTo = lastNodeOf.get((packet as PublishPacket & { clientId?: string }).clientId ?? '');
         if (client || (movedTo !== undefined && movedTo !== willOf)) {
-          log.info({ client: (packet as { clientId?: string }).clientId, deadNode: willOf, now: client ? aedes.id : movedTo }, "dead node's will dropped: the client has a newer session");
+          log.info(
+            { client: (packet as { clientId?: string }).clientId, deadNode: willOf, now: client ? aedes.id : movedTo },
+            "dead node's will dropped: the client has a newer session",
+          );
           sink(packet);
         } else {
-          log.info({ client: (packet as { clientId?: string }).clientId, deadNode: willOf }, "publishing the will of a client whose broker node died");
+          log.info({ client: (packet as { clientId?: string }).clientId, deadNode: willOf }, 'publishing the will of a client whose broker node died');
         }
         return callback(null);
       }

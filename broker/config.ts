@@ -82,7 +82,10 @@ export const brokerConfigSchema = z
         /** redis://host:port[/db] of the Redis every broker node of the cluster uses. */
         redisUrl: z.string().regex(/^rediss?:\/\/[^\s]+$/, 'must be redis://host:port or rediss://host:port'),
         /** Name of this node in logs and in Redis keys (a random id when omitted; must differ per node). */
-        nodeId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (at most 64)').optional(),
+        nodeId: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (at most 64)')
+          .optional(),
         /**
          * aedes heartbeat between nodes. A dead node's wills are published by a survivor once it
          * has missed 3 heartbeats, checked every 4: so 3 to 7 intervals after the node died.

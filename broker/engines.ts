@@ -22,7 +22,9 @@ const { CallBackPersistence } = require('aedes-persistence/callBackPersistence.j
   CallBackPersistence: new (factory: (opts: object) => object, opts?: object) => AedesPersistence;
 };
 // aedes 1.2.0 declares aedes-persistence-redis ^11.2.1; 12.x is callback-free and not accepted.
-const RedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as new (opts: { conn: Redis }) => { addSubscriptions(client: object, subs: object): Promise<unknown> };
+const RedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as new (opts: {
+  conn: Redis;
+}) => { addSubscriptions(client: object, subs: object): Promise<unknown> };
 {
   const v = (require('aedes-persistence-redis/package.json') as { version: string }).version;
   if (!v.startsWith('11.')) throw new Error(`aedes-persistence-redis ${v}: aedes 1.2.0 needs 11.2.x`);

@@ -17,9 +17,7 @@ export type ServiceRole = z.infer<typeof serviceRole>;
 export const serviceAccountName = deviceId;
 
 /** Who a verified login is. */
-export type Principal =
-  | { kind: 'device'; id: string; site: string | null; tenant: string | null }
-  | { kind: 'service'; name: string; role: ServiceRole };
+export type Principal = { kind: 'device'; id: string; site: string | null; tenant: string | null } | { kind: 'service'; name: string; role: ServiceRole };
 
 export type DeviceRecord = { id: string; site: string | null; tenant: string | null; createdAt: number; disabled: boolean };
 export type ServiceAccountRecord = { name: string; role: ServiceRole; createdAt: number };
@@ -207,7 +205,10 @@ export class DeviceRegistry {
 
   /** Logins whose credentials changed after `cursor`, each with the seq of its latest change. */
   credentialChangesSince(cursor: number): Array<{ seq: number; name: string }> {
-    return this.prepared('SELECT max(seq) AS seq, name FROM credential_changes WHERE seq > ? GROUP BY name ORDER BY seq').all(cursor) as Array<{ seq: number; name: string }>;
+    return this.prepared('SELECT max(seq) AS seq, name FROM credential_changes WHERE seq > ? GROUP BY name ORDER BY seq').all(cursor) as Array<{
+      seq: number;
+      name: string;
+    }>;
   }
 
   private credentialsChanged(name: string): void {
@@ -218,9 +219,13 @@ export class DeviceRegistry {
   }
 
   listServiceAccounts(): ServiceAccountRecord[] {
-    return (this.db.prepare('SELECT name, role, created_at FROM service_accounts ORDER BY name').all() as Array<{ name: string; role: ServiceRole; created_at: number }>).map(
-      (r) => ({ name: r.name, role: r.role, createdAt: r.created_at }),
-    );
+    return (
+      this.db.prepare('SELECT name, role, created_at FROM service_accounts ORDER BY name').all() as Array<{
+        name: string;
+        role: ServiceRole;
+        created_at: number;
+      }>
+    ).map((r) => ({ name: r.name, role: r.role, createdAt: r.created_at }));
   }
 
   // ---- login ----

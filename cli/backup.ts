@@ -5,7 +5,21 @@
 // snapshot of each file even while the server writes to it, WAL included; copying the files
 // could catch a database mid-transaction. Works at the level of files, not tables, so it covers
 // whatever database the server adds later.
-import { chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import {
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  openSync,
+  readSync,
+  closeSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -27,7 +41,10 @@ export const backupManifestSchema = z.object({
   files: z.array(
     z.object({
       /** Relative to the data dir, '/'-separated. */
-      path: z.string().min(1).refine((p) => !p.split('/').includes('..') && !p.startsWith('/'), 'must stay inside the data dir'),
+      path: z
+        .string()
+        .min(1)
+        .refine((p) => !p.split('/').includes('..') && !p.startsWith('/'), 'must stay inside the data dir'),
       kind: z.enum(['sqlite', 'file']),
       bytes: z.number().int().nonnegative(),
       sha256: z.string().regex(/^[0-9a-f]{64}$/),
@@ -120,10 +137,17 @@ function listening(host: string, port: number): Promise<boolean> {
   });
 }
 
-export async function restoreDataDir(backupDir: string, dataDir: string, ports: Array<{ host: string; port: number; what: string }>): Promise<{ manifest: BackupManifest; movedAside: string | null }> {
+export async function restoreDataDir(
+  backupDir: string,
+  dataDir: string,
+  ports: Array<{ host: string; port: number; what: string }>,
+): Promise<{ manifest: BackupManifest; movedAside: string | null }> {
   const manifest = readBackup(backupDir);
   const running = runningServer(dataDir);
-  if (running) throw new ConfigError(`the server is running on this data dir (pid ${running.pid} on ${running.host}); stop it first (systemctl stop fleetcare-server), then restore`);
+  if (running)
+    throw new ConfigError(
+      `the server is running on this data dir (pid ${running.pid} on ${running.host}); stop it first (systemctl stop fleetcare-server), then restore`,
+    );
   for (const p of ports) {
     if (p.port > 0 && (await listening(p.host === '0.0.0.0' || p.host === '::' ? '127.0.0.1' : p.host, p.port)))
       throw new ConfigError(`something is listening on ${p.host}:${p.port} (${p.what}): is the server running? Stop it first, then restore`);
@@ -176,7 +200,9 @@ export async function backupCommand(positionals: string[], flags: Flags): Promis
   const config = loadServerConfig(flags);
   const m = await backupDataDir(config.dataDir, resolve(dest));
   const dbs = m.files.filter((f) => f.kind === 'sqlite');
-  process.stdout.write(`backup of ${config.dataDir} → ${resolve(dest)}: ${dbs.length} database(s) (${dbs.map((f) => f.path).join(', ')}), ${m.files.length - dbs.length} other file(s), ${mb(m.files.reduce((a, f) => a + f.bytes, 0))}\n`);
+  process.stdout.write(
+    `backup of ${config.dataDir} → ${resolve(dest)}: ${dbs.length} database(s) (${dbs.map((f) => f.path).join(', ')}), ${m.files.length - dbs.length} other file(s), ${mb(m.files.reduce((a, f) => a + f.bytes, 0))}\n`,
+  );
 }
 
 export async function restoreCommand(positionals: string[], flags: Flags): Promise<void> {

@@ -69,7 +69,14 @@ export async function readClusterStatus(pool: pg.Pool, stateUrl: string): Promis
   for (const owner of new Set(leases.map((l) => l.owner).filter((o): o is string => o !== null))) {
     if (nodes.some((n) => n.node === owner)) continue;
     const mine = leases.filter((l) => l.owner === owner);
-    nodes.push({ node: owner, startedAt: '', heartbeatAgeMs: -1, partitions: mine.map((l) => l.partition), leaseRemainingMs: Math.min(...mine.map((l) => l.remainingMs)), maxEpoch: Math.max(...mine.map((l) => l.epoch)) });
+    nodes.push({
+      node: owner,
+      startedAt: '',
+      heartbeatAgeMs: -1,
+      partitions: mine.map((l) => l.partition),
+      leaseRemainingMs: Math.min(...mine.map((l) => l.remainingMs)),
+      maxEpoch: Math.max(...mine.map((l) => l.epoch)),
+    });
   }
   return {
     state: redactUrl(stateUrl),
@@ -82,15 +89,17 @@ export async function readClusterStatus(pool: pg.Pool, stateUrl: string): Promis
 
 function stateUrlOf(flags: Flags): string {
   if (typeof flags.state === 'string') {
-    if (!/^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(flags.state)) throw new UsageError(`--state: expected postgres://user@host:port/database, got "${flags.state}"`);
+    if (!/^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(flags.state))
+      throw new UsageError(`--state: expected postgres://user@host:port/database, got "${flags.state}"`);
     return flags.state;
   }
   if (typeof flags.config === 'string') {
     const config = loadServerConfig({ config: flags.config });
-    if (config.state.kind !== 'postgres') throw new ConfigError(`${flags.config}: state.kind is "${config.state.kind}": cluster status reads the cluster's PostgreSQL (state.kind postgres)`);
+    if (config.state.kind !== 'postgres')
+      throw new ConfigError(`${flags.config}: state.kind is "${config.state.kind}": cluster status reads the cluster's PostgreSQL (state.kind postgres)`);
     return config.state.url;
   }
-  throw new UsageError('cluster status needs --state postgres://… or --config FILE (a node\'s server config)');
+  throw new UsageError("cluster status needs --state postgres://… or --config FILE (a node's server config)");
 }
 
 const secs = (ms: number | null) => (ms === null ? null : ms < 0 ? '?' : `${(ms / 1000).toFixed(1)} s`);
@@ -99,7 +108,8 @@ function count(flags: Flags, name: string, def: number, min: number, max: number
   const v = flags[name];
   if (v === undefined) return def;
   const n = Number(v);
-  if (typeof v !== 'string' || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name}: expected a whole number ${min}-${max}, got "${String(v)}"`);
+  if (typeof v !== 'string' || !Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${name}: expected a whole number ${min}-${max}, got "${String(v)}"`);
   return n;
 }
 
@@ -114,7 +124,10 @@ export async function runLocalCluster(flags: Flags, out: NodeJS.WritableStream =
   const { DEMO_PASSWORD } = await import('../demo/index.js');
   const password = process.env.FLEETCARE_DEMO_PASSWORD ?? DEMO_PASSWORD;
   const level = typeof flags['log-level'] === 'string' ? flags['log-level'] : 'warn';
-  const log = pino({ name: 'fleetcare-cluster', level }, pretty({ colorize: !!process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,name', sync: true }));
+  const log = pino(
+    { name: 'fleetcare-cluster', level },
+    pretty({ colorize: !!process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,name', sync: true }),
+  );
   const started = Date.now();
   out.write('starting PostgreSQL, Redis, InfluxDB and the cluster nodes on loopback …\n');
   const cluster = await LocalCluster.start({
@@ -148,7 +161,11 @@ export async function runLocalCluster(flags: Flags, out: NodeJS.WritableStream =
   return { close: () => cluster.stop() };
 }
 
-export async function clusterCommand(positionals: string[], flags: Flags, out: NodeJS.WritableStream = process.stdout): Promise<{ close(): Promise<void> } | void> {
+export async function clusterCommand(
+  positionals: string[],
+  flags: Flags,
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<{ close(): Promise<void> } | void> {
   const [action] = positionals;
   if (action === 'local') return runLocalCluster(flags, out);
   if (action !== 'status') throw new UsageError(`cluster: unknown action "${action ?? ''}" (status, local)`);
@@ -171,7 +188,9 @@ export async function clusterCommand(positionals: string[], flags: Flags, out: N
     return;
   }
   const owned = status.partitions - status.unowned.length;
-  out.write(`cluster at ${status.state}: ${status.nodes.length} collector node(s), ${owned}/${status.partitions} partitions owned${status.unowned.length ? `, unowned: ${partitionRanges(status.unowned)}` : ''}\n`);
+  out.write(
+    `cluster at ${status.state}: ${status.nodes.length} collector node(s), ${owned}/${status.partitions} partitions owned${status.unowned.length ? `, unowned: ${partitionRanges(status.unowned)}` : ''}\n`,
+  );
   printList(
     status.nodes,
     [

@@ -25,7 +25,13 @@ import { printList } from './table.js';
 
 type Flags = Record<string, string | boolean | undefined>;
 const str = (flags: Flags, name: string): string | undefined => (typeof flags[name] === 'string' ? (flags[name] as string) : undefined);
-const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : []);
+const list = (s: string | undefined) =>
+  s
+    ? s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : [];
 
 /** Kind and profile of a unit from the collector's saved fleet state (collector.db). */
 function unitsFromSavedFleet(collectorDir: string): (device: string, peripheral: string | null) => UnitFacts {
@@ -61,7 +67,13 @@ async function withDispatcher<T>(flags: Flags, f: (d: Dispatcher) => Promise<T>)
   const r = incidentsConfigSchema.safeParse(server.collector.incidents ?? {});
   if (!r.success) throw new ConfigError(`collector.incidents.${formatZodError(r.error)}`);
   const t = r.data.tickets;
-  const sinks = [...(t.erpnext ? [t.erpnext.name] : []), ...(t.zammad ? [t.zammad.name] : []), ...t.webhooks.map((w) => w.name), ...(t.notify?.smtp ? ['email'] : []), ...(t.notify?.sms ? ['sms'] : [])];
+  const sinks = [
+    ...(t.erpnext ? [t.erpnext.name] : []),
+    ...(t.zammad ? [t.zammad.name] : []),
+    ...t.webhooks.map((w) => w.name),
+    ...(t.notify?.smtp ? ['email'] : []),
+    ...(t.notify?.sms ? ['sms'] : []),
+  ];
   const collectorDir = join(server.dataDir, 'collector');
   const path = incidentFiles(collectorDir).incidents;
   if (!existsSync(path)) throw new ConfigError(`${path}: no ticket database yet (has the server run with this data dir?)`);
@@ -101,20 +113,31 @@ export async function teamCommand(positionals: string[], flags: Flags): Promise<
   await withDispatcher(flags, async (d) => {
     if (action === 'list') {
       const techs = await d.deps.state.technicians();
-      printList(await d.deps.state.teams(), [
-        { head: 'TEAM', value: (t) => t.id },
-        { head: 'NAME', value: (t) => t.name },
-        { head: 'SITES', value: (t) => t.sites.join(',') || 'any' },
-        { head: 'TENANTS', value: (t) => t.tenants.join(',') || 'any' },
-        { head: 'SKILLS', value: (t) => t.skills.join(',') || 'any' },
-        { head: 'HOURS', value: (t) => (t.calendar ? (t.calendar.twenty_four_seven ? '24/7' : t.calendar.time_zone) : 'always') },
-        { head: 'TECHNICIANS', value: (t) => techs.filter((x) => x.team === t.id).length },
-      ], { json: !!flags.json, empty: 'no teams (fleetcare team add ID --name NAME)' });
+      printList(
+        await d.deps.state.teams(),
+        [
+          { head: 'TEAM', value: (t) => t.id },
+          { head: 'NAME', value: (t) => t.name },
+          { head: 'SITES', value: (t) => t.sites.join(',') || 'any' },
+          { head: 'TENANTS', value: (t) => t.tenants.join(',') || 'any' },
+          { head: 'SKILLS', value: (t) => t.skills.join(',') || 'any' },
+          { head: 'HOURS', value: (t) => (t.calendar ? (t.calendar.twenty_four_seven ? '24/7' : t.calendar.time_zone) : 'always') },
+          { head: 'TECHNICIANS', value: (t) => techs.filter((x) => x.team === t.id).length },
+        ],
+        { json: !!flags.json, empty: 'no teams (fleetcare team add ID --name NAME)' },
+      );
       return;
     }
     if (action === 'add') {
       if (!id) throw new UsageError('team add needs an ID');
-      const parsed = teamSchema.safeParse({ id, name: str(flags, 'name') ?? id, sites: list(str(flags, 'sites')), tenants: list(str(flags, 'tenants')), skills: list(str(flags, 'skills')), calendar: calendarFrom(flags) });
+      const parsed = teamSchema.safeParse({
+        id,
+        name: str(flags, 'name') ?? id,
+        sites: list(str(flags, 'sites')),
+        tenants: list(str(flags, 'tenants')),
+        skills: list(str(flags, 'skills')),
+        calendar: calendarFrom(flags),
+      });
       if (!parsed.success) throw new UsageError(`team: ${formatZodError(parsed.error)}`);
       await d.deps.state.putTeam(parsed.data, { replace: !!flags.replace });
       process.stdout.write(`team ${id} saved\n`);
@@ -137,19 +160,30 @@ export async function technicianCommand(positionals: string[], flags: Flags): Pr
     if (action === 'list') {
       const open = await d.deps.tickets.list({ open: true }, { offset: 0, limit: 1_000_000 });
       const load = Dispatcher.loads(open.items);
-      printList((await d.deps.state.technicians()).map((t) => ({ ...t, load: load.get(t.id) ?? 0 })), [
-        { head: 'TECHNICIAN', value: (t) => t.id },
-        { head: 'NAME', value: (t) => t.name },
-        { head: 'TEAM', value: (t) => t.team },
-        { head: 'LEAD', value: (t) => (t.lead ? 'yes' : '') },
-        { head: 'EMAIL', value: (t) => t.email },
-        { head: 'OPEN TICKETS', value: (t) => t.load },
-      ], { json: !!flags.json, empty: 'no technicians (fleetcare technician add ID --team TEAM --name NAME)' });
+      printList(
+        (await d.deps.state.technicians()).map((t) => ({ ...t, load: load.get(t.id) ?? 0 })),
+        [
+          { head: 'TECHNICIAN', value: (t) => t.id },
+          { head: 'NAME', value: (t) => t.name },
+          { head: 'TEAM', value: (t) => t.team },
+          { head: 'LEAD', value: (t) => (t.lead ? 'yes' : '') },
+          { head: 'EMAIL', value: (t) => t.email },
+          { head: 'OPEN TICKETS', value: (t) => t.load },
+        ],
+        { json: !!flags.json, empty: 'no technicians (fleetcare technician add ID --team TEAM --name NAME)' },
+      );
       return;
     }
     if (action === 'add') {
       if (!id) throw new UsageError('technician add needs an ID');
-      const parsed = technicianSchema.safeParse({ id, name: str(flags, 'name') ?? id, team: str(flags, 'team'), email: str(flags, 'email') ?? null, lead: !!flags.lead, nocUser: str(flags, 'noc-user') ?? null });
+      const parsed = technicianSchema.safeParse({
+        id,
+        name: str(flags, 'name') ?? id,
+        team: str(flags, 'team'),
+        email: str(flags, 'email') ?? null,
+        lead: !!flags.lead,
+        nocUser: str(flags, 'noc-user') ?? null,
+      });
       if (!parsed.success) throw new UsageError(`technician: ${formatZodError(parsed.error)}`);
       await d.deps.state.putTechnician(parsed.data, { replace: !!flags.replace });
       process.stdout.write(`technician ${id} saved\n`);
@@ -187,15 +221,19 @@ export async function dispatchCommand(positionals: string[], flags: Flags): Prom
     }
     if (action === 'board') {
       const open = await d.deps.tickets.list({ open: true }, { offset: 0, limit: 1_000_000 });
-      printList(open.items, [
-        { head: 'REF', value: (t) => t.ref },
-        { head: 'PRIORITY', value: (t) => t.priority },
-        { head: 'SITE', value: (t) => t.site },
-        { head: 'TECHNICIAN', value: (t) => (t.assignment ? (t.assignment.technician ?? 'UNASSIGNED') : 'not dispatched yet') },
-        { head: 'TEAM', value: (t) => t.assignment?.team },
-        { head: 'ESCALATED', value: (t) => (t.escalations ?? []).map((e) => e.stage).join(',') },
-        { head: 'WHY', value: (t) => t.assignment?.reason },
-      ], { json: !!flags.json, empty: 'no open tickets' });
+      printList(
+        open.items,
+        [
+          { head: 'REF', value: (t) => t.ref },
+          { head: 'PRIORITY', value: (t) => t.priority },
+          { head: 'SITE', value: (t) => t.site },
+          { head: 'TECHNICIAN', value: (t) => (t.assignment ? (t.assignment.technician ?? 'UNASSIGNED') : 'not dispatched yet') },
+          { head: 'TEAM', value: (t) => t.assignment?.team },
+          { head: 'ESCALATED', value: (t) => (t.escalations ?? []).map((e) => e.stage).join(',') },
+          { head: 'WHY', value: (t) => t.assignment?.reason },
+        ],
+        { json: !!flags.json, empty: 'no open tickets' },
+      );
       const unassigned = open.items.filter((t) => t.assignment && !t.assignment.technician).length;
       if (!flags.json) process.stdout.write(`${unassigned} unassigned\n`);
       return;

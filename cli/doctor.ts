@@ -35,7 +35,12 @@ function checkDataDir(dataDir: string, out: Finding[]): void {
       accessSync(parent, constants.W_OK);
       out.push({ level: 'ok', check: 'data dir', message: `${dataDir} does not exist yet; the server creates it at start` });
     } catch {
-      out.push({ level: 'fail', check: 'data dir', message: `${dataDir} does not exist and ${parent} is not writable`, fix: `create it for the server's user: install -d -o fleetcare -g fleetcare ${dataDir} (or set dataDir)` });
+      out.push({
+        level: 'fail',
+        check: 'data dir',
+        message: `${dataDir} does not exist and ${parent} is not writable`,
+        fix: `create it for the server's user: install -d -o fleetcare -g fleetcare ${dataDir} (or set dataDir)`,
+      });
     }
     return;
   }
@@ -43,7 +48,12 @@ function checkDataDir(dataDir: string, out: Finding[]): void {
     accessSync(dataDir, constants.R_OK | constants.W_OK | constants.X_OK);
     out.push({ level: 'ok', check: 'data dir', message: `${dataDir} is writable` });
   } catch {
-    out.push({ level: 'fail', check: 'data dir', message: `${dataDir} is not writable by this user (uid ${process.getuid?.()})`, fix: `chown -R fleetcare:fleetcare ${dataDir} (run doctor as the server's user: sudo -u fleetcare fleetcare doctor …)` });
+    out.push({
+      level: 'fail',
+      check: 'data dir',
+      message: `${dataDir} is not writable by this user (uid ${process.getuid?.()})`,
+      fix: `chown -R fleetcare:fleetcare ${dataDir} (run doctor as the server's user: sudo -u fleetcare fleetcare doctor …)`,
+    });
   }
 }
 
@@ -53,8 +63,20 @@ function checkDisk(dataDir: string, out: Finding[]): void {
   const free = s.bavail * s.bsize;
   const pct = (100 * s.bavail) / s.blocks;
   const what = `${pct.toFixed(1)} % free (${(free / GB).toFixed(1)} GB) on the file system of ${at}`;
-  if (pct < 2 || free < 0.2 * GB) out.push({ level: 'fail', check: 'disk', message: what, fix: 'free space now (old backups, logs: journalctl --vacuum-size=200M), or move dataDir to a larger disk; SQLite stops writing when the disk is full' });
-  else if (pct < 10 || free < GB) out.push({ level: 'warn', check: 'disk', message: what, fix: 'free space or grow the disk before it fills (embedded telemetry grows with the fleet; InfluxDB keeps it instead when configured)' });
+  if (pct < 2 || free < 0.2 * GB)
+    out.push({
+      level: 'fail',
+      check: 'disk',
+      message: what,
+      fix: 'free space now (old backups, logs: journalctl --vacuum-size=200M), or move dataDir to a larger disk; SQLite stops writing when the disk is full',
+    });
+  else if (pct < 10 || free < GB)
+    out.push({
+      level: 'warn',
+      check: 'disk',
+      message: what,
+      fix: 'free space or grow the disk before it fills (embedded telemetry grows with the fleet; InfluxDB keeps it instead when configured)',
+    });
   else out.push({ level: 'ok', check: 'disk', message: what });
 }
 
@@ -81,12 +103,23 @@ function checkDatabases(dataDir: string, out: Finding[]): void {
       try {
         const r = db.pragma('quick_check', { simple: true });
         if (r === 'ok') out.push({ level: 'ok', check: 'database', message: `${f}: ok` });
-        else out.push({ level: 'fail', check: 'database', message: `${f}: damaged (${String(r)})`, fix: 'stop the server and restore the last backup: fleetcare restore DIR' });
+        else
+          out.push({
+            level: 'fail',
+            check: 'database',
+            message: `${f}: damaged (${String(r)})`,
+            fix: 'stop the server and restore the last backup: fleetcare restore DIR',
+          });
       } finally {
         db.close();
       }
     } catch (e) {
-      out.push({ level: 'fail', check: 'database', message: `${f}: cannot open (${(e as Error).message})`, fix: 'check its owner and mode; if it is damaged, restore the last backup: fleetcare restore DIR' });
+      out.push({
+        level: 'fail',
+        check: 'database',
+        message: `${f}: cannot open (${(e as Error).message})`,
+        fix: 'check its owner and mode; if it is damaged, restore the last backup: fleetcare restore DIR',
+      });
     }
   }
 }
@@ -109,16 +142,35 @@ async function checkPorts(config: ServerConfig, serverRunning: boolean, out: Fin
     if (broker.data.tlsCertPath) ports.push({ host: broker.data.host, port: broker.data.tlsPort, what: 'MQTT over TLS', key: 'broker.tlsPort' });
     if (broker.data.wsPort !== undefined) ports.push({ host: broker.data.host, port: broker.data.wsPort, what: 'MQTT over WebSocket', key: 'broker.wsPort' });
   }
-  if (config.role !== 'broker' && noc.success && noc.data.enabled) ports.push({ host: noc.data.host, port: noc.data.port, what: 'NOC web page', key: 'noc.port' });
+  if (config.role !== 'broker' && noc.success && noc.data.enabled)
+    ports.push({ host: noc.data.host, port: noc.data.port, what: 'NOC web page', key: 'noc.port' });
   for (const p of ports) {
     if (p.port === 0) continue;
     const where = `${p.host}:${p.port} (${p.what})`;
     const e = await tryListen(p.host, p.port);
     if (!e) out.push({ level: 'ok', check: 'port', message: `${where} is free` });
     else if (e.code === 'EADDRINUSE' && serverRunning) out.push({ level: 'ok', check: 'port', message: `${where} is in use by the running server` });
-    else if (e.code === 'EADDRINUSE') out.push({ level: 'fail', check: 'port', message: `${where} is used by another program`, fix: `see which: ss -ltnp 'sport = :${p.port}'; stop it or set ${p.key} to a free port` });
-    else if (e.code === 'EACCES') out.push({ level: 'fail', check: 'port', message: `${where}: permission denied (ports below 1024 need a privilege)`, fix: `use a port ≥ 1024, or add AmbientCapabilities=CAP_NET_BIND_SERVICE to the unit` });
-    else if (e.code === 'EADDRNOTAVAIL') out.push({ level: 'fail', check: 'port', message: `${where}: ${p.host} is not an address of this host`, fix: `set the host to one of this machine's addresses (ip -brief address) or 0.0.0.0` });
+    else if (e.code === 'EADDRINUSE')
+      out.push({
+        level: 'fail',
+        check: 'port',
+        message: `${where} is used by another program`,
+        fix: `see which: ss -ltnp 'sport = :${p.port}'; stop it or set ${p.key} to a free port`,
+      });
+    else if (e.code === 'EACCES')
+      out.push({
+        level: 'fail',
+        check: 'port',
+        message: `${where}: permission denied (ports below 1024 need a privilege)`,
+        fix: `use a port ≥ 1024, or add AmbientCapabilities=CAP_NET_BIND_SERVICE to the unit`,
+      });
+    else if (e.code === 'EADDRNOTAVAIL')
+      out.push({
+        level: 'fail',
+        check: 'port',
+        message: `${where}: ${p.host} is not an address of this host`,
+        fix: `set the host to one of this machine's addresses (ip -brief address) or 0.0.0.0`,
+      });
     else out.push({ level: 'fail', check: 'port', message: `${where}: ${e.message}` });
   }
 }
@@ -132,7 +184,12 @@ async function checkInflux(config: ServerConfig, out: Finding[]): Promise<number
   }
   const influx = influxConfigSchema.safeParse(raw);
   if (!influx.success) {
-    out.push({ level: 'fail', check: 'influxdb', message: `collector.influx: ${influx.error.issues[0]?.message}`, fix: 'fix collector.influx in the server config' });
+    out.push({
+      level: 'fail',
+      check: 'influxdb',
+      message: `collector.influx: ${influx.error.issues[0]?.message}`,
+      fix: 'fix collector.influx in the server config',
+    });
     return null;
   }
   const url = influx.data.url.replace(/\/$/, '') + '/ping';
@@ -143,9 +200,19 @@ async function checkInflux(config: ServerConfig, out: Finding[]): Promise<number
       const date = res.headers.get('date');
       return date ? Date.parse(date) : null;
     }
-    out.push({ level: 'fail', check: 'influxdb', message: `${url} answered HTTP ${res.status}`, fix: 'is this an InfluxDB 1.x HTTP API? check collector.influx.url' });
+    out.push({
+      level: 'fail',
+      check: 'influxdb',
+      message: `${url} answered HTTP ${res.status}`,
+      fix: 'is this an InfluxDB 1.x HTTP API? check collector.influx.url',
+    });
   } catch (e) {
-    out.push({ level: 'fail', check: 'influxdb', message: `${influx.data.url} is unreachable (${(e as Error).cause ? String(((e as Error).cause as Error).message ?? (e as Error).cause) : (e as Error).message})`, fix: 'start it (systemctl start influxdb) or fix collector.influx.url; meanwhile the collector spools telemetry on disk' });
+    out.push({
+      level: 'fail',
+      check: 'influxdb',
+      message: `${influx.data.url} is unreachable (${(e as Error).cause ? String(((e as Error).cause as Error).message ?? (e as Error).cause) : (e as Error).message})`,
+      fix: 'start it (systemctl start influxdb) or fix collector.influx.url; meanwhile the collector spools telemetry on disk',
+    });
   }
   return null;
 }
@@ -157,39 +224,84 @@ function checkCertificates(config: ServerConfig, out: Finding[], now: number): v
   if (!tlsCertPath || !tlsKeyPath) {
     const loopback = host === '127.0.0.1' || host === '::1' || host === 'localhost';
     if (loopback) out.push({ level: 'ok', check: 'tls', message: 'MQTT listens on loopback only; no TLS configured' });
-    else out.push({ level: 'warn', check: 'tls', message: `MQTT on ${host} without TLS: device tokens cross the network in clear`, fix: 'set broker.tlsCertPath and broker.tlsKeyPath (devices then use mqtts://host:8883)' });
+    else
+      out.push({
+        level: 'warn',
+        check: 'tls',
+        message: `MQTT on ${host} without TLS: device tokens cross the network in clear`,
+        fix: 'set broker.tlsCertPath and broker.tlsKeyPath (devices then use mqtts://host:8883)',
+      });
     return;
   }
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(readFileSync(resolve(tlsCertPath)));
   } catch (e) {
-    out.push({ level: 'fail', check: 'tls', message: `${tlsCertPath}: cannot read the certificate (${(e as Error).message})`, fix: 'check broker.tlsCertPath (a PEM file) and that the server user can read it' });
+    out.push({
+      level: 'fail',
+      check: 'tls',
+      message: `${tlsCertPath}: cannot read the certificate (${(e as Error).message})`,
+      fix: 'check broker.tlsCertPath (a PEM file) and that the server user can read it',
+    });
     return;
   }
   try {
-    if (!cert.checkPrivateKey(createPrivateKey(readFileSync(resolve(tlsKeyPath))))) out.push({ level: 'fail', check: 'tls', message: `${tlsKeyPath} is not the key of ${tlsCertPath}`, fix: 'install the matching key and certificate pair' });
+    if (!cert.checkPrivateKey(createPrivateKey(readFileSync(resolve(tlsKeyPath)))))
+      out.push({
+        level: 'fail',
+        check: 'tls',
+        message: `${tlsKeyPath} is not the key of ${tlsCertPath}`,
+        fix: 'install the matching key and certificate pair',
+      });
   } catch (e) {
-    out.push({ level: 'fail', check: 'tls', message: `${tlsKeyPath}: cannot read the key (${(e as Error).message})`, fix: 'check broker.tlsKeyPath and its permissions (readable by the server user only)' });
+    out.push({
+      level: 'fail',
+      check: 'tls',
+      message: `${tlsKeyPath}: cannot read the key (${(e as Error).message})`,
+      fix: 'check broker.tlsKeyPath and its permissions (readable by the server user only)',
+    });
   }
   const until = Date.parse(cert.validTo);
   const days = Math.floor((until - now) / DAY);
   const what = `${tlsCertPath} (${cert.subject.replace(/\n/g, ', ')}) valid until ${new Date(until).toISOString().slice(0, 10)}`;
-  if (until <= now) out.push({ level: 'fail', check: 'tls', message: `${what}: EXPIRED — devices refuse to connect`, fix: 'renew the certificate and restart the server (systemctl restart fleetcare-server)' });
-  else if (days < 30) out.push({ level: 'warn', check: 'tls', message: `${what}: expires in ${days} day(s)`, fix: 'renew it before it expires, then restart the server' });
+  if (until <= now)
+    out.push({
+      level: 'fail',
+      check: 'tls',
+      message: `${what}: EXPIRED — devices refuse to connect`,
+      fix: 'renew the certificate and restart the server (systemctl restart fleetcare-server)',
+    });
+  else if (days < 30)
+    out.push({ level: 'warn', check: 'tls', message: `${what}: expires in ${days} day(s)`, fix: 'renew it before it expires, then restart the server' });
   else out.push({ level: 'ok', check: 'tls', message: `${what} (${days} days left)` });
 }
 
 function checkClock(now: number, referenceMs: number | null, out: Finding[]): void {
   if (now < Date.UTC(2025, 0, 1)) {
-    out.push({ level: 'fail', check: 'clock', message: `the clock says ${new Date(now).toISOString()}`, fix: 'set the time and enable NTP: timedatectl set-ntp true' });
+    out.push({
+      level: 'fail',
+      check: 'clock',
+      message: `the clock says ${new Date(now).toISOString()}`,
+      fix: 'set the time and enable NTP: timedatectl set-ntp true',
+    });
     return;
   }
   if (referenceMs !== null && Math.abs(now - referenceMs) > 5000)
-    out.push({ level: 'warn', check: 'clock', message: `this clock and InfluxDB's differ by ${Math.round((now - referenceMs) / 1000)} s`, fix: 'enable NTP on both hosts: timedatectl set-ntp true' });
+    out.push({
+      level: 'warn',
+      check: 'clock',
+      message: `this clock and InfluxDB's differ by ${Math.round((now - referenceMs) / 1000)} s`,
+      fix: 'enable NTP on both hosts: timedatectl set-ntp true',
+    });
   const t = spawnSync('timedatectl', ['show', '-p', 'NTPSynchronized', '--value'], { encoding: 'utf8', timeout: 3000 });
   if (t.status === 0 && t.stdout.trim() === 'yes') out.push({ level: 'ok', check: 'clock', message: 'synchronised by NTP' });
-  else if (t.status === 0) out.push({ level: 'warn', check: 'clock', message: 'not synchronised by NTP (SLA clocks and device clock offsets are measured against it)', fix: 'timedatectl set-ntp true (or install chrony)' });
+  else if (t.status === 0)
+    out.push({
+      level: 'warn',
+      check: 'clock',
+      message: 'not synchronised by NTP (SLA clocks and device clock offsets are measured against it)',
+      fix: 'timedatectl set-ntp true (or install chrony)',
+    });
   else out.push({ level: 'ok', check: 'clock', message: `${new Date(now).toISOString()} (NTP state unknown here: no timedatectl/systemd)` });
 }
 
@@ -204,7 +316,11 @@ export async function runDoctor(flags: Flags): Promise<{ findings: Finding[]; da
   }
   out.push({ level: 'ok', check: 'config', message: typeof flags.config === 'string' ? `${flags.config} is valid` : 'no config file: defaults and flags' });
   const running = runningServer(config.dataDir);
-  out.push({ level: 'ok', check: 'server', message: running ? `running (pid ${running.pid}, since ${new Date(running.startedAt).toISOString()})` : 'not running on this data dir' });
+  out.push({
+    level: 'ok',
+    check: 'server',
+    message: running ? `running (pid ${running.pid}, since ${new Date(running.startedAt).toISOString()})` : 'not running on this data dir',
+  });
   checkDataDir(config.dataDir, out);
   checkDisk(config.dataDir, out);
   checkDatabases(config.dataDir, out);

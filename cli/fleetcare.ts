@@ -70,7 +70,8 @@ fleetcare server uninstall [--root DIR]     removes the unit; config and data ar
         const { InstallError } = await import('../install/payload.js');
         const root = typeof values.root === 'string' ? values.root : undefined;
         try {
-          if (positionals[0] === 'install') for (const s of installServer({ root, config: values.config as string | undefined, start: !values['no-start'] }).steps) console.log(`  ${s}`);
+          if (positionals[0] === 'install')
+            for (const s of installServer({ root, config: values.config as string | undefined, start: !values['no-start'] }).steps) console.log(`  ${s}`);
           else if (positionals[0] === 'uninstall') for (const s of uninstallServer({ root }).steps) console.log(`  ${s}`);
           else throw new UsageError(`server: unknown action "${positionals[0]}" (install, uninstall; or no action to run the server)`);
         } catch (e) {
@@ -155,8 +156,16 @@ fleetcare service record DEVICE PERIPHERAL PART [--date YYYY-MM-DD] [--kind part
 fleetcare service history [DEVICE] [--json]
   -c, --config FILE        server config (record, history)`,
     options: {
-      'data-dir': { type: 'string' }, role: { type: 'string' }, config: { type: 'string', short: 'c' }, date: { type: 'string' }, kind: { type: 'string' },
-      'not-failed': { type: 'boolean' }, serial: { type: 'string' }, ticket: { type: 'string' }, note: { type: 'string' }, json: { type: 'boolean' },
+      'data-dir': { type: 'string' },
+      role: { type: 'string' },
+      config: { type: 'string', short: 'c' },
+      date: { type: 'string' },
+      kind: { type: 'string' },
+      'not-failed': { type: 'boolean' },
+      serial: { type: 'string' },
+      ticket: { type: 'string' },
+      note: { type: 'string' },
+      json: { type: 'boolean' },
     },
     async run(values, positionals) {
       if (positionals[0] === 'record' || positionals[0] === 'history') {
@@ -288,7 +297,7 @@ fleetcare team remove ID                 (only without technicians)
     },
   },
   technician: {
-    summary: 'technicians: add | list | remove (a removed technician\'s tickets go back to the rules)',
+    summary: "technicians: add | list | remove (a removed technician's tickets go back to the rules)",
     usage: `fleetcare technician add ID --team TEAM [--name N] [--email E] [--lead] [--noc-user U] [--replace]
 fleetcare technician list [--json]
 fleetcare technician remove ID           their open tickets are dispatched again by the rules
@@ -484,7 +493,6 @@ fleetcare warranty list [--customer C] [--json]
     },
   },
 };
-
 
 function onSignals(stop: (sig: string) => Promise<void>): void {
   let stopping = false;

@@ -48,7 +48,14 @@ function readForecast(flags: Flags, horizonDays: 30 | 60 | 90, tenant: string | 
       .list({ open: true })
       .map((t) => ({ ref: t.ref, key: t.key, device: t.device, peripheral: t.peripheral, site: t.site, customer: t.customer }));
     const fleet = registry.listDevices().map((d) => ({ device: d.id, site: d.site ?? null, tenant: d.tenant ?? null }));
-    return partsForecast({ devices: forecastDevices(engine.partWear(now), fleet), profiles: new Map(profileList.map((p) => [p.id, p])), openTickets, now, horizonDays, tenant });
+    return partsForecast({
+      devices: forecastDevices(engine.partWear(now), fleet),
+      profiles: new Map(profileList.map((p) => [p.id, p])),
+      openTickets,
+      now,
+      horizonDays,
+      tenant,
+    });
   } finally {
     registry.close();
     db.close();
@@ -59,10 +66,26 @@ function readForecast(flags: Flags, horizonDays: 30 | 60 | 90, tenant: string | 
 export function forecastTable(f: PartsForecastReport): string {
   const scope = `${f.horizonDays} days${f.tenant !== null ? `, tenant ${f.tenant}` : ''}`;
   if (!f.rows.length) return `no parts needed in the next ${scope}\n`;
-  const day = (ms: number | null) => (ms === null ? '-' : ms <= f.now ? 'due now' : `${new Date(ms).toISOString().slice(0, 10)} (${Math.ceil((ms - f.now) / DAY)} d)`);
+  const day = (ms: number | null) =>
+    ms === null ? '-' : ms <= f.now ? 'due now' : `${new Date(ms).toISOString().slice(0, 10)} (${Math.ceil((ms - f.now) / DAY)} d)`;
   const header = ['TENANT', 'SITE', 'MODEL', 'PART', 'PART NO.', 'NAME', 'QTY', 'TICKETS', 'EARLIEST ETA', 'SWAP MIN'];
-  const rows = f.rows.map((r) => [r.tenant ?? '-', r.site ?? '-', r.profile ?? 'unknown', r.part, r.partNumber ?? 'unknown', r.name?.en ?? '-', String(r.quantity), String(r.fromTickets), day(r.earliestEta), r.swapMinutesTotal === null ? '-' : String(r.swapMinutesTotal)]);
+  const rows = f.rows.map((r) => [
+    r.tenant ?? '-',
+    r.site ?? '-',
+    r.profile ?? 'unknown',
+    r.part,
+    r.partNumber ?? 'unknown',
+    r.name?.en ?? '-',
+    String(r.quantity),
+    String(r.fromTickets),
+    day(r.earliestEta),
+    r.swapMinutesTotal === null ? '-' : String(r.swapMinutesTotal),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd() + '\n';
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd() + '\n';
   return line(header) + rows.map(line).join('') + `${f.total} part(s) in the next ${scope}\n`;
 }

@@ -72,13 +72,17 @@ export async function deviceCommand(positionals: string[], flags: Flags): Promis
         return;
       }
       case 'list': {
-        printList(registry.listDevices(), [
-          { head: 'DEVICE', value: (d) => d.id },
-          { head: 'SITE', value: (d) => d.site },
-          { head: 'TENANT', value: (d) => d.tenant },
-          { head: 'STATE', value: (d) => (d.disabled ? 'disabled' : 'enabled') },
-          { head: 'ADDED', value: (d) => new Date(d.createdAt).toISOString() },
-        ], { json: !!flags.json, empty: 'no devices' });
+        printList(
+          registry.listDevices(),
+          [
+            { head: 'DEVICE', value: (d) => d.id },
+            { head: 'SITE', value: (d) => d.site },
+            { head: 'TENANT', value: (d) => d.tenant },
+            { head: 'STATE', value: (d) => (d.disabled ? 'disabled' : 'enabled') },
+            { head: 'ADDED', value: (d) => new Date(d.createdAt).toISOString() },
+          ],
+          { json: !!flags.json, empty: 'no devices' },
+        );
         return;
       }
       default:

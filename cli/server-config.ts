@@ -17,7 +17,8 @@ import { DEFAULT_PARTITIONS } from '../cluster/partitions.js';
 export const PART_DATA_DIR = '(set by the server)';
 
 /** A part's object with the server-filled `dataDir` put in, so the component's schema applies as is. */
-const withDataDir = (v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? { ...v, dataDir: PART_DATA_DIR } : v === undefined ? { dataDir: PART_DATA_DIR } : v);
+const withDataDir = (v: unknown) =>
+  v && typeof v === 'object' && !Array.isArray(v) ? { ...v, dataDir: PART_DATA_DIR } : v === undefined ? { dataDir: PART_DATA_DIR } : v;
 
 /**
  * The parts are the components' schemas made strict: a misspelt key is an error, not a setting
@@ -52,7 +53,10 @@ export const clusterConfigSchema = z
     leaseMs: leaseConfigSchema.shape.leaseMs,
     renewEveryMs: leaseConfigSchema.shape.renewEveryMs,
   })
-  .refine((c) => (c.renewEveryMs ?? c.leaseMs / 3) < c.leaseMs / 2, { message: 'renewEveryMs must be under half of leaseMs, or one late round loses the lease', path: ['renewEveryMs'] });
+  .refine((c) => (c.renewEveryMs ?? c.leaseMs / 3) < c.leaseMs / 2, {
+    message: 'renewEveryMs must be under half of leaseMs, or one late round loses the lease',
+    path: ['renewEveryMs'],
+  });
 export type ClusterConfig = z.infer<typeof clusterConfigSchema>;
 
 /** The process role that a set of cluster roles amounts to (a NOC-only node runs an observer collector). */
@@ -89,13 +93,19 @@ export const serverConfigSchema = z
     const cl = c.cluster;
     if (!cl) return;
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-    if (c.state.kind !== 'postgres') issue(['state', 'kind'], 'cluster mode keeps shared state in PostgreSQL: set "state": { "kind": "postgres", "url": "postgres://…" }');
+    if (c.state.kind !== 'postgres')
+      issue(['state', 'kind'], 'cluster mode keeps shared state in PostgreSQL: set "state": { "kind": "postgres", "url": "postgres://…" }');
     const role = roleOfClusterRoles(cl.roles);
     if (c.role !== role) issue(['role'], `cluster.roles [${cl.roles.join(', ')}] run as role "${role}": leave "role" out or set it to "${role}"`);
-    if (cl.roles.includes('broker') && !c.broker.cluster?.redisUrl) issue(['broker', 'cluster', 'redisUrl'], 'a broker node of a cluster needs the Redis that every broker node shares (broker.cluster.redisUrl)');
+    if (cl.roles.includes('broker') && !c.broker.cluster?.redisUrl)
+      issue(['broker', 'cluster', 'redisUrl'], 'a broker node of a cluster needs the Redis that every broker node shares (broker.cluster.redisUrl)');
     if (cl.roles.includes('noc') && !c.noc.enabled) issue(['noc', 'enabled'], 'the node has role noc but noc.enabled is false');
     // Acked telemetry must not live on one node's disk (docs/cluster.md): no embedded store.
-    if (cl.roles.includes('collector') && !c.collector.influx) issue(['collector', 'influx'], 'a collector node of a cluster needs a shared telemetry store: set collector.influx (the embedded SQLite store would keep acked data on this node alone)');
+    if (cl.roles.includes('collector') && !c.collector.influx)
+      issue(
+        ['collector', 'influx'],
+        'a collector node of a cluster needs a shared telemetry store: set collector.influx (the embedded SQLite store would keep acked data on this node alone)',
+      );
   });
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
 export type ServerConfigInput = z.input<typeof serverConfigSchema>;
@@ -131,7 +141,8 @@ function intFlag(flags: Flags, name: string): number | undefined {
   const v = flags[name];
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (typeof v !== 'string' || !Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`--${name}: expected a port number 0-65535, got "${String(v)}"`);
+  if (typeof v !== 'string' || !Number.isInteger(n) || n < 0 || n > 65535)
+    throw new ConfigError(`--${name}: expected a port number 0-65535, got "${String(v)}"`);
   return n;
 }
 
@@ -141,7 +152,8 @@ function setIf(target: Record<string, unknown>, key: string, value: unknown): vo
 
 export function loadServerConfig(flags: Flags): ServerConfig {
   if (typeof flags.cluster === 'string') {
-    if (typeof flags.config === 'string' && flags.config !== flags.cluster) throw new ConfigError('--cluster FILE is the server config file: give --cluster or --config, not both');
+    if (typeof flags.config === 'string' && flags.config !== flags.cluster)
+      throw new ConfigError('--cluster FILE is the server config file: give --cluster or --config, not both');
     flags = { ...flags, config: flags.cluster };
   }
   let raw: Record<string, unknown> = {};
@@ -196,7 +208,8 @@ export function loadServerConfig(flags: Flags): ServerConfig {
   };
   const source = typeof flags.config === 'string' ? flags.config : 'server config';
   // `--cluster FILE` is `--config FILE` that must describe a cluster node.
-  if (flags.cluster && !raw.cluster) throw new ConfigError(`${source}: cluster: --cluster needs a "cluster" part ({ "nodeId": …, "roles": [...] }) in the file`);
+  if (flags.cluster && !raw.cluster)
+    throw new ConfigError(`${source}: cluster: --cluster needs a "cluster" part ({ "nodeId": …, "roles": [...] }) in the file`);
   const c = parseServerConfig(merged, source);
   return { ...c, dataDir: resolve(c.dataDir) };
 }

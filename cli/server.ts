@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { startBroker, type BrokerHandle } from '../broker/index.js';
 import { startCollector, type CollectorHandle } from '../collector/index.js';
-import { openIncidentView, startIncidentService, type ClusterIncidentServiceHandle, type IncidentServiceHandle, type IncidentView } from '../collector/incidents/service.js';
+import {
+  openIncidentView,
+  startIncidentService,
+  type ClusterIncidentServiceHandle,
+  type IncidentServiceHandle,
+  type IncidentView,
+} from '../collector/incidents/service.js';
 import type { CollectorClusterOptions } from '../cluster/collector-partitions.js';
 import { sharedIncidentsView } from '../noc/cluster.js';
 import { startNoc, type NocDeps, type NocHandle } from '../noc/server.js';
@@ -38,7 +44,11 @@ export type RunningServer = {
 function nocStores(config: ServerConfig, scryptCost: number | undefined): NocDeps['stores'] {
   const state = config.state;
   if (state.kind !== 'postgres') return undefined;
-  return (noc) => ({ users: new PgNocAccounts(state.url, { sessionTtlMs: noc.sessionTtlHours * 3_600_000, scryptCost }), commands: new PgCommandState(state.url), reportUnits: new PgReportUnits(state.url) });
+  return (noc) => ({
+    users: new PgNocAccounts(state.url, { sessionTtlMs: noc.sessionTtlHours * 3_600_000, scryptCost }),
+    commands: new PgCommandState(state.url),
+    reportUnits: new PgReportUnits(state.url),
+  });
 }
 
 /**
@@ -51,7 +61,12 @@ export function clusterPartsOf(config: ServerConfig): { collector: CollectorClus
   const pgUrl = config.state.url;
   const { nodeId, partitions, leaseMs, renewEveryMs } = cluster;
   return {
-    collector: { pgUrl, nodeId, mode: cluster.roles.includes('collector') ? 'owner' : 'observer', leases: { node: nodeId, partitions, leaseMs, ...(renewEveryMs ? { renewEveryMs } : {}) } },
+    collector: {
+      pgUrl,
+      nodeId,
+      mode: cluster.roles.includes('collector') ? 'owner' : 'observer',
+      leases: { node: nodeId, partitions, leaseMs, ...(renewEveryMs ? { renewEveryMs } : {}) },
+    },
     incidents: { pgUrl },
   };
 }
@@ -78,7 +93,10 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
   try {
     if (config.role !== 'collector') {
       // A cluster's broker node is named by the node id unless its broker part names it.
-      const brokerCluster = config.broker.cluster && config.cluster ? { ...config.broker.cluster, nodeId: config.broker.cluster.nodeId ?? config.cluster.nodeId } : config.broker.cluster;
+      const brokerCluster =
+        config.broker.cluster && config.cluster
+          ? { ...config.broker.cluster, nodeId: config.broker.cluster.nodeId ?? config.cluster.nodeId }
+          : config.broker.cluster;
       const brokerConfig = { ...config.broker, cluster: brokerCluster, dataDir: join(config.dataDir, 'broker') };
       broker = await startBroker(brokerConfig, { log: log.child({ component: 'broker' }) });
       const host = brokerConfig.host === '0.0.0.0' || brokerConfig.host === '::' ? '127.0.0.1' : brokerConfig.host;
@@ -87,7 +105,12 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
     if (config.role !== 'broker') {
       const mqtt =
         config.role === 'all' && broker && brokerUrl
-          ? { ...config.collector.mqtt, url: brokerUrl, username: INTERNAL_COLLECTOR, password: broker.registry.rotateServiceToken(INTERNAL_COLLECTOR, 'collector') }
+          ? {
+              ...config.collector.mqtt,
+              url: brokerUrl,
+              username: INTERNAL_COLLECTOR,
+              password: broker.registry.rotateServiceToken(INTERNAL_COLLECTOR, 'collector'),
+            }
           : config.collector.mqtt;
       const collectorConfig = { ...config.collector, mqtt, dataDir: join(config.dataDir, 'collector') };
       // Role `all`: the collector reaches the broker in memory (broker/local-link.ts), not over loopback TCP.
@@ -102,7 +125,8 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
       if (collectorConfig.incidents?.enabled !== false) {
         if (!cluster) incidents = startIncidentService(collector, collectorConfig.incidents, { log: incidentLog });
         // Owners run detectors on their partitions; the ticket senders and SLA pass on partition 0's owner.
-        else if (cluster.collector.mode === 'owner') clusterIncidents = await startIncidentService(collector, collectorConfig.incidents, { log: incidentLog, cluster: cluster.incidents });
+        else if (cluster.collector.mode === 'owner')
+          clusterIncidents = await startIncidentService(collector, collectorConfig.incidents, { log: incidentLog, cluster: cluster.incidents });
         // A NOC-only node owns no partitions: it reads what the owners wrote.
         else incidentView = openIncidentView(cluster.incidents.pgUrl, collectorConfig.incidents, { log: incidentLog });
       }
@@ -110,7 +134,12 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
     // In a cluster the NOC runs only on nodes with role noc.
     if (nocConfig.enabled && config.role !== 'broker' && (!roles || roles.includes('noc'))) {
       const shared = clusterIncidents
-        ? sharedIncidentsView({ tickets: clusterIncidents.ticketState, config: clusterIncidents.config, incidents: clusterIncidents.incidentState, serviceRecords: clusterIncidents.serviceRecords })
+        ? sharedIncidentsView({
+            tickets: clusterIncidents.ticketState,
+            config: clusterIncidents.config,
+            incidents: clusterIncidents.incidentState,
+            serviceRecords: clusterIncidents.serviceRecords,
+          })
         : incidentView
           ? sharedIncidentsView({ tickets: incidentView.ticketState, config: incidentView.config, incidents: incidentView.incidents })
           : null;
@@ -136,7 +165,17 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
   }
   // Marks the data dir as in use (restore refuses to write under a running server).
   const releaseLock = writeServerLock(config.dataDir, { brokerUrl, nocUrl: noc?.url ?? null });
-  log.info({ role: config.role, ...(config.cluster ? { node: config.cluster.nodeId, roles: config.cluster.roles } : {}), dataDir: config.dataDir, brokerUrl, noc: noc?.url ?? null, store: config.collector.influx ? 'influxdb' : 'embedded' }, 'fleetcare server started');
+  log.info(
+    {
+      role: config.role,
+      ...(config.cluster ? { node: config.cluster.nodeId, roles: config.cluster.roles } : {}),
+      dataDir: config.dataDir,
+      brokerUrl,
+      noc: noc?.url ?? null,
+      store: config.collector.influx ? 'influxdb' : 'embedded',
+    },
+    'fleetcare server started',
+  );
   return {
     broker,
     collector,

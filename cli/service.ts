@@ -22,7 +22,20 @@ export function parseServiceDate(text: string): number {
   return t;
 }
 
-const recordLine = (r: ServiceRecord) => [r.id, new Date(r.at).toISOString(), r.device, r.peripheral, r.part, r.kind, r.failed ? 'failed' : 'not-failed', r.usage ?? '-', r.serial ?? '-', r.source, r.note ?? ''].join('\t');
+const recordLine = (r: ServiceRecord) =>
+  [
+    r.id,
+    new Date(r.at).toISOString(),
+    r.device,
+    r.peripheral,
+    r.part,
+    r.kind,
+    r.failed ? 'failed' : 'not-failed',
+    r.usage ?? '-',
+    r.serial ?? '-',
+    r.source,
+    r.note ?? '',
+  ].join('\t');
 
 export async function serviceRecordCommand(positionals: string[], flags: Flags): Promise<void> {
   const [action, device, peripheral, part] = positionals;
@@ -37,7 +50,18 @@ export async function serviceRecordCommand(positionals: string[], flags: Flags):
       const date = str(flags, 'date');
       let r: ServiceRecord;
       try {
-        r = await store.add({ device, peripheral, part, kind: kind as ServiceRecord['kind'], ...(date ? { at: parseServiceDate(date) } : {}), ...(flags['not-failed'] ? { failed: false } : {}), ...(str(flags, 'serial') ? { serial: str(flags, 'serial') } : {}), ...(str(flags, 'note') ? { note: str(flags, 'note') } : {}), ...(str(flags, 'ticket') ? { ref: str(flags, 'ticket') } : {}), source: 'cli' });
+        r = await store.add({
+          device,
+          peripheral,
+          part,
+          kind: kind as ServiceRecord['kind'],
+          ...(date ? { at: parseServiceDate(date) } : {}),
+          ...(flags['not-failed'] ? { failed: false } : {}),
+          ...(str(flags, 'serial') ? { serial: str(flags, 'serial') } : {}),
+          ...(str(flags, 'note') ? { note: str(flags, 'note') } : {}),
+          ...(str(flags, 'ticket') ? { ref: str(flags, 'ticket') } : {}),
+          source: 'cli',
+        });
       } catch (e) {
         if (e instanceof Error && 'issues' in e) throw new UsageError(`service record: ${formatZodError(e as never)}`);
         throw e;
@@ -71,12 +95,31 @@ export async function reliabilityCommand(flags: Flags): Promise<void> {
     const models = fitLifeModels(lifeGroups(ended, engine.aliveParts()));
     const minFailures = engine.config.wear.fleetLife.minFailures;
     if (flags.json) {
-      process.stdout.write(JSON.stringify(models.map((m) => ({ ...m, inUse: m.failures >= minFailures })), null, 2) + '\n');
+      process.stdout.write(
+        JSON.stringify(
+          models.map((m) => ({ ...m, inUse: m.failures >= minFailures })),
+          null,
+          2,
+        ) + '\n',
+      );
       return;
     }
     process.stdout.write(['model', 'part', 'failures', 'censored', 'shape', 'scale', 'median life', 'used by wear-out'].join('\t') + '\n');
-    for (const m of models) process.stdout.write([m.profile, m.part, m.failures, m.censored, m.shape.toFixed(2), Math.round(m.scale), Math.round(m.medianLife), m.failures >= minFailures ? 'yes' : `no (< ${minFailures} failures)`].join('\t') + '\n');
-    if (!models.length) process.stdout.write(`no model yet: a fit needs at least 2 failures of a model's part with their usage (${ended.length} service record(s))\n`);
+    for (const m of models)
+      process.stdout.write(
+        [
+          m.profile,
+          m.part,
+          m.failures,
+          m.censored,
+          m.shape.toFixed(2),
+          Math.round(m.scale),
+          Math.round(m.medianLife),
+          m.failures >= minFailures ? 'yes' : `no (< ${minFailures} failures)`,
+        ].join('\t') + '\n',
+      );
+    if (!models.length)
+      process.stdout.write(`no model yet: a fit needs at least 2 failures of a model's part with their usage (${ended.length} service record(s))\n`);
   } finally {
     incidents.close();
     await records.close();

@@ -17,7 +17,8 @@ function num(flags: Flags, name: string, def: number, min: number, max: number):
   const v = flags[name];
   if (v === undefined) return def;
   const n = Number(v);
-  if (typeof v !== 'string' || !Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name}: expected a whole number ${min}-${max}, got "${String(v)}"`);
+  if (typeof v !== 'string' || !Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${name}: expected a whole number ${min}-${max}, got "${String(v)}"`);
   return n;
 }
 
@@ -62,7 +63,15 @@ export async function runDemo(flags: Flags): Promise<{ close(): Promise<void> }>
   const scenario = (typeof flags.scenario === 'string' ? flags.scenario : 'showcase') as Scenario;
   if (!SCENARIOS.includes(scenario)) throw new UsageError(`--scenario: one of ${SCENARIOS.join(', ')}`);
   const { log, narrate } = demoOutput(flags);
-  const config = loadServerConfig({ ...flags, 'data-dir': dataDir, 'log-format': undefined, scenario: undefined, devices: undefined, seed: undefined, 'interval-ms': undefined });
+  const config = loadServerConfig({
+    ...flags,
+    'data-dir': dataDir,
+    'log-format': undefined,
+    scenario: undefined,
+    devices: undefined,
+    seed: undefined,
+    'interval-ms': undefined,
+  });
   return startDemo({
     config,
     scenario,

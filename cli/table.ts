@@ -9,15 +9,39 @@ export function renderTable<T>(columns: Column<T>[], rows: T[]): string {
   const table = new Table({
     head: columns.map((c) => c.head),
     chars: {
-      top: '', 'top-mid': '', 'top-left': '', 'top-right': '',
-      bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '',
-      left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ',
+      top: '',
+      'top-mid': '',
+      'top-left': '',
+      'top-right': '',
+      bottom: '',
+      'bottom-mid': '',
+      'bottom-left': '',
+      'bottom-right': '',
+      left: '',
+      'left-mid': '',
+      mid: '',
+      'mid-mid': '',
+      right: '',
+      'right-mid': '',
+      middle: '  ',
     },
     // No colours: the output goes to pipes and logs as often as to a terminal.
     style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
   });
-  for (const r of rows) table.push(columns.map((c) => { const v = c.value(r); return v === null || v === undefined || v === '' ? '-' : String(v); }));
-  return table.toString().split('\n').map((l) => l.trimEnd()).join('\n') + '\n';
+  for (const r of rows)
+    table.push(
+      columns.map((c) => {
+        const v = c.value(r);
+        return v === null || v === undefined || v === '' ? '-' : String(v);
+      }),
+    );
+  return (
+    table
+      .toString()
+      .split('\n')
+      .map((l) => l.trimEnd())
+      .join('\n') + '\n'
+  );
 }
 
 /** Prints rows as JSON (`--json`), as a table, or the `empty` line ("no tickets"). */

@@ -57,7 +57,8 @@ export async function ticketsCommand(positionals: string[], flags: Flags): Promi
     const store = outbox.store;
     if (action === 'list') {
       const status = str(flags, 'status');
-      if (status !== undefined && !ticketStatusSchema.safeParse(status).success) throw new UsageError(`--status: one of ${ticketStatusSchema.options.join(', ')}`);
+      if (status !== undefined && !ticketStatusSchema.safeParse(status).success)
+        throw new UsageError(`--status: one of ${ticketStatusSchema.options.join(', ')}`);
       const tickets = store.list({
         ...(status ? { status: status as Ticket['status'] } : {}),
         ...(flags.open ? { open: true } : {}),
@@ -112,16 +113,20 @@ export async function warrantyCommand(positionals: string[], flags: Flags): Prom
       const today = new Date().toISOString().slice(0, 10);
       const customer = str(flags, 'customer');
       const rows = registry.list(customer ? { customer } : {}).map((r) => ({ ...r, status: registry.statusOf(r.serial_no, today) }));
-      printList(rows, [
-        { head: 'SERIAL', value: (r) => r.serial_no },
-        { head: 'ITEM', value: (r) => r.item_code },
-        { head: 'KIND', value: (r) => r.kind },
-        { head: 'CUSTOMER', value: (r) => r.customer },
-        { head: 'DEVICE', value: (r) => r.device_id },
-        { head: 'WARRANTY UNTIL', value: (r) => r.warranty_expiry_date },
-        { head: 'AMC UNTIL', value: (r) => r.amc_expiry_date },
-        { head: 'STATUS', value: (r) => r.status },
-      ], { json: !!flags.json, empty: 'no warranty records' });
+      printList(
+        rows,
+        [
+          { head: 'SERIAL', value: (r) => r.serial_no },
+          { head: 'ITEM', value: (r) => r.item_code },
+          { head: 'KIND', value: (r) => r.kind },
+          { head: 'CUSTOMER', value: (r) => r.customer },
+          { head: 'DEVICE', value: (r) => r.device_id },
+          { head: 'WARRANTY UNTIL', value: (r) => r.warranty_expiry_date },
+          { head: 'AMC UNTIL', value: (r) => r.amc_expiry_date },
+          { head: 'STATUS', value: (r) => r.status },
+        ],
+        { json: !!flags.json, empty: 'no warranty records' },
+      );
       return;
     }
     throw new UsageError(`warranty: unknown action "${action ?? ''}" (import FILE, list)`);

@@ -78,11 +78,15 @@ export async function userCommand(positionals: string[], flags: Flags): Promise<
         process.stderr.write(`API token for ${name} (shown once, above): send it as "Authorization: Bearer <token>"\n`);
         return;
       case 'list':
-        printList(await users.listUsers(), [
-          { head: 'USER', value: (u) => u.name },
-          { head: 'ROLE', value: (u) => u.role },
-          { head: 'CREATED', value: (u) => new Date(u.createdAt).toISOString() },
-        ], { json: !!flags.json, empty: 'no users' });
+        printList(
+          await users.listUsers(),
+          [
+            { head: 'USER', value: (u) => u.name },
+            { head: 'ROLE', value: (u) => u.role },
+            { head: 'CREATED', value: (u) => new Date(u.createdAt).toISOString() },
+          ],
+          { json: !!flags.json, empty: 'no users' },
+        );
         return;
       default:
         throw new UsageError(`user: unknown action "${action ?? ''}" (add, passwd, role, remove, token, list)`);

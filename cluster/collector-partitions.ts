@@ -67,7 +67,8 @@ export class NodePartitions implements CollectorPartitions {
   ) {
     this.nodeId = opts.nodeId;
     this.mode = opts.mode;
-    if (opts.leases?.node !== undefined && opts.leases.node !== opts.nodeId) throw new Error(`cluster: leases.node "${opts.leases.node}" differs from nodeId "${opts.nodeId}"; leave it out`);
+    if (opts.leases?.node !== undefined && opts.leases.node !== opts.nodeId)
+      throw new Error(`cluster: leases.node "${opts.leases.node}" differs from nodeId "${opts.nodeId}"; leave it out`);
     const leaseConfig = leaseConfigSchema.parse({ ...opts.leases, node: opts.nodeId, partitions: opts.leases?.partitions ?? DEFAULT_PARTITIONS });
     this.count = leaseConfig.partitions;
     this.pool = createPgPool(opts.pgUrl, { max: POOL_MAX, queryTimeoutMs: QUERY_TIMEOUT_MS });
@@ -145,7 +146,19 @@ export class NodePartitions implements CollectorPartitions {
   }
 
   stats(): LeaseStats {
-    return this.leases?.stats() ?? { node: this.nodeId, owned: [], rounds: 0, roundErrors: 0, renewals: 0, acquisitions: 0, failovers: 0, releases: 0, lastRoundAt: null };
+    return (
+      this.leases?.stats() ?? {
+        node: this.nodeId,
+        owned: [],
+        rounds: 0,
+        roundErrors: 0,
+        renewals: 0,
+        acquisitions: 0,
+        failovers: 0,
+        releases: 0,
+        lastRoundAt: null,
+      }
+    );
   }
 }
 

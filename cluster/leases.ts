@@ -27,7 +27,10 @@ export const leaseConfigSchema = z
     safetyMs: z.number().int().min(0).optional(),
   })
   .strict()
-  .refine((c) => (c.renewEveryMs ?? c.leaseMs / 3) < c.leaseMs / 2, { message: 'renewEveryMs must be under half of leaseMs, or one late round loses the lease', path: ['renewEveryMs'] });
+  .refine((c) => (c.renewEveryMs ?? c.leaseMs / 3) < c.leaseMs / 2, {
+    message: 'renewEveryMs must be under half of leaseMs, or one late round loses the lease',
+    path: ['renewEveryMs'],
+  });
 export type LeaseConfigInput = z.input<typeof leaseConfigSchema>;
 export type LeaseConfig = z.output<typeof leaseConfigSchema>;
 
@@ -166,7 +169,10 @@ export class PartitionLeases {
       // stop the leases in time.
       this.armExpiry();
 
-      const live = await this.pool.query<{ node: string }>(`SELECT node FROM cluster_nodes WHERE heartbeat_at > now() - make_interval(secs => $1::float8 / 1000)`, [leaseMs]);
+      const live = await this.pool.query<{ node: string }>(
+        `SELECT node FROM cluster_nodes WHERE heartbeat_at > now() - make_interval(secs => $1::float8 / 1000)`,
+        [leaseMs],
+      );
       const target = fairShare(partitions, live.rows.map((r) => r.node).concat(node), node);
       if (this.epochs.size > target) {
         // Give the highest-numbered extras back, after their owner-side work has stopped.
@@ -209,7 +215,10 @@ export class PartitionLeases {
     } catch (e) {
       this.counters.roundErrors++;
       this.failureLog.maybe('round', Date.now(), (suppressed) =>
-        this.log.warn({ node, error: (e as Error).message, suppressed, validForMs: Math.max(0, Math.round(this.validUntil - performance.now())) }, 'lease round failed; keeping leases until they could expire'),
+        this.log.warn(
+          { node, error: (e as Error).message, suppressed, validForMs: Math.max(0, Math.round(this.validUntil - performance.now())) },
+          'lease round failed; keeping leases until they could expire',
+        ),
       );
     }
   }
@@ -218,12 +227,15 @@ export class PartitionLeases {
   private armExpiry(): void {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
     if (!this.epochs.size) return;
-    this.expiryTimer = setTimeout(() => {
-      if (!this.epochs.size) return;
-      if (performance.now() < this.validUntil) return this.armExpiry(); // renewed meanwhile
-      this.log.error({ node: this.config.node, partitions: [...this.epochs.keys()] }, 'leases not renewed in time; stopped processing their partitions');
-      void this.drop([...this.epochs.keys()], 'expired');
-    }, Math.max(0, this.validUntil - performance.now()) + 1);
+    this.expiryTimer = setTimeout(
+      () => {
+        if (!this.epochs.size) return;
+        if (performance.now() < this.validUntil) return this.armExpiry(); // renewed meanwhile
+        this.log.error({ node: this.config.node, partitions: [...this.epochs.keys()] }, 'leases not renewed in time; stopped processing their partitions');
+        void this.drop([...this.epochs.keys()], 'expired');
+      },
+      Math.max(0, this.validUntil - performance.now()) + 1,
+    );
     this.expiryTimer.unref();
   }
 
@@ -272,5 +284,10 @@ export async function leaseTable(pool: Pool): Promise<{ partition: number; owner
   const r = await pool.query<{ partition: number; owner: string | null; epoch: string; remaining_ms: number }>(
     `SELECT partition, owner, epoch, GREATEST(0, EXTRACT(EPOCH FROM (expires_at - now())) * 1000)::float8 AS remaining_ms FROM partition_leases ORDER BY partition`,
   );
-  return r.rows.map((x) => ({ partition: x.partition, owner: x.remaining_ms > 0 ? x.owner : null, epoch: Number(x.epoch), remainingMs: Math.round(x.remaining_ms) }));
+  return r.rows.map((x) => ({
+    partition: x.partition,
+    owner: x.remaining_ms > 0 ? x.owner : null,
+    epoch: Number(x.epoch),
+    remainingMs: Math.round(x.remaining_ms),
+  }));
 }

@@ -74,7 +74,10 @@ export class LocalBrokers {
       ...this.o.broker,
       ...(this.o.redisUrl ? { cluster: { redisUrl: this.o.redisUrl, nodeId: n.id, heartbeatIntervalMs: this.o.heartbeatIntervalMs ?? 1000 } } : {}),
     };
-    writeFileSync(configFile, JSON.stringify({ role: 'broker', dataDir: this.o.dataDir, logLevel: this.o.logLevel ?? 'info', broker, noc: { enabled: false } }));
+    writeFileSync(
+      configFile,
+      JSON.stringify({ role: 'broker', dataDir: this.o.dataDir, logLevel: this.o.logLevel ?? 'info', broker, noc: { enabled: false } }),
+    );
     const proc = spawn(process.execPath, [CLI, 'server', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     n.proc = proc;
     n.exited = new Promise<void>((r) => proc.once('exit', () => r()));

@@ -190,7 +190,17 @@ export class LocalCluster {
       }
     }
     const add = (kind: NodeKind, count: number) => {
-      for (let i = 1; i <= count; i++) this.nodes.push({ name: `${kind}-${i}`, kind, configFile: join(this.dir, 'nodes', `${kind}-${i}.json`), proc: null, exited: null, port: 0, httpPort: 0, logFile: null });
+      for (let i = 1; i <= count; i++)
+        this.nodes.push({
+          name: `${kind}-${i}`,
+          kind,
+          configFile: join(this.dir, 'nodes', `${kind}-${i}.json`),
+          proc: null,
+          exited: null,
+          port: 0,
+          httpPort: 0,
+          logFile: null,
+        });
     };
     add('broker', o.brokers ?? 3);
     add('collector', o.collectors ?? 2);
@@ -231,7 +241,12 @@ export class LocalCluster {
         ...common,
         dataDir: this.registryDir,
         cluster: { ...cluster, roles: ['broker'] },
-        broker: { port: n.port, ...(o.scryptCost ? { scryptCost: o.scryptCost } : {}), ...o.broker, cluster: { redisUrl: this.redis.url, heartbeatIntervalMs: o.heartbeatIntervalMs ?? 1000 } },
+        broker: {
+          port: n.port,
+          ...(o.scryptCost ? { scryptCost: o.scryptCost } : {}),
+          ...o.broker,
+          cluster: { redisUrl: this.redis.url, heartbeatIntervalMs: o.heartbeatIntervalMs ?? 1000 },
+        },
         noc: { enabled: false },
       };
     }
@@ -331,12 +346,17 @@ export class LocalCluster {
 
   /** Waits until every broker node, collector and NOC node answers (NOC: /readyz or /). */
   async waitReady(timeoutMs = 30_000): Promise<void> {
-    await waitFor('NOC nodes answering', async () => {
-      for (const url of this.nocUrls) {
-        const r = await fetch(url).catch(() => null);
-        if (!r) return false;
-      }
-      return true;
-    }, timeoutMs, 200);
+    await waitFor(
+      'NOC nodes answering',
+      async () => {
+        for (const url of this.nocUrls) {
+          const r = await fetch(url).catch(() => null);
+          if (!r) return false;
+        }
+        return true;
+      },
+      timeoutMs,
+      200,
+    );
   }
 }

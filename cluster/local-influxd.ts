@@ -63,11 +63,16 @@ bind-address = "127.0.0.1:${i.rpcPort}"
       if (this.proc === p) this.proc = null;
     });
     this.proc = p;
-    await waitFor(`influxd on ${this.url} (${stderr.trim().split('\n').pop() ?? ''})`, async () => {
-      if (!this.proc) throw new Error(`influxd exited: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
-      const r = await fetch(`${this.url}/ping`).catch(() => null);
-      return r?.status === 204;
-    }, 30_000, 100);
+    await waitFor(
+      `influxd on ${this.url} (${stderr.trim().split('\n').pop() ?? ''})`,
+      async () => {
+        if (!this.proc) throw new Error(`influxd exited: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+        const r = await fetch(`${this.url}/ping`).catch(() => null);
+        return r?.status === 204;
+      },
+      30_000,
+      100,
+    );
   }
 
   /** SIGKILL, like a crash; data written before stays on disk (WAL). */

@@ -15,7 +15,9 @@ export function postgresBin(): string | null {
   if (process.env.PG_BIN) return existsSync(join(process.env.PG_BIN, 'postgres')) ? process.env.PG_BIN : null;
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return null;
-  const versions = readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'postgres'))).sort((a, b) => Number(b) - Number(a));
+  const versions = readdirSync(root)
+    .filter((v) => existsSync(join(root, v, 'bin', 'postgres')))
+    .sort((a, b) => Number(b) - Number(a));
   return versions.length ? join(root, versions[0], 'bin') : null;
 }
 
@@ -26,11 +28,21 @@ function runAs(): { uid: number; gid: number } | null {
   if (process.getuid?.() !== 0) return null;
   const name = process.env.PG_TEST_USER ?? 'postgres';
   try {
-    const uid = Number(execFileSync('id', ['-u', name], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim());
-    const gid = Number(execFileSync('id', ['-g', name], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim());
+    const uid = Number(
+      execFileSync('id', ['-u', name], { stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim(),
+    );
+    const gid = Number(
+      execFileSync('id', ['-g', name], { stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim(),
+    );
     return { uid, gid };
   } catch {
-    throw new Error(`PostgreSQL refuses to run as root and there is no user "${name}" to run it as (the Debian package creates "postgres"; or set PG_TEST_USER)`);
+    throw new Error(
+      `PostgreSQL refuses to run as root and there is no user "${name}" to run it as (the Debian package creates "postgres"; or set PG_TEST_USER)`,
+    );
   }
 }
 
@@ -98,7 +110,16 @@ export class LocalPostgres {
 
   async start(): Promise<void> {
     if (this.proc) return;
-    const args = ['-D', join(this.dir.path, 'data'), '-p', String(this.port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${this.dir.path}`];
+    const args = [
+      '-D',
+      join(this.dir.path, 'data'),
+      '-p',
+      String(this.port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      `unix_socket_directories=${this.dir.path}`,
+    ];
     if (!this.opts.durable) args.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
     // Its own process group, so that kill() takes the backends down with the postmaster (a crash).
     const proc = spawn(join(this.bin, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, ...(this.user ?? {}) });
@@ -112,19 +133,24 @@ export class LocalPostgres {
       if (this.proc === proc) this.proc = null;
     });
     this.proc = proc;
-    await waitFor(`postgres on port ${this.port}`, async () => {
-      if (!this.proc) throw new Error(`postgres exited: ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-      const c = new pg.Client({ connectionString: this.url() });
-      try {
-        await c.connect();
-        await c.query('SELECT 1');
-        return true;
-      } catch {
-        return false;
-      } finally {
-        await c.end().catch(() => undefined);
-      }
-    }, 30_000, 100);
+    await waitFor(
+      `postgres on port ${this.port}`,
+      async () => {
+        if (!this.proc) throw new Error(`postgres exited: ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+        const c = new pg.Client({ connectionString: this.url() });
+        try {
+          await c.connect();
+          await c.query('SELECT 1');
+          return true;
+        } catch {
+          return false;
+        } finally {
+          await c.end().catch(() => undefined);
+        }
+      },
+      30_000,
+      100,
+    );
   }
 
   /** A new empty database; returns its URL. Each test gets its own, so none sees another's rows. */

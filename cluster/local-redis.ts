@@ -36,7 +36,24 @@ export class RedisServer {
   async start(): Promise<void> {
     if (this.proc) return;
     // Config on the command line: no file to write, nothing read from /etc.
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir.path, '--save', '', '--appendonly', 'yes', '--daemonize', 'no', '--logfile', '', '--loglevel', 'warning'];
+    const args = [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      this.dir.path,
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--daemonize',
+      'no',
+      '--logfile',
+      '',
+      '--loglevel',
+      'warning',
+    ];
     const p = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (b: Buffer) => {
       this.stderr = (this.stderr + b.toString()).slice(-4000);

@@ -7,7 +7,18 @@ import { connect, MqttClient, type IClientOptions, type IPublishPacket } from 'm
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
-import { CONTRACT_VERSION, allDevices, commandRequest, seqRanges, topicFor, type AckMessage, type CommandName, type CommandRequest, type CommandResult, type DeviceChannel } from '../protocol/index.js';
+import {
+  CONTRACT_VERSION,
+  allDevices,
+  commandRequest,
+  seqRanges,
+  topicFor,
+  type AckMessage,
+  type CommandName,
+  type CommandRequest,
+  type CommandResult,
+  type DeviceChannel,
+} from '../protocol/index.js';
 import { decodeDeviceMessageFast } from '../protocol/fast-decode.js';
 import { CollectorDb, type DeadLetter } from './telemetry/collector-db.js';
 import { collectorConfigSchema, type CollectorConfig, type CollectorConfigInput } from './config.js';
@@ -95,7 +106,10 @@ export async function startCollector(
   { log, cluster, connectStream }: { log: Logger; cluster?: CollectorClusterOptions; connectStream?: () => Duplex },
 ): Promise<CollectorHandle> {
   const config = collectorConfigSchema.parse(input);
-  if (cluster?.mode === 'owner' && !config.influx) throw new Error('cluster: an owner collector needs the shared telemetry store (influx); the embedded SQLite store would keep acked data on this node alone');
+  if (cluster?.mode === 'owner' && !config.influx)
+    throw new Error(
+      'cluster: an owner collector needs the shared telemetry store (influx); the embedded SQLite store would keep acked data on this node alone',
+    );
   mkdirSync(config.dataDir, { recursive: true });
   const db = new CollectorDb(join(config.dataDir, 'collector.db'));
   db.trimDeadLetters(config.deadLetters.maxRows);
@@ -107,7 +121,10 @@ export async function startCollector(
     await store.init();
   } catch (e) {
     // Not fatal: batches are spooled (in cluster mode: retried), and the store's first successful write re-runs init.
-    log.error({ store: store.kind, failure: (e as { failure?: string }).failure, error: (e as Error).message }, cluster ? 'telemetry store not available at start; acking nothing until it is' : 'telemetry store not available at start; spooling until it is');
+    log.error(
+      { store: store.kind, failure: (e as { failure?: string }).failure, error: (e as Error).message },
+      cluster ? 'telemetry store not available at start; acking nothing until it is' : 'telemetry store not available at start; spooling until it is',
+    );
   }
 
   const ingested = new Set<(records: readonly IngestRecord[]) => void>();
@@ -156,7 +173,10 @@ export async function startCollector(
       log.error({ err: (e as Error).message }, 'could not store dead letter');
     }
     rejectLog.maybe(reason, now, (suppressed) =>
-      log.warn({ reason, topic, detail: detail.slice(0, 300), total: counters.rejected[reason], suppressedSinceLast: suppressed }, `message refused: ${reason}`),
+      log.warn(
+        { reason, topic, detail: detail.slice(0, 300), total: counters.rejected[reason], suppressedSinceLast: suppressed },
+        `message refused: ${reason}`,
+      ),
     );
   }
 
@@ -168,7 +188,10 @@ export async function startCollector(
       const ack: AckMessage = { v: CONTRACT_VERSION, ranges: ranges.slice(i, i + ACK_RANGES_PER_MESSAGE), ts: Date.now() };
       counters.acks.messages++;
       client?.publish(topicFor(device, 'ack'), JSON.stringify(ack), { qos: 1 }, (err) => {
-        if (err) ackLog.maybe('ack', Date.now(), (suppressed) => log.warn({ device, error: err.message, suppressed }, 'ack publish failed; the agent will re-send and be re-acked'));
+        if (err)
+          ackLog.maybe('ack', Date.now(), (suppressed) =>
+            log.warn({ device, error: err.message, suppressed }, 'ack publish failed; the agent will re-send and be re-acked'),
+          );
       });
     }
     counters.acks.seqs += seqs.length;
@@ -182,7 +205,8 @@ export async function startCollector(
     // Older than the raw retention, InfluxDB would refuse the points: such a clock is placed at arrival.
     clock: { maxBehindMs: config.influx ? config.influx.retentionDays * 86_400_000 : 0 },
   };
-  const storeRejected = (r: IngestRecord, detail: string) => deadLetter(topicFor(r.device, r.channel), JSON.stringify(r.message), 'store-rejected', `seq ${r.seq}: ${detail}`);
+  const storeRejected = (r: IngestRecord, detail: string) =>
+    deadLetter(topicFor(r.device, r.channel), JSON.stringify(r.message), 'store-rejected', `seq ${r.seq}: ${detail}`);
 
   // Cluster mode: partition leases, PostgreSQL dedup, no spool (collector/telemetry/cluster-ingest.ts).
   let node: ClusterNode | null = null;
@@ -195,7 +219,9 @@ export async function startCollector(
       throw e;
     }
   }
-  const ingest: IngestPipeline = node?.ingest ?? new Ingest(store, db, { ...batchOptions, spoolMaxBytes: config.spool.maxBytes }, sendAck, storeRejected, log.child({ component: 'ingest' }));
+  const ingest: IngestPipeline =
+    node?.ingest ??
+    new Ingest(store, db, { ...batchOptions, spoolMaxBytes: config.spool.maxBytes }, sendAck, storeRejected, log.child({ component: 'ingest' }));
 
   const commandResultListeners = new Set<(result: CommandResult, at: number) => void>();
 
@@ -272,7 +298,10 @@ export async function startCollector(
   const highWater = config.batch.maxPoints * 4;
   client.handleMessage = (_packet, done) => {
     if (ingest.backlog < highWater) return done();
-    ingest.belowBacklog(highWater).then(() => done(), () => done());
+    ingest.belowBacklog(highWater).then(
+      () => done(),
+      () => done(),
+    );
   };
   client.on('message', onMessage);
   client.on('connect', (ack) => {
@@ -288,7 +317,10 @@ export async function startCollector(
   client.on('offline', () => mqttLog.maybe('offline', Date.now(), () => log.warn({ url: config.mqtt.url }, 'broker connection lost; reconnecting')));
   client.on('error', (e) =>
     mqttLog.maybe('error:' + e.message, Date.now(), (suppressed) =>
-      log.error({ url: config.mqtt.url, error: e.message, suppressed }, /not authori[sz]ed|bad user/i.test(e.message) ? 'broker refused the service account' : 'broker connection error'),
+      log.error(
+        { url: config.mqtt.url, error: e.message, suppressed },
+        /not authori[sz]ed|bad user/i.test(e.message) ? 'broker refused the service account' : 'broker connection error',
+      ),
     ),
   );
 
@@ -332,11 +364,21 @@ export async function startCollector(
       for (const d of fleet.values()) fn(d);
     },
     sendCommand(device, command, timeoutMs) {
-      const req = commandRequest.parse({ v: CONTRACT_VERSION, id: command.id ?? randomUUID(), name: command.name, peripheral: command.peripheral, args: command.args ?? {}, expires: Date.now() + timeoutMs });
+      const req = commandRequest.parse({
+        v: CONTRACT_VERSION,
+        id: command.id ?? randomUUID(),
+        name: command.name,
+        peripheral: command.peripheral,
+        args: command.args ?? {},
+        expires: Date.now() + timeoutMs,
+      });
       const topic = topicFor(device, 'cmd/req');
       return new Promise<CommandRequest>((resolve, reject) => {
         if (closing || !client) return reject(new Error('collector is stopping'));
-        const timer = setTimeout(() => reject(new Error(`the broker did not take the command within ${timeoutMs} ms (connected: ${counters.mqtt.connected})`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`the broker did not take the command within ${timeoutMs} ms (connected: ${counters.mqtt.connected})`)),
+          timeoutMs,
+        );
         client.publish(topic, JSON.stringify(req), { qos: 1 }, (err) => {
           clearTimeout(timer);
           if (err) {

@@ -15,7 +15,10 @@ export const influxConfigSchema = z.object({
   downsample: z
     .object({
       /** GROUP BY time() interval of the downsampling continuous query. */
-      every: z.string().regex(/^[1-9][0-9]*(m|h|d|w)$/, 'duration like 30m, 1h, 1d').default('1h'),
+      every: z
+        .string()
+        .regex(/^[1-9][0-9]*(m|h|d|w)$/, 'duration like 30m, 1h, 1d')
+        .default('1h'),
       /** Retention of downsampled points (retention policy `downsampled`). */
       retentionDays: positiveInt.default(730),
     })

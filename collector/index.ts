@@ -1,5 +1,13 @@
 // Public surface of the collector (the CLI and tests import from here).
-export { startCollector, SUBSCRIBED_CHANNELS, type CollectorHandle, type RemoteCommandInput, type CollectorStats, type CollectorClusterStats, type DeadLetterReason } from './collector.js';
+export {
+  startCollector,
+  SUBSCRIBED_CHANNELS,
+  type CollectorHandle,
+  type RemoteCommandInput,
+  type CollectorStats,
+  type CollectorClusterStats,
+  type DeadLetterReason,
+} from './collector.js';
 export type { CollectorClusterOptions, CollectorPartitions } from '../cluster/collector-partitions.js';
 export { collectorConfigSchema, influxConfigSchema, type CollectorConfig, type CollectorConfigInput, type InfluxConfig } from './config.js';
 export type { DeadLetter } from './telemetry/collector-db.js';

@@ -38,7 +38,14 @@ function usageDays(t: number): number {
  * Hourly telemetry of the `days` before `now` for each device, ending at its live samples.
  * History records carry seq 0: below every live seq, so nothing the agents send collides with it.
  */
-export async function backfillTelemetry(store: TelemetryStore, devices: HistoryDevice[], latest: Map<string, LatestSample[]>, now: number, days = 90, seed = 1): Promise<number> {
+export async function backfillTelemetry(
+  store: TelemetryStore,
+  devices: HistoryDevice[],
+  latest: Map<string, LatestSample[]>,
+  now: number,
+  days = 90,
+  seed = 1,
+): Promise<number> {
   const random = seededRandom(seed + 90);
   let points = 0;
   const start = Math.floor((now - days * DAY) / HOUR) * HOUR;
@@ -57,7 +64,14 @@ export async function backfillTelemetry(store: TelemetryStore, devices: HistoryD
         counters: Object.fromEntries(Object.entries(s.counters).map(([k, v]) => [k, Math.max(0, Math.round(v - (v / SERVICE_DAYS) * back))])),
         metrics: Object.fromEntries(Object.entries(s.metrics).map(([k, v]) => [k, v === 0 ? 0 : v * (0.98 + 0.04 * random())])),
       }));
-      records.push({ device: d.id, seq: 0, arrivedAt: t, tags: { site: d.site, tenant: d.tenant }, channel: 'telemetry', message: { v: CONTRACT_VERSION, device: d.id, seq: 0, ts: t, samples: hist } as never });
+      records.push({
+        device: d.id,
+        seq: 0,
+        arrivedAt: t,
+        tags: { site: d.site, tenant: d.tenant },
+        channel: 'telemetry',
+        message: { v: CONTRACT_VERSION, device: d.id, seq: 0, ts: t, samples: hist } as never,
+      });
       points += hist.length;
     }
     for (let i = 0; i < records.length; i += 500) await store.write(records.slice(i, i + 500));
@@ -122,7 +136,10 @@ export function createPastTickets(devices: HistoryDevice[], o: PastTicketsOption
     const scope = 'device' as const;
     const subject = ticketSubject({ kind: p.kind, scope, site: d.site, device: d.id, peripheral: p.peripheral, failureMode: p.failureMode } as Incident, lang);
     const r = o.outbox.enqueue({
-      kind: 'create', key, at, eventId: `demo-history-${key}-${at}`,
+      kind: 'create',
+      key,
+      at,
+      eventId: `demo-history-${key}-${at}`,
       ticket: {
         subject,
         description: `${subject}\n\n(demo history)`,
@@ -154,7 +171,10 @@ export function createPastTickets(devices: HistoryDevice[], o: PastTicketsOption
 /** Moves every known unit's first sighting back to `since` (the store keeps the earliest). */
 export async function backdateUnits(reportUnits: ReportUnitStore, since: number): Promise<number> {
   const units = (await reportUnits.all()).filter((u) => u.firstSeen > since);
-  await reportUnits.add(units.map(({ device, unit, model, kind }) => ({ device, unit, model, kind })), since);
+  await reportUnits.add(
+    units.map(({ device, unit, model, kind }) => ({ device, unit, model, kind })),
+    since,
+  );
   return units.length;
 }
 

@@ -75,7 +75,10 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
   if (showcase && o.devices < 3) throw new Error('the showcase scenario needs at least 3 devices (--devices 3)');
   const config: ServerConfig = showcase
     ? // The server config arrives parsed (defaults filled in), so the demo's settings go on top and are parsed again.
-      { ...o.config, collector: { ...o.config.collector, incidents: incidentsConfigSchema.parse({ ...o.config.collector.incidents, ...demoIncidentsConfig() }) } }
+      {
+        ...o.config,
+        collector: { ...o.config.collector, incidents: incidentsConfigSchema.parse({ ...o.config.collector.incidents, ...demoIncidentsConfig() }) },
+      }
     : o.config;
   const server = await runServer(config, { log: o.log });
   const timers: NodeJS.Timeout[] = [];
@@ -89,7 +92,14 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
       // Warranty records first: the first tickets look their printers up.
       const planned = Array.from({ length: o.devices }, (_, i) => ({ i, serial: simSerial(o.seed, i, 'P') }));
       const csv = warrantyCsv(
-        planned.map(({ i, serial }) => ({ id: `pos-${String(i + 1).padStart(3, '0')}`, site: '', tenant: '', serials: { printer0: serial }, printerProfile: 'epson-tm-t88vi', warranty: warrantyPlan(i) })),
+        planned.map(({ i, serial }) => ({
+          id: `pos-${String(i + 1).padStart(3, '0')}`,
+          site: '',
+          tenant: '',
+          serials: { printer0: serial },
+          printerProfile: 'epson-tm-t88vi',
+          warranty: warrantyPlan(i),
+        })),
         now,
       );
       incidents.warranty.import(csv, 'csv');
@@ -122,11 +132,27 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
       const dev = (k: keyof typeof SCRIPT) => f.devices[SCRIPT[k].index];
       const at = (s: number, what: () => void) => timers.push(setTimeout(what, s * 1000));
       const say = (line: string, fields: Record<string, unknown> = {}) => o.narrate(`[${clock(startedAt)}] ${line}`, fields);
-      say(`timeline: ${dev('wear').id} (${dev('wear').site}) has a cutter at 96.5 % of its rated life — watch for a predictive ticket; paper out at ${dev('paper').id} at 00:10; cutter jam at ${dev('jam').id} at 00:20`);
-      at(10, () => (dev('paper').printer.paperOut(true), say(`paper out at ${dev('paper').id} (${dev('paper').site})`, { device: dev('paper').id, event: 'paper-out' })));
-      at(20, () => (dev('jam').printer.cutterJam(true), say(`cutter jam at ${dev('jam').id} (${dev('jam').site})`, { device: dev('jam').id, event: 'cutter-jam' })));
-      at(60, () => (dev('jam').printer.cutterJam(false), say(`cutter jam cleared at ${dev('jam').id}`, { device: dev('jam').id, event: 'cutter-jam-cleared' })));
-      at(75, () => (dev('paper').printer.paperOut(false), say(`paper roll replaced at ${dev('paper').id}`, { device: dev('paper').id, event: 'paper-replaced' })));
+      say(
+        `timeline: ${dev('wear').id} (${dev('wear').site}) has a cutter at 96.5 % of its rated life — watch for a predictive ticket; paper out at ${dev('paper').id} at 00:10; cutter jam at ${dev('jam').id} at 00:20`,
+      );
+      at(
+        10,
+        () => (
+          dev('paper').printer.paperOut(true), say(`paper out at ${dev('paper').id} (${dev('paper').site})`, { device: dev('paper').id, event: 'paper-out' })
+        ),
+      );
+      at(
+        20,
+        () => (dev('jam').printer.cutterJam(true), say(`cutter jam at ${dev('jam').id} (${dev('jam').site})`, { device: dev('jam').id, event: 'cutter-jam' })),
+      );
+      at(
+        60,
+        () => (dev('jam').printer.cutterJam(false), say(`cutter jam cleared at ${dev('jam').id}`, { device: dev('jam').id, event: 'cutter-jam-cleared' })),
+      );
+      at(
+        75,
+        () => (dev('paper').printer.paperOut(false), say(`paper roll replaced at ${dev('paper').id}`, { device: dev('paper').id, event: 'paper-replaced' })),
+      );
       timers.push(watchTickets(incidents.tickets.list.bind(incidents.tickets), startedAt, say));
       ready = fillHistory(server, f, o, now, say).catch((e) => o.log.error({ err: (e as Error).message }, 'demo history not written'));
     }
@@ -152,7 +178,13 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
 }
 
 /** Telemetry history, past tickets and MTBF exposure, once the devices' first samples are in. */
-async function fillHistory(server: RunningServer, fleet: Fleet, o: DemoOptions, now: number, say: (l: string, f?: Record<string, unknown>) => void): Promise<void> {
+async function fillHistory(
+  server: RunningServer,
+  fleet: Fleet,
+  o: DemoOptions,
+  now: number,
+  say: (l: string, f?: Record<string, unknown>) => void,
+): Promise<void> {
   const collector = server.collector!;
   const incidents = server.incidents!;
   const days = o.historyDays ?? 90;
@@ -168,13 +200,23 @@ async function fillHistory(server: RunningServer, fleet: Fleet, o: DemoOptions, 
     }
     if (latest.size < fleet.devices.length) await new Promise((r) => setTimeout(r, 500));
   }
-  if (latest.size < fleet.devices.length) say(`history: ${fleet.devices.length - latest.size} device(s) sent no printer or card-reader sample in 10 minutes; their history is left out`);
+  if (latest.size < fleet.devices.length)
+    say(`history: ${fleet.devices.length - latest.size} device(s) sent no printer or card-reader sample in 10 minutes; their history is left out`);
   const devices = fleet.devices.map((d) => ({ id: d.id, site: d.site, tenant: d.tenant, serials: d.serials }));
   const points = await backfillTelemetry(collector.store, devices, latest, now, days, o.seed);
   // The scripted devices' live tickets tell the story: no past ticket of the same problem.
   const scripted = Object.values(SCRIPT).map((s) => fleet.devices[s.index].id);
   const avoid = new Set(scripted.flatMap((id) => [`${id}/printer0/paper-end`, `${id}/printer0/autocutter-error`, `${id}/printer0/cutter-wear-out`]));
-  const tickets = createPastTickets(devices, { outbox: incidents.ticketing.outbox, sla: incidents.config, languages: incidents.config.languages, warranty: incidents.warranty, now, days, seed: o.seed, avoid });
+  const tickets = createPastTickets(devices, {
+    outbox: incidents.ticketing.outbox,
+    sla: incidents.config,
+    languages: incidents.config.languages,
+    warranty: incidents.warranty,
+    now,
+    days,
+    seed: o.seed,
+    avoid,
+  });
   let units = 0;
   if (server.noc) {
     const reportUnits = server.noc.context.reportUnits;
@@ -184,7 +226,10 @@ async function fillHistory(server: RunningServer, fleet: Fleet, o: DemoOptions, 
     while (Date.now() < until && (await reportUnits.keys()).length < fleet.devices.length * 4) await new Promise((r) => setTimeout(r, 500));
     units = await backdateUnits(reportUnits, now - days * 86_400_000);
   }
-  say(`history: ${points} telemetry points over ${days} days, ${tickets} past tickets (closed), ${units} units in service since ${new Date(now - days * 86_400_000).toISOString().slice(0, 10)} — the reports have data`, { points, tickets, units });
+  say(
+    `history: ${points} telemetry points over ${days} days, ${tickets} past tickets (closed), ${units} units in service since ${new Date(now - days * 86_400_000).toISOString().slice(0, 10)} — the reports have data`,
+    { points, tickets, units },
+  );
 }
 
 /** Narrates tickets as they open and change status. */
@@ -204,13 +249,25 @@ function watchTickets(list: () => Ticket[], since: number, say: (l: string, f?: 
         const key = `${k.ref}:${e.stage}`;
         if (assigned.has(key)) continue;
         assigned.set(key, e.stage);
-        say(`ticket ${k.ref} escalated (${e.stage}, ${Math.round(e.share * 100)} % of the time used)${e.notified.length ? `: team lead ${e.notified.join(', ')} told` : ''}`, { ticket: k.ref, escalated: e.stage });
+        say(
+          `ticket ${k.ref} escalated (${e.stage}, ${Math.round(e.share * 100)} % of the time used)${e.notified.length ? `: team lead ${e.notified.join(', ')} told` : ''}`,
+          { ticket: k.ref, escalated: e.stage },
+        );
       }
       const before = seen.get(k.ref);
       if (before === k.status) continue;
       seen.set(k.ref, k.status);
-      const sla = k.sla.serviceLevelAgreement ? `SLA ${k.sla.serviceLevelAgreement}, response by ${k.sla.responseBy ? new Date(k.sla.responseBy).toISOString().slice(0, 16).replace('T', ' ') + ' UTC' : '-'}` : 'no SLA';
-      if (!before) say(`ticket ${k.ref} opened — ${k.priority}, ${k.issueType}, ${sla}, warranty ${k.warrantyStatus ?? 'unknown'}, language ${k.language}: ${k.subject}`, { ticket: k.ref, status: k.status, language: k.language, warranty: k.warrantyStatus, sla: k.sla.serviceLevelAgreement });
+      const sla = k.sla.serviceLevelAgreement
+        ? `SLA ${k.sla.serviceLevelAgreement}, response by ${k.sla.responseBy ? new Date(k.sla.responseBy).toISOString().slice(0, 16).replace('T', ' ') + ' UTC' : '-'}`
+        : 'no SLA';
+      if (!before)
+        say(`ticket ${k.ref} opened — ${k.priority}, ${k.issueType}, ${sla}, warranty ${k.warrantyStatus ?? 'unknown'}, language ${k.language}: ${k.subject}`, {
+          ticket: k.ref,
+          status: k.status,
+          language: k.language,
+          warranty: k.warrantyStatus,
+          sla: k.sla.serviceLevelAgreement,
+        });
       else say(`ticket ${k.ref} → ${k.status}`, { ticket: k.ref, status: k.status });
     }
   }, 1000);
@@ -218,7 +275,14 @@ function watchTickets(list: () => Ticket[], since: number, say: (l: string, f?: 
   return t;
 }
 
-function printSummary(o: DemoOptions, server: RunningServer, fleet: Fleet, slas: Record<string, ServiceLevelAgreement>, languages: Record<string, string>, warrantyOf: (serial: string) => string | null): void {
+function printSummary(
+  o: DemoOptions,
+  server: RunningServer,
+  fleet: Fleet,
+  slas: Record<string, ServiceLevelAgreement>,
+  languages: Record<string, string>,
+  warrantyOf: (serial: string) => string | null,
+): void {
   const table = renderTable<SimulatedDevice>(
     [
       { head: 'DEVICE', value: (d) => d.id },
@@ -232,7 +296,9 @@ function printSummary(o: DemoOptions, server: RunningServer, fleet: Fleet, slas:
     ],
     fleet.devices,
   );
-  const users = process.env.FLEETCARE_DEMO_PASSWORD ? 'admin / operator / viewer, password $FLEETCARE_DEMO_PASSWORD' : `admin / operator / viewer, password ${DEMO_PASSWORD}`;
+  const users = process.env.FLEETCARE_DEMO_PASSWORD
+    ? 'admin / operator / viewer, password $FLEETCARE_DEMO_PASSWORD'
+    : `admin / operator / viewer, password ${DEMO_PASSWORD}`;
   const lines = [
     `fleetcare demo (${o.scenario}): ${fleet.devices.length} simulated devices, broker ${server.brokerUrl}`,
     '',
@@ -243,5 +309,9 @@ function printSummary(o: DemoOptions, server: RunningServer, fleet: Fleet, slas:
     `who goes: fleetcare dispatch board --data-dir ${o.config.dataDir}`,
     'Ctrl-C to stop',
   ];
-  o.narrate(lines.join('\n'), { noc: server.noc?.url ?? null, brokerUrl: server.brokerUrl, devices: fleet.devices.map((d) => ({ id: d.id, site: d.site, tenant: d.tenant, printer: d.printer.profile })) });
+  o.narrate(lines.join('\n'), {
+    noc: server.noc?.url ?? null,
+    brokerUrl: server.brokerUrl,
+    devices: fleet.devices.map((d) => ({ id: d.id, site: d.site, tenant: d.tenant, printer: d.printer.profile })),
+  });
 }

@@ -34,7 +34,10 @@ export const DEMO_TENANTS: DemoTenant[] = [
       // Sunday–Thursday, split shift; Founding Day, Eid al-Fitr, Eid al-Adha, National Day 2026.
       calendar: {
         time_zone: 'Asia/Riyadh',
-        support_and_resolution: [...days(['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday'], '08:00', '12:00'), ...days(['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday'], '13:00', '17:00')],
+        support_and_resolution: [
+          ...days(['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday'], '08:00', '12:00'),
+          ...days(['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday'], '13:00', '17:00'),
+        ],
         holidays: ['2026-02-22', '2026-03-19', '2026-03-20', '2026-03-21', '2026-03-22', '2026-05-26', '2026-05-27', '2026-05-28', '2026-05-29', '2026-09-23'],
       },
     },
@@ -70,7 +73,26 @@ export const DEMO_TENANTS: DemoTenant[] = [
       calendar: {
         time_zone: 'Asia/Shanghai',
         support_and_resolution: days(['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday'], '09:00', '18:00'),
-        holidays: ['2026-01-01', '2026-02-16', '2026-02-17', '2026-02-18', '2026-02-19', '2026-02-20', '2026-02-23', '2026-04-06', '2026-05-01', '2026-05-04', '2026-05-05', '2026-06-19', '2026-09-25', '2026-10-01', '2026-10-02', '2026-10-05', '2026-10-06', '2026-10-07'],
+        holidays: [
+          '2026-01-01',
+          '2026-02-16',
+          '2026-02-17',
+          '2026-02-18',
+          '2026-02-19',
+          '2026-02-20',
+          '2026-02-23',
+          '2026-04-06',
+          '2026-05-01',
+          '2026-05-04',
+          '2026-05-05',
+          '2026-06-19',
+          '2026-09-25',
+          '2026-10-01',
+          '2026-10-02',
+          '2026-10-05',
+          '2026-10-06',
+          '2026-10-07',
+        ],
         extra_working_days: [
           { date: '2026-02-14', start_time: '09:00', end_time: '18:00' },
           { date: '2026-02-28', start_time: '09:00', end_time: '18:00' },
@@ -120,6 +142,11 @@ export function demoIncidentsConfig(): IncidentsConfigInput {
     lifecycle: { holdMs: 15_000, recoverMs: 20_000 },
     // New tickets are assigned within seconds (DEMO_TEAMS).
     dispatch: { passMs: 2000 },
-    detectors: { reactive: { holdMs: { 'unrecoverable-error': 0, 'autocutter-error': 10_000, 'paper-end': 15_000, 'cover-open': 60_000, 'log-memory-full': 0 }, recoverMs: 20_000 } },
+    detectors: {
+      reactive: {
+        holdMs: { 'unrecoverable-error': 0, 'autocutter-error': 10_000, 'paper-end': 15_000, 'cover-open': 60_000, 'log-memory-full': 0 },
+        recoverMs: 20_000,
+      },
+    },
   };
 }

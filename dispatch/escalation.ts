@@ -18,12 +18,21 @@ export function couldBeDue(ticket: Ticket, sla: ServiceLevelAgreement, share: nu
   const done = new Set((ticket.escalations ?? []).map((e) => e.stage));
   const times = sla.priorities.find((p) => p.priority === ticket.priority) ?? sla.priorities.find((p) => p.priority === sla.default_priority);
   if (!times) return true;
-  const pending = [...(done.has('response') ? [] : [times.response_time]), ...(done.has('resolution') || !sla.apply_sla_for_resolution ? [] : [times.resolution_time])];
+  const pending = [
+    ...(done.has('response') ? [] : [times.response_time]),
+    ...(done.has('resolution') || !sla.apply_sla_for_resolution ? [] : [times.resolution_time]),
+  ];
   return pending.length > 0 && (now - ticket.openedAt) / 1000 >= share * Math.min(...pending);
 }
 
 /** Stages of `ticket` that are due to escalate at `now` and have not escalated yet. */
-export function dueEscalations(ticket: Ticket, statusLog: ReadonlyArray<{ status: TicketStatus; at: number }>, sla: ServiceLevelAgreement | undefined, share: number, now: number): DueEscalation[] {
+export function dueEscalations(
+  ticket: Ticket,
+  statusLog: ReadonlyArray<{ status: TicketStatus; at: number }>,
+  sla: ServiceLevelAgreement | undefined,
+  share: number,
+  now: number,
+): DueEscalation[] {
   if (!sla || !couldBeDue(ticket, sla, share, now)) return [];
   const done = new Set((ticket.escalations ?? []).map((e) => e.stage));
   const d = slaDeadlines({ opening: ticket.openedAt, priority: ticket.priority, status_changes: statusLog.filter((c) => c.at >= ticket.openedAt) }, sla, now);

@@ -30,7 +30,14 @@ export type KnownFix = {
 export const failureModeOf = (key: string) => key.split('/')[2] ?? key;
 
 /** Did the resolution at `at` of `ticket` hold? Reopened or ticketed again within the window → failed; window not over → pending. */
-export function resolutionOutcome(ticket: Ticket, resolvedAt: number, statusLog: ReadonlyArray<{ status: TicketStatus; at: number }>, laterOccurrences: readonly Ticket[], windowMs: number, now: number): Resolution['outcome'] {
+export function resolutionOutcome(
+  ticket: Ticket,
+  resolvedAt: number,
+  statusLog: ReadonlyArray<{ status: TicketStatus; at: number }>,
+  laterOccurrences: readonly Ticket[],
+  windowMs: number,
+  now: number,
+): Resolution['outcome'] {
   const end = resolvedAt + windowMs;
   if (statusLog.some((s) => s.at > resolvedAt && s.at <= end && s.status === 'Open')) return 'failed';
   if (laterOccurrences.some((t) => t.occurrence > ticket.occurrence && t.openedAt > resolvedAt && t.openedAt <= end)) return 'failed';
@@ -40,7 +47,13 @@ export function resolutionOutcome(ticket: Ticket, resolvedAt: number, statusLog:
 export type ResolvedTicket = { ticket: Ticket; statusLog: ReadonlyArray<{ status: TicketStatus; at: number }> };
 
 /** All known fixes, best first (held, then resolutions, then most recent). */
-export function knownFixes(resolved: readonly ResolvedTicket[], allOfKeys: ReadonlyMap<string, readonly Ticket[]>, edits: readonly KnownFixEdit[], windowMs: number, now: number): KnownFix[] {
+export function knownFixes(
+  resolved: readonly ResolvedTicket[],
+  allOfKeys: ReadonlyMap<string, readonly Ticket[]>,
+  edits: readonly KnownFixEdit[],
+  windowMs: number,
+  now: number,
+): KnownFix[] {
   const groups = new Map<string, KnownFix & { texts: Array<{ lang: TicketLanguage; text: string; at: number; outcome: Resolution['outcome'] }> }>();
   for (const { ticket, statusLog } of resolved) {
     const cause = ticket.cause;
@@ -49,7 +62,24 @@ export function knownFixes(resolved: readonly ResolvedTicket[], allOfKeys: Reado
     const id = knownFixId(cause.profile, failureMode, cause.code);
     let g = groups.get(id);
     if (!g) {
-      g = { id, profile: cause.profile, failureMode, cause: cause.code, title: `${cause.code}: ${failureMode}`, text: {}, edited: false, hidden: false, resolutions: 0, held: 0, failed: 0, pending: 0, hitRate: null, lastAt: 0, refs: [], texts: [] };
+      g = {
+        id,
+        profile: cause.profile,
+        failureMode,
+        cause: cause.code,
+        title: `${cause.code}: ${failureMode}`,
+        text: {},
+        edited: false,
+        hidden: false,
+        resolutions: 0,
+        held: 0,
+        failed: 0,
+        pending: 0,
+        hitRate: null,
+        lastAt: 0,
+        refs: [],
+        texts: [],
+      };
       groups.set(id, g);
     }
     const outcome = resolutionOutcome(ticket, cause.at, statusLog, allOfKeys.get(ticket.key) ?? [], windowMs, now);
@@ -63,7 +93,24 @@ export function knownFixes(resolved: readonly ResolvedTicket[], allOfKeys: Reado
     const id = knownFixId(e.profile, e.failureMode, e.cause);
     let g = groups.get(id);
     if (!g) {
-      g = { id, profile: e.profile, failureMode: e.failureMode, cause: e.cause, title: e.title, text: {}, edited: true, hidden: false, resolutions: 0, held: 0, failed: 0, pending: 0, hitRate: null, lastAt: 0, refs: [], texts: [] };
+      g = {
+        id,
+        profile: e.profile,
+        failureMode: e.failureMode,
+        cause: e.cause,
+        title: e.title,
+        text: {},
+        edited: true,
+        hidden: false,
+        resolutions: 0,
+        held: 0,
+        failed: 0,
+        pending: 0,
+        hitRate: null,
+        lastAt: 0,
+        refs: [],
+        texts: [],
+      };
       groups.set(id, g);
     }
     g.title = e.title;

@@ -34,7 +34,10 @@ export type ReportTicket = { ticket: Ticket; statusLog: ReadonlyArray<{ status: 
 
 const DONE = new Set<string>(['Resolved', 'Closed']);
 
-type Acc = Omit<PerformanceRow, 'avgFirstResponseMinutes' | 'avgResolutionMinutes' | 'reopenRate' | 'firstTimeFixRate'> & { responseMs: number; resolutionMs: number };
+type Acc = Omit<PerformanceRow, 'avgFirstResponseMinutes' | 'avgResolutionMinutes' | 'reopenRate' | 'firstTimeFixRate'> & {
+  responseMs: number;
+  resolutionMs: number;
+};
 
 function facts(x: ReportTicket, allOfKey: readonly Ticket[], windowMs: number) {
   const t = x.ticket;
@@ -56,13 +59,34 @@ function facts(x: ReportTicket, allOfKey: readonly Ticket[], windowMs: number) {
   return { resolvedAt, everResolved, reopened: reopened || repeated, finalDone: DONE.has(t.status) };
 }
 
-export function teamPerformance(tickets: readonly ReportTicket[], allOfKeys: ReadonlyMap<string, readonly Ticket[]>, names: ReadonlyMap<string, string>, opts: { from: number; to: number; now: number; windowMs: number }): TeamPerformanceReport {
+export function teamPerformance(
+  tickets: readonly ReportTicket[],
+  allOfKeys: ReadonlyMap<string, readonly Ticket[]>,
+  names: ReadonlyMap<string, string>,
+  opts: { from: number; to: number; now: number; windowMs: number },
+): TeamPerformanceReport {
   const rows = new Map<string, Acc>();
   const acc = (scope: 'team' | 'technician', team: string | null, technician: string | null): Acc => {
     const k = `${scope}|${team}|${technician}`;
     let a = rows.get(k);
     if (!a) {
-      a = { scope, team, technician, name: technician ? (names.get(technician) ?? null) : null, handled: 0, responded: 0, responseWithSla: 0, responseMet: 0, resolved: 0, resolutionWithSla: 0, resolutionMet: 0, reopened: 0, firstTimeFixes: 0, responseMs: 0, resolutionMs: 0 };
+      a = {
+        scope,
+        team,
+        technician,
+        name: technician ? (names.get(technician) ?? null) : null,
+        handled: 0,
+        responded: 0,
+        responseWithSla: 0,
+        responseMet: 0,
+        resolved: 0,
+        resolutionWithSla: 0,
+        resolutionMet: 0,
+        reopened: 0,
+        firstTimeFixes: 0,
+        responseMs: 0,
+        resolutionMs: 0,
+      };
       rows.set(k, a);
     }
     return a;
@@ -106,10 +130,50 @@ export function teamPerformance(tickets: readonly ReportTicket[], allOfKeys: Rea
     reopenRate: ratio(a.reopened, a.resolved),
     firstTimeFixRate: ratio(a.firstTimeFixes, a.resolved),
   }));
-  out.sort((a, b) => (a.team ?? '').localeCompare(b.team ?? '') || (a.scope === b.scope ? (a.technician ?? '').localeCompare(b.technician ?? '') : a.scope === 'team' ? -1 : 1));
+  out.sort(
+    (a, b) =>
+      (a.team ?? '').localeCompare(b.team ?? '') ||
+      (a.scope === b.scope ? (a.technician ?? '').localeCompare(b.technician ?? '') : a.scope === 'team' ? -1 : 1),
+  );
   return { from: opts.from, to: opts.to, generatedAt: opts.now, unassigned, rows: out };
 }
 
-export const PERFORMANCE_CSV_HEAD = ['scope', 'team', 'technician', 'name', 'handled', 'responded', 'response_with_sla', 'response_met', 'avg_first_response_min', 'resolved', 'resolution_with_sla', 'resolution_met', 'avg_resolution_min', 'reopened', 'reopen_rate', 'first_time_fixes', 'first_time_fix_rate'];
+export const PERFORMANCE_CSV_HEAD = [
+  'scope',
+  'team',
+  'technician',
+  'name',
+  'handled',
+  'responded',
+  'response_with_sla',
+  'response_met',
+  'avg_first_response_min',
+  'resolved',
+  'resolution_with_sla',
+  'resolution_met',
+  'avg_resolution_min',
+  'reopened',
+  'reopen_rate',
+  'first_time_fixes',
+  'first_time_fix_rate',
+];
 
-export const performanceCsvRow = (r: PerformanceRow) => [r.scope, r.team, r.technician, r.name, r.handled, r.responded, r.responseWithSla, r.responseMet, r.avgFirstResponseMinutes, r.resolved, r.resolutionWithSla, r.resolutionMet, r.avgResolutionMinutes, r.reopened, r.reopenRate, r.firstTimeFixes, r.firstTimeFixRate];
+export const performanceCsvRow = (r: PerformanceRow) => [
+  r.scope,
+  r.team,
+  r.technician,
+  r.name,
+  r.handled,
+  r.responded,
+  r.responseWithSla,
+  r.responseMet,
+  r.avgFirstResponseMinutes,
+  r.resolved,
+  r.resolutionWithSla,
+  r.resolutionMet,
+  r.avgResolutionMinutes,
+  r.reopened,
+  r.reopenRate,
+  r.firstTimeFixes,
+  r.firstTimeFixRate,
+];

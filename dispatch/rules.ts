@@ -8,9 +8,7 @@ import type { Team, Technician } from './model.js';
 
 export type DispatchTicket = { ref: string; customer: string; site: string | null; kind: string | null };
 
-export type DispatchDecision =
-  | { technician: Technician; team: Team; reason: string }
-  | { technician: null; team: null; reason: string };
+export type DispatchDecision = { technician: Technician; team: Team; reason: string } | { technician: null; team: null; reason: string };
 
 /** Whether `team` works at `now` (no calendar: always). */
 export function onShift(team: Team, now: number): boolean {
@@ -28,7 +26,13 @@ export const hasSkill = (team: Team, kind: string | null) => kind === null || te
 /** How specific a team's region is: a team naming the site beats one naming the tenant beats a catch-all. */
 const specificity = (team: Team) => (team.sites.length ? 2 : 0) + (team.tenants.length ? 1 : 0);
 
-export function chooseTechnician(ticket: DispatchTicket, teams: readonly Team[], technicians: readonly Technician[], load: ReadonlyMap<string, number>, now: number): DispatchDecision {
+export function chooseTechnician(
+  ticket: DispatchTicket,
+  teams: readonly Team[],
+  technicians: readonly Technician[],
+  load: ReadonlyMap<string, number>,
+  now: number,
+): DispatchDecision {
   const where = `site ${ticket.site ?? '(none)'}, tenant ${ticket.customer}`;
   const regional = teams.filter((t) => coversRegion(t, ticket));
   if (!regional.length) return { technician: null, team: null, reason: `no team covers ${where}` };
@@ -37,7 +41,12 @@ export function chooseTechnician(ticket: DispatchTicket, teams: readonly Team[],
   const staffed = skilled.filter((t) => technicians.some((x) => x.team === t.id));
   if (!staffed.length) return { technician: null, team: null, reason: `team(s) ${skilled.map((t) => t.id).join(', ')} cover ${where} but have no technicians` };
   const working = staffed.filter((t) => onShift(t, now));
-  if (!working.length) return { technician: null, team: null, reason: `no matching team on shift now (${staffed.map((t) => t.id).join(', ')}); tried again at the next dispatch pass` };
+  if (!working.length)
+    return {
+      technician: null,
+      team: null,
+      reason: `no matching team on shift now (${staffed.map((t) => t.id).join(', ')}); tried again at the next dispatch pass`,
+    };
   const teamOf = new Map(working.map((t) => [t.id, t]));
   const candidates = technicians
     .filter((x) => teamOf.has(x.team))

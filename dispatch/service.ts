@@ -132,7 +132,14 @@ export class Dispatcher {
   }
 
   /** Runs the rules for one ticket and records the outcome when it changed. */
-  private async dispatchOne(listed: Ticket, teams: Team[], technicians: Technician[], load: Map<string, number>, now: number, why: string | null): Promise<'assigned' | 'unassigned' | 'unchanged'> {
+  private async dispatchOne(
+    listed: Ticket,
+    teams: Team[],
+    technicians: Technician[],
+    load: Map<string, number>,
+    now: number,
+    why: string | null,
+  ): Promise<'assigned' | 'unassigned' | 'unchanged'> {
     // The pass works from a list read at its start: an operator may have assigned the ticket since.
     const t = await this.deps.tickets.get(listed.ref);
     if (!t || t.version !== listed.version) return 'unchanged';
@@ -143,7 +150,14 @@ export class Dispatcher {
       const reason = prefix + d.reason;
       if (t.assignment && t.assignment.technician === null && t.assignment.reason === reason) return 'unchanged';
       const assignment: TicketAssignment = { technician: null, technicianName: null, technicianEmail: null, team: null, by: 'rules', at: now, reason };
-      const r = await this.deps.tickets.enqueue({ kind: 'update', key: t.key, at: now, eventId: `dispatch-${now}`, patch: { assignment }, comment: `Unassigned: ${reason}` });
+      const r = await this.deps.tickets.enqueue({
+        kind: 'update',
+        key: t.key,
+        at: now,
+        eventId: `dispatch-${now}`,
+        patch: { assignment },
+        comment: `Unassigned: ${reason}`,
+      });
       return r.applied ? 'unassigned' : 'unchanged';
     }
     const assignment = assignmentOf(d, 'rules', now, prefix + d.reason);
@@ -174,7 +188,14 @@ export class Dispatcher {
     const team = teams.find((x) => x.id === tech.team)!;
     if (t.assignment?.technician === tech.id) throw new DispatchError('not-changed', `${ref} is already assigned to ${tech.id}`);
     const assignment = assignmentOf({ technician: tech, team, reason: '' }, 'operator', now, `assigned by ${by}`);
-    const r = await this.deps.tickets.enqueue({ kind: 'update', key: t.key, at: now, eventId: `assign-${now}`, patch: { assignment }, comment: `Assigned to ${tech.name} (${tech.id}, team ${team.id}) by ${by}` });
+    const r = await this.deps.tickets.enqueue({
+      kind: 'update',
+      key: t.key,
+      at: now,
+      eventId: `assign-${now}`,
+      patch: { assignment },
+      comment: `Assigned to ${tech.name} (${tech.id}, team ${team.id}) by ${by}`,
+    });
     if (!r.applied) throw new DispatchError('not-changed', `${ref}: not changed (${r.reason})`);
     return (await this.deps.tickets.get(ref))!;
   }
@@ -224,7 +245,11 @@ export class Dispatcher {
       lines.push(
         `Escalated (${d.stage}): ${Math.round(d.share * 100)} % of the ${d.stage} time used without ${d.stage === 'response' ? 'a first response' : 'a resolution'}` +
           (to ? `; priority ${priority} → ${to}` : '') +
-          (notified.length ? `; team lead told (${notified.join(', ')})` : cfg.actions.includes('notify-lead') ? `; no team lead with an e-mail${teamId ? ` in team ${teamId}` : ''}` : ''),
+          (notified.length
+            ? `; team lead told (${notified.join(', ')})`
+            : cfg.actions.includes('notify-lead')
+              ? `; no team lead with an e-mail${teamId ? ` in team ${teamId}` : ''}`
+              : ''),
       );
       if (to) priority = to;
     }
@@ -265,7 +290,14 @@ export class Dispatcher {
     const text = cause.text.trim();
     if (!text) throw new DispatchError('bad-request', 'a resolution needs its text');
     const { profile } = this.deps.unitOf(t.device, t.peripheral);
-    const r = await this.deps.tickets.enqueue({ kind: 'update', key: t.key, at: now, eventId: `cause-${now}`, patch: { cause: { code: cause.code, text, profile, by, at: now } }, comment: `Cause: ${cause.code}\n${text}\n— ${by}` });
+    const r = await this.deps.tickets.enqueue({
+      kind: 'update',
+      key: t.key,
+      at: now,
+      eventId: `cause-${now}`,
+      patch: { cause: { code: cause.code, text, profile, by, at: now } },
+      comment: `Cause: ${cause.code}\n${text}\n— ${by}`,
+    });
     if (!r.applied) throw new DispatchError('not-changed', `${ref}: not changed (${r.reason})`);
     return (await operatorTicketActionOn(this.deps.tickets, ref, 'resolve', undefined, now, this.deps.slaContext)).ticket;
   }

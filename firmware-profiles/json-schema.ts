@@ -4,7 +4,10 @@ import { writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { firmwareProfile } from './schema.js';
 
-const importRef = { description: 'Imports the object at "file.json#json/pointer" (path relative to this file); keys here override it.', anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] };
+const importRef = {
+  description: 'Imports the object at "file.json#json/pointer" (path relative to this file); keys here override it.',
+  anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+};
 
 /**
  * Lets every object carry `$import` (resolved by the loader before validation): the key is
@@ -31,7 +34,8 @@ export function firmwareProfileJsonSchema(): Record<string, unknown> {
   return {
     ...schema,
     title: 'fleetcare firmware profile',
-    description: 'One file per model in firmware-profiles/models/<id>.json; shared parts come from firmware-profiles/templates/ by "$import". Generated from firmware-profiles/schema.ts; do not edit by hand.',
+    description:
+      'One file per model in firmware-profiles/models/<id>.json; shared parts come from firmware-profiles/templates/ by "$import". Generated from firmware-profiles/schema.ts; do not edit by hand.',
   };
 }
 

@@ -118,7 +118,13 @@ export function parseFirmwareProfile(text: string, file: string, absPath: string
   if (!r.success) {
     const first = r.error.issues[0];
     const field = first.path.length ? first.path.join('.') : '(root)';
-    const more = r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more: ${r.error.issues.slice(1, 4).map((i) => i.path.join('.') || '(root)').join(', ')})` : '';
+    const more =
+      r.error.issues.length > 1
+        ? ` (and ${r.error.issues.length - 1} more: ${r.error.issues
+            .slice(1, 4)
+            .map((i) => i.path.join('.') || '(root)')
+            .join(', ')})`
+        : '';
     throw new FirmwareProfileError(file, field, first.message + originOf(first.path, origins) + more);
   }
   const expected = basename(file, '.json');
@@ -143,7 +149,12 @@ export function loadFirmwareProfiles(dir: string): FirmwareProfile[] {
   }
   // One definition per fault: the agent derives event severity and health from the code alone.
   const c = collectFaultLevels(profiles).conflicts[0];
-  if (c) throw new FirmwareProfileError(seen.get(c.profile)!, `faults.${c.code}.health`, `"${c.level}" but ${seen.get(c.otherProfile)} says "${c.otherLevel}": a fault code has one health in every profile`);
+  if (c)
+    throw new FirmwareProfileError(
+      seen.get(c.profile)!,
+      `faults.${c.code}.health`,
+      `"${c.level}" but ${seen.get(c.otherProfile)} says "${c.otherLevel}": a fault code has one health in every profile`,
+    );
   return profiles;
 }
 
@@ -176,8 +187,7 @@ export type ProfileMatchInput = {
 
 export type ProfileMatch = { profile: FirmwareProfile; score: number; by: string[] };
 
-const matchesAny = (patterns: string[] | undefined, value: string | undefined) =>
-  !!value && !!patterns?.some((p) => new RegExp(p, 'i').test(value.trim()));
+const matchesAny = (patterns: string[] | undefined, value: string | undefined) => !!value && !!patterns?.some((p) => new RegExp(p, 'i').test(value.trim()));
 
 /**
  * The best profile for an identity, or null. Scores: model name 4, USB vid/pid 2, GS I model
@@ -193,9 +203,18 @@ export function matchProfile(identity: ProfileMatchInput, profiles: readonly Fir
     if (identity.maker && m.makers?.length && !matchesAny(m.makers, identity.maker)) continue;
     let score = 0;
     const by: string[] = [];
-    if (matchesAny(m.modelNames, identity.modelName)) { score += 4; by.push('modelName'); }
-    if (identity.usb && m.usb?.some((u) => parseInt(u.vid, 16) === identity.usb!.vid && parseInt(u.pid, 16) === identity.usb!.pid)) { score += 2; by.push('usb'); }
-    if (identity.gsIModelId !== undefined && m.gsIModelIds?.includes(identity.gsIModelId)) { score += 1; by.push('gsIModelId'); }
+    if (matchesAny(m.modelNames, identity.modelName)) {
+      score += 4;
+      by.push('modelName');
+    }
+    if (identity.usb && m.usb?.some((u) => parseInt(u.vid, 16) === identity.usb!.vid && parseInt(u.pid, 16) === identity.usb!.pid)) {
+      score += 2;
+      by.push('usb');
+    }
+    if (identity.gsIModelId !== undefined && m.gsIModelIds?.includes(identity.gsIModelId)) {
+      score += 1;
+      by.push('gsIModelId');
+    }
     if (score > 0 && (!best || score > best.score)) best = { profile, score, by };
   }
   return best;

@@ -5,7 +5,11 @@ import { z } from 'zod';
 import { peripheralKind } from '../protocol/messages.js';
 
 const identifier = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'identifier: letters, digits and _');
-const kebab = z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9-]*$/, 'kebab-case');
+const kebab = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9-]*$/, 'kebab-case');
 
 /**
  * Drivers a profile can name. Each later driver (Star, USB class, R30x, MSR, ZK clock) adds its id.
@@ -15,14 +19,17 @@ export const profileDriver = z.enum(['escpos-serial', 'star-serial', 'usb-printe
 export type ProfileDriver = z.infer<typeof profileDriver>;
 
 /** A regular expression given as a string; refused at load if it does not compile. */
-const pattern = z.string().min(1).refine((s) => {
-  try {
-    new RegExp(s, 'i');
-    return true;
-  } catch {
-    return false;
-  }
-}, 'not a valid regular expression');
+const pattern = z
+  .string()
+  .min(1)
+  .refine((s) => {
+    try {
+      new RegExp(s, 'i');
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'not a valid regular expression');
 
 const hex16 = z.string().regex(/^[0-9a-fA-F]{4}$/, '4 hex digits, e.g. "04b8"');
 
@@ -101,9 +108,18 @@ export const thresholds = z
     clockOffsetSource: figureSource.optional(),
   })
   .strict()
-  .refine((t) => t.wearWarningFraction < t.wearCriticalFraction, { message: 'wearWarningFraction must be below wearCriticalFraction', path: ['wearWarningFraction'] })
-  .refine((t) => (t.clockOffsetWarningSec === undefined) === (t.clockOffsetClearSec === undefined), { message: 'clockOffsetWarningSec and clockOffsetClearSec go together', path: ['clockOffsetClearSec'] })
-  .refine((t) => t.clockOffsetWarningSec === undefined || t.clockOffsetClearSec! < t.clockOffsetWarningSec, { message: 'clockOffsetClearSec must be below clockOffsetWarningSec', path: ['clockOffsetClearSec'] });
+  .refine((t) => t.wearWarningFraction < t.wearCriticalFraction, {
+    message: 'wearWarningFraction must be below wearCriticalFraction',
+    path: ['wearWarningFraction'],
+  })
+  .refine((t) => (t.clockOffsetWarningSec === undefined) === (t.clockOffsetClearSec === undefined), {
+    message: 'clockOffsetWarningSec and clockOffsetClearSec go together',
+    path: ['clockOffsetClearSec'],
+  })
+  .refine((t) => t.clockOffsetWarningSec === undefined || t.clockOffsetClearSec! < t.clockOffsetWarningSec, {
+    message: 'clockOffsetClearSec must be below clockOffsetWarningSec',
+    path: ['clockOffsetClearSec'],
+  });
 
 /** ERPNext / Helpdesk Issue Priority vocabulary. */
 export const issuePriority = z.enum(['Low', 'Medium', 'High', 'Urgent']);
@@ -123,9 +139,7 @@ export const faultMapping = z
   })
   .strict();
 
-export const localizedText = z
-  .object({ en: z.string().min(1), ar: z.string().min(1), fa: z.string().min(1), zh: z.string().min(1) })
-  .strict();
+export const localizedText = z.object({ en: z.string().min(1), ar: z.string().min(1), fa: z.string().min(1), zh: z.string().min(1) }).strict();
 export type LocalizedText = z.infer<typeof localizedText>;
 
 /**
@@ -138,12 +152,20 @@ export const sparePart = z
     partNumber: z.string().min(1).max(64).nullable(),
     name: localizedText,
     /** Typical time to swap the part on site, minutes (a planning figure; null when unknown). */
-    swapMinutes: z.number().int().positive().max(24 * 60).nullable(),
+    swapMinutes: z
+      .number()
+      .int()
+      .positive()
+      .max(24 * 60)
+      .nullable(),
     /** Where the part number and swap time come from. */
     source: figureSource,
   })
   .strict()
-  .refine((s) => s.partNumber !== null || 'unverified' in s.source, { message: 'a null partNumber needs an unverified source whose note says why it is unknown', path: ['source'] });
+  .refine((s) => s.partNumber !== null || 'unverified' in s.source, {
+    message: 'a null partNumber needs an unverified source whose note says why it is unknown',
+    path: ['source'],
+  });
 export type SparePart = z.infer<typeof sparePart>;
 
 export const advisory = z
@@ -191,7 +213,19 @@ export const driverCounters: Record<ProfileDriver, readonly string[]> = {
   // Host-derived: attendance records seen added between polls (each one a successful fingerprint verify).
   'zk-clock-tcp': ['punches'],
   // Relayed-use tallies (agent-side: the module keeps no counters) and link counters.
-  'r30x-serial': ['captures', 'noFinger', 'imageFailures', 'featureExtractions', 'matchAttempts', 'matchFound', 'matchRejected', 'rejectThenAccept', 'otherErrors', 'commErrors', 'timeouts'],
+  'r30x-serial': [
+    'captures',
+    'noFinger',
+    'imageFailures',
+    'featureExtractions',
+    'matchAttempts',
+    'matchFound',
+    'matchRejected',
+    'rejectThenAccept',
+    'otherErrors',
+    'commErrors',
+    'timeouts',
+  ],
   // UnifiedPOS MSR statistics as the reader reports them, plus swipes = good + failed reads.
   'msr-serial': ['swipes', 'goodReadCount', 'failedReadCount', 'unreadableCardCount', 'hoursPoweredCount', 'communicationErrorCount', 'commErrors', 'timeouts'],
   host: [],
@@ -207,7 +241,14 @@ export const firmwareProfile = z
     driver: profileDriver,
     /** How a peripheral's identity selects this profile; none for the host profile. */
     match: matchRules.optional(),
-    capabilities: capabilities.default({ maintenanceCounters: [], asb: false, dleEnqRecovery: false, printerInfo: ['firmware', 'maker', 'modelName', 'serial'], counterReader: 'epson-gs-g2', escposOverUsb: false }),
+    capabilities: capabilities.default({
+      maintenanceCounters: [],
+      asb: false,
+      dleEnqRecovery: false,
+      printerInfo: ['firmware', 'maker', 'modelName', 'serial'],
+      counterReader: 'epson-gs-g2',
+      escposOverUsb: false,
+    }),
     ratedLife: z.array(ratedLifeEntry).default([]),
     thresholds: thresholds.default({ wearWarningFraction: 0.8, wearCriticalFraction: 0.95 }),
     /** Fault code → incident mapping. */
@@ -220,21 +261,42 @@ export const firmwareProfile = z
   })
   .strict()
   .superRefine((p, ctx) => {
-    if (!p.match && p.driver !== 'host') ctx.addIssue({ code: 'custom', path: ['match'], message: 'match rules are required (only the host profile has none)' });
+    if (!p.match && p.driver !== 'host')
+      ctx.addIssue({ code: 'custom', path: ['match'], message: 'match rules are required (only the host profile has none)' });
     const known = driverCounters[p.driver];
     p.capabilities.maintenanceCounters.forEach((c, i) => {
-      if (!known.includes(c)) ctx.addIssue({ code: 'custom', path: ['capabilities', 'maintenanceCounters', i], message: `driver ${p.driver} has no counter "${c}" (known: ${known.join(', ')})` });
+      if (!known.includes(c))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['capabilities', 'maintenanceCounters', i],
+          message: `driver ${p.driver} has no counter "${c}" (known: ${known.join(', ')})`,
+        });
     });
     p.ratedLife.forEach((r, i) => {
       const read = known.includes(r.metric);
-      if (r.measuredBy === 'counter' && !read) ctx.addIssue({ code: 'custom', path: ['ratedLife', i, 'metric'], message: `driver ${p.driver} reads no counter "${r.metric}" (known: ${known.join(', ') || 'none'}); mark the entry measuredBy: "not-read" if the figure is reference only` });
-      if (r.measuredBy === 'not-read' && read) ctx.addIssue({ code: 'custom', path: ['ratedLife', i, 'measuredBy'], message: `driver ${p.driver} does read "${r.metric}": drop measuredBy "not-read"` });
+      if (r.measuredBy === 'counter' && !read)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ratedLife', i, 'metric'],
+          message: `driver ${p.driver} reads no counter "${r.metric}" (known: ${known.join(', ') || 'none'}); mark the entry measuredBy: "not-read" if the figure is reference only`,
+        });
+      if (r.measuredBy === 'not-read' && read)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ratedLife', i, 'measuredBy'],
+          message: `driver ${p.driver} does read "${r.metric}": drop measuredBy "not-read"`,
+        });
     });
     for (const code of Object.keys(p.faults)) {
       if (!p.runbook[code]) ctx.addIssue({ code: 'custom', path: ['runbook', code], message: `fault "${code}" is mapped but has no runbook text` });
     }
     // The driver raises clock-drift from these limits; a mapping without them would never fire.
-    if (p.faults['clock-drift'] && p.thresholds.clockOffsetWarningSec === undefined) ctx.addIssue({ code: 'custom', path: ['thresholds', 'clockOffsetWarningSec'], message: 'fault "clock-drift" is mapped but no clockOffsetWarningSec/clockOffsetClearSec say when it is raised and cleared' });
+    if (p.faults['clock-drift'] && p.thresholds.clockOffsetWarningSec === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['thresholds', 'clockOffsetWarningSec'],
+        message: 'fault "clock-drift" is mapped but no clockOffsetWarningSec/clockOffsetClearSec say when it is raised and cleared',
+      });
     if (!p.runbook.general) ctx.addIssue({ code: 'custom', path: ['runbook', 'general'], message: 'a general runbook entry is required' });
   });
 export type FirmwareProfile = z.infer<typeof firmwareProfile>;

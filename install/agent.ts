@@ -52,7 +52,10 @@ function readAgentConfig(file: string): { text: string; dataDir: string; caFile:
   }
   const r = agentConfigSchema.safeParse(raw);
   if (!r.success) throw new InstallError(`${file}: ${formatZodError(r.error)}`);
-  if (!posix.isAbsolute(r.data.dataDir)) throw new InstallError(`${file}: dataDir: must be an absolute path on the device (e.g. /var/lib/fleetcare-agent/${r.data.device.id}), got "${r.data.dataDir}"`);
+  if (!posix.isAbsolute(r.data.dataDir))
+    throw new InstallError(
+      `${file}: dataDir: must be an absolute path on the device (e.g. /var/lib/fleetcare-agent/${r.data.device.id}), got "${r.data.dataDir}"`,
+    );
   const ca = r.data.broker.tls?.ca;
   return { text, dataDir: r.data.dataDir, caFile: ca && !isAbsolute(ca) ? resolve(dirname(file), ca) : null };
 }
@@ -69,7 +72,9 @@ export function installAgent(opts: AgentInstallOptions = {}): InstallReport {
   if (live && process.getuid?.() !== 0) throw new InstallError('installing into / needs root (sudo), or stage it with --root DIR');
   const installedConfig = under(root, configPath);
   if (!opts.config && !existsSync(installedConfig))
-    throw new InstallError(`no agent config: pass --config FILE (write one with \`fleetcare device add ID --write-config FILE --broker-url URL\`); ${installedConfig} does not exist yet`);
+    throw new InstallError(
+      `no agent config: pass --config FILE (write one with \`fleetcare device add ID --write-config FILE --broker-url URL\`); ${installedConfig} does not exist yet`,
+    );
   // Check everything before changing anything.
   const config = readAgentConfig(opts.config ?? installedConfig);
   const payload = agentPayload(opts.from ?? packageRoot());
@@ -123,7 +128,9 @@ export function installAgent(opts: AgentInstallOptions = {}): InstallReport {
       steps.push('service (re)started: systemctl status fleetcare-agent; journalctl -u fleetcare-agent');
     }
   } else {
-    steps.push(`staged under ${root}: on the device, run systemd-sysusers, chown root:${user} ${configPath}, systemctl daemon-reload, systemctl start ${AGENT_SERVICE}`);
+    steps.push(
+      `staged under ${root}: on the device, run systemd-sysusers, chown root:${user} ${configPath}, systemctl daemon-reload, systemctl start ${AGENT_SERVICE}`,
+    );
   }
   return { root, steps };
 }

@@ -26,7 +26,17 @@ export function agentInstallCommand(action: string | undefined, flags: InstallFl
 export function installerMain(argv: string[]): void {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { root: { type: 'string' }, config: { type: 'string' }, 'no-start': { type: 'boolean' }, purge: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        root: { type: 'string' },
+        config: { type: 'string' },
+        'no-start': { type: 'boolean' },
+        purge: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
   } catch (e) {
     console.error(`${(e as Error).message}\n\nusage: install.sh ${AGENT_INSTALL_USAGE}`);
     process.exit(64);

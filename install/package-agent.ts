@@ -38,7 +38,10 @@ fi
 exec "$node" "$here/dist/install/install.mjs" "$@"
 `;
 
-export async function packageAgent(root = packageRoot(), out = join(root, 'dist', 'packages')): Promise<{ tarball: string; bytes: number; unpackedBytes: number }> {
+export async function packageAgent(
+  root = packageRoot(),
+  out = join(root, 'dist', 'packages'),
+): Promise<{ tarball: string; bytes: number; unpackedBytes: number }> {
   const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
   const name = `fleetcare-agent-${version}-${process.platform}-${process.arch}`;
   const stage = join(out, name);

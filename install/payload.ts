@@ -69,7 +69,8 @@ function keepInModule(moduleDir: string) {
     if (compiled && (parts[0] === 'deps' || parts[0] === 'src' || parts[0] === 'binding.gyp')) return false;
     if (compiled && parts[0] === 'build') return parts.length === 1 || (parts[1] === 'Release' && (parts.length === 2 || src.endsWith('.node')));
     // prebuilds/<platform>-<arch>[+arch]/: only this machine's.
-    if (parts[0] === 'prebuilds' && parts.length >= 2) return parts[1].split('+').some((p, i, all) => (i === 0 ? p : `${all[0].split('-')[0]}-${p}`) === platformTag);
+    if (parts[0] === 'prebuilds' && parts.length >= 2)
+      return parts[1].split('+').some((p, i, all) => (i === 0 ? p : `${all[0].split('-')[0]}-${p}`) === platformTag);
     return true;
   };
 }

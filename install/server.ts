@@ -19,7 +19,12 @@ export type ServerInstallOptions = { root?: string; config?: string; start?: boo
 /** The config to install: the file given (dataDir made explicit), the installed one, or a default. */
 function configText(file: string | undefined, installed: string): { text: string | null; dataDir: string; note: string } {
   const source = file ?? (existsSync(installed) ? installed : null);
-  if (!source) return { text: JSON.stringify({ dataDir: SERVER_DEFAULTS.dataDir }, null, 2) + '\n', dataDir: SERVER_DEFAULTS.dataDir, note: `default config (dataDir ${SERVER_DEFAULTS.dataDir})` };
+  if (!source)
+    return {
+      text: JSON.stringify({ dataDir: SERVER_DEFAULTS.dataDir }, null, 2) + '\n',
+      dataDir: SERVER_DEFAULTS.dataDir,
+      note: `default config (dataDir ${SERVER_DEFAULTS.dataDir})`,
+    };
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(readFileSync(source, 'utf8'));
@@ -33,7 +38,8 @@ function configText(file: string | undefined, installed: string): { text: string
     raw = { dataDir: SERVER_DEFAULTS.dataDir, ...raw };
     return { text: JSON.stringify(raw, null, 2) + '\n', dataDir: SERVER_DEFAULTS.dataDir, note: `config with dataDir ${SERVER_DEFAULTS.dataDir} added` };
   }
-  if (!posix.isAbsolute(r.data.dataDir)) throw new InstallError(`${source}: dataDir: must be an absolute path for the service (e.g. ${SERVER_DEFAULTS.dataDir}), got "${r.data.dataDir}"`);
+  if (!posix.isAbsolute(r.data.dataDir))
+    throw new InstallError(`${source}: dataDir: must be an absolute path for the service (e.g. ${SERVER_DEFAULTS.dataDir}), got "${r.data.dataDir}"`);
   return { text: file ? readFileSync(file, 'utf8') : null, dataDir: r.data.dataDir, note: file ? 'config installed' : 'config kept' };
 }
 
@@ -44,7 +50,10 @@ export function installServer(opts: ServerInstallOptions = {}): { steps: string[
   const tree = opts.from ?? packageRoot();
   const cli = join(tree, 'dist', 'cli', 'fleetcare.js');
   if (!existsSync(cli)) throw new InstallError(`${cli} is missing: build first (npm run build)`);
-  if (/^\/(home|root)(\/|$)/.test(tree)) throw new InstallError(`fleetcare is in ${tree}: the unit's ProtectHome=yes hides /home and /root from the service; put the tree under /opt or /usr/local/lib`);
+  if (/^\/(home|root)(\/|$)/.test(tree))
+    throw new InstallError(
+      `fleetcare is in ${tree}: the unit's ProtectHome=yes hides /home and /root from the service; put the tree under /opt or /usr/local/lib`,
+    );
   const installed = under(root, SERVER_DEFAULTS.configPath);
   const cfg = configText(opts.config, installed);
   const steps: string[] = [];
@@ -56,7 +65,11 @@ export function installServer(opts: ServerInstallOptions = {}): { steps: string[
   steps.push(`${cfg.note} → ${SERVER_DEFAULTS.configPath}`);
   const unit = under(root, `/etc/systemd/system/${SERVER_SERVICE}`);
   mkdirSync(dirname(unit), { recursive: true });
-  writeFileSync(unit, renderServerUnit({ execStart: `${process.execPath} ${cli}`, configPath: SERVER_DEFAULTS.configPath, dataDir: cfg.dataDir, user: SERVER_DEFAULTS.user }), { mode: 0o644 });
+  writeFileSync(
+    unit,
+    renderServerUnit({ execStart: `${process.execPath} ${cli}`, configPath: SERVER_DEFAULTS.configPath, dataDir: cfg.dataDir, user: SERVER_DEFAULTS.user }),
+    { mode: 0o644 },
+  );
   steps.push(`unit → /etc/systemd/system/${SERVER_SERVICE} (runs ${cli})`);
   const sysusers = under(root, SYSUSERS);
   mkdirSync(dirname(sysusers), { recursive: true });

@@ -50,7 +50,16 @@ export const liveEvent = z.discriminatedUnion('type', [
   /** A peripheral's health or active faults changed. */
   z.object({ type: z.literal('health'), device: z.string(), peripheral: z.string(), health: z.string(), faults: z.array(z.string()), at: z.number() }),
   /** A ticket was created or changed (status, SLA, comment). */
-  z.object({ type: z.literal('ticket'), ref: z.string(), key: z.string(), device: z.string(), status: z.string(), priority: z.string(), change: z.enum(['created', 'updated']), at: z.number() }),
+  z.object({
+    type: z.literal('ticket'),
+    ref: z.string(),
+    key: z.string(),
+    device: z.string(),
+    status: z.string(),
+    priority: z.string(),
+    change: z.enum(['created', 'updated']),
+    at: z.number(),
+  }),
   /** A remote command finished (or expired). */
   z.object({ type: z.literal('command'), id: z.string(), device: z.string(), status: z.string(), at: z.number() }),
 ]);
@@ -66,18 +75,38 @@ export const qs = {
   int: (min: number, max: number) => z.coerce.number().int().min(min).max(max),
   num: (min: number, max: number) => z.coerce.number().min(min).max(max),
   /** Epoch ms or an ISO 8601 date-time with an offset. */
-  time: z.union([z.string().regex(/^\d{1,15}$/).transform(Number), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))], {
-    error: 'epoch milliseconds or an ISO 8601 date-time with an offset (2025-01-31T08:00:00Z)',
-  }),
+  time: z.union(
+    [
+      z
+        .string()
+        .regex(/^\d{1,15}$/)
+        .transform(Number),
+      z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
+    ],
+    {
+      error: 'epoch milliseconds or an ISO 8601 date-time with an offset (2025-01-31T08:00:00Z)',
+    },
+  ),
   bool: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'),
   text: z.string().min(1).max(100),
 };
 
 /** GET /api/live. `lastEventId`: resume the ticket events after this cursor (as the Last-Event-ID header does) — for a new page or a client that cannot set headers. */
-export const liveQuery = z.object({ lastEventId: z.string().regex(/^\d{1,15}$/, 'a ticket cursor (the id of a ticket event)').transform(Number).optional() }).strict();
+export const liveQuery = z
+  .object({
+    lastEventId: z
+      .string()
+      .regex(/^\d{1,15}$/, 'a ticket cursor (the id of a ticket event)')
+      .transform(Number)
+      .optional(),
+  })
+  .strict();
 
 function commaList<T extends string>(s: string, allowed: readonly T[], ctx: z.RefinementCtx): T[] {
-  const parts = s.split(',').map((p) => p.trim()).filter(Boolean);
+  const parts = s
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   const bad = parts.filter((p) => !(allowed as readonly string[]).includes(p));
   if (bad.length || !parts.length) {
     ctx.addIssue({ code: 'custom', message: `unknown value ${bad.join(', ') || '(empty)'}; one or more of ${allowed.join(', ')}` });
@@ -135,7 +164,11 @@ export const devicesQuery = z
     tenant: qs.text.optional(),
     site: qs.text.optional(),
     model: qs.text.optional(),
-    health: z.string().max(200).transform((s, ctx) => commaList(s, deviceStatuses, ctx)).optional(),
+    health: z
+      .string()
+      .max(200)
+      .transform((s, ctx) => commaList(s, deviceStatuses, ctx))
+      .optional(),
     online: qs.bool.optional(),
     wearAbove: qs.num(0, 10).optional(),
     /** `status`: worst first; `wear`: most worn first; `lastSeen`: most recent first. */
@@ -286,7 +319,10 @@ export const seriesAnswer = z.object({
 export type SeriesAnswer = z.infer<typeof seriesAnswer>;
 
 /** GET /api/devices/:id/events. Defaults: to = now, from = to − 7 days, limit = 100. */
-export const eventsQuery = z.object({ from: qs.time.optional(), to: qs.time.optional(), limit: qs.int(1, 1000).default(100) }).strict().superRefine(orderedRange);
+export const eventsQuery = z
+  .object({ from: qs.time.optional(), to: qs.time.optional(), limit: qs.int(1, 1000).default(100) })
+  .strict()
+  .superRefine(orderedRange);
 export const deviceEvent = z.object({
   ts: z.number(),
   seq: z.number(),
@@ -344,8 +380,16 @@ export const commandsAnswer = z.object({ items: z.array(remoteCommand) });
 export const ticketsQuery = z
   .object({
     open: qs.bool.optional(),
-    status: z.string().max(100).transform((s, ctx) => commaList(s, ticketStatusNames, ctx)).optional(),
-    priority: z.string().max(100).transform((s, ctx) => commaList(s, ticketPriorities, ctx)).optional(),
+    status: z
+      .string()
+      .max(100)
+      .transform((s, ctx) => commaList(s, ticketStatusNames, ctx))
+      .optional(),
+    priority: z
+      .string()
+      .max(100)
+      .transform((s, ctx) => commaList(s, ticketPriorities, ctx))
+      .optional(),
     type: qs.text.optional(),
     customer: qs.text.optional(),
     site: qs.text.optional(),
@@ -368,7 +412,15 @@ export const ticketDetail = ticketSummary.extend({
   statusHistory: z.array(z.object({ status: z.string(), at: z.number() })),
   /** The incident behind the ticket, while it is live. */
   incident: z
-    .object({ state: z.string(), detector: z.string(), kind: z.string(), eta: z.number().nullable(), figures: z.record(z.string(), z.union([z.number(), z.string()])), firstSeen: z.number(), openedAt: z.number().nullable() })
+    .object({
+      state: z.string(),
+      detector: z.string(),
+      kind: z.string(),
+      eta: z.number().nullable(),
+      figures: z.record(z.string(), z.union([z.number(), z.string()])),
+      firstSeen: z.number(),
+      openedAt: z.number().nullable(),
+    })
     .nullable(),
 });
 export type TicketDetail = z.infer<typeof ticketDetail>;
@@ -448,7 +500,16 @@ export const mtbfReport = z.object({
   from: z.number(),
   to: z.number(),
   /** Failures = Hardware Failure tickets. Unit-days = days each unit of the model was known to the NOC inside from..to. */
-  models: z.array(z.object({ model: z.string(), kind: z.string(), units: z.number().int(), failures: z.number().int(), unitDays: z.number(), mtbfDays: z.number().nullable() })),
+  models: z.array(
+    z.object({
+      model: z.string(),
+      kind: z.string(),
+      units: z.number().int(),
+      failures: z.number().int(),
+      unitDays: z.number(),
+      mtbfDays: z.number().nullable(),
+    }),
+  ),
 });
 export const topDevicesReport = z.object({
   from: z.number(),
@@ -485,7 +546,10 @@ export { partsForecastReport, partsForecastRow, forecastHorizons, type PartsFore
  */
 export const partsForecastQuery = z
   .object({
-    horizon: z.enum(['30', '60', '90']).default('30').transform((h) => Number(h) as 30 | 60 | 90),
+    horizon: z
+      .enum(['30', '60', '90'])
+      .default('30')
+      .transform((h) => Number(h) as 30 | 60 | 90),
     tenant: qs.text.optional(),
     format: z.enum(['json', 'csv']).default('json'),
     lang: z.enum(['en', 'ar', 'fa', 'zh']).default('en'),
@@ -499,7 +563,11 @@ export const ticketActionRequest = z.object({
   text: z.string().max(20_000).optional(),
   /** With resolve/close: the part was replaced — a service record re-bases its wear (`part`: the ticket's worn part unless given). */
   partReplaced: z.boolean().optional(),
-  part: z.string().max(80).regex(/^[a-z0-9][a-z0-9-]*$/).optional(),
+  part: z
+    .string()
+    .max(80)
+    .regex(/^[a-z0-9][a-z0-9-]*$/)
+    .optional(),
 });
 export type TicketActionRequest = z.infer<typeof ticketActionRequest>;
 export type TicketAction = TicketActionRequest['action'];
@@ -526,6 +594,17 @@ export type ServiceHistoryAnswer = z.infer<typeof serviceHistoryAnswer>;
 /** GET /api/reliability: the fleet's fitted part lives per model (Weibull), and whether the wear-out detector uses them. */
 export const reliabilityAnswer = z.object({
   minFailures: z.number().int(),
-  models: z.array(z.object({ profile: z.string(), part: z.string(), shape: z.number(), scale: z.number(), failures: z.number().int(), censored: z.number().int(), medianLife: z.number(), inUse: z.boolean() })),
+  models: z.array(
+    z.object({
+      profile: z.string(),
+      part: z.string(),
+      shape: z.number(),
+      scale: z.number(),
+      failures: z.number().int(),
+      censored: z.number().int(),
+      medianLife: z.number(),
+      inUse: z.boolean(),
+    }),
+  ),
 });
 export type ReliabilityAnswer = z.infer<typeof reliabilityAnswer>;

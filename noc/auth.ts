@@ -83,7 +83,9 @@ export class UserStore {
     const user = { name: checkUserField(userName, name, 'name'), role: checkUserField(nocRole, role, 'role') };
     checkUserField(passwordSchema, password, 'password');
     try {
-      this.db.prepare('INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)').run(user.name, user.role, hashSecret(password, this.cost), Date.now());
+      this.db
+        .prepare('INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)')
+        .run(user.name, user.role, hashSecret(password, this.cost), Date.now());
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new UserError(`user ${name} already exists`, 'exists');
       throw e;
@@ -121,11 +123,13 @@ export class UserStore {
   }
 
   listUsers(): Array<NocUser & { createdAt: number }> {
-    return (this.db.prepare('SELECT name, role, created_at FROM users ORDER BY name').all() as Array<{ name: string; role: NocRole; created_at: number }>).map((r) => ({
-      name: r.name,
-      role: r.role,
-      createdAt: r.created_at,
-    }));
+    return (this.db.prepare('SELECT name, role, created_at FROM users ORDER BY name').all() as Array<{ name: string; role: NocRole; created_at: number }>).map(
+      (r) => ({
+        name: r.name,
+        role: r.role,
+        createdAt: r.created_at,
+      }),
+    );
   }
 
   /** The user if the password matches; unknown names cost the same scrypt work. */
@@ -147,7 +151,9 @@ export class UserStore {
     const csrfToken = randomBytes(24).toString('base64url');
     const expiresAt = now + this.opts.sessionTtlMs;
     this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now);
-    this.db.prepare('INSERT INTO sessions (id_hash, user, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)').run(sha256(id), user.name, csrfToken, now, expiresAt);
+    this.db
+      .prepare('INSERT INTO sessions (id_hash, user, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
+      .run(sha256(id), user.name, csrfToken, now, expiresAt);
     return { id, user, csrfToken, expiresAt };
   }
 
@@ -170,16 +176,18 @@ export class UserStore {
     if (!this.getUser(user)) throw new UserError(`no user ${user}`, 'not-found');
     const id = randomBytes(6).toString('hex');
     const secret = randomBytes(24).toString('base64url');
-    this.db.prepare('INSERT INTO api_tokens (id, user, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)').run(id, user, name, hashSecret(secret, 1024), Date.now());
+    this.db
+      .prepare('INSERT INTO api_tokens (id, user, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(id, user, name, hashSecret(secret, 1024), Date.now());
     return `fct_${id}_${secret}`;
   }
 
   async checkApiToken(token: string): Promise<NocUser | null> {
     const m = API_TOKEN.exec(token);
     if (!m) return null;
-    const row = this.db.prepare('SELECT t.token_hash, u.name, u.role FROM api_tokens t JOIN users u ON u.name = t.user WHERE t.id = ? AND u.disabled = 0').get(m[1]) as
-      | { token_hash: string; name: string; role: NocRole }
-      | undefined;
+    const row = this.db
+      .prepare('SELECT t.token_hash, u.name, u.role FROM api_tokens t JOIN users u ON u.name = t.user WHERE t.id = ? AND u.disabled = 0')
+      .get(m[1]) as { token_hash: string; name: string; role: NocRole } | undefined;
     if (!row) return null;
     return (await verifySecret(row.token_hash, m[2])) ? { name: row.name, role: row.role } : null;
   }
@@ -213,7 +221,8 @@ export async function authenticateRequest(
   if (!s) return null;
   if (!SAFE_METHODS.has(method)) {
     const sent = req.headers['x-csrf-token'];
-    if (typeof sent !== 'string' || !sameSecret(sent, s.csrfToken)) throw new HttpError(403, 'missing or wrong X-CSRF-Token header (read it from GET /api/me)', 'csrf');
+    if (typeof sent !== 'string' || !sameSecret(sent, s.csrfToken))
+      throw new HttpError(403, 'missing or wrong X-CSRF-Token header (read it from GET /api/me)', 'csrf');
   }
   return s.user;
 }

@@ -7,7 +7,11 @@ export const nocConfigSchema = z.object({
   /** Loopback by default: put a TLS reverse proxy in front to expose it. */
   host: z.string().min(1).default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(8080),
-  sessionTtlHours: z.number().positive().max(24 * 30).default(12),
+  sessionTtlHours: z
+    .number()
+    .positive()
+    .max(24 * 30)
+    .default(12),
   /** Set the cookie's Secure flag (behind an HTTPS proxy). */
   secureCookies: z.boolean().default(false),
   /** Failed logins allowed per user name per minute (per client address: 5 times as many). */

@@ -118,11 +118,15 @@ export function needIncidents(ctx: NocContext): NocIncidents {
  */
 export function needDetectors(ctx: NocContext): Required<Pick<NocIncidents, 'partWear' | 'lifeModels'>> & NocIncidents {
   const inc = needIncidents(ctx);
-  if (!inc.partWear || !inc.lifeModels) throw new HttpError(503, 'no detectors run on this node (a NOC-only cluster node): part wear and life models live on the collector nodes');
+  if (!inc.partWear || !inc.lifeModels)
+    throw new HttpError(503, 'no detectors run on this node (a NOC-only cluster node): part wear and life models live on the collector nodes');
   const partitions = partitionsOf(ctx.collector);
   const owned = partitions?.owned().length;
   if (partitions && owned !== partitions.count) {
-    throw new HttpError(503, `this node's detectors cover ${owned} of ${partitions.count} partitions of the fleet: part wear and life models need them all (ask again on a node that owns every partition)`);
+    throw new HttpError(
+      503,
+      `this node's detectors cover ${owned} of ${partitions.count} partitions of the fleet: part wear and life models need them all (ask again on a node that owns every partition)`,
+    );
   }
   return inc as Required<Pick<NocIncidents, 'partWear' | 'lifeModels'>> & NocIncidents;
 }

@@ -197,7 +197,12 @@ export class FleetView {
     return { total: rows.length, items: rows.slice(offset, offset + limit).map((r) => this.summary(r, openTickets.get(r.d.device) ?? 0)) };
   }
 
-  fleetSummary(openByDevice: Map<string, number>, openBySite: Map<string, number>, ticketsByPriority: FleetSummary['ticketsByPriority'], now: number): FleetSummary {
+  fleetSummary(
+    openByDevice: Map<string, number>,
+    openBySite: Map<string, number>,
+    ticketsByPriority: FleetSummary['ticketsByPriority'],
+    now: number,
+  ): FleetSummary {
     const zero = () => Object.fromEntries(deviceStatuses.map((s) => [s, 0])) as Record<DeviceStatus, number>;
     const byStatus = zero();
     const sites = new Map<string, { site: string; tenant: string | null; devices: number; byStatus: Record<DeviceStatus, number> }>();

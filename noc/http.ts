@@ -23,7 +23,18 @@ export class HttpError extends FleetcareError {
 }
 
 function statusCode(status: number): FleetcareErrorCode {
-  const byStatus: Record<number, FleetcareErrorCode> = { 400: 'bad-request', 401: 'unauthenticated', 403: 'forbidden', 404: 'not-found', 405: 'method-not-allowed', 409: 'conflict', 413: 'too-large', 415: 'unsupported-media-type', 429: 'too-many-requests', 503: 'unavailable' };
+  const byStatus: Record<number, FleetcareErrorCode> = {
+    400: 'bad-request',
+    401: 'unauthenticated',
+    403: 'forbidden',
+    404: 'not-found',
+    405: 'method-not-allowed',
+    409: 'conflict',
+    413: 'too-large',
+    415: 'unsupported-media-type',
+    429: 'too-many-requests',
+    503: 'unavailable',
+  };
   return byStatus[status] ?? (status >= 500 ? 'internal' : 'error');
 }
 
@@ -162,6 +173,12 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
 export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(value);
   // nosniff like the page: a browser must never read an API answer as HTML or script.
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', 'Content-Length': Buffer.byteLength(body), ...headers });
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    'Content-Length': Buffer.byteLength(body),
+    ...headers,
+  });
   res.end(body);
 }

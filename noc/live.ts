@@ -43,7 +43,8 @@ export function parseLastEventId(v: string | string[] | undefined | null): numbe
   return Number(s.trim());
 }
 
-const frameOf = (event: LiveEvent, cursor?: number) => `${cursor === undefined ? '' : `id: ${cursor}\n`}event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+const frameOf = (event: LiveEvent, cursor?: number) =>
+  `${cursor === undefined ? '' : `id: ${cursor}\n`}event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
 
 export class LiveHub {
   private readonly clients = new Set<Client>();
@@ -82,7 +83,12 @@ export class LiveHub {
    * silently missing changes.
    */
   async attach(res: ServerResponse, user: string, lastEventId: number | null = null): Promise<void> {
-    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-store',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
     res.write('retry: 3000\n\n');
     // Joined before the replay is read, so nothing published meanwhile is missed (it is queued,
     // and sent after the replay unless the replay already had it).
@@ -114,7 +120,10 @@ export class LiveHub {
         }
       } catch (e) {
         this.refusedLog.maybe('unreadable', Date.now(), (suppressed) =>
-          this.log.warn({ user, lastEventId, err: (e as Error).message, suppressed }, 'live stream ended at once: ticket changes unreadable here; the client retries'),
+          this.log.warn(
+            { user, lastEventId, err: (e as Error).message, suppressed },
+            'live stream ended at once: ticket changes unreadable here; the client retries',
+          ),
         );
         this.clients.delete(c);
         res.end();

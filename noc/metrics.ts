@@ -16,7 +16,12 @@ export function renderPrometheus(families: Family[]): string {
     if (!f.samples.length) continue;
     out.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`);
     for (const s of f.samples) {
-      const labels = s.labels && Object.keys(s.labels).length ? `{${Object.entries(s.labels).map(([k, v]) => `${k}="${esc(v)}"`).join(',')}}` : '';
+      const labels =
+        s.labels && Object.keys(s.labels).length
+          ? `{${Object.entries(s.labels)
+              .map(([k, v]) => `${k}="${esc(v)}"`)
+              .join(',')}}`
+          : '';
       out.push(`${f.name}${labels} ${Number.isFinite(s.value) ? s.value : 0}`);
     }
   }
@@ -51,7 +56,12 @@ export async function serverMetrics(ctx: NocContext, http: HttpMetrics): Promise
 
   if (ctx.broker) {
     const b = ctx.broker.stats();
-    add('broker_connections', 'gauge', 'Authenticated MQTT clients by kind.', Object.entries(b.clients).map(([kind, value]) => ({ labels: { kind }, value })));
+    add(
+      'broker_connections',
+      'gauge',
+      'Authenticated MQTT clients by kind.',
+      Object.entries(b.clients).map(([kind, value]) => ({ labels: { kind }, value })),
+    );
     add('broker_sockets', 'gauge', 'Open MQTT transport connections, authenticated or not.', one(b.sockets));
     add('broker_messages_in_total', 'counter', 'PUBLISH packets received by the broker.', one(b.messagesIn));
     add('broker_messages_out_total', 'counter', 'PUBLISH packets sent by the broker.', one(b.messagesOut));
@@ -66,16 +76,41 @@ export async function serverMetrics(ctx: NocContext, http: HttpMetrics): Promise
   if (ctx.collector) {
     const c = ctx.collector.stats();
     add('collector_connected', 'gauge', '1 while the collector is connected to the broker.', one(c.mqtt.connected ? 1 : 0));
-    add('collector_messages_total', 'counter', 'Device messages that reached the collector, by channel.', Object.entries(c.byChannel).map(([channel, value]) => ({ labels: { channel }, value: value ?? 0 })));
-    add('collector_rejected_total', 'counter', 'Device messages refused (dead-lettered), by reason.', Object.entries(c.rejected).map(([reason, value]) => ({ labels: { reason }, value: value ?? 0 })));
+    add(
+      'collector_messages_total',
+      'counter',
+      'Device messages that reached the collector, by channel.',
+      Object.entries(c.byChannel).map(([channel, value]) => ({ labels: { channel }, value: value ?? 0 })),
+    );
+    add(
+      'collector_rejected_total',
+      'counter',
+      'Device messages refused (dead-lettered), by reason.',
+      Object.entries(c.rejected).map(([reason, value]) => ({ labels: { reason }, value: value ?? 0 })),
+    );
     add('collector_acked_seqs_total', 'counter', 'Seqs acknowledged to agents.', one(c.acks.seqs));
     add('ingest_lag_seconds', 'gauge', 'Arrival to durable commit of the oldest record of the last batch.', one(c.lagMs / 1000));
     add('ingest_backlog_points', 'gauge', 'Points accepted and not yet written or spooled.', one(c.backlog));
     add('ingest_points_written_total', 'counter', 'Points written to the telemetry store.', one(c.ingest.written.points));
     add('ingest_duplicates_total', 'counter', 'Re-sent messages recognised as already stored.', one(c.ingest.duplicates));
-    add('ingest_clock_placed_total', 'counter', 'Messages with an implausible device time, stored at arrival time, by verdict.', Object.entries(c.ingest.clockPlaced).map(([verdict, value]) => ({ labels: { verdict }, value })));
-    add('agent_reported_drops_total', 'counter', 'Points agents reported lost (outbox full, disk full, corrupt outbox, memory-only rows at a kill).', one(c.ingest.agentReportedDrops));
-    add('store_errors_total', 'counter', 'Telemetry store write failures, by kind.', Object.entries(c.ingest.storeErrors).map(([failure, value]) => ({ labels: { failure }, value })));
+    add(
+      'ingest_clock_placed_total',
+      'counter',
+      'Messages with an implausible device time, stored at arrival time, by verdict.',
+      Object.entries(c.ingest.clockPlaced).map(([verdict, value]) => ({ labels: { verdict }, value })),
+    );
+    add(
+      'agent_reported_drops_total',
+      'counter',
+      'Points agents reported lost (outbox full, disk full, corrupt outbox, memory-only rows at a kill).',
+      one(c.ingest.agentReportedDrops),
+    );
+    add(
+      'store_errors_total',
+      'counter',
+      'Telemetry store write failures, by kind.',
+      Object.entries(c.ingest.storeErrors).map(([failure, value]) => ({ labels: { failure }, value })),
+    );
     add('spool_rows', 'gauge', 'Batches spooled locally while the store is unavailable.', one(c.ingest.spool.rows));
     add('spool_bytes', 'gauge', 'Bytes in the local spool.', one(c.ingest.spool.bytes));
     add('devices', 'gauge', 'Known devices by connectivity.', [
@@ -88,8 +123,13 @@ export async function serverMetrics(ctx: NocContext, http: HttpMetrics): Promise
     const p = partitions.stats();
     const node = { node: partitions.nodeId };
     add('partitions', 'gauge', 'Partitions of the fleet (fixed at cluster creation).', one(partitions.count));
-    add('partitions_owned', 'gauge', "Partitions whose lease this collector node holds now.", one(p.owned.length, node));
-    add('partition_owned', 'gauge', 'Each partition this node owns (1 per owned partition).', p.owned.map((partition) => ({ labels: { ...node, partition: String(partition) }, value: 1 })));
+    add('partitions_owned', 'gauge', 'Partitions whose lease this collector node holds now.', one(p.owned.length, node));
+    add(
+      'partition_owned',
+      'gauge',
+      'Each partition this node owns (1 per owned partition).',
+      p.owned.map((partition) => ({ labels: { ...node, partition: String(partition) }, value: 1 })),
+    );
     add('partition_lease_renewals_total', 'counter', 'Lease renewals by this node.', one(p.renewals, node));
     add('partition_acquisitions_total', 'counter', 'Partitions this node took (free, or from a live owner at rebalance).', one(p.acquisitions, node));
     add('partition_failovers_total', 'counter', 'Partitions this node took over from an owner whose lease had expired.', one(p.failovers, node));
@@ -99,13 +139,31 @@ export async function serverMetrics(ctx: NocContext, http: HttpMetrics): Promise
   }
   let stateUp = true;
   if (ctx.state) {
-    stateUp = await ctx.state.check().then(() => true, () => false);
-    add('state_up', 'gauge', `1 while this node reaches the shared state tier (${ctx.state.kind}).`, one(stateUp ? 1 : 0, ctx.nodeId ? { node: ctx.nodeId } : undefined));
+    stateUp = await ctx.state.check().then(
+      () => true,
+      () => false,
+    );
+    add(
+      'state_up',
+      'gauge',
+      `1 while this node reaches the shared state tier (${ctx.state.kind}).`,
+      one(stateUp ? 1 : 0, ctx.nodeId ? { node: ctx.nodeId } : undefined),
+    );
   }
   if (ctx.incidents?.stats) {
     const s = ctx.incidents.stats();
-    add('ticket_outbox_pending', 'gauge', 'Ticket commands waiting to be sent, by sink.', Object.entries(s.sinks).map(([sink, v]) => ({ labels: { sink }, value: v.pending })));
-    add('ticket_outbox_failed', 'gauge', 'Ticket commands given up on (4xx), by sink.', Object.entries(s.sinks).map(([sink, v]) => ({ labels: { sink }, value: v.failedRows })));
+    add(
+      'ticket_outbox_pending',
+      'gauge',
+      'Ticket commands waiting to be sent, by sink.',
+      Object.entries(s.sinks).map(([sink, v]) => ({ labels: { sink }, value: v.pending })),
+    );
+    add(
+      'ticket_outbox_failed',
+      'gauge',
+      'Ticket commands given up on (4xx), by sink.',
+      Object.entries(s.sinks).map(([sink, v]) => ({ labels: { sink }, value: v.failedRows })),
+    );
     add('incident_ticks_total', 'counter', 'Detector evaluations.', one(s.ticks));
     add('incident_tick_errors_total', 'counter', 'Detector evaluations that failed.', one(s.tickErrors));
   }
@@ -115,7 +173,12 @@ export async function serverMetrics(ctx: NocContext, http: HttpMetrics): Promise
     if (counts) {
       const byPriority = new Map<string, number>(['Urgent', 'High', 'Medium', 'Low'].map((p) => [p, 0]));
       for (const c of counts) byPriority.set(c.priority, (byPriority.get(c.priority) ?? 0) + c.count);
-      add('open_tickets', 'gauge', 'Open tickets (not Resolved or Closed) by priority.', [...byPriority].map(([priority, value]) => ({ labels: { priority }, value })));
+      add(
+        'open_tickets',
+        'gauge',
+        'Open tickets (not Resolved or Closed) by priority.',
+        [...byPriority].map(([priority, value]) => ({ labels: { priority }, value })),
+      );
     }
   }
   add('http_requests_total', 'counter', 'NOC HTTP requests by route, method and status class.', http.samples());

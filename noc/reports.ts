@@ -40,11 +40,19 @@ type Row = {
 type Unit = ReportUnit;
 
 /** The model a problem is counted against: the peripheral's (vendor model, else profile), else the device's. */
-function unitsOf(d: { device: string; model?: string; peripherals: ReadonlyArray<{ id: string; kind: string; vendor?: string; model?: string; profile?: string }> }): Unit[] {
+function unitsOf(d: {
+  device: string;
+  model?: string;
+  peripherals: ReadonlyArray<{ id: string; kind: string; vendor?: string; model?: string; profile?: string }>;
+}): Unit[] {
   const out: Unit[] = [{ device: d.device, unit: '-', model: d.model ?? 'unknown device model', kind: 'device' }];
   for (const p of d.peripherals) {
     if (p.kind === 'host') continue;
-    const model = p.model ? (p.vendor && !p.model.toLowerCase().startsWith(p.vendor.toLowerCase()) ? `${p.vendor} ${p.model}` : p.model) : (p.profile ?? `unknown ${p.kind}`);
+    const model = p.model
+      ? p.vendor && !p.model.toLowerCase().startsWith(p.vendor.toLowerCase())
+        ? `${p.vendor} ${p.model}`
+        : p.model
+      : (p.profile ?? `unknown ${p.kind}`);
     out.push({ device: d.device, unit: p.id, model, kind: p.kind });
   }
   return out;
@@ -147,7 +155,15 @@ export class Reports {
     for (const t of rows) {
       let c = per.get(t.customer);
       if (!c) {
-        c = { customer: t.customer, tickets: 0, response: { fulfilled: 0, failed: 0, pending: 0 }, resolution: { fulfilled: 0, failed: 0, pending: 0 }, medianFirstResponseMs: null, compliance: null, waits: [] };
+        c = {
+          customer: t.customer,
+          tickets: 0,
+          response: { fulfilled: 0, failed: 0, pending: 0 },
+          resolution: { fulfilled: 0, failed: 0, pending: 0 },
+          medianFirstResponseMs: null,
+          compliance: null,
+          waits: [],
+        };
         per.set(t.customer, c);
       }
       c.tickets++;
@@ -202,10 +218,26 @@ export class Reports {
   }
 
   private topDevices(rows: Row[], r: ReportRange): TopDevicesReport {
-    const per = new Map<string, { device: string; site: string | null; tenant: string | null; tickets: number; hardwareFailures: number; openTickets: number; lastOpenedAt: number; modes: Map<string, number> }>();
+    const per = new Map<
+      string,
+      {
+        device: string;
+        site: string | null;
+        tenant: string | null;
+        tickets: number;
+        hardwareFailures: number;
+        openTickets: number;
+        lastOpenedAt: number;
+        modes: Map<string, number>;
+      }
+    >();
     for (const t of rows) {
       let d = per.get(t.device);
-      if (!d) per.set(t.device, (d = { device: t.device, site: t.site, tenant: t.customer, tickets: 0, hardwareFailures: 0, openTickets: 0, lastOpenedAt: 0, modes: new Map() }));
+      if (!d)
+        per.set(
+          t.device,
+          (d = { device: t.device, site: t.site, tenant: t.customer, tickets: 0, hardwareFailures: 0, openTickets: 0, lastOpenedAt: 0, modes: new Map() }),
+        );
       d.tickets++;
       if (t.issue_type === 'Hardware Failure') d.hardwareFailures++;
       if (t.status !== 'Resolved' && t.status !== 'Closed') d.openTickets++;
@@ -289,27 +321,58 @@ export function reportCsv<N extends ReportName>(name: N, report: ReportAnswer[N]
     case 'problems': {
       const p = report as ProblemsReport;
       const rows: unknown[][] = [];
-      for (const [dim, list] of [['issue type', p.byIssueType], ['problem', p.byProblem], ['model', p.byModel], ['customer', p.byCustomer]] as const) for (const x of list) rows.push([dim, x.key, x.count]);
+      for (const [dim, list] of [
+        ['issue type', p.byIssueType],
+        ['problem', p.byProblem],
+        ['model', p.byModel],
+        ['customer', p.byCustomer],
+      ] as const)
+        for (const x of list) rows.push([dim, x.key, x.count]);
       return toCsv(['dimension', 'value', 'tickets'], rows);
     }
     case 'sla': {
       const s = report as SlaReport;
       return toCsv(
-        ['customer', 'tickets', 'response_fulfilled', 'response_failed', 'response_pending', 'resolution_fulfilled', 'resolution_failed', 'resolution_pending', 'median_first_response_minutes', 'compliance_pct'],
+        [
+          'customer',
+          'tickets',
+          'response_fulfilled',
+          'response_failed',
+          'response_pending',
+          'resolution_fulfilled',
+          'resolution_failed',
+          'resolution_pending',
+          'median_first_response_minutes',
+          'compliance_pct',
+        ],
         s.customers.map((c) => [
-          c.customer, c.tickets, c.response.fulfilled, c.response.failed, c.response.pending, c.resolution.fulfilled, c.resolution.failed, c.resolution.pending,
-          c.medianFirstResponseMs === null ? null : round(c.medianFirstResponseMs / 60_000, 2), c.compliance === null ? null : round(c.compliance * 100, 2),
+          c.customer,
+          c.tickets,
+          c.response.fulfilled,
+          c.response.failed,
+          c.response.pending,
+          c.resolution.fulfilled,
+          c.resolution.failed,
+          c.resolution.pending,
+          c.medianFirstResponseMs === null ? null : round(c.medianFirstResponseMs / 60_000, 2),
+          c.compliance === null ? null : round(c.compliance * 100, 2),
         ]),
       );
     }
     case 'hours': {
       const h = report as HoursReport;
       const days = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
-      return toCsv([`weekday (${h.tz})`, ...Array.from({ length: 24 }, (_, i) => `${String(i).padStart(2, '0')}:00`)], h.counts.map((row, i) => [days[i], ...row]));
+      return toCsv(
+        [`weekday (${h.tz})`, ...Array.from({ length: 24 }, (_, i) => `${String(i).padStart(2, '0')}:00`)],
+        h.counts.map((row, i) => [days[i], ...row]),
+      );
     }
     case 'mtbf': {
       const m = report as MtbfReport;
-      return toCsv(['model', 'kind', 'units', 'failures', 'unit_days', 'mtbf_days'], m.models.map((x) => [x.model, x.kind, x.units, x.failures, x.unitDays, x.mtbfDays]));
+      return toCsv(
+        ['model', 'kind', 'units', 'failures', 'unit_days', 'mtbf_days'],
+        m.models.map((x) => [x.model, x.kind, x.units, x.failures, x.unitDays, x.mtbfDays]),
+      );
     }
     default: {
       const t = report as TopDevicesReport;

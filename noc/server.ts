@@ -73,7 +73,8 @@ const MIME: Record<string, string> = {
 
 // The page only loads its own files and talks to its own origin.
 const PAGE_HEADERS = {
-  'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  'Content-Security-Policy':
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
 };
@@ -103,7 +104,20 @@ export async function startNoc(input: NocConfigInput, deps: NocDeps): Promise<No
     if (await users.ensureUser(b.name, b.role, pw)) log.info({ user: b.name, role: b.role }, 'NOC user created');
   }
   const live = new LiveHub(log);
-  const ctx: NocContext = { broker: deps.broker, collector: deps.collector, incidents: deps.incidents, users, commands, reportUnits, state: probe, nodeId: deps.nodeId ?? null, live, config, log, startedAt: Date.now() };
+  const ctx: NocContext = {
+    broker: deps.broker,
+    collector: deps.collector,
+    incidents: deps.incidents,
+    users,
+    commands,
+    reportUnits,
+    state: probe,
+    nodeId: deps.nodeId ?? null,
+    live,
+    config,
+    log,
+    startedAt: Date.now(),
+  };
   const httpMetrics = new HttpMetrics();
   const data = dataRoutes(ctx);
   const router = new Router().add(...sessionRoutes(ctx), ...opsRoutes(ctx, httpMetrics), ...ticketActionRoutes(ctx), ...data.routes);

@@ -25,7 +25,16 @@ export type OpenCounts = { byDevice: Map<string, number>; bySite: Map<string, nu
 
 /** The live event of one change-feed entry. */
 export function ticketEvent(c: TicketChange): LiveEvent {
-  return { type: 'ticket', ref: c.ref, key: c.key, device: c.device, status: c.status, priority: c.priority, change: c.version === 1 ? 'created' : 'updated', at: c.at };
+  return {
+    type: 'ticket',
+    ref: c.ref,
+    key: c.key,
+    device: c.device,
+    status: c.status,
+    priority: c.priority,
+    change: c.version === 1 ? 'created' : 'updated',
+    at: c.at,
+  };
 }
 
 export class TicketsView implements TicketReplay {

@@ -1,27 +1,11 @@
 // Turning bytes from the wire into a validated message, with a specific reason when that fails.
 // Used by the collector (device messages) and the agent (ack, cmd/req); never throws.
 import { z } from 'zod';
-import {
-  CONTRACT_VERSION,
-  ackMessage,
-  commandRequest,
-  deviceMessageSchemas,
-  type AckMessage,
-  type CommandRequest,
-  type DeviceMessage,
-} from './messages.js';
+import { CONTRACT_VERSION, ackMessage, commandRequest, deviceMessageSchemas, type AckMessage, type CommandRequest, type DeviceMessage } from './messages.js';
 import { parseTopic } from './topics.js';
 
 /** Why a message was refused; also the label of the collector's rejection counter. */
-export const rejectReason = z.enum([
-  'bad-topic',
-  'not-device-channel',
-  'too-large',
-  'bad-json',
-  'unknown-version',
-  'schema',
-  'device-mismatch',
-]);
+export const rejectReason = z.enum(['bad-topic', 'not-device-channel', 'too-large', 'bad-json', 'unknown-version', 'schema', 'device-mismatch']);
 export type RejectReason = z.infer<typeof rejectReason>;
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: RejectReason; detail: string };
@@ -58,11 +42,7 @@ function checked<T>(schema: z.ZodType<T>, raw: unknown): Decoded<T> {
 }
 
 /** Decodes a device→server message and checks that its `device` field matches the topic. */
-export function decodeDeviceMessage(
-  topic: string,
-  payload: Uint8Array | string,
-  maxBytes = MAX_PAYLOAD_BYTES,
-): Decoded<DeviceMessage> {
+export function decodeDeviceMessage(topic: string, payload: Uint8Array | string, maxBytes = MAX_PAYLOAD_BYTES): Decoded<DeviceMessage> {
   const t = parseTopic(topic);
   if (!t) return { ok: false, reason: 'bad-topic', detail: topic };
   if (!Object.hasOwn(deviceMessageSchemas, t.channel)) return { ok: false, reason: 'not-device-channel', detail: t.channel };

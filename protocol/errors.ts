@@ -99,7 +99,11 @@ export function errorCode(e: unknown): string {
   if (e instanceof FleetcareError) return e.code;
   const c = (e as { code?: unknown } | null)?.code;
   if (typeof c === 'string') {
-    const s = c.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+/, '').slice(0, 64);
+    const s = c
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+/, '')
+      .slice(0, 64);
     if (WIRE_CODE.test(s)) return s;
   }
   return 'error';

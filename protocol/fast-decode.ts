@@ -14,7 +14,16 @@ const METRIC = /^[A-Za-z][A-Za-z0-9_]*$/;
 const FAULT = /^[a-z0-9][a-z0-9-]*$/;
 const KINDS = new Set(['host', 'printer', 'card-reader', 'fingerprint', 'clock']);
 const HEALTH = new Set(['ok', 'warning', 'critical', 'absent', 'unknown']);
-const EVENT_TYPES = new Set(['fault-raised', 'fault-cleared', 'peripheral-attached', 'peripheral-detached', 'agent-started', 'agent-stopping', 'driver-error', 'outbox-dropped']);
+const EVENT_TYPES = new Set([
+  'fault-raised',
+  'fault-cleared',
+  'peripheral-attached',
+  'peripheral-detached',
+  'agent-started',
+  'agent-stopping',
+  'driver-error',
+  'outbox-dropped',
+]);
 const SEVERITIES = new Set(['info', 'warning', 'critical']);
 const PREFIX = TOPIC_ROOT + '/';
 
@@ -148,7 +157,12 @@ export function decodeDeviceMessageFast(topic: string, payload: Uint8Array | str
     const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
     if (size <= maxBytes) {
       // A Buffer decodes in place (decode.ts copies it first via Buffer.from).
-      const text = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
+      const text =
+        typeof payload === 'string'
+          ? payload
+          : Buffer.isBuffer(payload)
+            ? payload.toString('utf8')
+            : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
       let raw: unknown;
       try {
         raw = JSON.parse(text);

@@ -41,9 +41,17 @@ export const health = z.enum(['ok', 'warning', 'critical', 'absent', 'unknown'])
 export type Health = z.infer<typeof health>;
 
 /** A fault code, e.g. `paper-end`, `cover-open`, `autocutter-error`. */
-export const faultCode = z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9-]*$/, 'fault code: kebab-case');
+export const faultCode = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9-]*$/, 'fault code: kebab-case');
 
-export const metricName = z.string().min(1).max(64).regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'metric name: identifier');
+export const metricName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'metric name: identifier');
 
 // ---------------------------------------------------------------------------------------------
 // status (retained; birth message, LWT, graceful stop)

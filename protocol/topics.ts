@@ -16,9 +16,7 @@ export const channels = {
 } as const;
 export type Channel = keyof typeof channels;
 
-export const deviceChannels = Object.keys(channels).filter(
-  (c) => channels[c as Channel].from === 'device',
-) as DeviceChannel[];
+export const deviceChannels = Object.keys(channels).filter((c) => channels[c as Channel].from === 'device') as DeviceChannel[];
 
 export function topicFor(device: string, channel: Channel): string {
   return `${TOPIC_ROOT}/${device}/${channel}`;

@@ -113,14 +113,20 @@ export class VirtualCardReader extends SerialDeviceSimulator {
   }
 
   groundTruth(): GroundTruthRecord[] {
-    return this.recorder.records().filter((r) => r.part === 'read-head' && r.peripheral === (this.opts.peripheral ?? 'card-reader') && r.device === this.opts.device);
+    return this.recorder
+      .records()
+      .filter((r) => r.part === 'read-head' && r.peripheral === (this.opts.peripheral ?? 'card-reader') && r.device === this.opts.device);
   }
 
   // -------------------------------------------------------------------------------------------
   // Scripted faults (line faults: SerialDeviceSimulator)
 
-  setTamper(on: boolean): void { this.tamper = on; }
-  setBattery(pct: number): void { this.batteryPct = Math.max(0, Math.min(100, pct)); }
+  setTamper(on: boolean): void {
+    this.tamper = on;
+  }
+  setBattery(pct: number): void {
+    this.batteryPct = Math.max(0, Math.min(100, pct));
+  }
 
   // -------------------------------------------------------------------------------------------
   // Use
@@ -193,7 +199,16 @@ export class VirtualCardReader extends SerialDeviceSimulator {
       if (f.type !== 'frame') continue;
       this.stats.commandsReceived++;
       if (f.payload === 'I') {
-        this.line.reply(encodeFrame(encodeIdentity({ manufacturer: this.profile?.vendor ?? 'Generic', model: this.profile?.model ?? 'MSR-3T', serial: this.opts.serial ?? 'MSR000001', firmware: '1.04' })));
+        this.line.reply(
+          encodeFrame(
+            encodeIdentity({
+              manufacturer: this.profile?.vendor ?? 'Generic',
+              model: this.profile?.model ?? 'MSR-3T',
+              serial: this.opts.serial ?? 'MSR000001',
+              firmware: '1.04',
+            }),
+          ),
+        );
       } else if (f.payload === 'S') {
         this.line.reply(encodeFrame(encodeStatistics(this.currentStatistics())));
       } else {

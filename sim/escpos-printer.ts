@@ -202,7 +202,14 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
     this.profile = simulatedProfile(opts.profile, opts.profiles, 'virtual printer');
     const serial = opts.serial ?? defaultIdentity.serial!;
     this.identity = { ...(this.profile ? identityFromProfile(this.profile, serial) : { ...defaultIdentity, serial }), ...opts.identity };
-    this.cumulative = { linesFed: 0, headEnergizing: 0, autocutterCuts: 0, operatingHours: 0, ...agedCounters(this.profile, opts.ageFraction ?? 0), ...opts.counters };
+    this.cumulative = {
+      linesFed: 0,
+      headEnergizing: 0,
+      autocutterCuts: 0,
+      operatingHours: 0,
+      ...agedCounters(this.profile, opts.ageFraction ?? 0),
+      ...opts.counters,
+    };
     this.resetBase = { linesFed: 0, headEnergizing: 0, autocutterCuts: 0, operatingHours: 0 };
     this.headPulsesPerLine = opts.headPulsesPerLine ?? 30;
     this.clockRate = opts.clockRate ?? 1;
@@ -243,21 +250,41 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
   // -------------------------------------------------------------------------------------------
   // State and scripted faults
 
-  setPaper(paper: PaperState): void { this.change(() => (this.st.paper = paper)); }
-  setCoverOpen(open: boolean): void { this.change(() => (this.st.coverOpen = open)); }
+  setPaper(paper: PaperState): void {
+    this.change(() => (this.st.paper = paper));
+  }
+  setCoverOpen(open: boolean): void {
+    this.change(() => (this.st.coverOpen = open));
+  }
   /** A jammed autocutter: a recoverable error (DLE ENQ or clearing the jam ends it). */
-  setCutterJam(jammed: boolean): void { this.change(() => (this.st.autocutterError = jammed)); }
-  setUnrecoverableError(on: boolean): void { this.change(() => (this.st.unrecoverableError = on)); }
+  setCutterJam(jammed: boolean): void {
+    this.change(() => (this.st.autocutterError = jammed));
+  }
+  setUnrecoverableError(on: boolean): void {
+    this.change(() => (this.st.unrecoverableError = on));
+  }
   /** e.g. head overheat: clears by itself when the head cools. */
-  setAutoRecoverableError(on: boolean): void { this.change(() => (this.st.autoRecoverableError = on)); }
-  setMechanicalError(on: boolean): void { this.change(() => (this.st.mechanicalError = on)); }
+  setAutoRecoverableError(on: boolean): void {
+    this.change(() => (this.st.autoRecoverableError = on));
+  }
+  setMechanicalError(on: boolean): void {
+    this.change(() => (this.st.mechanicalError = on));
+  }
   /** Offline with no other cause (e.g. waiting after power-on, or switched offline). */
-  setOffline(on: boolean): void { this.change(() => (this.st.forcedOffline = on)); }
-  setFeedButton(pressed: boolean): void { this.change(() => (this.st.feedButton = pressed)); }
-  setDrawerPin3(high: boolean): void { this.change(() => (this.st.drawerPin3High = high)); }
+  setOffline(on: boolean): void {
+    this.change(() => (this.st.forcedOffline = on));
+  }
+  setFeedButton(pressed: boolean): void {
+    this.change(() => (this.st.feedButton = pressed));
+  }
+  setDrawerPin3(high: boolean): void {
+    this.change(() => (this.st.drawerPin3High = high));
+  }
 
   /** Automatic Status Back on or off, as if set by `GS a` or a memory switch. */
-  setAsb(enabled: boolean): void { this.gsA(enabled ? 0x0f : 0); }
+  setAsb(enabled: boolean): void {
+    this.gsA(enabled ? 0x0f : 0);
+  }
 
   /**
    * A receipt from the POS: `lines` lines fed (ESC d / ESC J) and `cuts` cuts (GS V 1), run
@@ -325,14 +352,44 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
     const s = this.st;
     switch (n) {
       case 1:
-        return bits([[s.drawerPin3High, 0x04], [this.isOffline(), 0x08], [s.autocutterError, 0x20], [s.feedButton, 0x40]], 0x12);
+        return bits(
+          [
+            [s.drawerPin3High, 0x04],
+            [this.isOffline(), 0x08],
+            [s.autocutterError, 0x20],
+            [s.feedButton, 0x40],
+          ],
+          0x12,
+        );
       case 2:
-        return bits([[s.coverOpen, 0x04], [s.feedButton, 0x08], [s.paper === 'end', 0x20], [this.anyError(), 0x40]], 0x12);
+        return bits(
+          [
+            [s.coverOpen, 0x04],
+            [s.feedButton, 0x08],
+            [s.paper === 'end', 0x20],
+            [this.anyError(), 0x40],
+          ],
+          0x12,
+        );
       case 3:
-        return bits([[s.mechanicalError, 0x04], [s.autocutterError, 0x08], [s.unrecoverableError, 0x20], [s.autoRecoverableError, 0x40]], 0x12);
+        return bits(
+          [
+            [s.mechanicalError, 0x04],
+            [s.autocutterError, 0x08],
+            [s.unrecoverableError, 0x20],
+            [s.autoRecoverableError, 0x40],
+          ],
+          0x12,
+        );
       case 4:
         // The near-end sensor sees no paper either once the roll has ended.
-        return bits([[s.paper !== 'ok', 0x0c], [s.paper === 'end', 0x60]], 0x12);
+        return bits(
+          [
+            [s.paper !== 'ok', 0x0c],
+            [s.paper === 'end', 0x60],
+          ],
+          0x12,
+        );
       default:
         return null;
     }
@@ -342,9 +399,25 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
   private asbBytes(): Uint8Array {
     const s = this.st;
     return Uint8Array.of(
-      bits([[s.drawerPin3High, 0x04], [this.isOffline(), 0x08], [s.coverOpen, 0x20], [s.feedButton, 0x40]], 0x10),
-      bits([[s.mechanicalError, 0x04], [s.autocutterError, 0x08], [s.unrecoverableError, 0x20], [s.autoRecoverableError, 0x40]]),
-      bits([[s.paper !== 'ok', 0x03], [s.paper === 'end', 0x0c]]),
+      bits(
+        [
+          [s.drawerPin3High, 0x04],
+          [this.isOffline(), 0x08],
+          [s.coverOpen, 0x20],
+          [s.feedButton, 0x40],
+        ],
+        0x10,
+      ),
+      bits([
+        [s.mechanicalError, 0x04],
+        [s.autocutterError, 0x08],
+        [s.unrecoverableError, 0x20],
+        [s.autoRecoverableError, 0x40],
+      ]),
+      bits([
+        [s.paper !== 'ok', 0x03],
+        [s.paper === 'end', 0x0c],
+      ]),
       0x00,
     );
   }
@@ -473,7 +546,11 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
         case 0x6d:
           this.cut();
           return this.known(2);
-        case 0x3c: case 0x4c: case 0x53: case 0x0c: case 0x76:
+        case 0x3c:
+        case 0x4c:
+        case 0x53:
+        case 0x0c:
+        case 0x76:
           return this.known(2);
         case 0x33: // ESC 3 n line spacing
           if (!need(3)) return 0;
@@ -487,24 +564,48 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
           if (!need(3)) return 0;
           this.feed(at(2) * this.lineSpacing);
           return this.known(3);
-        case 0x20: case 0x21: case 0x25: case 0x2d: case 0x3d: case 0x3f: case 0x45: case 0x47: case 0x4b: case 0x4d:
-        case 0x52: case 0x54: case 0x55: case 0x56: case 0x61: case 0x65: case 0x6a: case 0x72: case 0x74: case 0x75: case 0x7b:
+        case 0x20:
+        case 0x21:
+        case 0x25:
+        case 0x2d:
+        case 0x3d:
+        case 0x3f:
+        case 0x45:
+        case 0x47:
+        case 0x4b:
+        case 0x4d:
+        case 0x52:
+        case 0x54:
+        case 0x55:
+        case 0x56:
+        case 0x61:
+        case 0x65:
+        case 0x6a:
+        case 0x72:
+        case 0x74:
+        case 0x75:
+        case 0x7b:
           return need(3) ? this.known(3) : 0;
-        case 0x24: case 0x5c: case 0x63: // ESC $ / ESC \ nL nH, ESC c m n
+        case 0x24:
+        case 0x5c:
+        case 0x63: // ESC $ / ESC \ nL nH, ESC c m n
           return need(4) ? this.known(4) : 0;
         case 0x70: // ESC p m t1 t2 drawer pulse
           return need(5) ? this.known(5) : 0;
-        case 0x2a: { // ESC * m nL nH d1…dk: k = n × (1 or 3) bytes
+        case 0x2a: {
+          // ESC * m nL nH d1…dk: k = n × (1 or 3) bytes
           if (!need(5)) return 0;
           const n = at(3) + 256 * at(4);
           this.counts.commandsReceived++;
           return skipImage(5, n * (at(2) === 0 || at(2) === 1 ? 1 : 3));
         }
-        case 0x44: { // ESC D n1…nk NUL tab stops
+        case 0x44: {
+          // ESC D n1…nk NUL tab stops
           for (let k = 2; k < Math.min(left, 35); k++) if (at(k) === 0) return this.known(k + 1);
           return left >= 35 ? this.known(35) : 0;
         }
-        case 0x26: { // ESC & y c1 c2 [x d1…d(y×x)]…: user-defined characters
+        case 0x26: {
+          // ESC & y c1 c2 [x d1…d(y×x)]…: user-defined characters
           if (!need(5)) return 0;
           const y = at(2);
           let k = 5;
@@ -529,7 +630,10 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
       if (!need(2)) return 0;
       const fn = at(1);
       switch (fn) {
-        case 0x49: case 0x61: case 0x72: { // GS I / GS a / GS r n
+        case 0x49:
+        case 0x61:
+        case 0x72: {
+          // GS I / GS a / GS r n
           if (!need(3)) return 0;
           this.counts.commandsReceived++;
           const n = at(2);
@@ -538,7 +642,8 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
           else this.gsR(n);
           return 3;
         }
-        case 0x67: { // GS g 0 / GS g 2 m nL nH
+        case 0x67: {
+          // GS g 0 / GS g 2 m nL nH
           if (!need(3)) return 0;
           const m = at(2);
           if (m !== 0x32 && m !== 0x30) return this.unknown(3);
@@ -549,7 +654,8 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
           else this.gsG0(id);
           return 6;
         }
-        case 0x56: { // GS V m [n]: cut; m 65/66/97/98/103/104 feed n units first
+        case 0x56: {
+          // GS V m [n]: cut; m 65/66/97/98/103/104 feed n units first
           if (!need(3)) return 0;
           const m = at(2);
           if ([0, 1, 48, 49].includes(m)) {
@@ -565,20 +671,35 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
           if (!need(3)) return 0;
           this.barcodeHeight = at(2);
           return this.known(3);
-        case 0x21: case 0x42: case 0x48: case 0x54: case 0x62: case 0x66: case 0x77: case 0x45: case 0x2f: case 0x7c:
+        case 0x21:
+        case 0x42:
+        case 0x48:
+        case 0x54:
+        case 0x62:
+        case 0x66:
+        case 0x77:
+        case 0x45:
+        case 0x2f:
+        case 0x7c:
           return need(3) ? this.known(3) : 0;
-        case 0x4c: case 0x57: case 0x24: case 0x5c: case 0x50: // nL nH / x y
+        case 0x4c:
+        case 0x57:
+        case 0x24:
+        case 0x5c:
+        case 0x50: // nL nH / x y
           return need(4) ? this.known(4) : 0;
         case 0x3a:
           return this.known(2);
         case 0x5e:
           return need(5) ? this.known(5) : 0;
-        case 0x2a: { // GS * x y d1…d(x×y×8) downloaded bit image
+        case 0x2a: {
+          // GS * x y d1…d(x×y×8) downloaded bit image
           if (!need(4)) return 0;
           this.counts.commandsReceived++;
           return skipImage(4, at(2) * at(3) * 8);
         }
-        case 0x76: { // GS v 0 m xL xH yL yH d1…dk raster image: k = x bytes × y dots, fed y dots
+        case 0x76: {
+          // GS v 0 m xL xH yL yH d1…dk raster image: k = x bytes × y dots, fed y dots
           if (!need(8)) return 0;
           if (at(2) !== 0x30) return this.unknown(3);
           const x = at(4) + 256 * at(5);
@@ -590,25 +711,32 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
           this.feed(y);
           return used;
         }
-        case 0x28: { // GS ( x pL pH …
+        case 0x28: {
+          // GS ( x pL pH …
           if (!need(5)) return 0;
           const used = skipImage(5, at(3) + 256 * at(4));
           if (used) this.counts.commandsReceived++;
           return used;
         }
-        case 0x38: { // GS 8 L p1 p2 p3 p4 …: 32-bit length
+        case 0x38: {
+          // GS 8 L p1 p2 p3 p4 …: 32-bit length
           if (!need(7)) return 0;
           const len = at(3) + 256 * at(4) + 65536 * at(5) + 16777216 * at(6);
           const used = skipImage(7, len);
           if (used) this.counts.commandsReceived++;
           return used;
         }
-        case 0x6b: { // GS k m …: bar code, m 0–6 NUL-terminated data, m 65–79 length n then n bytes
+        case 0x6b: {
+          // GS k m …: bar code, m 0–6 NUL-terminated data, m 65–79 length n then n bytes
           if (!need(3)) return 0;
           const m = at(2);
           let used = 0;
           if (m <= 6) {
-            for (let k = 3; k < left; k++) if (at(k) === 0) { used = k + 1; break; }
+            for (let k = 3; k < left; k++)
+              if (at(k) === 0) {
+                used = k + 1;
+                break;
+              }
             if (!used) return left > 258 ? this.unknown(3) : 0;
           } else {
             if (!need(4)) return 0;
@@ -629,14 +757,20 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
       switch (fn) {
         case 0x70: // FS p n m print NV bit image
           return need(4) ? this.known(4) : 0;
-        case 0x21: case 0x2d: case 0x57: case 0x43: case 0x53:
+        case 0x21:
+        case 0x2d:
+        case 0x57:
+        case 0x43:
+        case 0x53:
           return need(3) ? this.known(3) : 0;
-        case 0x26: case 0x2e:
+        case 0x26:
+        case 0x2e:
           return this.known(2);
         case 0x28: // FS ( x pL pH …
           if (!need(5)) return 0;
           return skipImage(5, at(3) + 256 * at(4));
-        case 0x71: { // FS q n [xL xH yL yH d1…dk]…: define NV bit images, k = x × y × 8
+        case 0x71: {
+          // FS q n [xL xH yL yH d1…dk]…: define NV bit images, k = x × y × 8
           if (!need(3)) return 0;
           let k = 3;
           for (let img = 0; img < at(2); img++) {
@@ -690,14 +824,25 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
       if (text !== undefined) this.line.reply(infoBlock(text));
     };
     switch (n) {
-      case 1: case 49: return one(id.modelId);
-      case 2: case 50: return one(id.typeId);
-      case 3: case 51: return one(id.romVersion);
-      case 65: return block(id.firmware);
-      case 66: return block(id.maker);
-      case 67: return block(id.modelName);
-      case 68: return block(id.serial);
-      case 69: return block(id.fonts);
+      case 1:
+      case 49:
+        return one(id.modelId);
+      case 2:
+      case 50:
+        return one(id.typeId);
+      case 3:
+      case 51:
+        return one(id.romVersion);
+      case 65:
+        return block(id.firmware);
+      case 66:
+        return block(id.maker);
+      case 67:
+        return block(id.modelName);
+      case 68:
+        return block(id.serial);
+      case 69:
+        return block(id.fonts);
     }
   }
 

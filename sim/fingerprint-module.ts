@@ -162,7 +162,15 @@ type ImageState = 'none' | 'good' | 'poor';
 export class VirtualFingerprintModule extends SerialDeviceSimulator {
   readonly profile: FirmwareProfile | null;
   readonly window: WearPart;
-  readonly stats: VirtualFingerprintStats = { commandsReceived: 0, badPackets: 0, captures: 0, imageFailures: 0, featureFailures: 0, matches: 0, rejections: 0 };
+  readonly stats: VirtualFingerprintStats = {
+    commandsReceived: 0,
+    badPackets: 0,
+    captures: 0,
+    imageFailures: 0,
+    featureFailures: 0,
+    matches: 0,
+    rejections: 0,
+  };
   private readonly random: () => number;
   private readonly recorder: GroundTruthRecorder;
   private readonly commandsSupported: Set<string>;
@@ -231,23 +239,31 @@ export class VirtualFingerprintModule extends SerialDeviceSimulator {
   }
 
   groundTruth(): GroundTruthRecord[] {
-    return this.recorder.records().filter((r) => r.part === 'sensor-window' && r.peripheral === (this.opts.peripheral ?? 'fingerprint') && r.device === this.opts.device);
+    return this.recorder
+      .records()
+      .filter((r) => r.part === 'sensor-window' && r.peripheral === (this.opts.peripheral ?? 'fingerprint') && r.device === this.opts.device);
   }
 
   // -------------------------------------------------------------------------------------------
   // Scripted faults (line faults: SerialDeviceSimulator)
 
   /** The sensor reports abnormal (CheckSensor 0x29) and every capture fails, until cleared. */
-  setSensorFailed(on: boolean): void { this.sensorForcedFail = on; }
+  setSensorFailed(on: boolean): void {
+    this.sensorForcedFail = on;
+  }
   /** The store holds `n` templates in slots 0 … n − 1. */
   setTemplates(n: number): void {
     this.slots.clear();
     for (let i = 0; i < Math.max(0, Math.min(this.capacity, Math.floor(n))); i++) this.slots.add(i);
   }
   /** Fills the template store: enrolment now fails. */
-  fillStore(): void { this.setTemplates(this.capacity); }
+  fillStore(): void {
+    this.setTemplates(this.capacity);
+  }
   /** Soft reset / power cycle: the ready byte again. */
-  powerCycle(): void { this.line.send(Uint8Array.of(READY_BYTE)); }
+  powerCycle(): void {
+    this.line.send(Uint8Array.of(READY_BYTE));
+  }
 
   // -------------------------------------------------------------------------------------------
   // Use

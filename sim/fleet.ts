@@ -150,7 +150,13 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       if (model.via === 'escpos-serial') {
         const pty = await createPtyPair();
         closers.push(pty);
-        const p = new VirtualEscposPrinter({ path: pty.devicePath, profile: model.profile, serial: serial('P'), ageFraction, ...(pin.printerCounters ? { counters: pin.printerCounters } : {}) });
+        const p = new VirtualEscposPrinter({
+          path: pty.devicePath,
+          profile: model.profile,
+          serial: serial('P'),
+          ageFraction,
+          ...(pin.printerCounters ? { counters: pin.printerCounters } : {}),
+        });
         await p.open();
         closers.push(p);
         peripherals.push({ id: 'printer0', driver: 'escpos-serial', path: pty.hostPath, intervalMs: opts.intervalMs });
@@ -164,7 +170,16 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
           busy: () => p.state.paper === 'end' || p.state.coverOpen,
         };
       } else if (model.via === 'star-serial') {
-        const p = await VirtualStarPrinter.start({ cutterWear: { seed: seedOf('cutter'), ratedCuts: 1_000_000, usage: Math.floor(ageFraction * 1_000_000), recorder: groundTruth, device: id, peripheral: 'printer0' } });
+        const p = await VirtualStarPrinter.start({
+          cutterWear: {
+            seed: seedOf('cutter'),
+            ratedCuts: 1_000_000,
+            usage: Math.floor(ageFraction * 1_000_000),
+            recorder: groundTruth,
+            device: id,
+            peripheral: 'printer0',
+          },
+        });
         closers.push(p);
         peripherals.push({ id: 'printer0', driver: 'star-serial', path: p.hostPath, intervalMs: opts.intervalMs });
         let out = false;
@@ -179,10 +194,19 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
           busy: () => out || open,
         };
       } else {
-        const usbDevice = new FakeUsbPrinterDevice({ vendorId: 0x04b8, productId: 0x0202, deviceId: deviceIdFixtures.epsonTmM30.replace('X4SK123456', serial('U')), serialNumber: serial('U'), escpos: true });
+        const usbDevice = new FakeUsbPrinterDevice({
+          vendorId: 0x04b8,
+          productId: 0x0202,
+          deviceId: deviceIdFixtures.epsonTmM30.replace('X4SK123456', serial('U')),
+          serialNumber: serial('U'),
+          escpos: true,
+        });
         const usb = new FakeUsb([usbDevice]);
         extraPeripherals.push({
-          driver: createUsbPrinterDriver({ id: 'printer0', driver: 'usb-printer', vid: '04b8', pid: '0202', intervalMs: opts.intervalMs }, { log: opts.log.child({ device: id }), usb }),
+          driver: createUsbPrinterDriver(
+            { id: 'printer0', driver: 'usb-printer', vid: '04b8', pid: '0202', intervalMs: opts.intervalMs },
+            { log: opts.log.child({ device: id }), usb },
+          ),
           intervalMs: opts.intervalMs,
           timeoutMs: 2000,
         });
@@ -199,12 +223,29 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
 
       // Card reader (statistics read by the agent) and the cashiers' fingerprint module, whose
       // captures pass through the agent's relay (the POS software's port) so the agent sees them.
-      const cardReader = await VirtualCardReader.start({ profile: 'generic-serial-msr', serial: serial('M'), ageFraction, seed: seedOf('msr'), device: id, peripheral: 'msr0', recorder: groundTruth });
+      const cardReader = await VirtualCardReader.start({
+        profile: 'generic-serial-msr',
+        serial: serial('M'),
+        ageFraction,
+        seed: seedOf('msr'),
+        device: id,
+        peripheral: 'msr0',
+        recorder: groundTruth,
+      });
       closers.push(cardReader);
       peripherals.push({ id: 'msr0', driver: 'msr-serial', path: cardReader.hostPath, intervalMs: opts.intervalMs });
       const posPort = await createPtyPair();
       closers.push(posPort);
-      const fingerprint = await VirtualFingerprintModule.start({ profile: 'grow-r503', serial: serial('F'), ageFraction, seed: seedOf('finger'), device: id, peripheral: 'finger0', recorder: groundTruth, posPath: posPort.devicePath });
+      const fingerprint = await VirtualFingerprintModule.start({
+        profile: 'grow-r503',
+        serial: serial('F'),
+        ageFraction,
+        seed: seedOf('finger'),
+        device: id,
+        peripheral: 'finger0',
+        recorder: groundTruth,
+        posPath: posPort.devicePath,
+      });
       closers.push(fingerprint);
       peripherals.push({ id: 'finger0', driver: 'r30x-serial', path: fingerprint.hostPath, relay: { path: posPort.hostPath }, intervalMs: opts.intervalMs });
 
@@ -216,7 +257,14 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
           serial: serial('C'),
           capacity: { records },
           stored: { users: 20 + Math.floor(random() * 60), fingers: 40 + Math.floor(random() * 100), records: Math.floor(random() * 0.97 * records) },
-          sensorWear: { seed: seedOf('clock-sensor'), ratedScans: 1_000_000, usage: Math.floor(ageFraction * 1_000_000), recorder: groundTruth, device: id, peripheral: 'clock0' },
+          sensorWear: {
+            seed: seedOf('clock-sensor'),
+            ratedScans: 1_000_000,
+            usage: Math.floor(ageFraction * 1_000_000),
+            recorder: groundTruth,
+            device: id,
+            peripheral: 'clock0',
+          },
         });
         closers.push(clock);
         peripherals.push({ id: 'clock0', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, intervalMs: opts.intervalMs * 4, timeoutMs: 5000 });
@@ -233,7 +281,13 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         peripherals,
       });
       const agent = await startAgent(config, { log: opts.log.child({ device: id }), extraPeripherals });
-      const serials: Record<string, string> = { host: serial('H'), ...(printer.serial ? { printer0: printer.serial } : {}), msr0: serial('M'), finger0: serial('F'), ...(clock ? { clock0: serial('C') } : {}) };
+      const serials: Record<string, string> = {
+        host: serial('H'),
+        ...(printer.serial ? { printer0: printer.serial } : {}),
+        msr0: serial('M'),
+        finger0: serial('F'),
+        ...(clock ? { clock0: serial('C') } : {}),
+      };
       devices.push({ id, site, tenant, printer, cardReader, fingerprint, clock, receiptsPerMinute, ageFraction, serials, agent });
     }
   } catch (e) {
@@ -260,10 +314,13 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
         d.printer.paperOut(true);
         // Somebody notices and changes the roll a minute or two later.
         timers.push(
-          setTimeout(() => {
-            d.printer.paperOut(false);
-            linesOnRoll.set(d.id, LINES_PER_ROLL);
-          }, 60_000 + random() * 60_000),
+          setTimeout(
+            () => {
+              d.printer.paperOut(false);
+              linesOnRoll.set(d.id, LINES_PER_ROLL);
+            },
+            60_000 + random() * 60_000,
+          ),
         );
       }
       if (random() < 0.01) {
@@ -280,9 +337,6 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       tick().finally(() => (running = false));
     }, 10_000),
   );
-  opts.log.info(
-    { devices: devices.length, seed: opts.seed, groundTruth: join(opts.dataDir, 'ground-truth.jsonl') },
-    'simulated fleet started',
-  );
+  opts.log.info({ devices: devices.length, seed: opts.seed, groundTruth: join(opts.dataDir, 'ground-truth.jsonl') }, 'simulated fleet started');
   return { devices, groundTruth, close };
 }

@@ -3,7 +3,11 @@ import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../firmware-pr
 import type { FirmwareProfile } from '../firmware-profiles/schema.js';
 
 /** `p` itself, or the profile with id `p` among `profiles` (the shipped ones when not given). */
-export function simulatedProfile(p: FirmwareProfile | string | undefined, profiles: readonly FirmwareProfile[] | undefined, simulator: string): FirmwareProfile | null {
+export function simulatedProfile(
+  p: FirmwareProfile | string | undefined,
+  profiles: readonly FirmwareProfile[] | undefined,
+  simulator: string,
+): FirmwareProfile | null {
   if (!p) return null;
   if (typeof p !== 'string') return p;
   const found = (profiles ?? loadFirmwareProfiles(defaultFirmwareProfilesDir())).find((x) => x.id === p);

@@ -54,7 +54,9 @@ export class PtyPair {
       if (failed || proc.exitCode !== null || Date.now() > deadline) {
         proc.kill('SIGKILL');
         if (ownDir) rmSync(ownDir, { recursive: true, force: true });
-        throw new Error(`socat PTY pair not created${failed ? `: ${(failed as Error).message}` : proc.exitCode !== null ? ` (socat exited ${proc.exitCode})` : ' in time'}`);
+        throw new Error(
+          `socat PTY pair not created${failed ? `: ${(failed as Error).message}` : proc.exitCode !== null ? ` (socat exited ${proc.exitCode})` : ' in time'}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -23,7 +23,17 @@ type State = Omit<StarStatus, 'version'> & { forcedOffline: boolean };
 
 export class VirtualStarPrinter extends SerialDeviceSimulator {
   private inBuf: Uint8Array = new Uint8Array(0);
-  private readonly st: State = { coverOpen: false, offline: false, headOverTemperature: false, unrecoverableError: false, cutterError: false, mechanicalError: false, paperEnd: false, paperNearEnd: false, forcedOffline: false };
+  private readonly st: State = {
+    coverOpen: false,
+    offline: false,
+    headOverTemperature: false,
+    unrecoverableError: false,
+    cutterError: false,
+    mechanicalError: false,
+    paperEnd: false,
+    paperNearEnd: false,
+    forcedOffline: false,
+  };
   readonly cutter: WearPart | null;
   private readonly counts = { commandsReceived: 0, asbSent: 0, cuts: 0, failedCuts: 0 };
 
@@ -32,7 +42,17 @@ export class VirtualStarPrinter extends SerialDeviceSimulator {
     this.line.faults.replyDelayMs = opts.replyDelayMs ?? 0;
     const w = opts.cutterWear;
     this.cutter = w
-      ? new WearPart({ device: w.device, peripheral: w.peripheral ?? 'printer', part: 'cutter', ratedLife: w.ratedCuts, usage: w.usage, baseErrorRate: 0.0005, endErrorRate: 0.2, random: seededRandom(deriveSeed(w.seed, 'star-cutter')), recorder: w.recorder })
+      ? new WearPart({
+          device: w.device,
+          peripheral: w.peripheral ?? 'printer',
+          part: 'cutter',
+          ratedLife: w.ratedCuts,
+          usage: w.usage,
+          baseErrorRate: 0.0005,
+          endErrorRate: 0.2,
+          random: seededRandom(deriveSeed(w.seed, 'star-cutter')),
+          recorder: w.recorder,
+        })
       : null;
   }
 
@@ -48,13 +68,30 @@ export class VirtualStarPrinter extends SerialDeviceSimulator {
   }
 
   // --- scripted state and faults (each change sends an ASB frame, as the printer does)
-  setCoverOpen(on: boolean): void { this.change(() => (this.st.coverOpen = on)); }
-  setPaper(p: 'ok' | 'near-end' | 'end'): void { this.change(() => { this.st.paperNearEnd = p !== 'ok'; this.st.paperEnd = p === 'end'; }); }
-  setCutterJam(on: boolean): void { this.change(() => (this.st.cutterError = on)); }
-  setHeadOverTemperature(on: boolean): void { this.change(() => (this.st.headOverTemperature = on)); }
-  setUnrecoverableError(on: boolean): void { this.change(() => (this.st.unrecoverableError = on)); }
-  setMechanicalError(on: boolean): void { this.change(() => (this.st.mechanicalError = on)); }
-  setOffline(on: boolean): void { this.change(() => (this.st.forcedOffline = on)); }
+  setCoverOpen(on: boolean): void {
+    this.change(() => (this.st.coverOpen = on));
+  }
+  setPaper(p: 'ok' | 'near-end' | 'end'): void {
+    this.change(() => {
+      this.st.paperNearEnd = p !== 'ok';
+      this.st.paperEnd = p === 'end';
+    });
+  }
+  setCutterJam(on: boolean): void {
+    this.change(() => (this.st.cutterError = on));
+  }
+  setHeadOverTemperature(on: boolean): void {
+    this.change(() => (this.st.headOverTemperature = on));
+  }
+  setUnrecoverableError(on: boolean): void {
+    this.change(() => (this.st.unrecoverableError = on));
+  }
+  setMechanicalError(on: boolean): void {
+    this.change(() => (this.st.mechanicalError = on));
+  }
+  setOffline(on: boolean): void {
+    this.change(() => (this.st.forcedOffline = on));
+  }
 
   /** Cuts `n` times; each cut wears the cutter, a failed cut jams it (autocutter error). */
   cut(n = 1): void {
@@ -96,7 +133,10 @@ export class VirtualStarPrinter extends SerialDeviceSimulator {
     const joined = Uint8Array.from([...this.inBuf, ...chunk]);
     let i = 0;
     while (i < joined.length) {
-      if (joined[i] !== 0x1b) { i++; continue; } // print data
+      if (joined[i] !== 0x1b) {
+        i++;
+        continue;
+      } // print data
       if (joined.length - i < 3) break;
       if (joined[i + 1] === 0x06 && joined[i + 2] === 0x01) {
         this.counts.commandsReceived++;

@@ -78,7 +78,16 @@ export class FakeUsbPrinterDevice implements UsbDeviceLike {
   }
 
   get configuration(): UsbConfigurationLike {
-    const other = this.iface === 0 ? [] : [{ interfaceNumber: 0, claimed: this.claimed.has(0), alternate: { alternateSetting: 0, interfaceClass: 0xff, interfaceSubclass: 0, interfaceProtocol: 0, endpoints: [] } }];
+    const other =
+      this.iface === 0
+        ? []
+        : [
+            {
+              interfaceNumber: 0,
+              claimed: this.claimed.has(0),
+              alternate: { alternateSetting: 0, interfaceClass: 0xff, interfaceSubclass: 0, interfaceProtocol: 0, endpoints: [] },
+            },
+          ];
     return {
       configurationValue: 1,
       interfaces: [
@@ -175,7 +184,10 @@ export class FakeUsbPrinterDevice implements UsbDeviceLike {
     }
   }
 
-  async controlTransferIn(setup: { requestType: string; recipient: string; request: number; value: number; index: number }, length: number): Promise<UsbInResult> {
+  async controlTransferIn(
+    setup: { requestType: string; recipient: string; request: number; value: number; index: number },
+    length: number,
+  ): Promise<UsbInResult> {
     this.check('controlTransferIn');
     this.controlLog.push({ request: setup.request, value: setup.value, index: setup.index, length });
     this.stalled('controlTransferIn');
@@ -188,7 +200,13 @@ export class FakeUsbPrinterDevice implements UsbDeviceLike {
     } else if (setup.request === GET_PORT_STATUS) {
       if ((setup.index & 0xff) !== this.iface) throw napiError('controlTransferIn error: endpoint stalled');
       const s = this.state;
-      reply = Uint8Array.of(encodePortStatus({ paperEmpty: s.paperEmpty, selected: s.selected && !s.error && !s.coverOpen && !s.paperEmpty, notError: !s.error && !s.coverOpen && !s.paperEmpty }));
+      reply = Uint8Array.of(
+        encodePortStatus({
+          paperEmpty: s.paperEmpty,
+          selected: s.selected && !s.error && !s.coverOpen && !s.paperEmpty,
+          notError: !s.error && !s.coverOpen && !s.paperEmpty,
+        }),
+      );
     } else {
       throw napiError('controlTransferIn error: endpoint stalled');
     }
@@ -220,10 +238,14 @@ export class FakeUsbPrinterDevice implements UsbDeviceLike {
     const s = this.state;
     const offline = s.coverOpen || s.paperEmpty || s.error || !s.selected;
     switch (n) {
-      case 1: return encodeRealtimeStatus({ n: 1, drawerPin3High: false, offline, waitingForOnlineRecovery: false, feedButtonPressed: false });
-      case 2: return encodeRealtimeStatus({ n: 2, coverOpen: s.coverOpen, feedingByButton: false, stoppedByPaperEnd: s.paperEmpty, errorOccurred: s.error });
-      case 3: return encodeRealtimeStatus({ n: 3, mechanicalError: false, autocutterError: s.error, unrecoverableError: false, autoRecoverableError: false });
-      default: return encodeRealtimeStatus({ n: 4, paperNearEnd: s.paperNearEnd || s.paperEmpty, paperEnd: s.paperEmpty });
+      case 1:
+        return encodeRealtimeStatus({ n: 1, drawerPin3High: false, offline, waitingForOnlineRecovery: false, feedButtonPressed: false });
+      case 2:
+        return encodeRealtimeStatus({ n: 2, coverOpen: s.coverOpen, feedingByButton: false, stoppedByPaperEnd: s.paperEmpty, errorOccurred: s.error });
+      case 3:
+        return encodeRealtimeStatus({ n: 3, mechanicalError: false, autocutterError: s.error, unrecoverableError: false, autoRecoverableError: false });
+      default:
+        return encodeRealtimeStatus({ n: 4, paperNearEnd: s.paperNearEnd || s.paperEmpty, paperEnd: s.paperEmpty });
     }
   }
 }

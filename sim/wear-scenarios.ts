@@ -45,8 +45,19 @@ export type ScenarioPhysics = {
 };
 
 const base: ScenarioPhysics = {
-  lifeShape: [4, 4], lifeScale: [1, 1], precursorDays: [14, 45], suddenShare: 0, infantShare: 0, useScale: [1, 1], burstPerDay: 0,
-  season: false, closurePerDay: 0, replacement: 'part', preventiveShare: 0, clockJumpPerDay: 0, gapPerDay: 0,
+  lifeShape: [4, 4],
+  lifeScale: [1, 1],
+  precursorDays: [14, 45],
+  suddenShare: 0,
+  infantShare: 0,
+  useScale: [1, 1],
+  burstPerDay: 0,
+  season: false,
+  closurePerDay: 0,
+  replacement: 'part',
+  preventiveShare: 0,
+  clockJumpPerDay: 0,
+  gapPerDay: 0,
 };
 
 /** The families. `today` is sim/wear.ts with its defaults (the model the detectors were first tuned on). */
@@ -70,15 +81,54 @@ export const HELD_OUT_SCENARIO = 'infant-mortality';
 
 /** The peripherals of every simulated device, named by their firmware profile; counters as the drivers name them. */
 export const scenarioKinds = [
-  { peripheral: 'msr', kind: 'card-reader' as const, profile: 'generic-serial-msr', part: 'read-head', uses: 'swipes', errors: 'failedReadCount', base: 0.01, end: 0.25, rated: 1_000_000 },
-  { peripheral: 'fp', kind: 'fingerprint' as const, profile: 'grow-r503', part: 'sensor-window', uses: 'captures', errors: 'imageFailures', base: 0.03, end: 0.3, rated: 1_000_000 },
+  {
+    peripheral: 'msr',
+    kind: 'card-reader' as const,
+    profile: 'generic-serial-msr',
+    part: 'read-head',
+    uses: 'swipes',
+    errors: 'failedReadCount',
+    base: 0.01,
+    end: 0.25,
+    rated: 1_000_000,
+  },
+  {
+    peripheral: 'fp',
+    kind: 'fingerprint' as const,
+    profile: 'grow-r503',
+    part: 'sensor-window',
+    uses: 'captures',
+    errors: 'imageFailures',
+    base: 0.03,
+    end: 0.3,
+    rated: 1_000_000,
+  },
 ];
 type Kind = (typeof scenarioKinds)[number];
 
 /** A sample as the collector receives it: the device's clock (`ts`) and the arrival time. */
-export type ReplaySample = { device: string; peripheral: string; kind: Kind['kind']; profile: string; part: string; ts: number; arrivedAt: number; counters: Record<string, number> };
+export type ReplaySample = {
+  device: string;
+  peripheral: string;
+  kind: Kind['kind'];
+  profile: string;
+  part: string;
+  ts: number;
+  arrivedAt: number;
+  counters: Record<string, number>;
+};
 /** A technician's record or an inventory change: a part replaced in its unit, or the unit swapped (new serial). */
-export type ReplayService = { device: string; peripheral: string; part: string; profile: string; at: number; kind: 'part-replaced' | 'unit-swap' | 'preventive'; serial: string; failed: boolean; usage: number };
+export type ReplayService = {
+  device: string;
+  peripheral: string;
+  part: string;
+  profile: string;
+  at: number;
+  kind: 'part-replaced' | 'unit-swap' | 'preventive';
+  serial: string;
+  failed: boolean;
+  usage: number;
+};
 
 type Slot = {
   device: string;
@@ -155,14 +205,33 @@ export class FleetReplay {
       this.devs.push({
         id,
         peak: physics.season ? { from: peakFrom, to: peakFrom + Math.round(uniform([14, 30], this.rnd)) * DAY, x: uniform([2, 3], this.rnd) } : null,
-        closedUntil: 0, burstUntil: 0, burstX: 1, jumpUntil: 0, jumpBy: 0, offlineUntil: 0, outbox: [],
+        closedUntil: 0,
+        burstUntil: 0,
+        burstX: 1,
+        jumpUntil: 0,
+        jumpBy: 0,
+        offlineUntil: 0,
+        outbox: [],
       });
       const useScale = uniform(physics.useScale, this.rnd);
       for (const k of scenarioKinds) {
         // A fleet of mixed ages and trades: 1–2.5 years to rated life, up to 90 % already used.
         const perDay = (k.rated / (365 + this.rnd() * 550)) * useScale;
         const used = this.rnd() * 0.9 * k.rated;
-        const slot: Slot = { device: id, k, perDay, instance: 0, serialNo: 0, uses: Math.round(used), errors: Math.round(used * k.base), replaceAt: null, onsetAt: null, baselineTicketed: used >= 0.9 * k.rated, preventiveAt: null, part: null as unknown as WearPart };
+        const slot: Slot = {
+          device: id,
+          k,
+          perDay,
+          instance: 0,
+          serialNo: 0,
+          uses: Math.round(used),
+          errors: Math.round(used * k.base),
+          replaceAt: null,
+          onsetAt: null,
+          baselineTicketed: used >= 0.9 * k.rated,
+          preventiveAt: null,
+          part: null as unknown as WearPart,
+        };
         slot.part = this.newPart(slot, used);
         if (slot.baselineTicketed) this.baselineTickets.push({ device: id, peripheral: k.peripheral, instance: 0, at: o.t0 });
         this.slots.push(slot);
@@ -187,7 +256,10 @@ export class FleetReplay {
 
   /** Device ids and their peripherals (inventory). */
   inventory(): Array<{ device: string; peripherals: Array<{ id: string; kind: Kind['kind']; profile: string; serial: string }> }> {
-    return this.devs.map((d) => ({ device: d.id, peripherals: scenarioKinds.map((k) => ({ id: k.peripheral, kind: k.kind, profile: k.profile, serial: this.serialOf(d.id, k.peripheral) })) }));
+    return this.devs.map((d) => ({
+      device: d.id,
+      peripherals: scenarioKinds.map((k) => ({ id: k.peripheral, kind: k.kind, profile: k.profile, serial: this.serialOf(d.id, k.peripheral) })),
+    }));
   }
 
   private newPart(s: Slot, used: number): WearPart {
@@ -199,8 +271,18 @@ export class FleetReplay {
     let precursorUses = p.precursorDays === null ? undefined : sudden ? 0 : logUniform(p.precursorDays, rnd) * s.perDay;
     if (precursorUses !== undefined && infantLife !== undefined) precursorUses = Math.min(precursorUses, 0.5 * infantLife);
     const part = new WearPart({
-      device: s.device, peripheral: s.k.peripheral, part: s.k.part, ratedLife: s.k.rated, usage: used, baseErrorRate: s.k.base, endErrorRate: s.k.end,
-      lifeShape: uniform(p.lifeShape, rnd), lifeScale: uniform(p.lifeScale, rnd), random: rnd, clock: () => this.now, recorder: this.truth,
+      device: s.device,
+      peripheral: s.k.peripheral,
+      part: s.k.part,
+      ratedLife: s.k.rated,
+      usage: used,
+      baseErrorRate: s.k.base,
+      endErrorRate: s.k.end,
+      lifeShape: uniform(p.lifeShape, rnd),
+      lifeScale: uniform(p.lifeScale, rnd),
+      random: rnd,
+      clock: () => this.now,
+      recorder: this.truth,
       ...(infantLife !== undefined ? { life: used + infantLife } : {}),
       ...(precursorUses !== undefined ? { precursorUses } : {}),
     });
@@ -262,7 +344,13 @@ export class FleetReplay {
         if (s.onsetAt === null && s.part.usage > s.part.onsetUsage && s.part.onsetUsage < s.part.actualLife) s.onsetAt = now;
         if (s.part.failed && s.replaceAt === null) {
           s.replaceAt = now + 3 * DAY;
-          this.failures.push({ device: s.device, peripheral: s.k.peripheral, instance: s.instance, failedAt: s.part.failedRecord!.failedAt, onsetAt: s.onsetAt });
+          this.failures.push({
+            device: s.device,
+            peripheral: s.k.peripheral,
+            instance: s.instance,
+            failedAt: s.part.failedRecord!.failedAt,
+            onsetAt: s.onsetAt,
+          });
         }
         if (!s.baselineTicketed && s.part.usage >= 0.9 * s.k.rated) {
           s.baselineTicketed = true;
@@ -270,7 +358,16 @@ export class FleetReplay {
         }
       }
       if (!sampleNow) continue;
-      const sample: ReplaySample = { device: s.device, peripheral: s.k.peripheral, kind: s.k.kind, profile: s.k.profile, part: s.k.part, ts: now < d.jumpUntil ? now + d.jumpBy : now, arrivedAt: now, counters: { [s.k.uses]: s.uses, [s.k.errors]: s.errors } };
+      const sample: ReplaySample = {
+        device: s.device,
+        peripheral: s.k.peripheral,
+        kind: s.k.kind,
+        profile: s.k.profile,
+        part: s.k.part,
+        ts: now < d.jumpUntil ? now + d.jumpBy : now,
+        arrivedAt: now,
+        counters: { [s.k.uses]: s.uses, [s.k.errors]: s.errors },
+      };
       if (now < d.offlineUntil) d.outbox.push(sample);
       else {
         // Back online: the backlog first, in order, all arriving now.
@@ -296,6 +393,16 @@ export class FleetReplay {
       s.errors = 0;
     }
     s.part = this.newPart(s, 0);
-    return { device: s.device, peripheral: s.k.peripheral, part: s.k.part, profile: s.k.profile, at: this.now, kind: unit ? 'unit-swap' : failed ? 'part-replaced' : 'preventive', serial: `${s.device}-${s.k.peripheral}-${s.serialNo}`, failed, usage };
+    return {
+      device: s.device,
+      peripheral: s.k.peripheral,
+      part: s.k.part,
+      profile: s.k.profile,
+      at: this.now,
+      kind: unit ? 'unit-swap' : failed ? 'part-replaced' : 'preventive',
+      serial: `${s.device}-${s.k.peripheral}-${s.serialNo}`,
+      failed,
+      usage,
+    };
   }
 }

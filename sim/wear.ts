@@ -48,7 +48,13 @@ export class GroundTruthRecorder {
   constructor(private readonly file?: string) {}
 
   record(r: GroundTruthRecord): void {
-    const clean: GroundTruthRecord = { ...(r.device !== undefined ? { device: r.device } : {}), peripheral: r.peripheral, part: r.part, failedAt: r.failedAt, atUsage: r.atUsage };
+    const clean: GroundTruthRecord = {
+      ...(r.device !== undefined ? { device: r.device } : {}),
+      peripheral: r.peripheral,
+      part: r.part,
+      failedAt: r.failedAt,
+      atUsage: r.atUsage,
+    };
     this.list.push(clean);
     if (this.file) appendFileSync(this.file, JSON.stringify(clean) + '\n');
   }
@@ -123,7 +129,8 @@ export class WearPart {
     this.ratedLife = o.ratedLife;
     this.clock = o.clock ?? Date.now;
     this.used = Math.max(0, o.usage ?? 0);
-    this.actualLife = o.life !== undefined ? Math.max(o.life, this.used + 1) : drawLife(o.ratedLife * (o.lifeScale ?? 1), o.lifeShape ?? 4, this.used, o.random);
+    this.actualLife =
+      o.life !== undefined ? Math.max(o.life, this.used + 1) : drawLife(o.ratedLife * (o.lifeScale ?? 1), o.lifeShape ?? 4, this.used, o.random);
   }
 
   /** Usage at which the error rate starts rising (= actual life for a sudden death). */
@@ -164,7 +171,13 @@ export class WearPart {
     if (!(n >= 0)) return;
     this.used += n;
     if (!this.failure && this.used >= this.actualLife) {
-      this.failure = { ...(this.o.device !== undefined ? { device: this.o.device } : {}), peripheral: this.o.peripheral, part: this.o.part, failedAt: this.clock(), atUsage: Math.round(this.actualLife) };
+      this.failure = {
+        ...(this.o.device !== undefined ? { device: this.o.device } : {}),
+        peripheral: this.o.peripheral,
+        part: this.o.part,
+        failedAt: this.clock(),
+        atUsage: Math.round(this.actualLife),
+      };
       this.o.recorder?.record(this.failure);
     }
   }

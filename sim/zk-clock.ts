@@ -281,14 +281,24 @@ export class VirtualZkClock {
     }
   }
   /** Keep connections open but answer nothing. */
-  setSilent(silent: boolean): void { this.silent = silent; }
-  setReplyDelay(ms: number): void { this.replyDelayMs = ms; }
+  setSilent(silent: boolean): void {
+    this.silent = silent;
+  }
+  setReplyDelay(ms: number): void {
+    this.replyDelayMs = ms;
+  }
   /** Every reply is preceded by these bytes until cleared with null. */
-  setGarbageBeforeReplies(bytes: Uint8Array | null): void { this.garbagePrefix = bytes; }
+  setGarbageBeforeReplies(bytes: Uint8Array | null): void {
+    this.garbagePrefix = bytes;
+  }
   /** The next `count` replies are cut off after their first half. */
-  stopMidFrame(count = 1): void { this.midFrameCuts += count; }
+  stopMidFrame(count = 1): void {
+    this.midFrameCuts += count;
+  }
   /** Sets or clears (0) the clock's Comm Key; open sessions stay open, like a real clock. */
-  setCommKey(key: number): void { this.opts.commKey = key; }
+  setCommKey(key: number): void {
+    this.opts.commKey = key;
+  }
   /** Sets the clock's time to `offsetSec` from the host's local wall time, drifting at `driftPpm`. */
   setClock(offsetSec: number, driftPpm = this.driftPpm): void {
     this.clockSetAt = Date.now();
@@ -313,7 +323,9 @@ export class VirtualZkClock {
     if (this.punchTimes.length > this.store.records) this.punchTimes.length = this.store.records;
   }
   /** An administrator downloads and clears the attendance log. */
-  clearRecords(): void { this.setStoredRecords(0); }
+  clearRecords(): void {
+    this.setStoredRecords(0);
+  }
 
   /**
    * `n` staff punches. Each scans a finger (wearing the sensor; a failed scan records nothing)
@@ -443,7 +455,14 @@ export class VirtualZkClock {
         if (buf.length < 8 + len) break;
         const raw = Buffer.from(buf.subarray(8, 8 + len));
         buf = buf.subarray(8 + len);
-        this.command(session, { command: raw.readUInt16LE(0), checksum: raw.readUInt16LE(2), session: raw.readUInt16LE(4), replyId: raw.readUInt16LE(6), data: raw.subarray(8), raw });
+        this.command(session, {
+          command: raw.readUInt16LE(0),
+          checksum: raw.readUInt16LE(2),
+          session: raw.readUInt16LE(4),
+          replyId: raw.readUInt16LE(6),
+          data: raw.subarray(8),
+          raw,
+        });
       }
       session.buf = Buffer.from(buf);
     } catch {
@@ -482,7 +501,10 @@ export class VirtualZkClock {
       case CMD.EXIT:
         reply(CMD.ACK_OK);
         session.connected = false;
-        this.out(session).then(() => session.socket.end(), () => undefined);
+        this.out(session).then(
+          () => session.socket.end(),
+          () => undefined,
+        );
         return;
       case CMD.ENABLEDEVICE:
       case CMD.DISABLEDEVICE:
@@ -499,7 +521,18 @@ export class VirtualZkClock {
         // 20 int32 (pyzk `read_sizes`), then the face counts real replies carry (zeros here).
         const f = this.freeSizes();
         const data = Buffer.alloc(92);
-        const at: Array<[number, number]> = [[4, f.users], [6, f.fingers], [8, f.records], [12, f.cards], [14, f.fingerCapacity], [15, f.userCapacity], [16, f.recordCapacity], [17, f.fingersAvailable], [18, f.usersAvailable], [19, f.recordsAvailable]];
+        const at: Array<[number, number]> = [
+          [4, f.users],
+          [6, f.fingers],
+          [8, f.records],
+          [12, f.cards],
+          [14, f.fingerCapacity],
+          [15, f.userCapacity],
+          [16, f.recordCapacity],
+          [17, f.fingersAvailable],
+          [18, f.usersAvailable],
+          [19, f.recordsAvailable],
+        ];
         for (const [i, v] of at) data.writeInt32LE(v, i * 4);
         return reply(CMD.ACK_OK, data);
       }
@@ -584,7 +617,10 @@ export class VirtualZkClock {
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       if (!socket.destroyed) socket.write(out);
     });
-    this.queues.set(socket, q.catch(() => undefined));
+    this.queues.set(
+      socket,
+      q.catch(() => undefined),
+    );
   }
 }
 

@@ -5,7 +5,16 @@ import type { CommandStatus, RemoteCommand } from '../noc/api.js';
 
 export type { CommandStatus, RemoteCommand };
 
-export type NewCommand = { id: string; device: string; name: RemoteCommand['name']; peripheral: string | null; args: Record<string, unknown>; user: string; sentAt: number; expiresAt: number };
+export type NewCommand = {
+  id: string;
+  device: string;
+  name: RemoteCommand['name'];
+  peripheral: string | null;
+  args: Record<string, unknown>;
+  user: string;
+  sentAt: number;
+  expiresAt: number;
+};
 
 export interface CommandStateStore {
   /** Records a command as pending (before it is sent, so a fast answer finds it). */

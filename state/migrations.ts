@@ -28,7 +28,12 @@ export type MigrationReport = { applied: string[]; current: string | null };
  * connection (both SQLite and PostgreSQL have transactional DDL), so a failed or refused run
  * leaves the database as it was.
  */
-export async function runMigrations<C extends object>(what: string, migrations: ReadonlyArray<StateMigration<C>>, storage: UmzugStorage<C>, context: C): Promise<MigrationReport> {
+export async function runMigrations<C extends object>(
+  what: string,
+  migrations: ReadonlyArray<StateMigration<C>>,
+  storage: UmzugStorage<C>,
+  context: C,
+): Promise<MigrationReport> {
   const known = migrations.map((m) => m.name);
   const executed = await storage.executed({ context });
   const unknown = executed.filter((n) => !known.includes(n));

@@ -21,11 +21,60 @@ export class StateMoveError extends Error {
 
 /** What is copied: SQLite file → its tables → the PostgreSQL table each goes to, with the same columns. */
 const COPIES: Array<{ file: SqliteSchema | 'collector'; from: string; to: string; columns: string[]; serial?: string }> = [
-  { file: 'incidents', from: 'tickets', to: 'tickets', columns: ['ref', 'dedup_key', 'occurrence', 'version', 'status', 'priority', 'issue_type', 'customer', 'site', 'device', 'peripheral', 'opened_at', 'updated_at', 'closed_at', 'resolution', 'fields'] },
+  {
+    file: 'incidents',
+    from: 'tickets',
+    to: 'tickets',
+    columns: [
+      'ref',
+      'dedup_key',
+      'occurrence',
+      'version',
+      'status',
+      'priority',
+      'issue_type',
+      'customer',
+      'site',
+      'device',
+      'peripheral',
+      'opened_at',
+      'updated_at',
+      'closed_at',
+      'resolution',
+      'fields',
+    ],
+  },
   { file: 'incidents', from: 'ticket_comments', to: 'ticket_comments', columns: ['id', 'ref', 'at', 'version', 'event_id', 'body'], serial: 'id' },
-  { file: 'incidents', from: 'ticket_changes', to: 'ticket_changes', columns: ['id', 'ref', 'dedup_key', 'version', 'status', 'priority', 'device', 'at'], serial: 'id' },
+  {
+    file: 'incidents',
+    from: 'ticket_changes',
+    to: 'ticket_changes',
+    columns: ['id', 'ref', 'dedup_key', 'version', 'status', 'priority', 'device', 'at'],
+    serial: 'id',
+  },
   { file: 'incidents', from: 'ticket_status_log', to: 'ticket_status_log', columns: ['id', 'ref', 'at', 'status'], serial: 'id' },
-  { file: 'incidents', from: 'ticket_outbox', to: 'ticket_outbox', columns: ['id', 'sink', 'ref', 'dedup_key', 'version', 'kind', 'command', 'state', 'attempts', 'next_at', 'maybe_created', 'last_error', 'created_at', 'updated_at'], serial: 'id' },
+  {
+    file: 'incidents',
+    from: 'ticket_outbox',
+    to: 'ticket_outbox',
+    columns: [
+      'id',
+      'sink',
+      'ref',
+      'dedup_key',
+      'version',
+      'kind',
+      'command',
+      'state',
+      'attempts',
+      'next_at',
+      'maybe_created',
+      'last_error',
+      'created_at',
+      'updated_at',
+    ],
+    serial: 'id',
+  },
   { file: 'incidents', from: 'ticket_link', to: 'ticket_link', columns: ['system', 'ref', 'dedup_key', 'external_id', 'state', 'adopted', 'updated_at'] },
   { file: 'incidents', from: 'maintenance_windows', to: 'maintenance_windows', columns: ['id', 'site', 'spec'], serial: 'id' },
   { file: 'incidents', from: 'dispatch_teams', to: 'dispatch_teams', columns: ['id', 'body'] },
@@ -36,10 +85,20 @@ const COPIES: Array<{ file: SqliteSchema | 'collector'; from: string; to: string
   { file: 'noc', from: 'users', to: 'noc_users', columns: ['name', 'role', 'password_hash', 'created_at', 'disabled'] },
   { file: 'noc', from: 'sessions', to: 'noc_sessions', columns: ['id_hash', 'user', 'csrf', 'created_at', 'expires_at'] },
   { file: 'noc', from: 'api_tokens', to: 'noc_api_tokens', columns: ['id', 'user', 'name', 'token_hash', 'created_at'] },
-  { file: 'noc', from: 'remote_commands', to: 'noc_commands', columns: ['id', 'device', 'name', 'peripheral', 'args', 'user', 'status', 'sent_at', 'expires_at', 'answered_at', 'result', 'error'] },
+  {
+    file: 'noc',
+    from: 'remote_commands',
+    to: 'noc_commands',
+    columns: ['id', 'device', 'name', 'peripheral', 'args', 'user', 'status', 'sent_at', 'expires_at', 'answered_at', 'result', 'error'],
+  },
   { file: 'noc', from: 'report_units', to: 'noc_report_units', columns: ['device', 'unit', 'model', 'kind', 'first_seen'] },
   { file: 'collector', from: 'received', to: 'received', columns: ['device', 'seq', 'at'] },
-  { file: 'warranty', from: 'serials', to: 'serials', columns: ['serial_no', 'item_code', 'kind', 'customer', 'device_id', 'delivery_date', 'warranty_expiry_date', 'amc_expiry_date'] },
+  {
+    file: 'warranty',
+    from: 'serials',
+    to: 'serials',
+    columns: ['serial_no', 'item_code', 'kind', 'customer', 'device_id', 'delivery_date', 'warranty_expiry_date', 'amc_expiry_date'],
+  },
   { file: 'warranty', from: 'warranty_claims', to: 'warranty_claims', columns: ['name', 'year', 'number', 'serial_no', 'incident_key', 'status', 'claim'] },
 ];
 
@@ -64,9 +123,15 @@ export async function moveSqliteToPostgres(dataDir: string, url: string): Promis
       const known = sqliteMigrations[f].map((m) => m.name);
       const executed = await sqliteMigrationStorage.executed({ context: { db } });
       const newer = executed.filter((n) => !known.includes(n));
-      if (newer.length) throw new StateMoveError(`${files[f]}: written by a newer fleetcare (migrations ${newer.join(', ')} unknown to this version); upgrade fleetcare, then migrate — nothing was copied`);
+      if (newer.length)
+        throw new StateMoveError(
+          `${files[f]}: written by a newer fleetcare (migrations ${newer.join(', ')} unknown to this version); upgrade fleetcare, then migrate — nothing was copied`,
+        );
       const missing = known.filter((n) => !executed.includes(n));
-      if (missing.length) throw new StateMoveError(`${files[f]}: schema older than this fleetcare (missing ${missing.join(', ')}); start this version's \`fleetcare server --data-dir ${dataDir}\` once (it upgrades the files), stop it, then migrate — nothing was copied`);
+      if (missing.length)
+        throw new StateMoveError(
+          `${files[f]}: schema older than this fleetcare (missing ${missing.join(', ')}); start this version's \`fleetcare server --data-dir ${dataDir}\` once (it upgrades the files), stop it, then migrate — nothing was copied`,
+        );
     }
 
     // 2. Target: this build's schema (a newer one is refused by migratePostgres), and empty.
@@ -76,7 +141,10 @@ export async function moveSqliteToPostgres(dataDir: string, url: string): Promis
     try {
       const busy: string[] = [];
       for (const c of COPIES) if ((await client.query(`SELECT EXISTS (SELECT 1 FROM ${c.to}) AS x`)).rows[0].x) busy.push(c.to);
-      if (busy.length) throw new StateMoveError(`PostgreSQL ${redactUrl(url)} already holds state (${busy.join(', ')}); migrate only into an empty database — nothing was copied`);
+      if (busy.length)
+        throw new StateMoveError(
+          `PostgreSQL ${redactUrl(url)} already holds state (${busy.join(', ')}); migrate only into an empty database — nothing was copied`,
+        );
 
       // 3. Copy, one transaction.
       const copied: Record<string, number> = {};

@@ -18,7 +18,8 @@ export const sqliteStateFiles = (dataDir: string): Record<SqliteSchema, string> 
 });
 
 /** Which versioned files a role's components open. */
-const schemasOf = (role: string): SqliteSchema[] => (role === 'broker' ? ['registry'] : role === 'collector' ? ['incidents', 'warranty', 'noc'] : ['incidents', 'warranty', 'registry', 'noc']);
+const schemasOf = (role: string): SqliteSchema[] =>
+  role === 'broker' ? ['registry'] : role === 'collector' ? ['incidents', 'warranty', 'noc'] : ['incidents', 'warranty', 'registry', 'noc'];
 
 export async function migrateSqliteFile(path: string, schema: SqliteSchema): Promise<string[]> {
   const db = new Database(path, { timeout: 10_000 });
@@ -35,7 +36,9 @@ export async function migrateServerState(config: { dataDir: string; role: string
     const r = await migratePostgres(config.state.url);
     log.info({ postgres: redactUrl(config.state.url), applied: r.applied, current: r.current }, 'PostgreSQL state schema ready');
     // What runs on PostgreSQL so far is listed in docs/state.md.
-    log.warn('state.kind postgres: NOC users, sessions, API tokens, commands and report units are in PostgreSQL; the registry, incidents, tickets, warranty and dedup of this process still use the data dir (docs/state.md)');
+    log.warn(
+      'state.kind postgres: NOC users, sessions, API tokens, commands and report units are in PostgreSQL; the registry, incidents, tickets, warranty and dedup of this process still use the data dir (docs/state.md)',
+    );
   }
   const files = sqliteStateFiles(config.dataDir);
   for (const schema of schemasOf(config.role)) {

@@ -42,7 +42,10 @@ test('the domain errors are FleetcareErrors with their code', () => {
 });
 
 test('isTimeout: a poll deadline, a clock that does not answer, and AbortSignal.timeout', async () => {
-  const deadline = await withDeadline('poll x', 20, () => new Promise(() => {})).then(() => null, (e) => e);
+  const deadline = await withDeadline('poll x', 20, () => new Promise(() => {})).then(
+    () => null,
+    (e) => e,
+  );
   assert.ok(isTimeout(deadline));
   assert.is(errorCode(deadline), 'timeout');
   assert.equal((deadline as FleetcareError).context, { what: 'poll x', ms: 20 });
@@ -55,7 +58,10 @@ test('isTimeout: a poll deadline, a clock that does not answer, and AbortSignal.
   const link = new ZkLink('127.0.0.1', port, pino({ level: 'silent' }));
   try {
     await link.connect(AbortSignal.timeout(5000), 2000);
-    const err = await link.request(1000, new Uint8Array(0), 'CMD_CONNECT', 50, AbortSignal.timeout(5000)).then(() => null, (e) => e);
+    const err = await link.request(1000, new Uint8Array(0), 'CMD_CONNECT', 50, AbortSignal.timeout(5000)).then(
+      () => null,
+      (e) => e,
+    );
     assert.ok(isTimeout(err), String(err));
     assert.is(errorCode(err), 'timeout');
   } finally {

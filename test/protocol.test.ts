@@ -9,7 +9,17 @@ const telemetry = {
   device: 'pos-001',
   seq: 7,
   ts: 1_700_000_000_000,
-  samples: [{ peripheral: 'printer0', kind: 'printer', ts: 1_700_000_000_000, health: 'ok', metrics: { temperature: 41.5 }, counters: { cutterCuts: 1200 }, faults: [] }],
+  samples: [
+    {
+      peripheral: 'printer0',
+      kind: 'printer',
+      ts: 1_700_000_000_000,
+      health: 'ok',
+      metrics: { temperature: 41.5 },
+      counters: { cutterCuts: 1200 },
+      faults: [],
+    },
+  ],
 };
 
 test('topics round-trip and reject foreign or malformed topics', () => {
@@ -55,7 +65,11 @@ test('schema errors name the field', () => {
 });
 
 test('seqRanges merges seqs into inclusive ranges and ack validates them', () => {
-  assert.equal(seqRanges([5, 1, 2, 3, 9, 10, 3]), [[1, 3], [5, 5], [9, 10]]);
+  assert.equal(seqRanges([5, 1, 2, 3, 9, 10, 3]), [
+    [1, 3],
+    [5, 5],
+    [9, 10],
+  ]);
   assert.ok(decodeAck(JSON.stringify({ v: 1, ranges: [[1, 3]], ts: 1 })).ok);
   const r = decodeAck(JSON.stringify({ v: 1, ranges: [[4, 3]], ts: 1 }));
   assert.is(r.ok, false);

@@ -74,7 +74,9 @@ for (const f of files) {
 }
 console.log('\nper file:');
 for (const r of results) {
-  console.log(`  ${r.failed ? 'FAIL' : 'ok  '} ${relative(here, r.file).padEnd(40)} ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}  ${(r.ms / 1000).toFixed(1)} s${r.note ? `  (${r.note})` : ''}`);
+  console.log(
+    `  ${r.failed ? 'FAIL' : 'ok  '} ${relative(here, r.file).padEnd(40)} ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}  ${(r.ms / 1000).toFixed(1)} s${r.note ? `  (${r.note})` : ''}`,
+  );
 }
 const sum = (k: 'passed' | 'failed' | 'skipped') => results.reduce((a, r) => a + r[k], 0);
 const skipped = sum('skipped');

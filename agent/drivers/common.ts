@@ -32,7 +32,11 @@ export function lazyProfiles(given: readonly FirmwareProfile[] | undefined, log:
 }
 
 /** The configured profile (an unknown id is a config error), else what `match` finds. */
-export function resolveProfile(all: readonly FirmwareProfile[], configured: string | undefined, match: (all: readonly FirmwareProfile[]) => FirmwareProfile | null): FirmwareProfile | null {
+export function resolveProfile(
+  all: readonly FirmwareProfile[],
+  configured: string | undefined,
+  match: (all: readonly FirmwareProfile[]) => FirmwareProfile | null,
+): FirmwareProfile | null {
   if (!configured) return match(all);
   const forced = all.find((p) => p.id === configured);
   if (!forced) throw new Error(`configured profile "${configured}" not found among ${all.length} firmware profiles`);
@@ -60,7 +64,12 @@ export function identityOf(port: string, reported: ReportedIdentity, profile: Fi
  * (every profile agrees on a code's level, so it holds for a peripheral no profile matched),
  * else `unknown` (a code no profile defines).
  */
-export function healthOfFaults(faults: readonly string[], profile: FirmwareProfile | null, all: readonly FirmwareProfile[], unknown: Exclude<Health, 'ok'> = 'warning'): Health {
+export function healthOfFaults(
+  faults: readonly string[],
+  profile: FirmwareProfile | null,
+  all: readonly FirmwareProfile[],
+  unknown: Exclude<Health, 'ok'> = 'warning',
+): Health {
   const levels = faultLevels(all);
   let h: Health = 'ok';
   for (const f of faults) {

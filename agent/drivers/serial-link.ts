@@ -33,9 +33,11 @@ export type SerialLinkStats = {
  * For `.catch` on the request that proves a peripheral is there: its timeout becomes
  * "`what`: …" (the reason the peripheral is reported absent); other errors pass unchanged.
  */
-export const unansweredAs = (what: string) => (err: unknown): never => {
-  throw isTimeout(err) ? new FleetcareError('timeout', `${what}: ${err.message}`, { what }, { cause: err }) : err;
-};
+export const unansweredAs =
+  (what: string) =>
+  (err: unknown): never => {
+    throw isTimeout(err) ? new FleetcareError('timeout', `${what}: ${err.message}`, { what }, { cause: err }) : err;
+  };
 
 export type SerialRequestLinkOptions<F, E = never> = {
   path: string;
@@ -126,7 +128,14 @@ export class SerialRequestLink<F, E = never> {
    * after `timeoutMs` (counted as a comm error unless `optional`), or with the signal's reason;
    * either way the stream is resynchronised before the next request.
    */
-  request(cmd: Uint8Array, accept: (f: F) => boolean, what: string, timeoutMs: number, signal: AbortSignal, opts: RequestOptions<E> = {}): Promise<{ frame: F; latencyMs: number }> {
+  request(
+    cmd: Uint8Array,
+    accept: (f: F) => boolean,
+    what: string,
+    timeoutMs: number,
+    signal: AbortSignal,
+    opts: RequestOptions<E> = {},
+  ): Promise<{ frame: F; latencyMs: number }> {
     return this.exclusive(() => this.send(cmd, accept, what, timeoutMs, signal, opts));
   }
 
@@ -159,7 +168,14 @@ export class SerialRequestLink<F, E = never> {
     );
   }
 
-  private async send(cmd: Uint8Array, accept: (f: F) => boolean, what: string, timeoutMs: number, signal: AbortSignal, opts: RequestOptions<E>): Promise<{ frame: F; latencyMs: number }> {
+  private async send(
+    cmd: Uint8Array,
+    accept: (f: F) => boolean,
+    what: string,
+    timeoutMs: number,
+    signal: AbortSignal,
+    opts: RequestOptions<E>,
+  ): Promise<{ frame: F; latencyMs: number }> {
     const port = this.port;
     if (!port?.isOpen) throw new Error(`${this.o.path} is not open`);
     if (signal.aborted) throw abortError(signal);

@@ -109,7 +109,26 @@ export class DegradationDetector {
   private state(id: string, popKey = ''): RateState {
     let s = this.states.get(id);
     if (!s) {
-      s = { lastErrors: null, lastOps: null, edgeErrors: 0, accErrors: 0, accOps: 0, baseErrors: 0, baseOps: 0, baseBatches: 0, baseline: null, ewma: null, cusum: 0, lastBatchRate: null, batches: 0, firing: false, sigma: 0, trend: [], warningEta: null, popKey };
+      s = {
+        lastErrors: null,
+        lastOps: null,
+        edgeErrors: 0,
+        accErrors: 0,
+        accOps: 0,
+        baseErrors: 0,
+        baseOps: 0,
+        baseBatches: 0,
+        baseline: null,
+        ewma: null,
+        cusum: 0,
+        lastBatchRate: null,
+        batches: 0,
+        firing: false,
+        sigma: 0,
+        trend: [],
+        warningEta: null,
+        popKey,
+      };
       this.states.set(id, s);
     }
     if (popKey) s.popKey = popKey;
@@ -173,14 +192,38 @@ export class DegradationDetector {
   }
 
   private resetBaseline(id: string, popKey: string, s: RateState): void {
-    Object.assign(s, { baseErrors: 0, baseOps: 0, baseBatches: 0, batches: 0, baseline: null, ewma: null, cusum: 0, overOps: 0, warnOps: 0, excursionOps: 0, climbOps: 0, excursionFrom: null, crossedAfterOps: null, crossedAt: null, afterBurstErrors: 0, afterBurstOps: 0, firing: false, lastBatchRate: null, recent: [], trend: [], warningEta: null, failureEta: null });
+    Object.assign(s, {
+      baseErrors: 0,
+      baseOps: 0,
+      baseBatches: 0,
+      batches: 0,
+      baseline: null,
+      ewma: null,
+      cusum: 0,
+      overOps: 0,
+      warnOps: 0,
+      excursionOps: 0,
+      climbOps: 0,
+      excursionFrom: null,
+      crossedAfterOps: null,
+      crossedAt: null,
+      afterBurstErrors: 0,
+      afterBurstOps: 0,
+      firing: false,
+      lastBatchRate: null,
+      recent: [],
+      trend: [],
+      warningEta: null,
+      failureEta: null,
+    });
     this.population.get(popKey)?.delete(id);
   }
 
   /** The baseline a rate is judged against: its own, or the population's when it has none or its own is already high. */
   private effectiveBaseline(s: RateState, popKey: string): { p0: number; source: 'own' | 'population' } | null {
     const pop = this.cfg.usePopulation ? this.populationBaseline(popKey) : null;
-    if (s.baseline !== null && (pop === null || s.baseline <= this.cfg.minRatio * Math.max(pop, this.cfg.minBaseline))) return { p0: s.baseline, source: 'own' };
+    if (s.baseline !== null && (pop === null || s.baseline <= this.cfg.minRatio * Math.max(pop, this.cfg.minBaseline)))
+      return { p0: s.baseline, source: 'own' };
     if (pop !== null) return { p0: pop, source: 'population' };
     return null;
   }
@@ -277,7 +320,12 @@ export class DegradationDetector {
     const failureSoon = s.failureEta !== null && s.failureEta - at <= this.cfg.failureLeadTimeMs;
     // The warning level alone: held for its uses, beyond what a burst lasts when it came as a step,
     // and its failure due within the lead time — or no longer rising (nothing left to wait for).
-    const absolute = errorRateWarning !== undefined && s.warnOps > 0 && s.warnOps >= this.cfg.warningHoldOperations && (!abrupt || outlastedBurst) && (failureSoon || s.failureEta === null);
+    const absolute =
+      errorRateWarning !== undefined &&
+      s.warnOps > 0 &&
+      s.warnOps >= this.cfg.warningHoldOperations &&
+      (!abrupt || outlastedBurst) &&
+      (failureSoon || s.failureEta === null);
     // Heading for the warning level soon (or there already), and for the failure level within its lead time.
     const soon = errorRateWarning === undefined || ((s.warnOps > 0 || (s.warningEta !== null && s.warningEta - at <= this.cfg.leadTimeMs)) && failureSoon);
     if (!s.firing && ((risen && soon) || absolute)) s.firing = true;
@@ -316,11 +364,36 @@ export class DegradationDetector {
     if (!s) return null;
     const eff = this.effectiveBaseline(s, popKey);
     // No baseline (a new part learning its own): nothing can be firing.
-    if (s.ewma === null || eff === null) return s.firing ? null : { firing: false, recovered: true, baseline: NaN, ewma: NaN, cusum: 0, threshold: NaN, lastBatchRate: s.lastBatchRate, baselineSource: 'none', warningEta: null, failureEta: null };
+    if (s.ewma === null || eff === null)
+      return s.firing
+        ? null
+        : {
+            firing: false,
+            recovered: true,
+            baseline: NaN,
+            ewma: NaN,
+            cusum: 0,
+            threshold: NaN,
+            lastBatchRate: s.lastBatchRate,
+            baselineSource: 'none',
+            warningEta: null,
+            failureEta: null,
+          };
     const sigmaE = s.sigma * Math.sqrt(this.cfg.ewmaLambda / (2 - this.cfg.ewmaLambda));
     // Recovered is a separate condition (smoothed rate within one standard error), not merely "not firing".
     const recovered = !s.firing && s.ewma <= eff.p0 + sigmaE;
-    return { firing: s.firing, recovered, baseline: eff.p0, ewma: s.ewma, cusum: s.cusum, threshold: s.threshold ?? NaN, lastBatchRate: s.lastBatchRate, baselineSource: eff.source, warningEta: s.warningEta, failureEta: s.failureEta ?? null };
+    return {
+      firing: s.firing,
+      recovered,
+      baseline: eff.p0,
+      ewma: s.ewma,
+      cusum: s.cusum,
+      threshold: s.threshold ?? NaN,
+      lastBatchRate: s.lastBatchRate,
+      baselineSource: eff.source,
+      warningEta: s.warningEta,
+      failureEta: s.failureEta ?? null,
+    };
   }
 
   /** A part was replaced at `at`: learn its baseline again (once per replacement). */
@@ -332,7 +405,10 @@ export class DegradationDetector {
   }
 
   snapshot(): { states: Array<[string, RateState]>; population: Array<[string, Array<[string, number]>]> } {
-    return { states: [...this.states.entries()].map(([k, v]) => [k, structuredClone(v)]), population: [...this.population.entries()].map(([k, m]) => [k, [...m.entries()]]) };
+    return {
+      states: [...this.states.entries()].map(([k, v]) => [k, structuredClone(v)]),
+      population: [...this.population.entries()].map(([k, m]) => [k, [...m.entries()]]),
+    };
   }
 
   /** The states of these rate ids that exist (a per-device snapshot). */

@@ -193,7 +193,15 @@ export class DetectorEngine {
       if (spec.operations !== 'polls' && counters[spec.operations] === undefined) continue;
       if (spec.errors && counters[spec.errors] === undefined) continue;
       const id = `${this.pid(o.device, o.peripheral)}/${spec.name}`;
-      this.degradation.observe(id, `${p.profile ?? p.kind}|${spec.name}`, spec, counters, profile?.thresholds.errorRateMinSamples ?? 0, t, profile?.thresholds.errorRateWarning ?? spec.warning);
+      this.degradation.observe(
+        id,
+        `${p.profile ?? p.kind}|${spec.name}`,
+        spec,
+        counters,
+        profile?.thresholds.errorRateMinSamples ?? 0,
+        t,
+        profile?.thresholds.errorRateWarning ?? spec.warning,
+      );
     }
   }
 
@@ -232,7 +240,8 @@ export class DetectorEngine {
     if (!p || !profile) return;
     this.touch(device);
     for (const r of profile.ratedLife) if (r.part === part) this.wear.replaced(device, peripheral, r.metric, at);
-    for (const spec of this.degradation.specs) if (spec.part === part) this.degradation.replaced(`${this.pid(device, peripheral)}/${spec.name}`, `${p.profile}|${spec.name}`, at);
+    for (const spec of this.degradation.specs)
+      if (spec.part === part) this.degradation.replaced(`${this.pid(device, peripheral)}/${spec.name}`, `${p.profile}|${spec.name}`, at);
   }
 
   /**
@@ -351,7 +360,14 @@ export class DetectorEngine {
       for (const f of this.wear.evaluate(p.device, p.peripheral, site, profile, now)) {
         // Rated life says "soon", the part's own error rate says "healthy": the health signal decides until the backstop.
         // A fleet life model's risk is its own evidence: a planned replacement without an error-rate rise.
-        if (w.deferToErrorRate && f.status === 'firing' && f.figures.lifeSource !== 'fleet' && healthy.has(f.key) && (f.figures.lifeUsedPct as number) < w.backstopFraction * 100) undecided.add(f.key);
+        if (
+          w.deferToErrorRate &&
+          f.status === 'firing' &&
+          f.figures.lifeSource !== 'fleet' &&
+          healthy.has(f.key) &&
+          (f.figures.lifeUsedPct as number) < w.backstopFraction * 100
+        )
+          undecided.add(f.key);
         else part.push(f);
       }
       for (const k of this.wear.trackedKeys(p.device, p.peripheral, profile)) if (!part.some((f) => f.key === k)) undecided.add(k);
@@ -361,28 +377,58 @@ export class DetectorEngine {
     out.push(...this.faultFindings(p, profile, site, now));
     // Peripheral absent: configured but not answering.
     const absentMap = profile?.faults.offline ?? r.absent;
-    out.push(this.finding(p.device, p.peripheral, 'absent', site, p.health === 'absent' ? 'firing' : 'recovered', {
-      detector: 'reactive', kind: 'peripheral-absent', priority: absentMap.priority, issueType: absentMap.issueType, figures: { health: p.health ?? 'unknown' },
-      runbook: { profile: profile?.id, code: profile?.runbook.offline ? 'offline' : 'general' }, holdMs: r.absentHoldMs, recoverMs: r.recoverMs, inhibitableBySite: true,
-    }));
+    out.push(
+      this.finding(p.device, p.peripheral, 'absent', site, p.health === 'absent' ? 'firing' : 'recovered', {
+        detector: 'reactive',
+        kind: 'peripheral-absent',
+        priority: absentMap.priority,
+        issueType: absentMap.issueType,
+        figures: { health: p.health ?? 'unknown' },
+        runbook: { profile: profile?.id, code: profile?.runbook.offline ? 'offline' : 'general' },
+        holdMs: r.absentHoldMs,
+        recoverMs: r.recoverMs,
+        inhibitableBySite: true,
+      }),
+    );
   }
 
   private deviceFindings(d: DeviceState, now: number, out: Finding[]): void {
     const r = this.config.reactive;
     const offline = this.isOffline(d, now);
     this.offlineAt.set(d.device, offline);
-    out.push(this.finding(d.device, DEVICE, 'offline', d.site, offline ? 'firing' : 'recovered', {
-      detector: 'reactive', kind: 'device-offline', priority: r.offline.priority, issueType: r.offline.issueType,
-      figures: { reason: offline ? (d.online ? 'stale' : (d.reason ?? 'offline')) : 'online', ...(d.lastSeen !== null ? { silentMin: Math.round((now - d.lastSeen) / 60_000) } : {}) },
-      runbook: { code: 'device-offline' }, holdMs: r.offlineHoldMs, recoverMs: r.recoverMs, inhibitableBySite: true,
-    }));
+    out.push(
+      this.finding(d.device, DEVICE, 'offline', d.site, offline ? 'firing' : 'recovered', {
+        detector: 'reactive',
+        kind: 'device-offline',
+        priority: r.offline.priority,
+        issueType: r.offline.issueType,
+        figures: {
+          reason: offline ? (d.online ? 'stale' : (d.reason ?? 'offline')) : 'online',
+          ...(d.lastSeen !== null ? { silentMin: Math.round((now - d.lastSeen) / 60_000) } : {}),
+        },
+        runbook: { code: 'device-offline' },
+        holdMs: r.offlineHoldMs,
+        recoverMs: r.recoverMs,
+        inhibitableBySite: true,
+      }),
+    );
     if (d.clockOffsetMs !== undefined && !offline) {
       const drift = Math.abs(d.clockOffsetMs);
       const status = drift >= r.clockDriftMs ? 'firing' : drift < r.clockDriftMs / 2 ? 'recovered' : null;
-      if (status) out.push(this.finding(d.device, DEVICE, 'clock-drift', d.site, status, {
-        detector: 'reactive', kind: 'clock-drift', priority: r.clockDrift.priority, issueType: r.clockDrift.issueType,
-        figures: { clockOffsetS: Math.round(d.clockOffsetMs / 1000) }, runbook: { code: 'clock-drift' }, holdMs: r.clockDriftHoldMs, recoverMs: r.recoverMs, inhibitableBySite: false,
-      }));
+      if (status)
+        out.push(
+          this.finding(d.device, DEVICE, 'clock-drift', d.site, status, {
+            detector: 'reactive',
+            kind: 'clock-drift',
+            priority: r.clockDrift.priority,
+            issueType: r.clockDrift.issueType,
+            figures: { clockOffsetS: Math.round(d.clockOffsetMs / 1000) },
+            runbook: { code: 'clock-drift' },
+            holdMs: r.clockDriftHoldMs,
+            recoverMs: r.recoverMs,
+            inhibitableBySite: false,
+          }),
+        );
     }
   }
 
@@ -404,19 +450,45 @@ export class DetectorEngine {
       const recovered = !firing && fraction < sc.offlineFraction / 2;
       if (!firing && !recovered) continue;
       out.push({
-        key: findingKey(`site:${site}`, 'site', 'offline'), device: `site:${site}`, peripheral: 'site', failureMode: 'offline', site, scope: 'site',
-        status: firing ? 'firing' : 'recovered', detector: 'site', kind: 'site-offline', priority: sc.mapping.priority, issueType: sc.mapping.issueType,
+        key: findingKey(`site:${site}`, 'site', 'offline'),
+        device: `site:${site}`,
+        peripheral: 'site',
+        failureMode: 'offline',
+        site,
+        scope: 'site',
+        status: firing ? 'firing' : 'recovered',
+        detector: 'site',
+        kind: 'site-offline',
+        priority: sc.mapping.priority,
+        issueType: sc.mapping.issueType,
         figures: { devices: s.total, offline: s.offline, offlinePct: Math.round(fraction * 1000) / 10 },
-        runbook: { code: 'site-offline' }, holdMs: sc.holdMs, recoverMs: r.recoverMs, inhibitableBySite: false,
+        runbook: { code: 'site-offline' },
+        holdMs: sc.holdMs,
+        recoverMs: r.recoverMs,
+        inhibitableBySite: false,
       });
     }
   }
 
-  private finding(device: string, peripheral: string, failureMode: string, site: string | undefined, status: Finding['status'], rest: Omit<Finding, 'key' | 'device' | 'peripheral' | 'failureMode' | 'site' | 'scope' | 'status'>): Finding {
+  private finding(
+    device: string,
+    peripheral: string,
+    failureMode: string,
+    site: string | undefined,
+    status: Finding['status'],
+    rest: Omit<Finding, 'key' | 'device' | 'peripheral' | 'failureMode' | 'site' | 'scope' | 'status'>,
+  ): Finding {
     return { key: findingKey(device, peripheral, failureMode), device, peripheral, failureMode, ...(site ? { site } : {}), scope: 'device', status, ...rest };
   }
 
-  private degradationFindings(p: PeripheralState, profile: FirmwareProfile | undefined, site: string | undefined, now: number, undecided: Set<string>, healthy: Set<string>): Finding[] {
+  private degradationFindings(
+    p: PeripheralState,
+    profile: FirmwareProfile | undefined,
+    site: string | undefined,
+    now: number,
+    undecided: Set<string>,
+    healthy: Set<string>,
+  ): Finding[] {
     const out: Finding[] = [];
     const dc = this.config.degradation;
     for (const spec of dc.rates) {
@@ -425,17 +497,41 @@ export class DetectorEngine {
       const failureMode = spec.part ? partFailureMode(spec.part) : `${spec.name}-degradation`;
       if (!v) continue;
       // A health signal only where the profile gives the level its trend is judged against.
-      if (spec.part && (profile?.thresholds.errorRateWarning ?? spec.warning) !== undefined && !v.firing && v.baselineSource !== 'none') healthy.add(findingKey(p.device, p.peripheral, failureMode));
+      if (spec.part && (profile?.thresholds.errorRateWarning ?? spec.warning) !== undefined && !v.firing && v.baselineSource !== 'none')
+        healthy.add(findingKey(p.device, p.peripheral, failureMode));
       if (!v.firing && !v.recovered) {
         undecided.add(findingKey(p.device, p.peripheral, failureMode));
         continue;
       }
       const mapped = spec.fault ? profile?.faults[spec.fault] : undefined;
-      out.push(this.finding(p.device, p.peripheral, failureMode, site, v.firing ? 'firing' : 'recovered', {
-        detector: 'degradation', kind: 'degradation', priority: mapped?.priority ?? dc.priority, issueType: mapped?.issueType ?? dc.issueType,
-        figures: { rate: spec.name, ...(Number.isFinite(v.baseline) ? { baseline: round4(v.baseline), ewma: round4(v.ewma), evidence: Math.round(v.cusum * 100) / 100, ...(Number.isFinite(v.threshold) ? { threshold: Math.round(v.threshold * 100) / 100 } : {}) } : {}), ...(v.lastBatchRate !== null ? { lastBatch: round4(v.lastBatchRate) } : {}), baselineSource: v.baselineSource, ...(v.warningEta !== null ? { warningEtaDays: Math.round(((v.warningEta - now) / 86_400_000) * 10) / 10 } : {}), ...(v.failureEta !== null ? { failureEtaDays: Math.round(((v.failureEta - now) / 86_400_000) * 10) / 10 } : {}), ...(spec.part ? { part: spec.part } : {}) },
-        runbook: { profile: profile?.id, code: spec.fault && profile?.runbook[spec.fault] ? spec.fault : 'general' }, holdMs: 0, recoverMs: dc.recoverMs, inhibitableBySite: spec.inhibitableBySite,
-      }));
+      out.push(
+        this.finding(p.device, p.peripheral, failureMode, site, v.firing ? 'firing' : 'recovered', {
+          detector: 'degradation',
+          kind: 'degradation',
+          priority: mapped?.priority ?? dc.priority,
+          issueType: mapped?.issueType ?? dc.issueType,
+          figures: {
+            rate: spec.name,
+            ...(Number.isFinite(v.baseline)
+              ? {
+                  baseline: round4(v.baseline),
+                  ewma: round4(v.ewma),
+                  evidence: Math.round(v.cusum * 100) / 100,
+                  ...(Number.isFinite(v.threshold) ? { threshold: Math.round(v.threshold * 100) / 100 } : {}),
+                }
+              : {}),
+            ...(v.lastBatchRate !== null ? { lastBatch: round4(v.lastBatchRate) } : {}),
+            baselineSource: v.baselineSource,
+            ...(v.warningEta !== null ? { warningEtaDays: Math.round(((v.warningEta - now) / 86_400_000) * 10) / 10 } : {}),
+            ...(v.failureEta !== null ? { failureEtaDays: Math.round(((v.failureEta - now) / 86_400_000) * 10) / 10 } : {}),
+            ...(spec.part ? { part: spec.part } : {}),
+          },
+          runbook: { profile: profile?.id, code: spec.fault && profile?.runbook[spec.fault] ? spec.fault : 'general' },
+          holdMs: 0,
+          recoverMs: dc.recoverMs,
+          inhibitableBySite: spec.inhibitableBySite,
+        }),
+      );
     }
     return out;
   }
@@ -451,29 +547,52 @@ export class DetectorEngine {
       const since = p.active[code];
       // Reactive: an active fault that matters (by its profile priority) for longer than its hold.
       if (priorityRank[mapped.priority] >= priorityRank[r.minPriority]) {
-        out.push(this.finding(p.device, p.peripheral, code, site, since !== undefined ? 'firing' : 'recovered', {
-          detector: 'reactive', kind: 'fault', priority: mapped.priority, issueType: mapped.issueType,
-          figures: { fault: code, ...(since !== undefined ? { activeMin: Math.round((now - since) / 60_000) } : {}) },
-          runbook, holdMs: r.holdMs[code] ?? r.defaultHoldMs, recoverMs: r.recoverMs, inhibitableBySite: false, ...(since !== undefined ? { since } : {}),
-        }));
+        out.push(
+          this.finding(p.device, p.peripheral, code, site, since !== undefined ? 'firing' : 'recovered', {
+            detector: 'reactive',
+            kind: 'fault',
+            priority: mapped.priority,
+            issueType: mapped.issueType,
+            figures: { fault: code, ...(since !== undefined ? { activeMin: Math.round((now - since) / 60_000) } : {}) },
+            runbook,
+            holdMs: r.holdMs[code] ?? r.defaultHoldMs,
+            recoverMs: r.recoverMs,
+            inhibitableBySite: false,
+            ...(since !== undefined ? { since } : {}),
+          }),
+        );
       }
       // Recurring: the same fault N times in the window (the temporary fix did not work).
       if (rc.ignore.includes(code)) continue;
       const times = (p.occurrences[code] ?? []).filter((t) => t > now - rc.windowMs);
       const status = times.length >= rc.count ? 'firing' : times.length === 0 ? 'recovered' : null;
       if (!status) continue;
-      out.push(this.finding(p.device, p.peripheral, `${code}-recurring`, site, status, {
-        detector: 'recurring-fault', kind: 'recurring-fault', priority: mapped.priority, issueType: mapped.issueType,
-        figures: { fault: code, occurrences: times.length, windowDays: Math.round((rc.windowMs / 86_400_000) * 10) / 10 },
-        runbook, holdMs: 0, recoverMs: 0, inhibitableBySite: false,
-      }));
+      out.push(
+        this.finding(p.device, p.peripheral, `${code}-recurring`, site, status, {
+          detector: 'recurring-fault',
+          kind: 'recurring-fault',
+          priority: mapped.priority,
+          issueType: mapped.issueType,
+          figures: { fault: code, occurrences: times.length, windowDays: Math.round((rc.windowMs / 86_400_000) * 10) / 10 },
+          runbook,
+          holdMs: 0,
+          recoverMs: 0,
+          inhibitableBySite: false,
+        }),
+      );
     }
     return out;
   }
 
   /** Detector state as plain JSON (to persist between restarts beside the incidents). */
   snapshot(): EngineSnapshot {
-    return { v: 1, peripherals: [...this.peripherals.entries()].map(([k, v]) => [k, structuredClone(v)]), devices: [...this.devices.entries()].map(([k, v]) => [k, { ...v }]), wear: this.wear.snapshot(), degradation: this.degradation.snapshot() };
+    return {
+      v: 1,
+      peripherals: [...this.peripherals.entries()].map(([k, v]) => [k, structuredClone(v)]),
+      devices: [...this.devices.entries()].map(([k, v]) => [k, { ...v }]),
+      wear: this.wear.snapshot(),
+      degradation: this.degradation.snapshot(),
+    };
   }
 
   restore(s: EngineSnapshot): void {

@@ -18,15 +18,23 @@ export const measurementTimeConfig = z
     /** Device times before this (ms) are a clock that was never set. */
     floorMs: z.number().nonnegative().default(defaultClockGuard.floorMs),
     /** How far after its arrival a sample may claim to have been measured (latency, jitter), beyond a device clock measured to run ahead. */
-    aheadToleranceMs: z.number().nonnegative().default(5 * 60_000),
+    aheadToleranceMs: z
+      .number()
+      .nonnegative()
+      .default(5 * 60_000),
     /** The oldest backlog trusted (the agent's outbox holds days of an outage, not years). */
-    maxBacklogMs: z.number().positive().default(60 * 86_400_000),
+    maxBacklogMs: z
+      .number()
+      .positive()
+      .default(60 * 86_400_000),
   })
   .strict()
   .prefault({});
 export type MeasurementTimeConfig = z.infer<typeof measurementTimeConfig>;
 
-export type MeasurementTime = { at: number; trusted: true } | { at: number; trusted: false; reason: 'before-floor' | 'ahead-of-arrival' | 'older-than-backlog' };
+export type MeasurementTime =
+  | { at: number; trusted: true }
+  | { at: number; trusted: false; reason: 'before-floor' | 'ahead-of-arrival' | 'older-than-backlog' };
 
 /**
  * `deviceTs`: the device's timestamp of the sample; `arrivedAt`: the collector clock at arrival;

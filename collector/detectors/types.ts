@@ -90,20 +90,35 @@ export const detectorConfig = z
     wear: z
       .object({
         /** A planned replacement is raised when the ETA to end of rated life falls inside this. */
-        leadTimeMs: z.number().positive().default(21 * day),
+        leadTimeMs: z
+          .number()
+          .positive()
+          .default(21 * day),
         /** Trailing window the usage rate is estimated over: long enough that a seasonal peak
          * (Ramadan, Spring Festival: ×2–3 for weeks) is a minority of its intervals. */
-        rateWindowMs: z.number().positive().default(91 * day),
+        rateWindowMs: z
+          .number()
+          .positive()
+          .default(91 * day),
         /** Usage points are kept at this granularity (memory stays bounded). */
         bucketMs: z.number().positive().default(day),
         /** The rate is the median of interval rates over intervals at least this long (weekly rhythm). */
-        minPairSpanMs: z.number().positive().default(7 * day),
+        minPairSpanMs: z
+          .number()
+          .positive()
+          .default(7 * day),
         /** A counter that advanced fewer counts than this over the rate window is coarse (whole km):
          * its rate is taken from its first to its last step inside `coarseWindowMs`. */
         coarseCounts: z.number().positive().default(50),
-        coarseWindowMs: z.number().positive().default(182 * day),
+        coarseWindowMs: z
+          .number()
+          .positive()
+          .default(182 * day),
         /** Minimum history before an ETA is trusted. */
-        minHistoryMs: z.number().positive().default(2 * day),
+        minHistoryMs: z
+          .number()
+          .positive()
+          .default(2 * day),
         /** A counter that goes down means a new part (`replacement`) or a reset counter on the same part (`continue`). */
         counterDrop: z.enum(['replacement', 'continue']).default('replacement'),
         /**
@@ -131,8 +146,23 @@ export const detectorConfig = z
       .object({
         rates: z.array(errorRateSpec).default([
           { name: 'read-errors', errors: 'failedReadCount', operations: 'swipes', part: 'read-head', fault: 'read-errors-high', inhibitableBySite: false },
-          { name: 'image-failures', errors: 'imageFailures', operations: 'captures', part: 'sensor-window', fault: 'image-quality-degraded', inhibitableBySite: false },
-          { name: 'failed-cuts', errorsFromFault: 'autocutter-error', operations: 'autocutterCuts', part: 'cutter', fault: 'autocutter-error', inhibitableBySite: false, warning: 0.01 },
+          {
+            name: 'image-failures',
+            errors: 'imageFailures',
+            operations: 'captures',
+            part: 'sensor-window',
+            fault: 'image-quality-degraded',
+            inhibitableBySite: false,
+          },
+          {
+            name: 'failed-cuts',
+            errorsFromFault: 'autocutter-error',
+            operations: 'autocutterCuts',
+            part: 'cutter',
+            fault: 'autocutter-error',
+            inhibitableBySite: false,
+            warning: 0.01,
+          },
           { name: 'comm-errors', errors: 'commErrors', operations: 'polls', fault: 'comm-error', inhibitableBySite: true },
         ]),
         /** Operations per batch: one EWMA/CUSUM step (the profile's errorRateMinSamples wins when larger). */
@@ -141,7 +171,10 @@ export const detectorConfig = z
         baselineBatches: z.number().int().positive().default(20),
         ewmaLambda: z.number().gt(0).max(1).default(0.1),
         /** The smoothed rate's time constant is at most this (a quiet device's batches are far apart in time). */
-        ewmaMaxAgeMs: z.number().positive().default(2 * day),
+        ewmaMaxAgeMs: z
+          .number()
+          .positive()
+          .default(2 * day),
         /** Sequential test (binomial CUSUM, collector/detectors/sequential.ts): the rise it looks for, as a multiple of the baseline. */
         ratio: z.number().gt(1).default(2),
         /** Expected false alarms of the sequential test per 1,000 device-days of a healthy part (sets its threshold). */
@@ -153,7 +186,10 @@ export const detectorConfig = z
         /** A rise over the threshold within this many uses of its start is a step (a burst, until it outlasts one)… */
         abruptOperations: z.number().int().nonnegative().default(1500),
         /** …and counts only once it outlasts a burst: a burst is over within this time of its start (1–2 days)… */
-        burstMs: z.number().nonnegative().default(2 * day),
+        burstMs: z
+          .number()
+          .nonnegative()
+          .default(2 * day),
         /** …so the uses measured after that (at least this many) must still be at the minimum rise. */
         burstConfirmOperations: z.number().int().positive().default(500),
         /** Evidence is capped at this multiple of the threshold, so that a burst's evidence fades within a bounded number of uses. */
@@ -165,23 +201,41 @@ export const detectorConfig = z
         /** A device baseline this many times above its model's population median is not trusted as its own normal. */
         minRatio: z.number().min(1).default(3),
         /** With a warning level, a rise fires only when its own trend reaches that level within this. */
-        leadTimeMs: z.number().nonnegative().default(15 * day),
+        leadTimeMs: z
+          .number()
+          .nonnegative()
+          .default(15 * day),
         /** The error rate a part fails at, as a multiple of the warning level (a warning is set below the unusable rate).
          * Both rules wait for the rise's trend to reach it soon: a slow rise past the warning level waits… */
         failureLevel: z.number().min(1).default(1.5),
         /** …and fire when the trend reaches the failure level within this (and the warning level within `leadTimeMs`). */
-        failureLeadTimeMs: z.number().nonnegative().default(28 * day),
+        failureLeadTimeMs: z
+          .number()
+          .nonnegative()
+          .default(28 * day),
         /** The warning level alone fires once it has held for this many uses (a 1–2-day burst does not). */
         warningHoldOperations: z.number().int().nonnegative().default(6000),
         /** Trailing window and granularity of the smoothed-rate trend. */
-        trendWindowMs: z.number().positive().default(14 * day),
-        trendBucketMs: z.number().positive().default(6 * 3_600_000),
+        trendWindowMs: z
+          .number()
+          .positive()
+          .default(14 * day),
+        trendBucketMs: z
+          .number()
+          .positive()
+          .default(6 * 3_600_000),
         /** Minimum span of the trend before it is extrapolated. */
-        trendMinHistoryMs: z.number().positive().default(3 * day),
+        trendMinHistoryMs: z
+          .number()
+          .positive()
+          .default(3 * day),
         /** Floor of the baseline rate used for the standard error. */
         minBaseline: z.number().positive().default(0.002),
         /** How long the recovery condition must hold before a degradation incident resolves. */
-        recoverMs: z.number().nonnegative().default(3 * day),
+        recoverMs: z
+          .number()
+          .nonnegative()
+          .default(3 * day),
         /** Use the model's population median when the device has no baseline yet, or when its own
          * baseline is already minRatio × above it (monitoring began on a worn part). */
         usePopulation: z.boolean().default(true),
@@ -193,7 +247,10 @@ export const detectorConfig = z
     recurring: z
       .object({
         count: z.number().int().min(2).default(3),
-        windowMs: z.number().positive().default(7 * day),
+        windowMs: z
+          .number()
+          .positive()
+          .default(7 * day),
         /** Faults that recur by design (operator actions, consumables) are not "a fix that did not work". */
         ignore: z.array(z.string()).default(['paper-end', 'paper-near-end', 'cover-open', 'feed-button']),
       })
@@ -203,20 +260,40 @@ export const detectorConfig = z
       .object({
         /** Profile faults at or above this priority become incidents while active. */
         minPriority: issuePriority.default('Medium'),
-        defaultHoldMs: z.number().nonnegative().default(5 * minute),
+        defaultHoldMs: z
+          .number()
+          .nonnegative()
+          .default(5 * minute),
         /** Per fault code: how long it must persist (paper out beyond a hold time, a persistent cutter error). */
-        holdMs: z.record(z.string(), z.number().nonnegative()).default({ 'unrecoverable-error': 0, 'autocutter-error': 2 * minute, 'paper-end': 15 * minute, 'cover-open': 10 * minute, 'log-memory-full': 0 }),
-        recoverMs: z.number().nonnegative().default(2 * minute),
+        holdMs: z
+          .record(z.string(), z.number().nonnegative())
+          .default({ 'unrecoverable-error': 0, 'autocutter-error': 2 * minute, 'paper-end': 15 * minute, 'cover-open': 10 * minute, 'log-memory-full': 0 }),
+        recoverMs: z
+          .number()
+          .nonnegative()
+          .default(2 * minute),
         absent: mapping.default({ priority: 'High', issueType: 'peripheral-connectivity' }),
-        absentHoldMs: z.number().nonnegative().default(5 * minute),
+        absentHoldMs: z
+          .number()
+          .nonnegative()
+          .default(5 * minute),
         offline: mapping.default({ priority: 'High', issueType: 'device-connectivity' }),
-        offlineHoldMs: z.number().nonnegative().default(5 * minute),
+        offlineHoldMs: z
+          .number()
+          .nonnegative()
+          .default(5 * minute),
         /** Silence after which a device counts as offline even without its will (broker lost it). */
-        staleAfterMs: z.number().positive().default(10 * minute),
+        staleAfterMs: z
+          .number()
+          .positive()
+          .default(10 * minute),
         /** |device clock − collector clock| beyond which the RTC is suspect (dead cell: boots in 2000). */
         clockDriftMs: z.number().positive().default(120_000),
         clockDrift: mapping.default({ priority: 'Medium', issueType: 'device-clock' }),
-        clockDriftHoldMs: z.number().nonnegative().default(15 * minute),
+        clockDriftHoldMs: z
+          .number()
+          .nonnegative()
+          .default(15 * minute),
       })
       .strict()
       .prefault({}),
@@ -228,7 +305,10 @@ export const detectorConfig = z
         offlineFraction: z.number().gt(0).max(1).default(0.6),
         minDevices: z.number().int().positive().default(2),
         mapping: mapping.default({ priority: 'Urgent', issueType: 'site-outage' }),
-        holdMs: z.number().nonnegative().default(5 * minute),
+        holdMs: z
+          .number()
+          .nonnegative()
+          .default(5 * minute),
       })
       .strict()
       .prefault({}),

@@ -129,7 +129,15 @@ export class WearOutDetector {
     let eta: number | null = null;
     if (usage >= lifeCounts) eta = s.lastAt;
     else if (ratePerDay && ratePerDay > 0) eta = s.lastAt + ((lifeCounts - usage) / ratePerDay) * DAY;
-    return { part: entry.part, metric: entry.metric, usage, lifeCounts, fractionUsed: usage / lifeCounts, ratePerDay, eta: eta === null ? null : Math.round(eta) };
+    return {
+      part: entry.part,
+      metric: entry.metric,
+      usage,
+      lifeCounts,
+      fractionUsed: usage / lifeCounts,
+      ratePerDay,
+      eta: eta === null ? null : Math.round(eta),
+    };
   }
 
   /** Each part's wear at `now`, the most urgent of its `life` entries (read only: for forecasts, not findings). */
@@ -207,7 +215,15 @@ export class WearOutDetector {
           lifeUsedPct: Math.round(st.fractionUsed * 10_000) / 100,
           ...(st.ratePerDay !== null ? { ratePerDay: Math.round(st.ratePerDay * 100) / 100 } : {}),
           ...(etaIn !== null ? { etaDays: Math.round((etaIn / DAY) * 10) / 10 } : {}),
-          ...(model && risk !== null ? { lifeSource: 'fleet', fleetMedianLife: Math.round(model.medianLife), fleetShape: Math.round(model.shape * 100) / 100, failureRiskPct: Math.round(risk * 1000) / 10, ...(model.earlyLife && st.usage < model.earlyLife.until ? { earlyLifeShape: Math.round(model.earlyLife.shape * 100) / 100 } : {}) } : {}),
+          ...(model && risk !== null
+            ? {
+                lifeSource: 'fleet',
+                fleetMedianLife: Math.round(model.medianLife),
+                fleetShape: Math.round(model.shape * 100) / 100,
+                failureRiskPct: Math.round(risk * 1000) / 10,
+                ...(model.earlyLife && st.usage < model.earlyLife.until ? { earlyLifeShape: Math.round(model.earlyLife.shape * 100) / 100 } : {}),
+              }
+            : {}),
         },
         ...(model ? (etaIn !== null ? { eta: Math.round(now + etaIn) } : {}) : st.eta !== null ? { eta: st.eta } : {}),
         runbook: { profile: profile.id, code: runbookCode },

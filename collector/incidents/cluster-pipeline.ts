@@ -32,12 +32,25 @@ export async function fenceLeases(c: Queryable, fence: LeaseFence): Promise<void
   const epochs = partitions.map((p) => fence.epochs.get(p)!);
   await c.query('SELECT partition FROM partition_leases WHERE partition = ANY($1::int[]) FOR SHARE', [partitions]);
   // A statement after the lock sees the latest committed lease rows.
-  const r = await c.query<{ p: number }>(`SELECT t.p FROM unnest($1::int[], $2::bigint[]) AS t(p, e) WHERE NOT ${leaseHeldSql('t.p', '$3', 't.e')}`, [partitions, epochs, fence.node]);
+  const r = await c.query<{ p: number }>(`SELECT t.p FROM unnest($1::int[], $2::bigint[]) AS t(p, e) WHERE NOT ${leaseHeldSql('t.p', '$3', 't.e')}`, [
+    partitions,
+    epochs,
+    fence.node,
+  ]);
   if (r.rows.length) throw new LeaseLostError(r.rows.map((x) => x.p));
 }
 
 /** What one step did and what it cost (ms): the evaluation, the fenced transaction (apply + ticket commands + save) and its save part. */
-export type FencedStepStats = { evaluated: number; findings: number; applied: number; savedDevices: number; savedBytes: number; evaluateMs: number; writeMs: number; saveMs: number };
+export type FencedStepStats = {
+  evaluated: number;
+  findings: number;
+  applied: number;
+  savedDevices: number;
+  savedBytes: number;
+  evaluateMs: number;
+  writeMs: number;
+  saveMs: number;
+};
 
 /**
  * One step. `hooks.onChange` runs inside the transaction with its client (enqueue the ticket
@@ -64,7 +77,16 @@ export async function detectAndApplyFenced(
   const owned: Finding[] = findings.filter((f) => mine(f.device));
   const unsaved = saveState ? engine.unsavedDevices() : [];
   const toSave = unsaved.filter(mine);
-  const stats: FencedStepStats = { evaluated: devices.length, findings: owned.length, applied: 0, savedDevices: 0, savedBytes: 0, evaluateMs, writeMs: 0, saveMs: 0 };
+  const stats: FencedStepStats = {
+    evaluated: devices.length,
+    findings: owned.length,
+    applied: 0,
+    savedDevices: 0,
+    savedBytes: 0,
+    evaluateMs,
+    writeMs: 0,
+    saveMs: 0,
+  };
   if (!partitions.length) {
     // Nothing owned: the state of other nodes' devices is theirs to save.
     engine.markSaved(unsaved);
@@ -103,7 +125,14 @@ export function* snapshots(engine: DetectorEngine, devices: readonly string[]): 
 }
 
 /** Saves the detector state of `devices` under the fence (a partition being handed back); throws LeaseLostError. */
-export async function saveFenced(engine: DetectorEngine, store: PgIncidentState, pool: pg.Pool, fence: LeaseFence, devices: readonly string[], now: number): Promise<number> {
+export async function saveFenced(
+  engine: DetectorEngine,
+  store: PgIncidentState,
+  pool: pg.Pool,
+  fence: LeaseFence,
+  devices: readonly string[],
+  now: number,
+): Promise<number> {
   if (!devices.length || !fence.epochs.size) return 0;
   return inTransaction(pool, async (c) => {
     await fenceLeases(c, fence);

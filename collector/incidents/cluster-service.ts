@@ -127,8 +127,19 @@ export async function startClusterIncidentService(
   const engine = new DetectorEngine(profileList, config.detectors);
 
   const counters: ClusterIncidentStats = {
-    ticks: 0, tickErrors: 0, leaseLost: 0, samples: 0, events: 0, changes: 0, ticketCommands: 0, ticketErrors: 0, warrantyClaims: 0, untrustedTimes: 0,
-    statesLoaded: 0, statesSaved: 0, slaPasses: 0,
+    ticks: 0,
+    tickErrors: 0,
+    leaseLost: 0,
+    samples: 0,
+    events: 0,
+    changes: 0,
+    ticketCommands: 0,
+    ticketErrors: 0,
+    warrantyClaims: 0,
+    untrustedTimes: 0,
+    statesLoaded: 0,
+    statesSaved: 0,
+    slaPasses: 0,
   };
   const feed = startDetectorFeed(collector, engine, serviceRecords, counters, log, (d) => parts.ownsDevice(d));
   feed.refreshFleet();
@@ -183,7 +194,10 @@ export async function startClusterIncidentService(
       // The successor loads the state of the last committed tick and re-learns from newer samples.
       const lost = e instanceof LeaseLostError;
       if (lost) counters.leaseLost++;
-      log.warn({ partitions: ps, why, err: (e as Error).message }, lost ? 'lease already lost: detector state since the last tick not saved' : 'detector state of released partitions not saved');
+      log.warn(
+        { partitions: ps, why, err: (e as Error).message },
+        lost ? 'lease already lost: detector state since the last tick not saved' : 'detector state of released partitions not saved',
+      );
     }
     for (const d of devices) {
       engine.forgetDevice(d);
@@ -250,7 +264,10 @@ export async function startClusterIncidentService(
     } catch (e) {
       // A bug in building one ticket must not block every other incident.
       counters.ticketErrors++;
-      log.error({ key: change.incident.key, change: change.type, err: (e as Error).stack ?? String(e) }, 'could not build the ticket command; incident kept without it');
+      log.error(
+        { key: change.incident.key, change: change.type, err: (e as Error).stack ?? String(e) },
+        'could not build the ticket command; incident kept without it',
+      );
       return;
     }
     for (const cmd of cmds) {
@@ -259,11 +276,17 @@ export async function startClusterIncidentService(
       // A savepoint: a refused command leaves the rest of the change intact.
       await c.query('SAVEPOINT ticket_command');
       try {
-        r = await tickets.enqueueIn(c, cmd, status === null ? {} : {
-          // Status history → SLA recomputed (a reopen counts the time since resolution as hold).
-          recordStatus: status,
-          followUp: (t, history) => slaUpdate(t, history, f.sla, cmd.at, cmd.eventId ?? `incident-${change.incident.id}`),
-        });
+        r = await tickets.enqueueIn(
+          c,
+          cmd,
+          status === null
+            ? {}
+            : {
+                // Status history → SLA recomputed (a reopen counts the time since resolution as hold).
+                recordStatus: status,
+                followUp: (t, history) => slaUpdate(t, history, f.sla, cmd.at, cmd.eventId ?? `incident-${change.incident.id}`),
+              },
+        );
         await c.query('RELEASE SAVEPOINT ticket_command');
       } catch (e) {
         await c.query('ROLLBACK TO SAVEPOINT ticket_command');
@@ -272,10 +295,14 @@ export async function startClusterIncidentService(
         continue;
       }
       counters.ticketCommands++;
-      log.info({ key: change.incident.key, change: change.type, command: cmd.kind, applied: r.applied, ref: r.ref, ...(r.applied ? {} : { reason: r.reason }) }, 'ticket command');
+      log.info(
+        { key: change.incident.key, change: change.type, command: cmd.kind, applied: r.applied, ref: r.ref, ...(r.applied ? {} : { reason: r.reason }) },
+        'ticket command',
+      );
       if (cmd.kind === 'create' && r.applied && r.ref) claims.push({ incident: change.incident, ref: r.ref, at: change.at, facts: f });
     }
-    if (change.ticket === 'none' && change.suppressed) log.info({ key: change.incident.key, change: change.type, suppressed: change.suppressed }, 'incident change without ticket');
+    if (change.ticket === 'none' && change.suppressed)
+      log.info({ key: change.incident.key, change: change.type, suppressed: change.suppressed }, 'incident change without ticket');
   }
 
   /** After the commit (another store; idempotent by incident key). */
@@ -284,7 +311,11 @@ export async function startClusterIncidentService(
     for (const { incident, ref, at, facts: f } of claims) {
       try {
         if (!f.record || ticketIssueType(incident.kind, incident.issueType, config.issueTypes) !== 'Hardware Failure') continue;
-        const draft = warrantyClaimFor(f.record, { complaint: ticketSubject(incident, 'en'), at, customer: f.customer, incident_key: ref }, { timeZone: f.timeZone });
+        const draft = warrantyClaimFor(
+          f.record,
+          { complaint: ticketSubject(incident, 'en'), at, customer: f.customer, incident_key: ref },
+          { timeZone: f.timeZone },
+        );
         if (!draft) continue;
         const claim = await warranty.createClaim(draft);
         counters.warrantyClaims++;
@@ -346,7 +377,10 @@ export async function startClusterIncidentService(
       });
   }, config.tickMs);
   timer.unref();
-  log.info({ profiles: profileList.length, tickMs: config.tickMs, sinks: sinks.map((s) => s.name), partitions: parts.count, owned: [...loaded.keys()] }, 'incident service started (cluster mode)');
+  log.info(
+    { profiles: profileList.length, tickMs: config.tickMs, sinks: sinks.map((s) => s.name), partitions: parts.count, owned: [...loaded.keys()] },
+    'incident service started (cluster mode)',
+  );
 
   return {
     mode: 'cluster',

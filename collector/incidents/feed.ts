@@ -10,7 +10,13 @@ import type { IngestRecord } from '../telemetry/store.js';
 import { measurementTime, type DetectorEngine } from '../detectors/index.js';
 import type { ServiceRecordStore } from '../service-records/index.js';
 
-export type Inventory = { site?: string; tenant?: string; serial?: string; clockOffsetMs?: number; peripherals: Map<string, { profile?: string; serial?: string }> };
+export type Inventory = {
+  site?: string;
+  tenant?: string;
+  serial?: string;
+  clockOffsetMs?: number;
+  peripherals: Map<string, { profile?: string; serial?: string }>;
+};
 
 /** The counters the feed advances (part of the service's stats). */
 export type FeedCounters = { samples: number; events: number; untrustedTimes: number };
@@ -52,7 +58,17 @@ export function startDetectorFeed(
       if (!engine.peripheralSerial(d.device, p.id, p.serial, at)) continue;
       // Whether the old unit had failed is not known here: recorded as not failed (a ticket resolved as a failure says more).
       serviceRecords
-        .add({ device: d.device, peripheral: p.id, part: 'unit', kind: 'unit-swap', at, failed: false, serial: p.serial, ...(p.profile ? { profile: p.profile } : {}), source: 'inventory' })
+        .add({
+          device: d.device,
+          peripheral: p.id,
+          part: 'unit',
+          kind: 'unit-swap',
+          at,
+          failed: false,
+          serial: p.serial,
+          ...(p.profile ? { profile: p.profile } : {}),
+          source: 'inventory',
+        })
         .then((r) => log.info({ device: d.device, peripheral: p.id, serial: p.serial, record: r.id }, 'unit swap: new serial, wear re-based'))
         .catch((e: Error) => log.error({ device: d.device, peripheral: p.id, err: e.message }, 'unit swap not recorded'));
     }
@@ -98,13 +114,30 @@ export function startDetectorFeed(
         for (const s of r.message.samples) {
           counters.samples++;
           engine.observeSample({
-            device: r.device, site, peripheral: s.peripheral, kind: s.kind, profile: inv?.peripherals.get(s.peripheral)?.profile,
-            at: r.arrivedAt, measuredAt: measuredAt(r.device, s.ts, r.arrivedAt, inv), health: s.health, counters: s.counters, metrics: s.metrics, faults: s.faults,
+            device: r.device,
+            site,
+            peripheral: s.peripheral,
+            kind: s.kind,
+            profile: inv?.peripherals.get(s.peripheral)?.profile,
+            at: r.arrivedAt,
+            measuredAt: measuredAt(r.device, s.ts, r.arrivedAt, inv),
+            health: s.health,
+            counters: s.counters,
+            metrics: s.metrics,
+            faults: s.faults,
           });
         }
       } else {
         counters.events++;
-        engine.observeEvent({ device: r.device, site, peripheral: r.message.peripheral, type: r.message.type, code: r.message.code, at: r.arrivedAt, measuredAt: measuredAt(r.device, r.message.ts, r.arrivedAt, inv) });
+        engine.observeEvent({
+          device: r.device,
+          site,
+          peripheral: r.message.peripheral,
+          type: r.message.type,
+          code: r.message.code,
+          at: r.arrivedAt,
+          measuredAt: measuredAt(r.device, r.message.ts, r.arrivedAt, inv),
+        });
       }
     }
   });
@@ -124,7 +157,8 @@ export function startDetectorFeed(
    */
   function inventoryOf(device: string, peripheral?: string): Inventory | undefined {
     const inv = inventory.get(device);
-    const known = inv && (peripheral === undefined || peripheral === 'device' ? inv.serial !== undefined : inv.peripherals.get(peripheral)?.serial !== undefined);
+    const known =
+      inv && (peripheral === undefined || peripheral === 'device' ? inv.serial !== undefined : inv.peripherals.get(peripheral)?.serial !== undefined);
     if (known) return inv;
     const d = collector.device(device);
     if (d) observeDevice(d);

@@ -7,23 +7,39 @@ const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM');
 const weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
 
 export const maintenanceWindow = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('weekly'),
-    site: z.string().min(1),
-    /** IANA time zone of the site, e.g. `Asia/Dubai`. */
-    timeZone: z.string().refine((tz) => { try { new Intl.DateTimeFormat('en-US', { timeZone: tz }); return true; } catch { return false; } }, 'unknown time zone'),
-    days: z.array(weekday).min(1),
-    start: hhmm,
-    durationMinutes: z.number().int().positive().max(7 * 24 * 60),
-    note: z.string().optional(),
-  }).strict(),
-  z.object({
-    kind: z.literal('once'),
-    site: z.string().min(1),
-    from: z.number().int(),
-    to: z.number().int(),
-    note: z.string().optional(),
-  }).strict().refine((w) => w.to > w.from, { message: 'to must be after from', path: ['to'] }),
+  z
+    .object({
+      kind: z.literal('weekly'),
+      site: z.string().min(1),
+      /** IANA time zone of the site, e.g. `Asia/Dubai`. */
+      timeZone: z.string().refine((tz) => {
+        try {
+          new Intl.DateTimeFormat('en-US', { timeZone: tz });
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'unknown time zone'),
+      days: z.array(weekday).min(1),
+      start: hhmm,
+      durationMinutes: z
+        .number()
+        .int()
+        .positive()
+        .max(7 * 24 * 60),
+      note: z.string().optional(),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('once'),
+      site: z.string().min(1),
+      from: z.number().int(),
+      to: z.number().int(),
+      note: z.string().optional(),
+    })
+    .strict()
+    .refine((w) => w.to > w.from, { message: 'to must be after from', path: ['to'] }),
 ]);
 export type MaintenanceWindow = z.infer<typeof maintenanceWindow>;
 
@@ -32,7 +48,16 @@ const weekdays = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 
 /** Local calendar fields of instant `t` in `timeZone`. */
 function localParts(t: number, timeZone: string) {
-  const f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+  const f = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  });
   const o: Record<string, number> = {};
   for (const p of f.formatToParts(new Date(t))) if (p.type !== 'literal') o[p.type] = Number(p.value);
   return { y: o.year, m: o.month, d: o.day, h: o.hour, min: o.minute, s: o.second };

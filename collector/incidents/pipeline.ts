@@ -13,7 +13,15 @@ import type { ApplyHooks, IncidentChange, IncidentStore } from './store.js';
 const LEGACY_STATE = 'detector-engine';
 
 /** What one step did and what it cost (ms), for the service's stats and bench/detector-tick. */
-export type DetectStats = { evaluated: number; findings: number; savedDevices: number; savedBytes: number; evaluateMs: number; applyMs: number; saveMs: number };
+export type DetectStats = {
+  evaluated: number;
+  findings: number;
+  savedDevices: number;
+  savedBytes: number;
+  evaluateMs: number;
+  applyMs: number;
+  saveMs: number;
+};
 
 export function detectAndApply(
   engine: DetectorEngine,
@@ -27,7 +35,15 @@ export function detectAndApply(
 ): { findings: Finding[]; changes: IncidentChange[]; stats: DetectStats } {
   let t = performance.now();
   const { findings, devices } = engine.evaluateChanged(now, store.liveDevices());
-  const stats: DetectStats = { evaluated: devices.length, findings: findings.length, savedDevices: 0, savedBytes: 0, evaluateMs: performance.now() - t, applyMs: 0, saveMs: 0 };
+  const stats: DetectStats = {
+    evaluated: devices.length,
+    findings: findings.length,
+    savedDevices: 0,
+    savedBytes: 0,
+    evaluateMs: performance.now() - t,
+    applyMs: 0,
+    saveMs: 0,
+  };
   const unsaved = saveState ? engine.unsavedDevices() : [];
   let changes: IncidentChange[];
   try {

@@ -28,7 +28,13 @@ import { startClusterIncidentService, type ClusterIncidentServiceHandle, type In
 import { SqliteServiceRecordStore, type ServiceRecordStore } from '../service-records/index.js';
 import { fitLifeModels, lifeGroups, type LifeModel } from '../reliability/index.js';
 
-export { openIncidentView, type ClusterIncidentServiceHandle, type IncidentClusterOptions, type IncidentPartitions, type IncidentView } from './cluster-service.js';
+export {
+  openIncidentView,
+  type ClusterIncidentServiceHandle,
+  type IncidentClusterOptions,
+  type IncidentPartitions,
+  type IncidentView,
+} from './cluster-service.js';
 
 export type IncidentServiceStats = {
   ticks: number;
@@ -70,7 +76,11 @@ export type IncidentServiceHandle = {
 };
 
 /** Files of the incident service inside the collector's data dir (the CLI opens the same ones). */
-export const incidentFiles = (dataDir: string) => ({ incidents: join(dataDir, 'incidents.db'), warranty: join(dataDir, 'warranty.db'), serviceRecords: join(dataDir, 'service-records.db') });
+export const incidentFiles = (dataDir: string) => ({
+  incidents: join(dataDir, 'incidents.db'),
+  warranty: join(dataDir, 'warranty.db'),
+  serviceRecords: join(dataDir, 'service-records.db'),
+});
 
 /**
  * Starts the incident service. Embedded (the default): SQLite files in the collector's data dir.
@@ -91,7 +101,11 @@ export function startIncidentService(
   return startEmbeddedIncidentService(collector, input, opts);
 }
 
-function startEmbeddedIncidentService(collector: CollectorHandle, input: IncidentsConfigInput | undefined, { log: parentLog }: { log: Logger }): IncidentServiceHandle {
+function startEmbeddedIncidentService(
+  collector: CollectorHandle,
+  input: IncidentsConfigInput | undefined,
+  { log: parentLog }: { log: Logger },
+): IncidentServiceHandle {
   const config = incidentsConfigSchema.parse(input ?? {});
   const log = parentLog.child({ component: 'incidents' });
   const files = incidentFiles(collector.config.dataDir);
@@ -115,7 +129,12 @@ function startEmbeddedIncidentService(collector: CollectorHandle, input: Inciden
   let lifeModels: LifeModel[] = [];
   async function refitLives(): Promise<void> {
     const all = await serviceRecords.list();
-    lifeModels = fitLifeModels(lifeGroups(all.filter((r) => r.kind !== 'unit-swap'), engine.aliveParts()));
+    lifeModels = fitLifeModels(
+      lifeGroups(
+        all.filter((r) => r.kind !== 'unit-swap'),
+        engine.aliveParts(),
+      ),
+    );
     engine.setLifeModels(lifeModels);
   }
   // Every record is applied at start too: the detectors apply a replacement once (by its time).
@@ -129,7 +148,8 @@ function startEmbeddedIncidentService(collector: CollectorHandle, input: Inciden
           // The life the part reached, for the fleet's life fit, read before the detectors re-base it.
           const profile = r.profile ?? inventory.get(r.device)?.peripherals.get(r.peripheral)?.profile;
           const usage = r.usage ?? (r.kind === 'unit-swap' ? null : engine.partUsage(r.device, r.peripheral, r.part));
-          if ((r.usage === undefined && usage !== null) || (r.profile === undefined && profile)) await serviceRecords.annotate(r.id, { ...(usage !== null ? { usage } : {}), ...(profile ? { profile } : {}) });
+          if ((r.usage === undefined && usage !== null) || (r.profile === undefined && profile))
+            await serviceRecords.annotate(r.id, { ...(usage !== null ? { usage } : {}), ...(profile ? { profile } : {}) });
           if (r.kind === 'unit-swap') engine.unitReplaced(r.device, r.peripheral, r.at);
           else engine.partReplaced(r.device, r.peripheral, r.part, r.at);
           serviceApplied = r.id;
@@ -144,7 +164,17 @@ function startEmbeddedIncidentService(collector: CollectorHandle, input: Inciden
     return serviceSync;
   }
 
-  const counters: IncidentServiceStats = { ticks: 0, tickErrors: 0, samples: 0, events: 0, changes: 0, ticketCommands: 0, ticketErrors: 0, warrantyClaims: 0, untrustedTimes: 0 };
+  const counters: IncidentServiceStats = {
+    ticks: 0,
+    tickErrors: 0,
+    samples: 0,
+    events: 0,
+    changes: 0,
+    ticketCommands: 0,
+    ticketErrors: 0,
+    warrantyClaims: 0,
+    untrustedTimes: 0,
+  };
 
   // ---- fleet inventory and the detectors' feed (collector/incidents/feed.ts) ----
   const feed = startDetectorFeed(collector, engine, serviceRecords, counters, log);
@@ -167,13 +197,18 @@ function startEmbeddedIncidentService(collector: CollectorHandle, input: Inciden
     return { customer, serial, sla, timeZone, record, warrantyStatus, lang };
   }
 
-  const commandsFor = (change: IncidentChange): TicketCommandInput[] => ticketCommandsFor(change, tickets.byKey(change.incident.key), facts(change.incident), config, profiles);
+  const commandsFor = (change: IncidentChange): TicketCommandInput[] =>
+    ticketCommandsFor(change, tickets.byKey(change.incident.key), facts(change.incident), config, profiles);
 
   function maybeClaim(incident: Incident, ref: string, at: number): void {
     if (!config.warranty.claims) return;
     const f = facts(incident);
     if (!f.record || ticketIssueType(incident.kind, incident.issueType, config.issueTypes) !== 'Hardware Failure') return;
-    const draft = warrantyClaimFor(f.record, { complaint: ticketSubject(incident, 'en'), at, customer: f.customer, incident_key: ref }, { timeZone: f.timeZone });
+    const draft = warrantyClaimFor(
+      f.record,
+      { complaint: ticketSubject(incident, 'en'), at, customer: f.customer, incident_key: ref },
+      { timeZone: f.timeZone },
+    );
     if (!draft) return;
     // Another database: idempotent by incident_key, so a rolled-back or repeated change cannot double it.
     const claim = warranty.createClaim(draft);
@@ -189,7 +224,10 @@ function startEmbeddedIncidentService(collector: CollectorHandle, input: Inciden
     } catch (e) {
       // A bug in building one ticket must not block every other incident (the tick would roll back forever).
       counters.ticketErrors++;
-      log.error({ key: change.incident.key, change: change.type, err: (e as Error).stack ?? String(e) }, 'could not build the ticket command; incident kept without it');
+      log.error(
+        { key: change.incident.key, change: change.type, err: (e as Error).stack ?? String(e) },
+        'could not build the ticket command; incident kept without it',
+      );
       return;
     }
     for (const cmd of cmds) {
@@ -207,7 +245,10 @@ function startEmbeddedIncidentService(collector: CollectorHandle, input: Inciden
         recordTicketStatus(ticketing.outbox.db, r.ref, cmd.kind === 'close' ? 'Closed' : cmd.status, cmd.at);
         refreshTicketSla(ticketing.outbox, r.ref, facts(change.incident).sla, cmd.at, cmd.eventId ?? `incident-${change.incident.id}`);
       }
-      log.info({ key: change.incident.key, change: change.type, command: cmd.kind, applied: r.applied, ref: r.ref, ...(r.applied ? {} : { reason: r.reason }) }, 'ticket command');
+      log.info(
+        { key: change.incident.key, change: change.type, command: cmd.kind, applied: r.applied, ref: r.ref, ...(r.applied ? {} : { reason: r.reason }) },
+        'ticket command',
+      );
       if (cmd.kind === 'create' && r.applied && r.ref) {
         try {
           maybeClaim(change.incident, r.ref, change.at);
@@ -216,7 +257,8 @@ function startEmbeddedIncidentService(collector: CollectorHandle, input: Inciden
         }
       }
     }
-    if (change.ticket === 'none' && change.suppressed) log.info({ key: change.incident.key, change: change.type, suppressed: change.suppressed }, 'incident change without ticket');
+    if (change.ticket === 'none' && change.suppressed)
+      log.info({ key: change.incident.key, change: change.type, suppressed: change.suppressed }, 'incident change without ticket');
   }
 
   // Inventory changes reach the detectors by this periodic refresh, and the detectors' state is
@@ -254,7 +296,10 @@ function startEmbeddedIncidentService(collector: CollectorHandle, input: Inciden
     }
   }, config.tickMs);
   timer.unref();
-  log.info({ restored, profiles: profileList.length, tickMs: config.tickMs, sinks: ticketing.outbox.sinkNames(), db: files.incidents }, 'incident service started');
+  log.info(
+    { restored, profiles: profileList.length, tickMs: config.tickMs, sinks: ticketing.outbox.sinkNames(), db: files.incidents },
+    'incident service started',
+  );
 
   return {
     incidents: store,

@@ -81,9 +81,15 @@ export const incidentStoreOptions = z
     /** Default hold before a firing condition opens an incident (a finding's holdMs wins). */
     holdMs: z.number().nonnegative().default(60_000),
     /** Default time the recovery condition must hold before resolving. */
-    recoverMs: z.number().nonnegative().default(5 * 60_000),
+    recoverMs: z
+      .number()
+      .nonnegative()
+      .default(5 * 60_000),
     /** Firing again within this after resolving reopens the same incident. */
-    reopenWindowMs: z.number().nonnegative().default(24 * 3_600_000),
+    reopenWindowMs: z
+      .number()
+      .nonnegative()
+      .default(24 * 3_600_000),
     /** This many open/resolve transitions inside flapWindowMs mark the incident flapping… */
     flapCount: z.number().int().min(2).default(4),
     flapWindowMs: z.number().positive().default(3_600_000),
@@ -202,8 +208,14 @@ export class IncidentStore {
       where.push(`state IN (${states.map(() => '?').join(', ')})`);
       args.push(...states);
     }
-    if (filter.site) { where.push('site = ?'); args.push(filter.site); }
-    if (filter.key) { where.push('key = ?'); args.push(filter.key); }
+    if (filter.site) {
+      where.push('site = ?');
+      args.push(filter.site);
+    }
+    if (filter.key) {
+      where.push('key = ?');
+      args.push(filter.key);
+    }
     const sql = `SELECT * FROM incidents ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id`;
     return (this.db.prepare(sql).all(...args) as Row[]).map(toIncident);
   }
@@ -226,7 +238,10 @@ export class IncidentStore {
   }
 
   maintenance(): Array<MaintenanceWindow & { id: number }> {
-    return (this.db.prepare('SELECT id, spec FROM maintenance_windows ORDER BY id').all() as Array<{ id: number; spec: string }>).map((r) => ({ id: r.id, ...JSON.parse(r.spec) }));
+    return (this.db.prepare('SELECT id, spec FROM maintenance_windows ORDER BY id').all() as Array<{ id: number; spec: string }>).map((r) => ({
+      id: r.id,
+      ...JSON.parse(r.spec),
+    }));
   }
 
   inMaintenance(site: string | null | undefined, at: number): boolean {
@@ -239,7 +254,9 @@ export class IncidentStore {
   // detector state (so the detectors' trailing windows survive a restart too)
 
   saveDetectorState(name: string, state: unknown, at: number): void {
-    this.db.prepare('INSERT INTO detector_state (name, state, at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET state = excluded.state, at = excluded.at').run(name, JSON.stringify(state), at);
+    this.db
+      .prepare('INSERT INTO detector_state (name, state, at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET state = excluded.state, at = excluded.at')
+      .run(name, JSON.stringify(state), at);
   }
 
   loadDetectorState<T>(name: string): T | null {
@@ -253,7 +270,9 @@ export class IncidentStore {
 
   /** Per-device detector state (only the devices that changed are written; see pipeline.ts). */
   saveDeviceStates(states: Iterable<[string, unknown]>, at: number): number {
-    const stmt = this.db.prepare('INSERT INTO detector_devices (device, state, at) VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET state = excluded.state, at = excluded.at');
+    const stmt = this.db.prepare(
+      'INSERT INTO detector_devices (device, state, at) VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET state = excluded.state, at = excluded.at',
+    );
     let bytes = 0;
     for (const [device, state] of states) {
       const json = JSON.stringify(state);
@@ -289,7 +308,9 @@ export class IncidentStore {
           this.db.prepare('UPDATE incidents SET ticketed = 1 WHERE id = ?').run(id);
           incident.ticketed = true;
         }
-        this.db.prepare('INSERT INTO incident_log (incident, at, type, ticket, suppressed, figures) VALUES (?, ?, ?, ?, ?, ?)').run(id, now, type, ticket, suppressed ?? null, JSON.stringify(incident.figures));
+        this.db
+          .prepare('INSERT INTO incident_log (incident, at, type, ticket, suppressed, figures) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(id, now, type, ticket, suppressed ?? null, JSON.stringify(incident.figures));
         const change: IncidentChange = { type, ticket, at: now, incident, ...(suppressed ? { suppressed } : {}) };
         hooks.onChange?.(change);
         changes.push(change);
@@ -297,7 +318,7 @@ export class IncidentStore {
       // A healthy fleet reports `recovered` for every key on every evaluation; only keys with a live
       // incident can change on one (`one` returns at once otherwise), so skip the rest here: one
       // query per apply instead of one per finding (50k per tick at 10k devices).
-      const liveKeys = new Set((this.db.prepare(`SELECT key FROM incidents WHERE ${LIVE}`).pluck().all() as string[]));
+      const liveKeys = new Set(this.db.prepare(`SELECT key FROM incidents WHERE ${LIVE}`).pluck().all() as string[]);
       const relevant = findings.filter((f) => f.status !== 'recovered' || liveKeys.has(f.key));
       // Site findings first, so that device findings of the same evaluation see the site incident.
       const ordered = [...relevant.filter((f) => f.scope === 'site'), ...relevant.filter((f) => f.scope !== 'site')];
@@ -340,12 +361,32 @@ export class IncidentStore {
              inhibitable, first_seen, last_firing, hold_ms, recover_ms, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(f.key, f.device, f.peripheral, f.failureMode, f.site ?? null, f.scope, f.detector, f.kind, f.priority, f.issueType, figures, f.eta ?? null,
-          JSON.stringify(f.runbook), f.inhibitableBySite ? 1 : 0, Math.min(f.since ?? now, now), now, f.holdMs ?? this.options.holdMs, f.recoverMs ?? this.options.recoverMs, now);
+        .run(
+          f.key,
+          f.device,
+          f.peripheral,
+          f.failureMode,
+          f.site ?? null,
+          f.scope,
+          f.detector,
+          f.kind,
+          f.priority,
+          f.issueType,
+          figures,
+          f.eta ?? null,
+          JSON.stringify(f.runbook),
+          f.inhibitableBySite ? 1 : 0,
+          Math.min(f.since ?? now, now),
+          now,
+          f.holdMs ?? this.options.holdMs,
+          f.recoverMs ?? this.options.recoverMs,
+          now,
+        );
       return;
     }
     const inc = toIncident(row);
-    this.db.prepare('UPDATE incidents SET last_firing = ?, recovering_since = NULL, figures = ?, eta = ?, priority = ?, issue_type = ?, updated_at = ? WHERE id = ?')
+    this.db
+      .prepare('UPDATE incidents SET last_firing = ?, recovering_since = NULL, figures = ?, eta = ?, priority = ?, issue_type = ?, updated_at = ? WHERE id = ?')
       .run(now, figures, f.eta ?? null, f.priority, f.issueType, now, inc.id);
     if (inc.state === 'resolved') {
       this.transition(inc, 'open', now, emit);
@@ -369,7 +410,9 @@ export class IncidentStore {
   /** The live site incident (pending counts: it is firing) that explains this device incident. */
   private inhibitor(inc: Incident): string | null {
     if (inc.scope !== 'device' || !inc.inhibitableBySite || !inc.site) return null;
-    const r = this.db.prepare(`SELECT key FROM incidents WHERE scope = 'site' AND site = ? AND state IN ('pending', 'open')`).get(inc.site) as { key: string } | undefined;
+    const r = this.db.prepare(`SELECT key FROM incidents WHERE scope = 'site' AND site = ? AND state IN ('pending', 'open')`).get(inc.site) as
+      | { key: string }
+      | undefined;
     return r?.key ?? null;
   }
 
@@ -386,7 +429,8 @@ export class IncidentStore {
       const first = inc.state === 'pending';
       const inhibitedBy = this.inhibitor(inc);
       const muted = this.inMaintenance(inc.site, now);
-      this.db.prepare(`UPDATE incidents SET state = 'open', opened_at = COALESCE(opened_at, ?), resolved_at = NULL, recovering_since = NULL,
+      this.db
+        .prepare(`UPDATE incidents SET state = 'open', opened_at = COALESCE(opened_at, ?), resolved_at = NULL, recovering_since = NULL,
           reopen_count = reopen_count + ?, transitions = ?, flapping = ?, muted = ?, inhibited_by = ?, updated_at = ? WHERE id = ?`)
         .run(now, first ? 0 : 1, JSON.stringify(transitions), flapping ? 1 : 0, muted ? 1 : 0, inhibitedBy, now, inc.id);
       const why: IncidentChange['suppressed'] | null = flapping ? 'flapping' : inhibitedBy ? 'inhibited' : muted ? 'maintenance' : null;
@@ -394,7 +438,10 @@ export class IncidentStore {
       else if (startsFlapping) emit('flapping', inc.id, inc.ticketed ? 'update' : 'none');
       else emit('reopened', inc.id, why ? 'none' : inc.ticketed ? 'reopen' : 'create', why ?? undefined);
     } else {
-      this.db.prepare(`UPDATE incidents SET state = 'resolved', resolved_at = ?, recovering_since = NULL, transitions = ?, flapping = ?, updated_at = ? WHERE id = ?`)
+      this.db
+        .prepare(
+          `UPDATE incidents SET state = 'resolved', resolved_at = ?, recovering_since = NULL, transitions = ?, flapping = ?, updated_at = ? WHERE id = ?`,
+        )
         .run(now, JSON.stringify(transitions), flapping ? 1 : 0, now, inc.id);
       if (startsFlapping) emit('flapping', inc.id, inc.ticketed ? 'update' : 'none');
       else emit('resolved', inc.id, flapping || !inc.ticketed ? 'none' : 'resolve', flapping ? 'flapping' : undefined);
@@ -408,10 +455,12 @@ export class IncidentStore {
 
   private sweep(now: number, emit: Emit): void {
     const o = this.options;
-    const rows = (this.db
-      .prepare(`SELECT * FROM incidents WHERE state = 'pending' OR (state = 'open' AND (recovering_since IS NOT NULL OR ticketed = 0 OR (inhibitable = 1 AND site IS NOT NULL)))
+    const rows = (
+      this.db
+        .prepare(`SELECT * FROM incidents WHERE state = 'pending' OR (state = 'open' AND (recovering_since IS NOT NULL OR ticketed = 0 OR (inhibitable = 1 AND site IS NOT NULL)))
           OR (state = 'resolved' AND resolved_at < ?) OR flapping = 1 ORDER BY scope DESC, id`)
-      .all(now - o.reopenWindowMs) as Row[]).map(toIncident);
+        .all(now - o.reopenWindowMs) as Row[]
+    ).map(toIncident);
     for (const seen of rows) {
       const inc = this.byId(seen.id)!; // earlier steps of this sweep may have changed it
       if (inc.state === 'pending') {

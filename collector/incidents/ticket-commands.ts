@@ -25,17 +25,32 @@ export function customerTerms(config: IncidentsConfig, customer: string): { sla:
   return { sla: config.slas[customer] ?? config.defaultSla, lang: config.languages[customer] ?? config.defaultLanguage };
 }
 
-export function ticketCommandsFor(change: IncidentChange, current: Ticket | null, f: IncidentFacts, config: IncidentsConfig, profiles: ReadonlyMap<string, FirmwareProfile>): TicketCommandInput[] {
+export function ticketCommandsFor(
+  change: IncidentChange,
+  current: Ticket | null,
+  f: IncidentFacts,
+  config: IncidentsConfig,
+  profiles: ReadonlyMap<string, FirmwareProfile>,
+): TicketCommandInput[] {
   const { incident, at } = change;
   const key = incident.key;
   const eventId = `incident-${incident.id}-${change.type}-${at}`;
   const create = (): TicketCommandInput => {
     const priority = ticketPriority(incident, f.sla);
     return {
-      kind: 'create', key, at, eventId,
+      kind: 'create',
+      key,
+      at,
+      eventId,
       ticket: {
         subject: ticketSubject(incident, f.lang),
-        description: ticketDescription(incident, f.lang, { serial: f.serial, warranty: f.warrantyStatus, runbook: runbookText(incident.runbook, profiles, f.lang), now: at, sparePart: sparePartFor(incident, profiles) }),
+        description: ticketDescription(incident, f.lang, {
+          serial: f.serial,
+          warranty: f.warrantyStatus,
+          runbook: runbookText(incident.runbook, profiles, f.lang),
+          now: at,
+          sparePart: sparePartFor(incident, profiles),
+        }),
         language: f.lang,
         priority,
         issueType: ticketIssueType(incident.kind, incident.issueType, config.issueTypes),

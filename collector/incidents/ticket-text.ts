@@ -122,10 +122,20 @@ const label: Record<'figures' | 'eta' | 'days' | 'runbook' | 'serial' | 'warrant
   runbook: { en: 'What to do', ar: 'ما يجب فعله', fa: 'اقدام لازم', zh: '处理步骤' },
   serial: { en: 'Serial', ar: 'الرقم التسلسلي', fa: 'شماره سریال', zh: '序列号' },
   warranty: { en: 'Warranty', ar: 'الضمان', fa: 'گارانتی', zh: '保修' },
-  recovered: { en: 'Recovered: the condition has cleared and stayed clear.', ar: 'تمت الاستعادة: زالت الحالة واستمر زوالها.', fa: 'رفع شد: وضعیت برطرف شده و برطرف مانده است.', zh: '已恢复：状况已消除并保持稳定。' },
+  recovered: {
+    en: 'Recovered: the condition has cleared and stayed clear.',
+    ar: 'تمت الاستعادة: زالت الحالة واستمر زوالها.',
+    fa: 'رفع شد: وضعیت برطرف شده و برطرف مانده است.',
+    zh: '已恢复：状况已消除并保持稳定。',
+  },
   reopened: { en: 'The problem is back.', ar: 'عادت المشكلة.', fa: 'مشکل دوباره رخ داده است.', zh: '问题再次出现。' },
   updated: { en: 'New figures.', ar: 'أرقام جديدة.', fa: 'ارقام جدید.', zh: '最新数据。' },
-  closed: { en: 'Closed: no recurrence within the reopen window.', ar: 'أُغلقت: لم تتكرر خلال فترة إعادة الفتح.', fa: 'بسته شد: در بازه بازگشایی تکرار نشد.', zh: '已关闭：在重开窗口内未再发生。' },
+  closed: {
+    en: 'Closed: no recurrence within the reopen window.',
+    ar: 'أُغلقت: لم تتكرر خلال فترة إعادة الفتح.',
+    fa: 'بسته شد: در بازه بازگشایی تکرار نشد.',
+    zh: '已关闭：在重开窗口内未再发生。',
+  },
 };
 
 export function runbookText(ref: Incident['runbook'], profiles: ReadonlyMap<string, FirmwareProfile>, lang: TicketLanguage): string {
@@ -146,7 +156,12 @@ function figureLines(figures: Incident['figures']): string[] {
 }
 
 export function ticketSubject(incident: Incident, lang: TicketLanguage): string {
-  const where = incident.scope === 'site' ? incident.site ?? incident.device : incident.peripheral === 'device' ? incident.device : `${incident.device}/${incident.peripheral}`;
+  const where =
+    incident.scope === 'site'
+      ? (incident.site ?? incident.device)
+      : incident.peripheral === 'device'
+        ? incident.device
+        : `${incident.device}/${incident.peripheral}`;
   return `${kindLabel[incident.kind][lang]}: ${where} ${incident.failureMode}`.slice(0, 140);
 }
 
@@ -160,7 +175,10 @@ export function wornPartOf(incident: Pick<Incident, 'failureMode' | 'figures'>):
 }
 
 /** The spare part a technician brings for a worn-part incident (predicted failure or its degradation), from its profile. */
-export function sparePartFor(incident: Pick<Incident, 'kind' | 'failureMode' | 'figures' | 'runbook'>, profiles: ReadonlyMap<string, FirmwareProfile>): SparePart | null {
+export function sparePartFor(
+  incident: Pick<Incident, 'kind' | 'failureMode' | 'figures' | 'runbook'>,
+  profiles: ReadonlyMap<string, FirmwareProfile>,
+): SparePart | null {
   if (incident.kind !== 'predicted-failure' && incident.kind !== 'degradation') return null;
   const part = wornPartOf(incident);
   const profile = incident.runbook.profile ? profiles.get(incident.runbook.profile) : undefined;
@@ -170,7 +188,12 @@ export function sparePartFor(incident: Pick<Incident, 'kind' | 'failureMode' | '
 const partLabel: Record<'bring' | 'number' | 'unknown' | 'swap' | 'minutes', Texts> = {
   bring: { en: 'Part to bring', ar: 'القطعة المطلوب إحضارها', fa: 'قطعه‌ای که باید همراه بیاورید', zh: '需携带的备件' },
   number: { en: 'part no.', ar: 'رقم القطعة', fa: 'شماره قطعه', zh: '零件号' },
-  unknown: { en: 'unknown (see the vendor parts list)', ar: 'غير معروف (راجع قائمة قطع الغيار لدى المورّد)', fa: 'نامشخص (فهرست قطعات سازنده را ببینید)', zh: '未知（请查阅厂商备件清单）' },
+  unknown: {
+    en: 'unknown (see the vendor parts list)',
+    ar: 'غير معروف (راجع قائمة قطع الغيار لدى المورّد)',
+    fa: 'نامشخص (فهرست قطعات سازنده را ببینید)',
+    zh: '未知（请查阅厂商备件清单）',
+  },
   swap: { en: 'typical swap time', ar: 'مدة الاستبدال المعتادة', fa: 'زمان معمول تعویض', zh: '典型更换时间' },
   minutes: { en: 'min', ar: 'دقيقة', fa: 'دقیقه', zh: '分钟' },
 };

@@ -9,7 +9,16 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ticketLanguageSchema, type Ticket, type TicketLanguage, type SinkOperation } from '../tickets/model.js';
 import { SinkError, clip, httpFailure, httpRequest, isOk, type ExternalTicket, type TicketSink } from '../tickets/sink.js';
-import { defaultTemplates, noticeEventSchema, noticeTemplateSchema, renderTemplate, rtlLanguages, type NoticeEvent, type NoticeTemplate, type TemplateValues } from './templates.js';
+import {
+  defaultTemplates,
+  noticeEventSchema,
+  noticeTemplateSchema,
+  renderTemplate,
+  rtlLanguages,
+  type NoticeEvent,
+  type NoticeTemplate,
+  type TemplateValues,
+} from './templates.js';
 
 export * from './templates.js';
 
@@ -117,17 +126,40 @@ export function renderNotice(config: NotifyConfig, event: NoticeEvent, ticket: T
 }
 
 const escalationText: Record<TicketLanguage, { subject: string; response: string; resolution: string }> = {
-  en: { subject: 'Escalated: {ref} {subject}', response: 'Ticket {ref} ({device} at {site}, {customer}) has used {share} of its response time without a first response.', resolution: 'Ticket {ref} ({device} at {site}, {customer}) has used {share} of its resolution time without being resolved.' },
-  ar: { subject: 'تصعيد: {ref} {subject}', response: 'استهلكت التذكرة {ref} ({device} في {site}، {customer}) {share} من وقت الاستجابة دون رد أول.', resolution: 'استهلكت التذكرة {ref} ({device} في {site}، {customer}) {share} من وقت الحل دون حلها.' },
-  fa: { subject: 'ارجاع به سرپرست: {ref} {subject}', response: 'تیکت {ref} ({device} در {site}، {customer}) {share} از زمان پاسخ را بدون اولین پاسخ مصرف کرده است.', resolution: 'تیکت {ref} ({device} در {site}، {customer}) {share} از زمان رفع را بدون رفع مشکل مصرف کرده است.' },
-  zh: { subject: '已升级：{ref} {subject}', response: '工单 {ref}（{customer} {site} 的 {device}）已用去 {share} 的响应时间，仍未首次响应。', resolution: '工单 {ref}（{customer} {site} 的 {device}）已用去 {share} 的解决时间，仍未解决。' },
+  en: {
+    subject: 'Escalated: {ref} {subject}',
+    response: 'Ticket {ref} ({device} at {site}, {customer}) has used {share} of its response time without a first response.',
+    resolution: 'Ticket {ref} ({device} at {site}, {customer}) has used {share} of its resolution time without being resolved.',
+  },
+  ar: {
+    subject: 'تصعيد: {ref} {subject}',
+    response: 'استهلكت التذكرة {ref} ({device} في {site}، {customer}) {share} من وقت الاستجابة دون رد أول.',
+    resolution: 'استهلكت التذكرة {ref} ({device} في {site}، {customer}) {share} من وقت الحل دون حلها.',
+  },
+  fa: {
+    subject: 'ارجاع به سرپرست: {ref} {subject}',
+    response: 'تیکت {ref} ({device} در {site}، {customer}) {share} از زمان پاسخ را بدون اولین پاسخ مصرف کرده است.',
+    resolution: 'تیکت {ref} ({device} در {site}، {customer}) {share} از زمان رفع را بدون رفع مشکل مصرف کرده است.',
+  },
+  zh: {
+    subject: '已升级：{ref} {subject}',
+    response: '工单 {ref}（{customer} {site} 的 {device}）已用去 {share} 的响应时间，仍未首次响应。',
+    resolution: '工单 {ref}（{customer} {site} 的 {device}）已用去 {share} 的解决时间，仍未解决。',
+  },
 };
 
 /** The notice a team lead gets when a ticket escalates, in the ticket's language. */
 export function renderEscalationNotice(ticket: Ticket, stage: 'response' | 'resolution', share: number): Notice {
   const language = ticket.language;
   const t = escalationText[language];
-  const values: Record<string, string> = { ref: ticket.ref, subject: ticket.subject, device: ticket.device, site: ticket.site ?? '-', customer: ticket.customer, share: `${Math.round(share * 100)} %` };
+  const values: Record<string, string> = {
+    ref: ticket.ref,
+    subject: ticket.subject,
+    device: ticket.device,
+    site: ticket.site ?? '-',
+    customer: ticket.customer,
+    share: `${Math.round(share * 100)} %`,
+  };
   const fill = (s: string) => s.replace(/\{(\w+)\}/g, (_, k: string) => values[k] ?? '');
   const text = fill(t[stage]);
   const dir = rtlLanguages.has(language) ? 'rtl' : 'ltr';
@@ -273,7 +305,13 @@ export class SmsNoticeSink extends NoticeSink {
     for (const number of to) {
       const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Idempotency-Key': `${notice.id}:${number}` };
       if (this.token) headers.Authorization = `Bearer ${this.token}`;
-      const body = JSON.stringify({ to: number, text: `${notice.subject}\n${notice.text}`, ref: notice.id.split(':')[0], event: notice.event, language: notice.language });
+      const body = JSON.stringify({
+        to: number,
+        text: `${notice.subject}\n${notice.text}`,
+        ref: notice.id.split(':')[0],
+        event: notice.event,
+        language: notice.language,
+      });
       const r = await httpRequest(sms.url, { method: 'POST', headers, body }, { timeoutMs: sms.timeoutMs, log: this.log });
       if (!isOk(r.status)) throw httpFailure('POST', path, r, clip(r.text, 200));
     }

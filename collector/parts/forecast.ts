@@ -118,10 +118,20 @@ export function partsForecast(input: {
     if (!r) {
       const spare = n.profile ? input.profiles.get(n.profile)?.spareParts[n.part] : undefined;
       r = {
-        tenant: n.tenant, site: n.site, profile: n.profile, part: n.part,
-        partNumber: spare?.partNumber ?? null, name: spare?.name ?? null,
-        quantity: 0, fromTickets: 0, fromEta: 0, earliestEta: null,
-        swapMinutes: spare?.swapMinutes ?? null, swapMinutesTotal: null, units: [], tickets: [],
+        tenant: n.tenant,
+        site: n.site,
+        profile: n.profile,
+        part: n.part,
+        partNumber: spare?.partNumber ?? null,
+        name: spare?.name ?? null,
+        quantity: 0,
+        fromTickets: 0,
+        fromEta: 0,
+        earliestEta: null,
+        swapMinutes: spare?.swapMinutes ?? null,
+        swapMinutesTotal: null,
+        units: [],
+        tickets: [],
       };
       rows.set(key, r);
     }
@@ -139,7 +149,14 @@ export function partsForecast(input: {
     units: r.units.sort(),
     tickets: r.tickets.sort(),
   }));
-  out.sort((a, b) => cmp(a.tenant, b.tenant) || cmp(a.site, b.site) || (a.earliestEta ?? Infinity) - (b.earliestEta ?? Infinity) || cmp(a.part, b.part) || cmp(a.profile, b.profile));
+  out.sort(
+    (a, b) =>
+      cmp(a.tenant, b.tenant) ||
+      cmp(a.site, b.site) ||
+      (a.earliestEta ?? Infinity) - (b.earliestEta ?? Infinity) ||
+      cmp(a.part, b.part) ||
+      cmp(a.profile, b.profile),
+  );
   return { horizonDays, now, until, tenant: input.tenant ?? null, total: out.reduce((s, r) => s + r.quantity, 0), rows: out };
 }
 
@@ -158,7 +175,12 @@ export function forecastDevices(
 ): ForecastDevice[] {
   const out = new Map<string, ForecastDevice>();
   for (const d of fleet) {
-    out.set(d.device, { device: d.device, site: d.site ?? null, tenant: d.tenant ?? null, peripherals: (d.peripherals ?? []).map((p) => ({ peripheral: p.id, profile: p.profile ?? null, parts: [] })) });
+    out.set(d.device, {
+      device: d.device,
+      site: d.site ?? null,
+      tenant: d.tenant ?? null,
+      peripherals: (d.peripherals ?? []).map((p) => ({ peripheral: p.id, profile: p.profile ?? null, parts: [] })),
+    });
   }
   for (const w of wear) {
     let d = out.get(w.device);

@@ -84,7 +84,10 @@ export function conditionalFailure(shape: number, scale: number, u: number, du: 
 export const modelRisk = (m: LifeModel, u: number, du: number) => conditionalFailure(m.shape, m.scale, u, du, m.earlyLife);
 
 /** Fitted models per `profile|part` from life observations grouped by it. */
-export function fitLifeModels(groups: ReadonlyMap<string, readonly LifeObservation[]>, o: { earlyShare: number; minFailures: number } = earlyLifeDefaults): LifeModel[] {
+export function fitLifeModels(
+  groups: ReadonlyMap<string, readonly LifeObservation[]>,
+  o: { earlyShare: number; minFailures: number } = earlyLifeDefaults,
+): LifeModel[] {
   const out: LifeModel[] = [];
   const median = (f: { shape: number; scale: number }) => f.scale * Math.LN2 ** (1 / f.shape);
   for (const [key, obs] of groups) {
@@ -96,13 +99,23 @@ export function fitLifeModels(groups: ReadonlyMap<string, readonly LifeObservati
     const earlyFit = early >= o.minFailures ? fitWeibull(obs.map((x) => ({ usage: Math.min(x.usage, until), failed: x.failed && x.usage < until }))) : null;
     const wear = earlyFit ? fitWeibull(obs.map((x) => ({ usage: x.usage, failed: x.failed && x.usage >= until }))) : null;
     const f = wear ?? all;
-    out.push({ profile, part, ...f, ...(wear ? { failures: all.failures, censored: all.censored } : {}), medianLife: median(f), ...(earlyFit && wear ? { earlyLife: { shape: earlyFit.shape, scale: earlyFit.scale, failures: earlyFit.failures, until } } : {}) });
+    out.push({
+      profile,
+      part,
+      ...f,
+      ...(wear ? { failures: all.failures, censored: all.censored } : {}),
+      medianLife: median(f),
+      ...(earlyFit && wear ? { earlyLife: { shape: earlyFit.shape, scale: earlyFit.scale, failures: earlyFit.failures, until } } : {}),
+    });
   }
   return out.sort((a, b) => a.profile.localeCompare(b.profile) || a.part.localeCompare(b.part));
 }
 
 /** Groups lives by `profile|part`: ended ones (service records) and current ones (censored). */
-export function lifeGroups(ended: ReadonlyArray<{ profile?: string; part: string; usage?: number; failed: boolean }>, alive: ReadonlyArray<{ profile: string; part: string; usage: number }>): Map<string, LifeObservation[]> {
+export function lifeGroups(
+  ended: ReadonlyArray<{ profile?: string; part: string; usage?: number; failed: boolean }>,
+  alive: ReadonlyArray<{ profile: string; part: string; usage: number }>,
+): Map<string, LifeObservation[]> {
   const groups = new Map<string, LifeObservation[]>();
   const add = (profile: string, part: string, o: LifeObservation) => {
     const k = `${profile}|${part}`;

@@ -15,7 +15,11 @@ export const serviceRecordInput = z
     device: z.string().min(1).max(80),
     peripheral: z.string().min(1).max(80),
     /** Part name as the firmware profile's ratedLife names it (`cutter`, `read-head`), or `unit` for a unit swap. */
-    part: z.string().min(1).max(80).regex(/^[a-z0-9][a-z0-9-]*$/, 'a part name like cutter or read-head'),
+    part: z
+      .string()
+      .min(1)
+      .max(80)
+      .regex(/^[a-z0-9][a-z0-9-]*$/, 'a part name like cutter or read-head'),
     kind: serviceKind.default('part-replaced'),
     /** When the work was done (ms); defaults to now. */
     at: z.number().int().nonnegative().optional(),
@@ -62,8 +66,24 @@ export class SqliteServiceRecordStore implements ServiceRecordStore {
     const at = r.at ?? now;
     const failed = r.failed ?? r.kind === 'part-replaced';
     const info = this.db
-      .prepare('INSERT INTO service_records (device, peripheral, part, kind, at, failed, profile, serial, usage, source, ref, note, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(r.device, r.peripheral, r.part, r.kind, at, failed ? 1 : 0, r.profile ?? null, r.serial ?? null, r.usage ?? null, r.source, r.ref ?? null, r.note ?? null, now);
+      .prepare(
+        'INSERT INTO service_records (device, peripheral, part, kind, at, failed, profile, serial, usage, source, ref, note, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        r.device,
+        r.peripheral,
+        r.part,
+        r.kind,
+        at,
+        failed ? 1 : 0,
+        r.profile ?? null,
+        r.serial ?? null,
+        r.usage ?? null,
+        r.source,
+        r.ref ?? null,
+        r.note ?? null,
+        now,
+      );
     return { ...r, id: Number(info.lastInsertRowid), at, failed, recordedAt: now };
   }
 
@@ -72,15 +92,27 @@ export class SqliteServiceRecordStore implements ServiceRecordStore {
       .prepare(`SELECT * FROM service_records WHERE id > ? ${q.device !== undefined ? 'AND device = ?' : ''} ORDER BY id LIMIT ?`)
       .all(...[q.afterId ?? 0, ...(q.device !== undefined ? [q.device] : []), q.limit ?? 1_000_000]) as Array<Record<string, unknown>>;
     return rows.map((r) => ({
-      id: r.id as number, device: r.device as string, peripheral: r.peripheral as string, part: r.part as string, kind: serviceKind.parse(r.kind), at: r.at as number,
-      failed: r.failed === 1, source: serviceSource.parse(r.source), recordedAt: r.recorded_at as number,
-      ...(r.profile !== null ? { profile: r.profile as string } : {}), ...(r.serial !== null ? { serial: r.serial as string } : {}), ...(r.usage !== null ? { usage: r.usage as number } : {}),
-      ...(r.ref !== null ? { ref: r.ref as string } : {}), ...(r.note !== null ? { note: r.note as string } : {}),
+      id: r.id as number,
+      device: r.device as string,
+      peripheral: r.peripheral as string,
+      part: r.part as string,
+      kind: serviceKind.parse(r.kind),
+      at: r.at as number,
+      failed: r.failed === 1,
+      source: serviceSource.parse(r.source),
+      recordedAt: r.recorded_at as number,
+      ...(r.profile !== null ? { profile: r.profile as string } : {}),
+      ...(r.serial !== null ? { serial: r.serial as string } : {}),
+      ...(r.usage !== null ? { usage: r.usage as number } : {}),
+      ...(r.ref !== null ? { ref: r.ref as string } : {}),
+      ...(r.note !== null ? { note: r.note as string } : {}),
     }));
   }
 
   async annotate(id: number, facts: { usage?: number; profile?: string }): Promise<void> {
-    this.db.prepare('UPDATE service_records SET usage = COALESCE(usage, ?), profile = COALESCE(profile, ?) WHERE id = ?').run(facts.usage ?? null, facts.profile ?? null, id);
+    this.db
+      .prepare('UPDATE service_records SET usage = COALESCE(usage, ?), profile = COALESCE(profile, ?) WHERE id = ?')
+      .run(facts.usage ?? null, facts.profile ?? null, id);
   }
 
   async close(): Promise<void> {
@@ -94,9 +126,23 @@ export class PartNotKnownError extends Error {}
  * A ticket resolved or closed as "part replaced": the service record of its device, peripheral and
  * part (the worn part its key names, `device/peripheral/<part>-wear-out`, unless given).
  */
-export async function recordPartReplaced(store: ServiceRecordStore, ticket: { ref: string; key: string | null; device: string | null; peripheral: string | null }, part: string | undefined, by: string): Promise<ServiceRecord> {
+export async function recordPartReplaced(
+  store: ServiceRecordStore,
+  ticket: { ref: string; key: string | null; device: string | null; peripheral: string | null },
+  part: string | undefined,
+  by: string,
+): Promise<ServiceRecord> {
   const worn = ticket.key?.match(/\/([a-z0-9][a-z0-9-]*)-wear-out$/)?.[1];
   const which = part ?? worn;
-  if (!ticket.device || !ticket.peripheral || !which) throw new PartNotKnownError(`${ticket.ref}: which part was replaced? (the ticket is not about a worn part: give "part")`);
-  return store.add({ device: ticket.device, peripheral: ticket.peripheral, part: which, kind: 'part-replaced', source: 'noc', ref: ticket.ref, note: `recorded by ${by}` });
+  if (!ticket.device || !ticket.peripheral || !which)
+    throw new PartNotKnownError(`${ticket.ref}: which part was replaced? (the ticket is not about a worn part: give "part")`);
+  return store.add({
+    device: ticket.device,
+    peripheral: ticket.peripheral,
+    part: which,
+    kind: 'part-replaced',
+    source: 'noc',
+    ref: ticket.ref,
+    note: `recorded by ${by}`,
+  });
 }

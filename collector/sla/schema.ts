@@ -31,10 +31,7 @@ export function secondsOfDay(hhmm: string): number {
 export const dateSchema = z.iso.date();
 
 /** An instant: epoch ms, or an ISO date-time with offset (turned into epoch ms). */
-export const instantSchema = z.union([
-  z.number().int().nonnegative(),
-  z.iso.datetime({ offset: true }).transform((s) => Date.parse(s)),
-]);
+export const instantSchema = z.union([z.number().int().nonnegative(), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))]);
 
 /** One row of ERPNext's `support_and_resolution`: several rows for one weekday = several windows. */
 export const supportWindowSchema = z
@@ -52,7 +49,8 @@ function overlapIssue<T extends Span>(rows: T[], keyOf: (r: T) => string): numbe
   for (let i = 0; i < rows.length; i++) {
     for (let j = 0; j < i; j++) {
       if (keyOf(rows[i]) !== keyOf(rows[j])) continue;
-      const a = rows[i], b = rows[j];
+      const a = rows[i],
+        b = rows[j];
       if (secondsOfDay(a.start_time) < secondsOfDay(b.end_time) && secondsOfDay(b.start_time) < secondsOfDay(a.end_time)) return i;
     }
   }
@@ -122,7 +120,8 @@ export const serviceLevelAgreementSchema = z
     names.forEach((n, i) => {
       if (names.indexOf(n) !== i) ctx.addIssue({ code: 'custom', path: ['priorities', i, 'priority'], message: `duplicate priority ${n}` });
     });
-    if (!names.includes(s.default_priority)) ctx.addIssue({ code: 'custom', path: ['default_priority'], message: `not one of the priorities (${names.join(', ')})` });
+    if (!names.includes(s.default_priority))
+      ctx.addIssue({ code: 'custom', path: ['default_priority'], message: `not one of the priorities (${names.join(', ')})` });
     for (const st of s.pause_sla_on) {
       if (st === 'Open') ctx.addIssue({ code: 'custom', path: ['pause_sla_on'], message: 'Open cannot pause the agreement' });
       if (s.sla_fulfilled_on.includes(st)) ctx.addIssue({ code: 'custom', path: ['pause_sla_on'], message: `${st} is also a fulfilled-on status` });

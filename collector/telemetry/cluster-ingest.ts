@@ -109,7 +109,10 @@ export class ClusterIngest implements IngestPipeline {
     if (r.clock) {
       this.stats.clockPlaced[r.clock.verdict]++;
       this.limiter.maybe(`clock:${r.device}`, r.arrivedAt, (suppressed) =>
-        this.log.warn({ device: r.device, verdict: r.clock!.verdict, deviceTs: r.clock!.deviceTs, arrivedAt: r.arrivedAt, suppressed }, 'device clock implausible: samples stored at arrival time, device time kept as device_ts'),
+        this.log.warn(
+          { device: r.device, verdict: r.clock!.verdict, deviceTs: r.clock!.deviceTs, arrivedAt: r.arrivedAt, suppressed },
+          'device clock implausible: samples stored at arrival time, device time kept as device_ts',
+        ),
       );
     }
     this.pending.add(key);
@@ -180,7 +183,10 @@ export class ClusterIngest implements IngestPipeline {
       this.cluster.storeRetries++;
       const delay = Math.min(this.opts.retryMaxMs, this.opts.retryInitialMs * 2 ** (failures - 1));
       this.limiter.maybe('retry', Date.now(), (suppressed) =>
-        this.log.warn({ attempt: failures, retryInMs: delay, records: records.length, suppressed }, 'cluster ingest: batch not stored; nothing acked, retrying with backoff'),
+        this.log.warn(
+          { attempt: failures, retryInMs: delay, records: records.length, suppressed },
+          'cluster ingest: batch not stored; nothing acked, retrying with backoff',
+        ),
       );
       await this.sleep(delay);
     }
@@ -195,7 +201,9 @@ export class ClusterIngest implements IngestPipeline {
       fresh = records.filter((_, i) => !seen[i]);
       seenBefore = records.filter((_, i) => seen[i]);
     } catch (e) {
-      this.limiter.maybe('dedup', Date.now(), (suppressed) => this.log.error({ error: (e as Error).message, suppressed }, 'cluster ingest: PostgreSQL dedup check failed; nothing acked'));
+      this.limiter.maybe('dedup', Date.now(), (suppressed) =>
+        this.log.error({ error: (e as Error).message, suppressed }, 'cluster ingest: PostgreSQL dedup check failed; nothing acked'),
+      );
       return records;
     }
     try {
@@ -258,7 +266,9 @@ export class ClusterIngest implements IngestPipeline {
       return true;
     } catch (e) {
       // Written but not marked: not acked; the retry finds them unseen and rewrites them (idempotent).
-      this.limiter.maybe('dedup', Date.now(), (suppressed) => this.log.error({ error: (e as Error).message, suppressed }, 'cluster ingest: PostgreSQL dedup mark failed; nothing acked'));
+      this.limiter.maybe('dedup', Date.now(), (suppressed) =>
+        this.log.error({ error: (e as Error).message, suppressed }, 'cluster ingest: PostgreSQL dedup mark failed; nothing acked'),
+      );
       return false;
     }
   }
@@ -346,7 +356,9 @@ export class ClusterIngest implements IngestPipeline {
       (err.failure === 'rejected' ? this.log.warn : this.log.error).call(
         this.log,
         { failure: err.failure, status: err.status, error: err.message, suppressed },
-        err.failure === 'rejected' ? 'telemetry store rejected points (client error); isolating and dead-lettering the bad messages' : 'telemetry store failing; nothing acked (cluster mode has no spool), retrying',
+        err.failure === 'rejected'
+          ? 'telemetry store rejected points (client error); isolating and dead-lettering the bad messages'
+          : 'telemetry store failing; nothing acked (cluster mode has no spool), retrying',
       ),
     );
   }
@@ -418,7 +430,16 @@ export async function startClusterNode(
 ): Promise<ClusterNode> {
   const partitions = new NodePartitions(options, deps.log.child({ component: 'partitions', node: options.nodeId }));
   const dedup = new PgDedup(partitions.pool);
-  const ingest = new ClusterIngest(store, dedup, partitions, deps.batch, deps.sendAck, deps.storeRejected, deps.announce, deps.log.child({ component: 'ingest' }));
+  const ingest = new ClusterIngest(
+    store,
+    dedup,
+    partitions,
+    deps.batch,
+    deps.sendAck,
+    deps.storeRejected,
+    deps.announce,
+    deps.log.child({ component: 'ingest' }),
+  );
   try {
     await partitions.start();
   } catch (e) {

@@ -50,7 +50,8 @@ function classify(e: unknown): StoreWriteError {
   if (status && status >= 500) return new StoreWriteError('server', `InfluxDB answered ${status}: ${err.message}`, status);
   if (status && status >= 400) return new StoreWriteError('rejected', `InfluxDB answered ${status}: ${err.message}`, status);
   if (err.code && NETWORK_CODES.has(err.code)) return new StoreWriteError('unreachable', `${err.code}: ${err.message}`);
-  if (/no host available|timed out|timeout|ECONNREFUSED|socket hang up/i.test(err.message ?? '')) return new StoreWriteError('unreachable', err.message ?? String(e));
+  if (/no host available|timed out|timeout|ECONNREFUSED|socket hang up/i.test(err.message ?? ''))
+    return new StoreWriteError('unreachable', err.message ?? String(e));
   return new StoreWriteError('server', err.message ?? String(e));
 }
 
@@ -92,7 +93,11 @@ export class InfluxStore implements TelemetryStore {
   private schemas(): ISchemaOptions[] {
     return [
       { measurement: 'telemetry', tags: TELEMETRY_TAGS, fields: Object.fromEntries(this.telemetryFields) },
-      { measurement: 'event', tags: ['code', 'device', 'peripheral', 'site', 'tenant', 'type'], fields: { seq: FieldType.INTEGER, severity: FieldType.STRING, message: FieldType.STRING, data: FieldType.STRING, device_ts: FieldType.INTEGER } },
+      {
+        measurement: 'event',
+        tags: ['code', 'device', 'peripheral', 'site', 'tenant', 'type'],
+        fields: { seq: FieldType.INTEGER, severity: FieldType.STRING, message: FieldType.STRING, data: FieldType.STRING, device_ts: FieldType.INTEGER },
+      },
       { measurement: 'device_clock', tags: ['device'], fields: { offset_ms: FieldType.FLOAT, seq: FieldType.INTEGER } },
     ];
   }
@@ -104,15 +109,16 @@ export class InfluxStore implements TelemetryStore {
       for (const s of r.message.samples) {
         for (const k of Object.keys(s.counters)) {
           const f = fieldName(k);
-          if (!this.telemetryFields.has(f)) (this.telemetryFields.set(f, FieldType.INTEGER), (added = true));
+          if (!this.telemetryFields.has(f)) this.telemetryFields.set(f, FieldType.INTEGER), (added = true);
         }
         for (const k of Object.keys(s.metrics)) {
           const f = fieldName(k);
-          if (!this.telemetryFields.has(f)) (this.telemetryFields.set(f, FieldType.FLOAT), (added = true));
+          if (!this.telemetryFields.has(f)) this.telemetryFields.set(f, FieldType.FLOAT), (added = true);
         }
       }
     }
-    if (added) this.client.addSchema({ measurement: 'telemetry', tags: TELEMETRY_TAGS, database: this.cfg.database, fields: Object.fromEntries(this.telemetryFields) });
+    if (added)
+      this.client.addSchema({ measurement: 'telemetry', tags: TELEMETRY_TAGS, database: this.cfg.database, fields: Object.fromEntries(this.telemetryFields) });
   }
 
   async init(): Promise<void> {
@@ -126,7 +132,10 @@ export class InfluxStore implements TelemetryStore {
       const keys = await this.raw(`SHOW FIELD KEYS FROM "telemetry"`);
       for (const s of keys.results[0]?.series ?? []) for (const r of rows(s)) this.noteFieldType(String(r.fieldKey), String(r.fieldType));
       this.ready = true;
-      this.log.info({ url: this.cfg.url, database: db, retentionDays: this.cfg.retentionDays, downsample: this.cfg.downsample }, 'InfluxDB ready: database, retention policies and downsampling CQ in place');
+      this.log.info(
+        { url: this.cfg.url, database: db, retentionDays: this.cfg.retentionDays, downsample: this.cfg.downsample },
+        'InfluxDB ready: database, retention policies and downsampling CQ in place',
+      );
     } catch (e) {
       throw classify(e);
     }
@@ -164,7 +173,10 @@ export class InfluxStore implements TelemetryStore {
     if (existing && String(existing.query).includes(want) && String(existing.query).includes(`${DOWNSAMPLED_RP}.telemetry`)) return;
     if (existing) await this.client.dropContinuousQuery(DOWNSAMPLE_CQ, this.cfg.database);
     await this.client.createContinuousQuery(DOWNSAMPLE_CQ, this.downsampleQuery(), this.cfg.database);
-    this.log.info({ cq: DOWNSAMPLE_CQ, every: this.cfg.downsample.every }, existing ? 'replaced downsampling continuous query' : 'created downsampling continuous query');
+    this.log.info(
+      { cq: DOWNSAMPLE_CQ, every: this.cfg.downsample.every },
+      existing ? 'replaced downsampling continuous query' : 'created downsampling continuous query',
+    );
   }
 
   private async raw(q: string): Promise<RawResult> {
@@ -201,7 +213,11 @@ export class InfluxStore implements TelemetryStore {
         {
           method: 'POST',
           agent: this.agent,
-          headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), ...(this.auth ? { authorization: this.auth } : {}) },
+          headers: {
+            'content-type': 'text/plain; charset=utf-8',
+            'content-length': Buffer.byteLength(body),
+            ...(this.auth ? { authorization: this.auth } : {}),
+          },
           timeout: this.cfg.timeoutMs,
         },
         (res) => {
@@ -212,7 +228,9 @@ export class InfluxStore implements TelemetryStore {
         },
       );
       req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${this.cfg.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
-      req.on('error', (e: NodeJS.ErrnoException) => reject(new StoreWriteError('unreachable', `InfluxDB unreachable at ${this.cfg.url}: ${e.code ?? ''} ${e.message}`.replace(/\s+/g, ' '))));
+      req.on('error', (e: NodeJS.ErrnoException) =>
+        reject(new StoreWriteError('unreachable', `InfluxDB unreachable at ${this.cfg.url}: ${e.code ?? ''} ${e.message}`.replace(/\s+/g, ' '))),
+      );
       req.end(body);
     });
   }
@@ -300,7 +318,8 @@ export class InfluxStore implements TelemetryStore {
     const where = `WHERE "device" = ${escape.stringLit(device)}`;
     const r = await this.raw(`SELECT "seq" FROM "telemetry" ${where}; SELECT "seq" FROM "event" ${where}`);
     const counts = new Map<number, number>();
-    for (const res of r.results) for (const s of res.series ?? []) for (const row of rows(s)) counts.set(Number(row.seq), (counts.get(Number(row.seq)) ?? 0) + 1);
+    for (const res of r.results)
+      for (const s of res.series ?? []) for (const row of rows(s)) counts.set(Number(row.seq), (counts.get(Number(row.seq)) ?? 0) + 1);
     return [...counts].map(([seq, points]) => ({ seq, points })).sort((a, b) => a.seq - b.seq);
   }
 

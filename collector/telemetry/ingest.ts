@@ -303,7 +303,11 @@ export class Ingest implements IngestPipeline {
           ? 'telemetry store failing (server error); spooling batches'
           : 'telemetry store rejected points (client error); isolating and dead-lettering the bad messages';
     this.limiter.maybe('store-' + err.failure, Date.now(), (suppressed) =>
-      (err.failure === 'rejected' ? this.log.warn : this.log.error).call(this.log, { failure: err.failure, status: err.status, error: err.message, suppressed }, what),
+      (err.failure === 'rejected' ? this.log.warn : this.log.error).call(
+        this.log,
+        { failure: err.failure, status: err.status, error: err.message, suppressed },
+        what,
+      ),
     );
   }
 
@@ -345,7 +349,10 @@ export class Ingest implements IngestPipeline {
             this.drainAttempt++;
             retryIn = Math.min(this.opts.retryMaxMs, this.opts.retryInitialMs * 2 ** (this.drainAttempt - 1));
             this.limiter.maybe('drain-retry', Date.now(), (suppressed) =>
-              this.log.warn({ attempt: this.drainAttempt, retryInMs: retryIn, spoolRows: this.stats.spool.rows, error: err.message, suppressed }, 'spool drain: store still failing, retrying with backoff'),
+              this.log.warn(
+                { attempt: this.drainAttempt, retryInMs: retryIn, spoolRows: this.stats.spool.rows, error: err.message, suppressed },
+                'spool drain: store still failing, retrying with backoff',
+              ),
             );
             break;
           }

@@ -98,7 +98,13 @@ export function recordLines(r: IngestRecord): string {
   }
   lines.push(
     // The offset is the device's real one (a placed message's ts is the arrival time).
-    'device_clock,device=' + dev + ' offset_ms=' + floatValue(r.arrivedAt - deviceTimeOf(r)) + ',seq=' + r.message.seq + 'i ' +
+    'device_clock,device=' +
+      dev +
+      ' offset_ms=' +
+      floatValue(r.arrivedAt - deviceTimeOf(r)) +
+      ',seq=' +
+      r.message.seq +
+      'i ' +
       pointTime(r.message.ts, r.message.seq, 0),
   );
   return lines.join('\n');

@@ -56,11 +56,37 @@ export class SqliteStore implements TelemetryStore {
         if (r.channel === 'telemetry') {
           const deviceTs = r.clock?.sampleDeviceTs;
           r.message.samples.forEach((s, i) => {
-            tel.run(r.device, s.peripheral, s.kind, s.ts, r.seq, s.health, s.faults.join(','), JSON.stringify(renamed(s.metrics)), JSON.stringify(renamed(s.counters)), site, tenant, deviceTs?.[i] ?? null);
+            tel.run(
+              r.device,
+              s.peripheral,
+              s.kind,
+              s.ts,
+              r.seq,
+              s.health,
+              s.faults.join(','),
+              JSON.stringify(renamed(s.metrics)),
+              JSON.stringify(renamed(s.counters)),
+              site,
+              tenant,
+              deviceTs?.[i] ?? null,
+            );
           });
         } else {
           const m = r.message;
-          ev.run(r.device, r.seq, m.ts, m.type, m.peripheral ?? null, m.code ?? null, m.severity, m.message ?? null, m.data ? JSON.stringify(m.data) : null, site, tenant, r.clock?.deviceTs ?? null);
+          ev.run(
+            r.device,
+            r.seq,
+            m.ts,
+            m.type,
+            m.peripheral ?? null,
+            m.code ?? null,
+            m.severity,
+            m.message ?? null,
+            m.data ? JSON.stringify(m.data) : null,
+            site,
+            tenant,
+            r.clock?.deviceTs ?? null,
+          );
         }
         clock.run(r.device, r.seq, r.message.ts, r.arrivedAt - deviceTimeOf(r));
       }

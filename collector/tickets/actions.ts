@@ -61,12 +61,20 @@ export function recordTicketStatus(db: Database.Database, ref: string, status: T
 export function ticketSlaAt(db: Database.Database, ticket: Ticket, sla: ServiceLevelAgreement | undefined, now: number): TicketSla {
   if (!sla) return ticketSlaFrom([], ticket, sla, now);
   ensureLog(db);
-  const changes = db.prepare('SELECT at, status FROM ticket_status_log WHERE ref = ? ORDER BY at, id').all(ticket.ref) as Array<{ at: number; status: TicketStatus }>;
+  const changes = db.prepare('SELECT at, status FROM ticket_status_log WHERE ref = ? ORDER BY at, id').all(ticket.ref) as Array<{
+    at: number;
+    status: TicketStatus;
+  }>;
   return ticketSlaFrom(changes, ticket, sla, now);
 }
 
 /** The SLA of `ticket` as of `now` from its status history (oldest first), whatever store holds it. */
-export function ticketSlaFrom(changes: ReadonlyArray<{ at: number; status: TicketStatus }>, ticket: Ticket, sla: ServiceLevelAgreement | undefined, now: number): TicketSla {
+export function ticketSlaFrom(
+  changes: ReadonlyArray<{ at: number; status: TicketStatus }>,
+  ticket: Ticket,
+  sla: ServiceLevelAgreement | undefined,
+  now: number,
+): TicketSla {
   if (!sla) return { serviceLevelAgreement: null, responseBy: null, resolutionBy: null, agreementStatus: null };
   // The SLA statuses are ERPNext's; Closed is a fulfilled status there as well.
   const d = slaDeadlines({ opening: ticket.openedAt, priority: ticket.priority, status_changes: changes.filter((c) => c.at >= ticket.openedAt) }, sla, now);
@@ -75,14 +83,24 @@ export function ticketSlaFrom(changes: ReadonlyArray<{ at: number; status: Ticke
   return { serviceLevelAgreement: sla.service_level, responseBy: d.responseBy, resolutionBy: d.resolutionBy, agreementStatus };
 }
 
-const sameSla = (a: TicketSla, b: TicketSla) => a.serviceLevelAgreement === b.serviceLevelAgreement && a.responseBy === b.responseBy && a.resolutionBy === b.resolutionBy && a.agreementStatus === b.agreementStatus;
+const sameSla = (a: TicketSla, b: TicketSla) =>
+  a.serviceLevelAgreement === b.serviceLevelAgreement &&
+  a.responseBy === b.responseBy &&
+  a.resolutionBy === b.resolutionBy &&
+  a.agreementStatus === b.agreementStatus;
 
 /**
  * Recomputes the SLA of the ticket `ref` at `now` and, when it differs from what the ticket
  * carries, enqueues one `update` with the SLA patch (every sink gets it). Returns the result, or
  * null when nothing changed. Call inside the transaction of the status change.
  */
-export function refreshTicketSla(outbox: TicketOutbox, ref: string, sla: ServiceLevelAgreement | undefined, now: number, eventId: string): EnqueueResult | null {
+export function refreshTicketSla(
+  outbox: TicketOutbox,
+  ref: string,
+  sla: ServiceLevelAgreement | undefined,
+  now: number,
+  eventId: string,
+): EnqueueResult | null {
   const ticket = outbox.store.get(ref);
   if (!ticket || !sla) return null;
   const next = ticketSlaAt(outbox.db, ticket, sla, now);
@@ -98,8 +116,16 @@ export function refreshTicketSla(outbox: TicketOutbox, ref: string, sla: Service
  * key, not-changed, bad-request: comment without text or an unknown action).
  */
 /** What an operator action becomes: the ticket command and the status it enters (null: none). Throws TicketActionError. */
-function planOperatorAction(ticket: Ticket | null, latest: Ticket | null, ref: string, action: OperatorAction, text: string | undefined, now: number): { cmd: TicketCommandInput; status: TicketStatus | null; eventId: string; ticket: Ticket } {
-  if (!operatorActionSchema.safeParse(action).success) throw new TicketActionError('bad-request', `unknown action "${String(action)}" (${operatorActionSchema.options.join(', ')})`);
+function planOperatorAction(
+  ticket: Ticket | null,
+  latest: Ticket | null,
+  ref: string,
+  action: OperatorAction,
+  text: string | undefined,
+  now: number,
+): { cmd: TicketCommandInput; status: TicketStatus | null; eventId: string; ticket: Ticket } {
+  if (!operatorActionSchema.safeParse(action).success)
+    throw new TicketActionError('bad-request', `unknown action "${String(action)}" (${operatorActionSchema.options.join(', ')})`);
   if (!ticket) throw new TicketActionError('not-found', `no ticket ${ref}`);
   if (latest && latest.ref !== ticket.ref) throw new TicketActionError('superseded', `${ref} was superseded by ${latest.ref}`);
   const body = text?.trim() ? text : undefined;
@@ -135,7 +161,13 @@ function planOperatorAction(ticket: Ticket | null, latest: Ticket | null, ref: s
 }
 
 /** The SLA update command for `ticket` after its status history `changes`, or null when its SLA fields are right. */
-export function slaUpdate(ticket: Ticket, changes: ReadonlyArray<{ at: number; status: TicketStatus }>, sla: ServiceLevelAgreement | undefined, now: number, eventId: string): TicketCommandInput | null {
+export function slaUpdate(
+  ticket: Ticket,
+  changes: ReadonlyArray<{ at: number; status: TicketStatus }>,
+  sla: ServiceLevelAgreement | undefined,
+  now: number,
+  eventId: string,
+): TicketCommandInput | null {
   if (!sla) return null;
   const next = ticketSlaFrom(changes, ticket, sla, now);
   if (sameSla(next, ticket.sla)) return null;
@@ -149,7 +181,14 @@ export function slaUpdate(ticket: Ticket, changes: ReadonlyArray<{ at: number; s
  * sink get both. Throws TicketActionError (not-found, superseded by a newer ticket of the same
  * key, not-changed, bad-request: comment without text or an unknown action).
  */
-export function operatorTicketAction(outbox: TicketOutbox, ref: string, action: OperatorAction, text: string | undefined, now: number, slaContext: SlaContext): OperatorActionResult {
+export function operatorTicketAction(
+  outbox: TicketOutbox,
+  ref: string,
+  action: OperatorAction,
+  text: string | undefined,
+  now: number,
+  slaContext: SlaContext,
+): OperatorActionResult {
   const store = outbox.store;
   const found = store.get(ref);
   const { cmd, status, eventId, ticket } = planOperatorAction(found, found ? store.byKey(found.key) : null, ref, action, text, now);
@@ -170,7 +209,14 @@ export function operatorTicketAction(outbox: TicketOutbox, ref: string, action: 
  * The same operator action on any ticket store (state/tickets.ts; PostgreSQL in cluster mode):
  * the command, the status history entry and the SLA update commit in one transaction of the store.
  */
-export async function operatorTicketActionOn(store: TicketStateStore, ref: string, action: OperatorAction, text: string | undefined, now: number, slaContext: SlaContext): Promise<OperatorActionResult> {
+export async function operatorTicketActionOn(
+  store: TicketStateStore,
+  ref: string,
+  action: OperatorAction,
+  text: string | undefined,
+  now: number,
+  slaContext: SlaContext,
+): Promise<OperatorActionResult> {
   const found = await store.get(ref);
   const { cmd, status, eventId, ticket } = planOperatorAction(found, found ? await store.byKey(found.key) : null, ref, action, text, now);
   const sla = slaOf(slaContext, ticket.customer);
@@ -190,7 +236,9 @@ export function markSlaBreaches(outbox: TicketOutbox, now: number, slaContext: S
   outbox.db.transaction(() => {
     for (const t of outbox.store.list({ status: ['Open', 'Replied'] })) {
       const s = t.sla;
-      const due = (s.agreementStatus === 'First Response Due' && s.responseBy !== null && now > s.responseBy) || (s.agreementStatus === 'Resolution Due' && s.resolutionBy !== null && now > s.resolutionBy);
+      const due =
+        (s.agreementStatus === 'First Response Due' && s.responseBy !== null && now > s.responseBy) ||
+        (s.agreementStatus === 'Resolution Due' && s.resolutionBy !== null && now > s.resolutionBy);
       if (!due) continue;
       if (refreshTicketSla(outbox, t.ref, slaOf(slaContext, t.customer), now, `sla-check-${now}`)) changed++;
     }
@@ -210,7 +258,9 @@ export async function markSlaBreachesOn(store: TicketStateStore, now: number, sl
     const page = await store.list({ status: ['Open', 'Replied'] }, { offset, limit: PAGE });
     for (const t of page.items) {
       const s = t.sla;
-      const due = (s.agreementStatus === 'First Response Due' && s.responseBy !== null && now > s.responseBy) || (s.agreementStatus === 'Resolution Due' && s.resolutionBy !== null && now > s.resolutionBy);
+      const due =
+        (s.agreementStatus === 'First Response Due' && s.responseBy !== null && now > s.responseBy) ||
+        (s.agreementStatus === 'Resolution Due' && s.resolutionBy !== null && now > s.resolutionBy);
       if (!due) continue;
       const cmd = slaUpdate(t, await store.statusLog(t.ref), slaOf(slaContext, t.customer), now, `sla-check-${now}`);
       if (cmd && (await store.enqueue(cmd)).applied) changed++;

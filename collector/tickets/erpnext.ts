@@ -23,7 +23,13 @@ export const erpnextSinkConfigSchema = z.object({
       serial: z.string().nullable().default('custom_serial'),
       warrantyStatus: z.string().nullable().default('custom_warranty_status'),
     })
-    .default({ site: 'custom_site', device: 'custom_device', peripheral: 'custom_peripheral', serial: 'custom_serial', warrantyStatus: 'custom_warranty_status' }),
+    .default({
+      site: 'custom_site',
+      device: 'custom_device',
+      peripheral: 'custom_peripheral',
+      serial: 'custom_serial',
+      warrantyStatus: 'custom_warranty_status',
+    }),
   /**
    * ERPNext v15 Issue SLA fields (v15 renamed resolution_by → sla_resolution_by). A field set to
    * null is not sent. `service_level_agreement` is a Link: it is sent only when configured, since
@@ -83,7 +89,10 @@ export class ErpnextSink implements TicketSink {
   private readonly cfg: ErpnextSinkConfig;
   private readonly base: string;
 
-  constructor(config: ErpnextSinkConfigInput, private readonly log: Logger) {
+  constructor(
+    config: ErpnextSinkConfigInput,
+    private readonly log: Logger,
+  ) {
     this.cfg = erpnextSinkConfigSchema.parse(config);
     this.name = this.cfg.name;
     this.base = this.cfg.url.replace(/\/+$/, '');
@@ -94,7 +103,11 @@ export class ErpnextSink implements TicketSink {
   }
 
   private async call(method: string, path: string, body?: unknown): Promise<HttpResult> {
-    return httpRequest(`${this.base}${path}`, { method, headers: this.headers(), body: body === undefined ? undefined : JSON.stringify(body) }, { timeoutMs: this.cfg.timeoutMs, log: this.log });
+    return httpRequest(
+      `${this.base}${path}`,
+      { method, headers: this.headers(), body: body === undefined ? undefined : JSON.stringify(body) },
+      { timeoutMs: this.cfg.timeoutMs, log: this.log },
+    );
   }
 
   private resourcePath(name?: string): string {
@@ -127,7 +140,13 @@ export class ErpnextSink implements TicketSink {
       [this.cfg.keyField]: op.ref,
     };
     const f = this.cfg.fields;
-    const extra: [string | null, unknown][] = [[f.site, t.site], [f.device, t.device], [f.peripheral, t.peripheral], [f.serial, t.serial], [f.warrantyStatus, t.warrantyStatus]];
+    const extra: [string | null, unknown][] = [
+      [f.site, t.site],
+      [f.device, t.device],
+      [f.peripheral, t.peripheral],
+      [f.serial, t.serial],
+      [f.warrantyStatus, t.warrantyStatus],
+    ];
     for (const [field, value] of extra) if (field && value !== null && value !== undefined) doc[field] = value;
     Object.assign(doc, this.slaDoc(t.sla));
     const path = this.resourcePath();
@@ -225,7 +244,16 @@ export class ErpnextSink implements TicketSink {
 /** `YYYY-MM-DD HH:mm:ss` in `timeZone` (Frappe's naive datetime format). */
 export function frappeDatetime(ms: number, timeZone: string): string {
   const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
+    new Intl.DateTimeFormat('en-CA', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+    })
       .formatToParts(new Date(ms))
       .map((p) => [p.type, p.value]),
   );

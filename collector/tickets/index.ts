@@ -34,7 +34,9 @@ export const ticketingConfigSchema = z.object({
   webhooks: z.array(webhookSinkConfigSchema).default([]),
   /** Customer notice by e-mail and SMS (collector/notify), sent through the same outbox. */
   notify: notifyConfigSchema.optional(),
-  backoff: z.object({ baseMs: z.number().int().positive().default(1000), maxMs: z.number().int().positive().default(300_000) }).default({ baseMs: 1000, maxMs: 300_000 }),
+  backoff: z
+    .object({ baseMs: z.number().int().positive().default(1000), maxMs: z.number().int().positive().default(300_000) })
+    .default({ baseMs: 1000, maxMs: 300_000 }),
 });
 export type TicketingConfig = z.infer<typeof ticketingConfigSchema>;
 export type TicketingConfigInput = z.input<typeof ticketingConfigSchema>;
@@ -47,7 +49,12 @@ export type TicketingHandle = {
 };
 
 /** The sinks named in `config` (notices look tickets up through `lookup`), plus `extraSinks`. */
-export function ticketSinks(cfg: TicketingConfig, log: Logger, lookup: (ref: string) => Promise<Ticket | null> | Ticket | null, extraSinks: TicketSink[] = []): TicketSink[] {
+export function ticketSinks(
+  cfg: TicketingConfig,
+  log: Logger,
+  lookup: (ref: string) => Promise<Ticket | null> | Ticket | null,
+  extraSinks: TicketSink[] = [],
+): TicketSink[] {
   const sinks: TicketSink[] = [];
   if (cfg.erpnext) sinks.push(new ErpnextSink(cfg.erpnext, log));
   if (cfg.zammad) sinks.push(new ZammadSink(cfg.zammad, log));
@@ -81,7 +88,11 @@ export function startTicketing(db: Database.Database, config: TicketingConfigInp
 }
 
 /** Sender loops over any ticket store (state/tickets.ts), e.g. PostgreSQL in a cluster. */
-export type TicketSendersHandle = { senders: TicketSender[]; stats(): Record<string, TicketSenderStats & { pending: number; failedRows: number }>; close(): Promise<void> };
+export type TicketSendersHandle = {
+  senders: TicketSender[];
+  stats(): Record<string, TicketSenderStats & { pending: number; failedRows: number }>;
+  close(): Promise<void>;
+};
 
 export function startTicketSenders(store: TicketStateStore, sinks: readonly TicketSink[], config: TicketingConfig, log: Logger): TicketSendersHandle {
   const senders = sinks.map((s) => new TicketSender(store, s, { log, backoff: config.backoff }));

@@ -27,7 +27,11 @@ export type OperatorAction = z.infer<typeof operatorActionSchema>;
 export const ticketLanguageSchema = z.enum(['en', 'ar', 'fa', 'zh']);
 export type TicketLanguage = z.infer<typeof ticketLanguageSchema>;
 
-const segment = z.string().min(1).max(80).regex(/^[^/#\s]+$/, 'no "/", "#" or whitespace');
+const segment = z
+  .string()
+  .min(1)
+  .max(80)
+  .regex(/^[^/#\s]+$/, 'no "/", "#" or whitespace');
 /** `device/peripheral/failure-mode`; the peripheral is `-` for device-wide problems (offline, disk). */
 export const dedupKeySchema = z
   .string()

@@ -93,7 +93,10 @@ export class TicketOutbox {
   private changeScheduled = false;
 
   /** Creates the tables (store, outbox, link) in `db` if needed and prepares the statements. */
-  constructor(readonly db: Database.Database, opts: TicketOutboxOptions) {
+  constructor(
+    readonly db: Database.Database,
+    opts: TicketOutboxOptions,
+  ) {
     this.store = new TicketStore(db);
     db.exec(TICKET_OUTBOX_DDL);
     this.sinks = [...new Set(opts.sinks)];
@@ -183,7 +186,9 @@ export class TicketOutbox {
 
   /** The pending rows of one ticket for one sink, oldest first. */
   rowsOf(sink: string, ref: string, limit = 200): OutboxRow[] {
-    return this.db.prepare(`SELECT * FROM ticket_outbox WHERE sink = ? AND ref = ? AND state = 'pending' ORDER BY id LIMIT ?`).all(sink, ref, limit) as OutboxRow[];
+    return this.db
+      .prepare(`SELECT * FROM ticket_outbox WHERE sink = ? AND ref = ? AND state = 'pending' ORDER BY id LIMIT ?`)
+      .all(sink, ref, limit) as OutboxRow[];
   }
 
   markAttempt(id: number, maybeCreated: boolean, at: number): void {
@@ -220,15 +225,27 @@ export class TicketOutbox {
 
   link(system: string, ref: string): TicketLink | null {
     const r = this.db
-      .prepare('SELECT system, ref, dedup_key AS key, external_id AS externalId, state, adopted, updated_at AS updatedAt FROM ticket_link WHERE system = ? AND ref = ?')
+      .prepare(
+        'SELECT system, ref, dedup_key AS key, external_id AS externalId, state, adopted, updated_at AS updatedAt FROM ticket_link WHERE system = ? AND ref = ?',
+      )
       .get(system, ref) as (Omit<TicketLink, 'adopted'> & { adopted: number }) | undefined;
     return r ? { ...r, adopted: r.adopted === 1 } : null;
   }
 
   links(system?: string): TicketLink[] {
-    const rows = (system
-      ? this.db.prepare('SELECT system, ref, dedup_key AS key, external_id AS externalId, state, adopted, updated_at AS updatedAt FROM ticket_link WHERE system = ? ORDER BY ref').all(system)
-      : this.db.prepare('SELECT system, ref, dedup_key AS key, external_id AS externalId, state, adopted, updated_at AS updatedAt FROM ticket_link ORDER BY system, ref').all()) as (Omit<TicketLink, 'adopted'> & { adopted: number })[];
+    const rows = (
+      system
+        ? this.db
+            .prepare(
+              'SELECT system, ref, dedup_key AS key, external_id AS externalId, state, adopted, updated_at AS updatedAt FROM ticket_link WHERE system = ? ORDER BY ref',
+            )
+            .all(system)
+        : this.db
+            .prepare(
+              'SELECT system, ref, dedup_key AS key, external_id AS externalId, state, adopted, updated_at AS updatedAt FROM ticket_link ORDER BY system, ref',
+            )
+            .all()
+    ) as (Omit<TicketLink, 'adopted'> & { adopted: number })[];
     return rows.map((r) => ({ ...r, adopted: r.adopted === 1 }));
   }
 
@@ -242,14 +259,18 @@ export class TicketOutbox {
 
   /** Counts per sink and state. */
   pending(sink?: string): number {
-    return (sink
-      ? this.db.prepare(`SELECT count(*) FROM ticket_outbox WHERE sink = ? AND state = 'pending'`).pluck().get(sink)
-      : this.db.prepare(`SELECT count(*) FROM ticket_outbox WHERE state = 'pending'`).pluck().get()) as number;
+    return (
+      sink
+        ? this.db.prepare(`SELECT count(*) FROM ticket_outbox WHERE sink = ? AND state = 'pending'`).pluck().get(sink)
+        : this.db.prepare(`SELECT count(*) FROM ticket_outbox WHERE state = 'pending'`).pluck().get()
+    ) as number;
   }
 
   /** Puts the failed rows of a ticket (or one row) back in the queue, due now. */
   retry(sink: string, ref: string): number {
-    const n = this.db.prepare(`UPDATE ticket_outbox SET state = 'pending', next_at = 0, updated_at = ? WHERE sink = ? AND ref = ? AND state = 'failed'`).run(this.now(), sink, ref).changes;
+    const n = this.db
+      .prepare(`UPDATE ticket_outbox SET state = 'pending', next_at = 0, updated_at = ? WHERE sink = ? AND ref = ? AND state = 'failed'`)
+      .run(this.now(), sink, ref).changes;
     if (n) for (const l of this.listeners) l();
     return n;
   }
@@ -275,7 +296,14 @@ export function coalesce(rows: OutboxRow[]): { op: SinkOperation; ids: number[] 
   const firstCmd = rowCommand(first);
   if (firstCmd.kind === 'create') {
     return {
-      op: { kind: 'create', ref: first.ref, key: first.dedup_key, version: first.version, ticket: firstCmd.ticket, eventIds: firstCmd.eventId ? [firstCmd.eventId] : [] },
+      op: {
+        kind: 'create',
+        ref: first.ref,
+        key: first.dedup_key,
+        version: first.version,
+        ticket: firstCmd.ticket,
+        eventIds: firstCmd.eventId ? [firstCmd.eventId] : [],
+      },
       ids: [first.id],
     };
   }
@@ -305,7 +333,17 @@ export function coalesce(rows: OutboxRow[]): { op: SinkOperation; ids: number[] 
     }
   }
   return {
-    op: { kind: 'update', ref: first.ref, key: first.dedup_key, version, comment: comments.length ? comments.join('\n\n') : null, patch, status, resolution, eventIds },
+    op: {
+      kind: 'update',
+      ref: first.ref,
+      key: first.dedup_key,
+      version,
+      comment: comments.length ? comments.join('\n\n') : null,
+      patch,
+      status,
+      resolution,
+      eventIds,
+    },
     ids,
   };
 }

@@ -53,9 +53,23 @@ export class TicketSender {
   /** The SQLite outbox answers stats() live; other stores report the counts of the last idle check. */
   private readonly syncOutbox: TicketOutbox | null;
   private lastCounts = { pending: 0, failedRows: 0 };
-  private readonly counters: TicketSenderStats = { sent: 0, created: 0, adopted: 0, updates: 0, coalescedRows: 0, retries: 0, unknownOutcomes: 0, failed: 0, searches: 0 };
+  private readonly counters: TicketSenderStats = {
+    sent: 0,
+    created: 0,
+    adopted: 0,
+    updates: 0,
+    coalescedRows: 0,
+    retries: 0,
+    unknownOutcomes: 0,
+    failed: 0,
+    searches: 0,
+  };
 
-  constructor(outbox: TicketOutbox | TicketStateStore, readonly sink: TicketSink, opts: TicketSenderOptions) {
+  constructor(
+    outbox: TicketOutbox | TicketStateStore,
+    readonly sink: TicketSink,
+    opts: TicketSenderOptions,
+  ) {
     this.syncOutbox = outbox instanceof TicketOutbox ? outbox : null;
     this.outbox = outbox instanceof TicketOutbox ? new SqliteTicketState(outbox) : outbox;
     this.log = opts.log.child({ sink: sink.name });
@@ -152,7 +166,11 @@ export class TicketSender {
           this.counters.searches++;
           const found = await this.sink.find(op.ref);
           if (found) {
-            await this.outbox.complete(ids, { system: name, ref: op.ref, key: op.key, externalId: found.externalId, state: found.status ?? 'Open', adopted: true }, this.now());
+            await this.outbox.complete(
+              ids,
+              { system: name, ref: op.ref, key: op.key, externalId: found.externalId, state: found.status ?? 'Open', adopted: true },
+              this.now(),
+            );
             this.counters.adopted++;
             this.counters.sent++;
             log.info({ externalId: found.externalId }, 'ticket found after an unknown outcome: adopted, not created again');

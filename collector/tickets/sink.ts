@@ -83,7 +83,7 @@ export async function httpRequest(
     if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
       throw new SinkError('retry', `${init.method} ${new URL(url).pathname}: ${code}`);
     }
-    const what = name === 'TimeoutError' ? `timeout after ${opts.timeoutMs} ms` : code ?? (e as Error)?.message ?? 'network error';
+    const what = name === 'TimeoutError' ? `timeout after ${opts.timeoutMs} ms` : (code ?? (e as Error)?.message ?? 'network error');
     throw new SinkError('unknown', `${init.method} ${new URL(url).pathname}: ${what}`);
   }
   let text: string;

@@ -3,15 +3,7 @@
 // truth the HTTP API lists from and the record of which occurrence of a dedup key is current.
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import {
-  ticketFieldsSchema,
-  ticketRef,
-  type SinkOperation,
-  type Ticket,
-  type TicketCommand,
-  type TicketFields,
-  type TicketStatus,
-} from './model.js';
+import { ticketFieldsSchema, ticketRef, type SinkOperation, type Ticket, type TicketCommand, type TicketFields, type TicketStatus } from './model.js';
 import type { ExternalTicket, TicketSink } from './sink.js';
 
 export const TICKET_STORE_DDL = `
@@ -140,7 +132,11 @@ export class TicketStore {
       args.push(...statuses);
     }
     if (q.open) where.push(`status NOT IN ('Resolved', 'Closed')`);
-    for (const [col, v] of [['customer', q.customer], ['site', q.site], ['device', q.device]] as const) {
+    for (const [col, v] of [
+      ['customer', q.customer],
+      ['site', q.site],
+      ['device', q.device],
+    ] as const) {
       if (v !== undefined) {
         where.push(`${col} = ?`);
         args.push(v);
@@ -167,8 +163,17 @@ export class TicketStore {
       const ref = ticketRef(cmd.key, occurrence);
       const t = cmd.ticket;
       this.insertStmt.run({
-        ref, key: cmd.key, occurrence, priority: t.priority, issueType: t.issueType, customer: t.customer, site: t.site,
-        device: t.device, peripheral: t.peripheral, at: cmd.at, fields: JSON.stringify(t),
+        ref,
+        key: cmd.key,
+        occurrence,
+        priority: t.priority,
+        issueType: t.issueType,
+        customer: t.customer,
+        site: t.site,
+        device: t.device,
+        peripheral: t.peripheral,
+        at: cmd.at,
+        fields: JSON.stringify(t),
       });
       this.changeStmt.run(ref, cmd.key, 1, 'Open', t.priority, t.device, cmd.at);
       return { applied: true, ref, key: cmd.key, occurrence, version: 1, created: true };
@@ -195,7 +200,14 @@ export class TicketStore {
     const version = latest.version + 1;
     const checked = ticketFieldsSchema.parse(fields);
     this.updateStmt.run({
-      ref: latest.ref, version, status, priority: checked.priority, at: cmd.at, closedAt, resolution, fields: JSON.stringify(checked),
+      ref: latest.ref,
+      version,
+      status,
+      priority: checked.priority,
+      at: cmd.at,
+      closedAt,
+      resolution,
+      fields: JSON.stringify(checked),
     });
     if (comment) this.commentStmt.run(latest.ref, cmd.at, version, cmd.eventId ?? null, comment);
     this.changeStmt.run(latest.ref, cmd.key, version, status, checked.priority, latest.device, cmd.at);
@@ -209,7 +221,11 @@ export class TicketStore {
  */
 export class StoreSink implements TicketSink {
   readonly name: string;
-  constructor(private readonly store: TicketStore, private readonly log: Logger, name = 'store') {
+  constructor(
+    private readonly store: TicketStore,
+    private readonly log: Logger,
+    name = 'store',
+  ) {
     this.name = name;
   }
   async create(op: Extract<SinkOperation, { kind: 'create' }>): Promise<ExternalTicket> {

@@ -54,7 +54,10 @@ export class WebhookSink implements TicketSink {
   readonly name: string;
   private readonly cfg: z.infer<typeof webhookSinkConfigSchema>;
 
-  constructor(config: WebhookSinkConfigInput, private readonly log: Logger) {
+  constructor(
+    config: WebhookSinkConfigInput,
+    private readonly log: Logger,
+  ) {
     this.cfg = webhookSinkConfigSchema.parse(config);
     this.name = this.cfg.name;
   }

@@ -20,7 +20,11 @@ export const zammadSinkConfigSchema = z.object({
   priorities: z.record(z.string(), z.string()).default({ Urgent: '3 high', High: '3 high', Medium: '2 normal', Low: '1 low' }),
   states: z.record(z.string(), z.string()).default({ Open: 'open', Replied: 'open', 'On Hold': 'pending reminder', Resolved: 'closed', Closed: 'closed' }),
   /** For "pending reminder": when Zammad should remind (ms after the change). */
-  pendingReminderMs: z.number().int().positive().default(24 * 3600_000),
+  pendingReminderMs: z
+    .number()
+    .int()
+    .positive()
+    .default(24 * 3600_000),
   timeoutMs: z.number().int().positive().default(15_000),
   /** Zammad agent user id per fleetcare technician id (the ticket's `owner_id`); unmapped technicians leave the owner as it is. */
   owners: z.record(z.string(), z.number().int().positive()).default({}),
@@ -41,7 +45,10 @@ export class ZammadSink implements TicketSink {
   private readonly cfg: ZammadSinkConfig;
   private readonly base: string;
 
-  constructor(config: ZammadSinkConfigInput, private readonly log: Logger) {
+  constructor(
+    config: ZammadSinkConfigInput,
+    private readonly log: Logger,
+  ) {
     this.cfg = zammadSinkConfigSchema.parse(config);
     this.name = this.cfg.name;
     this.base = this.cfg.url.replace(/\/+$/, '');
@@ -49,7 +56,11 @@ export class ZammadSink implements TicketSink {
 
   private async call(method: string, path: string, body?: unknown): Promise<HttpResult> {
     const headers = { Authorization: `Token token=${this.cfg.token}`, 'Content-Type': 'application/json', Accept: 'application/json' };
-    return httpRequest(`${this.base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, { timeoutMs: this.cfg.timeoutMs, log: this.log });
+    return httpRequest(
+      `${this.base}${path}`,
+      { method, headers, body: body === undefined ? undefined : JSON.stringify(body) },
+      { timeoutMs: this.cfg.timeoutMs, log: this.log },
+    );
   }
 
   private title(ref: string, subject: string): string {
@@ -135,7 +146,8 @@ export class ZammadSink implements TicketSink {
     for (const item of list) {
       const t = item as { id?: unknown; title?: unknown; state?: unknown; [k: string]: unknown };
       const exact = this.cfg.keyAttribute ? t[this.cfg.keyAttribute] === ref : typeof t.title === 'string' && t.title.startsWith(prefix);
-      if (exact && (typeof t.id === 'number' || typeof t.id === 'string')) return { externalId: String(t.id), status: typeof t.state === 'string' ? t.state : undefined };
+      if (exact && (typeof t.id === 'number' || typeof t.id === 'string'))
+        return { externalId: String(t.id), status: typeof t.state === 'string' ? t.state : undefined };
     }
     return null;
   }

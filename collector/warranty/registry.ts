@@ -2,7 +2,16 @@
 // expiry, and the Warranty Claims raised against them, in one SQLite file. Several registries
 // may be open in one process (one per path).
 import Database from 'better-sqlite3';
-import { serialRecordSchema, warrantyClaimDraftSchema, warrantyClaimSchema, type SerialRecord, type WarrantyAmcStatus, type WarrantyClaim, type WarrantyClaimDraft, type WarrantyClaimStatus } from './schema.js';
+import {
+  serialRecordSchema,
+  warrantyClaimDraftSchema,
+  warrantyClaimSchema,
+  type SerialRecord,
+  type WarrantyAmcStatus,
+  type WarrantyClaim,
+  type WarrantyClaimDraft,
+  type WarrantyClaimStatus,
+} from './schema.js';
 import { parseSerials, type ImportError } from './import.js';
 import { warrantyStatus } from './status.js';
 
@@ -47,10 +56,15 @@ export class WarrantyRegistry {
     this.db.exec(WARRANTY_DDL);
     this.upsertStmt = this.db.prepare(
       `INSERT INTO serials (${serialColumns.join(', ')}) VALUES (${serialColumns.map((c) => '@' + c).join(', ')})
-       ON CONFLICT (serial_no) DO UPDATE SET ${serialColumns.slice(1).map((c) => `${c} = excluded.${c}`).join(', ')}`,
+       ON CONFLICT (serial_no) DO UPDATE SET ${serialColumns
+         .slice(1)
+         .map((c) => `${c} = excluded.${c}`)
+         .join(', ')}`,
     );
     this.getStmt = this.db.prepare('SELECT * FROM serials WHERE serial_no = ?');
-    this.insertClaimStmt = this.db.prepare('INSERT INTO warranty_claims (name, year, number, serial_no, incident_key, status, claim) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.insertClaimStmt = this.db.prepare(
+      'INSERT INTO warranty_claims (name, year, number, serial_no, incident_key, status, claim) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
     this.nextClaimStmt = this.db.prepare('SELECT coalesce(max(number), 0) + 1 FROM warranty_claims WHERE year = ?').pluck();
     this.getClaimStmt = this.db.prepare('SELECT claim FROM warranty_claims WHERE name = ?').pluck();
     this.claimByIncidentStmt = this.db.prepare('SELECT claim FROM warranty_claims WHERE incident_key = ?').pluck();

@@ -17,7 +17,11 @@ export function localDate(at: number | Date | string, timeZone = 'UTC'): string 
   return isoDate(new ZoneClock(timeZone).dateOf(typeof at === 'number' ? at : at.getTime()));
 }
 
-export function warrantyStatus(record: Pick<SerialRecord, 'warranty_expiry_date' | 'amc_expiry_date'>, at: number | Date | string, timeZone = 'UTC'): WarrantyAmcStatus {
+export function warrantyStatus(
+  record: Pick<SerialRecord, 'warranty_expiry_date' | 'amc_expiry_date'>,
+  at: number | Date | string,
+  timeZone = 'UTC',
+): WarrantyAmcStatus {
   const on = localDate(at, timeZone);
   const w = record.warranty_expiry_date;
   const amc = record.amc_expiry_date;

@@ -22,8 +22,10 @@ export function commandRoutes(ctx: NocContext, commands: CommandService | null):
         const d = needCollector(ctx).device(params.id);
         if (!d) throw new HttpError(404, `no device ${params.id}`);
         const ids = d.peripherals.map((p) => p.id);
-        if (body.peripheral !== undefined && !ids.includes(body.peripheral)) throw new HttpError(400, `body.peripheral: device ${d.device} has no peripheral ${body.peripheral} (has: ${ids.join(', ') || 'none'})`);
-        if (body.peripheral === undefined && NEEDS_PERIPHERAL.has(body.name)) throw new HttpError(400, `body.peripheral: ${body.name} needs a peripheral (one of ${ids.join(', ') || 'none'})`);
+        if (body.peripheral !== undefined && !ids.includes(body.peripheral))
+          throw new HttpError(400, `body.peripheral: device ${d.device} has no peripheral ${body.peripheral} (has: ${ids.join(', ') || 'none'})`);
+        if (body.peripheral === undefined && NEEDS_PERIPHERAL.has(body.name))
+          throw new HttpError(400, `body.peripheral: ${body.name} needs a peripheral (one of ${ids.join(', ') || 'none'})`);
         // Sent even when the device is offline: the broker keeps it for the agent's persistent
         // session, and it expires (on both sides) if the device does not come back in time.
         const cmd = await service().send(d.device, body, user!.name);

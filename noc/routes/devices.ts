@@ -1,7 +1,18 @@
 // Fleet summary, device list and detail, telemetry series and events.
 import type { TelemetryStore } from '../../collector/index.js';
 import { findingKey, partFailureMode } from '../../collector/detectors/types.js';
-import { devicesQuery, eventsQuery, seriesQuery, type DeviceDetail, type DevicesAnswer, type EventsAnswer, type FleetSummary, type PartWear, type PeripheralDetail, type SeriesAnswer } from '../api.js';
+import {
+  devicesQuery,
+  eventsQuery,
+  seriesQuery,
+  type DeviceDetail,
+  type DevicesAnswer,
+  type EventsAnswer,
+  type FleetSummary,
+  type PartWear,
+  type PeripheralDetail,
+  type SeriesAnswer,
+} from '../api.js';
 import { needCollector, type NocContext } from '../context.js';
 import { measuredEntries, partWearOf, type FleetView } from '../fleet-view.js';
 import { HttpError, route, type Route } from '../http.js';
@@ -16,7 +27,11 @@ export type DeviceServices = { fleet: FleetView | null; tickets: TicketsView | n
 /** Counter steps per day over the recent past, after the last drop of the counter (a replaced part). */
 async function usageRatePerDay(store: TelemetryStore, device: string, peripheral: string, metric: string, now: number): Promise<number | null> {
   // Longest window with enough history: a month for a fleet in service, shorter for a young one.
-  for (const [span, buckets] of [[30 * DAY, 300], [DAY, 288], [HOUR, 120]] as const) {
+  for (const [span, buckets] of [
+    [30 * DAY, 300],
+    [DAY, 288],
+    [HOUR, 120],
+  ] as const) {
     const { points } = await store.seriesBuckets({ device, peripheral, field: metric, from: now - span, to: now, buckets });
     let start = 0;
     for (let i = 1; i < points.length; i++) if (points[i].value < points[i - 1].value) start = i;
@@ -43,7 +58,12 @@ export function deviceRoutes(ctx: NocContext, s: DeviceServices): Route[] {
     needCollector(ctx);
     return s.fleet!;
   };
-  const openCounts = async () => (await s.tickets?.openCounts()) ?? { byDevice: new Map<string, number>(), bySite: new Map<string, number>(), byPriority: { Urgent: 0, High: 0, Medium: 0, Low: 0 } };
+  const openCounts = async () =>
+    (await s.tickets?.openCounts()) ?? {
+      byDevice: new Map<string, number>(),
+      bySite: new Map<string, number>(),
+      byPriority: { Urgent: 0, High: 0, Medium: 0, Low: 0 },
+    };
   const known = (id: string) => {
     const d = needCollector(ctx).device(id);
     if (!d) throw new HttpError(404, `no device ${id}`);
@@ -111,7 +131,13 @@ export function deviceRoutes(ctx: NocContext, s: DeviceServices): Route[] {
                   if (eta !== null) etaSource = 'usage-rate';
                 }
               }
-              wear.push({ ...base, lifeUsed: Math.round(base.lifeUsed * 10_000) / 10_000, eta, etaSource, ratePerDay: ratePerDay === null ? null : Math.round(ratePerDay * 100) / 100 });
+              wear.push({
+                ...base,
+                lifeUsed: Math.round(base.lifeUsed * 10_000) / 10_000,
+                eta,
+                etaSource,
+                ratePerDay: ratePerDay === null ? null : Math.round(ratePerDay * 100) / 100,
+              });
             }
             return {
               id,
@@ -144,10 +170,20 @@ export function deviceRoutes(ctx: NocContext, s: DeviceServices): Route[] {
       async handle({ params, query }) {
         const d = known(params.id);
         if (!d.peripherals.some((p) => p.id === query.peripheral) && !d.health[query.peripheral]) {
-          throw new HttpError(404, `device ${d.device} has no peripheral ${query.peripheral} (has: ${[...new Set([...d.peripherals.map((p) => p.id), ...Object.keys(d.health)])].join(', ') || 'none'})`);
+          throw new HttpError(
+            404,
+            `device ${d.device} has no peripheral ${query.peripheral} (has: ${[...new Set([...d.peripherals.map((p) => p.id), ...Object.keys(d.health)])].join(', ') || 'none'})`,
+          );
         }
         const { from, to } = range(query, DAY, Date.now());
-        const r = await needCollector(ctx).store.seriesBuckets({ device: d.device, peripheral: query.peripheral, field: query.field, from, to, buckets: query.points });
+        const r = await needCollector(ctx).store.seriesBuckets({
+          device: d.device,
+          peripheral: query.peripheral,
+          field: query.field,
+          from,
+          to,
+          buckets: query.points,
+        });
         const json: SeriesAnswer = { device: d.device, peripheral: query.peripheral, field: query.field, from, to, bucketMs: r.bucketMs, points: r.points };
         return { json };
       },

@@ -7,7 +7,17 @@ import { Dispatcher, DispatchError, type UnitFacts } from '../../dispatch/servic
 import { PERFORMANCE_CSV_HEAD, performanceCsvRow } from '../../dispatch/report.js';
 import { DispatchStateError } from '../../state/dispatch.js';
 import type { FirmwareProfile } from '../../firmware-profiles/schema.js';
-import { assignRequest, knownFixEditRequest, knownFixesQuery, putTeamRequest, putTechnicianRequest, resolveWithCauseRequest, teamPerformanceQuery, type DispatchOverview, type TicketKnownFixes } from '../dispatch-api.js';
+import {
+  assignRequest,
+  knownFixEditRequest,
+  knownFixesQuery,
+  putTeamRequest,
+  putTechnicianRequest,
+  resolveWithCauseRequest,
+  teamPerformanceQuery,
+  type DispatchOverview,
+  type TicketKnownFixes,
+} from '../dispatch-api.js';
 import type { NocContext } from '../context.js';
 import { HttpError, route, type Route } from '../http.js';
 import { toCsv } from '../reports.js';
@@ -71,7 +81,11 @@ export function dispatchRoutes(ctx: NocContext, dispatcher: Dispatcher | null): 
       role: 'viewer',
       async handle() {
         const d = need();
-        const [teams, technicians, open] = await Promise.all([d.deps.state.teams(), d.deps.state.technicians(), d.deps.tickets.list({ open: true }, { offset: 0, limit: 100_000 })]);
+        const [teams, technicians, open] = await Promise.all([
+          d.deps.state.teams(),
+          d.deps.state.technicians(),
+          d.deps.tickets.list({ open: true }, { offset: 0, limit: 100_000 }),
+        ]);
         const load = Dispatcher.loads(open.items);
         const json: DispatchOverview = {
           teams,
@@ -102,7 +116,9 @@ export function dispatchRoutes(ctx: NocContext, dispatcher: Dispatcher | null): 
         await mapped(() => need().deps.state.putTechnician(body.technician, { replace: body.replace }));
         ctx.log.info({ user: user!.name, technician: body.technician.id }, 'technician saved');
         // A new technician may be the match unassigned tickets were waiting for.
-        void need().pass(Date.now()).catch(() => undefined);
+        void need()
+          .pass(Date.now())
+          .catch(() => undefined);
         return { json: { technician: body.technician } };
       },
     }),

@@ -23,14 +23,21 @@ export async function readiness(ctx: NocContext): Promise<Record<string, Check>>
     const s = ctx.collector.stats();
     checks.collector = { ok: s.mqtt.connected, detail: s.mqtt.connected ? 'connected to broker' : 'not connected to broker' };
     const failing = s.ingest.spool.rows > 0;
-    checks.store = { ok: !failing, detail: failing ? `${s.ingest.spool.rows} batches spooled: ${ctx.collector.store.kind} store not accepting writes` : `${ctx.collector.store.kind} store` };
+    checks.store = {
+      ok: !failing,
+      detail: failing ? `${s.ingest.spool.rows} batches spooled: ${ctx.collector.store.kind} store not accepting writes` : `${ctx.collector.store.kind} store`,
+    };
     const partitions = partitionsOf(ctx.collector);
     if (partitions) {
       const p = partitions.stats();
       // A node that never completed a lease round cannot know what it owns.
       // An observer (a NOC-only node) takes no leases, so it never has a lease round.
       if (partitions.mode === 'observer') checks.partitions = { ok: true, detail: 'observer: owns no partitions' };
-      else checks.partitions = p.lastRoundAt === null ? { ok: false, detail: 'no partition lease round has completed yet' } : { ok: true, detail: `owns ${p.owned.length} of ${partitions.count} partitions` };
+      else
+        checks.partitions =
+          p.lastRoundAt === null
+            ? { ok: false, detail: 'no partition lease round has completed yet' }
+            : { ok: true, detail: `owns ${p.owned.length} of ${partitions.count} partitions` };
     }
   }
   if (ctx.incidents?.stats) {
@@ -51,7 +58,12 @@ export async function readiness(ctx: NocContext): Promise<Record<string, Check>>
 
 export function opsRoutes(ctx: NocContext, http: HttpMetrics): Route[] {
   return [
-    route({ method: 'GET', path: '/healthz', role: 'public', handle: () => ({ json: { status: 'ok', uptimeS: Math.round((Date.now() - ctx.startedAt) / 1000) } }) }),
+    route({
+      method: 'GET',
+      path: '/healthz',
+      role: 'public',
+      handle: () => ({ json: { status: 'ok', uptimeS: Math.round((Date.now() - ctx.startedAt) / 1000) } }),
+    }),
     route({
       method: 'GET',
       path: '/readyz',
@@ -62,7 +74,10 @@ export function opsRoutes(ctx: NocContext, http: HttpMetrics): Route[] {
           .filter(([, c]) => !c.ok)
           .map(([name, c]) => `${name}: ${c.detail}`);
         const ok = failing.length === 0;
-        return { status: ok ? 200 : 503, json: { status: ok ? 'ready' : 'degraded', ...(ctx.nodeId ? { node: ctx.nodeId } : {}), ...(ok ? {} : { failing }), checks } };
+        return {
+          status: ok ? 200 : 503,
+          json: { status: ok ? 'ready' : 'degraded', ...(ctx.nodeId ? { node: ctx.nodeId } : {}), ...(ok ? {} : { failing }), checks },
+        };
       },
     }),
     route({

@@ -18,15 +18,52 @@ async function openTickets(tickets: TicketsView): Promise<ForecastTicket[]> {
 /** Region and inventory of every device (only the fields the forecast reads are copied). */
 function fleetRegions(collector: CollectorHandle) {
   const out: Array<{ device: string; site: string | null; tenant: string | null; peripherals: Array<{ id: string; profile: string | null }> }> = [];
-  collector.forEachDevice((d) => out.push({ device: d.device, site: d.site ?? null, tenant: d.tenant ?? null, peripherals: d.peripherals.map((p) => ({ id: p.id, profile: p.profile ?? null })) }));
+  collector.forEachDevice((d) =>
+    out.push({
+      device: d.device,
+      site: d.site ?? null,
+      tenant: d.tenant ?? null,
+      peripherals: d.peripherals.map((p) => ({ id: p.id, profile: p.profile ?? null })),
+    }),
+  );
   return out;
 }
 
 export function partsForecastCsv(f: PartsForecastReport, lang: 'en' | 'ar' | 'fa' | 'zh'): string {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString().slice(0, 10));
   return toCsv(
-    ['tenant', 'site', 'model_profile', 'part', 'part_number', `name_${lang}`, 'quantity', 'from_tickets', 'from_eta', 'earliest_eta', 'swap_minutes', 'swap_minutes_total', 'units', 'tickets'],
-    f.rows.map((r) => [r.tenant, r.site, r.profile, r.part, r.partNumber ?? 'unknown', r.name?.[lang] ?? null, r.quantity, r.fromTickets, r.fromEta, iso(r.earliestEta), r.swapMinutes, r.swapMinutesTotal, r.units.join('; '), r.tickets.join('; ')]),
+    [
+      'tenant',
+      'site',
+      'model_profile',
+      'part',
+      'part_number',
+      `name_${lang}`,
+      'quantity',
+      'from_tickets',
+      'from_eta',
+      'earliest_eta',
+      'swap_minutes',
+      'swap_minutes_total',
+      'units',
+      'tickets',
+    ],
+    f.rows.map((r) => [
+      r.tenant,
+      r.site,
+      r.profile,
+      r.part,
+      r.partNumber ?? 'unknown',
+      r.name?.[lang] ?? null,
+      r.quantity,
+      r.fromTickets,
+      r.fromEta,
+      iso(r.earliestEta),
+      r.swapMinutes,
+      r.swapMinutesTotal,
+      r.units.join('; '),
+      r.tickets.join('; '),
+    ]),
   );
 }
 

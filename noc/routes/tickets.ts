@@ -38,10 +38,23 @@ export function ticketRoutes(ctx: NocContext, tickets: TicketsView | null): Rout
           description: ticket.description,
           resolution: ticket.resolution,
           comments: (await tickets.store.comments(ticket.ref)).map((c) => ({ id: c.id, at: c.at, body: c.body, eventId: c.eventId })),
-          links: (await tickets.store.links({ ref: ticket.ref })).map((l) => ({ system: l.system, externalId: l.externalId, state: l.state, updatedAt: l.updatedAt })),
+          links: (await tickets.store.links({ ref: ticket.ref })).map((l) => ({
+            system: l.system,
+            externalId: l.externalId,
+            state: l.state,
+            updatedAt: l.updatedAt,
+          })),
           statusHistory: await tickets.statusHistory(ticket.ref, ticket.openedAt),
           incident: incident
-            ? { state: incident.state, detector: incident.detector, kind: incident.kind, eta: incident.eta, figures: incident.figures, firstSeen: incident.firstSeen, openedAt: incident.openedAt }
+            ? {
+                state: incident.state,
+                detector: incident.detector,
+                kind: incident.kind,
+                eta: incident.eta,
+                figures: incident.figures,
+                firstSeen: incident.firstSeen,
+                openedAt: incident.openedAt,
+              }
             : null,
         };
         return { json };

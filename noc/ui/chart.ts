@@ -53,7 +53,14 @@ export class TelemetryChart {
       cursor: { drag: { x: true, y: false } },
       series: [
         { value: (_u, v) => (v === null ? '—' : axisTime(v * 1000, 0)) },
-        { label, stroke: line, width: 2, fill: 'rgba(76,194,255,0.12)', points: { show: points.length < 60 }, value: (_u, v) => (v === null ? '—' : num(v, 2)) },
+        {
+          label,
+          stroke: line,
+          width: 2,
+          fill: 'rgba(76,194,255,0.12)',
+          points: { show: points.length < 60 },
+          value: (_u, v) => (v === null ? '—' : num(v, 2)),
+        },
       ],
       axes: [
         { stroke: axis, grid: { stroke: grid }, ticks: { stroke: grid }, values: (_u, splits) => splits.map((s) => axisTime(s * 1000, spanMs)) },

@@ -275,7 +275,8 @@ const en = {
   'event.outbox-dropped': 'Old data dropped',
   'severity.info': 'info',
   'severity.warning': 'warning',
-  'severity.critical': 'critical',  'fault.paper-end': 'Paper out',
+  'severity.critical': 'critical',
+  'fault.paper-end': 'Paper out',
   'fault.paper-near-end': 'Paper low',
   'fault.cover-open': 'Cover open',
   'fault.autocutter-error': 'Cutter jammed',
@@ -556,7 +557,8 @@ const ar: Dictionary = {
   'event.outbox-dropped': 'حُذفت بيانات قديمة',
   'severity.info': 'معلومة',
   'severity.warning': 'تحذير',
-  'severity.critical': 'حرج',  'fault.paper-end': 'نفد الورق',
+  'severity.critical': 'حرج',
+  'fault.paper-end': 'نفد الورق',
   'fault.paper-near-end': 'الورق على وشك النفاد',
   'fault.cover-open': 'الغطاء مفتوح',
   'fault.autocutter-error': 'انحشار القاطع الآلي',
@@ -834,7 +836,8 @@ const fa: Dictionary = {
   'event.outbox-dropped': 'داده‌های قدیمی حذف شد',
   'severity.info': 'اطلاع',
   'severity.warning': 'هشدار',
-  'severity.critical': 'بحرانی',  'fault.paper-end': 'کاغذ تمام شده',
+  'severity.critical': 'بحرانی',
+  'fault.paper-end': 'کاغذ تمام شده',
   'fault.paper-near-end': 'کاغذ رو به اتمام',
   'fault.cover-open': 'درپوش باز است',
   'fault.autocutter-error': 'گیر کردن کاتر',
@@ -1112,7 +1115,8 @@ const zh: Dictionary = {
   'event.outbox-dropped': '已丢弃旧数据',
   'severity.info': '信息',
   'severity.warning': '警告',
-  'severity.critical': '严重',  'fault.paper-end': '缺纸',
+  'severity.critical': '严重',
+  'fault.paper-end': '缺纸',
   'fault.paper-near-end': '纸将尽',
   'fault.cover-open': '机盖打开',
   'fault.autocutter-error': '切刀卡住',
@@ -1190,11 +1194,30 @@ export function onLanguageChange(f: () => void): () => void {
 /** The message in the current language, `{name}` placeholders filled in. */
 export function t(key: MessageKey, vars: Record<string, string | number> = {}): string {
   const text = DICTIONARIES[current][key] ?? en[key];
-  return text.replace(/\{(\w+)\}/g, (m, name: string) => (name in vars ? (typeof vars[name] === 'number' ? num(vars[name] as number) : String(vars[name])) : m));
+  return text.replace(/\{(\w+)\}/g, (m, name: string) =>
+    name in vars ? (typeof vars[name] === 'number' ? num(vars[name] as number) : String(vars[name])) : m,
+  );
 }
 
 /** A label for a value the server sends in English (health, priority, status…): translated when known, else the value itself. */
-export function label(prefix: 'health' | 'priority' | 'status' | 'issueType' | 'warranty' | 'agreement' | 'kind' | 'event' | 'severity' | 'cmd' | 'cmdStatus' | 'role' | 'action' | 'fault', value: string | null | undefined): string {
+export function label(
+  prefix:
+    | 'health'
+    | 'priority'
+    | 'status'
+    | 'issueType'
+    | 'warranty'
+    | 'agreement'
+    | 'kind'
+    | 'event'
+    | 'severity'
+    | 'cmd'
+    | 'cmdStatus'
+    | 'role'
+    | 'action'
+    | 'fault',
+  value: string | null | undefined,
+): string {
   if (value === null || value === undefined || value === '') return t('common.unknown');
   const key = `${prefix}.${value}`;
   return key in en ? t(key as MessageKey) : value;
@@ -1242,7 +1265,8 @@ export function time(ms: number): string {
 
 /** Short axis labels for charts: time of day within a day, else day and month. */
 export function axisTime(ms: number, spanMs: number): string {
-  if (spanMs <= 10 * 60_000) return cached('ax-s', () => new Intl.DateTimeFormat(LOCALE[current].dates, { hour: '2-digit', minute: '2-digit', second: '2-digit' })).format(ms);
+  if (spanMs <= 10 * 60_000)
+    return cached('ax-s', () => new Intl.DateTimeFormat(LOCALE[current].dates, { hour: '2-digit', minute: '2-digit', second: '2-digit' })).format(ms);
   if (spanMs <= 36 * 3_600_000) return cached('ax-t', () => new Intl.DateTimeFormat(LOCALE[current].dates, { hour: '2-digit', minute: '2-digit' })).format(ms);
   return cached('ax-d', () => new Intl.DateTimeFormat(LOCALE[current].dates, { day: 'numeric', month: 'short' })).format(ms);
 }

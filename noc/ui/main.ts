@@ -73,7 +73,12 @@ function languageSelect(): HTMLElement {
 
 function liveIndicator(state: LiveState): HTMLElement {
   const text = state === 'connected' ? t('live.connected') : state === 'connecting' ? t('live.connecting') : t('live.lost');
-  return h('span', { id: 'live-indicator', class: `live live-${state}`, role: 'status', 'data-state': state }, h('span', { class: 'dot', 'aria-hidden': 'true' }), text);
+  return h(
+    'span',
+    { id: 'live-indicator', class: `live live-${state}`, role: 'status', 'data-state': state },
+    h('span', { class: 'dot', 'aria-hidden': 'true' }),
+    text,
+  );
 }
 
 function renderShell(user: NocUser): void {
@@ -85,12 +90,31 @@ function renderShell(user: NocUser): void {
       'header',
       { class: 'topbar' },
       h('a', { class: 'brand', href: '/' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, '◆'), t('app.title')),
-      h('nav', { 'aria-label': t('nav.main') }, navItem('overview', '/'), navItem('incidents', '/incidents'), navItem('reports', '/reports'), h('a', { href: '/knowledge', 'data-nav': 'knowledge' }, td('nav.knowledge'))),
-      h('div', { class: 'topbar-end' },
+      h(
+        'nav',
+        { 'aria-label': t('nav.main') },
+        navItem('overview', '/'),
+        navItem('incidents', '/incidents'),
+        navItem('reports', '/reports'),
+        h('a', { href: '/knowledge', 'data-nav': 'knowledge' }, td('nav.knowledge')),
+      ),
+      h(
+        'div',
+        { class: 'topbar-end' },
         liveIndicator(liveState()),
         languageSelect(),
-        h('button', { id: 'wall-toggle', type: 'button', class: 'btn btn-ghost', 'aria-pressed': String(wallOn()), onclick: () => setWall(!wallOn()) }, t('nav.wall')),
-        h('span', { class: 'user', title: t('nav.signedInAs', { name: user.name, role: label('role', user.role) }) }, user.name, ' · ', label('role', user.role)),
+        h(
+          'button',
+          { id: 'wall-toggle', type: 'button', class: 'btn btn-ghost', 'aria-pressed': String(wallOn()), onclick: () => setWall(!wallOn()) },
+          t('nav.wall'),
+        ),
+        h(
+          'span',
+          { class: 'user', title: t('nav.signedInAs', { name: user.name, role: label('role', user.role) }) },
+          user.name,
+          ' · ',
+          label('role', user.role),
+        ),
         h('button', { type: 'button', class: 'btn btn-ghost', id: 'logout', onclick: logout }, t('nav.logout')),
       ),
     ),
@@ -192,7 +216,12 @@ function showLogin(message?: string): void {
           const info = await api.post<SessionInfo>('/api/login', { username: user.value.trim(), password: pass.value });
           startSession(info);
         } catch (err) {
-          error.textContent = err instanceof ApiError && err.status === 401 ? t('login.failed') : err instanceof ApiError && err.status === 429 ? t('login.throttled') : t('common.error', { message: errorText(err) });
+          error.textContent =
+            err instanceof ApiError && err.status === 401
+              ? t('login.failed')
+              : err instanceof ApiError && err.status === 429
+                ? t('login.throttled')
+                : t('common.error', { message: errorText(err) });
           error.hidden = false;
           pass.value = '';
           pass.focus();
@@ -201,7 +230,12 @@ function showLogin(message?: string): void {
         }
       },
     },
-    h('div', { class: 'login-head' }, h('h1', { id: 'login-title' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, '◆'), t('login.title')), languageSelect()),
+    h(
+      'div',
+      { class: 'login-head' },
+      h('h1', { id: 'login-title' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, '◆'), t('login.title')),
+      languageSelect(),
+    ),
     h('label', { for: 'login-user' }, t('login.user')),
     user,
     h('label', { for: 'login-password' }, t('login.password')),

@@ -20,7 +20,11 @@ export function card(title: Child, ...children: Child[]): HTMLElement {
 export type Column<T> = { head: Child; cell: (row: T) => Child; class?: string; numeric?: boolean };
 
 /** A plain <table> (sortable by the server, readable by screen readers). */
-export function table<T>(rows: T[], columns: Column<T>[], opts: { caption?: string; empty?: string; rowAttrs?: (row: T) => Record<string, string> } = {}): HTMLElement {
+export function table<T>(
+  rows: T[],
+  columns: Column<T>[],
+  opts: { caption?: string; empty?: string; rowAttrs?: (row: T) => Record<string, string> } = {},
+): HTMLElement {
   if (!rows.length) return h('p', { class: 'empty' }, opts.empty ?? t('common.none'));
   return h(
     'div',
@@ -29,11 +33,25 @@ export function table<T>(rows: T[], columns: Column<T>[], opts: { caption?: stri
       'table',
       null,
       opts.caption ? h('caption', { class: 'visually-hidden' }, opts.caption) : null,
-      h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', class: [c.class, c.numeric ? 'num' : ''].filter(Boolean).join(' ') || null }, c.head)))),
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          columns.map((c) => h('th', { scope: 'col', class: [c.class, c.numeric ? 'num' : ''].filter(Boolean).join(' ') || null }, c.head)),
+        ),
+      ),
       h(
         'tbody',
         null,
-        rows.map((r) => h('tr', opts.rowAttrs?.(r) ?? null, columns.map((c) => h('td', { class: [c.class, c.numeric ? 'num' : ''].filter(Boolean).join(' ') || null }, c.cell(r))))),
+        rows.map((r) =>
+          h(
+            'tr',
+            opts.rowAttrs?.(r) ?? null,
+            columns.map((c) => h('td', { class: [c.class, c.numeric ? 'num' : ''].filter(Boolean).join(' ') || null }, c.cell(r))),
+          ),
+        ),
       ),
     ),
   );
@@ -52,7 +70,12 @@ export function errorText(e: unknown): string {
 }
 
 export function errorBox(e: unknown, retry?: () => void): HTMLElement {
-  return h('div', { class: 'error', role: 'alert' }, t('common.error', { message: errorText(e) }), retry ? h('button', { type: 'button', class: 'btn', onclick: retry }, t('common.retry')) : null);
+  return h(
+    'div',
+    { class: 'error', role: 'alert' },
+    t('common.error', { message: errorText(e) }),
+    retry ? h('button', { type: 'button', class: 'btn', onclick: retry }, t('common.retry')) : null,
+  );
 }
 
 /** A short message at the corner of the screen (command results, action done, errors). */
@@ -97,5 +120,10 @@ export function deviceLink(id: string): HTMLAnchorElement {
 /** Horizontal bar for counts in reports (a <meter>-like bar with the number beside it). */
 export function bar(value: number, max: number, text: string): HTMLElement {
   const share = max > 0 ? Math.min(1, value / max) : 0;
-  return h('span', { class: 'bar' }, h('span', { class: 'bar-track', 'aria-hidden': 'true' }, h('span', { class: 'bar-fill', style: `inline-size:${(share * 100).toFixed(1)}%` })), h('span', { class: 'bar-text' }, text));
+  return h(
+    'span',
+    { class: 'bar' },
+    h('span', { class: 'bar-track', 'aria-hidden': 'true' }, h('span', { class: 'bar-fill', style: `inline-size:${(share * 100).toFixed(1)}%` })),
+    h('span', { class: 'bar-text' }, text),
+  );
 }

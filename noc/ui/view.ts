@@ -2,7 +2,7 @@
 // changes (no refetch), refreshed by the wall screen's timer, destroyed when the route changes.
 import type { NocUser } from '../api.js';
 
-export type Session = { user: NocUser; /** Operators and admins run commands and ticket actions. */ canOperate: boolean };
+export type Session = { user: NocUser /** Operators and admins run commands and ticket actions. */; canOperate: boolean };
 
 export interface View {
   mount(root: HTMLElement): void;

@@ -13,9 +13,10 @@ export class PgCommandState implements CommandStateStore {
   }
 
   async insert(c: NewCommand): Promise<void> {
-    await this.pool.query(`INSERT INTO noc_commands (id, device, name, peripheral, args, "user", status, sent_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)`, [
-      c.id, c.device, c.name, c.peripheral, JSON.stringify(c.args), c.user, c.sentAt, c.expiresAt,
-    ]);
+    await this.pool.query(
+      `INSERT INTO noc_commands (id, device, name, peripheral, args, "user", status, sent_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)`,
+      [c.id, c.device, c.name, c.peripheral, JSON.stringify(c.args), c.user, c.sentAt, c.expiresAt],
+    );
   }
 
   async get(id: string): Promise<RemoteCommand | null> {
@@ -24,16 +25,27 @@ export class PgCommandState implements CommandStateStore {
   }
 
   async ofDevice(device: string, limit: number): Promise<RemoteCommand[]> {
-    return ((await this.pool.query(`SELECT ${COLUMNS} FROM noc_commands WHERE device = $1 ORDER BY sent_at DESC, seq DESC LIMIT $2`, [device, limit])).rows as CommandRow[]).map(commandOfRow);
+    return (
+      (await this.pool.query(`SELECT ${COLUMNS} FROM noc_commands WHERE device = $1 ORDER BY sent_at DESC, seq DESC LIMIT $2`, [device, limit]))
+        .rows as CommandRow[]
+    ).map(commandOfRow);
   }
 
   async finish(id: string, status: CommandStatus, answeredAt: number | null, result: string | null, error: string | null): Promise<string | null> {
-    const r = await this.pool.query(`UPDATE noc_commands SET status = $2, answered_at = $3, result = $4, error = $5 WHERE id = $1 AND status = 'pending' RETURNING device`, [id, status, answeredAt, result, error]);
+    const r = await this.pool.query(
+      `UPDATE noc_commands SET status = $2, answered_at = $3, result = $4, error = $5 WHERE id = $1 AND status = 'pending' RETURNING device`,
+      [id, status, answeredAt, result, error],
+    );
     return (r.rows[0]?.device as string | undefined) ?? null;
   }
 
   async recordLateAnswer(id: string, answeredAt: number, result: string | null, error: string | null): Promise<void> {
-    await this.pool.query('UPDATE noc_commands SET answered_at = $2, result = $3, error = coalesce(error, $4) WHERE id = $1 AND answered_at IS NULL', [id, answeredAt, result, error]);
+    await this.pool.query('UPDATE noc_commands SET answered_at = $2, result = $3, error = coalesce(error, $4) WHERE id = $1 AND answered_at IS NULL', [
+      id,
+      answeredAt,
+      result,
+      error,
+    ]);
   }
 
   async overdue(now: number): Promise<string[]> {

@@ -13,7 +13,13 @@ const types = {
 export type PgPoolOptions = { max?: number; connectionTimeoutMillis?: number; queryTimeoutMs?: number };
 
 export function createPgPool(url: string, opts: PgPoolOptions = {}): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, types, max: opts.max ?? 10, connectionTimeoutMillis: opts.connectionTimeoutMillis ?? 10_000, query_timeout: opts.queryTimeoutMs });
+  const pool = new pg.Pool({
+    connectionString: url,
+    types,
+    max: opts.max ?? 10,
+    connectionTimeoutMillis: opts.connectionTimeoutMillis ?? 10_000,
+    query_timeout: opts.queryTimeoutMs,
+  });
   // An idle client that loses its server (PostgreSQL restarting) must not crash the process; the
   // next query gets a fresh connection.
   pool.on('error', () => undefined);

@@ -16,21 +16,22 @@ export class PgDedup implements DedupStore {
 
   async seen(records: readonly ReceivedRef[]): Promise<boolean[]> {
     if (!records.length) return [];
-    const rows = (await this.pool.query('SELECT r.device, r.seq FROM received r JOIN unnest($1::text[], $2::bigint[]) AS q (device, seq) ON r.device = q.device AND r.seq = q.seq', [
-      records.map((r) => r.device),
-      records.map((r) => r.seq),
-    ])).rows as Array<{ device: string; seq: number }>;
+    const rows = (
+      await this.pool.query(
+        'SELECT r.device, r.seq FROM received r JOIN unnest($1::text[], $2::bigint[]) AS q (device, seq) ON r.device = q.device AND r.seq = q.seq',
+        [records.map((r) => r.device), records.map((r) => r.seq)],
+      )
+    ).rows as Array<{ device: string; seq: number }>;
     const hit = new Set(rows.map((r) => `${r.device}\u0000${r.seq}`));
     return records.map((r) => hit.has(`${r.device}\u0000${r.seq}`));
   }
 
   async markReceived(records: readonly ReceivedRef[], at: number): Promise<void> {
     if (!records.length) return;
-    await this.pool.query('INSERT INTO received (device, seq, at) SELECT device, seq, $3 FROM unnest($1::text[], $2::bigint[]) AS q (device, seq) ON CONFLICT DO NOTHING', [
-      records.map((r) => r.device),
-      records.map((r) => r.seq),
-      at,
-    ]);
+    await this.pool.query(
+      'INSERT INTO received (device, seq, at) SELECT device, seq, $3 FROM unnest($1::text[], $2::bigint[]) AS q (device, seq) ON CONFLICT DO NOTHING',
+      [records.map((r) => r.device), records.map((r) => r.seq), at],
+    );
   }
 
   async pruneReceived(before: number): Promise<number> {

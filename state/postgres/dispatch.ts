@@ -1,7 +1,16 @@
 // Dispatch state on PostgreSQL (cluster mode): teams, technicians and known-fix texts shared by
 // every node (state/dispatch.ts). Tables from migration 0010-dispatch.
 import type pg from 'pg';
-import { knownFixEditSchema, knownFixId, teamSchema, technicianSchema, type KnownFixEdit, type KnownFixEditInput, type Team, type Technician } from '../../dispatch/model.js';
+import {
+  knownFixEditSchema,
+  knownFixId,
+  teamSchema,
+  technicianSchema,
+  type KnownFixEdit,
+  type KnownFixEditInput,
+  type Team,
+  type Technician,
+} from '../../dispatch/model.js';
 import { DispatchStateError, type DispatchStateStore } from '../dispatch.js';
 import { createPgPool, inTransaction } from './db.js';
 
@@ -14,7 +23,10 @@ export class PgDispatchState implements DispatchStateStore {
 
   async putTeam(team: Team, opts: { replace?: boolean } = {}): Promise<void> {
     const t = teamSchema.parse(team);
-    const r = await this.pool.query(`INSERT INTO dispatch_teams (id, body) VALUES ($1, $2) ${opts.replace ? 'ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body' : 'ON CONFLICT (id) DO NOTHING'}`, [t.id, JSON.stringify(t)]);
+    const r = await this.pool.query(
+      `INSERT INTO dispatch_teams (id, body) VALUES ($1, $2) ${opts.replace ? 'ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body' : 'ON CONFLICT (id) DO NOTHING'}`,
+      [t.id, JSON.stringify(t)],
+    );
     if (r.rowCount === 0) throw new DispatchStateError('exists', `team ${t.id} exists`);
   }
 
@@ -37,7 +49,8 @@ export class PgDispatchState implements DispatchStateStore {
   async putTechnician(tech: Technician, opts: { replace?: boolean } = {}): Promise<void> {
     const t = technicianSchema.parse(tech);
     await inTransaction(this.pool, async (c) => {
-      if (!(await c.query('SELECT 1 FROM dispatch_teams WHERE id = $1 FOR SHARE', [t.team])).rowCount) throw new DispatchStateError('not-found', `no team ${t.team} (add it first: fleetcare team add)`);
+      if (!(await c.query('SELECT 1 FROM dispatch_teams WHERE id = $1 FOR SHARE', [t.team])).rowCount)
+        throw new DispatchStateError('not-found', `no team ${t.team} (add it first: fleetcare team add)`);
       const r = await c.query(
         `INSERT INTO dispatch_technicians (id, team, body) VALUES ($1, $2, $3) ${opts.replace ? 'ON CONFLICT (id) DO UPDATE SET team = EXCLUDED.team, body = EXCLUDED.body' : 'ON CONFLICT (id) DO NOTHING'}`,
         [t.id, t.team, JSON.stringify(t)],
@@ -63,7 +76,11 @@ export class PgDispatchState implements DispatchStateStore {
   }
 
   async knownFixEdits(): Promise<Array<KnownFixEdit & { by: string; at: number }>> {
-    const rows = (await this.pool.query('SELECT body, by_user, at FROM known_fix_edits ORDER BY id')).rows as Array<{ body: unknown; by_user: string; at: number }>;
+    const rows = (await this.pool.query('SELECT body, by_user, at FROM known_fix_edits ORDER BY id')).rows as Array<{
+      body: unknown;
+      by_user: string;
+      at: number;
+    }>;
     return rows.map((r) => ({ ...knownFixEditSchema.parse(r.body), by: r.by_user, at: r.at }));
   }
 

@@ -94,7 +94,8 @@ export class PgIncidentState implements IncidentStateStore {
   }
 
   async history(id: number): Promise<IncidentHistoryEntry[]> {
-    return (await this.pool.query('SELECT at, type, ticket, suppressed FROM incident_log WHERE incident = $1 ORDER BY id', [id])).rows as IncidentHistoryEntry[];
+    return (await this.pool.query('SELECT at, type, ticket, suppressed FROM incident_log WHERE incident = $1 ORDER BY id', [id]))
+      .rows as IncidentHistoryEntry[];
   }
 
   async liveDevices(scope?: PartitionScope, c: Queryable = this.pool): Promise<string[]> {
@@ -174,7 +175,14 @@ export class PgIncidentState implements IncidentStateStore {
         await c.query('UPDATE incidents SET ticketed = 1 WHERE id = $1', [id]);
         incident.ticketed = true;
       }
-      await c.query('INSERT INTO incident_log (incident, at, type, ticket, suppressed, figures) VALUES ($1, $2, $3, $4, $5, $6)', [id, now, type, ticket, suppressed ?? null, JSON.stringify(incident.figures)]);
+      await c.query('INSERT INTO incident_log (incident, at, type, ticket, suppressed, figures) VALUES ($1, $2, $3, $4, $5, $6)', [
+        id,
+        now,
+        type,
+        ticket,
+        suppressed ?? null,
+        JSON.stringify(incident.figures),
+      ]);
       const change: IncidentChange = { type, ticket, at: now, incident, ...(suppressed ? { suppressed } : {}) };
       await hooks.onChange?.(change);
       changes.push(change);
@@ -216,15 +224,35 @@ export class PgIncidentState implements IncidentStateStore {
         `INSERT INTO incidents (key, device, peripheral, failure_mode, site, scope, detector, kind, priority, issue_type, state, figures, eta, runbook,
            inhibitable, first_seen, last_firing, hold_ms, recover_ms, updated_at, partition)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $13, $14, $15, $16, $17, $18, $16, $19)`,
-        [f.key, f.device, f.peripheral, f.failureMode, f.site ?? null, f.scope, f.detector, f.kind, f.priority, f.issueType, figures, f.eta ?? null,
-          JSON.stringify(f.runbook), f.inhibitableBySite ? 1 : 0, Math.min(f.since ?? now, now), now, f.holdMs ?? this.options.holdMs, f.recoverMs ?? this.options.recoverMs, this.partitionOf(f.device)],
+        [
+          f.key,
+          f.device,
+          f.peripheral,
+          f.failureMode,
+          f.site ?? null,
+          f.scope,
+          f.detector,
+          f.kind,
+          f.priority,
+          f.issueType,
+          figures,
+          f.eta ?? null,
+          JSON.stringify(f.runbook),
+          f.inhibitableBySite ? 1 : 0,
+          Math.min(f.since ?? now, now),
+          now,
+          f.holdMs ?? this.options.holdMs,
+          f.recoverMs ?? this.options.recoverMs,
+          this.partitionOf(f.device),
+        ],
       );
       return;
     }
     const inc = toIncident(row);
-    await c.query('UPDATE incidents SET last_firing = $1, recovering_since = NULL, figures = $2, eta = $3, priority = $4, issue_type = $5, updated_at = $1 WHERE id = $6', [
-      now, figures, f.eta ?? null, f.priority, f.issueType, inc.id,
-    ]);
+    await c.query(
+      'UPDATE incidents SET last_firing = $1, recovering_since = NULL, figures = $2, eta = $3, priority = $4, issue_type = $5, updated_at = $1 WHERE id = $6',
+      [now, figures, f.eta ?? null, f.priority, f.issueType, inc.id],
+    );
     if (inc.state === 'resolved') {
       await this.transition(c, inc, 'open', now, emit);
     } else if (inc.state === 'open') {
@@ -246,7 +274,9 @@ export class PgIncidentState implements IncidentStateStore {
   /** A site incident may belong to another partition: read only. */
   private async inhibitor(c: Queryable, inc: Incident): Promise<string | null> {
     if (inc.scope !== 'device' || !inc.inhibitableBySite || !inc.site) return null;
-    const r = (await c.query(`SELECT key FROM incidents WHERE scope = 'site' AND site = $1 AND state IN ('pending', 'open') LIMIT 1`, [inc.site])).rows[0] as { key: string } | undefined;
+    const r = (await c.query(`SELECT key FROM incidents WHERE scope = 'site' AND site = $1 AND state IN ('pending', 'open') LIMIT 1`, [inc.site])).rows[0] as
+      | { key: string }
+      | undefined;
     return r?.key ?? null;
   }
 
@@ -272,9 +302,10 @@ export class PgIncidentState implements IncidentStateStore {
       else if (startsFlapping) await emit('flapping', inc.id, inc.ticketed ? 'update' : 'none');
       else await emit('reopened', inc.id, why ? 'none' : inc.ticketed ? 'reopen' : 'create', why ?? undefined);
     } else {
-      await c.query(`UPDATE incidents SET state = 'resolved', resolved_at = $1, recovering_since = NULL, transitions = $2, flapping = $3, updated_at = $1 WHERE id = $4`, [
-        now, JSON.stringify(transitions), flapping ? 1 : 0, inc.id,
-      ]);
+      await c.query(
+        `UPDATE incidents SET state = 'resolved', resolved_at = $1, recovering_since = NULL, transitions = $2, flapping = $3, updated_at = $1 WHERE id = $4`,
+        [now, JSON.stringify(transitions), flapping ? 1 : 0, inc.id],
+      );
       if (startsFlapping) await emit('flapping', inc.id, inc.ticketed ? 'update' : 'none');
       else await emit('resolved', inc.id, flapping || !inc.ticketed ? 'none' : 'resolve', flapping ? 'flapping' : undefined);
     }
@@ -289,11 +320,15 @@ export class PgIncidentState implements IncidentStateStore {
     const o = this.options;
     const args: unknown[] = [now - o.reopenWindowMs];
     if (scope) args.push(scope.partitions);
-    const rows = ((await c.query(
-      `SELECT * FROM incidents WHERE (state = 'pending' OR (state = 'open' AND (recovering_since IS NOT NULL OR ticketed = 0 OR (inhibitable = 1 AND site IS NOT NULL)))
+    const rows = (
+      (
+        await c.query(
+          `SELECT * FROM incidents WHERE (state = 'pending' OR (state = 'open' AND (recovering_since IS NOT NULL OR ticketed = 0 OR (inhibitable = 1 AND site IS NOT NULL)))
          OR (state = 'resolved' AND resolved_at < $1) OR flapping = 1) ${scope ? 'AND partition = ANY($2::int[])' : ''} ORDER BY scope DESC, id`,
-      args,
-    )).rows as Row[]).map(toIncident);
+          args,
+        )
+      ).rows as Row[]
+    ).map(toIncident);
     for (const seen of rows) {
       const inc = (await this.byId(seen.id, c))!; // earlier steps of this sweep may have changed it
       if (inc.state === 'pending') {

@@ -16,7 +16,8 @@ export class PgMaintenance implements MaintenanceStore {
 
   async addMaintenance(w: MaintenanceWindow): Promise<number> {
     const parsed = maintenanceWindow.parse(w);
-    return (await this.pool.query('INSERT INTO maintenance_windows (site, spec) VALUES ($1, $2) RETURNING id', [parsed.site, JSON.stringify(parsed)])).rows[0].id as number;
+    return (await this.pool.query('INSERT INTO maintenance_windows (site, spec) VALUES ($1, $2) RETURNING id', [parsed.site, JSON.stringify(parsed)])).rows[0]
+      .id as number;
   }
 
   async removeMaintenance(id: number): Promise<boolean> {

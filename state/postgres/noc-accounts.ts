@@ -26,7 +26,10 @@ export class PgNocAccounts implements NocAccountStore {
     const user = { name: checkUserField(userName, name, 'name'), role: checkUserField(nocRole, role, 'role') };
     checkUserField(passwordSchema, password, 'password');
     const r = await this.pool.query('INSERT INTO noc_users (name, role, password_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING', [
-      user.name, user.role, hashSecret(password, this.cost), Date.now(),
+      user.name,
+      user.role,
+      hashSecret(password, this.cost),
+      Date.now(),
     ]);
     if (!r.rowCount) throw new UserError(`user ${name} already exists`, 'exists');
     return user;
@@ -67,7 +70,11 @@ export class PgNocAccounts implements NocAccountStore {
   }
 
   async listUsers(): Promise<Array<NocUser & { createdAt: number }>> {
-    const rows = (await this.pool.query('SELECT name, role, created_at FROM noc_users ORDER BY name')).rows as Array<{ name: string; role: NocRole; created_at: number }>;
+    const rows = (await this.pool.query('SELECT name, role, created_at FROM noc_users ORDER BY name')).rows as Array<{
+      name: string;
+      role: NocRole;
+      created_at: number;
+    }>;
     return rows.map((r) => ({ name: r.name, role: r.role, createdAt: r.created_at }));
   }
 
@@ -87,15 +94,23 @@ export class PgNocAccounts implements NocAccountStore {
     const csrfToken = randomBytes(24).toString('base64url');
     const expiresAt = now + this.opts.sessionTtlMs;
     await this.pool.query('DELETE FROM noc_sessions WHERE expires_at <= $1', [now]);
-    await this.pool.query('INSERT INTO noc_sessions (id_hash, "user", csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [sha256(id), user.name, csrfToken, now, expiresAt]);
+    await this.pool.query('INSERT INTO noc_sessions (id_hash, "user", csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [
+      sha256(id),
+      user.name,
+      csrfToken,
+      now,
+      expiresAt,
+    ]);
     return { id, user, csrfToken, expiresAt };
   }
 
   async session(id: string, now = Date.now()): Promise<Session | null> {
-    const row = (await this.pool.query(
-      'SELECT s.csrf, s.expires_at, u.name, u.role FROM noc_sessions s JOIN noc_users u ON u.name = s."user" WHERE s.id_hash = $1 AND u.disabled = 0',
-      [sha256(id)],
-    )).rows[0] as { csrf: string; expires_at: number; name: string; role: NocRole } | undefined;
+    const row = (
+      await this.pool.query(
+        'SELECT s.csrf, s.expires_at, u.name, u.role FROM noc_sessions s JOIN noc_users u ON u.name = s."user" WHERE s.id_hash = $1 AND u.disabled = 0',
+        [sha256(id)],
+      )
+    ).rows[0] as { csrf: string; expires_at: number; name: string; role: NocRole } | undefined;
     if (!row || row.expires_at <= now) return null;
     return { id, user: { name: row.name, role: row.role }, csrfToken: row.csrf, expiresAt: row.expires_at };
   }
@@ -108,16 +123,25 @@ export class PgNocAccounts implements NocAccountStore {
     if (!(await this.getUser(user))) throw new UserError(`no user ${user}`, 'not-found');
     const id = randomBytes(6).toString('hex');
     const secret = randomBytes(24).toString('base64url');
-    await this.pool.query('INSERT INTO noc_api_tokens (id, "user", name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)', [id, user, name, hashSecret(secret, 1024), Date.now()]);
+    await this.pool.query('INSERT INTO noc_api_tokens (id, "user", name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)', [
+      id,
+      user,
+      name,
+      hashSecret(secret, 1024),
+      Date.now(),
+    ]);
     return `fct_${id}_${secret}`;
   }
 
   async checkApiToken(token: string): Promise<NocUser | null> {
     const m = API_TOKEN.exec(token);
     if (!m) return null;
-    const row = (await this.pool.query('SELECT t.token_hash, u.name, u.role FROM noc_api_tokens t JOIN noc_users u ON u.name = t."user" WHERE t.id = $1 AND u.disabled = 0', [m[1]])).rows[0] as
-      | { token_hash: string; name: string; role: NocRole }
-      | undefined;
+    const row = (
+      await this.pool.query(
+        'SELECT t.token_hash, u.name, u.role FROM noc_api_tokens t JOIN noc_users u ON u.name = t."user" WHERE t.id = $1 AND u.disabled = 0',
+        [m[1]],
+      )
+    ).rows[0] as { token_hash: string; name: string; role: NocRole } | undefined;
     if (!row) return null;
     return (await verifySecret(row.token_hash, m[2])) ? { name: row.name, role: row.role } : null;
   }

@@ -40,9 +40,23 @@ export class PgRegistryState implements RegistryStateStore {
       await lockName(c, id);
       const existing = (await c.query('SELECT id FROM devices WHERE id = $1', [id])).rowCount;
       if (existing && !opts.rotate) throw new RegistryError(`device ${id} already exists (use rotate to issue a new token)`, 'exists');
-      if ((await c.query('SELECT name FROM service_accounts WHERE name = $1', [id])).rowCount) throw new RegistryError(`${id} is already a service account name`, 'exists');
-      if (existing) await c.query('UPDATE devices SET token_hash = $2, site = coalesce($3, site), tenant = coalesce($4, tenant) WHERE id = $1', [id, hash, opts.site ?? null, opts.tenant ?? null]);
-      else await c.query('INSERT INTO devices (id, site, tenant, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)', [id, opts.site ?? null, opts.tenant ?? null, hash, Date.now()]);
+      if ((await c.query('SELECT name FROM service_accounts WHERE name = $1', [id])).rowCount)
+        throw new RegistryError(`${id} is already a service account name`, 'exists');
+      if (existing)
+        await c.query('UPDATE devices SET token_hash = $2, site = coalesce($3, site), tenant = coalesce($4, tenant) WHERE id = $1', [
+          id,
+          hash,
+          opts.site ?? null,
+          opts.tenant ?? null,
+        ]);
+      else
+        await c.query('INSERT INTO devices (id, site, tenant, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)', [
+          id,
+          opts.site ?? null,
+          opts.tenant ?? null,
+          hash,
+          Date.now(),
+        ]);
     });
     return token;
   }
@@ -79,7 +93,8 @@ export class PgRegistryState implements RegistryStateStore {
     const hash = this.hash(token);
     await inTransaction(this.pool, async (c) => {
       await lockName(c, name);
-      if ((await c.query('SELECT name FROM service_accounts WHERE name = $1', [name])).rowCount) throw new RegistryError(`service account ${name} already exists`, 'exists');
+      if ((await c.query('SELECT name FROM service_accounts WHERE name = $1', [name])).rowCount)
+        throw new RegistryError(`service account ${name} already exists`, 'exists');
       if ((await c.query('SELECT id FROM devices WHERE id = $1', [name])).rowCount) throw new RegistryError(`${name} is already a device id`, 'exists');
       await c.query('INSERT INTO service_accounts (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4)', [name, role, hash, Date.now()]);
     });
@@ -108,18 +123,26 @@ export class PgRegistryState implements RegistryStateStore {
   }
 
   async listServiceAccounts(): Promise<ServiceAccountRecord[]> {
-    const rows = (await this.pool.query('SELECT name, role, created_at FROM service_accounts ORDER BY name')).rows as Array<{ name: string; role: ServiceRole; created_at: number }>;
+    const rows = (await this.pool.query('SELECT name, role, created_at FROM service_accounts ORDER BY name')).rows as Array<{
+      name: string;
+      role: ServiceRole;
+      created_at: number;
+    }>;
     return rows.map((r) => ({ name: r.name, role: r.role, createdAt: r.created_at }));
   }
 
   async verify(username: string, password: Buffer | string): Promise<Principal | null> {
     const pw = typeof password === 'string' ? Buffer.from(password) : password;
     // One round trip for both namespaces: a login is on the connect path of every device.
-    const r = (await this.pool.query(
-      `SELECT 'device' AS kind, id AS name, site, tenant, token_hash, disabled, NULL AS role FROM devices WHERE id = $1
+    const r = (
+      await this.pool.query(
+        `SELECT 'device' AS kind, id AS name, site, tenant, token_hash, disabled, NULL AS role FROM devices WHERE id = $1
        UNION ALL SELECT 'service', name, NULL, NULL, token_hash, 0, role FROM service_accounts WHERE name = $1`,
-      [username],
-    )).rows[0] as { kind: 'device' | 'service'; name: string; site: string | null; tenant: string | null; token_hash: string; disabled: number; role: ServiceRole | null } | undefined;
+        [username],
+      )
+    ).rows[0] as
+      | { kind: 'device' | 'service'; name: string; site: string | null; tenant: string | null; token_hash: string; disabled: number; role: ServiceRole | null }
+      | undefined;
     if (!r) {
       await verifySecret(this.decoyHash, pw);
       return null;

@@ -25,7 +25,9 @@ export class PgReportUnits implements ReportUnitStore {
   }
 
   async all(): Promise<Array<ReportUnit & { firstSeen: number }>> {
-    return (await this.pool.query('SELECT device, unit, model, kind, first_seen AS "firstSeen" FROM noc_report_units')).rows as Array<ReportUnit & { firstSeen: number }>;
+    return (await this.pool.query('SELECT device, unit, model, kind, first_seen AS "firstSeen" FROM noc_report_units')).rows as Array<
+      ReportUnit & { firstSeen: number }
+    >;
   }
 
   async close(): Promise<void> {

@@ -7,8 +7,25 @@
 // seen id N never later finds an N-1 committed behind it. Commits NOTIFY `fleetcare_tickets`.
 import type pg from 'pg';
 import { formatZodError } from '../../protocol/decode.js';
-import { ticketCommandSchema, ticketFieldsSchema, ticketRef, type Ticket, type TicketCommand, type TicketCommandInput, type TicketFields, type TicketStatus } from '../../collector/tickets/model.js';
-import { TicketCommandError, type ApplyResult, type EnqueueResult, type OutboxFailure, type OutboxRow, type TicketComment, type TicketLink } from '../../collector/tickets/index.js';
+import {
+  ticketCommandSchema,
+  ticketFieldsSchema,
+  ticketRef,
+  type Ticket,
+  type TicketCommand,
+  type TicketCommandInput,
+  type TicketFields,
+  type TicketStatus,
+} from '../../collector/tickets/model.js';
+import {
+  TicketCommandError,
+  type ApplyResult,
+  type EnqueueResult,
+  type OutboxFailure,
+  type OutboxRow,
+  type TicketComment,
+  type TicketLink,
+} from '../../collector/tickets/index.js';
 import type { EnqueueOptions, LinkInput, OpenTicketCount, TicketChange, TicketFilter, TicketStateStore } from '../tickets.js';
 import { createPgClient, createPgPool, inTransaction, type Queryable } from './db.js';
 
@@ -55,13 +72,21 @@ function whereOf(f: TicketFilter): { where: string; args: unknown[] } {
   const args: unknown[] = [];
   if (f.open === true) where.push(`status NOT IN ('Resolved', 'Closed')`);
   if (f.open === false) where.push(`status IN ('Resolved', 'Closed')`);
-  for (const [col, list] of [['status', f.status], ['priority', f.priority]] as const) {
+  for (const [col, list] of [
+    ['status', f.status],
+    ['priority', f.priority],
+  ] as const) {
     if (list?.length) {
       args.push(list);
       where.push(`${col} = ANY($${args.length})`);
     }
   }
-  for (const [col, v] of [['issue_type', f.type], ['customer', f.customer], ['site', f.site], ['device', f.device]] as const) {
+  for (const [col, v] of [
+    ['issue_type', f.type],
+    ['customer', f.customer],
+    ['site', f.site],
+    ['device', f.device],
+  ] as const) {
     if (v !== undefined) {
       args.push(v);
       where.push(`${col} = $${args.length}`);
@@ -118,7 +143,10 @@ export class PgTicketState implements TicketStateStore {
     if (opts.recordStatus) await c.query('INSERT INTO ticket_status_log (ref, at, status) VALUES ($1, $2, $3)', [r.ref, cmd.at, opts.recordStatus]);
     if (opts.followUp) {
       const ticket = toTicket((await c.query('SELECT * FROM tickets WHERE ref = $1', [r.ref])).rows[0] as Row);
-      const log = (await c.query('SELECT status, at FROM ticket_status_log WHERE ref = $1 ORDER BY at, id', [r.ref])).rows as Array<{ status: TicketStatus; at: number }>;
+      const log = (await c.query('SELECT status, at FROM ticket_status_log WHERE ref = $1 ORDER BY at, id', [r.ref])).rows as Array<{
+        status: TicketStatus;
+        at: number;
+      }>;
       const next = opts.followUp(ticket, log);
       if (next) return { ...r, followUp: await this.applyWithRows(c, parseCommand(next), sinks) };
     }
@@ -132,7 +160,10 @@ export class PgTicketState implements TicketStateStore {
     const json = JSON.stringify(cmd);
     const at = this.now();
     for (const sink of sinks) {
-      await c.query('INSERT INTO ticket_outbox (sink, ref, dedup_key, version, kind, command, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)', [sink, r.ref, r.key, r.version, cmd.kind, json, at]);
+      await c.query(
+        'INSERT INTO ticket_outbox (sink, ref, dedup_key, version, kind, command, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)',
+        [sink, r.ref, r.key, r.version, cmd.kind, json, at],
+      );
     }
     await c.query('SELECT pg_notify($1, $2)', [CHANNEL, r.ref]);
     return { ...r, rows: sinks.length };
@@ -142,7 +173,15 @@ export class PgTicketState implements TicketStateStore {
   private async apply(c: Queryable, cmd: TicketCommand): Promise<ApplyResult> {
     const latest = (await c.query('SELECT * FROM tickets WHERE dedup_key = $1 ORDER BY occurrence DESC LIMIT 1', [cmd.key])).rows[0] as Row | undefined;
     const change = (ref: string, version: number, status: string, priority: string, device: string) =>
-      c.query('INSERT INTO ticket_changes (ref, dedup_key, version, status, priority, device, at) VALUES ($1, $2, $3, $4, $5, $6, $7)', [ref, cmd.key, version, status, priority, device, cmd.at]);
+      c.query('INSERT INTO ticket_changes (ref, dedup_key, version, status, priority, device, at) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+        ref,
+        cmd.key,
+        version,
+        status,
+        priority,
+        device,
+        cmd.at,
+      ]);
     if (cmd.kind === 'create') {
       if (latest && latest.status !== 'Closed') return { applied: false, ref: latest.ref, key: cmd.key, reason: 'already-open' };
       const occurrence = (latest?.occurrence ?? 0) + 1;
@@ -178,9 +217,23 @@ export class PgTicketState implements TicketStateStore {
     const version = latest.version + 1;
     const checked = ticketFieldsSchema.parse(fields);
     await c.query('UPDATE tickets SET version = $2, status = $3, priority = $4, updated_at = $5, closed_at = $6, resolution = $7, fields = $8 WHERE ref = $1', [
-      latest.ref, version, status, checked.priority, cmd.at, closedAt, resolution, JSON.stringify(checked),
+      latest.ref,
+      version,
+      status,
+      checked.priority,
+      cmd.at,
+      closedAt,
+      resolution,
+      JSON.stringify(checked),
     ]);
-    if (comment) await c.query('INSERT INTO ticket_comments (ref, at, version, event_id, body) VALUES ($1, $2, $3, $4, $5)', [latest.ref, cmd.at, version, cmd.eventId ?? null, comment]);
+    if (comment)
+      await c.query('INSERT INTO ticket_comments (ref, at, version, event_id, body) VALUES ($1, $2, $3, $4, $5)', [
+        latest.ref,
+        cmd.at,
+        version,
+        cmd.eventId ?? null,
+        comment,
+      ]);
     await change(latest.ref, version, status, checked.priority, latest.device);
     return { applied: true, ref: latest.ref, key: cmd.key, occurrence: latest.occurrence, version, created: false };
   }
@@ -206,39 +259,61 @@ export class PgTicketState implements TicketStateStore {
     const { where, args } = whereOf(filter);
     const total = (await this.pool.query(`SELECT count(*) AS n FROM tickets ${where}`, args)).rows[0].n as number;
     const n = args.length;
-    const rows = (await this.pool.query(`SELECT * FROM tickets ${where} ORDER BY opened_at DESC, ref LIMIT $${n + 1} OFFSET $${n + 2}`, [...args, page.limit, page.offset])).rows as Row[];
+    const rows = (
+      await this.pool.query(`SELECT * FROM tickets ${where} ORDER BY opened_at DESC, ref LIMIT $${n + 1} OFFSET $${n + 2}`, [...args, page.limit, page.offset])
+    ).rows as Row[];
     return { total, items: rows.map(toTicket) };
   }
 
   async ofDevice(device: string, limit: number): Promise<Ticket[]> {
-    const rows = (await this.pool.query(`SELECT * FROM tickets WHERE device = $1 ORDER BY status IN ('Resolved', 'Closed'), opened_at DESC, ref LIMIT $2`, [device, limit])).rows as Row[];
+    const rows = (
+      await this.pool.query(`SELECT * FROM tickets WHERE device = $1 ORDER BY status IN ('Resolved', 'Closed'), opened_at DESC, ref LIMIT $2`, [device, limit])
+    ).rows as Row[];
     return rows.map(toTicket);
   }
 
   async openCounts(): Promise<OpenTicketCount[]> {
-    return (await this.pool.query(`SELECT device, site, priority, count(*) AS count FROM tickets WHERE status NOT IN ('Resolved', 'Closed') GROUP BY device, site, priority`)).rows as OpenTicketCount[];
+    return (
+      await this.pool.query(
+        `SELECT device, site, priority, count(*) AS count FROM tickets WHERE status NOT IN ('Resolved', 'Closed') GROUP BY device, site, priority`,
+      )
+    ).rows as OpenTicketCount[];
   }
 
   async comments(ref: string): Promise<TicketComment[]> {
-    return (await this.pool.query('SELECT id, ref, at, version, event_id AS "eventId", body FROM ticket_comments WHERE ref = $1 ORDER BY id', [ref])).rows as TicketComment[];
+    return (await this.pool.query('SELECT id, ref, at, version, event_id AS "eventId", body FROM ticket_comments WHERE ref = $1 ORDER BY id', [ref]))
+      .rows as TicketComment[];
   }
 
   async statusLog(ref: string): Promise<Array<{ status: TicketStatus; at: number }>> {
-    return (await this.pool.query('SELECT status, at FROM ticket_status_log WHERE ref = $1 ORDER BY at, id', [ref])).rows as Array<{ status: TicketStatus; at: number }>;
+    return (await this.pool.query('SELECT status, at FROM ticket_status_log WHERE ref = $1 ORDER BY at, id', [ref])).rows as Array<{
+      status: TicketStatus;
+      at: number;
+    }>;
   }
 
   async firstResponses(refs: string[]): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     if (!refs.length) return out;
-    const rows = (await this.pool.query(`SELECT ref, min(at) AS at FROM ticket_status_log WHERE ref = ANY($1) AND status IN ('Replied', 'Resolved', 'Closed') GROUP BY ref`, [refs])).rows as Array<{ ref: string; at: number }>;
+    const rows = (
+      await this.pool.query(
+        `SELECT ref, min(at) AS at FROM ticket_status_log WHERE ref = ANY($1) AND status IN ('Replied', 'Resolved', 'Closed') GROUP BY ref`,
+        [refs],
+      )
+    ).rows as Array<{ ref: string; at: number }>;
     for (const r of rows) out.set(r.ref, r.at);
     return out;
   }
 
   async openedBetween(from: number, to: number, customer?: string): Promise<Ticket[]> {
-    const rows = (customer === undefined
-      ? await this.pool.query('SELECT * FROM tickets WHERE opened_at >= $1 AND opened_at <= $2 ORDER BY opened_at, ref', [from, to])
-      : await this.pool.query('SELECT * FROM tickets WHERE opened_at >= $1 AND opened_at <= $2 AND customer = $3 ORDER BY opened_at, ref', [from, to, customer])
+    const rows = (
+      customer === undefined
+        ? await this.pool.query('SELECT * FROM tickets WHERE opened_at >= $1 AND opened_at <= $2 ORDER BY opened_at, ref', [from, to])
+        : await this.pool.query('SELECT * FROM tickets WHERE opened_at >= $1 AND opened_at <= $2 AND customer = $3 ORDER BY opened_at, ref', [
+            from,
+            to,
+            customer,
+          ])
     ).rows as Row[];
     return rows.map(toTicket);
   }
@@ -246,7 +321,12 @@ export class PgTicketState implements TicketStateStore {
   // ---- change feed ----
 
   async changesSince(cursor: number, limit = 1000): Promise<{ changes: TicketChange[]; cursor: number }> {
-    const changes = (await this.pool.query('SELECT id AS cursor, ref, dedup_key AS key, version, status, priority, device, at FROM ticket_changes WHERE id > $1 ORDER BY id LIMIT $2', [cursor, limit])).rows as TicketChange[];
+    const changes = (
+      await this.pool.query(
+        'SELECT id AS cursor, ref, dedup_key AS key, version, status, priority, device, at FROM ticket_changes WHERE id > $1 ORDER BY id LIMIT $2',
+        [cursor, limit],
+      )
+    ).rows as TicketChange[];
     return { changes, cursor: changes.length ? changes[changes.length - 1].cursor : cursor };
   }
 
@@ -305,29 +385,37 @@ export class PgTicketState implements TicketStateStore {
   }
 
   async nextDue(sink: string, now: number): Promise<{ head: OutboxRow | null; nextAt: number | null }> {
-    const head = (await this.pool.query(
-      `SELECT o.* FROM ticket_outbox o
+    const head = (
+      await this.pool.query(
+        `SELECT o.* FROM ticket_outbox o
        WHERE o.sink = $1 AND o.id = (SELECT min(id) FROM ticket_outbox p WHERE p.sink = o.sink AND p.ref = o.ref) AND o.state = 'pending'
        ORDER BY o.next_at, o.id LIMIT 1`,
-      [sink],
-    )).rows[0] as OutboxRow | undefined;
+        [sink],
+      )
+    ).rows[0] as OutboxRow | undefined;
     if (!head) return { head: null, nextAt: null };
     if (head.next_at > now) return { head: null, nextAt: head.next_at };
     return { head, nextAt: head.next_at };
   }
 
   async rowsOf(sink: string, ref: string, limit = 200): Promise<OutboxRow[]> {
-    return (await this.pool.query(`SELECT * FROM ticket_outbox WHERE sink = $1 AND ref = $2 AND state = 'pending' ORDER BY id LIMIT $3`, [sink, ref, limit])).rows as OutboxRow[];
+    return (await this.pool.query(`SELECT * FROM ticket_outbox WHERE sink = $1 AND ref = $2 AND state = 'pending' ORDER BY id LIMIT $3`, [sink, ref, limit]))
+      .rows as OutboxRow[];
   }
 
   async markAttempt(id: number, maybeCreated: boolean, at: number): Promise<void> {
-    await this.pool.query('UPDATE ticket_outbox SET attempts = attempts + 1, maybe_created = $2, updated_at = $3 WHERE id = $1', [id, maybeCreated ? 1 : 0, at]);
+    await this.pool.query('UPDATE ticket_outbox SET attempts = attempts + 1, maybe_created = $2, updated_at = $3 WHERE id = $1', [
+      id,
+      maybeCreated ? 1 : 0,
+      at,
+    ]);
   }
 
   async reschedule(ids: number[], nextAt: number, error: string, maybeCreated: boolean | null, at: number): Promise<void> {
-    await this.pool.query('UPDATE ticket_outbox SET next_at = $2, last_error = $3, maybe_created = coalesce($4, maybe_created), updated_at = $5 WHERE id = ANY($1)', [
-      ids, nextAt, error, maybeCreated === null ? null : maybeCreated ? 1 : 0, at,
-    ]);
+    await this.pool.query(
+      'UPDATE ticket_outbox SET next_at = $2, last_error = $3, maybe_created = coalesce($4, maybe_created), updated_at = $5 WHERE id = ANY($1)',
+      [ids, nextAt, error, maybeCreated === null ? null : maybeCreated ? 1 : 0, at],
+    );
   }
 
   async fail(ids: number[], error: string, at: number): Promise<void> {
@@ -349,30 +437,45 @@ export class PgTicketState implements TicketStateStore {
   }
 
   async link(system: string, ref: string): Promise<TicketLink | null> {
-    const r = (await this.pool.query(`SELECT ${LINK_COLUMNS} FROM ticket_link WHERE system = $1 AND ref = $2`, [system, ref])).rows[0] as (Omit<TicketLink, 'adopted'> & { adopted: number }) | undefined;
+    const r = (await this.pool.query(`SELECT ${LINK_COLUMNS} FROM ticket_link WHERE system = $1 AND ref = $2`, [system, ref])).rows[0] as
+      | (Omit<TicketLink, 'adopted'> & { adopted: number })
+      | undefined;
     return r ? { ...r, adopted: r.adopted === 1 } : null;
   }
 
   async links(filter: { system?: string; ref?: string } = {}): Promise<TicketLink[]> {
-    const rows = (await this.pool.query(`SELECT ${LINK_COLUMNS} FROM ticket_link WHERE ($1::text IS NULL OR system = $1) AND ($2::text IS NULL OR ref = $2) ORDER BY system, ref`, [
-      filter.system ?? null, filter.ref ?? null,
-    ])).rows as Array<Omit<TicketLink, 'adopted'> & { adopted: number }>;
+    const rows = (
+      await this.pool.query(
+        `SELECT ${LINK_COLUMNS} FROM ticket_link WHERE ($1::text IS NULL OR system = $1) AND ($2::text IS NULL OR ref = $2) ORDER BY system, ref`,
+        [filter.system ?? null, filter.ref ?? null],
+      )
+    ).rows as Array<Omit<TicketLink, 'adopted'> & { adopted: number }>;
     return rows.map((r) => ({ ...r, adopted: r.adopted === 1 }));
   }
 
   async pending(sink?: string): Promise<number> {
-    return (await this.pool.query(`SELECT count(*) AS n FROM ticket_outbox WHERE state = 'pending' AND ($1::text IS NULL OR sink = $1)`, [sink ?? null])).rows[0].n as number;
+    return (await this.pool.query(`SELECT count(*) AS n FROM ticket_outbox WHERE state = 'pending' AND ($1::text IS NULL OR sink = $1)`, [sink ?? null]))
+      .rows[0].n as number;
   }
 
   async failures(sink?: string): Promise<OutboxFailure[]> {
-    return (await this.pool.query(
-      `SELECT id, sink, ref, kind, attempts, last_error AS error, updated_at AS at FROM ticket_outbox WHERE state = 'failed' AND ($1::text IS NULL OR sink = $1) ORDER BY id`,
-      [sink ?? null],
-    )).rows as OutboxFailure[];
+    return (
+      await this.pool.query(
+        `SELECT id, sink, ref, kind, attempts, last_error AS error, updated_at AS at FROM ticket_outbox WHERE state = 'failed' AND ($1::text IS NULL OR sink = $1) ORDER BY id`,
+        [sink ?? null],
+      )
+    ).rows as OutboxFailure[];
   }
 
   async retry(sink: string, ref: string): Promise<number> {
-    const n = (await this.pool.query(`UPDATE ticket_outbox SET state = 'pending', next_at = 0, updated_at = $3 WHERE sink = $1 AND ref = $2 AND state = 'failed'`, [sink, ref, this.now()])).rowCount ?? 0;
+    const n =
+      (
+        await this.pool.query(`UPDATE ticket_outbox SET state = 'pending', next_at = 0, updated_at = $3 WHERE sink = $1 AND ref = $2 AND state = 'failed'`, [
+          sink,
+          ref,
+          this.now(),
+        ])
+      ).rowCount ?? 0;
     if (n) await this.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, ref]);
     return n;
   }

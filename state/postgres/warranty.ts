@@ -20,9 +20,15 @@ export class PgWarrantyState implements WarrantyStateStore {
 
   private async upsertOn(c: Queryable, records: SerialRecord[]): Promise<void> {
     const cols = serialColumns.join(', ');
-    const sets = serialColumns.slice(1).map((k) => `${k} = excluded.${k}`).join(', ');
+    const sets = serialColumns
+      .slice(1)
+      .map((k) => `${k} = excluded.${k}`)
+      .join(', ');
     for (const r of records) {
-      await c.query(`INSERT INTO serials (${cols}) VALUES (${serialColumns.map((_, i) => `$${i + 1}`).join(', ')}) ON CONFLICT (serial_no) DO UPDATE SET ${sets}`, serialColumns.map((k) => r[k] ?? null));
+      await c.query(
+        `INSERT INTO serials (${cols}) VALUES (${serialColumns.map((_, i) => `$${i + 1}`).join(', ')}) ON CONFLICT (serial_no) DO UPDATE SET ${sets}`,
+        serialColumns.map((k) => r[k] ?? null),
+      );
     }
   }
 
@@ -49,7 +55,10 @@ export class PgWarrantyState implements WarrantyStateStore {
         where.push(`${k} = $${args.length}`);
       }
     }
-    const rows = (await this.pool.query(`SELECT * FROM serials ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY serial_no`, args)).rows as Record<string, unknown>[];
+    const rows = (await this.pool.query(`SELECT * FROM serials ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY serial_no`, args)).rows as Record<
+      string,
+      unknown
+    >[];
     return rows.map(serialFromRow);
   }
 
@@ -63,7 +72,12 @@ export class PgWarrantyState implements WarrantyStateStore {
   }
 
   async expiring(from: string, to: string): Promise<SerialRecord[]> {
-    const rows = (await this.pool.query('SELECT * FROM serials WHERE warranty_expiry_date BETWEEN $1 AND $2 OR amc_expiry_date BETWEEN $1 AND $2 ORDER BY serial_no', [from, to])).rows as Record<string, unknown>[];
+    const rows = (
+      await this.pool.query('SELECT * FROM serials WHERE warranty_expiry_date BETWEEN $1 AND $2 OR amc_expiry_date BETWEEN $1 AND $2 ORDER BY serial_no', [
+        from,
+        to,
+      ])
+    ).rows as Record<string, unknown>[];
     return rows.map(serialFromRow);
   }
 
@@ -79,14 +93,22 @@ export class PgWarrantyState implements WarrantyStateStore {
     return inTransaction(this.pool, async (c) => {
       await c.query('SELECT pg_advisory_xact_lock($1)', [CLAIM_LOCK]);
       if (draft.incident_key !== undefined) {
-        const existing = (await c.query('SELECT claim FROM warranty_claims WHERE incident_key = $1', [draft.incident_key])).rows[0] as { claim: string } | undefined;
+        const existing = (await c.query('SELECT claim FROM warranty_claims WHERE incident_key = $1', [draft.incident_key])).rows[0] as
+          | { claim: string }
+          | undefined;
         if (existing) return warrantyClaimSchema.parse(JSON.parse(existing.claim));
       }
       const year = Number(draft.complaint_date.slice(0, 4));
       const number = (await c.query('SELECT coalesce(max(number), 0) + 1 AS n FROM warranty_claims WHERE year = $1', [year])).rows[0].n as number;
       const claim = warrantyClaimSchema.parse({ ...draft, name: `SER-WRN-${year}-${String(number).padStart(5, '0')}` });
       await c.query('INSERT INTO warranty_claims (name, year, number, serial_no, incident_key, status, claim) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
-        claim.name, year, number, claim.serial_no, claim.incident_key ?? null, claim.status, JSON.stringify(claim),
+        claim.name,
+        year,
+        number,
+        claim.serial_no,
+        claim.incident_key ?? null,
+        claim.status,
+        JSON.stringify(claim),
       ]);
       return claim;
     });
@@ -98,7 +120,9 @@ export class PgWarrantyState implements WarrantyStateStore {
   }
 
   async claimsFor(serialNo: string): Promise<WarrantyClaim[]> {
-    const rows = (await this.pool.query('SELECT claim FROM warranty_claims WHERE serial_no = $1 ORDER BY year, number', [serialNo])).rows as Array<{ claim: string }>;
+    const rows = (await this.pool.query('SELECT claim FROM warranty_claims WHERE serial_no = $1 ORDER BY year, number', [serialNo])).rows as Array<{
+      claim: string;
+    }>;
     return rows.map((r) => warrantyClaimSchema.parse(JSON.parse(r.claim)));
   }
 

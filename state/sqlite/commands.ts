@@ -19,7 +19,9 @@ export class SqliteCommandState implements CommandStateStore {
   constructor(db: Database.Database) {
     db.exec(REMOTE_COMMANDS_DDL);
     this.s = {
-      insert: db.prepare(`INSERT INTO remote_commands (id, device, name, peripheral, args, user, status, sent_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)`),
+      insert: db.prepare(
+        `INSERT INTO remote_commands (id, device, name, peripheral, args, user, status, sent_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)`,
+      ),
       get: db.prepare('SELECT * FROM remote_commands WHERE id = ?'),
       ofDevice: db.prepare('SELECT * FROM remote_commands WHERE device = ? ORDER BY sent_at DESC, rowid DESC LIMIT ?'),
       finish: db.prepare(`UPDATE remote_commands SET status = ?, answered_at = ?, result = ?, error = ? WHERE id = ? AND status = 'pending'`),

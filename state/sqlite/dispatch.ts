@@ -1,6 +1,15 @@
 // Dispatch state on SQLite: tables in incidents.db beside the tickets (state/dispatch.ts).
 import type Database from 'better-sqlite3';
-import { knownFixEditSchema, knownFixId, teamSchema, technicianSchema, type KnownFixEdit, type KnownFixEditInput, type Team, type Technician } from '../../dispatch/model.js';
+import {
+  knownFixEditSchema,
+  knownFixId,
+  teamSchema,
+  technicianSchema,
+  type KnownFixEdit,
+  type KnownFixEditInput,
+  type Team,
+  type Technician,
+} from '../../dispatch/model.js';
 import { DispatchStateError, type DispatchStateStore } from '../dispatch.js';
 
 export const DISPATCH_DDL = `
@@ -17,7 +26,11 @@ export class SqliteDispatchState implements DispatchStateStore {
 
   async putTeam(team: Team, opts: { replace?: boolean } = {}): Promise<void> {
     const t = teamSchema.parse(team);
-    const r = this.db.prepare(`INSERT INTO dispatch_teams (id, body) VALUES (?, ?) ${opts.replace ? 'ON CONFLICT (id) DO UPDATE SET body = excluded.body' : 'ON CONFLICT (id) DO NOTHING'}`).run(t.id, JSON.stringify(t));
+    const r = this.db
+      .prepare(
+        `INSERT INTO dispatch_teams (id, body) VALUES (?, ?) ${opts.replace ? 'ON CONFLICT (id) DO UPDATE SET body = excluded.body' : 'ON CONFLICT (id) DO NOTHING'}`,
+      )
+      .run(t.id, JSON.stringify(t));
     if (r.changes === 0) throw new DispatchStateError('exists', `team ${t.id} exists`);
   }
 
@@ -36,9 +49,12 @@ export class SqliteDispatchState implements DispatchStateStore {
   async putTechnician(tech: Technician, opts: { replace?: boolean } = {}): Promise<void> {
     const t = technicianSchema.parse(tech);
     this.db.transaction(() => {
-      if (!this.db.prepare('SELECT 1 FROM dispatch_teams WHERE id = ?').get(t.team)) throw new DispatchStateError('not-found', `no team ${t.team} (add it first: fleetcare team add)`);
+      if (!this.db.prepare('SELECT 1 FROM dispatch_teams WHERE id = ?').get(t.team))
+        throw new DispatchStateError('not-found', `no team ${t.team} (add it first: fleetcare team add)`);
       const r = this.db
-        .prepare(`INSERT INTO dispatch_technicians (id, team, body) VALUES (?, ?, ?) ${opts.replace ? 'ON CONFLICT (id) DO UPDATE SET team = excluded.team, body = excluded.body' : 'ON CONFLICT (id) DO NOTHING'}`)
+        .prepare(
+          `INSERT INTO dispatch_technicians (id, team, body) VALUES (?, ?, ?) ${opts.replace ? 'ON CONFLICT (id) DO UPDATE SET team = excluded.team, body = excluded.body' : 'ON CONFLICT (id) DO NOTHING'}`,
+        )
         .run(t.id, t.team, JSON.stringify(t));
       if (r.changes === 0) throw new DispatchStateError('exists', `technician ${t.id} exists`);
     })();
@@ -55,7 +71,9 @@ export class SqliteDispatchState implements DispatchStateStore {
   async putKnownFixEdit(edit: KnownFixEditInput, by: string, at: number): Promise<void> {
     const e = knownFixEditSchema.parse(edit);
     this.db
-      .prepare('INSERT INTO known_fix_edits (id, body, by_user, at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body, by_user = excluded.by_user, at = excluded.at')
+      .prepare(
+        'INSERT INTO known_fix_edits (id, body, by_user, at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body, by_user = excluded.by_user, at = excluded.at',
+      )
       .run(knownFixId(e.profile, e.failureMode, e.cause), JSON.stringify(e), by, at);
   }
 

@@ -15,7 +15,9 @@ export class SqliteReportUnits implements ReportUnitStore {
   /** On an open database (noc.db; it belongs to the caller). */
   constructor(private readonly db: Database.Database) {
     db.exec(REPORT_UNITS_DDL);
-    this.insert = db.prepare('INSERT INTO report_units (device, unit, model, kind, first_seen) VALUES (?, ?, ?, ?, ?) ON CONFLICT (device, unit) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen)');
+    this.insert = db.prepare(
+      'INSERT INTO report_units (device, unit, model, kind, first_seen) VALUES (?, ?, ?, ?, ?) ON CONFLICT (device, unit) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen)',
+    );
   }
 
   async keys(): Promise<string[]> {

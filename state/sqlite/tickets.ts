@@ -45,13 +45,21 @@ function whereOf(f: TicketFilter): { where: string; args: unknown[] } {
   const args: unknown[] = [];
   if (f.open === true) where.push(`status NOT IN ('Resolved', 'Closed')`);
   if (f.open === false) where.push(`status IN ('Resolved', 'Closed')`);
-  for (const [col, list] of [['status', f.status], ['priority', f.priority]] as const) {
+  for (const [col, list] of [
+    ['status', f.status],
+    ['priority', f.priority],
+  ] as const) {
     if (list?.length) {
       where.push(`${col} IN (${list.map(() => '?').join(', ')})`);
       args.push(...list);
     }
   }
-  for (const [col, v] of [['issue_type', f.type], ['customer', f.customer], ['site', f.site], ['device', f.device]] as const) {
+  for (const [col, v] of [
+    ['issue_type', f.type],
+    ['customer', f.customer],
+    ['site', f.site],
+    ['device', f.device],
+  ] as const) {
     if (v !== undefined) {
       where.push(`${col} = ?`);
       args.push(v);
@@ -84,12 +92,16 @@ export class SqliteTicketState implements TicketStateStore {
     this.db.exec(TICKET_STATUS_LOG_DDL);
     const db = this.db;
     this.stmts = {
-      changes: db.prepare('SELECT id AS cursor, ref, dedup_key AS key, version, status, priority, device, at FROM ticket_changes WHERE id > ? ORDER BY id LIMIT ?'),
+      changes: db.prepare(
+        'SELECT id AS cursor, ref, dedup_key AS key, version, status, priority, device, at FROM ticket_changes WHERE id > ? ORDER BY id LIMIT ?',
+      ),
       head: db.prepare('SELECT coalesce(max(id), 0) FROM ticket_changes').pluck(),
       statusLog: db.prepare('SELECT status, at FROM ticket_status_log WHERE ref = ? ORDER BY at, id'),
       firstResponse: db.prepare(`SELECT min(at) FROM ticket_status_log WHERE ref = ? AND status IN ('Replied', 'Resolved', 'Closed')`).pluck(),
       ofDevice: db.prepare(`SELECT * FROM tickets WHERE device = ? ORDER BY status IN ('Resolved', 'Closed'), opened_at DESC, ref LIMIT ?`),
-      openCounts: db.prepare(`SELECT device, site, priority, count(*) AS count FROM tickets WHERE status NOT IN ('Resolved', 'Closed') GROUP BY device, site, priority`),
+      openCounts: db.prepare(
+        `SELECT device, site, priority, count(*) AS count FROM tickets WHERE status NOT IN ('Resolved', 'Closed') GROUP BY device, site, priority`,
+      ),
       between: db.prepare('SELECT * FROM tickets WHERE opened_at >= ? AND opened_at <= ? ORDER BY opened_at, ref'),
       betweenOf: db.prepare('SELECT * FROM tickets WHERE opened_at >= ? AND opened_at <= ? AND customer = ? ORDER BY opened_at, ref'),
     };
@@ -119,7 +131,10 @@ export class SqliteTicketState implements TicketStateStore {
 
   async list(filter: TicketFilter, page: { offset: number; limit: number }): Promise<{ total: number; items: Ticket[] }> {
     const { where, args } = whereOf(filter);
-    const total = this.db.prepare(`SELECT count(*) FROM tickets ${where}`).pluck().get(...args) as number;
+    const total = this.db
+      .prepare(`SELECT count(*) FROM tickets ${where}`)
+      .pluck()
+      .get(...args) as number;
     const rows = this.db.prepare(`SELECT * FROM tickets ${where} ORDER BY opened_at DESC, ref LIMIT ? OFFSET ?`).all(...args, page.limit, page.offset) as Row[];
     return { total, items: rows.map(toTicket) };
   }

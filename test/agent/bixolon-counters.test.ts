@@ -24,7 +24,12 @@ test('BS SO S # RS m n = 08 0E 53 23 1E 01 n; reply 5F … 00', () => {
 
 test('the ESC/POS driver reads Bixolon counters when the profile says so, and never resets them', async () => {
   const pty = await PtyPair.create();
-  const printer = await VirtualEscposPrinter.start({ path: pty.devicePath, profile: 'bixolon-srp-350', profiles, counters: { autocutterCuts: 12_345, linesFed: 8_000_000 } });
+  const printer = await VirtualEscposPrinter.start({
+    path: pty.devicePath,
+    profile: 'bixolon-srp-350',
+    profiles,
+    counters: { autocutterCuts: 12_345, linesFed: 8_000_000 },
+  });
   const driver = createEscposSerialDriver({ id: 'bix0', driver: 'escpos-serial', path: pty.hostPath, replyTimeoutMs: 500 }, { log, profiles });
   try {
     const id = await driver.open(AbortSignal.timeout(10_000));

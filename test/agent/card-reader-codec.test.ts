@@ -34,14 +34,20 @@ test('splitter: frames, NAK, noise and bad LRC resynchronise; cut-off frame is r
   const bad = encodeFrame('Ixx');
   bad[bad.length - 1] ^= 0x01;
   const r = splitMsrStream(Uint8Array.from([0xff, 0x00, ...bad, NAK, ...s]));
-  assert.equal(r.frames.map((f) => f.type), ['garbage', 'nak', 'frame']);
+  assert.equal(
+    r.frames.map((f) => f.type),
+    ['garbage', 'nak', 'frame'],
+  );
   assert.is((r.frames[2] as { payload: string }).payload, 'SGoodReadCount=1');
   const half = s.slice(0, 6);
   const r2 = splitMsrStream(half);
   assert.equal(r2.frames, []);
   assert.is(r2.rest.length, 6);
   const r3 = splitMsrStream(Uint8Array.from([...half, ...s]));
-  assert.equal(r3.frames.map((f) => f.type), ['garbage', 'frame']);
+  assert.equal(
+    r3.frames.map((f) => f.type),
+    ['garbage', 'frame'],
+  );
   assert.is(r3.rest.length, 0);
 });
 
@@ -79,7 +85,14 @@ test('swipe classification and UnifiedPOS counting', () => {
   assert.ok(blank.unreadable);
   countSwipe(s, blank);
   assert.equal(
-    { g: s.GoodReadCount, f: s.FailedReadCount, u: s.UnreadableCardCount, ms1: s.MissingStartSentinelTrack1Count, ms2: s.MissingStartSentinelTrack2Count, lrc1: s.ParityLRCErrorTrack1Count },
+    {
+      g: s.GoodReadCount,
+      f: s.FailedReadCount,
+      u: s.UnreadableCardCount,
+      ms1: s.MissingStartSentinelTrack1Count,
+      ms2: s.MissingStartSentinelTrack2Count,
+      lrc1: s.ParityLRCErrorTrack1Count,
+    },
     { g: 2, f: 2, u: 1, ms1: 1, ms2: 1, lrc1: 1 },
   );
 });
@@ -94,7 +107,10 @@ test('statistics and identity replies: round trip, missing or bad fields refused
   assert.not.ok(decodeStatistics(text.slice(1).replace('=1234', '=12x4')).ok);
   assert.not.ok(decodeStatistics(text.slice(1).replace('TamperState=0', 'TamperState=2')).ok);
   assert.not.ok(decodeStatistics(text.slice(1).replace('BatteryPct=64', 'BatteryPct=140')).ok);
-  assert.equal(decodeIdentity('ManufacturerName=Generic;ModelName=MSR-3T;SerialNumber=A1;FirmwareRevision=1.04'), { ok: true, value: { manufacturer: 'Generic', model: 'MSR-3T', serial: 'A1', firmware: '1.04' } });
+  assert.equal(decodeIdentity('ManufacturerName=Generic;ModelName=MSR-3T;SerialNumber=A1;FirmwareRevision=1.04'), {
+    ok: true,
+    value: { manufacturer: 'Generic', model: 'MSR-3T', serial: 'A1', firmware: '1.04' },
+  });
 });
 
 test('profile generic-serial-msr maps every fault code the driver emits; head life marked unverified', () => {

@@ -8,7 +8,13 @@ import { SerialPort } from 'serialport';
 import { PtyPair } from '../helpers/pty.js';
 import { waitFor } from '../helpers/net.js';
 import { VirtualCardReader, type VirtualCardReaderOptions } from '../../sim/card-reader.js';
-import { createMsrSerialDriver, msrSerialConfigSchema, splitMsrStream, msrStatisticNames, type MsrSerialConfigInput } from '../../agent/drivers/card-reader/index.js';
+import {
+  createMsrSerialDriver,
+  msrSerialConfigSchema,
+  splitMsrStream,
+  msrStatisticNames,
+  type MsrSerialConfigInput,
+} from '../../agent/drivers/card-reader/index.js';
 import { peripheralConfigSchema } from '../../agent/config.js';
 import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware-profiles/loader.js';
 
@@ -18,7 +24,14 @@ const signal = () => AbortSignal.timeout(10_000);
 
 async function rig(simOpts: VirtualCardReaderOptions = {}, config: Partial<MsrSerialConfigInput> = {}, set = profiles) {
   const pty = await PtyPair.create();
-  const reader = await VirtualCardReader.start({ path: pty.devicePath, profile: 'generic-serial-msr', profiles: set, serial: 'MSR778899', seed: 3, ...simOpts });
+  const reader = await VirtualCardReader.start({
+    path: pty.devicePath,
+    profile: 'generic-serial-msr',
+    profiles: set,
+    serial: 'MSR778899',
+    seed: 3,
+    ...simOpts,
+  });
   const driver = createMsrSerialDriver({ id: 'msr0', driver: 'msr-serial', path: pty.hostPath, replyTimeoutMs: 800, ...config }, { log, profiles: set });
   return {
     reader,
@@ -44,7 +57,14 @@ test('open identifies the reader; statistics read; the agent counts swipes exact
   const r = await rig();
   try {
     const id = await r.driver.open(signal());
-    assert.equal(id, { port: `serial:${r.pty.hostPath}`, vendor: 'Generic', model: 'MSR-3T', serial: 'MSR778899', firmware: '1.04', profile: 'generic-serial-msr' });
+    assert.equal(id, {
+      port: `serial:${r.pty.hostPath}`,
+      vendor: 'Generic',
+      model: 'MSR-3T',
+      serial: 'MSR778899',
+      firmware: '1.04',
+      profile: 'generic-serial-msr',
+    });
     const before = await r.driver.poll(signal());
     assert.equal(before.faults, []);
     assert.is(before.metrics.tamper, 0);

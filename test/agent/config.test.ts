@@ -49,7 +49,7 @@ test('broker: one url, or a list of cluster nodes (urls), not both, not neither'
   assert.match(refused({ ...minimal, broker: { urls: [] } }), /^broker\.urls: /);
 });
 
-test('escpos-serial peripherals are validated by the driver\'s own schema', () => {
+test("escpos-serial peripherals are validated by the driver's own schema", () => {
   const c = agentConfigSchema.parse({ ...minimal, peripherals: [{ driver: 'host' }, { driver: 'escpos-serial', id: 'printer0', path: '/dev/ttyS0' }] });
   assert.is(c.peripherals.length, 2);
   assert.match(refused({ ...minimal, peripherals: [{ driver: 'escpos-serial', id: 'printer0' }] }), /^peripherals\.0\.path: /);
@@ -73,7 +73,10 @@ test('errors name the file and the exact field', () => {
   const dir = tempDir();
   try {
     const missing = join(dir.path, 'nope.json');
-    assert.throws(() => loadAgentConfig(missing), (e: Error) => e.message === `${missing}: file not found`);
+    assert.throws(
+      () => loadAgentConfig(missing),
+      (e: Error) => e.message === `${missing}: file not found`,
+    );
   } finally {
     dir.remove();
   }
@@ -84,7 +87,10 @@ test('errors name the file and the exact field', () => {
   assert.match(refused({ ...minimal, device: { id: 'pos-001' } }), /^device\.token: /);
   assert.match(refused({ ...minimal, outbox: { maxRows: -5 } }), /^outbox\.maxRows: /);
   assert.match(refused({ ...minimal, outbox: { journal: 'yes' } }), /^outbox\.journal: /);
-  assert.match(refused({ ...minimal, broker: { url: 'mqtt://x:1', reconnect: { minMs: 5000, maxMs: 100 } } }), /^broker\.reconnect\.minMs: minMs must be <= maxMs/);
+  assert.match(
+    refused({ ...minimal, broker: { url: 'mqtt://x:1', reconnect: { minMs: 5000, maxMs: 100 } } }),
+    /^broker\.reconnect\.minMs: minMs must be <= maxMs/,
+  );
   assert.match(refused({ ...minimal, peripherals: [{ driver: 'host', intervalMs: 'fast' }] }), /^peripherals\.0\.intervalMs: /);
   assert.match(refused({ ...minimal, peripherals: [{ driver: 'host' }, { driver: 'host' }] }), /^peripherals\.1\.id: duplicate peripheral id "host"/);
   assert.match(refused({ ...minimal, telemetry: { publishIntervalMs: 5000, maxSamplesPerMesage: 10 } }), /^telemetry: .*maxSamplesPerMesage/);

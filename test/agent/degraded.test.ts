@@ -18,7 +18,13 @@ test('broker down long enough to fill the outbox: old telemetry thinned, outbox-
   await broker.stop();
   const dir = tempDir();
   const agent = await startAgent(
-    agentConfig({ dataDir: dir.path, brokerUrl: broker.url, outbox: { maxRows: 20 }, telemetry: { publishIntervalMs: 20 }, peripherals: [{ driver: 'host', intervalMs: 10 }] }),
+    agentConfig({
+      dataDir: dir.path,
+      brokerUrl: broker.url,
+      outbox: { maxRows: 20 },
+      telemetry: { publishIntervalMs: 20 },
+      peripherals: [{ driver: 'host', intervalMs: 10 }],
+    }),
     { log: silentLog() },
   );
   let collector: FakeCollector | null = null;
@@ -30,7 +36,10 @@ test('broker down long enough to fill the outbox: old telemetry thinned, outbox-
     const rep = await waitFor('outbox-dropped event', () => collector!.on('event').find((r) => r.msg.type === 'outbox-dropped'), 10_000);
     assert.ok(rep.msg.data.dropped > 0, 'data.dropped counts the lost points');
     assert.is(rep.msg.data.droppedEvents, 0, 'no events dropped while there was telemetry');
-    assert.ok(collector.on('event').some((r) => r.msg.type === 'agent-started'), 'the agent-started event survived the thinning');
+    assert.ok(
+      collector.on('event').some((r) => r.msg.type === 'agent-started'),
+      'the agent-started event survived the thinning',
+    );
   } finally {
     await agent.close();
     await collector?.close();
@@ -61,7 +70,11 @@ test('an outbox file that is garbage at start: the agent runs and says so in an 
 test('host: disk nearly full raises disk-low / disk-critical with health', async () => {
   const dir = tempDir();
   try {
-    const warn = createHostDriver(hostPeripheralConfigSchema.parse({ driver: 'host', diskWarnFreePct: 100, diskCriticalFreePct: 0 }), { log: silentLog(), defaultDiskPath: dir.path, clockOffsetMs: () => -42 });
+    const warn = createHostDriver(hostPeripheralConfigSchema.parse({ driver: 'host', diskWarnFreePct: 100, diskCriticalFreePct: 0 }), {
+      log: silentLog(),
+      defaultDiskPath: dir.path,
+      clockOffsetMs: () => -42,
+    });
     await warn.open(new AbortController().signal);
     const r1 = await warn.poll(new AbortController().signal);
     assert.is(r1.health, 'warning');
@@ -69,11 +82,19 @@ test('host: disk nearly full raises disk-low / disk-critical with health', async
     assert.is(r1.metrics.clockOffsetMs, -42);
     assert.ok(r1.metrics.diskFreeBytes <= r1.metrics.diskTotalBytes);
     await warn.close();
-    const crit = createHostDriver(hostPeripheralConfigSchema.parse({ driver: 'host', diskWarnFreePct: 100, diskCriticalFreePct: 100 }), { log: silentLog(), defaultDiskPath: dir.path, clockOffsetMs: () => undefined });
+    const crit = createHostDriver(hostPeripheralConfigSchema.parse({ driver: 'host', diskWarnFreePct: 100, diskCriticalFreePct: 100 }), {
+      log: silentLog(),
+      defaultDiskPath: dir.path,
+      clockOffsetMs: () => undefined,
+    });
     const r2 = await crit.poll(new AbortController().signal);
     assert.is(r2.health, 'critical');
     assert.equal(r2.faults, ['disk-critical']);
-    const missing = createHostDriver(hostPeripheralConfigSchema.parse({ driver: 'host', diskPath: join(dir.path, 'nope') }), { log: silentLog(), defaultDiskPath: dir.path, clockOffsetMs: () => undefined });
+    const missing = createHostDriver(hostPeripheralConfigSchema.parse({ driver: 'host', diskPath: join(dir.path, 'nope') }), {
+      log: silentLog(),
+      defaultDiskPath: dir.path,
+      clockOffsetMs: () => undefined,
+    });
     let err = '';
     await missing.open(new AbortController().signal).catch((e) => (err = e.code));
     assert.is(err, 'ENOENT', 'a wrong disk path makes the host absent with the reason');

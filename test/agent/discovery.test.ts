@@ -73,11 +73,14 @@ test('serial ports from sysfs: USB-serial and CDC-ACM with their USB ids, PnP UA
     const sys = fakeSysfs(tmp.path);
     const { ports, note } = listSerialPorts(sys, '/dev');
     assert.is(note, undefined);
-    assert.equal(ports.map((p) => [p.name, p.subsystem, p.usb?.vid, p.usb?.pid]), [
-      ['ttyACM0', 'usb', '0519', '0003'],
-      ['ttyS4', 'pnp', undefined, undefined],
-      ['ttyUSB0', 'usb-serial', '067b', '2303'],
-    ]);
+    assert.equal(
+      ports.map((p) => [p.name, p.subsystem, p.usb?.vid, p.usb?.pid]),
+      [
+        ['ttyACM0', 'usb', '0519', '0003'],
+        ['ttyS4', 'pnp', undefined, undefined],
+        ['ttyUSB0', 'usb-serial', '067b', '2303'],
+      ],
+    );
     assert.is(ports[0].path, '/dev/ttyACM0');
     assert.is(ports[0].usb!.serial, '2580318090600123');
     assert.is(ports[2].usb!.manufacturer, 'Prolific Technology Inc.');
@@ -90,7 +93,13 @@ test('discovery matches profiles, finds USB printers through the printer class, 
   const tmp = tempDir('fleetcare-sysfs-');
   try {
     const sys = fakeSysfs(tmp.path);
-    const tmM30 = new FakeUsbPrinterDevice({ vendorId: 0x04b8, productId: 0x0202, manufacturerName: 'EPSON', productName: 'TM-m30', deviceId: deviceIdFixtures.epsonTmM30 });
+    const tmM30 = new FakeUsbPrinterDevice({
+      vendorId: 0x04b8,
+      productId: 0x0202,
+      manufacturerName: 'EPSON',
+      productName: 'TM-m30',
+      deviceId: deviceIdFixtures.epsonTmM30,
+    });
     const adapterOnBus = new FakeUsbPrinterDevice({ vendorId: 0x067b, productId: 0x2303, deviceId: 'MFG:X;' });
     const config = agentConfigSchema.parse({
       device: { id: 'pos-1', token: 't' },
@@ -98,7 +107,14 @@ test('discovery matches profiles, finds USB printers through the printer class, 
       dataDir: '/tmp/x',
       peripherals: [{ id: 'receipt', driver: 'escpos-serial', path: '/dev/ttyUSB0' }],
     });
-    const r = await discoverPeripherals({ sysRoot: sys, devRoot: '/dev', usb: new FakeUsb([tmM30, adapterOnBus]), profiles, configured: config.peripherals, log: pino({ level: 'silent' }) });
+    const r = await discoverPeripherals({
+      sysRoot: sys,
+      devRoot: '/dev',
+      usb: new FakeUsb([tmM30, adapterOnBus]),
+      profiles,
+      configured: config.peripherals,
+      log: pino({ level: 'silent' }),
+    });
     assert.equal(r.notes, []);
     const by = Object.fromEntries(r.peripherals.map((p) => [p.port, p]));
     assert.equal(Object.keys(by).sort(), ['serial:/dev/ttyACM0', 'serial:/dev/ttyS4', 'serial:/dev/ttyUSB0', 'usb:04b8:0202']);
@@ -129,7 +145,10 @@ test('no sysfs at all: empty result with the reasons, no throw', async () => {
 test('this machine (no /sys/bus/usb, no udevadm): discovery runs and reports "no USB bus"', async () => {
   const r = await discoverPeripherals({ profiles });
   assert.ok(Array.isArray(r.peripherals));
-  assert.ok(r.notes.some((n) => /USB/.test(n)), r.notes.join('; '));
+  assert.ok(
+    r.notes.some((n) => /USB/.test(n)),
+    r.notes.join('; '),
+  );
 });
 
 /** The fake tree's ports as device nodes: `ttyACM0` leads to a virtual Star printer's PTY. */
@@ -160,7 +179,10 @@ test('agent start: discovered ports are logged, and not polled without autoAdd',
     assert.ok(line, 'discovery logged at start');
     const acm = (line.peripherals as any[]).find((p: any) => p.port === `serial:${join(tmp.path, 'dev', 'ttyACM0')}`);
     assert.equal({ source: acm.source, profile: acm.profile, driver: acm.driver }, { source: 'serial', profile: 'star-tsp143', driver: 'star-serial' });
-    assert.equal(agent.stats().peripherals.map((p) => p.id), ['host']);
+    assert.equal(
+      agent.stats().peripherals.map((p) => p.id),
+      ['host'],
+    );
   } finally {
     await agent.close();
     await broker.stop();
@@ -181,10 +203,28 @@ test('agent start with discovery.autoAdd: the matched port is polled with the dr
   });
   const agent = await startAgent(config, { log: silentLog(), discovery: rig.where });
   try {
-    const star = await waitFor('discovered printer polled', () => agent.stats().peripherals.find((p) => p.id === 'auto-ttyACM0' && p.polls >= 2 && p.state === 'present'), 10_000);
+    const star = await waitFor(
+      'discovered printer polled',
+      () => agent.stats().peripherals.find((p) => p.id === 'auto-ttyACM0' && p.polls >= 2 && p.state === 'present'),
+      10_000,
+    );
     assert.equal(star.faults, []);
-    assert.equal(agent.stats().peripherals.map((p) => p.id).sort(), ['auto-ttyACM0', 'host']);
-    const inv = await waitFor('inventory with the printer identified', () => collector.on('inventory').map((r) => r.msg.peripherals.find((p: any) => p.id === 'auto-ttyACM0' && p.profile)).find(Boolean), 10_000);
+    assert.equal(
+      agent
+        .stats()
+        .peripherals.map((p) => p.id)
+        .sort(),
+      ['auto-ttyACM0', 'host'],
+    );
+    const inv = await waitFor(
+      'inventory with the printer identified',
+      () =>
+        collector
+          .on('inventory')
+          .map((r) => r.msg.peripherals.find((p: any) => p.id === 'auto-ttyACM0' && p.profile))
+          .find(Boolean),
+      10_000,
+    );
     assert.equal({ profile: inv.profile, model: inv.model }, { profile: 'star-tsp143', model: 'TSP143' });
   } finally {
     await agent.close();
@@ -195,11 +235,17 @@ test('agent start with discovery.autoAdd: the matched port is polled with the dr
   }
 });
 
-test('autoAdd configs: matched devices get their profile\'s driver; unmatched and configured ones none', async () => {
+test("autoAdd configs: matched devices get their profile's driver; unmatched and configured ones none", async () => {
   const tmp = tempDir('fleetcare-sysfs-');
   try {
     const sys = fakeSysfs(tmp.path);
-    const tmM30 = new FakeUsbPrinterDevice({ vendorId: 0x04b8, productId: 0x0202, manufacturerName: 'EPSON', productName: 'TM-m30', deviceId: deviceIdFixtures.epsonTmM30 });
+    const tmM30 = new FakeUsbPrinterDevice({
+      vendorId: 0x04b8,
+      productId: 0x0202,
+      manufacturerName: 'EPSON',
+      productName: 'TM-m30',
+      deviceId: deviceIdFixtures.epsonTmM30,
+    });
     const found = async (configured: PeripheralConfig[]) => {
       const r = await discoverPeripherals({ sysRoot: sys, devRoot: '/dev', usb: new FakeUsb([tmM30]), profiles, configured });
       return Object.fromEntries(r.peripherals.map((p) => [p.port, p]));
@@ -211,7 +257,9 @@ test('autoAdd configs: matched devices get their profile\'s driver; unmatched an
       config: starSerialConfigSchema.parse({ id: 'auto-ttyACM0', driver: 'star-serial', path: '/dev/ttyACM0' }),
     });
     const usb = configForDiscovered(free['usb:04b8:0202'], discoveredId(free['usb:04b8:0202'], taken));
-    assert.ok(usb.ok && usb.config.driver === 'usb-printer' && usb.config.id === 'auto-usb-04b8-0202' && usb.config.vid === '04b8' && usb.config.pid === '0202');
+    assert.ok(
+      usb.ok && usb.config.driver === 'usb-printer' && usb.config.id === 'auto-usb-04b8-0202' && usb.config.vid === '04b8' && usb.config.pid === '0202',
+    );
     assert.equal(configForDiscovered(free['serial:/dev/ttyUSB0'], 'x'), { ok: false, reason: 'no firmware profile matched' });
     assert.is(discoveredId(free['serial:/dev/ttyACM0'], new Set(['auto-ttyACM0'])), 'auto-ttyACM0-2');
     // Explicit config wins: the same port configured by hand is not added again.

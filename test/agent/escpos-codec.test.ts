@@ -92,7 +92,13 @@ test('DLE EOT 2 and 3: offline and error causes', () => {
   assert.equal(ok(escposRealtimeStatus(2, 0x32)).stoppedByPaperEnd, true);
   assert.equal(ok(escposRealtimeStatus(2, 0x52)).errorOccurred, true);
   assert.equal(ok(escposRealtimeStatus(2, 0x1a)).feedingByButton, true);
-  assert.equal(ok(escposRealtimeStatus(3, 0x1a)), { n: 3, mechanicalError: false, autocutterError: true, unrecoverableError: false, autoRecoverableError: false });
+  assert.equal(ok(escposRealtimeStatus(3, 0x1a)), {
+    n: 3,
+    mechanicalError: false,
+    autocutterError: true,
+    unrecoverableError: false,
+    autoRecoverableError: false,
+  });
   assert.equal(ok(escposRealtimeStatus(3, 0x16)).mechanicalError, true);
   assert.equal(ok(escposRealtimeStatus(3, 0x32)).unrecoverableError, true);
   assert.equal(ok(escposRealtimeStatus(3, 0x52)).autoRecoverableError, true);
@@ -158,42 +164,73 @@ test('splitter tells ASB, DLE EOT replies, blocks, XON/XOFF and id bytes apart i
   const stream = bytes(
     0x11, // XON
     0x12, // DLE EOT reply
-    0x18, 0x00, 0x0c, 0x00, // ASB: offline, paper end
-    0x5f, 0x31, 0x32, 0x30, 0x00, // counter 120
+    0x18,
+    0x00,
+    0x0c,
+    0x00, // ASB: offline, paper end
+    0x5f,
+    0x31,
+    0x32,
+    0x30,
+    0x00, // counter 120
     0x13, // XOFF
     0x16, // DLE EOT reply, drawer
   );
   const { frames, rest } = splitEscposStream(stream);
   assert.is(rest.length, 0);
-  assert.equal(frames.map((f) => f.type), ['xon', 'realtime-status', 'asb', 'block', 'xoff', 'realtime-status']);
+  assert.equal(
+    frames.map((f) => f.type),
+    ['xon', 'realtime-status', 'asb', 'block', 'xoff', 'realtime-status'],
+  );
   assert.equal(frames[2].type === 'asb' && [...frames[2].bytes], [0x18, 0x00, 0x0c, 0x00]);
   assert.is(frames[3].type === 'block' && ok(decodeCounterReply(frames[3].bytes)), 120);
   // A one-byte id reply (0xx0xxxx) is a reply only when one is expected.
-  assert.equal(splitEscposStream(bytes(0x20)).frames.map((f) => f.type), ['garbage']);
+  assert.equal(
+    splitEscposStream(bytes(0x20)).frames.map((f) => f.type),
+    ['garbage'],
+  );
   assert.equal(splitEscposStream(bytes(0x20), { expectIdByte: true }).frames, [{ type: 'id-byte', byte: 0x20 }]);
   // Digits inside a block look like DLE EOT replies ('2' = 0x32) but stay in the block.
-  assert.equal(splitEscposStream(encodeInfoBlock('2222')).frames.map((f) => f.type), ['block']);
+  assert.equal(
+    splitEscposStream(encodeInfoBlock('2222')).frames.map((f) => f.type),
+    ['block'],
+  );
 });
 
 test('splitter resynchronises after garbage and truncated frames', () => {
   // Noise (0xFF, 0x80, 0x01) before a valid reply.
   let r = splitEscposStream(bytes(0xff, 0x80, 0x01, 0x12));
-  assert.equal(r.frames.map((f) => f.type), ['garbage', 'realtime-status']);
+  assert.equal(
+    r.frames.map((f) => f.type),
+    ['garbage', 'realtime-status'],
+  );
   assert.is(r.frames[0].type === 'garbage' && r.frames[0].bytes.length, 3);
   // A block cut off and followed by a complete one: garbage, then the complete block.
   r = splitEscposStream(bytes(0x5f, 0x31, 0x32, 0x5f, 0x31, 0x32, 0x30, 0x00));
-  assert.equal(r.frames.map((f) => f.type), ['garbage', 'block']);
+  assert.equal(
+    r.frames.map((f) => f.type),
+    ['garbage', 'block'],
+  );
   assert.is(r.frames[1].type === 'block' && ok(decodeCounterReply(r.frames[1].bytes)), 120);
   // A block broken by a non-ASCII byte that is itself a reply: the reply survives.
   r = splitEscposStream(bytes(0x5f, 0x54, 0x4d, 0x12));
-  assert.equal(r.frames.map((f) => f.type), ['garbage', 'realtime-status']);
+  assert.equal(
+    r.frames.map((f) => f.type),
+    ['garbage', 'realtime-status'],
+  );
   // An ASB frame whose byte 2 breaks the pattern: its first byte is garbage, scanning resumes.
   r = splitEscposStream(bytes(0x10, 0x92, 0x12));
-  assert.equal(r.frames.map((f) => f.type), ['garbage', 'realtime-status']);
+  assert.equal(
+    r.frames.map((f) => f.type),
+    ['garbage', 'realtime-status'],
+  );
   assert.is(r.frames[0].type === 'garbage' && r.frames[0].bytes.length, 2);
   // Incomplete frames at the end are kept for the next chunk, not dropped.
   r = splitEscposStream(bytes(0x12, 0x5f, 0x31, 0x32));
-  assert.equal(r.frames.map((f) => f.type), ['realtime-status']);
+  assert.equal(
+    r.frames.map((f) => f.type),
+    ['realtime-status'],
+  );
   assert.equal([...r.rest], [0x5f, 0x31, 0x32]);
   const next = splitEscposStream(Uint8Array.from([...r.rest, 0x30, 0x00]));
   assert.is(next.frames[0].type === 'block' && ok(decodeCounterReply(next.frames[0].bytes)), 120);
@@ -202,16 +239,22 @@ test('splitter resynchronises after garbage and truncated frames', () => {
   assert.equal([...r.rest], [0x10, 0x00]);
   // An endless "block" is given up after maxBlockLength and scanning resumes.
   r = splitEscposStream(Uint8Array.from([0x5f, ...new Array(100).fill(0x41), 0x12]), { maxBlockLength: 80 });
-  assert.equal(r.frames.map((f) => f.type), ['garbage', 'realtime-status']);
+  assert.equal(
+    r.frames.map((f) => f.type),
+    ['garbage', 'realtime-status'],
+  );
   // XON/XOFF inside a block are flow control, not block content.
   r = splitEscposStream(bytes(0x5f, 0x31, 0x13, 0x32, 0x11, 0x30, 0x00));
-  assert.equal(r.frames.map((f) => f.type), ['xoff', 'xon', 'block']);
+  assert.equal(
+    r.frames.map((f) => f.type),
+    ['xoff', 'xon', 'block'],
+  );
   assert.is(r.frames[2].type === 'block' && ok(decodeCounterReply(r.frames[2].bytes)), 120);
 });
 
 test('splitter never loses or invents bytes on random input', () => {
   let seed = 42;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   for (let round = 0; round < 500; round++) {
     const buf = Uint8Array.from({ length: Math.floor(rnd() * 40) }, () => Math.floor(rnd() * 256));
     const { frames, rest } = splitEscposStream(buf, { expectIdByte: rnd() < 0.5 });

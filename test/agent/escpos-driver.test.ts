@@ -20,7 +20,10 @@ const signal = () => AbortSignal.timeout(10_000);
 async function rig(printerOpts: VirtualEscposPrinterOptions = {}, config: Partial<EscposSerialConfigInput> = {}) {
   const pty = await PtyPair.create();
   const printer = await VirtualEscposPrinter.start({ path: pty.devicePath, profile: 'epson-tm-t88vi', profiles, serial: 'X3TK012345', ...printerOpts });
-  const driver = createEscposSerialDriver({ id: 'printer0', driver: 'escpos-serial', path: pty.hostPath, replyTimeoutMs: REPLY_TIMEOUT, ...config }, { log, profiles });
+  const driver = createEscposSerialDriver(
+    { id: 'printer0', driver: 'escpos-serial', path: pty.hostPath, replyTimeoutMs: REPLY_TIMEOUT, ...config },
+    { log, profiles },
+  );
   return {
     pty,
     printer,
@@ -35,7 +38,10 @@ async function rig(printerOpts: VirtualEscposPrinterOptions = {}, config: Partia
 
 test('config schema: defaults, and a wrong type is refused with its field', () => {
   const c = escposSerialConfigSchema.parse({ id: 'printer0', driver: 'escpos-serial', path: '/dev/ttyS0' });
-  assert.equal({ baudRate: c.baudRate, intervalMs: c.intervalMs, timeoutMs: c.timeoutMs, readCounters: c.readCounters }, { baudRate: 9600, intervalMs: 5000, timeoutMs: 2000, readCounters: true });
+  assert.equal(
+    { baudRate: c.baudRate, intervalMs: c.intervalMs, timeoutMs: c.timeoutMs, readCounters: c.readCounters },
+    { baudRate: 9600, intervalMs: 5000, timeoutMs: 2000, readCounters: true },
+  );
   const bad = escposSerialConfigSchema.safeParse({ id: 'printer0', driver: 'escpos-serial', path: '/dev/ttyS0', baudRate: 12345 });
   assert.is(bad.success, false);
   if (!bad.success) assert.equal(bad.error.issues[0].path, ['baudRate']);
@@ -47,7 +53,14 @@ test('open identifies the printer and matches its firmware profile; poll reads s
   const r = await rig({ counters: { linesFed: 123_456, autocutterCuts: 7_890, headEnergizing: 3_000_000, operatingHours: 1_234 } });
   try {
     const id = await r.driver.open(signal());
-    assert.equal(id, { port: `serial:${r.pty.hostPath}`, vendor: 'EPSON', model: 'TM-T88VI', serial: 'X3TK012345', firmware: '30.01 ESC/POS', profile: 'epson-tm-t88vi' });
+    assert.equal(id, {
+      port: `serial:${r.pty.hostPath}`,
+      vendor: 'EPSON',
+      model: 'TM-T88VI',
+      serial: 'X3TK012345',
+      firmware: '30.01 ESC/POS',
+      profile: 'epson-tm-t88vi',
+    });
     const reading = await r.driver.poll(signal());
     assert.is(reading.health, 'ok');
     assert.equal(reading.faults, []);
@@ -145,7 +158,10 @@ test('silence: the poll times out, and the next poll after the printer is back w
   try {
     await r.driver.open(signal());
     r.printer.setSilent(true);
-    const err = await r.driver.poll(signal()).then(() => null, (e) => e);
+    const err = await r.driver.poll(signal()).then(
+      () => null,
+      (e) => e,
+    );
     assert.ok(isTimeout(err), String(err));
     assert.is((err as { code?: string }).code, 'timeout');
     assert.match(err.message, /DLE EOT 1/);
@@ -185,7 +201,10 @@ test('a printer that stops answering mid-frame: timeout error, resync, and the n
     r.printer.stopMidFrame(1, { thenSilent: true });
     const partial = await r.driver.poll(signal());
     assert.equal(partial.counters, {});
-    const err = await r.driver.poll(signal()).then(() => null, (e) => e);
+    const err = await r.driver.poll(signal()).then(
+      () => null,
+      (e) => e,
+    );
     assert.ok(isTimeout(err), String(err));
     r.printer.setSilent(false);
     r.printer.setCoverOpen(true);
@@ -215,7 +234,10 @@ test('slow replies: within the deadline they are used, over it the poll fails an
     // the next request was sent was a race the transit through socat decided.
     r.printer.setReplyDelay(REPLY_TIMEOUT * 1.25);
     r.printer.setCoverOpen(true);
-    const err = await r.driver.poll(signal()).then(() => null, (e) => e);
+    const err = await r.driver.poll(signal()).then(
+      () => null,
+      (e) => e,
+    );
     assert.ok(isTimeout(err), String(err));
     r.printer.setReplyDelay(0);
     r.printer.setCoverOpen(false);
@@ -238,7 +260,10 @@ test('the AbortSignal ends a request at once and the next poll works', async () 
     const ac = new AbortController();
     setTimeout(() => ac.abort(new Error('poll deadline')), 100);
     const started = Date.now();
-    const err = await r.driver.poll(ac.signal).then(() => null, (e) => e);
+    const err = await r.driver.poll(ac.signal).then(
+      () => null,
+      (e) => e,
+    );
     assert.ok(err instanceof Error);
     assert.match(err.message, /poll deadline/);
     assert.ok(Date.now() - started < 1500, 'abort was not honoured promptly');
@@ -278,7 +303,10 @@ test('closing and reopening the driver', async () => {
     await r.driver.poll(signal());
     await r.driver.close();
     await r.driver.close(); // twice is fine
-    const err = await r.driver.poll(signal()).then(() => null, (e) => e);
+    const err = await r.driver.poll(signal()).then(
+      () => null,
+      (e) => e,
+    );
     assert.match(err?.message ?? '', /not open/);
     const again = await r.driver.open(signal());
     assert.equal(again, first);
@@ -313,7 +341,10 @@ test('profiles: forced profile, unknown model without counters, unknown forced p
   }
   r = await rig({}, { profile: 'no-such-printer' });
   try {
-    const err = await r.driver.open(signal()).then(() => null, (e) => e);
+    const err = await r.driver.open(signal()).then(
+      () => null,
+      (e) => e,
+    );
     assert.match(err?.message ?? '', /no-such-printer/);
   } finally {
     await r.close();
@@ -360,7 +391,10 @@ test('open fails clearly on a silent printer and on a missing port', async () =>
   const r = await rig();
   try {
     r.printer.setSilent(true);
-    const err = await r.driver.open(signal()).then(() => null, (e) => e);
+    const err = await r.driver.open(signal()).then(
+      () => null,
+      (e) => e,
+    );
     assert.match(err?.message ?? '', /does not answer DLE EOT 1/);
     r.printer.setSilent(false);
     assert.is((await r.driver.open(signal())).model, 'TM-T88VI');
@@ -368,7 +402,10 @@ test('open fails clearly on a silent printer and on a missing port', async () =>
     await r.close();
   }
   const missing = createEscposSerialDriver({ id: 'p', driver: 'escpos-serial', path: '/nonexistent/ttyX' }, { log, profiles });
-  const err = await missing.open(signal()).then(() => null, (e) => e);
+  const err = await missing.open(signal()).then(
+    () => null,
+    (e) => e,
+  );
   assert.match(err?.message ?? '', /cannot open \/nonexistent\/ttyX/);
   await missing.close();
 });

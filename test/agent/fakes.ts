@@ -14,7 +14,10 @@ export class ControlledDriver implements PeripheralDriver {
   hang = false;
   identity: PeripheralIdentity = { vendor: 'ACME', model: 'TP-1', serial: 'SN1', port: 'fake:0' };
 
-  constructor(readonly id: string, readonly kind: PeripheralKind = 'printer') {}
+  constructor(
+    readonly id: string,
+    readonly kind: PeripheralKind = 'printer',
+  ) {}
 
   async open(): Promise<PeripheralIdentity> {
     this.opens++;

@@ -47,7 +47,10 @@ test('splitter: packets, ready byte, checksum and header errors become garbage, 
   const a = ack(0x00, [0x00, 0x2a]);
   const { frames, rest } = splitFingerprintStream(Uint8Array.from([0x55, ...a, 0x13, 0xef, 0x02, ...commands.genImg()]));
   assert.is(rest.length, 0);
-  assert.equal(frames.map((f) => f.type), ['ready', 'packet', 'garbage', 'packet']);
+  assert.equal(
+    frames.map((f) => f.type),
+    ['ready', 'packet', 'garbage', 'packet'],
+  );
   const p = frames[1] as Extract<(typeof frames)[number], { type: 'packet' }>;
   assert.equal({ address: p.packet.address, pid: p.packet.pid, payload: [...p.packet.payload] }, { address: 0xffffffff, pid: pid.ack, payload: [0, 0, 0x2a] });
   assert.equal([...(frames[2] as { bytes: Uint8Array }).bytes], [0x13, 0xef, 0x02]);
@@ -55,7 +58,10 @@ test('splitter: packets, ready byte, checksum and header errors become garbage, 
   const bad = ack(0x00);
   bad[bad.length - 1] ^= 0xff;
   const r2 = splitFingerprintStream(Uint8Array.from([...bad, ...ack(0x02)]));
-  assert.equal(r2.frames.map((f) => f.type), ['garbage', 'packet']);
+  assert.equal(
+    r2.frames.map((f) => f.type),
+    ['garbage', 'packet'],
+  );
   assert.is((r2.frames[0] as { bytes: Uint8Array }).bytes.length, bad.length);
 });
 
@@ -77,7 +83,10 @@ test('splitter: a truncated packet waits as rest, and is dropped when a complete
   // Half a reply (its length field promises more), then a whole one: resync on the second header.
   const cut = ack(0x00, new Uint8Array(16)).slice(0, 12);
   const r3 = splitFingerprintStream(Uint8Array.from([...cut, ...full]));
-  assert.equal(r3.frames.map((f) => f.type), ['garbage', 'packet']);
+  assert.equal(
+    r3.frames.map((f) => f.type),
+    ['garbage', 'packet'],
+  );
   assert.is(r3.rest.length, 0);
   // An absurd length is garbage at once rather than a wait for 65 kB.
   const r4 = splitFingerprintStream(bytes('EF01FFFFFFFF07FFFF00'));
@@ -103,7 +112,17 @@ test('confirmation codes and reply decoders', () => {
   badSize[13] = 7;
   assert.not.ok(decodeSystemParameters(badSize).ok);
   assert.equal(decodeTemplateCount(Uint8Array.of(0x00, 0xc7)), { ok: true, value: 199 });
-  const info = { moduleModel: 'R503', batch: 'B001', serial: 'SN123456', hardwareVersion: '1.2', sensorModel: 'FPC1021', imageWidth: 192, imageHeight: 192, templateSize: 1536, capacity: 200 };
+  const info = {
+    moduleModel: 'R503',
+    batch: 'B001',
+    serial: 'SN123456',
+    hardwareVersion: '1.2',
+    sensorModel: 'FPC1021',
+    imageWidth: 192,
+    imageHeight: 192,
+    templateSize: 1536,
+    capacity: 200,
+  };
   const pi = decodeProductInfo(encodeProductInfo(info));
   assert.equal(pi, { ok: true, value: info });
   const a = splitFingerprintStream(ack(0x00, encodeProductInfo(info))).frames[0] as { type: 'packet'; packet: Parameters<typeof decodeAck>[0] };
@@ -125,7 +144,17 @@ test('capture tally: image failures, rejections and quick accepted retries (fals
   t.observe(instruction.search, 0x00, 60_000);
   t.observe(instruction.search, 0x09, 70_000);
   t.observe(instruction.search, 0x00, 90_000); // too late to be a retry
-  assert.equal(t.counters, { captures: 2, noFinger: 1, imageFailures: 2, featureExtractions: 1, matchAttempts: 5, matchFound: 3, matchRejected: 2, rejectThenAccept: 1, otherErrors: 0 });
+  assert.equal(t.counters, {
+    captures: 2,
+    noFinger: 1,
+    imageFailures: 2,
+    featureExtractions: 1,
+    matchAttempts: 5,
+    matchFound: 3,
+    matchRejected: 2,
+    rejectThenAccept: 1,
+    otherErrors: 0,
+  });
   const r = t.rates();
   assert.is(r.windowCaptures, 3);
   assert.ok(Math.abs(r.imageFailRate - 2 / 3) < 1e-9);
@@ -141,7 +170,10 @@ test('profile grow-r503 maps every fault code the driver emits, and nothing else
   assert.equal(Object.keys(p.faults).sort(), [...fingerprintFaultCodes].sort());
   assert.is(p.driver, 'r30x-serial');
   assert.is(p.kind, 'fingerprint');
-  assert.ok(p.ratedLife.every((r) => 'unverified' in r.source), 'the window life figure has no primary source: must stay unverified');
+  assert.ok(
+    p.ratedLife.every((r) => 'unverified' in r.source),
+    'the window life figure has no primary source: must stay unverified',
+  );
 });
 
 test.run();

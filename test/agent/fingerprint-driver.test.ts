@@ -18,7 +18,15 @@ const signal = () => AbortSignal.timeout(10_000);
 async function rig(simOpts: VirtualFingerprintOptions = {}, config: Partial<FingerprintSerialConfigInput> = {}, withRelay = false) {
   const pty = await PtyPair.create();
   const pos = withRelay ? await PtyPair.create() : null;
-  const module = await VirtualFingerprintModule.start({ path: pty.devicePath, profile: 'grow-r503', profiles, serial: 'FP001234', seed: 7, posPath: pos?.devicePath, ...simOpts });
+  const module = await VirtualFingerprintModule.start({
+    path: pty.devicePath,
+    profile: 'grow-r503',
+    profiles,
+    serial: 'FP001234',
+    seed: 7,
+    posPath: pos?.devicePath,
+    ...simOpts,
+  });
   const driver = createFingerprintSerialDriver(
     { id: 'fp0', driver: 'r30x-serial', path: pty.hostPath, replyTimeoutMs: REPLY_TIMEOUT, ...(pos ? { relay: { path: pos.hostPath } } : {}), ...config },
     { log, profiles },
@@ -38,7 +46,10 @@ async function rig(simOpts: VirtualFingerprintOptions = {}, config: Partial<Fing
 
 test('config: defaults, part of the agent peripheral union, typos refused with the field', () => {
   const c = fingerprintSerialConfigSchema.parse({ id: 'fp0', driver: 'r30x-serial', path: '/dev/ttyUSB1' });
-  assert.equal({ baudRate: c.baudRate, address: c.address, password: c.password, rateWindow: c.rateWindow }, { baudRate: 57600, address: 0xffffffff, password: 0, rateWindow: 100 });
+  assert.equal(
+    { baudRate: c.baudRate, address: c.address, password: c.password, rateWindow: c.rateWindow },
+    { baudRate: 57600, address: 0xffffffff, password: 0, rateWindow: 100 },
+  );
   assert.is(peripheralConfigSchema.parse({ id: 'fp0', driver: 'r30x-serial', path: '/dev/ttyUSB1' }).driver, 'r30x-serial');
   const bad = fingerprintSerialConfigSchema.safeParse({ id: 'fp0', driver: 'r30x-serial', path: '/dev/x', baudRate: 12345 });
   assert.is(bad.success, false);
@@ -50,8 +61,23 @@ test('open identifies the module (ReadProdInfo) and matches grow-r503; poll read
   const r = await rig({ templates: 37 });
   try {
     const id = await r.driver.open(signal());
-    assert.equal(id, { port: `serial:${r.pty.hostPath}`, vendor: 'Hangzhou Grow Technology', model: 'R503', serial: 'B001-FP001234', firmware: 'hw 1.1 sensor FPC1021', profile: 'grow-r503' });
-    assert.equal(r.driver.systemParameters, { statusRegister: 0, systemId: 0, capacity: 200, securityLevel: 3, address: 0xffffffff, packetSize: 128, baudRate: 57600 });
+    assert.equal(id, {
+      port: `serial:${r.pty.hostPath}`,
+      vendor: 'Hangzhou Grow Technology',
+      model: 'R503',
+      serial: 'B001-FP001234',
+      firmware: 'hw 1.1 sensor FPC1021',
+      profile: 'grow-r503',
+    });
+    assert.equal(r.driver.systemParameters, {
+      statusRegister: 0,
+      systemId: 0,
+      capacity: 200,
+      securityLevel: 3,
+      address: 0xffffffff,
+      packetSize: 128,
+      baudRate: 57600,
+    });
     const reading = await r.driver.poll(signal());
     assert.is(reading.health, 'ok');
     assert.equal(reading.faults, []);
@@ -126,7 +152,10 @@ test('line trouble: noise and a cut-off reply give comm-error once, then recover
     assert.ok(x.metrics.replyLatencyMs >= 100);
     r.module.setReplyDelay(0);
     r.module.setSilent(true);
-    const err = await r.driver.poll(signal()).then(() => null, (e) => e as Error);
+    const err = await r.driver.poll(signal()).then(
+      () => null,
+      (e) => e as Error,
+    );
     assert.match(String(err?.message), /no reply to TempleteNum/);
     r.module.setSilent(false);
     await r.driver.poll(signal()); // one poll to pass the comm-error edge
@@ -192,7 +221,8 @@ test('relay: a template upload (ack + data packets) is forwarded whole and never
     const polls = [r.driver.poll(signal()), r.driver.poll(signal())];
     await Promise.all(polls);
     const deadline = Date.now() + 5000;
-    while (splitFingerprintStream(got).frames.filter((f) => f.type === 'packet').length < 5 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+    while (splitFingerprintStream(got).frames.filter((f) => f.type === 'packet').length < 5 && Date.now() < deadline)
+      await new Promise((res) => setTimeout(res, 20));
     const frames = splitFingerprintStream(got).frames;
     assert.equal(frames.map((f) => (f.type === 'packet' ? f.packet.pid : f.type)).join(','), [0x07, 0x02, 0x02, 0x02, 0x08].join(','));
     void cmds;

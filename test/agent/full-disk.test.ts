@@ -30,8 +30,16 @@ if (skip) {
     const cap = captureLog();
     const open = () =>
       new Outbox({
-        path, maxRows: 100_000, maxBytes: 50 << 20, thinKeepEvery: 4, ackTimeoutMs: 1000, maxInFlight: 200, journal: false, log: cap.log,
-        buildEvent: (seq, ts, f) => JSON.stringify({ seq, ts, type: 'outbox-dropped', ...f }), memoryMaxRows: 5000,
+        path,
+        maxRows: 100_000,
+        maxBytes: 50 << 20,
+        thinKeepEvery: 4,
+        ackTimeoutMs: 1000,
+        maxInFlight: 200,
+        journal: false,
+        log: cap.log,
+        buildEvent: (seq, ts, f) => JSON.stringify({ seq, ts, type: 'outbox-dropped', ...f }),
+        memoryMaxRows: 5000,
       });
     let o = open();
     try {
@@ -66,14 +74,20 @@ if (skip) {
       assert.is(o.stats().heldRows, 0);
       const pending = o.pending();
       const seqs = pending.map((r) => r.seq);
-      assert.equal(seqs, [...new Set(seqs)].sort((a, b) => a - b));
+      assert.equal(
+        seqs,
+        [...new Set(seqs)].sort((a, b) => a - b),
+      );
       for (const r of pending) assert.is(JSON.parse(r.payload).seq, r.seq, 'payload carries its own seq');
       assert.ok(
         pending.map((r) => JSON.parse(r.payload)).some((p) => p.code === 'outbox-seq-held' && p.data.held > 0),
         'an outbox-seq-held event says messages waited for a seq',
       );
       assert.ok(existsSync(`${path}.seq`));
-      assert.ok(cap.lines.some((l) => /sidecar file writable again/.test(l.msg)), 'one line when writing works again');
+      assert.ok(
+        cap.lines.some((l) => /sidecar file writable again/.test(l.msg)),
+        'one line when writing works again',
+      );
     } finally {
       o.close();
       fs.unmount();
@@ -109,7 +123,11 @@ if (skip) {
       child.stdout!.on('data', (b) => (out += b));
       child.stderr!.on('data', (b) => (out += b));
     };
-    const lines = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string });
+    const lines = () =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { level: number; msg: string });
     /** seq → every distinct payload seen with it (more than one = a reused seq). */
     const bySeq = new Map<number, Set<string>>();
     const record = () => {
@@ -149,7 +167,11 @@ if (skip) {
       // Restart on the still-full disk.
       collector.autoAck = true;
       start();
-      const lostEv = await waitFor('outbox-memory-lost event', () => collector.on('event', 'pos-full').find((r) => r.msg.code === 'outbox-memory-lost'), 20_000).catch((e) => {
+      const lostEv = await waitFor(
+        'outbox-memory-lost event',
+        () => collector.on('event', 'pos-full').find((r) => r.msg.code === 'outbox-memory-lost'),
+        20_000,
+      ).catch((e) => {
         console.log(out.slice(-5000));
         throw e;
       });
@@ -165,16 +187,22 @@ if (skip) {
       const journaled = () => {
         const db = new Database(join(fs.path, 'outbox.db'), { readonly: true, fileMustExist: true });
         try {
-          return (db.prepare('SELECT seq FROM outbox_journal WHERE seq NOT IN (SELECT seq FROM outbox_journal_dropped)').all() as Array<{ seq: number }>).map((r) => r.seq);
+          return (db.prepare('SELECT seq FROM outbox_journal WHERE seq NOT IN (SELECT seq FROM outbox_journal_dropped)').all() as Array<{ seq: number }>).map(
+            (r) => r.seq,
+          );
         } finally {
           db.close();
         }
       };
-      await waitFor('every journaled seq delivered', () => {
-        record();
-        const missing = journaled().filter((seq) => !bySeq.has(seq));
-        return missing.length === 0 ? true : null;
-      }, 20_000);
+      await waitFor(
+        'every journaled seq delivered',
+        () => {
+          record();
+          const missing = journaled().filter((seq) => !bySeq.has(seq));
+          return missing.length === 0 ? true : null;
+        },
+        20_000,
+      );
       record();
       const reused = [...bySeq].filter(([, payloads]) => payloads.size > 1).map(([seq]) => seq);
       assert.equal(reused, [], 'no seq was used for two different messages');

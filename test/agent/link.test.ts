@@ -23,12 +23,18 @@ test('birth: retained online status, retained inventory, then LWT with reason wh
     assert.ok(decodeDeviceMessage(online.topic, JSON.stringify(online.msg)).ok, 'status passes the contract');
     const inv = await waitFor('inventory', () => collector.on('inventory')[0]);
     assert.ok(decodeDeviceMessage(inv.topic, JSON.stringify(inv.msg)).ok, 'inventory passes the contract');
-    assert.equal(inv.msg.peripherals.map((p: any) => p.id), ['host']);
+    assert.equal(
+      inv.msg.peripherals.map((p: any) => p.id),
+      ['host'],
+    );
     assert.is(inv.msg.peripherals[0].kind, 'host');
 
     // Retained: a late subscriber still sees both.
     const late = await FakeCollector.connect(broker.url, { autoAck: false });
-    await waitFor('retained status and inventory', () => late.on('status').some((r) => r.retain && r.msg.state === 'online') && late.on('inventory').some((r) => r.retain));
+    await waitFor(
+      'retained status and inventory',
+      () => late.on('status').some((r) => r.retain && r.msg.state === 'online') && late.on('inventory').some((r) => r.retain),
+    );
     await late.close();
 
     agent.simulateConnectionLoss();
@@ -80,7 +86,11 @@ test('telemetry arrives in seq order, is re-sent until acked, and an ack deletes
     for (const r of collector.on('telemetry')) assert.ok(decodeDeviceMessage(r.topic, JSON.stringify(r.msg)).ok, 'telemetry passes the contract');
     // First sends (a seq's first appearance) come in seq order; re-sends come later.
     const firsts = [...new Set(collector.seqs('telemetry'))];
-    assert.equal(firsts, [...firsts].sort((a, b) => a - b), 'first sends in seq order');
+    assert.equal(
+      firsts,
+      [...firsts].sort((a, b) => a - b),
+      'first sends in seq order',
+    );
     const s = firsts.slice(0, 5);
     // Not acked: it comes again after the ack timeout.
     await waitFor('a re-send of an unacked message', () => collector.seqs('telemetry').filter((x) => x === s[1]).length >= 2, 5000);
@@ -127,7 +137,13 @@ test('broker restart mid-stream: every journaled seq reaches the collector', asy
   const dir = tempDir();
   const collector = await FakeCollector.connect(broker.url);
   const agent = await startAgent(
-    agentConfig({ dataDir: dir.path, brokerUrl: broker.url, outbox: { journal: true, ackTimeoutMs: 800 }, peripherals: [{ driver: 'host', intervalMs: 50 }], telemetry: { publishIntervalMs: 100 } }),
+    agentConfig({
+      dataDir: dir.path,
+      brokerUrl: broker.url,
+      outbox: { journal: true, ackTimeoutMs: 800 },
+      peripherals: [{ driver: 'host', intervalMs: 50 }],
+      telemetry: { publishIntervalMs: 100 },
+    }),
     { log: silentLog() },
   );
   try {
@@ -157,11 +173,17 @@ test('broker restart mid-stream: every journaled seq reaches the collector', asy
 
 test('reconnect delays: exponential, capped, jittered within [base*(1-j), base]', () => {
   const p = { minMs: 1000, maxMs: 60_000, jitter: 0.5 };
-  assert.equal([0, 1, 2, 3, 6, 7, 20].map((a) => reconnectDelay(a, p, () => 0)), [1000, 2000, 4000, 8000, 60_000, 60_000, 60_000]);
-  assert.equal([0, 1, 2].map((a) => reconnectDelay(a, p, () => 0.999999)), [500, 1000, 2000]);
+  assert.equal(
+    [0, 1, 2, 3, 6, 7, 20].map((a) => reconnectDelay(a, p, () => 0)),
+    [1000, 2000, 4000, 8000, 60_000, 60_000, 60_000],
+  );
+  assert.equal(
+    [0, 1, 2].map((a) => reconnectDelay(a, p, () => 0.999999)),
+    [500, 1000, 2000],
+  );
   // 40 devices of one store after a broker restart: their first delays are spread, not equal.
   let x = 42;
-  const lcg = () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const lcg = () => (x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const delays = Array.from({ length: 40 }, () => reconnectDelay(0, p, lcg));
   assert.ok(delays.every((d) => d >= 500 && d <= 1000));
   assert.ok(new Set(delays).size > 30, 'spread');
@@ -175,10 +197,13 @@ test('the agent drives its own reconnects with those delays against a broker tha
   const cap = captureLog();
   const rnd = [0.25, 0.5, 0.75, 0, 1];
   let i = 0;
-  const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url, broker: { url: broker.url, reconnect: { minMs: 50, maxMs: 300, jitter: 0.5 } } } as any), {
-    log: cap.log,
-    random: () => rnd[i++ % rnd.length],
-  });
+  const agent = await startAgent(
+    agentConfig({ dataDir: dir.path, brokerUrl: broker.url, broker: { url: broker.url, reconnect: { minMs: 50, maxMs: 300, jitter: 0.5 } } } as any),
+    {
+      log: cap.log,
+      random: () => rnd[i++ % rnd.length],
+    },
+  );
   try {
     await waitFor('5 reconnect delays', () => agent.stats().link.recentReconnectDelaysMs.length >= 5);
     assert.equal(agent.stats().link.recentReconnectDelaysMs.slice(0, 5), [44, 75, 125, 300, 150]);

@@ -41,7 +41,16 @@ test('SIGTERM: graceful stop with a retained offline status saying why, exit 0',
   const collector = await FakeCollector.connect(broker.url);
   try {
     const file = join(dir.path, 'agent.json');
-    writeFileSync(file, JSON.stringify({ device: { id: 'pos-7', token: 'x' }, broker: { url: broker.url }, dataDir: 'data', telemetry: { publishIntervalMs: 200 }, peripherals: [{ driver: 'host', intervalMs: 100 }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        device: { id: 'pos-7', token: 'x' },
+        broker: { url: broker.url },
+        dataDir: 'data',
+        telemetry: { publishIntervalMs: 200 },
+        peripherals: [{ driver: 'host', intervalMs: 100 }],
+      }),
+    );
     const p = run(['--config', file]);
     await waitFor('online', () => collector.on('status', 'pos-7').find((r) => r.msg.state === 'online'), 10_000);
     await waitFor('telemetry', () => collector.on('telemetry', 'pos-7').length > 0, 10_000);

@@ -104,7 +104,10 @@ test('auth: wrong password refused with the CONNACK code, then closed; the right
     assert.ok(isFleetcareError(err, 'connection-refused'), String(err));
     assert.is((err as { context: Record<string, unknown> }).context.returnCode, 4);
     assert.match(err.message, /bad user name or password/);
-    const notConnected = await bad.c.publish('x', 'y', { qos: 1, retain: false }).then(() => null, (e: Error) => e);
+    const notConnected = await bad.c.publish('x', 'y', { qos: 1, retain: false }).then(
+      () => null,
+      (e: Error) => e,
+    );
     assert.match(notConnected?.message ?? '', /not connected/);
 
     const good = client({ url: b.url, username: 'dev-1', password: 'good' });
@@ -144,7 +147,10 @@ test('will: delivered (retained, QoS 1) when the socket dies; not after a gracef
     // A marker published after both disconnects: the polite client's will would have come before it.
     peer.m.publish('will/marker', 'm', { qos: 1 });
     await waitFor('marker', () => peer.got.find((g) => g.topic === 'will/marker'));
-    assert.not.ok(peer.got.find((g) => g.topic === 'will/polite'), 'no will after DISCONNECT');
+    assert.not.ok(
+      peer.got.find((g) => g.topic === 'will/polite'),
+      'no will after DISCONNECT',
+    );
     const late = await mqttjs(b.url);
     await late.sub('will/dying');
     const retained = await waitFor('retained will', () => late.got.find((g) => g.topic === 'will/dying'));
@@ -163,13 +169,25 @@ test('QoS 1 both ways: PUBACK resolves publishes (retain kept); incoming QoS 1 i
     await peer.sub('up/#');
     const dev = client({ url: b.url, clientId: 'dev-q', clean: false });
     await waitFor('connected', () => dev.rec.connects);
-    assert.equal(await dev.c.subscribe([{ topic: 'down/dev-q', qos: 1 }, { topic: 'down/all', qos: 0 }]), [1, 0]);
+    assert.equal(
+      await dev.c.subscribe([
+        { topic: 'down/dev-q', qos: 1 },
+        { topic: 'down/all', qos: 0 },
+      ]),
+      [1, 0],
+    );
 
     // Device → broker.
     await Promise.all([1, 2, 3].map((i) => dev.c.publish('up/t', `m${i}`, { qos: 1, retain: false })));
     await dev.c.publish('up/state', 'online', { qos: 1, retain: true });
     await waitFor('4 messages at the peer', () => peer.got.length >= 4);
-    assert.equal(peer.got.filter((g) => g.topic === 'up/t').map((g) => g.payload).sort(), ['m1', 'm2', 'm3']);
+    assert.equal(
+      peer.got
+        .filter((g) => g.topic === 'up/t')
+        .map((g) => g.payload)
+        .sort(),
+      ['m1', 'm2', 'm3'],
+    );
     assert.ok(peer.got.every((g) => g.qos === 1));
     const late = await mqttjs(b.url);
     await late.sub('up/state');
@@ -193,7 +211,10 @@ test('QoS 1 both ways: PUBACK resolves publishes (retain kept); incoming QoS 1 i
     await waitFor('cmd-2 after reconnect', () => again.rec.messages.find((m) => m.payload === 'cmd-2'));
     peer.m.publish('down/dev-q', 'cmd-3', { qos: 1 });
     await waitFor('cmd-3', () => again.rec.messages.find((m) => m.payload === 'cmd-3'));
-    assert.equal(again.rec.messages.map((m) => m.payload), ['cmd-2', 'cmd-3']);
+    assert.equal(
+      again.rec.messages.map((m) => m.payload),
+      ['cmd-2', 'cmd-3'],
+    );
     await again.c.end();
     peer.m.end(true);
     late.m.end(true);
@@ -207,12 +228,23 @@ test('a subscription the broker refuses (SUBACK 0x80) rejects; pending publishes
   try {
     const dev = client({ url: b.url });
     await waitFor('connected', () => dev.rec.connects);
-    const refused = await dev.c.subscribe([{ topic: 'ok', qos: 1 }, { topic: 'forbidden', qos: 1 }]).then(() => null, (e: Error) => e);
+    const refused = await dev.c
+      .subscribe([
+        { topic: 'ok', qos: 1 },
+        { topic: 'forbidden', qos: 1 },
+      ])
+      .then(
+        () => null,
+        (e: Error) => e,
+      );
     assert.ok(refused, 'refused');
     assert.match(refused!.message, /forbidden/);
     const p = dev.c.publish('t', 'x', { qos: 1, retain: false });
     dev.c.destroy();
-    const dropped = await p.then(() => null, (e: Error) => e);
+    const dropped = await p.then(
+      () => null,
+      (e: Error) => e,
+    );
     // Either acked before the socket went or rejected: never left hanging.
     if (dropped) assert.match(dropped.message, /closed/);
     assert.ok(dev.rec.closed);

@@ -27,7 +27,10 @@ function open(path: string, o: Partial<OutboxOptions> = {}): Outbox {
   });
 }
 
-const tel = (n = 1, pad = 0) => (seq: number) => JSON.stringify({ seq, kind: 'telemetry', n, pad: 'x'.repeat(pad) });
+const tel =
+  (n = 1, pad = 0) =>
+  (seq: number) =>
+    JSON.stringify({ seq, kind: 'telemetry', n, pad: 'x'.repeat(pad) });
 const ev = (seq: number) => JSON.stringify({ seq, kind: 'event' });
 
 test('seqs are strictly increasing across reopen, for outboxed and non-outboxed messages', () => {
@@ -36,7 +39,10 @@ test('seqs are strictly increasing across reopen, for outboxed and non-outboxed 
   try {
     let o = open(path);
     const a = [o.append('telemetry', 1, tel()), o.allocateSeq(), o.append('event', 1, ev), o.allocateSeq()];
-    assert.equal(a, [...a].sort((x, y) => x - y));
+    assert.equal(
+      a,
+      [...a].sort((x, y) => x - y),
+    );
     assert.is(new Set(a).size, 4);
     o.close();
     o = open(path);
@@ -46,7 +52,8 @@ test('seqs are strictly increasing across reopen, for outboxed and non-outboxed 
     assert.ok(c > b);
     o.close();
     // Even with the database gone, the sidecar keeps seqs from restarting at 1.
-    for (const f of readdirSync(dir.path)) if (f.startsWith('outbox.db') && !f.endsWith('.seq')) statSync(join(dir.path, f)) && writeFileSync(join(dir.path, f), '');
+    for (const f of readdirSync(dir.path))
+      if (f.startsWith('outbox.db') && !f.endsWith('.seq')) statSync(join(dir.path, f)) && writeFileSync(join(dir.path, f), '');
     o = open(path);
     assert.ok(o.allocateSeq() > c);
     o.close();
@@ -61,15 +68,31 @@ test('send window: unsent in seq order, in-flight cap, re-send after the ack tim
   const o = open(join(dir.path, 'outbox.db'), { maxInFlight: 3, ackTimeoutMs: 500, now: () => now });
   try {
     const seqs = Array.from({ length: 5 }, () => o.append('telemetry', 1, tel()));
-    assert.equal(o.takeForSend().map((r) => r.seq), seqs.slice(0, 3), 'window of 3, oldest first');
+    assert.equal(
+      o.takeForSend().map((r) => r.seq),
+      seqs.slice(0, 3),
+      'window of 3, oldest first',
+    );
     assert.equal(o.takeForSend(), [], 'window full');
     assert.is(o.ack([[seqs[0], seqs[0]]]), 1);
-    assert.equal(o.takeForSend().map((r) => r.seq), [seqs[3]], 'ack frees one slot');
+    assert.equal(
+      o.takeForSend().map((r) => r.seq),
+      [seqs[3]],
+      'ack frees one slot',
+    );
     now += 600;
-    assert.equal(o.takeForSend().map((r) => r.seq), [seqs[1], seqs[2], seqs[3]], 'overdue rows re-sent');
+    assert.equal(
+      o.takeForSend().map((r) => r.seq),
+      [seqs[1], seqs[2], seqs[3]],
+      'overdue rows re-sent',
+    );
     assert.is(o.stats().resent, 3);
     o.resetSession();
-    assert.equal(o.takeForSend().map((r) => r.seq), [seqs[1], seqs[2], seqs[3]], 'new session: everything unacked again, in order');
+    assert.equal(
+      o.takeForSend().map((r) => r.seq),
+      [seqs[1], seqs[2], seqs[3]],
+      'new session: everything unacked again, in order',
+    );
     const payload = JSON.parse(o.pending()[0].payload);
     assert.is(payload.seq, seqs[1], 'payload carries its own seq');
   } finally {
@@ -83,9 +106,19 @@ test('ack deletes exactly the covered rows, tolerates unknown seqs and repeats',
   const o = open(join(dir.path, 'outbox.db'));
   try {
     const s = Array.from({ length: 10 }, (_, i) => o.append(i % 3 ? 'telemetry' : 'event', 1, i % 3 ? tel() : ev));
-    assert.is(o.ack([[s[1], s[3]], [s[7], s[7]], [999_999, 1_000_100]]), 4);
+    assert.is(
+      o.ack([
+        [s[1], s[3]],
+        [s[7], s[7]],
+        [999_999, 1_000_100],
+      ]),
+      4,
+    );
     assert.is(o.ack([[s[1], s[3]]]), 0, 'a repeated ack deletes nothing more');
-    assert.equal(o.pending().map((r) => r.seq), [s[0], s[4], s[5], s[6], s[8], s[9]]);
+    assert.equal(
+      o.pending().map((r) => r.seq),
+      [s[0], s[4], s[5], s[6], s[8], s[9]],
+    );
     assert.is(o.stats().rows, 6);
   } finally {
     o.close();
@@ -120,10 +153,19 @@ test('full by rows: old telemetry thinned first (every Nth kept), events kept, e
     const remainingPoints = rows.filter((r) => r.kind).reduce((n, r) => n + (r.kind === 'telemetry' ? r.n : 1), 0);
     assert.is(remainingPoints + s.droppedPoints, appendedPoints);
     const droppedInReports = reports.reduce((n, r) => n + r.data.dropped, 0);
-    assert.ok(droppedInReports <= s.droppedPoints && droppedInReports >= s.droppedPoints - 30, `reports cover the drops (${droppedInReports} of ${s.droppedPoints})`);
+    assert.ok(
+      droppedInReports <= s.droppedPoints && droppedInReports >= s.droppedPoints - 30,
+      `reports cover the drops (${droppedInReports} of ${s.droppedPoints})`,
+    );
     // The newest telemetry is intact (thinning takes the old end).
-    const tail = rows.filter((r) => r.kind === 'telemetry').slice(-5).map((r) => r.seq);
-    assert.equal(tail, [...tail].sort((a, b) => a - b));
+    const tail = rows
+      .filter((r) => r.kind === 'telemetry')
+      .slice(-5)
+      .map((r) => r.seq);
+    assert.equal(
+      tail,
+      [...tail].sort((a, b) => a - b),
+    );
     // Journal: every seq ever written, dropped ones listed apart.
     const db = new Database(join(dir.path, 'outbox.db'), { readonly: true });
     const journal = (db.prepare('SELECT COUNT(*) AS n FROM outbox_journal').get() as { n: number }).n;
@@ -147,8 +189,14 @@ test('full with only events: oldest events dropped, counted', () => {
     assert.ok(left.length <= 10);
     assert.ok(left.includes(s[29]), 'newest kept');
     assert.not.ok(left.includes(s[0]), 'oldest dropped');
-    const reports = o.pending().map((r) => JSON.parse(r.payload)).filter((p) => p.type === 'outbox-dropped');
-    assert.ok(reports.some((r) => r.data.droppedEvents > 0 && r.severity === 'critical'), 'event drops reported as critical');
+    const reports = o
+      .pending()
+      .map((r) => JSON.parse(r.payload))
+      .filter((p) => p.type === 'outbox-dropped');
+    assert.ok(
+      reports.some((r) => r.data.droppedEvents > 0 && r.severity === 'critical'),
+      'event drops reported as critical',
+    );
   } finally {
     o.close();
     dir.remove();
@@ -198,7 +246,10 @@ test('kill -9 mid-write: nothing committed is lost, nothing acked comes back, se
       const next = o.allocateSeq();
       assert.ok(next > Math.max(...appended, ...pending), 'seq continues above everything written');
       const sent = o.takeForSend().map((r) => r.seq);
-      assert.equal(sent, [...sent].sort((a, b) => a - b));
+      assert.equal(
+        sent,
+        [...sent].sort((a, b) => a - b),
+      );
       o.close();
     }
   } finally {
@@ -220,9 +271,16 @@ test('disk full (SQLITE_FULL): one clear log line, newest kept in memory (bounde
     const lines = cap.lines.filter((l) => /cannot write to disk/.test(l.msg));
     assert.is(lines.length, 1, 'one log line, not one per append');
     assert.is(lines[0].code, 'SQLITE_FULL');
-    assert.equal(seqs, [...new Set(seqs)].sort((a, b) => a - b), 'seqs stay unique and increasing');
+    assert.equal(
+      seqs,
+      [...new Set(seqs)].sort((a, b) => a - b),
+      'seqs stay unique and increasing',
+    );
     // Thinning in memory is reported while the disk is still full, by an in-memory event.
-    const report = o.pending().map((r) => JSON.parse(r.payload)).find((p) => p.type === 'outbox-dropped');
+    const report = o
+      .pending()
+      .map((r) => JSON.parse(r.payload))
+      .find((p) => p.type === 'outbox-dropped');
     assert.ok(report, 'outbox-dropped event held in memory');
     assert.is(report.data.diskFull, true);
     assert.is(report.data.droppedSamples, o.stats().droppedPoints, 'every memory drop is in the report');
@@ -230,13 +288,19 @@ test('disk full (SQLITE_FULL): one clear log line, newest kept in memory (bounde
     const sent = o.takeForSend().map((r) => r.seq);
     assert.ok(sent.includes(seqs[seqs.length - 1]), 'newest (memory) row is sendable');
     // The collector acks what is on disk: pages free up, the retry moves memory rows to disk.
-    const onDisk = o.pending().map((r) => r.seq).filter((x) => x < seqs[seqs.length - s.memoryRows]);
+    const onDisk = o
+      .pending()
+      .map((r) => r.seq)
+      .filter((x) => x < seqs[seqs.length - s.memoryRows]);
     o.ack([[onDisk[0], onDisk[onDisk.length - 1]]]);
     assert.ok(o.tryRecover(), 'recovered');
     assert.is(o.stats().mode, 'ok');
     assert.is(o.stats().memoryRows, 0);
     const pending = o.pending();
-    assert.ok(pending.some((r) => r.seq === seqs[seqs.length - 1]), 'memory rows now persisted');
+    assert.ok(
+      pending.some((r) => r.seq === seqs[seqs.length - 1]),
+      'memory rows now persisted',
+    );
 
     assert.ok(cap.lines.some((l) => /can write to disk again/.test(l.msg)));
   } finally {
@@ -256,10 +320,16 @@ test('a file that is not a database: moved aside, fresh outbox, an event says so
     writeFileSync(path, 'this is not a database, it was overwritten by a bad flash sector'.repeat(100));
     o = open(path, { log: cap.log });
     assert.is(o.stats().corruptRecoveries, 1);
-    assert.ok(readdirSync(dir.path).some((f) => f.startsWith('outbox.db.corrupt-')), 'corrupt file kept for inspection');
+    assert.ok(
+      readdirSync(dir.path).some((f) => f.startsWith('outbox.db.corrupt-')),
+      'corrupt file kept for inspection',
+    );
     const seq = o.append('telemetry', 1, tel());
     assert.ok(seq > last, 'seq did not restart');
-    const notice = o.pending().map((r) => JSON.parse(r.payload)).find((p) => p.code === 'outbox-corrupt');
+    const notice = o
+      .pending()
+      .map((r) => JSON.parse(r.payload))
+      .find((p) => p.code === 'outbox-corrupt');
     assert.ok(notice, 'outbox-corrupt event queued');
     assert.is(notice.severity, 'critical');
     assert.is(cap.lines.filter((l) => /corrupt/.test(l.msg)).length, 1, 'one log line');
@@ -304,7 +374,10 @@ test('64 KiB of damage in a 1.2 MB outbox: the readable rows are read back and s
     assert.is(notice.data.dropped, 297 - saved.length, 'lost rows counted (the index still lists them)');
     assert.is(s.salvagedRows, saved.length);
     assert.is(s.droppedMessages, 297 - saved.length);
-    assert.ok(readdirSync(dir.path).some((f) => f.startsWith('outbox.db.corrupt-')), 'damaged file kept for inspection');
+    assert.ok(
+      readdirSync(dir.path).some((f) => f.startsWith('outbox.db.corrupt-')),
+      'damaged file kept for inspection',
+    );
     const line = cap.lines.find((l) => /corrupt/.test(l.msg));
     assert.is(line?.salvaged, saved.length);
     // The salvaged rows go out like any other, in seq order.

@@ -31,7 +31,11 @@ function harness(drivers: Array<{ driver: any; intervalMs: number; timeoutMs: nu
 
 test('a hung driver never blocks the host: host samples keep coming, the hung one goes absent', async () => {
   const dir = tempDir();
-  const host = createHostDriver(hostPeripheralConfigSchema.parse({ driver: 'host' }), { log: silentLog(), defaultDiskPath: dir.path, clockOffsetMs: () => undefined });
+  const host = createHostDriver(hostPeripheralConfigSchema.parse({ driver: 'host' }), {
+    log: silentLog(),
+    defaultDiskPath: dir.path,
+    clockOffsetMs: () => undefined,
+  });
   const hung = new ControlledDriver('printer0');
   hung.hang = true;
   const h = harness([
@@ -48,7 +52,10 @@ test('a hung driver never blocks the host: host samples keep coming, the hung on
       assert.type(hs.metrics[k], 'number', k);
     }
     assert.not.ok('clockOffsetMs' in hs.metrics, 'no clock offset before the first ack');
-    assert.ok(h.samples.some((s) => s.peripheral === 'printer0' && s.health === 'absent'), 'absent sample for the hung one');
+    assert.ok(
+      h.samples.some((s) => s.peripheral === 'printer0' && s.health === 'absent'),
+      'absent sample for the hung one',
+    );
     const detached = h.events.find((e) => e.type === 'peripheral-detached')!;
     assert.match(detached.message ?? '', /timed out after 150 ms/);
     assert.is(detached.code, 'timeout', 'the error code goes on the wire, not a class name');
@@ -97,7 +104,12 @@ test('fault changes are events at once with severity from the table; health foll
     d.faults = ['paper-end', 'autocutter-error'];
     await waitFor('two raised, one cleared', () => h.events.length >= 4);
     const byCode = Object.fromEntries(h.events.map((e) => [`${e.type}:${e.code}`, e.severity]));
-    assert.equal(byCode, { 'fault-raised:paper-near-end': 'warning', 'fault-cleared:paper-near-end': 'info', 'fault-raised:autocutter-error': 'critical', 'fault-raised:paper-end': 'critical' });
+    assert.equal(byCode, {
+      'fault-raised:paper-near-end': 'warning',
+      'fault-cleared:paper-near-end': 'info',
+      'fault-raised:autocutter-error': 'critical',
+      'fault-raised:paper-end': 'critical',
+    });
     const last = await waitFor('critical sample', () => h.samples.find((s) => s.faults.includes('paper-end')));
     assert.is(last.health, 'critical');
     assert.equal(last.metrics, { temperature: 40.5 }, 'non-finite and badly named metrics are left out');
@@ -149,7 +161,9 @@ test('through the agent: a fault event reaches the collector before the next tel
     assert.is(ev.msg.code, 'cover-open');
     assert.is(ev.msg.peripheral, 'printer0');
     assert.is(collector.on('telemetry').length, 0, 'no telemetry tick has happened yet (60 s interval)');
-    const inv = await waitFor('inventory with the printer', () => collector.on('inventory').find((r) => r.msg.peripherals.some((p: any) => p.id === 'printer0' && p.serial === 'SN1')));
+    const inv = await waitFor('inventory with the printer', () =>
+      collector.on('inventory').find((r) => r.msg.peripherals.some((p: any) => p.id === 'printer0' && p.serial === 'SN1')),
+    );
     assert.ok(inv);
   } finally {
     await agent.close();

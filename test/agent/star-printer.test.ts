@@ -8,14 +8,31 @@ import pino from 'pino';
 import { PtyPair } from '../helpers/pty.js';
 import { sleep } from '../helpers/net.js';
 import { VirtualStarPrinter } from '../../sim/star-printer.js';
-import { createStarSerialDriver, decodeStarAsb, decodeStarVersion, encodeStarAsb, faultsFromStarStatus, splitStarStream, starAsbLength } from '../../agent/drivers/star/index.js';
+import {
+  createStarSerialDriver,
+  decodeStarAsb,
+  decodeStarVersion,
+  encodeStarAsb,
+  faultsFromStarStatus,
+  splitStarStream,
+  starAsbLength,
+} from '../../agent/drivers/star/index.js';
 import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware-profiles/loader.js';
 import { rejects } from './zk-support.js';
 
 const log = pino({ level: 'silent' });
 const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
 const signal = () => AbortSignal.timeout(10_000);
-const healthy = { coverOpen: false, offline: false, headOverTemperature: false, unrecoverableError: false, cutterError: false, mechanicalError: false, paperEnd: false, paperNearEnd: false };
+const healthy = {
+  coverOpen: false,
+  offline: false,
+  headOverTemperature: false,
+  unrecoverableError: false,
+  cutterError: false,
+  mechanicalError: false,
+  paperEnd: false,
+  paperNearEnd: false,
+};
 
 test('ASB header: length in bits 1-3 and 5-6 (0x23 → 9, 0x0f → 7, 0x21 → 8)', () => {
   assert.is(starAsbLength(0x23), 9);
@@ -29,7 +46,20 @@ test('ASB bytes: byte 3 bit5 cover, bit3 offline; byte 4 bit6 head temp, bit5 un
   const d = decodeStarAsb(frame);
   assert.ok(d.ok);
   if (!d.ok) return;
-  assert.equal({ ...d.value, version: undefined }, { version: undefined, coverOpen: true, offline: true, headOverTemperature: true, unrecoverableError: true, cutterError: true, mechanicalError: true, paperEnd: true, paperNearEnd: false });
+  assert.equal(
+    { ...d.value, version: undefined },
+    {
+      version: undefined,
+      coverOpen: true,
+      offline: true,
+      headOverTemperature: true,
+      unrecoverableError: true,
+      cutterError: true,
+      mechanicalError: true,
+      paperEnd: true,
+      paperNearEnd: false,
+    },
+  );
   assert.is(decodeStarAsb(Uint8Array.of(0x23, 0, 0, 0, 0, 0, 0, 0)).ok, false, 'length mismatch');
   assert.is(decodeStarAsb(Uint8Array.of(0x23, 0, 0x80, 0, 0, 0, 0, 0, 0)).ok, false, 'fixed bit set');
   assert.equal(faultsFromStarStatus(d.value), ['cover-open', 'paper-end', 'autocutter-error', 'unrecoverable-error', 'mechanical-error', 'head-overheat']);
@@ -40,10 +70,16 @@ test('ASB bytes: byte 3 bit5 cover, bit3 offline; byte 4 bit6 head temp, bit5 un
 test('stream: noise, a cut frame then a whole one, and a text reply when expected', () => {
   const a = encodeStarAsb(healthy);
   const r = splitStarStream(Uint8Array.from([0xff, 0x41, ...a.subarray(0, 4), ...a, ...a.subarray(0, 3)]));
-  assert.equal(r.frames.map((f) => f.type), ['garbage', 'asb']);
+  assert.equal(
+    r.frames.map((f) => f.type),
+    ['garbage', 'asb'],
+  );
   assert.is(r.rest.length, 3);
   const t = splitStarStream(Uint8Array.from([...Buffer.from('TSP143 Ver3.2'), 0x0a, 0x00, ...a]), { expectText: true });
-  assert.equal(t.frames.map((f) => f.type), ['text', 'asb']);
+  assert.equal(
+    t.frames.map((f) => f.type),
+    ['text', 'asb'],
+  );
   assert.is((t.frames[0] as { text: string }).text, 'TSP143 Ver3.2');
 });
 
@@ -51,7 +87,16 @@ async function rig() {
   const pty = await PtyPair.create();
   const printer = await VirtualStarPrinter.start({ path: pty.devicePath });
   const driver = createStarSerialDriver({ id: 'star0', driver: 'star-serial', path: pty.hostPath, replyTimeoutMs: 600 }, { log, profiles });
-  return { pty, printer, driver, async close() { await driver.close(); await printer.close(); await pty.close(); } };
+  return {
+    pty,
+    printer,
+    driver,
+    async close() {
+      await driver.close();
+      await printer.close();
+      await pty.close();
+    },
+  };
 }
 
 test('open identifies the printer and matches star-tsp143; each fault appears and clears', async () => {

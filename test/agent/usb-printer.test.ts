@@ -33,7 +33,10 @@ test('IEEE 1284 id: 2-byte big-endian length, then KEY:value; pairs (short and l
   const d = parseDeviceId(bytes);
   assert.ok(d.ok);
   if (!d.ok) return;
-  assert.equal({ mfg: d.value.manufacturer, mdl: d.value.model, cmd: d.value.commandSets, cls: d.value.class, sern: d.value.serial }, { mfg: 'EPSON', mdl: 'TM-m30', cmd: ['ESC/POS'], cls: 'PRINTER', sern: 'X4SK123456' });
+  assert.equal(
+    { mfg: d.value.manufacturer, mdl: d.value.model, cmd: d.value.commandSets, cls: d.value.class, sern: d.value.serial },
+    { mfg: 'EPSON', mdl: 'TM-m30', cmd: ['ESC/POS'], cls: 'PRINTER', sern: 'X4SK123456' },
+  );
   const long = parseDeviceId(encodeDeviceId(deviceIdFixtures.generic));
   assert.ok(long.ok && long.value.manufacturer === 'ACME' && long.value.model === 'LaserThing 9' && long.value.commandSets.join() === 'PCL,PJL');
   // Length larger than the bytes received: cut at what arrived. Length counting without itself: still parsed.
@@ -65,14 +68,22 @@ test('config schema: vid/pid are 4 hex digits', () => {
 });
 
 function rig(opts: Partial<FakeUsbPrinterOptions> = {}) {
-  const device = new FakeUsbPrinterDevice({ vendorId: 0x04b8, productId: 0x0202, manufacturerName: 'EPSON', productName: 'TM-m30', deviceId: deviceIdFixtures.epsonTmM30, escpos: true, ...opts });
+  const device = new FakeUsbPrinterDevice({
+    vendorId: 0x04b8,
+    productId: 0x0202,
+    manufacturerName: 'EPSON',
+    productName: 'TM-m30',
+    deviceId: deviceIdFixtures.epsonTmM30,
+    escpos: true,
+    ...opts,
+  });
   const usb = new FakeUsb([device]);
   const driver = createUsbPrinterDriver({ id: 'usbprinter0', driver: 'usb-printer', vid: '04b8', pid: '0202' }, { log, profiles, usb });
   return { device, usb, driver };
 }
 
 for (const iface of [0, 2]) {
-  test(`open on interface ${iface}: kernel driver detached, id read with wIndex ${iface << 8 | 0}, profile matched; close gives it back`, async () => {
+  test(`open on interface ${iface}: kernel driver detached, id read with wIndex ${(iface << 8) | 0}, profile matched; close gives it back`, async () => {
     const { device, driver } = rig({ interfaceNumber: iface });
     const id = await driver.open(signal());
     assert.equal(id, { port: 'usb:04b8:0202', vendor: 'EPSON', model: 'TM-m30', serial: 'X4SK123456', profile: 'epson-tm-m30' });
@@ -85,7 +96,10 @@ for (const iface of [0, 2]) {
     assert.is(device.controlLog.find((c) => c.request === 1)!.index, iface);
     await driver.close();
     assert.is(device.kernelDriverAttached, true, 'usblp gets the interface back');
-    assert.equal({ claim: device.calls.claim, release: device.calls.release, detach: device.calls.detach, attach: device.calls.attach }, { claim: 1, release: 1, detach: 1, attach: 1 });
+    assert.equal(
+      { claim: device.calls.claim, release: device.calls.release, detach: device.calls.detach, attach: device.calls.attach },
+      { claim: 1, release: 1, detach: 1, attach: 1 },
+    );
     assert.is(device.opened, false);
   });
 }
@@ -117,7 +131,13 @@ test('faults over port status and ESC/POS bulk status appear and clear', async (
 });
 
 test('a model without ESC/POS over USB: port status only', async () => {
-  const device = new FakeUsbPrinterDevice({ vendorId: 0x1234, productId: 0x5678, deviceId: deviceIdFixtures.generic, escpos: false, kernelDriverAttached: false });
+  const device = new FakeUsbPrinterDevice({
+    vendorId: 0x1234,
+    productId: 0x5678,
+    deviceId: deviceIdFixtures.generic,
+    escpos: false,
+    kernelDriverAttached: false,
+  });
   const driver = createUsbPrinterDriver({ id: 'p', driver: 'usb-printer', vid: '1234', pid: '5678' }, { log, profiles, usb: new FakeUsb([device]) });
   const id = await driver.open(signal());
   assert.equal(id, { port: 'usb:1234:5678', vendor: 'ACME', model: 'LaserThing 9' });

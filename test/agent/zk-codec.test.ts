@@ -73,13 +73,32 @@ test('replies: checksum verifies, option and version strings decode', () => {
 
 test('free sizes: 20 little-endian int32, [4] users [6] fingers [8] records … [19] records available', () => {
   const ints = new Int32Array(20);
-  ints[4] = 120; ints[6] = 240; ints[8] = 95_000; ints[12] = 30;
-  ints[14] = 3000; ints[15] = 3000; ints[16] = 100_000; ints[17] = 2760; ints[18] = 2880; ints[19] = 5000;
+  ints[4] = 120;
+  ints[6] = 240;
+  ints[8] = 95_000;
+  ints[12] = 30;
+  ints[14] = 3000;
+  ints[15] = 3000;
+  ints[16] = 100_000;
+  ints[17] = 2760;
+  ints[18] = 2880;
+  ints[19] = 5000;
   const data = new Uint8Array(ints.buffer.slice(0));
   const d = decodeFreeSizes(data);
   assert.ok(d.ok);
   if (!d.ok) return;
-  assert.equal(d.value, { users: 120, fingers: 240, records: 95_000, cards: 30, fingerCapacity: 3000, userCapacity: 3000, recordCapacity: 100_000, fingersAvailable: 2760, usersAvailable: 2880, recordsAvailable: 5000 });
+  assert.equal(d.value, {
+    users: 120,
+    fingers: 240,
+    records: 95_000,
+    cards: 30,
+    fingerCapacity: 3000,
+    userCapacity: 3000,
+    recordCapacity: 100_000,
+    fingersAvailable: 2760,
+    usersAvailable: 2880,
+    recordsAvailable: 5000,
+  });
   assert.equal(decodeFreeSizes(encodeFreeSizes(d.value)), d);
   assert.is(decodeFreeSizes(data.subarray(0, 79)).ok, false);
   assert.is(freeSizesLayout.recordCapacity, 16);
@@ -88,7 +107,18 @@ test('free sizes: 20 little-endian int32, [4] users [6] fingers [8] records … 
 });
 
 test('faults: near-full at the threshold, full when no record is available (near-full dropped)', () => {
-  const base: ZkFreeSizes = { users: 10, fingers: 10, records: 0, cards: 0, fingerCapacity: 3000, userCapacity: 3000, recordCapacity: 1000, fingersAvailable: 2990, usersAvailable: 2990, recordsAvailable: 1000 };
+  const base: ZkFreeSizes = {
+    users: 10,
+    fingers: 10,
+    records: 0,
+    cards: 0,
+    fingerCapacity: 3000,
+    userCapacity: 3000,
+    recordCapacity: 1000,
+    fingersAvailable: 2990,
+    usersAvailable: 2990,
+    recordsAvailable: 1000,
+  };
   assert.equal(faultsFromFreeSizes(base, 90), []);
   assert.equal(faultsFromFreeSizes({ ...base, records: 900, recordsAvailable: 100 }, 90), ['log-memory-near-full']);
   assert.equal(faultsFromFreeSizes({ ...base, records: 1000, recordsAvailable: 0 }, 90), ['log-memory-full']);
@@ -102,11 +132,17 @@ test('stream: garbage before a frame, a bogus length, a split frame and a trunca
   const bogus = bytes('5050827d ffffffff');
   const stream = Uint8Array.from([0x00, 0x13, 0x50, ...bogus, ...a, 0x41, ...b.subarray(0, 10)]);
   const r1 = splitZkStream(stream);
-  assert.equal(r1.frames.map((f) => f.type), ['garbage', 'packet', 'garbage']);
+  assert.equal(
+    r1.frames.map((f) => f.type),
+    ['garbage', 'packet', 'garbage'],
+  );
   assert.is((r1.frames[0] as { bytes: Uint8Array }).bytes.length, 3 + bogus.length);
   assert.is(hex(r1.rest), hex(b.subarray(0, 10)));
   const r2 = splitZkStream(Uint8Array.from([...r1.rest, ...b.subarray(10)]));
-  assert.equal(r2.frames.map((f) => f.type), ['packet']);
+  assert.equal(
+    r2.frames.map((f) => f.type),
+    ['packet'],
+  );
   assert.is(r2.rest.length, 0);
   // A partial magic at the end waits for more bytes.
   assert.is(splitZkStream(bytes('41 5050 82')).rest.length, 3);

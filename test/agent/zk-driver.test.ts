@@ -17,7 +17,10 @@ const signal = (ms = 10_000) => AbortSignal.timeout(ms);
 
 async function rig(clockOpts: VirtualZkClockOptions = {}, config: Partial<ZkClockConfigInput> = {}) {
   const clock = await VirtualZkClock.start({ capacity: { records: 1000 }, ...clockOpts });
-  const driver = createZkClockDriver({ id: 'clock0', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, replyTimeoutMs: 800, ...config }, { log, profiles });
+  const driver = createZkClockDriver(
+    { id: 'clock0', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, replyTimeoutMs: 800, ...config },
+    { log, profiles },
+  );
   return {
     clock,
     driver,
@@ -43,10 +46,22 @@ test('config schema: defaults, and an unknown field or bad port is refused with 
 });
 
 test('open reads identity and matches the profile; poll reports store use against capacity', async () => {
-  const r = await rig({ serial: 'CKJ5190360035', deviceName: 'K40', firmware: 'Ver 6.60 Apr 28 2017', stored: { users: 150, fingers: 300, records: 420, cards: 12 } });
+  const r = await rig({
+    serial: 'CKJ5190360035',
+    deviceName: 'K40',
+    firmware: 'Ver 6.60 Apr 28 2017',
+    stored: { users: 150, fingers: 300, records: 420, cards: 12 },
+  });
   try {
     const id = await r.driver.open(signal());
-    assert.equal(id, { port: `tcp:127.0.0.1:${r.clock.port}`, vendor: 'ZKTeco', model: 'K40', serial: 'CKJ5190360035', firmware: 'Ver 6.60 Apr 28 2017', profile: 'zkteco-k40' });
+    assert.equal(id, {
+      port: `tcp:127.0.0.1:${r.clock.port}`,
+      vendor: 'ZKTeco',
+      model: 'K40',
+      serial: 'CKJ5190360035',
+      firmware: 'Ver 6.60 Apr 28 2017',
+      profile: 'zkteco-k40',
+    });
     const reading = await r.driver.poll(signal());
     assert.is(reading.health, 'ok');
     assert.equal(reading.faults, []);
@@ -203,7 +218,10 @@ test('a comm-key clock: a wrong key is refused with a clear error, and never app
   // No timestamps or pid in the lines: only what the driver logs is searched for the key.
   const capture = pino({ level: 'trace', timestamp: false, base: null }, { write: (l: string) => void lines.push(l) });
   const clock = await VirtualZkClock.start({ commKey: 731904 });
-  const driver = createZkClockDriver({ id: 'clock0', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, replyTimeoutMs: 800, commKey: 268413 }, { log: capture, profiles });
+  const driver = createZkClockDriver(
+    { id: 'clock0', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, replyTimeoutMs: 800, commKey: 268413 },
+    { log: capture, profiles },
+  );
   try {
     const err = await rejects(() => driver.open(signal()), /refused the configured comm key \(CMD_AUTH answered CMD_ACK_UNAUTH\)/);
     assert.is((err as Error & { code?: string }).code, 'comm-key-rejected');
@@ -213,7 +231,7 @@ test('a comm-key clock: a wrong key is refused with a clear error, and never app
     clock.setCommKey(268413);
     await driver.open(signal());
     assert.ok(lines.length > 0);
-    const logged = lines.join("\n");
+    const logged = lines.join('\n');
     assert.not.match(logged, /268413|731904/, logged.slice(0, 2000));
   } finally {
     await driver.close();

@@ -29,18 +29,25 @@ test('comm-key clock: agent → broker → collector, and sync-clock-time from t
       dataDir: join(s.dir.path, 'agent'),
       telemetry: { publishIntervalMs: 200 },
       discovery: false,
-      peripherals: [{ id: 'host', driver: 'host', intervalMs: 1000 }, { id: 'clock0', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, commKey: KEY, intervalMs: 200, timeoutMs: 2000 },
+      peripherals: [
+        { id: 'host', driver: 'host', intervalMs: 1000 },
+        { id: 'clock0', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, commKey: KEY, intervalMs: 200, timeoutMs: 2000 },
         // The same clock configured with a wrong key: reported, with its reason, not silently absent.
         { id: 'clock1', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, commKey: KEY + 1, intervalMs: 200, timeoutMs: 2000 },
       ],
     });
     agent = await startAgent(config, { log: pino({ level: 'silent' }) });
     const collector = s.server.collector!;
-    const sample = await waitFor('clock sample stored', async () => {
-      const d = collector.device('pos-zk1');
-      const latest = (await collector.store.latest('pos-zk1')).find((l) => l.peripheral === 'clock0');
-      return d?.peripherals.some((p) => p.id === 'clock0' && p.profile === 'zkteco-k40') && latest?.metrics.clockOffsetSec !== undefined ? latest : null;
-    }, 20_000, 100);
+    const sample = await waitFor(
+      'clock sample stored',
+      async () => {
+        const d = collector.device('pos-zk1');
+        const latest = (await collector.store.latest('pos-zk1')).find((l) => l.peripheral === 'clock0');
+        return d?.peripherals.some((p) => p.id === 'clock0' && p.profile === 'zkteco-k40') && latest?.metrics.clockOffsetSec !== undefined ? latest : null;
+      },
+      20_000,
+      100,
+    );
     // 754 s behind is far beyond the profile's limit: the clock's time is a fault at the edge.
     assert.is(sample.health, 'warning');
     assert.equal(sample.faults, ['clock-drift']);
@@ -48,10 +55,15 @@ test('comm-key clock: agent → broker → collector, and sync-clock-time from t
     assert.is(sample.metrics.users, 25);
     assert.ok(Math.abs(sample.metrics.clockOffsetSec + 754) <= 1, `offset ${sample.metrics.clockOffsetSec}`);
     assert.ok(clock.stats.connections >= 1);
-    const refusedKey = await waitFor('wrong-key event stored', async () => {
-      const events = await collector.store.events('pos-zk1', 0, Date.now() + 60_000, 100);
-      return events.find((e) => e.peripheral === 'clock1' && e.code === 'comm-key-rejected') ?? null;
-    }, 20_000, 100);
+    const refusedKey = await waitFor(
+      'wrong-key event stored',
+      async () => {
+        const events = await collector.store.events('pos-zk1', 0, Date.now() + 60_000, 100);
+        return events.find((e) => e.peripheral === 'clock1' && e.code === 'comm-key-rejected') ?? null;
+      },
+      20_000,
+      100,
+    );
     assert.match(refusedKey.message ?? '', /refused the configured comm key/);
     assert.not.match(refusedKey.message ?? '', new RegExp(String(KEY + 1)), 'the key itself is not in the message');
     assert.ok(clock.stats.authRejected >= 1);
@@ -59,27 +71,40 @@ test('comm-key clock: agent → broker → collector, and sync-clock-time from t
     const operator = await ApiClient.login(s.url, 'operator');
     const sent = await operator.post<CommandAccepted>('/api/devices/pos-zk1/commands', { name: 'sync-clock-time', peripheral: 'clock0' });
     assert.is(sent.status, 202, sent.text);
-    const done = await waitFor('sync-clock-time answered', async () => {
-      const c = (await operator.get<RemoteCommand>(`/api/commands/${sent.body.id}`)).body;
-      return c.status !== 'pending' ? c : null;
-    }, 10_000);
+    const done = await waitFor(
+      'sync-clock-time answered',
+      async () => {
+        const c = (await operator.get<RemoteCommand>(`/api/commands/${sent.body.id}`)).body;
+        return c.status !== 'pending' ? c : null;
+      },
+      10_000,
+    );
     assert.is(done.status, 'ok', done.error ?? '');
     const result = done.result as { offsetBeforeSec: number; offsetAfterSec: number };
     assert.ok(Math.abs(result.offsetBeforeSec + 754) <= 1);
     assert.ok(Math.abs(result.offsetAfterSec) <= 1);
     assert.ok(Math.abs(clock.clockOffsetSec()) <= 1);
-    await waitFor('a corrected offset stored', async () => {
-      const latest = (await collector.store.latest('pos-zk1')).find((l) => l.peripheral === 'clock0');
-      return latest && Math.abs(latest.metrics.clockOffsetSec) <= 1;
-    }, 10_000, 100);
+    await waitFor(
+      'a corrected offset stored',
+      async () => {
+        const latest = (await collector.store.latest('pos-zk1')).find((l) => l.peripheral === 'clock0');
+        return latest && Math.abs(latest.metrics.clockOffsetSec) <= 1;
+      },
+      10_000,
+      100,
+    );
 
     // A peripheral that has no clock refuses the command with its reason.
     const bad = await operator.post<CommandAccepted>('/api/devices/pos-zk1/commands', { name: 'sync-clock-time', peripheral: 'host' });
     assert.is(bad.status, 202, bad.text);
-    const refused = await waitFor('refusal answered', async () => {
-      const c = (await operator.get<RemoteCommand>(`/api/commands/${bad.body.id}`)).body;
-      return c.status !== 'pending' ? c : null;
-    }, 10_000);
+    const refused = await waitFor(
+      'refusal answered',
+      async () => {
+        const c = (await operator.get<RemoteCommand>(`/api/commands/${bad.body.id}`)).body;
+        return c.status !== 'pending' ? c : null;
+      },
+      10_000,
+    );
     assert.equal([refused.status, refused.error], ['failed', 'peripheral host (host) does not support sync-clock-time']);
   } finally {
     await agent?.close('test done').catch(() => {});
@@ -113,10 +138,15 @@ test('a drifting clock: clock-drift ticket with its runbook → operator syncs t
       { log: pino({ level: 'silent' }) },
     );
     const operator = await ApiClient.login(s.url, 'operator');
-    const ticket = await waitFor('clock-drift ticket opened', async () => {
-      const t = (await operator.get<TicketDetail>(`/api/tickets/${encodeURIComponent(ref)}`)).body;
-      return t?.ref === ref ? t : null;
-    }, 20_000, 100);
+    const ticket = await waitFor(
+      'clock-drift ticket opened',
+      async () => {
+        const t = (await operator.get<TicketDetail>(`/api/tickets/${encodeURIComponent(ref)}`)).body;
+        return t?.ref === ref ? t : null;
+      },
+      20_000,
+      100,
+    );
     assert.is(ticket.status, 'Open');
     assert.is(ticket.priority, 'Medium');
     assert.is(ticket.peripheral, 'clock0');
@@ -126,29 +156,49 @@ test('a drifting clock: clock-drift ticket with its runbook → operator syncs t
 
     const sent = await operator.post<CommandAccepted>('/api/devices/pos-zk2/commands', { name: 'sync-clock-time', peripheral: 'clock0' });
     assert.is(sent.status, 202, sent.text);
-    const done = await waitFor('sync-clock-time answered', async () => {
-      const c = (await operator.get<RemoteCommand>(`/api/commands/${sent.body.id}`)).body;
-      return c.status !== 'pending' ? c : null;
-    }, 10_000);
+    const done = await waitFor(
+      'sync-clock-time answered',
+      async () => {
+        const c = (await operator.get<RemoteCommand>(`/api/commands/${sent.body.id}`)).body;
+        return c.status !== 'pending' ? c : null;
+      },
+      10_000,
+    );
     assert.is(done.status, 'ok', done.error ?? '');
     const result = done.result as { offsetBeforeSec: number; offsetAfterSec: number };
     assert.ok(Math.abs(result.offsetBeforeSec + 600) <= 1, `before ${result.offsetBeforeSec}`);
     assert.ok(Math.abs(result.offsetAfterSec) <= 1, `after ${result.offsetAfterSec}`);
 
     const collector = s.server.collector!;
-    const cleared = await waitFor('fault-cleared event stored', async () => {
-      const events = await collector.store.events('pos-zk2', 0, Date.now() + 60_000, 100);
-      return events.find((e) => e.peripheral === 'clock0' && e.type === 'fault-cleared' && e.code === 'clock-drift') ?? null;
-    }, 10_000, 100);
+    const cleared = await waitFor(
+      'fault-cleared event stored',
+      async () => {
+        const events = await collector.store.events('pos-zk2', 0, Date.now() + 60_000, 100);
+        return events.find((e) => e.peripheral === 'clock0' && e.type === 'fault-cleared' && e.code === 'clock-drift') ?? null;
+      },
+      10_000,
+      100,
+    );
     assert.ok(cleared.ts >= done.sentAt, 'cleared after the sync');
-    const resolved = await waitFor('ticket resolved by recovery', async () => {
-      const t = (await operator.get<TicketDetail>(`/api/tickets/${encodeURIComponent(ref)}`)).body;
-      return t.status === 'Resolved' ? t : null;
-    }, 20_000, 100);
-    assert.equal(resolved.statusHistory.map((h) => h.status), ['Open', 'Resolved']);
+    const resolved = await waitFor(
+      'ticket resolved by recovery',
+      async () => {
+        const t = (await operator.get<TicketDetail>(`/api/tickets/${encodeURIComponent(ref)}`)).body;
+        return t.status === 'Resolved' ? t : null;
+      },
+      20_000,
+      100,
+    );
+    assert.equal(
+      resolved.statusHistory.map((h) => h.status),
+      ['Open', 'Resolved'],
+    );
     // Nothing else opened on the way: one ticket for the clock, resolved.
     const all = (await operator.get<TicketsAnswer>('/api/tickets?device=pos-zk2&limit=100')).body.items;
-    assert.equal(all.map((t) => [t.ref, t.status]), [[ref, 'Resolved']]);
+    assert.equal(
+      all.map((t) => [t.ref, t.status]),
+      [[ref, 'Resolved']],
+    );
   } finally {
     await agent?.close('test done').catch(() => {});
     await s?.close();

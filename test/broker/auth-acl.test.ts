@@ -26,7 +26,10 @@ test.after(async () => {
 test('port 0 binds a real port; registry lists devices without hashes', () => {
   assert.ok(port > 0);
   const list = tb.broker.registry.listDevices();
-  assert.equal(list.map((d) => d.id), ['dev-a', 'dev-b']);
+  assert.equal(
+    list.map((d) => d.id),
+    ['dev-a', 'dev-b'],
+  );
   assert.equal(list[0].site, 's1');
   assert.not.ok(JSON.stringify(list).includes('scrypt'));
 });
@@ -59,7 +62,10 @@ test('a wrong token, an unknown user and a missing password are refused', async 
   assert.is.not(nopw.code, 0);
   assert.is(tb.broker.stats().authFailures, before + 3);
   assert.ok(hasLog(tb.logs, 'login refused', { client: 'dev-a', reason: /wrong token/ }));
-  assert.not.ok(tb.logs.some((l) => JSON.stringify(l).includes(tb.tokens['dev-a'])), 'a token was logged');
+  assert.not.ok(
+    tb.logs.some((l) => JSON.stringify(l).includes(tb.tokens['dev-a'])),
+    'a token was logged',
+  );
 });
 
 test('client id different from the device id is refused', async () => {
@@ -106,13 +112,31 @@ test("subscribing to another device's ack is refused and delivers nothing", asyn
 });
 
 test('retain is refused on telemetry and accepted on status', async () => {
-  const r = await mosquitto('pub', [...creds(port, 'dev-a', tb.tokens['dev-a']), '-t', 'fleet/v1/dev-a/telemetry', '-q', '1', '-r', '-m', 'retained-telemetry']);
+  const r = await mosquitto('pub', [
+    ...creds(port, 'dev-a', tb.tokens['dev-a']),
+    '-t',
+    'fleet/v1/dev-a/telemetry',
+    '-q',
+    '1',
+    '-r',
+    '-m',
+    'retained-telemetry',
+  ]);
   assert.is.not(r.code, 0);
   assert.ok(hasLog(tb.logs, 'publish denied', { reason: 'retain not allowed on telemetry' }));
   const ok = await mosquitto('pub', [...creds(port, 'dev-a', tb.tokens['dev-a']), '-t', 'fleet/v1/dev-a/status', '-q', '1', '-r', '-m', 'online']);
   assert.is(ok.code, 0, ok.stderr);
   // A viewer connecting later gets the retained status but no retained telemetry.
-  const v = await mosquitto('sub', [...creds(port, 'viewer', tb.tokens.viewer, 'noc-1'), '-t', 'fleet/v1/dev-a/status', '-t', 'fleet/v1/dev-a/telemetry', '-v', '-W', '2']);
+  const v = await mosquitto('sub', [
+    ...creds(port, 'viewer', tb.tokens.viewer, 'noc-1'),
+    '-t',
+    'fleet/v1/dev-a/status',
+    '-t',
+    'fleet/v1/dev-a/telemetry',
+    '-v',
+    '-W',
+    '2',
+  ]);
   assert.ok(v.stdout.includes('fleet/v1/dev-a/status online'), v.stdout + v.stderr);
   assert.not.ok(v.stdout.includes('retained-telemetry'));
 });
@@ -120,23 +144,53 @@ test('retain is refused on telemetry and accepted on status', async () => {
 test('a will on a foreign topic is refused; the own status will is published when the device dies', async () => {
   const bad = await mosquitto('pub', [
     ...creds(port, 'dev-a', tb.tokens['dev-a']),
-    '--will-topic', 'fleet/v1/dev-b/status', '--will-payload', 'offline', '--will-qos', '1', '--will-retain',
-    '-t', 'fleet/v1/dev-a/telemetry', '-q', '1', '-m', 'x',
+    '--will-topic',
+    'fleet/v1/dev-b/status',
+    '--will-payload',
+    'offline',
+    '--will-qos',
+    '1',
+    '--will-retain',
+    '-t',
+    'fleet/v1/dev-a/telemetry',
+    '-q',
+    '1',
+    '-m',
+    'x',
   ]);
   assert.is.not(bad.code, 0);
   assert.match(bad.stderr, /not authori[sz]ed/i);
   assert.ok(hasLog(tb.logs, 'will denied', { client: 'dev-a', will: 'fleet/v1/dev-b/status' }));
   const badChannel = await mosquitto('pub', [
     ...creds(port, 'dev-a', tb.tokens['dev-a']),
-    '--will-topic', 'fleet/v1/dev-a/telemetry', '--will-payload', 'x', '--will-qos', '1',
-    '-t', 'fleet/v1/dev-a/event', '-q', '1', '-m', 'x',
+    '--will-topic',
+    'fleet/v1/dev-a/telemetry',
+    '--will-payload',
+    'x',
+    '--will-qos',
+    '1',
+    '-t',
+    'fleet/v1/dev-a/event',
+    '-q',
+    '1',
+    '-m',
+    'x',
   ]);
   assert.is.not(badChannel.code, 0);
 
   const dying = spawnMosquitto('sub', [
     ...creds(port, 'dev-b', tb.tokens['dev-b']),
-    '--will-topic', 'fleet/v1/dev-b/status', '--will-payload', 'offline-lwt', '--will-qos', '1', '--will-retain',
-    '-t', 'fleet/v1/dev-b/ack', '-q', '1',
+    '--will-topic',
+    'fleet/v1/dev-b/status',
+    '--will-payload',
+    'offline-lwt',
+    '--will-qos',
+    '1',
+    '--will-retain',
+    '-t',
+    'fleet/v1/dev-b/ack',
+    '-q',
+    '1',
   ]);
   await waitFor('dev-b connected', () => hasLog(tb.logs, 'client authenticated', { client: 'dev-b' }) && tb.broker.stats().clients.device >= 1);
   await sleep(200);
@@ -155,7 +209,15 @@ test('service accounts: collector and viewer rights', async () => {
   assert.match(viewerAll.stderr, /denied/i);
 
   // Collector: publishes ack/cmd/req for any device, may not publish device channels or subscribe to '#'.
-  const collectorForge = await mosquitto('pub', [...creds(port, 'collector', tb.tokens.collector, 'col-2'), '-t', 'fleet/v1/dev-a/telemetry', '-q', '1', '-m', 'forged']);
+  const collectorForge = await mosquitto('pub', [
+    ...creds(port, 'collector', tb.tokens.collector, 'col-2'),
+    '-t',
+    'fleet/v1/dev-a/telemetry',
+    '-q',
+    '1',
+    '-m',
+    'forged',
+  ]);
   assert.is.not(collectorForge.code, 0);
   const collectorAll = await mosquitto('sub', [...creds(port, 'collector', tb.tokens.collector, 'col-3'), '-t', 'fleet/v1/#', '-E']);
   assert.match(collectorAll.stderr, /denied/i);

@@ -57,7 +57,11 @@ test.after.each(async () => {
 });
 
 /** Connects; `onMessage` is attached before CONNACK, so messages queued in the session are not missed. */
-function connect(node: number | string[], o: IClientOptions, onMessage?: (topic: string, payload: Buffer) => void): Promise<{ client: MqttClient; sessionPresent: boolean }> {
+function connect(
+  node: number | string[],
+  o: IClientOptions,
+  onMessage?: (topic: string, payload: Buffer) => void,
+): Promise<{ client: MqttClient; sessionPresent: boolean }> {
   const urls = typeof node === 'number' ? [brokers.urls[node]] : node;
   const servers = urls.map((u) => ({ host: '127.0.0.1', port: Number(new URL(u).port) }));
   return new Promise((resolve, reject) => {
@@ -134,7 +138,9 @@ test('a real agent with the list of broker URLs fails over when its node is kill
       return l ? brokers.urls.indexOf(String(l.broker)) : -1;
     };
     await waitFor('agent connected', () => agent!.stats().link.connected && nodeOf() >= 0).catch((e) => {
-      throw new Error(`${(e as Error).message}\n${cap.text().slice(-3000)}\n${JSON.stringify(logs.filter((l) => JSON.stringify(l).includes('pos-agent')).slice(-20))}`);
+      throw new Error(
+        `${(e as Error).message}\n${cap.text().slice(-3000)}\n${JSON.stringify(logs.filter((l) => JSON.stringify(l).includes('pos-agent')).slice(-20))}`,
+      );
     });
     const first = nodeOf();
     const colNode = (first + 1) % 3;
@@ -157,8 +163,15 @@ test('a real agent with the list of broker URLs fails over when its node is kill
     // Every seq the agent wrote up to a second after the kill reaches the collector.
     const journal = new Database(join(agentDir.path, 'outbox.db'), { readonly: true });
     try {
-      const written = () => (journal.prepare("SELECT seq FROM outbox_journal WHERE channel IN ('telemetry', 'event') AND at <= ?").all(killedAt + 1000) as Array<{ seq: number }>).map((r) => r.seq);
-      await waitFor('seqs written before the kill are received after the failover', () => Date.now() > killedAt + 1000 && written().length > 0 && written().every((s) => received.has(s)), 20_000);
+      const written = () =>
+        (
+          journal.prepare("SELECT seq FROM outbox_journal WHERE channel IN ('telemetry', 'event') AND at <= ?").all(killedAt + 1000) as Array<{ seq: number }>
+        ).map((r) => r.seq);
+      await waitFor(
+        'seqs written before the kill are received after the failover',
+        () => Date.now() > killedAt + 1000 && written().length > 0 && written().every((s) => received.has(s)),
+        20_000,
+      );
       await waitFor('the outbox drains through the new node', () => {
         const s = agent!.stats().outbox;
         return s.acked > 0 && written().every((q) => received.has(q));
@@ -173,12 +186,18 @@ test('a real agent with the list of broker URLs fails over when its node is kill
   }
 });
 
-test("the will of a device whose node died is published by a surviving node", async () => {
+test('the will of a device whose node died is published by a surviving node', async () => {
   const watcher = await connect(1, collector('watch-will'));
   await watcher.client.subscribeAsync('fleet/v1/+/status', { qos: 1 });
   const wills: string[] = [];
   watcher.client.on('message', (t, p) => t === 'fleet/v1/pos-will/status' && wills.push(p.toString()));
-  const dev = await connect(0, device('pos-will', { clean: false, will: { topic: 'fleet/v1/pos-will/status', payload: Buffer.from('{"state":"offline","reason":"lwt"}'), qos: 1, retain: true } }));
+  const dev = await connect(
+    0,
+    device('pos-will', {
+      clean: false,
+      will: { topic: 'fleet/v1/pos-will/status', payload: Buffer.from('{"state":"offline","reason":"lwt"}'), qos: 1, retain: true },
+    }),
+  );
   dev.client.on('error', () => {});
   const killed = Date.now();
   await brokers.kill(0);
@@ -188,7 +207,7 @@ test("the will of a device whose node died is published by a surviving node", as
   await watcher.client.endAsync(true);
 });
 
-test('a dead node\'s will is dropped when its device already has a session on another node', async () => {
+test("a dead node's will is dropped when its device already has a session on another node", async () => {
   const watcher = await connect(1, collector('watch-moved'));
   await watcher.client.subscribeAsync('fleet/v1/pos-moved/status', { qos: 1 });
   const statuses: string[] = [];
@@ -199,8 +218,15 @@ test('a dead node\'s will is dropped when its device already has a session on an
   await brokers.kill(0);
   // The device is back at once, on node 2, before the survivors give node 0 up.
   const again = await connect(2, device('pos-moved', { clean: false, will }));
-  await waitFor("the dead node's will handled", () => logs.some((l) => l.line.msg === "dead node's will dropped: the client has a newer session" && l.line.client === 'pos-moved'), 15_000);
-  assert.not.ok(statuses.some((s) => s.includes('lwt')), 'no false offline for a device that is connected');
+  await waitFor(
+    "the dead node's will handled",
+    () => logs.some((l) => l.line.msg === "dead node's will dropped: the client has a newer session" && l.line.client === 'pos-moved'),
+    15_000,
+  );
+  assert.not.ok(
+    statuses.some((s) => s.includes('lwt')),
+    'no false offline for a device that is connected',
+  );
   dev.client.end(true);
   await again.client.endAsync(true);
   await watcher.client.endAsync(true);
@@ -228,7 +254,10 @@ test('fleetcare device rotate closes the session on whichever node it is, and th
 
 test('an unreachable Redis at start: a clear error naming the setting, nothing listening', async () => {
   const nowhere = `redis://127.0.0.1:${await freePort()}`;
-  const err = await startBroker({ dataDir: join(dir.path, 'lonely'), port: 0, cluster: { redisUrl: nowhere, startTimeoutMs: 300 } }, { log: pino({ level: 'silent' }) }).then(
+  const err = await startBroker(
+    { dataDir: join(dir.path, 'lonely'), port: 0, cluster: { redisUrl: nowhere, startTimeoutMs: 300 } },
+    { log: pino({ level: 'silent' }) },
+  ).then(
     () => null,
     (e: Error) => e,
   );

@@ -18,7 +18,15 @@ const PER_PUBLISHER = 20_000;
 const QUEUE_BEFORE_DISCONNECT = 3_000;
 const fixture = fileURLToPath(new URL('./fixtures/flood-target.js', import.meta.url));
 
-type Target = { child: ChildProcess; port: number; tokens: Record<string, string>; out: string; exited: Promise<number | null>; dir: TempDir; stats(): Record<string, unknown> | null };
+type Target = {
+  child: ChildProcess;
+  port: number;
+  tokens: Record<string, string>;
+  out: string;
+  exited: Promise<number | null>;
+  dir: TempDir;
+  stats(): Record<string, unknown> | null;
+};
 
 async function startTarget(mode: 'plain' | 'plain-fix' | 'fleetcare'): Promise<Target> {
   const dir = tempDir('fleetcare-flood-');
@@ -84,11 +92,16 @@ async function flood(t: Target, qos: 0 | 1): Promise<void> {
   // Leave once a real queue has built up behind the slow subscriber (the crash needs a deep one),
   // or, for a broker that hands publishes on without queueing (mqQueued stays 0), once it has
   // taken in a whole burst from every publisher. A broker that does neither fails here.
-  await waitFor('a queue behind the slow subscriber (or the first bursts all taken in)', () => {
-    if (t.child.exitCode !== null) return true;
-    const s = t.stats() as { mqQueued?: number; messagesIn?: number } | null;
-    return (s?.mqQueued ?? 0) >= QUEUE_BEFORE_DISCONNECT || (s?.messagesIn ?? 0) >= PUBLISHERS * PER_PUBLISHER ? true : null;
-  }, 30_000, 20);
+  await waitFor(
+    'a queue behind the slow subscriber (or the first bursts all taken in)',
+    () => {
+      if (t.child.exitCode !== null) return true;
+      const s = t.stats() as { mqQueued?: number; messagesIn?: number } | null;
+      return (s?.mqQueued ?? 0) >= QUEUE_BEFORE_DISCONNECT || (s?.messagesIn ?? 0) >= PUBLISHERS * PER_PUBLISHER ? true : null;
+    },
+    30_000,
+    20,
+  );
   flooding = false;
   sub.destroy();
   for (const p of pubs) p.destroy();

@@ -70,7 +70,12 @@ export async function recorder(port: number, token: string, filters: string[], u
   const c = await connectMqtt(`mqtt://127.0.0.1:${port}`, { clientId: `${user}-${Math.random().toString(36).slice(2, 8)}`, username: user, password: token });
   c.on('message', (topic, payload, packet) => got.push({ topic, payload: payload.toString(), retain: packet.retain }));
   const granted = await c.subscribeAsync(Object.fromEntries(filters.map((topic) => [topic, { qos: 1 as const }])));
-  return { client: c, got, granted, seen: (topic: string, payload?: string) => got.some((m) => m.topic === topic && (payload === undefined || m.payload === payload)) };
+  return {
+    client: c,
+    got,
+    granted,
+    seen: (topic: string, payload?: string) => got.some((m) => m.topic === topic && (payload === undefined || m.payload === payload)),
+  };
 }
 
 /** Publishes a marker from a good device and waits for it: everything sent before it has been routed. */

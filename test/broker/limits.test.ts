@@ -51,7 +51,9 @@ test('publish rate limit: excess messages are dropped and counted; a client that
   try {
     const rec = await recorder(tb.broker.port, tb.tokens.collector, ['fleet/v1/+/telemetry', 'fleet/v1/+/event']);
     const lines = Array.from({ length: 20 }, (_, i) => `m${i}`).join('\n') + '\n';
-    const r = await mosquitto('pub', [...creds(tb.broker.port, 'dev-a', tb.tokens['dev-a']), '-t', 'fleet/v1/dev-a/telemetry', '-q', '1', '-l'], { input: lines });
+    const r = await mosquitto('pub', [...creds(tb.broker.port, 'dev-a', tb.tokens['dev-a']), '-t', 'fleet/v1/dev-a/telemetry', '-q', '1', '-l'], {
+      input: lines,
+    });
     assert.is(r.code, 0, r.stderr); // dropped messages are still PUBACKed: the client stays connected
     await barrier(tb.broker.port, tb.tokens['dev-b'], rec, 'dev-b'); // dev-b has its own bucket
     const got = rec.got.filter((m) => m.topic === 'fleet/v1/dev-a/telemetry').length;
@@ -63,7 +65,10 @@ test('publish rate limit: excess messages are dropped and counted; a client that
 
     // 200 more in a burst: after 40 drops within the window the client is disconnected.
     const flood = Array.from({ length: 200 }, (_, i) => `f${i}`).join('\n') + '\n';
-    const f = await mosquitto('pub', [...creds(tb.broker.port, 'dev-a', tb.tokens['dev-a']), '-t', 'fleet/v1/dev-a/telemetry', '-q', '1', '-l'], { input: flood, timeoutMs: 15_000 });
+    const f = await mosquitto('pub', [...creds(tb.broker.port, 'dev-a', tb.tokens['dev-a']), '-t', 'fleet/v1/dev-a/telemetry', '-q', '1', '-l'], {
+      input: flood,
+      timeoutMs: 15_000,
+    });
     void f; // mosquitto_pub may retry or give up; what matters is the broker's side
     await waitFor('flooding disconnect', () => tb.broker.stats().rateLimitDisconnects >= 1);
     assert.ok(hasLog(tb.logs, 'client keeps flooding: disconnecting', { client: 'dev-a' }));
@@ -82,7 +87,9 @@ test('the publish rate limit is per device: the collector acking the whole fleet
     dev.on('message', (_t, payload) => got.push(payload.toString()));
     await dev.subscribeAsync('fleet/v1/dev-a/ack', { qos: 1 });
     const acks = Array.from({ length: 50 }, (_, i) => JSON.stringify({ v: 1, ranges: [[i + 1, i + 1]] })).join('\n') + '\n';
-    const r = await mosquitto('pub', [...creds(tb.broker.port, 'collector', tb.tokens.collector), '-t', 'fleet/v1/dev-a/ack', '-q', '1', '-l'], { input: acks });
+    const r = await mosquitto('pub', [...creds(tb.broker.port, 'collector', tb.tokens.collector), '-t', 'fleet/v1/dev-a/ack', '-q', '1', '-l'], {
+      input: acks,
+    });
     assert.is(r.code, 0, r.stderr);
     await waitFor('all 50 acks routed to the device', () => got.length === 50);
     const s = tb.broker.stats();

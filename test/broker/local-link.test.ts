@@ -37,7 +37,10 @@ test('a wrong token over the in-process link is refused like over TCP', async ()
     assert.ok(err, 'the CONNECT must be refused');
     assert.match(err!.message, /bad user|not authori/i);
     assert.is(tb.broker.stats().authFailures, 1);
-    assert.ok(tb.logs.some((l) => l.msg === 'login refused' && l.remote === 'in-process'), 'logged with the in-process remote');
+    assert.ok(
+      tb.logs.some((l) => l.msg === 'login refused' && l.remote === 'in-process'),
+      'logged with the in-process remote',
+    );
   } finally {
     await tb.close();
   }
@@ -50,7 +53,10 @@ test('the in-process link carries QoS 1 both ways, with the ACL of the account',
     const got: string[] = [];
     c.on('message', (topic, payload) => got.push(`${topic} ${payload.toString()}`));
     const granted = await c.subscribeAsync({ 'fleet/v1/+/telemetry': { qos: 1 } });
-    assert.equal(granted.map((g) => g.qos), [1]);
+    assert.equal(
+      granted.map((g) => g.qos),
+      [1],
+    );
     const denied = await c.subscribeAsync({ '$SYS/#': { qos: 1 } }).then(
       () => null,
       (e: Error) => e,

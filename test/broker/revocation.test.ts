@@ -87,7 +87,13 @@ test('device remove and device disable close live mqtt.js sessions', async () =>
     cli('device', action, id);
     await closed;
     assert.ok(hasLog(tb.logs, 'credentials changed: closing the session', { client: id }), action);
-    assert.ok(await connectMqtt(url, { clientId: id, username: id, password: token }).then(() => false, () => true), `${action}: the token is refused`);
+    assert.ok(
+      await connectMqtt(url, { clientId: id, username: id, password: token }).then(
+        () => false,
+        () => true,
+      ),
+      `${action}: the token is refused`,
+    );
     c.end(true);
   }
 });
@@ -112,7 +118,9 @@ test('a session that logged in after the rotation, with the new token, stays', a
   const other = cli('device', 'add', 'dev-other');
   assert.ok(other);
   cli('device', 'rotate', 'dev-other');
-  await waitFor('the later change was processed', () => tb.logs.some((l) => l.msg === 'persistent session dropped after a credential change' && l.client === 'dev-other'));
+  await waitFor('the later change was processed', () =>
+    tb.logs.some((l) => l.msg === 'persistent session dropped after a credential change' && l.client === 'dev-other'),
+  );
   assert.ok(c.connected);
   await c.endAsync();
 });

@@ -17,12 +17,37 @@ test('TLS listener with a self-signed cert: mqtt.js with ca and mosquitto_pub --
   const certs = tempDir('fleetcare-tls-');
   const cert = join(certs.path, 'cert.pem');
   const key = join(certs.path, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    { stdio: 'ignore' },
+  );
   const tb = await startFleetcareBroker({ tlsCertPath: cert, tlsKeyPath: key, tlsPort: 0, wsPort: 0 });
   try {
     assert.ok(tb.broker.tlsPort && tb.broker.tlsPort !== tb.broker.port);
     const rec = await recorder(tb.broker.port, tb.tokens.collector, ['fleet/v1/+/telemetry']);
-    const dev = await connectMqtt(`mqtts://127.0.0.1:${tb.broker.tlsPort}`, { ca: readFileSync(cert), clientId: 'dev-a', username: 'dev-a', password: tb.tokens['dev-a'] });
+    const dev = await connectMqtt(`mqtts://127.0.0.1:${tb.broker.tlsPort}`, {
+      ca: readFileSync(cert),
+      clientId: 'dev-a',
+      username: 'dev-a',
+      password: tb.tokens['dev-a'],
+    });
     await dev.publishAsync('fleet/v1/dev-a/telemetry', 'over-tls', { qos: 1 });
     await waitFor('TLS telemetry', () => rec.seen('fleet/v1/dev-a/telemetry', 'over-tls'));
     await dev.endAsync();
@@ -33,7 +58,24 @@ test('TLS listener with a self-signed cert: mqtt.js with ca and mosquitto_pub --
     );
     assert.match(String(noCa?.message), /self[- ]signed/i);
 
-    const pub = await mosquitto('pub', ['-p', String(tb.broker.tlsPort), '--cafile', cert, '-i', 'dev-b', '-u', 'dev-b', '-P', tb.tokens['dev-b'], '-t', 'fleet/v1/dev-b/telemetry', '-q', '1', '-m', 'mosq-tls']);
+    const pub = await mosquitto('pub', [
+      '-p',
+      String(tb.broker.tlsPort),
+      '--cafile',
+      cert,
+      '-i',
+      'dev-b',
+      '-u',
+      'dev-b',
+      '-P',
+      tb.tokens['dev-b'],
+      '-t',
+      'fleet/v1/dev-b/telemetry',
+      '-q',
+      '1',
+      '-m',
+      'mosq-tls',
+    ]);
     assert.is(pub.code, 0, pub.stderr);
     await waitFor('mosquitto TLS telemetry', () => rec.seen('fleet/v1/dev-b/telemetry', 'mosq-tls'));
 
@@ -72,9 +114,23 @@ test('registry: tokens shown once, stored scrypt-hashed, rotate/remove/disable, 
   try {
     const t1 = reg.addDevice('pos-1', { site: 'store-9' });
     assert.ok(Buffer.from(t1, 'base64url').length >= 32);
-    assert.throws(() => reg.addDevice('pos-1'), (e: unknown) => e instanceof RegistryError && e.code === 'exists');
-    assert.throws(() => reg.addDevice('bad/id'), (e: unknown) => e instanceof RegistryError && e.code === 'invalid' && /device id/.test(e.message));
-    const db = readFileSync(reg.path).toString('latin1') + (() => { try { return readFileSync(reg.path + '-wal').toString('latin1'); } catch { return ''; } })();
+    assert.throws(
+      () => reg.addDevice('pos-1'),
+      (e: unknown) => e instanceof RegistryError && e.code === 'exists',
+    );
+    assert.throws(
+      () => reg.addDevice('bad/id'),
+      (e: unknown) => e instanceof RegistryError && e.code === 'invalid' && /device id/.test(e.message),
+    );
+    const db =
+      readFileSync(reg.path).toString('latin1') +
+      (() => {
+        try {
+          return readFileSync(reg.path + '-wal').toString('latin1');
+        } catch {
+          return '';
+        }
+      })();
     assert.not.ok(db.includes(t1), 'token stored in clear');
     assert.ok(db.includes('scrypt$1024$8$1$'));
 
@@ -100,13 +156,25 @@ test('registry: tokens shown once, stored scrypt-hashed, rotate/remove/disable, 
     assert.ok(await reg.verify('collector', c2));
     const v = reg.rotateServiceToken('noc', 'viewer'); // created when missing
     assert.equal(await reg.verify('noc', v), { kind: 'service', name: 'noc', role: 'viewer' });
-    assert.throws(() => reg.addServiceAccount('pos-1', 'viewer'), (e: unknown) => e instanceof RegistryError && e.code === 'exists');
-    assert.throws(() => reg.addDevice('noc'), (e: unknown) => e instanceof RegistryError && e.code === 'exists');
+    assert.throws(
+      () => reg.addServiceAccount('pos-1', 'viewer'),
+      (e: unknown) => e instanceof RegistryError && e.code === 'exists',
+    );
+    assert.throws(
+      () => reg.addDevice('noc'),
+      (e: unknown) => e instanceof RegistryError && e.code === 'exists',
+    );
 
     assert.is(reg.removeDevice('pos-1'), true);
     assert.is(reg.removeDevice('pos-1'), false);
-    assert.throws(() => reg.rotateDeviceToken('pos-1'), (e: unknown) => e instanceof RegistryError && e.code === 'not-found');
-    assert.equal(reg.listServiceAccounts().map((a) => a.name), ['collector', 'noc']);
+    assert.throws(
+      () => reg.rotateDeviceToken('pos-1'),
+      (e: unknown) => e instanceof RegistryError && e.code === 'not-found',
+    );
+    assert.equal(
+      reg.listServiceAccounts().map((a) => a.name),
+      ['collector', 'noc'],
+    );
   } finally {
     reg.close();
     dir.remove();

@@ -20,7 +20,9 @@ function run(args: string[], input?: string) {
 }
 
 async function startServer(dataDir: string, port: number, httpPort: number): Promise<{ proc: ChildProcess; stop(): Promise<void> }> {
-  const proc = spawn(process.execPath, [CLI, 'server', '--data-dir', dataDir, '--port', String(port), '--http-port', String(httpPort), '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [CLI, 'server', '--data-dir', dataDir, '--port', String(port), '--http-port', String(httpPort), '--log-level', 'info'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let logs = '';
   proc.stdout!.on('data', (b) => (logs += b));
   proc.stderr!.on('data', (b) => (logs += b));
@@ -50,10 +52,25 @@ test('backup while the server runs; restore refused while it runs; backup → wi
     // Tickets written the way the incident service writes them, into the running server's database.
     const db = new Database(join(data, 'collector', 'incidents.db'), { timeout: 10_000 });
     const outbox = new TicketOutbox(db, { sinks: [] });
-    for (const [device, fault] of [['pos-1', 'autocutter-error'], ['pos-2', 'paper-end']])
+    for (const [device, fault] of [
+      ['pos-1', 'autocutter-error'],
+      ['pos-2', 'paper-end'],
+    ])
       outbox.enqueue({
-        kind: 'create', key: `${device}/printer0/${fault}`, at: Date.now(), eventId: `${device}-${fault}-opened`,
-        ticket: { subject: `Fault: ${device}/printer0 ${fault}`, description: fault, priority: 'High', issueType: 'Hardware Failure', customer: 'shahrvand-retail', site: 'tehran-vanak-01', device, peripheral: 'printer0' },
+        kind: 'create',
+        key: `${device}/printer0/${fault}`,
+        at: Date.now(),
+        eventId: `${device}-${fault}-opened`,
+        ticket: {
+          subject: `Fault: ${device}/printer0 ${fault}`,
+          description: fault,
+          priority: 'High',
+          issueType: 'Hardware Failure',
+          customer: 'shahrvand-retail',
+          site: 'tehran-vanak-01',
+          device,
+          peripheral: 'printer0',
+        },
       });
     db.close();
     assert.is(run(['tickets', 'ack', 'pos-1/printer0/autocutter-error', '--comment', 'on it', ...flags]).code, 0);

@@ -43,7 +43,21 @@ test('device add prints the token once, stores it hashed, writes a 0600 agent co
     const empty = run(['device', 'list', '--data-dir', dir.path]);
     assert.is(empty.stdout, 'no devices\n');
     const cfg = join(dir.path, 'agent.json');
-    const r = run(['device', 'add', 'pos-7', '--site', 'riyadh-07', '--tenant', 'acme', '--data-dir', dir.path, '--write-config', cfg, '--broker-url', 'mqtt://127.0.0.1:1999']);
+    const r = run([
+      'device',
+      'add',
+      'pos-7',
+      '--site',
+      'riyadh-07',
+      '--tenant',
+      'acme',
+      '--data-dir',
+      dir.path,
+      '--write-config',
+      cfg,
+      '--broker-url',
+      'mqtt://127.0.0.1:1999',
+    ]);
     assert.is(r.code, 0, r.stderr);
     const token = r.stdout.trim();
     assert.ok(token.length >= 40, 'a long random token');
@@ -56,9 +70,13 @@ test('device add prints the token once, stores it hashed, writes a 0600 agent co
     assert.match(list.stdout, /^DEVICE\s+SITE\s+TENANT\s+STATE\s+ADDED\n/);
     assert.match(list.stdout, /\npos-7\s+riyadh-07\s+acme\s+enabled\s+20\d\d-/);
     const json = JSON.parse(run(['device', 'list', '--json', '--data-dir', dir.path]).stdout) as Array<{ id: string; site: string }>;
-    assert.equal(json.map((d) => [d.id, d.site]), [['pos-7', 'riyadh-07']]);
+    assert.equal(
+      json.map((d) => [d.id, d.site]),
+      [['pos-7', 'riyadh-07']],
+    );
     assert.not.match(list.stdout, token);
-    for (const f of readdirSync(join(dir.path, 'broker'))) assert.not.match(readFileSync(join(dir.path, 'broker', f), 'latin1'), token, `token in clear in ${f}`);
+    for (const f of readdirSync(join(dir.path, 'broker')))
+      assert.not.match(readFileSync(join(dir.path, 'broker', f), 'latin1'), token, `token in clear in ${f}`);
     const again = run(['device', 'add', 'pos-7', '--data-dir', dir.path]);
     assert.is(again.code, 1);
     assert.match(again.stderr, 'pos-7');
@@ -107,7 +125,16 @@ test('fleetcare server --config bad.json lists every error of every part, with p
     assert.is(r.code, 1);
     const lines = r.stderr.split('\n');
     const listed = (path: string) => lines.some((l) => l.startsWith(`  ${path}: `));
-    for (const path of ['role', 'broker.tlsKeyPath', 'collector.staleAfterMs', 'collector.batch.maxPoints', 'collector.influx.url', 'collector.incidents.tickMs', 'noc.port', 'noc.sessionTtlHours']) {
+    for (const path of [
+      'role',
+      'broker.tlsKeyPath',
+      'collector.staleAfterMs',
+      'collector.batch.maxPoints',
+      'collector.influx.url',
+      'collector.incidents.tickMs',
+      'noc.port',
+      'noc.sessionTtlHours',
+    ]) {
       assert.ok(listed(path), `${path} not listed in:\n${r.stderr}`);
     }
     // Misspelt keys are errors too, at the root and inside a part.
@@ -137,7 +164,15 @@ test('a broken agent config is refused naming the field', () => {
   const dir = tempDir();
   try {
     const f = join(dir.path, 'agent.json');
-    writeFileSync(f, JSON.stringify({ device: { id: 'pos-1', token: 'x' }, broker: { url: 'mqtt://127.0.0.1:1' }, dataDir: dir.path, peripherals: [{ id: 'host', driver: 'host', intervalMs: 'often' }] }));
+    writeFileSync(
+      f,
+      JSON.stringify({
+        device: { id: 'pos-1', token: 'x' },
+        broker: { url: 'mqtt://127.0.0.1:1' },
+        dataDir: dir.path,
+        peripherals: [{ id: 'host', driver: 'host', intervalMs: 'often' }],
+      }),
+    );
     const r = run(['agent', '--config', f]);
     assert.is(r.code, 1);
     assert.match(r.stderr, 'peripherals.0.intervalMs');
@@ -150,7 +185,9 @@ test('server runs on the flags given and a provisioned device can publish', asyn
   const dir = tempDir();
   const port = await freePort();
   const token = run(['device', 'add', 'pos-9', '--data-dir', dir.path]).stdout.trim();
-  const server = spawn(process.execPath, [CLI, 'server', '--data-dir', dir.path, '--port', String(port), '--http-port', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn(process.execPath, [CLI, 'server', '--data-dir', dir.path, '--port', String(port), '--http-port', '0', '--log-level', 'info'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let logs = '';
   server.stdout.on('data', (b) => (logs += b));
   server.stderr.on('data', (b) => (logs += b));

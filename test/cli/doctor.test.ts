@@ -24,7 +24,11 @@ function doctor(args: string[]) {
   return { code: r.status, stdout: r.stdout, findings: JSON.parse(json.stdout) as Finding[] };
 }
 
-const listen = (port: number) => new Promise<Server>((r) => { const s = createServer(); s.listen(port, '127.0.0.1', () => r(s)); });
+const listen = (port: number) =>
+  new Promise<Server>((r) => {
+    const s = createServer();
+    s.listen(port, '127.0.0.1', () => r(s));
+  });
 
 test('a healthy setup is all good; a taken port and an unreachable InfluxDB fail with a fix', async () => {
   const dir = tempDir('fleetcare-doctor-');
@@ -33,7 +37,10 @@ test('a healthy setup is all good; a taken port and an unreachable InfluxDB fail
     const flags = ['--data-dir', join(dir.path, 'data'), '--port', String(port), '--http-port', String(httpPort)];
     const good = doctor(flags);
     assert.is(good.code, 0, good.stdout);
-    assert.ok(good.findings.every((f) => f.level !== 'fail'), good.stdout);
+    assert.ok(
+      good.findings.every((f) => f.level !== 'fail'),
+      good.stdout,
+    );
     assert.match(good.stdout, 'does not exist yet; the server creates it at start');
 
     const squatter = await listen(port);
@@ -65,7 +72,9 @@ test('a running server: its ports are its own; InfluxDB reachable', async () => 
   const influxd = await Influxd.create();
   const port = await freePort();
   const data = join(dir.path, 'data');
-  const server = await runServer(serverConfigSchema.parse({ dataDir: data, logLevel: 'silent', broker: { port, scryptCost: 1024 }, noc: { enabled: false } }), { log: pino({ level: 'silent' }) });
+  const server = await runServer(serverConfigSchema.parse({ dataDir: data, logLevel: 'silent', broker: { port, scryptCost: 1024 }, noc: { enabled: false } }), {
+    log: pino({ level: 'silent' }),
+  });
   try {
     const r = doctor(['--data-dir', data, '--port', String(port), '--no-http', '--influx-url', influxd.url]);
     assert.is(r.code, 0, r.stdout);
@@ -86,24 +95,60 @@ test('certificates: one about to expire is a warning, a key that does not match 
     const cert = join(dir.path, 'broker.crt');
     const key = join(dir.path, 'broker.key');
     const otherKey = join(dir.path, 'other.key');
-    for (const [k, c] of [[key, cert], [otherKey, join(dir.path, 'other.crt')]]) {
-      const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', k, '-out', c, '-days', '3', '-subj', '/CN=mqtt.example.test'], { encoding: 'utf8' });
+    for (const [k, c] of [
+      [key, cert],
+      [otherKey, join(dir.path, 'other.crt')],
+    ]) {
+      const r = spawnSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-keyout',
+          k,
+          '-out',
+          c,
+          '-days',
+          '3',
+          '-subj',
+          '/CN=mqtt.example.test',
+        ],
+        { encoding: 'utf8' },
+      );
       assert.is(r.status, 0, r.stderr);
     }
     const config = (keyFile: string) => {
       const f = join(dir.path, `server-${keyFile === key ? 'a' : 'b'}.json`);
-      spawnSync('sh', ['-c', `cat > ${f}`], { input: JSON.stringify({ dataDir: join(dir.path, 'data'), broker: { port: 0, tlsPort: 0, tlsCertPath: cert, tlsKeyPath: keyFile }, noc: { enabled: false } }) });
+      spawnSync('sh', ['-c', `cat > ${f}`], {
+        input: JSON.stringify({
+          dataDir: join(dir.path, 'data'),
+          broker: { port: 0, tlsPort: 0, tlsCertPath: cert, tlsKeyPath: keyFile },
+          noc: { enabled: false },
+        }),
+      });
       return f;
     };
     const soon = doctor(['-c', config(key)]);
     const tls = soon.findings.filter((f) => f.check === 'tls');
-    assert.equal(tls.map((f) => f.level), ['warn'], soon.stdout);
+    assert.equal(
+      tls.map((f) => f.level),
+      ['warn'],
+      soon.stdout,
+    );
     assert.match(tls[0].message, /CN=mqtt\.example\.test.*expires in [0-3] day\(s\)/);
     assert.match(tls[0].fix!, 'renew');
     assert.is(soon.code, 0, 'a warning does not fail');
     const wrong = doctor(['-c', config(otherKey)]);
     assert.is(wrong.code, 1);
-    assert.ok(wrong.findings.some((f) => f.check === 'tls' && f.level === 'fail' && f.message.includes('is not the key of')), wrong.stdout);
+    assert.ok(
+      wrong.findings.some((f) => f.check === 'tls' && f.level === 'fail' && f.message.includes('is not the key of')),
+      wrong.stdout,
+    );
   } finally {
     dir.remove();
   }

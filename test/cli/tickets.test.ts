@@ -27,12 +27,27 @@ test('tickets list / ack / comment / hold / resolve / close go through the outbo
     mkdirSync(collectorDir, { recursive: true });
     const db = new Database(join(collectorDir, 'incidents.db'));
     new TicketOutbox(db, { sinks: ['hooks'] }).enqueue({
-      kind: 'create', key: KEY, at: Date.now(), eventId: 'incident-1-opened',
-      ticket: { subject: 'Fault: pos-1/printer0 autocutter-error', description: 'jammed', priority: 'High', issueType: 'Hardware Failure', customer: 'acme-retail', site: 'store-12', device: 'pos-1', peripheral: 'printer0' },
+      kind: 'create',
+      key: KEY,
+      at: Date.now(),
+      eventId: 'incident-1-opened',
+      ticket: {
+        subject: 'Fault: pos-1/printer0 autocutter-error',
+        description: 'jammed',
+        priority: 'High',
+        issueType: 'Hardware Failure',
+        customer: 'acme-retail',
+        site: 'store-12',
+        device: 'pos-1',
+        peripheral: 'printer0',
+      },
     });
     db.close();
     const cfg = join(dir.path, 'server.json');
-    writeFileSync(cfg, JSON.stringify({ collector: { incidents: { tickets: { webhooks: [{ name: 'hooks', url: 'http://127.0.0.1:9/h', secret: 'a-secret-of-16-chars' }] } } } }));
+    writeFileSync(
+      cfg,
+      JSON.stringify({ collector: { incidents: { tickets: { webhooks: [{ name: 'hooks', url: 'http://127.0.0.1:9/h', secret: 'a-secret-of-16-chars' }] } } } }),
+    );
     const common = ['--data-dir', dir.path, '--config', cfg];
 
     const list = run(['tickets', 'list', ...common]);
@@ -63,7 +78,10 @@ test('tickets list / ack / comment / hold / resolve / close go through the outbo
     const t = outbox.store.get(KEY)!;
     assert.is(t.status, 'Closed');
     assert.is(t.resolution, 'cutter unit replaced');
-    assert.equal(outbox.store.comments(KEY).map((c) => c.body), ['on it', 'technician booked', 'waiting for the cutter unit']);
+    assert.equal(
+      outbox.store.comments(KEY).map((c) => c.body),
+      ['on it', 'technician booked', 'waiting for the cutter unit'],
+    );
     // The create and the five changes are queued for the configured webhook sink.
     assert.is(outbox.pending('hooks'), 6);
     check.close();
@@ -112,7 +130,13 @@ test('warranty import reports bad rows by line and field; list shows the status'
     const list = run(['warranty', 'list', '--data-dir', dir.path, '--json']);
     assert.is(list.code, 0, list.stderr);
     const rows = JSON.parse(list.stdout) as Array<{ serial_no: string; status: string }>;
-    assert.equal(rows.map((x) => [x.serial_no, x.status]), [['TM88-1', 'Under Warranty'], ['TM88-2', 'Under AMC']]);
+    assert.equal(
+      rows.map((x) => [x.serial_no, x.status]),
+      [
+        ['TM88-1', 'Under Warranty'],
+        ['TM88-2', 'Under AMC'],
+      ],
+    );
     // The server's incident service reads the same registry file.
     const reg = new WarrantyRegistry(join(dir.path, 'collector', 'warranty.db'));
     assert.is(reg.get('TM88-1')?.device_id, 'pos-1');

@@ -32,7 +32,10 @@ test('users added by the CLI log in to the NOC with their role; tokens work as B
     assert.match(list.stdout, /^USER\s+ROLE\s+CREATED\n/);
     assert.match(list.stdout, /^li\s+viewer\s+20\d\d-/m);
     assert.match(list.stdout, /^noor\s+operator\s+20\d\d-/m);
-    assert.equal((JSON.parse((await run(['user', 'list', '--json', '--data-dir', dir.path])).stdout) as Array<{ name: string }>).map((u) => u.name).sort(), ['li', 'noor']);
+    assert.equal((JSON.parse((await run(['user', 'list', '--json', '--data-dir', dir.path])).stdout) as Array<{ name: string }>).map((u) => u.name).sort(), [
+      'li',
+      'noor',
+    ]);
     const token = await run(['user', 'token', 'li', '--data-dir', dir.path]);
     assert.is(token.code, 0, token.stderr);
 

@@ -62,7 +62,15 @@ test('server --cluster: every cluster rule that fails is listed with its path; e
     assert.not.ok(existsSync(join(dir.path, 'data')), 'data dir created');
 
     // The cluster part parses; the cross-part rules name each missing piece.
-    writeFileSync(f, JSON.stringify({ dataDir: join(dir.path, 'data'), role: 'broker', cluster: { nodeId: 'n1', roles: ['broker', 'collector', 'noc'] }, noc: { enabled: false } }));
+    writeFileSync(
+      f,
+      JSON.stringify({
+        dataDir: join(dir.path, 'data'),
+        role: 'broker',
+        cluster: { nodeId: 'n1', roles: ['broker', 'collector', 'noc'] },
+        noc: { enabled: false },
+      }),
+    );
     const x = run(['server', '--cluster', f]);
     assert.is(x.code, 1, x.stderr);
     assert.match(x.stderr, / {2}state\.kind: cluster mode keeps shared state in PostgreSQL/);
@@ -114,7 +122,12 @@ test('server --cluster: a schema from a newer fleetcare is refused; exit 1; data
     const before = (await c.query('SELECT name FROM fleetcare_migrations ORDER BY name')).rows;
     const dir = tempDir();
     try {
-      const f = nodeConfig(dir.path, { cluster: { nodeId: 'b1', roles: ['broker'] }, state: { kind: 'postgres', url }, broker: { port: 0, cluster: { redisUrl: 'redis://127.0.0.1:1' } }, noc: { enabled: false } });
+      const f = nodeConfig(dir.path, {
+        cluster: { nodeId: 'b1', roles: ['broker'] },
+        state: { kind: 'postgres', url },
+        broker: { port: 0, cluster: { redisUrl: 'redis://127.0.0.1:1' } },
+        noc: { enabled: false },
+      });
       const r = run(['server', '--cluster', f]);
       assert.is(r.code, 1, r.stderr);
       assert.match(r.stderr, 'the schema was written by a newer fleetcare (migrations 9999-from-the-future are unknown');
@@ -134,7 +147,12 @@ test('server --cluster: a broker node starts under its node id on PostgreSQL + R
   const dir = tempDir();
   try {
     const url = await server.createDatabase('broker');
-    const f = nodeConfig(dir.path, { cluster: { nodeId: 'broker-a', roles: ['broker'] }, state: { kind: 'postgres', url }, broker: { port: 0, scryptCost: 1024, cluster: { redisUrl: redis.url } }, noc: { enabled: false } });
+    const f = nodeConfig(dir.path, {
+      cluster: { nodeId: 'broker-a', roles: ['broker'] },
+      state: { kind: 'postgres', url },
+      broker: { port: 0, scryptCost: 1024, cluster: { redisUrl: redis.url } },
+      noc: { enabled: false },
+    });
     const p = spawn(process.execPath, [CLI, 'server', '--cluster', f], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -142,7 +160,16 @@ test('server --cluster: a broker node starts under its node id on PostgreSQL + R
     p.stderr!.on('data', (b: Buffer) => (err += b.toString()));
     const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
     try {
-      const started = await waitFor('the node started', () => out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'fleetcare server started'), 30_000);
+      const started = await waitFor(
+        'the node started',
+        () =>
+          out
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as Record<string, unknown>)
+            .find((l) => l.msg === 'fleetcare server started'),
+        30_000,
+      );
       assert.is(started.node, 'broker-a');
       assert.equal(started.roles, ['broker']);
       assert.is(started.role, 'broker');
@@ -156,7 +183,7 @@ test('server --cluster: a broker node starts under its node id on PostgreSQL + R
   }
 });
 
-test('cluster status: nodes, partitions per owner, lease left, epochs; a stopped node\'s partitions show as unowned, then taken over', async () => {
+test("cluster status: nodes, partitions per owner, lease left, epochs; a stopped node's partitions show as unowned, then taken over", async () => {
   if (!server) return console.log('  (skipped: no PostgreSQL)');
   const url = await server.createDatabase('status');
   const pool = new pg.Pool({ connectionString: url, max: 4 });
@@ -181,8 +208,17 @@ test('cluster status: nodes, partitions per owner, lease left, epochs; a stopped
   };
   const s1 = status();
   assert.is(s1.partitions, 8);
-  assert.equal(s1.nodes.map((n) => [n.node, n.partitions]), [['collector-a', a.owned()], ['collector-b', b.owned()]]);
-  assert.equal(s1.nodes.map((n) => n.partitions.length), [4, 4]);
+  assert.equal(
+    s1.nodes.map((n) => [n.node, n.partitions]),
+    [
+      ['collector-a', a.owned()],
+      ['collector-b', b.owned()],
+    ],
+  );
+  assert.equal(
+    s1.nodes.map((n) => n.partitions.length),
+    [4, 4],
+  );
   assert.equal(s1.unowned, []);
   for (const n of s1.nodes) {
     assert.ok(n.leaseRemainingMs! > 20_000 && n.leaseRemainingMs! <= 30_000, `lease left ${n.leaseRemainingMs}`);
@@ -201,7 +237,10 @@ test('cluster status: nodes, partitions per owner, lease left, epochs; a stopped
   const bOwned = b.owned();
   await b.stop();
   const s2 = status();
-  assert.equal(s2.nodes.map((n) => n.node), ['collector-a']);
+  assert.equal(
+    s2.nodes.map((n) => n.node),
+    ['collector-a'],
+  );
   assert.equal(s2.unowned, bOwned);
   const epochsBefore = new Map(s2.leases.map((l) => [l.partition, l.epoch]));
   await a.round();

@@ -140,7 +140,10 @@ function resendLoop(devices: ResendingDevice[]): { stop(): Promise<void> } {
   const timer = setInterval(() => {
     if (running) return; // the previous pass is still publishing: no pile-up on a slow machine
     running = Promise.all(devices.map((d) => d.resendDue(Date.now())))
-      .then(() => undefined, () => undefined)
+      .then(
+        () => undefined,
+        () => undefined,
+      )
       .finally(() => (running = null));
   }, 200);
   return {
@@ -184,13 +187,20 @@ test('two owner collectors share 8 partitions; one is killed mid-stream; every s
           if (!b!.partitions!.ownsDevice(r.device)) notOwnedAnnounced++;
         }
       });
-      const split = await waitFor('an even split', async () => {
-        const t = await leaseTable(db);
-        return t.filter((r) => r.owner === 'a').length === 4 && t.filter((r) => r.owner === 'b').length === 4 ? t : null;
-      }, 20_000);
+      const split = await waitFor(
+        'an even split',
+        async () => {
+          const t = await leaseTable(db);
+          return t.filter((r) => r.owner === 'a').length === 4 && t.filter((r) => r.owner === 'b').length === 4 ? t : null;
+        },
+        20_000,
+      );
       const partitionsOfA = new Set(split.filter((r) => r.owner === 'a').map((r) => r.partition));
       await waitFor("b's view of the split", () => b!.partitions!.owned().length === 4);
-      assert.equal(b.partitions!.owned(), split.filter((r) => r.owner === 'b').map((r) => r.partition));
+      assert.equal(
+        b.partitions!.owned(),
+        split.filter((r) => r.owner === 'b').map((r) => r.partition),
+      );
       onA = devices.filter((d) => partitionsOfA.has(partitionOf(d.id, 8)));
       assert.ok(onA.length > 50 && onA.length < 150, `a's partitions hold ${onA.length} of ${DEVICES} devices`);
     }
@@ -205,21 +215,31 @@ test('two owner collectors share 8 partitions; one is killed mid-stream; every s
   b = b!;
 
   const moved = await waitFor('b owns all 8 partitions', async () => ((await leaseTable(db)).every((r) => r.owner === 'b') ? Date.now() : null), 20_000, 20);
-  console.log(`partitions of the killed collector moved to the survivor ${moved - killedAt} ms after kill -9 (lease ${LEASES.leaseMs} ms, renewal ${LEASES.renewEveryMs} ms)`);
+  console.log(
+    `partitions of the killed collector moved to the survivor ${moved - killedAt} ms after kill -9 (lease ${LEASES.leaseMs} ms, renewal ${LEASES.renewEveryMs} ms)`,
+  );
   await waitFor('every seq of every device acked', () => devices.every((d) => d.dev.acked.size === SEQS && d.unacked.size === 0), 120_000, 100);
   await resender.stop();
   console.log(`${DEVICES} devices × ${SEQS} seqs acked ${Date.now() - killedAt} ms after the kill; ${devices.reduce((n, d) => n + d.resends, 0)} re-sends`);
 
   // Exactly once in InfluxDB (1 point per seq) and in the dedup table; b announced each record at most once.
-  for (const d of devices) assert.equal(await b.store.seqCounts(d.id), range(1, SEQS).map((seq) => ({ seq, points: 1 })), d.id);
+  for (const d of devices)
+    assert.equal(
+      await b.store.seqCounts(d.id),
+      range(1, SEQS).map((seq) => ({ seq, points: 1 })),
+      d.id,
+    );
   assert.is(await receivedRows(db), DEVICES * SEQS);
-  assert.ok([...announcedByB.values()].every((n) => n === 1), 'b announced no record twice');
+  assert.ok(
+    [...announcedByB.values()].every((n) => n === 1),
+    'b announced no record twice',
+  );
   assert.is(notOwnedAnnounced, 0, 'b announced only records of partitions it owned');
   const st = b.stats().cluster!;
   assert.is(st.node, 'b');
   assert.equal(st.owned, range(0, 7));
   assert.is(st.failovers, 4);
-  assert.ok(st.notOwned > 0, 'b dropped the messages of a\'s partitions while a owned them');
+  assert.ok(st.notOwned > 0, "b dropped the messages of a's partitions while a owned them");
   assert.is(b.stats().ingest.spooled, 0);
 });
 
@@ -228,10 +248,22 @@ test('an observer keeps fleet state and sends commands, but never acks, stores o
   const pgUrl = await pgServer!.createDatabase('cc_observer');
   const db = pool(pgUrl);
   const own = track(await startCollector(collectorConfig('cc_observer'), { log, cluster: owner(pgUrl, 'own', 4) }));
-  const obs = track(await startCollector(collectorConfig('cc_observer_obs'), { log, cluster: { pgUrl, nodeId: 'obs', mode: 'observer', leases: { partitions: 4 } } }));
+  const obs = track(
+    await startCollector(collectorConfig('cc_observer_obs'), { log, cluster: { pgUrl, nodeId: 'obs', mode: 'observer', leases: { partitions: 4 } } }),
+  );
   const dev = track(await FakeDevice.connect(broker.url, 'pos-obs'));
   await dev.publish('status', { v: CONTRACT_VERSION, device: 'pos-obs', seq: 1, ts: Date.now(), state: 'online', agentVersion: '0.1.0' });
-  await dev.publish('inventory', { v: CONTRACT_VERSION, device: 'pos-obs', seq: 2, ts: Date.now(), agentVersion: '0.1.0', model: 'POS-X', site: 'store-7', tenant: 'acme', peripherals: [{ id: 'printer0', kind: 'printer', model: 'TM-T88V' }] });
+  await dev.publish('inventory', {
+    v: CONTRACT_VERSION,
+    device: 'pos-obs',
+    seq: 2,
+    ts: Date.now(),
+    agentVersion: '0.1.0',
+    model: 'POS-X',
+    site: 'store-7',
+    tenant: 'acme',
+    peripherals: [{ id: 'printer0', kind: 'printer', model: 'TM-T88V' }],
+  });
   for (const s of range(3, 12)) await dev.publish('telemetry', telemetry('pos-obs', s));
 
   await waitFor('the owner acked every seq', () => dev.acked.size === 10);
@@ -244,7 +276,11 @@ test('an observer keeps fleet state and sends commands, but never acks, stores o
   assert.is(obs.stats().acks.messages, 0, 'the observer sent no ack');
   assert.is(obs.stats().ingest.accepted, 0);
   assert.is(obs.stats().ingest.written.messages, 0);
-  assert.is(dev.ackMessages.flat().reduce((n, [x, y]) => n + y - x + 1, 0), 10, 'each seq acked once, by the owner');
+  assert.is(
+    dev.ackMessages.flat().reduce((n, [x, y]) => n + y - x + 1, 0),
+    10,
+    'each seq acked once, by the owner',
+  );
   assert.equal(await obs.store.seqCounts('pos-obs'), [], "nothing in the observer's store");
   assert.is((await own.store.seqCounts('pos-obs')).length, 10);
   assert.equal(obs.partitions!.owned(), []);
@@ -256,7 +292,11 @@ test('an observer keeps fleet state and sends commands, but never acks, stores o
   dev.client.on('message', (topic, payload) => {
     if (topic !== topicFor('pos-obs', 'cmd/req')) return;
     const req = commandRequest.parse(JSON.parse(payload.toString()));
-    void dev.client.publishAsync(topicFor('pos-obs', 'cmd/res'), JSON.stringify({ v: CONTRACT_VERSION, device: 'pos-obs', seq: 13, ts: Date.now(), id: req.id, ok: true, result: { pong: true } }), { qos: 1 });
+    void dev.client.publishAsync(
+      topicFor('pos-obs', 'cmd/res'),
+      JSON.stringify({ v: CONTRACT_VERSION, device: 'pos-obs', seq: 13, ts: Date.now(), id: req.id, ok: true, result: { pong: true } }),
+      { qos: 1 },
+    );
   });
   await dev.client.subscribeAsync(topicFor('pos-obs', 'cmd/req'), { qos: 1 });
   const results: unknown[] = [];
@@ -291,7 +331,10 @@ test('a store outage acks nothing and loses nothing; the batch waits in memory a
 
   await influxd!.start();
   await waitFor('every seq acked after recovery', () => dev.acked.size === 41, 30_000);
-  assert.equal(await c.store.seqCounts('pos-outage'), range(1, 41).map((seq) => ({ seq, points: 1 })));
+  assert.equal(
+    await c.store.seqCounts('pos-outage'),
+    range(1, 41).map((seq) => ({ seq, points: 1 })),
+  );
   assert.is(await receivedRows(db), 41);
 
   // The agent missed an ack and re-sends: acked again, not written again.
@@ -325,7 +368,10 @@ test('PostgreSQL down: nothing acked, the node stops using its leases; after the
   await waitFor('every seq acked after PostgreSQL is back', () => dev.dev.acked.size === 10, 30_000);
   await resender.stop();
   assert.ok(c.partitions!.epochOf(c.partitions!.partitionOf('pos-pgdown'))! > epoch, 'the partition was taken again with a new epoch');
-  assert.equal(await c.store.seqCounts('pos-pgdown'), range(1, 10).map((seq) => ({ seq, points: 1 })));
+  assert.equal(
+    await c.store.seqCounts('pos-pgdown'),
+    range(1, 10).map((seq) => ({ seq, points: 1 })),
+  );
   assert.is(await receivedRows(db), 10);
 });
 
@@ -369,13 +415,21 @@ test('a gracefully stopped owner hands its partitions back at once; the other ta
   await resender.stop();
   assert.is(y.stats().cluster!.failovers, 0, 'handed back, not taken over from an expired lease');
   assert.is(beforeAcquired, 0);
-  for (const d of devices) assert.equal(await y.store.seqCounts(d.id), range(1, SEQS).map((seq) => ({ seq, points: 1 })), d.id);
+  for (const d of devices)
+    assert.equal(
+      await y.store.seqCounts(d.id),
+      range(1, SEQS).map((seq) => ({ seq, points: 1 })),
+      d.id,
+    );
   assert.is(await receivedRows(db), DEVICES * SEQS);
 });
 
 test('an owner collector without InfluxDB is refused: acked data would live on one node', async () => {
   try {
-    await startCollector({ dataDir: newDir(), mqtt: { url: broker.url } }, { log, cluster: { pgUrl: 'postgres://127.0.0.1:1/none', nodeId: 'n', mode: 'owner' } });
+    await startCollector(
+      { dataDir: newDir(), mqtt: { url: broker.url } },
+      { log, cluster: { pgUrl: 'postgres://127.0.0.1:1/none', nodeId: 'n', mode: 'owner' } },
+    );
     assert.unreachable('started');
   } catch (e) {
     assert.match((e as Error).message, /owner collector needs the shared telemetry store \(influx\)/);

@@ -24,7 +24,18 @@ const runnable = havePostgres() && haveRedis() && haveInfluxd();
 let cluster: LocalCluster;
 const errors: string[] = [];
 
-type LoadResult = { latencyMs: { p50: number; p99: number }; connected: number; sent: number; acked: number; unacked: number; reconnects: number; resent: number; failoverGapMs: { count: number; p50: number; p99: number; max: number }; reconnectGapMs: { p50: number; p99: number }; seqs: Record<string, [number, number]> };
+type LoadResult = {
+  latencyMs: { p50: number; p99: number };
+  connected: number;
+  sent: number;
+  acked: number;
+  unacked: number;
+  reconnects: number;
+  resent: number;
+  failoverGapMs: { count: number; p50: number; p99: number; max: number };
+  reconnectGapMs: { p50: number; p99: number };
+  seqs: Record<string, [number, number]>;
+};
 
 /** Runs the load generator against every broker node; `onMeasure` fires when its measured window starts. */
 function runLoad(args: string[], onMeasure: () => void): Promise<LoadResult> {
@@ -105,10 +116,33 @@ async function publishThrough(prefix: string, kill: () => Promise<void>, expecte
   const ids = Array.from({ length: LOAD_AGENTS }, (_, i) => `${prefix}-${String(i).padStart(5, '0')}`);
   const credentials = join(cluster.dir, `${prefix}-credentials.json`);
   writeFileSync(credentials, JSON.stringify(cluster.provisionDevices(ids, { site: 'load' })));
-  const ports = cluster.brokerUrls.filter((_, i) => cluster.isRunning(`broker-${i + 1}`)).map((u) => new URL(u).port).join(',');
+  const ports = cluster.brokerUrls
+    .filter((_, i) => cluster.isRunning(`broker-${i + 1}`))
+    .map((u) => new URL(u).port)
+    .join(',');
   let killedAt = 0;
   const load = await runLoad(
-    ['--ports', ports, '--agents', String(LOAD_AGENTS), '--rate', '0.3', '--warmup', '3', '--duration', '6', '--drain', '60', '--ack-timeout', '5', '--credentials', credentials, '--prefix', prefix, '--report-seqs'],
+    [
+      '--ports',
+      ports,
+      '--agents',
+      String(LOAD_AGENTS),
+      '--rate',
+      '0.3',
+      '--warmup',
+      '3',
+      '--duration',
+      '6',
+      '--drain',
+      '60',
+      '--ack-timeout',
+      '5',
+      '--credentials',
+      credentials,
+      '--prefix',
+      prefix,
+      '--report-seqs',
+    ],
     () => {
       killedAt = Date.now();
       void kill();
@@ -117,7 +151,9 @@ async function publishThrough(prefix: string, kill: () => Promise<void>, expecte
   assert.ok(killedAt > 0, 'the node was killed during the load');
   assert.is(load.connected, LOAD_AGENTS, 'every load agent logged in');
   assert.is(load.unacked, 0, `unacked after the drain: ${load.unacked}`);
-  console.log(`  ${load.sent} messages, ${load.reconnects} reconnects, ${load.resent} resent, ack latency p99 ${Math.round(load.latencyMs.p99)} ms; failover gap (connection lost → first ack) p50 ${Math.round(load.failoverGapMs.p50)} ms, p99 ${Math.round(load.failoverGapMs.p99)} ms (reconnected p50 ${Math.round(load.reconnectGapMs.p50)} ms, p99 ${Math.round(load.reconnectGapMs.p99)} ms)`);
+  console.log(
+    `  ${load.sent} messages, ${load.reconnects} reconnects, ${load.resent} resent, ack latency p99 ${Math.round(load.latencyMs.p99)} ms; failover gap (connection lost → first ack) p50 ${Math.round(load.failoverGapMs.p50)} ms, p99 ${Math.round(load.failoverGapMs.p99)} ms (reconnected p50 ${Math.round(load.reconnectGapMs.p50)} ms, p99 ${Math.round(load.reconnectGapMs.p99)} ms)`,
+  );
 
   const rows = await cluster.influx.query(`SELECT "device", "seq" FROM "telemetry" WHERE "peripheral" = 'host' AND "device" =~ /^${prefix}-/`, 'fleetcare');
   const seen = new Map<string, number>();
@@ -142,17 +178,30 @@ async function publishThrough(prefix: string, kill: () => Promise<void>, expecte
   for (const device of cluster.fleet!.devices) {
     const journal = new Database(join(cluster.dir, 'sim-agents', device.id, 'outbox.db'), { readonly: true });
     try {
-      const written = journal.prepare("SELECT seq, points FROM outbox_journal WHERE channel = 'telemetry' AND at <= ?").all(killedAt + 1000) as Array<{ seq: number; points: number }>;
+      const written = journal.prepare("SELECT seq, points FROM outbox_journal WHERE channel = 'telemetry' AND at <= ?").all(killedAt + 1000) as Array<{
+        seq: number;
+        points: number;
+      }>;
       assert.ok(written.length > 0, `${device.id} wrote telemetry`);
-      await waitFor(`${device.id}'s seqs in InfluxDB`, async () => {
-        const conflicts = typeConflicts();
-        const stored = await cluster.influx.query(`SELECT "seq" FROM "telemetry" WHERE "device" = '${device.id}'`, 'fleetcare');
-        const points = new Map<number, number>();
-        for (const r of stored) points.set(Number(r.seq), (points.get(Number(r.seq)) ?? 0) + 1);
-        const wrong = written.filter((w) => (points.get(w.seq) ?? 0) > w.points || (points.get(w.seq) !== w.points && !conflicts.has(`${device.id}/${w.seq}`)));
-        if (wrong.length) throw new Error(`${wrong.length} of ${written.length} seqs not stored as written, e.g. seq ${wrong[0].seq}: ${points.get(wrong[0].seq) ?? 0} of ${wrong[0].points} points`);
-        return true;
-      }, 30_000, 250);
+      await waitFor(
+        `${device.id}'s seqs in InfluxDB`,
+        async () => {
+          const conflicts = typeConflicts();
+          const stored = await cluster.influx.query(`SELECT "seq" FROM "telemetry" WHERE "device" = '${device.id}'`, 'fleetcare');
+          const points = new Map<number, number>();
+          for (const r of stored) points.set(Number(r.seq), (points.get(Number(r.seq)) ?? 0) + 1);
+          const wrong = written.filter(
+            (w) => (points.get(w.seq) ?? 0) > w.points || (points.get(w.seq) !== w.points && !conflicts.has(`${device.id}/${w.seq}`)),
+          );
+          if (wrong.length)
+            throw new Error(
+              `${wrong.length} of ${written.length} seqs not stored as written, e.g. seq ${wrong[0].seq}: ${points.get(wrong[0].seq) ?? 0} of ${wrong[0].points} points`,
+            );
+          return true;
+        },
+        30_000,
+        250,
+      );
     } finally {
       journal.close();
     }
@@ -160,7 +209,11 @@ async function publishThrough(prefix: string, kill: () => Promise<void>, expecte
   const conflicts = typeConflicts();
   if (conflicts.size) console.log(`  ${conflicts.size} real-agent messages dead-lettered so far for an InfluxDB field type conflict (collector bug)`);
   // Errors the outage itself causes (e.g. PostgreSQL going away) are expected; nothing else.
-  assert.equal(errors.filter((e) => !expectedErrors?.test(e)), [], 'no node logged an unexpected error');
+  assert.equal(
+    errors.filter((e) => !expectedErrors?.test(e)),
+    [],
+    'no node logged an unexpected error',
+  );
 }
 
 test('kill -9 of a broker node while 1,000 load agents and 2 real agents publish: every seq reaches InfluxDB exactly once', async () => {
@@ -177,16 +230,25 @@ test('kill -9 of a collector while they publish: its partitions move to the othe
   pool.on('error', () => {});
   try {
     const before = await status();
-    assert.equal(before.nodes.map((n) => n.partitions.length), [8, 8], 'two collectors share the 16 partitions');
+    assert.equal(
+      before.nodes.map((n) => n.partitions.length),
+      [8, 8],
+      'two collectors share the 16 partitions',
+    );
     let killedAt = 0;
     await publishThrough('fc', async () => {
       killedAt = Date.now();
       await cluster.kill('collector-2');
     });
-    const after = await waitFor('collector-1 owns every partition', async () => {
-      const s = await status();
-      return s.nodes.find((n) => n.node === 'collector-1')?.partitions.length === 16 ? s : null;
-    }, 20_000, 200);
+    const after = await waitFor(
+      'collector-1 owns every partition',
+      async () => {
+        const s = await status();
+        return s.nodes.find((n) => n.node === 'collector-1')?.partitions.length === 16 ? s : null;
+      },
+      20_000,
+      200,
+    );
     assert.ok(killedAt > 0);
     // Every partition of the dead node was taken over: a new epoch.
     const moved = before.nodes.find((n) => n.node === 'collector-2')!.partitions;

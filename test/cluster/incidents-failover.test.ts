@@ -76,7 +76,13 @@ test('a fault raised while its owner is killed is ticketed once, by the node tha
       partitions: PARTITIONS,
       leaseMs: LEASE_MS,
       dataDir: dir!.path,
-      devices: all.map((device) => ({ device, site: `store-${device}`, tenant: 'acme-retail', serial: `HOST-${device}`, peripherals: [{ id: 'printer0', kind: 'printer', profile: 'epson-tm-t88vi', serial: `SN-${device}` }] })),
+      devices: all.map((device) => ({
+        device,
+        site: `store-${device}`,
+        tenant: 'acme-retail',
+        serial: `HOST-${device}`,
+        peripherals: [{ id: 'printer0', kind: 'printer', profile: 'epson-tm-t88vi', serial: `SN-${device}` }],
+      })),
       incidents: {
         tickMs: 100,
         stateSaveMs: 200,
@@ -91,10 +97,15 @@ test('a fault raised while its owner is killed is ticketed once, by the node tha
     const b = startNode('node-b', cfg);
     nodes.push(b);
     await waitFor('node B ready', () => b.events.some((e) => e.type === 'ready'), 30_000);
-    await waitFor('an even split of the partitions', async () => {
-      const t = await leaseTable(pool);
-      return t.filter((r) => r.owner === 'node-a').length === 2 && t.filter((r) => r.owner === 'node-b').length === 2;
-    }, 30_000, 100);
+    await waitFor(
+      'an even split of the partitions',
+      async () => {
+        const t = await leaseTable(pool);
+        return t.filter((r) => r.owner === 'node-a').length === 2 && t.filter((r) => r.owner === 'node-b').length === 2;
+      },
+      30_000,
+      100,
+    );
     const ownerOf = new Map((await leaseTable(pool)).map((r) => [r.partition, r.owner]));
     const ofA = all.filter((d) => ownerOf.get(partitionOf(d, PARTITIONS)) === 'node-a');
     const [early, late] = ofA;
@@ -109,31 +120,61 @@ test('a fault raised while its owner is killed is ticketed once, by the node tha
       const ts = Date.now();
       for (const device of [early, late, ...all.slice(0, 6)]) {
         seq++;
-        const message: TelemetryMessage = { v: 1, device, seq, ts, samples: [{ peripheral: 'printer0', kind: 'printer', ts, health: faults.has(device) ? 'critical' : 'ok', metrics: {}, counters: {}, faults: faults.get(device) ?? [] }] };
+        const message: TelemetryMessage = {
+          v: 1,
+          device,
+          seq,
+          ts,
+          samples: [
+            {
+              peripheral: 'printer0',
+              kind: 'printer',
+              ts,
+              health: faults.has(device) ? 'critical' : 'ok',
+              metrics: {},
+              counters: {},
+              faults: faults.get(device) ?? [],
+            },
+          ],
+        };
         for (const n of nodes) sendTo(n, { type: 'telemetry', message });
       }
     }, 100);
     try {
-      const ticketsOf = async (key: string) => (await pool.query('SELECT ref, status FROM tickets WHERE dedup_key = $1', [key])).rows as Array<{ ref: string; status: string }>;
-      const creates = (ref: string) => frappe!.requests.filter((r) => r.method === 'POST' && r.path === '/api/resource/Issue' && r.body?.custom_fleetcare_key === ref).length;
+      const ticketsOf = async (key: string) =>
+        (await pool.query('SELECT ref, status FROM tickets WHERE dedup_key = $1', [key])).rows as Array<{ ref: string; status: string }>;
+      const creates = (ref: string) =>
+        frappe!.requests.filter((r) => r.method === 'POST' && r.path === '/api/resource/Issue' && r.body?.custom_fleetcare_key === ref).length;
 
       // The first fault is opened, ticketed and sent while A is alive.
       faults.set(early, ['autocutter-error']);
       await waitFor('the first fault ticketed in ERPNext', () => creates(earlyKey) === 1, 20_000, 50);
       // The second one is still in its hold when A dies.
       faults.set(late, ['paper-end']);
-      await waitFor('the second fault pending on node A', async () => (await pool.query(`SELECT 1 FROM incidents WHERE key = $1 AND state = 'pending'`, [lateKey])).rowCount === 1, 20_000, 20);
+      await waitFor(
+        'the second fault pending on node A',
+        async () => (await pool.query(`SELECT 1 FROM incidents WHERE key = $1 AND state = 'pending'`, [lateKey])).rowCount === 1,
+        20_000,
+        20,
+      );
       const aHad = (await leaseTable(pool)).filter((r) => r.owner === 'node-a').map((r) => r.partition);
       a.proc.kill('SIGKILL');
       const killedAt = Date.now();
       await waitFor('node A gone', () => a.exited, 10_000);
 
-      const moved = await waitFor('node B owns every partition', () => {
-        const got = new Set(b.events.flatMap((e) => (e.type === 'acquired' && e.at >= killedAt ? e.partitions : [])));
-        const at = b.events.filter((e) => e.type === 'acquired' && e.at >= killedAt).map((e) => (e as { at: number }).at);
-        return aHad.every((p) => got.has(p)) ? Math.max(...at) - killedAt : null;
-      }, 30_000, 20);
-      console.log(`partition move after kill -9 of node A: partitions ${aHad.join(', ')} on node B ${moved} ms after the kill (lease ${LEASE_MS} ms, renew every ${LEASE_MS / 4} ms)`);
+      const moved = await waitFor(
+        'node B owns every partition',
+        () => {
+          const got = new Set(b.events.flatMap((e) => (e.type === 'acquired' && e.at >= killedAt ? e.partitions : [])));
+          const at = b.events.filter((e) => e.type === 'acquired' && e.at >= killedAt).map((e) => (e as { at: number }).at);
+          return aHad.every((p) => got.has(p)) ? Math.max(...at) - killedAt : null;
+        },
+        30_000,
+        20,
+      );
+      console.log(
+        `partition move after kill -9 of node A: partitions ${aHad.join(', ')} on node B ${moved} ms after the kill (lease ${LEASE_MS} ms, renew every ${LEASE_MS / 4} ms)`,
+      );
 
       await waitFor('the second fault ticketed in ERPNext by node B', () => creates(lateKey) === 1, 30_000, 50);
       // Some more ticks and sender rounds on B: nothing is created again.
@@ -150,14 +191,22 @@ test('a fault raised while its owner is killed is ticketed once, by the node tha
         assert.equal(live, [{ state: 'open', ticketed: 1 }], `one incident for ${key}`);
       }
       assert.is([...frappe!.issues.values()].length, 2, 'two issues in ERPNext, one per fault');
-      const late0 = (await pool.query(`SELECT first_seen, opened_at FROM incidents WHERE key = $1`, [lateKey])).rows[0] as { first_seen: number; opened_at: number };
-      assert.ok(late0.first_seen < killedAt, 'the incident B opened is the one A started (its hold counted from A\'s first sighting)');
+      const late0 = (await pool.query(`SELECT first_seen, opened_at FROM incidents WHERE key = $1`, [lateKey])).rows[0] as {
+        first_seen: number;
+        opened_at: number;
+      };
+      assert.ok(late0.first_seen < killedAt, "the incident B opened is the one A started (its hold counted from A's first sighting)");
       const lateId = (await pool.query(`SELECT id FROM incidents WHERE key = $1`, [lateKey])).rows[0].id as number;
-      assert.equal((await pool.query('SELECT type, ticket FROM incident_log WHERE incident = $1 ORDER BY id', [lateId])).rows, [{ type: 'opened', ticket: 'create' }]);
+      assert.equal((await pool.query('SELECT type, ticket FROM incident_log WHERE incident = $1 ORDER BY id', [lateId])).rows, [
+        { type: 'opened', ticket: 'create' },
+      ]);
       // B loaded the detector state A saved, of every device, with the partitions it took (2 at the split, 2 after the kill).
       sendTo(b, { type: 'stats' });
       const stats = await waitFor('node B stats', () => b.events.find((e) => e.type === 'stats'), 10_000);
-      assert.ok(stats.type === 'stats' && stats.stats.statesLoaded >= all.length, `B loaded ${stats.type === 'stats' ? stats.stats.statesLoaded : 0} device states`);
+      assert.ok(
+        stats.type === 'stats' && stats.stats.statesLoaded >= all.length,
+        `B loaded ${stats.type === 'stats' ? stats.stats.statesLoaded : 0} device states`,
+      );
       assert.is(stats.type === 'stats' && stats.stats.tickErrors, 0);
     } finally {
       clearInterval(feeder);

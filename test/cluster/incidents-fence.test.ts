@@ -67,13 +67,25 @@ test('a fenced step commits incident, ticket command and detector state together
   const device = deviceIn(1);
   const at = Date.now();
   engine.observeDevice({ device, site: 's1', online: true, lastSeen: at });
-  engine.observeSample({ device, site: 's1', peripheral: 'printer0', kind: 'printer', profile: 'epson-tm-t88vi', at, health: 'critical', faults: ['autocutter-error'] });
+  engine.observeSample({
+    device,
+    site: 's1',
+    peripheral: 'printer0',
+    kind: 'printer',
+    profile: 'epson-tm-t88vi',
+    at,
+    health: 'critical',
+    faults: ['autocutter-error'],
+  });
   const onChange = async (change: { ticket: string; incident: { key: string } }, c: Parameters<typeof tickets.enqueueIn>[0]) => {
     if (change.ticket === 'create') await tickets.enqueueIn(c, createCmd(change.incident.key, { device }, at));
   };
   const key = `${device}/printer0/autocutter-error`;
   const r = await detectAndApplyFenced(engine, incidents, pool, at, fenceOf(a), onChange);
-  assert.equal(r.changes.map((c) => `${c.type}:${c.incident.key}`), [`opened:${key}`]);
+  assert.equal(
+    r.changes.map((c) => `${c.type}:${c.incident.key}`),
+    [`opened:${key}`],
+  );
   assert.is((await incidents.get(key))!.state, 'open');
   assert.is((await tickets.byKey(key))!.status, 'Open', 'the ticket committed with the incident');
   assert.is(await tickets.pending('erpnext'), 1);
@@ -126,7 +138,12 @@ test('while a fenced transaction runs, no other node can take its partitions; th
   // a is paused: its leases run out while the transaction still holds their rows.
   await a.stop({ release: false });
   await pool.query(`DELETE FROM cluster_nodes WHERE node = 'a'`);
-  await waitFor('a\'s leases expired', async () => (await pool.query(`SELECT bool_and(expires_at <= now()) AS gone FROM partition_leases`)).rows[0].gone === true, 10_000, 50);
+  await waitFor(
+    "a's leases expired",
+    async () => (await pool.query(`SELECT bool_and(expires_at <= now()) AS gone FROM partition_leases`)).rows[0].gone === true,
+    10_000,
+    50,
+  );
   const b = leases('b');
   await b.start();
   assert.equal(b.owned(), [], 'locked lease rows are skipped by a takeover');
@@ -136,7 +153,7 @@ test('while a fenced transaction runs, no other node can take its partitions; th
   assert.is(b.owned().length, PARTITIONS, 'taken over once the fenced transaction ended');
 });
 
-test('a ticket command enqueued in the caller\'s transaction vanishes with it', async () => {
+test("a ticket command enqueued in the caller's transaction vanishes with it", async () => {
   if (!server) return console.log('skipped: PostgreSQL is not installed');
   const { url, pool } = await setup();
   const tickets = new PgTicketState(url, { sinks: ['erpnext'] });
@@ -162,17 +179,29 @@ test('the sweep of a scoped apply touches only the partitions asked for', async 
   const T = Date.UTC(2026, 2, 2);
   await incidents.apply([finding(k0, 'firing', { holdMs: 0 }), finding(k2, 'firing', { holdMs: 0 })], T);
   await incidents.apply([finding(k0, 'recovered'), finding(k2, 'recovered')], T + 1000);
-  assert.equal((await pool.query('SELECT key, partition, state FROM incidents ORDER BY partition')).rows, [{ key: k0, partition: 0, state: 'open' }, { key: k2, partition: 2, state: 'open' }]);
+  assert.equal((await pool.query('SELECT key, partition, state FROM incidents ORDER BY partition')).rows, [
+    { key: k0, partition: 0, state: 'open' },
+    { key: k2, partition: 2, state: 'open' },
+  ]);
   // Both have recovered long enough; only partition 0 is swept.
   const cs = await inTransaction(pool, (c) => incidents.applyIn(c, [], T + HOUR, {}, { partitions: [0] }));
-  assert.equal(cs.map((c) => `${c.type}:${c.incident.key}`), [`resolved:${k0}`]);
+  assert.equal(
+    cs.map((c) => `${c.type}:${c.incident.key}`),
+    [`resolved:${k0}`],
+  );
   assert.is((await incidents.get(k2))!.state, 'open');
   assert.equal(await incidents.liveDevices({ partitions: [2] }), [d2]);
-  await incidents.saveDeviceStates([[d0, { n: 0 }], [d2, { n: 2 }]], T);
+  await incidents.saveDeviceStates(
+    [
+      [d0, { n: 0 }],
+      [d2, { n: 2 }],
+    ],
+    T,
+  );
   assert.equal(await incidents.loadDeviceStates({ partitions: [2] }), [{ n: 2 }]);
 });
 
-test('a NOC-only node\'s incident view reads incidents and tickets; its operator actions queue for every configured sink', async () => {
+test("a NOC-only node's incident view reads incidents and tickets; its operator actions queue for every configured sink", async () => {
   if (!server) return console.log('skipped: PostgreSQL is not installed');
   const { url, incidents } = await setup();
   const key = 'pos-9/printer0/autocutter-error';
@@ -180,7 +209,16 @@ test('a NOC-only node\'s incident view reads incidents and tickets; its operator
   const writer = new PgTicketState(url, { sinks: ['erpnext', 'hooks'] });
   closers.push(() => writer.close());
   await writer.enqueue(createCmd(key));
-  const view = openIncidentView(url, { tickets: { erpnext: { url: 'http://127.0.0.1:9', apiKey: 'k', apiSecret: 's' }, webhooks: [{ name: 'hooks', url: 'http://127.0.0.1:9/h', secret: 'a-secret-of-16-chars' }] } }, { log });
+  const view = openIncidentView(
+    url,
+    {
+      tickets: {
+        erpnext: { url: 'http://127.0.0.1:9', apiKey: 'k', apiSecret: 's' },
+        webhooks: [{ name: 'hooks', url: 'http://127.0.0.1:9/h', secret: 'a-secret-of-16-chars' }],
+      },
+    },
+    { log },
+  );
   closers.push(() => view.close());
   assert.is((await view.incidents.get(key))!.state, 'open');
   assert.is((await view.ticketState.byKey(key))!.status, 'Open');

@@ -43,16 +43,21 @@ const pool = createPgPool(cfg.pgUrl, { max: 6, connectionTimeoutMillis: 3000 });
 // ---- CollectorPartitions stand-in (cluster/collector-partitions.ts implements the real one) ----
 const acquiredHooks = new Set<(ps: number[]) => Promise<void> | void>();
 const releasedHooks = new Set<(ps: number[], why: 'rebalance' | 'expired' | 'stopping') => Promise<void> | void>();
-const leases = new PartitionLeases(pool, { node: cfg.node, partitions: cfg.partitions, leaseMs: cfg.leaseMs, renewEveryMs: Math.floor(cfg.leaseMs / 4) }, {
-  acquired: async (ps) => {
-    for (const fn of acquiredHooks) await fn(ps);
-    send({ type: 'acquired', partitions: ps, at: Date.now() });
+const leases = new PartitionLeases(
+  pool,
+  { node: cfg.node, partitions: cfg.partitions, leaseMs: cfg.leaseMs, renewEveryMs: Math.floor(cfg.leaseMs / 4) },
+  {
+    acquired: async (ps) => {
+      for (const fn of acquiredHooks) await fn(ps);
+      send({ type: 'acquired', partitions: ps, at: Date.now() });
+    },
+    released: async (ps, why) => {
+      for (const fn of releasedHooks) await fn(ps, why);
+      send({ type: 'released', partitions: ps, why, at: Date.now() });
+    },
   },
-  released: async (ps, why) => {
-    for (const fn of releasedHooks) await fn(ps, why);
-    send({ type: 'released', partitions: ps, why, at: Date.now() });
-  },
-}, log);
+  log,
+);
 const partitions: IncidentPartitions = {
   nodeId: cfg.node,
   count: cfg.partitions,
@@ -74,7 +79,9 @@ const partitions: IncidentPartitions = {
 
 // ---- the collector stand-in: the whole fleet's inventory, records of owned devices only ----
 const now = Date.now();
-const fleet = new Map<string, DeviceState>(cfg.devices.map((d) => [d.device, { ...d, online: true, reason: 'birth', since: now, lastSeen: now, lastSeq: 0, health: {} }]));
+const fleet = new Map<string, DeviceState>(
+  cfg.devices.map((d) => [d.device, { ...d, online: true, reason: 'birth', since: now, lastSeen: now, lastSeq: 0, health: {} }]),
+);
 const ingested = new Set<(records: readonly IngestRecord[]) => void>();
 const collector = {
   config: { dataDir: cfg.dataDir },
@@ -107,7 +114,10 @@ process.on('message', (m: ToNode) => {
   }
   if (m.type === 'stats') {
     const s = service.stats();
-    send({ type: 'stats', stats: { statesLoaded: s.statesLoaded, statesSaved: s.statesSaved, leaseLost: s.leaseLost, tickErrors: s.tickErrors, changes: s.changes } });
+    send({
+      type: 'stats',
+      stats: { statesLoaded: s.statesLoaded, statesSaved: s.statesSaved, leaseLost: s.leaseLost, tickErrors: s.tickErrors, changes: s.changes },
+    });
     return;
   }
   const msg = m.message;

@@ -23,10 +23,15 @@ async function freshPool(): Promise<pg.Pool> {
 }
 
 function node(pool: pg.Pool, name: string, events: string[] = [], leaseMs = 1500, partitions = 16): PartitionLeases {
-  const n = new PartitionLeases(pool, { node: name, partitions, leaseMs, renewEveryMs: 400 }, {
-    acquired: (ps) => void events.push(`${name}+${ps.join(',')}`),
-    released: (ps, why) => void events.push(`${name}-${ps.join(',')}:${why}`),
-  }, log);
+  const n = new PartitionLeases(
+    pool,
+    { node: name, partitions, leaseMs, renewEveryMs: 400 },
+    {
+      acquired: (ps) => void events.push(`${name}+${ps.join(',')}`),
+      released: (ps, why) => void events.push(`${name}-${ps.join(',')}:${why}`),
+    },
+    log,
+  );
   nodes.push(n);
   return n;
 }
@@ -64,8 +69,14 @@ test('partitionOf is FNV-1a of the id mixed by fmix32, stable, and spreads a fle
   const mean = 20_000 / 64;
   for (const c of counts) assert.ok(c > mean * 0.75 && c < mean * 1.25, `uneven partition: ${c} vs mean ${mean}`);
   const live = ['c', 'a', 'b'];
-  assert.is(live.map((n) => fairShare(64, live, n)).reduce((a, b) => a + b), 64);
-  assert.equal(live.map((n) => fairShare(64, live, n)), [21, 22, 21]); // 'a' sorts first and takes the extra one
+  assert.is(
+    live.map((n) => fairShare(64, live, n)).reduce((a, b) => a + b),
+    64,
+  );
+  assert.equal(
+    live.map((n) => fairShare(64, live, n)),
+    [21, 22, 21],
+  ); // 'a' sorts first and takes the extra one
 });
 
 test('one node takes every partition; a second one joins and they split them, never both owning one', async () => {
@@ -76,19 +87,24 @@ test('one node takes every partition; a second one joins and they split them, ne
   assert.is(a.owned().length, 16);
   const b = node(pool, 'b');
   await b.start();
-  await waitFor('an even split', async () => {
-    await a.round();
-    assertNoDoubleOwner([a, b]);
-    await b.round();
-    assertNoDoubleOwner([a, b]);
-    return a.owned().length === 8 && b.owned().length === 8;
-  }, 20_000, 0);
+  await waitFor(
+    'an even split',
+    async () => {
+      await a.round();
+      assertNoDoubleOwner([a, b]);
+      await b.round();
+      assertNoDoubleOwner([a, b]);
+      return a.owned().length === 8 && b.owned().length === 8;
+    },
+    20_000,
+    0,
+  );
   const table = await leaseTable(pool);
   assert.is(table.filter((r) => r.owner === 'a').length, 8);
   assert.is(table.filter((r) => r.owner === 'b').length, 8);
 });
 
-test('a dead node\'s partitions move to the survivor after the lease, with a new epoch', async () => {
+test("a dead node's partitions move to the survivor after the lease, with a new epoch", async () => {
   if (!server) return console.log('skipped: PostgreSQL is not installed');
   const pool = await freshPool();
   const events: string[] = [];

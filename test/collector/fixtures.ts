@@ -7,7 +7,11 @@ import { CONTRACT_VERSION, decodeAck, topicFor, type EventMessage, type Telemetr
 
 export const T0 = Date.now() - 60_000;
 
-export function telemetry(device: string, seq: number, opts: { ts?: number; samples?: number; counters?: Record<string, number>; metrics?: Record<string, number>; peripheral?: string } = {}): TelemetryMessage {
+export function telemetry(
+  device: string,
+  seq: number,
+  opts: { ts?: number; samples?: number; counters?: Record<string, number>; metrics?: Record<string, number>; peripheral?: string } = {},
+): TelemetryMessage {
   const ts = opts.ts ?? T0 + seq * 1000;
   const n = opts.samples ?? 1;
   return {
@@ -28,7 +32,18 @@ export function telemetry(device: string, seq: number, opts: { ts?: number; samp
 }
 
 export function event(device: string, seq: number, extra: Partial<EventMessage> = {}): EventMessage {
-  return { v: CONTRACT_VERSION, device, seq, ts: T0 + seq * 1000, type: 'fault-raised', peripheral: 'printer0', code: 'paper-end', severity: 'warning', message: 'paper end', ...extra };
+  return {
+    v: CONTRACT_VERSION,
+    device,
+    seq,
+    ts: T0 + seq * 1000,
+    type: 'fault-raised',
+    peripheral: 'printer0',
+    code: 'paper-end',
+    severity: 'warning',
+    message: 'paper end',
+    ...extra,
+  };
 }
 
 /** A device that publishes like an agent (QoS 1) and records every seq acked to it. */
@@ -59,7 +74,12 @@ export class FakeDevice {
       reconnectPeriod: 0,
       ...(opts.token !== undefined ? { username: id, password: opts.token } : {}),
       will: opts.will
-        ? { topic: topicFor(id, 'status'), payload: Buffer.from(JSON.stringify({ v: CONTRACT_VERSION, device: id, seq: 1, ts: Date.now(), state: 'offline', reason: 'lwt' })), qos: 1, retain: true }
+        ? {
+            topic: topicFor(id, 'status'),
+            payload: Buffer.from(JSON.stringify({ v: CONTRACT_VERSION, device: id, seq: 1, ts: Date.now(), state: 'offline', reason: 'lwt' })),
+            qos: 1,
+            retain: true,
+          }
         : undefined,
     });
     await new Promise<void>((resolve, reject) => {
@@ -95,7 +115,9 @@ export class FakeDevice {
  */
 export function mosquittoPub(port: number, topic: string, payload: string | Buffer, mode: 'one' | 'lines' = 'one'): Promise<void> {
   return new Promise((resolve, reject) => {
-    const p = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', topic, mode === 'one' ? '-s' : '-l'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const p = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', topic, mode === 'one' ? '-s' : '-l'], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
     let err = '';
     p.stderr.on('data', (b: Buffer) => (err += b.toString()));
     p.on('error', reject);

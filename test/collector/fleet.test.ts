@@ -24,14 +24,25 @@ test.after(async () => {
 });
 
 function start(dataDir: string, staleAfterMs = 60_000): Promise<CollectorHandle> {
-  return startCollector({ dataDir, mqtt: { url: broker.url, clientId: `collector-${dataDir.slice(-6)}` }, staleAfterMs, batch: { maxDelayMs: 50 } }, { log: silent });
+  return startCollector(
+    { dataDir, mqtt: { url: broker.url, clientId: `collector-${dataDir.slice(-6)}` }, staleAfterMs, batch: { maxDelayMs: 50 } },
+    { log: silent },
+  );
 }
 function newDir(): TempDir {
   const d = tempDir('fleetcare-collector-');
   dirs.push(d);
   return d;
 }
-const status = (device: string, seq: number, state: 'online' | 'offline', reason?: string) => ({ v: CONTRACT_VERSION, device, seq, ts: Date.now(), state, reason, agentVersion: '0.1.0' });
+const status = (device: string, seq: number, state: 'online' | 'offline', reason?: string) => ({
+  v: CONTRACT_VERSION,
+  device,
+  seq,
+  ts: Date.now(),
+  state,
+  reason,
+  agentVersion: '0.1.0',
+});
 
 test('birth → online, LWT → offline (reason lwt), inventory, health per peripheral and clock offset', async () => {
   const c = track(await start(newDir().path));
@@ -39,7 +50,21 @@ test('birth → online, LWT → offline (reason lwt), inventory, health per peri
   c.onFleetChange((x) => changes.push(x));
   const dev = track(await FakeDevice.connect(broker.url, 'pos-lwt', { will: true }));
   await dev.publish('status', status('pos-lwt', 2, 'online'), true);
-  await dev.publish('inventory', { v: CONTRACT_VERSION, device: 'pos-lwt', seq: 3, ts: Date.now(), agentVersion: '0.1.0', model: 'POS-X', site: 'store-7', tenant: 'acme', peripherals: [{ id: 'printer0', kind: 'printer', model: 'TM-T88V' }] }, true);
+  await dev.publish(
+    'inventory',
+    {
+      v: CONTRACT_VERSION,
+      device: 'pos-lwt',
+      seq: 3,
+      ts: Date.now(),
+      agentVersion: '0.1.0',
+      model: 'POS-X',
+      site: 'store-7',
+      tenant: 'acme',
+      peripherals: [{ id: 'printer0', kind: 'printer', model: 'TM-T88V' }],
+    },
+    true,
+  );
   // Device clock 5 s behind.
   const m = telemetry('pos-lwt', 4, { ts: Date.now() - 5000 });
   m.samples[0].health = 'warning';
@@ -61,7 +86,13 @@ test('birth → online, LWT → offline (reason lwt), inventory, health per peri
   await waitFor('LWT applied', () => c.fleet().find((x) => x.device === 'pos-lwt')?.online === false);
   d = c.fleet().find((x) => x.device === 'pos-lwt')!;
   assert.is(d.reason, 'lwt');
-  assert.equal(changes.map((x) => [x.online, x.reason]), [[true, 'birth'], [false, 'lwt']]);
+  assert.equal(
+    changes.map((x) => [x.online, x.reason]),
+    [
+      [true, 'birth'],
+      [false, 'lwt'],
+    ],
+  );
 });
 
 test('no message for staleAfterMs → offline (stale); the next message brings it back', async () => {
@@ -102,7 +133,10 @@ test('a collector restart keeps fleet state and dedup', async () => {
   await waitFor('re-ack', () => dev.ackMessages.length > before);
   assert.is(c.stats().ingest.duplicates, 1);
   assert.is(c.stats().ingest.written.messages, 0);
-  assert.equal(await c.store.seqCounts('pos-keep'), [3, 4, 5].map((seq) => ({ seq, points: 1 })));
+  assert.equal(
+    await c.store.seqCounts('pos-keep'),
+    [3, 4, 5].map((seq) => ({ seq, points: 1 })),
+  );
 });
 
 test.run();

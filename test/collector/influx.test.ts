@@ -32,7 +32,13 @@ async function collector(database: string, extra: Record<string, unknown> = {}):
   const dir = tempDir('fleetcare-collector-');
   dirs.push(dir);
   return startCollector(
-    { dataDir: dir.path, mqtt: { url: broker.url, clientId: `collector-${database}` }, influx: { url: influxd.url, database }, batch: { maxDelayMs: 50 }, ...extra },
+    {
+      dataDir: dir.path,
+      mqtt: { url: broker.url, clientId: `collector-${database}` },
+      influx: { url: influxd.url, database },
+      batch: { maxDelayMs: 50 },
+      ...extra,
+    },
     { log: silent },
   );
 }
@@ -43,10 +49,16 @@ test('creates the database, both retention policies and the downsampling CQ at s
   const dir = tempDir('fleetcare-collector-');
   dirs.push(dir);
   // Second start with a different interval: nothing fails, the CQ is replaced.
-  const c2 = track(await startCollector(
-    { dataDir: dir.path, mqtt: { url: broker.url, clientId: 'collector-schema2' }, influx: { url: influxd.url, database: 'fc_schema', downsample: { every: '30m' } } },
-    { log: silent },
-  ));
+  const c2 = track(
+    await startCollector(
+      {
+        dataDir: dir.path,
+        mqtt: { url: broker.url, clientId: 'collector-schema2' },
+        influx: { url: influxd.url, database: 'fc_schema', downsample: { every: '30m' } },
+      },
+      { log: silent },
+    ),
+  );
   await c2.close();
   const rps = await influxd.query('SHOW RETENTION POLICIES ON fc_schema');
   const raw = rps.find((r) => r.name === 'raw');
@@ -125,7 +137,10 @@ test('a duplicate seq is re-acked but not re-written', async () => {
   await waitFor('re-ack', () => dev.ackMessages.length > acksBefore);
   assert.ok(dev.ackMessages.slice(acksBefore).some((rs) => rs.some(([a, b]) => a <= 7 && 7 <= b)));
   const rows = await influxd.query(`SELECT temperature FROM telemetry WHERE device = 'pos-dup'`, 'fc_dup');
-  assert.equal(rows.map((r) => r.temperature), [41]);
+  assert.equal(
+    rows.map((r) => r.temperature),
+    [41],
+  );
   assert.is(c.stats().ingest.duplicates, 1);
   assert.is(c.stats().ingest.written.messages, 1);
   await dev.close();
@@ -135,15 +150,30 @@ test('a duplicate seq is re-acked but not re-written', async () => {
 test('losses agents report (outbox-dropped) are added up once per message, and stored', async () => {
   const c = track(await collector('fc_drops'));
   const dev = track(await FakeDevice.connect(broker.url, 'pos-drops'));
-  const full = event('pos-drops', 1, { type: 'outbox-dropped', code: 'outbox-full', severity: 'warning', peripheral: undefined, data: { dropped: 40, droppedMessages: 10, diskFull: true } });
-  const lost = event('pos-drops', 2, { type: 'outbox-dropped', code: 'outbox-memory-lost', severity: 'warning', peripheral: undefined, data: { dropped: 6, droppedMessages: 3, lostAtRestart: true } });
+  const full = event('pos-drops', 1, {
+    type: 'outbox-dropped',
+    code: 'outbox-full',
+    severity: 'warning',
+    peripheral: undefined,
+    data: { dropped: 40, droppedMessages: 10, diskFull: true },
+  });
+  const lost = event('pos-drops', 2, {
+    type: 'outbox-dropped',
+    code: 'outbox-memory-lost',
+    severity: 'warning',
+    peripheral: undefined,
+    data: { dropped: 6, droppedMessages: 3, lostAtRestart: true },
+  });
   await dev.publish('event', full);
   await dev.publish('event', lost);
   await dev.publish('event', full); // re-sent after a missed ack: not counted twice
   await waitFor('acked', () => dev.acked.has(1) && dev.acked.has(2) && c.stats().ingest.duplicates === 1);
   assert.is(c.stats().ingest.agentReportedDrops, 46);
   const rows = await influxd.query(`SELECT code, data FROM event WHERE device = 'pos-drops'`, 'fc_drops');
-  assert.equal(rows.map((r) => r.code), ['outbox-full', 'outbox-memory-lost']);
+  assert.equal(
+    rows.map((r) => r.code),
+    ['outbox-full', 'outbox-memory-lost'],
+  );
   await dev.close();
   await c.close();
 });
@@ -153,16 +183,31 @@ test('tag and string escaping round-trips through influxd', async () => {
   const dev = track(await FakeDevice.connect(broker.url, 'pos-esc'));
   const site = 'Shop 12, "Main" = St';
   const tenant = 'acme=corp co,ltd';
-  await dev.publish('inventory', { v: CONTRACT_VERSION, device: 'pos-esc', seq: 1, ts: T0, agentVersion: '0.1.0', site, tenant, peripherals: [{ id: 'printer0', kind: 'printer' }] });
+  await dev.publish('inventory', {
+    v: CONTRACT_VERSION,
+    device: 'pos-esc',
+    seq: 1,
+    ts: T0,
+    agentVersion: '0.1.0',
+    site,
+    tenant,
+    peripherals: [{ id: 'printer0', kind: 'printer' }],
+  });
   await waitFor('inventory applied', () => c.fleet().find((d) => d.device === 'pos-esc')?.site === site);
   await dev.publish('telemetry', telemetry('pos-esc', 2));
   const text = 'line one\nline "two" with \\ backslash, comma=equals';
   await dev.publish('event', event('pos-esc', 3, { message: text, code: 'odd code,=x', data: { dropped: 12, note: 'a "b"' } }));
   await waitFor('acks', () => dev.acked.has(2) && dev.acked.has(3));
   const sites = await influxd.query('SHOW TAG VALUES FROM telemetry WITH KEY = site', 'fc_escape');
-  assert.equal(sites.map((r) => r.value), [site]);
+  assert.equal(
+    sites.map((r) => r.value),
+    [site],
+  );
   const tenants = await influxd.query('SHOW TAG VALUES FROM telemetry WITH KEY = tenant', 'fc_escape');
-  assert.equal(tenants.map((r) => r.value), [tenant]);
+  assert.equal(
+    tenants.map((r) => r.value),
+    [tenant],
+  );
   const ev = await influxd.query('SELECT * FROM event', 'fc_escape');
   assert.is(ev[0].message, text);
   assert.is(ev[0].code, 'odd code,=x');
@@ -172,7 +217,10 @@ test('tag and string escaping round-trips through influxd', async () => {
 });
 
 test('the embedded SQLite store gives the same answers as InfluxDB', async () => {
-  const influx = new InfluxStore({ url: influxd.url, database: 'fc_same', retentionDays: 90, downsample: { every: '1h', retentionDays: 730 }, timeoutMs: 5000 }, silent);
+  const influx = new InfluxStore(
+    { url: influxd.url, database: 'fc_same', retentionDays: 90, downsample: { every: '1h', retentionDays: 730 }, timeoutMs: 5000 },
+    silent,
+  );
   const dir = tempDir('fleetcare-embedded-');
   dirs.push(dir);
   const sqlite = new SqliteStore(`${dir.path}/telemetry.db`, silent);
@@ -200,7 +248,10 @@ test('the embedded SQLite store gives the same answers as InfluxDB', async () =>
   const [ci, cs] = [await influx.seqCounts('pos-same'), await sqlite.seqCounts('pos-same')];
   assert.equal(ci, cs);
   assert.is(ci.length, 41);
-  assert.is(ci.reduce((a, x) => a + x.points, 0), 81);
+  assert.is(
+    ci.reduce((a, x) => a + x.points, 0),
+    81,
+  );
   await influx.close();
   await sqlite.close();
 });

@@ -36,7 +36,12 @@ function newDir(): TempDir {
   return d;
 }
 
-async function collector(dataDir: string, database: string, log: ReturnType<typeof captureLog>['log'], extra: { influxUrl?: string; spoolMaxBytes?: number } = {}): Promise<CollectorHandle> {
+async function collector(
+  dataDir: string,
+  database: string,
+  log: ReturnType<typeof captureLog>['log'],
+  extra: { influxUrl?: string; spoolMaxBytes?: number } = {},
+): Promise<CollectorHandle> {
   return startCollector(
     {
       dataDir,
@@ -52,7 +57,10 @@ async function collector(dataDir: string, database: string, log: ReturnType<type
 /** Asserts that each of `seqs` is stored exactly once with `points` points. */
 async function assertExactlyOnce(c: CollectorHandle, device: string, seqs: number[], points = 2): Promise<void> {
   const counts = await c.store.seqCounts(device);
-  assert.equal(counts, seqs.map((seq) => ({ seq, points })));
+  assert.equal(
+    counts,
+    seqs.map((seq) => ({ seq, points })),
+  );
 }
 
 test('InfluxDB killed: batches are spooled and acked, then drained in order after restart, each seq exactly once', async () => {
@@ -192,7 +200,10 @@ test('InfluxDB refusing points (400): only the bad messages are dead-lettered, t
   assert.is(st.ingest.spool.rows, 0, 'refused points are not spooled forever');
   assert.ok(cap.find('rejected points (client error)').length >= 1);
   const counts = await c.store.seqCounts('pos-400');
-  assert.equal(counts.map((x) => x.seq), [1, 3, 4, 5]);
+  assert.equal(
+    counts.map((x) => x.seq),
+    [1, 3, 4, 5],
+  );
   const fields = await influxd.query('SHOW FIELD KEYS FROM telemetry', 'fc_400');
   assert.is(fields.find((f) => f.fieldKey === 'paper')?.fieldType, 'integer');
   await dev.close();

@@ -23,11 +23,26 @@ const T0 = Date.now() - 3_600_000 + 137;
 const DEVICE = 'pos-contract';
 
 function telemetry(seq: number, ts: number, samples: TelemetryMessage['samples'], device = DEVICE): IngestRecord {
-  return { channel: 'telemetry', device, seq, arrivedAt: ts + 25, tags: { site: 'store-7', tenant: 'acme' }, message: { v: CONTRACT_VERSION, device, seq, ts, samples } };
+  return {
+    channel: 'telemetry',
+    device,
+    seq,
+    arrivedAt: ts + 25,
+    tags: { site: 'store-7', tenant: 'acme' },
+    message: { v: CONTRACT_VERSION, device, seq, ts, samples },
+  };
 }
 
 function printer(ts: number, temperature: number, cuts: number, faults: string[] = []): TelemetryMessage['samples'][number] {
-  return { peripheral: 'printer0', kind: 'printer', ts, health: faults.length ? 'critical' : 'ok', metrics: { temperature }, counters: { autocutterCuts: cuts }, faults };
+  return {
+    peripheral: 'printer0',
+    kind: 'printer',
+    ts,
+    health: faults.length ? 'critical' : 'ok',
+    metrics: { temperature },
+    counters: { autocutterCuts: cuts },
+    faults,
+  };
 }
 
 function host(ts: number, cpuPct: number): TelemetryMessage['samples'][number] {
@@ -35,7 +50,18 @@ function host(ts: number, cpuPct: number): TelemetryMessage['samples'][number] {
 }
 
 function event(seq: number, ts: number, extra: Partial<EventMessage> = {}, device = DEVICE): IngestRecord {
-  const message: EventMessage = { v: CONTRACT_VERSION, device, seq, ts, type: 'fault-raised', peripheral: 'printer0', code: 'cover-open', severity: 'critical', message: 'cover open', ...extra };
+  const message: EventMessage = {
+    v: CONTRACT_VERSION,
+    device,
+    seq,
+    ts,
+    type: 'fault-raised',
+    peripheral: 'printer0',
+    code: 'cover-open',
+    severity: 'critical',
+    message: 'cover open',
+    ...extra,
+  };
   return { channel: 'event', device, seq, arrivedAt: ts + 25, tags: {}, message };
 }
 
@@ -52,7 +78,11 @@ function batch(): IngestRecord[] {
 
 const byPeripheral = <T extends { peripheral: string }>(xs: T[]) => [...xs].sort((a, b) => a.peripheral.localeCompare(b.peripheral));
 
-export function telemetryStoreSuite(name: string, factory: TelemetryStoreFactory, hooks: { before?: () => Promise<void>; after?: () => Promise<void> } = {}): void {
+export function telemetryStoreSuite(
+  name: string,
+  factory: TelemetryStoreFactory,
+  hooks: { before?: () => Promise<void>; after?: () => Promise<void> } = {},
+): void {
   const test = suite(`telemetry store contract (${name})`);
   if (hooks.before) test.before(hooks.before);
   if (hooks.after) test.after(hooks.after);
@@ -74,7 +104,10 @@ export function telemetryStoreSuite(name: string, factory: TelemetryStoreFactory
       await store.init();
       assert.equal(await store.latest(DEVICE), []);
       assert.equal(await store.series({ device: DEVICE, peripheral: 'printer0', field: 'temperature', from: 0, to: T0 * 2 }), []);
-      assert.equal((await store.seriesBuckets({ device: DEVICE, peripheral: 'printer0', field: 'temperature', from: T0, to: T0 + 10_000, buckets: 4 })).points, []);
+      assert.equal(
+        (await store.seriesBuckets({ device: DEVICE, peripheral: 'printer0', field: 'temperature', from: T0, to: T0 + 10_000, buckets: 4 })).points,
+        [],
+      );
       assert.equal(await store.events(DEVICE, 0, T0 * 2, 10), []);
       assert.equal(await store.seqCounts(DEVICE), []);
     }),
@@ -86,7 +119,17 @@ export function telemetryStoreSuite(name: string, factory: TelemetryStoreFactory
       await store.write(batch());
       assert.equal(byPeripheral(await store.latest(DEVICE)), [
         { device: DEVICE, peripheral: 'host', kind: 'host', ts: T0 + 995, seq: 2, health: 'ok', faults: [], metrics: { cpuPct: 30 }, counters: {} },
-        { device: DEVICE, peripheral: 'printer0', kind: 'printer', ts: T0 + 2000, seq: 4, health: 'critical', faults: ['cover-open'], metrics: { temperature: 43 }, counters: { autocutterCuts: 1007 } },
+        {
+          device: DEVICE,
+          peripheral: 'printer0',
+          kind: 'printer',
+          ts: T0 + 2000,
+          seq: 4,
+          health: 'critical',
+          faults: ['cover-open'],
+          metrics: { temperature: 43 },
+          counters: { autocutterCuts: 1007 },
+        },
       ]);
       const all = { device: DEVICE, peripheral: 'printer0', from: T0, to: T0 + 2000 };
       assert.equal(await store.series({ ...all, field: 'temperature' }), [
@@ -107,7 +150,16 @@ export function telemetryStoreSuite(name: string, factory: TelemetryStoreFactory
       ]);
       assert.equal(await store.events(DEVICE, T0, T0 + 2500, 10), [
         { ts: T0 + 2500, seq: 5, type: 'fault-cleared', peripheral: 'printer0', code: 'cover-open', severity: 'info', message: null, data: null },
-        { ts: T0 + 1500, seq: 3, type: 'fault-raised', peripheral: 'printer0', code: 'cover-open', severity: 'critical', message: 'cover open', data: { doorCount: 2, latched: false, by: 'sensor' } },
+        {
+          ts: T0 + 1500,
+          seq: 3,
+          type: 'fault-raised',
+          peripheral: 'printer0',
+          code: 'cover-open',
+          severity: 'critical',
+          message: 'cover open',
+          data: { doorCount: 2, latched: false, by: 'sensor' },
+        },
       ]);
       assert.equal(
         (await store.events(DEVICE, T0, T0 + 2500, 1)).map((e) => e.seq),
@@ -169,7 +221,15 @@ export function telemetryStoreSuite(name: string, factory: TelemetryStoreFactory
   test(
     'a metric named like a stored column (seq, health) keeps its own values and does not change the real ones',
     withStore(async ({ store }) => {
-      const s = { peripheral: 'printer0', kind: 'printer' as const, ts: T0, health: 'warning' as const, metrics: { seq: 7.5, health: 3 }, counters: {}, faults: [] };
+      const s = {
+        peripheral: 'printer0',
+        kind: 'printer' as const,
+        ts: T0,
+        health: 'warning' as const,
+        metrics: { seq: 7.5, health: 3 },
+        counters: {},
+        faults: [],
+      };
       await store.write([telemetry(11, T0, [s])]);
       const [latest] = await store.latest(DEVICE);
       assert.is(latest.seq, 11);

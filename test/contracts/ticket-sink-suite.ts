@@ -36,11 +36,29 @@ let refs = 0;
 
 function createOp(): CreateOp {
   const ref = `posC/printer/cover-open#${++refs}`;
-  return { kind: 'create', ref, key: ref.split('#')[0], version: 1, ticket: ticketFieldsSchema.parse(ticketFields({ device: 'posC', peripheral: 'printer' })), eventIds: [`ev-${refs}`] };
+  return {
+    kind: 'create',
+    ref,
+    key: ref.split('#')[0],
+    version: 1,
+    ticket: ticketFieldsSchema.parse(ticketFields({ device: 'posC', peripheral: 'printer' })),
+    eventIds: [`ev-${refs}`],
+  };
 }
 
 function updateOp(create: CreateOp, over: Partial<UpdateOp> = {}): UpdateOp {
-  return { kind: 'update', ref: create.ref, key: create.key, version: create.version + 1, comment: null, patch: {}, status: null, resolution: null, eventIds: [], ...over };
+  return {
+    kind: 'update',
+    ref: create.ref,
+    key: create.key,
+    version: create.version + 1,
+    comment: null,
+    patch: {},
+    status: null,
+    resolution: null,
+    eventIds: [],
+    ...over,
+  };
 }
 
 async function failure(p: Promise<unknown>): Promise<SinkError> {

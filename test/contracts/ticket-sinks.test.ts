@@ -27,7 +27,10 @@ ticketSinkSuite('erpnext', async ({ timeoutMs }) => {
 
 ticketSinkSuite('zammad', async ({ timeoutMs }) => {
   const fake = await new FakeZammad().start();
-  const sink = new ZammadSink({ url: fake.url, token: fake.token, group: 'Support', customers: { 'ACME Retail': 'ops@acme.example' }, defaultCustomer: 'it@globex.example', timeoutMs }, silentLog());
+  const sink = new ZammadSink(
+    { url: fake.url, token: fake.token, group: 'Support', customers: { 'ACME Retail': 'ops@acme.example' }, defaultCustomer: 'it@globex.example', timeoutMs },
+    silentLog(),
+  );
   return {
     sink,
     fake,
@@ -53,7 +56,10 @@ ticketSinkSuite('webhook', async ({ timeoutMs }) => {
     fake,
     ticketsFor: (ref) => delivered(ref, 'ticket.create').length,
     comments: (_id, ref) => delivered(ref, 'ticket.update').map((r) => String(r.body.comment ?? '')),
-    status: (_id, ref) => delivered(ref, 'ticket.update').filter((r) => r.body.status).pop()?.body.status,
+    status: (_id, ref) =>
+      delivered(ref, 'ticket.update')
+        .filter((r) => r.body.status)
+        .pop()?.body.status,
     closedStatus: 'Closed',
     refusal: {
       // A receiver refusing the payload for good (4xx): its text is kept.

@@ -15,7 +15,11 @@ import { runCli } from '../helpers/cli.js';
 const DAY = 86_400_000;
 
 async function login(base: string): Promise<(path: string) => Promise<any>> {
-  const r = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'viewer', password: process.env.FLEETCARE_DEMO_PASSWORD ?? DEMO_PASSWORD }) });
+  const r = await fetch(`${base}/api/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'viewer', password: process.env.FLEETCARE_DEMO_PASSWORD ?? DEMO_PASSWORD }),
+  });
   assert.is(r.status, 200);
   const cookie = r.headers.get('set-cookie')!.split(';')[0];
   return async (path: string) => {
@@ -31,7 +35,15 @@ test('showcase: wear, paper-out and cutter-jam tickets with SLA, warranty and th
   let demo: Demo | null = null;
   try {
     const config = serverConfigSchema.parse({ dataDir: dir.path, logLevel: 'warn', broker: { port: await freePort(), scryptCost: 1024 }, noc: { port: 0 } });
-    demo = await startDemo({ config, scenario: 'showcase', devices: 5, seed: 1, intervalMs: 2000, log: pino({ level: 'silent' }), narrate: (l) => lines.push(l) });
+    demo = await startDemo({
+      config,
+      scenario: 'showcase',
+      devices: 5,
+      seed: 1,
+      intervalMs: 2000,
+      log: pino({ level: 'silent' }),
+      narrate: (l) => lines.push(l),
+    });
     const tickets = demo.server.incidents!.tickets;
     const live = (key: string, status?: Ticket['status']) => () => {
       const t = tickets.byKey(key);
@@ -51,10 +63,20 @@ test('showcase: wear, paper-out and cutter-jam tickets with SLA, warranty and th
     // How soon it came is the demo's figure to print, not something to assert on a loaded machine.
     console.log(`predictive wear ticket ${((wear.openedAt - demo.startedAt) / 1000).toFixed(1)} s after the start`);
     // Who goes: a technician of the customer's own field team, said in the narration.
-    const assigned = await waitFor('the wear ticket assigned', () => tickets.byKey(wear.key)?.assignment?.technician ? tickets.byKey(wear.key) : null, 120_000, 250);
+    const assigned = await waitFor(
+      'the wear ticket assigned',
+      () => (tickets.byKey(wear.key)?.assignment?.technician ? tickets.byKey(wear.key) : null),
+      120_000,
+      250,
+    );
     assert.is(assigned.assignment!.team, 'prc-field');
     assert.ok(['wei', 'li-na'].includes(assigned.assignment!.technician!));
-    await waitFor('the assignment narrated', () => lines.some((l) => l.includes(`ticket ${wear.ref} assigned to`) && l.includes('(team prc-field)')), 30_000, 100);
+    await waitFor(
+      'the assignment narrated',
+      () => lines.some((l) => l.includes(`ticket ${wear.ref} assigned to`) && l.includes('(team prc-field)')),
+      30_000,
+      100,
+    );
 
     const paper = await waitFor('the paper-out ticket', live('pos-003/printer0/paper-end'), 300_000, 250);
     assert.is(paper.language, 'fa');
@@ -85,12 +107,27 @@ test('showcase: wear, paper-out and cutter-jam tickets with SLA, warranty and th
     assert.equal(sla.customers.map((c: { customer: string }) => c.customer).sort(), ['huamei-mart', 'shahrvand-retail', 'souq-alkhair']);
     assert.ok(sla.customers.some((c: { response: { fulfilled: number } }) => c.response.fulfilled > 0));
     const mtbf = await get(`/api/reports/mtbf?from=${Date.now() - 90 * DAY}`);
-    assert.ok(mtbf.models.some((m: { unitDays: number }) => m.unitDays > 80), 'units in service for the 90 days');
+    assert.ok(
+      mtbf.models.some((m: { unitDays: number }) => m.unitDays > 80),
+      'units in service for the 90 days',
+    );
     // Wear with an ETA from the usage rate of the history (unscripted devices, no incident).
-    const wearOf = async (id: string) => ((await get(`/api/devices/${id}`)).peripherals as Array<{ wear: Array<{ basis: string; ratePerDay: number | null; etaSource: string | null }> }>).flatMap((p) => p.wear);
+    const wearOf = async (id: string) =>
+      ((await get(`/api/devices/${id}`)).peripherals as Array<{ wear: Array<{ basis: string; ratePerDay: number | null; etaSource: string | null }> }>).flatMap(
+        (p) => p.wear,
+      );
     const wears = [...(await wearOf('pos-004')), ...(await wearOf('pos-005'))].filter((w) => w.basis === 'life');
-    assert.ok(wears.some((w) => (w.ratePerDay ?? 0) > 0 && w.etaSource === 'usage-rate'), JSON.stringify(wears));
-    const series = await demo.server.collector!.store.series({ device: 'pos-004', peripheral: 'msr0', field: 'swipes', from: Date.now() - 91 * DAY, to: Date.now() });
+    assert.ok(
+      wears.some((w) => (w.ratePerDay ?? 0) > 0 && w.etaSource === 'usage-rate'),
+      JSON.stringify(wears),
+    );
+    const series = await demo.server.collector!.store.series({
+      device: 'pos-004',
+      peripheral: 'msr0',
+      field: 'swipes',
+      from: Date.now() - 91 * DAY,
+      to: Date.now(),
+    });
     assert.ok(series.length > 80 * 24, `hourly history: ${series.length} points`);
 
     // The jam clears at 01:00 and the incident recovers: the ticket resolves by itself.

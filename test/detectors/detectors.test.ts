@@ -16,7 +16,17 @@ const engine = (cfg: DetectorConfigInput = {}) => new DetectorEngine(profiles, c
 const find = (fs: Finding[], key: string) => fs.find((f) => f.key === key);
 
 /** Feeds an hourly cutter counter of an Epson TM-T88VI (cutter life 2,000,000 cuts); the store trades 08–20 only. */
-function feedCutter(e: DetectorEngine, o: { from: number; days: number; start: number; perDay: (day: number) => number; skip?: (t: number) => boolean; counterAt?: (t: number, c: number) => number }): number {
+function feedCutter(
+  e: DetectorEngine,
+  o: {
+    from: number;
+    days: number;
+    start: number;
+    perDay: (day: number) => number;
+    skip?: (t: number) => boolean;
+    counterAt?: (t: number, c: number) => number;
+  },
+): number {
   let c = o.start;
   for (let h = 0; h < o.days * 24; h++) {
     const t = o.from + h * HOUR;
@@ -24,7 +34,16 @@ function feedCutter(e: DetectorEngine, o: { from: number; days: number; start: n
     if (hourOfDay >= 8 && hourOfDay < 20) c += o.perDay(Math.floor(h / 24)) / 12;
     if (o.skip?.(t)) continue;
     const value = o.counterAt ? o.counterAt(t, Math.round(c)) : Math.round(c);
-    e.observeSample({ device: 'pos-1', site: 's1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: t, health: 'ok', counters: { autocutterCuts: value, linesFed: 1000 } });
+    e.observeSample({
+      device: 'pos-1',
+      site: 's1',
+      peripheral: 'printer',
+      kind: 'printer',
+      profile: 'epson-tm-t88vi',
+      at: t,
+      health: 'ok',
+      counters: { autocutterCuts: value, linesFed: 1000 },
+    });
   }
   return c;
 }
@@ -117,7 +136,15 @@ test('wear-out: life used past the profile critical fraction fires even without 
 test('wear-out: unitsPerCount converts lines to km for a head rated in km', () => {
   const e = engine();
   // TM-T20III head: 150 km at 3.75e-6 km per line = 40 M lines.
-  for (let d = 0; d <= 10; d++) e.observeSample({ device: 'pos-2', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t20iii', at: T0 + d * DAY, counters: { linesFed: 39_000_000 + d * 100_000, autocutterCuts: 10 } });
+  for (let d = 0; d <= 10; d++)
+    e.observeSample({
+      device: 'pos-2',
+      peripheral: 'printer',
+      kind: 'printer',
+      profile: 'epson-tm-t20iii',
+      at: T0 + d * DAY,
+      counters: { linesFed: 39_000_000 + d * 100_000, autocutterCuts: 10 },
+    });
   const f = find(e.evaluate(T0 + 10 * DAY), 'pos-2/printer/head-wear-out')!;
   assert.is(f.status, 'firing');
   assert.is(f.figures.ratedLife, 40_000_000);
@@ -125,7 +152,11 @@ test('wear-out: unitsPerCount converts lines to km for a head rated in km', () =
 });
 
 /** Card reader swipes with failed reads drawn at `rate(batch)`; one sample every 50 swipes. */
-function feedSwipes(e: DetectorEngine, device: string, o: { from: number; samples: number; rate: (i: number) => number; seed: number; start?: { swipes: number; failed: number } }) {
+function feedSwipes(
+  e: DetectorEngine,
+  device: string,
+  o: { from: number; samples: number; rate: (i: number) => number; seed: number; start?: { swipes: number; failed: number } },
+) {
   const rnd = seededRandom(o.seed);
   let swipes = o.start?.swipes ?? 0;
   let failed = o.start?.failed ?? 0;
@@ -134,7 +165,15 @@ function feedSwipes(e: DetectorEngine, device: string, o: { from: number; sample
       swipes++;
       if (rnd() < o.rate(i)) failed++;
     }
-    e.observeSample({ device, site: 's1', peripheral: 'msr', kind: 'card-reader', profile: 'generic-serial-msr', at: o.from + i * 600_000, counters: { swipes, failedReadCount: failed } });
+    e.observeSample({
+      device,
+      site: 's1',
+      peripheral: 'msr',
+      kind: 'card-reader',
+      profile: 'generic-serial-msr',
+      at: o.from + i * 600_000,
+      counters: { swipes, failedReadCount: failed },
+    });
   }
   return { swipes, failed, at: o.from + o.samples * 600_000 };
 }
@@ -203,7 +242,11 @@ test('one incident per worn part: wear-out and degradation of the same part are 
   // A read head at 97 % of its 1 M rated swipes (wear-out fires) whose read errors are normal.
   let s = feedSwipes(e, 'pos-1', { from: T0, samples: 300, rate: () => 0.02, seed: 1, start: { swipes: 970_000, failed: 19_400 } });
   let fs = e.evaluate(s.at).filter((f) => f.key.startsWith('pos-1/msr/') && f.key !== 'pos-1/msr/absent');
-  assert.equal(fs.map((f) => [f.key, f.status, f.detector]), [[key, 'firing', 'wear-out']], 'one finding, the wear-out firing');
+  assert.equal(
+    fs.map((f) => [f.key, f.status, f.detector]),
+    [[key, 'firing', 'wear-out']],
+    'one finding, the wear-out firing',
+  );
   assert.is(fs[0].figures.lifeUsedPct, Math.round((s.swipes / 1_000_000) * 10_000) / 100);
   assert.ok(typeof fs[0].figures.ewma === 'number', 'degradation figures merged in');
   // Now the read errors climb fast as well: still one finding, at the higher priority of the two.
@@ -215,12 +258,18 @@ test('one incident per worn part: wear-out and degradation of the same part are 
   // The rate alone recovering does not resolve a part the wear-out still calls worn.
   const wear = { ...fs[0], detector: 'wear-out' as const, status: 'firing' as const, priority: 'Low' as const };
   const rate = { ...fs[0], detector: 'degradation' as const, status: 'recovered' as const };
-  assert.equal(mergePartFindings([wear, rate], new Set()).map((f) => [f.status, f.detector]), [['firing', 'wear-out']]);
+  assert.equal(
+    mergePartFindings([wear, rate], new Set()).map((f) => [f.status, f.detector]),
+    [['firing', 'wear-out']],
+  );
   // One detector undecided (it tracks the part, between its thresholds) + the other recovered: no finding, the incident stays as it is.
   assert.equal(mergePartFindings([rate], new Set([key])), []);
   assert.equal(mergePartFindings([{ ...wear, status: 'recovered' }], new Set([key])), []);
   // Both recovered (a new part with a normal rate): recovered.
-  assert.equal(mergePartFindings([{ ...wear, status: 'recovered' }, rate], new Set()).map((f) => f.status), ['recovered']);
+  assert.equal(
+    mergePartFindings([{ ...wear, status: 'recovered' }, rate], new Set()).map((f) => f.status),
+    ['recovered'],
+  );
 });
 
 test('wear-out: a part whose error rate is healthy waits past its rating until the backstop (deferToErrorRate)', () => {
@@ -243,12 +292,28 @@ test('wear-out: a part whose error rate is healthy waits past its rating until t
 test('wear-out ignores rated-life figures the driver does not read (measuredBy not-read)', () => {
   const e = engine();
   // A Star TSP143 (cutter 1 M cuts, not read) that somehow reports a cutter counter at 99 %.
-  for (let d = 0; d <= 10; d++) e.observeSample({ device: 'pos-9', peripheral: 'printer', kind: 'printer', profile: 'star-tsp143', at: T0 + d * DAY, counters: { autocutterCuts: 990_000 + d * 1000, linesFed: 1e9 } });
+  for (let d = 0; d <= 10; d++)
+    e.observeSample({
+      device: 'pos-9',
+      peripheral: 'printer',
+      kind: 'printer',
+      profile: 'star-tsp143',
+      at: T0 + d * DAY,
+      counters: { autocutterCuts: 990_000 + d * 1000, linesFed: 1e9 },
+    });
   const fs = e.evaluate(T0 + 10 * DAY);
   assert.is(fs.filter((f) => f.detector === 'wear-out').length, 0);
   // The same counters on an Epson TM-T88VI (read by its driver) do give a wear-out finding.
   const e2 = engine(ratedOnly);
-  for (let d = 0; d <= 10; d++) e2.observeSample({ device: 'pos-9', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: T0 + d * DAY, counters: { autocutterCuts: 1_990_000 + d * 1000, linesFed: 1000 } });
+  for (let d = 0; d <= 10; d++)
+    e2.observeSample({
+      device: 'pos-9',
+      peripheral: 'printer',
+      kind: 'printer',
+      profile: 'epson-tm-t88vi',
+      at: T0 + d * DAY,
+      counters: { autocutterCuts: 1_990_000 + d * 1000, linesFed: 1000 },
+    });
   assert.is(find(e2.evaluate(T0 + 10 * DAY), 'pos-9/printer/cutter-wear-out')!.status, 'firing');
 });
 
@@ -265,7 +330,16 @@ test('degradation: failed cuts per cut counted from autocutter-error rising edge
     const faults = rnd() < p * 10 ? ['autocutter-error'] : [];
     t += 60_000;
     e.observeSample({ device: 'pos-1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: t, counters: { autocutterCuts: cuts }, faults });
-    if (faults.length) e.observeSample({ device: 'pos-1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: t + 1, counters: { autocutterCuts: cuts }, faults: [] });
+    if (faults.length)
+      e.observeSample({
+        device: 'pos-1',
+        peripheral: 'printer',
+        kind: 'printer',
+        profile: 'epson-tm-t88vi',
+        at: t + 1,
+        counters: { autocutterCuts: cuts },
+        faults: [],
+      });
   }
   const f = find(e.evaluate(t), 'pos-1/printer/cutter-wear-out')!; // failed cuts speak for the cutter
   assert.is(f.status, 'firing');
@@ -275,7 +349,8 @@ test('degradation: failed cuts per cut counted from autocutter-error rising edge
 
 test('recurring fault: the same fault 3 times in 7 days; consumables ignored; quiet window recovers', () => {
   const e = engine();
-  const p = (at: number, faults: string[]) => e.observeSample({ device: 'pos-1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at, faults });
+  const p = (at: number, faults: string[]) =>
+    e.observeSample({ device: 'pos-1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at, faults });
   for (const d of [0, 2, 4]) {
     p(T0 + d * DAY, ['mechanical-error', 'paper-end']);
     p(T0 + d * DAY + 60_000, []);
@@ -309,7 +384,8 @@ test('fault edges win over a sample measured before them that arrives after them
   const dev = { device: 'pos-1', peripheral: 'printer' };
   const sample = (measuredAt: number, arrivedAt: number, faults: string[]) =>
     e.observeSample({ ...dev, kind: 'printer', profile: 'epson-tm-t88vi', at: arrivedAt, measuredAt, faults });
-  const edge = (type: 'fault-raised' | 'fault-cleared', measuredAt: number) => e.observeEvent({ ...dev, type, code: 'autocutter-error', at: measuredAt + 10, measuredAt });
+  const edge = (type: 'fault-raised' | 'fault-cleared', measuredAt: number) =>
+    e.observeEvent({ ...dev, type, code: 'autocutter-error', at: measuredAt + 10, measuredAt });
   sample(T0, T0 + 10, []);
   for (const jam of [T0 + HOUR, T0 + 2 * HOUR]) {
     edge('fault-raised', jam);
@@ -334,7 +410,15 @@ test('fault edges win over a sample measured before them that arrives after them
 
 test('reactive: profile priorities and holds; host faults; absent; low-priority warnings ignored', () => {
   const e = engine();
-  e.observeSample({ device: 'pos-1', site: 's1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: T0, faults: ['unrecoverable-error', 'paper-near-end', 'paper-end'] });
+  e.observeSample({
+    device: 'pos-1',
+    site: 's1',
+    peripheral: 'printer',
+    kind: 'printer',
+    profile: 'epson-tm-t88vi',
+    at: T0,
+    faults: ['unrecoverable-error', 'paper-near-end', 'paper-end'],
+  });
   e.observeSample({ device: 'pos-1', site: 's1', peripheral: 'host', kind: 'host', at: T0, faults: ['disk-low'] });
   e.observeSample({ device: 'clk-1', site: 's1', peripheral: 'clock', kind: 'clock', profile: 'zkteco-k40', at: T0, faults: ['log-memory-near-full'] });
   e.observeSample({ device: 'clk-1', site: 's1', peripheral: 'fp', kind: 'fingerprint', profile: 'grow-r503', at: T0, health: 'absent' });
@@ -349,7 +433,15 @@ test('reactive: profile priorities and holds; host faults; absent; low-priority 
   assert.equal([absent.status, absent.issueType, absent.inhibitableBySite], ['firing', 'peripheral-connectivity', true]);
   assert.is(u.since, T0, 'the fault was first observed at T0: the hold counts from there');
   // Later samples with the same fault (and a raised event) do not move its start.
-  e.observeSample({ device: 'pos-1', site: 's1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: T0 + 2000, faults: ['unrecoverable-error'] });
+  e.observeSample({
+    device: 'pos-1',
+    site: 's1',
+    peripheral: 'printer',
+    kind: 'printer',
+    profile: 'epson-tm-t88vi',
+    at: T0 + 2000,
+    faults: ['unrecoverable-error'],
+  });
   e.observeEvent({ device: 'pos-1', site: 's1', peripheral: 'printer', type: 'fault-raised', code: 'unrecoverable-error', at: T0 + 2500 });
   assert.is(find(e.evaluate(T0 + 3000), 'pos-1/printer/unrecoverable-error')!.since, T0);
   // Cleared.

@@ -32,7 +32,14 @@ test('wear-out: a coarse counter in whole km (Bixolon head, 100 km) gets a rate 
   let km = 84;
   for (let d = 0; d <= 150; d++) {
     if (d > 0 && d % 12.5 < 1) km = 84 + Math.floor(d * 0.08);
-    e.observeSample({ device: 'pos-b', peripheral: 'printer', kind: 'printer', profile: 'bixolon-srp-350', at: T0 + d * DAY, counters: { paperFedKm: 84 + Math.floor(d * 0.08), autocutterCuts: 1000 + d * 100 } });
+    e.observeSample({
+      device: 'pos-b',
+      peripheral: 'printer',
+      kind: 'printer',
+      profile: 'bixolon-srp-350',
+      at: T0 + d * DAY,
+      counters: { paperFedKm: 84 + Math.floor(d * 0.08), autocutterCuts: 1000 + d * 100 },
+    });
   }
   void km;
   const f = find(e.evaluate(T0 + 150 * DAY), 'pos-b/printer/head-wear-out');
@@ -48,7 +55,14 @@ test('wear-out: a seasonal peak (×3 for four weeks) does not pull the ETA insid
     let cuts = 1_400_000;
     for (let d = 0; d < 100; d++) {
       cuts += d >= 72 ? 9000 : 3000;
-      e.observeSample({ device: 'pos-s', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: T0 + d * DAY, counters: { autocutterCuts: cuts, linesFed: 1000 } });
+      e.observeSample({
+        device: 'pos-s',
+        peripheral: 'printer',
+        kind: 'printer',
+        profile: 'epson-tm-t88vi',
+        at: T0 + d * DAY,
+        counters: { autocutterCuts: cuts, linesFed: 1000 },
+      });
     }
     return find(e.evaluate(T0 + 99 * DAY), 'pos-s/printer/cutter-wear-out');
   };
@@ -69,7 +83,14 @@ function swipes(e: DetectorEngine, days: number, rate: (day: number) => number, 
       s++;
       if (rnd() < rate(h / 24)) f++;
     }
-    e.observeSample({ device: 'pos-m', peripheral: 'msr', kind: 'card-reader', profile: 'generic-serial-msr', at: T0 + h * HOUR, counters: { swipes: s, failedReadCount: f } });
+    e.observeSample({
+      device: 'pos-m',
+      peripheral: 'msr',
+      kind: 'card-reader',
+      profile: 'generic-serial-msr',
+      at: T0 + h * HOUR,
+      counters: { swipes: s, failedReadCount: f },
+    });
   }
   return T0 + days * 24 * HOUR;
 }
@@ -101,14 +122,30 @@ test('printer cutter: failed cuts from autocutter-error edges are its health sig
         e.observeEvent({ device: 'pos-c', peripheral: 'printer', type: 'fault-raised', code: 'autocutter-error', at: at - 1000 + j * 10 });
         e.observeEvent({ device: 'pos-c', peripheral: 'printer', type: 'fault-cleared', code: 'autocutter-error', at: at - 1000 + j * 10 + 5 });
       }
-      e.observeSample({ device: 'pos-c', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at, counters: { autocutterCuts: cuts, linesFed: 1000 }, faults: [] });
+      e.observeSample({
+        device: 'pos-c',
+        peripheral: 'printer',
+        kind: 'printer',
+        profile: 'epson-tm-t88vi',
+        at,
+        counters: { autocutterCuts: cuts, linesFed: 1000 },
+        faults: [],
+      });
     }
     return e.evaluate(T0 + 30 * 24 * HOUR);
   };
   // Healthy cuts: the rating alone no longer tickets (the rate defers it until the backstop).
-  assert.not.ok(find(feed(new DetectorEngine(profiles), () => 0.0002), key)?.status === 'firing');
+  assert.not.ok(
+    find(
+      feed(new DetectorEngine(profiles), () => 0.0002),
+      key,
+    )?.status === 'firing',
+  );
   // Failing cuts from day 10 on (2 % and rising): the failed-cuts rate fires the cutter's finding.
-  const f = find(feed(new DetectorEngine(profiles), (d) => (d < 10 ? 0.0002 : 0.02 + 0.002 * (d - 10))), key);
+  const f = find(
+    feed(new DetectorEngine(profiles), (d) => (d < 10 ? 0.0002 : 0.02 + 0.002 * (d - 10))),
+    key,
+  );
   assert.is(f?.status, 'firing');
   assert.is(f?.detector, 'degradation');
   assert.is(f?.figures.rate, 'failed-cuts');
@@ -130,7 +167,14 @@ test('a store closure (10 days without use, samples still coming) does not ticke
       for (let i = 0; i < n; i++) if (rnd() < 0.01) f++;
       s += n;
     }
-    e.observeSample({ device: 'pos-m', peripheral: 'msr', kind: 'card-reader', profile: 'generic-serial-msr', at: T0 + h * HOUR, counters: { swipes: s, failedReadCount: f } });
+    e.observeSample({
+      device: 'pos-m',
+      peripheral: 'msr',
+      kind: 'card-reader',
+      profile: 'generic-serial-msr',
+      at: T0 + h * HOUR,
+      counters: { swipes: s, failedReadCount: f },
+    });
     if (h % 6 === 0 && day > 20) firing ||= find(e.evaluate(T0 + h * HOUR), key)?.status === 'firing';
   }
   assert.not.ok(firing);

@@ -21,7 +21,14 @@ const find = (fs: Finding[], key: string) => fs.find((f) => f.key === key);
  * failed reads at rate(day); evaluated every 6 hours from day `from`. Returns the first firing
  * finding and its day (or null).
  */
-function run(o: { days: number; perDay: number; rate: (day: number) => number; seed: number; from?: number; start?: number }): { day: number; finding: Finding } | null {
+function run(o: {
+  days: number;
+  perDay: number;
+  rate: (day: number) => number;
+  seed: number;
+  from?: number;
+  start?: number;
+}): { day: number; finding: Finding } | null {
   const e = new DetectorEngine(profiles);
   const rnd = seededRandom(o.seed);
   let swipes = o.start ?? 200_000;
@@ -34,7 +41,14 @@ function run(o: { days: number; perDay: number; rate: (day: number) => number; s
       swipes += n;
     }
     const at = T0 + h * HOUR;
-    e.observeSample({ device: 'pos-m', peripheral: 'msr', kind: 'card-reader', profile: 'generic-serial-msr', at, counters: { swipes, failedReadCount: failed } });
+    e.observeSample({
+      device: 'pos-m',
+      peripheral: 'msr',
+      kind: 'card-reader',
+      profile: 'generic-serial-msr',
+      at,
+      counters: { swipes, failedReadCount: failed },
+    });
     if (h % 6 === 0 && day >= (o.from ?? 20)) {
       const f = find(e.evaluate(at), KEY);
       if (f?.status === 'firing') return { day, finding: f };
@@ -44,7 +58,8 @@ function run(o: { days: number; perDay: number; rate: (day: number) => number; s
 }
 
 /** The sim's precursor shape (sim/wear.ts): base → end over `days`, slow then fast (x²), failing at `end`. */
-const precursor = (onset: number, days: number, base: number, end: number) => (d: number) => (d < onset ? base : base + (end - base) * Math.min(1, (d - onset) / days) ** 2);
+const precursor = (onset: number, days: number, base: number, end: number) => (d: number) =>
+  d < onset ? base : base + (end - base) * Math.min(1, (d - onset) / days) ** 2;
 
 test('a months-long rise past the warning level is ticketed when its failure is near, not when it reaches the warning level', () => {
   // 1 % → 25 % over 200 days from day 30 (the `today` model: error rate rising from 60 % of life);
@@ -54,7 +69,10 @@ test('a months-long rise past the warning level is ticketed when its failure is 
   const fired = run({ days: 230, perDay: 1500, rate, seed: 4 });
   assert.ok(fired, 'ticketed before the failure');
   const lead = 230 - fired!.day;
-  assert.ok(lead >= 7 && lead <= 45, `ticketed ${lead.toFixed(1)} days before the failure (the warning level was ${(230 - warnDay).toFixed(0)} days before it)`);
+  assert.ok(
+    lead >= 7 && lead <= 45,
+    `ticketed ${lead.toFixed(1)} days before the failure (the warning level was ${(230 - warnDay).toFixed(0)} days before it)`,
+  );
   assert.ok(fired!.day > warnDay, 'not at the warning level');
   assert.is(fired!.finding.detector, 'degradation');
   assert.ok((fired!.finding.figures.failureEtaDays as number) <= 35, `failure ETA ${fired!.finding.figures.failureEtaDays} days`);
@@ -69,7 +87,7 @@ test('a part whose own baseline was learnt while it already degraded still ticke
   assert.is(fired!.finding.figures.baselineSource, 'own');
 });
 
-test('a steep rise on a quiet device (300 swipes a day) is ticketed a week before the failure, not held for a busy till\'s uses', () => {
+test("a steep rise on a quiet device (300 swipes a day) is ticketed a week before the failure, not held for a busy till's uses", () => {
   // 1 % → 25 % over 20 days from day 40: a short precursor. The former 8,000-use burst hold was
   // 27 days of this device's use, and its smoothed rate (in batches of 200 uses) a week behind.
   for (const seed of [6, 7, 8]) {
@@ -123,9 +141,18 @@ test('life fit: early deaths are a competing risk with their own fit; the wear-o
   assert.is(fitLifeModels(new Map([['x|y', fleetLives(400, 0, 22)]]))[0].earlyLife, undefined);
 });
 
-test('a young part gets a planned replacement when the fleet\'s early-life risk within the lead time is high; a mid-life part does not', () => {
+test("a young part gets a planned replacement when the fleet's early-life risk within the lead time is high; a mid-life part does not", () => {
   // A bad batch: the fleet's read heads die young (early-life Weibull shape 0.6, scale 20,000 swipes, until 150,000).
-  const model: LifeModel = { profile: 'generic-serial-msr', part: 'read-head', shape: 4, scale: 1_000_000, failures: 40, censored: 100, medianLife: 1_000_000 * Math.LN2 ** 0.25, earlyLife: { shape: 0.6, scale: 20_000, failures: 25, until: 150_000 } };
+  const model: LifeModel = {
+    profile: 'generic-serial-msr',
+    part: 'read-head',
+    shape: 4,
+    scale: 1_000_000,
+    failures: 40,
+    censored: 100,
+    medianLife: 1_000_000 * Math.LN2 ** 0.25,
+    earlyLife: { shape: 0.6, scale: 20_000, failures: 25, until: 150_000 },
+  };
   const feed = (start: number) => {
     const e = new DetectorEngine(profiles);
     e.setLifeModels([model]);
@@ -137,7 +164,14 @@ test('a young part gets a planned replacement when the fleet\'s early-life risk 
         for (let i = 0; i < 200; i++) if (rnd() < 0.01) failed++;
         swipes += 200;
       }
-      e.observeSample({ device: 'pos-m', peripheral: 'msr', kind: 'card-reader', profile: 'generic-serial-msr', at: T0 + h * HOUR, counters: { swipes, failedReadCount: failed } });
+      e.observeSample({
+        device: 'pos-m',
+        peripheral: 'msr',
+        kind: 'card-reader',
+        profile: 'generic-serial-msr',
+        at: T0 + h * HOUR,
+        counters: { swipes, failedReadCount: failed },
+      });
     }
     return find(e.evaluate(T0 + 14 * DAY), KEY);
   };

@@ -25,9 +25,19 @@ test('Weibull fit with censoring recovers shape and scale of simulated lives', (
 });
 
 test('fewer than two failures: no fit; models are grouped per profile and part', () => {
-  assert.is(fitWeibull([{ usage: 10, failed: true }, { usage: 20, failed: false }]), null);
+  assert.is(
+    fitWeibull([
+      { usage: 10, failed: true },
+      { usage: 20, failed: false },
+    ]),
+    null,
+  );
   const groups = lifeGroups(
-    [{ profile: 'grow-r503', part: 'sensor-window', usage: 900_000, failed: true }, { profile: 'grow-r503', part: 'sensor-window', usage: 1_100_000, failed: true }, { part: 'x', failed: true }],
+    [
+      { profile: 'grow-r503', part: 'sensor-window', usage: 900_000, failed: true },
+      { profile: 'grow-r503', part: 'sensor-window', usage: 1_100_000, failed: true },
+      { part: 'x', failed: true },
+    ],
     [{ profile: 'grow-r503', part: 'sensor-window', usage: 500_000 }],
   );
   const models = fitLifeModels(groups);

@@ -15,12 +15,30 @@ const T0 = Date.parse('2026-03-02T06:00:00Z'); // a Monday, 09:00 in Riyadh
 const sla = { slas: {}, defaultSla: serviceLevelAgreementSchema.parse(GOLD_24X7) };
 
 test('rules: region, then skill, then on shift, then the least loaded technician; the choice is in the ticket history', async () => {
-  const h = await harness({ units: { 'pos-1/printer': { kind: 'printer', profile: 'epson-tm-t88vi' }, 'pos-2/clock': { kind: 'clock', profile: 'zkteco-k40' }, 'pos-3/printer': { kind: 'printer', profile: null } } });
+  const h = await harness({
+    units: {
+      'pos-1/printer': { kind: 'printer', profile: 'epson-tm-t88vi' },
+      'pos-2/clock': { kind: 'clock', profile: 'zkteco-k40' },
+      'pos-3/printer': { kind: 'printer', profile: null },
+    },
+  });
   try {
     await h.team({ id: 'riyadh', name: 'Riyadh', sites: ['riyadh-1'], skills: ['printer'] });
     await h.team({ id: 'clocks', name: 'Clock crew', tenants: ['acme'], skills: ['clock'] });
     // Jeddah works Sunday–Thursday 08–16 Asia/Riyadh: off shift at T0 + 12 h.
-    await h.team({ id: 'jeddah', name: 'Jeddah', sites: ['jeddah-1'], calendar: { time_zone: 'Asia/Riyadh', support_and_resolution: (['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday'] as const).map((workday) => ({ workday, start_time: '08:00', end_time: '16:00' })) } });
+    await h.team({
+      id: 'jeddah',
+      name: 'Jeddah',
+      sites: ['jeddah-1'],
+      calendar: {
+        time_zone: 'Asia/Riyadh',
+        support_and_resolution: (['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday'] as const).map((workday) => ({
+          workday,
+          start_time: '08:00',
+          end_time: '16:00',
+        })),
+      },
+    });
     await h.tech({ id: 'lina', name: 'Lina', team: 'riyadh' });
     await h.tech({ id: 'omar', name: 'Omar', team: 'riyadh' });
     await h.tech({ id: 'sara', name: 'Sara', team: 'clocks' });
@@ -42,7 +60,10 @@ test('rules: region, then skill, then on shift, then the least loaded technician
     const td = (await h.tickets.get(d))!;
     assert.is(td.assignment!.technician, null);
     assert.match(td.assignment!.reason, /no matching team on shift now \(jeddah\)/);
-    assert.match((await h.tickets.comments(a)).map((x) => x.body).join('\n'), /^Assigned to (Lina|Omar) \((lina|omar), team riyadh\) — dispatch rules: site riyadh-1, tenant acme, skill printer, team riyadh on shift/m);
+    assert.match(
+      (await h.tickets.comments(a)).map((x) => x.body).join('\n'),
+      /^Assigned to (Lina|Omar) \((lina|omar), team riyadh\) — dispatch rules: site riyadh-1, tenant acme, skill printer, team riyadh on shift/m,
+    );
     // A second pass changes nothing (no new history lines).
     const before = (await h.tickets.comments(d)).length;
     assert.equal(await h.dispatcher.pass(T0 + 12 * HOUR + 1000), { assigned: 0, unassigned: 1, escalated: 0 });
@@ -57,7 +78,7 @@ test('rules: region, then skill, then on shift, then the least loaded technician
   }
 });
 
-test('no team for the region: unassigned, reason recorded, counted; an operator assigns by hand; a removed technician\'s tickets go back to the rules', async () => {
+test("no team for the region: unassigned, reason recorded, counted; an operator assigns by hand; a removed technician's tickets go back to the rules", async () => {
   const h = await harness({ units: { 'pos-9/printer': { kind: 'printer', profile: null } } });
   try {
     await h.team({ id: 'riyadh', name: 'Riyadh', sites: ['riyadh-1'] });
@@ -65,11 +86,17 @@ test('no team for the region: unassigned, reason recorded, counted; an operator 
     const ref = await h.open('pos-9/printer/paper-out', T0, { site: 'dammam-4' });
     assert.equal(await h.dispatcher.pass(T0), { assigned: 0, unassigned: 1, escalated: 0 });
     const t = (await h.tickets.get(ref))!;
-    assert.equal({ technician: t.assignment!.technician, reason: t.assignment!.reason }, { technician: null, reason: 'no team covers site dammam-4, tenant acme' });
+    assert.equal(
+      { technician: t.assignment!.technician, reason: t.assignment!.reason },
+      { technician: null, reason: 'no team covers site dammam-4, tenant acme' },
+    );
     assert.match((await h.tickets.comments(ref)).at(-1)!.body, /^Unassigned: no team covers site dammam-4/);
     // By hand (NOC board / CLI): the operator's choice stays, the rules leave it alone.
     const assigned = await h.dispatcher.assign(ref, 'lina', 'noc-admin', T0 + 1000);
-    assert.equal({ technician: assigned.assignment!.technician, by: assigned.assignment!.by, email: assigned.assignment!.technicianEmail }, { technician: 'lina', by: 'operator', email: 'lina@acme-service.example' });
+    assert.equal(
+      { technician: assigned.assignment!.technician, by: assigned.assignment!.by, email: assigned.assignment!.technicianEmail },
+      { technician: 'lina', by: 'operator', email: 'lina@acme-service.example' },
+    );
     assert.equal(await h.dispatcher.pass(T0 + 2000), { assigned: 0, unassigned: 0, escalated: 0 });
     try {
       await h.dispatcher.assign(ref, 'nobody', 'noc-admin', T0 + 3000);
@@ -109,9 +136,15 @@ test('escalation: at 75 % of the response time without a first response, once; O
     // Counted: 1 h + 1.6 h + 0.4 h = 3 h = 75 %.
     assert.is((await h.dispatcher.pass(T0 + 10.4 * HOUR)).escalated, 1);
     let t = (await h.tickets.get(ref))!;
-    assert.equal(t.escalations.map((e) => [e.stage, e.priorityFrom, e.priorityTo, e.notified]), [['response', 'Medium', 'High', ['boss@acme-service.example']]]);
+    assert.equal(
+      t.escalations.map((e) => [e.stage, e.priorityFrom, e.priorityTo, e.notified]),
+      [['response', 'Medium', 'High', ['boss@acme-service.example']]],
+    );
     assert.is(t.priority, 'High');
-    assert.match((await h.tickets.comments(ref)).at(-1)!.body, /^Escalated \(response\): 75 % of the response time used without a first response; priority Medium → High; team lead told \(boss@acme-service.example\)/);
+    assert.match(
+      (await h.tickets.comments(ref)).at(-1)!.body,
+      /^Escalated \(response\): 75 % of the response time used without a first response; priority Medium → High; team lead told \(boss@acme-service.example\)/,
+    );
     // Once per stage.
     assert.is((await h.dispatcher.pass(T0 + 10.5 * HOUR)).escalated, 0);
     // First response given; the resolution stage escalates at 75 % of its own time (High: 8 h → 6 h counted).
@@ -119,7 +152,10 @@ test('escalation: at 75 % of the response time without a first response, once; O
     assert.is((await h.dispatcher.pass(T0 + 11 * HOUR)).escalated, 0);
     assert.is((await h.dispatcher.pass(T0 + 30 * HOUR)).escalated, 1);
     t = (await h.tickets.get(ref))!;
-    assert.equal(t.escalations.map((e) => e.stage), ['response', 'resolution']);
+    assert.equal(
+      t.escalations.map((e) => e.stage),
+      ['response', 'resolution'],
+    );
     assert.is(t.priority, 'Urgent');
     assert.is((await h.dispatcher.pass(T0 + 31 * HOUR)).escalated, 0);
   } finally {
@@ -127,8 +163,12 @@ test('escalation: at 75 % of the response time without a first response, once; O
   }
 });
 
-test('resolving asks for a cause from the profile\'s failure modes; known fixes group by failure mode and model, ranked by how often they held', async () => {
-  const units = { 'pos-1/printer': { kind: 'printer', profile: 'epson-tm-t88vi' }, 'pos-2/printer': { kind: 'printer', profile: 'epson-tm-t88vi' }, 'pos-3/printer': { kind: 'printer', profile: 'epson-tm-t88vi' } };
+test("resolving asks for a cause from the profile's failure modes; known fixes group by failure mode and model, ranked by how often they held", async () => {
+  const units = {
+    'pos-1/printer': { kind: 'printer', profile: 'epson-tm-t88vi' },
+    'pos-2/printer': { kind: 'printer', profile: 'epson-tm-t88vi' },
+    'pos-3/printer': { kind: 'printer', profile: 'epson-tm-t88vi' },
+  };
   const h = await harness({ units, config: { knownFixWindowDays: 7 } });
   const DAY = 24 * HOUR;
   try {
@@ -148,10 +188,21 @@ test('resolving asks for a cause from the profile\'s failure modes; known fixes 
     await h.dispatcher.resolve('pos-2/printer/cutter-wear-out', { code: 'no-fault-found', text: 'Cleaned the blade' }, 'omar', T0 + HOUR);
     await operatorTicketActionOn(h.tickets, 'pos-2/printer/cutter-wear-out', 'reopen', undefined, T0 + 2 * DAY, sla);
     await h.open('pos-3/printer/cutter-wear-out', T0);
-    await h.dispatcher.resolve('pos-3/printer/cutter-wear-out', { code: 'cutter-wear-out', text: 'Replaced the autocutter unit (CU-80)' }, 'lina', T0 + 2 * HOUR);
+    await h.dispatcher.resolve(
+      'pos-3/printer/cutter-wear-out',
+      { code: 'cutter-wear-out', text: 'Replaced the autocutter unit (CU-80)' },
+      'lina',
+      T0 + 2 * HOUR,
+    );
     assert.is((await h.tickets.get('pos-3/printer/cutter-wear-out'))!.status, 'Resolved');
     const fixes = await h.dispatcher.knownFixes(T0 + 10 * DAY);
-    assert.equal(fixes.map((f) => [f.cause, f.resolutions, f.held, f.failed, f.hitRate]), [['cutter-wear-out', 2, 2, 0, 1], ['no-fault-found', 1, 0, 1, 0]]);
+    assert.equal(
+      fixes.map((f) => [f.cause, f.resolutions, f.held, f.failed, f.hitRate]),
+      [
+        ['cutter-wear-out', 2, 2, 0, 1],
+        ['no-fault-found', 1, 0, 1, 0],
+      ],
+    );
     assert.is(fixes[0].text.en, 'Replaced the autocutter unit (CU-80)');
     // A new ticket of that kind on that model shows them, best first.
     // pos-1's first ticket is closed; the same fault on it later is a new ticket of that kind.
@@ -160,11 +211,27 @@ test('resolving asks for a cause from the profile\'s failure modes; known fixes 
     const next = (await h.tickets.byKey('pos-1/printer/cutter-wear-out'))!;
     assert.is(next.occurrence, 2);
     const shown = await h.dispatcher.knownFixesForTicket(next, T0 + 10 * DAY);
-    assert.equal(shown.map((f) => f.cause), ['cutter-wear-out', 'no-fault-found']);
+    assert.equal(
+      shown.map((f) => f.cause),
+      ['cutter-wear-out', 'no-fault-found'],
+    );
     // An operator's text replaces the collected one, in the languages written.
-    await h.state.putKnownFixEdit({ profile: 'epson-tm-t88vi', failureMode: 'cutter-wear-out', cause: 'cutter-wear-out', title: 'Replace the autocutter', text: { en: 'Swap the autocutter unit; test 50 cuts.', ar: 'استبدل وحدة القاطع' } }, 'admin', T0 + 10 * DAY);
+    await h.state.putKnownFixEdit(
+      {
+        profile: 'epson-tm-t88vi',
+        failureMode: 'cutter-wear-out',
+        cause: 'cutter-wear-out',
+        title: 'Replace the autocutter',
+        text: { en: 'Swap the autocutter unit; test 50 cuts.', ar: 'استبدل وحدة القاطع' },
+      },
+      'admin',
+      T0 + 10 * DAY,
+    );
     const edited = (await h.dispatcher.knownFixes(T0 + 10 * DAY))[0];
-    assert.equal({ title: edited.title, edited: edited.edited, ar: edited.text.ar, held: edited.held }, { title: 'Replace the autocutter', edited: true, ar: 'استبدل وحدة القاطع', held: 2 });
+    assert.equal(
+      { title: edited.title, edited: edited.edited, ar: edited.text.ar, held: edited.held },
+      { title: 'Replace the autocutter', edited: true, ar: 'استبدل وحدة القاطع', held: 2 },
+    );
   } finally {
     h.close();
   }
@@ -193,7 +260,18 @@ test('team performance: handled, first response and resolution against the SLA, 
     const team = report.rows.find((r) => r.scope === 'team')!;
     assert.equal({ ...lina, scope: undefined }, { ...team, scope: undefined, technician: 'lina', name: 'Lina' });
     assert.equal(
-      [lina.handled, lina.responded, lina.responseWithSla, lina.responseMet, lina.avgFirstResponseMinutes, lina.resolved, lina.reopened, lina.reopenRate, lina.firstTimeFixes, lina.firstTimeFixRate],
+      [
+        lina.handled,
+        lina.responded,
+        lina.responseWithSla,
+        lina.responseMet,
+        lina.avgFirstResponseMinutes,
+        lina.resolved,
+        lina.reopened,
+        lina.reopenRate,
+        lina.firstTimeFixes,
+        lina.firstTimeFixRate,
+      ],
       [2, 2, 2, 1, 180, 2, 1, 0.5, 1, 0.5],
     );
   } finally {

@@ -22,7 +22,11 @@ test('a ticket left alone escalates: the team lead gets an e-mail in the ticket 
   const dir = tempDir('fleetcare-escalation-');
   const db = openCallerDb(dir.path);
   const log = captureLog();
-  const handle = startTicketing(db, { notify: { smtp: { host: '127.0.0.1', port: smtp.port, from: 'NOC <noc@support.example>', timeoutMs: 5000 } }, backoff: { baseMs: 20, maxMs: 200 } }, { log: log.log });
+  const handle = startTicketing(
+    db,
+    { notify: { smtp: { host: '127.0.0.1', port: smtp.port, from: 'NOC <noc@support.example>', timeoutMs: 5000 } }, backoff: { baseMs: 20, maxMs: 200 } },
+    { log: log.log },
+  );
   try {
     const tickets = new SqliteTicketState(handle.outbox);
     const state = new SqliteDispatchState(db);
@@ -45,7 +49,10 @@ test('a ticket left alone escalates: the team lead gets an e-mail in the ticket 
     assert.equal({ assigned: r.assigned, escalated: r.escalated }, { assigned: 1, escalated: 2 });
     await waitFor('the lead is told of both stages', () => smtp.received.length === 2, 10_000);
     const mails = smtp.received.map((m) => m.mail).sort((a, b) => String(a.messageId).localeCompare(String(b.messageId)));
-    assert.equal(smtp.received.map((m) => m.rcpt), [['huda@support.example'], ['huda@support.example']]);
+    assert.equal(
+      smtp.received.map((m) => m.rcpt),
+      [['huda@support.example'], ['huda@support.example']],
+    );
     assert.is(mails[0].messageId, '<pos-9%2Fprinter0%2Fcutter-jam%3Aescalated-resolution@support.example>');
     assert.is(mails[1].messageId, '<pos-9%2Fprinter0%2Fcutter-jam%3Aescalated-response@support.example>');
     assert.match(mails[1].subject ?? '', /^تصعيد: pos-9\/printer0\/cutter-jam/);
@@ -54,7 +61,10 @@ test('a ticket left alone escalates: the team lead gets an e-mail in the ticket 
     // Recorded in the ticket history; a later pass sends nothing more.
     const t = (await tickets.byKey(key))!;
     assert.equal(t.escalations.map((e) => e.stage).sort(), ['resolution', 'response']);
-    assert.match((await tickets.comments(t.ref)).map((c) => c.body).join('\n'), /Escalated \(response\): \d+ % of the response time used without a first response; team lead told \(huda@support.example\)/);
+    assert.match(
+      (await tickets.comments(t.ref)).map((c) => c.body).join('\n'),
+      /Escalated \(response\): \d+ % of the response time used without a first response; team lead told \(huda@support.example\)/,
+    );
     assert.is((await dispatcher.pass(Date.now())).escalated, 0);
     await waitFor('outbox drained', () => handle.outbox.pending() === 0, 5000);
     assert.is(smtp.received.length, 2);
@@ -71,14 +81,32 @@ test('the store is told which technician comes, in its language; a reassignment 
   const dir = tempDir('fleetcare-assigned-');
   const db = openCallerDb(dir.path);
   const log = captureLog();
-  const handle = startTicketing(db, { notify: { smtp: { host: '127.0.0.1', port: smtp.port, from: 'noc@support.example', timeoutMs: 5000 }, tenants: { huamei: { language: 'zh', email: ['store-7@huamei.example'] } } }, backoff: { baseMs: 20, maxMs: 200 } }, { log: log.log });
+  const handle = startTicketing(
+    db,
+    {
+      notify: {
+        smtp: { host: '127.0.0.1', port: smtp.port, from: 'noc@support.example', timeoutMs: 5000 },
+        tenants: { huamei: { language: 'zh', email: ['store-7@huamei.example'] } },
+      },
+      backoff: { baseMs: 20, maxMs: 200 },
+    },
+    { log: log.log },
+  );
   try {
     const tickets = new SqliteTicketState(handle.outbox);
     const state = new SqliteDispatchState(db);
     await state.putTeam({ id: 'shenzhen', name: 'Shenzhen', sites: ['futian-7'], tenants: [], skills: [], calendar: null });
     await state.putTechnician({ id: 'wei', name: 'Wang Wei', team: 'shenzhen', email: null, lead: false, nocUser: null });
     await state.putTechnician({ id: 'li-na', name: 'Li Na', team: 'shenzhen', email: null, lead: false, nocUser: null });
-    const dispatcher = new Dispatcher({ tickets, state, config: dispatchConfigSchema.parse({}), slaContext: { slas: {} }, unitOf: () => ({ kind: 'printer', profile: null }), profiles: new Map(), log: pino({ level: 'silent' }) });
+    const dispatcher = new Dispatcher({
+      tickets,
+      state,
+      config: dispatchConfigSchema.parse({}),
+      slaContext: { slas: {} },
+      unitOf: () => ({ kind: 'printer', profile: null }),
+      profiles: new Map(),
+      log: pino({ level: 'silent' }),
+    });
     handle.outbox.enqueue(createCmd('pos-2/printer0/cutter-wear-out', { customer: 'huamei', site: 'futian-7', subject: 'Cutter near end of life' }));
     handle.outbox.enqueue(createCmd('pos-9/printer0/paper-end', { customer: 'huamei', site: 'nowhere-1', subject: 'Paper out' }));
     await waitFor('opened notices', () => smtp.received.length === 2, 10_000);

@@ -21,7 +21,15 @@ test.after(() => {
   for (const d of dirs) d.remove();
 });
 
-const assignment = (technician: string | null, email: string | null, team: string | null): TicketAssignment => ({ technician, technicianName: technician, technicianEmail: email, team, by: 'rules', at: Date.now(), reason: 'test' });
+const assignment = (technician: string | null, email: string | null, team: string | null): TicketAssignment => ({
+  technician,
+  technicianName: technician,
+  technicianEmail: email,
+  team,
+  by: 'rules',
+  at: Date.now(),
+  reason: 'test',
+});
 
 function outboxWith(sink: ErpnextSink | ZammadSink) {
   const d = tempDir('fleetcare-dispatch-sink-');
@@ -37,21 +45,34 @@ function outboxWith(sink: ErpnextSink | ZammadSink) {
   return { outbox, sender };
 }
 
-test('ERPNext: assignment is the Issue\'s _assign through assign_to.add; reassigning removes the previous assignee; unassigned clears it', async () => {
+test("ERPNext: assignment is the Issue's _assign through assign_to.add; reassigning removes the previous assignee; unassigned clears it", async () => {
   const fake = await new FakeFrappe().start();
   cleanups.push(() => fake.stop());
   const cap = captureLog();
-  const sink = new ErpnextSink({ url: fake.url, apiKey: fake.apiKey, apiSecret: fake.apiSecret, timeoutMs: 2000, assignees: { omar: 'omar@acme-service.example' } }, cap.log);
+  const sink = new ErpnextSink(
+    { url: fake.url, apiKey: fake.apiKey, apiSecret: fake.apiSecret, timeoutMs: 2000, assignees: { omar: 'omar@acme-service.example' } },
+    cap.log,
+  );
   const { outbox, sender } = outboxWith(sink);
   const key = 'posA/printer/cutter-wear-out';
   outbox.enqueue(createCmd(key));
-  outbox.enqueue({ kind: 'update', key, at: Date.now(), eventId: 'd1', patch: { assignment: assignment('lina', 'lina@acme-service.example', 'riyadh') }, comment: 'Assigned to Lina' });
+  outbox.enqueue({
+    kind: 'update',
+    key,
+    at: Date.now(),
+    eventId: 'd1',
+    patch: { assignment: assignment('lina', 'lina@acme-service.example', 'riyadh') },
+    comment: 'Assigned to Lina',
+  });
   sender.start();
   const name = (await waitFor('Issue', () => outbox.link('erpnext', key))).externalId;
   await waitFor('assigned', () => fake.assignments.get(name)?.length === 1);
   assert.equal(JSON.parse(String(fake.issues.get(name)!._assign)), ['lina@acme-service.example']);
   const add = fake.requests.find((r) => r.path === '/api/method/frappe.desk.form.assign_to.add')!;
-  assert.equal({ doctype: add.body.doctype, name: add.body.name, assign_to: add.body.assign_to }, { doctype: 'Issue', name, assign_to: ['lina@acme-service.example'] });
+  assert.equal(
+    { doctype: add.body.doctype, name: add.body.name, assign_to: add.body.assign_to },
+    { doctype: 'Issue', name, assign_to: ['lina@acme-service.example'] },
+  );
   // Reassigned (the configured Frappe user of omar): Lina's ToDo removed, Omar's added.
   outbox.enqueue({ kind: 'update', key, at: Date.now(), eventId: 'd2', patch: { assignment: assignment('omar', null, 'riyadh') } });
   await waitFor('reassigned', () => fake.issues.get(name)!._assign === JSON.stringify(['omar@acme-service.example']));
@@ -70,7 +91,19 @@ test('Zammad: owner_id and group from the configured maps; unassigned = owner 1;
   const fake = await new FakeZammad().start();
   cleanups.push(() => fake.stop());
   const cap = captureLog();
-  const sink = new ZammadSink({ url: fake.url, token: fake.token, group: 'Users', customers: { 'ACME Retail': 'ops@acme.example' }, defaultCustomer: 'it@globex.example', timeoutMs: 2000, owners: { lina: 3, ghost: 99 }, teamGroups: { riyadh: 'Support' } }, cap.log);
+  const sink = new ZammadSink(
+    {
+      url: fake.url,
+      token: fake.token,
+      group: 'Users',
+      customers: { 'ACME Retail': 'ops@acme.example' },
+      defaultCustomer: 'it@globex.example',
+      timeoutMs: 2000,
+      owners: { lina: 3, ghost: 99 },
+      teamGroups: { riyadh: 'Support' },
+    },
+    cap.log,
+  );
   const { outbox, sender } = outboxWith(sink);
   const key = 'clock1/fp/sensor-degraded';
   outbox.enqueue(createCmd(key, { device: 'clock1', peripheral: 'fp' }));

@@ -56,7 +56,18 @@ export async function harness(opts: { units?: Record<string, UnitFacts>; config?
         kind: 'create',
         key,
         at,
-        ticket: { subject: `problem ${key}`, description: 'd', priority: 'Medium', issueType: 'Hardware Failure', customer: 'acme', site: 'riyadh-1', device, peripheral: peripheral === '-' ? null : peripheral, sla, ...over },
+        ticket: {
+          subject: `problem ${key}`,
+          description: 'd',
+          priority: 'Medium',
+          issueType: 'Hardware Failure',
+          customer: 'acme',
+          site: 'riyadh-1',
+          device,
+          peripheral: peripheral === '-' ? null : peripheral,
+          sla,
+          ...over,
+        },
       });
       if (!r.applied) throw new Error(`not created: ${key}`);
       return r.ref;

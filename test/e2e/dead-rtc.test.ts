@@ -86,7 +86,10 @@ test('InfluxDB: a 1970 clock and a clock 20 years ahead are stored at arrival wi
     const old = rows.filter((r) => Number(r.seq) === 2).map((r) => r.device_ts);
     assert.equal(old, [DEAD_RTC - 200, DEAD_RTC - 100, DEAD_RTC]);
     const ev = await influx.query(`SELECT seq, device_ts FROM event WHERE device = '${DEVICE}'`, DB);
-    assert.equal(ev.map((r) => r.device_ts), [DEAD_RTC + 1500]);
+    assert.equal(
+      ev.map((r) => r.device_ts),
+      [DEAD_RTC + 1500],
+    );
     const clock = await influx.query(`SELECT offset_ms FROM device_clock WHERE device = '${DEVICE}' AND seq = 2`, DB);
     assert.ok(Number(clock[0]?.offset_ms) > 50 * YEAR, 'device_clock keeps the real offset');
     await expectTicketed(srv);
@@ -108,10 +111,17 @@ test('embedded SQLite store: the same dead-RTC device is stored at arrival with 
     await waitFor('all acked', () => seqs.every((s) => device.acked.has(s)), 15_000);
     const db = new Database(join(dir.path, 'collector', 'telemetry.db'), { readonly: true });
     try {
-      const rows = db.prepare('SELECT seq, ts, device_ts FROM telemetry WHERE device = ? ORDER BY seq, ts').all(DEVICE) as Array<{ seq: number; ts: number; device_ts: number | null }>;
+      const rows = db.prepare('SELECT seq, ts, device_ts FROM telemetry WHERE device = ? ORDER BY seq, ts').all(DEVICE) as Array<{
+        seq: number;
+        ts: number;
+        device_ts: number | null;
+      }>;
       assert.is(rows.length, 8);
       for (const r of rows) assert.ok(r.ts >= sentAt - 1000 && r.ts <= Date.now() + 1000 && r.device_ts !== null, JSON.stringify(r));
-      assert.equal(rows.filter((r) => r.seq === 2).map((r) => r.device_ts), [DEAD_RTC - 200, DEAD_RTC - 100, DEAD_RTC]);
+      assert.equal(
+        rows.filter((r) => r.seq === 2).map((r) => r.device_ts),
+        [DEAD_RTC - 200, DEAD_RTC - 100, DEAD_RTC],
+      );
       const ev = db.prepare('SELECT ts, device_ts FROM events WHERE device = ?').get(DEVICE) as { ts: number; device_ts: number };
       assert.is(ev.device_ts, DEAD_RTC + 1500);
       assert.ok(ev.ts >= sentAt - 1000);

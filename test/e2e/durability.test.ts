@@ -77,7 +77,24 @@ test('every seq reaches InfluxDB exactly once across agent kill -9, collector re
     const broker: Proc = { name: 'broker', args: ['server', '--role', 'broker', '--data-dir', serverData, '--port', String(port)], child: null, log: '' };
     const collector: Proc = {
       name: 'collector',
-      args: ['server', '--role', 'collector', '--data-dir', serverData, '--broker-url', `mqtt://127.0.0.1:${port}`, '--collector-user', 'collector', '--collector-token', collectorToken, '--influx-url', influx.url, '--influx-db', DB, '--no-http'],
+      args: [
+        'server',
+        '--role',
+        'collector',
+        '--data-dir',
+        serverData,
+        '--broker-url',
+        `mqtt://127.0.0.1:${port}`,
+        '--collector-user',
+        'collector',
+        '--collector-token',
+        collectorToken,
+        '--influx-url',
+        influx.url,
+        '--influx-db',
+        DB,
+        '--no-http',
+      ],
       child: null,
       log: '',
     };
@@ -128,10 +145,15 @@ test('every seq reaches InfluxDB exactly once across agent kill -9, collector re
       setTimeout(() => printers[1].setCoverOpen(false), 400);
     }, 1500);
     try {
-      await waitFor('telemetry from every device in InfluxDB', async () => {
-        for (const id of DEVICES) if ((await pointsPerSeq(influx, id).catch(() => new Map())).size === 0) return false;
-        return true;
-      }, 30_000, 250);
+      await waitFor(
+        'telemetry from every device in InfluxDB',
+        async () => {
+          for (const id of DEVICES) if ((await pointsPerSeq(influx, id).catch(() => new Map())).size === 0) return false;
+          return true;
+        },
+        30_000,
+        250,
+      );
 
       // 1. kill -9 an agent mid-stream, restart it after a moment.
       const skip = process.env.E2E_SKIP ?? '';
@@ -170,11 +192,18 @@ test('every seq reaches InfluxDB exactly once across agent kill -9, collector re
       assert.ok(want.size > 20, `${id} journaled ${want.size} seqs`);
       let missing: number[] = [];
       try {
-        arrived.push(await waitFor(`all ${want.size} journaled seqs of ${id} in InfluxDB`, async () => {
-          const have = await pointsPerSeq(influx, id);
-          missing = [...want.keys()].filter((seq) => !have.has(seq));
-          return missing.length === 0 ? have : null;
-        }, 60_000, 500));
+        arrived.push(
+          await waitFor(
+            `all ${want.size} journaled seqs of ${id} in InfluxDB`,
+            async () => {
+              const have = await pointsPerSeq(influx, id);
+              missing = [...want.keys()].filter((seq) => !have.has(seq));
+              return missing.length === 0 ? have : null;
+            },
+            60_000,
+            500,
+          ),
+        );
       } catch (e) {
         const tail = (p: Proc) => `--- ${p.name} log tail ---\n${p.log.split('\n').slice(-25).join('\n')}`;
         throw new Error(`${(e as Error).message}; missing seqs ${missing.slice(0, 40).join(',')}\n${tail(agents[i])}\n${tail(collector)}`);
@@ -193,11 +222,19 @@ test('every seq reaches InfluxDB exactly once across agent kill -9, collector re
       assert.ok(arrived[i].size >= snapshot[i].size);
     }
     // The disruptions really happened and were noticed.
-    if (!(process.env.E2E_SKIP ?? '').includes('agent')) assert.match(collector.log, /"device":"e2e-a","online":false,"reason":"lwt"/, 'the killed agent went offline by its will');
+    if (!(process.env.E2E_SKIP ?? '').includes('agent'))
+      assert.match(collector.log, /"device":"e2e-a","online":false,"reason":"lwt"/, 'the killed agent went offline by its will');
     assert.match(collector.log, 'telemetry store unreachable; spooling batches');
     assert.match(collector.log, 'spool drained: writing directly to the store again');
   } catch (e) {
-    const tails = procs.map((p) => `--- ${p.name} (last lines) ---\n${p.log.split('\n').filter((l) => !/"level":30/.test(l) || /offline|online|spool|drain|started/.test(l)).slice(-12).join('\n')}`);
+    const tails = procs.map(
+      (p) =>
+        `--- ${p.name} (last lines) ---\n${p.log
+          .split('\n')
+          .filter((l) => !/"level":30/.test(l) || /offline|online|spool|drain|started/.test(l))
+          .slice(-12)
+          .join('\n')}`,
+    );
     throw new Error(`${(e as Error).message}\n${tails.join('\n')}`);
   } finally {
     for (const p of procs.reverse()) await killProc(p, 'SIGTERM');

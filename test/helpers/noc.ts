@@ -13,7 +13,9 @@ export const PASSWORDS: Record<NocRole, string> = { viewer: 'viewer-pass-123', o
 export type NocTestServer = { server: RunningServer; dir: TempDir; url: string; brokerUrl: string; close(): Promise<void> };
 
 /** `collector` and `noc` are merged into the server config (e.g. incidents settings, influx). */
-export async function startNocServer(opts: { collector?: Record<string, unknown>; noc?: Record<string, unknown>; uiDir?: string; dataDir?: string } = {}): Promise<NocTestServer> {
+export async function startNocServer(
+  opts: { collector?: Record<string, unknown>; noc?: Record<string, unknown>; uiDir?: string; dataDir?: string } = {},
+): Promise<NocTestServer> {
   const dir = tempDir('fleetcare-noc-');
   const config = serverConfigSchema.parse({
     dataDir: opts.dataDir ?? dir.path,
@@ -22,7 +24,10 @@ export async function startNocServer(opts: { collector?: Record<string, unknown>
     collector: { batch: { maxDelayMs: 50 }, ...opts.collector },
     noc: { port: 0, ...opts.noc },
   });
-  const server = await runServer(config, { log: pino({ level: process.env.NOC_TEST_LOG ?? 'silent' }), noc: { scryptCost: 1024, ...(opts.uiDir ? { uiDir: opts.uiDir } : {}) } });
+  const server = await runServer(config, {
+    log: pino({ level: process.env.NOC_TEST_LOG ?? 'silent' }),
+    noc: { scryptCost: 1024, ...(opts.uiDir ? { uiDir: opts.uiDir } : {}) },
+  });
   const users = server.noc!.context.users;
   for (const role of ['viewer', 'operator', 'admin'] as const) await users.ensureUser(role, role, PASSWORDS[role]);
   return {

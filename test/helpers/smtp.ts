@@ -33,4 +33,3 @@ export async function smtpServer(reject: (rcpt: string) => { code: number; messa
   const port = (server.server.address() as { port: number }).port;
   return { received, port, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
-

@@ -67,9 +67,22 @@ test('a backlog flushed after a 3-day outage gives the same tickets as the same 
       const dev = await FakeDevice.connect(srv.brokerUrl!, id, { token });
       devices.push(dev);
       seq.set(id, 1);
-      await dev.publish('inventory', { v: CONTRACT_VERSION, device: id, seq: 1, ts: start, agentVersion: 'test', site: 'store-1', tenant: 'acme', peripherals: [{ id: 'msr', kind: 'card-reader', serial: `MSR-${id}`, profile: 'generic-serial-msr' }] });
+      await dev.publish('inventory', {
+        v: CONTRACT_VERSION,
+        device: id,
+        seq: 1,
+        ts: start,
+        agentVersion: 'test',
+        site: 'store-1',
+        tenant: 'acme',
+        peripherals: [{ id: 'msr', kind: 'card-reader', serial: `MSR-${id}`, profile: 'generic-serial-msr' }],
+      });
     }
-    await waitFor('inventory with the MSR profile', () => ['pos-live', 'pos-burst'].every((id) => srv.collector!.device(id)?.peripherals.some((p) => p.profile === 'generic-serial-msr')), 10_000);
+    await waitFor(
+      'inventory with the MSR profile',
+      () => ['pos-live', 'pos-burst'].every((id) => srv.collector!.device(id)?.peripherals.some((p) => p.profile === 'generic-serial-msr')),
+      10_000,
+    );
     const send = async (i: number, list: Sample[]) => {
       const dev = devices[i];
       const s = seq.get(dev.id)! + 1;
@@ -98,7 +111,11 @@ test('a backlog flushed after a 3-day outage gives the same tickets as the same 
     }
     assert.is(srv.incidents!.stats().untrustedTimes, 0, 'every device time was plausible');
     const tickets = srv.incidents!.tickets.list();
-    const of = (device: string) => tickets.filter((t) => t.device === device).map((t) => ({ key: (t.key ?? '').replace(device, 'DEV'), priority: t.priority, issueType: t.issueType })).sort((a, b) => a.key.localeCompare(b.key));
+    const of = (device: string) =>
+      tickets
+        .filter((t) => t.device === device)
+        .map((t) => ({ key: (t.key ?? '').replace(device, 'DEV'), priority: t.priority, issueType: t.issueType }))
+        .sort((a, b) => a.key.localeCompare(b.key));
     assert.ok(of('pos-live').length >= 1, 'the precursor is ticketed (the test would be empty otherwise)');
     assert.equal(of('pos-burst'), of('pos-live'), 'identical tickets');
     // The usage rate of the flushed device reads as the days its backlog covers.

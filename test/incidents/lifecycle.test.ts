@@ -25,7 +25,15 @@ function open(path?: string, o: IncidentStoreOptions = {}): { store: IncidentSto
     dirs.push(d);
     path = join(d.path, 'incidents.db');
   }
-  const store = new IncidentStore(path, { holdMs: MIN, recoverMs: 5 * MIN, reopenWindowMs: 24 * HOUR, flapCount: 4, flapWindowMs: HOUR, flapQuietMs: HOUR, ...o });
+  const store = new IncidentStore(path, {
+    holdMs: MIN,
+    recoverMs: 5 * MIN,
+    reopenWindowMs: 24 * HOUR,
+    flapCount: 4,
+    flapWindowMs: HOUR,
+    flapQuietMs: HOUR,
+    ...o,
+  });
   stores.push(store);
   return { store, path };
 }
@@ -33,8 +41,21 @@ function open(path?: string, o: IncidentStoreOptions = {}): { store: IncidentSto
 function finding(key: string, status: Finding['status'], extra: Partial<Finding> = {}): Finding {
   const [device, peripheral, failureMode] = key.split('/');
   return {
-    key, device, peripheral, failureMode, site: 's1', scope: 'device', status, detector: 'reactive', kind: 'fault', priority: 'High',
-    issueType: 'printer-hardware', figures: { fault: failureMode }, runbook: { profile: 'epson-tm-t88vi', code: failureMode }, inhibitableBySite: false, ...extra,
+    key,
+    device,
+    peripheral,
+    failureMode,
+    site: 's1',
+    scope: 'device',
+    status,
+    detector: 'reactive',
+    kind: 'fault',
+    priority: 'High',
+    issueType: 'printer-hardware',
+    figures: { fault: failureMode },
+    runbook: { profile: 'epson-tm-t88vi', code: failureMode },
+    inhibitableBySite: false,
+    ...extra,
   };
 }
 const K = 'pos-1/printer/autocutter-error';
@@ -65,7 +86,11 @@ test('the hold counts from when the condition was first observed (since), not fr
   assert.equal(store.apply([finding(K, 'firing', { since: T0 - 50_000 })], T0), []);
   assert.is(store.get(K)!.firstSeen, T0 - 50_000);
   assert.equal(store.apply([finding(K, 'firing', { since: T0 - 50_000 })], T0 + 9_000), [], '59 s since the fault');
-  assert.equal(summary(store.apply([finding(K, 'firing', { since: T0 - 50_000 })], T0 + 10_000)), [`opened:create:${K}`], '60 s since the fault, 10 s since the first evaluation');
+  assert.equal(
+    summary(store.apply([finding(K, 'firing', { since: T0 - 50_000 })], T0 + 10_000)),
+    [`opened:create:${K}`],
+    '60 s since the fault, 10 s since the first evaluation',
+  );
   // Active for longer than the hold already: opens at the first evaluation.
   const K2 = 'pos-2/printer/autocutter-error';
   assert.equal(summary(store.apply([finding(K2, 'firing', { since: T0 - 2 * MIN })], T0 + MIN)), [`opened:create:${K2}`]);
@@ -108,7 +133,10 @@ test('firing again within the reopen window reopens the same incident; after it,
   store.apply([finding(K, 'firing', { holdMs: 0 })], T0 + 30 * HOUR);
   const again = store.get(K)!;
   assert.ok(again.id !== id, 'a new incident after the window');
-  assert.equal(store.list({ key: K }).map((i) => i.state), ['closed', 'open']);
+  assert.equal(
+    store.list({ key: K }).map((i) => i.state),
+    ['closed', 'open'],
+  );
 });
 
 test('flapping: N transitions in the window marks it once; no ticket churn; quiet ends it', () => {
@@ -142,7 +170,13 @@ test('flapping: N transitions in the window marks it once; no ticket churn; quie
 
 test('a site incident inhibits the device incidents it explains, not the others; released when it ends', () => {
   const { store } = open(undefined, { holdMs: 0, recoverMs: 0 });
-  const site = finding('site:s1/site/offline', 'firing', { scope: 'site', detector: 'site', kind: 'site-offline', priority: 'Urgent', issueType: 'site-outage' });
+  const site = finding('site:s1/site/offline', 'firing', {
+    scope: 'site',
+    detector: 'site',
+    kind: 'site-offline',
+    priority: 'Urgent',
+    issueType: 'site-outage',
+  });
   const offA = finding('a/device/offline', 'firing', { kind: 'device-offline', inhibitableBySite: true });
   const offB = finding('b/device/offline', 'firing', { kind: 'device-offline', inhibitableBySite: true });
   const offOther = finding('x/device/offline', 'firing', { kind: 'device-offline', inhibitableBySite: true, site: 's2' });
@@ -198,7 +232,10 @@ test('maintenance windows: weekly in the site time zone (across DST) and one-off
   const next = start + 7 * 24 * HOUR;
   store.apply([finding(K3, 'firing')], next + 10 * MIN);
   assert.equal(summary(store.apply([finding(K3, 'recovered')], next + 20 * MIN)), ['resolved:none:' + K3]);
-  assert.equal(store.history(store.get(K3)!.id).map((h) => h.type), ['opened', 'resolved']);
+  assert.equal(
+    store.history(store.get(K3)!.id).map((h) => h.type),
+    ['opened', 'resolved'],
+  );
   assert.ok(store.removeMaintenance(id));
   assert.not.ok(store.inMaintenance('s1', next + HOUR));
 });
@@ -206,16 +243,36 @@ test('maintenance windows: weekly in the site time zone (across DST) and one-off
 test('onChange runs inside the transaction: an outbox row per change, and a throw rolls everything back', () => {
   const { store } = open(undefined, { holdMs: 0 });
   store.db.exec('CREATE TABLE outbox (id INTEGER PRIMARY KEY, incident INTEGER, action TEXT)');
-  const hooks = { onChange: (c: IncidentChange) => { if (c.ticket !== 'none') store.db.prepare('INSERT INTO outbox (incident, action) VALUES (?, ?)').run(c.incident.id, c.ticket); } };
+  const hooks = {
+    onChange: (c: IncidentChange) => {
+      if (c.ticket !== 'none') store.db.prepare('INSERT INTO outbox (incident, action) VALUES (?, ?)').run(c.incident.id, c.ticket);
+    },
+  };
   store.apply([finding(K, 'firing')], T0, hooks);
   assert.equal(store.db.prepare('SELECT action FROM outbox').pluck().all(), ['create']);
-  assert.throws(() => store.apply([finding('z/printer/unrecoverable-error', 'firing')], T0, { onChange: () => { throw new Error('outbox full'); } }), /outbox full/);
+  assert.throws(
+    () =>
+      store.apply([finding('z/printer/unrecoverable-error', 'firing')], T0, {
+        onChange: () => {
+          throw new Error('outbox full');
+        },
+      }),
+    /outbox full/,
+  );
   assert.is(store.get('z/printer/unrecoverable-error'), null, 'rolled back');
   // Retried: the same change happens exactly once.
   store.apply([finding('z/printer/unrecoverable-error', 'firing')], T0, hooks);
   assert.equal(store.db.prepare('SELECT action FROM outbox').pluck().all(), ['create', 'create']);
   // The partial unique index refuses a second live incident for a key, whoever writes it.
-  assert.throws(() => store.db.prepare("INSERT INTO incidents SELECT NULL, key, device, peripheral, failure_mode, site, scope, detector, kind, priority, issue_type, state, figures, eta, runbook, inhibitable, first_seen, last_firing, opened_at, recovering_since, resolved_at, closed_at, hold_ms, recover_ms, reopen_count, flapping, transitions, ticketed, muted, inhibited_by, updated_at FROM incidents WHERE key = ?").run(K), /UNIQUE/);
+  assert.throws(
+    () =>
+      store.db
+        .prepare(
+          'INSERT INTO incidents SELECT NULL, key, device, peripheral, failure_mode, site, scope, detector, kind, priority, issue_type, state, figures, eta, runbook, inhibitable, first_seen, last_firing, opened_at, recovering_since, resolved_at, closed_at, hold_ms, recover_ms, reopen_count, flapping, transitions, ticketed, muted, inhibited_by, updated_at FROM incidents WHERE key = ?',
+        )
+        .run(K),
+    /UNIQUE/,
+  );
 });
 
 test('restart: reopening the database continues holds, recoveries and windows without duplicates', () => {

@@ -35,7 +35,15 @@ test('wear-out through a restart: detector windows and incidents survive, nothin
     for (let h = 0; h < days * 24; h++) {
       const at = from + h * HOUR;
       cuts += 250;
-      engine.observeSample({ device: 'pos-1', site: 's1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at, counters: { autocutterCuts: cuts } });
+      engine.observeSample({
+        device: 'pos-1',
+        site: 's1',
+        peripheral: 'printer',
+        kind: 'printer',
+        profile: 'epson-tm-t88vi',
+        at,
+        counters: { autocutterCuts: cuts },
+      });
       if (h % 6 === 0) detectAndApply(engine, store, at, hooksOf(store.db));
     }
   };

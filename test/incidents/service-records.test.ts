@@ -40,14 +40,29 @@ test('a replaced Epson cutter stops being "worn"; a unit swap (new serial) re-ba
     let seq = 1;
     const start = Date.now() - 12 * 24 * HOUR;
     const inventory = async (serial: string, ts: number) => {
-      await dev!.publish('inventory', { v: CONTRACT_VERSION, device: 'pos-1', seq: seq++, ts, agentVersion: 'test', peripherals: [{ id: 'printer0', kind: 'printer', serial, profile: 'epson-tm-t88vi' }] });
+      await dev!.publish('inventory', {
+        v: CONTRACT_VERSION,
+        device: 'pos-1',
+        seq: seq++,
+        ts,
+        agentVersion: 'test',
+        peripherals: [{ id: 'printer0', kind: 'printer', serial, profile: 'epson-tm-t88vi' }],
+      });
       await waitFor('inventory', () => srv.collector!.device('pos-1')?.peripherals.some((p) => p.serial === serial), 10_000);
     };
     let fed = 0;
     // Hourly cutter counters over `hours` from hour `from` (6,000 cuts a day), then one tick at the last.
     const feed = async (from: number, hours: number, cuts: (h: number) => number) => {
       for (let h = from; h < from + hours; h += 6) {
-        const samples = Array.from({ length: 6 }, (_, i) => ({ peripheral: 'printer0', kind: 'printer', ts: start + (h + i) * HOUR, health: 'ok', metrics: {}, counters: { autocutterCuts: cuts(h + i), linesFed: 1000 }, faults: [] }));
+        const samples = Array.from({ length: 6 }, (_, i) => ({
+          peripheral: 'printer0',
+          kind: 'printer',
+          ts: start + (h + i) * HOUR,
+          health: 'ok',
+          metrics: {},
+          counters: { autocutterCuts: cuts(h + i), linesFed: 1000 },
+          faults: [],
+        }));
         await dev!.publish('telemetry', { v: CONTRACT_VERSION, device: 'pos-1', seq: seq++, ts: samples[5].ts, samples });
         fed += 6;
         await waitFor('samples reach the detectors', () => inc.stats().samples >= fed, 10_000);
@@ -81,7 +96,10 @@ test('a replaced Epson cutter stops being "worn"; a unit swap (new serial) re-ba
     const swap = (await inc.serviceRecords.list({ device: 'pos-1' })).find((r) => r.kind === 'unit-swap')!;
     assert.equal([swap.serial, swap.source, swap.failed], ['TM88-B', 'inventory', false]);
     await feed(180, 24, (h) => 10_000 + (h - 180) * 250);
-    assert.not.ok(inc.incidents.list().some((i) => i.key === KEY && (i.state === 'open' || i.state === 'pending')), 'no new incident for the new unit');
+    assert.not.ok(
+      inc.incidents.list().some((i) => i.key === KEY && (i.state === 'open' || i.state === 'pending')),
+      'no new incident for the new unit',
+    );
     // `fleetcare reliability` reads the records and the detectors' saved state: one failure, no fit yet.
     const out: string[] = [];
     const write = process.stdout.write.bind(process.stdout);
@@ -95,7 +113,14 @@ test('a replaced Epson cutter stops being "worn"; a unit swap (new serial) re-ba
     assert.is(parseServiceDate('2026-03-02'), Date.UTC(2026, 2, 2));
     assert.throws(() => parseServiceDate('yesterday'), /--date/);
     // (The device's clock-drift ticket is this test's doing: every message it sends is days old.)
-    assert.equal(inc.tickets.list().filter((t) => t.peripheral === 'printer0').map((t) => t.key), [KEY], 'one printer ticket: the worn cutter');
+    assert.equal(
+      inc.tickets
+        .list()
+        .filter((t) => t.peripheral === 'printer0')
+        .map((t) => t.key),
+      [KEY],
+      'one printer ticket: the worn cutter',
+    );
   } finally {
     await dev?.close().catch(() => {});
     await server?.close('test done');
@@ -104,7 +129,9 @@ test('a replaced Epson cutter stops being "worn"; a unit swap (new serial) re-ba
 });
 
 test('NOC: resolving the ticket with "part replaced" writes the service record; the device page lists the history', async () => {
-  const noc = await startNocServer({ collector: { batch: { maxDelayMs: 20 }, incidents: { tickMs: 3_600_000, detectors: { wear: { deferToErrorRate: false } } } } });
+  const noc = await startNocServer({
+    collector: { batch: { maxDelayMs: 20 }, incidents: { tickMs: 3_600_000, detectors: { wear: { deferToErrorRate: false } } } },
+  });
   let dev: FakeDevice | null = null;
   try {
     const srv = noc.server;
@@ -112,12 +139,27 @@ test('NOC: resolving the ticket with "part replaced" writes the service record; 
     const token = srv.broker!.registry.addDevice('pos-1', { site: 'store-1', tenant: 'acme' })!;
     dev = await FakeDevice.connect(noc.brokerUrl, 'pos-1', { token });
     const start = Date.now() - 6 * 24 * HOUR;
-    await dev.publish('inventory', { v: CONTRACT_VERSION, device: 'pos-1', seq: 1, ts: Date.now(), agentVersion: 'test', peripherals: [{ id: 'printer0', kind: 'printer', serial: 'TM88-A', profile: 'epson-tm-t88vi' }] });
+    await dev.publish('inventory', {
+      v: CONTRACT_VERSION,
+      device: 'pos-1',
+      seq: 1,
+      ts: Date.now(),
+      agentVersion: 'test',
+      peripherals: [{ id: 'printer0', kind: 'printer', serial: 'TM88-A', profile: 'epson-tm-t88vi' }],
+    });
     await waitFor('inventory', () => srv.collector!.device('pos-1')?.peripherals.some((p) => p.serial === 'TM88-A'), 10_000);
     let seq = 2;
     let fed = 0;
     for (let h = 0; h < 96; h += 6) {
-      const samples = Array.from({ length: 6 }, (_, i) => ({ peripheral: 'printer0', kind: 'printer', ts: start + (h + i) * HOUR, health: 'ok', metrics: {}, counters: { autocutterCuts: 1_930_000 + (h + i) * 250, linesFed: 1000 }, faults: [] }));
+      const samples = Array.from({ length: 6 }, (_, i) => ({
+        peripheral: 'printer0',
+        kind: 'printer',
+        ts: start + (h + i) * HOUR,
+        health: 'ok',
+        metrics: {},
+        counters: { autocutterCuts: 1_930_000 + (h + i) * 250, linesFed: 1000 },
+        faults: [],
+      }));
       await dev.publish('telemetry', { v: CONTRACT_VERSION, device: 'pos-1', seq: seq++, ts: samples[5].ts, samples });
       fed += 6;
       await waitFor('samples', () => inc.stats().samples >= fed, 10_000);
@@ -126,12 +168,19 @@ test('NOC: resolving the ticket with "part replaced" writes the service record; 
     const ticket = inc.tickets.byKey(KEY)!;
     assert.ok(ticket, 'worn cutter ticketed');
     const operator = await ApiClient.login(noc.url, 'operator');
-    const r = await operator.post<{ serviceRecord: number }>(`/api/tickets/${encodeURIComponent(ticket.ref)}/actions`, { action: 'resolve', text: 'cutter replaced', partReplaced: true });
+    const r = await operator.post<{ serviceRecord: number }>(`/api/tickets/${encodeURIComponent(ticket.ref)}/actions`, {
+      action: 'resolve',
+      text: 'cutter replaced',
+      partReplaced: true,
+    });
     assert.is(r.status, 200, r.text);
     assert.ok(r.body.serviceRecord > 0);
     const history = await operator.get<ServiceHistoryAnswer>('/api/devices/pos-1/service');
     assert.is(history.status, 200);
-    assert.equal(history.body.items.map((x) => [x.peripheral, x.part, x.kind, x.source, x.ref]), [['printer0', 'cutter', 'part-replaced', 'noc', ticket.ref]]);
+    assert.equal(
+      history.body.items.map((x) => [x.peripheral, x.part, x.kind, x.source, x.ref]),
+      [['printer0', 'cutter', 'part-replaced', 'noc', ticket.ref]],
+    );
     // Not a worn-part ticket: the part must be named.
     const bad = await operator.post(`/api/tickets/${encodeURIComponent(ticket.ref)}/actions`, { action: 'close', partReplaced: true, part: 'Bad Part' });
     assert.is(bad.status, 400);

@@ -50,7 +50,14 @@ test('jammed cutter → incident + ticket after the hold; cleared → resolved; 
   let agent: AgentHandle | null = null;
   try {
     const token = server.broker!.registry.addDevice('pos-1', { site: 'store-12', tenant: 'acme-retail' });
-    server.incidents!.warranty.upsert({ serial_no: SERIAL, item_code: 'TM-T88VI', kind: 'peripheral', customer: 'acme-retail', device_id: 'pos-1', warranty_expiry_date: '2099-12-31' });
+    server.incidents!.warranty.upsert({
+      serial_no: SERIAL,
+      item_code: 'TM-T88VI',
+      kind: 'peripheral',
+      customer: 'acme-retail',
+      device_id: 'pos-1',
+      warranty_expiry_date: '2099-12-31',
+    });
     pty = await createPtyPair();
     printer = new VirtualEscposPrinter({ path: pty.devicePath, profile: 'epson-tm-t88vi', serial: SERIAL });
     await printer.open();
@@ -65,8 +72,15 @@ test('jammed cutter → incident + ticket after the hold; cleared → resolved; 
       { log },
     );
     const srv = () => server!;
-    await waitFor('printer inventory with serial and profile', () =>
-      srv().collector!.fleet().find((d) => d.device === 'pos-1')?.peripherals.some((p) => p.id === 'printer0' && p.serial === SERIAL && p.profile === 'epson-tm-t88vi'), 20_000);
+    await waitFor(
+      'printer inventory with serial and profile',
+      () =>
+        srv()
+          .collector!.fleet()
+          .find((d) => d.device === 'pos-1')
+          ?.peripherals.some((p) => p.id === 'printer0' && p.serial === SERIAL && p.profile === 'epson-tm-t88vi'),
+      20_000,
+    );
     await waitFor('printer samples reach the detectors', () => srv().incidents!.stats().samples >= 3, 10_000);
     assert.is(srv().incidents!.tickets.list().length, 0, 'a healthy printer opens nothing');
 
@@ -100,10 +114,14 @@ test('jammed cutter → incident + ticket after the hold; cleared → resolved; 
 
     // Clear the jam: resolved after the recovery condition held.
     printer.setCutterJam(false);
-    const resolved = await waitFor('ticket resolved', () => {
-      const t = srv().incidents!.tickets.byKey(KEY);
-      return t?.status === 'Resolved' ? t : null;
-    }, 20_000);
+    const resolved = await waitFor(
+      'ticket resolved',
+      () => {
+        const t = srv().incidents!.tickets.byKey(KEY);
+        return t?.status === 'Resolved' ? t : null;
+      },
+      20_000,
+    );
     const after = srv().incidents!.incidents.get(KEY)!;
     assert.is(after.state, 'resolved');
     assert.ok(after.resolvedAt! - after.openedAt! >= RECOVER_MS, 'resolved only after the recovery time');
@@ -123,10 +141,14 @@ test('jammed cutter → incident + ticket after the hold; cleared → resolved; 
 
     // The same jam within the reopen window reopens the same incident and ticket.
     printer.setCutterJam(true);
-    const reopened = await waitFor('ticket reopened', () => {
-      const t = srv().incidents!.tickets.byKey(KEY);
-      return t?.status === 'Open' ? t : null;
-    }, 20_000);
+    const reopened = await waitFor(
+      'ticket reopened',
+      () => {
+        const t = srv().incidents!.tickets.byKey(KEY);
+        return t?.status === 'Open' ? t : null;
+      },
+      20_000,
+    );
     assert.is(reopened.ref, ticket.ref);
     assert.is(srv().incidents!.tickets.list().length, 1);
     assert.is(srv().incidents!.incidents.get(KEY)!.reopenCount, 1);

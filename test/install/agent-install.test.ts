@@ -55,14 +55,39 @@ test('the agent and server units pass systemd-analyze verify; a broken one does 
   try {
     // ExecStart must exist for verify: the launcher of this tree and node itself.
     const prefix = fileURLToPath(new URL('../../..', import.meta.url));
-    const agent = renderAgentUnit({ prefix, configPath: '/etc/fleetcare/agent.json', dataDir: '/var/lib/fleetcare-agent/pos-42', user: 'fleetcare-agent', deviceGroups: ['dialout', 'lp'] });
-    for (const line of ['User=fleetcare-agent', 'SupplementaryGroups=dialout lp', 'Restart=always', 'ProtectSystem=strict', 'NoNewPrivileges=yes', 'StateDirectory=fleetcare-agent', 'WantedBy=multi-user.target'])
+    const agent = renderAgentUnit({
+      prefix,
+      configPath: '/etc/fleetcare/agent.json',
+      dataDir: '/var/lib/fleetcare-agent/pos-42',
+      user: 'fleetcare-agent',
+      deviceGroups: ['dialout', 'lp'],
+    });
+    for (const line of [
+      'User=fleetcare-agent',
+      'SupplementaryGroups=dialout lp',
+      'Restart=always',
+      'ProtectSystem=strict',
+      'NoNewPrivileges=yes',
+      'StateDirectory=fleetcare-agent',
+      'WantedBy=multi-user.target',
+    ])
       assert.ok(agent.split('\n').includes(line), `agent unit has ${line}`);
     verifyUnit(dir.path, 'fleetcare-agent.service', agent);
-    const elsewhere = renderAgentUnit({ prefix, configPath: '/etc/fleetcare/agent.json', dataDir: '/srv/pos data', user: 'fleetcare-agent', deviceGroups: ['dialout'] });
+    const elsewhere = renderAgentUnit({
+      prefix,
+      configPath: '/etc/fleetcare/agent.json',
+      dataDir: '/srv/pos data',
+      user: 'fleetcare-agent',
+      deviceGroups: ['dialout'],
+    });
     assert.ok(elsewhere.includes('ReadWritePaths="/srv/pos data"'), 'a data dir outside /var/lib is made writable');
     verifyUnit(join(dir.path, 'b'), 'fleetcare-agent.service', elsewhere);
-    const server = renderServerUnit({ execStart: `${process.execPath} ${CLI}`, configPath: '/etc/fleetcare/server.json', dataDir: '/var/lib/fleetcare', user: 'fleetcare' });
+    const server = renderServerUnit({
+      execStart: `${process.execPath} ${CLI}`,
+      configPath: '/etc/fleetcare/server.json',
+      dataDir: '/var/lib/fleetcare',
+      user: 'fleetcare',
+    });
     for (const line of ['User=fleetcare', 'Restart=always', 'ProtectSystem=strict', 'NoNewPrivileges=yes', 'StateDirectory=fleetcare', 'LimitNOFILE=65536'])
       assert.ok(server.split('\n').includes(line), `server unit has ${line}`);
     verifyUnit(dir.path, 'fleetcare-server.service', server);
@@ -97,7 +122,8 @@ test('agent install --root: package, config (640), unit, system user, enable lin
     assert.ok(statSync(join(prefix, 'bin/fleetcare-agent')).mode & 0o111, 'launcher executable');
     assert.ok(existsSync(join(prefix, 'dist/bundle/agent.mjs')));
     assert.ok(readdirSync(join(prefix, 'firmware-profiles/models')).length > 5);
-    for (const m of ['better-sqlite3', 'serialport', 'usb', '@serialport/bindings-cpp', 'bindings']) assert.ok(existsSync(join(prefix, 'node_modules', m, 'package.json')), m);
+    for (const m of ['better-sqlite3', 'serialport', 'usb', '@serialport/bindings-cpp', 'bindings'])
+      assert.ok(existsSync(join(prefix, 'node_modules', m, 'package.json')), m);
     assert.ok(existsSync(join(prefix, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node')), 'better-sqlite3 built for this platform');
     assert.not.ok(existsSync(join(prefix, 'node_modules/better-sqlite3/deps')), 'no C sources');
     assert.equal(readdirSync(join(prefix, 'node_modules/@serialport/bindings-cpp/prebuilds')), [`${process.platform}-${process.arch}`]);
@@ -106,7 +132,16 @@ test('agent install --root: package, config (640), unit, system user, enable lin
     assert.is(readFileSync(installedCfg, 'utf8'), readFileSync(cfg, 'utf8'));
     assert.is(statSync(installedCfg).mode & 0o777, 0o640);
     const unit = readFileSync(join(root, 'etc/systemd/system/fleetcare-agent.service'), 'utf8');
-    assert.is(unit, renderAgentUnit({ prefix: '/opt/fleetcare-agent', configPath: '/etc/fleetcare/agent.json', dataDir: '/var/lib/fleetcare-agent/pos-42', user: 'fleetcare-agent', deviceGroups: ['dialout', 'lp'] }));
+    assert.is(
+      unit,
+      renderAgentUnit({
+        prefix: '/opt/fleetcare-agent',
+        configPath: '/etc/fleetcare/agent.json',
+        dataDir: '/var/lib/fleetcare-agent/pos-42',
+        user: 'fleetcare-agent',
+        deviceGroups: ['dialout', 'lp'],
+      }),
+    );
     assert.is(readlinkSync(join(root, 'etc/systemd/system/multi-user.target.wants/fleetcare-agent.service')), '/etc/systemd/system/fleetcare-agent.service');
     assert.match(readFileSync(join(root, 'usr/lib/sysusers.d/fleetcare-agent.conf'), 'utf8'), /^m fleetcare-agent dialout$/m);
 
@@ -136,7 +171,10 @@ test('npm run package:agent: the tarball installs with install.sh and its agent 
   const dir = tempDir('fleetcare-package-');
   let agent: ChildProcess | null = null;
   const port = await freePort();
-  const server = await runServer(serverConfigSchema.parse({ dataDir: join(dir.path, 'server'), logLevel: 'silent', broker: { port, scryptCost: 1024 }, noc: { enabled: false } }), { log: pino({ level: 'silent' }) });
+  const server = await runServer(
+    serverConfigSchema.parse({ dataDir: join(dir.path, 'server'), logLevel: 'silent', broker: { port, scryptCost: 1024 }, noc: { enabled: false } }),
+    { log: pino({ level: 'silent' }) },
+  );
   try {
     const pkg = await packageAgent(undefined, join(dir.path, 'packages'));
     assert.match(pkg.tarball, /fleetcare-agent-\d+\.\d+\.\d+-linux-\w+\.tar\.gz$/);
@@ -145,7 +183,8 @@ test('npm run package:agent: the tarball installs with install.sh and its agent 
     const tar = run('tar', ['-xzf', pkg.tarball, '-C', unpack]);
     assert.is(tar.code, 0, tar.stderr);
     const [top] = readdirSync(unpack);
-    for (const f of ['install.sh', 'fleetcare-agent.service', 'bin/fleetcare-agent', 'dist/bundle/agent.mjs', 'dist/install/install.mjs']) assert.ok(existsSync(join(unpack, top, f)), f);
+    for (const f of ['install.sh', 'fleetcare-agent.service', 'bin/fleetcare-agent', 'dist/bundle/agent.mjs', 'dist/install/install.mjs'])
+      assert.ok(existsSync(join(unpack, top, f)), f);
 
     const token = server.broker!.registry.addDevice('pos-42', { site: 'tehran-vanak-01', tenant: 'shahrvand-retail' });
     const dataDir = join(dir.path, 'agent-state');
@@ -156,11 +195,18 @@ test('npm run package:agent: the tarball installs with install.sh and its agent 
     assert.is(readFileSync(join(root, 'etc/systemd/system/fleetcare-agent.service'), 'utf8').includes(`ReadWritePaths=${dataDir}`), true);
 
     // The installed agent, from the temp root only (its node_modules, its profiles).
-    agent = spawn(join(root, 'opt/fleetcare-agent/bin/fleetcare-agent'), ['--config', join(root, 'etc/fleetcare/agent.json')], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir.path });
+    agent = spawn(join(root, 'opt/fleetcare-agent/bin/fleetcare-agent'), ['--config', join(root, 'etc/fleetcare/agent.json')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: dir.path,
+    });
     let logs = '';
     agent.stdout!.on('data', (b) => (logs += b));
     agent.stderr!.on('data', (b) => (logs += b));
-    await waitFor(`pos-42 online and reporting (agent log: ${logs.slice(-500)})`, () => server.collector!.fleet().find((d) => d.device === 'pos-42' && d.online && d.lastSeq > 2), 30_000);
+    await waitFor(
+      `pos-42 online and reporting (agent log: ${logs.slice(-500)})`,
+      () => server.collector!.fleet().find((d) => d.device === 'pos-42' && d.online && d.lastSeq > 2),
+      30_000,
+    );
     assert.ok(existsSync(join(dataDir)), 'the outbox lives in the config’s dataDir');
   } finally {
     if (agent && agent.exitCode === null) {

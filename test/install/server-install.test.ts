@@ -26,7 +26,8 @@ test('server install --root: unit verified by systemd-analyze, config gets an ab
     const unitFile = join(root, 'etc/systemd/system/fleetcare-server.service');
     const unit = readFileSync(unitFile, 'utf8');
     assert.ok(unit.includes(`ExecStart=${process.execPath} ${CLI} server --config /etc/fleetcare/server.json`), unit);
-    for (const line of ['User=fleetcare', 'StateDirectory=fleetcare', 'ProtectSystem=strict', 'NoNewPrivileges=yes', 'Restart=always']) assert.ok(unit.split('\n').includes(line), line);
+    for (const line of ['User=fleetcare', 'StateDirectory=fleetcare', 'ProtectSystem=strict', 'NoNewPrivileges=yes', 'Restart=always'])
+      assert.ok(unit.split('\n').includes(line), line);
     // ExecStart is this host's node and this tree's CLI: verify the installed file as it is.
     const v = run('systemd-analyze', ['verify', unitFile]);
     assert.is(v.status, 0, v.stderr);

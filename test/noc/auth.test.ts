@@ -57,7 +57,11 @@ test('bad login bodies get a 4xx naming the field', async () => {
   const badName = await c.post<{ message: string }>('/api/login', { username: 'a b', password: 'x' });
   assert.is(badName.status, 400);
   assert.match(badName.body.message, 'body.username');
-  const big = await fetch(s.url + '/api/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'x', password: 'y'.repeat(100_000) }) });
+  const big = await fetch(s.url + '/api/login', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'x', password: 'y'.repeat(100_000) }),
+  });
   assert.is(big.status, 413);
 });
 
@@ -99,7 +103,7 @@ test('roles: only an admin manages users', async () => {
   assert.is((await admin.request('DELETE', '/api/users/nobody')).status, 404);
 });
 
-test('changing a password ends that user\'s sessions', async () => {
+test("changing a password ends that user's sessions", async () => {
   const admin = await ApiClient.login(s.url, 'admin');
   assert.is((await admin.post('/api/users', { name: 'carol', role: 'viewer', password: 'first-password-1' })).status, 201);
   const carol = new ApiClient(s.url);
@@ -115,7 +119,7 @@ test('logout ends the session', async () => {
   assert.is((await c.get('/api/me')).status, 401);
 });
 
-test('API tokens: Bearer works without CSRF and carries the owner\'s role', async () => {
+test("API tokens: Bearer works without CSRF and carries the owner's role", async () => {
   const viewer = await ApiClient.login(s.url, 'viewer');
   const t = await viewer.post<{ token: string }>('/api/tokens', { name: 'grafana' });
   assert.is(t.status, 201);
@@ -133,7 +137,10 @@ test('failed logins are throttled per user name', async () => {
   const c = new ApiClient(s.url);
   const statuses: number[] = [];
   for (let i = 0; i < 12; i++) statuses.push((await c.post('/api/login', { username: 'admin2', password: 'wrong-wrong' })).status);
-  assert.ok(statuses.slice(0, 10).every((x) => x === 401), statuses.join());
+  assert.ok(
+    statuses.slice(0, 10).every((x) => x === 401),
+    statuses.join(),
+  );
   assert.is(statuses[11], 429);
 });
 
@@ -151,7 +158,14 @@ test('/metrics is Prometheus text with broker, collector and HTTP figures', asyn
   assert.is(r.status, 200);
   assert.match(r.headers.get('content-type')!, 'text/plain; version=0.0.4');
   const text = await r.text();
-  for (const name of ['fleetcare_broker_connections', 'fleetcare_collector_connected', 'fleetcare_ingest_lag_seconds', 'fleetcare_open_tickets', 'fleetcare_http_requests_total', 'fleetcare_devices']) {
+  for (const name of [
+    'fleetcare_broker_connections',
+    'fleetcare_collector_connected',
+    'fleetcare_ingest_lag_seconds',
+    'fleetcare_open_tickets',
+    'fleetcare_http_requests_total',
+    'fleetcare_devices',
+  ]) {
     assert.match(text, new RegExp(`^# TYPE ${name} (gauge|counter)$`, 'm'), name);
   }
   // Every sample line is `name{labels} number`.

@@ -76,15 +76,37 @@ if (!existsSync(CHROMIUM)) {
       },
     });
     const registry = s.server.broker!.registry;
-    fleet = await startFleet({ devices: 6, seed: 11, brokerUrl: s.brokerUrl, provision: (id, site, tenant) => registry.addDevice(id, { site, tenant }), dataDir: join(s.dir.path, 'sim'), intervalMs: 500, log });
+    fleet = await startFleet({
+      devices: 6,
+      seed: 11,
+      brokerUrl: s.brokerUrl,
+      provision: (id, site, tenant) => registry.addDevice(id, { site, tenant }),
+      dataDir: join(s.dir.path, 'sim'),
+      intervalMs: 500,
+      log,
+    });
 
-    s.server.incidents!.warranty.upsert({ serial_no: JAM_SERIAL, item_code: 'TM-T88VI', kind: 'peripheral', customer: JAM_TENANT, device_id: JAM_DEVICE, warranty_expiry_date: '2099-12-31' });
+    s.server.incidents!.warranty.upsert({
+      serial_no: JAM_SERIAL,
+      item_code: 'TM-T88VI',
+      kind: 'peripheral',
+      customer: JAM_TENANT,
+      device_id: JAM_DEVICE,
+      warranty_expiry_date: '2099-12-31',
+    });
     pty = await createPtyPair();
     printer = new VirtualEscposPrinter({ path: pty.devicePath, profile: 'epson-tm-t88vi', serial: JAM_SERIAL, ageFraction: 0.7 });
     await printer.open();
     agent = await startAgent(
       agentConfigSchema.parse({
-        device: { id: JAM_DEVICE, token: registry.addDevice(JAM_DEVICE, { site: JAM_SITE, tenant: JAM_TENANT }), site: JAM_SITE, tenant: JAM_TENANT, model: 'sim-pos-terminal', serial: 'HOST-0900' },
+        device: {
+          id: JAM_DEVICE,
+          token: registry.addDevice(JAM_DEVICE, { site: JAM_SITE, tenant: JAM_TENANT }),
+          site: JAM_SITE,
+          tenant: JAM_TENANT,
+          model: 'sim-pos-terminal',
+          serial: 'HOST-0900',
+        },
         broker: { url: s.brokerUrl },
         dataDir: join(s.dir.path, 'agent-900'),
         telemetry: { publishIntervalMs: 500 },
@@ -93,10 +115,15 @@ if (!existsSync(CHROMIUM)) {
       { log },
     );
     const all = [...fleet.devices.map((d) => d.id), JAM_DEVICE];
-    await waitFor('every device online with its inventory', () => {
-      const known = s.server.collector!.fleet();
-      return all.every((id) => known.find((d) => d.device === id && d.online && d.peripherals.length > 0));
-    }, 30_000, 200);
+    await waitFor(
+      'every device online with its inventory',
+      () => {
+        const known = s.server.collector!.fleet();
+        return all.every((id) => known.find((d) => d.device === id && d.online && d.peripherals.length > 0));
+      },
+      30_000,
+      200,
+    );
     // One store's receipt printer runs out of paper: the overview and the board have something to show.
     fleet.devices[1].printer.paperOut(true);
 
@@ -231,7 +258,12 @@ if (!existsSync(CHROMIUM)) {
     await details.waitFor();
     assert.match(await details.innerText(), '— operator');
     // For the picture, the paper-out ticket too (best effort: it is not what this test checks).
-    if (SHOTS) await page.locator('tbody[data-ref]').nth(1).waitFor({ timeout: 20_000 }).catch(() => {});
+    if (SHOTS)
+      await page
+        .locator('tbody[data-ref]')
+        .nth(1)
+        .waitFor({ timeout: 20_000 })
+        .catch(() => {});
     await shot(page, 'incidents');
   });
 
@@ -274,12 +306,20 @@ if (!existsSync(CHROMIUM)) {
       await page.locator('#report-parts-forecast').waitFor();
       assert.is(await page.locator('#parts-horizon').inputValue(), '90');
       // The section loads once; changing the horizon fetches again, until a row shows.
-      await waitFor('a part row in the forecast section', async () => {
-        if (await page.locator('#report-parts-forecast tr[data-part]').count()) return true;
-        await page.locator('#parts-horizon').selectOption(String((await page.locator('#parts-horizon').inputValue()) === '90' ? 60 : 90));
-        await page.waitForFunction(() => !document.querySelector('#report-parts-forecast .loading'));
-        return page.locator('#report-parts-forecast tr[data-part]').count().then((n) => n > 0 || undefined);
-      }, UI_TIMEOUT_MS, 500);
+      await waitFor(
+        'a part row in the forecast section',
+        async () => {
+          if (await page.locator('#report-parts-forecast tr[data-part]').count()) return true;
+          await page.locator('#parts-horizon').selectOption(String((await page.locator('#parts-horizon').inputValue()) === '90' ? 60 : 90));
+          await page.waitForFunction(() => !document.querySelector('#report-parts-forecast .loading'));
+          return page
+            .locator('#report-parts-forecast tr[data-part]')
+            .count()
+            .then((n) => n > 0 || undefined);
+        },
+        UI_TIMEOUT_MS,
+        500,
+      );
       const row = page.locator('#report-parts-forecast tr[data-part]').first();
       assert.match(await row.innerText(), /Part no\./);
       const href = await page.locator('a[data-csv="parts-forecast"]').getAttribute('href');
@@ -319,7 +359,11 @@ if (!existsSync(CHROMIUM)) {
     assert.is(await page.evaluate(() => document.dir), 'rtl', 'the choice is remembered');
     await page.locator(`#overview-data tr[data-device="${JAM_DEVICE}"], #overview-data tr[data-site="${JAM_SITE}"]`).first().waitFor();
     await shot(page, 'overview-ar');
-    for (const [lang, dir] of [['fa', 'rtl'], ['zh', 'ltr'], ['en', 'ltr']] as const) {
+    for (const [lang, dir] of [
+      ['fa', 'rtl'],
+      ['zh', 'ltr'],
+      ['en', 'ltr'],
+    ] as const) {
       await page.locator('#lang-select').selectOption(lang);
       assert.is(await page.evaluate(() => document.dir), dir, lang);
     }

@@ -62,13 +62,26 @@ if (!existsSync(CHROMIUM)) {
         }),
         { log },
       );
-    agents.push(await agentOf(CLOCK_DEVICE, [{ id: 'host', driver: 'host', intervalMs: 1000 }, { id: 'clock0', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, intervalMs: 200, timeoutMs: 2000 }]));
+    agents.push(
+      await agentOf(CLOCK_DEVICE, [
+        { id: 'host', driver: 'host', intervalMs: 1000 },
+        { id: 'clock0', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, intervalMs: 200, timeoutMs: 2000 },
+      ]),
+    );
     agents.push(await agentOf(PLAIN_DEVICE, [{ id: 'host', driver: 'host', intervalMs: 1000 }]));
     // The page draws its command buttons from the inventory it first loads.
-    await waitFor('both devices online with their inventory', () => {
-      const known = s.server.collector!.fleet();
-      return known.find((d) => d.device === CLOCK_DEVICE && d.online && d.peripherals.some((p) => p.id === 'clock0')) && known.find((d) => d.device === PLAIN_DEVICE && d.online && d.peripherals.length > 0);
-    }, 30_000, 100);
+    await waitFor(
+      'both devices online with their inventory',
+      () => {
+        const known = s.server.collector!.fleet();
+        return (
+          known.find((d) => d.device === CLOCK_DEVICE && d.online && d.peripherals.some((p) => p.id === 'clock0')) &&
+          known.find((d) => d.device === PLAIN_DEVICE && d.online && d.peripherals.length > 0)
+        );
+      },
+      30_000,
+      100,
+    );
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
     page = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: 'en-GB' });
     page.setDefaultTimeout(UI_TIMEOUT_MS);
@@ -127,7 +140,11 @@ if (!existsSync(CHROMIUM)) {
     const row = page.locator(`[data-section="tickets"] tr[data-ref="${REF}"]`);
     await row.filter({ hasText: 'Resolved' }).waitFor();
     const ticket = (await (await page.request.get(`${s.url}/api/tickets/${encodeURIComponent(REF)}`)).json()) as TicketDetail;
-    assert.equal(ticket.statusHistory.map((x) => x.status), ['Open', 'Resolved'], 'resolved by the recovery, not by an operator');
+    assert.equal(
+      ticket.statusHistory.map((x) => x.status),
+      ['Open', 'Resolved'],
+      'resolved by the recovery, not by an operator',
+    );
   });
 
   test('a viewer sees the clock but no Sync clock time button', async () => {

@@ -37,7 +37,11 @@ export async function startClusterNocNode(o: ClusterNocNodeOptions, log: Logger)
       scryptCost: 1024,
       state: { kind: 'postgres', url: o.pgUrl },
       nodeId: o.nodeId,
-      stores: (c) => ({ users: new PgNocAccounts(o.pgUrl, { sessionTtlMs: c.sessionTtlHours * 3_600_000, scryptCost: 1024 }), commands: new PgCommandState(o.pgUrl), reportUnits: new PgReportUnits(o.pgUrl) }),
+      stores: (c) => ({
+        users: new PgNocAccounts(o.pgUrl, { sessionTtlMs: c.sessionTtlHours * 3_600_000, scryptCost: 1024 }),
+        commands: new PgCommandState(o.pgUrl),
+        reportUnits: new PgReportUnits(o.pgUrl),
+      }),
     },
   );
   return {

@@ -55,7 +55,9 @@ process.on('exit', () => {
 
 /** Starts node B as its own process; resolves with its URL once it listens. */
 async function spawnNode(nodeId: string): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, [NODE_SCRIPT, JSON.stringify({ nodeId, pgUrl, brokerUrl: broker.url, dataDir: join(dir.path, nodeId) })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [NODE_SCRIPT, JSON.stringify({ nodeId, pgUrl, brokerUrl: broker.url, dataDir: join(dir.path, nodeId) })], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.add(proc);
   proc.once('exit', () => children.delete(proc));
   let out = '';
@@ -228,7 +230,11 @@ test.before(async () => {
   });
   agent = await startAgent(config, { log });
   const viewerB = await ApiClient.login(nodeB.url, 'viewer');
-  await waitFor('pos-1 online on both nodes', async () => nodeA.collector.device('pos-1')?.online && (await viewerB.get<DeviceDetail>('/api/devices/pos-1')).body.device?.online, 20_000);
+  await waitFor(
+    'pos-1 online on both nodes',
+    async () => nodeA.collector.device('pos-1')?.online && (await viewerB.get<DeviceDetail>('/api/devices/pos-1')).body.device?.online,
+    20_000,
+  );
 });
 
 test.after(async () => {
@@ -271,11 +277,17 @@ test('a session made on node A works on node B; a ticket changed through A is a 
     const commented = await operatorB.post(`/api/tickets/${enc}/actions`, { action: 'comment', text: 'parts ordered' });
     assert.is(commented.status, 200, commented.text);
     const detail = await operatorA.get<{ comments: Array<{ body: string }> }>(`/api/tickets/${enc}`);
-    assert.ok(detail.body.comments.some((c) => c.body.startsWith('parts ordered')), 'the comment made on B is read on A');
+    assert.ok(
+      detail.body.comments.some((c) => c.body.startsWith('parts ordered')),
+      'the comment made on B is read on A',
+    );
 
     // Every ticket event carries its change cursor as the SSE id, in commit order.
     const ids = live.tickets.map((t) => t.id);
-    assert.ok(ids.every((id, i) => Number.isInteger(id) && (i === 0 || id > ids[i - 1])), String(ids));
+    assert.ok(
+      ids.every((id, i) => Number.isInteger(id) && (i === 0 || id > ids[i - 1])),
+      String(ids),
+    );
 
     const sent = await operatorA.post<CommandAccepted>('/api/devices/pos-1/commands', { name: 'ping' });
     assert.is(sent.status, 202, sent.text);
@@ -298,7 +310,10 @@ test('a session made on node A works on node B; a ticket changed through A is a 
 });
 
 test('/readyz and /metrics per node: PostgreSQL reachable, node named; the collector’s partition figures when it owns partitions; detector figures only from a node that owns them all', async () => {
-  for (const [url, node] of [[nodeA.url, 'noc-a'], [nodeB.url, 'noc-b']] as const) {
+  for (const [url, node] of [
+    [nodeA.url, 'noc-a'],
+    [nodeB.url, 'noc-b'],
+  ] as const) {
     const r = await fetch(`${url}/readyz`);
     const body = (await r.json()) as { status: string; node: string; checks: Record<string, { ok: boolean; detail: string }> };
     assert.is(r.status, 200, JSON.stringify(body));
@@ -336,7 +351,10 @@ test('/readyz and /metrics per node: PostgreSQL reachable, node named; the colle
     // they see every partition...
     const detectors = startIncidentService(nodeA.collector, {}, { log });
     const detectorsDir = tempDir('fleetcare-noc-detectors-');
-    const withDetectors = await startNoc({ port: 0 }, { broker: null, collector: nodeA.collector, incidents: detectors, dataDir: detectorsDir.path, log, scryptCost: 1024 });
+    const withDetectors = await startNoc(
+      { port: 0 },
+      { broker: null, collector: nodeA.collector, incidents: detectors, dataDir: detectorsDir.path, log, scryptCost: 1024 },
+    );
     const other = new PartitionLeases(pool, { node: 'noc-z', partitions: 4, leaseMs: 3000 }, {}, log);
     try {
       await withDetectors.context.users.ensureUser('viewer', 'viewer', PASSWORDS.viewer);
@@ -430,7 +448,11 @@ test('a real browser (Chromium EventSource) behind a load balancer: its NOC node
     const page = await browser.newPage();
     await page.goto(`${lb.url}/healthz`);
     await page.evaluate(async (password) => {
-      const r = await fetch('/api/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'viewer', password }) });
+      const r = await fetch('/api/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'viewer', password }),
+      });
       if (r.status !== 200) throw new Error(`login: ${r.status}`);
       const w = window as unknown as { tickets: Array<{ id: string; ref: string }>; opens: number };
       w.tickets = [];

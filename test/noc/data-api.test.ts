@@ -15,8 +15,21 @@ import type { TicketCommandInput } from '../../collector/tickets/index.js';
 import { operatorTicketAction, type OperatorAction } from '../../collector/tickets/actions.js';
 import { parseCsvRows } from '../../collector/warranty/import.js';
 import type {
-  CommandAccepted, DeviceDetail, DevicesAnswer, EventsAnswer, FleetSummary, HoursReport, LiveEvent, MtbfReport, ProblemsReport, RemoteCommand,
-  SeriesAnswer, SlaReport, TicketDetail, TicketsAnswer, TopDevicesReport,
+  CommandAccepted,
+  DeviceDetail,
+  DevicesAnswer,
+  EventsAnswer,
+  FleetSummary,
+  HoursReport,
+  LiveEvent,
+  MtbfReport,
+  ProblemsReport,
+  RemoteCommand,
+  SeriesAnswer,
+  SlaReport,
+  TicketDetail,
+  TicketsAnswer,
+  TopDevicesReport,
 } from '../../noc/api.js';
 import { csvField } from '../../noc/reports.js';
 import { ApiClient, startNocServer, type NocTestServer } from '../helpers/noc.js';
@@ -40,7 +53,12 @@ class TestPrinter implements PeripheralDriver {
   }
   async poll(): Promise<PeripheralReading> {
     this.cuts += 5;
-    return { health: this.health, metrics: { temperature: 38 + (this.cuts % 7) }, counters: { autocutterCuts: this.cuts, linesFed: this.cuts * 10 }, faults: [...this.faults] };
+    return {
+      health: this.health,
+      metrics: { temperature: 38 + (this.cuts % 7) },
+      counters: { autocutterCuts: this.cuts, linesFed: this.cuts * 10 },
+      faults: [...this.faults],
+    };
   }
   async selfTest(): Promise<Record<string, unknown>> {
     return { headOk: true, cutterOk: true, cuts: this.cuts };
@@ -99,7 +117,10 @@ class LiveStream {
           const frame = buf.slice(0, i);
           buf = buf.slice(i + 2);
           const data = frame.split('\n').find((l) => l.startsWith('data: '));
-          const type = frame.split('\n').find((l) => l.startsWith('event: '))?.slice(7);
+          const type = frame
+            .split('\n')
+            .find((l) => l.startsWith('event: '))
+            ?.slice(7);
           if (data) {
             const e = JSON.parse(data.slice(6)) as LiveEvent;
             assert.is(e.type, type, 'SSE event name is the event type');
@@ -125,11 +146,18 @@ test.before(async () => {
   await startDevice('pos-b2', 'jeddah-2', 'globex', 400_000);
   const collector = s.server.collector!;
   for (const id of ['pos-a1', 'pos-b2']) {
-    await waitFor(`${id} inventory and stored counters`, async () => {
-      const d = collector.device(id);
-      const latest = await collector.store.latest(id);
-      return d?.online && d.peripherals.some((p) => p.profile === 'epson-tm-t88vi') && latest.some((l) => l.peripheral === 'printer0' && l.counters.autocutterCuts);
-    }, 20_000, 100);
+    await waitFor(
+      `${id} inventory and stored counters`,
+      async () => {
+        const d = collector.device(id);
+        const latest = await collector.store.latest(id);
+        return (
+          d?.online && d.peripherals.some((p) => p.profile === 'epson-tm-t88vi') && latest.some((l) => l.peripheral === 'printer0' && l.counters.autocutterCuts)
+        );
+      },
+      20_000,
+      100,
+    );
   }
   // pos-b2 goes away (a graceful stop: offline at once).
   await agents.get('pos-b2')!.close('test: store closed');
@@ -145,12 +173,25 @@ test.after(async () => {
 // ---- roles ---------------------------------------------------------------------------------------
 
 test('every data route answers viewer, operator and admin, and 401 without a login', async () => {
-  const ref = encodeURIComponent(await createTicket('pos-a1/printer0/paper-end', { customer: 'acme', site: 'riyadh-1', device: 'pos-a1', peripheral: 'printer0', issueType: 'Consumable' }, Date.now() - HOUR));
+  const ref = encodeURIComponent(
+    await createTicket(
+      'pos-a1/printer0/paper-end',
+      { customer: 'acme', site: 'riyadh-1', device: 'pos-a1', peripheral: 'printer0', issueType: 'Consumable' },
+      Date.now() - HOUR,
+    ),
+  );
   const cmd = (await operator.post<CommandAccepted>('/api/devices/pos-a1/commands', { name: 'ping' })).body.id;
   const now = Date.now();
   const reads = [
-    '/api/fleet', '/api/devices', '/api/devices/pos-a1', `/api/devices/pos-a1/series?peripheral=printer0&field=temperature&from=${now - HOUR}`,
-    '/api/devices/pos-a1/events', '/api/devices/pos-a1/commands', `/api/commands/${cmd}`, '/api/tickets', `/api/tickets/${ref}`,
+    '/api/fleet',
+    '/api/devices',
+    '/api/devices/pos-a1',
+    `/api/devices/pos-a1/series?peripheral=printer0&field=temperature&from=${now - HOUR}`,
+    '/api/devices/pos-a1/events',
+    '/api/devices/pos-a1/commands',
+    `/api/commands/${cmd}`,
+    '/api/tickets',
+    `/api/tickets/${ref}`,
     ...['problems', 'sla', 'hours', 'mtbf', 'top-devices'].flatMap((r) => [`/api/reports/${r}`, `/api/reports/${r}?format=csv`]),
   ];
   const anon = new ApiClient(s.url);
@@ -238,9 +279,14 @@ test('bad queries and bodies get a 400 naming the field', async () => {
 
 test('unknown devices, peripherals, commands, tickets and reports are 404', async () => {
   const paths = [
-    '/api/devices/pos-nope', '/api/devices/pos-nope/series?peripheral=printer0&field=temperature', '/api/devices/pos-nope/events',
-    '/api/devices/pos-nope/commands', '/api/devices/pos-a1/series?peripheral=printer7&field=temperature', '/api/commands/no-such-command',
-    '/api/tickets/' + encodeURIComponent('pos-a1/printer0/never'), '/api/reports/profits',
+    '/api/devices/pos-nope',
+    '/api/devices/pos-nope/series?peripheral=printer0&field=temperature',
+    '/api/devices/pos-nope/events',
+    '/api/devices/pos-nope/commands',
+    '/api/devices/pos-a1/series?peripheral=printer7&field=temperature',
+    '/api/commands/no-such-command',
+    '/api/tickets/' + encodeURIComponent('pos-a1/printer0/never'),
+    '/api/reports/profits',
   ];
   for (const path of paths) {
     const r = await viewer.get<{ error: string; message: string }>(path);
@@ -258,14 +304,27 @@ test('fleet summary: counts by status incl. offline, sites with problems first, 
   const f = (await viewer.get<FleetSummary>('/api/fleet')).body;
   assert.equal(f.devices, { total: 2, online: 1 });
   assert.is(f.byStatus.offline, 1);
-  assert.is(Object.values(f.byStatus).reduce((a, b) => a + b, 0), 2);
-  assert.equal(f.sites.map((x) => x.site), ['jeddah-2', 'riyadh-1'], 'the site with an offline device first');
+  assert.is(
+    Object.values(f.byStatus).reduce((a, b) => a + b, 0),
+    2,
+  );
+  assert.equal(
+    f.sites.map((x) => x.site),
+    ['jeddah-2', 'riyadh-1'],
+    'the site with an offline device first',
+  );
   assert.is(f.sites[0].byStatus.offline, 1);
   assert.ok(f.sites[0].problemScore > f.sites[1].problemScore);
   const b2 = f.attention.find((d) => d.device === 'pos-b2')!;
-  assert.ok(b2.why.some((w) => w.startsWith('offline')), JSON.stringify(b2.why));
+  assert.ok(
+    b2.why.some((w) => w.startsWith('offline')),
+    JSON.stringify(b2.why),
+  );
   const a1 = f.attention.find((d) => d.device === 'pos-a1')!;
-  assert.ok(a1.why.some((w) => /^worn: printer0 cutter 8\d %/.test(w)), `the 85 % cutter: ${JSON.stringify(a1.why)}`);
+  assert.ok(
+    a1.why.some((w) => /^worn: printer0 cutter 8\d %/.test(w)),
+    `the 85 % cutter: ${JSON.stringify(a1.why)}`,
+  );
   assert.is(f.attention[0].device, 'pos-b2', 'offline before worn');
 });
 
@@ -287,7 +346,10 @@ test('device list: filters, search, sorting and paging', async () => {
   assert.equal(await devicesOf(viewer, '?sort=wear'), ['pos-a1', 'pos-b2']);
   assert.equal(await devicesOf(viewer, '?sort=lastSeen'), ['pos-a1', 'pos-b2']);
   const page = (await viewer.get<DevicesAnswer>('/api/devices?limit=1&offset=1')).body;
-  assert.equal({ total: page.total, offset: page.offset, limit: page.limit, ids: page.items.map((d) => d.device) }, { total: 2, offset: 1, limit: 1, ids: ['pos-b2'] });
+  assert.equal(
+    { total: page.total, offset: page.offset, limit: page.limit, ids: page.items.map((d) => d.device) },
+    { total: 2, offset: 1, limit: 1, ids: ['pos-b2'] },
+  );
   const a1 = (await viewer.get<DevicesAnswer>('/api/devices?q=pos-a1')).body.items[0];
   assert.is(a1.status, 'ok');
   assert.is(a1.site, 'riyadh-1');
@@ -305,8 +367,18 @@ test('device detail: inventory, latest figures, wear per part with a usage-rate 
   for (let h = 48; h >= 2; h--) {
     const ts = now - h * HOUR;
     records.push({
-      channel: 'telemetry', device: 'pos-b2', seq: 900_000 + h, arrivedAt: ts, tags: { site: 'jeddah-2', tenant: 'globex' },
-      message: { v: CONTRACT_VERSION, device: 'pos-b2', seq: 900_000 + h, ts, samples: [{ peripheral: 'printer0', kind: 'printer', ts, health: 'ok', metrics: {}, counters: { autocutterCuts: last - (h - 1) * 1000 }, faults: [] }] },
+      channel: 'telemetry',
+      device: 'pos-b2',
+      seq: 900_000 + h,
+      arrivedAt: ts,
+      tags: { site: 'jeddah-2', tenant: 'globex' },
+      message: {
+        v: CONTRACT_VERSION,
+        device: 'pos-b2',
+        seq: 900_000 + h,
+        ts,
+        samples: [{ peripheral: 'printer0', kind: 'printer', ts, health: 'ok', metrics: {}, counters: { autocutterCuts: last - (h - 1) * 1000 }, faults: [] }],
+      },
     });
   }
   await collector.store.write(records);
@@ -334,9 +406,16 @@ test('device detail: inventory, latest figures, wear per part with a usage-rate 
   const mech = p.wear.find((w) => w.part === 'mechanism')!;
   assert.equal([mech.basis, mech.eta, mech.sourceVerified], ['mcbf', null, false]);
   // A ticket of the device is listed with it.
-  await createTicket('pos-b2/-/offline', { customer: 'globex', site: 'jeddah-2', device: 'pos-b2', peripheral: null, issueType: 'Connectivity', priority: 'High' }, now - 10 * 60_000);
+  await createTicket(
+    'pos-b2/-/offline',
+    { customer: 'globex', site: 'jeddah-2', device: 'pos-b2', peripheral: null, issueType: 'Connectivity', priority: 'High' },
+    now - 10 * 60_000,
+  );
   const again = (await viewer.get<DeviceDetail>('/api/devices/pos-b2')).body;
-  assert.equal(again.tickets.map((t) => t.ref), ['pos-b2/-/offline']);
+  assert.equal(
+    again.tickets.map((t) => t.ref),
+    ['pos-b2/-/offline'],
+  );
   assert.is(again.device.openTickets, 1);
 });
 
@@ -344,11 +423,27 @@ test('device detail: the open predicted-failure incident gives the ETA', async (
   const incidents = s.server.incidents!;
   const eta = Date.now() + 12 * 86_400_000;
   incidents.incidents.apply(
-    [{
-      key: 'pos-a1/printer0/cutter-wear-out', device: 'pos-a1', peripheral: 'printer0', failureMode: 'cutter-wear-out', site: 'riyadh-1', scope: 'device', status: 'firing',
-      detector: 'wear-out', kind: 'predicted-failure', priority: 'Low', issueType: 'predicted-failure', figures: { part: 'cutter', ratePerDay: 25_000.5 }, eta,
-      runbook: { profile: 'epson-tm-t88vi', code: 'general' }, holdMs: 0, recoverMs: 0, inhibitableBySite: false,
-    }] as never,
+    [
+      {
+        key: 'pos-a1/printer0/cutter-wear-out',
+        device: 'pos-a1',
+        peripheral: 'printer0',
+        failureMode: 'cutter-wear-out',
+        site: 'riyadh-1',
+        scope: 'device',
+        status: 'firing',
+        detector: 'wear-out',
+        kind: 'predicted-failure',
+        priority: 'Low',
+        issueType: 'predicted-failure',
+        figures: { part: 'cutter', ratePerDay: 25_000.5 },
+        eta,
+        runbook: { profile: 'epson-tm-t88vi', code: 'general' },
+        holdMs: 0,
+        recoverMs: 0,
+        inhibitableBySite: false,
+      },
+    ] as never,
     Date.now(),
   );
   const d = (await viewer.get<DeviceDetail>('/api/devices/pos-a1')).body;
@@ -363,16 +458,28 @@ test('series: downsampled to at most `points` buckets, the same as the store; ev
   assert.is(r.status, 200);
   assert.is(r.body.bucketMs, Math.ceil((now - from + 1) / 4));
   assert.ok(r.body.points.length >= 1 && r.body.points.length <= 4, `${r.body.points.length} points`);
-  const direct = await s.server.collector!.store.seriesBuckets({ device: 'pos-a1', peripheral: 'printer0', field: 'autocutterCuts', from, to: now, buckets: 4 });
+  const direct = await s.server.collector!.store.seriesBuckets({
+    device: 'pos-a1',
+    peripheral: 'printer0',
+    field: 'autocutterCuts',
+    from,
+    to: now,
+    buckets: 4,
+  });
   // The agent keeps writing: the last bucket may have grown between the two reads.
   assert.equal(r.body.points.slice(0, -1), direct.points.slice(0, r.body.points.length - 1));
   for (let i = 1; i < r.body.points.length; i++) assert.ok(r.body.points[i].value > r.body.points[i - 1].value, 'a growing counter has growing means');
-  const iso = await viewer.get<SeriesAnswer>(`/api/devices/pos-a1/series?peripheral=printer0&field=temperature&from=${encodeURIComponent(new Date(from).toISOString())}&to=${now}`);
+  const iso = await viewer.get<SeriesAnswer>(
+    `/api/devices/pos-a1/series?peripheral=printer0&field=temperature&from=${encodeURIComponent(new Date(from).toISOString())}&to=${now}`,
+  );
   assert.is(iso.body.from, from, 'ISO times are accepted');
   const defaults = (await viewer.get<SeriesAnswer>('/api/devices/pos-a1/series?peripheral=printer0&field=temperature')).body;
   assert.ok(Math.abs(defaults.to - defaults.from - 86_400_000) < 1, '24 h by default');
   const ev = (await viewer.get<EventsAnswer>('/api/devices/pos-a1/events')).body;
-  assert.ok(ev.items.some((e) => e.type === 'agent-started'), JSON.stringify(ev.items.map((e) => e.type)));
+  assert.ok(
+    ev.items.some((e) => e.type === 'agent-started'),
+    JSON.stringify(ev.items.map((e) => e.type)),
+  );
   for (let i = 1; i < ev.items.length; i++) assert.ok(ev.items[i - 1].ts >= ev.items[i].ts, 'newest first');
   const one = (await viewer.get<EventsAnswer>('/api/devices/pos-a1/events?limit=1')).body;
   assert.is(one.items.length, 1);
@@ -381,17 +488,36 @@ test('series: downsampled to at most `points` buckets, the same as the store; ev
 
 // ---- tickets and reports -------------------------------------------------------------------------
 
-type TicketFacts = { customer: string; site: string | null; device: string; peripheral: string | null; issueType: string; priority?: string; sla?: { responseBy: number; resolutionBy: number } };
+type TicketFacts = {
+  customer: string;
+  site: string | null;
+  device: string;
+  peripheral: string | null;
+  issueType: string;
+  priority?: string;
+  sla?: { responseBy: number; resolutionBy: number };
+};
 
 /** A ticket through the incident service's own outbox (what the detectors and operators do). */
 async function createTicket(key: string, f: TicketFacts, at: number): Promise<string> {
   const outbox = s.server.incidents!.ticketing.outbox;
   const cmd: TicketCommandInput = {
-    kind: 'create', key, at, eventId: `test-${at}`,
+    kind: 'create',
+    key,
+    at,
+    eventId: `test-${at}`,
     ticket: {
-      subject: `${key} problem`, description: 'what was seen', priority: (f.priority ?? 'Medium') as 'Medium', issueType: f.issueType as 'Consumable',
-      customer: f.customer, site: f.site, device: f.device, peripheral: f.peripheral,
-      sla: f.sla ? { serviceLevelAgreement: 'Standard', responseBy: f.sla.responseBy, resolutionBy: f.sla.resolutionBy, agreementStatus: 'First Response Due' } : undefined,
+      subject: `${key} problem`,
+      description: 'what was seen',
+      priority: (f.priority ?? 'Medium') as 'Medium',
+      issueType: f.issueType as 'Consumable',
+      customer: f.customer,
+      site: f.site,
+      device: f.device,
+      peripheral: f.peripheral,
+      sla: f.sla
+        ? { serviceLevelAgreement: 'Standard', responseBy: f.sla.responseBy, resolutionBy: f.sla.resolutionBy, agreementStatus: 'First Response Due' }
+        : undefined,
     },
   };
   const r = outbox.enqueue(cmd);
@@ -411,23 +537,63 @@ const TO = W + 24 * HOUR;
 
 test('tickets: list with filters and SLA fields, detail with comments and status history', async () => {
   // acme: answered in 1 h (in time), resolved in 3 h (in time).
-  await createTicket('pos-a1/printer0/cutter-wear-out', { customer: 'acme', site: 'riyadh-1', device: 'pos-a1', peripheral: 'printer0', issueType: 'Hardware Failure', priority: 'High', sla: { responseBy: W + 2 * HOUR, resolutionBy: W + 4 * HOUR } }, W);
+  await createTicket(
+    'pos-a1/printer0/cutter-wear-out',
+    {
+      customer: 'acme',
+      site: 'riyadh-1',
+      device: 'pos-a1',
+      peripheral: 'printer0',
+      issueType: 'Hardware Failure',
+      priority: 'High',
+      sla: { responseBy: W + 2 * HOUR, resolutionBy: W + 4 * HOUR },
+    },
+    W,
+  );
   setStatus('pos-a1/printer0/cutter-wear-out', 'ack', W + HOUR, 'on our way');
   setStatus('pos-a1/printer0/cutter-wear-out', 'resolve', W + 3 * HOUR, 'cutter replaced');
   // globex: answered late (3 h for a 2 h response), not resolved, resolution deadline long past.
-  await createTicket('pos-b2/printer0/autocutter-error', { customer: 'globex', site: 'jeddah-2', device: 'pos-b2', peripheral: 'printer0', issueType: 'Hardware Failure', priority: 'Urgent', sla: { responseBy: W + 2 * HOUR, resolutionBy: W + 5 * HOUR } }, W + 30 * 60_000);
+  await createTicket(
+    'pos-b2/printer0/autocutter-error',
+    {
+      customer: 'globex',
+      site: 'jeddah-2',
+      device: 'pos-b2',
+      peripheral: 'printer0',
+      issueType: 'Hardware Failure',
+      priority: 'Urgent',
+      sla: { responseBy: W + 2 * HOUR, resolutionBy: W + 5 * HOUR },
+    },
+    W + 30 * 60_000,
+  );
   setStatus('pos-b2/printer0/autocutter-error', 'ack', W + 3.5 * HOUR);
   // A CSV-hostile customer: comma, quotes, a formula.
-  await createTicket('pos-b2/-/clock-drift', { customer: '=HYPERLINK("x"), "Gulf" Ltd', site: null, device: 'pos-b2', peripheral: null, issueType: 'Firmware Update', priority: 'Low' }, W + 2 * HOUR);
+  await createTicket(
+    'pos-b2/-/clock-drift',
+    { customer: '=HYPERLINK("x"), "Gulf" Ltd', site: null, device: 'pos-b2', peripheral: null, issueType: 'Firmware Update', priority: 'Low' },
+    W + 2 * HOUR,
+  );
 
   const all = (await viewer.get<TicketsAnswer>('/api/tickets?limit=1000')).body;
   assert.ok(all.total >= 3);
   const open = (await viewer.get<TicketsAnswer>('/api/tickets?open=true&limit=1000')).body.items;
-  assert.not.ok(open.some((t) => t.ref === 'pos-a1/printer0/cutter-wear-out'), 'resolved is not open');
+  assert.not.ok(
+    open.some((t) => t.ref === 'pos-a1/printer0/cutter-wear-out'),
+    'resolved is not open',
+  );
   assert.ok(open.some((t) => t.ref === 'pos-b2/printer0/autocutter-error'));
-  assert.equal((await viewer.get<TicketsAnswer>('/api/tickets?priority=Urgent')).body.items.map((t) => t.ref), ['pos-b2/printer0/autocutter-error']);
-  assert.equal((await viewer.get<TicketsAnswer>('/api/tickets?status=Resolved,Closed')).body.items.map((t) => t.ref), ['pos-a1/printer0/cutter-wear-out']);
-  assert.equal((await viewer.get<TicketsAnswer>(`/api/tickets?type=${encodeURIComponent('Firmware Update')}`)).body.items.map((t) => t.ref), ['pos-b2/-/clock-drift']);
+  assert.equal(
+    (await viewer.get<TicketsAnswer>('/api/tickets?priority=Urgent')).body.items.map((t) => t.ref),
+    ['pos-b2/printer0/autocutter-error'],
+  );
+  assert.equal(
+    (await viewer.get<TicketsAnswer>('/api/tickets?status=Resolved,Closed')).body.items.map((t) => t.ref),
+    ['pos-a1/printer0/cutter-wear-out'],
+  );
+  assert.equal(
+    (await viewer.get<TicketsAnswer>(`/api/tickets?type=${encodeURIComponent('Firmware Update')}`)).body.items.map((t) => t.ref),
+    ['pos-b2/-/clock-drift'],
+  );
   assert.ok((await viewer.get<TicketsAnswer>('/api/tickets?customer=globex&limit=1000')).body.items.every((t) => t.customer === 'globex'));
   assert.ok((await viewer.get<TicketsAnswer>('/api/tickets?device=pos-a1&limit=1000')).body.items.every((t) => t.device === 'pos-a1'));
   const paged = (await viewer.get<TicketsAnswer>('/api/tickets?limit=1&offset=1')).body;
@@ -437,9 +603,16 @@ test('tickets: list with filters and SLA fields, detail with comments and status
   assert.equal(urgent.sla, { serviceLevelAgreement: 'Standard', responseBy: W + 2 * HOUR, resolutionBy: W + 5 * HOUR, agreementStatus: 'First Response Due' });
 
   const d = (await viewer.get<TicketDetail>('/api/tickets/' + encodeURIComponent('pos-a1/printer0/cutter-wear-out'))).body;
-  assert.equal(d.statusHistory, [{ status: 'Open', at: W }, { status: 'Replied', at: W + HOUR }, { status: 'Resolved', at: W + 3 * HOUR }]);
+  assert.equal(d.statusHistory, [
+    { status: 'Open', at: W },
+    { status: 'Replied', at: W + HOUR },
+    { status: 'Resolved', at: W + 3 * HOUR },
+  ]);
   assert.is(d.firstRespondedAt, W + HOUR);
-  assert.equal(d.comments.map((c) => c.body), ['on our way', 'cutter replaced']);
+  assert.equal(
+    d.comments.map((c) => c.body),
+    ['on our way', 'cutter replaced'],
+  );
   assert.is(d.description, 'what was seen');
   assert.equal(d.links, [], 'no external ticket systems configured');
   assert.is(d.status, 'Resolved');
@@ -449,17 +622,29 @@ test('reports: problems, SLA, hours, MTBF and top devices over a range and a ten
   const q = `from=${FROM}&to=${TO}`;
   const p = (await viewer.get<ProblemsReport>(`/api/reports/problems?${q}`)).body;
   assert.is(p.total, 3);
-  assert.equal(p.byIssueType, [{ key: 'Hardware Failure', count: 2 }, { key: 'Firmware Update', count: 1 }]);
-  assert.equal(p.byModel.find((m) => m.key === 'Epson TM-T88VI'), { key: 'Epson TM-T88VI', count: 2 });
+  assert.equal(p.byIssueType, [
+    { key: 'Hardware Failure', count: 2 },
+    { key: 'Firmware Update', count: 1 },
+  ]);
+  assert.equal(
+    p.byModel.find((m) => m.key === 'Epson TM-T88VI'),
+    { key: 'Epson TM-T88VI', count: 2 },
+  );
   assert.equal(p.byProblem.map((x) => x.key).sort(), ['autocutter-error', 'clock-drift', 'cutter-wear-out']);
   const acmeOnly = (await viewer.get<ProblemsReport>(`/api/reports/problems?${q}&tenant=acme`)).body;
   assert.equal(acmeOnly.byCustomer, [{ key: 'acme', count: 1 }]);
 
   const sla = (await viewer.get<SlaReport>(`/api/reports/sla?${q}`)).body;
   const acme = sla.customers.find((c) => c.customer === 'acme')!;
-  assert.equal([acme.tickets, acme.response, acme.resolution, acme.medianFirstResponseMs, acme.compliance], [1, { fulfilled: 1, failed: 0, pending: 0 }, { fulfilled: 1, failed: 0, pending: 0 }, HOUR, 1]);
+  assert.equal(
+    [acme.tickets, acme.response, acme.resolution, acme.medianFirstResponseMs, acme.compliance],
+    [1, { fulfilled: 1, failed: 0, pending: 0 }, { fulfilled: 1, failed: 0, pending: 0 }, HOUR, 1],
+  );
   const globex = sla.customers.find((c) => c.customer === 'globex')!;
-  assert.equal([globex.response, globex.resolution, globex.medianFirstResponseMs, globex.compliance], [{ fulfilled: 0, failed: 1, pending: 0 }, { fulfilled: 0, failed: 1, pending: 0 }, 3 * HOUR, 0]);
+  assert.equal(
+    [globex.response, globex.resolution, globex.medianFirstResponseMs, globex.compliance],
+    [{ fulfilled: 0, failed: 1, pending: 0 }, { fulfilled: 0, failed: 1, pending: 0 }, 3 * HOUR, 0],
+  );
   const noSla = sla.customers.find((c) => c.customer.includes('Gulf'))!;
   assert.equal([noSla.tickets, noSla.response, noSla.compliance], [1, { fulfilled: 0, failed: 0, pending: 0 }, null], 'no SLA: counted, not judged');
 
@@ -468,7 +653,10 @@ test('reports: problems, SLA, hours, MTBF and top devices over a range and a ten
   const wd = (new Date(W + 3 * HOUR).getUTCDay() + 6) % 7; // Riyadh is UTC+3 all year
   const h = new Date(W + 3 * HOUR).getUTCHours();
   assert.is(hours.counts[wd][h], 2, 'two opened in the first hour, Riyadh time');
-  assert.is(hours.counts.flat().reduce((a, b) => a + b, 0), 3);
+  assert.is(
+    hours.counts.flat().reduce((a, b) => a + b, 0),
+    3,
+  );
 
   const mtbf = (await viewer.get<MtbfReport>(`/api/reports/mtbf?from=${FROM}&to=${Date.now()}`)).body;
   const t88 = mtbf.models.find((m) => m.model === 'Epson TM-T88VI')!;
@@ -477,7 +665,13 @@ test('reports: problems, SLA, hours, MTBF and top devices over a range and a ten
   assert.ok(Math.abs(t88.mtbfDays! - t88.unitDays / 2) < 1e-5, `${t88.mtbfDays} = ${t88.unitDays} / 2`);
 
   const top = (await viewer.get<TopDevicesReport>(`/api/reports/top-devices?${q}`)).body;
-  assert.equal(top.devices.map((d) => [d.device, d.tickets, d.hardwareFailures, d.openTickets]), [['pos-b2', 2, 1, 2], ['pos-a1', 1, 1, 0]]);
+  assert.equal(
+    top.devices.map((d) => [d.device, d.tickets, d.hardwareFailures, d.openTickets]),
+    [
+      ['pos-b2', 2, 1, 2],
+      ['pos-a1', 1, 1, 0],
+    ],
+  );
   assert.equal(top.devices[0].problems.sort(), ['autocutter-error', 'clock-drift']);
   assert.is((await viewer.get<TopDevicesReport>(`/api/reports/top-devices?${q}&limit=1`)).body.devices.length, 1);
 });
@@ -492,17 +686,26 @@ test('reports as CSV: a header row, fields quoted and escaped, formulas defused'
   assert.ok(Array.isArray(rows), JSON.stringify(rows));
   const cells = (rows as Array<{ cells: string[] }>).map((x) => x.cells);
   assert.equal(cells[0], ['dimension', 'value', 'tickets']);
-  assert.ok(cells.some((c) => c[0] === 'customer' && c[1] === `'=HYPERLINK("x"), "Gulf" Ltd` && c[2] === '1'), JSON.stringify(cells));
+  assert.ok(
+    cells.some((c) => c[0] === 'customer' && c[1] === `'=HYPERLINK("x"), "Gulf" Ltd` && c[2] === '1'),
+    JSON.stringify(cells),
+  );
   assert.match(r.text, `customer,"'=HYPERLINK(""x""), ""Gulf"" Ltd",1`);
   for (const name of ['sla', 'hours', 'mtbf', 'top-devices']) {
     const x = await viewer.get(`/api/reports/${name}?${q}`);
     assert.is(x.status, 200);
     const parsed = parseCsvRows(x.text) as Array<{ cells: string[] }>;
     assert.ok(parsed.length >= 2, `${name}: header and rows`);
-    assert.ok(parsed.every((row) => row.cells.length === parsed[0].cells.length), `${name}: every row as wide as the header`);
+    assert.ok(
+      parsed.every((row) => row.cells.length === parsed[0].cells.length),
+      `${name}: every row as wide as the header`,
+    );
   }
   const hours = parseCsvRows((await viewer.get(`/api/reports/hours?${q}`)).text) as Array<{ cells: string[] }>;
-  assert.equal(hours.map((x) => x.cells[0]), ['weekday (UTC)', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday']);
+  assert.equal(
+    hours.map((x) => x.cells[0]),
+    ['weekday (UTC)', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'],
+  );
   // The field rules on their own.
   assert.is(csvField('plain'), 'plain');
   assert.is(csvField('a,b'), '"a,b"');
@@ -549,15 +752,23 @@ test('remote commands: a real round trip to the agent, results kept; an offline 
 
     const off = await operator.post<CommandAccepted>('/api/devices/pos-b2/commands', { name: 'ping' });
     assert.equal([off.status, off.body.deviceOnline, off.body.status], [202, false, 'pending']);
-    const expired = await waitFor('offline command expired', async () => {
-      const c = (await viewer.get<RemoteCommand>(`/api/commands/${off.body.id}`)).body;
-      return c.status !== 'pending' ? c : null;
-    }, 10_000);
+    const expired = await waitFor(
+      'offline command expired',
+      async () => {
+        const c = (await viewer.get<RemoteCommand>(`/api/commands/${off.body.id}`)).body;
+        return c.status !== 'pending' ? c : null;
+      },
+      10_000,
+    );
     assert.equal([expired.status, expired.answeredAt, expired.error], ['expired', null, 'no answer before the deadline']);
     assert.ok(stream.events.some((e) => e.type === 'command' && e.id === off.body.id && e.status === 'expired'));
 
     const list = (await viewer.get<{ items: RemoteCommand[] }>('/api/devices/pos-a1/commands?limit=3')).body.items;
-    assert.equal(list.map((c) => c.id), [bad.id, counters.id, sent.body.id], 'newest first');
+    assert.equal(
+      list.map((c) => c.id),
+      [bad.id, counters.id, sent.body.id],
+      'newest first',
+    );
   } finally {
     stream.close();
   }
@@ -569,7 +780,9 @@ test('live: device, health and ticket events arrive over SSE', async () => {
     const printer = printers.get('pos-a1')!;
     printer.health = 'warning';
     printer.faults = ['paper-near-end'];
-    const h = await waitFor('health event', () => stream.events.find((e) => e.type === 'health' && e.device === 'pos-a1' && e.peripheral === 'printer0' && e.health === 'warning'));
+    const h = await waitFor('health event', () =>
+      stream.events.find((e) => e.type === 'health' && e.device === 'pos-a1' && e.peripheral === 'printer0' && e.health === 'warning'),
+    );
     assert.equal(h.type === 'health' && h.faults, ['paper-near-end']);
     printer.health = 'ok';
     printer.faults = [];
@@ -580,10 +793,18 @@ test('live: device, health and ticket events arrive over SSE', async () => {
     await startDevice('pos-b2', 'jeddah-2', 'globex', 0);
     await waitFor('device online event', () => stream.events.some((e) => e.type === 'device' && e.device === 'pos-b2' && e.online));
 
-    const ref = await createTicket('pos-a1/printer0/cover-open', { customer: 'acme', site: 'riyadh-1', device: 'pos-a1', peripheral: 'printer0', issueType: 'Consumable' }, Date.now());
-    await waitFor('ticket created event', () => stream.events.some((e) => e.type === 'ticket' && e.ref === ref && e.change === 'created' && e.status === 'Open'));
+    const ref = await createTicket(
+      'pos-a1/printer0/cover-open',
+      { customer: 'acme', site: 'riyadh-1', device: 'pos-a1', peripheral: 'printer0', issueType: 'Consumable' },
+      Date.now(),
+    );
+    await waitFor('ticket created event', () =>
+      stream.events.some((e) => e.type === 'ticket' && e.ref === ref && e.change === 'created' && e.status === 'Open'),
+    );
     setStatus('pos-a1/printer0/cover-open', 'ack', Date.now());
-    await waitFor('ticket updated event', () => stream.events.some((e) => e.type === 'ticket' && e.ref === ref && e.change === 'updated' && e.status === 'Replied'));
+    await waitFor('ticket updated event', () =>
+      stream.events.some((e) => e.type === 'ticket' && e.ref === ref && e.change === 'updated' && e.status === 'Replied'),
+    );
   } finally {
     stream.close();
   }

@@ -33,7 +33,19 @@ let s: NocTestServer;
 let config: string;
 
 test.before(async () => {
-  s = await startNocServer({ collector: { incidents: { dispatch: { passMs: 100 }, defaultSla: { service_level: 'Gold', default_priority: 'Medium', priorities: [{ priority: 'Medium', response_time: 4 * 3600, resolution_time: 24 * 3600 }], calendar: { time_zone: 'UTC', twenty_four_seven: true } } } } });
+  s = await startNocServer({
+    collector: {
+      incidents: {
+        dispatch: { passMs: 100 },
+        defaultSla: {
+          service_level: 'Gold',
+          default_priority: 'Medium',
+          priorities: [{ priority: 'Medium', response_time: 4 * 3600, resolution_time: 24 * 3600 }],
+          calendar: { time_zone: 'UTC', twenty_four_seven: true },
+        },
+      },
+    },
+  });
   config = join(s.dir.path, 'server.json');
   writeFileSync(config, JSON.stringify({ dataDir: s.dir.path }));
 });
@@ -65,7 +77,11 @@ test('teams and technicians: admin only; the rules assign by region, the unassig
   assert.is((await admin.post('/api/dispatch/teams', { team: { id: 'riyadh', name: 'again' } })).status, 409);
   const noTeam = await admin.post('/api/dispatch/technicians', { technician: { id: 'zed', name: 'Zed', team: 'nowhere' } });
   assert.equal([noTeam.status, /no team nowhere/.test(noTeam.text)], [404, true]);
-  for (const [id, name] of [['lina', 'Lina'], ['omar', 'Omar']]) assert.is((await admin.post('/api/dispatch/technicians', { technician: { id, name, team: 'riyadh', email: `${id}@svc.example` } })).status, 200);
+  for (const [id, name] of [
+    ['lina', 'Lina'],
+    ['omar', 'Omar'],
+  ])
+    assert.is((await admin.post('/api/dispatch/technicians', { technician: { id, name, team: 'riyadh', email: `${id}@svc.example` } })).status, 200);
   const a = await openTicket('pos-1', 'riyadh-1');
   const b = await openTicket('pos-2', 'dammam-4');
   const list = await waitFor('dispatched', async () => {
@@ -99,7 +115,10 @@ test('reassign by hand (operator, not viewer); unknown technician 404; fleetcare
   assert.match(board.stdout, /^REF\s+PRIORITY\s+SITE\s+TECHNICIAN\s+TEAM\s+ESCALATED\s+WHY/);
   assert.match(board.stdout, /pos-2\/-\/offline\s+Medium\s+dammam-4\s+omar\s+riyadh/);
   const techs = await cli(['technician', 'list', '--config', config, '--json']);
-  assert.equal((JSON.parse(techs.stdout) as Array<{ id: string }>).map((t) => t.id), ['lina', 'omar']);
+  assert.equal(
+    (JSON.parse(techs.stdout) as Array<{ id: string }>).map((t) => t.id),
+    ['lina', 'omar'],
+  );
   // Omar leaves: his Dammam ticket goes back to the rules (which match nobody there).
   const removed = await cli(['technician', 'remove', 'omar', '--config', config]);
   assert.is(removed.status, 0, removed.stderr);
@@ -130,11 +149,20 @@ test('resolve with a cause code (refused: unknown code, no text); known fixes fo
   // The next offline ticket of that kind shows it.
   const next = await openTicket('pos-3', 'riyadh-1');
   const fixes = await viewer.get<TicketKnownFixes>(`/api/tickets/${encodeURIComponent(next)}/known-fixes`);
-  assert.equal(fixes.body.fixes.map((f) => [f.cause, f.failureMode, f.resolutions, f.pending, f.text.en]), [['cable-or-power', 'offline', 1, 1, 'The router power supply was loose; secured it.']]);
+  assert.equal(
+    fixes.body.fixes.map((f) => [f.cause, f.failureMode, f.resolutions, f.pending, f.text.en]),
+    [['cable-or-power', 'offline', 1, 1, 'The router power supply was loose; secured it.']],
+  );
   const found = await viewer.get<KnownFixesAnswer>('/api/known-fixes?q=router%20power');
   assert.is(found.body.fixes.length, 1);
   assert.is((await viewer.get<KnownFixesAnswer>('/api/known-fixes?q=toner')).body.fixes.length, 0);
-  const edit = await operator.post('/api/known-fixes', { profile: null, failureMode: 'offline', cause: 'cable-or-power', title: 'Check the router power', text: { en: 'Secure the router power supply.', zh: '检查路由器电源' } });
+  const edit = await operator.post('/api/known-fixes', {
+    profile: null,
+    failureMode: 'offline',
+    cause: 'cable-or-power',
+    title: 'Check the router power',
+    text: { en: 'Secure the router power supply.', zh: '检查路由器电源' },
+  });
   assert.is(edit.status, 200, edit.text);
   assert.is((await operator.post('/api/known-fixes', { profile: null, failureMode: 'offline', cause: 'x', title: 't', text: {} })).status, 400);
   const after = (await viewer.get<KnownFixesAnswer>('/api/known-fixes')).body.fixes[0];
@@ -144,11 +172,17 @@ test('resolve with a cause code (refused: unknown code, no text); known fixes fo
 test('team performance report: per team and technician, JSON and CSV; a bad period is a 400', async () => {
   const viewer = await ApiClient.login(s.url, 'viewer');
   // pos-3's ticket (opened in the test before) is dispatched by the server's pass.
-  await waitFor('pos-3 dispatched', async () => (await viewer.get<TicketsAnswer>('/api/tickets?device=pos-3')).body.items[0]?.assignment?.technician === 'lina');
+  await waitFor(
+    'pos-3 dispatched',
+    async () => (await viewer.get<TicketsAnswer>('/api/tickets?device=pos-3')).body.items[0]?.assignment?.technician === 'lina',
+  );
   const r = await viewer.get<TeamPerformanceReport>('/api/reports/team-performance');
   assert.is(r.status, 200, r.text);
   const lina = r.body.rows.find((x) => x.technician === 'lina')!;
-  assert.equal([lina.scope, lina.team, lina.handled, lina.resolved, lina.responded, lina.responseWithSla, lina.responseMet], ['technician', 'riyadh', 2, 1, 1, 1, 1]);
+  assert.equal(
+    [lina.scope, lina.team, lina.handled, lina.resolved, lina.responded, lina.responseWithSla, lina.responseMet],
+    ['technician', 'riyadh', 2, 1, 1, 1, 1],
+  );
   assert.ok(r.body.unassigned >= 1);
   const csv = await viewer.get('/api/reports/team-performance?format=csv');
   assert.match(csv.headers.get('content-type') ?? '', /^text\/csv/);

@@ -24,7 +24,6 @@ const A = 'pos-a/printer0/cutter-wear-out';
 const B = 'pos-b/printer0/cutter-wear-out';
 const C = 'pos-c/printer0/cutter-wear-out';
 
-
 if (!existsSync(CHROMIUM)) {
   test.skip(`dispatch in the browser: no Chromium at ${CHROMIUM} (Debian package chromium)`, () => {});
 } else {
@@ -42,15 +41,28 @@ if (!existsSync(CHROMIUM)) {
     for (const team of [
       { id: 'riyadh', name: 'Riyadh field team', sites: ['riyadh-1'], skills: ['printer'] },
       { id: 'jeddah', name: 'Jeddah field team', sites: ['jeddah-1'] },
-    ]) assert.is((await admin.post('/api/dispatch/teams', { team })).status, 200);
+    ])
+      assert.is((await admin.post('/api/dispatch/teams', { team })).status, 200);
     for (const technician of [
       { id: 'lina', name: 'Lina Haddad', team: 'riyadh' },
       { id: 'ali', name: 'Ali Nasser', team: 'jeddah' },
-    ]) assert.is((await admin.post('/api/dispatch/technicians', { technician })).status, 200);
+    ])
+      assert.is((await admin.post('/api/dispatch/technicians', { technician })).status, 200);
     const log = pino({ level: 'silent' });
-    for (const [id, site] of [['pos-a', 'riyadh-1'], ['pos-b', 'riyadh-1'], ['pos-c', 'dammam-2']]) {
+    for (const [id, site] of [
+      ['pos-a', 'riyadh-1'],
+      ['pos-b', 'riyadh-1'],
+      ['pos-c', 'dammam-2'],
+    ]) {
       const token = s.server.broker!.registry.addDevice(id, { site, tenant: 'acme' });
-      const config = agentConfigSchema.parse({ device: { id, token, site, tenant: 'acme' }, broker: { url: s.brokerUrl }, dataDir: join(s.dir.path, 'agents', id), telemetry: { publishIntervalMs: 200 }, discovery: false, peripherals: [] });
+      const config = agentConfigSchema.parse({
+        device: { id, token, site, tenant: 'acme' },
+        broker: { url: s.brokerUrl },
+        dataDir: join(s.dir.path, 'agents', id),
+        telemetry: { publishIntervalMs: 200 },
+        discovery: false,
+        peripherals: [],
+      });
       agents.push(await startAgent(config, { log, extraPeripherals: [{ driver: new WearingPrinter(1_991_000), intervalMs: 100, timeoutMs: 1000 }] }));
     }
     await waitFor('three predicted-failure tickets, dispatched', () => [A, B, C].every((k) => s.server.incidents!.tickets.byKey(k)?.assignment), 60_000, 100);

@@ -41,7 +41,7 @@ test('the dashboard declares its InfluxDB input and every panel uses it with a r
   }
 });
 
-test('every query runs on influxd against the collector\'s measurements and returns data', async () => {
+test("every query runs on influxd against the collector's measurements and returns data", async () => {
   if (!haveInfluxd()) {
     console.log('SKIP: influxd not installed');
     return;
@@ -55,19 +55,48 @@ test('every query runs on influxd against the collector\'s measurements and retu
     for (let i = 0; i < 10; i++) {
       const ts = now - (10 - i) * 60_000;
       records.push({
-        channel: 'telemetry', device: 'pos-1', seq: i + 1, arrivedAt: ts + 40, tags: { site: 'riyadh-01', tenant: 'acme' },
+        channel: 'telemetry',
+        device: 'pos-1',
+        seq: i + 1,
+        arrivedAt: ts + 40,
+        tags: { site: 'riyadh-01', tenant: 'acme' },
         message: {
-          v: CONTRACT_VERSION, device: 'pos-1', seq: i + 1, ts,
+          v: CONTRACT_VERSION,
+          device: 'pos-1',
+          seq: i + 1,
+          ts,
           samples: [
-            { peripheral: 'printer0', kind: 'printer', ts, health: i === 9 ? 'critical' : 'ok', metrics: { replyLatencyMs: 12 + i }, counters: { autocutterCuts: 1000 + i * 10 }, faults: i === 9 ? ['autocutter-error'] : [] },
+            {
+              peripheral: 'printer0',
+              kind: 'printer',
+              ts,
+              health: i === 9 ? 'critical' : 'ok',
+              metrics: { replyLatencyMs: 12 + i },
+              counters: { autocutterCuts: 1000 + i * 10 },
+              faults: i === 9 ? ['autocutter-error'] : [],
+            },
             { peripheral: 'host', kind: 'host', ts, health: 'ok', metrics: { diskFreePct: 40 - i }, counters: {}, faults: [] },
           ],
         },
       } as IngestRecord);
     }
     records.push({
-      channel: 'event', device: 'pos-1', seq: 11, arrivedAt: now - 1000, tags: { site: 'riyadh-01', tenant: 'acme' },
-      message: { v: CONTRACT_VERSION, device: 'pos-1', seq: 11, ts: now - 1000, type: 'fault-raised', peripheral: 'printer0', code: 'autocutter-error', severity: 'critical', message: 'cutter jammed' },
+      channel: 'event',
+      device: 'pos-1',
+      seq: 11,
+      arrivedAt: now - 1000,
+      tags: { site: 'riyadh-01', tenant: 'acme' },
+      message: {
+        v: CONTRACT_VERSION,
+        device: 'pos-1',
+        seq: 11,
+        ts: now - 1000,
+        type: 'fault-raised',
+        peripheral: 'printer0',
+        code: 'autocutter-error',
+        severity: 'critical',
+        message: 'cutter jammed',
+      },
     } as IngestRecord);
     await store.write(records);
 
@@ -88,7 +117,10 @@ test('every query runs on influxd against the collector\'s measurements and retu
     // The health table shows the latest state, the fault included.
     const health = dashboard.panels.find((p) => p.title.startsWith('Latest health'))!;
     const rows = await influxd.query(expand(health.targets[0].query, vars), 'fleetcare');
-    assert.ok(rows.some((r) => r.health === 'critical' && String(r.faults).includes('autocutter-error')), JSON.stringify(rows));
+    assert.ok(
+      rows.some((r) => r.health === 'critical' && String(r.faults).includes('autocutter-error')),
+      JSON.stringify(rows),
+    );
   } finally {
     await store.close();
     await influxd.destroy();

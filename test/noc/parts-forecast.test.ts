@@ -36,7 +36,6 @@ function cli(args: string[]): Promise<{ status: number | null; stdout: string; s
   });
 }
 
-
 let s: NocTestServer;
 const agents: AgentHandle[] = [];
 
@@ -79,18 +78,29 @@ test.after(async () => {
 
 test('a worn cutter: its ticket names the part; the forecast counts it once per unit, per tenant and site, JSON and CSV', async () => {
   const viewer = await ApiClient.login(s.url, 'viewer');
-  const ticket = await waitFor('predicted-failure ticket of the near-worn cutter', () => s.server.incidents!.tickets.byKey('pos-near/printer0/cutter-wear-out'), 30_000);
+  const ticket = await waitFor(
+    'predicted-failure ticket of the near-worn cutter',
+    () => s.server.incidents!.tickets.byKey('pos-near/printer0/cutter-wear-out'),
+    30_000,
+  );
   assert.ok(ticket.description.includes('قطعه‌ای که باید همراه بیاورید: واحد کاتر خودکار'), ticket.description);
   assert.ok(ticket.description.includes('شماره قطعه نامشخص') && ticket.description.includes('20 دقیقه'), ticket.description);
 
   const acmeCutters = (f: PartsForecastReport) => f.rows.find((r) => r.tenant === 'acme' && r.site === 'riyadh-1' && r.part === 'cutter');
-  const f = await waitFor('both acme cutters in the 30-day forecast', async () => {
-    const r = await viewer.get<PartsForecastReport>('/api/reports/parts-forecast?horizon=30');
-    assert.is(r.status, 200, r.text);
-    return acmeCutters(r.body)?.quantity === 2 ? r.body : undefined;
-  }, 30_000);
+  const f = await waitFor(
+    'both acme cutters in the 30-day forecast',
+    async () => {
+      const r = await viewer.get<PartsForecastReport>('/api/reports/parts-forecast?horizon=30');
+      assert.is(r.status, 200, r.text);
+      return acmeCutters(r.body)?.quantity === 2 ? r.body : undefined;
+    },
+    30_000,
+  );
   const row = acmeCutters(f)!;
-  assert.equal([row.profile, row.fromTickets, row.fromEta, row.partNumber, row.name?.en, row.swapMinutesTotal], ['epson-tm-t88vi', 1, 1, null, 'Autocutter unit', 40]);
+  assert.equal(
+    [row.profile, row.fromTickets, row.fromEta, row.partNumber, row.name?.en, row.swapMinutesTotal],
+    ['epson-tm-t88vi', 1, 1, null, 'Autocutter unit', 40],
+  );
   assert.equal(row.units, ['pos-half/printer0', 'pos-near/printer0']);
   assert.equal(row.tickets, [ticket.ref]);
   assert.is(f.horizonDays, 30);
@@ -114,21 +124,29 @@ test('fleetcare parts forecast: the same rows from the data dir as a table or JS
   // The CLI reads the detectors' saved state with the server's detector settings (its --config).
   const config = join(s.dir.path, 'server.json');
   writeFileSync(config, JSON.stringify({ dataDir: s.dir.path, collector: { incidents: { detectors: { wear: WEAR } } } }));
-  const table = await waitFor('both acme cutters in the CLI table', async () => {
-    const r = await cli(['parts', 'forecast', '--config', config, '--tenant', 'acme']);
-    assert.is(r.status, 0, r.stderr);
-    return /^acme\s+riyadh-1\s+epson-tm-t88vi\s+cutter\s+unknown\s+Autocutter unit\s+2\s+1\s/m.test(r.stdout) ? r.stdout : undefined;
-  }, 30_000);
+  const table = await waitFor(
+    'both acme cutters in the CLI table',
+    async () => {
+      const r = await cli(['parts', 'forecast', '--config', config, '--tenant', 'acme']);
+      assert.is(r.status, 0, r.stderr);
+      return /^acme\s+riyadh-1\s+epson-tm-t88vi\s+cutter\s+unknown\s+Autocutter unit\s+2\s+1\s/m.test(r.stdout) ? r.stdout : undefined;
+    },
+    30_000,
+  );
   const lines = table.trimEnd().split('\n');
   assert.match(lines[0], /^TENANT\s+SITE\s+MODEL\s+PART\s+PART NO\.\s+NAME\s+QTY\s+TICKETS\s+EARLIEST ETA\s+SWAP MIN$/);
   assert.match(lines[lines.length - 1], /^2 part\(s\) in the next 30 days, tenant acme$/);
   // The other tenant's detector state is saved by the server's own tick: wait for it too.
-  const report = await waitFor('the bazaar cutter in the CLI JSON', async () => {
-    const json = await cli(['parts', 'forecast', '--config', config, '--horizon', '90', '--json']);
-    assert.is(json.status, 0, json.stderr);
-    const r = JSON.parse(json.stdout) as PartsForecastReport;
-    return r.rows.some((row) => row.tenant === 'bazaar' && row.site === 'tehran-1' && row.part === 'cutter') ? r : undefined;
-  }, 30_000);
+  const report = await waitFor(
+    'the bazaar cutter in the CLI JSON',
+    async () => {
+      const json = await cli(['parts', 'forecast', '--config', config, '--horizon', '90', '--json']);
+      assert.is(json.status, 0, json.stderr);
+      const r = JSON.parse(json.stdout) as PartsForecastReport;
+      return r.rows.some((row) => row.tenant === 'bazaar' && row.site === 'tehran-1' && row.part === 'cutter') ? r : undefined;
+    },
+    30_000,
+  );
   assert.is(report.horizonDays, 90);
   const none = await cli(['parts', 'forecast', '--config', config, '--tenant', 'nobody']);
   assert.equal([none.status, none.stdout], [0, 'no parts needed in the next 30 days, tenant nobody\n']);

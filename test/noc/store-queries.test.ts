@@ -32,7 +32,15 @@ function records(): IngestRecord[] {
       seq,
       ts,
       samples: [
-        { peripheral: 'printer0', kind: 'printer', ts, health: 'ok', metrics: { temperature: 35 + Math.sin(seq / 7) * 5 + (seq % 3) / 10 }, counters: { autocutterCuts: 1000 + seq * 3 }, faults: [] },
+        {
+          peripheral: 'printer0',
+          kind: 'printer',
+          ts,
+          health: 'ok',
+          metrics: { temperature: 35 + Math.sin(seq / 7) * 5 + (seq % 3) / 10 },
+          counters: { autocutterCuts: 1000 + seq * 3 },
+          faults: [],
+        },
         { peripheral: 'host', kind: 'host', ts: ts - 5, health: 'ok', metrics: { cpuPct: (seq * 13) % 100 }, counters: {}, faults: [] },
       ],
     };
@@ -58,7 +66,10 @@ function records(): IngestRecord[] {
 
 test.before(async () => {
   influxd = await Influxd.create();
-  influx = new InfluxStore({ url: influxd.url, database: 'fc_noc_q', retentionDays: 3650, downsample: { every: '1h', retentionDays: 3650 }, timeoutMs: 10_000 }, silent);
+  influx = new InfluxStore(
+    { url: influxd.url, database: 'fc_noc_q', retentionDays: 3650, downsample: { every: '1h', retentionDays: 3650 }, timeoutMs: 10_000 },
+    silent,
+  );
   sqlite = new SqliteStore(`${dir.path}/telemetry.db`, silent);
   await influx.init();
   await sqlite.init();
@@ -86,7 +97,11 @@ function expectedBuckets(raw: SeriesPoint[], from: number, bucketMs: number): Se
 }
 
 function assertClose(actual: SeriesPoint[], expected: SeriesPoint[], what: string): void {
-  assert.equal(actual.map((p) => p.ts), expected.map((p) => p.ts), `${what}: bucket times`);
+  assert.equal(
+    actual.map((p) => p.ts),
+    expected.map((p) => p.ts),
+    `${what}: bucket times`,
+  );
   actual.forEach((p, i) => {
     const want = expected[i].value;
     // The stores sum in different orders: equal up to float rounding.
@@ -125,8 +140,14 @@ test('series downsampling: at most N buckets from `from`, each the mean of its r
   // The gaps of a minute leave empty buckets, which are left out rather than filled.
   const sparse = await sqlite.seriesBuckets({ device: DEVICE, peripheral: 'printer0', field: 'temperature', from: T0, to: end, buckets: 600 });
   const steps = sparse.points.slice(1).map((p, i) => p.ts - sparse.points[i].ts);
-  assert.ok(steps.some((s) => s > sparse.bucketMs), 'a gap shows as missing buckets');
-  assert.ok(steps.every((s) => s % sparse.bucketMs === 0), 'buckets stay on the grid');
+  assert.ok(
+    steps.some((s) => s > sparse.bucketMs),
+    'a gap shows as missing buckets',
+  );
+  assert.ok(
+    steps.every((s) => s % sparse.bucketMs === 0),
+    'buckets stay on the grid',
+  );
 });
 
 test('series of an unknown field, peripheral or device is empty on both stores', async () => {
@@ -146,15 +167,28 @@ test('events: newest first, limited, within from..to inclusive, the same on both
   const all = await sqlite.events(DEVICE, 0, T0 + 10_000_000, 1000);
   assert.is(all.length, 40);
   assert.equal(await influx.events(DEVICE, 0, T0 + 10_000_000, 1000), all);
-  for (let i = 1; i < all.length; i++) assert.ok(all[i - 1].ts > all[i].ts || (all[i - 1].ts === all[i].ts && all[i - 1].seq > all[i].seq), 'newest first, then highest seq');
+  for (let i = 1; i < all.length; i++)
+    assert.ok(all[i - 1].ts > all[i].ts || (all[i - 1].ts === all[i].ts && all[i - 1].seq > all[i].seq), 'newest first, then highest seq');
   const e0 = all.find((e) => e.seq === 1000)!;
-  assert.equal(e0, { ts: T0, seq: 1000, type: 'fault-raised', peripheral: null, code: null, severity: 'info', message: null, data: { dropped: 0, why: 'full', ok: false } });
+  assert.equal(e0, {
+    ts: T0,
+    seq: 1000,
+    type: 'fault-raised',
+    peripheral: null,
+    code: null,
+    severity: 'info',
+    message: null,
+    data: { dropped: 0, why: 'full', ok: false },
+  });
   assert.is(all.find((e) => e.seq === 1001)!.message, 'event "1", with, commas');
   // Inclusive bounds, on an instant shared by three events.
   const from = T0 + 2 * 20_000;
   const to = T0 + 5 * 20_000;
   const some = await sqlite.events(DEVICE, from, to, 1000);
-  assert.equal(some.map((e) => e.seq), [1017, 1016, 1015, 1014, 1013, 1012, 1011, 1010, 1009, 1008, 1007, 1006]);
+  assert.equal(
+    some.map((e) => e.seq),
+    [1017, 1016, 1015, 1014, 1013, 1012, 1011, 1010, 1009, 1008, 1007, 1006],
+  );
   assert.equal(await influx.events(DEVICE, from, to, 1000), some);
   const limited = await sqlite.events(DEVICE, from, to, 4);
   assert.equal(limited, some.slice(0, 4));

@@ -17,10 +17,19 @@ test.before(async () => {
   const outbox = s.server.incidents!.ticketing.outbox;
   const at = Date.now();
   outbox.enqueue({
-    kind: 'create', key: KEY, at, eventId: 'test-create',
+    kind: 'create',
+    key: KEY,
+    at,
+    eventId: 'test-create',
     ticket: {
-      subject: 'Cutter jammed', description: 'autocutter-error for 3 min', priority: 'High', issueType: 'Hardware Failure', customer: 'acme-retail',
-      site: 'riyadh-01', device: 'pos-7', peripheral: 'printer0',
+      subject: 'Cutter jammed',
+      description: 'autocutter-error for 3 min',
+      priority: 'High',
+      issueType: 'Hardware Failure',
+      customer: 'acme-retail',
+      site: 'riyadh-01',
+      device: 'pos-7',
+      peripheral: 'printer0',
       sla: { serviceLevelAgreement: 'Gold 24x7', responseBy: at + 3_600_000, resolutionBy: at + 8 * 3_600_000, agreementStatus: 'First Response Due' },
     },
   });
@@ -45,7 +54,10 @@ test('ack is the first response: status Replied, response fulfilled, resolution 
   assert.is(r.body.ticket.status, 'Replied');
   assert.is(r.body.ticket.sla.agreementStatus, 'Resolution Due');
   const comments = s.server.incidents!.tickets.comments(KEY);
-  assert.ok(comments.some((c) => c.body.includes('engineer on the way') && c.body.includes('operator')), JSON.stringify(comments));
+  assert.ok(
+    comments.some((c) => c.body.includes('engineer on the way') && c.body.includes('operator')),
+    JSON.stringify(comments),
+  );
 });
 
 test('hold pauses the SLA; reopen resumes it', async () => {

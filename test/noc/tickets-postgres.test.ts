@@ -44,10 +44,13 @@ test('a ticket change made on another node is a live event here, and the view an
       'the ticket opened before the view started is not news',
     );
     const page = await view.list({ open: true, device: 'posA' }, 0, 10);
-    assert.equal(page.items.map((t) => [t.ref, t.firstRespondedAt]), [
-      ['posA/printer/paper-out', 3000],
-      ['posA/-/before', null],
-    ]);
+    assert.equal(
+      page.items.map((t) => [t.ref, t.firstRespondedAt]),
+      [
+        ['posA/printer/paper-out', 3000],
+        ['posA/-/before', null],
+      ],
+    );
     assert.equal(await view.statusHistory('posA/printer/paper-out', 2000), [
       { status: 'Open', at: 2000 },
       { status: 'Replied', at: 3000 },

@@ -89,7 +89,7 @@ test('resolving tells the store in its own language; tenants without a notice co
   assert.is(smtp.received.length, 2, 'nothing for the tenant without a notice config');
 });
 
-test('a refused recipient (550) is a visible failure with the server\'s words; a 451 is retried until it passes', async () => {
+test("a refused recipient (550) is a visible failure with the server's words; a 451 is retried until it passes", async () => {
   let busy = 2;
   const smtp = await smtpServer((rcpt) => {
     if (rcpt === 'gone@example.cn') return { code: 550, message: 'mailbox unavailable' };
@@ -117,7 +117,10 @@ test('an SMTP server that is not there is retried, and the notice goes out when 
   const smtp = await smtpServer();
   const port = smtp.port;
   await smtp.close();
-  const { handle, log } = ticketing({ smtp: { host: '127.0.0.1', port, from: 'noc@support.example', timeoutMs: 2000 }, tenants: { Riyadh: { email: ['pos@store.sa'] } } });
+  const { handle, log } = ticketing({
+    smtp: { host: '127.0.0.1', port, from: 'noc@support.example', timeoutMs: 2000 },
+    tenants: { Riyadh: { email: ['pos@store.sa'] } },
+  });
   handle.outbox.enqueue(createCmd('pos-5/printer0/paper-out', { customer: 'Riyadh' }));
   await waitFor('a retry', () => handle.stats().email.retries >= 1, 10_000);
   assert.is(handle.outbox.pending('email'), 1, 'kept in the outbox');
@@ -131,7 +134,10 @@ test('bad notice config is refused with the field and the reason', () => {
     assert.not.ok(r.success);
     return r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n');
   };
-  assert.match(bad({ templates: { fa: { opened: { subject: 'تیکت {ref}', body: 'دستگاه {devise}' } } } }), /templates\.fa\.opened\.body: unknown placeholder \{devise\}/);
+  assert.match(
+    bad({ templates: { fa: { opened: { subject: 'تیکت {ref}', body: 'دستگاه {devise}' } } } }),
+    /templates\.fa\.opened\.body: unknown placeholder \{devise\}/,
+  );
   assert.match(bad({ tenants: { Tehran: { email: ['store@example.ir'] } } }), /tenants\.Tehran\.email: e-mail recipients need notify\.smtp/);
   assert.match(bad({ sms: { url: 'http://127.0.0.1:1/x' }, tenants: { Tehran: { sms: ['09121234567'] } } }), /tenants\.Tehran\.sms\.0: an E\.164 number/);
   assert.match(bad({ smtp: { host: 'x', from: 'a@b' }, tenants: {}, extra: 1 }), /Unrecognized key/);

@@ -13,7 +13,11 @@ const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 5, 1);
 const profiles = new Map(loadFirmwareProfiles(defaultFirmwareProfilesDir()).map((p) => [p.id, p]));
 
-const printer = (peripheral: string, profile: string, parts: Array<[string, number | null]>) => ({ peripheral, profile, parts: parts.map(([part, eta]) => ({ part, eta })) });
+const printer = (peripheral: string, profile: string, parts: Array<[string, number | null]>) => ({
+  peripheral,
+  profile,
+  parts: parts.map(([part, eta]) => ({ part, eta })),
+});
 
 const devices: ForecastDevice[] = [
   { device: 'pos-1', site: 'riyadh-1', tenant: 'acme', peripherals: [printer('printer0', 'epson-tm-t88vi', [['cutter', NOW + 10 * DAY]])] },
@@ -22,8 +26,16 @@ const devices: ForecastDevice[] = [
   { device: 'pos-3', site: 'riyadh-1', tenant: 'acme', peripherals: [printer('printer0', 'epson-tm-t88vi', [['cutter', NOW - 2 * DAY]])] },
   // Cutter far off, head within 60 days; the fingerprint module has no ETA yet.
   {
-    device: 'pos-4', site: 'jeddah-2', tenant: 'acme',
-    peripherals: [printer('printer0', 'epson-tm-t90', [['cutter', NOW + 200 * DAY], ['head', NOW + 50 * DAY]]), printer('fp0', 'grow-r503', [['sensor-window', null]])],
+    device: 'pos-4',
+    site: 'jeddah-2',
+    tenant: 'acme',
+    peripherals: [
+      printer('printer0', 'epson-tm-t90', [
+        ['cutter', NOW + 200 * DAY],
+        ['head', NOW + 50 * DAY],
+      ]),
+      printer('fp0', 'grow-r503', [['sensor-window', null]]),
+    ],
   },
   { device: 'pos-5', site: 'tehran-1', tenant: 'bazaar', peripherals: [printer('fp0', 'grow-r503', [['sensor-window', NOW + 80 * DAY]])] },
 ];
@@ -70,7 +82,13 @@ test('60 and 90 days take in later ETAs; tenant narrows to one customer; nothing
   assert.is(row(f60, 'jeddah-2', 'head')?.earliestEta, NOW + 50 * DAY);
   assert.is(row(f60, 'jeddah-2', 'cutter'), undefined, 'the cutter due in 200 days is not in 60');
   const f90 = partsForecast({ devices, profiles, openTickets: tickets, now: NOW, horizonDays: 90, tenant: 'bazaar' });
-  assert.equal(f90.rows.map((r) => [r.site, r.profile, r.part, r.quantity]), [['tehran-1', 'grow-r503', 'sensor-window', 1], ['tehran-1', null, 'head', 1]]);
+  assert.equal(
+    f90.rows.map((r) => [r.site, r.profile, r.part, r.quantity]),
+    [
+      ['tehran-1', 'grow-r503', 'sensor-window', 1],
+      ['tehran-1', null, 'head', 1],
+    ],
+  );
   assert.is(f90.tenant, 'bazaar');
   const none = partsForecast({ devices: [], profiles, openTickets: [], now: NOW, horizonDays: 30 });
   assert.equal([none.total, none.rows], [0, []]);
@@ -82,11 +100,32 @@ test('the part of a ticket comes from its failure mode; forecastDevices joins fl
   assert.is(partOfTicketKey('pos-1/printer0/autocutter-error'), null);
   assert.is(partOfTicketKey('pos-1/printer0/toaster-wear-out'), null);
   const joined = forecastDevices(
-    [{ device: 'pos-1', site: 's-old', peripheral: 'printer0', profile: 'epson-tm-t88vi', part: 'cutter', eta: NOW }, { device: 'pos-7', site: 's-7', peripheral: 'printer0', profile: 'epson-tm-t90', part: 'head', eta: null }],
-    [{ device: 'pos-1', site: 'riyadh-1', tenant: 'acme', peripherals: [{ id: 'printer0', profile: 'epson-tm-t88vi' }, { id: 'fp0', profile: 'grow-r503' }] }],
+    [
+      { device: 'pos-1', site: 's-old', peripheral: 'printer0', profile: 'epson-tm-t88vi', part: 'cutter', eta: NOW },
+      { device: 'pos-7', site: 's-7', peripheral: 'printer0', profile: 'epson-tm-t90', part: 'head', eta: null },
+    ],
+    [
+      {
+        device: 'pos-1',
+        site: 'riyadh-1',
+        tenant: 'acme',
+        peripherals: [
+          { id: 'printer0', profile: 'epson-tm-t88vi' },
+          { id: 'fp0', profile: 'grow-r503' },
+        ],
+      },
+    ],
   );
   assert.equal(joined, [
-    { device: 'pos-1', site: 'riyadh-1', tenant: 'acme', peripherals: [{ peripheral: 'printer0', profile: 'epson-tm-t88vi', parts: [{ part: 'cutter', eta: NOW }] }, { peripheral: 'fp0', profile: 'grow-r503', parts: [] }] },
+    {
+      device: 'pos-1',
+      site: 'riyadh-1',
+      tenant: 'acme',
+      peripherals: [
+        { peripheral: 'printer0', profile: 'epson-tm-t88vi', parts: [{ part: 'cutter', eta: NOW }] },
+        { peripheral: 'fp0', profile: 'grow-r503', parts: [] },
+      ],
+    },
     { device: 'pos-7', site: 's-7', tenant: null, peripherals: [{ peripheral: 'printer0', profile: 'epson-tm-t90', parts: [{ part: 'head', eta: null }] }] },
   ]);
 });
@@ -96,7 +135,15 @@ test('the detectors give each followed part its ETA to end of rated life (read o
   const T0 = NOW - 10 * DAY;
   // TM-T88VI cutter: rated 2 M cuts; 10,000 cuts a day from 1.8 M → 100,000 left at the end = 10 days.
   for (let d = 0; d <= 10; d++) {
-    e.observeSample({ device: 'pos-1', site: 'riyadh-1', peripheral: 'printer0', kind: 'printer', profile: 'epson-tm-t88vi', at: T0 + d * DAY, counters: { autocutterCuts: 1_800_000 + d * 10_000, linesFed: 1000 } });
+    e.observeSample({
+      device: 'pos-1',
+      site: 'riyadh-1',
+      peripheral: 'printer0',
+      kind: 'printer',
+      profile: 'epson-tm-t88vi',
+      at: T0 + d * DAY,
+      counters: { autocutterCuts: 1_800_000 + d * 10_000, linesFed: 1000 },
+    });
   }
   // One reading only: no usage rate, no ETA.
   e.observeSample({ device: 'pos-2', peripheral: 'printer0', kind: 'printer', profile: 'epson-tm-t88vi', at: NOW, counters: { autocutterCuts: 5 } });
@@ -106,15 +153,45 @@ test('the detectors give each followed part its ETA to end of rated life (read o
   assert.ok(Math.abs(p1.eta! - (NOW + 10 * DAY)) < DAY / 10, `eta ${new Date(p1.eta!).toISOString()}`);
   assert.ok(p1.lifeUsed > 0.94 && p1.lifeUsed < 0.96);
   assert.is(wear.find((w) => w.device === 'pos-2' && w.part === 'cutter')?.eta, null);
-  assert.not.ok(wear.some((w) => w.part === 'mechanism'), 'mcbf figures are not an end of life');
+  assert.not.ok(
+    wear.some((w) => w.part === 'mechanism'),
+    'mcbf figures are not an end of life',
+  );
 });
 
 const incident = (over: Partial<Incident>): Incident => ({
-  id: 1, key: 'pos-1/printer0/cutter-wear-out', device: 'pos-1', peripheral: 'printer0', failureMode: 'cutter-wear-out', site: 'riyadh-1', scope: 'device',
-  detector: 'wear-out', kind: 'predicted-failure', priority: 'Low', issueType: 'predicted-failure', state: 'open',
-  figures: { part: 'cutter', lifeUsedPct: 96 }, eta: NOW + 10 * DAY, runbook: { profile: 'epson-tm-t88vi', code: 'general' }, inhibitableBySite: false,
-  firstSeen: NOW, lastFiring: NOW, openedAt: NOW, recoveringSince: null, resolvedAt: null, closedAt: null, holdMs: 0, recoverMs: 0, reopenCount: 0,
-  flapping: false, transitions: [], ticketed: true, muted: false, inhibitedBy: null, updatedAt: NOW, ...over,
+  id: 1,
+  key: 'pos-1/printer0/cutter-wear-out',
+  device: 'pos-1',
+  peripheral: 'printer0',
+  failureMode: 'cutter-wear-out',
+  site: 'riyadh-1',
+  scope: 'device',
+  detector: 'wear-out',
+  kind: 'predicted-failure',
+  priority: 'Low',
+  issueType: 'predicted-failure',
+  state: 'open',
+  figures: { part: 'cutter', lifeUsedPct: 96 },
+  eta: NOW + 10 * DAY,
+  runbook: { profile: 'epson-tm-t88vi', code: 'general' },
+  inhibitableBySite: false,
+  firstSeen: NOW,
+  lastFiring: NOW,
+  openedAt: NOW,
+  recoveringSince: null,
+  resolvedAt: null,
+  closedAt: null,
+  holdMs: 0,
+  recoverMs: 0,
+  reopenCount: 0,
+  flapping: false,
+  transitions: [],
+  ticketed: true,
+  muted: false,
+  inhibitedBy: null,
+  updatedAt: NOW,
+  ...over,
 });
 
 test('a wear ticket names the part to bring, its number (or unknown) and swap time in the ticket language', () => {
@@ -124,10 +201,26 @@ test('a wear ticket names the part to bring, its number (or unknown) and swap ti
   const ar = ticketDescription(wear, 'ar', { serial: null, warranty: null, runbook: 'x', now: NOW, sparePart: spare });
   assert.ok(ar.includes('القطعة المطلوب إحضارها: وحدة القاطع الآلي'), ar);
   assert.ok(ar.includes('رقم القطعة غير معروف') && ar.includes('20 دقيقة'), ar);
-  const zh = ticketDescription(incident({ key: 'pos-1/fp0/sensor-window-wear-out', failureMode: 'sensor-window-wear-out', figures: { errorRate: 0.2 }, kind: 'degradation', runbook: { profile: 'grow-r503', code: 'general' } }), 'zh', {
-    serial: null, warranty: null, runbook: 'x', now: NOW,
-    sparePart: sparePartFor(incident({ failureMode: 'sensor-window-wear-out', figures: {}, kind: 'degradation', runbook: { profile: 'grow-r503', code: 'general' } }), profiles),
-  });
+  const zh = ticketDescription(
+    incident({
+      key: 'pos-1/fp0/sensor-window-wear-out',
+      failureMode: 'sensor-window-wear-out',
+      figures: { errorRate: 0.2 },
+      kind: 'degradation',
+      runbook: { profile: 'grow-r503', code: 'general' },
+    }),
+    'zh',
+    {
+      serial: null,
+      warranty: null,
+      runbook: 'x',
+      now: NOW,
+      sparePart: sparePartFor(
+        incident({ failureMode: 'sensor-window-wear-out', figures: {}, kind: 'degradation', runbook: { profile: 'grow-r503', code: 'general' } }),
+        profiles,
+      ),
+    },
+  );
   assert.ok(zh.includes('需携带的备件: 指纹传感器模块（R503） — 零件号 R503 — 典型更换时间: 20 分钟'), zh);
   // A fault that is not a worn part names no part.
   assert.is(sparePartFor(incident({ kind: 'fault', failureMode: 'autocutter-error', figures: { fault: 'autocutter-error' } }), profiles), null);

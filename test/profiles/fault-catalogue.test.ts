@@ -67,7 +67,11 @@ test('every fault code every driver emits has one consistent definition in the p
   }
   // No definition is dead: each profile's faults are codes a driver that uses it can emit.
   for (const p of profiles) {
-    const emitted = new Set(Object.values(drivers).filter((d) => d.uses(p)).flatMap((d) => d.codes));
+    const emitted = new Set(
+      Object.values(drivers)
+        .filter((d) => d.uses(p))
+        .flatMap((d) => d.codes),
+    );
     for (const code of Object.keys(p.faults)) assert.ok(emitted.has(code), `${p.id}: ${code} is emitted by no driver using this profile`);
   }
   // The levels the agent uses for a peripheral no profile matched are the profiles' own.
@@ -94,7 +98,12 @@ test('a cover-open on a real ESC/POS line: the raised event and the sample agree
   const driver = createEscposSerialDriver({ id: 'printer0', driver: 'escpos-serial', path: pty.hostPath, replyTimeoutMs: 800 }, { log, profiles });
   const samples: Sample[] = [];
   const events: PollerEvent[] = [];
-  const poller = new Poller([{ driver, intervalMs: 30, timeoutMs: 3000 }], { log, onSample: (s) => samples.push(s), onEvent: (e) => events.push(e), onIdentity: () => {} });
+  const poller = new Poller([{ driver, intervalMs: 30, timeoutMs: 3000 }], {
+    log,
+    onSample: (s) => samples.push(s),
+    onEvent: (e) => events.push(e),
+    onIdentity: () => {},
+  });
   try {
     poller.start();
     await waitFor('a healthy sample', () => samples.find((s) => s.health === 'ok'));
@@ -116,14 +125,24 @@ test('the production agent bundle finds the shipped profiles and their templates
   const broker = await TestBroker.create();
   const collector = await FakeCollector.connect(broker.url);
   const dir = tempDir();
-  writeFileSync(join(dir.path, 'agent.json'), JSON.stringify({ device: { id: 'pos-9', token: 'x' }, broker: { url: broker.url }, dataDir: 'data', peripherals: [{ driver: 'host', intervalMs: 100 }] }));
+  writeFileSync(
+    join(dir.path, 'agent.json'),
+    JSON.stringify({ device: { id: 'pos-9', token: 'x' }, broker: { url: broker.url }, dataDir: 'data', peripherals: [{ driver: 'host', intervalMs: 100 }] }),
+  );
   const child = spawn(process.execPath, [bundle, '--config', join(dir.path, 'agent.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (b) => (out += b));
   child.stderr.on('data', (b) => (out += b));
   const exited = new Promise((r) => child.on('exit', r));
   try {
-    const inv = await waitFor('inventory with the host profile', () => collector.on('inventory', 'pos-9').find((r) => r.msg.peripherals.some((p: { id: string; profile?: string }) => p.id === 'host' && p.profile === 'host')), 15_000);
+    const inv = await waitFor(
+      'inventory with the host profile',
+      () =>
+        collector
+          .on('inventory', 'pos-9')
+          .find((r) => r.msg.peripherals.some((p: { id: string; profile?: string }) => p.id === 'host' && p.profile === 'host')),
+      15_000,
+    );
     assert.ok(inv, out.slice(-2000));
     assert.not.match(out, 'firmware profiles not loaded');
   } finally {

@@ -126,7 +126,9 @@ test('spare parts: every part whose wear is predicted has one, named in four lan
   const tmp = tempProfiles();
   try {
     const raw = JSON.parse(readFileSync(join(dir, 'epson-tm-t90.json'), 'utf8'));
-    raw.spareParts = { cutter: { $import: '../templates/escpos-common.json#spareParts/cutter', partNumber: 'TEST-123', source: { document: 'a test parts list' } } };
+    raw.spareParts = {
+      cutter: { $import: '../templates/escpos-common.json#spareParts/cutter', partNumber: 'TEST-123', source: { document: 'a test parts list' } },
+    };
     writeFileSync(join(tmp.models, 'epson-tm-t90.json'), JSON.stringify(raw));
     const t90 = loadFirmwareProfiles(tmp.models).find((x) => x.id === 'epson-tm-t90')!;
     assert.equal([t90.spareParts.cutter?.partNumber, t90.spareParts.cutter?.name.zh, t90.spareParts.cutter?.swapMinutes], ['TEST-123', '自动切刀组件', 20]);
@@ -149,10 +151,27 @@ test('a profile with a wrong field is refused naming the file and the field', ()
   assert.is(refusal((p) => (p.match = { note: 'nothing' })).field, 'match');
   assert.is(refusal((p) => (p.runbook['paper-end'] = { en: 'Load paper.', ar: 'x', fa: 'x' })).field, 'runbook.paper-end.zh');
   assert.is(refusal((p) => delete p.runbook.$import).field, 'runbook.offline');
-  assert.is(refusal((p) => (p.faults = { $import: '../templates/escpos-common.json#faults', 'paper-end': { health: 'critical', priority: 'Critical', issueType: 'printer-consumable' } })).field, 'faults.paper-end.priority');
+  assert.is(
+    refusal(
+      (p) =>
+        (p.faults = {
+          $import: '../templates/escpos-common.json#faults',
+          'paper-end': { health: 'critical', priority: 'Critical', issueType: 'printer-consumable' },
+        }),
+    ).field,
+    'faults.paper-end.priority',
+  );
   assert.is(refusal((p) => (p.thresholds = { wearWarningFraction: 0.99, wearCriticalFraction: 0.95 })).field, 'thresholds.wearWarningFraction');
-  assert.is(refusal((p) => (p.spareParts = { cutter: { partNumber: null, name: fourLanguages('Cutter'), swapMinutes: 20, source: { document: 'a parts list' } } })).field, 'spareParts.cutter.source');
-  assert.is(refusal((p) => (p.spareParts = { toaster: { partNumber: 'X1', name: fourLanguages('Cutter'), swapMinutes: 20, source: { document: 'a parts list' } } })).field, 'spareParts');
+  assert.is(
+    refusal((p) => (p.spareParts = { cutter: { partNumber: null, name: fourLanguages('Cutter'), swapMinutes: 20, source: { document: 'a parts list' } } }))
+      .field,
+    'spareParts.cutter.source',
+  );
+  assert.is(
+    refusal((p) => (p.spareParts = { toaster: { partNumber: 'X1', name: fourLanguages('Cutter'), swapMinutes: 20, source: { document: 'a parts list' } } }))
+      .field,
+    'spareParts',
+  );
   assert.is(refusal(() => undefined, 'epson-tm-t90x.json').field, 'id');
   assert.match(refusal(() => undefined, 'epson-tm-t90.json', '{ "id": ').message, /invalid JSON/);
 });
@@ -196,7 +215,10 @@ test('$import: a local key overrides the template; a bad import is refused namin
     assert.instance(e, FirmwareProfileError);
     const err = e as FirmwareProfileError;
     assert.is(err.field, 'faults.paper-end.priority');
-    assert.match(err.message, /epson-tm-t90\.json: faults\.paper-end\.priority: .*\(imported from .*templates\/escpos-common\.json, faults\.paper-end\.priority\)/);
+    assert.match(
+      err.message,
+      /epson-tm-t90\.json: faults\.paper-end\.priority: .*\(imported from .*templates\/escpos-common\.json, faults\.paper-end\.priority\)/,
+    );
   } finally {
     tmp2.remove();
   }
@@ -227,15 +249,24 @@ test('a fault code has one health everywhere: a profile that disagrees is refuse
 test('rated life a driver cannot measure validates only when marked measuredBy "not-read"', () => {
   const star = readFileSync(join(dir, 'star-tsp143.json'), 'utf8');
   const starFile = 'star-tsp143.json';
-  assert.ok(byId('star-tsp143').ratedLife.every((r) => r.measuredBy === 'not-read'), 'Star mode reads no counter');
-  assert.ok(byId('epson-tm-t90').ratedLife.every((r) => r.measuredBy === 'counter'), 'the default');
+  assert.ok(
+    byId('star-tsp143').ratedLife.every((r) => r.measuredBy === 'not-read'),
+    'Star mode reads no counter',
+  );
+  assert.ok(
+    byId('epson-tm-t90').ratedLife.every((r) => r.measuredBy === 'counter'),
+    'the default',
+  );
   const unmarked = JSON.parse(star);
   delete unmarked.ratedLife[0].measuredBy;
   const e1 = refusal(() => undefined, starFile, JSON.stringify(unmarked));
   assert.is(e1.field, 'ratedLife.0.metric');
   assert.match(e1.message, /reads no counter "linesFed".*not-read/);
   // The opposite claim is refused too: the ESC/POS driver does read autocutterCuts.
-  assert.is(refusal((p) => (p.ratedLife.find((r: any) => r.metric === 'autocutterCuts').measuredBy = 'not-read')).field.replace(/\d+/, 'N'), 'ratedLife.N.measuredBy');
+  assert.is(
+    refusal((p) => (p.ratedLife.find((r: any) => r.metric === 'autocutterCuts').measuredBy = 'not-read')).field.replace(/\d+/, 'N'),
+    'ratedLife.N.measuredBy',
+  );
 });
 
 test('clock-drift: an attendance clock profile says when it is raised and cleared, and why', () => {
@@ -257,9 +288,18 @@ test('clock-drift: an attendance clock profile says when it is raised and cleare
     }
     throw new Error('profile was accepted');
   };
-  assert.is(field((p) => delete p.thresholds.$import), 'thresholds.clockOffsetWarningSec');
-  assert.is(field((p) => (p.thresholds.clockOffsetClearSec = 60)), 'thresholds.clockOffsetClearSec');
-  assert.is(field((p) => (p.thresholds = { clockOffsetWarningSec: 60 })), 'thresholds.clockOffsetClearSec');
+  assert.is(
+    field((p) => delete p.thresholds.$import),
+    'thresholds.clockOffsetWarningSec',
+  );
+  assert.is(
+    field((p) => (p.thresholds.clockOffsetClearSec = 60)),
+    'thresholds.clockOffsetClearSec',
+  );
+  assert.is(
+    field((p) => (p.thresholds = { clockOffsetWarningSec: 60 })),
+    'thresholds.clockOffsetClearSec',
+  );
 });
 
 test('duplicate ids across files are refused', () => {

@@ -185,7 +185,12 @@ test('scripted misbehaviour: garbage, silence, half frames, slow replies', async
 });
 
 test('usage: print refused while offline, auto-usage advances counters, age from rated life', async () => {
-  const p = await VirtualEscposPrinter.start({ profile: 'epson-tm-t90', profiles, ageFraction: 0.5, autoUsage: { linesPerSecond: 100, cutsPerSecond: 10, tickMs: 50 } });
+  const p = await VirtualEscposPrinter.start({
+    profile: 'epson-tm-t90',
+    profiles,
+    ageFraction: 0.5,
+    autoUsage: { linesPerSecond: 100, cutsPerSecond: 10, tickMs: 50 },
+  });
   try {
     const start = p.counters();
     // TM-T90 cutter rated 2 M cuts; mechanism 20 M lines is the first-ending life of linesFed.
@@ -253,13 +258,32 @@ test('maintenance counters advance with the feeds and cuts the printer is sent (
   try {
     const text = (t: string) => [...Buffer.from(t, 'latin1')];
     const receipt = [
-      0x1b, 0x40, // ESC @
-      ...text('TOTAL 12.50'), 0x0a, ...text('THANK YOU'), 0x0a, 0x0a, // 3 lines
-      0x1b, 0x64, 0x05, // ESC d 5: 5 lines
-      0x1b, 0x4a, 0x3c, // ESC J 60: 60 units = 2 lines
-      0x1b, 0x33, 0x3c, 0x0a, 0x1b, 0x32, // ESC 3 60 then LF: 2 lines; ESC 2 back to default
-      0x1d, 0x56, 0x42, 0x00, // GS V 66 0: feed 0 and cut
-      0x1d, 0x56, 0x01, // GS V 1: partial cut
+      0x1b,
+      0x40, // ESC @
+      ...text('TOTAL 12.50'),
+      0x0a,
+      ...text('THANK YOU'),
+      0x0a,
+      0x0a, // 3 lines
+      0x1b,
+      0x64,
+      0x05, // ESC d 5: 5 lines
+      0x1b,
+      0x4a,
+      0x3c, // ESC J 60: 60 units = 2 lines
+      0x1b,
+      0x33,
+      0x3c,
+      0x0a,
+      0x1b,
+      0x32, // ESC 3 60 then LF: 2 lines; ESC 2 back to default
+      0x1d,
+      0x56,
+      0x42,
+      0x00, // GS V 66 0: feed 0 and cut
+      0x1d,
+      0x56,
+      0x01, // GS V 1: partial cut
     ];
     assert.equal(await h.ask([...receipt, 0x1d, 0x67, 0x32, 0x00, 0x94, 0x00], 4), block('12'));
     assert.equal(await h.ask([0x1d, 0x67, 0x32, 0x00, 0xb2, 0x00], 3), block('2'));

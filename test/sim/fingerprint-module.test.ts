@@ -53,7 +53,10 @@ test('use() without a relay: outcomes come from the wear model; a window used pa
     const t = m.groundTruth();
     assert.is(t.length, 1);
     assert.equal({ device: t[0].device, peripheral: t[0].peripheral, part: t[0].part }, { device: 'pos-009', peripheral: 'fp0', part: 'sensor-window' });
-    assert.ok(out.slice(-20).every((o) => o === 'image-fail'), 'a dead window fails every capture');
+    assert.ok(
+      out.slice(-20).every((o) => o === 'image-fail'),
+      'a dead window fails every capture',
+    );
   } finally {
     await m.close();
   }

@@ -6,7 +6,11 @@ import { FakeUsbPrinterDevice, deviceIdFixtures } from '../../sim/usb-printer-fa
 
 const mk = () => new FakeUsbPrinterDevice({ vendorId: 0x0519, productId: 0x0003, deviceId: deviceIdFixtures.starTsp143, interfaceNumber: 1 });
 const setup = { requestType: 'class' as const, recipient: 'interface' as const, request: 1, value: 0, index: 1 };
-const msg = async (p: Promise<unknown>) => p.then(() => 'resolved', (e: Error) => e.message);
+const msg = async (p: Promise<unknown>) =>
+  p.then(
+    () => 'resolved',
+    (e: Error) => e.message,
+  );
 
 test('transfers before open/claim fail with "invalid state"; claim fails while usblp holds the interface', async () => {
   const d = mk();

@@ -8,13 +8,27 @@ import { tempDir } from '../helpers/tmp.js';
 import { GroundTruthRecorder, WearPart, deriveSeed, seededRandom } from '../../sim/wear.js';
 
 const part = (seed: number, usage: number, recorder?: GroundTruthRecorder, clock?: () => number) =>
-  new WearPart({ device: 'pos-001', peripheral: 'fp0', part: 'sensor-window', ratedLife: 10_000, usage, baseErrorRate: 0.02, endErrorRate: 0.6, random: seededRandom(seed), recorder, clock });
+  new WearPart({
+    device: 'pos-001',
+    peripheral: 'fp0',
+    part: 'sensor-window',
+    ratedLife: 10_000,
+    usage,
+    baseErrorRate: 0.02,
+    endErrorRate: 0.6,
+    random: seededRandom(seed),
+    recorder,
+    clock,
+  });
 
 test('same seed, same life and same outcomes; different labels give independent streams', () => {
   const a = part(42, 0);
   const b = part(42, 0);
   assert.is(a.actualLife, b.actualLife);
-  assert.equal(Array.from({ length: 200 }, () => a.use()), Array.from({ length: 200 }, () => b.use()));
+  assert.equal(
+    Array.from({ length: 200 }, () => a.use()),
+    Array.from({ length: 200 }, () => b.use()),
+  );
   assert.is.not(deriveSeed(1, 'a'), deriveSeed(1, 'b'));
   assert.is(deriveSeed(1, 'a'), deriveSeed(1, 'a'));
 });
@@ -59,7 +73,13 @@ test('failure is recorded once as ground truth with sim time and usage; JSONL on
     assert.is(list[0].part, 'sensor-window');
     assert.is(list[0].atUsage, Math.round(p.actualLife));
     assert.ok(list[0].failedAt > 1_700_000_000_000 && list[0].failedAt <= now);
-    assert.equal(readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l)), list);
+    assert.equal(
+      readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+      list,
+    );
     rec.writeJsonl(join(dir.path, 'copy.jsonl'));
     assert.is(readFileSync(join(dir.path, 'copy.jsonl'), 'utf8'), rec.toJsonl());
   } finally {

@@ -6,7 +6,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Socket } from 'node:net';
 import { VirtualZkClock } from '../../sim/zk-clock.js';
-import { decodePacket, decodeZkTime, encodeRequest, makeCommKey, splitZkStream, USHRT_MAX, zkTimeToWallMs, type ZkPacket } from '../../agent/drivers/zk-clock/codec.js';
+import {
+  decodePacket,
+  decodeZkTime,
+  encodeRequest,
+  makeCommKey,
+  splitZkStream,
+  USHRT_MAX,
+  zkTimeToWallMs,
+  type ZkPacket,
+} from '../../agent/drivers/zk-clock/codec.js';
 
 // Command numbers from pyzk zk/const.py.
 const CMD_EXIT = 1001;
@@ -139,11 +148,16 @@ const cstr = (b: Buffer) => b.subarray(0, b.indexOf(0) >= 0 ? b.indexOf(0) : b.l
 
 /** pyzk `__decode_time`, written out here. */
 function pyzkDecodeTime(v: number): number {
-  const second = v % 60; v = Math.floor(v / 60);
-  const minute = v % 60; v = Math.floor(v / 60);
-  const hour = v % 24; v = Math.floor(v / 24);
-  const day = (v % 31) + 1; v = Math.floor(v / 31);
-  const month = (v % 12) + 1; v = Math.floor(v / 12);
+  const second = v % 60;
+  v = Math.floor(v / 60);
+  const minute = v % 60;
+  v = Math.floor(v / 60);
+  const hour = v % 24;
+  v = Math.floor(v / 24);
+  const day = (v % 31) + 1;
+  v = Math.floor(v / 31);
+  const month = (v % 12) + 1;
+  v = Math.floor(v / 12);
   return Date.UTC(v + 2000, month - 1, day, hour, minute, second);
 }
 
@@ -163,7 +177,11 @@ test('pyzk session with a comm key: connect, auth, time, free sizes, 25 users an
     const sizes = await c.request(CMD_GET_FREE_SIZES);
     const f = Buffer.from(sizes.data);
     assert.ok(f.length >= 80);
-    assert.equal([f.readInt32LE(16), f.readInt32LE(24), f.readInt32LE(32), f.readInt32LE(48)], [25, 40, 1234, 5], 'users, fingers, records, cards at int32 4, 6, 8, 12');
+    assert.equal(
+      [f.readInt32LE(16), f.readInt32LE(24), f.readInt32LE(32), f.readInt32LE(48)],
+      [25, 40, 1234, 5],
+      'users, fingers, records, cards at int32 4, 6, 8, 12',
+    );
 
     // get_users: read_with_buffer(CMD_USERTEMP_RRQ, FCT_USER) = zkteco-js GET_USERS bytes.
     const users = await readWithBuffer(c, bytes('01 0900 05000000 00000000'));
@@ -172,11 +190,21 @@ test('pyzk session with a comm key: connect, auth, time, free sizes, 25 users an
     const decoded = [];
     for (let off = 4; off + 72 <= users.data.length; off += 72) {
       const r = users.data.subarray(off, off + 72); // `<HB8s24sIx7sx24s`
-      decoded.push({ uid: r.readUInt16LE(0), privilege: r[2], name: cstr(r.subarray(11, 35)), card: r.readUInt32LE(35), group: cstr(r.subarray(40, 47)), userId: cstr(r.subarray(48, 72)) });
+      decoded.push({
+        uid: r.readUInt16LE(0),
+        privilege: r[2],
+        name: cstr(r.subarray(11, 35)),
+        card: r.readUInt32LE(35),
+        group: cstr(r.subarray(40, 47)),
+        userId: cstr(r.subarray(48, 72)),
+      });
     }
     assert.is(decoded.length, 25);
     assert.equal(decoded[0], { uid: 1, privilege: 14, name: 'Staff 1', card: 4_000_001, group: '1', userId: '1' });
-    assert.equal(decoded.map((u) => u.uid), Array.from({ length: 25 }, (_, i) => i + 1));
+    assert.equal(
+      decoded.map((u) => u.uid),
+      Array.from({ length: 25 }, (_, i) => i + 1),
+    );
 
     // get_attendance: read_with_buffer(CMD_ATTLOG_RRQ) = zkteco-js GET_ATTENDANCE_LOGS bytes.
     const att = await readWithBuffer(c, bytes('01 0d00 00000000 00000000'));
@@ -192,7 +220,10 @@ test('pyzk session with a comm key: connect, auth, time, free sizes, 25 users an
       times.push(pyzkDecodeTime(r.readUInt32LE(27)));
     }
     assert.is(times.length, 1234);
-    assert.ok(times.every((x, i) => i === 0 || x >= times[i - 1]), 'records in time order');
+    assert.ok(
+      times.every((x, i) => i === 0 || x >= times[i - 1]),
+      'records in time order',
+    );
     assert.ok(times[times.length - 1] <= clock.clockNow());
 
     // set_time(datetime(2026, 12, 4, 5, 10, 0)) = pack('I', 865401000) = a8 f8 94 33.

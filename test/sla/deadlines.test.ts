@@ -146,7 +146,11 @@ test('hold before the first response pauses the response clock too', () => {
 
 test('a hold that starts after a deadline passed does not rescue it', () => {
   // Sun 09:00 +03 P2, no reply; responseBy 10:00 +03 (07:00Z); On Hold at 11:00 +03.
-  const t: IssueTimelineInput = { opening: at('2026-03-08T06:00:00Z'), priority: 'P2', status_changes: [{ at: at('2026-03-08T08:00:00Z'), status: 'On Hold' }] };
+  const t: IssueTimelineInput = {
+    opening: at('2026-03-08T06:00:00Z'),
+    priority: 'P2',
+    status_changes: [{ at: at('2026-03-08T08:00:00Z'), status: 'On Hold' }],
+  };
   const d = deadlines(t, '2026-03-08T08:30:00Z');
   assert.is(iso(d.responseBy), '2026-03-08T07:00:00.000Z');
   assert.is(d.agreementStatus, 'Failed');
@@ -154,7 +158,11 @@ test('a hold that starts after a deadline passed does not rescue it', () => {
 
 test('response-only agreements, unknown priority, 24/7, custom pause status', () => {
   const responseOnly = serviceLevelAgreementSchema.parse({ ...slaInput, apply_sla_for_resolution: false });
-  const r = deadlines({ opening: at('2026-03-08T06:00:00Z'), priority: 'P2', first_responded_on: at('2026-03-08T06:10:00Z') }, '2026-03-20T00:00:00Z', responseOnly);
+  const r = deadlines(
+    { opening: at('2026-03-08T06:00:00Z'), priority: 'P2', first_responded_on: at('2026-03-08T06:10:00Z') },
+    '2026-03-20T00:00:00Z',
+    responseOnly,
+  );
   assert.is(r.agreementStatus, 'Fulfilled');
   assert.is(r.resolutionBy, null);
 
@@ -170,35 +178,67 @@ test('response-only agreements, unknown priority, 24/7, custom pause status', ()
   assert.is(iso(a.resolutionBy), '2026-03-06T11:00:00.000Z');
 
   // Replied as a pause status (waiting for the customer): 24/7 P1, replied 07:05, customer answers (Open) 08:05.
-  const waiting = serviceLevelAgreementSchema.parse({ ...slaInput, calendar: { time_zone: 'Asia/Riyadh', twenty_four_seven: true }, pause_sla_on: ['On Hold', 'Replied'] });
-  const w = deadlines({ opening: at('2026-03-06T07:00:00Z'), priority: 'P1', status_changes: [
-    { at: at('2026-03-06T07:05:00Z'), status: 'Replied' },
-    { at: at('2026-03-06T08:05:00Z'), status: 'Open' },
-  ] }, undefined, waiting);
+  const waiting = serviceLevelAgreementSchema.parse({
+    ...slaInput,
+    calendar: { time_zone: 'Asia/Riyadh', twenty_four_seven: true },
+    pause_sla_on: ['On Hold', 'Replied'],
+  });
+  const w = deadlines(
+    {
+      opening: at('2026-03-06T07:00:00Z'),
+      priority: 'P1',
+      status_changes: [
+        { at: at('2026-03-06T07:05:00Z'), status: 'Replied' },
+        { at: at('2026-03-06T08:05:00Z'), status: 'Open' },
+      ],
+    },
+    undefined,
+    waiting,
+  );
   assert.is(iso(w.resolutionBy), '2026-03-06T12:00:00.000Z');
   assert.is(w.totalHoldTime, 1 * H);
 });
 
 test('timeline and agreement validation name the field', () => {
-  const t = issueTimelineSchema.safeParse({ opening: at('2026-03-08T06:00:00Z'), status_changes: [
-    { at: at('2026-03-08T07:00:00Z'), status: 'Resolved' },
-    { at: at('2026-03-08T06:30:00Z'), status: 'Pending' },
-  ] });
-  assert.equal(t.error?.issues.map((i) => i.path.join('.')), ['status_changes.1.status']);
-  const order = issueTimelineSchema.safeParse({ opening: at('2026-03-08T06:00:00Z'), status_changes: [
-    { at: at('2026-03-08T07:00:00Z'), status: 'Resolved' },
-    { at: at('2026-03-08T06:40:00Z'), status: 'Open' },
-    { at: at('2026-03-08T05:40:00Z'), status: 'Open' },
-  ] });
-  assert.equal(order.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`), ['status_changes.1.at: out of order', 'status_changes.2.at: before the opening', 'status_changes.2.at: out of order']);
+  const t = issueTimelineSchema.safeParse({
+    opening: at('2026-03-08T06:00:00Z'),
+    status_changes: [
+      { at: at('2026-03-08T07:00:00Z'), status: 'Resolved' },
+      { at: at('2026-03-08T06:30:00Z'), status: 'Pending' },
+    ],
+  });
+  assert.equal(
+    t.error?.issues.map((i) => i.path.join('.')),
+    ['status_changes.1.status'],
+  );
+  const order = issueTimelineSchema.safeParse({
+    opening: at('2026-03-08T06:00:00Z'),
+    status_changes: [
+      { at: at('2026-03-08T07:00:00Z'), status: 'Resolved' },
+      { at: at('2026-03-08T06:40:00Z'), status: 'Open' },
+      { at: at('2026-03-08T05:40:00Z'), status: 'Open' },
+    ],
+  });
+  assert.equal(
+    order.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+    ['status_changes.1.at: out of order', 'status_changes.2.at: before the opening', 'status_changes.2.at: out of order'],
+  );
   const s = serviceLevelAgreementSchema.safeParse({
     ...slaInput,
     default_priority: 'P9',
-    priorities: [{ priority: 'P1', response_time: 5 * H, resolution_time: 4 * H }, { priority: 'P2', response_time: 1, resolution_time: 2 }],
+    priorities: [
+      { priority: 'P1', response_time: 5 * H, resolution_time: 4 * H },
+      { priority: 'P2', response_time: 1, resolution_time: 2 },
+    ],
     pause_sla_on: ['Resolved'],
     priority_caps: { 'wear-out': 'P1' },
   });
-  assert.equal(s.error?.issues.map((i) => i.path.join('.')).sort(), ['default_priority', 'pause_sla_on', 'priorities.0.response_time', 'priority_caps.wear-out']);
+  assert.equal(s.error?.issues.map((i) => i.path.join('.')).sort(), [
+    'default_priority',
+    'pause_sla_on',
+    'priorities.0.response_time',
+    'priority_caps.wear-out',
+  ]);
 });
 
 test('predictions never start a P1 clock', () => {

@@ -24,8 +24,21 @@ const ctx = { slas: { acme: sla } };
 function setup() {
   const db = new Database(':memory:');
   const outbox = new TicketOutbox(db, { sinks: ['erpnext'] });
-  const ticket = { subject: 'Printer cutter jammed', description: 'd', priority: 'High' as const, issueType: 'Hardware Failure' as const, customer: 'acme', device: 'pos-1', peripheral: 'printer' };
-  outbox.enqueue({ kind: 'create', key: 'pos-1/printer/autocutter-error', at: T0, ticket: { ...ticket, sla: { serviceLevelAgreement: 'POS 24/7', responseBy: T0 + H, resolutionBy: T0 + 4 * H, agreementStatus: 'First Response Due' } } });
+  const ticket = {
+    subject: 'Printer cutter jammed',
+    description: 'd',
+    priority: 'High' as const,
+    issueType: 'Hardware Failure' as const,
+    customer: 'acme',
+    device: 'pos-1',
+    peripheral: 'printer',
+  };
+  outbox.enqueue({
+    kind: 'create',
+    key: 'pos-1/printer/autocutter-error',
+    at: T0,
+    ticket: { ...ticket, sla: { serviceLevelAgreement: 'POS 24/7', responseBy: T0 + H, resolutionBy: T0 + 4 * H, agreementStatus: 'First Response Due' } },
+  });
   const rows = () => db.prepare("SELECT kind, command FROM ticket_outbox WHERE sink = 'erpnext' ORDER BY id").all() as Array<{ kind: string; command: string }>;
   return { db, outbox, rows, ref: 'pos-1/printer/autocutter-error' };
 }
@@ -44,7 +57,9 @@ test('ack = first response; hold pauses; reopen resumes with the held time added
   r = operatorTicketAction(outbox, ref, 'resolve', 'blade replaced', T0 + 5 * H, ctx);
   assert.equal([r.ticket.status, r.ticket.sla.agreementStatus], ['Resolved', 'Fulfilled']);
   // Every SLA change went to the sink as an update with the patch.
-  const slaPatches = rows().filter((x) => x.kind === 'update').map((x) => JSON.parse(x.command).patch.sla.agreementStatus);
+  const slaPatches = rows()
+    .filter((x) => x.kind === 'update')
+    .map((x) => JSON.parse(x.command).patch.sla.agreementStatus);
   assert.equal(slaPatches, ['Resolution Due', 'Paused', 'Resolution Due', 'Fulfilled']);
 });
 
@@ -58,10 +73,23 @@ test('bad requests, unknown tickets and no-op actions are refused with a code', 
     }
     return 'no error';
   };
-  assert.is(code(() => operatorTicketAction(outbox, 'nope/x/y', 'ack', undefined, T0, ctx)), 'not-found');
-  assert.is(code(() => operatorTicketAction(outbox, ref, 'comment', '  ', T0, ctx)), 'bad-request');
-  assert.is(code(() => operatorTicketAction(outbox, ref, 'dance' as never, undefined, T0, ctx)), 'bad-request');
-  assert.is(code(() => operatorTicketAction(outbox, ref, 'reopen', undefined, T0, ctx)), 'not-changed', 'already Open');
+  assert.is(
+    code(() => operatorTicketAction(outbox, 'nope/x/y', 'ack', undefined, T0, ctx)),
+    'not-found',
+  );
+  assert.is(
+    code(() => operatorTicketAction(outbox, ref, 'comment', '  ', T0, ctx)),
+    'bad-request',
+  );
+  assert.is(
+    code(() => operatorTicketAction(outbox, ref, 'dance' as never, undefined, T0, ctx)),
+    'bad-request',
+  );
+  assert.is(
+    code(() => operatorTicketAction(outbox, ref, 'reopen', undefined, T0, ctx)),
+    'not-changed',
+    'already Open',
+  );
   const c = operatorTicketAction(outbox, ref, 'comment', 'called the store', T0 + 60_000, ctx);
   assert.is(c.commands.length, 1, 'a comment does not touch the SLA');
 });
@@ -72,7 +100,12 @@ test('the periodic pass marks a passed deadline Failed once, and leaves met ones
   assert.is(markSlaBreaches(outbox, T0 + H + 1, ctx), 1, 'no response within 1 h');
   assert.is(outbox.store.get(ref)!.sla.agreementStatus, 'Failed');
   assert.is(markSlaBreaches(outbox, T0 + 2 * H, ctx), 0, 'already Failed');
-  assert.equal(rows().filter((x) => x.kind === 'update').map((x) => JSON.parse(x.command).patch.sla.agreementStatus), ['Failed']);
+  assert.equal(
+    rows()
+      .filter((x) => x.kind === 'update')
+      .map((x) => JSON.parse(x.command).patch.sla.agreementStatus),
+    ['Failed'],
+  );
   // A late response does not un-fail it.
   const r = operatorTicketAction(outbox, ref, 'ack', undefined, T0 + 2 * H, ctx);
   assert.is(r.ticket.sla.agreementStatus, 'Failed');

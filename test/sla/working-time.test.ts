@@ -15,7 +15,10 @@ const every: Weekday[] = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday'
 // Saudi Arabia: Sunday–Thursday, weekend Friday–Saturday; two windows with a lunch break.
 const riyadh = cal({
   time_zone: 'Asia/Riyadh',
-  support_and_resolution: [...days(['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday'], '08:00', '12:00'), ...days(['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday'], '13:00', '17:00')],
+  support_and_resolution: [
+    ...days(['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday'], '08:00', '12:00'),
+    ...days(['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday'], '13:00', '17:00'),
+  ],
   holidays: ['2026-02-22'], // Founding Day (a Sunday in 2026)
 });
 // Iran: Saturday–Wednesday full days, Thursday morning only, Friday off. Example holiday list:
@@ -121,13 +124,22 @@ test('calendar validation names the field', () => {
   assert.ok(paths.includes('time_zone'), paths.join(' '));
   assert.ok(paths.includes('support_and_resolution.2.end_time'), paths.join(' '));
   assert.ok(paths.includes('holidays.0'), paths.join(' '));
-  const overlap = workingCalendarSchema.safeParse({ time_zone: 'UTC', support_and_resolution: [
-    { workday: 'Monday', start_time: '09:00', end_time: '13:00' },
-    { workday: 'Monday', start_time: '12:00', end_time: '18:00' },
-  ] });
-  assert.equal(overlap.error?.issues.map((i) => i.path.join('.')), ['support_and_resolution.1']);
+  const overlap = workingCalendarSchema.safeParse({
+    time_zone: 'UTC',
+    support_and_resolution: [
+      { workday: 'Monday', start_time: '09:00', end_time: '13:00' },
+      { workday: 'Monday', start_time: '12:00', end_time: '18:00' },
+    ],
+  });
+  assert.equal(
+    overlap.error?.issues.map((i) => i.path.join('.')),
+    ['support_and_resolution.1'],
+  );
   const empty = workingCalendarSchema.safeParse({ time_zone: 'UTC' });
-  assert.equal(empty.error?.issues.map((i) => i.path.join('.')), ['support_and_resolution']);
+  assert.equal(
+    empty.error?.issues.map((i) => i.path.join('.')),
+    ['support_and_resolution'],
+  );
 });
 
 test('a Monday-only calendar carries the rest over a whole week', () => {

@@ -17,18 +17,54 @@ export function dedupSuite(name: string, factory: DedupFactory, hooks: { before?
     try {
       assert.equal(await store.seen([]), []);
       assert.equal(await store.seen([{ device: 'a', seq: 1 }]), [false]);
-      await store.markReceived([{ device: 'a', seq: 1 }, { device: 'a', seq: 2 }, { device: 'b', seq: 1 }], 1000);
+      await store.markReceived(
+        [
+          { device: 'a', seq: 1 },
+          { device: 'a', seq: 2 },
+          { device: 'b', seq: 1 },
+        ],
+        1000,
+      );
       await store.markReceived([{ device: 'a', seq: 2 }], 1500);
       await store.markReceived([], 1500);
-      assert.equal(await store.seen([{ device: 'a', seq: 2 }, { device: 'a', seq: 3 }, { device: 'b', seq: 1 }, { device: 'b', seq: 2 }, { device: 'a', seq: 1 }]), [true, false, true, false, true]);
+      assert.equal(
+        await store.seen([
+          { device: 'a', seq: 2 },
+          { device: 'a', seq: 3 },
+          { device: 'b', seq: 1 },
+          { device: 'b', seq: 2 },
+          { device: 'a', seq: 1 },
+        ]),
+        [true, false, true, false, true],
+      );
       // Below the highest seq but never marked (a gap): not seen.
       await store.markReceived([{ device: 'c', seq: 10 }], 2000);
-      assert.equal(await store.seen([{ device: 'c', seq: 5 }, { device: 'c', seq: 10 }]), [false, true]);
+      assert.equal(
+        await store.seen([
+          { device: 'c', seq: 5 },
+          { device: 'c', seq: 10 },
+        ]),
+        [false, true],
+      );
       // The next owner (a restarted collector, another node) knows the same.
       next = await reopen();
-      assert.equal(await next.seen([{ device: 'a', seq: 1 }, { device: 'c', seq: 10 }, { device: 'c', seq: 11 }]), [true, true, false]);
+      assert.equal(
+        await next.seen([
+          { device: 'a', seq: 1 },
+          { device: 'c', seq: 10 },
+          { device: 'c', seq: 11 },
+        ]),
+        [true, true, false],
+      );
       assert.is(await next.pruneReceived(1500), 3, 'the marks made at 1000');
-      assert.equal(await next.seen([{ device: 'a', seq: 1 }, { device: 'a', seq: 2 }, { device: 'c', seq: 10 }]), [false, false, true]);
+      assert.equal(
+        await next.seen([
+          { device: 'a', seq: 1 },
+          { device: 'a', seq: 2 },
+          { device: 'c', seq: 10 },
+        ]),
+        [false, false, true],
+      );
     } finally {
       await next?.close();
       await store.close();

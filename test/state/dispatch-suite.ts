@@ -17,10 +17,19 @@ export function dispatchSuite(name: string, factory: DispatchFactory, hooks: Sui
     'teams: added, listed in id order with their region, skills and calendar; a second add refused, replace changes it',
     withStore(async (s) => {
       assert.equal(await s.teams(), []);
-      const calendar = { time_zone: 'Asia/Riyadh', twenty_four_seven: false, support_and_resolution: [{ workday: 'Sunday', start_time: '08:00', end_time: '16:00' }], holidays: [], extra_working_days: [] };
+      const calendar = {
+        time_zone: 'Asia/Riyadh',
+        twenty_four_seven: false,
+        support_and_resolution: [{ workday: 'Sunday', start_time: '08:00', end_time: '16:00' }],
+        holidays: [],
+        extra_working_days: [],
+      };
       await s.putTeam(team('riyadh', { sites: ['riyadh-1'], tenants: ['acme'], skills: ['printer', 'clock'], calendar }));
       await s.putTeam(team('jeddah'));
-      assert.equal((await s.teams()).map((t) => t.id), ['jeddah', 'riyadh']);
+      assert.equal(
+        (await s.teams()).map((t) => t.id),
+        ['jeddah', 'riyadh'],
+      );
       assert.equal((await s.teams())[1], team('riyadh', { sites: ['riyadh-1'], tenants: ['acme'], skills: ['printer', 'clock'], calendar }));
       await rejectsWith(s.putTeam(team('riyadh')), DispatchStateError, 'exists', /team riyadh exists/);
       await s.putTeam(team('riyadh', { name: 'Riyadh (north)' }), { replace: true });
@@ -36,7 +45,13 @@ export function dispatchSuite(name: string, factory: DispatchFactory, hooks: Sui
       await s.putTechnician(tech('lina', 'riyadh', { email: 'lina@svc.example', lead: true }));
       await s.putTechnician(tech('ali', 'riyadh'));
       await rejectsWith(s.putTechnician(tech('ali', 'riyadh')), DispatchStateError, 'exists', /technician ali exists/);
-      assert.equal((await s.technicians()).map((t) => [t.id, t.team, t.email, t.lead]), [['ali', 'riyadh', null, false], ['lina', 'riyadh', 'lina@svc.example', true]]);
+      assert.equal(
+        (await s.technicians()).map((t) => [t.id, t.team, t.email, t.lead]),
+        [
+          ['ali', 'riyadh', null, false],
+          ['lina', 'riyadh', 'lina@svc.example', true],
+        ],
+      );
       await rejectsWith(s.removeTeam('riyadh'), DispatchStateError, 'bad-request', /still has 2 technician/);
       assert.is(await s.removeTechnician('ali'), true);
       assert.is(await s.removeTechnician('ali'), false);
@@ -49,14 +64,35 @@ export function dispatchSuite(name: string, factory: DispatchFactory, hooks: Sui
   test(
     'known-fix texts: one per profile, failure mode and cause; the last write wins with who and when',
     withStore(async (s) => {
-      await s.putKnownFixEdit({ profile: 'epson-tm-t88vi', failureMode: 'cutter-wear-out', cause: 'cutter-wear-out', title: 'Replace the cutter', text: { en: 'Swap it.' } }, 'admin', 1000);
-      await s.putKnownFixEdit({ profile: null, failureMode: 'offline', cause: 'cable-or-power', title: 'Power', text: { zh: '检查电源' }, hidden: true }, 'op', 2000);
-      await s.putKnownFixEdit({ profile: 'epson-tm-t88vi', failureMode: 'cutter-wear-out', cause: 'cutter-wear-out', title: 'Replace the autocutter', text: { en: 'Swap it.', ar: 'استبدله' } }, 'op', 3000);
+      await s.putKnownFixEdit(
+        { profile: 'epson-tm-t88vi', failureMode: 'cutter-wear-out', cause: 'cutter-wear-out', title: 'Replace the cutter', text: { en: 'Swap it.' } },
+        'admin',
+        1000,
+      );
+      await s.putKnownFixEdit(
+        { profile: null, failureMode: 'offline', cause: 'cable-or-power', title: 'Power', text: { zh: '检查电源' }, hidden: true },
+        'op',
+        2000,
+      );
+      await s.putKnownFixEdit(
+        {
+          profile: 'epson-tm-t88vi',
+          failureMode: 'cutter-wear-out',
+          cause: 'cutter-wear-out',
+          title: 'Replace the autocutter',
+          text: { en: 'Swap it.', ar: 'استبدله' },
+        },
+        'op',
+        3000,
+      );
       const all = await s.knownFixEdits();
-      assert.equal(all.map((e) => [e.profile, e.failureMode, e.title, e.hidden, e.by, e.at]), [
-        [null, 'offline', 'Power', true, 'op', 2000],
-        ['epson-tm-t88vi', 'cutter-wear-out', 'Replace the autocutter', false, 'op', 3000],
-      ]);
+      assert.equal(
+        all.map((e) => [e.profile, e.failureMode, e.title, e.hidden, e.by, e.at]),
+        [
+          [null, 'offline', 'Power', true, 'op', 2000],
+          ['epson-tm-t88vi', 'cutter-wear-out', 'Replace the autocutter', false, 'op', 3000],
+        ],
+      );
       assert.equal(all[1].text, { en: 'Swap it.', ar: 'استبدله' });
     }),
   );

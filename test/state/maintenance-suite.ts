@@ -15,7 +15,15 @@ export function maintenanceSuite(name: string, factory: MaintenanceFactory, hook
   test('windows are validated, listed, matched per site and time, and removed', async () => {
     const { store: s, cleanup } = await factory();
     try {
-      const weekly = await s.addMaintenance({ kind: 'weekly', site: 's1', timeZone: 'Asia/Dubai', days: ['mon'], start: '22:00', durationMinutes: 60, note: 'weekly restart' });
+      const weekly = await s.addMaintenance({
+        kind: 'weekly',
+        site: 's1',
+        timeZone: 'Asia/Dubai',
+        days: ['mon'],
+        start: '22:00',
+        durationMinutes: 60,
+        note: 'weekly restart',
+      });
       const once = await s.addMaintenance({ kind: 'once', site: 's2', from: 1000, to: 2000 });
       assert.ok(once > weekly);
       let err: unknown;
@@ -25,8 +33,23 @@ export function maintenanceSuite(name: string, factory: MaintenanceFactory, hook
         err = e;
       }
       assert.match(String((err as Error)?.message), 'to must be after from');
-      assert.equal((await s.maintenance()).map((w) => [w.id, w.site, w.kind]), [[weekly, 's1', 'weekly'], [once, 's2', 'once']]);
-      assert.equal((await s.maintenance())[0], { id: weekly, kind: 'weekly', site: 's1', timeZone: 'Asia/Dubai', days: ['mon'], start: '22:00', durationMinutes: 60, note: 'weekly restart' });
+      assert.equal(
+        (await s.maintenance()).map((w) => [w.id, w.site, w.kind]),
+        [
+          [weekly, 's1', 'weekly'],
+          [once, 's2', 'once'],
+        ],
+      );
+      assert.equal((await s.maintenance())[0], {
+        id: weekly,
+        kind: 'weekly',
+        site: 's1',
+        timeZone: 'Asia/Dubai',
+        days: ['mon'],
+        start: '22:00',
+        durationMinutes: 60,
+        note: 'weekly restart',
+      });
       assert.is(await s.inMaintenance('s1', MON_2230_DUBAI), true);
       assert.is(await s.inMaintenance('s1', MON_2230_DUBAI + 3_600_000), false);
       assert.is(await s.inMaintenance('s2', 1500), true);

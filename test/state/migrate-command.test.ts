@@ -72,20 +72,48 @@ async function singleNode(d: string) {
   await tickets.enqueue({ kind: 'update', key: 'pos-0001/printer/paper-out', at: 2000, comment: 'still out' });
   await tickets.enqueue({ kind: 'set-status', key: 'pos-0001/printer/paper-out', at: 3000, status: 'Replied' }, { recordStatus: 'Replied' });
   const [row] = await tickets.rowsOf('erpnext', 'pos-0001/printer/paper-out', 1);
-  await tickets.complete([row.id], { system: 'erpnext', ref: 'pos-0001/printer/paper-out', key: 'pos-0001/printer/paper-out', externalId: 'ISS-1', state: 'Open' }, 2500);
+  await tickets.complete(
+    [row.id],
+    { system: 'erpnext', ref: 'pos-0001/printer/paper-out', key: 'pos-0001/printer/paper-out', externalId: 'ISS-1', state: 'Open' },
+    2500,
+  );
   incidents.close();
   const users = new UserStore(files.noc, { sessionTtlMs: 3_600_000, scryptCost: 16 });
   users.addUser('alice', 'admin', 'correct horse battery');
   const session = users.createSession({ name: 'alice', role: 'admin' });
   const apiToken = users.createApiToken('alice', 'script');
-  await new SqliteCommandState(users.db).insert({ id: 'cmd-1', device: 'pos-0001', name: 'self-test', peripheral: 'printer', args: {}, user: 'alice', sentAt: 1000, expiresAt: 31_000 });
+  await new SqliteCommandState(users.db).insert({
+    id: 'cmd-1',
+    device: 'pos-0001',
+    name: 'self-test',
+    peripheral: 'printer',
+    args: {},
+    user: 'alice',
+    sentAt: 1000,
+    expiresAt: 31_000,
+  });
   users.close();
   const warranty = new WarrantyRegistry(files.warranty);
   warranty.upsert({ serial_no: 'PT-0001', item_code: 'POS-T650', kind: 'device', customer: 'acme', warranty_expiry_date: '2027-05-31' });
-  warranty.createClaim({ status: 'Open', complaint_date: '2026-04-02', customer: 'acme', serial_no: 'PT-0001', item_code: 'POS-T650', complaint: 'cutter', warranty_amc_status: 'Under Warranty' });
+  warranty.createClaim({
+    status: 'Open',
+    complaint_date: '2026-04-02',
+    customer: 'acme',
+    serial_no: 'PT-0001',
+    item_code: 'POS-T650',
+    complaint: 'cutter',
+    warranty_amc_status: 'Under Warranty',
+  });
   warranty.close();
   const collector = new CollectorDb(join(d, 'collector', 'collector.db'));
-  collector.commit([{ device: 'pos-0001', seq: 7 }, { device: 'pos-0001', seq: 8 }] as never, null, 1000);
+  collector.commit(
+    [
+      { device: 'pos-0001', seq: 7 },
+      { device: 'pos-0001', seq: 8 },
+    ] as never,
+    null,
+    1000,
+  );
   collector.close();
   return { deviceToken, serviceToken, session, apiToken };
 }
@@ -111,23 +139,56 @@ test('a single-node data dir moves into PostgreSQL and is served from there', as
     assert.equal(await registry.verify('grafana', before.serviceToken), { kind: 'service', name: 'grafana', role: 'viewer' });
     const t = await tickets.get('pos-0001/printer/paper-out');
     assert.equal([t?.status, t?.version, t?.subject], ['Replied', 3, 'Cutter blade near end of life (posA / printer)']);
-    assert.equal((await tickets.comments('pos-0001/printer/paper-out')).map((c) => c.body), ['still out']);
+    assert.equal(
+      (await tickets.comments('pos-0001/printer/paper-out')).map((c) => c.body),
+      ['still out'],
+    );
     assert.equal(await tickets.statusLog('pos-0001/printer/paper-out'), [{ status: 'Replied', at: 3000 }]);
     assert.is(await tickets.pending('erpnext'), 2);
     assert.is((await tickets.link('erpnext', 'pos-0001/printer/paper-out'))?.externalId, 'ISS-1');
     const feed = await tickets.changesSince(0);
-    assert.equal(feed.changes.map((c) => c.version), [1, 2, 3]);
+    assert.equal(
+      feed.changes.map((c) => c.version),
+      [1, 2, 3],
+    );
     // New rows continue after the copied ids.
     await tickets.enqueue({ kind: 'close', key: 'pos-0001/printer/paper-out', at: 4000 });
     const next = await tickets.changesSince(feed.cursor);
-    assert.equal(next.changes.map((c) => [c.version, c.status]), [[4, 'Closed']]);
-    assert.equal(await accounts.session(before.session.id), { id: before.session.id, user: { name: 'alice', role: 'admin' }, csrfToken: before.session.csrfToken, expiresAt: before.session.expiresAt });
+    assert.equal(
+      next.changes.map((c) => [c.version, c.status]),
+      [[4, 'Closed']],
+    );
+    assert.equal(await accounts.session(before.session.id), {
+      id: before.session.id,
+      user: { name: 'alice', role: 'admin' },
+      csrfToken: before.session.csrfToken,
+      expiresAt: before.session.expiresAt,
+    });
     assert.equal(await accounts.checkApiToken(before.apiToken), { name: 'alice', role: 'admin' });
     assert.ok(await accounts.checkPassword('alice', 'correct horse battery'));
     assert.is((await commands.get('cmd-1'))?.status, 'pending');
-    assert.equal(await dedup.seen([{ device: 'pos-0001', seq: 7 }, { device: 'pos-0001', seq: 9 }]), [true, false]);
+    assert.equal(
+      await dedup.seen([
+        { device: 'pos-0001', seq: 7 },
+        { device: 'pos-0001', seq: 9 },
+      ]),
+      [true, false],
+    );
     assert.is(await warranty.statusOf('PT-0001', '2026-06-01'), 'Under Warranty');
-    assert.is((await warranty.createClaim({ status: 'Open', complaint_date: '2026-05-02', customer: 'acme', serial_no: 'PT-0001', item_code: 'POS-T650', complaint: 'again', warranty_amc_status: 'Under Warranty' })).name, 'SER-WRN-2026-00002');
+    assert.is(
+      (
+        await warranty.createClaim({
+          status: 'Open',
+          complaint_date: '2026-05-02',
+          customer: 'acme',
+          serial_no: 'PT-0001',
+          item_code: 'POS-T650',
+          complaint: 'again',
+          warranty_amc_status: 'Under Warranty',
+        })
+      ).name,
+      'SER-WRN-2026-00002',
+    );
   } finally {
     await Promise.all([registry.close(), tickets.close(), accounts.close(), commands.close(), dedup.close(), warranty.close()]);
   }
@@ -135,7 +196,10 @@ test('a single-node data dir moves into PostgreSQL and is served from there', as
   // Again into the same database: refused, nothing added.
   const again = run(['migrate', '--from-sqlite', dir.path, '--to', url]);
   assert.is(again.code, 1);
-  assert.match(again.stderr, /fleetcare: PostgreSQL postgres:\/\/.* already holds state \(tickets, .*\); migrate only into an empty database — nothing was copied/);
+  assert.match(
+    again.stderr,
+    /fleetcare: PostgreSQL postgres:\/\/.* already holds state \(tickets, .*\); migrate only into an empty database — nothing was copied/,
+  );
   assert.is(await countRows(url, 'ticket_comments'), 1);
 });
 

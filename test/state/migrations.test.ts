@@ -23,13 +23,18 @@ sqlite.before.each(() => {
 });
 sqlite.after.each(() => dir.remove());
 
-const tables = (db: Database.Database) => db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).pluck().all() as string[];
+const tables = (db: Database.Database) =>
+  db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).pluck().all() as string[];
 
 sqlite('a fresh file gets every migration once; a second run applies nothing', async () => {
   const db = new Database(join(dir.path, 'incidents.db'));
   const first = await migrateSqlite(db, 'incidents');
-  assert.equal(first.applied, sqliteMigrations.incidents.map((m) => m.name));
-  for (const t of ['incidents', 'tickets', 'ticket_outbox', 'ticket_link', 'ticket_status_log', 'ticket_changes', 'fleetcare_migrations']) assert.ok(tables(db).includes(t), t);
+  assert.equal(
+    first.applied,
+    sqliteMigrations.incidents.map((m) => m.name),
+  );
+  for (const t of ['incidents', 'tickets', 'ticket_outbox', 'ticket_link', 'ticket_status_log', 'ticket_changes', 'fleetcare_migrations'])
+    assert.ok(tables(db).includes(t), t);
   const second = await migrateSqlite(db, 'incidents');
   assert.equal(second.applied, []);
   db.close();
@@ -87,7 +92,9 @@ async function pgTables(url: string): Promise<string[]> {
   const c = createPgClient(url);
   await c.connect();
   try {
-    return (await c.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`)).rows.map((r: { tablename: string }) => r.tablename);
+    return (await c.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`)).rows.map(
+      (r: { tablename: string }) => r.tablename,
+    );
   } finally {
     await c.end();
   }
@@ -98,7 +105,8 @@ postgres('a fresh database gets every migration once, also when several nodes st
   const runs = await Promise.all([migratePostgres(url), migratePostgres(url), migratePostgres(url)]);
   assert.equal(runs.map((r) => r.applied.length).sort(), [0, 0, postgresMigrations.length]);
   const t = await pgTables(url);
-  for (const name of ['tickets', 'ticket_outbox', 'ticket_link', 'ticket_status_log', 'ticket_changes', 'ticket_comments', 'fleetcare_migrations']) assert.ok(t.includes(name), name);
+  for (const name of ['tickets', 'ticket_outbox', 'ticket_link', 'ticket_status_log', 'ticket_changes', 'ticket_comments', 'fleetcare_migrations'])
+    assert.ok(t.includes(name), name);
   assert.equal((await migratePostgres(url)).applied, []);
 });
 

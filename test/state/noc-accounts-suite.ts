@@ -31,7 +31,13 @@ export function nocAccountsSuite(name: string, factory: NocAccountsFactory, hook
       await s.setRole('bob', 'operator');
       assert.equal(await s.getUser('bob'), { name: 'bob', role: 'operator' });
       await rejects(s.setRole('carol', 'viewer'), 'not-found', /no user carol/);
-      assert.equal((await s.listUsers()).map((u) => [u.name, u.role]), [['alice', 'admin'], ['bob', 'operator']]);
+      assert.equal(
+        (await s.listUsers()).map((u) => [u.name, u.role]),
+        [
+          ['alice', 'admin'],
+          ['bob', 'operator'],
+        ],
+      );
       await s.removeUser('bob');
       await rejects(s.removeUser('bob'), 'not-found', /no user bob/);
       assert.is(await s.getUser('bob'), null);

@@ -48,7 +48,13 @@ export function registrySuite(name: string, factory: RegistryFactory, hooks: Sui
       await s.addDevice('pos-b');
       await s.addDevice('pos-a', { tenant: 't1' });
       const list = await s.listDevices();
-      assert.equal(list.map((d) => [d.id, d.site, d.tenant, d.disabled]), [['pos-a', null, 't1', false], ['pos-b', null, null, false]]);
+      assert.equal(
+        list.map((d) => [d.id, d.site, d.tenant, d.disabled]),
+        [
+          ['pos-a', null, 't1', false],
+          ['pos-b', null, null, false],
+        ],
+      );
       assert.ok(list[0].createdAt >= before && list[0].createdAt <= Date.now());
       assert.is(await s.getDevice('missing'), null);
       await rejects(s.addDevice('bad/id'), 'invalid', /device id/);
@@ -72,7 +78,13 @@ export function registrySuite(name: string, factory: RegistryFactory, hooks: Sui
       assert.equal(await s.verify('collector-internal', c2), { kind: 'service', name: 'collector-internal', role: 'collector' });
       const g2 = await s.rotateServiceToken('grafana', 'collector');
       assert.equal(await s.verify('grafana', g2), { kind: 'service', name: 'grafana', role: 'collector' });
-      assert.equal((await s.listServiceAccounts()).map((a) => [a.name, a.role]), [['collector-internal', 'collector'], ['grafana', 'collector']]);
+      assert.equal(
+        (await s.listServiceAccounts()).map((a) => [a.name, a.role]),
+        [
+          ['collector-internal', 'collector'],
+          ['grafana', 'collector'],
+        ],
+      );
       assert.is(await s.removeServiceAccount('grafana'), true);
       assert.is(await s.removeServiceAccount('grafana'), false);
       assert.is(await s.verify('grafana', g2), null);

@@ -14,8 +14,20 @@ export function reportUnitsSuite(name: string, factory: ReportUnitsFactory, hook
     try {
       assert.equal(await s.keys(), []);
       await s.add([], 1);
-      await s.add([{ device: 'pos-1', unit: '-', model: 'T650', kind: 'device' }, { device: 'pos-1', unit: 'printer', model: 'Epson TM-T88VI', kind: 'printer' }], 1000);
-      await s.add([{ device: 'pos-1', unit: 'printer', model: 'Star TSP100', kind: 'printer' }, { device: 'pos-2', unit: '-', model: 'T650', kind: 'device' }], 2000);
+      await s.add(
+        [
+          { device: 'pos-1', unit: '-', model: 'T650', kind: 'device' },
+          { device: 'pos-1', unit: 'printer', model: 'Epson TM-T88VI', kind: 'printer' },
+        ],
+        1000,
+      );
+      await s.add(
+        [
+          { device: 'pos-1', unit: 'printer', model: 'Star TSP100', kind: 'printer' },
+          { device: 'pos-2', unit: '-', model: 'T650', kind: 'device' },
+        ],
+        2000,
+      );
       await s.add([{ device: 'pos-2', unit: '-', model: 'T650', kind: 'device' }], 1500); // an older sighting (imported history)
       assert.equal((await s.keys()).sort(), ['pos-1/-', 'pos-1/printer', 'pos-2/-']);
       const all = (await s.all()).sort((a, b) => (a.device + a.unit < b.device + b.unit ? -1 : 1));

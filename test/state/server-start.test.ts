@@ -80,7 +80,9 @@ test('bad state config names the field; an unreachable PostgreSQL is named witho
 
 /** A `fleetcare server` process; resolves once its NOC listens, with the NOC's URL. */
 async function startServer(args: string[]): Promise<{ url: string; out: () => string; stop(): Promise<void> }> {
-  const server = spawn(process.execPath, [CLI, 'server', ...args, '--port', '0', '--http-port', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn(process.execPath, [CLI, 'server', ...args, '--port', '0', '--http-port', '0', '--log-level', 'info'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   server.stdout.on('data', (b: Buffer) => (out += b.toString()));
   server.stderr.on('data', (b: Buffer) => (out += b.toString()));
@@ -90,10 +92,14 @@ async function startServer(args: string[]): Promise<{ url: string; out: () => st
     await new Promise((r) => server.once('exit', r));
   };
   try {
-    await waitFor('the server to start', () => {
-      if (server.exitCode !== null) throw new Error(`server exited: ${out.slice(-2000)}`);
-      return out.includes('fleetcare server started');
-    }, 30_000);
+    await waitFor(
+      'the server to start',
+      () => {
+        if (server.exitCode !== null) throw new Error(`server exited: ${out.slice(-2000)}`);
+        return out.includes('fleetcare server started');
+      },
+      30_000,
+    );
   } catch (e) {
     await stop();
     throw e;
@@ -125,7 +131,11 @@ test('with state in PostgreSQL: migrated at start; users, sessions and CSRF toke
     assert.ok(names.includes('0001-tickets') && names.includes('0003-noc-accounts'));
     assert.ok(statSync(join(dir.path, 'a', 'collector', 'incidents.db')).size > 0);
     // Log in on node A …
-    const login = await fetch(`${a.url}/api/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'correct horse battery' }) });
+    const login = await fetch(`${a.url}/api/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: 'alice', password: 'correct horse battery' }),
+    });
     assert.is(login.status, 200);
     const cookie = login.headers.get('set-cookie')!.split(';')[0];
     const { csrfToken } = (await login.json()) as { csrfToken: string };

@@ -19,20 +19,27 @@ export function storeSuite<S extends { close(): Promise<void> }, A extends unkno
   const test = suite(title);
   if (hooks.before) test.before(hooks.before);
   if (hooks.after) test.after(hooks.after);
-  const withStore = (fn: (s: S) => Promise<void>, ...args: A) => async () => {
-    const { store, cleanup } = await factory(...args);
-    try {
-      await fn(store);
-    } finally {
-      await store.close();
-      await cleanup();
-    }
-  };
+  const withStore =
+    (fn: (s: S) => Promise<void>, ...args: A) =>
+    async () => {
+      const { store, cleanup } = await factory(...args);
+      try {
+        await fn(store);
+      } finally {
+        await store.close();
+        await cleanup();
+      }
+    };
   return { test, withStore };
 }
 
 /** `p` rejects with an instance of `type` whose `code` and message are the ones given. */
-export async function rejectsWith<E extends Error & { code: string }>(p: Promise<unknown>, type: abstract new (...args: never[]) => E, code: E['code'], pattern: RegExp): Promise<void> {
+export async function rejectsWith<E extends Error & { code: string }>(
+  p: Promise<unknown>,
+  type: abstract new (...args: never[]) => E,
+  code: E['code'],
+  pattern: RegExp,
+): Promise<void> {
   let err: unknown;
   try {
     await p;

@@ -49,7 +49,10 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
       assert.is(t?.openedAt, T0);
       assert.is(t?.updatedAt, T0 + 3);
       const comments = await s.comments(key);
-      assert.equal(comments.map((c) => ({ ref: c.ref, at: c.at, version: c.version, eventId: c.eventId, body: c.body })), [{ ref: key, at: T0 + 2, version: 2, eventId: 'ev-2', body: 'now 95 %' }]);
+      assert.equal(
+        comments.map((c) => ({ ref: c.ref, at: c.at, version: c.version, eventId: c.eventId, body: c.body })),
+        [{ ref: key, at: T0 + 2, version: 2, eventId: 'ev-2', body: 'now 95 %' }],
+      );
       const closed = await s.enqueue({ kind: 'close', key, at: T0 + 4, resolution: 'cutter replaced' }, { recordStatus: 'Closed' });
       assert.is(closed.applied, true);
       assert.equal(await s.enqueue({ kind: 'close', key, at: T0 + 5 }), { applied: false, ref: key, key, reason: 'already-closed', rows: 0 });
@@ -60,7 +63,13 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
       assert.is(second.applied && second.ref, `${key}#2`);
       assert.is((await s.byKey(key))?.ref, `${key}#2`);
       assert.is((await s.get(key))?.status, 'Closed');
-      assert.equal(await s.enqueue({ kind: 'update', key: 'posZ/-/offline', at: T0, comment: 'x' }), { applied: false, ref: null, key: 'posZ/-/offline', reason: 'no-ticket', rows: 0 });
+      assert.equal(await s.enqueue({ kind: 'update', key: 'posZ/-/offline', at: T0, comment: 'x' }), {
+        applied: false,
+        ref: null,
+        key: 'posZ/-/offline',
+        reason: 'no-ticket',
+        rows: 0,
+      });
       assert.equal(await s.statusLog(key), [
         { status: 'Replied', at: T0 + 3 },
         { status: 'Closed', at: T0 + 4 },
@@ -93,25 +102,51 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
       await s.enqueue({ kind: 'set-status', key: 'posA/printer/paper-out', at: T0 + 30, status: 'Resolved' });
       const all = await s.list({}, { offset: 0, limit: 10 });
       assert.is(all.total, 3);
-      assert.equal(all.items.map((t) => t.ref), ['posB/drawer/jam', 'posA/-/offline', 'posA/printer/paper-out']);
+      assert.equal(
+        all.items.map((t) => t.ref),
+        ['posB/drawer/jam', 'posA/-/offline', 'posA/printer/paper-out'],
+      );
       const page = await s.list({}, { offset: 1, limit: 1 });
       assert.equal([page.total, page.items.map((t) => t.ref)], [3, ['posA/-/offline']]);
-      assert.equal((await s.list({ open: true }, { offset: 0, limit: 10 })).items.map((t) => t.ref), ['posB/drawer/jam', 'posA/-/offline']);
-      assert.equal((await s.list({ open: false }, { offset: 0, limit: 10 })).items.map((t) => t.ref), ['posA/printer/paper-out']);
-      assert.equal((await s.list({ priority: ['Urgent', 'Low'], customer: 'ACME' }, { offset: 0, limit: 10 })).items.map((t) => t.ref), ['posA/-/offline']);
+      assert.equal(
+        (await s.list({ open: true }, { offset: 0, limit: 10 })).items.map((t) => t.ref),
+        ['posB/drawer/jam', 'posA/-/offline'],
+      );
+      assert.equal(
+        (await s.list({ open: false }, { offset: 0, limit: 10 })).items.map((t) => t.ref),
+        ['posA/printer/paper-out'],
+      );
+      assert.equal(
+        (await s.list({ priority: ['Urgent', 'Low'], customer: 'ACME' }, { offset: 0, limit: 10 })).items.map((t) => t.ref),
+        ['posA/-/offline'],
+      );
       assert.equal((await s.list({ type: 'Connectivity' }, { offset: 0, limit: 10 })).total, 1);
       assert.equal((await s.list({ status: ['Resolved'], site: 's1', device: 'posA' }, { offset: 0, limit: 10 })).total, 1);
       // Open first, then the most recently opened others.
-      assert.equal((await s.ofDevice('posA', 10)).map((t) => t.ref), ['posA/-/offline', 'posA/printer/paper-out']);
+      assert.equal(
+        (await s.ofDevice('posA', 10)).map((t) => t.ref),
+        ['posA/-/offline', 'posA/printer/paper-out'],
+      );
       const counts = (await s.openCounts()).sort((a, b) => (a.device + a.priority < b.device + b.priority ? -1 : 1));
       assert.equal(counts, [
         { device: 'posA', site: 's1', priority: 'Urgent', count: 1 },
         { device: 'posB', site: 's2', priority: 'Low', count: 1 },
       ]);
-      assert.equal((await s.openedBetween(T0 + 5, T0 + 20)).map((t) => t.ref), ['posA/-/offline', 'posB/drawer/jam']);
-      assert.equal((await s.openedBetween(T0, T0 + 100, 'ACME')).map((t) => t.ref), ['posA/printer/paper-out', 'posA/-/offline']);
+      assert.equal(
+        (await s.openedBetween(T0 + 5, T0 + 20)).map((t) => t.ref),
+        ['posA/-/offline', 'posB/drawer/jam'],
+      );
+      assert.equal(
+        (await s.openedBetween(T0, T0 + 100, 'ACME')).map((t) => t.ref),
+        ['posA/printer/paper-out', 'posA/-/offline'],
+      );
       // Report fields come back as the ticket's own (no JSON digging by the caller).
-      assert.equal((await s.openedBetween(T0, T0))[0].sla, { serviceLevelAgreement: 'Gold', responseBy: 1_767_000_000_000, resolutionBy: 1_767_500_000_000, agreementStatus: 'First Response Due' });
+      assert.equal((await s.openedBetween(T0, T0))[0].sla, {
+        serviceLevelAgreement: 'Gold',
+        responseBy: 1_767_000_000_000,
+        resolutionBy: 1_767_500_000_000,
+        agreementStatus: 'First Response Due',
+      });
     }),
   );
 
@@ -126,7 +161,10 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
       await s.recordStatus('posA/-/a', 'Resolved', T0 + 9);
       await s.recordStatus('posA/-/b', 'Closed', T0 + 7);
       const first = await s.firstResponses(['posA/-/a', 'posA/-/b', 'posA/-/c']);
-      assert.equal([...first].sort(), [['posA/-/a', T0 + 5], ['posA/-/b', T0 + 7]]);
+      assert.equal([...first].sort(), [
+        ['posA/-/a', T0 + 5],
+        ['posA/-/b', T0 + 7],
+      ]);
       assert.equal((await s.firstResponses([])).size, 0);
     }),
   );
@@ -151,7 +189,10 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
       await waitFor('a change notification', () => told > 0);
       await s.enqueue({ kind: 'close', key: 'posA/-/offline', at: T0 + 2 });
       const next = await s.changesSince(first.cursor);
-      assert.equal(next.changes.map((c) => [c.version, c.status]), [[3, 'Closed']]);
+      assert.equal(
+        next.changes.map((c) => [c.version, c.status]),
+        [[3, 'Closed']],
+      );
       assert.ok(next.cursor > first.cursor);
       assert.equal((await s.changesSince(next.cursor)).changes, []);
       assert.equal((await s.changesSince(0, 1)).changes.length, 1);
@@ -176,7 +217,10 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
       assert.is(due.head?.ref, key);
       assert.is(due.head?.kind, 'create');
       const rows = await s.rowsOf('erpnext', key);
-      assert.equal(rows.map((x) => x.kind), ['create', 'update']);
+      assert.equal(
+        rows.map((x) => x.kind),
+        ['create', 'update'],
+      );
       await s.markAttempt(rows[0].id, true, T0 + 2);
       await s.reschedule([rows[0].id], 5_000_000_000_000, 'HTTP 503', null, T0 + 3);
       const later = await s.nextDue('erpnext', T0 + 100);
@@ -185,7 +229,10 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
       assert.equal([row.attempts, row.maybe_created, row.last_error], [1, 1, 'HTTP 503']);
       await s.fail([row.id], 'HTTP 417 bad field', T0 + 4);
       const failed = await s.failures('erpnext');
-      assert.equal(failed.map((f) => [f.ref, f.kind, f.attempts, f.error, f.at]), [[key, 'create', 1, 'HTTP 417 bad field', T0 + 4]]);
+      assert.equal(
+        failed.map((f) => [f.ref, f.kind, f.attempts, f.error, f.at]),
+        [[key, 'create', 1, 'HTTP 417 bad field', T0 + 4]],
+      );
       assert.equal(await s.failures('zammad'), []);
       assert.is(await s.retry('erpnext', key), 1);
       assert.equal(await s.failures(), []);
@@ -194,9 +241,20 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
       await s.complete([row.id], { system: 'erpnext', ref: key, key, externalId: 'ISS-0001', state: 'Open' }, T0 + 5);
       await s.complete([], { system: 'erpnext', ref: key, key, externalId: 'ISS-0001', state: 'Replied', adopted: true }, T0 + 6);
       await s.complete([], { system: 'erpnext', ref: key, key, externalId: 'ISS-0001', state: 'Replied', adopted: false }, T0 + 7);
-      assert.equal(await s.link('erpnext', key), { system: 'erpnext', ref: key, key, externalId: 'ISS-0001', state: 'Replied', adopted: true, updatedAt: T0 + 7 });
+      assert.equal(await s.link('erpnext', key), {
+        system: 'erpnext',
+        ref: key,
+        key,
+        externalId: 'ISS-0001',
+        state: 'Replied',
+        adopted: true,
+        updatedAt: T0 + 7,
+      });
       assert.is(await s.link('zammad', key), null);
-      assert.equal((await s.links({ ref: key })).map((l) => l.system), ['erpnext']);
+      assert.equal(
+        (await s.links({ ref: key })).map((l) => l.system),
+        ['erpnext'],
+      );
       assert.equal((await s.links({ system: 'zammad' })).length, 0);
       assert.is(await s.pending('erpnext'), 1);
       assert.is(await s.discard('zammad', key), 2);
@@ -219,7 +277,17 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
       });
       const ctx = { slas: { acme: sla } };
       const ref = 'pos-1/printer/autocutter-error';
-      await s.enqueue(createCmd(ref, { priority: 'High', customer: 'acme', sla: { serviceLevelAgreement: 'POS 24/7', responseBy: A + H, resolutionBy: A + 4 * H, agreementStatus: 'First Response Due' } }, A));
+      await s.enqueue(
+        createCmd(
+          ref,
+          {
+            priority: 'High',
+            customer: 'acme',
+            sla: { serviceLevelAgreement: 'POS 24/7', responseBy: A + H, resolutionBy: A + 4 * H, agreementStatus: 'First Response Due' },
+          },
+          A,
+        ),
+      );
       let r = await operatorTicketActionOn(s, ref, 'ack', 'on it', A + 30 * 60_000, ctx);
       assert.equal([r.ticket.status, r.ticket.sla.agreementStatus, r.commands.length], ['Replied', 'Resolution Due', 2]);
       r = await operatorTicketActionOn(s, ref, 'hold', 'waiting for the store', A + H, ctx);
@@ -228,11 +296,17 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
       assert.equal([r.ticket.status, r.ticket.sla.agreementStatus, r.ticket.sla.resolutionBy], ['Open', 'Resolution Due', A + 6 * H]);
       r = await operatorTicketActionOn(s, ref, 'resolve', 'blade replaced', A + 5 * H, ctx);
       assert.equal([r.ticket.status, r.ticket.sla.agreementStatus], ['Resolved', 'Fulfilled']);
-      assert.equal((await s.statusLog(ref)).map((x) => x.status), ['Replied', 'On Hold', 'Open', 'Resolved']);
+      assert.equal(
+        (await s.statusLog(ref)).map((x) => x.status),
+        ['Replied', 'On Hold', 'Open', 'Resolved'],
+      );
       // Every SLA change went to the sink as an update with the patch.
       const patches: string[] = [];
       for (const row of await s.rowsOf('erpnext', ref)) if (row.kind === 'update') patches.push(JSON.parse(row.command).patch?.sla?.agreementStatus ?? '-');
-      assert.equal(patches.filter((p) => p !== '-'), ['Resolution Due', 'Paused', 'Resolution Due', 'Fulfilled']);
+      assert.equal(
+        patches.filter((p) => p !== '-'),
+        ['Resolution Due', 'Paused', 'Resolution Due', 'Fulfilled'],
+      );
       const code = async (f: () => Promise<unknown>) => {
         try {
           await f();
@@ -249,7 +323,17 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
       await operatorTicketActionOn(s, ref, 'close', 'done', A + 7 * H, ctx);
       // The periodic pass: a passed deadline becomes Failed once; met and closed ones are left alone.
       const late = 'pos-2/printer/paper-out';
-      await s.enqueue(createCmd(late, { priority: 'High', customer: 'acme', sla: { serviceLevelAgreement: 'POS 24/7', responseBy: A + H, resolutionBy: A + 4 * H, agreementStatus: 'First Response Due' } }, A));
+      await s.enqueue(
+        createCmd(
+          late,
+          {
+            priority: 'High',
+            customer: 'acme',
+            sla: { serviceLevelAgreement: 'POS 24/7', responseBy: A + H, resolutionBy: A + 4 * H, agreementStatus: 'First Response Due' },
+          },
+          A,
+        ),
+      );
       assert.is(await markSlaBreachesOn(s, A + 30 * 60_000, ctx), 0, 'not due yet');
       assert.is(await markSlaBreachesOn(s, A + H + 1, ctx), 1, 'no response within 1 h');
       assert.is((await s.get(late))?.sla.agreementStatus, 'Failed');
@@ -261,7 +345,7 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
   );
 
   test(
-    'a ticket sender drains this store\'s outbox into a sink: the create, then the updates coalesced, and records the link',
+    "a ticket sender drains this store's outbox into a sink: the create, then the updates coalesced, and records the link",
     withStore(['mirror'], async (s) => {
       // The sink: fleetcare's own store in another database (a real TicketSink).
       const mirrorDb = new Database(':memory:');
@@ -274,10 +358,22 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
       sender.start();
       try {
         await waitFor('the outbox drained', async () => (await s.pending('mirror')) === 0);
-        assert.equal(await s.link('mirror', key), { system: 'mirror', ref: key, key, externalId: key, state: 'Replied', adopted: false, updatedAt: (await s.link('mirror', key))!.updatedAt });
+        assert.equal(await s.link('mirror', key), {
+          system: 'mirror',
+          ref: key,
+          key,
+          externalId: key,
+          state: 'Replied',
+          adopted: false,
+          updatedAt: (await s.link('mirror', key))!.updatedAt,
+        });
         const t = mirror.get(key);
         assert.equal([t?.status, t?.priority], ['Replied', 'High']);
-        assert.equal(mirror.comments(key).map((c) => c.body), ['first\n\nsecond'], 'the two comments were coalesced into one update');
+        assert.equal(
+          mirror.comments(key).map((c) => c.body),
+          ['first\n\nsecond'],
+          'the two comments were coalesced into one update',
+        );
         const st = sender.stats();
         assert.equal([st.created, st.updates, st.coalescedRows], [1, 1, 1]);
         // A later change wakes the sender (no poll needed to notice it, but the poll would too).

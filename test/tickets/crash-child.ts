@@ -23,12 +23,24 @@ if (mode === 'die-in-transaction') {
   })();
 } else if (mode === 'die-after-commit') {
   incidentChange(db, enqueue, 'posM/printer/cutter-wear', 'open', createCmd('posM/printer/cutter-wear'));
-  incidentChange(db, enqueue, 'posM/printer/cutter-wear', 'worse', { kind: 'update', key: 'posM/printer/cutter-wear', at: 2, eventId: 'm2', comment: 'life used 97 %' });
+  incidentChange(db, enqueue, 'posM/printer/cutter-wear', 'worse', {
+    kind: 'update',
+    key: 'posM/printer/cutter-wear',
+    at: 2,
+    eventId: 'm2',
+    comment: 'life used 97 %',
+  });
   incidentChange(db, enqueue, 'posN/-/offline', 'open', createCmd('posN/-/offline', { device: 'posN', peripheral: null, issueType: 'Connectivity' }));
   process.kill(process.pid, 'SIGKILL'); // committed, nothing sent yet
 } else {
   incidentChange(db, enqueue, 'posP/printer/cutter-wear', 'open', createCmd('posP/printer/cutter-wear'));
-  incidentChange(db, enqueue, 'posP/printer/cutter-wear', 'worse', { kind: 'update', key: 'posP/printer/cutter-wear', at: 2, eventId: 'p2', comment: 'life used 98 %' });
+  incidentChange(db, enqueue, 'posP/printer/cutter-wear', 'worse', {
+    kind: 'update',
+    key: 'posP/printer/cutter-wear',
+    at: 2,
+    eventId: 'p2',
+    comment: 'life used 98 %',
+  });
   const sender = new TicketSender(outbox, sink, { log, backoff: { baseMs: 20, maxMs: 100 }, pollMs: 50 });
   sender.start();
   console.log('sending');

@@ -88,7 +88,7 @@ test('Retry-After is honoured: no request to the sink before it has passed', asy
   assert.ok(times[1] - times[0] >= 950, `second request ${times[1] - times[0]} ms after the 429`);
 });
 
-test('403 PermissionError is not retried: the row is marked failed with Frappe\'s message, later rows wait', async () => {
+test("403 PermissionError is not retried: the row is marked failed with Frappe's message, later rows wait", async () => {
   const { db, outbox, sender, enqueue } = setup();
   fake.forbidWrites = true;
   const key = 'posC/printer/cutter-error';
@@ -191,7 +191,17 @@ test('SLA on create: v15 field names, Frappe datetimes (YYYY-MM-DD HH:mm:ss) in 
   // 21:30:00 UTC on 1 March is 00:30:00 on 2 March in Riyadh (UTC+3): the date turns, the hour is "00".
   const responseBy = Date.UTC(2026, 2, 1, 21, 30, 0);
   const resolutionBy = Date.UTC(2026, 2, 3, 5, 0, 9);
-  incidentChange(db, enqueue, key, 'open', createCmd(key, { priority: 'High', issueType: 'Hardware Failure', sla: { serviceLevelAgreement: 'Gold 24x7', responseBy, resolutionBy, agreementStatus: 'First Response Due' } }));
+  incidentChange(
+    db,
+    enqueue,
+    key,
+    'open',
+    createCmd(key, {
+      priority: 'High',
+      issueType: 'Hardware Failure',
+      sla: { serviceLevelAgreement: 'Gold 24x7', responseBy, resolutionBy, agreementStatus: 'First Response Due' },
+    }),
+  );
   sender.start();
   const issue = await waitFor('Issue created', () => issuesWithKey(key)[0]);
   assert.is(issue.response_by, '2026-03-02 00:30:00');
@@ -214,14 +224,26 @@ test('SLA on update: recomputed deadlines sent as Frappe datetimes (DST of the t
   const { db, outbox, sender, enqueue } = setup({ sink: { timeZone: 'Europe/Berlin' } });
   const key = 'posU/printer/autocutter-error';
   const winter = Date.UTC(2026, 0, 15, 8, 0, 0); // CET, UTC+1
-  incidentChange(db, enqueue, key, 'open', createCmd(key, { sla: { serviceLevelAgreement: null, responseBy: winter, resolutionBy: winter + 4 * 3600_000, agreementStatus: 'First Response Due' } }));
+  incidentChange(
+    db,
+    enqueue,
+    key,
+    'open',
+    createCmd(key, { sla: { serviceLevelAgreement: null, responseBy: winter, resolutionBy: winter + 4 * 3600_000, agreementStatus: 'First Response Due' } }),
+  );
   sender.start();
   const issue = await waitFor('Issue created', () => issuesWithKey(key)[0]);
   assert.is(issue.response_by, '2026-01-15 09:00:00');
   assert.is(issue.sla_resolution_by, '2026-01-15 13:00:00');
 
   // On Hold: the deadlines are cleared (ERPNext clears them while paused).
-  enqueue({ kind: 'update', key, at: Date.now(), eventId: 'sla-1', patch: { sla: { serviceLevelAgreement: null, responseBy: null, resolutionBy: null, agreementStatus: 'Resolution Due' } } });
+  enqueue({
+    kind: 'update',
+    key,
+    at: Date.now(),
+    eventId: 'sla-1',
+    patch: { sla: { serviceLevelAgreement: null, responseBy: null, resolutionBy: null, agreementStatus: 'Resolution Due' } },
+  });
   await waitFor('first PUT', () => issuePuts().length === 1 && outbox.pending() === 0);
   assert.equal(issuePuts()[0].body, { response_by: null, sla_resolution_by: null, agreement_status: 'Resolution Due' });
   assert.is(fake.issues.get(issue.name)!.response_by, null);
@@ -229,7 +251,13 @@ test('SLA on update: recomputed deadlines sent as Frappe datetimes (DST of the t
 
   // Resumed in summer: recomputed deadlines, CEST (UTC+2); 22:30:05 UTC is 00:30:05 the next day.
   const summer = Date.UTC(2026, 6, 1, 22, 30, 5);
-  enqueue({ kind: 'update', key, at: Date.now(), eventId: 'sla-2', patch: { sla: { serviceLevelAgreement: null, responseBy: summer, resolutionBy: summer + 3600_000, agreementStatus: 'Fulfilled' } } });
+  enqueue({
+    kind: 'update',
+    key,
+    at: Date.now(),
+    eventId: 'sla-2',
+    patch: { sla: { serviceLevelAgreement: null, responseBy: summer, resolutionBy: summer + 3600_000, agreementStatus: 'Fulfilled' } },
+  });
   await waitFor('second PUT', () => issuePuts().length === 2 && outbox.pending() === 0);
   assert.equal(issuePuts()[1].body, { response_by: '2026-07-02 00:30:05', sla_resolution_by: '2026-07-02 01:30:05', agreement_status: 'Fulfilled' });
   assert.is(fake.issues.get(issue.name)!.agreement_status, 'Fulfilled');
@@ -239,7 +267,12 @@ test('SLA on update: recomputed deadlines sent as Frappe datetimes (DST of the t
 test('service_level_agreement is sent only when configured; ERPNext refuses an SLA it does not have (417 LinkValidationError, not retried)', async () => {
   const { db, outbox, sender, enqueue } = setup({ sink: { slaFields: { serviceLevelAgreement: 'service_level_agreement' } } });
   const key = 'posV/printer/autocutter-error';
-  const sla = { serviceLevelAgreement: 'Gold 24x7', responseBy: Date.UTC(2026, 2, 2, 10, 0, 0), resolutionBy: Date.UTC(2026, 2, 2, 18, 0, 0), agreementStatus: 'First Response Due' as const };
+  const sla = {
+    serviceLevelAgreement: 'Gold 24x7',
+    responseBy: Date.UTC(2026, 2, 2, 10, 0, 0),
+    resolutionBy: Date.UTC(2026, 2, 2, 18, 0, 0),
+    agreementStatus: 'First Response Due' as const,
+  };
   incidentChange(db, enqueue, key, 'open', createCmd(key, { sla }));
   sender.start();
   const issue = await waitFor('Issue created', () => issuesWithKey(key)[0]);

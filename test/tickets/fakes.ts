@@ -134,7 +134,11 @@ export class FakeFrappe extends FakeHttpServer {
   /** Service Level Agreement documents (`service_level_agreement` is a Link to one of them). */
   readonly serviceLevelAgreements = new Set<string>(['Gold 24x7']);
 
-  constructor(readonly apiKey = 'k3y', readonly apiSecret = 's3cr3t-frappe', readonly keyField = 'custom_fleetcare_key') {
+  constructor(
+    readonly apiKey = 'k3y',
+    readonly apiSecret = 's3cr3t-frappe',
+    readonly keyField = 'custom_fleetcare_key',
+  ) {
     super();
   }
 
@@ -161,13 +165,18 @@ export class FakeFrappe extends FakeHttpServer {
   private validateIssueFields(doc: any): FakeResponse | null {
     if (doc.status && !issueStatuses.includes(doc.status)) return frappeError(417, 'ValidationError', `Status cannot be "${doc.status}"`);
     if (doc.agreement_status != null && !agreementStatuses.includes(doc.agreement_status)) {
-      return frappeError(417, 'ValidationError', `Agreement Status cannot be "${doc.agreement_status}". It should be one of ${agreementStatuses.map((a) => `"${a}"`).join(', ')}`);
+      return frappeError(
+        417,
+        'ValidationError',
+        `Agreement Status cannot be "${doc.agreement_status}". It should be one of ${agreementStatuses.map((a) => `"${a}"`).join(', ')}`,
+      );
     }
     if (doc.service_level_agreement != null && !this.serviceLevelAgreements.has(doc.service_level_agreement)) {
       return frappeError(417, 'LinkValidationError', `Could not find Service Level Agreement: ${doc.service_level_agreement}`);
     }
     for (const f of issueDatetimeFields) {
-      if (doc[f] != null && (typeof doc[f] !== 'string' || !frappeDatetimeRe.test(doc[f]))) return frappeError(417, 'ValidationError', `${f}: ${JSON.stringify(doc[f])} is not a valid datetime (YYYY-MM-DD HH:mm:ss)`);
+      if (doc[f] != null && (typeof doc[f] !== 'string' || !frappeDatetimeRe.test(doc[f])))
+        return frappeError(417, 'ValidationError', `${f}: ${JSON.stringify(doc[f])} is not a valid datetime (YYYY-MM-DD HH:mm:ss)`);
     }
     return null;
   }
@@ -254,7 +263,13 @@ export class FakeFrappe extends FakeHttpServer {
     if (doc.reference_doctype === 'Issue' && !this.issues.has(doc.reference_name)) {
       return frappeError(417, 'LinkValidationError', `Could not find Reference Name: ${doc.reference_name}`);
     }
-    const c: FrappeComment = { name: `c${this.comments.length + 1}`, comment_type: doc.comment_type, reference_doctype: doc.reference_doctype, reference_name: doc.reference_name, content: doc.content };
+    const c: FrappeComment = {
+      name: `c${this.comments.length + 1}`,
+      comment_type: doc.comment_type,
+      reference_doctype: doc.reference_doctype,
+      reference_name: doc.reference_name,
+      content: doc.content,
+    };
     this.comments.push(c);
     return { status: 200, body: { data: c } };
   }
@@ -262,7 +277,15 @@ export class FakeFrappe extends FakeHttpServer {
 
 // ---------------- Zammad ----------------
 
-export type ZammadTicket = Record<string, unknown> & { id: number; number: string; title: string; state: string; priority: string; group: string; customer: string };
+export type ZammadTicket = Record<string, unknown> & {
+  id: number;
+  number: string;
+  title: string;
+  state: string;
+  priority: string;
+  group: string;
+  customer: string;
+};
 export type ZammadArticle = { id: number; ticket_id: number; subject?: string; body: string; type: string; internal: boolean };
 
 const zammadStates: Record<string, number> = { new: 1, open: 2, 'pending reminder': 3, closed: 4, merged: 5, 'pending close': 7 };
@@ -278,7 +301,11 @@ export class FakeZammad extends FakeHttpServer {
   readonly groups = new Set(['Users', 'Support']);
   readonly customers = new Set(['ops@acme.example', 'it@globex.example']);
   /** Users by id; 1 is Zammad's "-" (nobody), the others agents. */
-  readonly agents = new Map<number, string>([[1, '-'], [3, 'lina'], [4, 'omar']]);
+  readonly agents = new Map<number, string>([
+    [1, '-'],
+    [3, 'lina'],
+    [4, 'omar'],
+  ]);
   private seq = 0;
 
   constructor(readonly token = 'z-t0ken-secret') {
@@ -286,7 +313,8 @@ export class FakeZammad extends FakeHttpServer {
   }
 
   protected handle(r: FakeRequest): FakeResponse {
-    if (r.headers.authorization !== `Token token=${this.token}`) return { status: 401, body: { error: 'authentication failed', error_human: 'Authentication failed' } };
+    if (r.headers.authorization !== `Token token=${this.token}`)
+      return { status: 401, body: { error: 'authentication failed', error_human: 'Authentication failed' } };
     if (r.method === 'POST' && r.path === '/api/v1/tickets') return this.createTicket(r.body);
     if (r.method === 'GET' && r.path === '/api/v1/tickets/search') return this.search(r.query);
     const m = /^\/api\/v1\/tickets\/(\d+)$/.exec(r.path);
@@ -310,9 +338,27 @@ export class FakeZammad extends FakeHttpServer {
     if (!b.article?.body) return zammadError(422, 'Need at least an article body');
     const id = ++this.seq;
     const { article, ...rest } = b;
-    const t: ZammadTicket = { ...rest, id, number: String(31000 + id), state, state_id: zammadStates[state], priority, priority_id: zammadPriorities[priority], group: b.group, customer: b.customer, title: b.title };
+    const t: ZammadTicket = {
+      ...rest,
+      id,
+      number: String(31000 + id),
+      state,
+      state_id: zammadStates[state],
+      priority,
+      priority_id: zammadPriorities[priority],
+      group: b.group,
+      customer: b.customer,
+      title: b.title,
+    };
     this.tickets.set(id, t);
-    this.articles.push({ id: this.articles.length + 1, ticket_id: id, subject: article.subject, body: article.body, type: article.type ?? 'note', internal: !!article.internal });
+    this.articles.push({
+      id: this.articles.length + 1,
+      ticket_id: id,
+      subject: article.subject,
+      body: article.body,
+      type: article.type ?? 'note',
+      internal: !!article.internal,
+    });
     return { status: 201, body: t };
   }
 
@@ -321,9 +367,11 @@ export class FakeZammad extends FakeHttpServer {
     if (!t) return zammadError(404, `Couldn't find Ticket with 'id'=${id}`);
     if (b.state !== undefined && !(b.state in zammadStates)) return zammadError(422, `No lookup value found for 'state': ${JSON.stringify(b.state)}`);
     if (b.state?.startsWith('pending') && !b.pending_time) return zammadError(422, 'Missing required value for field "pending_time"!');
-    if (b.priority !== undefined && !(b.priority in zammadPriorities)) return zammadError(422, `No lookup value found for 'priority': ${JSON.stringify(b.priority)}`);
+    if (b.priority !== undefined && !(b.priority in zammadPriorities))
+      return zammadError(422, `No lookup value found for 'priority': ${JSON.stringify(b.priority)}`);
     if (b.group !== undefined && !this.groups.has(b.group)) return zammadError(422, `No lookup value found for 'group': ${JSON.stringify(b.group)}`);
-    if (b.owner_id !== undefined && !this.agents.has(Number(b.owner_id))) return zammadError(422, `No lookup value found for 'owner_id': ${JSON.stringify(b.owner_id)}`);
+    if (b.owner_id !== undefined && !this.agents.has(Number(b.owner_id)))
+      return zammadError(422, `No lookup value found for 'owner_id': ${JSON.stringify(b.owner_id)}`);
     Object.assign(t, b);
     if (b.state) t.state_id = zammadStates[b.state];
     return { status: 200, body: t };
@@ -331,7 +379,14 @@ export class FakeZammad extends FakeHttpServer {
 
   private createArticle(b: any): FakeResponse {
     if (!this.tickets.has(Number(b?.ticket_id))) return zammadError(422, `No lookup value found for 'ticket_id'`);
-    const a: ZammadArticle = { id: this.articles.length + 1, ticket_id: Number(b.ticket_id), subject: b.subject, body: b.body, type: b.type, internal: !!b.internal };
+    const a: ZammadArticle = {
+      id: this.articles.length + 1,
+      ticket_id: Number(b.ticket_id),
+      subject: b.subject,
+      body: b.body,
+      type: b.type,
+      internal: !!b.internal,
+    };
     this.articles.push(a);
     return { status: 201, body: a };
   }

@@ -74,7 +74,13 @@ test('after close, the same dedup key opens a new occurrence with its own ref', 
   const r = outbox.enqueue(createCmd(key, { peripheral: null, issueType: 'Connectivity' }));
   assert.ok(r.applied);
   assert.is(r.ref, `${key}#2`);
-  assert.equal(outbox.store.list({ device: 'posD' }).map((t) => [t.ref, t.status]), [[key, 'Closed'], [`${key}#2`, 'Open']]);
+  assert.equal(
+    outbox.store.list({ device: 'posD' }).map((t) => [t.ref, t.status]),
+    [
+      [key, 'Closed'],
+      [`${key}#2`, 'Open'],
+    ],
+  );
   assert.equal(outbox.store.list({ open: true, device: 'posD' }).length, 1);
   db.close();
 });
@@ -93,7 +99,10 @@ test('coalescing: several comments become one, patches merge, the last status wi
   assert.is(first.op.kind, 'create');
   assert.equal(first.ids, [rows[0].id]);
   const rest = coalesce(rows.slice(1));
-  assert.equal(rest.ids, rows.slice(1).map((r) => r.id));
+  assert.equal(
+    rest.ids,
+    rows.slice(1).map((r) => r.id),
+  );
   if (rest.op.kind !== 'update') throw new Error('expected update');
   assert.is(rest.op.status, 'Closed');
   assert.is(rest.op.resolution, 'cutter replaced');
@@ -101,7 +110,10 @@ test('coalescing: several comments become one, patches merge, the last status wi
   assert.is(rest.op.version, 5);
   assert.match(rest.op.comment!, /life used 93 %\n\[event e1\]\n\nwaiting for part\n\[event e2\]\n\nlife used 95 %\n\[event e3\]/);
   // The store saw every step.
-  assert.equal(outbox.store.comments(key).map((c) => c.body), ['life used 93 %', 'waiting for part', 'life used 95 %']);
+  assert.equal(
+    outbox.store.comments(key).map((c) => c.body),
+    ['life used 93 %', 'waiting for part', 'life used 95 %'],
+  );
   assert.is(outbox.store.get(key)!.priority, 'High');
   assert.is(outbox.store.get(key)!.resolution, 'cutter replaced');
   db.close();
@@ -109,11 +121,26 @@ test('coalescing: several comments become one, patches merge, the last status wi
 
 test('backoff grows exponentially with jitter inside [cap/2, cap] and is capped', () => {
   const o = { baseMs: 100, maxMs: 1000 };
-  assert.is(backoffDelay(1, o, () => 0), 50);
-  assert.is(backoffDelay(1, o, () => 1), 100);
-  assert.is(backoffDelay(3, o, () => 1), 400);
-  assert.is(backoffDelay(10, o, () => 1), 1000);
-  assert.is(backoffDelay(10, o, () => 0), 500);
+  assert.is(
+    backoffDelay(1, o, () => 0),
+    50,
+  );
+  assert.is(
+    backoffDelay(1, o, () => 1),
+    100,
+  );
+  assert.is(
+    backoffDelay(3, o, () => 1),
+    400,
+  );
+  assert.is(
+    backoffDelay(10, o, () => 1),
+    1000,
+  );
+  assert.is(
+    backoffDelay(10, o, () => 0),
+    500,
+  );
 });
 
 test.run();

@@ -44,7 +44,11 @@ export function createCmd(key: string, over: Partial<TicketFieldsInput> = {}, at
 /** The caller's transaction: its incident change and the ticket command together. */
 export function incidentChange(db: Database.Database, enqueue: (c: TicketCommandInput) => unknown, key: string, state: string, cmd: TicketCommandInput): void {
   db.transaction(() => {
-    db.prepare('INSERT INTO incidents (key, state, at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET state = excluded.state, at = excluded.at').run(key, state, Date.now());
+    db.prepare('INSERT INTO incidents (key, state, at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET state = excluded.state, at = excluded.at').run(
+      key,
+      state,
+      Date.now(),
+    );
     enqueue(cmd);
   })();
 }

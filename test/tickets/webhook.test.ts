@@ -36,7 +36,10 @@ test('create, coalesced update and close are signed, verifiable, with ref:versio
   await waitFor('drained again', () => outbox.pending() === 0 && fake.accepted.length === 3);
   for (const r of fake.requests) assert.ok(referenceVerify(r, SECRET), 'signature verifies');
   assert.ok(!referenceVerify(fake.requests[0], 'another-secret-entirely'));
-  assert.equal(fake.accepted.map((r) => r.headers['idempotency-key']), [`${key}:v1`, `${key}:v3`, `${key}:v4`]);
+  assert.equal(
+    fake.accepted.map((r) => r.headers['idempotency-key']),
+    [`${key}:v1`, `${key}:v3`, `${key}:v4`],
+  );
   const [create, update, close] = fake.accepted.map((r) => r.body);
   assert.is(create.type, 'ticket.create');
   assert.is(create.ticket.serial, 'TM88-000123');

@@ -13,7 +13,21 @@ let fake: FakeZammad;
 const rig = senderRigs(test, async () => (fake = await new FakeZammad().start()), 'fleetcare-zammad-');
 
 function setup(over: Partial<ZammadSinkConfigInput> = {}) {
-  return rig((log) => new ZammadSink({ url: fake.url, token: fake.token, group: 'Support', customers: { 'ACME Retail': 'ops@acme.example' }, defaultCustomer: 'it@globex.example', timeoutMs: 2000, ...over }, log));
+  return rig(
+    (log) =>
+      new ZammadSink(
+        {
+          url: fake.url,
+          token: fake.token,
+          group: 'Support',
+          customers: { 'ACME Retail': 'ops@acme.example' },
+          defaultCustomer: 'it@globex.example',
+          timeoutMs: 2000,
+          ...over,
+        },
+        log,
+      ),
+  );
 }
 
 test('create (title with ref, group, customer, priority, article), note, pending, close', async () => {
@@ -78,7 +92,12 @@ test('5xx and 429 retried; an article POST failing with 500 is retried without r
   const { db, outbox, sender, enqueue } = setup();
   const key = 'posZ/printer/cutter-error';
   fake.fault((r) => r.method === 'POST' && r.path === '/api/v1/tickets', { kind: 'respond', ...zammadError(503, 'Service Unavailable') });
-  fake.fault((r) => r.method === 'POST' && r.path === '/api/v1/tickets', { kind: 'respond', status: 429, body: { error: 'too many requests' }, headers: { 'Retry-After': '0' } });
+  fake.fault((r) => r.method === 'POST' && r.path === '/api/v1/tickets', {
+    kind: 'respond',
+    status: 429,
+    body: { error: 'too many requests' },
+    headers: { 'Retry-After': '0' },
+  });
   incidentChange(db, enqueue, key, 'open', createCmd(key));
   enqueue({ kind: 'update', key, at: Date.now(), comment: 'cutter error persists' });
   fake.fault((r) => r.path === '/api/v1/ticket_articles', { kind: 'respond', ...zammadError(500, 'internal error') });

@@ -34,7 +34,10 @@ const csv = [
 
 test('CSV import: good rows kept, bad rows reported by line and field', () => {
   const r = parseSerialCsv(csv);
-  assert.equal(r.records.map((x) => x.serial_no), ['PT-0001', 'PR-7781', 'PT-0004']);
+  assert.equal(
+    r.records.map((x) => x.serial_no),
+    ['PT-0001', 'PR-7781', 'PT-0004'],
+  );
   assert.equal(r.errors.map(formatImportError), [
     'line 4, kind: Invalid option: expected one of "device"|"peripheral"',
     'line 5, warranty_expiry_date: Invalid ISO date',
@@ -66,7 +69,10 @@ test('JSON import: errors carry the line the element starts on', () => {
   }
 ]`;
   const r = parseSerialJson(json);
-  assert.equal(r.records.map((x) => x.serial_no), ['PT-0001']);
+  assert.equal(
+    r.records.map((x) => x.serial_no),
+    ['PT-0001'],
+  );
   assert.equal(r.errors.map(formatImportError), [
     'line 4, amc_expiry_date: Invalid ISO date',
     'line 5, (row): expected an object',
@@ -87,16 +93,30 @@ test('registry: import, lookups, status, expiry list, survives reopen', () => {
   assert.is(reg.statusOf('PT-0001', '2026-06-01'), 'Under AMC');
   assert.is(reg.statusOf('PR-7781', '2026-06-01'), 'Under Warranty'); // the printer has two years
   assert.is(reg.statusOf('NOPE', '2026-06-01'), undefined);
-  assert.equal(reg.list({ device_id: 'PT-0001' }).map((r) => r.serial_no), ['PR-7781']);
-  assert.equal(reg.list({ customer: 'Acme Retail', kind: 'device' }).map((r) => r.serial_no), ['PT-0001']);
-  assert.equal(reg.expiring('2026-05-01', '2026-05-31').map((r) => r.serial_no), ['PT-0001']);
+  assert.equal(
+    reg.list({ device_id: 'PT-0001' }).map((r) => r.serial_no),
+    ['PR-7781'],
+  );
+  assert.equal(
+    reg.list({ customer: 'Acme Retail', kind: 'device' }).map((r) => r.serial_no),
+    ['PT-0001'],
+  );
+  assert.equal(
+    reg.expiring('2026-05-01', '2026-05-31').map((r) => r.serial_no),
+    ['PT-0001'],
+  );
   // Upsert replaces the record (the contract was renewed, the device id cleared).
   reg.upsert({ ...reg.get('PR-7781')!, amc_expiry_date: '2037-05-31', device_id: undefined });
   reg.close();
   const again = registry(dir.path);
   assert.equal(again.get('PR-7781'), {
-    serial_no: 'PR-7781', item_code: 'TM-T88VI', kind: 'peripheral', customer: 'Acme Retail',
-    delivery_date: '2025-06-01', warranty_expiry_date: '2027-05-31', amc_expiry_date: '2037-05-31',
+    serial_no: 'PR-7781',
+    item_code: 'TM-T88VI',
+    kind: 'peripheral',
+    customer: 'Acme Retail',
+    delivery_date: '2025-06-01',
+    warranty_expiry_date: '2027-05-31',
+    amc_expiry_date: '2037-05-31',
   });
   assert.is(again.list().length, 3);
   assert.ok(again.remove('PT-0004'));
@@ -113,7 +133,15 @@ test('registry: atomic import takes nothing when a row is bad', () => {
 
 test('claims: SER-WRN-YYYY-NNNNN per year, one per incident, status changes persist', () => {
   const reg = registry();
-  const base = { status: 'Open' as const, customer: 'Acme Retail', serial_no: 'PR-7781', item_code: 'TM-T88VI', complaint: 'Cutter failed', warranty_amc_status: 'Under Warranty' as const, warranty_expiry_date: '2027-05-31' };
+  const base = {
+    status: 'Open' as const,
+    customer: 'Acme Retail',
+    serial_no: 'PR-7781',
+    item_code: 'TM-T88VI',
+    complaint: 'Cutter failed',
+    warranty_amc_status: 'Under Warranty' as const,
+    warranty_expiry_date: '2027-05-31',
+  };
   const a = reg.createClaim({ ...base, complaint_date: '2026-04-02', incident_key: 'pt-0001/printer/cutter' });
   const b = reg.createClaim({ ...base, complaint_date: '2026-04-09' });
   const c = reg.createClaim({ ...base, complaint_date: '2027-01-05' });
@@ -121,7 +149,12 @@ test('claims: SER-WRN-YYYY-NNNNN per year, one per incident, status changes pers
   // The same incident again (a retry after a crash) returns the claim already made.
   assert.is(reg.createClaim({ ...base, complaint_date: '2026-04-03', incident_key: 'pt-0001/printer/cutter' }).name, 'SER-WRN-2026-00001');
   assert.is(reg.claimsFor('PR-7781').length, 3);
-  const closed = reg.updateClaim(a.name, { status: 'Closed', resolution_date: '2026-04-05', resolved_by: 'tech-12', resolution_details: 'Cutter unit replaced under warranty' });
+  const closed = reg.updateClaim(a.name, {
+    status: 'Closed',
+    resolution_date: '2026-04-05',
+    resolved_by: 'tech-12',
+    resolution_details: 'Cutter unit replaced under warranty',
+  });
   assert.is(closed?.status, 'Closed');
   assert.is(reg.getClaim(a.name)?.resolution_details, 'Cutter unit replaced under warranty');
   assert.is(reg.updateClaim('SER-WRN-2026-99999', { status: 'Cancelled' }), undefined);

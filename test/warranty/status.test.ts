@@ -6,8 +6,13 @@ import { serialRecordSchema, warrantyClaimDraftSchema, warrantyClaimFor, warrant
 
 // A POS terminal delivered 2025-06-01 with one year of warranty and an 11-year support contract.
 const terminal = serialRecordSchema.parse({
-  serial_no: 'PT-0001', item_code: 'POS-T650', kind: 'device', customer: 'Acme Retail',
-  delivery_date: '2025-06-01', warranty_expiry_date: '2026-05-31', amc_expiry_date: '2036-05-31',
+  serial_no: 'PT-0001',
+  item_code: 'POS-T650',
+  kind: 'device',
+  customer: 'Acme Retail',
+  delivery_date: '2025-06-01',
+  warranty_expiry_date: '2026-05-31',
+  amc_expiry_date: '2036-05-31',
 });
 
 test('precedence across the life of a device', () => {
@@ -38,11 +43,23 @@ test('an instant is read as a date in the customer’s zone', () => {
 });
 
 test('a failure under warranty drafts a Warranty Claim; under AMC only when asked', () => {
-  const draft = warrantyClaimFor(terminal, { complaint: 'Cutter jammed 14 times in 3 days', at: Date.parse('2026-04-02T09:00:00Z'), customer: 'Acme Retail', incident_key: 'pt-0001/printer/cutter' });
+  const draft = warrantyClaimFor(terminal, {
+    complaint: 'Cutter jammed 14 times in 3 days',
+    at: Date.parse('2026-04-02T09:00:00Z'),
+    customer: 'Acme Retail',
+    incident_key: 'pt-0001/printer/cutter',
+  });
   assert.equal(draft, {
-    status: 'Open', complaint_date: '2026-04-02', customer: 'Acme Retail', serial_no: 'PT-0001', item_code: 'POS-T650',
-    complaint: 'Cutter jammed 14 times in 3 days', warranty_amc_status: 'Under Warranty',
-    warranty_expiry_date: '2026-05-31', amc_expiry_date: '2036-05-31', incident_key: 'pt-0001/printer/cutter',
+    status: 'Open',
+    complaint_date: '2026-04-02',
+    customer: 'Acme Retail',
+    serial_no: 'PT-0001',
+    item_code: 'POS-T650',
+    complaint: 'Cutter jammed 14 times in 3 days',
+    warranty_amc_status: 'Under Warranty',
+    warranty_expiry_date: '2026-05-31',
+    amc_expiry_date: '2036-05-31',
+    incident_key: 'pt-0001/printer/cutter',
   });
   assert.ok(warrantyClaimDraftSchema.safeParse(draft).success);
   assert.is(warrantyClaimFor(terminal, { complaint: 'x', at: '2027-01-01', customer: 'Acme Retail' }), null);
@@ -54,7 +71,10 @@ test('serial record validation names the field', () => {
   const r = serialRecordSchema.safeParse({ serial_no: '', item_code: 'X', kind: 'printer', warranty_expiry_date: '2026-02-30' });
   assert.equal(r.error?.issues.map((i) => i.path.join('.')).sort(), ['kind', 'serial_no', 'warranty_expiry_date']);
   const d = serialRecordSchema.safeParse({ serial_no: 'A', item_code: 'X', kind: 'device', delivery_date: '2026-01-01', warranty_expiry_date: '2025-01-01' });
-  assert.equal(d.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`), ['warranty_expiry_date: before delivery_date']);
+  assert.equal(
+    d.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+    ['warranty_expiry_date: before delivery_date'],
+  );
 });
 
 test.run();

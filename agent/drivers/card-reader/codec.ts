@@ -74,9 +74,18 @@ export function splitMsrStream(buf: Uint8Array): MsrSplit {
       let outcome: 'complete' | 'incomplete' | 'broken' | 'restart' = 'incomplete';
       for (; j < buf.length; j++) {
         const c = buf[j];
-        if (c === ETX) { outcome = j + 1 < buf.length ? 'complete' : 'incomplete'; break; }
-        if (c === STX) { outcome = 'restart'; break; }
-        if (!isPayloadByte(c) || j - i > MAX_FRAME_PAYLOAD) { outcome = 'broken'; break; }
+        if (c === ETX) {
+          outcome = j + 1 < buf.length ? 'complete' : 'incomplete';
+          break;
+        }
+        if (c === STX) {
+          outcome = 'restart';
+          break;
+        }
+        if (!isPayloadByte(c) || j - i > MAX_FRAME_PAYLOAD) {
+          outcome = 'broken';
+          break;
+        }
       }
       if (outcome === 'complete') {
         const payload = buf.slice(i + 1, j);
@@ -165,7 +174,8 @@ export function decodeStatistics(text: string): Decoded<MsrStatistics> {
     out[name] = Number(v);
   }
   if (f.value.TamperState !== undefined) {
-    if (f.value.TamperState !== '0' && f.value.TamperState !== '1') return { ok: false, error: `TamperState="${f.value.TamperState.slice(0, 10)}" is not 0 or 1` };
+    if (f.value.TamperState !== '0' && f.value.TamperState !== '1')
+      return { ok: false, error: `TamperState="${f.value.TamperState.slice(0, 10)}" is not 0 or 1` };
     out.tamper = f.value.TamperState === '1';
   }
   if (f.value.BatteryPct !== undefined) {
@@ -191,7 +201,10 @@ export function decodeIdentity(text: string): Decoded<MsrIdentity> {
   if (!f.ok) return f;
   const v = f.value;
   const clean = (s: string | undefined) => (s?.trim() ? s.trim().slice(0, 80) : undefined);
-  return { ok: true, value: { manufacturer: clean(v.ManufacturerName), model: clean(v.ModelName), serial: clean(v.SerialNumber), firmware: clean(v.FirmwareRevision) } };
+  return {
+    ok: true,
+    value: { manufacturer: clean(v.ManufacturerName), model: clean(v.ModelName), serial: clean(v.SerialNumber), firmware: clean(v.FirmwareRevision) },
+  };
 }
 
 export function encodeIdentity(id: MsrIdentity): string {

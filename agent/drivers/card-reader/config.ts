@@ -21,9 +21,11 @@ export const msrSerialConfigSchema = z
     /** The failed-read rate is computed over (at least) this many recent swipes. */
     rateWindow: z.number().int().min(10).max(100_000).default(100),
     /** Serial port of the POS software: swipe frames are forwarded to it unchanged. */
-    relay: z.object({ path: z.string().min(1), baudRate: z.literal(msrBaudRates).optional() }).strict().optional(),
+    relay: z
+      .object({ path: z.string().min(1), baudRate: z.literal(msrBaudRates).optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 export type MsrSerialConfig = z.infer<typeof msrSerialConfigSchema>;
 export type MsrSerialConfigInput = z.input<typeof msrSerialConfigSchema>;
-

@@ -89,8 +89,16 @@ export function createMsrSerialDriver(configInput: MsrSerialConfigInput, ctx: Ms
       link.stats.commErrors++;
       throw new Error(`identity reply: ${d.error}`);
     }
-    profile = resolveProfile(getProfiles(), config.profile, (all) => matchProfile({ driver: config.driver, modelName: d.value.model, maker: d.value.manufacturer }, all)?.profile ?? null);
-    const id = identityOf(`serial:${config.path}`, { vendor: d.value.manufacturer, model: d.value.model, serial: d.value.serial, firmware: d.value.firmware }, profile);
+    profile = resolveProfile(
+      getProfiles(),
+      config.profile,
+      (all) => matchProfile({ driver: config.driver, modelName: d.value.model, maker: d.value.manufacturer }, all)?.profile ?? null,
+    );
+    const id = identityOf(
+      `serial:${config.path}`,
+      { vendor: d.value.manufacturer, model: d.value.model, serial: d.value.serial, firmware: d.value.firmware },
+      profile,
+    );
     identity = id;
     log.info(id, profile ? 'card reader identified' : 'card reader has no matching firmware profile');
     return id;

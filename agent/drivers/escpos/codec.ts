@@ -153,11 +153,26 @@ export function escposRealtimeStatus(n: RealtimeStatusRequest, byte: number): De
   if (!isRealtimeStatusByte(byte)) return { ok: false, error: `${hex(byte)} does not match the DLE EOT reply pattern 0xx1xx10` };
   switch (n) {
     case 1:
-      return { ok: true, value: { n, drawerPin3High: bit(byte, 0x04), offline: bit(byte, 0x08), waitingForOnlineRecovery: bit(byte, 0x20), feedButtonPressed: bit(byte, 0x40) } };
+      return {
+        ok: true,
+        value: { n, drawerPin3High: bit(byte, 0x04), offline: bit(byte, 0x08), waitingForOnlineRecovery: bit(byte, 0x20), feedButtonPressed: bit(byte, 0x40) },
+      };
     case 2:
-      return { ok: true, value: { n, coverOpen: bit(byte, 0x04), feedingByButton: bit(byte, 0x08), stoppedByPaperEnd: bit(byte, 0x20), errorOccurred: bit(byte, 0x40) } };
+      return {
+        ok: true,
+        value: { n, coverOpen: bit(byte, 0x04), feedingByButton: bit(byte, 0x08), stoppedByPaperEnd: bit(byte, 0x20), errorOccurred: bit(byte, 0x40) },
+      };
     case 3:
-      return { ok: true, value: { n, mechanicalError: bit(byte, 0x04), autocutterError: bit(byte, 0x08), unrecoverableError: bit(byte, 0x20), autoRecoverableError: bit(byte, 0x40) } };
+      return {
+        ok: true,
+        value: {
+          n,
+          mechanicalError: bit(byte, 0x04),
+          autocutterError: bit(byte, 0x08),
+          unrecoverableError: bit(byte, 0x20),
+          autoRecoverableError: bit(byte, 0x40),
+        },
+      };
     case 4:
       // Epson sets both bits of each pair; one bit is enough for us (some clones set only one).
       return { ok: true, value: { n, paperNearEnd: bit(byte, 0x0c), paperEnd: bit(byte, 0x60) } };
@@ -174,16 +189,26 @@ export function encodeRealtimeStatus(s: RealtimeStatus): number {
   };
   switch (s.n) {
     case 1:
-      set(s.drawerPin3High, 0x04); set(s.offline, 0x08); set(s.waitingForOnlineRecovery, 0x20); set(s.feedButtonPressed, 0x40);
+      set(s.drawerPin3High, 0x04);
+      set(s.offline, 0x08);
+      set(s.waitingForOnlineRecovery, 0x20);
+      set(s.feedButtonPressed, 0x40);
       break;
     case 2:
-      set(s.coverOpen, 0x04); set(s.feedingByButton, 0x08); set(s.stoppedByPaperEnd, 0x20); set(s.errorOccurred, 0x40);
+      set(s.coverOpen, 0x04);
+      set(s.feedingByButton, 0x08);
+      set(s.stoppedByPaperEnd, 0x20);
+      set(s.errorOccurred, 0x40);
       break;
     case 3:
-      set(s.mechanicalError, 0x04); set(s.autocutterError, 0x08); set(s.unrecoverableError, 0x20); set(s.autoRecoverableError, 0x40);
+      set(s.mechanicalError, 0x04);
+      set(s.autocutterError, 0x08);
+      set(s.unrecoverableError, 0x20);
+      set(s.autoRecoverableError, 0x40);
       break;
     case 4:
-      set(s.paperNearEnd, 0x0c); set(s.paperEnd, 0x60);
+      set(s.paperNearEnd, 0x0c);
+      set(s.paperEnd, 0x60);
       break;
   }
   return b;
@@ -347,10 +372,23 @@ export function splitEscposStream(buf: Uint8Array, opts: SplitOptions = {}): Spl
       let outcome: 'complete' | 'incomplete' | 'broken' | 'restart' = 'incomplete';
       for (; j < buf.length; j++) {
         const c = buf[j];
-        if (c === BLOCK_END) { body.push(c); outcome = 'complete'; break; }
-        if (c === XON || c === XOFF) { flow.push({ type: c === XON ? 'xon' : 'xoff' }); continue; }
-        if (c === BLOCK_HEADER) { outcome = 'restart'; break; }
-        if (!isBlockText(c) || body.length >= maxBlock) { outcome = 'broken'; break; }
+        if (c === BLOCK_END) {
+          body.push(c);
+          outcome = 'complete';
+          break;
+        }
+        if (c === XON || c === XOFF) {
+          flow.push({ type: c === XON ? 'xon' : 'xoff' });
+          continue;
+        }
+        if (c === BLOCK_HEADER) {
+          outcome = 'restart';
+          break;
+        }
+        if (!isBlockText(c) || body.length >= maxBlock) {
+          outcome = 'broken';
+          break;
+        }
         body.push(c);
       }
       if (outcome === 'complete') {
@@ -358,7 +396,11 @@ export function splitEscposStream(buf: Uint8Array, opts: SplitOptions = {}): Spl
         frames.push(...flow, { type: 'block', bytes: Uint8Array.from(body) });
         i = j + 1;
       } else if (outcome === 'incomplete') {
-        if (body.length >= maxBlock) { garbage(i); i++; continue; }
+        if (body.length >= maxBlock) {
+          garbage(i);
+          i++;
+          continue;
+        }
         flushGarbage(i);
         return { frames, rest: buf.slice(i) };
       } else {
@@ -374,7 +416,11 @@ export function splitEscposStream(buf: Uint8Array, opts: SplitOptions = {}): Spl
       const have = buf.length - i;
       let ok = true;
       for (let k = 1; k < Math.min(4, have); k++) if (!isLowPatternByte(buf[i + k])) ok = false;
-      if (!ok) { garbage(i); i++; continue; }
+      if (!ok) {
+        garbage(i);
+        i++;
+        continue;
+      }
       if (have < 4) {
         flushGarbage(i);
         return { frames, rest: buf.slice(i) };

@@ -197,7 +197,11 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
   }
 
   function profileFor(raw: RawIdentity): FirmwareProfile | null {
-    return resolveProfile(getProfiles(), config.profile, (all) => matchProfile({ driver: config.driver, gsIModelId: raw.modelId, modelName: raw.modelName, maker: raw.maker }, all)?.profile ?? null);
+    return resolveProfile(
+      getProfiles(),
+      config.profile,
+      (all) => matchProfile({ driver: config.driver, gsIModelId: raw.modelId, modelName: raw.modelName, maker: raw.maker }, all)?.profile ?? null,
+    );
   }
 
   async function identify(signal: AbortSignal): Promise<PeripheralIdentity> {
@@ -240,7 +244,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
       } catch (err) {
         // Status already read: report it without the counters rather than losing the poll, and
         // do not spend the rest of the poll's budget on a printer that just stopped answering.
-        if (!(isTimeout(err))) throw err;
+        if (!isTimeout(err)) throw err;
         log.warn({ counter: name, err: err.message }, 'counter not read; skipping the remaining counters this poll');
         break;
       }
@@ -298,7 +302,16 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
       // Without a profile, try every counter the driver knows: a diagnosis wants to see what answers.
       const counters = await readCounters(profile?.capabilities.maintenanceCounters ?? maintenanceCounterNames, signal, latencies);
       const faults = faultsFromStatus(status);
-      return { identity: id, status, faults, health: healthOf(faults), counters: withLinkCounters(counters), metrics: metricsOf(latencies), link: linkStats(), lastAsb };
+      return {
+        identity: id,
+        status,
+        faults,
+        health: healthOf(faults),
+        counters: withLinkCounters(counters),
+        metrics: metricsOf(latencies),
+        link: linkStats(),
+        lastAsb,
+      };
     },
 
     close: () => closeQuietly(log, 'serial port', () => link.close()),

@@ -120,7 +120,8 @@ const u32 = (v: number) => [(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0x
 export const commands = {
   genImg: (a?: number) => command(instruction.genImg, [], a),
   img2Tz: (buffer: number, a?: number) => command(instruction.img2Tz, [buffer], a),
-  search: (buffer: number, start: number, count: number, a?: number) => command(instruction.search, [buffer, (start >> 8) & 0xff, start & 0xff, (count >> 8) & 0xff, count & 0xff], a),
+  search: (buffer: number, start: number, count: number, a?: number) =>
+    command(instruction.search, [buffer, (start >> 8) & 0xff, start & 0xff, (count >> 8) & 0xff, count & 0xff], a),
   templateNum: (a?: number) => command(instruction.templateNum, [], a),
   readSysPara: (a?: number) => command(instruction.readSysPara, [], a),
   vfyPwd: (password: number, a?: number) => command(instruction.vfyPwd, u32(password >>> 0), a),
@@ -269,7 +270,15 @@ export function encodeSystemParameters(s: SystemParameters): Uint8Array {
   const code = packetSizes.indexOf(s.packetSize as (typeof packetSizes)[number]);
   if (code < 0) throw new RangeError(`packet size must be one of ${packetSizes.join(', ')}`);
   const w = (v: number) => [(v >> 8) & 0xff, v & 0xff];
-  return Uint8Array.from([...w(s.statusRegister), ...w(s.systemId), ...w(s.capacity), ...w(s.securityLevel), ...u32(s.address), ...w(code), ...w(Math.round(s.baudRate / 9600))]);
+  return Uint8Array.from([
+    ...w(s.statusRegister),
+    ...w(s.systemId),
+    ...w(s.capacity),
+    ...w(s.securityLevel),
+    ...u32(s.address),
+    ...w(code),
+    ...w(Math.round(s.baudRate / 9600)),
+  ]);
 }
 
 /** TempleteNum data: u16 template count. */
@@ -292,7 +301,11 @@ export type ProductInfo = {
 
 const PROD_INFO_BYTES = 46;
 const ascii = (d: Uint8Array, o: number, n: number) =>
-  Buffer.from(d.subarray(o, o + n)).toString('latin1').replace(/\0+$/, '').replace(/[^\x20-\x7e]/g, '').trim();
+  Buffer.from(d.subarray(o, o + n))
+    .toString('latin1')
+    .replace(/\0+$/, '')
+    .replace(/[^\x20-\x7e]/g, '')
+    .trim();
 
 /** ReadProdInfo data (R503 manual p. 16): strings NUL-padded, numbers big-endian. */
 export function decodeProductInfo(data: Uint8Array): Decoded<ProductInfo> {
@@ -323,7 +336,10 @@ export function encodeProductInfo(p: ProductInfo): Uint8Array {
   out[28] = maj ?? 0;
   out[29] = min ?? 0;
   put(p.sensorModel, 30, 8);
-  const w = (v: number, o: number) => { out[o] = (v >> 8) & 0xff; out[o + 1] = v & 0xff; };
+  const w = (v: number, o: number) => {
+    out[o] = (v >> 8) & 0xff;
+    out[o + 1] = v & 0xff;
+  };
   w(p.imageWidth, 38);
   w(p.imageHeight, 40);
   w(p.templateSize, 42);

@@ -45,4 +45,3 @@ export const fingerprintSerialConfigSchema = z
   .strict();
 export type FingerprintSerialConfig = z.infer<typeof fingerprintSerialConfigSchema>;
 export type FingerprintSerialConfigInput = z.input<typeof fingerprintSerialConfigSchema>;
-

@@ -125,7 +125,7 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
           else log.warn({ error: d.error }, 'bad ReadProdInfo reply');
         }
       } catch (err) {
-        if (!(isTimeout(err))) throw err;
+        if (!isTimeout(err)) throw err;
       }
     }
     profile = forced ?? profileFor(info);
@@ -232,12 +232,19 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
       const latencies: number[] = [];
       try {
         // HandShake where supported; VfyPwd is the universal "are you there" of the family.
-        if (!config.profile || getProfiles().find((p) => p.id === config.profile)?.capabilities.commands?.includes('handShake')) {
+        if (
+          !config.profile ||
+          getProfiles()
+            .find((p) => p.id === config.profile)
+            ?.capabilities.commands?.includes('handShake')
+        ) {
           await ask(commands.handShake(config.address), 'HandShake', signal, latencies, true).catch((err) => {
-            if (!(isTimeout(err))) throw err;
+            if (!isTimeout(err)) throw err;
           });
         }
-        const pw = await ask(commands.vfyPwd(config.password, config.address), 'VfyPwd', signal, latencies).catch(unansweredAs(`fingerprint module on ${config.path} does not answer VfyPwd`));
+        const pw = await ask(commands.vfyPwd(config.password, config.address), 'VfyPwd', signal, latencies).catch(
+          unansweredAs(`fingerprint module on ${config.path} does not answer VfyPwd`),
+        );
         passwordRefused = pw.code === 0x13;
         if (passwordRefused) log.warn('module refused the configured password');
         else sys = await readSystemParameters(signal, latencies);
@@ -269,7 +276,17 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
 
     async selfTest(signal) {
       const r = await read(signal);
-      return { identity, systemParameters: sys, sensorOk: r.sensorOk, templates: r.templates, faults: r.faults, health: r.health, metrics: r.metrics, counters: r.counters, relay: relay ? { ...relay.stats } : null };
+      return {
+        identity,
+        systemParameters: sys,
+        sensorOk: r.sensorOk,
+        templates: r.templates,
+        faults: r.faults,
+        health: r.health,
+        metrics: r.metrics,
+        counters: r.counters,
+        relay: relay ? { ...relay.stats } : null,
+      };
     },
 
     close: () =>

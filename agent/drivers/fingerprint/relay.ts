@@ -60,7 +60,9 @@ export class FingerprintRelay {
     const port = new SerialPort({ path: this.o.path, baudRate: this.o.baudRate, autoOpen: false });
     port.on('data', (chunk: Buffer) => this.fromPos(chunk));
     port.on('error', (err) => this.o.log.warn({ err: err.message, path: this.o.path }, 'relay port error'));
-    await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(new Error(`cannot open relay port ${this.o.path}: ${err.message}`)) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      port.open((err) => (err ? reject(new Error(`cannot open relay port ${this.o.path}: ${err.message}`)) : resolve())),
+    );
     this.port = port;
   }
 

@@ -48,7 +48,17 @@ export type CaptureTallyOptions = {
 };
 
 export class CaptureTally {
-  readonly counters: CaptureCounters = { captures: 0, noFinger: 0, imageFailures: 0, featureExtractions: 0, matchAttempts: 0, matchFound: 0, matchRejected: 0, rejectThenAccept: 0, otherErrors: 0 };
+  readonly counters: CaptureCounters = {
+    captures: 0,
+    noFinger: 0,
+    imageFailures: 0,
+    featureExtractions: 0,
+    matchAttempts: 0,
+    matchFound: 0,
+    matchRejected: 0,
+    rejectThenAccept: 0,
+    otherErrors: 0,
+  };
   /** 1 = image failure, 0 = good image, per capture-with-finger or feature extraction. */
   private readonly imageWindow: number[] = [];
   /** 'a' accepted, 'r' rejected, 'f' accepted right after a rejection. */

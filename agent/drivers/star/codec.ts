@@ -103,8 +103,14 @@ export function splitStarStream(buf: Uint8Array, opts: { expectText?: boolean; m
     if (opts.expectText && printable(b)) {
       let j = i;
       while (j < buf.length && printable(buf[j]) && j - i < maxText) j++;
-      if (j === buf.length) { flush(i); return { frames, rest: buf.slice(i) }; }
-      if (buf[j] === 0x0a && j + 1 === buf.length) { flush(i); return { frames, rest: buf.slice(i) }; }
+      if (j === buf.length) {
+        flush(i);
+        return { frames, rest: buf.slice(i) };
+      }
+      if (buf[j] === 0x0a && j + 1 === buf.length) {
+        flush(i);
+        return { frames, rest: buf.slice(i) };
+      }
       if (buf[j] === 0x0a && buf[j + 1] === 0x00 && j > i) {
         flush(i);
         frames.push({ type: 'text', text: Buffer.from(buf.subarray(i, j)).toString('latin1') });
@@ -118,8 +124,15 @@ export function splitStarStream(buf: Uint8Array, opts: { expectText?: boolean; m
       if (n >= STAR_ASB_MIN) {
         const have = Math.min(n, buf.length - i);
         let ok = true;
-        for (let k = 1; k < have; k++) if (!isStarStatusByte(buf[i + k])) { ok = false; break; }
-        if (ok && have < n) { flush(i); return { frames, rest: buf.slice(i) }; }
+        for (let k = 1; k < have; k++)
+          if (!isStarStatusByte(buf[i + k])) {
+            ok = false;
+            break;
+          }
+        if (ok && have < n) {
+          flush(i);
+          return { frames, rest: buf.slice(i) };
+        }
         if (ok) {
           flush(i);
           frames.push({ type: 'asb', bytes: buf.slice(i, i + n) });
@@ -135,7 +148,16 @@ export function splitStarStream(buf: Uint8Array, opts: { expectText?: boolean; m
   return { frames, rest: new Uint8Array(0) };
 }
 
-export const starFaultCodes = ['cover-open', 'paper-end', 'paper-near-end', 'autocutter-error', 'unrecoverable-error', 'mechanical-error', 'head-overheat', 'offline'] as const;
+export const starFaultCodes = [
+  'cover-open',
+  'paper-end',
+  'paper-near-end',
+  'autocutter-error',
+  'unrecoverable-error',
+  'mechanical-error',
+  'head-overheat',
+  'offline',
+] as const;
 export type StarFaultCode = (typeof starFaultCodes)[number];
 
 /** One problem, one code: `offline` only when nothing more specific explains it. */

@@ -110,7 +110,7 @@ export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: 
         firmware = v.value.version;
       } else log.warn({ error: v.error }, 'bad version reply');
     } catch (err) {
-      if (!(isTimeout(err))) throw err;
+      if (!isTimeout(err)) throw err;
       log.debug('version request not answered');
     }
     profile = resolveProfile(getProfiles(), config.profile, (all) => matchProfile({ driver: config.driver, modelName: model }, all)?.profile ?? null);
@@ -151,7 +151,12 @@ export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: 
       if (!link.isOpen) throw new Error(`${config.path} is not open`);
       const { status, latencyMs } = await readStatus(signal);
       const faults = faultsFromStarStatus(status);
-      return { health: healthOf(faults), metrics: { replyLatencyMs: latencyMs }, counters: { commErrors: link.stats.commErrors, garbageBytes: link.stats.garbageBytes }, faults };
+      return {
+        health: healthOf(faults),
+        metrics: { replyLatencyMs: latencyMs },
+        counters: { commErrors: link.stats.commErrors, garbageBytes: link.stats.garbageBytes },
+        faults,
+      };
     },
 
     async selfTest(signal) {

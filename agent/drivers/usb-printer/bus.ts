@@ -20,7 +20,16 @@ export interface UsbDeviceLike {
   releaseInterface(n: number): Promise<void>;
   detachKernelDriver?(n: number): Promise<void>;
   attachKernelDriver?(n: number): Promise<void>;
-  controlTransferIn(setup: { requestType: 'standard' | 'class' | 'vendor'; recipient: 'device' | 'interface' | 'endpoint' | 'other'; request: number; value: number; index: number }, length: number): Promise<UsbInResult>;
+  controlTransferIn(
+    setup: {
+      requestType: 'standard' | 'class' | 'vendor';
+      recipient: 'device' | 'interface' | 'endpoint' | 'other';
+      request: number;
+      value: number;
+      index: number;
+    },
+    length: number,
+  ): Promise<UsbInResult>;
   transferIn(endpointNumber: number, length: number): Promise<UsbInResult>;
   transferOut(endpointNumber: number, data: Uint8Array): Promise<{ bytesWritten: number; status?: string }>;
 }

@@ -15,7 +15,11 @@ export type ClassSetup = { requestType: 'class'; recipient: 'interface'; request
  * callers usually put the interface in the low byte; the printer class wants it in the HIGH byte.
  */
 export function getDeviceIdSetup(configIndex: number, iface: number, altSetting: number): ClassSetup {
-  for (const [n, v] of [['config index', configIndex], ['interface', iface], ['altsetting', altSetting]] as const) {
+  for (const [n, v] of [
+    ['config index', configIndex],
+    ['interface', iface],
+    ['altsetting', altSetting],
+  ] as const) {
     if (!Number.isInteger(v) || v < 0 || v > 255) throw new RangeError(`${n} must be 0..255, got ${v}`);
   }
   return { requestType: 'class', recipient: 'interface', request: GET_DEVICE_ID, value: configIndex, index: (iface << 8) | altSetting };
@@ -67,7 +71,12 @@ export function parseDeviceId(reply: Uint8Array): Decoded<Ieee1284Id> {
     value: {
       manufacturer: pick('MFG', 'MANUFACTURER'),
       model: pick('MDL', 'MODEL'),
-      commandSets: cmd ? cmd.split(',').map((s) => s.trim()).filter(Boolean) : [],
+      commandSets: cmd
+        ? cmd
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : [],
       class: pick('CLS', 'CLASS'),
       serial: pick('SERN', 'SN', 'SERIALNUMBER'),
       description: pick('DES', 'DESCRIPTION'),

@@ -24,7 +24,14 @@ export type UsbPrinterDriverContext = ProfiledDriverContext & {
   sysRoot?: string;
 };
 
-export type UsbPrinterStats = { commErrors: number; stalls: number; disconnects: number; transfers: number; kernelDriverDetached: number; kernelDriverReattached: number };
+export type UsbPrinterStats = {
+  commErrors: number;
+  stalls: number;
+  disconnects: number;
+  transfers: number;
+  kernelDriverDetached: number;
+  kernelDriverReattached: number;
+};
 
 export type UsbPrinterDriver = PeripheralDriver & {
   readonly profile: FirmwareProfile | null;
@@ -32,7 +39,6 @@ export type UsbPrinterDriver = PeripheralDriver & {
   readonly deviceId: Ieee1284Id | null;
   stats(): UsbPrinterStats;
 };
-
 
 export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: UsbPrinterDriverContext): UsbPrinterDriver {
   const config = usbPrinterConfigSchema.parse(configInput);
@@ -51,7 +57,11 @@ export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: 
   const getProfiles = lazyProfiles(ctx.profiles, log);
 
   /** Runs one transfer, turning node-usb's thrown errors and WebUSB's `status` into typed errors. */
-  async function transfer<T extends UsbInResult | { bytesWritten: number; status?: string }>(what: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  async function transfer<T extends UsbInResult | { bytesWritten: number; status?: string }>(
+    what: string,
+    signal: AbortSignal,
+    fn: () => Promise<T>,
+  ): Promise<T> {
     signal.throwIfAborted();
     stats.transfers++;
     let r: T;
@@ -97,13 +107,19 @@ export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: 
     const listing = await listUsbDevices({ api: ctx.usb, sysRoot: ctx.sysRoot });
     if (listing.note) throw new Error(`${where}: ${listing.note}`);
     const found = listing.devices.find((d) => d.vendorId === vid && d.productId === pid && (!config.serial || d.serialNumber === config.serial));
-    if (!found) throw new Error(`no USB device ${hex4(vid)}:${hex4(pid)}${config.serial ? ` with serial ${config.serial}` : ''} (${listing.devices.length} devices on the bus)`);
+    if (!found)
+      throw new Error(
+        `no USB device ${hex4(vid)}:${hex4(pid)}${config.serial ? ` with serial ${config.serial}` : ''} (${listing.devices.length} devices on the bus)`,
+      );
     return found;
   }
 
   function printerInterface(d: UsbDeviceLike): UsbInterfaceLike {
     const ifaces = d.configuration?.interfaces ?? [];
-    const chosen = config.interface !== undefined ? ifaces.find((i) => i.interfaceNumber === config.interface) : ifaces.find((i) => i.alternate.interfaceClass === USB_CLASS_PRINTER);
+    const chosen =
+      config.interface !== undefined
+        ? ifaces.find((i) => i.interfaceNumber === config.interface)
+        : ifaces.find((i) => i.alternate.interfaceClass === USB_CLASS_PRINTER);
     if (!chosen) throw new Error(`${where} has no ${config.interface !== undefined ? `interface ${config.interface}` : 'printer-class interface'}`);
     return chosen;
   }
@@ -208,20 +224,35 @@ export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: 
         iface = i;
         await d.claimInterface(i.interfaceNumber);
         const configIndex = 0; // usblp asks for the first (index 0) configuration
-        const r = await transfer('GET_DEVICE_ID', signal, () => d.controlTransferIn(getDeviceIdSetup(configIndex, i.interfaceNumber, i.alternate.alternateSetting), 1024));
+        const r = await transfer('GET_DEVICE_ID', signal, () =>
+          d.controlTransferIn(getDeviceIdSetup(configIndex, i.interfaceNumber, i.alternate.alternateSetting), 1024),
+        );
         const parsed = parseDeviceId(bytesOf(r));
         if (!parsed.ok) {
           stats.commErrors++;
           log.warn({ error: parsed.error }, 'bad IEEE 1284 device id');
         }
         deviceId = parsed.ok ? parsed.value : null;
-        const reported = { vendor: deviceId?.manufacturer ?? d.manufacturerName ?? undefined, model: deviceId?.model ?? d.productName ?? undefined, serial: deviceId?.serial ?? d.serialNumber ?? undefined };
-        profile = resolveProfile(getProfiles(), config.profile, (all) =>
-          matchProfile({ modelName: reported.model, maker: reported.vendor, usb: { vid, pid } }, all.filter((p) => p.kind === 'printer'))?.profile ?? null,
+        const reported = {
+          vendor: deviceId?.manufacturer ?? d.manufacturerName ?? undefined,
+          model: deviceId?.model ?? d.productName ?? undefined,
+          serial: deviceId?.serial ?? d.serialNumber ?? undefined,
+        };
+        profile = resolveProfile(
+          getProfiles(),
+          config.profile,
+          (all) =>
+            matchProfile(
+              { modelName: reported.model, maker: reported.vendor, usb: { vid, pid } },
+              all.filter((p) => p.kind === 'printer'),
+            )?.profile ?? null,
         );
         const id = identityOf(where, reported, profile);
         identity = id;
-        log.info({ ...id, commandSets: deviceId?.commandSets, interface: i.interfaceNumber }, profile ? 'USB printer identified' : 'USB printer has no matching firmware profile');
+        log.info(
+          { ...id, commandSets: deviceId?.commandSets, interface: i.interfaceNumber },
+          profile ? 'USB printer identified' : 'USB printer has no matching firmware profile',
+        );
         return id;
       } catch (err) {
         if (!device) device = d;
@@ -246,7 +277,16 @@ export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: 
     async selfTest(signal) {
       if (!device || !iface) throw new Error(`${where} is not open`);
       const s = await readStatus(signal);
-      return { identity, deviceId, interface: iface.interfaceNumber, portStatus: s.portStatus, escpos: s.escpos, faults: s.faults, health: healthOf(s.faults), stats: { ...stats } };
+      return {
+        identity,
+        deviceId,
+        interface: iface.interfaceNumber,
+        portStatus: s.portStatus,
+        escpos: s.escpos,
+        faults: s.faults,
+        health: healthOf(s.faults),
+        stats: { ...stats },
+      };
     },
 
     async close() {

@@ -123,7 +123,14 @@ export function decodePacket(body: Uint8Array): Decoded<ZkPacket & { checksumOk:
   zeroed[3] = 0;
   return {
     ok: true,
-    value: { command, checksum, sessionId: dv.getUint16(4, true), replyId: dv.getUint16(6, true), data: body.slice(HEADER_LENGTH), checksumOk: zkChecksum(zeroed) === checksum },
+    value: {
+      command,
+      checksum,
+      sessionId: dv.getUint16(4, true),
+      replyId: dv.getUint16(6, true),
+      data: body.slice(HEADER_LENGTH),
+      checksumOk: zkChecksum(zeroed) === checksum,
+    },
   };
 }
 
@@ -348,11 +355,16 @@ export function encodeZkTime(t: ZkClockTime): Uint8Array {
 export function decodeZkTime(data: Uint8Array): Decoded<ZkClockTime> {
   if (data.length < 4) return { ok: false, error: `time reply is ${data.length} bytes, need 4` };
   let v = new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true);
-  const second = v % 60; v = Math.floor(v / 60);
-  const minute = v % 60; v = Math.floor(v / 60);
-  const hour = v % 24; v = Math.floor(v / 24);
-  const day = (v % 31) + 1; v = Math.floor(v / 31);
-  const month = (v % 12) + 1; v = Math.floor(v / 12);
+  const second = v % 60;
+  v = Math.floor(v / 60);
+  const minute = v % 60;
+  v = Math.floor(v / 60);
+  const hour = v % 24;
+  v = Math.floor(v / 24);
+  const day = (v % 31) + 1;
+  v = Math.floor(v / 31);
+  const month = (v % 12) + 1;
+  v = Math.floor(v / 12);
   const year = v + 2000;
   const t = { year, month, day, hour, minute, second };
   const check = new Date(Date.UTC(year, month - 1, day));

@@ -124,12 +124,20 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
       // pyzk `connect`: the UNAUTH reply already carries the session id the key is mixed with.
       if (config.commKey === undefined) {
         link.destroy();
-        throw new FleetcareError('auth-required', `clock ${link.where} requires a comm key (CMD_CONNECT answered CMD_ACK_UNAUTH): set "commKey" in this peripheral's config`, { where: link.where });
+        throw new FleetcareError(
+          'auth-required',
+          `clock ${link.where} requires a comm key (CMD_CONNECT answered CMD_ACK_UNAUTH): set "commKey" in this peripheral's config`,
+          { where: link.where },
+        );
       }
       const auth = await command(zkCommand.CMD_AUTH, makeCommKey(config.commKey, reply.sessionId), 'CMD_AUTH', signal, latencies);
       if (auth.command !== zkCommand.CMD_ACK_OK) {
         link.destroy();
-        throw new FleetcareError('comm-key-rejected', `clock ${link.where} refused the configured comm key (CMD_AUTH answered ${auth.command === zkCommand.CMD_ACK_UNAUTH ? 'CMD_ACK_UNAUTH' : auth.command}): "commKey" does not match the clock's Comm Key setting`, { where: link.where });
+        throw new FleetcareError(
+          'comm-key-rejected',
+          `clock ${link.where} refused the configured comm key (CMD_AUTH answered ${auth.command === zkCommand.CMD_ACK_UNAUTH ? 'CMD_ACK_UNAUTH' : auth.command}): "commKey" does not match the clock's Comm Key setting`,
+          { where: link.where },
+        );
       }
       return;
     }
@@ -202,7 +210,10 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
     return resolveProfile(
       getProfiles(),
       config.profile,
-      (all) => matchProfile({ driver: config.driver, modelName: deviceName }, all)?.profile ?? matchProfile({ driver: config.driver, modelName: platform }, all)?.profile ?? null,
+      (all) =>
+        matchProfile({ driver: config.driver, modelName: deviceName }, all)?.profile ??
+        matchProfile({ driver: config.driver, modelName: platform }, all)?.profile ??
+        null,
     );
   }
 
@@ -230,7 +241,9 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
   /** The profile's limits; without a profile (or limits in it) the offset is reported, never judged. */
   function clockOffsetLimits(): ClockOffsetLimits | null {
     const t = profile?.thresholds;
-    return t?.clockOffsetWarningSec !== undefined && t.clockOffsetClearSec !== undefined ? { warningSec: t.clockOffsetWarningSec, clearSec: t.clockOffsetClearSec } : null;
+    return t?.clockOffsetWarningSec !== undefined && t.clockOffsetClearSec !== undefined
+      ? { warningSec: t.clockOffsetWarningSec, clearSec: t.clockOffsetClearSec }
+      : null;
   }
 
   function reading(s: ZkFreeSizes, latencies: number[], clockOffsetSec: number | null): PeripheralReading {
@@ -279,7 +292,9 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
         return await identify(signal, latencies);
       } catch (err) {
         link.destroy();
-        throw isTimeout(err) ? new FleetcareError('timeout', `clock ${link.where} does not answer: ${err.message}`, { where: link.where }, { cause: err }) : err;
+        throw isTimeout(err)
+          ? new FleetcareError('timeout', `clock ${link.where} does not answer: ${err.message}`, { where: link.where }, { cause: err })
+          : err;
       }
     },
 

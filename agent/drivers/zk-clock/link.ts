@@ -116,7 +116,15 @@ export class ZkLink {
         if (err) reject(err);
         else resolve({ packet: packet!, latencyMs: performance.now() - sentAt });
       };
-      const pending: Pending = { replyId, sentAt, resolve: (p) => finish(null, p), reject: (e) => { this.stats.commErrors++; finish(e); } };
+      const pending: Pending = {
+        replyId,
+        sentAt,
+        resolve: (p) => finish(null, p),
+        reject: (e) => {
+          this.stats.commErrors++;
+          finish(e);
+        },
+      };
       const onAbort = () => finish(abortError(signal));
       const timer = setTimeout(() => {
         this.stats.commErrors++;

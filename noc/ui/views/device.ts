@@ -2,7 +2,19 @@
 // 1 h / 24 h / 7 d / 30 d, the events timeline, open and past incidents, and remote diagnosis
 // (ping, read counters, self-test) for operators with the result shown when the device answers,
 // and for an attendance clock the remote fix for its time (sync clock time).
-import type { CommandAccepted, DeviceDetail, DeviceEvent, EventsAnswer, PartWear, PeripheralDetail, RemoteCommand, SeriesAnswer, ServiceHistoryAnswer, ServiceRecordView, TicketSummary } from '../../api.js';
+import type {
+  CommandAccepted,
+  DeviceDetail,
+  DeviceEvent,
+  EventsAnswer,
+  PartWear,
+  PeripheralDetail,
+  RemoteCommand,
+  SeriesAnswer,
+  ServiceHistoryAnswer,
+  ServiceRecordView,
+  TicketSummary,
+} from '../../api.js';
 import { TelemetryChart, xMin } from '../chart.js';
 import { api, ApiError, query } from '../client.js';
 import { h, replace, svg } from '../dom.js';
@@ -126,7 +138,10 @@ class DeviceView implements View {
     const to = Date.now();
     const from = to - ms;
     const f = this.field;
-    const fetchRange = (a: number) => api.get<SeriesAnswer>(`/api/devices/${encodeURIComponent(this.id)}/series${query({ peripheral: f.peripheral, field: f.field, from: a, to, points: 300 })}`);
+    const fetchRange = (a: number) =>
+      api.get<SeriesAnswer>(
+        `/api/devices/${encodeURIComponent(this.id)}/series${query({ peripheral: f.peripheral, field: f.field, from: a, to, points: 300 })}`,
+      );
     fetchRange(from)
       // A device that joined lately has data only at the end of the range: ask again for just
       // that span, so its buckets are fine enough to draw a line.
@@ -150,7 +165,8 @@ class DeviceView implements View {
   private async send(name: (typeof BUTTONS)[number] | typeof CLOCK_SYNC, peripheral?: string): Promise<void> {
     const body: { name: string; peripheral?: string } = { name };
     if (peripheral) body.peripheral = peripheral;
-    else if (name === 'self-test') body.peripheral = this.commandPeripheral || this.detail?.peripherals.find((p) => p.kind === 'printer')?.id || this.detail?.peripherals[0]?.id;
+    else if (name === 'self-test')
+      body.peripheral = this.commandPeripheral || this.detail?.peripherals.find((p) => p.kind === 'printer')?.id || this.detail?.peripherals[0]?.id;
     try {
       const c = await api.post<CommandAccepted>(`/api/devices/${encodeURIComponent(this.id)}/commands`, body);
       toast(t('device.commandSent', { name: label('cmd', name) }));
@@ -164,7 +180,10 @@ class DeviceView implements View {
 
   private watchCommand(id: string): void {
     if (this.polls.has(id)) return;
-    this.polls.set(id, setInterval(() => this.loadCommand(id), COMMAND_POLL_MS));
+    this.polls.set(
+      id,
+      setInterval(() => this.loadCommand(id), COMMAND_POLL_MS),
+    );
   }
 
   private loadCommand(id: string): void {
@@ -201,7 +220,16 @@ class DeviceView implements View {
     const back = h('p', { class: 'crumbs' }, link('/', '← ', t('device.back')));
     if (!this.detail) {
       const notFound = this.error instanceof ApiError && this.error.status === 404;
-      replace(this.root, back, h('h1', null, t('device.title', { id: this.id })), notFound ? h('p', { class: 'error', role: 'alert' }, t('common.notFound', { what: this.id })) : this.error ? errorBox(this.error, () => this.refresh()) : loading());
+      replace(
+        this.root,
+        back,
+        h('h1', null, t('device.title', { id: this.id })),
+        notFound
+          ? h('p', { class: 'error', role: 'alert' }, t('common.notFound', { what: this.id }))
+          : this.error
+            ? errorBox(this.error, () => this.refresh())
+            : loading(),
+      );
       return;
     }
     this.chart?.destroy();
@@ -215,9 +243,19 @@ class DeviceView implements View {
         'div',
         { class: 'grid-main-side' },
         h('div', { class: 'side' }, this.telemetryCard(), h('div', { 'data-section': 'peripherals' }, this.peripheralsCard())),
-        h('div', { class: 'side' }, h('div', { 'data-section': 'inventory' }, this.inventoryCard()), h('div', { 'data-section': 'commands' }, this.commandsCard())),
+        h(
+          'div',
+          { class: 'side' },
+          h('div', { 'data-section': 'inventory' }, this.inventoryCard()),
+          h('div', { 'data-section': 'commands' }, this.commandsCard()),
+        ),
       ),
-      h('div', { class: 'grid-2' }, h('div', { 'data-section': 'events' }, this.eventsCard()), h('div', { 'data-section': 'tickets' }, this.ticketsCard(this.detail.tickets))),
+      h(
+        'div',
+        { class: 'grid-2' },
+        h('div', { 'data-section': 'events' }, this.eventsCard()),
+        h('div', { 'data-section': 'tickets' }, this.ticketsCard(this.detail.tickets)),
+      ),
       h('div', { 'data-section': 'service' }, this.serviceCard()),
     );
     this.drawChart();
@@ -243,12 +281,27 @@ class DeviceView implements View {
       h('h1', null, t('device.title', { id: d.device })),
       statusBadge(d.status),
       d.online ? statusBadge('online', label('health', 'online')) : null,
-      h('span', { class: 'muted' }, t('device.since'), ' ', h('time', { datetime: new Date(d.since).toISOString(), title: dateTime(d.since) }, relative(d.since))),
+      h(
+        'span',
+        { class: 'muted' },
+        t('device.since'),
+        ' ',
+        h('time', { datetime: new Date(d.since).toISOString(), title: dateTime(d.since) }, relative(d.since)),
+      ),
     );
   }
 
   private peripheralsCard(): HTMLElement {
-    return h('section', { class: 'card' }, h('h2', null, t('device.peripherals')), h('div', { class: 'peripherals' }, this.detail!.peripherals.map((p) => this.peripheralCard(p))));
+    return h(
+      'section',
+      { class: 'card' },
+      h('h2', null, t('device.peripherals')),
+      h(
+        'div',
+        { class: 'peripherals' },
+        this.detail!.peripherals.map((p) => this.peripheralCard(p)),
+      ),
+    );
   }
 
   private renderSection(name: string, content: HTMLElement | null): void {
@@ -270,7 +323,10 @@ class DeviceView implements View {
         row(t('device.serial'), d.serial),
         row(t('device.os'), d.os),
         row(t('device.agent'), d.agentVersion),
-        row(t('overview.lastSeen'), d.lastSeen ? h('time', { datetime: new Date(d.lastSeen).toISOString(), title: dateTime(d.lastSeen) }, relative(d.lastSeen)) : null),
+        row(
+          t('overview.lastSeen'),
+          d.lastSeen ? h('time', { datetime: new Date(d.lastSeen).toISOString(), title: dateTime(d.lastSeen) }, relative(d.lastSeen)) : null,
+        ),
       ),
     );
   }
@@ -296,16 +352,28 @@ class DeviceView implements View {
             h(
               'select',
               { id: 'command-peripheral', onchange: (e: Event) => (this.commandPeripheral = (e.target as HTMLSelectElement).value) },
-              peripherals.filter((p) => p.kind !== 'host').map((p) => h('option', { value: p.id, selected: p.id === this.commandPeripheral }, `${p.id} — ${label('kind', p.kind)}`)),
+              peripherals
+                .filter((p) => p.kind !== 'host')
+                .map((p) => h('option', { value: p.id, selected: p.id === this.commandPeripheral }, `${p.id} — ${label('kind', p.kind)}`)),
             ),
           ),
           BUTTONS.map((name) => h('button', { type: 'button', class: 'btn', 'data-command': name, onclick: () => void this.send(name) }, label('cmd', name))),
           clocks.map((p) =>
-            h('button', { type: 'button', class: 'btn', 'data-command': CLOCK_SYNC, 'data-peripheral': p.id, onclick: () => void this.send(CLOCK_SYNC, p.id) }, label('cmd', CLOCK_SYNC), clocks.length > 1 ? ` · ${p.id}` : ''),
+            h(
+              'button',
+              { type: 'button', class: 'btn', 'data-command': CLOCK_SYNC, 'data-peripheral': p.id, onclick: () => void this.send(CLOCK_SYNC, p.id) },
+              label('cmd', CLOCK_SYNC),
+              clocks.length > 1 ? ` · ${p.id}` : '',
+            ),
           ),
         )
       : h('p', { class: 'muted' }, t('device.viewerNoCommands'));
-    return card(t('device.commands'), h('p', { class: 'muted small' }, t('device.commandsHint')), controls, h('div', { 'data-section': 'command-list' }, this.commandList()));
+    return card(
+      t('device.commands'),
+      h('p', { class: 'muted small' }, t('device.commandsHint')),
+      controls,
+      h('div', { 'data-section': 'command-list' }, this.commandList()),
+    );
   }
 
   private commandList(): HTMLElement | null {
@@ -313,16 +381,31 @@ class DeviceView implements View {
     return h(
       'ol',
       { class: 'commands', 'aria-label': t('device.recentCommands') },
-      this.commands.slice(0, 5).map((c) =>
-        h(
-          'li',
-          { 'data-command-id': c.id, 'data-status': c.status, class: `command command-${c.status}` },
-          h('span', { class: 'command-name' }, label('cmd', c.name), c.peripheral ? ` · ${c.peripheral}` : ''),
-          h('span', { class: `badge cmd-${c.status}` }, label('cmdStatus', c.status)),
-          h('span', { class: 'muted small' }, c.user, ' · ', h('time', { datetime: new Date(c.sentAt).toISOString(), title: dateTime(c.sentAt) }, relative(c.sentAt)), c.answeredAt ? ` · ${duration(c.answeredAt - c.sentAt)}` : ''),
-          c.status !== 'pending' ? (c.error ? h('p', { class: 'command-result text-bad' }, c.error) : c.name === CLOCK_SYNC ? clockSyncView(c.result) ?? resultView(c.result) : resultView(c.result)) : null,
+      this.commands
+        .slice(0, 5)
+        .map((c) =>
+          h(
+            'li',
+            { 'data-command-id': c.id, 'data-status': c.status, class: `command command-${c.status}` },
+            h('span', { class: 'command-name' }, label('cmd', c.name), c.peripheral ? ` · ${c.peripheral}` : ''),
+            h('span', { class: `badge cmd-${c.status}` }, label('cmdStatus', c.status)),
+            h(
+              'span',
+              { class: 'muted small' },
+              c.user,
+              ' · ',
+              h('time', { datetime: new Date(c.sentAt).toISOString(), title: dateTime(c.sentAt) }, relative(c.sentAt)),
+              c.answeredAt ? ` · ${duration(c.answeredAt - c.sentAt)}` : '',
+            ),
+            c.status !== 'pending'
+              ? c.error
+                ? h('p', { class: 'command-result text-bad' }, c.error)
+                : c.name === CLOCK_SYNC
+                  ? (clockSyncView(c.result) ?? resultView(c.result))
+                  : resultView(c.result)
+              : null,
+          ),
         ),
-      ),
     );
   }
 
@@ -332,9 +415,27 @@ class DeviceView implements View {
       'article',
       { class: 'peripheral', 'data-peripheral': p.id },
       h('header', null, h('h3', null, label('kind', p.kind), ' ', h('span', { class: 'muted' }, p.id)), statusBadge(p.health)),
-      h('p', { class: 'small' }, ident || '—', p.serial ? ` · ${t('device.serial')} ${p.serial}` : '', p.firmware ? ` · ${t('device.firmware')} ${p.firmware}` : ''),
-      p.faults.length ? h('p', { class: 'chips', 'aria-label': t('device.faults') }, p.faults.map((f) => h('span', { class: 'chip chip-fault', title: f }, label('fault', f)))) : null,
-      p.wear.length ? h('ul', { class: 'gauges', 'aria-label': t('device.wear') }, p.wear.map((w) => h('li', null, wearGauge(w)))) : null,
+      h(
+        'p',
+        { class: 'small' },
+        ident || '—',
+        p.serial ? ` · ${t('device.serial')} ${p.serial}` : '',
+        p.firmware ? ` · ${t('device.firmware')} ${p.firmware}` : '',
+      ),
+      p.faults.length
+        ? h(
+            'p',
+            { class: 'chips', 'aria-label': t('device.faults') },
+            p.faults.map((f) => h('span', { class: 'chip chip-fault', title: f }, label('fault', f))),
+          )
+        : null,
+      p.wear.length
+        ? h(
+            'ul',
+            { class: 'gauges', 'aria-label': t('device.wear') },
+            p.wear.map((w) => h('li', null, wearGauge(w))),
+          )
+        : null,
     );
   }
 
@@ -354,7 +455,13 @@ class DeviceView implements View {
           this.loadSeries();
         },
       },
-      [...byPeripheral].map(([p, fs]) => h('optgroup', { label: `${p} — ${label('kind', fs[0].kind)}` }, fs.map((f) => h('option', { value: key(f), selected: !!this.field && key(f) === key(this.field) }, f.field)))),
+      [...byPeripheral].map(([p, fs]) =>
+        h(
+          'optgroup',
+          { label: `${p} — ${label('kind', fs[0].kind)}` },
+          fs.map((f) => h('option', { value: key(f), selected: !!this.field && key(f) === key(this.field) }, f.field)),
+        ),
+      ),
     );
     const ranges = h(
       'div',
@@ -369,7 +476,8 @@ class DeviceView implements View {
             'aria-pressed': String(r.key === this.range),
             onclick: (e: Event) => {
               this.range = r.key;
-              for (const b of (e.currentTarget as HTMLElement).parentElement!.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.range === r.key));
+              for (const b of (e.currentTarget as HTMLElement).parentElement!.querySelectorAll('button'))
+                b.setAttribute('aria-pressed', String(b.dataset.range === r.key));
               this.loadSeries();
             },
           },
@@ -396,7 +504,10 @@ class DeviceView implements View {
     if (this.seriesError) {
       this.chart?.destroy();
       this.chart = null;
-      replace(host, errorBox(this.seriesError, () => this.loadSeries()));
+      replace(
+        host,
+        errorBox(this.seriesError, () => this.loadSeries()),
+      );
       return;
     }
     const s = this.series;
@@ -432,7 +543,13 @@ class DeviceView implements View {
                 { class: `event severity-${e.severity}`, 'data-type': e.type },
                 h('time', { datetime: new Date(e.ts).toISOString() }, dateTime(e.ts)),
                 h('span', { class: `badge sev-${e.severity}` }, label('severity', e.severity)),
-                h('span', { class: 'event-what' }, label('event', e.type), e.peripheral ? ` · ${e.peripheral}` : '', e.code ? ` · ${label('fault', e.code)}` : ''),
+                h(
+                  'span',
+                  { class: 'event-what' },
+                  label('event', e.type),
+                  e.peripheral ? ` · ${e.peripheral}` : '',
+                  e.code ? ` · ${label('fault', e.code)}` : '',
+                ),
                 e.message ? h('span', { class: 'muted small event-message' }, e.message) : null,
               ),
             ),
@@ -450,16 +567,22 @@ class DeviceView implements View {
         ? h(
             'ol',
             { class: 'timeline service-history' },
-            [...this.service].reverse().map((r) =>
-              h(
-                'li',
-                { 'data-kind': r.kind },
-                h('time', { datetime: new Date(r.at).toISOString() }, dateTime(r.at)),
-                h('span', { class: 'event-what' }, `${t(`device.serviceKind.${r.kind}`)} · ${r.peripheral}${r.kind === 'unit-swap' ? '' : ` · ${r.part}`}${r.serial ? ` · ${r.serial}` : ''}`),
-                r.usage !== undefined ? h('span', { class: 'muted small' }, num(Math.round(r.usage))) : null,
-                r.note ? h('span', { class: 'muted small event-message' }, r.note) : null,
+            [...this.service]
+              .reverse()
+              .map((r) =>
+                h(
+                  'li',
+                  { 'data-kind': r.kind },
+                  h('time', { datetime: new Date(r.at).toISOString() }, dateTime(r.at)),
+                  h(
+                    'span',
+                    { class: 'event-what' },
+                    `${t(`device.serviceKind.${r.kind}`)} · ${r.peripheral}${r.kind === 'unit-swap' ? '' : ` · ${r.part}`}${r.serial ? ` · ${r.serial}` : ''}`,
+                  ),
+                  r.usage !== undefined ? h('span', { class: 'muted small' }, num(Math.round(r.usage))) : null,
+                  r.note ? h('span', { class: 'muted small event-message' }, r.note) : null,
+                ),
               ),
-            ),
           )
         : h('p', { class: 'empty' }, t('device.noService')),
     );
@@ -470,9 +593,15 @@ class DeviceView implements View {
     const past = tickets.filter((x) => x.status === 'Resolved' || x.status === 'Closed');
     const cols = [
       { head: t('incidents.priority'), cell: (x: TicketSummary) => priorityBadge(x.priority) },
-      { head: t('incidents.subject'), cell: (x: TicketSummary) => link(`/incidents${query({ device: x.device, open: open.includes(x) ? undefined : 'all' })}`, x.subject) },
+      {
+        head: t('incidents.subject'),
+        cell: (x: TicketSummary) => link(`/incidents${query({ device: x.device, open: open.includes(x) ? undefined : 'all' })}`, x.subject),
+      },
       { head: t('incidents.status'), cell: (x: TicketSummary) => label('status', x.status) },
-      { head: t('incidents.opened'), cell: (x: TicketSummary) => h('time', { datetime: new Date(x.openedAt).toISOString(), title: dateTime(x.openedAt) }, relative(x.openedAt)) },
+      {
+        head: t('incidents.opened'),
+        cell: (x: TicketSummary) => h('time', { datetime: new Date(x.openedAt).toISOString(), title: dateTime(x.openedAt) }, relative(x.openedAt)),
+      },
     ];
     return card(
       t('device.tickets'),
@@ -508,11 +637,20 @@ function wearGauge(w: PartWear): HTMLElement {
     svg('path', { d: `M10 50 A${r} ${r} 0 0 1 90 50`, class: 'gauge-track', 'stroke-dasharray': `${arc} ${arc}` }),
   );
   // A round line cap would draw a dot at 0 %.
-  if (shown > 0) gauge.appendChild(svg('path', { d: `M10 50 A${r} ${r} 0 0 1 90 50`, class: `gauge-fill gauge-${level}`, 'stroke-dasharray': `${arc * shown} ${arc}` }));
+  if (shown > 0)
+    gauge.appendChild(svg('path', { d: `M10 50 A${r} ${r} 0 0 1 90 50`, class: `gauge-fill gauge-${level}`, 'stroke-dasharray': `${arc * shown} ${arc}` }));
   const eta = w.basis !== 'life' ? null : w.eta !== null ? t('device.eta', { when: relative(w.eta) }) : t('device.etaNone');
   return h(
     'div',
-    { class: `gauge status-${level}`, 'data-part': w.part, role: 'meter', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(Math.round(used * 100)), 'aria-label': `${w.part}: ${t('device.lifeUsed', { pct: pct(used) })}` },
+    {
+      class: `gauge status-${level}`,
+      'data-part': w.part,
+      role: 'meter',
+      'aria-valuemin': '0',
+      'aria-valuemax': '100',
+      'aria-valuenow': String(Math.round(used * 100)),
+      'aria-label': `${w.part}: ${t('device.lifeUsed', { pct: pct(used) })}`,
+    },
     h('div', { class: 'gauge-dial' }, gauge, h('span', { class: 'gauge-value' }, pct(used))),
     h(
       'div',
@@ -520,7 +658,11 @@ function wearGauge(w: PartWear): HTMLElement {
       h('strong', null, w.part, w.sourceVerified ? null : h('abbr', { title: t('device.unverified'), class: 'unverified' }, ' *')),
       h('span', null, t('device.lifeUsed', { pct: pct(used) }), ' — ', label('health', level)),
       eta ? h('span', { class: 'small', title: w.eta ? dateTime(w.eta) : '' }, eta) : null,
-      h('span', { class: 'muted small' }, `${num(w.counter, 0)} / ${num(w.ratedCounts, 0)} · ${t('device.rated', { value: num(w.ratedValue, 0), unit: w.unit })}`),
+      h(
+        'span',
+        { class: 'muted small' },
+        `${num(w.counter, 0)} / ${num(w.ratedCounts, 0)} · ${t('device.rated', { value: num(w.ratedValue, 0), unit: w.unit })}`,
+      ),
     ),
   );
 }
@@ -541,7 +683,11 @@ const PREFERRED_FIELDS = ['replyLatencyMs', 'failedReadRate', 'matchRejectRate',
 function defaultField(peripherals: PeripheralDetail[]): Field | null {
   const metrics = (p: PeripheralDetail) => (p.latest ? Object.keys(p.latest.metrics).sort() : []);
   const best = (p: PeripheralDetail) => PREFERRED_FIELDS.find((f) => metrics(p).includes(f)) ?? metrics(p)[0];
-  const ordered = [...peripherals.filter((p) => p.kind === 'printer'), ...peripherals.filter((p) => p.kind !== 'printer' && p.kind !== 'host'), ...peripherals.filter((p) => p.kind === 'host')];
+  const ordered = [
+    ...peripherals.filter((p) => p.kind === 'printer'),
+    ...peripherals.filter((p) => p.kind !== 'printer' && p.kind !== 'host'),
+    ...peripherals.filter((p) => p.kind === 'host'),
+  ];
   for (const p of ordered) {
     const f = best(p);
     if (f) return { peripheral: p.id, field: f, kind: p.kind };
@@ -591,7 +737,11 @@ function resultView(result: unknown): HTMLElement | null {
   return h(
     'div',
     { class: 'command-result' },
-    h('dl', { class: 'facts result-facts' }, rows.slice(0, 16).map(([k, v]) => [h('dt', null, k), h('dd', null, v)])),
+    h(
+      'dl',
+      { class: 'facts result-facts' },
+      rows.slice(0, 16).map(([k, v]) => [h('dt', null, k), h('dd', null, v)]),
+    ),
     h('details', null, h('summary', null, t('device.rawResult')), h('pre', { dir: 'ltr' }, JSON.stringify(result, null, 2))),
   );
 }

@@ -20,8 +20,14 @@ export async function fetchDispatch(): Promise<DispatchOverview | null> {
 
 export async function assignTicket(ref: string, technician: string | null): Promise<boolean> {
   try {
-    const r = await api.post<{ assignment: { technicianName: string | null; technician: string | null } | null }>(`/api/tickets/${encodeURIComponent(ref)}/assign`, { technician });
-    toast(r.assignment?.technician ? td('dispatch.assigned', { name: r.assignment.technicianName ?? r.assignment.technician }) : td('dispatch.unassigned'), 'ok');
+    const r = await api.post<{ assignment: { technicianName: string | null; technician: string | null } | null }>(
+      `/api/tickets/${encodeURIComponent(ref)}/assign`,
+      { technician },
+    );
+    toast(
+      r.assignment?.technician ? td('dispatch.assigned', { name: r.assignment.technicianName ?? r.assignment.technician }) : td('dispatch.unassigned'),
+      'ok',
+    );
     return true;
   } catch (e) {
     toast(t('common.error', { message: errorText(e) }), 'error');
@@ -52,10 +58,18 @@ export function technicianCell(x: TicketSummary, overview: DispatchOverview | nu
             },
           },
           h('option', { value: '', selected: !a?.technician }, td('dispatch.rules')),
-          overview.technicians.map((tech) => h('option', { value: tech.id, selected: a?.technician === tech.id }, `${tech.name} (${tech.team}, ${num(tech.load, 0)})`)),
+          overview.technicians.map((tech) =>
+            h('option', { value: tech.id, selected: a?.technician === tech.id }, `${tech.name} (${tech.team}, ${num(tech.load, 0)})`),
+          ),
         )
       : null;
-  return h('td', { class: 'assignment', 'data-technician': a?.technician ?? '', 'data-assignment': a ? (a.technician ? 'assigned' : 'unassigned') : 'none' }, who, escalated, menu);
+  return h(
+    'td',
+    { class: 'assignment', 'data-technician': a?.technician ?? '', 'data-assignment': a ? (a.technician ? 'assigned' : 'unassigned') : 'none' },
+    who,
+    escalated,
+    menu,
+  );
 }
 
 function fixText(f: KnownFix, lang: UiLanguage | string): string {
@@ -74,7 +88,14 @@ export function knownFixesSection(k: TicketKnownFixes, ticketLanguage: string): 
           'ol',
           null,
           k.fixes.map((f) =>
-            h('li', { 'data-fix': f.id }, h('strong', null, f.title), ' ', h('span', { class: 'muted small' }, td('dispatch.held', { held: num(f.held, 0), total: num(f.resolutions, 0) })), h('p', { dir: 'auto', class: 'fix-text' }, fixText(f, ticketLanguage))),
+            h(
+              'li',
+              { 'data-fix': f.id },
+              h('strong', null, f.title),
+              ' ',
+              h('span', { class: 'muted small' }, td('dispatch.held', { held: num(f.held, 0), total: num(f.resolutions, 0) })),
+              h('p', { dir: 'auto', class: 'fix-text' }, fixText(f, ticketLanguage)),
+            ),
           ),
         )
       : h('p', { class: 'muted' }, td('dispatch.noKnownFixes')),
@@ -83,7 +104,11 @@ export function knownFixesSection(k: TicketKnownFixes, ticketLanguage: string): 
 
 /** Resolve with a cause code (from the profile's failure modes) and what fixed it. */
 export function resolveWithCauseForm(ref: string, codes: string[], onDone: () => void): HTMLElement {
-  const cause = h('select', { id: `cause-${ref}`, class: 'cause-select', required: true }, codes.map((c) => h('option', { value: c }, c)));
+  const cause = h(
+    'select',
+    { id: `cause-${ref}`, class: 'cause-select', required: true },
+    codes.map((c) => h('option', { value: c }, c)),
+  );
   const text = h('textarea', { class: 'cause-text', rows: '2', maxlength: '5000', required: true, 'aria-label': td('dispatch.resolution') });
   return h(
     'form',
@@ -119,7 +144,7 @@ export function teamPerformanceTable(r: TeamPerformanceReport): HTMLElement {
     table(
       r.rows,
       [
-        { head: td('perf.team'), cell: (x) => (x.scope === 'team' ? h('strong', null, x.team ?? '—') : x.team ?? '—') },
+        { head: td('perf.team'), cell: (x) => (x.scope === 'team' ? h('strong', null, x.team ?? '—') : (x.team ?? '—')) },
         { head: td('perf.technician'), cell: (x) => (x.scope === 'technician' ? `${x.name ?? x.technician}` : '—') },
         { head: td('perf.handled'), numeric: true, cell: (x) => num(x.handled, 0) },
         { head: td('perf.response'), numeric: true, cell: (x) => share(x.responseMet, x.responseWithSla) },
@@ -128,7 +153,11 @@ export function teamPerformanceTable(r: TeamPerformanceReport): HTMLElement {
         { head: td('perf.reopen'), numeric: true, cell: (x) => rate(x.reopenRate) },
         { head: td('perf.ftf'), numeric: true, cell: (x) => rate(x.firstTimeFixRate) },
       ],
-      { empty: td('perf.none'), caption: td('perf.title'), rowAttrs: (x) => ({ 'data-scope': x.scope, 'data-team': x.team ?? '', 'data-technician': x.technician ?? '' }) },
+      {
+        empty: td('perf.none'),
+        caption: td('perf.title'),
+        rowAttrs: (x) => ({ 'data-scope': x.scope, 'data-team': x.team ?? '', 'data-technician': x.technician ?? '' }),
+      },
     ),
     r.unassigned ? h('p', { class: 'muted small' }, td('perf.unassigned', { n: num(r.unassigned, 0) })) : null,
   );

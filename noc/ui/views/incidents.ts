@@ -39,7 +39,11 @@ export function slaState(x: TicketSummary, which: 'response' | 'resolution', now
   if (left < 0) return { state: 'breached', text: t('incidents.sla.breached'), detail: t('incidents.overdue', { duration: duration(-left) }) };
   const total = Math.max(1, deadline - x.openedAt);
   const near = left / total < NEAR_SHARE;
-  return { state: near ? 'near' : 'ok', text: near ? t('incidents.sla.near') : t('incidents.sla.ok'), detail: t('incidents.dueIn', { duration: duration(left) }) };
+  return {
+    state: near ? 'near' : 'ok',
+    text: near ? t('incidents.sla.near') : t('incidents.sla.ok'),
+    detail: t('incidents.dueIn', { duration: duration(left) }),
+  };
 }
 
 class IncidentsView implements View {
@@ -61,7 +65,13 @@ class IncidentsView implements View {
     private readonly session: Session,
     params: URLSearchParams,
   ) {
-    this.filter = { open: params.get('open') !== 'all', priority: params.get('priority') ?? '', device: params.get('device') ?? '', site: params.get('site') ?? '', customer: params.get('customer') ?? '' };
+    this.filter = {
+      open: params.get('open') !== 'all',
+      priority: params.get('priority') ?? '',
+      device: params.get('device') ?? '',
+      site: params.get('site') ?? '',
+      customer: params.get('customer') ?? '',
+    };
   }
 
   mount(root: HTMLElement): void {
@@ -90,7 +100,9 @@ class IncidentsView implements View {
     });
     const f = this.filter;
     api
-      .get<TicketsAnswer>(`/api/tickets${query({ open: f.open ? 'true' : undefined, priority: f.priority || undefined, device: f.device || undefined, site: f.site || undefined, customer: f.customer || undefined, limit: 500 })}`)
+      .get<TicketsAnswer>(
+        `/api/tickets${query({ open: f.open ? 'true' : undefined, priority: f.priority || undefined, device: f.device || undefined, site: f.site || undefined, customer: f.customer || undefined, limit: 500 })}`,
+      )
       .then((a) => {
         this.answer = a;
         this.error = null;
@@ -105,13 +117,17 @@ class IncidentsView implements View {
   private setFilter(change: Partial<IncidentsView['filter']>): void {
     Object.assign(this.filter, change);
     const f = this.filter;
-    navigate(`/incidents${query({ open: f.open ? undefined : 'all', priority: f.priority, device: f.device, site: f.site, customer: f.customer })}`, { replace: true });
+    navigate(`/incidents${query({ open: f.open ? undefined : 'all', priority: f.priority, device: f.device, site: f.site, customer: f.customer })}`, {
+      replace: true,
+    });
   }
 
   render(): void {
     if (!this.root) return;
     const f = this.filter;
-    const scope = [f.device && ['device', f.device], f.site && ['site', f.site], f.customer && ['customer', f.customer]].filter(Boolean) as Array<[keyof IncidentsView['filter'], string]>;
+    const scope = [f.device && ['device', f.device], f.site && ['site', f.site], f.customer && ['customer', f.customer]].filter(Boolean) as Array<
+      [keyof IncidentsView['filter'], string]
+    >;
     replace(
       this.root,
       h(
@@ -136,7 +152,9 @@ class IncidentsView implements View {
             Object.keys(PRIORITY_RANK).map((p) => h('option', { value: p, selected: p === f.priority }, label('priority', p))),
           ),
         ),
-        scope.map(([k, v]) => h('button', { type: 'button', class: 'chip chip-filter', 'aria-label': `${v} ✕`, onclick: () => this.setFilter({ [k]: '' }) }, `${v} ✕`)),
+        scope.map(([k, v]) =>
+          h('button', { type: 'button', class: 'chip chip-filter', 'aria-label': `${v} ✕`, onclick: () => this.setFilter({ [k]: '' }) }, `${v} ✕`),
+        ),
       ),
       h('div', { id: 'board' }),
       this.dialog(),
@@ -152,7 +170,11 @@ class IncidentsView implements View {
       return Math.min(open && r !== null ? r : Infinity, open && x.sla.resolutionBy !== null ? x.sla.resolutionBy : Infinity, now + 1e12);
     };
     return [...(this.answer?.items ?? [])].sort(
-      (a, b) => Number(CLOSED.has(a.status)) - Number(CLOSED.has(b.status)) || (PRIORITY_RANK[a.priority] ?? 9) - (PRIORITY_RANK[b.priority] ?? 9) || nextDeadline(a) - nextDeadline(b) || b.openedAt - a.openedAt,
+      (a, b) =>
+        Number(CLOSED.has(a.status)) - Number(CLOSED.has(b.status)) ||
+        (PRIORITY_RANK[a.priority] ?? 9) - (PRIORITY_RANK[b.priority] ?? 9) ||
+        nextDeadline(a) - nextDeadline(b) ||
+        b.openedAt - a.openedAt,
     );
   }
 
@@ -165,11 +187,34 @@ class IncidentsView implements View {
     }
     const rows = this.sorted();
     const now = Date.now();
-    const cols = [t('incidents.priority'), t('incidents.subject'), t('incidents.where'), t('incidents.status'), td('dispatch.technician'), t('incidents.response'), t('incidents.resolution'), t('incidents.warranty'), t('incidents.opened'), this.session.canOperate ? t('incidents.actions') : null].filter(Boolean) as string[];
+    const cols = [
+      t('incidents.priority'),
+      t('incidents.subject'),
+      t('incidents.where'),
+      t('incidents.status'),
+      td('dispatch.technician'),
+      t('incidents.response'),
+      t('incidents.resolution'),
+      t('incidents.warranty'),
+      t('incidents.opened'),
+      this.session.canOperate ? t('incidents.actions') : null,
+    ].filter(Boolean) as string[];
     replace(
       board,
       this.error ? errorBox(this.error, () => this.refresh()) : null,
-      h('p', { class: 'muted' }, `${t('common.total')}: ${num(this.answer.total, 0)}`, this.overview ? h('span', { id: 'unassigned-count', 'data-count': String(this.overview.unassigned) }, ' · ', td('dispatch.unassignedCount', { n: num(this.overview.unassigned, 0) })) : null),
+      h(
+        'p',
+        { class: 'muted' },
+        `${t('common.total')}: ${num(this.answer.total, 0)}`,
+        this.overview
+          ? h(
+              'span',
+              { id: 'unassigned-count', 'data-count': String(this.overview.unassigned) },
+              ' · ',
+              td('dispatch.unassignedCount', { n: num(this.overview.unassigned, 0) }),
+            )
+          : null,
+      ),
       rows.length
         ? h(
             'div',
@@ -178,7 +223,15 @@ class IncidentsView implements View {
               'table',
               { class: 'board' },
               h('caption', { class: 'visually-hidden' }, t('incidents.title')),
-              h('thead', null, h('tr', null, cols.map((c) => h('th', { scope: 'col' }, c)))),
+              h(
+                'thead',
+                null,
+                h(
+                  'tr',
+                  null,
+                  cols.map((c) => h('th', { scope: 'col' }, c)),
+                ),
+              ),
               rows.map((x) => this.ticketRows(x, now, cols.length)),
             ),
           )
@@ -214,11 +267,23 @@ class IncidentsView implements View {
         }),
         this.slaCell(x, 'response', now),
         this.slaCell(x, 'resolution', now),
-        h('td', null, x.warrantyStatus ? h('span', { class: `badge warranty ${x.warrantyStatus.startsWith('Under') ? 'warranty-yes' : 'warranty-no'}` }, label('warranty', x.warrantyStatus)) : '—'),
+        h(
+          'td',
+          null,
+          x.warrantyStatus
+            ? h(
+                'span',
+                { class: `badge warranty ${x.warrantyStatus.startsWith('Under') ? 'warranty-yes' : 'warranty-no'}` },
+                label('warranty', x.warrantyStatus),
+              )
+            : '—',
+        ),
         h('td', null, h('time', { datetime: new Date(x.openedAt).toISOString(), title: dateTime(x.openedAt) }, relative(x.openedAt, now))),
         this.session.canOperate ? h('td', null, h('div', { class: 'actions' }, this.actionButtons(x))) : null,
       ),
-      detail ? h('tr', { class: 'details-row', id: detailsId }, h('td', { colspan: String(width) }, detail === 'loading' ? loading() : this.detailView(detail))) : null,
+      detail
+        ? h('tr', { class: 'details-row', id: detailsId }, h('td', { colspan: String(width) }, detail === 'loading' ? loading() : this.detailView(detail)))
+        : null,
     );
   }
 
@@ -266,7 +331,16 @@ class IncidentsView implements View {
     if (!CLOSED.has(x.status)) can.push('resolve');
     if (x.status === 'Resolved') can.push('close');
     return can.map((a) =>
-      h('button', { type: 'button', class: `btn btn-small action-${a}`, 'data-action': a, onclick: () => (a === 'ack' ? void this.act(x.ref, a, '') : this.openDialog(x, a)) }, label('action', a)),
+      h(
+        'button',
+        {
+          type: 'button',
+          class: `btn btn-small action-${a}`,
+          'data-action': a,
+          onclick: () => (a === 'ack' ? void this.act(x.ref, a, '') : this.openDialog(x, a)),
+        },
+        label('action', a),
+      ),
     );
   }
 
@@ -296,7 +370,12 @@ class IncidentsView implements View {
       text,
       // Resolve/close of a worn part's ticket: the part was replaced (a service record re-bases its wear).
       h('label', { class: 'part-replaced', id: 'action-part-replaced' }, partReplaced, ' ', t('incidents.partReplaced')),
-      h('div', { class: 'dialog-buttons' }, h('button', { type: 'submit', value: 'cancel', class: 'btn', formnovalidate: true }, t('common.cancel')), h('button', { type: 'submit', value: 'send', class: 'btn btn-primary', id: 'action-send' }, t('common.send'))),
+      h(
+        'div',
+        { class: 'dialog-buttons' },
+        h('button', { type: 'submit', value: 'cancel', class: 'btn', formnovalidate: true }, t('common.cancel')),
+        h('button', { type: 'submit', value: 'send', class: 'btn btn-primary', id: 'action-send' }, t('common.send')),
+      ),
     );
     const dialog = h('dialog', { id: 'action-dialog', 'aria-labelledby': 'action-title' }, form);
     dialog.addEventListener('close', () => {
@@ -366,7 +445,14 @@ class IncidentsView implements View {
     return h(
       'div',
       { class: 'ticket-detail' },
-      h('p', { class: 'muted small' }, d.ref, d.sla.serviceLevelAgreement ? ` · ${d.sla.serviceLevelAgreement}` : '', d.serial ? ` · ${t('device.serial')} ${d.serial}` : '', d.sla.agreementStatus ? ` · ${label('agreement', d.sla.agreementStatus)}` : ''),
+      h(
+        'p',
+        { class: 'muted small' },
+        d.ref,
+        d.sla.serviceLevelAgreement ? ` · ${d.sla.serviceLevelAgreement}` : '',
+        d.serial ? ` · ${t('device.serial')} ${d.serial}` : '',
+        d.sla.agreementStatus ? ` · ${label('agreement', d.sla.agreementStatus)}` : '',
+      ),
       h('pre', { class: 'description', dir: 'auto' }, d.description),
       this.fixes.has(d.ref) ? knownFixesSection(this.fixes.get(d.ref)!, d.language) : null,
       this.session.canOperate && this.fixes.has(d.ref) && !CLOSED.has(d.status)
@@ -376,9 +462,22 @@ class IncidentsView implements View {
           })
         : null,
       d.comments.length
-        ? h('section', null, h('h3', null, t('incidents.comments')), h('ol', { class: 'timeline' }, d.comments.map((c) => h('li', null, h('time', { datetime: new Date(c.at).toISOString() }, dateTime(c.at)), h('span', { class: 'comment-body', dir: 'auto' }, c.body)))))
+        ? h(
+            'section',
+            null,
+            h('h3', null, t('incidents.comments')),
+            h(
+              'ol',
+              { class: 'timeline' },
+              d.comments.map((c) =>
+                h('li', null, h('time', { datetime: new Date(c.at).toISOString() }, dateTime(c.at)), h('span', { class: 'comment-body', dir: 'auto' }, c.body)),
+              ),
+            ),
+          )
         : null,
-      d.statusHistory.length ? h('p', { class: 'muted small' }, d.statusHistory.map((s) => `${label('status', s.status)} ${dateTime(s.at)}`).join(' → ')) : null,
+      d.statusHistory.length
+        ? h('p', { class: 'muted small' }, d.statusHistory.map((s) => `${label('status', s.status)} ${dateTime(s.at)}`).join(' → '))
+        : null,
       d.links.length ? h('p', { class: 'small' }, d.links.map((l) => `${l.system}: ${l.externalId} (${l.state})`).join(' · ')) : null,
     );
   }

@@ -73,7 +73,11 @@ class KnowledgeView implements View {
   private renderList(): void {
     const box = this.root?.querySelector('#kb-list');
     if (!box) return;
-    if (this.error) return replace(box, errorBox(this.error, () => this.refresh()));
+    if (this.error)
+      return replace(
+        box,
+        errorBox(this.error, () => this.refresh()),
+      );
     if (!this.answer) return replace(box, loading());
     const lang = language();
     replace(
@@ -87,9 +91,17 @@ class KnowledgeView implements View {
                 'li',
                 { class: 'card', 'data-fix': f.id },
                 h('h2', null, f.title),
-                h('p', { class: 'muted small' }, `${td('kb.model')}: ${f.profile ?? '—'} · ${td('kb.failureMode')}: ${f.failureMode} · ${td('dispatch.cause')}: ${f.cause} · ${td('dispatch.held', { held: num(f.held, 0), total: num(f.resolutions, 0) })}${f.hitRate === null ? '' : ` · ${td('kb.hitRate')} ${pct(f.hitRate)}`}`),
+                h(
+                  'p',
+                  { class: 'muted small' },
+                  `${td('kb.model')}: ${f.profile ?? '—'} · ${td('kb.failureMode')}: ${f.failureMode} · ${td('dispatch.cause')}: ${f.cause} · ${td('dispatch.held', { held: num(f.held, 0), total: num(f.resolutions, 0) })}${f.hitRate === null ? '' : ` · ${td('kb.hitRate')} ${pct(f.hitRate)}`}`,
+                ),
                 h('p', { dir: 'auto', class: 'fix-text' }, (f.text as Partial<Record<string, string>>)[lang] ?? f.text.en ?? Object.values(f.text)[0] ?? ''),
-                this.session.canOperate ? (this.editing === f.id ? this.editForm(f) : h('button', { type: 'button', class: 'btn btn-small kb-edit', onclick: () => ((this.editing = f.id), this.renderList()) }, td('kb.edit'))) : null,
+                this.session.canOperate
+                  ? this.editing === f.id
+                    ? this.editForm(f)
+                    : h('button', { type: 'button', class: 'btn btn-small kb-edit', onclick: () => ((this.editing = f.id), this.renderList()) }, td('kb.edit'))
+                  : null,
               ),
             ),
           )
@@ -100,7 +112,11 @@ class KnowledgeView implements View {
   private editForm(f: KnownFix): HTMLElement {
     const lang = language();
     const title = h('input', { type: 'text', class: 'kb-title', value: f.title, maxlength: '200', required: true });
-    const text = h('textarea', { class: 'kb-text', rows: '4', maxlength: '5000', required: true, dir: 'auto' }, (f.text as Partial<Record<string, string>>)[lang] ?? '');
+    const text = h(
+      'textarea',
+      { class: 'kb-text', rows: '4', maxlength: '5000', required: true, dir: 'auto' },
+      (f.text as Partial<Record<string, string>>)[lang] ?? '',
+    );
     const hidden = h('input', { type: 'checkbox', class: 'kb-hidden', checked: f.hidden }) as HTMLInputElement;
     return h(
       'form',
@@ -108,7 +124,14 @@ class KnowledgeView implements View {
         class: 'kb-form',
         onsubmit: (e: Event) => {
           e.preventDefault();
-          const body = { profile: f.profile, failureMode: f.failureMode, cause: f.cause, title: title.value.trim(), text: { ...f.text, [lang]: text.value.trim() }, hidden: hidden.checked };
+          const body = {
+            profile: f.profile,
+            failureMode: f.failureMode,
+            cause: f.cause,
+            title: title.value.trim(),
+            text: { ...f.text, [lang]: text.value.trim() },
+            hidden: hidden.checked,
+          };
           api
             .post('/api/known-fixes', body)
             .then(() => {

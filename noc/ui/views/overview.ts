@@ -38,7 +38,10 @@ class OverviewView implements View {
   mount(root: HTMLElement): void {
     this.root = root;
     if (!this.unsubscribe) {
-      this.unsubscribe = onLive(() => this.refetch(), () => this.refresh());
+      this.unsubscribe = onLive(
+        () => this.refetch(),
+        () => this.refresh(),
+      );
       this.refresh();
     }
     this.render();
@@ -112,7 +115,12 @@ class OverviewView implements View {
     });
     replace(
       this.root,
-      h('div', { class: 'page-head' }, h('h1', null, t('overview.title')), h('div', { class: 'search-box' }, input, h('kbd', { id: 'search-hint', title: t('overview.searchHint') }, '/'))),
+      h(
+        'div',
+        { class: 'page-head' },
+        h('h1', null, t('overview.title')),
+        h('div', { class: 'search-box' }, input, h('kbd', { id: 'search-hint', title: t('overview.searchHint') }, '/')),
+      ),
       h('div', { id: 'overview-data' }),
     );
     this.renderData();
@@ -138,7 +146,12 @@ class OverviewView implements View {
 
   private tiles(f: FleetSummary): HTMLElement {
     const tile = (value: number, text: string, cls: string, status?: string) =>
-      h('div', { class: `tile ${cls}`, 'data-status': status ?? null }, h('span', { class: 'tile-value' }, num(value, 0)), h('span', { class: 'tile-label' }, status ? h('span', { class: 'dot', 'aria-hidden': 'true' }) : null, text));
+      h(
+        'div',
+        { class: `tile ${cls}`, 'data-status': status ?? null },
+        h('span', { class: 'tile-value' }, num(value, 0)),
+        h('span', { class: 'tile-label' }, status ? h('span', { class: 'dot', 'aria-hidden': 'true' }) : null, text),
+      );
     return h(
       'div',
       { class: 'tiles', role: 'group', 'aria-label': t('overview.devices') },
@@ -150,7 +163,13 @@ class OverviewView implements View {
         { class: 'tile tile-tickets' },
         h('span', { class: 'tile-value' }, h('a', { href: '/incidents' }, num(f.openTickets, 0))),
         h('span', { class: 'tile-label' }, t('overview.openTickets')),
-        h('span', { class: 'tile-sub', 'aria-label': t('overview.byPriority') }, PRIORITIES.filter((p) => (f.ticketsByPriority[p] ?? 0) > 0).map((p) => h('span', { class: 'prio-count' }, priorityBadge(p), ' ', num(f.ticketsByPriority[p] ?? 0, 0)))),
+        h(
+          'span',
+          { class: 'tile-sub', 'aria-label': t('overview.byPriority') },
+          PRIORITIES.filter((p) => (f.ticketsByPriority[p] ?? 0) > 0).map((p) =>
+            h('span', { class: 'prio-count' }, priorityBadge(p), ' ', num(f.ticketsByPriority[p] ?? 0, 0)),
+          ),
+        ),
       ),
     );
   }
@@ -159,15 +178,33 @@ class OverviewView implements View {
     return [
       { head: t('incidents.device'), cell: (d: DeviceSummary) => deviceLink(d.device) },
       { head: t('incidents.status'), cell: (d: DeviceSummary) => statusBadge(d.status) },
-      { head: withWhy ? t('overview.why') : t('device.faults'), cell: (d: DeviceSummary) => h('span', { class: 'chips' }, reasons(d).map((w) => h('span', { class: 'chip' }, w))) },
+      {
+        head: withWhy ? t('overview.why') : t('device.faults'),
+        cell: (d: DeviceSummary) =>
+          h(
+            'span',
+            { class: 'chips' },
+            reasons(d).map((w) => h('span', { class: 'chip' }, w)),
+          ),
+      },
       { head: t('overview.site'), cell: (d: DeviceSummary) => d.site ?? '—' },
       { head: t('overview.wear'), numeric: true, cell: (d: DeviceSummary) => (d.wearMax === null ? '—' : pct(d.wearMax)) },
-      { head: t('overview.lastSeen'), cell: (d: DeviceSummary) => (d.lastSeen ? h('time', { datetime: new Date(d.lastSeen).toISOString() }, relative(d.lastSeen)) : '—') },
+      {
+        head: t('overview.lastSeen'),
+        cell: (d: DeviceSummary) => (d.lastSeen ? h('time', { datetime: new Date(d.lastSeen).toISOString() }, relative(d.lastSeen)) : '—'),
+      },
     ];
   }
 
   private attentionCard(f: FleetSummary): HTMLElement {
-    return card(t('overview.attention'), table(f.attention, this.deviceColumns(true), { empty: t('overview.allFine'), caption: t('overview.attention'), rowAttrs: (d) => ({ 'data-device': d.device }) }));
+    return card(
+      t('overview.attention'),
+      table(f.attention, this.deviceColumns(true), {
+        empty: t('overview.allFine'),
+        caption: t('overview.attention'),
+        rowAttrs: (d) => ({ 'data-device': d.device }),
+      }),
+    );
   }
 
   private resultsCard(r: DevicesAnswer): HTMLElement {
@@ -176,7 +213,11 @@ class OverviewView implements View {
       'section',
       { class: 'card', id: 'search-results', 'aria-live': 'polite' },
       h('h2', null, t('overview.results'), ' ', h('span', { class: 'muted' }, `(${num(r.total, 0)})`)),
-      table(r.items, this.deviceColumns(false), { empty: t('overview.noResults'), caption: t('overview.results'), rowAttrs: (d) => ({ 'data-device': d.device }) }),
+      table(r.items, this.deviceColumns(false), {
+        empty: t('overview.noResults'),
+        caption: t('overview.results'),
+        rowAttrs: (d) => ({ 'data-device': d.device }),
+      }),
       more > 0 ? h('p', { class: 'muted' }, t('common.more', { count: more })) : null,
     );
   }
@@ -196,11 +237,17 @@ class OverviewView implements View {
               h(
                 'span',
                 { class: 'chips' },
-                STATUS_ORDER.filter((st) => st !== 'ok' && (s.byStatus[st] ?? 0) > 0).map((st) => statusBadge(st, `${num(s.byStatus[st] ?? 0, 0)} ${label('health', st)}`)),
+                STATUS_ORDER.filter((st) => st !== 'ok' && (s.byStatus[st] ?? 0) > 0).map((st) =>
+                  statusBadge(st, `${num(s.byStatus[st] ?? 0, 0)} ${label('health', st)}`),
+                ),
                 STATUS_ORDER.every((st) => st === 'ok' || !(s.byStatus[st] ?? 0)) ? statusBadge('ok') : null,
               ),
           },
-          { head: t('overview.openTickets'), numeric: true, cell: (s) => (s.openTickets ? h('a', { href: `/incidents${query({ site: s.site })}` }, num(s.openTickets, 0)) : num(0, 0)) },
+          {
+            head: t('overview.openTickets'),
+            numeric: true,
+            cell: (s) => (s.openTickets ? h('a', { href: `/incidents${query({ site: s.site })}` }, num(s.openTickets, 0)) : num(0, 0)),
+          },
         ],
         { caption: t('overview.sites'), rowAttrs: (s) => ({ 'data-site': s.site, class: s.problemScore > 0 ? 'has-problem' : '' }) },
       ),

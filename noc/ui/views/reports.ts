@@ -2,7 +2,17 @@
 // when problems start (weekday × hour heatmap in the viewer's time zone), failures and MTBF per
 // model (with the fleet's fitted part lives, Weibull per model and part), top failing devices, the
 // spare parts to stock for the next 30/60/90 days; each exportable as CSV from the same route (?format=csv).
-import type { HoursReport, MtbfReport, PartsForecastReport, ProblemsReport, ReliabilityAnswer, ReportAnswer, ReportName, SlaReport, TopDevicesReport } from '../../api.js';
+import type {
+  HoursReport,
+  MtbfReport,
+  PartsForecastReport,
+  ProblemsReport,
+  ReliabilityAnswer,
+  ReportAnswer,
+  ReportName,
+  SlaReport,
+  TopDevicesReport,
+} from '../../api.js';
 import { api, query } from '../client.js';
 import { h, replace } from '../dom.js';
 import { date, duration, label, language, num, pct, relative, t, weekdayName } from '../i18n.js';
@@ -94,7 +104,14 @@ class ReportsView implements View {
     if (!this.root) return;
     const from = h('input', { type: 'date', id: 'report-from', name: 'from', value: this.from, required: true });
     const to = h('input', { type: 'date', id: 'report-to', name: 'to', value: this.to, required: true });
-    const tenant = h('input', { type: 'text', id: 'report-tenant', name: 'tenant', value: this.tenant, placeholder: t('reports.allTenants'), maxlength: '100' });
+    const tenant = h('input', {
+      type: 'text',
+      id: 'report-tenant',
+      name: 'tenant',
+      value: this.tenant,
+      placeholder: t('reports.allTenants'),
+      maxlength: '100',
+    });
     replace(
       this.root,
       h(
@@ -149,7 +166,16 @@ class ReportsView implements View {
     const box = this.root?.querySelector('[data-report="team-performance"]');
     if (!box) return;
     const { data, error } = this.perf;
-    const csv = h('a', { class: 'btn btn-small csv', href: this.perfQuery('csv'), download: `fleetcare-team-performance-${this.from}-${this.to}.csv`, 'data-csv': 'team-performance' }, t('common.csv'));
+    const csv = h(
+      'a',
+      {
+        class: 'btn btn-small csv',
+        href: this.perfQuery('csv'),
+        download: `fleetcare-team-performance-${this.from}-${this.to}.csv`,
+        'data-csv': 'team-performance',
+      },
+      t('common.csv'),
+    );
     replace(
       box,
       h(
@@ -191,13 +217,22 @@ class ReportsView implements View {
     );
     const { data, error } = this.parts;
     const body = error ? errorBox(error, () => this.refreshParts()) : data === undefined ? loading() : this.partsTable(data);
-    const csv = h('a', { class: 'btn btn-small csv', href: this.partsQuery('csv'), download: `fleetcare-parts-forecast-${this.horizon}d.csv`, 'data-csv': 'parts-forecast' }, t('common.csv'));
+    const csv = h(
+      'a',
+      { class: 'btn btn-small csv', href: this.partsQuery('csv'), download: `fleetcare-parts-forecast-${this.horizon}d.csv`, 'data-csv': 'parts-forecast' },
+      t('common.csv'),
+    );
     replace(
       box,
       h(
         'section',
         { class: 'card', id: 'report-parts-forecast' },
-        h('div', { class: 'card-head' }, h('h2', null, t('reports.parts')), h('span', null, h('label', { for: 'parts-horizon' }, t('reports.horizon'), ' '), select, ' ', csv)),
+        h(
+          'div',
+          { class: 'card-head' },
+          h('h2', null, t('reports.parts')),
+          h('span', null, h('label', { for: 'parts-horizon' }, t('reports.horizon'), ' '), select, ' ', csv),
+        ),
         body,
       ),
     );
@@ -212,14 +247,24 @@ class ReportsView implements View {
         { head: t('reports.site'), cell: (x) => x.site ?? '—' },
         {
           head: t('reports.part'),
-          cell: (x) => h('span', null, x.name?.[lang] ?? x.part, h('div', { class: 'muted small' }, `${t('reports.partNumber')} ${x.partNumber ?? t('reports.partUnknown')} · ${x.profile ?? '—'}`)),
+          cell: (x) =>
+            h(
+              'span',
+              null,
+              x.name?.[lang] ?? x.part,
+              h('div', { class: 'muted small' }, `${t('reports.partNumber')} ${x.partNumber ?? t('reports.partUnknown')} · ${x.profile ?? '—'}`),
+            ),
         },
         { head: t('reports.quantity'), numeric: true, cell: (x) => num(x.quantity, 0) },
         { head: t('reports.fromTickets'), numeric: true, cell: (x) => num(x.fromTickets, 0) },
         {
           head: t('reports.earliest'),
           cell: (x) =>
-            x.earliestEta === null ? '—' : x.earliestEta <= r.now ? t('reports.dueNow') : h('time', { datetime: new Date(x.earliestEta).toISOString(), title: date(x.earliestEta) }, relative(x.earliestEta)),
+            x.earliestEta === null
+              ? '—'
+              : x.earliestEta <= r.now
+                ? t('reports.dueNow')
+                : h('time', { datetime: new Date(x.earliestEta).toISOString(), title: date(x.earliestEta) }, relative(x.earliestEta)),
         },
         { head: t('reports.swapTime'), numeric: true, cell: (x) => (x.swapMinutesTotal === null ? '—' : duration(x.swapMinutesTotal * 60_000)) },
       ],
@@ -228,17 +273,35 @@ class ReportsView implements View {
   }
 
   private csvLink(name: ReportName): HTMLElement {
-    return h('a', { class: 'btn btn-small csv', href: `/api/reports/${name}${query({ ...this.params(), format: 'csv' })}`, download: `fleetcare-${name}-${this.from}-${this.to}.csv`, 'data-csv': name }, t('common.csv'));
+    return h(
+      'a',
+      {
+        class: 'btn btn-small csv',
+        href: `/api/reports/${name}${query({ ...this.params(), format: 'csv' })}`,
+        download: `fleetcare-${name}-${this.from}-${this.to}.csv`,
+        'data-csv': name,
+      },
+      t('common.csv'),
+    );
   }
 
   private renderReport(name: ReportName): void {
     const box = this.root?.querySelector(`[data-report="${name}"]`);
     if (!box) return;
-    const titles: Record<ReportName, string> = { problems: t('reports.problems'), sla: t('reports.sla'), hours: t('reports.hours'), mtbf: t('reports.mtbf'), 'top-devices': t('reports.topDevices') };
+    const titles: Record<ReportName, string> = {
+      problems: t('reports.problems'),
+      sla: t('reports.sla'),
+      hours: t('reports.hours'),
+      mtbf: t('reports.mtbf'),
+      'top-devices': t('reports.topDevices'),
+    };
     const r = this.data.get(name);
     const err = this.errors.get(name);
     const body = err ? errorBox(err, () => this.refresh()) : r === undefined ? loading() : this.body(name, r);
-    replace(box, h('section', { class: 'card', id: `report-${name}` }, h('div', { class: 'card-head' }, h('h2', null, titles[name]), this.csvLink(name)), body));
+    replace(
+      box,
+      h('section', { class: 'card', id: `report-${name}` }, h('div', { class: 'card-head' }, h('h2', null, titles[name]), this.csvLink(name)), body),
+    );
   }
 
   private body(name: ReportName, r: unknown): HTMLElement {
@@ -264,7 +327,11 @@ class ReportsView implements View {
         'div',
         { class: 'bars' },
         h('h3', null, title),
-        h('ol', null, rows.slice(0, 10).map((x) => h('li', null, h('span', { class: 'bar-label' }, show(x.key)), bar(x.count, max, num(x.count, 0))))),
+        h(
+          'ol',
+          null,
+          rows.slice(0, 10).map((x) => h('li', null, h('span', { class: 'bar-label' }, show(x.key)), bar(x.count, max, num(x.count, 0)))),
+        ),
       );
     };
     return h(
@@ -302,7 +369,14 @@ class ReportsView implements View {
           {
             head: t('reports.compliance'),
             numeric: true,
-            cell: (c) => (c.compliance === null ? '—' : h('span', { class: `badge ${c.compliance >= 0.95 ? 'status-ok' : c.compliance >= 0.8 ? 'status-warning' : 'status-critical'}` }, pct(c.compliance))),
+            cell: (c) =>
+              c.compliance === null
+                ? '—'
+                : h(
+                    'span',
+                    { class: `badge ${c.compliance >= 0.95 ? 'status-ok' : c.compliance >= 0.8 ? 'status-warning' : 'status-critical'}` },
+                    pct(c.compliance),
+                  ),
           },
         ],
         { empty: t('reports.empty'), caption: t('reports.sla') },
@@ -322,7 +396,16 @@ class ReportsView implements View {
         'table',
         { class: 'heatmap' },
         h('caption', { class: 'visually-hidden' }, t('reports.hours')),
-        h('thead', null, h('tr', null, h('th', { scope: 'col' }), Array.from({ length: 24 }, (_, hour) => h('th', { scope: 'col' }, num(hour, 0))))),
+        h(
+          'thead',
+          null,
+          h(
+            'tr',
+            null,
+            h('th', { scope: 'col' }),
+            Array.from({ length: 24 }, (_, hour) => h('th', { scope: 'col' }, num(hour, 0))),
+          ),
+        ),
         h(
           'tbody',
           null,
@@ -334,7 +417,11 @@ class ReportsView implements View {
               row.map((count, hour) =>
                 h(
                   'td',
-                  { class: count ? 'hot' : 'cold', style: count ? `--heat:${(0.15 + 0.85 * (count / max)).toFixed(2)}` : null, title: t('reports.hoursCell', { day: weekdayName(day), hour, count }) },
+                  {
+                    class: count ? 'hot' : 'cold',
+                    style: count ? `--heat:${(0.15 + 0.85 * (count / max)).toFixed(2)}` : null,
+                    title: t('reports.hoursCell', { day: weekdayName(day), hour, count }),
+                  },
                   count ? num(count, 0) : '',
                 ),
               ),
@@ -389,12 +476,26 @@ class ReportsView implements View {
     return table(
       r.devices,
       [
-        { head: t('incidents.device'), cell: (d) => h('span', null, deviceLink(d.device), h('div', { class: 'muted small' }, [d.tenant, d.site, d.model].filter(Boolean).join(' · '))) },
+        {
+          head: t('incidents.device'),
+          cell: (d) => h('span', null, deviceLink(d.device), h('div', { class: 'muted small' }, [d.tenant, d.site, d.model].filter(Boolean).join(' · '))),
+        },
         { head: t('common.count'), numeric: true, cell: (d) => num(d.tickets, 0) },
         { head: t('reports.failures'), numeric: true, cell: (d) => num(d.hardwareFailures, 0) },
         { head: t('device.openTickets'), numeric: true, cell: (d) => num(d.openTickets, 0) },
-        { head: t('overview.problems'), cell: (d) => h('span', { class: 'chips' }, d.problems.slice(0, 4).map((p) => h('span', { class: 'chip', title: p }, label('fault', p)))) },
-        { head: t('incidents.opened'), cell: (d) => h('time', { datetime: new Date(d.lastOpenedAt).toISOString(), title: date(d.lastOpenedAt) }, relative(d.lastOpenedAt)) },
+        {
+          head: t('overview.problems'),
+          cell: (d) =>
+            h(
+              'span',
+              { class: 'chips' },
+              d.problems.slice(0, 4).map((p) => h('span', { class: 'chip', title: p }, label('fault', p))),
+            ),
+        },
+        {
+          head: t('incidents.opened'),
+          cell: (d) => h('time', { datetime: new Date(d.lastOpenedAt).toISOString(), title: date(d.lastOpenedAt) }, relative(d.lastOpenedAt)),
+        },
       ],
       { empty: t('reports.empty'), caption: t('reports.topDevices') },
     );
