@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { CollectorHandle } from '../collector/index.js';
 import type { CommandResult } from '../protocol/index.js';
 import type { CommandStateStore } from '../state/commands.js';
+import type { TicketStateStore } from '../state/tickets.js';
 import type { CommandRequestBody, CommandStatus, LiveEvent, RemoteCommand } from './api.js';
 
 /** Command results are JSON of any size from a device: keep at most this much. */
@@ -21,7 +22,13 @@ export class CommandService {
   constructor(
     private readonly store: CommandStateStore,
     private readonly collector: CollectorHandle,
-    private readonly opts: { timeoutMs: number; log: Logger; publish: (e: LiveEvent) => void },
+    private readonly opts: {
+      timeoutMs: number;
+      log: Logger;
+      publish: (e: LiveEvent) => void;
+      /** Where a command's outcome is attached to the device's open tickets (remote diagnosis before a visit). */
+      tickets?: TicketStateStore | null;
+    },
   ) {
     this.offResults = collector.onCommandResult((r, at) => void this.answer(r, at));
     // Sweeps often enough that "expired" shows within a second of the deadline.
@@ -85,8 +92,33 @@ export class CommandService {
       if (device === null) return;
       this.opts.log.info({ id, device, status, error }, 'remote command finished');
       this.opts.publish({ type: 'command', id, device, status, at });
+      await this.attachToTickets(id, device, status, result, error, at);
     } catch (e) {
       this.opts.log.error({ id, err: (e as Error).message }, 'command outcome not recorded');
+    }
+  }
+
+  /**
+   * Remote diagnosis goes with the ticket: the outcome of a command (ping, counters, self-test, clock
+   * sync…) becomes a comment on each open ticket of the device, so the technician reads what was
+   * already tried before driving out, in the NOC and in ERPNext/Zammad. The event id is the
+   * command's: a retry adds no second comment.
+   */
+  private async attachToTickets(id: string, device: string, status: CommandStatus, result: string | null, error: string | null, at: number): Promise<void> {
+    const tickets = this.opts.tickets;
+    if (!tickets) return;
+    try {
+      const open = (await tickets.ofDevice(device, 20)).filter((t) => t.status !== 'Resolved' && t.status !== 'Closed');
+      if (!open.length) return;
+      const cmd = await this.store.get(id);
+      if (!cmd) return;
+      const what = `${cmd.name}${cmd.peripheral ? ` (${cmd.peripheral})` : ''}`;
+      const detail = status === 'ok' ? (result ?? 'no result') : (error ?? status);
+      const comment = `Remote diagnosis by ${cmd.user}: ${what} → ${status}\n${detail.slice(0, 4000)}`;
+      for (const t of open) await tickets.enqueue({ kind: 'update', key: t.key, at, eventId: `remote-${id}`, comment });
+      this.opts.log.info({ id, device, tickets: open.map((t) => t.ref) }, 'remote diagnosis attached to open tickets');
+    } catch (e) {
+      this.opts.log.error({ id, device, err: (e as Error).message }, 'remote diagnosis not attached to the tickets');
     }
   }
 

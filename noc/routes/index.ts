@@ -24,7 +24,9 @@ export function dataRoutes(ctx: NocContext): DataRoutes {
   const collector = ctx.collector;
   const fleet = collector ? new FleetView(collector, { profilesDir: ctx.incidents?.config.profilesDir }) : null;
   const feed = collector ? new LiveFeed(collector, publish) : null;
-  const commands = collector ? new CommandService(ctx.commands, collector, { timeoutMs: ctx.config.commandTimeoutMs, log: ctx.log, publish }) : null;
+  const commands = collector
+    ? new CommandService(ctx.commands, collector, { timeoutMs: ctx.config.commandTimeoutMs, log: ctx.log, publish, tickets: ctx.incidents?.ticketState })
+    : null;
   const tickets = ctx.incidents ? new TicketsView(ctx.incidents.ticketState, { log: ctx.log, publish }) : null;
   void tickets?.start();
   ctx.live.setTicketReplay(tickets);

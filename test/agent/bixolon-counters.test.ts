@@ -8,6 +8,9 @@ import { VirtualEscposPrinter } from '../../sim/escpos-printer.js';
 import { bixolonCounter, counterCommand, createEscposSerialDriver, decodeCounterReply } from '../../agent/drivers/escpos/index.js';
 import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware-profiles/loader.js';
 
+/** The printer's maintenance counters, without the link error counts every poll carries. */
+const maintenanceCounters = ({ commErrors: _c, garbageBytes: _g, ...rest }: Record<string, number>) => rest;
+
 const log = pino({ level: 'silent' });
 const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -36,7 +39,7 @@ test('the ESC/POS driver reads Bixolon counters when the profile says so, and ne
     assert.is(id.profile, 'bixolon-srp-350');
     assert.is(id.model, 'SRP-350');
     const r = await driver.poll(AbortSignal.timeout(10_000));
-    assert.equal(r.counters, { autocutterCuts: 12_345, paperFedKm: 30 });
+    assert.equal(maintenanceCounters(r.counters), { autocutterCuts: 12_345, paperFedKm: 30 });
     printer.print(0, 5);
     assert.is((await driver.poll(AbortSignal.timeout(10_000))).counters.autocutterCuts, 12_350);
     assert.is(printer.stats.counterResetAttempts, 0);

@@ -145,6 +145,10 @@ if (!existsSync(CHROMIUM)) {
       ['Open', 'Resolved'],
       'resolved by the recovery, not by an operator',
     );
+    // The remote fix went with the ticket: the command's outcome is a comment on it, once.
+    const diagnosis = ticket.comments.filter((c) => c.body.startsWith('Remote diagnosis by '));
+    assert.is(diagnosis.length, 1, JSON.stringify(ticket.comments));
+    assert.match(diagnosis[0].body, /sync-clock-time \(clock0\) → ok\n.*offsetBeforeSec/s);
   });
 
   test('a viewer sees the clock but no Sync clock time button', async () => {
