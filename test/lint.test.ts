@@ -12,7 +12,10 @@ const biome = fileURLToPath(new URL('../../node_modules/@biomejs/biome/bin/biome
 test('biome check (format and lint) finds nothing', () => {
   const r = spawnSync(process.execPath, [biome, 'check', '--colors=off', '--error-on-warnings', '--max-diagnostics=50', '.'], { cwd: root, encoding: 'utf8' });
   assert.is(r.error, undefined, `biome did not run: ${r.error?.message}`);
-  assert.ok(r.status === 0, `biome check found problems (npm run format fixes layout; fix the rest, or see biome.jsonc for the rules):\n${r.stdout}${r.stderr}`);
+  assert.ok(
+    r.status === 0,
+    `biome check found problems (npm run format fixes layout; fix the rest, or see biome.jsonc for the rules):\n${r.stdout}${r.stderr}`,
+  );
 });
 
 test.run();
