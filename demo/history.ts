@@ -18,7 +18,7 @@ import { seededRandom } from '../sim/wear.js';
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-export type HistoryDevice = { id: string; site: string; tenant: string; serials: Record<string, string> };
+export type HistoryDevice = { id: string; site: string; tenant: string; serials: Record<string, string>; printerProfile?: string };
 
 /** Days a part has been in service when its counter shows its current value (the usage rate). */
 const SERVICE_DAYS = 3 * 365;
@@ -87,7 +87,33 @@ const PAST_PROBLEMS: Array<{ peripheral: string; failureMode: string; kind: Find
   { peripheral: 'msr0', failureMode: 'read-head-wear-out', kind: 'degradation', priority: 'Medium', issueType: 'Hardware Failure', weight: 2 },
   { peripheral: 'finger0', failureMode: 'sensor-window-wear-out', kind: 'degradation', priority: 'Low', issueType: 'Hardware Failure', weight: 1 },
   { peripheral: 'device', failureMode: 'offline', kind: 'device-offline', priority: 'High', issueType: 'Connectivity', weight: 2 },
+  { peripheral: 'printer0', failureMode: 'cutter-wear-out', kind: 'degradation', priority: 'Low', issueType: 'Predicted Failure', weight: 1 },
 ];
+
+/**
+ * What the technicians wrote when they closed past printer tickets (cause code + resolution): the
+ * known fixes a new ticket of the same problem on the same model shows (dispatch/known-fixes.ts).
+ */
+const PAST_CAUSES: Partial<Record<string, { code: string; text: Record<TicketLanguage, string> }>> = {
+  'cutter-wear-out': {
+    code: 'cutter-wear-out',
+    text: {
+      en: 'Replaced the autocutter unit (blade and motor assembly); 50 test cuts clean.',
+      ar: 'تم استبدال وحدة القطع الآلي (الشفرة والمحرك)؛ 50 قطعة اختبار نظيفة.',
+      fa: 'واحد برش خودکار (تیغه و موتور) تعویض شد؛ ۵۰ برش آزمایشی سالم.',
+      zh: '更换了自动切刀组件（刀片和电机）；50 次测试切纸正常。',
+    },
+  },
+  'autocutter-error': {
+    code: 'autocutter-error',
+    text: {
+      en: 'Paper scrap jammed the blade: cleared it, realigned the paper guide, cut test passed.',
+      ar: 'قصاصة ورق علقت في الشفرة: أُزيلت وضُبط دليل الورق، ونجح اختبار القطع.',
+      fa: 'تکه کاغذ تیغه را گیر انداخته بود: پاک شد، راهنمای کاغذ تنظیم شد، برش آزمایشی موفق.',
+      zh: '纸屑卡住刀片：已清除并重新校准导纸板，切纸测试通过。',
+    },
+  },
+};
 
 export type PastTicketsOptions = {
   outbox: TicketOutbox;
@@ -125,6 +151,13 @@ export function createPastTickets(devices: HistoryDevice[], o: PastTicketsOption
       plans.push({ at, d, p: pick() });
     }
   }
+  // At least one past predictive cutter ticket on a device no live scenario uses: the live
+  // predictive ticket then has a known fix to show.
+  const wear = PAST_PROBLEMS.find((p) => p.failureMode === 'cutter-wear-out')!;
+  const spare = devices.find((d) => !o.avoid?.has(`${d.id}/printer0/cutter-wear-out`));
+  if (spare && !plans.some((x) => x.p === wear && !o.avoid?.has(`${x.d.id}/printer0/cutter-wear-out`))) {
+    plans.push({ at: Math.round(Math.floor((o.now - 20 * DAY) / DAY) * DAY + 9 * HOUR), d: spare, p: wear });
+  }
   plans.sort((a, b) => a.at - b.at);
   let created = 0;
   for (const { at, d, p } of plans) {
@@ -161,6 +194,17 @@ export function createPastTickets(devices: HistoryDevice[], o: PastTicketsOption
     const ack = at + (random() < 0.8 ? 10 + random() * 80 : 150 + random() * 600) * 60_000;
     const resolved = ack + (0.5 + random() * 20) * HOUR;
     operatorTicketAction(o.outbox, r.ref, 'ack', 'on it (demo history)', Math.round(ack), o.sla);
+    const cause = p.peripheral === 'printer0' ? PAST_CAUSES[p.failureMode] : undefined;
+    if (cause && d.printerProfile) {
+      o.outbox.enqueue({
+        kind: 'update',
+        key,
+        at: Math.round(resolved) - 1,
+        eventId: `demo-history-cause-${key}-${at}`,
+        patch: { cause: { code: cause.code, text: cause.text[lang], profile: d.printerProfile, by: 'demo-technician', at: Math.round(resolved) - 1 } },
+        comment: `Cause: ${cause.code}\n${cause.text[lang]}`,
+      });
+    }
     operatorTicketAction(o.outbox, r.ref, 'resolve', undefined, Math.round(resolved), o.sla);
     operatorTicketAction(o.outbox, r.ref, 'close', 'fixed on site (demo history)', Math.round(resolved + 10 * 60_000), o.sla);
   }

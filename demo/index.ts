@@ -17,7 +17,8 @@ import type { ServiceLevelAgreement } from '../collector/sla/index.js';
 import type { Ticket } from '../collector/tickets/index.js';
 import { startFleet, simSerial, type DevicePin, type Fleet, type SimulatedDevice } from '../sim/fleet.js';
 import { backdateUnits, backfillTelemetry, createPastTickets, warrantyCsv, type WarrantyPlan } from './history.js';
-import { DEMO_TEAMS, demoIncidentsConfig } from './tenants.js';
+import { DEMO_TEAMS, DEMO_TENANTS, demoIncidentsConfig } from './tenants.js';
+import { startDemoMailbox, storeEmail } from './mailbox.js';
 import { teamSchema, technicianSchema } from '../dispatch/model.js';
 import { SqliteDispatchState } from '../state/sqlite/dispatch.js';
 
@@ -73,14 +74,35 @@ const clock = (startedAt: number) => {
 export async function startDemo(o: DemoOptions): Promise<Demo> {
   const showcase = o.scenario === 'showcase';
   if (showcase && o.devices < 3) throw new Error('the showcase scenario needs at least 3 devices (--devices 3)');
+  // Store notices and escalation mails land in a local mailbox (.eml files) the demo prints.
+  const mailbox = showcase ? await startDemoMailbox(join(o.config.dataDir, 'mailbox')) : null;
+  const notify = mailbox
+    ? {
+        smtp: { host: '127.0.0.1', port: mailbox.port, from: 'fleetcare-demo@support.example' },
+        tenants: Object.fromEntries(DEMO_TENANTS.map((t) => [t.tenant, { email: [storeEmail(t.tenant)] }])),
+      }
+    : undefined;
   const config: ServerConfig = showcase
     ? // The server config arrives parsed (defaults filled in), so the demo's settings go on top and are parsed again.
       {
         ...o.config,
-        collector: { ...o.config.collector, incidents: incidentsConfigSchema.parse({ ...o.config.collector.incidents, ...demoIncidentsConfig() }) },
+        collector: {
+          ...o.config.collector,
+          incidents: incidentsConfigSchema.parse({
+            ...o.config.collector.incidents,
+            ...demoIncidentsConfig(),
+            tickets: { ...o.config.collector.incidents?.tickets, notify },
+          }),
+        },
       }
     : o.config;
-  const server = await runServer(config, { log: o.log });
+  let server: RunningServer;
+  try {
+    server = await runServer(config, { log: o.log });
+  } catch (e) {
+    await mailbox?.close();
+    throw e;
+  }
   const timers: NodeJS.Timeout[] = [];
   let fleet: Fleet | null = null;
   try {
@@ -153,6 +175,7 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
         75,
         () => (dev('paper').printer.paperOut(false), say(`paper roll replaced at ${dev('paper').id}`, { device: dev('paper').id, event: 'paper-replaced' })),
       );
+      if (mailbox) say(`store notices and escalation mails (in each store's language): ${mailbox.dir} (.eml files)`, { mailbox: mailbox.dir });
       timers.push(watchTickets(incidents.tickets.list.bind(incidents.tickets), startedAt, say));
       ready = fillHistory(server, f, o, now, say).catch((e) => o.log.error({ err: (e as Error).message }, 'demo history not written'));
     }
@@ -167,12 +190,14 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
         await ready;
         await fleet!.close();
         await server.close('demo stopped');
+        await mailbox?.close();
       },
     };
   } catch (e) {
     for (const t of timers) clearTimeout(t);
     await fleet?.close().catch(() => {});
     await server.close('demo failed to start');
+    await mailbox?.close();
     throw e;
   }
 }
@@ -202,7 +227,7 @@ async function fillHistory(
   }
   if (latest.size < fleet.devices.length)
     say(`history: ${fleet.devices.length - latest.size} device(s) sent no printer or card-reader sample in 10 minutes; their history is left out`);
-  const devices = fleet.devices.map((d) => ({ id: d.id, site: d.site, tenant: d.tenant, serials: d.serials }));
+  const devices = fleet.devices.map((d) => ({ id: d.id, site: d.site, tenant: d.tenant, serials: d.serials, printerProfile: d.printer.profile }));
   const points = await backfillTelemetry(collector.store, devices, latest, now, days, o.seed);
   // The scripted devices' live tickets tell the story: no past ticket of the same problem.
   const scripted = Object.values(SCRIPT).map((s) => fleet.devices[s.index].id);

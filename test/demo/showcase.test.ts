@@ -11,6 +11,9 @@ import type { Ticket } from '../../collector/tickets/index.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
 import { runCli } from '../helpers/cli.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { simpleParser } from 'mailparser';
 
 const DAY = 86_400_000;
 
@@ -101,6 +104,32 @@ test('showcase: wear, paper-out and cutter-jam tickets with SLA, warranty and th
     // History: reports, MTBF and usage-rate ETAs have data.
     await demo.ready;
     const get = await login(demo.server.noc!.url);
+    // A known fix from the history's resolved cutter tickets on the same model, in the ticket's language.
+    const known = await get(`/api/tickets/${encodeURIComponent(wear.ref)}/known-fixes`);
+    assert.ok(known.fixes.length >= 1, JSON.stringify(known));
+    assert.ok(
+      known.fixes.some((f: { cause: string; text: Record<string, string> }) => f.cause === 'cutter-wear-out' && /自动切刀/.test(f.text.zh ?? '')),
+      JSON.stringify(known.fixes),
+    );
+    // The store was told, in its language, in the local mailbox the demo printed.
+    const mailboxDir = join(dir.path, 'mailbox');
+    assert.ok(
+      lines.some((l) => l.includes(mailboxDir)),
+      'the demo prints where the mailbox is',
+    );
+    const notice = await waitFor(
+      'the store notice of the wear ticket in the mailbox',
+      async () => {
+        for (const f of readdirSync(mailboxDir).filter((n) => n.includes('store-manager@huamei-mart.example'))) {
+          const mail = await simpleParser(readFileSync(join(mailboxDir, f)));
+          if ((mail.text ?? '').includes(wear.ref)) return mail;
+        }
+        return null;
+      },
+      120_000,
+      500,
+    );
+    assert.match(notice.subject ?? '', wear.ref);
     const problems = await get('/api/reports/problems');
     assert.ok(problems.total >= 5, `past tickets in the last 30 days: ${problems.total}`);
     const sla = await get(`/api/reports/sla?from=${Date.now() - 90 * DAY}`);
