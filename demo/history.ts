@@ -154,8 +154,10 @@ export function createPastTickets(devices: HistoryDevice[], o: PastTicketsOption
   // At least one past predictive cutter ticket on a device no live scenario uses: the live
   // predictive ticket then has a known fix to show.
   const wear = PAST_PROBLEMS.find((p) => p.failureMode === 'cutter-wear-out')!;
-  const spare = devices.find((d) => !o.avoid?.has(`${d.id}/printer0/cutter-wear-out`));
-  if (spare && !plans.some((x) => x.p === wear && !o.avoid?.has(`${x.d.id}/printer0/cutter-wear-out`))) {
+  const cutterKey = (d: HistoryDevice) => `${d.id}/printer0/cutter-wear-out`;
+  const liveModels = new Set(devices.filter((d) => o.avoid?.has(cutterKey(d))).map((d) => d.printerProfile));
+  const spare = devices.find((d) => !o.avoid?.has(cutterKey(d)) && liveModels.has(d.printerProfile));
+  if (spare && !plans.some((x) => x.p === wear && !o.avoid?.has(cutterKey(x.d)) && liveModels.has(x.d.printerProfile))) {
     plans.push({ at: Math.round(Math.floor((o.now - 20 * DAY) / DAY) * DAY + 9 * HOUR), d: spare, p: wear });
   }
   plans.sort((a, b) => a.at - b.at);

@@ -132,7 +132,11 @@ export async function startDemo(o: DemoOptions): Promise<Demo> {
         for (const t of technicians) await dispatch.putTechnician(technicianSchema.parse(t), { replace: true });
       }
     }
-    const pins: Record<number, DevicePin> = showcase ? Object.fromEntries(Object.values(SCRIPT).map((s) => [s.index, s.pin])) : {};
+    // One unscripted device has the worn printer's model too: its past cutter replacement is the
+    // known fix the live predictive ticket shows (known fixes are per model).
+    const pins: Record<number, DevicePin> = showcase
+      ? { [SCRIPT.paper.index + 1]: { printer: SCRIPT.wear.pin.printer }, ...Object.fromEntries(Object.values(SCRIPT).map((s) => [s.index, s.pin])) }
+      : {};
     fleet = await startFleet({
       devices: o.devices,
       seed: o.seed,
