@@ -2,16 +2,17 @@
 # Installs what fleetcare's commands need on a fresh Debian machine, then builds.
 #   scripts/ensure.sh test   — everything the test suite uses (influxd, socat, mosquitto tools,
 #                              chromium for the NOC's browser tests; PostgreSQL, Redis and
-#                              nats-server for cluster mode; systemd-analyze for the units)
+#                              nats-server for cluster mode; systemd-analyze for the units;
+#                              openssl for the TLS tests' certificates)
 #   scripts/ensure.sh demo   — what the demo uses (socat)
 #   scripts/ensure.sh cluster — what `npm run cluster` uses (socat, influxd, redis-server, PostgreSQL)
 # Debian packages are installed with apt-get when running as root; npm packages with `npm ci`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-declare -A package_of=([influxd]=influxdb [influx]=influxdb-client [socat]=socat [mosquitto_pub]=mosquitto-clients [mosquitto]=mosquitto [chromium]=chromium [g++]=g++ [make]=make [python3]=python3 [redis-server]=redis-server [nats-server]=nats-server [pg_ctl]=postgresql [systemd-analyze]=systemd)
+declare -A package_of=([influxd]=influxdb [influx]=influxdb-client [socat]=socat [mosquitto_pub]=mosquitto-clients [mosquitto]=mosquitto [chromium]=chromium [g++]=g++ [make]=make [python3]=python3 [redis-server]=redis-server [nats-server]=nats-server [pg_ctl]=postgresql [systemd-analyze]=systemd [openssl]=openssl)
 case "${1:-test}" in
-  test) commands=(influxd influx socat mosquitto_pub mosquitto chromium redis-server nats-server pg_ctl systemd-analyze) ;;
+  test) commands=(influxd influx socat mosquitto_pub mosquitto chromium redis-server nats-server pg_ctl systemd-analyze openssl) ;;
   demo) commands=(socat) ;;
   cluster) commands=(socat influxd redis-server pg_ctl) ;;
   *) echo "usage: $0 test|demo|cluster" >&2; exit 64 ;;
