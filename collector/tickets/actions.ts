@@ -192,17 +192,19 @@ export function operatorTicketAction(
   const store = outbox.store;
   const found = store.get(ref);
   const { cmd, status, eventId, ticket } = planOperatorAction(found, found ? store.byKey(found.key) : null, ref, action, text, now);
-  return outbox.db.transaction((): OperatorActionResult => {
-    const r = outbox.enqueue(cmd);
-    if (!r.applied) throw new TicketActionError('not-changed', `${ref}: not changed (${r.reason})`);
-    const commands: EnqueueResult[] = [r];
-    if (status !== null) {
-      recordTicketStatus(outbox.db, ticket.ref, status, now);
-      const s = refreshTicketSla(outbox, ticket.ref, slaOf(slaContext, ticket.customer), now, eventId);
-      if (s) commands.push(s);
-    }
-    return { ticket: store.get(ticket.ref)!, commands };
-  })();
+  return outbox.db
+    .transaction((): OperatorActionResult => {
+      const r = outbox.enqueue(cmd);
+      if (!r.applied) throw new TicketActionError('not-changed', `${ref}: not changed (${r.reason})`);
+      const commands: EnqueueResult[] = [r];
+      if (status !== null) {
+        recordTicketStatus(outbox.db, ticket.ref, status, now);
+        const s = refreshTicketSla(outbox, ticket.ref, slaOf(slaContext, ticket.customer), now, eventId);
+        if (s) commands.push(s);
+      }
+      return { ticket: store.get(ticket.ref)!, commands };
+    })
+    .immediate();
 }
 
 /**
@@ -233,16 +235,18 @@ export async function operatorTicketActionOn(
  */
 export function markSlaBreaches(outbox: TicketOutbox, now: number, slaContext: SlaContext): number {
   let changed = 0;
-  outbox.db.transaction(() => {
-    for (const t of outbox.store.list({ status: ['Open', 'Replied'] })) {
-      const s = t.sla;
-      const due =
-        (s.agreementStatus === 'First Response Due' && s.responseBy !== null && now > s.responseBy) ||
-        (s.agreementStatus === 'Resolution Due' && s.resolutionBy !== null && now > s.resolutionBy);
-      if (!due) continue;
-      if (refreshTicketSla(outbox, t.ref, slaOf(slaContext, t.customer), now, `sla-check-${now}`)) changed++;
-    }
-  })();
+  outbox.db
+    .transaction(() => {
+      for (const t of outbox.store.list({ status: ['Open', 'Replied'] })) {
+        const s = t.sla;
+        const due =
+          (s.agreementStatus === 'First Response Due' && s.responseBy !== null && now > s.responseBy) ||
+          (s.agreementStatus === 'Resolution Due' && s.resolutionBy !== null && now > s.resolutionBy);
+        if (!due) continue;
+        if (refreshTicketSla(outbox, t.ref, slaOf(slaContext, t.customer), now, `sla-check-${now}`)) changed++;
+      }
+    })
+    .immediate();
   return changed;
 }
 

@@ -85,7 +85,7 @@ export class TicketOutbox {
   readonly store: TicketStore;
   private sinks: string[];
   private readonly insertStmt: Database.Statement;
-  private readonly enqueueTx: (cmd: TicketCommand) => EnqueueResult;
+  private readonly enqueueTx: Database.Transaction<(cmd: TicketCommand) => EnqueueResult>;
   private readonly now: () => number;
   private readonly listeners = new Set<() => void>();
   private readonly changeListeners = new Set<() => void>();
@@ -146,7 +146,7 @@ export class TicketOutbox {
   enqueue(command: TicketCommandInput): EnqueueResult {
     const parsed = ticketCommandSchema.safeParse(command);
     if (!parsed.success) throw new TicketCommandError(`invalid ticket command: ${formatZodError(parsed.error)}`);
-    const r = this.enqueueTx(parsed.data);
+    const r = this.enqueueTx.immediate(parsed.data);
     if (r.applied && !this.changeScheduled) {
       // Readers of the change feed (the NOC), after the caller's commit like the senders' wake.
       this.changeScheduled = true;

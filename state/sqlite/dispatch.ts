@@ -35,11 +35,13 @@ export class SqliteDispatchState implements DispatchStateStore {
   }
 
   async removeTeam(id: string): Promise<boolean> {
-    return this.db.transaction(() => {
-      const n = this.db.prepare('SELECT count(*) FROM dispatch_technicians WHERE team = ?').pluck().get(id) as number;
-      if (n > 0) throw new DispatchStateError('bad-request', `team ${id} still has ${n} technician(s): remove or move them first`);
-      return this.db.prepare('DELETE FROM dispatch_teams WHERE id = ?').run(id).changes > 0;
-    })();
+    return this.db
+      .transaction(() => {
+        const n = this.db.prepare('SELECT count(*) FROM dispatch_technicians WHERE team = ?').pluck().get(id) as number;
+        if (n > 0) throw new DispatchStateError('bad-request', `team ${id} still has ${n} technician(s): remove or move them first`);
+        return this.db.prepare('DELETE FROM dispatch_teams WHERE id = ?').run(id).changes > 0;
+      })
+      .immediate();
   }
 
   async teams(): Promise<Team[]> {
@@ -48,16 +50,18 @@ export class SqliteDispatchState implements DispatchStateStore {
 
   async putTechnician(tech: Technician, opts: { replace?: boolean } = {}): Promise<void> {
     const t = technicianSchema.parse(tech);
-    this.db.transaction(() => {
-      if (!this.db.prepare('SELECT 1 FROM dispatch_teams WHERE id = ?').get(t.team))
-        throw new DispatchStateError('not-found', `no team ${t.team} (add it first: fleetcare team add)`);
-      const r = this.db
-        .prepare(
-          `INSERT INTO dispatch_technicians (id, team, body) VALUES (?, ?, ?) ${opts.replace ? 'ON CONFLICT (id) DO UPDATE SET team = excluded.team, body = excluded.body' : 'ON CONFLICT (id) DO NOTHING'}`,
-        )
-        .run(t.id, t.team, JSON.stringify(t));
-      if (r.changes === 0) throw new DispatchStateError('exists', `technician ${t.id} exists`);
-    })();
+    this.db
+      .transaction(() => {
+        if (!this.db.prepare('SELECT 1 FROM dispatch_teams WHERE id = ?').get(t.team))
+          throw new DispatchStateError('not-found', `no team ${t.team} (add it first: fleetcare team add)`);
+        const r = this.db
+          .prepare(
+            `INSERT INTO dispatch_technicians (id, team, body) VALUES (?, ?, ?) ${opts.replace ? 'ON CONFLICT (id) DO UPDATE SET team = excluded.team, body = excluded.body' : 'ON CONFLICT (id) DO NOTHING'}`,
+          )
+          .run(t.id, t.team, JSON.stringify(t));
+        if (r.changes === 0) throw new DispatchStateError('exists', `technician ${t.id} exists`);
+      })
+      .immediate();
   }
 
   async removeTechnician(id: string): Promise<boolean> {

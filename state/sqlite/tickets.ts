@@ -108,13 +108,15 @@ export class SqliteTicketState implements TicketStateStore {
   }
 
   async enqueue(command: TicketCommandInput, opts: EnqueueOptions = {}): Promise<EnqueueResult & { followUp?: EnqueueResult }> {
-    return this.db.transaction((): EnqueueResult & { followUp?: EnqueueResult } => {
-      const r = this.outbox.enqueue(command);
-      if (!r.applied) return r;
-      if (opts.recordStatus) recordTicketStatus(this.db, r.ref, opts.recordStatus, command.at);
-      const next = opts.followUp?.(this.outbox.store.get(r.ref)!, this.stmts.statusLog.all(r.ref) as Array<{ status: TicketStatus; at: number }>);
-      return next ? { ...r, followUp: this.outbox.enqueue(next) } : r;
-    })();
+    return this.db
+      .transaction((): EnqueueResult & { followUp?: EnqueueResult } => {
+        const r = this.outbox.enqueue(command);
+        if (!r.applied) return r;
+        if (opts.recordStatus) recordTicketStatus(this.db, r.ref, opts.recordStatus, command.at);
+        const next = opts.followUp?.(this.outbox.store.get(r.ref)!, this.stmts.statusLog.all(r.ref) as Array<{ status: TicketStatus; at: number }>);
+        return next ? { ...r, followUp: this.outbox.enqueue(next) } : r;
+      })
+      .immediate();
   }
 
   async recordStatus(ref: string, status: TicketStatus, at: number): Promise<void> {
