@@ -35,10 +35,13 @@ function parseSummary(out: string): { total: number; passed: number; skipped: nu
   return { total, passed, skipped: num('Skipped') ?? 0 };
 }
 
+/** Makes a failed before/after hook print why (uvu 0.5 drops the error). */
+const HOOK_ERRORS = new URL('./helpers/hook-errors.js', import.meta.url).href;
+
 function runFile(file: string): Promise<FileResult> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--enable-source-maps', file], {
+    const child = spawn(process.execPath, ['--enable-source-maps', '--import', HOOK_ERRORS, file], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
     });
