@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { TOPIC_ROOT } from '../protocol/topics.js';
 import type { BrokerConfig } from './config.js';
 import { FloodSafeMq, type MqEmitter } from './flood-safe-mq.js';
 import { IndexedOutgoingMemoryPersistence } from './outgoing-index.js';
@@ -24,7 +25,11 @@ const { CallBackPersistence } = require('aedes-persistence/callBackPersistence.j
 // aedes 1.2.0 declares aedes-persistence-redis ^11.2.1; 12.x is callback-free and not accepted.
 const RedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as new (opts: {
   conn: Redis;
-}) => { addSubscriptions(client: object, subs: object): Promise<unknown> };
+}) => {
+  addSubscriptions(client: object, subs: object): Promise<unknown>;
+  outgoingEnqueueCombi(subs: unknown[], packet: object): Promise<unknown>;
+  outgoingUpdate(client: object, packet: object): Promise<unknown>;
+};
 {
   const v = (require('aedes-persistence-redis/package.json') as { version: string }).version;
   if (!v.startsWith('11.')) throw new Error(`aedes-persistence-redis ${v}: aedes 1.2.0 needs 11.2.x`);
@@ -51,6 +56,27 @@ class CoalescingRedisPersistence extends RedisPersistence {
     const p = super.addSubscriptions(client, subs).finally(() => this.adding.delete(key));
     this.adding.set(key, p);
     return p;
+  }
+}
+
+/** An ack topic (`fleet/v1/{device}/ack`): device ids hold no '/', so the suffix says it. */
+const isAckTopic = (topic: string): boolean => topic.startsWith(TOPIC_ROOT + '/') && topic.endsWith('/ack');
+
+/**
+ * The cluster's persistence, with acks delivered live and never stored. An ack is cumulative and
+ * the agent re-sends whatever is unacked after a reconnect (the collector re-acks it from its
+ * dedup), so a queued ack saves one re-send at most — and storing one costs ten Redis commands
+ * (enqueue on the collector's node, update and clear on the agent's). Without a stored update the
+ * PUBACK's clear finds nothing in the message-id cache and skips Redis too. Commands (`cmd/req`)
+ * are still queued for an offline agent.
+ */
+class LiveAckRedisPersistence extends CoalescingRedisPersistence {
+  outgoingEnqueueCombi(subs: unknown[], packet: { topic: string }): Promise<unknown> {
+    return isAckTopic(packet.topic) ? Promise.resolve() : super.outgoingEnqueueCombi(subs, packet);
+  }
+
+  outgoingUpdate(client: { id: string }, packet: { topic: string }): Promise<unknown> {
+    return isAckTopic(packet.topic) ? Promise.resolve() : super.outgoingUpdate(client, packet);
   }
 }
 
@@ -110,7 +136,7 @@ export function createEngines(config: BrokerConfig, log: Logger): BrokerEngines 
   const redis = connect('control');
   return {
     mq: new FloodSafeMq(inner, config.concurrency),
-    persistence: new CallBackPersistence(() => new CoalescingRedisPersistence({ conn: persistenceConn })),
+    persistence: new CallBackPersistence(() => new LiveAckRedisPersistence({ conn: persistenceConn })),
     redis,
     aedesOptions: { ...(cluster.nodeId ? { id: cluster.nodeId } : {}), heartbeatInterval: cluster.heartbeatIntervalMs },
     async ready(timeoutMs) {
