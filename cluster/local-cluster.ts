@@ -250,10 +250,10 @@ export class LocalCluster {
         noc: { enabled: false },
       };
     }
-    // Collectors spread over the broker nodes (each has one broker URL).
+    // Collectors spread over the broker nodes, each moving to the next node when its own is lost.
     const collector = {
       ...o.collector,
-      mqtt: { url: brokerUrls[index % brokerUrls.length], username: CLUSTER_COLLECTOR_ACCOUNT, password: this.collectorToken },
+      mqtt: { url: brokerUrls[index % brokerUrls.length], urls: brokerUrls, username: CLUSTER_COLLECTOR_ACCOUNT, password: this.collectorToken },
       influx: { url: this.influx.url, database: 'fleetcare' },
     };
     return {

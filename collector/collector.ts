@@ -182,12 +182,15 @@ export async function startCollector(
 
   let client: MqttClient | null = null;
   const ackLog = new LogLimiter();
+  // Cluster mode acks at QoS 0: an ack is cumulative and idempotent (a lost one costs one re-send,
+  // deduplicated), while QoS 1 to the agent's persistent session costs three Redis writes per ack.
+  const ackQos = 1;
   function sendAck(device: string, seqs: number[]): void {
     const ranges = seqRanges(seqs);
     for (let i = 0; i < ranges.length; i += ACK_RANGES_PER_MESSAGE) {
       const ack: AckMessage = { v: CONTRACT_VERSION, ranges: ranges.slice(i, i + ACK_RANGES_PER_MESSAGE), ts: Date.now() };
       counters.acks.messages++;
-      client?.publish(topicFor(device, 'ack'), JSON.stringify(ack), { qos: 1 }, (err) => {
+      client?.publish(topicFor(device, 'ack'), JSON.stringify(ack), { qos: ackQos }, (err) => {
         if (err)
           ackLog.maybe('ack', Date.now(), (suppressed) =>
             log.warn({ device, error: err.message, suppressed }, 'ack publish failed; the agent will re-send and be re-acked'),
@@ -282,8 +285,10 @@ export async function startCollector(
     clientId: cluster && !config.mqtt.clientId.endsWith(`-${cluster.nodeId}`) ? `${config.mqtt.clientId}-${cluster.nodeId}` : config.mqtt.clientId,
     username: config.mqtt.username,
     password: config.mqtt.password,
-    // An observer needs no backlog from while it was away: it stores nothing.
-    clean: cluster?.mode === 'observer',
+    // In cluster mode a clean session: the agent's outbox and the app-level ack already bring back
+    // whatever a collector missed (re-sent until acked), and a persistent session on the Redis
+    // broker tier would cost an enqueue, an update and a clear in Redis per message per collector.
+    clean: cluster !== undefined,
     protocolVersion: 4,
     reconnectPeriod: config.mqtt.reconnectPeriodMs,
     connectTimeout: 10_000,
@@ -291,6 +296,8 @@ export async function startCollector(
     // mqtt.js logs through `debug` ~10 times per message even when disabled (arguments built,
     // then dropped); the collector logs what matters itself.
     log: () => {},
+    // A cluster's other broker nodes: mqtt.js moves to the next at each reconnect.
+    ...(config.mqtt.urls ? { servers: brokerRotation(config.mqtt.url, config.mqtt.urls) } : {}),
   };
   client = connectStream ? new MqttClient(connectStream, mqttOptions) : connect(config.mqtt.url, mqttOptions);
   // Backpressure: mqtt.js reads the next packet only after this callback, so a slow store
@@ -446,4 +453,14 @@ export async function startCollector(
       log.info('collector stopped');
     },
   };
+}
+
+/** `url` first, then the other nodes of `urls` in their order: mqtt.js's `servers` rotation. */
+function brokerRotation(url: string, urls: string[]): Array<{ host: string; port: number; protocol: 'mqtt' | 'mqtts' }> {
+  const start = urls.indexOf(url);
+  const ordered = start < 0 ? [url, ...urls] : [...urls.slice(start), ...urls.slice(0, start)];
+  return ordered.map((u) => {
+    const parsed = new URL(u);
+    return { host: parsed.hostname, port: Number(parsed.port), protocol: parsed.protocol === 'mqtts:' ? 'mqtts' : 'mqtt' };
+  });
 }

@@ -36,6 +36,16 @@ export const collectorConfigSchema = z.object({
   mqtt: z
     .object({
       url: z.string().min(1).default('mqtt://127.0.0.1:1883'),
+      /** Every broker node of a cluster: the collector starts on `url` and, when its node is lost,
+       *  reconnects to the next of these in turn (as agents do with `broker.urls`). */
+      urls: z
+        .array(
+          z.string().refine((u) => URL.canParse(u) && /^mqtts?:$/.test(new URL(u).protocol) && new URL(u).port !== '', {
+            message: 'must be an mqtt:// or mqtts:// URL with a port',
+          }),
+        )
+        .min(1)
+        .optional(),
       /** Service account name (role `collector`). */
       username: z.string().optional(),
       /** Service account token. Never logged. */

@@ -117,7 +117,13 @@ test('fleetcare server --config bad.json lists every error of every part, with p
       role: 'everything',
       colector: {},
       broker: { port: await freePort(), tlsCertPath: join(dir.path, 'cert.pem'), portt: 1884 },
-      collector: { staleAfterMs: -1, batch: { maxPoints: 'many' }, influx: { url: 'not a url' }, incidents: { tickMs: 'soon' } },
+      collector: {
+        staleAfterMs: -1,
+        batch: { maxPoints: 'many' },
+        influx: { url: 'not a url' },
+        incidents: { tickMs: 'soon' },
+        mqtt: { urls: ['mqtt://127.0.0.1:1883', 'http://broker-2'] },
+      },
       noc: { port: 70000, sessionTtlHours: 0 },
     };
     writeFileSync(f, JSON.stringify(bad));
@@ -132,6 +138,7 @@ test('fleetcare server --config bad.json lists every error of every part, with p
       'collector.batch.maxPoints',
       'collector.influx.url',
       'collector.incidents.tickMs',
+      'collector.mqtt.urls.1',
       'noc.port',
       'noc.sessionTtlHours',
     ]) {
@@ -140,7 +147,7 @@ test('fleetcare server --config bad.json lists every error of every part, with p
     // Misspelt keys are errors too, at the root and inside a part.
     assert.match(r.stderr, /\(root\): Unrecognized key: "colector"/);
     assert.match(r.stderr, /broker: Unrecognized key: "portt"/);
-    assert.match(r.stderr, new RegExp(`^fleetcare: ${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 10 errors:`));
+    assert.match(r.stderr, new RegExp(`^fleetcare: ${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 11 errors:`));
     // Nothing started: no log line, no data dir, and the broker port is still free to bind.
     assert.is(r.stdout, '');
     assert.not.ok(existsSync(data), 'data dir created');
