@@ -272,7 +272,7 @@ test('PostgreSQL restarts while they publish: nothing acked is lost, every seq i
   );
 });
 
-test("kill -9 of the broker node a collector is on: the collector moves to another node, every seq in InfluxDB exactly once", async () => {
+test('kill -9 of the broker node a collector is on: the collector moves to another node, every seq in InfluxDB exactly once', async () => {
   if (!runnable) return console.log('  (skipped: needs PostgreSQL, Redis and InfluxDB)');
   // collector-1 is on broker-1 and keeps its leases meanwhile (PostgreSQL is fine): stuck on the
   // dead node, its partitions' messages would never be acked (load.unacked > 0 after the drain).
