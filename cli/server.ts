@@ -81,6 +81,8 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
   let clusterIncidents: ClusterIncidentServiceHandle | null = null;
   /** A NOC-only node's read-only view of the shared tickets and incidents. */
   let incidentView: IncidentView | null = null;
+  /** What the NOC reads in a cluster (it owns a dispatch-state pool on NOC-only nodes). */
+  let sharedView: ReturnType<typeof sharedIncidentsView> | null = null;
   let brokerUrl: string | null = null;
   let noc: NocHandle | null = null;
   // The config was validated whole at load (server-config.ts): nothing here can refuse a part
@@ -133,20 +135,26 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
     }
     // In a cluster the NOC runs only on nodes with role noc.
     if (nocConfig.enabled && config.role !== 'broker' && (!roles || roles.includes('noc'))) {
-      const shared = clusterIncidents
+      sharedView = clusterIncidents
         ? sharedIncidentsView({
             tickets: clusterIncidents.ticketState,
             config: clusterIncidents.config,
             incidents: clusterIncidents.incidentState,
             serviceRecords: clusterIncidents.serviceRecords,
+            dispatchState: clusterIncidents.dispatchState,
           })
-        : incidentView
-          ? sharedIncidentsView({ tickets: incidentView.ticketState, config: incidentView.config, incidents: incidentView.incidents })
+        : incidentView && cluster
+          ? sharedIncidentsView({
+              tickets: incidentView.ticketState,
+              config: incidentView.config,
+              incidents: incidentView.incidents,
+              dispatchState: { url: cluster.incidents.pgUrl },
+            })
           : null;
       noc = await startNoc(nocConfig, {
         broker,
         collector,
-        incidents: shared ?? incidents,
+        incidents: sharedView ?? incidents,
         dataDir: config.dataDir,
         log: log.child({ component: 'noc' }),
         ...opts.noc,
@@ -156,6 +164,7 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
     }
   } catch (e) {
     await noc?.close().catch(() => {});
+    await sharedView?.close().catch(() => {});
     await incidents?.close().catch(() => {});
     await clusterIncidents?.close().catch(() => {});
     await incidentView?.close().catch(() => {});
@@ -187,6 +196,7 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
     async close(reason = 'stop') {
       log.info({ reason }, 'fleetcare server stopping');
       await noc?.close();
+      await sharedView?.close();
       // Collector first: its last records reach the detectors, whose state the final tick saves.
       await collector?.close();
       await incidents?.close();

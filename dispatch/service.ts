@@ -8,6 +8,7 @@
 // The periodic pass is idempotent: a ticket is written only when its dispatch state changes, so
 // running it again (or from the CLI while the server runs) adds nothing.
 import type { Logger } from 'pino';
+import type { CollectorHandle } from '../collector/index.js';
 import { operatorTicketActionOn, slaOf, type SlaContext } from '../collector/tickets/actions.js';
 import { ticketRef, type Ticket, type TicketAssignment, type TicketEscalation } from '../collector/tickets/model.js';
 import type { FirmwareProfile } from '../firmware-profiles/schema.js';
@@ -41,6 +42,17 @@ export type DispatcherDeps = {
   profiles: ReadonlyMap<string, FirmwareProfile>;
   log: Logger;
 };
+
+/** Kind and profile of a ticket's unit from the fleet's inventory (peripheral null = the device itself). */
+export function unitFromFleet(collector: CollectorHandle | null) {
+  return (device: string, peripheral: string | null): UnitFacts => {
+    const d = collector?.device(device);
+    if (!d) return { kind: null, profile: null };
+    if (peripheral === null) return { kind: 'host', profile: null };
+    const p = d.peripherals.find((x) => x.id === peripheral);
+    return { kind: p?.kind ?? null, profile: p?.profile ?? null };
+  };
+}
 
 export type PassResult = { assigned: number; unassigned: number; escalated: number };
 

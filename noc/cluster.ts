@@ -6,7 +6,9 @@
 import type { IncidentsConfig } from '../collector/incidents/config.js';
 import type { ServiceRecordStore } from '../collector/service-records/index.js';
 import { createPgPool } from '../state/postgres/db.js';
+import { PgDispatchState } from '../state/postgres/dispatch.js';
 import { PgTicketState } from '../state/postgres/tickets.js';
+import type { DispatchStateStore } from '../state/dispatch.js';
 import type { TicketStateStore } from '../state/tickets.js';
 import type { NocIncident, NocIncidents, NocStateTier } from './context.js';
 
@@ -57,6 +59,8 @@ export type SharedIncidentsInput = {
   incidents?: { get(key: string): Promise<NocIncident | null> } | null;
   /** A shared service-record store; null: the service history and "part replaced" answer 503 here. */
   serviceRecords?: ServiceRecordStore | null;
+  /** The shared teams and technicians; or the PostgreSQL URL to open them (this view then closes them). */
+  dispatchState?: DispatchStateStore | { url: string };
 };
 
 /**
@@ -67,13 +71,17 @@ export type SharedIncidentsInput = {
 export function sharedIncidentsView(input: SharedIncidentsInput): NocIncidents & { close(): Promise<void> } {
   const owned = 'url' in input.tickets ? new PgTicketState(input.tickets.url) : null;
   const ticketState = owned ?? (input.tickets as TicketStateStore);
+  const ownedDispatch = input.dispatchState && 'url' in input.dispatchState ? new PgDispatchState(input.dispatchState.url) : null;
+  const dispatchState = ownedDispatch ?? (input.dispatchState as DispatchStateStore | undefined);
   return {
     ticketState,
     config: input.config,
     incidents: input.incidents ?? null,
     serviceRecords: input.serviceRecords ?? null,
+    ...(dispatchState ? { dispatchState, dispatchPassElsewhere: true } : {}),
     async close() {
       await owned?.close();
+      await ownedDispatch?.close();
     },
   };
 }

@@ -42,11 +42,10 @@ export interface NocIncidents {
   readonly incidents: { get(key: string): NocIncident | null | Promise<NocIncident | null> } | null;
   /** Parts replaced and units swapped; null where no shared service-record store is reachable (503). */
   readonly serviceRecords: ServiceRecordStore | null;
-  /**
-   * Teams, technicians and known-fix edits (state/dispatch.ts), where this node runs the
-   * dispatcher; absent on nodes that do not (the dispatch pass is not yet run under a cluster lease).
-   */
+  /** Teams, technicians and known-fix edits (state/dispatch.ts); absent: the dispatch API answers 503. */
   readonly dispatchState?: DispatchStateStore;
+  /** True in a cluster: the dispatch pass runs on the owner of partition 0, not in this NOC. */
+  readonly dispatchPassElsewhere?: boolean;
   /** Detectors only: every followed part's wear and ETA (the parts forecast). */
   partWear?(now?: number): PartWearEta[];
   /** Detectors only: the fleet life models the detectors use (fitted from service records and the parts in service). */

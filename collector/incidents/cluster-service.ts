@@ -9,7 +9,7 @@
 // - each tick applies the findings, enqueues the ticket commands and saves the detector state in
 //   ONE PostgreSQL transaction fenced by the leases (cluster-pipeline.ts): a node that lost a
 //   lease writes nothing, and its devices are evaluated again;
-// - the ticket senders and the SLA breach pass are cluster-wide jobs: they run only on the owner
+// - the ticket senders, the SLA breach pass and the dispatch pass are cluster-wide jobs: they run only on the owner
 //   of partition 0, and stop before that partition is handed back.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -26,6 +26,8 @@ import { defaultFirmwareProfilesDir, loadFirmwareProfiles, type FirmwareProfile 
 import { PgIncidentState } from '../../state/postgres/incidents.js';
 import { PgTicketState } from '../../state/postgres/tickets.js';
 import { PgWarrantyState } from '../../state/postgres/warranty.js';
+import { PgDispatchState } from '../../state/postgres/dispatch.js';
+import { Dispatcher, unitFromFleet } from '../../dispatch/service.js';
 import { createPgPool, type Queryable } from '../../state/postgres/db.js';
 import type { IncidentStateStore } from '../../state/incidents.js';
 import type { WarrantyStateStore } from '../../state/warranty.js';
@@ -84,10 +86,12 @@ export type ClusterIncidentServiceHandle = {
   warranty: WarrantyStateStore;
   /** Node-local in this version (no PostgreSQL store for service records yet). */
   serviceRecords: ServiceRecordStore;
+  /** Teams and technicians (the dispatch pass runs on the leader, the NOC's dispatch API reads them). */
+  dispatchState: PgDispatchState;
   config: IncidentsConfig;
   /** Partitions whose detector state is loaded here (owned, or being acquired). */
   loadedPartitions(): number[];
-  /** True while this node runs the cluster-wide jobs (ticket senders, SLA pass): it owns partition 0. */
+  /** True while this node runs the cluster-wide jobs (ticket senders, SLA pass, dispatch pass): it owns partition 0. */
   leader(): boolean;
   partWear(now?: number): PartWearEta[];
   /** Evaluates now (the timer does this every tickMs). Throws LeaseLostError when a lease was lost meanwhile. */
@@ -123,6 +127,7 @@ export async function startClusterIncidentService(
   ticketState = new PgTicketState(cluster.pgUrl, { sinks: sinks.map((s) => s.name) });
   const tickets = ticketState;
   const warranty = new PgWarrantyState(cluster.pgUrl);
+  const dispatchState = new PgDispatchState(cluster.pgUrl);
   const serviceRecords: ServiceRecordStore = new SqliteServiceRecordStore(localFiles(collector.config.dataDir).serviceRecords);
   const engine = new DetectorEngine(profileList, config.detectors);
 
@@ -216,13 +221,20 @@ export async function startClusterIncidentService(
 
   // ---- cluster-wide jobs, on the owner of partition 0 ----
   let senders: TicketSendersHandle | null = null;
+  let dispatcher: Dispatcher | null = null;
   let lastSlaCheck = 0;
   async function stopLeaderJobs(): Promise<void> {
     const s = senders;
+    const d = dispatcher;
     senders = null;
+    dispatcher = null;
     if (s) {
       await s.close();
       log.info('ticket senders stopped (partition 0 given up)');
+    }
+    if (d) {
+      await d.close();
+      log.info('dispatch pass stopped (partition 0 given up)');
     }
   }
   async function leaderJobs(now: number, force: boolean): Promise<void> {
@@ -230,6 +242,21 @@ export async function startClusterIncidentService(
     if (!senders && sinks.length) {
       senders = startTicketSenders(tickets, sinks, config.tickets, tlog);
       log.info({ sinks: sinks.map((s) => s.name) }, 'ticket senders started (this node owns partition 0)');
+    }
+    if (!dispatcher && config.dispatch.enabled) {
+      // The dispatch pass (assignment by the rules, escalation) once for the cluster; any NOC
+      // node answers the dispatch API from the same PostgreSQL state.
+      dispatcher = new Dispatcher({
+        tickets,
+        state: dispatchState,
+        config: config.dispatch,
+        slaContext: config,
+        unitOf: unitFromFleet(collector),
+        profiles,
+        log: log.child({ component: 'dispatch' }),
+      });
+      dispatcher.start();
+      log.info('dispatch pass started (this node owns partition 0)');
     }
     if (force || now - lastSlaCheck >= config.slaCheckMs) {
       lastSlaCheck = now;
@@ -388,6 +415,7 @@ export async function startClusterIncidentService(
     ticketState: tickets,
     warranty,
     serviceRecords,
+    dispatchState,
     config,
     loadedPartitions: () => [...loaded.keys()].sort((a, b) => a - b),
     leader: () => parts.ownsPartition(0) && loaded.has(0),
@@ -406,6 +434,7 @@ export async function startClusterIncidentService(
       await serial(() => stopLeaderJobs());
       await tickets.close();
       await warranty.close();
+      await dispatchState.close();
       await incidents.close();
       await pool.end();
       await serviceRecords.close();

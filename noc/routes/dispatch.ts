@@ -1,9 +1,9 @@
 // Dispatch in the NOC: teams and technicians (admin), assignment by hand (operator), resolving with
 // a cause code, known fixes (per ticket, and the knowledge base: list, search, edit) and the team
 // performance report (JSON or CSV). The dispatcher itself (dispatch/service.ts) runs its periodic
-// pass here, beside the incident service whose ticket store it writes through.
-import type { CollectorHandle } from '../../collector/index.js';
-import { Dispatcher, DispatchError, type UnitFacts } from '../../dispatch/service.js';
+// pass here, beside the incident service whose ticket store it writes through — or, in a cluster,
+// on the node that owns partition 0.
+import { Dispatcher, DispatchError, unitFromFleet } from '../../dispatch/service.js';
 import { PERFORMANCE_CSV_HEAD, performanceCsvRow } from '../../dispatch/report.js';
 import { DispatchStateError } from '../../state/dispatch.js';
 import type { FirmwareProfile } from '../../firmware-profiles/schema.js';
@@ -23,17 +23,6 @@ import { HttpError, route, type Route } from '../http.js';
 import { toCsv } from '../reports.js';
 import { searchKnownFixes } from '../../dispatch/known-fixes.js';
 
-/** Kind and profile of a ticket's unit from the fleet's inventory (peripheral null = the device itself). */
-export function unitFromFleet(collector: CollectorHandle | null) {
-  return (device: string, peripheral: string | null): UnitFacts => {
-    const d = collector?.device(device);
-    if (!d) return { kind: null, profile: null };
-    if (peripheral === null) return { kind: 'host', profile: null };
-    const p = d.peripherals.find((x) => x.id === peripheral);
-    return { kind: p?.kind ?? null, profile: p?.profile ?? null };
-  };
-}
-
 export function startDispatcher(ctx: NocContext, profiles: ReadonlyMap<string, FirmwareProfile>): Dispatcher | null {
   const incidents = ctx.incidents;
   if (!incidents?.dispatchState) return null;
@@ -46,7 +35,9 @@ export function startDispatcher(ctx: NocContext, profiles: ReadonlyMap<string, F
     profiles,
     log: ctx.log.child({ component: 'dispatch' }),
   });
-  dispatcher.start();
+  // In a cluster the pass runs on the owner of partition 0 (collector/incidents/cluster-service.ts);
+  // here the dispatcher answers the API only.
+  if (!incidents.dispatchPassElsewhere) dispatcher.start();
   return dispatcher;
 }
 

@@ -4,7 +4,9 @@
 // its incident is still in its hold when A is killed (kill -9: no lease released, nothing saved
 // on the way out). B takes A's partitions over with their detector state and incidents, opens the
 // second incident, and every fault is ticketed exactly once — in PostgreSQL and in the ERPNext fake
-// (count of creates per ticket). The partition move is printed.
+// (count of creates per ticket). The dispatch pass runs on the owner of partition 0 only: each
+// ticket is assigned by the rules once (one assign_to.add per issue), before and after the kill.
+// The partition move is printed.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -15,6 +17,8 @@ import pg from 'pg';
 import { leaseTable } from '../../cluster/leases.js';
 import { partitionOf } from '../../cluster/partitions.js';
 import { migratePostgres } from '../../state/postgres/migrations.js';
+import { PgDispatchState } from '../../state/postgres/dispatch.js';
+import { teamSchema, technicianSchema } from '../../dispatch/model.js';
 import { TestPostgres, havePostgres } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/net.js';
 import { tempDir, type TempDir } from '../helpers/tmp.js';
@@ -71,6 +75,11 @@ test('a fault raised while its owner is killed is ticketed once, by the node tha
     // Devices whose partitions node A will own once B has joined (A and B split 4 partitions 2/2,
     // A first by name: partitions are taken lowest first, so A keeps 0 and 1 after rebalancing).
     const all = Array.from({ length: 40 }, (_, i) => `pos-${i + 1}`);
+    // One field team and its technician: every ticket goes to Lina by the rules.
+    const dispatchState = new PgDispatchState(url);
+    await dispatchState.putTeam(teamSchema.parse({ id: 'field', name: 'Field service' }));
+    await dispatchState.putTechnician(technicianSchema.parse({ id: 'lina', name: 'Lina', team: 'field', email: 'lina@acme-service.example' }));
+    await dispatchState.close();
     const cfg: Omit<NodeConfig, 'node'> = {
       pgUrl: url,
       partitions: PARTITIONS,
@@ -88,6 +97,7 @@ test('a fault raised while its owner is killed is ticketed once, by the node tha
         stateSaveMs: 200,
         slaCheckMs: 500,
         detectors: { reactive: { holdMs: { 'autocutter-error': 300, 'paper-end': 3000 }, recoverMs: 60_000 } },
+        dispatch: { passMs: 200 },
         tickets: { erpnext: { url: frappe!.url, apiKey: 'k3y', apiSecret: 's3cr3t-frappe', timeoutMs: 5000 }, backoff: { baseMs: 100, maxMs: 500 } },
       },
     };
@@ -191,6 +201,19 @@ test('a fault raised while its owner is killed is ticketed once, by the node tha
         assert.equal(live, [{ state: 'open', ticketed: 1 }], `one incident for ${key}`);
       }
       assert.is([...frappe!.issues.values()].length, 2, 'two issues in ERPNext, one per fault');
+      // Assigned by the rules once each: by A's dispatch pass before the kill, by B's after it.
+      for (const key of [earlyKey, lateKey]) {
+        const issue = [...frappe!.issues.values()].find((i) => i.custom_fleetcare_key === key)!;
+        const assignCalls = () =>
+          frappe!.requests.filter((r) => r.method === 'POST' && r.path === '/api/method/frappe.desk.form.assign_to.add' && r.body?.name === issue.name).length;
+        await waitFor(`${key} assigned in ERPNext`, () => assignCalls() >= 1, 20_000, 50);
+        assert.equal(frappe!.assignments.get(issue.name as string), ['lina@acme-service.example'], `${key} assigned to Lina`);
+        const fields = (await pool.query(`SELECT fields FROM tickets WHERE dedup_key = $1`, [key])).rows[0].fields as {
+          assignment: { technician: string; by: string } | null;
+        };
+        assert.equal([fields.assignment?.technician, fields.assignment?.by], ['lina', 'rules'], `${key}: assigned by the rules`);
+        assert.is(assignCalls(), 1, `${key}: one assign_to.add (the pass ran once, not on both nodes)`);
+      }
       const late0 = (await pool.query(`SELECT first_seen, opened_at FROM incidents WHERE key = $1`, [lateKey])).rows[0] as {
         first_seen: number;
         opened_at: number;

@@ -25,7 +25,7 @@ export async function startClusterNocNode(o: ClusterNocNodeOptions, log: Logger)
     { dataDir: `${o.dataDir}/collector`, mqtt: { url: o.brokerUrl, clientId: `collector-${o.nodeId}`, reconnectPeriodMs: 200 }, batch: { maxDelayMs: 50 } },
     { log: log.child({ component: 'collector' }) },
   );
-  const incidents = sharedIncidentsView({ tickets: { url: o.pgUrl }, config: incidentsConfigSchema.parse({}) });
+  const incidents = sharedIncidentsView({ tickets: { url: o.pgUrl }, config: incidentsConfigSchema.parse({}), dispatchState: { url: o.pgUrl } });
   const noc = await startNoc(
     { port: o.port ?? 0, host: '127.0.0.1', commandTimeoutMs: 10_000 },
     {

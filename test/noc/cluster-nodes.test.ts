@@ -20,7 +20,7 @@ import { agentConfigSchema } from '../../agent/config.js';
 import { startIncidentService } from '../../collector/incidents/service.js';
 import { incidentsConfigSchema } from '../../collector/incidents/config.js';
 import { PartitionLeases } from '../../cluster/leases.js';
-import type { CommandAccepted, DeviceDetail, LiveEvent, RemoteCommand, SessionInfo } from '../../noc/api.js';
+import type { CommandAccepted, DeviceDetail, LiveEvent, RemoteCommand, SessionInfo, TicketDetail } from '../../noc/api.js';
 import { sharedIncidentsView } from '../../noc/cluster.js';
 import type { NocPartitionView } from '../../noc/context.js';
 import { startNoc } from '../../noc/server.js';
@@ -28,6 +28,8 @@ import { createPgPool } from '../../state/postgres/db.js';
 import { migratePostgres } from '../../state/postgres/migrations.js';
 import { PgNocAccounts } from '../../state/postgres/noc-accounts.js';
 import { PgTicketState } from '../../state/postgres/tickets.js';
+import { PgDispatchState } from '../../state/postgres/dispatch.js';
+import { teamSchema, technicianSchema } from '../../dispatch/model.js';
 import { TestBroker } from '../helpers/broker.js';
 import { freePort, waitFor } from '../helpers/net.js';
 import { tempDir, type TempDir } from '../helpers/tmp.js';
@@ -281,6 +283,20 @@ test('a session made on node A works on node B; a ticket changed through A is a 
       detail.body.comments.some((c) => c.body.startsWith('parts ordered')),
       'the comment made on B is read on A',
     );
+
+    // Dispatch on any node, from the shared teams and technicians: assigned on B, seen on A.
+    const dispatchState = new PgDispatchState(pgUrl);
+    try {
+      await dispatchState.putTeam(teamSchema.parse({ id: 'field', name: 'Field service' }), { replace: true });
+      await dispatchState.putTechnician(technicianSchema.parse({ id: 'lina', name: 'Lina', team: 'field' }), { replace: true });
+    } finally {
+      await dispatchState.close();
+    }
+    const assigned = await operatorB.post<{ assignment: { technician: string; by: string } }>(`/api/tickets/${enc}/assign`, { technician: 'lina' });
+    assert.is(assigned.status, 200, JSON.stringify(assigned.body));
+    assert.equal([assigned.body.assignment.technician, assigned.body.assignment.by], ['lina', 'operator']);
+    const onA = await operatorA.get<TicketDetail>(`/api/tickets/${enc}`);
+    assert.is(onA.body.assignment?.technician, 'lina', 'the assignment made on B is read on A');
 
     // Every ticket event carries its change cursor as the SSE id, in commit order.
     const ids = live.tickets.map((t) => t.id);
