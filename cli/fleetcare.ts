@@ -210,10 +210,13 @@ fleetcare cluster local [--devices N] [--brokers N] [--collectors N] [--nocs N] 
     usage: `fleetcare migrate --from-sqlite DIR --to postgres://user[:password]@host:port/database
   --from-sqlite DIR        the single-node server's data dir (only read; stop that server first)
   --to URL                 an empty PostgreSQL database; its schema is created or upgraded
+  --partitions N           the cluster's cluster.partitions (default 64): open incidents and
+                           detector state are filed under their device's partition
 Refuses, copying nothing, when a file's schema is not this version's or the target holds state.`,
     options: {
       'from-sqlite': { type: 'string' },
       to: { type: 'string' },
+      partitions: { type: 'string' },
     },
     async run(values) {
       const { migrateCommand } = await import('./migrate.js');

@@ -14,13 +14,17 @@ import { sqliteStateFiles } from './startup.js';
 import { createPgClient } from './postgres/db.js';
 import { migratePostgres, redactUrl } from './postgres/migrations.js';
 import { join } from 'node:path';
+import { DEFAULT_PARTITIONS, partitionOf } from '../cluster/partitions.js';
 
 export class StateMoveError extends Error {
   override name = 'StateMoveError';
 }
 
-/** What is copied: SQLite file → its tables → the PostgreSQL table each goes to, with the same columns. */
-const COPIES: Array<{ file: SqliteSchema | 'collector'; from: string; to: string; columns: string[]; serial?: string }> = [
+/**
+ * What is copied: SQLite file → its tables → the PostgreSQL table each goes to, with the same
+ * columns; `partitionOf`: the device column whose cluster partition fills PostgreSQL's `partition`.
+ */
+const COPIES: Array<{ file: SqliteSchema | 'collector'; from: string; to: string; columns: string[]; serial?: string; partitionOf?: string }> = [
   {
     file: 'incidents',
     from: 'tickets',
@@ -76,6 +80,48 @@ const COPIES: Array<{ file: SqliteSchema | 'collector'; from: string; to: string
     serial: 'id',
   },
   { file: 'incidents', from: 'ticket_link', to: 'ticket_link', columns: ['system', 'ref', 'dedup_key', 'external_id', 'state', 'adopted', 'updated_at'] },
+  {
+    file: 'incidents',
+    from: 'incidents',
+    to: 'incidents',
+    columns: [
+      'id',
+      'key',
+      'device',
+      'peripheral',
+      'failure_mode',
+      'site',
+      'scope',
+      'detector',
+      'kind',
+      'priority',
+      'issue_type',
+      'state',
+      'figures',
+      'eta',
+      'runbook',
+      'inhibitable',
+      'first_seen',
+      'last_firing',
+      'opened_at',
+      'recovering_since',
+      'resolved_at',
+      'closed_at',
+      'hold_ms',
+      'recover_ms',
+      'reopen_count',
+      'flapping',
+      'transitions',
+      'ticketed',
+      'muted',
+      'inhibited_by',
+      'updated_at',
+    ],
+    serial: 'id',
+    partitionOf: 'device',
+  },
+  { file: 'incidents', from: 'incident_log', to: 'incident_log', columns: ['id', 'incident', 'at', 'type', 'ticket', 'suppressed', 'figures'], serial: 'id' },
+  { file: 'incidents', from: 'detector_devices', to: 'detector_devices', columns: ['device', 'state', 'at'], partitionOf: 'device' },
   { file: 'incidents', from: 'maintenance_windows', to: 'maintenance_windows', columns: ['id', 'site', 'spec'], serial: 'id' },
   { file: 'incidents', from: 'dispatch_teams', to: 'dispatch_teams', columns: ['id', 'body'] },
   { file: 'incidents', from: 'dispatch_technicians', to: 'dispatch_technicians', columns: ['id', 'team', 'body'] },
@@ -103,11 +149,20 @@ const COPIES: Array<{ file: SqliteSchema | 'collector'; from: string; to: string
 ];
 
 /** Kept in the data dir: no PostgreSQL store yet (docs/state.md). */
-export const NOT_MOVED = ['incidents, their log and detector state (incidents.db)', 'the collector spool and dead letters (collector.db)'];
+export const NOT_MOVED = [
+  'the fleet-wide detector state (incidents.db detector_state: rebuilt by the detectors)',
+  'the collector spool and dead letters (collector.db)',
+];
 
 export type MoveReport = { target: string; copied: Record<string, number>; notMoved: string[] };
 
-export async function moveSqliteToPostgres(dataDir: string, url: string): Promise<MoveReport> {
+/**
+ * `partitions`: the cluster's partition count (`cluster.partitions`, 64 by default); incidents and
+ * detector state are filed under their device's partition, so it must be the one the cluster uses.
+ */
+export async function moveSqliteToPostgres(dataDir: string, url: string, opts: { partitions?: number } = {}): Promise<MoveReport> {
+  const partitions = opts.partitions ?? DEFAULT_PARTITIONS;
+  if (!Number.isInteger(partitions) || partitions < 1) throw new StateMoveError(`partitions: a whole number ≥ 1, got ${partitions}`);
   if (!existsSync(dataDir)) throw new StateMoveError(`${dataDir}: no such data dir`);
   const files: Record<SqliteSchema | 'collector', string> = { ...sqliteStateFiles(dataDir), collector: join(dataDir, 'collector', 'collector.db') };
   const present = (Object.keys(files) as Array<SqliteSchema | 'collector'>).filter((f) => existsSync(files[f]));
@@ -153,7 +208,7 @@ export async function moveSqliteToPostgres(dataDir: string, url: string): Promis
         for (const c of COPIES) {
           const db = dbs.get(c.file);
           if (!db) continue;
-          copied[c.to] = await copyTable(db, client, c);
+          copied[c.to] = await copyTable(db, client, c, partitions);
         }
         await client.query('COMMIT');
       } catch (e) {
@@ -169,22 +224,24 @@ export async function moveSqliteToPostgres(dataDir: string, url: string): Promis
   }
 }
 
-async function copyTable(db: Database.Database, client: pg.Client, c: (typeof COPIES)[number]): Promise<number> {
+async function copyTable(db: Database.Database, client: pg.Client, c: (typeof COPIES)[number], partitions: number): Promise<number> {
   const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(c.from);
   if (!exists) return 0;
   const cols = c.columns.map((n) => `"${n}"`).join(', ');
-  const per = c.columns.length;
+  const deviceAt = c.partitionOf ? c.columns.indexOf(c.partitionOf) : -1;
+  const targetColumns = deviceAt >= 0 ? [...c.columns, 'partition'] : c.columns;
+  const per = targetColumns.length;
   // Multi-row INSERTs; parameters stay under PostgreSQL's 65535 limit.
   const batch = Math.floor(30_000 / per);
   const flush = async (rows: unknown[][]) => {
-    const values = rows.map((_, r) => `(${c.columns.map((_, k) => `$${r * per + k + 1}`).join(', ')})`).join(', ');
-    await client.query(`INSERT INTO ${c.to} (${cols}) VALUES ${values}`, rows.flat());
+    const values = rows.map((_, r) => `(${targetColumns.map((_, k) => `$${r * per + k + 1}`).join(', ')})`).join(', ');
+    await client.query(`INSERT INTO ${c.to} (${targetColumns.map((n) => `"${n}"`).join(', ')}) VALUES ${values}`, rows.flat());
   };
   let n = 0;
   let rows: unknown[][] = [];
   // Nobody else uses this read-only connection, so the cursor may stay open across awaits.
   for (const row of db.prepare(`SELECT ${cols} FROM ${c.from}`).raw().iterate() as IterableIterator<unknown[]>) {
-    rows.push(row);
+    rows.push(deviceAt >= 0 ? [...row, partitionOf(String(row[deviceAt]), partitions)] : row);
     if (rows.length === batch) {
       await flush(rows);
       n += rows.length;

@@ -20,6 +20,10 @@ import { PgDedup } from '../../state/postgres/dedup.js';
 import { PgNocAccounts } from '../../state/postgres/noc-accounts.js';
 import { PgRegistryState } from '../../state/postgres/registry.js';
 import { PgTicketState } from '../../state/postgres/tickets.js';
+import { PgIncidentState } from '../../state/postgres/incidents.js';
+import { IncidentStore } from '../../collector/incidents/store.js';
+import { partitionOf } from '../../cluster/partitions.js';
+import { finding } from './incidents-suite.js';
 import { SqliteCommandState } from '../../state/sqlite/commands.js';
 import { SqliteTicketState } from '../../state/sqlite/tickets.js';
 import { migrateSqliteFile, sqliteStateFiles } from '../../state/startup.js';
@@ -77,6 +81,11 @@ async function singleNode(d: string) {
     { system: 'erpnext', ref: 'pos-0001/printer/paper-out', key: 'pos-0001/printer/paper-out', externalId: 'ISS-1', state: 'Open' },
     2500,
   );
+  // An open incident (its hold passed) and one device's detector state.
+  const incidentStore = new IncidentStore(incidents, { holdMs: 1000 });
+  incidentStore.apply([finding('pos-0001/printer/autocutter-error', 'firing', { site: 'store-12' })], 1000);
+  incidentStore.apply([finding('pos-0001/printer/autocutter-error', 'firing', { site: 'store-12' })], 2500);
+  incidentStore.saveDeviceStates([['pos-0001', { device: 'pos-0001', cutter: 123 }]], 2500);
   incidents.close();
   const users = new UserStore(files.noc, { sessionTtlMs: 3_600_000, scryptCost: 16 });
   users.addUser('alice', 'admin', 'correct horse battery');
@@ -121,11 +130,15 @@ async function singleNode(d: string) {
 test('a single-node data dir moves into PostgreSQL and is served from there', async () => {
   const before = await singleNode(dir.path);
   const url = await pg.createDatabase('move');
-  const r = run(['migrate', '--from-sqlite', dir.path, '--to', url]);
+  const bad = run(['migrate', '--from-sqlite', dir.path, '--to', url, '--partitions', 'many']);
+  assert.ok(bad.code !== 0, 'a bad partition count is refused');
+  assert.match(bad.stderr, /--partitions: the cluster's partition count \(cluster.partitions, 1–4096\), got "many"/);
+  const r = run(['migrate', '--from-sqlite', dir.path, '--to', url, '--partitions', '16']);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /tickets\s+1/);
   assert.match(r.stdout, /ticket_outbox\s+2/);
-  assert.match(r.stdout, /kept in .*incidents/);
+  assert.match(r.stdout, /incidents\s+1/);
+  assert.match(r.stdout, /kept in .*detector_state/);
   assert.match(r.stdout, /serials\s+1/);
 
   const registry = new PgRegistryState(url, { scryptCost: 16 });
@@ -134,7 +147,19 @@ test('a single-node data dir moves into PostgreSQL and is served from there', as
   const commands = new PgCommandState(url);
   const dedup = new PgDedup(url);
   const warranty = new PgWarrantyState(url);
+  const incidentState = new PgIncidentState(url, { partitions: 16 });
   try {
+    // The open incident and its log, filed under the device's partition of a 16-partition cluster.
+    const incident = await incidentState.get('pos-0001/printer/autocutter-error');
+    assert.equal([incident?.state, incident?.site, incident?.openedAt], ['open', 'store-12', 2500]);
+    assert.equal(
+      (await incidentState.history(incident!.id)).map((h) => h.type),
+      ['opened'],
+    );
+    const mine = { partitions: [partitionOf('pos-0001', 16)] };
+    assert.equal(await incidentState.liveDevices(mine), ['pos-0001']);
+    assert.equal(await incidentState.loadDeviceStates(mine), [{ device: 'pos-0001', cutter: 123 }]);
+    assert.equal(await incidentState.loadDeviceStates({ partitions: [(partitionOf('pos-0001', 16) + 1) % 16] }), []);
     assert.equal(await registry.verify('pos-0001', before.deviceToken), { kind: 'device', id: 'pos-0001', site: 'store-12', tenant: 'acme' });
     assert.equal(await registry.verify('grafana', before.serviceToken), { kind: 'service', name: 'grafana', role: 'viewer' });
     const t = await tickets.get('pos-0001/printer/paper-out');
@@ -190,7 +215,7 @@ test('a single-node data dir moves into PostgreSQL and is served from there', as
       'SER-WRN-2026-00002',
     );
   } finally {
-    await Promise.all([registry.close(), tickets.close(), accounts.close(), commands.close(), dedup.close(), warranty.close()]);
+    await Promise.all([registry.close(), tickets.close(), accounts.close(), commands.close(), dedup.close(), warranty.close(), incidentState.close()]);
   }
 
   // Again into the same database: refused, nothing added.
