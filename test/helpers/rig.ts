@@ -43,3 +43,23 @@ export function driverRig<K extends string, S extends Closable, D extends Closab
   };
   return Object.assign(rig, { [name]: device } as Record<K, S>);
 }
+
+/** Registers `resource` to be closed by `close` when the test ends; returns the resource. */
+export type Later = <R>(resource: R, close: (r: R) => unknown) => R;
+
+/**
+ * Runs `body`, then closes everything it registered with `later`, last first, whether the body
+ * passed or threw: `const broker = later(await TestBroker.create(), (b) => b.stop())`.
+ */
+export async function withTeardown<T>(body: (later: Later) => Promise<T>): Promise<T> {
+  const closers: Array<() => unknown> = [];
+  const later: Later = (resource, close) => {
+    closers.push(() => close(resource));
+    return resource;
+  };
+  try {
+    return await body(later);
+  } finally {
+    for (const close of closers.reverse()) await close();
+  }
+}
