@@ -39,37 +39,32 @@ test('config schema: defaults, and an unknown field or bad port is refused with 
   assert.is(zkClockConfigSchema.parse({ id: 'clock0', driver: 'zk-clock-tcp', host: 'x', commKey: 999_999 }).commKey, 999_999);
 });
 
+/** A K40 with part of its store used. */
+const k40 = { serial: 'CKJ5190360035', deviceName: 'K40', firmware: 'Ver 6.60 Apr 28 2017', stored: { users: 150, fingers: 300, records: 420, cards: 12 } };
+
 test('open reads identity and matches the profile; poll reports store use against capacity', () =>
-  using(
-    rig({
+  using(rig(k40), async (r) => {
+    const id = await r.driver.open(signal());
+    assert.equal(id, {
+      port: `tcp:127.0.0.1:${r.clock.port}`,
+      vendor: 'ZKTeco',
+      model: 'K40',
       serial: 'CKJ5190360035',
-      deviceName: 'K40',
       firmware: 'Ver 6.60 Apr 28 2017',
-      stored: { users: 150, fingers: 300, records: 420, cards: 12 },
-    }),
-    async (r) => {
-      const id = await r.driver.open(signal());
-      assert.equal(id, {
-        port: `tcp:127.0.0.1:${r.clock.port}`,
-        vendor: 'ZKTeco',
-        model: 'K40',
-        serial: 'CKJ5190360035',
-        firmware: 'Ver 6.60 Apr 28 2017',
-        profile: 'zkteco-k40',
-      });
-      const reading = await r.driver.poll(signal());
-      assert.is(reading.health, 'ok');
-      assert.equal(reading.faults, []);
-      assert.is(reading.metrics.records, 420);
-      assert.is(reading.metrics.recordCapacity, 1000);
-      assert.is(reading.metrics.recordsUsedPct, 42);
-      assert.is(reading.metrics.users, 150);
-      assert.is(reading.metrics.fingers, 300);
-      assert.is(reading.metrics.usersUsedPct, 5);
-      assert.is(reading.counters.commErrors, 0);
-      assert.is(r.clock.stats.badChecksums, 0, 'every request carries the checksum pyzk computes');
-    },
-  ));
+      profile: 'zkteco-k40',
+    });
+    const reading = await r.driver.poll(signal());
+    assert.is(reading.health, 'ok');
+    assert.equal(reading.faults, []);
+    assert.is(reading.metrics.records, 420);
+    assert.is(reading.metrics.recordCapacity, 1000);
+    assert.is(reading.metrics.recordsUsedPct, 42);
+    assert.is(reading.metrics.users, 150);
+    assert.is(reading.metrics.fingers, 300);
+    assert.is(reading.metrics.usersUsedPct, 5);
+    assert.is(reading.counters.commErrors, 0);
+    assert.is(r.clock.stats.badChecksums, 0, 'every request carries the checksum pyzk computes');
+  }));
 
 test('the record store fills as staff punch: near-full warning, full is critical, clearing ends both', () =>
   usingOpened(rig({ stored: { records: 880 } }), async (r) => {
