@@ -17,6 +17,7 @@ import {
 } from '../../agent/drivers/card-reader/index.js';
 import { peripheralConfigSchema } from '../../agent/config.js';
 import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware-profiles/loader.js';
+import { driverRig, using, usingOpened } from '../helpers/rig.js';
 
 const log = pino({ level: 'silent' });
 const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
@@ -33,16 +34,7 @@ async function rig(simOpts: VirtualCardReaderOptions = {}, config: Partial<MsrSe
     ...simOpts,
   });
   const driver = createMsrSerialDriver({ id: 'msr0', driver: 'msr-serial', path: pty.hostPath, replyTimeoutMs: 800, ...config }, { log, profiles: set });
-  return {
-    reader,
-    driver,
-    pty,
-    async close() {
-      await driver.close();
-      await reader.close();
-      await pty.close();
-    },
-  };
+  return { pty, ...driverRig('reader', reader, driver, pty) };
 }
 
 test('config: defaults, in the agent peripheral union, bad field refused by path', () => {
@@ -53,9 +45,8 @@ test('config: defaults, in the agent peripheral union, bad field refused by path
   assert.ok(!bad.success && bad.error.issues[0].path[0] === 'batteryLowPct');
 });
 
-test('open identifies the reader; statistics read; the agent counts swipes exactly as the reader does', async () => {
-  const r = await rig();
-  try {
+test('open identifies the reader; statistics read; the agent counts swipes exactly as the reader does', () =>
+  using(rig(), async (r) => {
     const id = await r.driver.open(signal());
     assert.equal(id, {
       port: `serial:${r.pty.hostPath}`,
@@ -78,15 +69,10 @@ test('open identifies the reader; statistics read; the agent counts swipes exact
       assert.is(after.counters[`observed${n}`], r.reader.statistics[n], n);
     }
     assert.is(r.driver.stats().observed.GoodReadCount + r.driver.stats().observed.FailedReadCount, 50);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('tamper and battery faults appear and clear', async () => {
-  const r = await rig();
-  try {
-    await r.driver.open(signal());
+test('tamper and battery faults appear and clear', () =>
+  usingOpened(rig(), async (r) => {
     r.reader.setTamper(true);
     let x = await r.driver.poll(signal());
     assert.equal(x.faults, ['tamper']);
@@ -98,17 +84,13 @@ test('tamper and battery faults appear and clear', async () => {
     assert.is(x.health, 'warning');
     r.reader.setBattery(80);
     assert.equal((await r.driver.poll(signal())).faults, []);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('a worn head: failed-read rate over the last swipes raises read-errors-high and read-head-worn', async () => {
-  // The shipped profile rates the head at 1 M swipes; a copy rated at 2000 keeps the test short.
-  const short = profiles.map((p) => (p.id === 'generic-serial-msr' ? { ...p, ratedLife: p.ratedLife.map((x) => ({ ...x, value: 2000 })) } : p));
-  const r = await rig({ ageFraction: 0.97 }, {}, short);
-  try {
-    await r.driver.open(signal());
+// The shipped profile rates the head at 1 M swipes; a copy rated at 2000 keeps the test short.
+const short = profiles.map((p) => (p.id === 'generic-serial-msr' ? { ...p, ratedLife: p.ratedLife.map((x) => ({ ...x, value: 2000 })) } : p));
+
+test('a worn head: failed-read rate over the last swipes raises read-errors-high and read-head-worn', () =>
+  usingOpened(rig({ ageFraction: 0.97 }, {}, short), async (r) => {
     await r.driver.poll(signal());
     await r.reader.swipe(120);
     const x = await r.driver.poll(signal());
@@ -117,26 +99,17 @@ test('a worn head: failed-read rate over the last swipes raises read-errors-high
     assert.ok(x.faults.includes('read-head-worn'), x.faults.join());
     assert.ok(x.metrics.readHeadLifeUsedPct >= 97, String(x.metrics.readHeadLifeUsedPct));
     // A young head, same number of swipes: no fault.
-    const y = await rig({ ageFraction: 0, seed: 4 }, {}, short);
-    try {
-      await y.driver.open(signal());
+    await usingOpened(rig({ ageFraction: 0, seed: 4 }, {}, short), async (y) => {
       await y.driver.poll(signal());
       await y.reader.swipe(120);
       const z = await y.driver.poll(signal());
       assert.ok(z.metrics.failedReadRate < 0.1, `young rate ${z.metrics.failedReadRate}`);
       assert.equal(z.faults, []);
-    } finally {
-      await y.close();
-    }
-  } finally {
-    await r.close();
-  }
-});
+    });
+  }));
 
-test('line trouble: noise dropped, cut-off reply then comm-error, silence rejects, slow replies fine', async () => {
-  const r = await rig();
-  try {
-    await r.driver.open(signal());
+test('line trouble: noise dropped, cut-off reply then comm-error, silence rejects, slow replies fine', () =>
+  usingOpened(rig(), async (r) => {
     r.reader.setGarbageBeforeReplies(Uint8Array.of(0xff, 0x02, 0x41, 0x00));
     let x = await r.driver.poll(signal());
     assert.equal(x.faults, []);
@@ -156,10 +129,7 @@ test('line trouble: noise dropped, cut-off reply then comm-error, silence reject
     r.reader.setSilent(false);
     await r.driver.poll(signal());
     assert.equal((await r.driver.poll(signal())).faults, []);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
 test('relay: swipe frames reach the POS port unchanged', async () => {
   const pos = await PtyPair.create();

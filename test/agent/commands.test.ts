@@ -3,26 +3,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeDeviceMessage } from '../../protocol/index.js';
-import { startAgent } from '../../agent/index.js';
 import { waitFor } from '../helpers/net.js';
-import { tempDir } from '../helpers/tmp.js';
 import { ControlledDriver } from './fakes.js';
-import { FakeCollector, agentConfig } from './support.js';
-import { TestBroker } from '../helpers/broker.js';
-import { silentLog } from '../helpers/log.js';
+import { agentRig } from './support.js';
+import { using } from '../helpers/rig.js';
 
 test('commands: answers, errors, expiry, malformed input; nothing crashes', async () => {
-  const broker = await TestBroker.create();
-  const dir = tempDir();
-  const collector = await FakeCollector.connect(broker.url);
   const printer = new ControlledDriver('printer0');
-  const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url }), {
-    log: silentLog(),
-    extraPeripherals: [{ driver: printer, intervalMs: 50, timeoutMs: 200 }],
-  });
-  const req = (o: object) => collector.sendRaw('fleet/v1/pos-001/cmd/req', JSON.stringify({ v: 1, expires: Date.now() + 60_000, ...o }));
-  const result = (id: string) => waitFor(`result ${id}`, () => collector.on('cmd/res').find((r) => r.msg.id === id), 5000);
-  try {
+  await using(agentRig({}, { extraPeripherals: [{ driver: printer, intervalMs: 50, timeoutMs: 200 }] }), async ({ collector, agent }) => {
+    const req = (o: object) => collector.sendRaw('fleet/v1/pos-001/cmd/req', JSON.stringify({ v: 1, expires: Date.now() + 60_000, ...o }));
+    const result = (id: string) => waitFor(`result ${id}`, () => collector.on('cmd/res').find((r) => r.msg.id === id), 5000);
     await waitFor('connected', () => agent.stats().link.connected);
     await waitFor('printer polled', () => printer.polls > 1);
 
@@ -87,12 +77,7 @@ test('commands: answers, errors, expiry, malformed input; nothing crashes', asyn
     assert.is((await result('c12')).msg.ok, true, 'still answering after all that');
     const c = agent.stats().commands;
     assert.ok(c.expired === 1 && c.invalid >= 2 && c.failed >= 4);
-  } finally {
-    await agent.close();
-    await collector.close();
-    await broker.stop();
-    dir.remove();
-  }
+  });
 });
 
 test.run();

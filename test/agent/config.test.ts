@@ -8,20 +8,30 @@ import { tempDir } from '../helpers/tmp.js';
 
 const minimal = { device: { id: 'pos-001', token: 't0k3n' }, broker: { url: 'mqtt://127.0.0.1:1883' }, dataDir: 'data' };
 
-function refused(content: unknown): string {
+/** Runs `body` on `agent.json` in a fresh temp dir (written with `content` unless undefined), then removes the dir. */
+function withAgentFile<T>(content: unknown, body: (file: string, dir: string) => T): T {
   const dir = tempDir();
   const file = join(dir.path, 'agent.json');
-  writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
   try {
-    loadAgentConfig(file);
-  } catch (e) {
-    assert.instance(e, AgentConfigError);
-    assert.ok((e as Error).message.startsWith(`${file}: `), 'message starts with the file');
-    return (e as Error).message.slice(file.length + 2);
+    if (content !== undefined) writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
+    return body(file, dir.path);
   } finally {
     dir.remove();
   }
-  throw new Error('config was accepted');
+}
+
+/** The reason a config file with `content` is refused, after the file name it starts with. */
+function refused(content: unknown): string {
+  return withAgentFile(content, (file) => {
+    try {
+      loadAgentConfig(file);
+    } catch (e) {
+      assert.instance(e, AgentConfigError);
+      assert.ok((e as Error).message.startsWith(`${file}: `), 'message starts with the file');
+      return (e as Error).message.slice(file.length + 2);
+    }
+    throw new Error('config was accepted');
+  });
 }
 
 test('minimal config gets every default; no peripherals means host', () => {
@@ -57,29 +67,20 @@ test("escpos-serial peripherals are validated by the driver's own schema", () =>
 });
 
 test('loadAgentConfig resolves relative paths against the config file', () => {
-  const dir = tempDir();
-  try {
-    const file = join(dir.path, 'agent.json');
-    writeFileSync(file, JSON.stringify({ ...minimal, broker: { url: 'mqtts://b:8883', tls: { ca: 'certs/ca.pem' } } }));
+  withAgentFile({ ...minimal, broker: { url: 'mqtts://b:8883', tls: { ca: 'certs/ca.pem' } } }, (file, dir) => {
     const c = loadAgentConfig(file);
-    assert.is(c.dataDir, join(dir.path, 'data'));
-    assert.is(c.broker.tls?.ca, join(dir.path, 'certs/ca.pem'));
-  } finally {
-    dir.remove();
-  }
+    assert.is(c.dataDir, join(dir, 'data'));
+    assert.is(c.broker.tls?.ca, join(dir, 'certs/ca.pem'));
+  });
 });
 
 test('errors name the file and the exact field', () => {
-  const dir = tempDir();
-  try {
-    const missing = join(dir.path, 'nope.json');
+  withAgentFile(undefined, (missing) =>
     assert.throws(
       () => loadAgentConfig(missing),
       (e: Error) => e.message === `${missing}: file not found`,
-    );
-  } finally {
-    dir.remove();
-  }
+    ),
+  );
   assert.match(refused('{"device": '), /^invalid JSON: /);
   assert.match(refused({ ...minimal, broker: { url: 'mqtt://x:1883', keepaliveSec: '30' } }), /^broker\.keepaliveSec: .*number/);
   assert.match(refused({ ...minimal, broker: { url: 'http://x' } }), /^broker\.url: must be mqtt:\/\/host:port or mqtts:\/\/host:port/);

@@ -9,7 +9,8 @@ import { createHostDriver } from '../../agent/drivers/host.js';
 import { hostPeripheralConfigSchema } from '../../agent/config.js';
 import { waitFor } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
-import { FakeCollector, agentConfig } from './support.js';
+import { FakeCollector, agentConfig, agentRig } from './support.js';
+import { using } from '../helpers/rig.js';
 import { TestBroker } from '../helpers/broker.js';
 import { silentLog } from '../helpers/log.js';
 
@@ -48,24 +49,13 @@ test('broker down long enough to fill the outbox: old telemetry thinned, outbox-
   }
 });
 
-test('an outbox file that is garbage at start: the agent runs and says so in an event', async () => {
-  const broker = await TestBroker.create();
-  const dir = tempDir();
-  writeFileSync(join(dir.path, 'outbox.db'), Buffer.alloc(8192, 0x5a));
-  const collector = await FakeCollector.connect(broker.url);
-  const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url }), { log: silentLog() });
-  try {
+test('an outbox file that is garbage at start: the agent runs and says so in an event', () =>
+  using(agentRig({}, { prepare: (dataDir) => writeFileSync(join(dataDir, 'outbox.db'), Buffer.alloc(8192, 0x5a)) }), async ({ collector }) => {
     const ev = await waitFor('outbox-corrupt event', () => collector.on('event').find((r) => r.msg.code === 'outbox-corrupt'), 5000);
     assert.is(ev.msg.type, 'outbox-dropped');
     assert.is(ev.msg.severity, 'critical');
     await waitFor('telemetry flows', () => collector.on('telemetry').length > 0);
-  } finally {
-    await agent.close();
-    await collector.close();
-    await broker.stop();
-    dir.remove();
-  }
-});
+  }));
 
 test('host: disk nearly full raises disk-low / disk-critical with health', async () => {
   const dir = tempDir();

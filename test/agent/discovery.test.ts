@@ -17,13 +17,16 @@ import { agentConfigSchema } from '../../agent/config.js';
 import { waitFor } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
 import { PtyPair } from '../helpers/pty.js';
-import { startAgent } from '../../agent/index.js';
 import { VirtualStarPrinter } from '../../sim/star-printer.js';
-import { FakeCollector, agentConfig } from './support.js';
-import { TestBroker } from '../helpers/broker.js';
-import { captureLog, silentLog } from '../helpers/log.js';
+import { agentRig } from './support.js';
+import { withTeardown } from '../helpers/rig.js';
+import { captureLog } from '../helpers/log.js';
 
 const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
+
+/** An Epson TM-m30 on the (fake) USB bus, answering its IEEE 1284 device id. */
+const epsonTmM30OnUsb = () =>
+  new FakeUsbPrinterDevice({ vendorId: 0x04b8, productId: 0x0202, manufacturerName: 'EPSON', productName: 'TM-m30', deviceId: deviceIdFixtures.epsonTmM30 });
 
 /** A sysfs tree the way Linux lays it out (real directories and symlinks). */
 function fakeSysfs(root: string) {
@@ -67,9 +70,9 @@ function fakeSysfs(root: string) {
   return sys;
 }
 
-test('serial ports from sysfs: USB-serial and CDC-ACM with their USB ids, PnP UART; placeholders and consoles skipped', () => {
-  const tmp = tempDir('fleetcare-sysfs-');
-  try {
+test('serial ports from sysfs: USB-serial and CDC-ACM with their USB ids, PnP UART; placeholders and consoles skipped', () =>
+  withTeardown(async (later) => {
+    const tmp = later(tempDir('fleetcare-sysfs-'), (t) => t.remove());
     const sys = fakeSysfs(tmp.path);
     const { ports, note } = listSerialPorts(sys, '/dev');
     assert.is(note, undefined);
@@ -84,22 +87,13 @@ test('serial ports from sysfs: USB-serial and CDC-ACM with their USB ids, PnP UA
     assert.is(ports[0].path, '/dev/ttyACM0');
     assert.is(ports[0].usb!.serial, '2580318090600123');
     assert.is(ports[2].usb!.manufacturer, 'Prolific Technology Inc.');
-  } finally {
-    tmp.remove();
-  }
-});
+  }));
 
-test('discovery matches profiles, finds USB printers through the printer class, and explicit config wins', async () => {
-  const tmp = tempDir('fleetcare-sysfs-');
-  try {
+test('discovery matches profiles, finds USB printers through the printer class, and explicit config wins', () =>
+  withTeardown(async (later) => {
+    const tmp = later(tempDir('fleetcare-sysfs-'), (t) => t.remove());
     const sys = fakeSysfs(tmp.path);
-    const tmM30 = new FakeUsbPrinterDevice({
-      vendorId: 0x04b8,
-      productId: 0x0202,
-      manufacturerName: 'EPSON',
-      productName: 'TM-m30',
-      deviceId: deviceIdFixtures.epsonTmM30,
-    });
+    const tmM30 = epsonTmM30OnUsb();
     const adapterOnBus = new FakeUsbPrinterDevice({ vendorId: 0x067b, productId: 0x2303, deviceId: 'MFG:X;' });
     const config = agentConfigSchema.parse({
       device: { id: 'pos-1', token: 't' },
@@ -125,22 +119,16 @@ test('discovery matches profiles, finds USB printers through the printer class, 
     assert.equal({ profile: by['usb:04b8:0202'].profile, driver: by['usb:04b8:0202'].driver }, { profile: 'epson-tm-m30', driver: 'usb-printer' });
     assert.ok(by['usb:04b8:0202'].matchedBy!.includes('usb'));
     assert.is(by['usb:04b8:0202'].configuredAs, undefined);
-  } finally {
-    tmp.remove();
-  }
-});
+  }));
 
-test('no sysfs at all: empty result with the reasons, no throw', async () => {
-  const tmp = tempDir('fleetcare-sysfs-');
-  try {
+test('no sysfs at all: empty result with the reasons, no throw', () =>
+  withTeardown(async (later) => {
+    const tmp = later(tempDir('fleetcare-sysfs-'), (t) => t.remove());
     const r = await discoverPeripherals({ sysRoot: join(tmp.path, 'nothing'), profiles });
     assert.equal(r.peripherals, []);
     assert.is(r.notes.length, 2);
     assert.ok(r.notes.some((n) => /no USB bus/.test(n)));
-  } finally {
-    tmp.remove();
-  }
-});
+  }));
 
 test('this machine (no /sys/bus/usb, no udevadm): discovery runs and reports "no USB bus"', async () => {
   const r = await discoverPeripherals({ profiles });
@@ -168,13 +156,12 @@ async function starBehindTtyACM0(root: string) {
   };
 }
 
-test('agent start: discovered ports are logged, and not polled without autoAdd', async () => {
-  const tmp = tempDir('fleetcare-sysfs-');
-  const rig = await starBehindTtyACM0(tmp.path);
-  const broker = await TestBroker.create();
-  const cap = captureLog();
-  const agent = await startAgent(agentConfig({ dataDir: join(tmp.path, 'data'), brokerUrl: broker.url }), { log: cap.log, discovery: rig.where });
-  try {
+test('agent start: discovered ports are logged, and not polled without autoAdd', () =>
+  withTeardown(async (later) => {
+    const tmp = later(tempDir('fleetcare-sysfs-'), (t) => t.remove());
+    const starPrinter = later(await starBehindTtyACM0(tmp.path), (s) => s.close());
+    const cap = captureLog();
+    const { agent } = later(await agentRig({}, { log: cap.log, discovery: starPrinter.where }), (r) => r.close());
     const line = cap.lines.find((l) => l.msg === 'discovered peripherals');
     assert.ok(line, 'discovery logged at start');
     const acm = (line.peripherals as any[]).find((p: any) => p.port === `serial:${join(tmp.path, 'dev', 'ttyACM0')}`);
@@ -183,26 +170,13 @@ test('agent start: discovered ports are logged, and not polled without autoAdd',
       agent.stats().peripherals.map((p) => p.id),
       ['host'],
     );
-  } finally {
-    await agent.close();
-    await broker.stop();
-    await rig.close();
-    tmp.remove();
-  }
-});
+  }));
 
-test('agent start with discovery.autoAdd: the matched port is polled with the driver its profile names', async () => {
-  const tmp = tempDir('fleetcare-sysfs-');
-  const rig = await starBehindTtyACM0(tmp.path);
-  const broker = await TestBroker.create();
-  const collector = await FakeCollector.connect(broker.url);
-  const config = agentConfig({
-    dataDir: join(tmp.path, 'data'),
-    brokerUrl: broker.url,
-    discovery: { autoAdd: true },
-  });
-  const agent = await startAgent(config, { log: silentLog(), discovery: rig.where });
-  try {
+test('agent start with discovery.autoAdd: the matched port is polled with the driver its profile names', () =>
+  withTeardown(async (later) => {
+    const tmp = later(tempDir('fleetcare-sysfs-'), (t) => t.remove());
+    const starPrinter = later(await starBehindTtyACM0(tmp.path), (s) => s.close());
+    const { agent, collector } = later(await agentRig({ discovery: { autoAdd: true } }, { discovery: starPrinter.where }), (r) => r.close());
     const star = await waitFor(
       'discovered printer polled',
       () => agent.stats().peripherals.find((p) => p.id === 'auto-ttyACM0' && p.polls >= 2 && p.state === 'present'),
@@ -226,26 +200,13 @@ test('agent start with discovery.autoAdd: the matched port is polled with the dr
       10_000,
     );
     assert.equal({ profile: inv.profile, model: inv.model }, { profile: 'star-tsp143', model: 'TSP143' });
-  } finally {
-    await agent.close();
-    await collector.close();
-    await broker.stop();
-    await rig.close();
-    tmp.remove();
-  }
-});
+  }));
 
-test("autoAdd configs: matched devices get their profile's driver; unmatched and configured ones none", async () => {
-  const tmp = tempDir('fleetcare-sysfs-');
-  try {
+test("autoAdd configs: matched devices get their profile's driver; unmatched and configured ones none", () =>
+  withTeardown(async (later) => {
+    const tmp = later(tempDir('fleetcare-sysfs-'), (t) => t.remove());
     const sys = fakeSysfs(tmp.path);
-    const tmM30 = new FakeUsbPrinterDevice({
-      vendorId: 0x04b8,
-      productId: 0x0202,
-      manufacturerName: 'EPSON',
-      productName: 'TM-m30',
-      deviceId: deviceIdFixtures.epsonTmM30,
-    });
+    const tmM30 = epsonTmM30OnUsb();
     const found = async (configured: PeripheralConfig[]) => {
       const r = await discoverPeripherals({ sysRoot: sys, devRoot: '/dev', usb: new FakeUsb([tmM30]), profiles, configured });
       return Object.fromEntries(r.peripherals.map((p) => [p.port, p]));
@@ -265,10 +226,7 @@ test("autoAdd configs: matched devices get their profile's driver; unmatched and
     // Explicit config wins: the same port configured by hand is not added again.
     const covered = await found([starSerialConfigSchema.parse({ id: 'star0', driver: 'star-serial', path: '/dev/ttyACM0' })]);
     assert.equal(configForDiscovered(covered['serial:/dev/ttyACM0'], 'x'), { ok: false, reason: 'configured as star0' });
-  } finally {
-    tmp.remove();
-  }
-});
+  }));
 
 test('discovery: false turns it off; the agent config defaults to on without autoAdd', () => {
   const base = { device: { id: 'pos-1', token: 't' }, broker: { url: 'mqtt://127.0.0.1:1883' }, dataDir: '/tmp/x' };

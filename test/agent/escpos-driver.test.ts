@@ -10,6 +10,7 @@ import { VirtualEscposPrinter, type VirtualEscposPrinterOptions } from '../../si
 import { createEscposSerialDriver, escposSerialConfigSchema, type EscposSerialConfigInput } from '../../agent/drivers/escpos/index.js';
 import { isTimeout } from '../../protocol/errors.js';
 import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware-profiles/loader.js';
+import { driverRig, using, usingOpened } from '../helpers/rig.js';
 
 /** The printer's maintenance counters, without the link error counts every poll carries. */
 const maintenanceCounters = ({ commErrors: _c, garbageBytes: _g, ...rest }: Record<string, number>) => rest;
@@ -27,16 +28,7 @@ async function rig(printerOpts: VirtualEscposPrinterOptions = {}, config: Partia
     { id: 'printer0', driver: 'escpos-serial', path: pty.hostPath, replyTimeoutMs: REPLY_TIMEOUT, ...config },
     { log, profiles },
   );
-  return {
-    pty,
-    printer,
-    driver,
-    async close() {
-      await driver.close();
-      await printer.close();
-      await pty.close();
-    },
-  };
+  return { pty, ...driverRig('printer', printer, driver, pty) };
 }
 
 test('config schema: defaults, and a wrong type is refused with its field', () => {
@@ -52,9 +44,8 @@ test('config schema: defaults, and a wrong type is refused with its field', () =
   assert.is(typo.success, false);
 });
 
-test('open identifies the printer and matches its firmware profile; poll reads status and counters', async () => {
-  const r = await rig({ counters: { linesFed: 123_456, autocutterCuts: 7_890, headEnergizing: 3_000_000, operatingHours: 1_234 } });
-  try {
+test('open identifies the printer and matches its firmware profile; poll reads status and counters', () =>
+  using(rig({ counters: { linesFed: 123_456, autocutterCuts: 7_890, headEnergizing: 3_000_000, operatingHours: 1_234 } }), async (r) => {
     const id = await r.driver.open(signal());
     assert.equal(id, {
       port: `serial:${r.pty.hostPath}`,
@@ -72,15 +63,10 @@ test('open identifies the printer and matches its firmware profile; poll reads s
     assert.is(reading.counters.commErrors, 0);
     assert.is(reading.counters.garbageBytes, 0);
     assert.is(r.printer.stats.counterResetAttempts, 0);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('counters advance while the printer prints; GS g 0 is never sent', async () => {
-  const r = await rig();
-  try {
-    await r.driver.open(signal());
+test('counters advance while the printer prints; GS g 0 is never sent', () =>
+  usingOpened(rig(), async (r) => {
     const before = (await r.driver.poll(signal())).counters;
     assert.ok(r.printer.print(100, 3));
     const after = (await r.driver.poll(signal())).counters;
@@ -89,26 +75,22 @@ test('counters advance while the printer prints; GS g 0 is never sent', async ()
     assert.is(after.headEnergizing - before.headEnergizing, 3000);
     await r.driver.selfTest(signal());
     assert.is(r.printer.stats.counterResetAttempts, 0);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('each scripted fault appears as its fault code and clears', async () => {
-  const r = await rig();
-  const p = r.printer;
-  const cases: Array<[string, () => void, () => void, string[], string]> = [
-    ['cover open', () => p.setCoverOpen(true), () => p.setCoverOpen(false), ['cover-open'], 'critical'],
-    ['paper near end', () => p.setPaper('near-end'), () => p.setPaper('ok'), ['paper-near-end'], 'warning'],
-    ['paper out', () => p.setPaper('end'), () => p.setPaper('ok'), ['paper-end'], 'critical'],
-    ['cutter jam', () => p.setCutterJam(true), () => p.setCutterJam(false), ['autocutter-error'], 'critical'],
-    ['unrecoverable error', () => p.setUnrecoverableError(true), () => p.setUnrecoverableError(false), ['unrecoverable-error'], 'critical'],
-    ['head overheat', () => p.setAutoRecoverableError(true), () => p.setAutoRecoverableError(false), ['auto-recoverable-error'], 'warning'],
-    ['mechanical error', () => p.setMechanicalError(true), () => p.setMechanicalError(false), ['mechanical-error'], 'critical'],
-    ['offline', () => p.setOffline(true), () => p.setOffline(false), ['offline'], 'critical'],
-    ['feed button stuck', () => p.setFeedButton(true), () => p.setFeedButton(false), ['feed-button'], 'warning'],
-  ];
-  try {
+test('each scripted fault appears as its fault code and clears', () =>
+  using(rig(), async (r) => {
+    const p = r.printer;
+    const cases: Array<[string, () => void, () => void, string[], string]> = [
+      ['cover open', () => p.setCoverOpen(true), () => p.setCoverOpen(false), ['cover-open'], 'critical'],
+      ['paper near end', () => p.setPaper('near-end'), () => p.setPaper('ok'), ['paper-near-end'], 'warning'],
+      ['paper out', () => p.setPaper('end'), () => p.setPaper('ok'), ['paper-end'], 'critical'],
+      ['cutter jam', () => p.setCutterJam(true), () => p.setCutterJam(false), ['autocutter-error'], 'critical'],
+      ['unrecoverable error', () => p.setUnrecoverableError(true), () => p.setUnrecoverableError(false), ['unrecoverable-error'], 'critical'],
+      ['head overheat', () => p.setAutoRecoverableError(true), () => p.setAutoRecoverableError(false), ['auto-recoverable-error'], 'warning'],
+      ['mechanical error', () => p.setMechanicalError(true), () => p.setMechanicalError(false), ['mechanical-error'], 'critical'],
+      ['offline', () => p.setOffline(true), () => p.setOffline(false), ['offline'], 'critical'],
+      ['feed button stuck', () => p.setFeedButton(true), () => p.setFeedButton(false), ['feed-button'], 'warning'],
+    ];
     await r.driver.open(signal());
     for (const [what, raise, clear, faults, health] of cases) {
       raise();
@@ -124,15 +106,10 @@ test('each scripted fault appears as its fault code and clears', async () => {
     p.setCoverOpen(true);
     p.setPaper('end');
     assert.equal((await r.driver.poll(signal())).faults.sort(), ['cover-open', 'paper-end']);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('garbage mid-stream is counted and skipped; replies still decode', async () => {
-  const r = await rig();
-  try {
-    await r.driver.open(signal());
+test('garbage mid-stream is counted and skipped; replies still decode', () =>
+  usingOpened(rig(), async (r) => {
     const base = (await r.driver.poll(signal())).counters.garbageBytes;
     // Noise before every reply, including the start of a block that never ends.
     r.printer.setGarbageBeforeReplies(Uint8Array.of(0xff, 0x80, 0x5f, 0x41));
@@ -151,15 +128,10 @@ test('garbage mid-stream is counted and skipped; replies still decode', async ()
     const next = await r.driver.poll(signal());
     assert.equal(next.faults, ['paper-near-end']);
     assert.is(next.counters.garbageBytes - reading.counters.garbageBytes, 4);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('silence: the poll times out, and the next poll after the printer is back works', async () => {
-  const r = await rig();
-  try {
-    await r.driver.open(signal());
+test('silence: the poll times out, and the next poll after the printer is back works', () =>
+  usingOpened(rig(), async (r) => {
     r.printer.setSilent(true);
     const err = await r.driver.poll(signal()).then(
       () => null,
@@ -172,15 +144,10 @@ test('silence: the poll times out, and the next poll after the printer is back w
     const reading = await r.driver.poll(signal());
     assert.is(reading.health, 'ok');
     assert.is(reading.counters.commErrors, 1);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('half a frame: the cut-off reply is dropped and the next poll is complete', async () => {
-  const r = await rig({ counters: { linesFed: 120 } });
-  try {
-    await r.driver.open(signal());
+test('half a frame: the cut-off reply is dropped and the next poll is complete', () =>
+  usingOpened(rig({ counters: { linesFed: 120 } }), async (r) => {
     const before = r.driver.stats();
     // The first multi-byte reply of the next poll (linesFed, `5F 31 32 30 00`) stops after 3 bytes.
     r.printer.stopMidFrame(1);
@@ -192,15 +159,10 @@ test('half a frame: the cut-off reply is dropped and the next poll is complete',
     assert.is(full.counters.linesFed, 120);
     assert.is(Object.keys(maintenanceCounters(full.counters)).length, 4);
     assert.is(full.counters.garbageBytes - before.garbageBytes, 3);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('a printer that stops answering mid-frame: timeout error, resync, and the next poll works', async () => {
-  const r = await rig({ counters: { linesFed: 120 } });
-  try {
-    await r.driver.open(signal());
+test('a printer that stops answering mid-frame: timeout error, resync, and the next poll works', () =>
+  usingOpened(rig({ counters: { linesFed: 120 } }), async (r) => {
     r.printer.stopMidFrame(1, { thenSilent: true });
     const partial = await r.driver.poll(signal());
     assert.equal(maintenanceCounters(partial.counters), {});
@@ -214,15 +176,10 @@ test('a printer that stops answering mid-frame: timeout error, resync, and the n
     const next = await r.driver.poll(signal());
     assert.equal(next.faults, ['cover-open']);
     assert.is(next.counters.linesFed, 120);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('slow replies: within the deadline they are used, over it the poll fails and the late reply is dropped', async () => {
-  const r = await rig();
-  try {
-    await r.driver.open(signal());
+test('slow replies: within the deadline they are used, over it the poll fails and the late reply is dropped', () =>
+  usingOpened(rig(), async (r) => {
     r.printer.setReplyDelay(REPLY_TIMEOUT / 8);
     const slow = await r.driver.poll(signal());
     assert.is(slow.health, 'ok');
@@ -250,15 +207,10 @@ test('slow replies: within the deadline they are used, over it the poll fails an
     const next = await r.driver.poll(signal());
     assert.equal(next.faults, []);
     assert.is(r.driver.stats().garbageBytes - garbageBefore, 1);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('the AbortSignal ends a request at once and the next poll works', async () => {
-  const r = await rig({}, { replyTimeoutMs: 5000 });
-  try {
-    await r.driver.open(signal());
+test('the AbortSignal ends a request at once and the next poll works', () =>
+  usingOpened(rig({}, { replyTimeoutMs: 5000 }), async (r) => {
     r.printer.setReplyDelay(2000);
     const ac = new AbortController();
     setTimeout(() => ac.abort(new Error('poll deadline')), 100);
@@ -273,15 +225,10 @@ test('the AbortSignal ends a request at once and the next poll works', async () 
     r.printer.setReplyDelay(0);
     const next = await r.driver.poll(signal());
     assert.is(next.health, 'ok');
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('Automatic Status Back frames in the stream do not disturb replies', async () => {
-  const r = await rig();
-  try {
-    await r.driver.open(signal());
+test('Automatic Status Back frames in the stream do not disturb replies', () =>
+  usingOpened(rig(), async (r) => {
     r.printer.setAsb(true);
     r.printer.setCoverOpen(true); // an ASB frame on every change
     const reading = await r.driver.poll(signal());
@@ -294,14 +241,10 @@ test('Automatic Status Back frames in the stream do not disturb replies', async 
     assert.is(next.counters.garbageBytes, 0);
     const st = await r.driver.selfTest(signal());
     assert.equal((st.lastAsb as { paperEnd: boolean }).paperEnd, true);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('closing and reopening the driver', async () => {
-  const r = await rig();
-  try {
+test('closing and reopening the driver', () =>
+  using(rig(), async (r) => {
     const first = await r.driver.open(signal());
     await r.driver.poll(signal());
     await r.driver.close();
@@ -317,10 +260,7 @@ test('closing and reopening the driver', async () => {
     const reading = await r.driver.poll(signal());
     assert.is(reading.health, 'ok');
     assert.is(reading.counters.autocutterCuts, 1);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
 test('profiles: forced profile, unknown model without counters, unknown forced profile refused', async () => {
   let r = await rig({}, { profile: 'epson-tm-t90' });
@@ -354,23 +294,18 @@ test('profiles: forced profile, unknown model without counters, unknown forced p
   }
 });
 
-test('an unanswered optional GS I query (no serial number) is tolerated and is no comm error', async () => {
-  const r = await rig({ identity: { serial: undefined } });
-  try {
+test('an unanswered optional GS I query (no serial number) is tolerated and is no comm error', () =>
+  using(rig({ identity: { serial: undefined } }), async (r) => {
     const id = await r.driver.open(signal());
     assert.is(id.serial, undefined);
     assert.is(id.model, 'TM-T88VI');
     const reading = await r.driver.poll(signal());
     assert.is(reading.counters.commErrors, 0);
     assert.is(Object.keys(maintenanceCounters(reading.counters)).length, 4);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('firmware without GS I 65/68: open within a short deadline still identifies, and they are not asked again', async () => {
-  const r = await rig({ identity: { firmware: undefined, serial: undefined } }, { timeoutMs: 1000, replyTimeoutMs: undefined });
-  try {
+test('firmware without GS I 65/68: open within a short deadline still identifies, and they are not asked again', () =>
+  using(rig({ identity: { firmware: undefined, serial: undefined } }, { timeoutMs: 1000, replyTimeoutMs: undefined }), async (r) => {
     const id = await r.driver.open(AbortSignal.timeout(1000));
     assert.is(id.model, 'TM-T88VI');
     assert.is(id.profile, 'epson-tm-t88vi');
@@ -385,10 +320,7 @@ test('firmware without GS I 65/68: open within a short deadline still identifies
     assert.is(again.model, 'TM-T88VI');
     assert.is(r.printer.stats.gsIRequests[65], 1, 'GS I 65 asked again');
     assert.is(r.printer.stats.gsIRequests[67], 2);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
 test('open fails clearly on a silent printer and on a missing port', async () => {
   const r = await rig();

@@ -9,6 +9,7 @@ import { VirtualFingerprintModule, type VirtualFingerprintOptions } from '../../
 import { createFingerprintSerialDriver, fingerprintSerialConfigSchema, type FingerprintSerialConfigInput } from '../../agent/drivers/fingerprint/index.js';
 import { peripheralConfigSchema } from '../../agent/config.js';
 import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware-profiles/loader.js';
+import { driverRig, using, usingOpened } from '../helpers/rig.js';
 
 const log = pino({ level: 'silent' });
 const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
@@ -31,17 +32,7 @@ async function rig(simOpts: VirtualFingerprintOptions = {}, config: Partial<Fing
     { id: 'fp0', driver: 'r30x-serial', path: pty.hostPath, replyTimeoutMs: REPLY_TIMEOUT, ...(pos ? { relay: { path: pos.hostPath } } : {}), ...config },
     { log, profiles },
   );
-  return {
-    module,
-    driver,
-    pty,
-    async close() {
-      await driver.close();
-      await module.close();
-      await pty.close();
-      await pos?.close();
-    },
-  };
+  return { pty, ...driverRig('module', module, driver, pty, pos) };
 }
 
 test('config: defaults, part of the agent peripheral union, typos refused with the field', () => {
@@ -57,9 +48,8 @@ test('config: defaults, part of the agent peripheral union, typos refused with t
   assert.is(fingerprintSerialConfigSchema.safeParse({ id: 'fp0', driver: 'r30x-serial', path: '/dev/x', relay: { path: '/dev/y', typo: 1 } }).success, false);
 });
 
-test('open identifies the module (ReadProdInfo) and matches grow-r503; poll reads the template store', async () => {
-  const r = await rig({ templates: 37 });
-  try {
+test('open identifies the module (ReadProdInfo) and matches grow-r503; poll reads the template store', () =>
+  using(rig({ templates: 37 }), async (r) => {
     const id = await r.driver.open(signal());
     assert.equal(id, {
       port: `serial:${r.pty.hostPath}`,
@@ -86,15 +76,10 @@ test('open identifies the module (ReadProdInfo) and matches grow-r503; poll read
     assert.is(reading.metrics.templatesUsedPct, 18.5);
     assert.is(reading.counters.commErrors, 0);
     assert.is(reading.metrics.imageFailRate, undefined, 'no relay: no capture rates are claimed');
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('scripted faults appear and clear: sensor failure, store near full and full', async () => {
-  const r = await rig({ templates: 10 });
-  try {
-    await r.driver.open(signal());
+test('scripted faults appear and clear: sensor failure, store near full and full', () =>
+  usingOpened(rig({ templates: 10 }), async (r) => {
     r.module.setSensorFailed(true);
     let x = await r.driver.poll(signal());
     assert.equal(x.faults, ['sensor-fail']);
@@ -111,27 +96,17 @@ test('scripted faults appear and clear: sensor failure, store near full and full
     assert.is(x.health, 'critical');
     r.module.setTemplates(3);
     assert.equal((await r.driver.poll(signal())).faults, []);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('wrong password: the module refuses VfyPwd and the fault is raised, not an absent module', async () => {
-  const r = await rig({ password: 0x1234 }, { password: 0 });
-  try {
-    await r.driver.open(signal());
+test('wrong password: the module refuses VfyPwd and the fault is raised, not an absent module', () =>
+  usingOpened(rig({ password: 0x1234 }, { password: 0 }), async (r) => {
     const x = await r.driver.poll(signal());
     assert.ok(x.faults.includes('wrong-password'));
     assert.is(x.health, 'critical');
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('line trouble: noise and a cut-off reply give comm-error once, then recover; silence rejects the poll', async () => {
-  const r = await rig();
-  try {
-    await r.driver.open(signal());
+test('line trouble: noise and a cut-off reply give comm-error once, then recover; silence rejects the poll', () =>
+  usingOpened(rig(), async (r) => {
     r.module.setGarbageBeforeReplies(Uint8Array.of(0x13, 0xef, 0x00, 0x55, 0xff));
     let x = await r.driver.poll(signal());
     assert.equal(x.faults, [], 'noise before intact replies is dropped without losing a reply');
@@ -160,15 +135,10 @@ test('line trouble: noise and a cut-off reply give comm-error once, then recover
     r.module.setSilent(false);
     await r.driver.poll(signal()); // one poll to pass the comm-error edge
     assert.equal((await r.driver.poll(signal())).faults, []);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('relay: use by the POS software goes through the agent, and the driver reports capture counters and rates', async () => {
-  const r = await rig({ ageFraction: 0 }, {}, true);
-  try {
-    await r.driver.open(signal());
+test('relay: use by the POS software goes through the agent, and the driver reports capture counters and rates', () =>
+  usingOpened(rig({ ageFraction: 0 }, {}, true), async (r) => {
     const outcomes = await r.module.use(60);
     assert.not.ok(outcomes.includes('no-reply'));
     const x = await r.driver.poll(signal());
@@ -180,16 +150,11 @@ test('relay: use by the POS software goes through the agent, and the driver repo
     assert.ok(x.metrics.imageFailRate < 0.2, `young window: ${x.metrics.imageFailRate}`);
     assert.equal(x.faults, []);
     assert.is(r.driver.stats().relay!.unanswered, 0);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('relay: a worn sensor window raises image-quality-degraded from real use; ground truth is recorded at failure', async () => {
-  // 95 % of a (short, for the test) rated life used: the window fails within the next captures.
-  const r = await rig({ ageFraction: 0.95, ratedCaptures: 300 }, {}, true);
-  try {
-    await r.driver.open(signal());
+test('relay: a worn sensor window raises image-quality-degraded from real use; ground truth is recorded at failure', () =>
+  usingOpened(rig({ ageFraction: 0.95, ratedCaptures: 300 }, {}, true), async (r) => {
+    // 95 % of a (short, for the test) rated life used: the window fails within the next captures.
     await r.module.use(150);
     const x = await r.driver.poll(signal());
     assert.ok(x.metrics.imageFailRate > 0.5, `worn window: ${x.metrics.imageFailRate}`);
@@ -199,15 +164,11 @@ test('relay: a worn sensor window raises image-quality-degraded from real use; g
     assert.is(truth.length, 1);
     assert.is(truth[0].part, 'sensor-window');
     assert.ok(truth[0].atUsage >= 285 && truth[0].atUsage <= r.module.window.usage, JSON.stringify(truth[0]));
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('relay: a template upload (ack + data packets) is forwarded whole and never interleaved with polls', async () => {
-  const r = await rig({}, {}, true);
-  const pos = (r as unknown as { module: VirtualFingerprintModule }).module;
-  try {
+test('relay: a template upload (ack + data packets) is forwarded whole and never interleaved with polls', () =>
+  using(rig({}, {}, true), async (r) => {
+    const pos = (r as unknown as { module: VirtualFingerprintModule }).module;
     await r.driver.open(signal());
     const { SerialPort } = await import('serialport');
     const { commands: cmds, splitFingerprintStream, instruction } = await import('../../agent/drivers/fingerprint/codec.js');
@@ -227,9 +188,6 @@ test('relay: a template upload (ack + data packets) is forwarded whole and never
     assert.equal(frames.map((f) => (f.type === 'packet' ? f.packet.pid : f.type)).join(','), [0x07, 0x02, 0x02, 0x02, 0x08].join(','));
     void cmds;
     await new Promise<void>((res) => port.close(() => res()));
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
 test.run();

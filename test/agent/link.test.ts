@@ -9,16 +9,13 @@ import { startAgent } from '../../agent/index.js';
 import { reconnectDelay } from '../../agent/link.js';
 import { waitFor, sleep } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
-import { FakeCollector, agentConfig } from './support.js';
+import { FakeCollector, agentConfig, agentRig } from './support.js';
 import { TestBroker } from '../helpers/broker.js';
-import { silentLog, captureLog } from '../helpers/log.js';
+import { captureLog } from '../helpers/log.js';
+import { using } from '../helpers/rig.js';
 
-test('birth: retained online status, retained inventory, then LWT with reason when the socket dies', async () => {
-  const broker = await TestBroker.create();
-  const dir = tempDir();
-  const collector = await FakeCollector.connect(broker.url);
-  const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url }), { log: silentLog() });
-  try {
+test('birth: retained online status, retained inventory, then LWT with reason when the socket dies', () =>
+  using(agentRig(), async ({ broker, collector, agent }) => {
     const online = await waitFor('online status', () => collector.on('status').find((r) => r.msg.state === 'online'));
     assert.ok(decodeDeviceMessage(online.topic, JSON.stringify(online.msg)).ok, 'status passes the contract');
     const inv = await waitFor('inventory', () => collector.on('inventory')[0]);
@@ -45,20 +42,10 @@ test('birth: retained online status, retained inventory, then LWT with reason wh
     // It reconnects by itself and announces itself again with a higher seq.
     const again = await waitFor('second birth', () => collector.on('status').filter((r) => r.msg.state === 'online')[1]);
     assert.ok(again.msg.seq > lwt.msg.seq);
-  } finally {
-    await agent.close('test over');
-    await collector.close();
-    await broker.stop();
-    dir.remove();
-  }
-});
+  }));
 
-test('graceful stop publishes retained offline status with the reason (no LWT)', async () => {
-  const broker = await TestBroker.create();
-  const dir = tempDir();
-  const collector = await FakeCollector.connect(broker.url);
-  const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url }), { log: silentLog() });
-  try {
+test('graceful stop publishes retained offline status with the reason (no LWT)', () =>
+  using(agentRig(), async ({ broker, collector, agent }) => {
     await waitFor('online', () => collector.on('status').find((r) => r.msg.state === 'online'));
     await agent.close('maintenance window');
     const off = await waitFor('offline', () => collector.on('status').find((r) => r.msg.state === 'offline'));
@@ -69,19 +56,10 @@ test('graceful stop publishes retained offline status with the reason (no LWT)',
     const kept = await waitFor('retained offline', () => late.on('status').find((r) => r.retain));
     assert.is(kept.msg.reason, 'maintenance window');
     await late.close();
-  } finally {
-    await collector.close();
-    await broker.stop();
-    dir.remove();
-  }
-});
+  }));
 
-test('telemetry arrives in seq order, is re-sent until acked, and an ack deletes exactly the acked rows', async () => {
-  const broker = await TestBroker.create();
-  const dir = tempDir();
-  const collector = await FakeCollector.connect(broker.url, { autoAck: false });
-  const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url, outbox: { ackTimeoutMs: 600 } }), { log: silentLog() });
-  try {
+test('telemetry arrives in seq order, is re-sent until acked, and an ack deletes exactly the acked rows', () =>
+  using(agentRig({ outbox: { ackTimeoutMs: 600 } }, { autoAck: false }), async ({ dir, collector, agent }) => {
     await waitFor('5 distinct telemetry messages', () => new Set(collector.seqs('telemetry')).size >= 5);
     for (const r of collector.on('telemetry')) assert.ok(decodeDeviceMessage(r.topic, JSON.stringify(r.msg)).ok, 'telemetry passes the contract');
     // First sends (a seq's first appearance) come in seq order; re-sends come later.
@@ -124,52 +102,31 @@ test('telemetry arrives in seq order, is re-sent until acked, and an ack deletes
     collector.ack('pos-001', [...new Set(collector.seqs('telemetry').concat(collector.seqs('event')))]);
     await waitFor('outbox drained to the few newest', () => agent.outboxCounts().rows <= 3, 5000);
     assert.ok(agent.stats().clockOffsetMs !== null, 'clock offset known after an ack');
-  } finally {
-    await agent.close();
-    await collector.close();
-    await broker.stop();
-    dir.remove();
-  }
-});
+  }));
 
-test('broker restart mid-stream: every journaled seq reaches the collector', async () => {
-  const broker = await TestBroker.create();
-  const dir = tempDir();
-  const collector = await FakeCollector.connect(broker.url);
-  const agent = await startAgent(
-    agentConfig({
-      dataDir: dir.path,
-      brokerUrl: broker.url,
-      outbox: { journal: true, ackTimeoutMs: 800 },
-      peripherals: [{ driver: 'host', intervalMs: 50 }],
-      telemetry: { publishIntervalMs: 100 },
-    }),
-    { log: silentLog() },
-  );
-  try {
-    await waitFor('some telemetry', () => collector.on('telemetry').length >= 5);
-    await broker.stop();
-    await sleep(700); // the agent keeps writing to its outbox meanwhile
-    await broker.start();
-    await waitFor('reconnected', () => agent.stats().link.connects >= 2, 10_000);
-    await sleep(600);
-    await agent.close('test over');
-    const db = new Database(join(dir.path, 'outbox.db'), { readonly: true });
-    const journal = (db.prepare('SELECT seq FROM outbox_journal').all() as Array<{ seq: number }>).map((r) => r.seq);
-    const leftover = (db.prepare('SELECT seq FROM outbox').all() as Array<{ seq: number }>).map((r) => r.seq);
-    db.close();
-    const got = new Set([...collector.seqs('telemetry'), ...collector.seqs('event')]);
-    const missing = journal.filter((s) => !got.has(s) && !leftover.includes(s));
-    assert.equal(missing, [], 'nothing lost: every seq arrived or is still in the outbox');
-    // Whatever is still in the outbox was never acked (it goes out on the next start).
-    assert.ok(leftover.length < journal.length / 2, 'most of it was acked and deleted');
-    assert.ok(journal.length > 10);
-  } finally {
-    await collector.close();
-    await broker.stop();
-    dir.remove();
-  }
-});
+test('broker restart mid-stream: every journaled seq reaches the collector', () =>
+  using(
+    agentRig({ outbox: { journal: true, ackTimeoutMs: 800 }, peripherals: [{ driver: 'host', intervalMs: 50 }], telemetry: { publishIntervalMs: 100 } }),
+    async ({ broker, dir, collector, agent }) => {
+      await waitFor('some telemetry', () => collector.on('telemetry').length >= 5);
+      await broker.stop();
+      await sleep(700); // the agent keeps writing to its outbox meanwhile
+      await broker.start();
+      await waitFor('reconnected', () => agent.stats().link.connects >= 2, 10_000);
+      await sleep(600);
+      await agent.close('test over');
+      const db = new Database(join(dir.path, 'outbox.db'), { readonly: true });
+      const journal = (db.prepare('SELECT seq FROM outbox_journal').all() as Array<{ seq: number }>).map((r) => r.seq);
+      const leftover = (db.prepare('SELECT seq FROM outbox').all() as Array<{ seq: number }>).map((r) => r.seq);
+      db.close();
+      const got = new Set([...collector.seqs('telemetry'), ...collector.seqs('event')]);
+      const missing = journal.filter((s) => !got.has(s) && !leftover.includes(s));
+      assert.equal(missing, [], 'nothing lost: every seq arrived or is still in the outbox');
+      // Whatever is still in the outbox was never acked (it goes out on the next start).
+      assert.ok(leftover.length < journal.length / 2, 'most of it was acked and deleted');
+      assert.ok(journal.length > 10);
+    },
+  ));
 
 test('reconnect delays: exponential, capped, jittered within [base*(1-j), base]', () => {
   const p = { minMs: 1000, maxMs: 60_000, jitter: 0.5 };

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Outbox, type OutboxOptions } from '../../agent/outbox.js';
 import { waitFor } from '../helpers/net.js';
-import { tempDir } from '../helpers/tmp.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { captureLog, silentLog } from '../helpers/log.js';
 
 function open(path: string, o: Partial<OutboxOptions> = {}): Outbox {
@@ -27,16 +27,24 @@ function open(path: string, o: Partial<OutboxOptions> = {}): Outbox {
   });
 }
 
+/** Runs `body` with the path of an outbox file in a fresh temp dir, removing the dir however it ends. */
+async function withOutboxFile(body: (path: string, dir: TempDir) => unknown): Promise<void> {
+  const dir = tempDir();
+  try {
+    await body(join(dir.path, 'outbox.db'), dir);
+  } finally {
+    dir.remove();
+  }
+}
+
 const tel =
   (n = 1, pad = 0) =>
   (seq: number) =>
     JSON.stringify({ seq, kind: 'telemetry', n, pad: 'x'.repeat(pad) });
 const ev = (seq: number) => JSON.stringify({ seq, kind: 'event' });
 
-test('seqs are strictly increasing across reopen, for outboxed and non-outboxed messages', () => {
-  const dir = tempDir();
-  const path = join(dir.path, 'outbox.db');
-  try {
+test('seqs are strictly increasing across reopen, for outboxed and non-outboxed messages', () =>
+  withOutboxFile((path, dir) => {
     let o = open(path);
     const a = [o.append('telemetry', 1, tel()), o.allocateSeq(), o.append('event', 1, ev), o.allocateSeq()];
     assert.equal(
@@ -57,10 +65,7 @@ test('seqs are strictly increasing across reopen, for outboxed and non-outboxed 
     o = open(path);
     assert.ok(o.allocateSeq() > c);
     o.close();
-  } finally {
-    dir.remove();
-  }
-});
+  }));
 
 test('send window: unsent in seq order, in-flight cap, re-send after the ack timeout, reset on a new session', () => {
   const dir = tempDir();
@@ -216,10 +221,8 @@ test('full by bytes: thinned to stay under maxBytes', () => {
   }
 });
 
-test('kill -9 mid-write: nothing committed is lost, nothing acked comes back, seqs go on', async () => {
-  const dir = tempDir();
-  const path = join(dir.path, 'outbox.db');
-  try {
+test('kill -9 mid-write: nothing committed is lost, nothing acked comes back, seqs go on', () =>
+  withOutboxFile(async (path) => {
     for (let round = 0; round < 2; round++) {
       const script = fileURLToPath(new URL('./fixtures/outbox-writer.js', import.meta.url));
       const child = spawn(process.execPath, [script, path], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -252,10 +255,7 @@ test('kill -9 mid-write: nothing committed is lost, nothing acked comes back, se
       );
       o.close();
     }
-  } finally {
-    dir.remove();
-  }
-});
+  }));
 
 test('disk full (SQLITE_FULL): one clear log line, newest kept in memory (bounded), drops reported, recovered when space frees', () => {
   const dir = tempDir();
@@ -309,11 +309,9 @@ test('disk full (SQLITE_FULL): one clear log line, newest kept in memory (bounde
   }
 });
 
-test('a file that is not a database: moved aside, fresh outbox, an event says so, seqs continue', () => {
-  const dir = tempDir();
-  const path = join(dir.path, 'outbox.db');
-  const cap = captureLog();
-  try {
+test('a file that is not a database: moved aside, fresh outbox, an event says so, seqs continue', () =>
+  withOutboxFile((path, dir) => {
+    const cap = captureLog();
     let o = open(path);
     const last = o.append('telemetry', 1, tel());
     o.close();
@@ -337,16 +335,11 @@ test('a file that is not a database: moved aside, fresh outbox, an event says so
     o = open(path);
     assert.is(o.stats().corruptRecoveries, 0, 'no crash loop: the fresh DB opens cleanly');
     o.close();
-  } finally {
-    dir.remove();
-  }
-});
+  }));
 
-test('64 KiB of damage in a 1.2 MB outbox: the readable rows are read back and sent, saved and lost counted and reported', () => {
-  const dir = tempDir();
-  const path = join(dir.path, 'outbox.db');
-  const cap = captureLog();
-  try {
+test('64 KiB of damage in a 1.2 MB outbox: the readable rows are read back and sent, saved and lost counted and reported', () =>
+  withOutboxFile((path, dir) => {
+    const cap = captureLog();
     let o = open(path);
     const written = new Map<number, string>();
     for (let i = 0; i < 297; i++) {
@@ -385,15 +378,10 @@ test('64 KiB of damage in a 1.2 MB outbox: the readable rows are read back and s
     assert.equal(sent, saved.map((r) => r.seq).slice(0, 200), 'the first in-flight window');
     assert.ok(o.append('telemetry', 1, tel()) > Math.max(...written.keys()), 'seqs go on above the salvaged ones');
     o.close();
-  } finally {
-    dir.remove();
-  }
-});
+  }));
 
-test('corrupt pages inside a real database (SQLITE_CORRUPT) are handled the same way', () => {
-  const dir = tempDir();
-  const path = join(dir.path, 'outbox.db');
-  try {
+test('corrupt pages inside a real database (SQLITE_CORRUPT) are handled the same way', () =>
+  withOutboxFile((path) => {
     let o = open(path);
     for (let i = 0; i < 300; i++) o.append('telemetry', 1, tel(1, 300));
     const last = o.stats().nextSeq;
@@ -418,9 +406,6 @@ test('corrupt pages inside a real database (SQLITE_CORRUPT) are handled the same
     assert.ok(o.stats().nextSeq >= last);
     assert.ok(existsSync(path));
     o.close();
-  } finally {
-    dir.remove();
-  }
-});
+  }));
 
 test.run();

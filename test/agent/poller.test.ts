@@ -6,13 +6,12 @@ import { Poller, deriveHealth, severityOf, withDeadline, type PollerEvent } from
 import { faultLevels, shippedFirmwareProfiles } from '../../firmware-profiles/index.js';
 import { createHostDriver } from '../../agent/drivers/host.js';
 import { hostPeripheralConfigSchema } from '../../agent/config.js';
-import { startAgent } from '../../agent/index.js';
 import { sample as sampleSchema, type Sample } from '../../protocol/index.js';
 import { waitFor, sleep } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
 import { ControlledDriver } from './fakes.js';
-import { FakeCollector, agentConfig } from './support.js';
-import { TestBroker } from '../helpers/broker.js';
+import { agentRig } from './support.js';
+import { using } from '../helpers/rig.js';
 import { silentLog } from '../helpers/log.js';
 
 function harness(drivers: Array<{ driver: any; intervalMs: number; timeoutMs: number }>) {
@@ -146,15 +145,9 @@ test('withDeadline aborts the signal and stops waiting for a driver that ignores
 });
 
 test('through the agent: a fault event reaches the collector before the next telemetry tick', async () => {
-  const broker = await TestBroker.create();
-  const dir = tempDir();
-  const collector = await FakeCollector.connect(broker.url);
   const printer = new ControlledDriver('printer0');
-  const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url, telemetry: { publishIntervalMs: 60_000 } }), {
-    log: silentLog(),
-    extraPeripherals: [{ driver: printer, intervalMs: 50, timeoutMs: 200 }],
-  });
-  try {
+  const extraPeripherals = [{ driver: printer, intervalMs: 50, timeoutMs: 200 }];
+  await using(agentRig({ telemetry: { publishIntervalMs: 60_000 } }, { extraPeripherals }), async ({ collector, agent }) => {
     await waitFor('connected', () => agent.stats().link.connected);
     printer.faults = ['cover-open'];
     const ev = await waitFor('fault-raised event', () => collector.on('event').find((r) => r.msg.type === 'fault-raised'), 5000);
@@ -165,12 +158,7 @@ test('through the agent: a fault event reaches the collector before the next tel
       collector.on('inventory').find((r) => r.msg.peripherals.some((p: any) => p.id === 'printer0' && p.serial === 'SN1')),
     );
     assert.ok(inv);
-  } finally {
-    await agent.close();
-    await collector.close();
-    await broker.stop();
-    dir.remove();
-  }
+  });
 });
 
 test.run();

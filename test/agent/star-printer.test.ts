@@ -19,6 +19,7 @@ import {
 } from '../../agent/drivers/star/index.js';
 import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware-profiles/loader.js';
 import { rejects } from './zk-support.js';
+import { driverRig, using, usingOpened } from '../helpers/rig.js';
 
 const log = pino({ level: 'silent' });
 const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
@@ -87,21 +88,11 @@ async function rig() {
   const pty = await PtyPair.create();
   const printer = await VirtualStarPrinter.start({ path: pty.devicePath });
   const driver = createStarSerialDriver({ id: 'star0', driver: 'star-serial', path: pty.hostPath, replyTimeoutMs: 600 }, { log, profiles });
-  return {
-    pty,
-    printer,
-    driver,
-    async close() {
-      await driver.close();
-      await printer.close();
-      await pty.close();
-    },
-  };
+  return { pty, ...driverRig('printer', printer, driver, pty) };
 }
 
-test('open identifies the printer and matches star-tsp143; each fault appears and clears', async () => {
-  const r = await rig();
-  try {
+test('open identifies the printer and matches star-tsp143; each fault appears and clears', () =>
+  using(rig(), async (r) => {
     const id = await r.driver.open(signal());
     assert.equal(id, { port: `serial:${r.pty.hostPath}`, vendor: 'Star Micronics', model: 'TSP143', firmware: '3.2', profile: 'star-tsp143' });
     assert.equal((await r.driver.poll(signal())).faults, []);
@@ -125,15 +116,10 @@ test('open identifies the printer and matches star-tsp143; each fault appears an
       assert.equal(off.faults, [], `${code} cleared`);
       assert.is(off.health, 'ok');
     }
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('noise, silence, a frame cut mid-way and slow replies: each fails or passes and the line recovers', async () => {
-  const r = await rig();
-  try {
-    await r.driver.open(signal());
+test('noise, silence, a frame cut mid-way and slow replies: each fails or passes and the line recovers', () =>
+  usingOpened(rig(), async (r) => {
     r.printer.setGarbageBeforeReplies(Uint8Array.of(0xff, 0x80, 0x13));
     assert.is((await r.driver.poll(signal())).health, 'ok');
     assert.ok(r.driver.stats().garbageBytes >= 3);
@@ -150,23 +136,15 @@ test('noise, silence, a frame cut mid-way and slow replies: each fails or passes
     assert.ok(slow.metrics.replyLatencyMs >= 80);
     r.printer.setReplyDelay(0);
     assert.ok(r.driver.stats().commErrors >= 2);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('unsolicited ASB frames on status change are taken in (lastStatus) without upsetting requests', async () => {
-  const r = await rig();
-  try {
-    await r.driver.open(signal());
+test('unsolicited ASB frames on status change are taken in (lastStatus) without upsetting requests', () =>
+  usingOpened(rig(), async (r) => {
     r.printer.setCoverOpen(true);
     await sleep(200);
     assert.ok(r.driver.lastStatus?.coverOpen);
     r.printer.setCoverOpen(false);
     assert.equal((await r.driver.poll(signal())).faults, []);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
 test.run();

@@ -1,9 +1,13 @@
-// Agent test parts: mqtt.js as a fake collector that records and acks, and agent configs (the
-// broker is test/helpers/broker.ts).
+// Agent test parts: mqtt.js as a fake collector that records and acks, agent configs, and the
+// usual set-up of an agent test (the broker is test/helpers/broker.ts).
 import mqtt, { type MqttClient } from 'mqtt';
 import { parseTopic, seqRanges, type AckMessage } from '../../protocol/index.js';
 import { agentConfigSchema, type AgentConfig, type AgentConfigInput } from '../../agent/config.js';
+import { startAgent, type StartAgentOptions } from '../../agent/index.js';
 import { waitFor } from '../helpers/net.js';
+import { tempDir } from '../helpers/tmp.js';
+import { TestBroker } from '../helpers/broker.js';
+import { silentLog } from '../helpers/log.js';
 
 export type Received = { topic: string; channel: string; device: string; msg: any; retain: boolean };
 
@@ -74,4 +78,27 @@ export function agentConfig(input: Partial<AgentConfigInput> & { dataDir: string
     peripherals: [{ driver: 'host', intervalMs: 100 }],
     ...rest,
   });
+}
+
+/**
+ * A broker, a temp data dir, the fake collector and an agent started against them (config on top of
+ * agentConfig's); close() stops all four. `prepare` runs on the data dir before the agent starts.
+ */
+export async function agentRig(
+  config: Partial<AgentConfigInput> = {},
+  opts: { autoAck?: boolean; prepare?: (dataDir: string) => void } & Partial<StartAgentOptions> = {},
+) {
+  const { autoAck, prepare, ...start } = opts;
+  const broker = await TestBroker.create();
+  const dir = tempDir();
+  prepare?.(dir.path);
+  const collector = await FakeCollector.connect(broker.url, { autoAck });
+  const agent = await startAgent(agentConfig({ dataDir: dir.path, brokerUrl: broker.url, ...config }), { log: silentLog(), ...start });
+  const close = async () => {
+    await agent.close();
+    await collector.close();
+    await broker.stop();
+    dir.remove();
+  };
+  return { broker, dir, collector, agent, close };
 }

@@ -10,6 +10,7 @@ import { createZkClockDriver, zkClockConfigSchema, type ZkClockConfigInput } fro
 import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware-profiles/loader.js';
 import { freePort } from '../helpers/net.js';
 import { rejects } from './zk-support.js';
+import { driverRig, using, usingOpened } from '../helpers/rig.js';
 
 const log = pino({ level: 'silent' });
 const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
@@ -21,14 +22,7 @@ async function rig(clockOpts: VirtualZkClockOptions = {}, config: Partial<ZkCloc
     { id: 'clock0', driver: 'zk-clock-tcp', host: clock.host, port: clock.port, replyTimeoutMs: 800, ...config },
     { log, profiles },
   );
-  return {
-    clock,
-    driver,
-    async close() {
-      await driver.close();
-      await clock.close();
-    },
-  };
+  return driverRig('clock', clock, driver);
 }
 
 test('config schema: defaults, and an unknown field or bad port is refused with its path', () => {
@@ -45,14 +39,11 @@ test('config schema: defaults, and an unknown field or bad port is refused with 
   assert.is(zkClockConfigSchema.parse({ id: 'clock0', driver: 'zk-clock-tcp', host: 'x', commKey: 999_999 }).commKey, 999_999);
 });
 
-test('open reads identity and matches the profile; poll reports store use against capacity', async () => {
-  const r = await rig({
-    serial: 'CKJ5190360035',
-    deviceName: 'K40',
-    firmware: 'Ver 6.60 Apr 28 2017',
-    stored: { users: 150, fingers: 300, records: 420, cards: 12 },
-  });
-  try {
+/** A K40 with part of its store used. */
+const k40 = { serial: 'CKJ5190360035', deviceName: 'K40', firmware: 'Ver 6.60 Apr 28 2017', stored: { users: 150, fingers: 300, records: 420, cards: 12 } };
+
+test('open reads identity and matches the profile; poll reports store use against capacity', () =>
+  using(rig(k40), async (r) => {
     const id = await r.driver.open(signal());
     assert.equal(id, {
       port: `tcp:127.0.0.1:${r.clock.port}`,
@@ -73,15 +64,10 @@ test('open reads identity and matches the profile; poll reports store use agains
     assert.is(reading.metrics.usersUsedPct, 5);
     assert.is(reading.counters.commErrors, 0);
     assert.is(r.clock.stats.badChecksums, 0, 'every request carries the checksum pyzk computes');
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('the record store fills as staff punch: near-full warning, full is critical, clearing ends both', async () => {
-  const r = await rig({ stored: { records: 880 } });
-  try {
-    await r.driver.open(signal());
+test('the record store fills as staff punch: near-full warning, full is critical, clearing ends both', () =>
+  usingOpened(rig({ stored: { records: 880 } }), async (r) => {
     assert.equal((await r.driver.poll(signal())).faults, []);
     r.clock.punch(30);
     let reading = await r.driver.poll(signal());
@@ -97,14 +83,10 @@ test('the record store fills as staff punch: near-full warning, full is critical
     reading = await r.driver.poll(signal());
     assert.equal(reading.faults, []);
     assert.is(reading.health, 'ok');
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('refused connection: open rejects; the clock coming back is found again', async () => {
-  const r = await rig();
-  try {
+test('refused connection: open rejects; the clock coming back is found again', () =>
+  using(rig(), async (r) => {
     await r.clock.setRefusing(true);
     await rejects(() => r.driver.open(signal()), /ECONNREFUSED|cannot connect/);
     await r.clock.setRefusing(false);
@@ -116,10 +98,7 @@ test('refused connection: open rejects; the clock coming back is found again', a
     const reading = await r.driver.poll(signal());
     assert.is(reading.health, 'ok');
     assert.is(r.driver.stats().connects, 2, 'a new session after the drop');
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
 test('nothing listening at all: open rejects with the reason, never throws elsewhere', async () => {
   const port = await freePort();
@@ -129,53 +108,36 @@ test('nothing listening at all: open rejects with the reason, never throws elsew
   await driver.close();
 });
 
-test('silence: poll times out and counts a comm error; answering again recovers', async () => {
-  const r = await rig();
-  try {
-    await r.driver.open(signal());
+test('silence: poll times out and counts a comm error; answering again recovers', () =>
+  usingOpened(rig(), async (r) => {
     r.clock.setSilent(true);
     await rejects(() => r.driver.poll(signal()), /no reply to CMD_GET_FREE_SIZES/);
     assert.ok(r.driver.stats().commErrors >= 1);
     r.clock.setSilent(false);
     const reading = await r.driver.poll(signal());
     assert.is(reading.health, 'ok');
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('garbage before replies and injected noise are skipped; the reply still decodes', async () => {
-  const r = await rig({ stored: { records: 10 } });
-  try {
-    await r.driver.open(signal());
+test('garbage before replies and injected noise are skipped; the reply still decodes', () =>
+  usingOpened(rig({ stored: { records: 10 } }), async (r) => {
     r.clock.setGarbageBeforeReplies(Uint8Array.of(0x00, 0xff, 0x50, 0x50, 0x13, 0x50, 0x50, 0x82));
     r.clock.injectGarbage(Uint8Array.of(0x41, 0x42, 0x43));
     const reading = await r.driver.poll(signal());
     assert.is(reading.metrics.records, 10);
     assert.ok(reading.counters.garbageBytes >= 8);
     r.clock.setGarbageBeforeReplies(null);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('a reply cut off mid-frame: that poll fails, the next one resynchronises', async () => {
-  const r = await rig({ stored: { records: 33 } });
-  try {
-    await r.driver.open(signal());
+test('a reply cut off mid-frame: that poll fails, the next one resynchronises', () =>
+  usingOpened(rig({ stored: { records: 33 } }), async (r) => {
     r.clock.stopMidFrame(1);
     await rejects(() => r.driver.poll(signal()));
     const reading = await r.driver.poll(signal());
     assert.is(reading.metrics.records, 33);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('slow replies within the deadline are fine and show as latency; beyond it they time out', async () => {
-  const r = await rig();
-  try {
-    await r.driver.open(signal());
+test('slow replies within the deadline are fine and show as latency; beyond it they time out', () =>
+  usingOpened(rig(), async (r) => {
     r.clock.setReplyDelay(150);
     const reading = await r.driver.poll(signal());
     assert.ok(reading.metrics.replyLatencyMs >= 100, `latency ${reading.metrics.replyLatencyMs}`);
@@ -185,33 +147,22 @@ test('slow replies within the deadline are fine and show as latency; beyond it t
     // The late reply of the timed-out request must not be taken for the next one.
     await new Promise((res) => setTimeout(res, 1600));
     assert.is((await r.driver.poll(signal())).health, 'ok');
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('a clock with a comm key and none configured: open rejects naming the missing setting', async () => {
-  const r = await rig({ commKey: 12345 });
-  try {
+test('a clock with a comm key and none configured: open rejects naming the missing setting', () =>
+  using(rig({ commKey: 12345 }), async (r) => {
     const err = await rejects(() => r.driver.open(signal()), /requires a comm key .*set "commKey"/);
     assert.is((err as Error & { code?: string }).code, 'auth-required');
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('a comm-key clock: the right key opens the session (CMD_AUTH), and the clock is polled', async () => {
-  const r = await rig({ commKey: 12345, stored: { records: 10 } }, { commKey: 12345 });
-  try {
+test('a comm-key clock: the right key opens the session (CMD_AUTH), and the clock is polled', () =>
+  using(rig({ commKey: 12345, stored: { records: 10 } }, { commKey: 12345 }), async (r) => {
     const id = await r.driver.open(signal());
     assert.is(id.model, 'K40');
     assert.is((await r.driver.poll(signal())).metrics.records, 10);
     assert.is(r.clock.stats.authRejected, 0);
     assert.is(r.clock.stats.badChecksums, 0);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
 test('a comm-key clock: a wrong key is refused with a clear error, and never appears in the logs', async () => {
   const lines: string[] = [];
@@ -239,10 +190,8 @@ test('a comm-key clock: a wrong key is refused with a clear error, and never app
   }
 });
 
-test('clock time: the offset against this host is reported, and sync-clock-time sets it (CMD_SET_TIME)', async () => {
-  const r = await rig({ clockOffsetSec: -754, clockDriftPpm: 40 });
-  try {
-    await r.driver.open(signal());
+test('clock time: the offset against this host is reported, and sync-clock-time sets it (CMD_SET_TIME)', () =>
+  usingOpened(rig({ clockOffsetSec: -754, clockDriftPpm: 40 }), async (r) => {
     const before = await r.driver.poll(signal());
     // The clock answers whole seconds: within ±0.5 s plus the round trip.
     assert.ok(Math.abs(before.metrics.clockOffsetSec - -754) <= 1, `offset ${before.metrics.clockOffsetSec}`);
@@ -256,18 +205,13 @@ test('clock time: the offset against this host is reported, and sync-clock-time 
     assert.ok(Math.abs(r.clock.clockOffsetSec()) <= 1, `clock now ${r.clock.clockOffsetSec()} s from host`);
     const after = await r.driver.poll(signal());
     assert.ok(Math.abs(after.metrics.clockOffsetSec) <= 1);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('clock-drift: raised beyond the profile limit, held until the clock is well within it (hysteresis), cleared by a sync', async () => {
-  const k40 = profiles.find((p) => p.id === 'zkteco-k40')!.thresholds;
-  const warn = k40.clockOffsetWarningSec!;
-  const clear = k40.clockOffsetClearSec!;
-  const r = await rig({ deviceName: 'K40', clockOffsetSec: 0 });
-  try {
-    await r.driver.open(signal());
+test('clock-drift: raised beyond the profile limit, held until the clock is well within it (hysteresis), cleared by a sync', () =>
+  usingOpened(rig({ deviceName: 'K40', clockOffsetSec: 0 }), async (r) => {
+    const k40 = profiles.find((p) => p.id === 'zkteco-k40')!.thresholds;
+    const warn = k40.clockOffsetWarningSec!;
+    const clear = k40.clockOffsetClearSec!;
     const faultsAt = async (offsetSec: number) => {
       r.clock.setClock(offsetSec, 0);
       const reading = await r.driver.poll(signal());
@@ -280,15 +224,10 @@ test('clock-drift: raised beyond the profile limit, held until the clock is well
     assert.equal(await faultsAt(warn + 30), { faults: ['clock-drift'], health: 'warning' }, 'ahead counts too');
     await r.driver.syncClockTime(signal());
     assert.equal((await r.driver.poll(signal())).faults, [], 'a sync clears it on the next poll');
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
-test('sync-clock-time while a poll runs, both after the clock dropped the session: both succeed', async () => {
-  const r = await rig({ clockOffsetSec: 42 });
-  try {
-    await r.driver.open(signal());
+test('sync-clock-time while a poll runs, both after the clock dropped the session: both succeed', () =>
+  usingOpened(rig({ clockOffsetSec: 42 }), async (r) => {
     await r.clock.setRefusing(true);
     await r.clock.setRefusing(false);
     // Whether or not the driver has seen the close yet, both find their way to a new session.
@@ -297,10 +236,7 @@ test('sync-clock-time while a poll runs, both after the clock dropped the sessio
     assert.ok(Math.abs(sync.offsetBeforeSec! - 42) <= 1);
     assert.ok(Math.abs(sync.offsetAfterSec!) <= 1);
     assert.ok(Math.abs(r.clock.clockOffsetSec()) <= 1);
-  } finally {
-    await r.close();
-  }
-});
+  }));
 
 test('close sends CMD_EXIT', async () => {
   const r = await rig();

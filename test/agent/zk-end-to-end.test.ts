@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { startAgent, agentConfigSchema, type AgentHandle } from '../../agent/index.js';
 import { VirtualZkClock } from '../../sim/zk-clock.js';
-import type { CommandAccepted, RemoteCommand, TicketDetail, TicketsAnswer } from '../../noc/api.js';
+import type { TicketDetail, TicketsAnswer } from '../../noc/api.js';
 import { ApiClient, startNocServer, type NocTestServer } from '../helpers/noc.js';
 import { waitFor } from '../helpers/net.js';
 
@@ -69,16 +69,7 @@ test('comm-key clock: agent → broker → collector, and sync-clock-time from t
     assert.ok(clock.stats.authRejected >= 1);
 
     const operator = await ApiClient.login(s.url, 'operator');
-    const sent = await operator.post<CommandAccepted>('/api/devices/pos-zk1/commands', { name: 'sync-clock-time', peripheral: 'clock0' });
-    assert.is(sent.status, 202, sent.text);
-    const done = await waitFor(
-      'sync-clock-time answered',
-      async () => {
-        const c = (await operator.get<RemoteCommand>(`/api/commands/${sent.body.id}`)).body;
-        return c.status !== 'pending' ? c : null;
-      },
-      10_000,
-    );
+    const done = await operator.runCommand('pos-zk1', { name: 'sync-clock-time', peripheral: 'clock0' });
     assert.is(done.status, 'ok', done.error ?? '');
     const result = done.result as { offsetBeforeSec: number; offsetAfterSec: number };
     assert.ok(Math.abs(result.offsetBeforeSec + 754) <= 1);
@@ -95,16 +86,7 @@ test('comm-key clock: agent → broker → collector, and sync-clock-time from t
     );
 
     // A peripheral that has no clock refuses the command with its reason.
-    const bad = await operator.post<CommandAccepted>('/api/devices/pos-zk1/commands', { name: 'sync-clock-time', peripheral: 'host' });
-    assert.is(bad.status, 202, bad.text);
-    const refused = await waitFor(
-      'refusal answered',
-      async () => {
-        const c = (await operator.get<RemoteCommand>(`/api/commands/${bad.body.id}`)).body;
-        return c.status !== 'pending' ? c : null;
-      },
-      10_000,
-    );
+    const refused = await operator.runCommand('pos-zk1', { name: 'sync-clock-time', peripheral: 'host' });
     assert.equal([refused.status, refused.error], ['failed', 'peripheral host (host) does not support sync-clock-time']);
   } finally {
     await agent?.close('test done').catch(() => {});
@@ -154,16 +136,7 @@ test('a drifting clock: clock-drift ticket with its runbook → operator syncs t
     assert.match(ticket.description, /RTC/, '…and at the battery if it drifts again');
     assert.is(ticket.incident?.kind, 'fault');
 
-    const sent = await operator.post<CommandAccepted>('/api/devices/pos-zk2/commands', { name: 'sync-clock-time', peripheral: 'clock0' });
-    assert.is(sent.status, 202, sent.text);
-    const done = await waitFor(
-      'sync-clock-time answered',
-      async () => {
-        const c = (await operator.get<RemoteCommand>(`/api/commands/${sent.body.id}`)).body;
-        return c.status !== 'pending' ? c : null;
-      },
-      10_000,
-    );
+    const done = await operator.runCommand('pos-zk2', { name: 'sync-clock-time', peripheral: 'clock0' });
     assert.is(done.status, 'ok', done.error ?? '');
     const result = done.result as { offsetBeforeSec: number; offsetAfterSec: number };
     assert.ok(Math.abs(result.offsetBeforeSec + 600) <= 1, `before ${result.offsetBeforeSec}`);

@@ -23,6 +23,17 @@ test.after(async () => {
   await tb?.close();
 });
 
+/** mosquitto client options for a will: its topic and payload, QoS 1, retained or not. */
+const will = (topic: string, payload: string, retain = false) => [
+  '--will-topic',
+  topic,
+  '--will-payload',
+  payload,
+  '--will-qos',
+  '1',
+  ...(retain ? ['--will-retain'] : []),
+];
+
 test('port 0 binds a real port; registry lists devices without hashes', () => {
   assert.ok(port > 0);
   const list = tb.broker.registry.listDevices();
@@ -112,86 +123,30 @@ test("subscribing to another device's ack is refused and delivers nothing", asyn
 });
 
 test('retain is refused on telemetry and accepted on status', async () => {
-  const r = await mosquitto('pub', [
-    ...creds(port, 'dev-a', tb.tokens['dev-a']),
-    '-t',
-    'fleet/v1/dev-a/telemetry',
-    '-q',
-    '1',
-    '-r',
-    '-m',
-    'retained-telemetry',
-  ]);
+  const devA = creds(port, 'dev-a', tb.tokens['dev-a']);
+  const r = await mosquitto('pub', [...devA, '-t', 'fleet/v1/dev-a/telemetry', '-q', '1', '-r', '-m', 'retained-telemetry']);
   assert.is.not(r.code, 0);
   assert.ok(hasLog(tb.logs, 'publish denied', { reason: 'retain not allowed on telemetry' }));
-  const ok = await mosquitto('pub', [...creds(port, 'dev-a', tb.tokens['dev-a']), '-t', 'fleet/v1/dev-a/status', '-q', '1', '-r', '-m', 'online']);
+  const ok = await mosquitto('pub', [...devA, '-t', 'fleet/v1/dev-a/status', '-q', '1', '-r', '-m', 'online']);
   assert.is(ok.code, 0, ok.stderr);
   // A viewer connecting later gets the retained status but no retained telemetry.
-  const v = await mosquitto('sub', [
-    ...creds(port, 'viewer', tb.tokens.viewer, 'noc-1'),
-    '-t',
-    'fleet/v1/dev-a/status',
-    '-t',
-    'fleet/v1/dev-a/telemetry',
-    '-v',
-    '-W',
-    '2',
-  ]);
+  const viewer = creds(port, 'viewer', tb.tokens.viewer, 'noc-1');
+  const v = await mosquitto('sub', [...viewer, '-t', 'fleet/v1/dev-a/status', '-t', 'fleet/v1/dev-a/telemetry', '-v', '-W', '2']);
   assert.ok(v.stdout.includes('fleet/v1/dev-a/status online'), v.stdout + v.stderr);
   assert.not.ok(v.stdout.includes('retained-telemetry'));
 });
 
 test('a will on a foreign topic is refused; the own status will is published when the device dies', async () => {
-  const bad = await mosquitto('pub', [
-    ...creds(port, 'dev-a', tb.tokens['dev-a']),
-    '--will-topic',
-    'fleet/v1/dev-b/status',
-    '--will-payload',
-    'offline',
-    '--will-qos',
-    '1',
-    '--will-retain',
-    '-t',
-    'fleet/v1/dev-a/telemetry',
-    '-q',
-    '1',
-    '-m',
-    'x',
-  ]);
+  const devA = creds(port, 'dev-a', tb.tokens['dev-a']);
+  const bad = await mosquitto('pub', [...devA, ...will('fleet/v1/dev-b/status', 'offline', true), '-t', 'fleet/v1/dev-a/telemetry', '-q', '1', '-m', 'x']);
   assert.is.not(bad.code, 0);
   assert.match(bad.stderr, /not authori[sz]ed/i);
   assert.ok(hasLog(tb.logs, 'will denied', { client: 'dev-a', will: 'fleet/v1/dev-b/status' }));
-  const badChannel = await mosquitto('pub', [
-    ...creds(port, 'dev-a', tb.tokens['dev-a']),
-    '--will-topic',
-    'fleet/v1/dev-a/telemetry',
-    '--will-payload',
-    'x',
-    '--will-qos',
-    '1',
-    '-t',
-    'fleet/v1/dev-a/event',
-    '-q',
-    '1',
-    '-m',
-    'x',
-  ]);
+  const badChannel = await mosquitto('pub', [...devA, ...will('fleet/v1/dev-a/telemetry', 'x'), '-t', 'fleet/v1/dev-a/event', '-q', '1', '-m', 'x']);
   assert.is.not(badChannel.code, 0);
 
-  const dying = spawnMosquitto('sub', [
-    ...creds(port, 'dev-b', tb.tokens['dev-b']),
-    '--will-topic',
-    'fleet/v1/dev-b/status',
-    '--will-payload',
-    'offline-lwt',
-    '--will-qos',
-    '1',
-    '--will-retain',
-    '-t',
-    'fleet/v1/dev-b/ack',
-    '-q',
-    '1',
-  ]);
+  const devB = creds(port, 'dev-b', tb.tokens['dev-b']);
+  const dying = spawnMosquitto('sub', [...devB, ...will('fleet/v1/dev-b/status', 'offline-lwt', true), '-t', 'fleet/v1/dev-b/ack', '-q', '1']);
   await waitFor('dev-b connected', () => hasLog(tb.logs, 'client authenticated', { client: 'dev-b' }) && tb.broker.stats().clients.device >= 1);
   await sleep(200);
   dying.kill('SIGKILL');

@@ -8,12 +8,13 @@ import { waitFor } from '../helpers/net.js';
 import { barrier, connectMqtt, creds, killStrays, mosquitto, recorder } from './helpers.js';
 import { hasLog } from '../helpers/log.js';
 import { startFleetcareBroker } from '../helpers/broker.js';
+import { using } from '../helpers/rig.js';
 
 test.after(() => killStrays());
 
-test('oversized payloads disconnect the client, are counted and never forwarded', async () => {
-  const tb = await startFleetcareBroker(); // default limit: 256 KiB
-  try {
+test('oversized payloads disconnect the client, are counted and never forwarded', () =>
+  using(startFleetcareBroker(), async (tb) => {
+    // default limit: 256 KiB
     const rec = await recorder(tb.broker.port, tb.tokens.collector, ['fleet/v1/+/telemetry', 'fleet/v1/+/event']);
     const dev = creds(tb.broker.port, 'dev-a', tb.tokens['dev-a']);
     // Just over the limit: refused when the PUBLISH is authorized.
@@ -41,14 +42,10 @@ test('oversized payloads disconnect the client, are counted and never forwarded'
     assert.is(letters[1].bytes, 256 * 1024 + 1);
     assert.is(letters[1].head, 'a'.repeat(512));
     await rec.client.endAsync();
-  } finally {
-    await tb.close();
-  }
-});
+  }));
 
-test('publish rate limit: excess messages are dropped and counted; a client that keeps flooding is disconnected', async () => {
-  const tb = await startFleetcareBroker({ publishRate: { perSecond: 1, burst: 5, disconnectAfterDrops: 40, windowMs: 60_000 } });
-  try {
+test('publish rate limit: excess messages are dropped and counted; a client that keeps flooding is disconnected', () =>
+  using(startFleetcareBroker({ publishRate: { perSecond: 1, burst: 5, disconnectAfterDrops: 40, windowMs: 60_000 } }), async (tb) => {
     const rec = await recorder(tb.broker.port, tb.tokens.collector, ['fleet/v1/+/telemetry', 'fleet/v1/+/event']);
     const lines = Array.from({ length: 20 }, (_, i) => `m${i}`).join('\n') + '\n';
     const r = await mosquitto('pub', [...creds(tb.broker.port, 'dev-a', tb.tokens['dev-a']), '-t', 'fleet/v1/dev-a/telemetry', '-q', '1', '-l'], {
@@ -73,14 +70,10 @@ test('publish rate limit: excess messages are dropped and counted; a client that
     await waitFor('flooding disconnect', () => tb.broker.stats().rateLimitDisconnects >= 1);
     assert.ok(hasLog(tb.logs, 'client keeps flooding: disconnecting', { client: 'dev-a' }));
     await rec.client.endAsync();
-  } finally {
-    await tb.close();
-  }
-});
+  }));
 
-test('the publish rate limit is per device: the collector acking the whole fleet is never dropped or disconnected', async () => {
-  const tb = await startFleetcareBroker({ publishRate: { perSecond: 1, burst: 5, disconnectAfterDrops: 10, windowMs: 60_000 } });
-  try {
+test('the publish rate limit is per device: the collector acking the whole fleet is never dropped or disconnected', () =>
+  using(startFleetcareBroker({ publishRate: { perSecond: 1, burst: 5, disconnectAfterDrops: 10, windowMs: 60_000 } }), async (tb) => {
     // The acks of 50 devices at once, as the collector sends them, to dev-a's ack topic here.
     const dev = await connectMqtt(`mqtt://127.0.0.1:${tb.broker.port}`, { clientId: 'dev-a', username: 'dev-a', password: tb.tokens['dev-a'] });
     const got: string[] = [];
@@ -97,15 +90,11 @@ test('the publish rate limit is per device: the collector acking the whole fleet
     assert.is(s.rateLimitDisconnects, 0);
     assert.not.ok(hasLog(tb.logs, 'publish rate limit reached: dropping', { client: 'collector' }));
     await dev.endAsync();
-  } finally {
-    await tb.close();
-  }
-});
+  }));
 
 test('failed logins are throttled per client and per address', async () => {
   const rule = { baseDelayMs: 60_000, maxDelayMs: 60_000, forgetAfterMs: 600_000 };
-  const tb = await startFleetcareBroker({ loginThrottle: { perClient: { freeAttempts: 2, ...rule }, perAddress: { freeAttempts: 5, ...rule } } });
-  try {
+  await using(startFleetcareBroker({ loginThrottle: { perClient: { freeAttempts: 2, ...rule }, perAddress: { freeAttempts: 5, ...rule } } }), async (tb) => {
     const port = tb.broker.port;
     const pub = (user: string, token: string) => mosquitto('pub', [...creds(port, user, token), '-t', `fleet/v1/${user}/event`, '-q', '1', '-m', 'x']);
     for (let i = 0; i < 3; i++) assert.is.not((await pub('dev-a', 'guess-' + i)).code, 0);
@@ -123,9 +112,7 @@ test('failed logins are throttled per client and per address', async () => {
     const byAddress = await pub('dev-b', tb.tokens['dev-b']);
     assert.is.not(byAddress.code, 0);
     assert.is(tb.broker.stats().loginsThrottled, 2);
-  } finally {
-    await tb.close();
-  }
+  });
 });
 
 test('login throttle: exponential lockout, capped, forgotten after a quiet period', () => {
@@ -162,9 +149,8 @@ test('publish rate limit: burst, then the sustained rate, then a flooding verdic
   assert.equal([limit.check(s), limit.check(s), limit.check(s), limit.check(s)], ['ok', 'ok', 'ok', 'drop']);
 });
 
-test('an unauthenticated socket sending garbage does not disturb the broker', async () => {
-  const tb = await startFleetcareBroker();
-  try {
+test('an unauthenticated socket sending garbage does not disturb the broker', () =>
+  using(startFleetcareBroker(), async (tb) => {
     const { connect } = await import('node:net');
     const s = connect(tb.broker.port, '127.0.0.1');
     s.on('error', () => {});
@@ -173,9 +159,6 @@ test('an unauthenticated socket sending garbage does not disturb the broker', as
     await new Promise((r) => s.once('close', r));
     const ok = await mosquitto('pub', [...creds(tb.broker.port, 'dev-a', tb.tokens['dev-a']), '-t', 'fleet/v1/dev-a/event', '-q', '1', '-m', 'after-garbage']);
     assert.is(ok.code, 0, ok.stderr);
-  } finally {
-    await tb.close();
-  }
-});
+  }));
 
 test.run();

@@ -11,6 +11,7 @@ import { coalesceWrites } from '../../broker/write-coalescing.js';
 import { waitFor } from '../helpers/net.js';
 import { creds, killStrays, mosquitto, spawnMosquitto } from './helpers.js';
 import { startFleetcareBroker, type FleetcareBroker } from '../helpers/broker.js';
+import { using } from '../helpers/rig.js';
 
 test.after(() => killStrays());
 
@@ -27,9 +28,8 @@ function connectLocal(tb: FleetcareBroker, opts: IClientOptions): Promise<MqttCl
   });
 }
 
-test('a wrong token over the in-process link is refused like over TCP', async () => {
-  const tb = await startFleetcareBroker();
-  try {
+test('a wrong token over the in-process link is refused like over TCP', () =>
+  using(startFleetcareBroker(), async (tb) => {
     const err = await connectLocal(tb, { clientId: 'collector-x', username: 'collector', password: 'not-the-token' }).then(
       () => null,
       (e: Error) => e,
@@ -41,14 +41,10 @@ test('a wrong token over the in-process link is refused like over TCP', async ()
       tb.logs.some((l) => l.msg === 'login refused' && l.remote === 'in-process'),
       'logged with the in-process remote',
     );
-  } finally {
-    await tb.close();
-  }
-});
+  }));
 
-test('the in-process link carries QoS 1 both ways, with the ACL of the account', async () => {
-  const tb = await startFleetcareBroker();
-  try {
+test('the in-process link carries QoS 1 both ways, with the ACL of the account', () =>
+  using(startFleetcareBroker(), async (tb) => {
     const c = await connectLocal(tb, { clientId: 'collector-local', username: 'collector', password: tb.tokens.collector });
     const got: string[] = [];
     c.on('message', (topic, payload) => got.push(`${topic} ${payload.toString()}`));
@@ -78,14 +74,10 @@ test('the in-process link carries QoS 1 both ways, with the ACL of the account',
     }
     assert.is(tb.broker.stats().clients.collector, 1);
     await c.endAsync();
-  } finally {
-    await tb.close();
-  }
-});
+  }));
 
-test('a persistent session over the in-process link keeps QoS 1 messages while it is away', async () => {
-  const tb = await startFleetcareBroker();
-  try {
+test('a persistent session over the in-process link keeps QoS 1 messages while it is away', () =>
+  using(startFleetcareBroker(), async (tb) => {
     const opts = { clientId: 'collector-persist', username: 'collector', password: tb.tokens.collector, clean: false };
     const first = await connectLocal(tb, opts);
     await first.subscribeAsync({ 'fleet/v1/+/event': { qos: 1 } });
@@ -100,10 +92,7 @@ test('a persistent session over the in-process link keeps QoS 1 messages while i
     assert.is(present, true);
     await waitFor('queued message delivered', () => got.includes('while-away'));
     await again.endAsync();
-  } finally {
-    await tb.close();
-  }
-});
+  }));
 
 test('the link survives the broker closing it: the client sees close, not an error', async () => {
   const tb = await startFleetcareBroker();

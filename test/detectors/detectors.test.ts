@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../../firmware-profiles/index.js';
-import { DetectorEngine, mergePartFindings, seededRandom, theilSen, type DetectorConfigInput, type Finding } from './fixtures.js';
+import { DetectorEngine, mergePartFindings, printerSample, seededRandom, theilSen, type DetectorConfigInput, type Finding } from './fixtures.js';
 
 const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
 const DAY = 86_400_000;
@@ -14,6 +14,8 @@ const T0 = Date.UTC(2026, 0, 5); // a Monday
 
 const engine = (cfg: DetectorConfigInput = {}) => new DetectorEngine(profiles, cfg);
 const find = (fs: Finding[], key: string) => fs.find((f) => f.key === key);
+/** The receipt printer most of these tests follow: pos-1's Epson TM-T88VI at site s1. */
+const tmT88vi = { device: 'pos-1', site: 's1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi' };
 
 /** Feeds an hourly cutter counter of an Epson TM-T88VI (cutter life 2,000,000 cuts); the store trades 08–20 only. */
 function feedCutter(
@@ -34,16 +36,7 @@ function feedCutter(
     if (hourOfDay >= 8 && hourOfDay < 20) c += o.perDay(Math.floor(h / 24)) / 12;
     if (o.skip?.(t)) continue;
     const value = o.counterAt ? o.counterAt(t, Math.round(c)) : Math.round(c);
-    e.observeSample({
-      device: 'pos-1',
-      site: 's1',
-      peripheral: 'printer',
-      kind: 'printer',
-      profile: 'epson-tm-t88vi',
-      at: t,
-      health: 'ok',
-      counters: { autocutterCuts: value, linesFed: 1000 },
-    });
+    e.observeSample({ ...tmT88vi, at: t, health: 'ok', counters: { autocutterCuts: value, linesFed: 1000 } });
   }
   return c;
 }
@@ -137,14 +130,7 @@ test('wear-out: unitsPerCount converts lines to km for a head rated in km', () =
   const e = engine();
   // TM-T20III head: 150 km at 3.75e-6 km per line = 40 M lines.
   for (let d = 0; d <= 10; d++)
-    e.observeSample({
-      device: 'pos-2',
-      peripheral: 'printer',
-      kind: 'printer',
-      profile: 'epson-tm-t20iii',
-      at: T0 + d * DAY,
-      counters: { linesFed: 39_000_000 + d * 100_000, autocutterCuts: 10 },
-    });
+    e.observeSample(printerSample('pos-2', 'epson-tm-t20iii', T0 + d * DAY, { linesFed: 39_000_000 + d * 100_000, autocutterCuts: 10 }));
   const f = find(e.evaluate(T0 + 10 * DAY), 'pos-2/printer/head-wear-out')!;
   assert.is(f.status, 'firing');
   assert.is(f.figures.ratedLife, 40_000_000);
@@ -292,28 +278,13 @@ test('wear-out: a part whose error rate is healthy waits past its rating until t
 test('wear-out ignores rated-life figures the driver does not read (measuredBy not-read)', () => {
   const e = engine();
   // A Star TSP143 (cutter 1 M cuts, not read) that somehow reports a cutter counter at 99 %.
-  for (let d = 0; d <= 10; d++)
-    e.observeSample({
-      device: 'pos-9',
-      peripheral: 'printer',
-      kind: 'printer',
-      profile: 'star-tsp143',
-      at: T0 + d * DAY,
-      counters: { autocutterCuts: 990_000 + d * 1000, linesFed: 1e9 },
-    });
+  for (let d = 0; d <= 10; d++) e.observeSample(printerSample('pos-9', 'star-tsp143', T0 + d * DAY, { autocutterCuts: 990_000 + d * 1000, linesFed: 1e9 }));
   const fs = e.evaluate(T0 + 10 * DAY);
   assert.is(fs.filter((f) => f.detector === 'wear-out').length, 0);
   // The same counters on an Epson TM-T88VI (read by its driver) do give a wear-out finding.
   const e2 = engine(ratedOnly);
   for (let d = 0; d <= 10; d++)
-    e2.observeSample({
-      device: 'pos-9',
-      peripheral: 'printer',
-      kind: 'printer',
-      profile: 'epson-tm-t88vi',
-      at: T0 + d * DAY,
-      counters: { autocutterCuts: 1_990_000 + d * 1000, linesFed: 1000 },
-    });
+    e2.observeSample(printerSample('pos-9', 'epson-tm-t88vi', T0 + d * DAY, { autocutterCuts: 1_990_000 + d * 1000, linesFed: 1000 }));
   assert.is(find(e2.evaluate(T0 + 10 * DAY), 'pos-9/printer/cutter-wear-out')!.status, 'firing');
 });
 
@@ -410,15 +381,7 @@ test('fault edges win over a sample measured before them that arrives after them
 
 test('reactive: profile priorities and holds; host faults; absent; low-priority warnings ignored', () => {
   const e = engine();
-  e.observeSample({
-    device: 'pos-1',
-    site: 's1',
-    peripheral: 'printer',
-    kind: 'printer',
-    profile: 'epson-tm-t88vi',
-    at: T0,
-    faults: ['unrecoverable-error', 'paper-near-end', 'paper-end'],
-  });
+  e.observeSample({ ...tmT88vi, at: T0, faults: ['unrecoverable-error', 'paper-near-end', 'paper-end'] });
   e.observeSample({ device: 'pos-1', site: 's1', peripheral: 'host', kind: 'host', at: T0, faults: ['disk-low'] });
   e.observeSample({ device: 'clk-1', site: 's1', peripheral: 'clock', kind: 'clock', profile: 'zkteco-k40', at: T0, faults: ['log-memory-near-full'] });
   e.observeSample({ device: 'clk-1', site: 's1', peripheral: 'fp', kind: 'fingerprint', profile: 'grow-r503', at: T0, health: 'absent' });
@@ -433,19 +396,11 @@ test('reactive: profile priorities and holds; host faults; absent; low-priority 
   assert.equal([absent.status, absent.issueType, absent.inhibitableBySite], ['firing', 'peripheral-connectivity', true]);
   assert.is(u.since, T0, 'the fault was first observed at T0: the hold counts from there');
   // Later samples with the same fault (and a raised event) do not move its start.
-  e.observeSample({
-    device: 'pos-1',
-    site: 's1',
-    peripheral: 'printer',
-    kind: 'printer',
-    profile: 'epson-tm-t88vi',
-    at: T0 + 2000,
-    faults: ['unrecoverable-error'],
-  });
+  e.observeSample({ ...tmT88vi, at: T0 + 2000, faults: ['unrecoverable-error'] });
   e.observeEvent({ device: 'pos-1', site: 's1', peripheral: 'printer', type: 'fault-raised', code: 'unrecoverable-error', at: T0 + 2500 });
   assert.is(find(e.evaluate(T0 + 3000), 'pos-1/printer/unrecoverable-error')!.since, T0);
   // Cleared.
-  e.observeSample({ device: 'pos-1', site: 's1', peripheral: 'printer', kind: 'printer', profile: 'epson-tm-t88vi', at: T0 + 5000, faults: [] });
+  e.observeSample({ ...tmT88vi, at: T0 + 5000, faults: [] });
   assert.is(find(e.evaluate(T0 + 6000), 'pos-1/printer/unrecoverable-error')!.status, 'recovered');
 });
 

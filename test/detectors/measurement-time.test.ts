@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../../firmware-profiles/index.js';
-import { DetectorEngine, detectorConfig, measurementTime, seededRandom, type Finding } from './fixtures.js';
+import { DetectorEngine, detectorConfig, measurementTime, msrSample, seededRandom, type Finding } from './fixtures.js';
 
 const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
 const DAY = 86_400_000;
@@ -83,14 +83,7 @@ function swipes(e: DetectorEngine, days: number, rate: (day: number) => number, 
       s++;
       if (rnd() < rate(h / 24)) f++;
     }
-    e.observeSample({
-      device: 'pos-m',
-      peripheral: 'msr',
-      kind: 'card-reader',
-      profile: 'generic-serial-msr',
-      at: T0 + h * HOUR,
-      counters: { swipes: s, failedReadCount: f },
-    });
+    e.observeSample(msrSample(T0 + h * HOUR, s, f));
   }
   return T0 + days * 24 * HOUR;
 }
@@ -167,14 +160,7 @@ test('a store closure (10 days without use, samples still coming) does not ticke
       for (let i = 0; i < n; i++) if (rnd() < 0.01) f++;
       s += n;
     }
-    e.observeSample({
-      device: 'pos-m',
-      peripheral: 'msr',
-      kind: 'card-reader',
-      profile: 'generic-serial-msr',
-      at: T0 + h * HOUR,
-      counters: { swipes: s, failedReadCount: f },
-    });
+    e.observeSample(msrSample(T0 + h * HOUR, s, f));
     if (h % 6 === 0 && day > 20) firing ||= find(e.evaluate(T0 + h * HOUR), key)?.status === 'firing';
   }
   assert.not.ok(firing);

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../../firmware-profiles/index.js';
 import { fitLifeModels, fitWeibull, modelRisk, type LifeModel, type LifeObservation } from '../../collector/reliability/index.js';
-import { DetectorEngine, seededRandom, type Finding } from './fixtures.js';
+import { DetectorEngine, msrSample, seededRandom, type Finding } from './fixtures.js';
 
 const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
 const DAY = 86_400_000;
@@ -41,14 +41,7 @@ function run(o: {
       swipes += n;
     }
     const at = T0 + h * HOUR;
-    e.observeSample({
-      device: 'pos-m',
-      peripheral: 'msr',
-      kind: 'card-reader',
-      profile: 'generic-serial-msr',
-      at,
-      counters: { swipes, failedReadCount: failed },
-    });
+    e.observeSample(msrSample(at, swipes, failed));
     if (h % 6 === 0 && day >= (o.from ?? 20)) {
       const f = find(e.evaluate(at), KEY);
       if (f?.status === 'firing') return { day, finding: f };
@@ -164,14 +157,7 @@ test("a young part gets a planned replacement when the fleet's early-life risk w
         for (let i = 0; i < 200; i++) if (rnd() < 0.01) failed++;
         swipes += 200;
       }
-      e.observeSample({
-        device: 'pos-m',
-        peripheral: 'msr',
-        kind: 'card-reader',
-        profile: 'generic-serial-msr',
-        at: T0 + h * HOUR,
-        counters: { swipes, failedReadCount: failed },
-      });
+      e.observeSample(msrSample(T0 + h * HOUR, swipes, failed));
     }
     return find(e.evaluate(T0 + 14 * DAY), KEY);
   };

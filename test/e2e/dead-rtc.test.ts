@@ -12,7 +12,8 @@ import { serverConfigSchema } from '../../cli/server-config.js';
 import { CONTRACT_VERSION } from '../../protocol/index.js';
 import { Influxd, haveInfluxd } from '../helpers/influxd.js';
 import { freePort, waitFor } from '../helpers/net.js';
-import { tempDir } from '../helpers/tmp.js';
+import { tempDir, type TempDir } from '../helpers/tmp.js';
+import { withTeardown, type Later } from '../helpers/rig.js';
 import { GOLD_24X7 } from '../helpers/sla.js';
 import { FakeDevice, event, telemetry } from '../collector/fixtures.js';
 
@@ -40,10 +41,15 @@ async function server(dataDir: string, influx: Influxd | null): Promise<RunningS
   return runServer(config, { log: pino({ level: 'silent' }) });
 }
 
-/** Sends what a dead-RTC agent sends: birth, telemetry and an event at 1970, then a clock years ahead. */
-async function deadRtcDevice(srv: RunningServer): Promise<{ device: FakeDevice; sentAt: number; seqs: number[] }> {
+/**
+ * The server on a temp dir, and a device sending what a dead-RTC agent sends (birth, telemetry and
+ * an event at 1970, then a clock years ahead) until all of it is acked; `later` closes them.
+ */
+async function deadRtcServer(later: Later, influx: Influxd | null): Promise<{ srv: RunningServer; dir: TempDir; sentAt: number }> {
+  const dir = later(tempDir('fleetcare-dead-rtc-'), (d) => d.remove());
+  const srv = later(await server(dir.path, influx), (s) => s.close());
   const token = srv.broker!.registry.addDevice(DEVICE, { site: 'store-7', tenant: 'acme-retail' });
-  const device = await FakeDevice.connect(srv.brokerUrl!, DEVICE, { token });
+  const device = later(await FakeDevice.connect(srv.brokerUrl!, DEVICE, { token }), (d) => d.close());
   const sentAt = Date.now();
   await device.publish('status', { v: CONTRACT_VERSION, device: DEVICE, seq: 1, ts: DEAD_RTC, state: 'online' }, true);
   const seqs = [2, 3, 4, 5];
@@ -51,7 +57,8 @@ async function deadRtcDevice(srv: RunningServer): Promise<{ device: FakeDevice; 
   await device.publish('telemetry', telemetry(DEVICE, 3, { ts: DEAD_RTC + 1000, samples: 3 }));
   await device.publish('event', event(DEVICE, 4, { ts: DEAD_RTC + 1500 }));
   await device.publish('telemetry', telemetry(DEVICE, 5, { ts: Date.now() + 20 * YEAR, samples: 2 }));
-  return { device, sentAt, seqs };
+  await waitFor('all acked', () => seqs.every((s) => device.acked.has(s)), 15_000);
+  return { srv, dir, sentAt };
 }
 
 async function expectTicketed(srv: RunningServer): Promise<void> {
@@ -62,16 +69,11 @@ async function expectTicketed(srv: RunningServer): Promise<void> {
   assert.ok(Math.abs(Number(incident.figures.clockOffsetS)) > 15 * 365 * 86_400, `the real offset is reported (${incident.figures.clockOffsetS} s)`);
 }
 
-test('InfluxDB: a 1970 clock and a clock 20 years ahead are stored at arrival with device_ts, acked, not dead-lettered, and ticketed', async () => {
-  if (!haveInfluxd()) throw new Error('influxd missing (Debian package influxdb)');
-  const influx = await Influxd.create();
-  const dir = tempDir('fleetcare-dead-rtc-');
-  const srv = await server(dir.path, influx);
-  let dev: FakeDevice | null = null;
-  try {
-    const { device, sentAt, seqs } = await deadRtcDevice(srv);
-    dev = device;
-    await waitFor('all acked', () => seqs.every((s) => device.acked.has(s)), 15_000);
+test('InfluxDB: a 1970 clock and a clock 20 years ahead are stored at arrival with device_ts, acked, not dead-lettered, and ticketed', () =>
+  withTeardown(async (later) => {
+    if (!haveInfluxd()) throw new Error('influxd missing (Debian package influxdb)');
+    const influx = later(await Influxd.create(), (i) => i.destroy());
+    const { srv, sentAt } = await deadRtcServer(later, influx);
     const c = srv.collector!;
     assert.is(c.deadLetters(10).length, 0, 'nothing dead-lettered');
     assert.is(c.stats().ingest.storeRejected, 0);
@@ -93,22 +95,11 @@ test('InfluxDB: a 1970 clock and a clock 20 years ahead are stored at arrival wi
     const clock = await influx.query(`SELECT offset_ms FROM device_clock WHERE device = '${DEVICE}' AND seq = 2`, DB);
     assert.ok(Number(clock[0]?.offset_ms) > 50 * YEAR, 'device_clock keeps the real offset');
     await expectTicketed(srv);
-  } finally {
-    await dev?.close();
-    await srv.close();
-    await influx.destroy();
-    dir.remove();
-  }
-});
+  }));
 
-test('embedded SQLite store: the same dead-RTC device is stored at arrival with device_ts and ticketed', async () => {
-  const dir = tempDir('fleetcare-dead-rtc-');
-  const srv = await server(dir.path, null);
-  let dev: FakeDevice | null = null;
-  try {
-    const { device, sentAt, seqs } = await deadRtcDevice(srv);
-    dev = device;
-    await waitFor('all acked', () => seqs.every((s) => device.acked.has(s)), 15_000);
+test('embedded SQLite store: the same dead-RTC device is stored at arrival with device_ts and ticketed', () =>
+  withTeardown(async (later) => {
+    const { srv, dir, sentAt } = await deadRtcServer(later, null);
     const db = new Database(join(dir.path, 'collector', 'telemetry.db'), { readonly: true });
     try {
       const rows = db.prepare('SELECT seq, ts, device_ts FROM telemetry WHERE device = ? ORDER BY seq, ts').all(DEVICE) as Array<{
@@ -132,11 +123,6 @@ test('embedded SQLite store: the same dead-RTC device is stored at arrival with 
     const latest = await srv.collector!.store.latest(DEVICE);
     assert.ok(latest.length > 0 && latest.every((s) => s.ts >= sentAt - 1000));
     await expectTicketed(srv);
-  } finally {
-    await dev?.close();
-    await srv.close();
-    dir.remove();
-  }
-});
+  }));
 
 test.run();

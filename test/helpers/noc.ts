@@ -4,8 +4,8 @@
 import { pino } from 'pino';
 import { runServer, type RunningServer } from '../../cli/server.js';
 import { serverConfigSchema } from '../../cli/server-config.js';
-import type { NocRole, SessionInfo } from '../../noc/api.js';
-import { freePort } from './net.js';
+import type { CommandAccepted, NocRole, RemoteCommand, SessionInfo } from '../../noc/api.js';
+import { freePort, waitFor } from './net.js';
 import { tempDir, type TempDir } from './tmp.js';
 
 export const PASSWORDS: Record<NocRole, string> = { viewer: 'viewer-pass-123', operator: 'operator-pass-123', admin: 'admin-pass-1234' };
@@ -79,6 +79,17 @@ export class ApiClient {
 
   post<T = unknown>(path: string, body?: unknown): Promise<ApiAnswer<T>> {
     return this.request<T>('POST', path, body);
+  }
+
+  /** Sends a remote command to `device` and waits (up to 10 s) until it is no longer pending. */
+  async runCommand(device: string, command: { name: string; peripheral?: string }): Promise<RemoteCommand> {
+    const sent = await this.post<CommandAccepted>(`/api/devices/${device}/commands`, command);
+    if (sent.status !== 202) throw new Error(`command ${command.name} to ${device}: ${sent.status} ${sent.text}`);
+    const answer = async () => {
+      const c = (await this.get<RemoteCommand>(`/api/commands/${sent.body.id}`)).body;
+      return c.status !== 'pending' ? c : null;
+    };
+    return waitFor(`${command.name} to ${device} answered`, answer, 10_000);
   }
 
   async request<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiAnswer<T>> {

@@ -6,9 +6,10 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SerialPort } from 'serialport';
 import { createPtyPair } from '../../sim/pty.js';
-import { VirtualEscposPrinter, identityFromProfile } from '../../sim/escpos-printer.js';
+import { VirtualEscposPrinter, identityFromProfile, type VirtualEscposPrinterOptions } from '../../sim/escpos-printer.js';
 import { loadFirmwareProfiles, defaultFirmwareProfilesDir } from '../../firmware-profiles/loader.js';
 import { sleep, waitFor } from '../helpers/net.js';
+import { using } from '../helpers/rig.js';
 
 const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
 
@@ -46,6 +47,17 @@ async function host(path: string) {
   };
 }
 
+/** A virtual printer (a TM-T88VI unless `opts` say otherwise) and a raw host end on its PTY. */
+async function printerAndHost(opts: VirtualEscposPrinterOptions = { profile: 'epson-tm-t88vi', profiles }) {
+  const p = await VirtualEscposPrinter.start(opts);
+  const h = await host(p.hostPath!);
+  const close = async () => {
+    await h.close();
+    await p.close();
+  };
+  return { p, h, close };
+}
+
 const block = (s: string) => [0x5f, ...Buffer.from(s, 'latin1'), 0x00];
 
 test('createPtyPair links two paths and close removes them', async () => {
@@ -56,10 +68,8 @@ test('createPtyPair links two paths and close removes them', async () => {
   await pair.close(); // idempotent
 });
 
-test('DLE EOT 1..4: healthy, cover open, paper near end, paper end', async () => {
-  const p = await VirtualEscposPrinter.start({ profile: 'epson-tm-t88vi', profiles });
-  const h = await host(p.hostPath!);
-  try {
+test('DLE EOT 1..4: healthy, cover open, paper near end, paper end', () =>
+  using(printerAndHost(), async ({ p, h }) => {
     const all = async () => [
       ...(await h.ask([0x10, 0x04, 1], 1)),
       ...(await h.ask([0x10, 0x04, 2], 1)),
@@ -86,17 +96,11 @@ test('DLE EOT 1..4: healthy, cover open, paper near end, paper end', async () =>
     assert.equal(await all(), [0x12, 0x12, 0x12, 0x12]);
     p.setUnrecoverableError(true);
     assert.equal(await h.ask([0x10, 0x04, 3], 1), [0x32]);
-  } finally {
-    await h.close();
-    await p.close();
-  }
-});
+  }));
 
 test('GS I: model, type, ROM bytes and printer information B blocks from the profile', async () => {
   const profile = profiles.find((x) => x.id === 'epson-tm-t20iii')!;
-  const p = await VirtualEscposPrinter.start({ profile, serial: 'X5QF000777' });
-  const h = await host(p.hostPath!);
-  try {
+  await using(printerAndHost({ profile, serial: 'X5QF000777' }), async ({ h }) => {
     const id = identityFromProfile(profile, 'X5QF000777');
     assert.equal(await h.ask([0x1d, 0x49, 1], 1), [id.modelId]);
     assert.equal(await h.ask([0x1d, 0x49, 2], 1), [0x02]);
@@ -107,16 +111,11 @@ test('GS I: model, type, ROM bytes and printer information B blocks from the pro
     assert.equal(await h.ask([0x1d, 0x49, 65], 15), block('30.01 ESC/POS'));
     // A field the model does not have is not answered at all, like real firmware.
     assert.equal(await h.silenceFor([0x1d, 0x49, 69], 150), []);
-  } finally {
-    await h.close();
-    await p.close();
-  }
+  });
 });
 
-test('GS g 2 counters: 5F 31 32 30 00 after 120 lines; resettable vs cumulative; split writes', async () => {
-  const p = await VirtualEscposPrinter.start({ profile: 'epson-tm-t88vi', profiles });
-  const h = await host(p.hostPath!);
-  try {
+test('GS g 2 counters: 5F 31 32 30 00 after 120 lines; resettable vs cumulative; split writes', () =>
+  using(printerAndHost(), async ({ p, h }) => {
     assert.ok(p.print(120, 2));
     assert.equal(await h.ask([0x1d, 0x67, 0x32, 0x00, 0x94, 0x00], 5), [0x5f, 0x31, 0x32, 0x30, 0x00]);
     assert.equal(await h.ask([0x1d, 0x67, 0x32, 0x00, 0xb2, 0x00], 3), block('2'));
@@ -128,16 +127,10 @@ test('GS g 2 counters: 5F 31 32 30 00 after 120 lines; resettable vs cumulative;
     assert.equal(await h.ask([0x1d, 0x67, 0x32, 0x00, 0x94, 0x00], 5), block('120'));
     // A command arriving one byte at a time is still understood; the LF before it feeds one line.
     assert.equal(await h.trickle([0x41, 0x42, 0x0a, 0x1d, 0x67, 0x32, 0x00, 0x94, 0x00], 5), block('121'));
-  } finally {
-    await h.close();
-    await p.close();
-  }
-});
+  }));
 
-test('ASB: first frame on GS a, then one per change', async () => {
-  const p = await VirtualEscposPrinter.start({ profile: 'epson-tm-t88vi', profiles });
-  const h = await host(p.hostPath!);
-  try {
+test('ASB: first frame on GS a, then one per change', () =>
+  using(printerAndHost(), async ({ p, h }) => {
     assert.equal(await h.ask([0x1d, 0x61, 0x0f], 4), [0x10, 0x00, 0x00, 0x00]);
     const pending = h.silenceFor([], 100);
     p.setCoverOpen(true);
@@ -145,16 +138,10 @@ test('ASB: first frame on GS a, then one per change', async () => {
     assert.equal(await h.silenceFor([0x1d, 0x61, 0x00], 50), []);
     p.setCoverOpen(false);
     assert.equal(await h.silenceFor([], 100), []);
-  } finally {
-    await h.close();
-    await p.close();
-  }
-});
+  }));
 
-test('scripted misbehaviour: garbage, silence, half frames, slow replies', async () => {
-  const p = await VirtualEscposPrinter.start({ profile: 'epson-tm-t88vi', profiles, counters: { linesFed: 120 } });
-  const h = await host(p.hostPath!);
-  try {
+test('scripted misbehaviour: garbage, silence, half frames, slow replies', () =>
+  using(printerAndHost({ profile: 'epson-tm-t88vi', profiles, counters: { linesFed: 120 } }), async ({ p, h }) => {
     p.setGarbageBeforeReplies(Uint8Array.of(0xff, 0x00));
     assert.equal(await h.ask([0x10, 0x04, 1], 3), [0xff, 0x00, 0x12]);
     p.setGarbageBeforeReplies(null);
@@ -178,11 +165,7 @@ test('scripted misbehaviour: garbage, silence, half frames, slow replies', async
     p.setReplyDelay(200);
     p.setCoverOpen(true);
     assert.equal(await h.ask([0x10, 0x04, 1, 0x10, 0x04, 2], 2), [0x1a, 0x16]);
-  } finally {
-    await h.close();
-    await p.close();
-  }
-});
+  }));
 
 test('usage: print refused while offline, auto-usage advances counters, age from rated life', async () => {
   const p = await VirtualEscposPrinter.start({
@@ -215,10 +198,8 @@ function raster(widthBytes: number, heightDots: number, fill: number[]): number[
   return [0x1d, 0x76, 0x30, 0x00, widthBytes & 0xff, widthBytes >> 8, heightDots & 0xff, heightDots >> 8, ...data];
 }
 
-test('length-aware parsing: GS a / GS I / GS r / GS g inside raster data are pixels, not commands', async () => {
-  const p = await VirtualEscposPrinter.start({ profile: 'epson-tm-t88vi', profiles });
-  const h = await host(p.hostPath!);
-  try {
+test('length-aware parsing: GS a / GS I / GS r / GS g inside raster data are pixels, not commands', () =>
+  using(printerAndHost(), async ({ p, h }) => {
     const id = identityFromProfile(profiles.find((x) => x.id === 'epson-tm-t88vi')!, 'SIM0000001');
     // Image bytes that spell GS a 0F (enable ASB), GS I 1, GS r 1 and GS g 2 cumulative lines fed.
     const trap = [0x1d, 0x61, 0x0f, 0x1d, 0x49, 0x01, 0x1d, 0x72, 0x01, 0x1d, 0x67, 0x32, 0x00, 0x94, 0x00, 0xff];
@@ -234,28 +215,16 @@ test('length-aware parsing: GS a / GS I / GS r / GS g inside raster data are pix
     const gsParenL = [0x1d, 0x28, 0x4c, trap.length + 2, 0, 0x30, 0x70, ...trap];
     assert.equal(await h.ask([...escStar, ...gsParenL, 0x1d, 0x49, 0x01], 1), [id.modelId]);
     assert.is(p.asb, false);
-  } finally {
-    await h.close();
-    await p.close();
-  }
-});
+  }));
 
-test('real-time DLE EOT is answered even inside image data, as the Epson reference warns', async () => {
-  const p = await VirtualEscposPrinter.start({ profile: 'epson-tm-t88vi', profiles });
-  const h = await host(p.hostPath!);
-  try {
+test('real-time DLE EOT is answered even inside image data, as the Epson reference warns', () =>
+  using(printerAndHost(), async ({ h }) => {
     // 10 04 01 inside the pixels: the printer answers it (0x12 = healthy) and prints the rest.
     assert.equal(await h.ask(raster(4, 3, [0x00, 0x10, 0x04, 0x01]).slice(0, 20), 3), [0x12, 0x12, 0x12]);
-  } finally {
-    await h.close();
-    await p.close();
-  }
-});
+  }));
 
-test('maintenance counters advance with the feeds and cuts the printer is sent (LF, ESC d, ESC J, ESC 3, GS V)', async () => {
-  const p = await VirtualEscposPrinter.start({ profile: 'epson-tm-t88vi', profiles });
-  const h = await host(p.hostPath!);
-  try {
+test('maintenance counters advance with the feeds and cuts the printer is sent (LF, ESC d, ESC J, ESC 3, GS V)', () =>
+  using(printerAndHost(), async ({ p, h }) => {
     const text = (t: string) => [...Buffer.from(t, 'latin1')];
     const receipt = [
       0x1b,
@@ -293,10 +262,6 @@ test('maintenance counters advance with the feeds and cuts the printer is sent (
     assert.equal(await h.ask([0x0a, 0x0a, 0x1d, 0x56, 0x00, 0x1d, 0x67, 0x32, 0x00, 0xb2, 0x00], 3), block('2'));
     assert.ok(p.stats.printsRefused >= 3);
     assert.is(p.stats.unknownCommands, 0);
-  } finally {
-    await h.close();
-    await p.close();
-  }
-});
+  }));
 
 test.run();
