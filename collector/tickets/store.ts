@@ -3,7 +3,8 @@
 // truth the HTTP API lists from and the record of which occurrence of a dedup key is current.
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { ticketFieldsSchema, ticketRef, type SinkOperation, type Ticket, type TicketCommand, type TicketFields, type TicketStatus } from './model.js';
+import { rowToTicket, planTicketWrite, type TicketRow } from '../../state/ticket-rows.js';
+import type { SinkOperation, Ticket, TicketCommand, TicketStatus } from './model.js';
 import type { ExternalTicket, TicketSink } from './sink.js';
 
 export const TICKET_STORE_DDL = `
@@ -51,20 +52,6 @@ CREATE TABLE IF NOT EXISTS ticket_changes (
 );
 `;
 
-type TicketRow = {
-  ref: string;
-  dedup_key: string;
-  occurrence: number;
-  version: number;
-  status: TicketStatus;
-  device: string;
-  opened_at: number;
-  updated_at: number;
-  closed_at: number | null;
-  resolution: string | null;
-  fields: string;
-};
-
 export type TicketComment = { id: number; ref: string; at: number; version: number; eventId: string | null; body: string };
 
 export type ApplyResult =
@@ -72,22 +59,6 @@ export type ApplyResult =
   | { applied: false; ref: string | null; key: string; reason: 'already-open' | 'no-ticket' | 'already-closed' };
 
 export type TicketQuery = { status?: TicketStatus | TicketStatus[]; open?: boolean; customer?: string; site?: string; device?: string; limit?: number };
-
-function rowToTicket(r: TicketRow): Ticket {
-  const fields = JSON.parse(r.fields) as TicketFields;
-  return {
-    ...fields,
-    ref: r.ref,
-    key: r.dedup_key,
-    occurrence: r.occurrence,
-    status: r.status,
-    version: r.version,
-    openedAt: r.opened_at,
-    updatedAt: r.updated_at,
-    closedAt: r.closed_at,
-    resolution: r.resolution,
-  };
-}
 
 export class TicketStore {
   private readonly latestStmt: Database.Statement;
@@ -155,17 +126,13 @@ export class TicketStore {
    * inside the caller's transaction.
    */
   apply(cmd: TicketCommand): ApplyResult {
-    const latest = this.latestStmt.get(cmd.key) as TicketRow | undefined;
-    if (cmd.kind === 'create') {
-      // Creating while a ticket for the key is still alive is a repeat of the same problem.
-      if (latest && latest.status !== 'Closed') return { applied: false, ref: latest.ref, key: cmd.key, reason: 'already-open' };
-      const occurrence = (latest?.occurrence ?? 0) + 1;
-      const ref = ticketRef(cmd.key, occurrence);
-      const t = cmd.ticket;
+    const plan = planTicketWrite((this.latestStmt.get(cmd.key) as TicketRow | undefined) ?? null, cmd);
+    if (plan.write === 'insert') {
+      const t = plan.ticket;
       this.insertStmt.run({
-        ref,
+        ref: plan.result.ref,
         key: cmd.key,
-        occurrence,
+        occurrence: plan.result.occurrence,
         priority: t.priority,
         issueType: t.issueType,
         customer: t.customer,
@@ -175,43 +142,24 @@ export class TicketStore {
         at: cmd.at,
         fields: JSON.stringify(t),
       });
-      this.changeStmt.run(ref, cmd.key, 1, 'Open', t.priority, t.device, cmd.at);
-      return { applied: true, ref, key: cmd.key, occurrence, version: 1, created: true };
+    } else if (plan.write === 'update') {
+      this.updateStmt.run({
+        ref: plan.result.ref,
+        version: plan.result.version,
+        status: plan.status,
+        priority: plan.fields.priority,
+        at: cmd.at,
+        closedAt: plan.closedAt,
+        resolution: plan.resolution,
+        fields: JSON.stringify(plan.fields),
+      });
+      if (plan.comment) this.commentStmt.run(plan.result.ref, cmd.at, plan.result.version, cmd.eventId ?? null, plan.comment);
     }
-    if (!latest) return { applied: false, ref: null, key: cmd.key, reason: 'no-ticket' };
-    if (cmd.kind === 'close' && latest.status === 'Closed') return { applied: false, ref: latest.ref, key: cmd.key, reason: 'already-closed' };
-    const fields = JSON.parse(latest.fields) as TicketFields;
-    let status = latest.status;
-    let closedAt = latest.closed_at;
-    let resolution = latest.resolution;
-    let comment: string | undefined;
-    if (cmd.kind === 'update') {
-      if (cmd.patch) Object.assign(fields, cmd.patch);
-      comment = cmd.comment;
-    } else if (cmd.kind === 'set-status') {
-      status = cmd.status;
-      closedAt = null;
-      comment = cmd.comment;
-    } else {
-      status = 'Closed';
-      closedAt = cmd.at;
-      resolution = cmd.resolution ?? null;
+    if (plan.write !== 'none') {
+      const ch = plan.change;
+      this.changeStmt.run(ch.ref, ch.key, ch.version, ch.status, ch.priority, ch.device, ch.at);
     }
-    const version = latest.version + 1;
-    const checked = ticketFieldsSchema.parse(fields);
-    this.updateStmt.run({
-      ref: latest.ref,
-      version,
-      status,
-      priority: checked.priority,
-      at: cmd.at,
-      closedAt,
-      resolution,
-      fields: JSON.stringify(checked),
-    });
-    if (comment) this.commentStmt.run(latest.ref, cmd.at, version, cmd.eventId ?? null, comment);
-    this.changeStmt.run(latest.ref, cmd.key, version, status, checked.priority, latest.device, cmd.at);
-    return { applied: true, ref: latest.ref, key: cmd.key, occurrence: latest.occurrence, version, created: false };
+    return plan.result;
   }
 }
 
