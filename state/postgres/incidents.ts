@@ -12,7 +12,9 @@ import { partitionOf } from '../../cluster/partitions.js';
 import type { Finding } from '../../collector/detectors/types.js';
 import {
   LIVE_STATES as LIVE,
+  NEW_INCIDENT_COLUMNS,
   incidentStoreOptions,
+  newIncidentValues,
   toIncident,
   type ChangeType,
   type Incident,
@@ -218,36 +220,15 @@ export class PgIncidentState implements IncidentStateStore {
       }
       return;
     }
-    const figures = JSON.stringify(f.figures);
     if (!row) {
+      const values = [...newIncidentValues(f, now, this.options), now, this.partitionOf(f.device)];
       await c.query(
-        `INSERT INTO incidents (key, device, peripheral, failure_mode, site, scope, detector, kind, priority, issue_type, state, figures, eta, runbook,
-           inhibitable, first_seen, last_firing, hold_ms, recover_ms, updated_at, partition)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $13, $14, $15, $16, $17, $18, $16, $19)`,
-        [
-          f.key,
-          f.device,
-          f.peripheral,
-          f.failureMode,
-          f.site ?? null,
-          f.scope,
-          f.detector,
-          f.kind,
-          f.priority,
-          f.issueType,
-          figures,
-          f.eta ?? null,
-          JSON.stringify(f.runbook),
-          f.inhibitableBySite ? 1 : 0,
-          Math.min(f.since ?? now, now),
-          now,
-          f.holdMs ?? this.options.holdMs,
-          f.recoverMs ?? this.options.recoverMs,
-          this.partitionOf(f.device),
-        ],
+        `INSERT INTO incidents (${NEW_INCIDENT_COLUMNS}, updated_at, partition, state) VALUES (${values.map((_, i) => `$${i + 1}`).join(', ')}, 'pending')`,
+        values,
       );
       return;
     }
+    const figures = JSON.stringify(f.figures);
     const inc = toIncident(row);
     await c.query(
       'UPDATE incidents SET last_firing = $1, recovering_since = NULL, figures = $2, eta = $3, priority = $4, issue_type = $5, updated_at = $1 WHERE id = $6',
