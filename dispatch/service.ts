@@ -9,7 +9,7 @@
 // running it again (or from the CLI while the server runs) adds nothing.
 import type { Logger } from 'pino';
 import { operatorTicketActionOn, slaOf, type SlaContext } from '../collector/tickets/actions.js';
-import { ticketRef, type Ticket, type TicketAssignment, type TicketEscalation } from '../collector/tickets/model.js';
+import { ticketRef, type Ticket, type TicketAssignment, type TicketCommandInput, type TicketEscalation } from '../collector/tickets/model.js';
 import type { FirmwareProfile } from '../firmware-profiles/schema.js';
 import type { DispatchStateStore } from '../state/dispatch.js';
 import type { TicketStateStore } from '../state/tickets.js';
@@ -64,6 +64,9 @@ async function allTickets(store: TicketStateStore, filter: { open?: boolean }): 
     if (page.items.length < PAGE) return out;
   }
 }
+
+/** The fields an update may change. */
+type TicketPatch = NonNullable<Extract<TicketCommandInput, { kind: 'update' }>['patch']>;
 
 function assignmentOf(d: Exclude<DispatchDecision, { technician: null }>, by: TicketAssignment['by'], at: number, reason: string): TicketAssignment {
   return { technician: d.technician.id, technicianName: d.technician.name, technicianEmail: d.technician.email, team: d.team.id, by, at, reason };
@@ -150,28 +153,25 @@ export class Dispatcher {
       const reason = prefix + d.reason;
       if (t.assignment && t.assignment.technician === null && t.assignment.reason === reason) return 'unchanged';
       const assignment: TicketAssignment = { technician: null, technicianName: null, technicianEmail: null, team: null, by: 'rules', at: now, reason };
-      const r = await this.deps.tickets.enqueue({
-        kind: 'update',
-        key: t.key,
-        at: now,
-        eventId: `dispatch-${now}`,
-        patch: { assignment },
-        comment: `Unassigned: ${reason}`,
-      });
+      const r = await this.update(t, { assignment }, `Unassigned: ${reason}`, 'dispatch', now);
       return r.applied ? 'unassigned' : 'unchanged';
     }
     const assignment = assignmentOf(d, 'rules', now, prefix + d.reason);
-    const r = await this.deps.tickets.enqueue({
-      kind: 'update',
-      key: t.key,
-      at: now,
-      eventId: `dispatch-${now}`,
-      patch: { assignment },
-      comment: `Assigned to ${d.technician.name} (${d.technician.id}, team ${d.team.id}) — ${assignment.reason}`,
-    });
+    const r = await this.update(
+      t,
+      { assignment },
+      `Assigned to ${d.technician.name} (${d.technician.id}, team ${d.team.id}) — ${assignment.reason}`,
+      'dispatch',
+      now,
+    );
     if (!r.applied) return 'unchanged';
     load.set(d.technician.id, (load.get(d.technician.id) ?? 0) + 1);
     return 'assigned';
+  }
+
+  /** Updates fields of `t` with a comment, as event `<source>-<now>`. */
+  private update(t: Ticket, patch: TicketPatch, comment: string, source: string, now: number) {
+    return this.deps.tickets.enqueue({ kind: 'update', key: t.key, at: now, eventId: `${source}-${now}`, patch, comment });
   }
 
   /** An operator assigns `ref` to `technicianId` (or, with null, hands it back to the rules). */
@@ -188,14 +188,7 @@ export class Dispatcher {
     const team = teams.find((x) => x.id === tech.team)!;
     if (t.assignment?.technician === tech.id) throw new DispatchError('not-changed', `${ref} is already assigned to ${tech.id}`);
     const assignment = assignmentOf({ technician: tech, team, reason: '' }, 'operator', now, `assigned by ${by}`);
-    const r = await this.deps.tickets.enqueue({
-      kind: 'update',
-      key: t.key,
-      at: now,
-      eventId: `assign-${now}`,
-      patch: { assignment },
-      comment: `Assigned to ${tech.name} (${tech.id}, team ${team.id}) by ${by}`,
-    });
+    const r = await this.update(t, { assignment }, `Assigned to ${tech.name} (${tech.id}, team ${team.id}) by ${by}`, 'assign', now);
     if (!r.applied) throw new DispatchError('not-changed', `${ref}: not changed (${r.reason})`);
     return (await this.deps.tickets.get(ref))!;
   }
@@ -253,14 +246,8 @@ export class Dispatcher {
       );
       if (to) priority = to;
     }
-    const r = await this.deps.tickets.enqueue({
-      kind: 'update',
-      key: current.key,
-      at: now,
-      eventId: `escalation-${now}`,
-      patch: { escalations: [...(current.escalations ?? []), ...added], ...(priority !== current.priority ? { priority } : {}) },
-      comment: lines.join('\n'),
-    });
+    const patch = { escalations: [...(current.escalations ?? []), ...added], ...(priority !== current.priority ? { priority } : {}) };
+    const r = await this.update(current, patch, lines.join('\n'), 'escalation', now);
     return r.applied ? added.length : 0;
   }
 
@@ -290,14 +277,7 @@ export class Dispatcher {
     const text = cause.text.trim();
     if (!text) throw new DispatchError('bad-request', 'a resolution needs its text');
     const { profile } = this.deps.unitOf(t.device, t.peripheral);
-    const r = await this.deps.tickets.enqueue({
-      kind: 'update',
-      key: t.key,
-      at: now,
-      eventId: `cause-${now}`,
-      patch: { cause: { code: cause.code, text, profile, by, at: now } },
-      comment: `Cause: ${cause.code}\n${text}\n— ${by}`,
-    });
+    const r = await this.update(t, { cause: { code: cause.code, text, profile, by, at: now } }, `Cause: ${cause.code}\n${text}\n— ${by}`, 'cause', now);
     if (!r.applied) throw new DispatchError('not-changed', `${ref}: not changed (${r.reason})`);
     return (await operatorTicketActionOn(this.deps.tickets, ref, 'resolve', undefined, now, this.deps.slaContext)).ticket;
   }

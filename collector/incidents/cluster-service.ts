@@ -30,6 +30,7 @@ import type { IncidentStateStore } from '../../state/incidents.js';
 import type { WarrantyStateStore } from '../../state/warranty.js';
 import { detectAndApplyFenced, LeaseLostError, saveFenced, type LeaseFence } from './cluster-pipeline.js';
 import { startDetectorFeed } from './feed.js';
+import type { IncidentServiceStats } from './service.js';
 import type { Incident, IncidentChange } from './store.js';
 import { incidentParty, ticketCommandsFor, warrantyClaimDraftFor, type IncidentFacts } from './ticket-commands.js';
 import { logSuppressedChange, logTicketBuildFailed, logTicketCommand, logTicketRefused } from './ticket-log.js';
@@ -47,18 +48,10 @@ export type IncidentClusterOptions = {
   partitions?: IncidentPartitions;
 };
 
-export type ClusterIncidentStats = {
-  ticks: number;
-  tickErrors: number;
+/** The embedded service's counters, and the cluster's own. */
+export type ClusterIncidentStats = IncidentServiceStats & {
   /** Ticks that wrote nothing because a partition lease was lost meanwhile (their devices were evaluated again). */
   leaseLost: number;
-  samples: number;
-  events: number;
-  changes: number;
-  ticketCommands: number;
-  ticketErrors: number;
-  warrantyClaims: number;
-  untrustedTimes: number;
   /** Device detector states loaded on acquiring partitions / saved on giving them up. */
   statesLoaded: number;
   statesSaved: number;
