@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { killNode, onJsonLines } from './server-process.js';
+import { killNode, onJsonLines, stopNode } from './server-process.js';
 
 const CLI = fileURLToPath(new URL('../cli/fleetcare.js', import.meta.url));
 
@@ -101,17 +101,6 @@ export class LocalBrokers {
 
   /** Graceful stop of every node (SIGTERM, then SIGKILL after 5 s). */
   async stop(): Promise<void> {
-    await Promise.all(
-      this.nodes.map(async (n) => {
-        const p = n.proc;
-        if (!p) return;
-        n.proc = null;
-        if (p.exitCode !== null || p.signalCode !== null) return;
-        p.kill('SIGTERM');
-        const t = setTimeout(() => p.kill('SIGKILL'), 5000);
-        await n.exited;
-        clearTimeout(t);
-      }),
-    );
+    await Promise.all(this.nodes.map((n) => stopNode(n, 5000)));
   }
 }

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { killNode, onJsonLines } from './server-process.js';
+import { killNode, onJsonLines, stopNode } from './server-process.js';
 import type { Logger } from 'pino';
 import { DeviceRegistry } from '../broker/index.js';
 import { provisioner } from '../demo/index.js';
@@ -303,15 +303,7 @@ export class LocalCluster {
 
   /** Graceful stop of one node (SIGTERM, SIGKILL after 10 s). */
   async stopNode(name: string): Promise<void> {
-    const n = this.node(name);
-    const p = n.proc;
-    if (!p) return;
-    n.proc = null;
-    if (p.exitCode !== null || p.signalCode !== null) return;
-    p.kill('SIGTERM');
-    const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
-    await n.exited;
-    clearTimeout(t);
+    await stopNode(this.node(name), 10_000);
   }
 
   /** Stops the fleet, every node (NOC and collectors first), then the engines; removes a temp dir. */

@@ -1,5 +1,5 @@
 // A `fleetcare server` child of the local cluster (local-cluster.ts, local-brokers.ts): its pino
-// output read line by line, and a kill -9 that waits for the exit.
+// output read line by line, and its stop (graceful or kill -9) awaited until the process is gone.
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
@@ -30,4 +30,16 @@ export async function killNode(n: { proc: ChildProcess | null; exited: Promise<v
   n.proc = null;
   if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
   await n.exited;
+}
+
+/** Graceful stop of a node's process (when it has one): SIGTERM, then SIGKILL after `killAfterMs`. */
+export async function stopNode(n: { proc: ChildProcess | null; exited: Promise<void> | null }, killAfterMs: number): Promise<void> {
+  const p = n.proc;
+  if (!p) return;
+  n.proc = null;
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  p.kill('SIGTERM');
+  const t = setTimeout(() => p.kill('SIGKILL'), killAfterMs);
+  await n.exited;
+  clearTimeout(t);
 }

@@ -30,7 +30,7 @@ import type { IncidentStateStore } from '../../state/incidents.js';
 import type { WarrantyStateStore } from '../../state/warranty.js';
 import { detectAndApplyFenced, LeaseLostError, saveFenced, type LeaseFence } from './cluster-pipeline.js';
 import { startDetectorFeed } from './feed.js';
-import type { IncidentServiceStats } from './service.js';
+import { newIncidentServiceStats, type IncidentServiceStats } from './stats.js';
 import type { Incident, IncidentChange } from './store.js';
 import { incidentParty, ticketCommandsFor, warrantyClaimDraftFor, type IncidentFacts } from './ticket-commands.js';
 import { logSuppressedChange, logTicketBuildFailed, logTicketCommand, logTicketRefused } from './ticket-log.js';
@@ -108,21 +108,7 @@ export async function startClusterIncidentService(
   const serviceRecords: ServiceRecordStore = new SqliteServiceRecordStore(localFiles(collector.config.dataDir).serviceRecords);
   const engine = new DetectorEngine(profileList, config.detectors);
 
-  const counters: ClusterIncidentStats = {
-    ticks: 0,
-    tickErrors: 0,
-    leaseLost: 0,
-    samples: 0,
-    events: 0,
-    changes: 0,
-    ticketCommands: 0,
-    ticketErrors: 0,
-    warrantyClaims: 0,
-    untrustedTimes: 0,
-    statesLoaded: 0,
-    statesSaved: 0,
-    slaPasses: 0,
-  };
+  const counters: ClusterIncidentStats = { ...newIncidentServiceStats(), leaseLost: 0, statesLoaded: 0, statesSaved: 0, slaPasses: 0 };
   const feed = startDetectorFeed(collector, engine, serviceRecords, counters, log, (d) => parts.ownsDevice(d));
   feed.refreshFleet();
 

@@ -15,6 +15,7 @@ import { markSlaBreaches, recordTicketStatus, refreshTicketSla } from '../ticket
 import { incidentParty, ticketCommandsFor, warrantyClaimDraftFor, type IncidentFacts } from './ticket-commands.js';
 import { logSuppressedChange, logTicketBuildFailed, logTicketCommand, logTicketRefused } from './ticket-log.js';
 import { startDetectorFeed } from './feed.js';
+import { newIncidentServiceStats, type IncidentServiceStats } from './stats.js';
 import { startTicketing, type TicketCommandInput, type TicketingHandle, type TicketStore } from '../tickets/index.js';
 import { WarrantyRegistry } from '../warranty/index.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles, type FirmwareProfile } from '../../firmware-profiles/index.js';
@@ -36,18 +37,7 @@ export {
   type IncidentView,
 } from './cluster-service.js';
 
-export type IncidentServiceStats = {
-  ticks: number;
-  tickErrors: number;
-  samples: number;
-  events: number;
-  changes: number;
-  ticketCommands: number;
-  ticketErrors: number;
-  warrantyClaims: number;
-  /** Samples/events whose device time was implausible: placed at arrival (measurementTime). */
-  untrustedTimes: number;
-};
+export type { IncidentServiceStats };
 
 export type IncidentServiceHandle = {
   incidents: IncidentStore;
@@ -164,17 +154,7 @@ function startEmbeddedIncidentService(
     return serviceSync;
   }
 
-  const counters: IncidentServiceStats = {
-    ticks: 0,
-    tickErrors: 0,
-    samples: 0,
-    events: 0,
-    changes: 0,
-    ticketCommands: 0,
-    ticketErrors: 0,
-    warrantyClaims: 0,
-    untrustedTimes: 0,
-  };
+  const counters = newIncidentServiceStats();
 
   // ---- fleet inventory and the detectors' feed (collector/incidents/feed.ts) ----
   const feed = startDetectorFeed(collector, engine, serviceRecords, counters, log);

@@ -55,3 +55,21 @@ export async function transactionOn<C extends Queryable, T>(c: C, fn: (c: C) => 
     throw e;
   }
 }
+
+/**
+ * A store over a pool: its own, made from a URL and ended by close(), or a node's shared pool
+ * (cluster mode), which its owner ends, not the store.
+ */
+export class PgPooledStore {
+  readonly pool: pg.Pool;
+  private readonly ownsPool: boolean;
+
+  constructor(source: string | pg.Pool) {
+    this.ownsPool = typeof source === 'string';
+    this.pool = typeof source === 'string' ? createPgPool(source) : source;
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsPool) await this.pool.end();
+  }
+}

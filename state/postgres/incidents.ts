@@ -24,7 +24,7 @@ import {
 } from '../../collector/incidents/store.js';
 import type { IncidentApplyHooks, IncidentFilter, IncidentHistoryEntry, IncidentStateStore } from '../incidents.js';
 import type { MaintenanceWindow } from '../maintenance.js';
-import { createPgPool, inTransaction, type Queryable } from './db.js';
+import { inTransaction, PgPooledStore, type Queryable } from './db.js';
 import { PgMaintenance } from './maintenance.js';
 import { windowActive } from '../../collector/incidents/maintenance.js';
 
@@ -44,17 +44,14 @@ export type PgIncidentStateOptions = {
   partitions?: number;
 };
 
-export class PgIncidentState implements IncidentStateStore {
-  readonly pool: pg.Pool;
+export class PgIncidentState extends PgPooledStore implements IncidentStateStore {
   readonly options: ReturnType<typeof incidentStoreOptions.parse>;
   readonly partitions: number;
-  private readonly ownsPool: boolean;
   private readonly windows: PgMaintenance;
 
   /** Over the database at `url` (or a pool made by createPgPool: BIGINT read as numbers), already migrated (state/postgres/migrations.ts). */
   constructor(source: string | pg.Pool, opts: PgIncidentStateOptions = {}) {
-    this.ownsPool = typeof source === 'string';
-    this.pool = typeof source === 'string' ? createPgPool(source) : source;
+    super(source);
     this.options = incidentStoreOptions.parse(opts.lifecycle ?? {});
     this.partitions = opts.partitions ?? 1;
     this.windows = new PgMaintenance(this.pool);
@@ -338,9 +335,5 @@ export class PgIncidentState implements IncidentStateStore {
       }
       if (!inc.ticketed && !inc.flapping && !inhibitedBy && !muted) await emit('released', inc.id, 'create');
     }
-  }
-
-  async close(): Promise<void> {
-    if (this.ownsPool) await this.pool.end();
   }
 }
