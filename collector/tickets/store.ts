@@ -61,36 +61,32 @@ export type ApplyResult =
 export type TicketQuery = { status?: TicketStatus | TicketStatus[]; open?: boolean; customer?: string; site?: string; device?: string; limit?: number };
 
 export class TicketStore {
-  private readonly latestStmt: Database.Statement;
-  private readonly getStmt: Database.Statement;
-  private readonly insertStmt: Database.Statement;
-  private readonly updateStmt: Database.Statement;
-  private readonly commentStmt: Database.Statement;
-  private readonly commentsStmt: Database.Statement;
-  private readonly changeStmt: Database.Statement;
+  private readonly stmts: Record<'latest' | 'get' | 'insert' | 'update' | 'comment' | 'comments' | 'change', Database.Statement>;
 
   constructor(readonly db: Database.Database) {
     db.exec(TICKET_STORE_DDL);
-    this.latestStmt = db.prepare('SELECT * FROM tickets WHERE dedup_key = ? ORDER BY occurrence DESC LIMIT 1');
-    this.getStmt = db.prepare('SELECT * FROM tickets WHERE ref = ?');
-    this.insertStmt = db.prepare(`INSERT INTO tickets (ref, dedup_key, occurrence, version, status, priority, issue_type, customer, site, device,
+    this.stmts = {
+      latest: db.prepare('SELECT * FROM tickets WHERE dedup_key = ? ORDER BY occurrence DESC LIMIT 1'),
+      get: db.prepare('SELECT * FROM tickets WHERE ref = ?'),
+      insert: db.prepare(`INSERT INTO tickets (ref, dedup_key, occurrence, version, status, priority, issue_type, customer, site, device,
       peripheral, opened_at, updated_at, closed_at, resolution, fields) VALUES (@ref, @key, @occurrence, 1, 'Open', @priority, @issueType,
-      @customer, @site, @device, @peripheral, @at, @at, NULL, NULL, @fields)`);
-    this.updateStmt = db.prepare(`UPDATE tickets SET version = @version, status = @status, priority = @priority, updated_at = @at,
-      closed_at = @closedAt, resolution = @resolution, fields = @fields WHERE ref = @ref`);
-    this.commentStmt = db.prepare('INSERT INTO ticket_comments (ref, at, version, event_id, body) VALUES (?, ?, ?, ?, ?)');
-    this.commentsStmt = db.prepare('SELECT id, ref, at, version, event_id AS eventId, body FROM ticket_comments WHERE ref = ? ORDER BY id');
-    this.changeStmt = db.prepare('INSERT INTO ticket_changes (ref, dedup_key, version, status, priority, device, at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+      @customer, @site, @device, @peripheral, @at, @at, NULL, NULL, @fields)`),
+      update: db.prepare(`UPDATE tickets SET version = @version, status = @status, priority = @priority, updated_at = @at,
+      closed_at = @closedAt, resolution = @resolution, fields = @fields WHERE ref = @ref`),
+      comment: db.prepare('INSERT INTO ticket_comments (ref, at, version, event_id, body) VALUES (?, ?, ?, ?, ?)'),
+      comments: db.prepare('SELECT id, ref, at, version, event_id AS eventId, body FROM ticket_comments WHERE ref = ? ORDER BY id'),
+      change: db.prepare('INSERT INTO ticket_changes (ref, dedup_key, version, status, priority, device, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    };
   }
 
   /** The current (latest) occurrence of a dedup key. */
   byKey(key: string): Ticket | null {
-    const r = this.latestStmt.get(key) as TicketRow | undefined;
+    const r = this.stmts.latest.get(key) as TicketRow | undefined;
     return r ? rowToTicket(r) : null;
   }
 
   get(ref: string): Ticket | null {
-    const r = this.getStmt.get(ref) as TicketRow | undefined;
+    const r = this.stmts.get.get(ref) as TicketRow | undefined;
     return r ? rowToTicket(r) : null;
   }
 
@@ -118,7 +114,7 @@ export class TicketStore {
   }
 
   comments(ref: string): TicketComment[] {
-    return this.commentsStmt.all(ref) as TicketComment[];
+    return this.stmts.comments.all(ref) as TicketComment[];
   }
 
   /**
@@ -126,10 +122,10 @@ export class TicketStore {
    * inside the caller's transaction.
    */
   apply(cmd: TicketCommand): ApplyResult {
-    const plan = planTicketWrite((this.latestStmt.get(cmd.key) as TicketRow | undefined) ?? null, cmd);
+    const plan = planTicketWrite((this.stmts.latest.get(cmd.key) as TicketRow | undefined) ?? null, cmd);
     if (plan.write === 'insert') {
       const t = plan.ticket;
-      this.insertStmt.run({
+      this.stmts.insert.run({
         ref: plan.result.ref,
         key: cmd.key,
         occurrence: plan.result.occurrence,
@@ -143,7 +139,7 @@ export class TicketStore {
         fields: JSON.stringify(t),
       });
     } else if (plan.write === 'update') {
-      this.updateStmt.run({
+      this.stmts.update.run({
         ref: plan.result.ref,
         version: plan.result.version,
         status: plan.status,
@@ -153,11 +149,11 @@ export class TicketStore {
         resolution: plan.resolution,
         fields: JSON.stringify(plan.fields),
       });
-      if (plan.comment) this.commentStmt.run(plan.result.ref, cmd.at, plan.result.version, cmd.eventId ?? null, plan.comment);
+      if (plan.comment) this.stmts.comment.run(plan.result.ref, cmd.at, plan.result.version, cmd.eventId ?? null, plan.comment);
     }
     if (plan.write !== 'none') {
       const ch = plan.change;
-      this.changeStmt.run(ch.ref, ch.key, ch.version, ch.status, ch.priority, ch.device, ch.at);
+      this.stmts.change.run(ch.ref, ch.key, ch.version, ch.status, ch.priority, ch.device, ch.at);
     }
     return plan.result;
   }

@@ -124,12 +124,7 @@ export class PgRegistryState implements RegistryStateStore {
   }
 
   async listServiceAccounts(): Promise<ServiceAccountRecord[]> {
-    const rows = (await this.pool.query('SELECT name, role, created_at FROM service_accounts ORDER BY name')).rows as Array<{
-      name: string;
-      role: ServiceRole;
-      created_at: number;
-    }>;
-    return rows.map((r) => ({ name: r.name, role: r.role, createdAt: r.created_at }));
+    return (await this.pool.query('SELECT name, role, created_at AS "createdAt" FROM service_accounts ORDER BY name')).rows as ServiceAccountRecord[];
   }
 
   async verify(username: string, password: Buffer | string): Promise<Principal | null> {
