@@ -8,7 +8,6 @@
 // The periodic pass is idempotent: a ticket is written only when its dispatch state changes, so
 // running it again (or from the CLI while the server runs) adds nothing.
 import type { Logger } from 'pino';
-import { FleetcareError } from '../protocol/errors.js';
 import { operatorTicketActionOn, slaOf, type SlaContext } from '../collector/tickets/actions.js';
 import { ticketRef, type Ticket, type TicketAssignment, type TicketCommandInput, type TicketEscalation } from '../collector/tickets/model.js';
 import type { FirmwareProfile } from '../firmware-profiles/schema.js';
@@ -19,6 +18,7 @@ import { failureModeOf, knownFixes, knownFixesFor, type KnownFix, type ResolvedT
 import type { DispatchConfig, Team, Technician } from './model.js';
 import { teamPerformance, type ReportTicket, type TeamPerformanceReport } from './report.js';
 import { chooseTechnician, type DispatchDecision } from './rules.js';
+import { FleetcareError } from '../protocol/errors.js';
 
 /** An operator's dispatch request refused (fleetcare's one error model, protocol/errors.ts). */
 export class DispatchError extends FleetcareError<'not-found' | 'bad-request' | 'not-changed'> {
