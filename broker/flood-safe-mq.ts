@@ -19,6 +19,8 @@
 // throughput), and the stack depth no longer depends on the queue length. Only mqemitter's public
 // interface (on, removeListener, emit, close) is used, so mqemitter-redis fits the same way.
 
+import { compactedFront } from './queue-compaction.js';
+
 /** The part of the mqemitter interface aedes 1.2.0 uses (aedes.js: on, removeListener, emit, close). */
 export type MqEmitter = {
   on(topic: string, notify: (packet: unknown, done: () => void) => void, done?: () => void): unknown;
@@ -128,11 +130,9 @@ class Deque<T> {
     if (this.head >= this.items.length) return undefined;
     const x = this.items[this.head];
     this.items[this.head++] = undefined;
-    if (this.head === this.items.length) {
-      this.items = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
+    const compacted = compactedFront(this.items, this.head);
+    if (compacted) {
+      this.items = compacted;
       this.head = 0;
     }
     return x;

@@ -15,6 +15,7 @@
 // scan order is used.
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
+import { compactedFront } from './queue-compaction.js';
 
 type OutPacket = { brokerId: string; brokerCounter: number; messageId?: number; [k: string]: unknown };
 type PacketCtor = new (p: unknown) => OutPacket;
@@ -57,11 +58,9 @@ class Queue {
     this.items[i] = null;
     this.unindex(p);
     while (this.head < this.items.length && this.items[this.head] === null) this.head++;
-    if (this.head === this.items.length) {
-      this.items = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
+    const compacted = compactedFront(this.items, this.head);
+    if (compacted) {
+      this.items = compacted;
       this.head = 0;
     }
     return p;

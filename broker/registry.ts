@@ -136,9 +136,7 @@ export class DeviceRegistry {
 
   /** Returns false when there was no such device. */
   removeDevice(id: string): boolean {
-    const removed = this.db.prepare('DELETE FROM devices WHERE id = ?').run(id).changes > 0;
-    if (removed) this.credentialsChanged(id);
-    return removed;
+    return this.removeCredential('DELETE FROM devices WHERE id = ?', id);
   }
 
   setDeviceDisabled(id: string, disabled: boolean): void {
@@ -191,7 +189,12 @@ export class DeviceRegistry {
   }
 
   removeServiceAccount(name: string): boolean {
-    const removed = this.db.prepare('DELETE FROM service_accounts WHERE name = ?').run(name).changes > 0;
+    return this.removeCredential('DELETE FROM service_accounts WHERE name = ?', name);
+  }
+
+  /** Runs the DELETE of `name`'s credentials; when it removed them, they stop working at once. */
+  private removeCredential(deleteSql: string, name: string): boolean {
+    const removed = this.db.prepare(deleteSql).run(name).changes > 0;
     if (removed) this.credentialsChanged(name);
     return removed;
   }

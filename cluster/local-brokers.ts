@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { killNode, onJsonLines, stopNode } from './server-process.js';
 
 const CLI = fileURLToPath(new URL('../cli/fleetcare.js', import.meta.url));
 
@@ -84,22 +85,9 @@ export class LocalBrokers {
     let stderr = '';
     proc.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
     const port = await new Promise<number>((resolve, reject) => {
-      let buf = '';
-      proc.stdout!.on('data', (b: Buffer) => {
-        buf += b.toString();
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const text = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          let line: Record<string, unknown>;
-          try {
-            line = JSON.parse(text);
-          } catch {
-            continue;
-          }
-          this.o.onLog?.(i, line);
-          if (line.msg === 'broker listening') resolve(line.port as number);
-        }
+      onJsonLines(proc.stdout!, (line) => {
+        this.o.onLog?.(i, line);
+        if (line.msg === 'broker listening') resolve(line.port as number);
       });
       proc.once('exit', (code, sig) => reject(new Error(`broker node ${n.id} exited at start (${code ?? sig}): ${stderr}`)));
     });
@@ -108,27 +96,11 @@ export class LocalBrokers {
 
   /** kill -9 of node i; resolves once the process is gone. */
   async kill(i: number): Promise<void> {
-    const n = this.nodes[i];
-    const p = n.proc;
-    if (!p) return;
-    n.proc = null;
-    if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-    await n.exited;
+    await killNode(this.nodes[i]);
   }
 
   /** Graceful stop of every node (SIGTERM, then SIGKILL after 5 s). */
   async stop(): Promise<void> {
-    await Promise.all(
-      this.nodes.map(async (n) => {
-        const p = n.proc;
-        if (!p) return;
-        n.proc = null;
-        if (p.exitCode !== null || p.signalCode !== null) return;
-        p.kill('SIGTERM');
-        const t = setTimeout(() => p.kill('SIGKILL'), 5000);
-        await n.exited;
-        clearTimeout(t);
-      }),
-    );
+    await Promise.all(this.nodes.map((n) => stopNode(n, 5000)));
   }
 }

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { killNode, onJsonLines, stopNode } from './server-process.js';
 import type { Logger } from 'pino';
 import { DeviceRegistry } from '../broker/index.js';
 import { provisioner } from '../demo/index.js';
@@ -283,23 +284,10 @@ export class LocalCluster {
       n.logFile?.write(b);
     });
     const started = new Promise<Record<string, unknown>>((resolve, reject) => {
-      let buf = '';
-      proc.stdout!.on('data', (b: Buffer) => {
-        n.logFile?.write(b);
-        buf += b.toString();
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const text = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          let line: Record<string, unknown>;
-          try {
-            line = JSON.parse(text);
-          } catch {
-            continue;
-          }
-          this.o.onLog?.(n.name, line);
-          if (line.msg === 'fleetcare server started') resolve(line);
-        }
+      proc.stdout!.on('data', (b: Buffer) => n.logFile?.write(b));
+      onJsonLines(proc.stdout!, (line) => {
+        this.o.onLog?.(n.name, line);
+        if (line.msg === 'fleetcare server started') resolve(line);
       });
       proc.once('exit', (code, sig) => reject(new Error(`${n.name} exited at start (${code ?? sig}): ${stderr.trim()}`)));
     });
@@ -310,25 +298,12 @@ export class LocalCluster {
 
   /** kill -9 of node `name`; resolves once the process is gone. */
   async kill(name: string): Promise<void> {
-    const n = this.node(name);
-    const p = n.proc;
-    if (!p) return;
-    n.proc = null;
-    if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-    await n.exited;
+    await killNode(this.node(name));
   }
 
   /** Graceful stop of one node (SIGTERM, SIGKILL after 10 s). */
   async stopNode(name: string): Promise<void> {
-    const n = this.node(name);
-    const p = n.proc;
-    if (!p) return;
-    n.proc = null;
-    if (p.exitCode !== null || p.signalCode !== null) return;
-    p.kill('SIGTERM');
-    const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
-    await n.exited;
-    clearTimeout(t);
+    await stopNode(this.node(name), 10_000);
   }
 
   /** Stops the fleet, every node (NOC and collectors first), then the engines; removes a temp dir. */

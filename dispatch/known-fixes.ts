@@ -54,34 +54,23 @@ export function knownFixes(
   windowMs: number,
   now: number,
 ): KnownFix[] {
-  const groups = new Map<string, KnownFix & { texts: Array<{ lang: TicketLanguage; text: string; at: number; outcome: Resolution['outcome'] }> }>();
+  type Group = KnownFix & { texts: Array<{ lang: TicketLanguage; text: string; at: number; outcome: Resolution['outcome'] }> };
+  const groups = new Map<string, Group>();
+  /** The group of `id`, started with no resolutions when there is none yet. */
+  const groupOf = (id: string, first: Pick<KnownFix, 'profile' | 'failureMode' | 'cause' | 'title' | 'edited'>): Group => {
+    let g = groups.get(id);
+    if (!g) {
+      g = { id, ...first, text: {}, hidden: false, resolutions: 0, held: 0, failed: 0, pending: 0, hitRate: null, lastAt: 0, refs: [], texts: [] };
+      groups.set(id, g);
+    }
+    return g;
+  };
   for (const { ticket, statusLog } of resolved) {
     const cause = ticket.cause;
     if (!cause) continue;
     const failureMode = failureModeOf(ticket.key);
     const id = knownFixId(cause.profile, failureMode, cause.code);
-    let g = groups.get(id);
-    if (!g) {
-      g = {
-        id,
-        profile: cause.profile,
-        failureMode,
-        cause: cause.code,
-        title: `${cause.code}: ${failureMode}`,
-        text: {},
-        edited: false,
-        hidden: false,
-        resolutions: 0,
-        held: 0,
-        failed: 0,
-        pending: 0,
-        hitRate: null,
-        lastAt: 0,
-        refs: [],
-        texts: [],
-      };
-      groups.set(id, g);
-    }
+    const g = groupOf(id, { profile: cause.profile, failureMode, cause: cause.code, title: `${cause.code}: ${failureMode}`, edited: false });
     const outcome = resolutionOutcome(ticket, cause.at, statusLog, allOfKeys.get(ticket.key) ?? [], windowMs, now);
     g.resolutions++;
     g[outcome]++;
@@ -91,28 +80,7 @@ export function knownFixes(
   }
   for (const e of edits) {
     const id = knownFixId(e.profile, e.failureMode, e.cause);
-    let g = groups.get(id);
-    if (!g) {
-      g = {
-        id,
-        profile: e.profile,
-        failureMode: e.failureMode,
-        cause: e.cause,
-        title: e.title,
-        text: {},
-        edited: true,
-        hidden: false,
-        resolutions: 0,
-        held: 0,
-        failed: 0,
-        pending: 0,
-        hitRate: null,
-        lastAt: 0,
-        refs: [],
-        texts: [],
-      };
-      groups.set(id, g);
-    }
+    const g = groupOf(id, { profile: e.profile, failureMode: e.failureMode, cause: e.cause, title: e.title, edited: true });
     g.title = e.title;
     g.edited = true;
     g.hidden = e.hidden;

@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import type { CollectorHandle } from '../collector/index.js';
 import { operatorTicketActionOn, slaOf, type SlaContext } from '../collector/tickets/actions.js';
-import { ticketRef, type Ticket, type TicketAssignment, type TicketEscalation } from '../collector/tickets/model.js';
+import { ticketRef, type Ticket, type TicketAssignment, type TicketCommandInput, type TicketEscalation } from '../collector/tickets/model.js';
 import type { FirmwareProfile } from '../firmware-profiles/schema.js';
 import type { DispatchStateStore } from '../state/dispatch.js';
 import type { TicketStateStore } from '../state/tickets.js';
@@ -19,15 +19,11 @@ import { failureModeOf, knownFixes, knownFixesFor, type KnownFix, type ResolvedT
 import type { DispatchConfig, Team, Technician } from './model.js';
 import { teamPerformance, type ReportTicket, type TeamPerformanceReport } from './report.js';
 import { chooseTechnician, type DispatchDecision } from './rules.js';
+import { FleetcareError } from '../protocol/errors.js';
 
-export class DispatchError extends Error {
+/** An operator's dispatch request refused (fleetcare's one error model, protocol/errors.ts). */
+export class DispatchError extends FleetcareError<'not-found' | 'bad-request' | 'not-changed'> {
   override name = 'DispatchError';
-  constructor(
-    readonly code: 'not-found' | 'bad-request' | 'not-changed',
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export type UnitFacts = { kind: string | null; profile: string | null };
@@ -76,6 +72,9 @@ async function allTickets(store: TicketStateStore, filter: { open?: boolean }): 
     if (page.items.length < PAGE) return out;
   }
 }
+
+/** The fields an update may change. */
+type TicketPatch = NonNullable<Extract<TicketCommandInput, { kind: 'update' }>['patch']>;
 
 function assignmentOf(d: Exclude<DispatchDecision, { technician: null }>, by: TicketAssignment['by'], at: number, reason: string): TicketAssignment {
   return { technician: d.technician.id, technicianName: d.technician.name, technicianEmail: d.technician.email, team: d.team.id, by, at, reason };
@@ -162,28 +161,25 @@ export class Dispatcher {
       const reason = prefix + d.reason;
       if (t.assignment && t.assignment.technician === null && t.assignment.reason === reason) return 'unchanged';
       const assignment: TicketAssignment = { technician: null, technicianName: null, technicianEmail: null, team: null, by: 'rules', at: now, reason };
-      const r = await this.deps.tickets.enqueue({
-        kind: 'update',
-        key: t.key,
-        at: now,
-        eventId: `dispatch-${now}`,
-        patch: { assignment },
-        comment: `Unassigned: ${reason}`,
-      });
+      const r = await this.update(t, { assignment }, `Unassigned: ${reason}`, 'dispatch', now);
       return r.applied ? 'unassigned' : 'unchanged';
     }
     const assignment = assignmentOf(d, 'rules', now, prefix + d.reason);
-    const r = await this.deps.tickets.enqueue({
-      kind: 'update',
-      key: t.key,
-      at: now,
-      eventId: `dispatch-${now}`,
-      patch: { assignment },
-      comment: `Assigned to ${d.technician.name} (${d.technician.id}, team ${d.team.id}) — ${assignment.reason}`,
-    });
+    const r = await this.update(
+      t,
+      { assignment },
+      `Assigned to ${d.technician.name} (${d.technician.id}, team ${d.team.id}) — ${assignment.reason}`,
+      'dispatch',
+      now,
+    );
     if (!r.applied) return 'unchanged';
     load.set(d.technician.id, (load.get(d.technician.id) ?? 0) + 1);
     return 'assigned';
+  }
+
+  /** Updates fields of `t` with a comment, as event `<source>-<now>`. */
+  private update(t: Ticket, patch: TicketPatch, comment: string, source: string, now: number) {
+    return this.deps.tickets.enqueue({ kind: 'update', key: t.key, at: now, eventId: `${source}-${now}`, patch, comment });
   }
 
   /** An operator assigns `ref` to `technicianId` (or, with null, hands it back to the rules). */
@@ -200,14 +196,7 @@ export class Dispatcher {
     const team = teams.find((x) => x.id === tech.team)!;
     if (t.assignment?.technician === tech.id) throw new DispatchError('not-changed', `${ref} is already assigned to ${tech.id}`);
     const assignment = assignmentOf({ technician: tech, team, reason: '' }, 'operator', now, `assigned by ${by}`);
-    const r = await this.deps.tickets.enqueue({
-      kind: 'update',
-      key: t.key,
-      at: now,
-      eventId: `assign-${now}`,
-      patch: { assignment },
-      comment: `Assigned to ${tech.name} (${tech.id}, team ${team.id}) by ${by}`,
-    });
+    const r = await this.update(t, { assignment }, `Assigned to ${tech.name} (${tech.id}, team ${team.id}) by ${by}`, 'assign', now);
     if (!r.applied) throw new DispatchError('not-changed', `${ref}: not changed (${r.reason})`);
     return (await this.deps.tickets.get(ref))!;
   }
@@ -265,14 +254,8 @@ export class Dispatcher {
       );
       if (to) priority = to;
     }
-    const r = await this.deps.tickets.enqueue({
-      kind: 'update',
-      key: current.key,
-      at: now,
-      eventId: `escalation-${now}`,
-      patch: { escalations: [...(current.escalations ?? []), ...added], ...(priority !== current.priority ? { priority } : {}) },
-      comment: lines.join('\n'),
-    });
+    const patch = { escalations: [...(current.escalations ?? []), ...added], ...(priority !== current.priority ? { priority } : {}) };
+    const r = await this.update(current, patch, lines.join('\n'), 'escalation', now);
     return r.applied ? added.length : 0;
   }
 
@@ -302,14 +285,7 @@ export class Dispatcher {
     const text = cause.text.trim();
     if (!text) throw new DispatchError('bad-request', 'a resolution needs its text');
     const { profile } = this.deps.unitOf(t.device, t.peripheral);
-    const r = await this.deps.tickets.enqueue({
-      kind: 'update',
-      key: t.key,
-      at: now,
-      eventId: `cause-${now}`,
-      patch: { cause: { code: cause.code, text, profile, by, at: now } },
-      comment: `Cause: ${cause.code}\n${text}\n— ${by}`,
-    });
+    const r = await this.update(t, { cause: { code: cause.code, text, profile, by, at: now } }, `Cause: ${cause.code}\n${text}\n— ${by}`, 'cause', now);
     if (!r.applied) throw new DispatchError('not-changed', `${ref}: not changed (${r.reason})`);
     return (await operatorTicketActionOn(this.deps.tickets, ref, 'resolve', undefined, now, this.deps.slaContext)).ticket;
   }

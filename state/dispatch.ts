@@ -3,18 +3,13 @@
 // change that records it and reaches every sink. SQLite: state/sqlite/dispatch.ts (incidents.db,
 // beside the tickets). All async so a PostgreSQL implementation fits.
 import type { KnownFixEdit, KnownFixEditInput, Team, Technician } from '../dispatch/model.js';
+import { FleetcareError } from '../protocol/errors.js';
 
 export type { KnownFixEdit, Team, Technician };
 
 /** Refusals: `code` maps to HTTP (not-found 404, exists 409, bad-request 400). */
-export class DispatchStateError extends Error {
+export class DispatchStateError extends FleetcareError<'not-found' | 'exists' | 'bad-request'> {
   override name = 'DispatchStateError';
-  constructor(
-    readonly code: 'not-found' | 'exists' | 'bad-request',
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export interface DispatchStateStore {

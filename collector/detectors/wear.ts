@@ -144,6 +144,8 @@ export class WearOutDetector {
   partStatuses(device: string, peripheral: string, profile: FirmwareProfile, now: number): WearStatus[] {
     const worst = new Map<string, WearStatus>();
     for (const entry of profile.ratedLife) {
+      // mcbf/mtbf are mean figures between failures, not an end of life to count down to; a
+      // figure whose counter the driver does not read is reference data only.
       if (entry.basis !== 'life' || entry.measuredBy === 'not-read') continue;
       const st = this.status(device, peripheral, entry, now);
       if (!st) continue;
@@ -165,19 +167,9 @@ export class WearOutDetector {
 
   /** One finding per part of the profile (the worst of its `life` entries), or none when undecided. */
   evaluate(device: string, peripheral: string, site: string | undefined, profile: FirmwareProfile, now: number): Finding[] {
-    const worst = new Map<string, WearStatus>();
-    for (const entry of profile.ratedLife) {
-      // mcbf/mtbf are mean figures between failures, not an end of life to count down to; a
-      // figure whose counter the driver does not read is reference data only.
-      if (entry.basis !== 'life' || entry.measuredBy === 'not-read') continue;
-      const st = this.status(device, peripheral, entry, now);
-      if (!st) continue;
-      const prev = worst.get(entry.part);
-      if (!prev || urgency(st, now) > urgency(prev, now)) worst.set(entry.part, st);
-    }
     const out: Finding[] = [];
     const { wearWarningFraction, wearCriticalFraction } = profile.thresholds;
-    for (const st of worst.values()) {
+    for (const st of this.partStatuses(device, peripheral, profile, now)) {
       const model = this.lifeModel(profile.id, st.part);
       let etaIn = st.eta === null ? null : st.eta - now;
       let firing = st.fractionUsed >= wearCriticalFraction || (etaIn !== null && etaIn <= this.cfg.leadTimeMs);

@@ -14,13 +14,12 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { CollectorHandle } from '../collector.js';
+import type { CollectorPartitions } from '../../cluster/collector-partitions.js';
 import type { LeaseStats } from '../../cluster/leases.js';
 import { DetectorEngine, type DeviceSnapshot, type PartWearEta } from '../detectors/index.js';
 import { incidentsConfigSchema, type IncidentsConfig, type IncidentsConfigInput } from './config.js';
-import { ticketIssueType, ticketSubject } from './ticket-text.js';
 import { markSlaBreachesOn, slaUpdate } from '../tickets/actions.js';
 import { startTicketSenders, ticketSinks, type TicketCommandInput, type TicketSendersHandle, type TicketSink } from '../tickets/index.js';
-import { warrantyClaimFor } from '../warranty/index.js';
 import { SqliteServiceRecordStore, type ServiceRecordStore } from '../service-records/index.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles, type FirmwareProfile } from '../../firmware-profiles/index.js';
 import { PgIncidentState } from '../../state/postgres/incidents.js';
@@ -33,25 +32,16 @@ import type { IncidentStateStore } from '../../state/incidents.js';
 import type { WarrantyStateStore } from '../../state/warranty.js';
 import { detectAndApplyFenced, LeaseLostError, saveFenced, type LeaseFence } from './cluster-pipeline.js';
 import { startDetectorFeed } from './feed.js';
+import { newIncidentServiceStats, type IncidentServiceStats } from './stats.js';
 import type { Incident, IncidentChange } from './store.js';
-import { customerTerms, ticketCommandsFor, type IncidentFacts } from './ticket-commands.js';
+import { incidentParty, ticketCommandsFor, warrantyClaimDraftFor, type IncidentFacts } from './ticket-commands.js';
+import { logSuppressedChange, logTicketBuildFailed, logTicketCommand, logTicketRefused } from './ticket-log.js';
 
 /**
- * What the incident service needs of the collector's partition ownership: the CollectorPartitions
- * of cluster/collector-partitions.ts (CLUSTER-DESIGN.md), which satisfies this.
+ * What the incident service needs of the collector's partition ownership (cluster/
+ * collector-partitions.ts, CLUSTER-DESIGN.md): all but the mode and the node's pool.
  */
-export interface IncidentPartitions {
-  readonly nodeId: string;
-  readonly count: number;
-  partitionOf(device: string): number;
-  ownsDevice(device: string): boolean;
-  ownsPartition(p: number): boolean;
-  epochOf(p: number): number | undefined;
-  owned(): number[];
-  onAcquired(fn: (partitions: number[]) => Promise<void> | void): () => void;
-  onReleased(fn: (partitions: number[], why: 'rebalance' | 'expired' | 'stopping') => Promise<void> | void): () => void;
-  stats(): LeaseStats;
-}
+export type IncidentPartitions = Omit<CollectorPartitions, 'mode' | 'pool'>;
 
 export type IncidentClusterOptions = {
   /** The state tier (the ticket store LISTENs for changes on its own connection). */
@@ -60,18 +50,10 @@ export type IncidentClusterOptions = {
   partitions?: IncidentPartitions;
 };
 
-export type ClusterIncidentStats = {
-  ticks: number;
-  tickErrors: number;
+/** The embedded service's counters, and the cluster's own. */
+export type ClusterIncidentStats = IncidentServiceStats & {
   /** Ticks that wrote nothing because a partition lease was lost meanwhile (their devices were evaluated again). */
   leaseLost: number;
-  samples: number;
-  events: number;
-  changes: number;
-  ticketCommands: number;
-  ticketErrors: number;
-  warrantyClaims: number;
-  untrustedTimes: number;
   /** Device detector states loaded on acquiring partitions / saved on giving them up. */
   statesLoaded: number;
   statesSaved: number;
@@ -131,21 +113,7 @@ export async function startClusterIncidentService(
   const serviceRecords: ServiceRecordStore = new SqliteServiceRecordStore(localFiles(collector.config.dataDir).serviceRecords);
   const engine = new DetectorEngine(profileList, config.detectors);
 
-  const counters: ClusterIncidentStats = {
-    ticks: 0,
-    tickErrors: 0,
-    leaseLost: 0,
-    samples: 0,
-    events: 0,
-    changes: 0,
-    ticketCommands: 0,
-    ticketErrors: 0,
-    warrantyClaims: 0,
-    untrustedTimes: 0,
-    statesLoaded: 0,
-    statesSaved: 0,
-    slaPasses: 0,
-  };
+  const counters: ClusterIncidentStats = { ...newIncidentServiceStats(), leaseLost: 0, statesLoaded: 0, statesSaved: 0, slaPasses: 0 };
   const feed = startDetectorFeed(collector, engine, serviceRecords, counters, log, (d) => parts.ownsDevice(d));
   feed.refreshFleet();
 
@@ -268,15 +236,11 @@ export async function startClusterIncidentService(
 
   // ---- ticket commands, in the tick's transaction ----
   async function factsOf(incident: Incident): Promise<IncidentFacts> {
-    const inv = feed.inventoryOf(incident.device, incident.scope === 'device' ? incident.peripheral : undefined);
-    const customer = inv?.tenant ?? config.defaultCustomer;
-    const peripheralSerial = incident.peripheral !== 'device' && incident.scope === 'device' ? inv?.peripherals.get(incident.peripheral)?.serial : undefined;
-    const serial = peripheralSerial ?? (incident.scope === 'device' ? inv?.serial : undefined) ?? null;
-    const { sla, lang } = customerTerms(config, customer);
-    const timeZone = sla?.calendar.time_zone;
+    const party = incidentParty(incident, feed.inventoryOf, config);
+    const { serial, timeZone } = party;
     const record = serial ? await warranty.get(serial) : undefined;
     const warrantyStatus = serial ? ((await warranty.statusOf(serial, incident.updatedAt, timeZone)) ?? null) : null;
-    return { customer, serial, sla, timeZone, record, warrantyStatus, lang };
+    return { ...party, record, warrantyStatus };
   }
 
   type Claim = { incident: Incident; ref: string; at: number; facts: IncidentFacts };
@@ -289,12 +253,7 @@ export async function startClusterIncidentService(
       f = await factsOf(change.incident);
       cmds = ticketCommandsFor(change, await tickets.byKey(change.incident.key, c), f, config, profiles);
     } catch (e) {
-      // A bug in building one ticket must not block every other incident.
-      counters.ticketErrors++;
-      log.error(
-        { key: change.incident.key, change: change.type, err: (e as Error).stack ?? String(e) },
-        'could not build the ticket command; incident kept without it',
-      );
+      logTicketBuildFailed(log, counters, change, e);
       return;
     }
     for (const cmd of cmds) {
@@ -317,19 +276,14 @@ export async function startClusterIncidentService(
         await c.query('RELEASE SAVEPOINT ticket_command');
       } catch (e) {
         await c.query('ROLLBACK TO SAVEPOINT ticket_command');
-        counters.ticketErrors++;
-        log.error({ key: change.incident.key, change: change.type, command: cmd.kind, err: (e as Error).message }, 'ticket command refused');
+        logTicketRefused(log, counters, change, cmd, e);
         continue;
       }
       counters.ticketCommands++;
-      log.info(
-        { key: change.incident.key, change: change.type, command: cmd.kind, applied: r.applied, ref: r.ref, ...(r.applied ? {} : { reason: r.reason }) },
-        'ticket command',
-      );
+      logTicketCommand(log, change, cmd, r);
       if (cmd.kind === 'create' && r.applied && r.ref) claims.push({ incident: change.incident, ref: r.ref, at: change.at, facts: f });
     }
-    if (change.ticket === 'none' && change.suppressed)
-      log.info({ key: change.incident.key, change: change.type, suppressed: change.suppressed }, 'incident change without ticket');
+    logSuppressedChange(log, change);
   }
 
   /** After the commit (another store; idempotent by incident key). */
@@ -337,12 +291,7 @@ export async function startClusterIncidentService(
     if (!config.warranty.claims) return;
     for (const { incident, ref, at, facts: f } of claims) {
       try {
-        if (!f.record || ticketIssueType(incident.kind, incident.issueType, config.issueTypes) !== 'Hardware Failure') continue;
-        const draft = warrantyClaimFor(
-          f.record,
-          { complaint: ticketSubject(incident, 'en'), at, customer: f.customer, incident_key: ref },
-          { timeZone: f.timeZone },
-        );
+        const draft = warrantyClaimDraftFor(incident, ref, at, f, config);
         if (!draft) continue;
         const claim = await warranty.createClaim(draft);
         counters.warrantyClaims++;
@@ -465,8 +414,7 @@ export function openIncidentView(pgUrl: string, input: IncidentsConfigInput | un
     incidents,
     config,
     async close() {
-      await ticketState.close();
-      await incidents.close();
+      for (const store of [ticketState, incidents]) await store.close();
     },
   };
 }

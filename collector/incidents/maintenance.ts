@@ -2,6 +2,7 @@
 // zone, so a 22:00 window stays at 22:00 across DST) or one-off (absolute instants). During a
 // window incidents are still recorded (data kept); only tickets are muted.
 import { z } from 'zod';
+import { ZoneClock } from '../sla/zoned.js';
 
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM');
 const weekday = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
@@ -46,34 +47,12 @@ export type MaintenanceWindow = z.infer<typeof maintenanceWindow>;
 const DAY = 86_400_000;
 const weekdays = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 
-/** Local calendar fields of instant `t` in `timeZone`. */
-function localParts(t: number, timeZone: string) {
-  const f = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: 'numeric',
-    day: 'numeric',
-    hour: 'numeric',
-    minute: 'numeric',
-    second: 'numeric',
-  });
-  const o: Record<string, number> = {};
-  for (const p of f.formatToParts(new Date(t))) if (p.type !== 'literal') o[p.type] = Number(p.value);
-  return { y: o.year, m: o.month, d: o.day, h: o.hour, min: o.minute, s: o.second };
-}
-
-/** Offset of `timeZone` from UTC at instant `t` (ms, east positive). */
-function offsetAt(t: number, timeZone: string): number {
-  const p = localParts(t, timeZone);
-  return Date.UTC(p.y, p.m - 1, p.d, p.h, p.min, p.s) - Math.floor(t / 1000) * 1000;
-}
-
 /** The instant of local wall time y-m-d h:min in `timeZone` (for a skipped DST hour, the later one). */
 export function zonedTime(y: number, m: number, d: number, h: number, min: number, timeZone: string): number {
   const naive = Date.UTC(y, m - 1, d, h, min);
-  let t = naive - offsetAt(naive, timeZone);
-  t = naive - offsetAt(t, timeZone);
+  const clock = new ZoneClock(timeZone);
+  let t = naive - clock.offsetAt(naive);
+  t = naive - clock.offsetAt(t);
   return t;
 }
 
@@ -82,11 +61,11 @@ export function windowActive(w: MaintenanceWindow, t: number): boolean {
   if (w.kind === 'once') return t >= w.from && t < w.to;
   const [h, min] = w.start.split(':').map(Number);
   const duration = w.durationMinutes * 60_000;
-  const local = localParts(t, w.timeZone);
+  const local = new ZoneClock(w.timeZone).parts(t);
   // Candidate starts: today and the days before, as far back as a window can reach.
   const back = Math.ceil(duration / DAY) + 1;
   for (let i = 0; i <= back; i++) {
-    const day = new Date(Date.UTC(local.y, local.m - 1, local.d) - i * DAY);
+    const day = new Date(Date.UTC(local.year, local.month - 1, local.day) - i * DAY);
     if (!w.days.includes(weekdays[day.getUTCDay()])) continue;
     const start = zonedTime(day.getUTCFullYear(), day.getUTCMonth() + 1, day.getUTCDate(), h, min, w.timeZone);
     if (t >= start && t < start + duration) return true;

@@ -12,11 +12,12 @@ import { DetectorEngine, type PartWearEta } from '../detectors/index.js';
 import { IncidentStore, detectAndApply, restoreEngine, type Incident, type IncidentChange } from './index.js';
 import { incidentsConfigSchema, type IncidentsConfig, type IncidentsConfigInput } from './config.js';
 import { markSlaBreaches, recordTicketStatus, refreshTicketSla } from '../tickets/actions.js';
-import { ticketIssueType, ticketSubject } from './ticket-text.js';
-import { customerTerms, ticketCommandsFor, type IncidentFacts } from './ticket-commands.js';
+import { incidentParty, ticketCommandsFor, warrantyClaimDraftFor, type IncidentFacts } from './ticket-commands.js';
+import { logSuppressedChange, logTicketBuildFailed, logTicketCommand, logTicketRefused } from './ticket-log.js';
 import { startDetectorFeed } from './feed.js';
+import { newIncidentServiceStats, type IncidentServiceStats } from './stats.js';
 import { startTicketing, type TicketCommandInput, type TicketingHandle, type TicketStore } from '../tickets/index.js';
-import { WarrantyRegistry, warrantyClaimFor } from '../warranty/index.js';
+import { WarrantyRegistry } from '../warranty/index.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles, type FirmwareProfile } from '../../firmware-profiles/index.js';
 import type { TicketStateStore } from '../../state/tickets.js';
 import type { DispatchStateStore } from '../../state/dispatch.js';
@@ -36,18 +37,7 @@ export {
   type IncidentView,
 } from './cluster-service.js';
 
-export type IncidentServiceStats = {
-  ticks: number;
-  tickErrors: number;
-  samples: number;
-  events: number;
-  changes: number;
-  ticketCommands: number;
-  ticketErrors: number;
-  warrantyClaims: number;
-  /** Samples/events whose device time was implausible: placed at arrival (measurementTime). */
-  untrustedTimes: number;
-};
+export type { IncidentServiceStats };
 
 export type IncidentServiceHandle = {
   incidents: IncidentStore;
@@ -164,17 +154,7 @@ function startEmbeddedIncidentService(
     return serviceSync;
   }
 
-  const counters: IncidentServiceStats = {
-    ticks: 0,
-    tickErrors: 0,
-    samples: 0,
-    events: 0,
-    changes: 0,
-    ticketCommands: 0,
-    ticketErrors: 0,
-    warrantyClaims: 0,
-    untrustedTimes: 0,
-  };
+  const counters = newIncidentServiceStats();
 
   // ---- fleet inventory and the detectors' feed (collector/incidents/feed.ts) ----
   const feed = startDetectorFeed(collector, engine, serviceRecords, counters, log);
@@ -186,15 +166,11 @@ function startEmbeddedIncidentService(
   const tickets = ticketing.outbox.store;
 
   function facts(incident: Incident): IncidentFacts {
-    const inv = feed.inventoryOf(incident.device, incident.scope === 'device' ? incident.peripheral : undefined);
-    const customer = inv?.tenant ?? config.defaultCustomer;
-    const peripheralSerial = incident.peripheral !== 'device' && incident.scope === 'device' ? inv?.peripherals.get(incident.peripheral)?.serial : undefined;
-    const serial = peripheralSerial ?? (incident.scope === 'device' ? inv?.serial : undefined) ?? null;
-    const { sla, lang } = customerTerms(config, customer);
-    const timeZone = sla?.calendar.time_zone;
+    const party = incidentParty(incident, feed.inventoryOf, config);
+    const { serial, timeZone } = party;
     const record = serial ? warranty.get(serial) : undefined;
     const warrantyStatus = serial ? (warranty.statusOf(serial, incident.updatedAt, timeZone) ?? null) : null;
-    return { customer, serial, sla, timeZone, record, warrantyStatus, lang };
+    return { ...party, record, warrantyStatus };
   }
 
   const commandsFor = (change: IncidentChange): TicketCommandInput[] =>
@@ -202,13 +178,7 @@ function startEmbeddedIncidentService(
 
   function maybeClaim(incident: Incident, ref: string, at: number): void {
     if (!config.warranty.claims) return;
-    const f = facts(incident);
-    if (!f.record || ticketIssueType(incident.kind, incident.issueType, config.issueTypes) !== 'Hardware Failure') return;
-    const draft = warrantyClaimFor(
-      f.record,
-      { complaint: ticketSubject(incident, 'en'), at, customer: f.customer, incident_key: ref },
-      { timeZone: f.timeZone },
-    );
+    const draft = warrantyClaimDraftFor(incident, ref, at, facts(incident), config);
     if (!draft) return;
     // Another database: idempotent by incident_key, so a rolled-back or repeated change cannot double it.
     const claim = warranty.createClaim(draft);
@@ -223,11 +193,7 @@ function startEmbeddedIncidentService(
       cmds = commandsFor(change);
     } catch (e) {
       // A bug in building one ticket must not block every other incident (the tick would roll back forever).
-      counters.ticketErrors++;
-      log.error(
-        { key: change.incident.key, change: change.type, err: (e as Error).stack ?? String(e) },
-        'could not build the ticket command; incident kept without it',
-      );
+      logTicketBuildFailed(log, counters, change, e);
       return;
     }
     for (const cmd of cmds) {
@@ -235,8 +201,7 @@ function startEmbeddedIncidentService(
       try {
         r = ticketing.outbox.enqueue(cmd); // a savepoint: a refused command leaves the rest of the change intact
       } catch (e) {
-        counters.ticketErrors++;
-        log.error({ key: change.incident.key, change: change.type, command: cmd.kind, err: (e as Error).message }, 'ticket command refused');
+        logTicketRefused(log, counters, change, cmd, e);
         continue;
       }
       counters.ticketCommands++;
@@ -245,10 +210,7 @@ function startEmbeddedIncidentService(
         recordTicketStatus(ticketing.outbox.db, r.ref, cmd.kind === 'close' ? 'Closed' : cmd.status, cmd.at);
         refreshTicketSla(ticketing.outbox, r.ref, facts(change.incident).sla, cmd.at, cmd.eventId ?? `incident-${change.incident.id}`);
       }
-      log.info(
-        { key: change.incident.key, change: change.type, command: cmd.kind, applied: r.applied, ref: r.ref, ...(r.applied ? {} : { reason: r.reason }) },
-        'ticket command',
-      );
+      logTicketCommand(log, change, cmd, r);
       if (cmd.kind === 'create' && r.applied && r.ref) {
         try {
           maybeClaim(change.incident, r.ref, change.at);
@@ -257,8 +219,7 @@ function startEmbeddedIncidentService(
         }
       }
     }
-    if (change.ticket === 'none' && change.suppressed)
-      log.info({ key: change.incident.key, change: change.type, suppressed: change.suppressed }, 'incident change without ticket');
+    logSuppressedChange(log, change);
   }
 
   // Inventory changes reach the detectors by this periodic refresh, and the detectors' state is

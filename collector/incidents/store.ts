@@ -140,6 +140,33 @@ export function toIncident(r: Row): Incident {
   };
 }
 
+/** The columns a new (pending) incident is inserted with, `newIncidentValues` in order (SQLite and PostgreSQL). */
+export const NEW_INCIDENT_COLUMNS =
+  'key, device, peripheral, failure_mode, site, scope, detector, kind, priority, issue_type, figures, eta, runbook, inhibitable, first_seen, last_firing, hold_ms, recover_ms';
+
+export function newIncidentValues(f: Finding, now: number, defaults: { holdMs: number; recoverMs: number }): unknown[] {
+  return [
+    f.key,
+    f.device,
+    f.peripheral,
+    f.failureMode,
+    f.site ?? null,
+    f.scope,
+    f.detector,
+    f.kind,
+    f.priority,
+    f.issueType,
+    JSON.stringify(f.figures),
+    f.eta ?? null,
+    JSON.stringify(f.runbook),
+    f.inhibitableBySite ? 1 : 0,
+    Math.min(f.since ?? now, now),
+    now,
+    f.holdMs ?? defaults.holdMs,
+    f.recoverMs ?? defaults.recoverMs,
+  ];
+}
+
 export const LIVE_STATES = "state IN ('pending', 'open', 'resolved')";
 const LIVE = LIVE_STATES;
 
@@ -353,37 +380,14 @@ export class IncidentStore {
       }
       return;
     }
-    const figures = JSON.stringify(f.figures);
     if (!row) {
+      const values = [...newIncidentValues(f, now, this.options), now];
       this.db
-        .prepare(
-          `INSERT INTO incidents (key, device, peripheral, failure_mode, site, scope, detector, kind, priority, issue_type, state, figures, eta, runbook,
-             inhibitable, first_seen, last_firing, hold_ms, recover_ms, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          f.key,
-          f.device,
-          f.peripheral,
-          f.failureMode,
-          f.site ?? null,
-          f.scope,
-          f.detector,
-          f.kind,
-          f.priority,
-          f.issueType,
-          figures,
-          f.eta ?? null,
-          JSON.stringify(f.runbook),
-          f.inhibitableBySite ? 1 : 0,
-          Math.min(f.since ?? now, now),
-          now,
-          f.holdMs ?? this.options.holdMs,
-          f.recoverMs ?? this.options.recoverMs,
-          now,
-        );
+        .prepare(`INSERT INTO incidents (${NEW_INCIDENT_COLUMNS}, updated_at, state) VALUES (${values.map(() => '?').join(', ')}, 'pending')`)
+        .run(...values);
       return;
     }
+    const figures = JSON.stringify(f.figures);
     const inc = toIncident(row);
     this.db
       .prepare('UPDATE incidents SET last_firing = ?, recovering_since = NULL, figures = ?, eta = ?, priority = ?, issue_type = ?, updated_at = ? WHERE id = ?')

@@ -7,8 +7,10 @@ import { changeComment, runbookText, sparePartFor, ticketDescription, ticketIssu
 import type { IncidentsConfig } from './config.js';
 import type { ServiceLevelAgreement } from '../sla/index.js';
 import type { Ticket, TicketCommandInput, TicketLanguage } from '../tickets/index.js';
-import type { SerialRecord, WarrantyAmcStatus } from '../warranty/schema.js';
-import type { IncidentChange } from './store.js';
+import type { SerialRecord, WarrantyAmcStatus, WarrantyClaimDraft } from '../warranty/schema.js';
+import { warrantyClaimFor } from '../warranty/status.js';
+import type { DetectorFeed } from './feed.js';
+import type { Incident, IncidentChange } from './store.js';
 
 export type IncidentFacts = {
   customer: string;
@@ -86,4 +88,27 @@ export function ticketCommandsFor(
       if (!current || current.status === 'Closed') return [];
       return [{ kind: 'close', key, at, eventId, resolution: changeComment(incident, 'closed', f.lang) }];
   }
+}
+
+/**
+ * The customer, serial, SLA and language of an incident's device from the fleet inventory. The
+ * warranty facts are looked up by each service (SQLite synchronously, PostgreSQL asynchronously).
+ */
+export function incidentParty(
+  incident: Incident,
+  inventoryOf: DetectorFeed['inventoryOf'],
+  config: IncidentsConfig,
+): Omit<IncidentFacts, 'record' | 'warrantyStatus'> {
+  const inv = inventoryOf(incident.device, incident.scope === 'device' ? incident.peripheral : undefined);
+  const customer = inv?.tenant ?? config.defaultCustomer;
+  const peripheralSerial = incident.peripheral !== 'device' && incident.scope === 'device' ? inv?.peripherals.get(incident.peripheral)?.serial : undefined;
+  const serial = peripheralSerial ?? (incident.scope === 'device' ? inv?.serial : undefined) ?? null;
+  const { sla, lang } = customerTerms(config, customer);
+  return { customer, serial, sla, timeZone: sla?.calendar.time_zone, lang };
+}
+
+/** The warranty claim the new ticket `ref` of a hardware failure asks for, or null. */
+export function warrantyClaimDraftFor(incident: Incident, ref: string, at: number, f: IncidentFacts, config: IncidentsConfig): WarrantyClaimDraft | null {
+  if (!f.record || ticketIssueType(incident.kind, incident.issueType, config.issueTypes) !== 'Hardware Failure') return null;
+  return warrantyClaimFor(f.record, { complaint: ticketSubject(incident, 'en'), at, customer: f.customer, incident_key: ref }, { timeZone: f.timeZone });
 }

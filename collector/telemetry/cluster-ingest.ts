@@ -11,9 +11,9 @@ import type { Logger } from 'pino';
 import { NodePartitions, type CollectorClusterOptions, type CollectorPartitions, type ReleaseReason } from '../../cluster/collector-partitions.js';
 import type { DedupStore } from '../../state/dedup.js';
 import { PgDedup } from '../../state/postgres/dedup.js';
-import { defaultClockGuard, placeByArrival, type ClockGuardOptions } from './clock-guard.js';
-import { asStoreError, settledWithin, type AckSender, type IngestPipeline, type IngestStats, type StoreRejectSink } from './ingest.js';
-import { LogLimiter } from '../../logging/log-limiter.js';
+import { placeByArrival, type ClockGuardOptions } from './clock-guard.js';
+import { BatchingIngest, pendingKey, settledWithin, type RecordBatch } from './batching.js';
+import { asStoreError, type AckSender, type IngestPipeline, type StoreRejectSink } from './ingest.js';
 import { pointsOf, type IngestRecord, type StoreWriteError, type TelemetryStore } from './store.js';
 
 export type ClusterIngestOptions = {
@@ -34,63 +34,33 @@ export type ClusterIngestStats = {
   storeRetries: number;
 };
 
-type Batch = { records: IngestRecord[]; points: number };
 const sumPoints = (records: readonly IngestRecord[]) => records.reduce((a, r) => a + pointsOf(r), 0);
 
-export class ClusterIngest implements IngestPipeline {
-  private current: Batch = { records: [], points: 0 };
-  private inflight: Promise<void> | null = null;
-  private inflightPoints = 0;
+export class ClusterIngest extends BatchingIngest<RecordBatch, ClusterIngestOptions> implements IngestPipeline {
   /** The store/dedup round trip running now; a graceful release waits for it. */
   private attempt: Promise<IngestRecord[]> | null = null;
   /** Partitions being released gracefully: an attempt under way may still ack them. */
   private readonly releasing = new Set<number>();
-  private timer: NodeJS.Timeout | null = null;
-  private flushWanted = false;
-  /** device \0 seq of every record in the current or in-flight batch. */
-  private readonly pending = new Set<string>();
-  private readonly waiters: Array<() => void> = [];
-  private readonly limiter = new LogLimiter();
   private retrySleep: { timer: NodeJS.Timeout; wake: () => void } | null = null;
-  private closed = false;
-  readonly stats: IngestStats = {
-    accepted: 0,
-    duplicates: 0,
-    batches: 0,
-    written: { messages: 0, points: 0 },
-    spooled: 0,
-    drained: 0,
-    spool: { rows: 0, bytes: 0, full: false },
-    refusedSpoolFull: 0,
-    storeRejected: 0,
-    storeErrors: { unreachable: 0, server: 0, rejected: 0 },
-    clockPlaced: { 'before-floor': 0, future: 0, 'too-old': 0 },
-    agentReportedDrops: 0,
-  };
   readonly cluster: ClusterIngestStats = { notOwned: 0, releasedUnacked: 0, storeRetries: 0 };
-  private readonly clockGuard: ClockGuardOptions;
 
   constructor(
     private readonly store: TelemetryStore,
     private readonly dedup: DedupStore,
     private readonly partitions: CollectorPartitions,
-    private readonly opts: ClusterIngestOptions,
+    opts: ClusterIngestOptions,
     private readonly sendAck: AckSender,
     private readonly storeRejected: StoreRejectSink,
     /** New records, stored and marked (each once per node). */
     private readonly announce: (records: readonly IngestRecord[]) => void,
-    private readonly log: Logger,
+    log: Logger,
   ) {
-    this.clockGuard = { ...defaultClockGuard, ...opts.clock };
+    super(opts, log, 'cluster ingest');
     partitions.onReleased((ps, why) => this.release(ps, why));
   }
 
-  get backlog(): number {
-    return this.current.points + this.inflightPoints;
-  }
-
-  async belowBacklog(limit: number): Promise<void> {
-    while (this.backlog >= limit && !this.closed) await new Promise<void>((r) => this.waiters.push(r));
+  protected newBatch(): RecordBatch {
+    return { records: [], points: 0 };
   }
 
   accept(raw: IngestRecord): void {
@@ -99,68 +69,19 @@ export class ClusterIngest implements IngestPipeline {
       return;
     }
     const r = placeByArrival(raw, this.clockGuard);
-    const key = r.device + '\0' + r.seq;
-    if (this.pending.has(key)) {
+    if (this.pending.has(pendingKey(r))) {
       // Already on its way; the ack of that copy covers this one.
       this.stats.duplicates++;
       return;
     }
     this.stats.accepted++;
-    if (r.clock) {
-      this.stats.clockPlaced[r.clock.verdict]++;
-      this.limiter.maybe(`clock:${r.device}`, r.arrivedAt, (suppressed) =>
-        this.log.warn(
-          { device: r.device, verdict: r.clock!.verdict, deviceTs: r.clock!.deviceTs, arrivedAt: r.arrivedAt, suppressed },
-          'device clock implausible: samples stored at arrival time, device time kept as device_ts',
-        ),
-      );
-    }
-    this.pending.add(key);
-    this.current.records.push(r);
-    this.current.points += pointsOf(r);
-    if (this.current.points >= this.opts.maxPoints) this.flush();
-    else this.arm();
-  }
-
-  private arm(): void {
-    if (this.timer || this.closed) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.flush();
-    }, this.opts.maxDelayMs);
-  }
-
-  flush(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
-    if (this.inflight) {
-      this.flushWanted = true;
-      return;
-    }
-    const batch = this.current;
-    if (batch.records.length === 0) return;
-    this.current = { records: [], points: 0 };
-    this.inflightPoints = batch.points;
-    this.stats.batches++;
-    this.inflight = this.process(batch.records)
-      .catch((e) => this.log.error({ err: (e as Error).stack ?? String(e) }, 'cluster ingest: batch failed unexpectedly; left unacked, agents will re-send'))
-      .finally(() => {
-        for (const r of batch.records) this.pending.delete(r.device + '\0' + r.seq);
-        this.inflight = null;
-        this.setInflightPoints(0);
-        if (this.closed) return;
-        if (this.flushWanted || this.current.points >= this.opts.maxPoints) {
-          this.flushWanted = false;
-          this.flush();
-        } else if (this.current.records.length) this.arm();
-      });
+    if (r.clock) this.noteClockFault(r);
+    this.enqueue(r);
   }
 
   /** Attempts until every record is acked or its partition is gone; backoff between attempts. */
-  private async process(batch: IngestRecord[]): Promise<void> {
-    let records = batch;
+  protected async process(batch: RecordBatch): Promise<void> {
+    let records = batch.records;
     let failures = 0;
     while (!this.closed) {
       const owned = records.filter((r) => this.partitions.ownsDevice(r.device));
@@ -321,7 +242,7 @@ export class ClusterIngest implements IngestPipeline {
     const keep: IngestRecord[] = [];
     for (const r of this.current.records) {
       if (gone.has(this.partitions.partitionOf(r.device))) {
-        this.pending.delete(r.device + '\0' + r.seq);
+        this.pending.delete(pendingKey(r));
         this.cluster.releasedUnacked++;
       } else keep.push(r);
     }
@@ -344,10 +265,6 @@ export class ClusterIngest implements IngestPipeline {
     const lower = points < this.inflightPoints;
     this.inflightPoints = points;
     if (lower) this.wakeWaiters();
-  }
-
-  private wakeWaiters(): void {
-    for (const w of this.waiters.splice(0)) w();
   }
 
   private noteStoreError(err: StoreWriteError): void {
@@ -377,13 +294,8 @@ export class ClusterIngest implements IngestPipeline {
 
   /** Shutdown: the current batch is stored and acked if that works within `timeoutMs`; otherwise it stays unacked. */
   async close(timeoutMs: number): Promise<void> {
-    this.flush();
     const deadline = Date.now() + timeoutMs;
-    while ((this.inflight || this.current.records.length) && Date.now() < deadline) {
-      await settledWithin(this.inflight ?? Promise.resolve(), deadline - Date.now());
-      if (!this.inflight && this.current.records.length) this.flush();
-    }
-    this.closed = true;
+    await this.writeLastBatches(deadline);
     this.retrySleep?.wake();
     await settledWithin(this.inflight ?? Promise.resolve(), Math.max(1, deadline - Date.now()));
     if (this.timer) clearTimeout(this.timer);

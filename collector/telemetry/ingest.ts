@@ -7,8 +7,8 @@
 // agents keep the data in their outboxes and re-send it later: nothing is lost.
 import type { Logger } from 'pino';
 import type { CollectorDb } from './collector-db.js';
-import { defaultClockGuard, placeByArrival, type ClockGuardOptions } from './clock-guard.js';
-import { LogLimiter } from '../../logging/log-limiter.js';
+import { placeByArrival, type ClockGuardOptions } from './clock-guard.js';
+import { BatchingIngest, pendingKey, settledWithin, type RecordBatch } from './batching.js';
 import { StoreWriteError, pointsOf, type IngestRecord, type StoreFailure, type TelemetryStore } from './store.js';
 
 export type IngestOptions = {
@@ -26,8 +26,8 @@ export type AckSender = (device: string, seqs: number[]) => void;
 /** Keeps a message the store refused for good. */
 export type StoreRejectSink = (record: IngestRecord, detail: string) => void;
 
-type Batch = { records: IngestRecord[]; points: number; reacks: Map<string, number[]> };
-const newBatch = (): Batch => ({ records: [], points: 0, reacks: new Map() });
+/** A batch, plus the re-acks of records stored before (sent with its acks). */
+type Batch = RecordBatch & { reacks: Map<string, number[]> };
 
 export type IngestStats = {
   accepted: number;
@@ -62,69 +62,42 @@ export function asStoreError(e: unknown): StoreWriteError {
   return e instanceof StoreWriteError ? e : new StoreWriteError('server', (e as Error)?.message ?? String(e));
 }
 
-export class Ingest implements IngestPipeline {
-  private current: Batch = newBatch();
-  private inflight: Promise<void> | null = null;
-  private inflightPoints = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private flushWanted = false;
-  /** device \0 seq of every record in the current or in-flight batch. */
-  private readonly pending = new Set<string>();
-  private readonly waiters: Array<() => void> = [];
-  private readonly limiter = new LogLimiter();
+export class Ingest extends BatchingIngest<Batch, IngestOptions> implements IngestPipeline {
   private draining = false;
   private drainRun: Promise<void> = Promise.resolve();
   private drainTimer: NodeJS.Timeout | null = null;
   private drainAttempt = 0;
   private lastDrainLog = 0;
-  private closed = false;
-  readonly stats: IngestStats;
-  private readonly clockGuard: ClockGuardOptions;
 
   constructor(
     private readonly store: TelemetryStore,
     private readonly db: CollectorDb,
-    private readonly opts: IngestOptions,
+    opts: IngestOptions,
     private readonly sendAck: AckSender,
     private readonly storeRejected: StoreRejectSink,
-    private readonly log: Logger,
+    log: Logger,
   ) {
+    super(opts, log, 'ingest');
     const totals = db.spoolTotals();
-    this.stats = {
-      accepted: 0,
-      duplicates: 0,
-      batches: 0,
-      written: { messages: 0, points: 0 },
-      spooled: 0,
-      drained: 0,
-      spool: { rows: totals.rows, bytes: totals.bytes, full: false },
-      refusedSpoolFull: 0,
-      storeRejected: 0,
-      storeErrors: { unreachable: 0, server: 0, rejected: 0 },
-      clockPlaced: { 'before-floor': 0, future: 0, 'too-old': 0 },
-      agentReportedDrops: 0,
-    };
-    this.clockGuard = { ...defaultClockGuard, ...opts.clock };
+    this.stats.spool.rows = totals.rows;
+    this.stats.spool.bytes = totals.bytes;
     if (totals.rows > 0) {
       log.info({ rows: totals.rows, bytes: totals.bytes }, 'spool holds data from before the restart; draining');
       this.kickDrain(0);
     }
   }
 
-  /** Points waiting in the current and the in-flight batch (for backpressure). */
-  get backlog(): number {
-    return this.current.points + this.inflightPoints;
+  protected newBatch(): Batch {
+    return { records: [], points: 0, reacks: new Map() };
   }
 
-  /** Resolves when the backlog is below `limit` (the MQTT reader waits on this). */
-  async belowBacklog(limit: number): Promise<void> {
-    while (this.backlog >= limit && !this.closed) await new Promise<void>((r) => this.waiters.push(r));
+  protected override isEmpty(batch: Batch): boolean {
+    return batch.records.length === 0 && batch.reacks.size === 0;
   }
 
   accept(raw: IngestRecord): void {
     const r = placeByArrival(raw, this.clockGuard);
-    const key = r.device + '\0' + r.seq;
-    if (this.pending.has(key)) {
+    if (this.pending.has(pendingKey(r))) {
       // Already on its way; the ack of that copy covers this one.
       this.stats.duplicates++;
       return;
@@ -144,63 +117,10 @@ export class Ingest implements IngestPipeline {
       const dropped = r.message.data?.dropped;
       if (typeof dropped === 'number' && Number.isFinite(dropped) && dropped > 0) this.stats.agentReportedDrops += dropped;
     }
-    this.pending.add(key);
-    this.current.records.push(r);
-    this.current.points += pointsOf(r);
-    if (this.current.points >= this.opts.maxPoints) this.flush();
-    else this.arm();
+    this.enqueue(r);
   }
 
-  private noteClockFault(r: IngestRecord): void {
-    const c = r.clock!;
-    this.stats.clockPlaced[c.verdict]++;
-    this.limiter.maybe(`clock:${r.device}`, r.arrivedAt, (suppressed) =>
-      this.log.warn(
-        { device: r.device, verdict: c.verdict, deviceTs: c.deviceTs, arrivedAt: r.arrivedAt, suppressed },
-        'device clock implausible: samples stored at arrival time, device time kept as device_ts',
-      ),
-    );
-  }
-
-  private arm(): void {
-    if (this.timer || this.closed) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.flush();
-    }, this.opts.maxDelayMs);
-  }
-
-  /** Starts writing the current batch (or marks it due, if a write is in flight). */
-  flush(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
-    if (this.inflight) {
-      this.flushWanted = true;
-      return;
-    }
-    const batch = this.current;
-    if (batch.records.length === 0 && batch.reacks.size === 0) return;
-    this.current = newBatch();
-    this.inflightPoints = batch.points;
-    this.stats.batches++;
-    this.inflight = this.process(batch)
-      .catch((e) => this.log.error({ err: (e as Error).stack ?? String(e) }, 'ingest: batch failed unexpectedly; left unacked, agents will re-send'))
-      .finally(() => {
-        for (const r of batch.records) this.pending.delete(r.device + '\0' + r.seq);
-        this.inflight = null;
-        this.inflightPoints = 0;
-        for (const w of this.waiters.splice(0)) w();
-        if (this.closed) return;
-        if (this.flushWanted || this.current.points >= this.opts.maxPoints) {
-          this.flushWanted = false;
-          this.flush();
-        } else if (this.current.records.length || this.current.reacks.size) this.arm();
-      });
-  }
-
-  private async process(batch: Batch): Promise<void> {
+  protected async process(batch: Batch): Promise<void> {
     const acks = new Map<string, number[]>(batch.reacks);
     const ackAll = (records: IngestRecord[]) => {
       for (const r of records) {
@@ -424,25 +344,13 @@ export class Ingest implements IngestPipeline {
    * otherwise it stays unacked and the agents re-send it.
    */
   async close(timeoutMs: number): Promise<void> {
-    this.flush();
     const deadline = Date.now() + timeoutMs;
-    while ((this.inflight || this.current.records.length) && Date.now() < deadline) {
-      await settledWithin(this.inflight ?? Promise.resolve(), deadline - Date.now());
-      if (!this.inflight && this.current.records.length) this.flush();
-    }
-    this.closed = true;
+    await this.writeLastBatches(deadline);
     // A drain write in flight finishes (or times out) before the database closes.
     await settledWithin(this.drainRun, deadline - Date.now());
     if (this.timer) clearTimeout(this.timer);
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.timer = this.drainTimer = null;
-    for (const w of this.waiters.splice(0)) w();
+    this.wakeWaiters();
   }
-}
-
-/** Waits for `p` to settle, but no longer than `ms` (and leaves no timer behind). */
-export async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([p.catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, Math.max(1, ms))))]);
-  clearTimeout(timer);
 }

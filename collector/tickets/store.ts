@@ -3,7 +3,8 @@
 // truth the HTTP API lists from and the record of which occurrence of a dedup key is current.
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { ticketFieldsSchema, ticketRef, type SinkOperation, type Ticket, type TicketCommand, type TicketFields, type TicketStatus } from './model.js';
+import { rowToTicket, planTicketWrite, type TicketRow } from '../../state/ticket-rows.js';
+import type { SinkOperation, Ticket, TicketCommand, TicketStatus } from './model.js';
 import type { ExternalTicket, TicketSink } from './sink.js';
 
 export const TICKET_STORE_DDL = `
@@ -51,20 +52,6 @@ CREATE TABLE IF NOT EXISTS ticket_changes (
 );
 `;
 
-type TicketRow = {
-  ref: string;
-  dedup_key: string;
-  occurrence: number;
-  version: number;
-  status: TicketStatus;
-  device: string;
-  opened_at: number;
-  updated_at: number;
-  closed_at: number | null;
-  resolution: string | null;
-  fields: string;
-};
-
 export type TicketComment = { id: number; ref: string; at: number; version: number; eventId: string | null; body: string };
 
 export type ApplyResult =
@@ -73,53 +60,33 @@ export type ApplyResult =
 
 export type TicketQuery = { status?: TicketStatus | TicketStatus[]; open?: boolean; customer?: string; site?: string; device?: string; limit?: number };
 
-function rowToTicket(r: TicketRow): Ticket {
-  const fields = JSON.parse(r.fields) as TicketFields;
-  return {
-    ...fields,
-    ref: r.ref,
-    key: r.dedup_key,
-    occurrence: r.occurrence,
-    status: r.status,
-    version: r.version,
-    openedAt: r.opened_at,
-    updatedAt: r.updated_at,
-    closedAt: r.closed_at,
-    resolution: r.resolution,
-  };
-}
-
 export class TicketStore {
-  private readonly latestStmt: Database.Statement;
-  private readonly getStmt: Database.Statement;
-  private readonly insertStmt: Database.Statement;
-  private readonly updateStmt: Database.Statement;
-  private readonly commentStmt: Database.Statement;
-  private readonly commentsStmt: Database.Statement;
-  private readonly changeStmt: Database.Statement;
+  private readonly stmts: Record<'latest' | 'get' | 'insert' | 'update' | 'comment' | 'comments' | 'change', Database.Statement>;
 
   constructor(readonly db: Database.Database) {
     db.exec(TICKET_STORE_DDL);
-    this.latestStmt = db.prepare('SELECT * FROM tickets WHERE dedup_key = ? ORDER BY occurrence DESC LIMIT 1');
-    this.getStmt = db.prepare('SELECT * FROM tickets WHERE ref = ?');
-    this.insertStmt = db.prepare(`INSERT INTO tickets (ref, dedup_key, occurrence, version, status, priority, issue_type, customer, site, device,
+    this.stmts = {
+      latest: db.prepare('SELECT * FROM tickets WHERE dedup_key = ? ORDER BY occurrence DESC LIMIT 1'),
+      get: db.prepare('SELECT * FROM tickets WHERE ref = ?'),
+      insert: db.prepare(`INSERT INTO tickets (ref, dedup_key, occurrence, version, status, priority, issue_type, customer, site, device,
       peripheral, opened_at, updated_at, closed_at, resolution, fields) VALUES (@ref, @key, @occurrence, 1, 'Open', @priority, @issueType,
-      @customer, @site, @device, @peripheral, @at, @at, NULL, NULL, @fields)`);
-    this.updateStmt = db.prepare(`UPDATE tickets SET version = @version, status = @status, priority = @priority, updated_at = @at,
-      closed_at = @closedAt, resolution = @resolution, fields = @fields WHERE ref = @ref`);
-    this.commentStmt = db.prepare('INSERT INTO ticket_comments (ref, at, version, event_id, body) VALUES (?, ?, ?, ?, ?)');
-    this.commentsStmt = db.prepare('SELECT id, ref, at, version, event_id AS eventId, body FROM ticket_comments WHERE ref = ? ORDER BY id');
-    this.changeStmt = db.prepare('INSERT INTO ticket_changes (ref, dedup_key, version, status, priority, device, at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+      @customer, @site, @device, @peripheral, @at, @at, NULL, NULL, @fields)`),
+      update: db.prepare(`UPDATE tickets SET version = @version, status = @status, priority = @priority, updated_at = @at,
+      closed_at = @closedAt, resolution = @resolution, fields = @fields WHERE ref = @ref`),
+      comment: db.prepare('INSERT INTO ticket_comments (ref, at, version, event_id, body) VALUES (?, ?, ?, ?, ?)'),
+      comments: db.prepare('SELECT id, ref, at, version, event_id AS eventId, body FROM ticket_comments WHERE ref = ? ORDER BY id'),
+      change: db.prepare('INSERT INTO ticket_changes (ref, dedup_key, version, status, priority, device, at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    };
   }
 
   /** The current (latest) occurrence of a dedup key. */
   byKey(key: string): Ticket | null {
-    const r = this.latestStmt.get(key) as TicketRow | undefined;
+    const r = this.stmts.latest.get(key) as TicketRow | undefined;
     return r ? rowToTicket(r) : null;
   }
 
   get(ref: string): Ticket | null {
-    const r = this.getStmt.get(ref) as TicketRow | undefined;
+    const r = this.stmts.get.get(ref) as TicketRow | undefined;
     return r ? rowToTicket(r) : null;
   }
 
@@ -147,7 +114,7 @@ export class TicketStore {
   }
 
   comments(ref: string): TicketComment[] {
-    return this.commentsStmt.all(ref) as TicketComment[];
+    return this.stmts.comments.all(ref) as TicketComment[];
   }
 
   /**
@@ -155,17 +122,13 @@ export class TicketStore {
    * inside the caller's transaction.
    */
   apply(cmd: TicketCommand): ApplyResult {
-    const latest = this.latestStmt.get(cmd.key) as TicketRow | undefined;
-    if (cmd.kind === 'create') {
-      // Creating while a ticket for the key is still alive is a repeat of the same problem.
-      if (latest && latest.status !== 'Closed') return { applied: false, ref: latest.ref, key: cmd.key, reason: 'already-open' };
-      const occurrence = (latest?.occurrence ?? 0) + 1;
-      const ref = ticketRef(cmd.key, occurrence);
-      const t = cmd.ticket;
-      this.insertStmt.run({
-        ref,
+    const plan = planTicketWrite((this.stmts.latest.get(cmd.key) as TicketRow | undefined) ?? null, cmd);
+    if (plan.write === 'insert') {
+      const t = plan.ticket;
+      this.stmts.insert.run({
+        ref: plan.result.ref,
         key: cmd.key,
-        occurrence,
+        occurrence: plan.result.occurrence,
         priority: t.priority,
         issueType: t.issueType,
         customer: t.customer,
@@ -175,43 +138,24 @@ export class TicketStore {
         at: cmd.at,
         fields: JSON.stringify(t),
       });
-      this.changeStmt.run(ref, cmd.key, 1, 'Open', t.priority, t.device, cmd.at);
-      return { applied: true, ref, key: cmd.key, occurrence, version: 1, created: true };
+    } else if (plan.write === 'update') {
+      this.stmts.update.run({
+        ref: plan.result.ref,
+        version: plan.result.version,
+        status: plan.status,
+        priority: plan.fields.priority,
+        at: cmd.at,
+        closedAt: plan.closedAt,
+        resolution: plan.resolution,
+        fields: JSON.stringify(plan.fields),
+      });
+      if (plan.comment) this.stmts.comment.run(plan.result.ref, cmd.at, plan.result.version, cmd.eventId ?? null, plan.comment);
     }
-    if (!latest) return { applied: false, ref: null, key: cmd.key, reason: 'no-ticket' };
-    if (cmd.kind === 'close' && latest.status === 'Closed') return { applied: false, ref: latest.ref, key: cmd.key, reason: 'already-closed' };
-    const fields = JSON.parse(latest.fields) as TicketFields;
-    let status = latest.status;
-    let closedAt = latest.closed_at;
-    let resolution = latest.resolution;
-    let comment: string | undefined;
-    if (cmd.kind === 'update') {
-      if (cmd.patch) Object.assign(fields, cmd.patch);
-      comment = cmd.comment;
-    } else if (cmd.kind === 'set-status') {
-      status = cmd.status;
-      closedAt = null;
-      comment = cmd.comment;
-    } else {
-      status = 'Closed';
-      closedAt = cmd.at;
-      resolution = cmd.resolution ?? null;
+    if (plan.write !== 'none') {
+      const ch = plan.change;
+      this.stmts.change.run(ch.ref, ch.key, ch.version, ch.status, ch.priority, ch.device, ch.at);
     }
-    const version = latest.version + 1;
-    const checked = ticketFieldsSchema.parse(fields);
-    this.updateStmt.run({
-      ref: latest.ref,
-      version,
-      status,
-      priority: checked.priority,
-      at: cmd.at,
-      closedAt,
-      resolution,
-      fields: JSON.stringify(checked),
-    });
-    if (comment) this.commentStmt.run(latest.ref, cmd.at, version, cmd.eventId ?? null, comment);
-    this.changeStmt.run(latest.ref, cmd.key, version, status, checked.priority, latest.device, cmd.at);
-    return { applied: true, ref: latest.ref, key: cmd.key, occurrence: latest.occurrence, version, created: false };
+    return plan.result;
   }
 }
 

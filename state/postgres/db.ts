@@ -37,6 +37,15 @@ export type Queryable = Pick<pg.PoolClient, 'query'>;
 export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   const c = await pool.connect();
   try {
+    return await transactionOn(c, fn);
+  } finally {
+    c.release();
+  }
+}
+
+/** Runs `fn` in one transaction on a connection of the caller's; rolls back on error. */
+export async function transactionOn<C extends Queryable, T>(c: C, fn: (c: C) => Promise<T>): Promise<T> {
+  try {
     await c.query('BEGIN');
     const r = await fn(c);
     await c.query('COMMIT');
@@ -44,7 +53,23 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => 
   } catch (e) {
     await c.query('ROLLBACK').catch(() => undefined);
     throw e;
-  } finally {
-    c.release();
+  }
+}
+
+/**
+ * A store over a pool: its own, made from a URL and ended by close(), or a node's shared pool
+ * (cluster mode), which its owner ends, not the store.
+ */
+export class PgPooledStore {
+  readonly pool: pg.Pool;
+  private readonly ownsPool: boolean;
+
+  constructor(source: string | pg.Pool) {
+    this.ownsPool = typeof source === 'string';
+    this.pool = typeof source === 'string' ? createPgPool(source) : source;
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsPool) await this.pool.end();
   }
 }

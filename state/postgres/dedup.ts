@@ -1,19 +1,10 @@
 // Collector dedup on PostgreSQL (cluster mode): a collector that takes over a dead one's
 // partitions still knows what was committed. One round trip per batch both ways.
-import type pg from 'pg';
 import type { DedupStore, ReceivedRef } from '../dedup.js';
-import { createPgPool } from './db.js';
+import { PgPooledStore } from './db.js';
 
-export class PgDedup implements DedupStore {
-  private readonly pool: pg.Pool;
-  private readonly ownsPool: boolean;
-
-  /** A URL (own pool) or a node's shared pool (cluster mode: closed by its owner, not here). */
-  constructor(urlOrPool: string | pg.Pool) {
-    this.ownsPool = typeof urlOrPool === 'string';
-    this.pool = typeof urlOrPool === 'string' ? createPgPool(urlOrPool) : urlOrPool;
-  }
-
+/** Over a URL (own pool) or a node's shared pool (cluster mode: closed by its owner, not here). */
+export class PgDedup extends PgPooledStore implements DedupStore {
   async seen(records: readonly ReceivedRef[]): Promise<boolean[]> {
     if (!records.length) return [];
     const rows = (
@@ -36,9 +27,5 @@ export class PgDedup implements DedupStore {
 
   async pruneReceived(before: number): Promise<number> {
     return (await this.pool.query('DELETE FROM received WHERE at < $1', [before])).rowCount ?? 0;
-  }
-
-  async close(): Promise<void> {
-    if (this.ownsPool) await this.pool.end();
   }
 }

@@ -12,7 +12,9 @@ import { partitionOf } from '../../cluster/partitions.js';
 import type { Finding } from '../../collector/detectors/types.js';
 import {
   LIVE_STATES as LIVE,
+  NEW_INCIDENT_COLUMNS,
   incidentStoreOptions,
+  newIncidentValues,
   toIncident,
   type ChangeType,
   type Incident,
@@ -22,7 +24,7 @@ import {
 } from '../../collector/incidents/store.js';
 import type { IncidentApplyHooks, IncidentFilter, IncidentHistoryEntry, IncidentStateStore } from '../incidents.js';
 import type { MaintenanceWindow } from '../maintenance.js';
-import { createPgPool, inTransaction, type Queryable } from './db.js';
+import { inTransaction, PgPooledStore, type Queryable } from './db.js';
 import { PgMaintenance } from './maintenance.js';
 import { windowActive } from '../../collector/incidents/maintenance.js';
 
@@ -42,17 +44,14 @@ export type PgIncidentStateOptions = {
   partitions?: number;
 };
 
-export class PgIncidentState implements IncidentStateStore {
-  readonly pool: pg.Pool;
+export class PgIncidentState extends PgPooledStore implements IncidentStateStore {
   readonly options: ReturnType<typeof incidentStoreOptions.parse>;
   readonly partitions: number;
-  private readonly ownsPool: boolean;
   private readonly windows: PgMaintenance;
 
   /** Over the database at `url` (or a pool made by createPgPool: BIGINT read as numbers), already migrated (state/postgres/migrations.ts). */
   constructor(source: string | pg.Pool, opts: PgIncidentStateOptions = {}) {
-    this.ownsPool = typeof source === 'string';
-    this.pool = typeof source === 'string' ? createPgPool(source) : source;
+    super(source);
     this.options = incidentStoreOptions.parse(opts.lifecycle ?? {});
     this.partitions = opts.partitions ?? 1;
     this.windows = new PgMaintenance(this.pool);
@@ -218,36 +217,15 @@ export class PgIncidentState implements IncidentStateStore {
       }
       return;
     }
-    const figures = JSON.stringify(f.figures);
     if (!row) {
+      const values = [...newIncidentValues(f, now, this.options), now, this.partitionOf(f.device)];
       await c.query(
-        `INSERT INTO incidents (key, device, peripheral, failure_mode, site, scope, detector, kind, priority, issue_type, state, figures, eta, runbook,
-           inhibitable, first_seen, last_firing, hold_ms, recover_ms, updated_at, partition)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $13, $14, $15, $16, $17, $18, $16, $19)`,
-        [
-          f.key,
-          f.device,
-          f.peripheral,
-          f.failureMode,
-          f.site ?? null,
-          f.scope,
-          f.detector,
-          f.kind,
-          f.priority,
-          f.issueType,
-          figures,
-          f.eta ?? null,
-          JSON.stringify(f.runbook),
-          f.inhibitableBySite ? 1 : 0,
-          Math.min(f.since ?? now, now),
-          now,
-          f.holdMs ?? this.options.holdMs,
-          f.recoverMs ?? this.options.recoverMs,
-          this.partitionOf(f.device),
-        ],
+        `INSERT INTO incidents (${NEW_INCIDENT_COLUMNS}, updated_at, partition, state) VALUES (${values.map((_, i) => `$${i + 1}`).join(', ')}, 'pending')`,
+        values,
       );
       return;
     }
+    const figures = JSON.stringify(f.figures);
     const inc = toIncident(row);
     await c.query(
       'UPDATE incidents SET last_firing = $1, recovering_since = NULL, figures = $2, eta = $3, priority = $4, issue_type = $5, updated_at = $1 WHERE id = $6',
@@ -357,9 +335,5 @@ export class PgIncidentState implements IncidentStateStore {
       }
       if (!inc.ticketed && !inc.flapping && !inhibitedBy && !muted) await emit('released', inc.id, 'create');
     }
-  }
-
-  async close(): Promise<void> {
-    if (this.ownsPool) await this.pool.end();
   }
 }

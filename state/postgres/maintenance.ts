@@ -1,19 +1,10 @@
 // Maintenance windows on PostgreSQL (cluster mode): every collector mutes the same sites.
-import type pg from 'pg';
 import { maintenanceWindow, windowActive } from '../../collector/incidents/maintenance.js';
 import type { MaintenanceStore, MaintenanceWindow } from '../maintenance.js';
-import { createPgPool } from './db.js';
+import { PgPooledStore } from './db.js';
 
-export class PgMaintenance implements MaintenanceStore {
-  private readonly pool: pg.Pool;
-  private readonly ownsPool: boolean;
-
-  /** Over the database at `url`, or a pool shared with other stores of the node (not closed here). */
-  constructor(source: string | pg.Pool) {
-    this.ownsPool = typeof source === 'string';
-    this.pool = typeof source === 'string' ? createPgPool(source) : source;
-  }
-
+/** Over the database at a URL, or a pool shared with other stores of the node (not closed here). */
+export class PgMaintenance extends PgPooledStore implements MaintenanceStore {
   async addMaintenance(w: MaintenanceWindow): Promise<number> {
     const parsed = maintenanceWindow.parse(w);
     return (await this.pool.query('INSERT INTO maintenance_windows (site, spec) VALUES ($1, $2) RETURNING id', [parsed.site, JSON.stringify(parsed)])).rows[0]
@@ -33,9 +24,5 @@ export class PgMaintenance implements MaintenanceStore {
     if (!site) return false;
     const rows = (await this.pool.query('SELECT spec FROM maintenance_windows WHERE site = $1', [site])).rows as Array<{ spec: string }>;
     return rows.some((r) => windowActive(JSON.parse(r.spec) as MaintenanceWindow, at));
-  }
-
-  async close(): Promise<void> {
-    if (this.ownsPool) await this.pool.end();
   }
 }

@@ -4,15 +4,24 @@
 import type pg from 'pg';
 import type { UmzugStorage } from 'umzug';
 import { runMigrations, type MigrationReport, type StateMigration } from '../migrations.js';
-import { createPgClient } from './db.js';
+import { createPgClient, transactionOn } from './db.js';
 
 export type PgContext = { client: pg.ClientBase };
 
-export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
-  {
-    name: '0001-tickets',
+/** A schema version that is one DDL script. */
+function ddl(name: string, sql: string): StateMigration<PgContext> {
+  return {
+    name,
     up: async ({ client }) => {
-      await client.query(`
+      await client.query(sql);
+    },
+  };
+}
+
+export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
+  ddl(
+    '0001-tickets',
+    `
         CREATE TABLE tickets (
           ref TEXT PRIMARY KEY,
           dedup_key TEXT NOT NULL,
@@ -89,13 +98,11 @@ export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
           updated_at BIGINT NOT NULL,
           PRIMARY KEY (system, ref)
         );
-      `);
-    },
-  },
-  {
-    name: '0002-registry',
-    up: async ({ client }) => {
-      await client.query(`
+      `,
+  ),
+  ddl(
+    '0002-registry',
+    `
         CREATE TABLE devices (
           id TEXT PRIMARY KEY,
           site TEXT,
@@ -110,15 +117,13 @@ export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
           token_hash TEXT NOT NULL,
           created_at BIGINT NOT NULL
         );
-      `);
-    },
-  },
-  {
-    // The SQLite names (users, sessions, api_tokens in noc.db) get a noc_ prefix here, where
-    // every domain shares one database; `user` is quoted (a reserved word in PostgreSQL).
-    name: '0003-noc-accounts',
-    up: async ({ client }) => {
-      await client.query(`
+      `,
+  ),
+  // The SQLite names (users, sessions, api_tokens in noc.db) get a noc_ prefix here, where
+  // every domain shares one database; `user` is quoted (a reserved word in PostgreSQL).
+  ddl(
+    '0003-noc-accounts',
+    `
         CREATE TABLE noc_users (
           name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, created_at BIGINT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0
         );
@@ -131,14 +136,12 @@ export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
           id TEXT PRIMARY KEY, "user" TEXT NOT NULL REFERENCES noc_users (name) ON DELETE CASCADE, name TEXT NOT NULL,
           token_hash TEXT NOT NULL, created_at BIGINT NOT NULL
         );
-      `);
-    },
-  },
-  {
-    // remote_commands of noc.db; `seq` keeps insertion order for commands sent in the same ms.
-    name: '0004-noc-commands',
-    up: async ({ client }) => {
-      await client.query(`
+      `,
+  ),
+  // remote_commands of noc.db; `seq` keeps insertion order for commands sent in the same ms.
+  ddl(
+    '0004-noc-commands',
+    `
         CREATE TABLE noc_commands (
           id TEXT PRIMARY KEY, seq BIGSERIAL NOT NULL, device TEXT NOT NULL, name TEXT NOT NULL, peripheral TEXT, args TEXT NOT NULL,
           "user" TEXT NOT NULL, status TEXT NOT NULL, sent_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
@@ -146,22 +149,18 @@ export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
         );
         CREATE INDEX noc_commands_device ON noc_commands (device, sent_at);
         CREATE INDEX noc_commands_pending ON noc_commands (status, expires_at);
-      `);
-    },
-  },
-  {
-    name: '0005-collector-dedup',
-    up: async ({ client }) => {
-      await client.query(`
+      `,
+  ),
+  ddl(
+    '0005-collector-dedup',
+    `
         CREATE TABLE received (device TEXT NOT NULL, seq BIGINT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (device, seq));
         CREATE INDEX received_at ON received (at);
-      `);
-    },
-  },
-  {
-    name: '0006-warranty',
-    up: async ({ client }) => {
-      await client.query(`
+      `,
+  ),
+  ddl(
+    '0006-warranty',
+    `
         CREATE TABLE serials (serial_no TEXT PRIMARY KEY, item_code TEXT NOT NULL, kind TEXT NOT NULL,
           customer TEXT, device_id TEXT, delivery_date TEXT, warranty_expiry_date TEXT, amc_expiry_date TEXT);
         CREATE INDEX serials_customer ON serials (customer);
@@ -169,35 +168,29 @@ export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
         CREATE TABLE warranty_claims (name TEXT PRIMARY KEY, year INTEGER NOT NULL, number INTEGER NOT NULL,
           serial_no TEXT NOT NULL, incident_key TEXT UNIQUE, status TEXT NOT NULL, claim TEXT NOT NULL, UNIQUE (year, number));
         CREATE INDEX warranty_claims_serial ON warranty_claims (serial_no);
-      `);
-    },
-  },
-  {
-    name: '0007-maintenance-windows',
-    up: async ({ client }) => {
-      await client.query(`
+      `,
+  ),
+  ddl(
+    '0007-maintenance-windows',
+    `
         CREATE TABLE maintenance_windows (id BIGSERIAL PRIMARY KEY, site TEXT NOT NULL, spec TEXT NOT NULL);
         CREATE INDEX maintenance_windows_site ON maintenance_windows (site);
-      `);
-    },
-  },
-  {
-    name: '0008-noc-report-units',
-    up: async ({ client }) => {
-      await client.query(`
+      `,
+  ),
+  ddl(
+    '0008-noc-report-units',
+    `
         CREATE TABLE noc_report_units (
           device TEXT NOT NULL, unit TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL, first_seen BIGINT NOT NULL,
           PRIMARY KEY (device, unit)
         );
-      `);
-    },
-  },
-  {
-    // incidents.db's incidents, incident_log and detector_devices, plus the partition each row
-    // belongs to (cluster/partitions.ts: only the partition's owner writes it).
-    name: '0009-incidents',
-    up: async ({ client }) => {
-      await client.query(`
+      `,
+  ),
+  // incidents.db's incidents, incident_log and detector_devices, plus the partition each row
+  // belongs to (cluster/partitions.ts: only the partition's owner writes it).
+  ddl(
+    '0009-incidents',
+    `
         CREATE TABLE incidents (
           id BIGSERIAL PRIMARY KEY, key TEXT NOT NULL, device TEXT NOT NULL, peripheral TEXT NOT NULL,
           failure_mode TEXT NOT NULL, site TEXT, scope TEXT NOT NULL, detector TEXT NOT NULL, kind TEXT NOT NULL,
@@ -219,19 +212,16 @@ export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
         CREATE INDEX incident_log_incident ON incident_log (incident, id);
         CREATE TABLE detector_devices (device TEXT PRIMARY KEY, partition INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, at BIGINT NOT NULL);
         CREATE INDEX detector_devices_partition ON detector_devices (partition);
-      `);
-    },
-  },
-  {
-    name: '0010-dispatch',
-    up: async ({ client }) => {
-      await client.query(`
+      `,
+  ),
+  ddl(
+    '0010-dispatch',
+    `
         CREATE TABLE dispatch_teams (id TEXT PRIMARY KEY, body JSONB NOT NULL);
         CREATE TABLE dispatch_technicians (id TEXT PRIMARY KEY, team TEXT NOT NULL REFERENCES dispatch_teams (id), body JSONB NOT NULL);
         CREATE TABLE known_fix_edits (id TEXT PRIMARY KEY, body JSONB NOT NULL, by_user TEXT NOT NULL, at BIGINT NOT NULL);
-      `);
-    },
-  },
+      `,
+  ),
 ];
 
 export const pgMigrationStorage: UmzugStorage<PgContext> = {
@@ -276,14 +266,10 @@ export async function migratePostgres(url: string): Promise<MigrationReport> {
     throw new Error(`PostgreSQL at ${redactUrl(url)}: cannot connect: ${(e as Error).message}`);
   }
   try {
-    await client.query('BEGIN');
-    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-    const r = await runMigrations(`PostgreSQL ${redactUrl(url)}`, postgresMigrations, pgMigrationStorage, { client });
-    await client.query('COMMIT');
-    return r;
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw e;
+    return await transactionOn(client, async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      return runMigrations(`PostgreSQL ${redactUrl(url)}`, postgresMigrations, pgMigrationStorage, { client: c });
+    });
   } finally {
     await client.end().catch(() => undefined);
   }

@@ -70,12 +70,7 @@ export class PgNocAccounts implements NocAccountStore {
   }
 
   async listUsers(): Promise<Array<NocUser & { createdAt: number }>> {
-    const rows = (await this.pool.query('SELECT name, role, created_at FROM noc_users ORDER BY name')).rows as Array<{
-      name: string;
-      role: NocRole;
-      created_at: number;
-    }>;
-    return rows.map((r) => ({ name: r.name, role: r.role, createdAt: r.created_at }));
+    return (await this.pool.query('SELECT name, role, created_at AS "createdAt" FROM noc_users ORDER BY name')).rows as Array<NocUser & { createdAt: number }>;
   }
 
   async checkPassword(name: string, password: string): Promise<NocUser | null> {

@@ -87,33 +87,34 @@ export class PgRegistryState implements RegistryStateStore {
   }
 
   async addServiceAccount(name: string, role: ServiceRole): Promise<string> {
-    checkName(serviceAccountName, name, 'service account name');
-    serviceRole.parse(role);
-    const token = newToken();
-    const hash = this.hash(token);
-    await inTransaction(this.pool, async (c) => {
-      await lockName(c, name);
+    return this.issueServiceToken(name, role, async (c, hash) => {
       if ((await c.query('SELECT name FROM service_accounts WHERE name = $1', [name])).rowCount)
         throw new RegistryError(`service account ${name} already exists`, 'exists');
       if ((await c.query('SELECT id FROM devices WHERE id = $1', [name])).rowCount) throw new RegistryError(`${name} is already a device id`, 'exists');
       await c.query('INSERT INTO service_accounts (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4)', [name, role, hash, Date.now()]);
     });
-    return token;
   }
 
   async rotateServiceToken(name: string, role: ServiceRole): Promise<string> {
-    checkName(serviceAccountName, name, 'service account name');
-    serviceRole.parse(role);
-    const token = newToken();
-    const hash = this.hash(token);
-    await inTransaction(this.pool, async (c) => {
-      await lockName(c, name);
+    return this.issueServiceToken(name, role, async (c, hash) => {
       if ((await c.query('SELECT id FROM devices WHERE id = $1', [name])).rowCount) throw new RegistryError(`${name} is already a device id`, 'exists');
       await c.query(
         `INSERT INTO service_accounts (name, role, token_hash, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (name) DO UPDATE SET role = excluded.role, token_hash = excluded.token_hash`,
         [name, role, hash, Date.now()],
       );
+    });
+  }
+
+  /** A new token for service account `name`: `store` writes its hash, in a transaction holding the name's lock. */
+  private async issueServiceToken(name: string, role: ServiceRole, store: (c: Queryable, hash: string) => Promise<void>): Promise<string> {
+    checkName(serviceAccountName, name, 'service account name');
+    serviceRole.parse(role);
+    const token = newToken();
+    const hash = this.hash(token);
+    await inTransaction(this.pool, async (c) => {
+      await lockName(c, name);
+      await store(c, hash);
     });
     return token;
   }
@@ -123,12 +124,7 @@ export class PgRegistryState implements RegistryStateStore {
   }
 
   async listServiceAccounts(): Promise<ServiceAccountRecord[]> {
-    const rows = (await this.pool.query('SELECT name, role, created_at FROM service_accounts ORDER BY name')).rows as Array<{
-      name: string;
-      role: ServiceRole;
-      created_at: number;
-    }>;
-    return rows.map((r) => ({ name: r.name, role: r.role, createdAt: r.created_at }));
+    return (await this.pool.query('SELECT name, role, created_at AS "createdAt" FROM service_accounts ORDER BY name')).rows as ServiceAccountRecord[];
   }
 
   async verify(username: string, password: Buffer | string): Promise<Principal | null> {

@@ -7,16 +7,7 @@
 // seen id N never later finds an N-1 committed behind it. Commits NOTIFY `fleetcare_tickets`.
 import type pg from 'pg';
 import { formatZodError } from '../../protocol/decode.js';
-import {
-  ticketCommandSchema,
-  ticketFieldsSchema,
-  ticketRef,
-  type Ticket,
-  type TicketCommand,
-  type TicketCommandInput,
-  type TicketFields,
-  type TicketStatus,
-} from '../../collector/tickets/model.js';
+import { ticketCommandSchema, type Ticket, type TicketCommand, type TicketCommandInput, type TicketStatus } from '../../collector/tickets/model.js';
 import {
   TicketCommandError,
   type ApplyResult,
@@ -27,72 +18,16 @@ import {
   type TicketLink,
 } from '../../collector/tickets/index.js';
 import type { EnqueueOptions, LinkInput, OpenTicketCount, TicketChange, TicketFilter, TicketStateStore } from '../tickets.js';
+import { planTicketWrite, rowToTicket, ticketFilterWhere, type TicketRow } from '../ticket-rows.js';
 import { createPgClient, createPgPool, inTransaction, type Queryable } from './db.js';
 
 const TICKET_WRITE_LOCK = 0x666c7401;
 const CHANNEL = 'fleetcare_tickets';
 
-type Row = {
-  ref: string;
-  dedup_key: string;
-  occurrence: number;
-  version: number;
-  status: TicketStatus;
-  device: string;
-  opened_at: number;
-  updated_at: number;
-  closed_at: number | null;
-  resolution: string | null;
-  fields: TicketFields;
-};
-
-function toTicket(r: Row): Ticket {
-  return {
-    ...r.fields,
-    ref: r.ref,
-    key: r.dedup_key,
-    occurrence: r.occurrence,
-    status: r.status,
-    version: r.version,
-    openedAt: r.opened_at,
-    updatedAt: r.updated_at,
-    closedAt: r.closed_at,
-    resolution: r.resolution,
-  };
-}
-
 function parseCommand(command: TicketCommandInput): TicketCommand {
   const parsed = ticketCommandSchema.safeParse(command);
   if (!parsed.success) throw new TicketCommandError(`invalid ticket command: ${formatZodError(parsed.error)}`);
   return parsed.data;
-}
-
-function whereOf(f: TicketFilter): { where: string; args: unknown[] } {
-  const where: string[] = [];
-  const args: unknown[] = [];
-  if (f.open === true) where.push(`status NOT IN ('Resolved', 'Closed')`);
-  if (f.open === false) where.push(`status IN ('Resolved', 'Closed')`);
-  for (const [col, list] of [
-    ['status', f.status],
-    ['priority', f.priority],
-  ] as const) {
-    if (list?.length) {
-      args.push(list);
-      where.push(`${col} = ANY($${args.length})`);
-    }
-  }
-  for (const [col, v] of [
-    ['issue_type', f.type],
-    ['customer', f.customer],
-    ['site', f.site],
-    ['device', f.device],
-  ] as const) {
-    if (v !== undefined) {
-      args.push(v);
-      where.push(`${col} = $${args.length}`);
-    }
-  }
-  return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
 }
 
 const LINK_COLUMNS = 'system, ref, dedup_key AS key, external_id AS "externalId", state, adopted, updated_at AS "updatedAt"';
@@ -142,7 +77,7 @@ export class PgTicketState implements TicketStateStore {
     if (!r.applied) return r;
     if (opts.recordStatus) await c.query('INSERT INTO ticket_status_log (ref, at, status) VALUES ($1, $2, $3)', [r.ref, cmd.at, opts.recordStatus]);
     if (opts.followUp) {
-      const ticket = toTicket((await c.query('SELECT * FROM tickets WHERE ref = $1', [r.ref])).rows[0] as Row);
+      const ticket = rowToTicket((await c.query('SELECT * FROM tickets WHERE ref = $1', [r.ref])).rows[0] as TicketRow);
       const log = (await c.query('SELECT status, at FROM ticket_status_log WHERE ref = $1 ORDER BY at, id', [r.ref])).rows as Array<{
         status: TicketStatus;
         at: number;
@@ -171,71 +106,43 @@ export class PgTicketState implements TicketStateStore {
 
   /** The same rules as TicketStore.apply (collector/tickets/store.ts). */
   private async apply(c: Queryable, cmd: TicketCommand): Promise<ApplyResult> {
-    const latest = (await c.query('SELECT * FROM tickets WHERE dedup_key = $1 ORDER BY occurrence DESC LIMIT 1', [cmd.key])).rows[0] as Row | undefined;
-    const change = (ref: string, version: number, status: string, priority: string, device: string) =>
-      c.query('INSERT INTO ticket_changes (ref, dedup_key, version, status, priority, device, at) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
-        ref,
-        cmd.key,
-        version,
-        status,
-        priority,
-        device,
-        cmd.at,
-      ]);
-    if (cmd.kind === 'create') {
-      if (latest && latest.status !== 'Closed') return { applied: false, ref: latest.ref, key: cmd.key, reason: 'already-open' };
-      const occurrence = (latest?.occurrence ?? 0) + 1;
-      const ref = ticketRef(cmd.key, occurrence);
-      const t = cmd.ticket;
+    const latest = (await c.query('SELECT * FROM tickets WHERE dedup_key = $1 ORDER BY occurrence DESC LIMIT 1', [cmd.key])).rows[0] as TicketRow | undefined;
+    const plan = planTicketWrite(latest ?? null, cmd);
+    if (plan.write === 'insert') {
+      const t = plan.ticket;
       await c.query(
         `INSERT INTO tickets (ref, dedup_key, occurrence, version, status, priority, issue_type, customer, site, device, peripheral, opened_at, updated_at, closed_at, resolution, fields)
          VALUES ($1, $2, $3, 1, 'Open', $4, $5, $6, $7, $8, $9, $10, $10, NULL, NULL, $11)`,
-        [ref, cmd.key, occurrence, t.priority, t.issueType, t.customer, t.site, t.device, t.peripheral, cmd.at, JSON.stringify(t)],
+        [plan.result.ref, cmd.key, plan.result.occurrence, t.priority, t.issueType, t.customer, t.site, t.device, t.peripheral, cmd.at, JSON.stringify(t)],
       );
-      await change(ref, 1, 'Open', t.priority, t.device);
-      return { applied: true, ref, key: cmd.key, occurrence, version: 1, created: true };
+    } else if (plan.write === 'update') {
+      const { ref, version } = plan.result;
+      await c.query(
+        'UPDATE tickets SET version = $2, status = $3, priority = $4, updated_at = $5, closed_at = $6, resolution = $7, fields = $8 WHERE ref = $1',
+        [ref, version, plan.status, plan.fields.priority, cmd.at, plan.closedAt, plan.resolution, JSON.stringify(plan.fields)],
+      );
+      if (plan.comment)
+        await c.query('INSERT INTO ticket_comments (ref, at, version, event_id, body) VALUES ($1, $2, $3, $4, $5)', [
+          ref,
+          cmd.at,
+          version,
+          cmd.eventId ?? null,
+          plan.comment,
+        ]);
     }
-    if (!latest) return { applied: false, ref: null, key: cmd.key, reason: 'no-ticket' };
-    if (cmd.kind === 'close' && latest.status === 'Closed') return { applied: false, ref: latest.ref, key: cmd.key, reason: 'already-closed' };
-    const fields = { ...latest.fields };
-    let status = latest.status;
-    let closedAt = latest.closed_at;
-    let resolution = latest.resolution;
-    let comment: string | undefined;
-    if (cmd.kind === 'update') {
-      if (cmd.patch) Object.assign(fields, cmd.patch);
-      comment = cmd.comment;
-    } else if (cmd.kind === 'set-status') {
-      status = cmd.status;
-      closedAt = null;
-      comment = cmd.comment;
-    } else {
-      status = 'Closed';
-      closedAt = cmd.at;
-      resolution = cmd.resolution ?? null;
-    }
-    const version = latest.version + 1;
-    const checked = ticketFieldsSchema.parse(fields);
-    await c.query('UPDATE tickets SET version = $2, status = $3, priority = $4, updated_at = $5, closed_at = $6, resolution = $7, fields = $8 WHERE ref = $1', [
-      latest.ref,
-      version,
-      status,
-      checked.priority,
-      cmd.at,
-      closedAt,
-      resolution,
-      JSON.stringify(checked),
-    ]);
-    if (comment)
-      await c.query('INSERT INTO ticket_comments (ref, at, version, event_id, body) VALUES ($1, $2, $3, $4, $5)', [
-        latest.ref,
-        cmd.at,
-        version,
-        cmd.eventId ?? null,
-        comment,
+    if (plan.write !== 'none') {
+      const ch = plan.change;
+      await c.query('INSERT INTO ticket_changes (ref, dedup_key, version, status, priority, device, at) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+        ch.ref,
+        ch.key,
+        ch.version,
+        ch.status,
+        ch.priority,
+        ch.device,
+        ch.at,
       ]);
-    await change(latest.ref, version, status, checked.priority, latest.device);
-    return { applied: true, ref: latest.ref, key: cmd.key, occurrence: latest.occurrence, version, created: false };
+    }
+    return plan.result;
   }
 
   async recordStatus(ref: string, status: TicketStatus, at: number): Promise<void> {
@@ -245,31 +152,31 @@ export class PgTicketState implements TicketStateStore {
   // ---- reads ----
 
   async get(ref: string): Promise<Ticket | null> {
-    const r = (await this.pool.query('SELECT * FROM tickets WHERE ref = $1', [ref])).rows[0] as Row | undefined;
-    return r ? toTicket(r) : null;
+    const r = (await this.pool.query('SELECT * FROM tickets WHERE ref = $1', [ref])).rows[0] as TicketRow | undefined;
+    return r ? rowToTicket(r) : null;
   }
 
   /** `c`: a caller's transaction, to read what it has written. */
   async byKey(key: string, c: Queryable = this.pool): Promise<Ticket | null> {
-    const r = (await c.query('SELECT * FROM tickets WHERE dedup_key = $1 ORDER BY occurrence DESC LIMIT 1', [key])).rows[0] as Row | undefined;
-    return r ? toTicket(r) : null;
+    const r = (await c.query('SELECT * FROM tickets WHERE dedup_key = $1 ORDER BY occurrence DESC LIMIT 1', [key])).rows[0] as TicketRow | undefined;
+    return r ? rowToTicket(r) : null;
   }
 
   async list(filter: TicketFilter, page: { offset: number; limit: number }): Promise<{ total: number; items: Ticket[] }> {
-    const { where, args } = whereOf(filter);
+    const { where, args } = ticketFilterWhere(filter, 'postgres');
     const total = (await this.pool.query(`SELECT count(*) AS n FROM tickets ${where}`, args)).rows[0].n as number;
     const n = args.length;
     const rows = (
       await this.pool.query(`SELECT * FROM tickets ${where} ORDER BY opened_at DESC, ref LIMIT $${n + 1} OFFSET $${n + 2}`, [...args, page.limit, page.offset])
-    ).rows as Row[];
-    return { total, items: rows.map(toTicket) };
+    ).rows as TicketRow[];
+    return { total, items: rows.map(rowToTicket) };
   }
 
   async ofDevice(device: string, limit: number): Promise<Ticket[]> {
     const rows = (
       await this.pool.query(`SELECT * FROM tickets WHERE device = $1 ORDER BY status IN ('Resolved', 'Closed'), opened_at DESC, ref LIMIT $2`, [device, limit])
-    ).rows as Row[];
-    return rows.map(toTicket);
+    ).rows as TicketRow[];
+    return rows.map(rowToTicket);
   }
 
   async openCounts(): Promise<OpenTicketCount[]> {
@@ -314,8 +221,8 @@ export class PgTicketState implements TicketStateStore {
             to,
             customer,
           ])
-    ).rows as Row[];
-    return rows.map(toTicket);
+    ).rows as TicketRow[];
+    return rows.map(rowToTicket);
   }
 
   // ---- change feed ----

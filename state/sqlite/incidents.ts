@@ -5,16 +5,20 @@
 import type { Finding } from '../../collector/detectors/types.js';
 import { IncidentStore, type IncidentChange } from '../../collector/incidents/store.js';
 import type { Incident, IncidentApplyHooks, IncidentFilter, IncidentHistoryEntry, IncidentStateStore } from '../incidents.js';
-import type { MaintenanceWindow } from '../maintenance.js';
+import { SqliteMaintenance } from './maintenance.js';
 
-export class SqliteIncidentState implements IncidentStateStore {
-  readonly store: IncidentStore;
+/** The incidents, and their maintenance windows as SqliteMaintenance answers them. */
+export class SqliteIncidentState extends SqliteMaintenance implements IncidentStateStore {
   private readonly owned: boolean;
 
   /** Over an open IncidentStore (the incident service's), or a new one on `path`. */
   constructor(source: IncidentStore | { path: string }) {
+    super(source instanceof IncidentStore ? source : new IncidentStore(source.path));
     this.owned = !(source instanceof IncidentStore);
-    this.store = source instanceof IncidentStore ? source : new IncidentStore(source.path);
+  }
+
+  get store(): IncidentStore {
+    return this.incidents;
   }
 
   async apply(findings: readonly Finding[], now: number, hooks: IncidentApplyHooks = {}): Promise<IncidentChange[]> {
@@ -41,20 +45,8 @@ export class SqliteIncidentState implements IncidentStateStore {
   async loadDeviceStates<T>(): Promise<T[]> {
     return this.store.loadDeviceStates<T>();
   }
-  async addMaintenance(w: MaintenanceWindow): Promise<number> {
-    return this.store.addMaintenance(w);
-  }
-  async removeMaintenance(id: number): Promise<boolean> {
-    return this.store.removeMaintenance(id);
-  }
-  async maintenance(): Promise<Array<MaintenanceWindow & { id: number }>> {
-    return this.store.maintenance();
-  }
-  async inMaintenance(site: string | null | undefined, at: number): Promise<boolean> {
-    return this.store.inMaintenance(site, at);
-  }
   /** Closes the store only when this class opened it. */
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     if (this.owned) this.store.close();
   }
 }

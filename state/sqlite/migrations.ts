@@ -17,56 +17,29 @@ import { runMigrations, type MigrationReport, type StateMigration } from '../mig
 
 export type SqliteContext = { db: Database.Database };
 
+/** A schema version that is one DDL script. */
+function ddl(name: string, sql: string): StateMigration<SqliteContext> {
+  return {
+    name,
+    up: ({ db }) => {
+      db.exec(sql);
+    },
+  };
+}
+
 /** The database files that carry a schema version, and their migrations. */
 export const sqliteMigrations = {
   /** incidents.db: incidents, maintenance windows, detector state, tickets, outbox, links, status log, change feed. */
   incidents: [
-    {
-      name: '0001-incidents-and-tickets',
-      up: ({ db }) => {
-        db.exec(INCIDENT_STORE_DDL + TICKET_STORE_DDL + TICKET_OUTBOX_DDL + TICKET_STATUS_LOG_DDL);
-      },
-    },
-    {
-      name: '0002-dispatch',
-      up: ({ db }) => {
-        db.exec(DISPATCH_DDL);
-      },
-    },
+    ddl('0001-incidents-and-tickets', INCIDENT_STORE_DDL + TICKET_STORE_DDL + TICKET_OUTBOX_DDL + TICKET_STATUS_LOG_DDL),
+    ddl('0002-dispatch', DISPATCH_DDL),
   ],
   /** broker/registry.sqlite: devices and service accounts. */
-  registry: [
-    {
-      name: '0001-registry',
-      up: ({ db }) => {
-        db.exec(REGISTRY_DDL);
-      },
-    },
-    {
-      name: '0002-credential-changes',
-      up: ({ db }) => {
-        db.exec(CREDENTIAL_CHANGES_DDL);
-      },
-    },
-  ],
+  registry: [ddl('0001-registry', REGISTRY_DDL), ddl('0002-credential-changes', CREDENTIAL_CHANGES_DDL)],
   /** noc.db: NOC users, sessions, API tokens, remote commands, report units. */
-  noc: [
-    {
-      name: '0001-noc',
-      up: ({ db }) => {
-        db.exec(NOC_ACCOUNTS_DDL + REMOTE_COMMANDS_DDL + REPORT_UNITS_DDL);
-      },
-    },
-  ],
+  noc: [ddl('0001-noc', NOC_ACCOUNTS_DDL + REMOTE_COMMANDS_DDL + REPORT_UNITS_DDL)],
   /** collector/warranty.db: serials and warranty claims. */
-  warranty: [
-    {
-      name: '0001-warranty',
-      up: ({ db }) => {
-        db.exec(WARRANTY_DDL);
-      },
-    },
-  ],
+  warranty: [ddl('0001-warranty', WARRANTY_DDL)],
 } satisfies Record<string, ReadonlyArray<StateMigration<SqliteContext>>>;
 
 export type SqliteSchema = keyof typeof sqliteMigrations;

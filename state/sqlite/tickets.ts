@@ -5,68 +5,11 @@
 // the NOC, reports, the behaviour suite — reads and writes through this class.
 import type Database from 'better-sqlite3';
 import { TICKET_STATUS_LOG_DDL, recordTicketStatus } from '../../collector/tickets/actions.js';
-import type { Ticket, TicketCommandInput, TicketFields, TicketStatus } from '../../collector/tickets/model.js';
+import type { Ticket, TicketCommandInput, TicketStatus } from '../../collector/tickets/model.js';
 import { TicketOutbox, type EnqueueResult, type OutboxFailure, type OutboxRow, type TicketLink } from '../../collector/tickets/outbox.js';
 import type { TicketComment } from '../../collector/tickets/store.js';
+import { rowToTicket, ticketFilterWhere, type TicketRow } from '../ticket-rows.js';
 import type { EnqueueOptions, LinkInput, OpenTicketCount, TicketChange, TicketFilter, TicketStateStore } from '../tickets.js';
-
-type Row = {
-  ref: string;
-  dedup_key: string;
-  occurrence: number;
-  version: number;
-  status: TicketStatus;
-  opened_at: number;
-  updated_at: number;
-  closed_at: number | null;
-  resolution: string | null;
-  fields: string;
-};
-
-function toTicket(r: Row): Ticket {
-  const fields = JSON.parse(r.fields) as TicketFields;
-  return {
-    ...fields,
-    ref: r.ref,
-    key: r.dedup_key,
-    occurrence: r.occurrence,
-    status: r.status,
-    version: r.version,
-    openedAt: r.opened_at,
-    updatedAt: r.updated_at,
-    closedAt: r.closed_at,
-    resolution: r.resolution,
-  };
-}
-
-/** WHERE clause of a ticket filter (shared shape with the PostgreSQL one, `?` placeholders). */
-function whereOf(f: TicketFilter): { where: string; args: unknown[] } {
-  const where: string[] = [];
-  const args: unknown[] = [];
-  if (f.open === true) where.push(`status NOT IN ('Resolved', 'Closed')`);
-  if (f.open === false) where.push(`status IN ('Resolved', 'Closed')`);
-  for (const [col, list] of [
-    ['status', f.status],
-    ['priority', f.priority],
-  ] as const) {
-    if (list?.length) {
-      where.push(`${col} IN (${list.map(() => '?').join(', ')})`);
-      args.push(...list);
-    }
-  }
-  for (const [col, v] of [
-    ['issue_type', f.type],
-    ['customer', f.customer],
-    ['site', f.site],
-    ['device', f.device],
-  ] as const) {
-    if (v !== undefined) {
-      where.push(`${col} = ?`);
-      args.push(v);
-    }
-  }
-  return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
-}
 
 export class SqliteTicketState implements TicketStateStore {
   readonly outbox: TicketOutbox;
@@ -132,17 +75,19 @@ export class SqliteTicketState implements TicketStateStore {
   }
 
   async list(filter: TicketFilter, page: { offset: number; limit: number }): Promise<{ total: number; items: Ticket[] }> {
-    const { where, args } = whereOf(filter);
+    const { where, args } = ticketFilterWhere(filter, 'sqlite');
     const total = this.db
       .prepare(`SELECT count(*) FROM tickets ${where}`)
       .pluck()
       .get(...args) as number;
-    const rows = this.db.prepare(`SELECT * FROM tickets ${where} ORDER BY opened_at DESC, ref LIMIT ? OFFSET ?`).all(...args, page.limit, page.offset) as Row[];
-    return { total, items: rows.map(toTicket) };
+    const rows = this.db
+      .prepare(`SELECT * FROM tickets ${where} ORDER BY opened_at DESC, ref LIMIT ? OFFSET ?`)
+      .all(...args, page.limit, page.offset) as TicketRow[];
+    return { total, items: rows.map(rowToTicket) };
   }
 
   async ofDevice(device: string, limit: number): Promise<Ticket[]> {
-    return (this.stmts.ofDevice.all(device, limit) as Row[]).map(toTicket);
+    return (this.stmts.ofDevice.all(device, limit) as TicketRow[]).map(rowToTicket);
   }
 
   async openCounts(): Promise<OpenTicketCount[]> {
@@ -167,8 +112,8 @@ export class SqliteTicketState implements TicketStateStore {
   }
 
   async openedBetween(from: number, to: number, customer?: string): Promise<Ticket[]> {
-    const rows = (customer === undefined ? this.stmts.between.all(from, to) : this.stmts.betweenOf.all(from, to, customer)) as Row[];
-    return rows.map(toTicket);
+    const rows = (customer === undefined ? this.stmts.between.all(from, to) : this.stmts.betweenOf.all(from, to, customer)) as TicketRow[];
+    return rows.map(rowToTicket);
   }
 
   async changesSince(cursor: number, limit = 1000): Promise<{ changes: TicketChange[]; cursor: number }> {
