@@ -14,20 +14,12 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseBenchArgs } from './help.js';
+import { benchFlags } from './help.js';
 import { parseTopic, seqRanges } from '../protocol/index.js';
 import { VirtualEscposPrinter } from '../sim/escpos-printer.js';
 
-const { values } = parseBenchArgs(import.meta.url, {
-  options: {
-    duration: { type: 'string', default: '120' },
-    warmup: { type: 'string', default: '30' },
-    variants: { type: 'string', default: 'baseline,tuned' },
-    interval: { type: 'string', default: '5000' },
-    /** The agent entry to run: the compiled tree (default) or the esbuild bundle. */
-    entry: { type: 'string' },
-  },
-});
+// --entry: the agent entry to run, the compiled tree (default) or the esbuild bundle.
+const flags = benchFlags(import.meta.url, { duration: 120, warmup: 30, variants: 'baseline,tuned', interval: 5000, entry: null });
 
 /** Launcher variants: node flags before the agent's entry, and environment. */
 const TUNED = ['--max-semi-space-size=1', '--max-old-space-size=48', '--v8-pool-size=1'];
@@ -45,14 +37,14 @@ const allVariants: Record<string, { flags: string[]; env?: Record<string, string
   /** Exactly what bin/fleetcare-agent runs (keep in sync); `--no-expose-wasm` only silences a V8 warning. */
   launcher: { flags: [...TUNED, '--lite-mode', '--no-expose-wasm'] },
 };
-const chosen = values.variants === 'all' ? Object.keys(allVariants) : values.variants!.split(',');
-const durationMs = Number(values.duration) * 1000;
-const warmupMs = Number(values.warmup) * 1000;
-const intervalMs = Number(values.interval);
+const chosen = flags.variants === 'all' ? Object.keys(allVariants) : flags.variants.split(',');
+const durationMs = flags.duration * 1000;
+const warmupMs = flags.warmup * 1000;
+const intervalMs = flags.interval;
 const CLK_TCK = 100; // Linux USER_HZ
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const agentMain = values.entry ?? join(here, '../agent/main.js');
+const agentMain = flags.entry ?? join(here, '../agent/main.js');
 
 function procCpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execSync } from 'node:child_process';
 import pino from 'pino';
+import mqttPacket from 'mqtt-packet';
 import { exitOnHelp } from './help.js';
 
 type Mem = { rss: number; heapUsed: number; external: number; arrayBuffers: number };
@@ -156,32 +157,14 @@ function measure(child: ChildProcess): Promise<{ mem: Mem; connections: number }
 const WARMUP = 50;
 const deviceName = (i: number) => `bench-${String(i).padStart(6, '0')}`;
 
-// Raw MQTT 3.1.1 packets: CONNECT, SUBSCRIBE (the whole client side is a socket and a few bytes).
-function str(s: string): Buffer {
-  const b = Buffer.from(s);
-  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
-}
-function frame(header: number, body: Buffer): Buffer {
-  const len: number[] = [];
-  let x = body.length;
-  do {
-    let d = x % 128;
-    x = Math.floor(x / 128);
-    if (x > 0) d |= 0x80;
-    len.push(d);
-  } while (x > 0);
-  return Buffer.concat([Buffer.from([header, ...len]), body]);
-}
-
+// Raw MQTT 3.1.1 packets (mqtt-packet): CONNECT, SUBSCRIBE (the whole client side is a socket and a few bytes).
 function openClient(port: number, id: string, token: string | undefined, keepalive: number, subscribe: boolean): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = connect(port, '127.0.0.1');
     s.on('error', reject);
     s.once('connect', () => {
-      const flags = 0x02 | (token ? 0xc0 : 0);
-      const body = [str('MQTT'), Buffer.from([4, flags, keepalive >> 8, keepalive & 0xff]), str(id)];
-      if (token) body.push(str(id), str(token));
-      s.write(frame(0x10, Buffer.concat(body)));
+      const credentials = token ? { username: id, password: Buffer.from(token) } : {};
+      s.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: id, keepalive, ...credentials }));
     });
     let seen = Buffer.alloc(0);
     const onData = (d: Buffer) => {
@@ -190,8 +173,8 @@ function openClient(port: number, id: string, token: string | undefined, keepali
         if (seen[3] !== 0) return reject(new Error(`CONNACK ${seen[3]} for ${id}`));
         if (!subscribe) return done();
         if (seen.length === 4) {
-          const sub = Buffer.concat([Buffer.from([0, 1]), str(`fleet/v1/${id}/ack`), Buffer.from([1]), str(`fleet/v1/${id}/cmd/req`), Buffer.from([1])]);
-          s.write(frame(0x82, sub));
+          const subscriptions = [`fleet/v1/${id}/ack`, `fleet/v1/${id}/cmd/req`].map((topic) => ({ topic, qos: 1 as const }));
+          s.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions }));
         }
         if (seen.length >= 4 + 6 && seen[4] === 0x90) return done();
       }

@@ -22,24 +22,12 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { DeviceRegistry } from '../broker/index.js';
 import { LocalBrokers } from '../cluster/local-brokers.js';
 import { RedisServer } from '../test/helpers/redis.js';
-import { parseBenchArgs } from './help.js';
+import { benchFlags } from './help.js';
 import { freePort, waitFor } from '../test/helpers/net.js';
 import { tempDir } from '../test/helpers/tmp.js';
 
-const { values } = parseBenchArgs(import.meta.url, {
-  options: {
-    target: { type: 'string', default: 'both' },
-    messages: { type: 'string', default: '20000' },
-    publishers: { type: 'string', default: '10' },
-    rate: { type: 'string', default: '400' },
-    seconds: { type: 'string', default: '9' },
-  },
-});
-const TARGET = String(values.target);
-const MESSAGES = Number(values.messages);
-const PUBLISHERS = Number(values.publishers);
-const RATE = Number(values.rate);
-const SECONDS = Number(values.seconds);
+const flags = benchFlags(import.meta.url, { target: 'both', messages: 20000, publishers: 10, rate: 400, seconds: 9 });
+const { target: TARGET, messages: MESSAGES, publishers: PUBLISHERS, rate: RATE, seconds: SECONDS } = flags;
 
 type Creds = { username: string; password: string };
 type Cluster = {

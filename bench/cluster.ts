@@ -16,24 +16,14 @@ import { readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { parseBenchArgs } from './help.js';
+import { benchFlags, flagArgs } from './help.js';
 import { DeviceRegistry } from '../broker/index.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
 import { Influxd } from '../cluster/local-influxd.js';
 import { freePort, tempDir, waitFor } from '../cluster/local-net.js';
 
-const { values } = parseBenchArgs(import.meta.url, {
-  options: {
-    agents: { type: 'string', default: '1000' },
-    rate: { type: 'string', default: '1' },
-    duration: { type: 'string', default: '30' },
-    warmup: { type: 'string', default: '10' },
-    drain: { type: 'string', default: '60' },
-    runs: { type: 'string', default: 'single,cluster,failover' },
-  },
-});
-const M = Number(values.agents);
-const R = Number(values.rate);
+const flags = benchFlags(import.meta.url, { agents: 1000, rate: 1, duration: 30, warmup: 10, drain: 60, runs: 'single,cluster,failover' });
+const { agents: M, rate: R } = flags;
 const root = fileURLToPath(new URL('..', import.meta.url)); // dist/
 const CLI = join(root, 'cli', 'fleetcare.js');
 const LOAD = join(root, 'bench', 'ingest-load.js');
@@ -102,22 +92,7 @@ async function runLoad(
     process.execPath,
     [
       LOAD,
-      '--ports',
-      ports.join(','),
-      '--agents',
-      String(M),
-      '--rate',
-      String(R),
-      '--duration',
-      values.duration!,
-      '--warmup',
-      values.warmup!,
-      '--drain',
-      values.drain!,
-      '--credentials',
-      credentials,
-      '--prefix',
-      prefix,
+      ...flagArgs({ ports: ports.join(','), agents: M, rate: R, duration: flags.duration, warmup: flags.warmup, drain: flags.drain, credentials, prefix }),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -235,8 +210,8 @@ async function clusterRun(run: 'cluster' | 'failover'): Promise<RunResult> {
 const influx = await Influxd.create();
 const results: RunResult[] = [];
 try {
-  for (const run of values.runs!.split(',')) {
-    process.stderr.write(`\n== ${run}: ${M} agents × ${R} msg/s, ${values.duration} s measured\n`);
+  for (const run of flags.runs.split(',')) {
+    process.stderr.write(`\n== ${run}: ${M} agents × ${R} msg/s, ${flags.duration} s measured\n`);
     const r = run === 'single' ? await singleNode(influx) : await clusterRun(run as 'cluster' | 'failover');
     results.push(r);
     // Each run's figures as soon as it ends: a long series cut short keeps what it measured.

@@ -14,10 +14,13 @@
 // Prints per-tick milliseconds (p50/p99/max) for evaluate, apply and save, and the bytes saved.
 //
 //   npx tsc -p . && node dist/bench/detector-tick.js [--devices 10000] [--period 10] [--ticks 60] [--mode full,changed,fenced]
+//
+// --warmup N: reports per device before timing (detector windows and baselines filled); --mode:
+// full, changed (SQLite, embedded) and fenced (PostgreSQL, cluster mode).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseBenchArgs } from './help.js';
+import { benchFlags } from './help.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../firmware-profiles/index.js';
 import { DetectorEngine, quantile } from '../collector/detectors/index.js';
 import { IncidentStore, detectAndApply } from '../collector/incidents/index.js';
@@ -30,21 +33,8 @@ import { migratePostgres } from '../state/postgres/migrations.js';
 import { TestPostgres } from '../test/helpers/postgres.js';
 import { pino } from 'pino';
 
-const { values } = parseBenchArgs(import.meta.url, {
-  options: {
-    devices: { type: 'string', default: '10000' },
-    period: { type: 'string', default: '10' },
-    ticks: { type: 'string', default: '60' },
-    /** Warm-up reports per device before timing (detector windows and baselines filled). */
-    warmup: { type: 'string', default: '40' },
-    /** full, changed (SQLite, embedded) and fenced (PostgreSQL, cluster mode). */
-    mode: { type: 'string', default: 'full,changed' },
-  },
-});
-const DEVICES = Number(values.devices);
-const PERIOD = Number(values.period);
-const TICKS = Number(values.ticks);
-const WARMUP = Number(values.warmup);
+const flags = benchFlags(import.meta.url, { devices: 10000, period: 10, ticks: 60, warmup: 40, mode: 'full,changed' });
+const { devices: DEVICES, period: PERIOD, ticks: TICKS, warmup: WARMUP } = flags;
 const T0 = Date.UTC(2026, 0, 5, 9);
 const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());
 
@@ -188,4 +178,4 @@ async function run(mode: 'full' | 'changed' | 'fenced') {
 }
 const round = (x: number) => Math.round(x * 10) / 10;
 
-for (const m of String(values.mode).split(',')) console.log(JSON.stringify(await run(m as 'full' | 'changed' | 'fenced')));
+for (const m of flags.mode.split(',')) console.log(JSON.stringify(await run(m as 'full' | 'changed' | 'fenced')));

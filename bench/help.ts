@@ -56,3 +56,37 @@ export function parseBenchArgs<O extends Options>(scriptUrl: string, config: { o
     process.exit(64);
   }
 }
+
+/** A flag's default, which also says its type: a number, a string, a boolean, or null for a string flag without one. */
+type FlagDefault = number | string | boolean | null;
+type FlagValues<D extends Record<string, FlagDefault>> = {
+  [K in keyof D]: D[K] extends number ? number : D[K] extends boolean ? boolean : D[K] extends null ? string | undefined : string;
+};
+
+/**
+ * parseBenchArgs from a table of defaults, typed by them: a number flag comes back a number (a flag
+ * that is not one is a usage error, exit 64, where `Number()` gave NaN and a run of nonsense).
+ */
+export function benchFlags<D extends Record<string, FlagDefault>>(scriptUrl: string, defaults: D, args?: string[]): FlagValues<D> {
+  const options: Options = {};
+  for (const [name, d] of Object.entries(defaults)) {
+    options[name] = typeof d === 'boolean' ? { type: 'boolean', default: d } : d === null ? { type: 'string' } : { type: 'string', default: String(d) };
+  }
+  const { values } = parseBenchArgs(scriptUrl, { options, args });
+  const flags: Record<string, string | boolean | number | undefined> = {};
+  for (const [name, d] of Object.entries(defaults)) {
+    const v = (values as Record<string, string | boolean | undefined>)[name];
+    if (typeof d !== 'number') flags[name] = v;
+    else if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) flags[name] = Number(v);
+    else {
+      console.error(`--${name}: expected a number, got "${String(v)}"\n\n${benchUsage(scriptUrl, options)}`);
+      process.exit(64);
+    }
+  }
+  return flags as FlagValues<D>;
+}
+
+/** The command line that passes these flags to a child bench script (the load generator). */
+export function flagArgs(flags: Record<string, string | number>): string[] {
+  return Object.entries(flags).flatMap(([name, v]) => [`--${name}`, String(v)]);
+}

@@ -9,38 +9,36 @@
 // the failover gap is the time from losing the connection to the first ack after it.
 import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { parseBenchArgs } from './help.js';
+import { benchFlags } from './help.js';
 import mqttPacket from 'mqtt-packet';
 import { topicFor, CONTRACT_VERSION, type TelemetryMessage } from '../protocol/index.js';
 
-const { values } = parseBenchArgs(import.meta.url, {
-  options: {
-    port: { type: 'string' },
-    /** Comma-separated ports of several broker nodes (instead of --port). */
-    ports: { type: 'string' },
-    'ack-timeout': { type: 'string', default: '15' },
-    /** Also print every agent's first and last seq (for exactly-once checks). */
-    'report-seqs': { type: 'boolean', default: false },
-    host: { type: 'string', default: '127.0.0.1' },
-    agents: { type: 'string', default: '100' },
-    rate: { type: 'string', default: '1' },
-    duration: { type: 'string', default: '30' },
-    warmup: { type: 'string', default: '5' },
-    drain: { type: 'string', default: '20' },
-    credentials: { type: 'string' },
-    'connect-rate': { type: 'string', default: '500' },
-    prefix: { type: 'string', default: 'bench' },
-  },
+const values = benchFlags(import.meta.url, {
+  port: null,
+  /** Comma-separated ports of several broker nodes (instead of --port). */
+  ports: null,
+  'ack-timeout': 15,
+  /** Also print every agent's first and last seq (for exactly-once checks). */
+  'report-seqs': false,
+  host: '127.0.0.1',
+  agents: 100,
+  rate: 1,
+  duration: 30,
+  warmup: 5,
+  drain: 20,
+  credentials: null,
+  'connect-rate': 500,
+  prefix: 'bench',
 });
 
-const M = Number(values.agents);
-const ratePerAgent = Number(values.rate);
-const durationMs = Number(values.duration) * 1000;
-const warmupMs = Number(values.warmup) * 1000;
-const drainMs = Number(values.drain) * 1000;
+const M = values.agents;
+const ratePerAgent = values.rate;
+const durationMs = values.duration * 1000;
+const warmupMs = values.warmup * 1000;
+const drainMs = values.drain * 1000;
 const ports = (values.ports ?? values.port ?? '').split(',').filter(Boolean).map(Number);
 if (!ports.length || ports.some((p) => !Number.isInteger(p) || p <= 0)) throw new Error('--port N or --ports N,M,… needed');
-const ackTimeoutMs = Number(values['ack-timeout']) * 1000;
+const ackTimeoutMs = values['ack-timeout'] * 1000;
 const creds: Record<string, string> = values.credentials ? JSON.parse(readFileSync(values.credentials, 'utf8')) : {};
 
 type Agent = {
@@ -96,7 +94,7 @@ function resendUnacked(a: Agent, olderThan: number): void {
 
 function openAgent(a: Agent): Promise<void> {
   return new Promise((resolve) => {
-    const socket = connect({ port: ports[a.node], host: values.host! });
+    const socket = connect({ port: ports[a.node], host: values.host });
     socket.setNoDelay(true);
     a.socket = socket;
     const parser = mqttPacket.parser({ protocolVersion: 4 });
@@ -255,7 +253,7 @@ async function main(): Promise<void> {
     });
   }
   const t0 = performance.now();
-  const connectRate = Number(values['connect-rate']);
+  const connectRate = values['connect-rate'];
   const batch = Math.max(1, Math.round(connectRate / 10));
   for (let i = 0; i < agents.length; i += batch) {
     const started = performance.now();

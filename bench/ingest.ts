@@ -21,27 +21,24 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
-import { parseBenchArgs } from './help.js';
+import { benchFlags, flagArgs } from './help.js';
 import { fileURLToPath } from 'node:url';
 import { DeviceRegistry } from '../broker/index.js';
 import { Influxd } from '../test/helpers/influxd.js';
 import { freePort, waitFor } from '../test/helpers/net.js';
 import { tempDir } from '../test/helpers/tmp.js';
 
-const { values } = parseBenchArgs(import.meta.url, {
-  options: {
-    agents: { type: 'string', default: '1000' },
-    rate: { type: 'string', default: '1' },
-    duration: { type: 'string', default: '30' },
-    warmup: { type: 'string', default: '10' },
-    brokers: { type: 'string', default: 'aedes,mosquitto' },
-    compare: { type: 'boolean', default: false },
-    runs: { type: 'string', default: '3' },
-    'heap-snapshot': { type: 'string' },
-  },
+const flags = benchFlags(import.meta.url, {
+  agents: 1000,
+  rate: 1,
+  duration: 30,
+  warmup: 10,
+  brokers: 'aedes,mosquitto',
+  compare: false,
+  runs: 3,
+  'heap-snapshot': null,
 });
-const M = Number(values.agents);
-const R = Number(values.rate);
+const { agents: M, rate: R } = flags;
 const root = fileURLToPath(new URL('..', import.meta.url)); // dist/
 const CLI = join(root, 'cli', 'fleetcare.js');
 const LOAD = join(root, 'bench', 'ingest-load.js');
@@ -155,7 +152,7 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
           collector: { influx: { url: influx.url, database: db }, ...(process.env.INGEST_INCIDENTS === 'off' ? { incidents: { enabled: false } } : {}) },
         }),
       );
-      const heapFlags = values['heap-snapshot'] ? ['--heapsnapshot-signal=SIGUSR2'] : [];
+      const heapFlags = flags['heap-snapshot'] ? ['--heapsnapshot-signal=SIGUSR2'] : [];
       const server = startProcess(
         process.execPath,
         [
@@ -174,7 +171,7 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
           'warn',
         ],
         'server',
-        values['heap-snapshot'],
+        flags['heap-snapshot'],
       );
       procs.push(server);
       measured.push(server.pid!);
@@ -222,23 +219,7 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
 
     const load = spawn(
       process.execPath,
-      [
-        LOAD,
-        '--port',
-        String(port),
-        '--agents',
-        String(M),
-        '--rate',
-        String(R),
-        '--duration',
-        values.duration!,
-        '--warmup',
-        values.warmup!,
-        '--credentials',
-        credentials,
-        '--prefix',
-        kind,
-      ],
+      [LOAD, ...flagArgs({ port, agents: M, rate: R, duration: flags.duration, warmup: flags.warmup, credentials, prefix: kind })],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let before: ProcSample[] = [];
@@ -263,7 +244,7 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
           after = measured.map(procSample);
           lo1 = loopbackPackets();
           t1 = Date.now();
-          if (kind === 'aedes' && values['heap-snapshot']) process.kill(measured[0], 'SIGUSR2');
+          if (kind === 'aedes' && flags['heap-snapshot']) process.kill(measured[0], 'SIGUSR2');
         } else if (line.phase === 'result') result = line;
       }
     });
@@ -299,14 +280,14 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
 
 const influx = await Influxd.create();
 const results: RunResult[] = [];
-const sides = values.brokers!.split(',') as Array<'aedes' | 'mosquitto'>;
-const runs = values.compare ? Math.max(1, Number(values.runs)) : 1;
+const sides = flags.brokers.split(',') as Array<'aedes' | 'mosquitto'>;
+const runs = flags.compare ? Math.max(1, flags.runs) : 1;
 try {
   for (let run = 0; run < runs; run++) {
     // Alternate which side goes first, so a slow spell of the machine does not favour one side.
     const order = run % 2 === 0 ? sides : [...sides].reverse();
     for (const kind of order) {
-      process.stderr.write(`\n== ${kind}${runs > 1 ? ` (run ${run + 1}/${runs})` : ''}: ${M} agents × ${R} msg/s, ${values.duration} s measured\n`);
+      process.stderr.write(`\n== ${kind}${runs > 1 ? ` (run ${run + 1}/${runs})` : ''}: ${M} agents × ${R} msg/s, ${flags.duration} s measured\n`);
       results.push(await runOnce(kind, influx));
     }
   }

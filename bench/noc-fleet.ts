@@ -8,36 +8,27 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseBenchArgs } from './help.js';
-import { createServer, type Socket } from 'node:net';
-import { Aedes } from 'aedes';
+import { benchFlags } from './help.js';
 import { connect } from 'mqtt';
 import { pino } from 'pino';
 import { startCollector } from '../collector/index.js';
 import { quantile } from '../collector/detectors/index.js';
 import { startNoc } from '../noc/server.js';
 import { CONTRACT_VERSION, topicFor } from '../protocol/index.js';
+import { TestBroker } from '../test/helpers/broker.js';
 
-const { values } = parseBenchArgs(import.meta.url, { options: { devices: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '50' } } });
-const DEVICES = Number(values.devices);
-const ROUNDS = Number(values.rounds);
+const { devices: DEVICES, rounds: ROUNDS } = benchFlags(import.meta.url, { devices: 10000, rounds: 50 });
 const log = pino({ level: 'silent' });
 const dir = mkdtempSync(join(tmpdir(), 'fleetcare-bench-noc-'));
 
-const broker = await Aedes.createBroker();
-const sockets = new Set<Socket>();
-const mqttServer = createServer((s) => {
-  sockets.add(s);
-  s.on('close', () => sockets.delete(s));
-  broker.handle(s);
-});
-await new Promise<void>((r) => mqttServer.listen(0, '127.0.0.1', () => r()));
-const mqttUrl = `mqtt://127.0.0.1:${(mqttServer.address() as { port: number }).port}`;
+const broker = await TestBroker.create();
+const mqttUrl = broker.url;
 
 const collector = await startCollector({ dataDir: join(dir, 'collector'), mqtt: { url: mqttUrl }, batch: { maxDelayMs: 50 } }, { log });
 const noc = await startNoc({ port: 0 }, { broker: null, collector, incidents: null, dataDir: dir, log, scryptCost: 1024 });
-noc.context.users.ensureUser('bench', 'viewer', 'bench-password-1');
-const token = noc.context.users.createApiToken('bench', 'bench');
+// The account store's interface is async (PostgreSQL in cluster mode): without the awaits the token was "[object Promise]".
+await noc.context.users.ensureUser('bench', 'viewer', 'bench-password-1');
+const token = await noc.context.users.createApiToken('bench', 'bench');
 
 // The fleet: 10 tenants, 500 sites, every 7th device offline, some printers worn or faulted.
 const pub = connect(mqttUrl, { clientId: 'bench-fleet', protocolVersion: 4 });
@@ -128,7 +119,5 @@ console.log(`heap used ${(process.memoryUsage().heapUsed / 1e6).toFixed(0)} MB (
 await pub.endAsync();
 await noc.close();
 await collector.close();
-for (const s of sockets) s.destroy();
-await new Promise<void>((r) => mqttServer.close(() => r()));
-await new Promise<void>((r) => broker.close(() => r()));
+await broker.close();
 rmSync(dir, { recursive: true, force: true });

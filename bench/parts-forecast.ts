@@ -5,21 +5,12 @@
 // then partsForecast for 90 days. Prints p50/max milliseconds of each step over `--rounds`.
 //
 //   npx tsc -p . && node dist/bench/parts-forecast.js [--devices 10000] [--days 10] [--rounds 20]
-import { parseBenchArgs } from './help.js';
+import { benchFlags } from './help.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../firmware-profiles/index.js';
 import { DetectorEngine, quantile } from '../collector/detectors/index.js';
 import { forecastDevices, partsForecast, type ForecastTicket } from '../collector/parts/forecast.js';
 
-const { values } = parseBenchArgs(import.meta.url, {
-  options: {
-    devices: { type: 'string', default: '10000' },
-    days: { type: 'string', default: '10' },
-    rounds: { type: 'string', default: '20' },
-  },
-});
-const N = Number(values.devices);
-const DAYS = Number(values.days);
-const ROUNDS = Number(values.rounds);
+const { devices: N, days: DAYS, rounds: ROUNDS } = benchFlags(import.meta.url, { devices: 10000, days: 10, rounds: 20 });
 const DAY = 86_400_000;
 
 const list = loadFirmwareProfiles(defaultFirmwareProfilesDir());

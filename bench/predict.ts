@@ -19,7 +19,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseBenchArgs } from './help.js';
+import { benchFlags } from './help.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../firmware-profiles/index.js';
 import {
   DegradationDetector,
@@ -38,39 +38,33 @@ import { deriveSeed, seededRandom } from '../sim/wear.js';
 import { fitLifeModels, lifeGroups } from '../collector/reliability/index.js';
 import { replayThroughServer } from './predict-server.js';
 
-const { values } = parseBenchArgs(import.meta.url, {
-  options: {
-    scenarios: { type: 'string', default: 'all' },
-    seeds: { type: 'string', default: '1,2,3' },
-    devices: { type: 'string', default: '60' },
-    days: { type: 'string', default: '240' },
-    'sample-hours': { type: 'string', default: '4' },
-    /** Days the detectors watch before scoring starts (a real collector has history; a fresh one has none). */
-    warmup: { type: 'string', default: '30' },
-    'eval-hours': { type: 'string', default: '6' },
-    /** Detector configuration overrides, as JSON (the same shape as collector.incidents.detectors). */
-    config: { type: 'string', default: '{}' },
-    'through-server': { type: 'boolean', default: false },
-    /** Learn part lives from the fleet's failures (Weibull with censoring), refitted when service records come in. */
-    'fleet-life': { type: 'string', default: 'on' },
-    json: { type: 'boolean', default: false },
-    /** Print, per failure the oracle reaches and the detectors missed (< 7 d ahead), its precursor length and lead (diagnosis). */
-    misses: { type: 'boolean', default: false },
-  },
+const values = benchFlags(import.meta.url, {
+  scenarios: 'all',
+  seeds: '1,2,3',
+  devices: 60,
+  days: 240,
+  'sample-hours': 4,
+  /** Days the detectors watch before scoring starts (a real collector has history; a fresh one has none). */
+  warmup: 30,
+  'eval-hours': 6,
+  /** Detector configuration overrides, as JSON (the same shape as collector.incidents.detectors). */
+  config: '{}',
+  'through-server': false,
+  /** Learn part lives from the fleet's failures (Weibull with censoring), refitted when service records come in. */
+  'fleet-life': 'on',
+  json: false,
+  /** Print, per failure the oracle reaches and the detectors missed (< 7 d ahead), its precursor length and lead (diagnosis). */
+  misses: false,
 });
-const SEEDS = String(values.seeds).split(',').map(Number);
-const DEVICES = Number(values.devices);
-const DAYS = Number(values.days);
-const SAMPLE_HOURS = Number(values['sample-hours']);
-const WARMUP_DAYS = Number(values.warmup);
-const EVAL_EVERY_H = Number(values['eval-hours']);
+const SEEDS = values.seeds.split(',').map(Number);
+const { devices: DEVICES, days: DAYS, 'sample-hours': SAMPLE_HOURS, warmup: WARMUP_DAYS, 'eval-hours': EVAL_EVERY_H } = values;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const AHEAD = 7 * DAY;
 const HORIZONS = [30, 60, 90];
 const FLEET_LIFE = values['fleet-life'] === 'on';
-const CONFIG = JSON.parse(String(values.config)) as DetectorConfigInput;
-const NAMES = values.scenarios === 'all' ? Object.keys(scenarios) : String(values.scenarios).split(',');
+const CONFIG = JSON.parse(values.config) as DetectorConfigInput;
+const NAMES = values.scenarios === 'all' ? Object.keys(scenarios) : values.scenarios.split(',');
 for (const n of NAMES) if (!scenarios[n]) throw new Error(`unknown scenario ${n}; known: ${Object.keys(scenarios).join(', ')}`);
 
 const profiles = loadFirmwareProfiles(defaultFirmwareProfilesDir());

@@ -8,8 +8,7 @@ import { redactUrl } from '../state/postgres/migrations.js';
 import { ConfigError, UsageError } from './errors.js';
 import { loadServerConfig } from './server-config.js';
 import { printList } from './table.js';
-
-type Flags = Record<string, string | boolean | undefined>;
+import { type Flags, wholeNumberFlag } from './flags.js';
 
 export type ClusterNodeStatus = {
   node: string;
@@ -104,15 +103,6 @@ function stateUrlOf(flags: Flags): string {
 
 const secs = (ms: number | null) => (ms === null ? null : ms < 0 ? '?' : `${(ms / 1000).toFixed(1)} s`);
 
-function count(flags: Flags, name: string, def: number, min: number, max: number): number {
-  const v = flags[name];
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (typeof v !== 'string' || !Number.isInteger(n) || n < min || n > max)
-    throw new UsageError(`--${name}: expected a whole number ${min}-${max}, got "${String(v)}"`);
-  return n;
-}
-
 /**
  * `fleetcare cluster local` (`npm run cluster`): the reference deployment on loopback, with a
  * simulated fleet, until Ctrl-C. Everything lives in one temp dir (kept with --dir DIR).
@@ -132,12 +122,12 @@ export async function runLocalCluster(flags: Flags, out: NodeJS.WritableStream =
   out.write('starting PostgreSQL, Redis, InfluxDB and the cluster nodes on loopback …\n');
   const cluster = await LocalCluster.start({
     dir: typeof flags.dir === 'string' ? flags.dir : undefined,
-    brokers: count(flags, 'brokers', 3, 1, 9),
-    collectors: count(flags, 'collectors', 2, 1, 9),
-    nocs: count(flags, 'nocs', 2, 1, 9),
-    devices: count(flags, 'devices', 6, 0, 500),
-    seed: count(flags, 'seed', 1, 0, 2 ** 31),
-    intervalMs: count(flags, 'interval-ms', 5000, 100, 3_600_000),
+    brokers: wholeNumberFlag(flags, 'brokers', 3, 1, 9),
+    collectors: wholeNumberFlag(flags, 'collectors', 2, 1, 9),
+    nocs: wholeNumberFlag(flags, 'nocs', 2, 1, 9),
+    devices: wholeNumberFlag(flags, 'devices', 6, 0, 500),
+    seed: wholeNumberFlag(flags, 'seed', 1, 0, 2 ** 31),
+    intervalMs: wholeNumberFlag(flags, 'interval-ms', 5000, 100, 3_600_000),
     nocPassword: password,
     log,
   });

@@ -221,59 +221,46 @@ function checkCertificates(config: ServerConfig, out: Finding[], now: number): v
   const broker = brokerConfigSchema.safeParse({ ...config.broker, dataDir: join(config.dataDir, 'broker') });
   if (config.role === 'collector' || !broker.success) return;
   const { tlsCertPath, tlsKeyPath, host } = broker.data;
+  const tls = (level: Finding['level'], message: string, fix?: string) => out.push({ level, check: 'tls', message, ...(fix ? { fix } : {}) });
   if (!tlsCertPath || !tlsKeyPath) {
     const loopback = host === '127.0.0.1' || host === '::1' || host === 'localhost';
-    if (loopback) out.push({ level: 'ok', check: 'tls', message: 'MQTT listens on loopback only; no TLS configured' });
+    if (loopback) tls('ok', 'MQTT listens on loopback only; no TLS configured');
     else
-      out.push({
-        level: 'warn',
-        check: 'tls',
-        message: `MQTT on ${host} without TLS: device tokens cross the network in clear`,
-        fix: 'set broker.tlsCertPath and broker.tlsKeyPath (devices then use mqtts://host:8883)',
-      });
+      tls(
+        'warn',
+        `MQTT on ${host} without TLS: device tokens cross the network in clear`,
+        'set broker.tlsCertPath and broker.tlsKeyPath (devices then use mqtts://host:8883)',
+      );
     return;
   }
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(readFileSync(resolve(tlsCertPath)));
   } catch (e) {
-    out.push({
-      level: 'fail',
-      check: 'tls',
-      message: `${tlsCertPath}: cannot read the certificate (${(e as Error).message})`,
-      fix: 'check broker.tlsCertPath (a PEM file) and that the server user can read it',
-    });
+    tls(
+      'fail',
+      `${tlsCertPath}: cannot read the certificate (${(e as Error).message})`,
+      'check broker.tlsCertPath (a PEM file) and that the server user can read it',
+    );
     return;
   }
   try {
     if (!cert.checkPrivateKey(createPrivateKey(readFileSync(resolve(tlsKeyPath)))))
-      out.push({
-        level: 'fail',
-        check: 'tls',
-        message: `${tlsKeyPath} is not the key of ${tlsCertPath}`,
-        fix: 'install the matching key and certificate pair',
-      });
+      tls('fail', `${tlsKeyPath} is not the key of ${tlsCertPath}`, 'install the matching key and certificate pair');
   } catch (e) {
-    out.push({
-      level: 'fail',
-      check: 'tls',
-      message: `${tlsKeyPath}: cannot read the key (${(e as Error).message})`,
-      fix: 'check broker.tlsKeyPath and its permissions (readable by the server user only)',
-    });
+    tls(
+      'fail',
+      `${tlsKeyPath}: cannot read the key (${(e as Error).message})`,
+      'check broker.tlsKeyPath and its permissions (readable by the server user only)',
+    );
   }
   const until = Date.parse(cert.validTo);
   const days = Math.floor((until - now) / DAY);
   const what = `${tlsCertPath} (${cert.subject.replace(/\n/g, ', ')}) valid until ${new Date(until).toISOString().slice(0, 10)}`;
   if (until <= now)
-    out.push({
-      level: 'fail',
-      check: 'tls',
-      message: `${what}: EXPIRED — devices refuse to connect`,
-      fix: 'renew the certificate and restart the server (systemctl restart fleetcare-server)',
-    });
-  else if (days < 30)
-    out.push({ level: 'warn', check: 'tls', message: `${what}: expires in ${days} day(s)`, fix: 'renew it before it expires, then restart the server' });
-  else out.push({ level: 'ok', check: 'tls', message: `${what} (${days} days left)` });
+    tls('fail', `${what}: EXPIRED — devices refuse to connect`, 'renew the certificate and restart the server (systemctl restart fleetcare-server)');
+  else if (days < 30) tls('warn', `${what}: expires in ${days} day(s)`, 'renew it before it expires, then restart the server');
+  else tls('ok', `${what} (${days} days left)`);
 }
 
 function checkClock(now: number, referenceMs: number | null, out: Finding[]): void {

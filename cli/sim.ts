@@ -8,19 +8,9 @@ import { startFleet, type Fleet } from '../sim/fleet.js';
 import { provisioner, SCENARIOS, startDemo, type Scenario } from '../demo/index.js';
 import { loadServerConfig } from './server-config.js';
 import { UsageError } from './errors.js';
+import { type Flags, wholeNumberFlag } from './flags.js';
 
 export { DEMO_PASSWORD } from '../demo/index.js';
-
-type Flags = Record<string, string | boolean | undefined>;
-
-function num(flags: Flags, name: string, def: number, min: number, max: number): number {
-  const v = flags[name];
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (typeof v !== 'string' || !Number.isInteger(n) || n < min || n > max)
-    throw new UsageError(`--${name}: expected a whole number ${min}-${max}, got "${String(v)}"`);
-  return n;
-}
 
 export async function runSimCommand(flags: Flags): Promise<Fleet> {
   const dataDir = resolve(typeof flags['data-dir'] === 'string' ? flags['data-dir'] : './data');
@@ -28,9 +18,9 @@ export async function runSimCommand(flags: Flags): Promise<Fleet> {
   const registry = DeviceRegistry.open(join(dataDir, 'broker'));
   try {
     return await startFleet({
-      devices: num(flags, 'devices', 3, 1, 1000),
-      seed: num(flags, 'seed', 1, 0, 2 ** 31),
-      intervalMs: num(flags, 'interval-ms', 5000, 100, 3_600_000),
+      devices: wholeNumberFlag(flags, 'devices', 3, 1, 1000),
+      seed: wholeNumberFlag(flags, 'seed', 1, 0, 2 ** 31),
+      intervalMs: wholeNumberFlag(flags, 'interval-ms', 5000, 100, 3_600_000),
       brokerUrl: typeof flags['broker-url'] === 'string' ? flags['broker-url'] : 'mqtt://127.0.0.1:1883',
       provision: provisioner(registry),
       dataDir: join(dataDir, 'sim-agents'),
@@ -75,9 +65,9 @@ export async function runDemo(flags: Flags): Promise<{ close(): Promise<void> }>
   return startDemo({
     config,
     scenario,
-    devices: num(flags, 'devices', 8, 1, 1000),
-    seed: num(flags, 'seed', 1, 0, 2 ** 31),
-    intervalMs: num(flags, 'interval-ms', 5000, 100, 3_600_000),
+    devices: wholeNumberFlag(flags, 'devices', 8, 1, 1000),
+    seed: wholeNumberFlag(flags, 'seed', 1, 0, 2 ** 31),
+    intervalMs: wholeNumberFlag(flags, 'interval-ms', 5000, 100, 3_600_000),
     log,
     narrate,
   });

@@ -60,33 +60,39 @@ function writableState(dataDir: string, user: string): string[] {
   return [`StateDirectory=${user}`, 'StateDirectoryMode=0750', `ReadWritePaths=${q(dataDir)}`];
 }
 
-export function renderAgentUnit(o: AgentUnitOptions): string {
+/** What both units share: started after the network, restarted forever, as their own user, hardened. */
+function renderUnit(u: {
+  comment: string;
+  /** [Unit] lines before Wants= (Description, Documentation, After). */
+  unit: string[];
+  user: string;
+  dataDir: string;
+  /** [Service] lines from ExecStart= on (with what must come before it). */
+  exec: string[];
+  /** [Service] lines after Restart= (stop timeout, limits). */
+  stop: string[];
+  /** [Service] lines after the shared hardening (devices, address families, memory). */
+  confinement: string[];
+}): string {
   return [
-    '# fleetcare device agent — installed by `fleetcare agent install`; docs/operations.md',
+    u.comment,
     '[Unit]',
-    'Description=fleetcare agent (health of this store device and its peripherals)',
-    'Documentation=file:' + posix.join(o.prefix, 'README.md'),
-    'After=network-online.target',
+    ...u.unit,
     'Wants=network-online.target',
     // Never give up restarting: nobody is at the store to notice.
     'StartLimitIntervalSec=0',
     '',
     '[Service]',
     'Type=simple',
-    `User=${o.user}`,
-    `Group=${o.user}`,
-    ...(o.deviceGroups.length ? [`SupplementaryGroups=${o.deviceGroups.join(' ')}`] : []),
-    `ExecStart=${q(posix.join(o.prefix, 'bin', 'fleetcare-agent'))} --config ${q(o.configPath)}`,
+    `User=${u.user}`,
+    `Group=${u.user}`,
+    ...u.exec,
     'Restart=always',
     'RestartSec=5',
-    // SIGTERM: the agent publishes its "offline (stopping)" status and closes its outbox.
-    'TimeoutStopSec=20',
-    ...writableState(o.dataDir, o.user),
+    ...u.stop,
+    ...writableState(u.dataDir, u.user),
     ...HARDENING,
-    // Serial and USB device nodes are needed, so no PrivateDevices; MQTT over IP, udev netlink.
-    'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK',
-    // The agent's budget is 55 MB RSS (docs/benchmarks-agent.md); a leak gets it restarted.
-    'MemoryMax=160M',
+    ...u.confinement,
     '',
     '[Install]',
     'WantedBy=multi-user.target',
@@ -94,35 +100,46 @@ export function renderAgentUnit(o: AgentUnitOptions): string {
   ].join('\n');
 }
 
+export function renderAgentUnit(o: AgentUnitOptions): string {
+  return renderUnit({
+    comment: '# fleetcare device agent — installed by `fleetcare agent install`; docs/operations.md',
+    unit: [
+      'Description=fleetcare agent (health of this store device and its peripherals)',
+      'Documentation=file:' + posix.join(o.prefix, 'README.md'),
+      'After=network-online.target',
+    ],
+    user: o.user,
+    dataDir: o.dataDir,
+    exec: [
+      ...(o.deviceGroups.length ? [`SupplementaryGroups=${o.deviceGroups.join(' ')}`] : []),
+      `ExecStart=${q(posix.join(o.prefix, 'bin', 'fleetcare-agent'))} --config ${q(o.configPath)}`,
+    ],
+    // SIGTERM: the agent publishes its "offline (stopping)" status and closes its outbox.
+    stop: ['TimeoutStopSec=20'],
+    confinement: [
+      // Serial and USB device nodes are needed, so no PrivateDevices; MQTT over IP, udev netlink.
+      'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK',
+      // The agent's budget is 55 MB RSS (docs/benchmarks-agent.md); a leak gets it restarted.
+      'MemoryMax=160M',
+    ],
+  });
+}
+
 export function renderServerUnit(o: ServerUnitOptions): string {
-  return [
-    '# fleetcare server (broker + collector + NOC) — installed by `fleetcare server install`; docs/operations.md',
-    '[Unit]',
-    'Description=fleetcare server (MQTT broker, collector, incidents, tickets, NOC)',
-    'After=network-online.target influxdb.service',
-    'Wants=network-online.target',
-    'StartLimitIntervalSec=0',
-    '',
-    '[Service]',
-    'Type=simple',
-    `User=${o.user}`,
-    `Group=${o.user}`,
-    `ExecStart=${o.execStart} server --config ${q(o.configPath)}`,
-    'Restart=always',
-    'RestartSec=5',
-    // The collector flushes its batch and the detectors save their state on SIGTERM.
-    'TimeoutStopSec=60',
-    // One TCP connection per device: 10,000 devices need more than the default 1024 descriptors.
-    'LimitNOFILE=65536',
-    ...writableState(o.dataDir, o.user),
-    ...HARDENING,
-    'PrivateDevices=yes',
-    'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
-    '',
-    '[Install]',
-    'WantedBy=multi-user.target',
-    '',
-  ].join('\n');
+  return renderUnit({
+    comment: '# fleetcare server (broker + collector + NOC) — installed by `fleetcare server install`; docs/operations.md',
+    unit: ['Description=fleetcare server (MQTT broker, collector, incidents, tickets, NOC)', 'After=network-online.target influxdb.service'],
+    user: o.user,
+    dataDir: o.dataDir,
+    exec: [`ExecStart=${o.execStart} server --config ${q(o.configPath)}`],
+    stop: [
+      // The collector flushes its batch and the detectors save their state on SIGTERM.
+      'TimeoutStopSec=60',
+      // One TCP connection per device: 10,000 devices need more than the default 1024 descriptors.
+      'LimitNOFILE=65536',
+    ],
+    confinement: ['PrivateDevices=yes', 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX'],
+  });
 }
 
 /** sysusers.d(5): the service's system user, its home = state dir, added to the device groups. */

@@ -15,6 +15,21 @@ import { HttpError } from './http.js';
 import { nocRole, password as passwordSchema, userName, type NocRole, type NocUser } from './api.js';
 import { FleetcareError } from '../protocol/errors.js';
 
+/** A user's row as both account stores (SQLite, PostgreSQL) read it to check a password. */
+export type PasswordRow = { name: string; role: NocRole; password_hash: string };
+
+/**
+ * The row's user if the password matches its hash. No row (unknown or disabled name) still costs
+ * one scrypt check against `decoyHash`, so the answer's timing does not tell which names exist.
+ */
+export async function userIfPasswordMatches(row: PasswordRow | undefined, password: string, decoyHash: string): Promise<NocUser | null> {
+  if (!row) {
+    await verifySecret(decoyHash, password);
+    return null;
+  }
+  return (await verifySecret(row.password_hash, password)) ? { name: row.name, role: row.role } : null;
+}
+
 export class UserError extends FleetcareError<'invalid' | 'exists' | 'not-found'> {
   override name = 'UserError';
   constructor(message: string, code: 'invalid' | 'exists' | 'not-found') {
@@ -134,14 +149,8 @@ export class UserStore {
 
   /** The user if the password matches; unknown names cost the same scrypt work. */
   async checkPassword(name: string, password: string): Promise<NocUser | null> {
-    const row = this.db.prepare('SELECT name, role, password_hash FROM users WHERE name = ? AND disabled = 0').get(name) as
-      | { name: string; role: NocRole; password_hash: string }
-      | undefined;
-    if (!row) {
-      await verifySecret(this.decoyHash, password);
-      return null;
-    }
-    return (await verifySecret(row.password_hash, password)) ? { name: row.name, role: row.role } : null;
+    const row = this.db.prepare('SELECT name, role, password_hash FROM users WHERE name = ? AND disabled = 0').get(name) as PasswordRow | undefined;
+    return userIfPasswordMatches(row, password, this.decoyHash);
   }
 
   // ---- sessions ----

@@ -103,6 +103,17 @@ export function needCollector(ctx: NocContext): CollectorHandle {
   return ctx.collector;
 }
 
+/**
+ * A route module's service, which exists only where its tier runs: the accessor answers the tier's
+ * 503 (`need`, e.g. needCollector) before it hands out the service.
+ */
+export function servedWith<T>(need: (ctx: NocContext) => unknown, ctx: NocContext, service: T | null | undefined): () => T {
+  return () => {
+    need(ctx);
+    return service!;
+  };
+}
+
 /** Tickets and incidents, or 503 when they are not served here. */
 export function needIncidents(ctx: NocContext): NocIncidents {
   if (!ctx.incidents) throw new HttpError(503, 'the incident service is not running in this process (collector.incidents.enabled false, or role broker)');

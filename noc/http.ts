@@ -182,3 +182,15 @@ export function sendJson(res: ServerResponse, status: number, value: unknown, he
   });
   res.end(body);
 }
+
+/** A CSV report as a download (spreadsheets open it); the route's result, the response being written. */
+export function sendCsvDownload(res: ServerResponse, filename: string, body: string): { handled: true } {
+  res.writeHead(200, {
+    'Content-Type': 'text/csv; charset=utf-8',
+    'Content-Disposition': `attachment; filename="${filename}"`,
+    'Cache-Control': 'no-store',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(body);
+  return { handled: true };
+}

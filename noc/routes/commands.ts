@@ -1,17 +1,14 @@
 // Remote commands: operators send, everyone reads the results.
 import { commandRequestBody, commandsQuery, type CommandAccepted } from '../api.js';
 import type { CommandService } from '../commands.js';
-import { needCollector, type NocContext } from '../context.js';
+import { needCollector, servedWith, type NocContext } from '../context.js';
 import { HttpError, route, type Route } from '../http.js';
 
 /** Commands that act on one peripheral (the agent refuses them without one). */
 const NEEDS_PERIPHERAL = new Set(['self-test', 'recover', 'sync-clock-time']);
 
 export function commandRoutes(ctx: NocContext, commands: CommandService | null): Route[] {
-  const service = () => {
-    needCollector(ctx);
-    return commands!;
-  };
+  const service = servedWith(needCollector, ctx, commands);
   return [
     route({
       method: 'POST',

@@ -13,7 +13,7 @@ import {
   type PeripheralDetail,
   type SeriesAnswer,
 } from '../api.js';
-import { needCollector, type NocContext } from '../context.js';
+import { needCollector, servedWith, type NocContext } from '../context.js';
 import { measuredEntries, partWearOf, type FleetView } from '../fleet-view.js';
 import { HttpError, route, type Route } from '../http.js';
 import type { TicketsView } from '../tickets.js';
@@ -54,10 +54,7 @@ function range(q: { from?: number; to?: number }, defaultSpan: number, now: numb
 }
 
 export function deviceRoutes(ctx: NocContext, s: DeviceServices): Route[] {
-  const fleet = () => {
-    needCollector(ctx);
-    return s.fleet!;
-  };
+  const fleet = servedWith(needCollector, ctx, s.fleet);
   const openCounts = async () =>
     (await s.tickets?.openCounts()) ?? {
       byDevice: new Map<string, number>(),

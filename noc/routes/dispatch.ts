@@ -19,7 +19,7 @@ import {
   type TicketKnownFixes,
 } from '../dispatch-api.js';
 import type { NocContext } from '../context.js';
-import { HttpError, route, type Route } from '../http.js';
+import { HttpError, route, type Route, sendCsvDownload } from '../http.js';
 import { toCsv } from '../reports.js';
 import { searchKnownFixes } from '../../dispatch/known-fixes.js';
 
@@ -189,14 +189,11 @@ export function dispatchRoutes(ctx: NocContext, dispatcher: Dispatcher | null): 
         const report = await need().teamPerformance(from, to, now);
         if (query.format === 'json') return { json: report };
         const body = toCsv(PERFORMANCE_CSV_HEAD, report.rows.map(performanceCsvRow));
-        res.writeHead(200, {
-          'Content-Type': 'text/csv; charset=utf-8',
-          'Content-Disposition': `attachment; filename="fleetcare-team-performance-${new Date(from).toISOString().slice(0, 10)}-${new Date(to).toISOString().slice(0, 10)}.csv"`,
-          'Cache-Control': 'no-store',
-          'Content-Length': Buffer.byteLength(body),
-        });
-        res.end(body);
-        return { handled: true };
+        return sendCsvDownload(
+          res,
+          `fleetcare-team-performance-${new Date(from).toISOString().slice(0, 10)}-${new Date(to).toISOString().slice(0, 10)}.csv`,
+          body,
+        );
       },
     }),
   ];

@@ -5,7 +5,7 @@ import { forecastDevices, partsForecast, type ForecastTicket, type PartsForecast
 import { partsForecastQuery } from '../api.js';
 import { needCollector, needDetectors, type NocContext } from '../context.js';
 import type { FleetView } from '../fleet-view.js';
-import { route, type Route } from '../http.js';
+import { route, type Route, sendCsvDownload } from '../http.js';
 import { toCsv } from '../reports.js';
 import type { TicketsView } from '../tickets.js';
 
@@ -88,14 +88,7 @@ export function partsRoutes(ctx: NocContext, s: { fleet: FleetView | null; ticke
         });
         if (query.format === 'json') return { json: report };
         const body = partsForecastCsv(report, query.lang);
-        res.writeHead(200, {
-          'Content-Type': 'text/csv; charset=utf-8',
-          'Content-Disposition': `attachment; filename="fleetcare-parts-forecast-${query.horizon}d-${new Date(now).toISOString().slice(0, 10)}.csv"`,
-          'Cache-Control': 'no-store',
-          'Content-Length': Buffer.byteLength(body),
-        });
-        res.end(body);
-        return { handled: true };
+        return sendCsvDownload(res, `fleetcare-parts-forecast-${query.horizon}d-${new Date(now).toISOString().slice(0, 10)}.csv`, body);
       },
     }),
   ];

@@ -1,7 +1,7 @@
 // Reports as JSON or CSV (format=csv: text/csv with a header row, for spreadsheets).
 import { reportName, reportNames, reportQuery } from '../api.js';
 import { needCollector, needIncidents, type NocContext } from '../context.js';
-import { HttpError, route, type Route } from '../http.js';
+import { HttpError, route, type Route, sendCsvDownload } from '../http.js';
 import { reportCsv, type Reports } from '../reports.js';
 
 const DAY = 86_400_000;
@@ -27,14 +27,7 @@ export function reportRoutes(ctx: NocContext, reports: Reports | null): Route[] 
         if (query.format === 'json') return { json: report };
         const body = reportCsv(name.data, report);
         const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-        res.writeHead(200, {
-          'Content-Type': 'text/csv; charset=utf-8',
-          'Content-Disposition': `attachment; filename="fleetcare-${name.data}-${day(from)}-${day(to)}.csv"`,
-          'Cache-Control': 'no-store',
-          'Content-Length': Buffer.byteLength(body),
-        });
-        res.end(body);
-        return { handled: true };
+        return sendCsvDownload(res, `fleetcare-${name.data}-${day(from)}-${day(to)}.csv`, body);
       },
     }),
   ];

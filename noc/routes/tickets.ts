@@ -1,14 +1,11 @@
 // Tickets with their SLA fields, one ticket with comments, external links and status history.
 import { ticketsQuery, type TicketDetail, type TicketsAnswer } from '../api.js';
-import { needIncidents, type NocContext } from '../context.js';
+import { needIncidents, servedWith, type NocContext } from '../context.js';
 import { HttpError, route, type Route } from '../http.js';
 import type { TicketsView } from '../tickets.js';
 
 export function ticketRoutes(ctx: NocContext, tickets: TicketsView | null): Route[] {
-  const view = () => {
-    needIncidents(ctx);
-    return tickets!;
-  };
+  const view = servedWith(needIncidents, ctx, tickets);
   return [
     route({
       method: 'GET',

@@ -55,6 +55,17 @@ export const api = {
   post: <T>(path: string, body?: unknown) => request<T>('POST', path, body ?? {}),
 };
 
+/**
+ * A view's refresh: GET `path`, then `show(answer, null)`, or `show(null, error)` when it fails (the
+ * view keeps its last answer on screen beside the error).
+ */
+export function refreshFrom<T>(path: string, show: (answer: T | null, error: unknown) => void): void {
+  api
+    .get<T>(path)
+    .then((a) => show(a, null))
+    .catch((e) => show(null, e));
+}
+
 /** `?a=1&b=x` from the defined entries. */
 export function query(params: Record<string, string | number | boolean | null | undefined>): string {
   const u = new URLSearchParams();

@@ -78,6 +78,11 @@ export function errorBox(e: unknown, retry?: () => void): HTMLElement {
   );
 }
 
+/** What a view shows before its first answer: the error that stopped it (its retry refreshes the view), or loading. */
+export function loadingOrError(view: { refresh(): void }, e: unknown): HTMLElement {
+  return e ? errorBox(e, () => view.refresh()) : loading();
+}
+
 /** A short message at the corner of the screen (command results, action done, errors). */
 export function toast(text: string, kind: 'info' | 'ok' | 'error' = 'info'): void {
   const box = document.getElementById('toasts');

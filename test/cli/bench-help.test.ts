@@ -29,4 +29,16 @@ test('a bench option table shows defaults; an unknown flag is a usage error', ()
   assert.match(bad.stderr, 'usage: node dist/bench/noc-fleet.js');
 });
 
+test('a number flag that is not a number is a usage error, not a run of NaN', () => {
+  const help = spawnSync(process.execPath, [join(BENCH, 'parts-forecast.js'), '--help'], { encoding: 'utf8' });
+  assert.match(help.stdout, '--rounds ROUNDS  (default 20)');
+  const bad = spawnSync(process.execPath, [join(BENCH, 'parts-forecast.js'), '--devices', 'ten'], { encoding: 'utf8' });
+  assert.is(bad.status, 64);
+  assert.match(bad.stderr, '--devices: expected a number, got "ten"');
+  assert.match(bad.stderr, 'usage: node dist/bench/parts-forecast.js');
+  const run = spawnSync(process.execPath, [join(BENCH, 'parts-forecast.js'), '--devices', '20', '--days', '2', '--rounds', '1'], { encoding: 'utf8' });
+  assert.is(run.status, 0, run.stderr);
+  assert.match(run.stdout, '20 devices');
+});
+
 test.run();

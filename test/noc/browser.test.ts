@@ -11,17 +11,17 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startAgent, agentConfigSchema, type AgentHandle } from '../../agent/index.js';
 import { defaultUiDir } from '../../noc/server.js';
 import { startFleet, type Fleet } from '../../sim/fleet.js';
 import { createPtyPair, type PtyPair } from '../../sim/pty.js';
 import { VirtualEscposPrinter } from '../../sim/escpos-printer.js';
 import { PASSWORDS, startNocServer, type NocTestServer } from '../helpers/noc.js';
+import { CHROMIUM, openNocPage } from '../helpers/noc-browser.js';
 import { waitFor } from '../helpers/net.js';
 import { GOLD_24X7 } from '../helpers/sla.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = process.env.SCREENSHOTS === '1' ? fileURLToPath(new URL('../../../docs/screenshots/', import.meta.url)) : null;
 /** Generous: the first chart or incident needs agents to start, publish and the collector to store. */
 const UI_TIMEOUT_MS = 30_000;
@@ -127,14 +127,7 @@ if (!existsSync(CHROMIUM)) {
     // One store's receipt printer runs out of paper: the overview and the board have something to show.
     fleet.devices[1].printer.paperOut(true);
 
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: 'en-GB', timezoneId: 'Asia/Riyadh' });
-    page.setDefaultTimeout(UI_TIMEOUT_MS);
-    page.on('pageerror', (e) => pageErrors.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      // The browser logs every non-2xx answer; the 401s of "not logged in yet" and the wrong password are expected.
-      if (m.type() === 'error' && !/status of 401/.test(m.text())) pageErrors.push(`console: ${m.text()}`);
-    });
+    ({ browser, page } = await openNocPage(pageErrors, { viewport: { width: 1440, height: 900 }, timeoutMs: UI_TIMEOUT_MS, timezoneId: 'Asia/Riyadh' }));
   });
 
   test.after(async () => {

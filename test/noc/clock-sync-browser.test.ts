@@ -9,15 +9,15 @@ import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startAgent, agentConfigSchema, type AgentHandle } from '../../agent/index.js';
 import { defaultUiDir } from '../../noc/server.js';
 import type { TicketDetail } from '../../noc/api.js';
 import { VirtualZkClock } from '../../sim/zk-clock.js';
 import { PASSWORDS, startNocServer, type NocTestServer } from '../helpers/noc.js';
+import { CHROMIUM, openNocPage } from '../helpers/noc-browser.js';
 import { waitFor } from '../helpers/net.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const UI_TIMEOUT_MS = 30_000;
 const CLOCK_DEVICE = 'pos-bo-1';
 const PLAIN_DEVICE = 'pos-till-1';
@@ -82,13 +82,7 @@ if (!existsSync(CHROMIUM)) {
       30_000,
       100,
     );
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: 'en-GB' });
-    page.setDefaultTimeout(UI_TIMEOUT_MS);
-    page.on('pageerror', (e) => pageErrors.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of 401/.test(m.text())) pageErrors.push(`console: ${m.text()}`);
-    });
+    ({ browser, page } = await openNocPage(pageErrors, { viewport: { width: 1440, height: 900 }, timeoutMs: UI_TIMEOUT_MS }));
   });
 
   test.after(async () => {

@@ -14,7 +14,6 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { chromium } from 'playwright-core';
 import { startAgent, type AgentHandle } from '../../agent/index.js';
 import { agentConfigSchema } from '../../agent/config.js';
 import { startIncidentService } from '../../collector/incidents/service.js';
@@ -32,6 +31,7 @@ import { PgDispatchState } from '../../state/postgres/dispatch.js';
 import { teamSchema, technicianSchema } from '../../dispatch/model.js';
 import { TestBroker } from '../helpers/broker.js';
 import { freePort, waitFor } from '../helpers/net.js';
+import { CHROMIUM, launchChromium } from '../helpers/noc-browser.js';
 import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { ApiClient, PASSWORDS } from '../helpers/noc.js';
 import { TestPostgres } from '../helpers/postgres.js';
@@ -40,7 +40,6 @@ import { startClusterNocNode, type ClusterNocNode } from './cluster-node.js';
 
 const log = pino({ level: process.env.NOC_TEST_LOG ?? 'silent' });
 const NODE_SCRIPT = fileURLToPath(new URL('./cluster-node.js', import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 let pg: TestPostgres;
 let pgUrl: string;
@@ -455,7 +454,7 @@ test('a real browser (Chromium EventSource) behind a load balancer: its NOC node
   }
   const b2 = await spawnNode('noc-b2');
   const lb = await startBalancer(() => [b2.url, nodeA.url]);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  const browser = await launchChromium();
   const operatorA = await ApiClient.login(nodeA.url, 'operator');
   try {
     const { ref } = await writer.enqueue(createCmd('pos-1/printer0/near-end', { customer: 'acme', site: 'riyadh-1' }, Date.now()));

@@ -5,29 +5,14 @@
 // performance report (JSON and CSV); bad input answers a clear 400/404/409.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { TicketsAnswer } from '../../noc/api.js';
 import type { DispatchOverview, KnownFixesAnswer, TeamPerformanceReport, TicketKnownFixes } from '../../noc/dispatch-api.js';
 import { parseCsvRows } from '../../collector/warranty/import.js';
 import { ApiClient, startNocServer, type NocTestServer } from '../helpers/noc.js';
+import { runCli } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
-
-const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
-
-function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('error', reject);
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 let s: NocTestServer;
 let config: string;
@@ -108,26 +93,26 @@ test('reassign by hand (operator, not viewer); unknown technician 404; fleetcare
   assert.equal([ok.status, ok.body.assignment.technician, ok.body.assignment.by], [200, 'lina', 'operator']);
   assert.is((await operator.post(path, { technician: 'lina' })).status, 409);
   // The CLI on the same data dir, while the server runs.
-  const cliAssign = await cli(['dispatch', 'assign', ref, 'omar', '--config', config]);
-  assert.is(cliAssign.status, 0, cliAssign.stderr);
+  const cliAssign = await runCli(['dispatch', 'assign', ref, 'omar', '--config', config]);
+  assert.is(cliAssign.code, 0, cliAssign.stderr);
   assert.match(cliAssign.stdout, /^pos-2\/-\/offline\tomar\triyadh\tassigned by cli/);
-  const board = await cli(['dispatch', 'board', '--config', config]);
+  const board = await runCli(['dispatch', 'board', '--config', config]);
   assert.match(board.stdout, /^REF\s+PRIORITY\s+SITE\s+TECHNICIAN\s+TEAM\s+ESCALATED\s+WHY/);
   assert.match(board.stdout, /pos-2\/-\/offline\s+Medium\s+dammam-4\s+omar\s+riyadh/);
-  const techs = await cli(['technician', 'list', '--config', config, '--json']);
+  const techs = await runCli(['technician', 'list', '--config', config, '--json']);
   assert.equal(
     (JSON.parse(techs.stdout) as Array<{ id: string }>).map((t) => t.id),
     ['lina', 'omar'],
   );
   // Omar leaves: his Dammam ticket goes back to the rules (which match nobody there).
-  const removed = await cli(['technician', 'remove', 'omar', '--config', config]);
-  assert.is(removed.status, 0, removed.stderr);
+  const removed = await runCli(['technician', 'remove', 'omar', '--config', config]);
+  assert.is(removed.code, 0, removed.stderr);
   assert.match(removed.stdout, /technician omar removed; back to the dispatch rules: pos-2\/-\/offline/);
   assert.match(removed.stdout, /pos-2\/-\/offline\tunassigned\ttechnician omar was removed; no team covers site dammam-4/);
-  const again = await cli(['technician', 'remove', 'omar', '--config', config]);
-  assert.equal([again.status, /no technician omar/.test(again.stderr)], [1, true]);
-  const badSkill = await cli(['team', 'add', 'x', '--skills', 'toaster', '--config', config]);
-  assert.equal([badSkill.status, /skills/.test(badSkill.stderr)], [64, true]);
+  const again = await runCli(['technician', 'remove', 'omar', '--config', config]);
+  assert.equal([again.code, /no technician omar/.test(again.stderr)], [1, true]);
+  const badSkill = await runCli(['team', 'add', 'x', '--skills', 'toaster', '--config', config]);
+  assert.equal([badSkill.code, /skills/.test(badSkill.stderr)], [64, true]);
 });
 
 test('resolve with a cause code (refused: unknown code, no text); known fixes for the next ticket; the knowledge base is searchable and editable', async () => {
@@ -191,8 +176,8 @@ test('team performance report: per team and technician, JSON and CSV; a bad peri
   assert.equal(rows[0].cells.slice(0, 5), ['scope', 'team', 'technician', 'name', 'handled']);
   assert.ok(rows.some((x) => x.cells[2] === 'lina' && x.cells[4] === '2'));
   assert.is((await viewer.get('/api/reports/team-performance?from=yesterday')).status, 400);
-  const cliReport = await cli(['dispatch', 'report', '--config', config, '--json']);
-  assert.is(cliReport.status, 0, cliReport.stderr);
+  const cliReport = await runCli(['dispatch', 'report', '--config', config, '--json']);
+  assert.is(cliReport.code, 0, cliReport.stderr);
   assert.ok((JSON.parse(cliReport.stdout) as TeamPerformanceReport).rows.some((x) => x.technician === 'lina'));
 });
 

@@ -9,15 +9,15 @@ import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startAgent, type AgentHandle } from '../../agent/index.js';
 import { agentConfigSchema } from '../../agent/config.js';
 import { defaultUiDir } from '../../noc/server.js';
 import { ApiClient, PASSWORDS, startNocServer, type NocTestServer } from '../helpers/noc.js';
+import { CHROMIUM, openNocPage } from '../helpers/noc-browser.js';
 import { waitFor } from '../helpers/net.js';
 import { WearingPrinter } from '../helpers/wearing-printer.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const UI_TIMEOUT_MS = 30_000;
 const WEAR = { leadTimeMs: 3_600_000, rateWindowMs: 60_000, bucketMs: 100, minPairSpanMs: 200, minHistoryMs: 1500 };
 const A = 'pos-a/printer0/cutter-wear-out';
@@ -66,13 +66,7 @@ if (!existsSync(CHROMIUM)) {
       agents.push(await startAgent(config, { log, extraPeripherals: [{ driver: new WearingPrinter(1_991_000), intervalMs: 100, timeoutMs: 1000 }] }));
     }
     await waitFor('three predicted-failure tickets, dispatched', () => [A, B, C].every((k) => s.server.incidents!.tickets.byKey(k)?.assignment), 60_000, 100);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
-    page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, locale: 'en-GB' });
-    page.setDefaultTimeout(UI_TIMEOUT_MS);
-    page.on('pageerror', (e) => pageErrors.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of 401/.test(m.text())) pageErrors.push(`console: ${m.text()}`);
-    });
+    ({ browser, page } = await openNocPage(pageErrors, { viewport: { width: 1600, height: 1000 }, timeoutMs: UI_TIMEOUT_MS }));
   });
 
   test.after(async () => {

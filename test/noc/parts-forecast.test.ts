@@ -5,36 +5,21 @@
 // and CSV; a bad horizon is a clear 400.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { startAgent, type AgentHandle } from '../../agent/index.js';
 import { agentConfigSchema } from '../../agent/config.js';
 import type { PartsForecastReport } from '../../noc/api.js';
 import { parseCsvRows } from '../../collector/warranty/import.js';
 import { ApiClient, startNocServer, type NocTestServer } from '../helpers/noc.js';
+import { runCli } from '../helpers/cli.js';
 import { waitFor } from '../helpers/net.js';
 import { WearingPrinter } from '../helpers/wearing-printer.js';
 
 const log = pino({ level: 'silent' });
-const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
 // Seconds instead of days: the usage rate and ETA come within a few seconds of telemetry.
 const WEAR = { leadTimeMs: 3_600_000, rateWindowMs: 60_000, bucketMs: 100, minPairSpanMs: 200, minHistoryMs: 1500 };
-
-/** Runs the CLI without blocking the server in this process. */
-function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('error', reject);
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 let s: NocTestServer;
 const agents: AgentHandle[] = [];
@@ -127,8 +112,8 @@ test('fleetcare parts forecast: the same rows from the data dir as a table or JS
   const table = await waitFor(
     'both acme cutters in the CLI table',
     async () => {
-      const r = await cli(['parts', 'forecast', '--config', config, '--tenant', 'acme']);
-      assert.is(r.status, 0, r.stderr);
+      const r = await runCli(['parts', 'forecast', '--config', config, '--tenant', 'acme']);
+      assert.is(r.code, 0, r.stderr);
       return /^acme\s+riyadh-1\s+epson-tm-t88vi\s+cutter\s+unknown\s+Autocutter unit\s+2\s+1\s/m.test(r.stdout) ? r.stdout : undefined;
     },
     30_000,
@@ -140,18 +125,18 @@ test('fleetcare parts forecast: the same rows from the data dir as a table or JS
   const report = await waitFor(
     'the bazaar cutter in the CLI JSON',
     async () => {
-      const json = await cli(['parts', 'forecast', '--config', config, '--horizon', '90', '--json']);
-      assert.is(json.status, 0, json.stderr);
+      const json = await runCli(['parts', 'forecast', '--config', config, '--horizon', '90', '--json']);
+      assert.is(json.code, 0, json.stderr);
       const r = JSON.parse(json.stdout) as PartsForecastReport;
       return r.rows.some((row) => row.tenant === 'bazaar' && row.site === 'tehran-1' && row.part === 'cutter') ? r : undefined;
     },
     30_000,
   );
   assert.is(report.horizonDays, 90);
-  const none = await cli(['parts', 'forecast', '--config', config, '--tenant', 'nobody']);
-  assert.equal([none.status, none.stdout], [0, 'no parts needed in the next 30 days, tenant nobody\n']);
-  const bad = await cli(['parts', 'forecast', '--config', config, '--horizon', '45']);
-  assert.ok(bad.status !== 0);
+  const none = await runCli(['parts', 'forecast', '--config', config, '--tenant', 'nobody']);
+  assert.equal([none.code, none.stdout], [0, 'no parts needed in the next 30 days, tenant nobody\n']);
+  const bad = await runCli(['parts', 'forecast', '--config', config, '--horizon', '45']);
+  assert.ok(bad.code !== 0);
   assert.match(bad.stderr, /--horizon: one of 30, 60, 90/);
 });
 

@@ -23,6 +23,12 @@ import { onLive } from '../live.js';
 import { card, errorBox, errorText, link, loading, priorityBadge, statusBadge, table, throttle, toast } from '../ui.js';
 import type { Session, View, ViewFactory } from '../view.js';
 
+/** A card with a timeline list: loading until `items` come, `empty` when there are none. */
+function timelineCard<T>(title: string, items: T[] | null, listClass: string, empty: string, item: (x: T) => HTMLElement): HTMLElement {
+  if (!items) return card(title, loading());
+  return card(title, items.length ? h('ol', { class: listClass }, items.map(item)) : h('p', { class: 'empty' }, empty));
+}
+
 const RANGES = [
   { key: '1h', ms: 3_600_000 },
   { key: '24h', ms: 86_400_000 },
@@ -530,61 +536,34 @@ class DeviceView implements View {
   }
 
   private eventsCard(): HTMLElement {
-    if (!this.events) return card(t('device.events'), loading());
-    return card(
-      t('device.events'),
-      this.events.length
-        ? h(
-            'ol',
-            { class: 'timeline' },
-            this.events.map((e) =>
-              h(
-                'li',
-                { class: `event severity-${e.severity}`, 'data-type': e.type },
-                h('time', { datetime: new Date(e.ts).toISOString() }, dateTime(e.ts)),
-                h('span', { class: `badge sev-${e.severity}` }, label('severity', e.severity)),
-                h(
-                  'span',
-                  { class: 'event-what' },
-                  label('event', e.type),
-                  e.peripheral ? ` · ${e.peripheral}` : '',
-                  e.code ? ` · ${label('fault', e.code)}` : '',
-                ),
-                e.message ? h('span', { class: 'muted small event-message' }, e.message) : null,
-              ),
-            ),
-          )
-        : h('p', { class: 'empty' }, t('device.noEvents')),
+    return timelineCard(t('device.events'), this.events, 'timeline', t('device.noEvents'), (e) =>
+      h(
+        'li',
+        { class: `event severity-${e.severity}`, 'data-type': e.type },
+        h('time', { datetime: new Date(e.ts).toISOString() }, dateTime(e.ts)),
+        h('span', { class: `badge sev-${e.severity}` }, label('severity', e.severity)),
+        h('span', { class: 'event-what' }, label('event', e.type), e.peripheral ? ` · ${e.peripheral}` : '', e.code ? ` · ${label('fault', e.code)}` : ''),
+        e.message ? h('span', { class: 'muted small event-message' }, e.message) : null,
+      ),
     );
   }
 
   /** Parts replaced and units swapped (service records), newest first. */
   private serviceCard(): HTMLElement {
-    if (!this.service) return card(t('device.service'), loading());
-    return card(
-      t('device.service'),
-      this.service.length
-        ? h(
-            'ol',
-            { class: 'timeline service-history' },
-            [...this.service]
-              .reverse()
-              .map((r) =>
-                h(
-                  'li',
-                  { 'data-kind': r.kind },
-                  h('time', { datetime: new Date(r.at).toISOString() }, dateTime(r.at)),
-                  h(
-                    'span',
-                    { class: 'event-what' },
-                    `${t(`device.serviceKind.${r.kind}`)} · ${r.peripheral}${r.kind === 'unit-swap' ? '' : ` · ${r.part}`}${r.serial ? ` · ${r.serial}` : ''}`,
-                  ),
-                  r.usage !== undefined ? h('span', { class: 'muted small' }, num(Math.round(r.usage))) : null,
-                  r.note ? h('span', { class: 'muted small event-message' }, r.note) : null,
-                ),
-              ),
-          )
-        : h('p', { class: 'empty' }, t('device.noService')),
+    const newestFirst = this.service && [...this.service].reverse();
+    return timelineCard(t('device.service'), newestFirst, 'timeline service-history', t('device.noService'), (r) =>
+      h(
+        'li',
+        { 'data-kind': r.kind },
+        h('time', { datetime: new Date(r.at).toISOString() }, dateTime(r.at)),
+        h(
+          'span',
+          { class: 'event-what' },
+          `${t(`device.serviceKind.${r.kind}`)} · ${r.peripheral}${r.kind === 'unit-swap' ? '' : ` · ${r.part}`}${r.serial ? ` · ${r.serial}` : ''}`,
+        ),
+        r.usage !== undefined ? h('span', { class: 'muted small' }, num(Math.round(r.usage))) : null,
+        r.note ? h('span', { class: 'muted small event-message' }, r.note) : null,
+      ),
     );
   }
 

@@ -2,11 +2,11 @@
 // response and resolution (colour AND words as the deadline nears), warranty status, and the
 // operator's actions (acknowledge, comment, hold, resolve) through POST /api/tickets/:ref/actions.
 import type { TicketAction, TicketDetail, TicketsAnswer, TicketSummary } from '../../api.js';
-import { api, query } from '../client.js';
+import { api, query, refreshFrom } from '../client.js';
 import { h, replace } from '../dom.js';
 import { dateTime, duration, label, num, relative, t } from '../i18n.js';
 import { onLive } from '../live.js';
-import { deviceLink, errorBox, errorText, loading, priorityBadge, throttle, toast } from '../ui.js';
+import { deviceLink, errorBox, errorText, loading, loadingOrError, priorityBadge, throttle, toast } from '../ui.js';
 import { navigate, type Session, type View, type ViewFactory } from '../view.js';
 import type { DispatchOverview, TicketKnownFixes } from '../../dispatch-api.js';
 import { td } from '../dispatch-i18n.js';
@@ -99,19 +99,14 @@ class IncidentsView implements View {
       this.renderBoard();
     });
     const f = this.filter;
-    api
-      .get<TicketsAnswer>(
-        `/api/tickets${query({ open: f.open ? 'true' : undefined, priority: f.priority || undefined, device: f.device || undefined, site: f.site || undefined, customer: f.customer || undefined, limit: 500 })}`,
-      )
-      .then((a) => {
-        this.answer = a;
-        this.error = null;
-        this.renderBoard();
-      })
-      .catch((e) => {
+    refreshFrom<TicketsAnswer>(
+      `/api/tickets${query({ open: f.open ? 'true' : undefined, priority: f.priority || undefined, device: f.device || undefined, site: f.site || undefined, customer: f.customer || undefined, limit: 500 })}`,
+      (a, e) => {
+        if (a) this.answer = a;
         this.error = e;
         this.renderBoard();
-      });
+      },
+    );
   }
 
   private setFilter(change: Partial<IncidentsView['filter']>): void {
@@ -181,10 +176,7 @@ class IncidentsView implements View {
   private renderBoard(): void {
     const board = this.root?.querySelector('#board');
     if (!board) return;
-    if (!this.answer) {
-      replace(board, this.error ? errorBox(this.error, () => this.refresh()) : loading());
-      return;
-    }
+    if (!this.answer) return replace(board, loadingOrError(this, this.error));
     const rows = this.sorted();
     const now = Date.now();
     const cols = [

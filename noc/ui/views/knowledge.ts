@@ -2,7 +2,7 @@
 // how often they held), searchable; operators edit a fix's title and text in the page language
 // (GET/POST /api/known-fixes).
 import type { KnownFix, KnownFixesAnswer } from '../../dispatch-api.js';
-import { api, query } from '../client.js';
+import { api, query, refreshFrom } from '../client.js';
 import { td } from '../dispatch-i18n.js';
 import { h, replace } from '../dom.js';
 import { language, num, pct, t } from '../i18n.js';
@@ -29,17 +29,11 @@ class KnowledgeView implements View {
   }
 
   refresh(): void {
-    api
-      .get<KnownFixesAnswer>(`/api/known-fixes${query({ q: this.q })}`)
-      .then((a) => {
-        this.answer = a;
-        this.error = null;
-        this.renderList();
-      })
-      .catch((e) => {
-        this.error = e;
-        this.renderList();
-      });
+    refreshFrom<KnownFixesAnswer>(`/api/known-fixes${query({ q: this.q })}`, (a, e) => {
+      if (a) this.answer = a;
+      this.error = e;
+      this.renderList();
+    });
   }
 
   render(): void {

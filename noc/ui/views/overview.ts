@@ -1,11 +1,11 @@
 // Fleet overview: counts by status, open incidents by priority, sites with problems first,
 // devices needing attention, and a search box; refetched on live events (throttled), no reload.
 import type { DevicesAnswer, DeviceStatus, DeviceSummary, FleetSummary } from '../../api.js';
-import { api, query } from '../client.js';
+import { api, query, refreshFrom } from '../client.js';
 import { h, replace } from '../dom.js';
 import { faultLabel, label, num, pct, relative, t, time } from '../i18n.js';
 import { onLive } from '../live.js';
-import { card, deviceLink, errorBox, loading, priorityBadge, statusBadge, table, throttle } from '../ui.js';
+import { card, deviceLink, errorBox, loadingOrError, priorityBadge, statusBadge, table, throttle } from '../ui.js';
 import { navigate, type View, type ViewFactory } from '../view.js';
 
 const STATUS_ORDER: DeviceStatus[] = ['critical', 'offline', 'absent', 'warning', 'unknown', 'ok'];
@@ -48,17 +48,11 @@ class OverviewView implements View {
   }
 
   refresh(): void {
-    api
-      .get<FleetSummary>('/api/fleet')
-      .then((f) => {
-        this.fleet = f;
-        this.error = null;
-        this.renderData();
-      })
-      .catch((e) => {
-        this.error = e;
-        this.renderData();
-      });
+    refreshFrom<FleetSummary>('/api/fleet', (a, e) => {
+      if (a) this.fleet = a;
+      this.error = e;
+      this.renderData();
+    });
     if (this.q) this.search(this.q);
   }
 
@@ -129,10 +123,7 @@ class OverviewView implements View {
   private renderData(): void {
     const box = this.root?.querySelector('#overview-data');
     if (!box) return;
-    if (!this.fleet) {
-      replace(box, this.error ? errorBox(this.error, () => this.refresh()) : loading());
-      return;
-    }
+    if (!this.fleet) return replace(box, loadingOrError(this, this.error));
     const f = this.fleet;
     replace(
       box,
