@@ -2,10 +2,19 @@
 // with DLE EOT 1..4, identity with GS I, Epson cumulative maintenance counters with GS g 2.
 // What a model supports comes from its firmware profile, never from model-name branches.
 import { z } from 'zod';
-import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { peripheralId } from '../../../protocol/messages.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
-import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
+import {
+  closeQuietly,
+  healthOfFaults,
+  identityOf,
+  lazyProfiles,
+  resolveProfile,
+  profiledDriver,
+  type ProfiledDriver,
+  type ProfiledDriverContext,
+} from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import { isTimeout } from '../../../protocol/errors.js';
 import { SerialRequestLink, unansweredAs, type SerialLinkStats } from '../serial-link.js';
@@ -69,9 +78,7 @@ export type EscposDriverContext = ProfiledDriverContext;
 /** How often to retry reading the identity of a printer that did not answer GS I. */
 const IDENTIFY_RETRY_MS = 60_000;
 
-export type EscposSerialDriver = PeripheralDriver & {
-  readonly profile: FirmwareProfile | null;
-  readonly identity: PeripheralIdentity | null;
+export type EscposSerialDriver = ProfiledDriver & {
   stats(): EscposLinkStats;
 };
 
@@ -261,60 +268,50 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
   // one field name must keep one type in InfluxDB, and the comm-errors detector reads counters.
   const withLinkCounters = (counters: Record<string, number>) => ({ ...counters, commErrors: link.stats.commErrors, garbageBytes: link.stats.garbageBytes });
 
-  const driver: EscposSerialDriver = {
-    id: config.id,
-    kind: 'printer',
-    get profile() {
-      return profile;
-    },
-    get identity() {
-      return identity;
-    },
-    stats: linkStats,
+  const driver = profiledDriver<EscposSerialDriver>(
+    { id: config.id, kind: 'printer', profile: () => profile, identity: () => identity },
+    {
+      stats: linkStats,
 
-    async open(signal) {
-      await link.open(signal);
-      try {
-        await ask(dleEot(1), 'realtime-status', 'DLE EOT 1', signal).catch(unansweredAs(`printer on ${config.path} does not answer DLE EOT 1`));
-        return await identify(signal);
-      } catch (err) {
-        await link.close();
-        throw err;
-      }
-    },
+      open: (signal) =>
+        link.openWith(signal, async () => {
+          await ask(dleEot(1), 'realtime-status', 'DLE EOT 1', signal).catch(unansweredAs(`printer on ${config.path} does not answer DLE EOT 1`));
+          return identify(signal);
+        }),
 
-    async poll(signal): Promise<PeripheralReading> {
-      if (!link.isOpen) throw new Error(`${config.path} is not open`);
-      const latencies: number[] = [];
-      const status = await readFullStatus(signal, latencies);
-      const faults = faultsFromStatus(status);
-      if (!identified && Date.now() - lastIdentifyAt >= IDENTIFY_RETRY_MS) await identify(signal);
-      const names = config.readCounters ? (profile?.capabilities.maintenanceCounters ?? []) : [];
-      const counters = await readCounters(names, signal, latencies);
-      return { health: healthOf(faults), metrics: metricsOf(latencies), counters: withLinkCounters(counters), faults };
-    },
+      async poll(signal): Promise<PeripheralReading> {
+        if (!link.isOpen) throw new Error(`${config.path} is not open`);
+        const latencies: number[] = [];
+        const status = await readFullStatus(signal, latencies);
+        const faults = faultsFromStatus(status);
+        if (!identified && Date.now() - lastIdentifyAt >= IDENTIFY_RETRY_MS) await identify(signal);
+        const names = config.readCounters ? (profile?.capabilities.maintenanceCounters ?? []) : [];
+        const counters = await readCounters(names, signal, latencies);
+        return { health: healthOf(faults), metrics: metricsOf(latencies), counters: withLinkCounters(counters), faults };
+      },
 
-    async selfTest(signal) {
-      if (!link.isOpen) throw new Error(`${config.path} is not open`);
-      const latencies: number[] = [];
-      const status = await readFullStatus(signal, latencies);
-      const id = await identify(signal);
-      // Without a profile, try every counter the driver knows: a diagnosis wants to see what answers.
-      const counters = await readCounters(profile?.capabilities.maintenanceCounters ?? maintenanceCounterNames, signal, latencies);
-      const faults = faultsFromStatus(status);
-      return {
-        identity: id,
-        status,
-        faults,
-        health: healthOf(faults),
-        counters: withLinkCounters(counters),
-        metrics: metricsOf(latencies),
-        link: linkStats(),
-        lastAsb,
-      };
-    },
+      async selfTest(signal) {
+        if (!link.isOpen) throw new Error(`${config.path} is not open`);
+        const latencies: number[] = [];
+        const status = await readFullStatus(signal, latencies);
+        const id = await identify(signal);
+        // Without a profile, try every counter the driver knows: a diagnosis wants to see what answers.
+        const counters = await readCounters(profile?.capabilities.maintenanceCounters ?? maintenanceCounterNames, signal, latencies);
+        const faults = faultsFromStatus(status);
+        return {
+          identity: id,
+          status,
+          faults,
+          health: healthOf(faults),
+          counters: withLinkCounters(counters),
+          metrics: metricsOf(latencies),
+          link: linkStats(),
+          lastAsb,
+        };
+      },
 
-    close: () => closeQuietly(log, 'serial port', () => link.close()),
-  };
+      close: () => closeQuietly(log, 'serial port', () => link.close()),
+    },
+  );
   return driver;
 }

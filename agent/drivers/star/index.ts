@@ -2,10 +2,19 @@
 // Back frame (`ESC ACK SOH` asks for one), identity from the version reply. A separate driver
 // from ESC/POS (different bytes, different bits); profiles say which models use it.
 import { z } from 'zod';
-import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { peripheralId } from '../../../protocol/messages.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
-import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
+import {
+  closeQuietly,
+  healthOfFaults,
+  identityOf,
+  lazyProfiles,
+  resolveProfile,
+  profiledDriver,
+  type ProfiledDriver,
+  type ProfiledDriverContext,
+} from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import { isTimeout } from '../../../protocol/errors.js';
 import { SerialRequestLink, unansweredAs, type SerialLinkStats } from '../serial-link.js';
@@ -42,9 +51,7 @@ export const starSerialConfigSchema = z
 export type StarSerialConfig = z.infer<typeof starSerialConfigSchema>;
 export type StarSerialConfigInput = z.input<typeof starSerialConfigSchema>;
 
-export type StarSerialDriver = PeripheralDriver & {
-  readonly profile: FirmwareProfile | null;
-  readonly identity: PeripheralIdentity | null;
+export type StarSerialDriver = ProfiledDriver & {
   readonly lastStatus: StarStatus | null;
   stats(): SerialLinkStats;
 };
@@ -122,51 +129,41 @@ export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: 
 
   const healthOf = (faults: string[]) => healthOfFaults(faults, profile, getProfiles());
 
-  return {
-    id: config.id,
-    kind: 'printer',
-    get profile() {
-      return profile;
-    },
-    get identity() {
-      return identity;
-    },
-    get lastStatus() {
-      return lastStatus;
-    },
-    stats: () => ({ ...link.stats }),
+  return profiledDriver<StarSerialDriver>(
+    { id: config.id, kind: 'printer', profile: () => profile, identity: () => identity },
+    {
+      get lastStatus() {
+        return lastStatus;
+      },
+      stats: () => ({ ...link.stats }),
 
-    async open(signal) {
-      await link.open(signal);
-      try {
-        await readStatus(signal).catch(unansweredAs(`Star printer on ${config.path} does not answer ESC ACK SOH`));
-        return await identify(signal);
-      } catch (err) {
-        await link.close();
-        throw err;
-      }
-    },
+      open: (signal) =>
+        link.openWith(signal, async () => {
+          await readStatus(signal).catch(unansweredAs(`Star printer on ${config.path} does not answer ESC ACK SOH`));
+          return identify(signal);
+        }),
 
-    async poll(signal): Promise<PeripheralReading> {
-      if (!link.isOpen) throw new Error(`${config.path} is not open`);
-      const { status, latencyMs } = await readStatus(signal);
-      const faults = faultsFromStarStatus(status);
-      return {
-        health: healthOf(faults),
-        metrics: { replyLatencyMs: latencyMs },
-        counters: { commErrors: link.stats.commErrors, garbageBytes: link.stats.garbageBytes },
-        faults,
-      };
-    },
+      async poll(signal): Promise<PeripheralReading> {
+        if (!link.isOpen) throw new Error(`${config.path} is not open`);
+        const { status, latencyMs } = await readStatus(signal);
+        const faults = faultsFromStarStatus(status);
+        return {
+          health: healthOf(faults),
+          metrics: { replyLatencyMs: latencyMs },
+          counters: { commErrors: link.stats.commErrors, garbageBytes: link.stats.garbageBytes },
+          faults,
+        };
+      },
 
-    async selfTest(signal) {
-      if (!link.isOpen) throw new Error(`${config.path} is not open`);
-      const { status } = await readStatus(signal);
-      const id = await identify(signal);
-      const faults = faultsFromStarStatus(status);
-      return { identity: id, status, faults, health: healthOf(faults), link: { ...link.stats } };
-    },
+      async selfTest(signal) {
+        if (!link.isOpen) throw new Error(`${config.path} is not open`);
+        const { status } = await readStatus(signal);
+        const id = await identify(signal);
+        const faults = faultsFromStarStatus(status);
+        return { identity: id, status, faults, health: healthOf(faults), link: { ...link.stats } };
+      },
 
-    close: () => closeQuietly(log, 'serial port', () => link.close()),
-  };
+      close: () => closeQuietly(log, 'serial port', () => link.close()),
+    },
+  );
 }
