@@ -7,16 +7,8 @@
 import { SerialPort } from 'serialport';
 import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
-import {
-  closeQuietly,
-  healthOfFaults,
-  identityOf,
-  lazyProfiles,
-  resolveProfile,
-  profiledDriver,
-  type ProfiledDriver,
-  type ProfiledDriverContext,
-} from '../common.js';
+import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
+import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import { SerialRequestLink, unansweredAs, type SerialLinkStats } from '../serial-link.js';
 import {

@@ -5,16 +5,8 @@
 // from the confirmation codes of real use. What a model supports comes from its firmware profile.
 import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
-import {
-  closeQuietly,
-  healthOfFaults,
-  identityOf,
-  lazyProfiles,
-  resolveProfile,
-  profiledDriver,
-  type ProfiledDriver,
-  type ProfiledDriverContext,
-} from '../common.js';
+import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
+import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import { isTimeout } from '../../../protocol/errors.js';
 import { SerialRequestLink, unansweredAs, type SerialLinkStats } from '../serial-link.js';

@@ -6,7 +6,8 @@
 import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { FleetcareError } from '../../../protocol/errors.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
-import { healthOfFaults, identityOf, lazyProfiles, resolveProfile, profiledDriver, type ProfiledDriver, type ProfiledDriverContext } from '../common.js';
+import { healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
+import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import { dleEot, escposRealtimeStatus, faultsFromStatus, type FullStatus, type RealtimeStatusRequest } from '../escpos/codec.js';
 import { hex4, listUsbDevices, usbErrorKind, type UsbApi, type UsbDeviceLike, type UsbInResult, type UsbInterfaceLike } from './bus.js';
