@@ -5,8 +5,8 @@
 // (sim/wear.ts): cuts fail more often near its end of life and it jams for good when it dies,
 // recorded as ground truth.
 import { encodeStarAsb, type StarStatus } from '../agent/drivers/star/codec.js';
-import { SerialDeviceSimulator } from './serial-device.js';
-import { type GroundTruthRecorder, WearPart, deriveSeed, seededRandom } from './wear.js';
+import { appendBytes, SerialDeviceSimulator } from './serial-device.js';
+import { type GroundTruthRecorder, scriptedWearPart, type WearPart } from './wear.js';
 
 export type VirtualStarPrinterOptions = {
   /** Device end of a PTY pair; without it the printer makes its own pair (see `hostPath`). */
@@ -40,20 +40,13 @@ export class VirtualStarPrinter extends SerialDeviceSimulator {
   constructor(private readonly opts: VirtualStarPrinterOptions = {}) {
     super();
     this.line.faults.replyDelayMs = opts.replyDelayMs ?? 0;
-    const w = opts.cutterWear;
-    this.cutter = w
-      ? new WearPart({
-          device: w.device,
-          peripheral: w.peripheral ?? 'printer',
-          part: 'cutter',
-          ratedLife: w.ratedCuts,
-          usage: w.usage,
-          baseErrorRate: 0.0005,
-          endErrorRate: 0.2,
-          random: seededRandom(deriveSeed(w.seed, 'star-cutter')),
-          recorder: w.recorder,
-        })
-      : null;
+    this.cutter = scriptedWearPart(opts.cutterWear, opts.cutterWear?.ratedCuts, {
+      peripheral: 'printer',
+      part: 'cutter',
+      baseErrorRate: 0.0005,
+      endErrorRate: 0.2,
+      stream: 'star-cutter',
+    });
   }
 
   static async start(opts: VirtualStarPrinterOptions = {}): Promise<VirtualStarPrinter> {
@@ -130,7 +123,7 @@ export class VirtualStarPrinter extends SerialDeviceSimulator {
   }
 
   protected onData(chunk: Buffer): void {
-    const joined = Uint8Array.from([...this.inBuf, ...chunk]);
+    const joined = appendBytes(this.inBuf, chunk);
     let i = 0;
     while (i < joined.length) {
       if (joined[i] !== 0x1b) {

@@ -12,7 +12,7 @@
 // `zk/const.py`, zkteco-js `src/helper`, docs/hardware.md), not with the driver's codec,
 // so a mistake in one is not mirrored by the other.
 import { createServer, type Server, type Socket } from 'node:net';
-import { type GroundTruthRecorder, WearPart, deriveSeed, seededRandom } from './wear.js';
+import { type GroundTruthRecorder, scriptedWearPart, type WearPart } from './wear.js';
 
 // ---------------------------------------------------------------------------------------------
 // Wire format, clock side
@@ -208,20 +208,13 @@ export class VirtualZkClock {
     this.replyDelayMs = opts.replyDelayMs ?? 0;
     this.clockAtSet = hostWallMs(this.clockSetAt) + (opts.clockOffsetSec ?? 0) * 1000;
     this.driftPpm = opts.clockDriftPpm ?? 0;
-    const w = opts.sensorWear;
-    this.sensor = w
-      ? new WearPart({
-          device: w.device,
-          peripheral: w.peripheral ?? 'clock',
-          part: 'sensor-window',
-          ratedLife: w.ratedScans,
-          usage: w.usage,
-          baseErrorRate: w.baseErrorRate ?? 0.01,
-          endErrorRate: w.endErrorRate ?? 0.4,
-          random: seededRandom(deriveSeed(w.seed, 'zk-sensor')),
-          recorder: w.recorder,
-        })
-      : null;
+    this.sensor = scriptedWearPart(opts.sensorWear, opts.sensorWear?.ratedScans, {
+      peripheral: 'clock',
+      part: 'sensor-window',
+      baseErrorRate: 0.01,
+      endErrorRate: 0.4,
+      stream: 'zk-sensor',
+    });
   }
 
   static async start(opts: VirtualZkClockOptions = {}): Promise<VirtualZkClock> {
