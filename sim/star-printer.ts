@@ -6,7 +6,7 @@
 // recorded as ground truth.
 import { encodeStarAsb, type StarStatus } from '../agent/drivers/star/codec.js';
 import { appendBytes, SerialDeviceSimulator } from './serial-device.js';
-import { type GroundTruthRecorder, scriptedWearPart, type WearPart } from './wear.js';
+import { type ScriptedWear, scriptedWearPart, type WearPart } from './wear.js';
 
 export type VirtualStarPrinterOptions = {
   /** Device end of a PTY pair; without it the printer makes its own pair (see `hostPath`). */
@@ -16,7 +16,7 @@ export type VirtualStarPrinterOptions = {
   version?: string;
   replyDelayMs?: number;
   /** Autocutter wear; without it the cutter never wears out. */
-  cutterWear?: { seed: number; ratedCuts: number; usage?: number; recorder?: GroundTruthRecorder; device?: string; peripheral?: string };
+  cutterWear?: ScriptedWear & { ratedCuts: number };
 };
 
 type State = Omit<StarStatus, 'version'> & { forcedOffline: boolean };

@@ -12,7 +12,7 @@
 // `zk/const.py`, zkteco-js `src/helper`, docs/hardware.md), not with the driver's codec,
 // so a mistake in one is not mirrored by the other.
 import { createServer, type Server, type Socket } from 'node:net';
-import { type GroundTruthRecorder, scriptedWearPart, type WearPart } from './wear.js';
+import { type ScriptedWear, scriptedWearPart, type WearPart } from './wear.js';
 
 // ---------------------------------------------------------------------------------------------
 // Wire format, clock side
@@ -127,16 +127,9 @@ export type VirtualZkClockOptions = {
   /** Staff clock in by themselves at this rate (punches per second). */
   autoPunch?: { perSecond: number; tickMs?: number };
   /** Fingerprint-sensor wear. Without it the sensor never fails. */
-  sensorWear?: {
-    seed: number;
+  sensorWear?: ScriptedWear & {
     /** Rated scans (unverified: no manufacturer figure found; a model parameter). */
     ratedScans: number;
-    usage?: number;
-    baseErrorRate?: number;
-    endErrorRate?: number;
-    recorder?: GroundTruthRecorder;
-    device?: string;
-    peripheral?: string;
   };
 };
 
