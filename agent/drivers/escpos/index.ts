@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { peripheralId } from '../../../protocol/messages.js';
+import { forcedProfile, pollTiming, replyTimeoutMs, serialLine } from '../config-fields.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
 import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
@@ -44,20 +45,14 @@ export const escposSerialConfigSchema = z
   .object({
     id: peripheralId,
     driver: z.literal('escpos-serial'),
-    /** Serial device path, e.g. `/dev/ttyS0`, `/dev/ttyUSB0`. */
-    path: z.string().min(1),
-    baudRate: z.literal(escposBaudRates).default(9600),
-    /** Poll interval (the poller's business; kept here so one config block describes the printer). */
-    intervalMs: z.number().int().min(100).default(5000),
-    /** Whole-poll deadline the poller gives through the AbortSignal. */
-    timeoutMs: z.number().int().min(50).default(2000),
+    ...serialLine(escposBaudRates, 9600),
+    ...pollTiming({ intervalMs: 5000, timeoutMs: 2000 }),
     /**
      * Deadline for one reply (a real printer answers DLE EOT within milliseconds). Default:
      * half the poll deadline, at most 1000 ms, so one lost reply still leaves time to report it.
      */
-    replyTimeoutMs: z.number().int().min(20).optional(),
-    /** Force a firmware profile id instead of matching the identity. */
-    profile: z.string().min(1).optional(),
+    replyTimeoutMs,
+    profile: forcedProfile,
     /** Read the profile's cumulative maintenance counters (GS g 2) on each poll. */
     readCounters: z.boolean().default(true),
   })

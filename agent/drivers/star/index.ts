@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { peripheralId } from '../../../protocol/messages.js';
+import { forcedProfile, pollTiming, replyTimeoutMs, serialLine } from '../config-fields.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
 import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
@@ -27,12 +28,10 @@ export const starSerialConfigSchema = z
   .object({
     id: peripheralId,
     driver: z.literal('star-serial'),
-    path: z.string().min(1),
-    baudRate: z.literal([4800, 9600, 19200, 38400, 57600, 115200]).default(9600),
-    intervalMs: z.number().int().min(100).default(5000),
-    timeoutMs: z.number().int().min(50).default(2000),
-    replyTimeoutMs: z.number().int().min(20).optional(),
-    profile: z.string().min(1).optional(),
+    ...serialLine([4800, 9600, 19200, 38400, 57600, 115200], 9600),
+    ...pollTiming({ intervalMs: 5000, timeoutMs: 2000 }),
+    replyTimeoutMs,
+    profile: forcedProfile,
     /**
      * After a status reply, frames arriving within this window win: with ASB on, the printer also
      * sends a frame on every change, so the reply taken may be an older frame still in flight.

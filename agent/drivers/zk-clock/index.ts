@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { peripheralId } from '../../../protocol/messages.js';
+import { forcedProfile, pollTiming, replyTimeoutMs } from '../config-fields.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
 import { healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
 import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
@@ -47,12 +48,10 @@ export const zkClockConfigSchema = z
     host: z.string().min(1),
     port: z.number().int().min(1).max(65535).default(4370),
     /** Store counts change slowly; once a minute is plenty. */
-    intervalMs: z.number().int().min(100).default(60_000),
-    timeoutMs: z.number().int().min(50).default(5000),
+    ...pollTiming({ intervalMs: 60_000, timeoutMs: 5000 }),
     /** Deadline for one reply (default: a third of the poll deadline, at most 2000 ms). */
-    replyTimeoutMs: z.number().int().min(20).optional(),
-    /** Force a firmware profile id instead of matching the identity. */
-    profile: z.string().min(1).optional(),
+    replyTimeoutMs,
+    profile: forcedProfile,
     /** Record / user / fingerprint store use (percent) at which a near-full warning is raised. */
     nearFullPct: z.number().min(1).max(100).default(90),
     /**
