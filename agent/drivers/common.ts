@@ -2,6 +2,7 @@
 // from, which profile a peripheral uses, the identity it reports and the health its faults add
 // up to. The device-specific parts (what to ask, how to match) stay in each driver.
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import type { Health } from '../../protocol/index.js';
 import { shippedFirmwareProfiles } from '../../firmware-profiles/loader.js';
 import { faultLevels } from '../../firmware-profiles/catalogue.js';
@@ -105,6 +106,16 @@ export function healthOfFaults(
     h = 'warning';
   }
   return h;
+}
+
+/** The driver's config, parsed (defaults filled in), and its logger, which names the peripheral and the driver. */
+export function configuredDriver<S extends z.ZodType<{ id: string; driver: string }>>(
+  schema: S,
+  input: z.input<S>,
+  ctx: DriverContext,
+): { config: z.output<S>; log: Logger } {
+  const config = schema.parse(input);
+  return { config, log: ctx.log.child({ peripheral: config.id, driver: config.driver }) };
 }
 
 /** Runs `release` for a driver's close(), which must never reject: a failure is only logged. */

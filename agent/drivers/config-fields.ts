@@ -22,3 +22,8 @@ export const replyTimeoutMs = z.number().int().min(20).optional();
 
 /** Force a firmware profile id instead of matching the identity. */
 export const forcedProfile = z.string().min(1).optional();
+
+/** The configured reply deadline, else a `parts`-th of the poll deadline, from 20 ms to `atMostMs`. */
+export function replyDeadlineMs(config: { replyTimeoutMs?: number; timeoutMs: number }, parts: number, atMostMs: number): number {
+  return config.replyTimeoutMs ?? Math.min(atMostMs, Math.max(20, Math.floor(config.timeoutMs / parts)));
+}

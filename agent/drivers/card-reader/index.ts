@@ -7,7 +7,8 @@
 import { SerialPort } from 'serialport';
 import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
-import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
+import { replyDeadlineMs } from '../config-fields.js';
+import { closeQuietly, configuredDriver, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
 import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import { SerialRequestLink, unansweredAs, type SerialLinkStats } from '../serial-link.js';
@@ -46,8 +47,7 @@ export type MsrSerialDriver = ProfiledDriver & {
 const counterName = (n: string) => (n[0].toLowerCase() + n.slice(1)).replace('LRC', 'Lrc');
 
 export function createMsrSerialDriver(configInput: MsrSerialConfigInput, ctx: MsrDriverContext): MsrSerialDriver {
-  const config = msrSerialConfigSchema.parse(configInput);
-  const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
+  const { config, log } = configuredDriver(msrSerialConfigSchema, configInput, ctx);
   const observed: ObservedSwipes = emptyStatistics();
   let relayPort: SerialPort | null = null;
   let forwardedSwipes = 0;
@@ -61,7 +61,7 @@ export function createMsrSerialDriver(configInput: MsrSerialConfigInput, ctx: Ms
     }
   };
   const link = new SerialRequestLink<MsrFrame>({ path: config.path, baudRate: config.baudRate, log, split: splitMsrStream, onUnsolicited: onSwipe });
-  const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(1000, Math.max(20, Math.floor(config.timeoutMs / 2)));
+  const replyTimeoutMs = replyDeadlineMs(config, 2, 1000);
   let profile: FirmwareProfile | null = null;
   let identity: PeripheralIdentity | null = null;
   let commErrorsSeen = 0;

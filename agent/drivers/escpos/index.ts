@@ -4,9 +4,9 @@
 import { z } from 'zod';
 import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { peripheralId } from '../../../protocol/messages.js';
-import { forcedProfile, pollTiming, replyTimeoutMs, serialLine } from '../config-fields.js';
+import { forcedProfile, pollTiming, replyDeadlineMs, replyTimeoutMs, serialLine } from '../config-fields.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
-import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
+import { closeQuietly, configuredDriver, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
 import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import { isTimeout } from '../../../protocol/errors.js';
@@ -82,8 +82,7 @@ type RawIdentity = {
 const infoRequests = { firmware: 65, maker: 66, modelName: 67, serial: 68 } as const;
 
 export function createEscposSerialDriver(configInput: EscposSerialConfigInput, ctx: EscposDriverContext): EscposSerialDriver {
-  const config = escposSerialConfigSchema.parse(configInput);
-  const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
+  const { config, log } = configuredDriver(escposSerialConfigSchema, configInput, ctx);
   const received = { asbFrames: 0, xoffReceived: 0 };
   let lastAsb: AsbStatus | null = null;
   const link = new SerialRequestLink<EscposFrame, EscposReplyKind>({
@@ -115,7 +114,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
     },
   });
   const linkStats = (): EscposLinkStats => ({ ...link.stats, ...received });
-  const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(1000, Math.max(20, Math.floor(config.timeoutMs / 2)));
+  const replyTimeoutMs = replyDeadlineMs(config, 2, 1000);
   let profile: FirmwareProfile | null = null;
   let identity: PeripheralIdentity | null = null;
   let identified = false;

@@ -5,7 +5,8 @@
 // from the confirmation codes of real use. What a model supports comes from its firmware profile.
 import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
-import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
+import { replyDeadlineMs } from '../config-fields.js';
+import { closeQuietly, configuredDriver, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
 import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import { isTimeout } from '../../../protocol/errors.js';
@@ -55,8 +56,7 @@ export type FingerprintSerialDriver = ProfiledDriver & {
 };
 
 export function createFingerprintSerialDriver(configInput: FingerprintSerialConfigInput, ctx: FingerprintDriverContext): FingerprintSerialDriver {
-  const config = fingerprintSerialConfigSchema.parse(configInput);
-  const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
+  const { config, log } = configuredDriver(fingerprintSerialConfigSchema, configInput, ctx);
   const tally = new CaptureTally({ window: config.rateWindow });
   let relay: FingerprintRelay | null = null;
   const link: SerialRequestLink<FingerprintFrame> = new SerialRequestLink<FingerprintFrame>({
@@ -66,7 +66,7 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
     split: splitFingerprintStream,
     onUnsolicited: (f) => relay?.fromModule(f),
   });
-  const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(1000, Math.max(20, Math.floor(config.timeoutMs / 3)));
+  const replyTimeoutMs = replyDeadlineMs(config, 3, 1000);
   let profile: FirmwareProfile | null = null;
   let identity: PeripheralIdentity | null = null;
   let sys: SystemParameters | null = null;

@@ -4,9 +4,9 @@
 import { z } from 'zod';
 import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { peripheralId } from '../../../protocol/messages.js';
-import { forcedProfile, pollTiming, replyTimeoutMs, serialLine } from '../config-fields.js';
+import { forcedProfile, pollTiming, replyDeadlineMs, replyTimeoutMs, serialLine } from '../config-fields.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
-import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
+import { closeQuietly, configuredDriver, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
 import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import { isTimeout } from '../../../protocol/errors.js';
@@ -48,9 +48,8 @@ export type StarSerialDriver = ProfiledDriver & {
 };
 
 export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: ProfiledDriverContext): StarSerialDriver {
-  const config = starSerialConfigSchema.parse(configInput);
-  const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
-  const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(1000, Math.max(20, Math.floor(config.timeoutMs / 2)));
+  const { config, log } = configuredDriver(starSerialConfigSchema, configInput, ctx);
+  const replyTimeoutMs = replyDeadlineMs(config, 2, 1000);
   let lastStatus: StarStatus | null = null;
   let lastUnsolicitedAt = 0;
   // The version reply is bare text, taken as a frame only while it is awaited.

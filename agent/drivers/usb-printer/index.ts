@@ -6,7 +6,7 @@
 import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { FleetcareError } from '../../../protocol/errors.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
-import { healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
+import { configuredDriver, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
 import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import { dleEot, escposRealtimeStatus, faultsFromStatus, type FullStatus, type RealtimeStatusRequest } from '../escpos/codec.js';
@@ -40,8 +40,7 @@ export type UsbPrinterDriver = ProfiledDriver & {
 };
 
 export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: UsbPrinterDriverContext): UsbPrinterDriver {
-  const config = usbPrinterConfigSchema.parse(configInput);
-  const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
+  const { config, log } = configuredDriver(usbPrinterConfigSchema, configInput, ctx);
   const vid = parseInt(config.vid, 16);
   const pid = parseInt(config.pid, 16);
   const where = `usb:${hex4(vid)}:${hex4(pid)}`;

@@ -8,9 +8,9 @@
 import { z } from 'zod';
 import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { peripheralId } from '../../../protocol/messages.js';
-import { forcedProfile, pollTiming, replyTimeoutMs } from '../config-fields.js';
+import { forcedProfile, pollTiming, replyDeadlineMs, replyTimeoutMs } from '../config-fields.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
-import { healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
+import { configuredDriver, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
 import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import {
@@ -79,10 +79,9 @@ const fmtZkTime = (t: { year: number; month: number; day: number; hour: number; 
   `${t.year}-${String(t.month).padStart(2, '0')}-${String(t.day).padStart(2, '0')} ${String(t.hour).padStart(2, '0')}:${String(t.minute).padStart(2, '0')}:${String(t.second).padStart(2, '0')}`;
 
 export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkClockDriverContext): ZkClockDriver {
-  const config = zkClockConfigSchema.parse(configInput);
-  const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
+  const { config, log } = configuredDriver(zkClockConfigSchema, configInput, ctx);
   const link = new ZkLink(config.host, config.port, log);
-  const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(2000, Math.max(20, Math.floor(config.timeoutMs / 3)));
+  const replyTimeoutMs = replyDeadlineMs(config, 3, 2000);
   let profile: FirmwareProfile | null = null;
   let identity: PeripheralIdentity | null = null;
   let lastFreeSizes: ZkFreeSizes | null = null;
