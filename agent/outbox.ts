@@ -98,6 +98,12 @@ const SALVAGE_PROBES = 200_000;
 class SeqsExhausted extends Error {}
 type Drops = { messages: number; samples: number; events: number };
 
+/** The drops a report says: those of the still-unsent `open` report (if any) plus the new ones. */
+function dropsToReport(open: { d: Drops } | null, unreported: Drops): Drops {
+  if (!open) return { ...unreported };
+  return { messages: open.d.messages + unreported.messages, samples: open.d.samples + unreported.samples, events: open.d.events + unreported.events };
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
@@ -730,13 +736,7 @@ export class Outbox {
         // While the outbox is full and nothing goes out, drops keep coming: they are added to the
         // report that has not been sent yet instead of filling the outbox with reports.
         const open = this.openReport && this.openReport.seq > this.cursor && !this.inFlight.has(this.openReport.seq) ? this.openReport : null;
-        const d: Drops = open
-          ? {
-              messages: open.d.messages + this.unreported.messages,
-              samples: open.d.samples + this.unreported.samples,
-              events: open.d.events + this.unreported.events,
-            }
-          : { ...this.unreported };
+        const d = dropsToReport(open, this.unreported);
         const fields: OutboxEventFields = {
           code: 'outbox-full',
           severity: d.events > 0 ? 'critical' : 'warning',
@@ -944,13 +944,7 @@ export class Outbox {
       if (this.unreported.messages === 0) return;
       const r = this.memReport;
       const open = r && r.seq > this.cursor && !this.inFlight.has(r.seq) && this.memory.some((m) => m.seq === r.seq) ? r : null;
-      const d: Drops = open
-        ? {
-            messages: open.d.messages + this.unreported.messages,
-            samples: open.d.samples + this.unreported.samples,
-            events: open.d.events + this.unreported.events,
-          }
-        : { ...this.unreported };
+      const d = dropsToReport(open, this.unreported);
       const fields: OutboxEventFields = {
         code: 'outbox-full',
         severity: d.events > 0 ? 'critical' : 'warning',

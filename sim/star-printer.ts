@@ -40,13 +40,8 @@ export class VirtualStarPrinter extends SerialDeviceSimulator {
   constructor(private readonly opts: VirtualStarPrinterOptions = {}) {
     super();
     this.line.faults.replyDelayMs = opts.replyDelayMs ?? 0;
-    this.cutter = scriptedWearPart(opts.cutterWear, opts.cutterWear?.ratedCuts, {
-      peripheral: 'printer',
-      part: 'cutter',
-      baseErrorRate: 0.0005,
-      endErrorRate: 0.2,
-      stream: 'star-cutter',
-    });
+    const cutter = { peripheral: 'printer', part: 'cutter', baseErrorRate: 0.0005, endErrorRate: 0.2, stream: 'star-cutter' };
+    this.cutter = scriptedWearPart(opts.cutterWear, opts.cutterWear?.ratedCuts, cutter);
   }
 
   static async start(opts: VirtualStarPrinterOptions = {}): Promise<VirtualStarPrinter> {

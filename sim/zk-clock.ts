@@ -201,13 +201,8 @@ export class VirtualZkClock {
     this.replyDelayMs = opts.replyDelayMs ?? 0;
     this.clockAtSet = hostWallMs(this.clockSetAt) + (opts.clockOffsetSec ?? 0) * 1000;
     this.driftPpm = opts.clockDriftPpm ?? 0;
-    this.sensor = scriptedWearPart(opts.sensorWear, opts.sensorWear?.ratedScans, {
-      peripheral: 'clock',
-      part: 'sensor-window',
-      baseErrorRate: 0.01,
-      endErrorRate: 0.4,
-      stream: 'zk-sensor',
-    });
+    const sensor = { peripheral: 'clock', part: 'sensor-window', baseErrorRate: 0.01, endErrorRate: 0.4, stream: 'zk-sensor' };
+    this.sensor = scriptedWearPart(opts.sensorWear, opts.sensorWear?.ratedScans, sensor);
   }
 
   static async start(opts: VirtualZkClockOptions = {}): Promise<VirtualZkClock> {
