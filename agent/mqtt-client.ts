@@ -57,22 +57,16 @@ const PINGREQ = 0xc0;
 const PINGRESP = 0xd0;
 const DISCONNECT = 0xe0;
 
-function utf8Field(s: string): Buffer {
-  const b = Buffer.from(s, 'utf8');
-  if (b.length > 0xffff) throw new Error('string field longer than 65535 bytes');
+/** MQTT's length-prefixed field: a 16-bit big-endian length, then the bytes. */
+function binaryField(b: Buffer, what = 'binary'): Buffer {
+  if (b.length > 0xffff) throw new Error(`${what} field longer than 65535 bytes`);
   const out = Buffer.allocUnsafe(2 + b.length);
   out.writeUInt16BE(b.length, 0);
   b.copy(out, 2);
   return out;
 }
 
-function binaryField(b: Buffer): Buffer {
-  if (b.length > 0xffff) throw new Error('binary field longer than 65535 bytes');
-  const out = Buffer.allocUnsafe(2 + b.length);
-  out.writeUInt16BE(b.length, 0);
-  b.copy(out, 2);
-  return out;
-}
+const utf8Field = (s: string): Buffer => binaryField(Buffer.from(s, 'utf8'), 'string');
 
 function u16(n: number): Buffer {
   const b = Buffer.allocUnsafe(2);

@@ -98,6 +98,30 @@ const SALVAGE_PROBES = 200_000;
 class SeqsExhausted extends Error {}
 type Drops = { messages: number; samples: number; events: number };
 
+/** The `outbox-full` event for drops `d`; `diskFull`: the dropped messages were the ones kept in memory. */
+function dropReportFields(d: Drops, droppedTotal: number, diskFull: boolean): OutboxEventFields {
+  const dropped = `dropped ${d.messages} old messages (${d.samples} samples, ${d.events} events)`;
+  return {
+    code: 'outbox-full',
+    severity: d.events > 0 ? 'critical' : 'warning',
+    message: diskFull ? `disk full: ${dropped} kept in memory, to stay within bounds` : `outbox full: ${dropped} to stay within bounds`,
+    data: {
+      dropped: d.samples + d.events,
+      droppedMessages: d.messages,
+      droppedSamples: d.samples,
+      droppedEvents: d.events,
+      droppedTotal,
+      ...(diskFull ? { diskFull: true } : {}),
+    },
+  };
+}
+
+/** The drops a report says: those of the still-unsent `open` report (if any) plus the new ones. */
+function dropsToReport(open: { d: Drops } | null, unreported: Drops): Drops {
+  if (!open) return { ...unreported };
+  return { messages: open.d.messages + unreported.messages, samples: open.d.samples + unreported.samples, events: open.d.events + unreported.events };
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
@@ -730,25 +754,8 @@ export class Outbox {
         // While the outbox is full and nothing goes out, drops keep coming: they are added to the
         // report that has not been sent yet instead of filling the outbox with reports.
         const open = this.openReport && this.openReport.seq > this.cursor && !this.inFlight.has(this.openReport.seq) ? this.openReport : null;
-        const d: Drops = open
-          ? {
-              messages: open.d.messages + this.unreported.messages,
-              samples: open.d.samples + this.unreported.samples,
-              events: open.d.events + this.unreported.events,
-            }
-          : { ...this.unreported };
-        const fields: OutboxEventFields = {
-          code: 'outbox-full',
-          severity: d.events > 0 ? 'critical' : 'warning',
-          message: `outbox full: dropped ${d.messages} old messages (${d.samples} samples, ${d.events} events) to stay within bounds`,
-          data: {
-            dropped: d.samples + d.events,
-            droppedMessages: d.messages,
-            droppedSamples: d.samples,
-            droppedEvents: d.events,
-            droppedTotal: this.counters.droppedPoints,
-          },
-        };
+        const d = dropsToReport(open, this.unreported);
+        const fields = dropReportFields(d, this.counters.droppedPoints, false);
         const updated = open ? this.updateEventTx(open.seq, fields) : false;
         if (!updated) {
           this.makeRoom(1, REPORT_BYTES_ESTIMATE);
@@ -944,26 +951,8 @@ export class Outbox {
       if (this.unreported.messages === 0) return;
       const r = this.memReport;
       const open = r && r.seq > this.cursor && !this.inFlight.has(r.seq) && this.memory.some((m) => m.seq === r.seq) ? r : null;
-      const d: Drops = open
-        ? {
-            messages: open.d.messages + this.unreported.messages,
-            samples: open.d.samples + this.unreported.samples,
-            events: open.d.events + this.unreported.events,
-          }
-        : { ...this.unreported };
-      const fields: OutboxEventFields = {
-        code: 'outbox-full',
-        severity: d.events > 0 ? 'critical' : 'warning',
-        message: `disk full: dropped ${d.messages} old messages (${d.samples} samples, ${d.events} events) kept in memory, to stay within bounds`,
-        data: {
-          dropped: d.samples + d.events,
-          droppedMessages: d.messages,
-          droppedSamples: d.samples,
-          droppedEvents: d.events,
-          droppedTotal: this.counters.droppedPoints,
-          diskFull: true,
-        },
-      };
+      const d = dropsToReport(open, this.unreported);
+      const fields = dropReportFields(d, this.counters.droppedPoints, true);
       if (open) {
         const m = this.memory.find((x) => x.seq === open.seq)!;
         const payload = this.o.buildEvent(m.seq, this.o.now(), fields);

@@ -5,26 +5,18 @@
 // unusual channel) it defers to decodeDeviceMessage, which gives the verdict and the error text.
 // test/protocol-fast.test.ts compares both on many generated valid and invalid payloads.
 import { decodeDeviceMessage, MAX_PAYLOAD_BYTES, type Decoded } from './decode.js';
-import type { DeviceMessage, EventMessage, TelemetryMessage } from './messages.js';
+import { eventSeverity, eventType, health, peripheralKind, type DeviceMessage, type EventMessage, type TelemetryMessage } from './messages.js';
 import { channels, TOPIC_ROOT, type Channel, type ParsedTopic } from './topics.js';
 
-// The same rules as the zod schemas in messages.ts, restated (the test keeps them in step).
+// The same rules as the zod schemas in messages.ts: patterns restated (the test keeps them in step).
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const METRIC = /^[A-Za-z][A-Za-z0-9_]*$/;
 const FAULT = /^[a-z0-9][a-z0-9-]*$/;
-const KINDS = new Set(['host', 'printer', 'card-reader', 'fingerprint', 'clock']);
-const HEALTH = new Set(['ok', 'warning', 'critical', 'absent', 'unknown']);
-const EVENT_TYPES = new Set([
-  'fault-raised',
-  'fault-cleared',
-  'peripheral-attached',
-  'peripheral-detached',
-  'agent-started',
-  'agent-stopping',
-  'driver-error',
-  'outbox-dropped',
-]);
-const SEVERITIES = new Set(['info', 'warning', 'critical']);
+// The enumerations are the schemas' own lists.
+const KINDS = new Set<string>(peripheralKind.options);
+const HEALTH = new Set<string>(health.options);
+const EVENT_TYPES = new Set<string>(eventType.options);
+const SEVERITIES = new Set<string>(eventSeverity.options);
 const PREFIX = TOPIC_ROOT + '/';
 
 /** deviceId / peripheralId of messages.ts. */

@@ -132,6 +132,7 @@ export const eventType = z.enum([
   'outbox-dropped',
 ]);
 export type EventType = z.infer<typeof eventType>;
+export const eventSeverity = z.enum(['info', 'warning', 'critical']);
 
 export const eventMessage = z.object({
   ...envelope,
@@ -143,7 +144,7 @@ export const eventMessage = z.object({
    * `timeout`, `usb-disconnected`, …, or a system code such as `enoent`), never a class name.
    */
   code: z.string().max(64).optional(),
-  severity: z.enum(['info', 'warning', 'critical']).default('info'),
+  severity: eventSeverity.default('info'),
   message: z.string().max(1000).optional(),
   /** Extra figures, e.g. `{ dropped: 120 }` for outbox-dropped. */
   data: z.record(metricName, z.union([z.number(), z.string().max(200), z.boolean()])).optional(),

@@ -6,7 +6,7 @@
 // Ground truth records when the head actually failed. Tamper, battery, noise, silence, replies
 // cut off mid-frame and slow replies can be scripted.
 import type { FirmwareProfile } from '../firmware-profiles/schema.js';
-import { simulatedProfile } from './profile.js';
+import { simulatedProfile, type SimulatedPeripheralOptions } from './profile.js';
 import {
   FS,
   NAK,
@@ -21,15 +21,10 @@ import {
   type MsrStatistics,
   type SwipeResult,
 } from '../agent/drivers/card-reader/codec.js';
-import { SerialDeviceSimulator } from './serial-device.js';
+import { appendBytes, SerialDeviceSimulator } from './serial-device.js';
 import { GroundTruthRecorder, WearPart, deriveSeed, seededRandom, type GroundTruthRecord } from './wear.js';
 
-export type VirtualCardReaderOptions = {
-  path?: string;
-  baudRate?: number;
-  profile?: FirmwareProfile | string;
-  profiles?: readonly FirmwareProfile[];
-  serial?: string;
+export type VirtualCardReaderOptions = SimulatedPeripheralOptions & {
   /** Share of the read head's rated life already used at start (sets the statistics too). */
   ageFraction?: number;
   seed?: number;
@@ -113,9 +108,7 @@ export class VirtualCardReader extends SerialDeviceSimulator {
   }
 
   groundTruth(): GroundTruthRecord[] {
-    return this.recorder
-      .records()
-      .filter((r) => r.part === 'read-head' && r.peripheral === (this.opts.peripheral ?? 'card-reader') && r.device === this.opts.device);
+    return this.recorder.recordsOf({ device: this.opts.device, peripheral: this.opts.peripheral ?? 'card-reader', part: 'read-head' });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -183,9 +176,7 @@ export class VirtualCardReader extends SerialDeviceSimulator {
   }
 
   protected onData(chunk: Buffer): void {
-    const joined = new Uint8Array(this.inBuf.length + chunk.length);
-    joined.set(this.inBuf);
-    joined.set(chunk, this.inBuf.length);
+    const joined = appendBytes(this.inBuf, chunk);
     const { frames, rest } = splitMsrStream(joined);
     this.inBuf = rest;
     for (const f of frames) {

@@ -11,8 +11,8 @@
 // lines fed (LF, ESC d, ESC J, raster height, GS V 65/66 feed) and cuts (GS V, ESC i, ESC m).
 // Replies are built here from the manuals' bit tables (docs/hardware.md), not with the driver's codec.
 import type { FirmwareProfile } from '../firmware-profiles/schema.js';
-import { simulatedProfile } from './profile.js';
-import { SerialDeviceSimulator } from './serial-device.js';
+import { simulatedProfile, type SimulatedPeripheralOptions } from './profile.js';
+import { appendBytes, SerialDeviceSimulator } from './serial-device.js';
 
 const DLE = 0x10;
 const EOT = 0x04;
@@ -60,15 +60,8 @@ export type VirtualPrinterIdentity = {
 
 export type PaperState = 'ok' | 'near-end' | 'end';
 
-export type VirtualEscposPrinterOptions = {
-  /** Device end of a PTY pair. Without it the printer makes its own pair and exposes `hostPath`. */
-  path?: string;
-  baudRate?: number;
-  /** Model to impersonate: a profile, or a profile id looked up in `profiles` / the shipped profiles. */
-  profile?: FirmwareProfile | string;
-  profiles?: readonly FirmwareProfile[];
-  /** Serial number answered to GS I 68. */
-  serial?: string;
+/** `serial` is the answer to GS I 68. */
+export type VirtualEscposPrinterOptions = SimulatedPeripheralOptions & {
   /** Explicit identity fields; win over the profile's. */
   identity?: Partial<VirtualPrinterIdentity>;
   /** Starting cumulative counter values (an aged printer); win over `ageFraction`. `linesFed` is in lines. */
@@ -432,9 +425,7 @@ export class VirtualEscposPrinter extends SerialDeviceSimulator {
   // Byte handling
 
   protected onData(chunk: Buffer): void {
-    const joined = new Uint8Array(this.inBuf.length + chunk.length);
-    joined.set(this.inBuf);
-    joined.set(chunk, this.inBuf.length);
+    const joined = appendBytes(this.inBuf, chunk);
     this.inBuf = this.parse(joined);
   }
 

@@ -16,7 +16,7 @@
 // not mirrored by the other.
 import { SerialPort } from 'serialport';
 import type { FirmwareProfile } from '../firmware-profiles/schema.js';
-import { simulatedProfile } from './profile.js';
+import { simulatedProfile, type SimulatedPeripheralOptions } from './profile.js';
 import { SerialDeviceSimulator } from './serial-device.js';
 import { GroundTruthRecorder, WearPart, deriveSeed, seededRandom, type GroundTruthRecord } from './wear.js';
 
@@ -112,14 +112,7 @@ function takePackets(buf: Buffer, onBad: () => void): { packets: FpPacket[]; res
 const be16 = (v: number) => [(v >> 8) & 0xff, v & 0xff];
 const be32 = (v: number) => [(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
 
-export type VirtualFingerprintOptions = {
-  /** Device end of a PTY pair. Without it the module makes its own pair and exposes `hostPath`. */
-  path?: string;
-  baudRate?: number;
-  /** Model to impersonate: a profile or a profile id (looked up in `profiles` / the shipped ones). */
-  profile?: FirmwareProfile | string;
-  profiles?: readonly FirmwareProfile[];
-  serial?: string;
+export type VirtualFingerprintOptions = SimulatedPeripheralOptions & {
   /** Share of the sensor window's rated life already used at start. */
   ageFraction?: number;
   seed?: number;
@@ -239,9 +232,7 @@ export class VirtualFingerprintModule extends SerialDeviceSimulator {
   }
 
   groundTruth(): GroundTruthRecord[] {
-    return this.recorder
-      .records()
-      .filter((r) => r.part === 'sensor-window' && r.peripheral === (this.opts.peripheral ?? 'fingerprint') && r.device === this.opts.device);
+    return this.recorder.recordsOf({ device: this.opts.device, peripheral: this.opts.peripheral ?? 'fingerprint', part: 'sensor-window' });
   }
 
   // -------------------------------------------------------------------------------------------

@@ -107,6 +107,14 @@ export class SerialDeviceEndpoint {
  * serial simulator can be scripted with. Subclasses parse what the driver sends in `onData`
  * and answer with `line.reply` (subject to the faults) or `line.send` (unasked bytes).
  */
+/** `held` (an unfinished command kept from the last chunk) followed by the new `chunk`. */
+export function appendBytes(held: Uint8Array, chunk: Uint8Array): Uint8Array {
+  const joined = new Uint8Array(held.length + chunk.length);
+  joined.set(held);
+  joined.set(chunk, held.length);
+  return joined;
+}
+
 export abstract class SerialDeviceSimulator {
   protected readonly line = new SerialDeviceEndpoint((chunk) => this.onData(chunk));
 

@@ -5,8 +5,8 @@
 // (sim/wear.ts): cuts fail more often near its end of life and it jams for good when it dies,
 // recorded as ground truth.
 import { encodeStarAsb, type StarStatus } from '../agent/drivers/star/codec.js';
-import { SerialDeviceSimulator } from './serial-device.js';
-import { type GroundTruthRecorder, WearPart, deriveSeed, seededRandom } from './wear.js';
+import { appendBytes, SerialDeviceSimulator } from './serial-device.js';
+import { type ScriptedWear, scriptedWearPart, type WearPart } from './wear.js';
 
 export type VirtualStarPrinterOptions = {
   /** Device end of a PTY pair; without it the printer makes its own pair (see `hostPath`). */
@@ -16,7 +16,7 @@ export type VirtualStarPrinterOptions = {
   version?: string;
   replyDelayMs?: number;
   /** Autocutter wear; without it the cutter never wears out. */
-  cutterWear?: { seed: number; ratedCuts: number; usage?: number; recorder?: GroundTruthRecorder; device?: string; peripheral?: string };
+  cutterWear?: ScriptedWear & { ratedCuts: number };
 };
 
 type State = Omit<StarStatus, 'version'> & { forcedOffline: boolean };
@@ -40,20 +40,8 @@ export class VirtualStarPrinter extends SerialDeviceSimulator {
   constructor(private readonly opts: VirtualStarPrinterOptions = {}) {
     super();
     this.line.faults.replyDelayMs = opts.replyDelayMs ?? 0;
-    const w = opts.cutterWear;
-    this.cutter = w
-      ? new WearPart({
-          device: w.device,
-          peripheral: w.peripheral ?? 'printer',
-          part: 'cutter',
-          ratedLife: w.ratedCuts,
-          usage: w.usage,
-          baseErrorRate: 0.0005,
-          endErrorRate: 0.2,
-          random: seededRandom(deriveSeed(w.seed, 'star-cutter')),
-          recorder: w.recorder,
-        })
-      : null;
+    const cutter = { peripheral: 'printer', part: 'cutter', baseErrorRate: 0.0005, endErrorRate: 0.2, stream: 'star-cutter' };
+    this.cutter = scriptedWearPart(opts.cutterWear, opts.cutterWear?.ratedCuts, cutter);
   }
 
   static async start(opts: VirtualStarPrinterOptions = {}): Promise<VirtualStarPrinter> {
@@ -130,7 +118,7 @@ export class VirtualStarPrinter extends SerialDeviceSimulator {
   }
 
   protected onData(chunk: Buffer): void {
-    const joined = Uint8Array.from([...this.inBuf, ...chunk]);
+    const joined = appendBytes(this.inBuf, chunk);
     let i = 0;
     while (i < joined.length) {
       if (joined[i] !== 0x1b) {

@@ -63,6 +63,11 @@ export class GroundTruthRecorder {
     return this.list.map((r) => ({ ...r }));
   }
 
+  /** The records of one part of one peripheral (the same `device`, `peripheral` and `part`). */
+  recordsOf(of: { device?: string; peripheral: string; part: string }): GroundTruthRecord[] {
+    return this.records().filter((r) => r.part === of.part && r.peripheral === of.peripheral && r.device === of.device);
+  }
+
   toJsonl(): string {
     return this.list.map((r) => JSON.stringify(r) + '\n').join('');
   }
@@ -204,4 +209,39 @@ function drawLife(rated: number, shape: number, survived: number, random: () => 
   const u = Math.max(1e-12, 1 - random());
   const life = rated * ((survived / rated) ** shape - Math.log(u)) ** (1 / shape);
   return Math.max(life, survived + 1);
+}
+
+/** A wearing part a test or scenario asks a simulator to model (the simulator gives the rated life). */
+export type ScriptedWear = {
+  seed: number;
+  usage?: number;
+  baseErrorRate?: number;
+  endErrorRate?: number;
+  recorder?: GroundTruthRecorder;
+  device?: string;
+  peripheral?: string;
+};
+
+/**
+ * The simulator's part as `w` scripts it, or null without `w` (the part never wears out).
+ * `part` gives the part's name, its peripheral kind, its default error rates and the label its
+ * random stream is derived with from `w.seed`.
+ */
+export function scriptedWearPart(
+  w: ScriptedWear | undefined,
+  ratedLife: number | undefined,
+  part: { peripheral: string; part: string; baseErrorRate: number; endErrorRate: number; stream: string },
+): WearPart | null {
+  if (!w || ratedLife === undefined) return null;
+  return new WearPart({
+    device: w.device,
+    peripheral: w.peripheral ?? part.peripheral,
+    part: part.part,
+    ratedLife,
+    usage: w.usage,
+    baseErrorRate: w.baseErrorRate ?? part.baseErrorRate,
+    endErrorRate: w.endErrorRate ?? part.endErrorRate,
+    random: seededRandom(deriveSeed(w.seed, part.stream)),
+    recorder: w.recorder,
+  });
 }

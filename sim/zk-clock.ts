@@ -12,7 +12,7 @@
 // `zk/const.py`, zkteco-js `src/helper`, docs/hardware.md), not with the driver's codec,
 // so a mistake in one is not mirrored by the other.
 import { createServer, type Server, type Socket } from 'node:net';
-import { type GroundTruthRecorder, WearPart, deriveSeed, seededRandom } from './wear.js';
+import { type ScriptedWear, scriptedWearPart, type WearPart } from './wear.js';
 
 // ---------------------------------------------------------------------------------------------
 // Wire format, clock side
@@ -127,16 +127,9 @@ export type VirtualZkClockOptions = {
   /** Staff clock in by themselves at this rate (punches per second). */
   autoPunch?: { perSecond: number; tickMs?: number };
   /** Fingerprint-sensor wear. Without it the sensor never fails. */
-  sensorWear?: {
-    seed: number;
+  sensorWear?: ScriptedWear & {
     /** Rated scans (unverified: no manufacturer figure found; a model parameter). */
     ratedScans: number;
-    usage?: number;
-    baseErrorRate?: number;
-    endErrorRate?: number;
-    recorder?: GroundTruthRecorder;
-    device?: string;
-    peripheral?: string;
   };
 };
 
@@ -208,20 +201,8 @@ export class VirtualZkClock {
     this.replyDelayMs = opts.replyDelayMs ?? 0;
     this.clockAtSet = hostWallMs(this.clockSetAt) + (opts.clockOffsetSec ?? 0) * 1000;
     this.driftPpm = opts.clockDriftPpm ?? 0;
-    const w = opts.sensorWear;
-    this.sensor = w
-      ? new WearPart({
-          device: w.device,
-          peripheral: w.peripheral ?? 'clock',
-          part: 'sensor-window',
-          ratedLife: w.ratedScans,
-          usage: w.usage,
-          baseErrorRate: w.baseErrorRate ?? 0.01,
-          endErrorRate: w.endErrorRate ?? 0.4,
-          random: seededRandom(deriveSeed(w.seed, 'zk-sensor')),
-          recorder: w.recorder,
-        })
-      : null;
+    const sensor = { peripheral: 'clock', part: 'sensor-window', baseErrorRate: 0.01, endErrorRate: 0.4, stream: 'zk-sensor' };
+    this.sensor = scriptedWearPart(opts.sensorWear, opts.sensorWear?.ratedScans, sensor);
   }
 
   static async start(opts: VirtualZkClockOptions = {}): Promise<VirtualZkClock> {

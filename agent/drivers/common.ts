@@ -2,11 +2,12 @@
 // from, which profile a peripheral uses, the identity it reports and the health its faults add
 // up to. The device-specific parts (what to ask, how to match) stay in each driver.
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import type { Health } from '../../protocol/index.js';
 import { shippedFirmwareProfiles } from '../../firmware-profiles/loader.js';
 import { faultLevels } from '../../firmware-profiles/catalogue.js';
 import type { FirmwareProfile } from '../../firmware-profiles/schema.js';
-import type { DriverContext, PeripheralIdentity } from './driver.js';
+import type { DriverContext, PeripheralDriver, PeripheralIdentity } from './driver.js';
 
 export type ProfiledDriverContext = DriverContext & {
   /** Firmware profiles to match; loaded from firmware-profiles/models when not given. */
@@ -29,6 +30,33 @@ export function lazyProfiles(given: readonly FirmwareProfile[] | undefined, log:
     }
     return profiles;
   };
+}
+
+/** A driver that matches firmware profiles: what it matched and identified, live. */
+export type ProfiledDriver = PeripheralDriver & {
+  readonly profile: FirmwareProfile | null;
+  readonly identity: PeripheralIdentity | null;
+};
+
+/**
+ * Assembles a profiled driver: `id` and `kind`, `profile` and `identity` read live from the
+ * driver's own state, and the driver's other `parts` (their getters stay getters, so a driver's
+ * own live figures stay live too).
+ */
+export function profiledDriver<D extends ProfiledDriver>(
+  head: { id: string; kind: D['kind']; profile: () => FirmwareProfile | null; identity: () => PeripheralIdentity | null },
+  parts: Omit<D, 'id' | 'kind' | 'profile' | 'identity'>,
+): D {
+  const driver = Object.defineProperties(
+    { id: head.id, kind: head.kind },
+    {
+      profile: { get: head.profile, enumerable: true },
+      identity: { get: head.identity, enumerable: true },
+      ...Object.getOwnPropertyDescriptors(parts),
+    },
+  );
+  // defineProperties cannot say what it added; the parameter types above are the check.
+  return driver as unknown as D;
 }
 
 /** The configured profile (an unknown id is a config error), else what `match` finds. */
@@ -78,6 +106,16 @@ export function healthOfFaults(
     h = 'warning';
   }
   return h;
+}
+
+/** The driver's config, parsed (defaults filled in), and its logger, which names the peripheral and the driver. */
+export function configuredDriver<S extends z.ZodType<{ id: string; driver: string }>>(
+  schema: S,
+  input: z.input<S>,
+  ctx: DriverContext,
+): { config: z.output<S>; log: Logger } {
+  const config = schema.parse(input);
+  return { config, log: ctx.log.child({ peripheral: config.id, driver: config.driver }) };
 }
 
 /** Runs `release` for a driver's close(), which must never reject: a failure is only logged. */

@@ -113,6 +113,20 @@ export class SerialRequestLink<F, E = never> {
     this.dirty = false;
   }
 
+  /**
+   * Opens the port and runs `greet`, the first exchange that proves the peripheral is there; if
+   * that fails the port is closed again, so a driver that did not open holds no port.
+   */
+  async openWith<T>(signal: AbortSignal, greet: () => Promise<T>): Promise<T> {
+    await this.open(signal);
+    try {
+      return await greet();
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
   async close(): Promise<void> {
     const port = this.port;
     this.port = null;

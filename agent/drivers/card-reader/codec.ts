@@ -18,6 +18,7 @@
 //   and unsolicited `T` + raw track 1 FS track 2 FS track 3 (FS = 0x1C) for each swipe;
 //   NAK (0x15) answers a frame with a bad LRC. A real reader model needs its own codec here.
 // Card data is parsed only to classify the read; the driver never stores or logs it.
+import { garbageRuns, type GarbageFrame } from '../garbage-runs.js';
 
 export const STX = 0x02;
 export const ETX = 0x03;
@@ -45,7 +46,7 @@ export function encodeFrame(payload: string | Uint8Array): Uint8Array {
 }
 
 export type MsrFrame = { type: 'frame'; payload: string; bytes: Uint8Array } | { type: 'ack' } | { type: 'nak' };
-export type MsrSplit = { frames: Array<MsrFrame | { type: 'garbage'; bytes: Uint8Array }>; rest: Uint8Array };
+export type MsrSplit = { frames: Array<MsrFrame | GarbageFrame>; rest: Uint8Array };
 
 /**
  * Splits reader output into frames. An STX starts a frame; a byte that cannot be in a payload,
@@ -55,16 +56,12 @@ export type MsrSplit = { frames: Array<MsrFrame | { type: 'garbage'; bytes: Uint
  */
 export function splitMsrStream(buf: Uint8Array): MsrSplit {
   const frames: MsrSplit['frames'] = [];
-  let gs = -1;
-  const flush = (end: number) => {
-    if (gs >= 0 && end > gs) frames.push({ type: 'garbage', bytes: buf.slice(gs, end) });
-    gs = -1;
-  };
+  const garbage = garbageRuns(buf, frames);
   let i = 0;
   while (i < buf.length) {
     const b = buf[i];
     if (b === ACK || b === NAK) {
-      flush(i);
+      garbage.flush(i);
       frames.push({ type: b === ACK ? 'ack' : 'nak' });
       i++;
       continue;
@@ -90,28 +87,26 @@ export function splitMsrStream(buf: Uint8Array): MsrSplit {
       if (outcome === 'complete') {
         const payload = buf.slice(i + 1, j);
         if (buf[j + 1] === frameLrc(payload)) {
-          flush(i);
+          garbage.flush(i);
           frames.push({ type: 'frame', payload: Buffer.from(payload).toString('latin1'), bytes: buf.slice(i, j + 2) });
           i = j + 2;
           continue;
         }
-        if (gs < 0) gs = i;
+        garbage.mark(i);
         i++;
         continue;
       }
       if (outcome === 'incomplete') {
-        flush(i);
-        return { frames, rest: buf.slice(i) };
+        return garbage.result(i);
       }
-      if (gs < 0) gs = i;
+      garbage.mark(i);
       i = outcome === 'restart' ? j : i + 1;
       continue;
     }
-    if (gs < 0) gs = i;
+    garbage.mark(i);
     i++;
   }
-  flush(buf.length);
-  return { frames, rest: new Uint8Array(0) };
+  return garbage.result();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // does not load serial code.
 import { z } from 'zod';
 import { peripheralId } from '../../../protocol/messages.js';
+import { forcedProfile, pollTiming, replyTimeoutMs, serialLine } from '../config-fields.js';
 
 export const msrBaudRates = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] as const;
 
@@ -9,13 +10,11 @@ export const msrSerialConfigSchema = z
   .object({
     id: peripheralId,
     driver: z.literal('msr-serial'),
-    path: z.string().min(1),
-    baudRate: z.literal(msrBaudRates).default(9600),
-    intervalMs: z.number().int().min(100).default(10_000),
-    timeoutMs: z.number().int().min(50).default(2000),
+    ...serialLine(msrBaudRates, 9600),
+    ...pollTiming({ intervalMs: 10_000, timeoutMs: 2000 }),
     /** Deadline for one reply (default: half the poll deadline, at most 1000 ms). */
-    replyTimeoutMs: z.number().int().min(20).optional(),
-    profile: z.string().min(1).optional(),
+    replyTimeoutMs,
+    profile: forcedProfile,
     /** Battery below this percentage raises `battery-low`. */
     batteryLowPct: z.number().min(0).max(100).default(20),
     /** The failed-read rate is computed over (at least) this many recent swipes. */

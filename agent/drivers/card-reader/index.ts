@@ -5,9 +5,11 @@
 // it sees on the line (sentinels, LRC), counted separately. Card data is classified in memory and
 // dropped (or forwarded unchanged to the POS software's relay port); it is never stored or logged.
 import { SerialPort } from 'serialport';
-import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
-import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
+import { replyDeadlineMs } from '../config-fields.js';
+import { closeQuietly, configuredDriver, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
+import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import { SerialRequestLink, unansweredAs, type SerialLinkStats } from '../serial-link.js';
 import {
@@ -37,9 +39,7 @@ export type ObservedSwipes = MsrStatistics;
 
 export type MsrDriverContext = ProfiledDriverContext;
 
-export type MsrSerialDriver = PeripheralDriver & {
-  readonly profile: FirmwareProfile | null;
-  readonly identity: PeripheralIdentity | null;
+export type MsrSerialDriver = ProfiledDriver & {
   stats(): { link: SerialLinkStats; observed: ObservedSwipes; forwardedSwipes: number };
 };
 
@@ -47,8 +47,7 @@ export type MsrSerialDriver = PeripheralDriver & {
 const counterName = (n: string) => (n[0].toLowerCase() + n.slice(1)).replace('LRC', 'Lrc');
 
 export function createMsrSerialDriver(configInput: MsrSerialConfigInput, ctx: MsrDriverContext): MsrSerialDriver {
-  const config = msrSerialConfigSchema.parse(configInput);
-  const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
+  const { config, log } = configuredDriver(msrSerialConfigSchema, configInput, ctx);
   const observed: ObservedSwipes = emptyStatistics();
   let relayPort: SerialPort | null = null;
   let forwardedSwipes = 0;
@@ -62,7 +61,7 @@ export function createMsrSerialDriver(configInput: MsrSerialConfigInput, ctx: Ms
     }
   };
   const link = new SerialRequestLink<MsrFrame>({ path: config.path, baudRate: config.baudRate, log, split: splitMsrStream, onUnsolicited: onSwipe });
-  const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(1000, Math.max(20, Math.floor(config.timeoutMs / 2)));
+  const replyTimeoutMs = replyDeadlineMs(config, 2, 1000);
   let profile: FirmwareProfile | null = null;
   let identity: PeripheralIdentity | null = null;
   let commErrorsSeen = 0;
@@ -168,53 +167,51 @@ export function createMsrSerialDriver(configInput: MsrSerialConfigInput, ctx: Ms
     return { health: healthOf(faults), metrics, counters, faults, statistics: s };
   }
 
-  const driver: MsrSerialDriver = {
-    id: config.id,
-    kind: 'card-reader',
-    get profile() {
-      return profile;
-    },
-    get identity() {
-      return identity;
-    },
-    stats: () => ({ link: { ...link.stats }, observed: { ...observed }, forwardedSwipes }),
+  const driver = profiledDriver<MsrSerialDriver>(
+    { id: config.id, kind: 'card-reader', profile: () => profile, identity: () => identity },
+    {
+      stats: () => ({ link: { ...link.stats }, observed: { ...observed }, forwardedSwipes }),
 
-    async open(signal) {
-      await link.open(signal);
-      try {
-        const id = await identify(signal, []).catch(unansweredAs(`card reader on ${config.path} does not answer`));
-        commErrorsSeen = link.stats.commErrors;
-        history = [];
-        if (config.relay && !relayPort?.isOpen) {
-          const port = new SerialPort({ path: config.relay.path, baudRate: config.relay.baudRate ?? config.baudRate, autoOpen: false });
-          port.on('error', (err) => log.warn({ err: err.message, path: config.relay!.path }, 'relay port error'));
-          await new Promise<void>((res, rej) => port.open((e) => (e ? rej(new Error(`cannot open relay port ${config.relay!.path}: ${e.message}`)) : res())));
-          relayPort = port;
-        }
-        return id;
-      } catch (err) {
-        await link.close();
-        throw err;
-      }
-    },
+      open: (signal) =>
+        link.openWith(signal, async () => {
+          const id = await identify(signal, []).catch(unansweredAs(`card reader on ${config.path} does not answer`));
+          commErrorsSeen = link.stats.commErrors;
+          history = [];
+          if (config.relay && !relayPort?.isOpen) {
+            const port = new SerialPort({ path: config.relay.path, baudRate: config.relay.baudRate ?? config.baudRate, autoOpen: false });
+            port.on('error', (err) => log.warn({ err: err.message, path: config.relay!.path }, 'relay port error'));
+            await new Promise<void>((res, rej) => port.open((e) => (e ? rej(new Error(`cannot open relay port ${config.relay!.path}: ${e.message}`)) : res())));
+            relayPort = port;
+          }
+          return id;
+        }),
 
-    async poll(signal) {
-      const { statistics: _s, ...reading } = await read(signal);
-      return reading;
-    },
+      async poll(signal) {
+        const { statistics: _s, ...reading } = await read(signal);
+        return reading;
+      },
 
-    async selfTest(signal) {
-      const r = await read(signal);
-      return { identity, statistics: r.statistics, observed: { ...observed }, faults: r.faults, health: r.health, metrics: r.metrics, link: { ...link.stats } };
-    },
+      async selfTest(signal) {
+        const r = await read(signal);
+        return {
+          identity,
+          statistics: r.statistics,
+          observed: { ...observed },
+          faults: r.faults,
+          health: r.health,
+          metrics: r.metrics,
+          link: { ...link.stats },
+        };
+      },
 
-    close: () =>
-      closeQuietly(log, 'card reader port', async () => {
-        const port = relayPort;
-        relayPort = null;
-        if (port?.isOpen) await new Promise<void>((r) => port.close(() => r()));
-        await link.close();
-      }),
-  };
+      close: () =>
+        closeQuietly(log, 'card reader port', async () => {
+          const port = relayPort;
+          relayPort = null;
+          if (port?.isOpen) await new Promise<void>((r) => port.close(() => r()));
+          await link.close();
+        }),
+    },
+  );
   return driver;
 }

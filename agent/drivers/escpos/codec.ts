@@ -2,6 +2,7 @@
 // stream splitter that tells the kinds of reply apart in one byte stream. Every rule here comes
 // from docs/hardware.md (Epson ESC/POS reference, Citizen appendix 5.3); nothing does
 // I/O, so the driver, the simulator and the tests all share exactly one reading of the bytes.
+import { garbageRuns, type GarbageFrame } from '../garbage-runs.js';
 
 export const DLE = 0x10;
 export const EOT = 0x04;
@@ -318,7 +319,7 @@ export type EscposFrame =
   | { type: 'id-byte'; byte: number }
   | { type: 'xon' }
   | { type: 'xoff' }
-  | { type: 'garbage'; bytes: Uint8Array };
+  | GarbageFrame;
 
 export type SplitOptions = {
   /**
@@ -348,20 +349,13 @@ export type SplitResult = {
 export function splitEscposStream(buf: Uint8Array, opts: SplitOptions = {}): SplitResult {
   const maxBlock = opts.maxBlockLength ?? 80;
   const frames: EscposFrame[] = [];
-  let garbageStart = -1;
-  const flushGarbage = (end: number) => {
-    if (garbageStart >= 0 && end > garbageStart) frames.push({ type: 'garbage', bytes: buf.slice(garbageStart, end) });
-    garbageStart = -1;
-  };
-  const garbage = (i: number) => {
-    if (garbageStart < 0) garbageStart = i;
-  };
+  const garbage = garbageRuns(buf, frames);
 
   let i = 0;
   while (i < buf.length) {
     const b = buf[i];
     if (b === XON || b === XOFF) {
-      flushGarbage(i);
+      garbage.flush(i);
       frames.push({ type: b === XON ? 'xon' : 'xoff' });
       i++;
     } else if (b === BLOCK_HEADER) {
@@ -392,24 +386,23 @@ export function splitEscposStream(buf: Uint8Array, opts: SplitOptions = {}): Spl
         body.push(c);
       }
       if (outcome === 'complete') {
-        flushGarbage(i);
+        garbage.flush(i);
         frames.push(...flow, { type: 'block', bytes: Uint8Array.from(body) });
         i = j + 1;
       } else if (outcome === 'incomplete') {
         if (body.length >= maxBlock) {
-          garbage(i);
+          garbage.mark(i);
           i++;
           continue;
         }
-        flushGarbage(i);
-        return { frames, rest: buf.slice(i) };
+        return garbage.result(i);
       } else {
         // Everything from the header up to the offending byte is garbage; resume at that byte.
-        garbage(i);
+        garbage.mark(i);
         i = j;
       }
     } else if (isRealtimeStatusByte(b)) {
-      flushGarbage(i);
+      garbage.flush(i);
       frames.push({ type: 'realtime-status', byte: b });
       i++;
     } else if (isAsbFirstByte(b)) {
@@ -417,28 +410,26 @@ export function splitEscposStream(buf: Uint8Array, opts: SplitOptions = {}): Spl
       let ok = true;
       for (let k = 1; k < Math.min(4, have); k++) if (!isLowPatternByte(buf[i + k])) ok = false;
       if (!ok) {
-        garbage(i);
+        garbage.mark(i);
         i++;
         continue;
       }
       if (have < 4) {
-        flushGarbage(i);
-        return { frames, rest: buf.slice(i) };
+        return garbage.result(i);
       }
-      flushGarbage(i);
+      garbage.flush(i);
       frames.push({ type: 'asb', bytes: buf.slice(i, i + 4) });
       i += 4;
     } else if (opts.expectIdByte && isLowPatternByte(b)) {
-      flushGarbage(i);
+      garbage.flush(i);
       frames.push({ type: 'id-byte', byte: b });
       i++;
     } else {
-      garbage(i);
+      garbage.mark(i);
       i++;
     }
   }
-  flushGarbage(buf.length);
-  return { frames, rest: new Uint8Array(0) };
+  return garbage.result();
 }
 
 // ---------------------------------------------------------------------------------------------

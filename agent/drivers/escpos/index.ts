@@ -2,10 +2,12 @@
 // with DLE EOT 1..4, identity with GS I, Epson cumulative maintenance counters with GS g 2.
 // What a model supports comes from its firmware profile, never from model-name branches.
 import { z } from 'zod';
-import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { peripheralId } from '../../../protocol/messages.js';
+import { forcedProfile, pollTiming, replyDeadlineMs, replyTimeoutMs, serialLine } from '../config-fields.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
-import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
+import { closeQuietly, configuredDriver, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
+import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import { isTimeout } from '../../../protocol/errors.js';
 import { SerialRequestLink, unansweredAs, type SerialLinkStats } from '../serial-link.js';
@@ -43,20 +45,14 @@ export const escposSerialConfigSchema = z
   .object({
     id: peripheralId,
     driver: z.literal('escpos-serial'),
-    /** Serial device path, e.g. `/dev/ttyS0`, `/dev/ttyUSB0`. */
-    path: z.string().min(1),
-    baudRate: z.literal(escposBaudRates).default(9600),
-    /** Poll interval (the poller's business; kept here so one config block describes the printer). */
-    intervalMs: z.number().int().min(100).default(5000),
-    /** Whole-poll deadline the poller gives through the AbortSignal. */
-    timeoutMs: z.number().int().min(50).default(2000),
+    ...serialLine(escposBaudRates, 9600),
+    ...pollTiming({ intervalMs: 5000, timeoutMs: 2000 }),
     /**
      * Deadline for one reply (a real printer answers DLE EOT within milliseconds). Default:
      * half the poll deadline, at most 1000 ms, so one lost reply still leaves time to report it.
      */
-    replyTimeoutMs: z.number().int().min(20).optional(),
-    /** Force a firmware profile id instead of matching the identity. */
-    profile: z.string().min(1).optional(),
+    replyTimeoutMs,
+    profile: forcedProfile,
     /** Read the profile's cumulative maintenance counters (GS g 2) on each poll. */
     readCounters: z.boolean().default(true),
   })
@@ -69,9 +65,7 @@ export type EscposDriverContext = ProfiledDriverContext;
 /** How often to retry reading the identity of a printer that did not answer GS I. */
 const IDENTIFY_RETRY_MS = 60_000;
 
-export type EscposSerialDriver = PeripheralDriver & {
-  readonly profile: FirmwareProfile | null;
-  readonly identity: PeripheralIdentity | null;
+export type EscposSerialDriver = ProfiledDriver & {
   stats(): EscposLinkStats;
 };
 
@@ -88,8 +82,7 @@ type RawIdentity = {
 const infoRequests = { firmware: 65, maker: 66, modelName: 67, serial: 68 } as const;
 
 export function createEscposSerialDriver(configInput: EscposSerialConfigInput, ctx: EscposDriverContext): EscposSerialDriver {
-  const config = escposSerialConfigSchema.parse(configInput);
-  const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
+  const { config, log } = configuredDriver(escposSerialConfigSchema, configInput, ctx);
   const received = { asbFrames: 0, xoffReceived: 0 };
   let lastAsb: AsbStatus | null = null;
   const link = new SerialRequestLink<EscposFrame, EscposReplyKind>({
@@ -121,7 +114,7 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
     },
   });
   const linkStats = (): EscposLinkStats => ({ ...link.stats, ...received });
-  const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(1000, Math.max(20, Math.floor(config.timeoutMs / 2)));
+  const replyTimeoutMs = replyDeadlineMs(config, 2, 1000);
   let profile: FirmwareProfile | null = null;
   let identity: PeripheralIdentity | null = null;
   let identified = false;
@@ -261,60 +254,50 @@ export function createEscposSerialDriver(configInput: EscposSerialConfigInput, c
   // one field name must keep one type in InfluxDB, and the comm-errors detector reads counters.
   const withLinkCounters = (counters: Record<string, number>) => ({ ...counters, commErrors: link.stats.commErrors, garbageBytes: link.stats.garbageBytes });
 
-  const driver: EscposSerialDriver = {
-    id: config.id,
-    kind: 'printer',
-    get profile() {
-      return profile;
-    },
-    get identity() {
-      return identity;
-    },
-    stats: linkStats,
+  const driver = profiledDriver<EscposSerialDriver>(
+    { id: config.id, kind: 'printer', profile: () => profile, identity: () => identity },
+    {
+      stats: linkStats,
 
-    async open(signal) {
-      await link.open(signal);
-      try {
-        await ask(dleEot(1), 'realtime-status', 'DLE EOT 1', signal).catch(unansweredAs(`printer on ${config.path} does not answer DLE EOT 1`));
-        return await identify(signal);
-      } catch (err) {
-        await link.close();
-        throw err;
-      }
-    },
+      open: (signal) =>
+        link.openWith(signal, async () => {
+          await ask(dleEot(1), 'realtime-status', 'DLE EOT 1', signal).catch(unansweredAs(`printer on ${config.path} does not answer DLE EOT 1`));
+          return identify(signal);
+        }),
 
-    async poll(signal): Promise<PeripheralReading> {
-      if (!link.isOpen) throw new Error(`${config.path} is not open`);
-      const latencies: number[] = [];
-      const status = await readFullStatus(signal, latencies);
-      const faults = faultsFromStatus(status);
-      if (!identified && Date.now() - lastIdentifyAt >= IDENTIFY_RETRY_MS) await identify(signal);
-      const names = config.readCounters ? (profile?.capabilities.maintenanceCounters ?? []) : [];
-      const counters = await readCounters(names, signal, latencies);
-      return { health: healthOf(faults), metrics: metricsOf(latencies), counters: withLinkCounters(counters), faults };
-    },
+      async poll(signal): Promise<PeripheralReading> {
+        if (!link.isOpen) throw new Error(`${config.path} is not open`);
+        const latencies: number[] = [];
+        const status = await readFullStatus(signal, latencies);
+        const faults = faultsFromStatus(status);
+        if (!identified && Date.now() - lastIdentifyAt >= IDENTIFY_RETRY_MS) await identify(signal);
+        const names = config.readCounters ? (profile?.capabilities.maintenanceCounters ?? []) : [];
+        const counters = await readCounters(names, signal, latencies);
+        return { health: healthOf(faults), metrics: metricsOf(latencies), counters: withLinkCounters(counters), faults };
+      },
 
-    async selfTest(signal) {
-      if (!link.isOpen) throw new Error(`${config.path} is not open`);
-      const latencies: number[] = [];
-      const status = await readFullStatus(signal, latencies);
-      const id = await identify(signal);
-      // Without a profile, try every counter the driver knows: a diagnosis wants to see what answers.
-      const counters = await readCounters(profile?.capabilities.maintenanceCounters ?? maintenanceCounterNames, signal, latencies);
-      const faults = faultsFromStatus(status);
-      return {
-        identity: id,
-        status,
-        faults,
-        health: healthOf(faults),
-        counters: withLinkCounters(counters),
-        metrics: metricsOf(latencies),
-        link: linkStats(),
-        lastAsb,
-      };
-    },
+      async selfTest(signal) {
+        if (!link.isOpen) throw new Error(`${config.path} is not open`);
+        const latencies: number[] = [];
+        const status = await readFullStatus(signal, latencies);
+        const id = await identify(signal);
+        // Without a profile, try every counter the driver knows: a diagnosis wants to see what answers.
+        const counters = await readCounters(profile?.capabilities.maintenanceCounters ?? maintenanceCounterNames, signal, latencies);
+        const faults = faultsFromStatus(status);
+        return {
+          identity: id,
+          status,
+          faults,
+          health: healthOf(faults),
+          counters: withLinkCounters(counters),
+          metrics: metricsOf(latencies),
+          link: linkStats(),
+          lastAsb,
+        };
+      },
 
-    close: () => closeQuietly(log, 'serial port', () => link.close()),
-  };
+      close: () => closeQuietly(log, 'serial port', () => link.close()),
+    },
+  );
   return driver;
 }

@@ -3,6 +3,7 @@
 // table and reply decoders. Byte facts: docs/hardware.md and the Grow R503 user manual
 // v1.4.1 (2023-09): packet format p. 8, ReadSysPara p. 13, TempleteNum p. 13–14, ReadProdInfo
 // p. 16, GetImg p. 17, HandShake/CheckSensor p. 26. Nothing here does I/O.
+import { garbageRuns, type GarbageFrame } from '../garbage-runs.js';
 
 export const START_CODE = 0xef01;
 export const DEFAULT_ADDRESS = 0xffffffff;
@@ -142,7 +143,7 @@ export function ack(code: number, data: readonly number[] | Uint8Array = [], add
 export const MAX_PAYLOAD = 288;
 
 export type FingerprintFrame = { type: 'packet'; packet: Packet; bytes: Uint8Array } | { type: 'ready' };
-export type FingerprintSplit = { frames: Array<FingerprintFrame | { type: 'garbage'; bytes: Uint8Array }>; rest: Uint8Array };
+export type FingerprintSplit = { frames: Array<FingerprintFrame | GarbageFrame>; rest: Uint8Array };
 
 type Attempt = { kind: 'ok'; end: number; packet: Packet } | { kind: 'incomplete' } | { kind: 'bad' };
 
@@ -179,18 +180,14 @@ function validPacketAfter(buf: Uint8Array, from: number): number {
  */
 export function splitFingerprintStream(buf: Uint8Array): FingerprintSplit {
   const frames: FingerprintSplit['frames'] = [];
-  let garbageStart = -1;
-  const flush = (end: number) => {
-    if (garbageStart >= 0 && end > garbageStart) frames.push({ type: 'garbage', bytes: buf.slice(garbageStart, end) });
-    garbageStart = -1;
-  };
+  const garbage = garbageRuns(buf, frames);
   let i = 0;
   while (i < buf.length) {
     const b = buf[i];
     if (b === 0xef) {
       const t = tryPacket(buf, i);
       if (t.kind === 'ok') {
-        flush(i);
+        garbage.flush(i);
         frames.push({ type: 'packet', packet: t.packet, bytes: buf.slice(i, t.end) });
         i = t.end;
         continue;
@@ -198,24 +195,22 @@ export function splitFingerprintStream(buf: Uint8Array): FingerprintSplit {
       if (t.kind === 'incomplete') {
         const next = validPacketAfter(buf, i + 1);
         if (next < 0) {
-          flush(i);
-          return { frames, rest: buf.slice(i) };
+          return garbage.result(i);
         }
-        if (garbageStart < 0) garbageStart = i;
+        garbage.mark(i);
         i = next;
         continue;
       }
     } else if (b === READY_BYTE) {
-      flush(i);
+      garbage.flush(i);
       frames.push({ type: 'ready' });
       i++;
       continue;
     }
-    if (garbageStart < 0) garbageStart = i;
+    garbage.mark(i);
     i++;
   }
-  flush(buf.length);
-  return { frames, rest: new Uint8Array(0) };
+  return garbage.result();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // config schema does not load serial code.
 import { z } from 'zod';
 import { peripheralId } from '../../../protocol/messages.js';
+import { forcedProfile, pollTiming, replyTimeoutMs, serialLine } from '../config-fields.js';
 
 import { DEFAULT_ADDRESS } from './codec.js';
 
@@ -12,20 +13,16 @@ export const fingerprintSerialConfigSchema = z
   .object({
     id: peripheralId,
     driver: z.literal('r30x-serial'),
-    /** Serial device of the module (e.g. `/dev/ttyUSB1`). */
-    path: z.string().min(1),
     /** R503 default is 57600 (N = 6). */
-    baudRate: z.literal(fingerprintBaudRates).default(57600),
+    ...serialLine(fingerprintBaudRates, 57600),
     /** Module address (default FFFFFFFF). */
     address: z.number().int().min(0).max(0xffffffff).default(DEFAULT_ADDRESS),
     /** Module password for VfyPwd (default 0). Never logged. */
     password: z.number().int().min(0).max(0xffffffff).default(0),
-    intervalMs: z.number().int().min(100).default(10_000),
-    timeoutMs: z.number().int().min(50).default(3000),
+    ...pollTiming({ intervalMs: 10_000, timeoutMs: 3000 }),
     /** Deadline for one reply (default: a third of the poll deadline, at most 1000 ms). */
-    replyTimeoutMs: z.number().int().min(20).optional(),
-    /** Force a firmware profile id instead of matching the identity. */
-    profile: z.string().min(1).optional(),
+    replyTimeoutMs,
+    profile: forcedProfile,
     /**
      * Pass-through port for the POS software (see relay.ts). With it, capture outcomes of real
      * use are tallied; without it only status is read.

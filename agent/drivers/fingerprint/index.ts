@@ -3,9 +3,11 @@
 // Poll: TempleteNum against capacity, ReadSysPara, CheckSensor (where listed), link health, and —
 // when the POS software reaches the module through the agent's relay (relay.ts) — capture rates
 // from the confirmation codes of real use. What a model supports comes from its firmware profile.
-import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
-import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
+import { replyDeadlineMs } from '../config-fields.js';
+import { closeQuietly, configuredDriver, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
+import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import { isTimeout } from '../../../protocol/errors.js';
 import { SerialRequestLink, unansweredAs, type SerialLinkStats } from '../serial-link.js';
@@ -48,16 +50,13 @@ const DEFAULTS = { storeNearFullFraction: 0.9, errorRateWarning: 0.2, errorRateM
 
 export type FingerprintDriverContext = ProfiledDriverContext;
 
-export type FingerprintSerialDriver = PeripheralDriver & {
-  readonly profile: FirmwareProfile | null;
-  readonly identity: PeripheralIdentity | null;
+export type FingerprintSerialDriver = ProfiledDriver & {
   readonly systemParameters: SystemParameters | null;
   stats(): { link: SerialLinkStats; relay: RelayStats | null; usage: CaptureCounters };
 };
 
 export function createFingerprintSerialDriver(configInput: FingerprintSerialConfigInput, ctx: FingerprintDriverContext): FingerprintSerialDriver {
-  const config = fingerprintSerialConfigSchema.parse(configInput);
-  const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
+  const { config, log } = configuredDriver(fingerprintSerialConfigSchema, configInput, ctx);
   const tally = new CaptureTally({ window: config.rateWindow });
   let relay: FingerprintRelay | null = null;
   const link: SerialRequestLink<FingerprintFrame> = new SerialRequestLink<FingerprintFrame>({
@@ -67,7 +66,7 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
     split: splitFingerprintStream,
     onUnsolicited: (f) => relay?.fromModule(f),
   });
-  const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(1000, Math.max(20, Math.floor(config.timeoutMs / 3)));
+  const replyTimeoutMs = replyDeadlineMs(config, 3, 1000);
   let profile: FirmwareProfile | null = null;
   let identity: PeripheralIdentity | null = null;
   let sys: SystemParameters | null = null;
@@ -213,88 +212,83 @@ export function createFingerprintSerialDriver(configInput: FingerprintSerialConf
     return { health: healthOf(faults), metrics, counters, faults, sensorOk, templates };
   }
 
-  const driver: FingerprintSerialDriver = {
-    id: config.id,
-    kind: 'fingerprint',
-    get profile() {
-      return profile;
-    },
-    get identity() {
-      return identity;
-    },
-    get systemParameters() {
-      return sys;
-    },
-    stats: () => ({ link: { ...link.stats }, relay: relay ? { ...relay.stats } : null, usage: { ...tally.counters } }),
+  const driver = profiledDriver<FingerprintSerialDriver>(
+    { id: config.id, kind: 'fingerprint', profile: () => profile, identity: () => identity },
+    {
+      get systemParameters() {
+        return sys;
+      },
+      stats: () => ({ link: { ...link.stats }, relay: relay ? { ...relay.stats } : null, usage: { ...tally.counters } }),
 
-    async open(signal) {
-      await link.open(signal);
-      const latencies: number[] = [];
-      try {
-        // HandShake where supported; VfyPwd is the universal "are you there" of the family.
-        if (
-          !config.profile ||
-          getProfiles()
-            .find((p) => p.id === config.profile)
-            ?.capabilities.commands?.includes('handShake')
-        ) {
-          await ask(commands.handShake(config.address), 'HandShake', signal, latencies, true).catch((err) => {
-            if (!isTimeout(err)) throw err;
-          });
+      async open(signal) {
+        await link.open(signal);
+        const latencies: number[] = [];
+        try {
+          // HandShake where supported; VfyPwd is the universal "are you there" of the family.
+          if (
+            !config.profile ||
+            getProfiles()
+              .find((p) => p.id === config.profile)
+              ?.capabilities.commands?.includes('handShake')
+          ) {
+            await ask(commands.handShake(config.address), 'HandShake', signal, latencies, true).catch((err) => {
+              if (!isTimeout(err)) throw err;
+            });
+          }
+          const pw = await ask(commands.vfyPwd(config.password, config.address), 'VfyPwd', signal, latencies).catch(
+            unansweredAs(`fingerprint module on ${config.path} does not answer VfyPwd`),
+          );
+          passwordRefused = pw.code === 0x13;
+          if (passwordRefused) log.warn('module refused the configured password');
+          else sys = await readSystemParameters(signal, latencies);
+          const id = await identify(signal, latencies);
+          commErrorsSeen = link.stats.commErrors;
+          if (config.relay && !relay) {
+            relay = new FingerprintRelay({
+              path: config.relay.path,
+              baudRate: config.relay.baudRate ?? config.baudRate,
+              link,
+              log,
+              replyTimeoutMs: config.relay.replyTimeoutMs,
+              onOutcome: (instr, code) => tally.observe(instr, code, Date.now()),
+            });
+          }
+          await relay?.open();
+          return id;
+        } catch (err) {
+          await relay?.close();
+          await link.close();
+          throw err;
         }
-        const pw = await ask(commands.vfyPwd(config.password, config.address), 'VfyPwd', signal, latencies).catch(
-          unansweredAs(`fingerprint module on ${config.path} does not answer VfyPwd`),
-        );
-        passwordRefused = pw.code === 0x13;
-        if (passwordRefused) log.warn('module refused the configured password');
-        else sys = await readSystemParameters(signal, latencies);
-        const id = await identify(signal, latencies);
-        commErrorsSeen = link.stats.commErrors;
-        if (config.relay && !relay) {
-          relay = new FingerprintRelay({
-            path: config.relay.path,
-            baudRate: config.relay.baudRate ?? config.baudRate,
-            link,
-            log,
-            replyTimeoutMs: config.relay.replyTimeoutMs,
-            onOutcome: (instr, code) => tally.observe(instr, code, Date.now()),
-          });
-        }
-        await relay?.open();
-        return id;
-      } catch (err) {
-        await relay?.close();
-        await link.close();
-        throw err;
-      }
-    },
+      },
 
-    async poll(signal) {
-      const { sensorOk: _s, templates: _t, ...reading } = await read(signal);
-      return reading;
-    },
+      async poll(signal) {
+        const { sensorOk: _s, templates: _t, ...reading } = await read(signal);
+        return reading;
+      },
 
-    async selfTest(signal) {
-      const r = await read(signal);
-      return {
-        identity,
-        systemParameters: sys,
-        sensorOk: r.sensorOk,
-        templates: r.templates,
-        faults: r.faults,
-        health: r.health,
-        metrics: r.metrics,
-        counters: r.counters,
-        relay: relay ? { ...relay.stats } : null,
-      };
-    },
+      async selfTest(signal) {
+        const r = await read(signal);
+        return {
+          identity,
+          systemParameters: sys,
+          sensorOk: r.sensorOk,
+          templates: r.templates,
+          faults: r.faults,
+          health: r.health,
+          metrics: r.metrics,
+          counters: r.counters,
+          relay: relay ? { ...relay.stats } : null,
+        };
+      },
 
-    close: () =>
-      closeQuietly(log, 'fingerprint module port', async () => {
-        await relay?.close();
-        await link.close();
-      }),
-  };
+      close: () =>
+        closeQuietly(log, 'fingerprint module port', async () => {
+          await relay?.close();
+          await link.close();
+        }),
+    },
+  );
   return driver;
 }
 

@@ -2,6 +2,7 @@
 // first byte encodes its length, and the version reply, as pure functions. Bit meanings of bytes
 // 3 and 4 from docs/hardware.md; byte 6 (paper) and the fixed bits from a public Star ASB parser —
 // see the source notes in firmware-profiles/models/star-tsp143.json.
+import { garbageRuns, type GarbageFrame } from '../garbage-runs.js';
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -80,7 +81,7 @@ export function decodeStarVersion(text: string): Decoded<{ model: string; versio
 }
 
 export type StarFrame = { type: 'asb'; bytes: Uint8Array } | { type: 'text'; text: string };
-export type StarSplitResult = { frames: Array<StarFrame | { type: 'garbage'; bytes: Uint8Array }>; rest: Uint8Array };
+export type StarSplitResult = { frames: Array<StarFrame | GarbageFrame>; rest: Uint8Array };
 
 const printable = (b: number) => b >= 0x20 && b <= 0x7e;
 
@@ -92,11 +93,7 @@ const printable = (b: number) => b >= 0x20 && b <= 0x7e;
 export function splitStarStream(buf: Uint8Array, opts: { expectText?: boolean; maxText?: number } = {}): StarSplitResult {
   const frames: StarSplitResult['frames'] = [];
   const maxText = opts.maxText ?? 64;
-  let g = -1;
-  const flush = (end: number) => {
-    if (g >= 0 && end > g) frames.push({ type: 'garbage', bytes: buf.slice(g, end) });
-    g = -1;
-  };
+  const garbage = garbageRuns(buf, frames);
   let i = 0;
   while (i < buf.length) {
     const b = buf[i];
@@ -104,15 +101,13 @@ export function splitStarStream(buf: Uint8Array, opts: { expectText?: boolean; m
       let j = i;
       while (j < buf.length && printable(buf[j]) && j - i < maxText) j++;
       if (j === buf.length) {
-        flush(i);
-        return { frames, rest: buf.slice(i) };
+        return garbage.result(i);
       }
       if (buf[j] === 0x0a && j + 1 === buf.length) {
-        flush(i);
-        return { frames, rest: buf.slice(i) };
+        return garbage.result(i);
       }
       if (buf[j] === 0x0a && buf[j + 1] === 0x00 && j > i) {
-        flush(i);
+        garbage.flush(i);
         frames.push({ type: 'text', text: Buffer.from(buf.subarray(i, j)).toString('latin1') });
         i = j + 2;
         continue;
@@ -130,22 +125,20 @@ export function splitStarStream(buf: Uint8Array, opts: { expectText?: boolean; m
             break;
           }
         if (ok && have < n) {
-          flush(i);
-          return { frames, rest: buf.slice(i) };
+          return garbage.result(i);
         }
         if (ok) {
-          flush(i);
+          garbage.flush(i);
           frames.push({ type: 'asb', bytes: buf.slice(i, i + n) });
           i += n;
           continue;
         }
       }
     }
-    if (g < 0) g = i;
+    garbage.mark(i);
     i++;
   }
-  flush(buf.length);
-  return { frames, rest: new Uint8Array(0) };
+  return garbage.result();
 }
 
 export const starFaultCodes = [

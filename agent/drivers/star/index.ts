@@ -2,10 +2,12 @@
 // Back frame (`ESC ACK SOH` asks for one), identity from the version reply. A separate driver
 // from ESC/POS (different bytes, different bits); profiles say which models use it.
 import { z } from 'zod';
-import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { peripheralId } from '../../../protocol/messages.js';
+import { forcedProfile, pollTiming, replyDeadlineMs, replyTimeoutMs, serialLine } from '../config-fields.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
-import { closeQuietly, healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
+import { closeQuietly, configuredDriver, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
+import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import { isTimeout } from '../../../protocol/errors.js';
 import { SerialRequestLink, unansweredAs, type SerialLinkStats } from '../serial-link.js';
@@ -26,12 +28,10 @@ export const starSerialConfigSchema = z
   .object({
     id: peripheralId,
     driver: z.literal('star-serial'),
-    path: z.string().min(1),
-    baudRate: z.literal([4800, 9600, 19200, 38400, 57600, 115200]).default(9600),
-    intervalMs: z.number().int().min(100).default(5000),
-    timeoutMs: z.number().int().min(50).default(2000),
-    replyTimeoutMs: z.number().int().min(20).optional(),
-    profile: z.string().min(1).optional(),
+    ...serialLine([4800, 9600, 19200, 38400, 57600, 115200], 9600),
+    ...pollTiming({ intervalMs: 5000, timeoutMs: 2000 }),
+    replyTimeoutMs,
+    profile: forcedProfile,
     /**
      * After a status reply, frames arriving within this window win: with ASB on, the printer also
      * sends a frame on every change, so the reply taken may be an older frame still in flight.
@@ -42,17 +42,14 @@ export const starSerialConfigSchema = z
 export type StarSerialConfig = z.infer<typeof starSerialConfigSchema>;
 export type StarSerialConfigInput = z.input<typeof starSerialConfigSchema>;
 
-export type StarSerialDriver = PeripheralDriver & {
-  readonly profile: FirmwareProfile | null;
-  readonly identity: PeripheralIdentity | null;
+export type StarSerialDriver = ProfiledDriver & {
   readonly lastStatus: StarStatus | null;
   stats(): SerialLinkStats;
 };
 
 export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: ProfiledDriverContext): StarSerialDriver {
-  const config = starSerialConfigSchema.parse(configInput);
-  const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
-  const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(1000, Math.max(20, Math.floor(config.timeoutMs / 2)));
+  const { config, log } = configuredDriver(starSerialConfigSchema, configInput, ctx);
+  const replyTimeoutMs = replyDeadlineMs(config, 2, 1000);
   let lastStatus: StarStatus | null = null;
   let lastUnsolicitedAt = 0;
   // The version reply is bare text, taken as a frame only while it is awaited.
@@ -122,51 +119,41 @@ export function createStarSerialDriver(configInput: StarSerialConfigInput, ctx: 
 
   const healthOf = (faults: string[]) => healthOfFaults(faults, profile, getProfiles());
 
-  return {
-    id: config.id,
-    kind: 'printer',
-    get profile() {
-      return profile;
-    },
-    get identity() {
-      return identity;
-    },
-    get lastStatus() {
-      return lastStatus;
-    },
-    stats: () => ({ ...link.stats }),
+  return profiledDriver<StarSerialDriver>(
+    { id: config.id, kind: 'printer', profile: () => profile, identity: () => identity },
+    {
+      get lastStatus() {
+        return lastStatus;
+      },
+      stats: () => ({ ...link.stats }),
 
-    async open(signal) {
-      await link.open(signal);
-      try {
-        await readStatus(signal).catch(unansweredAs(`Star printer on ${config.path} does not answer ESC ACK SOH`));
-        return await identify(signal);
-      } catch (err) {
-        await link.close();
-        throw err;
-      }
-    },
+      open: (signal) =>
+        link.openWith(signal, async () => {
+          await readStatus(signal).catch(unansweredAs(`Star printer on ${config.path} does not answer ESC ACK SOH`));
+          return identify(signal);
+        }),
 
-    async poll(signal): Promise<PeripheralReading> {
-      if (!link.isOpen) throw new Error(`${config.path} is not open`);
-      const { status, latencyMs } = await readStatus(signal);
-      const faults = faultsFromStarStatus(status);
-      return {
-        health: healthOf(faults),
-        metrics: { replyLatencyMs: latencyMs },
-        counters: { commErrors: link.stats.commErrors, garbageBytes: link.stats.garbageBytes },
-        faults,
-      };
-    },
+      async poll(signal): Promise<PeripheralReading> {
+        if (!link.isOpen) throw new Error(`${config.path} is not open`);
+        const { status, latencyMs } = await readStatus(signal);
+        const faults = faultsFromStarStatus(status);
+        return {
+          health: healthOf(faults),
+          metrics: { replyLatencyMs: latencyMs },
+          counters: { commErrors: link.stats.commErrors, garbageBytes: link.stats.garbageBytes },
+          faults,
+        };
+      },
 
-    async selfTest(signal) {
-      if (!link.isOpen) throw new Error(`${config.path} is not open`);
-      const { status } = await readStatus(signal);
-      const id = await identify(signal);
-      const faults = faultsFromStarStatus(status);
-      return { identity: id, status, faults, health: healthOf(faults), link: { ...link.stats } };
-    },
+      async selfTest(signal) {
+        if (!link.isOpen) throw new Error(`${config.path} is not open`);
+        const { status } = await readStatus(signal);
+        const id = await identify(signal);
+        const faults = faultsFromStarStatus(status);
+        return { identity: id, status, faults, health: healthOf(faults), link: { ...link.stats } };
+      },
 
-    close: () => closeQuietly(log, 'serial port', () => link.close()),
-  };
+      close: () => closeQuietly(log, 'serial port', () => link.close()),
+    },
+  );
 }

@@ -2,6 +2,7 @@
 // can validate it without loading the native `usb` module.
 import { z } from 'zod';
 import { peripheralId } from '../../../protocol/messages.js';
+import { forcedProfile, pollTiming } from '../config-fields.js';
 
 const hex16 = z.string().regex(/^[0-9a-fA-F]{4}$/, '4 hex digits, e.g. "04b8"');
 
@@ -15,10 +16,8 @@ export const usbPrinterConfigSchema = z
     serial: z.string().min(1).optional(),
     /** Printer-class interface number (default: the first interface of class 7). */
     interface: z.number().int().min(0).max(255).optional(),
-    intervalMs: z.number().int().min(100).default(5000),
-    timeoutMs: z.number().int().min(50).default(2000),
-    /** Force a firmware profile id instead of matching the identity. */
-    profile: z.string().min(1).optional(),
+    ...pollTiming({ intervalMs: 5000, timeoutMs: 2000 }),
+    profile: forcedProfile,
     /** Read ESC/POS real-time status over the bulk endpoints when the profile says the model answers it. */
     escposStatus: z.boolean().default(true),
   })

@@ -3,10 +3,11 @@
 // profile says the model answers it — ESC/POS real-time status (DLE EOT 1..4) over the bulk
 // endpoints, decoded by the ESC/POS parser. The kernel's usblp driver is detached only while we
 // hold the interface and re-attached on close, so the print spooler keeps working.
-import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { FleetcareError } from '../../../protocol/errors.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
-import { healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
+import { configuredDriver, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
+import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import { dleEot, escposRealtimeStatus, faultsFromStatus, type FullStatus, type RealtimeStatusRequest } from '../escpos/codec.js';
 import { hex4, listUsbDevices, usbErrorKind, type UsbApi, type UsbDeviceLike, type UsbInResult, type UsbInterfaceLike } from './bus.js';
@@ -33,16 +34,13 @@ export type UsbPrinterStats = {
   kernelDriverReattached: number;
 };
 
-export type UsbPrinterDriver = PeripheralDriver & {
-  readonly profile: FirmwareProfile | null;
-  readonly identity: PeripheralIdentity | null;
+export type UsbPrinterDriver = ProfiledDriver & {
   readonly deviceId: Ieee1284Id | null;
   stats(): UsbPrinterStats;
 };
 
 export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: UsbPrinterDriverContext): UsbPrinterDriver {
-  const config = usbPrinterConfigSchema.parse(configInput);
-  const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
+  const { config, log } = configuredDriver(usbPrinterConfigSchema, configInput, ctx);
   const vid = parseInt(config.vid, 16);
   const pid = parseInt(config.pid, 16);
   const where = `usb:${hex4(vid)}:${hex4(pid)}`;
@@ -189,109 +187,104 @@ export function createUsbPrinterDriver(configInput: UsbPrinterConfigInput, ctx: 
 
   const healthOf = (faults: string[]) => healthOfFaults(faults, profile, getProfiles(), 'critical');
 
-  const driver: UsbPrinterDriver = {
-    id: config.id,
-    kind: 'printer',
-    get profile() {
-      return profile;
-    },
-    get identity() {
-      return identity;
-    },
-    get deviceId() {
-      return deviceId;
-    },
-    stats: () => ({ ...stats }),
+  const driver = profiledDriver<UsbPrinterDriver>(
+    { id: config.id, kind: 'printer', profile: () => profile, identity: () => identity },
+    {
+      get deviceId() {
+        return deviceId;
+      },
+      stats: () => ({ ...stats }),
 
-    async open(signal) {
-      await release();
-      const d = await find();
-      signal.throwIfAborted();
-      await d.open();
-      try {
-        const i = printerInterface(d);
-        if (d.detachKernelDriver) {
-          try {
-            await d.detachKernelDriver(i.interfaceNumber);
-            detached = true;
-            stats.kernelDriverDetached++;
-          } catch (err) {
-            // No kernel driver bound (or not Linux): nothing to give back later.
-            log.debug({ err: (err as Error).message }, 'no kernel driver detached');
-          }
-        }
-        device = d;
-        iface = i;
-        await d.claimInterface(i.interfaceNumber);
-        const configIndex = 0; // usblp asks for the first (index 0) configuration
-        const r = await transfer('GET_DEVICE_ID', signal, () =>
-          d.controlTransferIn(getDeviceIdSetup(configIndex, i.interfaceNumber, i.alternate.alternateSetting), 1024),
-        );
-        const parsed = parseDeviceId(bytesOf(r));
-        if (!parsed.ok) {
-          stats.commErrors++;
-          log.warn({ error: parsed.error }, 'bad IEEE 1284 device id');
-        }
-        deviceId = parsed.ok ? parsed.value : null;
-        const reported = {
-          vendor: deviceId?.manufacturer ?? d.manufacturerName ?? undefined,
-          model: deviceId?.model ?? d.productName ?? undefined,
-          serial: deviceId?.serial ?? d.serialNumber ?? undefined,
-        };
-        profile = resolveProfile(
-          getProfiles(),
-          config.profile,
-          (all) =>
-            matchProfile(
-              { modelName: reported.model, maker: reported.vendor, usb: { vid, pid } },
-              all.filter((p) => p.kind === 'printer'),
-            )?.profile ?? null,
-        );
-        const id = identityOf(where, reported, profile);
-        identity = id;
-        log.info(
-          { ...id, commandSets: deviceId?.commandSets, interface: i.interfaceNumber },
-          profile ? 'USB printer identified' : 'USB printer has no matching firmware profile',
-        );
-        return id;
-      } catch (err) {
-        if (!device) device = d;
+      async open(signal) {
         await release();
-        throw err;
-      }
-    },
+        const d = await find();
+        signal.throwIfAborted();
+        await d.open();
+        try {
+          const i = printerInterface(d);
+          if (d.detachKernelDriver) {
+            try {
+              await d.detachKernelDriver(i.interfaceNumber);
+              detached = true;
+              stats.kernelDriverDetached++;
+            } catch (err) {
+              // No kernel driver bound (or not Linux): nothing to give back later.
+              log.debug({ err: (err as Error).message }, 'no kernel driver detached');
+            }
+          }
+          device = d;
+          iface = i;
+          await d.claimInterface(i.interfaceNumber);
+          const configIndex = 0; // usblp asks for the first (index 0) configuration
+          const r = await transfer('GET_DEVICE_ID', signal, () =>
+            d.controlTransferIn(getDeviceIdSetup(configIndex, i.interfaceNumber, i.alternate.alternateSetting), 1024),
+          );
+          const parsed = parseDeviceId(bytesOf(r));
+          if (!parsed.ok) {
+            stats.commErrors++;
+            log.warn({ error: parsed.error }, 'bad IEEE 1284 device id');
+          }
+          deviceId = parsed.ok ? parsed.value : null;
+          const reported = {
+            vendor: deviceId?.manufacturer ?? d.manufacturerName ?? undefined,
+            model: deviceId?.model ?? d.productName ?? undefined,
+            serial: deviceId?.serial ?? d.serialNumber ?? undefined,
+          };
+          profile = resolveProfile(
+            getProfiles(),
+            config.profile,
+            (all) =>
+              matchProfile(
+                { modelName: reported.model, maker: reported.vendor, usb: { vid, pid } },
+                all.filter((p) => p.kind === 'printer'),
+              )?.profile ?? null,
+          );
+          const id = identityOf(where, reported, profile);
+          identity = id;
+          log.info(
+            { ...id, commandSets: deviceId?.commandSets, interface: i.interfaceNumber },
+            profile ? 'USB printer identified' : 'USB printer has no matching firmware profile',
+          );
+          return id;
+        } catch (err) {
+          if (!device) device = d;
+          await release();
+          throw err;
+        }
+      },
 
-    async poll(signal): Promise<PeripheralReading> {
-      if (!device || !iface) throw new Error(`${where} is not open`);
-      const started = performance.now();
-      const s = await readStatus(signal);
-      return {
-        health: healthOf(s.faults),
-        metrics: { replyLatencyMs: performance.now() - started, portStatus: s.portStatus },
-        // Counts only grow: counters (one type per field name in InfluxDB; the comm-errors detector reads counters).
-        counters: { commErrors: stats.commErrors, stalls: stats.stalls },
-        faults: s.faults,
-      };
-    },
+      async poll(signal): Promise<PeripheralReading> {
+        if (!device || !iface) throw new Error(`${where} is not open`);
+        const started = performance.now();
+        const s = await readStatus(signal);
+        return {
+          health: healthOf(s.faults),
+          metrics: { replyLatencyMs: performance.now() - started, portStatus: s.portStatus },
+          // Counts only grow: counters (one type per field name in InfluxDB; the comm-errors detector reads counters).
+          counters: { commErrors: stats.commErrors, stalls: stats.stalls },
+          faults: s.faults,
+        };
+      },
 
-    async selfTest(signal) {
-      if (!device || !iface) throw new Error(`${where} is not open`);
-      const s = await readStatus(signal);
-      return {
-        identity,
-        deviceId,
-        interface: iface.interfaceNumber,
-        portStatus: s.portStatus,
-        escpos: s.escpos,
-        faults: s.faults,
-        health: healthOf(s.faults),
-        stats: { ...stats },
-      };
-    },
+      async selfTest(signal) {
+        if (!device || !iface) throw new Error(`${where} is not open`);
+        const s = await readStatus(signal);
+        return {
+          identity,
+          deviceId,
+          interface: iface.interfaceNumber,
+          portStatus: s.portStatus,
+          escpos: s.escpos,
+          faults: s.faults,
+          health: healthOf(s.faults),
+          stats: { ...stats },
+        };
+      },
 
-    async close() {
-      await release();
+      async close() {
+        await release();
+      },
     },
-  };
+  );
   return driver;
 }

@@ -6,10 +6,12 @@
 // beyond the profile's limit — and the remote fix for it, `sync-clock-time`. Clocks with a comm
 // key are reached with CMD_AUTH (`commKey`).
 import { z } from 'zod';
-import type { PeripheralDriver, PeripheralIdentity, PeripheralReading } from '../driver.js';
+import type { PeripheralIdentity, PeripheralReading } from '../driver.js';
 import { peripheralId } from '../../../protocol/messages.js';
+import { forcedProfile, pollTiming, replyDeadlineMs, replyTimeoutMs } from '../config-fields.js';
 import { matchProfile } from '../../../firmware-profiles/loader.js';
-import { healthOfFaults, identityOf, lazyProfiles, resolveProfile, type ProfiledDriverContext } from '../common.js';
+import { configuredDriver, healthOfFaults, identityOf, lazyProfiles, profiledDriver, resolveProfile } from '../common.js';
+import type { ProfiledDriver, ProfiledDriverContext } from '../common.js';
 import type { FirmwareProfile } from '../../../firmware-profiles/schema.js';
 import {
   clockDrifting,
@@ -46,12 +48,10 @@ export const zkClockConfigSchema = z
     host: z.string().min(1),
     port: z.number().int().min(1).max(65535).default(4370),
     /** Store counts change slowly; once a minute is plenty. */
-    intervalMs: z.number().int().min(100).default(60_000),
-    timeoutMs: z.number().int().min(50).default(5000),
+    ...pollTiming({ intervalMs: 60_000, timeoutMs: 5000 }),
     /** Deadline for one reply (default: a third of the poll deadline, at most 2000 ms). */
-    replyTimeoutMs: z.number().int().min(20).optional(),
-    /** Force a firmware profile id instead of matching the identity. */
-    profile: z.string().min(1).optional(),
+    replyTimeoutMs,
+    profile: forcedProfile,
     /** Record / user / fingerprint store use (percent) at which a near-full warning is raised. */
     nearFullPct: z.number().min(1).max(100).default(90),
     /**
@@ -69,9 +69,7 @@ export type ZkClockDriverContext = ProfiledDriverContext;
 /** Result of the `sync-clock-time` command. */
 export type ZkClockSyncResult = { offsetBeforeSec: number | null; offsetAfterSec: number | null; setTo: string };
 
-export type ZkClockDriver = PeripheralDriver & {
-  readonly profile: FirmwareProfile | null;
-  readonly identity: PeripheralIdentity | null;
+export type ZkClockDriver = ProfiledDriver & {
   stats(): ZkLinkStats;
   /** Sets the clock to this host's local time (CMD_SET_TIME) and reads the offset before and after. */
   syncClockTime(signal: AbortSignal): Promise<ZkClockSyncResult>;
@@ -81,10 +79,9 @@ const fmtZkTime = (t: { year: number; month: number; day: number; hour: number; 
   `${t.year}-${String(t.month).padStart(2, '0')}-${String(t.day).padStart(2, '0')} ${String(t.hour).padStart(2, '0')}:${String(t.minute).padStart(2, '0')}:${String(t.second).padStart(2, '0')}`;
 
 export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkClockDriverContext): ZkClockDriver {
-  const config = zkClockConfigSchema.parse(configInput);
-  const log = ctx.log.child({ peripheral: config.id, driver: config.driver });
+  const { config, log } = configuredDriver(zkClockConfigSchema, configInput, ctx);
   const link = new ZkLink(config.host, config.port, log);
-  const replyTimeoutMs = config.replyTimeoutMs ?? Math.min(2000, Math.max(20, Math.floor(config.timeoutMs / 3)));
+  const replyTimeoutMs = replyDeadlineMs(config, 3, 2000);
   let profile: FirmwareProfile | null = null;
   let identity: PeripheralIdentity | null = null;
   let lastFreeSizes: ZkFreeSizes | null = null;
@@ -274,81 +271,76 @@ export function createZkClockDriver(configInput: ZkClockConfigInput, ctx: ZkCloc
     };
   }
 
-  const driver: ZkClockDriver = {
-    id: config.id,
-    kind: 'clock',
-    get profile() {
-      return profile;
-    },
-    get identity() {
-      return identity;
-    },
-    stats: () => ({ ...link.stats }),
+  const driver: ZkClockDriver = profiledDriver<ZkClockDriver>(
+    { id: config.id, kind: 'clock', profile: () => profile, identity: () => identity },
+    {
+      stats: () => ({ ...link.stats }),
 
-    async open(signal) {
-      const latencies: number[] = [];
-      try {
-        await startSession(signal, latencies);
-        return await identify(signal, latencies);
-      } catch (err) {
-        link.destroy();
-        throw isTimeout(err)
-          ? new FleetcareError('timeout', `clock ${link.where} does not answer: ${err.message}`, { where: link.where }, { cause: err })
-          : err;
-      }
-    },
-
-    async poll(signal): Promise<PeripheralReading> {
-      const latencies: number[] = [];
-      try {
-        const sizes = await inSession(signal, latencies, () => readFreeSizes(signal, latencies));
-        countPunches(sizes);
-        const offset = await readClockOffset(signal, latencies);
-        return reading(sizes, latencies, offset);
-      } catch (err) {
-        // A session that timed out mid-reply is out of step; the next poll starts afresh.
-        if (isTimeout(err)) link.destroy();
-        throw err;
-      }
-    },
-
-    async selfTest(signal) {
-      const latencies: number[] = [];
-      if (!link.isOpen) await startSession(signal, latencies);
-      const id = await identify(signal, latencies);
-      const sizes = await readFreeSizes(signal, latencies);
-      const offset = await readClockOffset(signal, latencies);
-      const r = reading(sizes, latencies, offset);
-      return { identity: id, freeSizes: sizes, clockOffsetSec: offset, faults: r.faults, health: r.health, metrics: r.metrics, link: { ...link.stats } };
-    },
-
-    async syncClockTime(signal) {
-      const latencies: number[] = [];
-      const offsetBeforeSec = await inSession(signal, latencies, () => readClockOffset(signal, latencies));
-      // The clock keeps whole seconds: the nearest one is within ±0.5 s of now.
-      const target = localZkTime(Math.round(Date.now() / 1000) * 1000);
-      const reply = await command(zkCommand.CMD_SET_TIME, encodeZkTime(target), 'CMD_SET_TIME', signal, latencies);
-      if (reply.command !== zkCommand.CMD_ACK_OK) throw new Error(`clock ${link.where} refused CMD_SET_TIME (reply ${reply.command})`);
-      const offsetAfterSec = await readClockOffset(signal, latencies);
-      log.info({ offsetBeforeSec, offsetAfterSec }, 'clock time set to host time');
-      return { offsetBeforeSec, offsetAfterSec, setTo: fmtZkTime(target) };
-    },
-
-    commands: {
-      'sync-clock-time': (signal) => driver.syncClockTime(signal),
-    },
-
-    async close() {
-      if (link.isOpen) {
+      async open(signal) {
+        const latencies: number[] = [];
         try {
-          // Polite goodbye so the clock frees its session slot; never wait long for it.
-          await link.request(zkCommand.CMD_EXIT, new Uint8Array(0), 'CMD_EXIT', Math.min(300, replyTimeoutMs), AbortSignal.timeout(1000));
-        } catch {
-          // the clock may already be gone
+          await startSession(signal, latencies);
+          return await identify(signal, latencies);
+        } catch (err) {
+          link.destroy();
+          throw isTimeout(err)
+            ? new FleetcareError('timeout', `clock ${link.where} does not answer: ${err.message}`, { where: link.where }, { cause: err })
+            : err;
         }
-      }
-      link.destroy();
+      },
+
+      async poll(signal): Promise<PeripheralReading> {
+        const latencies: number[] = [];
+        try {
+          const sizes = await inSession(signal, latencies, () => readFreeSizes(signal, latencies));
+          countPunches(sizes);
+          const offset = await readClockOffset(signal, latencies);
+          return reading(sizes, latencies, offset);
+        } catch (err) {
+          // A session that timed out mid-reply is out of step; the next poll starts afresh.
+          if (isTimeout(err)) link.destroy();
+          throw err;
+        }
+      },
+
+      async selfTest(signal) {
+        const latencies: number[] = [];
+        if (!link.isOpen) await startSession(signal, latencies);
+        const id = await identify(signal, latencies);
+        const sizes = await readFreeSizes(signal, latencies);
+        const offset = await readClockOffset(signal, latencies);
+        const r = reading(sizes, latencies, offset);
+        return { identity: id, freeSizes: sizes, clockOffsetSec: offset, faults: r.faults, health: r.health, metrics: r.metrics, link: { ...link.stats } };
+      },
+
+      async syncClockTime(signal) {
+        const latencies: number[] = [];
+        const offsetBeforeSec = await inSession(signal, latencies, () => readClockOffset(signal, latencies));
+        // The clock keeps whole seconds: the nearest one is within ±0.5 s of now.
+        const target = localZkTime(Math.round(Date.now() / 1000) * 1000);
+        const reply = await command(zkCommand.CMD_SET_TIME, encodeZkTime(target), 'CMD_SET_TIME', signal, latencies);
+        if (reply.command !== zkCommand.CMD_ACK_OK) throw new Error(`clock ${link.where} refused CMD_SET_TIME (reply ${reply.command})`);
+        const offsetAfterSec = await readClockOffset(signal, latencies);
+        log.info({ offsetBeforeSec, offsetAfterSec }, 'clock time set to host time');
+        return { offsetBeforeSec, offsetAfterSec, setTo: fmtZkTime(target) };
+      },
+
+      commands: {
+        'sync-clock-time': (signal) => driver.syncClockTime(signal),
+      },
+
+      async close() {
+        if (link.isOpen) {
+          try {
+            // Polite goodbye so the clock frees its session slot; never wait long for it.
+            await link.request(zkCommand.CMD_EXIT, new Uint8Array(0), 'CMD_EXIT', Math.min(300, replyTimeoutMs), AbortSignal.timeout(1000));
+          } catch {
+            // the clock may already be gone
+          }
+        }
+        link.destroy();
+      },
     },
-  };
+  );
   return driver;
 }
