@@ -91,8 +91,8 @@ test('DLE EOT 1..4: healthy, cover open, paper near end, paper end', () =>
     p.setCutterJam(true);
     assert.equal(await all(), [0x3a, 0x52, 0x1a, 0x12]);
     // DLE ENQ 1 recovers from the recoverable cutter error.
-    await h.silenceFor([0x10, 0x05, 0x01], 50);
-    assert.is(p.stats.recoveries, 1);
+    assert.equal(await h.silenceFor([0x10, 0x05, 0x01], 50), [], 'DLE ENQ has no answer');
+    await waitFor('the recovery recorded', () => p.stats.recoveries === 1);
     assert.equal(await all(), [0x12, 0x12, 0x12, 0x12]);
     p.setUnrecoverableError(true);
     assert.equal(await h.ask([0x10, 0x04, 3], 1), [0x32]);
