@@ -14,6 +14,17 @@ import { LogLimiter } from '../logging/log-limiter.js';
 export type ReconnectPolicy = { minMs: number; maxMs: number; jitter: number };
 
 /**
+ * The node to try after `current` was lost: any other one, at random, so that the agents of a dead
+ * node spread over the survivors instead of all logging in to the next one in the list at once.
+ * (Two nodes: the other one, with no draw, so the backoff's jitter sequence stays as it was.)
+ */
+export function nextNode(current: number, count: number, random: () => number = Math.random): number {
+  if (count <= 1) return 0;
+  if (count === 2) return 1 - current;
+  return (current + 1 + Math.min(count - 2, Math.floor(random() * (count - 1)))) % count;
+}
+
+/**
  * Delay before reconnect attempt `attempt` (0-based): the exponential base min·2^attempt capped at
  * max, of which a `jitter` fraction is random, i.e. uniform in [base·(1−jitter), base].
  */
@@ -193,7 +204,7 @@ export class Link {
     client.on('error', () => {}); // late errors of a dead client must not become uncaught
     client.destroy();
     this.client = null;
-    this.node = (this.node + 1) % this.o.broker.urls.length;
+    this.node = nextNode(this.node, this.o.broker.urls.length, this.random);
     if (wasConnected) {
       this.s.disconnects++;
       this.log.warn('disconnected from broker');

@@ -10,6 +10,7 @@
 import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { benchFlags } from './help.js';
+import { nextNode } from '../agent/link.js';
 import mqttPacket from 'mqtt-packet';
 import { topicFor, CONTRACT_VERSION, type TelemetryMessage } from '../protocol/index.js';
 
@@ -162,9 +163,9 @@ function openAgent(a: Agent): Promise<void> {
       done();
       // Only an agent that was in: one refused at login stays out, as before.
       if (stopping || !a.wasConnected) return;
-      // The node went away: the next node after a short jittered delay (as the agent's backoff).
+      // The node went away: another node, at random, after a short jittered delay (as the agent does).
       if (a.lostAt === null) a.lostAt = performance.now();
-      a.node = (a.node + 1) % ports.length;
+      a.node = nextNode(a.node, ports.length);
       setTimeout(
         () => {
           if (stopping) return;

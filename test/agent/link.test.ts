@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { decodeDeviceMessage } from '../../protocol/index.js';
 import { startAgent } from '../../agent/index.js';
-import { reconnectDelay } from '../../agent/link.js';
+import { nextNode, reconnectDelay } from '../../agent/link.js';
 import { waitFor, sleep } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
 import { FakeCollector, agentConfig, agentRig } from './support.js';
@@ -145,6 +145,28 @@ test('reconnect delays: exponential, capped, jittered within [base*(1-j), base]'
   assert.ok(delays.every((d) => d >= 500 && d <= 1000));
   assert.ok(new Set(delays).size > 30, 'spread');
   assert.is(reconnectDelay(3, { ...p, jitter: 0 }, Math.random), 8000, 'no jitter: exact');
+});
+
+test("after losing a node the agent tries another one at random, never the lost one: a dead node's agents spread over the survivors", () => {
+  // Three nodes: from node 2 the draw picks 0 or 1 evenly.
+  assert.is(nextNode(2, 3, () => 0), 0);
+  assert.is(nextNode(2, 3, () => 0.49), 0);
+  assert.is(nextNode(2, 3, () => 0.5), 1);
+  assert.is(nextNode(2, 3, () => 0.999999), 1);
+  for (let from = 0; from < 5; from++) {
+    const seen = new Set<number>();
+    for (let i = 0; i < 200; i++) seen.add(nextNode(from, 5, Math.random));
+    assert.not.ok(seen.has(from), `never node ${from} again`);
+    assert.is(seen.size, 4, `every other node of 5 is reached from ${from}`);
+  }
+  // Two nodes: the other one, without a draw; one node: itself.
+  assert.is(
+    nextNode(0, 2, () => {
+      throw new Error('no draw');
+    }),
+    1,
+  );
+  assert.is(nextNode(0, 1), 0);
 });
 
 test('the agent drives its own reconnects with those delays against a broker that is down', async () => {
