@@ -149,10 +149,22 @@ test('reconnect delays: exponential, capped, jittered within [base*(1-j), base]'
 
 test("after losing a node the agent tries another one at random, never the lost one: a dead node's agents spread over the survivors", () => {
   // Three nodes: from node 2 the draw picks 0 or 1 evenly.
-  assert.is(nextNode(2, 3, () => 0), 0);
-  assert.is(nextNode(2, 3, () => 0.49), 0);
-  assert.is(nextNode(2, 3, () => 0.5), 1);
-  assert.is(nextNode(2, 3, () => 0.999999), 1);
+  assert.is(
+    nextNode(2, 3, () => 0),
+    0,
+  );
+  assert.is(
+    nextNode(2, 3, () => 0.49),
+    0,
+  );
+  assert.is(
+    nextNode(2, 3, () => 0.5),
+    1,
+  );
+  assert.is(
+    nextNode(2, 3, () => 0.999999),
+    1,
+  );
   for (let from = 0; from < 5; from++) {
     const seen = new Set<number>();
     for (let i = 0; i < 200; i++) seen.add(nextNode(from, 5, Math.random));
