@@ -91,3 +91,22 @@ export function postgresStores<S, A extends unknown[] = []>(
   const databases = migratedDatabases(prefix);
   return [async (...args) => ({ store: open(await databases.create(), ...args), cleanup: async () => {} }), databases.hooks];
 }
+
+/**
+ * Like `sqliteStores` for a store that opens its file itself: the file is migrated and closed
+ * first, then `open` gets its path.
+ */
+export function sqliteFileStores<S, A extends unknown[] = []>(
+  file: string,
+  schema: SqliteSchema,
+  open: (path: string, ...args: A) => S,
+): (...args: A) => Promise<Fresh<S>> {
+  return async (...args) => {
+    const dir = tempDir('fleetcare-state-');
+    const path = join(dir.path, file);
+    const db = new Database(path);
+    await migrateSqlite(db, schema);
+    db.close();
+    return { store: open(path, ...args), cleanup: async () => dir.remove() };
+  };
+}
