@@ -74,11 +74,13 @@ function owner(pgUrl: string, nodeId: string, partitions = LEASES.partitions): C
   return { pgUrl, nodeId, mode: 'owner', leases: { ...LEASES, partitions } };
 }
 
-function pool(url: string): pg.Pool {
-  const p = new pg.Pool({ connectionString: url, max: 2 });
-  p.on('error', () => {});
-  pools.push(p);
-  return p;
+/** A new database on the test server and a pool on it (ended after the file). */
+async function freshDatabase(name: string): Promise<{ pgUrl: string; db: pg.Pool }> {
+  const pgUrl = await pgServer!.createDatabase(name);
+  const db = new pg.Pool({ connectionString: pgUrl, max: 2 });
+  db.on('error', () => {});
+  pools.push(db);
+  return { pgUrl, db };
 }
 
 /** A collector node in its own process (so that it can be killed like a crashed machine). */
@@ -158,10 +160,20 @@ async function receivedRows(p: pg.Pool): Promise<number> {
   return Number((await p.query('SELECT count(*) AS n FROM received')).rows[0].n);
 }
 
+/** Seqs 1..`seqs` of each device are in InfluxDB one point each, and the dedup table holds exactly those. */
+async function assertExactlyOnce(store: CollectorHandle['store'], db: pg.Pool, devices: string[], seqs: number): Promise<void> {
+  for (const device of devices)
+    assert.equal(
+      await store.seqCounts(device),
+      range(1, seqs).map((seq) => ({ seq, points: 1 })),
+      device,
+    );
+  assert.is(await receivedRows(db), devices.length * seqs);
+}
+
 test('two owner collectors share 8 partitions; one is killed mid-stream; every seq reaches InfluxDB exactly once', async () => {
   if (skip()) return console.log('skipped: PostgreSQL or InfluxDB is not installed');
-  const pgUrl = await pgServer!.createDatabase('cc_failover');
-  const db = pool(pgUrl);
+  const { pgUrl, db } = await freshDatabase('cc_failover');
   const DEVICES = 200;
   const SEQS = 12;
 
@@ -223,13 +235,12 @@ test('two owner collectors share 8 partitions; one is killed mid-stream; every s
   console.log(`${DEVICES} devices × ${SEQS} seqs acked ${Date.now() - killedAt} ms after the kill; ${devices.reduce((n, d) => n + d.resends, 0)} re-sends`);
 
   // Exactly once in InfluxDB (1 point per seq) and in the dedup table; b announced each record at most once.
-  for (const d of devices)
-    assert.equal(
-      await b.store.seqCounts(d.id),
-      range(1, SEQS).map((seq) => ({ seq, points: 1 })),
-      d.id,
-    );
-  assert.is(await receivedRows(db), DEVICES * SEQS);
+  await assertExactlyOnce(
+    b.store,
+    db,
+    devices.map((d) => d.id),
+    SEQS,
+  );
   assert.ok(
     [...announcedByB.values()].every((n) => n === 1),
     'b announced no record twice',
@@ -245,8 +256,7 @@ test('two owner collectors share 8 partitions; one is killed mid-stream; every s
 
 test('an observer keeps fleet state and sends commands, but never acks, stores or takes a lease', async () => {
   if (skip()) return console.log('skipped: PostgreSQL or InfluxDB is not installed');
-  const pgUrl = await pgServer!.createDatabase('cc_observer');
-  const db = pool(pgUrl);
+  const { pgUrl, db } = await freshDatabase('cc_observer');
   const own = track(await startCollector(collectorConfig('cc_observer'), { log, cluster: owner(pgUrl, 'own', 4) }));
   const obs = track(
     await startCollector(collectorConfig('cc_observer_obs'), { log, cluster: { pgUrl, nodeId: 'obs', mode: 'observer', leases: { partitions: 4 } } }),
@@ -309,8 +319,7 @@ test('an observer keeps fleet state and sends commands, but never acks, stores o
 
 test('a store outage acks nothing and loses nothing; the batch waits in memory and holds the reader back', async () => {
   if (skip()) return console.log('skipped: PostgreSQL or InfluxDB is not installed');
-  const pgUrl = await pgServer!.createDatabase('cc_outage');
-  const db = pool(pgUrl);
+  const { pgUrl, db } = await freshDatabase('cc_outage');
   const config = { ...collectorConfig('cc_outage'), batch: { maxDelayMs: 50, maxPoints: 4 } };
   const c: CollectorHandle = track(await startCollector(config, { log, cluster: owner(pgUrl, 'solo', 4) }));
   assert.equal(c.partitions!.owned(), [0, 1, 2, 3]);
@@ -331,11 +340,7 @@ test('a store outage acks nothing and loses nothing; the batch waits in memory a
 
   await influxd!.start();
   await waitFor('every seq acked after recovery', () => dev.acked.size === 41, 30_000);
-  assert.equal(
-    await c.store.seqCounts('pos-outage'),
-    range(1, 41).map((seq) => ({ seq, points: 1 })),
-  );
-  assert.is(await receivedRows(db), 41);
+  await assertExactlyOnce(c.store, db, ['pos-outage'], 41);
 
   // The agent missed an ack and re-sends: acked again, not written again.
   const acksBefore = dev.ackMessages.length;
@@ -347,8 +352,7 @@ test('a store outage acks nothing and loses nothing; the batch waits in memory a
 
 test('PostgreSQL down: nothing acked, the node stops using its leases; after the restart it takes them back and acks each seq once', async () => {
   if (skip()) return console.log('skipped: PostgreSQL or InfluxDB is not installed');
-  const pgUrl = await pgServer!.createDatabase('cc_pgdown');
-  const db = pool(pgUrl);
+  const { pgUrl, db } = await freshDatabase('cc_pgdown');
   const c = track(await startCollector(collectorConfig('cc_pgdown'), { log, cluster: owner(pgUrl, 'solo', 4) }));
   const dev = await ResendingDevice.connect('pos-pgdown');
   await dev.send(1);
@@ -368,17 +372,12 @@ test('PostgreSQL down: nothing acked, the node stops using its leases; after the
   await waitFor('every seq acked after PostgreSQL is back', () => dev.dev.acked.size === 10, 30_000);
   await resender.stop();
   assert.ok(c.partitions!.epochOf(c.partitions!.partitionOf('pos-pgdown'))! > epoch, 'the partition was taken again with a new epoch');
-  assert.equal(
-    await c.store.seqCounts('pos-pgdown'),
-    range(1, 10).map((seq) => ({ seq, points: 1 })),
-  );
-  assert.is(await receivedRows(db), 10);
+  await assertExactlyOnce(c.store, db, ['pos-pgdown'], 10);
 });
 
 test('a gracefully stopped owner hands its partitions back at once; the other takes them (acquired hook first) and nothing is lost', async () => {
   if (skip()) return console.log('skipped: PostgreSQL or InfluxDB is not installed');
-  const pgUrl = await pgServer!.createDatabase('cc_stop');
-  const db = pool(pgUrl);
+  const { pgUrl, db } = await freshDatabase('cc_stop');
   const DEVICES = 40;
   const SEQS = 10;
   const x = track(await startCollector(collectorConfig('cc_stop'), { log, cluster: owner(pgUrl, 'x', 4) }));
@@ -415,13 +414,12 @@ test('a gracefully stopped owner hands its partitions back at once; the other ta
   await resender.stop();
   assert.is(y.stats().cluster!.failovers, 0, 'handed back, not taken over from an expired lease');
   assert.is(beforeAcquired, 0);
-  for (const d of devices)
-    assert.equal(
-      await y.store.seqCounts(d.id),
-      range(1, SEQS).map((seq) => ({ seq, points: 1 })),
-      d.id,
-    );
-  assert.is(await receivedRows(db), DEVICES * SEQS);
+  await assertExactlyOnce(
+    y.store,
+    db,
+    devices.map((d) => d.id),
+    SEQS,
+  );
 });
 
 test('an owner collector without InfluxDB is refused: acked data would live on one node', async () => {

@@ -24,7 +24,7 @@ import { waitFor } from '../helpers/net.js';
 import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { FakeFrappe } from '../tickets/fakes.js';
 import type { FromNode, NodeConfig, ToNode } from './incidents-node.js';
-import type { TelemetryMessage } from '../../protocol/messages.js';
+import { telemetry } from '../collector/fixtures.js';
 
 const PARTITIONS = 4;
 const LEASE_MS = 2000;
@@ -130,23 +130,10 @@ test('a fault raised while its owner is killed is ticketed once, by the node tha
       const ts = Date.now();
       for (const device of [early, late, ...all.slice(0, 6)]) {
         seq++;
-        const message: TelemetryMessage = {
-          v: 1,
-          device,
-          seq,
-          ts,
-          samples: [
-            {
-              peripheral: 'printer0',
-              kind: 'printer',
-              ts,
-              health: faults.has(device) ? 'critical' : 'ok',
-              metrics: {},
-              counters: {},
-              faults: faults.get(device) ?? [],
-            },
-          ],
-        };
+        // One printer0 sample, critical with the faults raised on the device.
+        const message = telemetry(device, seq, { ts, metrics: {}, counters: {} });
+        const raised = faults.get(device);
+        if (raised) Object.assign(message.samples[0], { health: 'critical', faults: raised });
         for (const n of nodes) sendTo(n, { type: 'telemetry', message });
       }
     }, 100);

@@ -6,6 +6,8 @@ import * as assert from 'uvu/assert';
 import { pino } from 'pino';
 import { serviceLevelAgreementSchema } from '../../collector/sla/index.js';
 import { startTicketing } from '../../collector/tickets/index.js';
+import type { SlaContext } from '../../collector/tickets/actions.js';
+import type { NotifyConfigInput } from '../../collector/notify/index.js';
 import { dispatchConfigSchema } from '../../dispatch/model.js';
 import { Dispatcher } from '../../dispatch/service.js';
 import { SqliteDispatchState } from '../../state/sqlite/dispatch.js';
@@ -17,31 +19,52 @@ import { smtpServer } from '../helpers/smtp.js';
 import { createCmd, openCallerDb } from '../tickets/support.js';
 import { captureLog } from '../helpers/log.js';
 
-test('a ticket left alone escalates: the team lead gets an e-mail in the ticket language (ar, right to left), once per stage', async () => {
+/**
+ * Ticketing on a caller database in a new temp dir, its notices sent to a real SMTP server
+ * (`notify` gets its port), and a dispatcher over its ticket and dispatch stores.
+ */
+async function mailRig(dirPrefix: string, notify: (smtpPort: number) => NotifyConfigInput, slaContext: SlaContext) {
   const smtp = await smtpServer();
-  const dir = tempDir('fleetcare-escalation-');
+  const dir = tempDir(dirPrefix);
   const db = openCallerDb(dir.path);
   const log = captureLog();
-  const handle = startTicketing(
-    db,
-    { notify: { smtp: { host: '127.0.0.1', port: smtp.port, from: 'NOC <noc@support.example>', timeoutMs: 5000 } }, backoff: { baseMs: 20, maxMs: 200 } },
-    { log: log.log },
+  const handle = startTicketing(db, { notify: notify(smtp.port), backoff: { baseMs: 20, maxMs: 200 } }, { log: log.log });
+  const tickets = new SqliteTicketState(handle.outbox);
+  const state = new SqliteDispatchState(db);
+  const dispatcher = new Dispatcher({
+    tickets,
+    state,
+    config: dispatchConfigSchema.parse({}),
+    slaContext,
+    unitOf: () => ({ kind: 'printer', profile: null }),
+    profiles: new Map(),
+    log: pino({ level: 'silent' }),
+  });
+  return {
+    smtp,
+    handle,
+    tickets,
+    state,
+    dispatcher,
+    async close() {
+      await handle.close();
+      db.close();
+      await smtp.close();
+      dir.remove();
+    },
+  };
+}
+
+test('a ticket left alone escalates: the team lead gets an e-mail in the ticket language (ar, right to left), once per stage', async () => {
+  const { smtp, handle, tickets, state, dispatcher, close } = await mailRig(
+    'fleetcare-escalation-',
+    (port) => ({ smtp: { host: '127.0.0.1', port, from: 'NOC <noc@support.example>', timeoutMs: 5000 } }),
+    { slas: {}, defaultSla: serviceLevelAgreementSchema.parse(GOLD_24X7) },
   );
   try {
-    const tickets = new SqliteTicketState(handle.outbox);
-    const state = new SqliteDispatchState(db);
     await state.putTeam({ id: 'riyadh', name: 'Riyadh', sites: [], tenants: [], skills: [], calendar: null });
     await state.putTechnician({ id: 'lina', name: 'Lina', team: 'riyadh', email: null, lead: false, nocUser: null });
     await state.putTechnician({ id: 'huda', name: 'Huda', team: 'riyadh', email: 'huda@support.example', lead: true, nocUser: null });
-    const dispatcher = new Dispatcher({
-      tickets,
-      state,
-      config: dispatchConfigSchema.parse({}),
-      slaContext: { slas: {}, defaultSla: serviceLevelAgreementSchema.parse(GOLD_24X7) },
-      unitOf: () => ({ kind: 'printer', profile: null }),
-      profiles: new Map(),
-      log: pino({ level: 'silent' }),
-    });
     const opened = Date.now() - 7 * 3600_000; // High: response 1 h, resolution 8 h — both past 75 %
     const key = 'pos-9/printer0/cutter-jam';
     handle.outbox.enqueue(createCmd(key, { customer: 'Riyadh', language: 'ar', site: 'riyadh-olaya', priority: 'High' }, opened));
@@ -69,44 +92,23 @@ test('a ticket left alone escalates: the team lead gets an e-mail in the ticket 
     await waitFor('outbox drained', () => handle.outbox.pending() === 0, 5000);
     assert.is(smtp.received.length, 2);
   } finally {
-    await handle.close();
-    db.close();
-    await smtp.close();
-    dir.remove();
+    await close();
   }
 });
 
 test('the store is told which technician comes, in its language; a reassignment tells it again; "nobody matched" tells it nothing', async () => {
-  const smtp = await smtpServer();
-  const dir = tempDir('fleetcare-assigned-');
-  const db = openCallerDb(dir.path);
-  const log = captureLog();
-  const handle = startTicketing(
-    db,
-    {
-      notify: {
-        smtp: { host: '127.0.0.1', port: smtp.port, from: 'noc@support.example', timeoutMs: 5000 },
-        tenants: { huamei: { language: 'zh', email: ['store-7@huamei.example'] } },
-      },
-      backoff: { baseMs: 20, maxMs: 200 },
-    },
-    { log: log.log },
+  const { smtp, handle, tickets, state, dispatcher, close } = await mailRig(
+    'fleetcare-assigned-',
+    (port) => ({
+      smtp: { host: '127.0.0.1', port, from: 'noc@support.example', timeoutMs: 5000 },
+      tenants: { huamei: { language: 'zh', email: ['store-7@huamei.example'] } },
+    }),
+    { slas: {} },
   );
   try {
-    const tickets = new SqliteTicketState(handle.outbox);
-    const state = new SqliteDispatchState(db);
     await state.putTeam({ id: 'shenzhen', name: 'Shenzhen', sites: ['futian-7'], tenants: [], skills: [], calendar: null });
     await state.putTechnician({ id: 'wei', name: 'Wang Wei', team: 'shenzhen', email: null, lead: false, nocUser: null });
     await state.putTechnician({ id: 'li-na', name: 'Li Na', team: 'shenzhen', email: null, lead: false, nocUser: null });
-    const dispatcher = new Dispatcher({
-      tickets,
-      state,
-      config: dispatchConfigSchema.parse({}),
-      slaContext: { slas: {} },
-      unitOf: () => ({ kind: 'printer', profile: null }),
-      profiles: new Map(),
-      log: pino({ level: 'silent' }),
-    });
     handle.outbox.enqueue(createCmd('pos-2/printer0/cutter-wear-out', { customer: 'huamei', site: 'futian-7', subject: 'Cutter near end of life' }));
     handle.outbox.enqueue(createCmd('pos-9/printer0/paper-end', { customer: 'huamei', site: 'nowhere-1', subject: 'Paper out' }));
     await waitFor('opened notices', () => smtp.received.length === 2, 10_000);
@@ -125,10 +127,7 @@ test('the store is told which technician comes, in its language; a reassignment 
     await waitFor('outbox drained', () => handle.outbox.pending() === 0, 5000);
     assert.is(smtp.received.length, 4, 'no notice for the unassigned ticket');
   } finally {
-    await handle.close();
-    db.close();
-    await smtp.close();
-    dir.remove();
+    await close();
   }
 });
 

@@ -4,22 +4,12 @@
 // when the rules match no one; an unknown owner is a 422 kept as the failure).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ErpnextSink, TicketOutbox, TicketSender, ZammadSink, type TicketAssignment } from '../../collector/tickets/index.js';
+import { ErpnextSink, ZammadSink, type TicketAssignment } from '../../collector/tickets/index.js';
 import { waitFor } from '../helpers/net.js';
-import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { FakeFrappe, FakeZammad } from '../tickets/fakes.js';
-import { createCmd, openCallerDb } from '../tickets/support.js';
-import { captureLog } from '../helpers/log.js';
+import { createCmd, outboxRigs } from '../tickets/support.js';
 
-const dirs: TempDir[] = [];
-let cleanups: (() => Promise<void> | void)[] = [];
-test.after.each(async () => {
-  for (const c of cleanups.reverse()) await c();
-  cleanups = [];
-});
-test.after(() => {
-  for (const d of dirs) d.remove();
-});
+const { rig, defer } = outboxRigs(test, 'fleetcare-dispatch-sink-');
 
 const assignment = (technician: string | null, email: string | null, team: string | null): TicketAssignment => ({
   technician,
@@ -31,29 +21,16 @@ const assignment = (technician: string | null, email: string | null, team: strin
   reason: 'test',
 });
 
-function outboxWith(sink: ErpnextSink | ZammadSink) {
-  const d = tempDir('fleetcare-dispatch-sink-');
-  dirs.push(d);
-  const db = openCallerDb(d.path);
-  const cap = captureLog();
-  const outbox = new TicketOutbox(db, { sinks: [sink.name] });
-  const sender = new TicketSender(outbox, sink, { log: cap.log, backoff: { baseMs: 20, maxMs: 200 }, pollMs: 50 });
-  cleanups.push(async () => {
-    await sender.close();
-    db.close();
-  });
-  return { outbox, sender };
-}
-
 test("ERPNext: assignment is the Issue's _assign through assign_to.add; reassigning removes the previous assignee; unassigned clears it", async () => {
   const fake = await new FakeFrappe().start();
-  cleanups.push(() => fake.stop());
-  const cap = captureLog();
-  const sink = new ErpnextSink(
-    { url: fake.url, apiKey: fake.apiKey, apiSecret: fake.apiSecret, timeoutMs: 2000, assignees: { omar: 'omar@acme-service.example' } },
-    cap.log,
+  defer(() => fake.stop());
+  const { outbox, sender } = rig(
+    (log) =>
+      new ErpnextSink(
+        { url: fake.url, apiKey: fake.apiKey, apiSecret: fake.apiSecret, timeoutMs: 2000, assignees: { omar: 'omar@acme-service.example' } },
+        log,
+      ),
   );
-  const { outbox, sender } = outboxWith(sink);
   const key = 'posA/printer/cutter-wear-out';
   outbox.enqueue(createCmd(key));
   outbox.enqueue({
@@ -89,22 +66,23 @@ test("ERPNext: assignment is the Issue's _assign through assign_to.add; reassign
 
 test('Zammad: owner_id and group from the configured maps; unassigned = owner 1; an unknown owner is a 422 failure', async () => {
   const fake = await new FakeZammad().start();
-  cleanups.push(() => fake.stop());
-  const cap = captureLog();
-  const sink = new ZammadSink(
-    {
-      url: fake.url,
-      token: fake.token,
-      group: 'Users',
-      customers: { 'ACME Retail': 'ops@acme.example' },
-      defaultCustomer: 'it@globex.example',
-      timeoutMs: 2000,
-      owners: { lina: 3, ghost: 99 },
-      teamGroups: { riyadh: 'Support' },
-    },
-    cap.log,
+  defer(() => fake.stop());
+  const { outbox, sender, cap } = rig(
+    (log) =>
+      new ZammadSink(
+        {
+          url: fake.url,
+          token: fake.token,
+          group: 'Users',
+          customers: { 'ACME Retail': 'ops@acme.example' },
+          defaultCustomer: 'it@globex.example',
+          timeoutMs: 2000,
+          owners: { lina: 3, ghost: 99 },
+          teamGroups: { riyadh: 'Support' },
+        },
+        log,
+      ),
   );
-  const { outbox, sender } = outboxWith(sink);
   const key = 'clock1/fp/sensor-degraded';
   outbox.enqueue(createCmd(key, { device: 'clock1', peripheral: 'fp' }));
   sender.start();

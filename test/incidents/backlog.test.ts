@@ -7,12 +7,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { pino } from 'pino';
 import { runServer, type RunningServer } from '../../cli/server.js';
-import { serverConfigSchema } from '../../cli/server-config.js';
 import { CONTRACT_VERSION, type TelemetryMessage } from '../../protocol/index.js';
 import { seededRandom } from '../../sim/wear.js';
 import { FakeDevice } from '../collector/fixtures.js';
-import { freePort, waitFor } from '../helpers/net.js';
-import { tempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/net.js';
+import { oneNodeConfig } from './one-node.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -43,16 +42,9 @@ function series(start: number): Sample[] {
 }
 
 test('a backlog flushed after a 3-day outage gives the same tickets as the same series received live', async () => {
-  const dir = tempDir('fleetcare-backlog-');
   const log = pino({ level: 'silent' });
-  const port = await freePort();
-  const config = serverConfigSchema.parse({
-    dataDir: dir.path,
-    broker: { port, scryptCost: 1024 },
-    noc: { port: 0 },
-    // Ticks come from the test (on the series' clock); the service's own timer stays out of the way.
-    collector: { batch: { maxDelayMs: 20 }, incidents: { tickMs: 3_600_000 } },
-  });
+  // Ticks come from the test (on the series' clock); the service's own timer stays out of the way.
+  const { dir, config } = await oneNodeConfig('fleetcare-backlog-', { batch: { maxDelayMs: 20 }, incidents: { tickMs: 3_600_000 } });
   let server: RunningServer | null = null;
   const devices: FakeDevice[] = [];
   try {

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { IncidentStore, windowActive, zonedTime, type IncidentChange, type IncidentStoreOptions } from '../../collector/incidents/index.js';
-import type { Finding } from '../../collector/detectors/index.js';
+import { finding, fiveFlaps, LIFECYCLE, siteOutage, summary } from '../state/incidents-suite.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -25,41 +25,12 @@ function open(path?: string, o: IncidentStoreOptions = {}): { store: IncidentSto
     dirs.push(d);
     path = join(d.path, 'incidents.db');
   }
-  const store = new IncidentStore(path, {
-    holdMs: MIN,
-    recoverMs: 5 * MIN,
-    reopenWindowMs: 24 * HOUR,
-    flapCount: 4,
-    flapWindowMs: HOUR,
-    flapQuietMs: HOUR,
-    ...o,
-  });
+  const store = new IncidentStore(path, { ...LIFECYCLE, ...o });
   stores.push(store);
   return { store, path };
 }
 
-function finding(key: string, status: Finding['status'], extra: Partial<Finding> = {}): Finding {
-  const [device, peripheral, failureMode] = key.split('/');
-  return {
-    key,
-    device,
-    peripheral,
-    failureMode,
-    site: 's1',
-    scope: 'device',
-    status,
-    detector: 'reactive',
-    kind: 'fault',
-    priority: 'High',
-    issueType: 'printer-hardware',
-    figures: { fault: failureMode },
-    runbook: { profile: 'epson-tm-t88vi', code: failureMode },
-    inhibitableBySite: false,
-    ...extra,
-  };
-}
 const K = 'pos-1/printer/autocutter-error';
-const summary = (cs: IncidentChange[]) => cs.map((c) => `${c.type}:${c.ticket}${c.suppressed ? `(${c.suppressed})` : ''}:${c.incident.key}`);
 
 test('opens only after the hold; a condition gone before the hold leaves nothing', () => {
   const { store } = open();
@@ -149,18 +120,7 @@ test('flapping: N transitions in the window marks it once; no ticket churn; quie
     all.push(...store.apply([finding(K, 'recovered')], t));
     t += 5 * MIN;
   }
-  assert.equal(summary(all), [
-    `opened:create:${K}`,
-    `resolved:resolve:${K}`,
-    `reopened:reopen:${K}`,
-    `flapping:update:${K}`, // 4th transition within the hour
-    `reopened:none(flapping):${K}`,
-    `resolved:none(flapping):${K}`,
-    `reopened:none(flapping):${K}`,
-    `resolved:none(flapping):${K}`,
-    `reopened:none(flapping):${K}`,
-    `resolved:none(flapping):${K}`,
-  ]);
+  assert.equal(summary(all), fiveFlaps(K));
   assert.is(store.get(K)!.flapping, true);
   const quiet = store.apply([], t + HOUR);
   assert.equal(summary(quiet), [`flap-ended:resolve:${K}`]);
@@ -170,16 +130,7 @@ test('flapping: N transitions in the window marks it once; no ticket churn; quie
 
 test('a site incident inhibits the device incidents it explains, not the others; released when it ends', () => {
   const { store } = open(undefined, { holdMs: 0, recoverMs: 0 });
-  const site = finding('site:s1/site/offline', 'firing', {
-    scope: 'site',
-    detector: 'site',
-    kind: 'site-offline',
-    priority: 'Urgent',
-    issueType: 'site-outage',
-  });
-  const offA = finding('a/device/offline', 'firing', { kind: 'device-offline', inhibitableBySite: true });
-  const offB = finding('b/device/offline', 'firing', { kind: 'device-offline', inhibitableBySite: true });
-  const offOther = finding('x/device/offline', 'firing', { kind: 'device-offline', inhibitableBySite: true, site: 's2' });
+  const { site, offA, offB, offOther } = siteOutage();
   const wear = finding('a/printer/cutter-wear-out', 'firing', { detector: 'wear-out', kind: 'predicted-failure', priority: 'Low' });
   // Device findings listed first on purpose: the site finding is still applied first.
   const cs = store.apply([offA, offB, offOther, wear, site], T0);

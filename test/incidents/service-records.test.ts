@@ -7,40 +7,29 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { pino } from 'pino';
 import { runServer, type RunningServer } from '../../cli/server.js';
-import { serverConfigSchema } from '../../cli/server-config.js';
 import { parseServiceDate, reliabilityCommand, serviceRecordCommand } from '../../cli/service.js';
 import { CONTRACT_VERSION } from '../../protocol/index.js';
 import { FakeDevice } from '../collector/fixtures.js';
-import { freePort, waitFor } from '../helpers/net.js';
-import { tempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/net.js';
+import { oneNodeConfig } from './one-node.js';
 import { ApiClient, startNocServer } from '../helpers/noc.js';
 import type { ReliabilityAnswer, ServiceHistoryAnswer } from '../../noc/api.js';
 
 const HOUR = 3_600_000;
 const KEY = 'pos-1/printer0/cutter-wear-out';
 
-test('a replaced Epson cutter stops being "worn"; a unit swap (new serial) re-bases by itself', async () => {
-  const dir = tempDir('fleetcare-service-records-');
-  const port = await freePort();
-  const config = serverConfigSchema.parse({
-    dataDir: dir.path,
-    broker: { port, scryptCost: 1024 },
-    noc: { port: 0 },
-    // The cutter judged by its rating (no failed-cuts signal in this feed to defer to).
-    collector: { batch: { maxDelayMs: 20 }, incidents: { tickMs: 3_600_000, detectors: { wear: { deferToErrorRate: false } } } },
-  });
-  let server: RunningServer | null = null;
-  let dev: FakeDevice | null = null;
-  try {
-    server = await runServer(config, { log: pino({ level: 'silent' }) });
-    const srv = server;
-    const inc = srv.incidents!;
-    const token = srv.broker!.registry.addDevice('pos-1', { site: 'store-1', tenant: 'acme' })!;
-    dev = await FakeDevice.connect(srv.brokerUrl!, 'pos-1', { token });
-    let seq = 1;
-    const start = Date.now() - 12 * 24 * HOUR;
-    const inventory = async (serial: string, ts: number) => {
-      await dev!.publish('inventory', {
+/**
+ * What pos-1 sends about its Epson printer0, each message numbered on from seq 1 and waited for:
+ * `inventory` its serial; `feed` hourly cutter counters (6 a message) for `hours` from hour `from`
+ * after `start`, ticking the detectors after each message at its last sample.
+ */
+function printerFeed(srv: RunningServer, dev: FakeDevice, start: number) {
+  const inc = srv.incidents!;
+  let seq = 1;
+  let fed = 0;
+  return {
+    async inventory(serial: string, ts: number): Promise<void> {
+      await dev.publish('inventory', {
         v: CONTRACT_VERSION,
         device: 'pos-1',
         seq: seq++,
@@ -49,10 +38,8 @@ test('a replaced Epson cutter stops being "worn"; a unit swap (new serial) re-ba
         peripherals: [{ id: 'printer0', kind: 'printer', serial, profile: 'epson-tm-t88vi' }],
       });
       await waitFor('inventory', () => srv.collector!.device('pos-1')?.peripherals.some((p) => p.serial === serial), 10_000);
-    };
-    let fed = 0;
-    // Hourly cutter counters over `hours` from hour `from` (6,000 cuts a day), then one tick at the last.
-    const feed = async (from: number, hours: number, cuts: (h: number) => number) => {
+    },
+    async feed(from: number, hours: number, cuts: (h: number) => number): Promise<void> {
       for (let h = from; h < from + hours; h += 6) {
         const samples = Array.from({ length: 6 }, (_, i) => ({
           peripheral: 'printer0',
@@ -63,12 +50,31 @@ test('a replaced Epson cutter stops being "worn"; a unit swap (new serial) re-ba
           counters: { autocutterCuts: cuts(h + i), linesFed: 1000 },
           faults: [],
         }));
-        await dev!.publish('telemetry', { v: CONTRACT_VERSION, device: 'pos-1', seq: seq++, ts: samples[5].ts, samples });
+        await dev.publish('telemetry', { v: CONTRACT_VERSION, device: 'pos-1', seq: seq++, ts: samples[5].ts, samples });
         fed += 6;
         await waitFor('samples reach the detectors', () => inc.stats().samples >= fed, 10_000);
         inc.tick(samples[5].ts + 60_000);
       }
-    };
+    },
+  };
+}
+
+test('a replaced Epson cutter stops being "worn"; a unit swap (new serial) re-bases by itself', async () => {
+  // The cutter judged by its rating (no failed-cuts signal in this feed to defer to).
+  const { dir, config } = await oneNodeConfig('fleetcare-service-records-', {
+    batch: { maxDelayMs: 20 },
+    incidents: { tickMs: 3_600_000, detectors: { wear: { deferToErrorRate: false } } },
+  });
+  let server: RunningServer | null = null;
+  let dev: FakeDevice | null = null;
+  try {
+    server = await runServer(config, { log: pino({ level: 'silent' }) });
+    const srv = server;
+    const inc = srv.incidents!;
+    const token = srv.broker!.registry.addDevice('pos-1', { site: 'store-1', tenant: 'acme' })!;
+    dev = await FakeDevice.connect(srv.brokerUrl!, 'pos-1', { token });
+    const start = Date.now() - 12 * 24 * HOUR;
+    const { inventory, feed } = printerFeed(srv, dev, start);
     await inventory('TM88-A', start);
     // 1.93 M of 2 M rated cuts at 6,000/day: 12 days left, inside the 21-day lead time.
     await feed(0, 72, (h) => 1_930_000 + h * 250);
@@ -139,32 +145,9 @@ test('NOC: resolving the ticket with "part replaced" writes the service record; 
     const token = srv.broker!.registry.addDevice('pos-1', { site: 'store-1', tenant: 'acme' })!;
     dev = await FakeDevice.connect(noc.brokerUrl, 'pos-1', { token });
     const start = Date.now() - 6 * 24 * HOUR;
-    await dev.publish('inventory', {
-      v: CONTRACT_VERSION,
-      device: 'pos-1',
-      seq: 1,
-      ts: Date.now(),
-      agentVersion: 'test',
-      peripherals: [{ id: 'printer0', kind: 'printer', serial: 'TM88-A', profile: 'epson-tm-t88vi' }],
-    });
-    await waitFor('inventory', () => srv.collector!.device('pos-1')?.peripherals.some((p) => p.serial === 'TM88-A'), 10_000);
-    let seq = 2;
-    let fed = 0;
-    for (let h = 0; h < 96; h += 6) {
-      const samples = Array.from({ length: 6 }, (_, i) => ({
-        peripheral: 'printer0',
-        kind: 'printer',
-        ts: start + (h + i) * HOUR,
-        health: 'ok',
-        metrics: {},
-        counters: { autocutterCuts: 1_930_000 + (h + i) * 250, linesFed: 1000 },
-        faults: [],
-      }));
-      await dev.publish('telemetry', { v: CONTRACT_VERSION, device: 'pos-1', seq: seq++, ts: samples[5].ts, samples });
-      fed += 6;
-      await waitFor('samples', () => inc.stats().samples >= fed, 10_000);
-      inc.tick(samples[5].ts + 60_000);
-    }
+    const { inventory, feed } = printerFeed(srv, dev, start);
+    await inventory('TM88-A', Date.now());
+    await feed(0, 96, (h) => 1_930_000 + h * 250);
     const ticket = inc.tickets.byKey(KEY)!;
     assert.ok(ticket, 'worn cutter ticketed');
     const operator = await ApiClient.login(noc.url, 'operator');

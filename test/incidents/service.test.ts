@@ -9,13 +9,12 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { runServer, type RunningServer } from '../../cli/server.js';
-import { serverConfigSchema } from '../../cli/server-config.js';
 import { startAgent, agentConfigSchema, type AgentHandle } from '../../agent/index.js';
 import { createPtyPair, type PtyPair } from '../../sim/pty.js';
 import { VirtualEscposPrinter } from '../../sim/escpos-printer.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../../firmware-profiles/index.js';
-import { freePort, waitFor } from '../helpers/net.js';
-import { tempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/net.js';
+import { oneNodeConfig } from './one-node.js';
 import { GOLD_24X7 } from '../helpers/sla.js';
 
 const KEY = 'pos-1/printer0/autocutter-error';
@@ -26,21 +25,14 @@ const RECOVER_MS = 1500;
 const gold = GOLD_24X7;
 
 test('jammed cutter → incident + ticket after the hold; cleared → resolved; restart → no duplicate; jam again → same ticket reopened', async () => {
-  const dir = tempDir('fleetcare-incident-service-');
   const log = pino({ level: 'silent' });
-  const port = await freePort();
-  const config = serverConfigSchema.parse({
-    dataDir: dir.path,
-    broker: { port, scryptCost: 1024 },
-    noc: { port: 0 },
-    collector: {
-      batch: { maxDelayMs: 50 },
-      incidents: {
-        tickMs: 200,
-        detectors: { reactive: { holdMs: { 'autocutter-error': HOLD_MS }, recoverMs: RECOVER_MS } },
-        slas: { 'acme-retail': gold },
-        languages: { 'acme-retail': 'ar' },
-      },
+  const { dir, config } = await oneNodeConfig('fleetcare-incident-service-', {
+    batch: { maxDelayMs: 50 },
+    incidents: {
+      tickMs: 200,
+      detectors: { reactive: { holdMs: { 'autocutter-error': HOLD_MS }, recoverMs: RECOVER_MS } },
+      slas: { 'acme-retail': gold },
+      languages: { 'acme-retail': 'ar' },
     },
   });
   const profile = loadFirmwareProfiles(defaultFirmwareProfilesDir()).find((p) => p.id === 'epson-tm-t88vi')!;
@@ -72,6 +64,15 @@ test('jammed cutter → incident + ticket after the hold; cleared → resolved; 
       { log },
     );
     const srv = () => server!;
+    const ticketWhen = (status: string) =>
+      waitFor(
+        `ticket ${status}`,
+        () => {
+          const t = srv().incidents!.tickets.byKey(KEY);
+          return t?.status === status ? t : null;
+        },
+        20_000,
+      );
     await waitFor(
       'printer inventory with serial and profile',
       () =>
@@ -114,14 +115,7 @@ test('jammed cutter → incident + ticket after the hold; cleared → resolved; 
 
     // Clear the jam: resolved after the recovery condition held.
     printer.setCutterJam(false);
-    const resolved = await waitFor(
-      'ticket resolved',
-      () => {
-        const t = srv().incidents!.tickets.byKey(KEY);
-        return t?.status === 'Resolved' ? t : null;
-      },
-      20_000,
-    );
+    const resolved = await ticketWhen('Resolved');
     const after = srv().incidents!.incidents.get(KEY)!;
     assert.is(after.state, 'resolved');
     assert.ok(after.resolvedAt! - after.openedAt! >= RECOVER_MS, 'resolved only after the recovery time');
@@ -141,14 +135,7 @@ test('jammed cutter → incident + ticket after the hold; cleared → resolved; 
 
     // The same jam within the reopen window reopens the same incident and ticket.
     printer.setCutterJam(true);
-    const reopened = await waitFor(
-      'ticket reopened',
-      () => {
-        const t = srv().incidents!.tickets.byKey(KEY);
-        return t?.status === 'Open' ? t : null;
-      },
-      20_000,
-    );
+    const reopened = await ticketWhen('Open');
     assert.is(reopened.ref, ticket.ref);
     assert.is(srv().incidents!.tickets.list().length, 1);
     assert.is(srv().incidents!.incidents.get(KEY)!.reopenCount, 1);

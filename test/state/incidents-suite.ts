@@ -14,7 +14,15 @@ const MIN = 60_000;
 const HOUR = 60 * MIN;
 const T0 = Date.UTC(2026, 2, 2, 10, 0); // Monday 2 March 2026, 10:00 UTC
 const K = 'pos-1/printer/autocutter-error';
-const LIFECYCLE: IncidentStoreOptions = { holdMs: MIN, recoverMs: 5 * MIN, reopenWindowMs: 24 * HOUR, flapCount: 4, flapWindowMs: HOUR, flapQuietMs: HOUR };
+/** The lifecycle every test here runs under (lifecycle.test.ts uses it too). */
+export const LIFECYCLE: IncidentStoreOptions = {
+  holdMs: MIN,
+  recoverMs: 5 * MIN,
+  reopenWindowMs: 24 * HOUR,
+  flapCount: 4,
+  flapWindowMs: HOUR,
+  flapQuietMs: HOUR,
+};
 
 export function finding(key: string, status: Finding['status'], extra: Partial<Finding> = {}): Finding {
   const [device, peripheral, failureMode] = key.split('/');
@@ -36,7 +44,38 @@ export function finding(key: string, status: Finding['status'], extra: Partial<F
     ...extra,
   };
 }
-const summary = (cs: IncidentChange[]) => cs.map((c) => `${c.type}:${c.ticket}${c.suppressed ? `(${c.suppressed})` : ''}:${c.incident.key}`);
+/** Each change as `type:ticket(suppressed):key`, to compare a whole apply at once. */
+export const summary = (cs: IncidentChange[]) => cs.map((c) => `${c.type}:${c.ticket}${c.suppressed ? `(${c.suppressed})` : ''}:${c.incident.key}`);
+
+/** `summary` of `key` firing and recovering 5 times, 5 min apart (LIFECYCLE: 4 transitions an hour flap). */
+export const fiveFlaps = (key: string) => [
+  `opened:create:${key}`,
+  `resolved:resolve:${key}`,
+  `reopened:reopen:${key}`,
+  `flapping:update:${key}`, // 4th transition within the hour
+  `reopened:none(flapping):${key}`,
+  `resolved:none(flapping):${key}`,
+  `reopened:none(flapping):${key}`,
+  `resolved:none(flapping):${key}`,
+  `reopened:none(flapping):${key}`,
+  `resolved:none(flapping):${key}`,
+];
+
+/** Site s1 offline, devices a and b of s1 offline with it, device x offline at site s2. */
+export function siteOutage(): { site: Finding; offA: Finding; offB: Finding; offOther: Finding } {
+  return {
+    site: finding('site:s1/site/offline', 'firing', {
+      scope: 'site',
+      detector: 'site',
+      kind: 'site-offline',
+      priority: 'Urgent',
+      issueType: 'site-outage',
+    }),
+    offA: finding('a/device/offline', 'firing', { kind: 'device-offline', inhibitableBySite: true }),
+    offB: finding('b/device/offline', 'firing', { kind: 'device-offline', inhibitableBySite: true }),
+    offOther: finding('x/device/offline', 'firing', { kind: 'device-offline', inhibitableBySite: true, site: 's2' }),
+  };
+}
 
 export function incidentsSuite(name: string, factory: IncidentsFactory, hooks: SuiteHooks = {}): void {
   const { test, withStore } = storeSuite(`incident store (${name})`, factory, hooks);
@@ -132,18 +171,7 @@ export function incidentsSuite(name: string, factory: IncidentsFactory, hooks: S
           all.push(...(await s.apply([finding(K, 'recovered')], t)));
           t += 5 * MIN;
         }
-        assert.equal(summary(all), [
-          `opened:create:${K}`,
-          `resolved:resolve:${K}`,
-          `reopened:reopen:${K}`,
-          `flapping:update:${K}`,
-          `reopened:none(flapping):${K}`,
-          `resolved:none(flapping):${K}`,
-          `reopened:none(flapping):${K}`,
-          `resolved:none(flapping):${K}`,
-          `reopened:none(flapping):${K}`,
-          `resolved:none(flapping):${K}`,
-        ]);
+        assert.equal(summary(all), fiveFlaps(K));
         assert.is((await s.get(K))!.flapping, true);
         assert.equal(summary(await s.apply([], t + HOUR)), [`flap-ended:resolve:${K}`]);
         assert.is((await s.get(K))!.flapping, false);
@@ -157,16 +185,7 @@ export function incidentsSuite(name: string, factory: IncidentsFactory, hooks: S
     'a site incident inhibits the device incidents it explains; released when it ends',
     withStore(
       async (s) => {
-        const site = finding('site:s1/site/offline', 'firing', {
-          scope: 'site',
-          detector: 'site',
-          kind: 'site-offline',
-          priority: 'Urgent',
-          issueType: 'site-outage',
-        });
-        const offA = finding('a/device/offline', 'firing', { kind: 'device-offline', inhibitableBySite: true });
-        const offB = finding('b/device/offline', 'firing', { kind: 'device-offline', inhibitableBySite: true });
-        const offOther = finding('x/device/offline', 'firing', { kind: 'device-offline', inhibitableBySite: true, site: 's2' });
+        const { site, offA, offB, offOther } = siteOutage();
         const cs = await s.apply([offA, offB, offOther, site], T0);
         assert.equal(summary(cs).sort(), [
           'opened:create:site:s1/site/offline',

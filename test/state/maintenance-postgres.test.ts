@@ -1,15 +1,6 @@
 // The maintenance window behaviour suite on PostgreSQL (cluster mode), against a real server.
 import { PgMaintenance } from '../../state/postgres/maintenance.js';
-import { migratedDatabases } from '../helpers/postgres.js';
 import { maintenanceSuite } from './maintenance-suite.js';
+import { postgresStores } from './suite-support.js';
 
-const databases = migratedDatabases('maintenance');
-
-maintenanceSuite(
-  'postgres',
-  async () => {
-    const url = await databases.create();
-    return { store: new PgMaintenance(url), cleanup: async () => {} };
-  },
-  databases.hooks,
-);
+maintenanceSuite('postgres', ...postgresStores('maintenance', (url) => new PgMaintenance(url)));

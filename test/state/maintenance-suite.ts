@@ -2,12 +2,22 @@
 // (maintenance-sqlite.test.ts, maintenance-postgres.test.ts).
 import * as assert from 'uvu/assert';
 import { storeSuite, type SuiteHooks } from './suite-support.js';
-import type { MaintenanceStore } from '../../state/maintenance.js';
+import type { MaintenanceStore, MaintenanceWindow } from '../../state/maintenance.js';
 
 export type MaintenanceFactory = () => Promise<{ store: MaintenanceStore; cleanup(): Promise<void> }>;
 
 // Monday 2026-01-05 22:30 in Dubai (UTC+4) = 18:30 UTC.
 const MON_2230_DUBAI = Date.UTC(2026, 0, 5, 18, 30);
+// Added, then read back field for field.
+const WEEKLY_RESTART: MaintenanceWindow = {
+  kind: 'weekly',
+  site: 's1',
+  timeZone: 'Asia/Dubai',
+  days: ['mon'],
+  start: '22:00',
+  durationMinutes: 60,
+  note: 'weekly restart',
+};
 
 export function maintenanceSuite(name: string, factory: MaintenanceFactory, hooks: SuiteHooks = {}): void {
   const { test } = storeSuite(`maintenance store (${name})`, factory, hooks);
@@ -15,15 +25,7 @@ export function maintenanceSuite(name: string, factory: MaintenanceFactory, hook
   test('windows are validated, listed, matched per site and time, and removed', async () => {
     const { store: s, cleanup } = await factory();
     try {
-      const weekly = await s.addMaintenance({
-        kind: 'weekly',
-        site: 's1',
-        timeZone: 'Asia/Dubai',
-        days: ['mon'],
-        start: '22:00',
-        durationMinutes: 60,
-        note: 'weekly restart',
-      });
+      const weekly = await s.addMaintenance(WEEKLY_RESTART);
       const once = await s.addMaintenance({ kind: 'once', site: 's2', from: 1000, to: 2000 });
       assert.ok(once > weekly);
       let err: unknown;
@@ -40,16 +42,7 @@ export function maintenanceSuite(name: string, factory: MaintenanceFactory, hook
           [once, 's2', 'once'],
         ],
       );
-      assert.equal((await s.maintenance())[0], {
-        id: weekly,
-        kind: 'weekly',
-        site: 's1',
-        timeZone: 'Asia/Dubai',
-        days: ['mon'],
-        start: '22:00',
-        durationMinutes: 60,
-        note: 'weekly restart',
-      });
+      assert.equal((await s.maintenance())[0], { id: weekly, ...WEEKLY_RESTART });
       assert.is(await s.inMaintenance('s1', MON_2230_DUBAI), true);
       assert.is(await s.inMaintenance('s1', MON_2230_DUBAI + 3_600_000), false);
       assert.is(await s.inMaintenance('s2', 1500), true);

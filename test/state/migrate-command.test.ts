@@ -2,12 +2,9 @@
 // real SQLite stores is moved into PostgreSQL, where the PostgreSQL stores serve it (logins,
 // tickets with their outbox, status history and change feed, NOC sessions, commands, dedup); a
 // version mismatch or a non-empty target is refused with one clear line, exit 1, nothing copied.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DeviceRegistry } from '../../broker/registry.js';
 import { CollectorDb } from '../../collector/telemetry/collector-db.js';
@@ -27,29 +24,12 @@ import { finding } from './incidents-suite.js';
 import { SqliteCommandState } from '../../state/sqlite/commands.js';
 import { SqliteTicketState } from '../../state/sqlite/tickets.js';
 import { migrateSqliteFile, sqliteStateFiles } from '../../state/startup.js';
-import { tempDir, type TempDir } from '../helpers/tmp.js';
-import { TestPostgres } from '../helpers/postgres.js';
+import { runToEnd, stateCommandSuite } from './command-suite.js';
 import { createCmd } from '../tickets/support.js';
 
-const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
-const run = (args: string[]) => {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-};
+const run = (args: string[]) => runToEnd(args, 60_000);
 
-const test = suite('fleetcare migrate --from-sqlite');
-let pg: TestPostgres;
-let dir: TempDir;
-test.before(async () => {
-  pg = await TestPostgres.create();
-});
-test.after(async () => {
-  await pg?.destroy();
-});
-test.before.each(() => {
-  dir = tempDir('fleetcare-move-');
-});
-test.after.each(() => dir.remove());
+const { test, env } = stateCommandSuite('fleetcare migrate --from-sqlite', 'fleetcare-move-');
 
 async function countRows(url: string, table: string): Promise<number> {
   const c = createPgClient(url);
@@ -128,12 +108,12 @@ async function singleNode(d: string) {
 }
 
 test('a single-node data dir moves into PostgreSQL and is served from there', async () => {
-  const before = await singleNode(dir.path);
-  const url = await pg.createDatabase('move');
-  const bad = run(['migrate', '--from-sqlite', dir.path, '--to', url, '--partitions', 'many']);
+  const before = await singleNode(env.dir.path);
+  const url = await env.pg.createDatabase('move');
+  const bad = run(['migrate', '--from-sqlite', env.dir.path, '--to', url, '--partitions', 'many']);
   assert.ok(bad.code !== 0, 'a bad partition count is refused');
   assert.match(bad.stderr, /--partitions: the cluster's partition count \(cluster.partitions, 1–4096\), got "many"/);
-  const r = run(['migrate', '--from-sqlite', dir.path, '--to', url, '--partitions', '16']);
+  const r = run(['migrate', '--from-sqlite', env.dir.path, '--to', url, '--partitions', '16']);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /tickets\s+1/);
   assert.match(r.stdout, /ticket_outbox\s+2/);
@@ -219,7 +199,7 @@ test('a single-node data dir moves into PostgreSQL and is served from there', as
   }
 
   // Again into the same database: refused, nothing added.
-  const again = run(['migrate', '--from-sqlite', dir.path, '--to', url]);
+  const again = run(['migrate', '--from-sqlite', env.dir.path, '--to', url]);
   assert.is(again.code, 1);
   assert.match(
     again.stderr,
@@ -229,19 +209,19 @@ test('a single-node data dir moves into PostgreSQL and is served from there', as
 });
 
 test('a source file from another version is refused and nothing is copied', async () => {
-  await singleNode(dir.path);
-  const files = sqliteStateFiles(dir.path);
-  const url = await pg.createDatabase('mismatch');
+  await singleNode(env.dir.path);
+  const files = sqliteStateFiles(env.dir.path);
+  const url = await env.pg.createDatabase('mismatch');
   const newer = new Database(files.noc);
   newer.prepare('INSERT INTO fleetcare_migrations (name, applied_at) VALUES (?, ?)').run('0002-from-the-future', 1);
   newer.close();
-  const r = run(['migrate', '--from-sqlite', dir.path, '--to', url]);
+  const r = run(['migrate', '--from-sqlite', env.dir.path, '--to', url]);
   assert.is(r.code, 1);
   assert.match(r.stderr, /noc\.db: written by a newer fleetcare \(migrations 0002-from-the-future unknown to this version\)/);
   const older = new Database(files.noc);
   older.exec('DELETE FROM fleetcare_migrations');
   older.close();
-  const r2 = run(['migrate', '--from-sqlite', dir.path, '--to', url]);
+  const r2 = run(['migrate', '--from-sqlite', env.dir.path, '--to', url]);
   assert.is(r2.code, 1);
   assert.match(r2.stderr, /noc\.db: schema older than this fleetcare .*start this version's `fleetcare server --data-dir/);
   // The refusals came before the target was touched.
@@ -250,7 +230,7 @@ test('a source file from another version is refused and nothing is copied', asyn
   const tables = (await c.query(`SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'`)).rows[0].n;
   await c.end();
   assert.is(tables, 0);
-  const usage = run(['migrate', '--from-sqlite', dir.path, '--to', 'mysql://x']);
+  const usage = run(['migrate', '--from-sqlite', env.dir.path, '--to', 'mysql://x']);
   assert.is(usage.code, 64);
   assert.match(usage.stderr, /--to: expected postgres:\/\//);
 });

@@ -1,25 +1,18 @@
 // `fleetcare server` checks its state stores before it binds anything: a store written by a newer
 // fleetcare, a bad `state` config and an unreachable PostgreSQL each stop it with one clear line,
 // exit code ≠ 0, no port bound and the store unchanged. A good PostgreSQL is migrated at start.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { CLI } from '../helpers/cli.js';
 import Database from 'better-sqlite3';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createPgClient } from '../../state/postgres/db.js';
 import { freePort, waitFor } from '../helpers/net.js';
-import { tempDir, type TempDir } from '../helpers/tmp.js';
-import { TestPostgres } from '../helpers/postgres.js';
+import { runToEnd, stateCommandSuite } from './command-suite.js';
 
-const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
-
-function run(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const run = (args: string[]) => runToEnd(args, 30_000);
 
 const listening = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -30,30 +23,18 @@ const listening = (port: number) =>
     s.on('error', () => resolve(false));
   });
 
-const test = suite('server start: state stores');
-let dir: TempDir;
-let pg: TestPostgres;
-test.before(async () => {
-  pg = await TestPostgres.create();
-});
-test.after(async () => {
-  await pg?.destroy();
-});
-test.before.each(() => {
-  dir = tempDir('fleetcare-start-');
-});
-test.after.each(() => dir.remove());
+const { test, env } = stateCommandSuite('server start: state stores', 'fleetcare-start-');
 
 test('a SQLite store from a newer fleetcare: refused, exit 1, nothing bound, file unchanged', async () => {
-  mkdirSync(join(dir.path, 'collector'));
-  const file = join(dir.path, 'collector', 'incidents.db');
+  mkdirSync(join(env.dir.path, 'collector'));
+  const file = join(env.dir.path, 'collector', 'incidents.db');
   const db = new Database(file);
   db.exec(`CREATE TABLE fleetcare_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL);
     INSERT INTO fleetcare_migrations VALUES ('0001-incidents-and-tickets', 1), ('0002-from-a-newer-build', 2);`);
   db.close();
   const before = readFileSync(file);
   const port = await freePort();
-  const r = run(['server', '--data-dir', dir.path, '--port', String(port), '--http-port', '0']);
+  const r = run(['server', '--data-dir', env.dir.path, '--port', String(port), '--http-port', '0']);
   assert.is(r.code, 1, r.stderr);
   assert.match(r.stderr, /fleetcare: .*incidents\.db.*newer fleetcare.*0002-from-a-newer-build/);
   assert.not.ok(await listening(port), 'the broker port was not bound');
@@ -61,17 +42,17 @@ test('a SQLite store from a newer fleetcare: refused, exit 1, nothing bound, fil
 });
 
 test('bad state config names the field; an unreachable PostgreSQL is named without its password', async () => {
-  const cfg = join(dir.path, 'server.json');
+  const cfg = join(env.dir.path, 'server.json');
   writeFileSync(cfg, JSON.stringify({ state: { kind: 'postgres' } }));
-  const bad = run(['server', '--config', cfg, '--data-dir', dir.path, '--port', '0', '--http-port', '0']);
+  const bad = run(['server', '--config', cfg, '--data-dir', env.dir.path, '--port', '0', '--http-port', '0']);
   assert.is(bad.code, 1);
   assert.match(bad.stderr, /state\.url/);
   writeFileSync(cfg, JSON.stringify({ state: { kind: 'mysql' } }));
-  assert.match(run(['server', '--config', cfg, '--data-dir', dir.path]).stderr, /state\.kind/);
+  assert.match(run(['server', '--config', cfg, '--data-dir', env.dir.path]).stderr, /state\.kind/);
   const port = await freePort();
   const deadPort = await freePort();
   writeFileSync(cfg, JSON.stringify({ state: { kind: 'postgres', url: `postgres://fleetcare:hunter2@127.0.0.1:${deadPort}/fleet` } }));
-  const down = run(['server', '--config', cfg, '--data-dir', dir.path, '--port', String(port), '--http-port', '0']);
+  const down = run(['server', '--config', cfg, '--data-dir', env.dir.path, '--port', String(port), '--http-port', '0']);
   assert.is(down.code, 1);
   assert.match(down.stderr, new RegExp(`PostgreSQL at postgres://fleetcare:\\*\\*\\*@127\\.0\\.0\\.1:${deadPort}/fleet: cannot connect`));
   assert.not.match(down.stderr, 'hunter2');
@@ -110,26 +91,26 @@ async function startServer(args: string[]): Promise<{ url: string; out: () => st
 }
 
 test('with state in PostgreSQL: migrated at start; users, sessions and CSRF tokens are shared by every NOC node', async () => {
-  const url = await pg.createDatabase('start');
-  const cfg = join(dir.path, 'server.json');
+  const url = await env.pg.createDatabase('start');
+  const cfg = join(env.dir.path, 'server.json');
   writeFileSync(cfg, JSON.stringify({ state: { kind: 'postgres', url } }));
-  const pw = join(dir.path, 'pw');
+  const pw = join(env.dir.path, 'pw');
   writeFileSync(pw, 'correct horse battery\n');
   const add = run(['user', 'add', 'alice', '--role', 'operator', '--config', cfg, '--password-file', pw]);
   assert.is(add.code, 0, add.stderr);
-  mkdirSync(join(dir.path, 'a'));
-  mkdirSync(join(dir.path, 'b'));
-  const a = await startServer(['--config', cfg, '--data-dir', join(dir.path, 'a')]);
+  mkdirSync(join(env.dir.path, 'a'));
+  mkdirSync(join(env.dir.path, 'b'));
+  const a = await startServer(['--config', cfg, '--data-dir', join(env.dir.path, 'a')]);
   let b: Awaited<ReturnType<typeof startServer>> | null = null;
   try {
-    b = await startServer(['--config', cfg, '--data-dir', join(dir.path, 'b')]);
+    b = await startServer(['--config', cfg, '--data-dir', join(env.dir.path, 'b')]);
     assert.match(a.out(), 'PostgreSQL state schema ready');
     const c = createPgClient(url);
     await c.connect();
     const names = (await c.query('SELECT name FROM fleetcare_migrations')).rows.map((r: { name: string }) => r.name);
     await c.end();
     assert.ok(names.includes('0001-tickets') && names.includes('0003-noc-accounts'));
-    assert.ok(statSync(join(dir.path, 'a', 'collector', 'incidents.db')).size > 0);
+    assert.ok(statSync(join(env.dir.path, 'a', 'collector', 'incidents.db')).size > 0);
     // Log in on node A …
     const login = await fetch(`${a.url}/api/login`, {
       method: 'POST',

@@ -276,8 +276,8 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
         calendar: { time_zone: 'Asia/Riyadh', twenty_four_seven: true },
       });
       const ctx = { slas: { acme: sla } };
-      const ref = 'pos-1/printer/autocutter-error';
-      await s.enqueue(
+      // A High ticket of acme opened at A, its SLA deadlines set as the service sets them.
+      const openedAtA = (ref: string) =>
         createCmd(
           ref,
           {
@@ -286,8 +286,9 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
             sla: { serviceLevelAgreement: 'POS 24/7', responseBy: A + H, resolutionBy: A + 4 * H, agreementStatus: 'First Response Due' },
           },
           A,
-        ),
-      );
+        );
+      const ref = 'pos-1/printer/autocutter-error';
+      await s.enqueue(openedAtA(ref));
       let r = await operatorTicketActionOn(s, ref, 'ack', 'on it', A + 30 * 60_000, ctx);
       assert.equal([r.ticket.status, r.ticket.sla.agreementStatus, r.commands.length], ['Replied', 'Resolution Due', 2]);
       r = await operatorTicketActionOn(s, ref, 'hold', 'waiting for the store', A + H, ctx);
@@ -323,17 +324,7 @@ export function ticketStoreSuite(name: string, factory: TicketStoreFactory, hook
       await operatorTicketActionOn(s, ref, 'close', 'done', A + 7 * H, ctx);
       // The periodic pass: a passed deadline becomes Failed once; met and closed ones are left alone.
       const late = 'pos-2/printer/paper-out';
-      await s.enqueue(
-        createCmd(
-          late,
-          {
-            priority: 'High',
-            customer: 'acme',
-            sla: { serviceLevelAgreement: 'POS 24/7', responseBy: A + H, resolutionBy: A + 4 * H, agreementStatus: 'First Response Due' },
-          },
-          A,
-        ),
-      );
+      await s.enqueue(openedAtA(late));
       assert.is(await markSlaBreachesOn(s, A + 30 * 60_000, ctx), 0, 'not due yet');
       assert.is(await markSlaBreachesOn(s, A + H + 1, ctx), 1, 'no response within 1 h');
       assert.is((await s.get(late))?.sla.agreementStatus, 'Failed');

@@ -13,6 +13,28 @@ PT-0002,POS-T650,device,Other,,2024-01-01,2025-01-01,
 BAD-1,,device,,,,,
 `;
 
+/** The sample printer PR-7781 once an upsert has renewed its AMC to 2037 and cleared its device id (registry.test.ts too). */
+export const PRINTER_RENEWED = {
+  serial_no: 'PR-7781',
+  item_code: 'TM-T88VI',
+  kind: 'peripheral',
+  customer: 'Acme Retail',
+  delivery_date: '2025-06-01',
+  warranty_expiry_date: '2027-05-31',
+  amc_expiry_date: '2037-05-31',
+};
+
+/** A claim's fields but its date and incident: a failed cutter under warranty (registry.test.ts too). */
+export const CUTTER_CLAIM = {
+  status: 'Open' as const,
+  customer: 'Acme Retail',
+  serial_no: 'PR-7781',
+  item_code: 'TM-T88VI',
+  complaint: 'Cutter failed',
+  warranty_amc_status: 'Under Warranty' as const,
+  warranty_expiry_date: '2027-05-31',
+};
+
 export function warrantySuite(name: string, factory: WarrantyFactory, hooks: SuiteHooks = {}): void {
   const { test, withStore } = storeSuite(`warranty store (${name})`, factory, hooks);
 
@@ -50,15 +72,7 @@ export function warrantySuite(name: string, factory: WarrantyFactory, hooks: Sui
         ['PT-0001'],
       );
       await s.upsert({ ...(await s.get('PR-7781'))!, amc_expiry_date: '2037-05-31', device_id: undefined });
-      assert.equal(await s.get('PR-7781'), {
-        serial_no: 'PR-7781',
-        item_code: 'TM-T88VI',
-        kind: 'peripheral',
-        customer: 'Acme Retail',
-        delivery_date: '2025-06-01',
-        warranty_expiry_date: '2027-05-31',
-        amc_expiry_date: '2037-05-31',
-      });
+      assert.equal(await s.get('PR-7781'), PRINTER_RENEWED);
       await s.upsertMany([
         { serial_no: 'A1', item_code: 'X', kind: 'device' },
         { serial_no: 'A2', item_code: 'X', kind: 'peripheral' },
@@ -75,15 +89,7 @@ export function warrantySuite(name: string, factory: WarrantyFactory, hooks: Sui
   test(
     'claims: numbered per year, one per incident, updated and listed per serial',
     withStore(async (s) => {
-      const base = {
-        status: 'Open' as const,
-        customer: 'Acme Retail',
-        serial_no: 'PR-7781',
-        item_code: 'TM-T88VI',
-        complaint: 'Cutter failed',
-        warranty_amc_status: 'Under Warranty' as const,
-        warranty_expiry_date: '2027-05-31',
-      };
+      const base = CUTTER_CLAIM;
       const a = await s.createClaim({ ...base, complaint_date: '2026-04-02', incident_key: 'pt-0001/printer/cutter' });
       const b = await s.createClaim({ ...base, complaint_date: '2026-04-09' });
       const c = await s.createClaim({ ...base, complaint_date: '2027-01-05' });

@@ -13,6 +13,8 @@ const log = pino({ level: 'silent' });
 const sink = new ErpnextSink({ url, apiKey: 'k3y', apiSecret: 's3cr3t-frappe', timeoutMs: 60_000 }, log);
 const outbox = new TicketOutbox(db, { sinks: [sink.name] });
 const enqueue = (c: Parameters<TicketOutbox['enqueue']>[0]) => outbox.enqueue(c);
+/** The incident got worse: its ticket gets an update with the comment. */
+const worse = (key: string, eventId: string, comment: string) => incidentChange(db, enqueue, key, 'worse', { kind: 'update', key, at: 2, eventId, comment });
 
 if (mode === 'die-in-transaction') {
   incidentChange(db, enqueue, 'posK/printer/cutter-wear', 'open', createCmd('posK/printer/cutter-wear'));
@@ -23,24 +25,12 @@ if (mode === 'die-in-transaction') {
   })();
 } else if (mode === 'die-after-commit') {
   incidentChange(db, enqueue, 'posM/printer/cutter-wear', 'open', createCmd('posM/printer/cutter-wear'));
-  incidentChange(db, enqueue, 'posM/printer/cutter-wear', 'worse', {
-    kind: 'update',
-    key: 'posM/printer/cutter-wear',
-    at: 2,
-    eventId: 'm2',
-    comment: 'life used 97 %',
-  });
+  worse('posM/printer/cutter-wear', 'm2', 'life used 97 %');
   incidentChange(db, enqueue, 'posN/-/offline', 'open', createCmd('posN/-/offline', { device: 'posN', peripheral: null, issueType: 'Connectivity' }));
   process.kill(process.pid, 'SIGKILL'); // committed, nothing sent yet
 } else {
   incidentChange(db, enqueue, 'posP/printer/cutter-wear', 'open', createCmd('posP/printer/cutter-wear'));
-  incidentChange(db, enqueue, 'posP/printer/cutter-wear', 'worse', {
-    kind: 'update',
-    key: 'posP/printer/cutter-wear',
-    at: 2,
-    eventId: 'p2',
-    comment: 'life used 98 %',
-  });
+  worse('posP/printer/cutter-wear', 'p2', 'life used 98 %');
   const sender = new TicketSender(outbox, sink, { log, backoff: { baseMs: 20, maxMs: 100 }, pollMs: 50 });
   sender.start();
   console.log('sending');

@@ -121,26 +121,20 @@ test('coalescing: several comments become one, patches merge, the last status wi
 
 test('backoff grows exponentially with jitter inside [cap/2, cap] and is capped', () => {
   const o = { baseMs: 100, maxMs: 1000 };
-  assert.is(
-    backoffDelay(1, o, () => 0),
-    50,
-  );
-  assert.is(
-    backoffDelay(1, o, () => 1),
-    100,
-  );
-  assert.is(
-    backoffDelay(3, o, () => 1),
-    400,
-  );
-  assert.is(
-    backoffDelay(10, o, () => 1),
-    1000,
-  );
-  assert.is(
-    backoffDelay(10, o, () => 0),
-    500,
-  );
+  // [attempt, random draw, delay]: the lowest and highest draw of attempt 1, doubling, the cap.
+  const cases: [number, number, number][] = [
+    [1, 0, 50],
+    [1, 1, 100],
+    [3, 1, 400],
+    [10, 1, 1000],
+    [10, 0, 500],
+  ];
+  for (const [attempt, draw, delay] of cases)
+    assert.is(
+      backoffDelay(attempt, o, () => draw),
+      delay,
+      `attempt ${attempt}, random ${draw}`,
+    );
 });
 
 test.run();

@@ -1,5 +1,5 @@
 // Shared bits for the ticket tests: a caller DB with its own incidents table, sample commands,
-// and per-test sender rigs (caller DB + outbox + sender over one sink) against a fake system.
+// and per-test sender rigs (caller DB + outbox + sender over one sink), against a fake system.
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -54,26 +54,23 @@ export function incidentChange(db: Database.Database, enqueue: (c: TicketCommand
 }
 
 /**
- * Hooks `test` so that each test gets a fresh started fake (`startFake`) and, after it, every rig
- * the test made is closed (sender, then DB) and the fake stopped; the temp dirs go after the file.
+ * Hooks `test` so that, after each test, every rig the test made is closed (sender, then DB) along
+ * with what was handed to `defer`, last first; the temp dirs go after the file.
  * `rig(makeSink)` makes a caller DB in a temp dir, an outbox and a fast-retrying sender over the sink.
  */
-export function senderRigs(test: Test, startFake: () => Promise<FakeHttpServer>, dirPrefix: string) {
+export function outboxRigs(test: Test, dirPrefix: string) {
   const dirs: TempDir[] = [];
-  let fake: FakeHttpServer | undefined;
   let cleanups: Array<() => Promise<void> | void> = [];
-  test.before.each(async () => {
-    fake = await startFake();
-  });
   test.after.each(async () => {
     for (const c of cleanups.reverse()) await c();
     cleanups = [];
-    await fake?.stop();
   });
   test.after(() => {
     for (const d of dirs) d.remove();
   });
-  return <S extends TicketSink>(makeSink: (log: Logger) => S) => {
+  /** `defer(c)`: one more thing to close after the test, before what was made earlier. */
+  const defer = (c: () => Promise<void> | void) => void cleanups.push(c);
+  const rig = <S extends TicketSink>(makeSink: (log: Logger) => S) => {
     const d = tempDir(dirPrefix);
     dirs.push(d);
     const db = openCallerDb(d.path);
@@ -81,12 +78,27 @@ export function senderRigs(test: Test, startFake: () => Promise<FakeHttpServer>,
     const sink = makeSink(cap.log);
     const outbox = new TicketOutbox(db, { sinks: [sink.name] });
     const sender = new TicketSender(outbox, sink, { log: cap.log, backoff: { baseMs: 20, maxMs: 200 }, pollMs: 50 });
-    cleanups.push(async () => {
+    defer(async () => {
       await sender.close();
       db.close();
     });
-    /** `defer(c)`: one more thing to close after the test, before this rig. */
-    const defer = (c: () => Promise<void> | void) => void cleanups.push(c);
     return { db, outbox, sender, cap, sink, defer, enqueue: (c: TicketCommandInput) => outbox.enqueue(c) };
   };
+  return { rig, defer };
+}
+
+/**
+ * `outboxRigs` against one fake system: each test gets a fresh started fake (`startFake`), stopped
+ * after the test's rigs are closed.
+ */
+export function senderRigs(test: Test, startFake: () => Promise<FakeHttpServer>, dirPrefix: string) {
+  let fake: FakeHttpServer | undefined;
+  test.before.each(async () => {
+    fake = await startFake();
+  });
+  const { rig } = outboxRigs(test, dirPrefix);
+  test.after.each(async () => {
+    await fake?.stop();
+  });
+  return rig;
 }

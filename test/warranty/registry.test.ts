@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { formatImportError, parseSerialCsv, parseSerialJson, WarrantyRegistry } from '../../collector/warranty/index.js';
 import { tempDir, type TempDir } from '../helpers/tmp.js';
+import { CUTTER_CLAIM, PRINTER_RENEWED } from '../state/warranty-suite.js';
 
 const dirs: TempDir[] = [];
 const open: WarrantyRegistry[] = [];
@@ -109,15 +110,7 @@ test('registry: import, lookups, status, expiry list, survives reopen', () => {
   reg.upsert({ ...reg.get('PR-7781')!, amc_expiry_date: '2037-05-31', device_id: undefined });
   reg.close();
   const again = registry(dir.path);
-  assert.equal(again.get('PR-7781'), {
-    serial_no: 'PR-7781',
-    item_code: 'TM-T88VI',
-    kind: 'peripheral',
-    customer: 'Acme Retail',
-    delivery_date: '2025-06-01',
-    warranty_expiry_date: '2027-05-31',
-    amc_expiry_date: '2037-05-31',
-  });
+  assert.equal(again.get('PR-7781'), PRINTER_RENEWED);
   assert.is(again.list().length, 3);
   assert.ok(again.remove('PT-0004'));
   assert.not.ok(again.remove('PT-0004'));
@@ -133,15 +126,7 @@ test('registry: atomic import takes nothing when a row is bad', () => {
 
 test('claims: SER-WRN-YYYY-NNNNN per year, one per incident, status changes persist', () => {
   const reg = registry();
-  const base = {
-    status: 'Open' as const,
-    customer: 'Acme Retail',
-    serial_no: 'PR-7781',
-    item_code: 'TM-T88VI',
-    complaint: 'Cutter failed',
-    warranty_amc_status: 'Under Warranty' as const,
-    warranty_expiry_date: '2027-05-31',
-  };
+  const base = CUTTER_CLAIM;
   const a = reg.createClaim({ ...base, complaint_date: '2026-04-02', incident_key: 'pt-0001/printer/cutter' });
   const b = reg.createClaim({ ...base, complaint_date: '2026-04-09' });
   const c = reg.createClaim({ ...base, complaint_date: '2027-01-05' });
