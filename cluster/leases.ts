@@ -266,17 +266,36 @@ export class PartitionLeases {
   }
 }
 
-/** The lease tables, and the partition count fixed at the cluster's creation. */
+/** Any constant (not the migrations' one): nodes creating the lease tables take turns. */
+const LEASE_TABLES_LOCK = 0x666c6d02;
+
+/**
+ * The lease tables, and the partition count fixed at the cluster's creation. One node at a time:
+ * `CREATE TABLE IF NOT EXISTS` is not safe when two nodes start together (both find no table and the
+ * second fails on pg_type's unique index — seen in the failover test), so it runs in a transaction
+ * under an advisory lock.
+ */
 export async function ensureLeaseTables(pool: Pool, partitions: number): Promise<void> {
-  await pool.query(`
-    CREATE TABLE IF NOT EXISTS cluster_meta (key text PRIMARY KEY, value text NOT NULL);
-    CREATE TABLE IF NOT EXISTS cluster_nodes (node text PRIMARY KEY, started_at timestamptz NOT NULL, heartbeat_at timestamptz NOT NULL);
-    CREATE TABLE IF NOT EXISTS partition_leases (partition int PRIMARY KEY, owner text, epoch bigint NOT NULL DEFAULT 0,
-      expires_at timestamptz NOT NULL DEFAULT 'epoch', acquired_at timestamptz);`);
-  await pool.query(`INSERT INTO cluster_meta (key, value) VALUES ('partitions', $1) ON CONFLICT (key) DO NOTHING`, [String(partitions)]);
-  const stored = Number((await pool.query<{ value: string }>(`SELECT value FROM cluster_meta WHERE key = 'partitions'`)).rows[0].value);
-  if (stored !== partitions) throw new PartitionCountMismatch(stored, partitions);
-  await pool.query(`INSERT INTO partition_leases (partition) SELECT generate_series(0, $1::int - 1) ON CONFLICT (partition) DO NOTHING`, [partitions]);
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [LEASE_TABLES_LOCK]);
+    await client.query(`
+      CREATE TABLE IF NOT EXISTS cluster_meta (key text PRIMARY KEY, value text NOT NULL);
+      CREATE TABLE IF NOT EXISTS cluster_nodes (node text PRIMARY KEY, started_at timestamptz NOT NULL, heartbeat_at timestamptz NOT NULL);
+      CREATE TABLE IF NOT EXISTS partition_leases (partition int PRIMARY KEY, owner text, epoch bigint NOT NULL DEFAULT 0,
+        expires_at timestamptz NOT NULL DEFAULT 'epoch', acquired_at timestamptz);`);
+    await client.query(`INSERT INTO cluster_meta (key, value) VALUES ('partitions', $1) ON CONFLICT (key) DO NOTHING`, [String(partitions)]);
+    const stored = Number((await client.query<{ value: string }>(`SELECT value FROM cluster_meta WHERE key = 'partitions'`)).rows[0].value);
+    if (stored !== partitions) throw new PartitionCountMismatch(stored, partitions);
+    await client.query(`INSERT INTO partition_leases (partition) SELECT generate_series(0, $1::int - 1) ON CONFLICT (partition) DO NOTHING`, [partitions]);
+    await client.query('COMMIT');
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    client.release();
+  }
 }
 
 /** Every partition's owner, epoch and remaining lease, for `fleetcare cluster status` and /metrics. */

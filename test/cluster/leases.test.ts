@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import pg from 'pg';
 import pino from 'pino';
 import { fairShare, partitionOf } from '../../cluster/partitions.js';
-import { PartitionLeases, PartitionCountMismatch, leaseTable } from '../../cluster/leases.js';
+import { PartitionLeases, PartitionCountMismatch, ensureLeaseTables, leaseTable } from '../../cluster/leases.js';
 import { TestPostgres, havePostgres } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/net.js';
 
@@ -154,6 +154,20 @@ test('a node configured with another partition count is refused with the reason'
   } catch (e) {
     assert.instance(e, PartitionCountMismatch);
     assert.match((e as Error).message, 'created with 16 partitions but this node is configured with 32');
+  }
+});
+
+test('nodes starting at the same moment on an empty database all create the lease tables without error', async () => {
+  if (!server) return console.log('skipped: PostgreSQL is not installed');
+  // Without a lock, concurrent CREATE TABLE IF NOT EXISTS fails on pg_type's unique index (seen
+  // when the failover test's two collectors started together).
+  const fresh = await Promise.all(Array.from({ length: 4 }, () => freshPool()));
+  for (let round = 0; round < 5; round++) {
+    const pool = fresh[round % fresh.length];
+    const results = await Promise.allSettled(Array.from({ length: 8 }, () => ensureLeaseTables(pool, 16)));
+    const failed = results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
+    assert.equal(failed, [], 'every concurrent start succeeded');
+    assert.is((await leaseTable(pool)).length, 16);
   }
 });
 
