@@ -856,9 +856,20 @@ export class Outbox {
       this.mode = 'disk-full';
       this.counters.diskFullEpisodes++;
       const why = e instanceof SeqsExhausted ? 'no seq block reservable' : sqliteCode(e) || (e as Error).message;
-      this.log.error(
-        { code: sqliteCode(e) || 'unknown', what, keepInMemory: this.o.memoryMaxRows, retryMs: this.o.retryMs },
-        `outbox cannot write to disk (${why}); keeping the newest messages in memory and retrying`,
+      // Once a minute at most: on a disk that is almost full a small write succeeds, the outbox
+      // leaves this mode and the next write fails again — an episode every few seconds.
+      this.logLimit.maybe('disk-full', this.o.now(), (suppressed) =>
+        this.log.error(
+          {
+            code: sqliteCode(e) || 'unknown',
+            what,
+            keepInMemory: this.o.memoryMaxRows,
+            retryMs: this.o.retryMs,
+            episodes: this.counters.diskFullEpisodes,
+            suppressed,
+          },
+          `outbox cannot write to disk (${why}); keeping the newest messages in memory and retrying`,
+        ),
       );
       this.retryTimer = setInterval(() => this.tryRecover(), this.o.retryMs);
       this.retryTimer.unref();

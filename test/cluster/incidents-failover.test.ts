@@ -44,7 +44,10 @@ function startNode(name: string, cfg: Omit<NodeConfig, 'node'>): Node {
 }
 
 const sendTo = (n: Node, m: ToNode) => {
-  if (!n.exited && n.proc.connected) n.proc.send(m);
+  // A node just killed can still look connected: the send then fails with EPIPE, which without a
+  // callback is an unhandled 'error' on the process (it crashed this test once). Lost telemetry to
+  // a dead node is what a dead node gets.
+  if (!n.exited && n.proc.connected) n.proc.send(m, (err) => void err);
 };
 
 let server: TestPostgres | null = null;
