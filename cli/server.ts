@@ -148,6 +148,7 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
               tickets: incidentView.ticketState,
               config: incidentView.config,
               incidents: incidentView.incidents,
+              serviceRecords: { url: cluster.incidents.pgUrl },
               dispatchState: { url: cluster.incidents.pgUrl },
             })
           : null;

@@ -1,13 +1,18 @@
 // `fleetcare service record|history …` and `fleetcare reliability`: service records written to the server's data
-// dir (the running incident service applies them at its next tick: the part's wear and error-rate
-// baselines re-base), and the fleet's life fit per model and part.
+// dir, or to the cluster's PostgreSQL when the config's state.kind is postgres (the running incident
+// service applies them at its next tick: the part's wear and error-rate baselines re-base), and the
+// fleet's life fit per model and part.
 import { existsSync, mkdirSync } from 'node:fs';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../firmware-profiles/index.js';
 import { DetectorEngine } from '../collector/detectors/index.js';
 import { incidentFiles } from '../collector/incidents/service.js';
 import { IncidentStore, restoreEngine } from '../collector/incidents/index.js';
 import { fitLifeModels, lifeGroups } from '../collector/reliability/index.js';
-import { SqliteServiceRecordStore, serviceKind, type ServiceRecord } from '../collector/service-records/index.js';
+import { serviceKind, type ServiceRecord, type ServiceRecordStore } from '../collector/service-records/index.js';
+import type { DeviceSnapshot } from '../collector/detectors/index.js';
+import { SqliteServiceRecordStore } from '../state/sqlite/service-records.js';
+import { PgServiceRecordStore } from '../state/postgres/service-records.js';
+import { PgIncidentState } from '../state/postgres/incidents.js';
 import { formatZodError } from '../protocol/index.js';
 import { ConfigError, UsageError } from './errors.js';
 import { serverContext } from './tickets.js';
@@ -39,9 +44,13 @@ const recordLine = (r: ServiceRecord) =>
 
 export async function serviceRecordCommand(positionals: string[], flags: Flags): Promise<void> {
   const [action, device, peripheral, part] = positionals;
-  const { dataDir } = serverContext(flags);
-  mkdirSync(dataDir, { recursive: true });
-  const store = new SqliteServiceRecordStore(incidentFiles(dataDir).serviceRecords);
+  const { dataDir, state } = serverContext(flags);
+  let store: ServiceRecordStore;
+  if (state.kind === 'postgres') store = new PgServiceRecordStore(state.url);
+  else {
+    mkdirSync(dataDir, { recursive: true });
+    store = new SqliteServiceRecordStore(incidentFiles(dataDir).serviceRecords);
+  }
   try {
     if (action === 'record') {
       if (!device || !peripheral || !part) throw new UsageError('service record needs DEVICE PERIPHERAL PART (e.g. pos-12 printer0 cutter)');
@@ -82,15 +91,33 @@ export async function serviceRecordCommand(positionals: string[], flags: Flags):
 }
 
 export async function reliabilityCommand(flags: Flags): Promise<void> {
-  const { dataDir } = serverContext(flags);
-  const files = incidentFiles(dataDir);
-  if (!existsSync(files.incidents)) throw new ConfigError(`${files.incidents}: no detector state yet (has the server run with this data dir?)`);
-  const records = new SqliteServiceRecordStore(files.serviceRecords);
-  const incidents = new IncidentStore(files.incidents);
-  try {
-    // The parts in service, with their usage, from the detectors' saved state (the censored lives).
-    const engine = new DetectorEngine(loadFirmwareProfiles(defaultFirmwareProfilesDir()));
+  const { dataDir, state } = serverContext(flags);
+  // The parts in service, with their usage, from the detectors' saved state (the censored lives).
+  const engine = new DetectorEngine(loadFirmwareProfiles(defaultFirmwareProfilesDir()));
+  let records: ServiceRecordStore;
+  let closeState: () => Promise<void>;
+  if (state.kind === 'postgres') {
+    const incidents = new PgIncidentState(state.url);
+    records = new PgServiceRecordStore(incidents.pool);
+    closeState = () => incidents.close();
+    try {
+      for (const s of await incidents.loadDeviceStates<DeviceSnapshot>()) engine.restoreDevice(s);
+    } catch (e) {
+      await closeState();
+      throw e;
+    }
+  } else {
+    const files = incidentFiles(dataDir);
+    if (!existsSync(files.incidents)) throw new ConfigError(`${files.incidents}: no detector state yet (has the server run with this data dir?)`);
+    const incidents = new IncidentStore(files.incidents);
+    records = new SqliteServiceRecordStore(files.serviceRecords);
+    closeState = async () => {
+      incidents.close();
+      await records.close();
+    };
     restoreEngine(engine, incidents);
+  }
+  try {
     const ended = await records.list();
     const models = fitLifeModels(lifeGroups(ended, engine.aliveParts()));
     const minFailures = engine.config.wear.fleetLife.minFailures;
@@ -121,7 +148,6 @@ export async function reliabilityCommand(flags: Flags): Promise<void> {
     if (!models.length)
       process.stdout.write(`no model yet: a fit needs at least 2 failures of a model's part with their usage (${ended.length} service record(s))\n`);
   } finally {
-    incidents.close();
-    await records.close();
+    await closeState();
   }
 }

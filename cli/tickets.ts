@@ -13,20 +13,20 @@ import { WarrantyRegistry, formatImportError } from '../collector/warranty/index
 import { formatZodError } from '../protocol/index.js';
 import { ConfigError, UsageError } from './errors.js';
 import { printList, type Column } from './table.js';
-import { loadServerConfig } from './server-config.js';
+import { loadServerConfig, type ServerConfig } from './server-config.js';
 
 type Flags = Record<string, string | boolean | undefined>;
 
 const str = (flags: Flags, name: string): string | undefined => (typeof flags[name] === 'string' ? (flags[name] as string) : undefined);
 
 /** The collector's data dir and the names of the configured ticket sinks (from --config, if any). */
-export function serverContext(flags: Flags): { dataDir: string; sinks: string[]; slaContext: SlaContext } {
+export function serverContext(flags: Flags): { dataDir: string; sinks: string[]; slaContext: SlaContext; state: ServerConfig['state'] } {
   const server = loadServerConfig(flags);
   const r = incidentsConfigSchema.safeParse(server.collector.incidents ?? {});
   if (!r.success) throw new ConfigError(`collector.incidents.${formatZodError(r.error)}`);
   const t = r.data.tickets;
   const sinks = [...(t.erpnext ? [t.erpnext.name] : []), ...(t.zammad ? [t.zammad.name] : []), ...t.webhooks.map((w) => w.name)];
-  return { dataDir: join(server.dataDir, 'collector'), sinks, slaContext: r.data };
+  return { dataDir: join(server.dataDir, 'collector'), sinks, slaContext: r.data, state: server.state };
 }
 
 const where = (t: Ticket): string => [t.site, t.peripheral ? `${t.device}/${t.peripheral}` : t.device].filter(Boolean).join(' ');

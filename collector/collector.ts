@@ -30,6 +30,7 @@ import { Ingest, type IngestPipeline, type IngestStats } from './telemetry/inges
 import { LogLimiter } from '../logging/log-limiter.js';
 import { SqliteStore } from './telemetry/sqlite-store.js';
 import type { IngestRecord, TelemetryStore } from './telemetry/store.js';
+import { isNetworkError } from './network-errors.js';
 
 /** Why the collector refused or set aside a message: the protocol's reasons plus the store's. */
 export type DeadLetterReason = import('../protocol/index.js').RejectReason | 'store-rejected';
@@ -324,10 +325,14 @@ export async function startCollector(
   client.on('offline', () => mqttLog.maybe('offline', Date.now(), () => log.warn({ url: config.mqtt.url }, 'broker connection lost; reconnecting')));
   client.on('error', (e) =>
     mqttLog.maybe('error:' + e.message, Date.now(), (suppressed) =>
-      log.error(
-        { url: config.mqtt.url, error: e.message, suppressed },
-        /not authori[sz]ed|bad user/i.test(e.message) ? 'broker refused the service account' : 'broker connection error',
-      ),
+      // A broker node that died or restarted (ECONNRESET, ECONNREFUSED…): mqtt.js reconnects, to
+      // the next node in a cluster; a warning like 'offline', not an error of ours.
+      isNetworkError(e)
+        ? log.warn({ url: config.mqtt.url, error: e.message, suppressed }, 'broker connection lost; reconnecting')
+        : log.error(
+            { url: config.mqtt.url, error: e.message, suppressed },
+            /not authori[sz]ed|bad user/i.test(e.message) ? 'broker refused the service account' : 'broker connection error',
+          ),
     ),
   );
 

@@ -5,6 +5,7 @@
 // naming why (noc/context.ts `needDetectors`).
 import type { IncidentsConfig } from '../collector/incidents/config.js';
 import type { ServiceRecordStore } from '../collector/service-records/index.js';
+import { PgServiceRecordStore } from '../state/postgres/service-records.js';
 import { createPgPool } from '../state/postgres/db.js';
 import { PgDispatchState } from '../state/postgres/dispatch.js';
 import { PgTicketState } from '../state/postgres/tickets.js';
@@ -57,8 +58,8 @@ export type SharedIncidentsInput = {
   config: IncidentsConfig;
   /** The shared incident store (state/incidents.ts); null until one is reachable: tickets then show no incident. */
   incidents?: { get(key: string): Promise<NocIncident | null> } | null;
-  /** A shared service-record store; null: the service history and "part replaced" answer 503 here. */
-  serviceRecords?: ServiceRecordStore | null;
+  /** The shared service-record store, or the PostgreSQL URL to open one (this view then closes it); null: the service history and "part replaced" answer 503 here. */
+  serviceRecords?: ServiceRecordStore | { url: string } | null;
   /** The shared teams and technicians; or the PostgreSQL URL to open them (this view then closes them). */
   dispatchState?: DispatchStateStore | { url: string };
 };
@@ -73,15 +74,17 @@ export function sharedIncidentsView(input: SharedIncidentsInput): NocIncidents &
   const ticketState = owned ?? (input.tickets as TicketStateStore);
   const ownedDispatch = input.dispatchState && 'url' in input.dispatchState ? new PgDispatchState(input.dispatchState.url) : null;
   const dispatchState = ownedDispatch ?? (input.dispatchState as DispatchStateStore | undefined);
+  const ownedRecords = input.serviceRecords && 'url' in input.serviceRecords ? new PgServiceRecordStore(input.serviceRecords.url) : null;
   return {
     ticketState,
     config: input.config,
     incidents: input.incidents ?? null,
-    serviceRecords: input.serviceRecords ?? null,
+    serviceRecords: ownedRecords ?? ((input.serviceRecords as ServiceRecordStore | null | undefined) || null),
     ...(dispatchState ? { dispatchState, dispatchPassElsewhere: true } : {}),
     async close() {
       await owned?.close();
       await ownedDispatch?.close();
+      await ownedRecords?.close();
     },
   };
 }

@@ -146,6 +146,13 @@ const COPIES: Array<{ file: SqliteSchema | 'collector'; from: string; to: string
     columns: ['serial_no', 'item_code', 'kind', 'customer', 'device_id', 'delivery_date', 'warranty_expiry_date', 'amc_expiry_date'],
   },
   { file: 'warranty', from: 'warranty_claims', to: 'warranty_claims', columns: ['name', 'year', 'number', 'serial_no', 'incident_key', 'status', 'claim'] },
+  {
+    file: 'serviceRecords',
+    from: 'service_records',
+    to: 'service_records',
+    columns: ['id', 'device', 'peripheral', 'part', 'kind', 'at', 'failed', 'profile', 'serial', 'usage', 'source', 'ref', 'note', 'recorded_at'],
+    serial: 'id',
+  },
 ];
 
 /** Kept in the data dir: no PostgreSQL store yet (docs/state.md). */

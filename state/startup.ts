@@ -15,11 +15,16 @@ export const sqliteStateFiles = (dataDir: string): Record<SqliteSchema, string> 
   registry: join(dataDir, 'broker', 'registry.sqlite'),
   noc: join(dataDir, 'noc.db'),
   warranty: join(dataDir, 'collector', 'warranty.db'),
+  serviceRecords: join(dataDir, 'collector', 'service-records.db'),
 });
 
 /** Which versioned files a role's components open. */
 const schemasOf = (role: string): SqliteSchema[] =>
-  role === 'broker' ? ['registry'] : role === 'collector' ? ['incidents', 'warranty', 'noc'] : ['incidents', 'warranty', 'registry', 'noc'];
+  role === 'broker'
+    ? ['registry']
+    : role === 'collector'
+      ? ['incidents', 'warranty', 'serviceRecords', 'noc']
+      : ['incidents', 'warranty', 'serviceRecords', 'registry', 'noc'];
 
 export async function migrateSqliteFile(path: string, schema: SqliteSchema): Promise<string[]> {
   const db = new Database(path, { timeout: 10_000 });

@@ -11,7 +11,6 @@
 //   lease writes nothing, and its devices are evaluated again;
 // - the ticket senders, the SLA breach pass and the dispatch pass are cluster-wide jobs: they run only on the owner
 //   of partition 0, and stop before that partition is handed back.
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { CollectorHandle } from '../collector.js';
 import type { CollectorPartitions } from '../../cluster/collector-partitions.js';
@@ -20,7 +19,10 @@ import { DetectorEngine, type DeviceSnapshot, type PartWearEta } from '../detect
 import { incidentsConfigSchema, type IncidentsConfig, type IncidentsConfigInput } from './config.js';
 import { markSlaBreachesOn, slaUpdate } from '../tickets/actions.js';
 import { startTicketSenders, ticketSinks, type TicketCommandInput, type TicketSendersHandle, type TicketSink } from '../tickets/index.js';
-import { SqliteServiceRecordStore, type ServiceRecordStore } from '../service-records/index.js';
+import type { ServiceRecordStore } from '../service-records/index.js';
+import { serviceRecordApplier } from '../service-records/apply.js';
+import { PgServiceRecordStore } from '../../state/postgres/service-records.js';
+import type { LifeModel } from '../reliability/index.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles, type FirmwareProfile } from '../../firmware-profiles/index.js';
 import { PgIncidentState } from '../../state/postgres/incidents.js';
 import { PgTicketState } from '../../state/postgres/tickets.js';
@@ -66,8 +68,12 @@ export type ClusterIncidentServiceHandle = {
   incidentState: IncidentStateStore;
   ticketState: PgTicketState;
   warranty: WarrantyStateStore;
-  /** Node-local in this version (no PostgreSQL store for service records yet). */
+  /** Shared (PostgreSQL): applied to the detectors by the owner of each device's partition. */
   serviceRecords: ServiceRecordStore;
+  /** Applies the service records added since the last tick (each tick does it first). */
+  syncServiceRecords(): Promise<number>;
+  /** The fleet's fitted part lives (failures from every record; parts in service on this node). */
+  lifeModels(): LifeModel[];
   /** Teams and technicians (the dispatch pass runs on the leader, the NOC's dispatch API reads them). */
   dispatchState: PgDispatchState;
   config: IncidentsConfig;
@@ -81,9 +87,6 @@ export type ClusterIncidentServiceHandle = {
   stats(): ClusterIncidentStats & { sinks: ReturnType<TicketSendersHandle['stats']>; leases: LeaseStats };
   close(): Promise<void>;
 };
-
-/** The incident files that stay on the node's disk in cluster mode. */
-const localFiles = (dataDir: string) => ({ serviceRecords: join(dataDir, 'service-records.db') });
 
 export async function startClusterIncidentService(
   collector: CollectorHandle & { partitions?: IncidentPartitions | null },
@@ -110,12 +113,19 @@ export async function startClusterIncidentService(
   const tickets = ticketState;
   const warranty = new PgWarrantyState(cluster.pgUrl);
   const dispatchState = new PgDispatchState(cluster.pgUrl);
-  const serviceRecords: ServiceRecordStore = new SqliteServiceRecordStore(localFiles(collector.config.dataDir).serviceRecords);
+  const serviceRecords = new PgServiceRecordStore(pool);
   const engine = new DetectorEngine(profileList, config.detectors);
 
   const counters: ClusterIncidentStats = { ...newIncidentServiceStats(), leaseLost: 0, statesLoaded: 0, statesSaved: 0, slaPasses: 0 };
   const feed = startDetectorFeed(collector, engine, serviceRecords, counters, log, (d) => parts.ownsDevice(d));
   feed.refreshFleet();
+  const applier = serviceRecordApplier(
+    serviceRecords,
+    engine,
+    (d, p) => feed.inventory.get(d)?.peripherals.get(p)?.profile,
+    log,
+    (d) => parts.ownsDevice(d),
+  );
 
   // Ticks, loads and saves run one at a time: a partition is never loaded or handed back in the
   // middle of a tick that writes it.
@@ -143,6 +153,8 @@ export async function startClusterIncidentService(
     }
     // Nothing restored is unsaved; what is observed from now on is.
     engine.markSaved(states.map((s) => s.device.device));
+    // Replacements recorded while another node owned these devices (idempotent for the ones it applied).
+    await applier.reapply(new Set(states.map((s) => s.device.device)));
     for (const p of fresh) loaded.set(p, parts.epochOf(p));
     counters.statesLoaded += states.length;
     log.info({ partitions: fresh, devices: states.length }, 'partitions acquired: detector state loaded');
@@ -305,6 +317,11 @@ export async function startClusterIncidentService(
   let lastRefresh = Date.now();
   async function tick(now: number, force: boolean): Promise<IncidentChange[]> {
     counters.ticks++;
+    try {
+      await applier.sync();
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'service records not applied; retried at the next tick');
+    }
     if (force || now - lastRefresh >= config.inventoryRefreshMs) {
       lastRefresh = now;
       feed.refreshFleet();
@@ -364,6 +381,8 @@ export async function startClusterIncidentService(
     ticketState: tickets,
     warranty,
     serviceRecords,
+    syncServiceRecords: () => serial(() => applier.sync()),
+    lifeModels: applier.lifeModels,
     dispatchState,
     config,
     loadedPartitions: () => [...loaded.keys()].sort((a, b) => a - b),
@@ -385,8 +404,8 @@ export async function startClusterIncidentService(
       await warranty.close();
       await dispatchState.close();
       await incidents.close();
+      await applier.settled();
       await pool.end();
-      await serviceRecords.close();
       log.info('incident service stopped');
     },
   };

@@ -26,8 +26,10 @@ import { SqliteTicketState } from '../../state/sqlite/tickets.js';
 import { SqliteIncidentState } from '../../state/sqlite/incidents.js';
 import type { IncidentStateStore } from '../../state/incidents.js';
 import { startClusterIncidentService, type ClusterIncidentServiceHandle, type IncidentClusterOptions, type IncidentPartitions } from './cluster-service.js';
-import { SqliteServiceRecordStore, type ServiceRecordStore } from '../service-records/index.js';
-import { fitLifeModels, lifeGroups, type LifeModel } from '../reliability/index.js';
+import type { ServiceRecordStore } from '../service-records/index.js';
+import { SqliteServiceRecordStore } from '../../state/sqlite/service-records.js';
+import type { LifeModel } from '../reliability/index.js';
+import { serviceRecordApplier } from '../service-records/apply.js';
 
 export {
   openIncidentView,
@@ -115,50 +117,14 @@ function startEmbeddedIncidentService(
   const engine = new DetectorEngine(profileList, config.detectors);
   const restored = restoreEngine(engine, store);
   const serviceRecords: ServiceRecordStore = new SqliteServiceRecordStore(files.serviceRecords);
-  // Fleet life models from the service records (failures) and the parts in service (censored).
-  let lifeModels: LifeModel[] = [];
-  async function refitLives(): Promise<void> {
-    const all = await serviceRecords.list();
-    lifeModels = fitLifeModels(
-      lifeGroups(
-        all.filter((r) => r.kind !== 'unit-swap'),
-        engine.aliveParts(),
-      ),
-    );
-    engine.setLifeModels(lifeModels);
-  }
-  // Every record is applied at start too: the detectors apply a replacement once (by its time).
-  let serviceApplied = 0;
-  let serviceSync: Promise<number> | null = null;
-  function syncServiceRecords(): Promise<number> {
-    serviceSync ??= (async () => {
-      try {
-        const records = await serviceRecords.list({ afterId: serviceApplied });
-        for (const r of records) {
-          // The life the part reached, for the fleet's life fit, read before the detectors re-base it.
-          const profile = r.profile ?? inventory.get(r.device)?.peripherals.get(r.peripheral)?.profile;
-          const usage = r.usage ?? (r.kind === 'unit-swap' ? null : engine.partUsage(r.device, r.peripheral, r.part));
-          if ((r.usage === undefined && usage !== null) || (r.profile === undefined && profile))
-            await serviceRecords.annotate(r.id, { ...(usage !== null ? { usage } : {}), ...(profile ? { profile } : {}) });
-          if (r.kind === 'unit-swap') engine.unitReplaced(r.device, r.peripheral, r.at);
-          else engine.partReplaced(r.device, r.peripheral, r.part, r.at);
-          serviceApplied = r.id;
-        }
-        if (records.length) await refitLives();
-        if (records.length) log.info({ records: records.length, lastId: serviceApplied }, 'service records applied to the detectors');
-        return records.length;
-      } finally {
-        serviceSync = null;
-      }
-    })();
-    return serviceSync;
-  }
-
   const counters = newIncidentServiceStats();
 
   // ---- fleet inventory and the detectors' feed (collector/incidents/feed.ts) ----
   const feed = startDetectorFeed(collector, engine, serviceRecords, counters, log);
   const { inventory } = feed;
+  // Every record is applied at start too: the detectors apply a replacement once (by its time).
+  const applier = serviceRecordApplier(serviceRecords, engine, (d, p) => inventory.get(d)?.peripherals.get(p)?.profile, log);
+  const syncServiceRecords = applier.sync;
   const refreshFleet = feed.refreshFleet;
   refreshFleet();
 
@@ -272,7 +238,7 @@ function startEmbeddedIncidentService(
     warranty,
     serviceRecords,
     syncServiceRecords,
-    lifeModels: () => lifeModels,
+    lifeModels: applier.lifeModels,
     config,
     tick: (now?: number) => tick(now ?? Date.now(), true),
     partWear: (now?: number) => engine.partWear(now ?? Date.now()),
@@ -291,7 +257,7 @@ function startEmbeddedIncidentService(
       await ticketing.close();
       store.close();
       warranty.close();
-      await serviceSync?.catch(() => 0);
+      await applier.settled();
       await serviceRecords.close();
       log.info('incident service stopped');
     },

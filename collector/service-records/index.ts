@@ -2,8 +2,8 @@
 // preventive replacement, or the whole unit swapped (a new serial, noticed by the collector
 // itself). A record re-bases the detectors' wear and error-rate baselines of that part, and the
 // records of failed parts feed the fleet's life fit (collector/reliability). Stored behind a
-// small async interface (SQLite here; another database can implement the same).
-import Database from 'better-sqlite3';
+// small async interface: SQLite (state/sqlite/service-records.ts) and PostgreSQL
+// (state/postgres/service-records.ts, cluster mode), one behaviour suite over both.
 import { z } from 'zod';
 
 export const serviceKind = z.enum(['part-replaced', 'preventive', 'unit-swap']);
@@ -39,85 +39,74 @@ export const serviceRecordInput = z
 export type ServiceRecordInput = z.input<typeof serviceRecordInput>;
 export type ServiceRecord = z.infer<typeof serviceRecordInput> & { id: number; at: number; failed: boolean; recordedAt: number };
 
+/** The query every implementation answers. */
+export type ServiceRecordQuery = { device?: string; afterId?: number; limit?: number };
+
+/** A row of `service_records` (same columns in SQLite and PostgreSQL) as a record. */
+export function serviceRecordFromRow(r: Record<string, unknown>): ServiceRecord {
+  return {
+    id: Number(r.id),
+    device: r.device as string,
+    peripheral: r.peripheral as string,
+    part: r.part as string,
+    kind: serviceKind.parse(r.kind),
+    at: Number(r.at),
+    failed: Number(r.failed) === 1,
+    source: serviceSource.parse(r.source),
+    recordedAt: Number(r.recorded_at),
+    ...(r.profile !== null ? { profile: r.profile as string } : {}),
+    ...(r.serial !== null ? { serial: r.serial as string } : {}),
+    ...(r.usage !== null ? { usage: Number(r.usage) } : {}),
+    ...(r.ref !== null ? { ref: r.ref as string } : {}),
+    ...(r.note !== null ? { note: r.note as string } : {}),
+  };
+}
+
+/** What an insert writes, in column order (`SERVICE_RECORD_COLUMNS`), from a validated input. */
+export const SERVICE_RECORD_COLUMNS = [
+  'device',
+  'peripheral',
+  'part',
+  'kind',
+  'at',
+  'failed',
+  'profile',
+  'serial',
+  'usage',
+  'source',
+  'ref',
+  'note',
+  'recorded_at',
+] as const;
+export function serviceRecordValues(input: ServiceRecordInput, now: number): { record: Omit<ServiceRecord, 'id'>; values: unknown[] } {
+  const r = serviceRecordInput.parse(input);
+  const at = r.at ?? now;
+  const failed = r.failed ?? r.kind === 'part-replaced';
+  const values = [
+    r.device,
+    r.peripheral,
+    r.part,
+    r.kind,
+    at,
+    failed ? 1 : 0,
+    r.profile ?? null,
+    r.serial ?? null,
+    r.usage ?? null,
+    r.source,
+    r.ref ?? null,
+    r.note ?? null,
+    now,
+  ];
+  return { record: { ...r, at, failed, recordedAt: now }, values };
+}
+
 export interface ServiceRecordStore {
   add(input: ServiceRecordInput, now?: number): Promise<ServiceRecord>;
   /** Records in id order: of one device, and/or after an id (to follow new ones). */
-  list(q?: { device?: string; afterId?: number; limit?: number }): Promise<ServiceRecord[]>;
+  list(q?: ServiceRecordQuery): Promise<ServiceRecord[]>;
   /** Fills in what the collector knew when it applied a record: the part's usage (its life) and the peripheral's profile. */
   annotate(id: number, facts: { usage?: number; profile?: string }): Promise<void>;
   close(): Promise<void>;
-}
-
-export class SqliteServiceRecordStore implements ServiceRecordStore {
-  readonly db: Database.Database;
-
-  constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS service_records (
-      id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, peripheral TEXT NOT NULL, part TEXT NOT NULL, kind TEXT NOT NULL,
-      at INTEGER NOT NULL, failed INTEGER NOT NULL, profile TEXT, serial TEXT, usage REAL, source TEXT NOT NULL, ref TEXT, note TEXT, recorded_at INTEGER NOT NULL);
-      CREATE INDEX IF NOT EXISTS service_records_device ON service_records (device, at);`);
-  }
-
-  async add(input: ServiceRecordInput, now = Date.now()): Promise<ServiceRecord> {
-    const r = serviceRecordInput.parse(input);
-    const at = r.at ?? now;
-    const failed = r.failed ?? r.kind === 'part-replaced';
-    const info = this.db
-      .prepare(
-        'INSERT INTO service_records (device, peripheral, part, kind, at, failed, profile, serial, usage, source, ref, note, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      )
-      .run(
-        r.device,
-        r.peripheral,
-        r.part,
-        r.kind,
-        at,
-        failed ? 1 : 0,
-        r.profile ?? null,
-        r.serial ?? null,
-        r.usage ?? null,
-        r.source,
-        r.ref ?? null,
-        r.note ?? null,
-        now,
-      );
-    return { ...r, id: Number(info.lastInsertRowid), at, failed, recordedAt: now };
-  }
-
-  async list(q: { device?: string; afterId?: number; limit?: number } = {}): Promise<ServiceRecord[]> {
-    const rows = this.db
-      .prepare(`SELECT * FROM service_records WHERE id > ? ${q.device !== undefined ? 'AND device = ?' : ''} ORDER BY id LIMIT ?`)
-      .all(...[q.afterId ?? 0, ...(q.device !== undefined ? [q.device] : []), q.limit ?? 1_000_000]) as Array<Record<string, unknown>>;
-    return rows.map((r) => ({
-      id: r.id as number,
-      device: r.device as string,
-      peripheral: r.peripheral as string,
-      part: r.part as string,
-      kind: serviceKind.parse(r.kind),
-      at: r.at as number,
-      failed: r.failed === 1,
-      source: serviceSource.parse(r.source),
-      recordedAt: r.recorded_at as number,
-      ...(r.profile !== null ? { profile: r.profile as string } : {}),
-      ...(r.serial !== null ? { serial: r.serial as string } : {}),
-      ...(r.usage !== null ? { usage: r.usage as number } : {}),
-      ...(r.ref !== null ? { ref: r.ref as string } : {}),
-      ...(r.note !== null ? { note: r.note as string } : {}),
-    }));
-  }
-
-  async annotate(id: number, facts: { usage?: number; profile?: string }): Promise<void> {
-    this.db
-      .prepare('UPDATE service_records SET usage = COALESCE(usage, ?), profile = COALESCE(profile, ?) WHERE id = ?')
-      .run(facts.usage ?? null, facts.profile ?? null, id);
-  }
-
-  async close(): Promise<void> {
-    if (this.db.open) this.db.close();
-  }
 }
 
 export class PartNotKnownError extends Error {}

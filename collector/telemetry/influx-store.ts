@@ -8,6 +8,7 @@ import type { InfluxDB as InfluxClient, ISchemaOptions } from 'influx';
 import type { Logger } from 'pino';
 import type { InfluxConfig } from '../config.js';
 import { recordLines } from './line-protocol.js';
+import { isNetworkError } from '../network-errors.js';
 import {
   RESERVED_FIELDS,
   StoreWriteError,
@@ -40,8 +41,6 @@ function rows(s: RawSeries): Array<Record<string, unknown>> {
   return (s.values ?? []).map((v) => Object.fromEntries(s.columns.map((c, k) => [c, v[k]])));
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ETIMEDOUT']);
-
 /** Classifies an error thrown by node-influx (admin/query path) the same way as our writes. */
 function classify(e: unknown): StoreWriteError {
   if (e instanceof StoreWriteError) return e;
@@ -49,7 +48,7 @@ function classify(e: unknown): StoreWriteError {
   const status = err.res?.statusCode;
   if (status && status >= 500) return new StoreWriteError('server', `InfluxDB answered ${status}: ${err.message}`, status);
   if (status && status >= 400) return new StoreWriteError('rejected', `InfluxDB answered ${status}: ${err.message}`, status);
-  if (err.code && NETWORK_CODES.has(err.code)) return new StoreWriteError('unreachable', `${err.code}: ${err.message}`);
+  if (isNetworkError(err)) return new StoreWriteError('unreachable', `${err.code}: ${err.message}`);
   if (/no host available|timed out|timeout|ECONNREFUSED|socket hang up/i.test(err.message ?? ''))
     return new StoreWriteError('unreachable', err.message ?? String(e));
   return new StoreWriteError('server', err.message ?? String(e));

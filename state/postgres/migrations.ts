@@ -222,6 +222,18 @@ export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
         CREATE TABLE known_fix_edits (id TEXT PRIMARY KEY, body JSONB NOT NULL, by_user TEXT NOT NULL, at BIGINT NOT NULL);
       `,
   ),
+  // collector/service-records.db: what technicians did (re-bases wear; feeds the fleet's life fit).
+  ddl(
+    '0011-service-records',
+    `
+        CREATE TABLE service_records (
+          id BIGSERIAL PRIMARY KEY, device TEXT NOT NULL, peripheral TEXT NOT NULL, part TEXT NOT NULL, kind TEXT NOT NULL,
+          at BIGINT NOT NULL, failed INTEGER NOT NULL, profile TEXT, serial TEXT, usage DOUBLE PRECISION, source TEXT NOT NULL,
+          ref TEXT, note TEXT, recorded_at BIGINT NOT NULL
+        );
+        CREATE INDEX service_records_device ON service_records (device, at);
+      `,
+  ),
 ];
 
 export const pgMigrationStorage: UmzugStorage<PgContext> = {

@@ -9,6 +9,7 @@ import { REMOTE_COMMANDS_DDL } from './commands.js';
 import { REPORT_UNITS_DDL } from './report-units.js';
 import { DISPATCH_DDL } from './dispatch.js';
 import { WARRANTY_DDL } from '../../collector/warranty/registry.js';
+import { SERVICE_RECORDS_DDL } from './service-records.js';
 import { INCIDENT_STORE_DDL } from '../../collector/incidents/store.js';
 import { TICKET_STATUS_LOG_DDL } from '../../collector/tickets/actions.js';
 import { TICKET_OUTBOX_DDL } from '../../collector/tickets/outbox.js';
@@ -40,6 +41,8 @@ export const sqliteMigrations = {
   noc: [ddl('0001-noc', NOC_ACCOUNTS_DDL + REMOTE_COMMANDS_DDL + REPORT_UNITS_DDL)],
   /** collector/warranty.db: serials and warranty claims. */
   warranty: [ddl('0001-warranty', WARRANTY_DDL)],
+  /** collector/service-records.db: parts replaced, preventive swaps, unit swaps. */
+  serviceRecords: [ddl('0001-service-records', SERVICE_RECORDS_DDL)],
 } satisfies Record<string, ReadonlyArray<StateMigration<SqliteContext>>>;
 
 export type SqliteSchema = keyof typeof sqliteMigrations;

@@ -6,25 +6,13 @@
 // answers `ack`), the others drop it.
 //   node incidents-node.js <json config>
 import pino from 'pino';
-import { PartitionLeases } from '../../cluster/leases.js';
-import { partitionOf } from '../../cluster/partitions.js';
 import { createPgPool } from '../../state/postgres/db.js';
-import { startIncidentService, type IncidentPartitions } from '../../collector/incidents/service.js';
-import type { CollectorHandle } from '../../collector/collector.js';
-import type { DeviceState } from '../../collector/fleet.js';
-import type { IngestRecord } from '../../collector/telemetry/store.js';
+import { startIncidentService } from '../../collector/incidents/service.js';
+import { standInCollector, type StandInOptions } from './stand-in-collector.js';
 import type { IncidentsConfigInput } from '../../collector/incidents/config.js';
 import type { TelemetryMessage } from '../../protocol/messages.js';
 
-export type NodeConfig = {
-  node: string;
-  pgUrl: string;
-  partitions: number;
-  leaseMs: number;
-  dataDir: string;
-  devices: Array<Pick<DeviceState, 'device' | 'site' | 'tenant' | 'serial' | 'peripherals'>>;
-  incidents: IncidentsConfigInput;
-};
+export type NodeConfig = StandInOptions & { pgUrl: string; incidents: IncidentsConfigInput };
 /** Parent → node. */
 export type ToNode = { type: 'telemetry'; message: TelemetryMessage } | { type: 'stats' } | { type: 'stop' };
 /** Node → parent. */
@@ -40,63 +28,10 @@ const send = (m: FromNode) => process.send!(m);
 const log = pino({ level: process.env.NODE_LOG ?? 'silent' });
 const pool = createPgPool(cfg.pgUrl, { max: 6, connectionTimeoutMillis: 3000 });
 
-// ---- CollectorPartitions stand-in (cluster/collector-partitions.ts implements the real one) ----
-const acquiredHooks = new Set<(ps: number[]) => Promise<void> | void>();
-const releasedHooks = new Set<(ps: number[], why: 'rebalance' | 'expired' | 'stopping') => Promise<void> | void>();
-const leases = new PartitionLeases(
-  pool,
-  { node: cfg.node, partitions: cfg.partitions, leaseMs: cfg.leaseMs, renewEveryMs: Math.floor(cfg.leaseMs / 4) },
-  {
-    acquired: async (ps) => {
-      for (const fn of acquiredHooks) await fn(ps);
-      send({ type: 'acquired', partitions: ps, at: Date.now() });
-    },
-    released: async (ps, why) => {
-      for (const fn of releasedHooks) await fn(ps, why);
-      send({ type: 'released', partitions: ps, why, at: Date.now() });
-    },
-  },
-  log,
-);
-const partitions: IncidentPartitions = {
-  nodeId: cfg.node,
-  count: cfg.partitions,
-  partitionOf: (d) => partitionOf(d, cfg.partitions),
-  ownsDevice: (d) => leases.owns(partitionOf(d, cfg.partitions)),
-  ownsPartition: (p) => leases.owns(p),
-  epochOf: (p) => leases.epochOf(p),
-  owned: () => leases.owned(),
-  onAcquired: (fn) => {
-    acquiredHooks.add(fn);
-    return () => acquiredHooks.delete(fn);
-  },
-  onReleased: (fn) => {
-    releasedHooks.add(fn);
-    return () => releasedHooks.delete(fn);
-  },
-  stats: () => leases.stats(),
-};
-
-// ---- the collector stand-in: the whole fleet's inventory, records of owned devices only ----
-const now = Date.now();
-const fleet = new Map<string, DeviceState>(
-  cfg.devices.map((d) => [d.device, { ...d, online: true, reason: 'birth', since: now, lastSeen: now, lastSeq: 0, health: {} }]),
-);
-const ingested = new Set<(records: readonly IngestRecord[]) => void>();
-const collector = {
-  config: { dataDir: cfg.dataDir },
-  fleet: () => [...fleet.values()].map((d) => structuredClone(d)),
-  device: (id: string) => {
-    const d = fleet.get(id);
-    return d ? structuredClone(d) : undefined;
-  },
-  onIngested: (fn: (records: readonly IngestRecord[]) => void) => {
-    ingested.add(fn);
-    return () => void ingested.delete(fn);
-  },
-  onFleetChange: () => () => undefined,
-  partitions,
-} as unknown as CollectorHandle & { partitions: IncidentPartitions };
+const { leases, collector, ingest } = standInCollector(cfg, pool, log, {
+  acquired: (ps) => send({ type: 'acquired', partitions: ps, at: Date.now() }),
+  released: (ps, why) => send({ type: 'released', partitions: ps, why, at: Date.now() }),
+});
 
 await leases.start();
 const service = await startIncidentService(collector, cfg.incidents, { log, cluster: { pgUrl: cfg.pgUrl } });
@@ -120,15 +55,7 @@ process.on('message', (m: ToNode) => {
     });
     return;
   }
-  const msg = m.message;
-  if (!partitions.ownsDevice(msg.device)) return; // not ours: dropped unacked
-  const d = fleet.get(msg.device);
-  if (d) {
-    d.lastSeen = Date.now();
-    d.lastSeq = msg.seq;
-  }
-  const record: IngestRecord = { device: msg.device, seq: msg.seq, arrivedAt: Date.now(), tags: { site: d?.site }, channel: 'telemetry', message: msg };
-  for (const fn of ingested) fn([record]);
-  send({ type: 'ack', device: msg.device, seq: msg.seq });
+  // Not ours: dropped unacked.
+  if (ingest(m.message)) send({ type: 'ack', device: m.message.device, seq: m.message.seq });
 });
 send({ type: 'ready', owned: leases.owned() });

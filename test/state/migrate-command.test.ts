@@ -2,7 +2,7 @@
 // real SQLite stores is moved into PostgreSQL, where the PostgreSQL stores serve it (logins,
 // tickets with their outbox, status history and change feed, NOC sessions, commands, dedup); a
 // version mismatch or a non-empty target is refused with one clear line, exit 1, nothing copied.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import * as assert from 'uvu/assert';
@@ -18,6 +18,8 @@ import { PgNocAccounts } from '../../state/postgres/noc-accounts.js';
 import { PgRegistryState } from '../../state/postgres/registry.js';
 import { PgTicketState } from '../../state/postgres/tickets.js';
 import { PgIncidentState } from '../../state/postgres/incidents.js';
+import { PgServiceRecordStore } from '../../state/postgres/service-records.js';
+import { SqliteServiceRecordStore } from '../../state/sqlite/service-records.js';
 import { IncidentStore } from '../../collector/incidents/store.js';
 import { partitionOf } from '../../cluster/partitions.js';
 import { finding } from './incidents-suite.js';
@@ -104,7 +106,10 @@ async function singleNode(d: string) {
     1000,
   );
   collector.close();
-  return { deviceToken, serviceToken, session, apiToken };
+  const records = new SqliteServiceRecordStore(files.serviceRecords);
+  const replaced = await records.add({ device: 'pos-0001', peripheral: 'printer', part: 'cutter', usage: 1_950_000, source: 'cli', at: 2000 }, 2100);
+  await records.close();
+  return { deviceToken, serviceToken, session, apiToken, replaced };
 }
 
 test('a single-node data dir moves into PostgreSQL and is served from there', async () => {
@@ -120,6 +125,7 @@ test('a single-node data dir moves into PostgreSQL and is served from there', as
   assert.match(r.stdout, /incidents\s+1/);
   assert.match(r.stdout, /kept in .*detector_state/);
   assert.match(r.stdout, /serials\s+1/);
+  assert.match(r.stdout, /service_records\s+1/);
 
   const registry = new PgRegistryState(url, { scryptCost: 16 });
   const tickets = new PgTicketState(url, { sinks: ['erpnext'] });
@@ -128,7 +134,21 @@ test('a single-node data dir moves into PostgreSQL and is served from there', as
   const dedup = new PgDedup(url);
   const warranty = new PgWarrantyState(url);
   const incidentState = new PgIncidentState(url, { partitions: 16 });
+  const records = new PgServiceRecordStore(url);
   try {
+    // The service history, and `fleetcare service record` on the cluster's config writes after it.
+    assert.equal(await records.list(), [before.replaced]);
+    const config = join(env.dir.path, 'cluster-node.json');
+    writeFileSync(config, JSON.stringify({ dataDir: join(env.dir.path, 'node'), state: { kind: 'postgres', url } }));
+    const rec = run(['service', 'record', 'pos-0001', 'printer', 'cutter', '--date', '2026-03-02', '--config', config]);
+    assert.is(rec.code, 0, rec.stderr);
+    assert.equal(
+      (await records.list({ device: 'pos-0001' })).map((x) => [x.id, x.at, x.source]),
+      [
+        [before.replaced.id, 2000, 'cli'],
+        [before.replaced.id + 1, Date.UTC(2026, 2, 2), 'cli'],
+      ],
+    );
     // The open incident and its log, filed under the device's partition of a 16-partition cluster.
     const incident = await incidentState.get('pos-0001/printer/autocutter-error');
     assert.equal([incident?.state, incident?.site, incident?.openedAt], ['open', 'store-12', 2500]);
@@ -195,7 +215,16 @@ test('a single-node data dir moves into PostgreSQL and is served from there', as
       'SER-WRN-2026-00002',
     );
   } finally {
-    await Promise.all([registry.close(), tickets.close(), accounts.close(), commands.close(), dedup.close(), warranty.close(), incidentState.close()]);
+    await Promise.all([
+      registry.close(),
+      tickets.close(),
+      accounts.close(),
+      commands.close(),
+      dedup.close(),
+      warranty.close(),
+      incidentState.close(),
+      records.close(),
+    ]);
   }
 
   // Again into the same database: refused, nothing added.
