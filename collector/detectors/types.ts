@@ -220,11 +220,12 @@ export const detectorConfig = z
         /** Curvature of a worn part's rise: its excess error rate grows like time since the rise began to this power
          * (the trend is extrapolated on the excess's root; 1 extrapolates the rate in a straight line). */
         riseExponent: z.number().min(1).default(2),
-        /** Trailing window and granularity of the smoothed-rate trend. */
+        /** Trailing window and granularity of the smoothed-rate trend (a short rise is fitted on its own points since it
+         * began; 4 weeks steady the curve of a months-long one, which 2 weeks of noise bent towards a failure months early). */
         trendWindowMs: z
           .number()
           .positive()
-          .default(14 * day),
+          .default(28 * day),
         trendBucketMs: z
           .number()
           .positive()
