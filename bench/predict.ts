@@ -380,10 +380,11 @@ const precursors = [7, 10, 14, 21].flatMap((len) =>
     const fired = Array.from({ length: 100 }, (_, i) =>
       firstFiring((d) => (d < ONSET ? 0.01 : 0.01 + 0.24 * Math.min(1, (d - ONSET) / len) ** 2), perDay, `precursor/${len}/${perDay}/${i}`, ONSET + len),
     ).map((d) => d - ONSET);
+    const p50 = quantile(fired, 0.5);
     return {
       precursorDays: len,
       usesPerDay: perDay,
-      ticketedDayP50: round(quantile(fired, 0.5), 2),
+      ticketedDayP50: Number.isFinite(p50) ? round(p50, 2) : 'not before the failure',
       ticketed7dAhead: round(fired.filter((d) => len - d >= 7).length / fired.length, 2),
     };
   }),
