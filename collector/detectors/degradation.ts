@@ -327,8 +327,9 @@ export class DegradationDetector {
     s.warnOps = errorRateWarning !== undefined && s.ewma >= errorRateWarning ? (s.warnOps ?? 0) + n : 0;
     this.recordTrend(s, at);
     const over = s.overOps ?? 0;
-    // The size of the rise: the smoothed rate, or the rate of the last `recentOperations` uses —
-    // the EWMA runs in batches of uses, so on a quiet device it lags by a week or more.
+    // The size of the rise: the rate of the last `recentOperations` uses (the EWMA runs in batches
+    // of uses, so on a quiet device it lags by a week or more). A step, once it has outlasted a
+    // burst, may also be sized by the smoothed rate; a creep must be raised now, not a day ago.
     const recentOps = s.recent!.reduce((a, r) => a + r[1], 0);
     const recentRate = recentOps >= this.cfg.recentOperations ? s.recent!.reduce((a, r) => a + r[0], 0) / recentOps : 0;
     const risen =
@@ -383,7 +384,7 @@ export class DegradationDetector {
     // A worn part's error rate accelerates: its excess over the baseline grows like a power of the
     // time since the rise began (`riseExponent`; 1 is a straight line). The trend is fitted on
     // the excess's root, where that rise is a straight line: a line through the rate itself puts
-    // the failure of a 14-day precursor three weeks away when it is ten days away.
+    // the failure of a 14-day precursor a month away when it is a week away.
     const root = (y: number) => Math.max(0, y - p0) ** (1 / k);
     const slope = theilSen(
       pts.map((p) => ({ t: p.t, y: root(p.y) })),
