@@ -352,6 +352,50 @@ const delays = [0.01, 0.03].map((p0) => {
   };
 });
 
+// Time to a ticket for the sim's accelerating precursors (sim/wear.ts: the rate rises x² from 1 %
+// to 25 % over the precursor and the part fails at its end; the card reader's 15 % warning level),
+// and how many healthy parts' 1–2-day bursts at 5–15 × ticket: 100 parts each, 4-hourly samples,
+// evaluated every 6 hours, through the whole degradation rule (evidence, hold, burst, size, trend).
+function firstFiring(rate: (day: number) => number, perDay: number, seedKey: string, days: number): number {
+  const spec = { name: 'precursor', errors: 'e', operations: 'ops', inhibitableBySite: false } as const;
+  const det = new DegradationDetector({ ...dc, rates: [spec] });
+  const rnd = seededRandom(deriveSeed(SEEDS[0], seedKey));
+  let ops = 0;
+  let errs = 0;
+  for (let hr = 0; hr < days * 24; hr++) {
+    const t = T0 + hr * HOUR;
+    if (hr % 24 >= 8 && hr % 24 < 20) {
+      const n = poisson(perDay / 12, rnd);
+      ops += n;
+      errs += Math.min(n, poisson(n * rate(hr / 24), rnd));
+    }
+    if (hr % 4 === 0) det.observe('d', 'pop', spec, { e: errs, ops }, 20, t, 0.15);
+    if (hr % 6 === 0 && hr >= 30 * 24 && det.verdict('d', 'pop')?.firing) return hr / 24;
+  }
+  return Infinity;
+}
+const ONSET = 40;
+const precursors = [7, 10, 14, 21].flatMap((len) =>
+  [dc.typicalUsesPerDay, 300].map((perDay) => {
+    const fired = Array.from({ length: 100 }, (_, i) =>
+      firstFiring((d) => (d < ONSET ? 0.01 : 0.01 + 0.24 * Math.min(1, (d - ONSET) / len) ** 2), perDay, `precursor/${len}/${perDay}/${i}`, ONSET + len),
+    ).map((d) => d - ONSET);
+    const p50 = quantile(fired, 0.5);
+    return {
+      precursorDays: len,
+      usesPerDay: perDay,
+      ticketedDayP50: Number.isFinite(p50) ? round(p50, 2) : 'not before the failure',
+      ticketed7dAhead: round(fired.filter((d) => len - d >= 7).length / fired.length, 2),
+    };
+  }),
+);
+const burstsTicketed = Array.from({ length: 300 }, (_, i) => {
+  const r = seededRandom(deriveSeed(SEEDS[0], `burst-size/${i}`));
+  const x = 5 + 10 * r();
+  const len = r() < 0.5 ? 1 : 2;
+  return firstFiring((d) => (d >= ONSET && d < ONSET + len ? 0.01 * x : 0.01), dc.typicalUsesPerDay, `burst/${i}`, ONSET + 20);
+}).filter((d) => d < Infinity).length;
+
 const meta = {
   mode: values['through-server'] ? 'through-server' : 'in-process',
   scenarios: NAMES.length,
@@ -367,7 +411,7 @@ const meta = {
   seconds: Math.round((Date.now() - started) / 1000),
   config: CONFIG,
 };
-if (values.json) console.log(JSON.stringify({ meta, rows, delays, falseCauses }));
+if (values.json) console.log(JSON.stringify({ meta, rows, delays, precursors, burstsTicketed, falseCauses }));
 else {
   console.log(JSON.stringify(meta));
   console.table(rows);
@@ -375,5 +419,9 @@ else {
     `sequential test, sustained doubling at ${dc.typicalUsesPerDay} uses/day (false alarms ${dc.falseAlarmsPer1000DeviceDays}/1,000 device-days, hold ${dc.holdOperations} uses):`,
   );
   console.table(delays);
+  console.log(
+    `accelerating precursors (x², 1 % → 25 %), days from its start to the ticket, 100 parts each; healthy parts' 1–2-day bursts ticketed: ${burstsTicketed}/300`,
+  );
+  console.table(precursors);
   console.log('false tickets at 60 days by cause:', JSON.stringify(falseCauses));
 }

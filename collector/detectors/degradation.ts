@@ -46,6 +46,9 @@ export type RateState = {
   excursionOps?: number;
   /** Uses since the evidence was last under half its threshold (how fast it climbed). */
   climbOps?: number;
+  /** Errors in those uses, and the error rate of the climb when it crossed the threshold (the step's size). */
+  climbErrors?: number;
+  crossedAtRate?: number | null;
   excursionFrom?: number | null;
   crossedAfterOps?: number | null;
   /** When the evidence crossed its threshold in this excursion; errors and uses measured from `burstMs` after that (did a step outlast a burst?). */
@@ -204,6 +207,8 @@ export class DegradationDetector {
       warnOps: 0,
       excursionOps: 0,
       climbOps: 0,
+      climbErrors: 0,
+      crossedAtRate: null,
       excursionFrom: null,
       crossedAfterOps: null,
       crossedAt: null,
@@ -286,10 +291,21 @@ export class DegradationDetector {
     if (s.cusum > 0) {
       if (!s.excursionOps) s.excursionFrom = at;
       s.excursionOps = (s.excursionOps ?? 0) + n;
-    } else Object.assign(s, { excursionOps: 0, excursionFrom: null, crossedAfterOps: null, crossedAt: null, afterBurstErrors: 0, afterBurstOps: 0 });
+    } else
+      Object.assign(s, {
+        excursionOps: 0,
+        excursionFrom: null,
+        crossedAfterOps: null,
+        crossedAtRate: null,
+        crossedAt: null,
+        afterBurstErrors: 0,
+        afterBurstOps: 0,
+      });
     s.climbOps = s.cusum < h / 2 ? 0 : (s.climbOps ?? 0) + n;
+    s.climbErrors = s.cusum < h / 2 ? 0 : (s.climbErrors ?? 0) + errors;
     if (s.cusum >= h) {
       s.crossedAfterOps ??= s.climbOps ?? 0;
+      s.crossedAtRate ??= (s.climbErrors ?? 0) / Math.max(1, s.climbOps ?? 0);
       s.crossedAt ??= at;
       s.overOps = (s.overOps ?? 0) + n;
     } else {
@@ -297,26 +313,37 @@ export class DegradationDetector {
       // behind the first) is a new step, timed afresh; a step stays a step.
       Object.assign(s, { overOps: 0, crossedAt: null, afterBurstErrors: 0, afterBurstOps: 0 });
     }
-    const abrupt = s.crossedAfterOps !== null && s.crossedAfterOps !== undefined && s.crossedAfterOps <= this.cfg.abruptOperations;
+    // A step: the evidence climbed from half its threshold to over it within `abruptOperations`
+    // uses, or at `stepRise` × the baseline or more. A precursor's rate rises continuously, so the
+    // test sees it while it is still small (2–3.5 × at a busy till); a burst is at its full size
+    // (5–15 ×) from its first uses.
+    const abrupt =
+      s.crossedAfterOps !== null &&
+      s.crossedAfterOps !== undefined &&
+      (s.crossedAfterOps <= this.cfg.abruptOperations || (s.crossedAtRate ?? 0) >= this.cfg.stepRise * pf);
     // Still raised: at the minimum rise, or at the warning level when that is lower (a high own baseline).
     const raised = Math.min(this.cfg.minRise * pf, errorRateWarning ?? 1);
     const outlastedBurst = (s.afterBurstOps ?? 0) >= this.cfg.burstConfirmOperations && (s.afterBurstErrors ?? 0) >= raised * (s.afterBurstOps ?? 0);
     s.warnOps = errorRateWarning !== undefined && s.ewma >= errorRateWarning ? (s.warnOps ?? 0) + n : 0;
     this.recordTrend(s, at);
     const over = s.overOps ?? 0;
-    // The size of the rise: the smoothed rate, or the rate of the last `recentOperations` uses —
-    // the EWMA runs in batches of uses, so on a quiet device it lags by a week or more.
+    // The size of the rise: the rate of the last `recentOperations` uses (the EWMA runs in batches
+    // of uses, so on a quiet device it lags by a week or more). A step, once it has outlasted a
+    // burst, may also be sized by the smoothed rate; a creep must be raised now, not a day ago.
     const recentOps = s.recent!.reduce((a, r) => a + r[1], 0);
     const recentRate = recentOps >= this.cfg.recentOperations ? s.recent!.reduce((a, r) => a + r[0], 0) / recentOps : 0;
-    const risen = over > 0 && (abrupt ? outlastedBurst : over >= this.cfg.holdOperations) && Math.max(s.ewma, recentRate) >= this.cfg.minRise * pf;
+    const risen =
+      over > 0 && (abrupt ? outlastedBurst : over >= this.cfg.holdOperations) && (abrupt ? Math.max(s.ewma, recentRate) : recentRate) >= this.cfg.minRise * pf;
     // Without a warning level there is nothing to extrapolate to: a sustained significant rise tickets.
     // With one, the rise's trend is extrapolated to the warning level (a figure) and to the
     // failure level beyond it, and the expected failure decides.
     // At the warning level the failure ETA is wanted whether or not the rise counts (an own
     // baseline learnt on a part already degrading is high: 2.5 × it may never be reached).
     const rising = errorRateWarning !== undefined && risen;
-    s.warningEta = rising && s.warnOps === 0 ? this.etaTo(s, errorRateWarning, at) : null;
-    s.failureEta = errorRateWarning !== undefined && (risen || s.warnOps > 0) ? this.etaTo(s, this.cfg.failureLevel * errorRateWarning, at) : null;
+    // A step (a burst, or a part that broke at once) is not a rise that accelerates: its trend stays a line.
+    const curve = abrupt ? 1 : this.cfg.riseExponent;
+    s.warningEta = rising && s.warnOps === 0 ? this.etaTo(s, errorRateWarning, at, pf, curve) : null;
+    s.failureEta = errorRateWarning !== undefined && (risen || s.warnOps > 0) ? this.etaTo(s, this.cfg.failureLevel * errorRateWarning, at, pf, curve) : null;
     const failureSoon = s.failureEta !== null && s.failureEta - at <= this.cfg.failureLeadTimeMs;
     // The warning level alone: held for its uses, beyond what a burst lasts when it came as a step,
     // and its failure due within the lead time — or no longer rising (nothing left to wait for).
@@ -348,15 +375,23 @@ export class DegradationDetector {
   }
 
   /** When the smoothed rate reaches `level` at its trailing trend, or null when it is not rising (or too little history). */
-  private etaTo(s: RateState, level: number, at: number): number | null {
+  private etaTo(s: RateState, level: number, at: number, p0: number, k: number): number | null {
     // The rise's own trend: the points since its excursion began (a short precursor is steep,
     // a long one shallow), or the trailing window when the excursion is too short to say.
     const own = s.excursionFrom ? s.trend.filter((p) => p.t >= s.excursionFrom!) : [];
     const pts = own.length >= 4 && own[own.length - 1].t - own[0].t >= this.cfg.trendMinHistoryMs / 3 ? own : s.trend;
     if (pts.length < 4 || pts[pts.length - 1].t - pts[0].t < this.cfg.trendMinHistoryMs / (pts === own ? 3 : 1)) return null;
-    const slope = theilSen(pts, this.cfg.trendBucketMs);
+    // A worn part's error rate accelerates: its excess over the baseline grows like a power of the
+    // time since the rise began (`riseExponent`; 1 is a straight line). The trend is fitted on
+    // the excess's root, where that rise is a straight line: a line through the rate itself puts
+    // the failure of a 14-day precursor a month away when it is a week away.
+    const root = (y: number) => Math.max(0, y - p0) ** (1 / k);
+    const slope = theilSen(
+      pts.map((p) => ({ t: p.t, y: root(p.y) })),
+      this.cfg.trendBucketMs,
+    );
     if (!(slope > 0)) return null;
-    return Math.round(at + (level - s.ewma!) / slope);
+    return Math.round(at + Math.max(0, root(level) - root(s.ewma!)) / slope);
   }
 
   verdict(id: string, popKey: string): DegradationVerdict | null {

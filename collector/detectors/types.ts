@@ -184,7 +184,9 @@ export const detectorConfig = z
         /** The evidence must stay over its threshold for this many uses: a one-day burst (bad cards) fades before. */
         holdOperations: z.number().int().nonnegative().default(1500),
         /** A rise over the threshold within this many uses of its start is a step (a burst, until it outlasts one)… */
-        abruptOperations: z.number().int().nonnegative().default(1500),
+        abruptOperations: z.number().int().nonnegative().default(400),
+        /** …or at this many times its baseline or more (a precursor is seen while its rise is still small). */
+        stepRise: z.number().min(1).default(4),
         /** …and counts only once it outlasts a burst: a burst is over within this time of its start (1–2 days)… */
         burstMs: z
           .number()
@@ -215,11 +217,15 @@ export const detectorConfig = z
           .default(28 * day),
         /** The warning level alone fires once it has held for this many uses (a 1–2-day burst does not). */
         warningHoldOperations: z.number().int().nonnegative().default(6000),
-        /** Trailing window and granularity of the smoothed-rate trend. */
+        /** Curvature of a worn part's rise: its excess error rate grows like time since the rise began to this power
+         * (the trend is extrapolated on the excess's root; 1 extrapolates the rate in a straight line). */
+        riseExponent: z.number().min(1).default(2),
+        /** Trailing window and granularity of the smoothed-rate trend (a short rise is fitted on its own points since it
+         * began; 4 weeks steady the curve of a months-long one, which 2 weeks of noise bent towards a failure months early). */
         trendWindowMs: z
           .number()
           .positive()
-          .default(14 * day),
+          .default(28 * day),
         trendBucketMs: z
           .number()
           .positive()
