@@ -29,6 +29,7 @@ import { connect } from 'node:net';
 import { benchFlags, flagArgs } from './help.js';
 import { fileURLToPath } from 'node:url';
 import { DeviceRegistry } from '../broker/index.js';
+import { SERVER_NODE_FLAGS } from '../cli/server-heap.js';
 import { Influxd } from '../test/helpers/influxd.js';
 import { freePort, waitFor } from '../test/helpers/net.js';
 import { tempDir } from '../test/helpers/tmp.js';
@@ -49,8 +50,11 @@ const CLI = join(root, 'cli', 'fleetcare.js');
 const LOAD = join(root, 'bench', 'ingest-load.js');
 const PAGE = 4096;
 const HZ = 100;
-// Extra node flags for the server / collector child, e.g. INGEST_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
-const NODE_FLAGS = (process.env.INGEST_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+// node flags for the server / collector child: what the systemd unit runs `fleetcare server` with
+// (both sides: the mosquitto pipeline's collector is `fleetcare server --role collector`), then
+// extra ones, e.g. INGEST_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (a later flag wins).
+const EXTRA_NODE_FLAGS = (process.env.INGEST_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+const NODE_FLAGS = [...SERVER_NODE_FLAGS, ...EXTRA_NODE_FLAGS];
 
 type ProcSample = { cpuTicks: number; rssBytes: number; syscr: number; syscw: number; rchar: number; wchar: number };
 function procSample(pid: number): ProcSample {
@@ -122,7 +126,7 @@ function startProcess(cmd: string, args: string[], name: string, cwd?: string): 
 async function stopProcess(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
   await new Promise<void>((r) => {
-    const t = setTimeout(() => p.kill('SIGKILL'), NODE_FLAGS.length ? 120_000 : 10_000); // a profile is written only on a clean exit
+    const t = setTimeout(() => p.kill('SIGKILL'), EXTRA_NODE_FLAGS.length ? 120_000 : 10_000); // a profile is written only on a clean exit
     p.once('exit', () => {
       clearTimeout(t);
       r();

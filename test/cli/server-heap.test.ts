@@ -6,7 +6,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { SERVER_HEAP_GROWING_PERCENT, tuneServerHeap } from '../../cli/server-heap.js';
+import { readFileSync } from 'node:fs';
+import { SERVER_HEAP_GROWING_PERCENT, SERVER_NODE_FLAGS, tuneServerHeap } from '../../cli/server-heap.js';
 
 const MODULE = fileURLToPath(new URL('../../cli/server-heap.js', import.meta.url));
 
@@ -47,6 +48,20 @@ test('the old generation grows to a bounded multiple of its live size, set at ru
 test("node's own --heap-growing-percent (command line or NODE_OPTIONS) wins", () => {
   assert.is(tuneServerHeap(['--heap-growing-percent=50'], ''), '--heap-growing-percent=50');
   assert.is(tuneServerHeap([], '--max-old-space-size=512 --heap_growing_percent=30'), '--heap_growing_percent=30');
+});
+
+test('the launch flags give the young generation 2 × 32 MB (V8 default here: 2 × 16)', () => {
+  // A churn of short-lived objects makes V8 grow the new space to its maximum.
+  const churn = `const v8 = require('node:v8'); let keep = []; let max = 0;
+    for (let i = 0; i < 4e6; i++) { keep.push({ i }); if (keep.length > 5e5) keep = [];
+      if (i % 1e5 === 0) max = Math.max(max, v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size); }
+    console.log(max / 1048576);`;
+  const r = spawnSync(process.execPath, [...SERVER_NODE_FLAGS, '-e', churn], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, NODE_OPTIONS: '' } });
+  assert.is(r.status, 0, r.stderr);
+  assert.is(Number(r.stdout.trim()), 64);
+  // `npm run server` passes the same flags (package.json has no way to import them).
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { scripts: Record<string, string> };
+  assert.is(pkg.scripts.server, `node ${SERVER_NODE_FLAGS.join(' ')} dist/cli/fleetcare.js server`);
 });
 
 test.run();
