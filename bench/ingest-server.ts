@@ -3,7 +3,11 @@
 // and where the RSS goes (process.memoryUsage, V8's heap spaces, /proc's anonymous vs file-backed
 // RSS) and what GC costs (cumulative count and ms per GC kind), which bench/ingest turns into a
 // memory split at the end of the measured window and GC ms per acked message.
-import { appendFileSync, readFileSync } from 'node:fs';
+// INGEST_ALLOC_PROFILE=FILE also samples every allocation (objects the GC has since collected
+// included: the garbage a message leaves) from the first message on, written to FILE (a
+// .heapprofile) at SIGTERM; bench/ingest-alloc.js summarises it by allocating function and owner.
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { parseBenchArgs } from './help.js';
@@ -60,12 +64,31 @@ function memory() {
     spaces,
   };
 }
+const allocProfile = process.env.INGEST_ALLOC_PROFILE;
+let sampling: Session | null = null;
+/** Starts sampling allocations (once), when the first message has come in: after the connect storm. */
+async function startAllocSampling(): Promise<void> {
+  if (!allocProfile || sampling) return;
+  sampling = new Session();
+  sampling.connect();
+  await sampling.post('HeapProfiler.startSampling', {
+    samplingInterval: 16384,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+}
+async function writeAllocProfile(): Promise<void> {
+  if (!allocProfile || !sampling) return;
+  const { profile } = await sampling.post('HeapProfiler.stopSampling');
+  writeFileSync(allocProfile, JSON.stringify(profile));
+}
 let last = performance.now();
 // Event-loop lag: how late a 1 s timer fires.
 setInterval(() => {
   const now = performance.now();
   const b = server.broker?.stats();
   const c = server.collector?.stats();
+  if ((b?.messagesIn ?? 0) > 0) void startAllocSampling();
   appendFileSync(
     trace,
     JSON.stringify({
@@ -87,4 +110,10 @@ setInterval(() => {
   );
   last = now;
 }, 1000).unref();
-process.on('SIGTERM', () => void server.close('signal SIGTERM').then(() => process.exit(0)));
+process.on(
+  'SIGTERM',
+  () =>
+    void writeAllocProfile()
+      .then(() => server.close('signal SIGTERM'))
+      .then(() => process.exit(0)),
+);
