@@ -1,7 +1,7 @@
 // `fleetcare server` bounds its old generation's growth between full GCs (cli/server-heap.ts), set
 // at run time: this checks that V8 really applies it then (a fresh node process with a live set and
 // a churn of medium-lived objects, the pattern of messages in flight), and that a value given on
-// node's command line or in NODE_OPTIONS is left alone.
+// node's command line is left alone.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -17,7 +17,7 @@ const MODULE = fileURLToPath(new URL('../../cli/server-heap.js', import.meta.url
 const WORKLOAD = `
 import { getHeapSpaceStatistics } from 'node:v8';
 import { tuneServerHeap } from ${JSON.stringify(MODULE)};
-const applied = tuneServerHeap([], '');
+const applied = tuneServerHeap([]);
 const oldSpace = () => getHeapSpaceStatistics().find((s) => s.space_name === 'old_space');
 const live = [];
 for (let i = 0; i < 4e5; i++) live.push({ i, s: 'd' + i });
@@ -45,9 +45,9 @@ test('the old generation grows to a bounded multiple of its live size, set at ru
   assert.ok(out.ratio < 3.5, `old space peaked at ${out.ratio.toFixed(2)}× its live size`);
 });
 
-test("node's own --heap-growing-percent (command line or NODE_OPTIONS) wins", () => {
-  assert.is(tuneServerHeap(['--heap-growing-percent=50'], ''), '--heap-growing-percent=50');
-  assert.is(tuneServerHeap([], '--max-old-space-size=512 --heap_growing_percent=30'), '--heap_growing_percent=30');
+test("node's own --heap-growing-percent on its command line wins", () => {
+  assert.is(tuneServerHeap(['--max-old-space-size=512', '--heap-growing-percent=50']), '--heap-growing-percent=50');
+  assert.is(tuneServerHeap(['--heap_growing_percent=30']), '--heap_growing_percent=30');
 });
 
 test('the launch flags give the young generation 2 × 32 MB (V8 default here: 2 × 16)', () => {
