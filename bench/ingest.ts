@@ -15,6 +15,11 @@
 // pipeline (CPU per acked message) of each adjacent pair with min/median/max, plus per-message costs: read/write
 // syscalls and bytes (/proc/PID/io of the server processes) and loopback packets (/proc/net/dev,
 // namespace-wide: includes the load generator's side and any other work on the machine).
+// INGEST_TRACE=FILE runs the fleetcare server through bench/ingest-server.js, which appends one
+// JSON line per second to FILE; the bench then prints the server's memory split at the end of the
+// measured window (RSS anonymous/file, V8 heap committed/used per space, external, array buffers)
+// and its GC per acked message (scavenges and mark-sweeps, count and ms): figures the noise of a
+// shared machine moves far less than CPU %.
 // --heap-snapshot DIR writes a heap snapshot of the fleetcare server at the end of the measured
 // window (node --heapsnapshot-signal), for bench/ingest-heap.js.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -24,6 +29,7 @@ import { connect } from 'node:net';
 import { benchFlags, flagArgs } from './help.js';
 import { fileURLToPath } from 'node:url';
 import { DeviceRegistry } from '../broker/index.js';
+import { SERVER_NODE_FLAGS } from '../cli/server-heap.js';
 import { Influxd } from '../test/helpers/influxd.js';
 import { freePort, waitFor } from '../test/helpers/net.js';
 import { tempDir } from '../test/helpers/tmp.js';
@@ -44,8 +50,11 @@ const CLI = join(root, 'cli', 'fleetcare.js');
 const LOAD = join(root, 'bench', 'ingest-load.js');
 const PAGE = 4096;
 const HZ = 100;
-// Extra node flags for the server / collector child, e.g. INGEST_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
-const NODE_FLAGS = (process.env.INGEST_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+// node flags for the server / collector child: what the systemd unit runs `fleetcare server` with
+// (both sides: the mosquitto pipeline's collector is `fleetcare server --role collector`), then
+// extra ones, e.g. INGEST_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (a later flag wins).
+const EXTRA_NODE_FLAGS = (process.env.INGEST_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+const NODE_FLAGS = [...SERVER_NODE_FLAGS, ...EXTRA_NODE_FLAGS];
 
 type ProcSample = { cpuTicks: number; rssBytes: number; syscr: number; syscw: number; rchar: number; wchar: number };
 function procSample(pid: number): ProcSample {
@@ -81,6 +90,21 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
+type TraceLine = {
+  memory?: Record<string, number> & { spaces: Record<string, { size: number; used: number }> };
+  gc?: Record<string, number>;
+};
+/** The last line of the INGEST_TRACE file (the server writes one per second), or null. */
+function lastTraceLine(): TraceLine | null {
+  if (!process.env.INGEST_TRACE) return null;
+  try {
+    const lines = readFileSync(process.env.INGEST_TRACE, 'utf8').trimEnd().split('\n');
+    return JSON.parse(lines[lines.length - 1]) as TraceLine;
+  } catch {
+    return null;
+  }
+}
+
 /** Packets through the loopback interface so far (the whole network namespace). */
 function loopbackPackets(): number {
   const line = readFileSync('/proc/net/dev', 'utf8')
@@ -102,7 +126,7 @@ function startProcess(cmd: string, args: string[], name: string, cwd?: string): 
 async function stopProcess(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return;
   await new Promise<void>((r) => {
-    const t = setTimeout(() => p.kill('SIGKILL'), NODE_FLAGS.length ? 120_000 : 10_000); // a profile is written only on a clean exit
+    const t = setTimeout(() => p.kill('SIGKILL'), EXTRA_NODE_FLAGS.length ? 120_000 : 10_000); // a profile is written only on a clean exit
     p.once('exit', () => {
       clearTimeout(t);
       r();
@@ -120,6 +144,8 @@ type RunResult = {
   pointsInInflux: number;
   /** Per message acked in the measured window, summed over the server process(es). */
   perMessage: { syscalls: number; readSyscalls: number; writeSyscalls: number; bytesRead: number; bytesWritten: number; loopbackPackets: number };
+  /** From INGEST_TRACE (fleetcare server only): memory at the end of the window, GC per 1,000 acked messages in it. */
+  trace?: { memory: TraceLine['memory']; gcPer1000Messages: Record<string, number> };
 };
 
 async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<RunResult> {
@@ -228,6 +254,8 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
     let t1 = 0;
     let lo0 = 0;
     let lo1 = 0;
+    // Filled from the load generator's phase lines (a callback: an object, so TS keeps its type).
+    const traces: { start: TraceLine | null; end: TraceLine | null } = { start: null, end: null };
     let result: RunResult['load'] | null = null;
     let buf = '';
     load.stdout.on('data', (b: Buffer) => {
@@ -240,10 +268,12 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
           before = measured.map(procSample);
           lo0 = loopbackPackets();
           t0 = Date.now();
+          if (kind === 'aedes') traces.start = lastTraceLine();
         } else if (line.phase === 'measure-end') {
           after = measured.map(procSample);
           lo1 = loopbackPackets();
           t1 = Date.now();
+          if (kind === 'aedes') traces.end = lastTraceLine();
           if (kind === 'aedes' && flags['heap-snapshot']) process.kill(measured[0], 'SIGUSR2');
         } else if (line.phase === 'result') result = line;
       }
@@ -256,7 +286,11 @@ async function runOnce(kind: 'aedes' | 'mosquitto', influx: Influxd): Promise<Ru
     const pointsInInflux = Number((rows[0] as Record<string, unknown> | undefined)?.count ?? 0);
     const msgs = Math.max(1, (result as RunResult['load']).ackedMsgPerSec * secs);
     const delta = (k: 'syscr' | 'syscw' | 'rchar' | 'wchar') => after.reduce((n, s, i) => n + s[k] - before[i][k], 0) / msgs;
+    const gc0 = traces.start?.gc;
+    const gc1 = traces.end?.gc;
+    const gcPer1000Messages = gc0 && gc1 ? Object.fromEntries(Object.keys(gc1).map((k) => [k, ((gc1[k] - gc0[k]) / msgs) * 1000])) : undefined;
     return {
+      ...(traces.end?.memory && gcPer1000Messages ? { trace: { memory: traces.end.memory, gcPer1000Messages } } : {}),
       perMessage: {
         syscalls: delta('syscr') + delta('syscw'),
         readSyscalls: delta('syscr'),
@@ -305,6 +339,21 @@ for (const r of results) {
     `${r.broker.padEnd(10)} ${l.ackedMsgPerSec.toFixed(0).padStart(11)} ${(l.ackedMsgPerSec * 2).toFixed(0).padStart(9)} ${fix(l.latencyMs.p50).padStart(8)} ${fix(l.latencyMs.p99).padStart(8)} ${String(l.unacked).padStart(8)} ${r.serverCpuPct.toFixed(1).padStart(17)} ${r.serverRssMb.toFixed(0).padStart(14)}` +
       ` ${`${fix(pm.syscalls)} (${fix(pm.readSyscalls)}+${fix(pm.writeSyscalls)})`.padStart(19)} ${`${fix(pm.bytesRead, 0)}+${fix(pm.bytesWritten, 0)}`.padStart(16)} ${fix(pm.loopbackPackets).padStart(12)}` +
       (r.brokerCpuPct !== undefined ? `   (mosquitto itself ${r.brokerCpuPct.toFixed(1)} %)` : ''),
+  );
+}
+for (const r of results) {
+  if (!r.trace?.memory) continue;
+  const m = r.trace.memory;
+  const g = r.trace.gcPer1000Messages;
+  const sp = Object.entries(m.spaces)
+    .filter(([, v]) => v.size >= 1)
+    .map(([k, v]) => `${k.replace(/_space$/, '')} ${v.used}/${v.size}`)
+    .join(', ');
+  console.log(
+    `  fleetcare memory at window end (MB): RSS ${m.rss} (anon ${m.rssAnon}, file ${m.rssFile}); V8 heap committed ${m.heapTotal}, used ${m.heapUsed} [${sp}]; external ${m.external} (array buffers ${m.arrayBuffers}); outside the V8 heap ≈ ${(m.rssAnon - m.heapTotal).toFixed(0)}`,
+  );
+  console.log(
+    `  fleetcare GC per 1,000 acked msgs: ${g.scavenges.toFixed(2)} scavenges ${g.scavengeMs.toFixed(1)} ms, ${g.markSweeps.toFixed(3)} mark-sweeps ${g.markSweepMs.toFixed(1)} ms, other ${g.otherGcs.toFixed(2)} / ${g.otherGcMs.toFixed(1)} ms`,
   );
 }
 const aedesRuns = results.filter((r) => r.broker === 'aedes');

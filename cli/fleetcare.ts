@@ -82,6 +82,7 @@ fleetcare server uninstall [--root DIR]     removes the unit; config and data ar
       }
       const { runServer } = await import('./server.js');
       const { loadServerConfig } = await import('./server-config.js');
+      (await import('./server-heap.js')).tuneServerHeap();
       const config = loadServerConfig(values);
       const server = await runServer(config);
       onSignals((sig) => server.close(`signal ${sig}`));

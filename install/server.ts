@@ -6,6 +6,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { spawnSync } from 'node:child_process';
 import { dirname, join, posix, resolve } from 'node:path';
 import { serverConfigSchema } from '../cli/server-config.js';
+import { SERVER_NODE_FLAGS } from '../cli/server-heap.js';
 import { formatZodError } from '../protocol/index.js';
 import { InstallError, packageRoot } from './payload.js';
 import { renderServerUnit, renderSysusers, SERVER_SERVICE } from './systemd.js';
@@ -67,7 +68,12 @@ export function installServer(opts: ServerInstallOptions = {}): { steps: string[
   mkdirSync(dirname(unit), { recursive: true });
   writeFileSync(
     unit,
-    renderServerUnit({ execStart: `${process.execPath} ${cli}`, configPath: SERVER_DEFAULTS.configPath, dataDir: cfg.dataDir, user: SERVER_DEFAULTS.user }),
+    renderServerUnit({
+      execStart: `${process.execPath} ${SERVER_NODE_FLAGS.join(' ')} ${cli}`,
+      configPath: SERVER_DEFAULTS.configPath,
+      dataDir: cfg.dataDir,
+      user: SERVER_DEFAULTS.user,
+    }),
     { mode: 0o644 },
   );
   steps.push(`unit → /etc/systemd/system/${SERVER_SERVICE} (runs ${cli})`);

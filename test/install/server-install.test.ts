@@ -7,6 +7,7 @@ import { existsSync, readFileSync, readlinkSync, statSync, writeFileSync } from 
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/tmp.js';
+import { SERVER_NODE_FLAGS } from '../../cli/server-heap.js';
 
 const CLI = fileURLToPath(new URL('../../cli/fleetcare.js', import.meta.url));
 const run = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8', timeout: 60_000 });
@@ -25,7 +26,7 @@ test('server install --root: unit verified by systemd-analyze, config gets an ab
     assert.is(statSync(join(root, 'etc/fleetcare/server.json')).mode & 0o777, 0o640);
     const unitFile = join(root, 'etc/systemd/system/fleetcare-server.service');
     const unit = readFileSync(unitFile, 'utf8');
-    assert.ok(unit.includes(`ExecStart=${process.execPath} ${CLI} server --config /etc/fleetcare/server.json`), unit);
+    assert.ok(unit.includes(`ExecStart=${process.execPath} ${SERVER_NODE_FLAGS.join(' ')} ${CLI} server --config /etc/fleetcare/server.json`), unit);
     for (const line of ['User=fleetcare', 'StateDirectory=fleetcare', 'ProtectSystem=strict', 'NoNewPrivileges=yes', 'Restart=always'])
       assert.ok(unit.split('\n').includes(line), line);
     // ExecStart is this host's node and this tree's CLI: verify the installed file as it is.
