@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DeviceRegistry } from '../../broker/index.js';
+import { DeviceRegistry, startBroker } from '../../broker/index.js';
 import { LocalBrokers } from '../../cluster/local-brokers.js';
 import { partitionOf } from '../../cluster/partitions.js';
 import { startCollector, type CollectorHandle } from '../../collector/index.js';
@@ -133,6 +133,27 @@ test('routed cluster: each collector receives only its own partitions, before an
     assert.is(old.stats().cluster!.notOwned, 0, `${old.partitions!.nodeId}: messages of other partitions received`);
   }
   assert.is(c.stats().cluster!.notOwned, 0);
+});
+
+test('a broker node routing by another partition count than the cluster refuses to start, naming both', async () => {
+  if (skip()) return console.log('  (skipped: needs redis-server, PostgreSQL and influxd)');
+  const d = tempDir('fleetcare-routing-odd-');
+  try {
+    const err = await startBroker(
+      { dataDir: d.path, port: 0, scryptCost: 1024, cluster: { redisUrl: redis!.url, nodeId: 'odd', partitions: 8 } },
+      { log },
+    ).then(
+      async (b) => {
+        await b.close();
+        return null;
+      },
+      (e: Error) => e,
+    );
+    assert.ok(err, 'the node started');
+    assert.match(err.message, `this node routes by 8 partitions but the cluster's broker nodes use ${PARTITIONS}`);
+  } finally {
+    d.remove();
+  }
 });
 
 test.run();
