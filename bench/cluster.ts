@@ -51,6 +51,26 @@ function cpuTicks(pid: number, group = false): number {
   return sum;
 }
 
+/** Read+write syscalls (syscr+syscw of /proc/PID/io) of a process or its group: a figure the machine's load does not move. */
+function syscalls(pid: number, group = false): number {
+  const of = (p: number | string) => {
+    const io = readFileSync(`/proc/${p}/io`, 'utf8');
+    return Number(/syscr: (\d+)/.exec(io)?.[1] ?? NaN) + Number(/syscw: (\d+)/.exec(io)?.[1] ?? NaN);
+  };
+  if (!group) return of(pid);
+  let sum = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pid) sum += of(d);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return sum;
+}
+
 type Measured = { name: string; pid: number; group?: boolean };
 type LoadResult = {
   connected: number;
@@ -61,7 +81,15 @@ type LoadResult = {
   reconnects: number;
   failoverGapMs: { count: number; p50: number; p99: number; max: number };
 };
-type RunResult = { run: string; load: LoadResult; cpuPct: Record<string, number>; totalCpuPct: number; lost: number };
+type RunResult = {
+  run: string;
+  load: LoadResult;
+  cpuPct: Record<string, number>;
+  totalCpuPct: number;
+  /** Read+write syscalls per acked message, per process (noise-free, unlike CPU on a shared machine). */
+  syscallsPerMsg: Record<string, number>;
+  lost: number;
+};
 
 function provision(registryDir: string, prefix: string): string {
   mkdirSync(join(registryDir, 'broker'), { recursive: true });
@@ -87,7 +115,7 @@ async function runLoad(
   prefix: string,
   measured: () => Measured[],
   atStart?: () => void,
-): Promise<{ load: LoadResult; cpuPct: Record<string, number> }> {
+): Promise<{ load: LoadResult; cpuPct: Record<string, number>; syscallsPerMsg: Record<string, number> }> {
   const load = spawn(
     process.execPath,
     [
@@ -97,8 +125,21 @@ async function runLoad(
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let before = new Map<string, number>();
+  let callsBefore = new Map<string, number>();
   let t0 = 0;
+  let secs = 0;
   const cpuPct: Record<string, number> = {};
+  const calls: Record<string, number> = {};
+  const sampleCalls = () =>
+    new Map(
+      measured().map((m) => {
+        try {
+          return [m.name, syscalls(m.pid, m.group)];
+        } catch {
+          return [m.name, NaN];
+        }
+      }),
+    );
   let result: LoadResult | null = null;
   let buf = '';
   const sample = () =>
@@ -122,11 +163,14 @@ async function runLoad(
       buf = buf.slice(nl + 1);
       if (line.phase === 'measure-start') {
         before = sample();
+        callsBefore = sampleCalls();
         t0 = Date.now();
         atStart?.();
       } else if (line.phase === 'measure-end') {
         const after = sample();
-        const secs = (Date.now() - t0) / 1000;
+        const callsAfter = sampleCalls();
+        secs = (Date.now() - t0) / 1000;
+        for (const [name, n] of callsBefore) calls[name] = callsAfter.get(name)! - n;
         // A node killed during the window counts up to its death (its last sample is unreadable: 0).
         for (const [name, t] of before) cpuPct[name] = Number.isFinite(after.get(name)!) ? ((after.get(name)! - t) / HZ / secs) * 100 : 0;
       } else if (line.phase === 'result') result = line;
@@ -134,7 +178,9 @@ async function runLoad(
   });
   await new Promise((r) => load.once('exit', r));
   if (!result) throw new Error('load generator gave no result');
-  return { load: result, cpuPct };
+  const msgs = (result as LoadResult).ackedMsgPerSec * secs;
+  const syscallsPerMsg = Object.fromEntries(Object.entries(calls).map(([n, c]) => [n, Number.isFinite(c) && msgs > 0 ? c / msgs : NaN]));
+  return { load: result, cpuPct, syscallsPerMsg };
 }
 
 async function singleNode(influx: Influxd): Promise<RunResult> {
@@ -166,8 +212,8 @@ async function singleNode(influx: Influxd): Promise<RunResult> {
       200,
     );
     const pid = server.pid!;
-    const { load, cpuPct } = await runLoad([port], credentials, 'single', () => [{ name: 'server', pid }]);
-    return { run: 'single', load, cpuPct, totalCpuPct: sum(cpuPct), lost: load.unacked };
+    const { load, cpuPct, syscallsPerMsg } = await runLoad([port], credentials, 'single', () => [{ name: 'server', pid }]);
+    return { run: 'single', load, cpuPct, totalCpuPct: sum(cpuPct), syscallsPerMsg, lost: load.unacked };
   } finally {
     if (server && server.exitCode === null) {
       server.kill('SIGTERM');
@@ -200,8 +246,14 @@ async function clusterRun(run: 'cluster' | 'failover'): Promise<RunResult> {
       { name: 'postgres', pid: cluster.postgres.pid!, group: true },
     ];
     // The collectors are on broker-1 and broker-2; broker-3 carries a third of the agents only.
-    const { load, cpuPct } = await runLoad(ports, credentials, run, measured, run === 'failover' ? () => void cluster.kill('broker-3') : undefined);
-    return { run, load, cpuPct, totalCpuPct: sum(cpuPct), lost: load.unacked };
+    const { load, cpuPct, syscallsPerMsg } = await runLoad(
+      ports,
+      credentials,
+      run,
+      measured,
+      run === 'failover' ? () => void cluster.kill('broker-3') : undefined,
+    );
+    return { run, load, cpuPct, totalCpuPct: sum(cpuPct), syscallsPerMsg, lost: load.unacked };
   } finally {
     await cluster.stop();
   }
@@ -232,6 +284,9 @@ for (const r of results) {
     )
       .map(([n, c]) => `${n} ${fix(c, 1)}`)
       .join(', ')}` +
+      `\n           syscalls per acked message: ${fix(sum(r.syscallsPerMsg), 1)} (${Object.entries(r.syscallsPerMsg)
+        .map(([n, c]) => `${n} ${fix(c, 2)}`)
+        .join(', ')})` +
       (r.run === 'failover'
         ? `\n           failover gap (connection lost → first ack) p50 ${fix(l.failoverGapMs.p50)} ms, p99 ${fix(l.failoverGapMs.p99)} ms over ${l.failoverGapMs.count} agents`
         : ''),

@@ -1,6 +1,6 @@
 // The broker's authorization rules (docs/broker.md) as pure functions of who the client is and
 // what it asks for, so they can be read (and tested) apart from aedes.
-import { channels, deviceId, topicFor, TOPIC_ROOT, type Channel } from '../protocol/index.js';
+import { channels, deviceId, topicFor, unrouteTopic, TOPIC_ROOT, type Channel } from '../protocol/index.js';
 // parseTopic without zod (runs on every PUBLISH; same answers, see test/protocol-fast.test.ts).
 import { parseTopicFast as parseTopic } from '../protocol/fast-decode.js';
 import type { Principal } from './registry.js';
@@ -35,7 +35,10 @@ export function maySubscribe(who: Principal, filter: string): AclDecision {
     if (filter === topicFor(who.id, 'ack') || filter === topicFor(who.id, 'cmd/req')) return allow;
     return deny('devices subscribe only to their own ack and cmd/req');
   }
-  // Service accounts (collector, viewer): device channels, of one device or of all (`+`).
+  // Service accounts (collector, viewer): device channels, of one device or of all (`+`); in a
+  // cluster also their routed form, of one partition or of all (`fleet/p/{n|+}/…`, docs/cluster.md).
+  const routed = unrouteTopic(filter);
+  if (routed) return maySubscribe(who, routed.topic);
   const prefix = TOPIC_ROOT + '/';
   if (!filter.startsWith(prefix)) return deny('not a fleet topic filter');
   const rest = filter.slice(prefix.length);

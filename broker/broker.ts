@@ -15,6 +15,7 @@ import { mayLeaveWill, mayPublish, maySubscribe } from './acl.js';
 import { brokerConfigSchema, type BrokerConfigInput } from './config.js';
 import { LoginThrottle, OversizedLetters, PublishRateLimit, type OversizedLetter, type RateState } from './limits.js';
 import { createEngines } from './engines.js';
+import { PartitionRouter, claimPartitionCount } from '../cluster/partition-routing.js';
 import { SINK_TOPIC } from './flood-safe-mq.js';
 import { linkPair } from './local-link.js';
 import { coalesceWrites } from './write-coalescing.js';
@@ -124,6 +125,8 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
   // Cluster: the node each client id last connected to, from every node's `$SYS/<node>/new/clients`
   // (see authorizePublish: a dead node's will). One short string per device.
   const lastNodeOf = new Map<string, string>();
+  // Cluster with partition routing: device messages go to `fleet/p/{partition}/…` (docs/cluster.md).
+  const router = config.cluster?.partitions ? new PartitionRouter(config.cluster.partitions) : null;
 
   const aedes = new Aedes({
     mq: engines.mq,
@@ -216,12 +219,16 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
           sink(packet);
         } else {
           log.info({ client: (packet as { clientId?: string }).clientId, deadNode: willOf }, 'publishing the will of a client whose broker node died');
+          router?.route(packet);
         }
         return callback(null);
       }
       // The last will, published as the client goes away, was checked at CONNECT; obsolete wills
       // of earlier runs come with no client and were checked when they were stored.
-      if (!client || packet === (client as unknown as { will?: unknown }).will) return callback(null);
+      if (!client || packet === (client as unknown as { will?: unknown }).will) {
+        router?.route(packet);
+        return callback(null);
+      }
       const session = sessions.get(client);
       if (!session) return callback(new Error('not authenticated'));
       const size = packet.payload.length;
@@ -255,6 +262,7 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
       session.limited = false;
       counters.messagesIn++;
       counters.bytesIn += size;
+      router?.route(packet);
       callback(null);
     },
 
@@ -290,6 +298,7 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
   (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'broker error'));
   try {
     await engines.ready(config.cluster?.startTimeoutMs ?? 0);
+    if (router && engines.redis) await claimPartitionCount(engines.redis, router.count);
     await aedes.listen();
   } catch (err) {
     await engines.close({ mq: true });

@@ -1,6 +1,7 @@
 // Broker configuration. The zod schema is the single source of truth; every field has
 // a safe default so `brokerConfigSchema.parse({ dataDir })` is a working, locked-down broker.
 import { z } from 'zod';
+import { partitionCount } from '../cluster/partitions.js';
 import { MAX_PAYLOAD_BYTES } from '../protocol/index.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -93,6 +94,12 @@ export const brokerConfigSchema = z
         heartbeatIntervalMs: z.number().int().min(100).max(60_000).default(1000),
         /** At start: how long Redis may take to answer before the node gives up with an error. */
         startTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
+        /**
+         * The collectors' partition count (cluster.partitions): set, device messages are routed to
+         * `fleet/p/{partition}/…` so that each reaches only its owner's collector (docs/cluster.md).
+         * `fleetcare server --cluster` sets it; every broker node must say the same (checked in Redis).
+         */
+        partitions: partitionCount.optional(),
       })
       .optional(),
     dataDir: z.string().min(1),

@@ -99,6 +99,9 @@ export const serverConfigSchema = z
     if (c.role !== role) issue(['role'], `cluster.roles [${cl.roles.join(', ')}] run as role "${role}": leave "role" out or set it to "${role}"`);
     if (cl.roles.includes('broker') && !c.broker.cluster?.redisUrl)
       issue(['broker', 'cluster', 'redisUrl'], 'a broker node of a cluster needs the Redis that every broker node shares (broker.cluster.redisUrl)');
+    const routedBy = c.broker.cluster?.partitions;
+    if (routedBy !== undefined && routedBy !== cl.partitions)
+      issue(['broker', 'cluster', 'partitions'], `the broker routes by ${routedBy} partitions but cluster.partitions is ${cl.partitions}: leave it out`);
     if (cl.roles.includes('noc') && !c.noc.enabled) issue(['noc', 'enabled'], 'the node has role noc but noc.enabled is false');
     // Acked telemetry must not live on one node's disk (docs/cluster.md): no embedded store.
     if (cl.roles.includes('collector') && !c.collector.influx)

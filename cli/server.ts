@@ -65,6 +65,8 @@ export function clusterPartsOf(config: ServerConfig): { collector: CollectorClus
       pgUrl,
       nodeId,
       mode: cluster.roles.includes('collector') ? 'owner' : 'observer',
+      // The broker nodes of a cluster route by partition (runServer sets broker.cluster.partitions).
+      routed: true,
       leases: { node: nodeId, partitions, leaseMs, ...(renewEveryMs ? { renewEveryMs } : {}) },
     },
     incidents: { pgUrl },
@@ -97,7 +99,11 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
       // A cluster's broker node is named by the node id unless its broker part names it.
       const brokerCluster =
         config.broker.cluster && config.cluster
-          ? { ...config.broker.cluster, nodeId: config.broker.cluster.nodeId ?? config.cluster.nodeId }
+          ? {
+              ...config.broker.cluster,
+              nodeId: config.broker.cluster.nodeId ?? config.cluster.nodeId,
+              partitions: config.broker.cluster.partitions ?? config.cluster.partitions,
+            }
           : config.broker.cluster;
       const brokerConfig = { ...config.broker, cluster: brokerCluster, dataDir: join(config.dataDir, 'broker') };
       broker = await startBroker(brokerConfig, { log: log.child({ component: 'broker' }) });

@@ -21,6 +21,9 @@ export type CollectorClusterOptions = {
   mode: 'owner' | 'observer';
   /** cluster/leases.ts settings; `node` (when given) must be `nodeId`; `partitions` defaults to DEFAULT_PARTITIONS. */
   leases?: Omit<LeaseConfigInput, 'node' | 'partitions'> & { node?: string; partitions?: number };
+  /** The broker tier routes device messages by partition (broker.cluster.partitions, the same count):
+   *  the collector subscribes to its owned partitions' telemetry and events only (docs/cluster.md). */
+  routed?: boolean;
 };
 
 export type ReleaseReason = 'rebalance' | 'expired' | 'stopping';

@@ -19,6 +19,8 @@ export type LocalBrokerOptions = {
   /** Merged into every node's `broker` config part (e.g. scryptCost, publishRate). */
   broker?: Record<string, unknown>;
   heartbeatIntervalMs?: number;
+  /** With redisUrl: route device messages by this many partitions (broker.cluster.partitions). */
+  partitions?: number;
   /** info or more detailed: the node's `broker listening` line (info) tells its port. */
   logLevel?: 'info' | 'debug' | 'trace';
   /** Every log line of every node (already parsed), e.g. for assertions or a log file. */
@@ -73,7 +75,16 @@ export class LocalBrokers {
     const broker = {
       port: n.port,
       ...this.o.broker,
-      ...(this.o.redisUrl ? { cluster: { redisUrl: this.o.redisUrl, nodeId: n.id, heartbeatIntervalMs: this.o.heartbeatIntervalMs ?? 1000 } } : {}),
+      ...(this.o.redisUrl
+        ? {
+            cluster: {
+              redisUrl: this.o.redisUrl,
+              nodeId: n.id,
+              heartbeatIntervalMs: this.o.heartbeatIntervalMs ?? 1000,
+              ...(this.o.partitions ? { partitions: this.o.partitions } : {}),
+            },
+          }
+        : {}),
     };
     writeFileSync(
       configFile,

@@ -9,8 +9,11 @@ import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import {
   CONTRACT_VERSION,
+  TOPIC_ROOT,
   allDevices,
   commandRequest,
+  partitionFilter,
+  unrouteTopic,
   seqRanges,
   topicFor,
   type AckMessage,
@@ -51,6 +54,8 @@ export type CollectorStats = {
   backlog: number;
   /** Cluster mode only: this node's partitions and what it dropped for not owning them. */
   cluster?: CollectorClusterStats;
+  /** Routed cluster, owner: the partitions whose telemetry and events the broker now sends here (subscribed). */
+  routedPartitions?: number[];
 };
 
 export type { CollectorClusterStats };
@@ -92,6 +97,8 @@ export type RemoteCommandInput = { id?: string; name: CommandName; peripheral?: 
 
 /** MQTT channels the collector subscribes to (QoS 1). */
 export const SUBSCRIBED_CHANNELS: DeviceChannel[] = ['status', 'inventory', 'telemetry', 'event', 'cmd/res'];
+/** Routed cluster: the channels an owner receives only for the partitions it owns (its durable work). */
+const OWNED_CHANNELS: DeviceChannel[] = ['telemetry', 'event'];
 
 const ACK_RANGES_PER_MESSAGE = 1000; // ackMessage allows at most 1000 ranges
 const CLOSE_TIMEOUT_MS = 5000;
@@ -229,10 +236,30 @@ export async function startCollector(
 
   const commandResultListeners = new Set<(result: CommandResult, at: number) => void>();
 
+  // Cluster with partition routing: messages come as `fleet/p/{partition}/{device}/{channel}`.
+  const routing = cluster?.routed && node ? node.partitions : null;
+  const routedPartitions = new Set<number>();
   let closing = false;
-  function onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
+  function onMessage(routedTopic: string, payload: Buffer, packet: IPublishPacket): void {
     if (closing) return; // not acked: the agent re-sends it to the next run
     counters.messages++;
+    let topic = routedTopic;
+    if (routing) {
+      const r = unrouteTopic(routedTopic);
+      if (r) {
+        topic = r.topic;
+        const device = topic.slice(TOPIC_ROOT.length + 1, topic.indexOf('/', TOPIC_ROOT.length + 1));
+        if (device && routing.partitionOf(device) !== r.partition) {
+          // Not acked, so not lost; but it stays so until the partition counts agree.
+          return rejectLog.maybe('misrouted', Date.now(), (suppressed) =>
+            log.error(
+              { topic: routedTopic, expected: routing.partitionOf(device), partitions: routing.count, suppressed },
+              'message routed to another partition: the broker nodes use another partition count than cluster.partitions; dropped unacked',
+            ),
+          );
+        }
+      }
+    }
     try {
       const now = Date.now();
       // Fast path for telemetry/event, zod for the rest and for every error text (same answers).
@@ -337,7 +364,40 @@ export async function startCollector(
   );
 
   // Subscribe once; mqtt.js re-subscribes by itself after a reconnect without a session.
-  const filters = Object.fromEntries(SUBSCRIBED_CHANNELS.map((c) => [allDevices(c), { qos: 1 as const }]));
+  let filters = Object.fromEntries(SUBSCRIBED_CHANNELS.map((c) => [allDevices(c), { qos: 1 as const }]));
+  if (routing) {
+    // Routed cluster (docs/cluster.md): status, inventory and command results of every partition
+    // (few; every node keeps the whole fleet's online state and sees its commands' results), and an
+    // owner gets telemetry and events only of the partitions it owns, from when it takes them.
+    const everyPartition = routing.mode === 'owner' ? (['status', 'inventory', 'cmd/res'] as const) : SUBSCRIBED_CHANNELS;
+    const ownedFilters = (ps: number[]) => ps.flatMap((p) => OWNED_CHANNELS.map((c) => partitionFilter(p, c)));
+    const hearsSince = new Map<number, number>();
+    const subscribe = (ps: number[]) =>
+      client!.subscribe(ownedFilters(ps), { qos: 1 }, (err) => {
+        if (err) log.error({ partitions: ps, error: err.message }, 'subscribing to acquired partitions failed');
+        else for (const p of ps) if (hearsSince.has(p)) routedPartitions.add(p);
+      });
+    if (routing.mode === 'owner') {
+      routing.onAcquired((ps) => {
+        const now = Date.now();
+        for (const p of ps) hearsSince.set(p, now);
+        if (!closing) subscribe(ps);
+      });
+      routing.onReleased((ps) => {
+        for (const p of ps) hearsSince.delete(p);
+        if (closing) return; // the session ends with the client
+        client!.unsubscribe(ownedFilters(ps), (err) => {
+          if (err) log.warn({ partitions: ps, error: err.message }, 'unsubscribing from released partitions failed');
+          else for (const p of ps) if (!hearsSince.has(p)) routedPartitions.delete(p);
+        });
+      });
+      fleet.hearsSince = (device) => hearsSince.get(routing.partitionOf(device)) ?? null;
+      const now = Date.now();
+      for (const p of routing.owned()) hearsSince.set(p, now);
+    }
+    filters = Object.fromEntries(everyPartition.map((c) => [partitionFilter('+', c), { qos: 1 as const }]));
+    if (hearsSince.size) subscribe([...hearsSince.keys()]);
+  }
   const subscribed = new Promise<boolean>((resolve) => {
     const timer = setTimeout(() => resolve(false), 10_000);
     client!.subscribe(filters, (err) => {
@@ -434,6 +494,7 @@ export async function startCollector(
         lagMs,
         backlog: ingest.backlog,
         ...(node ? { cluster: node.stats() } : {}),
+        ...(routing?.mode === 'owner' ? { routedPartitions: [...routedPartitions].sort((a, b) => a - b) } : {}),
       };
     },
     async close() {

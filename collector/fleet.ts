@@ -39,6 +39,12 @@ export class FleetState extends EventEmitter<{ change: [FleetChange] }> {
   private readonly startedAt = Date.now();
   private sweepTimer: NodeJS.Timeout | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
+  /**
+   * Since when this node hears a device's telemetry (null: it does not). A cluster owner routed by
+   * partition receives the telemetry of its own partitions only, from when it took them
+   * (docs/cluster.md): the others' silence is not its call.
+   */
+  hearsSince: (device: string) => number | null = () => 0;
 
   constructor(
     private readonly db: CollectorDb,
@@ -159,7 +165,9 @@ export class FleetState extends EventEmitter<{ change: [FleetChange] }> {
   sweep(now: number): void {
     for (const d of this.devices.values()) {
       if (!d.online) continue;
-      const last = Math.max(d.lastSeen ?? 0, this.startedAt);
+      const since = this.hearsSince(d.device);
+      if (since === null) continue;
+      const last = Math.max(d.lastSeen ?? 0, this.startedAt, since);
       if (now - last >= this.staleAfterMs) {
         this.setOnline(d, false, 'stale', now);
         this.dirty.add(d.device);

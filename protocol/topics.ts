@@ -41,3 +41,36 @@ export function parseTopic(topic: string): ParsedTopic | null {
   if (!deviceId.safeParse(device).success) return null;
   return { device, channel: channel as Channel };
 }
+
+/**
+ * Cluster routing (docs/cluster.md "Partition routing"): the broker tier re-publishes a device's
+ * message under `fleet/p/{partition}/{deviceId}/{channel}`, so a collector subscribes to the
+ * partitions it owns and Redis carries each message only to the broker node of its owner.
+ * Devices never see this form: they publish and subscribe under TOPIC_ROOT.
+ */
+export const ROUTED_ROOT = 'fleet/p';
+
+/** `fleet/v1/{device}/{channel}` → `fleet/p/{partition}/{device}/{channel}` (the topic must be one of ours). */
+export function routedTopic(topic: string, partition: number): string {
+  return `${ROUTED_ROOT}/${partition}/${topic.slice(TOPIC_ROOT.length + 1)}`;
+}
+
+/** Filter for one channel of every device of one partition (`+`: of every partition). */
+export function partitionFilter(partition: number | '+', channel: Channel): string {
+  return `${ROUTED_ROOT}/${partition}/+/${channel}`;
+}
+
+/**
+ * A routed topic (or filter) split into its partition level and the TOPIC_ROOT form of the rest;
+ * null when it is not routed or the partition level is neither a number nor `+` (filters).
+ * The device/channel part is then checked by parseTopic (topics) or the ACL (filters).
+ */
+export function unrouteTopic(topic: string): { partition: number | '+'; topic: string } | null {
+  if (!topic.startsWith(ROUTED_ROOT + '/')) return null;
+  const start = ROUTED_ROOT.length + 1;
+  const slash = topic.indexOf('/', start);
+  if (slash <= start) return null;
+  const level = topic.slice(start, slash);
+  if (level !== '+' && !/^(0|[1-9][0-9]{0,3})$/.test(level)) return null;
+  return { partition: level === '+' ? '+' : Number(level), topic: `${TOPIC_ROOT}/${topic.slice(slash + 1)}` };
+}
