@@ -190,8 +190,9 @@ export async function startCollector(
 
   let client: MqttClient | null = null;
   const ackLog = new LogLimiter();
-  // Cluster mode acks at QoS 0: an ack is cumulative and idempotent (a lost one costs one re-send,
-  // deduplicated), while QoS 1 to the agent's persistent session costs three Redis writes per ack.
+  // Acks at QoS 1 in both modes. In a cluster they are delivered live and never queued in Redis
+  // (broker/engines.ts LiveAckRedisPersistence): one lost while the agent is away costs one
+  // re-send, which the dedup answers with an ack again.
   const ackQos = 1;
   function sendAck(device: string, seqs: number[]): void {
     const ranges = seqRanges(seqs);

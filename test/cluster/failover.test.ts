@@ -281,9 +281,9 @@ test('kill -9 of the broker node a collector is on: the collector moves to anoth
   if (!runnable) return console.log('  (skipped: needs PostgreSQL, Redis and InfluxDB)');
   // collector-1 is on broker-1 and keeps its leases meanwhile (PostgreSQL is fine): stuck on the
   // dead node, its partitions' messages would never be acked (load.unacked > 0 after the drain).
-  // Its connection to the killed node may end in a reset (the node died with unread data: RST, not
-  // FIN), which mqtt.js reports as an error: caused by the kill itself.
-  await publishThrough('fk', () => cluster.kill('broker-1'), /"url":"mqtt:[^"]*","error":"read ECONNRESET"/);
+  // Its connection to the killed node may end in a reset (RST, not FIN): the collector logs that
+  // as a warning (broker connection lost), not as an error, so no error is expected here.
+  await publishThrough('fk', () => cluster.kill('broker-1'));
 });
 
 test.run();
