@@ -6,6 +6,8 @@
 //
 //   node dist/bench/cluster.js --agents 10000 --rate 0.1 --duration 60 --warmup 20
 //   node dist/bench/cluster.js --agents 1000 --rate 0.5 --duration 20 --runs single,cluster,failover
+//   node dist/bench/cluster.js --agents 1000 --rate 0.5 --duration 15 --runs single,colocated,cluster
+//     (`colocated`: the collectors inside broker-1 and broker-2, 3 processes instead of 5)
 //
 // CPU is each server process's own utime+stime from /proc over the measured window: the single
 // node; every cluster node plus Redis and PostgreSQL (all its backends) — the coordination's price.
@@ -225,10 +227,12 @@ async function singleNode(influx: Influxd): Promise<RunResult> {
 
 const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
 
-async function clusterRun(run: 'cluster' | 'failover'): Promise<RunResult> {
+async function clusterRun(run: 'cluster' | 'failover' | 'colocated'): Promise<RunResult> {
   const cluster = await LocalCluster.start({
     brokers: 3,
     collectors: 2,
+    // `colocated`: the two collectors inside broker-1 and broker-2 (3 processes instead of 5).
+    colocate: run === 'colocated',
     nocs: 0,
     devices: 0,
     scryptCost: SCRYPT,
@@ -238,7 +242,9 @@ async function clusterRun(run: 'cluster' | 'failover'): Promise<RunResult> {
     log: pino({ level: 'silent' }),
   });
   try {
-    const credentials = provision(cluster.registryDir, run);
+    const ids = Array.from({ length: M }, (_, i) => `${run}-${String(i).padStart(5, '0')}`);
+    const credentials = join(cluster.dir, 'credentials.json');
+    writeFileSync(credentials, JSON.stringify(await cluster.provisionDevices(ids, { site: 'bench' })));
     const ports = cluster.brokerUrls.map((u) => Number(new URL(u).port));
     const measured = (): Measured[] => [
       ...cluster.nodeNames.filter((n) => cluster.pid(n) !== undefined).map((n) => ({ name: n, pid: cluster.pid(n)! })),
@@ -264,7 +270,7 @@ const results: RunResult[] = [];
 try {
   for (const run of flags.runs.split(',')) {
     process.stderr.write(`\n== ${run}: ${M} agents × ${R} msg/s, ${flags.duration} s measured\n`);
-    const r = run === 'single' ? await singleNode(influx) : await clusterRun(run as 'cluster' | 'failover');
+    const r = run === 'single' ? await singleNode(influx) : await clusterRun(run as 'cluster' | 'failover' | 'colocated');
     results.push(r);
     // Each run's figures as soon as it ends: a long series cut short keeps what it measured.
     process.stderr.write(`${JSON.stringify(r)}\n`);
@@ -295,4 +301,6 @@ for (const r of results) {
 const s = results.find((r) => r.run === 'single');
 const c = results.find((r) => r.run === 'cluster');
 if (s && c) console.log(`cluster CPU / single-node CPU for the same load: ${(c.totalCpuPct / s.totalCpuPct).toFixed(2)}×`);
+const co = results.find((r) => r.run === 'colocated');
+if (s && co) console.log(`colocated cluster CPU / single-node CPU for the same load: ${(co.totalCpuPct / s.totalCpuPct).toFixed(2)}×`);
 console.log(JSON.stringify({ agents: M, rate: R, results }));

@@ -1,5 +1,5 @@
 // The fleetcare MQTT broker (docs/broker.md): aedes on TCP, TLS and optionally WebSocket, every
-// client authenticated against the SQLite registry, the ACL of acl.ts, payload/rate limits,
+// client authenticated against the registry (SQLite; PostgreSQL in a cluster), the ACL of acl.ts, payload/rate limits,
 // throttled failed logins, revocation of changed credentials, and aedes built from the engines
 // of engines.ts (in memory, or Redis in cluster mode).
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
@@ -20,6 +20,8 @@ import { SINK_TOPIC } from './flood-safe-mq.js';
 import { linkPair } from './local-link.js';
 import { coalesceWrites } from './write-coalescing.js';
 import { DeviceRegistry, type Principal } from './registry.js';
+import type { RegistryStateStore } from '../state/registry.js';
+import { SqliteRegistryState } from '../state/sqlite/registry.js';
 
 export type BrokerStats = {
   /** Authenticated MQTT clients. */
@@ -50,7 +52,10 @@ export type BrokerHandle = {
   wsPort?: number;
   /** This node's aedes id (in cluster mode the configured `nodeId`). */
   nodeId: string;
-  registry: DeviceRegistry;
+  /** The embedded registry (SQLite in the data dir); throws on a broker whose logins are in a shared store (cluster). */
+  readonly registry: DeviceRegistry;
+  /** What logins are verified against and revocations read from: the embedded registry, or the cluster's PostgreSQL. */
+  logins: RegistryStateStore;
   stats(): BrokerStats;
   /** Oversized publishes refused (newest first), kept as dead letters with the head of the payload. */
   oversized(limit?: number): OversizedLetter[];
@@ -86,9 +91,14 @@ function connackError(returnCode: number, message: string): AuthenticateError {
   return err;
 }
 
-export async function startBroker(input: BrokerConfigInput, { log }: { log: Logger }): Promise<BrokerHandle> {
+/**
+ * `logins`: a shared registry store (the cluster's PostgreSQL, state/postgres/registry.ts), which
+ * the broker then owns and closes; without it the broker opens the SQLite registry of its data dir.
+ */
+export async function startBroker(input: BrokerConfigInput, { log, logins: shared }: { log: Logger; logins?: RegistryStateStore }): Promise<BrokerHandle> {
   const config = brokerConfigSchema.parse(input);
-  const registry = DeviceRegistry.open(config.dataDir, { scryptCost: config.scryptCost });
+  const registry = shared ? null : DeviceRegistry.open(config.dataDir, { scryptCost: config.scryptCost });
+  const logins: RegistryStateStore = shared ?? new SqliteRegistryState(registry!);
   const engines = createEngines(config, log);
 
   const counters = {
@@ -184,22 +194,19 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
         return admit({ kind: 'device', id: client.id, site: null, tenant: null }, true, 0);
       }
       if (!password || password.length === 0) return refuse(BAD_CREDENTIALS, 'no password');
-      // Read before the token is checked: a change after this point closes the session again.
-      let verifiedAt: number;
-      try {
-        verifiedAt = registry.credentialChangeCursor();
-      } catch (err) {
-        log.error({ client: client.id, err: (err as Error).message }, 'registry lookup failed');
-        return callback(connackError(3, 'registry unavailable'), false);
-      }
-      registry.verify(username, password).then(
-        (principal) => {
+      // The cursor is read before the token is checked: a change after it closes the session again.
+      void (async () => {
+        const verifiedAt = await logins.credentialChangeCursor();
+        return { principal: await logins.verify(username, password), verifiedAt };
+      })().then(
+        ({ principal, verifiedAt }) => {
           forgetPassword(client, password);
           if (principal) admit(principal, false, verifiedAt);
           else refuse(BAD_CREDENTIALS, 'unknown user, wrong token or disabled device');
         },
         (err: Error) => {
-          log.error({ client: client.id, err: err.message }, 'registry lookup failed');
+          // CONNACK 3 (server unavailable): the client retries, here or on another node.
+          log.warn({ client: client.id, err: err.message }, 'registry lookup failed; login refused for now');
           callback(connackError(3, 'registry unavailable'), false);
         },
       );
@@ -296,13 +303,16 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
   aedes.on('clientError', (client: Client, err: Error) => log.info({ client: client.id, err: err.message }, 'client error'));
   aedes.on('connectionError', (_client: Client, err: Error) => log.debug({ err: err.message }, 'connection error before CONNECT'));
   (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'broker error'));
+  // The registry's newest credential change when this node started: changes after it revoke sessions.
+  let cursor = 0;
   try {
     await engines.ready(config.cluster?.startTimeoutMs ?? 0);
     if (router && engines.redis) await claimPartitionCount(engines.redis, router.count);
+    cursor = await logins.credentialChangeCursor();
     await aedes.listen();
   } catch (err) {
     await engines.close({ mq: true });
-    registry.close();
+    await logins.close();
     throw err;
   }
   if (config.cluster) {
@@ -345,7 +355,19 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
     const tcp = createNetServer((s) => onConnection(s, undefined));
     servers.push(tcp);
     const port = await listen(tcp, config.port, 'tcp');
-    handle = { port, nodeId: aedes.id, registry, stats, oversized: (limit?: number) => oversizedLetters.list(limit), connectLocal, close };
+    handle = {
+      port,
+      nodeId: aedes.id,
+      get registry(): DeviceRegistry {
+        if (!registry) throw new Error('this broker checks logins against the shared registry store (cluster): provision through `logins`');
+        return registry;
+      },
+      logins,
+      stats,
+      oversized: (limit?: number) => oversizedLetters.list(limit),
+      connectLocal,
+      close,
+    };
 
     if (config.tlsCertPath && config.tlsKeyPath) {
       const tls = createTlsServer({ cert: readFileSync(config.tlsCertPath), key: readFileSync(config.tlsKeyPath) }, (s) => onConnection(s, undefined));
@@ -379,19 +401,30 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
   // Revocation: credentials changed by any process (the CLI writes the registry) close the live
   // sessions verified before the change, on every node (each polls the shared registry), and
   // drop the persistent session, so a rotated, removed or disabled login stops receiving at once.
-  let cursor = registry.credentialChangeCursor();
   let revoking: Promise<void> = Promise.resolve();
+  let polling = false;
+  let pollFailing = false;
   const registryPoll = setInterval(() => {
-    let changes: Array<{ seq: number; name: string }>;
-    try {
-      changes = registry.credentialChangesSince(cursor);
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'registry poll failed');
-      return;
-    }
-    if (changes.length === 0) return;
-    cursor = Math.max(cursor, ...changes.map((c) => c.seq));
-    revoking = revoking.then(() => revokeChanged(changes)).catch((err: Error) => log.error({ err: err.message }, 'revocation failed'));
+    if (polling) return; // a slow store: one poll at a time
+    polling = true;
+    logins
+      .credentialChangesSince(cursor)
+      .then(
+        (changes) => {
+          if (pollFailing) log.info('registry reachable again; revocations resume');
+          pollFailing = false;
+          if (changes.length === 0) return;
+          cursor = Math.max(cursor, ...changes.map((c) => c.seq));
+          revoking = revoking.then(() => revokeChanged(changes)).catch((err: Error) => log.error({ err: err.message }, 'revocation failed'));
+        },
+        (err: Error) => {
+          if (closing) return; // the store closes with the broker
+          // Once per outage: the poll retries every registryPollMs and catches up from its cursor.
+          if (!pollFailing) log.warn({ err: err.message }, 'registry poll failed; revocations wait until it is reachable');
+          pollFailing = true;
+        },
+      )
+      .finally(() => (polling = false));
   }, config.registryPollMs);
   registryPoll.unref();
 
@@ -406,7 +439,7 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
       // The offline session under the login's own name goes too, except for a service account
       // that still exists: its owner logs in again at once with the new token (the server's
       // in-process collector does, at every start), and may already be subscribing.
-      const existingService = victims.length === 0 && registry.listServiceAccounts().some((a) => a.name === name);
+      const existingService = victims.length === 0 && (await logins.listServiceAccounts()).some((a) => a.name === name);
       const dropped = new Set<string>(existingService ? [] : [name]);
       for (const c of victims) {
         counters.revokedSessions++;
@@ -485,7 +518,7 @@ export async function startBroker(input: BrokerConfigInput, { log }: { log: Logg
     for (const s of sockets) s.destroy();
     await Promise.all(stopped);
     await engines.close();
-    registry.close();
+    await logins.close();
   }
 
   return handle;

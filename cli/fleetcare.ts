@@ -131,9 +131,12 @@ fleetcare device rotate ID [--data-dir DIR]     new token, the old one stops wor
 fleetcare device remove ID [--data-dir DIR]
 fleetcare device disable ID | enable ID [--data-dir DIR]
     rotate, remove and disable close the device's live sessions on the running broker(s)
-    within broker.registryPollMs and drop its persistent session`,
+    within broker.registryPollMs and drop its persistent session
+  -c, --config FILE        server config: its data dir, or in a cluster (state.kind postgres)
+                           the shared registry in PostgreSQL that every broker node checks`,
     options: {
       'data-dir': { type: 'string' },
+      config: { type: 'string', short: 'c' },
       site: { type: 'string' },
       tenant: { type: 'string' },
       'write-config': { type: 'string' },
@@ -155,7 +158,8 @@ fleetcare service record DEVICE PERIPHERAL PART [--date YYYY-MM-DD] [--kind part
     a part replaced (e.g. pos-12 printer0 cutter): the detectors re-base its wear and error
     rate at the server's next tick, and a failed part's life feeds the fleet life fit
 fleetcare service history [DEVICE] [--json]
-  -c, --config FILE        server config (record, history)`,
+  -c, --config FILE        server config: its data dir, or in a cluster (state.kind postgres)
+                           the shared registry (add, rotate, remove) and records (record, history)`,
     options: {
       'data-dir': { type: 'string' },
       role: { type: 'string' },

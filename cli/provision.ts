@@ -1,22 +1,29 @@
 // `fleetcare device …` and `fleetcare service …`: provisioning against the broker's registry
-// without starting the broker. Tokens go to stdout alone (scriptable: TOKEN=$(fleetcare device
-// add …)); everything meant for a person goes to stderr.
+// without starting the broker — the SQLite registry of the data dir, or, with a cluster's server
+// config (`--config FILE` whose state.kind is postgres), the shared registry every broker node
+// checks logins against. Tokens go to stdout alone (scriptable: TOKEN=$(fleetcare device add …));
+// everything meant for a person goes to stderr.
 import { writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DeviceRegistry } from '../broker/index.js';
+import type { RegistryStateStore } from '../state/registry.js';
+import { PgRegistryState } from '../state/postgres/registry.js';
+import { SqliteRegistryState } from '../state/sqlite/registry.js';
 import { UsageError } from './errors.js';
+import { loadServerConfig } from './server-config.js';
 import { printList } from './table.js';
 
 type Flags = Record<string, string | boolean | undefined>;
 
-function registryDir(flags: Flags): string {
-  return join(resolve(typeof flags['data-dir'] === 'string' ? flags['data-dir'] : './data'), 'broker');
-}
-
-function openRegistry(flags: Flags): DeviceRegistry {
-  const dir = registryDir(flags);
+function openRegistry(flags: Flags): RegistryStateStore {
+  if (typeof flags.config === 'string') {
+    const server = loadServerConfig(flags);
+    if (server.state.kind === 'postgres') return new PgRegistryState(server.state.url, { scryptCost: server.broker.scryptCost });
+    flags = { ...flags, 'data-dir': server.dataDir };
+  }
+  const dir = join(resolve(typeof flags['data-dir'] === 'string' ? flags['data-dir'] : './data'), 'broker');
   mkdirSync(dir, { recursive: true });
-  return DeviceRegistry.open(dir);
+  return new SqliteRegistryState(DeviceRegistry.open(dir));
 }
 
 function str(flags: Flags, name: string): string | undefined {
@@ -33,7 +40,7 @@ export async function deviceCommand(positionals: string[], flags: Flags): Promis
         if (!id) throw new UsageError('device add needs an ID');
         const site = str(flags, 'site');
         const tenant = str(flags, 'tenant');
-        const token = registry.addDevice(id, { site, tenant });
+        const token = await registry.addDevice(id, { site, tenant });
         process.stdout.write(token + '\n');
         process.stderr.write(`device ${id} added${site ? ` (site ${site})` : ''}; its token is shown once, above\n`);
         const out = str(flags, 'write-config');
@@ -54,26 +61,26 @@ export async function deviceCommand(positionals: string[], flags: Flags): Promis
       }
       case 'rotate': {
         if (!id) throw new UsageError('device rotate needs an ID');
-        process.stdout.write(registry.rotateDeviceToken(id) + '\n');
+        process.stdout.write((await registry.rotateDeviceToken(id)) + '\n');
         process.stderr.write(`device ${id}: new token shown once, above; the old one no longer works\n`);
         return;
       }
       case 'disable':
       case 'enable': {
         if (!id) throw new UsageError(`device ${action} needs an ID`);
-        registry.setDeviceDisabled(id, action === 'disable');
+        await registry.setDeviceDisabled(id, action === 'disable');
         process.stderr.write(`device ${id} ${action}d\n`);
         break;
       }
       case 'remove': {
         if (!id) throw new UsageError('device remove needs an ID');
-        registry.removeDevice(id);
+        await registry.removeDevice(id);
         process.stderr.write(`device ${id} removed\n`);
         return;
       }
       case 'list': {
         printList(
-          registry.listDevices(),
+          await registry.listDevices(),
           [
             { head: 'DEVICE', value: (d) => d.id },
             { head: 'SITE', value: (d) => d.site },
@@ -89,7 +96,7 @@ export async function deviceCommand(positionals: string[], flags: Flags): Promis
         throw new UsageError(`device: unknown action "${action ?? ''}" (add, list, rotate, remove, disable, enable)`);
     }
   } finally {
-    registry.close();
+    await registry.close();
   }
 }
 
@@ -100,21 +107,21 @@ export async function serviceCommand(positionals: string[], flags: Flags): Promi
   if (action === 'remove') {
     const registry = openRegistry(flags);
     try {
-      if (!registry.removeServiceAccount(name)) throw new UsageError(`no service account ${name}`);
+      if (!(await registry.removeServiceAccount(name))) throw new UsageError(`no service account ${name}`);
       process.stderr.write(`service account ${name} removed; its live sessions are closed\n`);
     } finally {
-      registry.close();
+      await registry.close();
     }
     return;
   }
   if (role !== 'collector' && role !== 'viewer') throw new UsageError('service needs --role collector|viewer');
   const registry = openRegistry(flags);
   try {
-    if (action === 'add') process.stdout.write(registry.addServiceAccount(name, role) + '\n');
-    else if (action === 'rotate') process.stdout.write(registry.rotateServiceToken(name, role) + '\n');
+    if (action === 'add') process.stdout.write((await registry.addServiceAccount(name, role)) + '\n');
+    else if (action === 'rotate') process.stdout.write((await registry.rotateServiceToken(name, role)) + '\n');
     else throw new UsageError(`service: unknown action "${action ?? ''}" (add, rotate, remove)`);
     process.stderr.write(`service account ${name} (${role}): token shown once, above\n`);
   } finally {
-    registry.close();
+    await registry.close();
   }
 }

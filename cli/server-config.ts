@@ -41,7 +41,8 @@ export type ClusterRole = z.infer<typeof clusterRoleSchema>;
 export const clusterConfigSchema = z
   .strictObject({
     /** Unique in the cluster and stable across restarts; names the node's leases, its broker node and its MQTT client. */
-    nodeId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (at most 64)'),
+    // At most 45: the node's in-process collector logs in as `collector-internal-<nodeId>` (64 at most).
+    nodeId: z.string().regex(/^[A-Za-z0-9_.-]{1,45}$/, 'letters, digits, _ . - (at most 45)'),
     /** What this node runs; `['broker', 'collector', 'noc']` is a whole single-box node. */
     roles: z
       .array(clusterRoleSchema)

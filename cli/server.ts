@@ -19,6 +19,7 @@ import { startNoc, type NocDeps, type NocHandle } from '../noc/server.js';
 import { PgCommandState } from '../state/postgres/commands.js';
 import { PgNocAccounts } from '../state/postgres/noc-accounts.js';
 import { PgReportUnits } from '../state/postgres/report-units.js';
+import { PgRegistryState } from '../state/postgres/registry.js';
 import { migrateServerState } from '../state/startup.js';
 import type { ServerConfig } from './server-config.js';
 import { writeServerLock } from './server-lock.js';
@@ -106,18 +107,24 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
             }
           : config.broker.cluster;
       const brokerConfig = { ...config.broker, cluster: brokerCluster, dataDir: join(config.dataDir, 'broker') };
-      broker = await startBroker(brokerConfig, { log: log.child({ component: 'broker' }) });
+      // In a cluster every broker node verifies logins against the shared registry in PostgreSQL.
+      const logins =
+        config.cluster && config.state.kind === 'postgres' ? new PgRegistryState(config.state.url, { scryptCost: config.broker.scryptCost }) : undefined;
+      broker = await startBroker(brokerConfig, { log: log.child({ component: 'broker' }), logins });
       const host = brokerConfig.host === '0.0.0.0' || brokerConfig.host === '::' ? '127.0.0.1' : brokerConfig.host;
       brokerUrl = `mqtt://${host.includes(':') ? `[${host}]` : host}:${broker.port}`;
     }
     if (config.role !== 'broker') {
+      // Each node's in-process collector has its own account: a node rotating its token at start
+      // must not log out another node's collector (the registry is shared in a cluster).
+      const internalCollector = config.cluster ? `${INTERNAL_COLLECTOR}-${config.cluster.nodeId}` : INTERNAL_COLLECTOR;
       const mqtt =
         config.role === 'all' && broker && brokerUrl
           ? {
               ...config.collector.mqtt,
               url: brokerUrl,
-              username: INTERNAL_COLLECTOR,
-              password: broker.registry.rotateServiceToken(INTERNAL_COLLECTOR, 'collector'),
+              username: internalCollector,
+              password: await broker.logins.rotateServiceToken(internalCollector, 'collector'),
             }
           : config.collector.mqtt;
       const collectorConfig = { ...config.collector, mqtt, dataDir: join(config.dataDir, 'collector') };

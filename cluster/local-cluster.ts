@@ -9,9 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killNode, onJsonLines, stopNode } from './server-process.js';
 import type { Logger } from 'pino';
-import { DeviceRegistry } from '../broker/index.js';
-import { provisioner } from '../demo/index.js';
 import { startFleet, type Fleet } from '../sim/fleet.js';
+import { PgRegistryState } from '../state/postgres/registry.js';
 import { PgNocAccounts } from '../state/postgres/noc-accounts.js';
 import { migratePostgres } from '../state/postgres/migrations.js';
 import { Influxd } from './local-influxd.js';
@@ -29,6 +28,11 @@ export type LocalClusterOptions = {
   dir?: string;
   brokers?: number;
   collectors?: number;
+  /**
+   * The collectors run inside broker nodes 1…collectors (roles broker + collector, one process
+   * each) instead of as nodes of their own: each reaches its broker in memory, not over TCP.
+   */
+  colocate?: boolean;
   nocs?: number;
   /** Devices of the simulated fleet (agents with virtual peripherals; 0: none). */
   devices?: number;
@@ -123,11 +127,6 @@ export class LocalCluster {
     }
   }
 
-  /** The shared registry's data dir (every broker node's `dataDir`). */
-  get registryDir(): string {
-    return join(this.dir, 'brokers');
-  }
-
   get brokerUrls(): string[] {
     return this.nodes.filter((n) => n.kind === 'broker').map((n) => `mqtt://127.0.0.1:${n.port}`);
   }
@@ -149,20 +148,29 @@ export class LocalCluster {
     return this.node(name).proc !== null;
   }
 
-  /** Registers devices in the shared registry; returns their tokens (e.g. for bench/ingest-load). */
-  provisionDevices(ids: readonly string[], opts: { site?: string; tenant?: string } = {}): Record<string, string> {
+  /**
+   * Registers devices in the shared registry (PostgreSQL, which every broker node checks logins
+   * against); returns their tokens (e.g. for bench/ingest-load). A device already there gets a new token.
+   */
+  async provisionDevices(ids: readonly string[], opts: { site?: string; tenant?: string } = {}): Promise<Record<string, string>> {
     const registry = this.openRegistry();
     try {
-      const add = provisioner(registry);
-      return Object.fromEntries(ids.map((id) => [id, add(id, opts.site ?? 'cluster', opts.tenant ?? 'cluster')]));
+      const tokens: Record<string, string> = {};
+      // A few at a time: each is a scrypt hash and a transaction.
+      for (let i = 0; i < ids.length; i += 16)
+        await Promise.all(
+          ids.slice(i, i + 16).map(async (id) => {
+            tokens[id] = await registry.addDevice(id, { site: opts.site ?? 'cluster', tenant: opts.tenant ?? 'cluster', rotate: true });
+          }),
+        );
+      return tokens;
     } finally {
-      registry.close();
+      await registry.close();
     }
   }
 
-  private openRegistry(): DeviceRegistry {
-    mkdirSync(join(this.registryDir, 'broker'), { recursive: true });
-    return DeviceRegistry.open(join(this.registryDir, 'broker'), { scryptCost: this.o.scryptCost });
+  private openRegistry(): PgRegistryState {
+    return new PgRegistryState(this.stateUrl, { scryptCost: this.o.scryptCost });
   }
 
   private node(name: string): Node {
@@ -176,11 +184,9 @@ export class LocalCluster {
     mkdirSync(join(this.dir, 'nodes'), { recursive: true });
     const registry = this.openRegistry();
     try {
-      this.collectorToken = registry.listServiceAccounts().some((s) => s.name === CLUSTER_COLLECTOR_ACCOUNT)
-        ? registry.rotateServiceToken(CLUSTER_COLLECTOR_ACCOUNT, 'collector')
-        : registry.addServiceAccount(CLUSTER_COLLECTOR_ACCOUNT, 'collector');
+      this.collectorToken = await registry.rotateServiceToken(CLUSTER_COLLECTOR_ACCOUNT, 'collector');
     } finally {
-      registry.close();
+      await registry.close();
     }
     if (o.nocPassword) {
       const users = new PgNocAccounts(this.stateUrl, { sessionTtlMs: 3_600_000, scryptCost: 1024 });
@@ -204,10 +210,10 @@ export class LocalCluster {
         });
     };
     add('broker', o.brokers ?? 3);
-    add('collector', o.collectors ?? 2);
+    add('collector', o.colocate ? 0 : (o.collectors ?? 2));
     add('noc', o.nocs ?? 2);
-    // Broker nodes one after the other: they share the registry file, whose schema the first migrates.
-    for (const n of this.nodes.filter((x) => x.kind === 'broker')) await this.start(n.name);
+    // Broker nodes first: the other nodes' configs name the brokers' ports.
+    await Promise.all(this.nodes.filter((x) => x.kind === 'broker').map((n) => this.start(n.name)));
     await Promise.all(this.nodes.filter((x) => x.kind !== 'broker').map((n) => this.start(n.name)));
     if ((o.devices ?? 0) > 0) {
       const registry = this.openRegistry();
@@ -217,13 +223,13 @@ export class LocalCluster {
           seed: o.seed ?? 1,
           intervalMs: o.intervalMs ?? 5000,
           brokerUrl: this.brokerUrls,
-          provision: provisioner(registry),
+          provision: (id, site, tenant) => registry.addDevice(id, { site, tenant, rotate: true }),
           dataDir: join(this.dir, 'sim-agents'),
           log: o.log.child({ component: 'sim' }),
           ...(o.agentOutbox ? { outbox: o.agentOutbox } : {}),
         });
       } finally {
-        registry.close();
+        await registry.close();
       }
     }
   }
@@ -237,11 +243,14 @@ export class LocalCluster {
       state: { kind: 'postgres', url: this.stateUrl },
     };
     const cluster = { nodeId: n.name, partitions: o.partitions ?? 64, ...(o.leaseMs ? { leaseMs: o.leaseMs } : {}) };
+    const influx = { url: this.influx.url, database: 'fleetcare' };
     if (n.kind === 'broker') {
+      const withCollector = o.colocate === true && index < (o.collectors ?? 2);
       return {
         ...common,
-        dataDir: this.registryDir,
-        cluster: { ...cluster, roles: ['broker'] },
+        dataDir: join(this.dir, n.name),
+        cluster: { ...cluster, roles: withCollector ? ['broker', 'collector'] : ['broker'] },
+        ...(withCollector ? { collector: { ...o.collector, influx } } : {}),
         broker: {
           port: n.port,
           ...(o.scryptCost ? { scryptCost: o.scryptCost } : {}),
@@ -255,7 +264,7 @@ export class LocalCluster {
     const collector = {
       ...o.collector,
       mqtt: { url: brokerUrls[index % brokerUrls.length], urls: brokerUrls, username: CLUSTER_COLLECTOR_ACCOUNT, password: this.collectorToken },
-      influx: { url: this.influx.url, database: 'fleetcare' },
+      influx,
     };
     return {
       ...common,

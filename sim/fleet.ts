@@ -92,8 +92,8 @@ export type FleetOptions = {
   seed: number;
   /** One broker, or the nodes of a cluster (each agent fails over across them, docs/cluster.md). */
   brokerUrl: string | string[];
-  /** Registers a device with the broker and returns its token. */
-  provision: (id: string, site: string, tenant: string) => string;
+  /** Registers a device with the broker and returns its token (a cluster's registry is in PostgreSQL: async). */
+  provision: (id: string, site: string, tenant: string) => string | Promise<string>;
   /** Agents' data dirs go under here, one per device; ground truth beside them. */
   dataDir: string;
   intervalMs: number;
@@ -138,7 +138,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       const receiptsPerMinute = 2 + Math.floor(random() * 20);
       const serial = (kind: string) => simSerial(opts.seed, i, kind);
       const seedOf = (part: string) => deriveSeed(opts.seed, `${id}/${part}`);
-      const token = opts.provision(id, site, tenant);
+      const token = await opts.provision(id, site, tenant);
       const peripherals: unknown[] = [{ id: 'host', driver: 'host', intervalMs: opts.intervalMs * 2 }];
       const extraPeripherals: PolledPeripheral[] = [];
 

@@ -22,5 +22,12 @@ export interface RegistryStateStore {
   listServiceAccounts(): Promise<ServiceAccountRecord[]>;
   /** Who a username/password pair is, or null; unknown names cost the same hashing work. */
   verify(username: string, password: Buffer | string): Promise<Principal | null>;
+  /**
+   * The newest credential change (rotate, remove, disable; 0: none). A broker reads it before
+   * verifying a login: a change after that closes the session again (revocation, on every node).
+   */
+  credentialChangeCursor(): Promise<number>;
+  /** Logins whose credentials changed after `cursor`, each with the seq of its latest change, oldest first. */
+  credentialChangesSince(cursor: number): Promise<Array<{ seq: number; name: string }>>;
   close(): Promise<void>;
 }

@@ -35,18 +35,21 @@ export async function migrateSqliteFile(path: string, schema: SqliteSchema): Pro
   }
 }
 
-export async function migrateServerState(config: { dataDir: string; role: string; state: StateConfig }, log: Logger): Promise<void> {
+export async function migrateServerState(config: { dataDir: string; role: string; state: StateConfig; cluster?: unknown }, log: Logger): Promise<void> {
+  const clusterNode = config.cluster !== undefined && config.state.kind === 'postgres';
   // PostgreSQL first: an unreachable or newer database stops the start before any file is made.
   if (config.state.kind === 'postgres') {
     const r = await migratePostgres(config.state.url);
     log.info({ postgres: redactUrl(config.state.url), applied: r.applied, current: r.current }, 'PostgreSQL state schema ready');
-    // What runs on PostgreSQL so far is listed in docs/state.md.
-    log.warn(
-      'state.kind postgres: NOC users, sessions, API tokens, commands and report units are in PostgreSQL; the registry, incidents, tickets, warranty and dedup of this process still use the data dir (docs/state.md)',
-    );
+    // What runs on PostgreSQL outside cluster mode is listed in docs/state.md.
+    if (!clusterNode)
+      log.warn(
+        'state.kind postgres: NOC users, sessions, API tokens, commands and report units are in PostgreSQL; the registry, incidents, tickets, warranty and dedup of this process still use the data dir (docs/state.md)',
+      );
   }
   const files = sqliteStateFiles(config.dataDir);
-  for (const schema of schemasOf(config.role)) {
+  // A cluster node's broker checks logins against the registry in PostgreSQL: no local registry file.
+  for (const schema of schemasOf(config.role).filter((x) => !(clusterNode && x === 'registry'))) {
     mkdirSync(dirname(files[schema]), { recursive: true });
     const applied = await migrateSqliteFile(files[schema], schema);
     if (applied.length) log.info({ file: files[schema], applied }, 'state schema migrated');

@@ -234,6 +234,15 @@ export const postgresMigrations: ReadonlyArray<StateMigration<PgContext>> = [
         CREATE INDEX service_records_device ON service_records (device, at);
       `,
   ),
+  // broker/registry.ts credential_changes: every broker node of a cluster polls it and closes the
+  // live sessions of a login whose token was rotated, removed or disabled (revocation).
+  ddl(
+    '0012-credential-changes',
+    `
+        CREATE TABLE credential_changes (seq BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, at BIGINT NOT NULL);
+        CREATE INDEX credential_changes_at ON credential_changes (at);
+      `,
+  ),
 ];
 
 export const pgMigrationStorage: UmzugStorage<PgContext> = {

@@ -16,6 +16,20 @@ const toDevice = (r: DeviceRow): DeviceRecord => ({ id: r.id, site: r.site, tena
 
 const lockName = (c: Queryable, name: string) => c.query(`SELECT pg_advisory_xact_lock(hashtext('login:' || $1))`, [name]);
 
+// Any constant. Credential changes are written one transaction at a time, so their seqs commit in
+// order: a broker node that has read seq N has seen every change below N (a BIGSERIAL alone can
+// commit 9 after 10, and a node polling in between would never revoke 9's sessions).
+const CREDENTIAL_CHANGES_LOCK = 0x666c6d02;
+
+/** Records that `name`'s credentials changed, in the caller's transaction (after the name's lock). */
+async function credentialsChanged(c: Queryable, name: string): Promise<void> {
+  const at = Date.now();
+  await c.query('SELECT pg_advisory_xact_lock($1)', [CREDENTIAL_CHANGES_LOCK]);
+  await c.query('INSERT INTO credential_changes (name, at) VALUES ($1, $2)', [name, at]);
+  // A day of history is plenty for brokers that poll every second; older rows only take space.
+  await c.query('DELETE FROM credential_changes WHERE at < $1', [at - 86_400_000]);
+}
+
 export class PgRegistryState implements RegistryStateStore {
   private readonly pool: pg.Pool;
   private readonly scryptCost: number;
@@ -42,14 +56,15 @@ export class PgRegistryState implements RegistryStateStore {
       if (existing && !opts.rotate) throw new RegistryError(`device ${id} already exists (use rotate to issue a new token)`, 'exists');
       if ((await c.query('SELECT name FROM service_accounts WHERE name = $1', [id])).rowCount)
         throw new RegistryError(`${id} is already a service account name`, 'exists');
-      if (existing)
+      if (existing) {
         await c.query('UPDATE devices SET token_hash = $2, site = coalesce($3, site), tenant = coalesce($4, tenant) WHERE id = $1', [
           id,
           hash,
           opts.site ?? null,
           opts.tenant ?? null,
         ]);
-      else
+        await credentialsChanged(c, id);
+      } else
         await c.query('INSERT INTO devices (id, site, tenant, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)', [
           id,
           opts.site ?? null,
@@ -63,18 +78,25 @@ export class PgRegistryState implements RegistryStateStore {
 
   async rotateDeviceToken(id: string): Promise<string> {
     const token = newToken();
-    const r = await this.pool.query('UPDATE devices SET token_hash = $2 WHERE id = $1', [id, this.hash(token)]);
-    if (!r.rowCount) throw new RegistryError(`no device ${id}`, 'not-found');
+    const hash = this.hash(token);
+    await inTransaction(this.pool, async (c) => {
+      const r = await c.query('UPDATE devices SET token_hash = $2 WHERE id = $1', [id, hash]);
+      if (!r.rowCount) throw new RegistryError(`no device ${id}`, 'not-found');
+      await credentialsChanged(c, id);
+    });
     return token;
   }
 
   async removeDevice(id: string): Promise<boolean> {
-    return ((await this.pool.query('DELETE FROM devices WHERE id = $1', [id])).rowCount ?? 0) > 0;
+    return this.removeCredential('DELETE FROM devices WHERE id = $1', id);
   }
 
   async setDeviceDisabled(id: string, disabled: boolean): Promise<void> {
-    const r = await this.pool.query('UPDATE devices SET disabled = $2 WHERE id = $1', [id, disabled ? 1 : 0]);
-    if (!r.rowCount) throw new RegistryError(`no device ${id}`, 'not-found');
+    await inTransaction(this.pool, async (c) => {
+      const r = await c.query('UPDATE devices SET disabled = $2 WHERE id = $1', [id, disabled ? 1 : 0]);
+      if (!r.rowCount) throw new RegistryError(`no device ${id}`, 'not-found');
+      if (disabled) await credentialsChanged(c, id);
+    });
   }
 
   async getDevice(id: string): Promise<DeviceRecord | null> {
@@ -103,6 +125,7 @@ export class PgRegistryState implements RegistryStateStore {
          ON CONFLICT (name) DO UPDATE SET role = excluded.role, token_hash = excluded.token_hash`,
         [name, role, hash, Date.now()],
       );
+      await credentialsChanged(c, name);
     });
   }
 
@@ -120,7 +143,27 @@ export class PgRegistryState implements RegistryStateStore {
   }
 
   async removeServiceAccount(name: string): Promise<boolean> {
-    return ((await this.pool.query('DELETE FROM service_accounts WHERE name = $1', [name])).rowCount ?? 0) > 0;
+    return this.removeCredential('DELETE FROM service_accounts WHERE name = $1', name);
+  }
+
+  /** Runs the DELETE of `name`'s credentials; when it removed them, they stop working at once. */
+  private async removeCredential(deleteSql: string, name: string): Promise<boolean> {
+    return inTransaction(this.pool, async (c) => {
+      const removed = ((await c.query(deleteSql, [name])).rowCount ?? 0) > 0;
+      if (removed) await credentialsChanged(c, name);
+      return removed;
+    });
+  }
+
+  // ---- credential changes (revocation) ----
+
+  async credentialChangeCursor(): Promise<number> {
+    return Number((await this.pool.query('SELECT coalesce(max(seq), 0) AS seq FROM credential_changes')).rows[0].seq);
+  }
+
+  async credentialChangesSince(cursor: number): Promise<Array<{ seq: number; name: string }>> {
+    const r = await this.pool.query('SELECT max(seq) AS seq, name FROM credential_changes WHERE seq > $1 GROUP BY name ORDER BY 1', [cursor]);
+    return (r.rows as Array<{ seq: string; name: string }>).map((x) => ({ seq: Number(x.seq), name: x.name }));
   }
 
   async listServiceAccounts(): Promise<ServiceAccountRecord[]> {

@@ -40,6 +40,12 @@ export class SqliteRegistryState implements RegistryStateStore {
   async listServiceAccounts(): Promise<ServiceAccountRecord[]> {
     return this.registry.listServiceAccounts();
   }
+  async credentialChangeCursor(): Promise<number> {
+    return this.registry.credentialChangeCursor();
+  }
+  async credentialChangesSince(cursor: number): Promise<Array<{ seq: number; name: string }>> {
+    return this.registry.credentialChangesSince(cursor);
+  }
   verify(username: string, password: Buffer | string): Promise<Principal | null> {
     return this.registry.verify(username, password);
   }

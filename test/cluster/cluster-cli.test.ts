@@ -5,9 +5,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
 import pg from 'pg';
 import pino from 'pino';
 import { PartitionLeases } from '../../cluster/leases.js';
@@ -179,6 +180,92 @@ test('server --cluster: a broker node starts under its node id on PostgreSQL + R
     }
     assert.is(await exited, 0, err);
   } finally {
+    dir.remove();
+  }
+});
+
+/** Starts `fleetcare server --cluster f`; resolves with its `fleetcare server started` line and a stop. */
+async function startNode(f: string): Promise<{ started: Record<string, unknown>; stop(): Promise<number | null>; err(): string }> {
+  const p = spawn(process.execPath, [CLI, 'server', '--cluster', f], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  p.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+  const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+  const stop = () => (p.kill('SIGTERM'), exited);
+  try {
+    const started = await waitFor(
+      'the node started',
+      () =>
+        out
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .find((l) => l.msg === 'fleetcare server started'),
+      30_000,
+    );
+    return { started, stop, err: () => err };
+  } catch (e) {
+    await stop();
+    throw new Error(`${(e as Error).message}: ${err}`);
+  }
+}
+
+test('server --cluster: broker nodes check logins against the registry in PostgreSQL; the CLI provisions there and a rotate closes the session on any node', async () => {
+  if (!server || !redis) return console.log('  (skipped: no PostgreSQL or Redis)');
+  const dir = tempDir();
+  const nodes: Array<{ stop(): Promise<number | null>; err(): string }> = [];
+  try {
+    const url = await server.createDatabase('registry');
+    const configOf = (nodeId: string) => {
+      const d = join(dir.path, nodeId);
+      mkdirSync(d);
+      return nodeConfig(d, {
+        cluster: { nodeId, roles: ['broker'] },
+        state: { kind: 'postgres', url },
+        broker: { port: 0, scryptCost: 1024, registryPollMs: 100, cluster: { redisUrl: redis.url } },
+        noc: { enabled: false },
+      });
+    };
+    // Each node its own data dir: nothing about logins is on a node's disk.
+    const [a, b] = await Promise.all([startNode(configOf('broker-a')), startNode(configOf('broker-b'))]);
+    nodes.push(a, b);
+    const urlOf = (n: { started: Record<string, unknown> }) => String(n.started.brokerUrl);
+    // Provisioned once, through the CLI with a node's config: the row is in PostgreSQL.
+    const add = run(['device', 'add', 'pos-7', '--site', 'store-3', '--config', join(dir.path, 'broker-a', 'node.json')]);
+    assert.is(add.code, 0, add.stderr);
+    const token = add.stdout.trim();
+    const list = run(['device', 'list', '--json', '--config', join(dir.path, 'broker-b', 'node.json')]);
+    assert.equal(
+      (JSON.parse(list.stdout) as Array<{ id: string; site: string }>).map((d) => [d.id, d.site]),
+      [['pos-7', 'store-3']],
+    );
+    assert.not.ok(existsSync(join(dir.path, 'broker-a', 'data', 'broker', 'registry.sqlite')), 'no local registry on a cluster node');
+    const login = (n: { started: Record<string, unknown> }, password: string) =>
+      mqtt.connectAsync(urlOf(n), { clientId: 'pos-7', username: 'pos-7', password, reconnectPeriod: 0, connectTimeout: 10_000 });
+    /** Why a login was refused ('' when it got in). */
+    const refusal = (n: { started: Record<string, unknown> }, password: string) =>
+      login(n, password).then(
+        (c) => c.endAsync().then(() => ''),
+        (e: Error) => e.message,
+      );
+    // The same token logs in on either node; a wrong one is refused.
+    const onA = await login(a, token);
+    await onA.endAsync();
+    assert.match(await refusal(b, 'not-the-token'), /Bad username or password/i);
+    const onB = await login(b, token);
+    const closed = new Promise<void>((r) => onB.once('close', () => r()));
+    // A rotate on the shared registry closes the live session on node B (revocation through
+    // credential_changes in PostgreSQL), and only the new token gets in.
+    const rotate = run(['device', 'rotate', 'pos-7', '--config', join(dir.path, 'broker-a', 'node.json')]);
+    assert.is(rotate.code, 0, rotate.stderr);
+    await closed;
+    await onB.endAsync(true);
+    assert.match(await refusal(a, token), /Bad username or password/i);
+    const again = await login(b, rotate.stdout.trim());
+    await again.endAsync();
+  } finally {
+    for (const n of nodes) assert.is(await n.stop(), 0, n.err());
     dir.remove();
   }
 });

@@ -115,7 +115,7 @@ async function publishThrough(prefix: string, kill: () => Promise<void>, expecte
   errors.length = 0;
   const ids = Array.from({ length: LOAD_AGENTS }, (_, i) => `${prefix}-${String(i).padStart(5, '0')}`);
   const credentials = join(cluster.dir, `${prefix}-credentials.json`);
-  writeFileSync(credentials, JSON.stringify(cluster.provisionDevices(ids, { site: 'load' })));
+  writeFileSync(credentials, JSON.stringify(await cluster.provisionDevices(ids, { site: 'load' })));
   const ports = cluster.brokerUrls
     .filter((_, i) => cluster.isRunning(`broker-${i + 1}`))
     .map((u) => new URL(u).port)

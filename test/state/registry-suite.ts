@@ -91,5 +91,44 @@ export function registrySuite(name: string, factory: RegistryFactory, hooks: Sui
     }),
   );
 
+  test(
+    'every rotate, remove and disable is a credential change after the cursor, latest seq per login; adds and enables are not',
+    withStore(async (s) => {
+      const start = await s.credentialChangeCursor();
+      await s.addDevice('pos-1');
+      await s.addDevice('pos-2');
+      await s.addServiceAccount('grafana', 'viewer');
+      await s.setDeviceDisabled('pos-2', false);
+      assert.equal(await s.credentialChangesSince(start), [], 'adding and enabling revoke nothing');
+      assert.is(await s.credentialChangeCursor(), start);
+      await s.rotateDeviceToken('pos-1');
+      const afterRotate = await s.credentialChangeCursor();
+      assert.ok(afterRotate > start);
+      await s.setDeviceDisabled('pos-2', true);
+      await s.addDevice('pos-1', { rotate: true });
+      await s.rotateServiceToken('grafana', 'viewer');
+      await s.removeServiceAccount('grafana');
+      assert.is(await s.removeDevice('missing'), false);
+      const changes = await s.credentialChangesSince(start);
+      assert.equal(
+        changes.map((c) => c.name),
+        ['pos-2', 'pos-1', 'grafana'],
+        'one entry per login, oldest latest-change first',
+      );
+      const seqs = changes.map((c) => c.seq);
+      assert.equal(
+        seqs,
+        [...seqs].sort((a, b) => a - b),
+      );
+      assert.is(seqs[2], await s.credentialChangeCursor());
+      assert.equal(
+        (await s.credentialChangesSince(afterRotate)).map((c) => c.name),
+        ['pos-2', 'pos-1', 'grafana'],
+        'pos-1 again: its rotate by re-adding came after the cursor',
+      );
+      assert.equal(await s.credentialChangesSince(await s.credentialChangeCursor()), []);
+    }),
+  );
+
   test.run();
 }
