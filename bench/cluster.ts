@@ -33,19 +33,42 @@ const HZ = 100;
 const SCRYPT = 1024; // as bench/ingest: provisioning 10k devices at the default cost takes minutes
 const BROKER = { publishRate: { perSecond: 100_000, burst: 100_000 } };
 
-/** CPU ticks (utime+stime) of a process, or of every process in its process group (PostgreSQL's backends). */
-function cpuTicks(pid: number, group = false): number {
-  const ticksOf = (stat: string) => {
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { ticks: Number(f[11]) + Number(f[12]), pgrp: Number(f[2]) };
-  };
-  if (!group) return ticksOf(readFileSync(`/proc/${pid}/stat`, 'utf8')).ticks;
-  let sum = 0;
+/** `/proc/PID/stat` fields after the command name: [0] state, [1] ppid, [2] pgrp, [11] utime, [12] stime. */
+const statFields = (pid: number | string) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+};
+
+/**
+ * A process and its family: its children and the members of its process group. PostgreSQL's
+ * backends are children of the postmaster but each is a session of its own (setsid), so the
+ * process group alone missed them (PostgreSQL's CPU read 0).
+ */
+function familyOf(pid: number): string[] {
+  const out: string[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      const s = ticksOf(readFileSync(`/proc/${d}/stat`, 'utf8'));
-      if (s.pgrp === pid) sum += s.ticks;
+      const f = statFields(d);
+      if (Number(d) === pid || Number(f[1]) === pid || Number(f[2]) === pid) out.push(d);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** CPU ticks (utime+stime) of a process, or of its family (PostgreSQL's backends). */
+function cpuTicks(pid: number, group = false): number {
+  const ticks = (p: number | string) => {
+    const f = statFields(p);
+    return Number(f[11]) + Number(f[12]);
+  };
+  if (!group) return ticks(pid);
+  let sum = 0;
+  for (const p of familyOf(pid)) {
+    try {
+      sum += ticks(p);
     } catch {
       // gone meanwhile
     }
@@ -53,7 +76,7 @@ function cpuTicks(pid: number, group = false): number {
   return sum;
 }
 
-/** Read+write syscalls (syscr+syscw of /proc/PID/io) of a process or its group: a figure the machine's load does not move. */
+/** Read+write syscalls (syscr+syscw of /proc/PID/io) of a process or its family: a figure the machine's load does not move. */
 function syscalls(pid: number, group = false): number {
   const of = (p: number | string) => {
     const io = readFileSync(`/proc/${p}/io`, 'utf8');
@@ -61,11 +84,9 @@ function syscalls(pid: number, group = false): number {
   };
   if (!group) return of(pid);
   let sum = 0;
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
+  for (const p of familyOf(pid)) {
     try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pid) sum += of(d);
+      sum += of(p);
     } catch {
       // gone meanwhile
     }
@@ -233,6 +254,8 @@ async function clusterRun(run: 'cluster' | 'failover' | 'colocated'): Promise<Ru
     collectors: 2,
     // `colocated`: the two collectors inside broker-1 and broker-2 (3 processes instead of 5).
     colocate: run === 'colocated',
+    // CLUSTER_NODE_FLAGS='--cpu-prof --cpu-prof-dir=DIR': a CPU profile of every node.
+    nodeFlags: (process.env.CLUSTER_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean),
     nocs: 0,
     devices: 0,
     scryptCost: SCRYPT,

@@ -120,10 +120,15 @@ export async function runLocalCluster(flags: Flags, out: NodeJS.WritableStream =
   );
   const started = Date.now();
   out.write('starting PostgreSQL, Redis, InfluxDB and the cluster nodes on loopback …\n');
+  const brokers = wholeNumberFlag(flags, 'brokers', 3, 1, 9);
+  const collectors = wholeNumberFlag(flags, 'collectors', 2, 1, 9);
+  const colocate = flags.colocate === true;
+  if (colocate && collectors > brokers) throw new UsageError(`--colocate runs each collector inside a broker node: --collectors ${collectors} needs at least as many --brokers (${brokers})`);
   const cluster = await LocalCluster.start({
     dir: typeof flags.dir === 'string' ? flags.dir : undefined,
-    brokers: wholeNumberFlag(flags, 'brokers', 3, 1, 9),
-    collectors: wholeNumberFlag(flags, 'collectors', 2, 1, 9),
+    brokers,
+    collectors,
+    colocate,
     nocs: wholeNumberFlag(flags, 'nocs', 2, 1, 9),
     devices: wholeNumberFlag(flags, 'devices', 6, 0, 500),
     seed: wholeNumberFlag(flags, 'seed', 1, 0, 2 ** 31),
@@ -144,6 +149,7 @@ export async function runLocalCluster(flags: Flags, out: NodeJS.WritableStream =
       `  fleet:       ${cluster.fleet?.devices.length ?? 0} simulated devices, failing over across the brokers`,
       `  logs:        ${cluster.dir}/logs/`,
       `  status:      node dist/cli/fleetcare.js cluster status --state ${cluster.stateUrl}`,
+      `  provision:   node dist/cli/fleetcare.js device add ID --config ${cluster.dir}/nodes/broker-1.json   (the shared registry in PostgreSQL)`,
       'Ctrl-C stops everything.',
       '',
     ].join('\n'),

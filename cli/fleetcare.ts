@@ -188,10 +188,12 @@ fleetcare service history [DEVICE] [--json]
   heartbeat, the partitions each owns, lease time left, epochs (takeovers); read-only
   --state URL              the cluster's PostgreSQL
   -c, --config FILE        a node's server config (its state.url)
-fleetcare cluster local [--devices N] [--brokers N] [--collectors N] [--nocs N] [--dir DIR]
+fleetcare cluster local [--devices N] [--brokers N] [--collectors N] [--nocs N] [--colocate] [--dir DIR]
   (npm run cluster) a cluster on loopback until Ctrl-C: PostgreSQL, Redis and InfluxDB on temp
   dirs and free ports, 3 broker, 2 collector and 2 NOC nodes (fleetcare server --cluster) and a
-  simulated fleet of N devices (default 6); prints the NOC addresses and the login`,
+  simulated fleet of N devices (default 6); prints the NOC addresses and the login
+  --colocate                 each collector runs inside a broker node (roles broker + collector:
+                             fewer processes, the collector reaches its broker in memory)`,
     options: {
       state: { type: 'string' },
       config: { type: 'string', short: 'c' },
@@ -203,6 +205,7 @@ fleetcare cluster local [--devices N] [--brokers N] [--collectors N] [--nocs N] 
       seed: { type: 'string' },
       'interval-ms': { type: 'string' },
       dir: { type: 'string' },
+      colocate: { type: 'boolean' },
     },
     async run(values, positionals) {
       const { clusterCommand } = await import('./cluster.js');

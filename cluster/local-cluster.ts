@@ -58,6 +58,8 @@ export type LocalClusterOptions = {
   logLevel?: 'debug' | 'info';
   /** Each node's log lines (parsed); without it they go to `<dir>/logs/<node>.log`. */
   onLog?: (node: string, line: Record<string, unknown>) => void;
+  /** Node flags for every node process (e.g. `--cpu-prof --cpu-prof-dir=DIR` for a profile). */
+  nodeFlags?: string[];
   /** The launcher's own log (the simulated fleet's agents log here). */
   log: Logger;
 };
@@ -280,7 +282,7 @@ export class LocalCluster {
     const n = this.node(name);
     if (n.proc) return;
     writeFileSync(n.configFile, JSON.stringify(this.configOf(n), null, 2), { mode: 0o600 });
-    const proc = spawn(process.execPath, [CLI, 'server', '--cluster', n.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [...(this.o.nodeFlags ?? []), CLI, 'server', '--cluster', n.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     n.proc = proc;
     n.exited = new Promise<void>((r) => proc.once('exit', () => r()));
     if (!this.o.onLog && !n.logFile) {
