@@ -194,12 +194,9 @@ export async function startBroker(input: BrokerConfigInput, { log, logins: share
         return admit({ kind: 'device', id: client.id, site: null, tenant: null }, true, 0);
       }
       if (!password || password.length === 0) return refuse(BAD_CREDENTIALS, 'no password');
-      // The cursor is read before the token is checked: a change after it closes the session again.
-      void (async () => {
-        const verifiedAt = await logins.credentialChangeCursor();
-        return { principal: await logins.verify(username, password), verifiedAt };
-      })().then(
-        ({ principal, verifiedAt }) => {
+      // The credential-change cursor comes with the token's hash (one read): a later change closes the session again.
+      logins.login(username, password).then(
+        ({ principal, cursor: verifiedAt }) => {
           forgetPassword(client, password);
           if (principal) admit(principal, false, verifiedAt);
           else refuse(BAD_CREDENTIALS, 'unknown user, wrong token or disabled device');

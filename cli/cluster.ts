@@ -123,7 +123,8 @@ export async function runLocalCluster(flags: Flags, out: NodeJS.WritableStream =
   const brokers = wholeNumberFlag(flags, 'brokers', 3, 1, 9);
   const collectors = wholeNumberFlag(flags, 'collectors', 2, 1, 9);
   const colocate = flags.colocate === true;
-  if (colocate && collectors > brokers) throw new UsageError(`--colocate runs each collector inside a broker node: --collectors ${collectors} needs at least as many --brokers (${brokers})`);
+  if (colocate && collectors > brokers)
+    throw new UsageError(`--colocate runs each collector inside a broker node: --collectors ${collectors} needs at least as many --brokers (${brokers})`);
   const cluster = await LocalCluster.start({
     dir: typeof flags.dir === 'string' ? flags.dir : undefined,
     brokers,

@@ -27,6 +27,11 @@ export interface RegistryStateStore {
    * verifying a login: a change after that closes the session again (revocation, on every node).
    */
   credentialChangeCursor(): Promise<number>;
+  /**
+   * A broker's login: `verify` plus the credential-change cursor as of the same read (one round
+   * trip on PostgreSQL — a failover brings thousands of logins to a node at once).
+   */
+  login(username: string, password: Buffer | string): Promise<{ principal: Principal | null; cursor: number }>;
   /** Logins whose credentials changed after `cursor`, each with the seq of its latest change, oldest first. */
   credentialChangesSince(cursor: number): Promise<Array<{ seq: number; name: string }>>;
   close(): Promise<void>;

@@ -14,6 +14,16 @@ import { createPgPool, inTransaction, type Queryable } from './db.js';
 type DeviceRow = { id: string; site: string | null; tenant: string | null; created_at: number; disabled: number };
 const toDevice = (r: DeviceRow): DeviceRecord => ({ id: r.id, site: r.site, tenant: r.tenant, createdAt: r.created_at, disabled: r.disabled !== 0 });
 
+type LoginRow = {
+  kind: 'device' | 'service';
+  name: string;
+  site: string | null;
+  tenant: string | null;
+  token_hash: string;
+  disabled: number;
+  role: ServiceRole | null;
+};
+
 const lockName = (c: Queryable, name: string) => c.query(`SELECT pg_advisory_xact_lock(hashtext('login:' || $1))`, [name]);
 
 // Any constant. Credential changes are written one transaction at a time, so their seqs commit in
@@ -171,24 +181,68 @@ export class PgRegistryState implements RegistryStateStore {
   }
 
   async verify(username: string, password: Buffer | string): Promise<Principal | null> {
+    return (await this.login(username, password)).principal;
+  }
+
+  async login(username: string, password: Buffer | string): Promise<{ principal: Principal | null; cursor: number }> {
     const pw = typeof password === 'string' ? Buffer.from(password) : password;
-    // One round trip for both namespaces: a login is on the connect path of every device.
-    const r = (
-      await this.pool.query(
-        `SELECT 'device' AS kind, id AS name, site, tenant, token_hash, disabled, NULL AS role FROM devices WHERE id = $1
-       UNION ALL SELECT 'service', name, NULL, NULL, token_hash, 0, role FROM service_accounts WHERE name = $1`,
-        [username],
-      )
-    ).rows[0] as
-      | { kind: 'device' | 'service'; name: string; site: string | null; tenant: string | null; token_hash: string; disabled: number; role: ServiceRole | null }
-      | undefined;
+    const { row: r, cursor } = await this.lookupLogin(username);
     if (!r) {
       await verifySecret(this.decoyHash, pw);
-      return null;
+      return { principal: null, cursor };
     }
     const ok = await verifySecret(r.token_hash, pw);
-    if (r.kind === 'device') return ok && !r.disabled ? { kind: 'device', id: r.name, site: r.site, tenant: r.tenant } : null;
-    return ok ? { kind: 'service', name: r.name, role: r.role! } : null;
+    if (r.kind === 'device') return { principal: ok && !r.disabled ? { kind: 'device', id: r.name, site: r.site, tenant: r.tenant } : null, cursor };
+    return { principal: ok ? { kind: 'service', name: r.name, role: r.role! } : null, cursor };
+  }
+
+  /** Logins waiting for the next lookup, by name. */
+  private loginQueue = new Map<string, Array<{ resolve: (v: { row: LoginRow | undefined; cursor: number }) => void; reject: (e: Error) => void }>>();
+  private loginFlushScheduled = false;
+
+  /**
+   * A login's row and the credential-change cursor. The logins that arrive in one event-loop turn
+   * share one query: a broker node that takes over a dead node's devices gets thousands of
+   * CONNECTs at once, and one round trip each, ten at a time (the pool), held them back for
+   * seconds while the node's event loop was busy (bench/cluster --runs failover).
+   */
+  private lookupLogin(username: string): Promise<{ row: LoginRow | undefined; cursor: number }> {
+    return new Promise((resolve, reject) => {
+      const waiting = this.loginQueue.get(username);
+      if (waiting) waiting.push({ resolve, reject });
+      else this.loginQueue.set(username, [{ resolve, reject }]);
+      if (this.loginFlushScheduled) return;
+      this.loginFlushScheduled = true;
+      setImmediate(() => this.flushLogins());
+    });
+  }
+
+  private flushLogins(): void {
+    this.loginFlushScheduled = false;
+    const batch = this.loginQueue;
+    this.loginQueue = new Map();
+    const names = [...batch.keys()];
+    // One statement is one snapshot: a credential change newer than the hashes read has a higher seq.
+    this.pool
+      .query(
+        `WITH cursor AS (SELECT coalesce(max(seq), 0) AS seq FROM credential_changes)
+         SELECT l.*, cursor.seq AS cursor FROM cursor LEFT JOIN (
+           SELECT 'device' AS kind, id AS name, site, tenant, token_hash, disabled, NULL AS role FROM devices WHERE id = ANY($1)
+           UNION ALL SELECT 'service', name, NULL, NULL, token_hash, 0, role FROM service_accounts WHERE name = ANY($1)
+         ) l ON true`,
+        [names],
+      )
+      .then(
+        (res) => {
+          const rows = res.rows as Array<LoginRow & { kind: LoginRow['kind'] | null; cursor: number }>;
+          const cursor = Number(rows[0].cursor);
+          const byName = new Map(rows.filter((r) => r.kind !== null).map((r) => [r.name, r]));
+          for (const [name, waiting] of batch) for (const w of waiting) w.resolve({ row: byName.get(name), cursor });
+        },
+        (err: Error) => {
+          for (const waiting of batch.values()) for (const w of waiting) w.reject(err);
+        },
+      );
   }
 
   async close(): Promise<void> {

@@ -46,6 +46,11 @@ export class SqliteRegistryState implements RegistryStateStore {
   async credentialChangesSince(cursor: number): Promise<Array<{ seq: number; name: string }>> {
     return this.registry.credentialChangesSince(cursor);
   }
+  async login(username: string, password: Buffer | string): Promise<{ principal: Principal | null; cursor: number }> {
+    // Read before the token is checked: a change after this point is newer than the cursor.
+    const cursor = this.registry.credentialChangeCursor();
+    return { principal: await this.registry.verify(username, password), cursor };
+  }
   verify(username: string, password: Buffer | string): Promise<Principal | null> {
     return this.registry.verify(username, password);
   }

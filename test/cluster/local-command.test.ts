@@ -72,7 +72,10 @@ test('fleetcare cluster local: 3 brokers, 2 collectors, 2 NOC nodes; both NOC ad
     assert.is(added.status, 0, added.stderr);
     assert.ok(added.stdout.trim().length > 20, 'a token');
     const listed = spawnSync(process.execPath, [CLI, 'device', 'list', '--json', ...provision.slice(3)], { encoding: 'utf8', timeout: 60_000 });
-    assert.ok((JSON.parse(listed.stdout) as Array<{ id: string }>).some((d) => d.id === 'pos-new'), listed.stdout);
+    assert.ok(
+      (JSON.parse(listed.stdout) as Array<{ id: string }>).some((d) => d.id === 'pos-new'),
+      listed.stdout,
+    );
 
     const dir = line('logs').replace(/\/logs\/?$/, '');
     assert.ok(existsSync(dir), banner);

@@ -130,5 +130,35 @@ export function registrySuite(name: string, factory: RegistryFactory, hooks: Sui
     }),
   );
 
+  test(
+    "a broker's login gives who it is and the credential-change cursor as of the same read",
+    withStore(async (s) => {
+      const token = await s.addDevice('pos-1', { site: 'store-1' });
+      const first = await s.login('pos-1', token);
+      assert.equal(first, { principal: { kind: 'device', id: 'pos-1', site: 'store-1', tenant: null }, cursor: await s.credentialChangeCursor() });
+      const rotated = await s.rotateDeviceToken('pos-1');
+      const refused = await s.login('pos-1', token);
+      assert.is(refused.principal, null);
+      assert.ok(refused.cursor > first.cursor, 'the rotate is in the cursor the refusal was read at');
+      assert.equal((await s.login('pos-1', rotated)).principal?.kind, 'device');
+      assert.equal(await s.login('nobody', token), { principal: null, cursor: refused.cursor });
+      const svc = await s.addServiceAccount('grafana', 'viewer');
+      assert.equal((await s.login('grafana', svc)).principal, { kind: 'service', name: 'grafana', role: 'viewer' });
+      // Many at once (a failover's burst of CONNECTs): each gets its own answer.
+      const ids = Array.from({ length: 12 }, (_, i) => `pos-b${i}`);
+      const tokens = await Promise.all(ids.map((id) => s.addDevice(id)));
+      const answers = await Promise.all([
+        ...ids.map((id, i) => s.login(id, tokens[i])),
+        ...ids.map((id, i) => s.login(id, tokens[(i + 1) % ids.length])),
+        s.login('pos-b0', tokens[0]),
+        s.login('ghost', tokens[0]),
+      ]);
+      assert.equal(
+        answers.map((a) => (a.principal?.kind === 'device' ? a.principal.id : null)),
+        [...ids, ...ids.map(() => null), 'pos-b0', null],
+      );
+    }),
+  );
+
   test.run();
 }
