@@ -15,6 +15,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { LocalCluster } from '../../cluster/local-cluster.js';
 import { PgTicketState } from '../../state/postgres/tickets.js';
+import type { CommandAccepted, RemoteCommand } from '../../noc/api.js';
 import type { TicketChange } from '../../state/tickets.js';
 import type { SimulatedDevice } from '../../sim/fleet.js';
 import { havePostgres } from '../helpers/postgres.js';
@@ -157,6 +158,10 @@ test('kill -9 of the NOC node a live stream is on, while a fault is raised and a
     assert.is(live.connections.length, 1, 'still on its first stream');
     live.holdReconnect();
     device(1).printer.coverOpen(true);
+    // A remote command sent on noc-1 just before it dies: the device's answer reaches every NOC
+    // node's collector, and a surviving node records it in the shared command store.
+    const sent = await operator1.post<CommandAccepted>(`/api/devices/${device(0).id}/commands`, { name: 'ping' });
+    assert.is(sent.status, 202, sent.text);
     await cluster.kill('noc-1');
     assert.not.ok(cluster.isRunning('noc-1'));
     for (let i = 0; i < 3; i++) await comment(operator2, `while noc-1 is dead ${i}`);
@@ -169,6 +174,15 @@ test('kill -9 of the NOC node a live stream is on, while a fault is raised and a
     assert.is(live.connections[1], noc2, 'resumed on noc-2 with the session made on noc-1');
     await during;
     for (let i = 0; i < 3; i++) await comment(operator2, `after the reconnect ${i}`);
+    const command = await waitFor(
+      'the command sent on noc-1 answered, seen on noc-2',
+      async () => {
+        const c = (await operator2.get<RemoteCommand>(`/api/commands/${sent.body.id}`)).body;
+        return c.status !== 'pending' ? c : null;
+      },
+      SLOW,
+    );
+    assert.equal([command.status, command.user, command.device], ['ok', 'operator', device(0).id]);
 
     const head = await tickets.head();
     await waitFor('every change up to the head on the stream', () => live.tickets.some((t) => t.id >= head), SLOW);
@@ -178,7 +192,8 @@ test('kill -9 of the NOC node a live stream is on, while a fault is raised and a
       expected,
       'each ticket change once, in commit order, across the kill',
     );
-    // What the client got covers: 12 comments on the first ticket and the raised fault's creation.
+    // What the client got covers: 12 comments on the first ticket (and the command's outcome,
+    // attached as a comment) and the raised fault's creation.
     assert.ok(expected.filter(([, ref]) => ref === first.ref).length >= 12, JSON.stringify(expected));
     const created = live.tickets.filter((t) => t.event.ref === raised.ref && t.event.change === 'created');
     assert.is(created.length, 1, 'the ticket of the fault raised during the failover: created once on the stream');
