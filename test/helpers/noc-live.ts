@@ -1,8 +1,9 @@
 // The NOC's live stream (GET /api/live) as clients see it across several NOC nodes of a cluster:
 // a browser-like SSE client that resumes on the next node with Last-Event-ID, and a TCP load
-// balancer in front of the nodes (for a real browser's EventSource). Used by
+// balancer in front of the nodes, and a real browser's EventSource in a page. Used by
 // test/noc/cluster-nodes.test.ts and test/cluster/noc-failover.test.ts.
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Page } from 'playwright-core';
 import type { LiveEvent } from '../../noc/api.js';
 import { waitFor } from './net.js';
 
@@ -138,5 +139,42 @@ export async function startBalancer(nodes: () => string[]): Promise<{ url: strin
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
     },
+  };
+}
+
+/** A ticket event as a browser's EventSource got it: its lastEventId (the change cursor), ref and change. */
+export type BrowserTicketEvent = { id: string; ref: string; change: string };
+
+/**
+ * In a real browser page at `base` (e.g. a load balancer): logs in as `username` like the web page
+ * does and opens an EventSource on /api/live, which reconnects by itself (with Last-Event-ID).
+ * `tickets()` are the ticket events it got so far, `opens()` how often its stream opened.
+ */
+export async function openBrowserLiveStream(
+  page: Page,
+  base: string,
+  login: { username: string; password: string },
+): Promise<{ tickets(): Promise<BrowserTicketEvent[]>; opens(): Promise<number> }> {
+  await page.goto(`${base}/healthz`);
+  await page.evaluate(async ({ username, password }) => {
+    const r = await fetch('/api/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username, password }),
+    });
+    if (r.status !== 200) throw new Error(`login: ${r.status}`);
+    const w = window as unknown as { tickets: BrowserTicketEvent[]; opens: number };
+    w.tickets = [];
+    w.opens = 0;
+    const es = new EventSource('/api/live');
+    es.onopen = () => w.opens++;
+    es.addEventListener('ticket', (e) => {
+      const data = JSON.parse((e as MessageEvent<string>).data) as { ref: string; change: string };
+      w.tickets.push({ id: (e as MessageEvent).lastEventId, ref: data.ref, change: data.change });
+    });
+  }, login);
+  return {
+    tickets: () => page.evaluate(() => (window as unknown as { tickets: BrowserTicketEvent[] }).tickets),
+    opens: () => page.evaluate(() => (window as unknown as { opens: number }).opens),
   };
 }

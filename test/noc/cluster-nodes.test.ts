@@ -33,7 +33,7 @@ import { freePort, waitFor } from '../helpers/net.js';
 import { CHROMIUM, launchChromium } from '../helpers/noc-browser.js';
 import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { ApiClient, PASSWORDS } from '../helpers/noc.js';
-import { ResumingLiveClient, startBalancer } from '../helpers/noc-live.js';
+import { openBrowserLiveStream, ResumingLiveClient, startBalancer } from '../helpers/noc-live.js';
 import { TestPostgres } from '../helpers/postgres.js';
 import { createCmd } from '../tickets/support.js';
 import { startClusterNocNode, type ClusterNocNode } from './cluster-node.js';
@@ -325,24 +325,7 @@ test('a real browser (Chromium EventSource) behind a load balancer: its NOC node
     const { ref } = await writer.enqueue(createCmd('pos-1/printer0/near-end', { customer: 'acme', site: 'riyadh-1' }, Date.now()));
     const enc = encodeURIComponent(ref!);
     const from = await writer.head();
-    const page = await browser.newPage();
-    await page.goto(`${lb.url}/healthz`);
-    await page.evaluate(async (password) => {
-      const r = await fetch('/api/login', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username: 'viewer', password }),
-      });
-      if (r.status !== 200) throw new Error(`login: ${r.status}`);
-      const w = window as unknown as { tickets: Array<{ id: string; ref: string }>; opens: number };
-      w.tickets = [];
-      w.opens = 0;
-      const es = new EventSource('/api/live');
-      es.onopen = () => w.opens++;
-      es.addEventListener('ticket', (e) => w.tickets.push({ id: (e as MessageEvent).lastEventId, ref: JSON.parse((e as MessageEvent<string>).data).ref }));
-    }, PASSWORDS.viewer);
-    const seen = () => page.evaluate(() => (window as unknown as { tickets: Array<{ id: string; ref: string }> }).tickets);
-    const opens = () => page.evaluate(() => (window as unknown as { opens: number }).opens);
+    const { tickets: seen, opens } = await openBrowserLiveStream(await browser.newPage(), lb.url, { username: 'viewer', password: PASSWORDS.viewer });
     await waitFor('the browser’s stream open', async () => (await opens()) === 1);
     const comment = async (text: string) => {
       const r = await operatorA.post(`/api/tickets/${enc}/actions`, { action: 'comment', text });
