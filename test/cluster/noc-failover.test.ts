@@ -115,8 +115,8 @@ async function assertNothingDoubled(): Promise<void> {
   assert.equal(doubledIncidents, [], 'one live incident per key');
 }
 
-/** Raises `fault` on device i's printer and waits until it is ticketed (in PostgreSQL and in ERPNext); returns the ticket. */
-async function ticketOf(i: number, fault: 'paper-end' | 'cover-open'): Promise<{ ref: string; key: string }> {
+/** Waits until the `fault` raised on device i's printer is ticketed, in PostgreSQL and in ERPNext; returns the ticket. */
+async function ticketed(i: number, fault: 'paper-end' | 'cover-open'): Promise<{ ref: string; key: string }> {
   const dev = device(i).id;
   const t = await waitFor(`${dev}: ${fault} ticketed`, async () => (await printerTickets(dev)).find((x) => x.key.endsWith(`/${fault}`)) ?? null, SLOW, 100);
   await waitFor(`${t.ref} sent to ERPNext`, () => createsPerKey().get(t.ref) === 1, SLOW, 50);
@@ -141,7 +141,7 @@ test('kill -9 of the NOC node a live stream is on, while a fault is raised and a
   const [noc1, noc2] = cluster.nocUrls;
   // A ticket to change: pos-001's paper runs out before the client connects.
   device(0).printer.paperOut(true);
-  const first = await ticketOf(0, 'paper-end');
+  const first = await ticketed(0, 'paper-end');
   const enc = encodeURIComponent(first.ref);
 
   const operator1 = await ApiClient.login(noc1, 'operator', NOC_PASSWORD);
@@ -174,7 +174,7 @@ test('kill -9 of the NOC node a live stream is on, while a fault is raised and a
     await cluster.kill('noc-1');
     assert.not.ok(cluster.isRunning('noc-1'));
     for (let i = 0; i < 3; i++) await comment(operator2, `while noc-1 is dead ${i}`);
-    const raised = await ticketOf(1, 'cover-open');
+    const raised = await ticketed(1, 'cover-open');
     const during = (async () => {
       for (let i = 0; i < 3; i++) await comment(operator2, `during the reconnect ${i}`);
     })();
@@ -253,7 +253,7 @@ test('a real browser (Chromium EventSource) behind a TCP balancer: noc-1, restar
     device(1).printer.paperOut(true);
     await cluster.kill('noc-1');
     for (let i = 0; i < 2; i++) await comment(`browser, while its node is dead ${i}`);
-    const raised = await ticketOf(1, 'paper-end');
+    const raised = await ticketed(1, 'paper-end');
     lb.release();
     await waitFor('the browser reconnected (to noc-2)', async () => (await opens()) > opensBefore, SLOW);
     for (let i = 0; i < 2; i++) await comment(`browser, after ${i}`);
