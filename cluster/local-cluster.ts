@@ -47,6 +47,8 @@ export type LocalClusterOptions = {
   broker?: Record<string, unknown>;
   /** Merged into every collector and NOC node's `collector` part (e.g. batch, incidents). */
   collector?: Record<string, unknown>;
+  /** Merged into every NOC node's `noc` part (e.g. commandTimeoutMs). */
+  noc?: Record<string, unknown>;
   heartbeatIntervalMs?: number;
   /** PostgreSQL with fsync on (tests that crash it and check what it acknowledged). */
   durablePostgres?: boolean;
@@ -273,7 +275,7 @@ export class LocalCluster {
       dataDir: join(this.dir, n.name),
       cluster: { ...cluster, roles: [n.kind] },
       collector,
-      noc: n.kind === 'noc' ? { host: '127.0.0.1', port: n.httpPort } : { enabled: false },
+      noc: n.kind === 'noc' ? { ...o.noc, host: '127.0.0.1', port: n.httpPort } : { enabled: false },
     };
   }
 

@@ -66,9 +66,10 @@ export class ApiClient {
     return this.cookie;
   }
 
-  static async login(base: string, role: NocRole): Promise<ApiClient> {
+  /** Logs in as the user named after `role` (password: PASSWORDS's, or e.g. a local cluster's). */
+  static async login(base: string, role: NocRole, password = PASSWORDS[role]): Promise<ApiClient> {
     const c = new ApiClient(base);
-    const r = await c.post<SessionInfo>('/api/login', { username: role, password: PASSWORDS[role] });
+    const r = await c.post<SessionInfo>('/api/login', { username: role, password });
     if (r.status !== 200) throw new Error(`login as ${role}: ${r.status} ${r.text}`);
     return c;
   }

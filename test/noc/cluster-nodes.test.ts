@@ -10,7 +10,6 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -19,7 +18,7 @@ import { agentConfigSchema } from '../../agent/config.js';
 import { startIncidentService } from '../../collector/incidents/service.js';
 import { incidentsConfigSchema } from '../../collector/incidents/config.js';
 import { PartitionLeases } from '../../cluster/leases.js';
-import type { CommandAccepted, DeviceDetail, LiveEvent, RemoteCommand, SessionInfo, TicketDetail } from '../../noc/api.js';
+import type { CommandAccepted, DeviceDetail, RemoteCommand, SessionInfo, TicketDetail } from '../../noc/api.js';
 import { sharedIncidentsView } from '../../noc/cluster.js';
 import type { NocPartitionView } from '../../noc/context.js';
 import { startNoc } from '../../noc/server.js';
@@ -34,6 +33,7 @@ import { freePort, waitFor } from '../helpers/net.js';
 import { CHROMIUM, launchChromium } from '../helpers/noc-browser.js';
 import { tempDir, type TempDir } from '../helpers/tmp.js';
 import { ApiClient, PASSWORDS } from '../helpers/noc.js';
+import { openBrowserLiveStream, ResumingLiveClient, startBalancer } from '../helpers/noc-live.js';
 import { TestPostgres } from '../helpers/postgres.js';
 import { createCmd } from '../tickets/support.js';
 import { startClusterNocNode, type ClusterNocNode } from './cluster-node.js';
@@ -71,141 +71,6 @@ async function spawnNode(nodeId: string): Promise<{ url: string; proc: ChildProc
     proc.once('exit', (code) => reject(new Error(`NOC node ${nodeId} exited (${code}) before listening`)));
   });
   return { url, proc };
-}
-
-/**
- * A browser's EventSource, over several NOC nodes behind a load balancer: it remembers the last
- * SSE id (also from id-only frames) and, when its stream ends, reconnects to the next node with
- * Last-Event-ID — once `gate` allows (a browser's retry timer; the test opens it).
- */
-class ResumingLiveClient {
-  readonly events: Array<{ id: string | null; event: LiveEvent; node: string }> = [];
-  lastId: string | null = null;
-  connections: string[] = [];
-  private ac: AbortController | null = null;
-  private closed = false;
-  private gate: Promise<void> = Promise.resolve();
-  private openGate: () => void = () => undefined;
-
-  constructor(
-    private readonly nodes: string[],
-    private readonly cookie: string,
-  ) {}
-
-  /** Connects to nodes[0] and waits for the stream to open. */
-  async start(): Promise<void> {
-    void this.run(0);
-    await waitFor('live stream open', () => this.connections.length > 0);
-  }
-
-  /** Holds the next reconnect until release(). */
-  holdReconnect(): void {
-    this.gate = new Promise((r) => (this.openGate = r));
-  }
-
-  release(): void {
-    this.openGate();
-  }
-
-  get tickets(): Array<{ id: number; event: Extract<LiveEvent, { type: 'ticket' }> }> {
-    return this.events.filter((e) => e.event.type === 'ticket').map((e) => ({ id: Number(e.id), event: e.event as Extract<LiveEvent, { type: 'ticket' }> }));
-  }
-
-  private async run(i: number): Promise<void> {
-    while (!this.closed) {
-      const node = this.nodes[i % this.nodes.length];
-      i++;
-      this.ac = new AbortController();
-      try {
-        const headers: Record<string, string> = { cookie: this.cookie, accept: 'text/event-stream' };
-        if (this.lastId !== null) headers['last-event-id'] = this.lastId;
-        const res = await fetch(`${node}/api/live`, { headers, signal: this.ac.signal });
-        if (res.status !== 200) throw new Error(`live: ${res.status}`);
-        this.connections.push(node);
-        await this.read(res.body!, node);
-      } catch {
-        // the node went away (or refused): reconnect to the next one
-      }
-      if (this.closed) return;
-      await this.gate;
-      // A browser waits `retry` ms; a short pause keeps a refusing node from being hammered.
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  private async read(body: ReadableStream<Uint8Array>, node: string): Promise<void> {
-    const dec = new TextDecoder();
-    let buf = '';
-    for await (const chunk of body) {
-      buf += dec.decode(chunk, { stream: true });
-      for (let k = buf.indexOf('\n\n'); k >= 0; k = buf.indexOf('\n\n')) {
-        const lines = buf.slice(0, k).split('\n');
-        buf = buf.slice(k + 2);
-        // The id field sets the last event id even on a frame without data (SSE spec).
-        const id = lines.find((l) => l.startsWith('id: '))?.slice(4) ?? null;
-        if (id !== null) this.lastId = id;
-        const data = lines.find((l) => l.startsWith('data: '));
-        if (data) this.events.push({ id, event: JSON.parse(data.slice(6)) as LiveEvent, node });
-      }
-    }
-  }
-
-  close(): void {
-    this.closed = true;
-    this.openGate();
-    this.ac?.abort();
-  }
-}
-
-/**
- * A TCP load balancer in front of the NOC nodes: each connection goes to the first node that
- * accepts it. hold() parks new connections until release() (a browser's retry timer, made
- * deterministic).
- */
-async function startBalancer(nodes: () => string[]): Promise<{ url: string; hold(): void; release(): void; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  let gate: Promise<void> = Promise.resolve();
-  let open: () => void = () => undefined;
-  const server: Server = createServer((client) => {
-    sockets.add(client);
-    client.on('close', () => sockets.delete(client));
-    client.on('error', () => client.destroy());
-    const tryNode = (i: number) => {
-      const list = nodes();
-      if (i >= list.length || client.destroyed) return client.destroy();
-      const u = new URL(list[i]);
-      const up = connect(Number(u.port), u.hostname);
-      sockets.add(up);
-      let connected = false;
-      up.once('connect', () => {
-        connected = true;
-        client.pipe(up);
-        up.pipe(client);
-      });
-      up.on('error', () => (connected ? client.destroy() : tryNode(i + 1)));
-      up.on('close', () => {
-        sockets.delete(up);
-        if (connected) client.destroy();
-      });
-      client.on('close', () => up.destroy());
-    };
-    void gate.then(() => tryNode(0));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    hold() {
-      gate = new Promise((r) => (open = r));
-    },
-    release() {
-      open();
-    },
-    async close() {
-      open();
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
 }
 
 test.before(async () => {
@@ -460,24 +325,7 @@ test('a real browser (Chromium EventSource) behind a load balancer: its NOC node
     const { ref } = await writer.enqueue(createCmd('pos-1/printer0/near-end', { customer: 'acme', site: 'riyadh-1' }, Date.now()));
     const enc = encodeURIComponent(ref!);
     const from = await writer.head();
-    const page = await browser.newPage();
-    await page.goto(`${lb.url}/healthz`);
-    await page.evaluate(async (password) => {
-      const r = await fetch('/api/login', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username: 'viewer', password }),
-      });
-      if (r.status !== 200) throw new Error(`login: ${r.status}`);
-      const w = window as unknown as { tickets: Array<{ id: string; ref: string }>; opens: number };
-      w.tickets = [];
-      w.opens = 0;
-      const es = new EventSource('/api/live');
-      es.onopen = () => w.opens++;
-      es.addEventListener('ticket', (e) => w.tickets.push({ id: (e as MessageEvent).lastEventId, ref: JSON.parse((e as MessageEvent<string>).data).ref }));
-    }, PASSWORDS.viewer);
-    const seen = () => page.evaluate(() => (window as unknown as { tickets: Array<{ id: string; ref: string }> }).tickets);
-    const opens = () => page.evaluate(() => (window as unknown as { opens: number }).opens);
+    const { tickets: seen, opens } = await openBrowserLiveStream(await browser.newPage(), lb.url, { username: 'viewer', password: PASSWORDS.viewer });
     await waitFor('the browser’s stream open', async () => (await opens()) === 1);
     const comment = async (text: string) => {
       const r = await operatorA.post(`/api/tickets/${enc}/actions`, { action: 'comment', text });
