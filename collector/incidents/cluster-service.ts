@@ -32,10 +32,10 @@ import { PgTicketState } from '../../state/postgres/tickets.js';
 import { PgWarrantyState } from '../../state/postgres/warranty.js';
 import { PgDispatchState } from '../../state/postgres/dispatch.js';
 import { Dispatcher, unitFromFleet } from '../../dispatch/service.js';
-import { createPgPool, type Queryable } from '../../state/postgres/db.js';
+import type { Queryable } from '../../state/postgres/db.js';
 import type { IncidentStateStore } from '../../state/incidents.js';
 import type { WarrantyStateStore } from '../../state/warranty.js';
-import { detectAndApplyFenced, LeaseLostError, saveFenced, type LeaseFence } from './cluster-pipeline.js';
+import { detectAndApplyFenced, fencedPool, LeaseLostError, saveFenced, type LeaseFence } from './cluster-pipeline.js';
 import { startDetectorFeed } from './feed.js';
 import { newIncidentServiceStats, type IncidentServiceStats } from './stats.js';
 import type { Incident, IncidentChange } from './store.js';
@@ -107,7 +107,7 @@ export async function startClusterIncidentService(
 
   // Its own pool on the same database as the leases (the fence locks lease rows in the incident
   // transaction), with the state tier's type parsing (BIGINT times as numbers).
-  const pool = createPgPool(cluster.pgUrl, { max: 4 });
+  const pool = fencedPool(cluster.pgUrl);
   const incidents = new PgIncidentState(pool, { lifecycle: config.lifecycle, partitions: parts.count });
   // Every node writes outbox rows for every sink; only the leader sends them.
   let ticketState: PgTicketState | null = null;

@@ -302,7 +302,8 @@ test('a leader paused past its lease while its create is in flight to a slow Zam
       // Paused (a GC pause, a frozen VM) with its request in flight: its lease runs out.
       leader.proc.kill('SIGSTOP');
       const pausedAt = Date.now();
-      await waitFor(`${other.name} owns partition 0`, async () => (await leaseTable(pool)).find((r) => r.partition === 0)?.owner === other.name, 20_000, 50);
+      // After its lease — or, paused inside a fenced tick with its lease rows locked, after PostgreSQL's idle-in-transaction timeout.
+      await waitFor(`${other.name} owns partition 0`, async () => (await leaseTable(pool)).find((r) => r.partition === 0)?.owner === other.name, 30_000, 50);
       console.log(`partition 0 on ${other.name} ${Date.now() - pausedAt} ms after ${leader.name} was paused`);
       await waitFor('the slow create applied', () => zammad.delayed === 0 && zammad.tickets.size > 0, 20_000, 50);
       // The new leader settles the ticket: adopted (its search finds the slow create) or created.
