@@ -57,6 +57,8 @@ export type LinkOptions = {
 
 export type LinkStats = {
   connected: boolean;
+  /** The broker node of the current connection (one of `broker.urls`); null while disconnected. */
+  broker: string | null;
   connects: number;
   connectAttempts: number;
   disconnects: number;
@@ -85,6 +87,7 @@ export class Link {
   private ca: Buffer | undefined;
   private readonly s: LinkStats = {
     connected: false,
+    broker: null,
     connects: 0,
     connectAttempts: 0,
     disconnects: 0,
@@ -165,6 +168,7 @@ export class Link {
           () => {
             if (client !== this.client) return;
             this.s.connected = true;
+            this.s.broker = url;
             this.s.connects++;
             this.log.info({ broker: url, attempt: this.attempt }, 'connected');
             this.logLimit.clear();
@@ -199,6 +203,7 @@ export class Link {
   private onClosed(client: MqttClient): void {
     const wasConnected = this.s.connected;
     this.s.connected = false;
+    this.s.broker = null;
     client.removeAllListeners('connect');
     client.removeAllListeners('message');
     client.on('error', () => {}); // late errors of a dead client must not become uncaught

@@ -38,9 +38,10 @@ export interface CollectorPartitions {
   ownsPartition(p: number): boolean;
   epochOf(p: number): number | undefined;
   owned(): number[];
-  /** Hooks run inside the lease hooks: acquired before records of those partitions are processed;
+  /** Hooks run inside the lease hooks: acquired before records of those partitions are processed
+   *  (`takenOver`: those taken from an owner whose lease expired, which may still be running);
    *  released after processing of them stopped and before the lease is handed back. */
-  onAcquired(fn: (partitions: number[]) => Promise<void> | void): () => void;
+  onAcquired(fn: (partitions: number[], takenOver: number[]) => Promise<void> | void): () => void;
   onReleased(fn: (partitions: number[], why: ReleaseReason) => Promise<void> | void): () => void;
   stats(): LeaseStats;
   /** The node's pg Pool (shared by the state stores of this node). */
@@ -59,7 +60,7 @@ export class NodePartitions implements CollectorPartitions {
   readonly count: number;
   readonly pool: pg.Pool;
   private readonly leases: PartitionLeases | null;
-  private readonly acquiredHooks: Array<(partitions: number[]) => Promise<void> | void> = [];
+  private readonly acquiredHooks: Array<(partitions: number[], takenOver: number[]) => Promise<void> | void> = [];
   private readonly releasedHooks: Array<(partitions: number[], why: ReleaseReason) => Promise<void> | void> = [];
   /** partitionOf hashes the id's bytes: cached, as every message asks (bounded by the fleet size). */
   private readonly partitionCache = new Map<string, number>();
@@ -81,8 +82,8 @@ export class NodePartitions implements CollectorPartitions {
             this.pool,
             leaseConfig,
             {
-              acquired: async (ps) => {
-                for (const fn of this.acquiredHooks) await fn(ps);
+              acquired: async (ps, takenOver) => {
+                for (const fn of this.acquiredHooks) await fn(ps, takenOver);
               },
               released: async (ps, why) => {
                 for (const fn of this.releasedHooks) {
@@ -138,7 +139,7 @@ export class NodePartitions implements CollectorPartitions {
     return this.leases?.owned() ?? [];
   }
 
-  onAcquired(fn: (partitions: number[]) => Promise<void> | void): () => void {
+  onAcquired(fn: (partitions: number[], takenOver: number[]) => Promise<void> | void): () => void {
     this.acquiredHooks.push(fn);
     return () => remove(this.acquiredHooks, fn);
   }

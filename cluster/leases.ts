@@ -37,7 +37,8 @@ export type LeaseConfig = z.output<typeof leaseConfigSchema>;
 /** What the owner of partitions must do when it gains or gives them up (e.g. load or flush detector state). */
 export type LeaseHooks = {
   /** Called before the node starts processing these partitions. */
-  acquired?(partitions: number[]): Promise<void> | void;
+  /** `takenOver`: those of `partitions` whose owner's lease had expired — that node may still be running (paused, cut off). */
+  acquired?(partitions: number[], takenOver: number[]): Promise<void> | void;
   /** Called when the node must stop processing these partitions; for a release, before others can take them. */
   released?(partitions: number[], why: 'rebalance' | 'expired' | 'stopping'): Promise<void> | void;
 };
@@ -199,7 +200,10 @@ export class PartitionLeases {
           this.counters.acquisitions += got.length;
           this.counters.failovers += fromDead.length;
           try {
-            await this.hooks.acquired?.(got);
+            await this.hooks.acquired?.(
+              got,
+              fromDead.map((r) => r.partition).sort((a, b) => a - b),
+            );
           } catch (e) {
             // Not taken after all: give them back so another node can.
             await this.pool.query(`UPDATE partition_leases SET owner = NULL, expires_at = now() WHERE owner = $1 AND partition = ANY($2::int[])`, [node, got]);

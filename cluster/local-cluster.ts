@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killNode, onJsonLines, stopNode } from './server-process.js';
 import type { Logger } from 'pino';
-import { startFleet, type Fleet } from '../sim/fleet.js';
+import { startFleet, type Fleet, type FleetOptions } from '../sim/fleet.js';
 import { PgRegistryState } from '../state/postgres/registry.js';
 import { PgNocAccounts } from '../state/postgres/noc-accounts.js';
 import { migratePostgres } from '../state/postgres/migrations.js';
@@ -41,6 +41,8 @@ export type LocalClusterOptions = {
   intervalMs?: number;
   /** Merged into every simulated agent's `outbox` config (e.g. `{ journal: true, ackTimeoutMs: 2000 }`). */
   agentOutbox?: Record<string, unknown>;
+  /** What the simulated fleet fixes per device index instead of drawing it from the seed (e.g. a printer model). */
+  pins?: FleetOptions['pins'];
   partitions?: number;
   leaseMs?: number;
   /** Merged into every broker node's `broker` part (e.g. scryptCost, publishRate). */
@@ -231,6 +233,7 @@ export class LocalCluster {
           dataDir: join(this.dir, 'sim-agents'),
           log: o.log.child({ component: 'sim' }),
           ...(o.agentOutbox ? { outbox: o.agentOutbox } : {}),
+          ...(o.pins ? { pins: o.pins } : {}),
         });
       } finally {
         await registry.close();

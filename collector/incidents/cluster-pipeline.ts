@@ -11,8 +11,20 @@ import type pg from 'pg';
 import { leaseHeldSql } from '../../cluster/leases.js';
 import type { DetectorEngine, DeviceSnapshot, Finding } from '../detectors/index.js';
 import type { PgApplyHooks, PgIncidentState } from '../../state/postgres/incidents.js';
-import { inTransaction, type Queryable } from '../../state/postgres/db.js';
+import { createPgPool, inTransaction, type Queryable } from '../../state/postgres/db.js';
 import type { IncidentChange } from './store.js';
+
+/**
+ * How long PostgreSQL lets a fenced transaction sit idle before ending it. A node paused or cut
+ * off in the middle of one would otherwise keep its lease rows locked — and its partitions from
+ * moving — until its connection died (TCP keepalive: hours).
+ */
+export const FENCED_IDLE_TIMEOUT_MS = 10_000;
+
+/** A pool for fenced transactions (the incident service's in cluster mode). */
+export function fencedPool(url: string, { max = 4, idleTimeoutMs = FENCED_IDLE_TIMEOUT_MS }: { max?: number; idleTimeoutMs?: number } = {}): pg.Pool {
+  return createPgPool(url, { max, idleInTransactionTimeoutMs: idleTimeoutMs });
+}
 
 /** Which partitions this node writes now, at which lease epoch. */
 export type LeaseFence = { node: string; epochs: ReadonlyMap<number, number> };

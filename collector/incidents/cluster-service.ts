@@ -10,7 +10,10 @@
 //   ONE PostgreSQL transaction fenced by the leases (cluster-pipeline.ts): a node that lost a
 //   lease writes nothing, and its devices are evaluated again;
 // - the ticket senders, the SLA breach pass and the dispatch pass are cluster-wide jobs: they run only on the owner
-//   of partition 0, and stop before that partition is handed back.
+//   of partition 0, and stop before that partition is handed back. The senders send only while the lease is
+//   valid, and a node that takes partition 0 over from an expired lease waits out the sinks' timeout first (the
+//   previous leader may still be running, a request in flight).
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { CollectorHandle } from '../collector.js';
 import type { CollectorPartitions } from '../../cluster/collector-partitions.js';
@@ -18,7 +21,7 @@ import type { LeaseStats } from '../../cluster/leases.js';
 import { DetectorEngine, type DeviceSnapshot, type PartWearEta } from '../detectors/index.js';
 import { incidentsConfigSchema, type IncidentsConfig, type IncidentsConfigInput } from './config.js';
 import { markSlaBreachesOn, slaUpdate } from '../tickets/actions.js';
-import { startTicketSenders, ticketSinks, type TicketCommandInput, type TicketSendersHandle, type TicketSink } from '../tickets/index.js';
+import { longestSinkTimeoutMs, startTicketSenders, ticketSinks, type TicketCommandInput, type TicketSendersHandle, type TicketSink } from '../tickets/index.js';
 import type { ServiceRecordStore } from '../service-records/index.js';
 import { serviceRecordApplier } from '../service-records/apply.js';
 import { PgServiceRecordStore } from '../../state/postgres/service-records.js';
@@ -29,10 +32,10 @@ import { PgTicketState } from '../../state/postgres/tickets.js';
 import { PgWarrantyState } from '../../state/postgres/warranty.js';
 import { PgDispatchState } from '../../state/postgres/dispatch.js';
 import { Dispatcher, unitFromFleet } from '../../dispatch/service.js';
-import { createPgPool, type Queryable } from '../../state/postgres/db.js';
+import type { Queryable } from '../../state/postgres/db.js';
 import type { IncidentStateStore } from '../../state/incidents.js';
 import type { WarrantyStateStore } from '../../state/warranty.js';
-import { detectAndApplyFenced, LeaseLostError, saveFenced, type LeaseFence } from './cluster-pipeline.js';
+import { detectAndApplyFenced, fencedPool, LeaseLostError, saveFenced, type LeaseFence } from './cluster-pipeline.js';
 import { startDetectorFeed } from './feed.js';
 import { newIncidentServiceStats, type IncidentServiceStats } from './stats.js';
 import type { Incident, IncidentChange } from './store.js';
@@ -104,7 +107,7 @@ export async function startClusterIncidentService(
 
   // Its own pool on the same database as the leases (the fence locks lease rows in the incident
   // transaction), with the state tier's type parsing (BIGINT times as numbers).
-  const pool = createPgPool(cluster.pgUrl, { max: 4 });
+  const pool = fencedPool(cluster.pgUrl);
   const incidents = new PgIncidentState(pool, { lifecycle: config.lifecycle, partitions: parts.count });
   // Every node writes outbox rows for every sink; only the leader sends them.
   let ticketState: PgTicketState | null = null;
@@ -139,7 +142,8 @@ export async function startClusterIncidentService(
   /** Loaded partitions and the lease epoch last seen for each (a release hook runs after the lease forgot it). */
   const loaded = new Map<number, number | undefined>();
 
-  async function load(ps: number[]): Promise<void> {
+  async function load(ps: number[], takenOver: number[]): Promise<void> {
+    if (takenOver.includes(0)) holdSenders();
     const fresh = ps.filter((p) => !loaded.has(p));
     if (!fresh.length) return;
     const states = await incidents.loadDeviceStates<DeviceSnapshot>({ partitions: fresh });
@@ -194,10 +198,25 @@ export async function startClusterIncidentService(
     log.info({ partitions: ps, why, devices: devices.length }, 'partitions released: detector state saved and forgotten');
   }
 
+  /**
+   * Partition 0 taken over from a leader whose lease expired: that node may still be running (a
+   * pause, cut off from PostgreSQL) with a request to a sink in flight. Sending the same row now
+   * could cross it (Zammad has no unique key: two tickets), so the senders start once the sinks'
+   * timeout has passed — its request has ended by then, and the row it marked is searched first.
+   */
+  let sendersNotBefore = 0;
+  function holdSenders(): void {
+    const waitMs = longestSinkTimeoutMs(config.tickets);
+    sendersNotBefore = performance.now() + waitMs;
+    if (sinks.length)
+      log.info({ waitMs }, "partition 0 taken over: ticket senders start after the sinks' timeout (the previous leader's requests end by then)");
+  }
+
   // Registered before looking at what is owned already, so that no acquisition falls in between.
-  const offAcquired = parts.onAcquired((ps) => serial(() => load(ps)));
+  const offAcquired = parts.onAcquired((ps, takenOver) => serial(() => load(ps, takenOver)));
   const offReleased = parts.onReleased((ps, why) => serial(() => release(ps, why)));
-  await serial(() => load(parts.owned()));
+  // How the partitions owned already were acquired is not known here: as if taken over.
+  await serial(() => load(parts.owned(), parts.owned()));
 
   // ---- cluster-wide jobs, on the owner of partition 0 ----
   let senders: TicketSendersHandle | null = null;
@@ -219,8 +238,9 @@ export async function startClusterIncidentService(
   }
   async function leaderJobs(now: number, force: boolean): Promise<void> {
     if (!parts.ownsPartition(0) || !loaded.has(0)) return stopLeaderJobs();
-    if (!senders && sinks.length) {
-      senders = startTicketSenders(tickets, sinks, config.tickets, tlog);
+    if (!senders && sinks.length && performance.now() >= sendersNotBefore) {
+      // Sending only while the lease holds: a node paused past it starts no request when it wakes.
+      senders = startTicketSenders(tickets, sinks, config.tickets, tlog, () => parts.ownsPartition(0));
       log.info({ sinks: sinks.map((s) => s.name) }, 'ticket senders started (this node owns partition 0)');
     }
     if (!dispatcher && config.dispatch.enabled) {

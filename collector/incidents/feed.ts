@@ -78,11 +78,14 @@ export function startDetectorFeed(
   }
 
   // A device or peripheral the detectors do not know yet (its inventory came after its first
-  // samples): look that one device up, at most every 2 s, instead of copying the whole fleet.
+  // samples), or a peripheral not identified yet (an agent lists it before reading its identity
+  // and sends the inventory again with the profile, which maps its faults; the collector raises no
+  // fleet change for that): look that one device up, at most every 2 s, instead of copying the
+  // whole fleet — not at the next inventory refresh, up to inventoryRefreshMs later.
   const lookedUp = new Map<string, number>();
   function ensureKnown(device: string, peripheral: string | undefined, now: number): void {
     const inv = inventory.get(device);
-    if (inv && (peripheral === undefined || inv.peripherals.has(peripheral))) return;
+    if (inv && (peripheral === undefined || inv.peripherals.get(peripheral)?.profile !== undefined)) return;
     if (now - (lookedUp.get(device) ?? 0) < 2000) return;
     lookedUp.set(device, now);
     const d = collector.device(device);

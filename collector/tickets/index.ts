@@ -66,6 +66,19 @@ export function ticketSinks(
   return sinks;
 }
 
+/** The longest a request to one of the configured sinks may take (their timeouts): one in flight has ended by then. */
+export function longestSinkTimeoutMs(cfg: TicketingConfig): number {
+  const n = cfg.notify;
+  return Math.max(
+    0,
+    cfg.erpnext?.timeoutMs ?? 0,
+    cfg.zammad?.timeoutMs ?? 0,
+    ...cfg.webhooks.map((w) => w.timeoutMs),
+    n?.smtp?.timeoutMs ?? 0,
+    n?.sms?.timeoutMs ?? 0,
+  );
+}
+
 /** Builds the sinks named in `config` (extra sinks, e.g. custom ones, can be passed in). */
 export function startTicketing(db: Database.Database, config: TicketingConfigInput, deps: { log: Logger; extraSinks?: TicketSink[] }): TicketingHandle {
   const cfg = ticketingConfigSchema.parse(config);
@@ -94,8 +107,14 @@ export type TicketSendersHandle = {
   close(): Promise<void>;
 };
 
-export function startTicketSenders(store: TicketStateStore, sinks: readonly TicketSink[], config: TicketingConfig, log: Logger): TicketSendersHandle {
-  const senders = sinks.map((s) => new TicketSender(store, s, { log, backoff: config.backoff }));
+export function startTicketSenders(
+  store: TicketStateStore,
+  sinks: readonly TicketSink[],
+  config: TicketingConfig,
+  log: Logger,
+  active?: () => boolean,
+): TicketSendersHandle {
+  const senders = sinks.map((s) => new TicketSender(store, s, { log, backoff: config.backoff, active }));
   for (const s of senders) s.start();
   return {
     senders,

@@ -18,6 +18,8 @@ export type TicketSenderOptions = {
   pollMs?: number;
   now?: () => number;
   random?: () => number;
+  /** Sends only while this holds (cluster mode: this node is the leader); checked before every request to the sink. */
+  active?: () => boolean;
 };
 
 export type TicketSenderStats = {
@@ -44,6 +46,7 @@ export class TicketSender {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly pollMs: number;
+  private readonly active: () => boolean;
   private closed = false;
   private running: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
@@ -77,6 +80,7 @@ export class TicketSender {
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
     this.pollMs = opts.pollMs ?? 1000;
+    this.active = opts.active ?? (() => true);
     this.outbox.addSink(sink.name);
     this.unsubscribe = this.outbox.subscribe(() => this.wake());
   }
@@ -142,6 +146,7 @@ export class TicketSender {
   async step(): Promise<'worked' | number | null> {
     const now = this.now();
     if (this.pausedUntil > now) return this.pausedUntil;
+    if (!this.active()) return null;
     const { head, nextAt } = await this.outbox.nextDue(this.sink.name, now);
     if (!head) return nextAt;
     const rows = head.kind === 'create' ? [head] : await this.outbox.rowsOf(this.sink.name, head.ref);
@@ -163,6 +168,7 @@ export class TicketSender {
           return;
         }
         if (head.maybe_created) {
+          if (!this.active()) return;
           this.counters.searches++;
           const found = await this.sink.find(op.ref);
           if (found) {
@@ -179,6 +185,8 @@ export class TicketSender {
         }
         // Recorded before sending: if we die or the answer is lost, the next attempt searches first.
         await this.outbox.markAttempt(head.id, true, this.now());
+        // No longer the sender (e.g. paused past its lease): the row stays, marked, for the next one.
+        if (!this.active()) return;
         const created = await this.sink.create(op);
         await this.outbox.complete(ids, { system: name, ref: op.ref, key: op.key, externalId: created.externalId, state: 'Open' }, this.now());
         this.counters.created++;
@@ -189,6 +197,7 @@ export class TicketSender {
       const link = await this.outbox.link(name, op.ref);
       if (!link) throw new SinkError('fatal', `no ${name} ticket for ${op.ref} (its create failed or was discarded)`);
       for (const id of ids) await this.outbox.markAttempt(id, false, this.now());
+      if (!this.active()) return;
       await this.sink.update(link.externalId, op);
       await this.outbox.complete(ids, { ...link, state: op.status ?? link.state }, this.now());
       this.counters.updates++;

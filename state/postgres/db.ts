@@ -10,7 +10,13 @@ const types = {
   },
 } as unknown as pg.CustomTypesConfig;
 
-export type PgPoolOptions = { max?: number; connectionTimeoutMillis?: number; queryTimeoutMs?: number };
+export type PgPoolOptions = {
+  max?: number;
+  connectionTimeoutMillis?: number;
+  queryTimeoutMs?: number;
+  /** PostgreSQL ends a session whose transaction sat idle this long (its client paused or cut off mid-transaction). */
+  idleInTransactionTimeoutMs?: number;
+};
 
 export function createPgPool(url: string, opts: PgPoolOptions = {}): pg.Pool {
   const pool = new pg.Pool({
@@ -19,6 +25,7 @@ export function createPgPool(url: string, opts: PgPoolOptions = {}): pg.Pool {
     max: opts.max ?? 10,
     connectionTimeoutMillis: opts.connectionTimeoutMillis ?? 10_000,
     query_timeout: opts.queryTimeoutMs,
+    ...(opts.idleInTransactionTimeoutMs ? { idle_in_transaction_session_timeout: opts.idleInTransactionTimeoutMs } : {}),
   });
   // An idle client that loses its server (PostgreSQL restarting) must not crash the process; the
   // next query gets a fresh connection.
@@ -36,10 +43,18 @@ export type Queryable = Pick<pg.PoolClient, 'query'>;
 /** Runs `fn` in one transaction on a pooled client; rolls back on error. */
 export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   const c = await pool.connect();
+  // The server can end the connection between two statements (a restart, an idle-in-transaction
+  // timeout): the next statement then fails, but the client's error event, with no listener while
+  // it is checked out, would crash the process.
+  let lost: Error | undefined;
+  const onError = (e: Error) => (lost = e);
+  c.on('error', onError);
   try {
     return await transactionOn(c, fn);
   } finally {
-    c.release();
+    c.off('error', onError);
+    // A broken connection is dropped, not put back in the pool.
+    c.release(lost);
   }
 }
 

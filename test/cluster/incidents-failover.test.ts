@@ -22,7 +22,7 @@ import { teamSchema, technicianSchema } from '../../dispatch/model.js';
 import { TestPostgres, havePostgres } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/net.js';
 import { tempDir, type TempDir } from '../helpers/tmp.js';
-import { FakeFrappe } from '../tickets/fakes.js';
+import { FakeFrappe, FakeZammad } from '../tickets/fakes.js';
 import type { FromNode, NodeConfig, ToNode } from './incidents-node.js';
 import { telemetry } from '../collector/fixtures.js';
 
@@ -228,6 +228,114 @@ test('a fault raised while its owner is killed is ticketed once, by the node tha
     await waitFor('node B stopped', () => b.exited, 20_000);
   } finally {
     await pool.end();
+  }
+});
+
+test('a leader paused past its lease while its create is in flight to a slow Zammad: the next leader waits for it and adopts the ticket, created once', async () => {
+  if (!server) return console.log('skipped: PostgreSQL is not installed');
+  // Zammad has no unique key a second create would hit: a create sent while the previous leader's
+  // is still on its way makes two tickets. The slow server applies the create this long after it
+  // arrived (less than the sink's timeout: a request's outcome is known within the timeout).
+  const SLOW_MS = 3000;
+  const url = await server.createDatabase('incidents_handover');
+  await migratePostgres(url);
+  const zammad = await new FakeZammad().start();
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  pool.on('error', () => undefined);
+  const here: Node[] = [];
+  try {
+    const all = Array.from({ length: 40 }, (_, i) => `pos-${i + 1}`);
+    const cfg: Omit<NodeConfig, 'node'> = {
+      pgUrl: url,
+      partitions: PARTITIONS,
+      leaseMs: LEASE_MS,
+      dataDir: join(dir!.path, 'handover'),
+      devices: all.map((device) => ({
+        device,
+        site: `store-${device}`,
+        tenant: 'acme-retail',
+        serial: `HOST-${device}`,
+        peripherals: [{ id: 'printer0', kind: 'printer', profile: 'epson-tm-t88vi', serial: `SN-${device}` }],
+      })),
+      incidents: {
+        tickMs: 100,
+        detectors: { reactive: { holdMs: { 'autocutter-error': 300 } } },
+        tickets: {
+          zammad: { url: zammad.url, token: zammad.token, defaultCustomer: 'ops@acme.example', timeoutMs: 2 * SLOW_MS },
+          backoff: { baseMs: 100, maxMs: 500 },
+        },
+      },
+    };
+    for (const name of ['node-c', 'node-d']) {
+      const n = startNode(name, cfg);
+      here.push(n);
+      nodes.push(n);
+      await waitFor(`${name} ready`, () => n.events.some((e) => e.type === 'ready'), 30_000);
+    }
+    await waitFor(
+      'an even split of the partitions',
+      async () => {
+        const t = await leaseTable(pool);
+        return here.every((n) => t.filter((r) => r.owner === n.name).length === 2);
+      },
+      30_000,
+      100,
+    );
+    const owners = new Map((await leaseTable(pool)).map((r) => [r.partition, r.owner]));
+    // The leader (owner of partition 0) sends the tickets; the fault is on a device of the other node.
+    const leader = here.find((n) => n.name === owners.get(0))!;
+    const other = here.find((n) => n !== leader)!;
+    const device = all.find((d) => owners.get(partitionOf(d, PARTITIONS)) === other.name)!;
+    const key = `${device}/printer0/autocutter-error`;
+    const createsSeen = () => zammad.requests.filter((r) => r.method === 'POST' && r.path === '/api/v1/tickets').length;
+    zammad.fault((r) => r.method === 'POST' && r.path === '/api/v1/tickets', { kind: 'delay-before', ms: SLOW_MS });
+
+    let seq = 0;
+    const feeder = setInterval(() => {
+      seq++;
+      const message = telemetry(device, seq, { ts: Date.now(), metrics: {}, counters: {} });
+      Object.assign(message.samples[0], { health: 'critical', faults: ['autocutter-error'] });
+      for (const n of here) sendTo(n, { type: 'telemetry', message });
+    }, 100);
+    try {
+      await waitFor("the leader's create on its way to Zammad", () => createsSeen() === 1, 20_000, 10);
+      // Paused (a GC pause, a frozen VM) with its request in flight: its lease runs out.
+      leader.proc.kill('SIGSTOP');
+      const pausedAt = Date.now();
+      // After its lease — or, paused inside a fenced tick with its lease rows locked, after PostgreSQL's idle-in-transaction timeout.
+      await waitFor(`${other.name} owns partition 0`, async () => (await leaseTable(pool)).find((r) => r.partition === 0)?.owner === other.name, 30_000, 50);
+      console.log(`partition 0 on ${other.name} ${Date.now() - pausedAt} ms after ${leader.name} was paused`);
+      await waitFor('the slow create applied', () => zammad.delayed === 0 && zammad.tickets.size > 0, 20_000, 50);
+      // The new leader settles the ticket: adopted (its search finds the slow create) or created.
+      await waitFor(
+        'the ticket settled by the new leader',
+        async () => (await pool.query('SELECT count(*)::int AS n FROM ticket_outbox')).rows[0].n === 0,
+        4 * SLOW_MS + 20_000,
+        50,
+      );
+      leader.proc.kill('SIGCONT');
+      await waitFor(`${leader.name} back: its leases dropped`, () => leader.events.some((e) => e.type === 'released' && e.why === 'expired'), 20_000, 50);
+      const [ticket] = (await pool.query('SELECT ref FROM tickets WHERE dedup_key = $1', [key])).rows as Array<{ ref: string }>;
+      assert.ok(ticket, `a ticket for ${key} in PostgreSQL`);
+      assert.is(
+        [...zammad.tickets.values()].filter((t) => t.title.startsWith(`[${ticket.ref}] `)).length,
+        1,
+        `one Zammad ticket for ${ticket.ref} (creates sent: ${createsSeen()})`,
+      );
+      assert.is(createsSeen(), 1, 'created once: the new leader searched and adopted it');
+      assert.is(zammad.tickets.size, 1);
+      const link = (await pool.query('SELECT external_id FROM ticket_link WHERE ref = $1', [ticket.ref])).rows;
+      assert.equal(link, [{ external_id: String([...zammad.tickets.keys()][0]) }], 'linked to it in PostgreSQL');
+    } finally {
+      clearInterval(feeder);
+    }
+    for (const n of here) {
+      sendTo(n, { type: 'stop' });
+      await waitFor(`${n.name} stopped`, () => n.exited, 20_000);
+    }
+  } finally {
+    await pool.end();
+    await zammad.stop();
   }
 });
 

@@ -1,7 +1,9 @@
 // The cluster incident step on a real PostgreSQL with real partition leases: findings, ticket
 // commands and detector state commit together under the lease fence; a node whose lease moved on
 // writes nothing and evaluates its devices again; while a fenced step runs, no other node can
-// take its partitions; the sweep touches only the partitions asked for.
+// take its partitions — unless it sits idle (its node paused or cut off mid-transaction): then
+// PostgreSQL ends it, nothing of it commits, and the partitions move; the sweep touches only the
+// partitions asked for.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type pg from 'pg';
@@ -9,7 +11,7 @@ import pino from 'pino';
 import { PartitionLeases } from '../../cluster/leases.js';
 import { partitionOf } from '../../cluster/partitions.js';
 import { DetectorEngine } from '../../collector/detectors/index.js';
-import { detectAndApplyFenced, fenceLeases, LeaseLostError, type LeaseFence } from '../../collector/incidents/cluster-pipeline.js';
+import { detectAndApplyFenced, fencedPool, fenceLeases, LeaseLostError, type LeaseFence } from '../../collector/incidents/cluster-pipeline.js';
 import { defaultFirmwareProfilesDir, loadFirmwareProfiles } from '../../firmware-profiles/index.js';
 import { createPgPool, inTransaction } from '../../state/postgres/db.js';
 import { PgIncidentState } from '../../state/postgres/incidents.js';
@@ -151,6 +153,52 @@ test('while a fenced transaction runs, no other node can take its partitions; th
   await tx;
   await b.round();
   assert.is(b.owned().length, PARTITIONS, 'taken over once the fenced transaction ended');
+});
+
+test('a fenced transaction left idle (its node paused mid-transaction) is ended by PostgreSQL: nothing of it commits, its partitions move, the node does not crash', async () => {
+  if (!server) return console.log('skipped: PostgreSQL is not installed');
+  const { url, pool, leases } = await setup();
+  // The incident service's pool, with a short idle timeout (FENCED_IDLE_TIMEOUT_MS in production).
+  const fenced = fencedPool(url, { idleTimeoutMs: 1000 });
+  closers.push(() => fenced.end());
+  const a = leases('a', 1000);
+  await a.start();
+  const fence = fenceOf(a);
+  let resume!: () => void;
+  const paused = new Promise<void>((r) => (resume = r));
+  let fenced0!: () => void;
+  const locked = new Promise<void>((r) => (fenced0 = r));
+  const tx = inTransaction(fenced, async (c) => {
+    await fenceLeases(c, fence);
+    await c.query(`INSERT INTO cluster_meta (key, value) VALUES ('written-by-a', 'x')`);
+    fenced0();
+    // a stops here (a GC pause, a frozen VM, its network to PostgreSQL gone) and its leases run out.
+    await paused;
+  }).then(
+    () => null,
+    (e: Error) => e,
+  );
+  await locked;
+  await a.stop({ release: false });
+  await pool.query(`DELETE FROM cluster_nodes WHERE node = 'a'`);
+  const b = leases('b');
+  await b.start();
+  await waitFor(
+    'b took the partitions over',
+    async () => {
+      await b.round();
+      return b.owned().length === PARTITIONS;
+    },
+    15_000,
+    100,
+  );
+  resume();
+  const err = await tx;
+  assert.ok(err, "a's transaction failed");
+  assert.match(err.message, /not queryable|idle-in-transaction|terminat/i);
+  assert.is((await pool.query(`SELECT 1 FROM cluster_meta WHERE key = 'written-by-a'`)).rowCount, 0, 'nothing of it committed');
+  // The pool dropped the broken connection: the next transaction works.
+  assert.is(await inTransaction(fenced, async (c) => (await c.query('SELECT 1 AS one')).rows[0].one), 1);
 });
 
 test("a ticket command enqueued in the caller's transaction vanishes with it", async () => {

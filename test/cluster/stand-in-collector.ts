@@ -30,14 +30,14 @@ export function standInCollector(
   /** Feeds one message to the detectors if this node owns its device; true when taken (acked). */
   ingest(msg: TelemetryMessage): boolean;
 } {
-  const acquiredHooks = new Set<(ps: number[]) => Promise<void> | void>();
+  const acquiredHooks = new Set<(ps: number[], takenOver: number[]) => Promise<void> | void>();
   const releasedHooks = new Set<(ps: number[], why: 'rebalance' | 'expired' | 'stopping') => Promise<void> | void>();
   const leases = new PartitionLeases(
     pool,
     { node: opts.node, partitions: opts.partitions, leaseMs: opts.leaseMs, renewEveryMs: Math.floor(opts.leaseMs / 4) },
     {
-      acquired: async (ps) => {
-        for (const fn of acquiredHooks) await fn(ps);
+      acquired: async (ps, takenOver) => {
+        for (const fn of acquiredHooks) await fn(ps, takenOver);
         events.acquired?.(ps);
       },
       released: async (ps, why) => {

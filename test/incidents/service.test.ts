@@ -149,4 +149,53 @@ test('jammed cutter → incident + ticket after the hold; cleared → resolved; 
   }
 });
 
+test('a printer identified after its first samples: its fault is mapped within seconds, not at the next inventory refresh', async () => {
+  const log = pino({ level: 'silent' });
+  const { dir, config } = await oneNodeConfig('fleetcare-incident-identify-', {
+    batch: { maxDelayMs: 50 },
+    incidents: {
+      tickMs: 200,
+      // Far beyond the test: only the detector feed's own look-up can learn the profile.
+      inventoryRefreshMs: 3_600_000,
+      detectors: { reactive: { holdMs: { 'autocutter-error': 300 } } },
+    },
+  });
+  const server = await runServer(config, { log });
+  let pty: PtyPair | null = null;
+  let printer: VirtualEscposPrinter | null = null;
+  let agent: AgentHandle | null = null;
+  try {
+    const token = server.broker!.registry.addDevice('pos-2', { site: 'store-12', tenant: 'acme-retail' });
+    pty = await createPtyPair();
+    // Not answering yet (powered off): the agent lists printer0 without an identity, and its
+    // samples reach the detectors before the printer has a profile.
+    agent = await startAgent(
+      agentConfigSchema.parse({
+        device: { id: 'pos-2', token, site: 'store-12', tenant: 'acme-retail', serial: 'HOST-0002' },
+        broker: { url: server.brokerUrl },
+        dataDir: join(dir.path, 'agent'),
+        telemetry: { publishIntervalMs: 200 },
+        peripherals: [{ id: 'printer0', driver: 'escpos-serial', path: pty.hostPath, intervalMs: 200 }],
+      }),
+      { log },
+    );
+    const printer0 = () => server.collector!.device('pos-2')?.peripherals.find((p) => p.id === 'printer0');
+    await waitFor('printer0 in the inventory, not identified', () => printer0() && printer0()!.profile === undefined, 20_000);
+    const samples = server.incidents!.stats().samples;
+    await waitFor('printer samples reach the detectors', () => server.incidents!.stats().samples >= samples + 3, 20_000);
+    // Powered on with a jammed cutter: identified (the inventory again, now with the profile), then its fault.
+    printer = new VirtualEscposPrinter({ path: pty.devicePath, profile: 'epson-tm-t88vi', serial: 'TM88VI-SVC-000456' });
+    printer.setCutterJam(true);
+    await printer.open();
+    await waitFor('printer0 identified', () => printer0()?.profile === 'epson-tm-t88vi', 20_000);
+    await waitFor('an incident for the jam', () => server.incidents!.incidents.get('pos-2/printer0/autocutter-error'), 20_000);
+  } finally {
+    await agent?.close('test done').catch(() => {});
+    await server.close('test done');
+    await printer?.close().catch(() => {});
+    await pty?.close();
+    dir.remove();
+  }
+});
+
 test.run();

@@ -14,12 +14,15 @@ export type FaultAction =
   | { kind: 'respond'; status: number; body?: unknown; headers?: Record<string, string> }
   | { kind: 'drop-before' } // connection reset, request not applied
   | { kind: 'drop-after' } // request applied, then connection reset (unknown outcome)
-  | { kind: 'hang-after' }; // request applied, no answer ever (client times out)
+  | { kind: 'hang-after' } // request applied, no answer ever (client times out)
+  | { kind: 'delay-before'; ms: number }; // a slow server: applied and answered only after `ms`
 
 type Fault = { match: (r: FakeRequest) => boolean; action: FaultAction; times: number };
 
 export abstract class FakeHttpServer {
   readonly requests: FakeRequest[] = [];
+  /** Requests received and held back by a `delay-before` fault, not applied yet. */
+  delayed = 0;
   private readonly faults: Fault[] = [];
   private readonly sockets = new Set<Socket>();
   private server!: http.Server;
@@ -65,15 +68,24 @@ export abstract class FakeHttpServer {
         const action = fault?.action;
         if (action?.kind === 'respond') return send(res, { status: action.status, body: action.body, headers: action.headers });
         if (action?.kind === 'drop-before') return void req.socket.destroy();
-        let out: FakeResponse;
-        try {
-          out = this.handle(r);
-        } catch (e) {
-          out = { status: 500, body: { error: String(e) } };
-        }
-        if (action?.kind === 'drop-after') return void req.socket.destroy();
-        if (action?.kind === 'hang-after') return; // never answer
-        send(res, out);
+        const apply = () => {
+          let out: FakeResponse;
+          try {
+            out = this.handle(r);
+          } catch (e) {
+            out = { status: 500, body: { error: String(e) } };
+          }
+          if (action?.kind === 'drop-after') return void req.socket.destroy();
+          if (action?.kind === 'hang-after') return; // never answer
+          send(res, out);
+        };
+        if (action?.kind !== 'delay-before') return apply();
+        // Applied even when the client gave up meanwhile, as a slow server does.
+        this.delayed++;
+        setTimeout(() => {
+          this.delayed--;
+          apply();
+        }, action.ms);
       });
     });
     this.server.on('connection', (s) => {

@@ -1,12 +1,14 @@
 // Zammad sink against a fake Zammad: create with article, internal notes for updates, state
 // changes and close; 422 / 401 not retried (error_human kept); 5xx retried; unknown outcome
-// (timeout after the ticket was created) → search → adopt.
+// (timeout after the ticket was created) → search → adopt; a sender that is no longer active (a
+// cluster leader past its lease) sends nothing, and the create it marked is searched first next time.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ZammadSink, type ZammadSinkConfigInput } from '../../collector/tickets/index.js';
+import { TicketSender, ZammadSink, type ZammadSinkConfigInput } from '../../collector/tickets/index.js';
 import { waitFor } from '../helpers/net.js';
 import { FakeZammad, zammadError } from './fakes.js';
 import { senderRigs, createCmd, incidentChange } from './support.js';
+import { captureLog } from '../helpers/log.js';
 
 let fake: FakeZammad;
 
@@ -132,6 +134,31 @@ test('search with a custom key attribute matches exactly (fuzzy hits ignored)', 
   assert.is(fake.tickets.size, 2);
   assert.ok(fake.count('GET', '/api/v1/tickets/search') >= 1); // searched, saw only the fuzzy hit
   assert.equal([...fake.tickets.values()].map((t) => t.fleetcare_key).sort(), [key, 'posV/printer/cutter-wear-2']);
+});
+
+test('a sender no longer active sends nothing; a create it marked before stopping is searched first by the next sender', async () => {
+  const { db, outbox, sink, defer, enqueue } = setup();
+  const key = 'posL/printer0/autocutter-error';
+  incidentChange(db, enqueue, key, 'open', createCmd(key));
+  // Active for its first check only: it marks the create as maybe sent, then finds itself no
+  // longer the sender (its lease ran out) just before the request.
+  let checks = 0;
+  const old = new TicketSender(outbox, sink, { log: captureLog().log, active: () => ++checks === 1 });
+  assert.is(await old.step(), 'worked');
+  assert.is(checks, 2);
+  assert.is(fake.requests.length, 0, 'nothing sent by a sender no longer active');
+  assert.is(await old.step(), null, 'an inactive sender takes no row');
+  assert.is(fake.requests.length, 0);
+  const next = new TicketSender(outbox, sink, { log: captureLog().log });
+  defer(() => next.close());
+  assert.is(await next.step(), 'worked');
+  assert.equal(
+    fake.requests.map((r) => `${r.method} ${r.path}`),
+    ['GET /api/v1/tickets/search', 'POST /api/v1/tickets'],
+    'searched first (the create might have been sent), then created',
+  );
+  assert.is(fake.tickets.size, 1);
+  assert.ok(outbox.link('zammad', key));
 });
 
 test.run();
