@@ -221,7 +221,9 @@ export class PgRegistryState implements RegistryStateStore {
     this.loginFlushScheduled = false;
     const batch = this.loginQueue;
     this.loginQueue = new Map();
-    const names = [...batch.keys()];
+    // Only names that can exist (device ids and service account names share one rule): a name
+    // PostgreSQL refuses as text (a NUL byte) would fail the whole batch, every login of the turn.
+    const names = [...batch.keys()].filter((n) => deviceId.safeParse(n).success);
     // One statement is one snapshot: a credential change newer than the hashes read has a higher seq.
     this.pool
       .query(

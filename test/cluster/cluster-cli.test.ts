@@ -143,49 +143,8 @@ test('server --cluster: a schema from a newer fleetcare is refused; exit 1; data
   }
 });
 
-test('server --cluster: a broker node starts under its node id on PostgreSQL + Redis and stops on SIGTERM', async () => {
-  if (!server || !redis) return console.log('  (skipped: no PostgreSQL or Redis)');
-  const dir = tempDir();
-  try {
-    const url = await server.createDatabase('broker');
-    const f = nodeConfig(dir.path, {
-      cluster: { nodeId: 'broker-a', roles: ['broker'] },
-      state: { kind: 'postgres', url },
-      broker: { port: 0, scryptCost: 1024, cluster: { redisUrl: redis.url } },
-      noc: { enabled: false },
-    });
-    const p = spawn(process.execPath, [CLI, 'server', '--cluster', f], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-    p.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-    const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
-    try {
-      const started = await waitFor(
-        'the node started',
-        () =>
-          out
-            .split('\n')
-            .filter(Boolean)
-            .map((l) => JSON.parse(l) as Record<string, unknown>)
-            .find((l) => l.msg === 'fleetcare server started'),
-        30_000,
-      );
-      assert.is(started.node, 'broker-a');
-      assert.equal(started.roles, ['broker']);
-      assert.is(started.role, 'broker');
-      assert.ok(out.includes('"msg":"broker listening"'), out);
-    } finally {
-      p.kill('SIGTERM');
-    }
-    assert.is(await exited, 0, err);
-  } finally {
-    dir.remove();
-  }
-});
-
 /** Starts `fleetcare server --cluster f`; resolves with its `fleetcare server started` line and a stop. */
-async function startNode(f: string): Promise<{ started: Record<string, unknown>; stop(): Promise<number | null>; err(): string }> {
+async function startNode(f: string): Promise<{ started: Record<string, unknown>; stop(): Promise<number | null>; out(): string; err(): string }> {
   const p = spawn(process.execPath, [CLI, 'server', '--cluster', f], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -204,12 +163,37 @@ async function startNode(f: string): Promise<{ started: Record<string, unknown>;
           .find((l) => l.msg === 'fleetcare server started'),
       30_000,
     );
-    return { started, stop, err: () => err };
+    return { started, stop, out: () => out, err: () => err };
   } catch (e) {
     await stop();
     throw new Error(`${(e as Error).message}: ${err}`);
   }
 }
+
+test('server --cluster: a broker node starts under its node id on PostgreSQL + Redis and stops on SIGTERM', async () => {
+  if (!server || !redis) return console.log('  (skipped: no PostgreSQL or Redis)');
+  const dir = tempDir();
+  try {
+    const url = await server.createDatabase('broker');
+    const f = nodeConfig(dir.path, {
+      cluster: { nodeId: 'broker-a', roles: ['broker'] },
+      state: { kind: 'postgres', url },
+      broker: { port: 0, scryptCost: 1024, cluster: { redisUrl: redis.url } },
+      noc: { enabled: false },
+    });
+    const node = await startNode(f);
+    try {
+      assert.is(node.started.node, 'broker-a');
+      assert.equal(node.started.roles, ['broker']);
+      assert.is(node.started.role, 'broker');
+      assert.ok(node.out().includes('"msg":"broker listening"'), node.out());
+    } finally {
+      assert.is(await node.stop(), 0, node.err());
+    }
+  } finally {
+    dir.remove();
+  }
+});
 
 test('server --cluster: broker nodes check logins against the registry in PostgreSQL; the CLI provisions there and a rotate closes the session on any node', async () => {
   if (!server || !redis) return console.log('  (skipped: no PostgreSQL or Redis)');

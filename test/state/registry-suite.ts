@@ -152,10 +152,13 @@ export function registrySuite(name: string, factory: RegistryFactory, hooks: Sui
         ...ids.map((id, i) => s.login(id, tokens[(i + 1) % ids.length])),
         s.login('pos-b0', tokens[0]),
         s.login('ghost', tokens[0]),
+        // Names no login can have, in the same burst: refused, without failing the others.
+        s.login('bad\u0000name', tokens[0]),
+        s.login('x'.repeat(300), tokens[0]),
       ]);
       assert.equal(
         answers.map((a) => (a.principal?.kind === 'device' ? a.principal.id : null)),
-        [...ids, ...ids.map(() => null), 'pos-b0', null],
+        [...ids, ...ids.map(() => null), 'pos-b0', null, null, null],
       );
     }),
   );
