@@ -17,6 +17,7 @@ import { LoginThrottle, OversizedLetters, PublishRateLimit, type OversizedLetter
 import { createEngines } from './engines.js';
 import { PartitionRouter, claimPartitionCount } from '../cluster/partition-routing.js';
 import { SINK_TOPIC } from './flood-safe-mq.js';
+import { isRepeatedForward, replaceHighWaterDedupe } from './forward-dedupe.js';
 import { linkPair } from './local-link.js';
 import { coalesceWrites } from './write-coalescing.js';
 import { DeviceRegistry, type Principal } from './registry.js';
@@ -176,6 +177,7 @@ export async function startBroker(input: BrokerConfigInput, { log, logins: share
           }
         }
         clientThrottle.succeed(clientKey);
+        replaceHighWaterDedupe(client);
         sessions.set(client, {
           principal,
           login: anonymous ? null : (username ?? null),
@@ -283,7 +285,8 @@ export async function startBroker(input: BrokerConfigInput, { log, logins: share
       callback(null, sub);
     },
 
-    authorizeForward(_client, packet) {
+    authorizeForward(client, packet) {
+      if (isRepeatedForward(client, packet as PublishPacket & { brokerId?: string; brokerCounter?: number })) return null;
       counters.messagesOut++;
       counters.bytesOut += packet.payload.length;
       return packet;

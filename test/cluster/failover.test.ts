@@ -149,9 +149,10 @@ async function partitionOwners(): Promise<Map<number, string | null>> {
 
 /**
  * The simulated devices whose printer the cluster's detectors know by its profile (which maps the
- * printer's faults): the owner saves each device's detector state at every tick. A collector
- * restarted mid-file was seen to know a printer without its profile for minutes (see
- * docs/cluster.md): a jam there would never become an incident, and the test would wait forever.
+ * printer's faults): the owner saves each device's detector state at every tick. A jam on a printer
+ * not identified yet would not become an incident (a collector restarted mid-file was seen to
+ * lack a profile for minutes, before the broker stopped dropping overtaken births: docs/cluster.md
+ * "Lost births"), and the test would wait forever.
  */
 async function identifiedPrinters(): Promise<Set<string>> {
   const ids = cluster.fleet!.devices.map((d) => d.id);
