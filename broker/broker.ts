@@ -98,7 +98,7 @@ function connackError(returnCode: number, message: string): AuthenticateError {
  */
 export async function startBroker(input: BrokerConfigInput, { log, logins: shared }: { log: Logger; logins?: RegistryStateStore }): Promise<BrokerHandle> {
   const config = brokerConfigSchema.parse(input);
-  const registry = shared ? null : DeviceRegistry.open(config.dataDir, { scryptCost: config.scryptCost });
+  const registry = shared ? null : DeviceRegistry.open(config.dataDir, { tokenHash: config.tokenHash, scryptCost: config.scryptCost });
   const logins: RegistryStateStore = shared ?? new SqliteRegistryState(registry!);
   const engines = createEngines(config, log);
 
@@ -341,7 +341,7 @@ export async function startBroker(input: BrokerConfigInput, { log, logins: share
   const listen = (server: NetServer | HttpServer, port: number, what: string) =>
     new Promise<number>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, config.host, () => {
+      server.listen({ port, host: config.host, backlog: config.listenBacklog }, () => {
         server.off('error', reject);
         server.on('error', (err) => log.error({ err: err.message, listener: what }, 'listener error'));
         resolve((server.address() as AddressInfo).port);

@@ -53,10 +53,14 @@ export const brokerConfigSchema = z
       })
       .prefault({}),
     /**
-     * scrypt cost (N) for new token hashes. Tokens carry 256 random bits, so the hash only has
-     * to make a stolen registry useless, not slow down guessing; a moderate N keeps a reconnect
-     * storm of the whole fleet affordable. Stored with each hash, so it can change later.
+     * How new device and service tokens are hashed. Tokens carry 256 random bits, so the hash
+     * only has to make a stolen registry useless, not slow down guessing: a salted SHA-256 does
+     * that, and costs microseconds where scrypt costs milliseconds at every login — a failover
+     * brings a third of the fleet to log in at once (broker/secret-hash.ts). `scrypt` is kept for
+     * sites whose policy asks for it. Hashes of either kind keep verifying whatever this says.
      */
+    tokenHash: z.enum(['sha256', 'scrypt']).default('sha256'),
+    /** scrypt cost (N) of new token hashes when `tokenHash` is `scrypt`. Stored with each hash, so it can change later. */
     scryptCost: z.number().int().min(2).default(4096),
     /**
      * aedes mqemitter concurrency: in-flight publishes before new ones queue. Each in-flight
@@ -66,6 +70,13 @@ export const brokerConfigSchema = z
      * It bounds nothing else: the queue behind it is unbounded either way.
      */
     concurrency: z.number().int().positive().default(10_000),
+    /**
+     * Connections the kernel holds for the broker to accept (listen backlog; Linux caps it at
+     * net.core.somaxconn). When a cluster node dies its agents arrive at the survivors within a
+     * second; Node's default of 511 overflowed then, and each dropped handshake waits for TCP's
+     * SYN retry (1, 3, 7, 15 s): most of the failover gap (docs/benchmarks.md).
+     */
+    listenBacklog: z.number().int().min(1).max(65_535).default(4096),
     /** Seconds a client may take to send CONNECT after opening the socket. */
     connectTimeoutMs: z.number().int().positive().default(10_000),
     /**

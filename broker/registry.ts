@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { deviceId, formatZodError } from '../protocol/index.js';
-import { hashSecret, verifySecret } from './secret-hash.js';
+import { hashSecret, hashToken, verifySecret, type TokenHash } from './secret-hash.js';
 import { FleetcareError } from '../protocol/errors.js';
 
 export const serviceRole = z.enum(['collector', 'viewer']);
@@ -65,7 +65,9 @@ export const CREDENTIAL_CHANGES_DDL = `
 type Row = { token_hash: string };
 
 export type RegistryOptions = {
-  /** scrypt N for new hashes (power of two). */
+  /** How new tokens are hashed (secret-hash.ts); old hashes of either kind keep verifying. */
+  tokenHash?: TokenHash;
+  /** scrypt N for new hashes when `tokenHash` is `scrypt` (power of two). */
   scryptCost?: number;
 };
 
@@ -75,6 +77,7 @@ export class DeviceRegistry {
   /** Statements of the per-CONNECT and polling paths, prepared once (prepare cost ~3 % of a 10k-agent connect storm). */
   private readonly statements = new Map<string, Database.Statement>();
   private readonly scryptCost: number;
+  private readonly tokenHash: TokenHash;
   /** Hash of a random token, verified against when the username is unknown (same cost as a real check). */
   private readonly decoyHash: string;
 
@@ -87,6 +90,7 @@ export class DeviceRegistry {
   constructor(path: string, opts: RegistryOptions = {}) {
     this.path = path;
     this.scryptCost = opts.scryptCost ?? 4096;
+    this.tokenHash = opts.tokenHash ?? 'sha256';
     if (!Number.isInteger(Math.log2(this.scryptCost))) throw new RegistryError(`scryptCost must be a power of two, got ${this.scryptCost}`, 'invalid');
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
@@ -264,7 +268,7 @@ export class DeviceRegistry {
   }
 
   private hash(token: string): string {
-    return hashSecret(token, this.scryptCost);
+    return this.tokenHash === 'scrypt' ? hashSecret(token, this.scryptCost) : hashToken(token);
   }
 }
 

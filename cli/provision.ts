@@ -16,14 +16,17 @@ import { printList } from './table.js';
 type Flags = Record<string, string | boolean | undefined>;
 
 function openRegistry(flags: Flags): RegistryStateStore {
+  let hashing = {};
   if (typeof flags.config === 'string') {
     const server = loadServerConfig(flags);
-    if (server.state.kind === 'postgres') return new PgRegistryState(server.state.url, { scryptCost: server.broker.scryptCost });
+    // New tokens are hashed as the server's config says (broker.tokenHash).
+    hashing = { tokenHash: server.broker.tokenHash, scryptCost: server.broker.scryptCost };
+    if (server.state.kind === 'postgres') return new PgRegistryState(server.state.url, hashing);
     flags = { ...flags, 'data-dir': server.dataDir };
   }
   const dir = join(resolve(typeof flags['data-dir'] === 'string' ? flags['data-dir'] : './data'), 'broker');
   mkdirSync(dir, { recursive: true });
-  return new SqliteRegistryState(DeviceRegistry.open(dir));
+  return new SqliteRegistryState(DeviceRegistry.open(dir, hashing));
 }
 
 function str(flags: Flags, name: string): string | undefined {

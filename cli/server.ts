@@ -109,7 +109,9 @@ export async function runServer(config: ServerConfig, opts: { log?: Logger; noc?
       const brokerConfig = { ...config.broker, cluster: brokerCluster, dataDir: join(config.dataDir, 'broker') };
       // In a cluster every broker node verifies logins against the shared registry in PostgreSQL.
       const logins =
-        config.cluster && config.state.kind === 'postgres' ? new PgRegistryState(config.state.url, { scryptCost: config.broker.scryptCost }) : undefined;
+        config.cluster && config.state.kind === 'postgres'
+          ? new PgRegistryState(config.state.url, { tokenHash: config.broker.tokenHash, scryptCost: config.broker.scryptCost })
+          : undefined;
       broker = await startBroker(brokerConfig, { log: log.child({ component: 'broker' }), logins });
       const host = brokerConfig.host === '0.0.0.0' || brokerConfig.host === '::' ? '127.0.0.1' : brokerConfig.host;
       brokerUrl = `mqtt://${host.includes(':') ? `[${host}]` : host}:${broker.port}`;

@@ -1,13 +1,13 @@
 // The registry on PostgreSQL (cluster mode): every broker node verifies logins against the same
 // rows. Same rules as broker/registry.ts (name checks, one namespace for device ids and service
-// account names, tokens hashed with scrypt, a decoy hash for unknown names); checked by the same
+// account names, tokens hashed (secret-hash.ts), a decoy hash for unknown names); checked by the same
 // suite. A name's writes take a transaction-scoped advisory lock on the name, so a device and a
 // service account of the same name cannot be created at once on two nodes.
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { deviceId } from '../../protocol/index.js';
 import { RegistryError, checkName, newToken, serviceAccountName, serviceRole, type RegistryOptions } from '../../broker/registry.js';
-import { hashSecret, verifySecret } from '../../broker/secret-hash.js';
+import { hashSecret, hashToken, verifySecret, type TokenHash } from '../../broker/secret-hash.js';
 import type { DeviceRecord, Principal, RegistryStateStore, ServiceAccountRecord, ServiceRole } from '../registry.js';
 import { createPgPool, inTransaction, type Queryable } from './db.js';
 
@@ -43,17 +43,19 @@ async function credentialsChanged(c: Queryable, name: string): Promise<void> {
 export class PgRegistryState implements RegistryStateStore {
   private readonly pool: pg.Pool;
   private readonly scryptCost: number;
+  private readonly tokenHash: TokenHash;
   private readonly decoyHash: string;
 
   constructor(url: string, opts: RegistryOptions = {}) {
     this.scryptCost = opts.scryptCost ?? 4096;
+    this.tokenHash = opts.tokenHash ?? 'sha256';
     if (!Number.isInteger(Math.log2(this.scryptCost))) throw new RegistryError(`scryptCost must be a power of two, got ${this.scryptCost}`, 'invalid');
     this.pool = createPgPool(url);
-    this.decoyHash = hashSecret(randomBytes(32).toString('base64url'), this.scryptCost);
+    this.decoyHash = this.hash(randomBytes(32).toString('base64url'));
   }
 
   private hash(token: string): string {
-    return hashSecret(token, this.scryptCost);
+    return this.tokenHash === 'scrypt' ? hashSecret(token, this.scryptCost) : hashToken(token);
   }
 
   async addDevice(id: string, opts: { site?: string; tenant?: string; rotate?: boolean } = {}): Promise<string> {

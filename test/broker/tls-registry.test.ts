@@ -108,9 +108,9 @@ test('config schema: defaults, TLS needs both paths, errors as path: message', (
   assert.not.ok(brokerConfigSchema.safeParse({}).success);
 });
 
-test('registry: tokens shown once, stored scrypt-hashed, rotate/remove/disable, no name clashes', async () => {
+test('registry: tokens shown once, stored hashed, rotate/remove/disable, no name clashes', async () => {
   const dir = tempDir('fleetcare-reg-');
-  const reg = DeviceRegistry.open(dir.path, { scryptCost: 1024 });
+  const reg = DeviceRegistry.open(dir.path);
   try {
     const t1 = reg.addDevice('pos-1', { site: 'store-9' });
     assert.ok(Buffer.from(t1, 'base64url').length >= 32);
@@ -122,17 +122,10 @@ test('registry: tokens shown once, stored scrypt-hashed, rotate/remove/disable, 
       () => reg.addDevice('bad/id'),
       (e: unknown) => e instanceof RegistryError && e.code === 'invalid' && /device id/.test(e.message),
     );
-    const db =
-      readFileSync(reg.path).toString('latin1') +
-      (() => {
-        try {
-          return readFileSync(reg.path + '-wal').toString('latin1');
-        } catch {
-          return '';
-        }
-      })();
+    const db = stored(reg.path);
     assert.not.ok(db.includes(t1), 'token stored in clear');
-    assert.ok(db.includes('scrypt$1024$8$1$'));
+    assert.ok(db.includes('sha256$'), 'a generated token: salted SHA-256');
+    assert.not.ok(db.includes('scrypt$'));
 
     assert.equal(await reg.verify('pos-1', t1), { kind: 'device', id: 'pos-1', site: 'store-9', tenant: null });
     assert.is(await reg.verify('pos-1', t1 + 'x'), null);
@@ -177,6 +170,45 @@ test('registry: tokens shown once, stored scrypt-hashed, rotate/remove/disable, 
     );
   } finally {
     reg.close();
+    dir.remove();
+  }
+});
+
+/** The registry file's bytes (with its write-ahead log), to look for what it stores. */
+function stored(path: string): string {
+  const wal = (() => {
+    try {
+      return readFileSync(path + '-wal').toString('latin1');
+    } catch {
+      return '';
+    }
+  })();
+  return readFileSync(path).toString('latin1') + wal;
+}
+
+test('registry: tokens hashed with scrypt (tokenHash scrypt, or a registry made before SHA-256) keep logging in; a rotate hashes the new token as configured', async () => {
+  const dir = tempDir('fleetcare-reg-');
+  try {
+    const old = DeviceRegistry.open(dir.path, { tokenHash: 'scrypt', scryptCost: 1024 });
+    const t1 = old.addDevice('pos-1');
+    const c1 = old.addServiceAccount('collector', 'collector');
+    assert.ok(stored(old.path).includes('scrypt$1024$8$1$'));
+    assert.ok(await old.verify('pos-1', t1));
+    old.close();
+
+    const reg = DeviceRegistry.open(dir.path);
+    try {
+      assert.equal(await reg.verify('pos-1', t1), { kind: 'device', id: 'pos-1', site: null, tenant: null });
+      assert.is(await reg.verify('pos-1', t1.slice(0, -1)), null);
+      assert.ok(await reg.verify('collector', c1));
+      const t2 = reg.rotateDeviceToken('pos-1');
+      assert.is(await reg.verify('pos-1', t1), null);
+      assert.ok(await reg.verify('pos-1', t2));
+      assert.ok(stored(reg.path).includes('sha256$'));
+    } finally {
+      reg.close();
+    }
+  } finally {
     dir.remove();
   }
 });
