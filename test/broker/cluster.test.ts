@@ -156,7 +156,7 @@ test("nothing overtaken is dropped as a duplicate: a birth amid other devices' e
     ]);
   }
   const counts = () => `${statuses.length}/${ROUNDS} statuses, ${events}/${BURST * ROUNDS} events, ${received.size}/${2 * ROUNDS} commands and acks`;
-  await waitFor('every message', () => statuses.length === ROUNDS && events === BURST * ROUNDS && received.size === 2 * ROUNDS).catch((e: Error) => {
+  await waitFor('every message', () => statuses.length === ROUNDS && events === BURST * ROUNDS && received.size === 2 * ROUNDS, 30_000).catch((e: Error) => {
     throw new Error(`${e.message}: ${counts()}`);
   });
   assert.equal(
