@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { deviceId, formatZodError } from '../protocol/index.js';
-import { hashSecret, hashToken, verifySecret, type TokenHash } from './secret-hash.js';
+import { hashSecret, hashToken, hashedOtherwise, verifySecret, type TokenHash } from './secret-hash.js';
 import { FleetcareError } from '../protocol/errors.js';
 
 export const serviceRole = z.enum(['collector', 'viewer']);
@@ -249,13 +249,16 @@ export class DeviceRegistry {
       | undefined;
     if (dev) {
       const ok = await verifySecret(dev.token_hash, pw);
+      if (ok) this.rehash('devices', 'id', dev.id, dev.token_hash, pw);
       return ok && !dev.disabled ? { kind: 'device', id: dev.id, site: dev.site, tenant: dev.tenant } : null;
     }
     const svc = this.prepared('SELECT name, role, token_hash FROM service_accounts WHERE name = ?').get(username) as
       | (Row & { name: string; role: ServiceRole })
       | undefined;
     if (svc) {
-      return (await verifySecret(svc.token_hash, pw)) ? { kind: 'service', name: svc.name, role: svc.role } : null;
+      const ok = await verifySecret(svc.token_hash, pw);
+      if (ok) this.rehash('service_accounts', 'name', svc.name, svc.token_hash, pw);
+      return ok ? { kind: 'service', name: svc.name, role: svc.role } : null;
     }
     await verifySecret(this.decoyHash, pw);
     return null;
@@ -265,6 +268,20 @@ export class DeviceRegistry {
     let st = this.statements.get(sql);
     if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
     return st;
+  }
+
+  /**
+   * A token that just verified against a hash of another kind than `tokenHash` is stored again,
+   * hashed the new way (secret-hash.ts hashedOtherwise); only if the hash is still the one it was
+   * checked against, so a rotate meanwhile wins.
+   */
+  private rehash(table: 'devices' | 'service_accounts', key: 'id' | 'name', name: string, checked: string, token: Buffer): void {
+    if (!hashedOtherwise(checked, this.tokenHash) || !this.db.open) return;
+    try {
+      this.prepared(`UPDATE ${table} SET token_hash = ? WHERE ${key} = ? AND token_hash = ?`).run(this.hash(token.toString()), name, checked);
+    } catch {
+      // The old hash stays (the file busy or read-only); the next login tries again.
+    }
   }
 
   private hash(token: string): string {

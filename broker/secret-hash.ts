@@ -37,6 +37,15 @@ function sha256(salt: Buffer, secret: Buffer | string): Buffer {
   return createHash('sha256').update(salt).update(secret).digest();
 }
 
+/**
+ * Is `stored` of another kind than new token hashes are (`tokenHash`)? Then a registry stores the
+ * token again, hashed the new way, at its next successful login: an installation upgraded from
+ * scrypt hashes gets fast logins without a rotate of every device.
+ */
+export function hashedOtherwise(stored: string, tokenHash: TokenHash): boolean {
+  return !stored.startsWith(`${tokenHash}$`);
+}
+
 /** Does `secret` match the stored hash? False for a malformed hash, never throws. */
 export function verifySecret(stored: string, secret: Buffer | string): Promise<boolean> {
   const parts = stored.split('$');

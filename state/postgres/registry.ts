@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { deviceId } from '../../protocol/index.js';
 import { RegistryError, checkName, newToken, serviceAccountName, serviceRole, type RegistryOptions } from '../../broker/registry.js';
-import { hashSecret, hashToken, verifySecret, type TokenHash } from '../../broker/secret-hash.js';
+import { hashSecret, hashToken, hashedOtherwise, verifySecret, type TokenHash } from '../../broker/secret-hash.js';
 import type { DeviceRecord, Principal, RegistryStateStore, ServiceAccountRecord, ServiceRole } from '../registry.js';
 import { createPgPool, inTransaction, type Queryable } from './db.js';
 
@@ -194,8 +194,23 @@ export class PgRegistryState implements RegistryStateStore {
       return { principal: null, cursor };
     }
     const ok = await verifySecret(r.token_hash, pw);
+    if (ok && hashedOtherwise(r.token_hash, this.tokenHash)) await this.rehash(r, pw);
     if (r.kind === 'device') return { principal: ok && !r.disabled ? { kind: 'device', id: r.name, site: r.site, tenant: r.tenant } : null, cursor };
     return { principal: ok ? { kind: 'service', name: r.name, role: r.role! } : null, cursor };
+  }
+
+  /**
+   * A token that just verified against a hash of another kind than `tokenHash` is stored again,
+   * hashed the new way (secret-hash.ts hashedOtherwise); only if the hash is still the one it was
+   * checked against, so a rotate meanwhile wins. Not a credential change: sessions stay. A failed
+   * write only leaves the old hash (the next login tries again).
+   */
+  private async rehash(r: LoginRow, token: Buffer): Promise<void> {
+    const table = r.kind === 'device' ? 'devices' : 'service_accounts';
+    const key = r.kind === 'device' ? 'id' : 'name';
+    await this.pool
+      .query(`UPDATE ${table} SET token_hash = $1 WHERE ${key} = $2 AND token_hash = $3`, [this.hash(token.toString()), r.name, r.token_hash])
+      .catch(() => undefined);
   }
 
   /** Logins waiting for the next lookup, by name. */

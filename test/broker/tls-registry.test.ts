@@ -1,6 +1,7 @@
 // TLS (self-signed cert made with openssl here), WebSocket, the config schema and the registry.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -186,7 +187,7 @@ function stored(path: string): string {
   return readFileSync(path).toString('latin1') + wal;
 }
 
-test('registry: tokens hashed with scrypt (tokenHash scrypt, or a registry made before SHA-256) keep logging in; a rotate hashes the new token as configured', async () => {
+test('registry: tokens hashed with scrypt (tokenHash scrypt, or a registry made before SHA-256) keep logging in, and are hashed again with SHA-256 at that login', async () => {
   const dir = tempDir('fleetcare-reg-');
   try {
     const old = DeviceRegistry.open(dir.path, { tokenHash: 'scrypt', scryptCost: 1024 });
@@ -197,14 +198,37 @@ test('registry: tokens hashed with scrypt (tokenHash scrypt, or a registry made 
     old.close();
 
     const reg = DeviceRegistry.open(dir.path);
+    const hashes = () => {
+      const db = new Database(reg.path, { readonly: true });
+      try {
+        return db
+          .prepare('SELECT id AS name, token_hash AS hash FROM devices UNION ALL SELECT name, token_hash FROM service_accounts ORDER BY 1')
+          .all() as Array<{ name: string; hash: string }>;
+      } finally {
+        db.close();
+      }
+    };
     try {
-      assert.equal(await reg.verify('pos-1', t1), { kind: 'device', id: 'pos-1', site: null, tenant: null });
       assert.is(await reg.verify('pos-1', t1.slice(0, -1)), null);
+      assert.ok(
+        hashes().every((h) => h.hash.startsWith('scrypt$')),
+        'a wrong token changes nothing',
+      );
+      assert.equal(await reg.verify('pos-1', t1), { kind: 'device', id: 'pos-1', site: null, tenant: null });
+      assert.ok(await reg.verify('collector', c1));
+      // Each token that logged in is stored again the new way (an upgraded installation gets fast logins without a rotate).
+      assert.equal(
+        hashes().map((h) => [h.name, h.hash.split('$')[0]]),
+        [
+          ['collector', 'sha256'],
+          ['pos-1', 'sha256'],
+        ],
+      );
+      assert.ok(await reg.verify('pos-1', t1), 'the same token logs in against its new hash');
       assert.ok(await reg.verify('collector', c1));
       const t2 = reg.rotateDeviceToken('pos-1');
       assert.is(await reg.verify('pos-1', t1), null);
       assert.ok(await reg.verify('pos-1', t2));
-      assert.ok(stored(reg.path).includes('sha256$'));
     } finally {
       reg.close();
     }
