@@ -30,7 +30,7 @@ const root = fileURLToPath(new URL('..', import.meta.url)); // dist/
 const CLI = join(root, 'cli', 'fleetcare.js');
 const LOAD = join(root, 'bench', 'ingest-load.js');
 const HZ = 100;
-const SCRYPT = 1024; // as bench/ingest: provisioning 10k devices at the default cost takes minutes
+const SCRYPT = 1024; // used only when a run sets broker.tokenHash scrypt (the default SHA-256 needs no cost)
 const BROKER = { publishRate: { perSecond: 100_000, burst: 100_000 } };
 
 /** `/proc/PID/stat` fields after the command name: [0] state, [1] ppid, [2] pgrp, [11] utime, [12] stime. */
