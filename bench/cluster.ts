@@ -7,6 +7,7 @@
 //   node dist/bench/cluster.js --agents 10000 --rate 0.1 --duration 60 --warmup 20
 //   node dist/bench/cluster.js --agents 1000 --rate 0.5 --duration 20 --runs single,cluster,failover
 //   node dist/bench/cluster.js --agents 1000 --rate 0.5 --duration 15 --runs single,colocated,cluster
+//   node dist/bench/cluster.js --agents 10000 --rate 0.1 --runs failover --token-hash scrypt
 //     (`colocated`: the collectors inside broker-1 and broker-2, 3 processes instead of 5)
 //
 // CPU is each server process's own utime+stime from /proc over the measured window: the single
@@ -20,18 +21,34 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { benchFlags, flagArgs } from './help.js';
 import { DeviceRegistry } from '../broker/index.js';
+import type { TokenHash } from '../broker/secret-hash.js';
 import { LocalCluster } from '../cluster/local-cluster.js';
 import { Influxd } from '../cluster/local-influxd.js';
 import { freePort, tempDir, waitFor } from '../cluster/local-net.js';
 
-const flags = benchFlags(import.meta.url, { agents: 1000, rate: 1, duration: 30, warmup: 10, drain: 60, runs: 'single,cluster,failover' });
+const flags = benchFlags(import.meta.url, {
+  agents: 1000,
+  rate: 1,
+  duration: 30,
+  warmup: 10,
+  drain: 60,
+  runs: 'single,cluster,failover',
+  // How the devices' tokens are hashed (broker.tokenHash): `scrypt` compares the failover with the old default.
+  'token-hash': 'sha256',
+});
 const { agents: M, rate: R } = flags;
 const root = fileURLToPath(new URL('..', import.meta.url)); // dist/
 const CLI = join(root, 'cli', 'fleetcare.js');
 const LOAD = join(root, 'bench', 'ingest-load.js');
 const HZ = 100;
-const SCRYPT = 1024; // used only when a run sets broker.tokenHash scrypt (the default SHA-256 needs no cost)
-const BROKER = { publishRate: { perSecond: 100_000, burst: 100_000 } };
+const TOKEN_HASH: TokenHash = (() => {
+  const v = flags['token-hash'];
+  if (v === 'sha256' || v === 'scrypt') return v;
+  console.error(`--token-hash: sha256 or scrypt, not "${v}"`);
+  process.exit(64);
+})();
+const SCRYPT = 1024; // with --token-hash scrypt: the cost the earlier figures were measured with
+const BROKER = { publishRate: { perSecond: 100_000, burst: 100_000 }, tokenHash: TOKEN_HASH };
 
 /** `/proc/PID/stat` fields after the command name: [0] state, [1] ppid, [2] pgrp, [11] utime, [12] stime. */
 const statFields = (pid: number | string) => {
@@ -103,6 +120,7 @@ type LoadResult = {
   latencyMs: { p50: number; p99: number };
   reconnects: number;
   failoverGapMs: { count: number; p50: number; p99: number; max: number };
+  caughtWaitMs: { count: number; p50: number; p99: number; max: number };
 };
 type RunResult = {
   run: string;
@@ -116,7 +134,7 @@ type RunResult = {
 
 function provision(registryDir: string, prefix: string): string {
   mkdirSync(join(registryDir, 'broker'), { recursive: true });
-  const registry = DeviceRegistry.open(join(registryDir, 'broker'), { scryptCost: SCRYPT });
+  const registry = DeviceRegistry.open(join(registryDir, 'broker'), { tokenHash: TOKEN_HASH, scryptCost: SCRYPT });
   const creds: Record<string, string> = {};
   try {
     for (let i = 0; i < M; i++) {
@@ -317,7 +335,8 @@ for (const r of results) {
         .map(([n, c]) => `${n} ${fix(c, 2)}`)
         .join(', ')})` +
       (r.run === 'failover'
-        ? `\n           failover gap (connection lost → first ack) p50 ${fix(l.failoverGapMs.p50)} ms, p99 ${fix(l.failoverGapMs.p99)} ms over ${l.failoverGapMs.count} agents`
+        ? `\n           failover gap (connection lost → first ack) p50 ${fix(l.failoverGapMs.p50)} ms, p99 ${fix(l.failoverGapMs.p99)} ms over ${l.failoverGapMs.count} agents` +
+          `\n           messages the failover caught (unacked at the loss or written meanwhile): longest wait per agent p50 ${fix(l.caughtWaitMs.p50)} ms, p99 ${fix(l.caughtWaitMs.p99)} ms over ${l.caughtWaitMs.count} agents`
         : ''),
   );
 }

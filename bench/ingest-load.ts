@@ -61,6 +61,8 @@ type Agent = {
   /** When the agent lost its connection; cleared by the first ack after it. */
   lostAt: number | null;
   wasConnected: boolean;
+  /** A failover in progress for the caught-messages figure: since when, and when it reconnected (null before). */
+  caught: { since: number; reconnectedAt: number | null; worst: number } | null;
 };
 
 const latencies: number[] = [];
@@ -76,6 +78,13 @@ let resent = 0;
 const failoverGaps: number[] = [];
 /** Connection lost → CONNACK on another node (the part of the failover gap that is reconnecting). */
 const reconnectGaps: number[] = [];
+/**
+ * Per agent that a failover caught with messages to deliver (unacked at the loss, or written while
+ * it had no connection): the longest of those messages' waits, from the loss or their writing,
+ * whichever is later, to their ack. The first-ack gap above also counts the wait for the agent's
+ * next message when it had nothing to deliver (up to 1/rate).
+ */
+const caughtWaits: number[] = [];
 
 function send(a: Agent, packet: mqttPacket.Packet): void {
   if (!a.socket) return;
@@ -116,6 +125,7 @@ function openAgent(a: Agent): Promise<void> {
         a.connected = true;
         a.wasConnected = true;
         if (a.lostAt !== null) reconnectGaps.push(performance.now() - a.lostAt);
+        if (a.caught && a.caught.reconnectedAt === null) a.caught.reconnectedAt = performance.now();
         send(a, { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: a.ackTopic, qos: 1 }] } as mqttPacket.ISubscribePacket);
       } else if (p.cmd === 'suback') {
         resendUnacked(a, Infinity);
@@ -144,11 +154,19 @@ function openAgent(a: Agent): Promise<void> {
               failoverGaps.push(now - a.lostAt);
               a.lostAt = null;
             }
+            if (a.caught && (t < 0 || a.caught.reconnectedAt === null || t < a.caught.reconnectedAt))
+              a.caught.worst = Math.max(a.caught.worst, now - Math.max(t, a.caught.since));
             if (t >= 0) {
               ackedMeasured++;
               latencies.push(now - t);
             }
           }
+        }
+        // The failover is over for this agent once everything it caught is acked.
+        const c = a.caught;
+        if (c && c.reconnectedAt !== null && ![...a.pending.values()].some((t) => t < 0 || t < c.reconnectedAt!)) {
+          if (c.worst > 0) caughtWaits.push(c.worst);
+          a.caught = null;
         }
       }
     });
@@ -165,6 +183,7 @@ function openAgent(a: Agent): Promise<void> {
       if (stopping || !a.wasConnected) return;
       // The node went away: another node, at random, after a short jittered delay (as the agent does).
       if (a.lostAt === null) a.lostAt = performance.now();
+      a.caught ??= { since: performance.now(), reconnectedAt: null, worst: 0 };
       a.node = nextNode(a.node, ports.length);
       setTimeout(
         () => {
@@ -250,6 +269,7 @@ async function main(): Promise<void> {
       telemetryTopic: topicFor(id, 'telemetry'),
       node: i % ports.length,
       lostAt: null,
+      caught: null,
       wasConnected: false,
     });
   }
@@ -326,6 +346,7 @@ async function main(): Promise<void> {
       reconnects,
       resent,
       failoverGapMs: { count: failoverGaps.length, p50: percentile(failoverGaps, 50), p99: percentile(failoverGaps, 99), max: percentile(failoverGaps, 100) },
+      caughtWaitMs: { count: caughtWaits.length, p50: percentile(caughtWaits, 50), p99: percentile(caughtWaits, 99), max: percentile(caughtWaits, 100) },
       reconnectGapMs: {
         count: reconnectGaps.length,
         p50: percentile(reconnectGaps, 50),

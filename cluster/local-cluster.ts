@@ -176,7 +176,8 @@ export class LocalCluster {
   }
 
   private openRegistry(): PgRegistryState {
-    return new PgRegistryState(this.stateUrl, { scryptCost: this.o.scryptCost });
+    // Hashed as the broker nodes would (broker.tokenHash), so that a bench can compare both.
+    return new PgRegistryState(this.stateUrl, { tokenHash: this.o.broker?.tokenHash === 'scrypt' ? 'scrypt' : 'sha256', scryptCost: this.o.scryptCost });
   }
 
   private node(name: string): Node {
