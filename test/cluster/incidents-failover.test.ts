@@ -68,6 +68,16 @@ test.after(async () => {
   dir?.remove();
 });
 
+/** The devices every node is told of: one Epson printer each. */
+function fleetDevices(all: string[]): NodeConfig['devices'] {
+  return all.map((device) => ({
+    device,
+    site: `store-${device}`,
+    tenant: 'acme-retail',
+    serial: `HOST-${device}`,
+    peripherals: [{ id: 'printer0', kind: 'printer', profile: 'epson-tm-t88vi', serial: `SN-${device}` }],
+  }));
+}
 test('a fault raised while its owner is killed is ticketed once, by the node that takes the partition over', async () => {
   if (!server) return console.log('skipped: PostgreSQL is not installed');
   const url = await server.createDatabase('incidents_failover');
@@ -88,13 +98,7 @@ test('a fault raised while its owner is killed is ticketed once, by the node tha
       partitions: PARTITIONS,
       leaseMs: LEASE_MS,
       dataDir: dir!.path,
-      devices: all.map((device) => ({
-        device,
-        site: `store-${device}`,
-        tenant: 'acme-retail',
-        serial: `HOST-${device}`,
-        peripherals: [{ id: 'printer0', kind: 'printer', profile: 'epson-tm-t88vi', serial: `SN-${device}` }],
-      })),
+      devices: fleetDevices(all),
       incidents: {
         tickMs: 100,
         stateSaveMs: 200,
@@ -250,13 +254,7 @@ test('a leader paused past its lease while its create is in flight to a slow Zam
       partitions: PARTITIONS,
       leaseMs: LEASE_MS,
       dataDir: join(dir!.path, 'handover'),
-      devices: all.map((device) => ({
-        device,
-        site: `store-${device}`,
-        tenant: 'acme-retail',
-        serial: `HOST-${device}`,
-        peripherals: [{ id: 'printer0', kind: 'printer', profile: 'epson-tm-t88vi', serial: `SN-${device}` }],
-      })),
+      devices: fleetDevices(all),
       incidents: {
         tickMs: 100,
         detectors: { reactive: { holdMs: { 'autocutter-error': 300 } } },
